@@ -1,0 +1,337 @@
+package bn
+
+import (
+	"fmt"
+	"math"
+)
+
+// BatchNorm is a batch normalization layer with PyTorch's semantics (torch.nn.BatchNorm1d,
+// 2d and 3d): in training, y = (x - mean)/sqrt(var + Eps)·Weight + Bias over each
+// channel's batch statistics; in inference, the same with the running statistics.
+//
+// Its fields may be set directly; New gives PyTorch's defaults, and NewONNX and NewKeras
+// those frameworks' conventions. A BatchNorm is not safe for concurrent Forward calls
+// (they update the running statistics), but Infer may run from many goroutines at once.
+type BatchNorm struct {
+	// Eps is added to the variance for numerical stability (PyTorch's eps, 1e-5).
+	Eps float64
+	// Momentum weighs the batch in the running statistics:
+	// running = (1 - Momentum)·running + Momentum·batch (PyTorch's momentum, 0.1).
+	Momentum float64
+	// CumulativeAverage makes the running statistics the plain average over all batches
+	// seen, as PyTorch does with momentum=None: the factor is 1/NumBatchesTracked after
+	// its increment, and Momentum is ignored.
+	CumulativeAverage bool
+	// BiasedRunningVar makes the running variance track the biased batch variance (the
+	// one normalization uses), as ONNX and Keras do. PyTorch tracks the unbiased one.
+	BiasedRunningVar bool
+
+	// Weight and Bias are the learnable γ and β, one per channel. nil means 1 and 0
+	// (PyTorch's affine=False).
+	Weight, Bias []float32
+
+	// RunningMean and RunningVar are the running statistics, one per channel, updated by
+	// Forward and used by Infer. nil for both means none are kept (PyTorch's
+	// track_running_stats=False): Infer then normalizes with the batch's own statistics.
+	RunningMean, RunningVar []float32
+	// NumBatchesTracked counts the Forward calls that updated the running statistics.
+	NumBatchesTracked int64
+}
+
+// New returns a BatchNorm over the given number of channels with PyTorch's defaults: Eps
+// 1e-5, Momentum 0.1, Weight 1, Bias 0, RunningMean 0 and RunningVar 1.
+func New(channels int) *BatchNorm {
+	channels = max(channels, 0)
+	bn := &BatchNorm{
+		Eps:         1e-5,
+		Momentum:    0.1,
+		Weight:      make([]float32, channels),
+		Bias:        make([]float32, channels),
+		RunningMean: make([]float32, channels),
+		RunningVar:  make([]float32, channels),
+	}
+	for c := range channels {
+		bn.Weight[c] = 1
+		bn.RunningVar[c] = 1
+	}
+	return bn
+}
+
+// Saved carries what Forward learns about a batch to Backward: each channel's batch mean
+// and 1/sqrt(var + Eps). Forward allocates a slice only when it is nil, so a Saved reused
+// from step to step costs nothing.
+type Saved struct {
+	Mean, InvStd []float32
+
+	// meanResidual is mean - float64(Mean[c]) rounded to float32: the part of the batch
+	// mean float32 cannot hold, which Backward folds back in. Without it (a Saved built by
+	// hand) Backward takes Mean as exact.
+	meanResidual []float32
+}
+
+// prepare sizes the saved slices for c channels, allocating only those that are nil.
+func (sv *Saved) prepare(c int) {
+	if sv.Mean == nil {
+		sv.Mean = make([]float32, c)
+	}
+	if sv.InvStd == nil {
+		sv.InvStd = make([]float32, c)
+	}
+	if len(sv.meanResidual) != c {
+		sv.meanResidual = make([]float32, c)
+	}
+}
+
+func (bn *BatchNorm) weight(c int) float64 {
+	if bn.Weight == nil {
+		return 1
+	}
+	return float64(bn.Weight[c])
+}
+
+func (bn *BatchNorm) bias(c int) float64 {
+	if bn.Bias == nil {
+		return 0
+	}
+	return float64(bn.Bias[c])
+}
+
+// checkTraining validates a training-mode call: more than one value per channel, as
+// PyTorch requires, since a single value has no variance.
+func checkTraining(s Shape) error {
+	if s.N*s.S < 2 {
+		return fmt.Errorf("%w: training needs more than one value per channel, got N·S = %d for %v",
+			ErrShape, s.N*s.S, s)
+	}
+	return nil
+}
+
+// Forward normalizes x into y with the batch's statistics (training mode), updates the
+// running statistics from the same pass, and fills saved for Backward when saved is not
+// nil. y may be x itself.
+func (bn *BatchNorm) Forward(y, x []float32, s Shape, saved *Saved) error {
+	if err := bn.checkForward(y, x, s, saved); err != nil {
+		return err
+	}
+	if saved != nil {
+		saved.prepare(s.C)
+	}
+	tracking := bn.RunningMean != nil
+	factor := bn.Momentum
+	if bn.CumulativeAverage {
+		factor = 1 / float64(bn.NumBatchesTracked+1)
+	}
+	k := activeKernels()
+	p := newPlan(s, cacheBudget)
+	sc := getScratch()
+	defer putScratch(sc)
+	for c0 := 0; c0 < s.C; c0 += p.tile {
+		c1 := min(c0+p.tile, s.C)
+		st := sc.stats(c1 - c0)
+		p.moments(k, st, x, c0, c1)
+		for i := range st.mean {
+			c := c0 + i
+			invStd := 1 / math.Sqrt(st.variance(i)+bn.Eps)
+			if tracking {
+				batchVar := st.unbiased(i)
+				if bn.BiasedRunningVar {
+					batchVar = st.variance(i)
+				}
+				bn.RunningMean[c] = float32((1-factor)*float64(bn.RunningMean[c]) + factor*st.mean[i])
+				bn.RunningVar[c] = float32((1-factor)*float64(bn.RunningVar[c]) + factor*batchVar)
+			}
+			sc.foldBatch(i, st.mean[i], invStd, bn.weight(c), bn.bias(c))
+			if saved != nil {
+				saved.Mean[c], saved.InvStd[c] = sc.center[i], float32(invStd)
+				saved.meanResidual[c] = float32(st.mean[i] - float64(sc.center[i]))
+			}
+		}
+		n := c1 - c0
+		p.normalize(k, y, x, sc.center[:n], sc.scale[:n], sc.shift[:n], c0, c1)
+	}
+	if tracking {
+		bn.NumBatchesTracked++
+	}
+	return nil
+}
+
+// foldBatch sets tile channel i's center, scale and shift to normalize with a batch mean
+// held in float64. The center is the mean rounded to float32, so x - center is exact for
+// values near the mean; the part the rounding dropped moves into the shift. Without that
+// split, a mean 1e4 times the spread would cost about 1e-3 of relative accuracy.
+func (sc *scratch) foldBatch(i int, mean, invStd, weight, bias float64) {
+	scale := weight * invStd
+	center := float32(mean)
+	sc.center[i] = center
+	sc.scale[i] = float32(scale)
+	sc.shift[i] = float32(bias - (mean-float64(center))*scale)
+}
+
+func (bn *BatchNorm) checkForward(y, x []float32, s Shape, saved *Saved) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := checkTraining(s); err != nil {
+		return err
+	}
+	if err := checkLen("x", x, s.Len(), s); err != nil {
+		return err
+	}
+	if err := checkLen("y", y, s.Len(), s); err != nil {
+		return err
+	}
+	if err := bn.checkParams(s); err != nil {
+		return err
+	}
+	var savedMean, savedInvStd []float32
+	if saved != nil {
+		if err := checkOptional(s, input("saved.Mean", saved.Mean), input("saved.InvStd", saved.InvStd)); err != nil {
+			return err
+		}
+		savedMean, savedInvStd = saved.Mean, saved.InvStd
+	}
+	return checkAliasing(tensorOutput("y", y), tensorInput("x", x),
+		input("Weight", bn.Weight), input("Bias", bn.Bias),
+		output("RunningMean", bn.RunningMean), output("RunningVar", bn.RunningVar),
+		output("saved.Mean", savedMean), output("saved.InvStd", savedInvStd))
+}
+
+// Infer normalizes x into y with the running statistics (evaluation mode), folded into
+// one scale and shift per channel. With no running statistics kept it uses the batch's
+// own, as PyTorch does. It changes nothing in bn and is safe for concurrent use by many
+// goroutines. y may be x itself.
+func (bn *BatchNorm) Infer(y, x []float32, s Shape) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	tracking := bn.RunningMean != nil
+	if !tracking {
+		if err := checkTraining(s); err != nil {
+			return err
+		}
+	}
+	if err := checkLen("x", x, s.Len(), s); err != nil {
+		return err
+	}
+	if err := checkLen("y", y, s.Len(), s); err != nil {
+		return err
+	}
+	if err := bn.checkParams(s); err != nil {
+		return err
+	}
+	err := checkAliasing(tensorOutput("y", y), tensorInput("x", x),
+		input("Weight", bn.Weight), input("Bias", bn.Bias),
+		input("RunningMean", bn.RunningMean), input("RunningVar", bn.RunningVar))
+	if err != nil {
+		return err
+	}
+	k := activeKernels()
+	budget := 0
+	if !tracking {
+		budget = cacheBudget
+	}
+	p := newPlan(s, budget)
+	sc := getScratch()
+	defer putScratch(sc)
+	for c0 := 0; c0 < s.C; c0 += p.tile {
+		c1 := min(c0+p.tile, s.C)
+		n := c1 - c0
+		if tracking {
+			for i := range n {
+				c := c0 + i
+				scale := bn.weight(c) / math.Sqrt(float64(bn.RunningVar[c])+bn.Eps)
+				sc.center[i], sc.scale[i], sc.shift[i] = bn.RunningMean[c], float32(scale), float32(bn.bias(c))
+			}
+		} else {
+			st := sc.stats(n)
+			p.moments(k, st, x, c0, c1)
+			for i := range n {
+				c := c0 + i
+				sc.foldBatch(i, st.mean[i], 1/math.Sqrt(st.variance(i)+bn.Eps), bn.weight(c), bn.bias(c))
+			}
+		}
+		p.normalize(k, y, x, sc.center[:n], sc.scale[:n], sc.shift[:n], c0, c1)
+	}
+	return nil
+}
+
+// Backward computes the gradients of a training-mode Forward: dx from dy, and, when not
+// nil, dWeight = Σdy·x̂ and dBias = Σdy per channel (overwritten, not accumulated). x and
+// saved are Forward's input and saved statistics. dx may be dy or x itself.
+//
+// It makes two passes over the data for each tile of channels: one fused reduction of
+// Σdy and Σdy·(x - mean), then one elementwise pass.
+func (bn *BatchNorm) Backward(dx, dWeight, dBias, dy, x []float32, s Shape, saved *Saved) error {
+	if err := bn.checkBackward(dx, dWeight, dBias, dy, x, s, saved); err != nil {
+		return err
+	}
+	residual := saved.meanResidual
+	if len(residual) != s.C {
+		residual = nil
+	}
+	m := float64(s.N * s.S)
+	k := activeKernels()
+	p := newPlan(s, cacheBudget/2) // the tile is read as both x and dy
+	sc := getScratch()
+	defer putScratch(sc)
+	for c0 := 0; c0 < s.C; c0 += p.tile {
+		c1 := min(c0+p.tile, s.C)
+		n := c1 - c0
+		center := saved.Mean[c0:c1]
+		sumDy, sumDyXc := sc.sum1[:n], sc.sum2[:n]
+		p.reduce(k, sumDy, sumDyXc, dy, x, center, c0, c1)
+		for i := range n {
+			c := c0 + i
+			invStd := float64(saved.InvStd[c])
+			var lo float64 // the true mean is center + lo
+			if residual != nil {
+				lo = float64(residual[c])
+			}
+			sumDyXmu := sumDyXc[i] - lo*sumDy[i] // Σdy·(x - mean)
+			if dWeight != nil {
+				dWeight[c] = float32(sumDyXmu * invStd)
+			}
+			if dBias != nil {
+				dBias[c] = float32(sumDy[i])
+			}
+			// dx = γ·invStd·(dy - Σdy/m - (x - mean)·invStd²·Σdy·(x - mean)/m)
+			gy := bn.weight(c) * invStd
+			gx := -gy * invStd * invStd * sumDyXmu / m
+			sc.gy[i] = float32(gy)
+			sc.gx[i] = float32(gx)
+			sc.g0[i] = float32(-gy*sumDy[i]/m - gx*lo)
+		}
+		p.grad(k, dx, dy, x, center, sc.gy[:n], sc.gx[:n], sc.g0[:n], c0, c1)
+	}
+	return nil
+}
+
+func (bn *BatchNorm) checkBackward(dx, dWeight, dBias, dy, x []float32, s Shape, saved *Saved) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := checkTraining(s); err != nil {
+		return err
+	}
+	for _, t := range []operand{tensorOutput("dx", dx), tensorInput("dy", dy), tensorInput("x", x)} {
+		if err := checkLen(t.name, t.s, s.Len(), s); err != nil {
+			return err
+		}
+	}
+	if err := checkOptional(s, output("dWeight", dWeight), output("dBias", dBias)); err != nil {
+		return err
+	}
+	if err := bn.checkParams(s); err != nil {
+		return err
+	}
+	if saved == nil {
+		return fmt.Errorf("%w: Backward needs the Saved filled by Forward, got nil", ErrParam)
+	}
+	if len(saved.Mean) != s.C || len(saved.InvStd) != s.C {
+		return fmt.Errorf("%w: len(saved.Mean) = %d and len(saved.InvStd) = %d, want %d (C); was saved filled by Forward with this shape?",
+			ErrParam, len(saved.Mean), len(saved.InvStd), s.C)
+	}
+	return checkAliasing(tensorOutput("dx", dx), tensorInput("dy", dy), tensorInput("x", x),
+		output("dWeight", dWeight), output("dBias", dBias),
+		input("saved.Mean", saved.Mean), input("saved.InvStd", saved.InvStd), input("Weight", bn.Weight))
+}

@@ -1,0 +1,51 @@
+package bn
+
+// A kernelSet is one implementation of the hot loops (generic Go, AVX2, AVX-512, NEON).
+//
+// Every kernel works on a tile of channels and sees the tensor in one of two forms:
+//
+//   - rows: channel i's values in sample j are the run x[j*stride+i*width:][:width]
+//     (channels-first with S > 1). The tile has len(mean) (or len(center)) channels.
+//   - cols: row r holds one value of every channel of the tile, x[r*stride:][:channels]
+//     (channels-last, and either layout with S = 1).
+//
+// Kernels read and write only inside the slices they are given; the caller slices x and y
+// to exactly the span of the tile. Partial sums and moments are float64 and merged in a
+// fixed order, so results do not depend on how a caller splits the channels, or on where it
+// splits the samples (rows) or the rows at multiples of colChunk (cols).
+type kernelSet struct {
+	name string
+
+	// momentsRows merges each channel's runs, sample by sample, into (mean[i], m2[i]):
+	// the mean and the sum of squared deviations of the count values merged before.
+	// Each run is summed in float32 shifted by k (the run's first value when nothing is
+	// merged yet, else float32(mean[i])), in chunks whose sums move to float64, and the
+	// run's mean and M2 are merged by Chan's formula.
+	momentsRows func(mean, m2 []float64, count int, x []float32, width, samples, stride int)
+	// momentsCols merges rows into (mean[i], m2[i]) in chunks of colChunk rows that end
+	// at multiples of colChunk counted from the first row ever merged (count rows before
+	// this call), each chunk summed in float32 shifted by k (the first row's value when
+	// count is 0, else float32(mean[i])) and merged by Chan's formula.
+	momentsCols func(mean, m2 []float64, count int, x []float32, rows, stride int)
+
+	// normalizeRows and normalizeCols write y = (x - center[i])*scale[i] + shift[i].
+	// y is either x itself or disjoint from it.
+	normalizeRows func(y, x, center, scale, shift []float32, width, samples, stride int)
+	normalizeCols func(y, x, center, scale, shift []float32, rows, stride int)
+
+	// reduceRows and reduceCols add Σdy and Σdy·(x - center[i]) over each channel's
+	// values to sumDy[i] and sumDyXc[i], summing in float32 per run (rows) or per chunk
+	// of colChunk rows aligned as in momentsCols (cols), then in float64.
+	reduceRows func(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride int)
+	reduceCols func(sumDy, sumDyXc []float64, count int, dy, x, center []float32, rows, stride int)
+
+	// gradRows and gradCols write dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i]: the
+	// batch-norm input gradient with its per-channel coefficients folded. dx may be
+	// dy or x itself.
+	gradRows func(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride int)
+	gradCols func(dx, dy, x, center, gy, gx, g0 []float32, rows, stride int)
+}
+
+// colChunk is how many rows the cols kernels sum in float32 before merging in float64.
+// Short enough that float32 sums of squared deviations stay accurate to a few ulps.
+const colChunk = 32

@@ -1,0 +1,152 @@
+package bn
+
+import "math"
+
+// A plan maps a tensor's channels onto the kernels. The API functions walk the channels
+// in tiles of plan.tile and leave every loop over values to the kernels.
+type plan struct {
+	rows    bool // rows kernels (runs of width values) rather than cols kernels
+	width   int  // rows: values in one run, S
+	samples int  // rows: runs per channel, N; cols: rows, N·S
+	stride  int  // rows: distance between a channel's runs, C·S; cols: between rows, C
+	count   int  // values per channel, N·S
+	tile    int  // channels per kernel call
+}
+
+// maxTile bounds a tile by the per-channel scratch the API keeps (see scratch).
+const maxTile = 256
+
+// newPlan chooses the kernels for s and the tile: the most channels that fit maxTile and,
+// when budget > 0, whose values fit budget bytes so that a second pass over the tile hits
+// cache. A channels-first tensor with S = 1 is a plain [N][C] matrix, so it runs as cols.
+func newPlan(s Shape, budget int) plan {
+	p := plan{rows: s.Layout == ChannelsFirst && s.S > 1, count: s.N * s.S, tile: maxTile}
+	if p.rows {
+		p.width, p.samples, p.stride = s.S, s.N, s.C*s.S
+	} else {
+		p.samples, p.stride = s.N*s.S, s.C
+	}
+	if budget > 0 && p.count > 0 {
+		// A cols tile narrower than a cache line would read whole lines for a few values.
+		least := 1
+		if !p.rows {
+			least = 16
+		}
+		p.tile = min(max(budget/(4*p.count), least), maxTile)
+	}
+	return p
+}
+
+// span is the part of a tensor that channels [c0, c1) occupy.
+func (p plan) span(x []float32, c0, c1 int) []float32 {
+	if p.samples == 0 {
+		return x[:0]
+	}
+	if p.rows {
+		return x[c0*p.width : (p.samples-1)*p.stride+c1*p.width]
+	}
+	return x[c0 : (p.samples-1)*p.stride+c1]
+}
+
+// moments fills st with the moments of channels [c0, c1). A channel whose kernel result
+// is not finite is summed again exactly in float64: that tells an overflow of the float32
+// chunk sums (|x| beyond about 1e19) from a NaN or infinity in the data, which makes the
+// channel's statistics NaN.
+func (p plan) moments(k *kernelSet, st *stats, x []float32, c0, c1 int) {
+	clear(st.mean)
+	clear(st.m2)
+	st.count = p.count
+	xs := p.span(x, c0, c1)
+	if p.rows {
+		k.momentsRows(st.mean, st.m2, 0, xs, p.width, p.samples, p.stride)
+	} else {
+		k.momentsCols(st.mean, st.m2, 0, xs, p.samples, p.stride)
+	}
+	for i := range st.mean {
+		if isFinite(st.mean[i]) && isFinite(st.m2[i]) {
+			continue
+		}
+		st.mean[i], st.m2[i] = p.exactMoments(x, c0+i)
+	}
+}
+
+// values calls f with every value of channel c, in order.
+func (p plan) values(x []float32, c int, f func(i int, v float32)) {
+	for j := range p.samples {
+		if p.rows {
+			off := j*p.stride + c*p.width
+			for t, v := range x[off : off+p.width] {
+				f(off+t, v)
+			}
+		} else {
+			off := j*p.stride + c
+			f(off, x[off])
+		}
+	}
+}
+
+// exactMoments is the slow, exact path: two passes in float64. It returns NaN for both
+// when the channel holds a NaN or an infinity.
+func (p plan) exactMoments(x []float32, c int) (mean, m2 float64) {
+	var sum float64
+	p.values(x, c, func(_ int, v float32) { sum += float64(v) })
+	mean = sum / float64(p.count)
+	p.values(x, c, func(_ int, v float32) { d := float64(v) - mean; m2 += d * d })
+	if !isFinite(mean) || !isFinite(m2) {
+		return math.NaN(), math.NaN()
+	}
+	return mean, m2
+}
+
+// normalize writes y = (x - center)*scale + shift for channels [c0, c1); the per-channel
+// slices hold the tile's c1-c0 values.
+func (p plan) normalize(k *kernelSet, y, x, center, scale, shift []float32, c0, c1 int) {
+	if p.samples == 0 {
+		return
+	}
+	ys, xs := p.span(y, c0, c1), p.span(x, c0, c1)
+	if p.rows {
+		k.normalizeRows(ys, xs, center, scale, shift, p.width, p.samples, p.stride)
+	} else {
+		k.normalizeCols(ys, xs, center, scale, shift, p.samples, p.stride)
+	}
+}
+
+// reduce sets sumDy and sumDyXc to Σdy and Σdy·(x - center) over channels [c0, c1). A
+// channel whose sums are not finite is summed again in float64, in case the float32 chunk
+// sums overflowed.
+func (p plan) reduce(k *kernelSet, sumDy, sumDyXc []float64, dy, x, center []float32, c0, c1 int) {
+	clear(sumDy)
+	clear(sumDyXc)
+	dys, xs := p.span(dy, c0, c1), p.span(x, c0, c1)
+	if p.rows {
+		k.reduceRows(sumDy, sumDyXc, dys, xs, center, p.width, p.samples, p.stride)
+	} else {
+		k.reduceCols(sumDy, sumDyXc, 0, dys, xs, center, p.samples, p.stride)
+	}
+	for i := range sumDy {
+		if isFinite(sumDy[i]) && isFinite(sumDyXc[i]) {
+			continue
+		}
+		var a, b float64
+		c := float64(center[i])
+		p.values(x, c0+i, func(at int, v float32) {
+			g := float64(dy[at])
+			a += g
+			b += g * (float64(v) - c)
+		})
+		sumDy[i], sumDyXc[i] = a, b
+	}
+}
+
+// grad writes dx = (x - center)*gx + dy*gy + g0 for channels [c0, c1).
+func (p plan) grad(k *kernelSet, dx, dy, x, center, gy, gx, g0 []float32, c0, c1 int) {
+	dxs, dys, xs := p.span(dx, c0, c1), p.span(dy, c0, c1), p.span(x, c0, c1)
+	if p.rows {
+		k.gradRows(dxs, dys, xs, center, gy, gx, g0, p.width, p.samples, p.stride)
+	} else {
+		k.gradCols(dxs, dys, xs, center, gy, gx, g0, p.samples, p.stride)
+	}
+}
+
+func isFinite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

@@ -1,0 +1,41 @@
+package bn
+
+import "sync"
+
+// scratch holds the per-channel working values of one call for one tile of channels.
+// Calls take it from a pool, so they allocate nothing in steady state and stay safe for
+// concurrent use. (Stack arrays would escape: kernels are called through func values.)
+type scratch struct {
+	mean, m2, sum1, sum2 [maxTile]float64
+	center, scale, shift [maxTile]float32
+	gy, gx, g0           [maxTile]float32
+	st                   stats
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch  { return scratchPool.Get().(*scratch) }
+func putScratch(s *scratch) { scratchPool.Put(s) }
+
+// zeros is a center of zero for ScaleShift; kernels never write it.
+var zeros [maxTile]float32
+
+// stats are the moments of a tile's channels: mean and M2 (the sum of squared
+// deviations) over count values each.
+type stats struct {
+	mean, m2 []float64
+	count    int
+}
+
+// stats returns the scratch's stats sized for n channels.
+func (s *scratch) stats(n int) *stats {
+	s.st = stats{mean: s.mean[:n], m2: s.m2[:n]}
+	return &s.st
+}
+
+// variance is channel i's biased variance, M2/count, as normalization uses it.
+func (st *stats) variance(i int) float64 { return st.m2[i] / float64(st.count) }
+
+// unbiased is channel i's unbiased variance, M2/(count-1), as PyTorch's running
+// variance takes it.
+func (st *stats) unbiased(i int) float64 { return st.m2[i] / float64(st.count-1) }

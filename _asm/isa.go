@@ -1,0 +1,272 @@
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/gotypes"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// An isa is one vector width. Every kernel is written once against it, so the AVX2 and
+// AVX-512 sets are the same loops and cannot drift apart.
+//
+// AVX2 code uses YMM registers, VEX encodings only, and lane masks with VMASKMOVPS for
+// tails. AVX-512 code uses ZMM registers, AVX-512F instructions only (no VL, DQ or BW: a
+// 256- or 128-bit operation on a register above 15 would need VL), and K masks for tails.
+type isa struct {
+	name  string // suffix of the function names
+	lanes int    // float32 lanes in a vector
+	zmm   bool
+
+	// tail masks the first n%lanes float32 lanes of a vector (set by setTail): a K
+	// register for AVX-512, a YMM lane mask for AVX2.
+	tail Op
+
+	labels int
+}
+
+func avx2() *isa   { return &isa{name: "AVX2", lanes: 8} }
+func avx512() *isa { return &isa{name: "AVX512", lanes: 16, zmm: true} }
+
+// size is the bytes in a vector.
+func (w *isa) size() int { return 4 * w.lanes }
+
+// vec allocates a vector register: float32 × lanes, or float64 × lanes/2.
+func (w *isa) vec() VecVirtual {
+	if w.zmm {
+		return ZMM()
+	}
+	return YMM()
+}
+
+// half is the lower half of v as a register of its own.
+func (w *isa) half(v VecVirtual) Op {
+	if w.zmm {
+		return v.AsY()
+	}
+	return v.AsX()
+}
+
+// label returns a label name unique in the file.
+func (w *isa) label(name string) string {
+	w.labels++
+	return fmt.Sprintf("%s_%d", name, w.labels)
+}
+
+// zero clears v.
+func (w *isa) zero(v VecVirtual) {
+	if w.zmm {
+		VPXORD(v, v, v)
+	} else {
+		VXORPS(v, v, v)
+	}
+}
+
+// Tables for tail masks, emitted once.
+var (
+	kmaskTable Mem // uint16 (1<<n)-1 for n = 0..16
+	ymaskTable Mem // eight int32 -1 then eight 0
+)
+
+func tables() {
+	kmaskTable = GLOBL("kmask", RODATA|NOPTR)
+	for n := range 17 {
+		DATA(2*n, U16(uint16(1<<n-1)))
+	}
+	ymaskTable = GLOBL("ymask", RODATA|NOPTR)
+	for i := range 16 {
+		v := uint32(0)
+		if i < 8 {
+			v = 0xffffffff
+		}
+		DATA(4*i, U32(v))
+	}
+}
+
+// setTail sets the tail mask to the first n%lanes lanes; n counts float32 values.
+func (w *isa) setTail(n Op) {
+	r, t := GP64(), GP64()
+	MOVQ(n, r)
+	ANDQ(U8(w.lanes-1), r)
+	if w.zmm {
+		LEAQ(kmaskTable, t)
+		m, k := GP32(), K()
+		MOVWLZX(Mem{Base: t, Index: r, Scale: 2}, m)
+		KMOVW(m, k)
+		w.tail = k
+		return
+	}
+	LEAQ(ymaskTable, t)
+	NEGQ(r)
+	m := YMM()
+	VMOVDQU(Mem{Base: t, Index: r, Scale: 4, Disp: 32}, m)
+	w.tail = m
+}
+
+// tailPD returns the masks of the float64 lanes of the tail's lower and upper halves.
+func (w *isa) tailPD() [2]Op {
+	if w.zmm {
+		hi := K()
+		KSHIFTRW(U8(8), w.tail, hi)
+		return [2]Op{w.tail, hi}
+	}
+	m := w.tail.(VecVirtual)
+	lo, hi := YMM(), YMM()
+	VPMOVSXDQ(m.AsX(), lo)
+	VEXTRACTI128(U8(1), m, hi.AsX())
+	VPMOVSXDQ(hi.AsX(), hi)
+	return [2]Op{lo, hi}
+}
+
+// load loads a float32 vector, only the tail lanes when tail (the others read as zero).
+func (w *isa) load(m Mem, dst VecVirtual, tail bool) {
+	switch {
+	case !tail:
+		VMOVUPS(m, dst)
+	case w.zmm:
+		VMOVUPS_Z(m, w.tail, dst)
+	default:
+		VMASKMOVPS(m, w.tail, dst)
+	}
+}
+
+// store stores a float32 vector, only the tail lanes when tail.
+func (w *isa) store(src VecVirtual, m Mem, tail bool) {
+	switch {
+	case !tail:
+		VMOVUPS(src, m)
+	case w.zmm:
+		VMOVUPS(src, w.tail, m)
+	default:
+		VMASKMOVPS(src, w.tail, m)
+	}
+}
+
+// loadPD loads float64 lanes, only those of mask when it is not nil.
+func (w *isa) loadPD(m Mem, dst VecVirtual, mask Op) {
+	switch {
+	case mask == nil:
+		VMOVUPD(m, dst)
+	case w.zmm:
+		VMOVUPD_Z(m, mask, dst)
+	default:
+		VMASKMOVPD(m, mask, dst)
+	}
+}
+
+// storePD stores float64 lanes, only those of mask when it is not nil.
+func (w *isa) storePD(src VecVirtual, m Mem, mask Op) {
+	switch {
+	case mask == nil:
+		VMOVUPD(src, m)
+	case w.zmm:
+		VMOVUPD(src, mask, m)
+	default:
+		VMASKMOVPD(src, mask, m)
+	}
+}
+
+// subTail sets d = x - k in the tail lanes and zero in the others.
+func (w *isa) subTail(k, x, d VecVirtual) {
+	if w.zmm {
+		VSUBPS_Z(k, x, w.tail, d)
+		return
+	}
+	VSUBPS(k, x, d)
+	VANDPS(w.tail, d, d)
+}
+
+// widen returns half h of the float32 vector v converted to float64.
+func (w *isa) widen(v VecVirtual, h int) VecVirtual {
+	t := w.vec()
+	switch {
+	case h == 0:
+		VCVTPS2PD(w.half(v), t)
+	case w.zmm:
+		VEXTRACTF64X4(U8(1), v, t.AsY())
+		VCVTPS2PD(t.AsY(), t)
+	default:
+		VEXTRACTF128(U8(1), v, t.AsX())
+		VCVTPS2PD(t.AsX(), t)
+	}
+	return t
+}
+
+// addWide adds both halves of the float32 vector v, as float64, to acc.
+func (w *isa) addWide(acc, v VecVirtual) {
+	lo, hi := w.widen(v, 0), w.widen(v, 1)
+	VADDPD(hi, lo, lo)
+	VADDPD(lo, acc, acc)
+}
+
+// hsumPD sums the float64 lanes of v; the sum is in the low lane of v.
+func (w *isa) hsumPD(v VecVirtual) {
+	t := w.vec()
+	if w.zmm {
+		VSHUFF64X2(U8(0x4e), v, v, t) // swap 256-bit halves
+		VADDPD(t, v, v)
+		VSHUFF64X2(U8(0xb1), v, v, t) // swap 128-bit lanes within halves
+		VADDPD(t, v, v)
+		VPERMILPD(U8(0x55), v, t) // swap float64 lanes within 128 bits
+		VADDPD(t, v, v)
+		return
+	}
+	VEXTRACTF128(U8(1), v, t.AsX())
+	VADDPD(t.AsX(), v.AsX(), v.AsX())
+	VPERMILPD(U8(1), v.AsX(), t.AsX())
+	VADDSD(t.AsX(), v.AsX(), v.AsX())
+}
+
+// loop emits a loop over n values (n a register or memory operand): blocks of unroll
+// vectors, then single vectors, then one tail of n%lanes values under the tail mask.
+// body(i, nv, tail) handles nv vectors at byte offset i (which it adds to its base
+// pointers), or the tail. The returned i is 4n when the loop ends.
+func (w *isa) loop(n Op, unroll int, body func(i Register, nv int, tail bool)) Register {
+	i, end := GP64(), GP64()
+	XORQ(i, i)
+	MOVQ(n, end)
+	SHLQ(U8(2), end)
+	singles, tail, done := w.label("singles"), w.label("tail"), w.label("done")
+	if unroll > 1 {
+		blocks, blocksDone := w.label("blocks"), w.label("blocksdone")
+		SUBQ(U32(unroll*w.size()), end)
+		Label(blocks)
+		CMPQ(i, end)
+		JGT(LabelRef(blocksDone))
+		body(i, unroll, false)
+		ADDQ(U32(unroll*w.size()), i)
+		JMP(LabelRef(blocks))
+		Label(blocksDone)
+		ADDQ(U32((unroll-1)*w.size()), end)
+	} else {
+		SUBQ(U32(w.size()), end)
+	}
+	Label(singles)
+	CMPQ(i, end)
+	JGT(LabelRef(tail))
+	body(i, 1, false)
+	ADDQ(U32(w.size()), i)
+	JMP(LabelRef(singles))
+	Label(tail)
+	ADDQ(U32(w.size()), end)
+	CMPQ(i, end)
+	JEQ(LabelRef(done))
+	body(i, 1, true)
+	MOVQ(end, i)
+	Label(done)
+	return i
+}
+
+// addr is the address of an argument.
+func addr(c Component) Mem {
+	b, err := c.Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}
+
+// at is the address base + i + disp.
+func at(base, i Register, disp int) Mem { return Mem{Base: base, Index: i, Scale: 1, Disp: disp} }

@@ -129,6 +129,14 @@ func refForward(x, weight, bias []float32, eps float64, s Shape) []float64 {
 
 // refBackward is the float64 reference of the input, weight and bias gradients.
 func refBackward(dy, x, weight []float32, eps float64, s Shape) (dx, dw, db []float64) {
+	dx, dw, db, _ = refBackwardTerms(dy, x, weight, eps, s)
+	return dx, dw, db
+}
+
+// refBackwardTerms also returns, for each dx, the sum of the magnitudes of its terms: dx
+// cancels (with two values per channel it is zero up to eps), so its rounding is judged
+// against its terms, not against itself.
+func refBackwardTerms(dy, x, weight []float32, eps float64, s Shape) (dx, dw, db, terms []float64) {
 	mean, m2 := refMoments(x, s)
 	n := float64(s.N * s.S)
 	dw, db = make([]float64, s.C), make([]float64, s.C)
@@ -141,13 +149,24 @@ func refBackward(dy, x, weight []float32, eps float64, s Shape) (dx, dw, db []fl
 		db[c] += float64(dy[i])
 		dw[c] += float64(dy[i]) * (float64(v) - mean[c]) * inv[c]
 	}
-	dx = make([]float64, len(x))
+	dx, terms = make([]float64, len(x)), make([]float64, len(x))
 	for i, v := range x {
 		c := channelOf(s, i)
 		xhat := (float64(v) - mean[c]) * inv[c]
-		dx[i] = param(weight, c, 1) * inv[c] * (float64(dy[i]) - db[c]/n - xhat*dw[c]/n)
+		g := param(weight, c, 1) * inv[c]
+		dx[i] = g * (float64(dy[i]) - db[c]/n - xhat*dw[c]/n)
+		terms[i] = math.Abs(g) * (math.Abs(float64(dy[i])) + math.Abs(db[c]/n) + math.Abs(xhat*dw[c]/n))
 	}
-	return dx, dw, db
+	return dx, dw, db, terms
+}
+
+// termErr is the largest |got - want| relative to the magnitude of want's terms.
+func termErr(got []float32, want, terms []float64) float64 {
+	var worst float64
+	for i := range got {
+		worst = max(worst, math.Abs(float64(got[i])-want[i])/terms[i])
+	}
+	return worst
 }
 
 func param(p []float32, c int, none float64) float64 {

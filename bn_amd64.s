@@ -43,7 +43,7 @@ GLOBL ymask<>(SB), RODATA|NOPTR, $64
 
 // func sumsRowsAVX2(s1 []float64, s2 []float64, x []float32, k []float32, width int)
 // Requires: AVX, CMOV, FMA3
-TEXT ·sumsRowsAVX2(SB), NOSPLIT, $0-104
+TEXT ·sumsRowsAVX2(SB), NOSPLIT, $72-104
 	// sumsRowsAVX2: for each channel i, the run x[i*width:][:width] shifted by k[i]:
 	// s1[i] = Σ(x-k[i]) and s2[i] = Σ(x-k[i])², summed in float32 over chunks of
 	// runChunk values and in float64 across them.
@@ -55,9 +55,11 @@ TEXT ·sumsRowsAVX2(SB), NOSPLIT, $0-104
 	MOVQ    width+96(FP), DI
 	MOVQ    DI, R8
 	ANDQ    $0x07, R8
+	SHLQ    $0x02, R8
+	MOVQ    R8, 64(SP)
 	LEAQ    ymask<>+0(SB), R9
 	NEGQ    R8
-	VMOVDQU 32(R9)(R8*4), Y0
+	VMOVDQU 32(R9)(R8*1), Y0
 	XORQ    R8, R8
 
 channel_1:
@@ -119,10 +121,26 @@ singles_3:
 	JMP         singles_3
 
 tail_4:
-	ADDQ        $0x00000020, R12
-	CMPQ        R11, R12
-	JEQ         done_5
-	VMASKMOVPS  (DX)(R11*1), Y0, Y12
+	ADDQ    $0x00000020, R12
+	CMPQ    R11, R12
+	JEQ     done_5
+	VXORPS  Y12, Y12, Y12
+	VMOVUPS Y12, (SP)
+	VMOVUPS Y12, 32(SP)
+	MOVQ    64(SP), R13
+	LEAQ    (DX)(R11*1), R15
+	XORQ    R11, R11
+
+copy_8:
+	CMPQ R11, R13
+	JGE  copied_9
+	MOVL (R15)(R11*1), R14
+	MOVL R14, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_8
+
+copied_9:
+	VMOVUPS     (SP), Y12
 	VSUBPS      Y1, Y12, Y12
 	VANDPS      Y0, Y12, Y12
 	VADDPS      Y12, Y4, Y4
@@ -166,8 +184,8 @@ done_5:
 	RET
 
 // func momentsColsAVX2(mean []float64, m2 []float64, k []float32, x []float32, rows int, stride int, fn float64, wNew float64, wCross float64)
-// Requires: AVX, AVX2, FMA3
-TEXT ·momentsColsAVX2(SB), NOSPLIT, $0-136
+// Requires: AVX, FMA3
+TEXT ·momentsColsAVX2(SB), NOSPLIT, $72-136
 	// momentsColsAVX2: merges rows rows (one chunk) of len(k) channels into mean and m2:
 	// each channel's values shifted by k[i] are summed in float32, then merged in float64
 	// by Chan's formula, mean += δ·wNew and m2 += M2 + δ²·wCross, with δ the chunk's
@@ -182,229 +200,162 @@ TEXT ·momentsColsAVX2(SB), NOSPLIT, $0-136
 	SHLQ    $0x02, R8
 	MOVQ    SI, R9
 	ANDQ    $0x07, R9
+	SHLQ    $0x02, R9
+	MOVQ    R9, 64(SP)
 	LEAQ    ymask<>+0(SB), R10
 	NEGQ    R9
-	VMOVDQU 32(R10)(R9*4), Y0
+	VMOVDQU 32(R10)(R9*1), Y0
 	XORQ    R9, R9
 	SHLQ    $0x02, SI
 	SUBQ    $0x00000040, SI
 
-blocks_11:
+blocks_13:
 	CMPQ    R9, SI
-	JGT     blocksdone_12
-	VMOVUPS (DX)(R9*1), Y1
-	VMOVUPS 32(DX)(R9*1), Y2
+	JGT     blocksdone_14
+	VMOVUPS (DX)(R9*1), Y0
+	VMOVUPS 32(DX)(R9*1), Y1
+	VXORPS  Y2, Y2, Y2
 	VXORPS  Y3, Y3, Y3
 	VXORPS  Y4, Y4, Y4
 	VXORPS  Y5, Y5, Y5
-	VXORPS  Y6, Y6, Y6
 	LEAQ    (BX)(R9*1), R10
 	MOVQ    DI, R11
-
-row_13:
-	VMOVUPS      (R10), Y7
-	VSUBPS       Y1, Y7, Y7
-	VADDPS       Y7, Y3, Y3
-	VFMADD231PS  Y7, Y7, Y4
-	VMOVUPS      32(R10), Y7
-	VSUBPS       Y2, Y7, Y7
-	VADDPS       Y7, Y5, Y5
-	VFMADD231PS  Y7, Y7, Y6
-	ADDQ         R8, R10
-	DECQ         R11
-	JNZ          row_13
-	VBROADCASTSD fn+112(FP), Y7
-	VCVTPS2PD    X1, Y8
-	VCVTPS2PD    X3, Y9
-	VCVTPS2PD    X4, Y10
-	VDIVPD       Y7, Y9, Y11
-	VADDPD       Y11, Y8, Y8
-	VMULPD       Y9, Y9, Y9
-	VDIVPD       Y7, Y9, Y9
-	VSUBPD       Y9, Y10, Y10
-	VXORPS       Y11, Y11, Y11
-	VMAXPD       Y10, Y11, Y10
-	VMOVUPD      (AX)(R9*2), Y7
-	VSUBPD       Y7, Y8, Y8
-	VBROADCASTSD wNew+120(FP), Y9
-	VFMADD231PD  Y9, Y8, Y7
-	VMOVUPD      Y7, (AX)(R9*2)
-	VMOVUPD      (CX)(R9*2), Y7
-	VADDPD       Y10, Y7, Y7
-	VMULPD       Y8, Y8, Y8
-	VBROADCASTSD wCross+128(FP), Y9
-	VFMADD231PD  Y9, Y8, Y7
-	VMOVUPD      Y7, (CX)(R9*2)
-	VBROADCASTSD fn+112(FP), Y7
-	VEXTRACTF128 $0x01, Y1, X1
-	VCVTPS2PD    X1, Y1
-	VEXTRACTF128 $0x01, Y3, X3
-	VCVTPS2PD    X3, Y3
-	VEXTRACTF128 $0x01, Y4, X4
-	VCVTPS2PD    X4, Y4
-	VDIVPD       Y7, Y3, Y8
-	VADDPD       Y8, Y1, Y1
-	VMULPD       Y3, Y3, Y3
-	VDIVPD       Y7, Y3, Y3
-	VSUBPD       Y3, Y4, Y4
-	VXORPS       Y8, Y8, Y8
-	VMAXPD       Y4, Y8, Y4
-	VMOVUPD      32(AX)(R9*2), Y3
-	VSUBPD       Y3, Y1, Y1
-	VBROADCASTSD wNew+120(FP), Y7
-	VFMADD231PD  Y7, Y1, Y3
-	VMOVUPD      Y3, 32(AX)(R9*2)
-	VMOVUPD      32(CX)(R9*2), Y3
-	VADDPD       Y4, Y3, Y3
-	VMULPD       Y1, Y1, Y1
-	VBROADCASTSD wCross+128(FP), Y4
-	VFMADD231PD  Y4, Y1, Y3
-	VMOVUPD      Y3, 32(CX)(R9*2)
-	VBROADCASTSD fn+112(FP), Y1
-	VCVTPS2PD    X2, Y3
-	VCVTPS2PD    X5, Y4
-	VCVTPS2PD    X6, Y7
-	VDIVPD       Y1, Y4, Y8
-	VADDPD       Y8, Y3, Y3
-	VMULPD       Y4, Y4, Y4
-	VDIVPD       Y1, Y4, Y4
-	VSUBPD       Y4, Y7, Y7
-	VXORPS       Y8, Y8, Y8
-	VMAXPD       Y7, Y8, Y7
-	VMOVUPD      64(AX)(R9*2), Y1
-	VSUBPD       Y1, Y3, Y3
-	VBROADCASTSD wNew+120(FP), Y4
-	VFMADD231PD  Y4, Y3, Y1
-	VMOVUPD      Y1, 64(AX)(R9*2)
-	VMOVUPD      64(CX)(R9*2), Y1
-	VADDPD       Y7, Y1, Y1
-	VMULPD       Y3, Y3, Y3
-	VBROADCASTSD wCross+128(FP), Y4
-	VFMADD231PD  Y4, Y3, Y1
-	VMOVUPD      Y1, 64(CX)(R9*2)
-	VBROADCASTSD fn+112(FP), Y1
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VEXTRACTF128 $0x01, Y5, X3
-	VCVTPS2PD    X3, Y3
-	VEXTRACTF128 $0x01, Y6, X4
-	VCVTPS2PD    X4, Y4
-	VDIVPD       Y1, Y3, Y5
-	VADDPD       Y5, Y2, Y2
-	VMULPD       Y3, Y3, Y3
-	VDIVPD       Y1, Y3, Y3
-	VSUBPD       Y3, Y4, Y4
-	VXORPS       Y5, Y5, Y5
-	VMAXPD       Y4, Y5, Y4
-	VMOVUPD      96(AX)(R9*2), Y1
-	VSUBPD       Y1, Y2, Y2
-	VBROADCASTSD wNew+120(FP), Y3
-	VFMADD231PD  Y3, Y2, Y1
-	VMOVUPD      Y1, 96(AX)(R9*2)
-	VMOVUPD      96(CX)(R9*2), Y1
-	VADDPD       Y4, Y1, Y1
-	VMULPD       Y2, Y2, Y2
-	VBROADCASTSD wCross+128(FP), Y3
-	VFMADD231PD  Y3, Y2, Y1
-	VMOVUPD      Y1, 96(CX)(R9*2)
-	ADDQ         $0x00000040, R9
-	JMP          blocks_11
-
-blocksdone_12:
-	ADDQ $0x00000020, SI
-
-singles_8:
-	CMPQ    R9, SI
-	JGT     tail_9
-	VMOVUPS (DX)(R9*1), Y1
-	VXORPS  Y2, Y2, Y2
-	VXORPS  Y3, Y3, Y3
-	LEAQ    (BX)(R9*1), R10
-	MOVQ    DI, R11
-
-row_14:
-	VMOVUPS      (R10), Y4
-	VSUBPS       Y1, Y4, Y4
-	VADDPS       Y4, Y2, Y2
-	VFMADD231PS  Y4, Y4, Y3
-	ADDQ         R8, R10
-	DECQ         R11
-	JNZ          row_14
-	VBROADCASTSD fn+112(FP), Y4
-	VCVTPS2PD    X1, Y5
-	VCVTPS2PD    X2, Y6
-	VCVTPS2PD    X3, Y7
-	VDIVPD       Y4, Y6, Y8
-	VADDPD       Y8, Y5, Y5
-	VMULPD       Y6, Y6, Y6
-	VDIVPD       Y4, Y6, Y6
-	VSUBPD       Y6, Y7, Y7
-	VXORPS       Y8, Y8, Y8
-	VMAXPD       Y7, Y8, Y7
-	VMOVUPD      (AX)(R9*2), Y4
-	VSUBPD       Y4, Y5, Y5
-	VBROADCASTSD wNew+120(FP), Y6
-	VFMADD231PD  Y6, Y5, Y4
-	VMOVUPD      Y4, (AX)(R9*2)
-	VMOVUPD      (CX)(R9*2), Y4
-	VADDPD       Y7, Y4, Y4
-	VMULPD       Y5, Y5, Y5
-	VBROADCASTSD wCross+128(FP), Y6
-	VFMADD231PD  Y6, Y5, Y4
-	VMOVUPD      Y4, (CX)(R9*2)
-	VBROADCASTSD fn+112(FP), Y4
-	VEXTRACTF128 $0x01, Y1, X1
-	VCVTPS2PD    X1, Y1
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VEXTRACTF128 $0x01, Y3, X3
-	VCVTPS2PD    X3, Y3
-	VDIVPD       Y4, Y2, Y5
-	VADDPD       Y5, Y1, Y1
-	VMULPD       Y2, Y2, Y2
-	VDIVPD       Y4, Y2, Y2
-	VSUBPD       Y2, Y3, Y3
-	VXORPS       Y5, Y5, Y5
-	VMAXPD       Y3, Y5, Y3
-	VMOVUPD      32(AX)(R9*2), Y2
-	VSUBPD       Y2, Y1, Y1
-	VBROADCASTSD wNew+120(FP), Y4
-	VFMADD231PD  Y4, Y1, Y2
-	VMOVUPD      Y2, 32(AX)(R9*2)
-	VMOVUPD      32(CX)(R9*2), Y2
-	VADDPD       Y3, Y2, Y2
-	VMULPD       Y1, Y1, Y1
-	VBROADCASTSD wCross+128(FP), Y3
-	VFMADD231PD  Y3, Y1, Y2
-	VMOVUPD      Y2, 32(CX)(R9*2)
-	ADDQ         $0x00000020, R9
-	JMP          singles_8
-
-tail_9:
-	ADDQ       $0x00000020, SI
-	CMPQ       R9, SI
-	JEQ        done_10
-	VMASKMOVPS (DX)(R9*1), Y0, Y1
-	VXORPS     Y2, Y2, Y2
-	VXORPS     Y3, Y3, Y3
-	LEAQ       (BX)(R9*1), DX
-	MOVQ       DI, BX
 
 row_15:
-	VMASKMOVPS   (DX), Y0, Y4
-	VSUBPS       Y1, Y4, Y4
-	VADDPS       Y4, Y2, Y2
-	VFMADD231PS  Y4, Y4, Y3
-	ADDQ         R8, DX
-	DECQ         BX
+	VMOVUPS      (R10), Y6
+	VSUBPS       Y0, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VFMADD231PS  Y6, Y6, Y3
+	VMOVUPS      32(R10), Y6
+	VSUBPS       Y1, Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	VFMADD231PS  Y6, Y6, Y5
+	ADDQ         R8, R10
+	DECQ         R11
 	JNZ          row_15
-	VPMOVSXDQ    X0, Y4
-	VEXTRACTI128 $0x01, Y0, X0
-	VPMOVSXDQ    X0, Y0
-	VBROADCASTSD fn+112(FP), Y5
+	VMOVUPD      (AX)(R9*2), Y6
+	VMOVUPD      32(AX)(R9*2), Y7
+	VBROADCASTSD fn+112(FP), Y8
+	VCVTPS2PD    X0, Y9
+	VCVTPS2PD    X2, Y10
+	VCVTPS2PD    X3, Y11
+	VDIVPD       Y8, Y10, Y12
+	VADDPD       Y12, Y9, Y9
+	VMULPD       Y10, Y10, Y10
+	VDIVPD       Y8, Y10, Y10
+	VSUBPD       Y10, Y11, Y11
+	VXORPS       Y12, Y12, Y12
+	VMAXPD       Y11, Y12, Y11
+	VSUBPD       Y6, Y9, Y9
+	VBROADCASTSD wNew+120(FP), Y8
+	VFMADD231PD  Y8, Y9, Y6
+	VMULPD       Y9, Y9, Y9
+	VBROADCASTSD wCross+128(FP), Y8
+	VFMADD231PD  Y8, Y9, Y11
+	VBROADCASTSD fn+112(FP), Y8
+	VEXTRACTF128 $0x01, Y0, X0
+	VCVTPS2PD    X0, Y0
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VEXTRACTF128 $0x01, Y3, X3
+	VCVTPS2PD    X3, Y3
+	VDIVPD       Y8, Y2, Y9
+	VADDPD       Y9, Y0, Y0
+	VMULPD       Y2, Y2, Y2
+	VDIVPD       Y8, Y2, Y2
+	VSUBPD       Y2, Y3, Y3
+	VXORPS       Y9, Y9, Y9
+	VMAXPD       Y3, Y9, Y3
+	VSUBPD       Y7, Y0, Y0
+	VBROADCASTSD wNew+120(FP), Y2
+	VFMADD231PD  Y2, Y0, Y7
+	VMULPD       Y0, Y0, Y0
+	VBROADCASTSD wCross+128(FP), Y2
+	VFMADD231PD  Y2, Y0, Y3
+	VMOVUPD      Y6, (AX)(R9*2)
+	VMOVUPD      Y7, 32(AX)(R9*2)
+	VMOVUPD      (CX)(R9*2), Y0
+	VMOVUPD      32(CX)(R9*2), Y2
+	VADDPD       Y11, Y0, Y0
+	VADDPD       Y3, Y2, Y2
+	VMOVUPD      Y0, (CX)(R9*2)
+	VMOVUPD      Y2, 32(CX)(R9*2)
+	VMOVUPD      64(AX)(R9*2), Y0
+	VMOVUPD      96(AX)(R9*2), Y2
+	VBROADCASTSD fn+112(FP), Y3
 	VCVTPS2PD    X1, Y6
-	VCVTPS2PD    X2, Y7
-	VCVTPS2PD    X3, Y8
+	VCVTPS2PD    X4, Y7
+	VCVTPS2PD    X5, Y8
+	VDIVPD       Y3, Y7, Y9
+	VADDPD       Y9, Y6, Y6
+	VMULPD       Y7, Y7, Y7
+	VDIVPD       Y3, Y7, Y7
+	VSUBPD       Y7, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	VMAXPD       Y8, Y9, Y8
+	VSUBPD       Y0, Y6, Y6
+	VBROADCASTSD wNew+120(FP), Y3
+	VFMADD231PD  Y3, Y6, Y0
+	VMULPD       Y6, Y6, Y6
+	VBROADCASTSD wCross+128(FP), Y3
+	VFMADD231PD  Y3, Y6, Y8
+	VBROADCASTSD fn+112(FP), Y3
+	VEXTRACTF128 $0x01, Y1, X1
+	VCVTPS2PD    X1, Y1
+	VEXTRACTF128 $0x01, Y4, X4
+	VCVTPS2PD    X4, Y4
+	VEXTRACTF128 $0x01, Y5, X5
+	VCVTPS2PD    X5, Y5
+	VDIVPD       Y3, Y4, Y6
+	VADDPD       Y6, Y1, Y1
+	VMULPD       Y4, Y4, Y4
+	VDIVPD       Y3, Y4, Y4
+	VSUBPD       Y4, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VMAXPD       Y5, Y6, Y5
+	VSUBPD       Y2, Y1, Y1
+	VBROADCASTSD wNew+120(FP), Y3
+	VFMADD231PD  Y3, Y1, Y2
+	VMULPD       Y1, Y1, Y1
+	VBROADCASTSD wCross+128(FP), Y3
+	VFMADD231PD  Y3, Y1, Y5
+	VMOVUPD      Y0, 64(AX)(R9*2)
+	VMOVUPD      Y2, 96(AX)(R9*2)
+	VMOVUPD      64(CX)(R9*2), Y0
+	VMOVUPD      96(CX)(R9*2), Y1
+	VADDPD       Y8, Y0, Y0
+	VADDPD       Y5, Y1, Y1
+	VMOVUPD      Y0, 64(CX)(R9*2)
+	VMOVUPD      Y1, 96(CX)(R9*2)
+	ADDQ         $0x00000040, R9
+	JMP          blocks_13
+
+blocksdone_14:
+	ADDQ $0x00000020, SI
+
+singles_10:
+	CMPQ    R9, SI
+	JGT     tail_11
+	VMOVUPS (DX)(R9*1), Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	LEAQ    (BX)(R9*1), R10
+	MOVQ    DI, R11
+
+row_16:
+	VMOVUPS      (R10), Y3
+	VSUBPS       Y0, Y3, Y3
+	VADDPS       Y3, Y1, Y1
+	VFMADD231PS  Y3, Y3, Y2
+	ADDQ         R8, R10
+	DECQ         R11
+	JNZ          row_16
+	VMOVUPD      (AX)(R9*2), Y3
+	VMOVUPD      32(AX)(R9*2), Y4
+	VBROADCASTSD fn+112(FP), Y5
+	VCVTPS2PD    X0, Y6
+	VCVTPS2PD    X1, Y7
+	VCVTPS2PD    X2, Y8
 	VDIVPD       Y5, Y7, Y9
 	VADDPD       Y9, Y6, Y6
 	VMULPD       Y7, Y7, Y7
@@ -412,51 +363,211 @@ row_15:
 	VSUBPD       Y7, Y8, Y8
 	VXORPS       Y9, Y9, Y9
 	VMAXPD       Y8, Y9, Y8
-	VMASKMOVPD   (AX)(R9*2), Y4, Y5
-	VSUBPD       Y5, Y6, Y6
-	VBROADCASTSD wNew+120(FP), Y7
-	VFMADD231PD  Y7, Y6, Y5
-	VMASKMOVPD   Y5, Y4, (AX)(R9*2)
-	VMASKMOVPD   (CX)(R9*2), Y4, Y5
-	VADDPD       Y8, Y5, Y5
+	VSUBPD       Y3, Y6, Y6
+	VBROADCASTSD wNew+120(FP), Y5
+	VFMADD231PD  Y5, Y6, Y3
 	VMULPD       Y6, Y6, Y6
-	VBROADCASTSD wCross+128(FP), Y7
-	VFMADD231PD  Y7, Y6, Y5
-	VMASKMOVPD   Y5, Y4, (CX)(R9*2)
-	VBROADCASTSD fn+112(FP), Y4
+	VBROADCASTSD wCross+128(FP), Y5
+	VFMADD231PD  Y5, Y6, Y8
+	VBROADCASTSD fn+112(FP), Y5
+	VEXTRACTF128 $0x01, Y0, X0
+	VCVTPS2PD    X0, Y0
 	VEXTRACTF128 $0x01, Y1, X1
 	VCVTPS2PD    X1, Y1
 	VEXTRACTF128 $0x01, Y2, X2
 	VCVTPS2PD    X2, Y2
-	VEXTRACTF128 $0x01, Y3, X3
-	VCVTPS2PD    X3, Y3
-	VDIVPD       Y4, Y2, Y5
-	VADDPD       Y5, Y1, Y1
-	VMULPD       Y2, Y2, Y2
-	VDIVPD       Y4, Y2, Y2
-	VSUBPD       Y2, Y3, Y3
-	VXORPS       Y5, Y5, Y5
-	VMAXPD       Y3, Y5, Y3
-	VMASKMOVPD   32(AX)(R9*2), Y0, Y2
-	VSUBPD       Y2, Y1, Y1
-	VBROADCASTSD wNew+120(FP), Y4
-	VFMADD231PD  Y4, Y1, Y2
-	VMASKMOVPD   Y2, Y0, 32(AX)(R9*2)
-	VMASKMOVPD   32(CX)(R9*2), Y0, Y2
-	VADDPD       Y3, Y2, Y2
+	VDIVPD       Y5, Y1, Y6
+	VADDPD       Y6, Y0, Y0
 	VMULPD       Y1, Y1, Y1
-	VBROADCASTSD wCross+128(FP), Y3
-	VFMADD231PD  Y3, Y1, Y2
-	VMASKMOVPD   Y2, Y0, 32(CX)(R9*2)
-	MOVQ         SI, R9
+	VDIVPD       Y5, Y1, Y1
+	VSUBPD       Y1, Y2, Y2
+	VXORPS       Y6, Y6, Y6
+	VMAXPD       Y2, Y6, Y2
+	VSUBPD       Y4, Y0, Y0
+	VBROADCASTSD wNew+120(FP), Y1
+	VFMADD231PD  Y1, Y0, Y4
+	VMULPD       Y0, Y0, Y0
+	VBROADCASTSD wCross+128(FP), Y1
+	VFMADD231PD  Y1, Y0, Y2
+	VMOVUPD      Y3, (AX)(R9*2)
+	VMOVUPD      Y4, 32(AX)(R9*2)
+	VMOVUPD      (CX)(R9*2), Y0
+	VMOVUPD      32(CX)(R9*2), Y1
+	VADDPD       Y8, Y0, Y0
+	VADDPD       Y2, Y1, Y1
+	VMOVUPD      Y0, (CX)(R9*2)
+	VMOVUPD      Y1, 32(CX)(R9*2)
+	ADDQ         $0x00000020, R9
+	JMP          singles_10
 
-done_10:
+tail_11:
+	ADDQ    $0x00000020, SI
+	CMPQ    R9, SI
+	JEQ     done_12
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	MOVQ    64(SP), R10
+	LEAQ    (DX)(R9*1), R12
+	XORQ    DX, DX
+
+copy_17:
+	CMPQ DX, R10
+	JGE  copied_18
+	MOVL (R12)(DX*1), R11
+	MOVL R11, (SP)(DX*1)
+	ADDQ $0x04, DX
+	JMP  copy_17
+
+copied_18:
+	VMOVUPS (SP), Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	LEAQ    (BX)(R9*1), DX
+	MOVQ    DI, BX
+
+row_19:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), DI
+	LEAQ    (DX), R12
+	XORQ    R10, R10
+
+copy_20:
+	CMPQ R10, DI
+	JGE  copied_21
+	MOVL (R12)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_20
+
+copied_21:
+	VMOVUPS     (SP), Y3
+	VSUBPS      Y0, Y3, Y3
+	VADDPS      Y3, Y1, Y1
+	VFMADD231PS Y3, Y3, Y2
+	ADDQ        R8, DX
+	DECQ        BX
+	JNZ         row_19
+	VXORPS      Y3, Y3, Y3
+	VMOVUPS     Y3, (SP)
+	VMOVUPS     Y3, 32(SP)
+	MOVQ        64(SP), DX
+	SHLQ        $0x01, DX
+	LEAQ        (AX)(R9*2), R8
+	XORQ        BX, BX
+
+copy_22:
+	CMPQ BX, DX
+	JGE  copied_23
+	MOVL (R8)(BX*1), DI
+	MOVL DI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_22
+
+copied_23:
+	VMOVUPD      (SP), Y3
+	VMOVUPD      32(SP), Y4
+	VBROADCASTSD fn+112(FP), Y5
+	VCVTPS2PD    X0, Y6
+	VCVTPS2PD    X1, Y7
+	VCVTPS2PD    X2, Y8
+	VDIVPD       Y5, Y7, Y9
+	VADDPD       Y9, Y6, Y6
+	VMULPD       Y7, Y7, Y7
+	VDIVPD       Y5, Y7, Y7
+	VSUBPD       Y7, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	VMAXPD       Y8, Y9, Y8
+	VSUBPD       Y3, Y6, Y6
+	VBROADCASTSD wNew+120(FP), Y5
+	VFMADD231PD  Y5, Y6, Y3
+	VMULPD       Y6, Y6, Y6
+	VBROADCASTSD wCross+128(FP), Y5
+	VFMADD231PD  Y5, Y6, Y8
+	VBROADCASTSD fn+112(FP), Y5
+	VEXTRACTF128 $0x01, Y0, X0
+	VCVTPS2PD    X0, Y0
+	VEXTRACTF128 $0x01, Y1, X1
+	VCVTPS2PD    X1, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VDIVPD       Y5, Y1, Y6
+	VADDPD       Y6, Y0, Y0
+	VMULPD       Y1, Y1, Y1
+	VDIVPD       Y5, Y1, Y1
+	VSUBPD       Y1, Y2, Y2
+	VXORPS       Y6, Y6, Y6
+	VMAXPD       Y2, Y6, Y2
+	VSUBPD       Y4, Y0, Y0
+	VBROADCASTSD wNew+120(FP), Y1
+	VFMADD231PD  Y1, Y0, Y4
+	VMULPD       Y0, Y0, Y0
+	VBROADCASTSD wCross+128(FP), Y1
+	VFMADD231PD  Y1, Y0, Y2
+	VMOVUPD      Y3, (SP)
+	VMOVUPD      Y4, 32(SP)
+	MOVQ         64(SP), DX
+	SHLQ         $0x01, DX
+	LEAQ         (AX)(R9*2), DI
+	XORQ         AX, AX
+
+copy_24:
+	CMPQ AX, DX
+	JGE  copied_25
+	MOVL (SP)(AX*1), BX
+	MOVL BX, (DI)(AX*1)
+	ADDQ $0x04, AX
+	JMP  copy_24
+
+copied_25:
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	MOVQ    64(SP), AX
+	SHLQ    $0x01, AX
+	LEAQ    (CX)(R9*2), DI
+	XORQ    DX, DX
+
+copy_26:
+	CMPQ DX, AX
+	JGE  copied_27
+	MOVL (DI)(DX*1), BX
+	MOVL BX, (SP)(DX*1)
+	ADDQ $0x04, DX
+	JMP  copy_26
+
+copied_27:
+	VMOVUPD (SP), Y0
+	VMOVUPD 32(SP), Y1
+	VADDPD  Y8, Y0, Y0
+	VADDPD  Y2, Y1, Y1
+	VMOVUPD Y0, (SP)
+	VMOVUPD Y1, 32(SP)
+	MOVQ    64(SP), AX
+	SHLQ    $0x01, AX
+	LEAQ    (CX)(R9*2), BX
+	XORQ    CX, CX
+
+copy_28:
+	CMPQ CX, AX
+	JGE  copied_29
+	MOVL (SP)(CX*1), DX
+	MOVL DX, (BX)(CX*1)
+	ADDQ $0x04, CX
+	JMP  copy_28
+
+copied_29:
+	MOVQ SI, R9
+
+done_12:
 	VZEROUPPER
 	RET
 
 // func normRowsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int)
 // Requires: AVX, FMA3
-TEXT ·normRowsAVX2(SB), NOSPLIT, $0-144
+TEXT ·normRowsAVX2(SB), NOSPLIT, $72-144
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
@@ -469,86 +580,117 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $0-144
 	SHLQ    $0x02, SI
 	MOVQ    DX, DI
 	ANDQ    $0x07, DI
+	SHLQ    $0x02, DI
+	MOVQ    DI, 64(SP)
 	LEAQ    ymask<>+0(SB), R8
 	NEGQ    DI
-	VMOVDQU 32(R8)(DI*4), Y0
+	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_16:
+sample_30:
 	XORQ DI, DI
 
-channel_17:
+channel_31:
 	MOVQ         center_base+48(FP), R8
-	VBROADCASTSS (R8)(DI*4), Y1
+	VBROADCASTSS (R8)(DI*4), Y0
 	MOVQ         scale_base+72(FP), R8
-	VBROADCASTSS (R8)(DI*4), Y2
+	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         shift_base+96(FP), R8
-	VBROADCASTSS (R8)(DI*4), Y3
+	VBROADCASTSS (R8)(DI*4), Y2
 	XORQ         R8, R8
 	MOVQ         DX, R9
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_21:
+blocks_35:
 	CMPQ        R8, R9
-	JGT         blocksdone_22
-	VMOVUPS     (CX)(R8*1), Y4
-	VSUBPS      Y1, Y4, Y4
-	VFMADD213PS Y3, Y2, Y4
-	VMOVUPS     Y4, (AX)(R8*1)
-	VMOVUPS     32(CX)(R8*1), Y4
-	VSUBPS      Y1, Y4, Y4
-	VFMADD213PS Y3, Y2, Y4
-	VMOVUPS     Y4, 32(AX)(R8*1)
-	VMOVUPS     64(CX)(R8*1), Y4
-	VSUBPS      Y1, Y4, Y4
-	VFMADD213PS Y3, Y2, Y4
-	VMOVUPS     Y4, 64(AX)(R8*1)
-	VMOVUPS     96(CX)(R8*1), Y4
-	VSUBPS      Y1, Y4, Y4
-	VFMADD213PS Y3, Y2, Y4
-	VMOVUPS     Y4, 96(AX)(R8*1)
+	JGT         blocksdone_36
+	VMOVUPS     (CX)(R8*1), Y3
+	VSUBPS      Y0, Y3, Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (AX)(R8*1)
+	VMOVUPS     32(CX)(R8*1), Y3
+	VSUBPS      Y0, Y3, Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 32(AX)(R8*1)
+	VMOVUPS     64(CX)(R8*1), Y3
+	VSUBPS      Y0, Y3, Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 64(AX)(R8*1)
+	VMOVUPS     96(CX)(R8*1), Y3
+	VSUBPS      Y0, Y3, Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_21
+	JMP         blocks_35
 
-blocksdone_22:
+blocksdone_36:
 	ADDQ $0x00000060, R9
 
-singles_18:
+singles_32:
 	CMPQ        R8, R9
-	JGT         tail_19
-	VMOVUPS     (CX)(R8*1), Y4
-	VSUBPS      Y1, Y4, Y4
-	VFMADD213PS Y3, Y2, Y4
-	VMOVUPS     Y4, (AX)(R8*1)
+	JGT         tail_33
+	VMOVUPS     (CX)(R8*1), Y3
+	VSUBPS      Y0, Y3, Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_18
+	JMP         singles_32
 
-tail_19:
-	ADDQ        $0x00000020, R9
-	CMPQ        R8, R9
-	JEQ         done_20
-	VMASKMOVPS  (CX)(R8*1), Y0, Y4
-	VSUBPS      Y1, Y4, Y4
-	VFMADD213PS Y3, Y2, Y4
-	VMASKMOVPS  Y4, Y0, (AX)(R8*1)
-	MOVQ        R9, R8
+tail_33:
+	ADDQ    $0x00000020, R9
+	CMPQ    R8, R9
+	JEQ     done_34
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R10
+	LEAQ    (CX)(R8*1), R13
+	XORQ    R11, R11
 
-done_20:
+copy_37:
+	CMPQ R11, R10
+	JGE  copied_38
+	MOVL (R13)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_37
+
+copied_38:
+	VMOVUPS     (SP), Y3
+	VSUBPS      Y0, Y3, Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (SP)
+	MOVQ        64(SP), R10
+	LEAQ        (AX)(R8*1), R12
+	XORQ        R8, R8
+
+copy_39:
+	CMPQ R8, R10
+	JGE  copied_40
+	MOVL (SP)(R8*1), R11
+	MOVL R11, (R12)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_39
+
+copied_40:
+	MOVQ R9, R8
+
+done_34:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_17
+	JB   channel_31
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_16
+	JNZ  sample_30
 	VZEROUPPER
 	RET
 
 // func normColsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, rows int, stride int)
 // Requires: AVX, FMA3
-TEXT ·normColsAVX2(SB), NOSPLIT, $0-136
+TEXT ·normColsAVX2(SB), NOSPLIT, $72-136
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
@@ -560,90 +702,169 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $0-136
 	SHLQ    $0x02, R8
 	MOVQ    center_len+56(FP), R9
 	ANDQ    $0x07, R9
+	SHLQ    $0x02, R9
+	MOVQ    R9, 64(SP)
 	LEAQ    ymask<>+0(SB), R10
 	NEGQ    R9
-	VMOVDQU 32(R10)(R9*4), Y0
+	VMOVDQU 32(R10)(R9*1), Y0
 
-row_23:
+row_41:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_27:
+blocks_45:
 	CMPQ        R9, R10
-	JGT         blocksdone_28
-	VMOVUPS     (CX)(R9*1), Y1
-	VMOVUPS     (DX)(R9*1), Y2
-	VMOVUPS     (BX)(R9*1), Y3
-	VMOVUPS     (SI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, (AX)(R9*1)
-	VMOVUPS     32(CX)(R9*1), Y1
-	VMOVUPS     32(DX)(R9*1), Y2
-	VMOVUPS     32(BX)(R9*1), Y3
-	VMOVUPS     32(SI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, 32(AX)(R9*1)
-	VMOVUPS     64(CX)(R9*1), Y1
-	VMOVUPS     64(DX)(R9*1), Y2
-	VMOVUPS     64(BX)(R9*1), Y3
-	VMOVUPS     64(SI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, 64(AX)(R9*1)
-	VMOVUPS     96(CX)(R9*1), Y1
-	VMOVUPS     96(DX)(R9*1), Y2
-	VMOVUPS     96(BX)(R9*1), Y3
-	VMOVUPS     96(SI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, 96(AX)(R9*1)
+	JGT         blocksdone_46
+	VMOVUPS     (CX)(R9*1), Y0
+	VMOVUPS     (DX)(R9*1), Y1
+	VMOVUPS     (BX)(R9*1), Y2
+	VMOVUPS     (SI)(R9*1), Y3
+	VSUBPS      Y1, Y0, Y0
+	VFMADD213PS Y3, Y2, Y0
+	VMOVUPS     Y0, (AX)(R9*1)
+	VMOVUPS     32(CX)(R9*1), Y0
+	VMOVUPS     32(DX)(R9*1), Y1
+	VMOVUPS     32(BX)(R9*1), Y2
+	VMOVUPS     32(SI)(R9*1), Y3
+	VSUBPS      Y1, Y0, Y0
+	VFMADD213PS Y3, Y2, Y0
+	VMOVUPS     Y0, 32(AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Y0
+	VMOVUPS     64(DX)(R9*1), Y1
+	VMOVUPS     64(BX)(R9*1), Y2
+	VMOVUPS     64(SI)(R9*1), Y3
+	VSUBPS      Y1, Y0, Y0
+	VFMADD213PS Y3, Y2, Y0
+	VMOVUPS     Y0, 64(AX)(R9*1)
+	VMOVUPS     96(CX)(R9*1), Y0
+	VMOVUPS     96(DX)(R9*1), Y1
+	VMOVUPS     96(BX)(R9*1), Y2
+	VMOVUPS     96(SI)(R9*1), Y3
+	VSUBPS      Y1, Y0, Y0
+	VFMADD213PS Y3, Y2, Y0
+	VMOVUPS     Y0, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_27
+	JMP         blocks_45
 
-blocksdone_28:
+blocksdone_46:
 	ADDQ $0x00000060, R10
 
-singles_24:
+singles_42:
 	CMPQ        R9, R10
-	JGT         tail_25
-	VMOVUPS     (CX)(R9*1), Y1
-	VMOVUPS     (DX)(R9*1), Y2
-	VMOVUPS     (BX)(R9*1), Y3
-	VMOVUPS     (SI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, (AX)(R9*1)
+	JGT         tail_43
+	VMOVUPS     (CX)(R9*1), Y0
+	VMOVUPS     (DX)(R9*1), Y1
+	VMOVUPS     (BX)(R9*1), Y2
+	VMOVUPS     (SI)(R9*1), Y3
+	VSUBPS      Y1, Y0, Y0
+	VFMADD213PS Y3, Y2, Y0
+	VMOVUPS     Y0, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_24
+	JMP         singles_42
 
-tail_25:
-	ADDQ        $0x00000020, R10
-	CMPQ        R9, R10
-	JEQ         done_26
-	VMASKMOVPS  (CX)(R9*1), Y0, Y1
-	VMASKMOVPS  (DX)(R9*1), Y0, Y2
-	VMASKMOVPS  (BX)(R9*1), Y0, Y3
-	VMASKMOVPS  (SI)(R9*1), Y0, Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMASKMOVPS  Y1, Y0, (AX)(R9*1)
-	MOVQ        R10, R9
+tail_43:
+	ADDQ    $0x00000020, R10
+	CMPQ    R9, R10
+	JEQ     done_44
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	MOVQ    64(SP), R11
+	LEAQ    (CX)(R9*1), R14
+	XORQ    R12, R12
 
-done_26:
+copy_47:
+	CMPQ R12, R11
+	JGE  copied_48
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_47
+
+copied_48:
+	VMOVUPS (SP), Y0
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R11
+	LEAQ    (DX)(R9*1), R14
+	XORQ    R12, R12
+
+copy_49:
+	CMPQ R12, R11
+	JGE  copied_50
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_49
+
+copied_50:
+	VMOVUPS (SP), Y1
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), R11
+	LEAQ    (BX)(R9*1), R14
+	XORQ    R12, R12
+
+copy_51:
+	CMPQ R12, R11
+	JGE  copied_52
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_51
+
+copied_52:
+	VMOVUPS (SP), Y2
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R11
+	LEAQ    (SI)(R9*1), R14
+	XORQ    R12, R12
+
+copy_53:
+	CMPQ R12, R11
+	JGE  copied_54
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_53
+
+copied_54:
+	VMOVUPS     (SP), Y3
+	VSUBPS      Y1, Y0, Y0
+	VFMADD213PS Y3, Y2, Y0
+	VMOVUPS     Y0, (SP)
+	MOVQ        64(SP), R11
+	LEAQ        (AX)(R9*1), R13
+	XORQ        R9, R9
+
+copy_55:
+	CMPQ R9, R11
+	JGE  copied_56
+	MOVL (SP)(R9*1), R12
+	MOVL R12, (R13)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_55
+
+copied_56:
+	MOVQ R10, R9
+
+done_44:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	DECQ DI
-	JNZ  row_23
+	JNZ  row_41
 	VZEROUPPER
 	RET
 
 // func reduceRowsAVX2(sumDy []float64, sumDyXc []float64, dy []float32, x []float32, center []float32, width int, samples int, stride int)
 // Requires: AVX, CMOV, FMA3
-TEXT ·reduceRowsAVX2(SB), NOSPLIT, $0-144
+TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-144
 	// reduceRowsAVX2: for each sample and channel i, adds Σdy and Σdy·(x-center[i])
 	// over the run of width values to sumDy[i] and sumDyXc[i], summed in float32 over
 	// chunks of runChunk values and in float64 across them.
@@ -658,24 +879,27 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $0-144
 	SHLQ    $0x02, SI
 	MOVQ    DX, DI
 	ANDQ    $0x07, DI
+	SHLQ    $0x02, DI
+	MOVQ    DI, 64(SP)
 	LEAQ    ymask<>+0(SB), R8
 	NEGQ    DI
-	VMOVDQU 32(R8)(DI*4), Y0
+	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_29:
+sample_57:
 	XORQ DI, DI
 
-channel_30:
+channel_58:
 	MOVQ         center_base+96(FP), R8
-	VBROADCASTSS (R8)(DI*4), Y1
+	VBROADCASTSS (R8)(DI*4), Y0
+	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_31:
+chunk_59:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
+	VXORPS  Y3, Y3, Y3
 	VXORPS  Y4, Y4, Y4
 	VXORPS  Y5, Y5, Y5
 	VXORPS  Y6, Y6, Y6
@@ -683,310 +907,458 @@ chunk_31:
 	VXORPS  Y8, Y8, Y8
 	VXORPS  Y9, Y9, Y9
 	VXORPS  Y10, Y10, Y10
-	VXORPS  Y11, Y11, Y11
 	XORQ    R10, R10
 	MOVQ    R9, R11
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_35:
+blocks_63:
 	CMPQ        R10, R11
-	JGT         blocksdone_36
-	VMOVUPS     (AX)(R10*1), Y12
-	VMOVUPS     (CX)(R10*1), Y13
-	VSUBPS      Y1, Y13, Y13
-	VADDPS      Y12, Y4, Y4
-	VFMADD231PS Y12, Y13, Y5
-	VMOVUPS     32(AX)(R10*1), Y12
-	VMOVUPS     32(CX)(R10*1), Y13
-	VSUBPS      Y1, Y13, Y13
-	VADDPS      Y12, Y6, Y6
-	VFMADD231PS Y12, Y13, Y7
-	VMOVUPS     64(AX)(R10*1), Y12
-	VMOVUPS     64(CX)(R10*1), Y13
-	VSUBPS      Y1, Y13, Y13
-	VADDPS      Y12, Y8, Y8
-	VFMADD231PS Y12, Y13, Y9
-	VMOVUPS     96(AX)(R10*1), Y12
-	VMOVUPS     96(CX)(R10*1), Y13
-	VSUBPS      Y1, Y13, Y13
-	VADDPS      Y12, Y10, Y10
-	VFMADD231PS Y12, Y13, Y11
+	JGT         blocksdone_64
+	VMOVUPS     (AX)(R10*1), Y11
+	VMOVUPS     (CX)(R10*1), Y12
+	VSUBPS      Y0, Y12, Y12
+	VADDPS      Y11, Y3, Y3
+	VFMADD231PS Y11, Y12, Y4
+	VMOVUPS     32(AX)(R10*1), Y11
+	VMOVUPS     32(CX)(R10*1), Y12
+	VSUBPS      Y0, Y12, Y12
+	VADDPS      Y11, Y5, Y5
+	VFMADD231PS Y11, Y12, Y6
+	VMOVUPS     64(AX)(R10*1), Y11
+	VMOVUPS     64(CX)(R10*1), Y12
+	VSUBPS      Y0, Y12, Y12
+	VADDPS      Y11, Y7, Y7
+	VFMADD231PS Y11, Y12, Y8
+	VMOVUPS     96(AX)(R10*1), Y11
+	VMOVUPS     96(CX)(R10*1), Y12
+	VSUBPS      Y0, Y12, Y12
+	VADDPS      Y11, Y9, Y9
+	VFMADD231PS Y11, Y12, Y10
 	ADDQ        $0x00000080, R10
-	JMP         blocks_35
+	JMP         blocks_63
 
-blocksdone_36:
+blocksdone_64:
 	ADDQ $0x00000060, R11
 
-singles_32:
+singles_60:
 	CMPQ        R10, R11
-	JGT         tail_33
-	VMOVUPS     (AX)(R10*1), Y12
-	VMOVUPS     (CX)(R10*1), Y13
-	VSUBPS      Y1, Y13, Y13
-	VADDPS      Y12, Y4, Y4
-	VFMADD231PS Y12, Y13, Y5
+	JGT         tail_61
+	VMOVUPS     (AX)(R10*1), Y11
+	VMOVUPS     (CX)(R10*1), Y12
+	VSUBPS      Y0, Y12, Y12
+	VADDPS      Y11, Y3, Y3
+	VFMADD231PS Y11, Y12, Y4
 	ADDQ        $0x00000020, R10
-	JMP         singles_32
+	JMP         singles_60
 
-tail_33:
-	ADDQ        $0x00000020, R11
-	CMPQ        R10, R11
-	JEQ         done_34
-	VMASKMOVPS  (AX)(R10*1), Y0, Y12
-	VMASKMOVPS  (CX)(R10*1), Y0, Y13
-	VSUBPS      Y1, Y13, Y13
-	VADDPS      Y12, Y4, Y4
-	VFMADD231PS Y12, Y13, Y5
+tail_61:
+	ADDQ    $0x00000020, R11
+	CMPQ    R10, R11
+	JEQ     done_62
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R12
+	LEAQ    (AX)(R10*1), R15
+	XORQ    R13, R13
+
+copy_65:
+	CMPQ R13, R12
+	JGE  copied_66
+	MOVL (R15)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_65
+
+copied_66:
+	VMOVUPS (SP), Y11
+	VXORPS  Y12, Y12, Y12
+	VMOVUPS Y12, (SP)
+	VMOVUPS Y12, 32(SP)
+	MOVQ    64(SP), R12
+	LEAQ    (CX)(R10*1), R14
+	XORQ    R10, R10
+
+copy_67:
+	CMPQ R10, R12
+	JGE  copied_68
+	MOVL (R14)(R10*1), R13
+	MOVL R13, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_67
+
+copied_68:
+	VMOVUPS     (SP), Y12
+	VSUBPS      Y0, Y12, Y12
+	VADDPS      Y11, Y3, Y3
+	VFMADD231PS Y11, Y12, Y4
 	MOVQ        R11, R10
 
-done_34:
+done_62:
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
-	VADDPS       Y7, Y5, Y5
-	VADDPS       Y11, Y9, Y9
-	VADDPS       Y9, Y5, Y5
-	VCVTPS2PD    X4, Y6
+	VCVTPS2PD    X3, Y5
+	VEXTRACTF128 $0x01, Y3, X3
+	VCVTPS2PD    X3, Y3
+	VADDPD       Y3, Y5, Y5
+	VADDPD       Y5, Y1, Y1
+	VCVTPS2PD    X4, Y3
 	VEXTRACTF128 $0x01, Y4, X4
 	VCVTPS2PD    X4, Y4
-	VADDPD       Y4, Y6, Y6
-	VADDPD       Y6, Y2, Y2
-	VCVTPS2PD    X5, Y4
-	VEXTRACTF128 $0x01, Y5, X5
-	VCVTPS2PD    X5, Y5
-	VADDPD       Y5, Y4, Y4
 	VADDPD       Y4, Y3, Y3
+	VADDPD       Y3, Y2, Y2
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_31
-	VEXTRACTF128 $0x01, Y2, X1
-	VADDPD       X1, X2, X2
-	VPERMILPD    $0x01, X2, X1
-	VADDSD       X1, X2, X2
-	VEXTRACTF128 $0x01, Y3, X1
-	VADDPD       X1, X3, X3
-	VPERMILPD    $0x01, X3, X1
-	VADDSD       X1, X3, X3
+	JNZ          chunk_59
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPD       X0, X1, X1
+	VPERMILPD    $0x01, X1, X0
+	VADDSD       X0, X1, X1
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPD       X0, X2, X2
+	VPERMILPD    $0x01, X2, X0
+	VADDSD       X0, X2, X2
 	MOVQ         sumDy_base+0(FP), R8
+	VADDSD       (R8)(DI*8), X1, X1
+	VMOVSD       X1, (R8)(DI*8)
+	MOVQ         sumDyXc_base+24(FP), R8
 	VADDSD       (R8)(DI*8), X2, X2
 	VMOVSD       X2, (R8)(DI*8)
-	MOVQ         sumDyXc_base+24(FP), R8
-	VADDSD       (R8)(DI*8), X3, X3
-	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_30
+	JB           channel_58
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_29
+	JNZ          sample_57
 	VZEROUPPER
 	RET
 
 // func reduceColsAVX2(sumDy []float64, sumDyXc []float64, dy []float32, x []float32, center []float32, rows int, stride int, first int)
-// Requires: AVX, AVX2, CMOV, FMA3
-TEXT ·reduceColsAVX2(SB), NOSPLIT, $0-144
+// Requires: AVX, CMOV, FMA3
+TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-144
 	// reduceColsAVX2: adds Σdy and Σdy·(x-center[i]) over rows rows of len(center) channels
 	// to sumDy[i] and sumDyXc[i], summed in float32 over chunks of rows (first rows, then
 	// 32 at a time) and in float64 across them.
-	MOVQ    sumDy_base+0(FP), AX
-	MOVQ    sumDyXc_base+24(FP), CX
-	MOVQ    dy_base+48(FP), DX
-	MOVQ    x_base+72(FP), BX
-	MOVQ    center_base+96(FP), SI
-	MOVQ    center_len+104(FP), DI
-	MOVQ    rows+120(FP), R8
-	MOVQ    stride+128(FP), R9
-	SHLQ    $0x02, R9
-	MOVQ    first+136(FP), R10
-	MOVQ    DI, R11
-	ANDQ    $0x07, R11
-	LEAQ    ymask<>+0(SB), R12
-	NEGQ    R11
-	VMOVDQU 32(R12)(R11*4), Y0
+	MOVQ    dy_base+48(FP), AX
+	MOVQ    x_base+72(FP), CX
+	MOVQ    center_len+104(FP), DX
+	MOVQ    rows+120(FP), BX
+	MOVQ    stride+128(FP), SI
+	SHLQ    $0x02, SI
+	MOVQ    first+136(FP), DI
+	MOVQ    DX, R8
+	ANDQ    $0x07, R8
+	SHLQ    $0x02, R8
+	MOVQ    R8, 64(SP)
+	LEAQ    ymask<>+0(SB), R9
+	NEGQ    R8
+	VMOVDQU 32(R9)(R8*1), Y0
 
-chunk_37:
-	XORQ R11, R11
-	MOVQ DI, R12
-	SHLQ $0x02, R12
-	SUBQ $0x00000040, R12
+chunk_69:
+	XORQ R8, R8
+	MOVQ DX, R9
+	SHLQ $0x02, R9
+	SUBQ $0x00000040, R9
 
-blocks_41:
-	CMPQ    R11, R12
-	JGT     blocksdone_42
-	VMOVUPS (SI)(R11*1), Y1
-	VMOVUPS 32(SI)(R11*1), Y2
+blocks_73:
+	CMPQ    R8, R9
+	JGT     blocksdone_74
+	MOVQ    center_base+96(FP), R10
+	VMOVUPS (R10)(R8*1), Y0
+	VMOVUPS 32(R10)(R8*1), Y1
+	VXORPS  Y2, Y2, Y2
 	VXORPS  Y3, Y3, Y3
 	VXORPS  Y4, Y4, Y4
 	VXORPS  Y5, Y5, Y5
-	VXORPS  Y6, Y6, Y6
-	LEAQ    (DX)(R11*1), R13
-	LEAQ    (BX)(R11*1), R14
-	MOVQ    R10, R15
+	LEAQ    (AX)(R8*1), R10
+	LEAQ    (CX)(R8*1), R11
+	MOVQ    DI, R12
 
-row_43:
-	VMOVUPS      (R13), Y7
-	VMOVUPS      (R14), Y8
-	VSUBPS       Y1, Y8, Y8
-	VADDPS       Y7, Y3, Y3
-	VFMADD231PS  Y7, Y8, Y4
-	VMOVUPS      32(R13), Y7
-	VMOVUPS      32(R14), Y8
-	VSUBPS       Y2, Y8, Y8
-	VADDPS       Y7, Y5, Y5
-	VFMADD231PS  Y7, Y8, Y6
-	ADDQ         R9, R13
-	ADDQ         R9, R14
-	DECQ         R15
-	JNZ          row_43
-	VCVTPS2PD    X3, Y1
-	VMOVUPD      (AX)(R11*2), Y2
-	VADDPD       Y1, Y2, Y2
-	VMOVUPD      Y2, (AX)(R11*2)
-	VCVTPS2PD    X4, Y1
-	VMOVUPD      (CX)(R11*2), Y2
-	VADDPD       Y1, Y2, Y2
-	VMOVUPD      Y2, (CX)(R11*2)
-	VEXTRACTF128 $0x01, Y3, X1
-	VCVTPS2PD    X1, Y1
-	VMOVUPD      32(AX)(R11*2), Y2
-	VADDPD       Y1, Y2, Y2
-	VMOVUPD      Y2, 32(AX)(R11*2)
-	VEXTRACTF128 $0x01, Y4, X1
-	VCVTPS2PD    X1, Y1
-	VMOVUPD      32(CX)(R11*2), Y2
-	VADDPD       Y1, Y2, Y2
-	VMOVUPD      Y2, 32(CX)(R11*2)
-	VCVTPS2PD    X5, Y1
-	VMOVUPD      64(AX)(R11*2), Y2
-	VADDPD       Y1, Y2, Y2
-	VMOVUPD      Y2, 64(AX)(R11*2)
-	VCVTPS2PD    X6, Y1
-	VMOVUPD      64(CX)(R11*2), Y2
-	VADDPD       Y1, Y2, Y2
-	VMOVUPD      Y2, 64(CX)(R11*2)
-	VEXTRACTF128 $0x01, Y5, X1
-	VCVTPS2PD    X1, Y1
-	VMOVUPD      96(AX)(R11*2), Y2
-	VADDPD       Y1, Y2, Y2
-	VMOVUPD      Y2, 96(AX)(R11*2)
-	VEXTRACTF128 $0x01, Y6, X1
-	VCVTPS2PD    X1, Y1
-	VMOVUPD      96(CX)(R11*2), Y2
-	VADDPD       Y1, Y2, Y2
-	VMOVUPD      Y2, 96(CX)(R11*2)
-	ADDQ         $0x00000040, R11
-	JMP          blocks_41
+row_75:
+	VMOVUPS      (R10), Y6
+	VMOVUPS      (R11), Y7
+	VSUBPS       Y0, Y7, Y7
+	VADDPS       Y6, Y2, Y2
+	VFMADD231PS  Y6, Y7, Y3
+	VMOVUPS      32(R10), Y6
+	VMOVUPS      32(R11), Y7
+	VSUBPS       Y1, Y7, Y7
+	VADDPS       Y6, Y4, Y4
+	VFMADD231PS  Y6, Y7, Y5
+	ADDQ         SI, R10
+	ADDQ         SI, R11
+	DECQ         R12
+	JNZ          row_75
+	MOVQ         sumDy_base+0(FP), R10
+	VMOVUPD      (R10)(R8*2), Y0
+	VMOVUPD      32(R10)(R8*2), Y1
+	VCVTPS2PD    X2, Y6
+	VADDPD       Y6, Y0, Y0
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VMOVUPD      Y0, (R10)(R8*2)
+	VMOVUPD      Y1, 32(R10)(R8*2)
+	MOVQ         sumDyXc_base+24(FP), R10
+	VMOVUPD      (R10)(R8*2), Y0
+	VMOVUPD      32(R10)(R8*2), Y1
+	VCVTPS2PD    X3, Y2
+	VADDPD       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VMOVUPD      Y0, (R10)(R8*2)
+	VMOVUPD      Y1, 32(R10)(R8*2)
+	MOVQ         sumDy_base+0(FP), R10
+	VMOVUPD      64(R10)(R8*2), Y0
+	VMOVUPD      96(R10)(R8*2), Y1
+	VCVTPS2PD    X4, Y2
+	VADDPD       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y4, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VMOVUPD      Y0, 64(R10)(R8*2)
+	VMOVUPD      Y1, 96(R10)(R8*2)
+	MOVQ         sumDyXc_base+24(FP), R10
+	VMOVUPD      64(R10)(R8*2), Y0
+	VMOVUPD      96(R10)(R8*2), Y1
+	VCVTPS2PD    X5, Y2
+	VADDPD       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y5, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VMOVUPD      Y0, 64(R10)(R8*2)
+	VMOVUPD      Y1, 96(R10)(R8*2)
+	ADDQ         $0x00000040, R8
+	JMP          blocks_73
 
-blocksdone_42:
-	ADDQ $0x00000020, R12
+blocksdone_74:
+	ADDQ $0x00000020, R9
 
-singles_38:
-	CMPQ    R11, R12
-	JGT     tail_39
-	VMOVUPS (SI)(R11*1), Y1
+singles_70:
+	CMPQ    R8, R9
+	JGT     tail_71
+	MOVQ    center_base+96(FP), R10
+	VMOVUPS (R10)(R8*1), Y0
+	VXORPS  Y1, Y1, Y1
 	VXORPS  Y2, Y2, Y2
+	LEAQ    (AX)(R8*1), R10
+	LEAQ    (CX)(R8*1), R11
+	MOVQ    DI, R12
+
+row_76:
+	VMOVUPS      (R10), Y3
+	VMOVUPS      (R11), Y4
+	VSUBPS       Y0, Y4, Y4
+	VADDPS       Y3, Y1, Y1
+	VFMADD231PS  Y3, Y4, Y2
+	ADDQ         SI, R10
+	ADDQ         SI, R11
+	DECQ         R12
+	JNZ          row_76
+	MOVQ         sumDy_base+0(FP), R10
+	VMOVUPD      (R10)(R8*2), Y0
+	VMOVUPD      32(R10)(R8*2), Y3
+	VCVTPS2PD    X1, Y4
+	VADDPD       Y4, Y0, Y0
+	VEXTRACTF128 $0x01, Y1, X1
+	VCVTPS2PD    X1, Y1
+	VADDPD       Y1, Y3, Y3
+	VMOVUPD      Y0, (R10)(R8*2)
+	VMOVUPD      Y3, 32(R10)(R8*2)
+	MOVQ         sumDyXc_base+24(FP), R10
+	VMOVUPD      (R10)(R8*2), Y0
+	VMOVUPD      32(R10)(R8*2), Y1
+	VCVTPS2PD    X2, Y3
+	VADDPD       Y3, Y0, Y0
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VMOVUPD      Y0, (R10)(R8*2)
+	VMOVUPD      Y1, 32(R10)(R8*2)
+	ADDQ         $0x00000020, R8
+	JMP          singles_70
+
+tail_71:
+	ADDQ    $0x00000020, R9
+	CMPQ    R8, R9
+	JEQ     done_72
+	MOVQ    center_base+96(FP), R10
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	MOVQ    64(SP), R11
+	LEAQ    (R10)(R8*1), R13
+	XORQ    R10, R10
+
+copy_77:
+	CMPQ R10, R11
+	JGE  copied_78
+	MOVL (R13)(R10*1), R12
+	MOVL R12, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_77
+
+copied_78:
+	VMOVUPS (SP), Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	LEAQ    (AX)(R8*1), R10
+	LEAQ    (CX)(R8*1), R11
+	MOVQ    DI, R12
+
+row_79:
 	VXORPS  Y3, Y3, Y3
-	LEAQ    (DX)(R11*1), R13
-	LEAQ    (BX)(R11*1), R14
-	MOVQ    R10, R15
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R13
+	LEAQ    (R10), BP
+	XORQ    R14, R14
 
-row_44:
-	VMOVUPS      (R13), Y4
-	VMOVUPS      (R14), Y5
-	VSUBPS       Y1, Y5, Y5
-	VADDPS       Y4, Y2, Y2
-	VFMADD231PS  Y4, Y5, Y3
-	ADDQ         R9, R13
-	ADDQ         R9, R14
-	DECQ         R15
-	JNZ          row_44
-	VCVTPS2PD    X2, Y1
-	VMOVUPD      (AX)(R11*2), Y4
-	VADDPD       Y1, Y4, Y4
-	VMOVUPD      Y4, (AX)(R11*2)
-	VCVTPS2PD    X3, Y1
-	VMOVUPD      (CX)(R11*2), Y4
-	VADDPD       Y1, Y4, Y4
-	VMOVUPD      Y4, (CX)(R11*2)
-	VEXTRACTF128 $0x01, Y2, X1
+copy_80:
+	CMPQ R14, R13
+	JGE  copied_81
+	MOVL (BP)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_80
+
+copied_81:
+	VMOVUPS (SP), Y3
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R13
+	LEAQ    (R11), BP
+	XORQ    R14, R14
+
+copy_82:
+	CMPQ R14, R13
+	JGE  copied_83
+	MOVL (BP)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_82
+
+copied_83:
+	VMOVUPS     (SP), Y4
+	VSUBPS      Y0, Y4, Y4
+	VADDPS      Y3, Y1, Y1
+	VFMADD231PS Y3, Y4, Y2
+	ADDQ        SI, R10
+	ADDQ        SI, R11
+	DECQ        R12
+	JNZ         row_79
+	MOVQ        sumDy_base+0(FP), R10
+	VXORPS      Y0, Y0, Y0
+	VMOVUPS     Y0, (SP)
+	VMOVUPS     Y0, 32(SP)
+	MOVQ        64(SP), R11
+	SHLQ        $0x01, R11
+	LEAQ        (R10)(R8*2), R14
+	XORQ        R12, R12
+
+copy_84:
+	CMPQ R12, R11
+	JGE  copied_85
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_84
+
+copied_85:
+	VMOVUPD      (SP), Y0
+	VMOVUPD      32(SP), Y3
+	VCVTPS2PD    X1, Y4
+	VADDPD       Y4, Y0, Y0
+	VEXTRACTF128 $0x01, Y1, X1
 	VCVTPS2PD    X1, Y1
-	VMOVUPD      32(AX)(R11*2), Y2
-	VADDPD       Y1, Y2, Y2
-	VMOVUPD      Y2, 32(AX)(R11*2)
-	VEXTRACTF128 $0x01, Y3, X1
-	VCVTPS2PD    X1, Y1
-	VMOVUPD      32(CX)(R11*2), Y2
-	VADDPD       Y1, Y2, Y2
-	VMOVUPD      Y2, 32(CX)(R11*2)
-	ADDQ         $0x00000020, R11
-	JMP          singles_38
+	VADDPD       Y1, Y3, Y3
+	VMOVUPD      Y0, (SP)
+	VMOVUPD      Y3, 32(SP)
+	MOVQ         64(SP), R11
+	SHLQ         $0x01, R11
+	LEAQ         (R10)(R8*2), R13
+	XORQ         R10, R10
 
-tail_39:
-	ADDQ       $0x00000020, R12
-	CMPQ       R11, R12
-	JEQ        done_40
-	VMASKMOVPS (SI)(R11*1), Y0, Y1
-	VXORPS     Y2, Y2, Y2
-	VXORPS     Y3, Y3, Y3
-	LEAQ       (DX)(R11*1), R13
-	LEAQ       (BX)(R11*1), R14
-	MOVQ       R10, R15
+copy_86:
+	CMPQ R10, R11
+	JGE  copied_87
+	MOVL (SP)(R10*1), R12
+	MOVL R12, (R13)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_86
 
-row_45:
-	VMASKMOVPS   (R13), Y0, Y4
-	VMASKMOVPS   (R14), Y0, Y5
-	VSUBPS       Y1, Y5, Y5
-	VADDPS       Y4, Y2, Y2
-	VFMADD231PS  Y4, Y5, Y3
-	ADDQ         R9, R13
-	ADDQ         R9, R14
-	DECQ         R15
-	JNZ          row_45
-	VPMOVSXDQ    X0, Y1
-	VEXTRACTI128 $0x01, Y0, X4
-	VPMOVSXDQ    X4, Y4
-	VCVTPS2PD    X2, Y5
-	VMASKMOVPD   (AX)(R11*2), Y1, Y6
-	VADDPD       Y5, Y6, Y6
-	VMASKMOVPD   Y6, Y1, (AX)(R11*2)
-	VCVTPS2PD    X3, Y5
-	VMASKMOVPD   (CX)(R11*2), Y1, Y6
-	VADDPD       Y5, Y6, Y6
-	VMASKMOVPD   Y6, Y1, (CX)(R11*2)
-	VEXTRACTF128 $0x01, Y2, X1
-	VCVTPS2PD    X1, Y1
-	VMASKMOVPD   32(AX)(R11*2), Y4, Y2
-	VADDPD       Y1, Y2, Y2
-	VMASKMOVPD   Y2, Y4, 32(AX)(R11*2)
-	VEXTRACTF128 $0x01, Y3, X1
-	VCVTPS2PD    X1, Y1
-	VMASKMOVPD   32(CX)(R11*2), Y4, Y2
-	VADDPD       Y1, Y2, Y2
-	VMASKMOVPD   Y2, Y4, 32(CX)(R11*2)
-	MOVQ         R12, R11
+copied_87:
+	MOVQ    sumDyXc_base+24(FP), R10
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	MOVQ    64(SP), R11
+	SHLQ    $0x01, R11
+	LEAQ    (R10)(R8*2), R14
+	XORQ    R12, R12
 
-done_40:
-	MOVQ    R10, R11
-	IMULQ   R9, R11
-	ADDQ    R11, DX
-	ADDQ    R11, BX
-	SUBQ    R10, R8
-	JZ      done_46
-	MOVQ    $0x00000020, R10
-	CMPQ    R8, R10
-	CMOVQLT R8, R10
-	JMP     chunk_37
+copy_88:
+	CMPQ R12, R11
+	JGE  copied_89
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_88
 
-done_46:
+copied_89:
+	VMOVUPD      (SP), Y0
+	VMOVUPD      32(SP), Y1
+	VCVTPS2PD    X2, Y3
+	VADDPD       Y3, Y0, Y0
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VMOVUPD      Y0, (SP)
+	VMOVUPD      Y1, 32(SP)
+	MOVQ         64(SP), R11
+	SHLQ         $0x01, R11
+	LEAQ         (R10)(R8*2), R12
+	XORQ         R8, R8
+
+copy_90:
+	CMPQ R8, R11
+	JGE  copied_91
+	MOVL (SP)(R8*1), R10
+	MOVL R10, (R12)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_90
+
+copied_91:
+	MOVQ R9, R8
+
+done_72:
+	MOVQ    DI, R8
+	IMULQ   SI, R8
+	ADDQ    R8, AX
+	ADDQ    R8, CX
+	SUBQ    DI, BX
+	JZ      done_92
+	MOVQ    $0x00000020, DI
+	CMPQ    BX, DI
+	CMOVQLT BX, DI
+	JMP     chunk_69
+
+done_92:
 	VZEROUPPER
 	RET
 
 // func gradRowsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int)
 // Requires: AVX, FMA3
-TEXT ·gradRowsAVX2(SB), NOSPLIT, $0-192
+TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-192
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
@@ -1000,102 +1372,149 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $0-192
 	SHLQ    $0x02, DI
 	MOVQ    BX, R8
 	ANDQ    $0x07, R8
+	SHLQ    $0x02, R8
+	MOVQ    R8, 64(SP)
 	LEAQ    ymask<>+0(SB), R9
 	NEGQ    R8
-	VMOVDQU 32(R9)(R8*4), Y0
+	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_47:
+sample_93:
 	XORQ R8, R8
 
-channel_48:
+channel_94:
 	MOVQ         center_base+72(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y1
+	VBROADCASTSS (R9)(R8*4), Y0
 	MOVQ         gy_base+96(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y2
+	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gx_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y3
+	VBROADCASTSS (R9)(R8*4), Y2
 	MOVQ         g0_base+144(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y4
+	VBROADCASTSS (R9)(R8*4), Y3
 	XORQ         R9, R9
 	MOVQ         BX, R10
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_52:
+blocks_98:
 	CMPQ        R9, R10
-	JGT         blocksdone_53
-	VMOVUPS     (CX)(R9*1), Y5
-	VMOVUPS     (DX)(R9*1), Y6
-	VSUBPS      Y1, Y6, Y6
-	VFMADD213PS Y4, Y2, Y5
-	VFMADD231PS Y3, Y6, Y5
-	VMOVUPS     Y5, (AX)(R9*1)
-	VMOVUPS     32(CX)(R9*1), Y5
-	VMOVUPS     32(DX)(R9*1), Y6
-	VSUBPS      Y1, Y6, Y6
-	VFMADD213PS Y4, Y2, Y5
-	VFMADD231PS Y3, Y6, Y5
-	VMOVUPS     Y5, 32(AX)(R9*1)
-	VMOVUPS     64(CX)(R9*1), Y5
-	VMOVUPS     64(DX)(R9*1), Y6
-	VSUBPS      Y1, Y6, Y6
-	VFMADD213PS Y4, Y2, Y5
-	VFMADD231PS Y3, Y6, Y5
-	VMOVUPS     Y5, 64(AX)(R9*1)
-	VMOVUPS     96(CX)(R9*1), Y5
-	VMOVUPS     96(DX)(R9*1), Y6
-	VSUBPS      Y1, Y6, Y6
-	VFMADD213PS Y4, Y2, Y5
-	VFMADD231PS Y3, Y6, Y5
-	VMOVUPS     Y5, 96(AX)(R9*1)
+	JGT         blocksdone_99
+	VMOVUPS     (CX)(R9*1), Y4
+	VMOVUPS     (DX)(R9*1), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD213PS Y3, Y1, Y4
+	VFMADD231PS Y2, Y5, Y4
+	VMOVUPS     Y4, (AX)(R9*1)
+	VMOVUPS     32(CX)(R9*1), Y4
+	VMOVUPS     32(DX)(R9*1), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD213PS Y3, Y1, Y4
+	VFMADD231PS Y2, Y5, Y4
+	VMOVUPS     Y4, 32(AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Y4
+	VMOVUPS     64(DX)(R9*1), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD213PS Y3, Y1, Y4
+	VFMADD231PS Y2, Y5, Y4
+	VMOVUPS     Y4, 64(AX)(R9*1)
+	VMOVUPS     96(CX)(R9*1), Y4
+	VMOVUPS     96(DX)(R9*1), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD213PS Y3, Y1, Y4
+	VFMADD231PS Y2, Y5, Y4
+	VMOVUPS     Y4, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_52
+	JMP         blocks_98
 
-blocksdone_53:
+blocksdone_99:
 	ADDQ $0x00000060, R10
 
-singles_49:
+singles_95:
 	CMPQ        R9, R10
-	JGT         tail_50
-	VMOVUPS     (CX)(R9*1), Y5
-	VMOVUPS     (DX)(R9*1), Y6
-	VSUBPS      Y1, Y6, Y6
-	VFMADD213PS Y4, Y2, Y5
-	VFMADD231PS Y3, Y6, Y5
-	VMOVUPS     Y5, (AX)(R9*1)
+	JGT         tail_96
+	VMOVUPS     (CX)(R9*1), Y4
+	VMOVUPS     (DX)(R9*1), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD213PS Y3, Y1, Y4
+	VFMADD231PS Y2, Y5, Y4
+	VMOVUPS     Y4, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_49
+	JMP         singles_95
 
-tail_50:
-	ADDQ        $0x00000020, R10
-	CMPQ        R9, R10
-	JEQ         done_51
-	VMASKMOVPS  (CX)(R9*1), Y0, Y5
-	VMASKMOVPS  (DX)(R9*1), Y0, Y6
-	VSUBPS      Y1, Y6, Y6
-	VFMADD213PS Y4, Y2, Y5
-	VFMADD231PS Y3, Y6, Y5
-	VMASKMOVPS  Y5, Y0, (AX)(R9*1)
-	MOVQ        R10, R9
+tail_96:
+	ADDQ    $0x00000020, R10
+	CMPQ    R9, R10
+	JEQ     done_97
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R11
+	LEAQ    (CX)(R9*1), R14
+	XORQ    R12, R12
 
-done_51:
+copy_100:
+	CMPQ R12, R11
+	JGE  copied_101
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_100
+
+copied_101:
+	VMOVUPS (SP), Y4
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R11
+	LEAQ    (DX)(R9*1), R14
+	XORQ    R12, R12
+
+copy_102:
+	CMPQ R12, R11
+	JGE  copied_103
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_102
+
+copied_103:
+	VMOVUPS     (SP), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD213PS Y3, Y1, Y4
+	VFMADD231PS Y2, Y5, Y4
+	VMOVUPS     Y4, (SP)
+	MOVQ        64(SP), R11
+	LEAQ        (AX)(R9*1), R13
+	XORQ        R9, R9
+
+copy_104:
+	CMPQ R9, R11
+	JGE  copied_105
+	MOVL (SP)(R9*1), R12
+	MOVL R12, (R13)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_104
+
+copied_105:
+	MOVQ R10, R9
+
+done_97:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_48
+	JB   channel_94
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_47
+	JNZ  sample_93
 	VZEROUPPER
 	RET
 
 // func gradColsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, rows int, stride int)
 // Requires: AVX, FMA3
-TEXT ·gradColsAVX2(SB), NOSPLIT, $0-184
+TEXT ·gradColsAVX2(SB), NOSPLIT, $72-184
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
@@ -1109,103 +1528,214 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $0-184
 	SHLQ    $0x02, R10
 	MOVQ    center_len+80(FP), R11
 	ANDQ    $0x07, R11
+	SHLQ    $0x02, R11
+	MOVQ    R11, 64(SP)
 	LEAQ    ymask<>+0(SB), R12
 	NEGQ    R11
-	VMOVDQU 32(R12)(R11*4), Y0
+	VMOVDQU 32(R12)(R11*1), Y0
 
-row_54:
+row_106:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_58:
+blocks_110:
 	CMPQ        R11, R12
-	JGT         blocksdone_59
-	VMOVUPS     (CX)(R11*1), Y1
-	VMOVUPS     (DX)(R11*1), Y2
-	VMOVUPS     (BX)(R11*1), Y3
-	VMOVUPS     (SI)(R11*1), Y4
-	VMOVUPS     (DI)(R11*1), Y5
-	VMOVUPS     (R8)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, (AX)(R11*1)
-	VMOVUPS     32(CX)(R11*1), Y1
-	VMOVUPS     32(DX)(R11*1), Y2
-	VMOVUPS     32(BX)(R11*1), Y3
-	VMOVUPS     32(SI)(R11*1), Y4
-	VMOVUPS     32(DI)(R11*1), Y5
-	VMOVUPS     32(R8)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, 32(AX)(R11*1)
-	VMOVUPS     64(CX)(R11*1), Y1
-	VMOVUPS     64(DX)(R11*1), Y2
-	VMOVUPS     64(BX)(R11*1), Y3
-	VMOVUPS     64(SI)(R11*1), Y4
-	VMOVUPS     64(DI)(R11*1), Y5
-	VMOVUPS     64(R8)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, 64(AX)(R11*1)
-	VMOVUPS     96(CX)(R11*1), Y1
-	VMOVUPS     96(DX)(R11*1), Y2
-	VMOVUPS     96(BX)(R11*1), Y3
-	VMOVUPS     96(SI)(R11*1), Y4
-	VMOVUPS     96(DI)(R11*1), Y5
-	VMOVUPS     96(R8)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, 96(AX)(R11*1)
+	JGT         blocksdone_111
+	VMOVUPS     (CX)(R11*1), Y0
+	VMOVUPS     (DX)(R11*1), Y1
+	VMOVUPS     (BX)(R11*1), Y2
+	VMOVUPS     (SI)(R11*1), Y3
+	VMOVUPS     (DI)(R11*1), Y4
+	VMOVUPS     (R8)(R11*1), Y5
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y5, Y3, Y0
+	VFMADD231PS Y4, Y1, Y0
+	VMOVUPS     Y0, (AX)(R11*1)
+	VMOVUPS     32(CX)(R11*1), Y0
+	VMOVUPS     32(DX)(R11*1), Y1
+	VMOVUPS     32(BX)(R11*1), Y2
+	VMOVUPS     32(SI)(R11*1), Y3
+	VMOVUPS     32(DI)(R11*1), Y4
+	VMOVUPS     32(R8)(R11*1), Y5
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y5, Y3, Y0
+	VFMADD231PS Y4, Y1, Y0
+	VMOVUPS     Y0, 32(AX)(R11*1)
+	VMOVUPS     64(CX)(R11*1), Y0
+	VMOVUPS     64(DX)(R11*1), Y1
+	VMOVUPS     64(BX)(R11*1), Y2
+	VMOVUPS     64(SI)(R11*1), Y3
+	VMOVUPS     64(DI)(R11*1), Y4
+	VMOVUPS     64(R8)(R11*1), Y5
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y5, Y3, Y0
+	VFMADD231PS Y4, Y1, Y0
+	VMOVUPS     Y0, 64(AX)(R11*1)
+	VMOVUPS     96(CX)(R11*1), Y0
+	VMOVUPS     96(DX)(R11*1), Y1
+	VMOVUPS     96(BX)(R11*1), Y2
+	VMOVUPS     96(SI)(R11*1), Y3
+	VMOVUPS     96(DI)(R11*1), Y4
+	VMOVUPS     96(R8)(R11*1), Y5
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y5, Y3, Y0
+	VFMADD231PS Y4, Y1, Y0
+	VMOVUPS     Y0, 96(AX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_58
+	JMP         blocks_110
 
-blocksdone_59:
+blocksdone_111:
 	ADDQ $0x00000060, R12
 
-singles_55:
+singles_107:
 	CMPQ        R11, R12
-	JGT         tail_56
-	VMOVUPS     (CX)(R11*1), Y1
-	VMOVUPS     (DX)(R11*1), Y2
-	VMOVUPS     (BX)(R11*1), Y3
-	VMOVUPS     (SI)(R11*1), Y4
-	VMOVUPS     (DI)(R11*1), Y5
-	VMOVUPS     (R8)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, (AX)(R11*1)
+	JGT         tail_108
+	VMOVUPS     (CX)(R11*1), Y0
+	VMOVUPS     (DX)(R11*1), Y1
+	VMOVUPS     (BX)(R11*1), Y2
+	VMOVUPS     (SI)(R11*1), Y3
+	VMOVUPS     (DI)(R11*1), Y4
+	VMOVUPS     (R8)(R11*1), Y5
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y5, Y3, Y0
+	VFMADD231PS Y4, Y1, Y0
+	VMOVUPS     Y0, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_55
+	JMP         singles_107
 
-tail_56:
-	ADDQ        $0x00000020, R12
-	CMPQ        R11, R12
-	JEQ         done_57
-	VMASKMOVPS  (CX)(R11*1), Y0, Y1
-	VMASKMOVPS  (DX)(R11*1), Y0, Y2
-	VMASKMOVPS  (BX)(R11*1), Y0, Y3
-	VMASKMOVPS  (SI)(R11*1), Y0, Y4
-	VMASKMOVPS  (DI)(R11*1), Y0, Y5
-	VMASKMOVPS  (R8)(R11*1), Y0, Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMASKMOVPS  Y1, Y0, (AX)(R11*1)
-	MOVQ        R12, R11
+tail_108:
+	ADDQ    $0x00000020, R12
+	CMPQ    R11, R12
+	JEQ     done_109
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	MOVQ    64(SP), R13
+	LEAQ    (CX)(R11*1), BP
+	XORQ    R14, R14
 
-done_57:
+copy_112:
+	CMPQ R14, R13
+	JGE  copied_113
+	MOVL (BP)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_112
+
+copied_113:
+	VMOVUPS (SP), Y0
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R13
+	LEAQ    (DX)(R11*1), BP
+	XORQ    R14, R14
+
+copy_114:
+	CMPQ R14, R13
+	JGE  copied_115
+	MOVL (BP)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_114
+
+copied_115:
+	VMOVUPS (SP), Y1
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), R13
+	LEAQ    (BX)(R11*1), BP
+	XORQ    R14, R14
+
+copy_116:
+	CMPQ R14, R13
+	JGE  copied_117
+	MOVL (BP)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_116
+
+copied_117:
+	VMOVUPS (SP), Y2
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R13
+	LEAQ    (SI)(R11*1), BP
+	XORQ    R14, R14
+
+copy_118:
+	CMPQ R14, R13
+	JGE  copied_119
+	MOVL (BP)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_118
+
+copied_119:
+	VMOVUPS (SP), Y3
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R13
+	LEAQ    (DI)(R11*1), BP
+	XORQ    R14, R14
+
+copy_120:
+	CMPQ R14, R13
+	JGE  copied_121
+	MOVL (BP)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_120
+
+copied_121:
+	VMOVUPS (SP), Y4
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R13
+	LEAQ    (R8)(R11*1), BP
+	XORQ    R14, R14
+
+copy_122:
+	CMPQ R14, R13
+	JGE  copied_123
+	MOVL (BP)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_122
+
+copied_123:
+	VMOVUPS     (SP), Y5
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y5, Y3, Y0
+	VFMADD231PS Y4, Y1, Y0
+	VMOVUPS     Y0, (SP)
+	MOVQ        64(SP), R13
+	LEAQ        (AX)(R11*1), R15
+	XORQ        R11, R11
+
+copy_124:
+	CMPQ R11, R13
+	JGE  copied_125
+	MOVL (SP)(R11*1), R14
+	MOVL R14, (R15)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_124
+
+copied_125:
+	MOVQ R12, R11
+
+done_109:
 	ADDQ R10, AX
 	ADDQ R10, CX
 	ADDQ R10, DX
 	DECQ R9
-	JNZ  row_54
+	JNZ  row_106
 	VZEROUPPER
 	RET
 
@@ -1398,10 +1928,106 @@ row_13:
 	ADDQ          R8, R10
 	DECQ          R11
 	JNZ           row_13
+	VMOVUPD       (AX)(R9*2), Z12
+	VMOVUPD       64(AX)(R9*2), Z17
+	VBROADCASTSD  fn+112(FP), Z18
+	VCVTPS2PD     Y0, Z19
+	VCVTPS2PD     Y4, Z20
+	VCVTPS2PD     Y5, Z21
+	VDIVPD        Z18, Z20, Z22
+	VADDPD        Z22, Z19, Z19
+	VMULPD        Z20, Z20, Z20
+	VDIVPD        Z18, Z20, Z20
+	VSUBPD        Z20, Z21, Z21
+	VPXORD        Z22, Z22, Z22
+	VMAXPD        Z21, Z22, Z21
+	VSUBPD        Z12, Z19, Z19
+	VBROADCASTSD  wNew+120(FP), Z18
+	VFMADD231PD   Z18, Z19, Z12
+	VMULPD        Z19, Z19, Z19
+	VBROADCASTSD  wCross+128(FP), Z18
+	VFMADD231PD   Z18, Z19, Z21
+	VBROADCASTSD  fn+112(FP), Z18
+	VEXTRACTF64X4 $0x01, Z0, Y0
+	VCVTPS2PD     Y0, Z0
+	VEXTRACTF64X4 $0x01, Z4, Y19
+	VCVTPS2PD     Y19, Z19
+	VEXTRACTF64X4 $0x01, Z5, Y20
+	VCVTPS2PD     Y20, Z20
+	VDIVPD        Z18, Z19, Z22
+	VADDPD        Z22, Z0, Z0
+	VMULPD        Z19, Z19, Z19
+	VDIVPD        Z18, Z19, Z19
+	VSUBPD        Z19, Z20, Z20
+	VPXORD        Z22, Z22, Z22
+	VMAXPD        Z20, Z22, Z20
+	VSUBPD        Z17, Z0, Z0
+	VBROADCASTSD  wNew+120(FP), Z18
+	VFMADD231PD   Z18, Z0, Z17
+	VMULPD        Z0, Z0, Z0
+	VBROADCASTSD  wCross+128(FP), Z18
+	VFMADD231PD   Z18, Z0, Z20
+	VMOVUPD       Z12, (AX)(R9*2)
+	VMOVUPD       Z17, 64(AX)(R9*2)
+	VMOVUPD       (CX)(R9*2), Z0
+	VMOVUPD       64(CX)(R9*2), Z12
+	VADDPD        Z21, Z0, Z0
+	VADDPD        Z20, Z12, Z12
+	VMOVUPD       Z0, (CX)(R9*2)
+	VMOVUPD       Z12, 64(CX)(R9*2)
+	VMOVUPD       128(AX)(R9*2), Z0
+	VMOVUPD       192(AX)(R9*2), Z12
+	VBROADCASTSD  fn+112(FP), Z17
+	VCVTPS2PD     Y1, Z18
+	VCVTPS2PD     Y6, Z19
+	VCVTPS2PD     Y7, Z20
+	VDIVPD        Z17, Z19, Z21
+	VADDPD        Z21, Z18, Z18
+	VMULPD        Z19, Z19, Z19
+	VDIVPD        Z17, Z19, Z19
+	VSUBPD        Z19, Z20, Z20
+	VPXORD        Z21, Z21, Z21
+	VMAXPD        Z20, Z21, Z20
+	VSUBPD        Z0, Z18, Z18
+	VBROADCASTSD  wNew+120(FP), Z17
+	VFMADD231PD   Z17, Z18, Z0
+	VMULPD        Z18, Z18, Z18
+	VBROADCASTSD  wCross+128(FP), Z17
+	VFMADD231PD   Z17, Z18, Z20
+	VBROADCASTSD  fn+112(FP), Z17
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VEXTRACTF64X4 $0x01, Z6, Y18
+	VCVTPS2PD     Y18, Z18
+	VEXTRACTF64X4 $0x01, Z7, Y19
+	VCVTPS2PD     Y19, Z19
+	VDIVPD        Z17, Z18, Z21
+	VADDPD        Z21, Z1, Z1
+	VMULPD        Z18, Z18, Z18
+	VDIVPD        Z17, Z18, Z18
+	VSUBPD        Z18, Z19, Z19
+	VPXORD        Z21, Z21, Z21
+	VMAXPD        Z19, Z21, Z19
+	VSUBPD        Z12, Z1, Z1
+	VBROADCASTSD  wNew+120(FP), Z17
+	VFMADD231PD   Z17, Z1, Z12
+	VMULPD        Z1, Z1, Z1
+	VBROADCASTSD  wCross+128(FP), Z17
+	VFMADD231PD   Z17, Z1, Z19
+	VMOVUPD       Z0, 128(AX)(R9*2)
+	VMOVUPD       Z12, 192(AX)(R9*2)
+	VMOVUPD       128(CX)(R9*2), Z0
+	VMOVUPD       192(CX)(R9*2), Z1
+	VADDPD        Z20, Z0, Z0
+	VADDPD        Z19, Z1, Z1
+	VMOVUPD       Z0, 128(CX)(R9*2)
+	VMOVUPD       Z1, 192(CX)(R9*2)
+	VMOVUPD       256(AX)(R9*2), Z0
+	VMOVUPD       320(AX)(R9*2), Z1
 	VBROADCASTSD  fn+112(FP), Z12
-	VCVTPS2PD     Y0, Z17
-	VCVTPS2PD     Y4, Z18
-	VCVTPS2PD     Y5, Z19
+	VCVTPS2PD     Y2, Z17
+	VCVTPS2PD     Y8, Z18
+	VCVTPS2PD     Y9, Z19
 	VDIVPD        Z12, Z18, Z20
 	VADDPD        Z20, Z17, Z17
 	VMULPD        Z18, Z18, Z18
@@ -1409,183 +2035,87 @@ row_13:
 	VSUBPD        Z18, Z19, Z19
 	VPXORD        Z20, Z20, Z20
 	VMAXPD        Z19, Z20, Z19
-	VMOVUPD       (AX)(R9*2), Z12
-	VSUBPD        Z12, Z17, Z17
-	VBROADCASTSD  wNew+120(FP), Z18
-	VFMADD231PD   Z18, Z17, Z12
-	VMOVUPD       Z12, (AX)(R9*2)
-	VMOVUPD       (CX)(R9*2), Z12
-	VADDPD        Z19, Z12, Z12
+	VSUBPD        Z0, Z17, Z17
+	VBROADCASTSD  wNew+120(FP), Z12
+	VFMADD231PD   Z12, Z17, Z0
 	VMULPD        Z17, Z17, Z17
-	VBROADCASTSD  wCross+128(FP), Z18
-	VFMADD231PD   Z18, Z17, Z12
-	VMOVUPD       Z12, (CX)(R9*2)
+	VBROADCASTSD  wCross+128(FP), Z12
+	VFMADD231PD   Z12, Z17, Z19
 	VBROADCASTSD  fn+112(FP), Z12
-	VEXTRACTF64X4 $0x01, Z0, Y0
-	VCVTPS2PD     Y0, Z0
-	VEXTRACTF64X4 $0x01, Z4, Y17
+	VEXTRACTF64X4 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VEXTRACTF64X4 $0x01, Z8, Y17
 	VCVTPS2PD     Y17, Z17
-	VEXTRACTF64X4 $0x01, Z5, Y18
+	VEXTRACTF64X4 $0x01, Z9, Y18
 	VCVTPS2PD     Y18, Z18
-	VDIVPD        Z12, Z17, Z19
-	VADDPD        Z19, Z0, Z0
+	VDIVPD        Z12, Z17, Z20
+	VADDPD        Z20, Z2, Z2
 	VMULPD        Z17, Z17, Z17
 	VDIVPD        Z12, Z17, Z17
 	VSUBPD        Z17, Z18, Z18
-	VPXORD        Z19, Z19, Z19
-	VMAXPD        Z18, Z19, Z18
-	VMOVUPD       64(AX)(R9*2), Z12
-	VSUBPD        Z12, Z0, Z0
-	VBROADCASTSD  wNew+120(FP), Z17
-	VFMADD231PD   Z17, Z0, Z12
-	VMOVUPD       Z12, 64(AX)(R9*2)
-	VMOVUPD       64(CX)(R9*2), Z12
-	VADDPD        Z18, Z12, Z12
-	VMULPD        Z0, Z0, Z0
-	VBROADCASTSD  wCross+128(FP), Z17
-	VFMADD231PD   Z17, Z0, Z12
-	VMOVUPD       Z12, 64(CX)(R9*2)
-	VBROADCASTSD  fn+112(FP), Z0
-	VCVTPS2PD     Y1, Z12
-	VCVTPS2PD     Y6, Z17
-	VCVTPS2PD     Y7, Z18
-	VDIVPD        Z0, Z17, Z19
+	VPXORD        Z20, Z20, Z20
+	VMAXPD        Z18, Z20, Z18
+	VSUBPD        Z1, Z2, Z2
+	VBROADCASTSD  wNew+120(FP), Z12
+	VFMADD231PD   Z12, Z2, Z1
+	VMULPD        Z2, Z2, Z2
+	VBROADCASTSD  wCross+128(FP), Z12
+	VFMADD231PD   Z12, Z2, Z18
+	VMOVUPD       Z0, 256(AX)(R9*2)
+	VMOVUPD       Z1, 320(AX)(R9*2)
+	VMOVUPD       256(CX)(R9*2), Z0
+	VMOVUPD       320(CX)(R9*2), Z1
+	VADDPD        Z19, Z0, Z0
+	VADDPD        Z18, Z1, Z1
+	VMOVUPD       Z0, 256(CX)(R9*2)
+	VMOVUPD       Z1, 320(CX)(R9*2)
+	VMOVUPD       384(AX)(R9*2), Z0
+	VMOVUPD       448(AX)(R9*2), Z1
+	VBROADCASTSD  fn+112(FP), Z2
+	VCVTPS2PD     Y3, Z12
+	VCVTPS2PD     Y10, Z17
+	VCVTPS2PD     Y11, Z18
+	VDIVPD        Z2, Z17, Z19
 	VADDPD        Z19, Z12, Z12
 	VMULPD        Z17, Z17, Z17
-	VDIVPD        Z0, Z17, Z17
+	VDIVPD        Z2, Z17, Z17
 	VSUBPD        Z17, Z18, Z18
 	VPXORD        Z19, Z19, Z19
 	VMAXPD        Z18, Z19, Z18
-	VMOVUPD       128(AX)(R9*2), Z0
 	VSUBPD        Z0, Z12, Z12
-	VBROADCASTSD  wNew+120(FP), Z17
-	VFMADD231PD   Z17, Z12, Z0
-	VMOVUPD       Z0, 128(AX)(R9*2)
-	VMOVUPD       128(CX)(R9*2), Z0
-	VADDPD        Z18, Z0, Z0
-	VMULPD        Z12, Z12, Z12
-	VBROADCASTSD  wCross+128(FP), Z17
-	VFMADD231PD   Z17, Z12, Z0
-	VMOVUPD       Z0, 128(CX)(R9*2)
-	VBROADCASTSD  fn+112(FP), Z0
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VEXTRACTF64X4 $0x01, Z6, Y12
-	VCVTPS2PD     Y12, Z12
-	VEXTRACTF64X4 $0x01, Z7, Y17
-	VCVTPS2PD     Y17, Z17
-	VDIVPD        Z0, Z12, Z18
-	VADDPD        Z18, Z1, Z1
-	VMULPD        Z12, Z12, Z12
-	VDIVPD        Z0, Z12, Z12
-	VSUBPD        Z12, Z17, Z17
-	VPXORD        Z18, Z18, Z18
-	VMAXPD        Z17, Z18, Z17
-	VMOVUPD       192(AX)(R9*2), Z0
-	VSUBPD        Z0, Z1, Z1
-	VBROADCASTSD  wNew+120(FP), Z12
-	VFMADD231PD   Z12, Z1, Z0
-	VMOVUPD       Z0, 192(AX)(R9*2)
-	VMOVUPD       192(CX)(R9*2), Z0
-	VADDPD        Z17, Z0, Z0
-	VMULPD        Z1, Z1, Z1
-	VBROADCASTSD  wCross+128(FP), Z12
-	VFMADD231PD   Z12, Z1, Z0
-	VMOVUPD       Z0, 192(CX)(R9*2)
-	VBROADCASTSD  fn+112(FP), Z0
-	VCVTPS2PD     Y2, Z1
-	VCVTPS2PD     Y8, Z12
-	VCVTPS2PD     Y9, Z17
-	VDIVPD        Z0, Z12, Z18
-	VADDPD        Z18, Z1, Z1
-	VMULPD        Z12, Z12, Z12
-	VDIVPD        Z0, Z12, Z12
-	VSUBPD        Z12, Z17, Z17
-	VPXORD        Z18, Z18, Z18
-	VMAXPD        Z17, Z18, Z17
-	VMOVUPD       256(AX)(R9*2), Z0
-	VSUBPD        Z0, Z1, Z1
-	VBROADCASTSD  wNew+120(FP), Z12
-	VFMADD231PD   Z12, Z1, Z0
-	VMOVUPD       Z0, 256(AX)(R9*2)
-	VMOVUPD       256(CX)(R9*2), Z0
-	VADDPD        Z17, Z0, Z0
-	VMULPD        Z1, Z1, Z1
-	VBROADCASTSD  wCross+128(FP), Z12
-	VFMADD231PD   Z12, Z1, Z0
-	VMOVUPD       Z0, 256(CX)(R9*2)
-	VBROADCASTSD  fn+112(FP), Z0
-	VEXTRACTF64X4 $0x01, Z2, Y1
-	VCVTPS2PD     Y1, Z1
-	VEXTRACTF64X4 $0x01, Z8, Y2
-	VCVTPS2PD     Y2, Z2
-	VEXTRACTF64X4 $0x01, Z9, Y12
-	VCVTPS2PD     Y12, Z12
-	VDIVPD        Z0, Z2, Z17
-	VADDPD        Z17, Z1, Z1
-	VMULPD        Z2, Z2, Z2
-	VDIVPD        Z0, Z2, Z2
-	VSUBPD        Z2, Z12, Z12
-	VPXORD        Z17, Z17, Z17
-	VMAXPD        Z12, Z17, Z12
-	VMOVUPD       320(AX)(R9*2), Z0
-	VSUBPD        Z0, Z1, Z1
 	VBROADCASTSD  wNew+120(FP), Z2
-	VFMADD231PD   Z2, Z1, Z0
-	VMOVUPD       Z0, 320(AX)(R9*2)
-	VMOVUPD       320(CX)(R9*2), Z0
-	VADDPD        Z12, Z0, Z0
-	VMULPD        Z1, Z1, Z1
+	VFMADD231PD   Z2, Z12, Z0
+	VMULPD        Z12, Z12, Z12
 	VBROADCASTSD  wCross+128(FP), Z2
-	VFMADD231PD   Z2, Z1, Z0
-	VMOVUPD       Z0, 320(CX)(R9*2)
-	VBROADCASTSD  fn+112(FP), Z0
-	VCVTPS2PD     Y3, Z1
-	VCVTPS2PD     Y10, Z2
-	VCVTPS2PD     Y11, Z12
-	VDIVPD        Z0, Z2, Z17
-	VADDPD        Z17, Z1, Z1
-	VMULPD        Z2, Z2, Z2
-	VDIVPD        Z0, Z2, Z2
-	VSUBPD        Z2, Z12, Z12
-	VPXORD        Z17, Z17, Z17
-	VMAXPD        Z12, Z17, Z12
-	VMOVUPD       384(AX)(R9*2), Z0
-	VSUBPD        Z0, Z1, Z1
-	VBROADCASTSD  wNew+120(FP), Z2
-	VFMADD231PD   Z2, Z1, Z0
-	VMOVUPD       Z0, 384(AX)(R9*2)
-	VMOVUPD       384(CX)(R9*2), Z0
-	VADDPD        Z12, Z0, Z0
-	VMULPD        Z1, Z1, Z1
-	VBROADCASTSD  wCross+128(FP), Z2
-	VFMADD231PD   Z2, Z1, Z0
-	VMOVUPD       Z0, 384(CX)(R9*2)
-	VBROADCASTSD  fn+112(FP), Z0
-	VEXTRACTF64X4 $0x01, Z3, Y1
-	VCVTPS2PD     Y1, Z1
-	VEXTRACTF64X4 $0x01, Z10, Y2
-	VCVTPS2PD     Y2, Z2
-	VEXTRACTF64X4 $0x01, Z11, Y3
+	VFMADD231PD   Z2, Z12, Z18
+	VBROADCASTSD  fn+112(FP), Z2
+	VEXTRACTF64X4 $0x01, Z3, Y3
 	VCVTPS2PD     Y3, Z3
-	VDIVPD        Z0, Z2, Z12
-	VADDPD        Z12, Z1, Z1
-	VMULPD        Z2, Z2, Z2
-	VDIVPD        Z0, Z2, Z2
-	VSUBPD        Z2, Z3, Z3
-	VPXORD        Z12, Z12, Z12
-	VMAXPD        Z3, Z12, Z3
-	VMOVUPD       448(AX)(R9*2), Z0
-	VSUBPD        Z0, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z10, Y12
+	VCVTPS2PD     Y12, Z12
+	VEXTRACTF64X4 $0x01, Z11, Y17
+	VCVTPS2PD     Y17, Z17
+	VDIVPD        Z2, Z12, Z19
+	VADDPD        Z19, Z3, Z3
+	VMULPD        Z12, Z12, Z12
+	VDIVPD        Z2, Z12, Z12
+	VSUBPD        Z12, Z17, Z17
+	VPXORD        Z19, Z19, Z19
+	VMAXPD        Z17, Z19, Z17
+	VSUBPD        Z1, Z3, Z3
 	VBROADCASTSD  wNew+120(FP), Z2
-	VFMADD231PD   Z2, Z1, Z0
-	VMOVUPD       Z0, 448(AX)(R9*2)
-	VMOVUPD       448(CX)(R9*2), Z0
-	VADDPD        Z3, Z0, Z0
-	VMULPD        Z1, Z1, Z1
+	VFMADD231PD   Z2, Z3, Z1
+	VMULPD        Z3, Z3, Z3
 	VBROADCASTSD  wCross+128(FP), Z2
-	VFMADD231PD   Z2, Z1, Z0
-	VMOVUPD       Z0, 448(CX)(R9*2)
+	VFMADD231PD   Z2, Z3, Z17
+	VMOVUPD       Z0, 384(AX)(R9*2)
+	VMOVUPD       Z1, 448(AX)(R9*2)
+	VMOVUPD       384(CX)(R9*2), Z0
+	VMOVUPD       448(CX)(R9*2), Z1
+	VADDPD        Z18, Z0, Z0
+	VADDPD        Z17, Z1, Z1
+	VMOVUPD       Z0, 384(CX)(R9*2)
+	VMOVUPD       Z1, 448(CX)(R9*2)
 	ADDQ          $0x00000100, R9
 	JMP           blocks_11
 
@@ -1609,52 +2139,52 @@ row_14:
 	ADDQ          R8, R10
 	DECQ          R11
 	JNZ           row_14
-	VBROADCASTSD  fn+112(FP), Z1
-	VCVTPS2PD     Y0, Z2
-	VCVTPS2PD     Y13, Z3
-	VCVTPS2PD     Y14, Z4
-	VDIVPD        Z1, Z3, Z5
-	VADDPD        Z5, Z2, Z2
-	VMULPD        Z3, Z3, Z3
-	VDIVPD        Z1, Z3, Z3
-	VSUBPD        Z3, Z4, Z4
-	VPXORD        Z5, Z5, Z5
-	VMAXPD        Z4, Z5, Z4
 	VMOVUPD       (AX)(R9*2), Z1
-	VSUBPD        Z1, Z2, Z2
+	VMOVUPD       64(AX)(R9*2), Z2
+	VBROADCASTSD  fn+112(FP), Z3
+	VCVTPS2PD     Y0, Z4
+	VCVTPS2PD     Y13, Z5
+	VCVTPS2PD     Y14, Z6
+	VDIVPD        Z3, Z5, Z7
+	VADDPD        Z7, Z4, Z4
+	VMULPD        Z5, Z5, Z5
+	VDIVPD        Z3, Z5, Z5
+	VSUBPD        Z5, Z6, Z6
+	VPXORD        Z7, Z7, Z7
+	VMAXPD        Z6, Z7, Z6
+	VSUBPD        Z1, Z4, Z4
 	VBROADCASTSD  wNew+120(FP), Z3
-	VFMADD231PD   Z3, Z2, Z1
-	VMOVUPD       Z1, (AX)(R9*2)
-	VMOVUPD       (CX)(R9*2), Z1
-	VADDPD        Z4, Z1, Z1
-	VMULPD        Z2, Z2, Z2
+	VFMADD231PD   Z3, Z4, Z1
+	VMULPD        Z4, Z4, Z4
 	VBROADCASTSD  wCross+128(FP), Z3
-	VFMADD231PD   Z3, Z2, Z1
-	VMOVUPD       Z1, (CX)(R9*2)
-	VBROADCASTSD  fn+112(FP), Z1
+	VFMADD231PD   Z3, Z4, Z6
+	VBROADCASTSD  fn+112(FP), Z3
 	VEXTRACTF64X4 $0x01, Z0, Y0
 	VCVTPS2PD     Y0, Z0
-	VEXTRACTF64X4 $0x01, Z13, Y2
-	VCVTPS2PD     Y2, Z2
-	VEXTRACTF64X4 $0x01, Z14, Y3
-	VCVTPS2PD     Y3, Z3
-	VDIVPD        Z1, Z2, Z4
-	VADDPD        Z4, Z0, Z0
-	VMULPD        Z2, Z2, Z2
-	VDIVPD        Z1, Z2, Z2
-	VSUBPD        Z2, Z3, Z3
-	VPXORD        Z4, Z4, Z4
-	VMAXPD        Z3, Z4, Z3
-	VMOVUPD       64(AX)(R9*2), Z1
-	VSUBPD        Z1, Z0, Z0
-	VBROADCASTSD  wNew+120(FP), Z2
-	VFMADD231PD   Z2, Z0, Z1
-	VMOVUPD       Z1, 64(AX)(R9*2)
-	VMOVUPD       64(CX)(R9*2), Z1
-	VADDPD        Z3, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z13, Y4
+	VCVTPS2PD     Y4, Z4
+	VEXTRACTF64X4 $0x01, Z14, Y5
+	VCVTPS2PD     Y5, Z5
+	VDIVPD        Z3, Z4, Z7
+	VADDPD        Z7, Z0, Z0
+	VMULPD        Z4, Z4, Z4
+	VDIVPD        Z3, Z4, Z4
+	VSUBPD        Z4, Z5, Z5
+	VPXORD        Z7, Z7, Z7
+	VMAXPD        Z5, Z7, Z5
+	VSUBPD        Z2, Z0, Z0
+	VBROADCASTSD  wNew+120(FP), Z3
+	VFMADD231PD   Z3, Z0, Z2
 	VMULPD        Z0, Z0, Z0
-	VBROADCASTSD  wCross+128(FP), Z2
-	VFMADD231PD   Z2, Z0, Z1
+	VBROADCASTSD  wCross+128(FP), Z3
+	VFMADD231PD   Z3, Z0, Z5
+	VMOVUPD       Z1, (AX)(R9*2)
+	VMOVUPD       Z2, 64(AX)(R9*2)
+	VMOVUPD       (CX)(R9*2), Z0
+	VMOVUPD       64(CX)(R9*2), Z1
+	VADDPD        Z6, Z0, Z0
+	VADDPD        Z5, Z1, Z1
+	VMOVUPD       Z0, (CX)(R9*2)
 	VMOVUPD       Z1, 64(CX)(R9*2)
 	ADDQ          $0x00000040, R9
 	JMP           singles_8
@@ -1678,52 +2208,55 @@ row_15:
 	DECQ          BX
 	JNZ           row_15
 	KSHIFTRW      $0x08, K1, K2
-	VBROADCASTSD  fn+112(FP), Z1
-	VCVTPS2PD     Y0, Z2
-	VCVTPS2PD     Y15, Z3
-	VCVTPS2PD     Y16, Z4
-	VDIVPD        Z1, Z3, Z5
-	VADDPD        Z5, Z2, Z2
-	VMULPD        Z3, Z3, Z3
-	VDIVPD        Z1, Z3, Z3
-	VSUBPD        Z3, Z4, Z4
-	VPXORD        Z5, Z5, Z5
-	VMAXPD        Z4, Z5, Z4
 	VMOVUPD.Z     (AX)(R9*2), K1, Z1
-	VSUBPD        Z1, Z2, Z2
+	VMOVUPD.Z     64(AX)(R9*2), K2, Z2
+	VBROADCASTSD  fn+112(FP), Z3
+	VCVTPS2PD     Y0, Z4
+	VCVTPS2PD     Y15, Z5
+	VCVTPS2PD     Y16, Z6
+	VDIVPD        Z3, Z5, Z7
+	VADDPD        Z7, Z4, Z4
+	VMULPD        Z5, Z5, Z5
+	VDIVPD        Z3, Z5, Z5
+	VSUBPD        Z5, Z6, Z6
+	VPXORD        Z7, Z7, Z7
+	VMAXPD        Z6, Z7, Z6
+	VSUBPD        Z1, Z4, Z4
 	VBROADCASTSD  wNew+120(FP), Z3
-	VFMADD231PD   Z3, Z2, Z1
-	VMOVUPD       Z1, K1, (AX)(R9*2)
-	VMOVUPD.Z     (CX)(R9*2), K1, Z1
-	VADDPD        Z4, Z1, Z1
-	VMULPD        Z2, Z2, Z2
+	VFMADD231PD   Z3, Z4, Z1
+	VMULPD        Z4, Z4, Z4
 	VBROADCASTSD  wCross+128(FP), Z3
-	VFMADD231PD   Z3, Z2, Z1
-	VMOVUPD       Z1, K1, (CX)(R9*2)
-	VBROADCASTSD  fn+112(FP), Z1
+	VFMADD231PD   Z3, Z4, Z6
+	VBROADCASTSD  fn+112(FP), Z3
 	VEXTRACTF64X4 $0x01, Z0, Y0
 	VCVTPS2PD     Y0, Z0
-	VEXTRACTF64X4 $0x01, Z15, Y2
-	VCVTPS2PD     Y2, Z2
-	VEXTRACTF64X4 $0x01, Z16, Y3
-	VCVTPS2PD     Y3, Z3
-	VDIVPD        Z1, Z2, Z4
-	VADDPD        Z4, Z0, Z0
-	VMULPD        Z2, Z2, Z2
-	VDIVPD        Z1, Z2, Z2
-	VSUBPD        Z2, Z3, Z3
-	VPXORD        Z4, Z4, Z4
-	VMAXPD        Z3, Z4, Z3
-	VMOVUPD.Z     64(AX)(R9*2), K2, Z1
-	VSUBPD        Z1, Z0, Z0
-	VBROADCASTSD  wNew+120(FP), Z2
-	VFMADD231PD   Z2, Z0, Z1
-	VMOVUPD       Z1, K2, 64(AX)(R9*2)
-	VMOVUPD.Z     64(CX)(R9*2), K2, Z1
-	VADDPD        Z3, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z15, Y4
+	VCVTPS2PD     Y4, Z4
+	VEXTRACTF64X4 $0x01, Z16, Y5
+	VCVTPS2PD     Y5, Z5
+	VDIVPD        Z3, Z4, Z7
+	VADDPD        Z7, Z0, Z0
+	VMULPD        Z4, Z4, Z4
+	VDIVPD        Z3, Z4, Z4
+	VSUBPD        Z4, Z5, Z5
+	VPXORD        Z7, Z7, Z7
+	VMAXPD        Z5, Z7, Z5
+	VSUBPD        Z2, Z0, Z0
+	VBROADCASTSD  wNew+120(FP), Z3
+	VFMADD231PD   Z3, Z0, Z2
 	VMULPD        Z0, Z0, Z0
-	VBROADCASTSD  wCross+128(FP), Z2
-	VFMADD231PD   Z2, Z0, Z1
+	VBROADCASTSD  wCross+128(FP), Z3
+	VFMADD231PD   Z3, Z0, Z5
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z1, K1, (AX)(R9*2)
+	VMOVUPD       Z2, K2, 64(AX)(R9*2)
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (CX)(R9*2), K1, Z0
+	VMOVUPD.Z     64(CX)(R9*2), K2, Z1
+	VADDPD        Z6, Z0, Z0
+	VADDPD        Z5, Z1, Z1
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z0, K1, (CX)(R9*2)
 	VMOVUPD       Z1, K2, 64(CX)(R9*2)
 	MOVQ          SI, R9
 
@@ -2072,35 +2605,33 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-144
 	// reduceColsAVX512: adds Σdy and Σdy·(x-center[i]) over rows rows of len(center) channels
 	// to sumDy[i] and sumDyXc[i], summed in float32 over chunks of rows (first rows, then
 	// 32 at a time) and in float64 across them.
-	MOVQ    sumDy_base+0(FP), AX
-	MOVQ    sumDyXc_base+24(FP), CX
-	MOVQ    dy_base+48(FP), DX
-	MOVQ    x_base+72(FP), BX
-	MOVQ    center_base+96(FP), SI
-	MOVQ    center_len+104(FP), DI
-	MOVQ    rows+120(FP), R8
-	MOVQ    stride+128(FP), R9
-	SHLQ    $0x02, R9
-	MOVQ    first+136(FP), R10
-	MOVQ    DI, R11
-	ANDQ    $0x0f, R11
-	LEAQ    kmask<>+0(SB), R12
-	MOVWLZX (R12)(R11*2), R11
-	KMOVW   R11, K1
+	MOVQ    dy_base+48(FP), AX
+	MOVQ    x_base+72(FP), CX
+	MOVQ    center_len+104(FP), DX
+	MOVQ    rows+120(FP), BX
+	MOVQ    stride+128(FP), SI
+	SHLQ    $0x02, SI
+	MOVQ    first+136(FP), DI
+	MOVQ    DX, R8
+	ANDQ    $0x0f, R8
+	LEAQ    kmask<>+0(SB), R9
+	MOVWLZX (R9)(R8*2), R8
+	KMOVW   R8, K1
 
 chunk_37:
-	XORQ R11, R11
-	MOVQ DI, R12
-	SHLQ $0x02, R12
-	SUBQ $0x00000100, R12
+	XORQ R8, R8
+	MOVQ DX, R9
+	SHLQ $0x02, R9
+	SUBQ $0x00000100, R9
 
 blocks_41:
-	CMPQ    R11, R12
+	CMPQ    R8, R9
 	JGT     blocksdone_42
-	VMOVUPS (SI)(R11*1), Z0
-	VMOVUPS 64(SI)(R11*1), Z1
-	VMOVUPS 128(SI)(R11*1), Z2
-	VMOVUPS 192(SI)(R11*1), Z3
+	MOVQ    center_base+96(FP), R10
+	VMOVUPS (R10)(R8*1), Z0
+	VMOVUPS 64(R10)(R8*1), Z1
+	VMOVUPS 128(R10)(R8*1), Z2
+	VMOVUPS 192(R10)(R8*1), Z3
 	VPXORD  Z4, Z4, Z4
 	VPXORD  Z5, Z5, Z5
 	VPXORD  Z6, Z6, Z6
@@ -2109,206 +2640,223 @@ blocks_41:
 	VPXORD  Z9, Z9, Z9
 	VPXORD  Z10, Z10, Z10
 	VPXORD  Z11, Z11, Z11
-	LEAQ    (DX)(R11*1), R13
-	LEAQ    (BX)(R11*1), R14
-	MOVQ    R10, R15
+	LEAQ    (AX)(R8*1), R10
+	LEAQ    (CX)(R8*1), R11
+	MOVQ    DI, R12
 
 row_43:
-	VMOVUPS       (R13), Z12
-	VMOVUPS       (R14), Z13
+	VMOVUPS       (R10), Z12
+	VMOVUPS       (R11), Z13
 	VSUBPS        Z0, Z13, Z13
 	VADDPS        Z12, Z4, Z4
 	VFMADD231PS   Z12, Z13, Z5
-	VMOVUPS       64(R13), Z12
-	VMOVUPS       64(R14), Z13
+	VMOVUPS       64(R10), Z12
+	VMOVUPS       64(R11), Z13
 	VSUBPS        Z1, Z13, Z13
 	VADDPS        Z12, Z6, Z6
 	VFMADD231PS   Z12, Z13, Z7
-	VMOVUPS       128(R13), Z12
-	VMOVUPS       128(R14), Z13
+	VMOVUPS       128(R10), Z12
+	VMOVUPS       128(R11), Z13
 	VSUBPS        Z2, Z13, Z13
 	VADDPS        Z12, Z8, Z8
 	VFMADD231PS   Z12, Z13, Z9
-	VMOVUPS       192(R13), Z12
-	VMOVUPS       192(R14), Z13
+	VMOVUPS       192(R10), Z12
+	VMOVUPS       192(R11), Z13
 	VSUBPS        Z3, Z13, Z13
 	VADDPS        Z12, Z10, Z10
 	VFMADD231PS   Z12, Z13, Z11
-	ADDQ          R9, R13
-	ADDQ          R9, R14
-	DECQ          R15
+	ADDQ          SI, R10
+	ADDQ          SI, R11
+	DECQ          R12
 	JNZ           row_43
-	VCVTPS2PD     Y4, Z0
-	VMOVUPD       (AX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, (AX)(R11*2)
-	VCVTPS2PD     Y5, Z0
-	VMOVUPD       (CX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, (CX)(R11*2)
-	VEXTRACTF64X4 $0x01, Z4, Y0
-	VCVTPS2PD     Y0, Z0
-	VMOVUPD       64(AX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 64(AX)(R11*2)
-	VEXTRACTF64X4 $0x01, Z5, Y0
-	VCVTPS2PD     Y0, Z0
-	VMOVUPD       64(CX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 64(CX)(R11*2)
-	VCVTPS2PD     Y6, Z0
-	VMOVUPD       128(AX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 128(AX)(R11*2)
-	VCVTPS2PD     Y7, Z0
-	VMOVUPD       128(CX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 128(CX)(R11*2)
-	VEXTRACTF64X4 $0x01, Z6, Y0
-	VCVTPS2PD     Y0, Z0
-	VMOVUPD       192(AX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 192(AX)(R11*2)
-	VEXTRACTF64X4 $0x01, Z7, Y0
-	VCVTPS2PD     Y0, Z0
-	VMOVUPD       192(CX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 192(CX)(R11*2)
-	VCVTPS2PD     Y8, Z0
-	VMOVUPD       256(AX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 256(AX)(R11*2)
-	VCVTPS2PD     Y9, Z0
-	VMOVUPD       256(CX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 256(CX)(R11*2)
-	VEXTRACTF64X4 $0x01, Z8, Y0
-	VCVTPS2PD     Y0, Z0
-	VMOVUPD       320(AX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 320(AX)(R11*2)
-	VEXTRACTF64X4 $0x01, Z9, Y0
-	VCVTPS2PD     Y0, Z0
-	VMOVUPD       320(CX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 320(CX)(R11*2)
-	VCVTPS2PD     Y10, Z0
-	VMOVUPD       384(AX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 384(AX)(R11*2)
-	VCVTPS2PD     Y11, Z0
-	VMOVUPD       384(CX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 384(CX)(R11*2)
-	VEXTRACTF64X4 $0x01, Z10, Y0
-	VCVTPS2PD     Y0, Z0
-	VMOVUPD       448(AX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 448(AX)(R11*2)
-	VEXTRACTF64X4 $0x01, Z11, Y0
-	VCVTPS2PD     Y0, Z0
-	VMOVUPD       448(CX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 448(CX)(R11*2)
-	ADDQ          $0x00000100, R11
+	MOVQ          sumDy_base+0(FP), R10
+	VMOVUPD       (R10)(R8*2), Z0
+	VMOVUPD       64(R10)(R8*2), Z1
+	VCVTPS2PD     Y4, Z2
+	VADDPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z4, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z2, Z1, Z1
+	VMOVUPD       Z0, (R10)(R8*2)
+	VMOVUPD       Z1, 64(R10)(R8*2)
+	MOVQ          sumDyXc_base+24(FP), R10
+	VMOVUPD       (R10)(R8*2), Z0
+	VMOVUPD       64(R10)(R8*2), Z1
+	VCVTPS2PD     Y5, Z2
+	VADDPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z5, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z2, Z1, Z1
+	VMOVUPD       Z0, (R10)(R8*2)
+	VMOVUPD       Z1, 64(R10)(R8*2)
+	MOVQ          sumDy_base+0(FP), R10
+	VMOVUPD       128(R10)(R8*2), Z0
+	VMOVUPD       192(R10)(R8*2), Z1
+	VCVTPS2PD     Y6, Z2
+	VADDPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z6, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z2, Z1, Z1
+	VMOVUPD       Z0, 128(R10)(R8*2)
+	VMOVUPD       Z1, 192(R10)(R8*2)
+	MOVQ          sumDyXc_base+24(FP), R10
+	VMOVUPD       128(R10)(R8*2), Z0
+	VMOVUPD       192(R10)(R8*2), Z1
+	VCVTPS2PD     Y7, Z2
+	VADDPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z7, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z2, Z1, Z1
+	VMOVUPD       Z0, 128(R10)(R8*2)
+	VMOVUPD       Z1, 192(R10)(R8*2)
+	MOVQ          sumDy_base+0(FP), R10
+	VMOVUPD       256(R10)(R8*2), Z0
+	VMOVUPD       320(R10)(R8*2), Z1
+	VCVTPS2PD     Y8, Z2
+	VADDPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z8, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z2, Z1, Z1
+	VMOVUPD       Z0, 256(R10)(R8*2)
+	VMOVUPD       Z1, 320(R10)(R8*2)
+	MOVQ          sumDyXc_base+24(FP), R10
+	VMOVUPD       256(R10)(R8*2), Z0
+	VMOVUPD       320(R10)(R8*2), Z1
+	VCVTPS2PD     Y9, Z2
+	VADDPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z9, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z2, Z1, Z1
+	VMOVUPD       Z0, 256(R10)(R8*2)
+	VMOVUPD       Z1, 320(R10)(R8*2)
+	MOVQ          sumDy_base+0(FP), R10
+	VMOVUPD       384(R10)(R8*2), Z0
+	VMOVUPD       448(R10)(R8*2), Z1
+	VCVTPS2PD     Y10, Z2
+	VADDPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z10, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z2, Z1, Z1
+	VMOVUPD       Z0, 384(R10)(R8*2)
+	VMOVUPD       Z1, 448(R10)(R8*2)
+	MOVQ          sumDyXc_base+24(FP), R10
+	VMOVUPD       384(R10)(R8*2), Z0
+	VMOVUPD       448(R10)(R8*2), Z1
+	VCVTPS2PD     Y11, Z2
+	VADDPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z11, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z2, Z1, Z1
+	VMOVUPD       Z0, 384(R10)(R8*2)
+	VMOVUPD       Z1, 448(R10)(R8*2)
+	ADDQ          $0x00000100, R8
 	JMP           blocks_41
 
 blocksdone_42:
-	ADDQ $0x000000c0, R12
+	ADDQ $0x000000c0, R9
 
 singles_38:
-	CMPQ    R11, R12
+	CMPQ    R8, R9
 	JGT     tail_39
-	VMOVUPS (SI)(R11*1), Z0
+	MOVQ    center_base+96(FP), R10
+	VMOVUPS (R10)(R8*1), Z0
 	VPXORD  Z14, Z14, Z14
 	VPXORD  Z15, Z15, Z15
-	LEAQ    (DX)(R11*1), R13
-	LEAQ    (BX)(R11*1), R14
-	MOVQ    R10, R15
+	LEAQ    (AX)(R8*1), R10
+	LEAQ    (CX)(R8*1), R11
+	MOVQ    DI, R12
 
 row_44:
-	VMOVUPS       (R13), Z1
-	VMOVUPS       (R14), Z2
+	VMOVUPS       (R10), Z1
+	VMOVUPS       (R11), Z2
 	VSUBPS        Z0, Z2, Z2
 	VADDPS        Z1, Z14, Z14
 	VFMADD231PS   Z1, Z2, Z15
-	ADDQ          R9, R13
-	ADDQ          R9, R14
-	DECQ          R15
+	ADDQ          SI, R10
+	ADDQ          SI, R11
+	DECQ          R12
 	JNZ           row_44
-	VCVTPS2PD     Y14, Z0
-	VMOVUPD       (AX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, (AX)(R11*2)
-	VCVTPS2PD     Y15, Z0
-	VMOVUPD       (CX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, (CX)(R11*2)
-	VEXTRACTF64X4 $0x01, Z14, Y0
-	VCVTPS2PD     Y0, Z0
-	VMOVUPD       64(AX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 64(AX)(R11*2)
-	VEXTRACTF64X4 $0x01, Z15, Y0
-	VCVTPS2PD     Y0, Z0
-	VMOVUPD       64(CX)(R11*2), Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, 64(CX)(R11*2)
-	ADDQ          $0x00000040, R11
+	MOVQ          sumDy_base+0(FP), R10
+	VMOVUPD       (R10)(R8*2), Z0
+	VMOVUPD       64(R10)(R8*2), Z1
+	VCVTPS2PD     Y14, Z2
+	VADDPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z14, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z2, Z1, Z1
+	VMOVUPD       Z0, (R10)(R8*2)
+	VMOVUPD       Z1, 64(R10)(R8*2)
+	MOVQ          sumDyXc_base+24(FP), R10
+	VMOVUPD       (R10)(R8*2), Z0
+	VMOVUPD       64(R10)(R8*2), Z1
+	VCVTPS2PD     Y15, Z2
+	VADDPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z15, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z2, Z1, Z1
+	VMOVUPD       Z0, (R10)(R8*2)
+	VMOVUPD       Z1, 64(R10)(R8*2)
+	ADDQ          $0x00000040, R8
 	JMP           singles_38
 
 tail_39:
-	ADDQ      $0x00000040, R12
-	CMPQ      R11, R12
+	ADDQ      $0x00000040, R9
+	CMPQ      R8, R9
 	JEQ       done_40
-	VMOVUPS.Z (SI)(R11*1), K1, Z0
+	MOVQ      center_base+96(FP), R10
+	VMOVUPS.Z (R10)(R8*1), K1, Z0
 	VPXORD    Z16, Z16, Z16
 	VPXORD    Z17, Z17, Z17
-	LEAQ      (DX)(R11*1), R13
-	LEAQ      (BX)(R11*1), R14
-	MOVQ      R10, R15
+	LEAQ      (AX)(R8*1), R10
+	LEAQ      (CX)(R8*1), R11
+	MOVQ      DI, R12
 
 row_45:
-	VMOVUPS.Z     (R13), K1, Z1
-	VMOVUPS.Z     (R14), K1, Z2
+	VMOVUPS.Z     (R10), K1, Z1
+	VMOVUPS.Z     (R11), K1, Z2
 	VSUBPS        Z0, Z2, Z2
 	VADDPS        Z1, Z16, Z16
 	VFMADD231PS   Z1, Z2, Z17
-	ADDQ          R9, R13
-	ADDQ          R9, R14
-	DECQ          R15
+	ADDQ          SI, R10
+	ADDQ          SI, R11
+	DECQ          R12
 	JNZ           row_45
+	MOVQ          sumDy_base+0(FP), R10
 	KSHIFTRW      $0x08, K1, K2
-	VCVTPS2PD     Y16, Z0
-	VMOVUPD.Z     (AX)(R11*2), K1, Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, K1, (AX)(R11*2)
-	VCVTPS2PD     Y17, Z0
-	VMOVUPD.Z     (CX)(R11*2), K1, Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, K1, (CX)(R11*2)
-	VEXTRACTF64X4 $0x01, Z16, Y0
-	VCVTPS2PD     Y0, Z0
-	VMOVUPD.Z     64(AX)(R11*2), K2, Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, K2, 64(AX)(R11*2)
-	VEXTRACTF64X4 $0x01, Z17, Y0
-	VCVTPS2PD     Y0, Z0
-	VMOVUPD.Z     64(CX)(R11*2), K2, Z1
-	VADDPD        Z0, Z1, Z1
-	VMOVUPD       Z1, K2, 64(CX)(R11*2)
-	MOVQ          R12, R11
+	VMOVUPD.Z     (R10)(R8*2), K1, Z0
+	VMOVUPD.Z     64(R10)(R8*2), K2, Z1
+	VCVTPS2PD     Y16, Z2
+	VADDPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z16, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z2, Z1, Z1
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z0, K1, (R10)(R8*2)
+	VMOVUPD       Z1, K2, 64(R10)(R8*2)
+	MOVQ          sumDyXc_base+24(FP), R10
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (R10)(R8*2), K1, Z0
+	VMOVUPD.Z     64(R10)(R8*2), K2, Z1
+	VCVTPS2PD     Y17, Z2
+	VADDPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z17, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z2, Z1, Z1
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z0, K1, (R10)(R8*2)
+	VMOVUPD       Z1, K2, 64(R10)(R8*2)
+	MOVQ          R9, R8
 
 done_40:
-	MOVQ    R10, R11
-	IMULQ   R9, R11
-	ADDQ    R11, DX
-	ADDQ    R11, BX
-	SUBQ    R10, R8
+	MOVQ    DI, R8
+	IMULQ   SI, R8
+	ADDQ    R8, AX
+	ADDQ    R8, CX
+	SUBQ    DI, BX
 	JZ      done_46
-	MOVQ    $0x00000020, R10
-	CMPQ    R8, R10
-	CMOVQLT R8, R10
+	MOVQ    $0x00000020, DI
+	CMPQ    BX, DI
+	CMOVQLT BX, DI
 	JMP     chunk_37
 
 done_46:

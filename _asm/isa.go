@@ -12,9 +12,11 @@ import (
 // An isa is one vector width. Every kernel is written once against it, so the AVX2 and
 // AVX-512 sets are the same loops and cannot drift apart.
 //
-// AVX2 code uses YMM registers, VEX encodings only, and lane masks with VMASKMOVPS for
-// tails. AVX-512 code uses ZMM registers, AVX-512F instructions only (no VL, DQ or BW: a
-// 256- or 128-bit operation on a register above 15 would need VL), and K masks for tails.
+// AVX-512 code uses ZMM registers, AVX-512F instructions only (no VL, DQ or BW: a 256-
+// or 128-bit operation on a register above 15 would need VL), and K masks for tails.
+// AVX2 code uses YMM registers and VEX encodings only; a tail moves through a zeroed
+// buffer on the stack with scalar copies. (VMASKMOVPS would do, but emulators such as
+// qemu 7.2 fault on its masked-off lanes when they cross into an unmapped page.)
 type isa struct {
 	name  string // suffix of the function names
 	lanes int    // float32 lanes in a vector
@@ -23,12 +25,23 @@ type isa struct {
 	// tail masks the first n%lanes float32 lanes of a vector (set by setTail): a K
 	// register for AVX-512, a YMM lane mask for AVX2.
 	tail Op
+	// AVX2: tailBytes holds 4·(n%lanes); buf is a 64-byte stack buffer for tails.
+	tailBytes, buf Mem
 
 	labels int
 }
 
 func avx2() *isa   { return &isa{name: "AVX2", lanes: 8} }
 func avx512() *isa { return &isa{name: "AVX512", lanes: 16, zmm: true} }
+
+// text starts a function.
+func (w *isa) text(name, signature string) {
+	TEXT(name+w.name, NOSPLIT, signature)
+	if !w.zmm {
+		w.buf = AllocLocal(64)
+		w.tailBytes = AllocLocal(8)
+	}
+}
 
 // size is the bytes in a vector.
 func (w *isa) size() int { return 4 * w.lanes }
@@ -98,26 +111,53 @@ func (w *isa) setTail(n Op) {
 		w.tail = k
 		return
 	}
+	SHLQ(U8(2), r)
+	MOVQ(r, w.tailBytes)
 	LEAQ(ymaskTable, t)
 	NEGQ(r)
 	m := YMM()
-	VMOVDQU(Mem{Base: t, Index: r, Scale: 4, Disp: 32}, m)
+	VMOVDQU(Mem{Base: t, Index: r, Scale: 1, Disp: 32}, m)
 	w.tail = m
 }
 
-// tailPD returns the masks of the float64 lanes of the tail's lower and upper halves.
-func (w *isa) tailPD() [2]Op {
-	if w.zmm {
-		hi := K()
-		KSHIFTRW(U8(8), w.tail, hi)
-		return [2]Op{w.tail, hi}
+// copyBytes copies the bytes at src to dst, 4 at a time: n bytes, or 2n with double.
+func (w *isa) copyBytes(src, dst Mem, double bool) {
+	n, j, t := GP64(), GP64(), GP32()
+	MOVQ(w.tailBytes, n)
+	if double {
+		SHLQ(U8(1), n)
 	}
-	m := w.tail.(VecVirtual)
-	lo, hi := YMM(), YMM()
-	VPMOVSXDQ(m.AsX(), lo)
-	VEXTRACTI128(U8(1), m, hi.AsX())
-	VPMOVSXDQ(hi.AsX(), hi)
-	return [2]Op{lo, hi}
+	if src.Base != StackPointer {
+		p := GP64()
+		LEAQ(src, p)
+		src = Mem{Base: p}
+	}
+	if dst.Base != StackPointer {
+		p := GP64()
+		LEAQ(dst, p)
+		dst = Mem{Base: p}
+	}
+	src.Index, src.Scale = j, 1
+	dst.Index, dst.Scale = j, 1
+	XORQ(j, j)
+	loop, done := w.label("copy"), w.label("copied")
+	Label(loop)
+	CMPQ(j, n)
+	JGE(LabelRef(done))
+	MOVL(src, t)
+	MOVL(t, dst)
+	ADDQ(U8(4), j)
+	JMP(LabelRef(loop))
+	Label(done)
+}
+
+// bufIn zeroes the stack buffer and copies the tail at m into it.
+func (w *isa) bufIn(m Mem, double bool) {
+	z := YMM()
+	VXORPS(z, z, z)
+	VMOVUPS(z, w.buf)
+	VMOVUPS(z, w.buf.Offset(32))
+	w.copyBytes(m, w.buf, double)
 }
 
 // load loads a float32 vector, only the tail lanes when tail (the others read as zero).
@@ -128,7 +168,8 @@ func (w *isa) load(m Mem, dst VecVirtual, tail bool) {
 	case w.zmm:
 		VMOVUPS_Z(m, w.tail, dst)
 	default:
-		VMASKMOVPS(m, w.tail, dst)
+		w.bufIn(m, false)
+		VMOVUPS(w.buf, dst)
 	}
 }
 
@@ -140,31 +181,47 @@ func (w *isa) store(src VecVirtual, m Mem, tail bool) {
 	case w.zmm:
 		VMOVUPS(src, w.tail, m)
 	default:
-		VMASKMOVPS(src, w.tail, m)
+		VMOVUPS(src, w.buf)
+		w.copyBytes(w.buf, m, false)
 	}
 }
 
-// loadPD loads float64 lanes, only those of mask when it is not nil.
-func (w *isa) loadPD(m Mem, dst VecVirtual, mask Op) {
+// loadPD loads the float64 values of a vector's channels at m, lower half then upper:
+// only those of the tail when tail.
+func (w *isa) loadPD(m Mem, tail bool) [2]VecVirtual {
+	v := [2]VecVirtual{w.vec(), w.vec()}
 	switch {
-	case mask == nil:
-		VMOVUPD(m, dst)
+	case !tail:
+		VMOVUPD(m, v[0])
+		VMOVUPD(m.Offset(w.size()), v[1])
 	case w.zmm:
-		VMOVUPD_Z(m, mask, dst)
+		hi := K()
+		KSHIFTRW(U8(8), w.tail, hi)
+		VMOVUPD_Z(m, w.tail, v[0])
+		VMOVUPD_Z(m.Offset(w.size()), hi, v[1])
 	default:
-		VMASKMOVPD(m, mask, dst)
+		w.bufIn(m, true)
+		VMOVUPD(w.buf, v[0])
+		VMOVUPD(w.buf.Offset(32), v[1])
 	}
+	return v
 }
 
-// storePD stores float64 lanes, only those of mask when it is not nil.
-func (w *isa) storePD(src VecVirtual, m Mem, mask Op) {
+// storePD stores what loadPD loads.
+func (w *isa) storePD(v [2]VecVirtual, m Mem, tail bool) {
 	switch {
-	case mask == nil:
-		VMOVUPD(src, m)
+	case !tail:
+		VMOVUPD(v[0], m)
+		VMOVUPD(v[1], m.Offset(w.size()))
 	case w.zmm:
-		VMOVUPD(src, mask, m)
+		hi := K()
+		KSHIFTRW(U8(8), w.tail, hi)
+		VMOVUPD(v[0], w.tail, m)
+		VMOVUPD(v[1], hi, m.Offset(w.size()))
 	default:
-		VMASKMOVPD(src, mask, m)
+		VMOVUPD(v[0], w.buf)
+		VMOVUPD(v[1], w.buf.Offset(32))
+		w.copyBytes(w.buf, m, true)
 	}
 }
 

@@ -37,7 +37,7 @@ func (w *isa) colBlock() int {
 // output.
 func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int, params []string,
 	op func(in, p []VecVirtual) []VecVirtual) {
-	TEXT(name+w.name, NOSPLIT, sig)
+	w.text(name, sig)
 	Comment(name + w.name + doc)
 	ptr := make([]Register, len(data))
 	for d, name := range data {
@@ -103,7 +103,7 @@ func (w *isa) sampleSkip(width Register, n Component) Register {
 // channels side by side, with the parameters loaded as vectors alongside.
 func (w *isa) colsElementwise(doc, name, sig string, data []string, outputs int, params []string,
 	op func(in, p []VecVirtual) []VecVirtual) {
-	TEXT(name+w.name, NOSPLIT, sig)
+	w.text(name, sig)
 	Comment(name + w.name + doc)
 	base := make([]Register, len(data))
 	for d, name := range data {
@@ -229,7 +229,7 @@ func (w *isa) runSums(width Register, ptrs []Register, d1, d2 VecVirtual, step s
 }
 
 func (w *isa) momentsRows() {
-	TEXT("sumsRows"+w.name, NOSPLIT, "func(s1, s2 []float64, x, k []float32, width int)")
+	w.text("sumsRows", "func(s1, s2 []float64, x, k []float32, width int)")
 	Comment("sumsRows"+w.name+": for each channel i, the run x[i*width:][:width] shifted by k[i]:",
 		"s1[i] = Σ(x-k[i]) and s2[i] = Σ(x-k[i])², summed in float32 over chunks of",
 		"runChunk values and in float64 across them.")
@@ -268,8 +268,7 @@ func (w *isa) momentsRows() {
 }
 
 func (w *isa) reduceRows() {
-	TEXT("reduceRows"+w.name, NOSPLIT,
-		"func(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride int)")
+	w.text("reduceRows", "func(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride int)")
 	Comment("reduceRows"+w.name+": for each sample and channel i, adds Σdy and Σdy·(x-center[i])",
 		"over the run of width values to sumDy[i] and sumDyXc[i], summed in float32 over",
 		"chunks of runChunk values and in float64 across them.")
@@ -357,8 +356,7 @@ func (w *isa) colAccumulate(rows, ci, stride Register, ptrs []Register, nv int, 
 }
 
 func (w *isa) momentsCols() {
-	TEXT("momentsCols"+w.name, NOSPLIT,
-		"func(mean, m2 []float64, k, x []float32, rows, stride int, fn, wNew, wCross float64)")
+	w.text("momentsCols", "func(mean, m2 []float64, k, x []float32, rows, stride int, fn, wNew, wCross float64)")
 	Comment("momentsCols"+w.name+": merges rows rows (one chunk) of len(k) channels into mean and m2:",
 		"each channel's values shifted by k[i] are summed in float32, then merged in float64",
 		"by Chan's formula, mean += δ·wNew and m2 += M2 + δ²·wCross, with δ the chunk's",
@@ -386,42 +384,39 @@ func (w *isa) momentsCols() {
 				VADDPS(d, a, a)
 				VFMADD231PS(d, d, q)
 			})
-		var masks [2]Op
-		if tail {
-			masks = w.tailPD()
-		}
 		for u := range nv {
+			at := Mem{Base: mean, Index: ci, Scale: 2, Disp: 2 * u * w.size()}
+			mv := w.loadPD(at, tail)
+			var q [2]VecVirtual
 			for h := range 2 {
-				at := func(base Register) Mem {
-					return Mem{Base: base, Index: ci, Scale: 2, Disp: (2*u + h) * w.size()}
-				}
 				fn := w.vec()
 				VBROADCASTSD(addr(Param("fn")), fn)
-				kd, a, q := w.widen(k[u], h), w.widen(s1[u], h), w.widen(s2[u], h)
+				kd, a := w.widen(k[u], h), w.widen(s1[u], h)
+				q[h] = w.widen(s2[u], h)
 				t := w.vec()
 				VDIVPD(fn, a, t)
 				VADDPD(t, kd, kd) // the chunk's mean, k + s1/fn
 				VMULPD(a, a, a)
 				VDIVPD(fn, a, a)
-				VSUBPD(a, q, q) // its M2, s2 - s1²/fn
+				VSUBPD(a, q[h], q[h]) // its M2, s2 - s1²/fn
 				w.zero(t)
-				VMAXPD(q, t, q) // max(0, M2), or NaN when M2 is NaN
-				mv := w.vec()
-				w.loadPD(at(mean), mv, masks[h])
-				VSUBPD(mv, kd, kd) // δ
+				VMAXPD(q[h], t, q[h]) // max(0, M2), or NaN when M2 is NaN
+				VSUBPD(mv[h], kd, kd) // δ
 				wn := w.vec()
 				VBROADCASTSD(addr(Param("wNew")), wn)
-				VFMADD231PD(wn, kd, mv)
-				w.storePD(mv, at(mean), masks[h])
-				mq := w.vec()
-				w.loadPD(at(m2), mq, masks[h])
-				VADDPD(q, mq, mq)
+				VFMADD231PD(wn, kd, mv[h])
 				VMULPD(kd, kd, kd)
 				wc := w.vec()
 				VBROADCASTSD(addr(Param("wCross")), wc)
-				VFMADD231PD(wc, kd, mq)
-				w.storePD(mq, at(m2), masks[h])
+				VFMADD231PD(wc, kd, q[h]) // M2 + δ²·wCross, added to m2 below
 			}
+			w.storePD(mv, at, tail)
+			at.Base = m2
+			mq := w.loadPD(at, tail)
+			for h := range 2 {
+				VADDPD(q[h], mq[h], mq[h])
+			}
+			w.storePD(mq, at, tail)
 		}
 	})
 	VZEROUPPER()
@@ -429,16 +424,12 @@ func (w *isa) momentsCols() {
 }
 
 func (w *isa) reduceCols() {
-	TEXT("reduceCols"+w.name, NOSPLIT,
-		"func(sumDy, sumDyXc []float64, dy, x, center []float32, rows, stride, first int)")
+	w.text("reduceCols", "func(sumDy, sumDyXc []float64, dy, x, center []float32, rows, stride, first int)")
 	Comment("reduceCols"+w.name+": adds Σdy and Σdy·(x-center[i]) over rows rows of len(center) channels",
 		"to sumDy[i] and sumDyXc[i], summed in float32 over chunks of rows (first rows, then",
 		"32 at a time) and in float64 across them.")
-	sumDy := Load(Param("sumDy").Base(), GP64())
-	sumDyXc := Load(Param("sumDyXc").Base(), GP64())
 	dy := Load(Param("dy").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
-	cp := Load(Param("center").Base(), GP64())
 	n := Load(Param("center").Len(), GP64())
 	rows := Load(Param("rows"), GP64())
 	stride := Load(Param("stride"), GP64())
@@ -450,6 +441,7 @@ func (w *isa) reduceCols() {
 	Label(chunk)
 	w.colBlocks(n, func(ci Register, nv int, tail bool) {
 		c := make([]VecVirtual, nv)
+		cp := Load(Param("center").Base(), GP64())
 		for u := range nv {
 			c[u] = w.vec()
 			w.load(Mem{Base: cp, Index: ci, Scale: 1, Disp: u * w.size()}, c[u], tail)
@@ -463,22 +455,18 @@ func (w *isa) reduceCols() {
 				VADDPS(g, a, a)
 				VFMADD231PS(g, d, q)
 			})
-		var masks [2]Op
-		if tail {
-			masks = w.tailPD()
-		}
 		for u := range nv {
-			for h := range 2 {
-				for _, s := range []struct {
-					base Register
-					v    VecVirtual
-				}{{sumDy, s1[u]}, {sumDyXc, s2[u]}} {
-					at := Mem{Base: s.base, Index: ci, Scale: 2, Disp: (2*u + h) * w.size()}
-					t, v := w.widen(s.v, h), w.vec()
-					w.loadPD(at, v, masks[h])
-					VADDPD(t, v, v)
-					w.storePD(v, at, masks[h])
+			for _, s := range []struct {
+				name string
+				v    VecVirtual
+			}{{"sumDy", s1[u]}, {"sumDyXc", s2[u]}} {
+				b := Load(Param(s.name).Base(), GP64())
+				at := Mem{Base: b, Index: ci, Scale: 2, Disp: 2 * u * w.size()}
+				v := w.loadPD(at, tail)
+				for h := range 2 {
+					VADDPD(w.widen(s.v, h), v[h], v[h])
 				}
+				w.storePD(v, at, tail)
 			}
 		}
 	})

@@ -61,11 +61,18 @@ func sumsRowsAVX2(s1, s2 []float64, x, k []float32, width int)
 //go:noescape
 func sumsRowsAVX512(s1, s2 []float64, x, k []float32, width int)
 
-//go:noescape
-func momentsColsAVX2(mean, m2 []float64, k, x []float32, rows, stride int, fn, wNew, wCross float64)
+// colBuf is the cols reductions' scratch: three regions of colPad values, the channels'
+// shift (k or center, zero beyond the channels) and two float32 sums. The padding lets
+// the assembly read and write whole vectors there.
+type colBuf [3 * colPad]float32
+
+const colPad = maxTile + 16
 
 //go:noescape
-func momentsColsAVX512(mean, m2 []float64, k, x []float32, rows, stride int, fn, wNew, wCross float64)
+func momentsColsAVX2(mean, m2 []float64, buf, x []float32, rows, stride, count, first int)
+
+//go:noescape
+func momentsColsAVX512(mean, m2 []float64, buf, x []float32, rows, stride, count, first int)
 
 //go:noescape
 func normRowsAVX2(y, x, center, scale, shift []float32, width, samples, stride int)
@@ -86,10 +93,10 @@ func reduceRowsAVX2(sumDy, sumDyXc []float64, dy, x, center []float32, width, sa
 func reduceRowsAVX512(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride int)
 
 //go:noescape
-func reduceColsAVX2(sumDy, sumDyXc []float64, dy, x, center []float32, rows, stride, first int)
+func reduceColsAVX2(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first int)
 
 //go:noescape
-func reduceColsAVX512(sumDy, sumDyXc []float64, dy, x, center []float32, rows, stride, first int)
+func reduceColsAVX512(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first int)
 
 //go:noescape
 func gradRowsAVX2(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride int)
@@ -185,37 +192,29 @@ func (v vectorISA) momentsCols(mean, m2 []float64, count int, x []float32, rows,
 	_ = m2[n-1]
 	x = colsSpan(x, n, rows, stride)
 	raceRead(x)
-	var k [maxTile]float32
+	var buf colBuf
+	k := buf[:maxTile]
 	for c0 := 0; c0 < n; c0 += maxTile {
 		t := min(maxTile, n-c0)
 		mean, m2 := mean[c0:c0+t], m2[c0:c0+t]
 		raceWrite64(mean)
 		raceWrite64(m2)
-		cnt := count
-		if cnt == 0 {
+		if count == 0 {
 			// The first chunk's merge then gives its own mean and M2 exactly.
 			clear(mean)
 			clear(m2)
+			copy(k, x[c0:c0+t])
+		} else {
+			for i, m := range mean {
+				k[i] = float32(m)
+			}
 		}
-		for r := 0; r < rows; {
-			m := firstChunk(cnt, rows-r)
-			xs := x[r*stride+c0:][:(m-1)*stride+t]
-			for i := range t {
-				if cnt == 0 {
-					k[i] = xs[i]
-				} else {
-					k[i] = float32(mean[i])
-				}
-			}
-			fn, fc := float64(m), float64(cnt)
-			total := fc + fn
-			if v == avx512 {
-				momentsColsAVX512(mean, m2, k[:t], xs, m, stride, fn, fn/total, fc*fn/total)
-			} else {
-				momentsColsAVX2(mean, m2, k[:t], xs, m, stride, fn, fn/total, fc*fn/total)
-			}
-			r += m
-			cnt += m
+		clear(k[t:])
+		xs := x[c0:][:(rows-1)*stride+t]
+		if v == avx512 {
+			momentsColsAVX512(mean, m2, buf[:], xs, rows, stride, count, firstChunk(count, rows))
+		} else {
+			momentsColsAVX2(mean, m2, buf[:], xs, rows, stride, count, firstChunk(count, rows))
 		}
 	}
 }
@@ -283,19 +282,26 @@ func (v vectorISA) reduceCols(sumDy, sumDyXc []float64, count int, dy, x, center
 		return
 	}
 	_, _ = sumDy[n-1], sumDyXc[n-1]
-	sumDy, sumDyXc = sumDy[:n], sumDyXc[:n]
 	raceRead(center)
-	raceWrite64(sumDy)
-	raceWrite64(sumDyXc)
 	dy = colsSpan(dy, n, rows, stride)
 	x = colsSpan(x, n, rows, stride)
 	raceRead(dy)
 	raceRead(x)
 	first := firstChunk(count, rows)
-	if v == avx512 {
-		reduceColsAVX512(sumDy, sumDyXc, dy, x, center, rows, stride, first)
-	} else {
-		reduceColsAVX2(sumDy, sumDyXc, dy, x, center, rows, stride, first)
+	var buf colBuf
+	for c0 := 0; c0 < n; c0 += maxTile {
+		t := min(maxTile, n-c0)
+		sumDy, sumDyXc := sumDy[c0:c0+t], sumDyXc[c0:c0+t]
+		raceWrite64(sumDy)
+		raceWrite64(sumDyXc)
+		copy(buf[:t], center[c0:])
+		clear(buf[t:maxTile])
+		dy, x := dy[c0:][:(rows-1)*stride+t], x[c0:][:(rows-1)*stride+t]
+		if v == avx512 {
+			reduceColsAVX512(sumDy, sumDyXc, buf[:], dy, x, rows, stride, first)
+		} else {
+			reduceColsAVX2(sumDy, sumDyXc, buf[:], dy, x, rows, stride, first)
+		}
 	}
 }
 

@@ -183,385 +183,441 @@ done_5:
 	VZEROUPPER
 	RET
 
-// func momentsColsAVX2(mean []float64, m2 []float64, k []float32, x []float32, rows int, stride int, fn float64, wNew float64, wCross float64)
-// Requires: AVX, FMA3
-TEXT ·momentsColsAVX2(SB), NOSPLIT, $72-136
-	// momentsColsAVX2: merges rows rows (one chunk) of len(k) channels into mean and m2:
-	// each channel's values shifted by k[i] are summed in float32, then merged in float64
-	// by Chan's formula, mean += δ·wNew and m2 += M2 + δ²·wCross, with δ the chunk's
-	// mean less mean and M2 its sum of squared deviations (rows = fn values).
-	MOVQ    mean_base+0(FP), AX
-	MOVQ    m2_base+24(FP), CX
-	MOVQ    k_base+48(FP), DX
-	MOVQ    x_base+72(FP), BX
-	MOVQ    k_len+56(FP), SI
-	MOVQ    rows+96(FP), DI
-	MOVQ    stride+104(FP), R8
-	SHLQ    $0x02, R8
-	MOVQ    SI, R9
-	ANDQ    $0x07, R9
-	SHLQ    $0x02, R9
-	MOVQ    R9, 64(SP)
-	LEAQ    ymask<>+0(SB), R10
-	NEGQ    R9
-	VMOVDQU 32(R10)(R9*1), Y0
-	XORQ    R9, R9
-	SHLQ    $0x02, SI
-	SUBQ    $0x00000040, SI
+// func momentsColsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, rows int, stride int, count int, first int)
+// Requires: AVX, CMOV, FMA3
+TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-128
+	// momentsColsAVX2: merges rows rows of len(mean) channels into mean and m2,
+	// after count rows merged before, in chunks of first rows then colChunk: each chunk's
+	// values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)
+	// are summed in float32, then merged in float64 by Chan's formula: mean += δ·wNew
+	// and m2 += M2 + δ²·wCross, with δ the chunk's mean less mean and M2 its sum of
+	// squared deviations.
+	MOVQ    x_base+72(FP), AX
+	MOVQ    stride+104(FP), CX
+	SHLQ    $0x02, CX
+	MOVQ    first+120(FP), DX
+	MOVQ    mean_len+8(FP), BX
+	ANDQ    $0x07, BX
+	SHLQ    $0x02, BX
+	MOVQ    BX, 64(SP)
+	LEAQ    ymask<>+0(SB), SI
+	NEGQ    BX
+	VMOVDQU 32(SI)(BX*1), Y0
 
-blocks_13:
-	CMPQ    R9, SI
-	JGT     blocksdone_14
-	VMOVUPS (DX)(R9*1), Y0
-	VMOVUPS 32(DX)(R9*1), Y1
-	VXORPS  Y2, Y2, Y2
-	VXORPS  Y3, Y3, Y3
-	VXORPS  Y4, Y4, Y4
+chunk_10:
+	VXORPS Y0, Y0, Y0
+	MOVQ   buf_base+48(FP), BX
+	MOVQ   mean_len+8(FP), SI
+	ADDQ   $0x07, SI
+	SHRQ   $0x03, SI
+
+clear_11:
+	VMOVUPS Y0, 1088(BX)
+	VMOVUPS Y0, 2176(BX)
+	ADDQ    $0x20, BX
+	DECQ    SI
+	JNZ     clear_11
+	MOVQ    DX, BX
+	LEAQ    (CX)(CX*2), SI
+
+rows_12:
+	CMPQ BX, $0x04
+	JLT  rowsdone_13
+	MOVQ buf_base+48(FP), R8
+	MOVQ AX, R9
+	MOVQ mean_len+8(FP), DI
+	SHRQ $0x03, DI
+	JZ   vectorstail_15
+
+vectors_14:
+	VMOVUPS     (R8), Y0
+	VMOVUPS     (R9), Y6
+	VSUBPS      Y0, Y6, Y6
+	VMOVAPS     Y6, Y5
+	VMULPS      Y6, Y6, Y6
+	VMOVUPS     (R9)(CX*1), Y7
+	VSUBPS      Y0, Y7, Y7
+	VADDPS      Y7, Y5, Y5
+	VFMADD231PS Y7, Y7, Y6
+	VMOVUPS     (R9)(CX*2), Y7
+	VSUBPS      Y0, Y7, Y7
+	VADDPS      Y7, Y5, Y5
+	VFMADD231PS Y7, Y7, Y6
+	VMOVUPS     (R9)(SI*1), Y7
+	VSUBPS      Y0, Y7, Y7
+	VADDPS      Y7, Y5, Y5
+	VFMADD231PS Y7, Y7, Y6
+	VADDPS      1088(R8), Y5, Y5
+	VMOVUPS     Y5, 1088(R8)
+	VADDPS      2176(R8), Y6, Y6
+	VMOVUPS     Y6, 2176(R8)
+	ADDQ        $0x20, R9
+	ADDQ        $0x20, R8
+	DECQ        DI
+	JNZ         vectors_14
+
+vectorstail_15:
+	TESTQ   $0x00000007, mean_len+8(FP)
+	JZ      vectorsdone_16
+	VMOVUPS (R8), Y0
 	VXORPS  Y5, Y5, Y5
-	LEAQ    (BX)(R9*1), R10
-	MOVQ    DI, R11
-
-row_15:
-	VMOVUPS      (R10), Y6
-	VSUBPS       Y0, Y6, Y6
-	VADDPS       Y6, Y2, Y2
-	VFMADD231PS  Y6, Y6, Y3
-	VMOVUPS      32(R10), Y6
-	VSUBPS       Y1, Y6, Y6
-	VADDPS       Y6, Y4, Y4
-	VFMADD231PS  Y6, Y6, Y5
-	ADDQ         R8, R10
-	DECQ         R11
-	JNZ          row_15
-	VMOVUPD      (AX)(R9*2), Y6
-	VMOVUPD      32(AX)(R9*2), Y7
-	VBROADCASTSD fn+112(FP), Y8
-	VCVTPS2PD    X0, Y9
-	VCVTPS2PD    X2, Y10
-	VCVTPS2PD    X3, Y11
-	VDIVPD       Y8, Y10, Y12
-	VADDPD       Y12, Y9, Y9
-	VMULPD       Y10, Y10, Y10
-	VDIVPD       Y8, Y10, Y10
-	VSUBPD       Y10, Y11, Y11
-	VXORPS       Y12, Y12, Y12
-	VMAXPD       Y11, Y12, Y11
-	VSUBPD       Y6, Y9, Y9
-	VBROADCASTSD wNew+120(FP), Y8
-	VFMADD231PD  Y8, Y9, Y6
-	VMULPD       Y9, Y9, Y9
-	VBROADCASTSD wCross+128(FP), Y8
-	VFMADD231PD  Y8, Y9, Y11
-	VBROADCASTSD fn+112(FP), Y8
-	VEXTRACTF128 $0x01, Y0, X0
-	VCVTPS2PD    X0, Y0
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VEXTRACTF128 $0x01, Y3, X3
-	VCVTPS2PD    X3, Y3
-	VDIVPD       Y8, Y2, Y9
-	VADDPD       Y9, Y0, Y0
-	VMULPD       Y2, Y2, Y2
-	VDIVPD       Y8, Y2, Y2
-	VSUBPD       Y2, Y3, Y3
-	VXORPS       Y9, Y9, Y9
-	VMAXPD       Y3, Y9, Y3
-	VSUBPD       Y7, Y0, Y0
-	VBROADCASTSD wNew+120(FP), Y2
-	VFMADD231PD  Y2, Y0, Y7
-	VMULPD       Y0, Y0, Y0
-	VBROADCASTSD wCross+128(FP), Y2
-	VFMADD231PD  Y2, Y0, Y3
-	VMOVUPD      Y6, (AX)(R9*2)
-	VMOVUPD      Y7, 32(AX)(R9*2)
-	VMOVUPD      (CX)(R9*2), Y0
-	VMOVUPD      32(CX)(R9*2), Y2
-	VADDPD       Y11, Y0, Y0
-	VADDPD       Y3, Y2, Y2
-	VMOVUPD      Y0, (CX)(R9*2)
-	VMOVUPD      Y2, 32(CX)(R9*2)
-	VMOVUPD      64(AX)(R9*2), Y0
-	VMOVUPD      96(AX)(R9*2), Y2
-	VBROADCASTSD fn+112(FP), Y3
-	VCVTPS2PD    X1, Y6
-	VCVTPS2PD    X4, Y7
-	VCVTPS2PD    X5, Y8
-	VDIVPD       Y3, Y7, Y9
-	VADDPD       Y9, Y6, Y6
-	VMULPD       Y7, Y7, Y7
-	VDIVPD       Y3, Y7, Y7
-	VSUBPD       Y7, Y8, Y8
-	VXORPS       Y9, Y9, Y9
-	VMAXPD       Y8, Y9, Y8
-	VSUBPD       Y0, Y6, Y6
-	VBROADCASTSD wNew+120(FP), Y3
-	VFMADD231PD  Y3, Y6, Y0
-	VMULPD       Y6, Y6, Y6
-	VBROADCASTSD wCross+128(FP), Y3
-	VFMADD231PD  Y3, Y6, Y8
-	VBROADCASTSD fn+112(FP), Y3
-	VEXTRACTF128 $0x01, Y1, X1
-	VCVTPS2PD    X1, Y1
-	VEXTRACTF128 $0x01, Y4, X4
-	VCVTPS2PD    X4, Y4
-	VEXTRACTF128 $0x01, Y5, X5
-	VCVTPS2PD    X5, Y5
-	VDIVPD       Y3, Y4, Y6
-	VADDPD       Y6, Y1, Y1
-	VMULPD       Y4, Y4, Y4
-	VDIVPD       Y3, Y4, Y4
-	VSUBPD       Y4, Y5, Y5
-	VXORPS       Y6, Y6, Y6
-	VMAXPD       Y5, Y6, Y5
-	VSUBPD       Y2, Y1, Y1
-	VBROADCASTSD wNew+120(FP), Y3
-	VFMADD231PD  Y3, Y1, Y2
-	VMULPD       Y1, Y1, Y1
-	VBROADCASTSD wCross+128(FP), Y3
-	VFMADD231PD  Y3, Y1, Y5
-	VMOVUPD      Y0, 64(AX)(R9*2)
-	VMOVUPD      Y2, 96(AX)(R9*2)
-	VMOVUPD      64(CX)(R9*2), Y0
-	VMOVUPD      96(CX)(R9*2), Y1
-	VADDPD       Y8, Y0, Y0
-	VADDPD       Y5, Y1, Y1
-	VMOVUPD      Y0, 64(CX)(R9*2)
-	VMOVUPD      Y1, 96(CX)(R9*2)
-	ADDQ         $0x00000040, R9
-	JMP          blocks_13
-
-blocksdone_14:
-	ADDQ $0x00000020, SI
-
-singles_10:
-	CMPQ    R9, SI
-	JGT     tail_11
-	VMOVUPS (DX)(R9*1), Y0
-	VXORPS  Y1, Y1, Y1
-	VXORPS  Y2, Y2, Y2
-	LEAQ    (BX)(R9*1), R10
-	MOVQ    DI, R11
-
-row_16:
-	VMOVUPS      (R10), Y3
-	VSUBPS       Y0, Y3, Y3
-	VADDPS       Y3, Y1, Y1
-	VFMADD231PS  Y3, Y3, Y2
-	ADDQ         R8, R10
-	DECQ         R11
-	JNZ          row_16
-	VMOVUPD      (AX)(R9*2), Y3
-	VMOVUPD      32(AX)(R9*2), Y4
-	VBROADCASTSD fn+112(FP), Y5
-	VCVTPS2PD    X0, Y6
-	VCVTPS2PD    X1, Y7
-	VCVTPS2PD    X2, Y8
-	VDIVPD       Y5, Y7, Y9
-	VADDPD       Y9, Y6, Y6
-	VMULPD       Y7, Y7, Y7
-	VDIVPD       Y5, Y7, Y7
-	VSUBPD       Y7, Y8, Y8
-	VXORPS       Y9, Y9, Y9
-	VMAXPD       Y8, Y9, Y8
-	VSUBPD       Y3, Y6, Y6
-	VBROADCASTSD wNew+120(FP), Y5
-	VFMADD231PD  Y5, Y6, Y3
-	VMULPD       Y6, Y6, Y6
-	VBROADCASTSD wCross+128(FP), Y5
-	VFMADD231PD  Y5, Y6, Y8
-	VBROADCASTSD fn+112(FP), Y5
-	VEXTRACTF128 $0x01, Y0, X0
-	VCVTPS2PD    X0, Y0
-	VEXTRACTF128 $0x01, Y1, X1
-	VCVTPS2PD    X1, Y1
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VDIVPD       Y5, Y1, Y6
-	VADDPD       Y6, Y0, Y0
-	VMULPD       Y1, Y1, Y1
-	VDIVPD       Y5, Y1, Y1
-	VSUBPD       Y1, Y2, Y2
-	VXORPS       Y6, Y6, Y6
-	VMAXPD       Y2, Y6, Y2
-	VSUBPD       Y4, Y0, Y0
-	VBROADCASTSD wNew+120(FP), Y1
-	VFMADD231PD  Y1, Y0, Y4
-	VMULPD       Y0, Y0, Y0
-	VBROADCASTSD wCross+128(FP), Y1
-	VFMADD231PD  Y1, Y0, Y2
-	VMOVUPD      Y3, (AX)(R9*2)
-	VMOVUPD      Y4, 32(AX)(R9*2)
-	VMOVUPD      (CX)(R9*2), Y0
-	VMOVUPD      32(CX)(R9*2), Y1
-	VADDPD       Y8, Y0, Y0
-	VADDPD       Y2, Y1, Y1
-	VMOVUPD      Y0, (CX)(R9*2)
-	VMOVUPD      Y1, 32(CX)(R9*2)
-	ADDQ         $0x00000020, R9
-	JMP          singles_10
-
-tail_11:
-	ADDQ    $0x00000020, SI
-	CMPQ    R9, SI
-	JEQ     done_12
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, (SP)
-	VMOVUPS Y0, 32(SP)
-	MOVQ    64(SP), R10
-	LEAQ    (DX)(R9*1), R12
-	XORQ    DX, DX
-
-copy_17:
-	CMPQ DX, R10
-	JGE  copied_18
-	MOVL (R12)(DX*1), R11
-	MOVL R11, (SP)(DX*1)
-	ADDQ $0x04, DX
-	JMP  copy_17
-
-copied_18:
-	VMOVUPS (SP), Y0
-	VXORPS  Y1, Y1, Y1
-	VXORPS  Y2, Y2, Y2
-	LEAQ    (BX)(R9*1), DX
-	MOVQ    DI, BX
-
-row_19:
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
-	LEAQ    (DX), R12
+	LEAQ    (R9), R12
 	XORQ    R10, R10
 
-copy_20:
+copy_17:
 	CMPQ R10, DI
-	JGE  copied_21
+	JGE  copied_18
 	MOVL (R12)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_20
+	JMP  copy_17
 
-copied_21:
-	VMOVUPS     (SP), Y3
-	VSUBPS      Y0, Y3, Y3
-	VADDPS      Y3, Y1, Y1
-	VFMADD231PS Y3, Y3, Y2
-	ADDQ        R8, DX
-	DECQ        BX
-	JNZ         row_19
-	VXORPS      Y3, Y3, Y3
-	VMOVUPS     Y3, (SP)
-	VMOVUPS     Y3, 32(SP)
-	MOVQ        64(SP), DX
-	SHLQ        $0x01, DX
-	LEAQ        (AX)(R9*2), R8
-	XORQ        BX, BX
+copied_18:
+	VMOVUPS (SP), Y6
+	VSUBPS  Y0, Y6, Y6
+	VMOVAPS Y6, Y5
+	VMULPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DI
+	LEAQ    (R9)(CX*1), R12
+	XORQ    R10, R10
 
-copy_22:
-	CMPQ BX, DX
-	JGE  copied_23
-	MOVL (R8)(BX*1), DI
-	MOVL DI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_22
+copy_19:
+	CMPQ R10, DI
+	JGE  copied_20
+	MOVL (R12)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_19
 
-copied_23:
-	VMOVUPD      (SP), Y3
-	VMOVUPD      32(SP), Y4
-	VBROADCASTSD fn+112(FP), Y5
-	VCVTPS2PD    X0, Y6
-	VCVTPS2PD    X1, Y7
-	VCVTPS2PD    X2, Y8
-	VDIVPD       Y5, Y7, Y9
-	VADDPD       Y9, Y6, Y6
-	VMULPD       Y7, Y7, Y7
-	VDIVPD       Y5, Y7, Y7
-	VSUBPD       Y7, Y8, Y8
+copied_20:
+	VMOVUPS     (SP), Y7
+	VSUBPS      Y0, Y7, Y7
+	VADDPS      Y7, Y5, Y5
+	VFMADD231PS Y7, Y7, Y6
+	VXORPS      Y7, Y7, Y7
+	VMOVUPS     Y7, (SP)
+	VMOVUPS     Y7, 32(SP)
+	MOVQ        64(SP), DI
+	LEAQ        (R9)(CX*2), R12
+	XORQ        R10, R10
+
+copy_21:
+	CMPQ R10, DI
+	JGE  copied_22
+	MOVL (R12)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_21
+
+copied_22:
+	VMOVUPS     (SP), Y7
+	VSUBPS      Y0, Y7, Y7
+	VADDPS      Y7, Y5, Y5
+	VFMADD231PS Y7, Y7, Y6
+	VXORPS      Y7, Y7, Y7
+	VMOVUPS     Y7, (SP)
+	VMOVUPS     Y7, 32(SP)
+	MOVQ        64(SP), DI
+	LEAQ        (R9)(SI*1), R11
+	XORQ        R9, R9
+
+copy_23:
+	CMPQ R9, DI
+	JGE  copied_24
+	MOVL (R11)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_23
+
+copied_24:
+	VMOVUPS     (SP), Y7
+	VSUBPS      Y0, Y7, Y7
+	VADDPS      Y7, Y5, Y5
+	VFMADD231PS Y7, Y7, Y6
+	VADDPS      1088(R8), Y5, Y5
+	VMOVUPS     Y5, 1088(R8)
+	VADDPS      2176(R8), Y6, Y6
+	VMOVUPS     Y6, 2176(R8)
+
+vectorsdone_16:
+	LEAQ (AX)(CX*4), AX
+	SUBQ $0x04, BX
+	JMP  rows_12
+
+rowsdone_13:
+rows_25:
+	CMPQ BX, $0x01
+	JLT  rowsdone_26
+	MOVQ buf_base+48(FP), DI
+	MOVQ AX, R8
+	MOVQ mean_len+8(FP), SI
+	SHRQ $0x03, SI
+	JZ   vectorstail_28
+
+vectors_27:
+	VMOVUPS (DI), Y0
+	VMOVUPS (R8), Y5
+	VSUBPS  Y0, Y5, Y5
+	VMOVAPS Y5, Y0
+	VMULPS  Y5, Y5, Y5
+	VADDPS  1088(DI), Y0, Y0
+	VMOVUPS Y0, 1088(DI)
+	VADDPS  2176(DI), Y5, Y5
+	VMOVUPS Y5, 2176(DI)
+	ADDQ    $0x20, R8
+	ADDQ    $0x20, DI
+	DECQ    SI
+	JNZ     vectors_27
+
+vectorstail_28:
+	TESTQ   $0x00000007, mean_len+8(FP)
+	JZ      vectorsdone_29
+	VMOVUPS (DI), Y0
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), SI
+	LEAQ    (R8), R10
+	XORQ    R8, R8
+
+copy_30:
+	CMPQ R8, SI
+	JGE  copied_31
+	MOVL (R10)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_30
+
+copied_31:
+	VMOVUPS (SP), Y5
+	VSUBPS  Y0, Y5, Y5
+	VMOVAPS Y5, Y0
+	VMULPS  Y5, Y5, Y5
+	VADDPS  1088(DI), Y0, Y0
+	VMOVUPS Y0, 1088(DI)
+	VADDPS  2176(DI), Y5, Y5
+	VMOVUPS Y5, 2176(DI)
+
+vectorsdone_29:
+	LEAQ (AX)(CX*1), AX
+	SUBQ $0x01, BX
+	JMP  rows_25
+
+rowsdone_26:
+	VCVTSI2SDQ DX, X1, X1
+	VCVTSI2SDQ count+112(FP), X2, X2
+	MOVQ       $0x3ff0000000000000, BX
+	VMOVQ      BX, X0
+	VDIVSD     X1, X0, X0
+	VMOVSD     X0, 72(SP)
+	VADDSD     X1, X2, X0
+	VDIVSD     X0, X1, X0
+	VMOVSD     X0, 80(SP)
+	VMULSD     X2, X0, X0
+	VMOVSD     X0, 88(SP)
+	MOVQ       mean_base+0(FP), BX
+	MOVQ       buf_base+48(FP), SI
+	XORQ       DI, DI
+	MOVQ       mean_len+8(FP), R8
+	SHLQ       $0x02, R8
+	SUBQ       $0x00000020, R8
+
+singles_32:
+	CMPQ         DI, R8
+	JGT          tail_33
+	VMOVUPD      (BX)(DI*2), Y0
+	VMOVUPD      32(BX)(DI*2), Y5
+	VMOVUPS      (SI)(DI*1), Y6
+	VMOVUPS      1088(SI)(DI*1), Y7
+	VMOVUPS      2176(SI)(DI*1), Y8
+	VBROADCASTSD 72(SP), Y9
+	VCVTPS2PD    X6, Y10
+	VCVTPS2PD    X7, Y11
+	VCVTPS2PD    X8, Y12
+	VMULPD       Y9, Y11, Y9
+	VADDPD       Y9, Y10, Y10
+	VMULPD       Y9, Y11, Y11
+	VSUBPD       Y11, Y12, Y12
 	VXORPS       Y9, Y9, Y9
-	VMAXPD       Y8, Y9, Y8
-	VSUBPD       Y3, Y6, Y6
-	VBROADCASTSD wNew+120(FP), Y5
-	VFMADD231PD  Y5, Y6, Y3
+	VMAXPD       Y12, Y9, Y12
+	VSUBPD       Y0, Y10, Y10
+	VBROADCASTSD 80(SP), Y9
+	VFMADD231PD  Y9, Y10, Y0
+	VMULPD       Y10, Y10, Y10
+	VBROADCASTSD 88(SP), Y9
+	VFMADD231PD  Y9, Y10, Y12
+	VBROADCASTSD 72(SP), Y9
+	VEXTRACTF128 $0x01, Y6, X6
+	VCVTPS2PD    X6, Y6
+	VEXTRACTF128 $0x01, Y7, X7
+	VCVTPS2PD    X7, Y7
+	VEXTRACTF128 $0x01, Y8, X8
+	VCVTPS2PD    X8, Y8
+	VMULPD       Y9, Y7, Y9
+	VADDPD       Y9, Y6, Y6
+	VMULPD       Y9, Y7, Y7
+	VSUBPD       Y7, Y8, Y8
+	VXORPS       Y7, Y7, Y7
+	VMAXPD       Y8, Y7, Y8
+	VSUBPD       Y5, Y6, Y6
+	VBROADCASTSD 80(SP), Y7
+	VFMADD231PD  Y7, Y6, Y5
 	VMULPD       Y6, Y6, Y6
-	VBROADCASTSD wCross+128(FP), Y5
-	VFMADD231PD  Y5, Y6, Y8
-	VBROADCASTSD fn+112(FP), Y5
-	VEXTRACTF128 $0x01, Y0, X0
-	VCVTPS2PD    X0, Y0
-	VEXTRACTF128 $0x01, Y1, X1
-	VCVTPS2PD    X1, Y1
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VDIVPD       Y5, Y1, Y6
-	VADDPD       Y6, Y0, Y0
-	VMULPD       Y1, Y1, Y1
-	VDIVPD       Y5, Y1, Y1
-	VSUBPD       Y1, Y2, Y2
-	VXORPS       Y6, Y6, Y6
-	VMAXPD       Y2, Y6, Y2
-	VSUBPD       Y4, Y0, Y0
-	VBROADCASTSD wNew+120(FP), Y1
-	VFMADD231PD  Y1, Y0, Y4
-	VMULPD       Y0, Y0, Y0
-	VBROADCASTSD wCross+128(FP), Y1
-	VFMADD231PD  Y1, Y0, Y2
-	VMOVUPD      Y3, (SP)
-	VMOVUPD      Y4, 32(SP)
-	MOVQ         64(SP), DX
-	SHLQ         $0x01, DX
-	LEAQ         (AX)(R9*2), DI
-	XORQ         AX, AX
+	VBROADCASTSD 88(SP), Y7
+	VFMADD231PD  Y7, Y6, Y8
+	VMOVUPD      Y0, (BX)(DI*2)
+	VMOVUPD      Y5, 32(BX)(DI*2)
+	VCVTPD2PSY   Y0, X3
+	VCVTPD2PSY   Y5, X0
+	VINSERTF128  $0x01, X0, Y3, Y3
+	VMOVUPS      Y3, (SI)(DI*1)
+	MOVQ         m2_base+24(FP), R9
+	VMOVUPD      (R9)(DI*2), Y0
+	VMOVUPD      32(R9)(DI*2), Y5
+	VADDPD       Y12, Y0, Y0
+	VADDPD       Y8, Y5, Y5
+	VMOVUPD      Y0, (R9)(DI*2)
+	VMOVUPD      Y5, 32(R9)(DI*2)
+	ADDQ         $0x00000020, DI
+	JMP          singles_32
 
-copy_24:
-	CMPQ AX, DX
-	JGE  copied_25
-	MOVL (SP)(AX*1), BX
-	MOVL BX, (DI)(AX*1)
-	ADDQ $0x04, AX
-	JMP  copy_24
-
-copied_25:
+tail_33:
+	ADDQ    $0x00000020, R8
+	CMPQ    DI, R8
+	JEQ     done_34
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
-	MOVQ    64(SP), AX
-	SHLQ    $0x01, AX
-	LEAQ    (CX)(R9*2), DI
-	XORQ    DX, DX
+	MOVQ    64(SP), R9
+	SHLQ    $0x01, R9
+	LEAQ    (BX)(DI*2), R12
+	XORQ    R10, R10
 
-copy_26:
-	CMPQ DX, AX
-	JGE  copied_27
-	MOVL (DI)(DX*1), BX
-	MOVL BX, (SP)(DX*1)
-	ADDQ $0x04, DX
-	JMP  copy_26
+copy_35:
+	CMPQ R10, R9
+	JGE  copied_36
+	MOVL (R12)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_35
 
-copied_27:
+copied_36:
+	VMOVUPD      (SP), Y0
+	VMOVUPD      32(SP), Y5
+	VMOVUPS      (SI)(DI*1), Y6
+	VMOVUPS      1088(SI)(DI*1), Y7
+	VMOVUPS      2176(SI)(DI*1), Y8
+	VBROADCASTSD 72(SP), Y9
+	VCVTPS2PD    X6, Y10
+	VCVTPS2PD    X7, Y11
+	VCVTPS2PD    X8, Y12
+	VMULPD       Y9, Y11, Y9
+	VADDPD       Y9, Y10, Y10
+	VMULPD       Y9, Y11, Y11
+	VSUBPD       Y11, Y12, Y12
+	VXORPS       Y9, Y9, Y9
+	VMAXPD       Y12, Y9, Y12
+	VSUBPD       Y0, Y10, Y10
+	VBROADCASTSD 80(SP), Y9
+	VFMADD231PD  Y9, Y10, Y0
+	VMULPD       Y10, Y10, Y10
+	VBROADCASTSD 88(SP), Y9
+	VFMADD231PD  Y9, Y10, Y12
+	VBROADCASTSD 72(SP), Y9
+	VEXTRACTF128 $0x01, Y6, X6
+	VCVTPS2PD    X6, Y6
+	VEXTRACTF128 $0x01, Y7, X7
+	VCVTPS2PD    X7, Y7
+	VEXTRACTF128 $0x01, Y8, X8
+	VCVTPS2PD    X8, Y8
+	VMULPD       Y9, Y7, Y9
+	VADDPD       Y9, Y6, Y6
+	VMULPD       Y9, Y7, Y7
+	VSUBPD       Y7, Y8, Y8
+	VXORPS       Y7, Y7, Y7
+	VMAXPD       Y8, Y7, Y8
+	VSUBPD       Y5, Y6, Y6
+	VBROADCASTSD 80(SP), Y7
+	VFMADD231PD  Y7, Y6, Y5
+	VMULPD       Y6, Y6, Y6
+	VBROADCASTSD 88(SP), Y7
+	VFMADD231PD  Y7, Y6, Y8
+	VMOVUPD      Y0, (SP)
+	VMOVUPD      Y5, 32(SP)
+	MOVQ         64(SP), R9
+	SHLQ         $0x01, R9
+	LEAQ         (BX)(DI*2), R11
+	XORQ         BX, BX
+
+copy_37:
+	CMPQ BX, R9
+	JGE  copied_38
+	MOVL (SP)(BX*1), R10
+	MOVL R10, (R11)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_37
+
+copied_38:
+	VCVTPD2PSY  Y0, X4
+	VCVTPD2PSY  Y5, X0
+	VINSERTF128 $0x01, X0, Y4, Y4
+	VMOVUPS     Y4, (SI)(DI*1)
+	MOVQ        m2_base+24(FP), BX
+	VXORPS      Y0, Y0, Y0
+	VMOVUPS     Y0, (SP)
+	VMOVUPS     Y0, 32(SP)
+	MOVQ        64(SP), SI
+	SHLQ        $0x01, SI
+	LEAQ        (BX)(DI*2), R11
+	XORQ        R9, R9
+
+copy_39:
+	CMPQ R9, SI
+	JGE  copied_40
+	MOVL (R11)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_39
+
+copied_40:
 	VMOVUPD (SP), Y0
-	VMOVUPD 32(SP), Y1
-	VADDPD  Y8, Y0, Y0
-	VADDPD  Y2, Y1, Y1
+	VMOVUPD 32(SP), Y5
+	VADDPD  Y12, Y0, Y0
+	VADDPD  Y8, Y5, Y5
 	VMOVUPD Y0, (SP)
-	VMOVUPD Y1, 32(SP)
-	MOVQ    64(SP), AX
-	SHLQ    $0x01, AX
-	LEAQ    (CX)(R9*2), BX
-	XORQ    CX, CX
+	VMOVUPD Y5, 32(SP)
+	MOVQ    64(SP), SI
+	SHLQ    $0x01, SI
+	LEAQ    (BX)(DI*2), R9
+	XORQ    BX, BX
 
-copy_28:
-	CMPQ CX, AX
-	JGE  copied_29
-	MOVL (SP)(CX*1), DX
-	MOVL DX, (BX)(CX*1)
-	ADDQ $0x04, CX
-	JMP  copy_28
+copy_41:
+	CMPQ BX, SI
+	JGE  copied_42
+	MOVL (SP)(BX*1), DI
+	MOVL DI, (R9)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_41
 
-copied_29:
-	MOVQ SI, R9
+copied_42:
+	MOVQ R8, DI
 
-done_12:
+done_34:
+	ADDQ    DX, count+112(FP)
+	SUBQ    DX, rows+96(FP)
+	JZ      done_43
+	MOVQ    $0x00000020, DX
+	CMPQ    rows+96(FP), DX
+	CMOVQLT rows+96(FP), DX
+	JMP     chunk_10
+
+done_43:
 	VZEROUPPER
 	RET
 
@@ -586,10 +642,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_30:
+sample_44:
 	XORQ DI, DI
 
-channel_31:
+channel_45:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y0
 	MOVQ         scale_base+72(FP), R8
@@ -601,9 +657,9 @@ channel_31:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_35:
+blocks_49:
 	CMPQ        R8, R9
-	JGT         blocksdone_36
+	JGT         blocksdone_50
 	VMOVUPS     (CX)(R8*1), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -621,25 +677,25 @@ blocks_35:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_35
+	JMP         blocks_49
 
-blocksdone_36:
+blocksdone_50:
 	ADDQ $0x00000060, R9
 
-singles_32:
+singles_46:
 	CMPQ        R8, R9
-	JGT         tail_33
+	JGT         tail_47
 	VMOVUPS     (CX)(R8*1), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_32
+	JMP         singles_46
 
-tail_33:
+tail_47:
 	ADDQ    $0x00000020, R9
 	CMPQ    R8, R9
-	JEQ     done_34
+	JEQ     done_48
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -647,15 +703,15 @@ tail_33:
 	LEAQ    (CX)(R8*1), R13
 	XORQ    R11, R11
 
-copy_37:
+copy_51:
 	CMPQ R11, R10
-	JGE  copied_38
+	JGE  copied_52
 	MOVL (R13)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_37
+	JMP  copy_51
 
-copied_38:
+copied_52:
 	VMOVUPS     (SP), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -664,27 +720,27 @@ copied_38:
 	LEAQ        (AX)(R8*1), R12
 	XORQ        R8, R8
 
-copy_39:
+copy_53:
 	CMPQ R8, R10
-	JGE  copied_40
+	JGE  copied_54
 	MOVL (SP)(R8*1), R11
 	MOVL R11, (R12)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_39
+	JMP  copy_53
 
-copied_40:
+copied_54:
 	MOVQ R9, R8
 
-done_34:
+done_48:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_31
+	JB   channel_45
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_30
+	JNZ  sample_44
 	VZEROUPPER
 	RET
 
@@ -708,15 +764,15 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-136
 	NEGQ    R9
 	VMOVDQU 32(R10)(R9*1), Y0
 
-row_41:
+row_55:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_45:
+blocks_59:
 	CMPQ        R9, R10
-	JGT         blocksdone_46
+	JGT         blocksdone_60
 	VMOVUPS     (CX)(R9*1), Y0
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
@@ -746,14 +802,14 @@ blocks_45:
 	VFMADD213PS Y3, Y2, Y0
 	VMOVUPS     Y0, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_45
+	JMP         blocks_59
 
-blocksdone_46:
+blocksdone_60:
 	ADDQ $0x00000060, R10
 
-singles_42:
+singles_56:
 	CMPQ        R9, R10
-	JGT         tail_43
+	JGT         tail_57
 	VMOVUPS     (CX)(R9*1), Y0
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
@@ -762,12 +818,12 @@ singles_42:
 	VFMADD213PS Y3, Y2, Y0
 	VMOVUPS     Y0, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_42
+	JMP         singles_56
 
-tail_43:
+tail_57:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_44
+	JEQ     done_58
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
@@ -775,15 +831,15 @@ tail_43:
 	LEAQ    (CX)(R9*1), R14
 	XORQ    R12, R12
 
-copy_47:
+copy_61:
 	CMPQ R12, R11
-	JGE  copied_48
+	JGE  copied_62
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_47
+	JMP  copy_61
 
-copied_48:
+copied_62:
 	VMOVUPS (SP), Y0
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
@@ -792,15 +848,15 @@ copied_48:
 	LEAQ    (DX)(R9*1), R14
 	XORQ    R12, R12
 
-copy_49:
+copy_63:
 	CMPQ R12, R11
-	JGE  copied_50
+	JGE  copied_64
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_49
+	JMP  copy_63
 
-copied_50:
+copied_64:
 	VMOVUPS (SP), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -809,15 +865,15 @@ copied_50:
 	LEAQ    (BX)(R9*1), R14
 	XORQ    R12, R12
 
-copy_51:
+copy_65:
 	CMPQ R12, R11
-	JGE  copied_52
+	JGE  copied_66
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_51
+	JMP  copy_65
 
-copied_52:
+copied_66:
 	VMOVUPS (SP), Y2
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
@@ -826,15 +882,15 @@ copied_52:
 	LEAQ    (SI)(R9*1), R14
 	XORQ    R12, R12
 
-copy_53:
+copy_67:
 	CMPQ R12, R11
-	JGE  copied_54
+	JGE  copied_68
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_53
+	JMP  copy_67
 
-copied_54:
+copied_68:
 	VMOVUPS     (SP), Y3
 	VSUBPS      Y1, Y0, Y0
 	VFMADD213PS Y3, Y2, Y0
@@ -843,22 +899,22 @@ copied_54:
 	LEAQ        (AX)(R9*1), R13
 	XORQ        R9, R9
 
-copy_55:
+copy_69:
 	CMPQ R9, R11
-	JGE  copied_56
+	JGE  copied_70
 	MOVL (SP)(R9*1), R12
 	MOVL R12, (R13)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_55
+	JMP  copy_69
 
-copied_56:
+copied_70:
 	MOVQ R10, R9
 
-done_44:
+done_58:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	DECQ DI
-	JNZ  row_41
+	JNZ  row_55
 	VZEROUPPER
 	RET
 
@@ -885,17 +941,17 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_57:
+sample_71:
 	XORQ DI, DI
 
-channel_58:
+channel_72:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
 	MOVQ         DX, R8
 
-chunk_59:
+chunk_73:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -912,9 +968,9 @@ chunk_59:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_63:
+blocks_77:
 	CMPQ        R10, R11
-	JGT         blocksdone_64
+	JGT         blocksdone_78
 	VMOVUPS     (AX)(R10*1), Y11
 	VMOVUPS     (CX)(R10*1), Y12
 	VSUBPS      Y0, Y12, Y12
@@ -936,26 +992,26 @@ blocks_63:
 	VADDPS      Y11, Y9, Y9
 	VFMADD231PS Y11, Y12, Y10
 	ADDQ        $0x00000080, R10
-	JMP         blocks_63
+	JMP         blocks_77
 
-blocksdone_64:
+blocksdone_78:
 	ADDQ $0x00000060, R11
 
-singles_60:
+singles_74:
 	CMPQ        R10, R11
-	JGT         tail_61
+	JGT         tail_75
 	VMOVUPS     (AX)(R10*1), Y11
 	VMOVUPS     (CX)(R10*1), Y12
 	VSUBPS      Y0, Y12, Y12
 	VADDPS      Y11, Y3, Y3
 	VFMADD231PS Y11, Y12, Y4
 	ADDQ        $0x00000020, R10
-	JMP         singles_60
+	JMP         singles_74
 
-tail_61:
+tail_75:
 	ADDQ    $0x00000020, R11
 	CMPQ    R10, R11
-	JEQ     done_62
+	JEQ     done_76
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
@@ -963,15 +1019,15 @@ tail_61:
 	LEAQ    (AX)(R10*1), R15
 	XORQ    R13, R13
 
-copy_65:
+copy_79:
 	CMPQ R13, R12
-	JGE  copied_66
+	JGE  copied_80
 	MOVL (R15)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_65
+	JMP  copy_79
 
-copied_66:
+copied_80:
 	VMOVUPS (SP), Y11
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
@@ -980,22 +1036,22 @@ copied_66:
 	LEAQ    (CX)(R10*1), R14
 	XORQ    R10, R10
 
-copy_67:
+copy_81:
 	CMPQ R10, R12
-	JGE  copied_68
+	JGE  copied_82
 	MOVL (R14)(R10*1), R13
 	MOVL R13, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_67
+	JMP  copy_81
 
-copied_68:
+copied_82:
 	VMOVUPS     (SP), Y12
 	VSUBPS      Y0, Y12, Y12
 	VADDPS      Y11, Y3, Y3
 	VFMADD231PS Y11, Y12, Y4
 	MOVQ        R11, R10
 
-done_62:
+done_76:
 	VADDPS       Y5, Y3, Y3
 	VADDPS       Y9, Y7, Y7
 	VADDPS       Y7, Y3, Y3
@@ -1015,7 +1071,7 @@ done_62:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_59
+	JNZ          chunk_73
 	VEXTRACTF128 $0x01, Y1, X0
 	VADDPD       X0, X1, X1
 	VPERMILPD    $0x01, X1, X0
@@ -1032,327 +1088,467 @@ done_62:
 	VMOVSD       X2, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_58
+	JB           channel_72
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_57
+	JNZ          sample_71
 	VZEROUPPER
 	RET
 
-// func reduceColsAVX2(sumDy []float64, sumDyXc []float64, dy []float32, x []float32, center []float32, rows int, stride int, first int)
+// func reduceColsAVX2(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, rows int, stride int, first int)
 // Requires: AVX, CMOV, FMA3
 TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-144
-	// reduceColsAVX2: adds Σdy and Σdy·(x-center[i]) over rows rows of len(center) channels
-	// to sumDy[i] and sumDyXc[i], summed in float32 over chunks of rows (first rows, then
-	// 32 at a time) and in float64 across them.
-	MOVQ    dy_base+48(FP), AX
-	MOVQ    x_base+72(FP), CX
-	MOVQ    center_len+104(FP), DX
-	MOVQ    rows+120(FP), BX
-	MOVQ    stride+128(FP), SI
+	// reduceColsAVX2: adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)
+	// channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in
+	// float32 over chunks of rows (first rows, then colChunk at a time) and in float64
+	// across them.
+	MOVQ    dy_base+72(FP), AX
+	MOVQ    x_base+96(FP), CX
+	MOVQ    stride+128(FP), DX
+	SHLQ    $0x02, DX
+	MOVQ    first+136(FP), BX
+	MOVQ    sumDy_len+8(FP), SI
+	ANDQ    $0x07, SI
 	SHLQ    $0x02, SI
-	MOVQ    first+136(FP), DI
-	MOVQ    DX, R8
-	ANDQ    $0x07, R8
-	SHLQ    $0x02, R8
-	MOVQ    R8, 64(SP)
-	LEAQ    ymask<>+0(SB), R9
-	NEGQ    R8
-	VMOVDQU 32(R9)(R8*1), Y0
+	MOVQ    SI, 64(SP)
+	LEAQ    ymask<>+0(SB), DI
+	NEGQ    SI
+	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_69:
-	XORQ R8, R8
-	MOVQ DX, R9
-	SHLQ $0x02, R9
-	SUBQ $0x00000040, R9
+chunk_83:
+	VXORPS Y0, Y0, Y0
+	MOVQ   buf_base+48(FP), SI
+	MOVQ   sumDy_len+8(FP), DI
+	ADDQ   $0x07, DI
+	SHRQ   $0x03, DI
 
-blocks_73:
-	CMPQ    R8, R9
-	JGT     blocksdone_74
-	MOVQ    center_base+96(FP), R10
-	VMOVUPS (R10)(R8*1), Y0
-	VMOVUPS 32(R10)(R8*1), Y1
-	VXORPS  Y2, Y2, Y2
-	VXORPS  Y3, Y3, Y3
-	VXORPS  Y4, Y4, Y4
-	VXORPS  Y5, Y5, Y5
-	LEAQ    (AX)(R8*1), R10
-	LEAQ    (CX)(R8*1), R11
-	MOVQ    DI, R12
+clear_84:
+	VMOVUPS Y0, 1088(SI)
+	VMOVUPS Y0, 2176(SI)
+	ADDQ    $0x20, SI
+	DECQ    DI
+	JNZ     clear_84
+	MOVQ    BX, SI
+	LEAQ    (DX)(DX*2), DI
 
-row_75:
-	VMOVUPS      (R10), Y6
-	VMOVUPS      (R11), Y7
-	VSUBPS       Y0, Y7, Y7
-	VADDPS       Y6, Y2, Y2
-	VFMADD231PS  Y6, Y7, Y3
-	VMOVUPS      32(R10), Y6
-	VMOVUPS      32(R11), Y7
-	VSUBPS       Y1, Y7, Y7
-	VADDPS       Y6, Y4, Y4
-	VFMADD231PS  Y6, Y7, Y5
-	ADDQ         SI, R10
-	ADDQ         SI, R11
-	DECQ         R12
-	JNZ          row_75
-	MOVQ         sumDy_base+0(FP), R10
-	VMOVUPD      (R10)(R8*2), Y0
-	VMOVUPD      32(R10)(R8*2), Y1
-	VCVTPS2PD    X2, Y6
-	VADDPD       Y6, Y0, Y0
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VMOVUPD      Y0, (R10)(R8*2)
-	VMOVUPD      Y1, 32(R10)(R8*2)
-	MOVQ         sumDyXc_base+24(FP), R10
-	VMOVUPD      (R10)(R8*2), Y0
-	VMOVUPD      32(R10)(R8*2), Y1
-	VCVTPS2PD    X3, Y2
-	VADDPD       Y2, Y0, Y0
-	VEXTRACTF128 $0x01, Y3, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VMOVUPD      Y0, (R10)(R8*2)
-	VMOVUPD      Y1, 32(R10)(R8*2)
-	MOVQ         sumDy_base+0(FP), R10
-	VMOVUPD      64(R10)(R8*2), Y0
-	VMOVUPD      96(R10)(R8*2), Y1
-	VCVTPS2PD    X4, Y2
-	VADDPD       Y2, Y0, Y0
-	VEXTRACTF128 $0x01, Y4, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VMOVUPD      Y0, 64(R10)(R8*2)
-	VMOVUPD      Y1, 96(R10)(R8*2)
-	MOVQ         sumDyXc_base+24(FP), R10
-	VMOVUPD      64(R10)(R8*2), Y0
-	VMOVUPD      96(R10)(R8*2), Y1
-	VCVTPS2PD    X5, Y2
-	VADDPD       Y2, Y0, Y0
-	VEXTRACTF128 $0x01, Y5, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VMOVUPD      Y0, 64(R10)(R8*2)
-	VMOVUPD      Y1, 96(R10)(R8*2)
-	ADDQ         $0x00000040, R8
-	JMP          blocks_73
+rows_85:
+	CMPQ SI, $0x04
+	JLT  rowsdone_86
+	MOVQ buf_base+48(FP), R9
+	MOVQ AX, R10
+	MOVQ CX, R11
+	MOVQ sumDy_len+8(FP), R8
+	SHRQ $0x03, R8
+	JZ   vectorstail_88
 
-blocksdone_74:
-	ADDQ $0x00000020, R9
+vectors_87:
+	VMOVUPS     (R9), Y0
+	VMOVUPS     (R10), Y2
+	VMOVUPS     (R11), Y3
+	VSUBPS      Y0, Y3, Y3
+	VMOVAPS     Y2, Y1
+	VMULPS      Y3, Y2, Y2
+	VMOVUPS     (R10)(DX*1), Y3
+	VMOVUPS     (R11)(DX*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VADDPS      Y3, Y1, Y1
+	VFMADD231PS Y4, Y3, Y2
+	VMOVUPS     (R10)(DX*2), Y3
+	VMOVUPS     (R11)(DX*2), Y4
+	VSUBPS      Y0, Y4, Y4
+	VADDPS      Y3, Y1, Y1
+	VFMADD231PS Y4, Y3, Y2
+	VMOVUPS     (R10)(DI*1), Y3
+	VMOVUPS     (R11)(DI*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VADDPS      Y3, Y1, Y1
+	VFMADD231PS Y4, Y3, Y2
+	VADDPS      1088(R9), Y1, Y1
+	VMOVUPS     Y1, 1088(R9)
+	VADDPS      2176(R9), Y2, Y2
+	VMOVUPS     Y2, 2176(R9)
+	ADDQ        $0x20, R10
+	ADDQ        $0x20, R11
+	ADDQ        $0x20, R9
+	DECQ        R8
+	JNZ         vectors_87
 
-singles_70:
-	CMPQ    R8, R9
-	JGT     tail_71
-	MOVQ    center_base+96(FP), R10
-	VMOVUPS (R10)(R8*1), Y0
+vectorstail_88:
+	TESTQ   $0x00000007, sumDy_len+8(FP)
+	JZ      vectorsdone_89
+	VMOVUPS (R9), Y0
 	VXORPS  Y1, Y1, Y1
-	VXORPS  Y2, Y2, Y2
-	LEAQ    (AX)(R8*1), R10
-	LEAQ    (CX)(R8*1), R11
-	MOVQ    DI, R12
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R8
+	LEAQ    (R10), R14
+	XORQ    R12, R12
 
-row_76:
-	VMOVUPS      (R10), Y3
-	VMOVUPS      (R11), Y4
-	VSUBPS       Y0, Y4, Y4
-	VADDPS       Y3, Y1, Y1
-	VFMADD231PS  Y3, Y4, Y2
-	ADDQ         SI, R10
-	ADDQ         SI, R11
-	DECQ         R12
-	JNZ          row_76
-	MOVQ         sumDy_base+0(FP), R10
-	VMOVUPD      (R10)(R8*2), Y0
-	VMOVUPD      32(R10)(R8*2), Y3
-	VCVTPS2PD    X1, Y4
-	VADDPD       Y4, Y0, Y0
-	VEXTRACTF128 $0x01, Y1, X1
-	VCVTPS2PD    X1, Y1
-	VADDPD       Y1, Y3, Y3
-	VMOVUPD      Y0, (R10)(R8*2)
-	VMOVUPD      Y3, 32(R10)(R8*2)
-	MOVQ         sumDyXc_base+24(FP), R10
-	VMOVUPD      (R10)(R8*2), Y0
-	VMOVUPD      32(R10)(R8*2), Y1
-	VCVTPS2PD    X2, Y3
-	VADDPD       Y3, Y0, Y0
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VMOVUPD      Y0, (R10)(R8*2)
-	VMOVUPD      Y1, 32(R10)(R8*2)
-	ADDQ         $0x00000020, R8
-	JMP          singles_70
+copy_90:
+	CMPQ R12, R8
+	JGE  copied_91
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_90
 
-tail_71:
-	ADDQ    $0x00000020, R9
-	CMPQ    R8, R9
-	JEQ     done_72
-	MOVQ    center_base+96(FP), R10
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, (SP)
-	VMOVUPS Y0, 32(SP)
-	MOVQ    64(SP), R11
-	LEAQ    (R10)(R8*1), R13
-	XORQ    R10, R10
-
-copy_77:
-	CMPQ R10, R11
-	JGE  copied_78
-	MOVL (R13)(R10*1), R12
-	MOVL R12, (SP)(R10*1)
-	ADDQ $0x04, R10
-	JMP  copy_77
-
-copied_78:
-	VMOVUPS (SP), Y0
+copied_91:
+	VMOVUPS (SP), Y2
 	VXORPS  Y1, Y1, Y1
-	VXORPS  Y2, Y2, Y2
-	LEAQ    (AX)(R8*1), R10
-	LEAQ    (CX)(R8*1), R11
-	MOVQ    DI, R12
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R8
+	LEAQ    (R11), R14
+	XORQ    R12, R12
 
-row_79:
+copy_92:
+	CMPQ R12, R8
+	JGE  copied_93
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_92
+
+copied_93:
+	VMOVUPS (SP), Y3
+	VSUBPS  Y0, Y3, Y3
+	VMOVAPS Y2, Y1
+	VMULPS  Y3, Y2, Y2
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
-	MOVQ    64(SP), R13
-	LEAQ    (R10), BP
-	XORQ    R14, R14
+	MOVQ    64(SP), R8
+	LEAQ    (R10)(DX*1), R14
+	XORQ    R12, R12
 
-copy_80:
-	CMPQ R14, R13
-	JGE  copied_81
-	MOVL (BP)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_80
+copy_94:
+	CMPQ R12, R8
+	JGE  copied_95
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_94
 
-copied_81:
+copied_95:
 	VMOVUPS (SP), Y3
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), R13
-	LEAQ    (R11), BP
-	XORQ    R14, R14
+	MOVQ    64(SP), R8
+	LEAQ    (R11)(DX*1), R14
+	XORQ    R12, R12
 
-copy_82:
-	CMPQ R14, R13
-	JGE  copied_83
-	MOVL (BP)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_82
+copy_96:
+	CMPQ R12, R8
+	JGE  copied_97
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_96
 
-copied_83:
+copied_97:
 	VMOVUPS     (SP), Y4
 	VSUBPS      Y0, Y4, Y4
 	VADDPS      Y3, Y1, Y1
-	VFMADD231PS Y3, Y4, Y2
-	ADDQ        SI, R10
-	ADDQ        SI, R11
-	DECQ        R12
-	JNZ         row_79
-	MOVQ        sumDy_base+0(FP), R10
-	VXORPS      Y0, Y0, Y0
-	VMOVUPS     Y0, (SP)
-	VMOVUPS     Y0, 32(SP)
-	MOVQ        64(SP), R11
-	SHLQ        $0x01, R11
-	LEAQ        (R10)(R8*2), R14
+	VFMADD231PS Y4, Y3, Y2
+	VXORPS      Y3, Y3, Y3
+	VMOVUPS     Y3, (SP)
+	VMOVUPS     Y3, 32(SP)
+	MOVQ        64(SP), R8
+	LEAQ        (R10)(DX*2), R14
 	XORQ        R12, R12
 
-copy_84:
-	CMPQ R12, R11
-	JGE  copied_85
+copy_98:
+	CMPQ R12, R8
+	JGE  copied_99
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_84
+	JMP  copy_98
 
-copied_85:
-	VMOVUPD      (SP), Y0
-	VMOVUPD      32(SP), Y3
-	VCVTPS2PD    X1, Y4
-	VADDPD       Y4, Y0, Y0
-	VEXTRACTF128 $0x01, Y1, X1
-	VCVTPS2PD    X1, Y1
-	VADDPD       Y1, Y3, Y3
-	VMOVUPD      Y0, (SP)
-	VMOVUPD      Y3, 32(SP)
-	MOVQ         64(SP), R11
-	SHLQ         $0x01, R11
-	LEAQ         (R10)(R8*2), R13
-	XORQ         R10, R10
-
-copy_86:
-	CMPQ R10, R11
-	JGE  copied_87
-	MOVL (SP)(R10*1), R12
-	MOVL R12, (R13)(R10*1)
-	ADDQ $0x04, R10
-	JMP  copy_86
-
-copied_87:
-	MOVQ    sumDyXc_base+24(FP), R10
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, (SP)
-	VMOVUPS Y0, 32(SP)
-	MOVQ    64(SP), R11
-	SHLQ    $0x01, R11
-	LEAQ    (R10)(R8*2), R14
+copied_99:
+	VMOVUPS (SP), Y3
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R8
+	LEAQ    (R11)(DX*2), R14
 	XORQ    R12, R12
 
-copy_88:
-	CMPQ R12, R11
-	JGE  copied_89
+copy_100:
+	CMPQ R12, R8
+	JGE  copied_101
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_88
+	JMP  copy_100
 
-copied_89:
-	VMOVUPD      (SP), Y0
-	VMOVUPD      32(SP), Y1
-	VCVTPS2PD    X2, Y3
-	VADDPD       Y3, Y0, Y0
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VMOVUPD      Y0, (SP)
-	VMOVUPD      Y1, 32(SP)
+copied_101:
+	VMOVUPS     (SP), Y4
+	VSUBPS      Y0, Y4, Y4
+	VADDPS      Y3, Y1, Y1
+	VFMADD231PS Y4, Y3, Y2
+	VXORPS      Y3, Y3, Y3
+	VMOVUPS     Y3, (SP)
+	VMOVUPS     Y3, 32(SP)
+	MOVQ        64(SP), R8
+	LEAQ        (R10)(DI*1), R13
+	XORQ        R10, R10
+
+copy_102:
+	CMPQ R10, R8
+	JGE  copied_103
+	MOVL (R13)(R10*1), R12
+	MOVL R12, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_102
+
+copied_103:
+	VMOVUPS (SP), Y3
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R8
+	LEAQ    (R11)(DI*1), R12
+	XORQ    R10, R10
+
+copy_104:
+	CMPQ R10, R8
+	JGE  copied_105
+	MOVL (R12)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_104
+
+copied_105:
+	VMOVUPS     (SP), Y4
+	VSUBPS      Y0, Y4, Y4
+	VADDPS      Y3, Y1, Y1
+	VFMADD231PS Y4, Y3, Y2
+	VADDPS      1088(R9), Y1, Y1
+	VMOVUPS     Y1, 1088(R9)
+	VADDPS      2176(R9), Y2, Y2
+	VMOVUPS     Y2, 2176(R9)
+
+vectorsdone_89:
+	LEAQ (AX)(DX*4), AX
+	LEAQ (CX)(DX*4), CX
+	SUBQ $0x04, SI
+	JMP  rows_85
+
+rowsdone_86:
+rows_106:
+	CMPQ SI, $0x01
+	JLT  rowsdone_107
+	MOVQ buf_base+48(FP), R8
+	MOVQ AX, R9
+	MOVQ CX, R10
+	MOVQ sumDy_len+8(FP), DI
+	SHRQ $0x03, DI
+	JZ   vectorstail_109
+
+vectors_108:
+	VMOVUPS (R8), Y0
+	VMOVUPS (R9), Y1
+	VMOVUPS (R10), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMOVAPS Y1, Y0
+	VMULPS  Y2, Y1, Y1
+	VADDPS  1088(R8), Y0, Y0
+	VMOVUPS Y0, 1088(R8)
+	VADDPS  2176(R8), Y1, Y1
+	VMOVUPS Y1, 2176(R8)
+	ADDQ    $0x20, R9
+	ADDQ    $0x20, R10
+	ADDQ    $0x20, R8
+	DECQ    DI
+	JNZ     vectors_108
+
+vectorstail_109:
+	TESTQ   $0x00000007, sumDy_len+8(FP)
+	JZ      vectorsdone_110
+	VMOVUPS (R8), Y0
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), DI
+	LEAQ    (R9), R12
+	XORQ    R9, R9
+
+copy_111:
+	CMPQ R9, DI
+	JGE  copied_112
+	MOVL (R12)(R9*1), R11
+	MOVL R11, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_111
+
+copied_112:
+	VMOVUPS (SP), Y1
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), DI
+	LEAQ    (R10), R11
+	XORQ    R9, R9
+
+copy_113:
+	CMPQ R9, DI
+	JGE  copied_114
+	MOVL (R11)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_113
+
+copied_114:
+	VMOVUPS (SP), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMOVAPS Y1, Y0
+	VMULPS  Y2, Y1, Y1
+	VADDPS  1088(R8), Y0, Y0
+	VMOVUPS Y0, 1088(R8)
+	VADDPS  2176(R8), Y1, Y1
+	VMOVUPS Y1, 2176(R8)
+
+vectorsdone_110:
+	LEAQ (AX)(DX*1), AX
+	LEAQ (CX)(DX*1), CX
+	SUBQ $0x01, SI
+	JMP  rows_106
+
+rowsdone_107:
+	MOVQ buf_base+48(FP), SI
+	MOVQ sumDy_base+0(FP), DI
+	MOVQ sumDyXc_base+24(FP), R8
+	XORQ R9, R9
+	MOVQ sumDy_len+8(FP), R10
+	SHLQ $0x02, R10
+	SUBQ $0x00000020, R10
+
+singles_115:
+	CMPQ         R9, R10
+	JGT          tail_116
+	VMOVUPS      1088(SI)(R9*1), Y0
+	VMOVUPD      (DI)(R9*2), Y1
+	VMOVUPD      32(DI)(R9*2), Y2
+	VCVTPS2PD    X0, Y3
+	VADDPD       Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y0, X0
+	VCVTPS2PD    X0, Y0
+	VADDPD       Y0, Y2, Y2
+	VMOVUPD      Y1, (DI)(R9*2)
+	VMOVUPD      Y2, 32(DI)(R9*2)
+	VMOVUPS      2176(SI)(R9*1), Y0
+	VMOVUPD      (R8)(R9*2), Y1
+	VMOVUPD      32(R8)(R9*2), Y2
+	VCVTPS2PD    X0, Y3
+	VADDPD       Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y0, X0
+	VCVTPS2PD    X0, Y0
+	VADDPD       Y0, Y2, Y2
+	VMOVUPD      Y1, (R8)(R9*2)
+	VMOVUPD      Y2, 32(R8)(R9*2)
+	ADDQ         $0x00000020, R9
+	JMP          singles_115
+
+tail_116:
+	ADDQ    $0x00000020, R10
+	CMPQ    R9, R10
+	JEQ     done_117
+	VMOVUPS 1088(SI)(R9*1), Y0
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R11
+	SHLQ    $0x01, R11
+	LEAQ    (DI)(R9*2), R14
+	XORQ    R12, R12
+
+copy_118:
+	CMPQ R12, R11
+	JGE  copied_119
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_118
+
+copied_119:
+	VMOVUPD      (SP), Y1
+	VMOVUPD      32(SP), Y2
+	VCVTPS2PD    X0, Y3
+	VADDPD       Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y0, X0
+	VCVTPS2PD    X0, Y0
+	VADDPD       Y0, Y2, Y2
+	VMOVUPD      Y1, (SP)
+	VMOVUPD      Y2, 32(SP)
 	MOVQ         64(SP), R11
 	SHLQ         $0x01, R11
-	LEAQ         (R10)(R8*2), R12
-	XORQ         R8, R8
+	LEAQ         (DI)(R9*2), R13
+	XORQ         DI, DI
 
-copy_90:
-	CMPQ R8, R11
-	JGE  copied_91
-	MOVL (SP)(R8*1), R10
-	MOVL R10, (R12)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_90
+copy_120:
+	CMPQ DI, R11
+	JGE  copied_121
+	MOVL (SP)(DI*1), R12
+	MOVL R12, (R13)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_120
 
-copied_91:
-	MOVQ R9, R8
+copied_121:
+	VMOVUPS 2176(SI)(R9*1), Y0
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), SI
+	SHLQ    $0x01, SI
+	LEAQ    (R8)(R9*2), R12
+	XORQ    DI, DI
 
-done_72:
-	MOVQ    DI, R8
-	IMULQ   SI, R8
-	ADDQ    R8, AX
-	ADDQ    R8, CX
-	SUBQ    DI, BX
-	JZ      done_92
-	MOVQ    $0x00000020, DI
-	CMPQ    BX, DI
-	CMOVQLT BX, DI
-	JMP     chunk_69
+copy_122:
+	CMPQ DI, SI
+	JGE  copied_123
+	MOVL (R12)(DI*1), R11
+	MOVL R11, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_122
 
-done_92:
+copied_123:
+	VMOVUPD      (SP), Y1
+	VMOVUPD      32(SP), Y2
+	VCVTPS2PD    X0, Y3
+	VADDPD       Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y0, X0
+	VCVTPS2PD    X0, Y0
+	VADDPD       Y0, Y2, Y2
+	VMOVUPD      Y1, (SP)
+	VMOVUPD      Y2, 32(SP)
+	MOVQ         64(SP), SI
+	SHLQ         $0x01, SI
+	LEAQ         (R8)(R9*2), R9
+	XORQ         DI, DI
+
+copy_124:
+	CMPQ DI, SI
+	JGE  copied_125
+	MOVL (SP)(DI*1), R8
+	MOVL R8, (R9)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_124
+
+copied_125:
+	MOVQ R10, R9
+
+done_117:
+	SUBQ    BX, rows+120(FP)
+	JZ      done_126
+	MOVQ    $0x00000020, BX
+	CMPQ    rows+120(FP), BX
+	CMOVQLT rows+120(FP), BX
+	JMP     chunk_83
+
+done_126:
 	VZEROUPPER
 	RET
 
@@ -1378,10 +1574,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-192
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_93:
+sample_127:
 	XORQ R8, R8
 
-channel_94:
+channel_128:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y0
 	MOVQ         gy_base+96(FP), R9
@@ -1395,9 +1591,9 @@ channel_94:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_98:
+blocks_132:
 	CMPQ        R9, R10
-	JGT         blocksdone_99
+	JGT         blocksdone_133
 	VMOVUPS     (CX)(R9*1), Y4
 	VMOVUPS     (DX)(R9*1), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -1423,14 +1619,14 @@ blocks_98:
 	VFMADD231PS Y2, Y5, Y4
 	VMOVUPS     Y4, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_98
+	JMP         blocks_132
 
-blocksdone_99:
+blocksdone_133:
 	ADDQ $0x00000060, R10
 
-singles_95:
+singles_129:
 	CMPQ        R9, R10
-	JGT         tail_96
+	JGT         tail_130
 	VMOVUPS     (CX)(R9*1), Y4
 	VMOVUPS     (DX)(R9*1), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -1438,12 +1634,12 @@ singles_95:
 	VFMADD231PS Y2, Y5, Y4
 	VMOVUPS     Y4, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_95
+	JMP         singles_129
 
-tail_96:
+tail_130:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_97
+	JEQ     done_131
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
@@ -1451,15 +1647,15 @@ tail_96:
 	LEAQ    (CX)(R9*1), R14
 	XORQ    R12, R12
 
-copy_100:
+copy_134:
 	CMPQ R12, R11
-	JGE  copied_101
+	JGE  copied_135
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_100
+	JMP  copy_134
 
-copied_101:
+copied_135:
 	VMOVUPS (SP), Y4
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
@@ -1468,15 +1664,15 @@ copied_101:
 	LEAQ    (DX)(R9*1), R14
 	XORQ    R12, R12
 
-copy_102:
+copy_136:
 	CMPQ R12, R11
-	JGE  copied_103
+	JGE  copied_137
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_102
+	JMP  copy_136
 
-copied_103:
+copied_137:
 	VMOVUPS     (SP), Y5
 	VSUBPS      Y0, Y5, Y5
 	VFMADD213PS Y3, Y1, Y4
@@ -1486,29 +1682,29 @@ copied_103:
 	LEAQ        (AX)(R9*1), R13
 	XORQ        R9, R9
 
-copy_104:
+copy_138:
 	CMPQ R9, R11
-	JGE  copied_105
+	JGE  copied_139
 	MOVL (SP)(R9*1), R12
 	MOVL R12, (R13)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_104
+	JMP  copy_138
 
-copied_105:
+copied_139:
 	MOVQ R10, R9
 
-done_97:
+done_131:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_94
+	JB   channel_128
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_93
+	JNZ  sample_127
 	VZEROUPPER
 	RET
 
@@ -1534,15 +1730,15 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-184
 	NEGQ    R11
 	VMOVDQU 32(R12)(R11*1), Y0
 
-row_106:
+row_140:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_110:
+blocks_144:
 	CMPQ        R11, R12
-	JGT         blocksdone_111
+	JGT         blocksdone_145
 	VMOVUPS     (CX)(R11*1), Y0
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
@@ -1584,14 +1780,14 @@ blocks_110:
 	VFMADD231PS Y4, Y1, Y0
 	VMOVUPS     Y0, 96(AX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_110
+	JMP         blocks_144
 
-blocksdone_111:
+blocksdone_145:
 	ADDQ $0x00000060, R12
 
-singles_107:
+singles_141:
 	CMPQ        R11, R12
-	JGT         tail_108
+	JGT         tail_142
 	VMOVUPS     (CX)(R11*1), Y0
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
@@ -1603,12 +1799,12 @@ singles_107:
 	VFMADD231PS Y4, Y1, Y0
 	VMOVUPS     Y0, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_107
+	JMP         singles_141
 
-tail_108:
+tail_142:
 	ADDQ    $0x00000020, R12
 	CMPQ    R11, R12
-	JEQ     done_109
+	JEQ     done_143
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
@@ -1616,15 +1812,15 @@ tail_108:
 	LEAQ    (CX)(R11*1), BP
 	XORQ    R14, R14
 
-copy_112:
+copy_146:
 	CMPQ R14, R13
-	JGE  copied_113
+	JGE  copied_147
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_112
+	JMP  copy_146
 
-copied_113:
+copied_147:
 	VMOVUPS (SP), Y0
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
@@ -1633,15 +1829,15 @@ copied_113:
 	LEAQ    (DX)(R11*1), BP
 	XORQ    R14, R14
 
-copy_114:
+copy_148:
 	CMPQ R14, R13
-	JGE  copied_115
+	JGE  copied_149
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_114
+	JMP  copy_148
 
-copied_115:
+copied_149:
 	VMOVUPS (SP), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -1650,15 +1846,15 @@ copied_115:
 	LEAQ    (BX)(R11*1), BP
 	XORQ    R14, R14
 
-copy_116:
+copy_150:
 	CMPQ R14, R13
-	JGE  copied_117
+	JGE  copied_151
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_116
+	JMP  copy_150
 
-copied_117:
+copied_151:
 	VMOVUPS (SP), Y2
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
@@ -1667,15 +1863,15 @@ copied_117:
 	LEAQ    (SI)(R11*1), BP
 	XORQ    R14, R14
 
-copy_118:
+copy_152:
 	CMPQ R14, R13
-	JGE  copied_119
+	JGE  copied_153
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_118
+	JMP  copy_152
 
-copied_119:
+copied_153:
 	VMOVUPS (SP), Y3
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
@@ -1684,15 +1880,15 @@ copied_119:
 	LEAQ    (DI)(R11*1), BP
 	XORQ    R14, R14
 
-copy_120:
+copy_154:
 	CMPQ R14, R13
-	JGE  copied_121
+	JGE  copied_155
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_120
+	JMP  copy_154
 
-copied_121:
+copied_155:
 	VMOVUPS (SP), Y4
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
@@ -1701,15 +1897,15 @@ copied_121:
 	LEAQ    (R8)(R11*1), BP
 	XORQ    R14, R14
 
-copy_122:
+copy_156:
 	CMPQ R14, R13
-	JGE  copied_123
+	JGE  copied_157
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_122
+	JMP  copy_156
 
-copied_123:
+copied_157:
 	VMOVUPS     (SP), Y5
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y5, Y3, Y0
@@ -1719,23 +1915,23 @@ copied_123:
 	LEAQ        (AX)(R11*1), R15
 	XORQ        R11, R11
 
-copy_124:
+copy_158:
 	CMPQ R11, R13
-	JGE  copied_125
+	JGE  copied_159
 	MOVL (SP)(R11*1), R14
 	MOVL R14, (R15)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_124
+	JMP  copy_158
 
-copied_125:
+copied_159:
 	MOVQ R12, R11
 
-done_109:
+done_143:
 	ADDQ R10, AX
 	ADDQ R10, CX
 	ADDQ R10, DX
 	DECQ R9
-	JNZ  row_106
+	JNZ  row_140
 	VZEROUPPER
 	RET
 
@@ -1866,401 +2062,301 @@ done_5:
 	VZEROUPPER
 	RET
 
-// func momentsColsAVX512(mean []float64, m2 []float64, k []float32, x []float32, rows int, stride int, fn float64, wNew float64, wCross float64)
-// Requires: AVX, AVX512F
-TEXT ·momentsColsAVX512(SB), NOSPLIT, $0-136
-	// momentsColsAVX512: merges rows rows (one chunk) of len(k) channels into mean and m2:
-	// each channel's values shifted by k[i] are summed in float32, then merged in float64
-	// by Chan's formula, mean += δ·wNew and m2 += M2 + δ²·wCross, with δ the chunk's
-	// mean less mean and M2 its sum of squared deviations (rows = fn values).
-	MOVQ    mean_base+0(FP), AX
-	MOVQ    m2_base+24(FP), CX
-	MOVQ    k_base+48(FP), DX
-	MOVQ    x_base+72(FP), BX
-	MOVQ    k_len+56(FP), SI
-	MOVQ    rows+96(FP), DI
-	MOVQ    stride+104(FP), R8
-	SHLQ    $0x02, R8
-	MOVQ    SI, R9
-	ANDQ    $0x0f, R9
-	LEAQ    kmask<>+0(SB), R10
-	MOVWLZX (R10)(R9*2), R9
-	KMOVW   R9, K1
-	XORQ    R9, R9
-	SHLQ    $0x02, SI
-	SUBQ    $0x00000100, SI
+// func momentsColsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, rows int, stride int, count int, first int)
+// Requires: AVX, AVX512F, CMOV
+TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-128
+	// momentsColsAVX512: merges rows rows of len(mean) channels into mean and m2,
+	// after count rows merged before, in chunks of first rows then colChunk: each chunk's
+	// values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)
+	// are summed in float32, then merged in float64 by Chan's formula: mean += δ·wNew
+	// and m2 += M2 + δ²·wCross, with δ the chunk's mean less mean and M2 its sum of
+	// squared deviations.
+	MOVQ    x_base+72(FP), AX
+	MOVQ    stride+104(FP), CX
+	SHLQ    $0x02, CX
+	MOVQ    first+120(FP), DX
+	MOVQ    mean_len+8(FP), BX
+	ANDQ    $0x0f, BX
+	LEAQ    kmask<>+0(SB), SI
+	MOVWLZX (SI)(BX*2), BX
+	KMOVW   BX, K1
 
-blocks_11:
-	CMPQ    R9, SI
-	JGT     blocksdone_12
-	VMOVUPS (DX)(R9*1), Z0
-	VMOVUPS 64(DX)(R9*1), Z1
-	VMOVUPS 128(DX)(R9*1), Z2
-	VMOVUPS 192(DX)(R9*1), Z3
-	VPXORD  Z4, Z4, Z4
-	VPXORD  Z5, Z5, Z5
-	VPXORD  Z6, Z6, Z6
-	VPXORD  Z7, Z7, Z7
-	VPXORD  Z8, Z8, Z8
-	VPXORD  Z9, Z9, Z9
-	VPXORD  Z10, Z10, Z10
-	VPXORD  Z11, Z11, Z11
-	LEAQ    (BX)(R9*1), R10
-	MOVQ    DI, R11
+chunk_8:
+	VPXORD Z0, Z0, Z0
+	MOVQ   buf_base+48(FP), BX
+	MOVQ   mean_len+8(FP), SI
+	ADDQ   $0x0f, SI
+	SHRQ   $0x04, SI
 
-row_13:
-	VMOVUPS       (R10), Z12
-	VSUBPS        Z0, Z12, Z12
-	VADDPS        Z12, Z4, Z4
-	VFMADD231PS   Z12, Z12, Z5
-	VMOVUPS       64(R10), Z12
-	VSUBPS        Z1, Z12, Z12
-	VADDPS        Z12, Z6, Z6
-	VFMADD231PS   Z12, Z12, Z7
-	VMOVUPS       128(R10), Z12
-	VSUBPS        Z2, Z12, Z12
-	VADDPS        Z12, Z8, Z8
-	VFMADD231PS   Z12, Z12, Z9
-	VMOVUPS       192(R10), Z12
-	VSUBPS        Z3, Z12, Z12
-	VADDPS        Z12, Z10, Z10
-	VFMADD231PS   Z12, Z12, Z11
-	ADDQ          R8, R10
-	DECQ          R11
-	JNZ           row_13
-	VMOVUPD       (AX)(R9*2), Z12
-	VMOVUPD       64(AX)(R9*2), Z17
-	VBROADCASTSD  fn+112(FP), Z18
-	VCVTPS2PD     Y0, Z19
-	VCVTPS2PD     Y4, Z20
-	VCVTPS2PD     Y5, Z21
-	VDIVPD        Z18, Z20, Z22
-	VADDPD        Z22, Z19, Z19
-	VMULPD        Z20, Z20, Z20
-	VDIVPD        Z18, Z20, Z20
-	VSUBPD        Z20, Z21, Z21
-	VPXORD        Z22, Z22, Z22
-	VMAXPD        Z21, Z22, Z21
-	VSUBPD        Z12, Z19, Z19
-	VBROADCASTSD  wNew+120(FP), Z18
-	VFMADD231PD   Z18, Z19, Z12
-	VMULPD        Z19, Z19, Z19
-	VBROADCASTSD  wCross+128(FP), Z18
-	VFMADD231PD   Z18, Z19, Z21
-	VBROADCASTSD  fn+112(FP), Z18
-	VEXTRACTF64X4 $0x01, Z0, Y0
-	VCVTPS2PD     Y0, Z0
-	VEXTRACTF64X4 $0x01, Z4, Y19
-	VCVTPS2PD     Y19, Z19
-	VEXTRACTF64X4 $0x01, Z5, Y20
-	VCVTPS2PD     Y20, Z20
-	VDIVPD        Z18, Z19, Z22
-	VADDPD        Z22, Z0, Z0
-	VMULPD        Z19, Z19, Z19
-	VDIVPD        Z18, Z19, Z19
-	VSUBPD        Z19, Z20, Z20
-	VPXORD        Z22, Z22, Z22
-	VMAXPD        Z20, Z22, Z20
-	VSUBPD        Z17, Z0, Z0
-	VBROADCASTSD  wNew+120(FP), Z18
-	VFMADD231PD   Z18, Z0, Z17
-	VMULPD        Z0, Z0, Z0
-	VBROADCASTSD  wCross+128(FP), Z18
-	VFMADD231PD   Z18, Z0, Z20
-	VMOVUPD       Z12, (AX)(R9*2)
-	VMOVUPD       Z17, 64(AX)(R9*2)
-	VMOVUPD       (CX)(R9*2), Z0
-	VMOVUPD       64(CX)(R9*2), Z12
-	VADDPD        Z21, Z0, Z0
-	VADDPD        Z20, Z12, Z12
-	VMOVUPD       Z0, (CX)(R9*2)
-	VMOVUPD       Z12, 64(CX)(R9*2)
-	VMOVUPD       128(AX)(R9*2), Z0
-	VMOVUPD       192(AX)(R9*2), Z12
-	VBROADCASTSD  fn+112(FP), Z17
-	VCVTPS2PD     Y1, Z18
-	VCVTPS2PD     Y6, Z19
-	VCVTPS2PD     Y7, Z20
-	VDIVPD        Z17, Z19, Z21
-	VADDPD        Z21, Z18, Z18
-	VMULPD        Z19, Z19, Z19
-	VDIVPD        Z17, Z19, Z19
-	VSUBPD        Z19, Z20, Z20
-	VPXORD        Z21, Z21, Z21
-	VMAXPD        Z20, Z21, Z20
-	VSUBPD        Z0, Z18, Z18
-	VBROADCASTSD  wNew+120(FP), Z17
-	VFMADD231PD   Z17, Z18, Z0
-	VMULPD        Z18, Z18, Z18
-	VBROADCASTSD  wCross+128(FP), Z17
-	VFMADD231PD   Z17, Z18, Z20
-	VBROADCASTSD  fn+112(FP), Z17
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VEXTRACTF64X4 $0x01, Z6, Y18
-	VCVTPS2PD     Y18, Z18
-	VEXTRACTF64X4 $0x01, Z7, Y19
-	VCVTPS2PD     Y19, Z19
-	VDIVPD        Z17, Z18, Z21
-	VADDPD        Z21, Z1, Z1
-	VMULPD        Z18, Z18, Z18
-	VDIVPD        Z17, Z18, Z18
-	VSUBPD        Z18, Z19, Z19
-	VPXORD        Z21, Z21, Z21
-	VMAXPD        Z19, Z21, Z19
-	VSUBPD        Z12, Z1, Z1
-	VBROADCASTSD  wNew+120(FP), Z17
-	VFMADD231PD   Z17, Z1, Z12
-	VMULPD        Z1, Z1, Z1
-	VBROADCASTSD  wCross+128(FP), Z17
-	VFMADD231PD   Z17, Z1, Z19
-	VMOVUPD       Z0, 128(AX)(R9*2)
-	VMOVUPD       Z12, 192(AX)(R9*2)
-	VMOVUPD       128(CX)(R9*2), Z0
-	VMOVUPD       192(CX)(R9*2), Z1
-	VADDPD        Z20, Z0, Z0
-	VADDPD        Z19, Z1, Z1
-	VMOVUPD       Z0, 128(CX)(R9*2)
-	VMOVUPD       Z1, 192(CX)(R9*2)
-	VMOVUPD       256(AX)(R9*2), Z0
-	VMOVUPD       320(AX)(R9*2), Z1
-	VBROADCASTSD  fn+112(FP), Z12
-	VCVTPS2PD     Y2, Z17
-	VCVTPS2PD     Y8, Z18
-	VCVTPS2PD     Y9, Z19
-	VDIVPD        Z12, Z18, Z20
-	VADDPD        Z20, Z17, Z17
-	VMULPD        Z18, Z18, Z18
-	VDIVPD        Z12, Z18, Z18
-	VSUBPD        Z18, Z19, Z19
-	VPXORD        Z20, Z20, Z20
-	VMAXPD        Z19, Z20, Z19
-	VSUBPD        Z0, Z17, Z17
-	VBROADCASTSD  wNew+120(FP), Z12
-	VFMADD231PD   Z12, Z17, Z0
-	VMULPD        Z17, Z17, Z17
-	VBROADCASTSD  wCross+128(FP), Z12
-	VFMADD231PD   Z12, Z17, Z19
-	VBROADCASTSD  fn+112(FP), Z12
-	VEXTRACTF64X4 $0x01, Z2, Y2
-	VCVTPS2PD     Y2, Z2
-	VEXTRACTF64X4 $0x01, Z8, Y17
-	VCVTPS2PD     Y17, Z17
-	VEXTRACTF64X4 $0x01, Z9, Y18
-	VCVTPS2PD     Y18, Z18
-	VDIVPD        Z12, Z17, Z20
-	VADDPD        Z20, Z2, Z2
-	VMULPD        Z17, Z17, Z17
-	VDIVPD        Z12, Z17, Z17
-	VSUBPD        Z17, Z18, Z18
-	VPXORD        Z20, Z20, Z20
-	VMAXPD        Z18, Z20, Z18
-	VSUBPD        Z1, Z2, Z2
-	VBROADCASTSD  wNew+120(FP), Z12
-	VFMADD231PD   Z12, Z2, Z1
-	VMULPD        Z2, Z2, Z2
-	VBROADCASTSD  wCross+128(FP), Z12
-	VFMADD231PD   Z12, Z2, Z18
-	VMOVUPD       Z0, 256(AX)(R9*2)
-	VMOVUPD       Z1, 320(AX)(R9*2)
-	VMOVUPD       256(CX)(R9*2), Z0
-	VMOVUPD       320(CX)(R9*2), Z1
-	VADDPD        Z19, Z0, Z0
-	VADDPD        Z18, Z1, Z1
-	VMOVUPD       Z0, 256(CX)(R9*2)
-	VMOVUPD       Z1, 320(CX)(R9*2)
-	VMOVUPD       384(AX)(R9*2), Z0
-	VMOVUPD       448(AX)(R9*2), Z1
-	VBROADCASTSD  fn+112(FP), Z2
-	VCVTPS2PD     Y3, Z12
-	VCVTPS2PD     Y10, Z17
-	VCVTPS2PD     Y11, Z18
-	VDIVPD        Z2, Z17, Z19
-	VADDPD        Z19, Z12, Z12
-	VMULPD        Z17, Z17, Z17
-	VDIVPD        Z2, Z17, Z17
-	VSUBPD        Z17, Z18, Z18
-	VPXORD        Z19, Z19, Z19
-	VMAXPD        Z18, Z19, Z18
-	VSUBPD        Z0, Z12, Z12
-	VBROADCASTSD  wNew+120(FP), Z2
-	VFMADD231PD   Z2, Z12, Z0
-	VMULPD        Z12, Z12, Z12
-	VBROADCASTSD  wCross+128(FP), Z2
-	VFMADD231PD   Z2, Z12, Z18
-	VBROADCASTSD  fn+112(FP), Z2
+clear_9:
+	VMOVUPS Z0, 1088(BX)
+	VMOVUPS Z0, 2176(BX)
+	ADDQ    $0x40, BX
+	DECQ    SI
+	JNZ     clear_9
+	MOVQ    DX, BX
+	LEAQ    (CX)(CX*2), SI
+
+rows_10:
+	CMPQ BX, $0x04
+	JLT  rowsdone_11
+	MOVQ buf_base+48(FP), R8
+	MOVQ AX, R9
+	MOVQ mean_len+8(FP), DI
+	SHRQ $0x04, DI
+	JZ   vectorstail_13
+
+vectors_12:
+	VMOVUPS     (R8), Z1
+	VMOVUPS     (R9), Z3
+	VSUBPS      Z1, Z3, Z3
+	VMOVAPS     Z3, Z2
+	VMULPS      Z3, Z3, Z3
+	VMOVUPS     (R9)(CX*1), Z4
+	VSUBPS      Z1, Z4, Z4
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z4, Z4, Z3
+	VMOVUPS     (R9)(CX*2), Z4
+	VSUBPS      Z1, Z4, Z4
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z4, Z4, Z3
+	VMOVUPS     (R9)(SI*1), Z4
+	VSUBPS      Z1, Z4, Z4
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z4, Z4, Z3
+	VADDPS      1088(R8), Z2, Z2
+	VMOVUPS     Z2, 1088(R8)
+	VADDPS      2176(R8), Z3, Z3
+	VMOVUPS     Z3, 2176(R8)
+	ADDQ        $0x40, R9
+	ADDQ        $0x40, R8
+	DECQ        DI
+	JNZ         vectors_12
+
+vectorstail_13:
+	TESTQ       $0x0000000f, mean_len+8(FP)
+	JZ          vectorsdone_14
+	VMOVUPS     (R8), Z1
+	VMOVUPS.Z   (R9), K1, Z3
+	VSUBPS      Z1, Z3, Z3
+	VMOVAPS     Z3, Z2
+	VMULPS      Z3, Z3, Z3
+	VMOVUPS.Z   (R9)(CX*1), K1, Z4
+	VSUBPS      Z1, Z4, Z4
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z4, Z4, Z3
+	VMOVUPS.Z   (R9)(CX*2), K1, Z4
+	VSUBPS      Z1, Z4, Z4
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z4, Z4, Z3
+	VMOVUPS.Z   (R9)(SI*1), K1, Z4
+	VSUBPS      Z1, Z4, Z4
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z4, Z4, Z3
+	VADDPS      1088(R8), Z2, Z2
+	VMOVUPS     Z2, 1088(R8)
+	VADDPS      2176(R8), Z3, Z3
+	VMOVUPS     Z3, 2176(R8)
+
+vectorsdone_14:
+	LEAQ (AX)(CX*4), AX
+	SUBQ $0x04, BX
+	JMP  rows_10
+
+rowsdone_11:
+rows_15:
+	CMPQ BX, $0x01
+	JLT  rowsdone_16
+	MOVQ buf_base+48(FP), DI
+	MOVQ AX, R8
+	MOVQ mean_len+8(FP), SI
+	SHRQ $0x04, SI
+	JZ   vectorstail_18
+
+vectors_17:
+	VMOVUPS (DI), Z1
+	VMOVUPS (R8), Z2
+	VSUBPS  Z1, Z2, Z2
+	VMOVAPS Z2, Z1
+	VMULPS  Z2, Z2, Z2
+	VADDPS  1088(DI), Z1, Z1
+	VMOVUPS Z1, 1088(DI)
+	VADDPS  2176(DI), Z2, Z2
+	VMOVUPS Z2, 2176(DI)
+	ADDQ    $0x40, R8
+	ADDQ    $0x40, DI
+	DECQ    SI
+	JNZ     vectors_17
+
+vectorstail_18:
+	TESTQ     $0x0000000f, mean_len+8(FP)
+	JZ        vectorsdone_19
+	VMOVUPS   (DI), Z1
+	VMOVUPS.Z (R8), K1, Z2
+	VSUBPS    Z1, Z2, Z2
+	VMOVAPS   Z2, Z1
+	VMULPS    Z2, Z2, Z2
+	VADDPS    1088(DI), Z1, Z1
+	VMOVUPS   Z1, 1088(DI)
+	VADDPS    2176(DI), Z2, Z2
+	VMOVUPS   Z2, 2176(DI)
+
+vectorsdone_19:
+	LEAQ (AX)(CX*1), AX
+	SUBQ $0x01, BX
+	JMP  rows_15
+
+rowsdone_16:
+	VCVTSI2SDQ DX, X5, X5
+	VCVTSI2SDQ count+112(FP), X6, X6
+	MOVQ       $0x3ff0000000000000, BX
+	VMOVQ      BX, X1
+	VDIVSD     X5, X1, X1
+	VMOVSD     X1, (SP)
+	VADDSD     X5, X6, X1
+	VDIVSD     X1, X5, X1
+	VMOVSD     X1, 8(SP)
+	VMULSD     X6, X1, X1
+	VMOVSD     X1, 16(SP)
+	MOVQ       mean_base+0(FP), BX
+	MOVQ       buf_base+48(FP), SI
+	XORQ       DI, DI
+	MOVQ       mean_len+8(FP), R8
+	SHLQ       $0x02, R8
+	SUBQ       $0x00000040, R8
+
+singles_20:
+	CMPQ          DI, R8
+	JGT           tail_21
+	VMOVUPD       (BX)(DI*2), Z1
+	VMOVUPD       64(BX)(DI*2), Z2
+	VMOVUPS       (SI)(DI*1), Z3
+	VMOVUPS       1088(SI)(DI*1), Z4
+	VMOVUPS       2176(SI)(DI*1), Z13
+	VBROADCASTSD  (SP), Z14
+	VCVTPS2PD     Y3, Z15
+	VCVTPS2PD     Y4, Z16
+	VCVTPS2PD     Y13, Z17
+	VMULPD        Z14, Z16, Z14
+	VADDPD        Z14, Z15, Z15
+	VMULPD        Z14, Z16, Z16
+	VSUBPD        Z16, Z17, Z17
+	VPXORD        Z7, Z7, Z7
+	VMAXPD        Z17, Z7, Z17
+	VSUBPD        Z1, Z15, Z15
+	VBROADCASTSD  8(SP), Z14
+	VFMADD231PD   Z14, Z15, Z1
+	VMULPD        Z15, Z15, Z15
+	VBROADCASTSD  16(SP), Z14
+	VFMADD231PD   Z14, Z15, Z17
+	VBROADCASTSD  (SP), Z14
 	VEXTRACTF64X4 $0x01, Z3, Y3
 	VCVTPS2PD     Y3, Z3
-	VEXTRACTF64X4 $0x01, Z10, Y12
-	VCVTPS2PD     Y12, Z12
-	VEXTRACTF64X4 $0x01, Z11, Y17
-	VCVTPS2PD     Y17, Z17
-	VDIVPD        Z2, Z12, Z19
-	VADDPD        Z19, Z3, Z3
-	VMULPD        Z12, Z12, Z12
-	VDIVPD        Z2, Z12, Z12
-	VSUBPD        Z12, Z17, Z17
-	VPXORD        Z19, Z19, Z19
-	VMAXPD        Z17, Z19, Z17
-	VSUBPD        Z1, Z3, Z3
-	VBROADCASTSD  wNew+120(FP), Z2
-	VFMADD231PD   Z2, Z3, Z1
+	VEXTRACTF64X4 $0x01, Z4, Y4
+	VCVTPS2PD     Y4, Z4
+	VEXTRACTF64X4 $0x01, Z13, Y13
+	VCVTPS2PD     Y13, Z13
+	VMULPD        Z14, Z4, Z14
+	VADDPD        Z14, Z3, Z3
+	VMULPD        Z14, Z4, Z4
+	VSUBPD        Z4, Z13, Z13
+	VPXORD        Z8, Z8, Z8
+	VMAXPD        Z13, Z8, Z13
+	VSUBPD        Z2, Z3, Z3
+	VBROADCASTSD  8(SP), Z4
+	VFMADD231PD   Z4, Z3, Z2
 	VMULPD        Z3, Z3, Z3
-	VBROADCASTSD  wCross+128(FP), Z2
-	VFMADD231PD   Z2, Z3, Z17
-	VMOVUPD       Z0, 384(AX)(R9*2)
-	VMOVUPD       Z1, 448(AX)(R9*2)
-	VMOVUPD       384(CX)(R9*2), Z0
-	VMOVUPD       448(CX)(R9*2), Z1
-	VADDPD        Z18, Z0, Z0
+	VBROADCASTSD  16(SP), Z4
+	VFMADD231PD   Z4, Z3, Z13
+	VMOVUPD       Z1, (BX)(DI*2)
+	VMOVUPD       Z2, 64(BX)(DI*2)
+	VCVTPD2PS     Z1, Y9
+	VCVTPD2PS     Z2, Y1
+	VINSERTF64X4  $0x01, Y1, Z9, Z9
+	VMOVUPS       Z9, (SI)(DI*1)
+	MOVQ          m2_base+24(FP), R9
+	VMOVUPD       (R9)(DI*2), Z1
+	VMOVUPD       64(R9)(DI*2), Z2
 	VADDPD        Z17, Z1, Z1
-	VMOVUPD       Z0, 384(CX)(R9*2)
-	VMOVUPD       Z1, 448(CX)(R9*2)
-	ADDQ          $0x00000100, R9
-	JMP           blocks_11
+	VADDPD        Z13, Z2, Z2
+	VMOVUPD       Z1, (R9)(DI*2)
+	VMOVUPD       Z2, 64(R9)(DI*2)
+	ADDQ          $0x00000040, DI
+	JMP           singles_20
 
-blocksdone_12:
-	ADDQ $0x000000c0, SI
-
-singles_8:
-	CMPQ    R9, SI
-	JGT     tail_9
-	VMOVUPS (DX)(R9*1), Z0
-	VPXORD  Z13, Z13, Z13
-	VPXORD  Z14, Z14, Z14
-	LEAQ    (BX)(R9*1), R10
-	MOVQ    DI, R11
-
-row_14:
-	VMOVUPS       (R10), Z1
-	VSUBPS        Z0, Z1, Z1
-	VADDPS        Z1, Z13, Z13
-	VFMADD231PS   Z1, Z1, Z14
-	ADDQ          R8, R10
-	DECQ          R11
-	JNZ           row_14
-	VMOVUPD       (AX)(R9*2), Z1
-	VMOVUPD       64(AX)(R9*2), Z2
-	VBROADCASTSD  fn+112(FP), Z3
-	VCVTPS2PD     Y0, Z4
-	VCVTPS2PD     Y13, Z5
-	VCVTPS2PD     Y14, Z6
-	VDIVPD        Z3, Z5, Z7
-	VADDPD        Z7, Z4, Z4
-	VMULPD        Z5, Z5, Z5
-	VDIVPD        Z3, Z5, Z5
-	VSUBPD        Z5, Z6, Z6
-	VPXORD        Z7, Z7, Z7
-	VMAXPD        Z6, Z7, Z6
-	VSUBPD        Z1, Z4, Z4
-	VBROADCASTSD  wNew+120(FP), Z3
-	VFMADD231PD   Z3, Z4, Z1
-	VMULPD        Z4, Z4, Z4
-	VBROADCASTSD  wCross+128(FP), Z3
-	VFMADD231PD   Z3, Z4, Z6
-	VBROADCASTSD  fn+112(FP), Z3
-	VEXTRACTF64X4 $0x01, Z0, Y0
-	VCVTPS2PD     Y0, Z0
-	VEXTRACTF64X4 $0x01, Z13, Y4
+tail_21:
+	ADDQ          $0x00000040, R8
+	CMPQ          DI, R8
+	JEQ           done_22
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (BX)(DI*2), K1, Z1
+	VMOVUPD.Z     64(BX)(DI*2), K2, Z2
+	VMOVUPS       (SI)(DI*1), Z3
+	VMOVUPS       1088(SI)(DI*1), Z4
+	VMOVUPS       2176(SI)(DI*1), Z13
+	VBROADCASTSD  (SP), Z14
+	VCVTPS2PD     Y3, Z15
+	VCVTPS2PD     Y4, Z16
+	VCVTPS2PD     Y13, Z17
+	VMULPD        Z14, Z16, Z14
+	VADDPD        Z14, Z15, Z15
+	VMULPD        Z14, Z16, Z16
+	VSUBPD        Z16, Z17, Z17
+	VPXORD        Z10, Z10, Z10
+	VMAXPD        Z17, Z10, Z17
+	VSUBPD        Z1, Z15, Z15
+	VBROADCASTSD  8(SP), Z14
+	VFMADD231PD   Z14, Z15, Z1
+	VMULPD        Z15, Z15, Z15
+	VBROADCASTSD  16(SP), Z14
+	VFMADD231PD   Z14, Z15, Z17
+	VBROADCASTSD  (SP), Z14
+	VEXTRACTF64X4 $0x01, Z3, Y3
+	VCVTPS2PD     Y3, Z3
+	VEXTRACTF64X4 $0x01, Z4, Y4
 	VCVTPS2PD     Y4, Z4
-	VEXTRACTF64X4 $0x01, Z14, Y5
-	VCVTPS2PD     Y5, Z5
-	VDIVPD        Z3, Z4, Z7
-	VADDPD        Z7, Z0, Z0
-	VMULPD        Z4, Z4, Z4
-	VDIVPD        Z3, Z4, Z4
-	VSUBPD        Z4, Z5, Z5
-	VPXORD        Z7, Z7, Z7
-	VMAXPD        Z5, Z7, Z5
-	VSUBPD        Z2, Z0, Z0
-	VBROADCASTSD  wNew+120(FP), Z3
-	VFMADD231PD   Z3, Z0, Z2
-	VMULPD        Z0, Z0, Z0
-	VBROADCASTSD  wCross+128(FP), Z3
-	VFMADD231PD   Z3, Z0, Z5
-	VMOVUPD       Z1, (AX)(R9*2)
-	VMOVUPD       Z2, 64(AX)(R9*2)
-	VMOVUPD       (CX)(R9*2), Z0
-	VMOVUPD       64(CX)(R9*2), Z1
-	VADDPD        Z6, Z0, Z0
-	VADDPD        Z5, Z1, Z1
-	VMOVUPD       Z0, (CX)(R9*2)
-	VMOVUPD       Z1, 64(CX)(R9*2)
-	ADDQ          $0x00000040, R9
-	JMP           singles_8
+	VEXTRACTF64X4 $0x01, Z13, Y13
+	VCVTPS2PD     Y13, Z13
+	VMULPD        Z14, Z4, Z14
+	VADDPD        Z14, Z3, Z3
+	VMULPD        Z14, Z4, Z4
+	VSUBPD        Z4, Z13, Z13
+	VPXORD        Z11, Z11, Z11
+	VMAXPD        Z13, Z11, Z13
+	VSUBPD        Z2, Z3, Z3
+	VBROADCASTSD  8(SP), Z4
+	VFMADD231PD   Z4, Z3, Z2
+	VMULPD        Z3, Z3, Z3
+	VBROADCASTSD  16(SP), Z4
+	VFMADD231PD   Z4, Z3, Z13
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z1, K1, (BX)(DI*2)
+	VMOVUPD       Z2, K2, 64(BX)(DI*2)
+	VCVTPD2PS     Z1, Y12
+	VCVTPD2PS     Z2, Y1
+	VINSERTF64X4  $0x01, Y1, Z12, Z12
+	VMOVUPS       Z12, (SI)(DI*1)
+	MOVQ          m2_base+24(FP), BX
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (BX)(DI*2), K1, Z1
+	VMOVUPD.Z     64(BX)(DI*2), K2, Z2
+	VADDPD        Z17, Z1, Z1
+	VADDPD        Z13, Z2, Z2
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z1, K1, (BX)(DI*2)
+	VMOVUPD       Z2, K2, 64(BX)(DI*2)
+	MOVQ          R8, DI
 
-tail_9:
-	ADDQ      $0x00000040, SI
-	CMPQ      R9, SI
-	JEQ       done_10
-	VMOVUPS.Z (DX)(R9*1), K1, Z0
-	VPXORD    Z15, Z15, Z15
-	VPXORD    Z16, Z16, Z16
-	LEAQ      (BX)(R9*1), DX
-	MOVQ      DI, BX
+done_22:
+	ADDQ    DX, count+112(FP)
+	SUBQ    DX, rows+96(FP)
+	JZ      done_23
+	MOVQ    $0x00000020, DX
+	CMPQ    rows+96(FP), DX
+	CMOVQLT rows+96(FP), DX
+	JMP     chunk_8
 
-row_15:
-	VMOVUPS.Z     (DX), K1, Z1
-	VSUBPS        Z0, Z1, Z1
-	VADDPS        Z1, Z15, Z15
-	VFMADD231PS   Z1, Z1, Z16
-	ADDQ          R8, DX
-	DECQ          BX
-	JNZ           row_15
-	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (AX)(R9*2), K1, Z1
-	VMOVUPD.Z     64(AX)(R9*2), K2, Z2
-	VBROADCASTSD  fn+112(FP), Z3
-	VCVTPS2PD     Y0, Z4
-	VCVTPS2PD     Y15, Z5
-	VCVTPS2PD     Y16, Z6
-	VDIVPD        Z3, Z5, Z7
-	VADDPD        Z7, Z4, Z4
-	VMULPD        Z5, Z5, Z5
-	VDIVPD        Z3, Z5, Z5
-	VSUBPD        Z5, Z6, Z6
-	VPXORD        Z7, Z7, Z7
-	VMAXPD        Z6, Z7, Z6
-	VSUBPD        Z1, Z4, Z4
-	VBROADCASTSD  wNew+120(FP), Z3
-	VFMADD231PD   Z3, Z4, Z1
-	VMULPD        Z4, Z4, Z4
-	VBROADCASTSD  wCross+128(FP), Z3
-	VFMADD231PD   Z3, Z4, Z6
-	VBROADCASTSD  fn+112(FP), Z3
-	VEXTRACTF64X4 $0x01, Z0, Y0
-	VCVTPS2PD     Y0, Z0
-	VEXTRACTF64X4 $0x01, Z15, Y4
-	VCVTPS2PD     Y4, Z4
-	VEXTRACTF64X4 $0x01, Z16, Y5
-	VCVTPS2PD     Y5, Z5
-	VDIVPD        Z3, Z4, Z7
-	VADDPD        Z7, Z0, Z0
-	VMULPD        Z4, Z4, Z4
-	VDIVPD        Z3, Z4, Z4
-	VSUBPD        Z4, Z5, Z5
-	VPXORD        Z7, Z7, Z7
-	VMAXPD        Z5, Z7, Z5
-	VSUBPD        Z2, Z0, Z0
-	VBROADCASTSD  wNew+120(FP), Z3
-	VFMADD231PD   Z3, Z0, Z2
-	VMULPD        Z0, Z0, Z0
-	VBROADCASTSD  wCross+128(FP), Z3
-	VFMADD231PD   Z3, Z0, Z5
-	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD       Z1, K1, (AX)(R9*2)
-	VMOVUPD       Z2, K2, 64(AX)(R9*2)
-	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (CX)(R9*2), K1, Z0
-	VMOVUPD.Z     64(CX)(R9*2), K2, Z1
-	VADDPD        Z6, Z0, Z0
-	VADDPD        Z5, Z1, Z1
-	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD       Z0, K1, (CX)(R9*2)
-	VMOVUPD       Z1, K2, 64(CX)(R9*2)
-	MOVQ          SI, R9
-
-done_10:
+done_23:
 	VZEROUPPER
 	RET
 
@@ -2283,10 +2379,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_16:
+sample_24:
 	XORQ DI, DI
 
-channel_17:
+channel_25:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -2298,9 +2394,9 @@ channel_17:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000100, R9
 
-blocks_21:
+blocks_29:
 	CMPQ        R8, R9
-	JGT         blocksdone_22
+	JGT         blocksdone_30
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -2318,41 +2414,41 @@ blocks_21:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_21
+	JMP         blocks_29
 
-blocksdone_22:
+blocksdone_30:
 	ADDQ $0x000000c0, R9
 
-singles_18:
+singles_26:
 	CMPQ        R8, R9
-	JGT         tail_19
+	JGT         tail_27
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_18
+	JMP         singles_26
 
-tail_19:
+tail_27:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_20
+	JEQ         done_28
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_20:
+done_28:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_17
+	JB   channel_25
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_16
+	JNZ  sample_24
 	VZEROUPPER
 	RET
 
@@ -2374,15 +2470,15 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-136
 	MOVWLZX (R10)(R9*2), R9
 	KMOVW   R9, K1
 
-row_23:
+row_31:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_27:
+blocks_35:
 	CMPQ        R9, R10
-	JGT         blocksdone_28
+	JGT         blocksdone_36
 	VMOVUPS     (CX)(R9*1), Z0
 	VMOVUPS     (DX)(R9*1), Z1
 	VMOVUPS     (BX)(R9*1), Z2
@@ -2412,14 +2508,14 @@ blocks_27:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_27
+	JMP         blocks_35
 
-blocksdone_28:
+blocksdone_36:
 	ADDQ $0x000000c0, R10
 
-singles_24:
+singles_32:
 	CMPQ        R9, R10
-	JGT         tail_25
+	JGT         tail_33
 	VMOVUPS     (CX)(R9*1), Z0
 	VMOVUPS     (DX)(R9*1), Z1
 	VMOVUPS     (BX)(R9*1), Z2
@@ -2428,12 +2524,12 @@ singles_24:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_24
+	JMP         singles_32
 
-tail_25:
+tail_33:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_26
+	JEQ         done_34
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VMOVUPS.Z   (DX)(R9*1), K1, Z1
 	VMOVUPS.Z   (BX)(R9*1), K1, Z2
@@ -2443,11 +2539,11 @@ tail_25:
 	VMOVUPS     Z0, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_26:
+done_34:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	DECQ DI
-	JNZ  row_23
+	JNZ  row_31
 	VZEROUPPER
 	RET
 
@@ -2472,17 +2568,17 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_29:
+sample_37:
 	XORQ DI, DI
 
-channel_30:
+channel_38:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_31:
+chunk_39:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -2499,9 +2595,9 @@ chunk_31:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_35:
+blocks_43:
 	CMPQ        R10, R11
-	JGT         blocksdone_36
+	JGT         blocksdone_44
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
@@ -2523,26 +2619,26 @@ blocks_35:
 	VADDPS      Z11, Z9, Z9
 	VFMADD231PS Z11, Z12, Z10
 	ADDQ        $0x00000100, R10
-	JMP         blocks_35
+	JMP         blocks_43
 
-blocksdone_36:
+blocksdone_44:
 	ADDQ $0x000000c0, R11
 
-singles_32:
+singles_40:
 	CMPQ        R10, R11
-	JGT         tail_33
+	JGT         tail_41
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z12, Z4
 	ADDQ        $0x00000040, R10
-	JMP         singles_32
+	JMP         singles_40
 
-tail_33:
+tail_41:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_34
+	JEQ         done_42
 	VMOVUPS.Z   (AX)(R10*1), K1, Z11
 	VMOVUPS.Z   (CX)(R10*1), K1, Z12
 	VSUBPS      Z0, Z12, Z12
@@ -2550,7 +2646,7 @@ tail_33:
 	VFMADD231PS Z11, Z12, Z4
 	MOVQ        R11, R10
 
-done_34:
+done_42:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -2570,7 +2666,7 @@ done_34:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_31
+	JNZ           chunk_39
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -2591,275 +2687,247 @@ done_34:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_30
+	JB            channel_38
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_29
+	JNZ           sample_37
 	VZEROUPPER
 	RET
 
-// func reduceColsAVX512(sumDy []float64, sumDyXc []float64, dy []float32, x []float32, center []float32, rows int, stride int, first int)
+// func reduceColsAVX512(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, rows int, stride int, first int)
 // Requires: AVX, AVX512F, CMOV
 TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-144
-	// reduceColsAVX512: adds Σdy and Σdy·(x-center[i]) over rows rows of len(center) channels
-	// to sumDy[i] and sumDyXc[i], summed in float32 over chunks of rows (first rows, then
-	// 32 at a time) and in float64 across them.
-	MOVQ    dy_base+48(FP), AX
-	MOVQ    x_base+72(FP), CX
-	MOVQ    center_len+104(FP), DX
-	MOVQ    rows+120(FP), BX
-	MOVQ    stride+128(FP), SI
-	SHLQ    $0x02, SI
-	MOVQ    first+136(FP), DI
-	MOVQ    DX, R8
-	ANDQ    $0x0f, R8
-	LEAQ    kmask<>+0(SB), R9
-	MOVWLZX (R9)(R8*2), R8
-	KMOVW   R8, K1
+	// reduceColsAVX512: adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)
+	// channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in
+	// float32 over chunks of rows (first rows, then colChunk at a time) and in float64
+	// across them.
+	MOVQ    dy_base+72(FP), AX
+	MOVQ    x_base+96(FP), CX
+	MOVQ    stride+128(FP), DX
+	SHLQ    $0x02, DX
+	MOVQ    first+136(FP), BX
+	MOVQ    sumDy_len+8(FP), SI
+	ANDQ    $0x0f, SI
+	LEAQ    kmask<>+0(SB), DI
+	MOVWLZX (DI)(SI*2), SI
+	KMOVW   SI, K1
 
-chunk_37:
-	XORQ R8, R8
-	MOVQ DX, R9
-	SHLQ $0x02, R9
-	SUBQ $0x00000100, R9
+chunk_45:
+	VPXORD Z0, Z0, Z0
+	MOVQ   buf_base+48(FP), SI
+	MOVQ   sumDy_len+8(FP), DI
+	ADDQ   $0x0f, DI
+	SHRQ   $0x04, DI
 
-blocks_41:
-	CMPQ    R8, R9
-	JGT     blocksdone_42
-	MOVQ    center_base+96(FP), R10
-	VMOVUPS (R10)(R8*1), Z0
-	VMOVUPS 64(R10)(R8*1), Z1
-	VMOVUPS 128(R10)(R8*1), Z2
-	VMOVUPS 192(R10)(R8*1), Z3
-	VPXORD  Z4, Z4, Z4
-	VPXORD  Z5, Z5, Z5
-	VPXORD  Z6, Z6, Z6
-	VPXORD  Z7, Z7, Z7
-	VPXORD  Z8, Z8, Z8
-	VPXORD  Z9, Z9, Z9
-	VPXORD  Z10, Z10, Z10
-	VPXORD  Z11, Z11, Z11
-	LEAQ    (AX)(R8*1), R10
-	LEAQ    (CX)(R8*1), R11
-	MOVQ    DI, R12
+clear_46:
+	VMOVUPS Z0, 1088(SI)
+	VMOVUPS Z0, 2176(SI)
+	ADDQ    $0x40, SI
+	DECQ    DI
+	JNZ     clear_46
+	MOVQ    BX, SI
+	LEAQ    (DX)(DX*2), DI
 
-row_43:
-	VMOVUPS       (R10), Z12
-	VMOVUPS       (R11), Z13
-	VSUBPS        Z0, Z13, Z13
-	VADDPS        Z12, Z4, Z4
-	VFMADD231PS   Z12, Z13, Z5
-	VMOVUPS       64(R10), Z12
-	VMOVUPS       64(R11), Z13
-	VSUBPS        Z1, Z13, Z13
-	VADDPS        Z12, Z6, Z6
-	VFMADD231PS   Z12, Z13, Z7
-	VMOVUPS       128(R10), Z12
-	VMOVUPS       128(R11), Z13
-	VSUBPS        Z2, Z13, Z13
-	VADDPS        Z12, Z8, Z8
-	VFMADD231PS   Z12, Z13, Z9
-	VMOVUPS       192(R10), Z12
-	VMOVUPS       192(R11), Z13
-	VSUBPS        Z3, Z13, Z13
-	VADDPS        Z12, Z10, Z10
-	VFMADD231PS   Z12, Z13, Z11
-	ADDQ          SI, R10
-	ADDQ          SI, R11
-	DECQ          R12
-	JNZ           row_43
-	MOVQ          sumDy_base+0(FP), R10
-	VMOVUPD       (R10)(R8*2), Z0
-	VMOVUPD       64(R10)(R8*2), Z1
-	VCVTPS2PD     Y4, Z2
-	VADDPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z4, Y2
-	VCVTPS2PD     Y2, Z2
-	VADDPD        Z2, Z1, Z1
-	VMOVUPD       Z0, (R10)(R8*2)
-	VMOVUPD       Z1, 64(R10)(R8*2)
-	MOVQ          sumDyXc_base+24(FP), R10
-	VMOVUPD       (R10)(R8*2), Z0
-	VMOVUPD       64(R10)(R8*2), Z1
-	VCVTPS2PD     Y5, Z2
-	VADDPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z5, Y2
-	VCVTPS2PD     Y2, Z2
-	VADDPD        Z2, Z1, Z1
-	VMOVUPD       Z0, (R10)(R8*2)
-	VMOVUPD       Z1, 64(R10)(R8*2)
-	MOVQ          sumDy_base+0(FP), R10
-	VMOVUPD       128(R10)(R8*2), Z0
-	VMOVUPD       192(R10)(R8*2), Z1
-	VCVTPS2PD     Y6, Z2
-	VADDPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z6, Y2
-	VCVTPS2PD     Y2, Z2
-	VADDPD        Z2, Z1, Z1
-	VMOVUPD       Z0, 128(R10)(R8*2)
-	VMOVUPD       Z1, 192(R10)(R8*2)
-	MOVQ          sumDyXc_base+24(FP), R10
-	VMOVUPD       128(R10)(R8*2), Z0
-	VMOVUPD       192(R10)(R8*2), Z1
-	VCVTPS2PD     Y7, Z2
-	VADDPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z7, Y2
-	VCVTPS2PD     Y2, Z2
-	VADDPD        Z2, Z1, Z1
-	VMOVUPD       Z0, 128(R10)(R8*2)
-	VMOVUPD       Z1, 192(R10)(R8*2)
-	MOVQ          sumDy_base+0(FP), R10
-	VMOVUPD       256(R10)(R8*2), Z0
-	VMOVUPD       320(R10)(R8*2), Z1
-	VCVTPS2PD     Y8, Z2
-	VADDPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z8, Y2
-	VCVTPS2PD     Y2, Z2
-	VADDPD        Z2, Z1, Z1
-	VMOVUPD       Z0, 256(R10)(R8*2)
-	VMOVUPD       Z1, 320(R10)(R8*2)
-	MOVQ          sumDyXc_base+24(FP), R10
-	VMOVUPD       256(R10)(R8*2), Z0
-	VMOVUPD       320(R10)(R8*2), Z1
-	VCVTPS2PD     Y9, Z2
-	VADDPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z9, Y2
-	VCVTPS2PD     Y2, Z2
-	VADDPD        Z2, Z1, Z1
-	VMOVUPD       Z0, 256(R10)(R8*2)
-	VMOVUPD       Z1, 320(R10)(R8*2)
-	MOVQ          sumDy_base+0(FP), R10
-	VMOVUPD       384(R10)(R8*2), Z0
-	VMOVUPD       448(R10)(R8*2), Z1
-	VCVTPS2PD     Y10, Z2
-	VADDPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z10, Y2
-	VCVTPS2PD     Y2, Z2
-	VADDPD        Z2, Z1, Z1
-	VMOVUPD       Z0, 384(R10)(R8*2)
-	VMOVUPD       Z1, 448(R10)(R8*2)
-	MOVQ          sumDyXc_base+24(FP), R10
-	VMOVUPD       384(R10)(R8*2), Z0
-	VMOVUPD       448(R10)(R8*2), Z1
-	VCVTPS2PD     Y11, Z2
-	VADDPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z11, Y2
-	VCVTPS2PD     Y2, Z2
-	VADDPD        Z2, Z1, Z1
-	VMOVUPD       Z0, 384(R10)(R8*2)
-	VMOVUPD       Z1, 448(R10)(R8*2)
-	ADDQ          $0x00000100, R8
-	JMP           blocks_41
+rows_47:
+	CMPQ SI, $0x04
+	JLT  rowsdone_48
+	MOVQ buf_base+48(FP), R9
+	MOVQ AX, R10
+	MOVQ CX, R11
+	MOVQ sumDy_len+8(FP), R8
+	SHRQ $0x04, R8
+	JZ   vectorstail_50
 
-blocksdone_42:
-	ADDQ $0x000000c0, R9
+vectors_49:
+	VMOVUPS     (R9), Z1
+	VMOVUPS     (R10), Z3
+	VMOVUPS     (R11), Z4
+	VSUBPS      Z1, Z4, Z4
+	VMOVAPS     Z3, Z2
+	VMULPS      Z4, Z3, Z3
+	VMOVUPS     (R10)(DX*1), Z4
+	VMOVUPS     (R11)(DX*1), Z5
+	VSUBPS      Z1, Z5, Z5
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z5, Z4, Z3
+	VMOVUPS     (R10)(DX*2), Z4
+	VMOVUPS     (R11)(DX*2), Z5
+	VSUBPS      Z1, Z5, Z5
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z5, Z4, Z3
+	VMOVUPS     (R10)(DI*1), Z4
+	VMOVUPS     (R11)(DI*1), Z5
+	VSUBPS      Z1, Z5, Z5
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z5, Z4, Z3
+	VADDPS      1088(R9), Z2, Z2
+	VMOVUPS     Z2, 1088(R9)
+	VADDPS      2176(R9), Z3, Z3
+	VMOVUPS     Z3, 2176(R9)
+	ADDQ        $0x40, R10
+	ADDQ        $0x40, R11
+	ADDQ        $0x40, R9
+	DECQ        R8
+	JNZ         vectors_49
 
-singles_38:
-	CMPQ    R8, R9
-	JGT     tail_39
-	MOVQ    center_base+96(FP), R10
-	VMOVUPS (R10)(R8*1), Z0
-	VPXORD  Z14, Z14, Z14
-	VPXORD  Z15, Z15, Z15
-	LEAQ    (AX)(R8*1), R10
-	LEAQ    (CX)(R8*1), R11
-	MOVQ    DI, R12
+vectorstail_50:
+	TESTQ       $0x0000000f, sumDy_len+8(FP)
+	JZ          vectorsdone_51
+	VMOVUPS     (R9), Z1
+	VMOVUPS.Z   (R10), K1, Z3
+	VMOVUPS.Z   (R11), K1, Z4
+	VSUBPS      Z1, Z4, Z4
+	VMOVAPS     Z3, Z2
+	VMULPS      Z4, Z3, Z3
+	VMOVUPS.Z   (R10)(DX*1), K1, Z4
+	VMOVUPS.Z   (R11)(DX*1), K1, Z5
+	VSUBPS      Z1, Z5, Z5
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z5, Z4, Z3
+	VMOVUPS.Z   (R10)(DX*2), K1, Z4
+	VMOVUPS.Z   (R11)(DX*2), K1, Z5
+	VSUBPS      Z1, Z5, Z5
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z5, Z4, Z3
+	VMOVUPS.Z   (R10)(DI*1), K1, Z4
+	VMOVUPS.Z   (R11)(DI*1), K1, Z5
+	VSUBPS      Z1, Z5, Z5
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z5, Z4, Z3
+	VADDPS      1088(R9), Z2, Z2
+	VMOVUPS     Z2, 1088(R9)
+	VADDPS      2176(R9), Z3, Z3
+	VMOVUPS     Z3, 2176(R9)
 
-row_44:
-	VMOVUPS       (R10), Z1
-	VMOVUPS       (R11), Z2
-	VSUBPS        Z0, Z2, Z2
-	VADDPS        Z1, Z14, Z14
-	VFMADD231PS   Z1, Z2, Z15
-	ADDQ          SI, R10
-	ADDQ          SI, R11
-	DECQ          R12
-	JNZ           row_44
-	MOVQ          sumDy_base+0(FP), R10
-	VMOVUPD       (R10)(R8*2), Z0
-	VMOVUPD       64(R10)(R8*2), Z1
-	VCVTPS2PD     Y14, Z2
-	VADDPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z14, Y2
-	VCVTPS2PD     Y2, Z2
-	VADDPD        Z2, Z1, Z1
-	VMOVUPD       Z0, (R10)(R8*2)
-	VMOVUPD       Z1, 64(R10)(R8*2)
-	MOVQ          sumDyXc_base+24(FP), R10
-	VMOVUPD       (R10)(R8*2), Z0
-	VMOVUPD       64(R10)(R8*2), Z1
-	VCVTPS2PD     Y15, Z2
-	VADDPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z15, Y2
-	VCVTPS2PD     Y2, Z2
-	VADDPD        Z2, Z1, Z1
-	VMOVUPD       Z0, (R10)(R8*2)
-	VMOVUPD       Z1, 64(R10)(R8*2)
-	ADDQ          $0x00000040, R8
-	JMP           singles_38
+vectorsdone_51:
+	LEAQ (AX)(DX*4), AX
+	LEAQ (CX)(DX*4), CX
+	SUBQ $0x04, SI
+	JMP  rows_47
 
-tail_39:
-	ADDQ      $0x00000040, R9
-	CMPQ      R8, R9
-	JEQ       done_40
-	MOVQ      center_base+96(FP), R10
-	VMOVUPS.Z (R10)(R8*1), K1, Z0
-	VPXORD    Z16, Z16, Z16
-	VPXORD    Z17, Z17, Z17
-	LEAQ      (AX)(R8*1), R10
-	LEAQ      (CX)(R8*1), R11
-	MOVQ      DI, R12
+rowsdone_48:
+rows_52:
+	CMPQ SI, $0x01
+	JLT  rowsdone_53
+	MOVQ buf_base+48(FP), R8
+	MOVQ AX, R9
+	MOVQ CX, R10
+	MOVQ sumDy_len+8(FP), DI
+	SHRQ $0x04, DI
+	JZ   vectorstail_55
 
-row_45:
-	VMOVUPS.Z     (R10), K1, Z1
-	VMOVUPS.Z     (R11), K1, Z2
-	VSUBPS        Z0, Z2, Z2
-	VADDPS        Z1, Z16, Z16
-	VFMADD231PS   Z1, Z2, Z17
-	ADDQ          SI, R10
-	ADDQ          SI, R11
-	DECQ          R12
-	JNZ           row_45
-	MOVQ          sumDy_base+0(FP), R10
+vectors_54:
+	VMOVUPS (R8), Z1
+	VMOVUPS (R9), Z2
+	VMOVUPS (R10), Z3
+	VSUBPS  Z1, Z3, Z3
+	VMOVAPS Z2, Z1
+	VMULPS  Z3, Z2, Z2
+	VADDPS  1088(R8), Z1, Z1
+	VMOVUPS Z1, 1088(R8)
+	VADDPS  2176(R8), Z2, Z2
+	VMOVUPS Z2, 2176(R8)
+	ADDQ    $0x40, R9
+	ADDQ    $0x40, R10
+	ADDQ    $0x40, R8
+	DECQ    DI
+	JNZ     vectors_54
+
+vectorstail_55:
+	TESTQ     $0x0000000f, sumDy_len+8(FP)
+	JZ        vectorsdone_56
+	VMOVUPS   (R8), Z1
+	VMOVUPS.Z (R9), K1, Z2
+	VMOVUPS.Z (R10), K1, Z3
+	VSUBPS    Z1, Z3, Z3
+	VMOVAPS   Z2, Z1
+	VMULPS    Z3, Z2, Z2
+	VADDPS    1088(R8), Z1, Z1
+	VMOVUPS   Z1, 1088(R8)
+	VADDPS    2176(R8), Z2, Z2
+	VMOVUPS   Z2, 2176(R8)
+
+vectorsdone_56:
+	LEAQ (AX)(DX*1), AX
+	LEAQ (CX)(DX*1), CX
+	SUBQ $0x01, SI
+	JMP  rows_52
+
+rowsdone_53:
+	MOVQ buf_base+48(FP), SI
+	MOVQ sumDy_base+0(FP), DI
+	MOVQ sumDyXc_base+24(FP), R8
+	XORQ R9, R9
+	MOVQ sumDy_len+8(FP), R10
+	SHLQ $0x02, R10
+	SUBQ $0x00000040, R10
+
+singles_57:
+	CMPQ          R9, R10
+	JGT           tail_58
+	VMOVUPS       1088(SI)(R9*1), Z1
+	VMOVUPD       (DI)(R9*2), Z2
+	VMOVUPD       64(DI)(R9*2), Z3
+	VCVTPS2PD     Y1, Z4
+	VADDPD        Z4, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z3, Z3
+	VMOVUPD       Z2, (DI)(R9*2)
+	VMOVUPD       Z3, 64(DI)(R9*2)
+	VMOVUPS       2176(SI)(R9*1), Z1
+	VMOVUPD       (R8)(R9*2), Z2
+	VMOVUPD       64(R8)(R9*2), Z3
+	VCVTPS2PD     Y1, Z4
+	VADDPD        Z4, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z3, Z3
+	VMOVUPD       Z2, (R8)(R9*2)
+	VMOVUPD       Z3, 64(R8)(R9*2)
+	ADDQ          $0x00000040, R9
+	JMP           singles_57
+
+tail_58:
+	ADDQ          $0x00000040, R10
+	CMPQ          R9, R10
+	JEQ           done_59
+	VMOVUPS       1088(SI)(R9*1), Z1
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (R10)(R8*2), K1, Z0
-	VMOVUPD.Z     64(R10)(R8*2), K2, Z1
-	VCVTPS2PD     Y16, Z2
-	VADDPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z16, Y2
-	VCVTPS2PD     Y2, Z2
-	VADDPD        Z2, Z1, Z1
+	VMOVUPD.Z     (DI)(R9*2), K1, Z2
+	VMOVUPD.Z     64(DI)(R9*2), K2, Z3
+	VCVTPS2PD     Y1, Z4
+	VADDPD        Z4, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z3, Z3
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD       Z0, K1, (R10)(R8*2)
-	VMOVUPD       Z1, K2, 64(R10)(R8*2)
-	MOVQ          sumDyXc_base+24(FP), R10
+	VMOVUPD       Z2, K1, (DI)(R9*2)
+	VMOVUPD       Z3, K2, 64(DI)(R9*2)
+	VMOVUPS       2176(SI)(R9*1), Z1
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (R10)(R8*2), K1, Z0
-	VMOVUPD.Z     64(R10)(R8*2), K2, Z1
-	VCVTPS2PD     Y17, Z2
-	VADDPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z17, Y2
-	VCVTPS2PD     Y2, Z2
-	VADDPD        Z2, Z1, Z1
+	VMOVUPD.Z     (R8)(R9*2), K1, Z2
+	VMOVUPD.Z     64(R8)(R9*2), K2, Z3
+	VCVTPS2PD     Y1, Z4
+	VADDPD        Z4, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z3, Z3
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD       Z0, K1, (R10)(R8*2)
-	VMOVUPD       Z1, K2, 64(R10)(R8*2)
-	MOVQ          R9, R8
+	VMOVUPD       Z2, K1, (R8)(R9*2)
+	VMOVUPD       Z3, K2, 64(R8)(R9*2)
+	MOVQ          R10, R9
 
-done_40:
-	MOVQ    DI, R8
-	IMULQ   SI, R8
-	ADDQ    R8, AX
-	ADDQ    R8, CX
-	SUBQ    DI, BX
-	JZ      done_46
-	MOVQ    $0x00000020, DI
-	CMPQ    BX, DI
-	CMOVQLT BX, DI
-	JMP     chunk_37
+done_59:
+	SUBQ    BX, rows+120(FP)
+	JZ      done_60
+	MOVQ    $0x00000020, BX
+	CMPQ    rows+120(FP), BX
+	CMOVQLT rows+120(FP), BX
+	JMP     chunk_45
 
-done_46:
+done_60:
 	VZEROUPPER
 	RET
 
@@ -2883,10 +2951,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-192
 	MOVWLZX (R9)(R8*2), R8
 	KMOVW   R8, K1
 
-sample_47:
+sample_61:
 	XORQ R8, R8
 
-channel_48:
+channel_62:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -2900,9 +2968,9 @@ channel_48:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000100, R10
 
-blocks_52:
+blocks_66:
 	CMPQ        R9, R10
-	JGT         blocksdone_53
+	JGT         blocksdone_67
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -2928,14 +2996,14 @@ blocks_52:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_52
+	JMP         blocks_66
 
-blocksdone_53:
+blocksdone_67:
 	ADDQ $0x000000c0, R10
 
-singles_49:
+singles_63:
 	CMPQ        R9, R10
-	JGT         tail_50
+	JGT         tail_64
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -2943,12 +3011,12 @@ singles_49:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_49
+	JMP         singles_63
 
-tail_50:
+tail_64:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_51
+	JEQ         done_65
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -2957,18 +3025,18 @@ tail_50:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_51:
+done_65:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_48
+	JB   channel_62
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_47
+	JNZ  sample_61
 	VZEROUPPER
 	RET
 
@@ -2992,15 +3060,15 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-184
 	MOVWLZX (R12)(R11*2), R11
 	KMOVW   R11, K1
 
-row_54:
+row_68:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_58:
+blocks_72:
 	CMPQ        R11, R12
-	JGT         blocksdone_59
+	JGT         blocksdone_73
 	VMOVUPS     (CX)(R11*1), Z0
 	VMOVUPS     (DX)(R11*1), Z1
 	VMOVUPS     (BX)(R11*1), Z2
@@ -3042,14 +3110,14 @@ blocks_58:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(AX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_58
+	JMP         blocks_72
 
-blocksdone_59:
+blocksdone_73:
 	ADDQ $0x000000c0, R12
 
-singles_55:
+singles_69:
 	CMPQ        R11, R12
-	JGT         tail_56
+	JGT         tail_70
 	VMOVUPS     (CX)(R11*1), Z0
 	VMOVUPS     (DX)(R11*1), Z1
 	VMOVUPS     (BX)(R11*1), Z2
@@ -3061,12 +3129,12 @@ singles_55:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (AX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_55
+	JMP         singles_69
 
-tail_56:
+tail_70:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_57
+	JEQ         done_71
 	VMOVUPS.Z   (CX)(R11*1), K1, Z0
 	VMOVUPS.Z   (DX)(R11*1), K1, Z1
 	VMOVUPS.Z   (BX)(R11*1), K1, Z2
@@ -3079,11 +3147,11 @@ tail_56:
 	VMOVUPS     Z0, K1, (AX)(R11*1)
 	MOVQ        R12, R11
 
-done_57:
+done_71:
 	ADDQ R10, AX
 	ADDQ R10, CX
 	ADDQ R10, DX
 	DECQ R9
-	JNZ  row_54
+	JNZ  row_68
 	VZEROUPPER
 	RET

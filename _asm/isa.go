@@ -43,6 +43,14 @@ func (w *isa) text(name, signature string) {
 	}
 }
 
+// shift is log2(lanes).
+func (w *isa) shift() int {
+	if w.zmm {
+		return 4
+	}
+	return 3
+}
+
 // size is the bytes in a vector.
 func (w *isa) size() int { return 4 * w.lanes }
 
@@ -256,6 +264,21 @@ func (w *isa) addWide(acc, v VecVirtual) {
 	lo, hi := w.widen(v, 0), w.widen(v, 1)
 	VADDPD(hi, lo, lo)
 	VADDPD(lo, acc, acc)
+}
+
+// narrow returns the float64 halves v converted to one float32 vector.
+func (w *isa) narrow(v [2]VecVirtual) VecVirtual {
+	lo, hi := w.vec(), w.vec()
+	if w.zmm {
+		VCVTPD2PS(v[0], lo.AsY())
+		VCVTPD2PS(v[1], hi.AsY())
+		VINSERTF64X4(U8(1), hi.AsY(), lo, lo)
+		return lo
+	}
+	VCVTPD2PSY(v[0], lo.AsX())
+	VCVTPD2PSY(v[1], hi.AsX())
+	VINSERTF128(U8(1), hi.AsX(), lo, lo)
+	return lo
 }
 
 // hsumPD sums the float64 lanes of v; the sum is in the low lane of v.

@@ -19,15 +19,6 @@ const runChunk = 256
 // unroll is how many vectors the streaming loops handle per step.
 const unroll = 4
 
-// colBlock is how many vectors of channels the cols reductions keep accumulators for
-// while they walk down the rows: as many as the registers hold.
-func (w *isa) colBlock() int {
-	if w.zmm {
-		return 4
-	}
-	return 2
-}
-
 // rowsElementwise emits the rows form of an elementwise kernel: for each sample and each
 // channel, a run of width values, with the channel's parameters broadcast.
 //
@@ -317,121 +308,243 @@ func (w *isa) reduceRows() {
 	RET()
 }
 
-// colBlocks emits, for blocks of channels, sums down rows rows of the cols data: body
-// gets the byte offset ci of the block's first channel, the number of vectors nv and
-// whether the block is the tail, and emits the block's work.
-func (w *isa) colBlocks(n Register, body func(ci Register, nv int, tail bool)) {
-	w.loop(n, w.colBlock(), body)
+// The cols reductions keep their float32 sums in a buffer the Go wrapper provides, as
+// three regions of colPad float32: the per-channel shift (k or center, zero beyond the
+// channels), then Σ and Σ² (or Σdy and Σdy·(x-c)). The padding lets every vector, the
+// tail's included, use plain loads and stores there. Walking the rows in order, all the
+// channels of a row before the next rows, reads the tensor as one sequential stream
+// however wide it is; groups of colGroup rows are summed in registers before they are
+// added to the buffer.
+const (
+	colPad   = 256 + 16
+	colGroup = 4
+)
+
+// terms emits the work on one vector of channels over rows rows: row(p, j) is the
+// address of the vector in row j of data pointer p, shift the address of the channels'
+// shift; it returns the two sums to add to the buffer.
+type terms func(row func(p, j int) Mem, shift Mem, tail bool, rows int) (s, q VecVirtual)
+
+// colChunk emits the float32 sums of one chunk of m rows of n channels into the buffer
+// at buf (zeroed first). The row pointers ptrs end past the chunk. Every channel, the
+// tail's too, is summed in the same order: groups of colGroup rows, then single rows.
+func (w *isa) colChunk(n Mem, m, stride Register, ptrs []Register, buf Mem, f terms) {
+	a, cnt := GP64(), GP64()
+	z := w.vec()
+	w.zero(z)
+	MOVQ(buf, a)
+	MOVQ(n, cnt)
+	ADDQ(U8(w.lanes-1), cnt)
+	SHRQ(U8(w.shift()), cnt)
+	clearLoop := w.label("clear")
+	Label(clearLoop)
+	VMOVUPS(z, Mem{Base: a, Disp: 4 * colPad})
+	VMOVUPS(z, Mem{Base: a, Disp: 8 * colPad})
+	ADDQ(U8(w.size()), a)
+	DECQ(cnt)
+	JNZ(LabelRef(clearLoop))
+
+	r, s3 := GP64(), GP64()
+	MOVQ(m, r)
+	LEAQ(Mem{Base: stride, Index: stride, Scale: 2}, s3)
+	for _, g := range []int{colGroup, 1} {
+		top, next := w.label("rows"), w.label("rowsdone")
+		Label(top)
+		CMPQ(r, U8(g))
+		JLT(LabelRef(next))
+		w.colVectors(n, ptrs, buf, stride, s3, g, f)
+		for _, p := range ptrs {
+			LEAQ(Mem{Base: p, Index: stride, Scale: uint8(g)}, p)
+		}
+		SUBQ(U8(g), r)
+		JMP(LabelRef(top))
+		Label(next)
+	}
 }
 
-// colAccumulate emits the walk down rows rows from the row pointers ptrs (copied, the
-// block's offset ci added) for nv vectors, step adding each row's vector u to the
-// float32 accumulators, which it returns (zeroed first).
-func (w *isa) colAccumulate(rows, ci, stride Register, ptrs []Register, nv int, tail bool,
-	step sumStep) (acc1, acc2 []VecVirtual) {
-	acc1, acc2 = make([]VecVirtual, nv), make([]VecVirtual, nv)
-	for u := range nv {
-		acc1[u], acc2[u] = w.vec(), w.vec()
-		w.zero(acc1[u])
-		w.zero(acc2[u])
+// colVectors emits the loop over the vectors of n channels, the tail's last, for rows
+// rows at the row pointers ptrs, adding the sums to the buffer at buf.
+func (w *isa) colVectors(n Mem, ptrs []Register, buf Mem, stride, s3 Register, rows int, f terms) {
+	cnt, a := GP64(), GP64()
+	loop, tail, done := w.label("vectors"), w.label("vectorstail"), w.label("vectorsdone")
+	MOVQ(buf, a)
+	q := make([]Register, len(ptrs))
+	for j, p := range ptrs {
+		q[j] = GP64()
+		MOVQ(p, q[j])
 	}
-	p := make([]Register, len(ptrs))
-	for j := range ptrs {
-		p[j] = GP64()
-		LEAQ(Mem{Base: ptrs[j], Index: ci, Scale: 1}, p[j])
+	row := func(p, j int) Mem {
+		switch j {
+		case 0:
+			return Mem{Base: q[p]}
+		case 1, 2:
+			return Mem{Base: q[p], Index: stride, Scale: uint8(j)}
+		default:
+			return Mem{Base: q[p], Index: s3, Scale: 1}
+		}
 	}
-	r := GP64()
-	MOVQ(rows, r)
-	row := w.label("row")
-	Label(row)
-	for u := range nv {
-		step(func(j int) Mem { return Mem{Base: p[j], Disp: u * w.size()} }, u, tail, acc1[u], acc2[u])
+	MOVQ(n, cnt)
+	SHRQ(U8(w.shift()), cnt)
+	JZ(LabelRef(tail))
+	Label(loop)
+	sv, qv := f(row, Mem{Base: a}, false, rows)
+	w.addTo(a, sv, qv)
+	for _, p := range append(q, a) {
+		ADDQ(U8(w.size()), p)
 	}
-	for j := range p {
-		ADDQ(stride, p[j])
+	DECQ(cnt)
+	JNZ(LabelRef(loop))
+	Label(tail)
+	TESTQ(U32(w.lanes-1), n)
+	JZ(LabelRef(done))
+	sv, qv = f(row, Mem{Base: a}, true, rows)
+	w.addTo(a, sv, qv)
+	Label(done)
+}
+
+// addTo adds s and q to the buffer's sums at a.
+func (w *isa) addTo(a Register, s, q VecVirtual) {
+	for j, v := range []VecVirtual{s, q} {
+		m := Mem{Base: a, Disp: 4 * colPad * (j + 1)}
+		VADDPS(m, v, v)
+		VMOVUPS(v, m)
 	}
-	DECQ(r)
-	JNZ(LabelRef(row))
-	return acc1, acc2
+}
+
+// sumRows returns the sum of the vectors of rows rows, and of their squares or
+// products: d(j) gives row j's term, e(j) the second factor of its product (d(j) itself
+// for squares).
+func (w *isa) sumRows(rows int, d func(j int) VecVirtual, e func(j int, dj VecVirtual) VecVirtual) (s, q VecVirtual) {
+	s, q = w.vec(), w.vec()
+	for j := range rows {
+		dj := d(j)
+		ej := e(j, dj)
+		if j == 0 {
+			VMOVAPS(dj, s)
+			VMULPS(ej, dj, q)
+			continue
+		}
+		VADDPS(dj, s, s)
+		VFMADD231PS(ej, dj, q)
+	}
+	return s, q
 }
 
 func (w *isa) momentsCols() {
-	w.text("momentsCols", "func(mean, m2 []float64, k, x []float32, rows, stride int, fn, wNew, wCross float64)")
-	Comment("momentsCols"+w.name+": merges rows rows (one chunk) of len(k) channels into mean and m2:",
-		"each channel's values shifted by k[i] are summed in float32, then merged in float64",
-		"by Chan's formula, mean += δ·wNew and m2 += M2 + δ²·wCross, with δ the chunk's",
-		"mean less mean and M2 its sum of squared deviations (rows = fn values).")
-	mean := Load(Param("mean").Base(), GP64())
-	m2 := Load(Param("m2").Base(), GP64())
-	kp := Load(Param("k").Base(), GP64())
+	w.text("momentsCols", "func(mean, m2 []float64, buf, x []float32, rows, stride, count, first int)")
+	Comment("momentsCols"+w.name+": merges rows rows of len(mean) channels into mean and m2,",
+		"after count rows merged before, in chunks of first rows then colChunk: each chunk's",
+		"values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)",
+		"are summed in float32, then merged in float64 by Chan's formula: mean += δ·wNew",
+		"and m2 += M2 + δ²·wCross, with δ the chunk's mean less mean and M2 its sum of",
+		"squared deviations.")
 	x := Load(Param("x").Base(), GP64())
-	n := Load(Param("k").Len(), GP64())
-	rows := Load(Param("rows"), GP64())
+	n := addr(Param("mean").Len())
 	stride := Load(Param("stride"), GP64())
 	SHLQ(U8(2), stride)
+	m := Load(Param("first"), GP64())
 	w.setTail(n)
-	w.colBlocks(n, func(ci Register, nv int, tail bool) {
-		k := make([]VecVirtual, nv)
-		for u := range nv {
-			k[u] = w.vec()
-			w.load(Mem{Base: kp, Index: ci, Scale: 1, Disp: u * w.size()}, k[u], tail)
-		}
-		s1, s2 := w.colAccumulate(rows, ci, stride, []Register{x}, nv, tail,
-			func(at func(int) Mem, u int, tail bool, a, q VecVirtual) {
+	// The chunk's weights: 1/fn, fn/(fc+fn) and fc·fn/(fc+fn).
+	weights := AllocLocal(24)
+
+	chunk := w.label("chunk")
+	Label(chunk)
+	w.colChunk(n, m, stride, []Register{x}, addr(Param("buf").Base()),
+		func(row func(p, j int) Mem, shift Mem, tail bool, rows int) (s, q VecVirtual) {
+			k := w.vec()
+			VMOVUPS(shift, k)
+			return w.sumRows(rows, func(j int) VecVirtual {
 				d := w.vec()
-				w.load(at(0), d, tail)
-				VSUBPS(k[u], d, d) // masked lanes: x and k are both 0
-				VADDPS(d, a, a)
-				VFMADD231PS(d, d, q)
-			})
-		for u := range nv {
-			at := Mem{Base: mean, Index: ci, Scale: 2, Disp: 2 * u * w.size()}
-			mv := w.loadPD(at, tail)
-			var q [2]VecVirtual
-			for h := range 2 {
-				fn := w.vec()
-				VBROADCASTSD(addr(Param("fn")), fn)
-				kd, a := w.widen(k[u], h), w.widen(s1[u], h)
-				q[h] = w.widen(s2[u], h)
-				t := w.vec()
-				VDIVPD(fn, a, t)
-				VADDPD(t, kd, kd) // the chunk's mean, k + s1/fn
-				VMULPD(a, a, a)
-				VDIVPD(fn, a, a)
-				VSUBPD(a, q[h], q[h]) // its M2, s2 - s1²/fn
-				w.zero(t)
-				VMAXPD(q[h], t, q[h]) // max(0, M2), or NaN when M2 is NaN
-				VSUBPD(mv[h], kd, kd) // δ
-				wn := w.vec()
-				VBROADCASTSD(addr(Param("wNew")), wn)
-				VFMADD231PD(wn, kd, mv[h])
-				VMULPD(kd, kd, kd)
-				wc := w.vec()
-				VBROADCASTSD(addr(Param("wCross")), wc)
-				VFMADD231PD(wc, kd, q[h]) // M2 + δ²·wCross, added to m2 below
-			}
-			w.storePD(mv, at, tail)
-			at.Base = m2
-			mq := w.loadPD(at, tail)
-			for h := range 2 {
-				VADDPD(q[h], mq[h], mq[h])
-			}
-			w.storePD(mq, at, tail)
-		}
-	})
+				w.load(row(0, j), d, tail)
+				VSUBPS(k, d, d) // tail lanes: x and k are both 0
+				return d
+			}, func(_ int, d VecVirtual) VecVirtual { return d })
+		})
+	{
+		fn, fc, t := XMM(), XMM(), XMM()
+		VCVTSI2SDQ(m, fn, fn)
+		VCVTSI2SDQ(addr(Param("count")), fc, fc)
+		one := GP64()
+		MOVQ(U64(0x3ff0000000000000), one)
+		VMOVQ(one, t)
+		VDIVSD(fn, t, t)
+		VMOVSD(t, weights)
+		VADDSD(fn, fc, t)
+		VDIVSD(t, fn, t)
+		VMOVSD(t, weights.Offset(8))
+		VMULSD(fc, t, t)
+		VMOVSD(t, weights.Offset(16))
+	}
+	w.momentsMerge(n, weights)
+	ADDQ(m, addr(Param("count")))
+	SUBQ(m, addr(Param("rows")))
+	done := w.label("done")
+	JZ(LabelRef(done))
+	MOVQ(U32(colChunk), m)
+	CMPQ(addr(Param("rows")), m)
+	CMOVQLT(addr(Param("rows")), m)
+	JMP(LabelRef(chunk))
+	Label(done)
 	VZEROUPPER()
 	RET()
 }
 
+// momentsMerge emits the merge of a chunk's sums in the buffer into mean and m2, and
+// the next chunk's shifts, float32(mean), into the buffer.
+func (w *isa) momentsMerge(n, weights Mem) {
+	mean := Load(Param("mean").Base(), GP64())
+	buf := Load(Param("buf").Base(), GP64())
+	w.loop(n, 1, func(i Register, _ int, tail bool) {
+		at := Mem{Base: mean, Index: i, Scale: 2}
+		mv := w.loadPD(at, tail)
+		k, s1, s2 := w.vec(), w.vec(), w.vec()
+		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1}, k)
+		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 4 * colPad}, s1)
+		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 8 * colPad}, s2)
+		var q [2]VecVirtual
+		for h := range 2 {
+			inv := w.vec()
+			VBROADCASTSD(weights, inv)
+			kd, a := w.widen(k, h), w.widen(s1, h)
+			q[h] = w.widen(s2, h)
+			t1 := w.vec()
+			VMULPD(inv, a, t1)    // s1/fn
+			VADDPD(t1, kd, kd)    // the chunk's mean, k + s1/fn
+			VMULPD(t1, a, a)      // s1²/fn
+			VSUBPD(a, q[h], q[h]) // its M2, s2 - s1²/fn
+			t := w.vec()
+			w.zero(t)
+			VMAXPD(q[h], t, q[h]) // max(0, M2), or NaN when M2 is NaN
+			VSUBPD(mv[h], kd, kd) // δ
+			wn := w.vec()
+			VBROADCASTSD(weights.Offset(8), wn)
+			VFMADD231PD(wn, kd, mv[h])
+			VMULPD(kd, kd, kd)
+			wc := w.vec()
+			VBROADCASTSD(weights.Offset(16), wc)
+			VFMADD231PD(wc, kd, q[h]) // M2 + δ²·wCross, added to m2 below
+		}
+		w.storePD(mv, at, tail)
+		VMOVUPS(w.narrow(mv), Mem{Base: buf, Index: i, Scale: 1}) // the next shifts
+		m2 := Load(Param("m2").Base(), GP64())
+		at.Base = m2
+		mq := w.loadPD(at, tail)
+		for h := range 2 {
+			VADDPD(q[h], mq[h], mq[h])
+		}
+		w.storePD(mq, at, tail)
+	})
+}
+
 func (w *isa) reduceCols() {
-	w.text("reduceCols", "func(sumDy, sumDyXc []float64, dy, x, center []float32, rows, stride, first int)")
-	Comment("reduceCols"+w.name+": adds Σdy and Σdy·(x-center[i]) over rows rows of len(center) channels",
-		"to sumDy[i] and sumDyXc[i], summed in float32 over chunks of rows (first rows, then",
-		"32 at a time) and in float64 across them.")
+	w.text("reduceCols", "func(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first int)")
+	Comment("reduceCols"+w.name+": adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)",
+		"channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in",
+		"float32 over chunks of rows (first rows, then colChunk at a time) and in float64",
+		"across them.")
 	dy := Load(Param("dy").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
-	n := Load(Param("center").Len(), GP64())
-	rows := Load(Param("rows"), GP64())
+	n := addr(Param("sumDy").Len())
 	stride := Load(Param("stride"), GP64())
 	SHLQ(U8(2), stride)
 	m := Load(Param("first"), GP64())
@@ -439,48 +552,41 @@ func (w *isa) reduceCols() {
 
 	chunk := w.label("chunk")
 	Label(chunk)
-	w.colBlocks(n, func(ci Register, nv int, tail bool) {
-		c := make([]VecVirtual, nv)
-		cp := Load(Param("center").Base(), GP64())
-		for u := range nv {
-			c[u] = w.vec()
-			w.load(Mem{Base: cp, Index: ci, Scale: 1, Disp: u * w.size()}, c[u], tail)
-		}
-		s1, s2 := w.colAccumulate(m, ci, stride, []Register{dy, x}, nv, tail,
-			func(at func(int) Mem, u int, tail bool, a, q VecVirtual) {
-				g, d := w.vec(), w.vec()
-				w.load(at(0), g, tail)
-				w.load(at(1), d, tail)
-				VSUBPS(c[u], d, d) // masked lanes: dy is 0, so the product is too
-				VADDPS(g, a, a)
-				VFMADD231PS(g, d, q)
-			})
-		for u := range nv {
-			for _, s := range []struct {
-				name string
-				v    VecVirtual
-			}{{"sumDy", s1[u]}, {"sumDyXc", s2[u]}} {
-				b := Load(Param(s.name).Base(), GP64())
-				at := Mem{Base: b, Index: ci, Scale: 2, Disp: 2 * u * w.size()}
-				v := w.loadPD(at, tail)
-				for h := range 2 {
-					VADDPD(w.widen(s.v, h), v[h], v[h])
-				}
-				w.storePD(v, at, tail)
+	w.colChunk(n, m, stride, []Register{dy, x}, addr(Param("buf").Base()), func(row func(p, j int) Mem, shift Mem, tail bool, rows int) (s, q VecVirtual) {
+		c := w.vec()
+		VMOVUPS(shift, c)
+		return w.sumRows(rows, func(j int) VecVirtual {
+			g := w.vec()
+			w.load(row(0, j), g, tail)
+			return g
+		}, func(j int, _ VecVirtual) VecVirtual {
+			d := w.vec()
+			w.load(row(1, j), d, tail)
+			VSUBPS(c, d, d) // tail lanes: dy is 0, so the product is too
+			return d
+		})
+	})
+	buf := Load(Param("buf").Base(), GP64())
+	sumDy := Load(Param("sumDy").Base(), GP64())
+	sumDyXc := Load(Param("sumDyXc").Base(), GP64())
+	w.loop(n, 1, func(i Register, _ int, tail bool) {
+		for j, base := range []Register{sumDy, sumDyXc} {
+			s := w.vec()
+			VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 4 * colPad * (j + 1)}, s)
+			at := Mem{Base: base, Index: i, Scale: 2}
+			v := w.loadPD(at, tail)
+			for h := range 2 {
+				VADDPD(w.widen(s, h), v[h], v[h])
 			}
+			w.storePD(v, at, tail)
 		}
 	})
-	t := GP64()
-	MOVQ(m, t)
-	IMULQ(stride, t)
-	ADDQ(t, dy)
-	ADDQ(t, x)
-	SUBQ(m, rows)
+	SUBQ(m, addr(Param("rows")))
 	done := w.label("done")
 	JZ(LabelRef(done))
 	MOVQ(U32(colChunk), m)
-	CMPQ(rows, m)
-	CMOVQLT(rows, m)
+	CMPQ(addr(Param("rows")), m)
+	CMOVQLT(addr(Param("rows")), m)
 	JMP(LabelRef(chunk))
 	Label(done)
 	VZEROUPPER()

@@ -55,11 +55,24 @@ func (v vectorISA) kernels(name string) kernelSet {
 // The assembly. Every function needs at least one channel and one value or row, and the
 // slices long enough for the loops: the wrappers check both.
 
-//go:noescape
-func sumsRowsAVX2(s1, s2 []float64, x, k []float32, width int)
+// rowBuf is the rows moments' scratch, laid out as the assembly expects: the channels'
+// shifts, each run's two sums, and the running moments, padded to whole vectors.
+type rowBuf struct {
+	k        [colPad]float32
+	s1, s2   [colPad]float64
+	mean, m2 [colPad]float64
+}
+
+// floats is b as the []float32 the assembly takes.
+func (b *rowBuf) floats() []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(b)), unsafe.Sizeof(*b)/4)
+}
 
 //go:noescape
-func sumsRowsAVX512(s1, s2 []float64, x, k []float32, width int)
+func momentsRowsAVX2(mean, m2 []float64, buf, x []float32, width, samples, stride, count int)
+
+//go:noescape
+func momentsRowsAVX512(mean, m2 []float64, buf, x []float32, width, samples, stride, count int)
 
 // colBuf is the cols reductions' scratch: three regions of colPad values, the channels'
 // shift (k or center, zero beyond the channels) and two float32 sums. The padding lets
@@ -151,36 +164,35 @@ func (v vectorISA) momentsRows(mean, m2 []float64, count int, x []float32, width
 	_ = m2[n-1]
 	x = rowsSpan(x, n, width, samples, stride)
 	raceRead(x)
-	var k [maxTile]float32
-	var s1, s2 [maxTile]float64
+	if width <= 0 {
+		momentsRowsGeneric(mean, m2, count, x, width, samples, stride)
+		return
+	}
+	var buf rowBuf
 	for c0 := 0; c0 < n; c0 += maxTile {
 		t := min(maxTile, n-c0)
 		mean, m2 := mean[c0:c0+t], m2[c0:c0+t]
-		cnt := count
-		for j := range samples {
-			run := x[j*stride+c0*width:][:t*width]
+		buf = rowBuf{}
+		if count == 0 {
+			// The first sample's merge then gives its own mean and M2 exactly.
 			for i := range t {
-				if cnt == 0 {
-					k[i] = run[i*width]
-				} else {
-					k[i] = float32(mean[i])
-				}
+				buf.k[i] = x[(c0+i)*width]
 			}
-			if width > 0 {
-				if v == avx512 {
-					sumsRowsAVX512(s1[:t], s2[:t], run, k[:t], width)
-				} else {
-					sumsRowsAVX2(s1[:t], s2[:t], run, k[:t], width)
-				}
-			} else {
-				clear(s1[:t])
-				clear(s2[:t])
+		} else {
+			for i, m := range mean {
+				buf.k[i] = float32(m)
 			}
-			for i := range t {
-				mean[i], m2[i] = mergeShifted(mean[i], m2[i], cnt, k[i], width, s1[i], s2[i])
-			}
-			cnt += width
+			copy(buf.mean[:], mean)
+			copy(buf.m2[:], m2)
 		}
+		xs := x[c0*width:][:(samples-1)*stride+t*width]
+		if v == avx512 {
+			momentsRowsAVX512(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count)
+		} else {
+			momentsRowsAVX2(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count)
+		}
+		copy(mean, buf.mean[:])
+		copy(m2, buf.m2[:])
 	}
 }
 

@@ -41,37 +41,43 @@ DATA ymask<>+56(SB)/4, $0x00000000
 DATA ymask<>+60(SB)/4, $0x00000000
 GLOBL ymask<>(SB), RODATA|NOPTR, $64
 
-// func sumsRowsAVX2(s1 []float64, s2 []float64, x []float32, k []float32, width int)
+// func momentsRowsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int)
 // Requires: AVX, CMOV, FMA3
-TEXT ·sumsRowsAVX2(SB), NOSPLIT, $72-104
-	// sumsRowsAVX2: for each channel i, the run x[i*width:][:width] shifted by k[i]:
-	// s1[i] = Σ(x-k[i]) and s2[i] = Σ(x-k[i])², summed in float32 over chunks of
-	// runChunk values and in float64 across them.
-	MOVQ    s1_base+0(FP), AX
-	MOVQ    s2_base+24(FP), CX
-	MOVQ    x_base+48(FP), DX
-	MOVQ    k_base+72(FP), BX
-	MOVQ    k_len+80(FP), SI
-	MOVQ    width+96(FP), DI
-	MOVQ    DI, R8
-	ANDQ    $0x07, R8
-	SHLQ    $0x02, R8
-	MOVQ    R8, 64(SP)
-	LEAQ    ymask<>+0(SB), R9
-	NEGQ    R8
-	VMOVDQU 32(R9)(R8*1), Y0
-	XORQ    R8, R8
+TEXT ·momentsRowsAVX2(SB), NOSPLIT, $96-128
+	// momentsRowsAVX2: merges each sample's runs x[i*width:][:width] of len(mean)
+	// channels into mean and m2, after count values merged before. Each run shifted by
+	// k[i] (buf's first region; float32(mean[i]) after the first sample) is summed in
+	// float32 over chunks of runChunk values and in float64 across them, then merged in
+	// float64 by Chan's formula, as in momentsCols.
+	MOVQ    x_base+72(FP), AX
+	MOVQ    width+96(FP), CX
+	MOVQ    stride+112(FP), DX
+	MOVQ    mean_len+8(FP), BX
+	IMULQ   CX, BX
+	SUBQ    BX, DX
+	SHLQ    $0x02, DX
+	MOVQ    CX, BX
+	ANDQ    $0x07, BX
+	SHLQ    $0x02, BX
+	MOVQ    BX, 64(SP)
+	LEAQ    ymask<>+0(SB), SI
+	NEGQ    BX
+	VMOVDQU 32(SI)(BX*1), Y0
 
-channel_1:
-	VBROADCASTSS (BX)(R8*4), Y1
+sample_1:
+	XORQ BX, BX
+
+channel_2:
+	MOVQ         buf_base+48(FP), SI
+	VBROADCASTSS (SI)(BX*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
-	MOVQ         DI, R9
+	MOVQ         CX, DI
 
-chunk_2:
-	MOVQ    $0x00000100, R10
-	CMPQ    R9, R10
-	CMOVQLT R9, R10
+chunk_3:
+	MOVQ    $0x00000100, R8
+	CMPQ    DI, R8
+	CMOVQLT DI, R8
 	VXORPS  Y4, Y4, Y4
 	VXORPS  Y5, Y5, Y5
 	VXORPS  Y6, Y6, Y6
@@ -80,74 +86,74 @@ chunk_2:
 	VXORPS  Y9, Y9, Y9
 	VXORPS  Y10, Y10, Y10
 	VXORPS  Y11, Y11, Y11
-	XORQ    R11, R11
-	MOVQ    R10, R12
-	SHLQ    $0x02, R12
-	SUBQ    $0x00000080, R12
+	XORQ    R9, R9
+	MOVQ    R8, R10
+	SHLQ    $0x02, R10
+	SUBQ    $0x00000080, R10
 
-blocks_6:
-	CMPQ        R11, R12
-	JGT         blocksdone_7
-	VMOVUPS     (DX)(R11*1), Y12
+blocks_7:
+	CMPQ        R9, R10
+	JGT         blocksdone_8
+	VMOVUPS     (AX)(R9*1), Y12
 	VSUBPS      Y1, Y12, Y12
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y12, Y5
-	VMOVUPS     32(DX)(R11*1), Y12
+	VMOVUPS     32(AX)(R9*1), Y12
 	VSUBPS      Y1, Y12, Y12
 	VADDPS      Y12, Y6, Y6
 	VFMADD231PS Y12, Y12, Y7
-	VMOVUPS     64(DX)(R11*1), Y12
+	VMOVUPS     64(AX)(R9*1), Y12
 	VSUBPS      Y1, Y12, Y12
 	VADDPS      Y12, Y8, Y8
 	VFMADD231PS Y12, Y12, Y9
-	VMOVUPS     96(DX)(R11*1), Y12
+	VMOVUPS     96(AX)(R9*1), Y12
 	VSUBPS      Y1, Y12, Y12
 	VADDPS      Y12, Y10, Y10
 	VFMADD231PS Y12, Y12, Y11
-	ADDQ        $0x00000080, R11
-	JMP         blocks_6
+	ADDQ        $0x00000080, R9
+	JMP         blocks_7
 
-blocksdone_7:
-	ADDQ $0x00000060, R12
+blocksdone_8:
+	ADDQ $0x00000060, R10
 
-singles_3:
-	CMPQ        R11, R12
-	JGT         tail_4
-	VMOVUPS     (DX)(R11*1), Y12
+singles_4:
+	CMPQ        R9, R10
+	JGT         tail_5
+	VMOVUPS     (AX)(R9*1), Y12
 	VSUBPS      Y1, Y12, Y12
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y12, Y5
-	ADDQ        $0x00000020, R11
-	JMP         singles_3
+	ADDQ        $0x00000020, R9
+	JMP         singles_4
 
-tail_4:
-	ADDQ    $0x00000020, R12
-	CMPQ    R11, R12
-	JEQ     done_5
+tail_5:
+	ADDQ    $0x00000020, R10
+	CMPQ    R9, R10
+	JEQ     done_6
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
-	MOVQ    64(SP), R13
-	LEAQ    (DX)(R11*1), R15
-	XORQ    R11, R11
+	MOVQ    64(SP), R11
+	LEAQ    (AX)(R9*1), R13
+	XORQ    R9, R9
 
-copy_8:
-	CMPQ R11, R13
-	JGE  copied_9
-	MOVL (R15)(R11*1), R14
-	MOVL R14, (SP)(R11*1)
-	ADDQ $0x04, R11
-	JMP  copy_8
+copy_9:
+	CMPQ R9, R11
+	JGE  copied_10
+	MOVL (R13)(R9*1), R12
+	MOVL R12, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_9
 
-copied_9:
+copied_10:
 	VMOVUPS     (SP), Y12
 	VSUBPS      Y1, Y12, Y12
 	VANDPS      Y0, Y12, Y12
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y12, Y5
-	MOVQ        R12, R11
+	MOVQ        R10, R9
 
-done_5:
+done_6:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -164,9 +170,9 @@ done_5:
 	VCVTPS2PD    X5, Y5
 	VADDPD       Y5, Y4, Y4
 	VADDPD       Y4, Y3, Y3
-	ADDQ         R11, DX
-	SUBQ         R10, R9
-	JNZ          chunk_2
+	ADDQ         R9, AX
+	SUBQ         R8, DI
+	JNZ          chunk_3
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -175,11 +181,208 @@ done_5:
 	VADDPD       X1, X3, X3
 	VPERMILPD    $0x01, X3, X1
 	VADDSD       X1, X3, X3
-	VMOVSD       X2, (AX)(R8*8)
-	VMOVSD       X3, (CX)(R8*8)
-	INCQ         R8
-	CMPQ         R8, SI
-	JB           channel_1
+	VMOVSD       X2, 1088(SI)(BX*8)
+	VMOVSD       X3, 3264(SI)(BX*8)
+	INCQ         BX
+	CMPQ         BX, mean_len+8(FP)
+	JB           channel_2
+	MOVQ         $0x3ff0000000000000, BX
+	VMOVQ        BX, X3
+	VCVTSI2SDQ   CX, X3, X1
+	VCVTSI2SDQ   count+120(FP), X3, X2
+	VDIVSD       X1, X3, X3
+	VMOVSD       X3, 72(SP)
+	VADDSD       X1, X2, X3
+	VDIVSD       X3, X1, X3
+	VMOVSD       X3, 80(SP)
+	VMULSD       X2, X3, X3
+	VMOVSD       X3, 88(SP)
+	MOVQ         buf_base+48(FP), BX
+	MOVQ         mean_len+8(FP), SI
+	ADDQ         $0x07, SI
+	ANDQ         $-8, SI
+	LEAQ         5440(BX), DI
+	LEAQ         7616(BX), R8
+	MOVQ         buf_base+48(FP), R9
+	XORQ         R10, R10
+	SHLQ         $0x02, SI
+	SUBQ         $0x00000020, SI
+
+singles_11:
+	CMPQ         R10, SI
+	JGT          tail_12
+	VMOVUPD      (DI)(R10*2), Y1
+	VMOVUPD      32(DI)(R10*2), Y2
+	VMOVUPD      (R8)(R10*2), Y3
+	VMOVUPD      32(R8)(R10*2), Y4
+	VMOVUPS      (R9)(R10*1), Y5
+	VBROADCASTSD 72(SP), Y6
+	VCVTPS2PD    X5, Y7
+	VMOVUPD      1088(BX)(R10*2), Y8
+	VMOVUPD      3264(BX)(R10*2), Y9
+	VMULPD       Y6, Y8, Y6
+	VADDPD       Y6, Y7, Y7
+	VMULPD       Y6, Y8, Y8
+	VSUBPD       Y8, Y9, Y9
+	VXORPS       Y6, Y6, Y6
+	VMAXPD       Y9, Y6, Y9
+	VSUBPD       Y1, Y7, Y7
+	VBROADCASTSD 80(SP), Y6
+	VFMADD231PD  Y6, Y7, Y1
+	VMULPD       Y7, Y7, Y7
+	VBROADCASTSD 88(SP), Y6
+	VFMADD231PD  Y6, Y7, Y9
+	VADDPD       Y9, Y3, Y3
+	VBROADCASTSD 72(SP), Y6
+	VEXTRACTF128 $0x01, Y5, X5
+	VCVTPS2PD    X5, Y5
+	VMOVUPD      1120(BX)(R10*2), Y7
+	VMOVUPD      3296(BX)(R10*2), Y8
+	VMULPD       Y6, Y7, Y6
+	VADDPD       Y6, Y5, Y5
+	VMULPD       Y6, Y7, Y7
+	VSUBPD       Y7, Y8, Y8
+	VXORPS       Y6, Y6, Y6
+	VMAXPD       Y8, Y6, Y8
+	VSUBPD       Y2, Y5, Y5
+	VBROADCASTSD 80(SP), Y6
+	VFMADD231PD  Y6, Y5, Y2
+	VMULPD       Y5, Y5, Y5
+	VBROADCASTSD 88(SP), Y6
+	VFMADD231PD  Y6, Y5, Y8
+	VADDPD       Y8, Y4, Y4
+	VMOVUPD      Y1, (DI)(R10*2)
+	VMOVUPD      Y2, 32(DI)(R10*2)
+	VMOVUPD      Y3, (R8)(R10*2)
+	VMOVUPD      Y4, 32(R8)(R10*2)
+	VCVTPD2PSY   Y1, X13
+	VCVTPD2PSY   Y2, X1
+	VINSERTF128  $0x01, X1, Y13, Y13
+	VMOVUPS      Y13, (R9)(R10*1)
+	ADDQ         $0x00000020, R10
+	JMP          singles_11
+
+tail_12:
+	ADDQ    $0x00000020, SI
+	CMPQ    R10, SI
+	JEQ     done_13
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R11
+	SHLQ    $0x01, R11
+	LEAQ    (DI)(R10*2), R14
+	XORQ    R12, R12
+
+copy_14:
+	CMPQ R12, R11
+	JGE  copied_15
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_14
+
+copied_15:
+	VMOVUPD (SP), Y1
+	VMOVUPD 32(SP), Y2
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R11
+	SHLQ    $0x01, R11
+	LEAQ    (R8)(R10*2), R14
+	XORQ    R12, R12
+
+copy_16:
+	CMPQ R12, R11
+	JGE  copied_17
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_16
+
+copied_17:
+	VMOVUPD      (SP), Y3
+	VMOVUPD      32(SP), Y4
+	VMOVUPS      (R9)(R10*1), Y5
+	VBROADCASTSD 72(SP), Y6
+	VCVTPS2PD    X5, Y7
+	VMOVUPD      1088(BX)(R10*2), Y8
+	VMOVUPD      3264(BX)(R10*2), Y9
+	VMULPD       Y6, Y8, Y6
+	VADDPD       Y6, Y7, Y7
+	VMULPD       Y6, Y8, Y8
+	VSUBPD       Y8, Y9, Y9
+	VXORPS       Y6, Y6, Y6
+	VMAXPD       Y9, Y6, Y9
+	VSUBPD       Y1, Y7, Y7
+	VBROADCASTSD 80(SP), Y6
+	VFMADD231PD  Y6, Y7, Y1
+	VMULPD       Y7, Y7, Y7
+	VBROADCASTSD 88(SP), Y6
+	VFMADD231PD  Y6, Y7, Y9
+	VADDPD       Y9, Y3, Y3
+	VBROADCASTSD 72(SP), Y6
+	VEXTRACTF128 $0x01, Y5, X5
+	VCVTPS2PD    X5, Y5
+	VMOVUPD      1120(BX)(R10*2), Y7
+	VMOVUPD      3296(BX)(R10*2), Y8
+	VMULPD       Y6, Y7, Y6
+	VADDPD       Y6, Y5, Y5
+	VMULPD       Y6, Y7, Y7
+	VSUBPD       Y7, Y8, Y8
+	VXORPS       Y6, Y6, Y6
+	VMAXPD       Y8, Y6, Y8
+	VSUBPD       Y2, Y5, Y5
+	VBROADCASTSD 80(SP), Y6
+	VFMADD231PD  Y6, Y5, Y2
+	VMULPD       Y5, Y5, Y5
+	VBROADCASTSD 88(SP), Y6
+	VFMADD231PD  Y6, Y5, Y8
+	VADDPD       Y8, Y4, Y4
+	VMOVUPD      Y1, (SP)
+	VMOVUPD      Y2, 32(SP)
+	MOVQ         64(SP), BX
+	SHLQ         $0x01, BX
+	LEAQ         (DI)(R10*2), R12
+	XORQ         DI, DI
+
+copy_18:
+	CMPQ DI, BX
+	JGE  copied_19
+	MOVL (SP)(DI*1), R11
+	MOVL R11, (R12)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_18
+
+copied_19:
+	VMOVUPD Y3, (SP)
+	VMOVUPD Y4, 32(SP)
+	MOVQ    64(SP), BX
+	SHLQ    $0x01, BX
+	LEAQ    (R8)(R10*2), R11
+	XORQ    DI, DI
+
+copy_20:
+	CMPQ DI, BX
+	JGE  copied_21
+	MOVL (SP)(DI*1), R8
+	MOVL R8, (R11)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_20
+
+copied_21:
+	VCVTPD2PSY  Y1, X14
+	VCVTPD2PSY  Y2, X1
+	VINSERTF128 $0x01, X1, Y14, Y14
+	VMOVUPS     Y14, (R9)(R10*1)
+	MOVQ        SI, R10
+
+done_13:
+	ADDQ CX, count+120(FP)
+	ADDQ DX, AX
+	DECQ samples+104(FP)
+	JNZ  sample_1
 	VZEROUPPER
 	RET
 
@@ -204,420 +407,424 @@ TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-128
 	NEGQ    BX
 	VMOVDQU 32(SI)(BX*1), Y0
 
-chunk_10:
+chunk_22:
 	VXORPS Y0, Y0, Y0
 	MOVQ   buf_base+48(FP), BX
 	MOVQ   mean_len+8(FP), SI
 	ADDQ   $0x07, SI
 	SHRQ   $0x03, SI
 
-clear_11:
+clear_23:
 	VMOVUPS Y0, 1088(BX)
 	VMOVUPS Y0, 2176(BX)
 	ADDQ    $0x20, BX
 	DECQ    SI
-	JNZ     clear_11
+	JNZ     clear_23
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_12:
+rows_24:
 	CMPQ BX, $0x04
-	JLT  rowsdone_13
+	JLT  rowsdone_25
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_15
+	JZ   vectorstail_27
 
-vectors_14:
+vectors_26:
 	VMOVUPS     (R8), Y0
-	VMOVUPS     (R9), Y6
-	VSUBPS      Y0, Y6, Y6
-	VMOVAPS     Y6, Y5
-	VMULPS      Y6, Y6, Y6
-	VMOVUPS     (R9)(CX*1), Y7
-	VSUBPS      Y0, Y7, Y7
-	VADDPS      Y7, Y5, Y5
-	VFMADD231PS Y7, Y7, Y6
-	VMOVUPS     (R9)(CX*2), Y7
-	VSUBPS      Y0, Y7, Y7
-	VADDPS      Y7, Y5, Y5
-	VFMADD231PS Y7, Y7, Y6
-	VMOVUPS     (R9)(SI*1), Y7
-	VSUBPS      Y0, Y7, Y7
-	VADDPS      Y7, Y5, Y5
-	VFMADD231PS Y7, Y7, Y6
-	VADDPS      1088(R8), Y5, Y5
-	VMOVUPS     Y5, 1088(R8)
-	VADDPS      2176(R8), Y6, Y6
-	VMOVUPS     Y6, 2176(R8)
+	VMOVUPS     (R9), Y4
+	VSUBPS      Y0, Y4, Y4
+	VMOVAPS     Y4, Y3
+	VMULPS      Y4, Y4, Y4
+	VMOVUPS     (R9)(CX*1), Y5
+	VSUBPS      Y0, Y5, Y5
+	VADDPS      Y5, Y3, Y3
+	VFMADD231PS Y5, Y5, Y4
+	VMOVUPS     (R9)(CX*2), Y5
+	VSUBPS      Y0, Y5, Y5
+	VADDPS      Y5, Y3, Y3
+	VFMADD231PS Y5, Y5, Y4
+	VMOVUPS     (R9)(SI*1), Y5
+	VSUBPS      Y0, Y5, Y5
+	VADDPS      Y5, Y3, Y3
+	VFMADD231PS Y5, Y5, Y4
+	VADDPS      1088(R8), Y3, Y3
+	VMOVUPS     Y3, 1088(R8)
+	VADDPS      2176(R8), Y4, Y4
+	VMOVUPS     Y4, 2176(R8)
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
 	DECQ        DI
-	JNZ         vectors_14
+	JNZ         vectors_26
 
-vectorstail_15:
+vectorstail_27:
 	TESTQ   $0x00000007, mean_len+8(FP)
-	JZ      vectorsdone_16
+	JZ      vectorsdone_28
 	VMOVUPS (R8), Y0
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	LEAQ    (R9), R12
 	XORQ    R10, R10
 
-copy_17:
+copy_29:
 	CMPQ R10, DI
-	JGE  copied_18
+	JGE  copied_30
 	MOVL (R12)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_17
+	JMP  copy_29
 
-copied_18:
-	VMOVUPS (SP), Y6
-	VSUBPS  Y0, Y6, Y6
-	VMOVAPS Y6, Y5
-	VMULPS  Y6, Y6, Y6
-	VXORPS  Y7, Y7, Y7
-	VMOVUPS Y7, (SP)
-	VMOVUPS Y7, 32(SP)
+copied_30:
+	VMOVUPS (SP), Y4
+	VSUBPS  Y0, Y4, Y4
+	VMOVAPS Y4, Y3
+	VMULPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	LEAQ    (R9)(CX*1), R12
 	XORQ    R10, R10
 
-copy_19:
+copy_31:
 	CMPQ R10, DI
-	JGE  copied_20
+	JGE  copied_32
 	MOVL (R12)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_19
+	JMP  copy_31
 
-copied_20:
-	VMOVUPS     (SP), Y7
-	VSUBPS      Y0, Y7, Y7
-	VADDPS      Y7, Y5, Y5
-	VFMADD231PS Y7, Y7, Y6
-	VXORPS      Y7, Y7, Y7
-	VMOVUPS     Y7, (SP)
-	VMOVUPS     Y7, 32(SP)
+copied_32:
+	VMOVUPS     (SP), Y5
+	VSUBPS      Y0, Y5, Y5
+	VADDPS      Y5, Y3, Y3
+	VFMADD231PS Y5, Y5, Y4
+	VXORPS      Y5, Y5, Y5
+	VMOVUPS     Y5, (SP)
+	VMOVUPS     Y5, 32(SP)
 	MOVQ        64(SP), DI
 	LEAQ        (R9)(CX*2), R12
 	XORQ        R10, R10
 
-copy_21:
+copy_33:
 	CMPQ R10, DI
-	JGE  copied_22
+	JGE  copied_34
 	MOVL (R12)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_21
+	JMP  copy_33
 
-copied_22:
-	VMOVUPS     (SP), Y7
-	VSUBPS      Y0, Y7, Y7
-	VADDPS      Y7, Y5, Y5
-	VFMADD231PS Y7, Y7, Y6
-	VXORPS      Y7, Y7, Y7
-	VMOVUPS     Y7, (SP)
-	VMOVUPS     Y7, 32(SP)
+copied_34:
+	VMOVUPS     (SP), Y5
+	VSUBPS      Y0, Y5, Y5
+	VADDPS      Y5, Y3, Y3
+	VFMADD231PS Y5, Y5, Y4
+	VXORPS      Y5, Y5, Y5
+	VMOVUPS     Y5, (SP)
+	VMOVUPS     Y5, 32(SP)
 	MOVQ        64(SP), DI
 	LEAQ        (R9)(SI*1), R11
 	XORQ        R9, R9
 
-copy_23:
+copy_35:
 	CMPQ R9, DI
-	JGE  copied_24
+	JGE  copied_36
 	MOVL (R11)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_23
+	JMP  copy_35
 
-copied_24:
-	VMOVUPS     (SP), Y7
-	VSUBPS      Y0, Y7, Y7
-	VADDPS      Y7, Y5, Y5
-	VFMADD231PS Y7, Y7, Y6
-	VADDPS      1088(R8), Y5, Y5
-	VMOVUPS     Y5, 1088(R8)
-	VADDPS      2176(R8), Y6, Y6
-	VMOVUPS     Y6, 2176(R8)
+copied_36:
+	VMOVUPS     (SP), Y5
+	VSUBPS      Y0, Y5, Y5
+	VADDPS      Y5, Y3, Y3
+	VFMADD231PS Y5, Y5, Y4
+	VADDPS      1088(R8), Y3, Y3
+	VMOVUPS     Y3, 1088(R8)
+	VADDPS      2176(R8), Y4, Y4
+	VMOVUPS     Y4, 2176(R8)
 
-vectorsdone_16:
+vectorsdone_28:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_12
+	JMP  rows_24
 
-rowsdone_13:
-rows_25:
+rowsdone_25:
+rows_37:
 	CMPQ BX, $0x01
-	JLT  rowsdone_26
+	JLT  rowsdone_38
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x03, SI
-	JZ   vectorstail_28
+	JZ   vectorstail_40
 
-vectors_27:
+vectors_39:
 	VMOVUPS (DI), Y0
-	VMOVUPS (R8), Y5
-	VSUBPS  Y0, Y5, Y5
-	VMOVAPS Y5, Y0
-	VMULPS  Y5, Y5, Y5
+	VMOVUPS (R8), Y3
+	VSUBPS  Y0, Y3, Y3
+	VMOVAPS Y3, Y0
+	VMULPS  Y3, Y3, Y3
 	VADDPS  1088(DI), Y0, Y0
 	VMOVUPS Y0, 1088(DI)
-	VADDPS  2176(DI), Y5, Y5
-	VMOVUPS Y5, 2176(DI)
+	VADDPS  2176(DI), Y3, Y3
+	VMOVUPS Y3, 2176(DI)
 	ADDQ    $0x20, R8
 	ADDQ    $0x20, DI
 	DECQ    SI
-	JNZ     vectors_27
+	JNZ     vectors_39
 
-vectorstail_28:
+vectorstail_40:
 	TESTQ   $0x00000007, mean_len+8(FP)
-	JZ      vectorsdone_29
+	JZ      vectorsdone_41
 	VMOVUPS (DI), Y0
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), SI
 	LEAQ    (R8), R10
 	XORQ    R8, R8
 
-copy_30:
+copy_42:
 	CMPQ R8, SI
-	JGE  copied_31
+	JGE  copied_43
 	MOVL (R10)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_30
+	JMP  copy_42
 
-copied_31:
-	VMOVUPS (SP), Y5
-	VSUBPS  Y0, Y5, Y5
-	VMOVAPS Y5, Y0
-	VMULPS  Y5, Y5, Y5
+copied_43:
+	VMOVUPS (SP), Y3
+	VSUBPS  Y0, Y3, Y3
+	VMOVAPS Y3, Y0
+	VMULPS  Y3, Y3, Y3
 	VADDPS  1088(DI), Y0, Y0
 	VMOVUPS Y0, 1088(DI)
-	VADDPS  2176(DI), Y5, Y5
-	VMOVUPS Y5, 2176(DI)
+	VADDPS  2176(DI), Y3, Y3
+	VMOVUPS Y3, 2176(DI)
 
-vectorsdone_29:
+vectorsdone_41:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_25
+	JMP  rows_37
 
-rowsdone_26:
-	VCVTSI2SDQ DX, X1, X1
-	VCVTSI2SDQ count+112(FP), X2, X2
+rowsdone_38:
 	MOVQ       $0x3ff0000000000000, BX
-	VMOVQ      BX, X0
-	VDIVSD     X1, X0, X0
-	VMOVSD     X0, 72(SP)
-	VADDSD     X1, X2, X0
-	VDIVSD     X0, X1, X0
-	VMOVSD     X0, 80(SP)
-	VMULSD     X2, X0, X0
-	VMOVSD     X0, 88(SP)
-	MOVQ       mean_base+0(FP), BX
-	MOVQ       buf_base+48(FP), SI
-	XORQ       DI, DI
-	MOVQ       mean_len+8(FP), R8
-	SHLQ       $0x02, R8
-	SUBQ       $0x00000020, R8
+	VMOVQ      BX, X2
+	VCVTSI2SDQ DX, X2, X0
+	VCVTSI2SDQ count+112(FP), X2, X1
+	VDIVSD     X0, X2, X2
+	VMOVSD     X2, 72(SP)
+	VADDSD     X0, X1, X2
+	VDIVSD     X2, X0, X2
+	VMOVSD     X2, 80(SP)
+	VMULSD     X1, X2, X2
+	VMOVSD     X2, 88(SP)
+	MOVQ       buf_base+48(FP), BX
+	MOVQ       mean_base+0(FP), SI
+	MOVQ       m2_base+24(FP), DI
+	MOVQ       buf_base+48(FP), R8
+	XORQ       R9, R9
+	MOVQ       mean_len+8(FP), R10
+	SHLQ       $0x02, R10
+	SUBQ       $0x00000020, R10
 
-singles_32:
-	CMPQ         DI, R8
-	JGT          tail_33
-	VMOVUPD      (BX)(DI*2), Y0
-	VMOVUPD      32(BX)(DI*2), Y5
-	VMOVUPS      (SI)(DI*1), Y6
-	VMOVUPS      1088(SI)(DI*1), Y7
-	VMOVUPS      2176(SI)(DI*1), Y8
-	VBROADCASTSD 72(SP), Y9
-	VCVTPS2PD    X6, Y10
-	VCVTPS2PD    X7, Y11
-	VCVTPS2PD    X8, Y12
-	VMULPD       Y9, Y11, Y9
-	VADDPD       Y9, Y10, Y10
-	VMULPD       Y9, Y11, Y11
-	VSUBPD       Y11, Y12, Y12
-	VXORPS       Y9, Y9, Y9
-	VMAXPD       Y12, Y9, Y12
-	VSUBPD       Y0, Y10, Y10
-	VBROADCASTSD 80(SP), Y9
-	VFMADD231PD  Y9, Y10, Y0
-	VMULPD       Y10, Y10, Y10
-	VBROADCASTSD 88(SP), Y9
-	VFMADD231PD  Y9, Y10, Y12
-	VBROADCASTSD 72(SP), Y9
+singles_44:
+	CMPQ         R9, R10
+	JGT          tail_45
+	VMOVUPD      (SI)(R9*2), Y0
+	VMOVUPD      32(SI)(R9*2), Y3
+	VMOVUPD      (DI)(R9*2), Y4
+	VMOVUPD      32(DI)(R9*2), Y5
+	VMOVUPS      (R8)(R9*1), Y6
+	VBROADCASTSD 72(SP), Y7
+	VCVTPS2PD    X6, Y8
+	VMOVUPS      1088(BX)(R9*1), Y9
+	VMOVUPS      2176(BX)(R9*1), Y10
+	VCVTPS2PD    X9, Y9
+	VCVTPS2PD    X10, Y10
+	VMULPD       Y7, Y9, Y7
+	VADDPD       Y7, Y8, Y8
+	VMULPD       Y7, Y9, Y9
+	VSUBPD       Y9, Y10, Y10
+	VXORPS       Y7, Y7, Y7
+	VMAXPD       Y10, Y7, Y10
+	VSUBPD       Y0, Y8, Y8
+	VBROADCASTSD 80(SP), Y7
+	VFMADD231PD  Y7, Y8, Y0
+	VMULPD       Y8, Y8, Y8
+	VBROADCASTSD 88(SP), Y7
+	VFMADD231PD  Y7, Y8, Y10
+	VADDPD       Y10, Y4, Y4
+	VBROADCASTSD 72(SP), Y7
 	VEXTRACTF128 $0x01, Y6, X6
 	VCVTPS2PD    X6, Y6
-	VEXTRACTF128 $0x01, Y7, X7
-	VCVTPS2PD    X7, Y7
+	VMOVUPS      1088(BX)(R9*1), Y8
+	VMOVUPS      2176(BX)(R9*1), Y9
 	VEXTRACTF128 $0x01, Y8, X8
 	VCVTPS2PD    X8, Y8
-	VMULPD       Y9, Y7, Y9
-	VADDPD       Y9, Y6, Y6
-	VMULPD       Y9, Y7, Y7
-	VSUBPD       Y7, Y8, Y8
+	VEXTRACTF128 $0x01, Y9, X9
+	VCVTPS2PD    X9, Y9
+	VMULPD       Y7, Y8, Y7
+	VADDPD       Y7, Y6, Y6
+	VMULPD       Y7, Y8, Y8
+	VSUBPD       Y8, Y9, Y9
 	VXORPS       Y7, Y7, Y7
-	VMAXPD       Y8, Y7, Y8
-	VSUBPD       Y5, Y6, Y6
+	VMAXPD       Y9, Y7, Y9
+	VSUBPD       Y3, Y6, Y6
 	VBROADCASTSD 80(SP), Y7
-	VFMADD231PD  Y7, Y6, Y5
+	VFMADD231PD  Y7, Y6, Y3
 	VMULPD       Y6, Y6, Y6
 	VBROADCASTSD 88(SP), Y7
-	VFMADD231PD  Y7, Y6, Y8
-	VMOVUPD      Y0, (BX)(DI*2)
-	VMOVUPD      Y5, 32(BX)(DI*2)
-	VCVTPD2PSY   Y0, X3
-	VCVTPD2PSY   Y5, X0
-	VINSERTF128  $0x01, X0, Y3, Y3
-	VMOVUPS      Y3, (SI)(DI*1)
-	MOVQ         m2_base+24(FP), R9
-	VMOVUPD      (R9)(DI*2), Y0
-	VMOVUPD      32(R9)(DI*2), Y5
-	VADDPD       Y12, Y0, Y0
-	VADDPD       Y8, Y5, Y5
-	VMOVUPD      Y0, (R9)(DI*2)
-	VMOVUPD      Y5, 32(R9)(DI*2)
-	ADDQ         $0x00000020, DI
-	JMP          singles_32
+	VFMADD231PD  Y7, Y6, Y9
+	VADDPD       Y9, Y5, Y5
+	VMOVUPD      Y0, (SI)(R9*2)
+	VMOVUPD      Y3, 32(SI)(R9*2)
+	VMOVUPD      Y4, (DI)(R9*2)
+	VMOVUPD      Y5, 32(DI)(R9*2)
+	VCVTPD2PSY   Y0, X1
+	VCVTPD2PSY   Y3, X0
+	VINSERTF128  $0x01, X0, Y1, Y1
+	VMOVUPS      Y1, (R8)(R9*1)
+	ADDQ         $0x00000020, R9
+	JMP          singles_44
 
-tail_33:
-	ADDQ    $0x00000020, R8
-	CMPQ    DI, R8
-	JEQ     done_34
+tail_45:
+	ADDQ    $0x00000020, R10
+	CMPQ    R9, R10
+	JEQ     done_46
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
-	MOVQ    64(SP), R9
-	SHLQ    $0x01, R9
-	LEAQ    (BX)(DI*2), R12
-	XORQ    R10, R10
+	MOVQ    64(SP), R11
+	SHLQ    $0x01, R11
+	LEAQ    (SI)(R9*2), R14
+	XORQ    R12, R12
 
-copy_35:
-	CMPQ R10, R9
-	JGE  copied_36
-	MOVL (R12)(R10*1), R11
-	MOVL R11, (SP)(R10*1)
-	ADDQ $0x04, R10
-	JMP  copy_35
+copy_47:
+	CMPQ R12, R11
+	JGE  copied_48
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_47
 
-copied_36:
-	VMOVUPD      (SP), Y0
+copied_48:
+	VMOVUPD (SP), Y0
+	VMOVUPD 32(SP), Y3
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R11
+	SHLQ    $0x01, R11
+	LEAQ    (DI)(R9*2), R14
+	XORQ    R12, R12
+
+copy_49:
+	CMPQ R12, R11
+	JGE  copied_50
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_49
+
+copied_50:
+	VMOVUPD      (SP), Y4
 	VMOVUPD      32(SP), Y5
-	VMOVUPS      (SI)(DI*1), Y6
-	VMOVUPS      1088(SI)(DI*1), Y7
-	VMOVUPS      2176(SI)(DI*1), Y8
-	VBROADCASTSD 72(SP), Y9
-	VCVTPS2PD    X6, Y10
-	VCVTPS2PD    X7, Y11
-	VCVTPS2PD    X8, Y12
-	VMULPD       Y9, Y11, Y9
-	VADDPD       Y9, Y10, Y10
-	VMULPD       Y9, Y11, Y11
-	VSUBPD       Y11, Y12, Y12
-	VXORPS       Y9, Y9, Y9
-	VMAXPD       Y12, Y9, Y12
-	VSUBPD       Y0, Y10, Y10
-	VBROADCASTSD 80(SP), Y9
-	VFMADD231PD  Y9, Y10, Y0
-	VMULPD       Y10, Y10, Y10
-	VBROADCASTSD 88(SP), Y9
-	VFMADD231PD  Y9, Y10, Y12
-	VBROADCASTSD 72(SP), Y9
+	VMOVUPS      (R8)(R9*1), Y6
+	VBROADCASTSD 72(SP), Y7
+	VCVTPS2PD    X6, Y8
+	VMOVUPS      1088(BX)(R9*1), Y9
+	VMOVUPS      2176(BX)(R9*1), Y10
+	VCVTPS2PD    X9, Y9
+	VCVTPS2PD    X10, Y10
+	VMULPD       Y7, Y9, Y7
+	VADDPD       Y7, Y8, Y8
+	VMULPD       Y7, Y9, Y9
+	VSUBPD       Y9, Y10, Y10
+	VXORPS       Y7, Y7, Y7
+	VMAXPD       Y10, Y7, Y10
+	VSUBPD       Y0, Y8, Y8
+	VBROADCASTSD 80(SP), Y7
+	VFMADD231PD  Y7, Y8, Y0
+	VMULPD       Y8, Y8, Y8
+	VBROADCASTSD 88(SP), Y7
+	VFMADD231PD  Y7, Y8, Y10
+	VADDPD       Y10, Y4, Y4
+	VBROADCASTSD 72(SP), Y7
 	VEXTRACTF128 $0x01, Y6, X6
 	VCVTPS2PD    X6, Y6
-	VEXTRACTF128 $0x01, Y7, X7
-	VCVTPS2PD    X7, Y7
+	VMOVUPS      1088(BX)(R9*1), Y8
+	VMOVUPS      2176(BX)(R9*1), Y9
 	VEXTRACTF128 $0x01, Y8, X8
 	VCVTPS2PD    X8, Y8
-	VMULPD       Y9, Y7, Y9
-	VADDPD       Y9, Y6, Y6
-	VMULPD       Y9, Y7, Y7
-	VSUBPD       Y7, Y8, Y8
+	VEXTRACTF128 $0x01, Y9, X9
+	VCVTPS2PD    X9, Y9
+	VMULPD       Y7, Y8, Y7
+	VADDPD       Y7, Y6, Y6
+	VMULPD       Y7, Y8, Y8
+	VSUBPD       Y8, Y9, Y9
 	VXORPS       Y7, Y7, Y7
-	VMAXPD       Y8, Y7, Y8
-	VSUBPD       Y5, Y6, Y6
+	VMAXPD       Y9, Y7, Y9
+	VSUBPD       Y3, Y6, Y6
 	VBROADCASTSD 80(SP), Y7
-	VFMADD231PD  Y7, Y6, Y5
+	VFMADD231PD  Y7, Y6, Y3
 	VMULPD       Y6, Y6, Y6
 	VBROADCASTSD 88(SP), Y7
-	VFMADD231PD  Y7, Y6, Y8
+	VFMADD231PD  Y7, Y6, Y9
+	VADDPD       Y9, Y5, Y5
 	VMOVUPD      Y0, (SP)
-	VMOVUPD      Y5, 32(SP)
-	MOVQ         64(SP), R9
-	SHLQ         $0x01, R9
-	LEAQ         (BX)(DI*2), R11
-	XORQ         BX, BX
+	VMOVUPD      Y3, 32(SP)
+	MOVQ         64(SP), BX
+	SHLQ         $0x01, BX
+	LEAQ         (SI)(R9*2), R12
+	XORQ         SI, SI
 
-copy_37:
-	CMPQ BX, R9
-	JGE  copied_38
-	MOVL (SP)(BX*1), R10
-	MOVL R10, (R11)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_37
+copy_51:
+	CMPQ SI, BX
+	JGE  copied_52
+	MOVL (SP)(SI*1), R11
+	MOVL R11, (R12)(SI*1)
+	ADDQ $0x04, SI
+	JMP  copy_51
 
-copied_38:
-	VCVTPD2PSY  Y0, X4
-	VCVTPD2PSY  Y5, X0
-	VINSERTF128 $0x01, X0, Y4, Y4
-	VMOVUPS     Y4, (SI)(DI*1)
-	MOVQ        m2_base+24(FP), BX
-	VXORPS      Y0, Y0, Y0
-	VMOVUPS     Y0, (SP)
-	VMOVUPS     Y0, 32(SP)
-	MOVQ        64(SP), SI
-	SHLQ        $0x01, SI
-	LEAQ        (BX)(DI*2), R11
-	XORQ        R9, R9
-
-copy_39:
-	CMPQ R9, SI
-	JGE  copied_40
-	MOVL (R11)(R9*1), R10
-	MOVL R10, (SP)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_39
-
-copied_40:
-	VMOVUPD (SP), Y0
-	VMOVUPD 32(SP), Y5
-	VADDPD  Y12, Y0, Y0
-	VADDPD  Y8, Y5, Y5
-	VMOVUPD Y0, (SP)
+copied_52:
+	VMOVUPD Y4, (SP)
 	VMOVUPD Y5, 32(SP)
-	MOVQ    64(SP), SI
-	SHLQ    $0x01, SI
-	LEAQ    (BX)(DI*2), R9
-	XORQ    BX, BX
+	MOVQ    64(SP), BX
+	SHLQ    $0x01, BX
+	LEAQ    (DI)(R9*2), R11
+	XORQ    SI, SI
 
-copy_41:
-	CMPQ BX, SI
-	JGE  copied_42
-	MOVL (SP)(BX*1), DI
-	MOVL DI, (R9)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_41
+copy_53:
+	CMPQ SI, BX
+	JGE  copied_54
+	MOVL (SP)(SI*1), DI
+	MOVL DI, (R11)(SI*1)
+	ADDQ $0x04, SI
+	JMP  copy_53
 
-copied_42:
-	MOVQ R8, DI
+copied_54:
+	VCVTPD2PSY  Y0, X2
+	VCVTPD2PSY  Y3, X0
+	VINSERTF128 $0x01, X0, Y2, Y2
+	VMOVUPS     Y2, (R8)(R9*1)
+	MOVQ        R10, R9
 
-done_34:
+done_46:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_43
+	JZ      done_55
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_10
+	JMP     chunk_22
 
-done_43:
+done_55:
 	VZEROUPPER
 	RET
 
@@ -642,10 +849,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_44:
+sample_56:
 	XORQ DI, DI
 
-channel_45:
+channel_57:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y0
 	MOVQ         scale_base+72(FP), R8
@@ -657,9 +864,9 @@ channel_45:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_49:
+blocks_61:
 	CMPQ        R8, R9
-	JGT         blocksdone_50
+	JGT         blocksdone_62
 	VMOVUPS     (CX)(R8*1), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -677,25 +884,25 @@ blocks_49:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_49
+	JMP         blocks_61
 
-blocksdone_50:
+blocksdone_62:
 	ADDQ $0x00000060, R9
 
-singles_46:
+singles_58:
 	CMPQ        R8, R9
-	JGT         tail_47
+	JGT         tail_59
 	VMOVUPS     (CX)(R8*1), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_46
+	JMP         singles_58
 
-tail_47:
+tail_59:
 	ADDQ    $0x00000020, R9
 	CMPQ    R8, R9
-	JEQ     done_48
+	JEQ     done_60
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -703,15 +910,15 @@ tail_47:
 	LEAQ    (CX)(R8*1), R13
 	XORQ    R11, R11
 
-copy_51:
+copy_63:
 	CMPQ R11, R10
-	JGE  copied_52
+	JGE  copied_64
 	MOVL (R13)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_51
+	JMP  copy_63
 
-copied_52:
+copied_64:
 	VMOVUPS     (SP), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -720,27 +927,27 @@ copied_52:
 	LEAQ        (AX)(R8*1), R12
 	XORQ        R8, R8
 
-copy_53:
+copy_65:
 	CMPQ R8, R10
-	JGE  copied_54
+	JGE  copied_66
 	MOVL (SP)(R8*1), R11
 	MOVL R11, (R12)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_53
+	JMP  copy_65
 
-copied_54:
+copied_66:
 	MOVQ R9, R8
 
-done_48:
+done_60:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_45
+	JB   channel_57
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_44
+	JNZ  sample_56
 	VZEROUPPER
 	RET
 
@@ -764,15 +971,15 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-136
 	NEGQ    R9
 	VMOVDQU 32(R10)(R9*1), Y0
 
-row_55:
+row_67:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_59:
+blocks_71:
 	CMPQ        R9, R10
-	JGT         blocksdone_60
+	JGT         blocksdone_72
 	VMOVUPS     (CX)(R9*1), Y0
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
@@ -802,14 +1009,14 @@ blocks_59:
 	VFMADD213PS Y3, Y2, Y0
 	VMOVUPS     Y0, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_59
+	JMP         blocks_71
 
-blocksdone_60:
+blocksdone_72:
 	ADDQ $0x00000060, R10
 
-singles_56:
+singles_68:
 	CMPQ        R9, R10
-	JGT         tail_57
+	JGT         tail_69
 	VMOVUPS     (CX)(R9*1), Y0
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
@@ -818,12 +1025,12 @@ singles_56:
 	VFMADD213PS Y3, Y2, Y0
 	VMOVUPS     Y0, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_56
+	JMP         singles_68
 
-tail_57:
+tail_69:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_58
+	JEQ     done_70
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
@@ -831,15 +1038,15 @@ tail_57:
 	LEAQ    (CX)(R9*1), R14
 	XORQ    R12, R12
 
-copy_61:
+copy_73:
 	CMPQ R12, R11
-	JGE  copied_62
+	JGE  copied_74
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_61
+	JMP  copy_73
 
-copied_62:
+copied_74:
 	VMOVUPS (SP), Y0
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
@@ -848,15 +1055,15 @@ copied_62:
 	LEAQ    (DX)(R9*1), R14
 	XORQ    R12, R12
 
-copy_63:
+copy_75:
 	CMPQ R12, R11
-	JGE  copied_64
+	JGE  copied_76
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_63
+	JMP  copy_75
 
-copied_64:
+copied_76:
 	VMOVUPS (SP), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -865,15 +1072,15 @@ copied_64:
 	LEAQ    (BX)(R9*1), R14
 	XORQ    R12, R12
 
-copy_65:
+copy_77:
 	CMPQ R12, R11
-	JGE  copied_66
+	JGE  copied_78
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_65
+	JMP  copy_77
 
-copied_66:
+copied_78:
 	VMOVUPS (SP), Y2
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
@@ -882,15 +1089,15 @@ copied_66:
 	LEAQ    (SI)(R9*1), R14
 	XORQ    R12, R12
 
-copy_67:
+copy_79:
 	CMPQ R12, R11
-	JGE  copied_68
+	JGE  copied_80
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_67
+	JMP  copy_79
 
-copied_68:
+copied_80:
 	VMOVUPS     (SP), Y3
 	VSUBPS      Y1, Y0, Y0
 	VFMADD213PS Y3, Y2, Y0
@@ -899,22 +1106,22 @@ copied_68:
 	LEAQ        (AX)(R9*1), R13
 	XORQ        R9, R9
 
-copy_69:
+copy_81:
 	CMPQ R9, R11
-	JGE  copied_70
+	JGE  copied_82
 	MOVL (SP)(R9*1), R12
 	MOVL R12, (R13)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_69
+	JMP  copy_81
 
-copied_70:
+copied_82:
 	MOVQ R10, R9
 
-done_58:
+done_70:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	DECQ DI
-	JNZ  row_55
+	JNZ  row_67
 	VZEROUPPER
 	RET
 
@@ -941,17 +1148,17 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_71:
+sample_83:
 	XORQ DI, DI
 
-channel_72:
+channel_84:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
 	MOVQ         DX, R8
 
-chunk_73:
+chunk_85:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -968,9 +1175,9 @@ chunk_73:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_77:
+blocks_89:
 	CMPQ        R10, R11
-	JGT         blocksdone_78
+	JGT         blocksdone_90
 	VMOVUPS     (AX)(R10*1), Y11
 	VMOVUPS     (CX)(R10*1), Y12
 	VSUBPS      Y0, Y12, Y12
@@ -992,26 +1199,26 @@ blocks_77:
 	VADDPS      Y11, Y9, Y9
 	VFMADD231PS Y11, Y12, Y10
 	ADDQ        $0x00000080, R10
-	JMP         blocks_77
+	JMP         blocks_89
 
-blocksdone_78:
+blocksdone_90:
 	ADDQ $0x00000060, R11
 
-singles_74:
+singles_86:
 	CMPQ        R10, R11
-	JGT         tail_75
+	JGT         tail_87
 	VMOVUPS     (AX)(R10*1), Y11
 	VMOVUPS     (CX)(R10*1), Y12
 	VSUBPS      Y0, Y12, Y12
 	VADDPS      Y11, Y3, Y3
 	VFMADD231PS Y11, Y12, Y4
 	ADDQ        $0x00000020, R10
-	JMP         singles_74
+	JMP         singles_86
 
-tail_75:
+tail_87:
 	ADDQ    $0x00000020, R11
 	CMPQ    R10, R11
-	JEQ     done_76
+	JEQ     done_88
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
@@ -1019,15 +1226,15 @@ tail_75:
 	LEAQ    (AX)(R10*1), R15
 	XORQ    R13, R13
 
-copy_79:
+copy_91:
 	CMPQ R13, R12
-	JGE  copied_80
+	JGE  copied_92
 	MOVL (R15)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_79
+	JMP  copy_91
 
-copied_80:
+copied_92:
 	VMOVUPS (SP), Y11
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
@@ -1036,22 +1243,22 @@ copied_80:
 	LEAQ    (CX)(R10*1), R14
 	XORQ    R10, R10
 
-copy_81:
+copy_93:
 	CMPQ R10, R12
-	JGE  copied_82
+	JGE  copied_94
 	MOVL (R14)(R10*1), R13
 	MOVL R13, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_81
+	JMP  copy_93
 
-copied_82:
+copied_94:
 	VMOVUPS     (SP), Y12
 	VSUBPS      Y0, Y12, Y12
 	VADDPS      Y11, Y3, Y3
 	VFMADD231PS Y11, Y12, Y4
 	MOVQ        R11, R10
 
-done_76:
+done_88:
 	VADDPS       Y5, Y3, Y3
 	VADDPS       Y9, Y7, Y7
 	VADDPS       Y7, Y3, Y3
@@ -1071,7 +1278,7 @@ done_76:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_73
+	JNZ          chunk_85
 	VEXTRACTF128 $0x01, Y1, X0
 	VADDPD       X0, X1, X1
 	VPERMILPD    $0x01, X1, X0
@@ -1088,11 +1295,11 @@ done_76:
 	VMOVSD       X2, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_72
+	JB           channel_84
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_71
+	JNZ          sample_83
 	VZEROUPPER
 	RET
 
@@ -1116,33 +1323,33 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_83:
+chunk_95:
 	VXORPS Y0, Y0, Y0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_84:
+clear_96:
 	VMOVUPS Y0, 1088(SI)
 	VMOVUPS Y0, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_84
+	JNZ     clear_96
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_85:
+rows_97:
 	CMPQ SI, $0x04
-	JLT  rowsdone_86
+	JLT  rowsdone_98
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_88
+	JZ   vectorstail_100
 
-vectors_87:
+vectors_99:
 	VMOVUPS     (R9), Y0
 	VMOVUPS     (R10), Y2
 	VMOVUPS     (R11), Y3
@@ -1172,11 +1379,11 @@ vectors_87:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_87
+	JNZ         vectors_99
 
-vectorstail_88:
+vectorstail_100:
 	TESTQ   $0x00000007, sumDy_len+8(FP)
-	JZ      vectorsdone_89
+	JZ      vectorsdone_101
 	VMOVUPS (R9), Y0
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
@@ -1185,15 +1392,15 @@ vectorstail_88:
 	LEAQ    (R10), R14
 	XORQ    R12, R12
 
-copy_90:
+copy_102:
 	CMPQ R12, R8
-	JGE  copied_91
+	JGE  copied_103
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_90
+	JMP  copy_102
 
-copied_91:
+copied_103:
 	VMOVUPS (SP), Y2
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
@@ -1202,15 +1409,15 @@ copied_91:
 	LEAQ    (R11), R14
 	XORQ    R12, R12
 
-copy_92:
+copy_104:
 	CMPQ R12, R8
-	JGE  copied_93
+	JGE  copied_105
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_92
+	JMP  copy_104
 
-copied_93:
+copied_105:
 	VMOVUPS (SP), Y3
 	VSUBPS  Y0, Y3, Y3
 	VMOVAPS Y2, Y1
@@ -1222,15 +1429,15 @@ copied_93:
 	LEAQ    (R10)(DX*1), R14
 	XORQ    R12, R12
 
-copy_94:
+copy_106:
 	CMPQ R12, R8
-	JGE  copied_95
+	JGE  copied_107
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_94
+	JMP  copy_106
 
-copied_95:
+copied_107:
 	VMOVUPS (SP), Y3
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
@@ -1239,15 +1446,15 @@ copied_95:
 	LEAQ    (R11)(DX*1), R14
 	XORQ    R12, R12
 
-copy_96:
+copy_108:
 	CMPQ R12, R8
-	JGE  copied_97
+	JGE  copied_109
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_96
+	JMP  copy_108
 
-copied_97:
+copied_109:
 	VMOVUPS     (SP), Y4
 	VSUBPS      Y0, Y4, Y4
 	VADDPS      Y3, Y1, Y1
@@ -1259,15 +1466,15 @@ copied_97:
 	LEAQ        (R10)(DX*2), R14
 	XORQ        R12, R12
 
-copy_98:
+copy_110:
 	CMPQ R12, R8
-	JGE  copied_99
+	JGE  copied_111
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_98
+	JMP  copy_110
 
-copied_99:
+copied_111:
 	VMOVUPS (SP), Y3
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
@@ -1276,15 +1483,15 @@ copied_99:
 	LEAQ    (R11)(DX*2), R14
 	XORQ    R12, R12
 
-copy_100:
+copy_112:
 	CMPQ R12, R8
-	JGE  copied_101
+	JGE  copied_113
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_100
+	JMP  copy_112
 
-copied_101:
+copied_113:
 	VMOVUPS     (SP), Y4
 	VSUBPS      Y0, Y4, Y4
 	VADDPS      Y3, Y1, Y1
@@ -1296,15 +1503,15 @@ copied_101:
 	LEAQ        (R10)(DI*1), R13
 	XORQ        R10, R10
 
-copy_102:
+copy_114:
 	CMPQ R10, R8
-	JGE  copied_103
+	JGE  copied_115
 	MOVL (R13)(R10*1), R12
 	MOVL R12, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_102
+	JMP  copy_114
 
-copied_103:
+copied_115:
 	VMOVUPS (SP), Y3
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
@@ -1313,15 +1520,15 @@ copied_103:
 	LEAQ    (R11)(DI*1), R12
 	XORQ    R10, R10
 
-copy_104:
+copy_116:
 	CMPQ R10, R8
-	JGE  copied_105
+	JGE  copied_117
 	MOVL (R12)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_104
+	JMP  copy_116
 
-copied_105:
+copied_117:
 	VMOVUPS     (SP), Y4
 	VSUBPS      Y0, Y4, Y4
 	VADDPS      Y3, Y1, Y1
@@ -1331,24 +1538,24 @@ copied_105:
 	VADDPS      2176(R9), Y2, Y2
 	VMOVUPS     Y2, 2176(R9)
 
-vectorsdone_89:
+vectorsdone_101:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_85
+	JMP  rows_97
 
-rowsdone_86:
-rows_106:
+rowsdone_98:
+rows_118:
 	CMPQ SI, $0x01
-	JLT  rowsdone_107
+	JLT  rowsdone_119
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_109
+	JZ   vectorstail_121
 
-vectors_108:
+vectors_120:
 	VMOVUPS (R8), Y0
 	VMOVUPS (R9), Y1
 	VMOVUPS (R10), Y2
@@ -1363,11 +1570,11 @@ vectors_108:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_108
+	JNZ     vectors_120
 
-vectorstail_109:
+vectorstail_121:
 	TESTQ   $0x00000007, sumDy_len+8(FP)
-	JZ      vectorsdone_110
+	JZ      vectorsdone_122
 	VMOVUPS (R8), Y0
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
@@ -1376,15 +1583,15 @@ vectorstail_109:
 	LEAQ    (R9), R12
 	XORQ    R9, R9
 
-copy_111:
+copy_123:
 	CMPQ R9, DI
-	JGE  copied_112
+	JGE  copied_124
 	MOVL (R12)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_111
+	JMP  copy_123
 
-copied_112:
+copied_124:
 	VMOVUPS (SP), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -1393,15 +1600,15 @@ copied_112:
 	LEAQ    (R10), R11
 	XORQ    R9, R9
 
-copy_113:
+copy_125:
 	CMPQ R9, DI
-	JGE  copied_114
+	JGE  copied_126
 	MOVL (R11)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_113
+	JMP  copy_125
 
-copied_114:
+copied_126:
 	VMOVUPS (SP), Y2
 	VSUBPS  Y0, Y2, Y2
 	VMOVAPS Y1, Y0
@@ -1411,13 +1618,13 @@ copied_114:
 	VADDPS  2176(R8), Y1, Y1
 	VMOVUPS Y1, 2176(R8)
 
-vectorsdone_110:
+vectorsdone_122:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_106
+	JMP  rows_118
 
-rowsdone_107:
+rowsdone_119:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -1426,9 +1633,9 @@ rowsdone_107:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_115:
+singles_127:
 	CMPQ         R9, R10
-	JGT          tail_116
+	JGT          tail_128
 	VMOVUPS      1088(SI)(R9*1), Y0
 	VMOVUPD      (DI)(R9*2), Y1
 	VMOVUPD      32(DI)(R9*2), Y2
@@ -1450,12 +1657,12 @@ singles_115:
 	VMOVUPD      Y1, (R8)(R9*2)
 	VMOVUPD      Y2, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_115
+	JMP          singles_127
 
-tail_116:
+tail_128:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_117
+	JEQ     done_129
 	VMOVUPS 1088(SI)(R9*1), Y0
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
@@ -1465,15 +1672,15 @@ tail_116:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_118:
+copy_130:
 	CMPQ R12, R11
-	JGE  copied_119
+	JGE  copied_131
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_118
+	JMP  copy_130
 
-copied_119:
+copied_131:
 	VMOVUPD      (SP), Y1
 	VMOVUPD      32(SP), Y2
 	VCVTPS2PD    X0, Y3
@@ -1488,15 +1695,15 @@ copied_119:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_120:
+copy_132:
 	CMPQ DI, R11
-	JGE  copied_121
+	JGE  copied_133
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_120
+	JMP  copy_132
 
-copied_121:
+copied_133:
 	VMOVUPS 2176(SI)(R9*1), Y0
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
@@ -1506,15 +1713,15 @@ copied_121:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_122:
+copy_134:
 	CMPQ DI, SI
-	JGE  copied_123
+	JGE  copied_135
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_122
+	JMP  copy_134
 
-copied_123:
+copied_135:
 	VMOVUPD      (SP), Y1
 	VMOVUPD      32(SP), Y2
 	VCVTPS2PD    X0, Y3
@@ -1529,26 +1736,26 @@ copied_123:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_124:
+copy_136:
 	CMPQ DI, SI
-	JGE  copied_125
+	JGE  copied_137
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_124
+	JMP  copy_136
 
-copied_125:
+copied_137:
 	MOVQ R10, R9
 
-done_117:
+done_129:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_126
+	JZ      done_138
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_83
+	JMP     chunk_95
 
-done_126:
+done_138:
 	VZEROUPPER
 	RET
 
@@ -1574,10 +1781,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-192
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_127:
+sample_139:
 	XORQ R8, R8
 
-channel_128:
+channel_140:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y0
 	MOVQ         gy_base+96(FP), R9
@@ -1591,9 +1798,9 @@ channel_128:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_132:
+blocks_144:
 	CMPQ        R9, R10
-	JGT         blocksdone_133
+	JGT         blocksdone_145
 	VMOVUPS     (CX)(R9*1), Y4
 	VMOVUPS     (DX)(R9*1), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -1619,14 +1826,14 @@ blocks_132:
 	VFMADD231PS Y2, Y5, Y4
 	VMOVUPS     Y4, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_132
+	JMP         blocks_144
 
-blocksdone_133:
+blocksdone_145:
 	ADDQ $0x00000060, R10
 
-singles_129:
+singles_141:
 	CMPQ        R9, R10
-	JGT         tail_130
+	JGT         tail_142
 	VMOVUPS     (CX)(R9*1), Y4
 	VMOVUPS     (DX)(R9*1), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -1634,12 +1841,12 @@ singles_129:
 	VFMADD231PS Y2, Y5, Y4
 	VMOVUPS     Y4, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_129
+	JMP         singles_141
 
-tail_130:
+tail_142:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_131
+	JEQ     done_143
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
@@ -1647,15 +1854,15 @@ tail_130:
 	LEAQ    (CX)(R9*1), R14
 	XORQ    R12, R12
 
-copy_134:
+copy_146:
 	CMPQ R12, R11
-	JGE  copied_135
+	JGE  copied_147
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_134
+	JMP  copy_146
 
-copied_135:
+copied_147:
 	VMOVUPS (SP), Y4
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
@@ -1664,15 +1871,15 @@ copied_135:
 	LEAQ    (DX)(R9*1), R14
 	XORQ    R12, R12
 
-copy_136:
+copy_148:
 	CMPQ R12, R11
-	JGE  copied_137
+	JGE  copied_149
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_136
+	JMP  copy_148
 
-copied_137:
+copied_149:
 	VMOVUPS     (SP), Y5
 	VSUBPS      Y0, Y5, Y5
 	VFMADD213PS Y3, Y1, Y4
@@ -1682,29 +1889,29 @@ copied_137:
 	LEAQ        (AX)(R9*1), R13
 	XORQ        R9, R9
 
-copy_138:
+copy_150:
 	CMPQ R9, R11
-	JGE  copied_139
+	JGE  copied_151
 	MOVL (SP)(R9*1), R12
 	MOVL R12, (R13)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_138
+	JMP  copy_150
 
-copied_139:
+copied_151:
 	MOVQ R10, R9
 
-done_131:
+done_143:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_128
+	JB   channel_140
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_127
+	JNZ  sample_139
 	VZEROUPPER
 	RET
 
@@ -1730,15 +1937,15 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-184
 	NEGQ    R11
 	VMOVDQU 32(R12)(R11*1), Y0
 
-row_140:
+row_152:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_144:
+blocks_156:
 	CMPQ        R11, R12
-	JGT         blocksdone_145
+	JGT         blocksdone_157
 	VMOVUPS     (CX)(R11*1), Y0
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
@@ -1780,14 +1987,14 @@ blocks_144:
 	VFMADD231PS Y4, Y1, Y0
 	VMOVUPS     Y0, 96(AX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_144
+	JMP         blocks_156
 
-blocksdone_145:
+blocksdone_157:
 	ADDQ $0x00000060, R12
 
-singles_141:
+singles_153:
 	CMPQ        R11, R12
-	JGT         tail_142
+	JGT         tail_154
 	VMOVUPS     (CX)(R11*1), Y0
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
@@ -1799,12 +2006,12 @@ singles_141:
 	VFMADD231PS Y4, Y1, Y0
 	VMOVUPS     Y0, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_141
+	JMP         singles_153
 
-tail_142:
+tail_154:
 	ADDQ    $0x00000020, R12
 	CMPQ    R11, R12
-	JEQ     done_143
+	JEQ     done_155
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
@@ -1812,15 +2019,15 @@ tail_142:
 	LEAQ    (CX)(R11*1), BP
 	XORQ    R14, R14
 
-copy_146:
+copy_158:
 	CMPQ R14, R13
-	JGE  copied_147
+	JGE  copied_159
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_146
+	JMP  copy_158
 
-copied_147:
+copied_159:
 	VMOVUPS (SP), Y0
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
@@ -1829,15 +2036,15 @@ copied_147:
 	LEAQ    (DX)(R11*1), BP
 	XORQ    R14, R14
 
-copy_148:
+copy_160:
 	CMPQ R14, R13
-	JGE  copied_149
+	JGE  copied_161
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_148
+	JMP  copy_160
 
-copied_149:
+copied_161:
 	VMOVUPS (SP), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -1846,15 +2053,15 @@ copied_149:
 	LEAQ    (BX)(R11*1), BP
 	XORQ    R14, R14
 
-copy_150:
+copy_162:
 	CMPQ R14, R13
-	JGE  copied_151
+	JGE  copied_163
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_150
+	JMP  copy_162
 
-copied_151:
+copied_163:
 	VMOVUPS (SP), Y2
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
@@ -1863,15 +2070,15 @@ copied_151:
 	LEAQ    (SI)(R11*1), BP
 	XORQ    R14, R14
 
-copy_152:
+copy_164:
 	CMPQ R14, R13
-	JGE  copied_153
+	JGE  copied_165
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_152
+	JMP  copy_164
 
-copied_153:
+copied_165:
 	VMOVUPS (SP), Y3
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
@@ -1880,15 +2087,15 @@ copied_153:
 	LEAQ    (DI)(R11*1), BP
 	XORQ    R14, R14
 
-copy_154:
+copy_166:
 	CMPQ R14, R13
-	JGE  copied_155
+	JGE  copied_167
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_154
+	JMP  copy_166
 
-copied_155:
+copied_167:
 	VMOVUPS (SP), Y4
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
@@ -1897,15 +2104,15 @@ copied_155:
 	LEAQ    (R8)(R11*1), BP
 	XORQ    R14, R14
 
-copy_156:
+copy_168:
 	CMPQ R14, R13
-	JGE  copied_157
+	JGE  copied_169
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_156
+	JMP  copy_168
 
-copied_157:
+copied_169:
 	VMOVUPS     (SP), Y5
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y5, Y3, Y0
@@ -1915,55 +2122,61 @@ copied_157:
 	LEAQ        (AX)(R11*1), R15
 	XORQ        R11, R11
 
-copy_158:
+copy_170:
 	CMPQ R11, R13
-	JGE  copied_159
+	JGE  copied_171
 	MOVL (SP)(R11*1), R14
 	MOVL R14, (R15)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_158
+	JMP  copy_170
 
-copied_159:
+copied_171:
 	MOVQ R12, R11
 
-done_143:
+done_155:
 	ADDQ R10, AX
 	ADDQ R10, CX
 	ADDQ R10, DX
 	DECQ R9
-	JNZ  row_140
+	JNZ  row_152
 	VZEROUPPER
 	RET
 
-// func sumsRowsAVX512(s1 []float64, s2 []float64, x []float32, k []float32, width int)
+// func momentsRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int)
 // Requires: AVX, AVX512F, CMOV
-TEXT ·sumsRowsAVX512(SB), NOSPLIT, $0-104
-	// sumsRowsAVX512: for each channel i, the run x[i*width:][:width] shifted by k[i]:
-	// s1[i] = Σ(x-k[i]) and s2[i] = Σ(x-k[i])², summed in float32 over chunks of
-	// runChunk values and in float64 across them.
-	MOVQ    s1_base+0(FP), AX
-	MOVQ    s2_base+24(FP), CX
-	MOVQ    x_base+48(FP), DX
-	MOVQ    k_base+72(FP), BX
-	MOVQ    k_len+80(FP), SI
-	MOVQ    width+96(FP), DI
-	MOVQ    DI, R8
-	ANDQ    $0x0f, R8
-	LEAQ    kmask<>+0(SB), R9
-	MOVWLZX (R9)(R8*2), R8
-	KMOVW   R8, K1
-	XORQ    R8, R8
+TEXT ·momentsRowsAVX512(SB), NOSPLIT, $24-128
+	// momentsRowsAVX512: merges each sample's runs x[i*width:][:width] of len(mean)
+	// channels into mean and m2, after count values merged before. Each run shifted by
+	// k[i] (buf's first region; float32(mean[i]) after the first sample) is summed in
+	// float32 over chunks of runChunk values and in float64 across them, then merged in
+	// float64 by Chan's formula, as in momentsCols.
+	MOVQ    x_base+72(FP), AX
+	MOVQ    width+96(FP), CX
+	MOVQ    stride+112(FP), DX
+	MOVQ    mean_len+8(FP), BX
+	IMULQ   CX, BX
+	SUBQ    BX, DX
+	SHLQ    $0x02, DX
+	MOVQ    CX, BX
+	ANDQ    $0x0f, BX
+	LEAQ    kmask<>+0(SB), SI
+	MOVWLZX (SI)(BX*2), BX
+	KMOVW   BX, K1
 
-channel_1:
-	VBROADCASTSS (BX)(R8*4), Z0
+sample_1:
+	XORQ BX, BX
+
+channel_2:
+	MOVQ         buf_base+48(FP), SI
+	VBROADCASTSS (SI)(BX*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
-	MOVQ         DI, R9
+	MOVQ         CX, DI
 
-chunk_2:
-	MOVQ    $0x00000100, R10
-	CMPQ    R9, R10
-	CMOVQLT R9, R10
+chunk_3:
+	MOVQ    $0x00000100, R8
+	CMPQ    DI, R8
+	CMOVQLT DI, R8
 	VPXORD  Z3, Z3, Z3
 	VPXORD  Z4, Z4, Z4
 	VPXORD  Z5, Z5, Z5
@@ -1972,57 +2185,57 @@ chunk_2:
 	VPXORD  Z8, Z8, Z8
 	VPXORD  Z9, Z9, Z9
 	VPXORD  Z10, Z10, Z10
-	XORQ    R11, R11
-	MOVQ    R10, R12
-	SHLQ    $0x02, R12
-	SUBQ    $0x00000100, R12
+	XORQ    R9, R9
+	MOVQ    R8, R10
+	SHLQ    $0x02, R10
+	SUBQ    $0x00000100, R10
 
-blocks_6:
-	CMPQ        R11, R12
-	JGT         blocksdone_7
-	VMOVUPS     (DX)(R11*1), Z11
+blocks_7:
+	CMPQ        R9, R10
+	JGT         blocksdone_8
+	VMOVUPS     (AX)(R9*1), Z11
 	VSUBPS      Z0, Z11, Z11
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z11, Z4
-	VMOVUPS     64(DX)(R11*1), Z11
+	VMOVUPS     64(AX)(R9*1), Z11
 	VSUBPS      Z0, Z11, Z11
 	VADDPS      Z11, Z5, Z5
 	VFMADD231PS Z11, Z11, Z6
-	VMOVUPS     128(DX)(R11*1), Z11
+	VMOVUPS     128(AX)(R9*1), Z11
 	VSUBPS      Z0, Z11, Z11
 	VADDPS      Z11, Z7, Z7
 	VFMADD231PS Z11, Z11, Z8
-	VMOVUPS     192(DX)(R11*1), Z11
+	VMOVUPS     192(AX)(R9*1), Z11
 	VSUBPS      Z0, Z11, Z11
 	VADDPS      Z11, Z9, Z9
 	VFMADD231PS Z11, Z11, Z10
-	ADDQ        $0x00000100, R11
-	JMP         blocks_6
+	ADDQ        $0x00000100, R9
+	JMP         blocks_7
 
-blocksdone_7:
-	ADDQ $0x000000c0, R12
+blocksdone_8:
+	ADDQ $0x000000c0, R10
 
-singles_3:
-	CMPQ        R11, R12
-	JGT         tail_4
-	VMOVUPS     (DX)(R11*1), Z11
+singles_4:
+	CMPQ        R9, R10
+	JGT         tail_5
+	VMOVUPS     (AX)(R9*1), Z11
 	VSUBPS      Z0, Z11, Z11
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z11, Z4
-	ADDQ        $0x00000040, R11
-	JMP         singles_3
+	ADDQ        $0x00000040, R9
+	JMP         singles_4
 
-tail_4:
-	ADDQ        $0x00000040, R12
-	CMPQ        R11, R12
-	JEQ         done_5
-	VMOVUPS.Z   (DX)(R11*1), K1, Z11
+tail_5:
+	ADDQ        $0x00000040, R10
+	CMPQ        R9, R10
+	JEQ         done_6
+	VMOVUPS.Z   (AX)(R9*1), K1, Z11
 	VSUBPS.Z    Z0, Z11, K1, Z11
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z11, Z4
-	MOVQ        R12, R11
+	MOVQ        R10, R9
 
-done_5:
+done_6:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -2030,18 +2243,18 @@ done_5:
 	VADDPS        Z10, Z8, Z8
 	VADDPS        Z8, Z4, Z4
 	VCVTPS2PD     Y3, Z11
-	VEXTRACTF64X4 $0x01, Z3, Y12
-	VCVTPS2PD     Y12, Z12
-	VADDPD        Z12, Z11, Z11
+	VEXTRACTF64X4 $0x01, Z3, Y18
+	VCVTPS2PD     Y18, Z18
+	VADDPD        Z18, Z11, Z11
 	VADDPD        Z11, Z1, Z1
 	VCVTPS2PD     Y4, Z11
-	VEXTRACTF64X4 $0x01, Z4, Y12
-	VCVTPS2PD     Y12, Z12
-	VADDPD        Z12, Z11, Z11
+	VEXTRACTF64X4 $0x01, Z4, Y18
+	VCVTPS2PD     Y18, Z18
+	VADDPD        Z18, Z11, Z11
 	VADDPD        Z11, Z2, Z2
-	ADDQ          R11, DX
-	SUBQ          R10, R9
-	JNZ           chunk_2
+	ADDQ          R9, AX
+	SUBQ          R8, DI
+	JNZ           chunk_3
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -2054,11 +2267,150 @@ done_5:
 	VADDPD        Z0, Z2, Z2
 	VPERMILPD     $0x55, Z2, Z0
 	VADDPD        Z0, Z2, Z2
-	VMOVSD        X1, (AX)(R8*8)
-	VMOVSD        X2, (CX)(R8*8)
-	INCQ          R8
-	CMPQ          R8, SI
-	JB            channel_1
+	VMOVSD        X1, 1088(SI)(BX*8)
+	VMOVSD        X2, 3264(SI)(BX*8)
+	INCQ          BX
+	CMPQ          BX, mean_len+8(FP)
+	JB            channel_2
+	MOVQ          $0x3ff0000000000000, BX
+	VMOVQ         BX, X14
+	VCVTSI2SDQ    CX, X14, X0
+	VCVTSI2SDQ    count+120(FP), X14, X11
+	VDIVSD        X0, X14, X14
+	VMOVSD        X14, (SP)
+	VADDSD        X0, X11, X14
+	VDIVSD        X14, X0, X14
+	VMOVSD        X14, 8(SP)
+	VMULSD        X11, X14, X14
+	VMOVSD        X14, 16(SP)
+	MOVQ          buf_base+48(FP), BX
+	MOVQ          mean_len+8(FP), SI
+	ADDQ          $0x0f, SI
+	ANDQ          $-16, SI
+	LEAQ          5440(BX), DI
+	LEAQ          7616(BX), R8
+	MOVQ          buf_base+48(FP), R9
+	XORQ          R10, R10
+	SHLQ          $0x02, SI
+	SUBQ          $0x00000040, SI
+
+singles_9:
+	CMPQ          R10, SI
+	JGT           tail_10
+	VMOVUPD       (DI)(R10*2), Z0
+	VMOVUPD       64(DI)(R10*2), Z11
+	VMOVUPD       (R8)(R10*2), Z18
+	VMOVUPD       64(R8)(R10*2), Z19
+	VMOVUPS       (R9)(R10*1), Z20
+	VBROADCASTSD  (SP), Z21
+	VCVTPS2PD     Y20, Z22
+	VMOVUPD       1088(BX)(R10*2), Z23
+	VMOVUPD       3264(BX)(R10*2), Z24
+	VMULPD        Z21, Z23, Z21
+	VADDPD        Z21, Z22, Z22
+	VMULPD        Z21, Z23, Z23
+	VSUBPD        Z23, Z24, Z24
+	VPXORD        Z12, Z12, Z12
+	VMAXPD        Z24, Z12, Z24
+	VSUBPD        Z0, Z22, Z22
+	VBROADCASTSD  8(SP), Z21
+	VFMADD231PD   Z21, Z22, Z0
+	VMULPD        Z22, Z22, Z22
+	VBROADCASTSD  16(SP), Z21
+	VFMADD231PD   Z21, Z22, Z24
+	VADDPD        Z24, Z18, Z18
+	VBROADCASTSD  (SP), Z21
+	VEXTRACTF64X4 $0x01, Z20, Y20
+	VCVTPS2PD     Y20, Z20
+	VMOVUPD       1152(BX)(R10*2), Z22
+	VMOVUPD       3328(BX)(R10*2), Z23
+	VMULPD        Z21, Z22, Z21
+	VADDPD        Z21, Z20, Z20
+	VMULPD        Z21, Z22, Z22
+	VSUBPD        Z22, Z23, Z23
+	VPXORD        Z13, Z13, Z13
+	VMAXPD        Z23, Z13, Z23
+	VSUBPD        Z11, Z20, Z20
+	VBROADCASTSD  8(SP), Z21
+	VFMADD231PD   Z21, Z20, Z11
+	VMULPD        Z20, Z20, Z20
+	VBROADCASTSD  16(SP), Z21
+	VFMADD231PD   Z21, Z20, Z23
+	VADDPD        Z23, Z19, Z19
+	VMOVUPD       Z0, (DI)(R10*2)
+	VMOVUPD       Z11, 64(DI)(R10*2)
+	VMOVUPD       Z18, (R8)(R10*2)
+	VMOVUPD       Z19, 64(R8)(R10*2)
+	VCVTPD2PS     Z0, Y14
+	VCVTPD2PS     Z11, Y0
+	VINSERTF64X4  $0x01, Y0, Z14, Z14
+	VMOVUPS       Z14, (R9)(R10*1)
+	ADDQ          $0x00000040, R10
+	JMP           singles_9
+
+tail_10:
+	ADDQ          $0x00000040, SI
+	CMPQ          R10, SI
+	JEQ           done_11
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (DI)(R10*2), K1, Z0
+	VMOVUPD.Z     64(DI)(R10*2), K2, Z11
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (R8)(R10*2), K1, Z18
+	VMOVUPD.Z     64(R8)(R10*2), K2, Z19
+	VMOVUPS       (R9)(R10*1), Z20
+	VBROADCASTSD  (SP), Z21
+	VCVTPS2PD     Y20, Z22
+	VMOVUPD       1088(BX)(R10*2), Z23
+	VMOVUPD       3264(BX)(R10*2), Z24
+	VMULPD        Z21, Z23, Z21
+	VADDPD        Z21, Z22, Z22
+	VMULPD        Z21, Z23, Z23
+	VSUBPD        Z23, Z24, Z24
+	VPXORD        Z15, Z15, Z15
+	VMAXPD        Z24, Z15, Z24
+	VSUBPD        Z0, Z22, Z22
+	VBROADCASTSD  8(SP), Z21
+	VFMADD231PD   Z21, Z22, Z0
+	VMULPD        Z22, Z22, Z22
+	VBROADCASTSD  16(SP), Z21
+	VFMADD231PD   Z21, Z22, Z24
+	VADDPD        Z24, Z18, Z18
+	VBROADCASTSD  (SP), Z21
+	VEXTRACTF64X4 $0x01, Z20, Y20
+	VCVTPS2PD     Y20, Z20
+	VMOVUPD       1152(BX)(R10*2), Z22
+	VMOVUPD       3328(BX)(R10*2), Z23
+	VMULPD        Z21, Z22, Z21
+	VADDPD        Z21, Z20, Z20
+	VMULPD        Z21, Z22, Z22
+	VSUBPD        Z22, Z23, Z23
+	VPXORD        Z16, Z16, Z16
+	VMAXPD        Z23, Z16, Z23
+	VSUBPD        Z11, Z20, Z20
+	VBROADCASTSD  8(SP), Z21
+	VFMADD231PD   Z21, Z20, Z11
+	VMULPD        Z20, Z20, Z20
+	VBROADCASTSD  16(SP), Z21
+	VFMADD231PD   Z21, Z20, Z23
+	VADDPD        Z23, Z19, Z19
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z0, K1, (DI)(R10*2)
+	VMOVUPD       Z11, K2, 64(DI)(R10*2)
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z18, K1, (R8)(R10*2)
+	VMOVUPD       Z19, K2, 64(R8)(R10*2)
+	VCVTPD2PS     Z0, Y17
+	VCVTPD2PS     Z11, Y0
+	VINSERTF64X4  $0x01, Y0, Z17, Z17
+	VMOVUPS       Z17, (R9)(R10*1)
+	MOVQ          SI, R10
+
+done_11:
+	ADDQ CX, count+120(FP)
+	ADDQ DX, AX
+	DECQ samples+104(FP)
+	JNZ  sample_1
 	VZEROUPPER
 	RET
 
@@ -2081,32 +2433,32 @@ TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-128
 	MOVWLZX (SI)(BX*2), BX
 	KMOVW   BX, K1
 
-chunk_8:
+chunk_12:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), BX
 	MOVQ   mean_len+8(FP), SI
 	ADDQ   $0x0f, SI
 	SHRQ   $0x04, SI
 
-clear_9:
+clear_13:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z0, 2176(BX)
 	ADDQ    $0x40, BX
 	DECQ    SI
-	JNZ     clear_9
+	JNZ     clear_13
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_10:
+rows_14:
 	CMPQ BX, $0x04
-	JLT  rowsdone_11
+	JLT  rowsdone_15
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_13
+	JZ   vectorstail_17
 
-vectors_12:
+vectors_16:
 	VMOVUPS     (R8), Z1
 	VMOVUPS     (R9), Z3
 	VSUBPS      Z1, Z3, Z3
@@ -2131,11 +2483,11 @@ vectors_12:
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
 	DECQ        DI
-	JNZ         vectors_12
+	JNZ         vectors_16
 
-vectorstail_13:
+vectorstail_17:
 	TESTQ       $0x0000000f, mean_len+8(FP)
-	JZ          vectorsdone_14
+	JZ          vectorsdone_18
 	VMOVUPS     (R8), Z1
 	VMOVUPS.Z   (R9), K1, Z3
 	VSUBPS      Z1, Z3, Z3
@@ -2158,22 +2510,22 @@ vectorstail_13:
 	VADDPS      2176(R8), Z3, Z3
 	VMOVUPS     Z3, 2176(R8)
 
-vectorsdone_14:
+vectorsdone_18:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_10
+	JMP  rows_14
 
-rowsdone_11:
-rows_15:
+rowsdone_15:
+rows_19:
 	CMPQ BX, $0x01
-	JLT  rowsdone_16
+	JLT  rowsdone_20
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_18
+	JZ   vectorstail_22
 
-vectors_17:
+vectors_21:
 	VMOVUPS (DI), Z1
 	VMOVUPS (R8), Z2
 	VSUBPS  Z1, Z2, Z2
@@ -2186,11 +2538,11 @@ vectors_17:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_17
+	JNZ     vectors_21
 
-vectorstail_18:
+vectorstail_22:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_19
+	JZ        vectorsdone_23
 	VMOVUPS   (DI), Z1
 	VMOVUPS.Z (R8), K1, Z2
 	VSUBPS    Z1, Z2, Z2
@@ -2201,162 +2553,166 @@ vectorstail_18:
 	VADDPS    2176(DI), Z2, Z2
 	VMOVUPS   Z2, 2176(DI)
 
-vectorsdone_19:
+vectorsdone_23:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_15
+	JMP  rows_19
 
-rowsdone_16:
-	VCVTSI2SDQ DX, X5, X5
-	VCVTSI2SDQ count+112(FP), X6, X6
+rowsdone_20:
 	MOVQ       $0x3ff0000000000000, BX
-	VMOVQ      BX, X1
-	VDIVSD     X5, X1, X1
-	VMOVSD     X1, (SP)
-	VADDSD     X5, X6, X1
-	VDIVSD     X1, X5, X1
-	VMOVSD     X1, 8(SP)
-	VMULSD     X6, X1, X1
-	VMOVSD     X1, 16(SP)
-	MOVQ       mean_base+0(FP), BX
-	MOVQ       buf_base+48(FP), SI
-	XORQ       DI, DI
-	MOVQ       mean_len+8(FP), R8
-	SHLQ       $0x02, R8
-	SUBQ       $0x00000040, R8
+	VMOVQ      BX, X3
+	VCVTSI2SDQ DX, X3, X1
+	VCVTSI2SDQ count+112(FP), X3, X2
+	VDIVSD     X1, X3, X3
+	VMOVSD     X3, (SP)
+	VADDSD     X1, X2, X3
+	VDIVSD     X3, X1, X3
+	VMOVSD     X3, 8(SP)
+	VMULSD     X2, X3, X3
+	VMOVSD     X3, 16(SP)
+	MOVQ       buf_base+48(FP), BX
+	MOVQ       mean_base+0(FP), SI
+	MOVQ       m2_base+24(FP), DI
+	MOVQ       buf_base+48(FP), R8
+	XORQ       R9, R9
+	MOVQ       mean_len+8(FP), R10
+	SHLQ       $0x02, R10
+	SUBQ       $0x00000040, R10
 
-singles_20:
-	CMPQ          DI, R8
-	JGT           tail_21
-	VMOVUPD       (BX)(DI*2), Z1
-	VMOVUPD       64(BX)(DI*2), Z2
-	VMOVUPS       (SI)(DI*1), Z3
-	VMOVUPS       1088(SI)(DI*1), Z4
-	VMOVUPS       2176(SI)(DI*1), Z13
-	VBROADCASTSD  (SP), Z14
-	VCVTPS2PD     Y3, Z15
-	VCVTPS2PD     Y4, Z16
-	VCVTPS2PD     Y13, Z17
-	VMULPD        Z14, Z16, Z14
-	VADDPD        Z14, Z15, Z15
-	VMULPD        Z14, Z16, Z16
-	VSUBPD        Z16, Z17, Z17
-	VPXORD        Z7, Z7, Z7
-	VMAXPD        Z17, Z7, Z17
-	VSUBPD        Z1, Z15, Z15
-	VBROADCASTSD  8(SP), Z14
-	VFMADD231PD   Z14, Z15, Z1
-	VMULPD        Z15, Z15, Z15
-	VBROADCASTSD  16(SP), Z14
-	VFMADD231PD   Z14, Z15, Z17
-	VBROADCASTSD  (SP), Z14
-	VEXTRACTF64X4 $0x01, Z3, Y3
-	VCVTPS2PD     Y3, Z3
-	VEXTRACTF64X4 $0x01, Z4, Y4
-	VCVTPS2PD     Y4, Z4
+singles_24:
+	CMPQ          R9, R10
+	JGT           tail_25
+	VMOVUPD       (SI)(R9*2), Z1
+	VMOVUPD       64(SI)(R9*2), Z2
+	VMOVUPD       (DI)(R9*2), Z3
+	VMOVUPD       64(DI)(R9*2), Z4
+	VMOVUPS       (R8)(R9*1), Z11
+	VBROADCASTSD  (SP), Z12
+	VCVTPS2PD     Y11, Z13
+	VMOVUPS       1088(BX)(R9*1), Z14
+	VMOVUPS       2176(BX)(R9*1), Z15
+	VCVTPS2PD     Y14, Z14
+	VCVTPS2PD     Y15, Z15
+	VMULPD        Z12, Z14, Z12
+	VADDPD        Z12, Z13, Z13
+	VMULPD        Z12, Z14, Z14
+	VSUBPD        Z14, Z15, Z15
+	VPXORD        Z5, Z5, Z5
+	VMAXPD        Z15, Z5, Z15
+	VSUBPD        Z1, Z13, Z13
+	VBROADCASTSD  8(SP), Z12
+	VFMADD231PD   Z12, Z13, Z1
+	VMULPD        Z13, Z13, Z13
+	VBROADCASTSD  16(SP), Z12
+	VFMADD231PD   Z12, Z13, Z15
+	VADDPD        Z15, Z3, Z3
+	VBROADCASTSD  (SP), Z12
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VMOVUPS       1088(BX)(R9*1), Z13
+	VMOVUPS       2176(BX)(R9*1), Z14
 	VEXTRACTF64X4 $0x01, Z13, Y13
 	VCVTPS2PD     Y13, Z13
-	VMULPD        Z14, Z4, Z14
-	VADDPD        Z14, Z3, Z3
-	VMULPD        Z14, Z4, Z4
-	VSUBPD        Z4, Z13, Z13
+	VEXTRACTF64X4 $0x01, Z14, Y14
+	VCVTPS2PD     Y14, Z14
+	VMULPD        Z12, Z13, Z12
+	VADDPD        Z12, Z11, Z11
+	VMULPD        Z12, Z13, Z13
+	VSUBPD        Z13, Z14, Z14
+	VPXORD        Z6, Z6, Z6
+	VMAXPD        Z14, Z6, Z14
+	VSUBPD        Z2, Z11, Z11
+	VBROADCASTSD  8(SP), Z12
+	VFMADD231PD   Z12, Z11, Z2
+	VMULPD        Z11, Z11, Z11
+	VBROADCASTSD  16(SP), Z12
+	VFMADD231PD   Z12, Z11, Z14
+	VADDPD        Z14, Z4, Z4
+	VMOVUPD       Z1, (SI)(R9*2)
+	VMOVUPD       Z2, 64(SI)(R9*2)
+	VMOVUPD       Z3, (DI)(R9*2)
+	VMOVUPD       Z4, 64(DI)(R9*2)
+	VCVTPD2PS     Z1, Y7
+	VCVTPD2PS     Z2, Y1
+	VINSERTF64X4  $0x01, Y1, Z7, Z7
+	VMOVUPS       Z7, (R8)(R9*1)
+	ADDQ          $0x00000040, R9
+	JMP           singles_24
+
+tail_25:
+	ADDQ          $0x00000040, R10
+	CMPQ          R9, R10
+	JEQ           done_26
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (SI)(R9*2), K1, Z1
+	VMOVUPD.Z     64(SI)(R9*2), K2, Z2
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (DI)(R9*2), K1, Z3
+	VMOVUPD.Z     64(DI)(R9*2), K2, Z4
+	VMOVUPS       (R8)(R9*1), Z11
+	VBROADCASTSD  (SP), Z12
+	VCVTPS2PD     Y11, Z13
+	VMOVUPS       1088(BX)(R9*1), Z14
+	VMOVUPS       2176(BX)(R9*1), Z15
+	VCVTPS2PD     Y14, Z14
+	VCVTPS2PD     Y15, Z15
+	VMULPD        Z12, Z14, Z12
+	VADDPD        Z12, Z13, Z13
+	VMULPD        Z12, Z14, Z14
+	VSUBPD        Z14, Z15, Z15
 	VPXORD        Z8, Z8, Z8
-	VMAXPD        Z13, Z8, Z13
-	VSUBPD        Z2, Z3, Z3
-	VBROADCASTSD  8(SP), Z4
-	VFMADD231PD   Z4, Z3, Z2
-	VMULPD        Z3, Z3, Z3
-	VBROADCASTSD  16(SP), Z4
-	VFMADD231PD   Z4, Z3, Z13
-	VMOVUPD       Z1, (BX)(DI*2)
-	VMOVUPD       Z2, 64(BX)(DI*2)
-	VCVTPD2PS     Z1, Y9
-	VCVTPD2PS     Z2, Y1
-	VINSERTF64X4  $0x01, Y1, Z9, Z9
-	VMOVUPS       Z9, (SI)(DI*1)
-	MOVQ          m2_base+24(FP), R9
-	VMOVUPD       (R9)(DI*2), Z1
-	VMOVUPD       64(R9)(DI*2), Z2
-	VADDPD        Z17, Z1, Z1
-	VADDPD        Z13, Z2, Z2
-	VMOVUPD       Z1, (R9)(DI*2)
-	VMOVUPD       Z2, 64(R9)(DI*2)
-	ADDQ          $0x00000040, DI
-	JMP           singles_20
-
-tail_21:
-	ADDQ          $0x00000040, R8
-	CMPQ          DI, R8
-	JEQ           done_22
-	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (BX)(DI*2), K1, Z1
-	VMOVUPD.Z     64(BX)(DI*2), K2, Z2
-	VMOVUPS       (SI)(DI*1), Z3
-	VMOVUPS       1088(SI)(DI*1), Z4
-	VMOVUPS       2176(SI)(DI*1), Z13
-	VBROADCASTSD  (SP), Z14
-	VCVTPS2PD     Y3, Z15
-	VCVTPS2PD     Y4, Z16
-	VCVTPS2PD     Y13, Z17
-	VMULPD        Z14, Z16, Z14
-	VADDPD        Z14, Z15, Z15
-	VMULPD        Z14, Z16, Z16
-	VSUBPD        Z16, Z17, Z17
-	VPXORD        Z10, Z10, Z10
-	VMAXPD        Z17, Z10, Z17
-	VSUBPD        Z1, Z15, Z15
-	VBROADCASTSD  8(SP), Z14
-	VFMADD231PD   Z14, Z15, Z1
-	VMULPD        Z15, Z15, Z15
-	VBROADCASTSD  16(SP), Z14
-	VFMADD231PD   Z14, Z15, Z17
-	VBROADCASTSD  (SP), Z14
-	VEXTRACTF64X4 $0x01, Z3, Y3
-	VCVTPS2PD     Y3, Z3
-	VEXTRACTF64X4 $0x01, Z4, Y4
-	VCVTPS2PD     Y4, Z4
+	VMAXPD        Z15, Z8, Z15
+	VSUBPD        Z1, Z13, Z13
+	VBROADCASTSD  8(SP), Z12
+	VFMADD231PD   Z12, Z13, Z1
+	VMULPD        Z13, Z13, Z13
+	VBROADCASTSD  16(SP), Z12
+	VFMADD231PD   Z12, Z13, Z15
+	VADDPD        Z15, Z3, Z3
+	VBROADCASTSD  (SP), Z12
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VMOVUPS       1088(BX)(R9*1), Z13
+	VMOVUPS       2176(BX)(R9*1), Z14
 	VEXTRACTF64X4 $0x01, Z13, Y13
 	VCVTPS2PD     Y13, Z13
-	VMULPD        Z14, Z4, Z14
-	VADDPD        Z14, Z3, Z3
-	VMULPD        Z14, Z4, Z4
-	VSUBPD        Z4, Z13, Z13
-	VPXORD        Z11, Z11, Z11
-	VMAXPD        Z13, Z11, Z13
-	VSUBPD        Z2, Z3, Z3
-	VBROADCASTSD  8(SP), Z4
-	VFMADD231PD   Z4, Z3, Z2
-	VMULPD        Z3, Z3, Z3
-	VBROADCASTSD  16(SP), Z4
-	VFMADD231PD   Z4, Z3, Z13
+	VEXTRACTF64X4 $0x01, Z14, Y14
+	VCVTPS2PD     Y14, Z14
+	VMULPD        Z12, Z13, Z12
+	VADDPD        Z12, Z11, Z11
+	VMULPD        Z12, Z13, Z13
+	VSUBPD        Z13, Z14, Z14
+	VPXORD        Z9, Z9, Z9
+	VMAXPD        Z14, Z9, Z14
+	VSUBPD        Z2, Z11, Z11
+	VBROADCASTSD  8(SP), Z12
+	VFMADD231PD   Z12, Z11, Z2
+	VMULPD        Z11, Z11, Z11
+	VBROADCASTSD  16(SP), Z12
+	VFMADD231PD   Z12, Z11, Z14
+	VADDPD        Z14, Z4, Z4
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD       Z1, K1, (BX)(DI*2)
-	VMOVUPD       Z2, K2, 64(BX)(DI*2)
-	VCVTPD2PS     Z1, Y12
+	VMOVUPD       Z1, K1, (SI)(R9*2)
+	VMOVUPD       Z2, K2, 64(SI)(R9*2)
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z3, K1, (DI)(R9*2)
+	VMOVUPD       Z4, K2, 64(DI)(R9*2)
+	VCVTPD2PS     Z1, Y10
 	VCVTPD2PS     Z2, Y1
-	VINSERTF64X4  $0x01, Y1, Z12, Z12
-	VMOVUPS       Z12, (SI)(DI*1)
-	MOVQ          m2_base+24(FP), BX
-	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (BX)(DI*2), K1, Z1
-	VMOVUPD.Z     64(BX)(DI*2), K2, Z2
-	VADDPD        Z17, Z1, Z1
-	VADDPD        Z13, Z2, Z2
-	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD       Z1, K1, (BX)(DI*2)
-	VMOVUPD       Z2, K2, 64(BX)(DI*2)
-	MOVQ          R8, DI
+	VINSERTF64X4  $0x01, Y1, Z10, Z10
+	VMOVUPS       Z10, (R8)(R9*1)
+	MOVQ          R10, R9
 
-done_22:
+done_26:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_23
+	JZ      done_27
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_8
+	JMP     chunk_12
 
-done_23:
+done_27:
 	VZEROUPPER
 	RET
 
@@ -2379,10 +2735,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_24:
+sample_28:
 	XORQ DI, DI
 
-channel_25:
+channel_29:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -2394,9 +2750,9 @@ channel_25:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000100, R9
 
-blocks_29:
+blocks_33:
 	CMPQ        R8, R9
-	JGT         blocksdone_30
+	JGT         blocksdone_34
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -2414,41 +2770,41 @@ blocks_29:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_29
+	JMP         blocks_33
 
-blocksdone_30:
+blocksdone_34:
 	ADDQ $0x000000c0, R9
 
-singles_26:
+singles_30:
 	CMPQ        R8, R9
-	JGT         tail_27
+	JGT         tail_31
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_26
+	JMP         singles_30
 
-tail_27:
+tail_31:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_28
+	JEQ         done_32
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_28:
+done_32:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_25
+	JB   channel_29
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_24
+	JNZ  sample_28
 	VZEROUPPER
 	RET
 
@@ -2470,15 +2826,15 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-136
 	MOVWLZX (R10)(R9*2), R9
 	KMOVW   R9, K1
 
-row_31:
+row_35:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_35:
+blocks_39:
 	CMPQ        R9, R10
-	JGT         blocksdone_36
+	JGT         blocksdone_40
 	VMOVUPS     (CX)(R9*1), Z0
 	VMOVUPS     (DX)(R9*1), Z1
 	VMOVUPS     (BX)(R9*1), Z2
@@ -2508,14 +2864,14 @@ blocks_35:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_35
+	JMP         blocks_39
 
-blocksdone_36:
+blocksdone_40:
 	ADDQ $0x000000c0, R10
 
-singles_32:
+singles_36:
 	CMPQ        R9, R10
-	JGT         tail_33
+	JGT         tail_37
 	VMOVUPS     (CX)(R9*1), Z0
 	VMOVUPS     (DX)(R9*1), Z1
 	VMOVUPS     (BX)(R9*1), Z2
@@ -2524,12 +2880,12 @@ singles_32:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_32
+	JMP         singles_36
 
-tail_33:
+tail_37:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_34
+	JEQ         done_38
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VMOVUPS.Z   (DX)(R9*1), K1, Z1
 	VMOVUPS.Z   (BX)(R9*1), K1, Z2
@@ -2539,11 +2895,11 @@ tail_33:
 	VMOVUPS     Z0, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_34:
+done_38:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	DECQ DI
-	JNZ  row_31
+	JNZ  row_35
 	VZEROUPPER
 	RET
 
@@ -2568,17 +2924,17 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_37:
+sample_41:
 	XORQ DI, DI
 
-channel_38:
+channel_42:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_39:
+chunk_43:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -2595,9 +2951,9 @@ chunk_39:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_43:
+blocks_47:
 	CMPQ        R10, R11
-	JGT         blocksdone_44
+	JGT         blocksdone_48
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
@@ -2619,26 +2975,26 @@ blocks_43:
 	VADDPS      Z11, Z9, Z9
 	VFMADD231PS Z11, Z12, Z10
 	ADDQ        $0x00000100, R10
-	JMP         blocks_43
+	JMP         blocks_47
 
-blocksdone_44:
+blocksdone_48:
 	ADDQ $0x000000c0, R11
 
-singles_40:
+singles_44:
 	CMPQ        R10, R11
-	JGT         tail_41
+	JGT         tail_45
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z12, Z4
 	ADDQ        $0x00000040, R10
-	JMP         singles_40
+	JMP         singles_44
 
-tail_41:
+tail_45:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_42
+	JEQ         done_46
 	VMOVUPS.Z   (AX)(R10*1), K1, Z11
 	VMOVUPS.Z   (CX)(R10*1), K1, Z12
 	VSUBPS      Z0, Z12, Z12
@@ -2646,7 +3002,7 @@ tail_41:
 	VFMADD231PS Z11, Z12, Z4
 	MOVQ        R11, R10
 
-done_42:
+done_46:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -2666,7 +3022,7 @@ done_42:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_39
+	JNZ           chunk_43
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -2687,11 +3043,11 @@ done_42:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_38
+	JB            channel_42
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_37
+	JNZ           sample_41
 	VZEROUPPER
 	RET
 
@@ -2713,33 +3069,33 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_45:
+chunk_49:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_46:
+clear_50:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_46
+	JNZ     clear_50
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_47:
+rows_51:
 	CMPQ SI, $0x04
-	JLT  rowsdone_48
+	JLT  rowsdone_52
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_50
+	JZ   vectorstail_54
 
-vectors_49:
+vectors_53:
 	VMOVUPS     (R9), Z1
 	VMOVUPS     (R10), Z3
 	VMOVUPS     (R11), Z4
@@ -2769,11 +3125,11 @@ vectors_49:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_49
+	JNZ         vectors_53
 
-vectorstail_50:
+vectorstail_54:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_51
+	JZ          vectorsdone_55
 	VMOVUPS     (R9), Z1
 	VMOVUPS.Z   (R10), K1, Z3
 	VMOVUPS.Z   (R11), K1, Z4
@@ -2800,24 +3156,24 @@ vectorstail_50:
 	VADDPS      2176(R9), Z3, Z3
 	VMOVUPS     Z3, 2176(R9)
 
-vectorsdone_51:
+vectorsdone_55:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_47
+	JMP  rows_51
 
-rowsdone_48:
-rows_52:
+rowsdone_52:
+rows_56:
 	CMPQ SI, $0x01
-	JLT  rowsdone_53
+	JLT  rowsdone_57
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_55
+	JZ   vectorstail_59
 
-vectors_54:
+vectors_58:
 	VMOVUPS (R8), Z1
 	VMOVUPS (R9), Z2
 	VMOVUPS (R10), Z3
@@ -2832,11 +3188,11 @@ vectors_54:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_54
+	JNZ     vectors_58
 
-vectorstail_55:
+vectorstail_59:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_56
+	JZ        vectorsdone_60
 	VMOVUPS   (R8), Z1
 	VMOVUPS.Z (R9), K1, Z2
 	VMOVUPS.Z (R10), K1, Z3
@@ -2848,13 +3204,13 @@ vectorstail_55:
 	VADDPS    2176(R8), Z2, Z2
 	VMOVUPS   Z2, 2176(R8)
 
-vectorsdone_56:
+vectorsdone_60:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_52
+	JMP  rows_56
 
-rowsdone_53:
+rowsdone_57:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -2863,9 +3219,9 @@ rowsdone_53:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_57:
+singles_61:
 	CMPQ          R9, R10
-	JGT           tail_58
+	JGT           tail_62
 	VMOVUPS       1088(SI)(R9*1), Z1
 	VMOVUPD       (DI)(R9*2), Z2
 	VMOVUPD       64(DI)(R9*2), Z3
@@ -2887,12 +3243,12 @@ singles_57:
 	VMOVUPD       Z2, (R8)(R9*2)
 	VMOVUPD       Z3, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_57
+	JMP           singles_61
 
-tail_58:
+tail_62:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_59
+	JEQ           done_63
 	VMOVUPS       1088(SI)(R9*1), Z1
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z2
@@ -2919,15 +3275,15 @@ tail_58:
 	VMOVUPD       Z3, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_59:
+done_63:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_60
+	JZ      done_64
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_45
+	JMP     chunk_49
 
-done_60:
+done_64:
 	VZEROUPPER
 	RET
 
@@ -2951,10 +3307,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-192
 	MOVWLZX (R9)(R8*2), R8
 	KMOVW   R8, K1
 
-sample_61:
+sample_65:
 	XORQ R8, R8
 
-channel_62:
+channel_66:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -2968,9 +3324,9 @@ channel_62:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000100, R10
 
-blocks_66:
+blocks_70:
 	CMPQ        R9, R10
-	JGT         blocksdone_67
+	JGT         blocksdone_71
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -2996,14 +3352,14 @@ blocks_66:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_66
+	JMP         blocks_70
 
-blocksdone_67:
+blocksdone_71:
 	ADDQ $0x000000c0, R10
 
-singles_63:
+singles_67:
 	CMPQ        R9, R10
-	JGT         tail_64
+	JGT         tail_68
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -3011,12 +3367,12 @@ singles_63:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_63
+	JMP         singles_67
 
-tail_64:
+tail_68:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_65
+	JEQ         done_69
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -3025,18 +3381,18 @@ tail_64:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_65:
+done_69:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_62
+	JB   channel_66
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_61
+	JNZ  sample_65
 	VZEROUPPER
 	RET
 
@@ -3060,15 +3416,15 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-184
 	MOVWLZX (R12)(R11*2), R11
 	KMOVW   R11, K1
 
-row_68:
+row_72:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_72:
+blocks_76:
 	CMPQ        R11, R12
-	JGT         blocksdone_73
+	JGT         blocksdone_77
 	VMOVUPS     (CX)(R11*1), Z0
 	VMOVUPS     (DX)(R11*1), Z1
 	VMOVUPS     (BX)(R11*1), Z2
@@ -3110,14 +3466,14 @@ blocks_72:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(AX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_72
+	JMP         blocks_76
 
-blocksdone_73:
+blocksdone_77:
 	ADDQ $0x000000c0, R12
 
-singles_69:
+singles_73:
 	CMPQ        R11, R12
-	JGT         tail_70
+	JGT         tail_74
 	VMOVUPS     (CX)(R11*1), Z0
 	VMOVUPS     (DX)(R11*1), Z1
 	VMOVUPS     (BX)(R11*1), Z2
@@ -3129,12 +3485,12 @@ singles_69:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (AX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_69
+	JMP         singles_73
 
-tail_70:
+tail_74:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_71
+	JEQ         done_75
 	VMOVUPS.Z   (CX)(R11*1), K1, Z0
 	VMOVUPS.Z   (DX)(R11*1), K1, Z1
 	VMOVUPS.Z   (BX)(R11*1), K1, Z2
@@ -3147,11 +3503,11 @@ tail_70:
 	VMOVUPS     Z0, K1, (AX)(R11*1)
 	MOVQ        R12, R11
 
-done_71:
+done_75:
 	ADDQ R10, AX
 	ADDQ R10, CX
 	ADDQ R10, DX
 	DECQ R9
-	JNZ  row_68
+	JNZ  row_72
 	VZEROUPPER
 	RET

@@ -219,24 +219,40 @@ func (w *isa) runSums(width Register, ptrs []Register, d1, d2 VecVirtual, step s
 	w.hsumPD(d2)
 }
 
+// The rows moments keep, in a buffer the Go wrapper provides, the channels' shifts k as
+// colPad float32 (zero beyond the channels), then as colPad float64 each: each run's
+// Σ(x-k) and Σ(x-k)², and the running mean and M2 (copied in and out by the wrapper, so
+// that the merges need no tails).
+const (
+	rowsS1   = 4 * colPad  // byte offset of the Σ(x-k)
+	rowsS2   = 12 * colPad // of the Σ(x-k)²
+	rowsMean = 20 * colPad // of the means
+	rowsM2   = 28 * colPad // of the M2s
+)
+
 func (w *isa) momentsRows() {
-	w.text("sumsRows", "func(s1, s2 []float64, x, k []float32, width int)")
-	Comment("sumsRows"+w.name+": for each channel i, the run x[i*width:][:width] shifted by k[i]:",
-		"s1[i] = Σ(x-k[i]) and s2[i] = Σ(x-k[i])², summed in float32 over chunks of",
-		"runChunk values and in float64 across them.")
-	s1 := Load(Param("s1").Base(), GP64())
-	s2 := Load(Param("s2").Base(), GP64())
+	w.text("momentsRows", "func(mean, m2 []float64, buf, x []float32, width, samples, stride, count int)")
+	Comment("momentsRows"+w.name+": merges each sample's runs x[i*width:][:width] of len(mean)",
+		"channels into mean and m2, after count values merged before. Each run shifted by",
+		"k[i] (buf's first region; float32(mean[i]) after the first sample) is summed in",
+		"float32 over chunks of runChunk values and in float64 across them, then merged in",
+		"float64 by Chan's formula, as in momentsCols.")
 	x := Load(Param("x").Base(), GP64())
-	kp := Load(Param("k").Base(), GP64())
-	n := Load(Param("k").Len(), GP64())
 	width := Load(Param("width"), GP64())
+	n := addr(Param("mean").Len())
+	skip := w.sampleSkip(width, Param("mean").Len())
 	w.setTail(width)
+	weights := AllocLocal(24)
+
+	sample := w.label("sample")
+	Label(sample)
 	ch := GP64()
 	XORQ(ch, ch)
 	channel := w.label("channel")
 	Label(channel)
+	buf := Load(Param("buf").Base(), GP64())
 	k := w.vec()
-	VBROADCASTSS(Mem{Base: kp, Index: ch, Scale: 4}, k)
+	VBROADCASTSS(Mem{Base: buf, Index: ch, Scale: 4}, k)
 	d1, d2 := w.vec(), w.vec()
 	w.runSums(width, []Register{x}, d1, d2, func(at func(int) Mem, _ int, tail bool, a, q VecVirtual) {
 		d := w.vec()
@@ -249,11 +265,31 @@ func (w *isa) momentsRows() {
 		VADDPS(d, a, a)
 		VFMADD231PS(d, d, q)
 	})
-	VMOVSD(d1.AsX(), Mem{Base: s1, Index: ch, Scale: 8})
-	VMOVSD(d2.AsX(), Mem{Base: s2, Index: ch, Scale: 8})
+	VMOVSD(d1.AsX(), Mem{Base: buf, Index: ch, Scale: 8, Disp: rowsS1})
+	VMOVSD(d2.AsX(), Mem{Base: buf, Index: ch, Scale: 8, Disp: rowsS2})
 	INCQ(ch)
 	CMPQ(ch, n)
 	JB(LabelRef(channel))
+
+	w.chunkWeights(width, weights)
+	buf = Load(Param("buf").Base(), GP64())
+	padded := GP64()
+	MOVQ(n, padded)
+	ADDQ(U8(w.lanes-1), padded)
+	ANDQ(I8(int8(-w.lanes)), padded)
+	mean, m2 := GP64(), GP64()
+	LEAQ(Mem{Base: buf, Disp: rowsMean}, mean)
+	LEAQ(Mem{Base: buf, Disp: rowsM2}, m2)
+	w.momentsMerge(padded, mean, m2, weights, func(i Register, h int) (s1, s2 VecVirtual) {
+		s1, s2 = w.vec(), w.vec()
+		VMOVUPD(Mem{Base: buf, Index: i, Scale: 2, Disp: rowsS1 + h*w.size()}, s1)
+		VMOVUPD(Mem{Base: buf, Index: i, Scale: 2, Disp: rowsS2 + h*w.size()}, s2)
+		return s1, s2
+	})
+	ADDQ(width, addr(Param("count")))
+	ADDQ(skip, x)
+	DECQ(addr(Param("samples")))
+	JNZ(LabelRef(sample))
 	VZEROUPPER()
 	RET()
 }
@@ -460,22 +496,16 @@ func (w *isa) momentsCols() {
 				return d
 			}, func(_ int, d VecVirtual) VecVirtual { return d })
 		})
-	{
-		fn, fc, t := XMM(), XMM(), XMM()
-		VCVTSI2SDQ(m, fn, fn)
-		VCVTSI2SDQ(addr(Param("count")), fc, fc)
-		one := GP64()
-		MOVQ(U64(0x3ff0000000000000), one)
-		VMOVQ(one, t)
-		VDIVSD(fn, t, t)
-		VMOVSD(t, weights)
-		VADDSD(fn, fc, t)
-		VDIVSD(t, fn, t)
-		VMOVSD(t, weights.Offset(8))
-		VMULSD(fc, t, t)
-		VMOVSD(t, weights.Offset(16))
-	}
-	w.momentsMerge(n, weights)
+	w.chunkWeights(m, weights)
+	buf := Load(Param("buf").Base(), GP64())
+	mean := Load(Param("mean").Base(), GP64())
+	m2 := Load(Param("m2").Base(), GP64())
+	w.momentsMerge(n, mean, m2, weights, func(i Register, h int) (s1, s2 VecVirtual) {
+		a, b := w.vec(), w.vec()
+		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 4 * colPad}, a)
+		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 8 * colPad}, b)
+		return w.widen(a, h), w.widen(b, h)
+	})
 	ADDQ(m, addr(Param("count")))
 	SUBQ(m, addr(Param("rows")))
 	done := w.label("done")
@@ -489,32 +519,49 @@ func (w *isa) momentsCols() {
 	RET()
 }
 
-// momentsMerge emits the merge of a chunk's sums in the buffer into mean and m2, and
-// the next chunk's shifts, float32(mean), into the buffer.
-func (w *isa) momentsMerge(n, weights Mem) {
-	mean := Load(Param("mean").Base(), GP64())
+// chunkWeights stores at weights the merge weights of a chunk of fn values after count
+// (an argument) merged before: 1/fn, fn/(fc+fn) and fc·fn/(fc+fn).
+func (w *isa) chunkWeights(fnv Op, weights Mem) {
+	fn, fc, t := XMM(), XMM(), XMM()
+	one := GP64()
+	MOVQ(U64(0x3ff0000000000000), one)
+	VMOVQ(one, t)
+	// The conversions merge the upper lanes of their second operand: t, which is set.
+	VCVTSI2SDQ(fnv, t, fn)
+	VCVTSI2SDQ(addr(Param("count")), t, fc)
+	VDIVSD(fn, t, t)
+	VMOVSD(t, weights)
+	VADDSD(fn, fc, t)
+	VDIVSD(t, fn, t)
+	VMOVSD(t, weights.Offset(8))
+	VMULSD(fc, t, t)
+	VMOVSD(t, weights.Offset(16))
+}
+
+// momentsMerge emits the merge of a chunk's sums into the n means and M2s at mean and
+// m2, and stores the next
+// chunk's shifts, float32(mean), in the buffer's first region. sums(i, h) returns the
+// float64 sums of half h of the channels at byte offset i (of float32 values).
+func (w *isa) momentsMerge(n Op, mean, m2 Register, weights Mem, sums func(i Register, h int) (s1, s2 VecVirtual)) {
 	buf := Load(Param("buf").Base(), GP64())
 	w.loop(n, 1, func(i Register, _ int, tail bool) {
-		at := Mem{Base: mean, Index: i, Scale: 2}
-		mv := w.loadPD(at, tail)
-		k, s1, s2 := w.vec(), w.vec(), w.vec()
+		mAt, qAt := Mem{Base: mean, Index: i, Scale: 2}, Mem{Base: m2, Index: i, Scale: 2}
+		mv, mq := w.loadPD(mAt, tail), w.loadPD(qAt, tail)
+		k := w.vec()
 		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1}, k)
-		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 4 * colPad}, s1)
-		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 8 * colPad}, s2)
-		var q [2]VecVirtual
 		for h := range 2 {
 			inv := w.vec()
 			VBROADCASTSD(weights, inv)
-			kd, a := w.widen(k, h), w.widen(s1, h)
-			q[h] = w.widen(s2, h)
+			kd := w.widen(k, h)
+			a, q := sums(i, h)
 			t1 := w.vec()
-			VMULPD(inv, a, t1)    // s1/fn
-			VADDPD(t1, kd, kd)    // the chunk's mean, k + s1/fn
-			VMULPD(t1, a, a)      // s1²/fn
-			VSUBPD(a, q[h], q[h]) // its M2, s2 - s1²/fn
+			VMULPD(inv, a, t1) // s1/fn
+			VADDPD(t1, kd, kd) // the chunk's mean, k + s1/fn
+			VMULPD(t1, a, a)   // s1²/fn
+			VSUBPD(a, q, q)    // its M2, s2 - s1²/fn
 			t := w.vec()
 			w.zero(t)
-			VMAXPD(q[h], t, q[h]) // max(0, M2), or NaN when M2 is NaN
+			VMAXPD(q, t, q)       // max(0, M2), or NaN when M2 is NaN
 			VSUBPD(mv[h], kd, kd) // δ
 			wn := w.vec()
 			VBROADCASTSD(weights.Offset(8), wn)
@@ -522,17 +569,12 @@ func (w *isa) momentsMerge(n, weights Mem) {
 			VMULPD(kd, kd, kd)
 			wc := w.vec()
 			VBROADCASTSD(weights.Offset(16), wc)
-			VFMADD231PD(wc, kd, q[h]) // M2 + δ²·wCross, added to m2 below
+			VFMADD231PD(wc, kd, q) // M2 + δ²·wCross
+			VADDPD(q, mq[h], mq[h])
 		}
-		w.storePD(mv, at, tail)
+		w.storePD(mv, mAt, tail)
+		w.storePD(mq, qAt, tail)
 		VMOVUPS(w.narrow(mv), Mem{Base: buf, Index: i, Scale: 1}) // the next shifts
-		m2 := Load(Param("m2").Base(), GP64())
-		at.Base = m2
-		mq := w.loadPD(at, tail)
-		for h := range 2 {
-			VADDPD(q[h], mq[h], mq[h])
-		}
-		w.storePD(mq, at, tail)
 	})
 }
 

@@ -3,6 +3,11 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
 	. "github.com/mmcloughlin/avo/build"
 )
 
@@ -18,4 +23,30 @@ func main() {
 		w.grad()
 	}
 	Generate()
+	for i, a := range os.Args {
+		if a == "-out" && i+1 < len(os.Args) {
+			checkAVX2Registers(os.Args[i+1])
+		}
+	}
+}
+
+// checkAVX2Registers fails unless the AVX2 functions use only X0-X15 and Y0-Y15: a
+// higher register needs an EVEX encoding, which an AVX2-only CPU does not run.
+func checkAVX2Registers(file string) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	high := regexp.MustCompile(`\b[XYZ](1[6-9]|2[0-9]|3[01])\b`)
+	fn := ""
+	for _, line := range strings.Split(string(src), "\n") {
+		if strings.HasPrefix(line, "TEXT ") {
+			fn = line
+		}
+		if strings.Contains(fn, "AVX2(SB)") && high.MatchString(line) {
+			fmt.Fprintf(os.Stderr, "%s: AVX2 code uses a register above 15: %s\n", file, strings.TrimSpace(line))
+			os.Exit(1)
+		}
+	}
 }

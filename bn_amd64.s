@@ -127,26 +127,36 @@ singles_4:
 	JMP         singles_4
 
 tail_5:
-	ADDQ    $0x00000020, R10
-	CMPQ    R9, R10
-	JEQ     done_6
+	ADDQ       $0x00000020, R10
+	CMPQ       R9, R10
+	JEQ        done_6
+	LEAQ       (AX)(R9*1), R9
+	MOVQ       R9, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_9
+	VMASKMOVPS (R9), Y0, Y12
+	JMP        loaded_10
+
+loadslow_9:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R11
-	LEAQ    (AX)(R9*1), R13
-	XORQ    R9, R9
+	XORQ    R12, R12
 
-copy_9:
-	CMPQ R9, R11
-	JGE  copied_10
-	MOVL (R13)(R9*1), R12
-	MOVL R12, (SP)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_9
+copy_11:
+	CMPQ R12, R11
+	JGE  copied_12
+	MOVL (R9)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_11
 
-copied_10:
-	VMOVUPS     (SP), Y12
+copied_12:
+	VMOVUPS (SP), Y12
+
+loaded_10:
 	VSUBPS      Y1, Y12, Y12
 	VANDPS      Y0, Y12, Y12
 	VADDPS      Y12, Y4, Y4
@@ -208,9 +218,9 @@ done_6:
 	SHLQ         $0x02, SI
 	SUBQ         $0x00000020, SI
 
-singles_11:
+singles_13:
 	CMPQ         R10, SI
-	JGT          tail_12
+	JGT          tail_14
 	VMOVUPD      (DI)(R10*2), Y1
 	VMOVUPD      32(DI)(R10*2), Y2
 	VMOVUPD      (R8)(R10*2), Y3
@@ -260,37 +270,18 @@ singles_11:
 	VINSERTF128  $0x01, X1, Y13, Y13
 	VMOVUPS      Y13, (R9)(R10*1)
 	ADDQ         $0x00000020, R10
-	JMP          singles_11
+	JMP          singles_13
 
-tail_12:
+tail_14:
 	ADDQ    $0x00000020, SI
 	CMPQ    R10, SI
-	JEQ     done_13
+	JEQ     done_15
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R11
 	SHLQ    $0x01, R11
 	LEAQ    (DI)(R10*2), R14
-	XORQ    R12, R12
-
-copy_14:
-	CMPQ R12, R11
-	JGE  copied_15
-	MOVL (R14)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_14
-
-copied_15:
-	VMOVUPD (SP), Y1
-	VMOVUPD 32(SP), Y2
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
-	MOVQ    64(SP), R11
-	SHLQ    $0x01, R11
-	LEAQ    (R8)(R10*2), R14
 	XORQ    R12, R12
 
 copy_16:
@@ -302,6 +293,25 @@ copy_16:
 	JMP  copy_16
 
 copied_17:
+	VMOVUPD (SP), Y1
+	VMOVUPD 32(SP), Y2
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R11
+	SHLQ    $0x01, R11
+	LEAQ    (R8)(R10*2), R14
+	XORQ    R12, R12
+
+copy_18:
+	CMPQ R12, R11
+	JGE  copied_19
+	MOVL (R14)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_18
+
+copied_19:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VMOVUPS      (R9)(R10*1), Y5
@@ -347,15 +357,15 @@ copied_17:
 	LEAQ         (DI)(R10*2), R12
 	XORQ         DI, DI
 
-copy_18:
+copy_20:
 	CMPQ DI, BX
-	JGE  copied_19
+	JGE  copied_21
 	MOVL (SP)(DI*1), R11
 	MOVL R11, (R12)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_18
+	JMP  copy_20
 
-copied_19:
+copied_21:
 	VMOVUPD Y3, (SP)
 	VMOVUPD Y4, 32(SP)
 	MOVQ    64(SP), BX
@@ -363,22 +373,22 @@ copied_19:
 	LEAQ    (R8)(R10*2), R11
 	XORQ    DI, DI
 
-copy_20:
+copy_22:
 	CMPQ DI, BX
-	JGE  copied_21
+	JGE  copied_23
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R11)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_20
+	JMP  copy_22
 
-copied_21:
+copied_23:
 	VCVTPD2PSY  Y1, X14
 	VCVTPD2PSY  Y2, X1
 	VINSERTF128 $0x01, X1, Y14, Y14
 	VMOVUPS     Y14, (R9)(R10*1)
 	MOVQ        SI, R10
 
-done_13:
+done_15:
 	ADDQ CX, count+120(FP)
 	ADDQ DX, AX
 	DECQ samples+104(FP)
@@ -407,223 +417,271 @@ TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-128
 	NEGQ    BX
 	VMOVDQU 32(SI)(BX*1), Y0
 
-chunk_22:
-	VXORPS Y0, Y0, Y0
+chunk_24:
+	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), BX
 	MOVQ   mean_len+8(FP), SI
 	ADDQ   $0x07, SI
 	SHRQ   $0x03, SI
 
-clear_23:
-	VMOVUPS Y0, 1088(BX)
-	VMOVUPS Y0, 2176(BX)
+clear_25:
+	VMOVUPS Y1, 1088(BX)
+	VMOVUPS Y1, 2176(BX)
 	ADDQ    $0x20, BX
 	DECQ    SI
-	JNZ     clear_23
+	JNZ     clear_25
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_24:
+rows_26:
 	CMPQ BX, $0x04
-	JLT  rowsdone_25
+	JLT  rowsdone_27
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_27
+	JZ   vectorstail_29
 
-vectors_26:
-	VMOVUPS     (R8), Y0
-	VMOVUPS     (R9), Y4
-	VSUBPS      Y0, Y4, Y4
-	VMOVAPS     Y4, Y3
-	VMULPS      Y4, Y4, Y4
-	VMOVUPS     (R9)(CX*1), Y5
-	VSUBPS      Y0, Y5, Y5
-	VADDPS      Y5, Y3, Y3
-	VFMADD231PS Y5, Y5, Y4
-	VMOVUPS     (R9)(CX*2), Y5
-	VSUBPS      Y0, Y5, Y5
-	VADDPS      Y5, Y3, Y3
-	VFMADD231PS Y5, Y5, Y4
-	VMOVUPS     (R9)(SI*1), Y5
-	VSUBPS      Y0, Y5, Y5
-	VADDPS      Y5, Y3, Y3
-	VFMADD231PS Y5, Y5, Y4
-	VADDPS      1088(R8), Y3, Y3
-	VMOVUPS     Y3, 1088(R8)
-	VADDPS      2176(R8), Y4, Y4
-	VMOVUPS     Y4, 2176(R8)
+vectors_28:
+	VMOVUPS     (R8), Y1
+	VMOVUPS     (R9), Y5
+	VSUBPS      Y1, Y5, Y5
+	VMOVAPS     Y5, Y4
+	VMULPS      Y5, Y5, Y5
+	VMOVUPS     (R9)(CX*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VADDPS      Y6, Y4, Y4
+	VFMADD231PS Y6, Y6, Y5
+	VMOVUPS     (R9)(CX*2), Y6
+	VSUBPS      Y1, Y6, Y6
+	VADDPS      Y6, Y4, Y4
+	VFMADD231PS Y6, Y6, Y5
+	VMOVUPS     (R9)(SI*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VADDPS      Y6, Y4, Y4
+	VFMADD231PS Y6, Y6, Y5
+	VADDPS      1088(R8), Y4, Y4
+	VMOVUPS     Y4, 1088(R8)
+	VADDPS      2176(R8), Y5, Y5
+	VMOVUPS     Y5, 2176(R8)
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
 	DECQ        DI
-	JNZ         vectors_26
+	JNZ         vectors_28
 
-vectorstail_27:
-	TESTQ   $0x00000007, mean_len+8(FP)
-	JZ      vectorsdone_28
-	VMOVUPS (R8), Y0
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
+vectorstail_29:
+	TESTQ      $0x00000007, mean_len+8(FP)
+	JZ         vectorsdone_30
+	VMOVUPS    (R8), Y1
+	MOVQ       R9, DI
+	ANDQ       $0x00000fff, DI
+	CMPQ       DI, $0x00000fe0
+	JA         loadslow_31
+	VMASKMOVPS (R9), Y0, Y5
+	JMP        loaded_32
+
+loadslow_31:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DI
-	LEAQ    (R9), R12
 	XORQ    R10, R10
-
-copy_29:
-	CMPQ R10, DI
-	JGE  copied_30
-	MOVL (R12)(R10*1), R11
-	MOVL R11, (SP)(R10*1)
-	ADDQ $0x04, R10
-	JMP  copy_29
-
-copied_30:
-	VMOVUPS (SP), Y4
-	VSUBPS  Y0, Y4, Y4
-	VMOVAPS Y4, Y3
-	VMULPS  Y4, Y4, Y4
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
-	MOVQ    64(SP), DI
-	LEAQ    (R9)(CX*1), R12
-	XORQ    R10, R10
-
-copy_31:
-	CMPQ R10, DI
-	JGE  copied_32
-	MOVL (R12)(R10*1), R11
-	MOVL R11, (SP)(R10*1)
-	ADDQ $0x04, R10
-	JMP  copy_31
-
-copied_32:
-	VMOVUPS     (SP), Y5
-	VSUBPS      Y0, Y5, Y5
-	VADDPS      Y5, Y3, Y3
-	VFMADD231PS Y5, Y5, Y4
-	VXORPS      Y5, Y5, Y5
-	VMOVUPS     Y5, (SP)
-	VMOVUPS     Y5, 32(SP)
-	MOVQ        64(SP), DI
-	LEAQ        (R9)(CX*2), R12
-	XORQ        R10, R10
 
 copy_33:
 	CMPQ R10, DI
 	JGE  copied_34
-	MOVL (R12)(R10*1), R11
+	MOVL (R9)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
 	JMP  copy_33
 
 copied_34:
-	VMOVUPS     (SP), Y5
-	VSUBPS      Y0, Y5, Y5
-	VADDPS      Y5, Y3, Y3
-	VFMADD231PS Y5, Y5, Y4
-	VXORPS      Y5, Y5, Y5
-	VMOVUPS     Y5, (SP)
-	VMOVUPS     Y5, 32(SP)
-	MOVQ        64(SP), DI
-	LEAQ        (R9)(SI*1), R11
-	XORQ        R9, R9
+	VMOVUPS (SP), Y5
 
-copy_35:
-	CMPQ R9, DI
-	JGE  copied_36
-	MOVL (R11)(R9*1), R10
-	MOVL R10, (SP)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_35
+loaded_32:
+	VSUBPS     Y1, Y5, Y5
+	VMOVAPS    Y5, Y4
+	VMULPS     Y5, Y5, Y5
+	LEAQ       (R9)(CX*1), DI
+	MOVQ       DI, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_35
+	VMASKMOVPS (DI), Y0, Y6
+	JMP        loaded_36
 
-copied_36:
-	VMOVUPS     (SP), Y5
-	VSUBPS      Y0, Y5, Y5
-	VADDPS      Y5, Y3, Y3
-	VFMADD231PS Y5, Y5, Y4
-	VADDPS      1088(R8), Y3, Y3
-	VMOVUPS     Y3, 1088(R8)
-	VADDPS      2176(R8), Y4, Y4
-	VMOVUPS     Y4, 2176(R8)
+loadslow_35:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
 
-vectorsdone_28:
+copy_37:
+	CMPQ R11, R10
+	JGE  copied_38
+	MOVL (DI)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_37
+
+copied_38:
+	VMOVUPS (SP), Y6
+
+loaded_36:
+	VSUBPS      Y1, Y6, Y6
+	VADDPS      Y6, Y4, Y4
+	VFMADD231PS Y6, Y6, Y5
+	LEAQ        (R9)(CX*2), DI
+	MOVQ        DI, R10
+	ANDQ        $0x00000fff, R10
+	CMPQ        R10, $0x00000fe0
+	JA          loadslow_39
+	VMASKMOVPS  (DI), Y0, Y6
+	JMP         loaded_40
+
+loadslow_39:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_41:
+	CMPQ R11, R10
+	JGE  copied_42
+	MOVL (DI)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_41
+
+copied_42:
+	VMOVUPS (SP), Y6
+
+loaded_40:
+	VSUBPS      Y1, Y6, Y6
+	VADDPS      Y6, Y4, Y4
+	VFMADD231PS Y6, Y6, Y5
+	LEAQ        (R9)(SI*1), DI
+	MOVQ        DI, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_43
+	VMASKMOVPS  (DI), Y0, Y6
+	JMP         loaded_44
+
+loadslow_43:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_45:
+	CMPQ R10, R9
+	JGE  copied_46
+	MOVL (DI)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_45
+
+copied_46:
+	VMOVUPS (SP), Y6
+
+loaded_44:
+	VSUBPS      Y1, Y6, Y6
+	VADDPS      Y6, Y4, Y4
+	VFMADD231PS Y6, Y6, Y5
+	VADDPS      1088(R8), Y4, Y4
+	VMOVUPS     Y4, 1088(R8)
+	VADDPS      2176(R8), Y5, Y5
+	VMOVUPS     Y5, 2176(R8)
+
+vectorsdone_30:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_24
+	JMP  rows_26
 
-rowsdone_25:
-rows_37:
+rowsdone_27:
+rows_47:
 	CMPQ BX, $0x01
-	JLT  rowsdone_38
+	JLT  rowsdone_48
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x03, SI
-	JZ   vectorstail_40
+	JZ   vectorstail_50
 
-vectors_39:
-	VMOVUPS (DI), Y0
-	VMOVUPS (R8), Y3
-	VSUBPS  Y0, Y3, Y3
-	VMOVAPS Y3, Y0
-	VMULPS  Y3, Y3, Y3
-	VADDPS  1088(DI), Y0, Y0
-	VMOVUPS Y0, 1088(DI)
-	VADDPS  2176(DI), Y3, Y3
-	VMOVUPS Y3, 2176(DI)
+vectors_49:
+	VMOVUPS (DI), Y1
+	VMOVUPS (R8), Y4
+	VSUBPS  Y1, Y4, Y4
+	VMOVAPS Y4, Y1
+	VMULPS  Y4, Y4, Y4
+	VADDPS  1088(DI), Y1, Y1
+	VMOVUPS Y1, 1088(DI)
+	VADDPS  2176(DI), Y4, Y4
+	VMOVUPS Y4, 2176(DI)
 	ADDQ    $0x20, R8
 	ADDQ    $0x20, DI
 	DECQ    SI
-	JNZ     vectors_39
+	JNZ     vectors_49
 
-vectorstail_40:
-	TESTQ   $0x00000007, mean_len+8(FP)
-	JZ      vectorsdone_41
-	VMOVUPS (DI), Y0
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
+vectorstail_50:
+	TESTQ      $0x00000007, mean_len+8(FP)
+	JZ         vectorsdone_51
+	VMOVUPS    (DI), Y1
+	MOVQ       R8, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_52
+	VMASKMOVPS (R8), Y0, Y4
+	JMP        loaded_53
+
+loadslow_52:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
-	LEAQ    (R8), R10
-	XORQ    R8, R8
+	XORQ    R9, R9
 
-copy_42:
-	CMPQ R8, SI
-	JGE  copied_43
-	MOVL (R10)(R8*1), R9
-	MOVL R9, (SP)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_42
+copy_54:
+	CMPQ R9, SI
+	JGE  copied_55
+	MOVL (R8)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_54
 
-copied_43:
-	VMOVUPS (SP), Y3
-	VSUBPS  Y0, Y3, Y3
-	VMOVAPS Y3, Y0
-	VMULPS  Y3, Y3, Y3
-	VADDPS  1088(DI), Y0, Y0
-	VMOVUPS Y0, 1088(DI)
-	VADDPS  2176(DI), Y3, Y3
-	VMOVUPS Y3, 2176(DI)
+copied_55:
+	VMOVUPS (SP), Y4
 
-vectorsdone_41:
+loaded_53:
+	VSUBPS  Y1, Y4, Y4
+	VMOVAPS Y4, Y1
+	VMULPS  Y4, Y4, Y4
+	VADDPS  1088(DI), Y1, Y1
+	VMOVUPS Y1, 1088(DI)
+	VADDPS  2176(DI), Y4, Y4
+	VMOVUPS Y4, 2176(DI)
+
+vectorsdone_51:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_37
+	JMP  rows_47
 
-rowsdone_38:
+rowsdone_48:
 	MOVQ       $0x3ff0000000000000, BX
-	VMOVQ      BX, X2
-	VCVTSI2SDQ DX, X2, X0
-	VCVTSI2SDQ count+112(FP), X2, X1
-	VDIVSD     X0, X2, X2
-	VMOVSD     X2, 72(SP)
-	VADDSD     X0, X1, X2
-	VDIVSD     X2, X0, X2
-	VMOVSD     X2, 80(SP)
-	VMULSD     X1, X2, X2
-	VMOVSD     X2, 88(SP)
+	VMOVQ      BX, X3
+	VCVTSI2SDQ DX, X3, X1
+	VCVTSI2SDQ count+112(FP), X3, X2
+	VDIVSD     X1, X3, X3
+	VMOVSD     X3, 72(SP)
+	VADDSD     X1, X2, X3
+	VDIVSD     X3, X1, X3
+	VMOVSD     X3, 80(SP)
+	VMULSD     X2, X3, X3
+	VMOVSD     X3, 88(SP)
 	MOVQ       buf_base+48(FP), BX
 	MOVQ       mean_base+0(FP), SI
 	MOVQ       m2_base+24(FP), DI
@@ -633,198 +691,198 @@ rowsdone_38:
 	SHLQ       $0x02, R10
 	SUBQ       $0x00000020, R10
 
-singles_44:
+singles_56:
 	CMPQ         R9, R10
-	JGT          tail_45
-	VMOVUPD      (SI)(R9*2), Y0
-	VMOVUPD      32(SI)(R9*2), Y3
-	VMOVUPD      (DI)(R9*2), Y4
-	VMOVUPD      32(DI)(R9*2), Y5
-	VMOVUPS      (R8)(R9*1), Y6
-	VBROADCASTSD 72(SP), Y7
-	VCVTPS2PD    X6, Y8
+	JGT          tail_57
+	VMOVUPD      (SI)(R9*2), Y1
+	VMOVUPD      32(SI)(R9*2), Y4
+	VMOVUPD      (DI)(R9*2), Y5
+	VMOVUPD      32(DI)(R9*2), Y6
+	VMOVUPS      (R8)(R9*1), Y7
+	VBROADCASTSD 72(SP), Y8
+	VCVTPS2PD    X7, Y9
+	VMOVUPS      1088(BX)(R9*1), Y10
+	VMOVUPS      2176(BX)(R9*1), Y11
+	VCVTPS2PD    X10, Y10
+	VCVTPS2PD    X11, Y11
+	VMULPD       Y8, Y10, Y8
+	VADDPD       Y8, Y9, Y9
+	VMULPD       Y8, Y10, Y10
+	VSUBPD       Y10, Y11, Y11
+	VXORPS       Y8, Y8, Y8
+	VMAXPD       Y11, Y8, Y11
+	VSUBPD       Y1, Y9, Y9
+	VBROADCASTSD 80(SP), Y8
+	VFMADD231PD  Y8, Y9, Y1
+	VMULPD       Y9, Y9, Y9
+	VBROADCASTSD 88(SP), Y8
+	VFMADD231PD  Y8, Y9, Y11
+	VADDPD       Y11, Y5, Y5
+	VBROADCASTSD 72(SP), Y8
+	VEXTRACTF128 $0x01, Y7, X7
+	VCVTPS2PD    X7, Y7
 	VMOVUPS      1088(BX)(R9*1), Y9
 	VMOVUPS      2176(BX)(R9*1), Y10
-	VCVTPS2PD    X9, Y9
-	VCVTPS2PD    X10, Y10
-	VMULPD       Y7, Y9, Y7
-	VADDPD       Y7, Y8, Y8
-	VMULPD       Y7, Y9, Y9
-	VSUBPD       Y9, Y10, Y10
-	VXORPS       Y7, Y7, Y7
-	VMAXPD       Y10, Y7, Y10
-	VSUBPD       Y0, Y8, Y8
-	VBROADCASTSD 80(SP), Y7
-	VFMADD231PD  Y7, Y8, Y0
-	VMULPD       Y8, Y8, Y8
-	VBROADCASTSD 88(SP), Y7
-	VFMADD231PD  Y7, Y8, Y10
-	VADDPD       Y10, Y4, Y4
-	VBROADCASTSD 72(SP), Y7
-	VEXTRACTF128 $0x01, Y6, X6
-	VCVTPS2PD    X6, Y6
-	VMOVUPS      1088(BX)(R9*1), Y8
-	VMOVUPS      2176(BX)(R9*1), Y9
-	VEXTRACTF128 $0x01, Y8, X8
-	VCVTPS2PD    X8, Y8
 	VEXTRACTF128 $0x01, Y9, X9
 	VCVTPS2PD    X9, Y9
-	VMULPD       Y7, Y8, Y7
-	VADDPD       Y7, Y6, Y6
-	VMULPD       Y7, Y8, Y8
-	VSUBPD       Y8, Y9, Y9
-	VXORPS       Y7, Y7, Y7
-	VMAXPD       Y9, Y7, Y9
-	VSUBPD       Y3, Y6, Y6
-	VBROADCASTSD 80(SP), Y7
-	VFMADD231PD  Y7, Y6, Y3
-	VMULPD       Y6, Y6, Y6
-	VBROADCASTSD 88(SP), Y7
-	VFMADD231PD  Y7, Y6, Y9
-	VADDPD       Y9, Y5, Y5
-	VMOVUPD      Y0, (SI)(R9*2)
-	VMOVUPD      Y3, 32(SI)(R9*2)
-	VMOVUPD      Y4, (DI)(R9*2)
-	VMOVUPD      Y5, 32(DI)(R9*2)
-	VCVTPD2PSY   Y0, X1
-	VCVTPD2PSY   Y3, X0
-	VINSERTF128  $0x01, X0, Y1, Y1
-	VMOVUPS      Y1, (R8)(R9*1)
+	VEXTRACTF128 $0x01, Y10, X10
+	VCVTPS2PD    X10, Y10
+	VMULPD       Y8, Y9, Y8
+	VADDPD       Y8, Y7, Y7
+	VMULPD       Y8, Y9, Y9
+	VSUBPD       Y9, Y10, Y10
+	VXORPS       Y8, Y8, Y8
+	VMAXPD       Y10, Y8, Y10
+	VSUBPD       Y4, Y7, Y7
+	VBROADCASTSD 80(SP), Y8
+	VFMADD231PD  Y8, Y7, Y4
+	VMULPD       Y7, Y7, Y7
+	VBROADCASTSD 88(SP), Y8
+	VFMADD231PD  Y8, Y7, Y10
+	VADDPD       Y10, Y6, Y6
+	VMOVUPD      Y1, (SI)(R9*2)
+	VMOVUPD      Y4, 32(SI)(R9*2)
+	VMOVUPD      Y5, (DI)(R9*2)
+	VMOVUPD      Y6, 32(DI)(R9*2)
+	VCVTPD2PSY   Y1, X2
+	VCVTPD2PSY   Y4, X1
+	VINSERTF128  $0x01, X1, Y2, Y2
+	VMOVUPS      Y2, (R8)(R9*1)
 	ADDQ         $0x00000020, R9
-	JMP          singles_44
+	JMP          singles_56
 
-tail_45:
+tail_57:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_46
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, (SP)
-	VMOVUPS Y0, 32(SP)
+	JEQ     done_58
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R11
 	SHLQ    $0x01, R11
 	LEAQ    (SI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_47:
+copy_59:
 	CMPQ R12, R11
-	JGE  copied_48
+	JGE  copied_60
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_47
+	JMP  copy_59
 
-copied_48:
-	VMOVUPD (SP), Y0
-	VMOVUPD 32(SP), Y3
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
+copied_60:
+	VMOVUPD (SP), Y1
+	VMOVUPD 32(SP), Y4
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R11
 	SHLQ    $0x01, R11
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_49:
+copy_61:
 	CMPQ R12, R11
-	JGE  copied_50
+	JGE  copied_62
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_49
+	JMP  copy_61
 
-copied_50:
-	VMOVUPD      (SP), Y4
-	VMOVUPD      32(SP), Y5
-	VMOVUPS      (R8)(R9*1), Y6
-	VBROADCASTSD 72(SP), Y7
-	VCVTPS2PD    X6, Y8
+copied_62:
+	VMOVUPD      (SP), Y5
+	VMOVUPD      32(SP), Y6
+	VMOVUPS      (R8)(R9*1), Y7
+	VBROADCASTSD 72(SP), Y8
+	VCVTPS2PD    X7, Y9
+	VMOVUPS      1088(BX)(R9*1), Y10
+	VMOVUPS      2176(BX)(R9*1), Y11
+	VCVTPS2PD    X10, Y10
+	VCVTPS2PD    X11, Y11
+	VMULPD       Y8, Y10, Y8
+	VADDPD       Y8, Y9, Y9
+	VMULPD       Y8, Y10, Y10
+	VSUBPD       Y10, Y11, Y11
+	VXORPS       Y8, Y8, Y8
+	VMAXPD       Y11, Y8, Y11
+	VSUBPD       Y1, Y9, Y9
+	VBROADCASTSD 80(SP), Y8
+	VFMADD231PD  Y8, Y9, Y1
+	VMULPD       Y9, Y9, Y9
+	VBROADCASTSD 88(SP), Y8
+	VFMADD231PD  Y8, Y9, Y11
+	VADDPD       Y11, Y5, Y5
+	VBROADCASTSD 72(SP), Y8
+	VEXTRACTF128 $0x01, Y7, X7
+	VCVTPS2PD    X7, Y7
 	VMOVUPS      1088(BX)(R9*1), Y9
 	VMOVUPS      2176(BX)(R9*1), Y10
-	VCVTPS2PD    X9, Y9
-	VCVTPS2PD    X10, Y10
-	VMULPD       Y7, Y9, Y7
-	VADDPD       Y7, Y8, Y8
-	VMULPD       Y7, Y9, Y9
-	VSUBPD       Y9, Y10, Y10
-	VXORPS       Y7, Y7, Y7
-	VMAXPD       Y10, Y7, Y10
-	VSUBPD       Y0, Y8, Y8
-	VBROADCASTSD 80(SP), Y7
-	VFMADD231PD  Y7, Y8, Y0
-	VMULPD       Y8, Y8, Y8
-	VBROADCASTSD 88(SP), Y7
-	VFMADD231PD  Y7, Y8, Y10
-	VADDPD       Y10, Y4, Y4
-	VBROADCASTSD 72(SP), Y7
-	VEXTRACTF128 $0x01, Y6, X6
-	VCVTPS2PD    X6, Y6
-	VMOVUPS      1088(BX)(R9*1), Y8
-	VMOVUPS      2176(BX)(R9*1), Y9
-	VEXTRACTF128 $0x01, Y8, X8
-	VCVTPS2PD    X8, Y8
 	VEXTRACTF128 $0x01, Y9, X9
 	VCVTPS2PD    X9, Y9
-	VMULPD       Y7, Y8, Y7
-	VADDPD       Y7, Y6, Y6
-	VMULPD       Y7, Y8, Y8
-	VSUBPD       Y8, Y9, Y9
-	VXORPS       Y7, Y7, Y7
-	VMAXPD       Y9, Y7, Y9
-	VSUBPD       Y3, Y6, Y6
-	VBROADCASTSD 80(SP), Y7
-	VFMADD231PD  Y7, Y6, Y3
-	VMULPD       Y6, Y6, Y6
-	VBROADCASTSD 88(SP), Y7
-	VFMADD231PD  Y7, Y6, Y9
-	VADDPD       Y9, Y5, Y5
-	VMOVUPD      Y0, (SP)
-	VMOVUPD      Y3, 32(SP)
+	VEXTRACTF128 $0x01, Y10, X10
+	VCVTPS2PD    X10, Y10
+	VMULPD       Y8, Y9, Y8
+	VADDPD       Y8, Y7, Y7
+	VMULPD       Y8, Y9, Y9
+	VSUBPD       Y9, Y10, Y10
+	VXORPS       Y8, Y8, Y8
+	VMAXPD       Y10, Y8, Y10
+	VSUBPD       Y4, Y7, Y7
+	VBROADCASTSD 80(SP), Y8
+	VFMADD231PD  Y8, Y7, Y4
+	VMULPD       Y7, Y7, Y7
+	VBROADCASTSD 88(SP), Y8
+	VFMADD231PD  Y8, Y7, Y10
+	VADDPD       Y10, Y6, Y6
+	VMOVUPD      Y1, (SP)
+	VMOVUPD      Y4, 32(SP)
 	MOVQ         64(SP), BX
 	SHLQ         $0x01, BX
 	LEAQ         (SI)(R9*2), R12
 	XORQ         SI, SI
 
-copy_51:
+copy_63:
 	CMPQ SI, BX
-	JGE  copied_52
+	JGE  copied_64
 	MOVL (SP)(SI*1), R11
 	MOVL R11, (R12)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_51
+	JMP  copy_63
 
-copied_52:
-	VMOVUPD Y4, (SP)
-	VMOVUPD Y5, 32(SP)
+copied_64:
+	VMOVUPD Y5, (SP)
+	VMOVUPD Y6, 32(SP)
 	MOVQ    64(SP), BX
 	SHLQ    $0x01, BX
 	LEAQ    (DI)(R9*2), R11
 	XORQ    SI, SI
 
-copy_53:
+copy_65:
 	CMPQ SI, BX
-	JGE  copied_54
+	JGE  copied_66
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (R11)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_53
+	JMP  copy_65
 
-copied_54:
-	VCVTPD2PSY  Y0, X2
-	VCVTPD2PSY  Y3, X0
-	VINSERTF128 $0x01, X0, Y2, Y2
-	VMOVUPS     Y2, (R8)(R9*1)
+copied_66:
+	VCVTPD2PSY  Y1, X3
+	VCVTPD2PSY  Y4, X1
+	VINSERTF128 $0x01, X1, Y3, Y3
+	VMOVUPS     Y3, (R8)(R9*1)
 	MOVQ        R10, R9
 
-done_46:
+done_58:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_55
+	JZ      done_67
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_22
+	JMP     chunk_24
 
-done_55:
+done_67:
 	VZEROUPPER
 	RET
 
@@ -849,105 +907,124 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_56:
+sample_68:
 	XORQ DI, DI
 
-channel_57:
+channel_69:
 	MOVQ         center_base+48(FP), R8
-	VBROADCASTSS (R8)(DI*4), Y0
-	MOVQ         scale_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
-	MOVQ         shift_base+96(FP), R8
+	MOVQ         scale_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y2
+	MOVQ         shift_base+96(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y3
 	XORQ         R8, R8
 	MOVQ         DX, R9
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_61:
+blocks_73:
 	CMPQ        R8, R9
-	JGT         blocksdone_62
-	VMOVUPS     (CX)(R8*1), Y3
-	VSUBPS      Y0, Y3, Y3
-	VFMADD213PS Y2, Y1, Y3
-	VMOVUPS     Y3, (AX)(R8*1)
-	VMOVUPS     32(CX)(R8*1), Y3
-	VSUBPS      Y0, Y3, Y3
-	VFMADD213PS Y2, Y1, Y3
-	VMOVUPS     Y3, 32(AX)(R8*1)
-	VMOVUPS     64(CX)(R8*1), Y3
-	VSUBPS      Y0, Y3, Y3
-	VFMADD213PS Y2, Y1, Y3
-	VMOVUPS     Y3, 64(AX)(R8*1)
-	VMOVUPS     96(CX)(R8*1), Y3
-	VSUBPS      Y0, Y3, Y3
-	VFMADD213PS Y2, Y1, Y3
-	VMOVUPS     Y3, 96(AX)(R8*1)
+	JGT         blocksdone_74
+	VMOVUPS     (CX)(R8*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, (AX)(R8*1)
+	VMOVUPS     32(CX)(R8*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, 32(AX)(R8*1)
+	VMOVUPS     64(CX)(R8*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, 64(AX)(R8*1)
+	VMOVUPS     96(CX)(R8*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_61
+	JMP         blocks_73
 
-blocksdone_62:
+blocksdone_74:
 	ADDQ $0x00000060, R9
 
-singles_58:
+singles_70:
 	CMPQ        R8, R9
-	JGT         tail_59
-	VMOVUPS     (CX)(R8*1), Y3
-	VSUBPS      Y0, Y3, Y3
-	VFMADD213PS Y2, Y1, Y3
-	VMOVUPS     Y3, (AX)(R8*1)
+	JGT         tail_71
+	VMOVUPS     (CX)(R8*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_58
+	JMP         singles_70
 
-tail_59:
-	ADDQ    $0x00000020, R9
-	CMPQ    R8, R9
-	JEQ     done_60
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
+tail_71:
+	ADDQ       $0x00000020, R9
+	CMPQ       R8, R9
+	JEQ        done_72
+	LEAQ       (CX)(R8*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_75
+	VMASKMOVPS (R10), Y0, Y4
+	JMP        loaded_76
+
+loadslow_75:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_77:
+	CMPQ R12, R11
+	JGE  copied_78
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_77
+
+copied_78:
+	VMOVUPS (SP), Y4
+
+loaded_76:
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	LEAQ        (AX)(R8*1), R8
+	MOVQ        R8, R10
+	ANDQ        $0x00000fff, R10
+	CMPQ        R10, $0x00000fe0
+	JA          storeslow_79
+	VMASKMOVPS  Y4, Y0, (R8)
+	JMP         stored_80
+
+storeslow_79:
+	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
-	LEAQ    (CX)(R8*1), R13
 	XORQ    R11, R11
 
-copy_63:
+copy_81:
 	CMPQ R11, R10
-	JGE  copied_64
-	MOVL (R13)(R11*1), R12
-	MOVL R12, (SP)(R11*1)
+	JGE  copied_82
+	MOVL (SP)(R11*1), R12
+	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_63
+	JMP  copy_81
 
-copied_64:
-	VMOVUPS     (SP), Y3
-	VSUBPS      Y0, Y3, Y3
-	VFMADD213PS Y2, Y1, Y3
-	VMOVUPS     Y3, (SP)
-	MOVQ        64(SP), R10
-	LEAQ        (AX)(R8*1), R12
-	XORQ        R8, R8
-
-copy_65:
-	CMPQ R8, R10
-	JGE  copied_66
-	MOVL (SP)(R8*1), R11
-	MOVL R11, (R12)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_65
-
-copied_66:
+copied_82:
+stored_80:
 	MOVQ R9, R8
 
-done_60:
+done_72:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_57
+	JB   channel_69
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_56
+	JNZ  sample_68
 	VZEROUPPER
 	RET
 
@@ -971,157 +1048,206 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-136
 	NEGQ    R9
 	VMOVDQU 32(R10)(R9*1), Y0
 
-row_67:
+row_83:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_71:
+blocks_87:
 	CMPQ        R9, R10
-	JGT         blocksdone_72
-	VMOVUPS     (CX)(R9*1), Y0
-	VMOVUPS     (DX)(R9*1), Y1
-	VMOVUPS     (BX)(R9*1), Y2
-	VMOVUPS     (SI)(R9*1), Y3
-	VSUBPS      Y1, Y0, Y0
-	VFMADD213PS Y3, Y2, Y0
-	VMOVUPS     Y0, (AX)(R9*1)
-	VMOVUPS     32(CX)(R9*1), Y0
-	VMOVUPS     32(DX)(R9*1), Y1
-	VMOVUPS     32(BX)(R9*1), Y2
-	VMOVUPS     32(SI)(R9*1), Y3
-	VSUBPS      Y1, Y0, Y0
-	VFMADD213PS Y3, Y2, Y0
-	VMOVUPS     Y0, 32(AX)(R9*1)
-	VMOVUPS     64(CX)(R9*1), Y0
-	VMOVUPS     64(DX)(R9*1), Y1
-	VMOVUPS     64(BX)(R9*1), Y2
-	VMOVUPS     64(SI)(R9*1), Y3
-	VSUBPS      Y1, Y0, Y0
-	VFMADD213PS Y3, Y2, Y0
-	VMOVUPS     Y0, 64(AX)(R9*1)
-	VMOVUPS     96(CX)(R9*1), Y0
-	VMOVUPS     96(DX)(R9*1), Y1
-	VMOVUPS     96(BX)(R9*1), Y2
-	VMOVUPS     96(SI)(R9*1), Y3
-	VSUBPS      Y1, Y0, Y0
-	VFMADD213PS Y3, Y2, Y0
-	VMOVUPS     Y0, 96(AX)(R9*1)
+	JGT         blocksdone_88
+	VMOVUPS     (CX)(R9*1), Y1
+	VMOVUPS     (DX)(R9*1), Y2
+	VMOVUPS     (BX)(R9*1), Y3
+	VMOVUPS     (SI)(R9*1), Y4
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y4, Y3, Y1
+	VMOVUPS     Y1, (AX)(R9*1)
+	VMOVUPS     32(CX)(R9*1), Y1
+	VMOVUPS     32(DX)(R9*1), Y2
+	VMOVUPS     32(BX)(R9*1), Y3
+	VMOVUPS     32(SI)(R9*1), Y4
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y4, Y3, Y1
+	VMOVUPS     Y1, 32(AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Y1
+	VMOVUPS     64(DX)(R9*1), Y2
+	VMOVUPS     64(BX)(R9*1), Y3
+	VMOVUPS     64(SI)(R9*1), Y4
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y4, Y3, Y1
+	VMOVUPS     Y1, 64(AX)(R9*1)
+	VMOVUPS     96(CX)(R9*1), Y1
+	VMOVUPS     96(DX)(R9*1), Y2
+	VMOVUPS     96(BX)(R9*1), Y3
+	VMOVUPS     96(SI)(R9*1), Y4
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y4, Y3, Y1
+	VMOVUPS     Y1, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_71
+	JMP         blocks_87
 
-blocksdone_72:
+blocksdone_88:
 	ADDQ $0x00000060, R10
 
-singles_68:
+singles_84:
 	CMPQ        R9, R10
-	JGT         tail_69
-	VMOVUPS     (CX)(R9*1), Y0
-	VMOVUPS     (DX)(R9*1), Y1
-	VMOVUPS     (BX)(R9*1), Y2
-	VMOVUPS     (SI)(R9*1), Y3
-	VSUBPS      Y1, Y0, Y0
-	VFMADD213PS Y3, Y2, Y0
-	VMOVUPS     Y0, (AX)(R9*1)
+	JGT         tail_85
+	VMOVUPS     (CX)(R9*1), Y1
+	VMOVUPS     (DX)(R9*1), Y2
+	VMOVUPS     (BX)(R9*1), Y3
+	VMOVUPS     (SI)(R9*1), Y4
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y4, Y3, Y1
+	VMOVUPS     Y1, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_68
+	JMP         singles_84
 
-tail_69:
-	ADDQ    $0x00000020, R10
-	CMPQ    R9, R10
-	JEQ     done_70
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, (SP)
-	VMOVUPS Y0, 32(SP)
-	MOVQ    64(SP), R11
-	LEAQ    (CX)(R9*1), R14
-	XORQ    R12, R12
+tail_85:
+	ADDQ       $0x00000020, R10
+	CMPQ       R9, R10
+	JEQ        done_86
+	LEAQ       (CX)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_89
+	VMASKMOVPS (R11), Y0, Y1
+	JMP        loaded_90
 
-copy_73:
-	CMPQ R12, R11
-	JGE  copied_74
-	MOVL (R14)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_73
-
-copied_74:
-	VMOVUPS (SP), Y0
+loadslow_89:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
-	MOVQ    64(SP), R11
-	LEAQ    (DX)(R9*1), R14
-	XORQ    R12, R12
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
 
-copy_75:
-	CMPQ R12, R11
-	JGE  copied_76
-	MOVL (R14)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_75
+copy_91:
+	CMPQ R13, R12
+	JGE  copied_92
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_91
 
-copied_76:
+copied_92:
 	VMOVUPS (SP), Y1
+
+loaded_90:
+	LEAQ       (DX)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_93
+	VMASKMOVPS (R11), Y0, Y2
+	JMP        loaded_94
+
+loadslow_93:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
-	MOVQ    64(SP), R11
-	LEAQ    (BX)(R9*1), R14
-	XORQ    R12, R12
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
 
-copy_77:
-	CMPQ R12, R11
-	JGE  copied_78
-	MOVL (R14)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_77
+copy_95:
+	CMPQ R13, R12
+	JGE  copied_96
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_95
 
-copied_78:
+copied_96:
 	VMOVUPS (SP), Y2
+
+loaded_94:
+	LEAQ       (BX)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_97
+	VMASKMOVPS (R11), Y0, Y3
+	JMP        loaded_98
+
+loadslow_97:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_99:
+	CMPQ R13, R12
+	JGE  copied_100
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_99
+
+copied_100:
+	VMOVUPS (SP), Y3
+
+loaded_98:
+	LEAQ       (SI)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_101
+	VMASKMOVPS (R11), Y0, Y4
+	JMP        loaded_102
+
+loadslow_101:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_103:
+	CMPQ R13, R12
+	JGE  copied_104
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_103
+
+copied_104:
+	VMOVUPS (SP), Y4
+
+loaded_102:
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y4, Y3, Y1
+	LEAQ        (AX)(R9*1), R9
+	MOVQ        R9, R11
+	ANDQ        $0x00000fff, R11
+	CMPQ        R11, $0x00000fe0
+	JA          storeslow_105
+	VMASKMOVPS  Y1, Y0, (R9)
+	JMP         stored_106
+
+storeslow_105:
+	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
-	LEAQ    (SI)(R9*1), R14
 	XORQ    R12, R12
 
-copy_79:
+copy_107:
 	CMPQ R12, R11
-	JGE  copied_80
-	MOVL (R14)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
+	JGE  copied_108
+	MOVL (SP)(R12*1), R13
+	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_79
+	JMP  copy_107
 
-copied_80:
-	VMOVUPS     (SP), Y3
-	VSUBPS      Y1, Y0, Y0
-	VFMADD213PS Y3, Y2, Y0
-	VMOVUPS     Y0, (SP)
-	MOVQ        64(SP), R11
-	LEAQ        (AX)(R9*1), R13
-	XORQ        R9, R9
-
-copy_81:
-	CMPQ R9, R11
-	JGE  copied_82
-	MOVL (SP)(R9*1), R12
-	MOVL R12, (R13)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_81
-
-copied_82:
+copied_108:
+stored_106:
 	MOVQ R10, R9
 
-done_70:
+done_86:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	DECQ DI
-	JNZ  row_67
+	JNZ  row_83
 	VZEROUPPER
 	RET
 
@@ -1148,21 +1274,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_83:
+sample_109:
 	XORQ DI, DI
 
-channel_84:
+channel_110:
 	MOVQ         center_base+96(FP), R8
-	VBROADCASTSS (R8)(DI*4), Y0
-	VXORPS       Y1, Y1, Y1
+	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_85:
+chunk_111:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
-	VXORPS  Y3, Y3, Y3
 	VXORPS  Y4, Y4, Y4
 	VXORPS  Y5, Y5, Y5
 	VXORPS  Y6, Y6, Y6
@@ -1170,136 +1295,157 @@ chunk_85:
 	VXORPS  Y8, Y8, Y8
 	VXORPS  Y9, Y9, Y9
 	VXORPS  Y10, Y10, Y10
+	VXORPS  Y11, Y11, Y11
 	XORQ    R10, R10
 	MOVQ    R9, R11
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_89:
+blocks_115:
 	CMPQ        R10, R11
-	JGT         blocksdone_90
-	VMOVUPS     (AX)(R10*1), Y11
-	VMOVUPS     (CX)(R10*1), Y12
-	VSUBPS      Y0, Y12, Y12
-	VADDPS      Y11, Y3, Y3
-	VFMADD231PS Y11, Y12, Y4
-	VMOVUPS     32(AX)(R10*1), Y11
-	VMOVUPS     32(CX)(R10*1), Y12
-	VSUBPS      Y0, Y12, Y12
-	VADDPS      Y11, Y5, Y5
-	VFMADD231PS Y11, Y12, Y6
-	VMOVUPS     64(AX)(R10*1), Y11
-	VMOVUPS     64(CX)(R10*1), Y12
-	VSUBPS      Y0, Y12, Y12
-	VADDPS      Y11, Y7, Y7
-	VFMADD231PS Y11, Y12, Y8
-	VMOVUPS     96(AX)(R10*1), Y11
-	VMOVUPS     96(CX)(R10*1), Y12
-	VSUBPS      Y0, Y12, Y12
-	VADDPS      Y11, Y9, Y9
-	VFMADD231PS Y11, Y12, Y10
+	JGT         blocksdone_116
+	VMOVUPS     (AX)(R10*1), Y12
+	VMOVUPS     (CX)(R10*1), Y13
+	VSUBPS      Y1, Y13, Y13
+	VADDPS      Y12, Y4, Y4
+	VFMADD231PS Y12, Y13, Y5
+	VMOVUPS     32(AX)(R10*1), Y12
+	VMOVUPS     32(CX)(R10*1), Y13
+	VSUBPS      Y1, Y13, Y13
+	VADDPS      Y12, Y6, Y6
+	VFMADD231PS Y12, Y13, Y7
+	VMOVUPS     64(AX)(R10*1), Y12
+	VMOVUPS     64(CX)(R10*1), Y13
+	VSUBPS      Y1, Y13, Y13
+	VADDPS      Y12, Y8, Y8
+	VFMADD231PS Y12, Y13, Y9
+	VMOVUPS     96(AX)(R10*1), Y12
+	VMOVUPS     96(CX)(R10*1), Y13
+	VSUBPS      Y1, Y13, Y13
+	VADDPS      Y12, Y10, Y10
+	VFMADD231PS Y12, Y13, Y11
 	ADDQ        $0x00000080, R10
-	JMP         blocks_89
+	JMP         blocks_115
 
-blocksdone_90:
+blocksdone_116:
 	ADDQ $0x00000060, R11
 
-singles_86:
+singles_112:
 	CMPQ        R10, R11
-	JGT         tail_87
-	VMOVUPS     (AX)(R10*1), Y11
-	VMOVUPS     (CX)(R10*1), Y12
-	VSUBPS      Y0, Y12, Y12
-	VADDPS      Y11, Y3, Y3
-	VFMADD231PS Y11, Y12, Y4
+	JGT         tail_113
+	VMOVUPS     (AX)(R10*1), Y12
+	VMOVUPS     (CX)(R10*1), Y13
+	VSUBPS      Y1, Y13, Y13
+	VADDPS      Y12, Y4, Y4
+	VFMADD231PS Y12, Y13, Y5
 	ADDQ        $0x00000020, R10
-	JMP         singles_86
+	JMP         singles_112
 
-tail_87:
-	ADDQ    $0x00000020, R11
-	CMPQ    R10, R11
-	JEQ     done_88
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R12
-	LEAQ    (AX)(R10*1), R15
-	XORQ    R13, R13
+tail_113:
+	ADDQ       $0x00000020, R11
+	CMPQ       R10, R11
+	JEQ        done_114
+	LEAQ       (AX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_117
+	VMASKMOVPS (R12), Y0, Y12
+	JMP        loaded_118
 
-copy_91:
-	CMPQ R13, R12
-	JGE  copied_92
-	MOVL (R15)(R13*1), R14
-	MOVL R14, (SP)(R13*1)
-	ADDQ $0x04, R13
-	JMP  copy_91
-
-copied_92:
-	VMOVUPS (SP), Y11
+loadslow_117:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_119:
+	CMPQ R14, R13
+	JGE  copied_120
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_119
+
+copied_120:
+	VMOVUPS (SP), Y12
+
+loaded_118:
+	LEAQ       (CX)(R10*1), R10
+	MOVQ       R10, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_121
+	VMASKMOVPS (R10), Y0, Y13
+	JMP        loaded_122
+
+loadslow_121:
+	VXORPS  Y13, Y13, Y13
+	VMOVUPS Y13, (SP)
+	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
-	LEAQ    (CX)(R10*1), R14
-	XORQ    R10, R10
+	XORQ    R13, R13
 
-copy_93:
-	CMPQ R10, R12
-	JGE  copied_94
-	MOVL (R14)(R10*1), R13
-	MOVL R13, (SP)(R10*1)
-	ADDQ $0x04, R10
-	JMP  copy_93
+copy_123:
+	CMPQ R13, R12
+	JGE  copied_124
+	MOVL (R10)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_123
 
-copied_94:
-	VMOVUPS     (SP), Y12
-	VSUBPS      Y0, Y12, Y12
-	VADDPS      Y11, Y3, Y3
-	VFMADD231PS Y11, Y12, Y4
+copied_124:
+	VMOVUPS (SP), Y13
+
+loaded_122:
+	VSUBPS      Y1, Y13, Y13
+	VADDPS      Y12, Y4, Y4
+	VFMADD231PS Y12, Y13, Y5
 	MOVQ        R11, R10
 
-done_88:
-	VADDPS       Y5, Y3, Y3
-	VADDPS       Y9, Y7, Y7
-	VADDPS       Y7, Y3, Y3
+done_114:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
-	VCVTPS2PD    X3, Y5
-	VEXTRACTF128 $0x01, Y3, X3
-	VCVTPS2PD    X3, Y3
-	VADDPD       Y3, Y5, Y5
-	VADDPD       Y5, Y1, Y1
-	VCVTPS2PD    X4, Y3
+	VADDPS       Y7, Y5, Y5
+	VADDPS       Y11, Y9, Y9
+	VADDPS       Y9, Y5, Y5
+	VCVTPS2PD    X4, Y6
 	VEXTRACTF128 $0x01, Y4, X4
 	VCVTPS2PD    X4, Y4
+	VADDPD       Y4, Y6, Y6
+	VADDPD       Y6, Y2, Y2
+	VCVTPS2PD    X5, Y4
+	VEXTRACTF128 $0x01, Y5, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       Y5, Y4, Y4
 	VADDPD       Y4, Y3, Y3
-	VADDPD       Y3, Y2, Y2
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_85
-	VEXTRACTF128 $0x01, Y1, X0
-	VADDPD       X0, X1, X1
-	VPERMILPD    $0x01, X1, X0
-	VADDSD       X0, X1, X1
-	VEXTRACTF128 $0x01, Y2, X0
-	VADDPD       X0, X2, X2
-	VPERMILPD    $0x01, X2, X0
-	VADDSD       X0, X2, X2
+	JNZ          chunk_111
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPD       X1, X2, X2
+	VPERMILPD    $0x01, X2, X1
+	VADDSD       X1, X2, X2
+	VEXTRACTF128 $0x01, Y3, X1
+	VADDPD       X1, X3, X3
+	VPERMILPD    $0x01, X3, X1
+	VADDSD       X1, X3, X3
 	MOVQ         sumDy_base+0(FP), R8
-	VADDSD       (R8)(DI*8), X1, X1
-	VMOVSD       X1, (R8)(DI*8)
-	MOVQ         sumDyXc_base+24(FP), R8
 	VADDSD       (R8)(DI*8), X2, X2
 	VMOVSD       X2, (R8)(DI*8)
+	MOVQ         sumDyXc_base+24(FP), R8
+	VADDSD       (R8)(DI*8), X3, X3
+	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_84
+	JB           channel_110
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_83
+	JNZ          sample_109
 	VZEROUPPER
 	RET
 
@@ -1323,308 +1469,404 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_95:
-	VXORPS Y0, Y0, Y0
+chunk_125:
+	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_96:
-	VMOVUPS Y0, 1088(SI)
-	VMOVUPS Y0, 2176(SI)
+clear_126:
+	VMOVUPS Y1, 1088(SI)
+	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_96
+	JNZ     clear_126
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_97:
+rows_127:
 	CMPQ SI, $0x04
-	JLT  rowsdone_98
+	JLT  rowsdone_128
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_100
+	JZ   vectorstail_130
 
-vectors_99:
-	VMOVUPS     (R9), Y0
-	VMOVUPS     (R10), Y2
-	VMOVUPS     (R11), Y3
-	VSUBPS      Y0, Y3, Y3
-	VMOVAPS     Y2, Y1
-	VMULPS      Y3, Y2, Y2
-	VMOVUPS     (R10)(DX*1), Y3
-	VMOVUPS     (R11)(DX*1), Y4
-	VSUBPS      Y0, Y4, Y4
-	VADDPS      Y3, Y1, Y1
-	VFMADD231PS Y4, Y3, Y2
-	VMOVUPS     (R10)(DX*2), Y3
-	VMOVUPS     (R11)(DX*2), Y4
-	VSUBPS      Y0, Y4, Y4
-	VADDPS      Y3, Y1, Y1
-	VFMADD231PS Y4, Y3, Y2
-	VMOVUPS     (R10)(DI*1), Y3
-	VMOVUPS     (R11)(DI*1), Y4
-	VSUBPS      Y0, Y4, Y4
-	VADDPS      Y3, Y1, Y1
-	VFMADD231PS Y4, Y3, Y2
-	VADDPS      1088(R9), Y1, Y1
-	VMOVUPS     Y1, 1088(R9)
-	VADDPS      2176(R9), Y2, Y2
-	VMOVUPS     Y2, 2176(R9)
+vectors_129:
+	VMOVUPS     (R9), Y1
+	VMOVUPS     (R10), Y3
+	VMOVUPS     (R11), Y4
+	VSUBPS      Y1, Y4, Y4
+	VMOVAPS     Y3, Y2
+	VMULPS      Y4, Y3, Y3
+	VMOVUPS     (R10)(DX*1), Y4
+	VMOVUPS     (R11)(DX*1), Y5
+	VSUBPS      Y1, Y5, Y5
+	VADDPS      Y4, Y2, Y2
+	VFMADD231PS Y5, Y4, Y3
+	VMOVUPS     (R10)(DX*2), Y4
+	VMOVUPS     (R11)(DX*2), Y5
+	VSUBPS      Y1, Y5, Y5
+	VADDPS      Y4, Y2, Y2
+	VFMADD231PS Y5, Y4, Y3
+	VMOVUPS     (R10)(DI*1), Y4
+	VMOVUPS     (R11)(DI*1), Y5
+	VSUBPS      Y1, Y5, Y5
+	VADDPS      Y4, Y2, Y2
+	VFMADD231PS Y5, Y4, Y3
+	VADDPS      1088(R9), Y2, Y2
+	VMOVUPS     Y2, 1088(R9)
+	VADDPS      2176(R9), Y3, Y3
+	VMOVUPS     Y3, 2176(R9)
 	ADDQ        $0x20, R10
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_99
+	JNZ         vectors_129
 
-vectorstail_100:
-	TESTQ   $0x00000007, sumDy_len+8(FP)
-	JZ      vectorsdone_101
-	VMOVUPS (R9), Y0
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
+vectorstail_130:
+	TESTQ      $0x00000007, sumDy_len+8(FP)
+	JZ         vectorsdone_131
+	VMOVUPS    (R9), Y1
+	MOVQ       R10, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_132
+	VMASKMOVPS (R10), Y0, Y3
+	JMP        loaded_133
+
+loadslow_132:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
-	LEAQ    (R10), R14
 	XORQ    R12, R12
 
-copy_102:
+copy_134:
 	CMPQ R12, R8
-	JGE  copied_103
-	MOVL (R14)(R12*1), R13
+	JGE  copied_135
+	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_102
+	JMP  copy_134
 
-copied_103:
-	VMOVUPS (SP), Y2
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
-	MOVQ    64(SP), R8
-	LEAQ    (R11), R14
-	XORQ    R12, R12
-
-copy_104:
-	CMPQ R12, R8
-	JGE  copied_105
-	MOVL (R14)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_104
-
-copied_105:
+copied_135:
 	VMOVUPS (SP), Y3
-	VSUBPS  Y0, Y3, Y3
-	VMOVAPS Y2, Y1
-	VMULPS  Y3, Y2, Y2
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
+
+loaded_133:
+	MOVQ       R11, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_136
+	VMASKMOVPS (R11), Y0, Y4
+	JMP        loaded_137
+
+loadslow_136:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
-	LEAQ    (R10)(DX*1), R14
 	XORQ    R12, R12
 
-copy_106:
+copy_138:
 	CMPQ R12, R8
-	JGE  copied_107
-	MOVL (R14)(R12*1), R13
+	JGE  copied_139
+	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_106
+	JMP  copy_138
 
-copied_107:
-	VMOVUPS (SP), Y3
+copied_139:
+	VMOVUPS (SP), Y4
+
+loaded_137:
+	VSUBPS     Y1, Y4, Y4
+	VMOVAPS    Y3, Y2
+	VMULPS     Y4, Y3, Y3
+	LEAQ       (R10)(DX*1), R8
+	MOVQ       R8, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_140
+	VMASKMOVPS (R8), Y0, Y4
+	JMP        loaded_141
+
+loadslow_140:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), R8
-	LEAQ    (R11)(DX*1), R14
-	XORQ    R12, R12
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
 
-copy_108:
-	CMPQ R12, R8
-	JGE  copied_109
-	MOVL (R14)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_108
+copy_142:
+	CMPQ R13, R12
+	JGE  copied_143
+	MOVL (R8)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_142
 
-copied_109:
-	VMOVUPS     (SP), Y4
-	VSUBPS      Y0, Y4, Y4
-	VADDPS      Y3, Y1, Y1
-	VFMADD231PS Y4, Y3, Y2
-	VXORPS      Y3, Y3, Y3
-	VMOVUPS     Y3, (SP)
-	VMOVUPS     Y3, 32(SP)
-	MOVQ        64(SP), R8
-	LEAQ        (R10)(DX*2), R14
-	XORQ        R12, R12
+copied_143:
+	VMOVUPS (SP), Y4
 
-copy_110:
-	CMPQ R12, R8
-	JGE  copied_111
-	MOVL (R14)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_110
+loaded_141:
+	LEAQ       (R11)(DX*1), R8
+	MOVQ       R8, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_144
+	VMASKMOVPS (R8), Y0, Y5
+	JMP        loaded_145
 
-copied_111:
-	VMOVUPS (SP), Y3
+loadslow_144:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_146:
+	CMPQ R13, R12
+	JGE  copied_147
+	MOVL (R8)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_146
+
+copied_147:
+	VMOVUPS (SP), Y5
+
+loaded_145:
+	VSUBPS      Y1, Y5, Y5
+	VADDPS      Y4, Y2, Y2
+	VFMADD231PS Y5, Y4, Y3
+	LEAQ        (R10)(DX*2), R8
+	MOVQ        R8, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_148
+	VMASKMOVPS  (R8), Y0, Y4
+	JMP         loaded_149
+
+loadslow_148:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), R8
-	LEAQ    (R11)(DX*2), R14
-	XORQ    R12, R12
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
 
-copy_112:
-	CMPQ R12, R8
-	JGE  copied_113
-	MOVL (R14)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_112
+copy_150:
+	CMPQ R13, R12
+	JGE  copied_151
+	MOVL (R8)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_150
 
-copied_113:
-	VMOVUPS     (SP), Y4
-	VSUBPS      Y0, Y4, Y4
-	VADDPS      Y3, Y1, Y1
-	VFMADD231PS Y4, Y3, Y2
-	VXORPS      Y3, Y3, Y3
-	VMOVUPS     Y3, (SP)
-	VMOVUPS     Y3, 32(SP)
-	MOVQ        64(SP), R8
-	LEAQ        (R10)(DI*1), R13
-	XORQ        R10, R10
+copied_151:
+	VMOVUPS (SP), Y4
 
-copy_114:
-	CMPQ R10, R8
-	JGE  copied_115
-	MOVL (R13)(R10*1), R12
-	MOVL R12, (SP)(R10*1)
-	ADDQ $0x04, R10
-	JMP  copy_114
+loaded_149:
+	LEAQ       (R11)(DX*2), R8
+	MOVQ       R8, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_152
+	VMASKMOVPS (R8), Y0, Y5
+	JMP        loaded_153
 
-copied_115:
-	VMOVUPS (SP), Y3
+loadslow_152:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_154:
+	CMPQ R13, R12
+	JGE  copied_155
+	MOVL (R8)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_154
+
+copied_155:
+	VMOVUPS (SP), Y5
+
+loaded_153:
+	VSUBPS      Y1, Y5, Y5
+	VADDPS      Y4, Y2, Y2
+	VFMADD231PS Y5, Y4, Y3
+	LEAQ        (R10)(DI*1), R8
+	MOVQ        R8, R10
+	ANDQ        $0x00000fff, R10
+	CMPQ        R10, $0x00000fe0
+	JA          loadslow_156
+	VMASKMOVPS  (R8), Y0, Y4
+	JMP         loaded_157
+
+loadslow_156:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), R8
-	LEAQ    (R11)(DI*1), R12
-	XORQ    R10, R10
+	MOVQ    64(SP), R10
+	XORQ    R12, R12
 
-copy_116:
-	CMPQ R10, R8
-	JGE  copied_117
-	MOVL (R12)(R10*1), R11
-	MOVL R11, (SP)(R10*1)
-	ADDQ $0x04, R10
-	JMP  copy_116
+copy_158:
+	CMPQ R12, R10
+	JGE  copied_159
+	MOVL (R8)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_158
 
-copied_117:
-	VMOVUPS     (SP), Y4
-	VSUBPS      Y0, Y4, Y4
-	VADDPS      Y3, Y1, Y1
-	VFMADD231PS Y4, Y3, Y2
-	VADDPS      1088(R9), Y1, Y1
-	VMOVUPS     Y1, 1088(R9)
-	VADDPS      2176(R9), Y2, Y2
-	VMOVUPS     Y2, 2176(R9)
+copied_159:
+	VMOVUPS (SP), Y4
 
-vectorsdone_101:
+loaded_157:
+	LEAQ       (R11)(DI*1), R8
+	MOVQ       R8, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_160
+	VMASKMOVPS (R8), Y0, Y5
+	JMP        loaded_161
+
+loadslow_160:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_162:
+	CMPQ R11, R10
+	JGE  copied_163
+	MOVL (R8)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_162
+
+copied_163:
+	VMOVUPS (SP), Y5
+
+loaded_161:
+	VSUBPS      Y1, Y5, Y5
+	VADDPS      Y4, Y2, Y2
+	VFMADD231PS Y5, Y4, Y3
+	VADDPS      1088(R9), Y2, Y2
+	VMOVUPS     Y2, 1088(R9)
+	VADDPS      2176(R9), Y3, Y3
+	VMOVUPS     Y3, 2176(R9)
+
+vectorsdone_131:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_97
+	JMP  rows_127
 
-rowsdone_98:
-rows_118:
+rowsdone_128:
+rows_164:
 	CMPQ SI, $0x01
-	JLT  rowsdone_119
+	JLT  rowsdone_165
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_121
+	JZ   vectorstail_167
 
-vectors_120:
-	VMOVUPS (R8), Y0
-	VMOVUPS (R9), Y1
-	VMOVUPS (R10), Y2
-	VSUBPS  Y0, Y2, Y2
-	VMOVAPS Y1, Y0
-	VMULPS  Y2, Y1, Y1
-	VADDPS  1088(R8), Y0, Y0
-	VMOVUPS Y0, 1088(R8)
-	VADDPS  2176(R8), Y1, Y1
-	VMOVUPS Y1, 2176(R8)
+vectors_166:
+	VMOVUPS (R8), Y1
+	VMOVUPS (R9), Y2
+	VMOVUPS (R10), Y3
+	VSUBPS  Y1, Y3, Y3
+	VMOVAPS Y2, Y1
+	VMULPS  Y3, Y2, Y2
+	VADDPS  1088(R8), Y1, Y1
+	VMOVUPS Y1, 1088(R8)
+	VADDPS  2176(R8), Y2, Y2
+	VMOVUPS Y2, 2176(R8)
 	ADDQ    $0x20, R9
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_120
+	JNZ     vectors_166
 
-vectorstail_121:
-	TESTQ   $0x00000007, sumDy_len+8(FP)
-	JZ      vectorsdone_122
-	VMOVUPS (R8), Y0
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
-	MOVQ    64(SP), DI
-	LEAQ    (R9), R12
-	XORQ    R9, R9
+vectorstail_167:
+	TESTQ      $0x00000007, sumDy_len+8(FP)
+	JZ         vectorsdone_168
+	VMOVUPS    (R8), Y1
+	MOVQ       R9, DI
+	ANDQ       $0x00000fff, DI
+	CMPQ       DI, $0x00000fe0
+	JA         loadslow_169
+	VMASKMOVPS (R9), Y0, Y2
+	JMP        loaded_170
 
-copy_123:
-	CMPQ R9, DI
-	JGE  copied_124
-	MOVL (R12)(R9*1), R11
-	MOVL R11, (SP)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_123
-
-copied_124:
-	VMOVUPS (SP), Y1
+loadslow_169:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
-	LEAQ    (R10), R11
+	XORQ    R11, R11
+
+copy_171:
+	CMPQ R11, DI
+	JGE  copied_172
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_171
+
+copied_172:
+	VMOVUPS (SP), Y2
+
+loaded_170:
+	MOVQ       R10, DI
+	ANDQ       $0x00000fff, DI
+	CMPQ       DI, $0x00000fe0
+	JA         loadslow_173
+	VMASKMOVPS (R10), Y0, Y3
+	JMP        loaded_174
+
+loadslow_173:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_125:
+copy_175:
 	CMPQ R9, DI
-	JGE  copied_126
-	MOVL (R11)(R9*1), R10
-	MOVL R10, (SP)(R9*1)
+	JGE  copied_176
+	MOVL (R10)(R9*1), R11
+	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_125
+	JMP  copy_175
 
-copied_126:
-	VMOVUPS (SP), Y2
-	VSUBPS  Y0, Y2, Y2
-	VMOVAPS Y1, Y0
-	VMULPS  Y2, Y1, Y1
-	VADDPS  1088(R8), Y0, Y0
-	VMOVUPS Y0, 1088(R8)
-	VADDPS  2176(R8), Y1, Y1
-	VMOVUPS Y1, 2176(R8)
+copied_176:
+	VMOVUPS (SP), Y3
 
-vectorsdone_122:
+loaded_174:
+	VSUBPS  Y1, Y3, Y3
+	VMOVAPS Y2, Y1
+	VMULPS  Y3, Y2, Y2
+	VADDPS  1088(R8), Y1, Y1
+	VMOVUPS Y1, 1088(R8)
+	VADDPS  2176(R8), Y2, Y2
+	VMOVUPS Y2, 2176(R8)
+
+vectorsdone_168:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_118
+	JMP  rows_164
 
-rowsdone_119:
+rowsdone_165:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -1633,129 +1875,129 @@ rowsdone_119:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_127:
+singles_177:
 	CMPQ         R9, R10
-	JGT          tail_128
-	VMOVUPS      1088(SI)(R9*1), Y0
-	VMOVUPD      (DI)(R9*2), Y1
-	VMOVUPD      32(DI)(R9*2), Y2
-	VCVTPS2PD    X0, Y3
-	VADDPD       Y3, Y1, Y1
-	VEXTRACTF128 $0x01, Y0, X0
-	VCVTPS2PD    X0, Y0
-	VADDPD       Y0, Y2, Y2
-	VMOVUPD      Y1, (DI)(R9*2)
-	VMOVUPD      Y2, 32(DI)(R9*2)
-	VMOVUPS      2176(SI)(R9*1), Y0
-	VMOVUPD      (R8)(R9*2), Y1
-	VMOVUPD      32(R8)(R9*2), Y2
-	VCVTPS2PD    X0, Y3
-	VADDPD       Y3, Y1, Y1
-	VEXTRACTF128 $0x01, Y0, X0
-	VCVTPS2PD    X0, Y0
-	VADDPD       Y0, Y2, Y2
-	VMOVUPD      Y1, (R8)(R9*2)
-	VMOVUPD      Y2, 32(R8)(R9*2)
+	JGT          tail_178
+	VMOVUPS      1088(SI)(R9*1), Y1
+	VMOVUPD      (DI)(R9*2), Y2
+	VMOVUPD      32(DI)(R9*2), Y3
+	VCVTPS2PD    X1, Y4
+	VADDPD       Y4, Y2, Y2
+	VEXTRACTF128 $0x01, Y1, X1
+	VCVTPS2PD    X1, Y1
+	VADDPD       Y1, Y3, Y3
+	VMOVUPD      Y2, (DI)(R9*2)
+	VMOVUPD      Y3, 32(DI)(R9*2)
+	VMOVUPS      2176(SI)(R9*1), Y1
+	VMOVUPD      (R8)(R9*2), Y2
+	VMOVUPD      32(R8)(R9*2), Y3
+	VCVTPS2PD    X1, Y4
+	VADDPD       Y4, Y2, Y2
+	VEXTRACTF128 $0x01, Y1, X1
+	VCVTPS2PD    X1, Y1
+	VADDPD       Y1, Y3, Y3
+	VMOVUPD      Y2, (R8)(R9*2)
+	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_127
+	JMP          singles_177
 
-tail_128:
+tail_178:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_129
-	VMOVUPS 1088(SI)(R9*1), Y0
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
+	JEQ     done_179
+	VMOVUPS 1088(SI)(R9*1), Y1
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R11
 	SHLQ    $0x01, R11
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_130:
+copy_180:
 	CMPQ R12, R11
-	JGE  copied_131
+	JGE  copied_181
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_130
+	JMP  copy_180
 
-copied_131:
-	VMOVUPD      (SP), Y1
-	VMOVUPD      32(SP), Y2
-	VCVTPS2PD    X0, Y3
-	VADDPD       Y3, Y1, Y1
-	VEXTRACTF128 $0x01, Y0, X0
-	VCVTPS2PD    X0, Y0
-	VADDPD       Y0, Y2, Y2
-	VMOVUPD      Y1, (SP)
-	VMOVUPD      Y2, 32(SP)
+copied_181:
+	VMOVUPD      (SP), Y2
+	VMOVUPD      32(SP), Y3
+	VCVTPS2PD    X1, Y4
+	VADDPD       Y4, Y2, Y2
+	VEXTRACTF128 $0x01, Y1, X1
+	VCVTPS2PD    X1, Y1
+	VADDPD       Y1, Y3, Y3
+	VMOVUPD      Y2, (SP)
+	VMOVUPD      Y3, 32(SP)
 	MOVQ         64(SP), R11
 	SHLQ         $0x01, R11
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_132:
+copy_182:
 	CMPQ DI, R11
-	JGE  copied_133
+	JGE  copied_183
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_132
+	JMP  copy_182
 
-copied_133:
-	VMOVUPS 2176(SI)(R9*1), Y0
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
+copied_183:
+	VMOVUPS 2176(SI)(R9*1), Y1
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), SI
 	SHLQ    $0x01, SI
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_134:
+copy_184:
 	CMPQ DI, SI
-	JGE  copied_135
+	JGE  copied_185
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_134
+	JMP  copy_184
 
-copied_135:
-	VMOVUPD      (SP), Y1
-	VMOVUPD      32(SP), Y2
-	VCVTPS2PD    X0, Y3
-	VADDPD       Y3, Y1, Y1
-	VEXTRACTF128 $0x01, Y0, X0
-	VCVTPS2PD    X0, Y0
-	VADDPD       Y0, Y2, Y2
-	VMOVUPD      Y1, (SP)
-	VMOVUPD      Y2, 32(SP)
+copied_185:
+	VMOVUPD      (SP), Y2
+	VMOVUPD      32(SP), Y3
+	VCVTPS2PD    X1, Y4
+	VADDPD       Y4, Y2, Y2
+	VEXTRACTF128 $0x01, Y1, X1
+	VCVTPS2PD    X1, Y1
+	VADDPD       Y1, Y3, Y3
+	VMOVUPD      Y2, (SP)
+	VMOVUPD      Y3, 32(SP)
 	MOVQ         64(SP), SI
 	SHLQ         $0x01, SI
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_136:
+copy_186:
 	CMPQ DI, SI
-	JGE  copied_137
+	JGE  copied_187
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_136
+	JMP  copy_186
 
-copied_137:
+copied_187:
 	MOVQ R10, R9
 
-done_129:
+done_179:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_138
+	JZ      done_188
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_95
+	JMP     chunk_125
 
-done_138:
+done_188:
 	VZEROUPPER
 	RET
 
@@ -1781,137 +2023,166 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-192
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_139:
+sample_189:
 	XORQ R8, R8
 
-channel_140:
+channel_190:
 	MOVQ         center_base+72(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y0
-	MOVQ         gy_base+96(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
-	MOVQ         gx_base+120(FP), R9
+	MOVQ         gy_base+96(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y2
-	MOVQ         g0_base+144(FP), R9
+	MOVQ         gx_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y3
+	MOVQ         g0_base+144(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y4
 	XORQ         R9, R9
 	MOVQ         BX, R10
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_144:
+blocks_194:
 	CMPQ        R9, R10
-	JGT         blocksdone_145
-	VMOVUPS     (CX)(R9*1), Y4
-	VMOVUPS     (DX)(R9*1), Y5
-	VSUBPS      Y0, Y5, Y5
-	VFMADD213PS Y3, Y1, Y4
-	VFMADD231PS Y2, Y5, Y4
-	VMOVUPS     Y4, (AX)(R9*1)
-	VMOVUPS     32(CX)(R9*1), Y4
-	VMOVUPS     32(DX)(R9*1), Y5
-	VSUBPS      Y0, Y5, Y5
-	VFMADD213PS Y3, Y1, Y4
-	VFMADD231PS Y2, Y5, Y4
-	VMOVUPS     Y4, 32(AX)(R9*1)
-	VMOVUPS     64(CX)(R9*1), Y4
-	VMOVUPS     64(DX)(R9*1), Y5
-	VSUBPS      Y0, Y5, Y5
-	VFMADD213PS Y3, Y1, Y4
-	VFMADD231PS Y2, Y5, Y4
-	VMOVUPS     Y4, 64(AX)(R9*1)
-	VMOVUPS     96(CX)(R9*1), Y4
-	VMOVUPS     96(DX)(R9*1), Y5
-	VSUBPS      Y0, Y5, Y5
-	VFMADD213PS Y3, Y1, Y4
-	VFMADD231PS Y2, Y5, Y4
-	VMOVUPS     Y4, 96(AX)(R9*1)
+	JGT         blocksdone_195
+	VMOVUPS     (CX)(R9*1), Y5
+	VMOVUPS     (DX)(R9*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, (AX)(R9*1)
+	VMOVUPS     32(CX)(R9*1), Y5
+	VMOVUPS     32(DX)(R9*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, 32(AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Y5
+	VMOVUPS     64(DX)(R9*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, 64(AX)(R9*1)
+	VMOVUPS     96(CX)(R9*1), Y5
+	VMOVUPS     96(DX)(R9*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_144
+	JMP         blocks_194
 
-blocksdone_145:
+blocksdone_195:
 	ADDQ $0x00000060, R10
 
-singles_141:
+singles_191:
 	CMPQ        R9, R10
-	JGT         tail_142
-	VMOVUPS     (CX)(R9*1), Y4
-	VMOVUPS     (DX)(R9*1), Y5
-	VSUBPS      Y0, Y5, Y5
-	VFMADD213PS Y3, Y1, Y4
-	VFMADD231PS Y2, Y5, Y4
-	VMOVUPS     Y4, (AX)(R9*1)
+	JGT         tail_192
+	VMOVUPS     (CX)(R9*1), Y5
+	VMOVUPS     (DX)(R9*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_141
+	JMP         singles_191
 
-tail_142:
-	ADDQ    $0x00000020, R10
-	CMPQ    R9, R10
-	JEQ     done_143
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), R11
-	LEAQ    (CX)(R9*1), R14
-	XORQ    R12, R12
+tail_192:
+	ADDQ       $0x00000020, R10
+	CMPQ       R9, R10
+	JEQ        done_193
+	LEAQ       (CX)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_196
+	VMASKMOVPS (R11), Y0, Y5
+	JMP        loaded_197
 
-copy_146:
-	CMPQ R12, R11
-	JGE  copied_147
-	MOVL (R14)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_146
-
-copied_147:
-	VMOVUPS (SP), Y4
+loadslow_196:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_198:
+	CMPQ R13, R12
+	JGE  copied_199
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_198
+
+copied_199:
+	VMOVUPS (SP), Y5
+
+loaded_197:
+	LEAQ       (DX)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_200
+	VMASKMOVPS (R11), Y0, Y6
+	JMP        loaded_201
+
+loadslow_200:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_202:
+	CMPQ R13, R12
+	JGE  copied_203
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_202
+
+copied_203:
+	VMOVUPS (SP), Y6
+
+loaded_201:
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	LEAQ        (AX)(R9*1), R9
+	MOVQ        R9, R11
+	ANDQ        $0x00000fff, R11
+	CMPQ        R11, $0x00000fe0
+	JA          storeslow_204
+	VMASKMOVPS  Y5, Y0, (R9)
+	JMP         stored_205
+
+storeslow_204:
+	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
-	LEAQ    (DX)(R9*1), R14
 	XORQ    R12, R12
 
-copy_148:
+copy_206:
 	CMPQ R12, R11
-	JGE  copied_149
-	MOVL (R14)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
+	JGE  copied_207
+	MOVL (SP)(R12*1), R13
+	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_148
+	JMP  copy_206
 
-copied_149:
-	VMOVUPS     (SP), Y5
-	VSUBPS      Y0, Y5, Y5
-	VFMADD213PS Y3, Y1, Y4
-	VFMADD231PS Y2, Y5, Y4
-	VMOVUPS     Y4, (SP)
-	MOVQ        64(SP), R11
-	LEAQ        (AX)(R9*1), R13
-	XORQ        R9, R9
-
-copy_150:
-	CMPQ R9, R11
-	JGE  copied_151
-	MOVL (SP)(R9*1), R12
-	MOVL R12, (R13)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_150
-
-copied_151:
+copied_207:
+stored_205:
 	MOVQ R10, R9
 
-done_143:
+done_193:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_140
+	JB   channel_190
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_139
+	JNZ  sample_189
 	VZEROUPPER
 	RET
 
@@ -1937,208 +2208,277 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-184
 	NEGQ    R11
 	VMOVDQU 32(R12)(R11*1), Y0
 
-row_152:
+row_208:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_156:
+blocks_212:
 	CMPQ        R11, R12
-	JGT         blocksdone_157
-	VMOVUPS     (CX)(R11*1), Y0
-	VMOVUPS     (DX)(R11*1), Y1
-	VMOVUPS     (BX)(R11*1), Y2
-	VMOVUPS     (SI)(R11*1), Y3
-	VMOVUPS     (DI)(R11*1), Y4
-	VMOVUPS     (R8)(R11*1), Y5
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y5, Y3, Y0
-	VFMADD231PS Y4, Y1, Y0
-	VMOVUPS     Y0, (AX)(R11*1)
-	VMOVUPS     32(CX)(R11*1), Y0
-	VMOVUPS     32(DX)(R11*1), Y1
-	VMOVUPS     32(BX)(R11*1), Y2
-	VMOVUPS     32(SI)(R11*1), Y3
-	VMOVUPS     32(DI)(R11*1), Y4
-	VMOVUPS     32(R8)(R11*1), Y5
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y5, Y3, Y0
-	VFMADD231PS Y4, Y1, Y0
-	VMOVUPS     Y0, 32(AX)(R11*1)
-	VMOVUPS     64(CX)(R11*1), Y0
-	VMOVUPS     64(DX)(R11*1), Y1
-	VMOVUPS     64(BX)(R11*1), Y2
-	VMOVUPS     64(SI)(R11*1), Y3
-	VMOVUPS     64(DI)(R11*1), Y4
-	VMOVUPS     64(R8)(R11*1), Y5
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y5, Y3, Y0
-	VFMADD231PS Y4, Y1, Y0
-	VMOVUPS     Y0, 64(AX)(R11*1)
-	VMOVUPS     96(CX)(R11*1), Y0
-	VMOVUPS     96(DX)(R11*1), Y1
-	VMOVUPS     96(BX)(R11*1), Y2
-	VMOVUPS     96(SI)(R11*1), Y3
-	VMOVUPS     96(DI)(R11*1), Y4
-	VMOVUPS     96(R8)(R11*1), Y5
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y5, Y3, Y0
-	VFMADD231PS Y4, Y1, Y0
-	VMOVUPS     Y0, 96(AX)(R11*1)
+	JGT         blocksdone_213
+	VMOVUPS     (CX)(R11*1), Y1
+	VMOVUPS     (DX)(R11*1), Y2
+	VMOVUPS     (BX)(R11*1), Y3
+	VMOVUPS     (SI)(R11*1), Y4
+	VMOVUPS     (DI)(R11*1), Y5
+	VMOVUPS     (R8)(R11*1), Y6
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y6, Y4, Y1
+	VFMADD231PS Y5, Y2, Y1
+	VMOVUPS     Y1, (AX)(R11*1)
+	VMOVUPS     32(CX)(R11*1), Y1
+	VMOVUPS     32(DX)(R11*1), Y2
+	VMOVUPS     32(BX)(R11*1), Y3
+	VMOVUPS     32(SI)(R11*1), Y4
+	VMOVUPS     32(DI)(R11*1), Y5
+	VMOVUPS     32(R8)(R11*1), Y6
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y6, Y4, Y1
+	VFMADD231PS Y5, Y2, Y1
+	VMOVUPS     Y1, 32(AX)(R11*1)
+	VMOVUPS     64(CX)(R11*1), Y1
+	VMOVUPS     64(DX)(R11*1), Y2
+	VMOVUPS     64(BX)(R11*1), Y3
+	VMOVUPS     64(SI)(R11*1), Y4
+	VMOVUPS     64(DI)(R11*1), Y5
+	VMOVUPS     64(R8)(R11*1), Y6
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y6, Y4, Y1
+	VFMADD231PS Y5, Y2, Y1
+	VMOVUPS     Y1, 64(AX)(R11*1)
+	VMOVUPS     96(CX)(R11*1), Y1
+	VMOVUPS     96(DX)(R11*1), Y2
+	VMOVUPS     96(BX)(R11*1), Y3
+	VMOVUPS     96(SI)(R11*1), Y4
+	VMOVUPS     96(DI)(R11*1), Y5
+	VMOVUPS     96(R8)(R11*1), Y6
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y6, Y4, Y1
+	VFMADD231PS Y5, Y2, Y1
+	VMOVUPS     Y1, 96(AX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_156
+	JMP         blocks_212
 
-blocksdone_157:
+blocksdone_213:
 	ADDQ $0x00000060, R12
 
-singles_153:
+singles_209:
 	CMPQ        R11, R12
-	JGT         tail_154
-	VMOVUPS     (CX)(R11*1), Y0
-	VMOVUPS     (DX)(R11*1), Y1
-	VMOVUPS     (BX)(R11*1), Y2
-	VMOVUPS     (SI)(R11*1), Y3
-	VMOVUPS     (DI)(R11*1), Y4
-	VMOVUPS     (R8)(R11*1), Y5
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y5, Y3, Y0
-	VFMADD231PS Y4, Y1, Y0
-	VMOVUPS     Y0, (AX)(R11*1)
+	JGT         tail_210
+	VMOVUPS     (CX)(R11*1), Y1
+	VMOVUPS     (DX)(R11*1), Y2
+	VMOVUPS     (BX)(R11*1), Y3
+	VMOVUPS     (SI)(R11*1), Y4
+	VMOVUPS     (DI)(R11*1), Y5
+	VMOVUPS     (R8)(R11*1), Y6
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y6, Y4, Y1
+	VFMADD231PS Y5, Y2, Y1
+	VMOVUPS     Y1, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_153
+	JMP         singles_209
 
-tail_154:
-	ADDQ    $0x00000020, R12
-	CMPQ    R11, R12
-	JEQ     done_155
-	VXORPS  Y0, Y0, Y0
-	VMOVUPS Y0, (SP)
-	VMOVUPS Y0, 32(SP)
-	MOVQ    64(SP), R13
-	LEAQ    (CX)(R11*1), BP
-	XORQ    R14, R14
+tail_210:
+	ADDQ       $0x00000020, R12
+	CMPQ       R11, R12
+	JEQ        done_211
+	LEAQ       (CX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_214
+	VMASKMOVPS (R13), Y0, Y1
+	JMP        loaded_215
 
-copy_158:
-	CMPQ R14, R13
-	JGE  copied_159
-	MOVL (BP)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_158
-
-copied_159:
-	VMOVUPS (SP), Y0
+loadslow_214:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
-	MOVQ    64(SP), R13
-	LEAQ    (DX)(R11*1), BP
-	XORQ    R14, R14
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
 
-copy_160:
-	CMPQ R14, R13
-	JGE  copied_161
-	MOVL (BP)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_160
+copy_216:
+	CMPQ R15, R14
+	JGE  copied_217
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_216
 
-copied_161:
+copied_217:
 	VMOVUPS (SP), Y1
+
+loaded_215:
+	LEAQ       (DX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_218
+	VMASKMOVPS (R13), Y0, Y2
+	JMP        loaded_219
+
+loadslow_218:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
-	MOVQ    64(SP), R13
-	LEAQ    (BX)(R11*1), BP
-	XORQ    R14, R14
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
 
-copy_162:
-	CMPQ R14, R13
-	JGE  copied_163
-	MOVL (BP)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_162
+copy_220:
+	CMPQ R15, R14
+	JGE  copied_221
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_220
 
-copied_163:
+copied_221:
 	VMOVUPS (SP), Y2
+
+loaded_219:
+	LEAQ       (BX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_222
+	VMASKMOVPS (R13), Y0, Y3
+	JMP        loaded_223
+
+loadslow_222:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
-	MOVQ    64(SP), R13
-	LEAQ    (SI)(R11*1), BP
-	XORQ    R14, R14
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
 
-copy_164:
-	CMPQ R14, R13
-	JGE  copied_165
-	MOVL (BP)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_164
+copy_224:
+	CMPQ R15, R14
+	JGE  copied_225
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_224
 
-copied_165:
+copied_225:
 	VMOVUPS (SP), Y3
+
+loaded_223:
+	LEAQ       (SI)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_226
+	VMASKMOVPS (R13), Y0, Y4
+	JMP        loaded_227
+
+loadslow_226:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), R13
-	LEAQ    (DI)(R11*1), BP
-	XORQ    R14, R14
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
 
-copy_166:
-	CMPQ R14, R13
-	JGE  copied_167
-	MOVL (BP)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_166
+copy_228:
+	CMPQ R15, R14
+	JGE  copied_229
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_228
 
-copied_167:
+copied_229:
 	VMOVUPS (SP), Y4
+
+loaded_227:
+	LEAQ       (DI)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_230
+	VMASKMOVPS (R13), Y0, Y5
+	JMP        loaded_231
+
+loadslow_230:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_232:
+	CMPQ R15, R14
+	JGE  copied_233
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_232
+
+copied_233:
+	VMOVUPS (SP), Y5
+
+loaded_231:
+	LEAQ       (R8)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_234
+	VMASKMOVPS (R13), Y0, Y6
+	JMP        loaded_235
+
+loadslow_234:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_236:
+	CMPQ R15, R14
+	JGE  copied_237
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_236
+
+copied_237:
+	VMOVUPS (SP), Y6
+
+loaded_235:
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y6, Y4, Y1
+	VFMADD231PS Y5, Y2, Y1
+	LEAQ        (AX)(R11*1), R11
+	MOVQ        R11, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          storeslow_238
+	VMASKMOVPS  Y1, Y0, (R11)
+	JMP         stored_239
+
+storeslow_238:
+	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
-	LEAQ    (R8)(R11*1), BP
 	XORQ    R14, R14
 
-copy_168:
+copy_240:
 	CMPQ R14, R13
-	JGE  copied_169
-	MOVL (BP)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
+	JGE  copied_241
+	MOVL (SP)(R14*1), R15
+	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_168
+	JMP  copy_240
 
-copied_169:
-	VMOVUPS     (SP), Y5
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y5, Y3, Y0
-	VFMADD231PS Y4, Y1, Y0
-	VMOVUPS     Y0, (SP)
-	MOVQ        64(SP), R13
-	LEAQ        (AX)(R11*1), R15
-	XORQ        R11, R11
-
-copy_170:
-	CMPQ R11, R13
-	JGE  copied_171
-	MOVL (SP)(R11*1), R14
-	MOVL R14, (R15)(R11*1)
-	ADDQ $0x04, R11
-	JMP  copy_170
-
-copied_171:
+copied_241:
+stored_239:
 	MOVQ R12, R11
 
-done_155:
+done_211:
 	ADDQ R10, AX
 	ADDQ R10, CX
 	ADDQ R10, DX
 	DECQ R9
-	JNZ  row_152
+	JNZ  row_208
 	VZEROUPPER
 	RET
 

@@ -14,9 +14,10 @@ import (
 //
 // AVX-512 code uses ZMM registers, AVX-512F instructions only (no VL, DQ or BW: a 256-
 // or 128-bit operation on a register above 15 would need VL), and K masks for tails.
-// AVX2 code uses YMM registers and VEX encodings only; a tail moves through a zeroed
-// buffer on the stack with scalar copies. (VMASKMOVPS would do, but emulators such as
-// qemu 7.2 fault on its masked-off lanes when they cross into an unmapped page.)
+// AVX2 code uses YMM registers and VEX encodings only, and VMASKMOVPS for float32 tails
+// that lie within one page; other tails move through a zeroed buffer on the stack with
+// scalar copies. (Emulators such as qemu 7.2 fault on masked-off lanes of VMASKMOVPS
+// that lie in an unmapped page; CPUs do not.)
 type isa struct {
 	name  string // suffix of the function names
 	lanes int    // float32 lanes in a vector
@@ -135,16 +136,7 @@ func (w *isa) copyBytes(src, dst Mem, double bool) {
 	if double {
 		SHLQ(U8(1), n)
 	}
-	if src.Base != StackPointer {
-		p := GP64()
-		LEAQ(src, p)
-		src = Mem{Base: p}
-	}
-	if dst.Base != StackPointer {
-		p := GP64()
-		LEAQ(dst, p)
-		dst = Mem{Base: p}
-	}
+	src, dst = w.simple(src), w.simple(dst)
 	src.Index, src.Scale = j, 1
 	dst.Index, dst.Scale = j, 1
 	XORQ(j, j)
@@ -157,6 +149,28 @@ func (w *isa) copyBytes(src, dst Mem, double bool) {
 	ADDQ(U8(4), j)
 	JMP(LabelRef(loop))
 	Label(done)
+}
+
+// simple returns m with its address in a register of its own, unless it is on the stack
+// or already a plain register.
+func (w *isa) simple(m Mem) Mem {
+	if m.Base == StackPointer || (m.Index == nil && m.Disp == 0) {
+		return m
+	}
+	p := GP64()
+	LEAQ(m, p)
+	return Mem{Base: p}
+}
+
+// unlessSamePage emits a jump to label unless the vector at m lies within one 4 KiB page.
+// A masked load or store that stays within the page of its first, valid, lane cannot
+// touch an unmapped page, even on emulators that ignore the mask.
+func (w *isa) unlessSamePage(m Mem, label string) {
+	t := GP64()
+	MOVQ(m.Base, t) // m is simple: its address is in Base
+	ANDQ(U32(4095), t)
+	CMPQ(t, U32(4096-w.size()))
+	JA(LabelRef(label))
 }
 
 // bufIn zeroes the stack buffer and copies the tail at m into it.
@@ -176,8 +190,15 @@ func (w *isa) load(m Mem, dst VecVirtual, tail bool) {
 	case w.zmm:
 		VMOVUPS_Z(m, w.tail, dst)
 	default:
+		m = w.simple(m)
+		slow, done := w.label("loadslow"), w.label("loaded")
+		w.unlessSamePage(m, slow)
+		VMASKMOVPS(m, w.tail, dst)
+		JMP(LabelRef(done))
+		Label(slow)
 		w.bufIn(m, false)
 		VMOVUPS(w.buf, dst)
+		Label(done)
 	}
 }
 
@@ -189,8 +210,15 @@ func (w *isa) store(src VecVirtual, m Mem, tail bool) {
 	case w.zmm:
 		VMOVUPS(src, w.tail, m)
 	default:
+		m = w.simple(m)
+		slow, done := w.label("storeslow"), w.label("stored")
+		w.unlessSamePage(m, slow)
+		VMASKMOVPS(src, w.tail, m)
+		JMP(LabelRef(done))
+		Label(slow)
 		VMOVUPS(src, w.buf)
 		w.copyBytes(w.buf, m, false)
+		Label(done)
 	}
 }
 

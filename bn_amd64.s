@@ -1032,222 +1032,472 @@ done_72:
 // Requires: AVX, FMA3
 TEXT ·normColsAVX2(SB), NOSPLIT, $72-136
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
-	MOVQ    y_base+0(FP), AX
-	MOVQ    x_base+24(FP), CX
-	MOVQ    center_base+48(FP), DX
-	MOVQ    scale_base+72(FP), BX
-	MOVQ    shift_base+96(FP), SI
-	MOVQ    rows+120(FP), DI
-	MOVQ    stride+128(FP), R8
-	SHLQ    $0x02, R8
-	MOVQ    center_len+56(FP), R9
-	ANDQ    $0x07, R9
-	SHLQ    $0x02, R9
-	MOVQ    R9, 64(SP)
-	LEAQ    ymask<>+0(SB), R10
-	NEGQ    R9
-	VMOVDQU 32(R10)(R9*1), Y0
+	MOVQ    stride+128(FP), AX
+	SHLQ    $0x02, AX
+	MOVQ    center_len+56(FP), CX
+	ANDQ    $0x07, CX
+	SHLQ    $0x02, CX
+	MOVQ    CX, 64(SP)
+	LEAQ    ymask<>+0(SB), DX
+	NEGQ    CX
+	VMOVDQU 32(DX)(CX*1), Y0
+	CMPQ    center_len+56(FP), $0x00000020
+	JA      streaming_83
+	XORQ    CX, CX
+	MOVQ    center_len+56(FP), DX
+	SHLQ    $0x02, DX
+	SUBQ    $0x00000080, DX
 
-row_83:
+blocks_87:
+	CMPQ    CX, DX
+	JGT     blocksdone_88
+	MOVQ    center_base+48(FP), BX
+	VMOVUPS (BX)(CX*1), Y1
+	MOVQ    scale_base+72(FP), BX
+	VMOVUPS (BX)(CX*1), Y2
+	MOVQ    shift_base+96(FP), BX
+	VMOVUPS (BX)(CX*1), Y3
+	MOVQ    center_base+48(FP), BX
+	VMOVUPS 32(BX)(CX*1), Y4
+	MOVQ    scale_base+72(FP), BX
+	VMOVUPS 32(BX)(CX*1), Y5
+	MOVQ    shift_base+96(FP), BX
+	VMOVUPS 32(BX)(CX*1), Y6
+	MOVQ    center_base+48(FP), BX
+	VMOVUPS 64(BX)(CX*1), Y7
+	MOVQ    scale_base+72(FP), BX
+	VMOVUPS 64(BX)(CX*1), Y8
+	MOVQ    shift_base+96(FP), BX
+	VMOVUPS 64(BX)(CX*1), Y9
+	MOVQ    center_base+48(FP), BX
+	VMOVUPS 96(BX)(CX*1), Y10
+	MOVQ    scale_base+72(FP), BX
+	VMOVUPS 96(BX)(CX*1), Y11
+	MOVQ    shift_base+96(FP), BX
+	VMOVUPS 96(BX)(CX*1), Y12
+	MOVQ    y_base+0(FP), BX
+	ADDQ    CX, BX
+	MOVQ    x_base+24(FP), SI
+	ADDQ    CX, SI
+	MOVQ    rows+120(FP), DI
+
+row_89:
+	VMOVUPS     (SI), Y13
+	VSUBPS      Y1, Y13, Y13
+	VFMADD213PS Y3, Y2, Y13
+	VMOVUPS     Y13, (BX)
+	VMOVUPS     32(SI), Y13
+	VSUBPS      Y4, Y13, Y13
+	VFMADD213PS Y6, Y5, Y13
+	VMOVUPS     Y13, 32(BX)
+	VMOVUPS     64(SI), Y13
+	VSUBPS      Y7, Y13, Y13
+	VFMADD213PS Y9, Y8, Y13
+	VMOVUPS     Y13, 64(BX)
+	VMOVUPS     96(SI), Y13
+	VSUBPS      Y10, Y13, Y13
+	VFMADD213PS Y12, Y11, Y13
+	VMOVUPS     Y13, 96(BX)
+	ADDQ        AX, BX
+	ADDQ        AX, SI
+	DECQ        DI
+	JNZ         row_89
+	ADDQ        $0x00000080, CX
+	JMP         blocks_87
+
+blocksdone_88:
+	ADDQ $0x00000060, DX
+
+singles_84:
+	CMPQ    CX, DX
+	JGT     tail_85
+	MOVQ    center_base+48(FP), BX
+	VMOVUPS (BX)(CX*1), Y1
+	MOVQ    scale_base+72(FP), BX
+	VMOVUPS (BX)(CX*1), Y2
+	MOVQ    shift_base+96(FP), BX
+	VMOVUPS (BX)(CX*1), Y3
+	MOVQ    y_base+0(FP), BX
+	ADDQ    CX, BX
+	MOVQ    x_base+24(FP), SI
+	ADDQ    CX, SI
+	MOVQ    rows+120(FP), DI
+
+row_90:
+	VMOVUPS     (SI), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, (BX)
+	ADDQ        AX, BX
+	ADDQ        AX, SI
+	DECQ        DI
+	JNZ         row_90
+	ADDQ        $0x00000020, CX
+	JMP         singles_84
+
+tail_85:
+	ADDQ       $0x00000020, DX
+	CMPQ       CX, DX
+	JEQ        done_86
+	MOVQ       center_base+48(FP), BX
+	LEAQ       (BX)(CX*1), BX
+	MOVQ       BX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_91
+	VMASKMOVPS (BX), Y0, Y1
+	JMP        loaded_92
+
+loadslow_91:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_93:
+	CMPQ DI, SI
+	JGE  copied_94
+	MOVL (BX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_93
+
+copied_94:
+	VMOVUPS (SP), Y1
+
+loaded_92:
+	MOVQ       scale_base+72(FP), BX
+	LEAQ       (BX)(CX*1), BX
+	MOVQ       BX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_95
+	VMASKMOVPS (BX), Y0, Y2
+	JMP        loaded_96
+
+loadslow_95:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_97:
+	CMPQ DI, SI
+	JGE  copied_98
+	MOVL (BX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_97
+
+copied_98:
+	VMOVUPS (SP), Y2
+
+loaded_96:
+	MOVQ       shift_base+96(FP), BX
+	LEAQ       (BX)(CX*1), BX
+	MOVQ       BX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_99
+	VMASKMOVPS (BX), Y0, Y3
+	JMP        loaded_100
+
+loadslow_99:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_101:
+	CMPQ DI, SI
+	JGE  copied_102
+	MOVL (BX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_101
+
+copied_102:
+	VMOVUPS (SP), Y3
+
+loaded_100:
+	MOVQ y_base+0(FP), BX
+	ADDQ CX, BX
+	MOVQ x_base+24(FP), SI
+	ADDQ CX, SI
+	MOVQ rows+120(FP), CX
+
+row_103:
+	MOVQ       SI, DI
+	ANDQ       $0x00000fff, DI
+	CMPQ       DI, $0x00000fe0
+	JA         loadslow_104
+	VMASKMOVPS (SI), Y0, Y4
+	JMP        loaded_105
+
+loadslow_104:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_106:
+	CMPQ R8, DI
+	JGE  copied_107
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_106
+
+copied_107:
+	VMOVUPS (SP), Y4
+
+loaded_105:
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	MOVQ        BX, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_108
+	VMASKMOVPS  Y4, Y0, (BX)
+	JMP         stored_109
+
+storeslow_108:
+	VMOVUPS Y4, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_110:
+	CMPQ R8, DI
+	JGE  copied_111
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (BX)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_110
+
+copied_111:
+stored_109:
+	ADDQ AX, BX
+	ADDQ AX, SI
+	DECQ CX
+	JNZ  row_103
+	MOVQ DX, CX
+
+done_86:
+	VZEROUPPER
+	RET
+
+streaming_83:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ center_base+48(FP), BX
+	MOVQ scale_base+72(FP), SI
+	MOVQ shift_base+96(FP), DI
+	MOVQ rows+120(FP), R8
+
+row_112:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_87:
+blocks_116:
 	CMPQ        R9, R10
-	JGT         blocksdone_88
-	VMOVUPS     (CX)(R9*1), Y1
-	VMOVUPS     (DX)(R9*1), Y2
-	VMOVUPS     (BX)(R9*1), Y3
-	VMOVUPS     (SI)(R9*1), Y4
+	JGT         blocksdone_117
+	VMOVUPS     (DX)(R9*1), Y1
+	VMOVUPS     (BX)(R9*1), Y2
+	VMOVUPS     (SI)(R9*1), Y3
+	VMOVUPS     (DI)(R9*1), Y4
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, (AX)(R9*1)
-	VMOVUPS     32(CX)(R9*1), Y1
-	VMOVUPS     32(DX)(R9*1), Y2
-	VMOVUPS     32(BX)(R9*1), Y3
-	VMOVUPS     32(SI)(R9*1), Y4
+	VMOVUPS     Y1, (CX)(R9*1)
+	VMOVUPS     32(DX)(R9*1), Y1
+	VMOVUPS     32(BX)(R9*1), Y2
+	VMOVUPS     32(SI)(R9*1), Y3
+	VMOVUPS     32(DI)(R9*1), Y4
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, 32(AX)(R9*1)
-	VMOVUPS     64(CX)(R9*1), Y1
-	VMOVUPS     64(DX)(R9*1), Y2
-	VMOVUPS     64(BX)(R9*1), Y3
-	VMOVUPS     64(SI)(R9*1), Y4
+	VMOVUPS     Y1, 32(CX)(R9*1)
+	VMOVUPS     64(DX)(R9*1), Y1
+	VMOVUPS     64(BX)(R9*1), Y2
+	VMOVUPS     64(SI)(R9*1), Y3
+	VMOVUPS     64(DI)(R9*1), Y4
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, 64(AX)(R9*1)
-	VMOVUPS     96(CX)(R9*1), Y1
-	VMOVUPS     96(DX)(R9*1), Y2
-	VMOVUPS     96(BX)(R9*1), Y3
-	VMOVUPS     96(SI)(R9*1), Y4
+	VMOVUPS     Y1, 64(CX)(R9*1)
+	VMOVUPS     96(DX)(R9*1), Y1
+	VMOVUPS     96(BX)(R9*1), Y2
+	VMOVUPS     96(SI)(R9*1), Y3
+	VMOVUPS     96(DI)(R9*1), Y4
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, 96(AX)(R9*1)
+	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_87
+	JMP         blocks_116
 
-blocksdone_88:
+blocksdone_117:
 	ADDQ $0x00000060, R10
 
-singles_84:
+singles_113:
 	CMPQ        R9, R10
-	JGT         tail_85
-	VMOVUPS     (CX)(R9*1), Y1
-	VMOVUPS     (DX)(R9*1), Y2
-	VMOVUPS     (BX)(R9*1), Y3
-	VMOVUPS     (SI)(R9*1), Y4
+	JGT         tail_114
+	VMOVUPS     (DX)(R9*1), Y1
+	VMOVUPS     (BX)(R9*1), Y2
+	VMOVUPS     (SI)(R9*1), Y3
+	VMOVUPS     (DI)(R9*1), Y4
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, (AX)(R9*1)
+	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_84
+	JMP         singles_113
 
-tail_85:
+tail_114:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_86
-	LEAQ       (CX)(R9*1), R11
+	JEQ        done_115
+	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_89
+	JA         loadslow_118
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_90
+	JMP        loaded_119
 
-loadslow_89:
+loadslow_118:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_91:
+copy_120:
 	CMPQ R13, R12
-	JGE  copied_92
+	JGE  copied_121
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_91
+	JMP  copy_120
 
-copied_92:
+copied_121:
 	VMOVUPS (SP), Y1
 
-loaded_90:
-	LEAQ       (DX)(R9*1), R11
+loaded_119:
+	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_93
+	JA         loadslow_122
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_94
+	JMP        loaded_123
 
-loadslow_93:
+loadslow_122:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_95:
+copy_124:
 	CMPQ R13, R12
-	JGE  copied_96
+	JGE  copied_125
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_95
+	JMP  copy_124
 
-copied_96:
+copied_125:
 	VMOVUPS (SP), Y2
 
-loaded_94:
-	LEAQ       (BX)(R9*1), R11
+loaded_123:
+	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_97
+	JA         loadslow_126
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_98
+	JMP        loaded_127
 
-loadslow_97:
+loadslow_126:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_99:
+copy_128:
 	CMPQ R13, R12
-	JGE  copied_100
+	JGE  copied_129
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_99
+	JMP  copy_128
 
-copied_100:
+copied_129:
 	VMOVUPS (SP), Y3
 
-loaded_98:
-	LEAQ       (SI)(R9*1), R11
+loaded_127:
+	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_101
+	JA         loadslow_130
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_102
+	JMP        loaded_131
 
-loadslow_101:
+loadslow_130:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_103:
+copy_132:
 	CMPQ R13, R12
-	JGE  copied_104
+	JGE  copied_133
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_103
+	JMP  copy_132
 
-copied_104:
+copied_133:
 	VMOVUPS (SP), Y4
 
-loaded_102:
+loaded_131:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
-	LEAQ        (AX)(R9*1), R9
+	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_105
+	JA          storeslow_134
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_106
+	JMP         stored_135
 
-storeslow_105:
+storeslow_134:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_107:
+copy_136:
 	CMPQ R12, R11
-	JGE  copied_108
+	JGE  copied_137
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_107
+	JMP  copy_136
 
-copied_108:
-stored_106:
+copied_137:
+stored_135:
 	MOVQ R10, R9
 
-done_86:
-	ADDQ R8, AX
-	ADDQ R8, CX
-	DECQ DI
-	JNZ  row_83
+done_115:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ R8
+	JNZ  row_112
 	VZEROUPPER
 	RET
 
@@ -1274,17 +1524,17 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_109:
+sample_138:
 	XORQ DI, DI
 
-channel_110:
+channel_139:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_111:
+chunk_140:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -1301,9 +1551,9 @@ chunk_111:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_115:
+blocks_144:
 	CMPQ        R10, R11
-	JGT         blocksdone_116
+	JGT         blocksdone_145
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
@@ -1325,86 +1575,86 @@ blocks_115:
 	VADDPS      Y12, Y10, Y10
 	VFMADD231PS Y12, Y13, Y11
 	ADDQ        $0x00000080, R10
-	JMP         blocks_115
+	JMP         blocks_144
 
-blocksdone_116:
+blocksdone_145:
 	ADDQ $0x00000060, R11
 
-singles_112:
+singles_141:
 	CMPQ        R10, R11
-	JGT         tail_113
+	JGT         tail_142
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	ADDQ        $0x00000020, R10
-	JMP         singles_112
+	JMP         singles_141
 
-tail_113:
+tail_142:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_114
+	JEQ        done_143
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_117
+	JA         loadslow_146
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_118
+	JMP        loaded_147
 
-loadslow_117:
+loadslow_146:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_119:
+copy_148:
 	CMPQ R14, R13
-	JGE  copied_120
+	JGE  copied_149
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_119
+	JMP  copy_148
 
-copied_120:
+copied_149:
 	VMOVUPS (SP), Y12
 
-loaded_118:
+loaded_147:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_121
+	JA         loadslow_150
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_122
+	JMP        loaded_151
 
-loadslow_121:
+loadslow_150:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_123:
+copy_152:
 	CMPQ R13, R12
-	JGE  copied_124
+	JGE  copied_153
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_123
+	JMP  copy_152
 
-copied_124:
+copied_153:
 	VMOVUPS (SP), Y13
 
-loaded_122:
+loaded_151:
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	MOVQ        R11, R10
 
-done_114:
+done_143:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -1424,7 +1674,7 @@ done_114:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_111
+	JNZ          chunk_140
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -1441,11 +1691,11 @@ done_114:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_110
+	JB           channel_139
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_109
+	JNZ          sample_138
 	VZEROUPPER
 	RET
 
@@ -1469,33 +1719,33 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_125:
+chunk_154:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_126:
+clear_155:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_126
+	JNZ     clear_155
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_127:
+rows_156:
 	CMPQ SI, $0x04
-	JLT  rowsdone_128
+	JLT  rowsdone_157
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_130
+	JZ   vectorstail_159
 
-vectors_129:
+vectors_158:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -1525,64 +1775,64 @@ vectors_129:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_129
+	JNZ         vectors_158
 
-vectorstail_130:
+vectorstail_159:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_131
+	JZ         vectorsdone_160
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_132
+	JA         loadslow_161
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_133
+	JMP        loaded_162
 
-loadslow_132:
+loadslow_161:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_134:
+copy_163:
 	CMPQ R12, R8
-	JGE  copied_135
+	JGE  copied_164
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_134
+	JMP  copy_163
 
-copied_135:
+copied_164:
 	VMOVUPS (SP), Y3
 
-loaded_133:
+loaded_162:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_136
+	JA         loadslow_165
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_137
+	JMP        loaded_166
 
-loadslow_136:
+loadslow_165:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_138:
+copy_167:
 	CMPQ R12, R8
-	JGE  copied_139
+	JGE  copied_168
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_138
+	JMP  copy_167
 
-copied_139:
+copied_168:
 	VMOVUPS (SP), Y4
 
-loaded_137:
+loaded_166:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -1590,56 +1840,56 @@ loaded_137:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_140
+	JA         loadslow_169
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_141
+	JMP        loaded_170
 
-loadslow_140:
+loadslow_169:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_142:
+copy_171:
 	CMPQ R13, R12
-	JGE  copied_143
+	JGE  copied_172
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_142
+	JMP  copy_171
 
-copied_143:
+copied_172:
 	VMOVUPS (SP), Y4
 
-loaded_141:
+loaded_170:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_144
+	JA         loadslow_173
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_145
+	JMP        loaded_174
 
-loadslow_144:
+loadslow_173:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_146:
+copy_175:
 	CMPQ R13, R12
-	JGE  copied_147
+	JGE  copied_176
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_146
+	JMP  copy_175
 
-copied_147:
+copied_176:
 	VMOVUPS (SP), Y5
 
-loaded_145:
+loaded_174:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -1647,56 +1897,56 @@ loaded_145:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_148
+	JA          loadslow_177
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_149
+	JMP         loaded_178
 
-loadslow_148:
+loadslow_177:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_150:
+copy_179:
 	CMPQ R13, R12
-	JGE  copied_151
+	JGE  copied_180
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_150
+	JMP  copy_179
 
-copied_151:
+copied_180:
 	VMOVUPS (SP), Y4
 
-loaded_149:
+loaded_178:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_152
+	JA         loadslow_181
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_153
+	JMP        loaded_182
 
-loadslow_152:
+loadslow_181:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_154:
+copy_183:
 	CMPQ R13, R12
-	JGE  copied_155
+	JGE  copied_184
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_154
+	JMP  copy_183
 
-copied_155:
+copied_184:
 	VMOVUPS (SP), Y5
 
-loaded_153:
+loaded_182:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -1704,56 +1954,56 @@ loaded_153:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_156
+	JA          loadslow_185
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_157
+	JMP         loaded_186
 
-loadslow_156:
+loadslow_185:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_158:
+copy_187:
 	CMPQ R12, R10
-	JGE  copied_159
+	JGE  copied_188
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_158
+	JMP  copy_187
 
-copied_159:
+copied_188:
 	VMOVUPS (SP), Y4
 
-loaded_157:
+loaded_186:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_160
+	JA         loadslow_189
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_161
+	JMP        loaded_190
 
-loadslow_160:
+loadslow_189:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_162:
+copy_191:
 	CMPQ R11, R10
-	JGE  copied_163
+	JGE  copied_192
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_162
+	JMP  copy_191
 
-copied_163:
+copied_192:
 	VMOVUPS (SP), Y5
 
-loaded_161:
+loaded_190:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -1762,24 +2012,24 @@ loaded_161:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_131:
+vectorsdone_160:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_127
+	JMP  rows_156
 
-rowsdone_128:
-rows_164:
+rowsdone_157:
+rows_193:
 	CMPQ SI, $0x01
-	JLT  rowsdone_165
+	JLT  rowsdone_194
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_167
+	JZ   vectorstail_196
 
-vectors_166:
+vectors_195:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -1794,64 +2044,64 @@ vectors_166:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_166
+	JNZ     vectors_195
 
-vectorstail_167:
+vectorstail_196:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_168
+	JZ         vectorsdone_197
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_169
+	JA         loadslow_198
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_170
+	JMP        loaded_199
 
-loadslow_169:
+loadslow_198:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_171:
+copy_200:
 	CMPQ R11, DI
-	JGE  copied_172
+	JGE  copied_201
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_171
+	JMP  copy_200
 
-copied_172:
+copied_201:
 	VMOVUPS (SP), Y2
 
-loaded_170:
+loaded_199:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_173
+	JA         loadslow_202
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_174
+	JMP        loaded_203
 
-loadslow_173:
+loadslow_202:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_175:
+copy_204:
 	CMPQ R9, DI
-	JGE  copied_176
+	JGE  copied_205
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_175
+	JMP  copy_204
 
-copied_176:
+copied_205:
 	VMOVUPS (SP), Y3
 
-loaded_174:
+loaded_203:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -1860,13 +2110,13 @@ loaded_174:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_168:
+vectorsdone_197:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_164
+	JMP  rows_193
 
-rowsdone_165:
+rowsdone_194:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -1875,9 +2125,9 @@ rowsdone_165:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_177:
+singles_206:
 	CMPQ         R9, R10
-	JGT          tail_178
+	JGT          tail_207
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -1899,12 +2149,12 @@ singles_177:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_177
+	JMP          singles_206
 
-tail_178:
+tail_207:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_179
+	JEQ     done_208
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -1914,15 +2164,15 @@ tail_178:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_180:
+copy_209:
 	CMPQ R12, R11
-	JGE  copied_181
+	JGE  copied_210
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_180
+	JMP  copy_209
 
-copied_181:
+copied_210:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -1937,15 +2187,15 @@ copied_181:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_182:
+copy_211:
 	CMPQ DI, R11
-	JGE  copied_183
+	JGE  copied_212
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_182
+	JMP  copy_211
 
-copied_183:
+copied_212:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -1955,15 +2205,15 @@ copied_183:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_184:
+copy_213:
 	CMPQ DI, SI
-	JGE  copied_185
+	JGE  copied_214
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_184
+	JMP  copy_213
 
-copied_185:
+copied_214:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -1978,26 +2228,26 @@ copied_185:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_186:
+copy_215:
 	CMPQ DI, SI
-	JGE  copied_187
+	JGE  copied_216
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_186
+	JMP  copy_215
 
-copied_187:
+copied_216:
 	MOVQ R10, R9
 
-done_179:
+done_208:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_188
+	JZ      done_217
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_125
+	JMP     chunk_154
 
-done_188:
+done_217:
 	VZEROUPPER
 	RET
 
@@ -2023,10 +2273,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-192
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_189:
+sample_218:
 	XORQ R8, R8
 
-channel_190:
+channel_219:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -2040,9 +2290,9 @@ channel_190:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_194:
+blocks_223:
 	CMPQ        R9, R10
-	JGT         blocksdone_195
+	JGT         blocksdone_224
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -2068,14 +2318,14 @@ blocks_194:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_194
+	JMP         blocks_223
 
-blocksdone_195:
+blocksdone_224:
 	ADDQ $0x00000060, R10
 
-singles_191:
+singles_220:
 	CMPQ        R9, R10
-	JGT         tail_192
+	JGT         tail_221
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -2083,66 +2333,66 @@ singles_191:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_191
+	JMP         singles_220
 
-tail_192:
+tail_221:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_193
+	JEQ        done_222
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_196
+	JA         loadslow_225
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_197
+	JMP        loaded_226
 
-loadslow_196:
+loadslow_225:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_198:
+copy_227:
 	CMPQ R13, R12
-	JGE  copied_199
+	JGE  copied_228
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_198
+	JMP  copy_227
 
-copied_199:
+copied_228:
 	VMOVUPS (SP), Y5
 
-loaded_197:
+loaded_226:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_200
+	JA         loadslow_229
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_201
+	JMP        loaded_230
 
-loadslow_200:
+loadslow_229:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_202:
+copy_231:
 	CMPQ R13, R12
-	JGE  copied_203
+	JGE  copied_232
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_202
+	JMP  copy_231
 
-copied_203:
+copied_232:
 	VMOVUPS (SP), Y6
 
-loaded_201:
+loaded_230:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -2150,39 +2400,39 @@ loaded_201:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_204
+	JA          storeslow_233
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_205
+	JMP         stored_234
 
-storeslow_204:
+storeslow_233:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_206:
+copy_235:
 	CMPQ R12, R11
-	JGE  copied_207
+	JGE  copied_236
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_206
+	JMP  copy_235
 
-copied_207:
-stored_205:
+copied_236:
+stored_234:
 	MOVQ R10, R9
 
-done_193:
+done_222:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_190
+	JB   channel_219
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_189
+	JNZ  sample_218
 	VZEROUPPER
 	RET
 
@@ -2190,295 +2440,615 @@ done_193:
 // Requires: AVX, FMA3
 TEXT ·gradColsAVX2(SB), NOSPLIT, $72-184
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
-	MOVQ    dx_base+0(FP), AX
-	MOVQ    dy_base+24(FP), CX
-	MOVQ    x_base+48(FP), DX
-	MOVQ    center_base+72(FP), BX
-	MOVQ    gy_base+96(FP), SI
-	MOVQ    gx_base+120(FP), DI
-	MOVQ    g0_base+144(FP), R8
-	MOVQ    rows+168(FP), R9
-	MOVQ    stride+176(FP), R10
-	SHLQ    $0x02, R10
-	MOVQ    center_len+80(FP), R11
-	ANDQ    $0x07, R11
-	SHLQ    $0x02, R11
-	MOVQ    R11, 64(SP)
-	LEAQ    ymask<>+0(SB), R12
-	NEGQ    R11
-	VMOVDQU 32(R12)(R11*1), Y0
+	MOVQ    stride+176(FP), AX
+	SHLQ    $0x02, AX
+	MOVQ    center_len+80(FP), CX
+	ANDQ    $0x07, CX
+	SHLQ    $0x02, CX
+	MOVQ    CX, 64(SP)
+	LEAQ    ymask<>+0(SB), DX
+	NEGQ    CX
+	VMOVDQU 32(DX)(CX*1), Y0
+	CMPQ    center_len+80(FP), $0x00000018
+	JA      streaming_237
+	XORQ    CX, CX
+	MOVQ    center_len+80(FP), DX
+	SHLQ    $0x02, DX
+	SUBQ    $0x00000060, DX
 
-row_208:
+blocks_241:
+	CMPQ    CX, DX
+	JGT     blocksdone_242
+	MOVQ    center_base+72(FP), BX
+	VMOVUPS (BX)(CX*1), Y1
+	MOVQ    gy_base+96(FP), BX
+	VMOVUPS (BX)(CX*1), Y2
+	MOVQ    gx_base+120(FP), BX
+	VMOVUPS (BX)(CX*1), Y3
+	MOVQ    g0_base+144(FP), BX
+	VMOVUPS (BX)(CX*1), Y4
+	MOVQ    center_base+72(FP), BX
+	VMOVUPS 32(BX)(CX*1), Y5
+	MOVQ    gy_base+96(FP), BX
+	VMOVUPS 32(BX)(CX*1), Y6
+	MOVQ    gx_base+120(FP), BX
+	VMOVUPS 32(BX)(CX*1), Y7
+	MOVQ    g0_base+144(FP), BX
+	VMOVUPS 32(BX)(CX*1), Y8
+	MOVQ    center_base+72(FP), BX
+	VMOVUPS 64(BX)(CX*1), Y9
+	MOVQ    gy_base+96(FP), BX
+	VMOVUPS 64(BX)(CX*1), Y10
+	MOVQ    gx_base+120(FP), BX
+	VMOVUPS 64(BX)(CX*1), Y11
+	MOVQ    g0_base+144(FP), BX
+	VMOVUPS 64(BX)(CX*1), Y12
+	MOVQ    dx_base+0(FP), BX
+	ADDQ    CX, BX
+	MOVQ    dy_base+24(FP), SI
+	ADDQ    CX, SI
+	MOVQ    x_base+48(FP), DI
+	ADDQ    CX, DI
+	MOVQ    rows+168(FP), R8
+
+row_243:
+	VMOVUPS     (SI), Y13
+	VMOVUPS     (DI), Y14
+	VSUBPS      Y1, Y14, Y14
+	VFMADD213PS Y4, Y2, Y13
+	VFMADD231PS Y3, Y14, Y13
+	VMOVUPS     Y13, (BX)
+	VMOVUPS     32(SI), Y13
+	VMOVUPS     32(DI), Y14
+	VSUBPS      Y5, Y14, Y14
+	VFMADD213PS Y8, Y6, Y13
+	VFMADD231PS Y7, Y14, Y13
+	VMOVUPS     Y13, 32(BX)
+	VMOVUPS     64(SI), Y13
+	VMOVUPS     64(DI), Y14
+	VSUBPS      Y9, Y14, Y14
+	VFMADD213PS Y12, Y10, Y13
+	VFMADD231PS Y11, Y14, Y13
+	VMOVUPS     Y13, 64(BX)
+	ADDQ        AX, BX
+	ADDQ        AX, SI
+	ADDQ        AX, DI
+	DECQ        R8
+	JNZ         row_243
+	ADDQ        $0x00000060, CX
+	JMP         blocks_241
+
+blocksdone_242:
+	ADDQ $0x00000040, DX
+
+singles_238:
+	CMPQ    CX, DX
+	JGT     tail_239
+	MOVQ    center_base+72(FP), BX
+	VMOVUPS (BX)(CX*1), Y1
+	MOVQ    gy_base+96(FP), BX
+	VMOVUPS (BX)(CX*1), Y2
+	MOVQ    gx_base+120(FP), BX
+	VMOVUPS (BX)(CX*1), Y3
+	MOVQ    g0_base+144(FP), BX
+	VMOVUPS (BX)(CX*1), Y4
+	MOVQ    dx_base+0(FP), BX
+	ADDQ    CX, BX
+	MOVQ    dy_base+24(FP), SI
+	ADDQ    CX, SI
+	MOVQ    x_base+48(FP), DI
+	ADDQ    CX, DI
+	MOVQ    rows+168(FP), R8
+
+row_244:
+	VMOVUPS     (SI), Y5
+	VMOVUPS     (DI), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, (BX)
+	ADDQ        AX, BX
+	ADDQ        AX, SI
+	ADDQ        AX, DI
+	DECQ        R8
+	JNZ         row_244
+	ADDQ        $0x00000020, CX
+	JMP         singles_238
+
+tail_239:
+	ADDQ       $0x00000020, DX
+	CMPQ       CX, DX
+	JEQ        done_240
+	MOVQ       center_base+72(FP), BX
+	LEAQ       (BX)(CX*1), BX
+	MOVQ       BX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_245
+	VMASKMOVPS (BX), Y0, Y1
+	JMP        loaded_246
+
+loadslow_245:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_247:
+	CMPQ DI, SI
+	JGE  copied_248
+	MOVL (BX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_247
+
+copied_248:
+	VMOVUPS (SP), Y1
+
+loaded_246:
+	MOVQ       gy_base+96(FP), BX
+	LEAQ       (BX)(CX*1), BX
+	MOVQ       BX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_249
+	VMASKMOVPS (BX), Y0, Y2
+	JMP        loaded_250
+
+loadslow_249:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_251:
+	CMPQ DI, SI
+	JGE  copied_252
+	MOVL (BX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_251
+
+copied_252:
+	VMOVUPS (SP), Y2
+
+loaded_250:
+	MOVQ       gx_base+120(FP), BX
+	LEAQ       (BX)(CX*1), BX
+	MOVQ       BX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_253
+	VMASKMOVPS (BX), Y0, Y3
+	JMP        loaded_254
+
+loadslow_253:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_255:
+	CMPQ DI, SI
+	JGE  copied_256
+	MOVL (BX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_255
+
+copied_256:
+	VMOVUPS (SP), Y3
+
+loaded_254:
+	MOVQ       g0_base+144(FP), BX
+	LEAQ       (BX)(CX*1), BX
+	MOVQ       BX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_257
+	VMASKMOVPS (BX), Y0, Y4
+	JMP        loaded_258
+
+loadslow_257:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_259:
+	CMPQ DI, SI
+	JGE  copied_260
+	MOVL (BX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_259
+
+copied_260:
+	VMOVUPS (SP), Y4
+
+loaded_258:
+	MOVQ dx_base+0(FP), BX
+	ADDQ CX, BX
+	MOVQ dy_base+24(FP), SI
+	ADDQ CX, SI
+	MOVQ x_base+48(FP), DI
+	ADDQ CX, DI
+	MOVQ rows+168(FP), CX
+
+row_261:
+	MOVQ       SI, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_262
+	VMASKMOVPS (SI), Y0, Y5
+	JMP        loaded_263
+
+loadslow_262:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_264:
+	CMPQ R9, R8
+	JGE  copied_265
+	MOVL (SI)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_264
+
+copied_265:
+	VMOVUPS (SP), Y5
+
+loaded_263:
+	MOVQ       DI, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_266
+	VMASKMOVPS (DI), Y0, Y6
+	JMP        loaded_267
+
+loadslow_266:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_268:
+	CMPQ R9, R8
+	JGE  copied_269
+	MOVL (DI)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_268
+
+copied_269:
+	VMOVUPS (SP), Y6
+
+loaded_267:
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	MOVQ        BX, R8
+	ANDQ        $0x00000fff, R8
+	CMPQ        R8, $0x00000fe0
+	JA          storeslow_270
+	VMASKMOVPS  Y5, Y0, (BX)
+	JMP         stored_271
+
+storeslow_270:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_272:
+	CMPQ R9, R8
+	JGE  copied_273
+	MOVL (SP)(R9*1), R10
+	MOVL R10, (BX)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_272
+
+copied_273:
+stored_271:
+	ADDQ AX, BX
+	ADDQ AX, SI
+	ADDQ AX, DI
+	DECQ CX
+	JNZ  row_261
+	MOVQ DX, CX
+
+done_240:
+	VZEROUPPER
+	RET
+
+streaming_237:
+	MOVQ dx_base+0(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ x_base+48(FP), BX
+	MOVQ center_base+72(FP), SI
+	MOVQ gy_base+96(FP), DI
+	MOVQ gx_base+120(FP), R8
+	MOVQ g0_base+144(FP), R9
+	MOVQ rows+168(FP), R10
+
+row_274:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_212:
+blocks_278:
 	CMPQ        R11, R12
-	JGT         blocksdone_213
-	VMOVUPS     (CX)(R11*1), Y1
-	VMOVUPS     (DX)(R11*1), Y2
-	VMOVUPS     (BX)(R11*1), Y3
-	VMOVUPS     (SI)(R11*1), Y4
-	VMOVUPS     (DI)(R11*1), Y5
-	VMOVUPS     (R8)(R11*1), Y6
+	JGT         blocksdone_279
+	VMOVUPS     (DX)(R11*1), Y1
+	VMOVUPS     (BX)(R11*1), Y2
+	VMOVUPS     (SI)(R11*1), Y3
+	VMOVUPS     (DI)(R11*1), Y4
+	VMOVUPS     (R8)(R11*1), Y5
+	VMOVUPS     (R9)(R11*1), Y6
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, (AX)(R11*1)
-	VMOVUPS     32(CX)(R11*1), Y1
-	VMOVUPS     32(DX)(R11*1), Y2
-	VMOVUPS     32(BX)(R11*1), Y3
-	VMOVUPS     32(SI)(R11*1), Y4
-	VMOVUPS     32(DI)(R11*1), Y5
-	VMOVUPS     32(R8)(R11*1), Y6
+	VMOVUPS     Y1, (CX)(R11*1)
+	VMOVUPS     32(DX)(R11*1), Y1
+	VMOVUPS     32(BX)(R11*1), Y2
+	VMOVUPS     32(SI)(R11*1), Y3
+	VMOVUPS     32(DI)(R11*1), Y4
+	VMOVUPS     32(R8)(R11*1), Y5
+	VMOVUPS     32(R9)(R11*1), Y6
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, 32(AX)(R11*1)
-	VMOVUPS     64(CX)(R11*1), Y1
-	VMOVUPS     64(DX)(R11*1), Y2
-	VMOVUPS     64(BX)(R11*1), Y3
-	VMOVUPS     64(SI)(R11*1), Y4
-	VMOVUPS     64(DI)(R11*1), Y5
-	VMOVUPS     64(R8)(R11*1), Y6
+	VMOVUPS     Y1, 32(CX)(R11*1)
+	VMOVUPS     64(DX)(R11*1), Y1
+	VMOVUPS     64(BX)(R11*1), Y2
+	VMOVUPS     64(SI)(R11*1), Y3
+	VMOVUPS     64(DI)(R11*1), Y4
+	VMOVUPS     64(R8)(R11*1), Y5
+	VMOVUPS     64(R9)(R11*1), Y6
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, 64(AX)(R11*1)
-	VMOVUPS     96(CX)(R11*1), Y1
-	VMOVUPS     96(DX)(R11*1), Y2
-	VMOVUPS     96(BX)(R11*1), Y3
-	VMOVUPS     96(SI)(R11*1), Y4
-	VMOVUPS     96(DI)(R11*1), Y5
-	VMOVUPS     96(R8)(R11*1), Y6
+	VMOVUPS     Y1, 64(CX)(R11*1)
+	VMOVUPS     96(DX)(R11*1), Y1
+	VMOVUPS     96(BX)(R11*1), Y2
+	VMOVUPS     96(SI)(R11*1), Y3
+	VMOVUPS     96(DI)(R11*1), Y4
+	VMOVUPS     96(R8)(R11*1), Y5
+	VMOVUPS     96(R9)(R11*1), Y6
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, 96(AX)(R11*1)
+	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_212
+	JMP         blocks_278
 
-blocksdone_213:
+blocksdone_279:
 	ADDQ $0x00000060, R12
 
-singles_209:
+singles_275:
 	CMPQ        R11, R12
-	JGT         tail_210
-	VMOVUPS     (CX)(R11*1), Y1
-	VMOVUPS     (DX)(R11*1), Y2
-	VMOVUPS     (BX)(R11*1), Y3
-	VMOVUPS     (SI)(R11*1), Y4
-	VMOVUPS     (DI)(R11*1), Y5
-	VMOVUPS     (R8)(R11*1), Y6
+	JGT         tail_276
+	VMOVUPS     (DX)(R11*1), Y1
+	VMOVUPS     (BX)(R11*1), Y2
+	VMOVUPS     (SI)(R11*1), Y3
+	VMOVUPS     (DI)(R11*1), Y4
+	VMOVUPS     (R8)(R11*1), Y5
+	VMOVUPS     (R9)(R11*1), Y6
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, (AX)(R11*1)
+	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_209
+	JMP         singles_275
 
-tail_210:
+tail_276:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_211
-	LEAQ       (CX)(R11*1), R13
+	JEQ        done_277
+	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_214
+	JA         loadslow_280
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_215
+	JMP        loaded_281
 
-loadslow_214:
+loadslow_280:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_216:
+copy_282:
 	CMPQ R15, R14
-	JGE  copied_217
+	JGE  copied_283
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_216
+	JMP  copy_282
 
-copied_217:
+copied_283:
 	VMOVUPS (SP), Y1
 
-loaded_215:
-	LEAQ       (DX)(R11*1), R13
+loaded_281:
+	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_218
+	JA         loadslow_284
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_219
+	JMP        loaded_285
 
-loadslow_218:
+loadslow_284:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_220:
+copy_286:
 	CMPQ R15, R14
-	JGE  copied_221
+	JGE  copied_287
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_220
+	JMP  copy_286
 
-copied_221:
+copied_287:
 	VMOVUPS (SP), Y2
 
-loaded_219:
-	LEAQ       (BX)(R11*1), R13
+loaded_285:
+	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_222
+	JA         loadslow_288
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_223
+	JMP        loaded_289
 
-loadslow_222:
+loadslow_288:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_224:
+copy_290:
 	CMPQ R15, R14
-	JGE  copied_225
+	JGE  copied_291
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_224
+	JMP  copy_290
 
-copied_225:
+copied_291:
 	VMOVUPS (SP), Y3
 
-loaded_223:
-	LEAQ       (SI)(R11*1), R13
+loaded_289:
+	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_226
+	JA         loadslow_292
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_227
+	JMP        loaded_293
 
-loadslow_226:
+loadslow_292:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_228:
+copy_294:
 	CMPQ R15, R14
-	JGE  copied_229
+	JGE  copied_295
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_228
+	JMP  copy_294
 
-copied_229:
+copied_295:
 	VMOVUPS (SP), Y4
 
-loaded_227:
-	LEAQ       (DI)(R11*1), R13
+loaded_293:
+	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_230
+	JA         loadslow_296
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_231
+	JMP        loaded_297
 
-loadslow_230:
+loadslow_296:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_232:
+copy_298:
 	CMPQ R15, R14
-	JGE  copied_233
+	JGE  copied_299
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_232
+	JMP  copy_298
 
-copied_233:
+copied_299:
 	VMOVUPS (SP), Y5
 
-loaded_231:
-	LEAQ       (R8)(R11*1), R13
+loaded_297:
+	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_234
+	JA         loadslow_300
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_235
+	JMP        loaded_301
 
-loadslow_234:
+loadslow_300:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_236:
+copy_302:
 	CMPQ R15, R14
-	JGE  copied_237
+	JGE  copied_303
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_236
+	JMP  copy_302
 
-copied_237:
+copied_303:
 	VMOVUPS (SP), Y6
 
-loaded_235:
+loaded_301:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
-	LEAQ        (AX)(R11*1), R11
+	LEAQ        (CX)(R11*1), R11
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_238
+	JA          storeslow_304
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_239
+	JMP         stored_305
 
-storeslow_238:
+storeslow_304:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_240:
+copy_306:
 	CMPQ R14, R13
-	JGE  copied_241
+	JGE  copied_307
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_240
+	JMP  copy_306
 
-copied_241:
-stored_239:
+copied_307:
+stored_305:
 	MOVQ R12, R11
 
-done_211:
-	ADDQ R10, AX
-	ADDQ R10, CX
-	ADDQ R10, DX
-	DECQ R9
-	JNZ  row_208
+done_277:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	ADDQ AX, BX
+	DECQ R10
+	JNZ  row_274
 	VZEROUPPER
 	RET
 
@@ -3152,94 +3722,220 @@ done_32:
 // Requires: AVX, AVX512F
 TEXT ·normColsAVX512(SB), NOSPLIT, $0-136
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
-	MOVQ    y_base+0(FP), AX
-	MOVQ    x_base+24(FP), CX
-	MOVQ    center_base+48(FP), DX
-	MOVQ    scale_base+72(FP), BX
-	MOVQ    shift_base+96(FP), SI
-	MOVQ    rows+120(FP), DI
-	MOVQ    stride+128(FP), R8
-	SHLQ    $0x02, R8
-	MOVQ    center_len+56(FP), R9
-	ANDQ    $0x0f, R9
-	LEAQ    kmask<>+0(SB), R10
-	MOVWLZX (R10)(R9*2), R9
-	KMOVW   R9, K1
+	MOVQ    stride+128(FP), AX
+	SHLQ    $0x02, AX
+	MOVQ    center_len+56(FP), CX
+	ANDQ    $0x0f, CX
+	LEAQ    kmask<>+0(SB), DX
+	MOVWLZX (DX)(CX*2), CX
+	KMOVW   CX, K1
+	CMPQ    center_len+56(FP), $0x00000040
+	JA      streaming_35
+	XORQ    CX, CX
+	MOVQ    center_len+56(FP), DX
+	SHLQ    $0x02, DX
+	SUBQ    $0x00000100, DX
 
-row_35:
+blocks_39:
+	CMPQ    CX, DX
+	JGT     blocksdone_40
+	MOVQ    center_base+48(FP), BX
+	VMOVUPS (BX)(CX*1), Z0
+	MOVQ    scale_base+72(FP), BX
+	VMOVUPS (BX)(CX*1), Z1
+	MOVQ    shift_base+96(FP), BX
+	VMOVUPS (BX)(CX*1), Z2
+	MOVQ    center_base+48(FP), BX
+	VMOVUPS 64(BX)(CX*1), Z3
+	MOVQ    scale_base+72(FP), BX
+	VMOVUPS 64(BX)(CX*1), Z4
+	MOVQ    shift_base+96(FP), BX
+	VMOVUPS 64(BX)(CX*1), Z5
+	MOVQ    center_base+48(FP), BX
+	VMOVUPS 128(BX)(CX*1), Z6
+	MOVQ    scale_base+72(FP), BX
+	VMOVUPS 128(BX)(CX*1), Z7
+	MOVQ    shift_base+96(FP), BX
+	VMOVUPS 128(BX)(CX*1), Z8
+	MOVQ    center_base+48(FP), BX
+	VMOVUPS 192(BX)(CX*1), Z9
+	MOVQ    scale_base+72(FP), BX
+	VMOVUPS 192(BX)(CX*1), Z10
+	MOVQ    shift_base+96(FP), BX
+	VMOVUPS 192(BX)(CX*1), Z11
+	MOVQ    y_base+0(FP), BX
+	ADDQ    CX, BX
+	MOVQ    x_base+24(FP), SI
+	ADDQ    CX, SI
+	MOVQ    rows+120(FP), DI
+
+row_41:
+	VMOVUPS     (SI), Z12
+	VSUBPS      Z0, Z12, Z12
+	VFMADD213PS Z2, Z1, Z12
+	VMOVUPS     Z12, (BX)
+	VMOVUPS     64(SI), Z12
+	VSUBPS      Z3, Z12, Z12
+	VFMADD213PS Z5, Z4, Z12
+	VMOVUPS     Z12, 64(BX)
+	VMOVUPS     128(SI), Z12
+	VSUBPS      Z6, Z12, Z12
+	VFMADD213PS Z8, Z7, Z12
+	VMOVUPS     Z12, 128(BX)
+	VMOVUPS     192(SI), Z12
+	VSUBPS      Z9, Z12, Z12
+	VFMADD213PS Z11, Z10, Z12
+	VMOVUPS     Z12, 192(BX)
+	ADDQ        AX, BX
+	ADDQ        AX, SI
+	DECQ        DI
+	JNZ         row_41
+	ADDQ        $0x00000100, CX
+	JMP         blocks_39
+
+blocksdone_40:
+	ADDQ $0x000000c0, DX
+
+singles_36:
+	CMPQ    CX, DX
+	JGT     tail_37
+	MOVQ    center_base+48(FP), BX
+	VMOVUPS (BX)(CX*1), Z0
+	MOVQ    scale_base+72(FP), BX
+	VMOVUPS (BX)(CX*1), Z1
+	MOVQ    shift_base+96(FP), BX
+	VMOVUPS (BX)(CX*1), Z2
+	MOVQ    y_base+0(FP), BX
+	ADDQ    CX, BX
+	MOVQ    x_base+24(FP), SI
+	ADDQ    CX, SI
+	MOVQ    rows+120(FP), DI
+
+row_42:
+	VMOVUPS     (SI), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, (BX)
+	ADDQ        AX, BX
+	ADDQ        AX, SI
+	DECQ        DI
+	JNZ         row_42
+	ADDQ        $0x00000040, CX
+	JMP         singles_36
+
+tail_37:
+	ADDQ      $0x00000040, DX
+	CMPQ      CX, DX
+	JEQ       done_38
+	MOVQ      center_base+48(FP), BX
+	VMOVUPS.Z (BX)(CX*1), K1, Z0
+	MOVQ      scale_base+72(FP), BX
+	VMOVUPS.Z (BX)(CX*1), K1, Z1
+	MOVQ      shift_base+96(FP), BX
+	VMOVUPS.Z (BX)(CX*1), K1, Z2
+	MOVQ      y_base+0(FP), BX
+	ADDQ      CX, BX
+	MOVQ      x_base+24(FP), SI
+	ADDQ      CX, SI
+	MOVQ      rows+120(FP), CX
+
+row_43:
+	VMOVUPS.Z   (SI), K1, Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, K1, (BX)
+	ADDQ        AX, BX
+	ADDQ        AX, SI
+	DECQ        CX
+	JNZ         row_43
+	MOVQ        DX, CX
+
+done_38:
+	VZEROUPPER
+	RET
+
+streaming_35:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ center_base+48(FP), BX
+	MOVQ scale_base+72(FP), SI
+	MOVQ shift_base+96(FP), DI
+	MOVQ rows+120(FP), R8
+
+row_44:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_39:
+blocks_48:
 	CMPQ        R9, R10
-	JGT         blocksdone_40
-	VMOVUPS     (CX)(R9*1), Z0
-	VMOVUPS     (DX)(R9*1), Z1
-	VMOVUPS     (BX)(R9*1), Z2
-	VMOVUPS     (SI)(R9*1), Z3
+	JGT         blocksdone_49
+	VMOVUPS     (DX)(R9*1), Z0
+	VMOVUPS     (BX)(R9*1), Z1
+	VMOVUPS     (SI)(R9*1), Z2
+	VMOVUPS     (DI)(R9*1), Z3
 	VSUBPS      Z1, Z0, Z0
 	VFMADD213PS Z3, Z2, Z0
-	VMOVUPS     Z0, (AX)(R9*1)
-	VMOVUPS     64(CX)(R9*1), Z0
-	VMOVUPS     64(DX)(R9*1), Z1
-	VMOVUPS     64(BX)(R9*1), Z2
-	VMOVUPS     64(SI)(R9*1), Z3
+	VMOVUPS     Z0, (CX)(R9*1)
+	VMOVUPS     64(DX)(R9*1), Z0
+	VMOVUPS     64(BX)(R9*1), Z1
+	VMOVUPS     64(SI)(R9*1), Z2
+	VMOVUPS     64(DI)(R9*1), Z3
 	VSUBPS      Z1, Z0, Z0
 	VFMADD213PS Z3, Z2, Z0
-	VMOVUPS     Z0, 64(AX)(R9*1)
-	VMOVUPS     128(CX)(R9*1), Z0
-	VMOVUPS     128(DX)(R9*1), Z1
-	VMOVUPS     128(BX)(R9*1), Z2
-	VMOVUPS     128(SI)(R9*1), Z3
+	VMOVUPS     Z0, 64(CX)(R9*1)
+	VMOVUPS     128(DX)(R9*1), Z0
+	VMOVUPS     128(BX)(R9*1), Z1
+	VMOVUPS     128(SI)(R9*1), Z2
+	VMOVUPS     128(DI)(R9*1), Z3
 	VSUBPS      Z1, Z0, Z0
 	VFMADD213PS Z3, Z2, Z0
-	VMOVUPS     Z0, 128(AX)(R9*1)
-	VMOVUPS     192(CX)(R9*1), Z0
-	VMOVUPS     192(DX)(R9*1), Z1
-	VMOVUPS     192(BX)(R9*1), Z2
-	VMOVUPS     192(SI)(R9*1), Z3
+	VMOVUPS     Z0, 128(CX)(R9*1)
+	VMOVUPS     192(DX)(R9*1), Z0
+	VMOVUPS     192(BX)(R9*1), Z1
+	VMOVUPS     192(SI)(R9*1), Z2
+	VMOVUPS     192(DI)(R9*1), Z3
 	VSUBPS      Z1, Z0, Z0
 	VFMADD213PS Z3, Z2, Z0
-	VMOVUPS     Z0, 192(AX)(R9*1)
+	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_39
+	JMP         blocks_48
 
-blocksdone_40:
+blocksdone_49:
 	ADDQ $0x000000c0, R10
 
-singles_36:
+singles_45:
 	CMPQ        R9, R10
-	JGT         tail_37
-	VMOVUPS     (CX)(R9*1), Z0
-	VMOVUPS     (DX)(R9*1), Z1
-	VMOVUPS     (BX)(R9*1), Z2
-	VMOVUPS     (SI)(R9*1), Z3
+	JGT         tail_46
+	VMOVUPS     (DX)(R9*1), Z0
+	VMOVUPS     (BX)(R9*1), Z1
+	VMOVUPS     (SI)(R9*1), Z2
+	VMOVUPS     (DI)(R9*1), Z3
 	VSUBPS      Z1, Z0, Z0
 	VFMADD213PS Z3, Z2, Z0
-	VMOVUPS     Z0, (AX)(R9*1)
+	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_36
+	JMP         singles_45
 
-tail_37:
+tail_46:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_38
-	VMOVUPS.Z   (CX)(R9*1), K1, Z0
-	VMOVUPS.Z   (DX)(R9*1), K1, Z1
-	VMOVUPS.Z   (BX)(R9*1), K1, Z2
-	VMOVUPS.Z   (SI)(R9*1), K1, Z3
+	JEQ         done_47
+	VMOVUPS.Z   (DX)(R9*1), K1, Z0
+	VMOVUPS.Z   (BX)(R9*1), K1, Z1
+	VMOVUPS.Z   (SI)(R9*1), K1, Z2
+	VMOVUPS.Z   (DI)(R9*1), K1, Z3
 	VSUBPS      Z1, Z0, Z0
 	VFMADD213PS Z3, Z2, Z0
-	VMOVUPS     Z0, K1, (AX)(R9*1)
+	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_38:
-	ADDQ R8, AX
-	ADDQ R8, CX
-	DECQ DI
-	JNZ  row_35
+done_47:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ R8
+	JNZ  row_44
 	VZEROUPPER
 	RET
 
@@ -3264,17 +3960,17 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_41:
+sample_50:
 	XORQ DI, DI
 
-channel_42:
+channel_51:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_43:
+chunk_52:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -3291,9 +3987,9 @@ chunk_43:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_47:
+blocks_56:
 	CMPQ        R10, R11
-	JGT         blocksdone_48
+	JGT         blocksdone_57
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
@@ -3315,26 +4011,26 @@ blocks_47:
 	VADDPS      Z11, Z9, Z9
 	VFMADD231PS Z11, Z12, Z10
 	ADDQ        $0x00000100, R10
-	JMP         blocks_47
+	JMP         blocks_56
 
-blocksdone_48:
+blocksdone_57:
 	ADDQ $0x000000c0, R11
 
-singles_44:
+singles_53:
 	CMPQ        R10, R11
-	JGT         tail_45
+	JGT         tail_54
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z12, Z4
 	ADDQ        $0x00000040, R10
-	JMP         singles_44
+	JMP         singles_53
 
-tail_45:
+tail_54:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_46
+	JEQ         done_55
 	VMOVUPS.Z   (AX)(R10*1), K1, Z11
 	VMOVUPS.Z   (CX)(R10*1), K1, Z12
 	VSUBPS      Z0, Z12, Z12
@@ -3342,7 +4038,7 @@ tail_45:
 	VFMADD231PS Z11, Z12, Z4
 	MOVQ        R11, R10
 
-done_46:
+done_55:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -3362,7 +4058,7 @@ done_46:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_43
+	JNZ           chunk_52
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -3383,11 +4079,11 @@ done_46:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_42
+	JB            channel_51
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_41
+	JNZ           sample_50
 	VZEROUPPER
 	RET
 
@@ -3409,33 +4105,33 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_49:
+chunk_58:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_50:
+clear_59:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_50
+	JNZ     clear_59
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_51:
+rows_60:
 	CMPQ SI, $0x04
-	JLT  rowsdone_52
+	JLT  rowsdone_61
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_54
+	JZ   vectorstail_63
 
-vectors_53:
+vectors_62:
 	VMOVUPS     (R9), Z1
 	VMOVUPS     (R10), Z3
 	VMOVUPS     (R11), Z4
@@ -3465,11 +4161,11 @@ vectors_53:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_53
+	JNZ         vectors_62
 
-vectorstail_54:
+vectorstail_63:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_55
+	JZ          vectorsdone_64
 	VMOVUPS     (R9), Z1
 	VMOVUPS.Z   (R10), K1, Z3
 	VMOVUPS.Z   (R11), K1, Z4
@@ -3496,24 +4192,24 @@ vectorstail_54:
 	VADDPS      2176(R9), Z3, Z3
 	VMOVUPS     Z3, 2176(R9)
 
-vectorsdone_55:
+vectorsdone_64:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_51
+	JMP  rows_60
 
-rowsdone_52:
-rows_56:
+rowsdone_61:
+rows_65:
 	CMPQ SI, $0x01
-	JLT  rowsdone_57
+	JLT  rowsdone_66
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_59
+	JZ   vectorstail_68
 
-vectors_58:
+vectors_67:
 	VMOVUPS (R8), Z1
 	VMOVUPS (R9), Z2
 	VMOVUPS (R10), Z3
@@ -3528,11 +4224,11 @@ vectors_58:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_58
+	JNZ     vectors_67
 
-vectorstail_59:
+vectorstail_68:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_60
+	JZ        vectorsdone_69
 	VMOVUPS   (R8), Z1
 	VMOVUPS.Z (R9), K1, Z2
 	VMOVUPS.Z (R10), K1, Z3
@@ -3544,13 +4240,13 @@ vectorstail_59:
 	VADDPS    2176(R8), Z2, Z2
 	VMOVUPS   Z2, 2176(R8)
 
-vectorsdone_60:
+vectorsdone_69:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_56
+	JMP  rows_65
 
-rowsdone_57:
+rowsdone_66:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -3559,9 +4255,9 @@ rowsdone_57:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_61:
+singles_70:
 	CMPQ          R9, R10
-	JGT           tail_62
+	JGT           tail_71
 	VMOVUPS       1088(SI)(R9*1), Z1
 	VMOVUPD       (DI)(R9*2), Z2
 	VMOVUPD       64(DI)(R9*2), Z3
@@ -3583,12 +4279,12 @@ singles_61:
 	VMOVUPD       Z2, (R8)(R9*2)
 	VMOVUPD       Z3, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_61
+	JMP           singles_70
 
-tail_62:
+tail_71:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_63
+	JEQ           done_72
 	VMOVUPS       1088(SI)(R9*1), Z1
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z2
@@ -3615,15 +4311,15 @@ tail_62:
 	VMOVUPD       Z3, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_63:
+done_72:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_64
+	JZ      done_73
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_49
+	JMP     chunk_58
 
-done_64:
+done_73:
 	VZEROUPPER
 	RET
 
@@ -3647,10 +4343,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-192
 	MOVWLZX (R9)(R8*2), R8
 	KMOVW   R8, K1
 
-sample_65:
+sample_74:
 	XORQ R8, R8
 
-channel_66:
+channel_75:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -3664,9 +4360,9 @@ channel_66:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000100, R10
 
-blocks_70:
+blocks_79:
 	CMPQ        R9, R10
-	JGT         blocksdone_71
+	JGT         blocksdone_80
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -3692,14 +4388,14 @@ blocks_70:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_70
+	JMP         blocks_79
 
-blocksdone_71:
+blocksdone_80:
 	ADDQ $0x000000c0, R10
 
-singles_67:
+singles_76:
 	CMPQ        R9, R10
-	JGT         tail_68
+	JGT         tail_77
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -3707,12 +4403,12 @@ singles_67:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_67
+	JMP         singles_76
 
-tail_68:
+tail_77:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_69
+	JEQ         done_78
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -3721,18 +4417,18 @@ tail_68:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_69:
+done_78:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_66
+	JB   channel_75
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_65
+	JNZ  sample_74
 	VZEROUPPER
 	RET
 
@@ -3740,114 +4436,273 @@ done_69:
 // Requires: AVX, AVX512F
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-184
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
-	MOVQ    dx_base+0(FP), AX
-	MOVQ    dy_base+24(FP), CX
-	MOVQ    x_base+48(FP), DX
-	MOVQ    center_base+72(FP), BX
-	MOVQ    gy_base+96(FP), SI
-	MOVQ    gx_base+120(FP), DI
-	MOVQ    g0_base+144(FP), R8
-	MOVQ    rows+168(FP), R9
-	MOVQ    stride+176(FP), R10
-	SHLQ    $0x02, R10
-	MOVQ    center_len+80(FP), R11
-	ANDQ    $0x0f, R11
-	LEAQ    kmask<>+0(SB), R12
-	MOVWLZX (R12)(R11*2), R11
-	KMOVW   R11, K1
+	MOVQ    stride+176(FP), AX
+	SHLQ    $0x02, AX
+	MOVQ    center_len+80(FP), CX
+	ANDQ    $0x0f, CX
+	LEAQ    kmask<>+0(SB), DX
+	MOVWLZX (DX)(CX*2), CX
+	KMOVW   CX, K1
+	CMPQ    center_len+80(FP), $0x00000040
+	JA      streaming_81
+	XORQ    CX, CX
+	MOVQ    center_len+80(FP), DX
+	SHLQ    $0x02, DX
+	SUBQ    $0x00000100, DX
 
-row_72:
+blocks_85:
+	CMPQ    CX, DX
+	JGT     blocksdone_86
+	MOVQ    center_base+72(FP), BX
+	VMOVUPS (BX)(CX*1), Z0
+	MOVQ    gy_base+96(FP), BX
+	VMOVUPS (BX)(CX*1), Z1
+	MOVQ    gx_base+120(FP), BX
+	VMOVUPS (BX)(CX*1), Z2
+	MOVQ    g0_base+144(FP), BX
+	VMOVUPS (BX)(CX*1), Z3
+	MOVQ    center_base+72(FP), BX
+	VMOVUPS 64(BX)(CX*1), Z4
+	MOVQ    gy_base+96(FP), BX
+	VMOVUPS 64(BX)(CX*1), Z5
+	MOVQ    gx_base+120(FP), BX
+	VMOVUPS 64(BX)(CX*1), Z6
+	MOVQ    g0_base+144(FP), BX
+	VMOVUPS 64(BX)(CX*1), Z7
+	MOVQ    center_base+72(FP), BX
+	VMOVUPS 128(BX)(CX*1), Z8
+	MOVQ    gy_base+96(FP), BX
+	VMOVUPS 128(BX)(CX*1), Z9
+	MOVQ    gx_base+120(FP), BX
+	VMOVUPS 128(BX)(CX*1), Z10
+	MOVQ    g0_base+144(FP), BX
+	VMOVUPS 128(BX)(CX*1), Z11
+	MOVQ    center_base+72(FP), BX
+	VMOVUPS 192(BX)(CX*1), Z12
+	MOVQ    gy_base+96(FP), BX
+	VMOVUPS 192(BX)(CX*1), Z13
+	MOVQ    gx_base+120(FP), BX
+	VMOVUPS 192(BX)(CX*1), Z14
+	MOVQ    g0_base+144(FP), BX
+	VMOVUPS 192(BX)(CX*1), Z15
+	MOVQ    dx_base+0(FP), BX
+	ADDQ    CX, BX
+	MOVQ    dy_base+24(FP), SI
+	ADDQ    CX, SI
+	MOVQ    x_base+48(FP), DI
+	ADDQ    CX, DI
+	MOVQ    rows+168(FP), R8
+
+row_87:
+	VMOVUPS     (SI), Z16
+	VMOVUPS     (DI), Z17
+	VSUBPS      Z0, Z17, Z17
+	VFMADD213PS Z3, Z1, Z16
+	VFMADD231PS Z2, Z17, Z16
+	VMOVUPS     Z16, (BX)
+	VMOVUPS     64(SI), Z16
+	VMOVUPS     64(DI), Z17
+	VSUBPS      Z4, Z17, Z17
+	VFMADD213PS Z7, Z5, Z16
+	VFMADD231PS Z6, Z17, Z16
+	VMOVUPS     Z16, 64(BX)
+	VMOVUPS     128(SI), Z16
+	VMOVUPS     128(DI), Z17
+	VSUBPS      Z8, Z17, Z17
+	VFMADD213PS Z11, Z9, Z16
+	VFMADD231PS Z10, Z17, Z16
+	VMOVUPS     Z16, 128(BX)
+	VMOVUPS     192(SI), Z16
+	VMOVUPS     192(DI), Z17
+	VSUBPS      Z12, Z17, Z17
+	VFMADD213PS Z15, Z13, Z16
+	VFMADD231PS Z14, Z17, Z16
+	VMOVUPS     Z16, 192(BX)
+	ADDQ        AX, BX
+	ADDQ        AX, SI
+	ADDQ        AX, DI
+	DECQ        R8
+	JNZ         row_87
+	ADDQ        $0x00000100, CX
+	JMP         blocks_85
+
+blocksdone_86:
+	ADDQ $0x000000c0, DX
+
+singles_82:
+	CMPQ    CX, DX
+	JGT     tail_83
+	MOVQ    center_base+72(FP), BX
+	VMOVUPS (BX)(CX*1), Z0
+	MOVQ    gy_base+96(FP), BX
+	VMOVUPS (BX)(CX*1), Z1
+	MOVQ    gx_base+120(FP), BX
+	VMOVUPS (BX)(CX*1), Z2
+	MOVQ    g0_base+144(FP), BX
+	VMOVUPS (BX)(CX*1), Z3
+	MOVQ    dx_base+0(FP), BX
+	ADDQ    CX, BX
+	MOVQ    dy_base+24(FP), SI
+	ADDQ    CX, SI
+	MOVQ    x_base+48(FP), DI
+	ADDQ    CX, DI
+	MOVQ    rows+168(FP), R8
+
+row_88:
+	VMOVUPS     (SI), Z4
+	VMOVUPS     (DI), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, (BX)
+	ADDQ        AX, BX
+	ADDQ        AX, SI
+	ADDQ        AX, DI
+	DECQ        R8
+	JNZ         row_88
+	ADDQ        $0x00000040, CX
+	JMP         singles_82
+
+tail_83:
+	ADDQ      $0x00000040, DX
+	CMPQ      CX, DX
+	JEQ       done_84
+	MOVQ      center_base+72(FP), BX
+	VMOVUPS.Z (BX)(CX*1), K1, Z0
+	MOVQ      gy_base+96(FP), BX
+	VMOVUPS.Z (BX)(CX*1), K1, Z1
+	MOVQ      gx_base+120(FP), BX
+	VMOVUPS.Z (BX)(CX*1), K1, Z2
+	MOVQ      g0_base+144(FP), BX
+	VMOVUPS.Z (BX)(CX*1), K1, Z3
+	MOVQ      dx_base+0(FP), BX
+	ADDQ      CX, BX
+	MOVQ      dy_base+24(FP), SI
+	ADDQ      CX, SI
+	MOVQ      x_base+48(FP), DI
+	ADDQ      CX, DI
+	MOVQ      rows+168(FP), CX
+
+row_89:
+	VMOVUPS.Z   (SI), K1, Z4
+	VMOVUPS.Z   (DI), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (BX)
+	ADDQ        AX, BX
+	ADDQ        AX, SI
+	ADDQ        AX, DI
+	DECQ        CX
+	JNZ         row_89
+	MOVQ        DX, CX
+
+done_84:
+	VZEROUPPER
+	RET
+
+streaming_81:
+	MOVQ dx_base+0(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ x_base+48(FP), BX
+	MOVQ center_base+72(FP), SI
+	MOVQ gy_base+96(FP), DI
+	MOVQ gx_base+120(FP), R8
+	MOVQ g0_base+144(FP), R9
+	MOVQ rows+168(FP), R10
+
+row_90:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_76:
+blocks_94:
 	CMPQ        R11, R12
-	JGT         blocksdone_77
-	VMOVUPS     (CX)(R11*1), Z0
-	VMOVUPS     (DX)(R11*1), Z1
-	VMOVUPS     (BX)(R11*1), Z2
-	VMOVUPS     (SI)(R11*1), Z3
-	VMOVUPS     (DI)(R11*1), Z4
-	VMOVUPS     (R8)(R11*1), Z5
+	JGT         blocksdone_95
+	VMOVUPS     (DX)(R11*1), Z0
+	VMOVUPS     (BX)(R11*1), Z1
+	VMOVUPS     (SI)(R11*1), Z2
+	VMOVUPS     (DI)(R11*1), Z3
+	VMOVUPS     (R8)(R11*1), Z4
+	VMOVUPS     (R9)(R11*1), Z5
 	VSUBPS      Z2, Z1, Z1
 	VFMADD213PS Z5, Z3, Z0
 	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, (AX)(R11*1)
-	VMOVUPS     64(CX)(R11*1), Z0
-	VMOVUPS     64(DX)(R11*1), Z1
-	VMOVUPS     64(BX)(R11*1), Z2
-	VMOVUPS     64(SI)(R11*1), Z3
-	VMOVUPS     64(DI)(R11*1), Z4
-	VMOVUPS     64(R8)(R11*1), Z5
+	VMOVUPS     Z0, (CX)(R11*1)
+	VMOVUPS     64(DX)(R11*1), Z0
+	VMOVUPS     64(BX)(R11*1), Z1
+	VMOVUPS     64(SI)(R11*1), Z2
+	VMOVUPS     64(DI)(R11*1), Z3
+	VMOVUPS     64(R8)(R11*1), Z4
+	VMOVUPS     64(R9)(R11*1), Z5
 	VSUBPS      Z2, Z1, Z1
 	VFMADD213PS Z5, Z3, Z0
 	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, 64(AX)(R11*1)
-	VMOVUPS     128(CX)(R11*1), Z0
-	VMOVUPS     128(DX)(R11*1), Z1
-	VMOVUPS     128(BX)(R11*1), Z2
-	VMOVUPS     128(SI)(R11*1), Z3
-	VMOVUPS     128(DI)(R11*1), Z4
-	VMOVUPS     128(R8)(R11*1), Z5
+	VMOVUPS     Z0, 64(CX)(R11*1)
+	VMOVUPS     128(DX)(R11*1), Z0
+	VMOVUPS     128(BX)(R11*1), Z1
+	VMOVUPS     128(SI)(R11*1), Z2
+	VMOVUPS     128(DI)(R11*1), Z3
+	VMOVUPS     128(R8)(R11*1), Z4
+	VMOVUPS     128(R9)(R11*1), Z5
 	VSUBPS      Z2, Z1, Z1
 	VFMADD213PS Z5, Z3, Z0
 	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, 128(AX)(R11*1)
-	VMOVUPS     192(CX)(R11*1), Z0
-	VMOVUPS     192(DX)(R11*1), Z1
-	VMOVUPS     192(BX)(R11*1), Z2
-	VMOVUPS     192(SI)(R11*1), Z3
-	VMOVUPS     192(DI)(R11*1), Z4
-	VMOVUPS     192(R8)(R11*1), Z5
+	VMOVUPS     Z0, 128(CX)(R11*1)
+	VMOVUPS     192(DX)(R11*1), Z0
+	VMOVUPS     192(BX)(R11*1), Z1
+	VMOVUPS     192(SI)(R11*1), Z2
+	VMOVUPS     192(DI)(R11*1), Z3
+	VMOVUPS     192(R8)(R11*1), Z4
+	VMOVUPS     192(R9)(R11*1), Z5
 	VSUBPS      Z2, Z1, Z1
 	VFMADD213PS Z5, Z3, Z0
 	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, 192(AX)(R11*1)
+	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_76
+	JMP         blocks_94
 
-blocksdone_77:
+blocksdone_95:
 	ADDQ $0x000000c0, R12
 
-singles_73:
+singles_91:
 	CMPQ        R11, R12
-	JGT         tail_74
-	VMOVUPS     (CX)(R11*1), Z0
-	VMOVUPS     (DX)(R11*1), Z1
-	VMOVUPS     (BX)(R11*1), Z2
-	VMOVUPS     (SI)(R11*1), Z3
-	VMOVUPS     (DI)(R11*1), Z4
-	VMOVUPS     (R8)(R11*1), Z5
+	JGT         tail_92
+	VMOVUPS     (DX)(R11*1), Z0
+	VMOVUPS     (BX)(R11*1), Z1
+	VMOVUPS     (SI)(R11*1), Z2
+	VMOVUPS     (DI)(R11*1), Z3
+	VMOVUPS     (R8)(R11*1), Z4
+	VMOVUPS     (R9)(R11*1), Z5
 	VSUBPS      Z2, Z1, Z1
 	VFMADD213PS Z5, Z3, Z0
 	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, (AX)(R11*1)
+	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_73
+	JMP         singles_91
 
-tail_74:
+tail_92:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_75
-	VMOVUPS.Z   (CX)(R11*1), K1, Z0
-	VMOVUPS.Z   (DX)(R11*1), K1, Z1
-	VMOVUPS.Z   (BX)(R11*1), K1, Z2
-	VMOVUPS.Z   (SI)(R11*1), K1, Z3
-	VMOVUPS.Z   (DI)(R11*1), K1, Z4
-	VMOVUPS.Z   (R8)(R11*1), K1, Z5
+	JEQ         done_93
+	VMOVUPS.Z   (DX)(R11*1), K1, Z0
+	VMOVUPS.Z   (BX)(R11*1), K1, Z1
+	VMOVUPS.Z   (SI)(R11*1), K1, Z2
+	VMOVUPS.Z   (DI)(R11*1), K1, Z3
+	VMOVUPS.Z   (R8)(R11*1), K1, Z4
+	VMOVUPS.Z   (R9)(R11*1), K1, Z5
 	VSUBPS      Z2, Z1, Z1
 	VFMADD213PS Z5, Z3, Z0
 	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, K1, (AX)(R11*1)
+	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_75:
-	ADDQ R10, AX
-	ADDQ R10, CX
-	ADDQ R10, DX
-	DECQ R9
-	JNZ  row_72
+done_93:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	ADDQ AX, BX
+	DECQ R10
+	JNZ  row_90
 	VZEROUPPER
 	RET

@@ -90,12 +90,71 @@ func (w *isa) sampleSkip(width Register, n Component) Register {
 	return skip
 }
 
-// colsElementwise emits the cols form of an elementwise kernel: for each row, the tile's
-// channels side by side, with the parameters loaded as vectors alongside.
+// colsElementwise emits the cols form of an elementwise kernel, in two ways chosen by the
+// channel count:
+//
+//   - when the parameters of a whole row fit in registers, it loads them once and walks
+//     the rows loading only the data. (Reloading them from memory row after row made
+//     AVX-512 twice as slow when they shared address bits 0-11 with the stores of y:
+//     4K aliasing.)
+//   - otherwise it walks the rows, each row's vectors with their parameters loaded
+//     alongside, so that the tensor is still read as one sequential stream.
 func (w *isa) colsElementwise(doc, name, sig string, data []string, outputs int, params []string,
 	op func(in, p []VecVirtual) []VecVirtual) {
 	w.text(name, sig)
 	Comment(name + w.name + doc)
+	n := addr(Param(params[0]).Len())
+	stride := Load(Param("stride"), GP64())
+	SHLQ(U8(2), stride)
+	w.setTail(n)
+	// block is how many vectors of parameters stay in registers, with room to spare for
+	// the data and temporaries.
+	block := 4
+	if !w.zmm {
+		block = 12 / len(params)
+	}
+	streaming := w.label("streaming")
+	CMPQ(n, U32(block*w.lanes))
+	JA(LabelRef(streaming))
+
+	w.loop(n, block, func(i Register, nv int, tail bool) {
+		p := make([][]VecVirtual, nv)
+		for u := range nv {
+			p[u] = make([]VecVirtual, len(params))
+			for j, name := range params {
+				b := Load(Param(name).Base(), GP64())
+				p[u][j] = w.vec()
+				w.load(at(b, i, u*w.size()), p[u][j], tail)
+			}
+		}
+		ptr := make([]Register, len(data))
+		for d, name := range data {
+			ptr[d] = Load(Param(name).Base(), GP64())
+			ADDQ(i, ptr[d])
+		}
+		r := Load(Param("rows"), GP64())
+		row := w.label("row")
+		Label(row)
+		for u := range nv {
+			in := make([]VecVirtual, len(data)-outputs)
+			for d := range in {
+				in[d] = w.vec()
+				w.load(Mem{Base: ptr[outputs+d], Disp: u * w.size()}, in[d], tail)
+			}
+			for d, v := range op(in, p[u]) {
+				w.store(v, Mem{Base: ptr[d], Disp: u * w.size()}, tail)
+			}
+		}
+		for d := range data {
+			ADDQ(stride, ptr[d])
+		}
+		DECQ(r)
+		JNZ(LabelRef(row))
+	})
+	VZEROUPPER()
+	RET()
+
+	Label(streaming)
 	base := make([]Register, len(data))
 	for d, name := range data {
 		base[d] = Load(Param(name).Base(), GP64())
@@ -104,12 +163,7 @@ func (w *isa) colsElementwise(doc, name, sig string, data []string, outputs int,
 	for j, name := range params {
 		pbase[j] = Load(Param(name).Base(), GP64())
 	}
-	n := addr(Param(params[0]).Len())
 	rows := Load(Param("rows"), GP64())
-	stride := Load(Param("stride"), GP64())
-	SHLQ(U8(2), stride)
-	w.setTail(n)
-
 	row := w.label("row")
 	Label(row)
 	w.loop(n, unroll, func(i Register, nv int, tail bool) {

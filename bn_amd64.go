@@ -123,6 +123,24 @@ func gradColsAVX2(dx, dy, x, center, gy, gx, g0 []float32, rows, stride int)
 //go:noescape
 func gradColsAVX512(dx, dy, x, center, gy, gx, g0 []float32, rows, stride int)
 
+// paramBuf holds copies of a cols kernel's per-channel parameters when they are too many
+// for registers and the assembly reloads them every row. after places them so that they
+// share no L1 cache sets (address bits 6-11) with the first row of the output: when the
+// row stride is a multiple of 4 KiB those are the sets of every row of x and y, and
+// parameters there were evicted row after row (Infer on NC 256x1024 ran 1.6x slower).
+type paramBuf [1024 + 4*maxTile]float32
+
+// placeFrom is the channel count above which the cols elementwise kernels reload their
+// parameters every row (see colsElementwise in _asm).
+const placeFrom = 24
+
+// after returns the part of b whose start has the address of y[n] modulo 4096.
+func (b *paramBuf) after(y []float32, n int) []float32 {
+	want := uintptr(unsafe.Pointer(unsafe.SliceData(y))) + uintptr(4*n)
+	have := uintptr(unsafe.Pointer(b))
+	return b[(want-have)%4096/4:]
+}
+
 // rowsSpan returns s cut to the values that n channels of runs of width values over
 // samples samples occupy. The assembly reads without bounds checks: it panics if s is
 // shorter.
@@ -249,7 +267,8 @@ func (v vectorISA) normalizeRows(y, x, center, scale, shift []float32, width, sa
 	}
 }
 
-func (v vectorISA) normalizeCols(y, x, center, scale, shift []float32, rows, stride int) {
+func (v vectorISA) normalizeCols(y, x, center0, scale0, shift0 []float32, rows, stride int) {
+	center, scale, shift := center0, scale0, shift0
 	n := len(center)
 	if n == 0 || rows <= 0 {
 		return
@@ -260,6 +279,14 @@ func (v vectorISA) normalizeCols(y, x, center, scale, shift []float32, rows, str
 	y = colsSpan(y, n, rows, stride)
 	raceRead(x)
 	raceWrite(y)
+	var pb paramBuf
+	if n > placeFrom && n <= maxTile {
+		p := pb.after(y, n)
+		center, scale, shift = p[:n], p[n:2*n], p[2*n:3*n]
+		copy(center, center0)
+		copy(scale, scale0)
+		copy(shift, shift0)
+	}
 	if v == avx512 {
 		normColsAVX512(y, x, center, scale, shift, rows, stride)
 	} else {
@@ -350,6 +377,16 @@ func (v vectorISA) gradCols(dx, dy, x, center, gy, gx, g0 []float32, rows, strid
 	raceRead(dy)
 	raceRead(x)
 	raceWrite(dx)
+	var pb paramBuf
+	if n > placeFrom && n <= maxTile {
+		p := pb.after(dx, n)
+		c, a, b, z := p[:n], p[n:2*n], p[2*n:3*n], p[3*n:4*n]
+		copy(c, center)
+		copy(a, gy)
+		copy(b, gx)
+		copy(z, g0)
+		center, gy, gx, g0 = c, a, b, z
+	}
 	if v == avx512 {
 		gradColsAVX512(dx, dy, x, center, gy, gx, g0, rows, stride)
 	} else {

@@ -1043,250 +1043,826 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-136
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
 	JA      streaming_83
-	XORQ    CX, CX
-	MOVQ    center_len+56(FP), DX
-	SHLQ    $0x02, DX
-	SUBQ    $0x00000080, DX
+	MOVQ    center_len+56(FP), CX
+	ADDQ    $0x07, CX
+	SHRQ    $0x03, CX
+	TESTQ   $0x00000007, center_len+56(FP)
+	JZ      full_84
+	CMPQ    CX, $0x01
+	JEQ     normColsAVX2_v1_true
+	CMPQ    CX, $0x02
+	JEQ     normColsAVX2_v2_true
+	CMPQ    CX, $0x03
+	JEQ     normColsAVX2_v3_true
+	CMPQ    CX, $0x04
+	JEQ     normColsAVX2_v4_true
 
-blocks_87:
-	CMPQ    CX, DX
-	JGT     blocksdone_88
-	MOVQ    center_base+48(FP), BX
-	VMOVUPS (BX)(CX*1), Y1
-	MOVQ    scale_base+72(FP), BX
-	VMOVUPS (BX)(CX*1), Y2
-	MOVQ    shift_base+96(FP), BX
-	VMOVUPS (BX)(CX*1), Y3
-	MOVQ    center_base+48(FP), BX
-	VMOVUPS 32(BX)(CX*1), Y4
-	MOVQ    scale_base+72(FP), BX
-	VMOVUPS 32(BX)(CX*1), Y5
-	MOVQ    shift_base+96(FP), BX
-	VMOVUPS 32(BX)(CX*1), Y6
-	MOVQ    center_base+48(FP), BX
-	VMOVUPS 64(BX)(CX*1), Y7
-	MOVQ    scale_base+72(FP), BX
-	VMOVUPS 64(BX)(CX*1), Y8
-	MOVQ    shift_base+96(FP), BX
-	VMOVUPS 64(BX)(CX*1), Y9
-	MOVQ    center_base+48(FP), BX
-	VMOVUPS 96(BX)(CX*1), Y10
-	MOVQ    scale_base+72(FP), BX
-	VMOVUPS 96(BX)(CX*1), Y11
-	MOVQ    shift_base+96(FP), BX
-	VMOVUPS 96(BX)(CX*1), Y12
-	MOVQ    y_base+0(FP), BX
-	ADDQ    CX, BX
-	MOVQ    x_base+24(FP), SI
-	ADDQ    CX, SI
-	MOVQ    rows+120(FP), DI
+full_84:
+	CMPQ    CX, $0x01
+	JEQ     normColsAVX2_v1_false
+	CMPQ    CX, $0x02
+	JEQ     normColsAVX2_v2_false
+	CMPQ    CX, $0x03
+	JEQ     normColsAVX2_v3_false
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Y2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 32(CX), Y4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 32(CX), Y5
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 64(CX), Y6
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 64(CX), Y7
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 64(CX), Y8
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 96(CX), Y9
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 96(CX), Y10
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 96(CX), Y11
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
 
-row_89:
-	VMOVUPS     (SI), Y13
+row_85:
+	VMOVUPS     (DX), Y12
+	VSUBPS      Y0, Y12, Y12
+	VFMADD213PS Y2, Y1, Y12
+	VMOVUPS     Y12, (CX)
+	VMOVUPS     32(DX), Y12
+	VSUBPS      Y3, Y12, Y12
+	VFMADD213PS Y5, Y4, Y12
+	VMOVUPS     Y12, 32(CX)
+	VMOVUPS     64(DX), Y12
+	VSUBPS      Y6, Y12, Y12
+	VFMADD213PS Y8, Y7, Y12
+	VMOVUPS     Y12, 64(CX)
+	VMOVUPS     96(DX), Y12
+	VSUBPS      Y9, Y12, Y12
+	VFMADD213PS Y11, Y10, Y12
+	VMOVUPS     Y12, 96(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_85
+	VZEROUPPER
+	RET
+
+normColsAVX2_v3_false:
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Y2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 32(CX), Y4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 32(CX), Y5
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 64(CX), Y6
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 64(CX), Y7
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 64(CX), Y8
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_86:
+	VMOVUPS     (DX), Y9
+	VSUBPS      Y0, Y9, Y9
+	VFMADD213PS Y2, Y1, Y9
+	VMOVUPS     Y9, (CX)
+	VMOVUPS     32(DX), Y9
+	VSUBPS      Y3, Y9, Y9
+	VFMADD213PS Y5, Y4, Y9
+	VMOVUPS     Y9, 32(CX)
+	VMOVUPS     64(DX), Y9
+	VSUBPS      Y6, Y9, Y9
+	VFMADD213PS Y8, Y7, Y9
+	VMOVUPS     Y9, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_86
+	VZEROUPPER
+	RET
+
+normColsAVX2_v2_false:
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Y2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 32(CX), Y4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 32(CX), Y5
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_87:
+	VMOVUPS     (DX), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y2, Y1, Y6
+	VMOVUPS     Y6, (CX)
+	VMOVUPS     32(DX), Y6
+	VSUBPS      Y3, Y6, Y6
+	VFMADD213PS Y5, Y4, Y6
+	VMOVUPS     Y6, 32(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_87
+	VZEROUPPER
+	RET
+
+normColsAVX2_v1_false:
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Y2
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_88:
+	VMOVUPS     (DX), Y3
+	VSUBPS      Y0, Y3, Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_88
+	VZEROUPPER
+	RET
+
+normColsAVX2_v4_true:
+	MOVQ       center_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       scale_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       shift_base+96(FP), CX
+	VMOVUPS    (CX), Y3
+	MOVQ       center_base+48(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+72(FP), CX
+	VMOVUPS    32(CX), Y5
+	MOVQ       shift_base+96(FP), CX
+	VMOVUPS    32(CX), Y6
+	MOVQ       center_base+48(FP), CX
+	VMOVUPS    64(CX), Y7
+	MOVQ       scale_base+72(FP), CX
+	VMOVUPS    64(CX), Y8
+	MOVQ       shift_base+96(FP), CX
+	VMOVUPS    64(CX), Y9
+	MOVQ       center_base+48(FP), CX
+	LEAQ       96(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_89
+	VMASKMOVPS (CX), Y0, Y10
+	JMP        loaded_90
+
+loadslow_89:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_91:
+	CMPQ BX, DX
+	JGE  copied_92
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_91
+
+copied_92:
+	VMOVUPS (SP), Y10
+
+loaded_90:
+	MOVQ       scale_base+72(FP), CX
+	LEAQ       96(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_93
+	VMASKMOVPS (CX), Y0, Y11
+	JMP        loaded_94
+
+loadslow_93:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_95:
+	CMPQ BX, DX
+	JGE  copied_96
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_95
+
+copied_96:
+	VMOVUPS (SP), Y11
+
+loaded_94:
+	MOVQ       shift_base+96(FP), CX
+	LEAQ       96(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_97
+	VMASKMOVPS (CX), Y0, Y12
+	JMP        loaded_98
+
+loadslow_97:
+	VXORPS  Y12, Y12, Y12
+	VMOVUPS Y12, (SP)
+	VMOVUPS Y12, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_99:
+	CMPQ BX, DX
+	JGE  copied_100
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_99
+
+copied_100:
+	VMOVUPS (SP), Y12
+
+loaded_98:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+120(FP), BX
+
+row_101:
+	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
-	VMOVUPS     Y13, (BX)
-	VMOVUPS     32(SI), Y13
+	VMOVUPS     Y13, (CX)
+	VMOVUPS     32(DX), Y13
 	VSUBPS      Y4, Y13, Y13
 	VFMADD213PS Y6, Y5, Y13
-	VMOVUPS     Y13, 32(BX)
-	VMOVUPS     64(SI), Y13
+	VMOVUPS     Y13, 32(CX)
+	VMOVUPS     64(DX), Y13
 	VSUBPS      Y7, Y13, Y13
 	VFMADD213PS Y9, Y8, Y13
-	VMOVUPS     Y13, 64(BX)
-	VMOVUPS     96(SI), Y13
-	VSUBPS      Y10, Y13, Y13
-	VFMADD213PS Y12, Y11, Y13
-	VMOVUPS     Y13, 96(BX)
-	ADDQ        AX, BX
-	ADDQ        AX, SI
-	DECQ        DI
-	JNZ         row_89
-	ADDQ        $0x00000080, CX
-	JMP         blocks_87
+	VMOVUPS     Y13, 64(CX)
+	LEAQ        96(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_102
+	VMASKMOVPS  (SI), Y0, Y13
+	JMP         loaded_103
 
-blocksdone_88:
-	ADDQ $0x00000060, DX
-
-singles_84:
-	CMPQ    CX, DX
-	JGT     tail_85
-	MOVQ    center_base+48(FP), BX
-	VMOVUPS (BX)(CX*1), Y1
-	MOVQ    scale_base+72(FP), BX
-	VMOVUPS (BX)(CX*1), Y2
-	MOVQ    shift_base+96(FP), BX
-	VMOVUPS (BX)(CX*1), Y3
-	MOVQ    y_base+0(FP), BX
-	ADDQ    CX, BX
-	MOVQ    x_base+24(FP), SI
-	ADDQ    CX, SI
-	MOVQ    rows+120(FP), DI
-
-row_90:
-	VMOVUPS     (SI), Y4
-	VSUBPS      Y1, Y4, Y4
-	VFMADD213PS Y3, Y2, Y4
-	VMOVUPS     Y4, (BX)
-	ADDQ        AX, BX
-	ADDQ        AX, SI
-	DECQ        DI
-	JNZ         row_90
-	ADDQ        $0x00000020, CX
-	JMP         singles_84
-
-tail_85:
-	ADDQ       $0x00000020, DX
-	CMPQ       CX, DX
-	JEQ        done_86
-	MOVQ       center_base+48(FP), BX
-	LEAQ       (BX)(CX*1), BX
-	MOVQ       BX, SI
-	ANDQ       $0x00000fff, SI
-	CMPQ       SI, $0x00000fe0
-	JA         loadslow_91
-	VMASKMOVPS (BX), Y0, Y1
-	JMP        loaded_92
-
-loadslow_91:
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
-	MOVQ    64(SP), SI
-	XORQ    DI, DI
-
-copy_93:
-	CMPQ DI, SI
-	JGE  copied_94
-	MOVL (BX)(DI*1), R8
-	MOVL R8, (SP)(DI*1)
-	ADDQ $0x04, DI
-	JMP  copy_93
-
-copied_94:
-	VMOVUPS (SP), Y1
-
-loaded_92:
-	MOVQ       scale_base+72(FP), BX
-	LEAQ       (BX)(CX*1), BX
-	MOVQ       BX, SI
-	ANDQ       $0x00000fff, SI
-	CMPQ       SI, $0x00000fe0
-	JA         loadslow_95
-	VMASKMOVPS (BX), Y0, Y2
-	JMP        loaded_96
-
-loadslow_95:
-	VXORPS  Y2, Y2, Y2
-	VMOVUPS Y2, (SP)
-	VMOVUPS Y2, 32(SP)
-	MOVQ    64(SP), SI
-	XORQ    DI, DI
-
-copy_97:
-	CMPQ DI, SI
-	JGE  copied_98
-	MOVL (BX)(DI*1), R8
-	MOVL R8, (SP)(DI*1)
-	ADDQ $0x04, DI
-	JMP  copy_97
-
-copied_98:
-	VMOVUPS (SP), Y2
-
-loaded_96:
-	MOVQ       shift_base+96(FP), BX
-	LEAQ       (BX)(CX*1), BX
-	MOVQ       BX, SI
-	ANDQ       $0x00000fff, SI
-	CMPQ       SI, $0x00000fe0
-	JA         loadslow_99
-	VMASKMOVPS (BX), Y0, Y3
-	JMP        loaded_100
-
-loadslow_99:
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
-	MOVQ    64(SP), SI
-	XORQ    DI, DI
-
-copy_101:
-	CMPQ DI, SI
-	JGE  copied_102
-	MOVL (BX)(DI*1), R8
-	MOVL R8, (SP)(DI*1)
-	ADDQ $0x04, DI
-	JMP  copy_101
-
-copied_102:
-	VMOVUPS (SP), Y3
-
-loaded_100:
-	MOVQ y_base+0(FP), BX
-	ADDQ CX, BX
-	MOVQ x_base+24(FP), SI
-	ADDQ CX, SI
-	MOVQ rows+120(FP), CX
-
-row_103:
-	MOVQ       SI, DI
-	ANDQ       $0x00000fff, DI
-	CMPQ       DI, $0x00000fe0
-	JA         loadslow_104
-	VMASKMOVPS (SI), Y0, Y4
-	JMP        loaded_105
-
-loadslow_104:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
+loadslow_102:
+	VXORPS  Y13, Y13, Y13
+	VMOVUPS Y13, (SP)
+	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_106:
+copy_104:
 	CMPQ R8, DI
-	JGE  copied_107
+	JGE  copied_105
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_106
+	JMP  copy_104
 
-copied_107:
-	VMOVUPS (SP), Y4
+copied_105:
+	VMOVUPS (SP), Y13
 
-loaded_105:
-	VSUBPS      Y1, Y4, Y4
-	VFMADD213PS Y3, Y2, Y4
-	MOVQ        BX, DI
+loaded_103:
+	VSUBPS      Y10, Y13, Y13
+	VFMADD213PS Y12, Y11, Y13
+	LEAQ        96(CX), SI
+	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_108
-	VMASKMOVPS  Y4, Y0, (BX)
-	JMP         stored_109
+	JA          storeslow_106
+	VMASKMOVPS  Y13, Y0, (SI)
+	JMP         stored_107
 
-storeslow_108:
-	VMOVUPS Y4, (SP)
+storeslow_106:
+	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_110:
+copy_108:
 	CMPQ R8, DI
-	JGE  copied_111
+	JGE  copied_109
 	MOVL (SP)(R8*1), R9
-	MOVL R9, (BX)(R8*1)
+	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_110
+	JMP  copy_108
 
-copied_111:
-stored_109:
-	ADDQ AX, BX
-	ADDQ AX, SI
-	DECQ CX
-	JNZ  row_103
-	MOVQ DX, CX
+copied_109:
+stored_107:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_101
+	VZEROUPPER
+	RET
 
-done_86:
+normColsAVX2_v3_true:
+	MOVQ       center_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       scale_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       shift_base+96(FP), CX
+	VMOVUPS    (CX), Y3
+	MOVQ       center_base+48(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+72(FP), CX
+	VMOVUPS    32(CX), Y5
+	MOVQ       shift_base+96(FP), CX
+	VMOVUPS    32(CX), Y6
+	MOVQ       center_base+48(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_110
+	VMASKMOVPS (CX), Y0, Y7
+	JMP        loaded_111
+
+loadslow_110:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_112:
+	CMPQ BX, DX
+	JGE  copied_113
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_112
+
+copied_113:
+	VMOVUPS (SP), Y7
+
+loaded_111:
+	MOVQ       scale_base+72(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_114
+	VMASKMOVPS (CX), Y0, Y8
+	JMP        loaded_115
+
+loadslow_114:
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_116:
+	CMPQ BX, DX
+	JGE  copied_117
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_116
+
+copied_117:
+	VMOVUPS (SP), Y8
+
+loaded_115:
+	MOVQ       shift_base+96(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_118
+	VMASKMOVPS (CX), Y0, Y9
+	JMP        loaded_119
+
+loadslow_118:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_120:
+	CMPQ BX, DX
+	JGE  copied_121
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_120
+
+copied_121:
+	VMOVUPS (SP), Y9
+
+loaded_119:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+120(FP), BX
+
+row_122:
+	VMOVUPS     (DX), Y10
+	VSUBPS      Y1, Y10, Y10
+	VFMADD213PS Y3, Y2, Y10
+	VMOVUPS     Y10, (CX)
+	VMOVUPS     32(DX), Y10
+	VSUBPS      Y4, Y10, Y10
+	VFMADD213PS Y6, Y5, Y10
+	VMOVUPS     Y10, 32(CX)
+	LEAQ        64(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_123
+	VMASKMOVPS  (SI), Y0, Y10
+	JMP         loaded_124
+
+loadslow_123:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_125:
+	CMPQ R8, DI
+	JGE  copied_126
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_125
+
+copied_126:
+	VMOVUPS (SP), Y10
+
+loaded_124:
+	VSUBPS      Y7, Y10, Y10
+	VFMADD213PS Y9, Y8, Y10
+	LEAQ        64(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_127
+	VMASKMOVPS  Y10, Y0, (SI)
+	JMP         stored_128
+
+storeslow_127:
+	VMOVUPS Y10, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_129:
+	CMPQ R8, DI
+	JGE  copied_130
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_129
+
+copied_130:
+stored_128:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_122
+	VZEROUPPER
+	RET
+
+normColsAVX2_v2_true:
+	MOVQ       center_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       scale_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       shift_base+96(FP), CX
+	VMOVUPS    (CX), Y3
+	MOVQ       center_base+48(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_131
+	VMASKMOVPS (CX), Y0, Y4
+	JMP        loaded_132
+
+loadslow_131:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_133:
+	CMPQ BX, DX
+	JGE  copied_134
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_133
+
+copied_134:
+	VMOVUPS (SP), Y4
+
+loaded_132:
+	MOVQ       scale_base+72(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_135
+	VMASKMOVPS (CX), Y0, Y5
+	JMP        loaded_136
+
+loadslow_135:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_137:
+	CMPQ BX, DX
+	JGE  copied_138
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_137
+
+copied_138:
+	VMOVUPS (SP), Y5
+
+loaded_136:
+	MOVQ       shift_base+96(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_139
+	VMASKMOVPS (CX), Y0, Y6
+	JMP        loaded_140
+
+loadslow_139:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_141:
+	CMPQ BX, DX
+	JGE  copied_142
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_141
+
+copied_142:
+	VMOVUPS (SP), Y6
+
+loaded_140:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+120(FP), BX
+
+row_143:
+	VMOVUPS     (DX), Y7
+	VSUBPS      Y1, Y7, Y7
+	VFMADD213PS Y3, Y2, Y7
+	VMOVUPS     Y7, (CX)
+	LEAQ        32(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_144
+	VMASKMOVPS  (SI), Y0, Y7
+	JMP         loaded_145
+
+loadslow_144:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_146:
+	CMPQ R8, DI
+	JGE  copied_147
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_146
+
+copied_147:
+	VMOVUPS (SP), Y7
+
+loaded_145:
+	VSUBPS      Y4, Y7, Y7
+	VFMADD213PS Y6, Y5, Y7
+	LEAQ        32(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_148
+	VMASKMOVPS  Y7, Y0, (SI)
+	JMP         stored_149
+
+storeslow_148:
+	VMOVUPS Y7, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_150:
+	CMPQ R8, DI
+	JGE  copied_151
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_150
+
+copied_151:
+stored_149:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_143
+	VZEROUPPER
+	RET
+
+normColsAVX2_v1_true:
+	MOVQ       center_base+48(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_152
+	VMASKMOVPS (CX), Y0, Y1
+	JMP        loaded_153
+
+loadslow_152:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_154:
+	CMPQ BX, DX
+	JGE  copied_155
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_154
+
+copied_155:
+	VMOVUPS (SP), Y1
+
+loaded_153:
+	MOVQ       scale_base+72(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_156
+	VMASKMOVPS (CX), Y0, Y2
+	JMP        loaded_157
+
+loadslow_156:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_158:
+	CMPQ BX, DX
+	JGE  copied_159
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_158
+
+copied_159:
+	VMOVUPS (SP), Y2
+
+loaded_157:
+	MOVQ       shift_base+96(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_160
+	VMASKMOVPS (CX), Y0, Y3
+	JMP        loaded_161
+
+loadslow_160:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_162:
+	CMPQ BX, DX
+	JGE  copied_163
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_162
+
+copied_163:
+	VMOVUPS (SP), Y3
+
+loaded_161:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+120(FP), BX
+
+row_164:
+	MOVQ       DX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_165
+	VMASKMOVPS (DX), Y0, Y4
+	JMP        loaded_166
+
+loadslow_165:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_167:
+	CMPQ DI, SI
+	JGE  copied_168
+	MOVL (DX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_167
+
+copied_168:
+	VMOVUPS (SP), Y4
+
+loaded_166:
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	MOVQ        CX, SI
+	ANDQ        $0x00000fff, SI
+	CMPQ        SI, $0x00000fe0
+	JA          storeslow_169
+	VMASKMOVPS  Y4, Y0, (CX)
+	JMP         stored_170
+
+storeslow_169:
+	VMOVUPS Y4, (SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_171:
+	CMPQ DI, SI
+	JGE  copied_172
+	MOVL (SP)(DI*1), R8
+	MOVL R8, (CX)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_171
+
+copied_172:
+stored_170:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_164
 	VZEROUPPER
 	RET
 
@@ -1298,15 +1874,15 @@ streaming_83:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_112:
+row_173:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_116:
+blocks_177:
 	CMPQ        R9, R10
-	JGT         blocksdone_117
+	JGT         blocksdone_178
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -1336,14 +1912,14 @@ blocks_116:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_116
+	JMP         blocks_177
 
-blocksdone_117:
+blocksdone_178:
 	ADDQ $0x00000060, R10
 
-singles_113:
+singles_174:
 	CMPQ        R9, R10
-	JGT         tail_114
+	JGT         tail_175
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -1352,152 +1928,152 @@ singles_113:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_113
+	JMP         singles_174
 
-tail_114:
+tail_175:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_115
+	JEQ        done_176
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_118
+	JA         loadslow_179
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_119
+	JMP        loaded_180
 
-loadslow_118:
+loadslow_179:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_120:
+copy_181:
 	CMPQ R13, R12
-	JGE  copied_121
+	JGE  copied_182
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_120
+	JMP  copy_181
 
-copied_121:
+copied_182:
 	VMOVUPS (SP), Y1
 
-loaded_119:
+loaded_180:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_122
+	JA         loadslow_183
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_123
+	JMP        loaded_184
 
-loadslow_122:
+loadslow_183:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_124:
+copy_185:
 	CMPQ R13, R12
-	JGE  copied_125
+	JGE  copied_186
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_124
+	JMP  copy_185
 
-copied_125:
+copied_186:
 	VMOVUPS (SP), Y2
 
-loaded_123:
+loaded_184:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_126
+	JA         loadslow_187
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_127
+	JMP        loaded_188
 
-loadslow_126:
+loadslow_187:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_128:
+copy_189:
 	CMPQ R13, R12
-	JGE  copied_129
+	JGE  copied_190
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_128
+	JMP  copy_189
 
-copied_129:
+copied_190:
 	VMOVUPS (SP), Y3
 
-loaded_127:
+loaded_188:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_130
+	JA         loadslow_191
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_131
+	JMP        loaded_192
 
-loadslow_130:
+loadslow_191:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_132:
+copy_193:
 	CMPQ R13, R12
-	JGE  copied_133
+	JGE  copied_194
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_132
+	JMP  copy_193
 
-copied_133:
+copied_194:
 	VMOVUPS (SP), Y4
 
-loaded_131:
+loaded_192:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_134
+	JA          storeslow_195
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_135
+	JMP         stored_196
 
-storeslow_134:
+storeslow_195:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_136:
+copy_197:
 	CMPQ R12, R11
-	JGE  copied_137
+	JGE  copied_198
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_136
+	JMP  copy_197
 
-copied_137:
-stored_135:
+copied_198:
+stored_196:
 	MOVQ R10, R9
 
-done_115:
+done_176:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_112
+	JNZ  row_173
 	VZEROUPPER
 	RET
 
@@ -1524,17 +2100,17 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_138:
+sample_199:
 	XORQ DI, DI
 
-channel_139:
+channel_200:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_140:
+chunk_201:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -1551,9 +2127,9 @@ chunk_140:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_144:
+blocks_205:
 	CMPQ        R10, R11
-	JGT         blocksdone_145
+	JGT         blocksdone_206
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
@@ -1575,86 +2151,86 @@ blocks_144:
 	VADDPS      Y12, Y10, Y10
 	VFMADD231PS Y12, Y13, Y11
 	ADDQ        $0x00000080, R10
-	JMP         blocks_144
+	JMP         blocks_205
 
-blocksdone_145:
+blocksdone_206:
 	ADDQ $0x00000060, R11
 
-singles_141:
+singles_202:
 	CMPQ        R10, R11
-	JGT         tail_142
+	JGT         tail_203
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	ADDQ        $0x00000020, R10
-	JMP         singles_141
+	JMP         singles_202
 
-tail_142:
+tail_203:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_143
+	JEQ        done_204
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_146
+	JA         loadslow_207
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_147
+	JMP        loaded_208
 
-loadslow_146:
+loadslow_207:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_148:
+copy_209:
 	CMPQ R14, R13
-	JGE  copied_149
+	JGE  copied_210
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_148
+	JMP  copy_209
 
-copied_149:
+copied_210:
 	VMOVUPS (SP), Y12
 
-loaded_147:
+loaded_208:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_150
+	JA         loadslow_211
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_151
+	JMP        loaded_212
 
-loadslow_150:
+loadslow_211:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_152:
+copy_213:
 	CMPQ R13, R12
-	JGE  copied_153
+	JGE  copied_214
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_152
+	JMP  copy_213
 
-copied_153:
+copied_214:
 	VMOVUPS (SP), Y13
 
-loaded_151:
+loaded_212:
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	MOVQ        R11, R10
 
-done_143:
+done_204:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -1674,7 +2250,7 @@ done_143:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_140
+	JNZ          chunk_201
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -1691,11 +2267,11 @@ done_143:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_139
+	JB           channel_200
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_138
+	JNZ          sample_199
 	VZEROUPPER
 	RET
 
@@ -1719,33 +2295,33 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_154:
+chunk_215:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_155:
+clear_216:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_155
+	JNZ     clear_216
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_156:
+rows_217:
 	CMPQ SI, $0x04
-	JLT  rowsdone_157
+	JLT  rowsdone_218
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_159
+	JZ   vectorstail_220
 
-vectors_158:
+vectors_219:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -1775,64 +2351,64 @@ vectors_158:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_158
+	JNZ         vectors_219
 
-vectorstail_159:
+vectorstail_220:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_160
+	JZ         vectorsdone_221
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_161
+	JA         loadslow_222
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_162
+	JMP        loaded_223
 
-loadslow_161:
+loadslow_222:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_163:
+copy_224:
 	CMPQ R12, R8
-	JGE  copied_164
+	JGE  copied_225
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_163
+	JMP  copy_224
 
-copied_164:
+copied_225:
 	VMOVUPS (SP), Y3
 
-loaded_162:
+loaded_223:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_165
+	JA         loadslow_226
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_166
+	JMP        loaded_227
 
-loadslow_165:
+loadslow_226:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_167:
+copy_228:
 	CMPQ R12, R8
-	JGE  copied_168
+	JGE  copied_229
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_167
+	JMP  copy_228
 
-copied_168:
+copied_229:
 	VMOVUPS (SP), Y4
 
-loaded_166:
+loaded_227:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -1840,56 +2416,56 @@ loaded_166:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_169
+	JA         loadslow_230
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_170
+	JMP        loaded_231
 
-loadslow_169:
+loadslow_230:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_171:
+copy_232:
 	CMPQ R13, R12
-	JGE  copied_172
+	JGE  copied_233
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_171
+	JMP  copy_232
 
-copied_172:
+copied_233:
 	VMOVUPS (SP), Y4
 
-loaded_170:
+loaded_231:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_173
+	JA         loadslow_234
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_174
+	JMP        loaded_235
 
-loadslow_173:
+loadslow_234:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_175:
+copy_236:
 	CMPQ R13, R12
-	JGE  copied_176
+	JGE  copied_237
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_175
+	JMP  copy_236
 
-copied_176:
+copied_237:
 	VMOVUPS (SP), Y5
 
-loaded_174:
+loaded_235:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -1897,56 +2473,56 @@ loaded_174:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_177
+	JA          loadslow_238
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_178
+	JMP         loaded_239
 
-loadslow_177:
+loadslow_238:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_179:
+copy_240:
 	CMPQ R13, R12
-	JGE  copied_180
+	JGE  copied_241
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_179
+	JMP  copy_240
 
-copied_180:
+copied_241:
 	VMOVUPS (SP), Y4
 
-loaded_178:
+loaded_239:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_181
+	JA         loadslow_242
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_182
+	JMP        loaded_243
 
-loadslow_181:
+loadslow_242:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_183:
+copy_244:
 	CMPQ R13, R12
-	JGE  copied_184
+	JGE  copied_245
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_183
+	JMP  copy_244
 
-copied_184:
+copied_245:
 	VMOVUPS (SP), Y5
 
-loaded_182:
+loaded_243:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -1954,56 +2530,56 @@ loaded_182:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_185
+	JA          loadslow_246
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_186
+	JMP         loaded_247
 
-loadslow_185:
+loadslow_246:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_187:
+copy_248:
 	CMPQ R12, R10
-	JGE  copied_188
+	JGE  copied_249
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_187
+	JMP  copy_248
 
-copied_188:
+copied_249:
 	VMOVUPS (SP), Y4
 
-loaded_186:
+loaded_247:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_189
+	JA         loadslow_250
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_190
+	JMP        loaded_251
 
-loadslow_189:
+loadslow_250:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_191:
+copy_252:
 	CMPQ R11, R10
-	JGE  copied_192
+	JGE  copied_253
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_191
+	JMP  copy_252
 
-copied_192:
+copied_253:
 	VMOVUPS (SP), Y5
 
-loaded_190:
+loaded_251:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -2012,24 +2588,24 @@ loaded_190:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_160:
+vectorsdone_221:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_156
+	JMP  rows_217
 
-rowsdone_157:
-rows_193:
+rowsdone_218:
+rows_254:
 	CMPQ SI, $0x01
-	JLT  rowsdone_194
+	JLT  rowsdone_255
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_196
+	JZ   vectorstail_257
 
-vectors_195:
+vectors_256:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -2044,64 +2620,64 @@ vectors_195:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_195
+	JNZ     vectors_256
 
-vectorstail_196:
+vectorstail_257:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_197
+	JZ         vectorsdone_258
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_198
+	JA         loadslow_259
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_199
+	JMP        loaded_260
 
-loadslow_198:
+loadslow_259:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_200:
+copy_261:
 	CMPQ R11, DI
-	JGE  copied_201
+	JGE  copied_262
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_200
+	JMP  copy_261
 
-copied_201:
+copied_262:
 	VMOVUPS (SP), Y2
 
-loaded_199:
+loaded_260:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_202
+	JA         loadslow_263
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_203
+	JMP        loaded_264
 
-loadslow_202:
+loadslow_263:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_204:
+copy_265:
 	CMPQ R9, DI
-	JGE  copied_205
+	JGE  copied_266
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_204
+	JMP  copy_265
 
-copied_205:
+copied_266:
 	VMOVUPS (SP), Y3
 
-loaded_203:
+loaded_264:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -2110,13 +2686,13 @@ loaded_203:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_197:
+vectorsdone_258:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_193
+	JMP  rows_254
 
-rowsdone_194:
+rowsdone_255:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -2125,9 +2701,9 @@ rowsdone_194:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_206:
+singles_267:
 	CMPQ         R9, R10
-	JGT          tail_207
+	JGT          tail_268
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -2149,12 +2725,12 @@ singles_206:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_206
+	JMP          singles_267
 
-tail_207:
+tail_268:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_208
+	JEQ     done_269
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -2164,15 +2740,15 @@ tail_207:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_209:
+copy_270:
 	CMPQ R12, R11
-	JGE  copied_210
+	JGE  copied_271
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_209
+	JMP  copy_270
 
-copied_210:
+copied_271:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -2187,15 +2763,15 @@ copied_210:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_211:
+copy_272:
 	CMPQ DI, R11
-	JGE  copied_212
+	JGE  copied_273
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_211
+	JMP  copy_272
 
-copied_212:
+copied_273:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -2205,15 +2781,15 @@ copied_212:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_213:
+copy_274:
 	CMPQ DI, SI
-	JGE  copied_214
+	JGE  copied_275
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_213
+	JMP  copy_274
 
-copied_214:
+copied_275:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -2228,26 +2804,26 @@ copied_214:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_215:
+copy_276:
 	CMPQ DI, SI
-	JGE  copied_216
+	JGE  copied_277
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_215
+	JMP  copy_276
 
-copied_216:
+copied_277:
 	MOVQ R10, R9
 
-done_208:
+done_269:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_217
+	JZ      done_278
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_154
+	JMP     chunk_215
 
-done_217:
+done_278:
 	VZEROUPPER
 	RET
 
@@ -2273,10 +2849,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-192
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_218:
+sample_279:
 	XORQ R8, R8
 
-channel_219:
+channel_280:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -2290,9 +2866,9 @@ channel_219:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_223:
+blocks_284:
 	CMPQ        R9, R10
-	JGT         blocksdone_224
+	JGT         blocksdone_285
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -2318,14 +2894,14 @@ blocks_223:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_223
+	JMP         blocks_284
 
-blocksdone_224:
+blocksdone_285:
 	ADDQ $0x00000060, R10
 
-singles_220:
+singles_281:
 	CMPQ        R9, R10
-	JGT         tail_221
+	JGT         tail_282
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -2333,66 +2909,66 @@ singles_220:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_220
+	JMP         singles_281
 
-tail_221:
+tail_282:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_222
+	JEQ        done_283
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_225
+	JA         loadslow_286
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_226
+	JMP        loaded_287
 
-loadslow_225:
+loadslow_286:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_227:
+copy_288:
 	CMPQ R13, R12
-	JGE  copied_228
+	JGE  copied_289
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_227
+	JMP  copy_288
 
-copied_228:
+copied_289:
 	VMOVUPS (SP), Y5
 
-loaded_226:
+loaded_287:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_229
+	JA         loadslow_290
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_230
+	JMP        loaded_291
 
-loadslow_229:
+loadslow_290:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_231:
+copy_292:
 	CMPQ R13, R12
-	JGE  copied_232
+	JGE  copied_293
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_231
+	JMP  copy_292
 
-copied_232:
+copied_293:
 	VMOVUPS (SP), Y6
 
-loaded_230:
+loaded_291:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -2400,39 +2976,39 @@ loaded_230:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_233
+	JA          storeslow_294
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_234
+	JMP         stored_295
 
-storeslow_233:
+storeslow_294:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_235:
+copy_296:
 	CMPQ R12, R11
-	JGE  copied_236
+	JGE  copied_297
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_235
+	JMP  copy_296
 
-copied_236:
-stored_234:
+copied_297:
+stored_295:
 	MOVQ R10, R9
 
-done_222:
+done_283:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_219
+	JB   channel_280
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_218
+	JNZ  sample_279
 	VZEROUPPER
 	RET
 
@@ -2450,325 +3026,809 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-184
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_237
-	XORQ    CX, CX
-	MOVQ    center_len+80(FP), DX
-	SHLQ    $0x02, DX
-	SUBQ    $0x00000060, DX
+	JA      streaming_298
+	MOVQ    center_len+80(FP), CX
+	ADDQ    $0x07, CX
+	SHRQ    $0x03, CX
+	TESTQ   $0x00000007, center_len+80(FP)
+	JZ      full_299
+	CMPQ    CX, $0x01
+	JEQ     gradColsAVX2_v1_true
+	CMPQ    CX, $0x02
+	JEQ     gradColsAVX2_v2_true
+	CMPQ    CX, $0x03
+	JEQ     gradColsAVX2_v3_true
 
-blocks_241:
-	CMPQ    CX, DX
-	JGT     blocksdone_242
-	MOVQ    center_base+72(FP), BX
-	VMOVUPS (BX)(CX*1), Y1
-	MOVQ    gy_base+96(FP), BX
-	VMOVUPS (BX)(CX*1), Y2
-	MOVQ    gx_base+120(FP), BX
-	VMOVUPS (BX)(CX*1), Y3
-	MOVQ    g0_base+144(FP), BX
-	VMOVUPS (BX)(CX*1), Y4
-	MOVQ    center_base+72(FP), BX
-	VMOVUPS 32(BX)(CX*1), Y5
-	MOVQ    gy_base+96(FP), BX
-	VMOVUPS 32(BX)(CX*1), Y6
-	MOVQ    gx_base+120(FP), BX
-	VMOVUPS 32(BX)(CX*1), Y7
-	MOVQ    g0_base+144(FP), BX
-	VMOVUPS 32(BX)(CX*1), Y8
-	MOVQ    center_base+72(FP), BX
-	VMOVUPS 64(BX)(CX*1), Y9
-	MOVQ    gy_base+96(FP), BX
-	VMOVUPS 64(BX)(CX*1), Y10
-	MOVQ    gx_base+120(FP), BX
-	VMOVUPS 64(BX)(CX*1), Y11
-	MOVQ    g0_base+144(FP), BX
-	VMOVUPS 64(BX)(CX*1), Y12
-	MOVQ    dx_base+0(FP), BX
-	ADDQ    CX, BX
-	MOVQ    dy_base+24(FP), SI
-	ADDQ    CX, SI
-	MOVQ    x_base+48(FP), DI
-	ADDQ    CX, DI
-	MOVQ    rows+168(FP), R8
+full_299:
+	CMPQ    CX, $0x01
+	JEQ     gradColsAVX2_v1_false
+	CMPQ    CX, $0x02
+	JEQ     gradColsAVX2_v2_false
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Y2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Y3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 32(CX), Y4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 32(CX), Y5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 32(CX), Y6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 32(CX), Y7
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Y8
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Y9
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Y10
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Y11
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
 
-row_243:
-	VMOVUPS     (SI), Y13
-	VMOVUPS     (DI), Y14
-	VSUBPS      Y1, Y14, Y14
-	VFMADD213PS Y4, Y2, Y13
-	VFMADD231PS Y3, Y14, Y13
-	VMOVUPS     Y13, (BX)
-	VMOVUPS     32(SI), Y13
-	VMOVUPS     32(DI), Y14
-	VSUBPS      Y5, Y14, Y14
-	VFMADD213PS Y8, Y6, Y13
-	VFMADD231PS Y7, Y14, Y13
-	VMOVUPS     Y13, 32(BX)
-	VMOVUPS     64(SI), Y13
-	VMOVUPS     64(DI), Y14
-	VSUBPS      Y9, Y14, Y14
-	VFMADD213PS Y12, Y10, Y13
-	VFMADD231PS Y11, Y14, Y13
-	VMOVUPS     Y13, 64(BX)
+row_300:
+	VMOVUPS     (DX), Y12
+	VMOVUPS     (BX), Y13
+	VSUBPS      Y0, Y13, Y13
+	VFMADD213PS Y3, Y1, Y12
+	VFMADD231PS Y2, Y13, Y12
+	VMOVUPS     Y12, (CX)
+	VMOVUPS     32(DX), Y12
+	VMOVUPS     32(BX), Y13
+	VSUBPS      Y4, Y13, Y13
+	VFMADD213PS Y7, Y5, Y12
+	VFMADD231PS Y6, Y13, Y12
+	VMOVUPS     Y12, 32(CX)
+	VMOVUPS     64(DX), Y12
+	VMOVUPS     64(BX), Y13
+	VSUBPS      Y8, Y13, Y13
+	VFMADD213PS Y11, Y9, Y12
+	VFMADD231PS Y10, Y13, Y12
+	VMOVUPS     Y12, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
 	ADDQ        AX, BX
-	ADDQ        AX, SI
-	ADDQ        AX, DI
-	DECQ        R8
-	JNZ         row_243
-	ADDQ        $0x00000060, CX
-	JMP         blocks_241
-
-blocksdone_242:
-	ADDQ $0x00000040, DX
-
-singles_238:
-	CMPQ    CX, DX
-	JGT     tail_239
-	MOVQ    center_base+72(FP), BX
-	VMOVUPS (BX)(CX*1), Y1
-	MOVQ    gy_base+96(FP), BX
-	VMOVUPS (BX)(CX*1), Y2
-	MOVQ    gx_base+120(FP), BX
-	VMOVUPS (BX)(CX*1), Y3
-	MOVQ    g0_base+144(FP), BX
-	VMOVUPS (BX)(CX*1), Y4
-	MOVQ    dx_base+0(FP), BX
-	ADDQ    CX, BX
-	MOVQ    dy_base+24(FP), SI
-	ADDQ    CX, SI
-	MOVQ    x_base+48(FP), DI
-	ADDQ    CX, DI
-	MOVQ    rows+168(FP), R8
-
-row_244:
-	VMOVUPS     (SI), Y5
-	VMOVUPS     (DI), Y6
-	VSUBPS      Y1, Y6, Y6
-	VFMADD213PS Y4, Y2, Y5
-	VFMADD231PS Y3, Y6, Y5
-	VMOVUPS     Y5, (BX)
-	ADDQ        AX, BX
-	ADDQ        AX, SI
-	ADDQ        AX, DI
-	DECQ        R8
-	JNZ         row_244
-	ADDQ        $0x00000020, CX
-	JMP         singles_238
-
-tail_239:
-	ADDQ       $0x00000020, DX
-	CMPQ       CX, DX
-	JEQ        done_240
-	MOVQ       center_base+72(FP), BX
-	LEAQ       (BX)(CX*1), BX
-	MOVQ       BX, SI
-	ANDQ       $0x00000fff, SI
-	CMPQ       SI, $0x00000fe0
-	JA         loadslow_245
-	VMASKMOVPS (BX), Y0, Y1
-	JMP        loaded_246
-
-loadslow_245:
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
-	MOVQ    64(SP), SI
-	XORQ    DI, DI
-
-copy_247:
-	CMPQ DI, SI
-	JGE  copied_248
-	MOVL (BX)(DI*1), R8
-	MOVL R8, (SP)(DI*1)
-	ADDQ $0x04, DI
-	JMP  copy_247
-
-copied_248:
-	VMOVUPS (SP), Y1
-
-loaded_246:
-	MOVQ       gy_base+96(FP), BX
-	LEAQ       (BX)(CX*1), BX
-	MOVQ       BX, SI
-	ANDQ       $0x00000fff, SI
-	CMPQ       SI, $0x00000fe0
-	JA         loadslow_249
-	VMASKMOVPS (BX), Y0, Y2
-	JMP        loaded_250
-
-loadslow_249:
-	VXORPS  Y2, Y2, Y2
-	VMOVUPS Y2, (SP)
-	VMOVUPS Y2, 32(SP)
-	MOVQ    64(SP), SI
-	XORQ    DI, DI
-
-copy_251:
-	CMPQ DI, SI
-	JGE  copied_252
-	MOVL (BX)(DI*1), R8
-	MOVL R8, (SP)(DI*1)
-	ADDQ $0x04, DI
-	JMP  copy_251
-
-copied_252:
-	VMOVUPS (SP), Y2
-
-loaded_250:
-	MOVQ       gx_base+120(FP), BX
-	LEAQ       (BX)(CX*1), BX
-	MOVQ       BX, SI
-	ANDQ       $0x00000fff, SI
-	CMPQ       SI, $0x00000fe0
-	JA         loadslow_253
-	VMASKMOVPS (BX), Y0, Y3
-	JMP        loaded_254
-
-loadslow_253:
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
-	MOVQ    64(SP), SI
-	XORQ    DI, DI
-
-copy_255:
-	CMPQ DI, SI
-	JGE  copied_256
-	MOVL (BX)(DI*1), R8
-	MOVL R8, (SP)(DI*1)
-	ADDQ $0x04, DI
-	JMP  copy_255
-
-copied_256:
-	VMOVUPS (SP), Y3
-
-loaded_254:
-	MOVQ       g0_base+144(FP), BX
-	LEAQ       (BX)(CX*1), BX
-	MOVQ       BX, SI
-	ANDQ       $0x00000fff, SI
-	CMPQ       SI, $0x00000fe0
-	JA         loadslow_257
-	VMASKMOVPS (BX), Y0, Y4
-	JMP        loaded_258
-
-loadslow_257:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), SI
-	XORQ    DI, DI
-
-copy_259:
-	CMPQ DI, SI
-	JGE  copied_260
-	MOVL (BX)(DI*1), R8
-	MOVL R8, (SP)(DI*1)
-	ADDQ $0x04, DI
-	JMP  copy_259
-
-copied_260:
-	VMOVUPS (SP), Y4
-
-loaded_258:
-	MOVQ dx_base+0(FP), BX
-	ADDQ CX, BX
-	MOVQ dy_base+24(FP), SI
-	ADDQ CX, SI
-	MOVQ x_base+48(FP), DI
-	ADDQ CX, DI
-	MOVQ rows+168(FP), CX
-
-row_261:
-	MOVQ       SI, R8
-	ANDQ       $0x00000fff, R8
-	CMPQ       R8, $0x00000fe0
-	JA         loadslow_262
-	VMASKMOVPS (SI), Y0, Y5
-	JMP        loaded_263
-
-loadslow_262:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
-	MOVQ    64(SP), R8
-	XORQ    R9, R9
-
-copy_264:
-	CMPQ R9, R8
-	JGE  copied_265
-	MOVL (SI)(R9*1), R10
-	MOVL R10, (SP)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_264
-
-copied_265:
-	VMOVUPS (SP), Y5
-
-loaded_263:
-	MOVQ       DI, R8
-	ANDQ       $0x00000fff, R8
-	CMPQ       R8, $0x00000fe0
-	JA         loadslow_266
-	VMASKMOVPS (DI), Y0, Y6
-	JMP        loaded_267
-
-loadslow_266:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), R8
-	XORQ    R9, R9
-
-copy_268:
-	CMPQ R9, R8
-	JGE  copied_269
-	MOVL (DI)(R9*1), R10
-	MOVL R10, (SP)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_268
-
-copied_269:
-	VMOVUPS (SP), Y6
-
-loaded_267:
-	VSUBPS      Y1, Y6, Y6
-	VFMADD213PS Y4, Y2, Y5
-	VFMADD231PS Y3, Y6, Y5
-	MOVQ        BX, R8
-	ANDQ        $0x00000fff, R8
-	CMPQ        R8, $0x00000fe0
-	JA          storeslow_270
-	VMASKMOVPS  Y5, Y0, (BX)
-	JMP         stored_271
-
-storeslow_270:
-	VMOVUPS Y5, (SP)
-	MOVQ    64(SP), R8
-	XORQ    R9, R9
-
-copy_272:
-	CMPQ R9, R8
-	JGE  copied_273
-	MOVL (SP)(R9*1), R10
-	MOVL R10, (BX)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_272
-
-copied_273:
-stored_271:
-	ADDQ AX, BX
-	ADDQ AX, SI
-	ADDQ AX, DI
-	DECQ CX
-	JNZ  row_261
-	MOVQ DX, CX
-
-done_240:
+	DECQ        SI
+	JNZ         row_300
 	VZEROUPPER
 	RET
 
-streaming_237:
+gradColsAVX2_v2_false:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Y2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Y3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 32(CX), Y4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 32(CX), Y5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 32(CX), Y6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 32(CX), Y7
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_301:
+	VMOVUPS     (DX), Y8
+	VMOVUPS     (BX), Y9
+	VSUBPS      Y0, Y9, Y9
+	VFMADD213PS Y3, Y1, Y8
+	VFMADD231PS Y2, Y9, Y8
+	VMOVUPS     Y8, (CX)
+	VMOVUPS     32(DX), Y8
+	VMOVUPS     32(BX), Y9
+	VSUBPS      Y4, Y9, Y9
+	VFMADD213PS Y7, Y5, Y8
+	VFMADD231PS Y6, Y9, Y8
+	VMOVUPS     Y8, 32(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_301
+	VZEROUPPER
+	RET
+
+gradColsAVX2_v1_false:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Y2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Y3
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_302:
+	VMOVUPS     (DX), Y4
+	VMOVUPS     (BX), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD213PS Y3, Y1, Y4
+	VFMADD231PS Y2, Y5, Y4
+	VMOVUPS     Y4, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_302
+	VZEROUPPER
+	RET
+
+gradColsAVX2_v3_true:
+	MOVQ       center_base+72(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       gy_base+96(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       gx_base+120(FP), CX
+	VMOVUPS    (CX), Y3
+	MOVQ       g0_base+144(FP), CX
+	VMOVUPS    (CX), Y4
+	MOVQ       center_base+72(FP), CX
+	VMOVUPS    32(CX), Y5
+	MOVQ       gy_base+96(FP), CX
+	VMOVUPS    32(CX), Y6
+	MOVQ       gx_base+120(FP), CX
+	VMOVUPS    32(CX), Y7
+	MOVQ       g0_base+144(FP), CX
+	VMOVUPS    32(CX), Y8
+	MOVQ       center_base+72(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_303
+	VMASKMOVPS (CX), Y0, Y9
+	JMP        loaded_304
+
+loadslow_303:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_305:
+	CMPQ BX, DX
+	JGE  copied_306
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_305
+
+copied_306:
+	VMOVUPS (SP), Y9
+
+loaded_304:
+	MOVQ       gy_base+96(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_307
+	VMASKMOVPS (CX), Y0, Y10
+	JMP        loaded_308
+
+loadslow_307:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_309:
+	CMPQ BX, DX
+	JGE  copied_310
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_309
+
+copied_310:
+	VMOVUPS (SP), Y10
+
+loaded_308:
+	MOVQ       gx_base+120(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_311
+	VMASKMOVPS (CX), Y0, Y11
+	JMP        loaded_312
+
+loadslow_311:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_313:
+	CMPQ BX, DX
+	JGE  copied_314
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_313
+
+copied_314:
+	VMOVUPS (SP), Y11
+
+loaded_312:
+	MOVQ       g0_base+144(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_315
+	VMASKMOVPS (CX), Y0, Y12
+	JMP        loaded_316
+
+loadslow_315:
+	VXORPS  Y12, Y12, Y12
+	VMOVUPS Y12, (SP)
+	VMOVUPS Y12, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_317:
+	CMPQ BX, DX
+	JGE  copied_318
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_317
+
+copied_318:
+	VMOVUPS (SP), Y12
+
+loaded_316:
+	MOVQ dx_base+0(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ x_base+48(FP), BX
+	MOVQ rows+168(FP), SI
+
+row_319:
+	VMOVUPS     (DX), Y13
+	VMOVUPS     (BX), Y14
+	VSUBPS      Y1, Y14, Y14
+	VFMADD213PS Y4, Y2, Y13
+	VFMADD231PS Y3, Y14, Y13
+	VMOVUPS     Y13, (CX)
+	VMOVUPS     32(DX), Y13
+	VMOVUPS     32(BX), Y14
+	VSUBPS      Y5, Y14, Y14
+	VFMADD213PS Y8, Y6, Y13
+	VFMADD231PS Y7, Y14, Y13
+	VMOVUPS     Y13, 32(CX)
+	LEAQ        64(DX), DI
+	MOVQ        DI, R8
+	ANDQ        $0x00000fff, R8
+	CMPQ        R8, $0x00000fe0
+	JA          loadslow_320
+	VMASKMOVPS  (DI), Y0, Y13
+	JMP         loaded_321
+
+loadslow_320:
+	VXORPS  Y13, Y13, Y13
+	VMOVUPS Y13, (SP)
+	VMOVUPS Y13, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_322:
+	CMPQ R9, R8
+	JGE  copied_323
+	MOVL (DI)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_322
+
+copied_323:
+	VMOVUPS (SP), Y13
+
+loaded_321:
+	LEAQ       64(BX), DI
+	MOVQ       DI, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_324
+	VMASKMOVPS (DI), Y0, Y14
+	JMP        loaded_325
+
+loadslow_324:
+	VXORPS  Y14, Y14, Y14
+	VMOVUPS Y14, (SP)
+	VMOVUPS Y14, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_326:
+	CMPQ R9, R8
+	JGE  copied_327
+	MOVL (DI)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_326
+
+copied_327:
+	VMOVUPS (SP), Y14
+
+loaded_325:
+	VSUBPS      Y9, Y14, Y14
+	VFMADD213PS Y12, Y10, Y13
+	VFMADD231PS Y11, Y14, Y13
+	LEAQ        64(CX), DI
+	MOVQ        DI, R8
+	ANDQ        $0x00000fff, R8
+	CMPQ        R8, $0x00000fe0
+	JA          storeslow_328
+	VMASKMOVPS  Y13, Y0, (DI)
+	JMP         stored_329
+
+storeslow_328:
+	VMOVUPS Y13, (SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_330:
+	CMPQ R9, R8
+	JGE  copied_331
+	MOVL (SP)(R9*1), R10
+	MOVL R10, (DI)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_330
+
+copied_331:
+stored_329:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	ADDQ AX, BX
+	DECQ SI
+	JNZ  row_319
+	VZEROUPPER
+	RET
+
+gradColsAVX2_v2_true:
+	MOVQ       center_base+72(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       gy_base+96(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       gx_base+120(FP), CX
+	VMOVUPS    (CX), Y3
+	MOVQ       g0_base+144(FP), CX
+	VMOVUPS    (CX), Y4
+	MOVQ       center_base+72(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_332
+	VMASKMOVPS (CX), Y0, Y5
+	JMP        loaded_333
+
+loadslow_332:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_334:
+	CMPQ BX, DX
+	JGE  copied_335
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_334
+
+copied_335:
+	VMOVUPS (SP), Y5
+
+loaded_333:
+	MOVQ       gy_base+96(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_336
+	VMASKMOVPS (CX), Y0, Y6
+	JMP        loaded_337
+
+loadslow_336:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_338:
+	CMPQ BX, DX
+	JGE  copied_339
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_338
+
+copied_339:
+	VMOVUPS (SP), Y6
+
+loaded_337:
+	MOVQ       gx_base+120(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_340
+	VMASKMOVPS (CX), Y0, Y7
+	JMP        loaded_341
+
+loadslow_340:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_342:
+	CMPQ BX, DX
+	JGE  copied_343
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_342
+
+copied_343:
+	VMOVUPS (SP), Y7
+
+loaded_341:
+	MOVQ       g0_base+144(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_344
+	VMASKMOVPS (CX), Y0, Y8
+	JMP        loaded_345
+
+loadslow_344:
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_346:
+	CMPQ BX, DX
+	JGE  copied_347
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_346
+
+copied_347:
+	VMOVUPS (SP), Y8
+
+loaded_345:
+	MOVQ dx_base+0(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ x_base+48(FP), BX
+	MOVQ rows+168(FP), SI
+
+row_348:
+	VMOVUPS     (DX), Y9
+	VMOVUPS     (BX), Y10
+	VSUBPS      Y1, Y10, Y10
+	VFMADD213PS Y4, Y2, Y9
+	VFMADD231PS Y3, Y10, Y9
+	VMOVUPS     Y9, (CX)
+	LEAQ        32(DX), DI
+	MOVQ        DI, R8
+	ANDQ        $0x00000fff, R8
+	CMPQ        R8, $0x00000fe0
+	JA          loadslow_349
+	VMASKMOVPS  (DI), Y0, Y9
+	JMP         loaded_350
+
+loadslow_349:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_351:
+	CMPQ R9, R8
+	JGE  copied_352
+	MOVL (DI)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_351
+
+copied_352:
+	VMOVUPS (SP), Y9
+
+loaded_350:
+	LEAQ       32(BX), DI
+	MOVQ       DI, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_353
+	VMASKMOVPS (DI), Y0, Y10
+	JMP        loaded_354
+
+loadslow_353:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_355:
+	CMPQ R9, R8
+	JGE  copied_356
+	MOVL (DI)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_355
+
+copied_356:
+	VMOVUPS (SP), Y10
+
+loaded_354:
+	VSUBPS      Y5, Y10, Y10
+	VFMADD213PS Y8, Y6, Y9
+	VFMADD231PS Y7, Y10, Y9
+	LEAQ        32(CX), DI
+	MOVQ        DI, R8
+	ANDQ        $0x00000fff, R8
+	CMPQ        R8, $0x00000fe0
+	JA          storeslow_357
+	VMASKMOVPS  Y9, Y0, (DI)
+	JMP         stored_358
+
+storeslow_357:
+	VMOVUPS Y9, (SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_359:
+	CMPQ R9, R8
+	JGE  copied_360
+	MOVL (SP)(R9*1), R10
+	MOVL R10, (DI)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_359
+
+copied_360:
+stored_358:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	ADDQ AX, BX
+	DECQ SI
+	JNZ  row_348
+	VZEROUPPER
+	RET
+
+gradColsAVX2_v1_true:
+	MOVQ       center_base+72(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_361
+	VMASKMOVPS (CX), Y0, Y1
+	JMP        loaded_362
+
+loadslow_361:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_363:
+	CMPQ BX, DX
+	JGE  copied_364
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_363
+
+copied_364:
+	VMOVUPS (SP), Y1
+
+loaded_362:
+	MOVQ       gy_base+96(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_365
+	VMASKMOVPS (CX), Y0, Y2
+	JMP        loaded_366
+
+loadslow_365:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_367:
+	CMPQ BX, DX
+	JGE  copied_368
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_367
+
+copied_368:
+	VMOVUPS (SP), Y2
+
+loaded_366:
+	MOVQ       gx_base+120(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_369
+	VMASKMOVPS (CX), Y0, Y3
+	JMP        loaded_370
+
+loadslow_369:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_371:
+	CMPQ BX, DX
+	JGE  copied_372
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_371
+
+copied_372:
+	VMOVUPS (SP), Y3
+
+loaded_370:
+	MOVQ       g0_base+144(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_373
+	VMASKMOVPS (CX), Y0, Y4
+	JMP        loaded_374
+
+loadslow_373:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_375:
+	CMPQ BX, DX
+	JGE  copied_376
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_375
+
+copied_376:
+	VMOVUPS (SP), Y4
+
+loaded_374:
+	MOVQ dx_base+0(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ x_base+48(FP), BX
+	MOVQ rows+168(FP), SI
+
+row_377:
+	MOVQ       DX, DI
+	ANDQ       $0x00000fff, DI
+	CMPQ       DI, $0x00000fe0
+	JA         loadslow_378
+	VMASKMOVPS (DX), Y0, Y5
+	JMP        loaded_379
+
+loadslow_378:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_380:
+	CMPQ R8, DI
+	JGE  copied_381
+	MOVL (DX)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_380
+
+copied_381:
+	VMOVUPS (SP), Y5
+
+loaded_379:
+	MOVQ       BX, DI
+	ANDQ       $0x00000fff, DI
+	CMPQ       DI, $0x00000fe0
+	JA         loadslow_382
+	VMASKMOVPS (BX), Y0, Y6
+	JMP        loaded_383
+
+loadslow_382:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_384:
+	CMPQ R8, DI
+	JGE  copied_385
+	MOVL (BX)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_384
+
+copied_385:
+	VMOVUPS (SP), Y6
+
+loaded_383:
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	MOVQ        CX, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_386
+	VMASKMOVPS  Y5, Y0, (CX)
+	JMP         stored_387
+
+storeslow_386:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_388:
+	CMPQ R8, DI
+	JGE  copied_389
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (CX)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_388
+
+copied_389:
+stored_387:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	ADDQ AX, BX
+	DECQ SI
+	JNZ  row_377
+	VZEROUPPER
+	RET
+
+streaming_298:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -2778,15 +3838,15 @@ streaming_237:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_274:
+row_390:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_278:
+blocks_394:
 	CMPQ        R11, R12
-	JGT         blocksdone_279
+	JGT         blocksdone_395
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -2828,14 +3888,14 @@ blocks_278:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_278
+	JMP         blocks_394
 
-blocksdone_279:
+blocksdone_395:
 	ADDQ $0x00000060, R12
 
-singles_275:
+singles_391:
 	CMPQ        R11, R12
-	JGT         tail_276
+	JGT         tail_392
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -2847,174 +3907,174 @@ singles_275:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_275
+	JMP         singles_391
 
-tail_276:
+tail_392:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_277
+	JEQ        done_393
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_280
+	JA         loadslow_396
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_281
+	JMP        loaded_397
 
-loadslow_280:
+loadslow_396:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_282:
+copy_398:
 	CMPQ R15, R14
-	JGE  copied_283
+	JGE  copied_399
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_282
+	JMP  copy_398
 
-copied_283:
+copied_399:
 	VMOVUPS (SP), Y1
 
-loaded_281:
+loaded_397:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_284
+	JA         loadslow_400
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_285
+	JMP        loaded_401
 
-loadslow_284:
+loadslow_400:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_286:
+copy_402:
 	CMPQ R15, R14
-	JGE  copied_287
+	JGE  copied_403
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_286
+	JMP  copy_402
 
-copied_287:
+copied_403:
 	VMOVUPS (SP), Y2
 
-loaded_285:
+loaded_401:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_288
+	JA         loadslow_404
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_289
+	JMP        loaded_405
 
-loadslow_288:
+loadslow_404:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_290:
+copy_406:
 	CMPQ R15, R14
-	JGE  copied_291
+	JGE  copied_407
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_290
+	JMP  copy_406
 
-copied_291:
+copied_407:
 	VMOVUPS (SP), Y3
 
-loaded_289:
+loaded_405:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_292
+	JA         loadslow_408
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_293
+	JMP        loaded_409
 
-loadslow_292:
+loadslow_408:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_294:
+copy_410:
 	CMPQ R15, R14
-	JGE  copied_295
+	JGE  copied_411
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_294
+	JMP  copy_410
 
-copied_295:
+copied_411:
 	VMOVUPS (SP), Y4
 
-loaded_293:
+loaded_409:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_296
+	JA         loadslow_412
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_297
+	JMP        loaded_413
 
-loadslow_296:
+loadslow_412:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_298:
+copy_414:
 	CMPQ R15, R14
-	JGE  copied_299
+	JGE  copied_415
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_298
+	JMP  copy_414
 
-copied_299:
+copied_415:
 	VMOVUPS (SP), Y5
 
-loaded_297:
+loaded_413:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_300
+	JA         loadslow_416
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_301
+	JMP        loaded_417
 
-loadslow_300:
+loadslow_416:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_302:
+copy_418:
 	CMPQ R15, R14
-	JGE  copied_303
+	JGE  copied_419
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_302
+	JMP  copy_418
 
-copied_303:
+copied_419:
 	VMOVUPS (SP), Y6
 
-loaded_301:
+loaded_417:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -3022,33 +4082,33 @@ loaded_301:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_304
+	JA          storeslow_420
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_305
+	JMP         stored_421
 
-storeslow_304:
+storeslow_420:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_306:
+copy_422:
 	CMPQ R14, R13
-	JGE  copied_307
+	JGE  copied_423
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_306
+	JMP  copy_422
 
-copied_307:
-stored_305:
+copied_423:
+stored_421:
 	MOVQ R12, R11
 
-done_277:
+done_393:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_274
+	JNZ  row_390
 	VZEROUPPER
 	RET
 
@@ -3731,126 +4791,327 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-136
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
 	JA      streaming_35
-	XORQ    CX, CX
-	MOVQ    center_len+56(FP), DX
-	SHLQ    $0x02, DX
-	SUBQ    $0x00000100, DX
+	MOVQ    center_len+56(FP), CX
+	ADDQ    $0x0f, CX
+	SHRQ    $0x04, CX
+	TESTQ   $0x0000000f, center_len+56(FP)
+	JZ      full_36
+	CMPQ    CX, $0x01
+	JEQ     normColsAVX512_v1_true
+	CMPQ    CX, $0x02
+	JEQ     normColsAVX512_v2_true
+	CMPQ    CX, $0x03
+	JEQ     normColsAVX512_v3_true
+	CMPQ    CX, $0x04
+	JEQ     normColsAVX512_v4_true
 
-blocks_39:
-	CMPQ    CX, DX
-	JGT     blocksdone_40
-	MOVQ    center_base+48(FP), BX
-	VMOVUPS (BX)(CX*1), Z0
-	MOVQ    scale_base+72(FP), BX
-	VMOVUPS (BX)(CX*1), Z1
-	MOVQ    shift_base+96(FP), BX
-	VMOVUPS (BX)(CX*1), Z2
-	MOVQ    center_base+48(FP), BX
-	VMOVUPS 64(BX)(CX*1), Z3
-	MOVQ    scale_base+72(FP), BX
-	VMOVUPS 64(BX)(CX*1), Z4
-	MOVQ    shift_base+96(FP), BX
-	VMOVUPS 64(BX)(CX*1), Z5
-	MOVQ    center_base+48(FP), BX
-	VMOVUPS 128(BX)(CX*1), Z6
-	MOVQ    scale_base+72(FP), BX
-	VMOVUPS 128(BX)(CX*1), Z7
-	MOVQ    shift_base+96(FP), BX
-	VMOVUPS 128(BX)(CX*1), Z8
-	MOVQ    center_base+48(FP), BX
-	VMOVUPS 192(BX)(CX*1), Z9
-	MOVQ    scale_base+72(FP), BX
-	VMOVUPS 192(BX)(CX*1), Z10
-	MOVQ    shift_base+96(FP), BX
-	VMOVUPS 192(BX)(CX*1), Z11
-	MOVQ    y_base+0(FP), BX
-	ADDQ    CX, BX
-	MOVQ    x_base+24(FP), SI
-	ADDQ    CX, SI
-	MOVQ    rows+120(FP), DI
+full_36:
+	CMPQ    CX, $0x01
+	JEQ     normColsAVX512_v1_false
+	CMPQ    CX, $0x02
+	JEQ     normColsAVX512_v2_false
+	CMPQ    CX, $0x03
+	JEQ     normColsAVX512_v3_false
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 128(CX), Z6
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 128(CX), Z7
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 192(CX), Z9
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 192(CX), Z10
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 192(CX), Z11
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
 
-row_41:
-	VMOVUPS     (SI), Z12
+row_37:
+	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
-	VMOVUPS     Z12, (BX)
-	VMOVUPS     64(SI), Z12
+	VMOVUPS     Z12, (CX)
+	VMOVUPS     64(DX), Z12
 	VSUBPS      Z3, Z12, Z12
 	VFMADD213PS Z5, Z4, Z12
-	VMOVUPS     Z12, 64(BX)
-	VMOVUPS     128(SI), Z12
+	VMOVUPS     Z12, 64(CX)
+	VMOVUPS     128(DX), Z12
 	VSUBPS      Z6, Z12, Z12
 	VFMADD213PS Z8, Z7, Z12
-	VMOVUPS     Z12, 128(BX)
-	VMOVUPS     192(SI), Z12
+	VMOVUPS     Z12, 128(CX)
+	VMOVUPS     192(DX), Z12
 	VSUBPS      Z9, Z12, Z12
 	VFMADD213PS Z11, Z10, Z12
-	VMOVUPS     Z12, 192(BX)
-	ADDQ        AX, BX
-	ADDQ        AX, SI
-	DECQ        DI
+	VMOVUPS     Z12, 192(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_37
+	VZEROUPPER
+	RET
+
+normColsAVX512_v3_false:
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 128(CX), Z6
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 128(CX), Z7
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_38:
+	VMOVUPS     (DX), Z9
+	VSUBPS      Z0, Z9, Z9
+	VFMADD213PS Z2, Z1, Z9
+	VMOVUPS     Z9, (CX)
+	VMOVUPS     64(DX), Z9
+	VSUBPS      Z3, Z9, Z9
+	VFMADD213PS Z5, Z4, Z9
+	VMOVUPS     Z9, 64(CX)
+	VMOVUPS     128(DX), Z9
+	VSUBPS      Z6, Z9, Z9
+	VFMADD213PS Z8, Z7, Z9
+	VMOVUPS     Z9, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_38
+	VZEROUPPER
+	RET
+
+normColsAVX512_v2_false:
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_39:
+	VMOVUPS     (DX), Z6
+	VSUBPS      Z0, Z6, Z6
+	VFMADD213PS Z2, Z1, Z6
+	VMOVUPS     Z6, (CX)
+	VMOVUPS     64(DX), Z6
+	VSUBPS      Z3, Z6, Z6
+	VFMADD213PS Z5, Z4, Z6
+	VMOVUPS     Z6, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_39
+	VZEROUPPER
+	RET
+
+normColsAVX512_v1_false:
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_40:
+	VMOVUPS     (DX), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_40
+	VZEROUPPER
+	RET
+
+normColsAVX512_v4_true:
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   128(CX), Z6
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   128(CX), Z7
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   128(CX), Z8
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z9
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z10
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z11
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+120(FP), BX
+
+row_41:
+	VMOVUPS     (DX), Z12
+	VSUBPS      Z0, Z12, Z12
+	VFMADD213PS Z2, Z1, Z12
+	VMOVUPS     Z12, (CX)
+	VMOVUPS     64(DX), Z12
+	VSUBPS      Z3, Z12, Z12
+	VFMADD213PS Z5, Z4, Z12
+	VMOVUPS     Z12, 64(CX)
+	VMOVUPS     128(DX), Z12
+	VSUBPS      Z6, Z12, Z12
+	VFMADD213PS Z8, Z7, Z12
+	VMOVUPS     Z12, 128(CX)
+	VMOVUPS.Z   192(DX), K1, Z12
+	VSUBPS      Z9, Z12, Z12
+	VFMADD213PS Z11, Z10, Z12
+	VMOVUPS     Z12, K1, 192(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
 	JNZ         row_41
-	ADDQ        $0x00000100, CX
-	JMP         blocks_39
+	VZEROUPPER
+	RET
 
-blocksdone_40:
-	ADDQ $0x000000c0, DX
-
-singles_36:
-	CMPQ    CX, DX
-	JGT     tail_37
-	MOVQ    center_base+48(FP), BX
-	VMOVUPS (BX)(CX*1), Z0
-	MOVQ    scale_base+72(FP), BX
-	VMOVUPS (BX)(CX*1), Z1
-	MOVQ    shift_base+96(FP), BX
-	VMOVUPS (BX)(CX*1), Z2
-	MOVQ    y_base+0(FP), BX
-	ADDQ    CX, BX
-	MOVQ    x_base+24(FP), SI
-	ADDQ    CX, SI
-	MOVQ    rows+120(FP), DI
+normColsAVX512_v3_true:
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z6
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z7
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z8
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+120(FP), BX
 
 row_42:
-	VMOVUPS     (SI), Z3
-	VSUBPS      Z0, Z3, Z3
-	VFMADD213PS Z2, Z1, Z3
-	VMOVUPS     Z3, (BX)
-	ADDQ        AX, BX
-	ADDQ        AX, SI
-	DECQ        DI
+	VMOVUPS     (DX), Z9
+	VSUBPS      Z0, Z9, Z9
+	VFMADD213PS Z2, Z1, Z9
+	VMOVUPS     Z9, (CX)
+	VMOVUPS     64(DX), Z9
+	VSUBPS      Z3, Z9, Z9
+	VFMADD213PS Z5, Z4, Z9
+	VMOVUPS     Z9, 64(CX)
+	VMOVUPS.Z   128(DX), K1, Z9
+	VSUBPS      Z6, Z9, Z9
+	VFMADD213PS Z8, Z7, Z9
+	VMOVUPS     Z9, K1, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
 	JNZ         row_42
-	ADDQ        $0x00000040, CX
-	JMP         singles_36
+	VZEROUPPER
+	RET
 
-tail_37:
-	ADDQ      $0x00000040, DX
-	CMPQ      CX, DX
-	JEQ       done_38
-	MOVQ      center_base+48(FP), BX
-	VMOVUPS.Z (BX)(CX*1), K1, Z0
-	MOVQ      scale_base+72(FP), BX
-	VMOVUPS.Z (BX)(CX*1), K1, Z1
-	MOVQ      shift_base+96(FP), BX
-	VMOVUPS.Z (BX)(CX*1), K1, Z2
-	MOVQ      y_base+0(FP), BX
-	ADDQ      CX, BX
-	MOVQ      x_base+24(FP), SI
-	ADDQ      CX, SI
-	MOVQ      rows+120(FP), CX
+normColsAVX512_v2_true:
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z3
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z4
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z5
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+120(FP), BX
 
 row_43:
-	VMOVUPS.Z   (SI), K1, Z3
+	VMOVUPS     (DX), Z6
+	VSUBPS      Z0, Z6, Z6
+	VFMADD213PS Z2, Z1, Z6
+	VMOVUPS     Z6, (CX)
+	VMOVUPS.Z   64(DX), K1, Z6
+	VSUBPS      Z3, Z6, Z6
+	VFMADD213PS Z5, Z4, Z6
+	VMOVUPS     Z6, K1, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_43
+	VZEROUPPER
+	RET
+
+normColsAVX512_v1_true:
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS.Z (CX), K1, Z0
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS.Z (CX), K1, Z1
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS.Z (CX), K1, Z2
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+120(FP), BX
+
+row_44:
+	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
-	VMOVUPS     Z3, K1, (BX)
-	ADDQ        AX, BX
-	ADDQ        AX, SI
-	DECQ        CX
-	JNZ         row_43
-	MOVQ        DX, CX
-
-done_38:
+	VMOVUPS     Z3, K1, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_44
 	VZEROUPPER
 	RET
 
@@ -3862,15 +5123,15 @@ streaming_35:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_44:
+row_45:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_48:
+blocks_49:
 	CMPQ        R9, R10
-	JGT         blocksdone_49
+	JGT         blocksdone_50
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -3900,14 +5161,14 @@ blocks_48:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_48
+	JMP         blocks_49
 
-blocksdone_49:
+blocksdone_50:
 	ADDQ $0x000000c0, R10
 
-singles_45:
+singles_46:
 	CMPQ        R9, R10
-	JGT         tail_46
+	JGT         tail_47
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -3916,12 +5177,12 @@ singles_45:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_45
+	JMP         singles_46
 
-tail_46:
+tail_47:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_47
+	JEQ         done_48
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -3931,11 +5192,11 @@ tail_46:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_47:
+done_48:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_44
+	JNZ  row_45
 	VZEROUPPER
 	RET
 
@@ -3960,17 +5221,17 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_50:
+sample_51:
 	XORQ DI, DI
 
-channel_51:
+channel_52:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_52:
+chunk_53:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -3987,9 +5248,9 @@ chunk_52:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_56:
+blocks_57:
 	CMPQ        R10, R11
-	JGT         blocksdone_57
+	JGT         blocksdone_58
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
@@ -4011,26 +5272,26 @@ blocks_56:
 	VADDPS      Z11, Z9, Z9
 	VFMADD231PS Z11, Z12, Z10
 	ADDQ        $0x00000100, R10
-	JMP         blocks_56
+	JMP         blocks_57
 
-blocksdone_57:
+blocksdone_58:
 	ADDQ $0x000000c0, R11
 
-singles_53:
+singles_54:
 	CMPQ        R10, R11
-	JGT         tail_54
+	JGT         tail_55
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z12, Z4
 	ADDQ        $0x00000040, R10
-	JMP         singles_53
+	JMP         singles_54
 
-tail_54:
+tail_55:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_55
+	JEQ         done_56
 	VMOVUPS.Z   (AX)(R10*1), K1, Z11
 	VMOVUPS.Z   (CX)(R10*1), K1, Z12
 	VSUBPS      Z0, Z12, Z12
@@ -4038,7 +5299,7 @@ tail_54:
 	VFMADD231PS Z11, Z12, Z4
 	MOVQ        R11, R10
 
-done_55:
+done_56:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -4058,7 +5319,7 @@ done_55:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_52
+	JNZ           chunk_53
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -4079,11 +5340,11 @@ done_55:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_51
+	JB            channel_52
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_50
+	JNZ           sample_51
 	VZEROUPPER
 	RET
 
@@ -4105,33 +5366,33 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_58:
+chunk_59:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_59:
+clear_60:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_59
+	JNZ     clear_60
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_60:
+rows_61:
 	CMPQ SI, $0x04
-	JLT  rowsdone_61
+	JLT  rowsdone_62
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_63
+	JZ   vectorstail_64
 
-vectors_62:
+vectors_63:
 	VMOVUPS     (R9), Z1
 	VMOVUPS     (R10), Z3
 	VMOVUPS     (R11), Z4
@@ -4161,11 +5422,11 @@ vectors_62:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_62
+	JNZ         vectors_63
 
-vectorstail_63:
+vectorstail_64:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_64
+	JZ          vectorsdone_65
 	VMOVUPS     (R9), Z1
 	VMOVUPS.Z   (R10), K1, Z3
 	VMOVUPS.Z   (R11), K1, Z4
@@ -4192,24 +5453,24 @@ vectorstail_63:
 	VADDPS      2176(R9), Z3, Z3
 	VMOVUPS     Z3, 2176(R9)
 
-vectorsdone_64:
+vectorsdone_65:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_60
+	JMP  rows_61
 
-rowsdone_61:
-rows_65:
+rowsdone_62:
+rows_66:
 	CMPQ SI, $0x01
-	JLT  rowsdone_66
+	JLT  rowsdone_67
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_68
+	JZ   vectorstail_69
 
-vectors_67:
+vectors_68:
 	VMOVUPS (R8), Z1
 	VMOVUPS (R9), Z2
 	VMOVUPS (R10), Z3
@@ -4224,11 +5485,11 @@ vectors_67:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_67
+	JNZ     vectors_68
 
-vectorstail_68:
+vectorstail_69:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_69
+	JZ        vectorsdone_70
 	VMOVUPS   (R8), Z1
 	VMOVUPS.Z (R9), K1, Z2
 	VMOVUPS.Z (R10), K1, Z3
@@ -4240,13 +5501,13 @@ vectorstail_68:
 	VADDPS    2176(R8), Z2, Z2
 	VMOVUPS   Z2, 2176(R8)
 
-vectorsdone_69:
+vectorsdone_70:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_65
+	JMP  rows_66
 
-rowsdone_66:
+rowsdone_67:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -4255,9 +5516,9 @@ rowsdone_66:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_70:
+singles_71:
 	CMPQ          R9, R10
-	JGT           tail_71
+	JGT           tail_72
 	VMOVUPS       1088(SI)(R9*1), Z1
 	VMOVUPD       (DI)(R9*2), Z2
 	VMOVUPD       64(DI)(R9*2), Z3
@@ -4279,12 +5540,12 @@ singles_70:
 	VMOVUPD       Z2, (R8)(R9*2)
 	VMOVUPD       Z3, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_70
+	JMP           singles_71
 
-tail_71:
+tail_72:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_72
+	JEQ           done_73
 	VMOVUPS       1088(SI)(R9*1), Z1
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z2
@@ -4311,15 +5572,15 @@ tail_71:
 	VMOVUPD       Z3, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_72:
+done_73:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_73
+	JZ      done_74
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_58
+	JMP     chunk_59
 
-done_73:
+done_74:
 	VZEROUPPER
 	RET
 
@@ -4343,10 +5604,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-192
 	MOVWLZX (R9)(R8*2), R8
 	KMOVW   R8, K1
 
-sample_74:
+sample_75:
 	XORQ R8, R8
 
-channel_75:
+channel_76:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -4360,9 +5621,9 @@ channel_75:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000100, R10
 
-blocks_79:
+blocks_80:
 	CMPQ        R9, R10
-	JGT         blocksdone_80
+	JGT         blocksdone_81
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -4388,14 +5649,14 @@ blocks_79:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_79
+	JMP         blocks_80
 
-blocksdone_80:
+blocksdone_81:
 	ADDQ $0x000000c0, R10
 
-singles_76:
+singles_77:
 	CMPQ        R9, R10
-	JGT         tail_77
+	JGT         tail_78
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -4403,12 +5664,12 @@ singles_76:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_76
+	JMP         singles_77
 
-tail_77:
+tail_78:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_78
+	JEQ         done_79
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -4417,18 +5678,18 @@ tail_77:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_78:
+done_79:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_75
+	JB   channel_76
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_74
+	JNZ  sample_75
 	VZEROUPPER
 	RET
 
@@ -4444,164 +5705,428 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-184
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_81
-	XORQ    CX, CX
-	MOVQ    center_len+80(FP), DX
-	SHLQ    $0x02, DX
-	SUBQ    $0x00000100, DX
+	JA      streaming_82
+	MOVQ    center_len+80(FP), CX
+	ADDQ    $0x0f, CX
+	SHRQ    $0x04, CX
+	TESTQ   $0x0000000f, center_len+80(FP)
+	JZ      full_83
+	CMPQ    CX, $0x01
+	JEQ     gradColsAVX512_v1_true
+	CMPQ    CX, $0x02
+	JEQ     gradColsAVX512_v2_true
+	CMPQ    CX, $0x03
+	JEQ     gradColsAVX512_v3_true
+	CMPQ    CX, $0x04
+	JEQ     gradColsAVX512_v4_true
 
-blocks_85:
-	CMPQ    CX, DX
-	JGT     blocksdone_86
-	MOVQ    center_base+72(FP), BX
-	VMOVUPS (BX)(CX*1), Z0
-	MOVQ    gy_base+96(FP), BX
-	VMOVUPS (BX)(CX*1), Z1
-	MOVQ    gx_base+120(FP), BX
-	VMOVUPS (BX)(CX*1), Z2
-	MOVQ    g0_base+144(FP), BX
-	VMOVUPS (BX)(CX*1), Z3
-	MOVQ    center_base+72(FP), BX
-	VMOVUPS 64(BX)(CX*1), Z4
-	MOVQ    gy_base+96(FP), BX
-	VMOVUPS 64(BX)(CX*1), Z5
-	MOVQ    gx_base+120(FP), BX
-	VMOVUPS 64(BX)(CX*1), Z6
-	MOVQ    g0_base+144(FP), BX
-	VMOVUPS 64(BX)(CX*1), Z7
-	MOVQ    center_base+72(FP), BX
-	VMOVUPS 128(BX)(CX*1), Z8
-	MOVQ    gy_base+96(FP), BX
-	VMOVUPS 128(BX)(CX*1), Z9
-	MOVQ    gx_base+120(FP), BX
-	VMOVUPS 128(BX)(CX*1), Z10
-	MOVQ    g0_base+144(FP), BX
-	VMOVUPS 128(BX)(CX*1), Z11
-	MOVQ    center_base+72(FP), BX
-	VMOVUPS 192(BX)(CX*1), Z12
-	MOVQ    gy_base+96(FP), BX
-	VMOVUPS 192(BX)(CX*1), Z13
-	MOVQ    gx_base+120(FP), BX
-	VMOVUPS 192(BX)(CX*1), Z14
-	MOVQ    g0_base+144(FP), BX
-	VMOVUPS 192(BX)(CX*1), Z15
-	MOVQ    dx_base+0(FP), BX
-	ADDQ    CX, BX
-	MOVQ    dy_base+24(FP), SI
-	ADDQ    CX, SI
-	MOVQ    x_base+48(FP), DI
-	ADDQ    CX, DI
-	MOVQ    rows+168(FP), R8
+full_83:
+	CMPQ    CX, $0x01
+	JEQ     gradColsAVX512_v1_false
+	CMPQ    CX, $0x02
+	JEQ     gradColsAVX512_v2_false
+	CMPQ    CX, $0x03
+	JEQ     gradColsAVX512_v3_false
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Z6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Z7
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 128(CX), Z9
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 128(CX), Z10
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 128(CX), Z11
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 192(CX), Z12
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 192(CX), Z13
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 192(CX), Z14
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 192(CX), Z15
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
 
-row_87:
-	VMOVUPS     (SI), Z16
-	VMOVUPS     (DI), Z17
+row_84:
+	VMOVUPS     (DX), Z16
+	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
 	VFMADD213PS Z3, Z1, Z16
 	VFMADD231PS Z2, Z17, Z16
-	VMOVUPS     Z16, (BX)
-	VMOVUPS     64(SI), Z16
-	VMOVUPS     64(DI), Z17
+	VMOVUPS     Z16, (CX)
+	VMOVUPS     64(DX), Z16
+	VMOVUPS     64(BX), Z17
 	VSUBPS      Z4, Z17, Z17
 	VFMADD213PS Z7, Z5, Z16
 	VFMADD231PS Z6, Z17, Z16
-	VMOVUPS     Z16, 64(BX)
-	VMOVUPS     128(SI), Z16
-	VMOVUPS     128(DI), Z17
+	VMOVUPS     Z16, 64(CX)
+	VMOVUPS     128(DX), Z16
+	VMOVUPS     128(BX), Z17
 	VSUBPS      Z8, Z17, Z17
 	VFMADD213PS Z11, Z9, Z16
 	VFMADD231PS Z10, Z17, Z16
-	VMOVUPS     Z16, 128(BX)
-	VMOVUPS     192(SI), Z16
-	VMOVUPS     192(DI), Z17
+	VMOVUPS     Z16, 128(CX)
+	VMOVUPS     192(DX), Z16
+	VMOVUPS     192(BX), Z17
 	VSUBPS      Z12, Z17, Z17
 	VFMADD213PS Z15, Z13, Z16
 	VFMADD231PS Z14, Z17, Z16
-	VMOVUPS     Z16, 192(BX)
+	VMOVUPS     Z16, 192(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
 	ADDQ        AX, BX
-	ADDQ        AX, SI
-	ADDQ        AX, DI
-	DECQ        R8
-	JNZ         row_87
-	ADDQ        $0x00000100, CX
-	JMP         blocks_85
-
-blocksdone_86:
-	ADDQ $0x000000c0, DX
-
-singles_82:
-	CMPQ    CX, DX
-	JGT     tail_83
-	MOVQ    center_base+72(FP), BX
-	VMOVUPS (BX)(CX*1), Z0
-	MOVQ    gy_base+96(FP), BX
-	VMOVUPS (BX)(CX*1), Z1
-	MOVQ    gx_base+120(FP), BX
-	VMOVUPS (BX)(CX*1), Z2
-	MOVQ    g0_base+144(FP), BX
-	VMOVUPS (BX)(CX*1), Z3
-	MOVQ    dx_base+0(FP), BX
-	ADDQ    CX, BX
-	MOVQ    dy_base+24(FP), SI
-	ADDQ    CX, SI
-	MOVQ    x_base+48(FP), DI
-	ADDQ    CX, DI
-	MOVQ    rows+168(FP), R8
-
-row_88:
-	VMOVUPS     (SI), Z4
-	VMOVUPS     (DI), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, (BX)
-	ADDQ        AX, BX
-	ADDQ        AX, SI
-	ADDQ        AX, DI
-	DECQ        R8
-	JNZ         row_88
-	ADDQ        $0x00000040, CX
-	JMP         singles_82
-
-tail_83:
-	ADDQ      $0x00000040, DX
-	CMPQ      CX, DX
-	JEQ       done_84
-	MOVQ      center_base+72(FP), BX
-	VMOVUPS.Z (BX)(CX*1), K1, Z0
-	MOVQ      gy_base+96(FP), BX
-	VMOVUPS.Z (BX)(CX*1), K1, Z1
-	MOVQ      gx_base+120(FP), BX
-	VMOVUPS.Z (BX)(CX*1), K1, Z2
-	MOVQ      g0_base+144(FP), BX
-	VMOVUPS.Z (BX)(CX*1), K1, Z3
-	MOVQ      dx_base+0(FP), BX
-	ADDQ      CX, BX
-	MOVQ      dy_base+24(FP), SI
-	ADDQ      CX, SI
-	MOVQ      x_base+48(FP), DI
-	ADDQ      CX, DI
-	MOVQ      rows+168(FP), CX
-
-row_89:
-	VMOVUPS.Z   (SI), K1, Z4
-	VMOVUPS.Z   (DI), K1, Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, K1, (BX)
-	ADDQ        AX, BX
-	ADDQ        AX, SI
-	ADDQ        AX, DI
-	DECQ        CX
-	JNZ         row_89
-	MOVQ        DX, CX
-
-done_84:
+	DECQ        SI
+	JNZ         row_84
 	VZEROUPPER
 	RET
 
-streaming_81:
+gradColsAVX512_v3_false:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Z6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Z7
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 128(CX), Z9
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 128(CX), Z10
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 128(CX), Z11
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_85:
+	VMOVUPS     (DX), Z12
+	VMOVUPS     (BX), Z13
+	VSUBPS      Z0, Z13, Z13
+	VFMADD213PS Z3, Z1, Z12
+	VFMADD231PS Z2, Z13, Z12
+	VMOVUPS     Z12, (CX)
+	VMOVUPS     64(DX), Z12
+	VMOVUPS     64(BX), Z13
+	VSUBPS      Z4, Z13, Z13
+	VFMADD213PS Z7, Z5, Z12
+	VFMADD231PS Z6, Z13, Z12
+	VMOVUPS     Z12, 64(CX)
+	VMOVUPS     128(DX), Z12
+	VMOVUPS     128(BX), Z13
+	VSUBPS      Z8, Z13, Z13
+	VFMADD213PS Z11, Z9, Z12
+	VFMADD231PS Z10, Z13, Z12
+	VMOVUPS     Z12, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_85
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v2_false:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Z6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Z7
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_86:
+	VMOVUPS     (DX), Z8
+	VMOVUPS     (BX), Z9
+	VSUBPS      Z0, Z9, Z9
+	VFMADD213PS Z3, Z1, Z8
+	VFMADD231PS Z2, Z9, Z8
+	VMOVUPS     Z8, (CX)
+	VMOVUPS     64(DX), Z8
+	VMOVUPS     64(BX), Z9
+	VSUBPS      Z4, Z9, Z9
+	VFMADD213PS Z7, Z5, Z8
+	VFMADD231PS Z6, Z9, Z8
+	VMOVUPS     Z8, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_86
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v1_false:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_87:
+	VMOVUPS     (DX), Z4
+	VMOVUPS     (BX), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_87
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v4_true:
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   (CX), Z3
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   64(CX), Z6
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   64(CX), Z7
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   128(CX), Z8
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   128(CX), Z9
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   128(CX), Z10
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   128(CX), Z11
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z12
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z13
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z14
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z15
+	MOVQ      dx_base+0(FP), CX
+	MOVQ      dy_base+24(FP), DX
+	MOVQ      x_base+48(FP), BX
+	MOVQ      rows+168(FP), SI
+
+row_88:
+	VMOVUPS     (DX), Z16
+	VMOVUPS     (BX), Z17
+	VSUBPS      Z0, Z17, Z17
+	VFMADD213PS Z3, Z1, Z16
+	VFMADD231PS Z2, Z17, Z16
+	VMOVUPS     Z16, (CX)
+	VMOVUPS     64(DX), Z16
+	VMOVUPS     64(BX), Z17
+	VSUBPS      Z4, Z17, Z17
+	VFMADD213PS Z7, Z5, Z16
+	VFMADD231PS Z6, Z17, Z16
+	VMOVUPS     Z16, 64(CX)
+	VMOVUPS     128(DX), Z16
+	VMOVUPS     128(BX), Z17
+	VSUBPS      Z8, Z17, Z17
+	VFMADD213PS Z11, Z9, Z16
+	VFMADD231PS Z10, Z17, Z16
+	VMOVUPS     Z16, 128(CX)
+	VMOVUPS.Z   192(DX), K1, Z16
+	VMOVUPS.Z   192(BX), K1, Z17
+	VSUBPS      Z12, Z17, Z17
+	VFMADD213PS Z15, Z13, Z16
+	VFMADD231PS Z14, Z17, Z16
+	VMOVUPS     Z16, K1, 192(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_88
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v3_true:
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   (CX), Z3
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   64(CX), Z6
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   64(CX), Z7
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z8
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z9
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z10
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z11
+	MOVQ      dx_base+0(FP), CX
+	MOVQ      dy_base+24(FP), DX
+	MOVQ      x_base+48(FP), BX
+	MOVQ      rows+168(FP), SI
+
+row_89:
+	VMOVUPS     (DX), Z12
+	VMOVUPS     (BX), Z13
+	VSUBPS      Z0, Z13, Z13
+	VFMADD213PS Z3, Z1, Z12
+	VFMADD231PS Z2, Z13, Z12
+	VMOVUPS     Z12, (CX)
+	VMOVUPS     64(DX), Z12
+	VMOVUPS     64(BX), Z13
+	VSUBPS      Z4, Z13, Z13
+	VFMADD213PS Z7, Z5, Z12
+	VFMADD231PS Z6, Z13, Z12
+	VMOVUPS     Z12, 64(CX)
+	VMOVUPS.Z   128(DX), K1, Z12
+	VMOVUPS.Z   128(BX), K1, Z13
+	VSUBPS      Z8, Z13, Z13
+	VFMADD213PS Z11, Z9, Z12
+	VFMADD231PS Z10, Z13, Z12
+	VMOVUPS     Z12, K1, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_89
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v2_true:
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   (CX), Z3
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z4
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z5
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z6
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z7
+	MOVQ      dx_base+0(FP), CX
+	MOVQ      dy_base+24(FP), DX
+	MOVQ      x_base+48(FP), BX
+	MOVQ      rows+168(FP), SI
+
+row_90:
+	VMOVUPS     (DX), Z8
+	VMOVUPS     (BX), Z9
+	VSUBPS      Z0, Z9, Z9
+	VFMADD213PS Z3, Z1, Z8
+	VFMADD231PS Z2, Z9, Z8
+	VMOVUPS     Z8, (CX)
+	VMOVUPS.Z   64(DX), K1, Z8
+	VMOVUPS.Z   64(BX), K1, Z9
+	VSUBPS      Z4, Z9, Z9
+	VFMADD213PS Z7, Z5, Z8
+	VFMADD231PS Z6, Z9, Z8
+	VMOVUPS     Z8, K1, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_90
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v1_true:
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z (CX), K1, Z0
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z (CX), K1, Z1
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z (CX), K1, Z2
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z (CX), K1, Z3
+	MOVQ      dx_base+0(FP), CX
+	MOVQ      dy_base+24(FP), DX
+	MOVQ      x_base+48(FP), BX
+	MOVQ      rows+168(FP), SI
+
+row_91:
+	VMOVUPS.Z   (DX), K1, Z4
+	VMOVUPS.Z   (BX), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_91
+	VZEROUPPER
+	RET
+
+streaming_82:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -4611,15 +6136,15 @@ streaming_81:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_90:
+row_92:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_94:
+blocks_96:
 	CMPQ        R11, R12
-	JGT         blocksdone_95
+	JGT         blocksdone_97
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -4661,14 +6186,14 @@ blocks_94:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_94
+	JMP         blocks_96
 
-blocksdone_95:
+blocksdone_97:
 	ADDQ $0x000000c0, R12
 
-singles_91:
+singles_93:
 	CMPQ        R11, R12
-	JGT         tail_92
+	JGT         tail_94
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -4680,12 +6205,12 @@ singles_91:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_91
+	JMP         singles_93
 
-tail_92:
+tail_94:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_93
+	JEQ         done_95
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -4698,11 +6223,11 @@ tail_92:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_93:
+done_95:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_90
+	JNZ  row_92
 	VZEROUPPER
 	RET

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/gotypes"
 	. "github.com/mmcloughlin/avo/operand"
@@ -117,42 +119,64 @@ func (w *isa) colsElementwise(doc, name, sig string, data []string, outputs int,
 	CMPQ(n, U32(block*w.lanes))
 	JA(LabelRef(streaming))
 
-	w.loop(n, block, func(i Register, nv int, tail bool) {
-		p := make([][]VecVirtual, nv)
-		for u := range nv {
-			p[u] = make([]VecVirtual, len(params))
-			for j, name := range params {
-				b := Load(Param(name).Base(), GP64())
-				p[u][j] = w.vec()
-				w.load(at(b, i, u*w.size()), p[u][j], tail)
+	// One walk down the rows for all the row's vectors: one variant per vector count,
+	// with the last vector full or the tail.
+	nvec := GP64()
+	MOVQ(n, nvec)
+	ADDQ(U8(w.lanes-1), nvec)
+	SHRQ(U8(w.shift()), nvec)
+	variant := func(nv int, tail bool) string { return fmt.Sprintf("%s%s_v%d_%v", name, w.name, nv, tail) }
+	full := w.label("full")
+	TESTQ(U32(w.lanes-1), n)
+	JZ(LabelRef(full))
+	for nv := 1; nv <= block; nv++ {
+		CMPQ(nvec, U8(nv))
+		JEQ(LabelRef(variant(nv, true)))
+	}
+	Label(full)
+	for nv := 1; nv < block; nv++ {
+		CMPQ(nvec, U8(nv))
+		JEQ(LabelRef(variant(nv, false)))
+	}
+	for _, tail := range []bool{false, true} {
+		for nv := block; nv >= 1; nv-- {
+			Label(variant(nv, tail))
+			last := func(u int) bool { return tail && u == nv-1 }
+			p := make([][]VecVirtual, nv)
+			for u := range nv {
+				p[u] = make([]VecVirtual, len(params))
+				for j, name := range params {
+					b := Load(Param(name).Base(), GP64())
+					p[u][j] = w.vec()
+					w.load(Mem{Base: b, Disp: u * w.size()}, p[u][j], last(u))
+				}
 			}
-		}
-		ptr := make([]Register, len(data))
-		for d, name := range data {
-			ptr[d] = Load(Param(name).Base(), GP64())
-			ADDQ(i, ptr[d])
-		}
-		r := Load(Param("rows"), GP64())
-		row := w.label("row")
-		Label(row)
-		for u := range nv {
-			in := make([]VecVirtual, len(data)-outputs)
-			for d := range in {
-				in[d] = w.vec()
-				w.load(Mem{Base: ptr[outputs+d], Disp: u * w.size()}, in[d], tail)
+			ptr := make([]Register, len(data))
+			for d, name := range data {
+				ptr[d] = Load(Param(name).Base(), GP64())
 			}
-			for d, v := range op(in, p[u]) {
-				w.store(v, Mem{Base: ptr[d], Disp: u * w.size()}, tail)
+			r := Load(Param("rows"), GP64())
+			row := w.label("row")
+			Label(row)
+			for u := range nv {
+				in := make([]VecVirtual, len(data)-outputs)
+				for d := range in {
+					in[d] = w.vec()
+					w.load(Mem{Base: ptr[outputs+d], Disp: u * w.size()}, in[d], last(u))
+				}
+				for d, v := range op(in, p[u]) {
+					w.store(v, Mem{Base: ptr[d], Disp: u * w.size()}, last(u))
+				}
 			}
+			for d := range data {
+				ADDQ(stride, ptr[d])
+			}
+			DECQ(r)
+			JNZ(LabelRef(row))
+			VZEROUPPER()
+			RET()
 		}
-		for d := range data {
-			ADDQ(stride, ptr[d])
-		}
-		DECQ(r)
-		JNZ(LabelRef(row))
-	})
-	VZEROUPPER()
-	RET()
+	}
 
 	Label(streaming)
 	base := make([]Register, len(data))

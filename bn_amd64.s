@@ -65,7 +65,18 @@ TEXT ·momentsRowsAVX2(SB), NOSPLIT, $96-128
 	VMOVDQU 32(SI)(BX*1), Y0
 
 sample_1:
-	XORQ BX, BX
+	MOVQ       $0x3ff0000000000000, BX
+	VMOVQ      BX, X3
+	VCVTSI2SDQ CX, X3, X1
+	VCVTSI2SDQ count+120(FP), X3, X2
+	VDIVSD     X1, X3, X3
+	VMOVSD     X3, 72(SP)
+	VADDSD     X1, X2, X3
+	VDIVSD     X3, X1, X3
+	VMOVSD     X3, 80(SP)
+	VMULSD     X2, X3, X3
+	VMOVSD     X3, 88(SP)
+	XORQ       BX, BX
 
 channel_2:
 	MOVQ         buf_base+48(FP), SI
@@ -196,17 +207,6 @@ done_6:
 	INCQ         BX
 	CMPQ         BX, mean_len+8(FP)
 	JB           channel_2
-	MOVQ         $0x3ff0000000000000, BX
-	VMOVQ        BX, X3
-	VCVTSI2SDQ   CX, X3, X1
-	VCVTSI2SDQ   count+120(FP), X3, X2
-	VDIVSD       X1, X3, X3
-	VMOVSD       X3, 72(SP)
-	VADDSD       X1, X2, X3
-	VDIVSD       X3, X1, X3
-	VMOVSD       X3, 80(SP)
-	VMULSD       X2, X3, X3
-	VMOVSD       X3, 88(SP)
 	MOVQ         buf_base+48(FP), BX
 	MOVQ         mean_len+8(FP), SI
 	ADDQ         $0x07, SI
@@ -418,11 +418,22 @@ TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-128
 	VMOVDQU 32(SI)(BX*1), Y0
 
 chunk_24:
-	VXORPS Y1, Y1, Y1
-	MOVQ   buf_base+48(FP), BX
-	MOVQ   mean_len+8(FP), SI
-	ADDQ   $0x07, SI
-	SHRQ   $0x03, SI
+	MOVQ       $0x3ff0000000000000, BX
+	VMOVQ      BX, X3
+	VCVTSI2SDQ DX, X3, X1
+	VCVTSI2SDQ count+112(FP), X3, X2
+	VDIVSD     X1, X3, X3
+	VMOVSD     X3, 72(SP)
+	VADDSD     X1, X2, X3
+	VDIVSD     X3, X1, X3
+	VMOVSD     X3, 80(SP)
+	VMULSD     X2, X3, X3
+	VMOVSD     X3, 88(SP)
+	VXORPS     Y1, Y1, Y1
+	MOVQ       buf_base+48(FP), BX
+	MOVQ       mean_len+8(FP), SI
+	ADDQ       $0x07, SI
+	SHRQ       $0x03, SI
 
 clear_25:
 	VMOVUPS Y1, 1088(BX)
@@ -671,25 +682,14 @@ vectorsdone_51:
 	JMP  rows_47
 
 rowsdone_48:
-	MOVQ       $0x3ff0000000000000, BX
-	VMOVQ      BX, X3
-	VCVTSI2SDQ DX, X3, X1
-	VCVTSI2SDQ count+112(FP), X3, X2
-	VDIVSD     X1, X3, X3
-	VMOVSD     X3, 72(SP)
-	VADDSD     X1, X2, X3
-	VDIVSD     X3, X1, X3
-	VMOVSD     X3, 80(SP)
-	VMULSD     X2, X3, X3
-	VMOVSD     X3, 88(SP)
-	MOVQ       buf_base+48(FP), BX
-	MOVQ       mean_base+0(FP), SI
-	MOVQ       m2_base+24(FP), DI
-	MOVQ       buf_base+48(FP), R8
-	XORQ       R9, R9
-	MOVQ       mean_len+8(FP), R10
-	SHLQ       $0x02, R10
-	SUBQ       $0x00000020, R10
+	MOVQ buf_base+48(FP), BX
+	MOVQ mean_base+0(FP), SI
+	MOVQ m2_base+24(FP), DI
+	MOVQ buf_base+48(FP), R8
+	XORQ R9, R9
+	MOVQ mean_len+8(FP), R10
+	SHLQ $0x02, R10
+	SUBQ $0x00000020, R10
 
 singles_56:
 	CMPQ         R9, R10
@@ -4134,27 +4134,38 @@ TEXT ·momentsRowsAVX512(SB), NOSPLIT, $24-128
 	KMOVW   BX, K1
 
 sample_1:
-	XORQ BX, BX
+	MOVQ       $0x3ff0000000000000, BX
+	VMOVQ      BX, X2
+	VCVTSI2SDQ CX, X2, X0
+	VCVTSI2SDQ count+120(FP), X2, X1
+	VDIVSD     X0, X2, X2
+	VMOVSD     X2, (SP)
+	VADDSD     X0, X1, X2
+	VDIVSD     X2, X0, X2
+	VMOVSD     X2, 8(SP)
+	VMULSD     X1, X2, X2
+	VMOVSD     X2, 16(SP)
+	XORQ       BX, BX
 
 channel_2:
 	MOVQ         buf_base+48(FP), SI
 	VBROADCASTSS (SI)(BX*4), Z0
-	VPXORD       Z1, Z1, Z1
-	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
 	MOVQ         CX, DI
 
 chunk_3:
 	MOVQ    $0x00000100, R8
 	CMPQ    DI, R8
 	CMOVQLT DI, R8
-	VPXORD  Z3, Z3, Z3
-	VPXORD  Z4, Z4, Z4
 	VPXORD  Z5, Z5, Z5
 	VPXORD  Z6, Z6, Z6
 	VPXORD  Z7, Z7, Z7
 	VPXORD  Z8, Z8, Z8
 	VPXORD  Z9, Z9, Z9
 	VPXORD  Z10, Z10, Z10
+	VPXORD  Z11, Z11, Z11
+	VPXORD  Z12, Z12, Z12
 	XORQ    R9, R9
 	MOVQ    R8, R10
 	SHLQ    $0x02, R10
@@ -4163,22 +4174,22 @@ chunk_3:
 blocks_7:
 	CMPQ        R9, R10
 	JGT         blocksdone_8
-	VMOVUPS     (AX)(R9*1), Z11
-	VSUBPS      Z0, Z11, Z11
-	VADDPS      Z11, Z3, Z3
-	VFMADD231PS Z11, Z11, Z4
-	VMOVUPS     64(AX)(R9*1), Z11
-	VSUBPS      Z0, Z11, Z11
-	VADDPS      Z11, Z5, Z5
-	VFMADD231PS Z11, Z11, Z6
-	VMOVUPS     128(AX)(R9*1), Z11
-	VSUBPS      Z0, Z11, Z11
-	VADDPS      Z11, Z7, Z7
-	VFMADD231PS Z11, Z11, Z8
-	VMOVUPS     192(AX)(R9*1), Z11
-	VSUBPS      Z0, Z11, Z11
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z11, Z11, Z10
+	VMOVUPS     (AX)(R9*1), Z1
+	VSUBPS      Z0, Z1, Z1
+	VADDPS      Z1, Z5, Z5
+	VFMADD231PS Z1, Z1, Z6
+	VMOVUPS     64(AX)(R9*1), Z1
+	VSUBPS      Z0, Z1, Z1
+	VADDPS      Z1, Z7, Z7
+	VFMADD231PS Z1, Z1, Z8
+	VMOVUPS     128(AX)(R9*1), Z1
+	VSUBPS      Z0, Z1, Z1
+	VADDPS      Z1, Z9, Z9
+	VFMADD231PS Z1, Z1, Z10
+	VMOVUPS     192(AX)(R9*1), Z1
+	VSUBPS      Z0, Z1, Z1
+	VADDPS      Z1, Z11, Z11
+	VFMADD231PS Z1, Z1, Z12
 	ADDQ        $0x00000100, R9
 	JMP         blocks_7
 
@@ -4188,10 +4199,10 @@ blocksdone_8:
 singles_4:
 	CMPQ        R9, R10
 	JGT         tail_5
-	VMOVUPS     (AX)(R9*1), Z11
-	VSUBPS      Z0, Z11, Z11
-	VADDPS      Z11, Z3, Z3
-	VFMADD231PS Z11, Z11, Z4
+	VMOVUPS     (AX)(R9*1), Z1
+	VSUBPS      Z0, Z1, Z1
+	VADDPS      Z1, Z5, Z5
+	VFMADD231PS Z1, Z1, Z6
 	ADDQ        $0x00000040, R9
 	JMP         singles_4
 
@@ -4199,60 +4210,49 @@ tail_5:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
 	JEQ         done_6
-	VMOVUPS.Z   (AX)(R9*1), K1, Z11
-	VSUBPS.Z    Z0, Z11, K1, Z11
-	VADDPS      Z11, Z3, Z3
-	VFMADD231PS Z11, Z11, Z4
+	VMOVUPS.Z   (AX)(R9*1), K1, Z1
+	VSUBPS.Z    Z0, Z1, K1, Z1
+	VADDPS      Z1, Z5, Z5
+	VFMADD231PS Z1, Z1, Z6
 	MOVQ        R10, R9
 
 done_6:
-	VADDPS        Z5, Z3, Z3
-	VADDPS        Z9, Z7, Z7
-	VADDPS        Z7, Z3, Z3
-	VADDPS        Z6, Z4, Z4
-	VADDPS        Z10, Z8, Z8
-	VADDPS        Z8, Z4, Z4
-	VCVTPS2PD     Y3, Z11
-	VEXTRACTF64X4 $0x01, Z3, Y18
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z11, Z9, Z9
+	VADDPS        Z9, Z5, Z5
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z12, Z10, Z10
+	VADDPS        Z10, Z6, Z6
+	VCVTPS2PD     Y5, Z1
+	VEXTRACTF64X4 $0x01, Z5, Y18
 	VCVTPS2PD     Y18, Z18
-	VADDPD        Z18, Z11, Z11
-	VADDPD        Z11, Z1, Z1
-	VCVTPS2PD     Y4, Z11
-	VEXTRACTF64X4 $0x01, Z4, Y18
+	VADDPD        Z18, Z1, Z1
+	VADDPD        Z1, Z3, Z3
+	VCVTPS2PD     Y6, Z1
+	VEXTRACTF64X4 $0x01, Z6, Y18
 	VCVTPS2PD     Y18, Z18
-	VADDPD        Z18, Z11, Z11
-	VADDPD        Z11, Z2, Z2
+	VADDPD        Z18, Z1, Z1
+	VADDPD        Z1, Z4, Z4
 	ADDQ          R9, AX
 	SUBQ          R8, DI
 	JNZ           chunk_3
-	VSHUFF64X2    $0x4e, Z1, Z1, Z0
-	VADDPD        Z0, Z1, Z1
-	VSHUFF64X2    $0xb1, Z1, Z1, Z0
-	VADDPD        Z0, Z1, Z1
-	VPERMILPD     $0x55, Z1, Z0
-	VADDPD        Z0, Z1, Z1
-	VSHUFF64X2    $0x4e, Z2, Z2, Z0
-	VADDPD        Z0, Z2, Z2
-	VSHUFF64X2    $0xb1, Z2, Z2, Z0
-	VADDPD        Z0, Z2, Z2
-	VPERMILPD     $0x55, Z2, Z0
-	VADDPD        Z0, Z2, Z2
-	VMOVSD        X1, 1088(SI)(BX*8)
-	VMOVSD        X2, 3264(SI)(BX*8)
+	VSHUFF64X2    $0x4e, Z3, Z3, Z0
+	VADDPD        Z0, Z3, Z3
+	VSHUFF64X2    $0xb1, Z3, Z3, Z0
+	VADDPD        Z0, Z3, Z3
+	VPERMILPD     $0x55, Z3, Z0
+	VADDPD        Z0, Z3, Z3
+	VSHUFF64X2    $0x4e, Z4, Z4, Z0
+	VADDPD        Z0, Z4, Z4
+	VSHUFF64X2    $0xb1, Z4, Z4, Z0
+	VADDPD        Z0, Z4, Z4
+	VPERMILPD     $0x55, Z4, Z0
+	VADDPD        Z0, Z4, Z4
+	VMOVSD        X3, 1088(SI)(BX*8)
+	VMOVSD        X4, 3264(SI)(BX*8)
 	INCQ          BX
 	CMPQ          BX, mean_len+8(FP)
 	JB            channel_2
-	MOVQ          $0x3ff0000000000000, BX
-	VMOVQ         BX, X14
-	VCVTSI2SDQ    CX, X14, X0
-	VCVTSI2SDQ    count+120(FP), X14, X11
-	VDIVSD        X0, X14, X14
-	VMOVSD        X14, (SP)
-	VADDSD        X0, X11, X14
-	VDIVSD        X14, X0, X14
-	VMOVSD        X14, 8(SP)
-	VMULSD        X11, X14, X14
-	VMOVSD        X14, 16(SP)
 	MOVQ          buf_base+48(FP), BX
 	MOVQ          mean_len+8(FP), SI
 	ADDQ          $0x0f, SI
@@ -4268,7 +4268,7 @@ singles_9:
 	CMPQ          R10, SI
 	JGT           tail_10
 	VMOVUPD       (DI)(R10*2), Z0
-	VMOVUPD       64(DI)(R10*2), Z11
+	VMOVUPD       64(DI)(R10*2), Z1
 	VMOVUPD       (R8)(R10*2), Z18
 	VMOVUPD       64(R8)(R10*2), Z19
 	VMOVUPS       (R9)(R10*1), Z20
@@ -4280,8 +4280,8 @@ singles_9:
 	VADDPD        Z21, Z22, Z22
 	VMULPD        Z21, Z23, Z23
 	VSUBPD        Z23, Z24, Z24
-	VPXORD        Z12, Z12, Z12
-	VMAXPD        Z24, Z12, Z24
+	VPXORD        Z13, Z13, Z13
+	VMAXPD        Z24, Z13, Z24
 	VSUBPD        Z0, Z22, Z22
 	VBROADCASTSD  8(SP), Z21
 	VFMADD231PD   Z21, Z22, Z0
@@ -4298,23 +4298,23 @@ singles_9:
 	VADDPD        Z21, Z20, Z20
 	VMULPD        Z21, Z22, Z22
 	VSUBPD        Z22, Z23, Z23
-	VPXORD        Z13, Z13, Z13
-	VMAXPD        Z23, Z13, Z23
-	VSUBPD        Z11, Z20, Z20
+	VPXORD        Z14, Z14, Z14
+	VMAXPD        Z23, Z14, Z23
+	VSUBPD        Z1, Z20, Z20
 	VBROADCASTSD  8(SP), Z21
-	VFMADD231PD   Z21, Z20, Z11
+	VFMADD231PD   Z21, Z20, Z1
 	VMULPD        Z20, Z20, Z20
 	VBROADCASTSD  16(SP), Z21
 	VFMADD231PD   Z21, Z20, Z23
 	VADDPD        Z23, Z19, Z19
 	VMOVUPD       Z0, (DI)(R10*2)
-	VMOVUPD       Z11, 64(DI)(R10*2)
+	VMOVUPD       Z1, 64(DI)(R10*2)
 	VMOVUPD       Z18, (R8)(R10*2)
 	VMOVUPD       Z19, 64(R8)(R10*2)
-	VCVTPD2PS     Z0, Y14
-	VCVTPD2PS     Z11, Y0
-	VINSERTF64X4  $0x01, Y0, Z14, Z14
-	VMOVUPS       Z14, (R9)(R10*1)
+	VCVTPD2PS     Z0, Y2
+	VCVTPD2PS     Z1, Y0
+	VINSERTF64X4  $0x01, Y0, Z2, Z2
+	VMOVUPS       Z2, (R9)(R10*1)
 	ADDQ          $0x00000040, R10
 	JMP           singles_9
 
@@ -4324,7 +4324,7 @@ tail_10:
 	JEQ           done_11
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R10*2), K1, Z0
-	VMOVUPD.Z     64(DI)(R10*2), K2, Z11
+	VMOVUPD.Z     64(DI)(R10*2), K2, Z1
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (R8)(R10*2), K1, Z18
 	VMOVUPD.Z     64(R8)(R10*2), K2, Z19
@@ -4357,21 +4357,21 @@ tail_10:
 	VSUBPD        Z22, Z23, Z23
 	VPXORD        Z16, Z16, Z16
 	VMAXPD        Z23, Z16, Z23
-	VSUBPD        Z11, Z20, Z20
+	VSUBPD        Z1, Z20, Z20
 	VBROADCASTSD  8(SP), Z21
-	VFMADD231PD   Z21, Z20, Z11
+	VFMADD231PD   Z21, Z20, Z1
 	VMULPD        Z20, Z20, Z20
 	VBROADCASTSD  16(SP), Z21
 	VFMADD231PD   Z21, Z20, Z23
 	VADDPD        Z23, Z19, Z19
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD       Z0, K1, (DI)(R10*2)
-	VMOVUPD       Z11, K2, 64(DI)(R10*2)
+	VMOVUPD       Z1, K2, 64(DI)(R10*2)
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD       Z18, K1, (R8)(R10*2)
 	VMOVUPD       Z19, K2, 64(R8)(R10*2)
 	VCVTPD2PS     Z0, Y17
-	VCVTPD2PS     Z11, Y0
+	VCVTPD2PS     Z1, Y0
 	VINSERTF64X4  $0x01, Y0, Z17, Z17
 	VMOVUPS       Z17, (R9)(R10*1)
 	MOVQ          SI, R10
@@ -4404,15 +4404,26 @@ TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-128
 	KMOVW   BX, K1
 
 chunk_12:
-	VPXORD Z0, Z0, Z0
-	MOVQ   buf_base+48(FP), BX
-	MOVQ   mean_len+8(FP), SI
-	ADDQ   $0x0f, SI
-	SHRQ   $0x04, SI
+	MOVQ       $0x3ff0000000000000, BX
+	VMOVQ      BX, X2
+	VCVTSI2SDQ DX, X2, X0
+	VCVTSI2SDQ count+112(FP), X2, X1
+	VDIVSD     X0, X2, X2
+	VMOVSD     X2, (SP)
+	VADDSD     X0, X1, X2
+	VDIVSD     X2, X0, X2
+	VMOVSD     X2, 8(SP)
+	VMULSD     X1, X2, X2
+	VMOVSD     X2, 16(SP)
+	VPXORD     Z3, Z3, Z3
+	MOVQ       buf_base+48(FP), BX
+	MOVQ       mean_len+8(FP), SI
+	ADDQ       $0x0f, SI
+	SHRQ       $0x04, SI
 
 clear_13:
-	VMOVUPS Z0, 1088(BX)
-	VMOVUPS Z0, 2176(BX)
+	VMOVUPS Z3, 1088(BX)
+	VMOVUPS Z3, 2176(BX)
 	ADDQ    $0x40, BX
 	DECQ    SI
 	JNZ     clear_13
@@ -4429,27 +4440,27 @@ rows_14:
 	JZ   vectorstail_17
 
 vectors_16:
-	VMOVUPS     (R8), Z1
-	VMOVUPS     (R9), Z3
-	VSUBPS      Z1, Z3, Z3
-	VMOVAPS     Z3, Z2
-	VMULPS      Z3, Z3, Z3
-	VMOVUPS     (R9)(CX*1), Z4
-	VSUBPS      Z1, Z4, Z4
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z4, Z4, Z3
-	VMOVUPS     (R9)(CX*2), Z4
-	VSUBPS      Z1, Z4, Z4
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z4, Z4, Z3
-	VMOVUPS     (R9)(SI*1), Z4
-	VSUBPS      Z1, Z4, Z4
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z4, Z4, Z3
-	VADDPS      1088(R8), Z2, Z2
-	VMOVUPS     Z2, 1088(R8)
-	VADDPS      2176(R8), Z3, Z3
-	VMOVUPS     Z3, 2176(R8)
+	VMOVUPS     (R8), Z0
+	VMOVUPS     (R9), Z2
+	VSUBPS      Z0, Z2, Z2
+	VMOVAPS     Z2, Z1
+	VMULPS      Z2, Z2, Z2
+	VMOVUPS     (R9)(CX*1), Z8
+	VSUBPS      Z0, Z8, Z8
+	VADDPS      Z8, Z1, Z1
+	VFMADD231PS Z8, Z8, Z2
+	VMOVUPS     (R9)(CX*2), Z8
+	VSUBPS      Z0, Z8, Z8
+	VADDPS      Z8, Z1, Z1
+	VFMADD231PS Z8, Z8, Z2
+	VMOVUPS     (R9)(SI*1), Z8
+	VSUBPS      Z0, Z8, Z8
+	VADDPS      Z8, Z1, Z1
+	VFMADD231PS Z8, Z8, Z2
+	VADDPS      1088(R8), Z1, Z1
+	VMOVUPS     Z1, 1088(R8)
+	VADDPS      2176(R8), Z2, Z2
+	VMOVUPS     Z2, 2176(R8)
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
 	DECQ        DI
@@ -4458,27 +4469,27 @@ vectors_16:
 vectorstail_17:
 	TESTQ       $0x0000000f, mean_len+8(FP)
 	JZ          vectorsdone_18
-	VMOVUPS     (R8), Z1
-	VMOVUPS.Z   (R9), K1, Z3
-	VSUBPS      Z1, Z3, Z3
-	VMOVAPS     Z3, Z2
-	VMULPS      Z3, Z3, Z3
-	VMOVUPS.Z   (R9)(CX*1), K1, Z4
-	VSUBPS      Z1, Z4, Z4
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z4, Z4, Z3
-	VMOVUPS.Z   (R9)(CX*2), K1, Z4
-	VSUBPS      Z1, Z4, Z4
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z4, Z4, Z3
-	VMOVUPS.Z   (R9)(SI*1), K1, Z4
-	VSUBPS      Z1, Z4, Z4
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z4, Z4, Z3
-	VADDPS      1088(R8), Z2, Z2
-	VMOVUPS     Z2, 1088(R8)
-	VADDPS      2176(R8), Z3, Z3
-	VMOVUPS     Z3, 2176(R8)
+	VMOVUPS     (R8), Z0
+	VMOVUPS.Z   (R9), K1, Z2
+	VSUBPS      Z0, Z2, Z2
+	VMOVAPS     Z2, Z1
+	VMULPS      Z2, Z2, Z2
+	VMOVUPS.Z   (R9)(CX*1), K1, Z8
+	VSUBPS      Z0, Z8, Z8
+	VADDPS      Z8, Z1, Z1
+	VFMADD231PS Z8, Z8, Z2
+	VMOVUPS.Z   (R9)(CX*2), K1, Z8
+	VSUBPS      Z0, Z8, Z8
+	VADDPS      Z8, Z1, Z1
+	VFMADD231PS Z8, Z8, Z2
+	VMOVUPS.Z   (R9)(SI*1), K1, Z8
+	VSUBPS      Z0, Z8, Z8
+	VADDPS      Z8, Z1, Z1
+	VFMADD231PS Z8, Z8, Z2
+	VADDPS      1088(R8), Z1, Z1
+	VMOVUPS     Z1, 1088(R8)
+	VADDPS      2176(R8), Z2, Z2
+	VMOVUPS     Z2, 2176(R8)
 
 vectorsdone_18:
 	LEAQ (AX)(CX*4), AX
@@ -4496,15 +4507,15 @@ rows_19:
 	JZ   vectorstail_22
 
 vectors_21:
-	VMOVUPS (DI), Z1
-	VMOVUPS (R8), Z2
-	VSUBPS  Z1, Z2, Z2
-	VMOVAPS Z2, Z1
-	VMULPS  Z2, Z2, Z2
-	VADDPS  1088(DI), Z1, Z1
-	VMOVUPS Z1, 1088(DI)
-	VADDPS  2176(DI), Z2, Z2
-	VMOVUPS Z2, 2176(DI)
+	VMOVUPS (DI), Z0
+	VMOVUPS (R8), Z1
+	VSUBPS  Z0, Z1, Z1
+	VMOVAPS Z1, Z0
+	VMULPS  Z1, Z1, Z1
+	VADDPS  1088(DI), Z0, Z0
+	VMOVUPS Z0, 1088(DI)
+	VADDPS  2176(DI), Z1, Z1
+	VMOVUPS Z1, 2176(DI)
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
@@ -4513,15 +4524,15 @@ vectors_21:
 vectorstail_22:
 	TESTQ     $0x0000000f, mean_len+8(FP)
 	JZ        vectorsdone_23
-	VMOVUPS   (DI), Z1
-	VMOVUPS.Z (R8), K1, Z2
-	VSUBPS    Z1, Z2, Z2
-	VMOVAPS   Z2, Z1
-	VMULPS    Z2, Z2, Z2
-	VADDPS    1088(DI), Z1, Z1
-	VMOVUPS   Z1, 1088(DI)
-	VADDPS    2176(DI), Z2, Z2
-	VMOVUPS   Z2, 2176(DI)
+	VMOVUPS   (DI), Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VSUBPS    Z0, Z1, Z1
+	VMOVAPS   Z1, Z0
+	VMULPS    Z1, Z1, Z1
+	VADDPS    1088(DI), Z0, Z0
+	VMOVUPS   Z0, 1088(DI)
+	VADDPS    2176(DI), Z1, Z1
+	VMOVUPS   Z1, 2176(DI)
 
 vectorsdone_23:
 	LEAQ (AX)(CX*1), AX
@@ -4529,33 +4540,22 @@ vectorsdone_23:
 	JMP  rows_19
 
 rowsdone_20:
-	MOVQ       $0x3ff0000000000000, BX
-	VMOVQ      BX, X3
-	VCVTSI2SDQ DX, X3, X1
-	VCVTSI2SDQ count+112(FP), X3, X2
-	VDIVSD     X1, X3, X3
-	VMOVSD     X3, (SP)
-	VADDSD     X1, X2, X3
-	VDIVSD     X3, X1, X3
-	VMOVSD     X3, 8(SP)
-	VMULSD     X2, X3, X3
-	VMOVSD     X3, 16(SP)
-	MOVQ       buf_base+48(FP), BX
-	MOVQ       mean_base+0(FP), SI
-	MOVQ       m2_base+24(FP), DI
-	MOVQ       buf_base+48(FP), R8
-	XORQ       R9, R9
-	MOVQ       mean_len+8(FP), R10
-	SHLQ       $0x02, R10
-	SUBQ       $0x00000040, R10
+	MOVQ buf_base+48(FP), BX
+	MOVQ mean_base+0(FP), SI
+	MOVQ m2_base+24(FP), DI
+	MOVQ buf_base+48(FP), R8
+	XORQ R9, R9
+	MOVQ mean_len+8(FP), R10
+	SHLQ $0x02, R10
+	SUBQ $0x00000040, R10
 
 singles_24:
 	CMPQ          R9, R10
 	JGT           tail_25
-	VMOVUPD       (SI)(R9*2), Z1
-	VMOVUPD       64(SI)(R9*2), Z2
-	VMOVUPD       (DI)(R9*2), Z3
-	VMOVUPD       64(DI)(R9*2), Z4
+	VMOVUPD       (SI)(R9*2), Z0
+	VMOVUPD       64(SI)(R9*2), Z1
+	VMOVUPD       (DI)(R9*2), Z2
+	VMOVUPD       64(DI)(R9*2), Z8
 	VMOVUPS       (R8)(R9*1), Z11
 	VBROADCASTSD  (SP), Z12
 	VCVTPS2PD     Y11, Z13
@@ -4567,15 +4567,15 @@ singles_24:
 	VADDPD        Z12, Z13, Z13
 	VMULPD        Z12, Z14, Z14
 	VSUBPD        Z14, Z15, Z15
-	VPXORD        Z5, Z5, Z5
-	VMAXPD        Z15, Z5, Z15
-	VSUBPD        Z1, Z13, Z13
+	VPXORD        Z4, Z4, Z4
+	VMAXPD        Z15, Z4, Z15
+	VSUBPD        Z0, Z13, Z13
 	VBROADCASTSD  8(SP), Z12
-	VFMADD231PD   Z12, Z13, Z1
+	VFMADD231PD   Z12, Z13, Z0
 	VMULPD        Z13, Z13, Z13
 	VBROADCASTSD  16(SP), Z12
 	VFMADD231PD   Z12, Z13, Z15
-	VADDPD        Z15, Z3, Z3
+	VADDPD        Z15, Z2, Z2
 	VBROADCASTSD  (SP), Z12
 	VEXTRACTF64X4 $0x01, Z11, Y11
 	VCVTPS2PD     Y11, Z11
@@ -4589,23 +4589,23 @@ singles_24:
 	VADDPD        Z12, Z11, Z11
 	VMULPD        Z12, Z13, Z13
 	VSUBPD        Z13, Z14, Z14
-	VPXORD        Z6, Z6, Z6
-	VMAXPD        Z14, Z6, Z14
-	VSUBPD        Z2, Z11, Z11
+	VPXORD        Z5, Z5, Z5
+	VMAXPD        Z14, Z5, Z14
+	VSUBPD        Z1, Z11, Z11
 	VBROADCASTSD  8(SP), Z12
-	VFMADD231PD   Z12, Z11, Z2
+	VFMADD231PD   Z12, Z11, Z1
 	VMULPD        Z11, Z11, Z11
 	VBROADCASTSD  16(SP), Z12
 	VFMADD231PD   Z12, Z11, Z14
-	VADDPD        Z14, Z4, Z4
-	VMOVUPD       Z1, (SI)(R9*2)
-	VMOVUPD       Z2, 64(SI)(R9*2)
-	VMOVUPD       Z3, (DI)(R9*2)
-	VMOVUPD       Z4, 64(DI)(R9*2)
-	VCVTPD2PS     Z1, Y7
-	VCVTPD2PS     Z2, Y1
-	VINSERTF64X4  $0x01, Y1, Z7, Z7
-	VMOVUPS       Z7, (R8)(R9*1)
+	VADDPD        Z14, Z8, Z8
+	VMOVUPD       Z0, (SI)(R9*2)
+	VMOVUPD       Z1, 64(SI)(R9*2)
+	VMOVUPD       Z2, (DI)(R9*2)
+	VMOVUPD       Z8, 64(DI)(R9*2)
+	VCVTPD2PS     Z0, Y9
+	VCVTPD2PS     Z1, Y0
+	VINSERTF64X4  $0x01, Y0, Z9, Z9
+	VMOVUPS       Z9, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
 	JMP           singles_24
 
@@ -4614,11 +4614,11 @@ tail_25:
 	CMPQ          R9, R10
 	JEQ           done_26
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (SI)(R9*2), K1, Z1
-	VMOVUPD.Z     64(SI)(R9*2), K2, Z2
+	VMOVUPD.Z     (SI)(R9*2), K1, Z0
+	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (DI)(R9*2), K1, Z3
-	VMOVUPD.Z     64(DI)(R9*2), K2, Z4
+	VMOVUPD.Z     (DI)(R9*2), K1, Z2
+	VMOVUPD.Z     64(DI)(R9*2), K2, Z8
 	VMOVUPS       (R8)(R9*1), Z11
 	VBROADCASTSD  (SP), Z12
 	VCVTPS2PD     Y11, Z13
@@ -4630,15 +4630,15 @@ tail_25:
 	VADDPD        Z12, Z13, Z13
 	VMULPD        Z12, Z14, Z14
 	VSUBPD        Z14, Z15, Z15
-	VPXORD        Z8, Z8, Z8
-	VMAXPD        Z15, Z8, Z15
-	VSUBPD        Z1, Z13, Z13
+	VPXORD        Z6, Z6, Z6
+	VMAXPD        Z15, Z6, Z15
+	VSUBPD        Z0, Z13, Z13
 	VBROADCASTSD  8(SP), Z12
-	VFMADD231PD   Z12, Z13, Z1
+	VFMADD231PD   Z12, Z13, Z0
 	VMULPD        Z13, Z13, Z13
 	VBROADCASTSD  16(SP), Z12
 	VFMADD231PD   Z12, Z13, Z15
-	VADDPD        Z15, Z3, Z3
+	VADDPD        Z15, Z2, Z2
 	VBROADCASTSD  (SP), Z12
 	VEXTRACTF64X4 $0x01, Z11, Y11
 	VCVTPS2PD     Y11, Z11
@@ -4652,24 +4652,24 @@ tail_25:
 	VADDPD        Z12, Z11, Z11
 	VMULPD        Z12, Z13, Z13
 	VSUBPD        Z13, Z14, Z14
-	VPXORD        Z9, Z9, Z9
-	VMAXPD        Z14, Z9, Z14
-	VSUBPD        Z2, Z11, Z11
+	VPXORD        Z7, Z7, Z7
+	VMAXPD        Z14, Z7, Z14
+	VSUBPD        Z1, Z11, Z11
 	VBROADCASTSD  8(SP), Z12
-	VFMADD231PD   Z12, Z11, Z2
+	VFMADD231PD   Z12, Z11, Z1
 	VMULPD        Z11, Z11, Z11
 	VBROADCASTSD  16(SP), Z12
 	VFMADD231PD   Z12, Z11, Z14
-	VADDPD        Z14, Z4, Z4
+	VADDPD        Z14, Z8, Z8
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD       Z1, K1, (SI)(R9*2)
-	VMOVUPD       Z2, K2, 64(SI)(R9*2)
+	VMOVUPD       Z0, K1, (SI)(R9*2)
+	VMOVUPD       Z1, K2, 64(SI)(R9*2)
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD       Z3, K1, (DI)(R9*2)
-	VMOVUPD       Z4, K2, 64(DI)(R9*2)
-	VCVTPD2PS     Z1, Y10
-	VCVTPD2PS     Z2, Y1
-	VINSERTF64X4  $0x01, Y1, Z10, Z10
+	VMOVUPD       Z2, K1, (DI)(R9*2)
+	VMOVUPD       Z8, K2, 64(DI)(R9*2)
+	VCVTPD2PS     Z0, Y10
+	VCVTPD2PS     Z1, Y0
+	VINSERTF64X4  $0x01, Y0, Z10, Z10
 	VMOVUPS       Z10, (R8)(R9*1)
 	MOVQ          R10, R9
 

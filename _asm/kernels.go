@@ -324,6 +324,8 @@ func (w *isa) momentsRows() {
 
 	sample := w.label("sample")
 	Label(sample)
+	// The weights depend on no data: computed first, they are ready by the merge.
+	w.chunkWeights(width, weights)
 	ch := GP64()
 	XORQ(ch, ch)
 	channel := w.label("channel")
@@ -349,7 +351,6 @@ func (w *isa) momentsRows() {
 	CMPQ(ch, n)
 	JB(LabelRef(channel))
 
-	w.chunkWeights(width, weights)
 	buf = Load(Param("buf").Base(), GP64())
 	padded := GP64()
 	MOVQ(n, padded)
@@ -563,6 +564,8 @@ func (w *isa) momentsCols() {
 
 	chunk := w.label("chunk")
 	Label(chunk)
+	// The weights depend on no data: computed first, they are ready by the merge.
+	w.chunkWeights(m, weights)
 	w.colChunk(n, m, stride, []Register{x}, addr(Param("buf").Base()),
 		func(row func(p, j int) Mem, shift Mem, tail bool, rows int) (s, q VecVirtual) {
 			k := w.vec()
@@ -574,7 +577,6 @@ func (w *isa) momentsCols() {
 				return d
 			}, func(_ int, d VecVirtual) VecVirtual { return d })
 		})
-	w.chunkWeights(m, weights)
 	buf := Load(Param("buf").Base(), GP64())
 	mean := Load(Param("mean").Base(), GP64())
 	m2 := Load(Param("m2").Base(), GP64())

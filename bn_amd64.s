@@ -397,8 +397,8 @@ done_15:
 	RET
 
 // func momentsColsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, rows int, stride int, count int, first int)
-// Requires: AVX, CMOV, FMA3
-TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-128
+// Requires: AVX, CMOV, FMA3, MMX+
+TEXT ·momentsColsAVX2(SB), NOSPLIT, $104-128
 	// momentsColsAVX2: merges rows rows of len(mean) channels into mean and m2,
 	// after count rows merged before, in chunks of first rows then colChunk: each chunk's
 	// values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)
@@ -442,18 +442,27 @@ clear_25:
 	DECQ    SI
 	JNZ     clear_25
 	MOVQ    DX, BX
-	LEAQ    (CX)(CX*2), SI
+	LEAQ    (CX)(CX*2), DI
+	MOVQ    CX, SI
+	SHLQ    $0x05, SI
+	MOVQ    SI, 96(SP)
 
 rows_26:
 	CMPQ BX, $0x04
 	JLT  rowsdone_27
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
-	MOVQ mean_len+8(FP), DI
-	SHRQ $0x03, DI
+	MOVQ mean_len+8(FP), SI
+	SHRQ $0x03, SI
 	JZ   vectorstail_29
 
 vectors_28:
+	MOVQ        96(SP), R10
+	ADDQ        R9, R10
+	PREFETCHT0  (R10)
+	PREFETCHT0  (R10)(CX*1)
+	PREFETCHT0  (R10)(CX*2)
+	PREFETCHT0  (R10)(DI*1)
 	VMOVUPS     (R8), Y1
 	VMOVUPS     (R9), Y5
 	VSUBPS      Y1, Y5, Y5
@@ -467,7 +476,7 @@ vectors_28:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
-	VMOVUPS     (R9)(SI*1), Y6
+	VMOVUPS     (R9)(DI*1), Y6
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -477,16 +486,16 @@ vectors_28:
 	VMOVUPS     Y5, 2176(R8)
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
-	DECQ        DI
+	DECQ        SI
 	JNZ         vectors_28
 
 vectorstail_29:
 	TESTQ      $0x00000007, mean_len+8(FP)
 	JZ         vectorsdone_30
 	VMOVUPS    (R8), Y1
-	MOVQ       R9, DI
-	ANDQ       $0x00000fff, DI
-	CMPQ       DI, $0x00000fe0
+	MOVQ       R9, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
 	JA         loadslow_31
 	VMASKMOVPS (R9), Y0, Y5
 	JMP        loaded_32
@@ -495,11 +504,11 @@ loadslow_31:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), DI
+	MOVQ    64(SP), SI
 	XORQ    R10, R10
 
 copy_33:
-	CMPQ R10, DI
+	CMPQ R10, SI
 	JGE  copied_34
 	MOVL (R9)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
@@ -513,12 +522,12 @@ loaded_32:
 	VSUBPS     Y1, Y5, Y5
 	VMOVAPS    Y5, Y4
 	VMULPS     Y5, Y5, Y5
-	LEAQ       (R9)(CX*1), DI
-	MOVQ       DI, R10
+	LEAQ       (R9)(CX*1), SI
+	MOVQ       SI, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
 	JA         loadslow_35
-	VMASKMOVPS (DI), Y0, Y6
+	VMASKMOVPS (SI), Y0, Y6
 	JMP        loaded_36
 
 loadslow_35:
@@ -531,7 +540,7 @@ loadslow_35:
 copy_37:
 	CMPQ R11, R10
 	JGE  copied_38
-	MOVL (DI)(R11*1), R12
+	MOVL (SI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
 	JMP  copy_37
@@ -543,12 +552,12 @@ loaded_36:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
-	LEAQ        (R9)(CX*2), DI
-	MOVQ        DI, R10
+	LEAQ        (R9)(CX*2), SI
+	MOVQ        SI, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
 	JA          loadslow_39
-	VMASKMOVPS  (DI), Y0, Y6
+	VMASKMOVPS  (SI), Y0, Y6
 	JMP         loaded_40
 
 loadslow_39:
@@ -561,7 +570,7 @@ loadslow_39:
 copy_41:
 	CMPQ R11, R10
 	JGE  copied_42
-	MOVL (DI)(R11*1), R12
+	MOVL (SI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
 	JMP  copy_41
@@ -573,12 +582,12 @@ loaded_40:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
-	LEAQ        (R9)(SI*1), DI
-	MOVQ        DI, R9
+	LEAQ        (R9)(DI*1), SI
+	MOVQ        SI, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
 	JA          loadslow_43
-	VMASKMOVPS  (DI), Y0, Y6
+	VMASKMOVPS  (SI), Y0, Y6
 	JMP         loaded_44
 
 loadslow_43:
@@ -591,7 +600,7 @@ loadslow_43:
 copy_45:
 	CMPQ R10, R9
 	JGE  copied_46
-	MOVL (DI)(R10*1), R11
+	MOVL (SI)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
 	JMP  copy_45
@@ -2276,8 +2285,8 @@ done_204:
 	RET
 
 // func reduceColsAVX2(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, rows int, stride int, first int)
-// Requires: AVX, CMOV, FMA3
-TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-144
+// Requires: AVX, CMOV, FMA3, MMX+
+TEXT ·reduceColsAVX2(SB), NOSPLIT, $80-144
 	// reduceColsAVX2: adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)
 	// channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in
 	// float32 over chunks of rows (first rows, then colChunk at a time) and in float64
@@ -2309,7 +2318,10 @@ clear_216:
 	DECQ    DI
 	JNZ     clear_216
 	MOVQ    BX, SI
-	LEAQ    (DX)(DX*2), DI
+	LEAQ    (DX)(DX*2), R8
+	MOVQ    DX, DI
+	SHLQ    $0x05, DI
+	MOVQ    DI, 72(SP)
 
 rows_217:
 	CMPQ SI, $0x04
@@ -2317,11 +2329,23 @@ rows_217:
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
-	MOVQ sumDy_len+8(FP), R8
-	SHRQ $0x03, R8
+	MOVQ sumDy_len+8(FP), DI
+	SHRQ $0x03, DI
 	JZ   vectorstail_220
 
 vectors_219:
+	MOVQ        72(SP), R12
+	ADDQ        R10, R12
+	PREFETCHT0  (R12)
+	PREFETCHT0  (R12)(DX*1)
+	PREFETCHT0  (R12)(DX*2)
+	PREFETCHT0  (R12)(R8*1)
+	MOVQ        72(SP), R12
+	ADDQ        R11, R12
+	PREFETCHT0  (R12)
+	PREFETCHT0  (R12)(DX*1)
+	PREFETCHT0  (R12)(DX*2)
+	PREFETCHT0  (R12)(R8*1)
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -2338,8 +2362,8 @@ vectors_219:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
-	VMOVUPS     (R10)(DI*1), Y4
-	VMOVUPS     (R11)(DI*1), Y5
+	VMOVUPS     (R10)(R8*1), Y4
+	VMOVUPS     (R11)(R8*1), Y5
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -2350,16 +2374,16 @@ vectors_219:
 	ADDQ        $0x20, R10
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
-	DECQ        R8
+	DECQ        DI
 	JNZ         vectors_219
 
 vectorstail_220:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
 	JZ         vectorsdone_221
 	VMOVUPS    (R9), Y1
-	MOVQ       R10, R8
-	ANDQ       $0x00000fff, R8
-	CMPQ       R8, $0x00000fe0
+	MOVQ       R10, DI
+	ANDQ       $0x00000fff, DI
+	CMPQ       DI, $0x00000fe0
 	JA         loadslow_222
 	VMASKMOVPS (R10), Y0, Y3
 	JMP        loaded_223
@@ -2368,11 +2392,11 @@ loadslow_222:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
-	MOVQ    64(SP), R8
+	MOVQ    64(SP), DI
 	XORQ    R12, R12
 
 copy_224:
-	CMPQ R12, R8
+	CMPQ R12, DI
 	JGE  copied_225
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
@@ -2383,9 +2407,9 @@ copied_225:
 	VMOVUPS (SP), Y3
 
 loaded_223:
-	MOVQ       R11, R8
-	ANDQ       $0x00000fff, R8
-	CMPQ       R8, $0x00000fe0
+	MOVQ       R11, DI
+	ANDQ       $0x00000fff, DI
+	CMPQ       DI, $0x00000fe0
 	JA         loadslow_226
 	VMASKMOVPS (R11), Y0, Y4
 	JMP        loaded_227
@@ -2394,11 +2418,11 @@ loadslow_226:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
-	MOVQ    64(SP), R8
+	MOVQ    64(SP), DI
 	XORQ    R12, R12
 
 copy_228:
-	CMPQ R12, R8
+	CMPQ R12, DI
 	JGE  copied_229
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
@@ -2412,12 +2436,12 @@ loaded_227:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
-	LEAQ       (R10)(DX*1), R8
-	MOVQ       R8, R12
+	LEAQ       (R10)(DX*1), DI
+	MOVQ       DI, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
 	JA         loadslow_230
-	VMASKMOVPS (R8), Y0, Y4
+	VMASKMOVPS (DI), Y0, Y4
 	JMP        loaded_231
 
 loadslow_230:
@@ -2430,7 +2454,7 @@ loadslow_230:
 copy_232:
 	CMPQ R13, R12
 	JGE  copied_233
-	MOVL (R8)(R13*1), R14
+	MOVL (DI)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
 	JMP  copy_232
@@ -2439,12 +2463,12 @@ copied_233:
 	VMOVUPS (SP), Y4
 
 loaded_231:
-	LEAQ       (R11)(DX*1), R8
-	MOVQ       R8, R12
+	LEAQ       (R11)(DX*1), DI
+	MOVQ       DI, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
 	JA         loadslow_234
-	VMASKMOVPS (R8), Y0, Y5
+	VMASKMOVPS (DI), Y0, Y5
 	JMP        loaded_235
 
 loadslow_234:
@@ -2457,7 +2481,7 @@ loadslow_234:
 copy_236:
 	CMPQ R13, R12
 	JGE  copied_237
-	MOVL (R8)(R13*1), R14
+	MOVL (DI)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
 	JMP  copy_236
@@ -2469,12 +2493,12 @@ loaded_235:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
-	LEAQ        (R10)(DX*2), R8
-	MOVQ        R8, R12
+	LEAQ        (R10)(DX*2), DI
+	MOVQ        DI, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
 	JA          loadslow_238
-	VMASKMOVPS  (R8), Y0, Y4
+	VMASKMOVPS  (DI), Y0, Y4
 	JMP         loaded_239
 
 loadslow_238:
@@ -2487,7 +2511,7 @@ loadslow_238:
 copy_240:
 	CMPQ R13, R12
 	JGE  copied_241
-	MOVL (R8)(R13*1), R14
+	MOVL (DI)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
 	JMP  copy_240
@@ -2496,12 +2520,12 @@ copied_241:
 	VMOVUPS (SP), Y4
 
 loaded_239:
-	LEAQ       (R11)(DX*2), R8
-	MOVQ       R8, R12
+	LEAQ       (R11)(DX*2), DI
+	MOVQ       DI, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
 	JA         loadslow_242
-	VMASKMOVPS (R8), Y0, Y5
+	VMASKMOVPS (DI), Y0, Y5
 	JMP        loaded_243
 
 loadslow_242:
@@ -2514,7 +2538,7 @@ loadslow_242:
 copy_244:
 	CMPQ R13, R12
 	JGE  copied_245
-	MOVL (R8)(R13*1), R14
+	MOVL (DI)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
 	JMP  copy_244
@@ -2526,12 +2550,12 @@ loaded_243:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
-	LEAQ        (R10)(DI*1), R8
-	MOVQ        R8, R10
+	LEAQ        (R10)(R8*1), DI
+	MOVQ        DI, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
 	JA          loadslow_246
-	VMASKMOVPS  (R8), Y0, Y4
+	VMASKMOVPS  (DI), Y0, Y4
 	JMP         loaded_247
 
 loadslow_246:
@@ -2544,7 +2568,7 @@ loadslow_246:
 copy_248:
 	CMPQ R12, R10
 	JGE  copied_249
-	MOVL (R8)(R12*1), R13
+	MOVL (DI)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
 	JMP  copy_248
@@ -2553,12 +2577,12 @@ copied_249:
 	VMOVUPS (SP), Y4
 
 loaded_247:
-	LEAQ       (R11)(DI*1), R8
-	MOVQ       R8, R10
+	LEAQ       (R11)(R8*1), DI
+	MOVQ       DI, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
 	JA         loadslow_250
-	VMASKMOVPS (R8), Y0, Y5
+	VMASKMOVPS (DI), Y0, Y5
 	JMP        loaded_251
 
 loadslow_250:
@@ -2571,7 +2595,7 @@ loadslow_250:
 copy_252:
 	CMPQ R11, R10
 	JGE  copied_253
-	MOVL (R8)(R11*1), R12
+	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
 	JMP  copy_252
@@ -4385,8 +4409,8 @@ done_11:
 	RET
 
 // func momentsColsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, rows int, stride int, count int, first int)
-// Requires: AVX, AVX512F, CMOV
-TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-128
+// Requires: AVX, AVX512F, CMOV, MMX+
+TEXT ·momentsColsAVX512(SB), NOSPLIT, $32-128
 	// momentsColsAVX512: merges rows rows of len(mean) channels into mean and m2,
 	// after count rows merged before, in chunks of first rows then colChunk: each chunk's
 	// values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)
@@ -4428,18 +4452,27 @@ clear_13:
 	DECQ    SI
 	JNZ     clear_13
 	MOVQ    DX, BX
-	LEAQ    (CX)(CX*2), SI
+	LEAQ    (CX)(CX*2), DI
+	MOVQ    CX, SI
+	SHLQ    $0x05, SI
+	MOVQ    SI, 24(SP)
 
 rows_14:
 	CMPQ BX, $0x04
 	JLT  rowsdone_15
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
-	MOVQ mean_len+8(FP), DI
-	SHRQ $0x04, DI
+	MOVQ mean_len+8(FP), SI
+	SHRQ $0x04, SI
 	JZ   vectorstail_17
 
 vectors_16:
+	MOVQ        24(SP), R10
+	ADDQ        R9, R10
+	PREFETCHT0  (R10)
+	PREFETCHT0  (R10)(CX*1)
+	PREFETCHT0  (R10)(CX*2)
+	PREFETCHT0  (R10)(DI*1)
 	VMOVUPS     (R8), Z0
 	VMOVUPS     (R9), Z2
 	VSUBPS      Z0, Z2, Z2
@@ -4453,7 +4486,7 @@ vectors_16:
 	VSUBPS      Z0, Z8, Z8
 	VADDPS      Z8, Z1, Z1
 	VFMADD231PS Z8, Z8, Z2
-	VMOVUPS     (R9)(SI*1), Z8
+	VMOVUPS     (R9)(DI*1), Z8
 	VSUBPS      Z0, Z8, Z8
 	VADDPS      Z8, Z1, Z1
 	VFMADD231PS Z8, Z8, Z2
@@ -4463,7 +4496,7 @@ vectors_16:
 	VMOVUPS     Z2, 2176(R8)
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
-	DECQ        DI
+	DECQ        SI
 	JNZ         vectors_16
 
 vectorstail_17:
@@ -4482,7 +4515,7 @@ vectorstail_17:
 	VSUBPS      Z0, Z8, Z8
 	VADDPS      Z8, Z1, Z1
 	VFMADD231PS Z8, Z8, Z2
-	VMOVUPS.Z   (R9)(SI*1), K1, Z8
+	VMOVUPS.Z   (R9)(DI*1), K1, Z8
 	VSUBPS      Z0, Z8, Z8
 	VADDPS      Z8, Z1, Z1
 	VFMADD231PS Z8, Z8, Z2
@@ -5349,8 +5382,8 @@ done_56:
 	RET
 
 // func reduceColsAVX512(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, rows int, stride int, first int)
-// Requires: AVX, AVX512F, CMOV
-TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-144
+// Requires: AVX, AVX512F, CMOV, MMX+
+TEXT ·reduceColsAVX512(SB), NOSPLIT, $8-144
 	// reduceColsAVX512: adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)
 	// channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in
 	// float32 over chunks of rows (first rows, then colChunk at a time) and in float64
@@ -5380,7 +5413,10 @@ clear_60:
 	DECQ    DI
 	JNZ     clear_60
 	MOVQ    BX, SI
-	LEAQ    (DX)(DX*2), DI
+	LEAQ    (DX)(DX*2), R8
+	MOVQ    DX, DI
+	SHLQ    $0x05, DI
+	MOVQ    DI, (SP)
 
 rows_61:
 	CMPQ SI, $0x04
@@ -5388,11 +5424,23 @@ rows_61:
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
-	MOVQ sumDy_len+8(FP), R8
-	SHRQ $0x04, R8
+	MOVQ sumDy_len+8(FP), DI
+	SHRQ $0x04, DI
 	JZ   vectorstail_64
 
 vectors_63:
+	MOVQ        (SP), R12
+	ADDQ        R10, R12
+	PREFETCHT0  (R12)
+	PREFETCHT0  (R12)(DX*1)
+	PREFETCHT0  (R12)(DX*2)
+	PREFETCHT0  (R12)(R8*1)
+	MOVQ        (SP), R12
+	ADDQ        R11, R12
+	PREFETCHT0  (R12)
+	PREFETCHT0  (R12)(DX*1)
+	PREFETCHT0  (R12)(DX*2)
+	PREFETCHT0  (R12)(R8*1)
 	VMOVUPS     (R9), Z1
 	VMOVUPS     (R10), Z3
 	VMOVUPS     (R11), Z4
@@ -5409,8 +5457,8 @@ vectors_63:
 	VSUBPS      Z1, Z5, Z5
 	VADDPS      Z4, Z2, Z2
 	VFMADD231PS Z5, Z4, Z3
-	VMOVUPS     (R10)(DI*1), Z4
-	VMOVUPS     (R11)(DI*1), Z5
+	VMOVUPS     (R10)(R8*1), Z4
+	VMOVUPS     (R11)(R8*1), Z5
 	VSUBPS      Z1, Z5, Z5
 	VADDPS      Z4, Z2, Z2
 	VFMADD231PS Z5, Z4, Z3
@@ -5421,7 +5469,7 @@ vectors_63:
 	ADDQ        $0x40, R10
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
-	DECQ        R8
+	DECQ        DI
 	JNZ         vectors_63
 
 vectorstail_64:
@@ -5443,8 +5491,8 @@ vectorstail_64:
 	VSUBPS      Z1, Z5, Z5
 	VADDPS      Z4, Z2, Z2
 	VFMADD231PS Z5, Z4, Z3
-	VMOVUPS.Z   (R10)(DI*1), K1, Z4
-	VMOVUPS.Z   (R11)(DI*1), K1, Z5
+	VMOVUPS.Z   (R10)(R8*1), K1, Z4
+	VMOVUPS.Z   (R11)(R8*1), K1, Z5
 	VSUBPS      Z1, Z5, Z5
 	VADDPS      Z4, Z2, Z2
 	VFMADD231PS Z5, Z4, Z3

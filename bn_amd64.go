@@ -82,10 +82,10 @@ type colBuf [3 * colPad]float32
 const colPad = maxTile + 16
 
 //go:noescape
-func momentsColsAVX2(mean, m2 []float64, buf, x []float32, rows, stride, count, first int)
+func momentsColsAVX2(mean, m2 []float64, buf, x []float32, rows, stride, count, first, prefetch int)
 
 //go:noescape
-func momentsColsAVX512(mean, m2 []float64, buf, x []float32, rows, stride, count, first int)
+func momentsColsAVX512(mean, m2 []float64, buf, x []float32, rows, stride, count, first, prefetch int)
 
 //go:noescape
 func normRowsAVX2(y, x, center, scale, shift []float32, width, samples, stride int)
@@ -106,10 +106,10 @@ func reduceRowsAVX2(sumDy, sumDyXc []float64, dy, x, center []float32, width, sa
 func reduceRowsAVX512(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride int)
 
 //go:noescape
-func reduceColsAVX2(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first int)
+func reduceColsAVX2(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first, prefetch int)
 
 //go:noescape
-func reduceColsAVX512(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first int)
+func reduceColsAVX512(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first, prefetch int)
 
 //go:noescape
 func gradRowsAVX2(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride int)
@@ -139,6 +139,17 @@ func (b *paramBuf) after(y []float32, n int) []float32 {
 	want := uintptr(unsafe.Pointer(unsafe.SliceData(y))) + uintptr(4*n)
 	have := uintptr(unsafe.Pointer(b))
 	return b[(want-have)%4096/4:]
+}
+
+// prefetchDistance is how far ahead, in bytes, the cols reductions prefetch: a chunk of
+// rows when the tensor is too large to stay in cache between calls (their walk over four
+// rows at a time defeats the hardware's stream prefetchers), else nothing. (Prefetching
+// an L2-resident NC 256x1024 made Moments 20% slower.)
+func prefetchDistance(rows, stride int) int {
+	if rows*stride*4 <= 2<<20 {
+		return 0
+	}
+	return colChunk * stride * 4
 }
 
 // rowsSpan returns s cut to the values that n channels of runs of width values over
@@ -242,9 +253,9 @@ func (v vectorISA) momentsCols(mean, m2 []float64, count int, x []float32, rows,
 		clear(k[t:])
 		xs := x[c0:][:(rows-1)*stride+t]
 		if v == avx512 {
-			momentsColsAVX512(mean, m2, buf[:], xs, rows, stride, count, firstChunk(count, rows))
+			momentsColsAVX512(mean, m2, buf[:], xs, rows, stride, count, firstChunk(count, rows), prefetchDistance(rows, stride))
 		} else {
-			momentsColsAVX2(mean, m2, buf[:], xs, rows, stride, count, firstChunk(count, rows))
+			momentsColsAVX2(mean, m2, buf[:], xs, rows, stride, count, firstChunk(count, rows), prefetchDistance(rows, stride))
 		}
 	}
 }
@@ -337,9 +348,9 @@ func (v vectorISA) reduceCols(sumDy, sumDyXc []float64, count int, dy, x, center
 		clear(buf[t:maxTile])
 		dy, x := dy[c0:][:(rows-1)*stride+t], x[c0:][:(rows-1)*stride+t]
 		if v == avx512 {
-			reduceColsAVX512(sumDy, sumDyXc, buf[:], dy, x, rows, stride, first)
+			reduceColsAVX512(sumDy, sumDyXc, buf[:], dy, x, rows, stride, first, prefetchDistance(rows, stride))
 		} else {
-			reduceColsAVX2(sumDy, sumDyXc, buf[:], dy, x, rows, stride, first)
+			reduceColsAVX2(sumDy, sumDyXc, buf[:], dy, x, rows, stride, first, prefetchDistance(rows, stride))
 		}
 	}
 }

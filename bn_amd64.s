@@ -396,9 +396,9 @@ done_15:
 	VZEROUPPER
 	RET
 
-// func momentsColsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, rows int, stride int, count int, first int)
+// func momentsColsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, rows int, stride int, count int, first int, prefetch int)
 // Requires: AVX, CMOV, FMA3, MMX+
-TEXT ·momentsColsAVX2(SB), NOSPLIT, $104-128
+TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-136
 	// momentsColsAVX2: merges rows rows of len(mean) channels into mean and m2,
 	// after count rows merged before, in chunks of first rows then colChunk: each chunk's
 	// values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)
@@ -442,27 +442,28 @@ clear_25:
 	DECQ    SI
 	JNZ     clear_25
 	MOVQ    DX, BX
-	LEAQ    (CX)(CX*2), DI
-	MOVQ    CX, SI
-	SHLQ    $0x05, SI
-	MOVQ    SI, 96(SP)
+	LEAQ    (CX)(CX*2), SI
 
 rows_26:
 	CMPQ BX, $0x04
 	JLT  rowsdone_27
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
-	MOVQ mean_len+8(FP), SI
-	SHRQ $0x03, SI
+	MOVQ mean_len+8(FP), DI
+	SHRQ $0x03, DI
 	JZ   vectorstail_29
 
 vectors_28:
-	MOVQ        96(SP), R10
-	ADDQ        R9, R10
-	PREFETCHT0  (R10)
-	PREFETCHT0  (R10)(CX*1)
-	PREFETCHT0  (R10)(CX*2)
-	PREFETCHT0  (R10)(DI*1)
+	CMPQ       prefetch+128(FP), $0x00
+	JEQ        noprefetch_31
+	MOVQ       prefetch+128(FP), R10
+	ADDQ       R9, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 (R10)(CX*1)
+	PREFETCHT0 (R10)(CX*2)
+	PREFETCHT0 (R10)(SI*1)
+
+noprefetch_31:
 	VMOVUPS     (R8), Y1
 	VMOVUPS     (R9), Y5
 	VSUBPS      Y1, Y5, Y5
@@ -476,7 +477,7 @@ vectors_28:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
-	VMOVUPS     (R9)(DI*1), Y6
+	VMOVUPS     (R9)(SI*1), Y6
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -486,129 +487,129 @@ vectors_28:
 	VMOVUPS     Y5, 2176(R8)
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
-	DECQ        SI
+	DECQ        DI
 	JNZ         vectors_28
 
 vectorstail_29:
 	TESTQ      $0x00000007, mean_len+8(FP)
 	JZ         vectorsdone_30
 	VMOVUPS    (R8), Y1
-	MOVQ       R9, SI
-	ANDQ       $0x00000fff, SI
-	CMPQ       SI, $0x00000fe0
-	JA         loadslow_31
+	MOVQ       R9, DI
+	ANDQ       $0x00000fff, DI
+	CMPQ       DI, $0x00000fe0
+	JA         loadslow_32
 	VMASKMOVPS (R9), Y0, Y5
-	JMP        loaded_32
+	JMP        loaded_33
 
-loadslow_31:
+loadslow_32:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), SI
+	MOVQ    64(SP), DI
 	XORQ    R10, R10
 
-copy_33:
-	CMPQ R10, SI
-	JGE  copied_34
+copy_34:
+	CMPQ R10, DI
+	JGE  copied_35
 	MOVL (R9)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_33
+	JMP  copy_34
 
-copied_34:
+copied_35:
 	VMOVUPS (SP), Y5
 
-loaded_32:
+loaded_33:
 	VSUBPS     Y1, Y5, Y5
 	VMOVAPS    Y5, Y4
 	VMULPS     Y5, Y5, Y5
-	LEAQ       (R9)(CX*1), SI
-	MOVQ       SI, R10
+	LEAQ       (R9)(CX*1), DI
+	MOVQ       DI, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_35
-	VMASKMOVPS (SI), Y0, Y6
-	JMP        loaded_36
+	JA         loadslow_36
+	VMASKMOVPS (DI), Y0, Y6
+	JMP        loaded_37
 
-loadslow_35:
+loadslow_36:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_37:
+copy_38:
 	CMPQ R11, R10
-	JGE  copied_38
-	MOVL (SI)(R11*1), R12
+	JGE  copied_39
+	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_37
+	JMP  copy_38
 
-copied_38:
+copied_39:
 	VMOVUPS (SP), Y6
 
-loaded_36:
+loaded_37:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
-	LEAQ        (R9)(CX*2), SI
-	MOVQ        SI, R10
+	LEAQ        (R9)(CX*2), DI
+	MOVQ        DI, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_39
-	VMASKMOVPS  (SI), Y0, Y6
-	JMP         loaded_40
+	JA          loadslow_40
+	VMASKMOVPS  (DI), Y0, Y6
+	JMP         loaded_41
 
-loadslow_39:
+loadslow_40:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_41:
+copy_42:
 	CMPQ R11, R10
-	JGE  copied_42
-	MOVL (SI)(R11*1), R12
+	JGE  copied_43
+	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_41
+	JMP  copy_42
 
-copied_42:
+copied_43:
 	VMOVUPS (SP), Y6
 
-loaded_40:
+loaded_41:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
-	LEAQ        (R9)(DI*1), SI
-	MOVQ        SI, R9
+	LEAQ        (R9)(SI*1), DI
+	MOVQ        DI, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_43
-	VMASKMOVPS  (SI), Y0, Y6
-	JMP         loaded_44
+	JA          loadslow_44
+	VMASKMOVPS  (DI), Y0, Y6
+	JMP         loaded_45
 
-loadslow_43:
+loadslow_44:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_45:
+copy_46:
 	CMPQ R10, R9
-	JGE  copied_46
-	MOVL (SI)(R10*1), R11
+	JGE  copied_47
+	MOVL (DI)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_45
+	JMP  copy_46
 
-copied_46:
+copied_47:
 	VMOVUPS (SP), Y6
 
-loaded_44:
+loaded_45:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -623,16 +624,16 @@ vectorsdone_30:
 	JMP  rows_26
 
 rowsdone_27:
-rows_47:
+rows_48:
 	CMPQ BX, $0x01
-	JLT  rowsdone_48
+	JLT  rowsdone_49
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x03, SI
-	JZ   vectorstail_50
+	JZ   vectorstail_51
 
-vectors_49:
+vectors_50:
 	VMOVUPS (DI), Y1
 	VMOVUPS (R8), Y4
 	VSUBPS  Y1, Y4, Y4
@@ -645,38 +646,38 @@ vectors_49:
 	ADDQ    $0x20, R8
 	ADDQ    $0x20, DI
 	DECQ    SI
-	JNZ     vectors_49
+	JNZ     vectors_50
 
-vectorstail_50:
+vectorstail_51:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_51
+	JZ         vectorsdone_52
 	VMOVUPS    (DI), Y1
 	MOVQ       R8, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_52
+	JA         loadslow_53
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_53
+	JMP        loaded_54
 
-loadslow_52:
+loadslow_53:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R9, R9
 
-copy_54:
+copy_55:
 	CMPQ R9, SI
-	JGE  copied_55
+	JGE  copied_56
 	MOVL (R8)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_54
+	JMP  copy_55
 
-copied_55:
+copied_56:
 	VMOVUPS (SP), Y4
 
-loaded_53:
+loaded_54:
 	VSUBPS  Y1, Y4, Y4
 	VMOVAPS Y4, Y1
 	VMULPS  Y4, Y4, Y4
@@ -685,12 +686,12 @@ loaded_53:
 	VADDPS  2176(DI), Y4, Y4
 	VMOVUPS Y4, 2176(DI)
 
-vectorsdone_51:
+vectorsdone_52:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_47
+	JMP  rows_48
 
-rowsdone_48:
+rowsdone_49:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -700,9 +701,9 @@ rowsdone_48:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_56:
+singles_57:
 	CMPQ         R9, R10
-	JGT          tail_57
+	JGT          tail_58
 	VMOVUPD      (SI)(R9*2), Y1
 	VMOVUPD      32(SI)(R9*2), Y4
 	VMOVUPD      (DI)(R9*2), Y5
@@ -758,12 +759,12 @@ singles_56:
 	VINSERTF128  $0x01, X1, Y2, Y2
 	VMOVUPS      Y2, (R8)(R9*1)
 	ADDQ         $0x00000020, R9
-	JMP          singles_56
+	JMP          singles_57
 
-tail_57:
+tail_58:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_58
+	JEQ     done_59
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -772,15 +773,15 @@ tail_57:
 	LEAQ    (SI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_59:
+copy_60:
 	CMPQ R12, R11
-	JGE  copied_60
+	JGE  copied_61
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_59
+	JMP  copy_60
 
-copied_60:
+copied_61:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -791,15 +792,15 @@ copied_60:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_61:
+copy_62:
 	CMPQ R12, R11
-	JGE  copied_62
+	JGE  copied_63
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_61
+	JMP  copy_62
 
-copied_62:
+copied_63:
 	VMOVUPD      (SP), Y5
 	VMOVUPD      32(SP), Y6
 	VMOVUPS      (R8)(R9*1), Y7
@@ -851,15 +852,15 @@ copied_62:
 	LEAQ         (SI)(R9*2), R12
 	XORQ         SI, SI
 
-copy_63:
+copy_64:
 	CMPQ SI, BX
-	JGE  copied_64
+	JGE  copied_65
 	MOVL (SP)(SI*1), R11
 	MOVL R11, (R12)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_63
+	JMP  copy_64
 
-copied_64:
+copied_65:
 	VMOVUPD Y5, (SP)
 	VMOVUPD Y6, 32(SP)
 	MOVQ    64(SP), BX
@@ -867,31 +868,31 @@ copied_64:
 	LEAQ    (DI)(R9*2), R11
 	XORQ    SI, SI
 
-copy_65:
+copy_66:
 	CMPQ SI, BX
-	JGE  copied_66
+	JGE  copied_67
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (R11)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_65
+	JMP  copy_66
 
-copied_66:
+copied_67:
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y4, X1
 	VINSERTF128 $0x01, X1, Y3, Y3
 	VMOVUPS     Y3, (R8)(R9*1)
 	MOVQ        R10, R9
 
-done_58:
+done_59:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_67
+	JZ      done_68
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
 	JMP     chunk_24
 
-done_67:
+done_68:
 	VZEROUPPER
 	RET
 
@@ -916,10 +917,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_68:
+sample_69:
 	XORQ DI, DI
 
-channel_69:
+channel_70:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -931,9 +932,9 @@ channel_69:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_73:
+blocks_74:
 	CMPQ        R8, R9
-	JGT         blocksdone_74
+	JGT         blocksdone_75
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -951,89 +952,89 @@ blocks_73:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_73
+	JMP         blocks_74
 
-blocksdone_74:
+blocksdone_75:
 	ADDQ $0x00000060, R9
 
-singles_70:
+singles_71:
 	CMPQ        R8, R9
-	JGT         tail_71
+	JGT         tail_72
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_70
+	JMP         singles_71
 
-tail_71:
+tail_72:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_72
+	JEQ        done_73
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_75
+	JA         loadslow_76
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_76
+	JMP        loaded_77
 
-loadslow_75:
+loadslow_76:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_77:
+copy_78:
 	CMPQ R12, R11
-	JGE  copied_78
+	JGE  copied_79
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_77
+	JMP  copy_78
 
-copied_78:
+copied_79:
 	VMOVUPS (SP), Y4
 
-loaded_76:
+loaded_77:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_79
+	JA          storeslow_80
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_80
+	JMP         stored_81
 
-storeslow_79:
+storeslow_80:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_81:
+copy_82:
 	CMPQ R11, R10
-	JGE  copied_82
+	JGE  copied_83
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_81
+	JMP  copy_82
 
-copied_82:
-stored_80:
+copied_83:
+stored_81:
 	MOVQ R9, R8
 
-done_72:
+done_73:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_69
+	JB   channel_70
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_68
+	JNZ  sample_69
 	VZEROUPPER
 	RET
 
@@ -1051,12 +1052,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-136
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_83
+	JA      streaming_84
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_84
+	JZ      full_85
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true
 	CMPQ    CX, $0x02
@@ -1066,7 +1067,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-136
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true
 
-full_84:
+full_85:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false
 	CMPQ    CX, $0x02
@@ -1101,7 +1102,7 @@ full_84:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_85:
+row_86:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -1121,7 +1122,7 @@ row_85:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_85
+	JNZ         row_86
 	VZEROUPPER
 	RET
 
@@ -1148,7 +1149,7 @@ normColsAVX2_v3_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_86:
+row_87:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -1164,7 +1165,7 @@ row_86:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_86
+	JNZ         row_87
 	VZEROUPPER
 	RET
 
@@ -1185,7 +1186,7 @@ normColsAVX2_v2_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_87:
+row_88:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -1197,7 +1198,7 @@ row_87:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_87
+	JNZ         row_88
 	VZEROUPPER
 	RET
 
@@ -1212,7 +1213,7 @@ normColsAVX2_v1_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_88:
+row_89:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -1220,7 +1221,7 @@ row_88:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_88
+	JNZ         row_89
 	VZEROUPPER
 	RET
 
@@ -1248,90 +1249,90 @@ normColsAVX2_v4_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_89
+	JA         loadslow_90
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_90
+	JMP        loaded_91
 
-loadslow_89:
+loadslow_90:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_91:
+copy_92:
 	CMPQ BX, DX
-	JGE  copied_92
+	JGE  copied_93
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_91
+	JMP  copy_92
 
-copied_92:
+copied_93:
 	VMOVUPS (SP), Y10
 
-loaded_90:
+loaded_91:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_93
+	JA         loadslow_94
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_94
+	JMP        loaded_95
 
-loadslow_93:
+loadslow_94:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_95:
+copy_96:
 	CMPQ BX, DX
-	JGE  copied_96
+	JGE  copied_97
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_95
+	JMP  copy_96
 
-copied_96:
+copied_97:
 	VMOVUPS (SP), Y11
 
-loaded_94:
+loaded_95:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_97
+	JA         loadslow_98
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_98
+	JMP        loaded_99
 
-loadslow_97:
+loadslow_98:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_99:
+copy_100:
 	CMPQ BX, DX
-	JGE  copied_100
+	JGE  copied_101
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_99
+	JMP  copy_100
 
-copied_100:
+copied_101:
 	VMOVUPS (SP), Y12
 
-loaded_98:
+loaded_99:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_101:
+row_102:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -1348,58 +1349,58 @@ row_101:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_102
+	JA          loadslow_103
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_103
+	JMP         loaded_104
 
-loadslow_102:
+loadslow_103:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_104:
+copy_105:
 	CMPQ R8, DI
-	JGE  copied_105
+	JGE  copied_106
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_104
+	JMP  copy_105
 
-copied_105:
+copied_106:
 	VMOVUPS (SP), Y13
 
-loaded_103:
+loaded_104:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_106
+	JA          storeslow_107
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_107
+	JMP         stored_108
 
-storeslow_106:
+storeslow_107:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_108:
+copy_109:
 	CMPQ R8, DI
-	JGE  copied_109
+	JGE  copied_110
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_108
+	JMP  copy_109
 
-copied_109:
-stored_107:
+copied_110:
+stored_108:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_101
+	JNZ  row_102
 	VZEROUPPER
 	RET
 
@@ -1421,90 +1422,90 @@ normColsAVX2_v3_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_110
+	JA         loadslow_111
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_111
+	JMP        loaded_112
 
-loadslow_110:
+loadslow_111:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_112:
+copy_113:
 	CMPQ BX, DX
-	JGE  copied_113
+	JGE  copied_114
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_112
+	JMP  copy_113
 
-copied_113:
+copied_114:
 	VMOVUPS (SP), Y7
 
-loaded_111:
+loaded_112:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_114
+	JA         loadslow_115
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_115
+	JMP        loaded_116
 
-loadslow_114:
+loadslow_115:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_116:
+copy_117:
 	CMPQ BX, DX
-	JGE  copied_117
+	JGE  copied_118
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_116
+	JMP  copy_117
 
-copied_117:
+copied_118:
 	VMOVUPS (SP), Y8
 
-loaded_115:
+loaded_116:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_118
+	JA         loadslow_119
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_119
+	JMP        loaded_120
 
-loadslow_118:
+loadslow_119:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_120:
+copy_121:
 	CMPQ BX, DX
-	JGE  copied_121
+	JGE  copied_122
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_120
+	JMP  copy_121
 
-copied_121:
+copied_122:
 	VMOVUPS (SP), Y9
 
-loaded_119:
+loaded_120:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_122:
+row_123:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -1517,58 +1518,58 @@ row_122:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_123
+	JA          loadslow_124
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_124
+	JMP         loaded_125
 
-loadslow_123:
+loadslow_124:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_125:
+copy_126:
 	CMPQ R8, DI
-	JGE  copied_126
+	JGE  copied_127
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_125
+	JMP  copy_126
 
-copied_126:
+copied_127:
 	VMOVUPS (SP), Y10
 
-loaded_124:
+loaded_125:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_127
+	JA          storeslow_128
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_128
+	JMP         stored_129
 
-storeslow_127:
+storeslow_128:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_129:
+copy_130:
 	CMPQ R8, DI
-	JGE  copied_130
+	JGE  copied_131
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_129
+	JMP  copy_130
 
-copied_130:
-stored_128:
+copied_131:
+stored_129:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_122
+	JNZ  row_123
 	VZEROUPPER
 	RET
 
@@ -1584,90 +1585,90 @@ normColsAVX2_v2_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_131
+	JA         loadslow_132
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_132
+	JMP        loaded_133
 
-loadslow_131:
+loadslow_132:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_133:
+copy_134:
 	CMPQ BX, DX
-	JGE  copied_134
+	JGE  copied_135
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_133
+	JMP  copy_134
 
-copied_134:
+copied_135:
 	VMOVUPS (SP), Y4
 
-loaded_132:
+loaded_133:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_135
+	JA         loadslow_136
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_136
+	JMP        loaded_137
 
-loadslow_135:
+loadslow_136:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_137:
+copy_138:
 	CMPQ BX, DX
-	JGE  copied_138
+	JGE  copied_139
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_137
+	JMP  copy_138
 
-copied_138:
+copied_139:
 	VMOVUPS (SP), Y5
 
-loaded_136:
+loaded_137:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_139
+	JA         loadslow_140
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_140
+	JMP        loaded_141
 
-loadslow_139:
+loadslow_140:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_141:
+copy_142:
 	CMPQ BX, DX
-	JGE  copied_142
+	JGE  copied_143
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_141
+	JMP  copy_142
 
-copied_142:
+copied_143:
 	VMOVUPS (SP), Y6
 
-loaded_140:
+loaded_141:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_143:
+row_144:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -1676,58 +1677,58 @@ row_143:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_144
+	JA          loadslow_145
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_145
+	JMP         loaded_146
 
-loadslow_144:
+loadslow_145:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_146:
+copy_147:
 	CMPQ R8, DI
-	JGE  copied_147
+	JGE  copied_148
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_146
+	JMP  copy_147
 
-copied_147:
+copied_148:
 	VMOVUPS (SP), Y7
 
-loaded_145:
+loaded_146:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_148
+	JA          storeslow_149
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_149
+	JMP         stored_150
 
-storeslow_148:
+storeslow_149:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_150:
+copy_151:
 	CMPQ R8, DI
-	JGE  copied_151
+	JGE  copied_152
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_150
+	JMP  copy_151
 
-copied_151:
-stored_149:
+copied_152:
+stored_150:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_143
+	JNZ  row_144
 	VZEROUPPER
 	RET
 
@@ -1736,146 +1737,146 @@ normColsAVX2_v1_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_152
+	JA         loadslow_153
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_153
+	JMP        loaded_154
 
-loadslow_152:
+loadslow_153:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_154:
+copy_155:
 	CMPQ BX, DX
-	JGE  copied_155
+	JGE  copied_156
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_154
+	JMP  copy_155
 
-copied_155:
+copied_156:
 	VMOVUPS (SP), Y1
 
-loaded_153:
+loaded_154:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_156
+	JA         loadslow_157
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_157
+	JMP        loaded_158
 
-loadslow_156:
+loadslow_157:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_158:
+copy_159:
 	CMPQ BX, DX
-	JGE  copied_159
+	JGE  copied_160
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_158
+	JMP  copy_159
 
-copied_159:
+copied_160:
 	VMOVUPS (SP), Y2
 
-loaded_157:
+loaded_158:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_160
+	JA         loadslow_161
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_161
+	JMP        loaded_162
 
-loadslow_160:
+loadslow_161:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_162:
+copy_163:
 	CMPQ BX, DX
-	JGE  copied_163
+	JGE  copied_164
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_162
+	JMP  copy_163
 
-copied_163:
+copied_164:
 	VMOVUPS (SP), Y3
 
-loaded_161:
+loaded_162:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_164:
+row_165:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_165
+	JA         loadslow_166
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_166
+	JMP        loaded_167
 
-loadslow_165:
+loadslow_166:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_167:
+copy_168:
 	CMPQ DI, SI
-	JGE  copied_168
+	JGE  copied_169
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_167
+	JMP  copy_168
 
-copied_168:
+copied_169:
 	VMOVUPS (SP), Y4
 
-loaded_166:
+loaded_167:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_169
+	JA          storeslow_170
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_170
+	JMP         stored_171
 
-storeslow_169:
+storeslow_170:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_171:
+copy_172:
 	CMPQ DI, SI
-	JGE  copied_172
+	JGE  copied_173
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_171
+	JMP  copy_172
 
-copied_172:
-stored_170:
+copied_173:
+stored_171:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_164
+	JNZ  row_165
 	VZEROUPPER
 	RET
 
-streaming_83:
+streaming_84:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -1883,15 +1884,15 @@ streaming_83:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_173:
+row_174:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_177:
+blocks_178:
 	CMPQ        R9, R10
-	JGT         blocksdone_178
+	JGT         blocksdone_179
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -1921,14 +1922,14 @@ blocks_177:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_177
+	JMP         blocks_178
 
-blocksdone_178:
+blocksdone_179:
 	ADDQ $0x00000060, R10
 
-singles_174:
+singles_175:
 	CMPQ        R9, R10
-	JGT         tail_175
+	JGT         tail_176
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -1937,152 +1938,152 @@ singles_174:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_174
+	JMP         singles_175
 
-tail_175:
+tail_176:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_176
+	JEQ        done_177
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_179
+	JA         loadslow_180
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_180
+	JMP        loaded_181
 
-loadslow_179:
+loadslow_180:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_181:
+copy_182:
 	CMPQ R13, R12
-	JGE  copied_182
+	JGE  copied_183
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_181
+	JMP  copy_182
 
-copied_182:
+copied_183:
 	VMOVUPS (SP), Y1
 
-loaded_180:
+loaded_181:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_183
+	JA         loadslow_184
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_184
+	JMP        loaded_185
 
-loadslow_183:
+loadslow_184:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_185:
+copy_186:
 	CMPQ R13, R12
-	JGE  copied_186
+	JGE  copied_187
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_185
+	JMP  copy_186
 
-copied_186:
+copied_187:
 	VMOVUPS (SP), Y2
 
-loaded_184:
+loaded_185:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_187
+	JA         loadslow_188
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_188
+	JMP        loaded_189
 
-loadslow_187:
+loadslow_188:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_189:
+copy_190:
 	CMPQ R13, R12
-	JGE  copied_190
+	JGE  copied_191
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_189
+	JMP  copy_190
 
-copied_190:
+copied_191:
 	VMOVUPS (SP), Y3
 
-loaded_188:
+loaded_189:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_191
+	JA         loadslow_192
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_192
+	JMP        loaded_193
 
-loadslow_191:
+loadslow_192:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_193:
+copy_194:
 	CMPQ R13, R12
-	JGE  copied_194
+	JGE  copied_195
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_193
+	JMP  copy_194
 
-copied_194:
+copied_195:
 	VMOVUPS (SP), Y4
 
-loaded_192:
+loaded_193:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_195
+	JA          storeslow_196
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_196
+	JMP         stored_197
 
-storeslow_195:
+storeslow_196:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_197:
+copy_198:
 	CMPQ R12, R11
-	JGE  copied_198
+	JGE  copied_199
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_197
+	JMP  copy_198
 
-copied_198:
-stored_196:
+copied_199:
+stored_197:
 	MOVQ R10, R9
 
-done_176:
+done_177:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_173
+	JNZ  row_174
 	VZEROUPPER
 	RET
 
@@ -2109,17 +2110,17 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_199:
+sample_200:
 	XORQ DI, DI
 
-channel_200:
+channel_201:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_201:
+chunk_202:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -2136,9 +2137,9 @@ chunk_201:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_205:
+blocks_206:
 	CMPQ        R10, R11
-	JGT         blocksdone_206
+	JGT         blocksdone_207
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
@@ -2160,86 +2161,86 @@ blocks_205:
 	VADDPS      Y12, Y10, Y10
 	VFMADD231PS Y12, Y13, Y11
 	ADDQ        $0x00000080, R10
-	JMP         blocks_205
+	JMP         blocks_206
 
-blocksdone_206:
+blocksdone_207:
 	ADDQ $0x00000060, R11
 
-singles_202:
+singles_203:
 	CMPQ        R10, R11
-	JGT         tail_203
+	JGT         tail_204
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	ADDQ        $0x00000020, R10
-	JMP         singles_202
+	JMP         singles_203
 
-tail_203:
+tail_204:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_204
+	JEQ        done_205
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_207
+	JA         loadslow_208
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_208
+	JMP        loaded_209
 
-loadslow_207:
+loadslow_208:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_209:
+copy_210:
 	CMPQ R14, R13
-	JGE  copied_210
+	JGE  copied_211
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_209
+	JMP  copy_210
 
-copied_210:
+copied_211:
 	VMOVUPS (SP), Y12
 
-loaded_208:
+loaded_209:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_211
+	JA         loadslow_212
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_212
+	JMP        loaded_213
 
-loadslow_211:
+loadslow_212:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_213:
+copy_214:
 	CMPQ R13, R12
-	JGE  copied_214
+	JGE  copied_215
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_213
+	JMP  copy_214
 
-copied_214:
+copied_215:
 	VMOVUPS (SP), Y13
 
-loaded_212:
+loaded_213:
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	MOVQ        R11, R10
 
-done_204:
+done_205:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -2259,7 +2260,7 @@ done_204:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_201
+	JNZ          chunk_202
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -2276,17 +2277,17 @@ done_204:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_200
+	JB           channel_201
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_199
+	JNZ          sample_200
 	VZEROUPPER
 	RET
 
-// func reduceColsAVX2(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, rows int, stride int, first int)
+// func reduceColsAVX2(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, rows int, stride int, first int, prefetch int)
 // Requires: AVX, CMOV, FMA3, MMX+
-TEXT ·reduceColsAVX2(SB), NOSPLIT, $80-144
+TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	// reduceColsAVX2: adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)
 	// channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in
 	// float32 over chunks of rows (first rows, then colChunk at a time) and in float64
@@ -2304,48 +2305,49 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $80-144
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_215:
+chunk_216:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_216:
+clear_217:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_216
+	JNZ     clear_217
 	MOVQ    BX, SI
-	LEAQ    (DX)(DX*2), R8
-	MOVQ    DX, DI
-	SHLQ    $0x05, DI
-	MOVQ    DI, 72(SP)
+	LEAQ    (DX)(DX*2), DI
 
-rows_217:
+rows_218:
 	CMPQ SI, $0x04
-	JLT  rowsdone_218
+	JLT  rowsdone_219
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
-	MOVQ sumDy_len+8(FP), DI
-	SHRQ $0x03, DI
-	JZ   vectorstail_220
+	MOVQ sumDy_len+8(FP), R8
+	SHRQ $0x03, R8
+	JZ   vectorstail_221
 
-vectors_219:
-	MOVQ        72(SP), R12
-	ADDQ        R10, R12
-	PREFETCHT0  (R12)
-	PREFETCHT0  (R12)(DX*1)
-	PREFETCHT0  (R12)(DX*2)
-	PREFETCHT0  (R12)(R8*1)
-	MOVQ        72(SP), R12
-	ADDQ        R11, R12
-	PREFETCHT0  (R12)
-	PREFETCHT0  (R12)(DX*1)
-	PREFETCHT0  (R12)(DX*2)
-	PREFETCHT0  (R12)(R8*1)
+vectors_220:
+	CMPQ       prefetch+144(FP), $0x00
+	JEQ        noprefetch_223
+	MOVQ       prefetch+144(FP), R12
+	ADDQ       R10, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 (R12)(DX*1)
+	PREFETCHT0 (R12)(DX*2)
+	PREFETCHT0 (R12)(DI*1)
+	MOVQ       prefetch+144(FP), R12
+	ADDQ       R11, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 (R12)(DX*1)
+	PREFETCHT0 (R12)(DX*2)
+	PREFETCHT0 (R12)(DI*1)
+
+noprefetch_223:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -2362,8 +2364,8 @@ vectors_219:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
-	VMOVUPS     (R10)(R8*1), Y4
-	VMOVUPS     (R11)(R8*1), Y5
+	VMOVUPS     (R10)(DI*1), Y4
+	VMOVUPS     (R11)(DI*1), Y5
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -2374,236 +2376,236 @@ vectors_219:
 	ADDQ        $0x20, R10
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
-	DECQ        DI
-	JNZ         vectors_219
+	DECQ        R8
+	JNZ         vectors_220
 
-vectorstail_220:
+vectorstail_221:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_221
+	JZ         vectorsdone_222
 	VMOVUPS    (R9), Y1
-	MOVQ       R10, DI
-	ANDQ       $0x00000fff, DI
-	CMPQ       DI, $0x00000fe0
-	JA         loadslow_222
+	MOVQ       R10, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_224
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_223
+	JMP        loaded_225
 
-loadslow_222:
+loadslow_224:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
-	MOVQ    64(SP), DI
+	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_224:
-	CMPQ R12, DI
-	JGE  copied_225
+copy_226:
+	CMPQ R12, R8
+	JGE  copied_227
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_224
+	JMP  copy_226
 
-copied_225:
+copied_227:
 	VMOVUPS (SP), Y3
 
-loaded_223:
-	MOVQ       R11, DI
-	ANDQ       $0x00000fff, DI
-	CMPQ       DI, $0x00000fe0
-	JA         loadslow_226
+loaded_225:
+	MOVQ       R11, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_228
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_227
+	JMP        loaded_229
 
-loadslow_226:
+loadslow_228:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
-	MOVQ    64(SP), DI
+	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_228:
-	CMPQ R12, DI
-	JGE  copied_229
+copy_230:
+	CMPQ R12, R8
+	JGE  copied_231
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_228
+	JMP  copy_230
 
-copied_229:
+copied_231:
 	VMOVUPS (SP), Y4
 
-loaded_227:
+loaded_229:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
-	LEAQ       (R10)(DX*1), DI
-	MOVQ       DI, R12
+	LEAQ       (R10)(DX*1), R8
+	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_230
-	VMASKMOVPS (DI), Y0, Y4
-	JMP        loaded_231
+	JA         loadslow_232
+	VMASKMOVPS (R8), Y0, Y4
+	JMP        loaded_233
 
-loadslow_230:
+loadslow_232:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_232:
+copy_234:
 	CMPQ R13, R12
-	JGE  copied_233
-	MOVL (DI)(R13*1), R14
+	JGE  copied_235
+	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_232
+	JMP  copy_234
 
-copied_233:
+copied_235:
 	VMOVUPS (SP), Y4
 
-loaded_231:
-	LEAQ       (R11)(DX*1), DI
-	MOVQ       DI, R12
+loaded_233:
+	LEAQ       (R11)(DX*1), R8
+	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_234
-	VMASKMOVPS (DI), Y0, Y5
-	JMP        loaded_235
+	JA         loadslow_236
+	VMASKMOVPS (R8), Y0, Y5
+	JMP        loaded_237
 
-loadslow_234:
+loadslow_236:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_236:
+copy_238:
 	CMPQ R13, R12
-	JGE  copied_237
-	MOVL (DI)(R13*1), R14
+	JGE  copied_239
+	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_236
+	JMP  copy_238
 
-copied_237:
+copied_239:
 	VMOVUPS (SP), Y5
 
-loaded_235:
+loaded_237:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
-	LEAQ        (R10)(DX*2), DI
-	MOVQ        DI, R12
+	LEAQ        (R10)(DX*2), R8
+	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_238
-	VMASKMOVPS  (DI), Y0, Y4
-	JMP         loaded_239
+	JA          loadslow_240
+	VMASKMOVPS  (R8), Y0, Y4
+	JMP         loaded_241
 
-loadslow_238:
+loadslow_240:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_240:
+copy_242:
 	CMPQ R13, R12
-	JGE  copied_241
-	MOVL (DI)(R13*1), R14
+	JGE  copied_243
+	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_240
+	JMP  copy_242
 
-copied_241:
+copied_243:
 	VMOVUPS (SP), Y4
 
-loaded_239:
-	LEAQ       (R11)(DX*2), DI
-	MOVQ       DI, R12
+loaded_241:
+	LEAQ       (R11)(DX*2), R8
+	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_242
-	VMASKMOVPS (DI), Y0, Y5
-	JMP        loaded_243
+	JA         loadslow_244
+	VMASKMOVPS (R8), Y0, Y5
+	JMP        loaded_245
 
-loadslow_242:
+loadslow_244:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_244:
+copy_246:
 	CMPQ R13, R12
-	JGE  copied_245
-	MOVL (DI)(R13*1), R14
+	JGE  copied_247
+	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_244
+	JMP  copy_246
 
-copied_245:
+copied_247:
 	VMOVUPS (SP), Y5
 
-loaded_243:
+loaded_245:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
-	LEAQ        (R10)(R8*1), DI
-	MOVQ        DI, R10
+	LEAQ        (R10)(DI*1), R8
+	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_246
-	VMASKMOVPS  (DI), Y0, Y4
-	JMP         loaded_247
+	JA          loadslow_248
+	VMASKMOVPS  (R8), Y0, Y4
+	JMP         loaded_249
 
-loadslow_246:
+loadslow_248:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_248:
+copy_250:
 	CMPQ R12, R10
-	JGE  copied_249
-	MOVL (DI)(R12*1), R13
+	JGE  copied_251
+	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_248
+	JMP  copy_250
 
-copied_249:
+copied_251:
 	VMOVUPS (SP), Y4
 
-loaded_247:
-	LEAQ       (R11)(R8*1), DI
-	MOVQ       DI, R10
+loaded_249:
+	LEAQ       (R11)(DI*1), R8
+	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_250
-	VMASKMOVPS (DI), Y0, Y5
-	JMP        loaded_251
+	JA         loadslow_252
+	VMASKMOVPS (R8), Y0, Y5
+	JMP        loaded_253
 
-loadslow_250:
+loadslow_252:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_252:
+copy_254:
 	CMPQ R11, R10
-	JGE  copied_253
-	MOVL (DI)(R11*1), R12
+	JGE  copied_255
+	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_252
+	JMP  copy_254
 
-copied_253:
+copied_255:
 	VMOVUPS (SP), Y5
 
-loaded_251:
+loaded_253:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -2612,24 +2614,24 @@ loaded_251:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_221:
+vectorsdone_222:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_217
+	JMP  rows_218
 
-rowsdone_218:
-rows_254:
+rowsdone_219:
+rows_256:
 	CMPQ SI, $0x01
-	JLT  rowsdone_255
+	JLT  rowsdone_257
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_257
+	JZ   vectorstail_259
 
-vectors_256:
+vectors_258:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -2644,64 +2646,64 @@ vectors_256:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_256
+	JNZ     vectors_258
 
-vectorstail_257:
+vectorstail_259:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_258
+	JZ         vectorsdone_260
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_259
+	JA         loadslow_261
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_260
+	JMP        loaded_262
 
-loadslow_259:
+loadslow_261:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_261:
+copy_263:
 	CMPQ R11, DI
-	JGE  copied_262
+	JGE  copied_264
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_261
+	JMP  copy_263
 
-copied_262:
+copied_264:
 	VMOVUPS (SP), Y2
 
-loaded_260:
+loaded_262:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_263
+	JA         loadslow_265
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_264
+	JMP        loaded_266
 
-loadslow_263:
+loadslow_265:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_265:
+copy_267:
 	CMPQ R9, DI
-	JGE  copied_266
+	JGE  copied_268
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_265
+	JMP  copy_267
 
-copied_266:
+copied_268:
 	VMOVUPS (SP), Y3
 
-loaded_264:
+loaded_266:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -2710,13 +2712,13 @@ loaded_264:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_258:
+vectorsdone_260:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_254
+	JMP  rows_256
 
-rowsdone_255:
+rowsdone_257:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -2725,9 +2727,9 @@ rowsdone_255:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_267:
+singles_269:
 	CMPQ         R9, R10
-	JGT          tail_268
+	JGT          tail_270
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -2749,12 +2751,12 @@ singles_267:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_267
+	JMP          singles_269
 
-tail_268:
+tail_270:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_269
+	JEQ     done_271
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -2764,15 +2766,15 @@ tail_268:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_270:
+copy_272:
 	CMPQ R12, R11
-	JGE  copied_271
+	JGE  copied_273
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_270
+	JMP  copy_272
 
-copied_271:
+copied_273:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -2787,15 +2789,15 @@ copied_271:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_272:
+copy_274:
 	CMPQ DI, R11
-	JGE  copied_273
+	JGE  copied_275
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_272
+	JMP  copy_274
 
-copied_273:
+copied_275:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -2805,15 +2807,15 @@ copied_273:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_274:
+copy_276:
 	CMPQ DI, SI
-	JGE  copied_275
+	JGE  copied_277
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_274
+	JMP  copy_276
 
-copied_275:
+copied_277:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -2828,26 +2830,26 @@ copied_275:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_276:
+copy_278:
 	CMPQ DI, SI
-	JGE  copied_277
+	JGE  copied_279
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_276
+	JMP  copy_278
 
-copied_277:
+copied_279:
 	MOVQ R10, R9
 
-done_269:
+done_271:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_278
+	JZ      done_280
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_215
+	JMP     chunk_216
 
-done_278:
+done_280:
 	VZEROUPPER
 	RET
 
@@ -2873,10 +2875,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-192
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_279:
+sample_281:
 	XORQ R8, R8
 
-channel_280:
+channel_282:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -2890,9 +2892,9 @@ channel_280:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_284:
+blocks_286:
 	CMPQ        R9, R10
-	JGT         blocksdone_285
+	JGT         blocksdone_287
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -2918,14 +2920,14 @@ blocks_284:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_284
+	JMP         blocks_286
 
-blocksdone_285:
+blocksdone_287:
 	ADDQ $0x00000060, R10
 
-singles_281:
+singles_283:
 	CMPQ        R9, R10
-	JGT         tail_282
+	JGT         tail_284
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -2933,66 +2935,66 @@ singles_281:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_281
+	JMP         singles_283
 
-tail_282:
+tail_284:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_283
+	JEQ        done_285
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_286
+	JA         loadslow_288
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_287
+	JMP        loaded_289
 
-loadslow_286:
+loadslow_288:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_288:
+copy_290:
 	CMPQ R13, R12
-	JGE  copied_289
+	JGE  copied_291
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_288
+	JMP  copy_290
 
-copied_289:
+copied_291:
 	VMOVUPS (SP), Y5
 
-loaded_287:
+loaded_289:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_290
+	JA         loadslow_292
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_291
+	JMP        loaded_293
 
-loadslow_290:
+loadslow_292:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_292:
+copy_294:
 	CMPQ R13, R12
-	JGE  copied_293
+	JGE  copied_295
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_292
+	JMP  copy_294
 
-copied_293:
+copied_295:
 	VMOVUPS (SP), Y6
 
-loaded_291:
+loaded_293:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -3000,39 +3002,39 @@ loaded_291:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_294
+	JA          storeslow_296
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_295
+	JMP         stored_297
 
-storeslow_294:
+storeslow_296:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_296:
+copy_298:
 	CMPQ R12, R11
-	JGE  copied_297
+	JGE  copied_299
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_296
+	JMP  copy_298
 
-copied_297:
-stored_295:
+copied_299:
+stored_297:
 	MOVQ R10, R9
 
-done_283:
+done_285:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_280
+	JB   channel_282
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_279
+	JNZ  sample_281
 	VZEROUPPER
 	RET
 
@@ -3050,12 +3052,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-184
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_298
+	JA      streaming_300
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_299
+	JZ      full_301
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true
 	CMPQ    CX, $0x02
@@ -3063,7 +3065,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-184
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true
 
-full_299:
+full_301:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false
 	CMPQ    CX, $0x02
@@ -3097,7 +3099,7 @@ full_299:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_300:
+row_302:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -3120,7 +3122,7 @@ row_300:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_300
+	JNZ         row_302
 	VZEROUPPER
 	RET
 
@@ -3146,7 +3148,7 @@ gradColsAVX2_v2_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_301:
+row_303:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -3163,7 +3165,7 @@ row_301:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_301
+	JNZ         row_303
 	VZEROUPPER
 	RET
 
@@ -3181,7 +3183,7 @@ gradColsAVX2_v1_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_302:
+row_304:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -3192,7 +3194,7 @@ row_302:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_302
+	JNZ         row_304
 	VZEROUPPER
 	RET
 
@@ -3218,119 +3220,119 @@ gradColsAVX2_v3_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_303
+	JA         loadslow_305
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_304
+	JMP        loaded_306
 
-loadslow_303:
+loadslow_305:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_305:
+copy_307:
 	CMPQ BX, DX
-	JGE  copied_306
+	JGE  copied_308
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_305
+	JMP  copy_307
 
-copied_306:
+copied_308:
 	VMOVUPS (SP), Y9
 
-loaded_304:
+loaded_306:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_307
+	JA         loadslow_309
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_308
+	JMP        loaded_310
 
-loadslow_307:
+loadslow_309:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_309:
+copy_311:
 	CMPQ BX, DX
-	JGE  copied_310
+	JGE  copied_312
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_309
+	JMP  copy_311
 
-copied_310:
+copied_312:
 	VMOVUPS (SP), Y10
 
-loaded_308:
+loaded_310:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_311
+	JA         loadslow_313
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_312
+	JMP        loaded_314
 
-loadslow_311:
+loadslow_313:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_313:
+copy_315:
 	CMPQ BX, DX
-	JGE  copied_314
+	JGE  copied_316
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_313
+	JMP  copy_315
 
-copied_314:
+copied_316:
 	VMOVUPS (SP), Y11
 
-loaded_312:
+loaded_314:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_315
+	JA         loadslow_317
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_316
+	JMP        loaded_318
 
-loadslow_315:
+loadslow_317:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_317:
+copy_319:
 	CMPQ BX, DX
-	JGE  copied_318
+	JGE  copied_320
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_317
+	JMP  copy_319
 
-copied_318:
+copied_320:
 	VMOVUPS (SP), Y12
 
-loaded_316:
+loaded_318:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_319:
+row_321:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -3347,56 +3349,56 @@ row_319:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_320
+	JA          loadslow_322
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_321
+	JMP         loaded_323
 
-loadslow_320:
+loadslow_322:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_322:
+copy_324:
 	CMPQ R9, R8
-	JGE  copied_323
+	JGE  copied_325
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_322
+	JMP  copy_324
 
-copied_323:
+copied_325:
 	VMOVUPS (SP), Y13
 
-loaded_321:
+loaded_323:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_324
+	JA         loadslow_326
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_325
+	JMP        loaded_327
 
-loadslow_324:
+loadslow_326:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_326:
+copy_328:
 	CMPQ R9, R8
-	JGE  copied_327
+	JGE  copied_329
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_326
+	JMP  copy_328
 
-copied_327:
+copied_329:
 	VMOVUPS (SP), Y14
 
-loaded_325:
+loaded_327:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -3404,30 +3406,30 @@ loaded_325:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_328
+	JA          storeslow_330
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_329
+	JMP         stored_331
 
-storeslow_328:
+storeslow_330:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_330:
+copy_332:
 	CMPQ R9, R8
-	JGE  copied_331
+	JGE  copied_333
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_330
+	JMP  copy_332
 
-copied_331:
-stored_329:
+copied_333:
+stored_331:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_319
+	JNZ  row_321
 	VZEROUPPER
 	RET
 
@@ -3445,119 +3447,119 @@ gradColsAVX2_v2_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_332
+	JA         loadslow_334
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_333
+	JMP        loaded_335
 
-loadslow_332:
+loadslow_334:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_334:
+copy_336:
 	CMPQ BX, DX
-	JGE  copied_335
+	JGE  copied_337
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_334
+	JMP  copy_336
 
-copied_335:
+copied_337:
 	VMOVUPS (SP), Y5
 
-loaded_333:
+loaded_335:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_336
+	JA         loadslow_338
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_337
+	JMP        loaded_339
 
-loadslow_336:
+loadslow_338:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_338:
+copy_340:
 	CMPQ BX, DX
-	JGE  copied_339
+	JGE  copied_341
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_338
+	JMP  copy_340
 
-copied_339:
+copied_341:
 	VMOVUPS (SP), Y6
 
-loaded_337:
+loaded_339:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_340
+	JA         loadslow_342
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_341
+	JMP        loaded_343
 
-loadslow_340:
+loadslow_342:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_342:
+copy_344:
 	CMPQ BX, DX
-	JGE  copied_343
+	JGE  copied_345
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_342
+	JMP  copy_344
 
-copied_343:
+copied_345:
 	VMOVUPS (SP), Y7
 
-loaded_341:
+loaded_343:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_344
+	JA         loadslow_346
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_345
+	JMP        loaded_347
 
-loadslow_344:
+loadslow_346:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_346:
+copy_348:
 	CMPQ BX, DX
-	JGE  copied_347
+	JGE  copied_349
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_346
+	JMP  copy_348
 
-copied_347:
+copied_349:
 	VMOVUPS (SP), Y8
 
-loaded_345:
+loaded_347:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_348:
+row_350:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -3568,56 +3570,56 @@ row_348:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_349
+	JA          loadslow_351
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_350
+	JMP         loaded_352
 
-loadslow_349:
+loadslow_351:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_351:
+copy_353:
 	CMPQ R9, R8
-	JGE  copied_352
+	JGE  copied_354
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_351
+	JMP  copy_353
 
-copied_352:
+copied_354:
 	VMOVUPS (SP), Y9
 
-loaded_350:
+loaded_352:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_353
+	JA         loadslow_355
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_354
+	JMP        loaded_356
 
-loadslow_353:
+loadslow_355:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_355:
+copy_357:
 	CMPQ R9, R8
-	JGE  copied_356
+	JGE  copied_358
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_355
+	JMP  copy_357
 
-copied_356:
+copied_358:
 	VMOVUPS (SP), Y10
 
-loaded_354:
+loaded_356:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -3625,30 +3627,30 @@ loaded_354:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_357
+	JA          storeslow_359
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_358
+	JMP         stored_360
 
-storeslow_357:
+storeslow_359:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_359:
+copy_361:
 	CMPQ R9, R8
-	JGE  copied_360
+	JGE  copied_362
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_359
+	JMP  copy_361
 
-copied_360:
-stored_358:
+copied_362:
+stored_360:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_348
+	JNZ  row_350
 	VZEROUPPER
 	RET
 
@@ -3657,202 +3659,202 @@ gradColsAVX2_v1_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_361
+	JA         loadslow_363
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_362
+	JMP        loaded_364
 
-loadslow_361:
+loadslow_363:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_363:
+copy_365:
 	CMPQ BX, DX
-	JGE  copied_364
+	JGE  copied_366
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_363
+	JMP  copy_365
 
-copied_364:
+copied_366:
 	VMOVUPS (SP), Y1
 
-loaded_362:
+loaded_364:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_365
+	JA         loadslow_367
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_366
+	JMP        loaded_368
 
-loadslow_365:
+loadslow_367:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_367:
+copy_369:
 	CMPQ BX, DX
-	JGE  copied_368
+	JGE  copied_370
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_367
+	JMP  copy_369
 
-copied_368:
+copied_370:
 	VMOVUPS (SP), Y2
 
-loaded_366:
+loaded_368:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_369
+	JA         loadslow_371
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_370
+	JMP        loaded_372
 
-loadslow_369:
+loadslow_371:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_371:
+copy_373:
 	CMPQ BX, DX
-	JGE  copied_372
+	JGE  copied_374
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_371
+	JMP  copy_373
 
-copied_372:
+copied_374:
 	VMOVUPS (SP), Y3
 
-loaded_370:
+loaded_372:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_373
+	JA         loadslow_375
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_374
+	JMP        loaded_376
 
-loadslow_373:
+loadslow_375:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_375:
+copy_377:
 	CMPQ BX, DX
-	JGE  copied_376
+	JGE  copied_378
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_375
+	JMP  copy_377
 
-copied_376:
+copied_378:
 	VMOVUPS (SP), Y4
 
-loaded_374:
+loaded_376:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_377:
+row_379:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_378
+	JA         loadslow_380
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_379
+	JMP        loaded_381
 
-loadslow_378:
+loadslow_380:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_380:
+copy_382:
 	CMPQ R8, DI
-	JGE  copied_381
+	JGE  copied_383
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_380
+	JMP  copy_382
 
-copied_381:
+copied_383:
 	VMOVUPS (SP), Y5
 
-loaded_379:
+loaded_381:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_382
+	JA         loadslow_384
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_383
+	JMP        loaded_385
 
-loadslow_382:
+loadslow_384:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_384:
+copy_386:
 	CMPQ R8, DI
-	JGE  copied_385
+	JGE  copied_387
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_384
+	JMP  copy_386
 
-copied_385:
+copied_387:
 	VMOVUPS (SP), Y6
 
-loaded_383:
+loaded_385:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_386
+	JA          storeslow_388
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_387
+	JMP         stored_389
 
-storeslow_386:
+storeslow_388:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_388:
+copy_390:
 	CMPQ R8, DI
-	JGE  copied_389
+	JGE  copied_391
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_388
+	JMP  copy_390
 
-copied_389:
-stored_387:
+copied_391:
+stored_389:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_377
+	JNZ  row_379
 	VZEROUPPER
 	RET
 
-streaming_298:
+streaming_300:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -3862,15 +3864,15 @@ streaming_298:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_390:
+row_392:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_394:
+blocks_396:
 	CMPQ        R11, R12
-	JGT         blocksdone_395
+	JGT         blocksdone_397
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -3912,14 +3914,14 @@ blocks_394:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_394
+	JMP         blocks_396
 
-blocksdone_395:
+blocksdone_397:
 	ADDQ $0x00000060, R12
 
-singles_391:
+singles_393:
 	CMPQ        R11, R12
-	JGT         tail_392
+	JGT         tail_394
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -3931,174 +3933,174 @@ singles_391:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_391
+	JMP         singles_393
 
-tail_392:
+tail_394:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_393
+	JEQ        done_395
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_396
+	JA         loadslow_398
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_397
+	JMP        loaded_399
 
-loadslow_396:
+loadslow_398:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_398:
+copy_400:
 	CMPQ R15, R14
-	JGE  copied_399
+	JGE  copied_401
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_398
+	JMP  copy_400
 
-copied_399:
+copied_401:
 	VMOVUPS (SP), Y1
 
-loaded_397:
+loaded_399:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_400
+	JA         loadslow_402
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_401
+	JMP        loaded_403
 
-loadslow_400:
+loadslow_402:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_402:
+copy_404:
 	CMPQ R15, R14
-	JGE  copied_403
+	JGE  copied_405
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_402
+	JMP  copy_404
 
-copied_403:
+copied_405:
 	VMOVUPS (SP), Y2
 
-loaded_401:
+loaded_403:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_404
+	JA         loadslow_406
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_405
+	JMP        loaded_407
 
-loadslow_404:
+loadslow_406:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_406:
+copy_408:
 	CMPQ R15, R14
-	JGE  copied_407
+	JGE  copied_409
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_406
+	JMP  copy_408
 
-copied_407:
+copied_409:
 	VMOVUPS (SP), Y3
 
-loaded_405:
+loaded_407:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_408
+	JA         loadslow_410
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_409
+	JMP        loaded_411
 
-loadslow_408:
+loadslow_410:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_410:
+copy_412:
 	CMPQ R15, R14
-	JGE  copied_411
+	JGE  copied_413
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_410
+	JMP  copy_412
 
-copied_411:
+copied_413:
 	VMOVUPS (SP), Y4
 
-loaded_409:
+loaded_411:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_412
+	JA         loadslow_414
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_413
+	JMP        loaded_415
 
-loadslow_412:
+loadslow_414:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_414:
+copy_416:
 	CMPQ R15, R14
-	JGE  copied_415
+	JGE  copied_417
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_414
+	JMP  copy_416
 
-copied_415:
+copied_417:
 	VMOVUPS (SP), Y5
 
-loaded_413:
+loaded_415:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_416
+	JA         loadslow_418
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_417
+	JMP        loaded_419
 
-loadslow_416:
+loadslow_418:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_418:
+copy_420:
 	CMPQ R15, R14
-	JGE  copied_419
+	JGE  copied_421
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_418
+	JMP  copy_420
 
-copied_419:
+copied_421:
 	VMOVUPS (SP), Y6
 
-loaded_417:
+loaded_419:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -4106,33 +4108,33 @@ loaded_417:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_420
+	JA          storeslow_422
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_421
+	JMP         stored_423
 
-storeslow_420:
+storeslow_422:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_422:
+copy_424:
 	CMPQ R14, R13
-	JGE  copied_423
+	JGE  copied_425
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_422
+	JMP  copy_424
 
-copied_423:
-stored_421:
+copied_425:
+stored_423:
 	MOVQ R12, R11
 
-done_393:
+done_395:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_390
+	JNZ  row_392
 	VZEROUPPER
 	RET
 
@@ -4408,9 +4410,9 @@ done_11:
 	VZEROUPPER
 	RET
 
-// func momentsColsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, rows int, stride int, count int, first int)
+// func momentsColsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, rows int, stride int, count int, first int, prefetch int)
 // Requires: AVX, AVX512F, CMOV, MMX+
-TEXT ·momentsColsAVX512(SB), NOSPLIT, $32-128
+TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-136
 	// momentsColsAVX512: merges rows rows of len(mean) channels into mean and m2,
 	// after count rows merged before, in chunks of first rows then colChunk: each chunk's
 	// values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)
@@ -4452,27 +4454,28 @@ clear_13:
 	DECQ    SI
 	JNZ     clear_13
 	MOVQ    DX, BX
-	LEAQ    (CX)(CX*2), DI
-	MOVQ    CX, SI
-	SHLQ    $0x05, SI
-	MOVQ    SI, 24(SP)
+	LEAQ    (CX)(CX*2), SI
 
 rows_14:
 	CMPQ BX, $0x04
 	JLT  rowsdone_15
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
-	MOVQ mean_len+8(FP), SI
-	SHRQ $0x04, SI
+	MOVQ mean_len+8(FP), DI
+	SHRQ $0x04, DI
 	JZ   vectorstail_17
 
 vectors_16:
-	MOVQ        24(SP), R10
-	ADDQ        R9, R10
-	PREFETCHT0  (R10)
-	PREFETCHT0  (R10)(CX*1)
-	PREFETCHT0  (R10)(CX*2)
-	PREFETCHT0  (R10)(DI*1)
+	CMPQ       prefetch+128(FP), $0x00
+	JEQ        noprefetch_19
+	MOVQ       prefetch+128(FP), R10
+	ADDQ       R9, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 (R10)(CX*1)
+	PREFETCHT0 (R10)(CX*2)
+	PREFETCHT0 (R10)(SI*1)
+
+noprefetch_19:
 	VMOVUPS     (R8), Z0
 	VMOVUPS     (R9), Z2
 	VSUBPS      Z0, Z2, Z2
@@ -4486,7 +4489,7 @@ vectors_16:
 	VSUBPS      Z0, Z8, Z8
 	VADDPS      Z8, Z1, Z1
 	VFMADD231PS Z8, Z8, Z2
-	VMOVUPS     (R9)(DI*1), Z8
+	VMOVUPS     (R9)(SI*1), Z8
 	VSUBPS      Z0, Z8, Z8
 	VADDPS      Z8, Z1, Z1
 	VFMADD231PS Z8, Z8, Z2
@@ -4496,7 +4499,7 @@ vectors_16:
 	VMOVUPS     Z2, 2176(R8)
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
-	DECQ        SI
+	DECQ        DI
 	JNZ         vectors_16
 
 vectorstail_17:
@@ -4515,7 +4518,7 @@ vectorstail_17:
 	VSUBPS      Z0, Z8, Z8
 	VADDPS      Z8, Z1, Z1
 	VFMADD231PS Z8, Z8, Z2
-	VMOVUPS.Z   (R9)(DI*1), K1, Z8
+	VMOVUPS.Z   (R9)(SI*1), K1, Z8
 	VSUBPS      Z0, Z8, Z8
 	VADDPS      Z8, Z1, Z1
 	VFMADD231PS Z8, Z8, Z2
@@ -4530,16 +4533,16 @@ vectorsdone_18:
 	JMP  rows_14
 
 rowsdone_15:
-rows_19:
+rows_20:
 	CMPQ BX, $0x01
-	JLT  rowsdone_20
+	JLT  rowsdone_21
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_22
+	JZ   vectorstail_23
 
-vectors_21:
+vectors_22:
 	VMOVUPS (DI), Z0
 	VMOVUPS (R8), Z1
 	VSUBPS  Z0, Z1, Z1
@@ -4552,11 +4555,11 @@ vectors_21:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_21
+	JNZ     vectors_22
 
-vectorstail_22:
+vectorstail_23:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_23
+	JZ        vectorsdone_24
 	VMOVUPS   (DI), Z0
 	VMOVUPS.Z (R8), K1, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -4567,12 +4570,12 @@ vectorstail_22:
 	VADDPS    2176(DI), Z1, Z1
 	VMOVUPS   Z1, 2176(DI)
 
-vectorsdone_23:
+vectorsdone_24:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_19
+	JMP  rows_20
 
-rowsdone_20:
+rowsdone_21:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -4582,9 +4585,9 @@ rowsdone_20:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_24:
+singles_25:
 	CMPQ          R9, R10
-	JGT           tail_25
+	JGT           tail_26
 	VMOVUPD       (SI)(R9*2), Z0
 	VMOVUPD       64(SI)(R9*2), Z1
 	VMOVUPD       (DI)(R9*2), Z2
@@ -4640,12 +4643,12 @@ singles_24:
 	VINSERTF64X4  $0x01, Y0, Z9, Z9
 	VMOVUPS       Z9, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
-	JMP           singles_24
+	JMP           singles_25
 
-tail_25:
+tail_26:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_26
+	JEQ           done_27
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (SI)(R9*2), K1, Z0
 	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
@@ -4706,16 +4709,16 @@ tail_25:
 	VMOVUPS       Z10, (R8)(R9*1)
 	MOVQ          R10, R9
 
-done_26:
+done_27:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_27
+	JZ      done_28
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
 	JMP     chunk_12
 
-done_27:
+done_28:
 	VZEROUPPER
 	RET
 
@@ -4738,10 +4741,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_28:
+sample_29:
 	XORQ DI, DI
 
-channel_29:
+channel_30:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -4753,9 +4756,9 @@ channel_29:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000100, R9
 
-blocks_33:
+blocks_34:
 	CMPQ        R8, R9
-	JGT         blocksdone_34
+	JGT         blocksdone_35
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -4773,41 +4776,41 @@ blocks_33:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_33
+	JMP         blocks_34
 
-blocksdone_34:
+blocksdone_35:
 	ADDQ $0x000000c0, R9
 
-singles_30:
+singles_31:
 	CMPQ        R8, R9
-	JGT         tail_31
+	JGT         tail_32
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_30
+	JMP         singles_31
 
-tail_31:
+tail_32:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_32
+	JEQ         done_33
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_32:
+done_33:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_29
+	JB   channel_30
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_28
+	JNZ  sample_29
 	VZEROUPPER
 	RET
 
@@ -4823,12 +4826,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-136
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_35
+	JA      streaming_36
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_36
+	JZ      full_37
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true
 	CMPQ    CX, $0x02
@@ -4838,7 +4841,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-136
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true
 
-full_36:
+full_37:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false
 	CMPQ    CX, $0x02
@@ -4873,7 +4876,7 @@ full_36:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_37:
+row_38:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -4893,7 +4896,7 @@ row_37:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_37
+	JNZ         row_38
 	VZEROUPPER
 	RET
 
@@ -4920,7 +4923,7 @@ normColsAVX512_v3_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_38:
+row_39:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -4936,7 +4939,7 @@ row_38:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_38
+	JNZ         row_39
 	VZEROUPPER
 	RET
 
@@ -4957,7 +4960,7 @@ normColsAVX512_v2_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_39:
+row_40:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -4969,7 +4972,7 @@ row_39:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_39
+	JNZ         row_40
 	VZEROUPPER
 	RET
 
@@ -4984,7 +4987,7 @@ normColsAVX512_v1_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_40:
+row_41:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -4992,7 +4995,7 @@ row_40:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_40
+	JNZ         row_41
 	VZEROUPPER
 	RET
 
@@ -5025,7 +5028,7 @@ normColsAVX512_v4_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_41:
+row_42:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -5045,7 +5048,7 @@ row_41:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_41
+	JNZ         row_42
 	VZEROUPPER
 	RET
 
@@ -5072,7 +5075,7 @@ normColsAVX512_v3_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_42:
+row_43:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -5088,7 +5091,7 @@ row_42:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_42
+	JNZ         row_43
 	VZEROUPPER
 	RET
 
@@ -5109,7 +5112,7 @@ normColsAVX512_v2_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_43:
+row_44:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -5121,7 +5124,7 @@ row_43:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_43
+	JNZ         row_44
 	VZEROUPPER
 	RET
 
@@ -5136,7 +5139,7 @@ normColsAVX512_v1_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_44:
+row_45:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -5144,11 +5147,11 @@ row_44:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_44
+	JNZ         row_45
 	VZEROUPPER
 	RET
 
-streaming_35:
+streaming_36:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -5156,15 +5159,15 @@ streaming_35:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_45:
+row_46:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_49:
+blocks_50:
 	CMPQ        R9, R10
-	JGT         blocksdone_50
+	JGT         blocksdone_51
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -5194,14 +5197,14 @@ blocks_49:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_49
+	JMP         blocks_50
 
-blocksdone_50:
+blocksdone_51:
 	ADDQ $0x000000c0, R10
 
-singles_46:
+singles_47:
 	CMPQ        R9, R10
-	JGT         tail_47
+	JGT         tail_48
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -5210,12 +5213,12 @@ singles_46:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_46
+	JMP         singles_47
 
-tail_47:
+tail_48:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_48
+	JEQ         done_49
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -5225,11 +5228,11 @@ tail_47:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_48:
+done_49:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_45
+	JNZ  row_46
 	VZEROUPPER
 	RET
 
@@ -5254,17 +5257,17 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_51:
+sample_52:
 	XORQ DI, DI
 
-channel_52:
+channel_53:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_53:
+chunk_54:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -5281,9 +5284,9 @@ chunk_53:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_57:
+blocks_58:
 	CMPQ        R10, R11
-	JGT         blocksdone_58
+	JGT         blocksdone_59
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
@@ -5305,26 +5308,26 @@ blocks_57:
 	VADDPS      Z11, Z9, Z9
 	VFMADD231PS Z11, Z12, Z10
 	ADDQ        $0x00000100, R10
-	JMP         blocks_57
+	JMP         blocks_58
 
-blocksdone_58:
+blocksdone_59:
 	ADDQ $0x000000c0, R11
 
-singles_54:
+singles_55:
 	CMPQ        R10, R11
-	JGT         tail_55
+	JGT         tail_56
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z12, Z4
 	ADDQ        $0x00000040, R10
-	JMP         singles_54
+	JMP         singles_55
 
-tail_55:
+tail_56:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_56
+	JEQ         done_57
 	VMOVUPS.Z   (AX)(R10*1), K1, Z11
 	VMOVUPS.Z   (CX)(R10*1), K1, Z12
 	VSUBPS      Z0, Z12, Z12
@@ -5332,7 +5335,7 @@ tail_55:
 	VFMADD231PS Z11, Z12, Z4
 	MOVQ        R11, R10
 
-done_56:
+done_57:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -5352,7 +5355,7 @@ done_56:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_53
+	JNZ           chunk_54
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -5373,17 +5376,17 @@ done_56:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_52
+	JB            channel_53
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_51
+	JNZ           sample_52
 	VZEROUPPER
 	RET
 
-// func reduceColsAVX512(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, rows int, stride int, first int)
+// func reduceColsAVX512(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, rows int, stride int, first int, prefetch int)
 // Requires: AVX, AVX512F, CMOV, MMX+
-TEXT ·reduceColsAVX512(SB), NOSPLIT, $8-144
+TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	// reduceColsAVX512: adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)
 	// channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in
 	// float32 over chunks of rows (first rows, then colChunk at a time) and in float64
@@ -5399,48 +5402,49 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $8-144
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_59:
+chunk_60:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_60:
+clear_61:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_60
+	JNZ     clear_61
 	MOVQ    BX, SI
-	LEAQ    (DX)(DX*2), R8
-	MOVQ    DX, DI
-	SHLQ    $0x05, DI
-	MOVQ    DI, (SP)
+	LEAQ    (DX)(DX*2), DI
 
-rows_61:
+rows_62:
 	CMPQ SI, $0x04
-	JLT  rowsdone_62
+	JLT  rowsdone_63
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
-	MOVQ sumDy_len+8(FP), DI
-	SHRQ $0x04, DI
-	JZ   vectorstail_64
+	MOVQ sumDy_len+8(FP), R8
+	SHRQ $0x04, R8
+	JZ   vectorstail_65
 
-vectors_63:
-	MOVQ        (SP), R12
-	ADDQ        R10, R12
-	PREFETCHT0  (R12)
-	PREFETCHT0  (R12)(DX*1)
-	PREFETCHT0  (R12)(DX*2)
-	PREFETCHT0  (R12)(R8*1)
-	MOVQ        (SP), R12
-	ADDQ        R11, R12
-	PREFETCHT0  (R12)
-	PREFETCHT0  (R12)(DX*1)
-	PREFETCHT0  (R12)(DX*2)
-	PREFETCHT0  (R12)(R8*1)
+vectors_64:
+	CMPQ       prefetch+144(FP), $0x00
+	JEQ        noprefetch_67
+	MOVQ       prefetch+144(FP), R12
+	ADDQ       R10, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 (R12)(DX*1)
+	PREFETCHT0 (R12)(DX*2)
+	PREFETCHT0 (R12)(DI*1)
+	MOVQ       prefetch+144(FP), R12
+	ADDQ       R11, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 (R12)(DX*1)
+	PREFETCHT0 (R12)(DX*2)
+	PREFETCHT0 (R12)(DI*1)
+
+noprefetch_67:
 	VMOVUPS     (R9), Z1
 	VMOVUPS     (R10), Z3
 	VMOVUPS     (R11), Z4
@@ -5457,8 +5461,8 @@ vectors_63:
 	VSUBPS      Z1, Z5, Z5
 	VADDPS      Z4, Z2, Z2
 	VFMADD231PS Z5, Z4, Z3
-	VMOVUPS     (R10)(R8*1), Z4
-	VMOVUPS     (R11)(R8*1), Z5
+	VMOVUPS     (R10)(DI*1), Z4
+	VMOVUPS     (R11)(DI*1), Z5
 	VSUBPS      Z1, Z5, Z5
 	VADDPS      Z4, Z2, Z2
 	VFMADD231PS Z5, Z4, Z3
@@ -5469,12 +5473,12 @@ vectors_63:
 	ADDQ        $0x40, R10
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
-	DECQ        DI
-	JNZ         vectors_63
+	DECQ        R8
+	JNZ         vectors_64
 
-vectorstail_64:
+vectorstail_65:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_65
+	JZ          vectorsdone_66
 	VMOVUPS     (R9), Z1
 	VMOVUPS.Z   (R10), K1, Z3
 	VMOVUPS.Z   (R11), K1, Z4
@@ -5491,8 +5495,8 @@ vectorstail_64:
 	VSUBPS      Z1, Z5, Z5
 	VADDPS      Z4, Z2, Z2
 	VFMADD231PS Z5, Z4, Z3
-	VMOVUPS.Z   (R10)(R8*1), K1, Z4
-	VMOVUPS.Z   (R11)(R8*1), K1, Z5
+	VMOVUPS.Z   (R10)(DI*1), K1, Z4
+	VMOVUPS.Z   (R11)(DI*1), K1, Z5
 	VSUBPS      Z1, Z5, Z5
 	VADDPS      Z4, Z2, Z2
 	VFMADD231PS Z5, Z4, Z3
@@ -5501,24 +5505,24 @@ vectorstail_64:
 	VADDPS      2176(R9), Z3, Z3
 	VMOVUPS     Z3, 2176(R9)
 
-vectorsdone_65:
+vectorsdone_66:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_61
+	JMP  rows_62
 
-rowsdone_62:
-rows_66:
+rowsdone_63:
+rows_68:
 	CMPQ SI, $0x01
-	JLT  rowsdone_67
+	JLT  rowsdone_69
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_69
+	JZ   vectorstail_71
 
-vectors_68:
+vectors_70:
 	VMOVUPS (R8), Z1
 	VMOVUPS (R9), Z2
 	VMOVUPS (R10), Z3
@@ -5533,11 +5537,11 @@ vectors_68:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_68
+	JNZ     vectors_70
 
-vectorstail_69:
+vectorstail_71:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_70
+	JZ        vectorsdone_72
 	VMOVUPS   (R8), Z1
 	VMOVUPS.Z (R9), K1, Z2
 	VMOVUPS.Z (R10), K1, Z3
@@ -5549,13 +5553,13 @@ vectorstail_69:
 	VADDPS    2176(R8), Z2, Z2
 	VMOVUPS   Z2, 2176(R8)
 
-vectorsdone_70:
+vectorsdone_72:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_66
+	JMP  rows_68
 
-rowsdone_67:
+rowsdone_69:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -5564,9 +5568,9 @@ rowsdone_67:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_71:
+singles_73:
 	CMPQ          R9, R10
-	JGT           tail_72
+	JGT           tail_74
 	VMOVUPS       1088(SI)(R9*1), Z1
 	VMOVUPD       (DI)(R9*2), Z2
 	VMOVUPD       64(DI)(R9*2), Z3
@@ -5588,12 +5592,12 @@ singles_71:
 	VMOVUPD       Z2, (R8)(R9*2)
 	VMOVUPD       Z3, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_71
+	JMP           singles_73
 
-tail_72:
+tail_74:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_73
+	JEQ           done_75
 	VMOVUPS       1088(SI)(R9*1), Z1
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z2
@@ -5620,15 +5624,15 @@ tail_72:
 	VMOVUPD       Z3, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_73:
+done_75:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_74
+	JZ      done_76
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_59
+	JMP     chunk_60
 
-done_74:
+done_76:
 	VZEROUPPER
 	RET
 
@@ -5652,10 +5656,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-192
 	MOVWLZX (R9)(R8*2), R8
 	KMOVW   R8, K1
 
-sample_75:
+sample_77:
 	XORQ R8, R8
 
-channel_76:
+channel_78:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -5669,9 +5673,9 @@ channel_76:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000100, R10
 
-blocks_80:
+blocks_82:
 	CMPQ        R9, R10
-	JGT         blocksdone_81
+	JGT         blocksdone_83
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -5697,14 +5701,14 @@ blocks_80:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_80
+	JMP         blocks_82
 
-blocksdone_81:
+blocksdone_83:
 	ADDQ $0x000000c0, R10
 
-singles_77:
+singles_79:
 	CMPQ        R9, R10
-	JGT         tail_78
+	JGT         tail_80
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -5712,12 +5716,12 @@ singles_77:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_77
+	JMP         singles_79
 
-tail_78:
+tail_80:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_79
+	JEQ         done_81
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -5726,18 +5730,18 @@ tail_78:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_79:
+done_81:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_76
+	JB   channel_78
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_75
+	JNZ  sample_77
 	VZEROUPPER
 	RET
 
@@ -5753,12 +5757,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-184
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_82
+	JA      streaming_84
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_83
+	JZ      full_85
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true
 	CMPQ    CX, $0x02
@@ -5768,7 +5772,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-184
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true
 
-full_83:
+full_85:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false
 	CMPQ    CX, $0x02
@@ -5812,7 +5816,7 @@ full_83:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_84:
+row_86:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -5841,7 +5845,7 @@ row_84:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_84
+	JNZ         row_86
 	VZEROUPPER
 	RET
 
@@ -5875,7 +5879,7 @@ gradColsAVX512_v3_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_85:
+row_87:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -5898,7 +5902,7 @@ row_85:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_85
+	JNZ         row_87
 	VZEROUPPER
 	RET
 
@@ -5924,7 +5928,7 @@ gradColsAVX512_v2_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_86:
+row_88:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -5941,7 +5945,7 @@ row_86:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_86
+	JNZ         row_88
 	VZEROUPPER
 	RET
 
@@ -5959,7 +5963,7 @@ gradColsAVX512_v1_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_87:
+row_89:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -5970,7 +5974,7 @@ row_87:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_87
+	JNZ         row_89
 	VZEROUPPER
 	RET
 
@@ -6012,7 +6016,7 @@ gradColsAVX512_v4_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_88:
+row_90:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -6041,7 +6045,7 @@ row_88:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_88
+	JNZ         row_90
 	VZEROUPPER
 	RET
 
@@ -6075,7 +6079,7 @@ gradColsAVX512_v3_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_89:
+row_91:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -6098,7 +6102,7 @@ row_89:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_89
+	JNZ         row_91
 	VZEROUPPER
 	RET
 
@@ -6124,7 +6128,7 @@ gradColsAVX512_v2_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_90:
+row_92:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -6141,7 +6145,7 @@ row_90:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_90
+	JNZ         row_92
 	VZEROUPPER
 	RET
 
@@ -6159,7 +6163,7 @@ gradColsAVX512_v1_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_91:
+row_93:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -6170,11 +6174,11 @@ row_91:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_91
+	JNZ         row_93
 	VZEROUPPER
 	RET
 
-streaming_82:
+streaming_84:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -6184,15 +6188,15 @@ streaming_82:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_92:
+row_94:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_96:
+blocks_98:
 	CMPQ        R11, R12
-	JGT         blocksdone_97
+	JGT         blocksdone_99
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -6234,14 +6238,14 @@ blocks_96:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_96
+	JMP         blocks_98
 
-blocksdone_97:
+blocksdone_99:
 	ADDQ $0x000000c0, R12
 
-singles_93:
+singles_95:
 	CMPQ        R11, R12
-	JGT         tail_94
+	JGT         tail_96
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -6253,12 +6257,12 @@ singles_93:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_93
+	JMP         singles_95
 
-tail_94:
+tail_96:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_95
+	JEQ         done_97
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -6271,11 +6275,11 @@ tail_94:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_95:
+done_97:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_92
+	JNZ  row_94
 	VZEROUPPER
 	RET

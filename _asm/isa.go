@@ -28,7 +28,7 @@ type isa struct {
 	tail Op
 	// AVX2: tailBytes holds 4·(n%lanes); buf is a 64-byte stack buffer for tails.
 	tailBytes, buf Mem
-	// far holds the prefetch distance of the cols reductions.
+	// far is the prefetch distance argument of the cols reductions.
 	far Mem
 
 	labels int

@@ -462,13 +462,9 @@ func (w *isa) colChunk(n Mem, m, stride Register, ptrs []Register, buf Mem, f te
 	r, s3 := GP64(), GP64()
 	MOVQ(m, r)
 	LEAQ(Mem{Base: stride, Index: stride, Scale: 2}, s3)
-	// Prefetch a chunk ahead: the interleaved walk of 4 rows defeats the stream
-	// prefetchers.
-	far := AllocLocal(8)
-	MOVQ(stride, cnt)
-	SHLQ(U8(5), cnt)
-	MOVQ(cnt, far)
-	w.far = far
+	// Prefetch ahead (the prefetch argument, in bytes): the interleaved walk of 4 rows
+	// defeats the stream prefetchers.
+	w.far = addr(Param("prefetch"))
 	for _, g := range []int{colGroup, 1} {
 		top, next := w.label("rows"), w.label("rowsdone")
 		Label(top)
@@ -510,6 +506,9 @@ func (w *isa) colVectors(n Mem, ptrs []Register, buf Mem, stride, s3 Register, r
 	JZ(LabelRef(tail))
 	Label(loop)
 	if rows == colGroup {
+		skip := w.label("noprefetch")
+		CMPQ(w.far, U8(0))
+		JEQ(LabelRef(skip))
 		t := GP64()
 		for _, p := range q {
 			MOVQ(w.far, t)
@@ -519,6 +518,7 @@ func (w *isa) colVectors(n Mem, ptrs []Register, buf Mem, stride, s3 Register, r
 			PREFETCHT0(Mem{Base: t, Index: stride, Scale: 2})
 			PREFETCHT0(Mem{Base: t, Index: s3, Scale: 1})
 		}
+		Label(skip)
 	}
 	sv, qv := f(row, Mem{Base: a}, false, rows)
 	w.addTo(a, sv, qv)
@@ -564,7 +564,7 @@ func (w *isa) sumRows(rows int, d func(j int) VecVirtual, e func(j int, dj VecVi
 }
 
 func (w *isa) momentsCols() {
-	w.text("momentsCols", "func(mean, m2 []float64, buf, x []float32, rows, stride, count, first int)")
+	w.text("momentsCols", "func(mean, m2 []float64, buf, x []float32, rows, stride, count, first, prefetch int)")
 	Comment("momentsCols"+w.name+": merges rows rows of len(mean) channels into mean and m2,",
 		"after count rows merged before, in chunks of first rows then colChunk: each chunk's",
 		"values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)",
@@ -677,7 +677,7 @@ func (w *isa) momentsMerge(n Op, mean, m2 Register, weights Mem, sums func(i Reg
 }
 
 func (w *isa) reduceCols() {
-	w.text("reduceCols", "func(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first int)")
+	w.text("reduceCols", "func(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first, prefetch int)")
 	Comment("reduceCols"+w.name+": adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)",
 		"channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in",
 		"float32 over chunks of rows (first rows, then colChunk at a time) and in float64",

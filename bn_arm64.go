@@ -2,5 +2,237 @@
 
 package bn
 
+import "golang.org/x/sys/cpu"
+
+// The NEON kernels (Advanced SIMD, which every arm64 CPU that Go supports has). The
+// assembly in bn_arm64.s runs every loop over values; these wrappers walk samples and
+// chunks, and merge the float32 chunk sums in float64 in the same order as the generic
+// kernels.
+
+var neonKernels = kernelSet{
+	name:          "neon",
+	momentsRows:   momentsRowsNEON,
+	momentsCols:   momentsColsNEON,
+	normalizeRows: normalizeRowsNEON,
+	normalizeCols: normalizeColsNEON,
+	reduceRows:    reduceRowsNEON,
+	reduceCols:    reduceColsNEON,
+	gradRows:      gradRowsNEON,
+	gradCols:      gradColsNEON,
+}
+
 // archKernels lists this architecture's SIMD kernel sets, best first.
-func archKernels() []registration { return nil }
+func archKernels() []registration {
+	return []registration{{&neonKernels, cpu.ARM64.HasASIMD}}
+}
+
+// neonTile is how many channels a wrapper hands to one assembly call: it bounds the
+// per-channel scratch the wrappers keep on the stack.
+const neonTile = 256
+
+// colRows is how many rows normalizeCols and gradCols hand to one assembly call, which
+// walks them a block of channels at a time: short enough that the rows' cache lines are
+// still in L1 when the next block of channels reads the rest of them.
+const colRows = 64
+
+//go:noescape
+func momentsRunsNEON(s1, s2 []float64, k, x []float32, width int)
+
+//go:noescape
+func momentsColsChunkNEON(s1, s2, k, x []float32, rows, stride int)
+
+//go:noescape
+func normalizeRunsNEON(y, x, center, scale, shift []float32, width int)
+
+//go:noescape
+func normalizeColsTileNEON(y, x, center, scale, shift []float32, rows, stride int)
+
+//go:noescape
+func reduceRunsNEON(sumDy, sumDyXc []float64, dy, x, center []float32, width int)
+
+//go:noescape
+func reduceColsChunkNEON(s1, s2, dy, x, center []float32, rows, stride int)
+
+//go:noescape
+func gradRunsNEON(dx, dy, x, center, gy, gx, g0 []float32, width int)
+
+//go:noescape
+func gradColsTileNEON(dx, dy, x, center, gy, gx, g0 []float32, rows, stride int)
+
+func momentsRowsNEON(mean, m2 []float64, count int, x []float32, width, samples, stride int) {
+	if samples == 0 || len(mean) == 0 {
+		return
+	}
+	raceRead(x)
+	var k [neonTile]float32
+	var s1, s2 [neonTile]float64
+	m2 = m2[:len(mean)]
+	for c0 := 0; c0 < len(mean); c0 += neonTile {
+		ct := min(neonTile, len(mean)-c0)
+		n := count
+		for j := range samples {
+			runs := x[j*stride+c0*width:][:ct*width]
+			for i := range ct {
+				if n == 0 {
+					k[i] = runs[i*width]
+				} else {
+					k[i] = float32(mean[c0+i])
+				}
+			}
+			momentsRunsNEON(s1[:ct], s2[:ct], k[:ct], runs, width)
+			for i := range ct {
+				mean[c0+i], m2[c0+i] = mergeShifted(mean[c0+i], m2[c0+i], n, k[i], width, s1[i], s2[i])
+			}
+			n += width
+		}
+	}
+}
+
+func momentsColsNEON(mean, m2 []float64, count int, x []float32, rows, stride int) {
+	if rows == 0 || len(mean) == 0 {
+		return
+	}
+	raceRead(x)
+	var k, s1, s2 [neonTile]float32
+	m2 = m2[:len(mean)]
+	for c0 := 0; c0 < len(mean); c0 += neonTile {
+		ct := min(neonTile, len(mean)-c0)
+		n := count
+		for r := 0; r < rows; {
+			m := firstChunk(n, rows-r)
+			xs := x[r*stride+c0:][:(m-1)*stride+ct]
+			for i := range ct {
+				if n == 0 {
+					k[i] = xs[i]
+				} else {
+					k[i] = float32(mean[c0+i])
+				}
+			}
+			momentsColsChunkNEON(s1[:ct], s2[:ct], k[:ct], xs, m, stride)
+			for i := range ct {
+				mean[c0+i], m2[c0+i] = mergeShifted(mean[c0+i], m2[c0+i], n, k[i], m, float64(s1[i]), float64(s2[i]))
+			}
+			r += m
+			n += m
+		}
+	}
+}
+
+func normalizeRowsNEON(y, x, center, scale, shift []float32, width, samples, stride int) {
+	nc := len(center)
+	if samples == 0 || nc == 0 {
+		return
+	}
+	scale, shift = scale[:nc], shift[:nc]
+	raceRead(x)
+	raceRead(center)
+	raceRead(scale)
+	raceRead(shift)
+	raceWrite(y)
+	for j := range samples {
+		off := j * stride
+		normalizeRunsNEON(y[off:][:nc*width], x[off:][:nc*width], center, scale, shift, width)
+	}
+}
+
+func normalizeColsNEON(y, x, center, scale, shift []float32, rows, stride int) {
+	nc := len(center)
+	if rows == 0 || nc == 0 {
+		return
+	}
+	scale, shift = scale[:nc], shift[:nc]
+	raceRead(x)
+	raceRead(center)
+	raceRead(scale)
+	raceRead(shift)
+	raceWrite(y)
+	for r := 0; r < rows; r += colRows {
+		m := min(colRows, rows-r)
+		ext := (m-1)*stride + nc
+		off := r * stride
+		normalizeColsTileNEON(y[off:][:ext], x[off:][:ext], center, scale, shift, m, stride)
+	}
+}
+
+func reduceRowsNEON(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride int) {
+	nc := len(center)
+	if samples == 0 || nc == 0 {
+		return
+	}
+	sumDy, sumDyXc = sumDy[:nc], sumDyXc[:nc]
+	raceRead(dy)
+	raceRead(x)
+	raceRead(center)
+	for j := range samples {
+		off := j * stride
+		reduceRunsNEON(sumDy, sumDyXc, dy[off:][:nc*width], x[off:][:nc*width], center, width)
+	}
+}
+
+func reduceColsNEON(sumDy, sumDyXc []float64, count int, dy, x, center []float32, rows, stride int) {
+	if rows == 0 || len(center) == 0 {
+		return
+	}
+	raceRead(dy)
+	raceRead(x)
+	raceRead(center)
+	var s1, s2 [neonTile]float32
+	sumDy, sumDyXc = sumDy[:len(center)], sumDyXc[:len(center)]
+	for c0 := 0; c0 < len(center); c0 += neonTile {
+		ct := min(neonTile, len(center)-c0)
+		n := count
+		for r := 0; r < rows; {
+			m := firstChunk(n, rows-r)
+			ext := (m-1)*stride + ct
+			off := r*stride + c0
+			reduceColsChunkNEON(s1[:ct], s2[:ct], dy[off:][:ext], x[off:][:ext], center[c0:][:ct], m, stride)
+			for i := range ct {
+				sumDy[c0+i] += float64(s1[i])
+				sumDyXc[c0+i] += float64(s2[i])
+			}
+			r += m
+			n += m
+		}
+	}
+}
+
+func gradRowsNEON(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride int) {
+	nc := len(center)
+	if samples == 0 || nc == 0 {
+		return
+	}
+	gy, gx, g0 = gy[:nc], gx[:nc], g0[:nc]
+	raceRead(dy)
+	raceRead(x)
+	raceRead(center)
+	raceRead(gy)
+	raceRead(gx)
+	raceRead(g0)
+	raceWrite(dx)
+	for j := range samples {
+		off := j * stride
+		n := nc * width
+		gradRunsNEON(dx[off:][:n], dy[off:][:n], x[off:][:n], center, gy, gx, g0, width)
+	}
+}
+
+func gradColsNEON(dx, dy, x, center, gy, gx, g0 []float32, rows, stride int) {
+	nc := len(center)
+	if rows == 0 || nc == 0 {
+		return
+	}
+	gy, gx, g0 = gy[:nc], gx[:nc], g0[:nc]
+	raceRead(dy)
+	raceRead(x)
+	raceRead(center)
+	raceRead(gy)
+	raceRead(gx)
+	raceRead(g0)
+	raceWrite(dx)
+	for r := 0; r < rows; r += colRows {
+		m := min(colRows, rows-r)
+		ext := (m-1)*stride + nc
+		off := r * stride
+		gradColsTileNEON(dx[off:][:ext], dy[off:][:ext], x[off:][:ext], center, gy, gx, g0, m, stride)
+	}
+}

@@ -1,0 +1,808 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// The NEON kernels' loops over values. The Go wrappers in bn_arm64.go hold the per-run and
+// per-chunk bookkeeping in float64 (Chan merges); everything that touches every value is here.
+//
+// Go's assembler does not take these vector float instructions, so they are encoded by
+// hand. Arguments are register numbers (0 for V0); each comment gives the disassembly.
+
+// fadd vd.4s, vn.4s, vm.4s  (d = n + m)
+#define VFADD(m, n, d) WORD $(0x4E20D400 | ((m)<<16) | ((n)<<5) | (d))
+// fsub vd.4s, vn.4s, vm.4s  (d = n - m)
+#define VFSUB(m, n, d) WORD $(0x4EA0D400 | ((m)<<16) | ((n)<<5) | (d))
+// faddp vd.4s, vn.4s, vm.4s  (pairwise: d = [n0+n1, n2+n3, m0+m1, m2+m3])
+#define VFADDP(m, n, d) WORD $(0x6E20D400 | ((m)<<16) | ((n)<<5) | (d))
+// faddp sd, vn.2s  (d = n0 + n1)
+#define FADDP2(n, d) WORD $(0x7E30D800 | ((n)<<5) | (d))
+
+// HSUM4 leaves in Fa the sum of the 16 lanes of Va, Vb, Vc, Vd: (a+b) + (c+d) lanewise,
+// then the four lanes pairwise. It clobbers Va and Vc.
+#define HSUM4(a, b, c, d) \
+	VFADD(b, a, a); \
+	VFADD(d, c, c); \
+	VFADD(c, a, a); \
+	VFADDP(a, a, a); \
+	FADDP2(a, a)
+
+// ZERO10 clears V0-V9: the vector and scalar accumulators of a chunk.
+#define ZERO10 \
+	VEOR V0.B16, V0.B16, V0.B16; \
+	VEOR V1.B16, V1.B16, V1.B16; \
+	VEOR V2.B16, V2.B16, V2.B16; \
+	VEOR V3.B16, V3.B16, V3.B16; \
+	VEOR V4.B16, V4.B16, V4.B16; \
+	VEOR V5.B16, V5.B16, V5.B16; \
+	VEOR V6.B16, V6.B16, V6.B16; \
+	VEOR V7.B16, V7.B16, V7.B16; \
+	VEOR V8.B16, V8.B16, V8.B16; \
+	VEOR V9.B16, V9.B16, V9.B16
+
+// func momentsRunsNEON(s1, s2 []float64, k, x []float32, width int)
+//
+// For each of the len(k) runs of width values in x, s1[i] = Σ(v-k[i]) and
+// s2[i] = Σ(v-k[i])², summed in float32 over chunks of 256 values, each chunk's sums
+// then added in float64.
+TEXT ·momentsRunsNEON(SB), NOSPLIT, $0-104
+	MOVD s1_base+0(FP), R2
+	MOVD s2_base+24(FP), R3
+	MOVD k_base+48(FP), R1
+	MOVD k_len+56(FP), R4
+	MOVD x_base+72(FP), R0
+	MOVD width+96(FP), R5
+	CBZ  R4, mr_done
+
+mr_run:
+	VLD1R.P 4(R1), [V31.S4] // k in every lane; F31 is k
+	FMOVD   ZR, F30         // Σ(v-k) in float64
+	FMOVD   ZR, F29         // Σ(v-k)² in float64
+	MOVD    R5, R6          // values left in the run
+	CBZ     R6, mr_store
+
+mr_chunk:
+	MOVD $256, R7
+	CMP  R7, R6
+	CSEL LT, R6, R7, R7 // R7 = min(left, 256)
+	SUB  R7, R6, R6
+	ZERO10
+	LSR  $4, R7, R8
+	CBZ  R8, mr_four
+
+mr_loop16:
+	VLD1.P 64(R0), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VFSUB(31, 16, 16)
+	VFSUB(31, 17, 17)
+	VFSUB(31, 18, 18)
+	VFSUB(31, 19, 19)
+	VFADD(16, 0, 0)
+	VFADD(17, 1, 1)
+	VFADD(18, 2, 2)
+	VFADD(19, 3, 3)
+	VFMLA  V16.S4, V16.S4, V4.S4
+	VFMLA  V17.S4, V17.S4, V5.S4
+	VFMLA  V18.S4, V18.S4, V6.S4
+	VFMLA  V19.S4, V19.S4, V7.S4
+	SUBS   $1, R8, R8
+	BNE    mr_loop16
+
+mr_four:
+	AND  $15, R7, R8
+	LSR  $2, R8, R9
+	CBZ  R9, mr_one
+
+mr_loop4:
+	VLD1.P 16(R0), [V16.S4]
+	VFSUB(31, 16, 16)
+	VFADD(16, 0, 0)
+	VFMLA  V16.S4, V16.S4, V4.S4
+	SUBS   $1, R9, R9
+	BNE    mr_loop4
+
+mr_one:
+	AND $3, R8, R9
+	CBZ R9, mr_sum
+
+mr_loop1:
+	FMOVS.P 4(R0), F16
+	FSUBS   F31, F16, F16
+	FADDS   F16, F8, F8
+	FMADDS  F16, F9, F16, F9 // F9 += d*d
+	SUBS    $1, R9, R9
+	BNE     mr_loop1
+
+mr_sum:
+	HSUM4(0, 1, 2, 3)
+	HSUM4(4, 5, 6, 7)
+	FADDS  F8, F0, F0
+	FADDS  F9, F4, F4
+	FCVTSD F0, F0
+	FCVTSD F4, F4
+	FADDD  F0, F30, F30
+	FADDD  F4, F29, F29
+	CBNZ   R6, mr_chunk
+
+mr_store:
+	FMOVD.P F30, 8(R2)
+	FMOVD.P F29, 8(R3)
+	SUBS    $1, R4, R4
+	BNE     mr_run
+
+mr_done:
+	RET
+
+// func momentsColsChunkNEON(s1, s2, k, x []float32, rows, stride int)
+//
+// For each of the len(k) channels i, s1[i] = Σ(v-k[i]) and s2[i] = Σ(v-k[i])² over the
+// values x[r*stride+i] of rows r in [0, rows), summed in float32.
+TEXT ·momentsColsChunkNEON(SB), NOSPLIT, $0-112
+	MOVD s1_base+0(FP), R2
+	MOVD s2_base+24(FP), R3
+	MOVD k_base+48(FP), R1
+	MOVD k_len+56(FP), R4
+	MOVD x_base+72(FP), R0
+	MOVD rows+96(FP), R5
+	MOVD stride+104(FP), R6
+	LSL  $2, R6, R6 // stride in bytes
+	CBZ  R5, mc_done
+	CMP  $16, R4
+	BLT  mc_cols4
+
+mc_cols16:
+	VLD1.P 64(R1), [V28.S4, V29.S4, V30.S4, V31.S4]
+	ZERO10
+	MOVD   R0, R7
+	MOVD   R5, R8
+
+mc_rows16:
+	VLD1.P (R7)(R6), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VFSUB(28, 16, 16)
+	VFSUB(29, 17, 17)
+	VFSUB(30, 18, 18)
+	VFSUB(31, 19, 19)
+	VFADD(16, 0, 0)
+	VFADD(17, 1, 1)
+	VFADD(18, 2, 2)
+	VFADD(19, 3, 3)
+	VFMLA  V16.S4, V16.S4, V4.S4
+	VFMLA  V17.S4, V17.S4, V5.S4
+	VFMLA  V18.S4, V18.S4, V6.S4
+	VFMLA  V19.S4, V19.S4, V7.S4
+	SUBS   $1, R8, R8
+	BNE    mc_rows16
+
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R2)
+	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R3)
+	ADD    $64, R0, R0
+	SUB    $16, R4, R4
+	CMP    $16, R4
+	BGE    mc_cols16
+
+mc_cols4:
+	CMP    $4, R4
+	BLT    mc_cols1
+	VLD1.P 16(R1), [V28.S4]
+	VEOR   V0.B16, V0.B16, V0.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	MOVD   R0, R7
+	MOVD   R5, R8
+
+mc_rows4:
+	VLD1.P (R7)(R6), [V16.S4]
+	VFSUB(28, 16, 16)
+	VFADD(16, 0, 0)
+	VFMLA  V16.S4, V16.S4, V4.S4
+	SUBS   $1, R8, R8
+	BNE    mc_rows4
+
+	VST1.P [V0.S4], 16(R2)
+	VST1.P [V4.S4], 16(R3)
+	ADD    $16, R0, R0
+	SUB    $4, R4, R4
+	B      mc_cols4
+
+mc_cols1:
+	CBZ     R4, mc_done
+	FMOVS.P 4(R1), F28
+	VEOR    V0.B16, V0.B16, V0.B16
+	VEOR    V4.B16, V4.B16, V4.B16
+	MOVD    R0, R7
+	MOVD    R5, R8
+
+mc_rows1:
+	FMOVS  (R7), F16
+	ADD    R6, R7, R7
+	FSUBS  F28, F16, F16
+	FADDS  F16, F0, F0
+	FMADDS F16, F4, F16, F4 // F4 += d*d
+	SUBS   $1, R8, R8
+	BNE    mc_rows1
+
+	FMOVS.P F0, 4(R2)
+	FMOVS.P F4, 4(R3)
+	ADD     $4, R0, R0
+	SUB     $1, R4, R4
+	B       mc_cols1
+
+mc_done:
+	RET
+
+// func normalizeRunsNEON(y, x, center, scale, shift []float32, width int)
+//
+// For each of the len(center) runs of width values, y = (x - center[i])*scale[i] + shift[i]
+// with one rounding of the product-sum (fmla). The frame holds shift[i] four times, so one
+// ld4r gives the four accumulators their starting value.
+TEXT ·normalizeRunsNEON(SB), NOSPLIT, $16-128
+	MOVD y_base+0(FP), R0
+	MOVD x_base+24(FP), R1
+	MOVD center_base+48(FP), R2
+	MOVD center_len+56(FP), R4
+	MOVD scale_base+72(FP), R3
+	MOVD shift_base+96(FP), R5
+	MOVD width+120(FP), R6
+	MOVD $shift4-16(SP), R9
+	CBZ  R4, nr_done
+
+nr_run:
+	VLD1R.P 4(R2), [V28.S4] // center
+	VLD1R.P 4(R3), [V29.S4] // scale
+	VLD1R.P 4(R5), [V30.S4] // shift
+	VST1    [V30.S4], (R9)
+	LSR     $4, R6, R7
+	CBZ     R7, nr_four
+
+nr_loop16:
+	VLD1.P 64(R1), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD4R  (R9), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VFSUB(28, 16, 16)
+	VFSUB(28, 17, 17)
+	VFSUB(28, 18, 18)
+	VFSUB(28, 19, 19)
+	VFMLA  V29.S4, V16.S4, V0.S4
+	VFMLA  V29.S4, V17.S4, V1.S4
+	VFMLA  V29.S4, V18.S4, V2.S4
+	VFMLA  V29.S4, V19.S4, V3.S4
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	SUBS   $1, R7, R7
+	BNE    nr_loop16
+
+nr_four:
+	AND $15, R6, R8
+	LSR $2, R8, R7
+	CBZ R7, nr_one
+
+nr_loop4:
+	VLD1.P 16(R1), [V16.S4]
+	VMOV   V30.B16, V0.B16
+	VFSUB(28, 16, 16)
+	VFMLA  V29.S4, V16.S4, V0.S4
+	VST1.P [V0.S4], 16(R0)
+	SUBS   $1, R7, R7
+	BNE    nr_loop4
+
+nr_one:
+	AND $3, R8, R7
+	CBZ R7, nr_next
+
+nr_loop1:
+	FMOVS.P 4(R1), F16
+	FSUBS   F28, F16, F16
+	FMADDS  F29, F30, F16, F0 // F0 = shift + d*scale
+	FMOVS.P F0, 4(R0)
+	SUBS    $1, R7, R7
+	BNE     nr_loop1
+
+nr_next:
+	SUBS $1, R4, R4
+	BNE  nr_run
+
+nr_done:
+	RET
+
+// func normalizeColsTileNEON(y, x, center, scale, shift []float32, rows, stride int)
+//
+// y[r*stride+i] = (x[r*stride+i] - center[i])*scale[i] + shift[i] for the len(center)
+// channels of rows [0, rows), a block of channels at a time, walking the rows inside it.
+TEXT ·normalizeColsTileNEON(SB), NOSPLIT, $0-136
+	MOVD y_base+0(FP), R0
+	MOVD x_base+24(FP), R1
+	MOVD center_base+48(FP), R2
+	MOVD center_len+56(FP), R4
+	MOVD scale_base+72(FP), R3
+	MOVD shift_base+96(FP), R5
+	MOVD rows+120(FP), R6
+	MOVD stride+128(FP), R7
+	LSL  $2, R7, R7
+	CBZ  R6, nc_done
+	CMP  $16, R4
+	BLT  nc_cols4
+
+nc_cols16:
+	VLD1.P 64(R2), [V24.S4, V25.S4, V26.S4, V27.S4]
+	VLD1.P 64(R3), [V28.S4, V29.S4, V30.S4, V31.S4]
+	MOVD   R0, R8
+	MOVD   R1, R10
+	MOVD   R6, R11
+
+nc_rows16:
+	VLD1.P (R10)(R7), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1   (R5), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VFSUB(24, 16, 16)
+	VFSUB(25, 17, 17)
+	VFSUB(26, 18, 18)
+	VFSUB(27, 19, 19)
+	VFMLA  V28.S4, V16.S4, V0.S4
+	VFMLA  V29.S4, V17.S4, V1.S4
+	VFMLA  V30.S4, V18.S4, V2.S4
+	VFMLA  V31.S4, V19.S4, V3.S4
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], (R8)(R7)
+	SUBS   $1, R11, R11
+	BNE    nc_rows16
+
+	ADD $64, R0, R0
+	ADD $64, R1, R1
+	ADD $64, R5, R5
+	SUB $16, R4, R4
+	CMP $16, R4
+	BGE nc_cols16
+
+nc_cols4:
+	CMP    $4, R4
+	BLT    nc_cols1
+	VLD1.P 16(R2), [V24.S4]
+	VLD1.P 16(R3), [V28.S4]
+	MOVD   R0, R8
+	MOVD   R1, R10
+	MOVD   R6, R11
+
+nc_rows4:
+	VLD1.P (R10)(R7), [V16.S4]
+	VLD1   (R5), [V0.S4]
+	VFSUB(24, 16, 16)
+	VFMLA  V28.S4, V16.S4, V0.S4
+	VST1.P [V0.S4], (R8)(R7)
+	SUBS   $1, R11, R11
+	BNE    nc_rows4
+
+	ADD $16, R0, R0
+	ADD $16, R1, R1
+	ADD $16, R5, R5
+	SUB $4, R4, R4
+	B   nc_cols4
+
+nc_cols1:
+	CBZ     R4, nc_done
+	FMOVS.P 4(R2), F24
+	FMOVS.P 4(R3), F28
+	FMOVS.P 4(R5), F30
+	MOVD    R0, R8
+	MOVD    R1, R10
+	MOVD    R6, R11
+
+nc_rows1:
+	FMOVS  (R10), F16
+	ADD    R7, R10, R10
+	FSUBS  F24, F16, F16
+	FMADDS F28, F30, F16, F0 // F0 = shift + d*scale
+	FMOVS  F0, (R8)
+	ADD    R7, R8, R8
+	SUBS   $1, R11, R11
+	BNE    nc_rows1
+
+	ADD $4, R0, R0
+	ADD $4, R1, R1
+	SUB $1, R4, R4
+	B   nc_cols1
+
+nc_done:
+	RET
+
+// func reduceRunsNEON(sumDy, sumDyXc []float64, dy, x, center []float32, width int)
+//
+// For each of the len(center) runs of width values, adds Σdy to sumDy[i] and
+// Σdy·(x-center[i]) to sumDyXc[i], summed in float32 over chunks of 256 values and then
+// in float64.
+TEXT ·reduceRunsNEON(SB), NOSPLIT, $0-128
+	MOVD sumDy_base+0(FP), R2
+	MOVD sumDyXc_base+24(FP), R3
+	MOVD dy_base+48(FP), R0
+	MOVD x_base+72(FP), R1
+	MOVD center_base+96(FP), R4
+	MOVD center_len+104(FP), R5
+	MOVD width+120(FP), R6
+	CBZ  R5, rr_done
+
+rr_run:
+	VLD1R.P 4(R4), [V31.S4] // center; F31 is center
+	FMOVD   ZR, F30         // Σdy in float64
+	FMOVD   ZR, F29         // Σdy·(x-c) in float64
+	MOVD    R6, R7
+	CBZ     R7, rr_store
+
+rr_chunk:
+	MOVD $256, R8
+	CMP  R8, R7
+	CSEL LT, R7, R8, R8 // R8 = min(left, 256)
+	SUB  R8, R7, R7
+	ZERO10
+	LSR  $4, R8, R9
+	CBZ  R9, rr_four
+
+rr_loop16:
+	VLD1.P 64(R1), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P 64(R0), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VFSUB(31, 16, 16)
+	VFSUB(31, 17, 17)
+	VFSUB(31, 18, 18)
+	VFSUB(31, 19, 19)
+	VFADD(20, 0, 0)
+	VFADD(21, 1, 1)
+	VFADD(22, 2, 2)
+	VFADD(23, 3, 3)
+	VFMLA  V20.S4, V16.S4, V4.S4
+	VFMLA  V21.S4, V17.S4, V5.S4
+	VFMLA  V22.S4, V18.S4, V6.S4
+	VFMLA  V23.S4, V19.S4, V7.S4
+	SUBS   $1, R9, R9
+	BNE    rr_loop16
+
+rr_four:
+	AND $15, R8, R10
+	LSR $2, R10, R9
+	CBZ R9, rr_one
+
+rr_loop4:
+	VLD1.P 16(R1), [V16.S4]
+	VLD1.P 16(R0), [V20.S4]
+	VFSUB(31, 16, 16)
+	VFADD(20, 0, 0)
+	VFMLA  V20.S4, V16.S4, V4.S4
+	SUBS   $1, R9, R9
+	BNE    rr_loop4
+
+rr_one:
+	AND $3, R10, R9
+	CBZ R9, rr_sum
+
+rr_loop1:
+	FMOVS.P 4(R1), F16
+	FMOVS.P 4(R0), F20
+	FSUBS   F31, F16, F16
+	FADDS   F20, F8, F8
+	FMADDS  F20, F9, F16, F9 // F9 += d*dy
+	SUBS    $1, R9, R9
+	BNE     rr_loop1
+
+rr_sum:
+	HSUM4(0, 1, 2, 3)
+	HSUM4(4, 5, 6, 7)
+	FADDS  F8, F0, F0
+	FADDS  F9, F4, F4
+	FCVTSD F0, F0
+	FCVTSD F4, F4
+	FADDD  F0, F30, F30
+	FADDD  F4, F29, F29
+	CBNZ   R7, rr_chunk
+
+rr_store:
+	FMOVD   (R2), F0
+	FADDD   F30, F0, F0
+	FMOVD.P F0, 8(R2)
+	FMOVD   (R3), F4
+	FADDD   F29, F4, F4
+	FMOVD.P F4, 8(R3)
+	SUBS    $1, R5, R5
+	BNE     rr_run
+
+rr_done:
+	RET
+
+// func reduceColsChunkNEON(s1, s2, dy, x, center []float32, rows, stride int)
+//
+// For each of the len(center) channels i, s1[i] = Σdy and s2[i] = Σdy·(x-center[i]) over
+// the values at r*stride+i of rows r in [0, rows), summed in float32.
+TEXT ·reduceColsChunkNEON(SB), NOSPLIT, $0-136
+	MOVD s1_base+0(FP), R2
+	MOVD s2_base+24(FP), R3
+	MOVD dy_base+48(FP), R0
+	MOVD x_base+72(FP), R1
+	MOVD center_base+96(FP), R4
+	MOVD center_len+104(FP), R5
+	MOVD rows+120(FP), R6
+	MOVD stride+128(FP), R7
+	LSL  $2, R7, R7
+	CBZ  R6, rc_done
+	CMP  $16, R5
+	BLT  rc_cols4
+
+rc_cols16:
+	VLD1.P 64(R4), [V28.S4, V29.S4, V30.S4, V31.S4]
+	ZERO10
+	MOVD   R0, R8
+	MOVD   R1, R10
+	MOVD   R6, R11
+
+rc_rows16:
+	VLD1.P (R10)(R7), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P (R8)(R7), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VFSUB(28, 16, 16)
+	VFSUB(29, 17, 17)
+	VFSUB(30, 18, 18)
+	VFSUB(31, 19, 19)
+	VFADD(20, 0, 0)
+	VFADD(21, 1, 1)
+	VFADD(22, 2, 2)
+	VFADD(23, 3, 3)
+	VFMLA  V20.S4, V16.S4, V4.S4
+	VFMLA  V21.S4, V17.S4, V5.S4
+	VFMLA  V22.S4, V18.S4, V6.S4
+	VFMLA  V23.S4, V19.S4, V7.S4
+	SUBS   $1, R11, R11
+	BNE    rc_rows16
+
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R2)
+	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R3)
+	ADD    $64, R0, R0
+	ADD    $64, R1, R1
+	SUB    $16, R5, R5
+	CMP    $16, R5
+	BGE    rc_cols16
+
+rc_cols4:
+	CMP    $4, R5
+	BLT    rc_cols1
+	VLD1.P 16(R4), [V28.S4]
+	VEOR   V0.B16, V0.B16, V0.B16
+	VEOR   V4.B16, V4.B16, V4.B16
+	MOVD   R0, R8
+	MOVD   R1, R10
+	MOVD   R6, R11
+
+rc_rows4:
+	VLD1.P (R10)(R7), [V16.S4]
+	VLD1.P (R8)(R7), [V20.S4]
+	VFSUB(28, 16, 16)
+	VFADD(20, 0, 0)
+	VFMLA  V20.S4, V16.S4, V4.S4
+	SUBS   $1, R11, R11
+	BNE    rc_rows4
+
+	VST1.P [V0.S4], 16(R2)
+	VST1.P [V4.S4], 16(R3)
+	ADD    $16, R0, R0
+	ADD    $16, R1, R1
+	SUB    $4, R5, R5
+	B      rc_cols4
+
+rc_cols1:
+	CBZ     R5, rc_done
+	FMOVS.P 4(R4), F28
+	VEOR    V0.B16, V0.B16, V0.B16
+	VEOR    V4.B16, V4.B16, V4.B16
+	MOVD    R0, R8
+	MOVD    R1, R10
+	MOVD    R6, R11
+
+rc_rows1:
+	FMOVS  (R10), F16
+	FMOVS  (R8), F20
+	ADD    R7, R10, R10
+	ADD    R7, R8, R8
+	FSUBS  F28, F16, F16
+	FADDS  F20, F0, F0
+	FMADDS F20, F4, F16, F4 // F4 += d*dy
+	SUBS   $1, R11, R11
+	BNE    rc_rows1
+
+	FMOVS.P F0, 4(R2)
+	FMOVS.P F4, 4(R3)
+	ADD     $4, R0, R0
+	ADD     $4, R1, R1
+	SUB     $1, R5, R5
+	B       rc_cols1
+
+rc_done:
+	RET
+
+// func gradRunsNEON(dx, dy, x, center, gy, gx, g0 []float32, width int)
+//
+// For each of the len(center) runs of width values,
+// dx = g0[i] + dy*gy[i] + (x - center[i])*gx[i], each product added by fmla. The frame
+// holds g0[i] four times, so one ld4r gives the four accumulators their starting value.
+TEXT ·gradRunsNEON(SB), NOSPLIT, $16-176
+	MOVD dx_base+0(FP), R0
+	MOVD dy_base+24(FP), R1
+	MOVD x_base+48(FP), R2
+	MOVD center_base+72(FP), R3
+	MOVD center_len+80(FP), R7
+	MOVD gy_base+96(FP), R4
+	MOVD gx_base+120(FP), R5
+	MOVD g0_base+144(FP), R6
+	MOVD width+168(FP), R8
+	MOVD $g04-16(SP), R9
+	CBZ  R7, gr_done
+
+gr_run:
+	VLD1R.P 4(R3), [V28.S4] // center
+	VLD1R.P 4(R4), [V29.S4] // gy
+	VLD1R.P 4(R5), [V30.S4] // gx
+	VLD1R.P 4(R6), [V31.S4] // g0
+	VST1    [V31.S4], (R9)
+	LSR     $4, R8, R10
+	CBZ     R10, gr_four
+
+gr_loop16:
+	VLD1.P 64(R2), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P 64(R1), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD4R  (R9), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VFSUB(28, 16, 16)
+	VFSUB(28, 17, 17)
+	VFSUB(28, 18, 18)
+	VFSUB(28, 19, 19)
+	VFMLA  V29.S4, V20.S4, V0.S4
+	VFMLA  V29.S4, V21.S4, V1.S4
+	VFMLA  V29.S4, V22.S4, V2.S4
+	VFMLA  V29.S4, V23.S4, V3.S4
+	VFMLA  V30.S4, V16.S4, V0.S4
+	VFMLA  V30.S4, V17.S4, V1.S4
+	VFMLA  V30.S4, V18.S4, V2.S4
+	VFMLA  V30.S4, V19.S4, V3.S4
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	SUBS   $1, R10, R10
+	BNE    gr_loop16
+
+gr_four:
+	AND $15, R8, R11
+	LSR $2, R11, R10
+	CBZ R10, gr_one
+
+gr_loop4:
+	VLD1.P 16(R2), [V16.S4]
+	VLD1.P 16(R1), [V20.S4]
+	VMOV   V31.B16, V0.B16
+	VFSUB(28, 16, 16)
+	VFMLA  V29.S4, V20.S4, V0.S4
+	VFMLA  V30.S4, V16.S4, V0.S4
+	VST1.P [V0.S4], 16(R0)
+	SUBS   $1, R10, R10
+	BNE    gr_loop4
+
+gr_one:
+	AND $3, R11, R10
+	CBZ R10, gr_next
+
+gr_loop1:
+	FMOVS.P 4(R2), F16
+	FMOVS.P 4(R1), F20
+	FSUBS   F28, F16, F16
+	FMADDS  F29, F31, F20, F0 // F0 = g0 + dy*gy
+	FMADDS  F30, F0, F16, F0  // F0 += d*gx
+	FMOVS.P F0, 4(R0)
+	SUBS    $1, R10, R10
+	BNE     gr_loop1
+
+gr_next:
+	SUBS $1, R7, R7
+	BNE  gr_run
+
+gr_done:
+	RET
+
+// func gradColsTileNEON(dx, dy, x, center, gy, gx, g0 []float32, rows, stride int)
+//
+// dx = g0[i] + dy*gy[i] + (x - center[i])*gx[i] at r*stride+i for the len(center)
+// channels of rows [0, rows), a block of channels at a time, walking the rows inside it.
+TEXT ·gradColsTileNEON(SB), NOSPLIT, $0-184
+	MOVD dx_base+0(FP), R0
+	MOVD dy_base+24(FP), R1
+	MOVD x_base+48(FP), R2
+	MOVD center_base+72(FP), R3
+	MOVD center_len+80(FP), R7
+	MOVD gy_base+96(FP), R4
+	MOVD gx_base+120(FP), R5
+	MOVD g0_base+144(FP), R6
+	MOVD rows+168(FP), R8
+	MOVD stride+176(FP), R9
+	LSL  $2, R9, R9
+	CBZ  R8, gc_done
+	CMP  $16, R7
+	BLT  gc_cols4
+
+gc_cols16:
+	VLD1.P 64(R3), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P 64(R4), [V24.S4, V25.S4, V26.S4, V27.S4]
+	VLD1.P 64(R5), [V28.S4, V29.S4, V30.S4, V31.S4]
+	MOVD   R0, R10
+	MOVD   R1, R11
+	MOVD   R2, R12
+	MOVD   R8, R13
+
+gc_rows16:
+	VLD1.P (R12)(R9), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P (R11)(R9), [V8.S4, V9.S4, V10.S4, V11.S4]
+	VLD1   (R6), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VFSUB(20, 16, 16)
+	VFSUB(21, 17, 17)
+	VFSUB(22, 18, 18)
+	VFSUB(23, 19, 19)
+	VFMLA  V24.S4, V8.S4, V0.S4
+	VFMLA  V25.S4, V9.S4, V1.S4
+	VFMLA  V26.S4, V10.S4, V2.S4
+	VFMLA  V27.S4, V11.S4, V3.S4
+	VFMLA  V28.S4, V16.S4, V0.S4
+	VFMLA  V29.S4, V17.S4, V1.S4
+	VFMLA  V30.S4, V18.S4, V2.S4
+	VFMLA  V31.S4, V19.S4, V3.S4
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], (R10)(R9)
+	SUBS   $1, R13, R13
+	BNE    gc_rows16
+
+	ADD $64, R0, R0
+	ADD $64, R1, R1
+	ADD $64, R2, R2
+	ADD $64, R6, R6
+	SUB $16, R7, R7
+	CMP $16, R7
+	BGE gc_cols16
+
+gc_cols4:
+	CMP    $4, R7
+	BLT    gc_cols1
+	VLD1.P 16(R3), [V20.S4]
+	VLD1.P 16(R4), [V24.S4]
+	VLD1.P 16(R5), [V28.S4]
+	MOVD   R0, R10
+	MOVD   R1, R11
+	MOVD   R2, R12
+	MOVD   R8, R13
+
+gc_rows4:
+	VLD1.P (R12)(R9), [V16.S4]
+	VLD1.P (R11)(R9), [V8.S4]
+	VLD1   (R6), [V0.S4]
+	VFSUB(20, 16, 16)
+	VFMLA  V24.S4, V8.S4, V0.S4
+	VFMLA  V28.S4, V16.S4, V0.S4
+	VST1.P [V0.S4], (R10)(R9)
+	SUBS   $1, R13, R13
+	BNE    gc_rows4
+
+	ADD $16, R0, R0
+	ADD $16, R1, R1
+	ADD $16, R2, R2
+	ADD $16, R6, R6
+	SUB $4, R7, R7
+	B   gc_cols4
+
+gc_cols1:
+	CBZ     R7, gc_done
+	FMOVS.P 4(R3), F20
+	FMOVS.P 4(R4), F24
+	FMOVS.P 4(R5), F28
+	FMOVS.P 4(R6), F31
+	MOVD    R0, R10
+	MOVD    R1, R11
+	MOVD    R2, R12
+	MOVD    R8, R13
+
+gc_rows1:
+	FMOVS  (R12), F16
+	FMOVS  (R11), F8
+	ADD    R9, R12, R12
+	ADD    R9, R11, R11
+	FSUBS  F20, F16, F16
+	FMADDS F24, F31, F8, F0 // F0 = g0 + dy*gy
+	FMADDS F28, F0, F16, F0 // F0 += d*gx
+	FMOVS  F0, (R10)
+	ADD    R9, R10, R10
+	SUBS   $1, R13, R13
+	BNE    gc_rows1
+
+	ADD $4, R0, R0
+	ADD $4, R1, R1
+	ADD $4, R2, R2
+	SUB $1, R7, R7
+	B   gc_cols1
+
+gc_done:
+	RET

@@ -1,0 +1,336 @@
+package bn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/simdnorm/bn/internal/guard"
+)
+
+// A kernelCall is one call of a kernel on a tile of ch channels: rows (runs of width
+// values, samples of them, stride apart) or cols (samples rows of ch values, stride apart).
+type kernelCall struct {
+	rows                       bool
+	ch, width, samples, stride int
+}
+
+func (c kernelCall) String() string {
+	if c.rows {
+		return fmt.Sprintf("rows/ch=%d/width=%d/samples=%d/stride=%d", c.ch, c.width, c.samples, c.stride)
+	}
+	return fmt.Sprintf("cols/ch=%d/rows=%d/stride=%d", c.ch, c.samples, c.stride)
+}
+
+// span is the number of values the call's tensor slices hold.
+func (c kernelCall) span() int {
+	if c.rows {
+		return (c.samples-1)*c.stride + c.ch*c.width
+	}
+	return (c.samples-1)*c.stride + c.ch
+}
+
+// kernelCalls covers every run length (rows) and channel count (cols) from 1 to 130, so
+// every vector tail and unrolled remainder of a kernel is hit, plus strides with gaps
+// (a tile inside a wider tensor) and row counts that cross chunk boundaries.
+func kernelCalls() []kernelCall {
+	var calls []kernelCall
+	for n := 1; n <= 130; n++ {
+		calls = append(calls,
+			kernelCall{rows: true, ch: 1, width: n, samples: 1, stride: n},
+			kernelCall{rows: true, ch: 3, width: n, samples: 2, stride: 5 * n},
+			kernelCall{ch: n, samples: 1, stride: n},
+			kernelCall{ch: n, samples: 3, stride: n + 3},
+		)
+	}
+	for _, rows := range []int{31, 32, 33, 70} {
+		calls = append(calls, kernelCall{ch: 37, samples: rows, stride: 40})
+	}
+	return calls
+}
+
+// placement puts a call's slices in guarded memory: flush against the trailing guard page
+// (tail), or right after the leading one at an offset of 0 to 3 values (every alignment
+// of a 16-byte vector).
+type placement struct {
+	tail bool
+	off  int
+}
+
+var placements = []placement{{tail: true}, {off: 0}, {off: 1}, {off: 2}, {off: 3}}
+
+// guarded hands out slices in guarded regions, one region per slice.
+type guarded struct {
+	t       *testing.T
+	p       placement
+	regions []*guard.Region
+}
+
+func (g *guarded) region(n int) *guard.Region {
+	r, err := guard.New(n + 4)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.regions = append(g.regions, r)
+	return r
+}
+
+// f32 returns a guarded copy of src.
+func (g *guarded) f32(src []float32) []float32 {
+	r := g.region(len(src))
+	var s []float32
+	if g.p.tail {
+		s = r.Tail(len(src))
+	} else {
+		s = r.Head(len(src), g.p.off)
+	}
+	copy(s, src)
+	return s
+}
+
+// f64 returns a guarded copy of src (flush against the trailing guard page).
+func (g *guarded) f64(src []float64) []float64 {
+	s := g.region(2 * len(src)).Tail64(len(src))
+	copy(s, src)
+	return s
+}
+
+func (g *guarded) free() {
+	for _, r := range g.regions {
+		r.Free()
+	}
+}
+
+// TestKernelParity runs every kernel of every kernel set on guarded memory, for every
+// call shape and placement, and compares it with the generic kernel on ordinary memory.
+// For generic itself this proves it stays inside its slices.
+func TestKernelParity(t *testing.T) {
+	rng := newRand(1)
+	forEachKernel(t, func(t *testing.T, k *kernelSet) {
+		for _, call := range kernelCalls() {
+			for _, p := range placements {
+				checkKernels(t, k, call, p, rng)
+			}
+		}
+	})
+}
+
+// checkKernels runs all of k's kernels for one call and placement against generic.
+func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng *rand.Rand) {
+	t.Helper()
+	n := call.span()
+	x := make([]float32, n)
+	dy := make([]float32, n)
+	for i := range x {
+		x[i] = float32(3 + 2*rng.NormFloat64())
+		dy[i] = float32(rng.NormFloat64())
+	}
+	perChannel := func(mean, std float64) []float32 {
+		v := make([]float32, call.ch)
+		for i := range v {
+			v[i] = float32(mean + std*rng.NormFloat64())
+		}
+		return v
+	}
+	center, scale, shift := perChannel(3, 0.5), perChannel(1, 0.5), perChannel(0, 1)
+	gy, gx, g0 := perChannel(1, 0.5), perChannel(0, 0.1), perChannel(0, 0.1)
+	name := fmt.Sprintf("%v/%+v", call, p)
+
+	g := &guarded{t: t, p: p}
+	defer g.free()
+
+	// Moments, merged in two calls so the second starts from a running state (count > 0).
+	wantMean, wantM2 := make([]float64, call.ch), make([]float64, call.ch)
+	gotMean, gotM2 := g.f64(wantMean), g.f64(wantM2)
+	xs := g.f32(x)
+	momentsTwice(&genericKernels, call, wantMean, wantM2, x)
+	momentsTwice(k, call, gotMean, gotM2, xs)
+	for i := range wantMean {
+		std := math.Sqrt(wantM2[i] / float64(2*call.samples*max(call.width, 1)))
+		if d := math.Abs(gotMean[i] - wantMean[i]); d > 1e-6*max(math.Abs(wantMean[i]), std) {
+			t.Fatalf("%s: moments channel %d: mean %v, generic %v", name, i, gotMean[i], wantMean[i])
+		}
+		if e := relErr(gotM2[i], wantM2[i]); e > 1e-5 {
+			t.Fatalf("%s: moments channel %d: m2 %v, generic %v (rel err %.2g)", name, i, gotM2[i], wantM2[i], e)
+		}
+	}
+
+	// Normalize, out of place and in place.
+	want := make([]float32, n)
+	callNormalize(&genericKernels, call, want, x, center, scale, shift)
+	cs, ss, hs := g.f32(center), g.f32(scale), g.f32(shift)
+	got := g.f32(make([]float32, n))
+	callNormalize(k, call, got, xs, cs, ss, hs)
+	checkULPs(t, name+": normalize", call, got, want, make([]float32, n))
+	inPlace := g.f32(x)
+	callNormalize(k, call, inPlace, inPlace, cs, ss, hs)
+	checkULPs(t, name+": normalize in place", call, inPlace, want, x)
+
+	// Backward reduction, from zeroed sums.
+	wantDy, wantDx := make([]float64, call.ch), make([]float64, call.ch)
+	callReduce(&genericKernels, call, wantDy, wantDx, dy, x, center)
+	gotDy, gotDx := g.f64(make([]float64, call.ch)), g.f64(make([]float64, call.ch))
+	dys := g.f32(dy)
+	callReduce(k, call, gotDy, gotDx, dys, xs, cs)
+	absDy, absDx := make([]float64, call.ch), make([]float64, call.ch)
+	callReduceAbs(call, absDy, absDx, dy, x, center)
+	for i := range wantDy {
+		if d := math.Abs(gotDy[i] - wantDy[i]); d > 1e-5*absDy[i] {
+			t.Fatalf("%s: reduce channel %d: Σdy %v, generic %v", name, i, gotDy[i], wantDy[i])
+		}
+		if d := math.Abs(gotDx[i] - wantDx[i]); d > 1e-5*absDx[i] {
+			t.Fatalf("%s: reduce channel %d: Σdy·(x-c) %v, generic %v", name, i, gotDx[i], wantDx[i])
+		}
+	}
+
+	// Input gradient, out of place and in place over dy.
+	callGrad(&genericKernels, call, want, dy, x, center, gy, gx, g0)
+	gys, gxs, g0s := g.f32(gy), g.f32(gx), g.f32(g0)
+	got = g.f32(make([]float32, n))
+	callGrad(k, call, got, dys, xs, cs, gys, gxs, g0s)
+	checkGrad(t, name+": grad", call, got, want, dy, x, center, gy, gx, g0, make([]float32, n))
+	callGrad(k, call, dys, dys, xs, cs, gys, gxs, g0s)
+	checkGrad(t, name+": grad in place", call, dys, want, dy, x, center, gy, gx, g0, dy)
+}
+
+// momentsTwice merges x into (mean, m2) twice: once from nothing, once on top.
+func momentsTwice(k *kernelSet, call kernelCall, mean, m2 []float64, x []float32) {
+	if call.rows {
+		k.momentsRows(mean, m2, 0, x, call.width, call.samples, call.stride)
+		k.momentsRows(mean, m2, call.samples*call.width, x, call.width, call.samples, call.stride)
+	} else {
+		k.momentsCols(mean, m2, 0, x, call.samples, call.stride)
+		k.momentsCols(mean, m2, call.samples, x, call.samples, call.stride)
+	}
+}
+
+func callNormalize(k *kernelSet, call kernelCall, y, x, center, scale, shift []float32) {
+	if call.rows {
+		k.normalizeRows(y, x, center, scale, shift, call.width, call.samples, call.stride)
+	} else {
+		k.normalizeCols(y, x, center, scale, shift, call.samples, call.stride)
+	}
+}
+
+func callReduce(k *kernelSet, call kernelCall, sumDy, sumDyXc []float64, dy, x, center []float32) {
+	if call.rows {
+		k.reduceRows(sumDy, sumDyXc, dy, x, center, call.width, call.samples, call.stride)
+	} else {
+		k.reduceCols(sumDy, sumDyXc, 0, dy, x, center, call.samples, call.stride)
+	}
+}
+
+func callGrad(k *kernelSet, call kernelCall, dx, dy, x, center, gy, gx, g0 []float32) {
+	if call.rows {
+		k.gradRows(dx, dy, x, center, gy, gx, g0, call.width, call.samples, call.stride)
+	} else {
+		k.gradCols(dx, dy, x, center, gy, gx, g0, call.samples, call.stride)
+	}
+}
+
+// eachValue calls f with the channel and flat index of every value a call covers.
+func eachValue(call kernelCall, f func(c, i int)) {
+	for j := range call.samples {
+		for c := range call.ch {
+			if call.rows {
+				for t := range call.width {
+					f(c, j*call.stride+c*call.width+t)
+				}
+			} else {
+				f(c, j*call.stride+c)
+			}
+		}
+	}
+}
+
+// callReduceAbs sums |dy| and |dy·(x-c)|: the scale against which rounding is judged.
+func callReduceAbs(call kernelCall, absDy, absDx []float64, dy, x, center []float32) {
+	eachValue(call, func(c, i int) {
+		absDy[c] += math.Abs(float64(dy[i]))
+		absDx[c] += math.Abs(float64(dy[i]) * float64(x[i]-center[c]))
+	})
+}
+
+// checkULPs compares the values a call writes within one ulp of generic's, and requires
+// the values between a tile's runs or rows, which it must not write, to equal before.
+func checkULPs(t *testing.T, name string, call kernelCall, got, want, before []float32) {
+	t.Helper()
+	covered := make([]bool, len(got))
+	eachValue(call, func(_, i int) {
+		covered[i] = true
+		if u := ulps(got[i], want[i]); u > 1 {
+			t.Fatalf("%s: [%d] = %v, generic %v (%d ulps)", name, i, got[i], want[i], u)
+		}
+	})
+	for i, was := range before {
+		if !covered[i] && math.Float32bits(got[i]) != math.Float32bits(was) {
+			t.Fatalf("%s: [%d] outside the tile was written: %v, was %v", name, i, got[i], was)
+		}
+	}
+}
+
+// checkGrad compares dx values only where the call writes them, within a few roundings
+// of the magnitude of their terms (the terms can cancel, so ulps of dx itself mislead).
+func checkGrad(t *testing.T, name string, call kernelCall, got, want, dy, x, center, gy, gx, g0, before []float32) {
+	t.Helper()
+	covered := make([]bool, len(got))
+	defer func() {
+		for i, was := range before {
+			if !covered[i] && math.Float32bits(got[i]) != math.Float32bits(was) {
+				t.Fatalf("%s: [%d] outside the tile was written: %v, was %v", name, i, got[i], was)
+			}
+		}
+	}()
+	eachValue(call, func(c, i int) {
+		covered[i] = true
+		terms := math.Abs(float64(x[i]-center[c])*float64(gx[c])) + math.Abs(float64(dy[i])*float64(gy[c])) + math.Abs(float64(g0[c]))
+		if d := math.Abs(float64(got[i]) - float64(want[i])); d > 4*0x1p-24*terms {
+			t.Fatalf("%s: [%d] = %v, generic %v", name, i, got[i], want[i])
+		}
+	})
+}
+
+// TestSplitInvariance checks that each kernel set gives the same bits however the work
+// is split: channels at any point, samples (rows) at any point, and rows (cols) at
+// multiples of colChunk.
+func TestSplitInvariance(t *testing.T) {
+	rng := newRand(2)
+	forEachKernel(t, func(t *testing.T, k *kernelSet) {
+		for _, s := range []Shape{{N: 6, C: 5, S: 37}, {N: 100, C: 21, S: 1}} {
+			s := s
+			x := normal(rng, s.Len(), 5, 2)
+			p := newPlan(s, 0)
+			whole := &stats{mean: make([]float64, s.C), m2: make([]float64, s.C), count: p.count}
+			p.moments(k, whole, x, 0, s.C)
+
+			// Channels split one by one.
+			for c := range s.C {
+				one := &stats{mean: make([]float64, 1), m2: make([]float64, 1)}
+				p.moments(k, one, x, c, c+1)
+				if one.mean[0] != whole.mean[c] || one.m2[0] != whole.m2[c] {
+					t.Errorf("%v: channel %d alone gives (%v, %v), with the others (%v, %v)",
+						s, c, one.mean[0], one.m2[0], whole.mean[c], whole.m2[c])
+				}
+			}
+
+			// The batch split in two, the second call continuing from the first.
+			mean, m2 := make([]float64, s.C), make([]float64, s.C)
+			if p.rows {
+				cut := s.N / 2
+				k.momentsRows(mean, m2, 0, x[:cut*p.stride], p.width, cut, p.stride)
+				k.momentsRows(mean, m2, cut*s.S, x[cut*p.stride:], p.width, s.N-cut, p.stride)
+			} else {
+				cut := 2 * colChunk
+				k.momentsCols(mean, m2, 0, x[:cut*p.stride], cut, p.stride)
+				k.momentsCols(mean, m2, cut, x[cut*p.stride:], p.samples-cut, p.stride)
+			}
+			for c := range s.C {
+				if mean[c] != whole.mean[c] || m2[c] != whole.m2[c] {
+					t.Errorf("%v: channel %d split by batch gives (%v, %v), whole (%v, %v)",
+						s, c, mean[c], m2[c], whole.mean[c], whole.m2[c])
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package bn
+
+const raceEnabled = true

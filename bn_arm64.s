@@ -26,24 +26,18 @@
 	VFADDP(a, a, a); \
 	FADDP2(a, a)
 
-// ZERO10 clears V0-V9: the vector and scalar accumulators of a chunk.
-#define ZERO10 \
-	VEOR V0.B16, V0.B16, V0.B16; \
-	VEOR V1.B16, V1.B16, V1.B16; \
-	VEOR V2.B16, V2.B16, V2.B16; \
-	VEOR V3.B16, V3.B16, V3.B16; \
-	VEOR V4.B16, V4.B16, V4.B16; \
-	VEOR V5.B16, V5.B16, V5.B16; \
-	VEOR V6.B16, V6.B16, V6.B16; \
-	VEOR V7.B16, V7.B16, V7.B16; \
-	VEOR V8.B16, V8.B16, V8.B16; \
-	VEOR V9.B16, V9.B16, V9.B16
+// ZERO clears a vector register.
+#define ZERO(r) VEOR r.B16, r.B16, r.B16
+
+// Register use, common to the kernels: V31 (runs) or V28-V31 (cols) hold per-channel
+// constants, V16-V23 the values loaded, V0-V15 accumulators or results. Rows kernels take
+// 32 values of a run per iteration; cols kernels take two rows of a block of 16 channels.
 
 // func momentsRunsNEON(s1, s2 []float64, k, x []float32, width int)
 //
 // For each of the len(k) runs of width values in x, s1[i] = Σ(v-k[i]) and
-// s2[i] = Σ(v-k[i])², summed in float32 over chunks of 256 values, each chunk's sums
-// then added in float64.
+// s2[i] = Σ(v-k[i])², summed in float32 over chunks of 256 values (eight accumulators per
+// sum), each chunk's sums then added in float64.
 TEXT ·momentsRunsNEON(SB), NOSPLIT, $0-104
 	MOVD s1_base+0(FP), R2
 	MOVD s2_base+24(FP), R3
@@ -65,11 +59,59 @@ mr_chunk:
 	CMP  R7, R6
 	CSEL LT, R6, R7, R7 // R7 = min(left, 256)
 	SUB  R7, R6, R6
-	ZERO10
-	LSR  $4, R7, R8
-	CBZ  R8, mr_four
+	ZERO(V0)
+	ZERO(V1)
+	ZERO(V2)
+	ZERO(V3)
+	ZERO(V4)
+	ZERO(V5)
+	ZERO(V6)
+	ZERO(V7)
+	ZERO(V8)
+	ZERO(V9)
+	ZERO(V10)
+	ZERO(V11)
+	ZERO(V12)
+	ZERO(V13)
+	ZERO(V14)
+	ZERO(V15)
+	ZERO(V24)
+	ZERO(V25)
+	LSR  $5, R7, R8
+	CBZ  R8, mr_16
 
-mr_loop16:
+mr_loop32:
+	VLD1.P 64(R0), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P 64(R0), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VFSUB(31, 16, 16)
+	VFSUB(31, 17, 17)
+	VFSUB(31, 18, 18)
+	VFSUB(31, 19, 19)
+	VFSUB(31, 20, 20)
+	VFSUB(31, 21, 21)
+	VFSUB(31, 22, 22)
+	VFSUB(31, 23, 23)
+	VFADD(16, 0, 0)
+	VFADD(17, 1, 1)
+	VFADD(18, 2, 2)
+	VFADD(19, 3, 3)
+	VFADD(20, 4, 4)
+	VFADD(21, 5, 5)
+	VFADD(22, 6, 6)
+	VFADD(23, 7, 7)
+	VFMLA  V16.S4, V16.S4, V8.S4
+	VFMLA  V17.S4, V17.S4, V9.S4
+	VFMLA  V18.S4, V18.S4, V10.S4
+	VFMLA  V19.S4, V19.S4, V11.S4
+	VFMLA  V20.S4, V20.S4, V12.S4
+	VFMLA  V21.S4, V21.S4, V13.S4
+	VFMLA  V22.S4, V22.S4, V14.S4
+	VFMLA  V23.S4, V23.S4, V15.S4
+	SUBS   $1, R8, R8
+	BNE    mr_loop32
+
+mr_16:
+	TBZ    $4, R7, mr_4
 	VLD1.P 64(R0), [V16.S4, V17.S4, V18.S4, V19.S4]
 	VFSUB(31, 16, 16)
 	VFSUB(31, 17, 17)
@@ -79,47 +121,53 @@ mr_loop16:
 	VFADD(17, 1, 1)
 	VFADD(18, 2, 2)
 	VFADD(19, 3, 3)
-	VFMLA  V16.S4, V16.S4, V4.S4
-	VFMLA  V17.S4, V17.S4, V5.S4
-	VFMLA  V18.S4, V18.S4, V6.S4
-	VFMLA  V19.S4, V19.S4, V7.S4
-	SUBS   $1, R8, R8
-	BNE    mr_loop16
+	VFMLA  V16.S4, V16.S4, V8.S4
+	VFMLA  V17.S4, V17.S4, V9.S4
+	VFMLA  V18.S4, V18.S4, V10.S4
+	VFMLA  V19.S4, V19.S4, V11.S4
 
-mr_four:
-	AND  $15, R7, R8
-	LSR  $2, R8, R9
-	CBZ  R9, mr_one
+mr_4:
+	AND $15, R7, R8
+	LSR $2, R8, R9
+	CBZ R9, mr_1
 
 mr_loop4:
 	VLD1.P 16(R0), [V16.S4]
 	VFSUB(31, 16, 16)
 	VFADD(16, 0, 0)
-	VFMLA  V16.S4, V16.S4, V4.S4
+	VFMLA  V16.S4, V16.S4, V8.S4
 	SUBS   $1, R9, R9
 	BNE    mr_loop4
 
-mr_one:
+mr_1:
 	AND $3, R8, R9
 	CBZ R9, mr_sum
 
 mr_loop1:
 	FMOVS.P 4(R0), F16
 	FSUBS   F31, F16, F16
-	FADDS   F16, F8, F8
-	FMADDS  F16, F9, F16, F9 // F9 += d*d
+	FADDS   F16, F24, F24
+	FMADDS  F16, F25, F16, F25 // F25 += d*d
 	SUBS    $1, R9, R9
 	BNE     mr_loop1
 
 mr_sum:
+	VFADD(4, 0, 0)
+	VFADD(5, 1, 1)
+	VFADD(6, 2, 2)
+	VFADD(7, 3, 3)
 	HSUM4(0, 1, 2, 3)
-	HSUM4(4, 5, 6, 7)
-	FADDS  F8, F0, F0
-	FADDS  F9, F4, F4
+	VFADD(12, 8, 8)
+	VFADD(13, 9, 9)
+	VFADD(14, 10, 10)
+	VFADD(15, 11, 11)
+	HSUM4(8, 9, 10, 11)
+	FADDS  F24, F0, F0
+	FADDS  F25, F8, F8
 	FCVTSD F0, F0
-	FCVTSD F4, F4
+	FCVTSD F8, F8
 	FADDD  F0, F30, F30
-	FADDD  F4, F29, F29
+	FADDD  F8, F29, F29
 	CBNZ   R6, mr_chunk
 
 mr_store:
@@ -134,7 +182,8 @@ mr_done:
 // func momentsColsChunkNEON(s1, s2, k, x []float32, rows, stride int)
 //
 // For each of the len(k) channels i, s1[i] = Σ(v-k[i]) and s2[i] = Σ(v-k[i])² over the
-// values x[r*stride+i] of rows r in [0, rows), summed in float32.
+// values x[r*stride+i] of rows r in [0, rows), summed in float32 row by row, so that a
+// channel's sums are the same bits in a block of 16, of 4 or alone.
 TEXT ·momentsColsChunkNEON(SB), NOSPLIT, $0-112
 	MOVD s1_base+0(FP), R2
 	MOVD s2_base+24(FP), R3
@@ -144,17 +193,57 @@ TEXT ·momentsColsChunkNEON(SB), NOSPLIT, $0-112
 	MOVD rows+96(FP), R5
 	MOVD stride+104(FP), R6
 	LSL  $2, R6, R6 // stride in bytes
+	LSR  $1, R5, R9 // pairs of rows
 	CBZ  R5, mc_done
 	CMP  $16, R4
 	BLT  mc_cols4
 
 mc_cols16:
 	VLD1.P 64(R1), [V28.S4, V29.S4, V30.S4, V31.S4]
-	ZERO10
+	ZERO(V0)
+	ZERO(V1)
+	ZERO(V2)
+	ZERO(V3)
+	ZERO(V8)
+	ZERO(V9)
+	ZERO(V10)
+	ZERO(V11)
 	MOVD   R0, R7
-	MOVD   R5, R8
+	CBZ    R9, mc_odd16
+	MOVD   R9, R8
 
 mc_rows16:
+	VLD1.P (R7)(R6), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P (R7)(R6), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VFSUB(28, 16, 16)
+	VFSUB(29, 17, 17)
+	VFSUB(30, 18, 18)
+	VFSUB(31, 19, 19)
+	VFSUB(28, 20, 20)
+	VFSUB(29, 21, 21)
+	VFSUB(30, 22, 22)
+	VFSUB(31, 23, 23)
+	VFADD(16, 0, 0)
+	VFADD(17, 1, 1)
+	VFADD(18, 2, 2)
+	VFADD(19, 3, 3)
+	VFADD(20, 0, 0)
+	VFADD(21, 1, 1)
+	VFADD(22, 2, 2)
+	VFADD(23, 3, 3)
+	VFMLA  V16.S4, V16.S4, V8.S4
+	VFMLA  V17.S4, V17.S4, V9.S4
+	VFMLA  V18.S4, V18.S4, V10.S4
+	VFMLA  V19.S4, V19.S4, V11.S4
+	VFMLA  V20.S4, V20.S4, V8.S4
+	VFMLA  V21.S4, V21.S4, V9.S4
+	VFMLA  V22.S4, V22.S4, V10.S4
+	VFMLA  V23.S4, V23.S4, V11.S4
+	SUBS   $1, R8, R8
+	BNE    mc_rows16
+
+mc_odd16:
+	TBZ    $0, R5, mc_sum16
 	VLD1.P (R7)(R6), [V16.S4, V17.S4, V18.S4, V19.S4]
 	VFSUB(28, 16, 16)
 	VFSUB(29, 17, 17)
@@ -164,15 +253,14 @@ mc_rows16:
 	VFADD(17, 1, 1)
 	VFADD(18, 2, 2)
 	VFADD(19, 3, 3)
-	VFMLA  V16.S4, V16.S4, V4.S4
-	VFMLA  V17.S4, V17.S4, V5.S4
-	VFMLA  V18.S4, V18.S4, V6.S4
-	VFMLA  V19.S4, V19.S4, V7.S4
-	SUBS   $1, R8, R8
-	BNE    mc_rows16
+	VFMLA  V16.S4, V16.S4, V8.S4
+	VFMLA  V17.S4, V17.S4, V9.S4
+	VFMLA  V18.S4, V18.S4, V10.S4
+	VFMLA  V19.S4, V19.S4, V11.S4
 
+mc_sum16:
 	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R2)
-	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R3)
+	VST1.P [V8.S4, V9.S4, V10.S4, V11.S4], 64(R3)
 	ADD    $64, R0, R0
 	SUB    $16, R4, R4
 	CMP    $16, R4
@@ -182,8 +270,8 @@ mc_cols4:
 	CMP    $4, R4
 	BLT    mc_cols1
 	VLD1.P 16(R1), [V28.S4]
-	VEOR   V0.B16, V0.B16, V0.B16
-	VEOR   V4.B16, V4.B16, V4.B16
+	ZERO(V0)
+	ZERO(V8)
 	MOVD   R0, R7
 	MOVD   R5, R8
 
@@ -191,12 +279,12 @@ mc_rows4:
 	VLD1.P (R7)(R6), [V16.S4]
 	VFSUB(28, 16, 16)
 	VFADD(16, 0, 0)
-	VFMLA  V16.S4, V16.S4, V4.S4
+	VFMLA  V16.S4, V16.S4, V8.S4
 	SUBS   $1, R8, R8
 	BNE    mc_rows4
 
 	VST1.P [V0.S4], 16(R2)
-	VST1.P [V4.S4], 16(R3)
+	VST1.P [V8.S4], 16(R3)
 	ADD    $16, R0, R0
 	SUB    $4, R4, R4
 	B      mc_cols4
@@ -204,8 +292,8 @@ mc_rows4:
 mc_cols1:
 	CBZ     R4, mc_done
 	FMOVS.P 4(R1), F28
-	VEOR    V0.B16, V0.B16, V0.B16
-	VEOR    V4.B16, V4.B16, V4.B16
+	ZERO(V0)
+	ZERO(V8)
 	MOVD    R0, R7
 	MOVD    R5, R8
 
@@ -214,12 +302,12 @@ mc_rows1:
 	ADD    R6, R7, R7
 	FSUBS  F28, F16, F16
 	FADDS  F16, F0, F0
-	FMADDS F16, F4, F16, F4 // F4 += d*d
+	FMADDS F16, F8, F16, F8 // F8 += d*d
 	SUBS   $1, R8, R8
 	BNE    mc_rows1
 
 	FMOVS.P F0, 4(R2)
-	FMOVS.P F4, 4(R3)
+	FMOVS.P F8, 4(R3)
 	ADD     $4, R0, R0
 	SUB     $1, R4, R4
 	B       mc_cols1
@@ -231,7 +319,7 @@ mc_done:
 //
 // For each of the len(center) runs of width values, y = (x - center[i])*scale[i] + shift[i]
 // with one rounding of the product-sum (fmla). The frame holds shift[i] four times, so one
-// ld4r gives the four accumulators their starting value.
+// ld4r gives four accumulators their starting value.
 TEXT ·normalizeRunsNEON(SB), NOSPLIT, $16-128
 	MOVD y_base+0(FP), R0
 	MOVD x_base+24(FP), R1
@@ -248,10 +336,37 @@ nr_run:
 	VLD1R.P 4(R3), [V29.S4] // scale
 	VLD1R.P 4(R5), [V30.S4] // shift
 	VST1    [V30.S4], (R9)
-	LSR     $4, R6, R7
-	CBZ     R7, nr_four
+	LSR     $5, R6, R7
+	CBZ     R7, nr_16
 
-nr_loop16:
+nr_loop32:
+	VLD1.P 64(R1), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P 64(R1), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD4R  (R9), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD4R  (R9), [V4.S4, V5.S4, V6.S4, V7.S4]
+	VFSUB(28, 16, 16)
+	VFSUB(28, 17, 17)
+	VFSUB(28, 18, 18)
+	VFSUB(28, 19, 19)
+	VFSUB(28, 20, 20)
+	VFSUB(28, 21, 21)
+	VFSUB(28, 22, 22)
+	VFSUB(28, 23, 23)
+	VFMLA  V29.S4, V16.S4, V0.S4
+	VFMLA  V29.S4, V17.S4, V1.S4
+	VFMLA  V29.S4, V18.S4, V2.S4
+	VFMLA  V29.S4, V19.S4, V3.S4
+	VFMLA  V29.S4, V20.S4, V4.S4
+	VFMLA  V29.S4, V21.S4, V5.S4
+	VFMLA  V29.S4, V22.S4, V6.S4
+	VFMLA  V29.S4, V23.S4, V7.S4
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R0)
+	SUBS   $1, R7, R7
+	BNE    nr_loop32
+
+nr_16:
+	TBZ    $4, R6, nr_4
 	VLD1.P 64(R1), [V16.S4, V17.S4, V18.S4, V19.S4]
 	VLD4R  (R9), [V0.S4, V1.S4, V2.S4, V3.S4]
 	VFSUB(28, 16, 16)
@@ -263,13 +378,11 @@ nr_loop16:
 	VFMLA  V29.S4, V18.S4, V2.S4
 	VFMLA  V29.S4, V19.S4, V3.S4
 	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
-	SUBS   $1, R7, R7
-	BNE    nr_loop16
 
-nr_four:
+nr_4:
 	AND $15, R6, R8
 	LSR $2, R8, R7
-	CBZ R7, nr_one
+	CBZ R7, nr_1
 
 nr_loop4:
 	VLD1.P 16(R1), [V16.S4]
@@ -280,7 +393,7 @@ nr_loop4:
 	SUBS   $1, R7, R7
 	BNE    nr_loop4
 
-nr_one:
+nr_1:
 	AND $3, R8, R7
 	CBZ R7, nr_next
 
@@ -303,6 +416,7 @@ nr_done:
 //
 // y[r*stride+i] = (x[r*stride+i] - center[i])*scale[i] + shift[i] for the len(center)
 // channels of rows [0, rows), a block of channels at a time, walking the rows inside it.
+// The shifts of the block, loaded afresh for each row, start the fmla accumulators.
 TEXT ·normalizeColsTileNEON(SB), NOSPLIT, $0-136
 	MOVD y_base+0(FP), R0
 	MOVD x_base+24(FP), R1
@@ -312,7 +426,8 @@ TEXT ·normalizeColsTileNEON(SB), NOSPLIT, $0-136
 	MOVD shift_base+96(FP), R5
 	MOVD rows+120(FP), R6
 	MOVD stride+128(FP), R7
-	LSL  $2, R7, R7
+	LSL  $2, R7, R7 // stride in bytes
+	LSR  $1, R6, R12 // pairs of rows
 	CBZ  R6, nc_done
 	CMP  $16, R4
 	BLT  nc_cols4
@@ -322,9 +437,37 @@ nc_cols16:
 	VLD1.P 64(R3), [V28.S4, V29.S4, V30.S4, V31.S4]
 	MOVD   R0, R8
 	MOVD   R1, R10
-	MOVD   R6, R11
+	CBZ    R12, nc_odd16
+	MOVD   R12, R11
 
 nc_rows16:
+	VLD1.P (R10)(R7), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P (R10)(R7), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1   (R5), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1   (R5), [V4.S4, V5.S4, V6.S4, V7.S4]
+	VFSUB(24, 16, 16)
+	VFSUB(25, 17, 17)
+	VFSUB(26, 18, 18)
+	VFSUB(27, 19, 19)
+	VFSUB(24, 20, 20)
+	VFSUB(25, 21, 21)
+	VFSUB(26, 22, 22)
+	VFSUB(27, 23, 23)
+	VFMLA  V28.S4, V16.S4, V0.S4
+	VFMLA  V29.S4, V17.S4, V1.S4
+	VFMLA  V30.S4, V18.S4, V2.S4
+	VFMLA  V31.S4, V19.S4, V3.S4
+	VFMLA  V28.S4, V20.S4, V4.S4
+	VFMLA  V29.S4, V21.S4, V5.S4
+	VFMLA  V30.S4, V22.S4, V6.S4
+	VFMLA  V31.S4, V23.S4, V7.S4
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], (R8)(R7)
+	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], (R8)(R7)
+	SUBS   $1, R11, R11
+	BNE    nc_rows16
+
+nc_odd16:
+	TBZ    $0, R6, nc_next16
 	VLD1.P (R10)(R7), [V16.S4, V17.S4, V18.S4, V19.S4]
 	VLD1   (R5), [V0.S4, V1.S4, V2.S4, V3.S4]
 	VFSUB(24, 16, 16)
@@ -336,9 +479,8 @@ nc_rows16:
 	VFMLA  V30.S4, V18.S4, V2.S4
 	VFMLA  V31.S4, V19.S4, V3.S4
 	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], (R8)(R7)
-	SUBS   $1, R11, R11
-	BNE    nc_rows16
 
+nc_next16:
 	ADD $64, R0, R0
 	ADD $64, R1, R1
 	ADD $64, R5, R5
@@ -400,8 +542,8 @@ nc_done:
 // func reduceRunsNEON(sumDy, sumDyXc []float64, dy, x, center []float32, width int)
 //
 // For each of the len(center) runs of width values, adds Σdy to sumDy[i] and
-// Σdy·(x-center[i]) to sumDyXc[i], summed in float32 over chunks of 256 values and then
-// in float64.
+// Σdy·(x-center[i]) to sumDyXc[i], summed in float32 over chunks of 256 values (four
+// and eight accumulators) and then in float64.
 TEXT ·reduceRunsNEON(SB), NOSPLIT, $0-128
 	MOVD sumDy_base+0(FP), R2
 	MOVD sumDyXc_base+24(FP), R3
@@ -424,60 +566,108 @@ rr_chunk:
 	CMP  R8, R7
 	CSEL LT, R7, R8, R8 // R8 = min(left, 256)
 	SUB  R8, R7, R7
-	ZERO10
-	LSR  $4, R8, R9
-	CBZ  R9, rr_four
+	ZERO(V0)
+	ZERO(V1)
+	ZERO(V2)
+	ZERO(V3)
+	ZERO(V4)
+	ZERO(V5)
+	ZERO(V6)
+	ZERO(V7)
+	ZERO(V8)
+	ZERO(V9)
+	ZERO(V10)
+	ZERO(V11)
+	ZERO(V12)
+	ZERO(V13)
+	LSR  $5, R8, R9
+	CBZ  R9, rr_16
 
-rr_loop16:
+rr_loop32:
 	VLD1.P 64(R1), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P 64(R0), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P 64(R1), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P 64(R0), [V24.S4, V25.S4, V26.S4, V27.S4]
 	VFSUB(31, 16, 16)
 	VFSUB(31, 17, 17)
 	VFSUB(31, 18, 18)
 	VFSUB(31, 19, 19)
-	VFADD(20, 0, 0)
-	VFADD(21, 1, 1)
-	VFADD(22, 2, 2)
-	VFADD(23, 3, 3)
-	VFMLA  V20.S4, V16.S4, V4.S4
-	VFMLA  V21.S4, V17.S4, V5.S4
-	VFMLA  V22.S4, V18.S4, V6.S4
-	VFMLA  V23.S4, V19.S4, V7.S4
+	VFADD(24, 0, 0)
+	VFADD(25, 1, 1)
+	VFADD(26, 2, 2)
+	VFADD(27, 3, 3)
+	VFMLA  V24.S4, V16.S4, V4.S4
+	VFMLA  V25.S4, V17.S4, V5.S4
+	VFMLA  V26.S4, V18.S4, V6.S4
+	VFMLA  V27.S4, V19.S4, V7.S4
+	VLD1.P 64(R0), [V24.S4, V25.S4, V26.S4, V27.S4]
+	VFSUB(31, 20, 20)
+	VFSUB(31, 21, 21)
+	VFSUB(31, 22, 22)
+	VFSUB(31, 23, 23)
+	VFADD(24, 0, 0)
+	VFADD(25, 1, 1)
+	VFADD(26, 2, 2)
+	VFADD(27, 3, 3)
+	VFMLA  V24.S4, V20.S4, V8.S4
+	VFMLA  V25.S4, V21.S4, V9.S4
+	VFMLA  V26.S4, V22.S4, V10.S4
+	VFMLA  V27.S4, V23.S4, V11.S4
 	SUBS   $1, R9, R9
-	BNE    rr_loop16
+	BNE    rr_loop32
 
-rr_four:
+rr_16:
+	TBZ    $4, R8, rr_4
+	VLD1.P 64(R1), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P 64(R0), [V24.S4, V25.S4, V26.S4, V27.S4]
+	VFSUB(31, 16, 16)
+	VFSUB(31, 17, 17)
+	VFSUB(31, 18, 18)
+	VFSUB(31, 19, 19)
+	VFADD(24, 0, 0)
+	VFADD(25, 1, 1)
+	VFADD(26, 2, 2)
+	VFADD(27, 3, 3)
+	VFMLA  V24.S4, V16.S4, V4.S4
+	VFMLA  V25.S4, V17.S4, V5.S4
+	VFMLA  V26.S4, V18.S4, V6.S4
+	VFMLA  V27.S4, V19.S4, V7.S4
+
+rr_4:
 	AND $15, R8, R10
 	LSR $2, R10, R9
-	CBZ R9, rr_one
+	CBZ R9, rr_1
 
 rr_loop4:
 	VLD1.P 16(R1), [V16.S4]
-	VLD1.P 16(R0), [V20.S4]
+	VLD1.P 16(R0), [V24.S4]
 	VFSUB(31, 16, 16)
-	VFADD(20, 0, 0)
-	VFMLA  V20.S4, V16.S4, V4.S4
+	VFADD(24, 0, 0)
+	VFMLA  V24.S4, V16.S4, V4.S4
 	SUBS   $1, R9, R9
 	BNE    rr_loop4
 
-rr_one:
+rr_1:
 	AND $3, R10, R9
 	CBZ R9, rr_sum
 
 rr_loop1:
 	FMOVS.P 4(R1), F16
-	FMOVS.P 4(R0), F20
+	FMOVS.P 4(R0), F24
 	FSUBS   F31, F16, F16
-	FADDS   F20, F8, F8
-	FMADDS  F20, F9, F16, F9 // F9 += d*dy
+	FADDS   F24, F12, F12
+	FMADDS  F24, F13, F16, F13 // F13 += d*dy
 	SUBS    $1, R9, R9
 	BNE     rr_loop1
 
 rr_sum:
 	HSUM4(0, 1, 2, 3)
+	VFADD(8, 4, 4)
+	VFADD(9, 5, 5)
+	VFADD(10, 6, 6)
+	VFADD(11, 7, 7)
 	HSUM4(4, 5, 6, 7)
-	FADDS  F8, F0, F0
-	FADDS  F9, F4, F4
+	FADDS  F12, F0, F0
+	FADDS  F13, F4, F4
 	FCVTSD F0, F0
 	FCVTSD F4, F4
 	FADDD  F0, F30, F30
@@ -500,7 +690,8 @@ rr_done:
 // func reduceColsChunkNEON(s1, s2, dy, x, center []float32, rows, stride int)
 //
 // For each of the len(center) channels i, s1[i] = Σdy and s2[i] = Σdy·(x-center[i]) over
-// the values at r*stride+i of rows r in [0, rows), summed in float32.
+// the values at r*stride+i of rows r in [0, rows), summed in float32 row by row (the same
+// bits for a channel in a block of 16, of 4 or alone).
 TEXT ·reduceColsChunkNEON(SB), NOSPLIT, $0-136
 	MOVD s1_base+0(FP), R2
 	MOVD s2_base+24(FP), R3
@@ -510,36 +701,77 @@ TEXT ·reduceColsChunkNEON(SB), NOSPLIT, $0-136
 	MOVD center_len+104(FP), R5
 	MOVD rows+120(FP), R6
 	MOVD stride+128(FP), R7
-	LSL  $2, R7, R7
+	LSL  $2, R7, R7 // stride in bytes
+	LSR  $1, R6, R12 // pairs of rows
 	CBZ  R6, rc_done
 	CMP  $16, R5
 	BLT  rc_cols4
 
 rc_cols16:
 	VLD1.P 64(R4), [V28.S4, V29.S4, V30.S4, V31.S4]
-	ZERO10
+	ZERO(V0)
+	ZERO(V1)
+	ZERO(V2)
+	ZERO(V3)
+	ZERO(V4)
+	ZERO(V5)
+	ZERO(V6)
+	ZERO(V7)
 	MOVD   R0, R8
 	MOVD   R1, R10
-	MOVD   R6, R11
+	CBZ    R12, rc_odd16
+	MOVD   R12, R11
 
 rc_rows16:
 	VLD1.P (R10)(R7), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P (R8)(R7), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R10)(R7), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P (R8)(R7), [V24.S4, V25.S4, V26.S4, V27.S4]
 	VFSUB(28, 16, 16)
 	VFSUB(29, 17, 17)
 	VFSUB(30, 18, 18)
 	VFSUB(31, 19, 19)
-	VFADD(20, 0, 0)
-	VFADD(21, 1, 1)
-	VFADD(22, 2, 2)
-	VFADD(23, 3, 3)
-	VFMLA  V20.S4, V16.S4, V4.S4
-	VFMLA  V21.S4, V17.S4, V5.S4
-	VFMLA  V22.S4, V18.S4, V6.S4
-	VFMLA  V23.S4, V19.S4, V7.S4
+	VFADD(24, 0, 0)
+	VFADD(25, 1, 1)
+	VFADD(26, 2, 2)
+	VFADD(27, 3, 3)
+	VFMLA  V24.S4, V16.S4, V4.S4
+	VFMLA  V25.S4, V17.S4, V5.S4
+	VFMLA  V26.S4, V18.S4, V6.S4
+	VFMLA  V27.S4, V19.S4, V7.S4
+	VLD1.P (R8)(R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	VFSUB(28, 20, 20)
+	VFSUB(29, 21, 21)
+	VFSUB(30, 22, 22)
+	VFSUB(31, 23, 23)
+	VFADD(24, 0, 0)
+	VFADD(25, 1, 1)
+	VFADD(26, 2, 2)
+	VFADD(27, 3, 3)
+	VFMLA  V24.S4, V20.S4, V4.S4
+	VFMLA  V25.S4, V21.S4, V5.S4
+	VFMLA  V26.S4, V22.S4, V6.S4
+	VFMLA  V27.S4, V23.S4, V7.S4
 	SUBS   $1, R11, R11
 	BNE    rc_rows16
 
+rc_odd16:
+	TBZ    $0, R6, rc_sum16
+	VLD1.P (R10)(R7), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P (R8)(R7), [V24.S4, V25.S4, V26.S4, V27.S4]
+	VFSUB(28, 16, 16)
+	VFSUB(29, 17, 17)
+	VFSUB(30, 18, 18)
+	VFSUB(31, 19, 19)
+	VFADD(24, 0, 0)
+	VFADD(25, 1, 1)
+	VFADD(26, 2, 2)
+	VFADD(27, 3, 3)
+	VFMLA  V24.S4, V16.S4, V4.S4
+	VFMLA  V25.S4, V17.S4, V5.S4
+	VFMLA  V26.S4, V18.S4, V6.S4
+	VFMLA  V27.S4, V19.S4, V7.S4
+
+rc_sum16:
 	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R2)
 	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R3)
 	ADD    $64, R0, R0
@@ -552,18 +784,18 @@ rc_cols4:
 	CMP    $4, R5
 	BLT    rc_cols1
 	VLD1.P 16(R4), [V28.S4]
-	VEOR   V0.B16, V0.B16, V0.B16
-	VEOR   V4.B16, V4.B16, V4.B16
+	ZERO(V0)
+	ZERO(V4)
 	MOVD   R0, R8
 	MOVD   R1, R10
 	MOVD   R6, R11
 
 rc_rows4:
 	VLD1.P (R10)(R7), [V16.S4]
-	VLD1.P (R8)(R7), [V20.S4]
+	VLD1.P (R8)(R7), [V24.S4]
 	VFSUB(28, 16, 16)
-	VFADD(20, 0, 0)
-	VFMLA  V20.S4, V16.S4, V4.S4
+	VFADD(24, 0, 0)
+	VFMLA  V24.S4, V16.S4, V4.S4
 	SUBS   $1, R11, R11
 	BNE    rc_rows4
 
@@ -577,20 +809,20 @@ rc_rows4:
 rc_cols1:
 	CBZ     R5, rc_done
 	FMOVS.P 4(R4), F28
-	VEOR    V0.B16, V0.B16, V0.B16
-	VEOR    V4.B16, V4.B16, V4.B16
+	ZERO(V0)
+	ZERO(V4)
 	MOVD    R0, R8
 	MOVD    R1, R10
 	MOVD    R6, R11
 
 rc_rows1:
 	FMOVS  (R10), F16
-	FMOVS  (R8), F20
+	FMOVS  (R8), F24
 	ADD    R7, R10, R10
 	ADD    R7, R8, R8
 	FSUBS  F28, F16, F16
-	FADDS  F20, F0, F0
-	FMADDS F20, F4, F16, F4 // F4 += d*dy
+	FADDS  F24, F0, F0
+	FMADDS F24, F4, F16, F4 // F4 += d*dy
 	SUBS   $1, R11, R11
 	BNE    rc_rows1
 
@@ -608,7 +840,7 @@ rc_done:
 //
 // For each of the len(center) runs of width values,
 // dx = g0[i] + dy*gy[i] + (x - center[i])*gx[i], each product added by fmla. The frame
-// holds g0[i] four times, so one ld4r gives the four accumulators their starting value.
+// holds g0[i] four times, so one ld4r gives four accumulators their starting value.
 TEXT ·gradRunsNEON(SB), NOSPLIT, $16-176
 	MOVD dx_base+0(FP), R0
 	MOVD dy_base+24(FP), R1
@@ -628,55 +860,90 @@ gr_run:
 	VLD1R.P 4(R5), [V30.S4] // gx
 	VLD1R.P 4(R6), [V31.S4] // g0
 	VST1    [V31.S4], (R9)
-	LSR     $4, R8, R10
-	CBZ     R10, gr_four
+	LSR     $5, R8, R10
+	CBZ     R10, gr_16
 
-gr_loop16:
+gr_loop32:
 	VLD1.P 64(R2), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P 64(R1), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P 64(R2), [V20.S4, V21.S4, V22.S4, V23.S4]
+	VLD1.P 64(R1), [V8.S4, V9.S4, V10.S4, V11.S4]
+	VLD1.P 64(R1), [V12.S4, V13.S4, V14.S4, V15.S4]
+	VLD4R  (R9), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD4R  (R9), [V4.S4, V5.S4, V6.S4, V7.S4]
+	VFSUB(28, 16, 16)
+	VFSUB(28, 17, 17)
+	VFSUB(28, 18, 18)
+	VFSUB(28, 19, 19)
+	VFSUB(28, 20, 20)
+	VFSUB(28, 21, 21)
+	VFSUB(28, 22, 22)
+	VFSUB(28, 23, 23)
+	VFMLA  V29.S4, V8.S4, V0.S4
+	VFMLA  V29.S4, V9.S4, V1.S4
+	VFMLA  V29.S4, V10.S4, V2.S4
+	VFMLA  V29.S4, V11.S4, V3.S4
+	VFMLA  V29.S4, V12.S4, V4.S4
+	VFMLA  V29.S4, V13.S4, V5.S4
+	VFMLA  V29.S4, V14.S4, V6.S4
+	VFMLA  V29.S4, V15.S4, V7.S4
+	VFMLA  V30.S4, V16.S4, V0.S4
+	VFMLA  V30.S4, V17.S4, V1.S4
+	VFMLA  V30.S4, V18.S4, V2.S4
+	VFMLA  V30.S4, V19.S4, V3.S4
+	VFMLA  V30.S4, V20.S4, V4.S4
+	VFMLA  V30.S4, V21.S4, V5.S4
+	VFMLA  V30.S4, V22.S4, V6.S4
+	VFMLA  V30.S4, V23.S4, V7.S4
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R0)
+	SUBS   $1, R10, R10
+	BNE    gr_loop32
+
+gr_16:
+	TBZ    $4, R8, gr_4
+	VLD1.P 64(R2), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P 64(R1), [V8.S4, V9.S4, V10.S4, V11.S4]
 	VLD4R  (R9), [V0.S4, V1.S4, V2.S4, V3.S4]
 	VFSUB(28, 16, 16)
 	VFSUB(28, 17, 17)
 	VFSUB(28, 18, 18)
 	VFSUB(28, 19, 19)
-	VFMLA  V29.S4, V20.S4, V0.S4
-	VFMLA  V29.S4, V21.S4, V1.S4
-	VFMLA  V29.S4, V22.S4, V2.S4
-	VFMLA  V29.S4, V23.S4, V3.S4
+	VFMLA  V29.S4, V8.S4, V0.S4
+	VFMLA  V29.S4, V9.S4, V1.S4
+	VFMLA  V29.S4, V10.S4, V2.S4
+	VFMLA  V29.S4, V11.S4, V3.S4
 	VFMLA  V30.S4, V16.S4, V0.S4
 	VFMLA  V30.S4, V17.S4, V1.S4
 	VFMLA  V30.S4, V18.S4, V2.S4
 	VFMLA  V30.S4, V19.S4, V3.S4
 	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
-	SUBS   $1, R10, R10
-	BNE    gr_loop16
 
-gr_four:
+gr_4:
 	AND $15, R8, R11
 	LSR $2, R11, R10
-	CBZ R10, gr_one
+	CBZ R10, gr_1
 
 gr_loop4:
 	VLD1.P 16(R2), [V16.S4]
-	VLD1.P 16(R1), [V20.S4]
+	VLD1.P 16(R1), [V8.S4]
 	VMOV   V31.B16, V0.B16
 	VFSUB(28, 16, 16)
-	VFMLA  V29.S4, V20.S4, V0.S4
+	VFMLA  V29.S4, V8.S4, V0.S4
 	VFMLA  V30.S4, V16.S4, V0.S4
 	VST1.P [V0.S4], 16(R0)
 	SUBS   $1, R10, R10
 	BNE    gr_loop4
 
-gr_one:
+gr_1:
 	AND $3, R11, R10
 	CBZ R10, gr_next
 
 gr_loop1:
 	FMOVS.P 4(R2), F16
-	FMOVS.P 4(R1), F20
+	FMOVS.P 4(R1), F8
 	FSUBS   F28, F16, F16
-	FMADDS  F29, F31, F20, F0 // F0 = g0 + dy*gy
-	FMADDS  F30, F0, F16, F0  // F0 += d*gx
+	FMADDS  F29, F31, F8, F0 // F0 = g0 + dy*gy
+	FMADDS  F30, F0, F16, F0 // F0 += d*gx
 	FMOVS.P F0, 4(R0)
 	SUBS    $1, R10, R10
 	BNE     gr_loop1
@@ -692,6 +959,7 @@ gr_done:
 //
 // dx = g0[i] + dy*gy[i] + (x - center[i])*gx[i] at r*stride+i for the len(center)
 // channels of rows [0, rows), a block of channels at a time, walking the rows inside it.
+// The g0 of the block, loaded afresh for each row, start the fmla accumulators.
 TEXT ·gradColsTileNEON(SB), NOSPLIT, $0-184
 	MOVD dx_base+0(FP), R0
 	MOVD dy_base+24(FP), R1
@@ -703,7 +971,8 @@ TEXT ·gradColsTileNEON(SB), NOSPLIT, $0-184
 	MOVD g0_base+144(FP), R6
 	MOVD rows+168(FP), R8
 	MOVD stride+176(FP), R9
-	LSL  $2, R9, R9
+	LSL  $2, R9, R9 // stride in bytes
+	LSR  $1, R8, R14 // pairs of rows
 	CBZ  R8, gc_done
 	CMP  $16, R7
 	BLT  gc_cols4
@@ -715,7 +984,8 @@ gc_cols16:
 	MOVD   R0, R10
 	MOVD   R1, R11
 	MOVD   R2, R12
-	MOVD   R8, R13
+	CBZ    R14, gc_odd16
+	MOVD   R14, R13
 
 gc_rows16:
 	VLD1.P (R12)(R9), [V16.S4, V17.S4, V18.S4, V19.S4]
@@ -734,9 +1004,45 @@ gc_rows16:
 	VFMLA  V30.S4, V18.S4, V2.S4
 	VFMLA  V31.S4, V19.S4, V3.S4
 	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], (R10)(R9)
+	VLD1.P (R12)(R9), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P (R11)(R9), [V8.S4, V9.S4, V10.S4, V11.S4]
+	VLD1   (R6), [V4.S4, V5.S4, V6.S4, V7.S4]
+	VFSUB(20, 16, 16)
+	VFSUB(21, 17, 17)
+	VFSUB(22, 18, 18)
+	VFSUB(23, 19, 19)
+	VFMLA  V24.S4, V8.S4, V4.S4
+	VFMLA  V25.S4, V9.S4, V5.S4
+	VFMLA  V26.S4, V10.S4, V6.S4
+	VFMLA  V27.S4, V11.S4, V7.S4
+	VFMLA  V28.S4, V16.S4, V4.S4
+	VFMLA  V29.S4, V17.S4, V5.S4
+	VFMLA  V30.S4, V18.S4, V6.S4
+	VFMLA  V31.S4, V19.S4, V7.S4
+	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], (R10)(R9)
 	SUBS   $1, R13, R13
 	BNE    gc_rows16
 
+gc_odd16:
+	TBZ    $0, R8, gc_next16
+	VLD1.P (R12)(R9), [V16.S4, V17.S4, V18.S4, V19.S4]
+	VLD1.P (R11)(R9), [V8.S4, V9.S4, V10.S4, V11.S4]
+	VLD1   (R6), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VFSUB(20, 16, 16)
+	VFSUB(21, 17, 17)
+	VFSUB(22, 18, 18)
+	VFSUB(23, 19, 19)
+	VFMLA  V24.S4, V8.S4, V0.S4
+	VFMLA  V25.S4, V9.S4, V1.S4
+	VFMLA  V26.S4, V10.S4, V2.S4
+	VFMLA  V27.S4, V11.S4, V3.S4
+	VFMLA  V28.S4, V16.S4, V0.S4
+	VFMLA  V29.S4, V17.S4, V1.S4
+	VFMLA  V30.S4, V18.S4, V2.S4
+	VFMLA  V31.S4, V19.S4, V3.S4
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], (R10)(R9)
+
+gc_next16:
 	ADD $64, R0, R0
 	ADD $64, R1, R1
 	ADD $64, R2, R2

@@ -29,9 +29,43 @@
 // ZERO clears a vector register.
 #define ZERO(r) VEOR r.B16, r.B16, r.B16
 
-// Register use, common to the kernels: V31 (runs) or V28-V31 (cols) hold per-channel
-// constants, V16-V23 the values loaded, V0-V15 accumulators or results. Rows kernels take
-// 32 values of a run per iteration; cols kernels take two rows of a block of 16 channels.
+// The main loops take 64 values per iteration: four blocks of 16 values of a run (rows
+// kernels) or four rows of a block of 16 channels (cols kernels). Each kernel defines its
+// 16-value block as a macro in two register sets, A and B, that alternate so that
+// consecutive blocks do not wait on each other; the remainder runs block A alone, then
+// vectors of 4, then single values.
+
+// Moments of runs: k in V31; set A sums into V0-V3 (Σd) and V8-V11 (Σd²), set B into
+// V4-V7 and V12-V15.
+#define MR16A \
+	VLD1.P 64(R0), [V16.S4, V17.S4, V18.S4, V19.S4]; \
+	VFSUB(31, 16, 16); \
+	VFSUB(31, 17, 17); \
+	VFSUB(31, 18, 18); \
+	VFSUB(31, 19, 19); \
+	VFADD(16, 0, 0); \
+	VFADD(17, 1, 1); \
+	VFADD(18, 2, 2); \
+	VFADD(19, 3, 3); \
+	VFMLA  V16.S4, V16.S4, V8.S4; \
+	VFMLA  V17.S4, V17.S4, V9.S4; \
+	VFMLA  V18.S4, V18.S4, V10.S4; \
+	VFMLA  V19.S4, V19.S4, V11.S4
+
+#define MR16B \
+	VLD1.P 64(R0), [V20.S4, V21.S4, V22.S4, V23.S4]; \
+	VFSUB(31, 20, 20); \
+	VFSUB(31, 21, 21); \
+	VFSUB(31, 22, 22); \
+	VFSUB(31, 23, 23); \
+	VFADD(20, 4, 4); \
+	VFADD(21, 5, 5); \
+	VFADD(22, 6, 6); \
+	VFADD(23, 7, 7); \
+	VFMLA  V20.S4, V20.S4, V12.S4; \
+	VFMLA  V21.S4, V21.S4, V13.S4; \
+	VFMLA  V22.S4, V22.S4, V14.S4; \
+	VFMLA  V23.S4, V23.S4, V15.S4
 
 // func momentsRunsNEON(s1, s2 []float64, k, x []float32, width int)
 //
@@ -77,54 +111,26 @@ mr_chunk:
 	ZERO(V15)
 	ZERO(V24)
 	ZERO(V25)
-	LSR  $5, R7, R8
+	LSR  $6, R7, R8
 	CBZ  R8, mr_16
 
-mr_loop32:
-	VLD1.P 64(R0), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P 64(R0), [V20.S4, V21.S4, V22.S4, V23.S4]
-	VFSUB(31, 16, 16)
-	VFSUB(31, 17, 17)
-	VFSUB(31, 18, 18)
-	VFSUB(31, 19, 19)
-	VFSUB(31, 20, 20)
-	VFSUB(31, 21, 21)
-	VFSUB(31, 22, 22)
-	VFSUB(31, 23, 23)
-	VFADD(16, 0, 0)
-	VFADD(17, 1, 1)
-	VFADD(18, 2, 2)
-	VFADD(19, 3, 3)
-	VFADD(20, 4, 4)
-	VFADD(21, 5, 5)
-	VFADD(22, 6, 6)
-	VFADD(23, 7, 7)
-	VFMLA  V16.S4, V16.S4, V8.S4
-	VFMLA  V17.S4, V17.S4, V9.S4
-	VFMLA  V18.S4, V18.S4, V10.S4
-	VFMLA  V19.S4, V19.S4, V11.S4
-	VFMLA  V20.S4, V20.S4, V12.S4
-	VFMLA  V21.S4, V21.S4, V13.S4
-	VFMLA  V22.S4, V22.S4, V14.S4
-	VFMLA  V23.S4, V23.S4, V15.S4
-	SUBS   $1, R8, R8
-	BNE    mr_loop32
+mr_loop64:
+	MR16A
+	MR16B
+	MR16A
+	MR16B
+	SUBS $1, R8, R8
+	BNE  mr_loop64
 
 mr_16:
-	TBZ    $4, R7, mr_4
-	VLD1.P 64(R0), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VFSUB(31, 16, 16)
-	VFSUB(31, 17, 17)
-	VFSUB(31, 18, 18)
-	VFSUB(31, 19, 19)
-	VFADD(16, 0, 0)
-	VFADD(17, 1, 1)
-	VFADD(18, 2, 2)
-	VFADD(19, 3, 3)
-	VFMLA  V16.S4, V16.S4, V8.S4
-	VFMLA  V17.S4, V17.S4, V9.S4
-	VFMLA  V18.S4, V18.S4, V10.S4
-	VFMLA  V19.S4, V19.S4, V11.S4
+	AND $63, R7, R8
+	LSR $4, R8, R8
+	CBZ R8, mr_4
+
+mr_loop16:
+	MR16A
+	SUBS $1, R8, R8
+	BNE  mr_loop16
 
 mr_4:
 	AND $15, R7, R8
@@ -179,6 +185,38 @@ mr_store:
 mr_done:
 	RET
 
+// Moments of a column block: one row of 16 channels at R7, then R7 += stride (R6);
+// k in V28-V31, Σd in V0-V3, Σd² in V8-V11. Rows add in order, in both sets.
+#define MC16A \
+	VLD1.P (R7)(R6), [V16.S4, V17.S4, V18.S4, V19.S4]; \
+	VFSUB(28, 16, 16); \
+	VFSUB(29, 17, 17); \
+	VFSUB(30, 18, 18); \
+	VFSUB(31, 19, 19); \
+	VFADD(16, 0, 0); \
+	VFADD(17, 1, 1); \
+	VFADD(18, 2, 2); \
+	VFADD(19, 3, 3); \
+	VFMLA  V16.S4, V16.S4, V8.S4; \
+	VFMLA  V17.S4, V17.S4, V9.S4; \
+	VFMLA  V18.S4, V18.S4, V10.S4; \
+	VFMLA  V19.S4, V19.S4, V11.S4
+
+#define MC16B \
+	VLD1.P (R7)(R6), [V20.S4, V21.S4, V22.S4, V23.S4]; \
+	VFSUB(28, 20, 20); \
+	VFSUB(29, 21, 21); \
+	VFSUB(30, 22, 22); \
+	VFSUB(31, 23, 23); \
+	VFADD(20, 0, 0); \
+	VFADD(21, 1, 1); \
+	VFADD(22, 2, 2); \
+	VFADD(23, 3, 3); \
+	VFMLA  V20.S4, V20.S4, V8.S4; \
+	VFMLA  V21.S4, V21.S4, V9.S4; \
+	VFMLA  V22.S4, V22.S4, V10.S4; \
+	VFMLA  V23.S4, V23.S4, V11.S4
+
 // func momentsColsChunkNEON(s1, s2, k, x []float32, rows, stride int)
 //
 // For each of the len(k) channels i, s1[i] = Σ(v-k[i]) and s2[i] = Σ(v-k[i])² over the
@@ -193,7 +231,8 @@ TEXT ·momentsColsChunkNEON(SB), NOSPLIT, $0-112
 	MOVD rows+96(FP), R5
 	MOVD stride+104(FP), R6
 	LSL  $2, R6, R6 // stride in bytes
-	LSR  $1, R5, R9 // pairs of rows
+	LSR  $2, R5, R9 // groups of four rows
+	AND  $3, R5, R10 // rows after them
 	CBZ  R5, mc_done
 	CMP  $16, R4
 	BLT  mc_cols4
@@ -208,57 +247,28 @@ mc_cols16:
 	ZERO(V9)
 	ZERO(V10)
 	ZERO(V11)
-	MOVD   R0, R7
-	CBZ    R9, mc_odd16
-	MOVD   R9, R8
+	MOVD R0, R7
+	CBZ  R9, mc_rest16
+	MOVD R9, R8
+
+mc_rows64:
+	MC16A
+	MC16B
+	MC16A
+	MC16B
+	SUBS $1, R8, R8
+	BNE  mc_rows64
+
+mc_rest16:
+	CBZ  R10, mc_store16
+	MOVD R10, R8
 
 mc_rows16:
-	VLD1.P (R7)(R6), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P (R7)(R6), [V20.S4, V21.S4, V22.S4, V23.S4]
-	VFSUB(28, 16, 16)
-	VFSUB(29, 17, 17)
-	VFSUB(30, 18, 18)
-	VFSUB(31, 19, 19)
-	VFSUB(28, 20, 20)
-	VFSUB(29, 21, 21)
-	VFSUB(30, 22, 22)
-	VFSUB(31, 23, 23)
-	VFADD(16, 0, 0)
-	VFADD(17, 1, 1)
-	VFADD(18, 2, 2)
-	VFADD(19, 3, 3)
-	VFADD(20, 0, 0)
-	VFADD(21, 1, 1)
-	VFADD(22, 2, 2)
-	VFADD(23, 3, 3)
-	VFMLA  V16.S4, V16.S4, V8.S4
-	VFMLA  V17.S4, V17.S4, V9.S4
-	VFMLA  V18.S4, V18.S4, V10.S4
-	VFMLA  V19.S4, V19.S4, V11.S4
-	VFMLA  V20.S4, V20.S4, V8.S4
-	VFMLA  V21.S4, V21.S4, V9.S4
-	VFMLA  V22.S4, V22.S4, V10.S4
-	VFMLA  V23.S4, V23.S4, V11.S4
-	SUBS   $1, R8, R8
-	BNE    mc_rows16
+	MC16A
+	SUBS $1, R8, R8
+	BNE  mc_rows16
 
-mc_odd16:
-	TBZ    $0, R5, mc_sum16
-	VLD1.P (R7)(R6), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VFSUB(28, 16, 16)
-	VFSUB(29, 17, 17)
-	VFSUB(30, 18, 18)
-	VFSUB(31, 19, 19)
-	VFADD(16, 0, 0)
-	VFADD(17, 1, 1)
-	VFADD(18, 2, 2)
-	VFADD(19, 3, 3)
-	VFMLA  V16.S4, V16.S4, V8.S4
-	VFMLA  V17.S4, V17.S4, V9.S4
-	VFMLA  V18.S4, V18.S4, V10.S4
-	VFMLA  V19.S4, V19.S4, V11.S4
-
-mc_sum16:
+mc_store16:
 	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R2)
 	VST1.P [V8.S4, V9.S4, V10.S4, V11.S4], 64(R3)
 	ADD    $64, R0, R0
@@ -315,6 +325,34 @@ mc_rows1:
 mc_done:
 	RET
 
+// Normalizing runs: center in V28, scale in V29, ld4r from (R9) gives four copies of the
+// shift. Set A computes in V16-V19 and V0-V3, set B in V20-V23 and V4-V7.
+#define NR16A \
+	VLD1.P 64(R1), [V16.S4, V17.S4, V18.S4, V19.S4]; \
+	VLD4R  (R9), [V0.S4, V1.S4, V2.S4, V3.S4]; \
+	VFSUB(28, 16, 16); \
+	VFSUB(28, 17, 17); \
+	VFSUB(28, 18, 18); \
+	VFSUB(28, 19, 19); \
+	VFMLA  V29.S4, V16.S4, V0.S4; \
+	VFMLA  V29.S4, V17.S4, V1.S4; \
+	VFMLA  V29.S4, V18.S4, V2.S4; \
+	VFMLA  V29.S4, V19.S4, V3.S4; \
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+
+#define NR16B \
+	VLD1.P 64(R1), [V20.S4, V21.S4, V22.S4, V23.S4]; \
+	VLD4R  (R9), [V4.S4, V5.S4, V6.S4, V7.S4]; \
+	VFSUB(28, 20, 20); \
+	VFSUB(28, 21, 21); \
+	VFSUB(28, 22, 22); \
+	VFSUB(28, 23, 23); \
+	VFMLA  V29.S4, V20.S4, V4.S4; \
+	VFMLA  V29.S4, V21.S4, V5.S4; \
+	VFMLA  V29.S4, V22.S4, V6.S4; \
+	VFMLA  V29.S4, V23.S4, V7.S4; \
+	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R0)
+
 // func normalizeRunsNEON(y, x, center, scale, shift []float32, width int)
 //
 // For each of the len(center) runs of width values, y = (x - center[i])*scale[i] + shift[i]
@@ -336,48 +374,26 @@ nr_run:
 	VLD1R.P 4(R3), [V29.S4] // scale
 	VLD1R.P 4(R5), [V30.S4] // shift
 	VST1    [V30.S4], (R9)
-	LSR     $5, R6, R7
+	LSR     $6, R6, R7
 	CBZ     R7, nr_16
 
-nr_loop32:
-	VLD1.P 64(R1), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P 64(R1), [V20.S4, V21.S4, V22.S4, V23.S4]
-	VLD4R  (R9), [V0.S4, V1.S4, V2.S4, V3.S4]
-	VLD4R  (R9), [V4.S4, V5.S4, V6.S4, V7.S4]
-	VFSUB(28, 16, 16)
-	VFSUB(28, 17, 17)
-	VFSUB(28, 18, 18)
-	VFSUB(28, 19, 19)
-	VFSUB(28, 20, 20)
-	VFSUB(28, 21, 21)
-	VFSUB(28, 22, 22)
-	VFSUB(28, 23, 23)
-	VFMLA  V29.S4, V16.S4, V0.S4
-	VFMLA  V29.S4, V17.S4, V1.S4
-	VFMLA  V29.S4, V18.S4, V2.S4
-	VFMLA  V29.S4, V19.S4, V3.S4
-	VFMLA  V29.S4, V20.S4, V4.S4
-	VFMLA  V29.S4, V21.S4, V5.S4
-	VFMLA  V29.S4, V22.S4, V6.S4
-	VFMLA  V29.S4, V23.S4, V7.S4
-	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
-	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R0)
-	SUBS   $1, R7, R7
-	BNE    nr_loop32
+nr_loop64:
+	NR16A
+	NR16B
+	NR16A
+	NR16B
+	SUBS $1, R7, R7
+	BNE  nr_loop64
 
 nr_16:
-	TBZ    $4, R6, nr_4
-	VLD1.P 64(R1), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD4R  (R9), [V0.S4, V1.S4, V2.S4, V3.S4]
-	VFSUB(28, 16, 16)
-	VFSUB(28, 17, 17)
-	VFSUB(28, 18, 18)
-	VFSUB(28, 19, 19)
-	VFMLA  V29.S4, V16.S4, V0.S4
-	VFMLA  V29.S4, V17.S4, V1.S4
-	VFMLA  V29.S4, V18.S4, V2.S4
-	VFMLA  V29.S4, V19.S4, V3.S4
-	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	AND $63, R6, R7
+	LSR $4, R7, R7
+	CBZ R7, nr_4
+
+nr_loop16:
+	NR16A
+	SUBS $1, R7, R7
+	BNE  nr_loop16
 
 nr_4:
 	AND $15, R6, R8
@@ -412,11 +428,39 @@ nr_next:
 nr_done:
 	RET
 
+// Normalizing a column block: one row of 16 channels from x at R10 to y at R8, both then
+// advanced by the stride (R7); center in V24-V27, scale in V28-V31, and the block's
+// shifts at (R5) start the accumulators.
+#define NC16A \
+	VLD1.P (R10)(R7), [V16.S4, V17.S4, V18.S4, V19.S4]; \
+	VLD1   (R5), [V0.S4, V1.S4, V2.S4, V3.S4]; \
+	VFSUB(24, 16, 16); \
+	VFSUB(25, 17, 17); \
+	VFSUB(26, 18, 18); \
+	VFSUB(27, 19, 19); \
+	VFMLA  V28.S4, V16.S4, V0.S4; \
+	VFMLA  V29.S4, V17.S4, V1.S4; \
+	VFMLA  V30.S4, V18.S4, V2.S4; \
+	VFMLA  V31.S4, V19.S4, V3.S4; \
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], (R8)(R7)
+
+#define NC16B \
+	VLD1.P (R10)(R7), [V20.S4, V21.S4, V22.S4, V23.S4]; \
+	VLD1   (R5), [V4.S4, V5.S4, V6.S4, V7.S4]; \
+	VFSUB(24, 20, 20); \
+	VFSUB(25, 21, 21); \
+	VFSUB(26, 22, 22); \
+	VFSUB(27, 23, 23); \
+	VFMLA  V28.S4, V20.S4, V4.S4; \
+	VFMLA  V29.S4, V21.S4, V5.S4; \
+	VFMLA  V30.S4, V22.S4, V6.S4; \
+	VFMLA  V31.S4, V23.S4, V7.S4; \
+	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], (R8)(R7)
+
 // func normalizeColsTileNEON(y, x, center, scale, shift []float32, rows, stride int)
 //
 // y[r*stride+i] = (x[r*stride+i] - center[i])*scale[i] + shift[i] for the len(center)
 // channels of rows [0, rows), a block of channels at a time, walking the rows inside it.
-// The shifts of the block, loaded afresh for each row, start the fmla accumulators.
 TEXT ·normalizeColsTileNEON(SB), NOSPLIT, $0-136
 	MOVD y_base+0(FP), R0
 	MOVD x_base+24(FP), R1
@@ -427,7 +471,8 @@ TEXT ·normalizeColsTileNEON(SB), NOSPLIT, $0-136
 	MOVD rows+120(FP), R6
 	MOVD stride+128(FP), R7
 	LSL  $2, R7, R7 // stride in bytes
-	LSR  $1, R6, R12 // pairs of rows
+	LSR  $2, R6, R12 // groups of four rows
+	AND  $3, R6, R13 // rows after them
 	CBZ  R6, nc_done
 	CMP  $16, R4
 	BLT  nc_cols4
@@ -437,48 +482,25 @@ nc_cols16:
 	VLD1.P 64(R3), [V28.S4, V29.S4, V30.S4, V31.S4]
 	MOVD   R0, R8
 	MOVD   R1, R10
-	CBZ    R12, nc_odd16
+	CBZ    R12, nc_rest16
 	MOVD   R12, R11
 
-nc_rows16:
-	VLD1.P (R10)(R7), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P (R10)(R7), [V20.S4, V21.S4, V22.S4, V23.S4]
-	VLD1   (R5), [V0.S4, V1.S4, V2.S4, V3.S4]
-	VLD1   (R5), [V4.S4, V5.S4, V6.S4, V7.S4]
-	VFSUB(24, 16, 16)
-	VFSUB(25, 17, 17)
-	VFSUB(26, 18, 18)
-	VFSUB(27, 19, 19)
-	VFSUB(24, 20, 20)
-	VFSUB(25, 21, 21)
-	VFSUB(26, 22, 22)
-	VFSUB(27, 23, 23)
-	VFMLA  V28.S4, V16.S4, V0.S4
-	VFMLA  V29.S4, V17.S4, V1.S4
-	VFMLA  V30.S4, V18.S4, V2.S4
-	VFMLA  V31.S4, V19.S4, V3.S4
-	VFMLA  V28.S4, V20.S4, V4.S4
-	VFMLA  V29.S4, V21.S4, V5.S4
-	VFMLA  V30.S4, V22.S4, V6.S4
-	VFMLA  V31.S4, V23.S4, V7.S4
-	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], (R8)(R7)
-	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], (R8)(R7)
-	SUBS   $1, R11, R11
-	BNE    nc_rows16
+nc_rows64:
+	NC16A
+	NC16B
+	NC16A
+	NC16B
+	SUBS $1, R11, R11
+	BNE  nc_rows64
 
-nc_odd16:
-	TBZ    $0, R6, nc_next16
-	VLD1.P (R10)(R7), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1   (R5), [V0.S4, V1.S4, V2.S4, V3.S4]
-	VFSUB(24, 16, 16)
-	VFSUB(25, 17, 17)
-	VFSUB(26, 18, 18)
-	VFSUB(27, 19, 19)
-	VFMLA  V28.S4, V16.S4, V0.S4
-	VFMLA  V29.S4, V17.S4, V1.S4
-	VFMLA  V30.S4, V18.S4, V2.S4
-	VFMLA  V31.S4, V19.S4, V3.S4
-	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], (R8)(R7)
+nc_rest16:
+	CBZ  R13, nc_next16
+	MOVD R13, R11
+
+nc_rows16:
+	NC16A
+	SUBS $1, R11, R11
+	BNE  nc_rows16
 
 nc_next16:
 	ADD $64, R0, R0
@@ -539,11 +561,45 @@ nc_rows1:
 nc_done:
 	RET
 
+// Reducing runs: center in V31, x into V16-V19 and dy into V20-V23; set A sums into
+// V0-V3 (Σdy) and V4-V7 (Σdy·d), set B into V8-V11 and V12-V15.
+#define RR16A \
+	VLD1.P 64(R1), [V16.S4, V17.S4, V18.S4, V19.S4]; \
+	VLD1.P 64(R0), [V20.S4, V21.S4, V22.S4, V23.S4]; \
+	VFSUB(31, 16, 16); \
+	VFSUB(31, 17, 17); \
+	VFSUB(31, 18, 18); \
+	VFSUB(31, 19, 19); \
+	VFADD(20, 0, 0); \
+	VFADD(21, 1, 1); \
+	VFADD(22, 2, 2); \
+	VFADD(23, 3, 3); \
+	VFMLA  V20.S4, V16.S4, V4.S4; \
+	VFMLA  V21.S4, V17.S4, V5.S4; \
+	VFMLA  V22.S4, V18.S4, V6.S4; \
+	VFMLA  V23.S4, V19.S4, V7.S4
+
+#define RR16B \
+	VLD1.P 64(R1), [V16.S4, V17.S4, V18.S4, V19.S4]; \
+	VLD1.P 64(R0), [V20.S4, V21.S4, V22.S4, V23.S4]; \
+	VFSUB(31, 16, 16); \
+	VFSUB(31, 17, 17); \
+	VFSUB(31, 18, 18); \
+	VFSUB(31, 19, 19); \
+	VFADD(20, 8, 8); \
+	VFADD(21, 9, 9); \
+	VFADD(22, 10, 10); \
+	VFADD(23, 11, 11); \
+	VFMLA  V20.S4, V16.S4, V12.S4; \
+	VFMLA  V21.S4, V17.S4, V13.S4; \
+	VFMLA  V22.S4, V18.S4, V14.S4; \
+	VFMLA  V23.S4, V19.S4, V15.S4
+
 // func reduceRunsNEON(sumDy, sumDyXc []float64, dy, x, center []float32, width int)
 //
 // For each of the len(center) runs of width values, adds Σdy to sumDy[i] and
-// Σdy·(x-center[i]) to sumDyXc[i], summed in float32 over chunks of 256 values (four
-// and eight accumulators) and then in float64.
+// Σdy·(x-center[i]) to sumDyXc[i], summed in float32 over chunks of 256 values (eight
+// accumulators per sum) and then in float64.
 TEXT ·reduceRunsNEON(SB), NOSPLIT, $0-128
 	MOVD sumDy_base+0(FP), R2
 	MOVD sumDyXc_base+24(FP), R3
@@ -580,57 +636,30 @@ rr_chunk:
 	ZERO(V11)
 	ZERO(V12)
 	ZERO(V13)
-	LSR  $5, R8, R9
+	ZERO(V14)
+	ZERO(V15)
+	ZERO(V24)
+	ZERO(V25)
+	LSR  $6, R8, R9
 	CBZ  R9, rr_16
 
-rr_loop32:
-	VLD1.P 64(R1), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P 64(R1), [V20.S4, V21.S4, V22.S4, V23.S4]
-	VLD1.P 64(R0), [V24.S4, V25.S4, V26.S4, V27.S4]
-	VFSUB(31, 16, 16)
-	VFSUB(31, 17, 17)
-	VFSUB(31, 18, 18)
-	VFSUB(31, 19, 19)
-	VFADD(24, 0, 0)
-	VFADD(25, 1, 1)
-	VFADD(26, 2, 2)
-	VFADD(27, 3, 3)
-	VFMLA  V24.S4, V16.S4, V4.S4
-	VFMLA  V25.S4, V17.S4, V5.S4
-	VFMLA  V26.S4, V18.S4, V6.S4
-	VFMLA  V27.S4, V19.S4, V7.S4
-	VLD1.P 64(R0), [V24.S4, V25.S4, V26.S4, V27.S4]
-	VFSUB(31, 20, 20)
-	VFSUB(31, 21, 21)
-	VFSUB(31, 22, 22)
-	VFSUB(31, 23, 23)
-	VFADD(24, 0, 0)
-	VFADD(25, 1, 1)
-	VFADD(26, 2, 2)
-	VFADD(27, 3, 3)
-	VFMLA  V24.S4, V20.S4, V8.S4
-	VFMLA  V25.S4, V21.S4, V9.S4
-	VFMLA  V26.S4, V22.S4, V10.S4
-	VFMLA  V27.S4, V23.S4, V11.S4
-	SUBS   $1, R9, R9
-	BNE    rr_loop32
+rr_loop64:
+	RR16A
+	RR16B
+	RR16A
+	RR16B
+	SUBS $1, R9, R9
+	BNE  rr_loop64
 
 rr_16:
-	TBZ    $4, R8, rr_4
-	VLD1.P 64(R1), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P 64(R0), [V24.S4, V25.S4, V26.S4, V27.S4]
-	VFSUB(31, 16, 16)
-	VFSUB(31, 17, 17)
-	VFSUB(31, 18, 18)
-	VFSUB(31, 19, 19)
-	VFADD(24, 0, 0)
-	VFADD(25, 1, 1)
-	VFADD(26, 2, 2)
-	VFADD(27, 3, 3)
-	VFMLA  V24.S4, V16.S4, V4.S4
-	VFMLA  V25.S4, V17.S4, V5.S4
-	VFMLA  V26.S4, V18.S4, V6.S4
-	VFMLA  V27.S4, V19.S4, V7.S4
+	AND $63, R8, R9
+	LSR $4, R9, R9
+	CBZ R9, rr_4
+
+rr_loop16:
+	RR16A
+	SUBS $1, R9, R9
+	BNE  rr_loop16
 
 rr_4:
 	AND $15, R8, R10
@@ -639,10 +668,10 @@ rr_4:
 
 rr_loop4:
 	VLD1.P 16(R1), [V16.S4]
-	VLD1.P 16(R0), [V24.S4]
+	VLD1.P 16(R0), [V20.S4]
 	VFSUB(31, 16, 16)
-	VFADD(24, 0, 0)
-	VFMLA  V24.S4, V16.S4, V4.S4
+	VFADD(20, 0, 0)
+	VFMLA  V20.S4, V16.S4, V4.S4
 	SUBS   $1, R9, R9
 	BNE    rr_loop4
 
@@ -652,22 +681,26 @@ rr_1:
 
 rr_loop1:
 	FMOVS.P 4(R1), F16
-	FMOVS.P 4(R0), F24
+	FMOVS.P 4(R0), F20
 	FSUBS   F31, F16, F16
-	FADDS   F24, F12, F12
-	FMADDS  F24, F13, F16, F13 // F13 += d*dy
+	FADDS   F20, F24, F24
+	FMADDS  F20, F25, F16, F25 // F25 += d*dy
 	SUBS    $1, R9, R9
 	BNE     rr_loop1
 
 rr_sum:
+	VFADD(8, 0, 0)
+	VFADD(9, 1, 1)
+	VFADD(10, 2, 2)
+	VFADD(11, 3, 3)
 	HSUM4(0, 1, 2, 3)
-	VFADD(8, 4, 4)
-	VFADD(9, 5, 5)
-	VFADD(10, 6, 6)
-	VFADD(11, 7, 7)
+	VFADD(12, 4, 4)
+	VFADD(13, 5, 5)
+	VFADD(14, 6, 6)
+	VFADD(15, 7, 7)
 	HSUM4(4, 5, 6, 7)
-	FADDS  F12, F0, F0
-	FADDS  F13, F4, F4
+	FADDS  F24, F0, F0
+	FADDS  F25, F4, F4
 	FCVTSD F0, F0
 	FCVTSD F4, F4
 	FADDD  F0, F30, F30
@@ -687,6 +720,41 @@ rr_store:
 rr_done:
 	RET
 
+// Reducing a column block: one row of 16 channels of x at R10 and dy at R8, both then
+// advanced by the stride (R7); center in V28-V31, Σdy in V0-V3, Σdy·d in V4-V7. Rows add
+// in order, in both sets.
+#define RC16A \
+	VLD1.P (R10)(R7), [V16.S4, V17.S4, V18.S4, V19.S4]; \
+	VLD1.P (R8)(R7), [V20.S4, V21.S4, V22.S4, V23.S4]; \
+	VFSUB(28, 16, 16); \
+	VFSUB(29, 17, 17); \
+	VFSUB(30, 18, 18); \
+	VFSUB(31, 19, 19); \
+	VFADD(20, 0, 0); \
+	VFADD(21, 1, 1); \
+	VFADD(22, 2, 2); \
+	VFADD(23, 3, 3); \
+	VFMLA  V20.S4, V16.S4, V4.S4; \
+	VFMLA  V21.S4, V17.S4, V5.S4; \
+	VFMLA  V22.S4, V18.S4, V6.S4; \
+	VFMLA  V23.S4, V19.S4, V7.S4
+
+#define RC16B \
+	VLD1.P (R10)(R7), [V8.S4, V9.S4, V10.S4, V11.S4]; \
+	VLD1.P (R8)(R7), [V12.S4, V13.S4, V14.S4, V15.S4]; \
+	VFSUB(28, 8, 8); \
+	VFSUB(29, 9, 9); \
+	VFSUB(30, 10, 10); \
+	VFSUB(31, 11, 11); \
+	VFADD(12, 0, 0); \
+	VFADD(13, 1, 1); \
+	VFADD(14, 2, 2); \
+	VFADD(15, 3, 3); \
+	VFMLA  V12.S4, V8.S4, V4.S4; \
+	VFMLA  V13.S4, V9.S4, V5.S4; \
+	VFMLA  V14.S4, V10.S4, V6.S4; \
+	VFMLA  V15.S4, V11.S4, V7.S4
+
 // func reduceColsChunkNEON(s1, s2, dy, x, center []float32, rows, stride int)
 //
 // For each of the len(center) channels i, s1[i] = Σdy and s2[i] = Σdy·(x-center[i]) over
@@ -702,7 +770,8 @@ TEXT ·reduceColsChunkNEON(SB), NOSPLIT, $0-136
 	MOVD rows+120(FP), R6
 	MOVD stride+128(FP), R7
 	LSL  $2, R7, R7 // stride in bytes
-	LSR  $1, R6, R12 // pairs of rows
+	LSR  $2, R6, R12 // groups of four rows
+	AND  $3, R6, R13 // rows after them
 	CBZ  R6, rc_done
 	CMP  $16, R5
 	BLT  rc_cols4
@@ -717,61 +786,29 @@ rc_cols16:
 	ZERO(V5)
 	ZERO(V6)
 	ZERO(V7)
-	MOVD   R0, R8
-	MOVD   R1, R10
-	CBZ    R12, rc_odd16
-	MOVD   R12, R11
+	MOVD R0, R8
+	MOVD R1, R10
+	CBZ  R12, rc_rest16
+	MOVD R12, R11
+
+rc_rows64:
+	RC16A
+	RC16B
+	RC16A
+	RC16B
+	SUBS $1, R11, R11
+	BNE  rc_rows64
+
+rc_rest16:
+	CBZ  R13, rc_store16
+	MOVD R13, R11
 
 rc_rows16:
-	VLD1.P (R10)(R7), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P (R10)(R7), [V20.S4, V21.S4, V22.S4, V23.S4]
-	VLD1.P (R8)(R7), [V24.S4, V25.S4, V26.S4, V27.S4]
-	VFSUB(28, 16, 16)
-	VFSUB(29, 17, 17)
-	VFSUB(30, 18, 18)
-	VFSUB(31, 19, 19)
-	VFADD(24, 0, 0)
-	VFADD(25, 1, 1)
-	VFADD(26, 2, 2)
-	VFADD(27, 3, 3)
-	VFMLA  V24.S4, V16.S4, V4.S4
-	VFMLA  V25.S4, V17.S4, V5.S4
-	VFMLA  V26.S4, V18.S4, V6.S4
-	VFMLA  V27.S4, V19.S4, V7.S4
-	VLD1.P (R8)(R7), [V24.S4, V25.S4, V26.S4, V27.S4]
-	VFSUB(28, 20, 20)
-	VFSUB(29, 21, 21)
-	VFSUB(30, 22, 22)
-	VFSUB(31, 23, 23)
-	VFADD(24, 0, 0)
-	VFADD(25, 1, 1)
-	VFADD(26, 2, 2)
-	VFADD(27, 3, 3)
-	VFMLA  V24.S4, V20.S4, V4.S4
-	VFMLA  V25.S4, V21.S4, V5.S4
-	VFMLA  V26.S4, V22.S4, V6.S4
-	VFMLA  V27.S4, V23.S4, V7.S4
-	SUBS   $1, R11, R11
-	BNE    rc_rows16
+	RC16A
+	SUBS $1, R11, R11
+	BNE  rc_rows16
 
-rc_odd16:
-	TBZ    $0, R6, rc_sum16
-	VLD1.P (R10)(R7), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P (R8)(R7), [V24.S4, V25.S4, V26.S4, V27.S4]
-	VFSUB(28, 16, 16)
-	VFSUB(29, 17, 17)
-	VFSUB(30, 18, 18)
-	VFSUB(31, 19, 19)
-	VFADD(24, 0, 0)
-	VFADD(25, 1, 1)
-	VFADD(26, 2, 2)
-	VFADD(27, 3, 3)
-	VFMLA  V24.S4, V16.S4, V4.S4
-	VFMLA  V25.S4, V17.S4, V5.S4
-	VFMLA  V26.S4, V18.S4, V6.S4
-	VFMLA  V27.S4, V19.S4, V7.S4
-
-rc_sum16:
+rc_store16:
 	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R2)
 	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R3)
 	ADD    $64, R0, R0
@@ -792,10 +829,10 @@ rc_cols4:
 
 rc_rows4:
 	VLD1.P (R10)(R7), [V16.S4]
-	VLD1.P (R8)(R7), [V24.S4]
+	VLD1.P (R8)(R7), [V20.S4]
 	VFSUB(28, 16, 16)
-	VFADD(24, 0, 0)
-	VFMLA  V24.S4, V16.S4, V4.S4
+	VFADD(20, 0, 0)
+	VFMLA  V20.S4, V16.S4, V4.S4
 	SUBS   $1, R11, R11
 	BNE    rc_rows4
 
@@ -817,12 +854,12 @@ rc_cols1:
 
 rc_rows1:
 	FMOVS  (R10), F16
-	FMOVS  (R8), F24
+	FMOVS  (R8), F20
 	ADD    R7, R10, R10
 	ADD    R7, R8, R8
 	FSUBS  F28, F16, F16
-	FADDS  F24, F0, F0
-	FMADDS F24, F4, F16, F4 // F4 += d*dy
+	FADDS  F20, F0, F0
+	FMADDS F20, F4, F16, F4 // F4 += d*dy
 	SUBS   $1, R11, R11
 	BNE    rc_rows1
 
@@ -835,6 +872,45 @@ rc_rows1:
 
 rc_done:
 	RET
+
+// Gradient of runs: center in V28, gy in V29, gx in V30, and ld4r from (R9) gives four
+// copies of g0. Set A computes in V16-V19 (x), V8-V11 (dy) and V0-V3, set B in V20-V23,
+// V12-V15 and V4-V7.
+#define GR16A \
+	VLD1.P 64(R2), [V16.S4, V17.S4, V18.S4, V19.S4]; \
+	VLD1.P 64(R1), [V8.S4, V9.S4, V10.S4, V11.S4]; \
+	VLD4R  (R9), [V0.S4, V1.S4, V2.S4, V3.S4]; \
+	VFSUB(28, 16, 16); \
+	VFSUB(28, 17, 17); \
+	VFSUB(28, 18, 18); \
+	VFSUB(28, 19, 19); \
+	VFMLA  V29.S4, V8.S4, V0.S4; \
+	VFMLA  V29.S4, V9.S4, V1.S4; \
+	VFMLA  V29.S4, V10.S4, V2.S4; \
+	VFMLA  V29.S4, V11.S4, V3.S4; \
+	VFMLA  V30.S4, V16.S4, V0.S4; \
+	VFMLA  V30.S4, V17.S4, V1.S4; \
+	VFMLA  V30.S4, V18.S4, V2.S4; \
+	VFMLA  V30.S4, V19.S4, V3.S4; \
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+
+#define GR16B \
+	VLD1.P 64(R2), [V20.S4, V21.S4, V22.S4, V23.S4]; \
+	VLD1.P 64(R1), [V12.S4, V13.S4, V14.S4, V15.S4]; \
+	VLD4R  (R9), [V4.S4, V5.S4, V6.S4, V7.S4]; \
+	VFSUB(28, 20, 20); \
+	VFSUB(28, 21, 21); \
+	VFSUB(28, 22, 22); \
+	VFSUB(28, 23, 23); \
+	VFMLA  V29.S4, V12.S4, V4.S4; \
+	VFMLA  V29.S4, V13.S4, V5.S4; \
+	VFMLA  V29.S4, V14.S4, V6.S4; \
+	VFMLA  V29.S4, V15.S4, V7.S4; \
+	VFMLA  V30.S4, V20.S4, V4.S4; \
+	VFMLA  V30.S4, V21.S4, V5.S4; \
+	VFMLA  V30.S4, V22.S4, V6.S4; \
+	VFMLA  V30.S4, V23.S4, V7.S4; \
+	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R0)
 
 // func gradRunsNEON(dx, dy, x, center, gy, gx, g0 []float32, width int)
 //
@@ -860,63 +936,26 @@ gr_run:
 	VLD1R.P 4(R5), [V30.S4] // gx
 	VLD1R.P 4(R6), [V31.S4] // g0
 	VST1    [V31.S4], (R9)
-	LSR     $5, R8, R10
+	LSR     $6, R8, R10
 	CBZ     R10, gr_16
 
-gr_loop32:
-	VLD1.P 64(R2), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P 64(R2), [V20.S4, V21.S4, V22.S4, V23.S4]
-	VLD1.P 64(R1), [V8.S4, V9.S4, V10.S4, V11.S4]
-	VLD1.P 64(R1), [V12.S4, V13.S4, V14.S4, V15.S4]
-	VLD4R  (R9), [V0.S4, V1.S4, V2.S4, V3.S4]
-	VLD4R  (R9), [V4.S4, V5.S4, V6.S4, V7.S4]
-	VFSUB(28, 16, 16)
-	VFSUB(28, 17, 17)
-	VFSUB(28, 18, 18)
-	VFSUB(28, 19, 19)
-	VFSUB(28, 20, 20)
-	VFSUB(28, 21, 21)
-	VFSUB(28, 22, 22)
-	VFSUB(28, 23, 23)
-	VFMLA  V29.S4, V8.S4, V0.S4
-	VFMLA  V29.S4, V9.S4, V1.S4
-	VFMLA  V29.S4, V10.S4, V2.S4
-	VFMLA  V29.S4, V11.S4, V3.S4
-	VFMLA  V29.S4, V12.S4, V4.S4
-	VFMLA  V29.S4, V13.S4, V5.S4
-	VFMLA  V29.S4, V14.S4, V6.S4
-	VFMLA  V29.S4, V15.S4, V7.S4
-	VFMLA  V30.S4, V16.S4, V0.S4
-	VFMLA  V30.S4, V17.S4, V1.S4
-	VFMLA  V30.S4, V18.S4, V2.S4
-	VFMLA  V30.S4, V19.S4, V3.S4
-	VFMLA  V30.S4, V20.S4, V4.S4
-	VFMLA  V30.S4, V21.S4, V5.S4
-	VFMLA  V30.S4, V22.S4, V6.S4
-	VFMLA  V30.S4, V23.S4, V7.S4
-	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
-	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R0)
-	SUBS   $1, R10, R10
-	BNE    gr_loop32
+gr_loop64:
+	GR16A
+	GR16B
+	GR16A
+	GR16B
+	SUBS $1, R10, R10
+	BNE  gr_loop64
 
 gr_16:
-	TBZ    $4, R8, gr_4
-	VLD1.P 64(R2), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P 64(R1), [V8.S4, V9.S4, V10.S4, V11.S4]
-	VLD4R  (R9), [V0.S4, V1.S4, V2.S4, V3.S4]
-	VFSUB(28, 16, 16)
-	VFSUB(28, 17, 17)
-	VFSUB(28, 18, 18)
-	VFSUB(28, 19, 19)
-	VFMLA  V29.S4, V8.S4, V0.S4
-	VFMLA  V29.S4, V9.S4, V1.S4
-	VFMLA  V29.S4, V10.S4, V2.S4
-	VFMLA  V29.S4, V11.S4, V3.S4
-	VFMLA  V30.S4, V16.S4, V0.S4
-	VFMLA  V30.S4, V17.S4, V1.S4
-	VFMLA  V30.S4, V18.S4, V2.S4
-	VFMLA  V30.S4, V19.S4, V3.S4
-	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R0)
+	AND $63, R8, R10
+	LSR $4, R10, R10
+	CBZ R10, gr_4
+
+gr_loop16:
+	GR16A
+	SUBS $1, R10, R10
+	BNE  gr_loop16
 
 gr_4:
 	AND $15, R8, R11
@@ -955,11 +994,50 @@ gr_next:
 gr_done:
 	RET
 
+// Gradient of a column block: one row of 16 channels of x at R12 and dy at R11 to dx at
+// R10, all then advanced by the stride (R9); center in V20-V23, gy in V24-V27, gx in
+// V28-V31, and the block's g0 at (R6) start the accumulators. Set A computes in V16-V19
+// and V0-V3, set B in V12-V15 and V4-V7; both load dy into V8-V11.
+#define GC16A \
+	VLD1.P (R12)(R9), [V16.S4, V17.S4, V18.S4, V19.S4]; \
+	VLD1.P (R11)(R9), [V8.S4, V9.S4, V10.S4, V11.S4]; \
+	VLD1   (R6), [V0.S4, V1.S4, V2.S4, V3.S4]; \
+	VFSUB(20, 16, 16); \
+	VFSUB(21, 17, 17); \
+	VFSUB(22, 18, 18); \
+	VFSUB(23, 19, 19); \
+	VFMLA  V24.S4, V8.S4, V0.S4; \
+	VFMLA  V25.S4, V9.S4, V1.S4; \
+	VFMLA  V26.S4, V10.S4, V2.S4; \
+	VFMLA  V27.S4, V11.S4, V3.S4; \
+	VFMLA  V28.S4, V16.S4, V0.S4; \
+	VFMLA  V29.S4, V17.S4, V1.S4; \
+	VFMLA  V30.S4, V18.S4, V2.S4; \
+	VFMLA  V31.S4, V19.S4, V3.S4; \
+	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], (R10)(R9)
+
+#define GC16B \
+	VLD1.P (R12)(R9), [V12.S4, V13.S4, V14.S4, V15.S4]; \
+	VLD1.P (R11)(R9), [V8.S4, V9.S4, V10.S4, V11.S4]; \
+	VLD1   (R6), [V4.S4, V5.S4, V6.S4, V7.S4]; \
+	VFSUB(20, 12, 12); \
+	VFSUB(21, 13, 13); \
+	VFSUB(22, 14, 14); \
+	VFSUB(23, 15, 15); \
+	VFMLA  V24.S4, V8.S4, V4.S4; \
+	VFMLA  V25.S4, V9.S4, V5.S4; \
+	VFMLA  V26.S4, V10.S4, V6.S4; \
+	VFMLA  V27.S4, V11.S4, V7.S4; \
+	VFMLA  V28.S4, V12.S4, V4.S4; \
+	VFMLA  V29.S4, V13.S4, V5.S4; \
+	VFMLA  V30.S4, V14.S4, V6.S4; \
+	VFMLA  V31.S4, V15.S4, V7.S4; \
+	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], (R10)(R9)
+
 // func gradColsTileNEON(dx, dy, x, center, gy, gx, g0 []float32, rows, stride int)
 //
 // dx = g0[i] + dy*gy[i] + (x - center[i])*gx[i] at r*stride+i for the len(center)
 // channels of rows [0, rows), a block of channels at a time, walking the rows inside it.
-// The g0 of the block, loaded afresh for each row, start the fmla accumulators.
 TEXT ·gradColsTileNEON(SB), NOSPLIT, $0-184
 	MOVD dx_base+0(FP), R0
 	MOVD dy_base+24(FP), R1
@@ -972,7 +1050,8 @@ TEXT ·gradColsTileNEON(SB), NOSPLIT, $0-184
 	MOVD rows+168(FP), R8
 	MOVD stride+176(FP), R9
 	LSL  $2, R9, R9 // stride in bytes
-	LSR  $1, R8, R14 // pairs of rows
+	LSR  $2, R8, R14 // groups of four rows
+	AND  $3, R8, R15 // rows after them
 	CBZ  R8, gc_done
 	CMP  $16, R7
 	BLT  gc_cols4
@@ -984,63 +1063,25 @@ gc_cols16:
 	MOVD   R0, R10
 	MOVD   R1, R11
 	MOVD   R2, R12
-	CBZ    R14, gc_odd16
+	CBZ    R14, gc_rest16
 	MOVD   R14, R13
 
-gc_rows16:
-	VLD1.P (R12)(R9), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P (R11)(R9), [V8.S4, V9.S4, V10.S4, V11.S4]
-	VLD1   (R6), [V0.S4, V1.S4, V2.S4, V3.S4]
-	VFSUB(20, 16, 16)
-	VFSUB(21, 17, 17)
-	VFSUB(22, 18, 18)
-	VFSUB(23, 19, 19)
-	VFMLA  V24.S4, V8.S4, V0.S4
-	VFMLA  V25.S4, V9.S4, V1.S4
-	VFMLA  V26.S4, V10.S4, V2.S4
-	VFMLA  V27.S4, V11.S4, V3.S4
-	VFMLA  V28.S4, V16.S4, V0.S4
-	VFMLA  V29.S4, V17.S4, V1.S4
-	VFMLA  V30.S4, V18.S4, V2.S4
-	VFMLA  V31.S4, V19.S4, V3.S4
-	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], (R10)(R9)
-	VLD1.P (R12)(R9), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P (R11)(R9), [V8.S4, V9.S4, V10.S4, V11.S4]
-	VLD1   (R6), [V4.S4, V5.S4, V6.S4, V7.S4]
-	VFSUB(20, 16, 16)
-	VFSUB(21, 17, 17)
-	VFSUB(22, 18, 18)
-	VFSUB(23, 19, 19)
-	VFMLA  V24.S4, V8.S4, V4.S4
-	VFMLA  V25.S4, V9.S4, V5.S4
-	VFMLA  V26.S4, V10.S4, V6.S4
-	VFMLA  V27.S4, V11.S4, V7.S4
-	VFMLA  V28.S4, V16.S4, V4.S4
-	VFMLA  V29.S4, V17.S4, V5.S4
-	VFMLA  V30.S4, V18.S4, V6.S4
-	VFMLA  V31.S4, V19.S4, V7.S4
-	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], (R10)(R9)
-	SUBS   $1, R13, R13
-	BNE    gc_rows16
+gc_rows64:
+	GC16A
+	GC16B
+	GC16A
+	GC16B
+	SUBS $1, R13, R13
+	BNE  gc_rows64
 
-gc_odd16:
-	TBZ    $0, R8, gc_next16
-	VLD1.P (R12)(R9), [V16.S4, V17.S4, V18.S4, V19.S4]
-	VLD1.P (R11)(R9), [V8.S4, V9.S4, V10.S4, V11.S4]
-	VLD1   (R6), [V0.S4, V1.S4, V2.S4, V3.S4]
-	VFSUB(20, 16, 16)
-	VFSUB(21, 17, 17)
-	VFSUB(22, 18, 18)
-	VFSUB(23, 19, 19)
-	VFMLA  V24.S4, V8.S4, V0.S4
-	VFMLA  V25.S4, V9.S4, V1.S4
-	VFMLA  V26.S4, V10.S4, V2.S4
-	VFMLA  V27.S4, V11.S4, V3.S4
-	VFMLA  V28.S4, V16.S4, V0.S4
-	VFMLA  V29.S4, V17.S4, V1.S4
-	VFMLA  V30.S4, V18.S4, V2.S4
-	VFMLA  V31.S4, V19.S4, V3.S4
-	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], (R10)(R9)
+gc_rest16:
+	CBZ  R15, gc_next16
+	MOVD R15, R13
+
+gc_rows16:
+	GC16A
+	SUBS $1, R13, R13
+	BNE  gc_rows16
 
 gc_next16:
 	ADD $64, R0, R0

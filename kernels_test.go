@@ -334,3 +334,47 @@ func TestSplitInvariance(t *testing.T) {
 		}
 	})
 }
+
+// TestGuardedAPI runs every public call on guarded memory for all small shapes (N up to 3,
+// C up to 5, S up to 9, both layouts): the API must slice exactly what each tile needs.
+func TestGuardedAPI(t *testing.T) {
+	rng := newRand(15)
+	forEachKernel(t, func(t *testing.T, _ *kernelSet) {
+		for _, p := range placements[:2] {
+			for n := 1; n <= 3; n++ {
+				for c := 1; c <= 5; c++ {
+					for sp := 1; sp <= 9; sp++ {
+						for _, s := range bothLayouts(Shape{N: n, C: c, S: sp}) {
+							guardedCalls(t, s, p, rng)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func guardedCalls(t *testing.T, s Shape, p placement, rng *rand.Rand) {
+	g := &guarded{t: t, p: p}
+	defer g.free()
+	x, dy := g.f32(normal(rng, s.Len(), 1, 2)), g.f32(normal(rng, s.Len(), 0, 1))
+	y, dx := g.f32(make([]float32, s.Len())), g.f32(make([]float32, s.Len()))
+	perC := func() []float32 { return g.f32(normal(rng, s.C, 1, 0.2)) }
+	l := &BatchNorm{Eps: 1e-5, Momentum: 0.1, Weight: perC(), Bias: perC(), RunningMean: perC(), RunningVar: perC()}
+	saved := Saved{Mean: perC(), InvStd: perC()}
+	dw, db := perC(), perC()
+	check := func(name string, err error) {
+		if err != nil {
+			t.Fatalf("%v %s: %v", s, name, err)
+		}
+	}
+	check("Moments", Moments(dw, db, x, s))
+	check("ScaleShift", ScaleShift(y, x, l.Weight, l.Bias, s))
+	check("Infer", l.Infer(y, x, s))
+	if s.N*s.S > 1 {
+		check("Forward", l.Forward(y, x, s, &saved))
+		check("Backward", l.Backward(dx, dw, db, dy, x, s, &saved))
+		l.RunningMean, l.RunningVar = nil, nil
+		check("Infer untracked", l.Infer(y, x, s))
+	}
+}

@@ -27,12 +27,16 @@ func newPlan(s Shape, budget int) plan {
 		p.samples, p.stride = s.N*s.S, s.C
 	}
 	if budget > 0 && p.count > 0 {
-		// A cols tile narrower than a cache line would read whole lines for a few values.
+		// A cols tile narrower than a cache line would read whole lines for a few values:
+		// when that many channels do not fit the budget, blocking cannot help, and the
+		// widest tile reads memory most contiguously.
 		least := 1
 		if !p.rows {
 			least = 16
 		}
-		p.tile = min(max(budget/(4*p.count), least), maxTile)
+		if fit := budget / (4 * p.count); fit >= least {
+			p.tile = min(fit, maxTile)
+		}
 	}
 	return p
 }

@@ -39,7 +39,10 @@ const colRows = 64
 func momentsRunsNEON(s1, s2 []float64, k, x []float32, width int)
 
 //go:noescape
-func momentsColsChunkNEON(s1, s2, k, x []float32, rows, stride int)
+func momentsColsChunkNEON(s1, s2 []float64, k, x []float32, rows, stride int)
+
+//go:noescape
+func mergeChunksNEON(mean, m2 []float64, k []float32, s1, s2 []float64, inv, wMean, wM2 float64)
 
 //go:noescape
 func normalizeRunsNEON(y, x, center, scale, shift []float32, width int)
@@ -69,20 +72,21 @@ func momentsRowsNEON(mean, m2 []float64, count int, x []float32, width, samples,
 	m2 = m2[:len(mean)]
 	for c0 := 0; c0 < len(mean); c0 += neonTile {
 		ct := min(neonTile, len(mean)-c0)
+		kt := k[:ct]
+		if count == 0 {
+			for i := range kt {
+				kt[i] = x[c0*width+i*width]
+			}
+		} else {
+			for i := range kt {
+				kt[i] = float32(mean[c0+i])
+			}
+		}
 		n := count
 		for j := range samples {
 			runs := x[j*stride+c0*width:][:ct*width]
-			for i := range ct {
-				if n == 0 {
-					k[i] = runs[i*width]
-				} else {
-					k[i] = float32(mean[c0+i])
-				}
-			}
-			momentsRunsNEON(s1[:ct], s2[:ct], k[:ct], runs, width)
-			for i := range ct {
-				mean[c0+i], m2[c0+i] = mergeShifted(mean[c0+i], m2[c0+i], n, k[i], width, s1[i], s2[i])
-			}
+			momentsRunsNEON(s1[:ct], s2[:ct], kt, runs, width)
+			mergeChunks(mean[c0:c0+ct], m2[c0:c0+ct], n, kt, width, s1[:ct], s2[:ct])
 			n += width
 		}
 	}
@@ -93,29 +97,46 @@ func momentsColsNEON(mean, m2 []float64, count int, x []float32, rows, stride in
 		return
 	}
 	raceRead(x)
-	var k, s1, s2 [neonTile]float32
+	var k [neonTile]float32
+	var s1, s2 [neonTile]float64
 	m2 = m2[:len(mean)]
 	for c0 := 0; c0 < len(mean); c0 += neonTile {
 		ct := min(neonTile, len(mean)-c0)
+		kt := k[:ct]
+		if count == 0 {
+			copy(kt, x[c0:c0+ct])
+		} else {
+			for i := range kt {
+				kt[i] = float32(mean[c0+i])
+			}
+		}
 		n := count
 		for r := 0; r < rows; {
 			m := firstChunk(n, rows-r)
 			xs := x[r*stride+c0:][:(m-1)*stride+ct]
-			for i := range ct {
-				if n == 0 {
-					k[i] = xs[i]
-				} else {
-					k[i] = float32(mean[c0+i])
-				}
-			}
-			momentsColsChunkNEON(s1[:ct], s2[:ct], k[:ct], xs, m, stride)
-			for i := range ct {
-				mean[c0+i], m2[c0+i] = mergeShifted(mean[c0+i], m2[c0+i], n, k[i], m, float64(s1[i]), float64(s2[i]))
-			}
+			momentsColsChunkNEON(s1[:ct], s2[:ct], kt, xs, m, stride)
+			mergeChunks(mean[c0:c0+ct], m2[c0:c0+ct], n, kt, m, s1[:ct], s2[:ct])
 			r += m
 			n += m
 		}
 	}
+}
+
+// mergeChunks merges into each (mean[i], m2[i]) of count values a chunk of n values whose
+// sums shifted by k[i] are s1[i] and s2[i], by Chan's formula as mergeShifted, with the
+// divisions all channels share done once. It then sets k[i] to float32(mean[i]), the
+// channel's shift for its next chunk.
+func mergeChunks(mean, m2 []float64, count int, k []float32, n int, s1, s2 []float64) {
+	nc := len(k)
+	mean, m2, s1, s2 = mean[:nc], m2[:nc], s1[:nc], s2[:nc]
+	if count == 0 {
+		// With nothing merged, the weights below (1 and 0) make the chunk the result.
+		clear(mean)
+		clear(m2)
+	}
+	fc, fn := float64(count), float64(n)
+	total := fc + fn
+	mergeChunksNEON(mean, m2, k, s1, s2, 1/fn, fn/total, fc*fn/total)
 }
 
 func normalizeRowsNEON(y, x, center, scale, shift []float32, width, samples, stride int) {

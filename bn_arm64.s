@@ -17,6 +17,24 @@
 // faddp sd, vn.2s  (d = n0 + n1)
 #define FADDP2(n, d) WORD $(0x7E30D800 | ((n)<<5) | (d))
 
+// The float64 forms, for the Chan merges.
+// fadd vd.2d, vn.2d, vm.2d
+#define VFADDD(m, n, d) WORD $(0x4E60D400 | ((m)<<16) | ((n)<<5) | (d))
+// fsub vd.2d, vn.2d, vm.2d  (d = n - m)
+#define VFSUBD(m, n, d) WORD $(0x4EE0D400 | ((m)<<16) | ((n)<<5) | (d))
+// fmul vd.2d, vn.2d, vm.2d
+#define VFMULD(m, n, d) WORD $(0x6E60DC00 | ((m)<<16) | ((n)<<5) | (d))
+// fmax vd.2d, vn.2d, vm.2d
+#define VFMAXD(m, n, d) WORD $(0x4E60F400 | ((m)<<16) | ((n)<<5) | (d))
+// fcvtl vd.2d, vn.2s  (the low two lanes of n widened)
+#define VFCVTL(n, d) WORD $(0x0E617800 | ((n)<<5) | (d))
+// fcvtl2 vd.2d, vn.4s  (the high two lanes of n widened)
+#define VFCVTL2(n, d) WORD $(0x4E617800 | ((n)<<5) | (d))
+// fcvtn vd.2s, vn.2d  (n narrowed into the low two lanes of d; the high two cleared)
+#define VFCVTN(n, d) WORD $(0x0E616800 | ((n)<<5) | (d))
+// fcvtn2 vd.4s, vn.2d  (n narrowed into the high two lanes of d)
+#define VFCVTN2(n, d) WORD $(0x4E616800 | ((n)<<5) | (d))
+
 // HSUM4 leaves in Fa the sum of the 16 lanes of Va, Vb, Vc, Vd: (a+b) + (c+d) lanewise,
 // then the four lanes pairwise. It clobbers Va and Vc.
 #define HSUM4(a, b, c, d) \
@@ -97,22 +115,22 @@ mr_chunk:
 	ZERO(V1)
 	ZERO(V2)
 	ZERO(V3)
-	ZERO(V4)
-	ZERO(V5)
-	ZERO(V6)
-	ZERO(V7)
 	ZERO(V8)
 	ZERO(V9)
 	ZERO(V10)
 	ZERO(V11)
+	ZERO(V24)
+	ZERO(V25)
+	LSR  $6, R7, R8
+	CBZ  R8, mr_16 // set B only serves the 64-value loop
+	ZERO(V4)
+	ZERO(V5)
+	ZERO(V6)
+	ZERO(V7)
 	ZERO(V12)
 	ZERO(V13)
 	ZERO(V14)
 	ZERO(V15)
-	ZERO(V24)
-	ZERO(V25)
-	LSR  $6, R7, R8
-	CBZ  R8, mr_16
 
 mr_loop64:
 	MR16A
@@ -121,6 +139,15 @@ mr_loop64:
 	MR16B
 	SUBS $1, R8, R8
 	BNE  mr_loop64
+
+	VFADD(4, 0, 0)
+	VFADD(5, 1, 1)
+	VFADD(6, 2, 2)
+	VFADD(7, 3, 3)
+	VFADD(12, 8, 8)
+	VFADD(13, 9, 9)
+	VFADD(14, 10, 10)
+	VFADD(15, 11, 11)
 
 mr_16:
 	AND $63, R7, R8
@@ -158,15 +185,7 @@ mr_loop1:
 	BNE     mr_loop1
 
 mr_sum:
-	VFADD(4, 0, 0)
-	VFADD(5, 1, 1)
-	VFADD(6, 2, 2)
-	VFADD(7, 3, 3)
 	HSUM4(0, 1, 2, 3)
-	VFADD(12, 8, 8)
-	VFADD(13, 9, 9)
-	VFADD(14, 10, 10)
-	VFADD(15, 11, 11)
 	HSUM4(8, 9, 10, 11)
 	FADDS  F24, F0, F0
 	FADDS  F25, F8, F8
@@ -217,11 +236,11 @@ mr_done:
 	VFMLA  V22.S4, V22.S4, V10.S4; \
 	VFMLA  V23.S4, V23.S4, V11.S4
 
-// func momentsColsChunkNEON(s1, s2, k, x []float32, rows, stride int)
+// func momentsColsChunkNEON(s1, s2 []float64, k, x []float32, rows, stride int)
 //
 // For each of the len(k) channels i, s1[i] = Σ(v-k[i]) and s2[i] = Σ(v-k[i])² over the
 // values x[r*stride+i] of rows r in [0, rows), summed in float32 row by row, so that a
-// channel's sums are the same bits in a block of 16, of 4 or alone.
+// channel's sums are the same bits in a block of 16, of 4 or alone, then widened.
 TEXT ·momentsColsChunkNEON(SB), NOSPLIT, $0-112
 	MOVD s1_base+0(FP), R2
 	MOVD s2_base+24(FP), R3
@@ -269,8 +288,26 @@ mc_rows16:
 	BNE  mc_rows16
 
 mc_store16:
-	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R2)
-	VST1.P [V8.S4, V9.S4, V10.S4, V11.S4], 64(R3)
+	VFCVTL(0, 16)
+	VFCVTL2(0, 17)
+	VFCVTL(1, 18)
+	VFCVTL2(1, 19)
+	VFCVTL(2, 20)
+	VFCVTL2(2, 21)
+	VFCVTL(3, 22)
+	VFCVTL2(3, 23)
+	VFCVTL(8, 12)
+	VFCVTL2(8, 13)
+	VFCVTL(9, 14)
+	VFCVTL2(9, 15)
+	VFCVTL(10, 24)
+	VFCVTL2(10, 25)
+	VFCVTL(11, 26)
+	VFCVTL2(11, 27)
+	VST1.P [V16.D2, V17.D2, V18.D2, V19.D2], 64(R2)
+	VST1.P [V20.D2, V21.D2, V22.D2, V23.D2], 64(R2)
+	VST1.P [V12.D2, V13.D2, V14.D2, V15.D2], 64(R3)
+	VST1.P [V24.D2, V25.D2, V26.D2, V27.D2], 64(R3)
 	ADD    $64, R0, R0
 	SUB    $16, R4, R4
 	CMP    $16, R4
@@ -293,8 +330,12 @@ mc_rows4:
 	SUBS   $1, R8, R8
 	BNE    mc_rows4
 
-	VST1.P [V0.S4], 16(R2)
-	VST1.P [V8.S4], 16(R3)
+	VFCVTL(0, 16)
+	VFCVTL2(0, 17)
+	VFCVTL(8, 18)
+	VFCVTL2(8, 19)
+	VST1.P [V16.D2, V17.D2], 32(R2)
+	VST1.P [V18.D2, V19.D2], 32(R3)
 	ADD    $16, R0, R0
 	SUB    $4, R4, R4
 	B      mc_cols4
@@ -316,8 +357,10 @@ mc_rows1:
 	SUBS   $1, R8, R8
 	BNE    mc_rows1
 
-	FMOVS.P F0, 4(R2)
-	FMOVS.P F8, 4(R3)
+	FCVTSD  F0, F0
+	FCVTSD  F8, F8
+	FMOVD.P F0, 8(R2)
+	FMOVD.P F8, 8(R3)
 	ADD     $4, R0, R0
 	SUB     $1, R4, R4
 	B       mc_cols1
@@ -630,6 +673,10 @@ rr_chunk:
 	ZERO(V5)
 	ZERO(V6)
 	ZERO(V7)
+	ZERO(V24)
+	ZERO(V25)
+	LSR  $6, R8, R9
+	CBZ  R9, rr_16 // set B only serves the 64-value loop
 	ZERO(V8)
 	ZERO(V9)
 	ZERO(V10)
@@ -638,10 +685,6 @@ rr_chunk:
 	ZERO(V13)
 	ZERO(V14)
 	ZERO(V15)
-	ZERO(V24)
-	ZERO(V25)
-	LSR  $6, R8, R9
-	CBZ  R9, rr_16
 
 rr_loop64:
 	RR16A
@@ -650,6 +693,15 @@ rr_loop64:
 	RR16B
 	SUBS $1, R9, R9
 	BNE  rr_loop64
+
+	VFADD(8, 0, 0)
+	VFADD(9, 1, 1)
+	VFADD(10, 2, 2)
+	VFADD(11, 3, 3)
+	VFADD(12, 4, 4)
+	VFADD(13, 5, 5)
+	VFADD(14, 6, 6)
+	VFADD(15, 7, 7)
 
 rr_16:
 	AND $63, R8, R9
@@ -689,15 +741,7 @@ rr_loop1:
 	BNE     rr_loop1
 
 rr_sum:
-	VFADD(8, 0, 0)
-	VFADD(9, 1, 1)
-	VFADD(10, 2, 2)
-	VFADD(11, 3, 3)
 	HSUM4(0, 1, 2, 3)
-	VFADD(12, 4, 4)
-	VFADD(13, 5, 5)
-	VFADD(14, 6, 6)
-	VFADD(15, 7, 7)
 	HSUM4(4, 5, 6, 7)
 	FADDS  F24, F0, F0
 	FADDS  F25, F4, F4
@@ -1152,4 +1196,100 @@ gc_rows1:
 	B   gc_cols1
 
 gc_done:
+	RET
+
+// func mergeChunksNEON(mean, m2 []float64, k []float32, s1, s2 []float64, inv, wMean, wM2 float64)
+//
+// Chan's merge of a chunk of n values into (mean[i], m2[i]) for each of the len(k)
+// channels, given the chunk's sums shifted by k[i], s1[i] and s2[i], and the factors all
+// channels share: inv = 1/n, wMean = n/(count+n), wM2 = count·n/(count+n). Per channel:
+//
+//	delta = k + s1·inv - mean
+//	mean += delta·wMean
+//	m2 += max(s2 - s1²·inv, 0) + delta²·wM2
+//	k = float32(mean)
+//
+// The new k is the channel's shift for its next chunk. Four channels at a time in float64
+// vectors, then one at a time with the same operations, so a channel's bits do not depend
+// on its neighbours.
+TEXT ·mergeChunksNEON(SB), NOSPLIT, $0-144
+	MOVD  mean_base+0(FP), R0
+	MOVD  m2_base+24(FP), R1
+	MOVD  k_base+48(FP), R2
+	MOVD  k_len+56(FP), R3
+	MOVD  s1_base+72(FP), R4
+	MOVD  s2_base+96(FP), R5
+	FMOVD inv+120(FP), F28
+	FMOVD wMean+128(FP), F29
+	FMOVD wM2+136(FP), F30
+	VDUP  V28.D[0], V28.D2
+	VDUP  V29.D[0], V29.D2
+	VDUP  V30.D[0], V30.D2
+	ZERO(V31)
+	MOVD  R2, R6    // where the new k go
+	LSR   $2, R3, R7
+	AND   $3, R3, R8
+	CBZ   R7, mg_one
+
+mg_loop4:
+	VLD1.P 16(R2), [V0.S4]
+	VLD1.P 32(R4), [V2.D2, V3.D2]
+	VLD1.P 32(R5), [V4.D2, V5.D2]
+	VLD1   (R0), [V6.D2, V7.D2]
+	VLD1   (R1), [V8.D2, V9.D2]
+	VFCVTL(0, 10)
+	VFCVTL2(0, 11)
+	VFMLA  V28.D2, V2.D2, V10.D2 // k + s1·inv
+	VFMLA  V28.D2, V3.D2, V11.D2
+	VFSUBD(6, 10, 10)            // delta
+	VFSUBD(7, 11, 11)
+	VFMLA  V29.D2, V10.D2, V6.D2 // mean
+	VFMLA  V29.D2, V11.D2, V7.D2
+	VFMULD(2, 2, 2)              // s1²
+	VFMULD(3, 3, 3)
+	VFMLS  V28.D2, V2.D2, V4.D2  // s2 - s1²·inv
+	VFMLS  V28.D2, V3.D2, V5.D2
+	VFMAXD(31, 4, 4)
+	VFMAXD(31, 5, 5)
+	VFADDD(4, 8, 8)
+	VFADDD(5, 9, 9)
+	VFMULD(10, 10, 10)           // delta²
+	VFMULD(11, 11, 11)
+	VFMLA  V30.D2, V10.D2, V8.D2 // m2
+	VFMLA  V30.D2, V11.D2, V9.D2
+	VST1.P [V6.D2, V7.D2], 32(R0)
+	VST1.P [V8.D2, V9.D2], 32(R1)
+	VFCVTN(6, 12)
+	VFCVTN2(7, 12)
+	VST1.P [V12.S4], 16(R6)
+	SUBS   $1, R7, R7
+	BNE    mg_loop4
+
+mg_one:
+	CBZ R8, mg_done
+
+mg_loop1:
+	FMOVS.P 4(R2), F0
+	FMOVD.P 8(R4), F2
+	FMOVD.P 8(R5), F4
+	FMOVD   (R0), F6
+	FMOVD   (R1), F8
+	FCVTSD  F0, F10
+	FMADDD  F28, F10, F2, F10 // k + s1·inv
+	FSUBD   F6, F10, F10      // delta
+	FMADDD  F29, F6, F10, F6  // mean
+	FMULD   F2, F2, F2        // s1²
+	FMSUBD  F28, F4, F2, F4   // s2 - s1²·inv
+	FMAXD   F31, F4, F4
+	FADDD   F4, F8, F8
+	FMULD   F10, F10, F10     // delta²
+	FMADDD  F30, F8, F10, F8  // m2
+	FMOVD.P F6, 8(R0)
+	FMOVD.P F8, 8(R1)
+	FCVTDS  F6, F12
+	FMOVS.P F12, 4(R6)
+	SUBS    $1, R8, R8
+	BNE     mg_loop1
+
+mg_done:
 	RET

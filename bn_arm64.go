@@ -2,7 +2,11 @@
 
 package bn
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 // The NEON kernels (Advanced SIMD, which every arm64 CPU that Go supports has). The
 // assembly in bn_arm64.s runs every loop over values; these wrappers walk samples and
@@ -24,6 +28,12 @@ var neonKernels = kernelSet{
 // archKernels lists this architecture's SIMD kernel sets, best first.
 func archKernels() []registration {
 	return []registration{{&neonKernels, cpu.ARM64.HasASIMD}}
+}
+
+// asF32 is the memory of a float64 slice as float32s, for the race annotations of the
+// assembly that writes float64 results.
+func asF32(s []float64) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), 2*len(s))
 }
 
 // neonTile is how many channels a wrapper hands to one assembly call: it bounds the
@@ -54,7 +64,7 @@ func normalizeColsTileNEON(y, x, center, scale, shift []float32, rows, stride in
 func reduceRunsNEON(sumDy, sumDyXc []float64, dy, x, center []float32, width int)
 
 //go:noescape
-func reduceColsChunkNEON(s1, s2, dy, x, center []float32, rows, stride int)
+func reduceColsChunkNEON(sumDy, sumDyXc []float64, dy, x, center []float32, rows, stride int)
 
 //go:noescape
 func gradRunsNEON(dx, dy, x, center, gy, gx, g0 []float32, width int)
@@ -66,10 +76,12 @@ func momentsRowsNEON(mean, m2 []float64, count int, x []float32, width, samples,
 	if samples == 0 || len(mean) == 0 {
 		return
 	}
+	m2 = m2[:len(mean)]
 	raceRead(x)
+	raceWrite(asF32(mean))
+	raceWrite(asF32(m2))
 	var k [neonTile]float32
 	var s1, s2 [neonTile]float64
-	m2 = m2[:len(mean)]
 	for c0 := 0; c0 < len(mean); c0 += neonTile {
 		ct := min(neonTile, len(mean)-c0)
 		kt := k[:ct]
@@ -96,10 +108,12 @@ func momentsColsNEON(mean, m2 []float64, count int, x []float32, rows, stride in
 	if rows == 0 || len(mean) == 0 {
 		return
 	}
+	m2 = m2[:len(mean)]
 	raceRead(x)
+	raceWrite(asF32(mean))
+	raceWrite(asF32(m2))
 	var k [neonTile]float32
 	var s1, s2 [neonTile]float64
-	m2 = m2[:len(mean)]
 	for c0 := 0; c0 < len(mean); c0 += neonTile {
 		ct := min(neonTile, len(mean)-c0)
 		kt := k[:ct]
@@ -184,6 +198,8 @@ func reduceRowsNEON(sumDy, sumDyXc []float64, dy, x, center []float32, width, sa
 	raceRead(dy)
 	raceRead(x)
 	raceRead(center)
+	raceWrite(asF32(sumDy))
+	raceWrite(asF32(sumDyXc))
 	for j := range samples {
 		off := j * stride
 		reduceRunsNEON(sumDy, sumDyXc, dy[off:][:nc*width], x[off:][:nc*width], center, width)
@@ -191,29 +207,22 @@ func reduceRowsNEON(sumDy, sumDyXc []float64, dy, x, center []float32, width, sa
 }
 
 func reduceColsNEON(sumDy, sumDyXc []float64, count int, dy, x, center []float32, rows, stride int) {
-	if rows == 0 || len(center) == 0 {
+	nc := len(center)
+	if rows == 0 || nc == 0 {
 		return
 	}
+	sumDy, sumDyXc = sumDy[:nc], sumDyXc[:nc]
 	raceRead(dy)
 	raceRead(x)
 	raceRead(center)
-	var s1, s2 [neonTile]float32
-	sumDy, sumDyXc = sumDy[:len(center)], sumDyXc[:len(center)]
-	for c0 := 0; c0 < len(center); c0 += neonTile {
-		ct := min(neonTile, len(center)-c0)
-		n := count
-		for r := 0; r < rows; {
-			m := firstChunk(n, rows-r)
-			ext := (m-1)*stride + ct
-			off := r*stride + c0
-			reduceColsChunkNEON(s1[:ct], s2[:ct], dy[off:][:ext], x[off:][:ext], center[c0:][:ct], m, stride)
-			for i := range ct {
-				sumDy[c0+i] += float64(s1[i])
-				sumDyXc[c0+i] += float64(s2[i])
-			}
-			r += m
-			n += m
-		}
+	raceWrite(asF32(sumDy))
+	raceWrite(asF32(sumDyXc))
+	for r := 0; r < rows; {
+		m := firstChunk(count+r, rows-r)
+		ext := (m-1)*stride + nc
+		off := r * stride
+		reduceColsChunkNEON(sumDy, sumDyXc, dy[off:][:ext], x[off:][:ext], center, m, stride)
+		r += m
 	}
 }
 

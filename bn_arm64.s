@@ -799,14 +799,39 @@ rr_done:
 	VFMLA  V14.S4, V10.S4, V6.S4; \
 	VFMLA  V15.S4, V11.S4, V7.S4
 
-// func reduceColsChunkNEON(s1, s2, dy, x, center []float32, rows, stride int)
+// ADD16F64 widens the 16 float32 sums in Va-Vd to float64 and adds them to the 16 float64
+// values at ptr, which it advances past them. It uses V8-V23.
+#define ADD16F64(a, b, c, d, ptr) \
+	VFCVTL(a, 16); \
+	VFCVTL2(a, 17); \
+	VFCVTL(b, 18); \
+	VFCVTL2(b, 19); \
+	VFCVTL(c, 20); \
+	VFCVTL2(c, 21); \
+	VFCVTL(d, 22); \
+	VFCVTL2(d, 23); \
+	VLD1   (ptr), [V8.D2, V9.D2, V10.D2, V11.D2]; \
+	VFADDD(16, 8, 8); \
+	VFADDD(17, 9, 9); \
+	VFADDD(18, 10, 10); \
+	VFADDD(19, 11, 11); \
+	VST1.P [V8.D2, V9.D2, V10.D2, V11.D2], 64(ptr); \
+	VLD1   (ptr), [V12.D2, V13.D2, V14.D2, V15.D2]; \
+	VFADDD(20, 12, 12); \
+	VFADDD(21, 13, 13); \
+	VFADDD(22, 14, 14); \
+	VFADDD(23, 15, 15); \
+	VST1.P [V12.D2, V13.D2, V14.D2, V15.D2], 64(ptr)
+
+// func reduceColsChunkNEON(sumDy, sumDyXc []float64, dy, x, center []float32, rows, stride int)
 //
-// For each of the len(center) channels i, s1[i] = Σdy and s2[i] = Σdy·(x-center[i]) over
-// the values at r*stride+i of rows r in [0, rows), summed in float32 row by row (the same
-// bits for a channel in a block of 16, of 4 or alone).
+// For each of the len(center) channels i, adds Σdy to sumDy[i] and Σdy·(x-center[i]) to
+// sumDyXc[i] over the values at r*stride+i of rows r in [0, rows), summed in float32 row by
+// row (the same bits for a channel in a block of 16, of 4 or alone) and then added in
+// float64.
 TEXT ·reduceColsChunkNEON(SB), NOSPLIT, $0-136
-	MOVD s1_base+0(FP), R2
-	MOVD s2_base+24(FP), R3
+	MOVD sumDy_base+0(FP), R2
+	MOVD sumDyXc_base+24(FP), R3
 	MOVD dy_base+48(FP), R0
 	MOVD x_base+72(FP), R1
 	MOVD center_base+96(FP), R4
@@ -853,8 +878,8 @@ rc_rows16:
 	BNE  rc_rows16
 
 rc_store16:
-	VST1.P [V0.S4, V1.S4, V2.S4, V3.S4], 64(R2)
-	VST1.P [V4.S4, V5.S4, V6.S4, V7.S4], 64(R3)
+	ADD16F64(0, 1, 2, 3, R2)
+	ADD16F64(4, 5, 6, 7, R3)
 	ADD    $64, R0, R0
 	ADD    $64, R1, R1
 	SUB    $16, R5, R5
@@ -880,8 +905,18 @@ rc_rows4:
 	SUBS   $1, R11, R11
 	BNE    rc_rows4
 
-	VST1.P [V0.S4], 16(R2)
-	VST1.P [V4.S4], 16(R3)
+	VFCVTL(0, 16)
+	VFCVTL2(0, 17)
+	VLD1   (R2), [V8.D2, V9.D2]
+	VFADDD(16, 8, 8)
+	VFADDD(17, 9, 9)
+	VST1.P [V8.D2, V9.D2], 32(R2)
+	VFCVTL(4, 16)
+	VFCVTL2(4, 17)
+	VLD1   (R3), [V8.D2, V9.D2]
+	VFADDD(16, 8, 8)
+	VFADDD(17, 9, 9)
+	VST1.P [V8.D2, V9.D2], 32(R3)
 	ADD    $16, R0, R0
 	ADD    $16, R1, R1
 	SUB    $4, R5, R5
@@ -907,8 +942,14 @@ rc_rows1:
 	SUBS   $1, R11, R11
 	BNE    rc_rows1
 
-	FMOVS.P F0, 4(R2)
-	FMOVS.P F4, 4(R3)
+	FCVTSD  F0, F0
+	FMOVD   (R2), F1
+	FADDD   F0, F1, F1
+	FMOVD.P F1, 8(R2)
+	FCVTSD  F4, F4
+	FMOVD   (R3), F5
+	FADDD   F4, F5, F5
+	FMOVD.P F5, 8(R3)
 	ADD     $4, R0, R0
 	ADD     $4, R1, R1
 	SUB     $1, R5, R5

@@ -9,9 +9,9 @@ import (
 )
 
 // The NEON kernels (Advanced SIMD, which every arm64 CPU that Go supports has). The
-// assembly in bn_arm64.s runs every loop over values; these wrappers walk samples and
-// chunks, and merge the float32 chunk sums in float64 in the same order as the generic
-// kernels.
+// assembly in bn_arm64.s runs every loop over values and channels, the float64 Chan merges
+// included; these wrappers walk samples, tiles of channels and chunks of rows, with chunk
+// boundaries where the generic kernels put them.
 
 var neonKernels = kernelSet{
 	name:          "neon",

@@ -2,8 +2,9 @@
 
 #include "textflag.h"
 
-// The NEON kernels' loops over values. The Go wrappers in bn_arm64.go hold the per-run and
-// per-chunk bookkeeping in float64 (Chan merges); everything that touches every value is here.
+// The NEON kernels. The Go wrappers in bn_arm64.go walk samples, tiles and chunks and work
+// out the factors a chunk's Chan merge shares across channels; every loop over values or
+// channels is here.
 //
 // Go's assembler does not take these vector float instructions, so they are encoded by
 // hand. Arguments are register numbers (0 for V0); each comment gives the disassembly.
@@ -50,8 +51,9 @@
 // The main loops take 64 values per iteration: four blocks of 16 values of a run (rows
 // kernels) or four rows of a block of 16 channels (cols kernels). Each kernel defines its
 // 16-value block as a macro in two register sets, A and B, that alternate so that
-// consecutive blocks do not wait on each other; the remainder runs block A alone, then
-// vectors of 4, then single values.
+// consecutive blocks do not wait on each other's registers (the cols sums still add into
+// one set of accumulators, row by row); the remainder runs block A alone, then vectors of
+// 4, then single values.
 
 // Moments of runs: k in V31; set A sums into V0-V3 (Σd) and V8-V11 (Σd²), set B into
 // V4-V7 and V12-V15.

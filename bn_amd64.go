@@ -94,10 +94,10 @@ func normRowsAVX2(y, x, center, scale, shift []float32, width, samples, stride i
 func normRowsAVX512(y, x, center, scale, shift []float32, width, samples, stride int)
 
 //go:noescape
-func normColsAVX2(y, x, center, scale, shift []float32, rows, stride int)
+func normColsAVX2(y, x, center, scale, shift []float32, rows, stride, prefetch int)
 
 //go:noescape
-func normColsAVX512(y, x, center, scale, shift []float32, rows, stride int)
+func normColsAVX512(y, x, center, scale, shift []float32, rows, stride, prefetch int)
 
 //go:noescape
 func reduceRowsAVX2(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride int)
@@ -118,10 +118,10 @@ func gradRowsAVX2(dx, dy, x, center, gy, gx, g0 []float32, width, samples, strid
 func gradRowsAVX512(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride int)
 
 //go:noescape
-func gradColsAVX2(dx, dy, x, center, gy, gx, g0 []float32, rows, stride int)
+func gradColsAVX2(dx, dy, x, center, gy, gx, g0 []float32, rows, stride, prefetch int)
 
 //go:noescape
-func gradColsAVX512(dx, dy, x, center, gy, gx, g0 []float32, rows, stride int)
+func gradColsAVX512(dx, dy, x, center, gy, gx, g0 []float32, rows, stride, prefetch int)
 
 // paramBuf holds copies of a cols kernel's per-channel parameters when they are too many
 // for registers and the assembly reloads them every row. after places them so that they
@@ -141,15 +141,26 @@ func (b *paramBuf) after(y []float32, n int) []float32 {
 	return b[(want-have)%4096/4:]
 }
 
-// prefetchDistance is how far ahead, in bytes, the cols reductions prefetch: a chunk of
-// rows when the tensor is too large to stay in cache between calls (their walk over four
-// rows at a time defeats the hardware's stream prefetchers), else nothing. (Prefetching
+// prefetchDistance is how far ahead, in bytes, the cols kernels prefetch: a chunk of rows
+// when the tensor is too large to stay in cache between calls (their walks over four rows
+// at a time, or down a narrow tile, defeat the hardware's stream prefetchers), else nothing. (Prefetching
 // an L2-resident NC 256x1024 made Moments 20% slower.)
 func prefetchDistance(rows, stride int) int {
 	if rows*stride*4 <= 2<<20 {
 		return 0
 	}
 	return colChunk * stride * 4
+}
+
+// narrowPrefetch is how far ahead the cols elementwise kernels prefetch: as the
+// reductions when the tile is narrower than the rows, none when the tile is whole rows
+// (one sequential stream, which prefetching only slowed). On 16 of 64 channels over
+// 25 MB it took normalize from 2.0x to 1.7x copy and grad from 3.1x to 2.6x.
+func narrowPrefetch(n, rows, stride int) int {
+	if n >= stride {
+		return 0
+	}
+	return prefetchDistance(rows, stride)
 }
 
 // rowsSpan returns s cut to the values that n channels of runs of width values over
@@ -299,9 +310,9 @@ func (v vectorISA) normalizeCols(y, x, center0, scale0, shift0 []float32, rows, 
 		copy(shift, shift0)
 	}
 	if v == avx512 {
-		normColsAVX512(y, x, center, scale, shift, rows, stride)
+		normColsAVX512(y, x, center, scale, shift, rows, stride, narrowPrefetch(n, rows, stride))
 	} else {
-		normColsAVX2(y, x, center, scale, shift, rows, stride)
+		normColsAVX2(y, x, center, scale, shift, rows, stride, narrowPrefetch(n, rows, stride))
 	}
 }
 
@@ -399,8 +410,8 @@ func (v vectorISA) gradCols(dx, dy, x, center, gy, gx, g0 []float32, rows, strid
 		center, gy, gx, g0 = c, a, b, z
 	}
 	if v == avx512 {
-		gradColsAVX512(dx, dy, x, center, gy, gx, g0, rows, stride)
+		gradColsAVX512(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride))
 	} else {
-		gradColsAVX2(dx, dy, x, center, gy, gx, g0, rows, stride)
+		gradColsAVX2(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride))
 	}
 }

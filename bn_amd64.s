@@ -1038,9 +1038,9 @@ done_73:
 	VZEROUPPER
 	RET
 
-// func normColsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, rows int, stride int)
-// Requires: AVX, FMA3
-TEXT ·normColsAVX2(SB), NOSPLIT, $72-136
+// func normColsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, rows int, stride int, prefetch int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·normColsAVX2(SB), NOSPLIT, $72-144
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
@@ -1103,6 +1103,15 @@ full_85:
 	MOVQ    rows+120(FP), BX
 
 row_86:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_87
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+
+noprefetch_87:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -1149,7 +1158,15 @@ normColsAVX2_v3_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_87:
+row_88:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_89
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_89:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -1165,7 +1182,7 @@ row_87:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_87
+	JNZ         row_88
 	VZEROUPPER
 	RET
 
@@ -1186,7 +1203,14 @@ normColsAVX2_v2_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_88:
+row_90:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_91
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+
+noprefetch_91:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -1198,7 +1222,7 @@ row_88:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_88
+	JNZ         row_90
 	VZEROUPPER
 	RET
 
@@ -1213,7 +1237,13 @@ normColsAVX2_v1_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_89:
+row_92:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_93
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_93:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -1221,7 +1251,7 @@ row_89:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_89
+	JNZ         row_92
 	VZEROUPPER
 	RET
 
@@ -1249,42 +1279,14 @@ normColsAVX2_v4_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_90
-	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_91
-
-loadslow_90:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_92:
-	CMPQ BX, DX
-	JGE  copied_93
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_92
-
-copied_93:
-	VMOVUPS (SP), Y10
-
-loaded_91:
-	MOVQ       scale_base+72(FP), CX
-	LEAQ       96(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
 	JA         loadslow_94
-	VMASKMOVPS (CX), Y0, Y11
+	VMASKMOVPS (CX), Y0, Y10
 	JMP        loaded_95
 
 loadslow_94:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -1297,22 +1299,22 @@ copy_96:
 	JMP  copy_96
 
 copied_97:
-	VMOVUPS (SP), Y11
+	VMOVUPS (SP), Y10
 
 loaded_95:
-	MOVQ       shift_base+96(FP), CX
+	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
 	JA         loadslow_98
-	VMASKMOVPS (CX), Y0, Y12
+	VMASKMOVPS (CX), Y0, Y11
 	JMP        loaded_99
 
 loadslow_98:
-	VXORPS  Y12, Y12, Y12
-	VMOVUPS Y12, (SP)
-	VMOVUPS Y12, 32(SP)
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -1325,14 +1327,51 @@ copy_100:
 	JMP  copy_100
 
 copied_101:
-	VMOVUPS (SP), Y12
+	VMOVUPS (SP), Y11
 
 loaded_99:
+	MOVQ       shift_base+96(FP), CX
+	LEAQ       96(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_102
+	VMASKMOVPS (CX), Y0, Y12
+	JMP        loaded_103
+
+loadslow_102:
+	VXORPS  Y12, Y12, Y12
+	VMOVUPS Y12, (SP)
+	VMOVUPS Y12, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_104:
+	CMPQ BX, DX
+	JGE  copied_105
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_104
+
+copied_105:
+	VMOVUPS (SP), Y12
+
+loaded_103:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_102:
+row_106:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_107
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+
+noprefetch_107:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -1349,58 +1388,58 @@ row_102:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_103
+	JA          loadslow_108
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_104
+	JMP         loaded_109
 
-loadslow_103:
+loadslow_108:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_105:
+copy_110:
 	CMPQ R8, DI
-	JGE  copied_106
+	JGE  copied_111
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_105
+	JMP  copy_110
 
-copied_106:
+copied_111:
 	VMOVUPS (SP), Y13
 
-loaded_104:
+loaded_109:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_107
+	JA          storeslow_112
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_108
+	JMP         stored_113
 
-storeslow_107:
+storeslow_112:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_109:
+copy_114:
 	CMPQ R8, DI
-	JGE  copied_110
+	JGE  copied_115
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_109
+	JMP  copy_114
 
-copied_110:
-stored_108:
+copied_115:
+stored_113:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_102
+	JNZ  row_106
 	VZEROUPPER
 	RET
 
@@ -1422,90 +1461,98 @@ normColsAVX2_v3_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_111
+	JA         loadslow_116
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_112
+	JMP        loaded_117
 
-loadslow_111:
+loadslow_116:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_113:
+copy_118:
 	CMPQ BX, DX
-	JGE  copied_114
+	JGE  copied_119
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_113
+	JMP  copy_118
 
-copied_114:
+copied_119:
 	VMOVUPS (SP), Y7
 
-loaded_112:
+loaded_117:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_115
+	JA         loadslow_120
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_116
+	JMP        loaded_121
 
-loadslow_115:
+loadslow_120:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_117:
+copy_122:
 	CMPQ BX, DX
-	JGE  copied_118
+	JGE  copied_123
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_117
+	JMP  copy_122
 
-copied_118:
+copied_123:
 	VMOVUPS (SP), Y8
 
-loaded_116:
+loaded_121:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_119
+	JA         loadslow_124
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_120
+	JMP        loaded_125
 
-loadslow_119:
+loadslow_124:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_121:
+copy_126:
 	CMPQ BX, DX
-	JGE  copied_122
+	JGE  copied_127
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_121
+	JMP  copy_126
 
-copied_122:
+copied_127:
 	VMOVUPS (SP), Y9
 
-loaded_120:
+loaded_125:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_123:
+row_128:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_129
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_129:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -1518,58 +1565,58 @@ row_123:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_124
+	JA          loadslow_130
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_125
+	JMP         loaded_131
 
-loadslow_124:
+loadslow_130:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_126:
+copy_132:
 	CMPQ R8, DI
-	JGE  copied_127
+	JGE  copied_133
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_126
+	JMP  copy_132
 
-copied_127:
+copied_133:
 	VMOVUPS (SP), Y10
 
-loaded_125:
+loaded_131:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_128
+	JA          storeslow_134
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_129
+	JMP         stored_135
 
-storeslow_128:
+storeslow_134:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_130:
+copy_136:
 	CMPQ R8, DI
-	JGE  copied_131
+	JGE  copied_137
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_130
+	JMP  copy_136
 
-copied_131:
-stored_129:
+copied_137:
+stored_135:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_123
+	JNZ  row_128
 	VZEROUPPER
 	RET
 
@@ -1585,90 +1632,97 @@ normColsAVX2_v2_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_132
+	JA         loadslow_138
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_133
+	JMP        loaded_139
 
-loadslow_132:
+loadslow_138:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_134:
+copy_140:
 	CMPQ BX, DX
-	JGE  copied_135
+	JGE  copied_141
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_134
+	JMP  copy_140
 
-copied_135:
+copied_141:
 	VMOVUPS (SP), Y4
 
-loaded_133:
+loaded_139:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_136
+	JA         loadslow_142
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_137
+	JMP        loaded_143
 
-loadslow_136:
+loadslow_142:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_138:
+copy_144:
 	CMPQ BX, DX
-	JGE  copied_139
+	JGE  copied_145
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_138
+	JMP  copy_144
 
-copied_139:
+copied_145:
 	VMOVUPS (SP), Y5
 
-loaded_137:
+loaded_143:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_140
+	JA         loadslow_146
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_141
+	JMP        loaded_147
 
-loadslow_140:
+loadslow_146:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_142:
+copy_148:
 	CMPQ BX, DX
-	JGE  copied_143
+	JGE  copied_149
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_142
+	JMP  copy_148
 
-copied_143:
+copied_149:
 	VMOVUPS (SP), Y6
 
-loaded_141:
+loaded_147:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_144:
+row_150:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_151
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+
+noprefetch_151:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -1677,58 +1731,58 @@ row_144:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_145
+	JA          loadslow_152
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_146
+	JMP         loaded_153
 
-loadslow_145:
+loadslow_152:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_147:
+copy_154:
 	CMPQ R8, DI
-	JGE  copied_148
+	JGE  copied_155
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_147
+	JMP  copy_154
 
-copied_148:
+copied_155:
 	VMOVUPS (SP), Y7
 
-loaded_146:
+loaded_153:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_149
+	JA          storeslow_156
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_150
+	JMP         stored_157
 
-storeslow_149:
+storeslow_156:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_151:
+copy_158:
 	CMPQ R8, DI
-	JGE  copied_152
+	JGE  copied_159
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_151
+	JMP  copy_158
 
-copied_152:
-stored_150:
+copied_159:
+stored_157:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_144
+	JNZ  row_150
 	VZEROUPPER
 	RET
 
@@ -1737,142 +1791,148 @@ normColsAVX2_v1_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_153
+	JA         loadslow_160
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_154
+	JMP        loaded_161
 
-loadslow_153:
+loadslow_160:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_155:
+copy_162:
 	CMPQ BX, DX
-	JGE  copied_156
+	JGE  copied_163
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_155
+	JMP  copy_162
 
-copied_156:
+copied_163:
 	VMOVUPS (SP), Y1
 
-loaded_154:
+loaded_161:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_157
+	JA         loadslow_164
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_158
+	JMP        loaded_165
 
-loadslow_157:
+loadslow_164:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_159:
+copy_166:
 	CMPQ BX, DX
-	JGE  copied_160
+	JGE  copied_167
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_159
+	JMP  copy_166
 
-copied_160:
+copied_167:
 	VMOVUPS (SP), Y2
 
-loaded_158:
+loaded_165:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_161
+	JA         loadslow_168
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_162
+	JMP        loaded_169
 
-loadslow_161:
+loadslow_168:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_163:
+copy_170:
 	CMPQ BX, DX
-	JGE  copied_164
+	JGE  copied_171
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_163
+	JMP  copy_170
 
-copied_164:
+copied_171:
 	VMOVUPS (SP), Y3
 
-loaded_162:
+loaded_169:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_165:
+row_172:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_173
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_173:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_166
+	JA         loadslow_174
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_167
+	JMP        loaded_175
 
-loadslow_166:
+loadslow_174:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_168:
+copy_176:
 	CMPQ DI, SI
-	JGE  copied_169
+	JGE  copied_177
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_168
+	JMP  copy_176
 
-copied_169:
+copied_177:
 	VMOVUPS (SP), Y4
 
-loaded_167:
+loaded_175:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_170
+	JA          storeslow_178
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_171
+	JMP         stored_179
 
-storeslow_170:
+storeslow_178:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_172:
+copy_180:
 	CMPQ DI, SI
-	JGE  copied_173
+	JGE  copied_181
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_172
+	JMP  copy_180
 
-copied_173:
-stored_171:
+copied_181:
+stored_179:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_165
+	JNZ  row_172
 	VZEROUPPER
 	RET
 
@@ -1884,15 +1944,15 @@ streaming_84:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_174:
+row_182:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_178:
+blocks_186:
 	CMPQ        R9, R10
-	JGT         blocksdone_179
+	JGT         blocksdone_187
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -1922,14 +1982,14 @@ blocks_178:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_178
+	JMP         blocks_186
 
-blocksdone_179:
+blocksdone_187:
 	ADDQ $0x00000060, R10
 
-singles_175:
+singles_183:
 	CMPQ        R9, R10
-	JGT         tail_176
+	JGT         tail_184
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -1938,78 +1998,24 @@ singles_175:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_175
+	JMP         singles_183
 
-tail_176:
+tail_184:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_177
+	JEQ        done_185
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_180
-	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_181
-
-loadslow_180:
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
-	MOVQ    64(SP), R12
-	XORQ    R13, R13
-
-copy_182:
-	CMPQ R13, R12
-	JGE  copied_183
-	MOVL (R11)(R13*1), R14
-	MOVL R14, (SP)(R13*1)
-	ADDQ $0x04, R13
-	JMP  copy_182
-
-copied_183:
-	VMOVUPS (SP), Y1
-
-loaded_181:
-	LEAQ       (BX)(R9*1), R11
-	MOVQ       R11, R12
-	ANDQ       $0x00000fff, R12
-	CMPQ       R12, $0x00000fe0
-	JA         loadslow_184
-	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_185
-
-loadslow_184:
-	VXORPS  Y2, Y2, Y2
-	VMOVUPS Y2, (SP)
-	VMOVUPS Y2, 32(SP)
-	MOVQ    64(SP), R12
-	XORQ    R13, R13
-
-copy_186:
-	CMPQ R13, R12
-	JGE  copied_187
-	MOVL (R11)(R13*1), R14
-	MOVL R14, (SP)(R13*1)
-	ADDQ $0x04, R13
-	JMP  copy_186
-
-copied_187:
-	VMOVUPS (SP), Y2
-
-loaded_185:
-	LEAQ       (SI)(R9*1), R11
-	MOVQ       R11, R12
-	ANDQ       $0x00000fff, R12
-	CMPQ       R12, $0x00000fe0
 	JA         loadslow_188
-	VMASKMOVPS (R11), Y0, Y3
+	VMASKMOVPS (R11), Y0, Y1
 	JMP        loaded_189
 
 loadslow_188:
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
@@ -2022,21 +2028,21 @@ copy_190:
 	JMP  copy_190
 
 copied_191:
-	VMOVUPS (SP), Y3
+	VMOVUPS (SP), Y1
 
 loaded_189:
-	LEAQ       (DI)(R9*1), R11
+	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
 	JA         loadslow_192
-	VMASKMOVPS (R11), Y0, Y4
+	VMASKMOVPS (R11), Y0, Y2
 	JMP        loaded_193
 
 loadslow_192:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
@@ -2049,41 +2055,95 @@ copy_194:
 	JMP  copy_194
 
 copied_195:
-	VMOVUPS (SP), Y4
+	VMOVUPS (SP), Y2
 
 loaded_193:
+	LEAQ       (SI)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_196
+	VMASKMOVPS (R11), Y0, Y3
+	JMP        loaded_197
+
+loadslow_196:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_198:
+	CMPQ R13, R12
+	JGE  copied_199
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_198
+
+copied_199:
+	VMOVUPS (SP), Y3
+
+loaded_197:
+	LEAQ       (DI)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_200
+	VMASKMOVPS (R11), Y0, Y4
+	JMP        loaded_201
+
+loadslow_200:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_202:
+	CMPQ R13, R12
+	JGE  copied_203
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_202
+
+copied_203:
+	VMOVUPS (SP), Y4
+
+loaded_201:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_196
+	JA          storeslow_204
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_197
+	JMP         stored_205
 
-storeslow_196:
+storeslow_204:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_198:
+copy_206:
 	CMPQ R12, R11
-	JGE  copied_199
+	JGE  copied_207
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_198
+	JMP  copy_206
 
-copied_199:
-stored_197:
+copied_207:
+stored_205:
 	MOVQ R10, R9
 
-done_177:
+done_185:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_174
+	JNZ  row_182
 	VZEROUPPER
 	RET
 
@@ -2110,17 +2170,17 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_200:
+sample_208:
 	XORQ DI, DI
 
-channel_201:
+channel_209:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_202:
+chunk_210:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -2137,9 +2197,9 @@ chunk_202:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_206:
+blocks_214:
 	CMPQ        R10, R11
-	JGT         blocksdone_207
+	JGT         blocksdone_215
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
@@ -2161,86 +2221,86 @@ blocks_206:
 	VADDPS      Y12, Y10, Y10
 	VFMADD231PS Y12, Y13, Y11
 	ADDQ        $0x00000080, R10
-	JMP         blocks_206
+	JMP         blocks_214
 
-blocksdone_207:
+blocksdone_215:
 	ADDQ $0x00000060, R11
 
-singles_203:
+singles_211:
 	CMPQ        R10, R11
-	JGT         tail_204
+	JGT         tail_212
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	ADDQ        $0x00000020, R10
-	JMP         singles_203
+	JMP         singles_211
 
-tail_204:
+tail_212:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_205
+	JEQ        done_213
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_208
+	JA         loadslow_216
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_209
+	JMP        loaded_217
 
-loadslow_208:
+loadslow_216:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_210:
+copy_218:
 	CMPQ R14, R13
-	JGE  copied_211
+	JGE  copied_219
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_210
+	JMP  copy_218
 
-copied_211:
+copied_219:
 	VMOVUPS (SP), Y12
 
-loaded_209:
+loaded_217:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_212
+	JA         loadslow_220
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_213
+	JMP        loaded_221
 
-loadslow_212:
+loadslow_220:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_214:
+copy_222:
 	CMPQ R13, R12
-	JGE  copied_215
+	JGE  copied_223
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_214
+	JMP  copy_222
 
-copied_215:
+copied_223:
 	VMOVUPS (SP), Y13
 
-loaded_213:
+loaded_221:
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	MOVQ        R11, R10
 
-done_205:
+done_213:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -2260,7 +2320,7 @@ done_205:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_202
+	JNZ          chunk_210
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -2277,11 +2337,11 @@ done_205:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_201
+	JB           channel_209
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_200
+	JNZ          sample_208
 	VZEROUPPER
 	RET
 
@@ -2305,35 +2365,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_216:
+chunk_224:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_217:
+clear_225:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_217
+	JNZ     clear_225
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_218:
+rows_226:
 	CMPQ SI, $0x04
-	JLT  rowsdone_219
+	JLT  rowsdone_227
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_221
+	JZ   vectorstail_229
 
-vectors_220:
+vectors_228:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_223
+	JEQ        noprefetch_231
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -2347,7 +2407,7 @@ vectors_220:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_223:
+noprefetch_231:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -2377,64 +2437,64 @@ noprefetch_223:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_220
+	JNZ         vectors_228
 
-vectorstail_221:
+vectorstail_229:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_222
+	JZ         vectorsdone_230
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_224
+	JA         loadslow_232
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_225
+	JMP        loaded_233
 
-loadslow_224:
+loadslow_232:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_226:
+copy_234:
 	CMPQ R12, R8
-	JGE  copied_227
+	JGE  copied_235
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_226
+	JMP  copy_234
 
-copied_227:
+copied_235:
 	VMOVUPS (SP), Y3
 
-loaded_225:
+loaded_233:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_228
+	JA         loadslow_236
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_229
+	JMP        loaded_237
 
-loadslow_228:
+loadslow_236:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_230:
+copy_238:
 	CMPQ R12, R8
-	JGE  copied_231
+	JGE  copied_239
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_230
+	JMP  copy_238
 
-copied_231:
+copied_239:
 	VMOVUPS (SP), Y4
 
-loaded_229:
+loaded_237:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -2442,66 +2502,9 @@ loaded_229:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_232
+	JA         loadslow_240
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_233
-
-loadslow_232:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), R12
-	XORQ    R13, R13
-
-copy_234:
-	CMPQ R13, R12
-	JGE  copied_235
-	MOVL (R8)(R13*1), R14
-	MOVL R14, (SP)(R13*1)
-	ADDQ $0x04, R13
-	JMP  copy_234
-
-copied_235:
-	VMOVUPS (SP), Y4
-
-loaded_233:
-	LEAQ       (R11)(DX*1), R8
-	MOVQ       R8, R12
-	ANDQ       $0x00000fff, R12
-	CMPQ       R12, $0x00000fe0
-	JA         loadslow_236
-	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_237
-
-loadslow_236:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
-	MOVQ    64(SP), R12
-	XORQ    R13, R13
-
-copy_238:
-	CMPQ R13, R12
-	JGE  copied_239
-	MOVL (R8)(R13*1), R14
-	MOVL R14, (SP)(R13*1)
-	ADDQ $0x04, R13
-	JMP  copy_238
-
-copied_239:
-	VMOVUPS (SP), Y5
-
-loaded_237:
-	VSUBPS      Y1, Y5, Y5
-	VADDPS      Y4, Y2, Y2
-	VFMADD231PS Y5, Y4, Y3
-	LEAQ        (R10)(DX*2), R8
-	MOVQ        R8, R12
-	ANDQ        $0x00000fff, R12
-	CMPQ        R12, $0x00000fe0
-	JA          loadslow_240
-	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_241
+	JMP        loaded_241
 
 loadslow_240:
 	VXORPS  Y4, Y4, Y4
@@ -2522,7 +2525,7 @@ copied_243:
 	VMOVUPS (SP), Y4
 
 loaded_241:
-	LEAQ       (R11)(DX*2), R8
+	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
@@ -2552,10 +2555,10 @@ loaded_245:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
-	LEAQ        (R10)(DI*1), R8
-	MOVQ        R8, R10
-	ANDQ        $0x00000fff, R10
-	CMPQ        R10, $0x00000fe0
+	LEAQ        (R10)(DX*2), R8
+	MOVQ        R8, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
 	JA          loadslow_248
 	VMASKMOVPS  (R8), Y0, Y4
 	JMP         loaded_249
@@ -2564,25 +2567,25 @@ loadslow_248:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), R10
-	XORQ    R12, R12
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
 
 copy_250:
-	CMPQ R12, R10
+	CMPQ R13, R12
 	JGE  copied_251
-	MOVL (R8)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
+	MOVL (R8)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
 	JMP  copy_250
 
 copied_251:
 	VMOVUPS (SP), Y4
 
 loaded_249:
-	LEAQ       (R11)(DI*1), R8
-	MOVQ       R8, R10
-	ANDQ       $0x00000fff, R10
-	CMPQ       R10, $0x00000fe0
+	LEAQ       (R11)(DX*2), R8
+	MOVQ       R8, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
 	JA         loadslow_252
 	VMASKMOVPS (R8), Y0, Y5
 	JMP        loaded_253
@@ -2591,15 +2594,15 @@ loadslow_252:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
-	MOVQ    64(SP), R10
-	XORQ    R11, R11
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
 
 copy_254:
-	CMPQ R11, R10
+	CMPQ R13, R12
 	JGE  copied_255
-	MOVL (R8)(R11*1), R12
-	MOVL R12, (SP)(R11*1)
-	ADDQ $0x04, R11
+	MOVL (R8)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
 	JMP  copy_254
 
 copied_255:
@@ -2609,29 +2612,86 @@ loaded_253:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
+	LEAQ        (R10)(DI*1), R8
+	MOVQ        R8, R10
+	ANDQ        $0x00000fff, R10
+	CMPQ        R10, $0x00000fe0
+	JA          loadslow_256
+	VMASKMOVPS  (R8), Y0, Y4
+	JMP         loaded_257
+
+loadslow_256:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R12, R12
+
+copy_258:
+	CMPQ R12, R10
+	JGE  copied_259
+	MOVL (R8)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_258
+
+copied_259:
+	VMOVUPS (SP), Y4
+
+loaded_257:
+	LEAQ       (R11)(DI*1), R8
+	MOVQ       R8, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_260
+	VMASKMOVPS (R8), Y0, Y5
+	JMP        loaded_261
+
+loadslow_260:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_262:
+	CMPQ R11, R10
+	JGE  copied_263
+	MOVL (R8)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_262
+
+copied_263:
+	VMOVUPS (SP), Y5
+
+loaded_261:
+	VSUBPS      Y1, Y5, Y5
+	VADDPS      Y4, Y2, Y2
+	VFMADD231PS Y5, Y4, Y3
 	VADDPS      1088(R9), Y2, Y2
 	VMOVUPS     Y2, 1088(R9)
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_222:
+vectorsdone_230:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_218
+	JMP  rows_226
 
-rowsdone_219:
-rows_256:
+rowsdone_227:
+rows_264:
 	CMPQ SI, $0x01
-	JLT  rowsdone_257
+	JLT  rowsdone_265
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_259
+	JZ   vectorstail_267
 
-vectors_258:
+vectors_266:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -2646,64 +2706,64 @@ vectors_258:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_258
+	JNZ     vectors_266
 
-vectorstail_259:
+vectorstail_267:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_260
+	JZ         vectorsdone_268
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_261
+	JA         loadslow_269
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_262
+	JMP        loaded_270
 
-loadslow_261:
+loadslow_269:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_263:
+copy_271:
 	CMPQ R11, DI
-	JGE  copied_264
+	JGE  copied_272
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_263
+	JMP  copy_271
 
-copied_264:
+copied_272:
 	VMOVUPS (SP), Y2
 
-loaded_262:
+loaded_270:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_265
+	JA         loadslow_273
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_266
+	JMP        loaded_274
 
-loadslow_265:
+loadslow_273:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_267:
+copy_275:
 	CMPQ R9, DI
-	JGE  copied_268
+	JGE  copied_276
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_267
+	JMP  copy_275
 
-copied_268:
+copied_276:
 	VMOVUPS (SP), Y3
 
-loaded_266:
+loaded_274:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -2712,13 +2772,13 @@ loaded_266:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_260:
+vectorsdone_268:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_256
+	JMP  rows_264
 
-rowsdone_257:
+rowsdone_265:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -2727,9 +2787,9 @@ rowsdone_257:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_269:
+singles_277:
 	CMPQ         R9, R10
-	JGT          tail_270
+	JGT          tail_278
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -2751,12 +2811,12 @@ singles_269:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_269
+	JMP          singles_277
 
-tail_270:
+tail_278:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_271
+	JEQ     done_279
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -2766,15 +2826,15 @@ tail_270:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_272:
+copy_280:
 	CMPQ R12, R11
-	JGE  copied_273
+	JGE  copied_281
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_272
+	JMP  copy_280
 
-copied_273:
+copied_281:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -2789,15 +2849,15 @@ copied_273:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_274:
+copy_282:
 	CMPQ DI, R11
-	JGE  copied_275
+	JGE  copied_283
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_274
+	JMP  copy_282
 
-copied_275:
+copied_283:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -2807,15 +2867,15 @@ copied_275:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_276:
+copy_284:
 	CMPQ DI, SI
-	JGE  copied_277
+	JGE  copied_285
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_276
+	JMP  copy_284
 
-copied_277:
+copied_285:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -2830,26 +2890,26 @@ copied_277:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_278:
+copy_286:
 	CMPQ DI, SI
-	JGE  copied_279
+	JGE  copied_287
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_278
+	JMP  copy_286
 
-copied_279:
+copied_287:
 	MOVQ R10, R9
 
-done_271:
+done_279:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_280
+	JZ      done_288
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_216
+	JMP     chunk_224
 
-done_280:
+done_288:
 	VZEROUPPER
 	RET
 
@@ -2875,10 +2935,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-192
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_281:
+sample_289:
 	XORQ R8, R8
 
-channel_282:
+channel_290:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -2892,9 +2952,9 @@ channel_282:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_286:
+blocks_294:
 	CMPQ        R9, R10
-	JGT         blocksdone_287
+	JGT         blocksdone_295
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -2920,14 +2980,14 @@ blocks_286:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_286
+	JMP         blocks_294
 
-blocksdone_287:
+blocksdone_295:
 	ADDQ $0x00000060, R10
 
-singles_283:
+singles_291:
 	CMPQ        R9, R10
-	JGT         tail_284
+	JGT         tail_292
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -2935,66 +2995,66 @@ singles_283:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_283
+	JMP         singles_291
 
-tail_284:
+tail_292:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_285
+	JEQ        done_293
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_288
+	JA         loadslow_296
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_289
+	JMP        loaded_297
 
-loadslow_288:
+loadslow_296:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_290:
+copy_298:
 	CMPQ R13, R12
-	JGE  copied_291
+	JGE  copied_299
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_290
+	JMP  copy_298
 
-copied_291:
+copied_299:
 	VMOVUPS (SP), Y5
 
-loaded_289:
+loaded_297:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_292
+	JA         loadslow_300
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_293
+	JMP        loaded_301
 
-loadslow_292:
+loadslow_300:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_294:
+copy_302:
 	CMPQ R13, R12
-	JGE  copied_295
+	JGE  copied_303
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_294
+	JMP  copy_302
 
-copied_295:
+copied_303:
 	VMOVUPS (SP), Y6
 
-loaded_293:
+loaded_301:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -3002,45 +3062,45 @@ loaded_293:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_296
+	JA          storeslow_304
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_297
+	JMP         stored_305
 
-storeslow_296:
+storeslow_304:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_298:
+copy_306:
 	CMPQ R12, R11
-	JGE  copied_299
+	JGE  copied_307
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_298
+	JMP  copy_306
 
-copied_299:
-stored_297:
+copied_307:
+stored_305:
 	MOVQ R10, R9
 
-done_285:
+done_293:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_282
+	JB   channel_290
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_281
+	JNZ  sample_289
 	VZEROUPPER
 	RET
 
-// func gradColsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, rows int, stride int)
-// Requires: AVX, FMA3
-TEXT ·gradColsAVX2(SB), NOSPLIT, $72-184
+// func gradColsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, rows int, stride int, prefetch int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·gradColsAVX2(SB), NOSPLIT, $72-192
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
@@ -3052,12 +3112,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-184
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_300
+	JA      streaming_308
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_301
+	JZ      full_309
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true
 	CMPQ    CX, $0x02
@@ -3065,7 +3125,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-184
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true
 
-full_301:
+full_309:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false
 	CMPQ    CX, $0x02
@@ -3099,7 +3159,18 @@ full_301:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_302:
+row_310:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_311
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 32(DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 32(BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+
+noprefetch_311:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -3122,7 +3193,7 @@ row_302:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_302
+	JNZ         row_310
 	VZEROUPPER
 	RET
 
@@ -3148,7 +3219,16 @@ gradColsAVX2_v2_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_303:
+row_312:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_313
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 32(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 32(BX)(DI*1)
+
+noprefetch_313:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -3165,7 +3245,7 @@ row_303:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_303
+	JNZ         row_312
 	VZEROUPPER
 	RET
 
@@ -3183,7 +3263,14 @@ gradColsAVX2_v1_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_304:
+row_314:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_315
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+
+noprefetch_315:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -3194,7 +3281,7 @@ row_304:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_304
+	JNZ         row_314
 	VZEROUPPER
 	RET
 
@@ -3220,119 +3307,130 @@ gradColsAVX2_v3_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_305
+	JA         loadslow_316
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_306
+	JMP        loaded_317
 
-loadslow_305:
+loadslow_316:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_307:
+copy_318:
 	CMPQ BX, DX
-	JGE  copied_308
+	JGE  copied_319
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_307
+	JMP  copy_318
 
-copied_308:
+copied_319:
 	VMOVUPS (SP), Y9
 
-loaded_306:
+loaded_317:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_309
+	JA         loadslow_320
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_310
+	JMP        loaded_321
 
-loadslow_309:
+loadslow_320:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_311:
+copy_322:
 	CMPQ BX, DX
-	JGE  copied_312
+	JGE  copied_323
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_311
+	JMP  copy_322
 
-copied_312:
+copied_323:
 	VMOVUPS (SP), Y10
 
-loaded_310:
+loaded_321:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_313
+	JA         loadslow_324
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_314
+	JMP        loaded_325
 
-loadslow_313:
+loadslow_324:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_315:
+copy_326:
 	CMPQ BX, DX
-	JGE  copied_316
+	JGE  copied_327
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_315
+	JMP  copy_326
 
-copied_316:
+copied_327:
 	VMOVUPS (SP), Y11
 
-loaded_314:
+loaded_325:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_317
+	JA         loadslow_328
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_318
+	JMP        loaded_329
 
-loadslow_317:
+loadslow_328:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_319:
+copy_330:
 	CMPQ BX, DX
-	JGE  copied_320
+	JGE  copied_331
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_319
+	JMP  copy_330
 
-copied_320:
+copied_331:
 	VMOVUPS (SP), Y12
 
-loaded_318:
+loaded_329:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_321:
+row_332:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_333
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 32(DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 32(BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+
+noprefetch_333:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -3349,56 +3447,56 @@ row_321:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_322
+	JA          loadslow_334
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_323
+	JMP         loaded_335
 
-loadslow_322:
+loadslow_334:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_324:
+copy_336:
 	CMPQ R9, R8
-	JGE  copied_325
+	JGE  copied_337
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_324
+	JMP  copy_336
 
-copied_325:
+copied_337:
 	VMOVUPS (SP), Y13
 
-loaded_323:
+loaded_335:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_326
+	JA         loadslow_338
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_327
+	JMP        loaded_339
 
-loadslow_326:
+loadslow_338:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_328:
+copy_340:
 	CMPQ R9, R8
-	JGE  copied_329
+	JGE  copied_341
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_328
+	JMP  copy_340
 
-copied_329:
+copied_341:
 	VMOVUPS (SP), Y14
 
-loaded_327:
+loaded_339:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -3406,30 +3504,30 @@ loaded_327:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_330
+	JA          storeslow_342
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_331
+	JMP         stored_343
 
-storeslow_330:
+storeslow_342:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_332:
+copy_344:
 	CMPQ R9, R8
-	JGE  copied_333
+	JGE  copied_345
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_332
+	JMP  copy_344
 
-copied_333:
-stored_331:
+copied_345:
+stored_343:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_321
+	JNZ  row_332
 	VZEROUPPER
 	RET
 
@@ -3447,98 +3545,14 @@ gradColsAVX2_v2_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_334
-	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_335
-
-loadslow_334:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_336:
-	CMPQ BX, DX
-	JGE  copied_337
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_336
-
-copied_337:
-	VMOVUPS (SP), Y5
-
-loaded_335:
-	MOVQ       gy_base+96(FP), CX
-	LEAQ       32(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_338
-	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_339
-
-loadslow_338:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_340:
-	CMPQ BX, DX
-	JGE  copied_341
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_340
-
-copied_341:
-	VMOVUPS (SP), Y6
-
-loaded_339:
-	MOVQ       gx_base+120(FP), CX
-	LEAQ       32(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_342
-	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_343
-
-loadslow_342:
-	VXORPS  Y7, Y7, Y7
-	VMOVUPS Y7, (SP)
-	VMOVUPS Y7, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_344:
-	CMPQ BX, DX
-	JGE  copied_345
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_344
-
-copied_345:
-	VMOVUPS (SP), Y7
-
-loaded_343:
-	MOVQ       g0_base+144(FP), CX
-	LEAQ       32(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
 	JA         loadslow_346
-	VMASKMOVPS (CX), Y0, Y8
+	VMASKMOVPS (CX), Y0, Y5
 	JMP        loaded_347
 
 loadslow_346:
-	VXORPS  Y8, Y8, Y8
-	VMOVUPS Y8, (SP)
-	VMOVUPS Y8, 32(SP)
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -3551,15 +3565,108 @@ copy_348:
 	JMP  copy_348
 
 copied_349:
-	VMOVUPS (SP), Y8
+	VMOVUPS (SP), Y5
 
 loaded_347:
+	MOVQ       gy_base+96(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_350
+	VMASKMOVPS (CX), Y0, Y6
+	JMP        loaded_351
+
+loadslow_350:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_352:
+	CMPQ BX, DX
+	JGE  copied_353
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_352
+
+copied_353:
+	VMOVUPS (SP), Y6
+
+loaded_351:
+	MOVQ       gx_base+120(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_354
+	VMASKMOVPS (CX), Y0, Y7
+	JMP        loaded_355
+
+loadslow_354:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_356:
+	CMPQ BX, DX
+	JGE  copied_357
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_356
+
+copied_357:
+	VMOVUPS (SP), Y7
+
+loaded_355:
+	MOVQ       g0_base+144(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_358
+	VMASKMOVPS (CX), Y0, Y8
+	JMP        loaded_359
+
+loadslow_358:
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_360:
+	CMPQ BX, DX
+	JGE  copied_361
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_360
+
+copied_361:
+	VMOVUPS (SP), Y8
+
+loaded_359:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_350:
+row_362:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_363
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 32(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 32(BX)(DI*1)
+
+noprefetch_363:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -3570,56 +3677,56 @@ row_350:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_351
+	JA          loadslow_364
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_352
+	JMP         loaded_365
 
-loadslow_351:
+loadslow_364:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_353:
+copy_366:
 	CMPQ R9, R8
-	JGE  copied_354
+	JGE  copied_367
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_353
+	JMP  copy_366
 
-copied_354:
+copied_367:
 	VMOVUPS (SP), Y9
 
-loaded_352:
+loaded_365:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_355
+	JA         loadslow_368
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_356
+	JMP        loaded_369
 
-loadslow_355:
+loadslow_368:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_357:
+copy_370:
 	CMPQ R9, R8
-	JGE  copied_358
+	JGE  copied_371
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_357
+	JMP  copy_370
 
-copied_358:
+copied_371:
 	VMOVUPS (SP), Y10
 
-loaded_356:
+loaded_369:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -3627,30 +3734,30 @@ loaded_356:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_359
+	JA          storeslow_372
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_360
+	JMP         stored_373
 
-storeslow_359:
+storeslow_372:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_361:
+copy_374:
 	CMPQ R9, R8
-	JGE  copied_362
+	JGE  copied_375
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_361
+	JMP  copy_374
 
-copied_362:
-stored_360:
+copied_375:
+stored_373:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_350
+	JNZ  row_362
 	VZEROUPPER
 	RET
 
@@ -3659,202 +3766,209 @@ gradColsAVX2_v1_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_363
+	JA         loadslow_376
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_364
+	JMP        loaded_377
 
-loadslow_363:
+loadslow_376:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_365:
+copy_378:
 	CMPQ BX, DX
-	JGE  copied_366
+	JGE  copied_379
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_365
+	JMP  copy_378
 
-copied_366:
+copied_379:
 	VMOVUPS (SP), Y1
 
-loaded_364:
+loaded_377:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_367
+	JA         loadslow_380
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_368
+	JMP        loaded_381
 
-loadslow_367:
+loadslow_380:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_369:
+copy_382:
 	CMPQ BX, DX
-	JGE  copied_370
+	JGE  copied_383
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_369
+	JMP  copy_382
 
-copied_370:
+copied_383:
 	VMOVUPS (SP), Y2
 
-loaded_368:
+loaded_381:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_371
+	JA         loadslow_384
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_372
+	JMP        loaded_385
 
-loadslow_371:
+loadslow_384:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_373:
+copy_386:
 	CMPQ BX, DX
-	JGE  copied_374
+	JGE  copied_387
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_373
+	JMP  copy_386
 
-copied_374:
+copied_387:
 	VMOVUPS (SP), Y3
 
-loaded_372:
+loaded_385:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_375
+	JA         loadslow_388
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_376
+	JMP        loaded_389
 
-loadslow_375:
+loadslow_388:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_377:
+copy_390:
 	CMPQ BX, DX
-	JGE  copied_378
+	JGE  copied_391
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_377
+	JMP  copy_390
 
-copied_378:
+copied_391:
 	VMOVUPS (SP), Y4
 
-loaded_376:
+loaded_389:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_379:
+row_392:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_393
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+
+noprefetch_393:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_380
+	JA         loadslow_394
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_381
+	JMP        loaded_395
 
-loadslow_380:
+loadslow_394:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_382:
+copy_396:
 	CMPQ R8, DI
-	JGE  copied_383
+	JGE  copied_397
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_382
+	JMP  copy_396
 
-copied_383:
+copied_397:
 	VMOVUPS (SP), Y5
 
-loaded_381:
+loaded_395:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_384
+	JA         loadslow_398
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_385
+	JMP        loaded_399
 
-loadslow_384:
+loadslow_398:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_386:
+copy_400:
 	CMPQ R8, DI
-	JGE  copied_387
+	JGE  copied_401
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_386
+	JMP  copy_400
 
-copied_387:
+copied_401:
 	VMOVUPS (SP), Y6
 
-loaded_385:
+loaded_399:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_388
+	JA          storeslow_402
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_389
+	JMP         stored_403
 
-storeslow_388:
+storeslow_402:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_390:
+copy_404:
 	CMPQ R8, DI
-	JGE  copied_391
+	JGE  copied_405
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_390
+	JMP  copy_404
 
-copied_391:
-stored_389:
+copied_405:
+stored_403:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_379
+	JNZ  row_392
 	VZEROUPPER
 	RET
 
-streaming_300:
+streaming_308:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -3864,15 +3978,15 @@ streaming_300:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_392:
+row_406:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_396:
+blocks_410:
 	CMPQ        R11, R12
-	JGT         blocksdone_397
+	JGT         blocksdone_411
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -3914,14 +4028,14 @@ blocks_396:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_396
+	JMP         blocks_410
 
-blocksdone_397:
+blocksdone_411:
 	ADDQ $0x00000060, R12
 
-singles_393:
+singles_407:
 	CMPQ        R11, R12
-	JGT         tail_394
+	JGT         tail_408
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -3933,174 +4047,174 @@ singles_393:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_393
+	JMP         singles_407
 
-tail_394:
+tail_408:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_395
+	JEQ        done_409
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_398
+	JA         loadslow_412
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_399
+	JMP        loaded_413
 
-loadslow_398:
+loadslow_412:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_400:
+copy_414:
 	CMPQ R15, R14
-	JGE  copied_401
+	JGE  copied_415
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_400
+	JMP  copy_414
 
-copied_401:
+copied_415:
 	VMOVUPS (SP), Y1
 
-loaded_399:
+loaded_413:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_402
+	JA         loadslow_416
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_403
+	JMP        loaded_417
 
-loadslow_402:
+loadslow_416:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_404:
+copy_418:
 	CMPQ R15, R14
-	JGE  copied_405
+	JGE  copied_419
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_404
+	JMP  copy_418
 
-copied_405:
+copied_419:
 	VMOVUPS (SP), Y2
 
-loaded_403:
+loaded_417:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_406
+	JA         loadslow_420
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_407
+	JMP        loaded_421
 
-loadslow_406:
+loadslow_420:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_408:
+copy_422:
 	CMPQ R15, R14
-	JGE  copied_409
+	JGE  copied_423
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_408
+	JMP  copy_422
 
-copied_409:
+copied_423:
 	VMOVUPS (SP), Y3
 
-loaded_407:
+loaded_421:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_410
+	JA         loadslow_424
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_411
+	JMP        loaded_425
 
-loadslow_410:
+loadslow_424:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_412:
+copy_426:
 	CMPQ R15, R14
-	JGE  copied_413
+	JGE  copied_427
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_412
+	JMP  copy_426
 
-copied_413:
+copied_427:
 	VMOVUPS (SP), Y4
 
-loaded_411:
+loaded_425:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_414
+	JA         loadslow_428
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_415
+	JMP        loaded_429
 
-loadslow_414:
+loadslow_428:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_416:
+copy_430:
 	CMPQ R15, R14
-	JGE  copied_417
+	JGE  copied_431
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_416
+	JMP  copy_430
 
-copied_417:
+copied_431:
 	VMOVUPS (SP), Y5
 
-loaded_415:
+loaded_429:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_418
+	JA         loadslow_432
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_419
+	JMP        loaded_433
 
-loadslow_418:
+loadslow_432:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_420:
+copy_434:
 	CMPQ R15, R14
-	JGE  copied_421
+	JGE  copied_435
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_420
+	JMP  copy_434
 
-copied_421:
+copied_435:
 	VMOVUPS (SP), Y6
 
-loaded_419:
+loaded_433:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -4108,33 +4222,33 @@ loaded_419:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_422
+	JA          storeslow_436
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_423
+	JMP         stored_437
 
-storeslow_422:
+storeslow_436:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_424:
+copy_438:
 	CMPQ R14, R13
-	JGE  copied_425
+	JGE  copied_439
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_424
+	JMP  copy_438
 
-copied_425:
-stored_423:
+copied_439:
+stored_437:
 	MOVQ R12, R11
 
-done_395:
+done_409:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_392
+	JNZ  row_406
 	VZEROUPPER
 	RET
 
@@ -4814,9 +4928,9 @@ done_33:
 	VZEROUPPER
 	RET
 
-// func normColsAVX512(y []float32, x []float32, center []float32, scale []float32, shift []float32, rows int, stride int)
-// Requires: AVX, AVX512F
-TEXT ·normColsAVX512(SB), NOSPLIT, $0-136
+// func normColsAVX512(y []float32, x []float32, center []float32, scale []float32, shift []float32, rows int, stride int, prefetch int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·normColsAVX512(SB), NOSPLIT, $0-144
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
@@ -4877,6 +4991,15 @@ full_37:
 	MOVQ    rows+120(FP), BX
 
 row_38:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_39
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+
+noprefetch_39:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -4923,7 +5046,15 @@ normColsAVX512_v3_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_39:
+row_40:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_41
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+
+noprefetch_41:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -4939,7 +5070,7 @@ row_39:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_39
+	JNZ         row_40
 	VZEROUPPER
 	RET
 
@@ -4960,7 +5091,14 @@ normColsAVX512_v2_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_40:
+row_42:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_43
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_43:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -4972,7 +5110,7 @@ row_40:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_40
+	JNZ         row_42
 	VZEROUPPER
 	RET
 
@@ -4987,7 +5125,13 @@ normColsAVX512_v1_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_41:
+row_44:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_45
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_45:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -4995,7 +5139,7 @@ row_41:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_41
+	JNZ         row_44
 	VZEROUPPER
 	RET
 
@@ -5028,7 +5172,16 @@ normColsAVX512_v4_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_42:
+row_46:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_47
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+
+noprefetch_47:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -5048,7 +5201,7 @@ row_42:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_42
+	JNZ         row_46
 	VZEROUPPER
 	RET
 
@@ -5075,7 +5228,15 @@ normColsAVX512_v3_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_43:
+row_48:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_49
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+
+noprefetch_49:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -5091,7 +5252,7 @@ row_43:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_43
+	JNZ         row_48
 	VZEROUPPER
 	RET
 
@@ -5112,7 +5273,14 @@ normColsAVX512_v2_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_44:
+row_50:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_51
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_51:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -5124,7 +5292,7 @@ row_44:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_44
+	JNZ         row_50
 	VZEROUPPER
 	RET
 
@@ -5139,7 +5307,13 @@ normColsAVX512_v1_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_45:
+row_52:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_53
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_53:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -5147,7 +5321,7 @@ row_45:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_45
+	JNZ         row_52
 	VZEROUPPER
 	RET
 
@@ -5159,15 +5333,15 @@ streaming_36:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_46:
+row_54:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_50:
+blocks_58:
 	CMPQ        R9, R10
-	JGT         blocksdone_51
+	JGT         blocksdone_59
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -5197,14 +5371,14 @@ blocks_50:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_50
+	JMP         blocks_58
 
-blocksdone_51:
+blocksdone_59:
 	ADDQ $0x000000c0, R10
 
-singles_47:
+singles_55:
 	CMPQ        R9, R10
-	JGT         tail_48
+	JGT         tail_56
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -5213,12 +5387,12 @@ singles_47:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_47
+	JMP         singles_55
 
-tail_48:
+tail_56:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_49
+	JEQ         done_57
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -5228,11 +5402,11 @@ tail_48:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_49:
+done_57:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_46
+	JNZ  row_54
 	VZEROUPPER
 	RET
 
@@ -5257,17 +5431,17 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_52:
+sample_60:
 	XORQ DI, DI
 
-channel_53:
+channel_61:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_54:
+chunk_62:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -5284,9 +5458,9 @@ chunk_54:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_58:
+blocks_66:
 	CMPQ        R10, R11
-	JGT         blocksdone_59
+	JGT         blocksdone_67
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
@@ -5308,26 +5482,26 @@ blocks_58:
 	VADDPS      Z11, Z9, Z9
 	VFMADD231PS Z11, Z12, Z10
 	ADDQ        $0x00000100, R10
-	JMP         blocks_58
+	JMP         blocks_66
 
-blocksdone_59:
+blocksdone_67:
 	ADDQ $0x000000c0, R11
 
-singles_55:
+singles_63:
 	CMPQ        R10, R11
-	JGT         tail_56
+	JGT         tail_64
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z12, Z4
 	ADDQ        $0x00000040, R10
-	JMP         singles_55
+	JMP         singles_63
 
-tail_56:
+tail_64:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_57
+	JEQ         done_65
 	VMOVUPS.Z   (AX)(R10*1), K1, Z11
 	VMOVUPS.Z   (CX)(R10*1), K1, Z12
 	VSUBPS      Z0, Z12, Z12
@@ -5335,7 +5509,7 @@ tail_56:
 	VFMADD231PS Z11, Z12, Z4
 	MOVQ        R11, R10
 
-done_57:
+done_65:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -5355,7 +5529,7 @@ done_57:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_54
+	JNZ           chunk_62
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -5376,11 +5550,11 @@ done_57:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_53
+	JB            channel_61
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_52
+	JNZ           sample_60
 	VZEROUPPER
 	RET
 
@@ -5402,35 +5576,35 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_60:
+chunk_68:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_61:
+clear_69:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_61
+	JNZ     clear_69
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_62:
+rows_70:
 	CMPQ SI, $0x04
-	JLT  rowsdone_63
+	JLT  rowsdone_71
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_65
+	JZ   vectorstail_73
 
-vectors_64:
+vectors_72:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_67
+	JEQ        noprefetch_75
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -5444,7 +5618,7 @@ vectors_64:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_67:
+noprefetch_75:
 	VMOVUPS     (R9), Z1
 	VMOVUPS     (R10), Z3
 	VMOVUPS     (R11), Z4
@@ -5474,11 +5648,11 @@ noprefetch_67:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_64
+	JNZ         vectors_72
 
-vectorstail_65:
+vectorstail_73:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_66
+	JZ          vectorsdone_74
 	VMOVUPS     (R9), Z1
 	VMOVUPS.Z   (R10), K1, Z3
 	VMOVUPS.Z   (R11), K1, Z4
@@ -5505,24 +5679,24 @@ vectorstail_65:
 	VADDPS      2176(R9), Z3, Z3
 	VMOVUPS     Z3, 2176(R9)
 
-vectorsdone_66:
+vectorsdone_74:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_62
+	JMP  rows_70
 
-rowsdone_63:
-rows_68:
+rowsdone_71:
+rows_76:
 	CMPQ SI, $0x01
-	JLT  rowsdone_69
+	JLT  rowsdone_77
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_71
+	JZ   vectorstail_79
 
-vectors_70:
+vectors_78:
 	VMOVUPS (R8), Z1
 	VMOVUPS (R9), Z2
 	VMOVUPS (R10), Z3
@@ -5537,11 +5711,11 @@ vectors_70:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_70
+	JNZ     vectors_78
 
-vectorstail_71:
+vectorstail_79:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_72
+	JZ        vectorsdone_80
 	VMOVUPS   (R8), Z1
 	VMOVUPS.Z (R9), K1, Z2
 	VMOVUPS.Z (R10), K1, Z3
@@ -5553,13 +5727,13 @@ vectorstail_71:
 	VADDPS    2176(R8), Z2, Z2
 	VMOVUPS   Z2, 2176(R8)
 
-vectorsdone_72:
+vectorsdone_80:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_68
+	JMP  rows_76
 
-rowsdone_69:
+rowsdone_77:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -5568,9 +5742,9 @@ rowsdone_69:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_73:
+singles_81:
 	CMPQ          R9, R10
-	JGT           tail_74
+	JGT           tail_82
 	VMOVUPS       1088(SI)(R9*1), Z1
 	VMOVUPD       (DI)(R9*2), Z2
 	VMOVUPD       64(DI)(R9*2), Z3
@@ -5592,12 +5766,12 @@ singles_73:
 	VMOVUPD       Z2, (R8)(R9*2)
 	VMOVUPD       Z3, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_73
+	JMP           singles_81
 
-tail_74:
+tail_82:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_75
+	JEQ           done_83
 	VMOVUPS       1088(SI)(R9*1), Z1
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z2
@@ -5624,15 +5798,15 @@ tail_74:
 	VMOVUPD       Z3, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_75:
+done_83:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_76
+	JZ      done_84
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_60
+	JMP     chunk_68
 
-done_76:
+done_84:
 	VZEROUPPER
 	RET
 
@@ -5656,10 +5830,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-192
 	MOVWLZX (R9)(R8*2), R8
 	KMOVW   R8, K1
 
-sample_77:
+sample_85:
 	XORQ R8, R8
 
-channel_78:
+channel_86:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -5673,9 +5847,9 @@ channel_78:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000100, R10
 
-blocks_82:
+blocks_90:
 	CMPQ        R9, R10
-	JGT         blocksdone_83
+	JGT         blocksdone_91
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -5701,14 +5875,14 @@ blocks_82:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_82
+	JMP         blocks_90
 
-blocksdone_83:
+blocksdone_91:
 	ADDQ $0x000000c0, R10
 
-singles_79:
+singles_87:
 	CMPQ        R9, R10
-	JGT         tail_80
+	JGT         tail_88
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -5716,12 +5890,12 @@ singles_79:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_79
+	JMP         singles_87
 
-tail_80:
+tail_88:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_81
+	JEQ         done_89
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -5730,24 +5904,24 @@ tail_80:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_81:
+done_89:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_78
+	JB   channel_86
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_77
+	JNZ  sample_85
 	VZEROUPPER
 	RET
 
-// func gradColsAVX512(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, rows int, stride int)
-// Requires: AVX, AVX512F
-TEXT ·gradColsAVX512(SB), NOSPLIT, $0-184
+// func gradColsAVX512(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, rows int, stride int, prefetch int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·gradColsAVX512(SB), NOSPLIT, $0-192
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
@@ -5757,12 +5931,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-184
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_84
+	JA      streaming_92
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_85
+	JZ      full_93
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true
 	CMPQ    CX, $0x02
@@ -5772,7 +5946,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-184
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true
 
-full_85:
+full_93:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false
 	CMPQ    CX, $0x02
@@ -5816,7 +5990,20 @@ full_85:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_86:
+row_94:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_95
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 192(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+	PREFETCHT0 192(BX)(DI*1)
+
+noprefetch_95:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -5845,7 +6032,7 @@ row_86:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_86
+	JNZ         row_94
 	VZEROUPPER
 	RET
 
@@ -5879,7 +6066,18 @@ gradColsAVX512_v3_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_87:
+row_96:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_97
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+
+noprefetch_97:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -5902,7 +6100,7 @@ row_87:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_87
+	JNZ         row_96
 	VZEROUPPER
 	RET
 
@@ -5928,7 +6126,16 @@ gradColsAVX512_v2_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_88:
+row_98:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_99
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+
+noprefetch_99:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -5945,7 +6152,7 @@ row_88:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_88
+	JNZ         row_98
 	VZEROUPPER
 	RET
 
@@ -5963,7 +6170,14 @@ gradColsAVX512_v1_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_89:
+row_100:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_101
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+
+noprefetch_101:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -5974,7 +6188,7 @@ row_89:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_89
+	JNZ         row_100
 	VZEROUPPER
 	RET
 
@@ -6016,7 +6230,20 @@ gradColsAVX512_v4_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_90:
+row_102:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_103
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 192(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+	PREFETCHT0 192(BX)(DI*1)
+
+noprefetch_103:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -6045,7 +6272,7 @@ row_90:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_90
+	JNZ         row_102
 	VZEROUPPER
 	RET
 
@@ -6079,7 +6306,18 @@ gradColsAVX512_v3_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_91:
+row_104:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_105
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+
+noprefetch_105:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -6102,7 +6340,7 @@ row_91:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_91
+	JNZ         row_104
 	VZEROUPPER
 	RET
 
@@ -6128,7 +6366,16 @@ gradColsAVX512_v2_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_92:
+row_106:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_107
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+
+noprefetch_107:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -6145,7 +6392,7 @@ row_92:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_92
+	JNZ         row_106
 	VZEROUPPER
 	RET
 
@@ -6163,7 +6410,14 @@ gradColsAVX512_v1_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_93:
+row_108:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_109
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+
+noprefetch_109:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -6174,11 +6428,11 @@ row_93:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_93
+	JNZ         row_108
 	VZEROUPPER
 	RET
 
-streaming_84:
+streaming_92:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -6188,15 +6442,15 @@ streaming_84:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_94:
+row_110:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_98:
+blocks_114:
 	CMPQ        R11, R12
-	JGT         blocksdone_99
+	JGT         blocksdone_115
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -6238,14 +6492,14 @@ blocks_98:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_98
+	JMP         blocks_114
 
-blocksdone_99:
+blocksdone_115:
 	ADDQ $0x000000c0, R12
 
-singles_95:
+singles_111:
 	CMPQ        R11, R12
-	JGT         tail_96
+	JGT         tail_112
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -6257,12 +6511,12 @@ singles_95:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_95
+	JMP         singles_111
 
-tail_96:
+tail_112:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_97
+	JEQ         done_113
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -6275,11 +6529,11 @@ tail_96:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_97:
+done_113:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_94
+	JNZ  row_110
 	VZEROUPPER
 	RET

@@ -158,6 +158,19 @@ func (w *isa) colsElementwise(doc, name, sig string, data []string, outputs int,
 			r := Load(Param("rows"), GP64())
 			row := w.label("row")
 			Label(row)
+			// A walk down narrow rows reads a fraction of each row's lines, which the
+			// stream prefetchers do not follow: prefetch the inputs ahead (the prefetch
+			// argument, zero for tensors that stay in cache).
+			t := Load(Param("prefetch"), GP64())
+			TESTQ(t, t)
+			noPrefetch := w.label("noprefetch")
+			JZ(LabelRef(noPrefetch))
+			for d := outputs; d < len(data); d++ {
+				for u := range nv {
+					PREFETCHT0(Mem{Base: ptr[d], Index: t, Scale: 1, Disp: u * w.size()})
+				}
+			}
+			Label(noPrefetch)
 			for u := range nv {
 				in := make([]VecVirtual, len(data)-outputs)
 				for d := range in {
@@ -238,7 +251,7 @@ func (w *isa) normalize() {
 		"func(y, x, center, scale, shift []float32, width, samples, stride int)",
 		[]string{"y", "x"}, 1, []string{"center", "scale", "shift"}, affine)
 	w.colsElementwise(": y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.", "normCols",
-		"func(y, x, center, scale, shift []float32, rows, stride int)",
+		"func(y, x, center, scale, shift []float32, rows, stride, prefetch int)",
 		[]string{"y", "x"}, 1, []string{"center", "scale", "shift"}, affine)
 }
 
@@ -247,7 +260,7 @@ func (w *isa) grad() {
 		"func(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride int)",
 		[]string{"dx", "dy", "x"}, 1, []string{"center", "gy", "gx", "g0"}, gradient)
 	w.colsElementwise(": dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.", "gradCols",
-		"func(dx, dy, x, center, gy, gx, g0 []float32, rows, stride int)",
+		"func(dx, dy, x, center, gy, gx, g0 []float32, rows, stride, prefetch int)",
 		[]string{"dx", "dy", "x"}, 1, []string{"center", "gy", "gx", "g0"}, gradient)
 }
 

@@ -896,10 +896,12 @@ done_68:
 	VZEROUPPER
 	RET
 
-// func normRowsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int)
-// Requires: AVX, FMA3
-TEXT ·normRowsAVX2(SB), NOSPLIT, $72-144
+// func normRowsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int, stream int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·normRowsAVX2(SB), NOSPLIT, $72-152
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
+	CMPQ    stream+144(FP), $0x00
+	JNE     nontemporal_69
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -917,10 +919,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_69:
+sample_70:
 	XORQ DI, DI
 
-channel_70:
+channel_71:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -932,9 +934,9 @@ channel_70:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_74:
+blocks_75:
 	CMPQ        R8, R9
-	JGT         blocksdone_75
+	JGT         blocksdone_76
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -952,96 +954,238 @@ blocks_74:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_74
+	JMP         blocks_75
 
-blocksdone_75:
+blocksdone_76:
 	ADDQ $0x00000060, R9
 
-singles_71:
+singles_72:
 	CMPQ        R8, R9
-	JGT         tail_72
+	JGT         tail_73
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_71
+	JMP         singles_72
 
-tail_72:
+tail_73:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_73
+	JEQ        done_74
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_76
+	JA         loadslow_77
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_77
+	JMP        loaded_78
 
-loadslow_76:
+loadslow_77:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_78:
+copy_79:
 	CMPQ R12, R11
-	JGE  copied_79
+	JGE  copied_80
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_78
+	JMP  copy_79
 
-copied_79:
+copied_80:
 	VMOVUPS (SP), Y4
 
-loaded_77:
+loaded_78:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_80
+	JA          storeslow_81
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_81
+	JMP         stored_82
 
-storeslow_80:
+storeslow_81:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_82:
+copy_83:
 	CMPQ R11, R10
-	JGE  copied_83
+	JGE  copied_84
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_82
+	JMP  copy_83
 
-copied_83:
-stored_81:
+copied_84:
+stored_82:
 	MOVQ R9, R8
 
-done_73:
+done_74:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_70
+	JB   channel_71
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_69
+	JNZ  sample_70
 	VZEROUPPER
 	RET
 
-// func normColsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, rows int, stride int, prefetch int)
+nontemporal_69:
+	MOVQ    y_base+0(FP), AX
+	MOVQ    x_base+24(FP), CX
+	MOVQ    width+120(FP), DX
+	MOVQ    samples+128(FP), BX
+	MOVQ    stride+136(FP), SI
+	MOVQ    center_len+56(FP), DI
+	IMULQ   DX, DI
+	SUBQ    DI, SI
+	SHLQ    $0x02, SI
+	MOVQ    DX, DI
+	ANDQ    $0x07, DI
+	SHLQ    $0x02, DI
+	MOVQ    DI, 64(SP)
+	LEAQ    ymask<>+0(SB), R8
+	NEGQ    DI
+	VMOVDQU 32(R8)(DI*1), Y0
+
+sample_85:
+	XORQ DI, DI
+
+channel_86:
+	MOVQ         center_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	MOVQ         scale_base+72(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y2
+	MOVQ         shift_base+96(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y3
+	XORQ         R8, R8
+	MOVQ         DX, R9
+	SHLQ         $0x02, R9
+	SUBQ         $0x00000080, R9
+
+blocks_90:
+	CMPQ        R8, R9
+	JGT         blocksdone_91
+	VMOVUPS     (CX)(R8*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVNTPS    Y4, (AX)(R8*1)
+	VMOVUPS     32(CX)(R8*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVNTPS    Y4, 32(AX)(R8*1)
+	VMOVUPS     64(CX)(R8*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVNTPS    Y4, 64(AX)(R8*1)
+	VMOVUPS     96(CX)(R8*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVNTPS    Y4, 96(AX)(R8*1)
+	ADDQ        $0x00000080, R8
+	JMP         blocks_90
+
+blocksdone_91:
+	ADDQ $0x00000060, R9
+
+singles_87:
+	CMPQ        R8, R9
+	JGT         tail_88
+	VMOVUPS     (CX)(R8*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVNTPS    Y4, (AX)(R8*1)
+	ADDQ        $0x00000020, R8
+	JMP         singles_87
+
+tail_88:
+	ADDQ       $0x00000020, R9
+	CMPQ       R8, R9
+	JEQ        done_89
+	LEAQ       (CX)(R8*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_92
+	VMASKMOVPS (R10), Y0, Y4
+	JMP        loaded_93
+
+loadslow_92:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_94:
+	CMPQ R12, R11
+	JGE  copied_95
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_94
+
+copied_95:
+	VMOVUPS (SP), Y4
+
+loaded_93:
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	LEAQ        (AX)(R8*1), R8
+	MOVQ        R8, R10
+	ANDQ        $0x00000fff, R10
+	CMPQ        R10, $0x00000fe0
+	JA          storeslow_96
+	VMASKMOVPS  Y4, Y0, (R8)
+	JMP         stored_97
+
+storeslow_96:
+	VMOVUPS Y4, (SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_98:
+	CMPQ R11, R10
+	JGE  copied_99
+	MOVL (SP)(R11*1), R12
+	MOVL R12, (R8)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_98
+
+copied_99:
+stored_97:
+	MOVQ R9, R8
+
+done_89:
+	ADDQ R8, AX
+	ADDQ R8, CX
+	INCQ DI
+	CMPQ DI, center_len+56(FP)
+	JB   channel_86
+	ADDQ SI, AX
+	ADDQ SI, CX
+	DECQ BX
+	JNZ  sample_85
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func normColsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, rows int, stride int, prefetch int, stream int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·normColsAVX2(SB), NOSPLIT, $72-144
+TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
+	CMPQ    stream+144(FP), $0x00
+	JNE     nontemporal_100
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -1052,28 +1196,28 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_84
+	JA      streaming_101
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_85
+	JZ      full_102
 	CMPQ    CX, $0x01
-	JEQ     normColsAVX2_v1_true
+	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
-	JEQ     normColsAVX2_v2_true
+	JEQ     normColsAVX2_v2_true_false
 	CMPQ    CX, $0x03
-	JEQ     normColsAVX2_v3_true
+	JEQ     normColsAVX2_v3_true_false
 	CMPQ    CX, $0x04
-	JEQ     normColsAVX2_v4_true
+	JEQ     normColsAVX2_v4_true_false
 
-full_85:
+full_102:
 	CMPQ    CX, $0x01
-	JEQ     normColsAVX2_v1_false
+	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
-	JEQ     normColsAVX2_v2_false
+	JEQ     normColsAVX2_v2_false_false
 	CMPQ    CX, $0x03
-	JEQ     normColsAVX2_v3_false
+	JEQ     normColsAVX2_v3_false_false
 	MOVQ    center_base+48(FP), CX
 	VMOVUPS (CX), Y0
 	MOVQ    scale_base+72(FP), CX
@@ -1102,16 +1246,16 @@ full_85:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_86:
+row_103:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_87
+	JZ         noprefetch_104
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_87:
+noprefetch_104:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -1131,11 +1275,11 @@ noprefetch_87:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_86
+	JNZ         row_103
 	VZEROUPPER
 	RET
 
-normColsAVX2_v3_false:
+normColsAVX2_v3_false_false:
 	MOVQ    center_base+48(FP), CX
 	VMOVUPS (CX), Y0
 	MOVQ    scale_base+72(FP), CX
@@ -1158,15 +1302,15 @@ normColsAVX2_v3_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_88:
+row_105:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_89
+	JZ         noprefetch_106
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_89:
+noprefetch_106:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -1182,11 +1326,11 @@ noprefetch_89:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_88
+	JNZ         row_105
 	VZEROUPPER
 	RET
 
-normColsAVX2_v2_false:
+normColsAVX2_v2_false_false:
 	MOVQ    center_base+48(FP), CX
 	VMOVUPS (CX), Y0
 	MOVQ    scale_base+72(FP), CX
@@ -1203,14 +1347,14 @@ normColsAVX2_v2_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_90:
+row_107:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_91
+	JZ         noprefetch_108
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_91:
+noprefetch_108:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -1222,11 +1366,11 @@ noprefetch_91:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_90
+	JNZ         row_107
 	VZEROUPPER
 	RET
 
-normColsAVX2_v1_false:
+normColsAVX2_v1_false_false:
 	MOVQ    center_base+48(FP), CX
 	VMOVUPS (CX), Y0
 	MOVQ    scale_base+72(FP), CX
@@ -1237,13 +1381,13 @@ normColsAVX2_v1_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_92:
+row_109:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_93
+	JZ         noprefetch_110
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_93:
+noprefetch_110:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -1251,11 +1395,11 @@ noprefetch_93:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_92
+	JNZ         row_109
 	VZEROUPPER
 	RET
 
-normColsAVX2_v4_true:
+normColsAVX2_v4_true_false:
 	MOVQ       center_base+48(FP), CX
 	VMOVUPS    (CX), Y1
 	MOVQ       scale_base+72(FP), CX
@@ -1279,99 +1423,99 @@ normColsAVX2_v4_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_94
+	JA         loadslow_111
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_95
+	JMP        loaded_112
 
-loadslow_94:
+loadslow_111:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_96:
+copy_113:
 	CMPQ BX, DX
-	JGE  copied_97
+	JGE  copied_114
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_96
+	JMP  copy_113
 
-copied_97:
+copied_114:
 	VMOVUPS (SP), Y10
 
-loaded_95:
+loaded_112:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_98
+	JA         loadslow_115
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_99
+	JMP        loaded_116
 
-loadslow_98:
+loadslow_115:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_100:
+copy_117:
 	CMPQ BX, DX
-	JGE  copied_101
+	JGE  copied_118
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_100
+	JMP  copy_117
 
-copied_101:
+copied_118:
 	VMOVUPS (SP), Y11
 
-loaded_99:
+loaded_116:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_102
+	JA         loadslow_119
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_103
+	JMP        loaded_120
 
-loadslow_102:
+loadslow_119:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_104:
+copy_121:
 	CMPQ BX, DX
-	JGE  copied_105
+	JGE  copied_122
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_104
+	JMP  copy_121
 
-copied_105:
+copied_122:
 	VMOVUPS (SP), Y12
 
-loaded_103:
+loaded_120:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_106:
+row_123:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_107
+	JZ         noprefetch_124
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_107:
+noprefetch_124:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -1388,62 +1532,62 @@ noprefetch_107:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_108
+	JA          loadslow_125
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_109
+	JMP         loaded_126
 
-loadslow_108:
+loadslow_125:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_110:
+copy_127:
 	CMPQ R8, DI
-	JGE  copied_111
+	JGE  copied_128
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_110
+	JMP  copy_127
 
-copied_111:
+copied_128:
 	VMOVUPS (SP), Y13
 
-loaded_109:
+loaded_126:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_112
+	JA          storeslow_129
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_113
+	JMP         stored_130
 
-storeslow_112:
+storeslow_129:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_114:
+copy_131:
 	CMPQ R8, DI
-	JGE  copied_115
+	JGE  copied_132
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_114
+	JMP  copy_131
 
-copied_115:
-stored_113:
+copied_132:
+stored_130:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_106
+	JNZ  row_123
 	VZEROUPPER
 	RET
 
-normColsAVX2_v3_true:
+normColsAVX2_v3_true_false:
 	MOVQ       center_base+48(FP), CX
 	VMOVUPS    (CX), Y1
 	MOVQ       scale_base+72(FP), CX
@@ -1461,98 +1605,98 @@ normColsAVX2_v3_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_116
+	JA         loadslow_133
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_117
+	JMP        loaded_134
 
-loadslow_116:
+loadslow_133:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_118:
+copy_135:
 	CMPQ BX, DX
-	JGE  copied_119
+	JGE  copied_136
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_118
+	JMP  copy_135
 
-copied_119:
+copied_136:
 	VMOVUPS (SP), Y7
 
-loaded_117:
+loaded_134:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_120
+	JA         loadslow_137
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_121
+	JMP        loaded_138
 
-loadslow_120:
+loadslow_137:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_122:
+copy_139:
 	CMPQ BX, DX
-	JGE  copied_123
+	JGE  copied_140
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_122
+	JMP  copy_139
 
-copied_123:
+copied_140:
 	VMOVUPS (SP), Y8
 
-loaded_121:
+loaded_138:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_124
+	JA         loadslow_141
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_125
+	JMP        loaded_142
 
-loadslow_124:
+loadslow_141:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_126:
+copy_143:
 	CMPQ BX, DX
-	JGE  copied_127
+	JGE  copied_144
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_126
+	JMP  copy_143
 
-copied_127:
+copied_144:
 	VMOVUPS (SP), Y9
 
-loaded_125:
+loaded_142:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_128:
+row_145:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_129
+	JZ         noprefetch_146
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_129:
+noprefetch_146:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -1565,62 +1709,62 @@ noprefetch_129:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_130
+	JA          loadslow_147
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_131
+	JMP         loaded_148
 
-loadslow_130:
+loadslow_147:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_132:
+copy_149:
 	CMPQ R8, DI
-	JGE  copied_133
+	JGE  copied_150
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_132
+	JMP  copy_149
 
-copied_133:
+copied_150:
 	VMOVUPS (SP), Y10
 
-loaded_131:
+loaded_148:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_134
+	JA          storeslow_151
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_135
+	JMP         stored_152
 
-storeslow_134:
+storeslow_151:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_136:
+copy_153:
 	CMPQ R8, DI
-	JGE  copied_137
+	JGE  copied_154
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_136
+	JMP  copy_153
 
-copied_137:
-stored_135:
+copied_154:
+stored_152:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_128
+	JNZ  row_145
 	VZEROUPPER
 	RET
 
-normColsAVX2_v2_true:
+normColsAVX2_v2_true_false:
 	MOVQ       center_base+48(FP), CX
 	VMOVUPS    (CX), Y1
 	MOVQ       scale_base+72(FP), CX
@@ -1632,97 +1776,97 @@ normColsAVX2_v2_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_138
+	JA         loadslow_155
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_139
+	JMP        loaded_156
 
-loadslow_138:
+loadslow_155:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_140:
+copy_157:
 	CMPQ BX, DX
-	JGE  copied_141
+	JGE  copied_158
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_140
+	JMP  copy_157
 
-copied_141:
+copied_158:
 	VMOVUPS (SP), Y4
 
-loaded_139:
+loaded_156:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_142
+	JA         loadslow_159
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_143
+	JMP        loaded_160
 
-loadslow_142:
+loadslow_159:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_144:
+copy_161:
 	CMPQ BX, DX
-	JGE  copied_145
+	JGE  copied_162
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_144
+	JMP  copy_161
 
-copied_145:
+copied_162:
 	VMOVUPS (SP), Y5
 
-loaded_143:
+loaded_160:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_146
+	JA         loadslow_163
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_147
+	JMP        loaded_164
 
-loadslow_146:
+loadslow_163:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_148:
+copy_165:
 	CMPQ BX, DX
-	JGE  copied_149
+	JGE  copied_166
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_148
+	JMP  copy_165
 
-copied_149:
+copied_166:
 	VMOVUPS (SP), Y6
 
-loaded_147:
+loaded_164:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_150:
+row_167:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_151
+	JZ         noprefetch_168
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_151:
+noprefetch_168:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -1731,212 +1875,212 @@ noprefetch_151:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_152
+	JA          loadslow_169
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_153
+	JMP         loaded_170
 
-loadslow_152:
+loadslow_169:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_154:
+copy_171:
 	CMPQ R8, DI
-	JGE  copied_155
+	JGE  copied_172
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_154
+	JMP  copy_171
 
-copied_155:
+copied_172:
 	VMOVUPS (SP), Y7
 
-loaded_153:
+loaded_170:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_156
+	JA          storeslow_173
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_157
+	JMP         stored_174
 
-storeslow_156:
+storeslow_173:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_158:
+copy_175:
 	CMPQ R8, DI
-	JGE  copied_159
+	JGE  copied_176
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_158
+	JMP  copy_175
 
-copied_159:
-stored_157:
+copied_176:
+stored_174:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_150
+	JNZ  row_167
 	VZEROUPPER
 	RET
 
-normColsAVX2_v1_true:
+normColsAVX2_v1_true_false:
 	MOVQ       center_base+48(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_160
+	JA         loadslow_177
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_161
+	JMP        loaded_178
 
-loadslow_160:
+loadslow_177:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_162:
+copy_179:
 	CMPQ BX, DX
-	JGE  copied_163
+	JGE  copied_180
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_162
+	JMP  copy_179
 
-copied_163:
+copied_180:
 	VMOVUPS (SP), Y1
 
-loaded_161:
+loaded_178:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_164
+	JA         loadslow_181
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_165
+	JMP        loaded_182
 
-loadslow_164:
+loadslow_181:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_166:
+copy_183:
 	CMPQ BX, DX
-	JGE  copied_167
+	JGE  copied_184
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_166
+	JMP  copy_183
 
-copied_167:
+copied_184:
 	VMOVUPS (SP), Y2
 
-loaded_165:
+loaded_182:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_168
+	JA         loadslow_185
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_169
+	JMP        loaded_186
 
-loadslow_168:
+loadslow_185:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_170:
+copy_187:
 	CMPQ BX, DX
-	JGE  copied_171
+	JGE  copied_188
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_170
+	JMP  copy_187
 
-copied_171:
+copied_188:
 	VMOVUPS (SP), Y3
 
-loaded_169:
+loaded_186:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_172:
+row_189:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_173
+	JZ         noprefetch_190
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_173:
+noprefetch_190:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_174
+	JA         loadslow_191
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_175
+	JMP        loaded_192
 
-loadslow_174:
+loadslow_191:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_176:
+copy_193:
 	CMPQ DI, SI
-	JGE  copied_177
+	JGE  copied_194
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_176
+	JMP  copy_193
 
-copied_177:
+copied_194:
 	VMOVUPS (SP), Y4
 
-loaded_175:
+loaded_192:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_178
+	JA          storeslow_195
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_179
+	JMP         stored_196
 
-storeslow_178:
+storeslow_195:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_180:
+copy_197:
 	CMPQ DI, SI
-	JGE  copied_181
+	JGE  copied_198
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_180
+	JMP  copy_197
 
-copied_181:
-stored_179:
+copied_198:
+stored_196:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_172
+	JNZ  row_189
 	VZEROUPPER
 	RET
 
-streaming_84:
+streaming_101:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -1944,15 +2088,15 @@ streaming_84:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_182:
+row_199:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_186:
+blocks_203:
 	CMPQ        R9, R10
-	JGT         blocksdone_187
+	JGT         blocksdone_204
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -1982,14 +2126,14 @@ blocks_186:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_186
+	JMP         blocks_203
 
-blocksdone_187:
+blocksdone_204:
 	ADDQ $0x00000060, R10
 
-singles_183:
+singles_200:
 	CMPQ        R9, R10
-	JGT         tail_184
+	JGT         tail_201
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -1998,152 +2142,1267 @@ singles_183:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_183
+	JMP         singles_200
 
-tail_184:
+tail_201:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_185
+	JEQ        done_202
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_188
+	JA         loadslow_205
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_189
+	JMP        loaded_206
 
-loadslow_188:
+loadslow_205:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_190:
+copy_207:
 	CMPQ R13, R12
-	JGE  copied_191
+	JGE  copied_208
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_190
+	JMP  copy_207
 
-copied_191:
+copied_208:
 	VMOVUPS (SP), Y1
 
-loaded_189:
+loaded_206:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_192
+	JA         loadslow_209
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_193
+	JMP        loaded_210
 
-loadslow_192:
+loadslow_209:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_194:
+copy_211:
 	CMPQ R13, R12
-	JGE  copied_195
+	JGE  copied_212
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_194
+	JMP  copy_211
 
-copied_195:
+copied_212:
 	VMOVUPS (SP), Y2
 
-loaded_193:
+loaded_210:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_196
+	JA         loadslow_213
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_197
+	JMP        loaded_214
 
-loadslow_196:
+loadslow_213:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_198:
+copy_215:
 	CMPQ R13, R12
-	JGE  copied_199
+	JGE  copied_216
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_198
+	JMP  copy_215
 
-copied_199:
+copied_216:
 	VMOVUPS (SP), Y3
 
-loaded_197:
+loaded_214:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_200
+	JA         loadslow_217
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_201
+	JMP        loaded_218
 
-loadslow_200:
+loadslow_217:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_202:
+copy_219:
 	CMPQ R13, R12
-	JGE  copied_203
+	JGE  copied_220
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_202
+	JMP  copy_219
 
-copied_203:
+copied_220:
 	VMOVUPS (SP), Y4
 
-loaded_201:
+loaded_218:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_204
+	JA          storeslow_221
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_205
+	JMP         stored_222
 
-storeslow_204:
+storeslow_221:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_206:
+copy_223:
 	CMPQ R12, R11
-	JGE  copied_207
+	JGE  copied_224
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_206
+	JMP  copy_223
 
-copied_207:
-stored_205:
+copied_224:
+stored_222:
 	MOVQ R10, R9
 
-done_185:
+done_202:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_182
+	JNZ  row_199
+	VZEROUPPER
+	RET
+
+nontemporal_100:
+	MOVQ    stride+128(FP), AX
+	SHLQ    $0x02, AX
+	MOVQ    center_len+56(FP), CX
+	ANDQ    $0x07, CX
+	SHLQ    $0x02, CX
+	MOVQ    CX, 64(SP)
+	LEAQ    ymask<>+0(SB), DX
+	NEGQ    CX
+	VMOVDQU 32(DX)(CX*1), Y0
+	CMPQ    center_len+56(FP), $0x00000020
+	JA      streaming_225
+	MOVQ    center_len+56(FP), CX
+	ADDQ    $0x07, CX
+	SHRQ    $0x03, CX
+	TESTQ   $0x00000007, center_len+56(FP)
+	JZ      full_226
+	CMPQ    CX, $0x01
+	JEQ     normColsAVX2_v1_true_true
+	CMPQ    CX, $0x02
+	JEQ     normColsAVX2_v2_true_true
+	CMPQ    CX, $0x03
+	JEQ     normColsAVX2_v3_true_true
+	CMPQ    CX, $0x04
+	JEQ     normColsAVX2_v4_true_true
+
+full_226:
+	CMPQ    CX, $0x01
+	JEQ     normColsAVX2_v1_false_true
+	CMPQ    CX, $0x02
+	JEQ     normColsAVX2_v2_false_true
+	CMPQ    CX, $0x03
+	JEQ     normColsAVX2_v3_false_true
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Y2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 32(CX), Y4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 32(CX), Y5
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 64(CX), Y6
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 64(CX), Y7
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 64(CX), Y8
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 96(CX), Y9
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 96(CX), Y10
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 96(CX), Y11
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_227:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_228
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+
+noprefetch_228:
+	VMOVUPS     (DX), Y12
+	VSUBPS      Y0, Y12, Y12
+	VFMADD213PS Y2, Y1, Y12
+	VMOVNTPS    Y12, (CX)
+	VMOVUPS     32(DX), Y12
+	VSUBPS      Y3, Y12, Y12
+	VFMADD213PS Y5, Y4, Y12
+	VMOVNTPS    Y12, 32(CX)
+	VMOVUPS     64(DX), Y12
+	VSUBPS      Y6, Y12, Y12
+	VFMADD213PS Y8, Y7, Y12
+	VMOVNTPS    Y12, 64(CX)
+	VMOVUPS     96(DX), Y12
+	VSUBPS      Y9, Y12, Y12
+	VFMADD213PS Y11, Y10, Y12
+	VMOVNTPS    Y12, 96(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_227
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX2_v3_false_true:
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Y2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 32(CX), Y4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 32(CX), Y5
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 64(CX), Y6
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 64(CX), Y7
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 64(CX), Y8
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_229:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_230
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_230:
+	VMOVUPS     (DX), Y9
+	VSUBPS      Y0, Y9, Y9
+	VFMADD213PS Y2, Y1, Y9
+	VMOVNTPS    Y9, (CX)
+	VMOVUPS     32(DX), Y9
+	VSUBPS      Y3, Y9, Y9
+	VFMADD213PS Y5, Y4, Y9
+	VMOVNTPS    Y9, 32(CX)
+	VMOVUPS     64(DX), Y9
+	VSUBPS      Y6, Y9, Y9
+	VFMADD213PS Y8, Y7, Y9
+	VMOVNTPS    Y9, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_229
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX2_v2_false_true:
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Y2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 32(CX), Y4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 32(CX), Y5
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_231:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_232
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+
+noprefetch_232:
+	VMOVUPS     (DX), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y2, Y1, Y6
+	VMOVNTPS    Y6, (CX)
+	VMOVUPS     32(DX), Y6
+	VSUBPS      Y3, Y6, Y6
+	VFMADD213PS Y5, Y4, Y6
+	VMOVNTPS    Y6, 32(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_231
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX2_v1_false_true:
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Y2
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_233:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_234
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_234:
+	VMOVUPS     (DX), Y3
+	VSUBPS      Y0, Y3, Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVNTPS    Y3, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_233
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX2_v4_true_true:
+	MOVQ       center_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       scale_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       shift_base+96(FP), CX
+	VMOVUPS    (CX), Y3
+	MOVQ       center_base+48(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+72(FP), CX
+	VMOVUPS    32(CX), Y5
+	MOVQ       shift_base+96(FP), CX
+	VMOVUPS    32(CX), Y6
+	MOVQ       center_base+48(FP), CX
+	VMOVUPS    64(CX), Y7
+	MOVQ       scale_base+72(FP), CX
+	VMOVUPS    64(CX), Y8
+	MOVQ       shift_base+96(FP), CX
+	VMOVUPS    64(CX), Y9
+	MOVQ       center_base+48(FP), CX
+	LEAQ       96(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_235
+	VMASKMOVPS (CX), Y0, Y10
+	JMP        loaded_236
+
+loadslow_235:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_237:
+	CMPQ BX, DX
+	JGE  copied_238
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_237
+
+copied_238:
+	VMOVUPS (SP), Y10
+
+loaded_236:
+	MOVQ       scale_base+72(FP), CX
+	LEAQ       96(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_239
+	VMASKMOVPS (CX), Y0, Y11
+	JMP        loaded_240
+
+loadslow_239:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_241:
+	CMPQ BX, DX
+	JGE  copied_242
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_241
+
+copied_242:
+	VMOVUPS (SP), Y11
+
+loaded_240:
+	MOVQ       shift_base+96(FP), CX
+	LEAQ       96(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_243
+	VMASKMOVPS (CX), Y0, Y12
+	JMP        loaded_244
+
+loadslow_243:
+	VXORPS  Y12, Y12, Y12
+	VMOVUPS Y12, (SP)
+	VMOVUPS Y12, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_245:
+	CMPQ BX, DX
+	JGE  copied_246
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_245
+
+copied_246:
+	VMOVUPS (SP), Y12
+
+loaded_244:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+120(FP), BX
+
+row_247:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_248
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+
+noprefetch_248:
+	VMOVUPS     (DX), Y13
+	VSUBPS      Y1, Y13, Y13
+	VFMADD213PS Y3, Y2, Y13
+	VMOVNTPS    Y13, (CX)
+	VMOVUPS     32(DX), Y13
+	VSUBPS      Y4, Y13, Y13
+	VFMADD213PS Y6, Y5, Y13
+	VMOVNTPS    Y13, 32(CX)
+	VMOVUPS     64(DX), Y13
+	VSUBPS      Y7, Y13, Y13
+	VFMADD213PS Y9, Y8, Y13
+	VMOVNTPS    Y13, 64(CX)
+	LEAQ        96(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_249
+	VMASKMOVPS  (SI), Y0, Y13
+	JMP         loaded_250
+
+loadslow_249:
+	VXORPS  Y13, Y13, Y13
+	VMOVUPS Y13, (SP)
+	VMOVUPS Y13, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_251:
+	CMPQ R8, DI
+	JGE  copied_252
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_251
+
+copied_252:
+	VMOVUPS (SP), Y13
+
+loaded_250:
+	VSUBPS      Y10, Y13, Y13
+	VFMADD213PS Y12, Y11, Y13
+	LEAQ        96(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_253
+	VMASKMOVPS  Y13, Y0, (SI)
+	JMP         stored_254
+
+storeslow_253:
+	VMOVUPS Y13, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_255:
+	CMPQ R8, DI
+	JGE  copied_256
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_255
+
+copied_256:
+stored_254:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_247
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX2_v3_true_true:
+	MOVQ       center_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       scale_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       shift_base+96(FP), CX
+	VMOVUPS    (CX), Y3
+	MOVQ       center_base+48(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+72(FP), CX
+	VMOVUPS    32(CX), Y5
+	MOVQ       shift_base+96(FP), CX
+	VMOVUPS    32(CX), Y6
+	MOVQ       center_base+48(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_257
+	VMASKMOVPS (CX), Y0, Y7
+	JMP        loaded_258
+
+loadslow_257:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_259:
+	CMPQ BX, DX
+	JGE  copied_260
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_259
+
+copied_260:
+	VMOVUPS (SP), Y7
+
+loaded_258:
+	MOVQ       scale_base+72(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_261
+	VMASKMOVPS (CX), Y0, Y8
+	JMP        loaded_262
+
+loadslow_261:
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_263:
+	CMPQ BX, DX
+	JGE  copied_264
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_263
+
+copied_264:
+	VMOVUPS (SP), Y8
+
+loaded_262:
+	MOVQ       shift_base+96(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_265
+	VMASKMOVPS (CX), Y0, Y9
+	JMP        loaded_266
+
+loadslow_265:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_267:
+	CMPQ BX, DX
+	JGE  copied_268
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_267
+
+copied_268:
+	VMOVUPS (SP), Y9
+
+loaded_266:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+120(FP), BX
+
+row_269:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_270
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_270:
+	VMOVUPS     (DX), Y10
+	VSUBPS      Y1, Y10, Y10
+	VFMADD213PS Y3, Y2, Y10
+	VMOVNTPS    Y10, (CX)
+	VMOVUPS     32(DX), Y10
+	VSUBPS      Y4, Y10, Y10
+	VFMADD213PS Y6, Y5, Y10
+	VMOVNTPS    Y10, 32(CX)
+	LEAQ        64(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_271
+	VMASKMOVPS  (SI), Y0, Y10
+	JMP         loaded_272
+
+loadslow_271:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_273:
+	CMPQ R8, DI
+	JGE  copied_274
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_273
+
+copied_274:
+	VMOVUPS (SP), Y10
+
+loaded_272:
+	VSUBPS      Y7, Y10, Y10
+	VFMADD213PS Y9, Y8, Y10
+	LEAQ        64(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_275
+	VMASKMOVPS  Y10, Y0, (SI)
+	JMP         stored_276
+
+storeslow_275:
+	VMOVUPS Y10, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_277:
+	CMPQ R8, DI
+	JGE  copied_278
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_277
+
+copied_278:
+stored_276:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_269
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX2_v2_true_true:
+	MOVQ       center_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       scale_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       shift_base+96(FP), CX
+	VMOVUPS    (CX), Y3
+	MOVQ       center_base+48(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_279
+	VMASKMOVPS (CX), Y0, Y4
+	JMP        loaded_280
+
+loadslow_279:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_281:
+	CMPQ BX, DX
+	JGE  copied_282
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_281
+
+copied_282:
+	VMOVUPS (SP), Y4
+
+loaded_280:
+	MOVQ       scale_base+72(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_283
+	VMASKMOVPS (CX), Y0, Y5
+	JMP        loaded_284
+
+loadslow_283:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_285:
+	CMPQ BX, DX
+	JGE  copied_286
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_285
+
+copied_286:
+	VMOVUPS (SP), Y5
+
+loaded_284:
+	MOVQ       shift_base+96(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_287
+	VMASKMOVPS (CX), Y0, Y6
+	JMP        loaded_288
+
+loadslow_287:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_289:
+	CMPQ BX, DX
+	JGE  copied_290
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_289
+
+copied_290:
+	VMOVUPS (SP), Y6
+
+loaded_288:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+120(FP), BX
+
+row_291:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_292
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+
+noprefetch_292:
+	VMOVUPS     (DX), Y7
+	VSUBPS      Y1, Y7, Y7
+	VFMADD213PS Y3, Y2, Y7
+	VMOVNTPS    Y7, (CX)
+	LEAQ        32(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_293
+	VMASKMOVPS  (SI), Y0, Y7
+	JMP         loaded_294
+
+loadslow_293:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_295:
+	CMPQ R8, DI
+	JGE  copied_296
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_295
+
+copied_296:
+	VMOVUPS (SP), Y7
+
+loaded_294:
+	VSUBPS      Y4, Y7, Y7
+	VFMADD213PS Y6, Y5, Y7
+	LEAQ        32(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_297
+	VMASKMOVPS  Y7, Y0, (SI)
+	JMP         stored_298
+
+storeslow_297:
+	VMOVUPS Y7, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_299:
+	CMPQ R8, DI
+	JGE  copied_300
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_299
+
+copied_300:
+stored_298:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_291
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX2_v1_true_true:
+	MOVQ       center_base+48(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_301
+	VMASKMOVPS (CX), Y0, Y1
+	JMP        loaded_302
+
+loadslow_301:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_303:
+	CMPQ BX, DX
+	JGE  copied_304
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_303
+
+copied_304:
+	VMOVUPS (SP), Y1
+
+loaded_302:
+	MOVQ       scale_base+72(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_305
+	VMASKMOVPS (CX), Y0, Y2
+	JMP        loaded_306
+
+loadslow_305:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_307:
+	CMPQ BX, DX
+	JGE  copied_308
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_307
+
+copied_308:
+	VMOVUPS (SP), Y2
+
+loaded_306:
+	MOVQ       shift_base+96(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_309
+	VMASKMOVPS (CX), Y0, Y3
+	JMP        loaded_310
+
+loadslow_309:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_311:
+	CMPQ BX, DX
+	JGE  copied_312
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_311
+
+copied_312:
+	VMOVUPS (SP), Y3
+
+loaded_310:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+120(FP), BX
+
+row_313:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_314
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_314:
+	MOVQ       DX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_315
+	VMASKMOVPS (DX), Y0, Y4
+	JMP        loaded_316
+
+loadslow_315:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_317:
+	CMPQ DI, SI
+	JGE  copied_318
+	MOVL (DX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_317
+
+copied_318:
+	VMOVUPS (SP), Y4
+
+loaded_316:
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	MOVQ        CX, SI
+	ANDQ        $0x00000fff, SI
+	CMPQ        SI, $0x00000fe0
+	JA          storeslow_319
+	VMASKMOVPS  Y4, Y0, (CX)
+	JMP         stored_320
+
+storeslow_319:
+	VMOVUPS Y4, (SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_321:
+	CMPQ DI, SI
+	JGE  copied_322
+	MOVL (SP)(DI*1), R8
+	MOVL R8, (CX)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_321
+
+copied_322:
+stored_320:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_313
+	SFENCE
+	VZEROUPPER
+	RET
+
+streaming_225:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ center_base+48(FP), BX
+	MOVQ scale_base+72(FP), SI
+	MOVQ shift_base+96(FP), DI
+	MOVQ rows+120(FP), R8
+
+row_323:
+	XORQ R9, R9
+	MOVQ center_len+56(FP), R10
+	SHLQ $0x02, R10
+	SUBQ $0x00000080, R10
+
+blocks_327:
+	CMPQ        R9, R10
+	JGT         blocksdone_328
+	VMOVUPS     (DX)(R9*1), Y1
+	VMOVUPS     (BX)(R9*1), Y2
+	VMOVUPS     (SI)(R9*1), Y3
+	VMOVUPS     (DI)(R9*1), Y4
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y4, Y3, Y1
+	VMOVNTPS    Y1, (CX)(R9*1)
+	VMOVUPS     32(DX)(R9*1), Y1
+	VMOVUPS     32(BX)(R9*1), Y2
+	VMOVUPS     32(SI)(R9*1), Y3
+	VMOVUPS     32(DI)(R9*1), Y4
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y4, Y3, Y1
+	VMOVNTPS    Y1, 32(CX)(R9*1)
+	VMOVUPS     64(DX)(R9*1), Y1
+	VMOVUPS     64(BX)(R9*1), Y2
+	VMOVUPS     64(SI)(R9*1), Y3
+	VMOVUPS     64(DI)(R9*1), Y4
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y4, Y3, Y1
+	VMOVNTPS    Y1, 64(CX)(R9*1)
+	VMOVUPS     96(DX)(R9*1), Y1
+	VMOVUPS     96(BX)(R9*1), Y2
+	VMOVUPS     96(SI)(R9*1), Y3
+	VMOVUPS     96(DI)(R9*1), Y4
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y4, Y3, Y1
+	VMOVNTPS    Y1, 96(CX)(R9*1)
+	ADDQ        $0x00000080, R9
+	JMP         blocks_327
+
+blocksdone_328:
+	ADDQ $0x00000060, R10
+
+singles_324:
+	CMPQ        R9, R10
+	JGT         tail_325
+	VMOVUPS     (DX)(R9*1), Y1
+	VMOVUPS     (BX)(R9*1), Y2
+	VMOVUPS     (SI)(R9*1), Y3
+	VMOVUPS     (DI)(R9*1), Y4
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y4, Y3, Y1
+	VMOVNTPS    Y1, (CX)(R9*1)
+	ADDQ        $0x00000020, R9
+	JMP         singles_324
+
+tail_325:
+	ADDQ       $0x00000020, R10
+	CMPQ       R9, R10
+	JEQ        done_326
+	LEAQ       (DX)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_329
+	VMASKMOVPS (R11), Y0, Y1
+	JMP        loaded_330
+
+loadslow_329:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_331:
+	CMPQ R13, R12
+	JGE  copied_332
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_331
+
+copied_332:
+	VMOVUPS (SP), Y1
+
+loaded_330:
+	LEAQ       (BX)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_333
+	VMASKMOVPS (R11), Y0, Y2
+	JMP        loaded_334
+
+loadslow_333:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_335:
+	CMPQ R13, R12
+	JGE  copied_336
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_335
+
+copied_336:
+	VMOVUPS (SP), Y2
+
+loaded_334:
+	LEAQ       (SI)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_337
+	VMASKMOVPS (R11), Y0, Y3
+	JMP        loaded_338
+
+loadslow_337:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_339:
+	CMPQ R13, R12
+	JGE  copied_340
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_339
+
+copied_340:
+	VMOVUPS (SP), Y3
+
+loaded_338:
+	LEAQ       (DI)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_341
+	VMASKMOVPS (R11), Y0, Y4
+	JMP        loaded_342
+
+loadslow_341:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_343:
+	CMPQ R13, R12
+	JGE  copied_344
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_343
+
+copied_344:
+	VMOVUPS (SP), Y4
+
+loaded_342:
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y4, Y3, Y1
+	LEAQ        (CX)(R9*1), R9
+	MOVQ        R9, R11
+	ANDQ        $0x00000fff, R11
+	CMPQ        R11, $0x00000fe0
+	JA          storeslow_345
+	VMASKMOVPS  Y1, Y0, (R9)
+	JMP         stored_346
+
+storeslow_345:
+	VMOVUPS Y1, (SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_347:
+	CMPQ R12, R11
+	JGE  copied_348
+	MOVL (SP)(R12*1), R13
+	MOVL R13, (R9)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_347
+
+copied_348:
+stored_346:
+	MOVQ R10, R9
+
+done_326:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ R8
+	JNZ  row_323
+	SFENCE
 	VZEROUPPER
 	RET
 
@@ -2170,17 +3429,17 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_208:
+sample_349:
 	XORQ DI, DI
 
-channel_209:
+channel_350:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_210:
+chunk_351:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -2197,9 +3456,9 @@ chunk_210:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_214:
+blocks_355:
 	CMPQ        R10, R11
-	JGT         blocksdone_215
+	JGT         blocksdone_356
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
@@ -2221,86 +3480,86 @@ blocks_214:
 	VADDPS      Y12, Y10, Y10
 	VFMADD231PS Y12, Y13, Y11
 	ADDQ        $0x00000080, R10
-	JMP         blocks_214
+	JMP         blocks_355
 
-blocksdone_215:
+blocksdone_356:
 	ADDQ $0x00000060, R11
 
-singles_211:
+singles_352:
 	CMPQ        R10, R11
-	JGT         tail_212
+	JGT         tail_353
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	ADDQ        $0x00000020, R10
-	JMP         singles_211
+	JMP         singles_352
 
-tail_212:
+tail_353:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_213
+	JEQ        done_354
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_216
+	JA         loadslow_357
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_217
+	JMP        loaded_358
 
-loadslow_216:
+loadslow_357:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_218:
+copy_359:
 	CMPQ R14, R13
-	JGE  copied_219
+	JGE  copied_360
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_218
+	JMP  copy_359
 
-copied_219:
+copied_360:
 	VMOVUPS (SP), Y12
 
-loaded_217:
+loaded_358:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_220
+	JA         loadslow_361
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_221
+	JMP        loaded_362
 
-loadslow_220:
+loadslow_361:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_222:
+copy_363:
 	CMPQ R13, R12
-	JGE  copied_223
+	JGE  copied_364
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_222
+	JMP  copy_363
 
-copied_223:
+copied_364:
 	VMOVUPS (SP), Y13
 
-loaded_221:
+loaded_362:
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	MOVQ        R11, R10
 
-done_213:
+done_354:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -2320,7 +3579,7 @@ done_213:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_210
+	JNZ          chunk_351
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -2337,11 +3596,11 @@ done_213:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_209
+	JB           channel_350
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_208
+	JNZ          sample_349
 	VZEROUPPER
 	RET
 
@@ -2365,35 +3624,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_224:
+chunk_365:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_225:
+clear_366:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_225
+	JNZ     clear_366
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_226:
+rows_367:
 	CMPQ SI, $0x04
-	JLT  rowsdone_227
+	JLT  rowsdone_368
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_229
+	JZ   vectorstail_370
 
-vectors_228:
+vectors_369:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_231
+	JEQ        noprefetch_372
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -2407,7 +3666,7 @@ vectors_228:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_231:
+noprefetch_372:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -2437,64 +3696,64 @@ noprefetch_231:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_228
+	JNZ         vectors_369
 
-vectorstail_229:
+vectorstail_370:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_230
+	JZ         vectorsdone_371
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_232
+	JA         loadslow_373
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_233
+	JMP        loaded_374
 
-loadslow_232:
+loadslow_373:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_234:
+copy_375:
 	CMPQ R12, R8
-	JGE  copied_235
+	JGE  copied_376
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_234
+	JMP  copy_375
 
-copied_235:
+copied_376:
 	VMOVUPS (SP), Y3
 
-loaded_233:
+loaded_374:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_236
+	JA         loadslow_377
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_237
+	JMP        loaded_378
 
-loadslow_236:
+loadslow_377:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_238:
+copy_379:
 	CMPQ R12, R8
-	JGE  copied_239
+	JGE  copied_380
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_238
+	JMP  copy_379
 
-copied_239:
+copied_380:
 	VMOVUPS (SP), Y4
 
-loaded_237:
+loaded_378:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -2502,56 +3761,56 @@ loaded_237:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_240
+	JA         loadslow_381
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_241
+	JMP        loaded_382
 
-loadslow_240:
+loadslow_381:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_242:
+copy_383:
 	CMPQ R13, R12
-	JGE  copied_243
+	JGE  copied_384
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_242
+	JMP  copy_383
 
-copied_243:
+copied_384:
 	VMOVUPS (SP), Y4
 
-loaded_241:
+loaded_382:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_244
+	JA         loadslow_385
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_245
+	JMP        loaded_386
 
-loadslow_244:
+loadslow_385:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_246:
+copy_387:
 	CMPQ R13, R12
-	JGE  copied_247
+	JGE  copied_388
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_246
+	JMP  copy_387
 
-copied_247:
+copied_388:
 	VMOVUPS (SP), Y5
 
-loaded_245:
+loaded_386:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -2559,56 +3818,56 @@ loaded_245:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_248
+	JA          loadslow_389
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_249
+	JMP         loaded_390
 
-loadslow_248:
+loadslow_389:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_250:
+copy_391:
 	CMPQ R13, R12
-	JGE  copied_251
+	JGE  copied_392
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_250
+	JMP  copy_391
 
-copied_251:
+copied_392:
 	VMOVUPS (SP), Y4
 
-loaded_249:
+loaded_390:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_252
+	JA         loadslow_393
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_253
+	JMP        loaded_394
 
-loadslow_252:
+loadslow_393:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_254:
+copy_395:
 	CMPQ R13, R12
-	JGE  copied_255
+	JGE  copied_396
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_254
+	JMP  copy_395
 
-copied_255:
+copied_396:
 	VMOVUPS (SP), Y5
 
-loaded_253:
+loaded_394:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -2616,56 +3875,56 @@ loaded_253:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_256
+	JA          loadslow_397
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_257
+	JMP         loaded_398
 
-loadslow_256:
+loadslow_397:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_258:
+copy_399:
 	CMPQ R12, R10
-	JGE  copied_259
+	JGE  copied_400
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_258
+	JMP  copy_399
 
-copied_259:
+copied_400:
 	VMOVUPS (SP), Y4
 
-loaded_257:
+loaded_398:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_260
+	JA         loadslow_401
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_261
+	JMP        loaded_402
 
-loadslow_260:
+loadslow_401:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_262:
+copy_403:
 	CMPQ R11, R10
-	JGE  copied_263
+	JGE  copied_404
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_262
+	JMP  copy_403
 
-copied_263:
+copied_404:
 	VMOVUPS (SP), Y5
 
-loaded_261:
+loaded_402:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -2674,24 +3933,24 @@ loaded_261:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_230:
+vectorsdone_371:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_226
+	JMP  rows_367
 
-rowsdone_227:
-rows_264:
+rowsdone_368:
+rows_405:
 	CMPQ SI, $0x01
-	JLT  rowsdone_265
+	JLT  rowsdone_406
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_267
+	JZ   vectorstail_408
 
-vectors_266:
+vectors_407:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -2706,64 +3965,64 @@ vectors_266:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_266
+	JNZ     vectors_407
 
-vectorstail_267:
+vectorstail_408:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_268
+	JZ         vectorsdone_409
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_269
+	JA         loadslow_410
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_270
+	JMP        loaded_411
 
-loadslow_269:
+loadslow_410:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_271:
+copy_412:
 	CMPQ R11, DI
-	JGE  copied_272
+	JGE  copied_413
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_271
+	JMP  copy_412
 
-copied_272:
+copied_413:
 	VMOVUPS (SP), Y2
 
-loaded_270:
+loaded_411:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_273
+	JA         loadslow_414
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_274
+	JMP        loaded_415
 
-loadslow_273:
+loadslow_414:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_275:
+copy_416:
 	CMPQ R9, DI
-	JGE  copied_276
+	JGE  copied_417
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_275
+	JMP  copy_416
 
-copied_276:
+copied_417:
 	VMOVUPS (SP), Y3
 
-loaded_274:
+loaded_415:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -2772,13 +4031,13 @@ loaded_274:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_268:
+vectorsdone_409:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_264
+	JMP  rows_405
 
-rowsdone_265:
+rowsdone_406:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -2787,9 +4046,9 @@ rowsdone_265:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_277:
+singles_418:
 	CMPQ         R9, R10
-	JGT          tail_278
+	JGT          tail_419
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -2811,12 +4070,12 @@ singles_277:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_277
+	JMP          singles_418
 
-tail_278:
+tail_419:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_279
+	JEQ     done_420
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -2826,15 +4085,15 @@ tail_278:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_280:
+copy_421:
 	CMPQ R12, R11
-	JGE  copied_281
+	JGE  copied_422
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_280
+	JMP  copy_421
 
-copied_281:
+copied_422:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -2849,15 +4108,15 @@ copied_281:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_282:
+copy_423:
 	CMPQ DI, R11
-	JGE  copied_283
+	JGE  copied_424
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_282
+	JMP  copy_423
 
-copied_283:
+copied_424:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -2867,15 +4126,15 @@ copied_283:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_284:
+copy_425:
 	CMPQ DI, SI
-	JGE  copied_285
+	JGE  copied_426
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_284
+	JMP  copy_425
 
-copied_285:
+copied_426:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -2890,33 +4149,35 @@ copied_285:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_286:
+copy_427:
 	CMPQ DI, SI
-	JGE  copied_287
+	JGE  copied_428
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_286
+	JMP  copy_427
 
-copied_287:
+copied_428:
 	MOVQ R10, R9
 
-done_279:
+done_420:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_288
+	JZ      done_429
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_224
+	JMP     chunk_365
 
-done_288:
+done_429:
 	VZEROUPPER
 	RET
 
-// func gradRowsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int)
-// Requires: AVX, FMA3
-TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-192
+// func gradRowsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int, stream int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-200
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
+	CMPQ    stream+192(FP), $0x00
+	JNE     nontemporal_430
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -2935,10 +4196,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-192
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_289:
+sample_431:
 	XORQ R8, R8
 
-channel_290:
+channel_432:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -2952,9 +4213,9 @@ channel_290:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_294:
+blocks_436:
 	CMPQ        R9, R10
-	JGT         blocksdone_295
+	JGT         blocksdone_437
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -2980,14 +4241,14 @@ blocks_294:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_294
+	JMP         blocks_436
 
-blocksdone_295:
+blocksdone_437:
 	ADDQ $0x00000060, R10
 
-singles_291:
+singles_433:
 	CMPQ        R9, R10
-	JGT         tail_292
+	JGT         tail_434
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -2995,66 +4256,66 @@ singles_291:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_291
+	JMP         singles_433
 
-tail_292:
+tail_434:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_293
+	JEQ        done_435
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_296
+	JA         loadslow_438
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_297
+	JMP        loaded_439
 
-loadslow_296:
+loadslow_438:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_298:
+copy_440:
 	CMPQ R13, R12
-	JGE  copied_299
+	JGE  copied_441
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_298
+	JMP  copy_440
 
-copied_299:
+copied_441:
 	VMOVUPS (SP), Y5
 
-loaded_297:
+loaded_439:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_300
+	JA         loadslow_442
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_301
+	JMP        loaded_443
 
-loadslow_300:
+loadslow_442:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_302:
+copy_444:
 	CMPQ R13, R12
-	JGE  copied_303
+	JGE  copied_445
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_302
+	JMP  copy_444
 
-copied_303:
+copied_445:
 	VMOVUPS (SP), Y6
 
-loaded_301:
+loaded_443:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -3062,46 +4323,231 @@ loaded_301:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_304
+	JA          storeslow_446
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_305
+	JMP         stored_447
 
-storeslow_304:
+storeslow_446:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_306:
+copy_448:
 	CMPQ R12, R11
-	JGE  copied_307
+	JGE  copied_449
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_306
+	JMP  copy_448
 
-copied_307:
-stored_305:
+copied_449:
+stored_447:
 	MOVQ R10, R9
 
-done_293:
+done_435:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_290
+	JB   channel_432
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_289
+	JNZ  sample_431
 	VZEROUPPER
 	RET
 
-// func gradColsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, rows int, stride int, prefetch int)
+nontemporal_430:
+	MOVQ    dx_base+0(FP), AX
+	MOVQ    dy_base+24(FP), CX
+	MOVQ    x_base+48(FP), DX
+	MOVQ    width+168(FP), BX
+	MOVQ    samples+176(FP), SI
+	MOVQ    stride+184(FP), DI
+	MOVQ    center_len+80(FP), R8
+	IMULQ   BX, R8
+	SUBQ    R8, DI
+	SHLQ    $0x02, DI
+	MOVQ    BX, R8
+	ANDQ    $0x07, R8
+	SHLQ    $0x02, R8
+	MOVQ    R8, 64(SP)
+	LEAQ    ymask<>+0(SB), R9
+	NEGQ    R8
+	VMOVDQU 32(R9)(R8*1), Y0
+
+sample_450:
+	XORQ R8, R8
+
+channel_451:
+	MOVQ         center_base+72(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	MOVQ         gy_base+96(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y2
+	MOVQ         gx_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y3
+	MOVQ         g0_base+144(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y4
+	XORQ         R9, R9
+	MOVQ         BX, R10
+	SHLQ         $0x02, R10
+	SUBQ         $0x00000080, R10
+
+blocks_455:
+	CMPQ        R9, R10
+	JGT         blocksdone_456
+	VMOVUPS     (CX)(R9*1), Y5
+	VMOVUPS     (DX)(R9*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVNTPS    Y5, (AX)(R9*1)
+	VMOVUPS     32(CX)(R9*1), Y5
+	VMOVUPS     32(DX)(R9*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVNTPS    Y5, 32(AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Y5
+	VMOVUPS     64(DX)(R9*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVNTPS    Y5, 64(AX)(R9*1)
+	VMOVUPS     96(CX)(R9*1), Y5
+	VMOVUPS     96(DX)(R9*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVNTPS    Y5, 96(AX)(R9*1)
+	ADDQ        $0x00000080, R9
+	JMP         blocks_455
+
+blocksdone_456:
+	ADDQ $0x00000060, R10
+
+singles_452:
+	CMPQ        R9, R10
+	JGT         tail_453
+	VMOVUPS     (CX)(R9*1), Y5
+	VMOVUPS     (DX)(R9*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVNTPS    Y5, (AX)(R9*1)
+	ADDQ        $0x00000020, R9
+	JMP         singles_452
+
+tail_453:
+	ADDQ       $0x00000020, R10
+	CMPQ       R9, R10
+	JEQ        done_454
+	LEAQ       (CX)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_457
+	VMASKMOVPS (R11), Y0, Y5
+	JMP        loaded_458
+
+loadslow_457:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_459:
+	CMPQ R13, R12
+	JGE  copied_460
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_459
+
+copied_460:
+	VMOVUPS (SP), Y5
+
+loaded_458:
+	LEAQ       (DX)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_461
+	VMASKMOVPS (R11), Y0, Y6
+	JMP        loaded_462
+
+loadslow_461:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_463:
+	CMPQ R13, R12
+	JGE  copied_464
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_463
+
+copied_464:
+	VMOVUPS (SP), Y6
+
+loaded_462:
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	LEAQ        (AX)(R9*1), R9
+	MOVQ        R9, R11
+	ANDQ        $0x00000fff, R11
+	CMPQ        R11, $0x00000fe0
+	JA          storeslow_465
+	VMASKMOVPS  Y5, Y0, (R9)
+	JMP         stored_466
+
+storeslow_465:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_467:
+	CMPQ R12, R11
+	JGE  copied_468
+	MOVL (SP)(R12*1), R13
+	MOVL R13, (R9)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_467
+
+copied_468:
+stored_466:
+	MOVQ R10, R9
+
+done_454:
+	ADDQ R9, AX
+	ADDQ R9, CX
+	ADDQ R9, DX
+	INCQ R8
+	CMPQ R8, center_len+80(FP)
+	JB   channel_451
+	ADDQ DI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	DECQ SI
+	JNZ  sample_450
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func gradColsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, rows int, stride int, prefetch int, stream int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·gradColsAVX2(SB), NOSPLIT, $72-192
+TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
+	CMPQ    stream+192(FP), $0x00
+	JNE     nontemporal_469
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -3112,24 +4558,24 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-192
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_308
+	JA      streaming_470
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_309
+	JZ      full_471
 	CMPQ    CX, $0x01
-	JEQ     gradColsAVX2_v1_true
+	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
-	JEQ     gradColsAVX2_v2_true
+	JEQ     gradColsAVX2_v2_true_false
 	CMPQ    CX, $0x03
-	JEQ     gradColsAVX2_v3_true
+	JEQ     gradColsAVX2_v3_true_false
 
-full_309:
+full_471:
 	CMPQ    CX, $0x01
-	JEQ     gradColsAVX2_v1_false
+	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
-	JEQ     gradColsAVX2_v2_false
+	JEQ     gradColsAVX2_v2_false_false
 	MOVQ    center_base+72(FP), CX
 	VMOVUPS (CX), Y0
 	MOVQ    gy_base+96(FP), CX
@@ -3159,10 +4605,10 @@ full_309:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_310:
+row_472:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_311
+	JZ         noprefetch_473
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -3170,7 +4616,7 @@ row_310:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_311:
+noprefetch_473:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -3193,11 +4639,11 @@ noprefetch_311:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_310
+	JNZ         row_472
 	VZEROUPPER
 	RET
 
-gradColsAVX2_v2_false:
+gradColsAVX2_v2_false_false:
 	MOVQ    center_base+72(FP), CX
 	VMOVUPS (CX), Y0
 	MOVQ    gy_base+96(FP), CX
@@ -3219,16 +4665,16 @@ gradColsAVX2_v2_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_312:
+row_474:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_313
+	JZ         noprefetch_475
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_313:
+noprefetch_475:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -3245,11 +4691,11 @@ noprefetch_313:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_312
+	JNZ         row_474
 	VZEROUPPER
 	RET
 
-gradColsAVX2_v1_false:
+gradColsAVX2_v1_false_false:
 	MOVQ    center_base+72(FP), CX
 	VMOVUPS (CX), Y0
 	MOVQ    gy_base+96(FP), CX
@@ -3263,14 +4709,14 @@ gradColsAVX2_v1_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_314:
+row_476:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_315
+	JZ         noprefetch_477
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_315:
+noprefetch_477:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -3281,11 +4727,11 @@ noprefetch_315:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_314
+	JNZ         row_476
 	VZEROUPPER
 	RET
 
-gradColsAVX2_v3_true:
+gradColsAVX2_v3_true_false:
 	MOVQ       center_base+72(FP), CX
 	VMOVUPS    (CX), Y1
 	MOVQ       gy_base+96(FP), CX
@@ -3307,122 +4753,122 @@ gradColsAVX2_v3_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_316
+	JA         loadslow_478
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_317
+	JMP        loaded_479
 
-loadslow_316:
+loadslow_478:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_318:
+copy_480:
 	CMPQ BX, DX
-	JGE  copied_319
+	JGE  copied_481
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_318
+	JMP  copy_480
 
-copied_319:
+copied_481:
 	VMOVUPS (SP), Y9
 
-loaded_317:
+loaded_479:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_320
+	JA         loadslow_482
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_321
+	JMP        loaded_483
 
-loadslow_320:
+loadslow_482:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_322:
+copy_484:
 	CMPQ BX, DX
-	JGE  copied_323
+	JGE  copied_485
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_322
+	JMP  copy_484
 
-copied_323:
+copied_485:
 	VMOVUPS (SP), Y10
 
-loaded_321:
+loaded_483:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_324
+	JA         loadslow_486
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_325
+	JMP        loaded_487
 
-loadslow_324:
+loadslow_486:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_326:
+copy_488:
 	CMPQ BX, DX
-	JGE  copied_327
+	JGE  copied_489
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_326
+	JMP  copy_488
 
-copied_327:
+copied_489:
 	VMOVUPS (SP), Y11
 
-loaded_325:
+loaded_487:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_328
+	JA         loadslow_490
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_329
+	JMP        loaded_491
 
-loadslow_328:
+loadslow_490:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_330:
+copy_492:
 	CMPQ BX, DX
-	JGE  copied_331
+	JGE  copied_493
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_330
+	JMP  copy_492
 
-copied_331:
+copied_493:
 	VMOVUPS (SP), Y12
 
-loaded_329:
+loaded_491:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_332:
+row_494:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_333
+	JZ         noprefetch_495
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -3430,7 +4876,7 @@ row_332:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_333:
+noprefetch_495:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -3447,56 +4893,56 @@ noprefetch_333:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_334
+	JA          loadslow_496
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_335
+	JMP         loaded_497
 
-loadslow_334:
+loadslow_496:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_336:
+copy_498:
 	CMPQ R9, R8
-	JGE  copied_337
+	JGE  copied_499
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_336
+	JMP  copy_498
 
-copied_337:
+copied_499:
 	VMOVUPS (SP), Y13
 
-loaded_335:
+loaded_497:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_338
+	JA         loadslow_500
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_339
+	JMP        loaded_501
 
-loadslow_338:
+loadslow_500:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_340:
+copy_502:
 	CMPQ R9, R8
-	JGE  copied_341
+	JGE  copied_503
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_340
+	JMP  copy_502
 
-copied_341:
+copied_503:
 	VMOVUPS (SP), Y14
 
-loaded_339:
+loaded_501:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -3504,34 +4950,34 @@ loaded_339:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_342
+	JA          storeslow_504
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_343
+	JMP         stored_505
 
-storeslow_342:
+storeslow_504:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_344:
+copy_506:
 	CMPQ R9, R8
-	JGE  copied_345
+	JGE  copied_507
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_344
+	JMP  copy_506
 
-copied_345:
-stored_343:
+copied_507:
+stored_505:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_332
+	JNZ  row_494
 	VZEROUPPER
 	RET
 
-gradColsAVX2_v2_true:
+gradColsAVX2_v2_true_false:
 	MOVQ       center_base+72(FP), CX
 	VMOVUPS    (CX), Y1
 	MOVQ       gy_base+96(FP), CX
@@ -3545,128 +4991,128 @@ gradColsAVX2_v2_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_346
+	JA         loadslow_508
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_347
+	JMP        loaded_509
 
-loadslow_346:
+loadslow_508:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_348:
+copy_510:
 	CMPQ BX, DX
-	JGE  copied_349
+	JGE  copied_511
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_348
+	JMP  copy_510
 
-copied_349:
+copied_511:
 	VMOVUPS (SP), Y5
 
-loaded_347:
+loaded_509:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_350
+	JA         loadslow_512
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_351
+	JMP        loaded_513
 
-loadslow_350:
+loadslow_512:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_352:
+copy_514:
 	CMPQ BX, DX
-	JGE  copied_353
+	JGE  copied_515
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_352
+	JMP  copy_514
 
-copied_353:
+copied_515:
 	VMOVUPS (SP), Y6
 
-loaded_351:
+loaded_513:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_354
+	JA         loadslow_516
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_355
+	JMP        loaded_517
 
-loadslow_354:
+loadslow_516:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_356:
+copy_518:
 	CMPQ BX, DX
-	JGE  copied_357
+	JGE  copied_519
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_356
+	JMP  copy_518
 
-copied_357:
+copied_519:
 	VMOVUPS (SP), Y7
 
-loaded_355:
+loaded_517:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_358
+	JA         loadslow_520
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_359
+	JMP        loaded_521
 
-loadslow_358:
+loadslow_520:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_360:
+copy_522:
 	CMPQ BX, DX
-	JGE  copied_361
+	JGE  copied_523
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_360
+	JMP  copy_522
 
-copied_361:
+copied_523:
 	VMOVUPS (SP), Y8
 
-loaded_359:
+loaded_521:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_362:
+row_524:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_363
+	JZ         noprefetch_525
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_363:
+noprefetch_525:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -3677,56 +5123,56 @@ noprefetch_363:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_364
+	JA          loadslow_526
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_365
+	JMP         loaded_527
 
-loadslow_364:
+loadslow_526:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_366:
+copy_528:
 	CMPQ R9, R8
-	JGE  copied_367
+	JGE  copied_529
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_366
+	JMP  copy_528
 
-copied_367:
+copied_529:
 	VMOVUPS (SP), Y9
 
-loaded_365:
+loaded_527:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_368
+	JA         loadslow_530
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_369
+	JMP        loaded_531
 
-loadslow_368:
+loadslow_530:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_370:
+copy_532:
 	CMPQ R9, R8
-	JGE  copied_371
+	JGE  copied_533
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_370
+	JMP  copy_532
 
-copied_371:
+copied_533:
 	VMOVUPS (SP), Y10
 
-loaded_369:
+loaded_531:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -3734,241 +5180,241 @@ loaded_369:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_372
+	JA          storeslow_534
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_373
+	JMP         stored_535
 
-storeslow_372:
+storeslow_534:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_374:
+copy_536:
 	CMPQ R9, R8
-	JGE  copied_375
+	JGE  copied_537
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_374
+	JMP  copy_536
 
-copied_375:
-stored_373:
+copied_537:
+stored_535:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_362
+	JNZ  row_524
 	VZEROUPPER
 	RET
 
-gradColsAVX2_v1_true:
+gradColsAVX2_v1_true_false:
 	MOVQ       center_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_376
+	JA         loadslow_538
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_377
+	JMP        loaded_539
 
-loadslow_376:
+loadslow_538:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_378:
+copy_540:
 	CMPQ BX, DX
-	JGE  copied_379
+	JGE  copied_541
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_378
+	JMP  copy_540
 
-copied_379:
+copied_541:
 	VMOVUPS (SP), Y1
 
-loaded_377:
+loaded_539:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_380
+	JA         loadslow_542
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_381
+	JMP        loaded_543
 
-loadslow_380:
+loadslow_542:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_382:
+copy_544:
 	CMPQ BX, DX
-	JGE  copied_383
+	JGE  copied_545
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_382
+	JMP  copy_544
 
-copied_383:
+copied_545:
 	VMOVUPS (SP), Y2
 
-loaded_381:
+loaded_543:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_384
+	JA         loadslow_546
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_385
+	JMP        loaded_547
 
-loadslow_384:
+loadslow_546:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_386:
+copy_548:
 	CMPQ BX, DX
-	JGE  copied_387
+	JGE  copied_549
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_386
+	JMP  copy_548
 
-copied_387:
+copied_549:
 	VMOVUPS (SP), Y3
 
-loaded_385:
+loaded_547:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_388
+	JA         loadslow_550
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_389
+	JMP        loaded_551
 
-loadslow_388:
+loadslow_550:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_390:
+copy_552:
 	CMPQ BX, DX
-	JGE  copied_391
+	JGE  copied_553
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_390
+	JMP  copy_552
 
-copied_391:
+copied_553:
 	VMOVUPS (SP), Y4
 
-loaded_389:
+loaded_551:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_392:
+row_554:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_393
+	JZ         noprefetch_555
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_393:
+noprefetch_555:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_394
+	JA         loadslow_556
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_395
+	JMP        loaded_557
 
-loadslow_394:
+loadslow_556:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_396:
+copy_558:
 	CMPQ R8, DI
-	JGE  copied_397
+	JGE  copied_559
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_396
+	JMP  copy_558
 
-copied_397:
+copied_559:
 	VMOVUPS (SP), Y5
 
-loaded_395:
+loaded_557:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_398
+	JA         loadslow_560
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_399
+	JMP        loaded_561
 
-loadslow_398:
+loadslow_560:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_400:
+copy_562:
 	CMPQ R8, DI
-	JGE  copied_401
+	JGE  copied_563
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_400
+	JMP  copy_562
 
-copied_401:
+copied_563:
 	VMOVUPS (SP), Y6
 
-loaded_399:
+loaded_561:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_402
+	JA          storeslow_564
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_403
+	JMP         stored_565
 
-storeslow_402:
+storeslow_564:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_404:
+copy_566:
 	CMPQ R8, DI
-	JGE  copied_405
+	JGE  copied_567
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_404
+	JMP  copy_566
 
-copied_405:
-stored_403:
+copied_567:
+stored_565:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_392
+	JNZ  row_554
 	VZEROUPPER
 	RET
 
-streaming_308:
+streaming_470:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -3978,15 +5424,15 @@ streaming_308:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_406:
+row_568:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_410:
+blocks_572:
 	CMPQ        R11, R12
-	JGT         blocksdone_411
+	JGT         blocksdone_573
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -4028,14 +5474,14 @@ blocks_410:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_410
+	JMP         blocks_572
 
-blocksdone_411:
+blocksdone_573:
 	ADDQ $0x00000060, R12
 
-singles_407:
+singles_569:
 	CMPQ        R11, R12
-	JGT         tail_408
+	JGT         tail_570
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -4047,174 +5493,174 @@ singles_407:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_407
+	JMP         singles_569
 
-tail_408:
+tail_570:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_409
+	JEQ        done_571
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_412
+	JA         loadslow_574
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_413
+	JMP        loaded_575
 
-loadslow_412:
+loadslow_574:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_414:
+copy_576:
 	CMPQ R15, R14
-	JGE  copied_415
+	JGE  copied_577
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_414
+	JMP  copy_576
 
-copied_415:
+copied_577:
 	VMOVUPS (SP), Y1
 
-loaded_413:
+loaded_575:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_416
+	JA         loadslow_578
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_417
+	JMP        loaded_579
 
-loadslow_416:
+loadslow_578:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_418:
+copy_580:
 	CMPQ R15, R14
-	JGE  copied_419
+	JGE  copied_581
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_418
+	JMP  copy_580
 
-copied_419:
+copied_581:
 	VMOVUPS (SP), Y2
 
-loaded_417:
+loaded_579:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_420
+	JA         loadslow_582
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_421
+	JMP        loaded_583
 
-loadslow_420:
+loadslow_582:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_422:
+copy_584:
 	CMPQ R15, R14
-	JGE  copied_423
+	JGE  copied_585
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_422
+	JMP  copy_584
 
-copied_423:
+copied_585:
 	VMOVUPS (SP), Y3
 
-loaded_421:
+loaded_583:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_424
+	JA         loadslow_586
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_425
+	JMP        loaded_587
 
-loadslow_424:
+loadslow_586:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_426:
+copy_588:
 	CMPQ R15, R14
-	JGE  copied_427
+	JGE  copied_589
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_426
+	JMP  copy_588
 
-copied_427:
+copied_589:
 	VMOVUPS (SP), Y4
 
-loaded_425:
+loaded_587:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_428
+	JA         loadslow_590
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_429
+	JMP        loaded_591
 
-loadslow_428:
+loadslow_590:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_430:
+copy_592:
 	CMPQ R15, R14
-	JGE  copied_431
+	JGE  copied_593
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_430
+	JMP  copy_592
 
-copied_431:
+copied_593:
 	VMOVUPS (SP), Y5
 
-loaded_429:
+loaded_591:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_432
+	JA         loadslow_594
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_433
+	JMP        loaded_595
 
-loadslow_432:
+loadslow_594:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_434:
+copy_596:
 	CMPQ R15, R14
-	JGE  copied_435
+	JGE  copied_597
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_434
+	JMP  copy_596
 
-copied_435:
+copied_597:
 	VMOVUPS (SP), Y6
 
-loaded_433:
+loaded_595:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -4222,33 +5668,1191 @@ loaded_433:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_436
+	JA          storeslow_598
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_437
+	JMP         stored_599
 
-storeslow_436:
+storeslow_598:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_438:
+copy_600:
 	CMPQ R14, R13
-	JGE  copied_439
+	JGE  copied_601
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_438
+	JMP  copy_600
 
-copied_439:
-stored_437:
+copied_601:
+stored_599:
 	MOVQ R12, R11
 
-done_409:
+done_571:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_406
+	JNZ  row_568
+	VZEROUPPER
+	RET
+
+nontemporal_469:
+	MOVQ    stride+176(FP), AX
+	SHLQ    $0x02, AX
+	MOVQ    center_len+80(FP), CX
+	ANDQ    $0x07, CX
+	SHLQ    $0x02, CX
+	MOVQ    CX, 64(SP)
+	LEAQ    ymask<>+0(SB), DX
+	NEGQ    CX
+	VMOVDQU 32(DX)(CX*1), Y0
+	CMPQ    center_len+80(FP), $0x00000018
+	JA      streaming_602
+	MOVQ    center_len+80(FP), CX
+	ADDQ    $0x07, CX
+	SHRQ    $0x03, CX
+	TESTQ   $0x00000007, center_len+80(FP)
+	JZ      full_603
+	CMPQ    CX, $0x01
+	JEQ     gradColsAVX2_v1_true_true
+	CMPQ    CX, $0x02
+	JEQ     gradColsAVX2_v2_true_true
+	CMPQ    CX, $0x03
+	JEQ     gradColsAVX2_v3_true_true
+
+full_603:
+	CMPQ    CX, $0x01
+	JEQ     gradColsAVX2_v1_false_true
+	CMPQ    CX, $0x02
+	JEQ     gradColsAVX2_v2_false_true
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Y2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Y3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 32(CX), Y4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 32(CX), Y5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 32(CX), Y6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 32(CX), Y7
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Y8
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Y9
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Y10
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Y11
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_604:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_605
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 32(DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 32(BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+
+noprefetch_605:
+	VMOVUPS     (DX), Y12
+	VMOVUPS     (BX), Y13
+	VSUBPS      Y0, Y13, Y13
+	VFMADD213PS Y3, Y1, Y12
+	VFMADD231PS Y2, Y13, Y12
+	VMOVNTPS    Y12, (CX)
+	VMOVUPS     32(DX), Y12
+	VMOVUPS     32(BX), Y13
+	VSUBPS      Y4, Y13, Y13
+	VFMADD213PS Y7, Y5, Y12
+	VFMADD231PS Y6, Y13, Y12
+	VMOVNTPS    Y12, 32(CX)
+	VMOVUPS     64(DX), Y12
+	VMOVUPS     64(BX), Y13
+	VSUBPS      Y8, Y13, Y13
+	VFMADD213PS Y11, Y9, Y12
+	VFMADD231PS Y10, Y13, Y12
+	VMOVNTPS    Y12, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_604
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX2_v2_false_true:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Y2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Y3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 32(CX), Y4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 32(CX), Y5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 32(CX), Y6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 32(CX), Y7
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_606:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_607
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 32(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 32(BX)(DI*1)
+
+noprefetch_607:
+	VMOVUPS     (DX), Y8
+	VMOVUPS     (BX), Y9
+	VSUBPS      Y0, Y9, Y9
+	VFMADD213PS Y3, Y1, Y8
+	VFMADD231PS Y2, Y9, Y8
+	VMOVNTPS    Y8, (CX)
+	VMOVUPS     32(DX), Y8
+	VMOVUPS     32(BX), Y9
+	VSUBPS      Y4, Y9, Y9
+	VFMADD213PS Y7, Y5, Y8
+	VFMADD231PS Y6, Y9, Y8
+	VMOVNTPS    Y8, 32(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_606
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX2_v1_false_true:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Y2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Y3
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_608:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_609
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+
+noprefetch_609:
+	VMOVUPS     (DX), Y4
+	VMOVUPS     (BX), Y5
+	VSUBPS      Y0, Y5, Y5
+	VFMADD213PS Y3, Y1, Y4
+	VFMADD231PS Y2, Y5, Y4
+	VMOVNTPS    Y4, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_608
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX2_v3_true_true:
+	MOVQ       center_base+72(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       gy_base+96(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       gx_base+120(FP), CX
+	VMOVUPS    (CX), Y3
+	MOVQ       g0_base+144(FP), CX
+	VMOVUPS    (CX), Y4
+	MOVQ       center_base+72(FP), CX
+	VMOVUPS    32(CX), Y5
+	MOVQ       gy_base+96(FP), CX
+	VMOVUPS    32(CX), Y6
+	MOVQ       gx_base+120(FP), CX
+	VMOVUPS    32(CX), Y7
+	MOVQ       g0_base+144(FP), CX
+	VMOVUPS    32(CX), Y8
+	MOVQ       center_base+72(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_610
+	VMASKMOVPS (CX), Y0, Y9
+	JMP        loaded_611
+
+loadslow_610:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_612:
+	CMPQ BX, DX
+	JGE  copied_613
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_612
+
+copied_613:
+	VMOVUPS (SP), Y9
+
+loaded_611:
+	MOVQ       gy_base+96(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_614
+	VMASKMOVPS (CX), Y0, Y10
+	JMP        loaded_615
+
+loadslow_614:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_616:
+	CMPQ BX, DX
+	JGE  copied_617
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_616
+
+copied_617:
+	VMOVUPS (SP), Y10
+
+loaded_615:
+	MOVQ       gx_base+120(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_618
+	VMASKMOVPS (CX), Y0, Y11
+	JMP        loaded_619
+
+loadslow_618:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_620:
+	CMPQ BX, DX
+	JGE  copied_621
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_620
+
+copied_621:
+	VMOVUPS (SP), Y11
+
+loaded_619:
+	MOVQ       g0_base+144(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_622
+	VMASKMOVPS (CX), Y0, Y12
+	JMP        loaded_623
+
+loadslow_622:
+	VXORPS  Y12, Y12, Y12
+	VMOVUPS Y12, (SP)
+	VMOVUPS Y12, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_624:
+	CMPQ BX, DX
+	JGE  copied_625
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_624
+
+copied_625:
+	VMOVUPS (SP), Y12
+
+loaded_623:
+	MOVQ dx_base+0(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ x_base+48(FP), BX
+	MOVQ rows+168(FP), SI
+
+row_626:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_627
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 32(DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 32(BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+
+noprefetch_627:
+	VMOVUPS     (DX), Y13
+	VMOVUPS     (BX), Y14
+	VSUBPS      Y1, Y14, Y14
+	VFMADD213PS Y4, Y2, Y13
+	VFMADD231PS Y3, Y14, Y13
+	VMOVNTPS    Y13, (CX)
+	VMOVUPS     32(DX), Y13
+	VMOVUPS     32(BX), Y14
+	VSUBPS      Y5, Y14, Y14
+	VFMADD213PS Y8, Y6, Y13
+	VFMADD231PS Y7, Y14, Y13
+	VMOVNTPS    Y13, 32(CX)
+	LEAQ        64(DX), DI
+	MOVQ        DI, R8
+	ANDQ        $0x00000fff, R8
+	CMPQ        R8, $0x00000fe0
+	JA          loadslow_628
+	VMASKMOVPS  (DI), Y0, Y13
+	JMP         loaded_629
+
+loadslow_628:
+	VXORPS  Y13, Y13, Y13
+	VMOVUPS Y13, (SP)
+	VMOVUPS Y13, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_630:
+	CMPQ R9, R8
+	JGE  copied_631
+	MOVL (DI)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_630
+
+copied_631:
+	VMOVUPS (SP), Y13
+
+loaded_629:
+	LEAQ       64(BX), DI
+	MOVQ       DI, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_632
+	VMASKMOVPS (DI), Y0, Y14
+	JMP        loaded_633
+
+loadslow_632:
+	VXORPS  Y14, Y14, Y14
+	VMOVUPS Y14, (SP)
+	VMOVUPS Y14, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_634:
+	CMPQ R9, R8
+	JGE  copied_635
+	MOVL (DI)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_634
+
+copied_635:
+	VMOVUPS (SP), Y14
+
+loaded_633:
+	VSUBPS      Y9, Y14, Y14
+	VFMADD213PS Y12, Y10, Y13
+	VFMADD231PS Y11, Y14, Y13
+	LEAQ        64(CX), DI
+	MOVQ        DI, R8
+	ANDQ        $0x00000fff, R8
+	CMPQ        R8, $0x00000fe0
+	JA          storeslow_636
+	VMASKMOVPS  Y13, Y0, (DI)
+	JMP         stored_637
+
+storeslow_636:
+	VMOVUPS Y13, (SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_638:
+	CMPQ R9, R8
+	JGE  copied_639
+	MOVL (SP)(R9*1), R10
+	MOVL R10, (DI)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_638
+
+copied_639:
+stored_637:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	ADDQ AX, BX
+	DECQ SI
+	JNZ  row_626
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX2_v2_true_true:
+	MOVQ       center_base+72(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       gy_base+96(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       gx_base+120(FP), CX
+	VMOVUPS    (CX), Y3
+	MOVQ       g0_base+144(FP), CX
+	VMOVUPS    (CX), Y4
+	MOVQ       center_base+72(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_640
+	VMASKMOVPS (CX), Y0, Y5
+	JMP        loaded_641
+
+loadslow_640:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_642:
+	CMPQ BX, DX
+	JGE  copied_643
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_642
+
+copied_643:
+	VMOVUPS (SP), Y5
+
+loaded_641:
+	MOVQ       gy_base+96(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_644
+	VMASKMOVPS (CX), Y0, Y6
+	JMP        loaded_645
+
+loadslow_644:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_646:
+	CMPQ BX, DX
+	JGE  copied_647
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_646
+
+copied_647:
+	VMOVUPS (SP), Y6
+
+loaded_645:
+	MOVQ       gx_base+120(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_648
+	VMASKMOVPS (CX), Y0, Y7
+	JMP        loaded_649
+
+loadslow_648:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_650:
+	CMPQ BX, DX
+	JGE  copied_651
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_650
+
+copied_651:
+	VMOVUPS (SP), Y7
+
+loaded_649:
+	MOVQ       g0_base+144(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_652
+	VMASKMOVPS (CX), Y0, Y8
+	JMP        loaded_653
+
+loadslow_652:
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_654:
+	CMPQ BX, DX
+	JGE  copied_655
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_654
+
+copied_655:
+	VMOVUPS (SP), Y8
+
+loaded_653:
+	MOVQ dx_base+0(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ x_base+48(FP), BX
+	MOVQ rows+168(FP), SI
+
+row_656:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_657
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 32(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 32(BX)(DI*1)
+
+noprefetch_657:
+	VMOVUPS     (DX), Y9
+	VMOVUPS     (BX), Y10
+	VSUBPS      Y1, Y10, Y10
+	VFMADD213PS Y4, Y2, Y9
+	VFMADD231PS Y3, Y10, Y9
+	VMOVNTPS    Y9, (CX)
+	LEAQ        32(DX), DI
+	MOVQ        DI, R8
+	ANDQ        $0x00000fff, R8
+	CMPQ        R8, $0x00000fe0
+	JA          loadslow_658
+	VMASKMOVPS  (DI), Y0, Y9
+	JMP         loaded_659
+
+loadslow_658:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_660:
+	CMPQ R9, R8
+	JGE  copied_661
+	MOVL (DI)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_660
+
+copied_661:
+	VMOVUPS (SP), Y9
+
+loaded_659:
+	LEAQ       32(BX), DI
+	MOVQ       DI, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_662
+	VMASKMOVPS (DI), Y0, Y10
+	JMP        loaded_663
+
+loadslow_662:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_664:
+	CMPQ R9, R8
+	JGE  copied_665
+	MOVL (DI)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_664
+
+copied_665:
+	VMOVUPS (SP), Y10
+
+loaded_663:
+	VSUBPS      Y5, Y10, Y10
+	VFMADD213PS Y8, Y6, Y9
+	VFMADD231PS Y7, Y10, Y9
+	LEAQ        32(CX), DI
+	MOVQ        DI, R8
+	ANDQ        $0x00000fff, R8
+	CMPQ        R8, $0x00000fe0
+	JA          storeslow_666
+	VMASKMOVPS  Y9, Y0, (DI)
+	JMP         stored_667
+
+storeslow_666:
+	VMOVUPS Y9, (SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_668:
+	CMPQ R9, R8
+	JGE  copied_669
+	MOVL (SP)(R9*1), R10
+	MOVL R10, (DI)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_668
+
+copied_669:
+stored_667:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	ADDQ AX, BX
+	DECQ SI
+	JNZ  row_656
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX2_v1_true_true:
+	MOVQ       center_base+72(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_670
+	VMASKMOVPS (CX), Y0, Y1
+	JMP        loaded_671
+
+loadslow_670:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_672:
+	CMPQ BX, DX
+	JGE  copied_673
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_672
+
+copied_673:
+	VMOVUPS (SP), Y1
+
+loaded_671:
+	MOVQ       gy_base+96(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_674
+	VMASKMOVPS (CX), Y0, Y2
+	JMP        loaded_675
+
+loadslow_674:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_676:
+	CMPQ BX, DX
+	JGE  copied_677
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_676
+
+copied_677:
+	VMOVUPS (SP), Y2
+
+loaded_675:
+	MOVQ       gx_base+120(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_678
+	VMASKMOVPS (CX), Y0, Y3
+	JMP        loaded_679
+
+loadslow_678:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_680:
+	CMPQ BX, DX
+	JGE  copied_681
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_680
+
+copied_681:
+	VMOVUPS (SP), Y3
+
+loaded_679:
+	MOVQ       g0_base+144(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_682
+	VMASKMOVPS (CX), Y0, Y4
+	JMP        loaded_683
+
+loadslow_682:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_684:
+	CMPQ BX, DX
+	JGE  copied_685
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_684
+
+copied_685:
+	VMOVUPS (SP), Y4
+
+loaded_683:
+	MOVQ dx_base+0(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ x_base+48(FP), BX
+	MOVQ rows+168(FP), SI
+
+row_686:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_687
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+
+noprefetch_687:
+	MOVQ       DX, DI
+	ANDQ       $0x00000fff, DI
+	CMPQ       DI, $0x00000fe0
+	JA         loadslow_688
+	VMASKMOVPS (DX), Y0, Y5
+	JMP        loaded_689
+
+loadslow_688:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_690:
+	CMPQ R8, DI
+	JGE  copied_691
+	MOVL (DX)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_690
+
+copied_691:
+	VMOVUPS (SP), Y5
+
+loaded_689:
+	MOVQ       BX, DI
+	ANDQ       $0x00000fff, DI
+	CMPQ       DI, $0x00000fe0
+	JA         loadslow_692
+	VMASKMOVPS (BX), Y0, Y6
+	JMP        loaded_693
+
+loadslow_692:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_694:
+	CMPQ R8, DI
+	JGE  copied_695
+	MOVL (BX)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_694
+
+copied_695:
+	VMOVUPS (SP), Y6
+
+loaded_693:
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	MOVQ        CX, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_696
+	VMASKMOVPS  Y5, Y0, (CX)
+	JMP         stored_697
+
+storeslow_696:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_698:
+	CMPQ R8, DI
+	JGE  copied_699
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (CX)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_698
+
+copied_699:
+stored_697:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	ADDQ AX, BX
+	DECQ SI
+	JNZ  row_686
+	SFENCE
+	VZEROUPPER
+	RET
+
+streaming_602:
+	MOVQ dx_base+0(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ x_base+48(FP), BX
+	MOVQ center_base+72(FP), SI
+	MOVQ gy_base+96(FP), DI
+	MOVQ gx_base+120(FP), R8
+	MOVQ g0_base+144(FP), R9
+	MOVQ rows+168(FP), R10
+
+row_700:
+	XORQ R11, R11
+	MOVQ center_len+80(FP), R12
+	SHLQ $0x02, R12
+	SUBQ $0x00000080, R12
+
+blocks_704:
+	CMPQ        R11, R12
+	JGT         blocksdone_705
+	VMOVUPS     (DX)(R11*1), Y1
+	VMOVUPS     (BX)(R11*1), Y2
+	VMOVUPS     (SI)(R11*1), Y3
+	VMOVUPS     (DI)(R11*1), Y4
+	VMOVUPS     (R8)(R11*1), Y5
+	VMOVUPS     (R9)(R11*1), Y6
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y6, Y4, Y1
+	VFMADD231PS Y5, Y2, Y1
+	VMOVNTPS    Y1, (CX)(R11*1)
+	VMOVUPS     32(DX)(R11*1), Y1
+	VMOVUPS     32(BX)(R11*1), Y2
+	VMOVUPS     32(SI)(R11*1), Y3
+	VMOVUPS     32(DI)(R11*1), Y4
+	VMOVUPS     32(R8)(R11*1), Y5
+	VMOVUPS     32(R9)(R11*1), Y6
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y6, Y4, Y1
+	VFMADD231PS Y5, Y2, Y1
+	VMOVNTPS    Y1, 32(CX)(R11*1)
+	VMOVUPS     64(DX)(R11*1), Y1
+	VMOVUPS     64(BX)(R11*1), Y2
+	VMOVUPS     64(SI)(R11*1), Y3
+	VMOVUPS     64(DI)(R11*1), Y4
+	VMOVUPS     64(R8)(R11*1), Y5
+	VMOVUPS     64(R9)(R11*1), Y6
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y6, Y4, Y1
+	VFMADD231PS Y5, Y2, Y1
+	VMOVNTPS    Y1, 64(CX)(R11*1)
+	VMOVUPS     96(DX)(R11*1), Y1
+	VMOVUPS     96(BX)(R11*1), Y2
+	VMOVUPS     96(SI)(R11*1), Y3
+	VMOVUPS     96(DI)(R11*1), Y4
+	VMOVUPS     96(R8)(R11*1), Y5
+	VMOVUPS     96(R9)(R11*1), Y6
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y6, Y4, Y1
+	VFMADD231PS Y5, Y2, Y1
+	VMOVNTPS    Y1, 96(CX)(R11*1)
+	ADDQ        $0x00000080, R11
+	JMP         blocks_704
+
+blocksdone_705:
+	ADDQ $0x00000060, R12
+
+singles_701:
+	CMPQ        R11, R12
+	JGT         tail_702
+	VMOVUPS     (DX)(R11*1), Y1
+	VMOVUPS     (BX)(R11*1), Y2
+	VMOVUPS     (SI)(R11*1), Y3
+	VMOVUPS     (DI)(R11*1), Y4
+	VMOVUPS     (R8)(R11*1), Y5
+	VMOVUPS     (R9)(R11*1), Y6
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y6, Y4, Y1
+	VFMADD231PS Y5, Y2, Y1
+	VMOVNTPS    Y1, (CX)(R11*1)
+	ADDQ        $0x00000020, R11
+	JMP         singles_701
+
+tail_702:
+	ADDQ       $0x00000020, R12
+	CMPQ       R11, R12
+	JEQ        done_703
+	LEAQ       (DX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_706
+	VMASKMOVPS (R13), Y0, Y1
+	JMP        loaded_707
+
+loadslow_706:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_708:
+	CMPQ R15, R14
+	JGE  copied_709
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_708
+
+copied_709:
+	VMOVUPS (SP), Y1
+
+loaded_707:
+	LEAQ       (BX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_710
+	VMASKMOVPS (R13), Y0, Y2
+	JMP        loaded_711
+
+loadslow_710:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_712:
+	CMPQ R15, R14
+	JGE  copied_713
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_712
+
+copied_713:
+	VMOVUPS (SP), Y2
+
+loaded_711:
+	LEAQ       (SI)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_714
+	VMASKMOVPS (R13), Y0, Y3
+	JMP        loaded_715
+
+loadslow_714:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_716:
+	CMPQ R15, R14
+	JGE  copied_717
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_716
+
+copied_717:
+	VMOVUPS (SP), Y3
+
+loaded_715:
+	LEAQ       (DI)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_718
+	VMASKMOVPS (R13), Y0, Y4
+	JMP        loaded_719
+
+loadslow_718:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_720:
+	CMPQ R15, R14
+	JGE  copied_721
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_720
+
+copied_721:
+	VMOVUPS (SP), Y4
+
+loaded_719:
+	LEAQ       (R8)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_722
+	VMASKMOVPS (R13), Y0, Y5
+	JMP        loaded_723
+
+loadslow_722:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_724:
+	CMPQ R15, R14
+	JGE  copied_725
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_724
+
+copied_725:
+	VMOVUPS (SP), Y5
+
+loaded_723:
+	LEAQ       (R9)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_726
+	VMASKMOVPS (R13), Y0, Y6
+	JMP        loaded_727
+
+loadslow_726:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_728:
+	CMPQ R15, R14
+	JGE  copied_729
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_728
+
+copied_729:
+	VMOVUPS (SP), Y6
+
+loaded_727:
+	VSUBPS      Y3, Y2, Y2
+	VFMADD213PS Y6, Y4, Y1
+	VFMADD231PS Y5, Y2, Y1
+	LEAQ        (CX)(R11*1), R11
+	MOVQ        R11, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          storeslow_730
+	VMASKMOVPS  Y1, Y0, (R11)
+	JMP         stored_731
+
+storeslow_730:
+	VMOVUPS Y1, (SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_732:
+	CMPQ R14, R13
+	JGE  copied_733
+	MOVL (SP)(R14*1), R15
+	MOVL R15, (R11)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_732
+
+copied_733:
+stored_731:
+	MOVQ R12, R11
+
+done_703:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	ADDQ AX, BX
+	DECQ R10
+	JNZ  row_700
+	SFENCE
 	VZEROUPPER
 	RET
 
@@ -4836,10 +7440,12 @@ done_28:
 	VZEROUPPER
 	RET
 
-// func normRowsAVX512(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int)
-// Requires: AVX, AVX512F
-TEXT ·normRowsAVX512(SB), NOSPLIT, $0-144
+// func normRowsAVX512(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int, stream int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·normRowsAVX512(SB), NOSPLIT, $0-152
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
+	CMPQ    stream+144(FP), $0x00
+	JNE     nontemporal_29
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -4855,10 +7461,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_29:
+sample_30:
 	XORQ DI, DI
 
-channel_30:
+channel_31:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -4870,9 +7476,9 @@ channel_30:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000100, R9
 
-blocks_34:
+blocks_35:
 	CMPQ        R8, R9
-	JGT         blocksdone_35
+	JGT         blocksdone_36
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -4890,48 +7496,140 @@ blocks_34:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_34
+	JMP         blocks_35
 
-blocksdone_35:
+blocksdone_36:
 	ADDQ $0x000000c0, R9
 
-singles_31:
+singles_32:
 	CMPQ        R8, R9
-	JGT         tail_32
+	JGT         tail_33
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_31
+	JMP         singles_32
 
-tail_32:
+tail_33:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_33
+	JEQ         done_34
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_33:
+done_34:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_30
+	JB   channel_31
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_29
+	JNZ  sample_30
 	VZEROUPPER
 	RET
 
-// func normColsAVX512(y []float32, x []float32, center []float32, scale []float32, shift []float32, rows int, stride int, prefetch int)
+nontemporal_29:
+	MOVQ    y_base+0(FP), AX
+	MOVQ    x_base+24(FP), CX
+	MOVQ    width+120(FP), DX
+	MOVQ    samples+128(FP), BX
+	MOVQ    stride+136(FP), SI
+	MOVQ    center_len+56(FP), DI
+	IMULQ   DX, DI
+	SUBQ    DI, SI
+	SHLQ    $0x02, SI
+	MOVQ    DX, DI
+	ANDQ    $0x0f, DI
+	LEAQ    kmask<>+0(SB), R8
+	MOVWLZX (R8)(DI*2), DI
+	KMOVW   DI, K1
+
+sample_37:
+	XORQ DI, DI
+
+channel_38:
+	MOVQ         center_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	MOVQ         scale_base+72(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z1
+	MOVQ         shift_base+96(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z2
+	XORQ         R8, R8
+	MOVQ         DX, R9
+	SHLQ         $0x02, R9
+	SUBQ         $0x00000100, R9
+
+blocks_42:
+	CMPQ        R8, R9
+	JGT         blocksdone_43
+	VMOVUPS     (CX)(R8*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, (AX)(R8*1)
+	VMOVUPS     64(CX)(R8*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, 64(AX)(R8*1)
+	VMOVUPS     128(CX)(R8*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, 128(AX)(R8*1)
+	VMOVUPS     192(CX)(R8*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, 192(AX)(R8*1)
+	ADDQ        $0x00000100, R8
+	JMP         blocks_42
+
+blocksdone_43:
+	ADDQ $0x000000c0, R9
+
+singles_39:
+	CMPQ        R8, R9
+	JGT         tail_40
+	VMOVUPS     (CX)(R8*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, (AX)(R8*1)
+	ADDQ        $0x00000040, R8
+	JMP         singles_39
+
+tail_40:
+	ADDQ        $0x00000040, R9
+	CMPQ        R8, R9
+	JEQ         done_41
+	VMOVUPS.Z   (CX)(R8*1), K1, Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, K1, (AX)(R8*1)
+	MOVQ        R9, R8
+
+done_41:
+	ADDQ R8, AX
+	ADDQ R8, CX
+	INCQ DI
+	CMPQ DI, center_len+56(FP)
+	JB   channel_38
+	ADDQ SI, AX
+	ADDQ SI, CX
+	DECQ BX
+	JNZ  sample_37
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func normColsAVX512(y []float32, x []float32, center []float32, scale []float32, shift []float32, rows int, stride int, prefetch int, stream int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·normColsAVX512(SB), NOSPLIT, $0-144
+TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
+	CMPQ    stream+144(FP), $0x00
+	JNE     nontemporal_44
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -4940,28 +7638,28 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_36
+	JA      streaming_45
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_37
+	JZ      full_46
 	CMPQ    CX, $0x01
-	JEQ     normColsAVX512_v1_true
+	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
-	JEQ     normColsAVX512_v2_true
+	JEQ     normColsAVX512_v2_true_false
 	CMPQ    CX, $0x03
-	JEQ     normColsAVX512_v3_true
+	JEQ     normColsAVX512_v3_true_false
 	CMPQ    CX, $0x04
-	JEQ     normColsAVX512_v4_true
+	JEQ     normColsAVX512_v4_true_false
 
-full_37:
+full_46:
 	CMPQ    CX, $0x01
-	JEQ     normColsAVX512_v1_false
+	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
-	JEQ     normColsAVX512_v2_false
+	JEQ     normColsAVX512_v2_false_false
 	CMPQ    CX, $0x03
-	JEQ     normColsAVX512_v3_false
+	JEQ     normColsAVX512_v3_false_false
 	MOVQ    center_base+48(FP), CX
 	VMOVUPS (CX), Z0
 	MOVQ    scale_base+72(FP), CX
@@ -4990,16 +7688,16 @@ full_37:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_38:
+row_47:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_39
+	JZ         noprefetch_48
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_39:
+noprefetch_48:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -5019,11 +7717,11 @@ noprefetch_39:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_38
+	JNZ         row_47
 	VZEROUPPER
 	RET
 
-normColsAVX512_v3_false:
+normColsAVX512_v3_false_false:
 	MOVQ    center_base+48(FP), CX
 	VMOVUPS (CX), Z0
 	MOVQ    scale_base+72(FP), CX
@@ -5046,15 +7744,15 @@ normColsAVX512_v3_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_40:
+row_49:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_41
+	JZ         noprefetch_50
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_41:
+noprefetch_50:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -5070,11 +7768,11 @@ noprefetch_41:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_40
+	JNZ         row_49
 	VZEROUPPER
 	RET
 
-normColsAVX512_v2_false:
+normColsAVX512_v2_false_false:
 	MOVQ    center_base+48(FP), CX
 	VMOVUPS (CX), Z0
 	MOVQ    scale_base+72(FP), CX
@@ -5091,14 +7789,14 @@ normColsAVX512_v2_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_42:
+row_51:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_43
+	JZ         noprefetch_52
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_43:
+noprefetch_52:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -5110,11 +7808,11 @@ noprefetch_43:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_42
+	JNZ         row_51
 	VZEROUPPER
 	RET
 
-normColsAVX512_v1_false:
+normColsAVX512_v1_false_false:
 	MOVQ    center_base+48(FP), CX
 	VMOVUPS (CX), Z0
 	MOVQ    scale_base+72(FP), CX
@@ -5125,13 +7823,13 @@ normColsAVX512_v1_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_44:
+row_53:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_45
+	JZ         noprefetch_54
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_45:
+noprefetch_54:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -5139,11 +7837,11 @@ noprefetch_45:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_44
+	JNZ         row_53
 	VZEROUPPER
 	RET
 
-normColsAVX512_v4_true:
+normColsAVX512_v4_true_false:
 	MOVQ      center_base+48(FP), CX
 	VMOVUPS   (CX), Z0
 	MOVQ      scale_base+72(FP), CX
@@ -5172,16 +7870,16 @@ normColsAVX512_v4_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_46:
+row_55:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_47
+	JZ         noprefetch_56
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_47:
+noprefetch_56:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -5201,11 +7899,11 @@ noprefetch_47:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_46
+	JNZ         row_55
 	VZEROUPPER
 	RET
 
-normColsAVX512_v3_true:
+normColsAVX512_v3_true_false:
 	MOVQ      center_base+48(FP), CX
 	VMOVUPS   (CX), Z0
 	MOVQ      scale_base+72(FP), CX
@@ -5228,15 +7926,15 @@ normColsAVX512_v3_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_48:
+row_57:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_49
+	JZ         noprefetch_58
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_49:
+noprefetch_58:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -5252,11 +7950,11 @@ noprefetch_49:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_48
+	JNZ         row_57
 	VZEROUPPER
 	RET
 
-normColsAVX512_v2_true:
+normColsAVX512_v2_true_false:
 	MOVQ      center_base+48(FP), CX
 	VMOVUPS   (CX), Z0
 	MOVQ      scale_base+72(FP), CX
@@ -5273,14 +7971,14 @@ normColsAVX512_v2_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_50:
+row_59:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_51
+	JZ         noprefetch_60
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_51:
+noprefetch_60:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -5292,11 +7990,11 @@ noprefetch_51:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_50
+	JNZ         row_59
 	VZEROUPPER
 	RET
 
-normColsAVX512_v1_true:
+normColsAVX512_v1_true_false:
 	MOVQ      center_base+48(FP), CX
 	VMOVUPS.Z (CX), K1, Z0
 	MOVQ      scale_base+72(FP), CX
@@ -5307,13 +8005,13 @@ normColsAVX512_v1_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_52:
+row_61:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_53
+	JZ         noprefetch_62
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_53:
+noprefetch_62:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -5321,11 +8019,11 @@ noprefetch_53:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_52
+	JNZ         row_61
 	VZEROUPPER
 	RET
 
-streaming_36:
+streaming_45:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -5333,15 +8031,15 @@ streaming_36:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_54:
+row_63:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_58:
+blocks_67:
 	CMPQ        R9, R10
-	JGT         blocksdone_59
+	JGT         blocksdone_68
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -5371,14 +8069,14 @@ blocks_58:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_58
+	JMP         blocks_67
 
-blocksdone_59:
+blocksdone_68:
 	ADDQ $0x000000c0, R10
 
-singles_55:
+singles_64:
 	CMPQ        R9, R10
-	JGT         tail_56
+	JGT         tail_65
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -5387,12 +8085,12 @@ singles_55:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_55
+	JMP         singles_64
 
-tail_56:
+tail_65:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_57
+	JEQ         done_66
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -5402,11 +8100,499 @@ tail_56:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_57:
+done_66:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_54
+	JNZ  row_63
+	VZEROUPPER
+	RET
+
+nontemporal_44:
+	MOVQ    stride+128(FP), AX
+	SHLQ    $0x02, AX
+	MOVQ    center_len+56(FP), CX
+	ANDQ    $0x0f, CX
+	LEAQ    kmask<>+0(SB), DX
+	MOVWLZX (DX)(CX*2), CX
+	KMOVW   CX, K1
+	CMPQ    center_len+56(FP), $0x00000040
+	JA      streaming_69
+	MOVQ    center_len+56(FP), CX
+	ADDQ    $0x0f, CX
+	SHRQ    $0x04, CX
+	TESTQ   $0x0000000f, center_len+56(FP)
+	JZ      full_70
+	CMPQ    CX, $0x01
+	JEQ     normColsAVX512_v1_true_true
+	CMPQ    CX, $0x02
+	JEQ     normColsAVX512_v2_true_true
+	CMPQ    CX, $0x03
+	JEQ     normColsAVX512_v3_true_true
+	CMPQ    CX, $0x04
+	JEQ     normColsAVX512_v4_true_true
+
+full_70:
+	CMPQ    CX, $0x01
+	JEQ     normColsAVX512_v1_false_true
+	CMPQ    CX, $0x02
+	JEQ     normColsAVX512_v2_false_true
+	CMPQ    CX, $0x03
+	JEQ     normColsAVX512_v3_false_true
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 128(CX), Z6
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 128(CX), Z7
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 192(CX), Z9
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 192(CX), Z10
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 192(CX), Z11
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_71:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_72
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+
+noprefetch_72:
+	VMOVUPS     (DX), Z12
+	VSUBPS      Z0, Z12, Z12
+	VFMADD213PS Z2, Z1, Z12
+	VMOVNTPS    Z12, (CX)
+	VMOVUPS     64(DX), Z12
+	VSUBPS      Z3, Z12, Z12
+	VFMADD213PS Z5, Z4, Z12
+	VMOVNTPS    Z12, 64(CX)
+	VMOVUPS     128(DX), Z12
+	VSUBPS      Z6, Z12, Z12
+	VFMADD213PS Z8, Z7, Z12
+	VMOVNTPS    Z12, 128(CX)
+	VMOVUPS     192(DX), Z12
+	VSUBPS      Z9, Z12, Z12
+	VFMADD213PS Z11, Z10, Z12
+	VMOVNTPS    Z12, 192(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_71
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX512_v3_false_true:
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 128(CX), Z6
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 128(CX), Z7
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_73:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_74
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+
+noprefetch_74:
+	VMOVUPS     (DX), Z9
+	VSUBPS      Z0, Z9, Z9
+	VFMADD213PS Z2, Z1, Z9
+	VMOVNTPS    Z9, (CX)
+	VMOVUPS     64(DX), Z9
+	VSUBPS      Z3, Z9, Z9
+	VFMADD213PS Z5, Z4, Z9
+	VMOVNTPS    Z9, 64(CX)
+	VMOVUPS     128(DX), Z9
+	VSUBPS      Z6, Z9, Z9
+	VFMADD213PS Z8, Z7, Z9
+	VMOVNTPS    Z9, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_73
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX512_v2_false_true:
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_75:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_76
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_76:
+	VMOVUPS     (DX), Z6
+	VSUBPS      Z0, Z6, Z6
+	VFMADD213PS Z2, Z1, Z6
+	VMOVNTPS    Z6, (CX)
+	VMOVUPS     64(DX), Z6
+	VSUBPS      Z3, Z6, Z6
+	VFMADD213PS Z5, Z4, Z6
+	VMOVNTPS    Z6, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_75
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX512_v1_false_true:
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_77:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_78
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_78:
+	VMOVUPS     (DX), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_77
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX512_v4_true_true:
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   128(CX), Z6
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   128(CX), Z7
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   128(CX), Z8
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z9
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z10
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z11
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+120(FP), BX
+
+row_79:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_80
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+
+noprefetch_80:
+	VMOVUPS     (DX), Z12
+	VSUBPS      Z0, Z12, Z12
+	VFMADD213PS Z2, Z1, Z12
+	VMOVNTPS    Z12, (CX)
+	VMOVUPS     64(DX), Z12
+	VSUBPS      Z3, Z12, Z12
+	VFMADD213PS Z5, Z4, Z12
+	VMOVNTPS    Z12, 64(CX)
+	VMOVUPS     128(DX), Z12
+	VSUBPS      Z6, Z12, Z12
+	VFMADD213PS Z8, Z7, Z12
+	VMOVNTPS    Z12, 128(CX)
+	VMOVUPS.Z   192(DX), K1, Z12
+	VSUBPS      Z9, Z12, Z12
+	VFMADD213PS Z11, Z10, Z12
+	VMOVUPS     Z12, K1, 192(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_79
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX512_v3_true_true:
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z6
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z7
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z8
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+120(FP), BX
+
+row_81:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_82
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+
+noprefetch_82:
+	VMOVUPS     (DX), Z9
+	VSUBPS      Z0, Z9, Z9
+	VFMADD213PS Z2, Z1, Z9
+	VMOVNTPS    Z9, (CX)
+	VMOVUPS     64(DX), Z9
+	VSUBPS      Z3, Z9, Z9
+	VFMADD213PS Z5, Z4, Z9
+	VMOVNTPS    Z9, 64(CX)
+	VMOVUPS.Z   128(DX), K1, Z9
+	VSUBPS      Z6, Z9, Z9
+	VFMADD213PS Z8, Z7, Z9
+	VMOVUPS     Z9, K1, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_81
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX512_v2_true_true:
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z3
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z4
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z5
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+120(FP), BX
+
+row_83:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_84
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_84:
+	VMOVUPS     (DX), Z6
+	VSUBPS      Z0, Z6, Z6
+	VFMADD213PS Z2, Z1, Z6
+	VMOVNTPS    Z6, (CX)
+	VMOVUPS.Z   64(DX), K1, Z6
+	VSUBPS      Z3, Z6, Z6
+	VFMADD213PS Z5, Z4, Z6
+	VMOVUPS     Z6, K1, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_83
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX512_v1_true_true:
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS.Z (CX), K1, Z0
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS.Z (CX), K1, Z1
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS.Z (CX), K1, Z2
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+120(FP), BX
+
+row_85:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_86
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_86:
+	VMOVUPS.Z   (DX), K1, Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, K1, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_85
+	SFENCE
+	VZEROUPPER
+	RET
+
+streaming_69:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ center_base+48(FP), BX
+	MOVQ scale_base+72(FP), SI
+	MOVQ shift_base+96(FP), DI
+	MOVQ rows+120(FP), R8
+
+row_87:
+	XORQ R9, R9
+	MOVQ center_len+56(FP), R10
+	SHLQ $0x02, R10
+	SUBQ $0x00000100, R10
+
+blocks_91:
+	CMPQ        R9, R10
+	JGT         blocksdone_92
+	VMOVUPS     (DX)(R9*1), Z0
+	VMOVUPS     (BX)(R9*1), Z1
+	VMOVUPS     (SI)(R9*1), Z2
+	VMOVUPS     (DI)(R9*1), Z3
+	VSUBPS      Z1, Z0, Z0
+	VFMADD213PS Z3, Z2, Z0
+	VMOVNTPS    Z0, (CX)(R9*1)
+	VMOVUPS     64(DX)(R9*1), Z0
+	VMOVUPS     64(BX)(R9*1), Z1
+	VMOVUPS     64(SI)(R9*1), Z2
+	VMOVUPS     64(DI)(R9*1), Z3
+	VSUBPS      Z1, Z0, Z0
+	VFMADD213PS Z3, Z2, Z0
+	VMOVNTPS    Z0, 64(CX)(R9*1)
+	VMOVUPS     128(DX)(R9*1), Z0
+	VMOVUPS     128(BX)(R9*1), Z1
+	VMOVUPS     128(SI)(R9*1), Z2
+	VMOVUPS     128(DI)(R9*1), Z3
+	VSUBPS      Z1, Z0, Z0
+	VFMADD213PS Z3, Z2, Z0
+	VMOVNTPS    Z0, 128(CX)(R9*1)
+	VMOVUPS     192(DX)(R9*1), Z0
+	VMOVUPS     192(BX)(R9*1), Z1
+	VMOVUPS     192(SI)(R9*1), Z2
+	VMOVUPS     192(DI)(R9*1), Z3
+	VSUBPS      Z1, Z0, Z0
+	VFMADD213PS Z3, Z2, Z0
+	VMOVNTPS    Z0, 192(CX)(R9*1)
+	ADDQ        $0x00000100, R9
+	JMP         blocks_91
+
+blocksdone_92:
+	ADDQ $0x000000c0, R10
+
+singles_88:
+	CMPQ        R9, R10
+	JGT         tail_89
+	VMOVUPS     (DX)(R9*1), Z0
+	VMOVUPS     (BX)(R9*1), Z1
+	VMOVUPS     (SI)(R9*1), Z2
+	VMOVUPS     (DI)(R9*1), Z3
+	VSUBPS      Z1, Z0, Z0
+	VFMADD213PS Z3, Z2, Z0
+	VMOVNTPS    Z0, (CX)(R9*1)
+	ADDQ        $0x00000040, R9
+	JMP         singles_88
+
+tail_89:
+	ADDQ        $0x00000040, R10
+	CMPQ        R9, R10
+	JEQ         done_90
+	VMOVUPS.Z   (DX)(R9*1), K1, Z0
+	VMOVUPS.Z   (BX)(R9*1), K1, Z1
+	VMOVUPS.Z   (SI)(R9*1), K1, Z2
+	VMOVUPS.Z   (DI)(R9*1), K1, Z3
+	VSUBPS      Z1, Z0, Z0
+	VFMADD213PS Z3, Z2, Z0
+	VMOVUPS     Z0, K1, (CX)(R9*1)
+	MOVQ        R10, R9
+
+done_90:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ R8
+	JNZ  row_87
+	SFENCE
 	VZEROUPPER
 	RET
 
@@ -5431,17 +8617,17 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_60:
+sample_93:
 	XORQ DI, DI
 
-channel_61:
+channel_94:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_62:
+chunk_95:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -5458,9 +8644,9 @@ chunk_62:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_66:
+blocks_99:
 	CMPQ        R10, R11
-	JGT         blocksdone_67
+	JGT         blocksdone_100
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
@@ -5482,26 +8668,26 @@ blocks_66:
 	VADDPS      Z11, Z9, Z9
 	VFMADD231PS Z11, Z12, Z10
 	ADDQ        $0x00000100, R10
-	JMP         blocks_66
+	JMP         blocks_99
 
-blocksdone_67:
+blocksdone_100:
 	ADDQ $0x000000c0, R11
 
-singles_63:
+singles_96:
 	CMPQ        R10, R11
-	JGT         tail_64
+	JGT         tail_97
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z12, Z4
 	ADDQ        $0x00000040, R10
-	JMP         singles_63
+	JMP         singles_96
 
-tail_64:
+tail_97:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_65
+	JEQ         done_98
 	VMOVUPS.Z   (AX)(R10*1), K1, Z11
 	VMOVUPS.Z   (CX)(R10*1), K1, Z12
 	VSUBPS      Z0, Z12, Z12
@@ -5509,7 +8695,7 @@ tail_64:
 	VFMADD231PS Z11, Z12, Z4
 	MOVQ        R11, R10
 
-done_65:
+done_98:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -5529,7 +8715,7 @@ done_65:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_62
+	JNZ           chunk_95
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -5550,11 +8736,11 @@ done_65:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_61
+	JB            channel_94
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_60
+	JNZ           sample_93
 	VZEROUPPER
 	RET
 
@@ -5576,35 +8762,35 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_68:
+chunk_101:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_69:
+clear_102:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_69
+	JNZ     clear_102
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_70:
+rows_103:
 	CMPQ SI, $0x04
-	JLT  rowsdone_71
+	JLT  rowsdone_104
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_73
+	JZ   vectorstail_106
 
-vectors_72:
+vectors_105:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_75
+	JEQ        noprefetch_108
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -5618,7 +8804,7 @@ vectors_72:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_75:
+noprefetch_108:
 	VMOVUPS     (R9), Z1
 	VMOVUPS     (R10), Z3
 	VMOVUPS     (R11), Z4
@@ -5648,11 +8834,11 @@ noprefetch_75:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_72
+	JNZ         vectors_105
 
-vectorstail_73:
+vectorstail_106:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_74
+	JZ          vectorsdone_107
 	VMOVUPS     (R9), Z1
 	VMOVUPS.Z   (R10), K1, Z3
 	VMOVUPS.Z   (R11), K1, Z4
@@ -5679,24 +8865,24 @@ vectorstail_73:
 	VADDPS      2176(R9), Z3, Z3
 	VMOVUPS     Z3, 2176(R9)
 
-vectorsdone_74:
+vectorsdone_107:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_70
+	JMP  rows_103
 
-rowsdone_71:
-rows_76:
+rowsdone_104:
+rows_109:
 	CMPQ SI, $0x01
-	JLT  rowsdone_77
+	JLT  rowsdone_110
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_79
+	JZ   vectorstail_112
 
-vectors_78:
+vectors_111:
 	VMOVUPS (R8), Z1
 	VMOVUPS (R9), Z2
 	VMOVUPS (R10), Z3
@@ -5711,11 +8897,11 @@ vectors_78:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_78
+	JNZ     vectors_111
 
-vectorstail_79:
+vectorstail_112:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_80
+	JZ        vectorsdone_113
 	VMOVUPS   (R8), Z1
 	VMOVUPS.Z (R9), K1, Z2
 	VMOVUPS.Z (R10), K1, Z3
@@ -5727,13 +8913,13 @@ vectorstail_79:
 	VADDPS    2176(R8), Z2, Z2
 	VMOVUPS   Z2, 2176(R8)
 
-vectorsdone_80:
+vectorsdone_113:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_76
+	JMP  rows_109
 
-rowsdone_77:
+rowsdone_110:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -5742,9 +8928,9 @@ rowsdone_77:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_81:
+singles_114:
 	CMPQ          R9, R10
-	JGT           tail_82
+	JGT           tail_115
 	VMOVUPS       1088(SI)(R9*1), Z1
 	VMOVUPD       (DI)(R9*2), Z2
 	VMOVUPD       64(DI)(R9*2), Z3
@@ -5766,12 +8952,12 @@ singles_81:
 	VMOVUPD       Z2, (R8)(R9*2)
 	VMOVUPD       Z3, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_81
+	JMP           singles_114
 
-tail_82:
+tail_115:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_83
+	JEQ           done_116
 	VMOVUPS       1088(SI)(R9*1), Z1
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z2
@@ -5798,22 +8984,24 @@ tail_82:
 	VMOVUPD       Z3, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_83:
+done_116:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_84
+	JZ      done_117
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_68
+	JMP     chunk_101
 
-done_84:
+done_117:
 	VZEROUPPER
 	RET
 
-// func gradRowsAVX512(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int)
-// Requires: AVX, AVX512F
-TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-192
+// func gradRowsAVX512(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int, stream int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-200
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
+	CMPQ    stream+192(FP), $0x00
+	JNE     nontemporal_118
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -5830,10 +9018,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-192
 	MOVWLZX (R9)(R8*2), R8
 	KMOVW   R8, K1
 
-sample_85:
+sample_119:
 	XORQ R8, R8
 
-channel_86:
+channel_120:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -5847,9 +9035,9 @@ channel_86:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000100, R10
 
-blocks_90:
+blocks_124:
 	CMPQ        R9, R10
-	JGT         blocksdone_91
+	JGT         blocksdone_125
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -5875,14 +9063,14 @@ blocks_90:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_90
+	JMP         blocks_124
 
-blocksdone_91:
+blocksdone_125:
 	ADDQ $0x000000c0, R10
 
-singles_87:
+singles_121:
 	CMPQ        R9, R10
-	JGT         tail_88
+	JGT         tail_122
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -5890,12 +9078,12 @@ singles_87:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_87
+	JMP         singles_121
 
-tail_88:
+tail_122:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_89
+	JEQ         done_123
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -5904,25 +9092,134 @@ tail_88:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_89:
+done_123:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_86
+	JB   channel_120
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_85
+	JNZ  sample_119
 	VZEROUPPER
 	RET
 
-// func gradColsAVX512(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, rows int, stride int, prefetch int)
+nontemporal_118:
+	MOVQ    dx_base+0(FP), AX
+	MOVQ    dy_base+24(FP), CX
+	MOVQ    x_base+48(FP), DX
+	MOVQ    width+168(FP), BX
+	MOVQ    samples+176(FP), SI
+	MOVQ    stride+184(FP), DI
+	MOVQ    center_len+80(FP), R8
+	IMULQ   BX, R8
+	SUBQ    R8, DI
+	SHLQ    $0x02, DI
+	MOVQ    BX, R8
+	ANDQ    $0x0f, R8
+	LEAQ    kmask<>+0(SB), R9
+	MOVWLZX (R9)(R8*2), R8
+	KMOVW   R8, K1
+
+sample_126:
+	XORQ R8, R8
+
+channel_127:
+	MOVQ         center_base+72(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	MOVQ         gy_base+96(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z1
+	MOVQ         gx_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z2
+	MOVQ         g0_base+144(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z3
+	XORQ         R9, R9
+	MOVQ         BX, R10
+	SHLQ         $0x02, R10
+	SUBQ         $0x00000100, R10
+
+blocks_131:
+	CMPQ        R9, R10
+	JGT         blocksdone_132
+	VMOVUPS     (CX)(R9*1), Z4
+	VMOVUPS     (DX)(R9*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, (AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Z4
+	VMOVUPS     64(DX)(R9*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, 64(AX)(R9*1)
+	VMOVUPS     128(CX)(R9*1), Z4
+	VMOVUPS     128(DX)(R9*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, 128(AX)(R9*1)
+	VMOVUPS     192(CX)(R9*1), Z4
+	VMOVUPS     192(DX)(R9*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, 192(AX)(R9*1)
+	ADDQ        $0x00000100, R9
+	JMP         blocks_131
+
+blocksdone_132:
+	ADDQ $0x000000c0, R10
+
+singles_128:
+	CMPQ        R9, R10
+	JGT         tail_129
+	VMOVUPS     (CX)(R9*1), Z4
+	VMOVUPS     (DX)(R9*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, (AX)(R9*1)
+	ADDQ        $0x00000040, R9
+	JMP         singles_128
+
+tail_129:
+	ADDQ        $0x00000040, R10
+	CMPQ        R9, R10
+	JEQ         done_130
+	VMOVUPS.Z   (CX)(R9*1), K1, Z4
+	VMOVUPS.Z   (DX)(R9*1), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (AX)(R9*1)
+	MOVQ        R10, R9
+
+done_130:
+	ADDQ R9, AX
+	ADDQ R9, CX
+	ADDQ R9, DX
+	INCQ R8
+	CMPQ R8, center_len+80(FP)
+	JB   channel_127
+	ADDQ DI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	DECQ SI
+	JNZ  sample_126
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func gradColsAVX512(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, rows int, stride int, prefetch int, stream int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·gradColsAVX512(SB), NOSPLIT, $0-192
+TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
+	CMPQ    stream+192(FP), $0x00
+	JNE     nontemporal_133
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -5931,28 +9228,28 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-192
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_92
+	JA      streaming_134
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_93
+	JZ      full_135
 	CMPQ    CX, $0x01
-	JEQ     gradColsAVX512_v1_true
+	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
-	JEQ     gradColsAVX512_v2_true
+	JEQ     gradColsAVX512_v2_true_false
 	CMPQ    CX, $0x03
-	JEQ     gradColsAVX512_v3_true
+	JEQ     gradColsAVX512_v3_true_false
 	CMPQ    CX, $0x04
-	JEQ     gradColsAVX512_v4_true
+	JEQ     gradColsAVX512_v4_true_false
 
-full_93:
+full_135:
 	CMPQ    CX, $0x01
-	JEQ     gradColsAVX512_v1_false
+	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
-	JEQ     gradColsAVX512_v2_false
+	JEQ     gradColsAVX512_v2_false_false
 	CMPQ    CX, $0x03
-	JEQ     gradColsAVX512_v3_false
+	JEQ     gradColsAVX512_v3_false_false
 	MOVQ    center_base+72(FP), CX
 	VMOVUPS (CX), Z0
 	MOVQ    gy_base+96(FP), CX
@@ -5990,10 +9287,10 @@ full_93:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_94:
+row_136:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_95
+	JZ         noprefetch_137
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -6003,7 +9300,7 @@ row_94:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_95:
+noprefetch_137:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -6032,11 +9329,11 @@ noprefetch_95:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_94
+	JNZ         row_136
 	VZEROUPPER
 	RET
 
-gradColsAVX512_v3_false:
+gradColsAVX512_v3_false_false:
 	MOVQ    center_base+72(FP), CX
 	VMOVUPS (CX), Z0
 	MOVQ    gy_base+96(FP), CX
@@ -6066,10 +9363,10 @@ gradColsAVX512_v3_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_96:
+row_138:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_97
+	JZ         noprefetch_139
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -6077,7 +9374,7 @@ row_96:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_97:
+noprefetch_139:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -6100,11 +9397,11 @@ noprefetch_97:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_96
+	JNZ         row_138
 	VZEROUPPER
 	RET
 
-gradColsAVX512_v2_false:
+gradColsAVX512_v2_false_false:
 	MOVQ    center_base+72(FP), CX
 	VMOVUPS (CX), Z0
 	MOVQ    gy_base+96(FP), CX
@@ -6126,16 +9423,16 @@ gradColsAVX512_v2_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_98:
+row_140:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_99
+	JZ         noprefetch_141
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_99:
+noprefetch_141:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -6152,11 +9449,11 @@ noprefetch_99:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_98
+	JNZ         row_140
 	VZEROUPPER
 	RET
 
-gradColsAVX512_v1_false:
+gradColsAVX512_v1_false_false:
 	MOVQ    center_base+72(FP), CX
 	VMOVUPS (CX), Z0
 	MOVQ    gy_base+96(FP), CX
@@ -6170,14 +9467,14 @@ gradColsAVX512_v1_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_100:
+row_142:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_101
+	JZ         noprefetch_143
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_101:
+noprefetch_143:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -6188,11 +9485,11 @@ noprefetch_101:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_100
+	JNZ         row_142
 	VZEROUPPER
 	RET
 
-gradColsAVX512_v4_true:
+gradColsAVX512_v4_true_false:
 	MOVQ      center_base+72(FP), CX
 	VMOVUPS   (CX), Z0
 	MOVQ      gy_base+96(FP), CX
@@ -6230,10 +9527,10 @@ gradColsAVX512_v4_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_102:
+row_144:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_103
+	JZ         noprefetch_145
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -6243,7 +9540,7 @@ row_102:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_103:
+noprefetch_145:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -6272,11 +9569,11 @@ noprefetch_103:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_102
+	JNZ         row_144
 	VZEROUPPER
 	RET
 
-gradColsAVX512_v3_true:
+gradColsAVX512_v3_true_false:
 	MOVQ      center_base+72(FP), CX
 	VMOVUPS   (CX), Z0
 	MOVQ      gy_base+96(FP), CX
@@ -6306,10 +9603,10 @@ gradColsAVX512_v3_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_104:
+row_146:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_105
+	JZ         noprefetch_147
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -6317,7 +9614,7 @@ row_104:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_105:
+noprefetch_147:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -6340,11 +9637,11 @@ noprefetch_105:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_104
+	JNZ         row_146
 	VZEROUPPER
 	RET
 
-gradColsAVX512_v2_true:
+gradColsAVX512_v2_true_false:
 	MOVQ      center_base+72(FP), CX
 	VMOVUPS   (CX), Z0
 	MOVQ      gy_base+96(FP), CX
@@ -6366,16 +9663,16 @@ gradColsAVX512_v2_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_106:
+row_148:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_107
+	JZ         noprefetch_149
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_107:
+noprefetch_149:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -6392,11 +9689,11 @@ noprefetch_107:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_106
+	JNZ         row_148
 	VZEROUPPER
 	RET
 
-gradColsAVX512_v1_true:
+gradColsAVX512_v1_true_false:
 	MOVQ      center_base+72(FP), CX
 	VMOVUPS.Z (CX), K1, Z0
 	MOVQ      gy_base+96(FP), CX
@@ -6410,14 +9707,14 @@ gradColsAVX512_v1_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_108:
+row_150:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_109
+	JZ         noprefetch_151
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_109:
+noprefetch_151:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -6428,11 +9725,11 @@ noprefetch_109:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_108
+	JNZ         row_150
 	VZEROUPPER
 	RET
 
-streaming_92:
+streaming_134:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -6442,15 +9739,15 @@ streaming_92:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_110:
+row_152:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_114:
+blocks_156:
 	CMPQ        R11, R12
-	JGT         blocksdone_115
+	JGT         blocksdone_157
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -6492,14 +9789,14 @@ blocks_114:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_114
+	JMP         blocks_156
 
-blocksdone_115:
+blocksdone_157:
 	ADDQ $0x000000c0, R12
 
-singles_111:
+singles_153:
 	CMPQ        R11, R12
-	JGT         tail_112
+	JGT         tail_154
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -6511,12 +9808,12 @@ singles_111:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_111
+	JMP         singles_153
 
-tail_112:
+tail_154:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_113
+	JEQ         done_155
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -6529,11 +9826,636 @@ tail_112:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_113:
+done_155:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_110
+	JNZ  row_152
+	VZEROUPPER
+	RET
+
+nontemporal_133:
+	MOVQ    stride+176(FP), AX
+	SHLQ    $0x02, AX
+	MOVQ    center_len+80(FP), CX
+	ANDQ    $0x0f, CX
+	LEAQ    kmask<>+0(SB), DX
+	MOVWLZX (DX)(CX*2), CX
+	KMOVW   CX, K1
+	CMPQ    center_len+80(FP), $0x00000040
+	JA      streaming_158
+	MOVQ    center_len+80(FP), CX
+	ADDQ    $0x0f, CX
+	SHRQ    $0x04, CX
+	TESTQ   $0x0000000f, center_len+80(FP)
+	JZ      full_159
+	CMPQ    CX, $0x01
+	JEQ     gradColsAVX512_v1_true_true
+	CMPQ    CX, $0x02
+	JEQ     gradColsAVX512_v2_true_true
+	CMPQ    CX, $0x03
+	JEQ     gradColsAVX512_v3_true_true
+	CMPQ    CX, $0x04
+	JEQ     gradColsAVX512_v4_true_true
+
+full_159:
+	CMPQ    CX, $0x01
+	JEQ     gradColsAVX512_v1_false_true
+	CMPQ    CX, $0x02
+	JEQ     gradColsAVX512_v2_false_true
+	CMPQ    CX, $0x03
+	JEQ     gradColsAVX512_v3_false_true
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Z6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Z7
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 128(CX), Z9
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 128(CX), Z10
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 128(CX), Z11
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 192(CX), Z12
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 192(CX), Z13
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 192(CX), Z14
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 192(CX), Z15
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_160:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_161
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 192(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+	PREFETCHT0 192(BX)(DI*1)
+
+noprefetch_161:
+	VMOVUPS     (DX), Z16
+	VMOVUPS     (BX), Z17
+	VSUBPS      Z0, Z17, Z17
+	VFMADD213PS Z3, Z1, Z16
+	VFMADD231PS Z2, Z17, Z16
+	VMOVNTPS    Z16, (CX)
+	VMOVUPS     64(DX), Z16
+	VMOVUPS     64(BX), Z17
+	VSUBPS      Z4, Z17, Z17
+	VFMADD213PS Z7, Z5, Z16
+	VFMADD231PS Z6, Z17, Z16
+	VMOVNTPS    Z16, 64(CX)
+	VMOVUPS     128(DX), Z16
+	VMOVUPS     128(BX), Z17
+	VSUBPS      Z8, Z17, Z17
+	VFMADD213PS Z11, Z9, Z16
+	VFMADD231PS Z10, Z17, Z16
+	VMOVNTPS    Z16, 128(CX)
+	VMOVUPS     192(DX), Z16
+	VMOVUPS     192(BX), Z17
+	VSUBPS      Z12, Z17, Z17
+	VFMADD213PS Z15, Z13, Z16
+	VFMADD231PS Z14, Z17, Z16
+	VMOVNTPS    Z16, 192(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_160
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v3_false_true:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Z6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Z7
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 128(CX), Z9
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 128(CX), Z10
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 128(CX), Z11
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_162:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_163
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+
+noprefetch_163:
+	VMOVUPS     (DX), Z12
+	VMOVUPS     (BX), Z13
+	VSUBPS      Z0, Z13, Z13
+	VFMADD213PS Z3, Z1, Z12
+	VFMADD231PS Z2, Z13, Z12
+	VMOVNTPS    Z12, (CX)
+	VMOVUPS     64(DX), Z12
+	VMOVUPS     64(BX), Z13
+	VSUBPS      Z4, Z13, Z13
+	VFMADD213PS Z7, Z5, Z12
+	VFMADD231PS Z6, Z13, Z12
+	VMOVNTPS    Z12, 64(CX)
+	VMOVUPS     128(DX), Z12
+	VMOVUPS     128(BX), Z13
+	VSUBPS      Z8, Z13, Z13
+	VFMADD213PS Z11, Z9, Z12
+	VFMADD231PS Z10, Z13, Z12
+	VMOVNTPS    Z12, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_162
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v2_false_true:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Z6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Z7
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_164:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_165
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+
+noprefetch_165:
+	VMOVUPS     (DX), Z8
+	VMOVUPS     (BX), Z9
+	VSUBPS      Z0, Z9, Z9
+	VFMADD213PS Z3, Z1, Z8
+	VFMADD231PS Z2, Z9, Z8
+	VMOVNTPS    Z8, (CX)
+	VMOVUPS     64(DX), Z8
+	VMOVUPS     64(BX), Z9
+	VSUBPS      Z4, Z9, Z9
+	VFMADD213PS Z7, Z5, Z8
+	VFMADD231PS Z6, Z9, Z8
+	VMOVNTPS    Z8, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_164
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v1_false_true:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_166:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_167
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+
+noprefetch_167:
+	VMOVUPS     (DX), Z4
+	VMOVUPS     (BX), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_166
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v4_true_true:
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   (CX), Z3
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   64(CX), Z6
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   64(CX), Z7
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   128(CX), Z8
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   128(CX), Z9
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   128(CX), Z10
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   128(CX), Z11
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z12
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z13
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z14
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z15
+	MOVQ      dx_base+0(FP), CX
+	MOVQ      dy_base+24(FP), DX
+	MOVQ      x_base+48(FP), BX
+	MOVQ      rows+168(FP), SI
+
+row_168:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_169
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 192(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+	PREFETCHT0 192(BX)(DI*1)
+
+noprefetch_169:
+	VMOVUPS     (DX), Z16
+	VMOVUPS     (BX), Z17
+	VSUBPS      Z0, Z17, Z17
+	VFMADD213PS Z3, Z1, Z16
+	VFMADD231PS Z2, Z17, Z16
+	VMOVNTPS    Z16, (CX)
+	VMOVUPS     64(DX), Z16
+	VMOVUPS     64(BX), Z17
+	VSUBPS      Z4, Z17, Z17
+	VFMADD213PS Z7, Z5, Z16
+	VFMADD231PS Z6, Z17, Z16
+	VMOVNTPS    Z16, 64(CX)
+	VMOVUPS     128(DX), Z16
+	VMOVUPS     128(BX), Z17
+	VSUBPS      Z8, Z17, Z17
+	VFMADD213PS Z11, Z9, Z16
+	VFMADD231PS Z10, Z17, Z16
+	VMOVNTPS    Z16, 128(CX)
+	VMOVUPS.Z   192(DX), K1, Z16
+	VMOVUPS.Z   192(BX), K1, Z17
+	VSUBPS      Z12, Z17, Z17
+	VFMADD213PS Z15, Z13, Z16
+	VFMADD231PS Z14, Z17, Z16
+	VMOVUPS     Z16, K1, 192(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_168
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v3_true_true:
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   (CX), Z3
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   64(CX), Z6
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   64(CX), Z7
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z8
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z9
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z10
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z11
+	MOVQ      dx_base+0(FP), CX
+	MOVQ      dy_base+24(FP), DX
+	MOVQ      x_base+48(FP), BX
+	MOVQ      rows+168(FP), SI
+
+row_170:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_171
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+
+noprefetch_171:
+	VMOVUPS     (DX), Z12
+	VMOVUPS     (BX), Z13
+	VSUBPS      Z0, Z13, Z13
+	VFMADD213PS Z3, Z1, Z12
+	VFMADD231PS Z2, Z13, Z12
+	VMOVNTPS    Z12, (CX)
+	VMOVUPS     64(DX), Z12
+	VMOVUPS     64(BX), Z13
+	VSUBPS      Z4, Z13, Z13
+	VFMADD213PS Z7, Z5, Z12
+	VFMADD231PS Z6, Z13, Z12
+	VMOVNTPS    Z12, 64(CX)
+	VMOVUPS.Z   128(DX), K1, Z12
+	VMOVUPS.Z   128(BX), K1, Z13
+	VSUBPS      Z8, Z13, Z13
+	VFMADD213PS Z11, Z9, Z12
+	VFMADD231PS Z10, Z13, Z12
+	VMOVUPS     Z12, K1, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_170
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v2_true_true:
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   (CX), Z3
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z4
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z5
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z6
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z7
+	MOVQ      dx_base+0(FP), CX
+	MOVQ      dy_base+24(FP), DX
+	MOVQ      x_base+48(FP), BX
+	MOVQ      rows+168(FP), SI
+
+row_172:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_173
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+
+noprefetch_173:
+	VMOVUPS     (DX), Z8
+	VMOVUPS     (BX), Z9
+	VSUBPS      Z0, Z9, Z9
+	VFMADD213PS Z3, Z1, Z8
+	VFMADD231PS Z2, Z9, Z8
+	VMOVNTPS    Z8, (CX)
+	VMOVUPS.Z   64(DX), K1, Z8
+	VMOVUPS.Z   64(BX), K1, Z9
+	VSUBPS      Z4, Z9, Z9
+	VFMADD213PS Z7, Z5, Z8
+	VFMADD231PS Z6, Z9, Z8
+	VMOVUPS     Z8, K1, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_172
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v1_true_true:
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z (CX), K1, Z0
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z (CX), K1, Z1
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z (CX), K1, Z2
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z (CX), K1, Z3
+	MOVQ      dx_base+0(FP), CX
+	MOVQ      dy_base+24(FP), DX
+	MOVQ      x_base+48(FP), BX
+	MOVQ      rows+168(FP), SI
+
+row_174:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_175
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+
+noprefetch_175:
+	VMOVUPS.Z   (DX), K1, Z4
+	VMOVUPS.Z   (BX), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_174
+	SFENCE
+	VZEROUPPER
+	RET
+
+streaming_158:
+	MOVQ dx_base+0(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ x_base+48(FP), BX
+	MOVQ center_base+72(FP), SI
+	MOVQ gy_base+96(FP), DI
+	MOVQ gx_base+120(FP), R8
+	MOVQ g0_base+144(FP), R9
+	MOVQ rows+168(FP), R10
+
+row_176:
+	XORQ R11, R11
+	MOVQ center_len+80(FP), R12
+	SHLQ $0x02, R12
+	SUBQ $0x00000100, R12
+
+blocks_180:
+	CMPQ        R11, R12
+	JGT         blocksdone_181
+	VMOVUPS     (DX)(R11*1), Z0
+	VMOVUPS     (BX)(R11*1), Z1
+	VMOVUPS     (SI)(R11*1), Z2
+	VMOVUPS     (DI)(R11*1), Z3
+	VMOVUPS     (R8)(R11*1), Z4
+	VMOVUPS     (R9)(R11*1), Z5
+	VSUBPS      Z2, Z1, Z1
+	VFMADD213PS Z5, Z3, Z0
+	VFMADD231PS Z4, Z1, Z0
+	VMOVNTPS    Z0, (CX)(R11*1)
+	VMOVUPS     64(DX)(R11*1), Z0
+	VMOVUPS     64(BX)(R11*1), Z1
+	VMOVUPS     64(SI)(R11*1), Z2
+	VMOVUPS     64(DI)(R11*1), Z3
+	VMOVUPS     64(R8)(R11*1), Z4
+	VMOVUPS     64(R9)(R11*1), Z5
+	VSUBPS      Z2, Z1, Z1
+	VFMADD213PS Z5, Z3, Z0
+	VFMADD231PS Z4, Z1, Z0
+	VMOVNTPS    Z0, 64(CX)(R11*1)
+	VMOVUPS     128(DX)(R11*1), Z0
+	VMOVUPS     128(BX)(R11*1), Z1
+	VMOVUPS     128(SI)(R11*1), Z2
+	VMOVUPS     128(DI)(R11*1), Z3
+	VMOVUPS     128(R8)(R11*1), Z4
+	VMOVUPS     128(R9)(R11*1), Z5
+	VSUBPS      Z2, Z1, Z1
+	VFMADD213PS Z5, Z3, Z0
+	VFMADD231PS Z4, Z1, Z0
+	VMOVNTPS    Z0, 128(CX)(R11*1)
+	VMOVUPS     192(DX)(R11*1), Z0
+	VMOVUPS     192(BX)(R11*1), Z1
+	VMOVUPS     192(SI)(R11*1), Z2
+	VMOVUPS     192(DI)(R11*1), Z3
+	VMOVUPS     192(R8)(R11*1), Z4
+	VMOVUPS     192(R9)(R11*1), Z5
+	VSUBPS      Z2, Z1, Z1
+	VFMADD213PS Z5, Z3, Z0
+	VFMADD231PS Z4, Z1, Z0
+	VMOVNTPS    Z0, 192(CX)(R11*1)
+	ADDQ        $0x00000100, R11
+	JMP         blocks_180
+
+blocksdone_181:
+	ADDQ $0x000000c0, R12
+
+singles_177:
+	CMPQ        R11, R12
+	JGT         tail_178
+	VMOVUPS     (DX)(R11*1), Z0
+	VMOVUPS     (BX)(R11*1), Z1
+	VMOVUPS     (SI)(R11*1), Z2
+	VMOVUPS     (DI)(R11*1), Z3
+	VMOVUPS     (R8)(R11*1), Z4
+	VMOVUPS     (R9)(R11*1), Z5
+	VSUBPS      Z2, Z1, Z1
+	VFMADD213PS Z5, Z3, Z0
+	VFMADD231PS Z4, Z1, Z0
+	VMOVNTPS    Z0, (CX)(R11*1)
+	ADDQ        $0x00000040, R11
+	JMP         singles_177
+
+tail_178:
+	ADDQ        $0x00000040, R12
+	CMPQ        R11, R12
+	JEQ         done_179
+	VMOVUPS.Z   (DX)(R11*1), K1, Z0
+	VMOVUPS.Z   (BX)(R11*1), K1, Z1
+	VMOVUPS.Z   (SI)(R11*1), K1, Z2
+	VMOVUPS.Z   (DI)(R11*1), K1, Z3
+	VMOVUPS.Z   (R8)(R11*1), K1, Z4
+	VMOVUPS.Z   (R9)(R11*1), K1, Z5
+	VSUBPS      Z2, Z1, Z1
+	VFMADD213PS Z5, Z3, Z0
+	VFMADD231PS Z4, Z1, Z0
+	VMOVUPS     Z0, K1, (CX)(R11*1)
+	MOVQ        R12, R11
+
+done_179:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	ADDQ AX, BX
+	DECQ R10
+	JNZ  row_176
+	SFENCE
 	VZEROUPPER
 	RET

@@ -32,6 +32,9 @@ type isa struct {
 	far Mem
 
 	labels int
+
+	// nt makes full-vector stores non-temporal (see streamed).
+	nt bool
 }
 
 func avx2() *isa   { return &isa{name: "AVX2", lanes: 8} }
@@ -207,6 +210,8 @@ func (w *isa) load(m Mem, dst VecVirtual, tail bool) {
 // store stores a float32 vector, only the tail lanes when tail.
 func (w *isa) store(src VecVirtual, m Mem, tail bool) {
 	switch {
+	case !tail && w.nt:
+		VMOVNTPS(src, m)
 	case !tail:
 		VMOVUPS(src, m)
 	case w.zmm:
@@ -376,6 +381,29 @@ func addr(c Component) Mem {
 		panic(err)
 	}
 	return b.Addr
+}
+
+// streamed emits body twice: with plain stores, and, when the stream argument is not
+// zero, with non-temporal stores of the full vectors, which write large outputs without
+// first reading their cache lines (the wrapper guarantees vector-aligned full vectors).
+func (w *isa) streamed(body func()) {
+	nt := w.label("nontemporal")
+	CMPQ(addr(Param("stream")), U8(0))
+	JNE(LabelRef(nt))
+	body()
+	Label(nt)
+	w.nt = true
+	body()
+	w.nt = false
+}
+
+// ret returns, fencing non-temporal stores first.
+func (w *isa) ret() {
+	if w.nt {
+		SFENCE()
+	}
+	VZEROUPPER()
+	RET()
 }
 
 // at is the address base + i + disp.

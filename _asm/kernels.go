@@ -32,52 +32,53 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 	op func(in, p []VecVirtual) []VecVirtual) {
 	w.text(name, sig)
 	Comment(name + w.name + doc)
-	ptr := make([]Register, len(data))
-	for d, name := range data {
-		ptr[d] = Load(Param(name).Base(), GP64())
-	}
-	width := Load(Param("width"), GP64())
-	samples := Load(Param("samples"), GP64())
-	skip := w.sampleSkip(width, Param(params[0]).Len())
-	w.setTail(width)
-
-	sample := w.label("sample")
-	Label(sample)
-	ch := GP64()
-	XORQ(ch, ch)
-	channel := w.label("channel")
-	Label(channel)
-	p := make([]VecVirtual, len(params))
-	for j, name := range params {
-		b := Load(Param(name).Base(), GP64())
-		p[j] = w.vec()
-		VBROADCASTSS(Mem{Base: b, Index: ch, Scale: 4}, p[j])
-	}
-	i := w.loop(width, unroll, func(i Register, nv int, tail bool) {
-		for u := range nv {
-			in := make([]VecVirtual, len(data)-outputs)
-			for d := range in {
-				in[d] = w.vec()
-				w.load(at(ptr[outputs+d], i, u*w.size()), in[d], tail)
-			}
-			for d, r := range op(in, p) {
-				w.store(r, at(ptr[d], i, u*w.size()), tail)
-			}
+	w.streamed(func() {
+		ptr := make([]Register, len(data))
+		for d, name := range data {
+			ptr[d] = Load(Param(name).Base(), GP64())
 		}
+		width := Load(Param("width"), GP64())
+		samples := Load(Param("samples"), GP64())
+		skip := w.sampleSkip(width, Param(params[0]).Len())
+		w.setTail(width)
+
+		sample := w.label("sample")
+		Label(sample)
+		ch := GP64()
+		XORQ(ch, ch)
+		channel := w.label("channel")
+		Label(channel)
+		p := make([]VecVirtual, len(params))
+		for j, name := range params {
+			b := Load(Param(name).Base(), GP64())
+			p[j] = w.vec()
+			VBROADCASTSS(Mem{Base: b, Index: ch, Scale: 4}, p[j])
+		}
+		i := w.loop(width, unroll, func(i Register, nv int, tail bool) {
+			for u := range nv {
+				in := make([]VecVirtual, len(data)-outputs)
+				for d := range in {
+					in[d] = w.vec()
+					w.load(at(ptr[outputs+d], i, u*w.size()), in[d], tail)
+				}
+				for d, r := range op(in, p) {
+					w.store(r, at(ptr[d], i, u*w.size()), tail)
+				}
+			}
+		})
+		for d := range data {
+			ADDQ(i, ptr[d])
+		}
+		INCQ(ch)
+		CMPQ(ch, addr(Param(params[0]).Len()))
+		JB(LabelRef(channel))
+		for d := range data {
+			ADDQ(skip, ptr[d])
+		}
+		DECQ(samples)
+		JNZ(LabelRef(sample))
+		w.ret()
 	})
-	for d := range data {
-		ADDQ(i, ptr[d])
-	}
-	INCQ(ch)
-	CMPQ(ch, addr(Param(params[0]).Len()))
-	JB(LabelRef(channel))
-	for d := range data {
-		ADDQ(skip, ptr[d])
-	}
-	DECQ(samples)
-	JNZ(LabelRef(sample))
-	VZEROUPPER()
-	RET()
 }
 
 // sampleSkip returns the bytes from the end of a sample's n runs of width values to the
@@ -105,128 +106,128 @@ func (w *isa) colsElementwise(doc, name, sig string, data []string, outputs int,
 	op func(in, p []VecVirtual) []VecVirtual) {
 	w.text(name, sig)
 	Comment(name + w.name + doc)
-	n := addr(Param(params[0]).Len())
-	stride := Load(Param("stride"), GP64())
-	SHLQ(U8(2), stride)
-	w.setTail(n)
-	// block is how many vectors of parameters stay in registers, with room to spare for
-	// the data and temporaries.
-	block := 4
-	if !w.zmm {
-		block = 12 / len(params)
-	}
-	streaming := w.label("streaming")
-	CMPQ(n, U32(block*w.lanes))
-	JA(LabelRef(streaming))
+	w.streamed(func() {
+		n := addr(Param(params[0]).Len())
+		stride := Load(Param("stride"), GP64())
+		SHLQ(U8(2), stride)
+		w.setTail(n)
+		// block is how many vectors of parameters stay in registers, with room to spare for
+		// the data and temporaries.
+		block := 4
+		if !w.zmm {
+			block = 12 / len(params)
+		}
+		streaming := w.label("streaming")
+		CMPQ(n, U32(block*w.lanes))
+		JA(LabelRef(streaming))
 
-	// One walk down the rows for all the row's vectors: one variant per vector count,
-	// with the last vector full or the tail.
-	nvec := GP64()
-	MOVQ(n, nvec)
-	ADDQ(U8(w.lanes-1), nvec)
-	SHRQ(U8(w.shift()), nvec)
-	variant := func(nv int, tail bool) string { return fmt.Sprintf("%s%s_v%d_%v", name, w.name, nv, tail) }
-	full := w.label("full")
-	TESTQ(U32(w.lanes-1), n)
-	JZ(LabelRef(full))
-	for nv := 1; nv <= block; nv++ {
-		CMPQ(nvec, U8(nv))
-		JEQ(LabelRef(variant(nv, true)))
-	}
-	Label(full)
-	for nv := 1; nv < block; nv++ {
-		CMPQ(nvec, U8(nv))
-		JEQ(LabelRef(variant(nv, false)))
-	}
-	for _, tail := range []bool{false, true} {
-		for nv := block; nv >= 1; nv-- {
-			Label(variant(nv, tail))
-			last := func(u int) bool { return tail && u == nv-1 }
-			p := make([][]VecVirtual, nv)
-			for u := range nv {
-				p[u] = make([]VecVirtual, len(params))
-				for j, name := range params {
-					b := Load(Param(name).Base(), GP64())
-					p[u][j] = w.vec()
-					w.load(Mem{Base: b, Disp: u * w.size()}, p[u][j], last(u))
-				}
-			}
-			ptr := make([]Register, len(data))
-			for d, name := range data {
-				ptr[d] = Load(Param(name).Base(), GP64())
-			}
-			r := Load(Param("rows"), GP64())
-			row := w.label("row")
-			Label(row)
-			// A walk down narrow rows reads a fraction of each row's lines, which the
-			// stream prefetchers do not follow: prefetch the inputs ahead (the prefetch
-			// argument, zero for tensors that stay in cache).
-			t := Load(Param("prefetch"), GP64())
-			TESTQ(t, t)
-			noPrefetch := w.label("noprefetch")
-			JZ(LabelRef(noPrefetch))
-			for d := outputs; d < len(data); d++ {
+		// One walk down the rows for all the row's vectors: one variant per vector count,
+		// with the last vector full or the tail.
+		nvec := GP64()
+		MOVQ(n, nvec)
+		ADDQ(U8(w.lanes-1), nvec)
+		SHRQ(U8(w.shift()), nvec)
+		variant := func(nv int, tail bool) string { return fmt.Sprintf("%s%s_v%d_%v_%v", name, w.name, nv, tail, w.nt) }
+		full := w.label("full")
+		TESTQ(U32(w.lanes-1), n)
+		JZ(LabelRef(full))
+		for nv := 1; nv <= block; nv++ {
+			CMPQ(nvec, U8(nv))
+			JEQ(LabelRef(variant(nv, true)))
+		}
+		Label(full)
+		for nv := 1; nv < block; nv++ {
+			CMPQ(nvec, U8(nv))
+			JEQ(LabelRef(variant(nv, false)))
+		}
+		for _, tail := range []bool{false, true} {
+			for nv := block; nv >= 1; nv-- {
+				Label(variant(nv, tail))
+				last := func(u int) bool { return tail && u == nv-1 }
+				p := make([][]VecVirtual, nv)
 				for u := range nv {
-					PREFETCHT0(Mem{Base: ptr[d], Index: t, Scale: 1, Disp: u * w.size()})
+					p[u] = make([]VecVirtual, len(params))
+					for j, name := range params {
+						b := Load(Param(name).Base(), GP64())
+						p[u][j] = w.vec()
+						w.load(Mem{Base: b, Disp: u * w.size()}, p[u][j], last(u))
+					}
 				}
+				ptr := make([]Register, len(data))
+				for d, name := range data {
+					ptr[d] = Load(Param(name).Base(), GP64())
+				}
+				r := Load(Param("rows"), GP64())
+				row := w.label("row")
+				Label(row)
+				// A walk down narrow rows reads a fraction of each row's lines, which the
+				// stream prefetchers do not follow: prefetch the inputs ahead (the prefetch
+				// argument, zero for tensors that stay in cache).
+				t := Load(Param("prefetch"), GP64())
+				TESTQ(t, t)
+				noPrefetch := w.label("noprefetch")
+				JZ(LabelRef(noPrefetch))
+				for d := outputs; d < len(data); d++ {
+					for u := range nv {
+						PREFETCHT0(Mem{Base: ptr[d], Index: t, Scale: 1, Disp: u * w.size()})
+					}
+				}
+				Label(noPrefetch)
+				for u := range nv {
+					in := make([]VecVirtual, len(data)-outputs)
+					for d := range in {
+						in[d] = w.vec()
+						w.load(Mem{Base: ptr[outputs+d], Disp: u * w.size()}, in[d], last(u))
+					}
+					for d, v := range op(in, p[u]) {
+						w.store(v, Mem{Base: ptr[d], Disp: u * w.size()}, last(u))
+					}
+				}
+				for d := range data {
+					ADDQ(stride, ptr[d])
+				}
+				DECQ(r)
+				JNZ(LabelRef(row))
+				w.ret()
 			}
-			Label(noPrefetch)
+		}
+
+		Label(streaming)
+		base := make([]Register, len(data))
+		for d, name := range data {
+			base[d] = Load(Param(name).Base(), GP64())
+		}
+		pbase := make([]Register, len(params))
+		for j, name := range params {
+			pbase[j] = Load(Param(name).Base(), GP64())
+		}
+		rows := Load(Param("rows"), GP64())
+		row := w.label("row")
+		Label(row)
+		w.loop(n, unroll, func(i Register, nv int, tail bool) {
 			for u := range nv {
 				in := make([]VecVirtual, len(data)-outputs)
 				for d := range in {
 					in[d] = w.vec()
-					w.load(Mem{Base: ptr[outputs+d], Disp: u * w.size()}, in[d], last(u))
+					w.load(at(base[outputs+d], i, u*w.size()), in[d], tail)
 				}
-				for d, v := range op(in, p[u]) {
-					w.store(v, Mem{Base: ptr[d], Disp: u * w.size()}, last(u))
+				p := make([]VecVirtual, len(params))
+				for j := range params {
+					p[j] = w.vec()
+					w.load(at(pbase[j], i, u*w.size()), p[j], tail)
+				}
+				for d, r := range op(in, p) {
+					w.store(r, at(base[d], i, u*w.size()), tail)
 				}
 			}
-			for d := range data {
-				ADDQ(stride, ptr[d])
-			}
-			DECQ(r)
-			JNZ(LabelRef(row))
-			VZEROUPPER()
-			RET()
+		})
+		for d := range data {
+			ADDQ(stride, base[d])
 		}
-	}
-
-	Label(streaming)
-	base := make([]Register, len(data))
-	for d, name := range data {
-		base[d] = Load(Param(name).Base(), GP64())
-	}
-	pbase := make([]Register, len(params))
-	for j, name := range params {
-		pbase[j] = Load(Param(name).Base(), GP64())
-	}
-	rows := Load(Param("rows"), GP64())
-	row := w.label("row")
-	Label(row)
-	w.loop(n, unroll, func(i Register, nv int, tail bool) {
-		for u := range nv {
-			in := make([]VecVirtual, len(data)-outputs)
-			for d := range in {
-				in[d] = w.vec()
-				w.load(at(base[outputs+d], i, u*w.size()), in[d], tail)
-			}
-			p := make([]VecVirtual, len(params))
-			for j := range params {
-				p[j] = w.vec()
-				w.load(at(pbase[j], i, u*w.size()), p[j], tail)
-			}
-			for d, r := range op(in, p) {
-				w.store(r, at(base[d], i, u*w.size()), tail)
-			}
-		}
+		DECQ(rows)
+		JNZ(LabelRef(row))
+		w.ret()
 	})
-	for d := range data {
-		ADDQ(stride, base[d])
-	}
-	DECQ(rows)
-	JNZ(LabelRef(row))
-	VZEROUPPER()
-	RET()
 }
 
 // affine is y = (x - center)*scale + shift: a subtraction and one FMA.
@@ -248,19 +249,19 @@ func gradient(in, p []VecVirtual) []VecVirtual {
 
 func (w *isa) normalize() {
 	w.rowsElementwise(": y = (x - center[i])*scale[i] + shift[i] over runs of width values.", "normRows",
-		"func(y, x, center, scale, shift []float32, width, samples, stride int)",
+		"func(y, x, center, scale, shift []float32, width, samples, stride, stream int)",
 		[]string{"y", "x"}, 1, []string{"center", "scale", "shift"}, affine)
 	w.colsElementwise(": y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.", "normCols",
-		"func(y, x, center, scale, shift []float32, rows, stride, prefetch int)",
+		"func(y, x, center, scale, shift []float32, rows, stride, prefetch, stream int)",
 		[]string{"y", "x"}, 1, []string{"center", "scale", "shift"}, affine)
 }
 
 func (w *isa) grad() {
 	w.rowsElementwise(": dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.", "gradRows",
-		"func(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride int)",
+		"func(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride, stream int)",
 		[]string{"dx", "dy", "x"}, 1, []string{"center", "gy", "gx", "g0"}, gradient)
 	w.colsElementwise(": dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.", "gradCols",
-		"func(dx, dy, x, center, gy, gx, g0 []float32, rows, stride, prefetch int)",
+		"func(dx, dy, x, center, gy, gx, g0 []float32, rows, stride, prefetch, stream int)",
 		[]string{"dx", "dy", "x"}, 1, []string{"center", "gy", "gx", "g0"}, gradient)
 }
 

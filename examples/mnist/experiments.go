@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -30,16 +31,20 @@ func (e *Experiment) runAll(cfgs []Config) ([]Result, error) {
 	}
 	prog := NewProgress(total)
 	results := make([]Result, len(cfgs))
-	sem := make(chan struct{}, max(e.Parallel, 1))
+	next := make(chan int, len(cfgs)) // runs start in the order given
+	for i := range cfgs {
+		next <- i
+	}
+	close(next)
 	var wg sync.WaitGroup
-	for i, c := range cfgs {
+	for range min(max(e.Parallel, 1), len(cfgs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			results[i] = Train(c, e.Train, e.Test, prog)
-			prog.Finished(c.Name)
+			for i := range next {
+				results[i] = Train(cfgs[i], e.Train, e.Test, prog)
+				prog.Finished(cfgs[i].Name)
+			}
 		}()
 	}
 	wg.Wait()
@@ -171,6 +176,8 @@ func (e *Experiment) DepthSweep() (Result, Result, error) {
 	slices.Reverse(res)
 	e.printf("\n%6s  %-9s  %9s  %13s  %12s  %12s  %s\n", "depth", "network", "final acc", "steps to 95%",
 		"|dW1| first", "|dW1| last", "diverged")
+	e.printf("(|dW1|: mean Frobenius norm of the first layer's gradient over the first and last %d steps;\n"+
+		" 0 means it underflowed float32, and such points are left out of the log-scale plot)\n", e.Base.EvalEvery)
 	var accSeries, gradSeries []Series
 	for i, r := range res {
 		h := r.History
@@ -229,8 +236,20 @@ func (e *Experiment) save(figs map[string]Figure, csvName string, res []Result) 
 	if err := f.Close(); err != nil {
 		return err
 	}
-	e.printf("\nwrote %s and %s in %s\n", joinNames(names), csvName, e.Out)
+	e.printf("\nwrote %s and %s in %s\n", joinNames(names), csvName, relative(e.Out))
 	return nil
+}
+
+// relative shortens dir to a path from the working directory when it lies below it.
+func relative(dir string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return dir
+	}
+	if rel, err := filepath.Rel(wd, dir); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return dir
 }
 
 func joinNames(names []string) string {

@@ -29,18 +29,23 @@ import (
 // default run to finish in minutes.
 const (
 	defaultSteps    = 10000
-	lrSweepSteps    = 3000
+	lrSweepSteps    = 5000
 	depthSweepSteps = 1000
 	examplesModule  = "github.com/simdnorm/bn/examples"
 	defaultOutDir   = "mnist/results"
+
+	// The paper gives neither the learning rate nor the initial weights' scale beyond
+	// "small random Gaussian values"; these are ours (see RESULTS.md for -init-std 0.1).
+	defaultLR      = 0.5
+	defaultInitStd = 0.01
 )
 
 func main() {
 	var (
-		steps      = flag.Int("steps", defaultSteps, fmt.Sprintf("training steps per network (the paper: 50000; default %d, or %d with -lr-sweep and %d with -depth-sweep)", defaultSteps, lrSweepSteps, depthSweepSteps))
+		steps      = flag.Int("steps", 0, fmt.Sprintf("training steps per network (the paper: 50000; default %d, or %d with -lr-sweep and %d with -depth-sweep)", defaultSteps, lrSweepSteps, depthSweepSteps))
 		batch      = flag.Int("batch", 60, "mini-batch size (the paper: 60)")
-		lr         = flag.Float64("lr", 0.5, "base SGD learning rate")
-		initStd    = flag.Float64("init-std", 0.1, "standard deviation of the Gaussian initial weights")
+		lr         = flag.Float64("lr", defaultLR, "base SGD learning rate")
+		initStd    = flag.Float64("init-std", defaultInitStd, "standard deviation of the Gaussian initial weights")
 		seed       = flag.Uint64("seed", 1, "random seed for initial weights and mini-batch order")
 		evalEvery  = flag.Int("eval-every", 0, "steps between test-set evaluations (0: steps/40)")
 		out        = flag.String("out", "", "directory for plots and CSV files (default mnist/results in the examples module)")
@@ -61,6 +66,8 @@ func main() {
 			*steps = lrSweepSteps
 		case *depthSweep:
 			*steps = depthSweepSteps
+		default:
+			*steps = defaultSteps
 		}
 	}
 	if *steps < 1 || *batch < 2 || *lr <= 0 || *initStd <= 0 {

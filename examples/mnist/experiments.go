@@ -136,14 +136,17 @@ func (e *Experiment) LRSweep() (Result, Result, error) {
 	if err != nil {
 		return Result{}, Result{}, err
 	}
-	e.printf("\n%6s  %8s  %-9s  %9s  %13s  %s\n", "lr×", "lr", "network", "final acc", "steps to 95%", "diverged")
+	e.printf("\n%6s  %8s  %-9s  %9s  %10s  %13s  %s\n", "lr×", "lr", "network", "final acc", "final loss",
+		"steps to 95%", "diverged")
 	var series []Series
 	for i, r := range res {
-		e.printf("%6g  %8g  %-9s  %9.4f  %13s  %s\n", mults[i/2], r.LR, netName(r.BatchNorm), r.FinalAcc,
-			stepsTo(r.StepsTo95), diverged(r))
+		e.printf("%6g  %8g  %-9s  %9.4f  %10.4f  %13s  %s\n", mults[i/2], r.LR, netName(r.BatchNorm), r.FinalAcc,
+			r.History[len(r.History)-1].TrainLoss, stepsTo(r.StepsTo95), diverged(r))
 		series = append(series, Series{Name: r.Name, X: steps(r), Y: field(r, func(p Point) float64 { return p.TestAcc }),
 			Color: i / 2, Dashed: !r.BatchNorm})
 	}
+	e.printf("(final loss: mean training loss over the last %d steps; ln 10 = 2.30 is chance level.\n"+
+		" diverged: the loss became NaN/Inf (training stops there) or its final mean exceeds %.1f)\n", e.Base.EvalEvery, divergeLoss)
 	err = e.save(map[string]Figure{"lr_sweep_test_accuracy.png": {
 		Title: "Test accuracy by learning rate (dashed: without BN)", XLabel: "training step",
 		YLabel: "test accuracy", YMin: 0, YMax: 1, Series: series}}, "lr_sweep.csv", res)

@@ -37,14 +37,14 @@ type Result struct {
 	History    []Point
 	FinalAcc   float64
 	StepsTo95  int  // first evaluated step with test accuracy ≥ 0.95; -1 if never
-	Diverged   bool // loss became NaN/Inf or blew up past divergeLoss
+	Diverged   bool // loss became NaN/Inf (training stops), or its mean over the last evaluation interval exceeds divergeLoss
 	DivergedAt int
 	Duration   time.Duration
 	Err        error
 }
 
 // divergeLoss is a mean training loss three times that of guessing uniformly (ln 10):
-// the network is confidently wrong, which plain SGD does not recover from in practice.
+// at the end of training, the network is confidently wrong.
 var divergeLoss = 3 * math.Log(10)
 
 // Train runs cfg on the training set, evaluating on the test set every EvalEvery steps
@@ -117,14 +117,16 @@ func Train(cfg Config, train, test *Dataset, prog *Progress) Result {
 			if res.Err = record(step); res.Err != nil {
 				return res
 			}
-			if last := res.History[len(res.History)-1]; last.TrainLoss > divergeLoss && !res.Diverged {
-				res.Diverged, res.DivergedAt = true, step
-			}
 		}
 		if res.Diverged {
 			prog.Skip(cfg.Steps - step) // a diverged run stops; its remaining steps count as done
 			break
 		}
+	}
+	// A loss that blew up but stayed finite is judged at the end only: early in training
+	// at high learning rates the loss can spike and recover, as it does with BN.
+	if last := res.History[len(res.History)-1]; !res.Diverged && last.TrainLoss > divergeLoss {
+		res.Diverged, res.DivergedAt = true, last.Step
 	}
 	res.FinalAcc = res.History[len(res.History)-1].TestAcc
 	res.Duration = time.Since(start)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -67,5 +68,23 @@ func (f Figure) Save(path string) error {
 	if f.YMin < f.YMax {
 		p.Y.Min, p.Y.Max = f.YMin, f.YMax
 	}
+	p.X.Tick.Marker = plainTicks{}
+	if len(f.Series) > 4 {
+		// Room on the right for a long legend, so it does not cover the curves.
+		p.X.Max = p.X.Min + 1.4*(p.X.Max-p.X.Min)
+	}
 	return p.Save(6*vg.Inch, 4*vg.Inch, path)
+}
+
+// plainTicks labels training steps as 2500, not 2500.00.
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+		}
+	}
+	return ts
 }

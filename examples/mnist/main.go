@@ -23,6 +23,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/simdnorm/bn"
 )
 
 // Defaults of the sweeps, which train 8 networks each and so take fewer steps than the
@@ -86,7 +88,8 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	fmt.Printf("%d training and %d test images (%v)\n", train.N, test.N, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("%d training and %d test images (%v); bn kernels: %s\n", train.N, test.N,
+		time.Since(start).Round(time.Millisecond), bn.Kernel())
 
 	e := &Experiment{Train: train, Test: test, Parallel: *parallel, Out: *out, W: os.Stdout,
 		Base: Config{Hidden: []int{100, 100, 100}, LR: *lr, Steps: *steps, Batch: *batch,

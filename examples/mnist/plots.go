@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 
@@ -37,7 +38,7 @@ func (f Figure) Save(path string) error {
 	p.Legend.Top = f.LegendTop
 	if f.LogY {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = decadeTicks{}
 	}
 	for _, s := range f.Series {
 		pts := make(plotter.XYs, 0, len(s.X))
@@ -71,7 +72,7 @@ func (f Figure) Save(path string) error {
 	p.X.Tick.Marker = plainTicks{}
 	if len(f.Series) > 4 {
 		// Room on the right for a long legend, so it does not cover the curves.
-		p.X.Max = p.X.Min + 1.4*(p.X.Max-p.X.Min)
+		p.X.Max = p.X.Min + 1.5*(p.X.Max-p.X.Min)
 	}
 	return p.Save(6*vg.Inch, 4*vg.Inch, path)
 }
@@ -79,12 +80,33 @@ func (f Figure) Save(path string) error {
 // plainTicks labels training steps as 2500, not 2500.00.
 type plainTicks struct{}
 
-func (plainTicks) Ticks(min, max float64) []plot.Tick {
-	ts := plot.DefaultTicks{}.Ticks(min, max)
+func (plainTicks) Ticks(xMin, xMax float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(xMin, xMax)
 	for i := range ts {
 		if ts[i].Label != "" {
 			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
 		}
+	}
+	return ts
+}
+
+// decadeTicks labels a log axis at powers of ten, at most about eight of them, since
+// gradient norms here span thirty decades.
+type decadeTicks struct{}
+
+func (decadeTicks) Ticks(yMin, yMax float64) []plot.Tick {
+	lo, hi := int(math.Floor(math.Log10(yMin))), int(math.Ceil(math.Log10(yMax)))
+	step := max((hi-lo+7)/8, 1)
+	var ts []plot.Tick
+	for e := lo; e <= hi; e++ {
+		t := plot.Tick{Value: math.Pow(10, float64(e))}
+		if t.Value < yMin || t.Value > yMax {
+			continue // ticks outside the axis would still take up room in the layout
+		}
+		if (e-lo)%step == 0 {
+			t.Label = fmt.Sprintf("1e%d", e)
+		}
+		ts = append(ts, t)
 	}
 	return ts
 }

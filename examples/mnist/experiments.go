@@ -102,7 +102,8 @@ func (e *Experiment) Figure1() (base, norm Result, err error) {
 	}
 	pad := 0.05 * (hi - lo)
 	percentiles := func(r Result, title string) Figure {
-		return Figure{Title: title, XLabel: "training step", YLabel: "sigmoid input", YMin: lo - pad, YMax: hi + pad,
+		// Extra room at the top keeps the legend off the 85th percentile.
+		return Figure{Title: title, XLabel: "training step", YLabel: "sigmoid input", YMin: lo - pad, YMax: hi + 6*pad,
 			LegendTop: true, Series: []Series{
 				{Name: "85th percentile", X: steps(r), Y: field(r, func(p Point) float64 { return p.P85 }), Color: 2},
 				{Name: "50th percentile", X: steps(r), Y: field(r, func(p Point) float64 { return p.P50 })},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -170,8 +169,4 @@ func percentile(sorted []float32, q float64) float64 {
 	hi := min(lo+1, len(sorted)-1)
 	f := pos - float64(lo)
 	return float64(sorted[lo])*(1-f) + float64(sorted[hi])*f
-}
-
-func (r Result) String() string {
-	return fmt.Sprintf("%s: final test accuracy %.4f after %d steps", r.Name, r.FinalAcc, r.Steps)
 }

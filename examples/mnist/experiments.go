@@ -163,7 +163,7 @@ func (e *Experiment) DepthSweep() (Result, Result, error) {
 		for _, norm := range []bool{false, true} {
 			c := e.Base
 			c.Hidden = slices.Repeat([]int{e.Base.Hidden[0]}, d)
-			c.BatchNorm = norm
+			c.BatchNorm, c.BatchStatsAcc = norm, true
 			c.Name = fmt.Sprintf("%s depth %d", netName(norm), d)
 			cfgs = append(cfgs, c)
 		}
@@ -178,15 +178,21 @@ func (e *Experiment) DepthSweep() (Result, Result, error) {
 		return Result{}, Result{}, err
 	}
 	slices.Reverse(res)
-	e.printf("\n%6s  %-9s  %9s  %13s  %12s  %12s  %s\n", "depth", "network", "final acc", "steps to 95%",
-		"|dW1| first", "|dW1| last", "diverged")
+	e.printf("\n%6s  %-9s  %9s  %11s  %10s  %13s  %12s  %12s  %s\n", "depth", "network", "final acc", "(batch st.)",
+		"final loss", "steps to 95%", "|dW1| first", "|dW1| last", "diverged")
+	e.printf("(final acc: BN with running statistics, as everywhere; batch st.: BN normalizing each chunk of %d\n"+
+		" test images by its own statistics; final loss: mean training loss over the last %d steps)\n", evalChunk, e.Base.EvalEvery)
 	e.printf("(|dW1|: mean Frobenius norm of the first layer's gradient over the first and last %d steps;\n"+
 		" 0 means it underflowed float32, and such points are left out of the log-scale plot)\n", e.Base.EvalEvery)
 	var accSeries, gradSeries []Series
 	for i, r := range res {
 		h := r.History
-		e.printf("%6d  %-9s  %9.4f  %13s  %12.3e  %12.3e  %s\n", depths[i/2], netName(r.BatchNorm), r.FinalAcc,
-			stepsTo(r.StepsTo95), h[min(1, len(h)-1)].GradNorm, h[len(h)-1].GradNorm, diverged(r))
+		batchAcc := "-"
+		if last := h[len(h)-1]; !math.IsNaN(last.TestAccBatch) {
+			batchAcc = fmt.Sprintf("%.4f", last.TestAccBatch)
+		}
+		e.printf("%6d  %-9s  %9.4f  %11s  %10.4f  %13s  %12.3e  %12.3e  %s\n", depths[i/2], netName(r.BatchNorm), r.FinalAcc,
+			batchAcc, h[len(h)-1].TrainLoss, stepsTo(r.StepsTo95), h[min(1, len(h)-1)].GradNorm, h[len(h)-1].GradNorm, diverged(r))
 		s := Series{Name: r.Name, X: steps(r), Color: i / 2, Dashed: !r.BatchNorm}
 		s.Y = field(r, func(p Point) float64 { return p.TestAcc })
 		accSeries = append(accSeries, s)
@@ -224,12 +230,12 @@ func (e *Experiment) save(figs map[string]Figure, csvName string, res []Result) 
 	}
 	w := csv.NewWriter(f)
 	w.Write([]string{"run", "batchnorm", "lr", "hidden_layers", "step", "test_acc", "train_loss",
-		"p15", "p50", "p85", "grad_norm_w1"})
+		"p15", "p50", "p85", "grad_norm_w1", "test_acc_batch_stats"})
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 	for _, r := range res {
 		for _, p := range r.History {
 			w.Write([]string{r.Name, strconv.FormatBool(r.BatchNorm), g(r.LR), strconv.Itoa(len(r.Hidden)),
-				strconv.Itoa(p.Step), g(p.TestAcc), g(p.TrainLoss), g(p.P15), g(p.P50), g(p.P85), g(p.GradNorm)})
+				strconv.Itoa(p.Step), g(p.TestAcc), g(p.TrainLoss), g(p.P15), g(p.P50), g(p.P85), g(p.GradNorm), g(p.TestAccBatch)})
 		}
 	}
 	w.Flush()

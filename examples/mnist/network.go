@@ -266,6 +266,18 @@ func (nt *Net) SGD(lr float32) {
 // predicted digit of each row into pred, and, when probe is not nil, the sigmoid input of
 // unit probeUnit of the last hidden layer for each row.
 func (nt *Net) Infer(pred []uint8, probe []float32, probeUnit int, x []float32, n int) error {
+	return nt.infer(pred, probe, probeUnit, x, n, false)
+}
+
+// InferBatchStats is Infer with every BN layer normalizing by the statistics of these n
+// rows instead of its running statistics, which it leaves untouched: it tells whether a
+// gap between training and test accuracy comes from running statistics that do not
+// match the batches the network was trained on.
+func (nt *Net) InferBatchStats(pred []uint8, x []float32, n int) error {
+	return nt.infer(pred, nil, 0, x, n, true)
+}
+
+func (nt *Net) infer(pred []uint8, probe []float32, probeUnit int, x []float32, n int, batchStats bool) error {
 	nt.ensure(n)
 	in := x
 	for l := range nt.hidden() {
@@ -273,6 +285,12 @@ func (nt *Net) Infer(pred []uint8, probe []float32, probeUnit int, x []float32, 
 		z, u, a := nt.z[l][:n*w], nt.u[l][:n*w], nt.a[l][:n*w]
 		nt.affine(z, in, n, l)
 		if norm := nt.Norms[l]; norm != nil {
+			if batchStats {
+				// A BatchNorm without running statistics normalizes with the batch's own.
+				own := *norm
+				own.RunningMean, own.RunningVar = nil, nil
+				norm = &own
+			}
 			if err := norm.Infer(u, z, bn.Shape{N: n, C: w, S: 1}); err != nil {
 				return err
 			}

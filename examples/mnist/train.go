@@ -19,6 +19,8 @@ type Config struct {
 	InitStd   float64 // standard deviation of the Gaussian initial weights
 	Seed      uint64  // initial weights and mini-batch order; equal seeds give equal batches
 	ProbeUnit int     // which sigmoid of the last hidden layer to watch
+	// BatchStatsAcc also measures BN networks' test accuracy with batch statistics.
+	BatchStatsAcc bool
 }
 
 // Point is what a run records at one evaluation.
@@ -28,6 +30,9 @@ type Point struct {
 	TrainLoss     float64 // mean mini-batch loss since the previous point
 	P15, P50, P85 float64 // percentiles of the probed sigmoid's input over the test set
 	GradNorm      float64 // mean first-layer gradient norm since the previous point
+	// TestAccBatch is the test accuracy with BN normalizing each chunk of evalChunk test
+	// images by its own statistics (NaN unless Config.BatchStatsAcc and BN).
+	TestAccBatch float64
 }
 
 // Result is a finished run.
@@ -66,6 +71,12 @@ func Train(cfg Config, train, test *Dataset, prog *Progress) Result {
 		p, err := Evaluate(net, test, cfg.ProbeUnit)
 		if err != nil {
 			return err
+		}
+		p.TestAccBatch = math.NaN()
+		if cfg.BatchStatsAcc && cfg.BatchNorm {
+			if p.TestAccBatch, err = EvaluateBatchStats(net, test); err != nil {
+				return err
+			}
 		}
 		p.Step = step
 		if since > 0 {
@@ -157,6 +168,24 @@ func Evaluate(net *Net, test *Dataset, probeUnit int) (Point, error) {
 		TestAcc: float64(correct) / float64(test.N),
 		P15:     percentile(probe, 0.15), P50: percentile(probe, 0.50), P85: percentile(probe, 0.85),
 	}, nil
+}
+
+// EvaluateBatchStats is the test accuracy with BN layers using each chunk's statistics.
+func EvaluateBatchStats(net *Net, test *Dataset) (float64, error) {
+	pred := make([]uint8, evalChunk)
+	correct := 0
+	for i := 0; i < test.N; i += evalChunk {
+		n := min(evalChunk, test.N-i)
+		if err := net.InferBatchStats(pred[:n], test.X[i*ImageSize:(i+n)*ImageSize], n); err != nil {
+			return 0, err
+		}
+		for r := range n {
+			if pred[r] == test.Labels[i+r] {
+				correct++
+			}
+		}
+	}
+	return float64(correct) / float64(test.N), nil
 }
 
 // percentile interpolates linearly between the closest ranks of sorted values.

@@ -203,7 +203,7 @@ func (e *Experiment) DepthSweep() (Result, Result, error) {
 		"depth_sweep_test_accuracy.png": {Title: "Test accuracy by depth (dashed: without BN)", XLabel: "training step",
 			YLabel: "test accuracy", YMin: 0, YMax: 1, Series: accSeries},
 		"depth_sweep_grad_norm.png": {Title: "First-layer gradient norm by depth (dashed: without BN)",
-			XLabel: "training step", YLabel: "|dLoss/dW1| (mean since last point)", LogY: true,
+			XLabel: "training step", YLabel: "first-layer gradient norm", LogY: true,
 			Series: gradSeries},
 	}, "depth_sweep.csv", res)
 	return res[0], res[1], err

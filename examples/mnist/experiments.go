@@ -202,8 +202,10 @@ func (e *Experiment) DepthSweep() (Result, Result, error) {
 	err = e.save(map[string]Figure{
 		"depth_sweep_test_accuracy.png": {Title: "Test accuracy by depth (dashed: without BN)", XLabel: "training step",
 			YLabel: "test accuracy", YMin: 0, YMax: 1, Series: accSeries},
-		"depth_sweep_grad_norm.png": {Title: "First-layer gradient norm by depth (dashed: without BN)",
-			XLabel: "training step", YLabel: "first-layer gradient norm", LogY: true,
+		// No Y label: with a log axis gonum/plot leaves a band of empty space under the
+		// title as tall as the rotated label is long; the title says what is plotted.
+		"depth_sweep_grad_norm.png": {Title: "Norm of dLoss/dW1 by depth (dashed: without BN)",
+			XLabel: "training step", LogY: true,
 			Series: gradSeries},
 	}, "depth_sweep.csv", res)
 	return res[0], res[1], err

@@ -35,7 +35,9 @@ func newPlan(s Shape, budget int) plan {
 			least = 16
 		}
 		if fit := budget / (4 * p.count); fit >= least {
-			p.tile = min(fit, maxTile)
+			// Cols tiles are whole cache lines wide (16 channels), so that no line is
+			// split between two tiles and read twice.
+			p.tile = min(fit/least*least, maxTile)
 		}
 	}
 	return p

@@ -17,8 +17,8 @@ type plan struct {
 const maxTile = 256
 
 // newPlan chooses the kernels for s and the tile: the most channels that fit maxTile and,
-// when budget > 0, whose values fit budget bytes so that a second pass over the tile hits
-// cache. A channels-first tensor with S = 1 is a plain [N][C] matrix, so it runs as cols.
+// for rows when budget > 0, whose values fit budget bytes so that a second pass over the
+// tile hits cache. A channels-first tensor with S = 1 is a plain [N][C] matrix, so it runs as cols.
 func newPlan(s Shape, budget int) plan {
 	p := plan{rows: s.Layout == ChannelsFirst && s.S > 1, count: s.N * s.S, tile: maxTile}
 	if p.rows {
@@ -26,19 +26,12 @@ func newPlan(s Shape, budget int) plan {
 	} else {
 		p.samples, p.stride = s.N*s.S, s.C
 	}
-	if budget > 0 && p.count > 0 {
-		// A cols tile narrower than a cache line would read whole lines for a few values:
-		// when that many channels do not fit the budget, blocking cannot help, and the
-		// widest tile reads memory most contiguously.
-		least := 1
-		if !p.rows {
-			least = 16
-		}
-		if fit := budget / (4 * p.count); fit >= least {
-			// Cols tiles are whole cache lines wide (16 channels), so that no line is
-			// split between two tiles and read twice.
-			p.tile = min(fit/least*least, maxTile)
-		}
+	// Cache blocking pays only for rows: a cols tile is a narrow, strided slice of every
+	// row, which the hardware prefetchers follow poorly. Measured on NHWC 32×512×7×7
+	// (avx512): 80-channel tiles gave Forward 2.35× and Backward 5.5× copy, whole rows
+	// 2.0× and 3.1×.
+	if budget > 0 && p.count > 0 && p.rows {
+		p.tile = min(max(budget/(4*p.count), 1), maxTile)
 	}
 	return p
 }

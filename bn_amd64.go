@@ -214,12 +214,6 @@ func params(n int, ps ...[]float32) {
 	}
 }
 
-func raceWrite64(s []float64) {
-	if len(s) > 0 {
-		raceWrite(unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), 2*len(s)))
-	}
-}
-
 func (v vectorISA) momentsRows(mean, m2 []float64, count int, x []float32, width, samples, stride int) {
 	n := len(mean)
 	if n == 0 || samples <= 0 {

@@ -2,11 +2,7 @@
 
 package bn
 
-import (
-	"unsafe"
-
-	"golang.org/x/sys/cpu"
-)
+import "golang.org/x/sys/cpu"
 
 // The NEON kernels (Advanced SIMD, which every arm64 CPU that Go supports has). The
 // assembly in bn_arm64.s runs every loop over values and channels, the float64 Chan merges
@@ -28,12 +24,6 @@ var neonKernels = kernelSet{
 // archKernels lists this architecture's SIMD kernel sets, best first.
 func archKernels() []registration {
 	return []registration{{&neonKernels, cpu.ARM64.HasASIMD}}
-}
-
-// asF32 is the memory of a float64 slice as float32s, for the race annotations of the
-// assembly that writes float64 results.
-func asF32(s []float64) []float32 {
-	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), 2*len(s))
 }
 
 // neonTile is how many channels a wrapper hands to one assembly call: it bounds the
@@ -78,8 +68,8 @@ func momentsRowsNEON(mean, m2 []float64, count int, x []float32, width, samples,
 	}
 	m2 = m2[:len(mean)]
 	raceRead(x)
-	raceWrite(asF32(mean))
-	raceWrite(asF32(m2))
+	raceWrite64(mean)
+	raceWrite64(m2)
 	var k [neonTile]float32
 	var s1, s2 [neonTile]float64
 	for c0 := 0; c0 < len(mean); c0 += neonTile {
@@ -110,8 +100,8 @@ func momentsColsNEON(mean, m2 []float64, count int, x []float32, rows, stride in
 	}
 	m2 = m2[:len(mean)]
 	raceRead(x)
-	raceWrite(asF32(mean))
-	raceWrite(asF32(m2))
+	raceWrite64(mean)
+	raceWrite64(m2)
 	var k [neonTile]float32
 	var s1, s2 [neonTile]float64
 	for c0 := 0; c0 < len(mean); c0 += neonTile {
@@ -198,8 +188,8 @@ func reduceRowsNEON(sumDy, sumDyXc []float64, dy, x, center []float32, width, sa
 	raceRead(dy)
 	raceRead(x)
 	raceRead(center)
-	raceWrite(asF32(sumDy))
-	raceWrite(asF32(sumDyXc))
+	raceWrite64(sumDy)
+	raceWrite64(sumDyXc)
 	for j := range samples {
 		off := j * stride
 		reduceRunsNEON(sumDy, sumDyXc, dy[off:][:nc*width], x[off:][:nc*width], center, width)
@@ -215,8 +205,8 @@ func reduceColsNEON(sumDy, sumDyXc []float64, count int, dy, x, center []float32
 	raceRead(dy)
 	raceRead(x)
 	raceRead(center)
-	raceWrite(asF32(sumDy))
-	raceWrite(asF32(sumDyXc))
+	raceWrite64(sumDy)
+	raceWrite64(sumDyXc)
 	for r := 0; r < rows; {
 		m := firstChunk(count+r, rows-r)
 		ext := (m-1)*stride + nc

@@ -2,5 +2,6 @@
 
 package bn
 
-func raceRead([]float32)  {}
-func raceWrite([]float32) {}
+func raceRead([]float32)    {}
+func raceWrite([]float32)   {}
+func raceWrite64([]float64) {}

@@ -18,7 +18,8 @@ const maxTile = 256
 
 // newPlan chooses the kernels for s and the tile: the most channels that fit maxTile and,
 // for rows when budget > 0, whose values fit budget bytes so that a second pass over the
-// tile hits cache. A channels-first tensor with S = 1 is a plain [N][C] matrix, so it runs as cols.
+// tile hits cache. A channels-first tensor with S = 1 is a plain [N][C] matrix, so it
+// runs as cols.
 func newPlan(s Shape, budget int) plan {
 	p := plan{rows: s.Layout == ChannelsFirst && s.S > 1, count: s.N * s.S, tile: maxTile}
 	if p.rows {

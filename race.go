@@ -20,3 +20,10 @@ func raceWrite(s []float32) {
 		runtime.RaceWriteRange(unsafe.Pointer(unsafe.SliceData(s)), len(s)*4)
 	}
 }
+
+// raceWrite64 is raceWrite for the float64 sums and moments that kernels write.
+func raceWrite64(s []float64) {
+	if len(s) > 0 {
+		runtime.RaceWriteRange(unsafe.Pointer(unsafe.SliceData(s)), len(s)*8)
+	}
+}

@@ -1,7 +1,8 @@
 // Command bnbench measures bn's operations on typical layer shapes and prints, for each,
 // the time per call, the throughput in bytes of x per second, and the ratio to a copy()
-// of the same bytes measured in the same run: the memory roofline that Infer and
-// ScaleShift can at best reach.
+// of the same bytes measured in the same round: the memory roofline that Infer and
+// ScaleShift can at best reach. Each figure is the median over rounds that measure
+// everything once, in turn.
 //
 // Usage:
 //
@@ -26,7 +27,7 @@ import (
 func main() {
 	all := flag.Bool("all", false, "measure every kernel set this CPU runs, not only the chosen one")
 	shapes := flag.String("shapes", "", "measure only shapes whose name contains this text")
-	reps := flag.Int("reps", 5, "timed repetitions per measurement; the median is reported")
+	reps := flag.Int("reps", 10, "rounds of measurement; medians are reported")
 	flag.Parse()
 
 	kernels := []string{bn.Kernel()}
@@ -44,55 +45,79 @@ func main() {
 		}
 		w := bench.NewWorkspace(c.Shape)
 		bytes := float64(4 * c.Shape.Len())
-		copyTime := measure(w, bench.Copy, *reps)
-		row(tw, c.Name, "copy", "", copyTime, bytes, copyTime)
+		ms := []*measurement{{op: bench.Copy}}
 		for _, op := range bench.Ops {
 			for _, k := range kernels {
-				if err := bn.UseKernel(k); err != nil {
-					fmt.Fprintln(os.Stderr, err)
-					os.Exit(1)
-				}
-				row(tw, c.Name, op.Name, k, measure(w, op, *reps), bytes, copyTime)
+				ms = append(ms, &measurement{op: op, kernel: k})
 			}
+		}
+		measureAll(w, ms, *reps)
+		for _, m := range ms {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.1f\t%.2f\t\n", c.Name, m.op.Name, m.kernel,
+				float64(m.time.Nanoseconds())/1e3, bytes/m.time.Seconds()/1e9, m.ratio)
 		}
 	}
 	tw.Flush()
 }
 
-func row(tw *tabwriter.Writer, shape, op, kernel string, t time.Duration, bytes float64, copyTime time.Duration) {
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.1f\t%.2f\t\n", shape, op, kernel,
-		float64(t.Nanoseconds())/1e3, bytes/t.Seconds()/1e9, t.Seconds()/copyTime.Seconds())
+// A measurement is one operation with one kernel set ("" for copy) and its results: the
+// median time of a call and the median ratio to copy.
+type measurement struct {
+	op     bench.Op
+	kernel string
+	calls  int // per timed block, about 20 ms
+	time   time.Duration
+	ratio  float64
 }
 
-// measure returns the median time of one call of op over reps repetitions, each long
-// enough (about 20 ms) for the clock to resolve it.
-func measure(w *bench.Workspace, op bench.Op, reps int) time.Duration {
-	call := func() {
-		if err := op.Run(w); err != nil {
-			fmt.Fprintf(os.Stderr, "%s on %v: %v\n", op.Name, w.Shape, err)
+// measureAll times ms, ms[0] being copy, in reps rounds that each time every measurement
+// once, and takes each ratio to the copy of the same round: the machines this runs on are
+// shared, and their speed drifts between rounds more than between neighbouring blocks.
+func measureAll(w *bench.Workspace, ms []*measurement, reps int) {
+	for _, m := range ms {
+		m.calls = 1
+		for m.block(w) < 20*time.Millisecond { // warms caches and pools too
+			m.calls *= 2
+		}
+	}
+	reps = max(reps, 1)
+	times := make([][]time.Duration, len(ms))
+	ratios := make([][]float64, len(ms))
+	for range reps {
+		var copyTime time.Duration
+		for i, m := range ms {
+			t := m.block(w) / time.Duration(m.calls)
+			if i == 0 {
+				copyTime = t
+			}
+			times[i] = append(times[i], t)
+			ratios[i] = append(ratios[i], t.Seconds()/copyTime.Seconds())
+		}
+	}
+	for i, m := range ms {
+		m.time, m.ratio = median(times[i]), median(ratios[i])
+	}
+}
+
+// block times m.calls calls of m's operation.
+func (m *measurement) block(w *bench.Workspace) time.Duration {
+	if m.kernel != "" {
+		if err := bn.UseKernel(m.kernel); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 	}
-	call() // warm caches and pools
-	n := 1
-	for {
-		start := time.Now()
-		for range n {
-			call()
+	start := time.Now()
+	for range m.calls {
+		if err := m.op.Run(w); err != nil {
+			fmt.Fprintf(os.Stderr, "%s on %v: %v\n", m.op.Name, w.Shape, err)
+			os.Exit(1)
 		}
-		if time.Since(start) > 20*time.Millisecond {
-			break
-		}
-		n *= 2
 	}
-	times := make([]time.Duration, max(reps, 1))
-	for i := range times {
-		start := time.Now()
-		for range n {
-			call()
-		}
-		times[i] = time.Since(start) / time.Duration(n)
-	}
-	slices.Sort(times)
-	return times[len(times)/2]
+	return time.Since(start)
+}
+
+func median[T time.Duration | float64](v []T) T {
+	slices.Sort(v)
+	return v[len(v)/2]
 }

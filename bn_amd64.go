@@ -69,10 +69,10 @@ func (b *rowBuf) floats() []float32 {
 }
 
 //go:noescape
-func momentsRowsAVX2(mean, m2 []float64, buf, x []float32, width, samples, stride, count int)
+func momentsRowsAVX2(mean, m2 []float64, buf, x []float32, width, samples, stride, count, prefetch int)
 
 //go:noescape
-func momentsRowsAVX512(mean, m2 []float64, buf, x []float32, width, samples, stride, count int)
+func momentsRowsAVX512(mean, m2 []float64, buf, x []float32, width, samples, stride, count, prefetch int)
 
 // colBuf is the cols reductions' scratch: three regions of colPad values, the channels'
 // shift (k or center, zero beyond the channels) and two float32 sums. The padding lets
@@ -88,10 +88,10 @@ func momentsColsAVX2(mean, m2 []float64, buf, x []float32, rows, stride, count, 
 func momentsColsAVX512(mean, m2 []float64, buf, x []float32, rows, stride, count, first, prefetch int)
 
 //go:noescape
-func normRowsAVX2(y, x, center, scale, shift []float32, width, samples, stride, stream int)
+func normRowsAVX2(y, x, center, scale, shift []float32, width, samples, stride, prefetch, stream int)
 
 //go:noescape
-func normRowsAVX512(y, x, center, scale, shift []float32, width, samples, stride, stream int)
+func normRowsAVX512(y, x, center, scale, shift []float32, width, samples, stride, prefetch, stream int)
 
 //go:noescape
 func normColsAVX2(y, x, center, scale, shift []float32, rows, stride, prefetch, stream int)
@@ -100,10 +100,10 @@ func normColsAVX2(y, x, center, scale, shift []float32, rows, stride, prefetch, 
 func normColsAVX512(y, x, center, scale, shift []float32, rows, stride, prefetch, stream int)
 
 //go:noescape
-func reduceRowsAVX2(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride int)
+func reduceRowsAVX2(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride, prefetch int)
 
 //go:noescape
-func reduceRowsAVX512(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride int)
+func reduceRowsAVX512(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride, prefetch int)
 
 //go:noescape
 func reduceColsAVX2(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first, prefetch int)
@@ -112,10 +112,10 @@ func reduceColsAVX2(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride
 func reduceColsAVX512(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first, prefetch int)
 
 //go:noescape
-func gradRowsAVX2(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride, stream int)
+func gradRowsAVX2(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride, prefetch, stream int)
 
 //go:noescape
-func gradRowsAVX512(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride, stream int)
+func gradRowsAVX512(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride, prefetch, stream int)
 
 //go:noescape
 func gradColsAVX2(dx, dy, x, center, gy, gx, g0 []float32, rows, stride, prefetch, stream int)
@@ -162,6 +162,20 @@ func narrowPrefetch(n, rows, stride int) int {
 	}
 	return prefetchDistance(rows, stride)
 }
+
+// rowsPrefetch is how far ahead, in bytes, the rows kernels prefetch: one sample's stride
+// when the n channels' runs of a sample are short streams far apart in a tensor too large
+// to stay in cache, else nothing (a long run the stream prefetchers follow by themselves).
+func rowsPrefetch(n, width, samples, stride int) int {
+	if n*width >= stride || n*width*4 > prefetchRunMax || samples*stride*4 <= 2<<20 {
+		return 0
+	}
+	return stride * 4
+}
+
+// prefetchRunMax is the longest run of a sample, in bytes, that the rows kernels prefetch
+// a sample ahead: a sample's work ahead must still be in L1 when it is reached.
+const prefetchRunMax = 32 << 10
 
 // streamFrom is the output span, in bytes, from which the elementwise kernels store
 // non-temporally: beyond the caches, writing y without first reading its lines saves a
@@ -244,10 +258,11 @@ func (v vectorISA) momentsRows(mean, m2 []float64, count int, x []float32, width
 			copy(buf.m2[:], m2)
 		}
 		xs := x[c0*width:][:(samples-1)*stride+t*width]
+		pf := rowsPrefetch(t, width, samples, stride)
 		if v == avx512 {
-			momentsRowsAVX512(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count)
+			momentsRowsAVX512(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, pf)
 		} else {
-			momentsRowsAVX2(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count)
+			momentsRowsAVX2(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, pf)
 		}
 		copy(mean, buf.mean[:])
 		copy(m2, buf.m2[:])
@@ -301,9 +316,9 @@ func (v vectorISA) normalizeRows(y, x, center, scale, shift []float32, width, sa
 	raceRead(x)
 	raceWrite(y)
 	if v == avx512 {
-		normRowsAVX512(y, x, center, scale, shift, width, samples, stride, v.stream(y, width, stride))
+		normRowsAVX512(y, x, center, scale, shift, width, samples, stride, rowsPrefetch(n, width, samples, stride), v.stream(y, width, stride))
 	} else {
-		normRowsAVX2(y, x, center, scale, shift, width, samples, stride, v.stream(y, width, stride))
+		normRowsAVX2(y, x, center, scale, shift, width, samples, stride, rowsPrefetch(n, width, samples, stride), v.stream(y, width, stride))
 	}
 }
 
@@ -349,9 +364,9 @@ func (v vectorISA) reduceRows(sumDy, sumDyXc []float64, dy, x, center []float32,
 	raceRead(dy)
 	raceRead(x)
 	if v == avx512 {
-		reduceRowsAVX512(sumDy, sumDyXc, dy, x, center, width, samples, stride)
+		reduceRowsAVX512(sumDy, sumDyXc, dy, x, center, width, samples, stride, rowsPrefetch(n, width, samples, stride))
 	} else {
-		reduceRowsAVX2(sumDy, sumDyXc, dy, x, center, width, samples, stride)
+		reduceRowsAVX2(sumDy, sumDyXc, dy, x, center, width, samples, stride, rowsPrefetch(n, width, samples, stride))
 	}
 }
 
@@ -398,9 +413,9 @@ func (v vectorISA) gradRows(dx, dy, x, center, gy, gx, g0 []float32, width, samp
 	raceRead(x)
 	raceWrite(dx)
 	if v == avx512 {
-		gradRowsAVX512(dx, dy, x, center, gy, gx, g0, width, samples, stride, v.stream(dx, width, stride))
+		gradRowsAVX512(dx, dy, x, center, gy, gx, g0, width, samples, stride, rowsPrefetch(n, width, samples, stride), v.stream(dx, width, stride))
 	} else {
-		gradRowsAVX2(dx, dy, x, center, gy, gx, g0, width, samples, stride, v.stream(dx, width, stride))
+		gradRowsAVX2(dx, dy, x, center, gy, gx, g0, width, samples, stride, rowsPrefetch(n, width, samples, stride), v.stream(dx, width, stride))
 	}
 }
 

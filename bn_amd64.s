@@ -41,9 +41,9 @@ DATA ymask<>+56(SB)/4, $0x00000000
 DATA ymask<>+60(SB)/4, $0x00000000
 GLOBL ymask<>(SB), RODATA|NOPTR, $64
 
-// func momentsRowsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int)
-// Requires: AVX, CMOV, FMA3
-TEXT ·momentsRowsAVX2(SB), NOSPLIT, $96-128
+// func momentsRowsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, prefetch int)
+// Requires: AVX, CMOV, FMA3, MMX+
+TEXT ·momentsRowsAVX2(SB), NOSPLIT, $96-136
 	// momentsRowsAVX2: merges each sample's runs x[i*width:][:width] of len(mean)
 	// channels into mean and m2, after count values merged before. Each run shifted by
 	// k[i] (buf's first region; float32(mean[i]) after the first sample) is summed in
@@ -86,6 +86,28 @@ channel_2:
 	MOVQ         CX, DI
 
 chunk_3:
+	MOVQ       prefetch+128(FP), R8
+	TESTQ      R8, R8
+	JZ         noprefetch_4
+	LEAQ       (R8)(AX*1), R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	PREFETCHT0 128(R8)
+	PREFETCHT0 192(R8)
+	PREFETCHT0 256(R8)
+	PREFETCHT0 320(R8)
+	PREFETCHT0 384(R8)
+	PREFETCHT0 448(R8)
+	PREFETCHT0 512(R8)
+	PREFETCHT0 576(R8)
+	PREFETCHT0 640(R8)
+	PREFETCHT0 704(R8)
+	PREFETCHT0 768(R8)
+	PREFETCHT0 832(R8)
+	PREFETCHT0 896(R8)
+	PREFETCHT0 960(R8)
+
+noprefetch_4:
 	MOVQ    $0x00000100, R8
 	CMPQ    DI, R8
 	CMOVQLT DI, R8
@@ -102,9 +124,9 @@ chunk_3:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000080, R10
 
-blocks_7:
+blocks_8:
 	CMPQ        R9, R10
-	JGT         blocksdone_8
+	JGT         blocksdone_9
 	VMOVUPS     (AX)(R9*1), Y12
 	VSUBPS      Y1, Y12, Y12
 	VADDPS      Y12, Y4, Y4
@@ -122,59 +144,59 @@ blocks_7:
 	VADDPS      Y12, Y10, Y10
 	VFMADD231PS Y12, Y12, Y11
 	ADDQ        $0x00000080, R9
-	JMP         blocks_7
+	JMP         blocks_8
 
-blocksdone_8:
+blocksdone_9:
 	ADDQ $0x00000060, R10
 
-singles_4:
+singles_5:
 	CMPQ        R9, R10
-	JGT         tail_5
+	JGT         tail_6
 	VMOVUPS     (AX)(R9*1), Y12
 	VSUBPS      Y1, Y12, Y12
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y12, Y5
 	ADDQ        $0x00000020, R9
-	JMP         singles_4
+	JMP         singles_5
 
-tail_5:
+tail_6:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_6
+	JEQ        done_7
 	LEAQ       (AX)(R9*1), R9
 	MOVQ       R9, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_9
+	JA         loadslow_10
 	VMASKMOVPS (R9), Y0, Y12
-	JMP        loaded_10
+	JMP        loaded_11
 
-loadslow_9:
+loadslow_10:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_11:
+copy_12:
 	CMPQ R12, R11
-	JGE  copied_12
+	JGE  copied_13
 	MOVL (R9)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_11
+	JMP  copy_12
 
-copied_12:
+copied_13:
 	VMOVUPS (SP), Y12
 
-loaded_10:
+loaded_11:
 	VSUBPS      Y1, Y12, Y12
 	VANDPS      Y0, Y12, Y12
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y12, Y5
 	MOVQ        R10, R9
 
-done_6:
+done_7:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -218,9 +240,9 @@ done_6:
 	SHLQ         $0x02, SI
 	SUBQ         $0x00000020, SI
 
-singles_13:
+singles_14:
 	CMPQ         R10, SI
-	JGT          tail_14
+	JGT          tail_15
 	VMOVUPD      (DI)(R10*2), Y1
 	VMOVUPD      32(DI)(R10*2), Y2
 	VMOVUPD      (R8)(R10*2), Y3
@@ -270,12 +292,12 @@ singles_13:
 	VINSERTF128  $0x01, X1, Y13, Y13
 	VMOVUPS      Y13, (R9)(R10*1)
 	ADDQ         $0x00000020, R10
-	JMP          singles_13
+	JMP          singles_14
 
-tail_14:
+tail_15:
 	ADDQ    $0x00000020, SI
 	CMPQ    R10, SI
-	JEQ     done_15
+	JEQ     done_16
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -284,15 +306,15 @@ tail_14:
 	LEAQ    (DI)(R10*2), R14
 	XORQ    R12, R12
 
-copy_16:
+copy_17:
 	CMPQ R12, R11
-	JGE  copied_17
+	JGE  copied_18
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_16
+	JMP  copy_17
 
-copied_17:
+copied_18:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -303,15 +325,15 @@ copied_17:
 	LEAQ    (R8)(R10*2), R14
 	XORQ    R12, R12
 
-copy_18:
+copy_19:
 	CMPQ R12, R11
-	JGE  copied_19
+	JGE  copied_20
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_18
+	JMP  copy_19
 
-copied_19:
+copied_20:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VMOVUPS      (R9)(R10*1), Y5
@@ -357,15 +379,15 @@ copied_19:
 	LEAQ         (DI)(R10*2), R12
 	XORQ         DI, DI
 
-copy_20:
+copy_21:
 	CMPQ DI, BX
-	JGE  copied_21
+	JGE  copied_22
 	MOVL (SP)(DI*1), R11
 	MOVL R11, (R12)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_20
+	JMP  copy_21
 
-copied_21:
+copied_22:
 	VMOVUPD Y3, (SP)
 	VMOVUPD Y4, 32(SP)
 	MOVQ    64(SP), BX
@@ -373,22 +395,22 @@ copied_21:
 	LEAQ    (R8)(R10*2), R11
 	XORQ    DI, DI
 
-copy_22:
+copy_23:
 	CMPQ DI, BX
-	JGE  copied_23
+	JGE  copied_24
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R11)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_22
+	JMP  copy_23
 
-copied_23:
+copied_24:
 	VCVTPD2PSY  Y1, X14
 	VCVTPD2PSY  Y2, X1
 	VINSERTF128 $0x01, X1, Y14, Y14
 	VMOVUPS     Y14, (R9)(R10*1)
 	MOVQ        SI, R10
 
-done_15:
+done_16:
 	ADDQ CX, count+120(FP)
 	ADDQ DX, AX
 	DECQ samples+104(FP)
@@ -417,7 +439,7 @@ TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-136
 	NEGQ    BX
 	VMOVDQU 32(SI)(BX*1), Y0
 
-chunk_24:
+chunk_25:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X3
 	VCVTSI2SDQ DX, X3, X1
@@ -435,27 +457,27 @@ chunk_24:
 	ADDQ       $0x07, SI
 	SHRQ       $0x03, SI
 
-clear_25:
+clear_26:
 	VMOVUPS Y1, 1088(BX)
 	VMOVUPS Y1, 2176(BX)
 	ADDQ    $0x20, BX
 	DECQ    SI
-	JNZ     clear_25
+	JNZ     clear_26
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_26:
+rows_27:
 	CMPQ BX, $0x04
-	JLT  rowsdone_27
+	JLT  rowsdone_28
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_29
+	JZ   vectorstail_30
 
-vectors_28:
+vectors_29:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_31
+	JEQ        noprefetch_32
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -463,7 +485,7 @@ vectors_28:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_31:
+noprefetch_32:
 	VMOVUPS     (R8), Y1
 	VMOVUPS     (R9), Y5
 	VSUBPS      Y1, Y5, Y5
@@ -488,38 +510,38 @@ noprefetch_31:
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
 	DECQ        DI
-	JNZ         vectors_28
+	JNZ         vectors_29
 
-vectorstail_29:
+vectorstail_30:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_30
+	JZ         vectorsdone_31
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_32
+	JA         loadslow_33
 	VMASKMOVPS (R9), Y0, Y5
-	JMP        loaded_33
+	JMP        loaded_34
 
-loadslow_32:
+loadslow_33:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R10, R10
 
-copy_34:
+copy_35:
 	CMPQ R10, DI
-	JGE  copied_35
+	JGE  copied_36
 	MOVL (R9)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_34
+	JMP  copy_35
 
-copied_35:
+copied_36:
 	VMOVUPS (SP), Y5
 
-loaded_33:
+loaded_34:
 	VSUBPS     Y1, Y5, Y5
 	VMOVAPS    Y5, Y4
 	VMULPS     Y5, Y5, Y5
@@ -527,29 +549,29 @@ loaded_33:
 	MOVQ       DI, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_36
+	JA         loadslow_37
 	VMASKMOVPS (DI), Y0, Y6
-	JMP        loaded_37
+	JMP        loaded_38
 
-loadslow_36:
+loadslow_37:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_38:
+copy_39:
 	CMPQ R11, R10
-	JGE  copied_39
+	JGE  copied_40
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_38
+	JMP  copy_39
 
-copied_39:
+copied_40:
 	VMOVUPS (SP), Y6
 
-loaded_37:
+loaded_38:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -557,29 +579,29 @@ loaded_37:
 	MOVQ        DI, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_40
+	JA          loadslow_41
 	VMASKMOVPS  (DI), Y0, Y6
-	JMP         loaded_41
+	JMP         loaded_42
 
-loadslow_40:
+loadslow_41:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_42:
+copy_43:
 	CMPQ R11, R10
-	JGE  copied_43
+	JGE  copied_44
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_42
+	JMP  copy_43
 
-copied_43:
+copied_44:
 	VMOVUPS (SP), Y6
 
-loaded_41:
+loaded_42:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -587,29 +609,29 @@ loaded_41:
 	MOVQ        DI, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_44
+	JA          loadslow_45
 	VMASKMOVPS  (DI), Y0, Y6
-	JMP         loaded_45
+	JMP         loaded_46
 
-loadslow_44:
+loadslow_45:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_46:
+copy_47:
 	CMPQ R10, R9
-	JGE  copied_47
+	JGE  copied_48
 	MOVL (DI)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_46
+	JMP  copy_47
 
-copied_47:
+copied_48:
 	VMOVUPS (SP), Y6
 
-loaded_45:
+loaded_46:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -618,22 +640,22 @@ loaded_45:
 	VADDPS      2176(R8), Y5, Y5
 	VMOVUPS     Y5, 2176(R8)
 
-vectorsdone_30:
+vectorsdone_31:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_26
+	JMP  rows_27
 
-rowsdone_27:
-rows_48:
+rowsdone_28:
+rows_49:
 	CMPQ BX, $0x01
-	JLT  rowsdone_49
+	JLT  rowsdone_50
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x03, SI
-	JZ   vectorstail_51
+	JZ   vectorstail_52
 
-vectors_50:
+vectors_51:
 	VMOVUPS (DI), Y1
 	VMOVUPS (R8), Y4
 	VSUBPS  Y1, Y4, Y4
@@ -646,38 +668,38 @@ vectors_50:
 	ADDQ    $0x20, R8
 	ADDQ    $0x20, DI
 	DECQ    SI
-	JNZ     vectors_50
+	JNZ     vectors_51
 
-vectorstail_51:
+vectorstail_52:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_52
+	JZ         vectorsdone_53
 	VMOVUPS    (DI), Y1
 	MOVQ       R8, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_53
+	JA         loadslow_54
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_54
+	JMP        loaded_55
 
-loadslow_53:
+loadslow_54:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R9, R9
 
-copy_55:
+copy_56:
 	CMPQ R9, SI
-	JGE  copied_56
+	JGE  copied_57
 	MOVL (R8)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_55
+	JMP  copy_56
 
-copied_56:
+copied_57:
 	VMOVUPS (SP), Y4
 
-loaded_54:
+loaded_55:
 	VSUBPS  Y1, Y4, Y4
 	VMOVAPS Y4, Y1
 	VMULPS  Y4, Y4, Y4
@@ -686,12 +708,12 @@ loaded_54:
 	VADDPS  2176(DI), Y4, Y4
 	VMOVUPS Y4, 2176(DI)
 
-vectorsdone_52:
+vectorsdone_53:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_48
+	JMP  rows_49
 
-rowsdone_49:
+rowsdone_50:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -701,9 +723,9 @@ rowsdone_49:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_57:
+singles_58:
 	CMPQ         R9, R10
-	JGT          tail_58
+	JGT          tail_59
 	VMOVUPD      (SI)(R9*2), Y1
 	VMOVUPD      32(SI)(R9*2), Y4
 	VMOVUPD      (DI)(R9*2), Y5
@@ -759,12 +781,12 @@ singles_57:
 	VINSERTF128  $0x01, X1, Y2, Y2
 	VMOVUPS      Y2, (R8)(R9*1)
 	ADDQ         $0x00000020, R9
-	JMP          singles_57
+	JMP          singles_58
 
-tail_58:
+tail_59:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_59
+	JEQ     done_60
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -773,15 +795,15 @@ tail_58:
 	LEAQ    (SI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_60:
+copy_61:
 	CMPQ R12, R11
-	JGE  copied_61
+	JGE  copied_62
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_60
+	JMP  copy_61
 
-copied_61:
+copied_62:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -792,15 +814,15 @@ copied_61:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_62:
+copy_63:
 	CMPQ R12, R11
-	JGE  copied_63
+	JGE  copied_64
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_62
+	JMP  copy_63
 
-copied_63:
+copied_64:
 	VMOVUPD      (SP), Y5
 	VMOVUPD      32(SP), Y6
 	VMOVUPS      (R8)(R9*1), Y7
@@ -852,15 +874,15 @@ copied_63:
 	LEAQ         (SI)(R9*2), R12
 	XORQ         SI, SI
 
-copy_64:
+copy_65:
 	CMPQ SI, BX
-	JGE  copied_65
+	JGE  copied_66
 	MOVL (SP)(SI*1), R11
 	MOVL R11, (R12)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_64
+	JMP  copy_65
 
-copied_65:
+copied_66:
 	VMOVUPD Y5, (SP)
 	VMOVUPD Y6, 32(SP)
 	MOVQ    64(SP), BX
@@ -868,40 +890,40 @@ copied_65:
 	LEAQ    (DI)(R9*2), R11
 	XORQ    SI, SI
 
-copy_66:
+copy_67:
 	CMPQ SI, BX
-	JGE  copied_67
+	JGE  copied_68
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (R11)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_66
+	JMP  copy_67
 
-copied_67:
+copied_68:
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y4, X1
 	VINSERTF128 $0x01, X1, Y3, Y3
 	VMOVUPS     Y3, (R8)(R9*1)
 	MOVQ        R10, R9
 
-done_59:
+done_60:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_68
+	JZ      done_69
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_24
+	JMP     chunk_25
 
-done_68:
+done_69:
 	VZEROUPPER
 	RET
 
-// func normRowsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int, stream int)
+// func normRowsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, stream int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·normRowsAVX2(SB), NOSPLIT, $72-152
+TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
-	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_69
+	CMPQ    stream+152(FP), $0x00
+	JNE     nontemporal_70
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -919,10 +941,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_70:
+sample_71:
 	XORQ DI, DI
 
-channel_71:
+channel_72:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -934,9 +956,17 @@ channel_71:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_75:
-	CMPQ        R8, R9
-	JGT         blocksdone_76
+blocks_76:
+	CMPQ       R8, R9
+	JGT        blocksdone_77
+	MOVQ       prefetch+144(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_78
+	LEAQ       (R10)(CX*1), R10
+	PREFETCHT0 (R10)(R8*1)
+	PREFETCHT0 64(R10)(R8*1)
+
+noprefetch_78:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -954,93 +984,93 @@ blocks_75:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_75
+	JMP         blocks_76
 
-blocksdone_76:
+blocksdone_77:
 	ADDQ $0x00000060, R9
 
-singles_72:
+singles_73:
 	CMPQ        R8, R9
-	JGT         tail_73
+	JGT         tail_74
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_72
+	JMP         singles_73
 
-tail_73:
+tail_74:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_74
+	JEQ        done_75
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_77
+	JA         loadslow_79
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_78
+	JMP        loaded_80
 
-loadslow_77:
+loadslow_79:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_79:
+copy_81:
 	CMPQ R12, R11
-	JGE  copied_80
+	JGE  copied_82
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_79
+	JMP  copy_81
 
-copied_80:
+copied_82:
 	VMOVUPS (SP), Y4
 
-loaded_78:
+loaded_80:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_81
+	JA          storeslow_83
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_82
+	JMP         stored_84
 
-storeslow_81:
+storeslow_83:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_83:
+copy_85:
 	CMPQ R11, R10
-	JGE  copied_84
+	JGE  copied_86
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_83
+	JMP  copy_85
 
-copied_84:
-stored_82:
+copied_86:
+stored_84:
 	MOVQ R9, R8
 
-done_74:
+done_75:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_71
+	JB   channel_72
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_70
+	JNZ  sample_71
 	VZEROUPPER
 	RET
 
-nontemporal_69:
+nontemporal_70:
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -1058,10 +1088,10 @@ nontemporal_69:
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_85:
+sample_87:
 	XORQ DI, DI
 
-channel_86:
+channel_88:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -1073,9 +1103,17 @@ channel_86:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_90:
-	CMPQ        R8, R9
-	JGT         blocksdone_91
+blocks_92:
+	CMPQ       R8, R9
+	JGT        blocksdone_93
+	MOVQ       prefetch+144(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_94
+	LEAQ       (R10)(CX*1), R10
+	PREFETCHT0 (R10)(R8*1)
+	PREFETCHT0 64(R10)(R8*1)
+
+noprefetch_94:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1093,89 +1131,89 @@ blocks_90:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_90
+	JMP         blocks_92
 
-blocksdone_91:
+blocksdone_93:
 	ADDQ $0x00000060, R9
 
-singles_87:
+singles_89:
 	CMPQ        R8, R9
-	JGT         tail_88
+	JGT         tail_90
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_87
+	JMP         singles_89
 
-tail_88:
+tail_90:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_89
+	JEQ        done_91
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_92
+	JA         loadslow_95
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_93
+	JMP        loaded_96
 
-loadslow_92:
+loadslow_95:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_94:
+copy_97:
 	CMPQ R12, R11
-	JGE  copied_95
+	JGE  copied_98
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_94
+	JMP  copy_97
 
-copied_95:
+copied_98:
 	VMOVUPS (SP), Y4
 
-loaded_93:
+loaded_96:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_96
+	JA          storeslow_99
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_97
+	JMP         stored_100
 
-storeslow_96:
+storeslow_99:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_98:
+copy_101:
 	CMPQ R11, R10
-	JGE  copied_99
+	JGE  copied_102
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_98
+	JMP  copy_101
 
-copied_99:
-stored_97:
+copied_102:
+stored_100:
 	MOVQ R9, R8
 
-done_89:
+done_91:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_86
+	JB   channel_88
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_85
+	JNZ  sample_87
 	SFENCE
 	VZEROUPPER
 	RET
@@ -1185,7 +1223,7 @@ done_89:
 TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_100
+	JNE     nontemporal_103
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -1196,12 +1234,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_101
+	JA      streaming_104
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_102
+	JZ      full_105
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -1211,7 +1249,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_false
 
-full_102:
+full_105:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -1246,16 +1284,16 @@ full_102:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_103:
+row_106:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_104
+	JZ         noprefetch_107
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_104:
+noprefetch_107:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -1275,7 +1313,7 @@ noprefetch_104:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_103
+	JNZ         row_106
 	VZEROUPPER
 	RET
 
@@ -1302,15 +1340,15 @@ normColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_105:
+row_108:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_106
+	JZ         noprefetch_109
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_106:
+noprefetch_109:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -1326,7 +1364,7 @@ noprefetch_106:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_105
+	JNZ         row_108
 	VZEROUPPER
 	RET
 
@@ -1347,14 +1385,14 @@ normColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_107:
+row_110:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_108
+	JZ         noprefetch_111
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_108:
+noprefetch_111:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -1366,7 +1404,7 @@ noprefetch_108:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_107
+	JNZ         row_110
 	VZEROUPPER
 	RET
 
@@ -1381,13 +1419,13 @@ normColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_109:
+row_112:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_110
+	JZ         noprefetch_113
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_110:
+noprefetch_113:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -1395,7 +1433,7 @@ noprefetch_110:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_109
+	JNZ         row_112
 	VZEROUPPER
 	RET
 
@@ -1423,99 +1461,99 @@ normColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_111
+	JA         loadslow_114
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_112
+	JMP        loaded_115
 
-loadslow_111:
+loadslow_114:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_113:
+copy_116:
 	CMPQ BX, DX
-	JGE  copied_114
+	JGE  copied_117
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_113
+	JMP  copy_116
 
-copied_114:
+copied_117:
 	VMOVUPS (SP), Y10
 
-loaded_112:
+loaded_115:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_115
+	JA         loadslow_118
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_116
+	JMP        loaded_119
 
-loadslow_115:
+loadslow_118:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_117:
+copy_120:
 	CMPQ BX, DX
-	JGE  copied_118
+	JGE  copied_121
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_117
+	JMP  copy_120
 
-copied_118:
+copied_121:
 	VMOVUPS (SP), Y11
 
-loaded_116:
+loaded_119:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_119
+	JA         loadslow_122
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_120
+	JMP        loaded_123
 
-loadslow_119:
+loadslow_122:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_121:
+copy_124:
 	CMPQ BX, DX
-	JGE  copied_122
+	JGE  copied_125
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_121
+	JMP  copy_124
 
-copied_122:
+copied_125:
 	VMOVUPS (SP), Y12
 
-loaded_120:
+loaded_123:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_123:
+row_126:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_124
+	JZ         noprefetch_127
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_124:
+noprefetch_127:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -1532,58 +1570,58 @@ noprefetch_124:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_125
+	JA          loadslow_128
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_126
+	JMP         loaded_129
 
-loadslow_125:
+loadslow_128:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_127:
+copy_130:
 	CMPQ R8, DI
-	JGE  copied_128
+	JGE  copied_131
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_127
+	JMP  copy_130
 
-copied_128:
+copied_131:
 	VMOVUPS (SP), Y13
 
-loaded_126:
+loaded_129:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_129
+	JA          storeslow_132
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_130
+	JMP         stored_133
 
-storeslow_129:
+storeslow_132:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_131:
+copy_134:
 	CMPQ R8, DI
-	JGE  copied_132
+	JGE  copied_135
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_131
+	JMP  copy_134
 
-copied_132:
-stored_130:
+copied_135:
+stored_133:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_123
+	JNZ  row_126
 	VZEROUPPER
 	RET
 
@@ -1605,98 +1643,98 @@ normColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_133
+	JA         loadslow_136
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_134
+	JMP        loaded_137
 
-loadslow_133:
+loadslow_136:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_135:
+copy_138:
 	CMPQ BX, DX
-	JGE  copied_136
+	JGE  copied_139
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_135
+	JMP  copy_138
 
-copied_136:
+copied_139:
 	VMOVUPS (SP), Y7
 
-loaded_134:
+loaded_137:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_137
+	JA         loadslow_140
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_138
+	JMP        loaded_141
 
-loadslow_137:
+loadslow_140:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_139:
+copy_142:
 	CMPQ BX, DX
-	JGE  copied_140
+	JGE  copied_143
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_139
+	JMP  copy_142
 
-copied_140:
+copied_143:
 	VMOVUPS (SP), Y8
 
-loaded_138:
+loaded_141:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_141
+	JA         loadslow_144
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_142
+	JMP        loaded_145
 
-loadslow_141:
+loadslow_144:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_143:
+copy_146:
 	CMPQ BX, DX
-	JGE  copied_144
+	JGE  copied_147
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_143
+	JMP  copy_146
 
-copied_144:
+copied_147:
 	VMOVUPS (SP), Y9
 
-loaded_142:
+loaded_145:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_145:
+row_148:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_146
+	JZ         noprefetch_149
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_146:
+noprefetch_149:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -1709,58 +1747,58 @@ noprefetch_146:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_147
+	JA          loadslow_150
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_148
+	JMP         loaded_151
 
-loadslow_147:
+loadslow_150:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_149:
+copy_152:
 	CMPQ R8, DI
-	JGE  copied_150
+	JGE  copied_153
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_149
+	JMP  copy_152
 
-copied_150:
+copied_153:
 	VMOVUPS (SP), Y10
 
-loaded_148:
+loaded_151:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_151
+	JA          storeslow_154
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_152
+	JMP         stored_155
 
-storeslow_151:
+storeslow_154:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_153:
+copy_156:
 	CMPQ R8, DI
-	JGE  copied_154
+	JGE  copied_157
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_153
+	JMP  copy_156
 
-copied_154:
-stored_152:
+copied_157:
+stored_155:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_145
+	JNZ  row_148
 	VZEROUPPER
 	RET
 
@@ -1776,97 +1814,97 @@ normColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_155
+	JA         loadslow_158
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_156
+	JMP        loaded_159
 
-loadslow_155:
+loadslow_158:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_157:
+copy_160:
 	CMPQ BX, DX
-	JGE  copied_158
+	JGE  copied_161
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_157
+	JMP  copy_160
 
-copied_158:
+copied_161:
 	VMOVUPS (SP), Y4
 
-loaded_156:
+loaded_159:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_159
+	JA         loadslow_162
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_160
+	JMP        loaded_163
 
-loadslow_159:
+loadslow_162:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_161:
+copy_164:
 	CMPQ BX, DX
-	JGE  copied_162
+	JGE  copied_165
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_161
+	JMP  copy_164
 
-copied_162:
+copied_165:
 	VMOVUPS (SP), Y5
 
-loaded_160:
+loaded_163:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_163
+	JA         loadslow_166
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_164
+	JMP        loaded_167
 
-loadslow_163:
+loadslow_166:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_165:
+copy_168:
 	CMPQ BX, DX
-	JGE  copied_166
+	JGE  copied_169
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_165
+	JMP  copy_168
 
-copied_166:
+copied_169:
 	VMOVUPS (SP), Y6
 
-loaded_164:
+loaded_167:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_167:
+row_170:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_168
+	JZ         noprefetch_171
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_168:
+noprefetch_171:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -1875,58 +1913,58 @@ noprefetch_168:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_169
+	JA          loadslow_172
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_170
+	JMP         loaded_173
 
-loadslow_169:
+loadslow_172:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_171:
+copy_174:
 	CMPQ R8, DI
-	JGE  copied_172
+	JGE  copied_175
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_171
+	JMP  copy_174
 
-copied_172:
+copied_175:
 	VMOVUPS (SP), Y7
 
-loaded_170:
+loaded_173:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_173
+	JA          storeslow_176
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_174
+	JMP         stored_177
 
-storeslow_173:
+storeslow_176:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_175:
+copy_178:
 	CMPQ R8, DI
-	JGE  copied_176
+	JGE  copied_179
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_175
+	JMP  copy_178
 
-copied_176:
-stored_174:
+copied_179:
+stored_177:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_167
+	JNZ  row_170
 	VZEROUPPER
 	RET
 
@@ -1935,152 +1973,152 @@ normColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_177
+	JA         loadslow_180
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_178
+	JMP        loaded_181
 
-loadslow_177:
+loadslow_180:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_179:
+copy_182:
 	CMPQ BX, DX
-	JGE  copied_180
+	JGE  copied_183
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_179
+	JMP  copy_182
 
-copied_180:
+copied_183:
 	VMOVUPS (SP), Y1
 
-loaded_178:
+loaded_181:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_181
+	JA         loadslow_184
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_182
+	JMP        loaded_185
 
-loadslow_181:
+loadslow_184:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_183:
+copy_186:
 	CMPQ BX, DX
-	JGE  copied_184
+	JGE  copied_187
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_183
+	JMP  copy_186
 
-copied_184:
+copied_187:
 	VMOVUPS (SP), Y2
 
-loaded_182:
+loaded_185:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_185
+	JA         loadslow_188
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_186
+	JMP        loaded_189
 
-loadslow_185:
+loadslow_188:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_187:
+copy_190:
 	CMPQ BX, DX
-	JGE  copied_188
+	JGE  copied_191
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_187
+	JMP  copy_190
 
-copied_188:
+copied_191:
 	VMOVUPS (SP), Y3
 
-loaded_186:
+loaded_189:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_189:
+row_192:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_190
+	JZ         noprefetch_193
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_190:
+noprefetch_193:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_191
+	JA         loadslow_194
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_192
+	JMP        loaded_195
 
-loadslow_191:
+loadslow_194:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_193:
+copy_196:
 	CMPQ DI, SI
-	JGE  copied_194
+	JGE  copied_197
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_193
+	JMP  copy_196
 
-copied_194:
+copied_197:
 	VMOVUPS (SP), Y4
 
-loaded_192:
+loaded_195:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_195
+	JA          storeslow_198
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_196
+	JMP         stored_199
 
-storeslow_195:
+storeslow_198:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_197:
+copy_200:
 	CMPQ DI, SI
-	JGE  copied_198
+	JGE  copied_201
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_197
+	JMP  copy_200
 
-copied_198:
-stored_196:
+copied_201:
+stored_199:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_189
+	JNZ  row_192
 	VZEROUPPER
 	RET
 
-streaming_101:
+streaming_104:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -2088,15 +2126,15 @@ streaming_101:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_199:
+row_202:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_203:
+blocks_206:
 	CMPQ        R9, R10
-	JGT         blocksdone_204
+	JGT         blocksdone_207
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -2126,14 +2164,14 @@ blocks_203:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_203
+	JMP         blocks_206
 
-blocksdone_204:
+blocksdone_207:
 	ADDQ $0x00000060, R10
 
-singles_200:
+singles_203:
 	CMPQ        R9, R10
-	JGT         tail_201
+	JGT         tail_204
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -2142,156 +2180,156 @@ singles_200:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_200
+	JMP         singles_203
 
-tail_201:
+tail_204:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_202
+	JEQ        done_205
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_205
+	JA         loadslow_208
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_206
+	JMP        loaded_209
 
-loadslow_205:
+loadslow_208:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_207:
+copy_210:
 	CMPQ R13, R12
-	JGE  copied_208
+	JGE  copied_211
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_207
+	JMP  copy_210
 
-copied_208:
+copied_211:
 	VMOVUPS (SP), Y1
 
-loaded_206:
+loaded_209:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_209
+	JA         loadslow_212
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_210
+	JMP        loaded_213
 
-loadslow_209:
+loadslow_212:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_211:
+copy_214:
 	CMPQ R13, R12
-	JGE  copied_212
+	JGE  copied_215
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_211
+	JMP  copy_214
 
-copied_212:
+copied_215:
 	VMOVUPS (SP), Y2
 
-loaded_210:
+loaded_213:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_213
+	JA         loadslow_216
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_214
+	JMP        loaded_217
 
-loadslow_213:
+loadslow_216:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_215:
+copy_218:
 	CMPQ R13, R12
-	JGE  copied_216
+	JGE  copied_219
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_215
+	JMP  copy_218
 
-copied_216:
+copied_219:
 	VMOVUPS (SP), Y3
 
-loaded_214:
+loaded_217:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_217
+	JA         loadslow_220
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_218
+	JMP        loaded_221
 
-loadslow_217:
+loadslow_220:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_219:
+copy_222:
 	CMPQ R13, R12
-	JGE  copied_220
+	JGE  copied_223
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_219
+	JMP  copy_222
 
-copied_220:
+copied_223:
 	VMOVUPS (SP), Y4
 
-loaded_218:
+loaded_221:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_221
+	JA          storeslow_224
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_222
+	JMP         stored_225
 
-storeslow_221:
+storeslow_224:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_223:
+copy_226:
 	CMPQ R12, R11
-	JGE  copied_224
+	JGE  copied_227
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_223
+	JMP  copy_226
 
-copied_224:
-stored_222:
+copied_227:
+stored_225:
 	MOVQ R10, R9
 
-done_202:
+done_205:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_199
+	JNZ  row_202
 	VZEROUPPER
 	RET
 
-nontemporal_100:
+nontemporal_103:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -2302,12 +2340,12 @@ nontemporal_100:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_225
+	JA      streaming_228
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_226
+	JZ      full_229
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -2317,7 +2355,7 @@ nontemporal_100:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_226:
+full_229:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -2352,16 +2390,16 @@ full_226:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_227:
+row_230:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_228
+	JZ         noprefetch_231
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_228:
+noprefetch_231:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -2381,7 +2419,7 @@ noprefetch_228:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_227
+	JNZ         row_230
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2409,15 +2447,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_229:
+row_232:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_230
+	JZ         noprefetch_233
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_230:
+noprefetch_233:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -2433,7 +2471,7 @@ noprefetch_230:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_229
+	JNZ         row_232
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2455,14 +2493,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_231:
+row_234:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_232
+	JZ         noprefetch_235
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_232:
+noprefetch_235:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -2474,7 +2512,7 @@ noprefetch_232:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_231
+	JNZ         row_234
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2490,13 +2528,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_233:
+row_236:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_234
+	JZ         noprefetch_237
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_234:
+noprefetch_237:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -2504,7 +2542,7 @@ noprefetch_234:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_233
+	JNZ         row_236
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2533,99 +2571,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_235
+	JA         loadslow_238
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_236
+	JMP        loaded_239
 
-loadslow_235:
+loadslow_238:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_237:
+copy_240:
 	CMPQ BX, DX
-	JGE  copied_238
+	JGE  copied_241
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_237
+	JMP  copy_240
 
-copied_238:
+copied_241:
 	VMOVUPS (SP), Y10
 
-loaded_236:
+loaded_239:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_239
+	JA         loadslow_242
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_240
+	JMP        loaded_243
 
-loadslow_239:
+loadslow_242:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_241:
+copy_244:
 	CMPQ BX, DX
-	JGE  copied_242
+	JGE  copied_245
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_241
+	JMP  copy_244
 
-copied_242:
+copied_245:
 	VMOVUPS (SP), Y11
 
-loaded_240:
+loaded_243:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_243
+	JA         loadslow_246
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_244
+	JMP        loaded_247
 
-loadslow_243:
+loadslow_246:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_245:
+copy_248:
 	CMPQ BX, DX
-	JGE  copied_246
+	JGE  copied_249
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_245
+	JMP  copy_248
 
-copied_246:
+copied_249:
 	VMOVUPS (SP), Y12
 
-loaded_244:
+loaded_247:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_247:
+row_250:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_248
+	JZ         noprefetch_251
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_248:
+noprefetch_251:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -2642,58 +2680,58 @@ noprefetch_248:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_249
+	JA          loadslow_252
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_250
+	JMP         loaded_253
 
-loadslow_249:
+loadslow_252:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_251:
+copy_254:
 	CMPQ R8, DI
-	JGE  copied_252
+	JGE  copied_255
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_251
+	JMP  copy_254
 
-copied_252:
+copied_255:
 	VMOVUPS (SP), Y13
 
-loaded_250:
+loaded_253:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_253
+	JA          storeslow_256
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_254
+	JMP         stored_257
 
-storeslow_253:
+storeslow_256:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_255:
+copy_258:
 	CMPQ R8, DI
-	JGE  copied_256
+	JGE  copied_259
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_255
+	JMP  copy_258
 
-copied_256:
-stored_254:
+copied_259:
+stored_257:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_247
+	JNZ  row_250
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2716,98 +2754,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_257
+	JA         loadslow_260
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_258
+	JMP        loaded_261
 
-loadslow_257:
+loadslow_260:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_259:
+copy_262:
 	CMPQ BX, DX
-	JGE  copied_260
+	JGE  copied_263
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_259
+	JMP  copy_262
 
-copied_260:
+copied_263:
 	VMOVUPS (SP), Y7
 
-loaded_258:
+loaded_261:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_261
+	JA         loadslow_264
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_262
+	JMP        loaded_265
 
-loadslow_261:
+loadslow_264:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_263:
+copy_266:
 	CMPQ BX, DX
-	JGE  copied_264
+	JGE  copied_267
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_263
+	JMP  copy_266
 
-copied_264:
+copied_267:
 	VMOVUPS (SP), Y8
 
-loaded_262:
+loaded_265:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_265
+	JA         loadslow_268
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_266
+	JMP        loaded_269
 
-loadslow_265:
+loadslow_268:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_267:
+copy_270:
 	CMPQ BX, DX
-	JGE  copied_268
+	JGE  copied_271
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_267
+	JMP  copy_270
 
-copied_268:
+copied_271:
 	VMOVUPS (SP), Y9
 
-loaded_266:
+loaded_269:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_269:
+row_272:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_270
+	JZ         noprefetch_273
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_270:
+noprefetch_273:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -2820,58 +2858,58 @@ noprefetch_270:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_271
+	JA          loadslow_274
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_272
+	JMP         loaded_275
 
-loadslow_271:
+loadslow_274:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_273:
+copy_276:
 	CMPQ R8, DI
-	JGE  copied_274
+	JGE  copied_277
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_273
+	JMP  copy_276
 
-copied_274:
+copied_277:
 	VMOVUPS (SP), Y10
 
-loaded_272:
+loaded_275:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_275
+	JA          storeslow_278
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_276
+	JMP         stored_279
 
-storeslow_275:
+storeslow_278:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_277:
+copy_280:
 	CMPQ R8, DI
-	JGE  copied_278
+	JGE  copied_281
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_277
+	JMP  copy_280
 
-copied_278:
-stored_276:
+copied_281:
+stored_279:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_269
+	JNZ  row_272
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2888,97 +2926,97 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_279
+	JA         loadslow_282
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_280
+	JMP        loaded_283
 
-loadslow_279:
+loadslow_282:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_281:
+copy_284:
 	CMPQ BX, DX
-	JGE  copied_282
+	JGE  copied_285
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_281
+	JMP  copy_284
 
-copied_282:
+copied_285:
 	VMOVUPS (SP), Y4
 
-loaded_280:
+loaded_283:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_283
+	JA         loadslow_286
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_284
+	JMP        loaded_287
 
-loadslow_283:
+loadslow_286:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_285:
+copy_288:
 	CMPQ BX, DX
-	JGE  copied_286
+	JGE  copied_289
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_285
+	JMP  copy_288
 
-copied_286:
+copied_289:
 	VMOVUPS (SP), Y5
 
-loaded_284:
+loaded_287:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_287
+	JA         loadslow_290
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_288
+	JMP        loaded_291
 
-loadslow_287:
+loadslow_290:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_289:
+copy_292:
 	CMPQ BX, DX
-	JGE  copied_290
+	JGE  copied_293
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_289
+	JMP  copy_292
 
-copied_290:
+copied_293:
 	VMOVUPS (SP), Y6
 
-loaded_288:
+loaded_291:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_291:
+row_294:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_292
+	JZ         noprefetch_295
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_292:
+noprefetch_295:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -2987,58 +3025,58 @@ noprefetch_292:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_293
+	JA          loadslow_296
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_294
+	JMP         loaded_297
 
-loadslow_293:
+loadslow_296:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_295:
+copy_298:
 	CMPQ R8, DI
-	JGE  copied_296
+	JGE  copied_299
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_295
+	JMP  copy_298
 
-copied_296:
+copied_299:
 	VMOVUPS (SP), Y7
 
-loaded_294:
+loaded_297:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_297
+	JA          storeslow_300
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_298
+	JMP         stored_301
 
-storeslow_297:
+storeslow_300:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_299:
+copy_302:
 	CMPQ R8, DI
-	JGE  copied_300
+	JGE  copied_303
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_299
+	JMP  copy_302
 
-copied_300:
-stored_298:
+copied_303:
+stored_301:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_291
+	JNZ  row_294
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3048,153 +3086,153 @@ normColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_301
+	JA         loadslow_304
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_302
+	JMP        loaded_305
 
-loadslow_301:
+loadslow_304:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_303:
+copy_306:
 	CMPQ BX, DX
-	JGE  copied_304
+	JGE  copied_307
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_303
+	JMP  copy_306
 
-copied_304:
+copied_307:
 	VMOVUPS (SP), Y1
 
-loaded_302:
+loaded_305:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_305
+	JA         loadslow_308
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_306
+	JMP        loaded_309
 
-loadslow_305:
+loadslow_308:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_307:
+copy_310:
 	CMPQ BX, DX
-	JGE  copied_308
+	JGE  copied_311
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_307
+	JMP  copy_310
 
-copied_308:
+copied_311:
 	VMOVUPS (SP), Y2
 
-loaded_306:
+loaded_309:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_309
+	JA         loadslow_312
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_310
+	JMP        loaded_313
 
-loadslow_309:
+loadslow_312:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_311:
+copy_314:
 	CMPQ BX, DX
-	JGE  copied_312
+	JGE  copied_315
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_311
+	JMP  copy_314
 
-copied_312:
+copied_315:
 	VMOVUPS (SP), Y3
 
-loaded_310:
+loaded_313:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_313:
+row_316:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_314
+	JZ         noprefetch_317
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_314:
+noprefetch_317:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_315
+	JA         loadslow_318
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_316
+	JMP        loaded_319
 
-loadslow_315:
+loadslow_318:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_317:
+copy_320:
 	CMPQ DI, SI
-	JGE  copied_318
+	JGE  copied_321
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_317
+	JMP  copy_320
 
-copied_318:
+copied_321:
 	VMOVUPS (SP), Y4
 
-loaded_316:
+loaded_319:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_319
+	JA          storeslow_322
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_320
+	JMP         stored_323
 
-storeslow_319:
+storeslow_322:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_321:
+copy_324:
 	CMPQ DI, SI
-	JGE  copied_322
+	JGE  copied_325
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_321
+	JMP  copy_324
 
-copied_322:
-stored_320:
+copied_325:
+stored_323:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_313
+	JNZ  row_316
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_225:
+streaming_228:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -3202,15 +3240,15 @@ streaming_225:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_323:
+row_326:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_327:
+blocks_330:
 	CMPQ        R9, R10
-	JGT         blocksdone_328
+	JGT         blocksdone_331
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3240,14 +3278,14 @@ blocks_327:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_327
+	JMP         blocks_330
 
-blocksdone_328:
+blocksdone_331:
 	ADDQ $0x00000060, R10
 
-singles_324:
+singles_327:
 	CMPQ        R9, R10
-	JGT         tail_325
+	JGT         tail_328
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3256,159 +3294,159 @@ singles_324:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_324
+	JMP         singles_327
 
-tail_325:
+tail_328:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_326
+	JEQ        done_329
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_329
+	JA         loadslow_332
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_330
+	JMP        loaded_333
 
-loadslow_329:
+loadslow_332:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_331:
+copy_334:
 	CMPQ R13, R12
-	JGE  copied_332
+	JGE  copied_335
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_331
+	JMP  copy_334
 
-copied_332:
+copied_335:
 	VMOVUPS (SP), Y1
 
-loaded_330:
+loaded_333:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_333
+	JA         loadslow_336
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_334
+	JMP        loaded_337
 
-loadslow_333:
+loadslow_336:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_335:
+copy_338:
 	CMPQ R13, R12
-	JGE  copied_336
+	JGE  copied_339
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_335
+	JMP  copy_338
 
-copied_336:
+copied_339:
 	VMOVUPS (SP), Y2
 
-loaded_334:
+loaded_337:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_337
+	JA         loadslow_340
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_338
+	JMP        loaded_341
 
-loadslow_337:
+loadslow_340:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_339:
+copy_342:
 	CMPQ R13, R12
-	JGE  copied_340
+	JGE  copied_343
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_339
+	JMP  copy_342
 
-copied_340:
+copied_343:
 	VMOVUPS (SP), Y3
 
-loaded_338:
+loaded_341:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_341
+	JA         loadslow_344
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_342
+	JMP        loaded_345
 
-loadslow_341:
+loadslow_344:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_343:
+copy_346:
 	CMPQ R13, R12
-	JGE  copied_344
+	JGE  copied_347
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_343
+	JMP  copy_346
 
-copied_344:
+copied_347:
 	VMOVUPS (SP), Y4
 
-loaded_342:
+loaded_345:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_345
+	JA          storeslow_348
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_346
+	JMP         stored_349
 
-storeslow_345:
+storeslow_348:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_347:
+copy_350:
 	CMPQ R12, R11
-	JGE  copied_348
+	JGE  copied_351
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_347
+	JMP  copy_350
 
-copied_348:
-stored_346:
+copied_351:
+stored_349:
 	MOVQ R10, R9
 
-done_326:
+done_329:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_323
+	JNZ  row_326
 	SFENCE
 	VZEROUPPER
 	RET
 
-// func reduceRowsAVX2(sumDy []float64, sumDyXc []float64, dy []float32, x []float32, center []float32, width int, samples int, stride int)
-// Requires: AVX, CMOV, FMA3
-TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-144
+// func reduceRowsAVX2(sumDy []float64, sumDyXc []float64, dy []float32, x []float32, center []float32, width int, samples int, stride int, prefetch int)
+// Requires: AVX, CMOV, FMA3, MMX+
+TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	// reduceRowsAVX2: for each sample and channel i, adds Σdy and Σdy·(x-center[i])
 	// over the run of width values to sumDy[i] and sumDyXc[i], summed in float32 over
 	// chunks of runChunk values and in float64 across them.
@@ -3429,17 +3467,56 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-144
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_349:
+sample_352:
 	XORQ DI, DI
 
-channel_350:
+channel_353:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_351:
+chunk_354:
+	MOVQ       prefetch+144(FP), R9
+	TESTQ      R9, R9
+	JZ         noprefetch_355
+	LEAQ       (R9)(AX*1), R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 192(R10)
+	PREFETCHT0 256(R10)
+	PREFETCHT0 320(R10)
+	PREFETCHT0 384(R10)
+	PREFETCHT0 448(R10)
+	PREFETCHT0 512(R10)
+	PREFETCHT0 576(R10)
+	PREFETCHT0 640(R10)
+	PREFETCHT0 704(R10)
+	PREFETCHT0 768(R10)
+	PREFETCHT0 832(R10)
+	PREFETCHT0 896(R10)
+	PREFETCHT0 960(R10)
+	LEAQ       (R9)(CX*1), R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 256(R9)
+	PREFETCHT0 320(R9)
+	PREFETCHT0 384(R9)
+	PREFETCHT0 448(R9)
+	PREFETCHT0 512(R9)
+	PREFETCHT0 576(R9)
+	PREFETCHT0 640(R9)
+	PREFETCHT0 704(R9)
+	PREFETCHT0 768(R9)
+	PREFETCHT0 832(R9)
+	PREFETCHT0 896(R9)
+	PREFETCHT0 960(R9)
+
+noprefetch_355:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -3456,9 +3533,9 @@ chunk_351:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_355:
+blocks_359:
 	CMPQ        R10, R11
-	JGT         blocksdone_356
+	JGT         blocksdone_360
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
@@ -3480,86 +3557,86 @@ blocks_355:
 	VADDPS      Y12, Y10, Y10
 	VFMADD231PS Y12, Y13, Y11
 	ADDQ        $0x00000080, R10
-	JMP         blocks_355
+	JMP         blocks_359
 
-blocksdone_356:
+blocksdone_360:
 	ADDQ $0x00000060, R11
 
-singles_352:
+singles_356:
 	CMPQ        R10, R11
-	JGT         tail_353
+	JGT         tail_357
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	ADDQ        $0x00000020, R10
-	JMP         singles_352
+	JMP         singles_356
 
-tail_353:
+tail_357:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_354
+	JEQ        done_358
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_357
+	JA         loadslow_361
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_358
+	JMP        loaded_362
 
-loadslow_357:
+loadslow_361:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_359:
+copy_363:
 	CMPQ R14, R13
-	JGE  copied_360
+	JGE  copied_364
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_359
+	JMP  copy_363
 
-copied_360:
+copied_364:
 	VMOVUPS (SP), Y12
 
-loaded_358:
+loaded_362:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_361
+	JA         loadslow_365
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_362
+	JMP        loaded_366
 
-loadslow_361:
+loadslow_365:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_363:
+copy_367:
 	CMPQ R13, R12
-	JGE  copied_364
+	JGE  copied_368
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_363
+	JMP  copy_367
 
-copied_364:
+copied_368:
 	VMOVUPS (SP), Y13
 
-loaded_362:
+loaded_366:
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	MOVQ        R11, R10
 
-done_354:
+done_358:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -3579,7 +3656,7 @@ done_354:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_351
+	JNZ          chunk_354
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -3596,11 +3673,11 @@ done_354:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_350
+	JB           channel_353
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_349
+	JNZ          sample_352
 	VZEROUPPER
 	RET
 
@@ -3624,35 +3701,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_365:
+chunk_369:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_366:
+clear_370:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_366
+	JNZ     clear_370
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_367:
+rows_371:
 	CMPQ SI, $0x04
-	JLT  rowsdone_368
+	JLT  rowsdone_372
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_370
+	JZ   vectorstail_374
 
-vectors_369:
+vectors_373:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_372
+	JEQ        noprefetch_376
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -3666,7 +3743,7 @@ vectors_369:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_372:
+noprefetch_376:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -3696,43 +3773,17 @@ noprefetch_372:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_369
+	JNZ         vectors_373
 
-vectorstail_370:
+vectorstail_374:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_371
+	JZ         vectorsdone_375
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_373
-	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_374
-
-loadslow_373:
-	VXORPS  Y2, Y2, Y2
-	VMOVUPS Y2, (SP)
-	VMOVUPS Y2, 32(SP)
-	MOVQ    64(SP), R8
-	XORQ    R12, R12
-
-copy_375:
-	CMPQ R12, R8
-	JGE  copied_376
-	MOVL (R10)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_375
-
-copied_376:
-	VMOVUPS (SP), Y3
-
-loaded_374:
-	MOVQ       R11, R8
-	ANDQ       $0x00000fff, R8
-	CMPQ       R8, $0x00000fe0
 	JA         loadslow_377
-	VMASKMOVPS (R11), Y0, Y4
+	VMASKMOVPS (R10), Y0, Y3
 	JMP        loaded_378
 
 loadslow_377:
@@ -3745,15 +3796,41 @@ loadslow_377:
 copy_379:
 	CMPQ R12, R8
 	JGE  copied_380
-	MOVL (R11)(R12*1), R13
+	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
 	JMP  copy_379
 
 copied_380:
-	VMOVUPS (SP), Y4
+	VMOVUPS (SP), Y3
 
 loaded_378:
+	MOVQ       R11, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_381
+	VMASKMOVPS (R11), Y0, Y4
+	JMP        loaded_382
+
+loadslow_381:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R12, R12
+
+copy_383:
+	CMPQ R12, R8
+	JGE  copied_384
+	MOVL (R11)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_383
+
+copied_384:
+	VMOVUPS (SP), Y4
+
+loaded_382:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -3761,41 +3838,14 @@ loaded_378:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_381
-	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_382
-
-loadslow_381:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), R12
-	XORQ    R13, R13
-
-copy_383:
-	CMPQ R13, R12
-	JGE  copied_384
-	MOVL (R8)(R13*1), R14
-	MOVL R14, (SP)(R13*1)
-	ADDQ $0x04, R13
-	JMP  copy_383
-
-copied_384:
-	VMOVUPS (SP), Y4
-
-loaded_382:
-	LEAQ       (R11)(DX*1), R8
-	MOVQ       R8, R12
-	ANDQ       $0x00000fff, R12
-	CMPQ       R12, $0x00000fe0
 	JA         loadslow_385
-	VMASKMOVPS (R8), Y0, Y5
+	VMASKMOVPS (R8), Y0, Y4
 	JMP        loaded_386
 
 loadslow_385:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
@@ -3808,24 +3858,21 @@ copy_387:
 	JMP  copy_387
 
 copied_388:
-	VMOVUPS (SP), Y5
+	VMOVUPS (SP), Y4
 
 loaded_386:
-	VSUBPS      Y1, Y5, Y5
-	VADDPS      Y4, Y2, Y2
-	VFMADD231PS Y5, Y4, Y3
-	LEAQ        (R10)(DX*2), R8
-	MOVQ        R8, R12
-	ANDQ        $0x00000fff, R12
-	CMPQ        R12, $0x00000fe0
-	JA          loadslow_389
-	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_390
+	LEAQ       (R11)(DX*1), R8
+	MOVQ       R8, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_389
+	VMASKMOVPS (R8), Y0, Y5
+	JMP        loaded_390
 
 loadslow_389:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
@@ -3838,21 +3885,24 @@ copy_391:
 	JMP  copy_391
 
 copied_392:
-	VMOVUPS (SP), Y4
+	VMOVUPS (SP), Y5
 
 loaded_390:
-	LEAQ       (R11)(DX*2), R8
-	MOVQ       R8, R12
-	ANDQ       $0x00000fff, R12
-	CMPQ       R12, $0x00000fe0
-	JA         loadslow_393
-	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_394
+	VSUBPS      Y1, Y5, Y5
+	VADDPS      Y4, Y2, Y2
+	VFMADD231PS Y5, Y4, Y3
+	LEAQ        (R10)(DX*2), R8
+	MOVQ        R8, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_393
+	VMASKMOVPS  (R8), Y0, Y4
+	JMP         loaded_394
 
 loadslow_393:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
@@ -3865,9 +3915,36 @@ copy_395:
 	JMP  copy_395
 
 copied_396:
-	VMOVUPS (SP), Y5
+	VMOVUPS (SP), Y4
 
 loaded_394:
+	LEAQ       (R11)(DX*2), R8
+	MOVQ       R8, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_397
+	VMASKMOVPS (R8), Y0, Y5
+	JMP        loaded_398
+
+loadslow_397:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_399:
+	CMPQ R13, R12
+	JGE  copied_400
+	MOVL (R8)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_399
+
+copied_400:
+	VMOVUPS (SP), Y5
+
+loaded_398:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -3875,56 +3952,56 @@ loaded_394:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_397
+	JA          loadslow_401
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_398
+	JMP         loaded_402
 
-loadslow_397:
+loadslow_401:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_399:
+copy_403:
 	CMPQ R12, R10
-	JGE  copied_400
+	JGE  copied_404
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_399
+	JMP  copy_403
 
-copied_400:
+copied_404:
 	VMOVUPS (SP), Y4
 
-loaded_398:
+loaded_402:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_401
+	JA         loadslow_405
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_402
+	JMP        loaded_406
 
-loadslow_401:
+loadslow_405:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_403:
+copy_407:
 	CMPQ R11, R10
-	JGE  copied_404
+	JGE  copied_408
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_403
+	JMP  copy_407
 
-copied_404:
+copied_408:
 	VMOVUPS (SP), Y5
 
-loaded_402:
+loaded_406:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -3933,24 +4010,24 @@ loaded_402:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_371:
+vectorsdone_375:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_367
+	JMP  rows_371
 
-rowsdone_368:
-rows_405:
+rowsdone_372:
+rows_409:
 	CMPQ SI, $0x01
-	JLT  rowsdone_406
+	JLT  rowsdone_410
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_408
+	JZ   vectorstail_412
 
-vectors_407:
+vectors_411:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -3965,64 +4042,64 @@ vectors_407:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_407
+	JNZ     vectors_411
 
-vectorstail_408:
+vectorstail_412:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_409
+	JZ         vectorsdone_413
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_410
+	JA         loadslow_414
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_411
+	JMP        loaded_415
 
-loadslow_410:
+loadslow_414:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_412:
+copy_416:
 	CMPQ R11, DI
-	JGE  copied_413
+	JGE  copied_417
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_412
+	JMP  copy_416
 
-copied_413:
+copied_417:
 	VMOVUPS (SP), Y2
 
-loaded_411:
+loaded_415:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_414
+	JA         loadslow_418
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_415
+	JMP        loaded_419
 
-loadslow_414:
+loadslow_418:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_416:
+copy_420:
 	CMPQ R9, DI
-	JGE  copied_417
+	JGE  copied_421
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_416
+	JMP  copy_420
 
-copied_417:
+copied_421:
 	VMOVUPS (SP), Y3
 
-loaded_415:
+loaded_419:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -4031,13 +4108,13 @@ loaded_415:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_409:
+vectorsdone_413:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_405
+	JMP  rows_409
 
-rowsdone_406:
+rowsdone_410:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -4046,9 +4123,9 @@ rowsdone_406:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_418:
+singles_422:
 	CMPQ         R9, R10
-	JGT          tail_419
+	JGT          tail_423
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -4070,12 +4147,12 @@ singles_418:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_418
+	JMP          singles_422
 
-tail_419:
+tail_423:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_420
+	JEQ     done_424
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -4085,15 +4162,15 @@ tail_419:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_421:
+copy_425:
 	CMPQ R12, R11
-	JGE  copied_422
+	JGE  copied_426
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_421
+	JMP  copy_425
 
-copied_422:
+copied_426:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -4108,15 +4185,15 @@ copied_422:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_423:
+copy_427:
 	CMPQ DI, R11
-	JGE  copied_424
+	JGE  copied_428
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_423
+	JMP  copy_427
 
-copied_424:
+copied_428:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -4126,15 +4203,15 @@ copied_424:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_425:
+copy_429:
 	CMPQ DI, SI
-	JGE  copied_426
+	JGE  copied_430
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_425
+	JMP  copy_429
 
-copied_426:
+copied_430:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -4149,35 +4226,35 @@ copied_426:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_427:
+copy_431:
 	CMPQ DI, SI
-	JGE  copied_428
+	JGE  copied_432
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_427
+	JMP  copy_431
 
-copied_428:
+copied_432:
 	MOVQ R10, R9
 
-done_420:
+done_424:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_429
+	JZ      done_433
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_365
+	JMP     chunk_369
 
-done_429:
+done_433:
 	VZEROUPPER
 	RET
 
-// func gradRowsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int, stream int)
+// func gradRowsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int, prefetch int, stream int)
 // Requires: AVX, FMA3, MMX+
-TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-200
+TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
-	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_430
+	CMPQ    stream+200(FP), $0x00
+	JNE     nontemporal_434
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -4196,10 +4273,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_431:
+sample_435:
 	XORQ R8, R8
 
-channel_432:
+channel_436:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -4213,9 +4290,20 @@ channel_432:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_436:
-	CMPQ        R9, R10
-	JGT         blocksdone_437
+blocks_440:
+	CMPQ       R9, R10
+	JGT        blocksdone_441
+	MOVQ       prefetch+192(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_442
+	LEAQ       (R11)(CX*1), R12
+	PREFETCHT0 (R12)(R9*1)
+	PREFETCHT0 64(R12)(R9*1)
+	LEAQ       (R11)(DX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+
+noprefetch_442:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4241,14 +4329,14 @@ blocks_436:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_436
+	JMP         blocks_440
 
-blocksdone_437:
+blocksdone_441:
 	ADDQ $0x00000060, R10
 
-singles_433:
+singles_437:
 	CMPQ        R9, R10
-	JGT         tail_434
+	JGT         tail_438
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4256,66 +4344,66 @@ singles_433:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_433
+	JMP         singles_437
 
-tail_434:
+tail_438:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_435
+	JEQ        done_439
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_438
+	JA         loadslow_443
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_439
+	JMP        loaded_444
 
-loadslow_438:
+loadslow_443:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_440:
+copy_445:
 	CMPQ R13, R12
-	JGE  copied_441
+	JGE  copied_446
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_440
+	JMP  copy_445
 
-copied_441:
+copied_446:
 	VMOVUPS (SP), Y5
 
-loaded_439:
+loaded_444:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_442
+	JA         loadslow_447
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_443
+	JMP        loaded_448
 
-loadslow_442:
+loadslow_447:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_444:
+copy_449:
 	CMPQ R13, R12
-	JGE  copied_445
+	JGE  copied_450
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_444
+	JMP  copy_449
 
-copied_445:
+copied_450:
 	VMOVUPS (SP), Y6
 
-loaded_443:
+loaded_448:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -4323,43 +4411,43 @@ loaded_443:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_446
+	JA          storeslow_451
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_447
+	JMP         stored_452
 
-storeslow_446:
+storeslow_451:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_448:
+copy_453:
 	CMPQ R12, R11
-	JGE  copied_449
+	JGE  copied_454
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_448
+	JMP  copy_453
 
-copied_449:
-stored_447:
+copied_454:
+stored_452:
 	MOVQ R10, R9
 
-done_435:
+done_439:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_432
+	JB   channel_436
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_431
+	JNZ  sample_435
 	VZEROUPPER
 	RET
 
-nontemporal_430:
+nontemporal_434:
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -4378,10 +4466,10 @@ nontemporal_430:
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_450:
+sample_455:
 	XORQ R8, R8
 
-channel_451:
+channel_456:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -4395,9 +4483,20 @@ channel_451:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_455:
-	CMPQ        R9, R10
-	JGT         blocksdone_456
+blocks_460:
+	CMPQ       R9, R10
+	JGT        blocksdone_461
+	MOVQ       prefetch+192(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_462
+	LEAQ       (R11)(CX*1), R12
+	PREFETCHT0 (R12)(R9*1)
+	PREFETCHT0 64(R12)(R9*1)
+	LEAQ       (R11)(DX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+
+noprefetch_462:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4423,14 +4522,14 @@ blocks_455:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_455
+	JMP         blocks_460
 
-blocksdone_456:
+blocksdone_461:
 	ADDQ $0x00000060, R10
 
-singles_452:
+singles_457:
 	CMPQ        R9, R10
-	JGT         tail_453
+	JGT         tail_458
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4438,66 +4537,66 @@ singles_452:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_452
+	JMP         singles_457
 
-tail_453:
+tail_458:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_454
+	JEQ        done_459
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_457
+	JA         loadslow_463
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_458
+	JMP        loaded_464
 
-loadslow_457:
+loadslow_463:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_459:
+copy_465:
 	CMPQ R13, R12
-	JGE  copied_460
+	JGE  copied_466
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_459
+	JMP  copy_465
 
-copied_460:
+copied_466:
 	VMOVUPS (SP), Y5
 
-loaded_458:
+loaded_464:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_461
+	JA         loadslow_467
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_462
+	JMP        loaded_468
 
-loadslow_461:
+loadslow_467:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_463:
+copy_469:
 	CMPQ R13, R12
-	JGE  copied_464
+	JGE  copied_470
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_463
+	JMP  copy_469
 
-copied_464:
+copied_470:
 	VMOVUPS (SP), Y6
 
-loaded_462:
+loaded_468:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -4505,39 +4604,39 @@ loaded_462:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_465
+	JA          storeslow_471
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_466
+	JMP         stored_472
 
-storeslow_465:
+storeslow_471:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_467:
+copy_473:
 	CMPQ R12, R11
-	JGE  copied_468
+	JGE  copied_474
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_467
+	JMP  copy_473
 
-copied_468:
-stored_466:
+copied_474:
+stored_472:
 	MOVQ R10, R9
 
-done_454:
+done_459:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_451
+	JB   channel_456
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_450
+	JNZ  sample_455
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4547,7 +4646,7 @@ done_454:
 TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_469
+	JNE     nontemporal_475
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -4558,12 +4657,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_470
+	JA      streaming_476
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_471
+	JZ      full_477
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -4571,7 +4670,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_471:
+full_477:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -4605,10 +4704,10 @@ full_471:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_472:
+row_478:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_473
+	JZ         noprefetch_479
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -4616,7 +4715,7 @@ row_472:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_473:
+noprefetch_479:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -4639,7 +4738,7 @@ noprefetch_473:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_472
+	JNZ         row_478
 	VZEROUPPER
 	RET
 
@@ -4665,16 +4764,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_474:
+row_480:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_475
+	JZ         noprefetch_481
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_475:
+noprefetch_481:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -4691,7 +4790,7 @@ noprefetch_475:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_474
+	JNZ         row_480
 	VZEROUPPER
 	RET
 
@@ -4709,14 +4808,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_476:
+row_482:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_477
+	JZ         noprefetch_483
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_477:
+noprefetch_483:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -4727,7 +4826,7 @@ noprefetch_477:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_476
+	JNZ         row_482
 	VZEROUPPER
 	RET
 
@@ -4753,122 +4852,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_478
+	JA         loadslow_484
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_479
+	JMP        loaded_485
 
-loadslow_478:
+loadslow_484:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_480:
+copy_486:
 	CMPQ BX, DX
-	JGE  copied_481
+	JGE  copied_487
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_480
+	JMP  copy_486
 
-copied_481:
+copied_487:
 	VMOVUPS (SP), Y9
 
-loaded_479:
+loaded_485:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_482
+	JA         loadslow_488
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_483
+	JMP        loaded_489
 
-loadslow_482:
+loadslow_488:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_484:
+copy_490:
 	CMPQ BX, DX
-	JGE  copied_485
+	JGE  copied_491
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_484
+	JMP  copy_490
 
-copied_485:
+copied_491:
 	VMOVUPS (SP), Y10
 
-loaded_483:
+loaded_489:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_486
+	JA         loadslow_492
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_487
+	JMP        loaded_493
 
-loadslow_486:
+loadslow_492:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_488:
+copy_494:
 	CMPQ BX, DX
-	JGE  copied_489
+	JGE  copied_495
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_488
+	JMP  copy_494
 
-copied_489:
+copied_495:
 	VMOVUPS (SP), Y11
 
-loaded_487:
+loaded_493:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_490
+	JA         loadslow_496
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_491
+	JMP        loaded_497
 
-loadslow_490:
+loadslow_496:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_492:
+copy_498:
 	CMPQ BX, DX
-	JGE  copied_493
+	JGE  copied_499
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_492
+	JMP  copy_498
 
-copied_493:
+copied_499:
 	VMOVUPS (SP), Y12
 
-loaded_491:
+loaded_497:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_494:
+row_500:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_495
+	JZ         noprefetch_501
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -4876,7 +4975,7 @@ row_494:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_495:
+noprefetch_501:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -4893,56 +4992,56 @@ noprefetch_495:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_496
+	JA          loadslow_502
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_497
+	JMP         loaded_503
 
-loadslow_496:
+loadslow_502:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_498:
+copy_504:
 	CMPQ R9, R8
-	JGE  copied_499
+	JGE  copied_505
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_498
+	JMP  copy_504
 
-copied_499:
+copied_505:
 	VMOVUPS (SP), Y13
 
-loaded_497:
+loaded_503:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_500
+	JA         loadslow_506
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_501
+	JMP        loaded_507
 
-loadslow_500:
+loadslow_506:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_502:
+copy_508:
 	CMPQ R9, R8
-	JGE  copied_503
+	JGE  copied_509
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_502
+	JMP  copy_508
 
-copied_503:
+copied_509:
 	VMOVUPS (SP), Y14
 
-loaded_501:
+loaded_507:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -4950,30 +5049,30 @@ loaded_501:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_504
+	JA          storeslow_510
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_505
+	JMP         stored_511
 
-storeslow_504:
+storeslow_510:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_506:
+copy_512:
 	CMPQ R9, R8
-	JGE  copied_507
+	JGE  copied_513
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_506
+	JMP  copy_512
 
-copied_507:
-stored_505:
+copied_513:
+stored_511:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_494
+	JNZ  row_500
 	VZEROUPPER
 	RET
 
@@ -4991,128 +5090,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_508
+	JA         loadslow_514
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_509
+	JMP        loaded_515
 
-loadslow_508:
+loadslow_514:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_510:
+copy_516:
 	CMPQ BX, DX
-	JGE  copied_511
+	JGE  copied_517
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_510
+	JMP  copy_516
 
-copied_511:
+copied_517:
 	VMOVUPS (SP), Y5
 
-loaded_509:
+loaded_515:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_512
+	JA         loadslow_518
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_513
+	JMP        loaded_519
 
-loadslow_512:
+loadslow_518:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_514:
+copy_520:
 	CMPQ BX, DX
-	JGE  copied_515
+	JGE  copied_521
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_514
+	JMP  copy_520
 
-copied_515:
+copied_521:
 	VMOVUPS (SP), Y6
 
-loaded_513:
+loaded_519:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_516
+	JA         loadslow_522
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_517
+	JMP        loaded_523
 
-loadslow_516:
+loadslow_522:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_518:
+copy_524:
 	CMPQ BX, DX
-	JGE  copied_519
+	JGE  copied_525
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_518
+	JMP  copy_524
 
-copied_519:
+copied_525:
 	VMOVUPS (SP), Y7
 
-loaded_517:
+loaded_523:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_520
+	JA         loadslow_526
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_521
+	JMP        loaded_527
 
-loadslow_520:
+loadslow_526:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_522:
+copy_528:
 	CMPQ BX, DX
-	JGE  copied_523
+	JGE  copied_529
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_522
+	JMP  copy_528
 
-copied_523:
+copied_529:
 	VMOVUPS (SP), Y8
 
-loaded_521:
+loaded_527:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_524:
+row_530:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_525
+	JZ         noprefetch_531
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_525:
+noprefetch_531:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -5123,56 +5222,56 @@ noprefetch_525:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_526
+	JA          loadslow_532
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_527
+	JMP         loaded_533
 
-loadslow_526:
+loadslow_532:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_528:
+copy_534:
 	CMPQ R9, R8
-	JGE  copied_529
+	JGE  copied_535
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_528
+	JMP  copy_534
 
-copied_529:
+copied_535:
 	VMOVUPS (SP), Y9
 
-loaded_527:
+loaded_533:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_530
+	JA         loadslow_536
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_531
+	JMP        loaded_537
 
-loadslow_530:
+loadslow_536:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_532:
+copy_538:
 	CMPQ R9, R8
-	JGE  copied_533
+	JGE  copied_539
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_532
+	JMP  copy_538
 
-copied_533:
+copied_539:
 	VMOVUPS (SP), Y10
 
-loaded_531:
+loaded_537:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -5180,30 +5279,30 @@ loaded_531:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_534
+	JA          storeslow_540
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_535
+	JMP         stored_541
 
-storeslow_534:
+storeslow_540:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_536:
+copy_542:
 	CMPQ R9, R8
-	JGE  copied_537
+	JGE  copied_543
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_536
+	JMP  copy_542
 
-copied_537:
-stored_535:
+copied_543:
+stored_541:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_524
+	JNZ  row_530
 	VZEROUPPER
 	RET
 
@@ -5212,209 +5311,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_538
+	JA         loadslow_544
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_539
+	JMP        loaded_545
 
-loadslow_538:
+loadslow_544:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_540:
+copy_546:
 	CMPQ BX, DX
-	JGE  copied_541
+	JGE  copied_547
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_540
+	JMP  copy_546
 
-copied_541:
+copied_547:
 	VMOVUPS (SP), Y1
 
-loaded_539:
+loaded_545:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_542
+	JA         loadslow_548
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_543
+	JMP        loaded_549
 
-loadslow_542:
+loadslow_548:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_544:
+copy_550:
 	CMPQ BX, DX
-	JGE  copied_545
+	JGE  copied_551
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_544
+	JMP  copy_550
 
-copied_545:
+copied_551:
 	VMOVUPS (SP), Y2
 
-loaded_543:
+loaded_549:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_546
+	JA         loadslow_552
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_547
+	JMP        loaded_553
 
-loadslow_546:
+loadslow_552:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_548:
+copy_554:
 	CMPQ BX, DX
-	JGE  copied_549
+	JGE  copied_555
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_548
+	JMP  copy_554
 
-copied_549:
+copied_555:
 	VMOVUPS (SP), Y3
 
-loaded_547:
+loaded_553:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_550
+	JA         loadslow_556
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_551
+	JMP        loaded_557
 
-loadslow_550:
+loadslow_556:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_552:
+copy_558:
 	CMPQ BX, DX
-	JGE  copied_553
+	JGE  copied_559
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_552
+	JMP  copy_558
 
-copied_553:
+copied_559:
 	VMOVUPS (SP), Y4
 
-loaded_551:
+loaded_557:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_554:
+row_560:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_555
+	JZ         noprefetch_561
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_555:
+noprefetch_561:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_556
+	JA         loadslow_562
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_557
+	JMP        loaded_563
 
-loadslow_556:
+loadslow_562:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_558:
+copy_564:
 	CMPQ R8, DI
-	JGE  copied_559
+	JGE  copied_565
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_558
+	JMP  copy_564
 
-copied_559:
+copied_565:
 	VMOVUPS (SP), Y5
 
-loaded_557:
+loaded_563:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_560
+	JA         loadslow_566
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_561
+	JMP        loaded_567
 
-loadslow_560:
+loadslow_566:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_562:
+copy_568:
 	CMPQ R8, DI
-	JGE  copied_563
+	JGE  copied_569
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_562
+	JMP  copy_568
 
-copied_563:
+copied_569:
 	VMOVUPS (SP), Y6
 
-loaded_561:
+loaded_567:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_564
+	JA          storeslow_570
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_565
+	JMP         stored_571
 
-storeslow_564:
+storeslow_570:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_566:
+copy_572:
 	CMPQ R8, DI
-	JGE  copied_567
+	JGE  copied_573
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_566
+	JMP  copy_572
 
-copied_567:
-stored_565:
+copied_573:
+stored_571:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_554
+	JNZ  row_560
 	VZEROUPPER
 	RET
 
-streaming_470:
+streaming_476:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -5424,15 +5523,15 @@ streaming_470:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_568:
+row_574:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_572:
+blocks_578:
 	CMPQ        R11, R12
-	JGT         blocksdone_573
+	JGT         blocksdone_579
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -5474,14 +5573,14 @@ blocks_572:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_572
+	JMP         blocks_578
 
-blocksdone_573:
+blocksdone_579:
 	ADDQ $0x00000060, R12
 
-singles_569:
+singles_575:
 	CMPQ        R11, R12
-	JGT         tail_570
+	JGT         tail_576
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -5493,174 +5592,174 @@ singles_569:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_569
+	JMP         singles_575
 
-tail_570:
+tail_576:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_571
+	JEQ        done_577
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_574
+	JA         loadslow_580
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_575
+	JMP        loaded_581
 
-loadslow_574:
+loadslow_580:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_576:
+copy_582:
 	CMPQ R15, R14
-	JGE  copied_577
+	JGE  copied_583
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_576
+	JMP  copy_582
 
-copied_577:
+copied_583:
 	VMOVUPS (SP), Y1
 
-loaded_575:
+loaded_581:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_578
+	JA         loadslow_584
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_579
+	JMP        loaded_585
 
-loadslow_578:
+loadslow_584:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_580:
+copy_586:
 	CMPQ R15, R14
-	JGE  copied_581
+	JGE  copied_587
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_580
+	JMP  copy_586
 
-copied_581:
+copied_587:
 	VMOVUPS (SP), Y2
 
-loaded_579:
+loaded_585:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_582
+	JA         loadslow_588
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_583
+	JMP        loaded_589
 
-loadslow_582:
+loadslow_588:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_584:
+copy_590:
 	CMPQ R15, R14
-	JGE  copied_585
+	JGE  copied_591
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_584
+	JMP  copy_590
 
-copied_585:
+copied_591:
 	VMOVUPS (SP), Y3
 
-loaded_583:
+loaded_589:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_586
+	JA         loadslow_592
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_587
+	JMP        loaded_593
 
-loadslow_586:
+loadslow_592:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_588:
+copy_594:
 	CMPQ R15, R14
-	JGE  copied_589
+	JGE  copied_595
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_588
+	JMP  copy_594
 
-copied_589:
+copied_595:
 	VMOVUPS (SP), Y4
 
-loaded_587:
+loaded_593:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_590
+	JA         loadslow_596
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_591
+	JMP        loaded_597
 
-loadslow_590:
+loadslow_596:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_592:
+copy_598:
 	CMPQ R15, R14
-	JGE  copied_593
+	JGE  copied_599
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_592
+	JMP  copy_598
 
-copied_593:
+copied_599:
 	VMOVUPS (SP), Y5
 
-loaded_591:
+loaded_597:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_594
+	JA         loadslow_600
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_595
+	JMP        loaded_601
 
-loadslow_594:
+loadslow_600:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_596:
+copy_602:
 	CMPQ R15, R14
-	JGE  copied_597
+	JGE  copied_603
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_596
+	JMP  copy_602
 
-copied_597:
+copied_603:
 	VMOVUPS (SP), Y6
 
-loaded_595:
+loaded_601:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -5668,37 +5767,37 @@ loaded_595:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_598
+	JA          storeslow_604
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_599
+	JMP         stored_605
 
-storeslow_598:
+storeslow_604:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_600:
+copy_606:
 	CMPQ R14, R13
-	JGE  copied_601
+	JGE  copied_607
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_600
+	JMP  copy_606
 
-copied_601:
-stored_599:
+copied_607:
+stored_605:
 	MOVQ R12, R11
 
-done_571:
+done_577:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_568
+	JNZ  row_574
 	VZEROUPPER
 	RET
 
-nontemporal_469:
+nontemporal_475:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -5709,12 +5808,12 @@ nontemporal_469:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_602
+	JA      streaming_608
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_603
+	JZ      full_609
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -5722,7 +5821,7 @@ nontemporal_469:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_603:
+full_609:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -5756,10 +5855,10 @@ full_603:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_604:
+row_610:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_605
+	JZ         noprefetch_611
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -5767,7 +5866,7 @@ row_604:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_605:
+noprefetch_611:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -5790,7 +5889,7 @@ noprefetch_605:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_604
+	JNZ         row_610
 	SFENCE
 	VZEROUPPER
 	RET
@@ -5817,16 +5916,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_606:
+row_612:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_607
+	JZ         noprefetch_613
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_607:
+noprefetch_613:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -5843,7 +5942,7 @@ noprefetch_607:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_606
+	JNZ         row_612
 	SFENCE
 	VZEROUPPER
 	RET
@@ -5862,14 +5961,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_608:
+row_614:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_609
+	JZ         noprefetch_615
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_609:
+noprefetch_615:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -5880,7 +5979,7 @@ noprefetch_609:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_608
+	JNZ         row_614
 	SFENCE
 	VZEROUPPER
 	RET
@@ -5907,122 +6006,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_610
+	JA         loadslow_616
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_611
+	JMP        loaded_617
 
-loadslow_610:
+loadslow_616:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_612:
+copy_618:
 	CMPQ BX, DX
-	JGE  copied_613
+	JGE  copied_619
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_612
+	JMP  copy_618
 
-copied_613:
+copied_619:
 	VMOVUPS (SP), Y9
 
-loaded_611:
+loaded_617:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_614
+	JA         loadslow_620
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_615
+	JMP        loaded_621
 
-loadslow_614:
+loadslow_620:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_616:
+copy_622:
 	CMPQ BX, DX
-	JGE  copied_617
+	JGE  copied_623
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_616
+	JMP  copy_622
 
-copied_617:
+copied_623:
 	VMOVUPS (SP), Y10
 
-loaded_615:
+loaded_621:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_618
+	JA         loadslow_624
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_619
+	JMP        loaded_625
 
-loadslow_618:
+loadslow_624:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_620:
+copy_626:
 	CMPQ BX, DX
-	JGE  copied_621
+	JGE  copied_627
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_620
+	JMP  copy_626
 
-copied_621:
+copied_627:
 	VMOVUPS (SP), Y11
 
-loaded_619:
+loaded_625:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_622
+	JA         loadslow_628
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_623
+	JMP        loaded_629
 
-loadslow_622:
+loadslow_628:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_624:
+copy_630:
 	CMPQ BX, DX
-	JGE  copied_625
+	JGE  copied_631
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_624
+	JMP  copy_630
 
-copied_625:
+copied_631:
 	VMOVUPS (SP), Y12
 
-loaded_623:
+loaded_629:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_626:
+row_632:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_627
+	JZ         noprefetch_633
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6030,7 +6129,7 @@ row_626:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_627:
+noprefetch_633:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -6047,56 +6146,56 @@ noprefetch_627:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_628
+	JA          loadslow_634
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_629
+	JMP         loaded_635
 
-loadslow_628:
+loadslow_634:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_630:
+copy_636:
 	CMPQ R9, R8
-	JGE  copied_631
+	JGE  copied_637
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_630
+	JMP  copy_636
 
-copied_631:
+copied_637:
 	VMOVUPS (SP), Y13
 
-loaded_629:
+loaded_635:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_632
+	JA         loadslow_638
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_633
+	JMP        loaded_639
 
-loadslow_632:
+loadslow_638:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_634:
+copy_640:
 	CMPQ R9, R8
-	JGE  copied_635
+	JGE  copied_641
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_634
+	JMP  copy_640
 
-copied_635:
+copied_641:
 	VMOVUPS (SP), Y14
 
-loaded_633:
+loaded_639:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -6104,30 +6203,30 @@ loaded_633:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_636
+	JA          storeslow_642
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_637
+	JMP         stored_643
 
-storeslow_636:
+storeslow_642:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_638:
+copy_644:
 	CMPQ R9, R8
-	JGE  copied_639
+	JGE  copied_645
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_638
+	JMP  copy_644
 
-copied_639:
-stored_637:
+copied_645:
+stored_643:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_626
+	JNZ  row_632
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6146,128 +6245,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_640
+	JA         loadslow_646
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_641
+	JMP        loaded_647
 
-loadslow_640:
+loadslow_646:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_642:
+copy_648:
 	CMPQ BX, DX
-	JGE  copied_643
+	JGE  copied_649
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_642
+	JMP  copy_648
 
-copied_643:
+copied_649:
 	VMOVUPS (SP), Y5
 
-loaded_641:
+loaded_647:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_644
+	JA         loadslow_650
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_645
+	JMP        loaded_651
 
-loadslow_644:
+loadslow_650:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_646:
+copy_652:
 	CMPQ BX, DX
-	JGE  copied_647
+	JGE  copied_653
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_646
+	JMP  copy_652
 
-copied_647:
+copied_653:
 	VMOVUPS (SP), Y6
 
-loaded_645:
+loaded_651:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_648
+	JA         loadslow_654
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_649
+	JMP        loaded_655
 
-loadslow_648:
+loadslow_654:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_650:
+copy_656:
 	CMPQ BX, DX
-	JGE  copied_651
+	JGE  copied_657
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_650
+	JMP  copy_656
 
-copied_651:
+copied_657:
 	VMOVUPS (SP), Y7
 
-loaded_649:
+loaded_655:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_652
+	JA         loadslow_658
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_653
+	JMP        loaded_659
 
-loadslow_652:
+loadslow_658:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_654:
+copy_660:
 	CMPQ BX, DX
-	JGE  copied_655
+	JGE  copied_661
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_654
+	JMP  copy_660
 
-copied_655:
+copied_661:
 	VMOVUPS (SP), Y8
 
-loaded_653:
+loaded_659:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_656:
+row_662:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_657
+	JZ         noprefetch_663
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_657:
+noprefetch_663:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -6278,56 +6377,56 @@ noprefetch_657:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_658
+	JA          loadslow_664
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_659
+	JMP         loaded_665
 
-loadslow_658:
+loadslow_664:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_660:
+copy_666:
 	CMPQ R9, R8
-	JGE  copied_661
+	JGE  copied_667
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_660
+	JMP  copy_666
 
-copied_661:
+copied_667:
 	VMOVUPS (SP), Y9
 
-loaded_659:
+loaded_665:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_662
+	JA         loadslow_668
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_663
+	JMP        loaded_669
 
-loadslow_662:
+loadslow_668:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_664:
+copy_670:
 	CMPQ R9, R8
-	JGE  copied_665
+	JGE  copied_671
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_664
+	JMP  copy_670
 
-copied_665:
+copied_671:
 	VMOVUPS (SP), Y10
 
-loaded_663:
+loaded_669:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -6335,30 +6434,30 @@ loaded_663:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_666
+	JA          storeslow_672
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_667
+	JMP         stored_673
 
-storeslow_666:
+storeslow_672:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_668:
+copy_674:
 	CMPQ R9, R8
-	JGE  copied_669
+	JGE  copied_675
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_668
+	JMP  copy_674
 
-copied_669:
-stored_667:
+copied_675:
+stored_673:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_656
+	JNZ  row_662
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6368,210 +6467,210 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_670
+	JA         loadslow_676
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_671
+	JMP        loaded_677
 
-loadslow_670:
+loadslow_676:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_672:
+copy_678:
 	CMPQ BX, DX
-	JGE  copied_673
+	JGE  copied_679
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_672
+	JMP  copy_678
 
-copied_673:
+copied_679:
 	VMOVUPS (SP), Y1
 
-loaded_671:
+loaded_677:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_674
+	JA         loadslow_680
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_675
+	JMP        loaded_681
 
-loadslow_674:
+loadslow_680:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_676:
+copy_682:
 	CMPQ BX, DX
-	JGE  copied_677
+	JGE  copied_683
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_676
+	JMP  copy_682
 
-copied_677:
+copied_683:
 	VMOVUPS (SP), Y2
 
-loaded_675:
+loaded_681:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_678
+	JA         loadslow_684
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_679
+	JMP        loaded_685
 
-loadslow_678:
+loadslow_684:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_680:
+copy_686:
 	CMPQ BX, DX
-	JGE  copied_681
+	JGE  copied_687
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_680
+	JMP  copy_686
 
-copied_681:
+copied_687:
 	VMOVUPS (SP), Y3
 
-loaded_679:
+loaded_685:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_682
+	JA         loadslow_688
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_683
+	JMP        loaded_689
 
-loadslow_682:
+loadslow_688:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_684:
+copy_690:
 	CMPQ BX, DX
-	JGE  copied_685
+	JGE  copied_691
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_684
+	JMP  copy_690
 
-copied_685:
+copied_691:
 	VMOVUPS (SP), Y4
 
-loaded_683:
+loaded_689:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_686:
+row_692:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_687
+	JZ         noprefetch_693
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_687:
+noprefetch_693:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_688
+	JA         loadslow_694
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_689
+	JMP        loaded_695
 
-loadslow_688:
+loadslow_694:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_690:
+copy_696:
 	CMPQ R8, DI
-	JGE  copied_691
+	JGE  copied_697
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_690
+	JMP  copy_696
 
-copied_691:
+copied_697:
 	VMOVUPS (SP), Y5
 
-loaded_689:
+loaded_695:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_692
+	JA         loadslow_698
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_693
+	JMP        loaded_699
 
-loadslow_692:
+loadslow_698:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_694:
+copy_700:
 	CMPQ R8, DI
-	JGE  copied_695
+	JGE  copied_701
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_694
+	JMP  copy_700
 
-copied_695:
+copied_701:
 	VMOVUPS (SP), Y6
 
-loaded_693:
+loaded_699:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_696
+	JA          storeslow_702
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_697
+	JMP         stored_703
 
-storeslow_696:
+storeslow_702:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_698:
+copy_704:
 	CMPQ R8, DI
-	JGE  copied_699
+	JGE  copied_705
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_698
+	JMP  copy_704
 
-copied_699:
-stored_697:
+copied_705:
+stored_703:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_686
+	JNZ  row_692
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_602:
+streaming_608:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -6581,15 +6680,15 @@ streaming_602:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_700:
+row_706:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_704:
+blocks_710:
 	CMPQ        R11, R12
-	JGT         blocksdone_705
+	JGT         blocksdone_711
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -6631,14 +6730,14 @@ blocks_704:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_704
+	JMP         blocks_710
 
-blocksdone_705:
+blocksdone_711:
 	ADDQ $0x00000060, R12
 
-singles_701:
+singles_707:
 	CMPQ        R11, R12
-	JGT         tail_702
+	JGT         tail_708
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -6650,174 +6749,174 @@ singles_701:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_701
+	JMP         singles_707
 
-tail_702:
+tail_708:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_703
+	JEQ        done_709
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_706
+	JA         loadslow_712
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_707
+	JMP        loaded_713
 
-loadslow_706:
+loadslow_712:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_708:
+copy_714:
 	CMPQ R15, R14
-	JGE  copied_709
+	JGE  copied_715
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_708
+	JMP  copy_714
 
-copied_709:
+copied_715:
 	VMOVUPS (SP), Y1
 
-loaded_707:
+loaded_713:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_710
+	JA         loadslow_716
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_711
+	JMP        loaded_717
 
-loadslow_710:
+loadslow_716:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_712:
+copy_718:
 	CMPQ R15, R14
-	JGE  copied_713
+	JGE  copied_719
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_712
+	JMP  copy_718
 
-copied_713:
+copied_719:
 	VMOVUPS (SP), Y2
 
-loaded_711:
+loaded_717:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_714
+	JA         loadslow_720
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_715
+	JMP        loaded_721
 
-loadslow_714:
+loadslow_720:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_716:
+copy_722:
 	CMPQ R15, R14
-	JGE  copied_717
+	JGE  copied_723
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_716
+	JMP  copy_722
 
-copied_717:
+copied_723:
 	VMOVUPS (SP), Y3
 
-loaded_715:
+loaded_721:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_718
+	JA         loadslow_724
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_719
+	JMP        loaded_725
 
-loadslow_718:
+loadslow_724:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_720:
+copy_726:
 	CMPQ R15, R14
-	JGE  copied_721
+	JGE  copied_727
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_720
+	JMP  copy_726
 
-copied_721:
+copied_727:
 	VMOVUPS (SP), Y4
 
-loaded_719:
+loaded_725:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_722
+	JA         loadslow_728
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_723
+	JMP        loaded_729
 
-loadslow_722:
+loadslow_728:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_724:
+copy_730:
 	CMPQ R15, R14
-	JGE  copied_725
+	JGE  copied_731
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_724
+	JMP  copy_730
 
-copied_725:
+copied_731:
 	VMOVUPS (SP), Y5
 
-loaded_723:
+loaded_729:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_726
+	JA         loadslow_732
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_727
+	JMP        loaded_733
 
-loadslow_726:
+loadslow_732:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_728:
+copy_734:
 	CMPQ R15, R14
-	JGE  copied_729
+	JGE  copied_735
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_728
+	JMP  copy_734
 
-copied_729:
+copied_735:
 	VMOVUPS (SP), Y6
 
-loaded_727:
+loaded_733:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -6825,40 +6924,40 @@ loaded_727:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_730
+	JA          storeslow_736
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_731
+	JMP         stored_737
 
-storeslow_730:
+storeslow_736:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_732:
+copy_738:
 	CMPQ R14, R13
-	JGE  copied_733
+	JGE  copied_739
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_732
+	JMP  copy_738
 
-copied_733:
-stored_731:
+copied_739:
+stored_737:
 	MOVQ R12, R11
 
-done_703:
+done_709:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_700
+	JNZ  row_706
 	SFENCE
 	VZEROUPPER
 	RET
 
-// func momentsRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int)
-// Requires: AVX, AVX512F, CMOV
-TEXT ·momentsRowsAVX512(SB), NOSPLIT, $24-128
+// func momentsRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, prefetch int)
+// Requires: AVX, AVX512F, CMOV, MMX+
+TEXT ·momentsRowsAVX512(SB), NOSPLIT, $24-136
 	// momentsRowsAVX512: merges each sample's runs x[i*width:][:width] of len(mean)
 	// channels into mean and m2, after count values merged before. Each run shifted by
 	// k[i] (buf's first region; float32(mean[i]) after the first sample) is summed in
@@ -6899,6 +6998,28 @@ channel_2:
 	MOVQ         CX, DI
 
 chunk_3:
+	MOVQ       prefetch+128(FP), R8
+	TESTQ      R8, R8
+	JZ         noprefetch_4
+	LEAQ       (R8)(AX*1), R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 64(R8)
+	PREFETCHT0 128(R8)
+	PREFETCHT0 192(R8)
+	PREFETCHT0 256(R8)
+	PREFETCHT0 320(R8)
+	PREFETCHT0 384(R8)
+	PREFETCHT0 448(R8)
+	PREFETCHT0 512(R8)
+	PREFETCHT0 576(R8)
+	PREFETCHT0 640(R8)
+	PREFETCHT0 704(R8)
+	PREFETCHT0 768(R8)
+	PREFETCHT0 832(R8)
+	PREFETCHT0 896(R8)
+	PREFETCHT0 960(R8)
+
+noprefetch_4:
 	MOVQ    $0x00000100, R8
 	CMPQ    DI, R8
 	CMOVQLT DI, R8
@@ -6915,9 +7036,9 @@ chunk_3:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_7:
+blocks_8:
 	CMPQ        R9, R10
-	JGT         blocksdone_8
+	JGT         blocksdone_9
 	VMOVUPS     (AX)(R9*1), Z1
 	VSUBPS      Z0, Z1, Z1
 	VADDPS      Z1, Z5, Z5
@@ -6935,32 +7056,32 @@ blocks_7:
 	VADDPS      Z1, Z11, Z11
 	VFMADD231PS Z1, Z1, Z12
 	ADDQ        $0x00000100, R9
-	JMP         blocks_7
+	JMP         blocks_8
 
-blocksdone_8:
+blocksdone_9:
 	ADDQ $0x000000c0, R10
 
-singles_4:
+singles_5:
 	CMPQ        R9, R10
-	JGT         tail_5
+	JGT         tail_6
 	VMOVUPS     (AX)(R9*1), Z1
 	VSUBPS      Z0, Z1, Z1
 	VADDPS      Z1, Z5, Z5
 	VFMADD231PS Z1, Z1, Z6
 	ADDQ        $0x00000040, R9
-	JMP         singles_4
+	JMP         singles_5
 
-tail_5:
+tail_6:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_6
+	JEQ         done_7
 	VMOVUPS.Z   (AX)(R9*1), K1, Z1
 	VSUBPS.Z    Z0, Z1, K1, Z1
 	VADDPS      Z1, Z5, Z5
 	VFMADD231PS Z1, Z1, Z6
 	MOVQ        R10, R9
 
-done_6:
+done_7:
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z11, Z9, Z9
 	VADDPS        Z9, Z5, Z5
@@ -7008,9 +7129,9 @@ done_6:
 	SHLQ          $0x02, SI
 	SUBQ          $0x00000040, SI
 
-singles_9:
+singles_10:
 	CMPQ          R10, SI
-	JGT           tail_10
+	JGT           tail_11
 	VMOVUPD       (DI)(R10*2), Z0
 	VMOVUPD       64(DI)(R10*2), Z1
 	VMOVUPD       (R8)(R10*2), Z18
@@ -7060,12 +7181,12 @@ singles_9:
 	VINSERTF64X4  $0x01, Y0, Z2, Z2
 	VMOVUPS       Z2, (R9)(R10*1)
 	ADDQ          $0x00000040, R10
-	JMP           singles_9
+	JMP           singles_10
 
-tail_10:
+tail_11:
 	ADDQ          $0x00000040, SI
 	CMPQ          R10, SI
-	JEQ           done_11
+	JEQ           done_12
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R10*2), K1, Z0
 	VMOVUPD.Z     64(DI)(R10*2), K2, Z1
@@ -7120,7 +7241,7 @@ tail_10:
 	VMOVUPS       Z17, (R9)(R10*1)
 	MOVQ          SI, R10
 
-done_11:
+done_12:
 	ADDQ CX, count+120(FP)
 	ADDQ DX, AX
 	DECQ samples+104(FP)
@@ -7147,7 +7268,7 @@ TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-136
 	MOVWLZX (SI)(BX*2), BX
 	KMOVW   BX, K1
 
-chunk_12:
+chunk_13:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X2
 	VCVTSI2SDQ DX, X2, X0
@@ -7165,27 +7286,27 @@ chunk_12:
 	ADDQ       $0x0f, SI
 	SHRQ       $0x04, SI
 
-clear_13:
+clear_14:
 	VMOVUPS Z3, 1088(BX)
 	VMOVUPS Z3, 2176(BX)
 	ADDQ    $0x40, BX
 	DECQ    SI
-	JNZ     clear_13
+	JNZ     clear_14
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_14:
+rows_15:
 	CMPQ BX, $0x04
-	JLT  rowsdone_15
+	JLT  rowsdone_16
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_17
+	JZ   vectorstail_18
 
-vectors_16:
+vectors_17:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_19
+	JEQ        noprefetch_20
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -7193,7 +7314,7 @@ vectors_16:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_19:
+noprefetch_20:
 	VMOVUPS     (R8), Z0
 	VMOVUPS     (R9), Z2
 	VSUBPS      Z0, Z2, Z2
@@ -7218,11 +7339,11 @@ noprefetch_19:
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
 	DECQ        DI
-	JNZ         vectors_16
+	JNZ         vectors_17
 
-vectorstail_17:
+vectorstail_18:
 	TESTQ       $0x0000000f, mean_len+8(FP)
-	JZ          vectorsdone_18
+	JZ          vectorsdone_19
 	VMOVUPS     (R8), Z0
 	VMOVUPS.Z   (R9), K1, Z2
 	VSUBPS      Z0, Z2, Z2
@@ -7245,22 +7366,22 @@ vectorstail_17:
 	VADDPS      2176(R8), Z2, Z2
 	VMOVUPS     Z2, 2176(R8)
 
-vectorsdone_18:
+vectorsdone_19:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_14
+	JMP  rows_15
 
-rowsdone_15:
-rows_20:
+rowsdone_16:
+rows_21:
 	CMPQ BX, $0x01
-	JLT  rowsdone_21
+	JLT  rowsdone_22
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_23
+	JZ   vectorstail_24
 
-vectors_22:
+vectors_23:
 	VMOVUPS (DI), Z0
 	VMOVUPS (R8), Z1
 	VSUBPS  Z0, Z1, Z1
@@ -7273,11 +7394,11 @@ vectors_22:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_22
+	JNZ     vectors_23
 
-vectorstail_23:
+vectorstail_24:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_24
+	JZ        vectorsdone_25
 	VMOVUPS   (DI), Z0
 	VMOVUPS.Z (R8), K1, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -7288,12 +7409,12 @@ vectorstail_23:
 	VADDPS    2176(DI), Z1, Z1
 	VMOVUPS   Z1, 2176(DI)
 
-vectorsdone_24:
+vectorsdone_25:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_20
+	JMP  rows_21
 
-rowsdone_21:
+rowsdone_22:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -7303,9 +7424,9 @@ rowsdone_21:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_25:
+singles_26:
 	CMPQ          R9, R10
-	JGT           tail_26
+	JGT           tail_27
 	VMOVUPD       (SI)(R9*2), Z0
 	VMOVUPD       64(SI)(R9*2), Z1
 	VMOVUPD       (DI)(R9*2), Z2
@@ -7361,12 +7482,12 @@ singles_25:
 	VINSERTF64X4  $0x01, Y0, Z9, Z9
 	VMOVUPS       Z9, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
-	JMP           singles_25
+	JMP           singles_26
 
-tail_26:
+tail_27:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_27
+	JEQ           done_28
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (SI)(R9*2), K1, Z0
 	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
@@ -7427,25 +7548,25 @@ tail_26:
 	VMOVUPS       Z10, (R8)(R9*1)
 	MOVQ          R10, R9
 
-done_27:
+done_28:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_28
+	JZ      done_29
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_12
+	JMP     chunk_13
 
-done_28:
+done_29:
 	VZEROUPPER
 	RET
 
-// func normRowsAVX512(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int, stream int)
+// func normRowsAVX512(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, stream int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·normRowsAVX512(SB), NOSPLIT, $0-152
+TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
-	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_29
+	CMPQ    stream+152(FP), $0x00
+	JNE     nontemporal_30
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -7461,10 +7582,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_30:
+sample_31:
 	XORQ DI, DI
 
-channel_31:
+channel_32:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -7476,9 +7597,19 @@ channel_31:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000100, R9
 
-blocks_35:
-	CMPQ        R8, R9
-	JGT         blocksdone_36
+blocks_36:
+	CMPQ       R8, R9
+	JGT        blocksdone_37
+	MOVQ       prefetch+144(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_38
+	LEAQ       (R10)(CX*1), R10
+	PREFETCHT0 (R10)(R8*1)
+	PREFETCHT0 64(R10)(R8*1)
+	PREFETCHT0 128(R10)(R8*1)
+	PREFETCHT0 192(R10)(R8*1)
+
+noprefetch_38:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -7496,45 +7627,45 @@ blocks_35:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_35
+	JMP         blocks_36
 
-blocksdone_36:
+blocksdone_37:
 	ADDQ $0x000000c0, R9
 
-singles_32:
+singles_33:
 	CMPQ        R8, R9
-	JGT         tail_33
+	JGT         tail_34
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_32
+	JMP         singles_33
 
-tail_33:
+tail_34:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_34
+	JEQ         done_35
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_34:
+done_35:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_31
+	JB   channel_32
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_30
+	JNZ  sample_31
 	VZEROUPPER
 	RET
 
-nontemporal_29:
+nontemporal_30:
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -7550,10 +7681,10 @@ nontemporal_29:
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_37:
+sample_39:
 	XORQ DI, DI
 
-channel_38:
+channel_40:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -7565,9 +7696,19 @@ channel_38:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000100, R9
 
-blocks_42:
-	CMPQ        R8, R9
-	JGT         blocksdone_43
+blocks_44:
+	CMPQ       R8, R9
+	JGT        blocksdone_45
+	MOVQ       prefetch+144(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_46
+	LEAQ       (R10)(CX*1), R10
+	PREFETCHT0 (R10)(R8*1)
+	PREFETCHT0 64(R10)(R8*1)
+	PREFETCHT0 128(R10)(R8*1)
+	PREFETCHT0 192(R10)(R8*1)
+
+noprefetch_46:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -7585,41 +7726,41 @@ blocks_42:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_42
+	JMP         blocks_44
 
-blocksdone_43:
+blocksdone_45:
 	ADDQ $0x000000c0, R9
 
-singles_39:
+singles_41:
 	CMPQ        R8, R9
-	JGT         tail_40
+	JGT         tail_42
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_39
+	JMP         singles_41
 
-tail_40:
+tail_42:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_41
+	JEQ         done_43
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_41:
+done_43:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_38
+	JB   channel_40
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_37
+	JNZ  sample_39
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7629,7 +7770,7 @@ done_41:
 TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_44
+	JNE     nontemporal_47
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -7638,12 +7779,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_45
+	JA      streaming_48
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_46
+	JZ      full_49
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -7653,7 +7794,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_false
 
-full_46:
+full_49:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -7688,16 +7829,16 @@ full_46:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_47:
+row_50:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_48
+	JZ         noprefetch_51
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_48:
+noprefetch_51:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -7717,7 +7858,7 @@ noprefetch_48:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_47
+	JNZ         row_50
 	VZEROUPPER
 	RET
 
@@ -7744,15 +7885,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_49:
+row_52:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_50
+	JZ         noprefetch_53
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_50:
+noprefetch_53:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -7768,7 +7909,7 @@ noprefetch_50:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_49
+	JNZ         row_52
 	VZEROUPPER
 	RET
 
@@ -7789,14 +7930,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_51:
+row_54:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_52
+	JZ         noprefetch_55
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_52:
+noprefetch_55:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -7808,7 +7949,7 @@ noprefetch_52:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_51
+	JNZ         row_54
 	VZEROUPPER
 	RET
 
@@ -7823,13 +7964,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_53:
+row_56:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_54
+	JZ         noprefetch_57
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_54:
+noprefetch_57:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -7837,7 +7978,7 @@ noprefetch_54:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_53
+	JNZ         row_56
 	VZEROUPPER
 	RET
 
@@ -7870,16 +8011,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_55:
+row_58:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_56
+	JZ         noprefetch_59
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_56:
+noprefetch_59:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -7899,7 +8040,7 @@ noprefetch_56:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_55
+	JNZ         row_58
 	VZEROUPPER
 	RET
 
@@ -7926,15 +8067,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_57:
+row_60:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_58
+	JZ         noprefetch_61
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_58:
+noprefetch_61:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -7950,7 +8091,7 @@ noprefetch_58:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_57
+	JNZ         row_60
 	VZEROUPPER
 	RET
 
@@ -7971,14 +8112,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_59:
+row_62:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_60
+	JZ         noprefetch_63
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_60:
+noprefetch_63:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -7990,7 +8131,7 @@ noprefetch_60:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_59
+	JNZ         row_62
 	VZEROUPPER
 	RET
 
@@ -8005,13 +8146,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_61:
+row_64:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_62
+	JZ         noprefetch_65
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_62:
+noprefetch_65:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8019,11 +8160,11 @@ noprefetch_62:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_61
+	JNZ         row_64
 	VZEROUPPER
 	RET
 
-streaming_45:
+streaming_48:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -8031,15 +8172,15 @@ streaming_45:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_63:
+row_66:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_67:
+blocks_70:
 	CMPQ        R9, R10
-	JGT         blocksdone_68
+	JGT         blocksdone_71
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -8069,14 +8210,14 @@ blocks_67:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_67
+	JMP         blocks_70
 
-blocksdone_68:
+blocksdone_71:
 	ADDQ $0x000000c0, R10
 
-singles_64:
+singles_67:
 	CMPQ        R9, R10
-	JGT         tail_65
+	JGT         tail_68
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -8085,12 +8226,12 @@ singles_64:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_64
+	JMP         singles_67
 
-tail_65:
+tail_68:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_66
+	JEQ         done_69
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -8100,15 +8241,15 @@ tail_65:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_66:
+done_69:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_63
+	JNZ  row_66
 	VZEROUPPER
 	RET
 
-nontemporal_44:
+nontemporal_47:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -8117,12 +8258,12 @@ nontemporal_44:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_69
+	JA      streaming_72
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_70
+	JZ      full_73
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -8132,7 +8273,7 @@ nontemporal_44:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_true
 
-full_70:
+full_73:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -8167,16 +8308,16 @@ full_70:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_71:
+row_74:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_72
+	JZ         noprefetch_75
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_72:
+noprefetch_75:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -8196,7 +8337,7 @@ noprefetch_72:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_71
+	JNZ         row_74
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8224,15 +8365,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_73:
+row_76:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_74
+	JZ         noprefetch_77
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_74:
+noprefetch_77:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -8248,7 +8389,7 @@ noprefetch_74:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_73
+	JNZ         row_76
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8270,14 +8411,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_75:
+row_78:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_76
+	JZ         noprefetch_79
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_76:
+noprefetch_79:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -8289,7 +8430,7 @@ noprefetch_76:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_75
+	JNZ         row_78
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8305,13 +8446,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_77:
+row_80:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_78
+	JZ         noprefetch_81
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_78:
+noprefetch_81:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8319,7 +8460,7 @@ noprefetch_78:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_77
+	JNZ         row_80
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8353,16 +8494,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_79:
+row_82:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_80
+	JZ         noprefetch_83
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_80:
+noprefetch_83:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -8382,7 +8523,7 @@ noprefetch_80:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_79
+	JNZ         row_82
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8410,15 +8551,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_81:
+row_84:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_82
+	JZ         noprefetch_85
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_82:
+noprefetch_85:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -8434,7 +8575,7 @@ noprefetch_82:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_81
+	JNZ         row_84
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8456,14 +8597,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_83:
+row_86:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_84
+	JZ         noprefetch_87
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_84:
+noprefetch_87:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -8475,7 +8616,7 @@ noprefetch_84:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_83
+	JNZ         row_86
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8491,13 +8632,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_85:
+row_88:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_86
+	JZ         noprefetch_89
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_86:
+noprefetch_89:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8505,12 +8646,12 @@ noprefetch_86:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_85
+	JNZ         row_88
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_69:
+streaming_72:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -8518,15 +8659,15 @@ streaming_69:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_87:
+row_90:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_91:
+blocks_94:
 	CMPQ        R9, R10
-	JGT         blocksdone_92
+	JGT         blocksdone_95
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -8556,14 +8697,14 @@ blocks_91:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_91
+	JMP         blocks_94
 
-blocksdone_92:
+blocksdone_95:
 	ADDQ $0x000000c0, R10
 
-singles_88:
+singles_91:
 	CMPQ        R9, R10
-	JGT         tail_89
+	JGT         tail_92
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -8572,12 +8713,12 @@ singles_88:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_88
+	JMP         singles_91
 
-tail_89:
+tail_92:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_90
+	JEQ         done_93
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -8587,18 +8728,18 @@ tail_89:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_90:
+done_93:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_87
+	JNZ  row_90
 	SFENCE
 	VZEROUPPER
 	RET
 
-// func reduceRowsAVX512(sumDy []float64, sumDyXc []float64, dy []float32, x []float32, center []float32, width int, samples int, stride int)
-// Requires: AVX, AVX512F, CMOV
-TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-144
+// func reduceRowsAVX512(sumDy []float64, sumDyXc []float64, dy []float32, x []float32, center []float32, width int, samples int, stride int, prefetch int)
+// Requires: AVX, AVX512F, CMOV, MMX+
+TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
 	// reduceRowsAVX512: for each sample and channel i, adds Σdy and Σdy·(x-center[i])
 	// over the run of width values to sumDy[i] and sumDyXc[i], summed in float32 over
 	// chunks of runChunk values and in float64 across them.
@@ -8617,17 +8758,56 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-144
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_93:
+sample_96:
 	XORQ DI, DI
 
-channel_94:
+channel_97:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_95:
+chunk_98:
+	MOVQ       prefetch+144(FP), R9
+	TESTQ      R9, R9
+	JZ         noprefetch_99
+	LEAQ       (R9)(AX*1), R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 192(R10)
+	PREFETCHT0 256(R10)
+	PREFETCHT0 320(R10)
+	PREFETCHT0 384(R10)
+	PREFETCHT0 448(R10)
+	PREFETCHT0 512(R10)
+	PREFETCHT0 576(R10)
+	PREFETCHT0 640(R10)
+	PREFETCHT0 704(R10)
+	PREFETCHT0 768(R10)
+	PREFETCHT0 832(R10)
+	PREFETCHT0 896(R10)
+	PREFETCHT0 960(R10)
+	LEAQ       (R9)(CX*1), R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	PREFETCHT0 128(R9)
+	PREFETCHT0 192(R9)
+	PREFETCHT0 256(R9)
+	PREFETCHT0 320(R9)
+	PREFETCHT0 384(R9)
+	PREFETCHT0 448(R9)
+	PREFETCHT0 512(R9)
+	PREFETCHT0 576(R9)
+	PREFETCHT0 640(R9)
+	PREFETCHT0 704(R9)
+	PREFETCHT0 768(R9)
+	PREFETCHT0 832(R9)
+	PREFETCHT0 896(R9)
+	PREFETCHT0 960(R9)
+
+noprefetch_99:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -8644,9 +8824,9 @@ chunk_95:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_99:
+blocks_103:
 	CMPQ        R10, R11
-	JGT         blocksdone_100
+	JGT         blocksdone_104
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
@@ -8668,26 +8848,26 @@ blocks_99:
 	VADDPS      Z11, Z9, Z9
 	VFMADD231PS Z11, Z12, Z10
 	ADDQ        $0x00000100, R10
-	JMP         blocks_99
+	JMP         blocks_103
 
-blocksdone_100:
+blocksdone_104:
 	ADDQ $0x000000c0, R11
 
-singles_96:
+singles_100:
 	CMPQ        R10, R11
-	JGT         tail_97
+	JGT         tail_101
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z12, Z4
 	ADDQ        $0x00000040, R10
-	JMP         singles_96
+	JMP         singles_100
 
-tail_97:
+tail_101:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_98
+	JEQ         done_102
 	VMOVUPS.Z   (AX)(R10*1), K1, Z11
 	VMOVUPS.Z   (CX)(R10*1), K1, Z12
 	VSUBPS      Z0, Z12, Z12
@@ -8695,7 +8875,7 @@ tail_97:
 	VFMADD231PS Z11, Z12, Z4
 	MOVQ        R11, R10
 
-done_98:
+done_102:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -8715,7 +8895,7 @@ done_98:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_95
+	JNZ           chunk_98
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -8736,11 +8916,11 @@ done_98:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_94
+	JB            channel_97
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_93
+	JNZ           sample_96
 	VZEROUPPER
 	RET
 
@@ -8762,35 +8942,35 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_101:
+chunk_105:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_102:
+clear_106:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_102
+	JNZ     clear_106
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_103:
+rows_107:
 	CMPQ SI, $0x04
-	JLT  rowsdone_104
+	JLT  rowsdone_108
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_106
+	JZ   vectorstail_110
 
-vectors_105:
+vectors_109:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_108
+	JEQ        noprefetch_112
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -8804,7 +8984,7 @@ vectors_105:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_108:
+noprefetch_112:
 	VMOVUPS     (R9), Z1
 	VMOVUPS     (R10), Z3
 	VMOVUPS     (R11), Z4
@@ -8834,11 +9014,11 @@ noprefetch_108:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_105
+	JNZ         vectors_109
 
-vectorstail_106:
+vectorstail_110:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_107
+	JZ          vectorsdone_111
 	VMOVUPS     (R9), Z1
 	VMOVUPS.Z   (R10), K1, Z3
 	VMOVUPS.Z   (R11), K1, Z4
@@ -8865,24 +9045,24 @@ vectorstail_106:
 	VADDPS      2176(R9), Z3, Z3
 	VMOVUPS     Z3, 2176(R9)
 
-vectorsdone_107:
+vectorsdone_111:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_103
+	JMP  rows_107
 
-rowsdone_104:
-rows_109:
+rowsdone_108:
+rows_113:
 	CMPQ SI, $0x01
-	JLT  rowsdone_110
+	JLT  rowsdone_114
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_112
+	JZ   vectorstail_116
 
-vectors_111:
+vectors_115:
 	VMOVUPS (R8), Z1
 	VMOVUPS (R9), Z2
 	VMOVUPS (R10), Z3
@@ -8897,11 +9077,11 @@ vectors_111:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_111
+	JNZ     vectors_115
 
-vectorstail_112:
+vectorstail_116:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_113
+	JZ        vectorsdone_117
 	VMOVUPS   (R8), Z1
 	VMOVUPS.Z (R9), K1, Z2
 	VMOVUPS.Z (R10), K1, Z3
@@ -8913,13 +9093,13 @@ vectorstail_112:
 	VADDPS    2176(R8), Z2, Z2
 	VMOVUPS   Z2, 2176(R8)
 
-vectorsdone_113:
+vectorsdone_117:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_109
+	JMP  rows_113
 
-rowsdone_110:
+rowsdone_114:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -8928,9 +9108,9 @@ rowsdone_110:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_114:
+singles_118:
 	CMPQ          R9, R10
-	JGT           tail_115
+	JGT           tail_119
 	VMOVUPS       1088(SI)(R9*1), Z1
 	VMOVUPD       (DI)(R9*2), Z2
 	VMOVUPD       64(DI)(R9*2), Z3
@@ -8952,12 +9132,12 @@ singles_114:
 	VMOVUPD       Z2, (R8)(R9*2)
 	VMOVUPD       Z3, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_114
+	JMP           singles_118
 
-tail_115:
+tail_119:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_116
+	JEQ           done_120
 	VMOVUPS       1088(SI)(R9*1), Z1
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z2
@@ -8984,24 +9164,24 @@ tail_115:
 	VMOVUPD       Z3, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_116:
+done_120:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_117
+	JZ      done_121
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_101
+	JMP     chunk_105
 
-done_117:
+done_121:
 	VZEROUPPER
 	RET
 
-// func gradRowsAVX512(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int, stream int)
+// func gradRowsAVX512(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int, prefetch int, stream int)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-200
+TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
-	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_118
+	CMPQ    stream+200(FP), $0x00
+	JNE     nontemporal_122
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -9018,10 +9198,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (R9)(R8*2), R8
 	KMOVW   R8, K1
 
-sample_119:
+sample_123:
 	XORQ R8, R8
 
-channel_120:
+channel_124:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -9035,9 +9215,24 @@ channel_120:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000100, R10
 
-blocks_124:
-	CMPQ        R9, R10
-	JGT         blocksdone_125
+blocks_128:
+	CMPQ       R9, R10
+	JGT        blocksdone_129
+	MOVQ       prefetch+192(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_130
+	LEAQ       (R11)(CX*1), R12
+	PREFETCHT0 (R12)(R9*1)
+	PREFETCHT0 64(R12)(R9*1)
+	PREFETCHT0 128(R12)(R9*1)
+	PREFETCHT0 192(R12)(R9*1)
+	LEAQ       (R11)(DX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+
+noprefetch_130:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9063,14 +9258,14 @@ blocks_124:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_124
+	JMP         blocks_128
 
-blocksdone_125:
+blocksdone_129:
 	ADDQ $0x000000c0, R10
 
-singles_121:
+singles_125:
 	CMPQ        R9, R10
-	JGT         tail_122
+	JGT         tail_126
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9078,12 +9273,12 @@ singles_121:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_121
+	JMP         singles_125
 
-tail_122:
+tail_126:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_123
+	JEQ         done_127
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9092,22 +9287,22 @@ tail_122:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_123:
+done_127:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_120
+	JB   channel_124
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_119
+	JNZ  sample_123
 	VZEROUPPER
 	RET
 
-nontemporal_118:
+nontemporal_122:
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -9124,10 +9319,10 @@ nontemporal_118:
 	MOVWLZX (R9)(R8*2), R8
 	KMOVW   R8, K1
 
-sample_126:
+sample_131:
 	XORQ R8, R8
 
-channel_127:
+channel_132:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -9141,9 +9336,24 @@ channel_127:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000100, R10
 
-blocks_131:
-	CMPQ        R9, R10
-	JGT         blocksdone_132
+blocks_136:
+	CMPQ       R9, R10
+	JGT        blocksdone_137
+	MOVQ       prefetch+192(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_138
+	LEAQ       (R11)(CX*1), R12
+	PREFETCHT0 (R12)(R9*1)
+	PREFETCHT0 64(R12)(R9*1)
+	PREFETCHT0 128(R12)(R9*1)
+	PREFETCHT0 192(R12)(R9*1)
+	LEAQ       (R11)(DX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+
+noprefetch_138:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9169,14 +9379,14 @@ blocks_131:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_131
+	JMP         blocks_136
 
-blocksdone_132:
+blocksdone_137:
 	ADDQ $0x000000c0, R10
 
-singles_128:
+singles_133:
 	CMPQ        R9, R10
-	JGT         tail_129
+	JGT         tail_134
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9184,12 +9394,12 @@ singles_128:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_128
+	JMP         singles_133
 
-tail_129:
+tail_134:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_130
+	JEQ         done_135
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9198,18 +9408,18 @@ tail_129:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_130:
+done_135:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_127
+	JB   channel_132
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_126
+	JNZ  sample_131
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9219,7 +9429,7 @@ done_130:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_133
+	JNE     nontemporal_139
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -9228,12 +9438,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_134
+	JA      streaming_140
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_135
+	JZ      full_141
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -9243,7 +9453,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_false
 
-full_135:
+full_141:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -9287,10 +9497,10 @@ full_135:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_136:
+row_142:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_137
+	JZ         noprefetch_143
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -9300,7 +9510,7 @@ row_136:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_137:
+noprefetch_143:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -9329,7 +9539,7 @@ noprefetch_137:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_136
+	JNZ         row_142
 	VZEROUPPER
 	RET
 
@@ -9363,10 +9573,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_138:
+row_144:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_139
+	JZ         noprefetch_145
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -9374,7 +9584,7 @@ row_138:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_139:
+noprefetch_145:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -9397,7 +9607,7 @@ noprefetch_139:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_138
+	JNZ         row_144
 	VZEROUPPER
 	RET
 
@@ -9423,16 +9633,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_140:
+row_146:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_141
+	JZ         noprefetch_147
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_141:
+noprefetch_147:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -9449,7 +9659,7 @@ noprefetch_141:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_140
+	JNZ         row_146
 	VZEROUPPER
 	RET
 
@@ -9467,14 +9677,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_142:
+row_148:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_143
+	JZ         noprefetch_149
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_143:
+noprefetch_149:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9485,7 +9695,7 @@ noprefetch_143:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_142
+	JNZ         row_148
 	VZEROUPPER
 	RET
 
@@ -9527,10 +9737,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_144:
+row_150:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_145
+	JZ         noprefetch_151
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -9540,7 +9750,7 @@ row_144:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_145:
+noprefetch_151:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -9569,7 +9779,7 @@ noprefetch_145:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_144
+	JNZ         row_150
 	VZEROUPPER
 	RET
 
@@ -9603,10 +9813,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_146:
+row_152:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_147
+	JZ         noprefetch_153
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -9614,7 +9824,7 @@ row_146:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_147:
+noprefetch_153:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -9637,7 +9847,7 @@ noprefetch_147:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_146
+	JNZ         row_152
 	VZEROUPPER
 	RET
 
@@ -9663,16 +9873,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_148:
+row_154:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_149
+	JZ         noprefetch_155
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_149:
+noprefetch_155:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -9689,7 +9899,7 @@ noprefetch_149:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_148
+	JNZ         row_154
 	VZEROUPPER
 	RET
 
@@ -9707,14 +9917,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_150:
+row_156:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_151
+	JZ         noprefetch_157
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_151:
+noprefetch_157:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9725,11 +9935,11 @@ noprefetch_151:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_150
+	JNZ         row_156
 	VZEROUPPER
 	RET
 
-streaming_134:
+streaming_140:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -9739,15 +9949,15 @@ streaming_134:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_152:
+row_158:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_156:
+blocks_162:
 	CMPQ        R11, R12
-	JGT         blocksdone_157
+	JGT         blocksdone_163
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -9789,14 +9999,14 @@ blocks_156:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_156
+	JMP         blocks_162
 
-blocksdone_157:
+blocksdone_163:
 	ADDQ $0x000000c0, R12
 
-singles_153:
+singles_159:
 	CMPQ        R11, R12
-	JGT         tail_154
+	JGT         tail_160
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -9808,12 +10018,12 @@ singles_153:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_153
+	JMP         singles_159
 
-tail_154:
+tail_160:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_155
+	JEQ         done_161
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -9826,16 +10036,16 @@ tail_154:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_155:
+done_161:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_152
+	JNZ  row_158
 	VZEROUPPER
 	RET
 
-nontemporal_133:
+nontemporal_139:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -9844,12 +10054,12 @@ nontemporal_133:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_158
+	JA      streaming_164
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_159
+	JZ      full_165
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -9859,7 +10069,7 @@ nontemporal_133:
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_true
 
-full_159:
+full_165:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -9903,10 +10113,10 @@ full_159:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_160:
+row_166:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_161
+	JZ         noprefetch_167
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -9916,7 +10126,7 @@ row_160:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_161:
+noprefetch_167:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -9945,7 +10155,7 @@ noprefetch_161:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_160
+	JNZ         row_166
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9980,10 +10190,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_162:
+row_168:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_163
+	JZ         noprefetch_169
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -9991,7 +10201,7 @@ row_162:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_163:
+noprefetch_169:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -10014,7 +10224,7 @@ noprefetch_163:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_162
+	JNZ         row_168
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10041,16 +10251,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_164:
+row_170:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_165
+	JZ         noprefetch_171
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_165:
+noprefetch_171:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -10067,7 +10277,7 @@ noprefetch_165:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_164
+	JNZ         row_170
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10086,14 +10296,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_166:
+row_172:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_167
+	JZ         noprefetch_173
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_167:
+noprefetch_173:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10104,7 +10314,7 @@ noprefetch_167:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_166
+	JNZ         row_172
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10147,10 +10357,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_168:
+row_174:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_169
+	JZ         noprefetch_175
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10160,7 +10370,7 @@ row_168:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_169:
+noprefetch_175:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -10189,7 +10399,7 @@ noprefetch_169:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_168
+	JNZ         row_174
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10224,10 +10434,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_170:
+row_176:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_171
+	JZ         noprefetch_177
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10235,7 +10445,7 @@ row_170:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_171:
+noprefetch_177:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -10258,7 +10468,7 @@ noprefetch_171:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_170
+	JNZ         row_176
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10285,16 +10495,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_172:
+row_178:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_173
+	JZ         noprefetch_179
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_173:
+noprefetch_179:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -10311,7 +10521,7 @@ noprefetch_173:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_172
+	JNZ         row_178
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10330,14 +10540,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_174:
+row_180:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_175
+	JZ         noprefetch_181
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_175:
+noprefetch_181:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10348,12 +10558,12 @@ noprefetch_175:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_174
+	JNZ         row_180
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_158:
+streaming_164:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -10363,15 +10573,15 @@ streaming_158:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_176:
+row_182:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_180:
+blocks_186:
 	CMPQ        R11, R12
-	JGT         blocksdone_181
+	JGT         blocksdone_187
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -10413,14 +10623,14 @@ blocks_180:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_180
+	JMP         blocks_186
 
-blocksdone_181:
+blocksdone_187:
 	ADDQ $0x000000c0, R12
 
-singles_177:
+singles_183:
 	CMPQ        R11, R12
-	JGT         tail_178
+	JGT         tail_184
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -10432,12 +10642,12 @@ singles_177:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_177
+	JMP         singles_183
 
-tail_178:
+tail_184:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_179
+	JEQ         done_185
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -10450,12 +10660,12 @@ tail_178:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_179:
+done_185:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_176
+	JNZ  row_182
 	SFENCE
 	VZEROUPPER
 	RET

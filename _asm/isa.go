@@ -28,7 +28,8 @@ type isa struct {
 	tail Op
 	// AVX2: tailBytes holds 4·(n%lanes); buf is a 64-byte stack buffer for tails.
 	tailBytes, buf Mem
-	// far is the prefetch distance argument of the cols reductions.
+	// far is the prefetch distance argument: of the cols reductions, and of the rows
+	// kernels for prefetchAhead.
 	far Mem
 
 	labels int
@@ -372,6 +373,31 @@ func (w *isa) loop(n Op, unroll int, body func(i Register, nv int, tail bool)) R
 	MOVQ(end, i)
 	Label(done)
 	return i
+}
+
+// prefetchAhead emits prefetches of the bytes at far (w.far, in bytes; nothing when it
+// is zero) past each pointer, offset by i unless i is nil. The rows kernels take far as
+// the distance between samples: a tile of few channels reads each sample's runs as short
+// streams far apart, which the stream prefetchers only pick up after some misses each;
+// prefetching the next sample's run at the same offset keeps one run in flight.
+func (w *isa) prefetchAhead(ptrs []Register, i Register, bytes int) {
+	skip := w.label("noprefetch")
+	t := GP64()
+	MOVQ(w.far, t)
+	TESTQ(t, t)
+	JZ(LabelRef(skip))
+	for _, p := range ptrs {
+		q := GP64()
+		LEAQ(Mem{Base: t, Index: p, Scale: 1}, q)
+		for off := 0; off < bytes; off += 64 {
+			m := Mem{Base: q, Disp: off}
+			if i != nil {
+				m.Index, m.Scale = i, 1
+			}
+			PREFETCHT0(m)
+		}
+	}
+	Label(skip)
 }
 
 // addr is the address of an argument.

@@ -32,6 +32,7 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 	op func(in, p []VecVirtual) []VecVirtual) {
 	w.text(name, sig)
 	Comment(name + w.name + doc)
+	w.far = addr(Param("prefetch"))
 	w.streamed(func() {
 		ptr := make([]Register, len(data))
 		for d, name := range data {
@@ -55,6 +56,9 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 			VBROADCASTSS(Mem{Base: b, Index: ch, Scale: 4}, p[j])
 		}
 		i := w.loop(width, unroll, func(i Register, nv int, tail bool) {
+			if nv == unroll {
+				w.prefetchAhead(ptr[outputs:], i, unroll*w.size())
+			}
 			for u := range nv {
 				in := make([]VecVirtual, len(data)-outputs)
 				for d := range in {
@@ -249,7 +253,7 @@ func gradient(in, p []VecVirtual) []VecVirtual {
 
 func (w *isa) normalize() {
 	w.rowsElementwise(": y = (x - center[i])*scale[i] + shift[i] over runs of width values.", "normRows",
-		"func(y, x, center, scale, shift []float32, width, samples, stride, stream int)",
+		"func(y, x, center, scale, shift []float32, width, samples, stride, prefetch, stream int)",
 		[]string{"y", "x"}, 1, []string{"center", "scale", "shift"}, affine)
 	w.colsElementwise(": y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.", "normCols",
 		"func(y, x, center, scale, shift []float32, rows, stride, prefetch, stream int)",
@@ -258,7 +262,7 @@ func (w *isa) normalize() {
 
 func (w *isa) grad() {
 	w.rowsElementwise(": dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.", "gradRows",
-		"func(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride, stream int)",
+		"func(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride, prefetch, stream int)",
 		[]string{"dx", "dy", "x"}, 1, []string{"center", "gy", "gx", "g0"}, gradient)
 	w.colsElementwise(": dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.", "gradCols",
 		"func(dx, dy, x, center, gy, gx, g0 []float32, rows, stride, prefetch, stream int)",
@@ -281,6 +285,7 @@ func (w *isa) runSums(width Register, ptrs []Register, d1, d2 VecVirtual, step s
 	MOVQ(width, rem)
 	chunk := w.label("chunk")
 	Label(chunk)
+	w.prefetchAhead(ptrs, nil, 4*runChunk)
 	MOVQ(U32(runChunk), m)
 	CMPQ(rem, m)
 	CMOVQLT(rem, m)
@@ -323,12 +328,13 @@ const (
 )
 
 func (w *isa) momentsRows() {
-	w.text("momentsRows", "func(mean, m2 []float64, buf, x []float32, width, samples, stride, count int)")
+	w.text("momentsRows", "func(mean, m2 []float64, buf, x []float32, width, samples, stride, count, prefetch int)")
 	Comment("momentsRows"+w.name+": merges each sample's runs x[i*width:][:width] of len(mean)",
 		"channels into mean and m2, after count values merged before. Each run shifted by",
 		"k[i] (buf's first region; float32(mean[i]) after the first sample) is summed in",
 		"float32 over chunks of runChunk values and in float64 across them, then merged in",
 		"float64 by Chan's formula, as in momentsCols.")
+	w.far = addr(Param("prefetch"))
 	x := Load(Param("x").Base(), GP64())
 	width := Load(Param("width"), GP64())
 	n := addr(Param("mean").Len())
@@ -388,10 +394,11 @@ func (w *isa) momentsRows() {
 }
 
 func (w *isa) reduceRows() {
-	w.text("reduceRows", "func(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride int)")
+	w.text("reduceRows", "func(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride, prefetch int)")
 	Comment("reduceRows"+w.name+": for each sample and channel i, adds Σdy and Σdy·(x-center[i])",
 		"over the run of width values to sumDy[i] and sumDyXc[i], summed in float32 over",
 		"chunks of runChunk values and in float64 across them.")
+	w.far = addr(Param("prefetch"))
 	dy := Load(Param("dy").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
 	width := Load(Param("width"), GP64())

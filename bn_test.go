@@ -431,7 +431,9 @@ func TestDeterministicTiling(t *testing.T) {
 		for _, s := range bothLayouts(Shape{N: 4, C: 300, S: 7}) {
 			x, dy := normal(rng, s.Len(), 1, 2), normal(rng, s.Len(), 0, 1)
 			var first []float32
-			for _, budget := range []int{1, 4 << 10, 64 << 10, 1 << 30} {
+			// A channels-first channel is 112 bytes: Forward runs tiles of 1, 2, 36 and
+			// all channels, Backward (which budgets half) all, 1, 18 and all.
+			for _, budget := range []int{112, 224, 4 << 10, 1 << 30} {
 				cacheBudget = budget
 				l := New(s.C)
 				y, dx := make([]float32, s.Len()), make([]float32, s.Len())

@@ -17,9 +17,9 @@ type plan struct {
 const maxTile = 256
 
 // newPlan chooses the kernels for s and the tile: the most channels that fit maxTile and,
-// for rows when budget > 0, whose values fit budget bytes so that a second pass over the
-// tile hits cache. A channels-first tensor with S = 1 is a plain [N][C] matrix, so it
-// runs as cols.
+// for rows when budget > 0 and a channel fits, whose values fit budget bytes so that a
+// second pass over the tile hits cache. A channels-first tensor with S = 1 is a plain
+// [N][C] matrix, so it runs as cols.
 func newPlan(s Shape, budget int) plan {
 	p := plan{rows: s.Layout == ChannelsFirst && s.S > 1, count: s.N * s.S, tile: maxTile}
 	if p.rows {
@@ -31,8 +31,12 @@ func newPlan(s Shape, budget int) plan {
 	// row, which the hardware prefetchers follow poorly. Measured on NHWC 32×512×7×7
 	// (avx512): 80-channel tiles gave Forward 2.35× and Backward 5.5× copy, whole rows
 	// 2.0× and 3.1×.
-	if budget > 0 && p.count > 0 && p.rows {
-		p.tile = min(max(budget/(4*p.count), 1), maxTile)
+	// A channel larger than the budget is not blocked at all: the second pass would miss
+	// anyway, and one channel's runs are short streams far apart, slower to read than
+	// whole samples (Backward on NCHW 32×64×56×56, 802 KB of x and dy a channel: 3.6 ms
+	// one channel at a time, 2.7 ms unblocked).
+	if budget > 0 && p.count > 0 && p.rows && 4*p.count <= budget {
+		p.tile = min(budget/(4*p.count), maxTile)
 	}
 	return p
 }

@@ -5,6 +5,7 @@ package bn
 //go:generate sh -c "cd _asm && go run . -out ../bn_amd64.s"
 
 import (
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -79,7 +80,11 @@ func momentsRowsAVX512(mean, m2 []float64, buf, x []float32, width, samples, str
 // the assembly read and write whole vectors there.
 type colBuf [3 * colPad]float32
 
-const colPad = maxTile + 16
+const colPad = kernelTile + 16
+
+// kernelTile is the most channels one call of the reductions' assembly takes, as their
+// buffers are sized; the wrappers walk wider tiles in steps of it.
+const kernelTile = 256
 
 //go:noescape
 func momentsColsAVX2(mean, m2 []float64, buf, x []float32, rows, stride, count, first, prefetch int)
@@ -129,6 +134,10 @@ func gradColsAVX512(dx, dy, x, center, gy, gx, g0 []float32, rows, stride, prefe
 // row stride is a multiple of 4 KiB those are the sets of every row of x and y, and
 // parameters there were evicted row after row (Infer on NC 256x1024 ran 1.6x slower).
 type paramBuf [1024 + 4*maxTile]float32
+
+// paramBufs keeps the paramBufs off the goroutine stacks: 20 KB there would grow the stack
+// of every goroutine that calls Infer.
+var paramBufs = sync.Pool{New: func() any { return new(paramBuf) }}
 
 // placeFrom is the channel count above which the cols elementwise kernels reload their
 // parameters every row (see colsElementwise in _asm).
@@ -241,8 +250,8 @@ func (v vectorISA) momentsRows(mean, m2 []float64, count int, x []float32, width
 		return
 	}
 	var buf rowBuf
-	for c0 := 0; c0 < n; c0 += maxTile {
-		t := min(maxTile, n-c0)
+	for c0 := 0; c0 < n; c0 += kernelTile {
+		t := min(kernelTile, n-c0)
 		mean, m2 := mean[c0:c0+t], m2[c0:c0+t]
 		buf = rowBuf{}
 		if count == 0 {
@@ -278,9 +287,9 @@ func (v vectorISA) momentsCols(mean, m2 []float64, count int, x []float32, rows,
 	x = colsSpan(x, n, rows, stride)
 	raceRead(x)
 	var buf colBuf
-	k := buf[:maxTile]
-	for c0 := 0; c0 < n; c0 += maxTile {
-		t := min(maxTile, n-c0)
+	k := buf[:kernelTile]
+	for c0 := 0; c0 < n; c0 += kernelTile {
+		t := min(kernelTile, n-c0)
 		mean, m2 := mean[c0:c0+t], m2[c0:c0+t]
 		raceWrite64(mean)
 		raceWrite64(m2)
@@ -334,8 +343,9 @@ func (v vectorISA) normalizeCols(y, x, center0, scale0, shift0 []float32, rows, 
 	y = colsSpan(y, n, rows, stride)
 	raceRead(x)
 	raceWrite(y)
-	var pb paramBuf
 	if n > placeFrom && n <= maxTile {
+		pb := paramBufs.Get().(*paramBuf)
+		defer paramBufs.Put(pb)
 		p := pb.after(y, n)
 		center, scale, shift = p[:n], p[n:2*n], p[2*n:3*n]
 		copy(center, center0)
@@ -383,13 +393,13 @@ func (v vectorISA) reduceCols(sumDy, sumDyXc []float64, count int, dy, x, center
 	raceRead(x)
 	first := firstChunk(count, rows)
 	var buf colBuf
-	for c0 := 0; c0 < n; c0 += maxTile {
-		t := min(maxTile, n-c0)
+	for c0 := 0; c0 < n; c0 += kernelTile {
+		t := min(kernelTile, n-c0)
 		sumDy, sumDyXc := sumDy[c0:c0+t], sumDyXc[c0:c0+t]
 		raceWrite64(sumDy)
 		raceWrite64(sumDyXc)
 		copy(buf[:t], center[c0:])
-		clear(buf[t:maxTile])
+		clear(buf[t:kernelTile])
 		dy, x := dy[c0:][:(rows-1)*stride+t], x[c0:][:(rows-1)*stride+t]
 		if v == avx512 {
 			reduceColsAVX512(sumDy, sumDyXc, buf[:], dy, x, rows, stride, first, prefetchDistance(rows, stride))
@@ -432,8 +442,9 @@ func (v vectorISA) gradCols(dx, dy, x, center, gy, gx, g0 []float32, rows, strid
 	raceRead(dy)
 	raceRead(x)
 	raceWrite(dx)
-	var pb paramBuf
 	if n > placeFrom && n <= maxTile {
+		pb := paramBufs.Get().(*paramBuf)
+		defer paramBufs.Put(pb)
 		p := pb.after(dx, n)
 		c, a, b, z := p[:n], p[n:2*n], p[2*n:3*n], p[3*n:4*n]
 		copy(c, center)

@@ -13,8 +13,11 @@ type plan struct {
 	tile    int  // channels per kernel call
 }
 
-// maxTile bounds a tile by the per-channel scratch the API keeps (see scratch).
-const maxTile = 256
+// maxTile bounds a tile by the per-channel scratch the API keeps (see scratch). It is
+// large because a cols tile narrower than the rows is a strided slice of each row:
+// normalizing NHWC 32×512×7×7 in one tile rather than two of 256 channels took Infer
+// from 1.1× to 0.75× copy (avx512).
+const maxTile = 1024
 
 // newPlan chooses the kernels for s and the tile: the most channels that fit maxTile and,
 // for rows when budget > 0 and a channel fits, whose values fit budget bytes so that a

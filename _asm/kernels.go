@@ -452,7 +452,7 @@ func (w *isa) reduceRows() {
 // however wide it is; groups of colGroup rows are summed in registers before they are
 // added to the buffer.
 const (
-	colPad   = 256 + 16
+	colPad   = 256 + 16 // as in bn_amd64.go: kernelTile channels and a vector's padding
 	colGroup = 4
 )
 

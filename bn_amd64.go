@@ -57,12 +57,22 @@ func (v vectorISA) kernels(name string) kernelSet {
 // slices long enough for the loops: the wrappers check both.
 
 // rowBuf is the rows moments' scratch, laid out as the assembly expects: the channels'
-// shifts, each run's two sums, and the running moments, padded to whole vectors.
+// shifts, each run's two sums, and the running moments, padded to whole vectors; then,
+// for the short-run form, two float32 vectors of sums for each of up to shortTile
+// channels.
 type rowBuf struct {
 	k        [colPad]float32
 	s1, s2   [colPad]float64
 	mean, m2 [colPad]float64
+	acc      [2 * shortTile * 16]float32
 }
+
+// rowBufs keeps the rowBufs, 18 KB, off the goroutine stacks.
+var rowBufs = sync.Pool{New: func() any { return new(rowBuf) }}
+
+// shortTile is the most channels one call of the short-run moments takes: their
+// accumulators, 8 KB with AVX-512, stay in L1 beside the data.
+const shortTile = 64
 
 // floats is b as the []float32 the assembly takes.
 func (b *rowBuf) floats() []float32 {
@@ -74,6 +84,12 @@ func momentsRowsAVX2(mean, m2 []float64, buf, x []float32, width, samples, strid
 
 //go:noescape
 func momentsRowsAVX512(mean, m2 []float64, buf, x []float32, width, samples, stride, count, prefetch int)
+
+//go:noescape
+func momentsShortRowsAVX2(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group int)
+
+//go:noescape
+func momentsShortRowsAVX512(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group int)
 
 // colBuf is the cols reductions' scratch: three regions of colPad values, the channels'
 // shift (k or center, zero beyond the channels) and two float32 sums. The padding lets
@@ -249,11 +265,20 @@ func (v vectorISA) momentsRows(mean, m2 []float64, count int, x []float32, width
 		momentsRowsGeneric(mean, m2, count, x, width, samples, stride)
 		return
 	}
-	var buf rowBuf
-	for c0 := 0; c0 < n; c0 += kernelTile {
-		t := min(kernelTile, n-c0)
+	buf := rowBufs.Get().(*rowBuf)
+	defer rowBufs.Put(buf)
+	step, group := kernelTile, sampleGroup(width)
+	if group > 1 {
+		step = shortTile
+	}
+	for c0 := 0; c0 < n; c0 += step {
+		t := min(step, n-c0)
 		mean, m2 := mean[c0:c0+t], m2[c0:c0+t]
-		buf = rowBuf{}
+		clear(buf.k[:])
+		clear(buf.s1[:])
+		clear(buf.s2[:])
+		clear(buf.mean[:])
+		clear(buf.m2[:])
 		if count == 0 {
 			// The first sample's merge then gives its own mean and M2 exactly.
 			for i := range t {
@@ -268,9 +293,14 @@ func (v vectorISA) momentsRows(mean, m2 []float64, count int, x []float32, width
 		}
 		xs := x[c0*width:][:(samples-1)*stride+t*width]
 		pf := rowsPrefetch(t, width, samples, stride)
-		if v == avx512 {
+		switch first := min(group-count/width%group, samples); {
+		case group > 1 && v == avx512:
+			momentsShortRowsAVX512(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, first, group)
+		case group > 1:
+			momentsShortRowsAVX2(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, first, group)
+		case v == avx512:
 			momentsRowsAVX512(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, pf)
-		} else {
+		default:
 			momentsRowsAVX2(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, pf)
 		}
 		copy(mean, buf.mean[:])

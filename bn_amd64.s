@@ -418,6 +418,347 @@ done_16:
 	VZEROUPPER
 	RET
 
+// func momentsShortRowsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int)
+// Requires: AVX, CMOV, FMA3
+TEXT ·momentsShortRowsAVX2(SB), NOSPLIT, $96-144
+	// momentsShortRowsAVX2: momentsRows for short runs, summed in float32 across a
+	// group of samples before each merge.
+	MOVQ    x_base+72(FP), AX
+	MOVQ    width+96(FP), CX
+	MOVQ    stride+112(FP), DX
+	MOVQ    mean_len+8(FP), BX
+	IMULQ   CX, BX
+	SUBQ    BX, DX
+	SHLQ    $0x02, DX
+	MOVQ    CX, BX
+	ANDQ    $0x07, BX
+	SHLQ    $0x02, BX
+	MOVQ    BX, 64(SP)
+	LEAQ    ymask<>+0(SB), SI
+	NEGQ    BX
+	VMOVDQU 32(SI)(BX*1), Y0
+	MOVQ    first+128(FP), BX
+
+group_25:
+	MOVQ   buf_base+48(FP), SI
+	VXORPS Y1, Y1, Y1
+	LEAQ   9792(SI), DI
+	MOVQ   mean_len+8(FP), R8
+
+clear_26:
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $0x00000040, DI
+	DECQ    R8
+	JNZ     clear_26
+	MOVQ    BX, R8
+
+sample_27:
+	XORQ R9, R9
+	LEAQ 9792(SI), DI
+
+channel_28:
+	VBROADCASTSS (SI)(R9*4), Y1
+	VMOVUPS      (DI), Y4
+	VMOVUPS      32(DI), Y5
+	XORQ         R10, R10
+	MOVQ         CX, R11
+	SHLQ         $0x02, R11
+	SUBQ         $0x00000020, R11
+
+singles_29:
+	CMPQ        R10, R11
+	JGT         tail_30
+	VMOVUPS     (AX)(R10*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VADDPS      Y6, Y4, Y4
+	VFMADD231PS Y6, Y6, Y5
+	ADDQ        $0x00000020, R10
+	JMP         singles_29
+
+tail_30:
+	ADDQ       $0x00000020, R11
+	CMPQ       R10, R11
+	JEQ        done_31
+	LEAQ       (AX)(R10*1), R10
+	MOVQ       R10, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_32
+	VMASKMOVPS (R10), Y0, Y6
+	JMP        loaded_33
+
+loadslow_32:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_34:
+	CMPQ R13, R12
+	JGE  copied_35
+	MOVL (R10)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_34
+
+copied_35:
+	VMOVUPS (SP), Y6
+
+loaded_33:
+	VSUBPS      Y1, Y6, Y6
+	VANDPS      Y0, Y6, Y6
+	VADDPS      Y6, Y4, Y4
+	VFMADD231PS Y6, Y6, Y5
+	MOVQ        R11, R10
+
+done_31:
+	ADDQ    R10, AX
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y5, 32(DI)
+	ADDQ    $0x00000040, DI
+	INCQ    R9
+	CMPQ    R9, mean_len+8(FP)
+	JB      channel_28
+	ADDQ    DX, AX
+	DECQ    R8
+	JNZ     sample_27
+	XORQ    R9, R9
+	LEAQ    9792(SI), DI
+
+lanes_36:
+	VMOVUPS      (DI), Y1
+	VCVTPS2PD    X1, Y4
+	VEXTRACTF128 $0x01, Y1, X1
+	VCVTPS2PD    X1, Y1
+	VADDPD       Y1, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X1
+	VADDPD       X1, X4, X4
+	VPERMILPD    $0x01, X4, X1
+	VADDSD       X1, X4, X4
+	VMOVSD       X4, 1088(SI)(R9*8)
+	VMOVUPS      32(DI), Y1
+	VCVTPS2PD    X1, Y4
+	VEXTRACTF128 $0x01, Y1, X1
+	VCVTPS2PD    X1, Y1
+	VADDPD       Y1, Y4, Y4
+	VEXTRACTF128 $0x01, Y4, X1
+	VADDPD       X1, X4, X4
+	VPERMILPD    $0x01, X4, X1
+	VADDSD       X1, X4, X4
+	VMOVSD       X4, 3264(SI)(R9*8)
+	ADDQ         $0x00000040, DI
+	INCQ         R9
+	CMPQ         R9, mean_len+8(FP)
+	JB           lanes_36
+	MOVQ         BX, SI
+	IMULQ        CX, SI
+	MOVQ         $0x3ff0000000000000, DI
+	VMOVQ        DI, X3
+	VCVTSI2SDQ   SI, X3, X1
+	VCVTSI2SDQ   count+120(FP), X3, X2
+	VDIVSD       X1, X3, X3
+	VMOVSD       X3, 72(SP)
+	VADDSD       X1, X2, X3
+	VDIVSD       X3, X1, X3
+	VMOVSD       X3, 80(SP)
+	VMULSD       X2, X3, X3
+	VMOVSD       X3, 88(SP)
+	MOVQ         buf_base+48(FP), DI
+	MOVQ         mean_len+8(FP), R8
+	ADDQ         $0x07, R8
+	ANDQ         $-8, R8
+	LEAQ         5440(DI), R9
+	LEAQ         7616(DI), R10
+	MOVQ         buf_base+48(FP), R11
+	XORQ         R12, R12
+	SHLQ         $0x02, R8
+	SUBQ         $0x00000020, R8
+
+singles_37:
+	CMPQ         R12, R8
+	JGT          tail_38
+	VMOVUPD      (R9)(R12*2), Y1
+	VMOVUPD      32(R9)(R12*2), Y4
+	VMOVUPD      (R10)(R12*2), Y5
+	VMOVUPD      32(R10)(R12*2), Y6
+	VMOVUPS      (R11)(R12*1), Y7
+	VBROADCASTSD 72(SP), Y8
+	VCVTPS2PD    X7, Y9
+	VMOVUPD      1088(DI)(R12*2), Y10
+	VMOVUPD      3264(DI)(R12*2), Y11
+	VMULPD       Y8, Y10, Y8
+	VADDPD       Y8, Y9, Y9
+	VMULPD       Y8, Y10, Y10
+	VSUBPD       Y10, Y11, Y11
+	VXORPS       Y8, Y8, Y8
+	VMAXPD       Y11, Y8, Y11
+	VSUBPD       Y1, Y9, Y9
+	VBROADCASTSD 80(SP), Y8
+	VFMADD231PD  Y8, Y9, Y1
+	VMULPD       Y9, Y9, Y9
+	VBROADCASTSD 88(SP), Y8
+	VFMADD231PD  Y8, Y9, Y11
+	VADDPD       Y11, Y5, Y5
+	VBROADCASTSD 72(SP), Y8
+	VEXTRACTF128 $0x01, Y7, X7
+	VCVTPS2PD    X7, Y7
+	VMOVUPD      1120(DI)(R12*2), Y9
+	VMOVUPD      3296(DI)(R12*2), Y10
+	VMULPD       Y8, Y9, Y8
+	VADDPD       Y8, Y7, Y7
+	VMULPD       Y8, Y9, Y9
+	VSUBPD       Y9, Y10, Y10
+	VXORPS       Y8, Y8, Y8
+	VMAXPD       Y10, Y8, Y10
+	VSUBPD       Y4, Y7, Y7
+	VBROADCASTSD 80(SP), Y8
+	VFMADD231PD  Y8, Y7, Y4
+	VMULPD       Y7, Y7, Y7
+	VBROADCASTSD 88(SP), Y8
+	VFMADD231PD  Y8, Y7, Y10
+	VADDPD       Y10, Y6, Y6
+	VMOVUPD      Y1, (R9)(R12*2)
+	VMOVUPD      Y4, 32(R9)(R12*2)
+	VMOVUPD      Y5, (R10)(R12*2)
+	VMOVUPD      Y6, 32(R10)(R12*2)
+	VCVTPD2PSY   Y1, X2
+	VCVTPD2PSY   Y4, X1
+	VINSERTF128  $0x01, X1, Y2, Y2
+	VMOVUPS      Y2, (R11)(R12*1)
+	ADDQ         $0x00000020, R12
+	JMP          singles_37
+
+tail_38:
+	ADDQ    $0x00000020, R8
+	CMPQ    R12, R8
+	JEQ     done_39
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R13
+	SHLQ    $0x01, R13
+	LEAQ    (R9)(R12*2), BP
+	XORQ    R14, R14
+
+copy_40:
+	CMPQ R14, R13
+	JGE  copied_41
+	MOVL (BP)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_40
+
+copied_41:
+	VMOVUPD (SP), Y1
+	VMOVUPD 32(SP), Y4
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R13
+	SHLQ    $0x01, R13
+	LEAQ    (R10)(R12*2), BP
+	XORQ    R14, R14
+
+copy_42:
+	CMPQ R14, R13
+	JGE  copied_43
+	MOVL (BP)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_42
+
+copied_43:
+	VMOVUPD      (SP), Y5
+	VMOVUPD      32(SP), Y6
+	VMOVUPS      (R11)(R12*1), Y7
+	VBROADCASTSD 72(SP), Y8
+	VCVTPS2PD    X7, Y9
+	VMOVUPD      1088(DI)(R12*2), Y10
+	VMOVUPD      3264(DI)(R12*2), Y11
+	VMULPD       Y8, Y10, Y8
+	VADDPD       Y8, Y9, Y9
+	VMULPD       Y8, Y10, Y10
+	VSUBPD       Y10, Y11, Y11
+	VXORPS       Y8, Y8, Y8
+	VMAXPD       Y11, Y8, Y11
+	VSUBPD       Y1, Y9, Y9
+	VBROADCASTSD 80(SP), Y8
+	VFMADD231PD  Y8, Y9, Y1
+	VMULPD       Y9, Y9, Y9
+	VBROADCASTSD 88(SP), Y8
+	VFMADD231PD  Y8, Y9, Y11
+	VADDPD       Y11, Y5, Y5
+	VBROADCASTSD 72(SP), Y8
+	VEXTRACTF128 $0x01, Y7, X7
+	VCVTPS2PD    X7, Y7
+	VMOVUPD      1120(DI)(R12*2), Y9
+	VMOVUPD      3296(DI)(R12*2), Y10
+	VMULPD       Y8, Y9, Y8
+	VADDPD       Y8, Y7, Y7
+	VMULPD       Y8, Y9, Y9
+	VSUBPD       Y9, Y10, Y10
+	VXORPS       Y8, Y8, Y8
+	VMAXPD       Y10, Y8, Y10
+	VSUBPD       Y4, Y7, Y7
+	VBROADCASTSD 80(SP), Y8
+	VFMADD231PD  Y8, Y7, Y4
+	VMULPD       Y7, Y7, Y7
+	VBROADCASTSD 88(SP), Y8
+	VFMADD231PD  Y8, Y7, Y10
+	VADDPD       Y10, Y6, Y6
+	VMOVUPD      Y1, (SP)
+	VMOVUPD      Y4, 32(SP)
+	MOVQ         64(SP), DI
+	SHLQ         $0x01, DI
+	LEAQ         (R9)(R12*2), R14
+	XORQ         R9, R9
+
+copy_44:
+	CMPQ R9, DI
+	JGE  copied_45
+	MOVL (SP)(R9*1), R13
+	MOVL R13, (R14)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_44
+
+copied_45:
+	VMOVUPD Y5, (SP)
+	VMOVUPD Y6, 32(SP)
+	MOVQ    64(SP), DI
+	SHLQ    $0x01, DI
+	LEAQ    (R10)(R12*2), R13
+	XORQ    R9, R9
+
+copy_46:
+	CMPQ R9, DI
+	JGE  copied_47
+	MOVL (SP)(R9*1), R10
+	MOVL R10, (R13)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_46
+
+copied_47:
+	VCVTPD2PSY  Y1, X3
+	VCVTPD2PSY  Y4, X1
+	VINSERTF128 $0x01, X1, Y3, Y3
+	VMOVUPS     Y3, (R11)(R12*1)
+	MOVQ        R8, R12
+
+done_39:
+	ADDQ    SI, count+120(FP)
+	SUBQ    BX, samples+104(FP)
+	JZ      done_48
+	MOVQ    group+136(FP), BX
+	CMPQ    samples+104(FP), BX
+	CMOVQLT samples+104(FP), BX
+	JMP     group_25
+
+done_48:
+	VZEROUPPER
+	RET
+
 // func momentsColsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, rows int, stride int, count int, first int, prefetch int)
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-136
@@ -439,7 +780,7 @@ TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-136
 	NEGQ    BX
 	VMOVDQU 32(SI)(BX*1), Y0
 
-chunk_25:
+chunk_49:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X3
 	VCVTSI2SDQ DX, X3, X1
@@ -457,27 +798,27 @@ chunk_25:
 	ADDQ       $0x07, SI
 	SHRQ       $0x03, SI
 
-clear_26:
+clear_50:
 	VMOVUPS Y1, 1088(BX)
 	VMOVUPS Y1, 2176(BX)
 	ADDQ    $0x20, BX
 	DECQ    SI
-	JNZ     clear_26
+	JNZ     clear_50
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_27:
+rows_51:
 	CMPQ BX, $0x04
-	JLT  rowsdone_28
+	JLT  rowsdone_52
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_30
+	JZ   vectorstail_54
 
-vectors_29:
+vectors_53:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_32
+	JEQ        noprefetch_56
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -485,7 +826,7 @@ vectors_29:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_32:
+noprefetch_56:
 	VMOVUPS     (R8), Y1
 	VMOVUPS     (R9), Y5
 	VSUBPS      Y1, Y5, Y5
@@ -510,38 +851,38 @@ noprefetch_32:
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
 	DECQ        DI
-	JNZ         vectors_29
+	JNZ         vectors_53
 
-vectorstail_30:
+vectorstail_54:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_31
+	JZ         vectorsdone_55
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_33
+	JA         loadslow_57
 	VMASKMOVPS (R9), Y0, Y5
-	JMP        loaded_34
+	JMP        loaded_58
 
-loadslow_33:
+loadslow_57:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R10, R10
 
-copy_35:
+copy_59:
 	CMPQ R10, DI
-	JGE  copied_36
+	JGE  copied_60
 	MOVL (R9)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_35
+	JMP  copy_59
 
-copied_36:
+copied_60:
 	VMOVUPS (SP), Y5
 
-loaded_34:
+loaded_58:
 	VSUBPS     Y1, Y5, Y5
 	VMOVAPS    Y5, Y4
 	VMULPS     Y5, Y5, Y5
@@ -549,29 +890,29 @@ loaded_34:
 	MOVQ       DI, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_37
+	JA         loadslow_61
 	VMASKMOVPS (DI), Y0, Y6
-	JMP        loaded_38
+	JMP        loaded_62
 
-loadslow_37:
+loadslow_61:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_39:
+copy_63:
 	CMPQ R11, R10
-	JGE  copied_40
+	JGE  copied_64
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_39
+	JMP  copy_63
 
-copied_40:
+copied_64:
 	VMOVUPS (SP), Y6
 
-loaded_38:
+loaded_62:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -579,29 +920,29 @@ loaded_38:
 	MOVQ        DI, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_41
+	JA          loadslow_65
 	VMASKMOVPS  (DI), Y0, Y6
-	JMP         loaded_42
+	JMP         loaded_66
 
-loadslow_41:
+loadslow_65:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_43:
+copy_67:
 	CMPQ R11, R10
-	JGE  copied_44
+	JGE  copied_68
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_43
+	JMP  copy_67
 
-copied_44:
+copied_68:
 	VMOVUPS (SP), Y6
 
-loaded_42:
+loaded_66:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -609,29 +950,29 @@ loaded_42:
 	MOVQ        DI, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_45
+	JA          loadslow_69
 	VMASKMOVPS  (DI), Y0, Y6
-	JMP         loaded_46
+	JMP         loaded_70
 
-loadslow_45:
+loadslow_69:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_47:
+copy_71:
 	CMPQ R10, R9
-	JGE  copied_48
+	JGE  copied_72
 	MOVL (DI)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_47
+	JMP  copy_71
 
-copied_48:
+copied_72:
 	VMOVUPS (SP), Y6
 
-loaded_46:
+loaded_70:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -640,22 +981,22 @@ loaded_46:
 	VADDPS      2176(R8), Y5, Y5
 	VMOVUPS     Y5, 2176(R8)
 
-vectorsdone_31:
+vectorsdone_55:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_27
+	JMP  rows_51
 
-rowsdone_28:
-rows_49:
+rowsdone_52:
+rows_73:
 	CMPQ BX, $0x01
-	JLT  rowsdone_50
+	JLT  rowsdone_74
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x03, SI
-	JZ   vectorstail_52
+	JZ   vectorstail_76
 
-vectors_51:
+vectors_75:
 	VMOVUPS (DI), Y1
 	VMOVUPS (R8), Y4
 	VSUBPS  Y1, Y4, Y4
@@ -668,38 +1009,38 @@ vectors_51:
 	ADDQ    $0x20, R8
 	ADDQ    $0x20, DI
 	DECQ    SI
-	JNZ     vectors_51
+	JNZ     vectors_75
 
-vectorstail_52:
+vectorstail_76:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_53
+	JZ         vectorsdone_77
 	VMOVUPS    (DI), Y1
 	MOVQ       R8, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_54
+	JA         loadslow_78
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_55
+	JMP        loaded_79
 
-loadslow_54:
+loadslow_78:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R9, R9
 
-copy_56:
+copy_80:
 	CMPQ R9, SI
-	JGE  copied_57
+	JGE  copied_81
 	MOVL (R8)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_56
+	JMP  copy_80
 
-copied_57:
+copied_81:
 	VMOVUPS (SP), Y4
 
-loaded_55:
+loaded_79:
 	VSUBPS  Y1, Y4, Y4
 	VMOVAPS Y4, Y1
 	VMULPS  Y4, Y4, Y4
@@ -708,12 +1049,12 @@ loaded_55:
 	VADDPS  2176(DI), Y4, Y4
 	VMOVUPS Y4, 2176(DI)
 
-vectorsdone_53:
+vectorsdone_77:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_49
+	JMP  rows_73
 
-rowsdone_50:
+rowsdone_74:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -723,9 +1064,9 @@ rowsdone_50:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_58:
+singles_82:
 	CMPQ         R9, R10
-	JGT          tail_59
+	JGT          tail_83
 	VMOVUPD      (SI)(R9*2), Y1
 	VMOVUPD      32(SI)(R9*2), Y4
 	VMOVUPD      (DI)(R9*2), Y5
@@ -781,12 +1122,12 @@ singles_58:
 	VINSERTF128  $0x01, X1, Y2, Y2
 	VMOVUPS      Y2, (R8)(R9*1)
 	ADDQ         $0x00000020, R9
-	JMP          singles_58
+	JMP          singles_82
 
-tail_59:
+tail_83:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_60
+	JEQ     done_84
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -795,15 +1136,15 @@ tail_59:
 	LEAQ    (SI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_61:
+copy_85:
 	CMPQ R12, R11
-	JGE  copied_62
+	JGE  copied_86
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_61
+	JMP  copy_85
 
-copied_62:
+copied_86:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -814,15 +1155,15 @@ copied_62:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_63:
+copy_87:
 	CMPQ R12, R11
-	JGE  copied_64
+	JGE  copied_88
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_63
+	JMP  copy_87
 
-copied_64:
+copied_88:
 	VMOVUPD      (SP), Y5
 	VMOVUPD      32(SP), Y6
 	VMOVUPS      (R8)(R9*1), Y7
@@ -874,15 +1215,15 @@ copied_64:
 	LEAQ         (SI)(R9*2), R12
 	XORQ         SI, SI
 
-copy_65:
+copy_89:
 	CMPQ SI, BX
-	JGE  copied_66
+	JGE  copied_90
 	MOVL (SP)(SI*1), R11
 	MOVL R11, (R12)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_65
+	JMP  copy_89
 
-copied_66:
+copied_90:
 	VMOVUPD Y5, (SP)
 	VMOVUPD Y6, 32(SP)
 	MOVQ    64(SP), BX
@@ -890,31 +1231,31 @@ copied_66:
 	LEAQ    (DI)(R9*2), R11
 	XORQ    SI, SI
 
-copy_67:
+copy_91:
 	CMPQ SI, BX
-	JGE  copied_68
+	JGE  copied_92
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (R11)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_67
+	JMP  copy_91
 
-copied_68:
+copied_92:
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y4, X1
 	VINSERTF128 $0x01, X1, Y3, Y3
 	VMOVUPS     Y3, (R8)(R9*1)
 	MOVQ        R10, R9
 
-done_60:
+done_84:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_69
+	JZ      done_93
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_25
+	JMP     chunk_49
 
-done_69:
+done_93:
 	VZEROUPPER
 	RET
 
@@ -923,7 +1264,7 @@ done_69:
 TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+152(FP), $0x00
-	JNE     nontemporal_70
+	JNE     nontemporal_94
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -941,10 +1282,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_71:
+sample_95:
 	XORQ DI, DI
 
-channel_72:
+channel_96:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -956,17 +1297,17 @@ channel_72:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_76:
+blocks_100:
 	CMPQ       R8, R9
-	JGT        blocksdone_77
+	JGT        blocksdone_101
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_78
+	JZ         noprefetch_102
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_78:
+noprefetch_102:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -984,93 +1325,93 @@ noprefetch_78:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_76
+	JMP         blocks_100
 
-blocksdone_77:
+blocksdone_101:
 	ADDQ $0x00000060, R9
 
-singles_73:
+singles_97:
 	CMPQ        R8, R9
-	JGT         tail_74
+	JGT         tail_98
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_73
+	JMP         singles_97
 
-tail_74:
+tail_98:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_75
+	JEQ        done_99
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_79
+	JA         loadslow_103
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_80
+	JMP        loaded_104
 
-loadslow_79:
+loadslow_103:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_81:
+copy_105:
 	CMPQ R12, R11
-	JGE  copied_82
+	JGE  copied_106
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_81
+	JMP  copy_105
 
-copied_82:
+copied_106:
 	VMOVUPS (SP), Y4
 
-loaded_80:
+loaded_104:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_83
+	JA          storeslow_107
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_84
+	JMP         stored_108
 
-storeslow_83:
+storeslow_107:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_85:
+copy_109:
 	CMPQ R11, R10
-	JGE  copied_86
+	JGE  copied_110
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_85
+	JMP  copy_109
 
-copied_86:
-stored_84:
+copied_110:
+stored_108:
 	MOVQ R9, R8
 
-done_75:
+done_99:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_72
+	JB   channel_96
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_71
+	JNZ  sample_95
 	VZEROUPPER
 	RET
 
-nontemporal_70:
+nontemporal_94:
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -1088,10 +1429,10 @@ nontemporal_70:
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_87:
+sample_111:
 	XORQ DI, DI
 
-channel_88:
+channel_112:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -1103,17 +1444,17 @@ channel_88:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_92:
+blocks_116:
 	CMPQ       R8, R9
-	JGT        blocksdone_93
+	JGT        blocksdone_117
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_94
+	JZ         noprefetch_118
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_94:
+noprefetch_118:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1131,89 +1472,89 @@ noprefetch_94:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_92
+	JMP         blocks_116
 
-blocksdone_93:
+blocksdone_117:
 	ADDQ $0x00000060, R9
 
-singles_89:
+singles_113:
 	CMPQ        R8, R9
-	JGT         tail_90
+	JGT         tail_114
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_89
+	JMP         singles_113
 
-tail_90:
+tail_114:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_91
+	JEQ        done_115
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_95
+	JA         loadslow_119
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_96
+	JMP        loaded_120
 
-loadslow_95:
+loadslow_119:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_97:
+copy_121:
 	CMPQ R12, R11
-	JGE  copied_98
+	JGE  copied_122
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_97
+	JMP  copy_121
 
-copied_98:
+copied_122:
 	VMOVUPS (SP), Y4
 
-loaded_96:
+loaded_120:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_99
+	JA          storeslow_123
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_100
+	JMP         stored_124
 
-storeslow_99:
+storeslow_123:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_101:
+copy_125:
 	CMPQ R11, R10
-	JGE  copied_102
+	JGE  copied_126
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_101
+	JMP  copy_125
 
-copied_102:
-stored_100:
+copied_126:
+stored_124:
 	MOVQ R9, R8
 
-done_91:
+done_115:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_88
+	JB   channel_112
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_87
+	JNZ  sample_111
 	SFENCE
 	VZEROUPPER
 	RET
@@ -1223,7 +1564,7 @@ done_91:
 TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_103
+	JNE     nontemporal_127
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -1234,12 +1575,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_104
+	JA      streaming_128
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_105
+	JZ      full_129
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -1249,7 +1590,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_false
 
-full_105:
+full_129:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -1284,16 +1625,16 @@ full_105:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_106:
+row_130:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_107
+	JZ         noprefetch_131
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_107:
+noprefetch_131:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -1313,7 +1654,7 @@ noprefetch_107:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_106
+	JNZ         row_130
 	VZEROUPPER
 	RET
 
@@ -1340,15 +1681,15 @@ normColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_108:
+row_132:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_109
+	JZ         noprefetch_133
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_109:
+noprefetch_133:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -1364,7 +1705,7 @@ noprefetch_109:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_108
+	JNZ         row_132
 	VZEROUPPER
 	RET
 
@@ -1385,14 +1726,14 @@ normColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_110:
+row_134:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_111
+	JZ         noprefetch_135
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_111:
+noprefetch_135:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -1404,7 +1745,7 @@ noprefetch_111:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_110
+	JNZ         row_134
 	VZEROUPPER
 	RET
 
@@ -1419,13 +1760,13 @@ normColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_112:
+row_136:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_113
+	JZ         noprefetch_137
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_113:
+noprefetch_137:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -1433,7 +1774,7 @@ noprefetch_113:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_112
+	JNZ         row_136
 	VZEROUPPER
 	RET
 
@@ -1461,99 +1802,99 @@ normColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_114
+	JA         loadslow_138
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_115
+	JMP        loaded_139
 
-loadslow_114:
+loadslow_138:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_116:
+copy_140:
 	CMPQ BX, DX
-	JGE  copied_117
+	JGE  copied_141
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_116
+	JMP  copy_140
 
-copied_117:
+copied_141:
 	VMOVUPS (SP), Y10
 
-loaded_115:
+loaded_139:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_118
+	JA         loadslow_142
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_119
+	JMP        loaded_143
 
-loadslow_118:
+loadslow_142:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_120:
+copy_144:
 	CMPQ BX, DX
-	JGE  copied_121
+	JGE  copied_145
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_120
+	JMP  copy_144
 
-copied_121:
+copied_145:
 	VMOVUPS (SP), Y11
 
-loaded_119:
+loaded_143:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_122
+	JA         loadslow_146
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_123
+	JMP        loaded_147
 
-loadslow_122:
+loadslow_146:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_124:
+copy_148:
 	CMPQ BX, DX
-	JGE  copied_125
+	JGE  copied_149
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_124
+	JMP  copy_148
 
-copied_125:
+copied_149:
 	VMOVUPS (SP), Y12
 
-loaded_123:
+loaded_147:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_126:
+row_150:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_127
+	JZ         noprefetch_151
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_127:
+noprefetch_151:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -1570,58 +1911,58 @@ noprefetch_127:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_128
+	JA          loadslow_152
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_129
+	JMP         loaded_153
 
-loadslow_128:
+loadslow_152:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_130:
+copy_154:
 	CMPQ R8, DI
-	JGE  copied_131
+	JGE  copied_155
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_130
+	JMP  copy_154
 
-copied_131:
+copied_155:
 	VMOVUPS (SP), Y13
 
-loaded_129:
+loaded_153:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_132
+	JA          storeslow_156
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_133
+	JMP         stored_157
 
-storeslow_132:
+storeslow_156:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_134:
+copy_158:
 	CMPQ R8, DI
-	JGE  copied_135
+	JGE  copied_159
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_134
+	JMP  copy_158
 
-copied_135:
-stored_133:
+copied_159:
+stored_157:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_126
+	JNZ  row_150
 	VZEROUPPER
 	RET
 
@@ -1643,98 +1984,98 @@ normColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_136
+	JA         loadslow_160
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_137
+	JMP        loaded_161
 
-loadslow_136:
+loadslow_160:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_138:
+copy_162:
 	CMPQ BX, DX
-	JGE  copied_139
+	JGE  copied_163
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_138
+	JMP  copy_162
 
-copied_139:
+copied_163:
 	VMOVUPS (SP), Y7
 
-loaded_137:
+loaded_161:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_140
+	JA         loadslow_164
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_141
+	JMP        loaded_165
 
-loadslow_140:
+loadslow_164:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_142:
+copy_166:
 	CMPQ BX, DX
-	JGE  copied_143
+	JGE  copied_167
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_142
+	JMP  copy_166
 
-copied_143:
+copied_167:
 	VMOVUPS (SP), Y8
 
-loaded_141:
+loaded_165:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_144
+	JA         loadslow_168
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_145
+	JMP        loaded_169
 
-loadslow_144:
+loadslow_168:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_146:
+copy_170:
 	CMPQ BX, DX
-	JGE  copied_147
+	JGE  copied_171
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_146
+	JMP  copy_170
 
-copied_147:
+copied_171:
 	VMOVUPS (SP), Y9
 
-loaded_145:
+loaded_169:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_148:
+row_172:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_149
+	JZ         noprefetch_173
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_149:
+noprefetch_173:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -1747,58 +2088,58 @@ noprefetch_149:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_150
+	JA          loadslow_174
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_151
+	JMP         loaded_175
 
-loadslow_150:
+loadslow_174:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_152:
+copy_176:
 	CMPQ R8, DI
-	JGE  copied_153
+	JGE  copied_177
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_152
+	JMP  copy_176
 
-copied_153:
+copied_177:
 	VMOVUPS (SP), Y10
 
-loaded_151:
+loaded_175:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_154
+	JA          storeslow_178
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_155
+	JMP         stored_179
 
-storeslow_154:
+storeslow_178:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_156:
+copy_180:
 	CMPQ R8, DI
-	JGE  copied_157
+	JGE  copied_181
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_156
+	JMP  copy_180
 
-copied_157:
-stored_155:
+copied_181:
+stored_179:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_148
+	JNZ  row_172
 	VZEROUPPER
 	RET
 
@@ -1814,97 +2155,97 @@ normColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_158
+	JA         loadslow_182
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_159
+	JMP        loaded_183
 
-loadslow_158:
+loadslow_182:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_160:
+copy_184:
 	CMPQ BX, DX
-	JGE  copied_161
+	JGE  copied_185
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_160
+	JMP  copy_184
 
-copied_161:
+copied_185:
 	VMOVUPS (SP), Y4
 
-loaded_159:
+loaded_183:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_162
+	JA         loadslow_186
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_163
+	JMP        loaded_187
 
-loadslow_162:
+loadslow_186:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_164:
+copy_188:
 	CMPQ BX, DX
-	JGE  copied_165
+	JGE  copied_189
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_164
+	JMP  copy_188
 
-copied_165:
+copied_189:
 	VMOVUPS (SP), Y5
 
-loaded_163:
+loaded_187:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_166
+	JA         loadslow_190
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_167
+	JMP        loaded_191
 
-loadslow_166:
+loadslow_190:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_168:
+copy_192:
 	CMPQ BX, DX
-	JGE  copied_169
+	JGE  copied_193
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_168
+	JMP  copy_192
 
-copied_169:
+copied_193:
 	VMOVUPS (SP), Y6
 
-loaded_167:
+loaded_191:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_170:
+row_194:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_171
+	JZ         noprefetch_195
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_171:
+noprefetch_195:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -1913,58 +2254,58 @@ noprefetch_171:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_172
+	JA          loadslow_196
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_173
+	JMP         loaded_197
 
-loadslow_172:
+loadslow_196:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_174:
+copy_198:
 	CMPQ R8, DI
-	JGE  copied_175
+	JGE  copied_199
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_174
+	JMP  copy_198
 
-copied_175:
+copied_199:
 	VMOVUPS (SP), Y7
 
-loaded_173:
+loaded_197:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_176
+	JA          storeslow_200
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_177
+	JMP         stored_201
 
-storeslow_176:
+storeslow_200:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_178:
+copy_202:
 	CMPQ R8, DI
-	JGE  copied_179
+	JGE  copied_203
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_178
+	JMP  copy_202
 
-copied_179:
-stored_177:
+copied_203:
+stored_201:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_170
+	JNZ  row_194
 	VZEROUPPER
 	RET
 
@@ -1973,152 +2314,152 @@ normColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_180
+	JA         loadslow_204
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_181
+	JMP        loaded_205
 
-loadslow_180:
+loadslow_204:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_182:
+copy_206:
 	CMPQ BX, DX
-	JGE  copied_183
+	JGE  copied_207
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_182
+	JMP  copy_206
 
-copied_183:
+copied_207:
 	VMOVUPS (SP), Y1
 
-loaded_181:
+loaded_205:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_184
+	JA         loadslow_208
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_185
+	JMP        loaded_209
 
-loadslow_184:
+loadslow_208:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_186:
+copy_210:
 	CMPQ BX, DX
-	JGE  copied_187
+	JGE  copied_211
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_186
+	JMP  copy_210
 
-copied_187:
+copied_211:
 	VMOVUPS (SP), Y2
 
-loaded_185:
+loaded_209:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_188
+	JA         loadslow_212
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_189
+	JMP        loaded_213
 
-loadslow_188:
+loadslow_212:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_190:
+copy_214:
 	CMPQ BX, DX
-	JGE  copied_191
+	JGE  copied_215
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_190
+	JMP  copy_214
 
-copied_191:
+copied_215:
 	VMOVUPS (SP), Y3
 
-loaded_189:
+loaded_213:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_192:
+row_216:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_193
+	JZ         noprefetch_217
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_193:
+noprefetch_217:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_194
+	JA         loadslow_218
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_195
+	JMP        loaded_219
 
-loadslow_194:
+loadslow_218:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_196:
+copy_220:
 	CMPQ DI, SI
-	JGE  copied_197
+	JGE  copied_221
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_196
+	JMP  copy_220
 
-copied_197:
+copied_221:
 	VMOVUPS (SP), Y4
 
-loaded_195:
+loaded_219:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_198
+	JA          storeslow_222
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_199
+	JMP         stored_223
 
-storeslow_198:
+storeslow_222:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_200:
+copy_224:
 	CMPQ DI, SI
-	JGE  copied_201
+	JGE  copied_225
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_200
+	JMP  copy_224
 
-copied_201:
-stored_199:
+copied_225:
+stored_223:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_192
+	JNZ  row_216
 	VZEROUPPER
 	RET
 
-streaming_104:
+streaming_128:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -2126,15 +2467,15 @@ streaming_104:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_202:
+row_226:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_206:
+blocks_230:
 	CMPQ        R9, R10
-	JGT         blocksdone_207
+	JGT         blocksdone_231
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -2164,14 +2505,14 @@ blocks_206:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_206
+	JMP         blocks_230
 
-blocksdone_207:
+blocksdone_231:
 	ADDQ $0x00000060, R10
 
-singles_203:
+singles_227:
 	CMPQ        R9, R10
-	JGT         tail_204
+	JGT         tail_228
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -2180,156 +2521,156 @@ singles_203:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_203
+	JMP         singles_227
 
-tail_204:
+tail_228:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_205
+	JEQ        done_229
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_208
+	JA         loadslow_232
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_209
+	JMP        loaded_233
 
-loadslow_208:
+loadslow_232:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_210:
+copy_234:
 	CMPQ R13, R12
-	JGE  copied_211
+	JGE  copied_235
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_210
+	JMP  copy_234
 
-copied_211:
+copied_235:
 	VMOVUPS (SP), Y1
 
-loaded_209:
+loaded_233:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_212
+	JA         loadslow_236
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_213
+	JMP        loaded_237
 
-loadslow_212:
+loadslow_236:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_214:
+copy_238:
 	CMPQ R13, R12
-	JGE  copied_215
+	JGE  copied_239
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_214
+	JMP  copy_238
 
-copied_215:
+copied_239:
 	VMOVUPS (SP), Y2
 
-loaded_213:
+loaded_237:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_216
+	JA         loadslow_240
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_217
+	JMP        loaded_241
 
-loadslow_216:
+loadslow_240:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_218:
+copy_242:
 	CMPQ R13, R12
-	JGE  copied_219
+	JGE  copied_243
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_218
+	JMP  copy_242
 
-copied_219:
+copied_243:
 	VMOVUPS (SP), Y3
 
-loaded_217:
+loaded_241:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_220
+	JA         loadslow_244
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_221
+	JMP        loaded_245
 
-loadslow_220:
+loadslow_244:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_222:
+copy_246:
 	CMPQ R13, R12
-	JGE  copied_223
+	JGE  copied_247
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_222
+	JMP  copy_246
 
-copied_223:
+copied_247:
 	VMOVUPS (SP), Y4
 
-loaded_221:
+loaded_245:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_224
+	JA          storeslow_248
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_225
+	JMP         stored_249
 
-storeslow_224:
+storeslow_248:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_226:
+copy_250:
 	CMPQ R12, R11
-	JGE  copied_227
+	JGE  copied_251
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_226
+	JMP  copy_250
 
-copied_227:
-stored_225:
+copied_251:
+stored_249:
 	MOVQ R10, R9
 
-done_205:
+done_229:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_202
+	JNZ  row_226
 	VZEROUPPER
 	RET
 
-nontemporal_103:
+nontemporal_127:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -2340,12 +2681,12 @@ nontemporal_103:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_228
+	JA      streaming_252
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_229
+	JZ      full_253
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -2355,7 +2696,7 @@ nontemporal_103:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_229:
+full_253:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -2390,16 +2731,16 @@ full_229:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_230:
+row_254:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_231
+	JZ         noprefetch_255
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_231:
+noprefetch_255:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -2419,7 +2760,7 @@ noprefetch_231:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_230
+	JNZ         row_254
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2447,15 +2788,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_232:
+row_256:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_233
+	JZ         noprefetch_257
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_233:
+noprefetch_257:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -2471,7 +2812,7 @@ noprefetch_233:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_232
+	JNZ         row_256
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2493,14 +2834,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_234:
+row_258:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_235
+	JZ         noprefetch_259
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_235:
+noprefetch_259:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -2512,7 +2853,7 @@ noprefetch_235:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_234
+	JNZ         row_258
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2528,13 +2869,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_236:
+row_260:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_237
+	JZ         noprefetch_261
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_237:
+noprefetch_261:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -2542,7 +2883,7 @@ noprefetch_237:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_236
+	JNZ         row_260
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2571,99 +2912,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_238
+	JA         loadslow_262
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_239
+	JMP        loaded_263
 
-loadslow_238:
+loadslow_262:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_240:
+copy_264:
 	CMPQ BX, DX
-	JGE  copied_241
+	JGE  copied_265
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_240
+	JMP  copy_264
 
-copied_241:
+copied_265:
 	VMOVUPS (SP), Y10
 
-loaded_239:
+loaded_263:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_242
+	JA         loadslow_266
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_243
+	JMP        loaded_267
 
-loadslow_242:
+loadslow_266:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_244:
+copy_268:
 	CMPQ BX, DX
-	JGE  copied_245
+	JGE  copied_269
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_244
+	JMP  copy_268
 
-copied_245:
+copied_269:
 	VMOVUPS (SP), Y11
 
-loaded_243:
+loaded_267:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_246
+	JA         loadslow_270
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_247
+	JMP        loaded_271
 
-loadslow_246:
+loadslow_270:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_248:
+copy_272:
 	CMPQ BX, DX
-	JGE  copied_249
+	JGE  copied_273
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_248
+	JMP  copy_272
 
-copied_249:
+copied_273:
 	VMOVUPS (SP), Y12
 
-loaded_247:
+loaded_271:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_250:
+row_274:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_251
+	JZ         noprefetch_275
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_251:
+noprefetch_275:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -2680,58 +3021,58 @@ noprefetch_251:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_252
+	JA          loadslow_276
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_253
+	JMP         loaded_277
 
-loadslow_252:
+loadslow_276:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_254:
+copy_278:
 	CMPQ R8, DI
-	JGE  copied_255
+	JGE  copied_279
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_254
+	JMP  copy_278
 
-copied_255:
+copied_279:
 	VMOVUPS (SP), Y13
 
-loaded_253:
+loaded_277:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_256
+	JA          storeslow_280
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_257
+	JMP         stored_281
 
-storeslow_256:
+storeslow_280:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_258:
+copy_282:
 	CMPQ R8, DI
-	JGE  copied_259
+	JGE  copied_283
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_258
+	JMP  copy_282
 
-copied_259:
-stored_257:
+copied_283:
+stored_281:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_250
+	JNZ  row_274
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2754,98 +3095,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_260
+	JA         loadslow_284
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_261
+	JMP        loaded_285
 
-loadslow_260:
+loadslow_284:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_262:
+copy_286:
 	CMPQ BX, DX
-	JGE  copied_263
+	JGE  copied_287
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_262
+	JMP  copy_286
 
-copied_263:
+copied_287:
 	VMOVUPS (SP), Y7
 
-loaded_261:
+loaded_285:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_264
+	JA         loadslow_288
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_265
+	JMP        loaded_289
 
-loadslow_264:
+loadslow_288:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_266:
+copy_290:
 	CMPQ BX, DX
-	JGE  copied_267
+	JGE  copied_291
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_266
+	JMP  copy_290
 
-copied_267:
+copied_291:
 	VMOVUPS (SP), Y8
 
-loaded_265:
+loaded_289:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_268
+	JA         loadslow_292
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_269
+	JMP        loaded_293
 
-loadslow_268:
+loadslow_292:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_270:
+copy_294:
 	CMPQ BX, DX
-	JGE  copied_271
+	JGE  copied_295
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_270
+	JMP  copy_294
 
-copied_271:
+copied_295:
 	VMOVUPS (SP), Y9
 
-loaded_269:
+loaded_293:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_272:
+row_296:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_273
+	JZ         noprefetch_297
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_273:
+noprefetch_297:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -2858,58 +3199,58 @@ noprefetch_273:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_274
+	JA          loadslow_298
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_275
+	JMP         loaded_299
 
-loadslow_274:
+loadslow_298:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_276:
+copy_300:
 	CMPQ R8, DI
-	JGE  copied_277
+	JGE  copied_301
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_276
+	JMP  copy_300
 
-copied_277:
+copied_301:
 	VMOVUPS (SP), Y10
 
-loaded_275:
+loaded_299:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_278
+	JA          storeslow_302
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_279
+	JMP         stored_303
 
-storeslow_278:
+storeslow_302:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_280:
+copy_304:
 	CMPQ R8, DI
-	JGE  copied_281
+	JGE  copied_305
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_280
+	JMP  copy_304
 
-copied_281:
-stored_279:
+copied_305:
+stored_303:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_272
+	JNZ  row_296
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2926,97 +3267,97 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_282
+	JA         loadslow_306
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_283
+	JMP        loaded_307
 
-loadslow_282:
+loadslow_306:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_284:
+copy_308:
 	CMPQ BX, DX
-	JGE  copied_285
+	JGE  copied_309
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_284
+	JMP  copy_308
 
-copied_285:
+copied_309:
 	VMOVUPS (SP), Y4
 
-loaded_283:
+loaded_307:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_286
+	JA         loadslow_310
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_287
+	JMP        loaded_311
 
-loadslow_286:
+loadslow_310:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_288:
+copy_312:
 	CMPQ BX, DX
-	JGE  copied_289
+	JGE  copied_313
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_288
+	JMP  copy_312
 
-copied_289:
+copied_313:
 	VMOVUPS (SP), Y5
 
-loaded_287:
+loaded_311:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_290
+	JA         loadslow_314
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_291
+	JMP        loaded_315
 
-loadslow_290:
+loadslow_314:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_292:
+copy_316:
 	CMPQ BX, DX
-	JGE  copied_293
+	JGE  copied_317
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_292
+	JMP  copy_316
 
-copied_293:
+copied_317:
 	VMOVUPS (SP), Y6
 
-loaded_291:
+loaded_315:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_294:
+row_318:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_295
+	JZ         noprefetch_319
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_295:
+noprefetch_319:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -3025,58 +3366,58 @@ noprefetch_295:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_296
+	JA          loadslow_320
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_297
+	JMP         loaded_321
 
-loadslow_296:
+loadslow_320:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_298:
+copy_322:
 	CMPQ R8, DI
-	JGE  copied_299
+	JGE  copied_323
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_298
+	JMP  copy_322
 
-copied_299:
+copied_323:
 	VMOVUPS (SP), Y7
 
-loaded_297:
+loaded_321:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_300
+	JA          storeslow_324
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_301
+	JMP         stored_325
 
-storeslow_300:
+storeslow_324:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_302:
+copy_326:
 	CMPQ R8, DI
-	JGE  copied_303
+	JGE  copied_327
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_302
+	JMP  copy_326
 
-copied_303:
-stored_301:
+copied_327:
+stored_325:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_294
+	JNZ  row_318
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3086,153 +3427,153 @@ normColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_304
+	JA         loadslow_328
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_305
+	JMP        loaded_329
 
-loadslow_304:
+loadslow_328:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_306:
+copy_330:
 	CMPQ BX, DX
-	JGE  copied_307
+	JGE  copied_331
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_306
+	JMP  copy_330
 
-copied_307:
+copied_331:
 	VMOVUPS (SP), Y1
 
-loaded_305:
+loaded_329:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_308
+	JA         loadslow_332
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_309
+	JMP        loaded_333
 
-loadslow_308:
+loadslow_332:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_310:
+copy_334:
 	CMPQ BX, DX
-	JGE  copied_311
+	JGE  copied_335
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_310
+	JMP  copy_334
 
-copied_311:
+copied_335:
 	VMOVUPS (SP), Y2
 
-loaded_309:
+loaded_333:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_312
+	JA         loadslow_336
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_313
+	JMP        loaded_337
 
-loadslow_312:
+loadslow_336:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_314:
+copy_338:
 	CMPQ BX, DX
-	JGE  copied_315
+	JGE  copied_339
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_314
+	JMP  copy_338
 
-copied_315:
+copied_339:
 	VMOVUPS (SP), Y3
 
-loaded_313:
+loaded_337:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_316:
+row_340:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_317
+	JZ         noprefetch_341
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_317:
+noprefetch_341:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_318
+	JA         loadslow_342
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_319
+	JMP        loaded_343
 
-loadslow_318:
+loadslow_342:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_320:
+copy_344:
 	CMPQ DI, SI
-	JGE  copied_321
+	JGE  copied_345
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_320
+	JMP  copy_344
 
-copied_321:
+copied_345:
 	VMOVUPS (SP), Y4
 
-loaded_319:
+loaded_343:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_322
+	JA          storeslow_346
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_323
+	JMP         stored_347
 
-storeslow_322:
+storeslow_346:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_324:
+copy_348:
 	CMPQ DI, SI
-	JGE  copied_325
+	JGE  copied_349
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_324
+	JMP  copy_348
 
-copied_325:
-stored_323:
+copied_349:
+stored_347:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_316
+	JNZ  row_340
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_228:
+streaming_252:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -3240,15 +3581,15 @@ streaming_228:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_326:
+row_350:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_330:
+blocks_354:
 	CMPQ        R9, R10
-	JGT         blocksdone_331
+	JGT         blocksdone_355
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3278,14 +3619,14 @@ blocks_330:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_330
+	JMP         blocks_354
 
-blocksdone_331:
+blocksdone_355:
 	ADDQ $0x00000060, R10
 
-singles_327:
+singles_351:
 	CMPQ        R9, R10
-	JGT         tail_328
+	JGT         tail_352
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3294,152 +3635,152 @@ singles_327:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_327
+	JMP         singles_351
 
-tail_328:
+tail_352:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_329
+	JEQ        done_353
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_332
+	JA         loadslow_356
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_333
+	JMP        loaded_357
 
-loadslow_332:
+loadslow_356:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_334:
+copy_358:
 	CMPQ R13, R12
-	JGE  copied_335
+	JGE  copied_359
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_334
+	JMP  copy_358
 
-copied_335:
+copied_359:
 	VMOVUPS (SP), Y1
 
-loaded_333:
+loaded_357:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_336
+	JA         loadslow_360
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_337
+	JMP        loaded_361
 
-loadslow_336:
+loadslow_360:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_338:
+copy_362:
 	CMPQ R13, R12
-	JGE  copied_339
+	JGE  copied_363
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_338
+	JMP  copy_362
 
-copied_339:
+copied_363:
 	VMOVUPS (SP), Y2
 
-loaded_337:
+loaded_361:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_340
+	JA         loadslow_364
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_341
+	JMP        loaded_365
 
-loadslow_340:
+loadslow_364:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_342:
+copy_366:
 	CMPQ R13, R12
-	JGE  copied_343
+	JGE  copied_367
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_342
+	JMP  copy_366
 
-copied_343:
+copied_367:
 	VMOVUPS (SP), Y3
 
-loaded_341:
+loaded_365:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_344
+	JA         loadslow_368
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_345
+	JMP        loaded_369
 
-loadslow_344:
+loadslow_368:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_346:
+copy_370:
 	CMPQ R13, R12
-	JGE  copied_347
+	JGE  copied_371
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_346
+	JMP  copy_370
 
-copied_347:
+copied_371:
 	VMOVUPS (SP), Y4
 
-loaded_345:
+loaded_369:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_348
+	JA          storeslow_372
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_349
+	JMP         stored_373
 
-storeslow_348:
+storeslow_372:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_350:
+copy_374:
 	CMPQ R12, R11
-	JGE  copied_351
+	JGE  copied_375
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_350
+	JMP  copy_374
 
-copied_351:
-stored_349:
+copied_375:
+stored_373:
 	MOVQ R10, R9
 
-done_329:
+done_353:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_326
+	JNZ  row_350
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3467,20 +3808,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_352:
+sample_376:
 	XORQ DI, DI
 
-channel_353:
+channel_377:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_354:
+chunk_378:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_355
+	JZ         noprefetch_379
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -3516,7 +3857,7 @@ chunk_354:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_355:
+noprefetch_379:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -3533,9 +3874,9 @@ noprefetch_355:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_359:
+blocks_383:
 	CMPQ        R10, R11
-	JGT         blocksdone_360
+	JGT         blocksdone_384
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
@@ -3557,86 +3898,86 @@ blocks_359:
 	VADDPS      Y12, Y10, Y10
 	VFMADD231PS Y12, Y13, Y11
 	ADDQ        $0x00000080, R10
-	JMP         blocks_359
+	JMP         blocks_383
 
-blocksdone_360:
+blocksdone_384:
 	ADDQ $0x00000060, R11
 
-singles_356:
+singles_380:
 	CMPQ        R10, R11
-	JGT         tail_357
+	JGT         tail_381
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	ADDQ        $0x00000020, R10
-	JMP         singles_356
+	JMP         singles_380
 
-tail_357:
+tail_381:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_358
+	JEQ        done_382
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_361
+	JA         loadslow_385
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_362
+	JMP        loaded_386
 
-loadslow_361:
+loadslow_385:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_363:
+copy_387:
 	CMPQ R14, R13
-	JGE  copied_364
+	JGE  copied_388
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_363
+	JMP  copy_387
 
-copied_364:
+copied_388:
 	VMOVUPS (SP), Y12
 
-loaded_362:
+loaded_386:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_365
+	JA         loadslow_389
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_366
+	JMP        loaded_390
 
-loadslow_365:
+loadslow_389:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_367:
+copy_391:
 	CMPQ R13, R12
-	JGE  copied_368
+	JGE  copied_392
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_367
+	JMP  copy_391
 
-copied_368:
+copied_392:
 	VMOVUPS (SP), Y13
 
-loaded_366:
+loaded_390:
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	MOVQ        R11, R10
 
-done_358:
+done_382:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -3656,7 +3997,7 @@ done_358:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_354
+	JNZ          chunk_378
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -3673,11 +4014,11 @@ done_358:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_353
+	JB           channel_377
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_352
+	JNZ          sample_376
 	VZEROUPPER
 	RET
 
@@ -3701,35 +4042,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_369:
+chunk_393:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_370:
+clear_394:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_370
+	JNZ     clear_394
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_371:
+rows_395:
 	CMPQ SI, $0x04
-	JLT  rowsdone_372
+	JLT  rowsdone_396
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_374
+	JZ   vectorstail_398
 
-vectors_373:
+vectors_397:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_376
+	JEQ        noprefetch_400
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -3743,7 +4084,7 @@ vectors_373:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_376:
+noprefetch_400:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -3773,64 +4114,64 @@ noprefetch_376:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_373
+	JNZ         vectors_397
 
-vectorstail_374:
+vectorstail_398:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_375
+	JZ         vectorsdone_399
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_377
+	JA         loadslow_401
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_378
+	JMP        loaded_402
 
-loadslow_377:
+loadslow_401:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_379:
+copy_403:
 	CMPQ R12, R8
-	JGE  copied_380
+	JGE  copied_404
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_379
+	JMP  copy_403
 
-copied_380:
+copied_404:
 	VMOVUPS (SP), Y3
 
-loaded_378:
+loaded_402:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_381
+	JA         loadslow_405
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_382
+	JMP        loaded_406
 
-loadslow_381:
+loadslow_405:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_383:
+copy_407:
 	CMPQ R12, R8
-	JGE  copied_384
+	JGE  copied_408
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_383
+	JMP  copy_407
 
-copied_384:
+copied_408:
 	VMOVUPS (SP), Y4
 
-loaded_382:
+loaded_406:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -3838,56 +4179,56 @@ loaded_382:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_385
+	JA         loadslow_409
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_386
+	JMP        loaded_410
 
-loadslow_385:
+loadslow_409:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_387:
+copy_411:
 	CMPQ R13, R12
-	JGE  copied_388
+	JGE  copied_412
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_387
+	JMP  copy_411
 
-copied_388:
+copied_412:
 	VMOVUPS (SP), Y4
 
-loaded_386:
+loaded_410:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_389
+	JA         loadslow_413
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_390
+	JMP        loaded_414
 
-loadslow_389:
+loadslow_413:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_391:
+copy_415:
 	CMPQ R13, R12
-	JGE  copied_392
+	JGE  copied_416
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_391
+	JMP  copy_415
 
-copied_392:
+copied_416:
 	VMOVUPS (SP), Y5
 
-loaded_390:
+loaded_414:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -3895,56 +4236,56 @@ loaded_390:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_393
+	JA          loadslow_417
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_394
+	JMP         loaded_418
 
-loadslow_393:
+loadslow_417:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_395:
+copy_419:
 	CMPQ R13, R12
-	JGE  copied_396
+	JGE  copied_420
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_395
+	JMP  copy_419
 
-copied_396:
+copied_420:
 	VMOVUPS (SP), Y4
 
-loaded_394:
+loaded_418:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_397
+	JA         loadslow_421
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_398
+	JMP        loaded_422
 
-loadslow_397:
+loadslow_421:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_399:
+copy_423:
 	CMPQ R13, R12
-	JGE  copied_400
+	JGE  copied_424
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_399
+	JMP  copy_423
 
-copied_400:
+copied_424:
 	VMOVUPS (SP), Y5
 
-loaded_398:
+loaded_422:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -3952,56 +4293,56 @@ loaded_398:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_401
+	JA          loadslow_425
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_402
+	JMP         loaded_426
 
-loadslow_401:
+loadslow_425:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_403:
+copy_427:
 	CMPQ R12, R10
-	JGE  copied_404
+	JGE  copied_428
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_403
+	JMP  copy_427
 
-copied_404:
+copied_428:
 	VMOVUPS (SP), Y4
 
-loaded_402:
+loaded_426:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_405
+	JA         loadslow_429
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_406
+	JMP        loaded_430
 
-loadslow_405:
+loadslow_429:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_407:
+copy_431:
 	CMPQ R11, R10
-	JGE  copied_408
+	JGE  copied_432
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_407
+	JMP  copy_431
 
-copied_408:
+copied_432:
 	VMOVUPS (SP), Y5
 
-loaded_406:
+loaded_430:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -4010,24 +4351,24 @@ loaded_406:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_375:
+vectorsdone_399:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_371
+	JMP  rows_395
 
-rowsdone_372:
-rows_409:
+rowsdone_396:
+rows_433:
 	CMPQ SI, $0x01
-	JLT  rowsdone_410
+	JLT  rowsdone_434
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_412
+	JZ   vectorstail_436
 
-vectors_411:
+vectors_435:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -4042,64 +4383,64 @@ vectors_411:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_411
+	JNZ     vectors_435
 
-vectorstail_412:
+vectorstail_436:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_413
+	JZ         vectorsdone_437
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_414
+	JA         loadslow_438
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_415
+	JMP        loaded_439
 
-loadslow_414:
+loadslow_438:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_416:
+copy_440:
 	CMPQ R11, DI
-	JGE  copied_417
+	JGE  copied_441
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_416
+	JMP  copy_440
 
-copied_417:
+copied_441:
 	VMOVUPS (SP), Y2
 
-loaded_415:
+loaded_439:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_418
+	JA         loadslow_442
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_419
+	JMP        loaded_443
 
-loadslow_418:
+loadslow_442:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_420:
+copy_444:
 	CMPQ R9, DI
-	JGE  copied_421
+	JGE  copied_445
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_420
+	JMP  copy_444
 
-copied_421:
+copied_445:
 	VMOVUPS (SP), Y3
 
-loaded_419:
+loaded_443:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -4108,13 +4449,13 @@ loaded_419:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_413:
+vectorsdone_437:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_409
+	JMP  rows_433
 
-rowsdone_410:
+rowsdone_434:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -4123,9 +4464,9 @@ rowsdone_410:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_422:
+singles_446:
 	CMPQ         R9, R10
-	JGT          tail_423
+	JGT          tail_447
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -4147,12 +4488,12 @@ singles_422:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_422
+	JMP          singles_446
 
-tail_423:
+tail_447:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_424
+	JEQ     done_448
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -4162,15 +4503,15 @@ tail_423:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_425:
+copy_449:
 	CMPQ R12, R11
-	JGE  copied_426
+	JGE  copied_450
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_425
+	JMP  copy_449
 
-copied_426:
+copied_450:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -4185,15 +4526,15 @@ copied_426:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_427:
+copy_451:
 	CMPQ DI, R11
-	JGE  copied_428
+	JGE  copied_452
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_427
+	JMP  copy_451
 
-copied_428:
+copied_452:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -4203,15 +4544,15 @@ copied_428:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_429:
+copy_453:
 	CMPQ DI, SI
-	JGE  copied_430
+	JGE  copied_454
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_429
+	JMP  copy_453
 
-copied_430:
+copied_454:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -4226,26 +4567,26 @@ copied_430:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_431:
+copy_455:
 	CMPQ DI, SI
-	JGE  copied_432
+	JGE  copied_456
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_431
+	JMP  copy_455
 
-copied_432:
+copied_456:
 	MOVQ R10, R9
 
-done_424:
+done_448:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_433
+	JZ      done_457
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_369
+	JMP     chunk_393
 
-done_433:
+done_457:
 	VZEROUPPER
 	RET
 
@@ -4254,7 +4595,7 @@ done_433:
 TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_434
+	JNE     nontemporal_458
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -4273,10 +4614,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_435:
+sample_459:
 	XORQ R8, R8
 
-channel_436:
+channel_460:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -4290,12 +4631,12 @@ channel_436:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_440:
+blocks_464:
 	CMPQ       R9, R10
-	JGT        blocksdone_441
+	JGT        blocksdone_465
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_442
+	JZ         noprefetch_466
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -4303,7 +4644,7 @@ blocks_440:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_442:
+noprefetch_466:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4329,14 +4670,14 @@ noprefetch_442:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_440
+	JMP         blocks_464
 
-blocksdone_441:
+blocksdone_465:
 	ADDQ $0x00000060, R10
 
-singles_437:
+singles_461:
 	CMPQ        R9, R10
-	JGT         tail_438
+	JGT         tail_462
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4344,66 +4685,66 @@ singles_437:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_437
+	JMP         singles_461
 
-tail_438:
+tail_462:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_439
+	JEQ        done_463
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_443
+	JA         loadslow_467
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_444
+	JMP        loaded_468
 
-loadslow_443:
+loadslow_467:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_445:
+copy_469:
 	CMPQ R13, R12
-	JGE  copied_446
+	JGE  copied_470
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_445
+	JMP  copy_469
 
-copied_446:
+copied_470:
 	VMOVUPS (SP), Y5
 
-loaded_444:
+loaded_468:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_447
+	JA         loadslow_471
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_448
+	JMP        loaded_472
 
-loadslow_447:
+loadslow_471:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_449:
+copy_473:
 	CMPQ R13, R12
-	JGE  copied_450
+	JGE  copied_474
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_449
+	JMP  copy_473
 
-copied_450:
+copied_474:
 	VMOVUPS (SP), Y6
 
-loaded_448:
+loaded_472:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -4411,43 +4752,43 @@ loaded_448:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_451
+	JA          storeslow_475
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_452
+	JMP         stored_476
 
-storeslow_451:
+storeslow_475:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_453:
+copy_477:
 	CMPQ R12, R11
-	JGE  copied_454
+	JGE  copied_478
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_453
+	JMP  copy_477
 
-copied_454:
-stored_452:
+copied_478:
+stored_476:
 	MOVQ R10, R9
 
-done_439:
+done_463:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_436
+	JB   channel_460
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_435
+	JNZ  sample_459
 	VZEROUPPER
 	RET
 
-nontemporal_434:
+nontemporal_458:
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -4466,10 +4807,10 @@ nontemporal_434:
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_455:
+sample_479:
 	XORQ R8, R8
 
-channel_456:
+channel_480:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -4483,12 +4824,12 @@ channel_456:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_460:
+blocks_484:
 	CMPQ       R9, R10
-	JGT        blocksdone_461
+	JGT        blocksdone_485
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_462
+	JZ         noprefetch_486
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -4496,7 +4837,7 @@ blocks_460:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_462:
+noprefetch_486:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4522,14 +4863,14 @@ noprefetch_462:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_460
+	JMP         blocks_484
 
-blocksdone_461:
+blocksdone_485:
 	ADDQ $0x00000060, R10
 
-singles_457:
+singles_481:
 	CMPQ        R9, R10
-	JGT         tail_458
+	JGT         tail_482
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4537,66 +4878,66 @@ singles_457:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_457
+	JMP         singles_481
 
-tail_458:
+tail_482:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_459
+	JEQ        done_483
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_463
+	JA         loadslow_487
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_464
+	JMP        loaded_488
 
-loadslow_463:
+loadslow_487:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_465:
+copy_489:
 	CMPQ R13, R12
-	JGE  copied_466
+	JGE  copied_490
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_465
+	JMP  copy_489
 
-copied_466:
+copied_490:
 	VMOVUPS (SP), Y5
 
-loaded_464:
+loaded_488:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_467
+	JA         loadslow_491
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_468
+	JMP        loaded_492
 
-loadslow_467:
+loadslow_491:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_469:
+copy_493:
 	CMPQ R13, R12
-	JGE  copied_470
+	JGE  copied_494
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_469
+	JMP  copy_493
 
-copied_470:
+copied_494:
 	VMOVUPS (SP), Y6
 
-loaded_468:
+loaded_492:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -4604,39 +4945,39 @@ loaded_468:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_471
+	JA          storeslow_495
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_472
+	JMP         stored_496
 
-storeslow_471:
+storeslow_495:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_473:
+copy_497:
 	CMPQ R12, R11
-	JGE  copied_474
+	JGE  copied_498
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_473
+	JMP  copy_497
 
-copied_474:
-stored_472:
+copied_498:
+stored_496:
 	MOVQ R10, R9
 
-done_459:
+done_483:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_456
+	JB   channel_480
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_455
+	JNZ  sample_479
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4646,7 +4987,7 @@ done_459:
 TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_475
+	JNE     nontemporal_499
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -4657,12 +4998,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_476
+	JA      streaming_500
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_477
+	JZ      full_501
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -4670,7 +5011,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_477:
+full_501:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -4704,10 +5045,10 @@ full_477:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_478:
+row_502:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_479
+	JZ         noprefetch_503
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -4715,7 +5056,7 @@ row_478:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_479:
+noprefetch_503:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -4738,7 +5079,7 @@ noprefetch_479:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_478
+	JNZ         row_502
 	VZEROUPPER
 	RET
 
@@ -4764,16 +5105,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_480:
+row_504:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_481
+	JZ         noprefetch_505
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_481:
+noprefetch_505:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -4790,7 +5131,7 @@ noprefetch_481:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_480
+	JNZ         row_504
 	VZEROUPPER
 	RET
 
@@ -4808,14 +5149,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_482:
+row_506:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_483
+	JZ         noprefetch_507
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_483:
+noprefetch_507:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -4826,7 +5167,7 @@ noprefetch_483:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_482
+	JNZ         row_506
 	VZEROUPPER
 	RET
 
@@ -4852,122 +5193,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_484
+	JA         loadslow_508
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_485
+	JMP        loaded_509
 
-loadslow_484:
+loadslow_508:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_486:
+copy_510:
 	CMPQ BX, DX
-	JGE  copied_487
+	JGE  copied_511
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_486
+	JMP  copy_510
 
-copied_487:
+copied_511:
 	VMOVUPS (SP), Y9
 
-loaded_485:
+loaded_509:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_488
+	JA         loadslow_512
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_489
+	JMP        loaded_513
 
-loadslow_488:
+loadslow_512:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_490:
+copy_514:
 	CMPQ BX, DX
-	JGE  copied_491
+	JGE  copied_515
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_490
+	JMP  copy_514
 
-copied_491:
+copied_515:
 	VMOVUPS (SP), Y10
 
-loaded_489:
+loaded_513:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_492
+	JA         loadslow_516
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_493
+	JMP        loaded_517
 
-loadslow_492:
+loadslow_516:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_494:
+copy_518:
 	CMPQ BX, DX
-	JGE  copied_495
+	JGE  copied_519
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_494
+	JMP  copy_518
 
-copied_495:
+copied_519:
 	VMOVUPS (SP), Y11
 
-loaded_493:
+loaded_517:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_496
+	JA         loadslow_520
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_497
+	JMP        loaded_521
 
-loadslow_496:
+loadslow_520:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_498:
+copy_522:
 	CMPQ BX, DX
-	JGE  copied_499
+	JGE  copied_523
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_498
+	JMP  copy_522
 
-copied_499:
+copied_523:
 	VMOVUPS (SP), Y12
 
-loaded_497:
+loaded_521:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_500:
+row_524:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_501
+	JZ         noprefetch_525
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -4975,7 +5316,7 @@ row_500:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_501:
+noprefetch_525:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -4992,56 +5333,56 @@ noprefetch_501:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_502
+	JA          loadslow_526
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_503
+	JMP         loaded_527
 
-loadslow_502:
+loadslow_526:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_504:
+copy_528:
 	CMPQ R9, R8
-	JGE  copied_505
+	JGE  copied_529
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_504
+	JMP  copy_528
 
-copied_505:
+copied_529:
 	VMOVUPS (SP), Y13
 
-loaded_503:
+loaded_527:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_506
+	JA         loadslow_530
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_507
+	JMP        loaded_531
 
-loadslow_506:
+loadslow_530:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_508:
+copy_532:
 	CMPQ R9, R8
-	JGE  copied_509
+	JGE  copied_533
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_508
+	JMP  copy_532
 
-copied_509:
+copied_533:
 	VMOVUPS (SP), Y14
 
-loaded_507:
+loaded_531:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -5049,30 +5390,30 @@ loaded_507:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_510
+	JA          storeslow_534
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_511
+	JMP         stored_535
 
-storeslow_510:
+storeslow_534:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_512:
+copy_536:
 	CMPQ R9, R8
-	JGE  copied_513
+	JGE  copied_537
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_512
+	JMP  copy_536
 
-copied_513:
-stored_511:
+copied_537:
+stored_535:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_500
+	JNZ  row_524
 	VZEROUPPER
 	RET
 
@@ -5090,128 +5431,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_514
+	JA         loadslow_538
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_515
+	JMP        loaded_539
 
-loadslow_514:
+loadslow_538:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_516:
+copy_540:
 	CMPQ BX, DX
-	JGE  copied_517
+	JGE  copied_541
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_516
+	JMP  copy_540
 
-copied_517:
+copied_541:
 	VMOVUPS (SP), Y5
 
-loaded_515:
+loaded_539:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_518
+	JA         loadslow_542
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_519
+	JMP        loaded_543
 
-loadslow_518:
+loadslow_542:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_520:
+copy_544:
 	CMPQ BX, DX
-	JGE  copied_521
+	JGE  copied_545
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_520
+	JMP  copy_544
 
-copied_521:
+copied_545:
 	VMOVUPS (SP), Y6
 
-loaded_519:
+loaded_543:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_522
+	JA         loadslow_546
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_523
+	JMP        loaded_547
 
-loadslow_522:
+loadslow_546:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_524:
+copy_548:
 	CMPQ BX, DX
-	JGE  copied_525
+	JGE  copied_549
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_524
+	JMP  copy_548
 
-copied_525:
+copied_549:
 	VMOVUPS (SP), Y7
 
-loaded_523:
+loaded_547:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_526
+	JA         loadslow_550
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_527
+	JMP        loaded_551
 
-loadslow_526:
+loadslow_550:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_528:
+copy_552:
 	CMPQ BX, DX
-	JGE  copied_529
+	JGE  copied_553
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_528
+	JMP  copy_552
 
-copied_529:
+copied_553:
 	VMOVUPS (SP), Y8
 
-loaded_527:
+loaded_551:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_530:
+row_554:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_531
+	JZ         noprefetch_555
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_531:
+noprefetch_555:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -5222,56 +5563,56 @@ noprefetch_531:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_532
+	JA          loadslow_556
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_533
+	JMP         loaded_557
 
-loadslow_532:
+loadslow_556:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_534:
+copy_558:
 	CMPQ R9, R8
-	JGE  copied_535
+	JGE  copied_559
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_534
+	JMP  copy_558
 
-copied_535:
+copied_559:
 	VMOVUPS (SP), Y9
 
-loaded_533:
+loaded_557:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_536
+	JA         loadslow_560
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_537
+	JMP        loaded_561
 
-loadslow_536:
+loadslow_560:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_538:
+copy_562:
 	CMPQ R9, R8
-	JGE  copied_539
+	JGE  copied_563
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_538
+	JMP  copy_562
 
-copied_539:
+copied_563:
 	VMOVUPS (SP), Y10
 
-loaded_537:
+loaded_561:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -5279,30 +5620,30 @@ loaded_537:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_540
+	JA          storeslow_564
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_541
+	JMP         stored_565
 
-storeslow_540:
+storeslow_564:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_542:
+copy_566:
 	CMPQ R9, R8
-	JGE  copied_543
+	JGE  copied_567
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_542
+	JMP  copy_566
 
-copied_543:
-stored_541:
+copied_567:
+stored_565:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_530
+	JNZ  row_554
 	VZEROUPPER
 	RET
 
@@ -5311,209 +5652,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_544
+	JA         loadslow_568
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_545
+	JMP        loaded_569
 
-loadslow_544:
+loadslow_568:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_546:
+copy_570:
 	CMPQ BX, DX
-	JGE  copied_547
+	JGE  copied_571
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_546
+	JMP  copy_570
 
-copied_547:
+copied_571:
 	VMOVUPS (SP), Y1
 
-loaded_545:
+loaded_569:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_548
+	JA         loadslow_572
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_549
+	JMP        loaded_573
 
-loadslow_548:
+loadslow_572:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_550:
+copy_574:
 	CMPQ BX, DX
-	JGE  copied_551
+	JGE  copied_575
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_550
+	JMP  copy_574
 
-copied_551:
+copied_575:
 	VMOVUPS (SP), Y2
 
-loaded_549:
+loaded_573:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_552
+	JA         loadslow_576
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_553
+	JMP        loaded_577
 
-loadslow_552:
+loadslow_576:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_554:
+copy_578:
 	CMPQ BX, DX
-	JGE  copied_555
+	JGE  copied_579
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_554
+	JMP  copy_578
 
-copied_555:
+copied_579:
 	VMOVUPS (SP), Y3
 
-loaded_553:
+loaded_577:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_556
+	JA         loadslow_580
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_557
+	JMP        loaded_581
 
-loadslow_556:
+loadslow_580:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_558:
+copy_582:
 	CMPQ BX, DX
-	JGE  copied_559
+	JGE  copied_583
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_558
+	JMP  copy_582
 
-copied_559:
+copied_583:
 	VMOVUPS (SP), Y4
 
-loaded_557:
+loaded_581:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_560:
+row_584:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_561
+	JZ         noprefetch_585
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_561:
+noprefetch_585:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_562
+	JA         loadslow_586
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_563
+	JMP        loaded_587
 
-loadslow_562:
+loadslow_586:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_564:
+copy_588:
 	CMPQ R8, DI
-	JGE  copied_565
+	JGE  copied_589
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_564
+	JMP  copy_588
 
-copied_565:
+copied_589:
 	VMOVUPS (SP), Y5
 
-loaded_563:
+loaded_587:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_566
+	JA         loadslow_590
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_567
+	JMP        loaded_591
 
-loadslow_566:
+loadslow_590:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_568:
+copy_592:
 	CMPQ R8, DI
-	JGE  copied_569
+	JGE  copied_593
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_568
+	JMP  copy_592
 
-copied_569:
+copied_593:
 	VMOVUPS (SP), Y6
 
-loaded_567:
+loaded_591:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_570
+	JA          storeslow_594
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_571
+	JMP         stored_595
 
-storeslow_570:
+storeslow_594:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_572:
+copy_596:
 	CMPQ R8, DI
-	JGE  copied_573
+	JGE  copied_597
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_572
+	JMP  copy_596
 
-copied_573:
-stored_571:
+copied_597:
+stored_595:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_560
+	JNZ  row_584
 	VZEROUPPER
 	RET
 
-streaming_476:
+streaming_500:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -5523,15 +5864,15 @@ streaming_476:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_574:
+row_598:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_578:
+blocks_602:
 	CMPQ        R11, R12
-	JGT         blocksdone_579
+	JGT         blocksdone_603
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -5573,14 +5914,14 @@ blocks_578:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_578
+	JMP         blocks_602
 
-blocksdone_579:
+blocksdone_603:
 	ADDQ $0x00000060, R12
 
-singles_575:
+singles_599:
 	CMPQ        R11, R12
-	JGT         tail_576
+	JGT         tail_600
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -5592,174 +5933,174 @@ singles_575:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_575
+	JMP         singles_599
 
-tail_576:
+tail_600:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_577
+	JEQ        done_601
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_580
+	JA         loadslow_604
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_581
+	JMP        loaded_605
 
-loadslow_580:
+loadslow_604:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_582:
+copy_606:
 	CMPQ R15, R14
-	JGE  copied_583
+	JGE  copied_607
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_582
+	JMP  copy_606
 
-copied_583:
+copied_607:
 	VMOVUPS (SP), Y1
 
-loaded_581:
+loaded_605:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_584
+	JA         loadslow_608
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_585
+	JMP        loaded_609
 
-loadslow_584:
+loadslow_608:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_586:
+copy_610:
 	CMPQ R15, R14
-	JGE  copied_587
+	JGE  copied_611
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_586
+	JMP  copy_610
 
-copied_587:
+copied_611:
 	VMOVUPS (SP), Y2
 
-loaded_585:
+loaded_609:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_588
+	JA         loadslow_612
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_589
+	JMP        loaded_613
 
-loadslow_588:
+loadslow_612:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_590:
+copy_614:
 	CMPQ R15, R14
-	JGE  copied_591
+	JGE  copied_615
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_590
+	JMP  copy_614
 
-copied_591:
+copied_615:
 	VMOVUPS (SP), Y3
 
-loaded_589:
+loaded_613:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_592
+	JA         loadslow_616
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_593
+	JMP        loaded_617
 
-loadslow_592:
+loadslow_616:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_594:
+copy_618:
 	CMPQ R15, R14
-	JGE  copied_595
+	JGE  copied_619
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_594
+	JMP  copy_618
 
-copied_595:
+copied_619:
 	VMOVUPS (SP), Y4
 
-loaded_593:
+loaded_617:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_596
+	JA         loadslow_620
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_597
+	JMP        loaded_621
 
-loadslow_596:
+loadslow_620:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_598:
+copy_622:
 	CMPQ R15, R14
-	JGE  copied_599
+	JGE  copied_623
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_598
+	JMP  copy_622
 
-copied_599:
+copied_623:
 	VMOVUPS (SP), Y5
 
-loaded_597:
+loaded_621:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_600
+	JA         loadslow_624
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_601
+	JMP        loaded_625
 
-loadslow_600:
+loadslow_624:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_602:
+copy_626:
 	CMPQ R15, R14
-	JGE  copied_603
+	JGE  copied_627
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_602
+	JMP  copy_626
 
-copied_603:
+copied_627:
 	VMOVUPS (SP), Y6
 
-loaded_601:
+loaded_625:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -5767,37 +6108,37 @@ loaded_601:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_604
+	JA          storeslow_628
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_605
+	JMP         stored_629
 
-storeslow_604:
+storeslow_628:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_606:
+copy_630:
 	CMPQ R14, R13
-	JGE  copied_607
+	JGE  copied_631
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_606
+	JMP  copy_630
 
-copied_607:
-stored_605:
+copied_631:
+stored_629:
 	MOVQ R12, R11
 
-done_577:
+done_601:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_574
+	JNZ  row_598
 	VZEROUPPER
 	RET
 
-nontemporal_475:
+nontemporal_499:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -5808,12 +6149,12 @@ nontemporal_475:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_608
+	JA      streaming_632
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_609
+	JZ      full_633
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -5821,7 +6162,7 @@ nontemporal_475:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_609:
+full_633:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -5855,10 +6196,10 @@ full_609:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_610:
+row_634:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_611
+	JZ         noprefetch_635
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -5866,7 +6207,7 @@ row_610:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_611:
+noprefetch_635:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -5889,7 +6230,7 @@ noprefetch_611:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_610
+	JNZ         row_634
 	SFENCE
 	VZEROUPPER
 	RET
@@ -5916,16 +6257,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_612:
+row_636:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_613
+	JZ         noprefetch_637
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_613:
+noprefetch_637:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -5942,7 +6283,7 @@ noprefetch_613:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_612
+	JNZ         row_636
 	SFENCE
 	VZEROUPPER
 	RET
@@ -5961,14 +6302,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_614:
+row_638:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_615
+	JZ         noprefetch_639
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_615:
+noprefetch_639:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -5979,7 +6320,7 @@ noprefetch_615:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_614
+	JNZ         row_638
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6006,122 +6347,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_616
+	JA         loadslow_640
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_617
+	JMP        loaded_641
 
-loadslow_616:
+loadslow_640:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_618:
+copy_642:
 	CMPQ BX, DX
-	JGE  copied_619
+	JGE  copied_643
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_618
+	JMP  copy_642
 
-copied_619:
+copied_643:
 	VMOVUPS (SP), Y9
 
-loaded_617:
+loaded_641:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_620
+	JA         loadslow_644
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_621
+	JMP        loaded_645
 
-loadslow_620:
+loadslow_644:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_622:
+copy_646:
 	CMPQ BX, DX
-	JGE  copied_623
+	JGE  copied_647
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_622
+	JMP  copy_646
 
-copied_623:
+copied_647:
 	VMOVUPS (SP), Y10
 
-loaded_621:
+loaded_645:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_624
+	JA         loadslow_648
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_625
+	JMP        loaded_649
 
-loadslow_624:
+loadslow_648:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_626:
+copy_650:
 	CMPQ BX, DX
-	JGE  copied_627
+	JGE  copied_651
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_626
+	JMP  copy_650
 
-copied_627:
+copied_651:
 	VMOVUPS (SP), Y11
 
-loaded_625:
+loaded_649:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_628
+	JA         loadslow_652
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_629
+	JMP        loaded_653
 
-loadslow_628:
+loadslow_652:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_630:
+copy_654:
 	CMPQ BX, DX
-	JGE  copied_631
+	JGE  copied_655
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_630
+	JMP  copy_654
 
-copied_631:
+copied_655:
 	VMOVUPS (SP), Y12
 
-loaded_629:
+loaded_653:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_632:
+row_656:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_633
+	JZ         noprefetch_657
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6129,7 +6470,7 @@ row_632:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_633:
+noprefetch_657:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -6146,56 +6487,56 @@ noprefetch_633:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_634
+	JA          loadslow_658
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_635
+	JMP         loaded_659
 
-loadslow_634:
+loadslow_658:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_636:
+copy_660:
 	CMPQ R9, R8
-	JGE  copied_637
+	JGE  copied_661
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_636
+	JMP  copy_660
 
-copied_637:
+copied_661:
 	VMOVUPS (SP), Y13
 
-loaded_635:
+loaded_659:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_638
+	JA         loadslow_662
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_639
+	JMP        loaded_663
 
-loadslow_638:
+loadslow_662:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_640:
+copy_664:
 	CMPQ R9, R8
-	JGE  copied_641
+	JGE  copied_665
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_640
+	JMP  copy_664
 
-copied_641:
+copied_665:
 	VMOVUPS (SP), Y14
 
-loaded_639:
+loaded_663:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -6203,30 +6544,30 @@ loaded_639:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_642
+	JA          storeslow_666
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_643
+	JMP         stored_667
 
-storeslow_642:
+storeslow_666:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_644:
+copy_668:
 	CMPQ R9, R8
-	JGE  copied_645
+	JGE  copied_669
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_644
+	JMP  copy_668
 
-copied_645:
-stored_643:
+copied_669:
+stored_667:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_632
+	JNZ  row_656
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6245,128 +6586,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_646
+	JA         loadslow_670
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_647
+	JMP        loaded_671
 
-loadslow_646:
+loadslow_670:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_648:
+copy_672:
 	CMPQ BX, DX
-	JGE  copied_649
+	JGE  copied_673
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_648
+	JMP  copy_672
 
-copied_649:
+copied_673:
 	VMOVUPS (SP), Y5
 
-loaded_647:
+loaded_671:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_650
+	JA         loadslow_674
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_651
+	JMP        loaded_675
 
-loadslow_650:
+loadslow_674:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_652:
+copy_676:
 	CMPQ BX, DX
-	JGE  copied_653
+	JGE  copied_677
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_652
+	JMP  copy_676
 
-copied_653:
+copied_677:
 	VMOVUPS (SP), Y6
 
-loaded_651:
+loaded_675:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_654
+	JA         loadslow_678
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_655
+	JMP        loaded_679
 
-loadslow_654:
+loadslow_678:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_656:
+copy_680:
 	CMPQ BX, DX
-	JGE  copied_657
+	JGE  copied_681
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_656
+	JMP  copy_680
 
-copied_657:
+copied_681:
 	VMOVUPS (SP), Y7
 
-loaded_655:
+loaded_679:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_658
+	JA         loadslow_682
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_659
+	JMP        loaded_683
 
-loadslow_658:
+loadslow_682:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_660:
+copy_684:
 	CMPQ BX, DX
-	JGE  copied_661
+	JGE  copied_685
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_660
+	JMP  copy_684
 
-copied_661:
+copied_685:
 	VMOVUPS (SP), Y8
 
-loaded_659:
+loaded_683:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_662:
+row_686:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_663
+	JZ         noprefetch_687
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_663:
+noprefetch_687:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -6377,56 +6718,56 @@ noprefetch_663:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_664
+	JA          loadslow_688
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_665
+	JMP         loaded_689
 
-loadslow_664:
+loadslow_688:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_666:
+copy_690:
 	CMPQ R9, R8
-	JGE  copied_667
+	JGE  copied_691
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_666
+	JMP  copy_690
 
-copied_667:
+copied_691:
 	VMOVUPS (SP), Y9
 
-loaded_665:
+loaded_689:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_668
+	JA         loadslow_692
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_669
+	JMP        loaded_693
 
-loadslow_668:
+loadslow_692:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_670:
+copy_694:
 	CMPQ R9, R8
-	JGE  copied_671
+	JGE  copied_695
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_670
+	JMP  copy_694
 
-copied_671:
+copied_695:
 	VMOVUPS (SP), Y10
 
-loaded_669:
+loaded_693:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -6434,30 +6775,30 @@ loaded_669:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_672
+	JA          storeslow_696
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_673
+	JMP         stored_697
 
-storeslow_672:
+storeslow_696:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_674:
+copy_698:
 	CMPQ R9, R8
-	JGE  copied_675
+	JGE  copied_699
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_674
+	JMP  copy_698
 
-copied_675:
-stored_673:
+copied_699:
+stored_697:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_662
+	JNZ  row_686
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6467,210 +6808,210 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_676
+	JA         loadslow_700
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_677
+	JMP        loaded_701
 
-loadslow_676:
+loadslow_700:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_678:
+copy_702:
 	CMPQ BX, DX
-	JGE  copied_679
+	JGE  copied_703
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_678
+	JMP  copy_702
 
-copied_679:
+copied_703:
 	VMOVUPS (SP), Y1
 
-loaded_677:
+loaded_701:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_680
+	JA         loadslow_704
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_681
+	JMP        loaded_705
 
-loadslow_680:
+loadslow_704:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_682:
+copy_706:
 	CMPQ BX, DX
-	JGE  copied_683
+	JGE  copied_707
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_682
+	JMP  copy_706
 
-copied_683:
+copied_707:
 	VMOVUPS (SP), Y2
 
-loaded_681:
+loaded_705:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_684
+	JA         loadslow_708
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_685
+	JMP        loaded_709
 
-loadslow_684:
+loadslow_708:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_686:
+copy_710:
 	CMPQ BX, DX
-	JGE  copied_687
+	JGE  copied_711
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_686
+	JMP  copy_710
 
-copied_687:
+copied_711:
 	VMOVUPS (SP), Y3
 
-loaded_685:
+loaded_709:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_688
+	JA         loadslow_712
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_689
+	JMP        loaded_713
 
-loadslow_688:
+loadslow_712:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_690:
+copy_714:
 	CMPQ BX, DX
-	JGE  copied_691
+	JGE  copied_715
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_690
+	JMP  copy_714
 
-copied_691:
+copied_715:
 	VMOVUPS (SP), Y4
 
-loaded_689:
+loaded_713:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_692:
+row_716:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_693
+	JZ         noprefetch_717
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_693:
+noprefetch_717:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_694
+	JA         loadslow_718
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_695
+	JMP        loaded_719
 
-loadslow_694:
+loadslow_718:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_696:
+copy_720:
 	CMPQ R8, DI
-	JGE  copied_697
+	JGE  copied_721
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_696
+	JMP  copy_720
 
-copied_697:
+copied_721:
 	VMOVUPS (SP), Y5
 
-loaded_695:
+loaded_719:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_698
+	JA         loadslow_722
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_699
+	JMP        loaded_723
 
-loadslow_698:
+loadslow_722:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_700:
+copy_724:
 	CMPQ R8, DI
-	JGE  copied_701
+	JGE  copied_725
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_700
+	JMP  copy_724
 
-copied_701:
+copied_725:
 	VMOVUPS (SP), Y6
 
-loaded_699:
+loaded_723:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_702
+	JA          storeslow_726
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_703
+	JMP         stored_727
 
-storeslow_702:
+storeslow_726:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_704:
+copy_728:
 	CMPQ R8, DI
-	JGE  copied_705
+	JGE  copied_729
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_704
+	JMP  copy_728
 
-copied_705:
-stored_703:
+copied_729:
+stored_727:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_692
+	JNZ  row_716
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_608:
+streaming_632:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -6680,15 +7021,15 @@ streaming_608:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_706:
+row_730:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_710:
+blocks_734:
 	CMPQ        R11, R12
-	JGT         blocksdone_711
+	JGT         blocksdone_735
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -6730,14 +7071,14 @@ blocks_710:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_710
+	JMP         blocks_734
 
-blocksdone_711:
+blocksdone_735:
 	ADDQ $0x00000060, R12
 
-singles_707:
+singles_731:
 	CMPQ        R11, R12
-	JGT         tail_708
+	JGT         tail_732
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -6749,174 +7090,174 @@ singles_707:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_707
+	JMP         singles_731
 
-tail_708:
+tail_732:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_709
+	JEQ        done_733
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_712
+	JA         loadslow_736
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_713
+	JMP        loaded_737
 
-loadslow_712:
+loadslow_736:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_714:
+copy_738:
 	CMPQ R15, R14
-	JGE  copied_715
+	JGE  copied_739
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_714
+	JMP  copy_738
 
-copied_715:
+copied_739:
 	VMOVUPS (SP), Y1
 
-loaded_713:
+loaded_737:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_716
+	JA         loadslow_740
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_717
+	JMP        loaded_741
 
-loadslow_716:
+loadslow_740:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_718:
+copy_742:
 	CMPQ R15, R14
-	JGE  copied_719
+	JGE  copied_743
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_718
+	JMP  copy_742
 
-copied_719:
+copied_743:
 	VMOVUPS (SP), Y2
 
-loaded_717:
+loaded_741:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_720
+	JA         loadslow_744
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_721
+	JMP        loaded_745
 
-loadslow_720:
+loadslow_744:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_722:
+copy_746:
 	CMPQ R15, R14
-	JGE  copied_723
+	JGE  copied_747
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_722
+	JMP  copy_746
 
-copied_723:
+copied_747:
 	VMOVUPS (SP), Y3
 
-loaded_721:
+loaded_745:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_724
+	JA         loadslow_748
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_725
+	JMP        loaded_749
 
-loadslow_724:
+loadslow_748:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_726:
+copy_750:
 	CMPQ R15, R14
-	JGE  copied_727
+	JGE  copied_751
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_726
+	JMP  copy_750
 
-copied_727:
+copied_751:
 	VMOVUPS (SP), Y4
 
-loaded_725:
+loaded_749:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_728
+	JA         loadslow_752
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_729
+	JMP        loaded_753
 
-loadslow_728:
+loadslow_752:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_730:
+copy_754:
 	CMPQ R15, R14
-	JGE  copied_731
+	JGE  copied_755
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_730
+	JMP  copy_754
 
-copied_731:
+copied_755:
 	VMOVUPS (SP), Y5
 
-loaded_729:
+loaded_753:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_732
+	JA         loadslow_756
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_733
+	JMP        loaded_757
 
-loadslow_732:
+loadslow_756:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_734:
+copy_758:
 	CMPQ R15, R14
-	JGE  copied_735
+	JGE  copied_759
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_734
+	JMP  copy_758
 
-copied_735:
+copied_759:
 	VMOVUPS (SP), Y6
 
-loaded_733:
+loaded_757:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -6924,33 +7265,33 @@ loaded_733:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_736
+	JA          storeslow_760
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_737
+	JMP         stored_761
 
-storeslow_736:
+storeslow_760:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_738:
+copy_762:
 	CMPQ R14, R13
-	JGE  copied_739
+	JGE  copied_763
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_738
+	JMP  copy_762
 
-copied_739:
-stored_737:
+copied_763:
+stored_761:
 	MOVQ R12, R11
 
-done_709:
+done_733:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_706
+	JNZ  row_730
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7249,6 +7590,264 @@ done_12:
 	VZEROUPPER
 	RET
 
+// func momentsShortRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int)
+// Requires: AVX, AVX512F, CMOV
+TEXT ·momentsShortRowsAVX512(SB), NOSPLIT, $24-144
+	// momentsShortRowsAVX512: momentsRows for short runs, summed in float32 across a
+	// group of samples before each merge.
+	MOVQ    x_base+72(FP), AX
+	MOVQ    width+96(FP), CX
+	MOVQ    stride+112(FP), DX
+	MOVQ    mean_len+8(FP), BX
+	IMULQ   CX, BX
+	SUBQ    BX, DX
+	SHLQ    $0x02, DX
+	MOVQ    CX, BX
+	ANDQ    $0x0f, BX
+	LEAQ    kmask<>+0(SB), SI
+	MOVWLZX (SI)(BX*2), BX
+	KMOVW   BX, K1
+	MOVQ    first+128(FP), BX
+
+group_13:
+	MOVQ   buf_base+48(FP), SI
+	VPXORD Z0, Z0, Z0
+	LEAQ   9792(SI), DI
+	MOVQ   mean_len+8(FP), R8
+
+clear_14:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z0, 64(DI)
+	ADDQ    $0x00000080, DI
+	DECQ    R8
+	JNZ     clear_14
+	MOVQ    BX, R8
+
+sample_15:
+	XORQ R9, R9
+	LEAQ 9792(SI), DI
+
+channel_16:
+	VBROADCASTSS (SI)(R9*4), Z1
+	VMOVUPS      (DI), Z2
+	VMOVUPS      64(DI), Z3
+	XORQ         R10, R10
+	MOVQ         CX, R11
+	SHLQ         $0x02, R11
+	SUBQ         $0x00000040, R11
+
+singles_17:
+	CMPQ        R10, R11
+	JGT         tail_18
+	VMOVUPS     (AX)(R10*1), Z4
+	VSUBPS      Z1, Z4, Z4
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z4, Z4, Z3
+	ADDQ        $0x00000040, R10
+	JMP         singles_17
+
+tail_18:
+	ADDQ        $0x00000040, R11
+	CMPQ        R10, R11
+	JEQ         done_19
+	VMOVUPS.Z   (AX)(R10*1), K1, Z4
+	VSUBPS.Z    Z1, Z4, K1, Z4
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z4, Z4, Z3
+	MOVQ        R11, R10
+
+done_19:
+	ADDQ    R10, AX
+	VMOVUPS Z2, (DI)
+	VMOVUPS Z3, 64(DI)
+	ADDQ    $0x00000080, DI
+	INCQ    R9
+	CMPQ    R9, mean_len+8(FP)
+	JB      channel_16
+	ADDQ    DX, AX
+	DECQ    R8
+	JNZ     sample_15
+	XORQ    R9, R9
+	LEAQ    9792(SI), DI
+
+lanes_20:
+	VMOVUPS       (DI), Z1
+	VCVTPS2PD     Y1, Z2
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z2, Z2
+	VSHUFF64X2    $0x4e, Z2, Z2, Z1
+	VADDPD        Z1, Z2, Z2
+	VSHUFF64X2    $0xb1, Z2, Z2, Z1
+	VADDPD        Z1, Z2, Z2
+	VPERMILPD     $0x55, Z2, Z1
+	VADDPD        Z1, Z2, Z2
+	VMOVSD        X2, 1088(SI)(R9*8)
+	VMOVUPS       64(DI), Z1
+	VCVTPS2PD     Y1, Z2
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z2, Z2
+	VSHUFF64X2    $0x4e, Z2, Z2, Z1
+	VADDPD        Z1, Z2, Z2
+	VSHUFF64X2    $0xb1, Z2, Z2, Z1
+	VADDPD        Z1, Z2, Z2
+	VPERMILPD     $0x55, Z2, Z1
+	VADDPD        Z1, Z2, Z2
+	VMOVSD        X2, 3264(SI)(R9*8)
+	ADDQ          $0x00000080, DI
+	INCQ          R9
+	CMPQ          R9, mean_len+8(FP)
+	JB            lanes_20
+	MOVQ          BX, SI
+	IMULQ         CX, SI
+	MOVQ          $0x3ff0000000000000, DI
+	VMOVQ         DI, X3
+	VCVTSI2SDQ    SI, X3, X1
+	VCVTSI2SDQ    count+120(FP), X3, X2
+	VDIVSD        X1, X3, X3
+	VMOVSD        X3, (SP)
+	VADDSD        X1, X2, X3
+	VDIVSD        X3, X1, X3
+	VMOVSD        X3, 8(SP)
+	VMULSD        X2, X3, X3
+	VMOVSD        X3, 16(SP)
+	MOVQ          buf_base+48(FP), DI
+	MOVQ          mean_len+8(FP), R8
+	ADDQ          $0x0f, R8
+	ANDQ          $-16, R8
+	LEAQ          5440(DI), R9
+	LEAQ          7616(DI), R10
+	MOVQ          buf_base+48(FP), R11
+	XORQ          R12, R12
+	SHLQ          $0x02, R8
+	SUBQ          $0x00000040, R8
+
+singles_21:
+	CMPQ          R12, R8
+	JGT           tail_22
+	VMOVUPD       (R9)(R12*2), Z1
+	VMOVUPD       64(R9)(R12*2), Z2
+	VMOVUPD       (R10)(R12*2), Z3
+	VMOVUPD       64(R10)(R12*2), Z4
+	VMOVUPS       (R11)(R12*1), Z11
+	VBROADCASTSD  (SP), Z12
+	VCVTPS2PD     Y11, Z13
+	VMOVUPD       1088(DI)(R12*2), Z14
+	VMOVUPD       3264(DI)(R12*2), Z15
+	VMULPD        Z12, Z14, Z12
+	VADDPD        Z12, Z13, Z13
+	VMULPD        Z12, Z14, Z14
+	VSUBPD        Z14, Z15, Z15
+	VPXORD        Z5, Z5, Z5
+	VMAXPD        Z15, Z5, Z15
+	VSUBPD        Z1, Z13, Z13
+	VBROADCASTSD  8(SP), Z12
+	VFMADD231PD   Z12, Z13, Z1
+	VMULPD        Z13, Z13, Z13
+	VBROADCASTSD  16(SP), Z12
+	VFMADD231PD   Z12, Z13, Z15
+	VADDPD        Z15, Z3, Z3
+	VBROADCASTSD  (SP), Z12
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VMOVUPD       1152(DI)(R12*2), Z13
+	VMOVUPD       3328(DI)(R12*2), Z14
+	VMULPD        Z12, Z13, Z12
+	VADDPD        Z12, Z11, Z11
+	VMULPD        Z12, Z13, Z13
+	VSUBPD        Z13, Z14, Z14
+	VPXORD        Z6, Z6, Z6
+	VMAXPD        Z14, Z6, Z14
+	VSUBPD        Z2, Z11, Z11
+	VBROADCASTSD  8(SP), Z12
+	VFMADD231PD   Z12, Z11, Z2
+	VMULPD        Z11, Z11, Z11
+	VBROADCASTSD  16(SP), Z12
+	VFMADD231PD   Z12, Z11, Z14
+	VADDPD        Z14, Z4, Z4
+	VMOVUPD       Z1, (R9)(R12*2)
+	VMOVUPD       Z2, 64(R9)(R12*2)
+	VMOVUPD       Z3, (R10)(R12*2)
+	VMOVUPD       Z4, 64(R10)(R12*2)
+	VCVTPD2PS     Z1, Y7
+	VCVTPD2PS     Z2, Y1
+	VINSERTF64X4  $0x01, Y1, Z7, Z7
+	VMOVUPS       Z7, (R11)(R12*1)
+	ADDQ          $0x00000040, R12
+	JMP           singles_21
+
+tail_22:
+	ADDQ          $0x00000040, R8
+	CMPQ          R12, R8
+	JEQ           done_23
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (R9)(R12*2), K1, Z1
+	VMOVUPD.Z     64(R9)(R12*2), K2, Z2
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (R10)(R12*2), K1, Z3
+	VMOVUPD.Z     64(R10)(R12*2), K2, Z4
+	VMOVUPS       (R11)(R12*1), Z11
+	VBROADCASTSD  (SP), Z12
+	VCVTPS2PD     Y11, Z13
+	VMOVUPD       1088(DI)(R12*2), Z14
+	VMOVUPD       3264(DI)(R12*2), Z15
+	VMULPD        Z12, Z14, Z12
+	VADDPD        Z12, Z13, Z13
+	VMULPD        Z12, Z14, Z14
+	VSUBPD        Z14, Z15, Z15
+	VPXORD        Z8, Z8, Z8
+	VMAXPD        Z15, Z8, Z15
+	VSUBPD        Z1, Z13, Z13
+	VBROADCASTSD  8(SP), Z12
+	VFMADD231PD   Z12, Z13, Z1
+	VMULPD        Z13, Z13, Z13
+	VBROADCASTSD  16(SP), Z12
+	VFMADD231PD   Z12, Z13, Z15
+	VADDPD        Z15, Z3, Z3
+	VBROADCASTSD  (SP), Z12
+	VEXTRACTF64X4 $0x01, Z11, Y11
+	VCVTPS2PD     Y11, Z11
+	VMOVUPD       1152(DI)(R12*2), Z13
+	VMOVUPD       3328(DI)(R12*2), Z14
+	VMULPD        Z12, Z13, Z12
+	VADDPD        Z12, Z11, Z11
+	VMULPD        Z12, Z13, Z13
+	VSUBPD        Z13, Z14, Z14
+	VPXORD        Z9, Z9, Z9
+	VMAXPD        Z14, Z9, Z14
+	VSUBPD        Z2, Z11, Z11
+	VBROADCASTSD  8(SP), Z12
+	VFMADD231PD   Z12, Z11, Z2
+	VMULPD        Z11, Z11, Z11
+	VBROADCASTSD  16(SP), Z12
+	VFMADD231PD   Z12, Z11, Z14
+	VADDPD        Z14, Z4, Z4
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z1, K1, (R9)(R12*2)
+	VMOVUPD       Z2, K2, 64(R9)(R12*2)
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z3, K1, (R10)(R12*2)
+	VMOVUPD       Z4, K2, 64(R10)(R12*2)
+	VCVTPD2PS     Z1, Y10
+	VCVTPD2PS     Z2, Y1
+	VINSERTF64X4  $0x01, Y1, Z10, Z10
+	VMOVUPS       Z10, (R11)(R12*1)
+	MOVQ          R8, R12
+
+done_23:
+	ADDQ    SI, count+120(FP)
+	SUBQ    BX, samples+104(FP)
+	JZ      done_24
+	MOVQ    group+136(FP), BX
+	CMPQ    samples+104(FP), BX
+	CMOVQLT samples+104(FP), BX
+	JMP     group_13
+
+done_24:
+	VZEROUPPER
+	RET
+
 // func momentsColsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, rows int, stride int, count int, first int, prefetch int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-136
@@ -7268,7 +7867,7 @@ TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-136
 	MOVWLZX (SI)(BX*2), BX
 	KMOVW   BX, K1
 
-chunk_13:
+chunk_25:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X2
 	VCVTSI2SDQ DX, X2, X0
@@ -7286,27 +7885,27 @@ chunk_13:
 	ADDQ       $0x0f, SI
 	SHRQ       $0x04, SI
 
-clear_14:
+clear_26:
 	VMOVUPS Z3, 1088(BX)
 	VMOVUPS Z3, 2176(BX)
 	ADDQ    $0x40, BX
 	DECQ    SI
-	JNZ     clear_14
+	JNZ     clear_26
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_15:
+rows_27:
 	CMPQ BX, $0x04
-	JLT  rowsdone_16
+	JLT  rowsdone_28
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_18
+	JZ   vectorstail_30
 
-vectors_17:
+vectors_29:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_20
+	JEQ        noprefetch_32
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -7314,7 +7913,7 @@ vectors_17:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_20:
+noprefetch_32:
 	VMOVUPS     (R8), Z0
 	VMOVUPS     (R9), Z2
 	VSUBPS      Z0, Z2, Z2
@@ -7339,11 +7938,11 @@ noprefetch_20:
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
 	DECQ        DI
-	JNZ         vectors_17
+	JNZ         vectors_29
 
-vectorstail_18:
+vectorstail_30:
 	TESTQ       $0x0000000f, mean_len+8(FP)
-	JZ          vectorsdone_19
+	JZ          vectorsdone_31
 	VMOVUPS     (R8), Z0
 	VMOVUPS.Z   (R9), K1, Z2
 	VSUBPS      Z0, Z2, Z2
@@ -7366,22 +7965,22 @@ vectorstail_18:
 	VADDPS      2176(R8), Z2, Z2
 	VMOVUPS     Z2, 2176(R8)
 
-vectorsdone_19:
+vectorsdone_31:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_15
+	JMP  rows_27
 
-rowsdone_16:
-rows_21:
+rowsdone_28:
+rows_33:
 	CMPQ BX, $0x01
-	JLT  rowsdone_22
+	JLT  rowsdone_34
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_24
+	JZ   vectorstail_36
 
-vectors_23:
+vectors_35:
 	VMOVUPS (DI), Z0
 	VMOVUPS (R8), Z1
 	VSUBPS  Z0, Z1, Z1
@@ -7394,11 +7993,11 @@ vectors_23:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_23
+	JNZ     vectors_35
 
-vectorstail_24:
+vectorstail_36:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_25
+	JZ        vectorsdone_37
 	VMOVUPS   (DI), Z0
 	VMOVUPS.Z (R8), K1, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -7409,12 +8008,12 @@ vectorstail_24:
 	VADDPS    2176(DI), Z1, Z1
 	VMOVUPS   Z1, 2176(DI)
 
-vectorsdone_25:
+vectorsdone_37:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_21
+	JMP  rows_33
 
-rowsdone_22:
+rowsdone_34:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -7424,9 +8023,9 @@ rowsdone_22:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_26:
+singles_38:
 	CMPQ          R9, R10
-	JGT           tail_27
+	JGT           tail_39
 	VMOVUPD       (SI)(R9*2), Z0
 	VMOVUPD       64(SI)(R9*2), Z1
 	VMOVUPD       (DI)(R9*2), Z2
@@ -7482,12 +8081,12 @@ singles_26:
 	VINSERTF64X4  $0x01, Y0, Z9, Z9
 	VMOVUPS       Z9, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
-	JMP           singles_26
+	JMP           singles_38
 
-tail_27:
+tail_39:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_28
+	JEQ           done_40
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (SI)(R9*2), K1, Z0
 	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
@@ -7548,16 +8147,16 @@ tail_27:
 	VMOVUPS       Z10, (R8)(R9*1)
 	MOVQ          R10, R9
 
-done_28:
+done_40:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_29
+	JZ      done_41
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_13
+	JMP     chunk_25
 
-done_29:
+done_41:
 	VZEROUPPER
 	RET
 
@@ -7566,7 +8165,7 @@ done_29:
 TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+152(FP), $0x00
-	JNE     nontemporal_30
+	JNE     nontemporal_42
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -7582,10 +8181,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_31:
+sample_43:
 	XORQ DI, DI
 
-channel_32:
+channel_44:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -7597,19 +8196,19 @@ channel_32:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000100, R9
 
-blocks_36:
+blocks_48:
 	CMPQ       R8, R9
-	JGT        blocksdone_37
+	JGT        blocksdone_49
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_38
+	JZ         noprefetch_50
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_38:
+noprefetch_50:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -7627,45 +8226,45 @@ noprefetch_38:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_36
+	JMP         blocks_48
 
-blocksdone_37:
+blocksdone_49:
 	ADDQ $0x000000c0, R9
 
-singles_33:
+singles_45:
 	CMPQ        R8, R9
-	JGT         tail_34
+	JGT         tail_46
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_33
+	JMP         singles_45
 
-tail_34:
+tail_46:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_35
+	JEQ         done_47
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_35:
+done_47:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_32
+	JB   channel_44
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_31
+	JNZ  sample_43
 	VZEROUPPER
 	RET
 
-nontemporal_30:
+nontemporal_42:
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -7681,10 +8280,10 @@ nontemporal_30:
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_39:
+sample_51:
 	XORQ DI, DI
 
-channel_40:
+channel_52:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -7696,19 +8295,19 @@ channel_40:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000100, R9
 
-blocks_44:
+blocks_56:
 	CMPQ       R8, R9
-	JGT        blocksdone_45
+	JGT        blocksdone_57
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_46
+	JZ         noprefetch_58
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_46:
+noprefetch_58:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -7726,41 +8325,41 @@ noprefetch_46:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_44
+	JMP         blocks_56
 
-blocksdone_45:
+blocksdone_57:
 	ADDQ $0x000000c0, R9
 
-singles_41:
+singles_53:
 	CMPQ        R8, R9
-	JGT         tail_42
+	JGT         tail_54
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_41
+	JMP         singles_53
 
-tail_42:
+tail_54:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_43
+	JEQ         done_55
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_43:
+done_55:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_40
+	JB   channel_52
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_39
+	JNZ  sample_51
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7770,7 +8369,7 @@ done_43:
 TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_47
+	JNE     nontemporal_59
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -7779,12 +8378,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_48
+	JA      streaming_60
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_49
+	JZ      full_61
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -7794,7 +8393,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_false
 
-full_49:
+full_61:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -7829,16 +8428,16 @@ full_49:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_50:
+row_62:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_51
+	JZ         noprefetch_63
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_51:
+noprefetch_63:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -7858,7 +8457,7 @@ noprefetch_51:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_50
+	JNZ         row_62
 	VZEROUPPER
 	RET
 
@@ -7885,15 +8484,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_52:
+row_64:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_53
+	JZ         noprefetch_65
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_53:
+noprefetch_65:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -7909,7 +8508,7 @@ noprefetch_53:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_52
+	JNZ         row_64
 	VZEROUPPER
 	RET
 
@@ -7930,14 +8529,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_54:
+row_66:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_55
+	JZ         noprefetch_67
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_55:
+noprefetch_67:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -7949,7 +8548,7 @@ noprefetch_55:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_54
+	JNZ         row_66
 	VZEROUPPER
 	RET
 
@@ -7964,13 +8563,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_56:
+row_68:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_57
+	JZ         noprefetch_69
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_57:
+noprefetch_69:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -7978,7 +8577,7 @@ noprefetch_57:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_56
+	JNZ         row_68
 	VZEROUPPER
 	RET
 
@@ -8011,16 +8610,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_58:
+row_70:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_59
+	JZ         noprefetch_71
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_59:
+noprefetch_71:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -8040,7 +8639,7 @@ noprefetch_59:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_58
+	JNZ         row_70
 	VZEROUPPER
 	RET
 
@@ -8067,15 +8666,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_60:
+row_72:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_61
+	JZ         noprefetch_73
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_61:
+noprefetch_73:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -8091,7 +8690,7 @@ noprefetch_61:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_60
+	JNZ         row_72
 	VZEROUPPER
 	RET
 
@@ -8112,14 +8711,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_62:
+row_74:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_63
+	JZ         noprefetch_75
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_63:
+noprefetch_75:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -8131,7 +8730,7 @@ noprefetch_63:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_62
+	JNZ         row_74
 	VZEROUPPER
 	RET
 
@@ -8146,13 +8745,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_64:
+row_76:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_65
+	JZ         noprefetch_77
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_65:
+noprefetch_77:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8160,11 +8759,11 @@ noprefetch_65:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_64
+	JNZ         row_76
 	VZEROUPPER
 	RET
 
-streaming_48:
+streaming_60:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -8172,15 +8771,15 @@ streaming_48:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_66:
+row_78:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_70:
+blocks_82:
 	CMPQ        R9, R10
-	JGT         blocksdone_71
+	JGT         blocksdone_83
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -8210,14 +8809,14 @@ blocks_70:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_70
+	JMP         blocks_82
 
-blocksdone_71:
+blocksdone_83:
 	ADDQ $0x000000c0, R10
 
-singles_67:
+singles_79:
 	CMPQ        R9, R10
-	JGT         tail_68
+	JGT         tail_80
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -8226,12 +8825,12 @@ singles_67:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_67
+	JMP         singles_79
 
-tail_68:
+tail_80:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_69
+	JEQ         done_81
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -8241,15 +8840,15 @@ tail_68:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_69:
+done_81:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_66
+	JNZ  row_78
 	VZEROUPPER
 	RET
 
-nontemporal_47:
+nontemporal_59:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -8258,12 +8857,12 @@ nontemporal_47:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_72
+	JA      streaming_84
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_73
+	JZ      full_85
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -8273,7 +8872,7 @@ nontemporal_47:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_true
 
-full_73:
+full_85:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -8308,16 +8907,16 @@ full_73:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_74:
+row_86:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_75
+	JZ         noprefetch_87
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_75:
+noprefetch_87:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -8337,7 +8936,7 @@ noprefetch_75:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_74
+	JNZ         row_86
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8365,15 +8964,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_76:
+row_88:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_77
+	JZ         noprefetch_89
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_77:
+noprefetch_89:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -8389,7 +8988,7 @@ noprefetch_77:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_76
+	JNZ         row_88
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8411,14 +9010,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_78:
+row_90:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_79
+	JZ         noprefetch_91
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_79:
+noprefetch_91:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -8430,7 +9029,7 @@ noprefetch_79:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_78
+	JNZ         row_90
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8446,13 +9045,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_80:
+row_92:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_81
+	JZ         noprefetch_93
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_81:
+noprefetch_93:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8460,7 +9059,7 @@ noprefetch_81:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_80
+	JNZ         row_92
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8494,16 +9093,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_82:
+row_94:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_83
+	JZ         noprefetch_95
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_83:
+noprefetch_95:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -8523,7 +9122,7 @@ noprefetch_83:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_82
+	JNZ         row_94
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8551,15 +9150,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_84:
+row_96:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_85
+	JZ         noprefetch_97
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_85:
+noprefetch_97:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -8575,7 +9174,7 @@ noprefetch_85:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_84
+	JNZ         row_96
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8597,14 +9196,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_86:
+row_98:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_87
+	JZ         noprefetch_99
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_87:
+noprefetch_99:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -8616,7 +9215,7 @@ noprefetch_87:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_86
+	JNZ         row_98
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8632,13 +9231,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_88:
+row_100:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_89
+	JZ         noprefetch_101
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_89:
+noprefetch_101:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8646,12 +9245,12 @@ noprefetch_89:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_88
+	JNZ         row_100
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_72:
+streaming_84:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -8659,15 +9258,15 @@ streaming_72:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_90:
+row_102:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_94:
+blocks_106:
 	CMPQ        R9, R10
-	JGT         blocksdone_95
+	JGT         blocksdone_107
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -8697,14 +9296,14 @@ blocks_94:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_94
+	JMP         blocks_106
 
-blocksdone_95:
+blocksdone_107:
 	ADDQ $0x000000c0, R10
 
-singles_91:
+singles_103:
 	CMPQ        R9, R10
-	JGT         tail_92
+	JGT         tail_104
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -8713,12 +9312,12 @@ singles_91:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_91
+	JMP         singles_103
 
-tail_92:
+tail_104:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_93
+	JEQ         done_105
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -8728,11 +9327,11 @@ tail_92:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_93:
+done_105:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_90
+	JNZ  row_102
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8758,20 +9357,20 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_96:
+sample_108:
 	XORQ DI, DI
 
-channel_97:
+channel_109:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_98:
+chunk_110:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_99
+	JZ         noprefetch_111
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -8807,7 +9406,7 @@ chunk_98:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_99:
+noprefetch_111:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -8824,9 +9423,9 @@ noprefetch_99:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_103:
+blocks_115:
 	CMPQ        R10, R11
-	JGT         blocksdone_104
+	JGT         blocksdone_116
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
@@ -8848,26 +9447,26 @@ blocks_103:
 	VADDPS      Z11, Z9, Z9
 	VFMADD231PS Z11, Z12, Z10
 	ADDQ        $0x00000100, R10
-	JMP         blocks_103
+	JMP         blocks_115
 
-blocksdone_104:
+blocksdone_116:
 	ADDQ $0x000000c0, R11
 
-singles_100:
+singles_112:
 	CMPQ        R10, R11
-	JGT         tail_101
+	JGT         tail_113
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z12, Z4
 	ADDQ        $0x00000040, R10
-	JMP         singles_100
+	JMP         singles_112
 
-tail_101:
+tail_113:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_102
+	JEQ         done_114
 	VMOVUPS.Z   (AX)(R10*1), K1, Z11
 	VMOVUPS.Z   (CX)(R10*1), K1, Z12
 	VSUBPS      Z0, Z12, Z12
@@ -8875,7 +9474,7 @@ tail_101:
 	VFMADD231PS Z11, Z12, Z4
 	MOVQ        R11, R10
 
-done_102:
+done_114:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -8895,7 +9494,7 @@ done_102:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_98
+	JNZ           chunk_110
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -8916,11 +9515,11 @@ done_102:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_97
+	JB            channel_109
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_96
+	JNZ           sample_108
 	VZEROUPPER
 	RET
 
@@ -8942,35 +9541,35 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_105:
+chunk_117:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_106:
+clear_118:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_106
+	JNZ     clear_118
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_107:
+rows_119:
 	CMPQ SI, $0x04
-	JLT  rowsdone_108
+	JLT  rowsdone_120
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_110
+	JZ   vectorstail_122
 
-vectors_109:
+vectors_121:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_112
+	JEQ        noprefetch_124
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -8984,7 +9583,7 @@ vectors_109:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_112:
+noprefetch_124:
 	VMOVUPS     (R9), Z1
 	VMOVUPS     (R10), Z3
 	VMOVUPS     (R11), Z4
@@ -9014,11 +9613,11 @@ noprefetch_112:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_109
+	JNZ         vectors_121
 
-vectorstail_110:
+vectorstail_122:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_111
+	JZ          vectorsdone_123
 	VMOVUPS     (R9), Z1
 	VMOVUPS.Z   (R10), K1, Z3
 	VMOVUPS.Z   (R11), K1, Z4
@@ -9045,24 +9644,24 @@ vectorstail_110:
 	VADDPS      2176(R9), Z3, Z3
 	VMOVUPS     Z3, 2176(R9)
 
-vectorsdone_111:
+vectorsdone_123:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_107
+	JMP  rows_119
 
-rowsdone_108:
-rows_113:
+rowsdone_120:
+rows_125:
 	CMPQ SI, $0x01
-	JLT  rowsdone_114
+	JLT  rowsdone_126
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_116
+	JZ   vectorstail_128
 
-vectors_115:
+vectors_127:
 	VMOVUPS (R8), Z1
 	VMOVUPS (R9), Z2
 	VMOVUPS (R10), Z3
@@ -9077,11 +9676,11 @@ vectors_115:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_115
+	JNZ     vectors_127
 
-vectorstail_116:
+vectorstail_128:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_117
+	JZ        vectorsdone_129
 	VMOVUPS   (R8), Z1
 	VMOVUPS.Z (R9), K1, Z2
 	VMOVUPS.Z (R10), K1, Z3
@@ -9093,13 +9692,13 @@ vectorstail_116:
 	VADDPS    2176(R8), Z2, Z2
 	VMOVUPS   Z2, 2176(R8)
 
-vectorsdone_117:
+vectorsdone_129:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_113
+	JMP  rows_125
 
-rowsdone_114:
+rowsdone_126:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -9108,9 +9707,9 @@ rowsdone_114:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_118:
+singles_130:
 	CMPQ          R9, R10
-	JGT           tail_119
+	JGT           tail_131
 	VMOVUPS       1088(SI)(R9*1), Z1
 	VMOVUPD       (DI)(R9*2), Z2
 	VMOVUPD       64(DI)(R9*2), Z3
@@ -9132,12 +9731,12 @@ singles_118:
 	VMOVUPD       Z2, (R8)(R9*2)
 	VMOVUPD       Z3, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_118
+	JMP           singles_130
 
-tail_119:
+tail_131:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_120
+	JEQ           done_132
 	VMOVUPS       1088(SI)(R9*1), Z1
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z2
@@ -9164,15 +9763,15 @@ tail_119:
 	VMOVUPD       Z3, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_120:
+done_132:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_121
+	JZ      done_133
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_105
+	JMP     chunk_117
 
-done_121:
+done_133:
 	VZEROUPPER
 	RET
 
@@ -9181,7 +9780,7 @@ done_121:
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_122
+	JNE     nontemporal_134
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -9198,10 +9797,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	MOVWLZX (R9)(R8*2), R8
 	KMOVW   R8, K1
 
-sample_123:
+sample_135:
 	XORQ R8, R8
 
-channel_124:
+channel_136:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -9215,12 +9814,12 @@ channel_124:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000100, R10
 
-blocks_128:
+blocks_140:
 	CMPQ       R9, R10
-	JGT        blocksdone_129
+	JGT        blocksdone_141
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_130
+	JZ         noprefetch_142
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -9232,7 +9831,7 @@ blocks_128:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_130:
+noprefetch_142:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9258,14 +9857,14 @@ noprefetch_130:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_128
+	JMP         blocks_140
 
-blocksdone_129:
+blocksdone_141:
 	ADDQ $0x000000c0, R10
 
-singles_125:
+singles_137:
 	CMPQ        R9, R10
-	JGT         tail_126
+	JGT         tail_138
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9273,12 +9872,12 @@ singles_125:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_125
+	JMP         singles_137
 
-tail_126:
+tail_138:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_127
+	JEQ         done_139
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9287,22 +9886,22 @@ tail_126:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_127:
+done_139:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_124
+	JB   channel_136
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_123
+	JNZ  sample_135
 	VZEROUPPER
 	RET
 
-nontemporal_122:
+nontemporal_134:
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -9319,10 +9918,10 @@ nontemporal_122:
 	MOVWLZX (R9)(R8*2), R8
 	KMOVW   R8, K1
 
-sample_131:
+sample_143:
 	XORQ R8, R8
 
-channel_132:
+channel_144:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -9336,12 +9935,12 @@ channel_132:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000100, R10
 
-blocks_136:
+blocks_148:
 	CMPQ       R9, R10
-	JGT        blocksdone_137
+	JGT        blocksdone_149
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_138
+	JZ         noprefetch_150
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -9353,7 +9952,7 @@ blocks_136:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_138:
+noprefetch_150:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9379,14 +9978,14 @@ noprefetch_138:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_136
+	JMP         blocks_148
 
-blocksdone_137:
+blocksdone_149:
 	ADDQ $0x000000c0, R10
 
-singles_133:
+singles_145:
 	CMPQ        R9, R10
-	JGT         tail_134
+	JGT         tail_146
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9394,12 +9993,12 @@ singles_133:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_133
+	JMP         singles_145
 
-tail_134:
+tail_146:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_135
+	JEQ         done_147
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9408,18 +10007,18 @@ tail_134:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_135:
+done_147:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_132
+	JB   channel_144
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_131
+	JNZ  sample_143
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9429,7 +10028,7 @@ done_135:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_139
+	JNE     nontemporal_151
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -9438,12 +10037,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_140
+	JA      streaming_152
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_141
+	JZ      full_153
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -9453,7 +10052,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_false
 
-full_141:
+full_153:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -9497,10 +10096,10 @@ full_141:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_142:
+row_154:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_143
+	JZ         noprefetch_155
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -9510,7 +10109,7 @@ row_142:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_143:
+noprefetch_155:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -9539,7 +10138,7 @@ noprefetch_143:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_142
+	JNZ         row_154
 	VZEROUPPER
 	RET
 
@@ -9573,10 +10172,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_144:
+row_156:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_145
+	JZ         noprefetch_157
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -9584,7 +10183,7 @@ row_144:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_145:
+noprefetch_157:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -9607,7 +10206,7 @@ noprefetch_145:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_144
+	JNZ         row_156
 	VZEROUPPER
 	RET
 
@@ -9633,16 +10232,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_146:
+row_158:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_147
+	JZ         noprefetch_159
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_147:
+noprefetch_159:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -9659,7 +10258,7 @@ noprefetch_147:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_146
+	JNZ         row_158
 	VZEROUPPER
 	RET
 
@@ -9677,14 +10276,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_148:
+row_160:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_149
+	JZ         noprefetch_161
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_149:
+noprefetch_161:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9695,7 +10294,7 @@ noprefetch_149:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_148
+	JNZ         row_160
 	VZEROUPPER
 	RET
 
@@ -9737,10 +10336,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_150:
+row_162:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_151
+	JZ         noprefetch_163
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -9750,7 +10349,7 @@ row_150:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_151:
+noprefetch_163:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -9779,7 +10378,7 @@ noprefetch_151:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_150
+	JNZ         row_162
 	VZEROUPPER
 	RET
 
@@ -9813,10 +10412,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_152:
+row_164:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_153
+	JZ         noprefetch_165
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -9824,7 +10423,7 @@ row_152:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_153:
+noprefetch_165:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -9847,7 +10446,7 @@ noprefetch_153:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_152
+	JNZ         row_164
 	VZEROUPPER
 	RET
 
@@ -9873,16 +10472,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_154:
+row_166:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_155
+	JZ         noprefetch_167
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_155:
+noprefetch_167:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -9899,7 +10498,7 @@ noprefetch_155:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_154
+	JNZ         row_166
 	VZEROUPPER
 	RET
 
@@ -9917,14 +10516,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_156:
+row_168:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_157
+	JZ         noprefetch_169
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_157:
+noprefetch_169:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9935,11 +10534,11 @@ noprefetch_157:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_156
+	JNZ         row_168
 	VZEROUPPER
 	RET
 
-streaming_140:
+streaming_152:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -9949,15 +10548,15 @@ streaming_140:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_158:
+row_170:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_162:
+blocks_174:
 	CMPQ        R11, R12
-	JGT         blocksdone_163
+	JGT         blocksdone_175
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -9999,14 +10598,14 @@ blocks_162:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_162
+	JMP         blocks_174
 
-blocksdone_163:
+blocksdone_175:
 	ADDQ $0x000000c0, R12
 
-singles_159:
+singles_171:
 	CMPQ        R11, R12
-	JGT         tail_160
+	JGT         tail_172
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -10018,12 +10617,12 @@ singles_159:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_159
+	JMP         singles_171
 
-tail_160:
+tail_172:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_161
+	JEQ         done_173
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -10036,16 +10635,16 @@ tail_160:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_161:
+done_173:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_158
+	JNZ  row_170
 	VZEROUPPER
 	RET
 
-nontemporal_139:
+nontemporal_151:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -10054,12 +10653,12 @@ nontemporal_139:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_164
+	JA      streaming_176
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_165
+	JZ      full_177
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -10069,7 +10668,7 @@ nontemporal_139:
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_true
 
-full_165:
+full_177:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -10113,10 +10712,10 @@ full_165:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_166:
+row_178:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_167
+	JZ         noprefetch_179
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10126,7 +10725,7 @@ row_166:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_167:
+noprefetch_179:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -10155,7 +10754,7 @@ noprefetch_167:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_166
+	JNZ         row_178
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10190,10 +10789,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_168:
+row_180:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_169
+	JZ         noprefetch_181
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10201,7 +10800,7 @@ row_168:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_169:
+noprefetch_181:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -10224,7 +10823,7 @@ noprefetch_169:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_168
+	JNZ         row_180
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10251,16 +10850,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_170:
+row_182:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_171
+	JZ         noprefetch_183
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_171:
+noprefetch_183:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -10277,7 +10876,7 @@ noprefetch_171:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_170
+	JNZ         row_182
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10296,14 +10895,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_172:
+row_184:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_173
+	JZ         noprefetch_185
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_173:
+noprefetch_185:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10314,7 +10913,7 @@ noprefetch_173:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_172
+	JNZ         row_184
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10357,10 +10956,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_174:
+row_186:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_175
+	JZ         noprefetch_187
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10370,7 +10969,7 @@ row_174:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_175:
+noprefetch_187:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -10399,7 +10998,7 @@ noprefetch_175:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_174
+	JNZ         row_186
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10434,10 +11033,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_176:
+row_188:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_177
+	JZ         noprefetch_189
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10445,7 +11044,7 @@ row_176:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_177:
+noprefetch_189:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -10468,7 +11067,7 @@ noprefetch_177:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_176
+	JNZ         row_188
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10495,16 +11094,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_178:
+row_190:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_179
+	JZ         noprefetch_191
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_179:
+noprefetch_191:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -10521,7 +11120,7 @@ noprefetch_179:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_178
+	JNZ         row_190
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10540,14 +11139,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_180:
+row_192:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_181
+	JZ         noprefetch_193
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_181:
+noprefetch_193:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10558,12 +11157,12 @@ noprefetch_181:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_180
+	JNZ         row_192
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_164:
+streaming_176:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -10573,15 +11172,15 @@ streaming_164:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_182:
+row_194:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_186:
+blocks_198:
 	CMPQ        R11, R12
-	JGT         blocksdone_187
+	JGT         blocksdone_199
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -10623,14 +11222,14 @@ blocks_186:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_186
+	JMP         blocks_198
 
-blocksdone_187:
+blocksdone_199:
 	ADDQ $0x000000c0, R12
 
-singles_183:
+singles_195:
 	CMPQ        R11, R12
-	JGT         tail_184
+	JGT         tail_196
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -10642,12 +11241,12 @@ singles_183:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_183
+	JMP         singles_195
 
-tail_184:
+tail_196:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_185
+	JEQ         done_197
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -10660,12 +11259,12 @@ tail_184:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_185:
+done_197:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_182
+	JNZ  row_194
 	SFENCE
 	VZEROUPPER
 	RET

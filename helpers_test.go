@@ -190,6 +190,7 @@ var testShapes = []Shape{
 	{N: 4, C: 70, S: 9},
 	{N: 2, C: 2, S: 1031},
 	{N: 5, C: 260, S: 3},
+	{N: 40, C: 3, S: 7},   // runs short enough to be summed many samples at a time
 	{N: 2, C: 1029, S: 2}, // more channels than one tile
 }
 

@@ -12,15 +12,18 @@ package bn
 // Kernels read and write only inside the slices they are given; the caller slices x and y
 // to exactly the span of the tile. Partial sums and moments are float64 and merged in a
 // fixed order, so results do not depend on how a caller splits the channels, or on where it
-// splits the samples (rows) or the rows at multiples of colChunk (cols).
+// splits the samples at multiples of sampleGroup (rows) or the rows at multiples of
+// colChunk (cols).
 type kernelSet struct {
 	name string
 
-	// momentsRows merges each channel's runs, sample by sample, into (mean[i], m2[i]):
-	// the mean and the sum of squared deviations of the count values merged before.
-	// Each run is summed in float32 shifted by k (the run's first value when nothing is
-	// merged yet, else float32(mean[i])), in chunks whose sums move to float64, and the
-	// run's mean and M2 are merged by Chan's formula.
+	// momentsRows merges each channel's runs into (mean[i], m2[i]): the mean and the
+	// sum of squared deviations of the count values merged before. The runs are summed
+	// in float32 shifted by k (the first value when nothing is merged yet, else
+	// float32(mean[i])), in chunks whose sums move to float64: chunks within a run, or,
+	// for short runs, a kernel may sum the runs of up to sampleGroup(width) samples
+	// together, in groups ending at multiples of it counted from the first sample ever
+	// merged. Each chunk's mean and M2 are merged by Chan's formula.
 	momentsRows func(mean, m2 []float64, count int, x []float32, width, samples, stride int)
 	// momentsCols merges rows into (mean[i], m2[i]) in chunks of colChunk rows that end
 	// at multiples of colChunk counted from the first row ever merged (count rows before
@@ -49,3 +52,13 @@ type kernelSet struct {
 // colChunk is how many rows the cols kernels sum in float32 before merging in float64.
 // Short enough that float32 sums of squared deviations stay accurate to a few ulps.
 const colChunk = 32
+
+// sampleGroup is how many samples of runs of width values a rows moments kernel may sum
+// in float32 before merging: as many as fit one chunk of runChunk values when that is at
+// least two, else one.
+func sampleGroup(width int) int {
+	if 2*width <= runChunk {
+		return runChunk / width
+	}
+	return 1
+}

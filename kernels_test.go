@@ -292,12 +292,12 @@ func checkGrad(t *testing.T, name string, call kernelCall, got, want, dy, x, cen
 }
 
 // TestSplitInvariance checks that each kernel set gives the same bits however the work
-// is split: channels at any point, samples (rows) at any point, and rows (cols) at
-// multiples of colChunk.
+// is split: channels at any point, samples (rows) at multiples of sampleGroup, and rows
+// (cols) at multiples of colChunk.
 func TestSplitInvariance(t *testing.T) {
 	rng := newRand(2)
 	forEachKernel(t, func(t *testing.T, k *kernelSet) {
-		for _, s := range []Shape{{N: 6, C: 5, S: 37}, {N: 100, C: 21, S: 1}} {
+		for _, s := range []Shape{{N: 15, C: 5, S: 37}, {N: 5, C: 3, S: 200}, {N: 100, C: 21, S: 1}} {
 			s := s
 			x := normal(rng, s.Len(), 5, 2)
 			p := newPlan(s, 0)
@@ -317,7 +317,8 @@ func TestSplitInvariance(t *testing.T) {
 			// The batch split in two, the second call continuing from the first.
 			mean, m2 := make([]float64, s.C), make([]float64, s.C)
 			if p.rows {
-				cut := s.N / 2
+				g := sampleGroup(s.S)
+				cut := max(s.N/2/g, 1) * g
 				k.momentsRows(mean, m2, 0, x[:cut*p.stride], p.width, cut, p.stride)
 				k.momentsRows(mean, m2, cut*s.S, x[cut*p.stride:], p.width, s.N-cut, p.stride)
 			} else {

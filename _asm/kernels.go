@@ -371,7 +371,128 @@ func (w *isa) momentsRows() {
 	CMPQ(ch, n)
 	JB(LabelRef(channel))
 
-	buf = Load(Param("buf").Base(), GP64())
+	w.mergeRowSums(n, weights)
+	ADDQ(width, addr(Param("count")))
+	ADDQ(skip, x)
+	DECQ(addr(Param("samples")))
+	JNZ(LabelRef(sample))
+	VZEROUPPER()
+	RET()
+}
+
+// rowsAcc is the byte offset, in the rows moments' buffer, of the short-run form's
+// float32 accumulators: for each channel, a vector of Σ(x-k) and one of Σ(x-k)².
+const rowsAcc = 36 * colPad
+
+// momentsShortRows is momentsRows for runs of at most runChunk/2 values, where summing
+// each run down to two numbers would cost more than reading it: each channel keeps its
+// sums as two float32 vectors across a group of samples, and only a whole group (group
+// samples, whose runs together are at most runChunk values; the first group first
+// samples) is summed across lanes in float64 and merged.
+func (w *isa) momentsShortRows() {
+	w.text("momentsShortRows", "func(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group int)")
+	Comment("momentsShortRows"+w.name+": momentsRows for short runs, summed in float32 across a",
+		"group of samples before each merge.")
+	x := Load(Param("x").Base(), GP64())
+	width := Load(Param("width"), GP64())
+	n := addr(Param("mean").Len())
+	skip := w.sampleSkip(width, Param("mean").Len())
+	w.setTail(width)
+	weights := AllocLocal(24)
+	m := Load(Param("first"), GP64()) // samples in this group
+
+	group := w.label("group")
+	Label(group)
+	buf := Load(Param("buf").Base(), GP64())
+	acc, cnt := GP64(), GP64()
+	z := w.vec()
+	w.zero(z)
+	LEAQ(Mem{Base: buf, Disp: rowsAcc}, acc)
+	MOVQ(n, cnt)
+	clearLoop := w.label("clear")
+	Label(clearLoop)
+	VMOVUPS(z, Mem{Base: acc})
+	VMOVUPS(z, Mem{Base: acc, Disp: w.size()})
+	ADDQ(U32(2*w.size()), acc)
+	DECQ(cnt)
+	JNZ(LabelRef(clearLoop))
+
+	j := GP64()
+	MOVQ(m, j)
+	sample := w.label("sample")
+	Label(sample)
+	ch := GP64()
+	XORQ(ch, ch)
+	LEAQ(Mem{Base: buf, Disp: rowsAcc}, acc)
+	channel := w.label("channel")
+	Label(channel)
+	k := w.vec()
+	VBROADCASTSS(Mem{Base: buf, Index: ch, Scale: 4}, k)
+	a, q := w.vec(), w.vec()
+	VMOVUPS(Mem{Base: acc}, a)
+	VMOVUPS(Mem{Base: acc, Disp: w.size()}, q)
+	i := w.loop(width, 1, func(i Register, _ int, tail bool) {
+		d := w.vec()
+		w.load(at(x, i, 0), d, tail)
+		if tail {
+			w.subTail(k, d, d)
+		} else {
+			VSUBPS(k, d, d)
+		}
+		VADDPS(d, a, a)
+		VFMADD231PS(d, d, q)
+	})
+	ADDQ(i, x)
+	VMOVUPS(a, Mem{Base: acc})
+	VMOVUPS(q, Mem{Base: acc, Disp: w.size()})
+	ADDQ(U32(2*w.size()), acc)
+	INCQ(ch)
+	CMPQ(ch, n)
+	JB(LabelRef(channel))
+	ADDQ(skip, x)
+	DECQ(j)
+	JNZ(LabelRef(sample))
+
+	// The group's sums, across lanes in float64, into the buffer's S1 and S2.
+	XORQ(ch, ch)
+	LEAQ(Mem{Base: buf, Disp: rowsAcc}, acc)
+	lanes := w.label("lanes")
+	Label(lanes)
+	for r, disp := range []int{rowsS1, rowsS2} {
+		v := w.vec()
+		VMOVUPS(Mem{Base: acc, Disp: r * w.size()}, v)
+		lo, hi := w.widen(v, 0), w.widen(v, 1)
+		VADDPD(hi, lo, lo)
+		w.hsumPD(lo)
+		VMOVSD(lo.AsX(), Mem{Base: buf, Index: ch, Scale: 8, Disp: disp})
+	}
+	ADDQ(U32(2*w.size()), acc)
+	INCQ(ch)
+	CMPQ(ch, n)
+	JB(LabelRef(lanes))
+
+	values := GP64()
+	MOVQ(m, values)
+	IMULQ(width, values)
+	w.chunkWeights(values, weights)
+	w.mergeRowSums(n, weights)
+	ADDQ(values, addr(Param("count")))
+	SUBQ(m, addr(Param("samples")))
+	done := w.label("done")
+	JZ(LabelRef(done))
+	Load(Param("group"), m)
+	CMPQ(addr(Param("samples")), m)
+	CMOVQLT(addr(Param("samples")), m)
+	JMP(LabelRef(group))
+	Label(done)
+	VZEROUPPER()
+	RET()
+}
+
+// mergeRowSums emits the merge of the buffer's S1 and S2 into its means and M2s, over the
+// n channels padded to whole vectors.
+func (w *isa) mergeRowSums(n Mem, weights Mem) {
+	buf := Load(Param("buf").Base(), GP64())
 	padded := GP64()
 	MOVQ(n, padded)
 	ADDQ(U8(w.lanes-1), padded)
@@ -385,12 +506,6 @@ func (w *isa) momentsRows() {
 		VMOVUPD(Mem{Base: buf, Index: i, Scale: 2, Disp: rowsS2 + h*w.size()}, s2)
 		return s1, s2
 	})
-	ADDQ(width, addr(Param("count")))
-	ADDQ(skip, x)
-	DECQ(addr(Param("samples")))
-	JNZ(LabelRef(sample))
-	VZEROUPPER()
-	RET()
 }
 
 func (w *isa) reduceRows() {

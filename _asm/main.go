@@ -22,6 +22,7 @@ func main() {
 	tables()
 	for _, w := range []*isa{avx2(), avx512()} {
 		w.momentsRows()
+		w.momentsShortRows()
 		w.momentsCols()
 		w.normalize()
 		w.reduceRows()

@@ -8164,22 +8164,17 @@ done_41:
 // Requires: AVX, AVX512F, MMX+
 TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
-	CMPQ    stream+152(FP), $0x00
-	JNE     nontemporal_42
-	MOVQ    y_base+0(FP), AX
-	MOVQ    x_base+24(FP), CX
-	MOVQ    width+120(FP), DX
-	MOVQ    samples+128(FP), BX
-	MOVQ    stride+136(FP), SI
-	MOVQ    center_len+56(FP), DI
-	IMULQ   DX, DI
-	SUBQ    DI, SI
-	SHLQ    $0x02, SI
-	MOVQ    DX, DI
-	ANDQ    $0x0f, DI
-	LEAQ    kmask<>+0(SB), R8
-	MOVWLZX (R8)(DI*2), DI
-	KMOVW   DI, K1
+	CMPQ  stream+152(FP), $0x00
+	JNE   nontemporal_42
+	MOVQ  y_base+0(FP), AX
+	MOVQ  x_base+24(FP), CX
+	MOVQ  width+120(FP), DX
+	MOVQ  samples+128(FP), BX
+	MOVQ  stride+136(FP), SI
+	MOVQ  center_len+56(FP), DI
+	IMULQ DX, DI
+	SUBQ  DI, SI
+	SHLQ  $0x02, SI
 
 sample_43:
 	XORQ DI, DI
@@ -8191,24 +8186,50 @@ channel_44:
 	VBROADCASTSS (R8)(DI*4), Z1
 	MOVQ         shift_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z2
-	XORQ         R8, R8
 	MOVQ         DX, R9
-	SHLQ         $0x02, R9
-	SUBQ         $0x00000100, R9
+	MOVQ         AX, R8
+	NEGQ         R8
+	ANDQ         $0x3f, R8
+	SHRQ         $0x02, R8
+	JZ           aligned_45
+	CMPQ         R8, R9
+	JAE          aligned_45
+	LEAQ         kmask<>+0(SB), R10
+	MOVWLZX      (R10)(R8*2), R10
+	KMOVW        R10, K1
+	XORQ         R10, R10
+	VMOVUPS.Z    (CX)(R10*1), K1, Z3
+	VSUBPS       Z0, Z3, Z3
+	VFMADD213PS  Z2, Z1, Z3
+	VMOVUPS      Z3, K1, (AX)(R10*1)
+	SUBQ         R8, R9
+	SHLQ         $0x02, R8
+	ADDQ         R8, AX
+	ADDQ         R8, CX
 
-blocks_48:
+aligned_45:
+	MOVQ    R9, R8
+	ANDQ    $0x0f, R8
+	LEAQ    kmask<>+0(SB), R10
+	MOVWLZX (R10)(R8*2), R8
+	KMOVW   R8, K1
+	XORQ    R8, R8
+	SHLQ    $0x02, R9
+	SUBQ    $0x00000100, R9
+
+blocks_49:
 	CMPQ       R8, R9
-	JGT        blocksdone_49
+	JGT        blocksdone_50
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_50
+	JZ         noprefetch_51
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_50:
+noprefetch_51:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8226,32 +8247,32 @@ noprefetch_50:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_48
+	JMP         blocks_49
 
-blocksdone_49:
+blocksdone_50:
 	ADDQ $0x000000c0, R9
 
-singles_45:
+singles_46:
 	CMPQ        R8, R9
-	JGT         tail_46
+	JGT         tail_47
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_45
+	JMP         singles_46
 
-tail_46:
+tail_47:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_47
+	JEQ         done_48
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_47:
+done_48:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
@@ -8265,49 +8286,70 @@ done_47:
 	RET
 
 nontemporal_42:
-	MOVQ    y_base+0(FP), AX
-	MOVQ    x_base+24(FP), CX
-	MOVQ    width+120(FP), DX
-	MOVQ    samples+128(FP), BX
-	MOVQ    stride+136(FP), SI
-	MOVQ    center_len+56(FP), DI
-	IMULQ   DX, DI
-	SUBQ    DI, SI
-	SHLQ    $0x02, SI
-	MOVQ    DX, DI
-	ANDQ    $0x0f, DI
-	LEAQ    kmask<>+0(SB), R8
-	MOVWLZX (R8)(DI*2), DI
-	KMOVW   DI, K1
+	MOVQ  y_base+0(FP), AX
+	MOVQ  x_base+24(FP), CX
+	MOVQ  width+120(FP), DX
+	MOVQ  samples+128(FP), BX
+	MOVQ  stride+136(FP), SI
+	MOVQ  center_len+56(FP), DI
+	IMULQ DX, DI
+	SUBQ  DI, SI
+	SHLQ  $0x02, SI
 
-sample_51:
+sample_52:
 	XORQ DI, DI
 
-channel_52:
+channel_53:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z1
 	MOVQ         shift_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z2
-	XORQ         R8, R8
 	MOVQ         DX, R9
-	SHLQ         $0x02, R9
-	SUBQ         $0x00000100, R9
+	MOVQ         AX, R8
+	NEGQ         R8
+	ANDQ         $0x3f, R8
+	SHRQ         $0x02, R8
+	JZ           aligned_54
+	CMPQ         R8, R9
+	JAE          aligned_54
+	LEAQ         kmask<>+0(SB), R10
+	MOVWLZX      (R10)(R8*2), R10
+	KMOVW        R10, K1
+	XORQ         R10, R10
+	VMOVUPS.Z    (CX)(R10*1), K1, Z3
+	VSUBPS       Z0, Z3, Z3
+	VFMADD213PS  Z2, Z1, Z3
+	VMOVUPS      Z3, K1, (AX)(R10*1)
+	SUBQ         R8, R9
+	SHLQ         $0x02, R8
+	ADDQ         R8, AX
+	ADDQ         R8, CX
 
-blocks_56:
+aligned_54:
+	MOVQ    R9, R8
+	ANDQ    $0x0f, R8
+	LEAQ    kmask<>+0(SB), R10
+	MOVWLZX (R10)(R8*2), R8
+	KMOVW   R8, K1
+	XORQ    R8, R8
+	SHLQ    $0x02, R9
+	SUBQ    $0x00000100, R9
+
+blocks_58:
 	CMPQ       R8, R9
-	JGT        blocksdone_57
+	JGT        blocksdone_59
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_58
+	JZ         noprefetch_60
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_58:
+noprefetch_60:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8325,41 +8367,41 @@ noprefetch_58:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_56
+	JMP         blocks_58
 
-blocksdone_57:
+blocksdone_59:
 	ADDQ $0x000000c0, R9
 
-singles_53:
+singles_55:
 	CMPQ        R8, R9
-	JGT         tail_54
+	JGT         tail_56
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_53
+	JMP         singles_55
 
-tail_54:
+tail_56:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_55
+	JEQ         done_57
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_55:
+done_57:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_52
+	JB   channel_53
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_51
+	JNZ  sample_52
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8369,7 +8411,7 @@ done_55:
 TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_59
+	JNE     nontemporal_61
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -8378,12 +8420,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_60
+	JA      streaming_62
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_61
+	JZ      full_63
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -8393,7 +8435,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_false
 
-full_61:
+full_63:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -8428,16 +8470,16 @@ full_61:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_62:
+row_64:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_63
+	JZ         noprefetch_65
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_63:
+noprefetch_65:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -8457,7 +8499,7 @@ noprefetch_63:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_62
+	JNZ         row_64
 	VZEROUPPER
 	RET
 
@@ -8484,15 +8526,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_64:
+row_66:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_65
+	JZ         noprefetch_67
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_65:
+noprefetch_67:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -8508,7 +8550,7 @@ noprefetch_65:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_64
+	JNZ         row_66
 	VZEROUPPER
 	RET
 
@@ -8529,14 +8571,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_66:
+row_68:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_67
+	JZ         noprefetch_69
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_67:
+noprefetch_69:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -8548,7 +8590,7 @@ noprefetch_67:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_66
+	JNZ         row_68
 	VZEROUPPER
 	RET
 
@@ -8563,13 +8605,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_68:
+row_70:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_69
+	JZ         noprefetch_71
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_69:
+noprefetch_71:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8577,7 +8619,7 @@ noprefetch_69:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_68
+	JNZ         row_70
 	VZEROUPPER
 	RET
 
@@ -8610,16 +8652,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_70:
+row_72:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_71
+	JZ         noprefetch_73
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_71:
+noprefetch_73:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -8639,7 +8681,7 @@ noprefetch_71:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_70
+	JNZ         row_72
 	VZEROUPPER
 	RET
 
@@ -8666,15 +8708,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_72:
+row_74:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_73
+	JZ         noprefetch_75
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_73:
+noprefetch_75:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -8690,7 +8732,7 @@ noprefetch_73:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_72
+	JNZ         row_74
 	VZEROUPPER
 	RET
 
@@ -8711,14 +8753,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_74:
+row_76:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_75
+	JZ         noprefetch_77
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_75:
+noprefetch_77:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -8730,7 +8772,7 @@ noprefetch_75:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_74
+	JNZ         row_76
 	VZEROUPPER
 	RET
 
@@ -8745,13 +8787,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_76:
+row_78:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_77
+	JZ         noprefetch_79
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_77:
+noprefetch_79:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8759,11 +8801,11 @@ noprefetch_77:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_76
+	JNZ         row_78
 	VZEROUPPER
 	RET
 
-streaming_60:
+streaming_62:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -8771,15 +8813,15 @@ streaming_60:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_78:
+row_80:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_82:
+blocks_84:
 	CMPQ        R9, R10
-	JGT         blocksdone_83
+	JGT         blocksdone_85
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -8809,14 +8851,14 @@ blocks_82:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_82
+	JMP         blocks_84
 
-blocksdone_83:
+blocksdone_85:
 	ADDQ $0x000000c0, R10
 
-singles_79:
+singles_81:
 	CMPQ        R9, R10
-	JGT         tail_80
+	JGT         tail_82
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -8825,12 +8867,12 @@ singles_79:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_79
+	JMP         singles_81
 
-tail_80:
+tail_82:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_81
+	JEQ         done_83
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -8840,15 +8882,15 @@ tail_80:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_81:
+done_83:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_78
+	JNZ  row_80
 	VZEROUPPER
 	RET
 
-nontemporal_59:
+nontemporal_61:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -8857,12 +8899,12 @@ nontemporal_59:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_84
+	JA      streaming_86
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_85
+	JZ      full_87
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -8872,7 +8914,7 @@ nontemporal_59:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_true
 
-full_85:
+full_87:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -8907,16 +8949,16 @@ full_85:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_86:
+row_88:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_87
+	JZ         noprefetch_89
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_87:
+noprefetch_89:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -8936,7 +8978,7 @@ noprefetch_87:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_86
+	JNZ         row_88
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8964,15 +9006,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_88:
+row_90:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_89
+	JZ         noprefetch_91
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_89:
+noprefetch_91:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -8988,7 +9030,7 @@ noprefetch_89:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_88
+	JNZ         row_90
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9010,14 +9052,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_90:
+row_92:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_91
+	JZ         noprefetch_93
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_91:
+noprefetch_93:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -9029,7 +9071,7 @@ noprefetch_91:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_90
+	JNZ         row_92
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9045,13 +9087,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_92:
+row_94:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_93
+	JZ         noprefetch_95
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_93:
+noprefetch_95:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9059,7 +9101,7 @@ noprefetch_93:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_92
+	JNZ         row_94
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9093,16 +9135,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_94:
+row_96:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_95
+	JZ         noprefetch_97
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_95:
+noprefetch_97:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -9122,7 +9164,7 @@ noprefetch_95:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_94
+	JNZ         row_96
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9150,15 +9192,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_96:
+row_98:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_97
+	JZ         noprefetch_99
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_97:
+noprefetch_99:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -9174,7 +9216,7 @@ noprefetch_97:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_96
+	JNZ         row_98
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9196,14 +9238,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_98:
+row_100:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_99
+	JZ         noprefetch_101
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_99:
+noprefetch_101:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -9215,7 +9257,7 @@ noprefetch_99:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_98
+	JNZ         row_100
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9231,13 +9273,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_100:
+row_102:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_101
+	JZ         noprefetch_103
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_101:
+noprefetch_103:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9245,12 +9287,12 @@ noprefetch_101:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_100
+	JNZ         row_102
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_84:
+streaming_86:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -9258,15 +9300,15 @@ streaming_84:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_102:
+row_104:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_106:
+blocks_108:
 	CMPQ        R9, R10
-	JGT         blocksdone_107
+	JGT         blocksdone_109
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -9296,14 +9338,14 @@ blocks_106:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_106
+	JMP         blocks_108
 
-blocksdone_107:
+blocksdone_109:
 	ADDQ $0x000000c0, R10
 
-singles_103:
+singles_105:
 	CMPQ        R9, R10
-	JGT         tail_104
+	JGT         tail_106
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -9312,12 +9354,12 @@ singles_103:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_103
+	JMP         singles_105
 
-tail_104:
+tail_106:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_105
+	JEQ         done_107
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -9327,11 +9369,11 @@ tail_104:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_105:
+done_107:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_102
+	JNZ  row_104
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9357,20 +9399,20 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_108:
+sample_110:
 	XORQ DI, DI
 
-channel_109:
+channel_111:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_110:
+chunk_112:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_111
+	JZ         noprefetch_113
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -9406,7 +9448,7 @@ chunk_110:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_111:
+noprefetch_113:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -9423,9 +9465,9 @@ noprefetch_111:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_115:
+blocks_117:
 	CMPQ        R10, R11
-	JGT         blocksdone_116
+	JGT         blocksdone_118
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
@@ -9447,26 +9489,26 @@ blocks_115:
 	VADDPS      Z11, Z9, Z9
 	VFMADD231PS Z11, Z12, Z10
 	ADDQ        $0x00000100, R10
-	JMP         blocks_115
+	JMP         blocks_117
 
-blocksdone_116:
+blocksdone_118:
 	ADDQ $0x000000c0, R11
 
-singles_112:
+singles_114:
 	CMPQ        R10, R11
-	JGT         tail_113
+	JGT         tail_115
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z12, Z4
 	ADDQ        $0x00000040, R10
-	JMP         singles_112
+	JMP         singles_114
 
-tail_113:
+tail_115:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_114
+	JEQ         done_116
 	VMOVUPS.Z   (AX)(R10*1), K1, Z11
 	VMOVUPS.Z   (CX)(R10*1), K1, Z12
 	VSUBPS      Z0, Z12, Z12
@@ -9474,7 +9516,7 @@ tail_113:
 	VFMADD231PS Z11, Z12, Z4
 	MOVQ        R11, R10
 
-done_114:
+done_116:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -9494,7 +9536,7 @@ done_114:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_110
+	JNZ           chunk_112
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -9515,11 +9557,11 @@ done_114:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_109
+	JB            channel_111
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_108
+	JNZ           sample_110
 	VZEROUPPER
 	RET
 
@@ -9541,35 +9583,35 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_117:
+chunk_119:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_118:
+clear_120:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_118
+	JNZ     clear_120
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_119:
+rows_121:
 	CMPQ SI, $0x04
-	JLT  rowsdone_120
+	JLT  rowsdone_122
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_122
+	JZ   vectorstail_124
 
-vectors_121:
+vectors_123:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_124
+	JEQ        noprefetch_126
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -9583,7 +9625,7 @@ vectors_121:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_124:
+noprefetch_126:
 	VMOVUPS     (R9), Z1
 	VMOVUPS     (R10), Z3
 	VMOVUPS     (R11), Z4
@@ -9613,11 +9655,11 @@ noprefetch_124:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_121
+	JNZ         vectors_123
 
-vectorstail_122:
+vectorstail_124:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_123
+	JZ          vectorsdone_125
 	VMOVUPS     (R9), Z1
 	VMOVUPS.Z   (R10), K1, Z3
 	VMOVUPS.Z   (R11), K1, Z4
@@ -9644,24 +9686,24 @@ vectorstail_122:
 	VADDPS      2176(R9), Z3, Z3
 	VMOVUPS     Z3, 2176(R9)
 
-vectorsdone_123:
+vectorsdone_125:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_119
+	JMP  rows_121
 
-rowsdone_120:
-rows_125:
+rowsdone_122:
+rows_127:
 	CMPQ SI, $0x01
-	JLT  rowsdone_126
+	JLT  rowsdone_128
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_128
+	JZ   vectorstail_130
 
-vectors_127:
+vectors_129:
 	VMOVUPS (R8), Z1
 	VMOVUPS (R9), Z2
 	VMOVUPS (R10), Z3
@@ -9676,11 +9718,11 @@ vectors_127:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_127
+	JNZ     vectors_129
 
-vectorstail_128:
+vectorstail_130:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_129
+	JZ        vectorsdone_131
 	VMOVUPS   (R8), Z1
 	VMOVUPS.Z (R9), K1, Z2
 	VMOVUPS.Z (R10), K1, Z3
@@ -9692,13 +9734,13 @@ vectorstail_128:
 	VADDPS    2176(R8), Z2, Z2
 	VMOVUPS   Z2, 2176(R8)
 
-vectorsdone_129:
+vectorsdone_131:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_125
+	JMP  rows_127
 
-rowsdone_126:
+rowsdone_128:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -9707,9 +9749,9 @@ rowsdone_126:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_130:
+singles_132:
 	CMPQ          R9, R10
-	JGT           tail_131
+	JGT           tail_133
 	VMOVUPS       1088(SI)(R9*1), Z1
 	VMOVUPD       (DI)(R9*2), Z2
 	VMOVUPD       64(DI)(R9*2), Z3
@@ -9731,12 +9773,12 @@ singles_130:
 	VMOVUPD       Z2, (R8)(R9*2)
 	VMOVUPD       Z3, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_130
+	JMP           singles_132
 
-tail_131:
+tail_133:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_132
+	JEQ           done_134
 	VMOVUPS       1088(SI)(R9*1), Z1
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z2
@@ -9763,15 +9805,15 @@ tail_131:
 	VMOVUPD       Z3, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_132:
+done_134:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_133
+	JZ      done_135
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_117
+	JMP     chunk_119
 
-done_133:
+done_135:
 	VZEROUPPER
 	RET
 
@@ -9779,28 +9821,23 @@ done_133:
 // Requires: AVX, AVX512F, MMX+
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
-	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_134
-	MOVQ    dx_base+0(FP), AX
-	MOVQ    dy_base+24(FP), CX
-	MOVQ    x_base+48(FP), DX
-	MOVQ    width+168(FP), BX
-	MOVQ    samples+176(FP), SI
-	MOVQ    stride+184(FP), DI
-	MOVQ    center_len+80(FP), R8
-	IMULQ   BX, R8
-	SUBQ    R8, DI
-	SHLQ    $0x02, DI
-	MOVQ    BX, R8
-	ANDQ    $0x0f, R8
-	LEAQ    kmask<>+0(SB), R9
-	MOVWLZX (R9)(R8*2), R8
-	KMOVW   R8, K1
+	CMPQ  stream+200(FP), $0x00
+	JNE   nontemporal_136
+	MOVQ  dx_base+0(FP), AX
+	MOVQ  dy_base+24(FP), CX
+	MOVQ  x_base+48(FP), DX
+	MOVQ  width+168(FP), BX
+	MOVQ  samples+176(FP), SI
+	MOVQ  stride+184(FP), DI
+	MOVQ  center_len+80(FP), R8
+	IMULQ BX, R8
+	SUBQ  R8, DI
+	SHLQ  $0x02, DI
 
-sample_135:
+sample_137:
 	XORQ R8, R8
 
-channel_136:
+channel_138:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -9809,17 +9846,46 @@ channel_136:
 	VBROADCASTSS (R9)(R8*4), Z2
 	MOVQ         g0_base+144(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z3
-	XORQ         R9, R9
 	MOVQ         BX, R10
-	SHLQ         $0x02, R10
-	SUBQ         $0x00000100, R10
+	MOVQ         AX, R9
+	NEGQ         R9
+	ANDQ         $0x3f, R9
+	SHRQ         $0x02, R9
+	JZ           aligned_139
+	CMPQ         R9, R10
+	JAE          aligned_139
+	LEAQ         kmask<>+0(SB), R11
+	MOVWLZX      (R11)(R9*2), R11
+	KMOVW        R11, K1
+	XORQ         R11, R11
+	VMOVUPS.Z    (CX)(R11*1), K1, Z4
+	VMOVUPS.Z    (DX)(R11*1), K1, Z5
+	VSUBPS       Z0, Z5, Z5
+	VFMADD213PS  Z3, Z1, Z4
+	VFMADD231PS  Z2, Z5, Z4
+	VMOVUPS      Z4, K1, (AX)(R11*1)
+	SUBQ         R9, R10
+	SHLQ         $0x02, R9
+	ADDQ         R9, AX
+	ADDQ         R9, CX
+	ADDQ         R9, DX
 
-blocks_140:
+aligned_139:
+	MOVQ    R10, R9
+	ANDQ    $0x0f, R9
+	LEAQ    kmask<>+0(SB), R11
+	MOVWLZX (R11)(R9*2), R9
+	KMOVW   R9, K1
+	XORQ    R9, R9
+	SHLQ    $0x02, R10
+	SUBQ    $0x00000100, R10
+
+blocks_143:
 	CMPQ       R9, R10
-	JGT        blocksdone_141
+	JGT        blocksdone_144
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_142
+	JZ         noprefetch_145
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -9831,7 +9897,7 @@ blocks_140:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_142:
+noprefetch_145:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9857,14 +9923,14 @@ noprefetch_142:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_140
+	JMP         blocks_143
 
-blocksdone_141:
+blocksdone_144:
 	ADDQ $0x000000c0, R10
 
-singles_137:
+singles_140:
 	CMPQ        R9, R10
-	JGT         tail_138
+	JGT         tail_141
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9872,12 +9938,12 @@ singles_137:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_137
+	JMP         singles_140
 
-tail_138:
+tail_141:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_139
+	JEQ         done_142
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9886,42 +9952,37 @@ tail_138:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_139:
+done_142:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_136
+	JB   channel_138
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_135
+	JNZ  sample_137
 	VZEROUPPER
 	RET
 
-nontemporal_134:
-	MOVQ    dx_base+0(FP), AX
-	MOVQ    dy_base+24(FP), CX
-	MOVQ    x_base+48(FP), DX
-	MOVQ    width+168(FP), BX
-	MOVQ    samples+176(FP), SI
-	MOVQ    stride+184(FP), DI
-	MOVQ    center_len+80(FP), R8
-	IMULQ   BX, R8
-	SUBQ    R8, DI
-	SHLQ    $0x02, DI
-	MOVQ    BX, R8
-	ANDQ    $0x0f, R8
-	LEAQ    kmask<>+0(SB), R9
-	MOVWLZX (R9)(R8*2), R8
-	KMOVW   R8, K1
+nontemporal_136:
+	MOVQ  dx_base+0(FP), AX
+	MOVQ  dy_base+24(FP), CX
+	MOVQ  x_base+48(FP), DX
+	MOVQ  width+168(FP), BX
+	MOVQ  samples+176(FP), SI
+	MOVQ  stride+184(FP), DI
+	MOVQ  center_len+80(FP), R8
+	IMULQ BX, R8
+	SUBQ  R8, DI
+	SHLQ  $0x02, DI
 
-sample_143:
+sample_146:
 	XORQ R8, R8
 
-channel_144:
+channel_147:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -9930,17 +9991,46 @@ channel_144:
 	VBROADCASTSS (R9)(R8*4), Z2
 	MOVQ         g0_base+144(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z3
-	XORQ         R9, R9
 	MOVQ         BX, R10
-	SHLQ         $0x02, R10
-	SUBQ         $0x00000100, R10
+	MOVQ         AX, R9
+	NEGQ         R9
+	ANDQ         $0x3f, R9
+	SHRQ         $0x02, R9
+	JZ           aligned_148
+	CMPQ         R9, R10
+	JAE          aligned_148
+	LEAQ         kmask<>+0(SB), R11
+	MOVWLZX      (R11)(R9*2), R11
+	KMOVW        R11, K1
+	XORQ         R11, R11
+	VMOVUPS.Z    (CX)(R11*1), K1, Z4
+	VMOVUPS.Z    (DX)(R11*1), K1, Z5
+	VSUBPS       Z0, Z5, Z5
+	VFMADD213PS  Z3, Z1, Z4
+	VFMADD231PS  Z2, Z5, Z4
+	VMOVUPS      Z4, K1, (AX)(R11*1)
+	SUBQ         R9, R10
+	SHLQ         $0x02, R9
+	ADDQ         R9, AX
+	ADDQ         R9, CX
+	ADDQ         R9, DX
 
-blocks_148:
+aligned_148:
+	MOVQ    R10, R9
+	ANDQ    $0x0f, R9
+	LEAQ    kmask<>+0(SB), R11
+	MOVWLZX (R11)(R9*2), R9
+	KMOVW   R9, K1
+	XORQ    R9, R9
+	SHLQ    $0x02, R10
+	SUBQ    $0x00000100, R10
+
+blocks_152:
 	CMPQ       R9, R10
-	JGT        blocksdone_149
+	JGT        blocksdone_153
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_150
+	JZ         noprefetch_154
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -9952,7 +10042,7 @@ blocks_148:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_150:
+noprefetch_154:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9978,14 +10068,14 @@ noprefetch_150:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_148
+	JMP         blocks_152
 
-blocksdone_149:
+blocksdone_153:
 	ADDQ $0x000000c0, R10
 
-singles_145:
+singles_149:
 	CMPQ        R9, R10
-	JGT         tail_146
+	JGT         tail_150
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -9993,12 +10083,12 @@ singles_145:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_145
+	JMP         singles_149
 
-tail_146:
+tail_150:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_147
+	JEQ         done_151
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10007,18 +10097,18 @@ tail_146:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_147:
+done_151:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_144
+	JB   channel_147
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_143
+	JNZ  sample_146
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10028,7 +10118,7 @@ done_147:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_151
+	JNE     nontemporal_155
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -10037,12 +10127,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_152
+	JA      streaming_156
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_153
+	JZ      full_157
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -10052,7 +10142,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_false
 
-full_153:
+full_157:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -10096,10 +10186,10 @@ full_153:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_154:
+row_158:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_155
+	JZ         noprefetch_159
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10109,7 +10199,7 @@ row_154:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_155:
+noprefetch_159:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -10138,7 +10228,7 @@ noprefetch_155:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_154
+	JNZ         row_158
 	VZEROUPPER
 	RET
 
@@ -10172,10 +10262,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_156:
+row_160:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_157
+	JZ         noprefetch_161
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10183,7 +10273,7 @@ row_156:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_157:
+noprefetch_161:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -10206,7 +10296,7 @@ noprefetch_157:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_156
+	JNZ         row_160
 	VZEROUPPER
 	RET
 
@@ -10232,16 +10322,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_158:
+row_162:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_159
+	JZ         noprefetch_163
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_159:
+noprefetch_163:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -10258,7 +10348,7 @@ noprefetch_159:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_158
+	JNZ         row_162
 	VZEROUPPER
 	RET
 
@@ -10276,14 +10366,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_160:
+row_164:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_161
+	JZ         noprefetch_165
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_161:
+noprefetch_165:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10294,7 +10384,7 @@ noprefetch_161:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_160
+	JNZ         row_164
 	VZEROUPPER
 	RET
 
@@ -10336,10 +10426,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_162:
+row_166:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_163
+	JZ         noprefetch_167
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10349,7 +10439,7 @@ row_162:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_163:
+noprefetch_167:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -10378,7 +10468,7 @@ noprefetch_163:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_162
+	JNZ         row_166
 	VZEROUPPER
 	RET
 
@@ -10412,10 +10502,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_164:
+row_168:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_165
+	JZ         noprefetch_169
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10423,7 +10513,7 @@ row_164:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_165:
+noprefetch_169:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -10446,7 +10536,7 @@ noprefetch_165:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_164
+	JNZ         row_168
 	VZEROUPPER
 	RET
 
@@ -10472,16 +10562,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_166:
+row_170:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_167
+	JZ         noprefetch_171
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_167:
+noprefetch_171:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -10498,7 +10588,7 @@ noprefetch_167:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_166
+	JNZ         row_170
 	VZEROUPPER
 	RET
 
@@ -10516,14 +10606,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_168:
+row_172:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_169
+	JZ         noprefetch_173
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_169:
+noprefetch_173:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10534,11 +10624,11 @@ noprefetch_169:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_168
+	JNZ         row_172
 	VZEROUPPER
 	RET
 
-streaming_152:
+streaming_156:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -10548,15 +10638,15 @@ streaming_152:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_170:
+row_174:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_174:
+blocks_178:
 	CMPQ        R11, R12
-	JGT         blocksdone_175
+	JGT         blocksdone_179
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -10598,14 +10688,14 @@ blocks_174:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_174
+	JMP         blocks_178
 
-blocksdone_175:
+blocksdone_179:
 	ADDQ $0x000000c0, R12
 
-singles_171:
+singles_175:
 	CMPQ        R11, R12
-	JGT         tail_172
+	JGT         tail_176
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -10617,12 +10707,12 @@ singles_171:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_171
+	JMP         singles_175
 
-tail_172:
+tail_176:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_173
+	JEQ         done_177
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -10635,16 +10725,16 @@ tail_172:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_173:
+done_177:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_170
+	JNZ  row_174
 	VZEROUPPER
 	RET
 
-nontemporal_151:
+nontemporal_155:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -10653,12 +10743,12 @@ nontemporal_151:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_176
+	JA      streaming_180
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_177
+	JZ      full_181
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -10668,7 +10758,7 @@ nontemporal_151:
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_true
 
-full_177:
+full_181:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -10712,10 +10802,10 @@ full_177:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_178:
+row_182:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_179
+	JZ         noprefetch_183
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10725,7 +10815,7 @@ row_178:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_179:
+noprefetch_183:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -10754,7 +10844,7 @@ noprefetch_179:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_178
+	JNZ         row_182
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10789,10 +10879,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_180:
+row_184:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_181
+	JZ         noprefetch_185
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10800,7 +10890,7 @@ row_180:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_181:
+noprefetch_185:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -10823,7 +10913,7 @@ noprefetch_181:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_180
+	JNZ         row_184
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10850,16 +10940,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_182:
+row_186:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_183
+	JZ         noprefetch_187
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_183:
+noprefetch_187:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -10876,7 +10966,7 @@ noprefetch_183:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_182
+	JNZ         row_186
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10895,14 +10985,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_184:
+row_188:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_185
+	JZ         noprefetch_189
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_185:
+noprefetch_189:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10913,7 +11003,7 @@ noprefetch_185:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_184
+	JNZ         row_188
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10956,10 +11046,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_186:
+row_190:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_187
+	JZ         noprefetch_191
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10969,7 +11059,7 @@ row_186:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_187:
+noprefetch_191:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -10998,7 +11088,7 @@ noprefetch_187:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_186
+	JNZ         row_190
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11033,10 +11123,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_188:
+row_192:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_189
+	JZ         noprefetch_193
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11044,7 +11134,7 @@ row_188:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_189:
+noprefetch_193:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -11067,7 +11157,7 @@ noprefetch_189:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_188
+	JNZ         row_192
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11094,16 +11184,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_190:
+row_194:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_191
+	JZ         noprefetch_195
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_191:
+noprefetch_195:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -11120,7 +11210,7 @@ noprefetch_191:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_190
+	JNZ         row_194
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11139,14 +11229,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_192:
+row_196:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_193
+	JZ         noprefetch_197
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_193:
+noprefetch_197:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11157,12 +11247,12 @@ noprefetch_193:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_192
+	JNZ         row_196
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_176:
+streaming_180:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -11172,15 +11262,15 @@ streaming_176:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_194:
+row_198:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_198:
+blocks_202:
 	CMPQ        R11, R12
-	JGT         blocksdone_199
+	JGT         blocksdone_203
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -11222,14 +11312,14 @@ blocks_198:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_198
+	JMP         blocks_202
 
-blocksdone_199:
+blocksdone_203:
 	ADDQ $0x000000c0, R12
 
-singles_195:
+singles_199:
 	CMPQ        R11, R12
-	JGT         tail_196
+	JGT         tail_200
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -11241,12 +11331,12 @@ singles_195:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_195
+	JMP         singles_199
 
-tail_196:
+tail_200:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_197
+	JEQ         done_201
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -11259,12 +11349,12 @@ tail_196:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_197:
+done_201:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_194
+	JNZ  row_198
 	SFENCE
 	VZEROUPPER
 	RET

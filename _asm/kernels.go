@@ -41,7 +41,9 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 		width := Load(Param("width"), GP64())
 		samples := Load(Param("samples"), GP64())
 		skip := w.sampleSkip(width, Param(params[0]).Len())
-		w.setTail(width)
+		if !w.zmm {
+			w.setTail(width)
+		}
 
 		sample := w.label("sample")
 		Label(sample)
@@ -55,19 +57,27 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 			p[j] = w.vec()
 			VBROADCASTSS(Mem{Base: b, Index: ch, Scale: 4}, p[j])
 		}
-		i := w.loop(width, unroll, func(i Register, nv int, tail bool) {
+		apply := func(i Register, disp int, tail bool) {
+			in := make([]VecVirtual, len(data)-outputs)
+			for d := range in {
+				in[d] = w.vec()
+				w.load(at(ptr[outputs+d], i, disp), in[d], tail)
+			}
+			for d, r := range op(in, p) {
+				w.store(r, at(ptr[d], i, disp), tail)
+			}
+		}
+		n := width
+		if w.zmm {
+			n = w.alignHead(ptr, width, func(i Register) { apply(i, 0, true) })
+			w.setTail(n)
+		}
+		i := w.loop(n, unroll, func(i Register, nv int, tail bool) {
 			if nv == unroll {
 				w.prefetchAhead(ptr[outputs:], i, unroll*w.size())
 			}
 			for u := range nv {
-				in := make([]VecVirtual, len(data)-outputs)
-				for d := range in {
-					in[d] = w.vec()
-					w.load(at(ptr[outputs+d], i, u*w.size()), in[d], tail)
-				}
-				for d, r := range op(in, p) {
-					w.store(r, at(ptr[d], i, u*w.size()), tail)
-				}
+				apply(i, u*w.size(), tail)
 			}
 		})
 		for d := range data {
@@ -83,6 +93,42 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 		JNZ(LabelRef(sample))
 		w.ret()
 	})
+}
+
+// alignHead (AVX-512) emits the first values of a run, up to the first output's next
+// 64-byte boundary, as one vector under a mask, and advances the pointers past them; it
+// returns the count of values left, whose full vectors are then aligned. A misaligned
+// ZMM access spans two cache lines: Infer on NCHW 1×256×14×14, whose runs of 196 values
+// start anywhere, took 1.4 times as long as on runs of 192. A run shorter than its head
+// is left whole.
+func (w *isa) alignHead(ptr []Register, width Register, head func(i Register)) Register {
+	h, n := GP64(), GP64()
+	MOVQ(width, n)
+	MOVQ(ptr[0], h)
+	NEGQ(h)
+	ANDQ(U8(63), h)
+	SHRQ(U8(2), h)
+	aligned := w.label("aligned")
+	JZ(LabelRef(aligned))
+	CMPQ(h, n)
+	JAE(LabelRef(aligned))
+	t, m, k := GP64(), GP32(), K()
+	LEAQ(kmaskTable, t)
+	MOVWLZX(Mem{Base: t, Index: h, Scale: 2}, m)
+	KMOVW(m, k)
+	tail := w.tail
+	w.tail = k
+	zero := GP64()
+	XORQ(zero, zero)
+	head(zero)
+	w.tail = tail
+	SUBQ(h, n)
+	SHLQ(U8(2), h)
+	for _, p := range ptr {
+		ADDQ(h, p)
+	}
+	Label(aligned)
+	return n
 }
 
 // sampleSkip returns the bytes from the end of a sample's n runs of width values to the

@@ -58,8 +58,8 @@ func (v vectorISA) kernels(name string) kernelSet {
 
 // rowBuf is the rows moments' scratch, laid out as the assembly expects: the channels'
 // shifts, each run's two sums, and the running moments, padded to whole vectors; then,
-// for the short-run form, two float32 vectors of sums for each of up to shortTile
-// channels.
+// for the short-run forms (of the reduction too), two float32 vectors of sums for each
+// of up to shortTile channels.
 type rowBuf struct {
 	k        [colPad]float32
 	s1, s2   [colPad]float64
@@ -125,6 +125,12 @@ func reduceRowsAVX2(sumDy, sumDyXc []float64, dy, x, center []float32, width, sa
 
 //go:noescape
 func reduceRowsAVX512(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride, prefetch int)
+
+//go:noescape
+func reduceShortRowsAVX2(sumDy, sumDyXc []float64, buf, dy, x, center []float32, width, samples, stride, group int)
+
+//go:noescape
+func reduceShortRowsAVX512(sumDy, sumDyXc []float64, buf, dy, x, center []float32, width, samples, stride, group int)
 
 //go:noescape
 func reduceColsAVX2(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first, prefetch int)
@@ -403,6 +409,21 @@ func (v vectorISA) reduceRows(sumDy, sumDyXc []float64, dy, x, center []float32,
 	x = rowsSpan(x, n, width, samples, stride)
 	raceRead(dy)
 	raceRead(x)
+	if group := sampleGroup(width); group > 1 {
+		buf := rowBufs.Get().(*rowBuf)
+		defer rowBufs.Put(buf)
+		for c0 := 0; c0 < n; c0 += shortTile {
+			t := min(shortTile, n-c0)
+			end := (samples-1)*stride + t*width
+			dy, x := dy[c0*width:][:end], x[c0*width:][:end]
+			if v == avx512 {
+				reduceShortRowsAVX512(sumDy[c0:c0+t], sumDyXc[c0:c0+t], buf.acc[:], dy, x, center[c0:c0+t], width, samples, stride, group)
+			} else {
+				reduceShortRowsAVX2(sumDy[c0:c0+t], sumDyXc[c0:c0+t], buf.acc[:], dy, x, center[c0:c0+t], width, samples, stride, group)
+			}
+		}
+		return
+	}
 	if v == avx512 {
 		reduceRowsAVX512(sumDy, sumDyXc, dy, x, center, width, samples, stride, rowsPrefetch(n, width, samples, stride))
 	} else {

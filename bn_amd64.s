@@ -441,66 +441,67 @@ TEXT ·momentsShortRowsAVX2(SB), NOSPLIT, $96-144
 
 group_25:
 	MOVQ   buf_base+48(FP), SI
-	VXORPS Y1, Y1, Y1
 	LEAQ   9792(SI), DI
-	MOVQ   mean_len+8(FP), R8
+	VXORPS Y1, Y1, Y1
+	MOVQ   DI, R8
+	MOVQ   mean_len+8(FP), R9
 
 clear_26:
-	VMOVUPS Y1, (DI)
-	VMOVUPS Y1, 32(DI)
-	ADDQ    $0x00000040, DI
-	DECQ    R8
+	VMOVUPS Y1, (R8)
+	VMOVUPS Y1, 32(R8)
+	ADDQ    $0x00000040, R8
+	DECQ    R9
 	JNZ     clear_26
-	MOVQ    BX, R8
+	MOVQ    BX, R9
 
 sample_27:
-	XORQ R9, R9
-	LEAQ 9792(SI), DI
+	XORQ R10, R10
+	MOVQ DI, R8
 
 channel_28:
-	VBROADCASTSS (SI)(R9*4), Y1
-	VMOVUPS      (DI), Y4
-	VMOVUPS      32(DI), Y5
-	XORQ         R10, R10
-	MOVQ         CX, R11
-	SHLQ         $0x02, R11
-	SUBQ         $0x00000020, R11
+	VBROADCASTSS (SI)(R10*4), Y1
+	VMOVUPS      (R8), Y4
+	VMOVUPS      32(R8), Y5
+	XORQ         R11, R11
+	MOVQ         CX, R12
+	SHLQ         $0x02, R12
+	SUBQ         $0x00000020, R12
 
 singles_29:
-	CMPQ        R10, R11
+	CMPQ        R11, R12
 	JGT         tail_30
-	VMOVUPS     (AX)(R10*1), Y6
+	VMOVUPS     (AX)(R11*1), Y6
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
-	ADDQ        $0x00000020, R10
+	ADDQ        $0x00000020, R11
 	JMP         singles_29
 
 tail_30:
-	ADDQ       $0x00000020, R11
-	CMPQ       R10, R11
+	ADDQ       $0x00000020, R12
+	CMPQ       R11, R12
 	JEQ        done_31
-	LEAQ       (AX)(R10*1), R10
-	MOVQ       R10, R12
-	ANDQ       $0x00000fff, R12
-	CMPQ       R12, $0x00000fe0
+	LEAQ       (AX)(R11*1), R11
+	MOVQ       R11, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
 	JA         loadslow_32
-	VMASKMOVPS (R10), Y0, Y6
+	VMASKMOVPS (R11), Y0, Y6
 	JMP        loaded_33
 
 loadslow_32:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), R12
-	XORQ    R13, R13
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
 
 copy_34:
-	CMPQ R13, R12
+	CMPQ R14, R13
 	JGE  copied_35
-	MOVL (R10)(R13*1), R14
-	MOVL R14, (SP)(R13*1)
-	ADDQ $0x04, R13
+	MOVL (R11)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
 	JMP  copy_34
 
 copied_35:
@@ -511,21 +512,20 @@ loaded_33:
 	VANDPS      Y0, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
-	MOVQ        R11, R10
+	MOVQ        R12, R11
 
 done_31:
-	ADDQ    R10, AX
-	VMOVUPS Y4, (DI)
-	VMOVUPS Y5, 32(DI)
-	ADDQ    $0x00000040, DI
-	INCQ    R9
-	CMPQ    R9, mean_len+8(FP)
+	ADDQ    R11, AX
+	VMOVUPS Y4, (R8)
+	VMOVUPS Y5, 32(R8)
+	ADDQ    $0x00000040, R8
+	INCQ    R10
+	CMPQ    R10, mean_len+8(FP)
 	JB      channel_28
 	ADDQ    DX, AX
-	DECQ    R8
+	DECQ    R9
 	JNZ     sample_27
-	XORQ    R9, R9
-	LEAQ    9792(SI), DI
+	XORQ    R8, R8
 
 lanes_36:
 	VMOVUPS      (DI), Y1
@@ -537,7 +537,7 @@ lanes_36:
 	VADDPD       X1, X4, X4
 	VPERMILPD    $0x01, X4, X1
 	VADDSD       X1, X4, X4
-	VMOVSD       X4, 1088(SI)(R9*8)
+	VMOVSD       X4, 1088(SI)(R8*8)
 	VMOVUPS      32(DI), Y1
 	VCVTPS2PD    X1, Y4
 	VEXTRACTF128 $0x01, Y1, X1
@@ -547,10 +547,10 @@ lanes_36:
 	VADDPD       X1, X4, X4
 	VPERMILPD    $0x01, X4, X1
 	VADDSD       X1, X4, X4
-	VMOVSD       X4, 3264(SI)(R9*8)
+	VMOVSD       X4, 3264(SI)(R8*8)
 	ADDQ         $0x00000040, DI
-	INCQ         R9
-	CMPQ         R9, mean_len+8(FP)
+	INCQ         R8
+	CMPQ         R8, mean_len+8(FP)
 	JB           lanes_36
 	MOVQ         BX, SI
 	IMULQ        CX, SI
@@ -4022,6 +4022,187 @@ done_382:
 	VZEROUPPER
 	RET
 
+// func reduceShortRowsAVX2(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, center []float32, width int, samples int, stride int, group int)
+// Requires: AVX, CMOV, FMA3
+TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-176
+	// reduceShortRowsAVX2: reduceRows for short runs, summed in float32 across a
+	// group of samples (buf holds two vectors a channel) before each move to float64.
+	MOVQ    dy_base+72(FP), AX
+	MOVQ    x_base+96(FP), CX
+	MOVQ    width+144(FP), DX
+	MOVQ    stride+160(FP), BX
+	MOVQ    center_len+128(FP), SI
+	IMULQ   DX, SI
+	SUBQ    SI, BX
+	SHLQ    $0x02, BX
+	MOVQ    DX, SI
+	ANDQ    $0x07, SI
+	SHLQ    $0x02, SI
+	MOVQ    SI, 64(SP)
+	LEAQ    ymask<>+0(SB), DI
+	NEGQ    SI
+	VMOVDQU 32(DI)(SI*1), Y0
+	MOVQ    group+168(FP), SI
+	CMPQ    samples+152(FP), SI
+	CMOVQLT samples+152(FP), SI
+
+group_393:
+	MOVQ   buf_base+48(FP), DI
+	VXORPS Y1, Y1, Y1
+	MOVQ   DI, R8
+	MOVQ   center_len+128(FP), R9
+
+clear_394:
+	VMOVUPS Y1, (R8)
+	VMOVUPS Y1, 32(R8)
+	ADDQ    $0x00000040, R8
+	DECQ    R9
+	JNZ     clear_394
+	MOVQ    SI, R9
+
+sample_395:
+	XORQ R10, R10
+	MOVQ DI, R8
+
+channel_396:
+	MOVQ         center_base+120(FP), R11
+	VBROADCASTSS (R11)(R10*4), Y1
+	VMOVUPS      (R8), Y2
+	VMOVUPS      32(R8), Y3
+	XORQ         R11, R11
+	MOVQ         DX, R12
+	SHLQ         $0x02, R12
+	SUBQ         $0x00000020, R12
+
+singles_397:
+	CMPQ        R11, R12
+	JGT         tail_398
+	VMOVUPS     (AX)(R11*1), Y4
+	VMOVUPS     (CX)(R11*1), Y5
+	VSUBPS      Y1, Y5, Y5
+	VADDPS      Y4, Y2, Y2
+	VFMADD231PS Y4, Y5, Y3
+	ADDQ        $0x00000020, R11
+	JMP         singles_397
+
+tail_398:
+	ADDQ       $0x00000020, R12
+	CMPQ       R11, R12
+	JEQ        done_399
+	LEAQ       (AX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_400
+	VMASKMOVPS (R13), Y0, Y4
+	JMP        loaded_401
+
+loadslow_400:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_402:
+	CMPQ R15, R14
+	JGE  copied_403
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_402
+
+copied_403:
+	VMOVUPS (SP), Y4
+
+loaded_401:
+	LEAQ       (CX)(R11*1), R11
+	MOVQ       R11, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_404
+	VMASKMOVPS (R11), Y0, Y5
+	JMP        loaded_405
+
+loadslow_404:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_406:
+	CMPQ R14, R13
+	JGE  copied_407
+	MOVL (R11)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_406
+
+copied_407:
+	VMOVUPS (SP), Y5
+
+loaded_405:
+	VSUBPS      Y1, Y5, Y5
+	VADDPS      Y4, Y2, Y2
+	VFMADD231PS Y4, Y5, Y3
+	MOVQ        R12, R11
+
+done_399:
+	ADDQ    R11, AX
+	ADDQ    R11, CX
+	VMOVUPS Y2, (R8)
+	VMOVUPS Y3, 32(R8)
+	ADDQ    $0x00000040, R8
+	INCQ    R10
+	CMPQ    R10, center_len+128(FP)
+	JB      channel_396
+	ADDQ    BX, AX
+	ADDQ    BX, CX
+	DECQ    R9
+	JNZ     sample_395
+	XORQ    R8, R8
+
+lanes_408:
+	VMOVUPS      (DI), Y1
+	VCVTPS2PD    X1, Y2
+	VEXTRACTF128 $0x01, Y1, X1
+	VCVTPS2PD    X1, Y1
+	VADDPD       Y1, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPD       X1, X2, X2
+	VPERMILPD    $0x01, X2, X1
+	VADDSD       X1, X2, X2
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X2, X2
+	VMOVSD       X2, (R9)(R8*8)
+	VMOVUPS      32(DI), Y1
+	VCVTPS2PD    X1, Y2
+	VEXTRACTF128 $0x01, Y1, X1
+	VCVTPS2PD    X1, Y1
+	VADDPD       Y1, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPD       X1, X2, X2
+	VPERMILPD    $0x01, X2, X1
+	VADDSD       X1, X2, X2
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X2, X2
+	VMOVSD       X2, (R9)(R8*8)
+	ADDQ         $0x00000040, DI
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           lanes_408
+	SUBQ         SI, samples+152(FP)
+	JZ           done_409
+	MOVQ         group+168(FP), SI
+	CMPQ         samples+152(FP), SI
+	CMOVQLT      samples+152(FP), SI
+	JMP          group_393
+
+done_409:
+	VZEROUPPER
+	RET
+
 // func reduceColsAVX2(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, rows int, stride int, first int, prefetch int)
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
@@ -4042,35 +4223,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_393:
+chunk_410:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_394:
+clear_411:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_394
+	JNZ     clear_411
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_395:
+rows_412:
 	CMPQ SI, $0x04
-	JLT  rowsdone_396
+	JLT  rowsdone_413
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_398
+	JZ   vectorstail_415
 
-vectors_397:
+vectors_414:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_400
+	JEQ        noprefetch_417
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -4084,7 +4265,7 @@ vectors_397:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_400:
+noprefetch_417:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -4114,64 +4295,64 @@ noprefetch_400:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_397
+	JNZ         vectors_414
 
-vectorstail_398:
+vectorstail_415:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_399
+	JZ         vectorsdone_416
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_401
+	JA         loadslow_418
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_402
+	JMP        loaded_419
 
-loadslow_401:
+loadslow_418:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_403:
+copy_420:
 	CMPQ R12, R8
-	JGE  copied_404
+	JGE  copied_421
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_403
+	JMP  copy_420
 
-copied_404:
+copied_421:
 	VMOVUPS (SP), Y3
 
-loaded_402:
+loaded_419:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_405
+	JA         loadslow_422
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_406
+	JMP        loaded_423
 
-loadslow_405:
+loadslow_422:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_407:
+copy_424:
 	CMPQ R12, R8
-	JGE  copied_408
+	JGE  copied_425
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_407
+	JMP  copy_424
 
-copied_408:
+copied_425:
 	VMOVUPS (SP), Y4
 
-loaded_406:
+loaded_423:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -4179,56 +4360,56 @@ loaded_406:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_409
+	JA         loadslow_426
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_410
+	JMP        loaded_427
 
-loadslow_409:
+loadslow_426:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_411:
+copy_428:
 	CMPQ R13, R12
-	JGE  copied_412
+	JGE  copied_429
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_411
+	JMP  copy_428
 
-copied_412:
+copied_429:
 	VMOVUPS (SP), Y4
 
-loaded_410:
+loaded_427:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_413
+	JA         loadslow_430
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_414
+	JMP        loaded_431
 
-loadslow_413:
+loadslow_430:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_415:
+copy_432:
 	CMPQ R13, R12
-	JGE  copied_416
+	JGE  copied_433
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_415
+	JMP  copy_432
 
-copied_416:
+copied_433:
 	VMOVUPS (SP), Y5
 
-loaded_414:
+loaded_431:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -4236,56 +4417,56 @@ loaded_414:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_417
+	JA          loadslow_434
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_418
+	JMP         loaded_435
 
-loadslow_417:
+loadslow_434:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_419:
+copy_436:
 	CMPQ R13, R12
-	JGE  copied_420
+	JGE  copied_437
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_419
+	JMP  copy_436
 
-copied_420:
+copied_437:
 	VMOVUPS (SP), Y4
 
-loaded_418:
+loaded_435:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_421
+	JA         loadslow_438
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_422
+	JMP        loaded_439
 
-loadslow_421:
+loadslow_438:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_423:
+copy_440:
 	CMPQ R13, R12
-	JGE  copied_424
+	JGE  copied_441
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_423
+	JMP  copy_440
 
-copied_424:
+copied_441:
 	VMOVUPS (SP), Y5
 
-loaded_422:
+loaded_439:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -4293,56 +4474,56 @@ loaded_422:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_425
+	JA          loadslow_442
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_426
+	JMP         loaded_443
 
-loadslow_425:
+loadslow_442:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_427:
+copy_444:
 	CMPQ R12, R10
-	JGE  copied_428
+	JGE  copied_445
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_427
+	JMP  copy_444
 
-copied_428:
+copied_445:
 	VMOVUPS (SP), Y4
 
-loaded_426:
+loaded_443:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_429
+	JA         loadslow_446
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_430
+	JMP        loaded_447
 
-loadslow_429:
+loadslow_446:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_431:
+copy_448:
 	CMPQ R11, R10
-	JGE  copied_432
+	JGE  copied_449
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_431
+	JMP  copy_448
 
-copied_432:
+copied_449:
 	VMOVUPS (SP), Y5
 
-loaded_430:
+loaded_447:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -4351,24 +4532,24 @@ loaded_430:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_399:
+vectorsdone_416:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_395
+	JMP  rows_412
 
-rowsdone_396:
-rows_433:
+rowsdone_413:
+rows_450:
 	CMPQ SI, $0x01
-	JLT  rowsdone_434
+	JLT  rowsdone_451
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_436
+	JZ   vectorstail_453
 
-vectors_435:
+vectors_452:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -4383,64 +4564,64 @@ vectors_435:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_435
+	JNZ     vectors_452
 
-vectorstail_436:
+vectorstail_453:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_437
+	JZ         vectorsdone_454
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_438
+	JA         loadslow_455
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_439
+	JMP        loaded_456
 
-loadslow_438:
+loadslow_455:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_440:
+copy_457:
 	CMPQ R11, DI
-	JGE  copied_441
+	JGE  copied_458
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_440
+	JMP  copy_457
 
-copied_441:
+copied_458:
 	VMOVUPS (SP), Y2
 
-loaded_439:
+loaded_456:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_442
+	JA         loadslow_459
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_443
+	JMP        loaded_460
 
-loadslow_442:
+loadslow_459:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_444:
+copy_461:
 	CMPQ R9, DI
-	JGE  copied_445
+	JGE  copied_462
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_444
+	JMP  copy_461
 
-copied_445:
+copied_462:
 	VMOVUPS (SP), Y3
 
-loaded_443:
+loaded_460:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -4449,13 +4630,13 @@ loaded_443:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_437:
+vectorsdone_454:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_433
+	JMP  rows_450
 
-rowsdone_434:
+rowsdone_451:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -4464,9 +4645,9 @@ rowsdone_434:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_446:
+singles_463:
 	CMPQ         R9, R10
-	JGT          tail_447
+	JGT          tail_464
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -4488,12 +4669,12 @@ singles_446:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_446
+	JMP          singles_463
 
-tail_447:
+tail_464:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_448
+	JEQ     done_465
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -4503,15 +4684,15 @@ tail_447:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_449:
+copy_466:
 	CMPQ R12, R11
-	JGE  copied_450
+	JGE  copied_467
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_449
+	JMP  copy_466
 
-copied_450:
+copied_467:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -4526,15 +4707,15 @@ copied_450:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_451:
+copy_468:
 	CMPQ DI, R11
-	JGE  copied_452
+	JGE  copied_469
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_451
+	JMP  copy_468
 
-copied_452:
+copied_469:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -4544,15 +4725,15 @@ copied_452:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_453:
+copy_470:
 	CMPQ DI, SI
-	JGE  copied_454
+	JGE  copied_471
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_453
+	JMP  copy_470
 
-copied_454:
+copied_471:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -4567,26 +4748,26 @@ copied_454:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_455:
+copy_472:
 	CMPQ DI, SI
-	JGE  copied_456
+	JGE  copied_473
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_455
+	JMP  copy_472
 
-copied_456:
+copied_473:
 	MOVQ R10, R9
 
-done_448:
+done_465:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_457
+	JZ      done_474
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_393
+	JMP     chunk_410
 
-done_457:
+done_474:
 	VZEROUPPER
 	RET
 
@@ -4595,7 +4776,7 @@ done_457:
 TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_458
+	JNE     nontemporal_475
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -4614,10 +4795,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_459:
+sample_476:
 	XORQ R8, R8
 
-channel_460:
+channel_477:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -4631,12 +4812,12 @@ channel_460:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_464:
+blocks_481:
 	CMPQ       R9, R10
-	JGT        blocksdone_465
+	JGT        blocksdone_482
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_466
+	JZ         noprefetch_483
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -4644,7 +4825,7 @@ blocks_464:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_466:
+noprefetch_483:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4670,14 +4851,14 @@ noprefetch_466:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_464
+	JMP         blocks_481
 
-blocksdone_465:
+blocksdone_482:
 	ADDQ $0x00000060, R10
 
-singles_461:
+singles_478:
 	CMPQ        R9, R10
-	JGT         tail_462
+	JGT         tail_479
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4685,66 +4866,66 @@ singles_461:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_461
+	JMP         singles_478
 
-tail_462:
+tail_479:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_463
+	JEQ        done_480
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_467
+	JA         loadslow_484
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_468
+	JMP        loaded_485
 
-loadslow_467:
+loadslow_484:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_469:
+copy_486:
 	CMPQ R13, R12
-	JGE  copied_470
+	JGE  copied_487
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_469
+	JMP  copy_486
 
-copied_470:
+copied_487:
 	VMOVUPS (SP), Y5
 
-loaded_468:
+loaded_485:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_471
+	JA         loadslow_488
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_472
+	JMP        loaded_489
 
-loadslow_471:
+loadslow_488:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_473:
+copy_490:
 	CMPQ R13, R12
-	JGE  copied_474
+	JGE  copied_491
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_473
+	JMP  copy_490
 
-copied_474:
+copied_491:
 	VMOVUPS (SP), Y6
 
-loaded_472:
+loaded_489:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -4752,43 +4933,43 @@ loaded_472:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_475
+	JA          storeslow_492
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_476
+	JMP         stored_493
 
-storeslow_475:
+storeslow_492:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_477:
+copy_494:
 	CMPQ R12, R11
-	JGE  copied_478
+	JGE  copied_495
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_477
+	JMP  copy_494
 
-copied_478:
-stored_476:
+copied_495:
+stored_493:
 	MOVQ R10, R9
 
-done_463:
+done_480:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_460
+	JB   channel_477
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_459
+	JNZ  sample_476
 	VZEROUPPER
 	RET
 
-nontemporal_458:
+nontemporal_475:
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -4807,10 +4988,10 @@ nontemporal_458:
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_479:
+sample_496:
 	XORQ R8, R8
 
-channel_480:
+channel_497:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -4824,12 +5005,12 @@ channel_480:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_484:
+blocks_501:
 	CMPQ       R9, R10
-	JGT        blocksdone_485
+	JGT        blocksdone_502
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_486
+	JZ         noprefetch_503
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -4837,7 +5018,7 @@ blocks_484:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_486:
+noprefetch_503:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4863,14 +5044,14 @@ noprefetch_486:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_484
+	JMP         blocks_501
 
-blocksdone_485:
+blocksdone_502:
 	ADDQ $0x00000060, R10
 
-singles_481:
+singles_498:
 	CMPQ        R9, R10
-	JGT         tail_482
+	JGT         tail_499
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4878,66 +5059,66 @@ singles_481:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_481
+	JMP         singles_498
 
-tail_482:
+tail_499:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_483
+	JEQ        done_500
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_487
+	JA         loadslow_504
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_488
+	JMP        loaded_505
 
-loadslow_487:
+loadslow_504:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_489:
+copy_506:
 	CMPQ R13, R12
-	JGE  copied_490
+	JGE  copied_507
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_489
+	JMP  copy_506
 
-copied_490:
+copied_507:
 	VMOVUPS (SP), Y5
 
-loaded_488:
+loaded_505:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_491
+	JA         loadslow_508
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_492
+	JMP        loaded_509
 
-loadslow_491:
+loadslow_508:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_493:
+copy_510:
 	CMPQ R13, R12
-	JGE  copied_494
+	JGE  copied_511
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_493
+	JMP  copy_510
 
-copied_494:
+copied_511:
 	VMOVUPS (SP), Y6
 
-loaded_492:
+loaded_509:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -4945,39 +5126,39 @@ loaded_492:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_495
+	JA          storeslow_512
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_496
+	JMP         stored_513
 
-storeslow_495:
+storeslow_512:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_497:
+copy_514:
 	CMPQ R12, R11
-	JGE  copied_498
+	JGE  copied_515
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_497
+	JMP  copy_514
 
-copied_498:
-stored_496:
+copied_515:
+stored_513:
 	MOVQ R10, R9
 
-done_483:
+done_500:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_480
+	JB   channel_497
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_479
+	JNZ  sample_496
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4987,7 +5168,7 @@ done_483:
 TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_499
+	JNE     nontemporal_516
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -4998,12 +5179,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_500
+	JA      streaming_517
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_501
+	JZ      full_518
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -5011,7 +5192,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_501:
+full_518:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -5045,10 +5226,10 @@ full_501:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_502:
+row_519:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_503
+	JZ         noprefetch_520
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -5056,7 +5237,7 @@ row_502:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_503:
+noprefetch_520:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -5079,7 +5260,7 @@ noprefetch_503:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_502
+	JNZ         row_519
 	VZEROUPPER
 	RET
 
@@ -5105,16 +5286,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_504:
+row_521:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_505
+	JZ         noprefetch_522
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_505:
+noprefetch_522:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -5131,7 +5312,7 @@ noprefetch_505:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_504
+	JNZ         row_521
 	VZEROUPPER
 	RET
 
@@ -5149,14 +5330,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_506:
+row_523:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_507
+	JZ         noprefetch_524
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_507:
+noprefetch_524:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -5167,7 +5348,7 @@ noprefetch_507:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_506
+	JNZ         row_523
 	VZEROUPPER
 	RET
 
@@ -5193,122 +5374,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_508
+	JA         loadslow_525
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_509
+	JMP        loaded_526
 
-loadslow_508:
+loadslow_525:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_510:
+copy_527:
 	CMPQ BX, DX
-	JGE  copied_511
+	JGE  copied_528
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_510
+	JMP  copy_527
 
-copied_511:
+copied_528:
 	VMOVUPS (SP), Y9
 
-loaded_509:
+loaded_526:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_512
+	JA         loadslow_529
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_513
+	JMP        loaded_530
 
-loadslow_512:
+loadslow_529:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_514:
+copy_531:
 	CMPQ BX, DX
-	JGE  copied_515
+	JGE  copied_532
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_514
+	JMP  copy_531
 
-copied_515:
+copied_532:
 	VMOVUPS (SP), Y10
 
-loaded_513:
+loaded_530:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_516
+	JA         loadslow_533
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_517
+	JMP        loaded_534
 
-loadslow_516:
+loadslow_533:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_518:
+copy_535:
 	CMPQ BX, DX
-	JGE  copied_519
+	JGE  copied_536
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_518
+	JMP  copy_535
 
-copied_519:
+copied_536:
 	VMOVUPS (SP), Y11
 
-loaded_517:
+loaded_534:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_520
+	JA         loadslow_537
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_521
+	JMP        loaded_538
 
-loadslow_520:
+loadslow_537:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_522:
+copy_539:
 	CMPQ BX, DX
-	JGE  copied_523
+	JGE  copied_540
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_522
+	JMP  copy_539
 
-copied_523:
+copied_540:
 	VMOVUPS (SP), Y12
 
-loaded_521:
+loaded_538:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_524:
+row_541:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_525
+	JZ         noprefetch_542
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -5316,7 +5497,7 @@ row_524:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_525:
+noprefetch_542:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -5333,56 +5514,56 @@ noprefetch_525:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_526
+	JA          loadslow_543
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_527
+	JMP         loaded_544
 
-loadslow_526:
+loadslow_543:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_528:
+copy_545:
 	CMPQ R9, R8
-	JGE  copied_529
+	JGE  copied_546
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_528
+	JMP  copy_545
 
-copied_529:
+copied_546:
 	VMOVUPS (SP), Y13
 
-loaded_527:
+loaded_544:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_530
+	JA         loadslow_547
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_531
+	JMP        loaded_548
 
-loadslow_530:
+loadslow_547:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_532:
+copy_549:
 	CMPQ R9, R8
-	JGE  copied_533
+	JGE  copied_550
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_532
+	JMP  copy_549
 
-copied_533:
+copied_550:
 	VMOVUPS (SP), Y14
 
-loaded_531:
+loaded_548:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -5390,30 +5571,30 @@ loaded_531:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_534
+	JA          storeslow_551
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_535
+	JMP         stored_552
 
-storeslow_534:
+storeslow_551:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_536:
+copy_553:
 	CMPQ R9, R8
-	JGE  copied_537
+	JGE  copied_554
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_536
+	JMP  copy_553
 
-copied_537:
-stored_535:
+copied_554:
+stored_552:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_524
+	JNZ  row_541
 	VZEROUPPER
 	RET
 
@@ -5431,128 +5612,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_538
+	JA         loadslow_555
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_539
+	JMP        loaded_556
 
-loadslow_538:
+loadslow_555:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_540:
+copy_557:
 	CMPQ BX, DX
-	JGE  copied_541
+	JGE  copied_558
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_540
+	JMP  copy_557
 
-copied_541:
+copied_558:
 	VMOVUPS (SP), Y5
 
-loaded_539:
+loaded_556:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_542
+	JA         loadslow_559
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_543
+	JMP        loaded_560
 
-loadslow_542:
+loadslow_559:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_544:
+copy_561:
 	CMPQ BX, DX
-	JGE  copied_545
+	JGE  copied_562
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_544
+	JMP  copy_561
 
-copied_545:
+copied_562:
 	VMOVUPS (SP), Y6
 
-loaded_543:
+loaded_560:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_546
+	JA         loadslow_563
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_547
+	JMP        loaded_564
 
-loadslow_546:
+loadslow_563:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_548:
+copy_565:
 	CMPQ BX, DX
-	JGE  copied_549
+	JGE  copied_566
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_548
+	JMP  copy_565
 
-copied_549:
+copied_566:
 	VMOVUPS (SP), Y7
 
-loaded_547:
+loaded_564:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_550
+	JA         loadslow_567
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_551
+	JMP        loaded_568
 
-loadslow_550:
+loadslow_567:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_552:
+copy_569:
 	CMPQ BX, DX
-	JGE  copied_553
+	JGE  copied_570
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_552
+	JMP  copy_569
 
-copied_553:
+copied_570:
 	VMOVUPS (SP), Y8
 
-loaded_551:
+loaded_568:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_554:
+row_571:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_555
+	JZ         noprefetch_572
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_555:
+noprefetch_572:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -5563,56 +5744,56 @@ noprefetch_555:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_556
+	JA          loadslow_573
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_557
+	JMP         loaded_574
 
-loadslow_556:
+loadslow_573:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_558:
+copy_575:
 	CMPQ R9, R8
-	JGE  copied_559
+	JGE  copied_576
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_558
+	JMP  copy_575
 
-copied_559:
+copied_576:
 	VMOVUPS (SP), Y9
 
-loaded_557:
+loaded_574:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_560
+	JA         loadslow_577
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_561
+	JMP        loaded_578
 
-loadslow_560:
+loadslow_577:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_562:
+copy_579:
 	CMPQ R9, R8
-	JGE  copied_563
+	JGE  copied_580
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_562
+	JMP  copy_579
 
-copied_563:
+copied_580:
 	VMOVUPS (SP), Y10
 
-loaded_561:
+loaded_578:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -5620,30 +5801,30 @@ loaded_561:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_564
+	JA          storeslow_581
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_565
+	JMP         stored_582
 
-storeslow_564:
+storeslow_581:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_566:
+copy_583:
 	CMPQ R9, R8
-	JGE  copied_567
+	JGE  copied_584
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_566
+	JMP  copy_583
 
-copied_567:
-stored_565:
+copied_584:
+stored_582:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_554
+	JNZ  row_571
 	VZEROUPPER
 	RET
 
@@ -5652,209 +5833,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_568
+	JA         loadslow_585
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_569
+	JMP        loaded_586
 
-loadslow_568:
+loadslow_585:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_570:
+copy_587:
 	CMPQ BX, DX
-	JGE  copied_571
+	JGE  copied_588
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_570
+	JMP  copy_587
 
-copied_571:
+copied_588:
 	VMOVUPS (SP), Y1
 
-loaded_569:
+loaded_586:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_572
+	JA         loadslow_589
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_573
+	JMP        loaded_590
 
-loadslow_572:
+loadslow_589:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_574:
+copy_591:
 	CMPQ BX, DX
-	JGE  copied_575
+	JGE  copied_592
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_574
+	JMP  copy_591
 
-copied_575:
+copied_592:
 	VMOVUPS (SP), Y2
 
-loaded_573:
+loaded_590:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_576
+	JA         loadslow_593
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_577
+	JMP        loaded_594
 
-loadslow_576:
+loadslow_593:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_578:
+copy_595:
 	CMPQ BX, DX
-	JGE  copied_579
+	JGE  copied_596
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_578
+	JMP  copy_595
 
-copied_579:
+copied_596:
 	VMOVUPS (SP), Y3
 
-loaded_577:
+loaded_594:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_580
+	JA         loadslow_597
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_581
+	JMP        loaded_598
 
-loadslow_580:
+loadslow_597:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_582:
+copy_599:
 	CMPQ BX, DX
-	JGE  copied_583
+	JGE  copied_600
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_582
+	JMP  copy_599
 
-copied_583:
+copied_600:
 	VMOVUPS (SP), Y4
 
-loaded_581:
+loaded_598:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_584:
+row_601:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_585
+	JZ         noprefetch_602
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_585:
+noprefetch_602:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_586
+	JA         loadslow_603
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_587
+	JMP        loaded_604
 
-loadslow_586:
+loadslow_603:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_588:
+copy_605:
 	CMPQ R8, DI
-	JGE  copied_589
+	JGE  copied_606
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_588
+	JMP  copy_605
 
-copied_589:
+copied_606:
 	VMOVUPS (SP), Y5
 
-loaded_587:
+loaded_604:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_590
+	JA         loadslow_607
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_591
+	JMP        loaded_608
 
-loadslow_590:
+loadslow_607:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_592:
+copy_609:
 	CMPQ R8, DI
-	JGE  copied_593
+	JGE  copied_610
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_592
+	JMP  copy_609
 
-copied_593:
+copied_610:
 	VMOVUPS (SP), Y6
 
-loaded_591:
+loaded_608:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_594
+	JA          storeslow_611
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_595
+	JMP         stored_612
 
-storeslow_594:
+storeslow_611:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_596:
+copy_613:
 	CMPQ R8, DI
-	JGE  copied_597
+	JGE  copied_614
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_596
+	JMP  copy_613
 
-copied_597:
-stored_595:
+copied_614:
+stored_612:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_584
+	JNZ  row_601
 	VZEROUPPER
 	RET
 
-streaming_500:
+streaming_517:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -5864,15 +6045,15 @@ streaming_500:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_598:
+row_615:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_602:
+blocks_619:
 	CMPQ        R11, R12
-	JGT         blocksdone_603
+	JGT         blocksdone_620
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -5914,14 +6095,14 @@ blocks_602:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_602
+	JMP         blocks_619
 
-blocksdone_603:
+blocksdone_620:
 	ADDQ $0x00000060, R12
 
-singles_599:
+singles_616:
 	CMPQ        R11, R12
-	JGT         tail_600
+	JGT         tail_617
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -5933,174 +6114,174 @@ singles_599:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_599
+	JMP         singles_616
 
-tail_600:
+tail_617:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_601
+	JEQ        done_618
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_604
+	JA         loadslow_621
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_605
+	JMP        loaded_622
 
-loadslow_604:
+loadslow_621:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_606:
+copy_623:
 	CMPQ R15, R14
-	JGE  copied_607
+	JGE  copied_624
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_606
+	JMP  copy_623
 
-copied_607:
+copied_624:
 	VMOVUPS (SP), Y1
 
-loaded_605:
+loaded_622:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_608
+	JA         loadslow_625
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_609
+	JMP        loaded_626
 
-loadslow_608:
+loadslow_625:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_610:
+copy_627:
 	CMPQ R15, R14
-	JGE  copied_611
+	JGE  copied_628
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_610
+	JMP  copy_627
 
-copied_611:
+copied_628:
 	VMOVUPS (SP), Y2
 
-loaded_609:
+loaded_626:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_612
+	JA         loadslow_629
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_613
+	JMP        loaded_630
 
-loadslow_612:
+loadslow_629:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_614:
+copy_631:
 	CMPQ R15, R14
-	JGE  copied_615
+	JGE  copied_632
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_614
+	JMP  copy_631
 
-copied_615:
+copied_632:
 	VMOVUPS (SP), Y3
 
-loaded_613:
+loaded_630:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_616
+	JA         loadslow_633
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_617
+	JMP        loaded_634
 
-loadslow_616:
+loadslow_633:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_618:
+copy_635:
 	CMPQ R15, R14
-	JGE  copied_619
+	JGE  copied_636
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_618
+	JMP  copy_635
 
-copied_619:
+copied_636:
 	VMOVUPS (SP), Y4
 
-loaded_617:
+loaded_634:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_620
+	JA         loadslow_637
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_621
+	JMP        loaded_638
 
-loadslow_620:
+loadslow_637:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_622:
+copy_639:
 	CMPQ R15, R14
-	JGE  copied_623
+	JGE  copied_640
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_622
+	JMP  copy_639
 
-copied_623:
+copied_640:
 	VMOVUPS (SP), Y5
 
-loaded_621:
+loaded_638:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_624
+	JA         loadslow_641
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_625
+	JMP        loaded_642
 
-loadslow_624:
+loadslow_641:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_626:
+copy_643:
 	CMPQ R15, R14
-	JGE  copied_627
+	JGE  copied_644
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_626
+	JMP  copy_643
 
-copied_627:
+copied_644:
 	VMOVUPS (SP), Y6
 
-loaded_625:
+loaded_642:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -6108,37 +6289,37 @@ loaded_625:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_628
+	JA          storeslow_645
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_629
+	JMP         stored_646
 
-storeslow_628:
+storeslow_645:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_630:
+copy_647:
 	CMPQ R14, R13
-	JGE  copied_631
+	JGE  copied_648
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_630
+	JMP  copy_647
 
-copied_631:
-stored_629:
+copied_648:
+stored_646:
 	MOVQ R12, R11
 
-done_601:
+done_618:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_598
+	JNZ  row_615
 	VZEROUPPER
 	RET
 
-nontemporal_499:
+nontemporal_516:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -6149,12 +6330,12 @@ nontemporal_499:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_632
+	JA      streaming_649
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_633
+	JZ      full_650
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -6162,7 +6343,7 @@ nontemporal_499:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_633:
+full_650:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -6196,10 +6377,10 @@ full_633:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_634:
+row_651:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_635
+	JZ         noprefetch_652
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6207,7 +6388,7 @@ row_634:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_635:
+noprefetch_652:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -6230,7 +6411,7 @@ noprefetch_635:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_634
+	JNZ         row_651
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6257,16 +6438,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_636:
+row_653:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_637
+	JZ         noprefetch_654
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_637:
+noprefetch_654:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -6283,7 +6464,7 @@ noprefetch_637:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_636
+	JNZ         row_653
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6302,14 +6483,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_638:
+row_655:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_639
+	JZ         noprefetch_656
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_639:
+noprefetch_656:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -6320,7 +6501,7 @@ noprefetch_639:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_638
+	JNZ         row_655
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6347,122 +6528,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_640
+	JA         loadslow_657
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_641
+	JMP        loaded_658
 
-loadslow_640:
+loadslow_657:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_642:
+copy_659:
 	CMPQ BX, DX
-	JGE  copied_643
+	JGE  copied_660
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_642
+	JMP  copy_659
 
-copied_643:
+copied_660:
 	VMOVUPS (SP), Y9
 
-loaded_641:
+loaded_658:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_644
+	JA         loadslow_661
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_645
+	JMP        loaded_662
 
-loadslow_644:
+loadslow_661:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_646:
+copy_663:
 	CMPQ BX, DX
-	JGE  copied_647
+	JGE  copied_664
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_646
+	JMP  copy_663
 
-copied_647:
+copied_664:
 	VMOVUPS (SP), Y10
 
-loaded_645:
+loaded_662:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_648
+	JA         loadslow_665
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_649
+	JMP        loaded_666
 
-loadslow_648:
+loadslow_665:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_650:
+copy_667:
 	CMPQ BX, DX
-	JGE  copied_651
+	JGE  copied_668
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_650
+	JMP  copy_667
 
-copied_651:
+copied_668:
 	VMOVUPS (SP), Y11
 
-loaded_649:
+loaded_666:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_652
+	JA         loadslow_669
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_653
+	JMP        loaded_670
 
-loadslow_652:
+loadslow_669:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_654:
+copy_671:
 	CMPQ BX, DX
-	JGE  copied_655
+	JGE  copied_672
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_654
+	JMP  copy_671
 
-copied_655:
+copied_672:
 	VMOVUPS (SP), Y12
 
-loaded_653:
+loaded_670:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_656:
+row_673:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_657
+	JZ         noprefetch_674
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6470,7 +6651,7 @@ row_656:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_657:
+noprefetch_674:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -6487,56 +6668,56 @@ noprefetch_657:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_658
+	JA          loadslow_675
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_659
+	JMP         loaded_676
 
-loadslow_658:
+loadslow_675:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_660:
+copy_677:
 	CMPQ R9, R8
-	JGE  copied_661
+	JGE  copied_678
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_660
+	JMP  copy_677
 
-copied_661:
+copied_678:
 	VMOVUPS (SP), Y13
 
-loaded_659:
+loaded_676:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_662
+	JA         loadslow_679
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_663
+	JMP        loaded_680
 
-loadslow_662:
+loadslow_679:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_664:
+copy_681:
 	CMPQ R9, R8
-	JGE  copied_665
+	JGE  copied_682
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_664
+	JMP  copy_681
 
-copied_665:
+copied_682:
 	VMOVUPS (SP), Y14
 
-loaded_663:
+loaded_680:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -6544,30 +6725,30 @@ loaded_663:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_666
+	JA          storeslow_683
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_667
+	JMP         stored_684
 
-storeslow_666:
+storeslow_683:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_668:
+copy_685:
 	CMPQ R9, R8
-	JGE  copied_669
+	JGE  copied_686
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_668
+	JMP  copy_685
 
-copied_669:
-stored_667:
+copied_686:
+stored_684:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_656
+	JNZ  row_673
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6586,128 +6767,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_670
+	JA         loadslow_687
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_671
+	JMP        loaded_688
 
-loadslow_670:
+loadslow_687:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_672:
+copy_689:
 	CMPQ BX, DX
-	JGE  copied_673
+	JGE  copied_690
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_672
+	JMP  copy_689
 
-copied_673:
+copied_690:
 	VMOVUPS (SP), Y5
 
-loaded_671:
+loaded_688:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_674
+	JA         loadslow_691
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_675
+	JMP        loaded_692
 
-loadslow_674:
+loadslow_691:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_676:
+copy_693:
 	CMPQ BX, DX
-	JGE  copied_677
+	JGE  copied_694
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_676
+	JMP  copy_693
 
-copied_677:
+copied_694:
 	VMOVUPS (SP), Y6
 
-loaded_675:
+loaded_692:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_678
+	JA         loadslow_695
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_679
+	JMP        loaded_696
 
-loadslow_678:
+loadslow_695:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_680:
+copy_697:
 	CMPQ BX, DX
-	JGE  copied_681
+	JGE  copied_698
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_680
+	JMP  copy_697
 
-copied_681:
+copied_698:
 	VMOVUPS (SP), Y7
 
-loaded_679:
+loaded_696:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_682
+	JA         loadslow_699
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_683
+	JMP        loaded_700
 
-loadslow_682:
+loadslow_699:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_684:
+copy_701:
 	CMPQ BX, DX
-	JGE  copied_685
+	JGE  copied_702
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_684
+	JMP  copy_701
 
-copied_685:
+copied_702:
 	VMOVUPS (SP), Y8
 
-loaded_683:
+loaded_700:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_686:
+row_703:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_687
+	JZ         noprefetch_704
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_687:
+noprefetch_704:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -6718,56 +6899,56 @@ noprefetch_687:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_688
+	JA          loadslow_705
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_689
+	JMP         loaded_706
 
-loadslow_688:
+loadslow_705:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_690:
+copy_707:
 	CMPQ R9, R8
-	JGE  copied_691
+	JGE  copied_708
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_690
+	JMP  copy_707
 
-copied_691:
+copied_708:
 	VMOVUPS (SP), Y9
 
-loaded_689:
+loaded_706:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_692
+	JA         loadslow_709
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_693
+	JMP        loaded_710
 
-loadslow_692:
+loadslow_709:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_694:
+copy_711:
 	CMPQ R9, R8
-	JGE  copied_695
+	JGE  copied_712
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_694
+	JMP  copy_711
 
-copied_695:
+copied_712:
 	VMOVUPS (SP), Y10
 
-loaded_693:
+loaded_710:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -6775,30 +6956,30 @@ loaded_693:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_696
+	JA          storeslow_713
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_697
+	JMP         stored_714
 
-storeslow_696:
+storeslow_713:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_698:
+copy_715:
 	CMPQ R9, R8
-	JGE  copied_699
+	JGE  copied_716
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_698
+	JMP  copy_715
 
-copied_699:
-stored_697:
+copied_716:
+stored_714:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_686
+	JNZ  row_703
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6808,210 +6989,210 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_700
+	JA         loadslow_717
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_701
+	JMP        loaded_718
 
-loadslow_700:
+loadslow_717:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_702:
+copy_719:
 	CMPQ BX, DX
-	JGE  copied_703
+	JGE  copied_720
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_702
+	JMP  copy_719
 
-copied_703:
+copied_720:
 	VMOVUPS (SP), Y1
 
-loaded_701:
+loaded_718:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_704
+	JA         loadslow_721
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_705
+	JMP        loaded_722
 
-loadslow_704:
+loadslow_721:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_706:
+copy_723:
 	CMPQ BX, DX
-	JGE  copied_707
+	JGE  copied_724
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_706
+	JMP  copy_723
 
-copied_707:
+copied_724:
 	VMOVUPS (SP), Y2
 
-loaded_705:
+loaded_722:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_708
+	JA         loadslow_725
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_709
+	JMP        loaded_726
 
-loadslow_708:
+loadslow_725:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_710:
+copy_727:
 	CMPQ BX, DX
-	JGE  copied_711
+	JGE  copied_728
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_710
+	JMP  copy_727
 
-copied_711:
+copied_728:
 	VMOVUPS (SP), Y3
 
-loaded_709:
+loaded_726:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_712
+	JA         loadslow_729
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_713
+	JMP        loaded_730
 
-loadslow_712:
+loadslow_729:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_714:
+copy_731:
 	CMPQ BX, DX
-	JGE  copied_715
+	JGE  copied_732
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_714
+	JMP  copy_731
 
-copied_715:
+copied_732:
 	VMOVUPS (SP), Y4
 
-loaded_713:
+loaded_730:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_716:
+row_733:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_717
+	JZ         noprefetch_734
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_717:
+noprefetch_734:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_718
+	JA         loadslow_735
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_719
+	JMP        loaded_736
 
-loadslow_718:
+loadslow_735:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_720:
+copy_737:
 	CMPQ R8, DI
-	JGE  copied_721
+	JGE  copied_738
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_720
+	JMP  copy_737
 
-copied_721:
+copied_738:
 	VMOVUPS (SP), Y5
 
-loaded_719:
+loaded_736:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_722
+	JA         loadslow_739
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_723
+	JMP        loaded_740
 
-loadslow_722:
+loadslow_739:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_724:
+copy_741:
 	CMPQ R8, DI
-	JGE  copied_725
+	JGE  copied_742
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_724
+	JMP  copy_741
 
-copied_725:
+copied_742:
 	VMOVUPS (SP), Y6
 
-loaded_723:
+loaded_740:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_726
+	JA          storeslow_743
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_727
+	JMP         stored_744
 
-storeslow_726:
+storeslow_743:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_728:
+copy_745:
 	CMPQ R8, DI
-	JGE  copied_729
+	JGE  copied_746
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_728
+	JMP  copy_745
 
-copied_729:
-stored_727:
+copied_746:
+stored_744:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_716
+	JNZ  row_733
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_632:
+streaming_649:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -7021,15 +7202,15 @@ streaming_632:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_730:
+row_747:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_734:
+blocks_751:
 	CMPQ        R11, R12
-	JGT         blocksdone_735
+	JGT         blocksdone_752
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -7071,14 +7252,14 @@ blocks_734:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_734
+	JMP         blocks_751
 
-blocksdone_735:
+blocksdone_752:
 	ADDQ $0x00000060, R12
 
-singles_731:
+singles_748:
 	CMPQ        R11, R12
-	JGT         tail_732
+	JGT         tail_749
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -7090,174 +7271,174 @@ singles_731:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_731
+	JMP         singles_748
 
-tail_732:
+tail_749:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_733
+	JEQ        done_750
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_736
+	JA         loadslow_753
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_737
+	JMP        loaded_754
 
-loadslow_736:
+loadslow_753:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_738:
+copy_755:
 	CMPQ R15, R14
-	JGE  copied_739
+	JGE  copied_756
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_738
+	JMP  copy_755
 
-copied_739:
+copied_756:
 	VMOVUPS (SP), Y1
 
-loaded_737:
+loaded_754:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_740
+	JA         loadslow_757
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_741
+	JMP        loaded_758
 
-loadslow_740:
+loadslow_757:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_742:
+copy_759:
 	CMPQ R15, R14
-	JGE  copied_743
+	JGE  copied_760
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_742
+	JMP  copy_759
 
-copied_743:
+copied_760:
 	VMOVUPS (SP), Y2
 
-loaded_741:
+loaded_758:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_744
+	JA         loadslow_761
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_745
+	JMP        loaded_762
 
-loadslow_744:
+loadslow_761:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_746:
+copy_763:
 	CMPQ R15, R14
-	JGE  copied_747
+	JGE  copied_764
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_746
+	JMP  copy_763
 
-copied_747:
+copied_764:
 	VMOVUPS (SP), Y3
 
-loaded_745:
+loaded_762:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_748
+	JA         loadslow_765
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_749
+	JMP        loaded_766
 
-loadslow_748:
+loadslow_765:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_750:
+copy_767:
 	CMPQ R15, R14
-	JGE  copied_751
+	JGE  copied_768
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_750
+	JMP  copy_767
 
-copied_751:
+copied_768:
 	VMOVUPS (SP), Y4
 
-loaded_749:
+loaded_766:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_752
+	JA         loadslow_769
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_753
+	JMP        loaded_770
 
-loadslow_752:
+loadslow_769:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_754:
+copy_771:
 	CMPQ R15, R14
-	JGE  copied_755
+	JGE  copied_772
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_754
+	JMP  copy_771
 
-copied_755:
+copied_772:
 	VMOVUPS (SP), Y5
 
-loaded_753:
+loaded_770:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_756
+	JA         loadslow_773
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_757
+	JMP        loaded_774
 
-loadslow_756:
+loadslow_773:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_758:
+copy_775:
 	CMPQ R15, R14
-	JGE  copied_759
+	JGE  copied_776
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_758
+	JMP  copy_775
 
-copied_759:
+copied_776:
 	VMOVUPS (SP), Y6
 
-loaded_757:
+loaded_774:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -7265,33 +7446,33 @@ loaded_757:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_760
+	JA          storeslow_777
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_761
+	JMP         stored_778
 
-storeslow_760:
+storeslow_777:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_762:
+copy_779:
 	CMPQ R14, R13
-	JGE  copied_763
+	JGE  copied_780
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_762
+	JMP  copy_779
 
-copied_763:
-stored_761:
+copied_780:
+stored_778:
 	MOVQ R12, R11
 
-done_733:
+done_750:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_730
+	JNZ  row_747
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7611,64 +7792,64 @@ TEXT ·momentsShortRowsAVX512(SB), NOSPLIT, $24-144
 
 group_13:
 	MOVQ   buf_base+48(FP), SI
-	VPXORD Z0, Z0, Z0
 	LEAQ   9792(SI), DI
-	MOVQ   mean_len+8(FP), R8
+	VPXORD Z0, Z0, Z0
+	MOVQ   DI, R8
+	MOVQ   mean_len+8(FP), R9
 
 clear_14:
-	VMOVUPS Z0, (DI)
-	VMOVUPS Z0, 64(DI)
-	ADDQ    $0x00000080, DI
-	DECQ    R8
+	VMOVUPS Z0, (R8)
+	VMOVUPS Z0, 64(R8)
+	ADDQ    $0x00000080, R8
+	DECQ    R9
 	JNZ     clear_14
-	MOVQ    BX, R8
+	MOVQ    BX, R9
 
 sample_15:
-	XORQ R9, R9
-	LEAQ 9792(SI), DI
+	XORQ R10, R10
+	MOVQ DI, R8
 
 channel_16:
-	VBROADCASTSS (SI)(R9*4), Z1
-	VMOVUPS      (DI), Z2
-	VMOVUPS      64(DI), Z3
-	XORQ         R10, R10
-	MOVQ         CX, R11
-	SHLQ         $0x02, R11
-	SUBQ         $0x00000040, R11
+	VBROADCASTSS (SI)(R10*4), Z1
+	VMOVUPS      (R8), Z2
+	VMOVUPS      64(R8), Z3
+	XORQ         R11, R11
+	MOVQ         CX, R12
+	SHLQ         $0x02, R12
+	SUBQ         $0x00000040, R12
 
 singles_17:
-	CMPQ        R10, R11
+	CMPQ        R11, R12
 	JGT         tail_18
-	VMOVUPS     (AX)(R10*1), Z4
+	VMOVUPS     (AX)(R11*1), Z4
 	VSUBPS      Z1, Z4, Z4
 	VADDPS      Z4, Z2, Z2
 	VFMADD231PS Z4, Z4, Z3
-	ADDQ        $0x00000040, R10
+	ADDQ        $0x00000040, R11
 	JMP         singles_17
 
 tail_18:
-	ADDQ        $0x00000040, R11
-	CMPQ        R10, R11
+	ADDQ        $0x00000040, R12
+	CMPQ        R11, R12
 	JEQ         done_19
-	VMOVUPS.Z   (AX)(R10*1), K1, Z4
+	VMOVUPS.Z   (AX)(R11*1), K1, Z4
 	VSUBPS.Z    Z1, Z4, K1, Z4
 	VADDPS      Z4, Z2, Z2
 	VFMADD231PS Z4, Z4, Z3
-	MOVQ        R11, R10
+	MOVQ        R12, R11
 
 done_19:
-	ADDQ    R10, AX
-	VMOVUPS Z2, (DI)
-	VMOVUPS Z3, 64(DI)
-	ADDQ    $0x00000080, DI
-	INCQ    R9
-	CMPQ    R9, mean_len+8(FP)
+	ADDQ    R11, AX
+	VMOVUPS Z2, (R8)
+	VMOVUPS Z3, 64(R8)
+	ADDQ    $0x00000080, R8
+	INCQ    R10
+	CMPQ    R10, mean_len+8(FP)
 	JB      channel_16
 	ADDQ    DX, AX
-	DECQ    R8
+	DECQ    R9
 	JNZ     sample_15
-	XORQ    R9, R9
-	LEAQ    9792(SI), DI
+	XORQ    R8, R8
 
 lanes_20:
 	VMOVUPS       (DI), Z1
@@ -7682,7 +7863,7 @@ lanes_20:
 	VADDPD        Z1, Z2, Z2
 	VPERMILPD     $0x55, Z2, Z1
 	VADDPD        Z1, Z2, Z2
-	VMOVSD        X2, 1088(SI)(R9*8)
+	VMOVSD        X2, 1088(SI)(R8*8)
 	VMOVUPS       64(DI), Z1
 	VCVTPS2PD     Y1, Z2
 	VEXTRACTF64X4 $0x01, Z1, Y1
@@ -7694,10 +7875,10 @@ lanes_20:
 	VADDPD        Z1, Z2, Z2
 	VPERMILPD     $0x55, Z2, Z1
 	VADDPD        Z1, Z2, Z2
-	VMOVSD        X2, 3264(SI)(R9*8)
+	VMOVSD        X2, 3264(SI)(R8*8)
 	ADDQ          $0x00000080, DI
-	INCQ          R9
-	CMPQ          R9, mean_len+8(FP)
+	INCQ          R8
+	CMPQ          R8, mean_len+8(FP)
 	JB            lanes_20
 	MOVQ          BX, SI
 	IMULQ         CX, SI
@@ -9565,6 +9746,137 @@ done_116:
 	VZEROUPPER
 	RET
 
+// func reduceShortRowsAVX512(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, center []float32, width int, samples int, stride int, group int)
+// Requires: AVX, AVX512F, CMOV
+TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-176
+	// reduceShortRowsAVX512: reduceRows for short runs, summed in float32 across a
+	// group of samples (buf holds two vectors a channel) before each move to float64.
+	MOVQ    dy_base+72(FP), AX
+	MOVQ    x_base+96(FP), CX
+	MOVQ    width+144(FP), DX
+	MOVQ    stride+160(FP), BX
+	MOVQ    center_len+128(FP), SI
+	IMULQ   DX, SI
+	SUBQ    SI, BX
+	SHLQ    $0x02, BX
+	MOVQ    DX, SI
+	ANDQ    $0x0f, SI
+	LEAQ    kmask<>+0(SB), DI
+	MOVWLZX (DI)(SI*2), SI
+	KMOVW   SI, K1
+	MOVQ    group+168(FP), SI
+	CMPQ    samples+152(FP), SI
+	CMOVQLT samples+152(FP), SI
+
+group_119:
+	MOVQ   buf_base+48(FP), DI
+	VPXORD Z0, Z0, Z0
+	MOVQ   DI, R8
+	MOVQ   center_len+128(FP), R9
+
+clear_120:
+	VMOVUPS Z0, (R8)
+	VMOVUPS Z0, 64(R8)
+	ADDQ    $0x00000080, R8
+	DECQ    R9
+	JNZ     clear_120
+	MOVQ    SI, R9
+
+sample_121:
+	XORQ R10, R10
+	MOVQ DI, R8
+
+channel_122:
+	MOVQ         center_base+120(FP), R11
+	VBROADCASTSS (R11)(R10*4), Z1
+	VMOVUPS      (R8), Z2
+	VMOVUPS      64(R8), Z3
+	XORQ         R11, R11
+	MOVQ         DX, R12
+	SHLQ         $0x02, R12
+	SUBQ         $0x00000040, R12
+
+singles_123:
+	CMPQ        R11, R12
+	JGT         tail_124
+	VMOVUPS     (AX)(R11*1), Z4
+	VMOVUPS     (CX)(R11*1), Z5
+	VSUBPS      Z1, Z5, Z5
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z4, Z5, Z3
+	ADDQ        $0x00000040, R11
+	JMP         singles_123
+
+tail_124:
+	ADDQ        $0x00000040, R12
+	CMPQ        R11, R12
+	JEQ         done_125
+	VMOVUPS.Z   (AX)(R11*1), K1, Z4
+	VMOVUPS.Z   (CX)(R11*1), K1, Z5
+	VSUBPS      Z1, Z5, Z5
+	VADDPS      Z4, Z2, Z2
+	VFMADD231PS Z4, Z5, Z3
+	MOVQ        R12, R11
+
+done_125:
+	ADDQ    R11, AX
+	ADDQ    R11, CX
+	VMOVUPS Z2, (R8)
+	VMOVUPS Z3, 64(R8)
+	ADDQ    $0x00000080, R8
+	INCQ    R10
+	CMPQ    R10, center_len+128(FP)
+	JB      channel_122
+	ADDQ    BX, AX
+	ADDQ    BX, CX
+	DECQ    R9
+	JNZ     sample_121
+	XORQ    R8, R8
+
+lanes_126:
+	VMOVUPS       (DI), Z1
+	VCVTPS2PD     Y1, Z2
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z2, Z2
+	VSHUFF64X2    $0x4e, Z2, Z2, Z1
+	VADDPD        Z1, Z2, Z2
+	VSHUFF64X2    $0xb1, Z2, Z2, Z1
+	VADDPD        Z1, Z2, Z2
+	VPERMILPD     $0x55, Z2, Z1
+	VADDPD        Z1, Z2, Z2
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X2, X2
+	VMOVSD        X2, (R9)(R8*8)
+	VMOVUPS       64(DI), Z1
+	VCVTPS2PD     Y1, Z2
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z2, Z2
+	VSHUFF64X2    $0x4e, Z2, Z2, Z1
+	VADDPD        Z1, Z2, Z2
+	VSHUFF64X2    $0xb1, Z2, Z2, Z1
+	VADDPD        Z1, Z2, Z2
+	VPERMILPD     $0x55, Z2, Z1
+	VADDPD        Z1, Z2, Z2
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X2, X2
+	VMOVSD        X2, (R9)(R8*8)
+	ADDQ          $0x00000080, DI
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            lanes_126
+	SUBQ          SI, samples+152(FP)
+	JZ            done_127
+	MOVQ          group+168(FP), SI
+	CMPQ          samples+152(FP), SI
+	CMOVQLT       samples+152(FP), SI
+	JMP           group_119
+
+done_127:
+	VZEROUPPER
+	RET
+
 // func reduceColsAVX512(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, rows int, stride int, first int, prefetch int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
@@ -9583,35 +9895,35 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_119:
+chunk_128:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_120:
+clear_129:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_120
+	JNZ     clear_129
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_121:
+rows_130:
 	CMPQ SI, $0x04
-	JLT  rowsdone_122
+	JLT  rowsdone_131
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_124
+	JZ   vectorstail_133
 
-vectors_123:
+vectors_132:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_126
+	JEQ        noprefetch_135
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -9625,7 +9937,7 @@ vectors_123:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_126:
+noprefetch_135:
 	VMOVUPS     (R9), Z1
 	VMOVUPS     (R10), Z3
 	VMOVUPS     (R11), Z4
@@ -9655,11 +9967,11 @@ noprefetch_126:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_123
+	JNZ         vectors_132
 
-vectorstail_124:
+vectorstail_133:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_125
+	JZ          vectorsdone_134
 	VMOVUPS     (R9), Z1
 	VMOVUPS.Z   (R10), K1, Z3
 	VMOVUPS.Z   (R11), K1, Z4
@@ -9686,24 +9998,24 @@ vectorstail_124:
 	VADDPS      2176(R9), Z3, Z3
 	VMOVUPS     Z3, 2176(R9)
 
-vectorsdone_125:
+vectorsdone_134:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_121
+	JMP  rows_130
 
-rowsdone_122:
-rows_127:
+rowsdone_131:
+rows_136:
 	CMPQ SI, $0x01
-	JLT  rowsdone_128
+	JLT  rowsdone_137
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_130
+	JZ   vectorstail_139
 
-vectors_129:
+vectors_138:
 	VMOVUPS (R8), Z1
 	VMOVUPS (R9), Z2
 	VMOVUPS (R10), Z3
@@ -9718,11 +10030,11 @@ vectors_129:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_129
+	JNZ     vectors_138
 
-vectorstail_130:
+vectorstail_139:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_131
+	JZ        vectorsdone_140
 	VMOVUPS   (R8), Z1
 	VMOVUPS.Z (R9), K1, Z2
 	VMOVUPS.Z (R10), K1, Z3
@@ -9734,13 +10046,13 @@ vectorstail_130:
 	VADDPS    2176(R8), Z2, Z2
 	VMOVUPS   Z2, 2176(R8)
 
-vectorsdone_131:
+vectorsdone_140:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_127
+	JMP  rows_136
 
-rowsdone_128:
+rowsdone_137:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -9749,9 +10061,9 @@ rowsdone_128:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_132:
+singles_141:
 	CMPQ          R9, R10
-	JGT           tail_133
+	JGT           tail_142
 	VMOVUPS       1088(SI)(R9*1), Z1
 	VMOVUPD       (DI)(R9*2), Z2
 	VMOVUPD       64(DI)(R9*2), Z3
@@ -9773,12 +10085,12 @@ singles_132:
 	VMOVUPD       Z2, (R8)(R9*2)
 	VMOVUPD       Z3, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_132
+	JMP           singles_141
 
-tail_133:
+tail_142:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_134
+	JEQ           done_143
 	VMOVUPS       1088(SI)(R9*1), Z1
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z2
@@ -9805,15 +10117,15 @@ tail_133:
 	VMOVUPD       Z3, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_134:
+done_143:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_135
+	JZ      done_144
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_119
+	JMP     chunk_128
 
-done_135:
+done_144:
 	VZEROUPPER
 	RET
 
@@ -9822,152 +10134,7 @@ done_135:
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_136
-	MOVQ  dx_base+0(FP), AX
-	MOVQ  dy_base+24(FP), CX
-	MOVQ  x_base+48(FP), DX
-	MOVQ  width+168(FP), BX
-	MOVQ  samples+176(FP), SI
-	MOVQ  stride+184(FP), DI
-	MOVQ  center_len+80(FP), R8
-	IMULQ BX, R8
-	SUBQ  R8, DI
-	SHLQ  $0x02, DI
-
-sample_137:
-	XORQ R8, R8
-
-channel_138:
-	MOVQ         center_base+72(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z0
-	MOVQ         gy_base+96(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z1
-	MOVQ         gx_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z2
-	MOVQ         g0_base+144(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z3
-	MOVQ         BX, R10
-	MOVQ         AX, R9
-	NEGQ         R9
-	ANDQ         $0x3f, R9
-	SHRQ         $0x02, R9
-	JZ           aligned_139
-	CMPQ         R9, R10
-	JAE          aligned_139
-	LEAQ         kmask<>+0(SB), R11
-	MOVWLZX      (R11)(R9*2), R11
-	KMOVW        R11, K1
-	XORQ         R11, R11
-	VMOVUPS.Z    (CX)(R11*1), K1, Z4
-	VMOVUPS.Z    (DX)(R11*1), K1, Z5
-	VSUBPS       Z0, Z5, Z5
-	VFMADD213PS  Z3, Z1, Z4
-	VFMADD231PS  Z2, Z5, Z4
-	VMOVUPS      Z4, K1, (AX)(R11*1)
-	SUBQ         R9, R10
-	SHLQ         $0x02, R9
-	ADDQ         R9, AX
-	ADDQ         R9, CX
-	ADDQ         R9, DX
-
-aligned_139:
-	MOVQ    R10, R9
-	ANDQ    $0x0f, R9
-	LEAQ    kmask<>+0(SB), R11
-	MOVWLZX (R11)(R9*2), R9
-	KMOVW   R9, K1
-	XORQ    R9, R9
-	SHLQ    $0x02, R10
-	SUBQ    $0x00000100, R10
-
-blocks_143:
-	CMPQ       R9, R10
-	JGT        blocksdone_144
-	MOVQ       prefetch+192(FP), R11
-	TESTQ      R11, R11
-	JZ         noprefetch_145
-	LEAQ       (R11)(CX*1), R12
-	PREFETCHT0 (R12)(R9*1)
-	PREFETCHT0 64(R12)(R9*1)
-	PREFETCHT0 128(R12)(R9*1)
-	PREFETCHT0 192(R12)(R9*1)
-	LEAQ       (R11)(DX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-
-noprefetch_145:
-	VMOVUPS     (CX)(R9*1), Z4
-	VMOVUPS     (DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, (AX)(R9*1)
-	VMOVUPS     64(CX)(R9*1), Z4
-	VMOVUPS     64(DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, 64(AX)(R9*1)
-	VMOVUPS     128(CX)(R9*1), Z4
-	VMOVUPS     128(DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, 128(AX)(R9*1)
-	VMOVUPS     192(CX)(R9*1), Z4
-	VMOVUPS     192(DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, 192(AX)(R9*1)
-	ADDQ        $0x00000100, R9
-	JMP         blocks_143
-
-blocksdone_144:
-	ADDQ $0x000000c0, R10
-
-singles_140:
-	CMPQ        R9, R10
-	JGT         tail_141
-	VMOVUPS     (CX)(R9*1), Z4
-	VMOVUPS     (DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, (AX)(R9*1)
-	ADDQ        $0x00000040, R9
-	JMP         singles_140
-
-tail_141:
-	ADDQ        $0x00000040, R10
-	CMPQ        R9, R10
-	JEQ         done_142
-	VMOVUPS.Z   (CX)(R9*1), K1, Z4
-	VMOVUPS.Z   (DX)(R9*1), K1, Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, K1, (AX)(R9*1)
-	MOVQ        R10, R9
-
-done_142:
-	ADDQ R9, AX
-	ADDQ R9, CX
-	ADDQ R9, DX
-	INCQ R8
-	CMPQ R8, center_len+80(FP)
-	JB   channel_138
-	ADDQ DI, AX
-	ADDQ DI, CX
-	ADDQ DI, DX
-	DECQ SI
-	JNZ  sample_137
-	VZEROUPPER
-	RET
-
-nontemporal_136:
+	JNE   nontemporal_145
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -10048,25 +10215,25 @@ noprefetch_154:
 	VSUBPS      Z0, Z5, Z5
 	VFMADD213PS Z3, Z1, Z4
 	VFMADD231PS Z2, Z5, Z4
-	VMOVNTPS    Z4, (AX)(R9*1)
+	VMOVUPS     Z4, (AX)(R9*1)
 	VMOVUPS     64(CX)(R9*1), Z4
 	VMOVUPS     64(DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
 	VFMADD213PS Z3, Z1, Z4
 	VFMADD231PS Z2, Z5, Z4
-	VMOVNTPS    Z4, 64(AX)(R9*1)
+	VMOVUPS     Z4, 64(AX)(R9*1)
 	VMOVUPS     128(CX)(R9*1), Z4
 	VMOVUPS     128(DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
 	VFMADD213PS Z3, Z1, Z4
 	VFMADD231PS Z2, Z5, Z4
-	VMOVNTPS    Z4, 128(AX)(R9*1)
+	VMOVUPS     Z4, 128(AX)(R9*1)
 	VMOVUPS     192(CX)(R9*1), Z4
 	VMOVUPS     192(DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
 	VFMADD213PS Z3, Z1, Z4
 	VFMADD231PS Z2, Z5, Z4
-	VMOVNTPS    Z4, 192(AX)(R9*1)
+	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
 	JMP         blocks_152
 
@@ -10081,7 +10248,7 @@ singles_149:
 	VSUBPS      Z0, Z5, Z5
 	VFMADD213PS Z3, Z1, Z4
 	VFMADD231PS Z2, Z5, Z4
-	VMOVNTPS    Z4, (AX)(R9*1)
+	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
 	JMP         singles_149
 
@@ -10109,6 +10276,151 @@ done_151:
 	ADDQ DI, DX
 	DECQ SI
 	JNZ  sample_146
+	VZEROUPPER
+	RET
+
+nontemporal_145:
+	MOVQ  dx_base+0(FP), AX
+	MOVQ  dy_base+24(FP), CX
+	MOVQ  x_base+48(FP), DX
+	MOVQ  width+168(FP), BX
+	MOVQ  samples+176(FP), SI
+	MOVQ  stride+184(FP), DI
+	MOVQ  center_len+80(FP), R8
+	IMULQ BX, R8
+	SUBQ  R8, DI
+	SHLQ  $0x02, DI
+
+sample_155:
+	XORQ R8, R8
+
+channel_156:
+	MOVQ         center_base+72(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	MOVQ         gy_base+96(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z1
+	MOVQ         gx_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z2
+	MOVQ         g0_base+144(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z3
+	MOVQ         BX, R10
+	MOVQ         AX, R9
+	NEGQ         R9
+	ANDQ         $0x3f, R9
+	SHRQ         $0x02, R9
+	JZ           aligned_157
+	CMPQ         R9, R10
+	JAE          aligned_157
+	LEAQ         kmask<>+0(SB), R11
+	MOVWLZX      (R11)(R9*2), R11
+	KMOVW        R11, K1
+	XORQ         R11, R11
+	VMOVUPS.Z    (CX)(R11*1), K1, Z4
+	VMOVUPS.Z    (DX)(R11*1), K1, Z5
+	VSUBPS       Z0, Z5, Z5
+	VFMADD213PS  Z3, Z1, Z4
+	VFMADD231PS  Z2, Z5, Z4
+	VMOVUPS      Z4, K1, (AX)(R11*1)
+	SUBQ         R9, R10
+	SHLQ         $0x02, R9
+	ADDQ         R9, AX
+	ADDQ         R9, CX
+	ADDQ         R9, DX
+
+aligned_157:
+	MOVQ    R10, R9
+	ANDQ    $0x0f, R9
+	LEAQ    kmask<>+0(SB), R11
+	MOVWLZX (R11)(R9*2), R9
+	KMOVW   R9, K1
+	XORQ    R9, R9
+	SHLQ    $0x02, R10
+	SUBQ    $0x00000100, R10
+
+blocks_161:
+	CMPQ       R9, R10
+	JGT        blocksdone_162
+	MOVQ       prefetch+192(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_163
+	LEAQ       (R11)(CX*1), R12
+	PREFETCHT0 (R12)(R9*1)
+	PREFETCHT0 64(R12)(R9*1)
+	PREFETCHT0 128(R12)(R9*1)
+	PREFETCHT0 192(R12)(R9*1)
+	LEAQ       (R11)(DX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+
+noprefetch_163:
+	VMOVUPS     (CX)(R9*1), Z4
+	VMOVUPS     (DX)(R9*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, (AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Z4
+	VMOVUPS     64(DX)(R9*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, 64(AX)(R9*1)
+	VMOVUPS     128(CX)(R9*1), Z4
+	VMOVUPS     128(DX)(R9*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, 128(AX)(R9*1)
+	VMOVUPS     192(CX)(R9*1), Z4
+	VMOVUPS     192(DX)(R9*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, 192(AX)(R9*1)
+	ADDQ        $0x00000100, R9
+	JMP         blocks_161
+
+blocksdone_162:
+	ADDQ $0x000000c0, R10
+
+singles_158:
+	CMPQ        R9, R10
+	JGT         tail_159
+	VMOVUPS     (CX)(R9*1), Z4
+	VMOVUPS     (DX)(R9*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, (AX)(R9*1)
+	ADDQ        $0x00000040, R9
+	JMP         singles_158
+
+tail_159:
+	ADDQ        $0x00000040, R10
+	CMPQ        R9, R10
+	JEQ         done_160
+	VMOVUPS.Z   (CX)(R9*1), K1, Z4
+	VMOVUPS.Z   (DX)(R9*1), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (AX)(R9*1)
+	MOVQ        R10, R9
+
+done_160:
+	ADDQ R9, AX
+	ADDQ R9, CX
+	ADDQ R9, DX
+	INCQ R8
+	CMPQ R8, center_len+80(FP)
+	JB   channel_156
+	ADDQ DI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	DECQ SI
+	JNZ  sample_155
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10118,7 +10430,7 @@ done_151:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_155
+	JNE     nontemporal_164
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -10127,12 +10439,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_156
+	JA      streaming_165
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_157
+	JZ      full_166
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -10142,7 +10454,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_false
 
-full_157:
+full_166:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -10186,10 +10498,10 @@ full_157:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_158:
+row_167:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_159
+	JZ         noprefetch_168
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10199,7 +10511,7 @@ row_158:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_159:
+noprefetch_168:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -10228,7 +10540,7 @@ noprefetch_159:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_158
+	JNZ         row_167
 	VZEROUPPER
 	RET
 
@@ -10262,10 +10574,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_160:
+row_169:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_161
+	JZ         noprefetch_170
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10273,7 +10585,7 @@ row_160:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_161:
+noprefetch_170:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -10296,7 +10608,7 @@ noprefetch_161:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_160
+	JNZ         row_169
 	VZEROUPPER
 	RET
 
@@ -10322,16 +10634,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_162:
+row_171:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_163
+	JZ         noprefetch_172
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_163:
+noprefetch_172:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -10348,7 +10660,7 @@ noprefetch_163:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_162
+	JNZ         row_171
 	VZEROUPPER
 	RET
 
@@ -10366,14 +10678,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_164:
+row_173:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_165
+	JZ         noprefetch_174
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_165:
+noprefetch_174:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10384,7 +10696,7 @@ noprefetch_165:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_164
+	JNZ         row_173
 	VZEROUPPER
 	RET
 
@@ -10426,10 +10738,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_166:
+row_175:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_167
+	JZ         noprefetch_176
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10439,7 +10751,7 @@ row_166:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_167:
+noprefetch_176:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -10468,7 +10780,7 @@ noprefetch_167:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_166
+	JNZ         row_175
 	VZEROUPPER
 	RET
 
@@ -10502,10 +10814,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_168:
+row_177:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_169
+	JZ         noprefetch_178
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10513,7 +10825,7 @@ row_168:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_169:
+noprefetch_178:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -10536,7 +10848,7 @@ noprefetch_169:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_168
+	JNZ         row_177
 	VZEROUPPER
 	RET
 
@@ -10562,16 +10874,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_170:
+row_179:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_171
+	JZ         noprefetch_180
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_171:
+noprefetch_180:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -10588,7 +10900,7 @@ noprefetch_171:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_170
+	JNZ         row_179
 	VZEROUPPER
 	RET
 
@@ -10606,14 +10918,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_172:
+row_181:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_173
+	JZ         noprefetch_182
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_173:
+noprefetch_182:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10624,11 +10936,11 @@ noprefetch_173:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_172
+	JNZ         row_181
 	VZEROUPPER
 	RET
 
-streaming_156:
+streaming_165:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -10638,15 +10950,15 @@ streaming_156:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_174:
+row_183:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_178:
+blocks_187:
 	CMPQ        R11, R12
-	JGT         blocksdone_179
+	JGT         blocksdone_188
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -10688,14 +11000,14 @@ blocks_178:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_178
+	JMP         blocks_187
 
-blocksdone_179:
+blocksdone_188:
 	ADDQ $0x000000c0, R12
 
-singles_175:
+singles_184:
 	CMPQ        R11, R12
-	JGT         tail_176
+	JGT         tail_185
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -10707,12 +11019,12 @@ singles_175:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_175
+	JMP         singles_184
 
-tail_176:
+tail_185:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_177
+	JEQ         done_186
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -10725,16 +11037,16 @@ tail_176:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_177:
+done_186:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_174
+	JNZ  row_183
 	VZEROUPPER
 	RET
 
-nontemporal_155:
+nontemporal_164:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -10743,12 +11055,12 @@ nontemporal_155:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_180
+	JA      streaming_189
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_181
+	JZ      full_190
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -10758,7 +11070,7 @@ nontemporal_155:
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_true
 
-full_181:
+full_190:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -10802,10 +11114,10 @@ full_181:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_182:
+row_191:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_183
+	JZ         noprefetch_192
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10815,7 +11127,7 @@ row_182:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_183:
+noprefetch_192:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -10844,7 +11156,7 @@ noprefetch_183:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_182
+	JNZ         row_191
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10879,10 +11191,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_184:
+row_193:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_185
+	JZ         noprefetch_194
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10890,7 +11202,7 @@ row_184:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_185:
+noprefetch_194:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -10913,7 +11225,7 @@ noprefetch_185:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_184
+	JNZ         row_193
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10940,16 +11252,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_186:
+row_195:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_187
+	JZ         noprefetch_196
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_187:
+noprefetch_196:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -10966,7 +11278,7 @@ noprefetch_187:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_186
+	JNZ         row_195
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10985,14 +11297,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_188:
+row_197:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_189
+	JZ         noprefetch_198
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_189:
+noprefetch_198:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11003,7 +11315,7 @@ noprefetch_189:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_188
+	JNZ         row_197
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11046,10 +11358,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_190:
+row_199:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_191
+	JZ         noprefetch_200
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11059,7 +11371,7 @@ row_190:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_191:
+noprefetch_200:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -11088,7 +11400,7 @@ noprefetch_191:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_190
+	JNZ         row_199
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11123,10 +11435,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_192:
+row_201:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_193
+	JZ         noprefetch_202
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11134,7 +11446,7 @@ row_192:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_193:
+noprefetch_202:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -11157,7 +11469,7 @@ noprefetch_193:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_192
+	JNZ         row_201
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11184,16 +11496,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_194:
+row_203:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_195
+	JZ         noprefetch_204
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_195:
+noprefetch_204:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -11210,7 +11522,7 @@ noprefetch_195:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_194
+	JNZ         row_203
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11229,14 +11541,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_196:
+row_205:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_197
+	JZ         noprefetch_206
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_197:
+noprefetch_206:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11247,12 +11559,12 @@ noprefetch_197:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_196
+	JNZ         row_205
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_180:
+streaming_189:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -11262,15 +11574,15 @@ streaming_180:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_198:
+row_207:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_202:
+blocks_211:
 	CMPQ        R11, R12
-	JGT         blocksdone_203
+	JGT         blocksdone_212
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -11312,14 +11624,14 @@ blocks_202:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_202
+	JMP         blocks_211
 
-blocksdone_203:
+blocksdone_212:
 	ADDQ $0x000000c0, R12
 
-singles_199:
+singles_208:
 	CMPQ        R11, R12
-	JGT         tail_200
+	JGT         tail_209
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -11331,12 +11643,12 @@ singles_199:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_199
+	JMP         singles_208
 
-tail_200:
+tail_209:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_201
+	JEQ         done_210
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -11349,12 +11661,12 @@ tail_200:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_201:
+done_210:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_198
+	JNZ  row_207
 	SFENCE
 	VZEROUPPER
 	RET

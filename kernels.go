@@ -37,8 +37,9 @@ type kernelSet struct {
 	normalizeCols func(y, x, center, scale, shift []float32, rows, stride int)
 
 	// reduceRows and reduceCols add Σdy and Σdy·(x - center[i]) over each channel's
-	// values to sumDy[i] and sumDyXc[i], summing in float32 per run (rows) or per chunk
-	// of colChunk rows aligned as in momentsCols (cols), then in float64.
+	// values to sumDy[i] and sumDyXc[i], summing in float32 per run or, for short runs,
+	// per group of up to sampleGroup(width) samples from the call's first (rows), or per
+	// chunk of colChunk rows aligned as in momentsCols (cols), then in float64.
 	reduceRows func(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride int)
 	reduceCols func(sumDy, sumDyXc []float64, count int, dy, x, center []float32, rows, stride int)
 

@@ -430,6 +430,96 @@ func (w *isa) momentsRows() {
 // float32 accumulators: for each channel, a vector of Σ(x-k) and one of Σ(x-k)².
 const rowsAcc = 36 * colPad
 
+// A shortStep emits the work on one vector of a short run, as a sumStep does, given the
+// channel's broadcast parameter c.
+type shortStep func(at func(p int) Mem, tail bool, c, a, q VecVirtual)
+
+// groupSums emits the short-run forms' float32 sums over the m samples of a group (m a
+// register): for each sample and each of the n channels, the run of width values at the
+// data pointers (advanced past the group) summed by step into the channel's two vectors
+// at acc, which it clears first. param(ch) loads channel ch's broadcast parameter.
+func (w *isa) groupSums(ptrs []Register, m, width, skip, acc Register, n Mem,
+	param func(ch Register) VecVirtual, step shortStep) {
+	a, cnt := GP64(), GP64()
+	z := w.vec()
+	w.zero(z)
+	MOVQ(acc, a)
+	MOVQ(n, cnt)
+	clearLoop := w.label("clear")
+	Label(clearLoop)
+	VMOVUPS(z, Mem{Base: a})
+	VMOVUPS(z, Mem{Base: a, Disp: w.size()})
+	ADDQ(U32(2*w.size()), a)
+	DECQ(cnt)
+	JNZ(LabelRef(clearLoop))
+
+	j := GP64()
+	MOVQ(m, j)
+	sample := w.label("sample")
+	Label(sample)
+	ch := GP64()
+	XORQ(ch, ch)
+	MOVQ(acc, a)
+	channel := w.label("channel")
+	Label(channel)
+	c := param(ch)
+	s, q := w.vec(), w.vec()
+	VMOVUPS(Mem{Base: a}, s)
+	VMOVUPS(Mem{Base: a, Disp: w.size()}, q)
+	i := w.loop(width, 1, func(i Register, _ int, tail bool) {
+		step(func(p int) Mem { return at(ptrs[p], i, 0) }, tail, c, s, q)
+	})
+	for _, p := range ptrs {
+		ADDQ(i, p)
+	}
+	VMOVUPS(s, Mem{Base: a})
+	VMOVUPS(q, Mem{Base: a, Disp: w.size()})
+	ADDQ(U32(2*w.size()), a)
+	INCQ(ch)
+	CMPQ(ch, n)
+	JB(LabelRef(channel))
+	for _, p := range ptrs {
+		ADDQ(skip, p)
+	}
+	DECQ(j)
+	JNZ(LabelRef(sample))
+}
+
+// groupTotals emits, for each of the n channels, the sums of its two vectors at acc
+// across lanes in float64, passed to total(ch, r, v) for r = 0, 1 in v's low lane.
+func (w *isa) groupTotals(acc Register, n Mem, total func(ch Register, r int, v VecVirtual)) {
+	ch, a := GP64(), GP64()
+	XORQ(ch, ch)
+	MOVQ(acc, a)
+	lanes := w.label("lanes")
+	Label(lanes)
+	for r := range 2 {
+		v := w.vec()
+		VMOVUPS(Mem{Base: a, Disp: r * w.size()}, v)
+		lo, hi := w.widen(v, 0), w.widen(v, 1)
+		VADDPD(hi, lo, lo)
+		w.hsumPD(lo)
+		total(ch, r, lo)
+	}
+	ADDQ(U32(2*w.size()), a)
+	INCQ(ch)
+	CMPQ(ch, n)
+	JB(LabelRef(lanes))
+}
+
+// nextGroup emits the step to the next group of m samples (group at most), jumping to
+// label top unless no samples are left.
+func (w *isa) nextGroup(m Register, top string) {
+	SUBQ(m, addr(Param("samples")))
+	done := w.label("done")
+	JZ(LabelRef(done))
+	Load(Param("group"), m)
+	CMPQ(addr(Param("samples")), m)
+	CMOVQLT(addr(Param("samples")), m)
+	JMP(LabelRef(top))
+	Label(done)
+}
+
 // momentsShortRows is momentsRows for runs of at most runChunk/2 values, where summing
 // each run down to two numbers would cost more than reading it: each channel keeps its
 // sums as two float32 vectors across a group of samples, and only a whole group (group
@@ -449,37 +539,15 @@ func (w *isa) momentsShortRows() {
 
 	group := w.label("group")
 	Label(group)
-	buf := Load(Param("buf").Base(), GP64())
-	acc, cnt := GP64(), GP64()
-	z := w.vec()
-	w.zero(z)
+	buf, acc := Load(Param("buf").Base(), GP64()), GP64()
 	LEAQ(Mem{Base: buf, Disp: rowsAcc}, acc)
-	MOVQ(n, cnt)
-	clearLoop := w.label("clear")
-	Label(clearLoop)
-	VMOVUPS(z, Mem{Base: acc})
-	VMOVUPS(z, Mem{Base: acc, Disp: w.size()})
-	ADDQ(U32(2*w.size()), acc)
-	DECQ(cnt)
-	JNZ(LabelRef(clearLoop))
-
-	j := GP64()
-	MOVQ(m, j)
-	sample := w.label("sample")
-	Label(sample)
-	ch := GP64()
-	XORQ(ch, ch)
-	LEAQ(Mem{Base: buf, Disp: rowsAcc}, acc)
-	channel := w.label("channel")
-	Label(channel)
-	k := w.vec()
-	VBROADCASTSS(Mem{Base: buf, Index: ch, Scale: 4}, k)
-	a, q := w.vec(), w.vec()
-	VMOVUPS(Mem{Base: acc}, a)
-	VMOVUPS(Mem{Base: acc, Disp: w.size()}, q)
-	i := w.loop(width, 1, func(i Register, _ int, tail bool) {
+	w.groupSums([]Register{x}, m, width, skip, acc, n, func(ch Register) VecVirtual {
+		k := w.vec()
+		VBROADCASTSS(Mem{Base: buf, Index: ch, Scale: 4}, k)
+		return k
+	}, func(at func(int) Mem, tail bool, k, a, q VecVirtual) {
 		d := w.vec()
-		w.load(at(x, i, 0), d, tail)
+		w.load(at(0), d, tail)
 		if tail {
 			w.subTail(k, d, d)
 		} else {
@@ -488,49 +556,58 @@ func (w *isa) momentsShortRows() {
 		VADDPS(d, a, a)
 		VFMADD231PS(d, d, q)
 	})
-	ADDQ(i, x)
-	VMOVUPS(a, Mem{Base: acc})
-	VMOVUPS(q, Mem{Base: acc, Disp: w.size()})
-	ADDQ(U32(2*w.size()), acc)
-	INCQ(ch)
-	CMPQ(ch, n)
-	JB(LabelRef(channel))
-	ADDQ(skip, x)
-	DECQ(j)
-	JNZ(LabelRef(sample))
-
-	// The group's sums, across lanes in float64, into the buffer's S1 and S2.
-	XORQ(ch, ch)
-	LEAQ(Mem{Base: buf, Disp: rowsAcc}, acc)
-	lanes := w.label("lanes")
-	Label(lanes)
-	for r, disp := range []int{rowsS1, rowsS2} {
-		v := w.vec()
-		VMOVUPS(Mem{Base: acc, Disp: r * w.size()}, v)
-		lo, hi := w.widen(v, 0), w.widen(v, 1)
-		VADDPD(hi, lo, lo)
-		w.hsumPD(lo)
-		VMOVSD(lo.AsX(), Mem{Base: buf, Index: ch, Scale: 8, Disp: disp})
-	}
-	ADDQ(U32(2*w.size()), acc)
-	INCQ(ch)
-	CMPQ(ch, n)
-	JB(LabelRef(lanes))
-
+	w.groupTotals(acc, n, func(ch Register, r int, v VecVirtual) {
+		VMOVSD(v.AsX(), Mem{Base: buf, Index: ch, Scale: 8, Disp: []int{rowsS1, rowsS2}[r]})
+	})
 	values := GP64()
 	MOVQ(m, values)
 	IMULQ(width, values)
 	w.chunkWeights(values, weights)
 	w.mergeRowSums(n, weights)
 	ADDQ(values, addr(Param("count")))
-	SUBQ(m, addr(Param("samples")))
-	done := w.label("done")
-	JZ(LabelRef(done))
-	Load(Param("group"), m)
+	w.nextGroup(m, group)
+	VZEROUPPER()
+	RET()
+}
+
+// reduceShortRows is reduceRows for runs of at most runChunk/2 values, summed in float32
+// across groups of group samples, as in momentsShortRows, before moving to float64.
+func (w *isa) reduceShortRows() {
+	w.text("reduceShortRows", "func(sumDy, sumDyXc []float64, buf, dy, x, center []float32, width, samples, stride, group int)")
+	Comment("reduceShortRows"+w.name+": reduceRows for short runs, summed in float32 across a",
+		"group of samples (buf holds two vectors a channel) before each move to float64.")
+	dy := Load(Param("dy").Base(), GP64())
+	x := Load(Param("x").Base(), GP64())
+	width := Load(Param("width"), GP64())
+	n := addr(Param("center").Len())
+	skip := w.sampleSkip(width, Param("center").Len())
+	w.setTail(width)
+	m := Load(Param("group"), GP64())
 	CMPQ(addr(Param("samples")), m)
 	CMOVQLT(addr(Param("samples")), m)
-	JMP(LabelRef(group))
-	Label(done)
+
+	group := w.label("group")
+	Label(group)
+	acc := Load(Param("buf").Base(), GP64())
+	w.groupSums([]Register{dy, x}, m, width, skip, acc, n, func(ch Register) VecVirtual {
+		cp, c := Load(Param("center").Base(), GP64()), w.vec()
+		VBROADCASTSS(Mem{Base: cp, Index: ch, Scale: 4}, c)
+		return c
+	}, func(at func(int) Mem, tail bool, c, a, q VecVirtual) {
+		g, d := w.vec(), w.vec()
+		w.load(at(0), g, tail)
+		w.load(at(1), d, tail)
+		VSUBPS(c, d, d) // masked lanes: dy is 0, so the product is too
+		VADDPS(g, a, a)
+		VFMADD231PS(g, d, q)
+	})
+	w.groupTotals(acc, n, func(ch Register, r int, v VecVirtual) {
+		b := Load(Param([]string{"sumDy", "sumDyXc"}[r]).Base(), GP64())
+		sum := Mem{Base: b, Index: ch, Scale: 8}
+		VADDSD(sum, v.AsX(), v.AsX())
+		VMOVSD(v.AsX(), sum)
+	})
+	w.nextGroup(m, group)
 	VZEROUPPER()
 	RET()
 }

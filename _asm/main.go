@@ -26,6 +26,7 @@ func main() {
 		w.momentsCols()
 		w.normalize()
 		w.reduceRows()
+		w.reduceShortRows()
 		w.reduceCols()
 		w.grad()
 	}

@@ -269,7 +269,7 @@ func (bn *BatchNorm) Backward(dx, dWeight, dBias, dy, x []float32, s Shape, save
 	if len(residual) != s.C {
 		residual = nil
 	}
-	m := float64(s.N * s.S)
+	invM := 1 / float64(s.N*s.S)
 	k := activeKernels()
 	p := newPlan(s, cacheBudget/2) // the tile is read as both x and dy
 	sc := getScratch()
@@ -296,10 +296,10 @@ func (bn *BatchNorm) Backward(dx, dWeight, dBias, dy, x []float32, s Shape, save
 			}
 			// dx = γ·invStd·(dy - Σdy/m - (x - mean)·invStd²·Σdy·(x - mean)/m)
 			gy := bn.weight(c) * invStd
-			gx := -gy * invStd * invStd * sumDyXmu / m
+			gx := -gy * invStd * invStd * sumDyXmu * invM
 			sc.gy[i] = float32(gy)
 			sc.gx[i] = float32(gx)
-			sc.g0[i] = float32(-gy*sumDy[i]/m - gx*lo)
+			sc.g0[i] = float32(-gy*sumDy[i]*invM - gx*lo)
 		}
 		p.grad(k, dx, dy, x, center, sc.gy[:n], sc.gx[:n], sc.g0[:n], c0, c1)
 	}

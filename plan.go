@@ -62,7 +62,7 @@ func (p plan) span(x []float32, c0, c1 int) []float32 {
 func (p plan) moments(k *kernelSet, st *stats, x []float32, c0, c1 int) {
 	clear(st.mean)
 	clear(st.m2)
-	st.count = p.count
+	st.setCount(p.count)
 	xs := p.span(x, c0, c1)
 	if p.rows {
 		k.momentsRows(st.mean, st.m2, 0, xs, p.width, p.samples, p.stride)

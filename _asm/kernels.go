@@ -362,6 +362,31 @@ func (w *isa) runSums(width Register, ptrs []Register, d1, d2 VecVirtual, step s
 	w.hsumPD(d2)
 }
 
+// shiftedTerms is the moments' shortStep: it adds d = x - k and d² to a and q, x the
+// vector at data pointer 0.
+func (w *isa) shiftedTerms(at func(int) Mem, tail bool, k, a, q VecVirtual) {
+	d := w.vec()
+	w.load(at(0), d, tail)
+	if tail {
+		w.subTail(k, d, d)
+	} else {
+		VSUBPS(k, d, d)
+	}
+	VADDPS(d, a, a)
+	VFMADD231PS(d, d, q)
+}
+
+// gradTerms is the reductions' shortStep: it adds dy and dy·(x - c) to a and q, dy and x
+// the vectors at data pointers 0 and 1.
+func (w *isa) gradTerms(at func(int) Mem, tail bool, c, a, q VecVirtual) {
+	g, d := w.vec(), w.vec()
+	w.load(at(0), g, tail)
+	w.load(at(1), d, tail)
+	VSUBPS(c, d, d) // masked lanes: dy is 0, so the product is too
+	VADDPS(g, a, a)
+	VFMADD231PS(g, d, q)
+}
+
 // The rows moments keep, in a buffer the Go wrapper provides, the channels' shifts k as
 // colPad float32 (zero beyond the channels), then as colPad float64 each: each run's
 // Σ(x-k) and Σ(x-k)², and the running mean and M2 (copied in and out by the wrapper, so
@@ -401,15 +426,7 @@ func (w *isa) momentsRows() {
 	VBROADCASTSS(Mem{Base: buf, Index: ch, Scale: 4}, k)
 	d1, d2 := w.vec(), w.vec()
 	w.runSums(width, []Register{x}, d1, d2, func(at func(int) Mem, _ int, tail bool, a, q VecVirtual) {
-		d := w.vec()
-		w.load(at(0), d, tail)
-		if tail {
-			w.subTail(k, d, d)
-		} else {
-			VSUBPS(k, d, d)
-		}
-		VADDPS(d, a, a)
-		VFMADD231PS(d, d, q)
+		w.shiftedTerms(at, tail, k, a, q)
 	})
 	VMOVSD(d1.AsX(), Mem{Base: buf, Index: ch, Scale: 8, Disp: rowsS1})
 	VMOVSD(d2.AsX(), Mem{Base: buf, Index: ch, Scale: 8, Disp: rowsS2})
@@ -545,17 +562,7 @@ func (w *isa) momentsShortRows() {
 		k := w.vec()
 		VBROADCASTSS(Mem{Base: buf, Index: ch, Scale: 4}, k)
 		return k
-	}, func(at func(int) Mem, tail bool, k, a, q VecVirtual) {
-		d := w.vec()
-		w.load(at(0), d, tail)
-		if tail {
-			w.subTail(k, d, d)
-		} else {
-			VSUBPS(k, d, d)
-		}
-		VADDPS(d, a, a)
-		VFMADD231PS(d, d, q)
-	})
+	}, w.shiftedTerms)
 	w.groupTotals(acc, n, func(ch Register, r int, v VecVirtual) {
 		VMOVSD(v.AsX(), Mem{Base: buf, Index: ch, Scale: 8, Disp: []int{rowsS1, rowsS2}[r]})
 	})
@@ -593,14 +600,7 @@ func (w *isa) reduceShortRows() {
 		cp, c := Load(Param("center").Base(), GP64()), w.vec()
 		VBROADCASTSS(Mem{Base: cp, Index: ch, Scale: 4}, c)
 		return c
-	}, func(at func(int) Mem, tail bool, c, a, q VecVirtual) {
-		g, d := w.vec(), w.vec()
-		w.load(at(0), g, tail)
-		w.load(at(1), d, tail)
-		VSUBPS(c, d, d) // masked lanes: dy is 0, so the product is too
-		VADDPS(g, a, a)
-		VFMADD231PS(g, d, q)
-	})
+	}, w.gradTerms)
 	w.groupTotals(acc, n, func(ch Register, r int, v VecVirtual) {
 		b := Load(Param([]string{"sumDy", "sumDyXc"}[r]).Base(), GP64())
 		sum := Mem{Base: b, Index: ch, Scale: 8}
@@ -655,12 +655,7 @@ func (w *isa) reduceRows() {
 	VBROADCASTSS(Mem{Base: cp, Index: ch, Scale: 4}, c)
 	d1, d2 := w.vec(), w.vec()
 	w.runSums(width, []Register{dy, x}, d1, d2, func(at func(int) Mem, _ int, tail bool, a, q VecVirtual) {
-		g, d := w.vec(), w.vec()
-		w.load(at(0), g, tail)
-		w.load(at(1), d, tail)
-		VSUBPS(c, d, d) // masked lanes: dy is 0, so the product is too
-		VADDPS(g, a, a)
-		VFMADD231PS(g, d, q)
+		w.gradTerms(at, tail, c, a, q)
 	})
 	for _, s := range []struct {
 		name string

@@ -524,15 +524,16 @@ func (w *isa) groupTotals(acc Register, n Mem, total func(ch Register, r int, v 
 	JB(LabelRef(lanes))
 }
 
-// nextGroup emits the step to the next group of m samples (group at most), jumping to
-// label top unless no samples are left.
-func (w *isa) nextGroup(m Register, top string) {
-	SUBQ(m, addr(Param("samples")))
+// nextChunk emits the step past a chunk of m rows or samples: it takes m from the
+// argument left, and unless none are left, sets m to the next chunk's, size at most, and
+// jumps to label top.
+func (w *isa) nextChunk(m Register, left string, size Op, top string) {
+	SUBQ(m, addr(Param(left)))
 	done := w.label("done")
 	JZ(LabelRef(done))
-	Load(Param("group"), m)
-	CMPQ(addr(Param("samples")), m)
-	CMOVQLT(addr(Param("samples")), m)
+	MOVQ(size, m)
+	CMPQ(addr(Param(left)), m)
+	CMOVQLT(addr(Param(left)), m)
 	JMP(LabelRef(top))
 	Label(done)
 }
@@ -572,7 +573,7 @@ func (w *isa) momentsShortRows() {
 	w.chunkWeights(values, weights)
 	w.mergeRowSums(n, weights)
 	ADDQ(values, addr(Param("count")))
-	w.nextGroup(m, group)
+	w.nextChunk(m, "samples", addr(Param("group")), group)
 	VZEROUPPER()
 	RET()
 }
@@ -607,7 +608,7 @@ func (w *isa) reduceShortRows() {
 		VADDSD(sum, v.AsX(), v.AsX())
 		VMOVSD(v.AsX(), sum)
 	})
-	w.nextGroup(m, group)
+	w.nextChunk(m, "samples", addr(Param("group")), group)
 	VZEROUPPER()
 	RET()
 }
@@ -859,14 +860,7 @@ func (w *isa) momentsCols() {
 		return w.widen(a, h), w.widen(b, h)
 	})
 	ADDQ(m, addr(Param("count")))
-	SUBQ(m, addr(Param("rows")))
-	done := w.label("done")
-	JZ(LabelRef(done))
-	MOVQ(U32(colChunk), m)
-	CMPQ(addr(Param("rows")), m)
-	CMOVQLT(addr(Param("rows")), m)
-	JMP(LabelRef(chunk))
-	Label(done)
+	w.nextChunk(m, "rows", U32(colChunk), chunk)
 	VZEROUPPER()
 	RET()
 }
@@ -975,14 +969,7 @@ func (w *isa) reduceCols() {
 			w.storePD(v, at, tail)
 		}
 	})
-	SUBQ(m, addr(Param("rows")))
-	done := w.label("done")
-	JZ(LabelRef(done))
-	MOVQ(U32(colChunk), m)
-	CMPQ(addr(Param("rows")), m)
-	CMOVQLT(addr(Param("rows")), m)
-	JMP(LabelRef(chunk))
-	Label(done)
+	w.nextChunk(m, "rows", U32(colChunk), chunk)
 	VZEROUPPER()
 	RET()
 }

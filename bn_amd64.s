@@ -798,27 +798,27 @@ chunk_49:
 	ADDQ       $0x07, SI
 	SHRQ       $0x03, SI
 
-clear_50:
+clear_51:
 	VMOVUPS Y1, 1088(BX)
 	VMOVUPS Y1, 2176(BX)
 	ADDQ    $0x20, BX
 	DECQ    SI
-	JNZ     clear_50
+	JNZ     clear_51
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_51:
+rows_52:
 	CMPQ BX, $0x04
-	JLT  rowsdone_52
+	JLT  rowsdone_53
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_54
+	JZ   vectorstail_55
 
-vectors_53:
+vectors_54:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_56
+	JEQ        noprefetch_57
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -826,7 +826,7 @@ vectors_53:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_56:
+noprefetch_57:
 	VMOVUPS     (R8), Y1
 	VMOVUPS     (R9), Y5
 	VSUBPS      Y1, Y5, Y5
@@ -851,38 +851,38 @@ noprefetch_56:
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
 	DECQ        DI
-	JNZ         vectors_53
+	JNZ         vectors_54
 
-vectorstail_54:
+vectorstail_55:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_55
+	JZ         vectorsdone_56
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_57
+	JA         loadslow_58
 	VMASKMOVPS (R9), Y0, Y5
-	JMP        loaded_58
+	JMP        loaded_59
 
-loadslow_57:
+loadslow_58:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R10, R10
 
-copy_59:
+copy_60:
 	CMPQ R10, DI
-	JGE  copied_60
+	JGE  copied_61
 	MOVL (R9)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_59
+	JMP  copy_60
 
-copied_60:
+copied_61:
 	VMOVUPS (SP), Y5
 
-loaded_58:
+loaded_59:
 	VSUBPS     Y1, Y5, Y5
 	VMOVAPS    Y5, Y4
 	VMULPS     Y5, Y5, Y5
@@ -890,29 +890,29 @@ loaded_58:
 	MOVQ       DI, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_61
+	JA         loadslow_62
 	VMASKMOVPS (DI), Y0, Y6
-	JMP        loaded_62
+	JMP        loaded_63
 
-loadslow_61:
+loadslow_62:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_63:
+copy_64:
 	CMPQ R11, R10
-	JGE  copied_64
+	JGE  copied_65
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_63
+	JMP  copy_64
 
-copied_64:
+copied_65:
 	VMOVUPS (SP), Y6
 
-loaded_62:
+loaded_63:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -920,29 +920,29 @@ loaded_62:
 	MOVQ        DI, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_65
+	JA          loadslow_66
 	VMASKMOVPS  (DI), Y0, Y6
-	JMP         loaded_66
+	JMP         loaded_67
 
-loadslow_65:
+loadslow_66:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_67:
+copy_68:
 	CMPQ R11, R10
-	JGE  copied_68
+	JGE  copied_69
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_67
+	JMP  copy_68
 
-copied_68:
+copied_69:
 	VMOVUPS (SP), Y6
 
-loaded_66:
+loaded_67:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -950,29 +950,29 @@ loaded_66:
 	MOVQ        DI, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_69
+	JA          loadslow_70
 	VMASKMOVPS  (DI), Y0, Y6
-	JMP         loaded_70
+	JMP         loaded_71
 
-loadslow_69:
+loadslow_70:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_71:
+copy_72:
 	CMPQ R10, R9
-	JGE  copied_72
+	JGE  copied_73
 	MOVL (DI)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_71
+	JMP  copy_72
 
-copied_72:
+copied_73:
 	VMOVUPS (SP), Y6
 
-loaded_70:
+loaded_71:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -981,22 +981,22 @@ loaded_70:
 	VADDPS      2176(R8), Y5, Y5
 	VMOVUPS     Y5, 2176(R8)
 
-vectorsdone_55:
+vectorsdone_56:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_51
+	JMP  rows_52
 
-rowsdone_52:
-rows_73:
+rowsdone_53:
+rows_74:
 	CMPQ BX, $0x01
-	JLT  rowsdone_74
+	JLT  rowsdone_75
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x03, SI
-	JZ   vectorstail_76
+	JZ   vectorstail_77
 
-vectors_75:
+vectors_76:
 	VMOVUPS (DI), Y1
 	VMOVUPS (R8), Y4
 	VSUBPS  Y1, Y4, Y4
@@ -1009,38 +1009,38 @@ vectors_75:
 	ADDQ    $0x20, R8
 	ADDQ    $0x20, DI
 	DECQ    SI
-	JNZ     vectors_75
+	JNZ     vectors_76
 
-vectorstail_76:
+vectorstail_77:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_77
+	JZ         vectorsdone_78
 	VMOVUPS    (DI), Y1
 	MOVQ       R8, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_78
+	JA         loadslow_79
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_79
+	JMP        loaded_80
 
-loadslow_78:
+loadslow_79:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R9, R9
 
-copy_80:
+copy_81:
 	CMPQ R9, SI
-	JGE  copied_81
+	JGE  copied_82
 	MOVL (R8)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_80
+	JMP  copy_81
 
-copied_81:
+copied_82:
 	VMOVUPS (SP), Y4
 
-loaded_79:
+loaded_80:
 	VSUBPS  Y1, Y4, Y4
 	VMOVAPS Y4, Y1
 	VMULPS  Y4, Y4, Y4
@@ -1049,12 +1049,12 @@ loaded_79:
 	VADDPS  2176(DI), Y4, Y4
 	VMOVUPS Y4, 2176(DI)
 
-vectorsdone_77:
+vectorsdone_78:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_73
+	JMP  rows_74
 
-rowsdone_74:
+rowsdone_75:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -1064,9 +1064,9 @@ rowsdone_74:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_82:
+singles_83:
 	CMPQ         R9, R10
-	JGT          tail_83
+	JGT          tail_84
 	VMOVUPD      (SI)(R9*2), Y1
 	VMOVUPD      32(SI)(R9*2), Y4
 	VMOVUPD      (DI)(R9*2), Y5
@@ -1122,12 +1122,12 @@ singles_82:
 	VINSERTF128  $0x01, X1, Y2, Y2
 	VMOVUPS      Y2, (R8)(R9*1)
 	ADDQ         $0x00000020, R9
-	JMP          singles_82
+	JMP          singles_83
 
-tail_83:
+tail_84:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_84
+	JEQ     done_85
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -1136,15 +1136,15 @@ tail_83:
 	LEAQ    (SI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_85:
+copy_86:
 	CMPQ R12, R11
-	JGE  copied_86
+	JGE  copied_87
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_85
+	JMP  copy_86
 
-copied_86:
+copied_87:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -1155,15 +1155,15 @@ copied_86:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_87:
+copy_88:
 	CMPQ R12, R11
-	JGE  copied_88
+	JGE  copied_89
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_87
+	JMP  copy_88
 
-copied_88:
+copied_89:
 	VMOVUPD      (SP), Y5
 	VMOVUPD      32(SP), Y6
 	VMOVUPS      (R8)(R9*1), Y7
@@ -1215,15 +1215,15 @@ copied_88:
 	LEAQ         (SI)(R9*2), R12
 	XORQ         SI, SI
 
-copy_89:
+copy_90:
 	CMPQ SI, BX
-	JGE  copied_90
+	JGE  copied_91
 	MOVL (SP)(SI*1), R11
 	MOVL R11, (R12)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_89
+	JMP  copy_90
 
-copied_90:
+copied_91:
 	VMOVUPD Y5, (SP)
 	VMOVUPD Y6, 32(SP)
 	MOVQ    64(SP), BX
@@ -1231,31 +1231,31 @@ copied_90:
 	LEAQ    (DI)(R9*2), R11
 	XORQ    SI, SI
 
-copy_91:
+copy_92:
 	CMPQ SI, BX
-	JGE  copied_92
+	JGE  copied_93
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (R11)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_91
+	JMP  copy_92
 
-copied_92:
+copied_93:
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y4, X1
 	VINSERTF128 $0x01, X1, Y3, Y3
 	VMOVUPS     Y3, (R8)(R9*1)
 	MOVQ        R10, R9
 
-done_84:
+done_85:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_93
+	JZ      done_94
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
 	JMP     chunk_49
 
-done_93:
+done_94:
 	VZEROUPPER
 	RET
 
@@ -1264,7 +1264,7 @@ done_93:
 TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+152(FP), $0x00
-	JNE     nontemporal_94
+	JNE     nontemporal_95
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -1282,10 +1282,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_95:
+sample_96:
 	XORQ DI, DI
 
-channel_96:
+channel_97:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -1297,17 +1297,17 @@ channel_96:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_100:
+blocks_101:
 	CMPQ       R8, R9
-	JGT        blocksdone_101
+	JGT        blocksdone_102
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_102
+	JZ         noprefetch_103
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_102:
+noprefetch_103:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1325,93 +1325,93 @@ noprefetch_102:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_100
+	JMP         blocks_101
 
-blocksdone_101:
+blocksdone_102:
 	ADDQ $0x00000060, R9
 
-singles_97:
+singles_98:
 	CMPQ        R8, R9
-	JGT         tail_98
+	JGT         tail_99
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_97
+	JMP         singles_98
 
-tail_98:
+tail_99:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_99
+	JEQ        done_100
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_103
+	JA         loadslow_104
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_104
+	JMP        loaded_105
 
-loadslow_103:
+loadslow_104:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_105:
+copy_106:
 	CMPQ R12, R11
-	JGE  copied_106
+	JGE  copied_107
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_105
+	JMP  copy_106
 
-copied_106:
+copied_107:
 	VMOVUPS (SP), Y4
 
-loaded_104:
+loaded_105:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_107
+	JA          storeslow_108
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_108
+	JMP         stored_109
 
-storeslow_107:
+storeslow_108:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_109:
+copy_110:
 	CMPQ R11, R10
-	JGE  copied_110
+	JGE  copied_111
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_109
+	JMP  copy_110
 
-copied_110:
-stored_108:
+copied_111:
+stored_109:
 	MOVQ R9, R8
 
-done_99:
+done_100:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_96
+	JB   channel_97
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_95
+	JNZ  sample_96
 	VZEROUPPER
 	RET
 
-nontemporal_94:
+nontemporal_95:
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -1429,10 +1429,10 @@ nontemporal_94:
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_111:
+sample_112:
 	XORQ DI, DI
 
-channel_112:
+channel_113:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -1444,17 +1444,17 @@ channel_112:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_116:
+blocks_117:
 	CMPQ       R8, R9
-	JGT        blocksdone_117
+	JGT        blocksdone_118
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_118
+	JZ         noprefetch_119
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_118:
+noprefetch_119:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1472,89 +1472,89 @@ noprefetch_118:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_116
+	JMP         blocks_117
 
-blocksdone_117:
+blocksdone_118:
 	ADDQ $0x00000060, R9
 
-singles_113:
+singles_114:
 	CMPQ        R8, R9
-	JGT         tail_114
+	JGT         tail_115
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_113
+	JMP         singles_114
 
-tail_114:
+tail_115:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_115
+	JEQ        done_116
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_119
+	JA         loadslow_120
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_120
+	JMP        loaded_121
 
-loadslow_119:
+loadslow_120:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_121:
+copy_122:
 	CMPQ R12, R11
-	JGE  copied_122
+	JGE  copied_123
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_121
+	JMP  copy_122
 
-copied_122:
+copied_123:
 	VMOVUPS (SP), Y4
 
-loaded_120:
+loaded_121:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_123
+	JA          storeslow_124
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_124
+	JMP         stored_125
 
-storeslow_123:
+storeslow_124:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_125:
+copy_126:
 	CMPQ R11, R10
-	JGE  copied_126
+	JGE  copied_127
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_125
+	JMP  copy_126
 
-copied_126:
-stored_124:
+copied_127:
+stored_125:
 	MOVQ R9, R8
 
-done_115:
+done_116:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_112
+	JB   channel_113
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_111
+	JNZ  sample_112
 	SFENCE
 	VZEROUPPER
 	RET
@@ -1564,7 +1564,7 @@ done_115:
 TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_127
+	JNE     nontemporal_128
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -1575,12 +1575,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_128
+	JA      streaming_129
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_129
+	JZ      full_130
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -1590,7 +1590,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_false
 
-full_129:
+full_130:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -1625,16 +1625,16 @@ full_129:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_130:
+row_131:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_131
+	JZ         noprefetch_132
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_131:
+noprefetch_132:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -1654,7 +1654,7 @@ noprefetch_131:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_130
+	JNZ         row_131
 	VZEROUPPER
 	RET
 
@@ -1681,15 +1681,15 @@ normColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_132:
+row_133:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_133
+	JZ         noprefetch_134
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_133:
+noprefetch_134:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -1705,7 +1705,7 @@ noprefetch_133:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_132
+	JNZ         row_133
 	VZEROUPPER
 	RET
 
@@ -1726,14 +1726,14 @@ normColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_134:
+row_135:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_135
+	JZ         noprefetch_136
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_135:
+noprefetch_136:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -1745,7 +1745,7 @@ noprefetch_135:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_134
+	JNZ         row_135
 	VZEROUPPER
 	RET
 
@@ -1760,13 +1760,13 @@ normColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_136:
+row_137:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_137
+	JZ         noprefetch_138
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_137:
+noprefetch_138:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -1774,7 +1774,7 @@ noprefetch_137:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_136
+	JNZ         row_137
 	VZEROUPPER
 	RET
 
@@ -1802,99 +1802,99 @@ normColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_138
+	JA         loadslow_139
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_139
+	JMP        loaded_140
 
-loadslow_138:
+loadslow_139:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_140:
+copy_141:
 	CMPQ BX, DX
-	JGE  copied_141
+	JGE  copied_142
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_140
+	JMP  copy_141
 
-copied_141:
+copied_142:
 	VMOVUPS (SP), Y10
 
-loaded_139:
+loaded_140:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_142
+	JA         loadslow_143
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_143
+	JMP        loaded_144
 
-loadslow_142:
+loadslow_143:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_144:
+copy_145:
 	CMPQ BX, DX
-	JGE  copied_145
+	JGE  copied_146
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_144
+	JMP  copy_145
 
-copied_145:
+copied_146:
 	VMOVUPS (SP), Y11
 
-loaded_143:
+loaded_144:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_146
+	JA         loadslow_147
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_147
+	JMP        loaded_148
 
-loadslow_146:
+loadslow_147:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_148:
+copy_149:
 	CMPQ BX, DX
-	JGE  copied_149
+	JGE  copied_150
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_148
+	JMP  copy_149
 
-copied_149:
+copied_150:
 	VMOVUPS (SP), Y12
 
-loaded_147:
+loaded_148:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_150:
+row_151:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_151
+	JZ         noprefetch_152
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_151:
+noprefetch_152:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -1911,58 +1911,58 @@ noprefetch_151:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_152
+	JA          loadslow_153
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_153
+	JMP         loaded_154
 
-loadslow_152:
+loadslow_153:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_154:
+copy_155:
 	CMPQ R8, DI
-	JGE  copied_155
+	JGE  copied_156
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_154
+	JMP  copy_155
 
-copied_155:
+copied_156:
 	VMOVUPS (SP), Y13
 
-loaded_153:
+loaded_154:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_156
+	JA          storeslow_157
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_157
+	JMP         stored_158
 
-storeslow_156:
+storeslow_157:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_158:
+copy_159:
 	CMPQ R8, DI
-	JGE  copied_159
+	JGE  copied_160
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_158
+	JMP  copy_159
 
-copied_159:
-stored_157:
+copied_160:
+stored_158:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_150
+	JNZ  row_151
 	VZEROUPPER
 	RET
 
@@ -1984,98 +1984,98 @@ normColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_160
+	JA         loadslow_161
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_161
+	JMP        loaded_162
 
-loadslow_160:
+loadslow_161:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_162:
+copy_163:
 	CMPQ BX, DX
-	JGE  copied_163
+	JGE  copied_164
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_162
+	JMP  copy_163
 
-copied_163:
+copied_164:
 	VMOVUPS (SP), Y7
 
-loaded_161:
+loaded_162:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_164
+	JA         loadslow_165
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_165
+	JMP        loaded_166
 
-loadslow_164:
+loadslow_165:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_166:
+copy_167:
 	CMPQ BX, DX
-	JGE  copied_167
+	JGE  copied_168
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_166
+	JMP  copy_167
 
-copied_167:
+copied_168:
 	VMOVUPS (SP), Y8
 
-loaded_165:
+loaded_166:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_168
+	JA         loadslow_169
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_169
+	JMP        loaded_170
 
-loadslow_168:
+loadslow_169:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_170:
+copy_171:
 	CMPQ BX, DX
-	JGE  copied_171
+	JGE  copied_172
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_170
+	JMP  copy_171
 
-copied_171:
+copied_172:
 	VMOVUPS (SP), Y9
 
-loaded_169:
+loaded_170:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_172:
+row_173:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_173
+	JZ         noprefetch_174
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_173:
+noprefetch_174:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -2088,58 +2088,58 @@ noprefetch_173:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_174
+	JA          loadslow_175
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_175
+	JMP         loaded_176
 
-loadslow_174:
+loadslow_175:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_176:
+copy_177:
 	CMPQ R8, DI
-	JGE  copied_177
+	JGE  copied_178
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_176
+	JMP  copy_177
 
-copied_177:
+copied_178:
 	VMOVUPS (SP), Y10
 
-loaded_175:
+loaded_176:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_178
+	JA          storeslow_179
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_179
+	JMP         stored_180
 
-storeslow_178:
+storeslow_179:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_180:
+copy_181:
 	CMPQ R8, DI
-	JGE  copied_181
+	JGE  copied_182
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_180
+	JMP  copy_181
 
-copied_181:
-stored_179:
+copied_182:
+stored_180:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_172
+	JNZ  row_173
 	VZEROUPPER
 	RET
 
@@ -2155,97 +2155,97 @@ normColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_182
+	JA         loadslow_183
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_183
+	JMP        loaded_184
 
-loadslow_182:
+loadslow_183:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_184:
+copy_185:
 	CMPQ BX, DX
-	JGE  copied_185
+	JGE  copied_186
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_184
+	JMP  copy_185
 
-copied_185:
+copied_186:
 	VMOVUPS (SP), Y4
 
-loaded_183:
+loaded_184:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_186
+	JA         loadslow_187
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_187
+	JMP        loaded_188
 
-loadslow_186:
+loadslow_187:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_188:
+copy_189:
 	CMPQ BX, DX
-	JGE  copied_189
+	JGE  copied_190
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_188
+	JMP  copy_189
 
-copied_189:
+copied_190:
 	VMOVUPS (SP), Y5
 
-loaded_187:
+loaded_188:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_190
+	JA         loadslow_191
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_191
+	JMP        loaded_192
 
-loadslow_190:
+loadslow_191:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_192:
+copy_193:
 	CMPQ BX, DX
-	JGE  copied_193
+	JGE  copied_194
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_192
+	JMP  copy_193
 
-copied_193:
+copied_194:
 	VMOVUPS (SP), Y6
 
-loaded_191:
+loaded_192:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_194:
+row_195:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_195
+	JZ         noprefetch_196
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_195:
+noprefetch_196:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -2254,58 +2254,58 @@ noprefetch_195:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_196
+	JA          loadslow_197
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_197
+	JMP         loaded_198
 
-loadslow_196:
+loadslow_197:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_198:
+copy_199:
 	CMPQ R8, DI
-	JGE  copied_199
+	JGE  copied_200
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_198
+	JMP  copy_199
 
-copied_199:
+copied_200:
 	VMOVUPS (SP), Y7
 
-loaded_197:
+loaded_198:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_200
+	JA          storeslow_201
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_201
+	JMP         stored_202
 
-storeslow_200:
+storeslow_201:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_202:
+copy_203:
 	CMPQ R8, DI
-	JGE  copied_203
+	JGE  copied_204
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_202
+	JMP  copy_203
 
-copied_203:
-stored_201:
+copied_204:
+stored_202:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_194
+	JNZ  row_195
 	VZEROUPPER
 	RET
 
@@ -2314,152 +2314,152 @@ normColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_204
+	JA         loadslow_205
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_205
+	JMP        loaded_206
 
-loadslow_204:
+loadslow_205:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_206:
+copy_207:
 	CMPQ BX, DX
-	JGE  copied_207
+	JGE  copied_208
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_206
+	JMP  copy_207
 
-copied_207:
+copied_208:
 	VMOVUPS (SP), Y1
 
-loaded_205:
+loaded_206:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_208
+	JA         loadslow_209
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_209
+	JMP        loaded_210
 
-loadslow_208:
+loadslow_209:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_210:
+copy_211:
 	CMPQ BX, DX
-	JGE  copied_211
+	JGE  copied_212
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_210
+	JMP  copy_211
 
-copied_211:
+copied_212:
 	VMOVUPS (SP), Y2
 
-loaded_209:
+loaded_210:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_212
+	JA         loadslow_213
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_213
+	JMP        loaded_214
 
-loadslow_212:
+loadslow_213:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_214:
+copy_215:
 	CMPQ BX, DX
-	JGE  copied_215
+	JGE  copied_216
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_214
+	JMP  copy_215
 
-copied_215:
+copied_216:
 	VMOVUPS (SP), Y3
 
-loaded_213:
+loaded_214:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_216:
+row_217:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_217
+	JZ         noprefetch_218
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_217:
+noprefetch_218:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_218
+	JA         loadslow_219
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_219
+	JMP        loaded_220
 
-loadslow_218:
+loadslow_219:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_220:
+copy_221:
 	CMPQ DI, SI
-	JGE  copied_221
+	JGE  copied_222
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_220
+	JMP  copy_221
 
-copied_221:
+copied_222:
 	VMOVUPS (SP), Y4
 
-loaded_219:
+loaded_220:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_222
+	JA          storeslow_223
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_223
+	JMP         stored_224
 
-storeslow_222:
+storeslow_223:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_224:
+copy_225:
 	CMPQ DI, SI
-	JGE  copied_225
+	JGE  copied_226
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_224
+	JMP  copy_225
 
-copied_225:
-stored_223:
+copied_226:
+stored_224:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_216
+	JNZ  row_217
 	VZEROUPPER
 	RET
 
-streaming_128:
+streaming_129:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -2467,15 +2467,15 @@ streaming_128:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_226:
+row_227:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_230:
+blocks_231:
 	CMPQ        R9, R10
-	JGT         blocksdone_231
+	JGT         blocksdone_232
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -2505,14 +2505,14 @@ blocks_230:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_230
+	JMP         blocks_231
 
-blocksdone_231:
+blocksdone_232:
 	ADDQ $0x00000060, R10
 
-singles_227:
+singles_228:
 	CMPQ        R9, R10
-	JGT         tail_228
+	JGT         tail_229
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -2521,156 +2521,156 @@ singles_227:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_227
+	JMP         singles_228
 
-tail_228:
+tail_229:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_229
+	JEQ        done_230
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_232
+	JA         loadslow_233
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_233
+	JMP        loaded_234
 
-loadslow_232:
+loadslow_233:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_234:
+copy_235:
 	CMPQ R13, R12
-	JGE  copied_235
+	JGE  copied_236
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_234
+	JMP  copy_235
 
-copied_235:
+copied_236:
 	VMOVUPS (SP), Y1
 
-loaded_233:
+loaded_234:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_236
+	JA         loadslow_237
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_237
+	JMP        loaded_238
 
-loadslow_236:
+loadslow_237:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_238:
+copy_239:
 	CMPQ R13, R12
-	JGE  copied_239
+	JGE  copied_240
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_238
+	JMP  copy_239
 
-copied_239:
+copied_240:
 	VMOVUPS (SP), Y2
 
-loaded_237:
+loaded_238:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_240
+	JA         loadslow_241
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_241
+	JMP        loaded_242
 
-loadslow_240:
+loadslow_241:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_242:
+copy_243:
 	CMPQ R13, R12
-	JGE  copied_243
+	JGE  copied_244
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_242
+	JMP  copy_243
 
-copied_243:
+copied_244:
 	VMOVUPS (SP), Y3
 
-loaded_241:
+loaded_242:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_244
+	JA         loadslow_245
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_245
+	JMP        loaded_246
 
-loadslow_244:
+loadslow_245:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_246:
+copy_247:
 	CMPQ R13, R12
-	JGE  copied_247
+	JGE  copied_248
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_246
+	JMP  copy_247
 
-copied_247:
+copied_248:
 	VMOVUPS (SP), Y4
 
-loaded_245:
+loaded_246:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_248
+	JA          storeslow_249
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_249
+	JMP         stored_250
 
-storeslow_248:
+storeslow_249:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_250:
+copy_251:
 	CMPQ R12, R11
-	JGE  copied_251
+	JGE  copied_252
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_250
+	JMP  copy_251
 
-copied_251:
-stored_249:
+copied_252:
+stored_250:
 	MOVQ R10, R9
 
-done_229:
+done_230:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_226
+	JNZ  row_227
 	VZEROUPPER
 	RET
 
-nontemporal_127:
+nontemporal_128:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -2681,12 +2681,12 @@ nontemporal_127:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_252
+	JA      streaming_253
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_253
+	JZ      full_254
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -2696,7 +2696,7 @@ nontemporal_127:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_253:
+full_254:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -2731,16 +2731,16 @@ full_253:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_254:
+row_255:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_255
+	JZ         noprefetch_256
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_255:
+noprefetch_256:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -2760,7 +2760,7 @@ noprefetch_255:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_254
+	JNZ         row_255
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2788,15 +2788,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_256:
+row_257:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_257
+	JZ         noprefetch_258
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_257:
+noprefetch_258:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -2812,7 +2812,7 @@ noprefetch_257:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_256
+	JNZ         row_257
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2834,14 +2834,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_258:
+row_259:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_259
+	JZ         noprefetch_260
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_259:
+noprefetch_260:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -2853,7 +2853,7 @@ noprefetch_259:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_258
+	JNZ         row_259
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2869,13 +2869,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_260:
+row_261:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_261
+	JZ         noprefetch_262
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_261:
+noprefetch_262:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -2883,7 +2883,7 @@ noprefetch_261:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_260
+	JNZ         row_261
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2912,99 +2912,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_262
+	JA         loadslow_263
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_263
+	JMP        loaded_264
 
-loadslow_262:
+loadslow_263:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_264:
+copy_265:
 	CMPQ BX, DX
-	JGE  copied_265
+	JGE  copied_266
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_264
+	JMP  copy_265
 
-copied_265:
+copied_266:
 	VMOVUPS (SP), Y10
 
-loaded_263:
+loaded_264:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_266
+	JA         loadslow_267
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_267
+	JMP        loaded_268
 
-loadslow_266:
+loadslow_267:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_268:
+copy_269:
 	CMPQ BX, DX
-	JGE  copied_269
+	JGE  copied_270
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_268
+	JMP  copy_269
 
-copied_269:
+copied_270:
 	VMOVUPS (SP), Y11
 
-loaded_267:
+loaded_268:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_270
+	JA         loadslow_271
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_271
+	JMP        loaded_272
 
-loadslow_270:
+loadslow_271:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_272:
+copy_273:
 	CMPQ BX, DX
-	JGE  copied_273
+	JGE  copied_274
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_272
+	JMP  copy_273
 
-copied_273:
+copied_274:
 	VMOVUPS (SP), Y12
 
-loaded_271:
+loaded_272:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_274:
+row_275:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_275
+	JZ         noprefetch_276
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_275:
+noprefetch_276:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -3021,58 +3021,58 @@ noprefetch_275:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_276
+	JA          loadslow_277
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_277
+	JMP         loaded_278
 
-loadslow_276:
+loadslow_277:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_278:
+copy_279:
 	CMPQ R8, DI
-	JGE  copied_279
+	JGE  copied_280
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_278
+	JMP  copy_279
 
-copied_279:
+copied_280:
 	VMOVUPS (SP), Y13
 
-loaded_277:
+loaded_278:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_280
+	JA          storeslow_281
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_281
+	JMP         stored_282
 
-storeslow_280:
+storeslow_281:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_282:
+copy_283:
 	CMPQ R8, DI
-	JGE  copied_283
+	JGE  copied_284
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_282
+	JMP  copy_283
 
-copied_283:
-stored_281:
+copied_284:
+stored_282:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_274
+	JNZ  row_275
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3095,98 +3095,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_284
+	JA         loadslow_285
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_285
+	JMP        loaded_286
 
-loadslow_284:
+loadslow_285:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_286:
+copy_287:
 	CMPQ BX, DX
-	JGE  copied_287
+	JGE  copied_288
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_286
+	JMP  copy_287
 
-copied_287:
+copied_288:
 	VMOVUPS (SP), Y7
 
-loaded_285:
+loaded_286:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_288
+	JA         loadslow_289
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_289
+	JMP        loaded_290
 
-loadslow_288:
+loadslow_289:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_290:
+copy_291:
 	CMPQ BX, DX
-	JGE  copied_291
+	JGE  copied_292
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_290
+	JMP  copy_291
 
-copied_291:
+copied_292:
 	VMOVUPS (SP), Y8
 
-loaded_289:
+loaded_290:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_292
+	JA         loadslow_293
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_293
+	JMP        loaded_294
 
-loadslow_292:
+loadslow_293:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_294:
+copy_295:
 	CMPQ BX, DX
-	JGE  copied_295
+	JGE  copied_296
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_294
+	JMP  copy_295
 
-copied_295:
+copied_296:
 	VMOVUPS (SP), Y9
 
-loaded_293:
+loaded_294:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_296:
+row_297:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_297
+	JZ         noprefetch_298
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_297:
+noprefetch_298:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -3199,58 +3199,58 @@ noprefetch_297:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_298
+	JA          loadslow_299
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_299
+	JMP         loaded_300
 
-loadslow_298:
+loadslow_299:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_300:
+copy_301:
 	CMPQ R8, DI
-	JGE  copied_301
+	JGE  copied_302
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_300
+	JMP  copy_301
 
-copied_301:
+copied_302:
 	VMOVUPS (SP), Y10
 
-loaded_299:
+loaded_300:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_302
+	JA          storeslow_303
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_303
+	JMP         stored_304
 
-storeslow_302:
+storeslow_303:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_304:
+copy_305:
 	CMPQ R8, DI
-	JGE  copied_305
+	JGE  copied_306
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_304
+	JMP  copy_305
 
-copied_305:
-stored_303:
+copied_306:
+stored_304:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_296
+	JNZ  row_297
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3267,97 +3267,97 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_306
+	JA         loadslow_307
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_307
+	JMP        loaded_308
 
-loadslow_306:
+loadslow_307:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_308:
+copy_309:
 	CMPQ BX, DX
-	JGE  copied_309
+	JGE  copied_310
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_308
+	JMP  copy_309
 
-copied_309:
+copied_310:
 	VMOVUPS (SP), Y4
 
-loaded_307:
+loaded_308:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_310
+	JA         loadslow_311
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_311
+	JMP        loaded_312
 
-loadslow_310:
+loadslow_311:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_312:
+copy_313:
 	CMPQ BX, DX
-	JGE  copied_313
+	JGE  copied_314
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_312
+	JMP  copy_313
 
-copied_313:
+copied_314:
 	VMOVUPS (SP), Y5
 
-loaded_311:
+loaded_312:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_314
+	JA         loadslow_315
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_315
+	JMP        loaded_316
 
-loadslow_314:
+loadslow_315:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_316:
+copy_317:
 	CMPQ BX, DX
-	JGE  copied_317
+	JGE  copied_318
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_316
+	JMP  copy_317
 
-copied_317:
+copied_318:
 	VMOVUPS (SP), Y6
 
-loaded_315:
+loaded_316:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_318:
+row_319:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_319
+	JZ         noprefetch_320
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_319:
+noprefetch_320:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -3366,58 +3366,58 @@ noprefetch_319:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_320
+	JA          loadslow_321
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_321
+	JMP         loaded_322
 
-loadslow_320:
+loadslow_321:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_322:
+copy_323:
 	CMPQ R8, DI
-	JGE  copied_323
+	JGE  copied_324
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_322
+	JMP  copy_323
 
-copied_323:
+copied_324:
 	VMOVUPS (SP), Y7
 
-loaded_321:
+loaded_322:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_324
+	JA          storeslow_325
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_325
+	JMP         stored_326
 
-storeslow_324:
+storeslow_325:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_326:
+copy_327:
 	CMPQ R8, DI
-	JGE  copied_327
+	JGE  copied_328
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_326
+	JMP  copy_327
 
-copied_327:
-stored_325:
+copied_328:
+stored_326:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_318
+	JNZ  row_319
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3427,153 +3427,153 @@ normColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_328
+	JA         loadslow_329
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_329
+	JMP        loaded_330
 
-loadslow_328:
+loadslow_329:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_330:
+copy_331:
 	CMPQ BX, DX
-	JGE  copied_331
+	JGE  copied_332
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_330
+	JMP  copy_331
 
-copied_331:
+copied_332:
 	VMOVUPS (SP), Y1
 
-loaded_329:
+loaded_330:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_332
+	JA         loadslow_333
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_333
+	JMP        loaded_334
 
-loadslow_332:
+loadslow_333:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_334:
+copy_335:
 	CMPQ BX, DX
-	JGE  copied_335
+	JGE  copied_336
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_334
+	JMP  copy_335
 
-copied_335:
+copied_336:
 	VMOVUPS (SP), Y2
 
-loaded_333:
+loaded_334:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_336
+	JA         loadslow_337
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_337
+	JMP        loaded_338
 
-loadslow_336:
+loadslow_337:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_338:
+copy_339:
 	CMPQ BX, DX
-	JGE  copied_339
+	JGE  copied_340
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_338
+	JMP  copy_339
 
-copied_339:
+copied_340:
 	VMOVUPS (SP), Y3
 
-loaded_337:
+loaded_338:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_340:
+row_341:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_341
+	JZ         noprefetch_342
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_341:
+noprefetch_342:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_342
+	JA         loadslow_343
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_343
+	JMP        loaded_344
 
-loadslow_342:
+loadslow_343:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_344:
+copy_345:
 	CMPQ DI, SI
-	JGE  copied_345
+	JGE  copied_346
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_344
+	JMP  copy_345
 
-copied_345:
+copied_346:
 	VMOVUPS (SP), Y4
 
-loaded_343:
+loaded_344:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_346
+	JA          storeslow_347
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_347
+	JMP         stored_348
 
-storeslow_346:
+storeslow_347:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_348:
+copy_349:
 	CMPQ DI, SI
-	JGE  copied_349
+	JGE  copied_350
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_348
+	JMP  copy_349
 
-copied_349:
-stored_347:
+copied_350:
+stored_348:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_340
+	JNZ  row_341
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_252:
+streaming_253:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -3581,15 +3581,15 @@ streaming_252:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_350:
+row_351:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_354:
+blocks_355:
 	CMPQ        R9, R10
-	JGT         blocksdone_355
+	JGT         blocksdone_356
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3619,14 +3619,14 @@ blocks_354:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_354
+	JMP         blocks_355
 
-blocksdone_355:
+blocksdone_356:
 	ADDQ $0x00000060, R10
 
-singles_351:
+singles_352:
 	CMPQ        R9, R10
-	JGT         tail_352
+	JGT         tail_353
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3635,152 +3635,152 @@ singles_351:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_351
+	JMP         singles_352
 
-tail_352:
+tail_353:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_353
+	JEQ        done_354
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_356
+	JA         loadslow_357
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_357
+	JMP        loaded_358
 
-loadslow_356:
+loadslow_357:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_358:
+copy_359:
 	CMPQ R13, R12
-	JGE  copied_359
+	JGE  copied_360
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_358
+	JMP  copy_359
 
-copied_359:
+copied_360:
 	VMOVUPS (SP), Y1
 
-loaded_357:
+loaded_358:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_360
+	JA         loadslow_361
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_361
+	JMP        loaded_362
 
-loadslow_360:
+loadslow_361:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_362:
+copy_363:
 	CMPQ R13, R12
-	JGE  copied_363
+	JGE  copied_364
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_362
+	JMP  copy_363
 
-copied_363:
+copied_364:
 	VMOVUPS (SP), Y2
 
-loaded_361:
+loaded_362:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_364
+	JA         loadslow_365
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_365
+	JMP        loaded_366
 
-loadslow_364:
+loadslow_365:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_366:
+copy_367:
 	CMPQ R13, R12
-	JGE  copied_367
+	JGE  copied_368
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_366
+	JMP  copy_367
 
-copied_367:
+copied_368:
 	VMOVUPS (SP), Y3
 
-loaded_365:
+loaded_366:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_368
+	JA         loadslow_369
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_369
+	JMP        loaded_370
 
-loadslow_368:
+loadslow_369:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_370:
+copy_371:
 	CMPQ R13, R12
-	JGE  copied_371
+	JGE  copied_372
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_370
+	JMP  copy_371
 
-copied_371:
+copied_372:
 	VMOVUPS (SP), Y4
 
-loaded_369:
+loaded_370:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_372
+	JA          storeslow_373
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_373
+	JMP         stored_374
 
-storeslow_372:
+storeslow_373:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_374:
+copy_375:
 	CMPQ R12, R11
-	JGE  copied_375
+	JGE  copied_376
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_374
+	JMP  copy_375
 
-copied_375:
-stored_373:
+copied_376:
+stored_374:
 	MOVQ R10, R9
 
-done_353:
+done_354:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_350
+	JNZ  row_351
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3808,20 +3808,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_376:
+sample_377:
 	XORQ DI, DI
 
-channel_377:
+channel_378:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_378:
+chunk_379:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_379
+	JZ         noprefetch_380
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -3857,7 +3857,7 @@ chunk_378:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_379:
+noprefetch_380:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -3874,9 +3874,9 @@ noprefetch_379:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_383:
+blocks_384:
 	CMPQ        R10, R11
-	JGT         blocksdone_384
+	JGT         blocksdone_385
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
@@ -3898,86 +3898,86 @@ blocks_383:
 	VADDPS      Y12, Y10, Y10
 	VFMADD231PS Y12, Y13, Y11
 	ADDQ        $0x00000080, R10
-	JMP         blocks_383
+	JMP         blocks_384
 
-blocksdone_384:
+blocksdone_385:
 	ADDQ $0x00000060, R11
 
-singles_380:
+singles_381:
 	CMPQ        R10, R11
-	JGT         tail_381
+	JGT         tail_382
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	ADDQ        $0x00000020, R10
-	JMP         singles_380
+	JMP         singles_381
 
-tail_381:
+tail_382:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_382
+	JEQ        done_383
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_385
+	JA         loadslow_386
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_386
+	JMP        loaded_387
 
-loadslow_385:
+loadslow_386:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_387:
+copy_388:
 	CMPQ R14, R13
-	JGE  copied_388
+	JGE  copied_389
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_387
+	JMP  copy_388
 
-copied_388:
+copied_389:
 	VMOVUPS (SP), Y12
 
-loaded_386:
+loaded_387:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_389
+	JA         loadslow_390
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_390
+	JMP        loaded_391
 
-loadslow_389:
+loadslow_390:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_391:
+copy_392:
 	CMPQ R13, R12
-	JGE  copied_392
+	JGE  copied_393
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_391
+	JMP  copy_392
 
-copied_392:
+copied_393:
 	VMOVUPS (SP), Y13
 
-loaded_390:
+loaded_391:
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	MOVQ        R11, R10
 
-done_382:
+done_383:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -3997,7 +3997,7 @@ done_382:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_378
+	JNZ          chunk_379
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -4014,11 +4014,11 @@ done_382:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_377
+	JB           channel_378
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_376
+	JNZ          sample_377
 	VZEROUPPER
 	RET
 
@@ -4046,25 +4046,25 @@ TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-176
 	CMPQ    samples+152(FP), SI
 	CMOVQLT samples+152(FP), SI
 
-group_393:
+group_394:
 	MOVQ   buf_base+48(FP), DI
 	VXORPS Y1, Y1, Y1
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_394:
+clear_395:
 	VMOVUPS Y1, (R8)
 	VMOVUPS Y1, 32(R8)
 	ADDQ    $0x00000040, R8
 	DECQ    R9
-	JNZ     clear_394
+	JNZ     clear_395
 	MOVQ    SI, R9
 
-sample_395:
+sample_396:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_396:
+channel_397:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Y1
 	VMOVUPS      (R8), Y2
@@ -4074,81 +4074,81 @@ channel_396:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_397:
+singles_398:
 	CMPQ        R11, R12
-	JGT         tail_398
+	JGT         tail_399
 	VMOVUPS     (AX)(R11*1), Y4
 	VMOVUPS     (CX)(R11*1), Y5
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y4, Y5, Y3
 	ADDQ        $0x00000020, R11
-	JMP         singles_397
+	JMP         singles_398
 
-tail_398:
+tail_399:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_399
+	JEQ        done_400
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_400
+	JA         loadslow_401
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_401
+	JMP        loaded_402
 
-loadslow_400:
+loadslow_401:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_402:
+copy_403:
 	CMPQ R15, R14
-	JGE  copied_403
+	JGE  copied_404
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_402
+	JMP  copy_403
 
-copied_403:
+copied_404:
 	VMOVUPS (SP), Y4
 
-loaded_401:
+loaded_402:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_404
+	JA         loadslow_405
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_405
+	JMP        loaded_406
 
-loadslow_404:
+loadslow_405:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_406:
+copy_407:
 	CMPQ R14, R13
-	JGE  copied_407
+	JGE  copied_408
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_406
+	JMP  copy_407
 
-copied_407:
+copied_408:
 	VMOVUPS (SP), Y5
 
-loaded_405:
+loaded_406:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y4, Y5, Y3
 	MOVQ        R12, R11
 
-done_399:
+done_400:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Y2, (R8)
@@ -4156,14 +4156,14 @@ done_399:
 	ADDQ    $0x00000040, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_396
+	JB      channel_397
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	DECQ    R9
-	JNZ     sample_395
+	JNZ     sample_396
 	XORQ    R8, R8
 
-lanes_408:
+lanes_409:
 	VMOVUPS      (DI), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -4191,15 +4191,15 @@ lanes_408:
 	ADDQ         $0x00000040, DI
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           lanes_408
+	JB           lanes_409
 	SUBQ         SI, samples+152(FP)
-	JZ           done_409
+	JZ           done_410
 	MOVQ         group+168(FP), SI
 	CMPQ         samples+152(FP), SI
 	CMOVQLT      samples+152(FP), SI
-	JMP          group_393
+	JMP          group_394
 
-done_409:
+done_410:
 	VZEROUPPER
 	RET
 
@@ -4223,35 +4223,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_410:
+chunk_411:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_411:
+clear_413:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_411
+	JNZ     clear_413
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_412:
+rows_414:
 	CMPQ SI, $0x04
-	JLT  rowsdone_413
+	JLT  rowsdone_415
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_415
+	JZ   vectorstail_417
 
-vectors_414:
+vectors_416:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_417
+	JEQ        noprefetch_419
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -4265,7 +4265,7 @@ vectors_414:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_417:
+noprefetch_419:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -4295,64 +4295,64 @@ noprefetch_417:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_414
+	JNZ         vectors_416
 
-vectorstail_415:
+vectorstail_417:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_416
+	JZ         vectorsdone_418
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_418
+	JA         loadslow_420
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_419
+	JMP        loaded_421
 
-loadslow_418:
+loadslow_420:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_420:
+copy_422:
 	CMPQ R12, R8
-	JGE  copied_421
+	JGE  copied_423
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_420
+	JMP  copy_422
 
-copied_421:
+copied_423:
 	VMOVUPS (SP), Y3
 
-loaded_419:
+loaded_421:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_422
+	JA         loadslow_424
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_423
+	JMP        loaded_425
 
-loadslow_422:
+loadslow_424:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_424:
+copy_426:
 	CMPQ R12, R8
-	JGE  copied_425
+	JGE  copied_427
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_424
+	JMP  copy_426
 
-copied_425:
+copied_427:
 	VMOVUPS (SP), Y4
 
-loaded_423:
+loaded_425:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -4360,56 +4360,56 @@ loaded_423:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_426
+	JA         loadslow_428
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_427
+	JMP        loaded_429
 
-loadslow_426:
+loadslow_428:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_428:
+copy_430:
 	CMPQ R13, R12
-	JGE  copied_429
+	JGE  copied_431
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_428
+	JMP  copy_430
 
-copied_429:
+copied_431:
 	VMOVUPS (SP), Y4
 
-loaded_427:
+loaded_429:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_430
+	JA         loadslow_432
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_431
+	JMP        loaded_433
 
-loadslow_430:
+loadslow_432:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_432:
+copy_434:
 	CMPQ R13, R12
-	JGE  copied_433
+	JGE  copied_435
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_432
+	JMP  copy_434
 
-copied_433:
+copied_435:
 	VMOVUPS (SP), Y5
 
-loaded_431:
+loaded_433:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -4417,56 +4417,56 @@ loaded_431:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_434
+	JA          loadslow_436
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_435
+	JMP         loaded_437
 
-loadslow_434:
+loadslow_436:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_436:
+copy_438:
 	CMPQ R13, R12
-	JGE  copied_437
+	JGE  copied_439
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_436
+	JMP  copy_438
 
-copied_437:
+copied_439:
 	VMOVUPS (SP), Y4
 
-loaded_435:
+loaded_437:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_438
+	JA         loadslow_440
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_439
+	JMP        loaded_441
 
-loadslow_438:
+loadslow_440:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_440:
+copy_442:
 	CMPQ R13, R12
-	JGE  copied_441
+	JGE  copied_443
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_440
+	JMP  copy_442
 
-copied_441:
+copied_443:
 	VMOVUPS (SP), Y5
 
-loaded_439:
+loaded_441:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -4474,56 +4474,56 @@ loaded_439:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_442
+	JA          loadslow_444
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_443
+	JMP         loaded_445
 
-loadslow_442:
+loadslow_444:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_444:
+copy_446:
 	CMPQ R12, R10
-	JGE  copied_445
+	JGE  copied_447
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_444
+	JMP  copy_446
 
-copied_445:
+copied_447:
 	VMOVUPS (SP), Y4
 
-loaded_443:
+loaded_445:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_446
+	JA         loadslow_448
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_447
+	JMP        loaded_449
 
-loadslow_446:
+loadslow_448:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_448:
+copy_450:
 	CMPQ R11, R10
-	JGE  copied_449
+	JGE  copied_451
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_448
+	JMP  copy_450
 
-copied_449:
+copied_451:
 	VMOVUPS (SP), Y5
 
-loaded_447:
+loaded_449:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -4532,24 +4532,24 @@ loaded_447:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_416:
+vectorsdone_418:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_412
+	JMP  rows_414
 
-rowsdone_413:
-rows_450:
+rowsdone_415:
+rows_452:
 	CMPQ SI, $0x01
-	JLT  rowsdone_451
+	JLT  rowsdone_453
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_453
+	JZ   vectorstail_455
 
-vectors_452:
+vectors_454:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -4564,64 +4564,64 @@ vectors_452:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_452
+	JNZ     vectors_454
 
-vectorstail_453:
+vectorstail_455:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_454
+	JZ         vectorsdone_456
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_455
+	JA         loadslow_457
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_456
+	JMP        loaded_458
 
-loadslow_455:
+loadslow_457:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_457:
+copy_459:
 	CMPQ R11, DI
-	JGE  copied_458
+	JGE  copied_460
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_457
+	JMP  copy_459
 
-copied_458:
+copied_460:
 	VMOVUPS (SP), Y2
 
-loaded_456:
+loaded_458:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_459
+	JA         loadslow_461
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_460
+	JMP        loaded_462
 
-loadslow_459:
+loadslow_461:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_461:
+copy_463:
 	CMPQ R9, DI
-	JGE  copied_462
+	JGE  copied_464
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_461
+	JMP  copy_463
 
-copied_462:
+copied_464:
 	VMOVUPS (SP), Y3
 
-loaded_460:
+loaded_462:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -4630,13 +4630,13 @@ loaded_460:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_454:
+vectorsdone_456:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_450
+	JMP  rows_452
 
-rowsdone_451:
+rowsdone_453:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -4645,9 +4645,9 @@ rowsdone_451:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_463:
+singles_465:
 	CMPQ         R9, R10
-	JGT          tail_464
+	JGT          tail_466
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -4669,12 +4669,12 @@ singles_463:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_463
+	JMP          singles_465
 
-tail_464:
+tail_466:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_465
+	JEQ     done_467
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -4684,15 +4684,15 @@ tail_464:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_466:
+copy_468:
 	CMPQ R12, R11
-	JGE  copied_467
+	JGE  copied_469
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_466
+	JMP  copy_468
 
-copied_467:
+copied_469:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -4707,15 +4707,15 @@ copied_467:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_468:
+copy_470:
 	CMPQ DI, R11
-	JGE  copied_469
+	JGE  copied_471
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_468
+	JMP  copy_470
 
-copied_469:
+copied_471:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -4725,15 +4725,15 @@ copied_469:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_470:
+copy_472:
 	CMPQ DI, SI
-	JGE  copied_471
+	JGE  copied_473
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_470
+	JMP  copy_472
 
-copied_471:
+copied_473:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -4748,26 +4748,26 @@ copied_471:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_472:
+copy_474:
 	CMPQ DI, SI
-	JGE  copied_473
+	JGE  copied_475
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_472
+	JMP  copy_474
 
-copied_473:
+copied_475:
 	MOVQ R10, R9
 
-done_465:
+done_467:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_474
+	JZ      done_476
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_410
+	JMP     chunk_411
 
-done_474:
+done_476:
 	VZEROUPPER
 	RET
 
@@ -4776,7 +4776,7 @@ done_474:
 TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_475
+	JNE     nontemporal_477
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -4795,10 +4795,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_476:
+sample_478:
 	XORQ R8, R8
 
-channel_477:
+channel_479:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -4812,12 +4812,12 @@ channel_477:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_481:
+blocks_483:
 	CMPQ       R9, R10
-	JGT        blocksdone_482
+	JGT        blocksdone_484
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_483
+	JZ         noprefetch_485
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -4825,7 +4825,7 @@ blocks_481:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_483:
+noprefetch_485:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4851,14 +4851,14 @@ noprefetch_483:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_481
+	JMP         blocks_483
 
-blocksdone_482:
+blocksdone_484:
 	ADDQ $0x00000060, R10
 
-singles_478:
+singles_480:
 	CMPQ        R9, R10
-	JGT         tail_479
+	JGT         tail_481
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4866,66 +4866,66 @@ singles_478:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_478
+	JMP         singles_480
 
-tail_479:
+tail_481:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_480
+	JEQ        done_482
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_484
+	JA         loadslow_486
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_485
+	JMP        loaded_487
 
-loadslow_484:
+loadslow_486:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_486:
+copy_488:
 	CMPQ R13, R12
-	JGE  copied_487
+	JGE  copied_489
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_486
+	JMP  copy_488
 
-copied_487:
+copied_489:
 	VMOVUPS (SP), Y5
 
-loaded_485:
+loaded_487:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_488
+	JA         loadslow_490
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_489
+	JMP        loaded_491
 
-loadslow_488:
+loadslow_490:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_490:
+copy_492:
 	CMPQ R13, R12
-	JGE  copied_491
+	JGE  copied_493
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_490
+	JMP  copy_492
 
-copied_491:
+copied_493:
 	VMOVUPS (SP), Y6
 
-loaded_489:
+loaded_491:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -4933,43 +4933,43 @@ loaded_489:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_492
+	JA          storeslow_494
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_493
+	JMP         stored_495
 
-storeslow_492:
+storeslow_494:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_494:
+copy_496:
 	CMPQ R12, R11
-	JGE  copied_495
+	JGE  copied_497
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_494
+	JMP  copy_496
 
-copied_495:
-stored_493:
+copied_497:
+stored_495:
 	MOVQ R10, R9
 
-done_480:
+done_482:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_477
+	JB   channel_479
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_476
+	JNZ  sample_478
 	VZEROUPPER
 	RET
 
-nontemporal_475:
+nontemporal_477:
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -4988,10 +4988,10 @@ nontemporal_475:
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_496:
+sample_498:
 	XORQ R8, R8
 
-channel_497:
+channel_499:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -5005,12 +5005,12 @@ channel_497:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_501:
+blocks_503:
 	CMPQ       R9, R10
-	JGT        blocksdone_502
+	JGT        blocksdone_504
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_503
+	JZ         noprefetch_505
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -5018,7 +5018,7 @@ blocks_501:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_503:
+noprefetch_505:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -5044,14 +5044,14 @@ noprefetch_503:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_501
+	JMP         blocks_503
 
-blocksdone_502:
+blocksdone_504:
 	ADDQ $0x00000060, R10
 
-singles_498:
+singles_500:
 	CMPQ        R9, R10
-	JGT         tail_499
+	JGT         tail_501
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -5059,66 +5059,66 @@ singles_498:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_498
+	JMP         singles_500
 
-tail_499:
+tail_501:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_500
+	JEQ        done_502
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_504
+	JA         loadslow_506
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_505
+	JMP        loaded_507
 
-loadslow_504:
+loadslow_506:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_506:
+copy_508:
 	CMPQ R13, R12
-	JGE  copied_507
+	JGE  copied_509
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_506
+	JMP  copy_508
 
-copied_507:
+copied_509:
 	VMOVUPS (SP), Y5
 
-loaded_505:
+loaded_507:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_508
+	JA         loadslow_510
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_509
+	JMP        loaded_511
 
-loadslow_508:
+loadslow_510:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_510:
+copy_512:
 	CMPQ R13, R12
-	JGE  copied_511
+	JGE  copied_513
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_510
+	JMP  copy_512
 
-copied_511:
+copied_513:
 	VMOVUPS (SP), Y6
 
-loaded_509:
+loaded_511:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -5126,39 +5126,39 @@ loaded_509:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_512
+	JA          storeslow_514
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_513
+	JMP         stored_515
 
-storeslow_512:
+storeslow_514:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_514:
+copy_516:
 	CMPQ R12, R11
-	JGE  copied_515
+	JGE  copied_517
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_514
+	JMP  copy_516
 
-copied_515:
-stored_513:
+copied_517:
+stored_515:
 	MOVQ R10, R9
 
-done_500:
+done_502:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_497
+	JB   channel_499
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_496
+	JNZ  sample_498
 	SFENCE
 	VZEROUPPER
 	RET
@@ -5168,7 +5168,7 @@ done_500:
 TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_516
+	JNE     nontemporal_518
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -5179,12 +5179,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_517
+	JA      streaming_519
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_518
+	JZ      full_520
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -5192,7 +5192,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_518:
+full_520:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -5226,10 +5226,10 @@ full_518:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_519:
+row_521:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_520
+	JZ         noprefetch_522
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -5237,7 +5237,7 @@ row_519:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_520:
+noprefetch_522:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -5260,7 +5260,7 @@ noprefetch_520:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_519
+	JNZ         row_521
 	VZEROUPPER
 	RET
 
@@ -5286,16 +5286,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_521:
+row_523:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_522
+	JZ         noprefetch_524
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_522:
+noprefetch_524:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -5312,7 +5312,7 @@ noprefetch_522:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_521
+	JNZ         row_523
 	VZEROUPPER
 	RET
 
@@ -5330,14 +5330,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_523:
+row_525:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_524
+	JZ         noprefetch_526
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_524:
+noprefetch_526:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -5348,7 +5348,7 @@ noprefetch_524:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_523
+	JNZ         row_525
 	VZEROUPPER
 	RET
 
@@ -5374,122 +5374,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_525
+	JA         loadslow_527
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_526
+	JMP        loaded_528
 
-loadslow_525:
+loadslow_527:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_527:
+copy_529:
 	CMPQ BX, DX
-	JGE  copied_528
+	JGE  copied_530
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_527
+	JMP  copy_529
 
-copied_528:
+copied_530:
 	VMOVUPS (SP), Y9
 
-loaded_526:
+loaded_528:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_529
+	JA         loadslow_531
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_530
+	JMP        loaded_532
 
-loadslow_529:
+loadslow_531:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_531:
+copy_533:
 	CMPQ BX, DX
-	JGE  copied_532
+	JGE  copied_534
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_531
+	JMP  copy_533
 
-copied_532:
+copied_534:
 	VMOVUPS (SP), Y10
 
-loaded_530:
+loaded_532:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_533
+	JA         loadslow_535
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_534
+	JMP        loaded_536
 
-loadslow_533:
+loadslow_535:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_535:
+copy_537:
 	CMPQ BX, DX
-	JGE  copied_536
+	JGE  copied_538
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_535
+	JMP  copy_537
 
-copied_536:
+copied_538:
 	VMOVUPS (SP), Y11
 
-loaded_534:
+loaded_536:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_537
+	JA         loadslow_539
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_538
+	JMP        loaded_540
 
-loadslow_537:
+loadslow_539:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_539:
+copy_541:
 	CMPQ BX, DX
-	JGE  copied_540
+	JGE  copied_542
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_539
+	JMP  copy_541
 
-copied_540:
+copied_542:
 	VMOVUPS (SP), Y12
 
-loaded_538:
+loaded_540:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_541:
+row_543:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_542
+	JZ         noprefetch_544
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -5497,7 +5497,7 @@ row_541:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_542:
+noprefetch_544:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -5514,56 +5514,56 @@ noprefetch_542:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_543
+	JA          loadslow_545
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_544
+	JMP         loaded_546
 
-loadslow_543:
+loadslow_545:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_545:
+copy_547:
 	CMPQ R9, R8
-	JGE  copied_546
+	JGE  copied_548
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_545
+	JMP  copy_547
 
-copied_546:
+copied_548:
 	VMOVUPS (SP), Y13
 
-loaded_544:
+loaded_546:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_547
+	JA         loadslow_549
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_548
+	JMP        loaded_550
 
-loadslow_547:
+loadslow_549:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_549:
+copy_551:
 	CMPQ R9, R8
-	JGE  copied_550
+	JGE  copied_552
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_549
+	JMP  copy_551
 
-copied_550:
+copied_552:
 	VMOVUPS (SP), Y14
 
-loaded_548:
+loaded_550:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -5571,30 +5571,30 @@ loaded_548:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_551
+	JA          storeslow_553
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_552
+	JMP         stored_554
 
-storeslow_551:
+storeslow_553:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_553:
+copy_555:
 	CMPQ R9, R8
-	JGE  copied_554
+	JGE  copied_556
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_553
+	JMP  copy_555
 
-copied_554:
-stored_552:
+copied_556:
+stored_554:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_541
+	JNZ  row_543
 	VZEROUPPER
 	RET
 
@@ -5612,128 +5612,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_555
+	JA         loadslow_557
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_556
+	JMP        loaded_558
 
-loadslow_555:
+loadslow_557:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_557:
+copy_559:
 	CMPQ BX, DX
-	JGE  copied_558
+	JGE  copied_560
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_557
+	JMP  copy_559
 
-copied_558:
+copied_560:
 	VMOVUPS (SP), Y5
 
-loaded_556:
+loaded_558:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_559
+	JA         loadslow_561
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_560
+	JMP        loaded_562
 
-loadslow_559:
+loadslow_561:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_561:
+copy_563:
 	CMPQ BX, DX
-	JGE  copied_562
+	JGE  copied_564
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_561
+	JMP  copy_563
 
-copied_562:
+copied_564:
 	VMOVUPS (SP), Y6
 
-loaded_560:
+loaded_562:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_563
+	JA         loadslow_565
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_564
+	JMP        loaded_566
 
-loadslow_563:
+loadslow_565:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_565:
+copy_567:
 	CMPQ BX, DX
-	JGE  copied_566
+	JGE  copied_568
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_565
+	JMP  copy_567
 
-copied_566:
+copied_568:
 	VMOVUPS (SP), Y7
 
-loaded_564:
+loaded_566:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_567
+	JA         loadslow_569
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_568
+	JMP        loaded_570
 
-loadslow_567:
+loadslow_569:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_569:
+copy_571:
 	CMPQ BX, DX
-	JGE  copied_570
+	JGE  copied_572
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_569
+	JMP  copy_571
 
-copied_570:
+copied_572:
 	VMOVUPS (SP), Y8
 
-loaded_568:
+loaded_570:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_571:
+row_573:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_572
+	JZ         noprefetch_574
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_572:
+noprefetch_574:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -5744,56 +5744,56 @@ noprefetch_572:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_573
+	JA          loadslow_575
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_574
+	JMP         loaded_576
 
-loadslow_573:
+loadslow_575:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_575:
+copy_577:
 	CMPQ R9, R8
-	JGE  copied_576
+	JGE  copied_578
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_575
+	JMP  copy_577
 
-copied_576:
+copied_578:
 	VMOVUPS (SP), Y9
 
-loaded_574:
+loaded_576:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_577
+	JA         loadslow_579
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_578
+	JMP        loaded_580
 
-loadslow_577:
+loadslow_579:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_579:
+copy_581:
 	CMPQ R9, R8
-	JGE  copied_580
+	JGE  copied_582
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_579
+	JMP  copy_581
 
-copied_580:
+copied_582:
 	VMOVUPS (SP), Y10
 
-loaded_578:
+loaded_580:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -5801,30 +5801,30 @@ loaded_578:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_581
+	JA          storeslow_583
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_582
+	JMP         stored_584
 
-storeslow_581:
+storeslow_583:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_583:
+copy_585:
 	CMPQ R9, R8
-	JGE  copied_584
+	JGE  copied_586
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_583
+	JMP  copy_585
 
-copied_584:
-stored_582:
+copied_586:
+stored_584:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_571
+	JNZ  row_573
 	VZEROUPPER
 	RET
 
@@ -5833,209 +5833,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_585
+	JA         loadslow_587
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_586
+	JMP        loaded_588
 
-loadslow_585:
+loadslow_587:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_587:
+copy_589:
 	CMPQ BX, DX
-	JGE  copied_588
+	JGE  copied_590
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_587
+	JMP  copy_589
 
-copied_588:
+copied_590:
 	VMOVUPS (SP), Y1
 
-loaded_586:
+loaded_588:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_589
+	JA         loadslow_591
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_590
+	JMP        loaded_592
 
-loadslow_589:
+loadslow_591:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_591:
+copy_593:
 	CMPQ BX, DX
-	JGE  copied_592
+	JGE  copied_594
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_591
+	JMP  copy_593
 
-copied_592:
+copied_594:
 	VMOVUPS (SP), Y2
 
-loaded_590:
+loaded_592:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_593
+	JA         loadslow_595
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_594
+	JMP        loaded_596
 
-loadslow_593:
+loadslow_595:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_595:
+copy_597:
 	CMPQ BX, DX
-	JGE  copied_596
+	JGE  copied_598
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_595
+	JMP  copy_597
 
-copied_596:
+copied_598:
 	VMOVUPS (SP), Y3
 
-loaded_594:
+loaded_596:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_597
+	JA         loadslow_599
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_598
+	JMP        loaded_600
 
-loadslow_597:
+loadslow_599:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_599:
+copy_601:
 	CMPQ BX, DX
-	JGE  copied_600
+	JGE  copied_602
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_599
+	JMP  copy_601
 
-copied_600:
+copied_602:
 	VMOVUPS (SP), Y4
 
-loaded_598:
+loaded_600:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_601:
+row_603:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_602
+	JZ         noprefetch_604
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_602:
+noprefetch_604:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_603
+	JA         loadslow_605
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_604
+	JMP        loaded_606
 
-loadslow_603:
+loadslow_605:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_605:
+copy_607:
 	CMPQ R8, DI
-	JGE  copied_606
+	JGE  copied_608
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_605
+	JMP  copy_607
 
-copied_606:
+copied_608:
 	VMOVUPS (SP), Y5
 
-loaded_604:
+loaded_606:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_607
+	JA         loadslow_609
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_608
+	JMP        loaded_610
 
-loadslow_607:
+loadslow_609:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_609:
+copy_611:
 	CMPQ R8, DI
-	JGE  copied_610
+	JGE  copied_612
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_609
+	JMP  copy_611
 
-copied_610:
+copied_612:
 	VMOVUPS (SP), Y6
 
-loaded_608:
+loaded_610:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_611
+	JA          storeslow_613
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_612
+	JMP         stored_614
 
-storeslow_611:
+storeslow_613:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_613:
+copy_615:
 	CMPQ R8, DI
-	JGE  copied_614
+	JGE  copied_616
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_613
+	JMP  copy_615
 
-copied_614:
-stored_612:
+copied_616:
+stored_614:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_601
+	JNZ  row_603
 	VZEROUPPER
 	RET
 
-streaming_517:
+streaming_519:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -6045,15 +6045,15 @@ streaming_517:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_615:
+row_617:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_619:
+blocks_621:
 	CMPQ        R11, R12
-	JGT         blocksdone_620
+	JGT         blocksdone_622
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -6095,14 +6095,14 @@ blocks_619:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_619
+	JMP         blocks_621
 
-blocksdone_620:
+blocksdone_622:
 	ADDQ $0x00000060, R12
 
-singles_616:
+singles_618:
 	CMPQ        R11, R12
-	JGT         tail_617
+	JGT         tail_619
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -6114,174 +6114,174 @@ singles_616:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_616
+	JMP         singles_618
 
-tail_617:
+tail_619:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_618
+	JEQ        done_620
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_621
+	JA         loadslow_623
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_622
+	JMP        loaded_624
 
-loadslow_621:
+loadslow_623:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_623:
+copy_625:
 	CMPQ R15, R14
-	JGE  copied_624
+	JGE  copied_626
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_623
+	JMP  copy_625
 
-copied_624:
+copied_626:
 	VMOVUPS (SP), Y1
 
-loaded_622:
+loaded_624:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_625
+	JA         loadslow_627
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_626
+	JMP        loaded_628
 
-loadslow_625:
+loadslow_627:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_627:
+copy_629:
 	CMPQ R15, R14
-	JGE  copied_628
+	JGE  copied_630
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_627
+	JMP  copy_629
 
-copied_628:
+copied_630:
 	VMOVUPS (SP), Y2
 
-loaded_626:
+loaded_628:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_629
+	JA         loadslow_631
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_630
+	JMP        loaded_632
 
-loadslow_629:
+loadslow_631:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_631:
+copy_633:
 	CMPQ R15, R14
-	JGE  copied_632
+	JGE  copied_634
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_631
+	JMP  copy_633
 
-copied_632:
+copied_634:
 	VMOVUPS (SP), Y3
 
-loaded_630:
+loaded_632:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_633
+	JA         loadslow_635
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_634
+	JMP        loaded_636
 
-loadslow_633:
+loadslow_635:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_635:
+copy_637:
 	CMPQ R15, R14
-	JGE  copied_636
+	JGE  copied_638
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_635
+	JMP  copy_637
 
-copied_636:
+copied_638:
 	VMOVUPS (SP), Y4
 
-loaded_634:
+loaded_636:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_637
+	JA         loadslow_639
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_638
+	JMP        loaded_640
 
-loadslow_637:
+loadslow_639:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_639:
+copy_641:
 	CMPQ R15, R14
-	JGE  copied_640
+	JGE  copied_642
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_639
+	JMP  copy_641
 
-copied_640:
+copied_642:
 	VMOVUPS (SP), Y5
 
-loaded_638:
+loaded_640:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_641
+	JA         loadslow_643
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_642
+	JMP        loaded_644
 
-loadslow_641:
+loadslow_643:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_643:
+copy_645:
 	CMPQ R15, R14
-	JGE  copied_644
+	JGE  copied_646
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_643
+	JMP  copy_645
 
-copied_644:
+copied_646:
 	VMOVUPS (SP), Y6
 
-loaded_642:
+loaded_644:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -6289,37 +6289,37 @@ loaded_642:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_645
+	JA          storeslow_647
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_646
+	JMP         stored_648
 
-storeslow_645:
+storeslow_647:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_647:
+copy_649:
 	CMPQ R14, R13
-	JGE  copied_648
+	JGE  copied_650
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_647
+	JMP  copy_649
 
-copied_648:
-stored_646:
+copied_650:
+stored_648:
 	MOVQ R12, R11
 
-done_618:
+done_620:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_615
+	JNZ  row_617
 	VZEROUPPER
 	RET
 
-nontemporal_516:
+nontemporal_518:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -6330,12 +6330,12 @@ nontemporal_516:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_649
+	JA      streaming_651
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_650
+	JZ      full_652
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -6343,7 +6343,7 @@ nontemporal_516:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_650:
+full_652:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -6377,10 +6377,10 @@ full_650:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_651:
+row_653:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_652
+	JZ         noprefetch_654
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6388,7 +6388,7 @@ row_651:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_652:
+noprefetch_654:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -6411,7 +6411,7 @@ noprefetch_652:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_651
+	JNZ         row_653
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6438,16 +6438,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_653:
+row_655:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_654
+	JZ         noprefetch_656
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_654:
+noprefetch_656:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -6464,7 +6464,7 @@ noprefetch_654:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_653
+	JNZ         row_655
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6483,14 +6483,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_655:
+row_657:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_656
+	JZ         noprefetch_658
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_656:
+noprefetch_658:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -6501,7 +6501,7 @@ noprefetch_656:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_655
+	JNZ         row_657
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6528,122 +6528,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_657
+	JA         loadslow_659
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_658
+	JMP        loaded_660
 
-loadslow_657:
+loadslow_659:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_659:
+copy_661:
 	CMPQ BX, DX
-	JGE  copied_660
+	JGE  copied_662
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_659
+	JMP  copy_661
 
-copied_660:
+copied_662:
 	VMOVUPS (SP), Y9
 
-loaded_658:
+loaded_660:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_661
+	JA         loadslow_663
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_662
+	JMP        loaded_664
 
-loadslow_661:
+loadslow_663:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_663:
+copy_665:
 	CMPQ BX, DX
-	JGE  copied_664
+	JGE  copied_666
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_663
+	JMP  copy_665
 
-copied_664:
+copied_666:
 	VMOVUPS (SP), Y10
 
-loaded_662:
+loaded_664:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_665
+	JA         loadslow_667
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_666
+	JMP        loaded_668
 
-loadslow_665:
+loadslow_667:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_667:
+copy_669:
 	CMPQ BX, DX
-	JGE  copied_668
+	JGE  copied_670
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_667
+	JMP  copy_669
 
-copied_668:
+copied_670:
 	VMOVUPS (SP), Y11
 
-loaded_666:
+loaded_668:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_669
+	JA         loadslow_671
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_670
+	JMP        loaded_672
 
-loadslow_669:
+loadslow_671:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_671:
+copy_673:
 	CMPQ BX, DX
-	JGE  copied_672
+	JGE  copied_674
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_671
+	JMP  copy_673
 
-copied_672:
+copied_674:
 	VMOVUPS (SP), Y12
 
-loaded_670:
+loaded_672:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_673:
+row_675:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_674
+	JZ         noprefetch_676
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6651,7 +6651,7 @@ row_673:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_674:
+noprefetch_676:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -6668,56 +6668,56 @@ noprefetch_674:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_675
+	JA          loadslow_677
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_676
+	JMP         loaded_678
 
-loadslow_675:
+loadslow_677:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_677:
+copy_679:
 	CMPQ R9, R8
-	JGE  copied_678
+	JGE  copied_680
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_677
+	JMP  copy_679
 
-copied_678:
+copied_680:
 	VMOVUPS (SP), Y13
 
-loaded_676:
+loaded_678:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_679
+	JA         loadslow_681
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_680
+	JMP        loaded_682
 
-loadslow_679:
+loadslow_681:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_681:
+copy_683:
 	CMPQ R9, R8
-	JGE  copied_682
+	JGE  copied_684
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_681
+	JMP  copy_683
 
-copied_682:
+copied_684:
 	VMOVUPS (SP), Y14
 
-loaded_680:
+loaded_682:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -6725,30 +6725,30 @@ loaded_680:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_683
+	JA          storeslow_685
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_684
+	JMP         stored_686
 
-storeslow_683:
+storeslow_685:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_685:
+copy_687:
 	CMPQ R9, R8
-	JGE  copied_686
+	JGE  copied_688
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_685
+	JMP  copy_687
 
-copied_686:
-stored_684:
+copied_688:
+stored_686:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_673
+	JNZ  row_675
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6767,128 +6767,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_687
+	JA         loadslow_689
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_688
+	JMP        loaded_690
 
-loadslow_687:
+loadslow_689:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_689:
+copy_691:
 	CMPQ BX, DX
-	JGE  copied_690
+	JGE  copied_692
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_689
+	JMP  copy_691
 
-copied_690:
+copied_692:
 	VMOVUPS (SP), Y5
 
-loaded_688:
+loaded_690:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_691
+	JA         loadslow_693
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_692
+	JMP        loaded_694
 
-loadslow_691:
+loadslow_693:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_693:
+copy_695:
 	CMPQ BX, DX
-	JGE  copied_694
+	JGE  copied_696
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_693
+	JMP  copy_695
 
-copied_694:
+copied_696:
 	VMOVUPS (SP), Y6
 
-loaded_692:
+loaded_694:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_695
+	JA         loadslow_697
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_696
+	JMP        loaded_698
 
-loadslow_695:
+loadslow_697:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_697:
+copy_699:
 	CMPQ BX, DX
-	JGE  copied_698
+	JGE  copied_700
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_697
+	JMP  copy_699
 
-copied_698:
+copied_700:
 	VMOVUPS (SP), Y7
 
-loaded_696:
+loaded_698:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_699
+	JA         loadslow_701
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_700
+	JMP        loaded_702
 
-loadslow_699:
+loadslow_701:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_701:
+copy_703:
 	CMPQ BX, DX
-	JGE  copied_702
+	JGE  copied_704
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_701
+	JMP  copy_703
 
-copied_702:
+copied_704:
 	VMOVUPS (SP), Y8
 
-loaded_700:
+loaded_702:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_703:
+row_705:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_704
+	JZ         noprefetch_706
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_704:
+noprefetch_706:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -6899,56 +6899,56 @@ noprefetch_704:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_705
+	JA          loadslow_707
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_706
+	JMP         loaded_708
 
-loadslow_705:
+loadslow_707:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_707:
+copy_709:
 	CMPQ R9, R8
-	JGE  copied_708
+	JGE  copied_710
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_707
+	JMP  copy_709
 
-copied_708:
+copied_710:
 	VMOVUPS (SP), Y9
 
-loaded_706:
+loaded_708:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_709
+	JA         loadslow_711
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_710
+	JMP        loaded_712
 
-loadslow_709:
+loadslow_711:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_711:
+copy_713:
 	CMPQ R9, R8
-	JGE  copied_712
+	JGE  copied_714
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_711
+	JMP  copy_713
 
-copied_712:
+copied_714:
 	VMOVUPS (SP), Y10
 
-loaded_710:
+loaded_712:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -6956,30 +6956,30 @@ loaded_710:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_713
+	JA          storeslow_715
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_714
+	JMP         stored_716
 
-storeslow_713:
+storeslow_715:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_715:
+copy_717:
 	CMPQ R9, R8
-	JGE  copied_716
+	JGE  copied_718
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_715
+	JMP  copy_717
 
-copied_716:
-stored_714:
+copied_718:
+stored_716:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_703
+	JNZ  row_705
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6989,210 +6989,210 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_717
+	JA         loadslow_719
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_718
+	JMP        loaded_720
 
-loadslow_717:
+loadslow_719:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_719:
+copy_721:
 	CMPQ BX, DX
-	JGE  copied_720
+	JGE  copied_722
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_719
+	JMP  copy_721
 
-copied_720:
+copied_722:
 	VMOVUPS (SP), Y1
 
-loaded_718:
+loaded_720:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_721
+	JA         loadslow_723
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_722
+	JMP        loaded_724
 
-loadslow_721:
+loadslow_723:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_723:
+copy_725:
 	CMPQ BX, DX
-	JGE  copied_724
+	JGE  copied_726
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_723
+	JMP  copy_725
 
-copied_724:
+copied_726:
 	VMOVUPS (SP), Y2
 
-loaded_722:
+loaded_724:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_725
+	JA         loadslow_727
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_726
+	JMP        loaded_728
 
-loadslow_725:
+loadslow_727:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_727:
+copy_729:
 	CMPQ BX, DX
-	JGE  copied_728
+	JGE  copied_730
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_727
+	JMP  copy_729
 
-copied_728:
+copied_730:
 	VMOVUPS (SP), Y3
 
-loaded_726:
+loaded_728:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_729
+	JA         loadslow_731
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_730
+	JMP        loaded_732
 
-loadslow_729:
+loadslow_731:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_731:
+copy_733:
 	CMPQ BX, DX
-	JGE  copied_732
+	JGE  copied_734
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_731
+	JMP  copy_733
 
-copied_732:
+copied_734:
 	VMOVUPS (SP), Y4
 
-loaded_730:
+loaded_732:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_733:
+row_735:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_734
+	JZ         noprefetch_736
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_734:
+noprefetch_736:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_735
+	JA         loadslow_737
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_736
+	JMP        loaded_738
 
-loadslow_735:
+loadslow_737:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_737:
+copy_739:
 	CMPQ R8, DI
-	JGE  copied_738
+	JGE  copied_740
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_737
+	JMP  copy_739
 
-copied_738:
+copied_740:
 	VMOVUPS (SP), Y5
 
-loaded_736:
+loaded_738:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_739
+	JA         loadslow_741
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_740
+	JMP        loaded_742
 
-loadslow_739:
+loadslow_741:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_741:
+copy_743:
 	CMPQ R8, DI
-	JGE  copied_742
+	JGE  copied_744
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_741
+	JMP  copy_743
 
-copied_742:
+copied_744:
 	VMOVUPS (SP), Y6
 
-loaded_740:
+loaded_742:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_743
+	JA          storeslow_745
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_744
+	JMP         stored_746
 
-storeslow_743:
+storeslow_745:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_745:
+copy_747:
 	CMPQ R8, DI
-	JGE  copied_746
+	JGE  copied_748
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_745
+	JMP  copy_747
 
-copied_746:
-stored_744:
+copied_748:
+stored_746:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_733
+	JNZ  row_735
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_649:
+streaming_651:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -7202,15 +7202,15 @@ streaming_649:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_747:
+row_749:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_751:
+blocks_753:
 	CMPQ        R11, R12
-	JGT         blocksdone_752
+	JGT         blocksdone_754
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -7252,14 +7252,14 @@ blocks_751:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_751
+	JMP         blocks_753
 
-blocksdone_752:
+blocksdone_754:
 	ADDQ $0x00000060, R12
 
-singles_748:
+singles_750:
 	CMPQ        R11, R12
-	JGT         tail_749
+	JGT         tail_751
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -7271,174 +7271,174 @@ singles_748:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_748
+	JMP         singles_750
 
-tail_749:
+tail_751:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_750
+	JEQ        done_752
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_753
+	JA         loadslow_755
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_754
+	JMP        loaded_756
 
-loadslow_753:
+loadslow_755:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_755:
+copy_757:
 	CMPQ R15, R14
-	JGE  copied_756
+	JGE  copied_758
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_755
+	JMP  copy_757
 
-copied_756:
+copied_758:
 	VMOVUPS (SP), Y1
 
-loaded_754:
+loaded_756:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_757
+	JA         loadslow_759
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_758
+	JMP        loaded_760
 
-loadslow_757:
+loadslow_759:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_759:
+copy_761:
 	CMPQ R15, R14
-	JGE  copied_760
+	JGE  copied_762
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_759
+	JMP  copy_761
 
-copied_760:
+copied_762:
 	VMOVUPS (SP), Y2
 
-loaded_758:
+loaded_760:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_761
+	JA         loadslow_763
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_762
+	JMP        loaded_764
 
-loadslow_761:
+loadslow_763:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_763:
+copy_765:
 	CMPQ R15, R14
-	JGE  copied_764
+	JGE  copied_766
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_763
+	JMP  copy_765
 
-copied_764:
+copied_766:
 	VMOVUPS (SP), Y3
 
-loaded_762:
+loaded_764:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_765
+	JA         loadslow_767
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_766
+	JMP        loaded_768
 
-loadslow_765:
+loadslow_767:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_767:
+copy_769:
 	CMPQ R15, R14
-	JGE  copied_768
+	JGE  copied_770
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_767
+	JMP  copy_769
 
-copied_768:
+copied_770:
 	VMOVUPS (SP), Y4
 
-loaded_766:
+loaded_768:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_769
+	JA         loadslow_771
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_770
+	JMP        loaded_772
 
-loadslow_769:
+loadslow_771:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_771:
+copy_773:
 	CMPQ R15, R14
-	JGE  copied_772
+	JGE  copied_774
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_771
+	JMP  copy_773
 
-copied_772:
+copied_774:
 	VMOVUPS (SP), Y5
 
-loaded_770:
+loaded_772:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_773
+	JA         loadslow_775
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_774
+	JMP        loaded_776
 
-loadslow_773:
+loadslow_775:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_775:
+copy_777:
 	CMPQ R15, R14
-	JGE  copied_776
+	JGE  copied_778
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_775
+	JMP  copy_777
 
-copied_776:
+copied_778:
 	VMOVUPS (SP), Y6
 
-loaded_774:
+loaded_776:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -7446,33 +7446,33 @@ loaded_774:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_777
+	JA          storeslow_779
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_778
+	JMP         stored_780
 
-storeslow_777:
+storeslow_779:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_779:
+copy_781:
 	CMPQ R14, R13
-	JGE  copied_780
+	JGE  copied_782
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_779
+	JMP  copy_781
 
-copied_780:
-stored_778:
+copied_782:
+stored_780:
 	MOVQ R12, R11
 
-done_750:
+done_752:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_747
+	JNZ  row_749
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8060,33 +8060,241 @@ chunk_25:
 	VMOVSD     X2, 8(SP)
 	VMULSD     X1, X2, X2
 	VMOVSD     X2, 16(SP)
+	CMPQ       mean_len+8(FP), $0x40
+	JA         wide_27
+	LEAQ       kmask<>+0(SB), DI
+	MOVQ       mean_len+8(FP), BX
+	SUBQ       $0x00, BX
+	XORQ       SI, SI
+	CMPQ       BX, SI
+	CMOVQLT    SI, BX
+	MOVQ       $0x00000010, SI
+	CMPQ       BX, SI
+	CMOVQGT    SI, BX
+	MOVWLZX    (DI)(BX*2), BX
+	KMOVW      BX, K2
+	MOVQ       mean_len+8(FP), BX
+	SUBQ       $0x10, BX
+	XORQ       SI, SI
+	CMPQ       BX, SI
+	CMOVQLT    SI, BX
+	MOVQ       $0x00000010, SI
+	CMPQ       BX, SI
+	CMOVQGT    SI, BX
+	MOVWLZX    (DI)(BX*2), BX
+	KMOVW      BX, K3
+	MOVQ       mean_len+8(FP), BX
+	SUBQ       $0x20, BX
+	XORQ       SI, SI
+	CMPQ       BX, SI
+	CMOVQLT    SI, BX
+	MOVQ       $0x00000010, SI
+	CMPQ       BX, SI
+	CMOVQGT    SI, BX
+	MOVWLZX    (DI)(BX*2), BX
+	KMOVW      BX, K4
+	MOVQ       mean_len+8(FP), BX
+	SUBQ       $0x30, BX
+	XORQ       SI, SI
+	CMPQ       BX, SI
+	CMOVQLT    SI, BX
+	MOVQ       $0x00000010, SI
+	CMPQ       BX, SI
+	CMOVQGT    SI, BX
+	MOVWLZX    (DI)(BX*2), BX
+	KMOVW      BX, K5
 	VPXORD     Z3, Z3, Z3
-	MOVQ       buf_base+48(FP), BX
-	MOVQ       mean_len+8(FP), SI
-	ADDQ       $0x0f, SI
-	SHRQ       $0x04, SI
+	VPXORD     Z4, Z4, Z4
+	VPXORD     Z5, Z5, Z5
+	VPXORD     Z6, Z6, Z6
+	VPXORD     Z7, Z7, Z7
+	VPXORD     Z8, Z8, Z8
+	VPXORD     Z9, Z9, Z9
+	VPXORD     Z10, Z10, Z10
+	MOVQ       buf_base+48(FP), SI
+	MOVQ       DX, DI
+	LEAQ       (CX)(CX*2), R8
 
-clear_26:
-	VMOVUPS Z3, 1088(BX)
-	VMOVUPS Z3, 2176(BX)
+narrow_28:
+	CMPQ       DI, $0x04
+	JLT        narrowdone_29
+	CMPQ       prefetch+128(FP), $0x00
+	JEQ        noprefetch_30
+	MOVQ       prefetch+128(FP), BX
+	ADDQ       AX, BX
+	PREFETCHT0 (BX)
+	PREFETCHT0 64(BX)
+	PREFETCHT0 128(BX)
+	PREFETCHT0 192(BX)
+	PREFETCHT0 (BX)(CX*1)
+	PREFETCHT0 64(BX)(CX*1)
+	PREFETCHT0 128(BX)(CX*1)
+	PREFETCHT0 192(BX)(CX*1)
+	PREFETCHT0 (BX)(CX*2)
+	PREFETCHT0 64(BX)(CX*2)
+	PREFETCHT0 128(BX)(CX*2)
+	PREFETCHT0 192(BX)(CX*2)
+	PREFETCHT0 (BX)(R8*1)
+	PREFETCHT0 64(BX)(R8*1)
+	PREFETCHT0 128(BX)(R8*1)
+	PREFETCHT0 192(BX)(R8*1)
+
+noprefetch_30:
+	VMOVUPS     (SI), Z0
+	VMOVUPS.Z   (AX), K2, Z2
+	VSUBPS      Z0, Z2, Z2
+	VMOVAPS     Z2, Z1
+	VMULPS      Z2, Z2, Z2
+	VMOVUPS.Z   (AX)(CX*1), K2, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VMOVUPS.Z   (AX)(CX*2), K2, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VMOVUPS.Z   (AX)(R8*1), K2, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VADDPS      Z1, Z3, Z3
+	VADDPS      Z2, Z4, Z4
+	VMOVUPS     64(SI), Z0
+	VMOVUPS.Z   64(AX), K3, Z2
+	VSUBPS      Z0, Z2, Z2
+	VMOVAPS     Z2, Z1
+	VMULPS      Z2, Z2, Z2
+	VMOVUPS.Z   64(AX)(CX*1), K3, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VMOVUPS.Z   64(AX)(CX*2), K3, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VMOVUPS.Z   64(AX)(R8*1), K3, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VADDPS      Z1, Z5, Z5
+	VADDPS      Z2, Z6, Z6
+	VMOVUPS     128(SI), Z0
+	VMOVUPS.Z   128(AX), K4, Z2
+	VSUBPS      Z0, Z2, Z2
+	VMOVAPS     Z2, Z1
+	VMULPS      Z2, Z2, Z2
+	VMOVUPS.Z   128(AX)(CX*1), K4, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VMOVUPS.Z   128(AX)(CX*2), K4, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VMOVUPS.Z   128(AX)(R8*1), K4, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VADDPS      Z1, Z7, Z7
+	VADDPS      Z2, Z8, Z8
+	VMOVUPS     192(SI), Z0
+	VMOVUPS.Z   192(AX), K5, Z2
+	VSUBPS      Z0, Z2, Z2
+	VMOVAPS     Z2, Z1
+	VMULPS      Z2, Z2, Z2
+	VMOVUPS.Z   192(AX)(CX*1), K5, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VMOVUPS.Z   192(AX)(CX*2), K5, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VMOVUPS.Z   192(AX)(R8*1), K5, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VADDPS      Z1, Z9, Z9
+	VADDPS      Z2, Z10, Z10
+	LEAQ        (AX)(CX*4), AX
+	SUBQ        $0x04, DI
+	JMP         narrow_28
+
+narrowdone_29:
+narrow_31:
+	CMPQ      DI, $0x01
+	JLT       narrowdone_32
+	VMOVUPS   (SI), Z0
+	VMOVUPS.Z (AX), K2, Z1
+	VSUBPS    Z0, Z1, Z1
+	VMOVAPS   Z1, Z0
+	VMULPS    Z1, Z1, Z1
+	VADDPS    Z0, Z3, Z3
+	VADDPS    Z1, Z4, Z4
+	VMOVUPS   64(SI), Z0
+	VMOVUPS.Z 64(AX), K3, Z1
+	VSUBPS    Z0, Z1, Z1
+	VMOVAPS   Z1, Z0
+	VMULPS    Z1, Z1, Z1
+	VADDPS    Z0, Z5, Z5
+	VADDPS    Z1, Z6, Z6
+	VMOVUPS   128(SI), Z0
+	VMOVUPS.Z 128(AX), K4, Z1
+	VSUBPS    Z0, Z1, Z1
+	VMOVAPS   Z1, Z0
+	VMULPS    Z1, Z1, Z1
+	VADDPS    Z0, Z7, Z7
+	VADDPS    Z1, Z8, Z8
+	VMOVUPS   192(SI), Z0
+	VMOVUPS.Z 192(AX), K5, Z1
+	VSUBPS    Z0, Z1, Z1
+	VMOVAPS   Z1, Z0
+	VMULPS    Z1, Z1, Z1
+	VADDPS    Z0, Z9, Z9
+	VADDPS    Z1, Z10, Z10
+	LEAQ      (AX)(CX*1), AX
+	SUBQ      $0x01, DI
+	JMP       narrow_31
+
+narrowdone_32:
+	VMOVUPS Z3, 1088(SI)
+	VMOVUPS Z4, 2176(SI)
+	VMOVUPS Z5, 1152(SI)
+	VMOVUPS Z6, 2240(SI)
+	VMOVUPS Z7, 1216(SI)
+	VMOVUPS Z8, 2304(SI)
+	VMOVUPS Z9, 1280(SI)
+	VMOVUPS Z10, 2368(SI)
+	JMP     chunkdone_26
+
+wide_27:
+	VPXORD Z11, Z11, Z11
+	MOVQ   buf_base+48(FP), BX
+	MOVQ   mean_len+8(FP), SI
+	ADDQ   $0x0f, SI
+	SHRQ   $0x04, SI
+
+clear_33:
+	VMOVUPS Z11, 1088(BX)
+	VMOVUPS Z11, 2176(BX)
 	ADDQ    $0x40, BX
 	DECQ    SI
-	JNZ     clear_26
+	JNZ     clear_33
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_27:
+rows_34:
 	CMPQ BX, $0x04
-	JLT  rowsdone_28
+	JLT  rowsdone_35
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_30
+	JZ   vectorstail_37
 
-vectors_29:
+vectors_36:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_32
+	JEQ        noprefetch_39
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -8094,24 +8302,24 @@ vectors_29:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_32:
+noprefetch_39:
 	VMOVUPS     (R8), Z0
 	VMOVUPS     (R9), Z2
 	VSUBPS      Z0, Z2, Z2
 	VMOVAPS     Z2, Z1
 	VMULPS      Z2, Z2, Z2
-	VMOVUPS     (R9)(CX*1), Z8
-	VSUBPS      Z0, Z8, Z8
-	VADDPS      Z8, Z1, Z1
-	VFMADD231PS Z8, Z8, Z2
-	VMOVUPS     (R9)(CX*2), Z8
-	VSUBPS      Z0, Z8, Z8
-	VADDPS      Z8, Z1, Z1
-	VFMADD231PS Z8, Z8, Z2
-	VMOVUPS     (R9)(SI*1), Z8
-	VSUBPS      Z0, Z8, Z8
-	VADDPS      Z8, Z1, Z1
-	VFMADD231PS Z8, Z8, Z2
+	VMOVUPS     (R9)(CX*1), Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VMOVUPS     (R9)(CX*2), Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VMOVUPS     (R9)(SI*1), Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
 	VADDPS      1088(R8), Z1, Z1
 	VMOVUPS     Z1, 1088(R8)
 	VADDPS      2176(R8), Z2, Z2
@@ -8119,49 +8327,49 @@ noprefetch_32:
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
 	DECQ        DI
-	JNZ         vectors_29
+	JNZ         vectors_36
 
-vectorstail_30:
+vectorstail_37:
 	TESTQ       $0x0000000f, mean_len+8(FP)
-	JZ          vectorsdone_31
+	JZ          vectorsdone_38
 	VMOVUPS     (R8), Z0
 	VMOVUPS.Z   (R9), K1, Z2
 	VSUBPS      Z0, Z2, Z2
 	VMOVAPS     Z2, Z1
 	VMULPS      Z2, Z2, Z2
-	VMOVUPS.Z   (R9)(CX*1), K1, Z8
-	VSUBPS      Z0, Z8, Z8
-	VADDPS      Z8, Z1, Z1
-	VFMADD231PS Z8, Z8, Z2
-	VMOVUPS.Z   (R9)(CX*2), K1, Z8
-	VSUBPS      Z0, Z8, Z8
-	VADDPS      Z8, Z1, Z1
-	VFMADD231PS Z8, Z8, Z2
-	VMOVUPS.Z   (R9)(SI*1), K1, Z8
-	VSUBPS      Z0, Z8, Z8
-	VADDPS      Z8, Z1, Z1
-	VFMADD231PS Z8, Z8, Z2
+	VMOVUPS.Z   (R9)(CX*1), K1, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VMOVUPS.Z   (R9)(CX*2), K1, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
+	VMOVUPS.Z   (R9)(SI*1), K1, Z16
+	VSUBPS      Z0, Z16, Z16
+	VADDPS      Z16, Z1, Z1
+	VFMADD231PS Z16, Z16, Z2
 	VADDPS      1088(R8), Z1, Z1
 	VMOVUPS     Z1, 1088(R8)
 	VADDPS      2176(R8), Z2, Z2
 	VMOVUPS     Z2, 2176(R8)
 
-vectorsdone_31:
+vectorsdone_38:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_27
+	JMP  rows_34
 
-rowsdone_28:
-rows_33:
+rowsdone_35:
+rows_40:
 	CMPQ BX, $0x01
-	JLT  rowsdone_34
+	JLT  rowsdone_41
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_36
+	JZ   vectorstail_43
 
-vectors_35:
+vectors_42:
 	VMOVUPS (DI), Z0
 	VMOVUPS (R8), Z1
 	VSUBPS  Z0, Z1, Z1
@@ -8174,11 +8382,11 @@ vectors_35:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_35
+	JNZ     vectors_42
 
-vectorstail_36:
+vectorstail_43:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_37
+	JZ        vectorsdone_44
 	VMOVUPS   (DI), Z0
 	VMOVUPS.Z (R8), K1, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -8189,12 +8397,13 @@ vectorstail_36:
 	VADDPS    2176(DI), Z1, Z1
 	VMOVUPS   Z1, 2176(DI)
 
-vectorsdone_37:
+vectorsdone_44:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_33
+	JMP  rows_40
 
-rowsdone_34:
+rowsdone_41:
+chunkdone_26:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -8204,140 +8413,140 @@ rowsdone_34:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_38:
+singles_45:
 	CMPQ          R9, R10
-	JGT           tail_39
+	JGT           tail_46
 	VMOVUPD       (SI)(R9*2), Z0
 	VMOVUPD       64(SI)(R9*2), Z1
 	VMOVUPD       (DI)(R9*2), Z2
-	VMOVUPD       64(DI)(R9*2), Z8
-	VMOVUPS       (R8)(R9*1), Z11
-	VBROADCASTSD  (SP), Z12
-	VCVTPS2PD     Y11, Z13
-	VMOVUPS       1088(BX)(R9*1), Z14
-	VMOVUPS       2176(BX)(R9*1), Z15
-	VCVTPS2PD     Y14, Z14
-	VCVTPS2PD     Y15, Z15
-	VMULPD        Z12, Z14, Z12
-	VADDPD        Z12, Z13, Z13
-	VMULPD        Z12, Z14, Z14
-	VSUBPD        Z14, Z15, Z15
-	VPXORD        Z4, Z4, Z4
-	VMAXPD        Z15, Z4, Z15
-	VSUBPD        Z0, Z13, Z13
-	VBROADCASTSD  8(SP), Z12
-	VFMADD231PD   Z12, Z13, Z0
-	VMULPD        Z13, Z13, Z13
-	VBROADCASTSD  16(SP), Z12
-	VFMADD231PD   Z12, Z13, Z15
-	VADDPD        Z15, Z2, Z2
-	VBROADCASTSD  (SP), Z12
-	VEXTRACTF64X4 $0x01, Z11, Y11
-	VCVTPS2PD     Y11, Z11
-	VMOVUPS       1088(BX)(R9*1), Z13
-	VMOVUPS       2176(BX)(R9*1), Z14
-	VEXTRACTF64X4 $0x01, Z13, Y13
-	VCVTPS2PD     Y13, Z13
-	VEXTRACTF64X4 $0x01, Z14, Y14
-	VCVTPS2PD     Y14, Z14
-	VMULPD        Z12, Z13, Z12
-	VADDPD        Z12, Z11, Z11
-	VMULPD        Z12, Z13, Z13
-	VSUBPD        Z13, Z14, Z14
-	VPXORD        Z5, Z5, Z5
-	VMAXPD        Z14, Z5, Z14
-	VSUBPD        Z1, Z11, Z11
-	VBROADCASTSD  8(SP), Z12
-	VFMADD231PD   Z12, Z11, Z1
-	VMULPD        Z11, Z11, Z11
-	VBROADCASTSD  16(SP), Z12
-	VFMADD231PD   Z12, Z11, Z14
-	VADDPD        Z14, Z8, Z8
+	VMOVUPD       64(DI)(R9*2), Z16
+	VMOVUPS       (R8)(R9*1), Z19
+	VBROADCASTSD  (SP), Z20
+	VCVTPS2PD     Y19, Z21
+	VMOVUPS       1088(BX)(R9*1), Z22
+	VMOVUPS       2176(BX)(R9*1), Z23
+	VCVTPS2PD     Y22, Z22
+	VCVTPS2PD     Y23, Z23
+	VMULPD        Z20, Z22, Z20
+	VADDPD        Z20, Z21, Z21
+	VMULPD        Z20, Z22, Z22
+	VSUBPD        Z22, Z23, Z23
+	VPXORD        Z12, Z12, Z12
+	VMAXPD        Z23, Z12, Z23
+	VSUBPD        Z0, Z21, Z21
+	VBROADCASTSD  8(SP), Z20
+	VFMADD231PD   Z20, Z21, Z0
+	VMULPD        Z21, Z21, Z21
+	VBROADCASTSD  16(SP), Z20
+	VFMADD231PD   Z20, Z21, Z23
+	VADDPD        Z23, Z2, Z2
+	VBROADCASTSD  (SP), Z20
+	VEXTRACTF64X4 $0x01, Z19, Y19
+	VCVTPS2PD     Y19, Z19
+	VMOVUPS       1088(BX)(R9*1), Z21
+	VMOVUPS       2176(BX)(R9*1), Z22
+	VEXTRACTF64X4 $0x01, Z21, Y21
+	VCVTPS2PD     Y21, Z21
+	VEXTRACTF64X4 $0x01, Z22, Y22
+	VCVTPS2PD     Y22, Z22
+	VMULPD        Z20, Z21, Z20
+	VADDPD        Z20, Z19, Z19
+	VMULPD        Z20, Z21, Z21
+	VSUBPD        Z21, Z22, Z22
+	VPXORD        Z13, Z13, Z13
+	VMAXPD        Z22, Z13, Z22
+	VSUBPD        Z1, Z19, Z19
+	VBROADCASTSD  8(SP), Z20
+	VFMADD231PD   Z20, Z19, Z1
+	VMULPD        Z19, Z19, Z19
+	VBROADCASTSD  16(SP), Z20
+	VFMADD231PD   Z20, Z19, Z22
+	VADDPD        Z22, Z16, Z16
 	VMOVUPD       Z0, (SI)(R9*2)
 	VMOVUPD       Z1, 64(SI)(R9*2)
 	VMOVUPD       Z2, (DI)(R9*2)
-	VMOVUPD       Z8, 64(DI)(R9*2)
-	VCVTPD2PS     Z0, Y9
+	VMOVUPD       Z16, 64(DI)(R9*2)
+	VCVTPD2PS     Z0, Y17
 	VCVTPD2PS     Z1, Y0
-	VINSERTF64X4  $0x01, Y0, Z9, Z9
-	VMOVUPS       Z9, (R8)(R9*1)
+	VINSERTF64X4  $0x01, Y0, Z17, Z17
+	VMOVUPS       Z17, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
-	JMP           singles_38
+	JMP           singles_45
 
-tail_39:
+tail_46:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_40
+	JEQ           done_47
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (SI)(R9*2), K1, Z0
 	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z2
-	VMOVUPD.Z     64(DI)(R9*2), K2, Z8
-	VMOVUPS       (R8)(R9*1), Z11
-	VBROADCASTSD  (SP), Z12
-	VCVTPS2PD     Y11, Z13
-	VMOVUPS       1088(BX)(R9*1), Z14
-	VMOVUPS       2176(BX)(R9*1), Z15
-	VCVTPS2PD     Y14, Z14
-	VCVTPS2PD     Y15, Z15
-	VMULPD        Z12, Z14, Z12
-	VADDPD        Z12, Z13, Z13
-	VMULPD        Z12, Z14, Z14
-	VSUBPD        Z14, Z15, Z15
-	VPXORD        Z6, Z6, Z6
-	VMAXPD        Z15, Z6, Z15
-	VSUBPD        Z0, Z13, Z13
-	VBROADCASTSD  8(SP), Z12
-	VFMADD231PD   Z12, Z13, Z0
-	VMULPD        Z13, Z13, Z13
-	VBROADCASTSD  16(SP), Z12
-	VFMADD231PD   Z12, Z13, Z15
-	VADDPD        Z15, Z2, Z2
-	VBROADCASTSD  (SP), Z12
-	VEXTRACTF64X4 $0x01, Z11, Y11
-	VCVTPS2PD     Y11, Z11
-	VMOVUPS       1088(BX)(R9*1), Z13
-	VMOVUPS       2176(BX)(R9*1), Z14
-	VEXTRACTF64X4 $0x01, Z13, Y13
-	VCVTPS2PD     Y13, Z13
-	VEXTRACTF64X4 $0x01, Z14, Y14
-	VCVTPS2PD     Y14, Z14
-	VMULPD        Z12, Z13, Z12
-	VADDPD        Z12, Z11, Z11
-	VMULPD        Z12, Z13, Z13
-	VSUBPD        Z13, Z14, Z14
-	VPXORD        Z7, Z7, Z7
-	VMAXPD        Z14, Z7, Z14
-	VSUBPD        Z1, Z11, Z11
-	VBROADCASTSD  8(SP), Z12
-	VFMADD231PD   Z12, Z11, Z1
-	VMULPD        Z11, Z11, Z11
-	VBROADCASTSD  16(SP), Z12
-	VFMADD231PD   Z12, Z11, Z14
-	VADDPD        Z14, Z8, Z8
+	VMOVUPD.Z     64(DI)(R9*2), K2, Z16
+	VMOVUPS       (R8)(R9*1), Z19
+	VBROADCASTSD  (SP), Z20
+	VCVTPS2PD     Y19, Z21
+	VMOVUPS       1088(BX)(R9*1), Z22
+	VMOVUPS       2176(BX)(R9*1), Z23
+	VCVTPS2PD     Y22, Z22
+	VCVTPS2PD     Y23, Z23
+	VMULPD        Z20, Z22, Z20
+	VADDPD        Z20, Z21, Z21
+	VMULPD        Z20, Z22, Z22
+	VSUBPD        Z22, Z23, Z23
+	VPXORD        Z14, Z14, Z14
+	VMAXPD        Z23, Z14, Z23
+	VSUBPD        Z0, Z21, Z21
+	VBROADCASTSD  8(SP), Z20
+	VFMADD231PD   Z20, Z21, Z0
+	VMULPD        Z21, Z21, Z21
+	VBROADCASTSD  16(SP), Z20
+	VFMADD231PD   Z20, Z21, Z23
+	VADDPD        Z23, Z2, Z2
+	VBROADCASTSD  (SP), Z20
+	VEXTRACTF64X4 $0x01, Z19, Y19
+	VCVTPS2PD     Y19, Z19
+	VMOVUPS       1088(BX)(R9*1), Z21
+	VMOVUPS       2176(BX)(R9*1), Z22
+	VEXTRACTF64X4 $0x01, Z21, Y21
+	VCVTPS2PD     Y21, Z21
+	VEXTRACTF64X4 $0x01, Z22, Y22
+	VCVTPS2PD     Y22, Z22
+	VMULPD        Z20, Z21, Z20
+	VADDPD        Z20, Z19, Z19
+	VMULPD        Z20, Z21, Z21
+	VSUBPD        Z21, Z22, Z22
+	VPXORD        Z15, Z15, Z15
+	VMAXPD        Z22, Z15, Z22
+	VSUBPD        Z1, Z19, Z19
+	VBROADCASTSD  8(SP), Z20
+	VFMADD231PD   Z20, Z19, Z1
+	VMULPD        Z19, Z19, Z19
+	VBROADCASTSD  16(SP), Z20
+	VFMADD231PD   Z20, Z19, Z22
+	VADDPD        Z22, Z16, Z16
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD       Z0, K1, (SI)(R9*2)
 	VMOVUPD       Z1, K2, 64(SI)(R9*2)
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD       Z2, K1, (DI)(R9*2)
-	VMOVUPD       Z8, K2, 64(DI)(R9*2)
-	VCVTPD2PS     Z0, Y10
+	VMOVUPD       Z16, K2, 64(DI)(R9*2)
+	VCVTPD2PS     Z0, Y18
 	VCVTPD2PS     Z1, Y0
-	VINSERTF64X4  $0x01, Y0, Z10, Z10
-	VMOVUPS       Z10, (R8)(R9*1)
+	VINSERTF64X4  $0x01, Y0, Z18, Z18
+	VMOVUPS       Z18, (R8)(R9*1)
 	MOVQ          R10, R9
 
-done_40:
+done_47:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_41
+	JZ      done_48
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
 	JMP     chunk_25
 
-done_41:
+done_48:
 	VZEROUPPER
 	RET
 
@@ -8346,7 +8555,7 @@ done_41:
 TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+152(FP), $0x00
-	JNE   nontemporal_42
+	JNE   nontemporal_49
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -8357,10 +8566,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_43:
+sample_50:
 	XORQ DI, DI
 
-channel_44:
+channel_51:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -8372,9 +8581,9 @@ channel_44:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_45
+	JZ           aligned_52
 	CMPQ         R8, R9
-	JAE          aligned_45
+	JAE          aligned_52
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -8388,7 +8597,7 @@ channel_44:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_45:
+aligned_52:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -8398,19 +8607,19 @@ aligned_45:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_49:
+blocks_56:
 	CMPQ       R8, R9
-	JGT        blocksdone_50
+	JGT        blocksdone_57
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_51
+	JZ         noprefetch_58
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_51:
+noprefetch_58:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8428,45 +8637,45 @@ noprefetch_51:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_49
+	JMP         blocks_56
 
-blocksdone_50:
+blocksdone_57:
 	ADDQ $0x000000c0, R9
 
-singles_46:
+singles_53:
 	CMPQ        R8, R9
-	JGT         tail_47
+	JGT         tail_54
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_46
+	JMP         singles_53
 
-tail_47:
+tail_54:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_48
+	JEQ         done_55
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_48:
+done_55:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_44
+	JB   channel_51
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_43
+	JNZ  sample_50
 	VZEROUPPER
 	RET
 
-nontemporal_42:
+nontemporal_49:
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -8477,10 +8686,10 @@ nontemporal_42:
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_52:
+sample_59:
 	XORQ DI, DI
 
-channel_53:
+channel_60:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -8492,9 +8701,9 @@ channel_53:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_54
+	JZ           aligned_61
 	CMPQ         R8, R9
-	JAE          aligned_54
+	JAE          aligned_61
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -8508,7 +8717,7 @@ channel_53:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_54:
+aligned_61:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -8518,19 +8727,19 @@ aligned_54:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_58:
+blocks_65:
 	CMPQ       R8, R9
-	JGT        blocksdone_59
+	JGT        blocksdone_66
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_60
+	JZ         noprefetch_67
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_60:
+noprefetch_67:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8548,41 +8757,41 @@ noprefetch_60:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_58
+	JMP         blocks_65
 
-blocksdone_59:
+blocksdone_66:
 	ADDQ $0x000000c0, R9
 
-singles_55:
+singles_62:
 	CMPQ        R8, R9
-	JGT         tail_56
+	JGT         tail_63
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_55
+	JMP         singles_62
 
-tail_56:
+tail_63:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_57
+	JEQ         done_64
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_57:
+done_64:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_53
+	JB   channel_60
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_52
+	JNZ  sample_59
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8592,7 +8801,7 @@ done_57:
 TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_61
+	JNE     nontemporal_68
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -8601,12 +8810,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_62
+	JA      streaming_69
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_63
+	JZ      full_70
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -8616,7 +8825,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_false
 
-full_63:
+full_70:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -8651,16 +8860,16 @@ full_63:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_64:
+row_71:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_65
+	JZ         noprefetch_72
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_65:
+noprefetch_72:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -8680,7 +8889,7 @@ noprefetch_65:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_64
+	JNZ         row_71
 	VZEROUPPER
 	RET
 
@@ -8707,15 +8916,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_66:
+row_73:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_67
+	JZ         noprefetch_74
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_67:
+noprefetch_74:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -8731,7 +8940,7 @@ noprefetch_67:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_66
+	JNZ         row_73
 	VZEROUPPER
 	RET
 
@@ -8752,14 +8961,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_68:
+row_75:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_69
+	JZ         noprefetch_76
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_69:
+noprefetch_76:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -8771,7 +8980,7 @@ noprefetch_69:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_68
+	JNZ         row_75
 	VZEROUPPER
 	RET
 
@@ -8786,13 +8995,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_70:
+row_77:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_71
+	JZ         noprefetch_78
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_71:
+noprefetch_78:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8800,7 +9009,7 @@ noprefetch_71:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_70
+	JNZ         row_77
 	VZEROUPPER
 	RET
 
@@ -8833,16 +9042,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_72:
+row_79:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_73
+	JZ         noprefetch_80
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_73:
+noprefetch_80:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -8862,7 +9071,7 @@ noprefetch_73:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_72
+	JNZ         row_79
 	VZEROUPPER
 	RET
 
@@ -8889,15 +9098,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_74:
+row_81:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_75
+	JZ         noprefetch_82
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_75:
+noprefetch_82:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -8913,7 +9122,7 @@ noprefetch_75:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_74
+	JNZ         row_81
 	VZEROUPPER
 	RET
 
@@ -8934,14 +9143,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_76:
+row_83:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_77
+	JZ         noprefetch_84
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_77:
+noprefetch_84:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -8953,7 +9162,7 @@ noprefetch_77:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_76
+	JNZ         row_83
 	VZEROUPPER
 	RET
 
@@ -8968,13 +9177,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_78:
+row_85:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_79
+	JZ         noprefetch_86
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_79:
+noprefetch_86:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8982,11 +9191,11 @@ noprefetch_79:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_78
+	JNZ         row_85
 	VZEROUPPER
 	RET
 
-streaming_62:
+streaming_69:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -8994,15 +9203,15 @@ streaming_62:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_80:
+row_87:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_84:
+blocks_91:
 	CMPQ        R9, R10
-	JGT         blocksdone_85
+	JGT         blocksdone_92
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -9032,14 +9241,14 @@ blocks_84:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_84
+	JMP         blocks_91
 
-blocksdone_85:
+blocksdone_92:
 	ADDQ $0x000000c0, R10
 
-singles_81:
+singles_88:
 	CMPQ        R9, R10
-	JGT         tail_82
+	JGT         tail_89
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -9048,12 +9257,12 @@ singles_81:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_81
+	JMP         singles_88
 
-tail_82:
+tail_89:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_83
+	JEQ         done_90
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -9063,15 +9272,15 @@ tail_82:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_83:
+done_90:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_80
+	JNZ  row_87
 	VZEROUPPER
 	RET
 
-nontemporal_61:
+nontemporal_68:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -9080,12 +9289,12 @@ nontemporal_61:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_86
+	JA      streaming_93
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_87
+	JZ      full_94
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -9095,7 +9304,7 @@ nontemporal_61:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_true
 
-full_87:
+full_94:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -9130,16 +9339,16 @@ full_87:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_88:
+row_95:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_89
+	JZ         noprefetch_96
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_89:
+noprefetch_96:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -9159,7 +9368,7 @@ noprefetch_89:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_88
+	JNZ         row_95
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9187,15 +9396,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_90:
+row_97:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_91
+	JZ         noprefetch_98
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_91:
+noprefetch_98:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -9211,7 +9420,7 @@ noprefetch_91:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_90
+	JNZ         row_97
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9233,14 +9442,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_92:
+row_99:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_93
+	JZ         noprefetch_100
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_93:
+noprefetch_100:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -9252,7 +9461,7 @@ noprefetch_93:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_92
+	JNZ         row_99
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9268,13 +9477,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_94:
+row_101:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_95
+	JZ         noprefetch_102
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_95:
+noprefetch_102:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9282,7 +9491,7 @@ noprefetch_95:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_94
+	JNZ         row_101
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9316,16 +9525,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_96:
+row_103:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_97
+	JZ         noprefetch_104
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_97:
+noprefetch_104:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -9345,7 +9554,7 @@ noprefetch_97:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_96
+	JNZ         row_103
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9373,15 +9582,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_98:
+row_105:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_99
+	JZ         noprefetch_106
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_99:
+noprefetch_106:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -9397,7 +9606,7 @@ noprefetch_99:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_98
+	JNZ         row_105
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9419,14 +9628,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_100:
+row_107:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_101
+	JZ         noprefetch_108
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_101:
+noprefetch_108:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -9438,7 +9647,7 @@ noprefetch_101:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_100
+	JNZ         row_107
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9454,13 +9663,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_102:
+row_109:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_103
+	JZ         noprefetch_110
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_103:
+noprefetch_110:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9468,12 +9677,12 @@ noprefetch_103:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_102
+	JNZ         row_109
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_86:
+streaming_93:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -9481,15 +9690,15 @@ streaming_86:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_104:
+row_111:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_108:
+blocks_115:
 	CMPQ        R9, R10
-	JGT         blocksdone_109
+	JGT         blocksdone_116
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -9519,14 +9728,14 @@ blocks_108:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_108
+	JMP         blocks_115
 
-blocksdone_109:
+blocksdone_116:
 	ADDQ $0x000000c0, R10
 
-singles_105:
+singles_112:
 	CMPQ        R9, R10
-	JGT         tail_106
+	JGT         tail_113
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -9535,12 +9744,12 @@ singles_105:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_105
+	JMP         singles_112
 
-tail_106:
+tail_113:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_107
+	JEQ         done_114
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -9550,11 +9759,11 @@ tail_106:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_107:
+done_114:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_104
+	JNZ  row_111
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9580,20 +9789,20 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_110:
+sample_117:
 	XORQ DI, DI
 
-channel_111:
+channel_118:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_112:
+chunk_119:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_113
+	JZ         noprefetch_120
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -9629,7 +9838,7 @@ chunk_112:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_113:
+noprefetch_120:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -9646,9 +9855,9 @@ noprefetch_113:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_117:
+blocks_124:
 	CMPQ        R10, R11
-	JGT         blocksdone_118
+	JGT         blocksdone_125
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
@@ -9670,26 +9879,26 @@ blocks_117:
 	VADDPS      Z11, Z9, Z9
 	VFMADD231PS Z11, Z12, Z10
 	ADDQ        $0x00000100, R10
-	JMP         blocks_117
+	JMP         blocks_124
 
-blocksdone_118:
+blocksdone_125:
 	ADDQ $0x000000c0, R11
 
-singles_114:
+singles_121:
 	CMPQ        R10, R11
-	JGT         tail_115
+	JGT         tail_122
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z12, Z4
 	ADDQ        $0x00000040, R10
-	JMP         singles_114
+	JMP         singles_121
 
-tail_115:
+tail_122:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_116
+	JEQ         done_123
 	VMOVUPS.Z   (AX)(R10*1), K1, Z11
 	VMOVUPS.Z   (CX)(R10*1), K1, Z12
 	VSUBPS      Z0, Z12, Z12
@@ -9697,7 +9906,7 @@ tail_115:
 	VFMADD231PS Z11, Z12, Z4
 	MOVQ        R11, R10
 
-done_116:
+done_123:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -9717,7 +9926,7 @@ done_116:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_112
+	JNZ           chunk_119
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -9738,11 +9947,11 @@ done_116:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_111
+	JB            channel_118
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_110
+	JNZ           sample_117
 	VZEROUPPER
 	RET
 
@@ -9768,25 +9977,25 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-176
 	CMPQ    samples+152(FP), SI
 	CMOVQLT samples+152(FP), SI
 
-group_119:
+group_126:
 	MOVQ   buf_base+48(FP), DI
 	VPXORD Z0, Z0, Z0
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_120:
+clear_127:
 	VMOVUPS Z0, (R8)
 	VMOVUPS Z0, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_120
+	JNZ     clear_127
 	MOVQ    SI, R9
 
-sample_121:
+sample_128:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_122:
+channel_129:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z1
 	VMOVUPS      (R8), Z2
@@ -9796,21 +10005,21 @@ channel_122:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_123:
+singles_130:
 	CMPQ        R11, R12
-	JGT         tail_124
+	JGT         tail_131
 	VMOVUPS     (AX)(R11*1), Z4
 	VMOVUPS     (CX)(R11*1), Z5
 	VSUBPS      Z1, Z5, Z5
 	VADDPS      Z4, Z2, Z2
 	VFMADD231PS Z4, Z5, Z3
 	ADDQ        $0x00000040, R11
-	JMP         singles_123
+	JMP         singles_130
 
-tail_124:
+tail_131:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_125
+	JEQ         done_132
 	VMOVUPS.Z   (AX)(R11*1), K1, Z4
 	VMOVUPS.Z   (CX)(R11*1), K1, Z5
 	VSUBPS      Z1, Z5, Z5
@@ -9818,7 +10027,7 @@ tail_124:
 	VFMADD231PS Z4, Z5, Z3
 	MOVQ        R12, R11
 
-done_125:
+done_132:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z2, (R8)
@@ -9826,14 +10035,14 @@ done_125:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_122
+	JB      channel_129
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	DECQ    R9
-	JNZ     sample_121
+	JNZ     sample_128
 	XORQ    R8, R8
 
-lanes_126:
+lanes_133:
 	VMOVUPS       (DI), Z1
 	VCVTPS2PD     Y1, Z2
 	VEXTRACTF64X4 $0x01, Z1, Y1
@@ -9865,15 +10074,15 @@ lanes_126:
 	ADDQ          $0x00000080, DI
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            lanes_126
+	JB            lanes_133
 	SUBQ          SI, samples+152(FP)
-	JZ            done_127
+	JZ            done_134
 	MOVQ          group+168(FP), SI
 	CMPQ          samples+152(FP), SI
 	CMOVQLT       samples+152(FP), SI
-	JMP           group_119
+	JMP           group_126
 
-done_127:
+done_134:
 	VZEROUPPER
 	RET
 
@@ -9895,35 +10104,283 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_128:
-	VPXORD Z0, Z0, Z0
+chunk_135:
+	CMPQ    sumDy_len+8(FP), $0x40
+	JA      wide_137
+	LEAQ    kmask<>+0(SB), R8
+	MOVQ    sumDy_len+8(FP), SI
+	SUBQ    $0x00, SI
+	XORQ    DI, DI
+	CMPQ    SI, DI
+	CMOVQLT DI, SI
+	MOVQ    $0x00000010, DI
+	CMPQ    SI, DI
+	CMOVQGT DI, SI
+	MOVWLZX (R8)(SI*2), SI
+	KMOVW   SI, K2
+	MOVQ    sumDy_len+8(FP), SI
+	SUBQ    $0x10, SI
+	XORQ    DI, DI
+	CMPQ    SI, DI
+	CMOVQLT DI, SI
+	MOVQ    $0x00000010, DI
+	CMPQ    SI, DI
+	CMOVQGT DI, SI
+	MOVWLZX (R8)(SI*2), SI
+	KMOVW   SI, K3
+	MOVQ    sumDy_len+8(FP), SI
+	SUBQ    $0x20, SI
+	XORQ    DI, DI
+	CMPQ    SI, DI
+	CMOVQLT DI, SI
+	MOVQ    $0x00000010, DI
+	CMPQ    SI, DI
+	CMOVQGT DI, SI
+	MOVWLZX (R8)(SI*2), SI
+	KMOVW   SI, K4
+	MOVQ    sumDy_len+8(FP), SI
+	SUBQ    $0x30, SI
+	XORQ    DI, DI
+	CMPQ    SI, DI
+	CMOVQLT DI, SI
+	MOVQ    $0x00000010, DI
+	CMPQ    SI, DI
+	CMOVQGT DI, SI
+	MOVWLZX (R8)(SI*2), SI
+	KMOVW   SI, K5
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	MOVQ    buf_base+48(FP), DI
+	MOVQ    BX, R8
+	LEAQ    (DX)(DX*2), R9
+
+narrow_138:
+	CMPQ       R8, $0x04
+	JLT        narrowdone_139
+	CMPQ       prefetch+144(FP), $0x00
+	JEQ        noprefetch_140
+	MOVQ       prefetch+144(FP), SI
+	ADDQ       AX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 64(SI)
+	PREFETCHT0 128(SI)
+	PREFETCHT0 192(SI)
+	PREFETCHT0 (SI)(DX*1)
+	PREFETCHT0 64(SI)(DX*1)
+	PREFETCHT0 128(SI)(DX*1)
+	PREFETCHT0 192(SI)(DX*1)
+	PREFETCHT0 (SI)(DX*2)
+	PREFETCHT0 64(SI)(DX*2)
+	PREFETCHT0 128(SI)(DX*2)
+	PREFETCHT0 192(SI)(DX*2)
+	PREFETCHT0 (SI)(R9*1)
+	PREFETCHT0 64(SI)(R9*1)
+	PREFETCHT0 128(SI)(R9*1)
+	PREFETCHT0 192(SI)(R9*1)
+	MOVQ       prefetch+144(FP), SI
+	ADDQ       CX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 64(SI)
+	PREFETCHT0 128(SI)
+	PREFETCHT0 192(SI)
+	PREFETCHT0 (SI)(DX*1)
+	PREFETCHT0 64(SI)(DX*1)
+	PREFETCHT0 128(SI)(DX*1)
+	PREFETCHT0 192(SI)(DX*1)
+	PREFETCHT0 (SI)(DX*2)
+	PREFETCHT0 64(SI)(DX*2)
+	PREFETCHT0 128(SI)(DX*2)
+	PREFETCHT0 192(SI)(DX*2)
+	PREFETCHT0 (SI)(R9*1)
+	PREFETCHT0 64(SI)(R9*1)
+	PREFETCHT0 128(SI)(R9*1)
+	PREFETCHT0 192(SI)(R9*1)
+
+noprefetch_140:
+	VMOVUPS     (DI), Z8
+	VMOVUPS.Z   (AX), K2, Z10
+	VMOVUPS.Z   (CX), K2, Z11
+	VSUBPS      Z8, Z11, Z11
+	VMOVAPS     Z10, Z9
+	VMULPS      Z11, Z10, Z10
+	VMOVUPS.Z   (AX)(DX*1), K2, Z11
+	VMOVUPS.Z   (CX)(DX*1), K2, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VMOVUPS.Z   (AX)(DX*2), K2, Z11
+	VMOVUPS.Z   (CX)(DX*2), K2, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VMOVUPS.Z   (AX)(R9*1), K2, Z11
+	VMOVUPS.Z   (CX)(R9*1), K2, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VADDPS      Z9, Z0, Z0
+	VADDPS      Z10, Z1, Z1
+	VMOVUPS     64(DI), Z8
+	VMOVUPS.Z   64(AX), K3, Z10
+	VMOVUPS.Z   64(CX), K3, Z11
+	VSUBPS      Z8, Z11, Z11
+	VMOVAPS     Z10, Z9
+	VMULPS      Z11, Z10, Z10
+	VMOVUPS.Z   64(AX)(DX*1), K3, Z11
+	VMOVUPS.Z   64(CX)(DX*1), K3, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VMOVUPS.Z   64(AX)(DX*2), K3, Z11
+	VMOVUPS.Z   64(CX)(DX*2), K3, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VMOVUPS.Z   64(AX)(R9*1), K3, Z11
+	VMOVUPS.Z   64(CX)(R9*1), K3, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VADDPS      Z9, Z2, Z2
+	VADDPS      Z10, Z3, Z3
+	VMOVUPS     128(DI), Z8
+	VMOVUPS.Z   128(AX), K4, Z10
+	VMOVUPS.Z   128(CX), K4, Z11
+	VSUBPS      Z8, Z11, Z11
+	VMOVAPS     Z10, Z9
+	VMULPS      Z11, Z10, Z10
+	VMOVUPS.Z   128(AX)(DX*1), K4, Z11
+	VMOVUPS.Z   128(CX)(DX*1), K4, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VMOVUPS.Z   128(AX)(DX*2), K4, Z11
+	VMOVUPS.Z   128(CX)(DX*2), K4, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VMOVUPS.Z   128(AX)(R9*1), K4, Z11
+	VMOVUPS.Z   128(CX)(R9*1), K4, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VADDPS      Z9, Z4, Z4
+	VADDPS      Z10, Z5, Z5
+	VMOVUPS     192(DI), Z8
+	VMOVUPS.Z   192(AX), K5, Z10
+	VMOVUPS.Z   192(CX), K5, Z11
+	VSUBPS      Z8, Z11, Z11
+	VMOVAPS     Z10, Z9
+	VMULPS      Z11, Z10, Z10
+	VMOVUPS.Z   192(AX)(DX*1), K5, Z11
+	VMOVUPS.Z   192(CX)(DX*1), K5, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VMOVUPS.Z   192(AX)(DX*2), K5, Z11
+	VMOVUPS.Z   192(CX)(DX*2), K5, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VMOVUPS.Z   192(AX)(R9*1), K5, Z11
+	VMOVUPS.Z   192(CX)(R9*1), K5, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VADDPS      Z9, Z6, Z6
+	VADDPS      Z10, Z7, Z7
+	LEAQ        (AX)(DX*4), AX
+	LEAQ        (CX)(DX*4), CX
+	SUBQ        $0x04, R8
+	JMP         narrow_138
+
+narrowdone_139:
+narrow_141:
+	CMPQ      R8, $0x01
+	JLT       narrowdone_142
+	VMOVUPS   (DI), Z8
+	VMOVUPS.Z (AX), K2, Z9
+	VMOVUPS.Z (CX), K2, Z10
+	VSUBPS    Z8, Z10, Z10
+	VMOVAPS   Z9, Z8
+	VMULPS    Z10, Z9, Z9
+	VADDPS    Z8, Z0, Z0
+	VADDPS    Z9, Z1, Z1
+	VMOVUPS   64(DI), Z8
+	VMOVUPS.Z 64(AX), K3, Z9
+	VMOVUPS.Z 64(CX), K3, Z10
+	VSUBPS    Z8, Z10, Z10
+	VMOVAPS   Z9, Z8
+	VMULPS    Z10, Z9, Z9
+	VADDPS    Z8, Z2, Z2
+	VADDPS    Z9, Z3, Z3
+	VMOVUPS   128(DI), Z8
+	VMOVUPS.Z 128(AX), K4, Z9
+	VMOVUPS.Z 128(CX), K4, Z10
+	VSUBPS    Z8, Z10, Z10
+	VMOVAPS   Z9, Z8
+	VMULPS    Z10, Z9, Z9
+	VADDPS    Z8, Z4, Z4
+	VADDPS    Z9, Z5, Z5
+	VMOVUPS   192(DI), Z8
+	VMOVUPS.Z 192(AX), K5, Z9
+	VMOVUPS.Z 192(CX), K5, Z10
+	VSUBPS    Z8, Z10, Z10
+	VMOVAPS   Z9, Z8
+	VMULPS    Z10, Z9, Z9
+	VADDPS    Z8, Z6, Z6
+	VADDPS    Z9, Z7, Z7
+	LEAQ      (AX)(DX*1), AX
+	LEAQ      (CX)(DX*1), CX
+	SUBQ      $0x01, R8
+	JMP       narrow_141
+
+narrowdone_142:
+	VMOVUPS Z0, 1088(DI)
+	VMOVUPS Z1, 2176(DI)
+	VMOVUPS Z2, 1152(DI)
+	VMOVUPS Z3, 2240(DI)
+	VMOVUPS Z4, 1216(DI)
+	VMOVUPS Z5, 2304(DI)
+	VMOVUPS Z6, 1280(DI)
+	VMOVUPS Z7, 2368(DI)
+	JMP     chunkdone_136
+
+wide_137:
+	VPXORD Z13, Z13, Z13
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_129:
-	VMOVUPS Z0, 1088(SI)
-	VMOVUPS Z0, 2176(SI)
+clear_143:
+	VMOVUPS Z13, 1088(SI)
+	VMOVUPS Z13, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_129
+	JNZ     clear_143
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_130:
+rows_144:
 	CMPQ SI, $0x04
-	JLT  rowsdone_131
+	JLT  rowsdone_145
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_133
+	JZ   vectorstail_147
 
-vectors_132:
+vectors_146:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_135
+	JEQ        noprefetch_149
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -9937,122 +10394,123 @@ vectors_132:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_135:
-	VMOVUPS     (R9), Z1
-	VMOVUPS     (R10), Z3
-	VMOVUPS     (R11), Z4
-	VSUBPS      Z1, Z4, Z4
-	VMOVAPS     Z3, Z2
-	VMULPS      Z4, Z3, Z3
-	VMOVUPS     (R10)(DX*1), Z4
-	VMOVUPS     (R11)(DX*1), Z5
-	VSUBPS      Z1, Z5, Z5
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z5, Z4, Z3
-	VMOVUPS     (R10)(DX*2), Z4
-	VMOVUPS     (R11)(DX*2), Z5
-	VSUBPS      Z1, Z5, Z5
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z5, Z4, Z3
-	VMOVUPS     (R10)(DI*1), Z4
-	VMOVUPS     (R11)(DI*1), Z5
-	VSUBPS      Z1, Z5, Z5
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z5, Z4, Z3
-	VADDPS      1088(R9), Z2, Z2
-	VMOVUPS     Z2, 1088(R9)
-	VADDPS      2176(R9), Z3, Z3
-	VMOVUPS     Z3, 2176(R9)
+noprefetch_149:
+	VMOVUPS     (R9), Z8
+	VMOVUPS     (R10), Z10
+	VMOVUPS     (R11), Z11
+	VSUBPS      Z8, Z11, Z11
+	VMOVAPS     Z10, Z9
+	VMULPS      Z11, Z10, Z10
+	VMOVUPS     (R10)(DX*1), Z11
+	VMOVUPS     (R11)(DX*1), Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VMOVUPS     (R10)(DX*2), Z11
+	VMOVUPS     (R11)(DX*2), Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VMOVUPS     (R10)(DI*1), Z11
+	VMOVUPS     (R11)(DI*1), Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VADDPS      1088(R9), Z9, Z9
+	VMOVUPS     Z9, 1088(R9)
+	VADDPS      2176(R9), Z10, Z10
+	VMOVUPS     Z10, 2176(R9)
 	ADDQ        $0x40, R10
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_132
+	JNZ         vectors_146
 
-vectorstail_133:
+vectorstail_147:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_134
-	VMOVUPS     (R9), Z1
-	VMOVUPS.Z   (R10), K1, Z3
-	VMOVUPS.Z   (R11), K1, Z4
-	VSUBPS      Z1, Z4, Z4
-	VMOVAPS     Z3, Z2
-	VMULPS      Z4, Z3, Z3
-	VMOVUPS.Z   (R10)(DX*1), K1, Z4
-	VMOVUPS.Z   (R11)(DX*1), K1, Z5
-	VSUBPS      Z1, Z5, Z5
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z5, Z4, Z3
-	VMOVUPS.Z   (R10)(DX*2), K1, Z4
-	VMOVUPS.Z   (R11)(DX*2), K1, Z5
-	VSUBPS      Z1, Z5, Z5
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z5, Z4, Z3
-	VMOVUPS.Z   (R10)(DI*1), K1, Z4
-	VMOVUPS.Z   (R11)(DI*1), K1, Z5
-	VSUBPS      Z1, Z5, Z5
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z5, Z4, Z3
-	VADDPS      1088(R9), Z2, Z2
-	VMOVUPS     Z2, 1088(R9)
-	VADDPS      2176(R9), Z3, Z3
-	VMOVUPS     Z3, 2176(R9)
+	JZ          vectorsdone_148
+	VMOVUPS     (R9), Z8
+	VMOVUPS.Z   (R10), K1, Z10
+	VMOVUPS.Z   (R11), K1, Z11
+	VSUBPS      Z8, Z11, Z11
+	VMOVAPS     Z10, Z9
+	VMULPS      Z11, Z10, Z10
+	VMOVUPS.Z   (R10)(DX*1), K1, Z11
+	VMOVUPS.Z   (R11)(DX*1), K1, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VMOVUPS.Z   (R10)(DX*2), K1, Z11
+	VMOVUPS.Z   (R11)(DX*2), K1, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VMOVUPS.Z   (R10)(DI*1), K1, Z11
+	VMOVUPS.Z   (R11)(DI*1), K1, Z12
+	VSUBPS      Z8, Z12, Z12
+	VADDPS      Z11, Z9, Z9
+	VFMADD231PS Z12, Z11, Z10
+	VADDPS      1088(R9), Z9, Z9
+	VMOVUPS     Z9, 1088(R9)
+	VADDPS      2176(R9), Z10, Z10
+	VMOVUPS     Z10, 2176(R9)
 
-vectorsdone_134:
+vectorsdone_148:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_130
+	JMP  rows_144
 
-rowsdone_131:
-rows_136:
+rowsdone_145:
+rows_150:
 	CMPQ SI, $0x01
-	JLT  rowsdone_137
+	JLT  rowsdone_151
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_139
+	JZ   vectorstail_153
 
-vectors_138:
-	VMOVUPS (R8), Z1
-	VMOVUPS (R9), Z2
-	VMOVUPS (R10), Z3
-	VSUBPS  Z1, Z3, Z3
-	VMOVAPS Z2, Z1
-	VMULPS  Z3, Z2, Z2
-	VADDPS  1088(R8), Z1, Z1
-	VMOVUPS Z1, 1088(R8)
-	VADDPS  2176(R8), Z2, Z2
-	VMOVUPS Z2, 2176(R8)
+vectors_152:
+	VMOVUPS (R8), Z8
+	VMOVUPS (R9), Z9
+	VMOVUPS (R10), Z10
+	VSUBPS  Z8, Z10, Z10
+	VMOVAPS Z9, Z8
+	VMULPS  Z10, Z9, Z9
+	VADDPS  1088(R8), Z8, Z8
+	VMOVUPS Z8, 1088(R8)
+	VADDPS  2176(R8), Z9, Z9
+	VMOVUPS Z9, 2176(R8)
 	ADDQ    $0x40, R9
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_138
+	JNZ     vectors_152
 
-vectorstail_139:
+vectorstail_153:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_140
-	VMOVUPS   (R8), Z1
-	VMOVUPS.Z (R9), K1, Z2
-	VMOVUPS.Z (R10), K1, Z3
-	VSUBPS    Z1, Z3, Z3
-	VMOVAPS   Z2, Z1
-	VMULPS    Z3, Z2, Z2
-	VADDPS    1088(R8), Z1, Z1
-	VMOVUPS   Z1, 1088(R8)
-	VADDPS    2176(R8), Z2, Z2
-	VMOVUPS   Z2, 2176(R8)
+	JZ        vectorsdone_154
+	VMOVUPS   (R8), Z8
+	VMOVUPS.Z (R9), K1, Z9
+	VMOVUPS.Z (R10), K1, Z10
+	VSUBPS    Z8, Z10, Z10
+	VMOVAPS   Z9, Z8
+	VMULPS    Z10, Z9, Z9
+	VADDPS    1088(R8), Z8, Z8
+	VMOVUPS   Z8, 1088(R8)
+	VADDPS    2176(R8), Z9, Z9
+	VMOVUPS   Z9, 2176(R8)
 
-vectorsdone_140:
+vectorsdone_154:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_136
+	JMP  rows_150
 
-rowsdone_137:
+rowsdone_151:
+chunkdone_136:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -10061,71 +10519,71 @@ rowsdone_137:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_141:
+singles_155:
 	CMPQ          R9, R10
-	JGT           tail_142
-	VMOVUPS       1088(SI)(R9*1), Z1
-	VMOVUPD       (DI)(R9*2), Z2
-	VMOVUPD       64(DI)(R9*2), Z3
-	VCVTPS2PD     Y1, Z4
-	VADDPD        Z4, Z2, Z2
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z3, Z3
-	VMOVUPD       Z2, (DI)(R9*2)
-	VMOVUPD       Z3, 64(DI)(R9*2)
-	VMOVUPS       2176(SI)(R9*1), Z1
-	VMOVUPD       (R8)(R9*2), Z2
-	VMOVUPD       64(R8)(R9*2), Z3
-	VCVTPS2PD     Y1, Z4
-	VADDPD        Z4, Z2, Z2
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z3, Z3
-	VMOVUPD       Z2, (R8)(R9*2)
-	VMOVUPD       Z3, 64(R8)(R9*2)
+	JGT           tail_156
+	VMOVUPS       1088(SI)(R9*1), Z8
+	VMOVUPD       (DI)(R9*2), Z9
+	VMOVUPD       64(DI)(R9*2), Z10
+	VCVTPS2PD     Y8, Z11
+	VADDPD        Z11, Z9, Z9
+	VEXTRACTF64X4 $0x01, Z8, Y8
+	VCVTPS2PD     Y8, Z8
+	VADDPD        Z8, Z10, Z10
+	VMOVUPD       Z9, (DI)(R9*2)
+	VMOVUPD       Z10, 64(DI)(R9*2)
+	VMOVUPS       2176(SI)(R9*1), Z8
+	VMOVUPD       (R8)(R9*2), Z9
+	VMOVUPD       64(R8)(R9*2), Z10
+	VCVTPS2PD     Y8, Z11
+	VADDPD        Z11, Z9, Z9
+	VEXTRACTF64X4 $0x01, Z8, Y8
+	VCVTPS2PD     Y8, Z8
+	VADDPD        Z8, Z10, Z10
+	VMOVUPD       Z9, (R8)(R9*2)
+	VMOVUPD       Z10, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_141
+	JMP           singles_155
 
-tail_142:
+tail_156:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_143
-	VMOVUPS       1088(SI)(R9*1), Z1
+	JEQ           done_157
+	VMOVUPS       1088(SI)(R9*1), Z8
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (DI)(R9*2), K1, Z2
-	VMOVUPD.Z     64(DI)(R9*2), K2, Z3
-	VCVTPS2PD     Y1, Z4
-	VADDPD        Z4, Z2, Z2
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z3, Z3
+	VMOVUPD.Z     (DI)(R9*2), K1, Z9
+	VMOVUPD.Z     64(DI)(R9*2), K2, Z10
+	VCVTPS2PD     Y8, Z11
+	VADDPD        Z11, Z9, Z9
+	VEXTRACTF64X4 $0x01, Z8, Y8
+	VCVTPS2PD     Y8, Z8
+	VADDPD        Z8, Z10, Z10
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD       Z2, K1, (DI)(R9*2)
-	VMOVUPD       Z3, K2, 64(DI)(R9*2)
-	VMOVUPS       2176(SI)(R9*1), Z1
+	VMOVUPD       Z9, K1, (DI)(R9*2)
+	VMOVUPD       Z10, K2, 64(DI)(R9*2)
+	VMOVUPS       2176(SI)(R9*1), Z8
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (R8)(R9*2), K1, Z2
-	VMOVUPD.Z     64(R8)(R9*2), K2, Z3
-	VCVTPS2PD     Y1, Z4
-	VADDPD        Z4, Z2, Z2
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z3, Z3
+	VMOVUPD.Z     (R8)(R9*2), K1, Z9
+	VMOVUPD.Z     64(R8)(R9*2), K2, Z10
+	VCVTPS2PD     Y8, Z11
+	VADDPD        Z11, Z9, Z9
+	VEXTRACTF64X4 $0x01, Z8, Y8
+	VCVTPS2PD     Y8, Z8
+	VADDPD        Z8, Z10, Z10
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD       Z2, K1, (R8)(R9*2)
-	VMOVUPD       Z3, K2, 64(R8)(R9*2)
+	VMOVUPD       Z9, K1, (R8)(R9*2)
+	VMOVUPD       Z10, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_143:
+done_157:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_144
+	JZ      done_158
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_128
+	JMP     chunk_135
 
-done_144:
+done_158:
 	VZEROUPPER
 	RET
 
@@ -10134,7 +10592,7 @@ done_144:
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_145
+	JNE   nontemporal_159
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -10146,10 +10604,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_146:
+sample_160:
 	XORQ R8, R8
 
-channel_147:
+channel_161:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -10163,9 +10621,9 @@ channel_147:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_148
+	JZ           aligned_162
 	CMPQ         R9, R10
-	JAE          aligned_148
+	JAE          aligned_162
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -10182,7 +10640,7 @@ channel_147:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_148:
+aligned_162:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -10192,12 +10650,12 @@ aligned_148:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_152:
+blocks_166:
 	CMPQ       R9, R10
-	JGT        blocksdone_153
+	JGT        blocksdone_167
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_154
+	JZ         noprefetch_168
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -10209,7 +10667,7 @@ blocks_152:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_154:
+noprefetch_168:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10235,14 +10693,14 @@ noprefetch_154:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_152
+	JMP         blocks_166
 
-blocksdone_153:
+blocksdone_167:
 	ADDQ $0x000000c0, R10
 
-singles_149:
+singles_163:
 	CMPQ        R9, R10
-	JGT         tail_150
+	JGT         tail_164
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10250,12 +10708,12 @@ singles_149:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_149
+	JMP         singles_163
 
-tail_150:
+tail_164:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_151
+	JEQ         done_165
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10264,22 +10722,22 @@ tail_150:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_151:
+done_165:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_147
+	JB   channel_161
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_146
+	JNZ  sample_160
 	VZEROUPPER
 	RET
 
-nontemporal_145:
+nontemporal_159:
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -10291,10 +10749,10 @@ nontemporal_145:
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_155:
+sample_169:
 	XORQ R8, R8
 
-channel_156:
+channel_170:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -10308,9 +10766,9 @@ channel_156:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_157
+	JZ           aligned_171
 	CMPQ         R9, R10
-	JAE          aligned_157
+	JAE          aligned_171
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -10327,7 +10785,7 @@ channel_156:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_157:
+aligned_171:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -10337,12 +10795,12 @@ aligned_157:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_161:
+blocks_175:
 	CMPQ       R9, R10
-	JGT        blocksdone_162
+	JGT        blocksdone_176
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_163
+	JZ         noprefetch_177
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -10354,7 +10812,7 @@ blocks_161:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_163:
+noprefetch_177:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10380,14 +10838,14 @@ noprefetch_163:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_161
+	JMP         blocks_175
 
-blocksdone_162:
+blocksdone_176:
 	ADDQ $0x000000c0, R10
 
-singles_158:
+singles_172:
 	CMPQ        R9, R10
-	JGT         tail_159
+	JGT         tail_173
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10395,12 +10853,12 @@ singles_158:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_158
+	JMP         singles_172
 
-tail_159:
+tail_173:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_160
+	JEQ         done_174
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10409,18 +10867,18 @@ tail_159:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_160:
+done_174:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_156
+	JB   channel_170
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_155
+	JNZ  sample_169
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10430,7 +10888,7 @@ done_160:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_164
+	JNE     nontemporal_178
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -10439,12 +10897,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_165
+	JA      streaming_179
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_166
+	JZ      full_180
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -10454,7 +10912,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_false
 
-full_166:
+full_180:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -10498,10 +10956,10 @@ full_166:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_167:
+row_181:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_168
+	JZ         noprefetch_182
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10511,7 +10969,7 @@ row_167:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_168:
+noprefetch_182:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -10540,7 +10998,7 @@ noprefetch_168:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_167
+	JNZ         row_181
 	VZEROUPPER
 	RET
 
@@ -10574,10 +11032,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_169:
+row_183:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_170
+	JZ         noprefetch_184
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10585,7 +11043,7 @@ row_169:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_170:
+noprefetch_184:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -10608,7 +11066,7 @@ noprefetch_170:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_169
+	JNZ         row_183
 	VZEROUPPER
 	RET
 
@@ -10634,16 +11092,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_171:
+row_185:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_172
+	JZ         noprefetch_186
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_172:
+noprefetch_186:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -10660,7 +11118,7 @@ noprefetch_172:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_171
+	JNZ         row_185
 	VZEROUPPER
 	RET
 
@@ -10678,14 +11136,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_173:
+row_187:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_174
+	JZ         noprefetch_188
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_174:
+noprefetch_188:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10696,7 +11154,7 @@ noprefetch_174:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_173
+	JNZ         row_187
 	VZEROUPPER
 	RET
 
@@ -10738,10 +11196,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_175:
+row_189:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_176
+	JZ         noprefetch_190
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10751,7 +11209,7 @@ row_175:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_176:
+noprefetch_190:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -10780,7 +11238,7 @@ noprefetch_176:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_175
+	JNZ         row_189
 	VZEROUPPER
 	RET
 
@@ -10814,10 +11272,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_177:
+row_191:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_178
+	JZ         noprefetch_192
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10825,7 +11283,7 @@ row_177:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_178:
+noprefetch_192:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -10848,7 +11306,7 @@ noprefetch_178:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_177
+	JNZ         row_191
 	VZEROUPPER
 	RET
 
@@ -10874,16 +11332,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_179:
+row_193:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_180
+	JZ         noprefetch_194
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_180:
+noprefetch_194:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -10900,7 +11358,7 @@ noprefetch_180:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_179
+	JNZ         row_193
 	VZEROUPPER
 	RET
 
@@ -10918,14 +11376,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_181:
+row_195:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_182
+	JZ         noprefetch_196
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_182:
+noprefetch_196:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10936,11 +11394,11 @@ noprefetch_182:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_181
+	JNZ         row_195
 	VZEROUPPER
 	RET
 
-streaming_165:
+streaming_179:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -10950,15 +11408,15 @@ streaming_165:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_183:
+row_197:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_187:
+blocks_201:
 	CMPQ        R11, R12
-	JGT         blocksdone_188
+	JGT         blocksdone_202
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -11000,14 +11458,14 @@ blocks_187:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_187
+	JMP         blocks_201
 
-blocksdone_188:
+blocksdone_202:
 	ADDQ $0x000000c0, R12
 
-singles_184:
+singles_198:
 	CMPQ        R11, R12
-	JGT         tail_185
+	JGT         tail_199
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -11019,12 +11477,12 @@ singles_184:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_184
+	JMP         singles_198
 
-tail_185:
+tail_199:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_186
+	JEQ         done_200
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -11037,16 +11495,16 @@ tail_185:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_186:
+done_200:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_183
+	JNZ  row_197
 	VZEROUPPER
 	RET
 
-nontemporal_164:
+nontemporal_178:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -11055,12 +11513,12 @@ nontemporal_164:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_189
+	JA      streaming_203
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_190
+	JZ      full_204
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -11070,7 +11528,7 @@ nontemporal_164:
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_true
 
-full_190:
+full_204:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -11114,10 +11572,10 @@ full_190:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_191:
+row_205:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_192
+	JZ         noprefetch_206
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11127,7 +11585,7 @@ row_191:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_192:
+noprefetch_206:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -11156,7 +11614,7 @@ noprefetch_192:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_191
+	JNZ         row_205
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11191,10 +11649,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_193:
+row_207:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_194
+	JZ         noprefetch_208
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11202,7 +11660,7 @@ row_193:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_194:
+noprefetch_208:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -11225,7 +11683,7 @@ noprefetch_194:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_193
+	JNZ         row_207
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11252,16 +11710,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_195:
+row_209:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_196
+	JZ         noprefetch_210
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_196:
+noprefetch_210:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -11278,7 +11736,7 @@ noprefetch_196:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_195
+	JNZ         row_209
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11297,14 +11755,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_197:
+row_211:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_198
+	JZ         noprefetch_212
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_198:
+noprefetch_212:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11315,7 +11773,7 @@ noprefetch_198:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_197
+	JNZ         row_211
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11358,10 +11816,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_199:
+row_213:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_200
+	JZ         noprefetch_214
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11371,7 +11829,7 @@ row_199:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_200:
+noprefetch_214:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -11400,7 +11858,7 @@ noprefetch_200:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_199
+	JNZ         row_213
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11435,10 +11893,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_201:
+row_215:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_202
+	JZ         noprefetch_216
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11446,7 +11904,7 @@ row_201:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_202:
+noprefetch_216:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -11469,7 +11927,7 @@ noprefetch_202:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_201
+	JNZ         row_215
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11496,16 +11954,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_203:
+row_217:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_204
+	JZ         noprefetch_218
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_204:
+noprefetch_218:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -11522,7 +11980,7 @@ noprefetch_204:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_203
+	JNZ         row_217
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11541,14 +11999,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_205:
+row_219:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_206
+	JZ         noprefetch_220
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_206:
+noprefetch_220:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11559,12 +12017,12 @@ noprefetch_206:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_205
+	JNZ         row_219
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_189:
+streaming_203:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -11574,15 +12032,15 @@ streaming_189:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_207:
+row_221:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_211:
+blocks_225:
 	CMPQ        R11, R12
-	JGT         blocksdone_212
+	JGT         blocksdone_226
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -11624,14 +12082,14 @@ blocks_211:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_211
+	JMP         blocks_225
 
-blocksdone_212:
+blocksdone_226:
 	ADDQ $0x000000c0, R12
 
-singles_208:
+singles_222:
 	CMPQ        R11, R12
-	JGT         tail_209
+	JGT         tail_223
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -11643,12 +12101,12 @@ singles_208:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_208
+	JMP         singles_222
 
-tail_209:
+tail_223:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_210
+	JEQ         done_224
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -11661,12 +12119,12 @@ tail_209:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_210:
+done_224:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_207
+	JNZ  row_221
 	SFENCE
 	VZEROUPPER
 	RET

@@ -699,6 +699,118 @@ type terms func(row func(p, j int) Mem, shift Mem, tail bool, rows int) (s, q Ve
 // at buf (zeroed first). The row pointers ptrs end past the chunk. Every channel, the
 // tail's too, is summed in the same order: groups of colGroup rows, then single rows.
 func (w *isa) colChunk(n Mem, m, stride Register, ptrs []Register, buf Mem, f terms) {
+	done := w.label("chunkdone")
+	if w.zmm {
+		wide := w.label("wide")
+		CMPQ(n, U8(narrowVectors*w.lanes))
+		JA(LabelRef(wide))
+		w.colChunkNarrow(n, m, stride, ptrs, buf, f)
+		JMP(LabelRef(done))
+		Label(wide)
+	}
+	w.colChunkWide(n, m, stride, ptrs, buf, f)
+	Label(done)
+}
+
+// narrowVectors is how many vectors of channels colChunkNarrow takes.
+const narrowVectors = 4
+
+// colChunkNarrow is colChunk for at most narrowVectors vectors of channels (AVX-512):
+// the loop over vectors unrolled, each under its own mask (none beyond the channels), and
+// the sums kept in registers until the chunk ends. Each load instruction then steps down
+// the rows at one stride, which the hardware's stride prefetcher follows; in the loop
+// over vectors, it steps along a row and then jumps, and the 64 channels of NHWC
+// 32×64×56×56 were read at 0.65× copy against 0.45× for the same bytes as NCHW runs.
+// The sums are formed in the same order as colChunkWide's, so the bits do not depend on
+// which form a tile takes.
+func (w *isa) colChunkNarrow(n Mem, m, stride Register, ptrs []Register, buf Mem, f terms) {
+	t, lanes := GP64(), GP64()
+	table := GP64()
+	LEAQ(kmaskTable, table)
+	masks := make([]Op, narrowVectors)
+	for v := range masks {
+		// Lanes of vector v: n - v·lanes, clamped to [0, lanes].
+		MOVQ(n, t)
+		SUBQ(U8(v*w.lanes), t)
+		XORQ(lanes, lanes)
+		CMPQ(t, lanes)
+		CMOVQLT(lanes, t)
+		MOVQ(U32(w.lanes), lanes)
+		CMPQ(t, lanes)
+		CMOVQGT(lanes, t)
+		k, b := K(), GP32()
+		MOVWLZX(Mem{Base: table, Index: t, Scale: 2}, b)
+		KMOVW(b, k)
+		masks[v] = k
+	}
+	var acc [narrowVectors][2]VecVirtual
+	for v := range acc {
+		for j := range acc[v] {
+			acc[v][j] = w.vec()
+			w.zero(acc[v][j])
+		}
+	}
+	b := GP64()
+	MOVQ(buf, b)
+	r, s3 := GP64(), GP64()
+	MOVQ(m, r)
+	LEAQ(Mem{Base: stride, Index: stride, Scale: 2}, s3)
+	row := func(base Register, j, disp int) Mem {
+		switch j {
+		case 0:
+			return Mem{Base: base, Disp: disp}
+		case 1, 2:
+			return Mem{Base: base, Index: stride, Scale: uint8(j), Disp: disp}
+		default:
+			return Mem{Base: base, Index: s3, Scale: 1, Disp: disp}
+		}
+	}
+	w.far = addr(Param("prefetch"))
+	tail := w.tail
+	for _, g := range []int{colGroup, 1} {
+		top, next := w.label("narrow"), w.label("narrowdone")
+		Label(top)
+		CMPQ(r, U8(g))
+		JLT(LabelRef(next))
+		if g == colGroup {
+			skip := w.label("noprefetch")
+			CMPQ(w.far, U8(0))
+			JEQ(LabelRef(skip))
+			for _, p := range ptrs {
+				MOVQ(w.far, t)
+				ADDQ(p, t)
+				for j := range g {
+					for v := range narrowVectors {
+						PREFETCHT0(row(t, j, v*w.size()))
+					}
+				}
+			}
+			Label(skip)
+		}
+		for v := range narrowVectors {
+			w.tail = masks[v]
+			s, q := f(func(p, j int) Mem { return row(ptrs[p], j, v*w.size()) },
+				Mem{Base: b, Disp: v * w.size()}, true, g)
+			VADDPS(s, acc[v][0], acc[v][0])
+			VADDPS(q, acc[v][1], acc[v][1])
+		}
+		for _, p := range ptrs {
+			LEAQ(Mem{Base: p, Index: stride, Scale: uint8(g)}, p)
+		}
+		SUBQ(U8(g), r)
+		JMP(LabelRef(top))
+		Label(next)
+	}
+	w.tail = tail
+	for v := range acc {
+		VMOVUPS(acc[v][0], Mem{Base: b, Disp: 4*colPad + v*w.size()})
+		VMOVUPS(acc[v][1], Mem{Base: b, Disp: 8*colPad + v*w.size()})
+	}
+}
+
+// colChunkWide is colChunk for any number of channels: a loop over their vectors for
+// each group of rows, the sums kept in the buffer.
+func (w *isa) colChunkWide(n Mem, m, stride Register, ptrs []Register, buf Mem, f terms) {
 	a, cnt := GP64(), GP64()
 	z := w.vec()
 	w.zero(z)

@@ -86,10 +86,10 @@ func momentsRowsAVX2(mean, m2 []float64, buf, x []float32, width, samples, strid
 func momentsRowsAVX512(mean, m2 []float64, buf, x []float32, width, samples, stride, count, prefetch int)
 
 //go:noescape
-func momentsShortRowsAVX2(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group int)
+func momentsShortRowsAVX2(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group, prefetch int)
 
 //go:noescape
-func momentsShortRowsAVX512(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group int)
+func momentsShortRowsAVX512(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group, prefetch int)
 
 // colBuf is the cols reductions' scratch: three regions of colPad values, the channels'
 // shift (k or center, zero beyond the channels) and two float32 sums. The padding lets
@@ -127,10 +127,10 @@ func reduceRowsAVX2(sumDy, sumDyXc []float64, dy, x, center []float32, width, sa
 func reduceRowsAVX512(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride, prefetch int)
 
 //go:noescape
-func reduceShortRowsAVX2(sumDy, sumDyXc []float64, buf, dy, x, center []float32, width, samples, stride, group int)
+func reduceShortRowsAVX2(sumDy, sumDyXc []float64, buf, dy, x, center []float32, width, samples, stride, group, prefetch int)
 
 //go:noescape
-func reduceShortRowsAVX512(sumDy, sumDyXc []float64, buf, dy, x, center []float32, width, samples, stride, group int)
+func reduceShortRowsAVX512(sumDy, sumDyXc []float64, buf, dy, x, center []float32, width, samples, stride, group, prefetch int)
 
 //go:noescape
 func reduceColsAVX2(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first, prefetch int)
@@ -307,9 +307,9 @@ func (v vectorISA) momentsRows(mean, m2 []float64, count int, x []float32, width
 		pf := rowsPrefetch(t, width, samples, stride)
 		switch first := min(group-count/width%group, samples); {
 		case group > 1 && v == avx512:
-			momentsShortRowsAVX512(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, first, group)
+			momentsShortRowsAVX512(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, first, group, pf)
 		case group > 1:
-			momentsShortRowsAVX2(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, first, group)
+			momentsShortRowsAVX2(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, first, group, pf)
 		case v == avx512:
 			momentsRowsAVX512(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, pf)
 		default:
@@ -423,9 +423,9 @@ func (v vectorISA) reduceRows(sumDy, sumDyXc []float64, dy, x, center []float32,
 			end := (samples-1)*stride + t*width
 			dy, x := dy[c0*width:][:end], x[c0*width:][:end]
 			if v == avx512 {
-				reduceShortRowsAVX512(sumDy[c0:c0+t], sumDyXc[c0:c0+t], buf.acc[:], dy, x, center[c0:c0+t], width, samples, stride, group)
+				reduceShortRowsAVX512(sumDy[c0:c0+t], sumDyXc[c0:c0+t], buf.acc[:], dy, x, center[c0:c0+t], width, samples, stride, group, rowsPrefetch(t, width, samples, stride))
 			} else {
-				reduceShortRowsAVX2(sumDy[c0:c0+t], sumDyXc[c0:c0+t], buf.acc[:], dy, x, center[c0:c0+t], width, samples, stride, group)
+				reduceShortRowsAVX2(sumDy[c0:c0+t], sumDyXc[c0:c0+t], buf.acc[:], dy, x, center[c0:c0+t], width, samples, stride, group, rowsPrefetch(t, width, samples, stride))
 			}
 		}
 		return

@@ -418,9 +418,9 @@ done_16:
 	VZEROUPPER
 	RET
 
-// func momentsShortRowsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int)
-// Requires: AVX, CMOV, FMA3
-TEXT ·momentsShortRowsAVX2(SB), NOSPLIT, $96-144
+// func momentsShortRowsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int, prefetch int)
+// Requires: AVX, CMOV, FMA3, MMX+
+TEXT ·momentsShortRowsAVX2(SB), NOSPLIT, $96-152
 	// momentsShortRowsAVX2: momentsRows for short runs, summed in float32 across a
 	// group of samples before each merge.
 	MOVQ    x_base+72(FP), AX
@@ -459,6 +459,16 @@ sample_27:
 	MOVQ DI, R8
 
 channel_28:
+	MOVQ       prefetch+144(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_29
+	LEAQ       (R11)(AX*1), R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	PREFETCHT0 128(R11)
+	PREFETCHT0 192(R11)
+
+noprefetch_29:
 	VBROADCASTSS (SI)(R10*4), Y1
 	VMOVUPS      (R8), Y4
 	VMOVUPS      32(R8), Y5
@@ -467,54 +477,54 @@ channel_28:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_29:
+singles_30:
 	CMPQ        R11, R12
-	JGT         tail_30
+	JGT         tail_31
 	VMOVUPS     (AX)(R11*1), Y6
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
 	ADDQ        $0x00000020, R11
-	JMP         singles_29
+	JMP         singles_30
 
-tail_30:
+tail_31:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_31
+	JEQ        done_32
 	LEAQ       (AX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_32
+	JA         loadslow_33
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_33
+	JMP        loaded_34
 
-loadslow_32:
+loadslow_33:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_34:
+copy_35:
 	CMPQ R14, R13
-	JGE  copied_35
+	JGE  copied_36
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_34
+	JMP  copy_35
 
-copied_35:
+copied_36:
 	VMOVUPS (SP), Y6
 
-loaded_33:
+loaded_34:
 	VSUBPS      Y1, Y6, Y6
 	VANDPS      Y0, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
 	MOVQ        R12, R11
 
-done_31:
+done_32:
 	ADDQ    R11, AX
 	VMOVUPS Y4, (R8)
 	VMOVUPS Y5, 32(R8)
@@ -527,7 +537,7 @@ done_31:
 	JNZ     sample_27
 	XORQ    R8, R8
 
-lanes_36:
+lanes_37:
 	VMOVUPS      (DI), Y1
 	VCVTPS2PD    X1, Y4
 	VEXTRACTF128 $0x01, Y1, X1
@@ -551,7 +561,7 @@ lanes_36:
 	ADDQ         $0x00000040, DI
 	INCQ         R8
 	CMPQ         R8, mean_len+8(FP)
-	JB           lanes_36
+	JB           lanes_37
 	MOVQ         BX, SI
 	IMULQ        CX, SI
 	MOVQ         $0x3ff0000000000000, DI
@@ -576,9 +586,9 @@ lanes_36:
 	SHLQ         $0x02, R8
 	SUBQ         $0x00000020, R8
 
-singles_37:
+singles_38:
 	CMPQ         R12, R8
-	JGT          tail_38
+	JGT          tail_39
 	VMOVUPD      (R9)(R12*2), Y1
 	VMOVUPD      32(R9)(R12*2), Y4
 	VMOVUPD      (R10)(R12*2), Y5
@@ -628,12 +638,12 @@ singles_37:
 	VINSERTF128  $0x01, X1, Y2, Y2
 	VMOVUPS      Y2, (R11)(R12*1)
 	ADDQ         $0x00000020, R12
-	JMP          singles_37
+	JMP          singles_38
 
-tail_38:
+tail_39:
 	ADDQ    $0x00000020, R8
 	CMPQ    R12, R8
-	JEQ     done_39
+	JEQ     done_40
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -642,15 +652,15 @@ tail_38:
 	LEAQ    (R9)(R12*2), BP
 	XORQ    R14, R14
 
-copy_40:
+copy_41:
 	CMPQ R14, R13
-	JGE  copied_41
+	JGE  copied_42
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_40
+	JMP  copy_41
 
-copied_41:
+copied_42:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -661,15 +671,15 @@ copied_41:
 	LEAQ    (R10)(R12*2), BP
 	XORQ    R14, R14
 
-copy_42:
+copy_43:
 	CMPQ R14, R13
-	JGE  copied_43
+	JGE  copied_44
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_42
+	JMP  copy_43
 
-copied_43:
+copied_44:
 	VMOVUPD      (SP), Y5
 	VMOVUPD      32(SP), Y6
 	VMOVUPS      (R11)(R12*1), Y7
@@ -715,15 +725,15 @@ copied_43:
 	LEAQ         (R9)(R12*2), R14
 	XORQ         R9, R9
 
-copy_44:
+copy_45:
 	CMPQ R9, DI
-	JGE  copied_45
+	JGE  copied_46
 	MOVL (SP)(R9*1), R13
 	MOVL R13, (R14)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_44
+	JMP  copy_45
 
-copied_45:
+copied_46:
 	VMOVUPD Y5, (SP)
 	VMOVUPD Y6, 32(SP)
 	MOVQ    64(SP), DI
@@ -731,31 +741,31 @@ copied_45:
 	LEAQ    (R10)(R12*2), R13
 	XORQ    R9, R9
 
-copy_46:
+copy_47:
 	CMPQ R9, DI
-	JGE  copied_47
+	JGE  copied_48
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (R13)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_46
+	JMP  copy_47
 
-copied_47:
+copied_48:
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y4, X1
 	VINSERTF128 $0x01, X1, Y3, Y3
 	VMOVUPS     Y3, (R11)(R12*1)
 	MOVQ        R8, R12
 
-done_39:
+done_40:
 	ADDQ    SI, count+120(FP)
 	SUBQ    BX, samples+104(FP)
-	JZ      done_48
+	JZ      done_49
 	MOVQ    group+136(FP), BX
 	CMPQ    samples+104(FP), BX
 	CMOVQLT samples+104(FP), BX
 	JMP     group_25
 
-done_48:
+done_49:
 	VZEROUPPER
 	RET
 
@@ -780,7 +790,7 @@ TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-136
 	NEGQ    BX
 	VMOVDQU 32(SI)(BX*1), Y0
 
-chunk_49:
+chunk_50:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X3
 	VCVTSI2SDQ DX, X3, X1
@@ -798,27 +808,27 @@ chunk_49:
 	ADDQ       $0x07, SI
 	SHRQ       $0x03, SI
 
-clear_51:
+clear_52:
 	VMOVUPS Y1, 1088(BX)
 	VMOVUPS Y1, 2176(BX)
 	ADDQ    $0x20, BX
 	DECQ    SI
-	JNZ     clear_51
+	JNZ     clear_52
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_52:
+rows_53:
 	CMPQ BX, $0x04
-	JLT  rowsdone_53
+	JLT  rowsdone_54
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_55
+	JZ   vectorstail_56
 
-vectors_54:
+vectors_55:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_57
+	JEQ        noprefetch_58
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -826,7 +836,7 @@ vectors_54:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_57:
+noprefetch_58:
 	VMOVUPS     (R8), Y1
 	VMOVUPS     (R9), Y5
 	VSUBPS      Y1, Y5, Y5
@@ -851,38 +861,38 @@ noprefetch_57:
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
 	DECQ        DI
-	JNZ         vectors_54
+	JNZ         vectors_55
 
-vectorstail_55:
+vectorstail_56:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_56
+	JZ         vectorsdone_57
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_58
+	JA         loadslow_59
 	VMASKMOVPS (R9), Y0, Y5
-	JMP        loaded_59
+	JMP        loaded_60
 
-loadslow_58:
+loadslow_59:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R10, R10
 
-copy_60:
+copy_61:
 	CMPQ R10, DI
-	JGE  copied_61
+	JGE  copied_62
 	MOVL (R9)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_60
+	JMP  copy_61
 
-copied_61:
+copied_62:
 	VMOVUPS (SP), Y5
 
-loaded_59:
+loaded_60:
 	VSUBPS     Y1, Y5, Y5
 	VMOVAPS    Y5, Y4
 	VMULPS     Y5, Y5, Y5
@@ -890,29 +900,29 @@ loaded_59:
 	MOVQ       DI, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_62
+	JA         loadslow_63
 	VMASKMOVPS (DI), Y0, Y6
-	JMP        loaded_63
+	JMP        loaded_64
 
-loadslow_62:
+loadslow_63:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_64:
+copy_65:
 	CMPQ R11, R10
-	JGE  copied_65
+	JGE  copied_66
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_64
+	JMP  copy_65
 
-copied_65:
+copied_66:
 	VMOVUPS (SP), Y6
 
-loaded_63:
+loaded_64:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -920,29 +930,29 @@ loaded_63:
 	MOVQ        DI, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_66
+	JA          loadslow_67
 	VMASKMOVPS  (DI), Y0, Y6
-	JMP         loaded_67
+	JMP         loaded_68
 
-loadslow_66:
+loadslow_67:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_68:
+copy_69:
 	CMPQ R11, R10
-	JGE  copied_69
+	JGE  copied_70
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_68
+	JMP  copy_69
 
-copied_69:
+copied_70:
 	VMOVUPS (SP), Y6
 
-loaded_67:
+loaded_68:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -950,29 +960,29 @@ loaded_67:
 	MOVQ        DI, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_70
+	JA          loadslow_71
 	VMASKMOVPS  (DI), Y0, Y6
-	JMP         loaded_71
+	JMP         loaded_72
 
-loadslow_70:
+loadslow_71:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_72:
+copy_73:
 	CMPQ R10, R9
-	JGE  copied_73
+	JGE  copied_74
 	MOVL (DI)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_72
+	JMP  copy_73
 
-copied_73:
+copied_74:
 	VMOVUPS (SP), Y6
 
-loaded_71:
+loaded_72:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -981,22 +991,22 @@ loaded_71:
 	VADDPS      2176(R8), Y5, Y5
 	VMOVUPS     Y5, 2176(R8)
 
-vectorsdone_56:
+vectorsdone_57:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_52
+	JMP  rows_53
 
-rowsdone_53:
-rows_74:
+rowsdone_54:
+rows_75:
 	CMPQ BX, $0x01
-	JLT  rowsdone_75
+	JLT  rowsdone_76
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x03, SI
-	JZ   vectorstail_77
+	JZ   vectorstail_78
 
-vectors_76:
+vectors_77:
 	VMOVUPS (DI), Y1
 	VMOVUPS (R8), Y4
 	VSUBPS  Y1, Y4, Y4
@@ -1009,38 +1019,38 @@ vectors_76:
 	ADDQ    $0x20, R8
 	ADDQ    $0x20, DI
 	DECQ    SI
-	JNZ     vectors_76
+	JNZ     vectors_77
 
-vectorstail_77:
+vectorstail_78:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_78
+	JZ         vectorsdone_79
 	VMOVUPS    (DI), Y1
 	MOVQ       R8, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_79
+	JA         loadslow_80
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_80
+	JMP        loaded_81
 
-loadslow_79:
+loadslow_80:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R9, R9
 
-copy_81:
+copy_82:
 	CMPQ R9, SI
-	JGE  copied_82
+	JGE  copied_83
 	MOVL (R8)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_81
+	JMP  copy_82
 
-copied_82:
+copied_83:
 	VMOVUPS (SP), Y4
 
-loaded_80:
+loaded_81:
 	VSUBPS  Y1, Y4, Y4
 	VMOVAPS Y4, Y1
 	VMULPS  Y4, Y4, Y4
@@ -1049,12 +1059,12 @@ loaded_80:
 	VADDPS  2176(DI), Y4, Y4
 	VMOVUPS Y4, 2176(DI)
 
-vectorsdone_78:
+vectorsdone_79:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_74
+	JMP  rows_75
 
-rowsdone_75:
+rowsdone_76:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -1064,9 +1074,9 @@ rowsdone_75:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_83:
+singles_84:
 	CMPQ         R9, R10
-	JGT          tail_84
+	JGT          tail_85
 	VMOVUPD      (SI)(R9*2), Y1
 	VMOVUPD      32(SI)(R9*2), Y4
 	VMOVUPD      (DI)(R9*2), Y5
@@ -1122,12 +1132,12 @@ singles_83:
 	VINSERTF128  $0x01, X1, Y2, Y2
 	VMOVUPS      Y2, (R8)(R9*1)
 	ADDQ         $0x00000020, R9
-	JMP          singles_83
+	JMP          singles_84
 
-tail_84:
+tail_85:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_85
+	JEQ     done_86
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -1136,15 +1146,15 @@ tail_84:
 	LEAQ    (SI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_86:
+copy_87:
 	CMPQ R12, R11
-	JGE  copied_87
+	JGE  copied_88
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_86
+	JMP  copy_87
 
-copied_87:
+copied_88:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -1155,15 +1165,15 @@ copied_87:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_88:
+copy_89:
 	CMPQ R12, R11
-	JGE  copied_89
+	JGE  copied_90
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_88
+	JMP  copy_89
 
-copied_89:
+copied_90:
 	VMOVUPD      (SP), Y5
 	VMOVUPD      32(SP), Y6
 	VMOVUPS      (R8)(R9*1), Y7
@@ -1215,15 +1225,15 @@ copied_89:
 	LEAQ         (SI)(R9*2), R12
 	XORQ         SI, SI
 
-copy_90:
+copy_91:
 	CMPQ SI, BX
-	JGE  copied_91
+	JGE  copied_92
 	MOVL (SP)(SI*1), R11
 	MOVL R11, (R12)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_90
+	JMP  copy_91
 
-copied_91:
+copied_92:
 	VMOVUPD Y5, (SP)
 	VMOVUPD Y6, 32(SP)
 	MOVQ    64(SP), BX
@@ -1231,31 +1241,31 @@ copied_91:
 	LEAQ    (DI)(R9*2), R11
 	XORQ    SI, SI
 
-copy_92:
+copy_93:
 	CMPQ SI, BX
-	JGE  copied_93
+	JGE  copied_94
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (R11)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_92
+	JMP  copy_93
 
-copied_93:
+copied_94:
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y4, X1
 	VINSERTF128 $0x01, X1, Y3, Y3
 	VMOVUPS     Y3, (R8)(R9*1)
 	MOVQ        R10, R9
 
-done_85:
+done_86:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_94
+	JZ      done_95
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_49
+	JMP     chunk_50
 
-done_94:
+done_95:
 	VZEROUPPER
 	RET
 
@@ -1264,7 +1274,7 @@ done_94:
 TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+152(FP), $0x00
-	JNE     nontemporal_95
+	JNE     nontemporal_96
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -1282,10 +1292,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_96:
+sample_97:
 	XORQ DI, DI
 
-channel_97:
+channel_98:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -1297,17 +1307,17 @@ channel_97:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_101:
+blocks_102:
 	CMPQ       R8, R9
-	JGT        blocksdone_102
+	JGT        blocksdone_103
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_103
+	JZ         noprefetch_104
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_103:
+noprefetch_104:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1325,93 +1335,93 @@ noprefetch_103:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_101
+	JMP         blocks_102
 
-blocksdone_102:
+blocksdone_103:
 	ADDQ $0x00000060, R9
 
-singles_98:
+singles_99:
 	CMPQ        R8, R9
-	JGT         tail_99
+	JGT         tail_100
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_98
+	JMP         singles_99
 
-tail_99:
+tail_100:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_100
+	JEQ        done_101
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_104
+	JA         loadslow_105
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_105
+	JMP        loaded_106
 
-loadslow_104:
+loadslow_105:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_106:
+copy_107:
 	CMPQ R12, R11
-	JGE  copied_107
+	JGE  copied_108
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_106
+	JMP  copy_107
 
-copied_107:
+copied_108:
 	VMOVUPS (SP), Y4
 
-loaded_105:
+loaded_106:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_108
+	JA          storeslow_109
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_109
+	JMP         stored_110
 
-storeslow_108:
+storeslow_109:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_110:
+copy_111:
 	CMPQ R11, R10
-	JGE  copied_111
+	JGE  copied_112
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_110
+	JMP  copy_111
 
-copied_111:
-stored_109:
+copied_112:
+stored_110:
 	MOVQ R9, R8
 
-done_100:
+done_101:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_97
+	JB   channel_98
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_96
+	JNZ  sample_97
 	VZEROUPPER
 	RET
 
-nontemporal_95:
+nontemporal_96:
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -1429,10 +1439,10 @@ nontemporal_95:
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_112:
+sample_113:
 	XORQ DI, DI
 
-channel_113:
+channel_114:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -1444,17 +1454,17 @@ channel_113:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_117:
+blocks_118:
 	CMPQ       R8, R9
-	JGT        blocksdone_118
+	JGT        blocksdone_119
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_119
+	JZ         noprefetch_120
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_119:
+noprefetch_120:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1472,89 +1482,89 @@ noprefetch_119:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_117
+	JMP         blocks_118
 
-blocksdone_118:
+blocksdone_119:
 	ADDQ $0x00000060, R9
 
-singles_114:
+singles_115:
 	CMPQ        R8, R9
-	JGT         tail_115
+	JGT         tail_116
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_114
+	JMP         singles_115
 
-tail_115:
+tail_116:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_116
+	JEQ        done_117
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_120
+	JA         loadslow_121
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_121
+	JMP        loaded_122
 
-loadslow_120:
+loadslow_121:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_122:
+copy_123:
 	CMPQ R12, R11
-	JGE  copied_123
+	JGE  copied_124
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_122
+	JMP  copy_123
 
-copied_123:
+copied_124:
 	VMOVUPS (SP), Y4
 
-loaded_121:
+loaded_122:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_124
+	JA          storeslow_125
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_125
+	JMP         stored_126
 
-storeslow_124:
+storeslow_125:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_126:
+copy_127:
 	CMPQ R11, R10
-	JGE  copied_127
+	JGE  copied_128
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_126
+	JMP  copy_127
 
-copied_127:
-stored_125:
+copied_128:
+stored_126:
 	MOVQ R9, R8
 
-done_116:
+done_117:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_113
+	JB   channel_114
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_112
+	JNZ  sample_113
 	SFENCE
 	VZEROUPPER
 	RET
@@ -1564,7 +1574,7 @@ done_116:
 TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_128
+	JNE     nontemporal_129
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -1575,12 +1585,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_129
+	JA      streaming_130
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_130
+	JZ      full_131
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -1590,7 +1600,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_false
 
-full_130:
+full_131:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -1625,16 +1635,16 @@ full_130:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_131:
+row_132:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_132
+	JZ         noprefetch_133
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_132:
+noprefetch_133:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -1654,7 +1664,7 @@ noprefetch_132:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_131
+	JNZ         row_132
 	VZEROUPPER
 	RET
 
@@ -1681,15 +1691,15 @@ normColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_133:
+row_134:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_134
+	JZ         noprefetch_135
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_134:
+noprefetch_135:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -1705,7 +1715,7 @@ noprefetch_134:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_133
+	JNZ         row_134
 	VZEROUPPER
 	RET
 
@@ -1726,14 +1736,14 @@ normColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_135:
+row_136:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_136
+	JZ         noprefetch_137
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_136:
+noprefetch_137:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -1745,7 +1755,7 @@ noprefetch_136:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_135
+	JNZ         row_136
 	VZEROUPPER
 	RET
 
@@ -1760,13 +1770,13 @@ normColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_137:
+row_138:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_138
+	JZ         noprefetch_139
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_138:
+noprefetch_139:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -1774,7 +1784,7 @@ noprefetch_138:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_137
+	JNZ         row_138
 	VZEROUPPER
 	RET
 
@@ -1802,99 +1812,99 @@ normColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_139
+	JA         loadslow_140
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_140
+	JMP        loaded_141
 
-loadslow_139:
+loadslow_140:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_141:
+copy_142:
 	CMPQ BX, DX
-	JGE  copied_142
+	JGE  copied_143
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_141
+	JMP  copy_142
 
-copied_142:
+copied_143:
 	VMOVUPS (SP), Y10
 
-loaded_140:
+loaded_141:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_143
+	JA         loadslow_144
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_144
+	JMP        loaded_145
 
-loadslow_143:
+loadslow_144:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_145:
+copy_146:
 	CMPQ BX, DX
-	JGE  copied_146
+	JGE  copied_147
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_145
+	JMP  copy_146
 
-copied_146:
+copied_147:
 	VMOVUPS (SP), Y11
 
-loaded_144:
+loaded_145:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_147
+	JA         loadslow_148
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_148
+	JMP        loaded_149
 
-loadslow_147:
+loadslow_148:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_149:
+copy_150:
 	CMPQ BX, DX
-	JGE  copied_150
+	JGE  copied_151
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_149
+	JMP  copy_150
 
-copied_150:
+copied_151:
 	VMOVUPS (SP), Y12
 
-loaded_148:
+loaded_149:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_151:
+row_152:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_152
+	JZ         noprefetch_153
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_152:
+noprefetch_153:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -1911,58 +1921,58 @@ noprefetch_152:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_153
+	JA          loadslow_154
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_154
+	JMP         loaded_155
 
-loadslow_153:
+loadslow_154:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_155:
+copy_156:
 	CMPQ R8, DI
-	JGE  copied_156
+	JGE  copied_157
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_155
+	JMP  copy_156
 
-copied_156:
+copied_157:
 	VMOVUPS (SP), Y13
 
-loaded_154:
+loaded_155:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_157
+	JA          storeslow_158
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_158
+	JMP         stored_159
 
-storeslow_157:
+storeslow_158:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_159:
+copy_160:
 	CMPQ R8, DI
-	JGE  copied_160
+	JGE  copied_161
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_159
+	JMP  copy_160
 
-copied_160:
-stored_158:
+copied_161:
+stored_159:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_151
+	JNZ  row_152
 	VZEROUPPER
 	RET
 
@@ -1984,98 +1994,98 @@ normColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_161
+	JA         loadslow_162
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_162
+	JMP        loaded_163
 
-loadslow_161:
+loadslow_162:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_163:
+copy_164:
 	CMPQ BX, DX
-	JGE  copied_164
+	JGE  copied_165
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_163
+	JMP  copy_164
 
-copied_164:
+copied_165:
 	VMOVUPS (SP), Y7
 
-loaded_162:
+loaded_163:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_165
+	JA         loadslow_166
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_166
+	JMP        loaded_167
 
-loadslow_165:
+loadslow_166:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_167:
+copy_168:
 	CMPQ BX, DX
-	JGE  copied_168
+	JGE  copied_169
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_167
+	JMP  copy_168
 
-copied_168:
+copied_169:
 	VMOVUPS (SP), Y8
 
-loaded_166:
+loaded_167:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_169
+	JA         loadslow_170
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_170
+	JMP        loaded_171
 
-loadslow_169:
+loadslow_170:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_171:
+copy_172:
 	CMPQ BX, DX
-	JGE  copied_172
+	JGE  copied_173
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_171
+	JMP  copy_172
 
-copied_172:
+copied_173:
 	VMOVUPS (SP), Y9
 
-loaded_170:
+loaded_171:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_173:
+row_174:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_174
+	JZ         noprefetch_175
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_174:
+noprefetch_175:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -2088,58 +2098,58 @@ noprefetch_174:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_175
+	JA          loadslow_176
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_176
+	JMP         loaded_177
 
-loadslow_175:
+loadslow_176:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_177:
+copy_178:
 	CMPQ R8, DI
-	JGE  copied_178
+	JGE  copied_179
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_177
+	JMP  copy_178
 
-copied_178:
+copied_179:
 	VMOVUPS (SP), Y10
 
-loaded_176:
+loaded_177:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_179
+	JA          storeslow_180
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_180
+	JMP         stored_181
 
-storeslow_179:
+storeslow_180:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_181:
+copy_182:
 	CMPQ R8, DI
-	JGE  copied_182
+	JGE  copied_183
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_181
+	JMP  copy_182
 
-copied_182:
-stored_180:
+copied_183:
+stored_181:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_173
+	JNZ  row_174
 	VZEROUPPER
 	RET
 
@@ -2155,97 +2165,97 @@ normColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_183
+	JA         loadslow_184
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_184
+	JMP        loaded_185
 
-loadslow_183:
+loadslow_184:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_185:
+copy_186:
 	CMPQ BX, DX
-	JGE  copied_186
+	JGE  copied_187
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_185
+	JMP  copy_186
 
-copied_186:
+copied_187:
 	VMOVUPS (SP), Y4
 
-loaded_184:
+loaded_185:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_187
+	JA         loadslow_188
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_188
+	JMP        loaded_189
 
-loadslow_187:
+loadslow_188:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_189:
+copy_190:
 	CMPQ BX, DX
-	JGE  copied_190
+	JGE  copied_191
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_189
+	JMP  copy_190
 
-copied_190:
+copied_191:
 	VMOVUPS (SP), Y5
 
-loaded_188:
+loaded_189:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_191
+	JA         loadslow_192
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_192
+	JMP        loaded_193
 
-loadslow_191:
+loadslow_192:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_193:
+copy_194:
 	CMPQ BX, DX
-	JGE  copied_194
+	JGE  copied_195
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_193
+	JMP  copy_194
 
-copied_194:
+copied_195:
 	VMOVUPS (SP), Y6
 
-loaded_192:
+loaded_193:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_195:
+row_196:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_196
+	JZ         noprefetch_197
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_196:
+noprefetch_197:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -2254,58 +2264,58 @@ noprefetch_196:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_197
+	JA          loadslow_198
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_198
+	JMP         loaded_199
 
-loadslow_197:
+loadslow_198:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_199:
+copy_200:
 	CMPQ R8, DI
-	JGE  copied_200
+	JGE  copied_201
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_199
+	JMP  copy_200
 
-copied_200:
+copied_201:
 	VMOVUPS (SP), Y7
 
-loaded_198:
+loaded_199:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_201
+	JA          storeslow_202
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_202
+	JMP         stored_203
 
-storeslow_201:
+storeslow_202:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_203:
+copy_204:
 	CMPQ R8, DI
-	JGE  copied_204
+	JGE  copied_205
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_203
+	JMP  copy_204
 
-copied_204:
-stored_202:
+copied_205:
+stored_203:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_195
+	JNZ  row_196
 	VZEROUPPER
 	RET
 
@@ -2314,152 +2324,152 @@ normColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_205
+	JA         loadslow_206
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_206
+	JMP        loaded_207
 
-loadslow_205:
+loadslow_206:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_207:
+copy_208:
 	CMPQ BX, DX
-	JGE  copied_208
+	JGE  copied_209
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_207
+	JMP  copy_208
 
-copied_208:
+copied_209:
 	VMOVUPS (SP), Y1
 
-loaded_206:
+loaded_207:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_209
+	JA         loadslow_210
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_210
+	JMP        loaded_211
 
-loadslow_209:
+loadslow_210:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_211:
+copy_212:
 	CMPQ BX, DX
-	JGE  copied_212
+	JGE  copied_213
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_211
+	JMP  copy_212
 
-copied_212:
+copied_213:
 	VMOVUPS (SP), Y2
 
-loaded_210:
+loaded_211:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_213
+	JA         loadslow_214
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_214
+	JMP        loaded_215
 
-loadslow_213:
+loadslow_214:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_215:
+copy_216:
 	CMPQ BX, DX
-	JGE  copied_216
+	JGE  copied_217
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_215
+	JMP  copy_216
 
-copied_216:
+copied_217:
 	VMOVUPS (SP), Y3
 
-loaded_214:
+loaded_215:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_217:
+row_218:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_218
+	JZ         noprefetch_219
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_218:
+noprefetch_219:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_219
+	JA         loadslow_220
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_220
+	JMP        loaded_221
 
-loadslow_219:
+loadslow_220:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_221:
+copy_222:
 	CMPQ DI, SI
-	JGE  copied_222
+	JGE  copied_223
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_221
+	JMP  copy_222
 
-copied_222:
+copied_223:
 	VMOVUPS (SP), Y4
 
-loaded_220:
+loaded_221:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_223
+	JA          storeslow_224
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_224
+	JMP         stored_225
 
-storeslow_223:
+storeslow_224:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_225:
+copy_226:
 	CMPQ DI, SI
-	JGE  copied_226
+	JGE  copied_227
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_225
+	JMP  copy_226
 
-copied_226:
-stored_224:
+copied_227:
+stored_225:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_217
+	JNZ  row_218
 	VZEROUPPER
 	RET
 
-streaming_129:
+streaming_130:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -2467,15 +2477,15 @@ streaming_129:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_227:
+row_228:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_231:
+blocks_232:
 	CMPQ        R9, R10
-	JGT         blocksdone_232
+	JGT         blocksdone_233
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -2505,14 +2515,14 @@ blocks_231:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_231
+	JMP         blocks_232
 
-blocksdone_232:
+blocksdone_233:
 	ADDQ $0x00000060, R10
 
-singles_228:
+singles_229:
 	CMPQ        R9, R10
-	JGT         tail_229
+	JGT         tail_230
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -2521,156 +2531,156 @@ singles_228:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_228
+	JMP         singles_229
 
-tail_229:
+tail_230:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_230
+	JEQ        done_231
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_233
+	JA         loadslow_234
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_234
+	JMP        loaded_235
 
-loadslow_233:
+loadslow_234:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_235:
+copy_236:
 	CMPQ R13, R12
-	JGE  copied_236
+	JGE  copied_237
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_235
+	JMP  copy_236
 
-copied_236:
+copied_237:
 	VMOVUPS (SP), Y1
 
-loaded_234:
+loaded_235:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_237
+	JA         loadslow_238
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_238
+	JMP        loaded_239
 
-loadslow_237:
+loadslow_238:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_239:
+copy_240:
 	CMPQ R13, R12
-	JGE  copied_240
+	JGE  copied_241
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_239
+	JMP  copy_240
 
-copied_240:
+copied_241:
 	VMOVUPS (SP), Y2
 
-loaded_238:
+loaded_239:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_241
+	JA         loadslow_242
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_242
+	JMP        loaded_243
 
-loadslow_241:
+loadslow_242:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_243:
+copy_244:
 	CMPQ R13, R12
-	JGE  copied_244
+	JGE  copied_245
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_243
+	JMP  copy_244
 
-copied_244:
+copied_245:
 	VMOVUPS (SP), Y3
 
-loaded_242:
+loaded_243:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_245
+	JA         loadslow_246
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_246
+	JMP        loaded_247
 
-loadslow_245:
+loadslow_246:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_247:
+copy_248:
 	CMPQ R13, R12
-	JGE  copied_248
+	JGE  copied_249
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_247
+	JMP  copy_248
 
-copied_248:
+copied_249:
 	VMOVUPS (SP), Y4
 
-loaded_246:
+loaded_247:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_249
+	JA          storeslow_250
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_250
+	JMP         stored_251
 
-storeslow_249:
+storeslow_250:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_251:
+copy_252:
 	CMPQ R12, R11
-	JGE  copied_252
+	JGE  copied_253
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_251
+	JMP  copy_252
 
-copied_252:
-stored_250:
+copied_253:
+stored_251:
 	MOVQ R10, R9
 
-done_230:
+done_231:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_227
+	JNZ  row_228
 	VZEROUPPER
 	RET
 
-nontemporal_128:
+nontemporal_129:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -2681,12 +2691,12 @@ nontemporal_128:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_253
+	JA      streaming_254
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_254
+	JZ      full_255
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -2696,7 +2706,7 @@ nontemporal_128:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_254:
+full_255:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -2731,16 +2741,16 @@ full_254:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_255:
+row_256:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_256
+	JZ         noprefetch_257
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_256:
+noprefetch_257:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -2760,7 +2770,7 @@ noprefetch_256:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_255
+	JNZ         row_256
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2788,15 +2798,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_257:
+row_258:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_258
+	JZ         noprefetch_259
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_258:
+noprefetch_259:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -2812,7 +2822,7 @@ noprefetch_258:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_257
+	JNZ         row_258
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2834,14 +2844,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_259:
+row_260:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_260
+	JZ         noprefetch_261
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_260:
+noprefetch_261:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -2853,7 +2863,7 @@ noprefetch_260:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_259
+	JNZ         row_260
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2869,13 +2879,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_261:
+row_262:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_262
+	JZ         noprefetch_263
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_262:
+noprefetch_263:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -2883,7 +2893,7 @@ noprefetch_262:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_261
+	JNZ         row_262
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2912,99 +2922,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_263
+	JA         loadslow_264
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_264
+	JMP        loaded_265
 
-loadslow_263:
+loadslow_264:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_265:
+copy_266:
 	CMPQ BX, DX
-	JGE  copied_266
+	JGE  copied_267
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_265
+	JMP  copy_266
 
-copied_266:
+copied_267:
 	VMOVUPS (SP), Y10
 
-loaded_264:
+loaded_265:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_267
+	JA         loadslow_268
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_268
+	JMP        loaded_269
 
-loadslow_267:
+loadslow_268:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_269:
+copy_270:
 	CMPQ BX, DX
-	JGE  copied_270
+	JGE  copied_271
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_269
+	JMP  copy_270
 
-copied_270:
+copied_271:
 	VMOVUPS (SP), Y11
 
-loaded_268:
+loaded_269:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_271
+	JA         loadslow_272
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_272
+	JMP        loaded_273
 
-loadslow_271:
+loadslow_272:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_273:
+copy_274:
 	CMPQ BX, DX
-	JGE  copied_274
+	JGE  copied_275
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_273
+	JMP  copy_274
 
-copied_274:
+copied_275:
 	VMOVUPS (SP), Y12
 
-loaded_272:
+loaded_273:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_275:
+row_276:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_276
+	JZ         noprefetch_277
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_276:
+noprefetch_277:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -3021,58 +3031,58 @@ noprefetch_276:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_277
+	JA          loadslow_278
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_278
+	JMP         loaded_279
 
-loadslow_277:
+loadslow_278:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_279:
+copy_280:
 	CMPQ R8, DI
-	JGE  copied_280
+	JGE  copied_281
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_279
+	JMP  copy_280
 
-copied_280:
+copied_281:
 	VMOVUPS (SP), Y13
 
-loaded_278:
+loaded_279:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_281
+	JA          storeslow_282
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_282
+	JMP         stored_283
 
-storeslow_281:
+storeslow_282:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_283:
+copy_284:
 	CMPQ R8, DI
-	JGE  copied_284
+	JGE  copied_285
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_283
+	JMP  copy_284
 
-copied_284:
-stored_282:
+copied_285:
+stored_283:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_275
+	JNZ  row_276
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3095,98 +3105,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_285
+	JA         loadslow_286
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_286
+	JMP        loaded_287
 
-loadslow_285:
+loadslow_286:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_287:
+copy_288:
 	CMPQ BX, DX
-	JGE  copied_288
+	JGE  copied_289
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_287
+	JMP  copy_288
 
-copied_288:
+copied_289:
 	VMOVUPS (SP), Y7
 
-loaded_286:
+loaded_287:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_289
+	JA         loadslow_290
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_290
+	JMP        loaded_291
 
-loadslow_289:
+loadslow_290:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_291:
+copy_292:
 	CMPQ BX, DX
-	JGE  copied_292
+	JGE  copied_293
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_291
+	JMP  copy_292
 
-copied_292:
+copied_293:
 	VMOVUPS (SP), Y8
 
-loaded_290:
+loaded_291:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_293
+	JA         loadslow_294
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_294
+	JMP        loaded_295
 
-loadslow_293:
+loadslow_294:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_295:
+copy_296:
 	CMPQ BX, DX
-	JGE  copied_296
+	JGE  copied_297
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_295
+	JMP  copy_296
 
-copied_296:
+copied_297:
 	VMOVUPS (SP), Y9
 
-loaded_294:
+loaded_295:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_297:
+row_298:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_298
+	JZ         noprefetch_299
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_298:
+noprefetch_299:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -3199,58 +3209,58 @@ noprefetch_298:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_299
+	JA          loadslow_300
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_300
+	JMP         loaded_301
 
-loadslow_299:
+loadslow_300:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_301:
+copy_302:
 	CMPQ R8, DI
-	JGE  copied_302
+	JGE  copied_303
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_301
+	JMP  copy_302
 
-copied_302:
+copied_303:
 	VMOVUPS (SP), Y10
 
-loaded_300:
+loaded_301:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_303
+	JA          storeslow_304
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_304
+	JMP         stored_305
 
-storeslow_303:
+storeslow_304:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_305:
+copy_306:
 	CMPQ R8, DI
-	JGE  copied_306
+	JGE  copied_307
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_305
+	JMP  copy_306
 
-copied_306:
-stored_304:
+copied_307:
+stored_305:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_297
+	JNZ  row_298
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3267,97 +3277,97 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_307
+	JA         loadslow_308
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_308
+	JMP        loaded_309
 
-loadslow_307:
+loadslow_308:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_309:
+copy_310:
 	CMPQ BX, DX
-	JGE  copied_310
+	JGE  copied_311
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_309
+	JMP  copy_310
 
-copied_310:
+copied_311:
 	VMOVUPS (SP), Y4
 
-loaded_308:
+loaded_309:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_311
+	JA         loadslow_312
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_312
+	JMP        loaded_313
 
-loadslow_311:
+loadslow_312:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_313:
+copy_314:
 	CMPQ BX, DX
-	JGE  copied_314
+	JGE  copied_315
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_313
+	JMP  copy_314
 
-copied_314:
+copied_315:
 	VMOVUPS (SP), Y5
 
-loaded_312:
+loaded_313:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_315
+	JA         loadslow_316
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_316
+	JMP        loaded_317
 
-loadslow_315:
+loadslow_316:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_317:
+copy_318:
 	CMPQ BX, DX
-	JGE  copied_318
+	JGE  copied_319
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_317
+	JMP  copy_318
 
-copied_318:
+copied_319:
 	VMOVUPS (SP), Y6
 
-loaded_316:
+loaded_317:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_319:
+row_320:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_320
+	JZ         noprefetch_321
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_320:
+noprefetch_321:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -3366,58 +3376,58 @@ noprefetch_320:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_321
+	JA          loadslow_322
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_322
+	JMP         loaded_323
 
-loadslow_321:
+loadslow_322:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_323:
+copy_324:
 	CMPQ R8, DI
-	JGE  copied_324
+	JGE  copied_325
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_323
+	JMP  copy_324
 
-copied_324:
+copied_325:
 	VMOVUPS (SP), Y7
 
-loaded_322:
+loaded_323:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_325
+	JA          storeslow_326
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_326
+	JMP         stored_327
 
-storeslow_325:
+storeslow_326:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_327:
+copy_328:
 	CMPQ R8, DI
-	JGE  copied_328
+	JGE  copied_329
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_327
+	JMP  copy_328
 
-copied_328:
-stored_326:
+copied_329:
+stored_327:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_319
+	JNZ  row_320
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3427,153 +3437,153 @@ normColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_329
+	JA         loadslow_330
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_330
+	JMP        loaded_331
 
-loadslow_329:
+loadslow_330:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_331:
+copy_332:
 	CMPQ BX, DX
-	JGE  copied_332
+	JGE  copied_333
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_331
+	JMP  copy_332
 
-copied_332:
+copied_333:
 	VMOVUPS (SP), Y1
 
-loaded_330:
+loaded_331:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_333
+	JA         loadslow_334
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_334
+	JMP        loaded_335
 
-loadslow_333:
+loadslow_334:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_335:
+copy_336:
 	CMPQ BX, DX
-	JGE  copied_336
+	JGE  copied_337
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_335
+	JMP  copy_336
 
-copied_336:
+copied_337:
 	VMOVUPS (SP), Y2
 
-loaded_334:
+loaded_335:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_337
+	JA         loadslow_338
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_338
+	JMP        loaded_339
 
-loadslow_337:
+loadslow_338:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_339:
+copy_340:
 	CMPQ BX, DX
-	JGE  copied_340
+	JGE  copied_341
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_339
+	JMP  copy_340
 
-copied_340:
+copied_341:
 	VMOVUPS (SP), Y3
 
-loaded_338:
+loaded_339:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_341:
+row_342:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_342
+	JZ         noprefetch_343
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_342:
+noprefetch_343:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_343
+	JA         loadslow_344
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_344
+	JMP        loaded_345
 
-loadslow_343:
+loadslow_344:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_345:
+copy_346:
 	CMPQ DI, SI
-	JGE  copied_346
+	JGE  copied_347
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_345
+	JMP  copy_346
 
-copied_346:
+copied_347:
 	VMOVUPS (SP), Y4
 
-loaded_344:
+loaded_345:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_347
+	JA          storeslow_348
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_348
+	JMP         stored_349
 
-storeslow_347:
+storeslow_348:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_349:
+copy_350:
 	CMPQ DI, SI
-	JGE  copied_350
+	JGE  copied_351
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_349
+	JMP  copy_350
 
-copied_350:
-stored_348:
+copied_351:
+stored_349:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_341
+	JNZ  row_342
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_253:
+streaming_254:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -3581,15 +3591,15 @@ streaming_253:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_351:
+row_352:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_355:
+blocks_356:
 	CMPQ        R9, R10
-	JGT         blocksdone_356
+	JGT         blocksdone_357
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3619,14 +3629,14 @@ blocks_355:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_355
+	JMP         blocks_356
 
-blocksdone_356:
+blocksdone_357:
 	ADDQ $0x00000060, R10
 
-singles_352:
+singles_353:
 	CMPQ        R9, R10
-	JGT         tail_353
+	JGT         tail_354
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3635,152 +3645,152 @@ singles_352:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_352
+	JMP         singles_353
 
-tail_353:
+tail_354:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_354
+	JEQ        done_355
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_357
+	JA         loadslow_358
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_358
+	JMP        loaded_359
 
-loadslow_357:
+loadslow_358:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_359:
+copy_360:
 	CMPQ R13, R12
-	JGE  copied_360
+	JGE  copied_361
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_359
+	JMP  copy_360
 
-copied_360:
+copied_361:
 	VMOVUPS (SP), Y1
 
-loaded_358:
+loaded_359:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_361
+	JA         loadslow_362
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_362
+	JMP        loaded_363
 
-loadslow_361:
+loadslow_362:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_363:
+copy_364:
 	CMPQ R13, R12
-	JGE  copied_364
+	JGE  copied_365
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_363
+	JMP  copy_364
 
-copied_364:
+copied_365:
 	VMOVUPS (SP), Y2
 
-loaded_362:
+loaded_363:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_365
+	JA         loadslow_366
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_366
+	JMP        loaded_367
 
-loadslow_365:
+loadslow_366:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_367:
+copy_368:
 	CMPQ R13, R12
-	JGE  copied_368
+	JGE  copied_369
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_367
+	JMP  copy_368
 
-copied_368:
+copied_369:
 	VMOVUPS (SP), Y3
 
-loaded_366:
+loaded_367:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_369
+	JA         loadslow_370
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_370
+	JMP        loaded_371
 
-loadslow_369:
+loadslow_370:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_371:
+copy_372:
 	CMPQ R13, R12
-	JGE  copied_372
+	JGE  copied_373
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_371
+	JMP  copy_372
 
-copied_372:
+copied_373:
 	VMOVUPS (SP), Y4
 
-loaded_370:
+loaded_371:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_373
+	JA          storeslow_374
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_374
+	JMP         stored_375
 
-storeslow_373:
+storeslow_374:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_375:
+copy_376:
 	CMPQ R12, R11
-	JGE  copied_376
+	JGE  copied_377
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_375
+	JMP  copy_376
 
-copied_376:
-stored_374:
+copied_377:
+stored_375:
 	MOVQ R10, R9
 
-done_354:
+done_355:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_351
+	JNZ  row_352
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3808,20 +3818,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_377:
+sample_378:
 	XORQ DI, DI
 
-channel_378:
+channel_379:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_379:
+chunk_380:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_380
+	JZ         noprefetch_381
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -3857,7 +3867,7 @@ chunk_379:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_380:
+noprefetch_381:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -3874,9 +3884,9 @@ noprefetch_380:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_384:
+blocks_385:
 	CMPQ        R10, R11
-	JGT         blocksdone_385
+	JGT         blocksdone_386
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
@@ -3898,86 +3908,86 @@ blocks_384:
 	VADDPS      Y12, Y10, Y10
 	VFMADD231PS Y12, Y13, Y11
 	ADDQ        $0x00000080, R10
-	JMP         blocks_384
+	JMP         blocks_385
 
-blocksdone_385:
+blocksdone_386:
 	ADDQ $0x00000060, R11
 
-singles_381:
+singles_382:
 	CMPQ        R10, R11
-	JGT         tail_382
+	JGT         tail_383
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	ADDQ        $0x00000020, R10
-	JMP         singles_381
+	JMP         singles_382
 
-tail_382:
+tail_383:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_383
+	JEQ        done_384
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_386
+	JA         loadslow_387
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_387
+	JMP        loaded_388
 
-loadslow_386:
+loadslow_387:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_388:
+copy_389:
 	CMPQ R14, R13
-	JGE  copied_389
+	JGE  copied_390
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_388
+	JMP  copy_389
 
-copied_389:
+copied_390:
 	VMOVUPS (SP), Y12
 
-loaded_387:
+loaded_388:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_390
+	JA         loadslow_391
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_391
+	JMP        loaded_392
 
-loadslow_390:
+loadslow_391:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_392:
+copy_393:
 	CMPQ R13, R12
-	JGE  copied_393
+	JGE  copied_394
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_392
+	JMP  copy_393
 
-copied_393:
+copied_394:
 	VMOVUPS (SP), Y13
 
-loaded_391:
+loaded_392:
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	MOVQ        R11, R10
 
-done_383:
+done_384:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -3997,7 +4007,7 @@ done_383:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_379
+	JNZ          chunk_380
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -4014,17 +4024,17 @@ done_383:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_378
+	JB           channel_379
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_377
+	JNZ          sample_378
 	VZEROUPPER
 	RET
 
-// func reduceShortRowsAVX2(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, center []float32, width int, samples int, stride int, group int)
-// Requires: AVX, CMOV, FMA3
-TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-176
+// func reduceShortRowsAVX2(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, center []float32, width int, samples int, stride int, group int, prefetch int)
+// Requires: AVX, CMOV, FMA3, MMX+
+TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-184
 	// reduceShortRowsAVX2: reduceRows for short runs, summed in float32 across a
 	// group of samples (buf holds two vectors a channel) before each move to float64.
 	MOVQ    dy_base+72(FP), AX
@@ -4046,25 +4056,40 @@ TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-176
 	CMPQ    samples+152(FP), SI
 	CMOVQLT samples+152(FP), SI
 
-group_394:
+group_395:
 	MOVQ   buf_base+48(FP), DI
 	VXORPS Y1, Y1, Y1
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_395:
+clear_396:
 	VMOVUPS Y1, (R8)
 	VMOVUPS Y1, 32(R8)
 	ADDQ    $0x00000040, R8
 	DECQ    R9
-	JNZ     clear_395
+	JNZ     clear_396
 	MOVQ    SI, R9
 
-sample_396:
+sample_397:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_397:
+channel_398:
+	MOVQ       prefetch+176(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_399
+	LEAQ       (R11)(AX*1), R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	PREFETCHT0 128(R12)
+	PREFETCHT0 192(R12)
+	LEAQ       (R11)(CX*1), R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	PREFETCHT0 128(R11)
+	PREFETCHT0 192(R11)
+
+noprefetch_399:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Y1
 	VMOVUPS      (R8), Y2
@@ -4074,81 +4099,81 @@ channel_397:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_398:
+singles_400:
 	CMPQ        R11, R12
-	JGT         tail_399
+	JGT         tail_401
 	VMOVUPS     (AX)(R11*1), Y4
 	VMOVUPS     (CX)(R11*1), Y5
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y4, Y5, Y3
 	ADDQ        $0x00000020, R11
-	JMP         singles_398
+	JMP         singles_400
 
-tail_399:
+tail_401:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_400
+	JEQ        done_402
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_401
+	JA         loadslow_403
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_402
+	JMP        loaded_404
 
-loadslow_401:
+loadslow_403:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_403:
+copy_405:
 	CMPQ R15, R14
-	JGE  copied_404
+	JGE  copied_406
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_403
+	JMP  copy_405
 
-copied_404:
+copied_406:
 	VMOVUPS (SP), Y4
 
-loaded_402:
+loaded_404:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_405
+	JA         loadslow_407
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_406
+	JMP        loaded_408
 
-loadslow_405:
+loadslow_407:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_407:
+copy_409:
 	CMPQ R14, R13
-	JGE  copied_408
+	JGE  copied_410
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_407
+	JMP  copy_409
 
-copied_408:
+copied_410:
 	VMOVUPS (SP), Y5
 
-loaded_406:
+loaded_408:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y4, Y5, Y3
 	MOVQ        R12, R11
 
-done_400:
+done_402:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Y2, (R8)
@@ -4156,14 +4181,14 @@ done_400:
 	ADDQ    $0x00000040, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_397
+	JB      channel_398
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	DECQ    R9
-	JNZ     sample_396
+	JNZ     sample_397
 	XORQ    R8, R8
 
-lanes_409:
+lanes_411:
 	VMOVUPS      (DI), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -4191,15 +4216,15 @@ lanes_409:
 	ADDQ         $0x00000040, DI
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           lanes_409
+	JB           lanes_411
 	SUBQ         SI, samples+152(FP)
-	JZ           done_410
+	JZ           done_412
 	MOVQ         group+168(FP), SI
 	CMPQ         samples+152(FP), SI
 	CMOVQLT      samples+152(FP), SI
-	JMP          group_394
+	JMP          group_395
 
-done_410:
+done_412:
 	VZEROUPPER
 	RET
 
@@ -4223,35 +4248,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_411:
+chunk_413:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_413:
+clear_415:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_413
+	JNZ     clear_415
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_414:
+rows_416:
 	CMPQ SI, $0x04
-	JLT  rowsdone_415
+	JLT  rowsdone_417
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_417
+	JZ   vectorstail_419
 
-vectors_416:
+vectors_418:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_419
+	JEQ        noprefetch_421
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -4265,7 +4290,7 @@ vectors_416:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_419:
+noprefetch_421:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -4295,64 +4320,64 @@ noprefetch_419:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_416
+	JNZ         vectors_418
 
-vectorstail_417:
+vectorstail_419:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_418
+	JZ         vectorsdone_420
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_420
+	JA         loadslow_422
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_421
+	JMP        loaded_423
 
-loadslow_420:
+loadslow_422:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_422:
+copy_424:
 	CMPQ R12, R8
-	JGE  copied_423
+	JGE  copied_425
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_422
+	JMP  copy_424
 
-copied_423:
+copied_425:
 	VMOVUPS (SP), Y3
 
-loaded_421:
+loaded_423:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_424
+	JA         loadslow_426
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_425
+	JMP        loaded_427
 
-loadslow_424:
+loadslow_426:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_426:
+copy_428:
 	CMPQ R12, R8
-	JGE  copied_427
+	JGE  copied_429
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_426
+	JMP  copy_428
 
-copied_427:
+copied_429:
 	VMOVUPS (SP), Y4
 
-loaded_425:
+loaded_427:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -4360,56 +4385,56 @@ loaded_425:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_428
+	JA         loadslow_430
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_429
+	JMP        loaded_431
 
-loadslow_428:
+loadslow_430:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_430:
+copy_432:
 	CMPQ R13, R12
-	JGE  copied_431
+	JGE  copied_433
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_430
+	JMP  copy_432
 
-copied_431:
+copied_433:
 	VMOVUPS (SP), Y4
 
-loaded_429:
+loaded_431:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_432
+	JA         loadslow_434
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_433
+	JMP        loaded_435
 
-loadslow_432:
+loadslow_434:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_434:
+copy_436:
 	CMPQ R13, R12
-	JGE  copied_435
+	JGE  copied_437
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_434
+	JMP  copy_436
 
-copied_435:
+copied_437:
 	VMOVUPS (SP), Y5
 
-loaded_433:
+loaded_435:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -4417,56 +4442,56 @@ loaded_433:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_436
+	JA          loadslow_438
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_437
+	JMP         loaded_439
 
-loadslow_436:
+loadslow_438:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_438:
+copy_440:
 	CMPQ R13, R12
-	JGE  copied_439
+	JGE  copied_441
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_438
+	JMP  copy_440
 
-copied_439:
+copied_441:
 	VMOVUPS (SP), Y4
 
-loaded_437:
+loaded_439:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_440
+	JA         loadslow_442
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_441
+	JMP        loaded_443
 
-loadslow_440:
+loadslow_442:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_442:
+copy_444:
 	CMPQ R13, R12
-	JGE  copied_443
+	JGE  copied_445
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_442
+	JMP  copy_444
 
-copied_443:
+copied_445:
 	VMOVUPS (SP), Y5
 
-loaded_441:
+loaded_443:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -4474,56 +4499,56 @@ loaded_441:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_444
+	JA          loadslow_446
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_445
+	JMP         loaded_447
 
-loadslow_444:
+loadslow_446:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_446:
+copy_448:
 	CMPQ R12, R10
-	JGE  copied_447
+	JGE  copied_449
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_446
+	JMP  copy_448
 
-copied_447:
+copied_449:
 	VMOVUPS (SP), Y4
 
-loaded_445:
+loaded_447:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_448
+	JA         loadslow_450
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_449
+	JMP        loaded_451
 
-loadslow_448:
+loadslow_450:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_450:
+copy_452:
 	CMPQ R11, R10
-	JGE  copied_451
+	JGE  copied_453
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_450
+	JMP  copy_452
 
-copied_451:
+copied_453:
 	VMOVUPS (SP), Y5
 
-loaded_449:
+loaded_451:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -4532,24 +4557,24 @@ loaded_449:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_418:
+vectorsdone_420:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_414
+	JMP  rows_416
 
-rowsdone_415:
-rows_452:
+rowsdone_417:
+rows_454:
 	CMPQ SI, $0x01
-	JLT  rowsdone_453
+	JLT  rowsdone_455
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_455
+	JZ   vectorstail_457
 
-vectors_454:
+vectors_456:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -4564,64 +4589,64 @@ vectors_454:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_454
+	JNZ     vectors_456
 
-vectorstail_455:
+vectorstail_457:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_456
+	JZ         vectorsdone_458
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_457
+	JA         loadslow_459
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_458
+	JMP        loaded_460
 
-loadslow_457:
+loadslow_459:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_459:
+copy_461:
 	CMPQ R11, DI
-	JGE  copied_460
+	JGE  copied_462
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_459
+	JMP  copy_461
 
-copied_460:
+copied_462:
 	VMOVUPS (SP), Y2
 
-loaded_458:
+loaded_460:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_461
+	JA         loadslow_463
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_462
+	JMP        loaded_464
 
-loadslow_461:
+loadslow_463:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_463:
+copy_465:
 	CMPQ R9, DI
-	JGE  copied_464
+	JGE  copied_466
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_463
+	JMP  copy_465
 
-copied_464:
+copied_466:
 	VMOVUPS (SP), Y3
 
-loaded_462:
+loaded_464:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -4630,13 +4655,13 @@ loaded_462:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_456:
+vectorsdone_458:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_452
+	JMP  rows_454
 
-rowsdone_453:
+rowsdone_455:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -4645,9 +4670,9 @@ rowsdone_453:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_465:
+singles_467:
 	CMPQ         R9, R10
-	JGT          tail_466
+	JGT          tail_468
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -4669,12 +4694,12 @@ singles_465:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_465
+	JMP          singles_467
 
-tail_466:
+tail_468:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_467
+	JEQ     done_469
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -4684,15 +4709,15 @@ tail_466:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_468:
+copy_470:
 	CMPQ R12, R11
-	JGE  copied_469
+	JGE  copied_471
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_468
+	JMP  copy_470
 
-copied_469:
+copied_471:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -4707,15 +4732,15 @@ copied_469:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_470:
+copy_472:
 	CMPQ DI, R11
-	JGE  copied_471
+	JGE  copied_473
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_470
+	JMP  copy_472
 
-copied_471:
+copied_473:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -4725,15 +4750,15 @@ copied_471:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_472:
+copy_474:
 	CMPQ DI, SI
-	JGE  copied_473
+	JGE  copied_475
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_472
+	JMP  copy_474
 
-copied_473:
+copied_475:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -4748,26 +4773,26 @@ copied_473:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_474:
+copy_476:
 	CMPQ DI, SI
-	JGE  copied_475
+	JGE  copied_477
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_474
+	JMP  copy_476
 
-copied_475:
+copied_477:
 	MOVQ R10, R9
 
-done_467:
+done_469:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_476
+	JZ      done_478
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_411
+	JMP     chunk_413
 
-done_476:
+done_478:
 	VZEROUPPER
 	RET
 
@@ -4776,7 +4801,7 @@ done_476:
 TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_477
+	JNE     nontemporal_479
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -4795,10 +4820,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_478:
+sample_480:
 	XORQ R8, R8
 
-channel_479:
+channel_481:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -4812,12 +4837,12 @@ channel_479:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_483:
+blocks_485:
 	CMPQ       R9, R10
-	JGT        blocksdone_484
+	JGT        blocksdone_486
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_485
+	JZ         noprefetch_487
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -4825,7 +4850,7 @@ blocks_483:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_485:
+noprefetch_487:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4851,14 +4876,14 @@ noprefetch_485:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_483
+	JMP         blocks_485
 
-blocksdone_484:
+blocksdone_486:
 	ADDQ $0x00000060, R10
 
-singles_480:
+singles_482:
 	CMPQ        R9, R10
-	JGT         tail_481
+	JGT         tail_483
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4866,66 +4891,66 @@ singles_480:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_480
+	JMP         singles_482
 
-tail_481:
+tail_483:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_482
+	JEQ        done_484
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_486
+	JA         loadslow_488
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_487
+	JMP        loaded_489
 
-loadslow_486:
+loadslow_488:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_488:
+copy_490:
 	CMPQ R13, R12
-	JGE  copied_489
+	JGE  copied_491
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_488
+	JMP  copy_490
 
-copied_489:
+copied_491:
 	VMOVUPS (SP), Y5
 
-loaded_487:
+loaded_489:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_490
+	JA         loadslow_492
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_491
+	JMP        loaded_493
 
-loadslow_490:
+loadslow_492:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_492:
+copy_494:
 	CMPQ R13, R12
-	JGE  copied_493
+	JGE  copied_495
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_492
+	JMP  copy_494
 
-copied_493:
+copied_495:
 	VMOVUPS (SP), Y6
 
-loaded_491:
+loaded_493:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -4933,43 +4958,43 @@ loaded_491:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_494
+	JA          storeslow_496
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_495
+	JMP         stored_497
 
-storeslow_494:
+storeslow_496:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_496:
+copy_498:
 	CMPQ R12, R11
-	JGE  copied_497
+	JGE  copied_499
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_496
+	JMP  copy_498
 
-copied_497:
-stored_495:
+copied_499:
+stored_497:
 	MOVQ R10, R9
 
-done_482:
+done_484:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_479
+	JB   channel_481
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_478
+	JNZ  sample_480
 	VZEROUPPER
 	RET
 
-nontemporal_477:
+nontemporal_479:
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -4988,10 +5013,10 @@ nontemporal_477:
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_498:
+sample_500:
 	XORQ R8, R8
 
-channel_499:
+channel_501:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -5005,12 +5030,12 @@ channel_499:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_503:
+blocks_505:
 	CMPQ       R9, R10
-	JGT        blocksdone_504
+	JGT        blocksdone_506
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_505
+	JZ         noprefetch_507
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -5018,7 +5043,7 @@ blocks_503:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_505:
+noprefetch_507:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -5044,14 +5069,14 @@ noprefetch_505:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_503
+	JMP         blocks_505
 
-blocksdone_504:
+blocksdone_506:
 	ADDQ $0x00000060, R10
 
-singles_500:
+singles_502:
 	CMPQ        R9, R10
-	JGT         tail_501
+	JGT         tail_503
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -5059,66 +5084,66 @@ singles_500:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_500
+	JMP         singles_502
 
-tail_501:
+tail_503:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_502
+	JEQ        done_504
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_506
+	JA         loadslow_508
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_507
+	JMP        loaded_509
 
-loadslow_506:
+loadslow_508:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_508:
+copy_510:
 	CMPQ R13, R12
-	JGE  copied_509
+	JGE  copied_511
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_508
+	JMP  copy_510
 
-copied_509:
+copied_511:
 	VMOVUPS (SP), Y5
 
-loaded_507:
+loaded_509:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_510
+	JA         loadslow_512
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_511
+	JMP        loaded_513
 
-loadslow_510:
+loadslow_512:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_512:
+copy_514:
 	CMPQ R13, R12
-	JGE  copied_513
+	JGE  copied_515
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_512
+	JMP  copy_514
 
-copied_513:
+copied_515:
 	VMOVUPS (SP), Y6
 
-loaded_511:
+loaded_513:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -5126,39 +5151,39 @@ loaded_511:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_514
+	JA          storeslow_516
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_515
+	JMP         stored_517
 
-storeslow_514:
+storeslow_516:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_516:
+copy_518:
 	CMPQ R12, R11
-	JGE  copied_517
+	JGE  copied_519
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_516
+	JMP  copy_518
 
-copied_517:
-stored_515:
+copied_519:
+stored_517:
 	MOVQ R10, R9
 
-done_502:
+done_504:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_499
+	JB   channel_501
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_498
+	JNZ  sample_500
 	SFENCE
 	VZEROUPPER
 	RET
@@ -5168,7 +5193,7 @@ done_502:
 TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_518
+	JNE     nontemporal_520
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -5179,12 +5204,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_519
+	JA      streaming_521
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_520
+	JZ      full_522
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -5192,7 +5217,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_520:
+full_522:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -5226,10 +5251,10 @@ full_520:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_521:
+row_523:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_522
+	JZ         noprefetch_524
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -5237,7 +5262,7 @@ row_521:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_522:
+noprefetch_524:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -5260,7 +5285,7 @@ noprefetch_522:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_521
+	JNZ         row_523
 	VZEROUPPER
 	RET
 
@@ -5286,16 +5311,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_523:
+row_525:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_524
+	JZ         noprefetch_526
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_524:
+noprefetch_526:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -5312,7 +5337,7 @@ noprefetch_524:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_523
+	JNZ         row_525
 	VZEROUPPER
 	RET
 
@@ -5330,14 +5355,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_525:
+row_527:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_526
+	JZ         noprefetch_528
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_526:
+noprefetch_528:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -5348,7 +5373,7 @@ noprefetch_526:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_525
+	JNZ         row_527
 	VZEROUPPER
 	RET
 
@@ -5374,122 +5399,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_527
+	JA         loadslow_529
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_528
+	JMP        loaded_530
 
-loadslow_527:
+loadslow_529:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_529:
+copy_531:
 	CMPQ BX, DX
-	JGE  copied_530
+	JGE  copied_532
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_529
+	JMP  copy_531
 
-copied_530:
+copied_532:
 	VMOVUPS (SP), Y9
 
-loaded_528:
+loaded_530:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_531
+	JA         loadslow_533
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_532
+	JMP        loaded_534
 
-loadslow_531:
+loadslow_533:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_533:
+copy_535:
 	CMPQ BX, DX
-	JGE  copied_534
+	JGE  copied_536
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_533
+	JMP  copy_535
 
-copied_534:
+copied_536:
 	VMOVUPS (SP), Y10
 
-loaded_532:
+loaded_534:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_535
+	JA         loadslow_537
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_536
+	JMP        loaded_538
 
-loadslow_535:
+loadslow_537:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_537:
+copy_539:
 	CMPQ BX, DX
-	JGE  copied_538
+	JGE  copied_540
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_537
+	JMP  copy_539
 
-copied_538:
+copied_540:
 	VMOVUPS (SP), Y11
 
-loaded_536:
+loaded_538:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_539
+	JA         loadslow_541
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_540
+	JMP        loaded_542
 
-loadslow_539:
+loadslow_541:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_541:
+copy_543:
 	CMPQ BX, DX
-	JGE  copied_542
+	JGE  copied_544
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_541
+	JMP  copy_543
 
-copied_542:
+copied_544:
 	VMOVUPS (SP), Y12
 
-loaded_540:
+loaded_542:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_543:
+row_545:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_544
+	JZ         noprefetch_546
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -5497,7 +5522,7 @@ row_543:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_544:
+noprefetch_546:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -5514,56 +5539,56 @@ noprefetch_544:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_545
+	JA          loadslow_547
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_546
+	JMP         loaded_548
 
-loadslow_545:
+loadslow_547:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_547:
+copy_549:
 	CMPQ R9, R8
-	JGE  copied_548
+	JGE  copied_550
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_547
+	JMP  copy_549
 
-copied_548:
+copied_550:
 	VMOVUPS (SP), Y13
 
-loaded_546:
+loaded_548:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_549
+	JA         loadslow_551
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_550
+	JMP        loaded_552
 
-loadslow_549:
+loadslow_551:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_551:
+copy_553:
 	CMPQ R9, R8
-	JGE  copied_552
+	JGE  copied_554
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_551
+	JMP  copy_553
 
-copied_552:
+copied_554:
 	VMOVUPS (SP), Y14
 
-loaded_550:
+loaded_552:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -5571,30 +5596,30 @@ loaded_550:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_553
+	JA          storeslow_555
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_554
+	JMP         stored_556
 
-storeslow_553:
+storeslow_555:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_555:
+copy_557:
 	CMPQ R9, R8
-	JGE  copied_556
+	JGE  copied_558
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_555
+	JMP  copy_557
 
-copied_556:
-stored_554:
+copied_558:
+stored_556:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_543
+	JNZ  row_545
 	VZEROUPPER
 	RET
 
@@ -5612,128 +5637,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_557
+	JA         loadslow_559
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_558
+	JMP        loaded_560
 
-loadslow_557:
+loadslow_559:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_559:
+copy_561:
 	CMPQ BX, DX
-	JGE  copied_560
+	JGE  copied_562
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_559
+	JMP  copy_561
 
-copied_560:
+copied_562:
 	VMOVUPS (SP), Y5
 
-loaded_558:
+loaded_560:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_561
+	JA         loadslow_563
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_562
+	JMP        loaded_564
 
-loadslow_561:
+loadslow_563:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_563:
+copy_565:
 	CMPQ BX, DX
-	JGE  copied_564
+	JGE  copied_566
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_563
+	JMP  copy_565
 
-copied_564:
+copied_566:
 	VMOVUPS (SP), Y6
 
-loaded_562:
+loaded_564:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_565
+	JA         loadslow_567
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_566
+	JMP        loaded_568
 
-loadslow_565:
+loadslow_567:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_567:
+copy_569:
 	CMPQ BX, DX
-	JGE  copied_568
+	JGE  copied_570
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_567
+	JMP  copy_569
 
-copied_568:
+copied_570:
 	VMOVUPS (SP), Y7
 
-loaded_566:
+loaded_568:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_569
+	JA         loadslow_571
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_570
+	JMP        loaded_572
 
-loadslow_569:
+loadslow_571:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_571:
+copy_573:
 	CMPQ BX, DX
-	JGE  copied_572
+	JGE  copied_574
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_571
+	JMP  copy_573
 
-copied_572:
+copied_574:
 	VMOVUPS (SP), Y8
 
-loaded_570:
+loaded_572:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_573:
+row_575:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_574
+	JZ         noprefetch_576
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_574:
+noprefetch_576:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -5744,56 +5769,56 @@ noprefetch_574:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_575
+	JA          loadslow_577
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_576
+	JMP         loaded_578
 
-loadslow_575:
+loadslow_577:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_577:
+copy_579:
 	CMPQ R9, R8
-	JGE  copied_578
+	JGE  copied_580
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_577
+	JMP  copy_579
 
-copied_578:
+copied_580:
 	VMOVUPS (SP), Y9
 
-loaded_576:
+loaded_578:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_579
+	JA         loadslow_581
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_580
+	JMP        loaded_582
 
-loadslow_579:
+loadslow_581:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_581:
+copy_583:
 	CMPQ R9, R8
-	JGE  copied_582
+	JGE  copied_584
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_581
+	JMP  copy_583
 
-copied_582:
+copied_584:
 	VMOVUPS (SP), Y10
 
-loaded_580:
+loaded_582:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -5801,30 +5826,30 @@ loaded_580:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_583
+	JA          storeslow_585
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_584
+	JMP         stored_586
 
-storeslow_583:
+storeslow_585:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_585:
+copy_587:
 	CMPQ R9, R8
-	JGE  copied_586
+	JGE  copied_588
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_585
+	JMP  copy_587
 
-copied_586:
-stored_584:
+copied_588:
+stored_586:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_573
+	JNZ  row_575
 	VZEROUPPER
 	RET
 
@@ -5833,209 +5858,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_587
+	JA         loadslow_589
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_588
+	JMP        loaded_590
 
-loadslow_587:
+loadslow_589:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_589:
+copy_591:
 	CMPQ BX, DX
-	JGE  copied_590
+	JGE  copied_592
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_589
+	JMP  copy_591
 
-copied_590:
+copied_592:
 	VMOVUPS (SP), Y1
 
-loaded_588:
+loaded_590:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_591
+	JA         loadslow_593
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_592
+	JMP        loaded_594
 
-loadslow_591:
+loadslow_593:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_593:
+copy_595:
 	CMPQ BX, DX
-	JGE  copied_594
+	JGE  copied_596
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_593
+	JMP  copy_595
 
-copied_594:
+copied_596:
 	VMOVUPS (SP), Y2
 
-loaded_592:
+loaded_594:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_595
+	JA         loadslow_597
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_596
+	JMP        loaded_598
 
-loadslow_595:
+loadslow_597:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_597:
+copy_599:
 	CMPQ BX, DX
-	JGE  copied_598
+	JGE  copied_600
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_597
+	JMP  copy_599
 
-copied_598:
+copied_600:
 	VMOVUPS (SP), Y3
 
-loaded_596:
+loaded_598:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_599
+	JA         loadslow_601
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_600
+	JMP        loaded_602
 
-loadslow_599:
+loadslow_601:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_601:
+copy_603:
 	CMPQ BX, DX
-	JGE  copied_602
+	JGE  copied_604
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_601
+	JMP  copy_603
 
-copied_602:
+copied_604:
 	VMOVUPS (SP), Y4
 
-loaded_600:
+loaded_602:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_603:
+row_605:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_604
+	JZ         noprefetch_606
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_604:
+noprefetch_606:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_605
+	JA         loadslow_607
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_606
+	JMP        loaded_608
 
-loadslow_605:
+loadslow_607:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_607:
+copy_609:
 	CMPQ R8, DI
-	JGE  copied_608
+	JGE  copied_610
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_607
+	JMP  copy_609
 
-copied_608:
+copied_610:
 	VMOVUPS (SP), Y5
 
-loaded_606:
+loaded_608:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_609
+	JA         loadslow_611
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_610
+	JMP        loaded_612
 
-loadslow_609:
+loadslow_611:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_611:
+copy_613:
 	CMPQ R8, DI
-	JGE  copied_612
+	JGE  copied_614
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_611
+	JMP  copy_613
 
-copied_612:
+copied_614:
 	VMOVUPS (SP), Y6
 
-loaded_610:
+loaded_612:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_613
+	JA          storeslow_615
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_614
+	JMP         stored_616
 
-storeslow_613:
+storeslow_615:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_615:
+copy_617:
 	CMPQ R8, DI
-	JGE  copied_616
+	JGE  copied_618
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_615
+	JMP  copy_617
 
-copied_616:
-stored_614:
+copied_618:
+stored_616:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_603
+	JNZ  row_605
 	VZEROUPPER
 	RET
 
-streaming_519:
+streaming_521:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -6045,15 +6070,15 @@ streaming_519:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_617:
+row_619:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_621:
+blocks_623:
 	CMPQ        R11, R12
-	JGT         blocksdone_622
+	JGT         blocksdone_624
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -6095,14 +6120,14 @@ blocks_621:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_621
+	JMP         blocks_623
 
-blocksdone_622:
+blocksdone_624:
 	ADDQ $0x00000060, R12
 
-singles_618:
+singles_620:
 	CMPQ        R11, R12
-	JGT         tail_619
+	JGT         tail_621
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -6114,174 +6139,174 @@ singles_618:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_618
+	JMP         singles_620
 
-tail_619:
+tail_621:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_620
+	JEQ        done_622
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_623
+	JA         loadslow_625
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_624
+	JMP        loaded_626
 
-loadslow_623:
+loadslow_625:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_625:
+copy_627:
 	CMPQ R15, R14
-	JGE  copied_626
+	JGE  copied_628
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_625
+	JMP  copy_627
 
-copied_626:
+copied_628:
 	VMOVUPS (SP), Y1
 
-loaded_624:
+loaded_626:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_627
+	JA         loadslow_629
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_628
+	JMP        loaded_630
 
-loadslow_627:
+loadslow_629:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_629:
+copy_631:
 	CMPQ R15, R14
-	JGE  copied_630
+	JGE  copied_632
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_629
+	JMP  copy_631
 
-copied_630:
+copied_632:
 	VMOVUPS (SP), Y2
 
-loaded_628:
+loaded_630:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_631
+	JA         loadslow_633
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_632
+	JMP        loaded_634
 
-loadslow_631:
+loadslow_633:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_633:
+copy_635:
 	CMPQ R15, R14
-	JGE  copied_634
+	JGE  copied_636
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_633
+	JMP  copy_635
 
-copied_634:
+copied_636:
 	VMOVUPS (SP), Y3
 
-loaded_632:
+loaded_634:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_635
+	JA         loadslow_637
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_636
+	JMP        loaded_638
 
-loadslow_635:
+loadslow_637:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_637:
+copy_639:
 	CMPQ R15, R14
-	JGE  copied_638
+	JGE  copied_640
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_637
+	JMP  copy_639
 
-copied_638:
+copied_640:
 	VMOVUPS (SP), Y4
 
-loaded_636:
+loaded_638:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_639
+	JA         loadslow_641
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_640
+	JMP        loaded_642
 
-loadslow_639:
+loadslow_641:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_641:
+copy_643:
 	CMPQ R15, R14
-	JGE  copied_642
+	JGE  copied_644
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_641
+	JMP  copy_643
 
-copied_642:
+copied_644:
 	VMOVUPS (SP), Y5
 
-loaded_640:
+loaded_642:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_643
+	JA         loadslow_645
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_644
+	JMP        loaded_646
 
-loadslow_643:
+loadslow_645:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_645:
+copy_647:
 	CMPQ R15, R14
-	JGE  copied_646
+	JGE  copied_648
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_645
+	JMP  copy_647
 
-copied_646:
+copied_648:
 	VMOVUPS (SP), Y6
 
-loaded_644:
+loaded_646:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -6289,37 +6314,37 @@ loaded_644:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_647
+	JA          storeslow_649
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_648
+	JMP         stored_650
 
-storeslow_647:
+storeslow_649:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_649:
+copy_651:
 	CMPQ R14, R13
-	JGE  copied_650
+	JGE  copied_652
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_649
+	JMP  copy_651
 
-copied_650:
-stored_648:
+copied_652:
+stored_650:
 	MOVQ R12, R11
 
-done_620:
+done_622:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_617
+	JNZ  row_619
 	VZEROUPPER
 	RET
 
-nontemporal_518:
+nontemporal_520:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -6330,12 +6355,12 @@ nontemporal_518:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_651
+	JA      streaming_653
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_652
+	JZ      full_654
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -6343,7 +6368,7 @@ nontemporal_518:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_652:
+full_654:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -6377,10 +6402,10 @@ full_652:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_653:
+row_655:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_654
+	JZ         noprefetch_656
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6388,7 +6413,7 @@ row_653:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_654:
+noprefetch_656:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -6411,7 +6436,7 @@ noprefetch_654:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_653
+	JNZ         row_655
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6438,16 +6463,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_655:
+row_657:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_656
+	JZ         noprefetch_658
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_656:
+noprefetch_658:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -6464,7 +6489,7 @@ noprefetch_656:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_655
+	JNZ         row_657
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6483,14 +6508,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_657:
+row_659:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_658
+	JZ         noprefetch_660
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_658:
+noprefetch_660:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -6501,7 +6526,7 @@ noprefetch_658:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_657
+	JNZ         row_659
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6528,122 +6553,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_659
+	JA         loadslow_661
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_660
+	JMP        loaded_662
 
-loadslow_659:
+loadslow_661:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_661:
+copy_663:
 	CMPQ BX, DX
-	JGE  copied_662
+	JGE  copied_664
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_661
+	JMP  copy_663
 
-copied_662:
+copied_664:
 	VMOVUPS (SP), Y9
 
-loaded_660:
+loaded_662:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_663
+	JA         loadslow_665
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_664
+	JMP        loaded_666
 
-loadslow_663:
+loadslow_665:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_665:
+copy_667:
 	CMPQ BX, DX
-	JGE  copied_666
+	JGE  copied_668
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_665
+	JMP  copy_667
 
-copied_666:
+copied_668:
 	VMOVUPS (SP), Y10
 
-loaded_664:
+loaded_666:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_667
+	JA         loadslow_669
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_668
+	JMP        loaded_670
 
-loadslow_667:
+loadslow_669:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_669:
+copy_671:
 	CMPQ BX, DX
-	JGE  copied_670
+	JGE  copied_672
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_669
+	JMP  copy_671
 
-copied_670:
+copied_672:
 	VMOVUPS (SP), Y11
 
-loaded_668:
+loaded_670:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_671
+	JA         loadslow_673
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_672
+	JMP        loaded_674
 
-loadslow_671:
+loadslow_673:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_673:
+copy_675:
 	CMPQ BX, DX
-	JGE  copied_674
+	JGE  copied_676
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_673
+	JMP  copy_675
 
-copied_674:
+copied_676:
 	VMOVUPS (SP), Y12
 
-loaded_672:
+loaded_674:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_675:
+row_677:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_676
+	JZ         noprefetch_678
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6651,7 +6676,7 @@ row_675:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_676:
+noprefetch_678:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -6668,56 +6693,56 @@ noprefetch_676:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_677
+	JA          loadslow_679
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_678
+	JMP         loaded_680
 
-loadslow_677:
+loadslow_679:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_679:
+copy_681:
 	CMPQ R9, R8
-	JGE  copied_680
+	JGE  copied_682
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_679
+	JMP  copy_681
 
-copied_680:
+copied_682:
 	VMOVUPS (SP), Y13
 
-loaded_678:
+loaded_680:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_681
+	JA         loadslow_683
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_682
+	JMP        loaded_684
 
-loadslow_681:
+loadslow_683:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_683:
+copy_685:
 	CMPQ R9, R8
-	JGE  copied_684
+	JGE  copied_686
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_683
+	JMP  copy_685
 
-copied_684:
+copied_686:
 	VMOVUPS (SP), Y14
 
-loaded_682:
+loaded_684:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -6725,30 +6750,30 @@ loaded_682:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_685
+	JA          storeslow_687
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_686
+	JMP         stored_688
 
-storeslow_685:
+storeslow_687:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_687:
+copy_689:
 	CMPQ R9, R8
-	JGE  copied_688
+	JGE  copied_690
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_687
+	JMP  copy_689
 
-copied_688:
-stored_686:
+copied_690:
+stored_688:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_675
+	JNZ  row_677
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6767,128 +6792,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_689
+	JA         loadslow_691
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_690
+	JMP        loaded_692
 
-loadslow_689:
+loadslow_691:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_691:
+copy_693:
 	CMPQ BX, DX
-	JGE  copied_692
+	JGE  copied_694
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_691
+	JMP  copy_693
 
-copied_692:
+copied_694:
 	VMOVUPS (SP), Y5
 
-loaded_690:
+loaded_692:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_693
+	JA         loadslow_695
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_694
+	JMP        loaded_696
 
-loadslow_693:
+loadslow_695:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_695:
+copy_697:
 	CMPQ BX, DX
-	JGE  copied_696
+	JGE  copied_698
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_695
+	JMP  copy_697
 
-copied_696:
+copied_698:
 	VMOVUPS (SP), Y6
 
-loaded_694:
+loaded_696:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_697
+	JA         loadslow_699
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_698
+	JMP        loaded_700
 
-loadslow_697:
+loadslow_699:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_699:
+copy_701:
 	CMPQ BX, DX
-	JGE  copied_700
+	JGE  copied_702
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_699
+	JMP  copy_701
 
-copied_700:
+copied_702:
 	VMOVUPS (SP), Y7
 
-loaded_698:
+loaded_700:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_701
+	JA         loadslow_703
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_702
+	JMP        loaded_704
 
-loadslow_701:
+loadslow_703:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_703:
+copy_705:
 	CMPQ BX, DX
-	JGE  copied_704
+	JGE  copied_706
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_703
+	JMP  copy_705
 
-copied_704:
+copied_706:
 	VMOVUPS (SP), Y8
 
-loaded_702:
+loaded_704:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_705:
+row_707:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_706
+	JZ         noprefetch_708
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_706:
+noprefetch_708:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -6899,56 +6924,56 @@ noprefetch_706:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_707
+	JA          loadslow_709
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_708
+	JMP         loaded_710
 
-loadslow_707:
+loadslow_709:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_709:
+copy_711:
 	CMPQ R9, R8
-	JGE  copied_710
+	JGE  copied_712
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_709
+	JMP  copy_711
 
-copied_710:
+copied_712:
 	VMOVUPS (SP), Y9
 
-loaded_708:
+loaded_710:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_711
+	JA         loadslow_713
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_712
+	JMP        loaded_714
 
-loadslow_711:
+loadslow_713:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_713:
+copy_715:
 	CMPQ R9, R8
-	JGE  copied_714
+	JGE  copied_716
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_713
+	JMP  copy_715
 
-copied_714:
+copied_716:
 	VMOVUPS (SP), Y10
 
-loaded_712:
+loaded_714:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -6956,30 +6981,30 @@ loaded_712:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_715
+	JA          storeslow_717
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_716
+	JMP         stored_718
 
-storeslow_715:
+storeslow_717:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_717:
+copy_719:
 	CMPQ R9, R8
-	JGE  copied_718
+	JGE  copied_720
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_717
+	JMP  copy_719
 
-copied_718:
-stored_716:
+copied_720:
+stored_718:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_705
+	JNZ  row_707
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6989,210 +7014,210 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_719
+	JA         loadslow_721
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_720
+	JMP        loaded_722
 
-loadslow_719:
+loadslow_721:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_721:
+copy_723:
 	CMPQ BX, DX
-	JGE  copied_722
+	JGE  copied_724
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_721
+	JMP  copy_723
 
-copied_722:
+copied_724:
 	VMOVUPS (SP), Y1
 
-loaded_720:
+loaded_722:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_723
+	JA         loadslow_725
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_724
+	JMP        loaded_726
 
-loadslow_723:
+loadslow_725:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_725:
+copy_727:
 	CMPQ BX, DX
-	JGE  copied_726
+	JGE  copied_728
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_725
+	JMP  copy_727
 
-copied_726:
+copied_728:
 	VMOVUPS (SP), Y2
 
-loaded_724:
+loaded_726:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_727
+	JA         loadslow_729
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_728
+	JMP        loaded_730
 
-loadslow_727:
+loadslow_729:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_729:
+copy_731:
 	CMPQ BX, DX
-	JGE  copied_730
+	JGE  copied_732
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_729
+	JMP  copy_731
 
-copied_730:
+copied_732:
 	VMOVUPS (SP), Y3
 
-loaded_728:
+loaded_730:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_731
+	JA         loadslow_733
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_732
+	JMP        loaded_734
 
-loadslow_731:
+loadslow_733:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_733:
+copy_735:
 	CMPQ BX, DX
-	JGE  copied_734
+	JGE  copied_736
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_733
+	JMP  copy_735
 
-copied_734:
+copied_736:
 	VMOVUPS (SP), Y4
 
-loaded_732:
+loaded_734:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_735:
+row_737:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_736
+	JZ         noprefetch_738
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_736:
+noprefetch_738:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_737
+	JA         loadslow_739
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_738
+	JMP        loaded_740
 
-loadslow_737:
+loadslow_739:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_739:
+copy_741:
 	CMPQ R8, DI
-	JGE  copied_740
+	JGE  copied_742
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_739
+	JMP  copy_741
 
-copied_740:
+copied_742:
 	VMOVUPS (SP), Y5
 
-loaded_738:
+loaded_740:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_741
+	JA         loadslow_743
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_742
+	JMP        loaded_744
 
-loadslow_741:
+loadslow_743:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_743:
+copy_745:
 	CMPQ R8, DI
-	JGE  copied_744
+	JGE  copied_746
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_743
+	JMP  copy_745
 
-copied_744:
+copied_746:
 	VMOVUPS (SP), Y6
 
-loaded_742:
+loaded_744:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_745
+	JA          storeslow_747
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_746
+	JMP         stored_748
 
-storeslow_745:
+storeslow_747:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_747:
+copy_749:
 	CMPQ R8, DI
-	JGE  copied_748
+	JGE  copied_750
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_747
+	JMP  copy_749
 
-copied_748:
-stored_746:
+copied_750:
+stored_748:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_735
+	JNZ  row_737
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_651:
+streaming_653:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -7202,15 +7227,15 @@ streaming_651:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_749:
+row_751:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_753:
+blocks_755:
 	CMPQ        R11, R12
-	JGT         blocksdone_754
+	JGT         blocksdone_756
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -7252,14 +7277,14 @@ blocks_753:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_753
+	JMP         blocks_755
 
-blocksdone_754:
+blocksdone_756:
 	ADDQ $0x00000060, R12
 
-singles_750:
+singles_752:
 	CMPQ        R11, R12
-	JGT         tail_751
+	JGT         tail_753
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -7271,174 +7296,174 @@ singles_750:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_750
+	JMP         singles_752
 
-tail_751:
+tail_753:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_752
+	JEQ        done_754
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_755
+	JA         loadslow_757
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_756
+	JMP        loaded_758
 
-loadslow_755:
+loadslow_757:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_757:
+copy_759:
 	CMPQ R15, R14
-	JGE  copied_758
+	JGE  copied_760
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_757
+	JMP  copy_759
 
-copied_758:
+copied_760:
 	VMOVUPS (SP), Y1
 
-loaded_756:
+loaded_758:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_759
+	JA         loadslow_761
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_760
+	JMP        loaded_762
 
-loadslow_759:
+loadslow_761:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_761:
+copy_763:
 	CMPQ R15, R14
-	JGE  copied_762
+	JGE  copied_764
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_761
+	JMP  copy_763
 
-copied_762:
+copied_764:
 	VMOVUPS (SP), Y2
 
-loaded_760:
+loaded_762:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_763
+	JA         loadslow_765
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_764
+	JMP        loaded_766
 
-loadslow_763:
+loadslow_765:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_765:
+copy_767:
 	CMPQ R15, R14
-	JGE  copied_766
+	JGE  copied_768
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_765
+	JMP  copy_767
 
-copied_766:
+copied_768:
 	VMOVUPS (SP), Y3
 
-loaded_764:
+loaded_766:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_767
+	JA         loadslow_769
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_768
+	JMP        loaded_770
 
-loadslow_767:
+loadslow_769:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_769:
+copy_771:
 	CMPQ R15, R14
-	JGE  copied_770
+	JGE  copied_772
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_769
+	JMP  copy_771
 
-copied_770:
+copied_772:
 	VMOVUPS (SP), Y4
 
-loaded_768:
+loaded_770:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_771
+	JA         loadslow_773
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_772
+	JMP        loaded_774
 
-loadslow_771:
+loadslow_773:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_773:
+copy_775:
 	CMPQ R15, R14
-	JGE  copied_774
+	JGE  copied_776
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_773
+	JMP  copy_775
 
-copied_774:
+copied_776:
 	VMOVUPS (SP), Y5
 
-loaded_772:
+loaded_774:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_775
+	JA         loadslow_777
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_776
+	JMP        loaded_778
 
-loadslow_775:
+loadslow_777:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_777:
+copy_779:
 	CMPQ R15, R14
-	JGE  copied_778
+	JGE  copied_780
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_777
+	JMP  copy_779
 
-copied_778:
+copied_780:
 	VMOVUPS (SP), Y6
 
-loaded_776:
+loaded_778:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -7446,33 +7471,33 @@ loaded_776:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_779
+	JA          storeslow_781
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_780
+	JMP         stored_782
 
-storeslow_779:
+storeslow_781:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_781:
+copy_783:
 	CMPQ R14, R13
-	JGE  copied_782
+	JGE  copied_784
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_781
+	JMP  copy_783
 
-copied_782:
-stored_780:
+copied_784:
+stored_782:
 	MOVQ R12, R11
 
-done_752:
+done_754:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_749
+	JNZ  row_751
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7771,9 +7796,9 @@ done_12:
 	VZEROUPPER
 	RET
 
-// func momentsShortRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int)
-// Requires: AVX, AVX512F, CMOV
-TEXT ·momentsShortRowsAVX512(SB), NOSPLIT, $24-144
+// func momentsShortRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int, prefetch int)
+// Requires: AVX, AVX512F, CMOV, MMX+
+TEXT ·momentsShortRowsAVX512(SB), NOSPLIT, $24-152
 	// momentsShortRowsAVX512: momentsRows for short runs, summed in float32 across a
 	// group of samples before each merge.
 	MOVQ    x_base+72(FP), AX
@@ -7810,6 +7835,16 @@ sample_15:
 	MOVQ DI, R8
 
 channel_16:
+	MOVQ       prefetch+144(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_17
+	LEAQ       (R11)(AX*1), R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	PREFETCHT0 128(R11)
+	PREFETCHT0 192(R11)
+
+noprefetch_17:
 	VBROADCASTSS (SI)(R10*4), Z1
 	VMOVUPS      (R8), Z2
 	VMOVUPS      64(R8), Z3
@@ -7818,27 +7853,27 @@ channel_16:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_17:
+singles_18:
 	CMPQ        R11, R12
-	JGT         tail_18
+	JGT         tail_19
 	VMOVUPS     (AX)(R11*1), Z4
 	VSUBPS      Z1, Z4, Z4
 	VADDPS      Z4, Z2, Z2
 	VFMADD231PS Z4, Z4, Z3
 	ADDQ        $0x00000040, R11
-	JMP         singles_17
+	JMP         singles_18
 
-tail_18:
+tail_19:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_19
+	JEQ         done_20
 	VMOVUPS.Z   (AX)(R11*1), K1, Z4
 	VSUBPS.Z    Z1, Z4, K1, Z4
 	VADDPS      Z4, Z2, Z2
 	VFMADD231PS Z4, Z4, Z3
 	MOVQ        R12, R11
 
-done_19:
+done_20:
 	ADDQ    R11, AX
 	VMOVUPS Z2, (R8)
 	VMOVUPS Z3, 64(R8)
@@ -7851,7 +7886,7 @@ done_19:
 	JNZ     sample_15
 	XORQ    R8, R8
 
-lanes_20:
+lanes_21:
 	VMOVUPS       (DI), Z1
 	VCVTPS2PD     Y1, Z2
 	VEXTRACTF64X4 $0x01, Z1, Y1
@@ -7879,7 +7914,7 @@ lanes_20:
 	ADDQ          $0x00000080, DI
 	INCQ          R8
 	CMPQ          R8, mean_len+8(FP)
-	JB            lanes_20
+	JB            lanes_21
 	MOVQ          BX, SI
 	IMULQ         CX, SI
 	MOVQ          $0x3ff0000000000000, DI
@@ -7904,9 +7939,9 @@ lanes_20:
 	SHLQ          $0x02, R8
 	SUBQ          $0x00000040, R8
 
-singles_21:
+singles_22:
 	CMPQ          R12, R8
-	JGT           tail_22
+	JGT           tail_23
 	VMOVUPD       (R9)(R12*2), Z1
 	VMOVUPD       64(R9)(R12*2), Z2
 	VMOVUPD       (R10)(R12*2), Z3
@@ -7956,12 +7991,12 @@ singles_21:
 	VINSERTF64X4  $0x01, Y1, Z7, Z7
 	VMOVUPS       Z7, (R11)(R12*1)
 	ADDQ          $0x00000040, R12
-	JMP           singles_21
+	JMP           singles_22
 
-tail_22:
+tail_23:
 	ADDQ          $0x00000040, R8
 	CMPQ          R12, R8
-	JEQ           done_23
+	JEQ           done_24
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (R9)(R12*2), K1, Z1
 	VMOVUPD.Z     64(R9)(R12*2), K2, Z2
@@ -8016,16 +8051,16 @@ tail_22:
 	VMOVUPS       Z10, (R11)(R12*1)
 	MOVQ          R8, R12
 
-done_23:
+done_24:
 	ADDQ    SI, count+120(FP)
 	SUBQ    BX, samples+104(FP)
-	JZ      done_24
+	JZ      done_25
 	MOVQ    group+136(FP), BX
 	CMPQ    samples+104(FP), BX
 	CMOVQLT samples+104(FP), BX
 	JMP     group_13
 
-done_24:
+done_25:
 	VZEROUPPER
 	RET
 
@@ -8048,7 +8083,7 @@ TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-136
 	MOVWLZX (SI)(BX*2), BX
 	KMOVW   BX, K1
 
-chunk_25:
+chunk_26:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X2
 	VCVTSI2SDQ DX, X2, X0
@@ -8061,7 +8096,7 @@ chunk_25:
 	VMULSD     X1, X2, X2
 	VMOVSD     X2, 16(SP)
 	CMPQ       mean_len+8(FP), $0x40
-	JA         wide_27
+	JA         wide_28
 	LEAQ       kmask<>+0(SB), DI
 	MOVQ       mean_len+8(FP), BX
 	SUBQ       $0x00, BX
@@ -8115,11 +8150,11 @@ chunk_25:
 	MOVQ       DX, DI
 	LEAQ       (CX)(CX*2), R8
 
-narrow_28:
+narrow_29:
 	CMPQ       DI, $0x04
-	JLT        narrowdone_29
+	JLT        narrowdone_30
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_30
+	JEQ        noprefetch_31
 	MOVQ       prefetch+128(FP), BX
 	ADDQ       AX, BX
 	PREFETCHT0 (BX)
@@ -8139,7 +8174,7 @@ narrow_28:
 	PREFETCHT0 128(BX)(R8*1)
 	PREFETCHT0 192(BX)(R8*1)
 
-noprefetch_30:
+noprefetch_31:
 	VMOVUPS     (SI), Z0
 	VMOVUPS.Z   (AX), K2, Z2
 	VSUBPS      Z0, Z2, Z2
@@ -8218,12 +8253,12 @@ noprefetch_30:
 	VADDPS      Z2, Z10, Z10
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_28
+	JMP         narrow_29
 
-narrowdone_29:
-narrow_31:
+narrowdone_30:
+narrow_32:
 	CMPQ      DI, $0x01
-	JLT       narrowdone_32
+	JLT       narrowdone_33
 	VMOVUPS   (SI), Z0
 	VMOVUPS.Z (AX), K2, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -8254,9 +8289,9 @@ narrow_31:
 	VADDPS    Z1, Z10, Z10
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_31
+	JMP       narrow_32
 
-narrowdone_32:
+narrowdone_33:
 	VMOVUPS Z3, 1088(SI)
 	VMOVUPS Z4, 2176(SI)
 	VMOVUPS Z5, 1152(SI)
@@ -8265,36 +8300,36 @@ narrowdone_32:
 	VMOVUPS Z8, 2304(SI)
 	VMOVUPS Z9, 1280(SI)
 	VMOVUPS Z10, 2368(SI)
-	JMP     chunkdone_26
+	JMP     chunkdone_27
 
-wide_27:
+wide_28:
 	VPXORD Z11, Z11, Z11
 	MOVQ   buf_base+48(FP), BX
 	MOVQ   mean_len+8(FP), SI
 	ADDQ   $0x0f, SI
 	SHRQ   $0x04, SI
 
-clear_33:
+clear_34:
 	VMOVUPS Z11, 1088(BX)
 	VMOVUPS Z11, 2176(BX)
 	ADDQ    $0x40, BX
 	DECQ    SI
-	JNZ     clear_33
+	JNZ     clear_34
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_34:
+rows_35:
 	CMPQ BX, $0x04
-	JLT  rowsdone_35
+	JLT  rowsdone_36
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_37
+	JZ   vectorstail_38
 
-vectors_36:
+vectors_37:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_39
+	JEQ        noprefetch_40
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -8302,7 +8337,7 @@ vectors_36:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_39:
+noprefetch_40:
 	VMOVUPS     (R8), Z0
 	VMOVUPS     (R9), Z2
 	VSUBPS      Z0, Z2, Z2
@@ -8327,11 +8362,11 @@ noprefetch_39:
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
 	DECQ        DI
-	JNZ         vectors_36
+	JNZ         vectors_37
 
-vectorstail_37:
+vectorstail_38:
 	TESTQ       $0x0000000f, mean_len+8(FP)
-	JZ          vectorsdone_38
+	JZ          vectorsdone_39
 	VMOVUPS     (R8), Z0
 	VMOVUPS.Z   (R9), K1, Z2
 	VSUBPS      Z0, Z2, Z2
@@ -8354,22 +8389,22 @@ vectorstail_37:
 	VADDPS      2176(R8), Z2, Z2
 	VMOVUPS     Z2, 2176(R8)
 
-vectorsdone_38:
+vectorsdone_39:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_34
+	JMP  rows_35
 
-rowsdone_35:
-rows_40:
+rowsdone_36:
+rows_41:
 	CMPQ BX, $0x01
-	JLT  rowsdone_41
+	JLT  rowsdone_42
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_43
+	JZ   vectorstail_44
 
-vectors_42:
+vectors_43:
 	VMOVUPS (DI), Z0
 	VMOVUPS (R8), Z1
 	VSUBPS  Z0, Z1, Z1
@@ -8382,11 +8417,11 @@ vectors_42:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_42
+	JNZ     vectors_43
 
-vectorstail_43:
+vectorstail_44:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_44
+	JZ        vectorsdone_45
 	VMOVUPS   (DI), Z0
 	VMOVUPS.Z (R8), K1, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -8397,13 +8432,13 @@ vectorstail_43:
 	VADDPS    2176(DI), Z1, Z1
 	VMOVUPS   Z1, 2176(DI)
 
-vectorsdone_44:
+vectorsdone_45:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_40
+	JMP  rows_41
 
-rowsdone_41:
-chunkdone_26:
+rowsdone_42:
+chunkdone_27:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -8413,9 +8448,9 @@ chunkdone_26:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_45:
+singles_46:
 	CMPQ          R9, R10
-	JGT           tail_46
+	JGT           tail_47
 	VMOVUPD       (SI)(R9*2), Z0
 	VMOVUPD       64(SI)(R9*2), Z1
 	VMOVUPD       (DI)(R9*2), Z2
@@ -8471,12 +8506,12 @@ singles_45:
 	VINSERTF64X4  $0x01, Y0, Z17, Z17
 	VMOVUPS       Z17, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
-	JMP           singles_45
+	JMP           singles_46
 
-tail_46:
+tail_47:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_47
+	JEQ           done_48
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (SI)(R9*2), K1, Z0
 	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
@@ -8537,16 +8572,16 @@ tail_46:
 	VMOVUPS       Z18, (R8)(R9*1)
 	MOVQ          R10, R9
 
-done_47:
+done_48:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_48
+	JZ      done_49
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_25
+	JMP     chunk_26
 
-done_48:
+done_49:
 	VZEROUPPER
 	RET
 
@@ -8555,7 +8590,7 @@ done_48:
 TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+152(FP), $0x00
-	JNE   nontemporal_49
+	JNE   nontemporal_50
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -8566,10 +8601,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_50:
+sample_51:
 	XORQ DI, DI
 
-channel_51:
+channel_52:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -8581,9 +8616,9 @@ channel_51:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_52
+	JZ           aligned_53
 	CMPQ         R8, R9
-	JAE          aligned_52
+	JAE          aligned_53
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -8597,7 +8632,7 @@ channel_51:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_52:
+aligned_53:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -8607,19 +8642,19 @@ aligned_52:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_56:
+blocks_57:
 	CMPQ       R8, R9
-	JGT        blocksdone_57
+	JGT        blocksdone_58
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_58
+	JZ         noprefetch_59
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_58:
+noprefetch_59:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8637,45 +8672,45 @@ noprefetch_58:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_56
+	JMP         blocks_57
 
-blocksdone_57:
+blocksdone_58:
 	ADDQ $0x000000c0, R9
 
-singles_53:
+singles_54:
 	CMPQ        R8, R9
-	JGT         tail_54
+	JGT         tail_55
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_53
+	JMP         singles_54
 
-tail_54:
+tail_55:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_55
+	JEQ         done_56
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_55:
+done_56:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_51
+	JB   channel_52
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_50
+	JNZ  sample_51
 	VZEROUPPER
 	RET
 
-nontemporal_49:
+nontemporal_50:
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -8686,10 +8721,10 @@ nontemporal_49:
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_59:
+sample_60:
 	XORQ DI, DI
 
-channel_60:
+channel_61:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -8701,9 +8736,9 @@ channel_60:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_61
+	JZ           aligned_62
 	CMPQ         R8, R9
-	JAE          aligned_61
+	JAE          aligned_62
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -8717,7 +8752,7 @@ channel_60:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_61:
+aligned_62:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -8727,19 +8762,19 @@ aligned_61:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_65:
+blocks_66:
 	CMPQ       R8, R9
-	JGT        blocksdone_66
+	JGT        blocksdone_67
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_67
+	JZ         noprefetch_68
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_67:
+noprefetch_68:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8757,41 +8792,41 @@ noprefetch_67:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_65
+	JMP         blocks_66
 
-blocksdone_66:
+blocksdone_67:
 	ADDQ $0x000000c0, R9
 
-singles_62:
+singles_63:
 	CMPQ        R8, R9
-	JGT         tail_63
+	JGT         tail_64
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_62
+	JMP         singles_63
 
-tail_63:
+tail_64:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_64
+	JEQ         done_65
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_64:
+done_65:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_60
+	JB   channel_61
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_59
+	JNZ  sample_60
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8801,7 +8836,7 @@ done_64:
 TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_68
+	JNE     nontemporal_69
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -8810,12 +8845,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_69
+	JA      streaming_70
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_70
+	JZ      full_71
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -8825,7 +8860,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_false
 
-full_70:
+full_71:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -8860,16 +8895,16 @@ full_70:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_71:
+row_72:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_72
+	JZ         noprefetch_73
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_72:
+noprefetch_73:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -8889,7 +8924,7 @@ noprefetch_72:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_71
+	JNZ         row_72
 	VZEROUPPER
 	RET
 
@@ -8916,15 +8951,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_73:
+row_74:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_74
+	JZ         noprefetch_75
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_74:
+noprefetch_75:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -8940,7 +8975,7 @@ noprefetch_74:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_73
+	JNZ         row_74
 	VZEROUPPER
 	RET
 
@@ -8961,14 +8996,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_75:
+row_76:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_76
+	JZ         noprefetch_77
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_76:
+noprefetch_77:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -8980,7 +9015,7 @@ noprefetch_76:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_75
+	JNZ         row_76
 	VZEROUPPER
 	RET
 
@@ -8995,13 +9030,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_77:
+row_78:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_78
+	JZ         noprefetch_79
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_78:
+noprefetch_79:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9009,7 +9044,7 @@ noprefetch_78:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_77
+	JNZ         row_78
 	VZEROUPPER
 	RET
 
@@ -9042,16 +9077,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_79:
+row_80:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_80
+	JZ         noprefetch_81
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_80:
+noprefetch_81:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -9071,7 +9106,7 @@ noprefetch_80:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_79
+	JNZ         row_80
 	VZEROUPPER
 	RET
 
@@ -9098,15 +9133,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_81:
+row_82:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_82
+	JZ         noprefetch_83
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_82:
+noprefetch_83:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -9122,7 +9157,7 @@ noprefetch_82:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_81
+	JNZ         row_82
 	VZEROUPPER
 	RET
 
@@ -9143,14 +9178,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_83:
+row_84:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_84
+	JZ         noprefetch_85
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_84:
+noprefetch_85:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -9162,7 +9197,7 @@ noprefetch_84:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_83
+	JNZ         row_84
 	VZEROUPPER
 	RET
 
@@ -9177,13 +9212,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_85:
+row_86:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_86
+	JZ         noprefetch_87
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_86:
+noprefetch_87:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9191,11 +9226,11 @@ noprefetch_86:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_85
+	JNZ         row_86
 	VZEROUPPER
 	RET
 
-streaming_69:
+streaming_70:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -9203,15 +9238,15 @@ streaming_69:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_87:
+row_88:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_91:
+blocks_92:
 	CMPQ        R9, R10
-	JGT         blocksdone_92
+	JGT         blocksdone_93
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -9241,14 +9276,14 @@ blocks_91:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_91
+	JMP         blocks_92
 
-blocksdone_92:
+blocksdone_93:
 	ADDQ $0x000000c0, R10
 
-singles_88:
+singles_89:
 	CMPQ        R9, R10
-	JGT         tail_89
+	JGT         tail_90
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -9257,12 +9292,12 @@ singles_88:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_88
+	JMP         singles_89
 
-tail_89:
+tail_90:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_90
+	JEQ         done_91
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -9272,15 +9307,15 @@ tail_89:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_90:
+done_91:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_87
+	JNZ  row_88
 	VZEROUPPER
 	RET
 
-nontemporal_68:
+nontemporal_69:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -9289,12 +9324,12 @@ nontemporal_68:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_93
+	JA      streaming_94
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_94
+	JZ      full_95
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -9304,7 +9339,7 @@ nontemporal_68:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_true
 
-full_94:
+full_95:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -9339,16 +9374,16 @@ full_94:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_95:
+row_96:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_96
+	JZ         noprefetch_97
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_96:
+noprefetch_97:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -9368,7 +9403,7 @@ noprefetch_96:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_95
+	JNZ         row_96
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9396,15 +9431,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_97:
+row_98:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_98
+	JZ         noprefetch_99
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_98:
+noprefetch_99:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -9420,7 +9455,7 @@ noprefetch_98:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_97
+	JNZ         row_98
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9442,14 +9477,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_99:
+row_100:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_100
+	JZ         noprefetch_101
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_100:
+noprefetch_101:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -9461,7 +9496,7 @@ noprefetch_100:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_99
+	JNZ         row_100
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9477,13 +9512,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_101:
+row_102:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_102
+	JZ         noprefetch_103
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_102:
+noprefetch_103:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9491,7 +9526,7 @@ noprefetch_102:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_101
+	JNZ         row_102
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9525,16 +9560,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_103:
+row_104:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_104
+	JZ         noprefetch_105
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_104:
+noprefetch_105:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -9554,7 +9589,7 @@ noprefetch_104:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_103
+	JNZ         row_104
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9582,15 +9617,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_105:
+row_106:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_106
+	JZ         noprefetch_107
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_106:
+noprefetch_107:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -9606,7 +9641,7 @@ noprefetch_106:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_105
+	JNZ         row_106
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9628,14 +9663,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_107:
+row_108:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_108
+	JZ         noprefetch_109
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_108:
+noprefetch_109:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -9647,7 +9682,7 @@ noprefetch_108:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_107
+	JNZ         row_108
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9663,13 +9698,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_109:
+row_110:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_110
+	JZ         noprefetch_111
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_110:
+noprefetch_111:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9677,12 +9712,12 @@ noprefetch_110:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_109
+	JNZ         row_110
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_93:
+streaming_94:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -9690,15 +9725,15 @@ streaming_93:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_111:
+row_112:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_115:
+blocks_116:
 	CMPQ        R9, R10
-	JGT         blocksdone_116
+	JGT         blocksdone_117
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -9728,14 +9763,14 @@ blocks_115:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_115
+	JMP         blocks_116
 
-blocksdone_116:
+blocksdone_117:
 	ADDQ $0x000000c0, R10
 
-singles_112:
+singles_113:
 	CMPQ        R9, R10
-	JGT         tail_113
+	JGT         tail_114
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -9744,12 +9779,12 @@ singles_112:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_112
+	JMP         singles_113
 
-tail_113:
+tail_114:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_114
+	JEQ         done_115
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -9759,11 +9794,11 @@ tail_113:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_114:
+done_115:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_111
+	JNZ  row_112
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9789,20 +9824,20 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_117:
+sample_118:
 	XORQ DI, DI
 
-channel_118:
+channel_119:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_119:
+chunk_120:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_120
+	JZ         noprefetch_121
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -9838,7 +9873,7 @@ chunk_119:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_120:
+noprefetch_121:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -9855,9 +9890,9 @@ noprefetch_120:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_124:
+blocks_125:
 	CMPQ        R10, R11
-	JGT         blocksdone_125
+	JGT         blocksdone_126
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
@@ -9879,26 +9914,26 @@ blocks_124:
 	VADDPS      Z11, Z9, Z9
 	VFMADD231PS Z11, Z12, Z10
 	ADDQ        $0x00000100, R10
-	JMP         blocks_124
+	JMP         blocks_125
 
-blocksdone_125:
+blocksdone_126:
 	ADDQ $0x000000c0, R11
 
-singles_121:
+singles_122:
 	CMPQ        R10, R11
-	JGT         tail_122
+	JGT         tail_123
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z12, Z4
 	ADDQ        $0x00000040, R10
-	JMP         singles_121
+	JMP         singles_122
 
-tail_122:
+tail_123:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_123
+	JEQ         done_124
 	VMOVUPS.Z   (AX)(R10*1), K1, Z11
 	VMOVUPS.Z   (CX)(R10*1), K1, Z12
 	VSUBPS      Z0, Z12, Z12
@@ -9906,7 +9941,7 @@ tail_122:
 	VFMADD231PS Z11, Z12, Z4
 	MOVQ        R11, R10
 
-done_123:
+done_124:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -9926,7 +9961,7 @@ done_123:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_119
+	JNZ           chunk_120
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -9947,17 +9982,17 @@ done_123:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_118
+	JB            channel_119
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_117
+	JNZ           sample_118
 	VZEROUPPER
 	RET
 
-// func reduceShortRowsAVX512(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, center []float32, width int, samples int, stride int, group int)
-// Requires: AVX, AVX512F, CMOV
-TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-176
+// func reduceShortRowsAVX512(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, center []float32, width int, samples int, stride int, group int, prefetch int)
+// Requires: AVX, AVX512F, CMOV, MMX+
+TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-184
 	// reduceShortRowsAVX512: reduceRows for short runs, summed in float32 across a
 	// group of samples (buf holds two vectors a channel) before each move to float64.
 	MOVQ    dy_base+72(FP), AX
@@ -9977,25 +10012,40 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-176
 	CMPQ    samples+152(FP), SI
 	CMOVQLT samples+152(FP), SI
 
-group_126:
+group_127:
 	MOVQ   buf_base+48(FP), DI
 	VPXORD Z0, Z0, Z0
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_127:
+clear_128:
 	VMOVUPS Z0, (R8)
 	VMOVUPS Z0, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_127
+	JNZ     clear_128
 	MOVQ    SI, R9
 
-sample_128:
+sample_129:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_129:
+channel_130:
+	MOVQ       prefetch+176(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_131
+	LEAQ       (R11)(AX*1), R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	PREFETCHT0 128(R12)
+	PREFETCHT0 192(R12)
+	LEAQ       (R11)(CX*1), R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	PREFETCHT0 128(R11)
+	PREFETCHT0 192(R11)
+
+noprefetch_131:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z1
 	VMOVUPS      (R8), Z2
@@ -10005,21 +10055,21 @@ channel_129:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_130:
+singles_132:
 	CMPQ        R11, R12
-	JGT         tail_131
+	JGT         tail_133
 	VMOVUPS     (AX)(R11*1), Z4
 	VMOVUPS     (CX)(R11*1), Z5
 	VSUBPS      Z1, Z5, Z5
 	VADDPS      Z4, Z2, Z2
 	VFMADD231PS Z4, Z5, Z3
 	ADDQ        $0x00000040, R11
-	JMP         singles_130
+	JMP         singles_132
 
-tail_131:
+tail_133:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_132
+	JEQ         done_134
 	VMOVUPS.Z   (AX)(R11*1), K1, Z4
 	VMOVUPS.Z   (CX)(R11*1), K1, Z5
 	VSUBPS      Z1, Z5, Z5
@@ -10027,7 +10077,7 @@ tail_131:
 	VFMADD231PS Z4, Z5, Z3
 	MOVQ        R12, R11
 
-done_132:
+done_134:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z2, (R8)
@@ -10035,14 +10085,14 @@ done_132:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_129
+	JB      channel_130
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	DECQ    R9
-	JNZ     sample_128
+	JNZ     sample_129
 	XORQ    R8, R8
 
-lanes_133:
+lanes_135:
 	VMOVUPS       (DI), Z1
 	VCVTPS2PD     Y1, Z2
 	VEXTRACTF64X4 $0x01, Z1, Y1
@@ -10074,15 +10124,15 @@ lanes_133:
 	ADDQ          $0x00000080, DI
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            lanes_133
+	JB            lanes_135
 	SUBQ          SI, samples+152(FP)
-	JZ            done_134
+	JZ            done_136
 	MOVQ          group+168(FP), SI
 	CMPQ          samples+152(FP), SI
 	CMOVQLT       samples+152(FP), SI
-	JMP           group_126
+	JMP           group_127
 
-done_134:
+done_136:
 	VZEROUPPER
 	RET
 
@@ -10104,9 +10154,9 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_135:
+chunk_137:
 	CMPQ    sumDy_len+8(FP), $0x40
-	JA      wide_137
+	JA      wide_139
 	LEAQ    kmask<>+0(SB), R8
 	MOVQ    sumDy_len+8(FP), SI
 	SUBQ    $0x00, SI
@@ -10160,11 +10210,11 @@ chunk_135:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_138:
+narrow_140:
 	CMPQ       R8, $0x04
-	JLT        narrowdone_139
+	JLT        narrowdone_141
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_140
+	JEQ        noprefetch_142
 	MOVQ       prefetch+144(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -10202,7 +10252,7 @@ narrow_138:
 	PREFETCHT0 128(SI)(R9*1)
 	PREFETCHT0 192(SI)(R9*1)
 
-noprefetch_140:
+noprefetch_142:
 	VMOVUPS     (DI), Z8
 	VMOVUPS.Z   (AX), K2, Z10
 	VMOVUPS.Z   (CX), K2, Z11
@@ -10298,12 +10348,12 @@ noprefetch_140:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_138
+	JMP         narrow_140
 
-narrowdone_139:
-narrow_141:
+narrowdone_141:
+narrow_143:
 	CMPQ      R8, $0x01
-	JLT       narrowdone_142
+	JLT       narrowdone_144
 	VMOVUPS   (DI), Z8
 	VMOVUPS.Z (AX), K2, Z9
 	VMOVUPS.Z (CX), K2, Z10
@@ -10339,9 +10389,9 @@ narrow_141:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_141
+	JMP       narrow_143
 
-narrowdone_142:
+narrowdone_144:
 	VMOVUPS Z0, 1088(DI)
 	VMOVUPS Z1, 2176(DI)
 	VMOVUPS Z2, 1152(DI)
@@ -10350,37 +10400,37 @@ narrowdone_142:
 	VMOVUPS Z5, 2304(DI)
 	VMOVUPS Z6, 1280(DI)
 	VMOVUPS Z7, 2368(DI)
-	JMP     chunkdone_136
+	JMP     chunkdone_138
 
-wide_137:
+wide_139:
 	VPXORD Z13, Z13, Z13
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_143:
+clear_145:
 	VMOVUPS Z13, 1088(SI)
 	VMOVUPS Z13, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_143
+	JNZ     clear_145
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_144:
+rows_146:
 	CMPQ SI, $0x04
-	JLT  rowsdone_145
+	JLT  rowsdone_147
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_147
+	JZ   vectorstail_149
 
-vectors_146:
+vectors_148:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_149
+	JEQ        noprefetch_151
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -10394,7 +10444,7 @@ vectors_146:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_149:
+noprefetch_151:
 	VMOVUPS     (R9), Z8
 	VMOVUPS     (R10), Z10
 	VMOVUPS     (R11), Z11
@@ -10424,11 +10474,11 @@ noprefetch_149:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_146
+	JNZ         vectors_148
 
-vectorstail_147:
+vectorstail_149:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_148
+	JZ          vectorsdone_150
 	VMOVUPS     (R9), Z8
 	VMOVUPS.Z   (R10), K1, Z10
 	VMOVUPS.Z   (R11), K1, Z11
@@ -10455,24 +10505,24 @@ vectorstail_147:
 	VADDPS      2176(R9), Z10, Z10
 	VMOVUPS     Z10, 2176(R9)
 
-vectorsdone_148:
+vectorsdone_150:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_144
+	JMP  rows_146
 
-rowsdone_145:
-rows_150:
+rowsdone_147:
+rows_152:
 	CMPQ SI, $0x01
-	JLT  rowsdone_151
+	JLT  rowsdone_153
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_153
+	JZ   vectorstail_155
 
-vectors_152:
+vectors_154:
 	VMOVUPS (R8), Z8
 	VMOVUPS (R9), Z9
 	VMOVUPS (R10), Z10
@@ -10487,11 +10537,11 @@ vectors_152:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_152
+	JNZ     vectors_154
 
-vectorstail_153:
+vectorstail_155:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_154
+	JZ        vectorsdone_156
 	VMOVUPS   (R8), Z8
 	VMOVUPS.Z (R9), K1, Z9
 	VMOVUPS.Z (R10), K1, Z10
@@ -10503,14 +10553,14 @@ vectorstail_153:
 	VADDPS    2176(R8), Z9, Z9
 	VMOVUPS   Z9, 2176(R8)
 
-vectorsdone_154:
+vectorsdone_156:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_150
+	JMP  rows_152
 
-rowsdone_151:
-chunkdone_136:
+rowsdone_153:
+chunkdone_138:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -10519,9 +10569,9 @@ chunkdone_136:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_155:
+singles_157:
 	CMPQ          R9, R10
-	JGT           tail_156
+	JGT           tail_158
 	VMOVUPS       1088(SI)(R9*1), Z8
 	VMOVUPD       (DI)(R9*2), Z9
 	VMOVUPD       64(DI)(R9*2), Z10
@@ -10543,12 +10593,12 @@ singles_155:
 	VMOVUPD       Z9, (R8)(R9*2)
 	VMOVUPD       Z10, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_155
+	JMP           singles_157
 
-tail_156:
+tail_158:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_157
+	JEQ           done_159
 	VMOVUPS       1088(SI)(R9*1), Z8
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z9
@@ -10575,15 +10625,15 @@ tail_156:
 	VMOVUPD       Z10, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_157:
+done_159:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_158
+	JZ      done_160
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_135
+	JMP     chunk_137
 
-done_158:
+done_160:
 	VZEROUPPER
 	RET
 
@@ -10592,7 +10642,7 @@ done_158:
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_159
+	JNE   nontemporal_161
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -10604,10 +10654,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_160:
+sample_162:
 	XORQ R8, R8
 
-channel_161:
+channel_163:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -10621,9 +10671,9 @@ channel_161:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_162
+	JZ           aligned_164
 	CMPQ         R9, R10
-	JAE          aligned_162
+	JAE          aligned_164
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -10640,7 +10690,7 @@ channel_161:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_162:
+aligned_164:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -10650,12 +10700,12 @@ aligned_162:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_166:
+blocks_168:
 	CMPQ       R9, R10
-	JGT        blocksdone_167
+	JGT        blocksdone_169
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_168
+	JZ         noprefetch_170
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -10667,7 +10717,7 @@ blocks_166:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_168:
+noprefetch_170:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10693,14 +10743,14 @@ noprefetch_168:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_166
+	JMP         blocks_168
 
-blocksdone_167:
+blocksdone_169:
 	ADDQ $0x000000c0, R10
 
-singles_163:
+singles_165:
 	CMPQ        R9, R10
-	JGT         tail_164
+	JGT         tail_166
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10708,12 +10758,12 @@ singles_163:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_163
+	JMP         singles_165
 
-tail_164:
+tail_166:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_165
+	JEQ         done_167
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10722,22 +10772,22 @@ tail_164:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_165:
+done_167:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_161
+	JB   channel_163
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_160
+	JNZ  sample_162
 	VZEROUPPER
 	RET
 
-nontemporal_159:
+nontemporal_161:
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -10749,10 +10799,10 @@ nontemporal_159:
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_169:
+sample_171:
 	XORQ R8, R8
 
-channel_170:
+channel_172:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -10766,9 +10816,9 @@ channel_170:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_171
+	JZ           aligned_173
 	CMPQ         R9, R10
-	JAE          aligned_171
+	JAE          aligned_173
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -10785,7 +10835,7 @@ channel_170:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_171:
+aligned_173:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -10795,12 +10845,12 @@ aligned_171:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_175:
+blocks_177:
 	CMPQ       R9, R10
-	JGT        blocksdone_176
+	JGT        blocksdone_178
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_177
+	JZ         noprefetch_179
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -10812,7 +10862,7 @@ blocks_175:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_177:
+noprefetch_179:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10838,14 +10888,14 @@ noprefetch_177:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_175
+	JMP         blocks_177
 
-blocksdone_176:
+blocksdone_178:
 	ADDQ $0x000000c0, R10
 
-singles_172:
+singles_174:
 	CMPQ        R9, R10
-	JGT         tail_173
+	JGT         tail_175
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10853,12 +10903,12 @@ singles_172:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_172
+	JMP         singles_174
 
-tail_173:
+tail_175:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_174
+	JEQ         done_176
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10867,18 +10917,18 @@ tail_173:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_174:
+done_176:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_170
+	JB   channel_172
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_169
+	JNZ  sample_171
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10888,7 +10938,7 @@ done_174:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_178
+	JNE     nontemporal_180
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -10897,12 +10947,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_179
+	JA      streaming_181
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_180
+	JZ      full_182
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -10912,7 +10962,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_false
 
-full_180:
+full_182:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -10956,10 +11006,10 @@ full_180:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_181:
+row_183:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_182
+	JZ         noprefetch_184
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -10969,7 +11019,7 @@ row_181:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_182:
+noprefetch_184:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -10998,7 +11048,7 @@ noprefetch_182:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_181
+	JNZ         row_183
 	VZEROUPPER
 	RET
 
@@ -11032,10 +11082,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_183:
+row_185:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_184
+	JZ         noprefetch_186
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11043,7 +11093,7 @@ row_183:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_184:
+noprefetch_186:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -11066,7 +11116,7 @@ noprefetch_184:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_183
+	JNZ         row_185
 	VZEROUPPER
 	RET
 
@@ -11092,16 +11142,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_185:
+row_187:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_186
+	JZ         noprefetch_188
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_186:
+noprefetch_188:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -11118,7 +11168,7 @@ noprefetch_186:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_185
+	JNZ         row_187
 	VZEROUPPER
 	RET
 
@@ -11136,14 +11186,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_187:
+row_189:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_188
+	JZ         noprefetch_190
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_188:
+noprefetch_190:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11154,7 +11204,7 @@ noprefetch_188:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_187
+	JNZ         row_189
 	VZEROUPPER
 	RET
 
@@ -11196,10 +11246,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_189:
+row_191:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_190
+	JZ         noprefetch_192
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11209,7 +11259,7 @@ row_189:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_190:
+noprefetch_192:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -11238,7 +11288,7 @@ noprefetch_190:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_189
+	JNZ         row_191
 	VZEROUPPER
 	RET
 
@@ -11272,10 +11322,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_191:
+row_193:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_192
+	JZ         noprefetch_194
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11283,7 +11333,7 @@ row_191:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_192:
+noprefetch_194:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -11306,7 +11356,7 @@ noprefetch_192:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_191
+	JNZ         row_193
 	VZEROUPPER
 	RET
 
@@ -11332,16 +11382,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_193:
+row_195:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_194
+	JZ         noprefetch_196
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_194:
+noprefetch_196:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -11358,7 +11408,7 @@ noprefetch_194:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_193
+	JNZ         row_195
 	VZEROUPPER
 	RET
 
@@ -11376,14 +11426,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_195:
+row_197:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_196
+	JZ         noprefetch_198
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_196:
+noprefetch_198:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11394,11 +11444,11 @@ noprefetch_196:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_195
+	JNZ         row_197
 	VZEROUPPER
 	RET
 
-streaming_179:
+streaming_181:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -11408,15 +11458,15 @@ streaming_179:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_197:
+row_199:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_201:
+blocks_203:
 	CMPQ        R11, R12
-	JGT         blocksdone_202
+	JGT         blocksdone_204
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -11458,14 +11508,14 @@ blocks_201:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_201
+	JMP         blocks_203
 
-blocksdone_202:
+blocksdone_204:
 	ADDQ $0x000000c0, R12
 
-singles_198:
+singles_200:
 	CMPQ        R11, R12
-	JGT         tail_199
+	JGT         tail_201
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -11477,12 +11527,12 @@ singles_198:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_198
+	JMP         singles_200
 
-tail_199:
+tail_201:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_200
+	JEQ         done_202
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -11495,16 +11545,16 @@ tail_199:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_200:
+done_202:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_197
+	JNZ  row_199
 	VZEROUPPER
 	RET
 
-nontemporal_178:
+nontemporal_180:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -11513,12 +11563,12 @@ nontemporal_178:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_203
+	JA      streaming_205
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_204
+	JZ      full_206
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -11528,7 +11578,7 @@ nontemporal_178:
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_true
 
-full_204:
+full_206:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -11572,10 +11622,10 @@ full_204:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_205:
+row_207:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_206
+	JZ         noprefetch_208
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11585,7 +11635,7 @@ row_205:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_206:
+noprefetch_208:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -11614,7 +11664,7 @@ noprefetch_206:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_205
+	JNZ         row_207
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11649,10 +11699,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_207:
+row_209:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_208
+	JZ         noprefetch_210
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11660,7 +11710,7 @@ row_207:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_208:
+noprefetch_210:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -11683,7 +11733,7 @@ noprefetch_208:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_207
+	JNZ         row_209
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11710,16 +11760,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_209:
+row_211:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_210
+	JZ         noprefetch_212
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_210:
+noprefetch_212:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -11736,7 +11786,7 @@ noprefetch_210:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_209
+	JNZ         row_211
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11755,14 +11805,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_211:
+row_213:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_212
+	JZ         noprefetch_214
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_212:
+noprefetch_214:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11773,7 +11823,7 @@ noprefetch_212:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_211
+	JNZ         row_213
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11816,10 +11866,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_213:
+row_215:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_214
+	JZ         noprefetch_216
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11829,7 +11879,7 @@ row_213:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_214:
+noprefetch_216:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -11858,7 +11908,7 @@ noprefetch_214:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_213
+	JNZ         row_215
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11893,10 +11943,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_215:
+row_217:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_216
+	JZ         noprefetch_218
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11904,7 +11954,7 @@ row_215:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_216:
+noprefetch_218:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -11927,7 +11977,7 @@ noprefetch_216:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_215
+	JNZ         row_217
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11954,16 +12004,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_217:
+row_219:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_218
+	JZ         noprefetch_220
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_218:
+noprefetch_220:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -11980,7 +12030,7 @@ noprefetch_218:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_217
+	JNZ         row_219
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11999,14 +12049,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_219:
+row_221:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_220
+	JZ         noprefetch_222
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_220:
+noprefetch_222:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -12017,12 +12067,12 @@ noprefetch_220:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_219
+	JNZ         row_221
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_203:
+streaming_205:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -12032,15 +12082,15 @@ streaming_203:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_221:
+row_223:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_225:
+blocks_227:
 	CMPQ        R11, R12
-	JGT         blocksdone_226
+	JGT         blocksdone_228
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -12082,14 +12132,14 @@ blocks_225:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_225
+	JMP         blocks_227
 
-blocksdone_226:
+blocksdone_228:
 	ADDQ $0x000000c0, R12
 
-singles_222:
+singles_224:
 	CMPQ        R11, R12
-	JGT         tail_223
+	JGT         tail_225
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -12101,12 +12151,12 @@ singles_222:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_222
+	JMP         singles_224
 
-tail_223:
+tail_225:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_224
+	JEQ         done_226
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -12119,12 +12169,12 @@ tail_223:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_224:
+done_226:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_221
+	JNZ  row_223
 	SFENCE
 	VZEROUPPER
 	RET

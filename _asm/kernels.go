@@ -451,6 +451,11 @@ const rowsAcc = 36 * colPad
 // channel's broadcast parameter c.
 type shortStep func(at func(p int) Mem, tail bool, c, a, q VecVirtual)
 
+// shortPrefetch is how many bytes at the prefetch distance the short-run forms prefetch
+// per run: runs of up to 128 values follow each other within a sample, so a few lines a
+// run keep the next sample's runs in flight.
+const shortPrefetch = 256
+
 // groupSums emits the short-run forms' float32 sums over the m samples of a group (m a
 // register): for each sample and each of the n channels, the run of width values at the
 // data pointers (advanced past the group) summed by step into the channel's two vectors
@@ -479,6 +484,7 @@ func (w *isa) groupSums(ptrs []Register, m, width, skip, acc Register, n Mem,
 	MOVQ(acc, a)
 	channel := w.label("channel")
 	Label(channel)
+	w.prefetchAhead(ptrs, nil, shortPrefetch)
 	c := param(ch)
 	s, q := w.vec(), w.vec()
 	VMOVUPS(Mem{Base: a}, s)
@@ -544,9 +550,10 @@ func (w *isa) nextChunk(m Register, left string, size Op, top string) {
 // samples, whose runs together are at most runChunk values; the first group first
 // samples) is summed across lanes in float64 and merged.
 func (w *isa) momentsShortRows() {
-	w.text("momentsShortRows", "func(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group int)")
+	w.text("momentsShortRows", "func(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group, prefetch int)")
 	Comment("momentsShortRows"+w.name+": momentsRows for short runs, summed in float32 across a",
 		"group of samples before each merge.")
+	w.far = addr(Param("prefetch"))
 	x := Load(Param("x").Base(), GP64())
 	width := Load(Param("width"), GP64())
 	n := addr(Param("mean").Len())
@@ -581,9 +588,10 @@ func (w *isa) momentsShortRows() {
 // reduceShortRows is reduceRows for runs of at most runChunk/2 values, summed in float32
 // across groups of group samples, as in momentsShortRows, before moving to float64.
 func (w *isa) reduceShortRows() {
-	w.text("reduceShortRows", "func(sumDy, sumDyXc []float64, buf, dy, x, center []float32, width, samples, stride, group int)")
+	w.text("reduceShortRows", "func(sumDy, sumDyXc []float64, buf, dy, x, center []float32, width, samples, stride, group, prefetch int)")
 	Comment("reduceShortRows"+w.name+": reduceRows for short runs, summed in float32 across a",
 		"group of samples (buf holds two vectors a channel) before each move to float64.")
+	w.far = addr(Param("prefetch"))
 	dy := Load(Param("dy").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
 	width := Load(Param("width"), GP64())

@@ -64,14 +64,14 @@ type rowBuf struct {
 	k        [colPad]float32
 	s1, s2   [colPad]float64
 	mean, m2 [colPad]float64
-	acc      [2 * shortTile * 16]float32
+	acc      [2 * shortTile * 16]float32 // 16 lanes with AVX-512
 }
 
 // rowBufs keeps the rowBufs, 18 KB, off the goroutine stacks.
 var rowBufs = sync.Pool{New: func() any { return new(rowBuf) }}
 
-// shortTile is the most channels one call of the short-run moments takes: their
-// accumulators, 8 KB with AVX-512, stay in L1 beside the data.
+// shortTile is the most channels one call of a short-run form (moments or reduction)
+// takes: their accumulators, 8 KB with AVX-512, stay in L1 beside the data.
 const shortTile = 64
 
 // floats is b as the []float32 the assembly takes.

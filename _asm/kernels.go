@@ -405,13 +405,8 @@ func (w *isa) momentsRows() {
 		"k[i] (buf's first region; float32(mean[i]) after the first sample) is summed in",
 		"float32 over chunks of runChunk values and in float64 across them, then merged in",
 		"float64 by Chan's formula, as in momentsCols.")
-	w.far = addr(Param("prefetch"))
-	x := Load(Param("x").Base(), GP64())
-	width := Load(Param("width"), GP64())
+	x, width, skip, weights := w.rowsMomentsArgs()
 	n := addr(Param("mean").Len())
-	skip := w.sampleSkip(width, Param("mean").Len())
-	w.setTail(width)
-	weights := AllocLocal(24)
 
 	sample := w.label("sample")
 	Label(sample)
@@ -553,13 +548,8 @@ func (w *isa) momentsShortRows() {
 	w.text("momentsShortRows", "func(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group, prefetch int)")
 	Comment("momentsShortRows"+w.name+": momentsRows for short runs, summed in float32 across a",
 		"group of samples before each merge.")
-	w.far = addr(Param("prefetch"))
-	x := Load(Param("x").Base(), GP64())
-	width := Load(Param("width"), GP64())
+	x, width, skip, weights := w.rowsMomentsArgs()
 	n := addr(Param("mean").Len())
-	skip := w.sampleSkip(width, Param("mean").Len())
-	w.setTail(width)
-	weights := AllocLocal(24)
 	m := Load(Param("first"), GP64()) // samples in this group
 
 	group := w.label("group")
@@ -619,6 +609,18 @@ func (w *isa) reduceShortRows() {
 	w.nextChunk(m, "samples", addr(Param("group")), group)
 	VZEROUPPER()
 	RET()
+}
+
+// rowsMomentsArgs loads what both rows moments forms start from: the x pointer, the run
+// width, the bytes from a sample's last run to the next sample's first, and room for the
+// merge weights; it sets the prefetch distance and the tail mask.
+func (w *isa) rowsMomentsArgs() (x, width, skip Register, weights Mem) {
+	w.far = addr(Param("prefetch"))
+	x = Load(Param("x").Base(), GP64())
+	width = Load(Param("width"), GP64())
+	skip = w.sampleSkip(width, Param("mean").Len())
+	w.setTail(width)
+	return x, width, skip, AllocLocal(24)
 }
 
 // mergeRowSums emits the merge of the buffer's S1 and S2 into its means and M2s, over the

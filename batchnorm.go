@@ -122,7 +122,7 @@ func (bn *BatchNorm) Forward(y, x []float32, s Shape, saved *Saved) error {
 		factor = 1 / float64(bn.NumBatchesTracked+1)
 	}
 	k := activeKernels()
-	p := newPlan(s, cacheBudget)
+	p := newPlan(s, blockingBudget(4*s.Len(), cacheBudget))
 	sc := getScratch()
 	defer putScratch(sc)
 	for c0 := 0; c0 < s.C; c0 += p.tile {
@@ -228,7 +228,7 @@ func (bn *BatchNorm) Infer(y, x []float32, s Shape) error {
 	k := activeKernels()
 	budget := 0
 	if !tracking {
-		budget = cacheBudget
+		budget = blockingBudget(4*s.Len(), cacheBudget)
 	}
 	p := newPlan(s, budget)
 	sc := getScratch()
@@ -271,7 +271,7 @@ func (bn *BatchNorm) Backward(dx, dWeight, dBias, dy, x []float32, s Shape, save
 	}
 	invM := 1 / float64(s.N*s.S)
 	k := activeKernels()
-	p := newPlan(s, cacheBudget/2) // the tile is read as both x and dy
+	p := newPlan(s, blockingBudget(8*s.Len(), cacheBudget/2)) // the tile is read as both x and dy
 	sc := getScratch()
 	defer putScratch(sc)
 	for c0 := 0; c0 < s.C; c0 += p.tile {

@@ -172,6 +172,17 @@ func (b *paramBuf) after(y []float32, n int) []float32 {
 	return b[(want-have)%4096/4:]
 }
 
+// place replaces each of the n-value parameter slices ps with a copy in b, placed after y
+// (see after).
+func (b *paramBuf) place(y []float32, n int, ps ...*[]float32) {
+	p := b.after(y, n)
+	for i, s := range ps {
+		c := p[i*n : (i+1)*n]
+		copy(c, *s)
+		*s = c
+	}
+}
+
 // prefetchDistance is how far ahead, in bytes, the cols kernels prefetch: a chunk of rows,
 // at most prefetchMax, when the tensor is too large to stay in cache between calls (their
 // walks over four rows at a time, or down a narrow tile, defeat the hardware's stream
@@ -373,8 +384,7 @@ func (v vectorISA) normalizeRows(y, x, center, scale, shift []float32, width, sa
 	}
 }
 
-func (v vectorISA) normalizeCols(y, x, center0, scale0, shift0 []float32, rows, stride int) {
-	center, scale, shift := center0, scale0, shift0
+func (v vectorISA) normalizeCols(y, x, center, scale, shift []float32, rows, stride int) {
 	n := len(center)
 	if n == 0 || rows <= 0 {
 		return
@@ -388,11 +398,7 @@ func (v vectorISA) normalizeCols(y, x, center0, scale0, shift0 []float32, rows, 
 	if n > placeFrom && n <= maxTile {
 		pb := paramBufs.Get().(*paramBuf)
 		defer paramBufs.Put(pb)
-		p := pb.after(y, n)
-		center, scale, shift = p[:n], p[n:2*n], p[2*n:3*n]
-		copy(center, center0)
-		copy(scale, scale0)
-		copy(shift, shift0)
+		pb.place(y, n, &center, &scale, &shift)
 	}
 	if v == avx512 {
 		normColsAVX512(y, x, center, scale, shift, rows, stride, narrowPrefetch(n, rows, stride), v.stream(y, stride))
@@ -502,13 +508,7 @@ func (v vectorISA) gradCols(dx, dy, x, center, gy, gx, g0 []float32, rows, strid
 	if n > placeFrom && n <= maxTile {
 		pb := paramBufs.Get().(*paramBuf)
 		defer paramBufs.Put(pb)
-		p := pb.after(dx, n)
-		c, a, b, z := p[:n], p[n:2*n], p[2*n:3*n], p[3*n:4*n]
-		copy(c, center)
-		copy(a, gy)
-		copy(b, gx)
-		copy(z, g0)
-		center, gy, gx, g0 = c, a, b, z
+		pb.place(dx, n, &center, &gy, &gx, &g0)
 	}
 	if v == avx512 {
 		gradColsAVX512(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride), v.stream(dx, stride))

@@ -74,16 +74,7 @@ func momentsRowsNEON(mean, m2 []float64, count int, x []float32, width, samples,
 	var s1, s2 [neonTile]float64
 	for c0 := 0; c0 < len(mean); c0 += neonTile {
 		ct := min(neonTile, len(mean)-c0)
-		kt := k[:ct]
-		if count == 0 {
-			for i := range kt {
-				kt[i] = x[c0*width+i*width]
-			}
-		} else {
-			for i := range kt {
-				kt[i] = float32(mean[c0+i])
-			}
-		}
+		kt := shifts(k[:ct], mean[c0:], count, x[c0*width:], width)
 		n := count
 		for j := range samples {
 			runs := x[j*stride+c0*width:][:ct*width]
@@ -106,14 +97,7 @@ func momentsColsNEON(mean, m2 []float64, count int, x []float32, rows, stride in
 	var s1, s2 [neonTile]float64
 	for c0 := 0; c0 < len(mean); c0 += neonTile {
 		ct := min(neonTile, len(mean)-c0)
-		kt := k[:ct]
-		if count == 0 {
-			copy(kt, x[c0:c0+ct])
-		} else {
-			for i := range kt {
-				kt[i] = float32(mean[c0+i])
-			}
-		}
+		kt := shifts(k[:ct], mean[c0:], count, x[c0:], 1)
 		n := count
 		for r := 0; r < rows; {
 			m := firstChunk(n, rows-r)
@@ -124,6 +108,20 @@ func momentsColsNEON(mean, m2 []float64, count int, x []float32, rows, stride in
 			n += m
 		}
 	}
+}
+
+// shifts sets k[i], the shift of channel i of a tile for its next chunk, to float32(mean[i]),
+// or, when nothing is merged yet (count 0), to the channel's first value x[i*step], and
+// returns k.
+func shifts(k []float32, mean []float64, count int, x []float32, step int) []float32 {
+	for i := range k {
+		if count == 0 {
+			k[i] = x[i*step]
+		} else {
+			k[i] = float32(mean[i])
+		}
+	}
+	return k
 }
 
 // mergeChunks merges into each (mean[i], m2[i]) of count values a chunk of n values whose

@@ -261,21 +261,6 @@ func colsSpan(s []float32, n, rows, stride int) []float32 {
 	return span(s, (rows-1)*stride+n)
 }
 
-func span(s []float32, n int) []float32 {
-	if n > len(s) {
-		panic("bn: kernel slice shorter than its span")
-	}
-	return s[:n]
-}
-
-// params checks that every per-channel slice holds n values and tells the race
-// detector the kernel reads them.
-func params(n int, ps ...[]float32) {
-	for _, p := range ps {
-		raceRead(span(p, n))
-	}
-}
-
 func (v vectorISA) momentsRows(mean, m2 []float64, count int, x []float32, width, samples, stride int) {
 	n := len(mean)
 	if n == 0 || samples <= 0 {
@@ -371,8 +356,7 @@ func (v vectorISA) normalizeRows(y, x, center, scale, shift []float32, width, sa
 	if n == 0 || width <= 0 || samples <= 0 {
 		return
 	}
-	params(n, scale, shift)
-	raceRead(center)
+	params(n, center, scale, shift)
 	x = rowsSpan(x, n, width, samples, stride)
 	y = rowsSpan(y, n, width, samples, stride)
 	raceRead(x)
@@ -389,8 +373,7 @@ func (v vectorISA) normalizeCols(y, x, center, scale, shift []float32, rows, str
 	if n == 0 || rows <= 0 {
 		return
 	}
-	params(n, scale, shift)
-	raceRead(center)
+	params(n, center, scale, shift)
 	x = colsSpan(x, n, rows, stride)
 	y = colsSpan(y, n, rows, stride)
 	raceRead(x)
@@ -477,8 +460,7 @@ func (v vectorISA) gradRows(dx, dy, x, center, gy, gx, g0 []float32, width, samp
 	if n == 0 || width <= 0 || samples <= 0 {
 		return
 	}
-	params(n, gy, gx, g0)
-	raceRead(center)
+	params(n, center, gy, gx, g0)
 	dx = rowsSpan(dx, n, width, samples, stride)
 	dy = rowsSpan(dy, n, width, samples, stride)
 	x = rowsSpan(x, n, width, samples, stride)
@@ -497,8 +479,7 @@ func (v vectorISA) gradCols(dx, dy, x, center, gy, gx, g0 []float32, rows, strid
 	if n == 0 || rows <= 0 {
 		return
 	}
-	params(n, gy, gx, g0)
-	raceRead(center)
+	params(n, center, gy, gx, g0)
 	dx = colsSpan(dx, n, rows, stride)
 	dy = colsSpan(dy, n, rows, stride)
 	x = colsSpan(x, n, rows, stride)

@@ -148,9 +148,7 @@ func normalizeRowsNEON(y, x, center, scale, shift []float32, width, samples, str
 	}
 	scale, shift = scale[:nc], shift[:nc]
 	raceRead(x)
-	raceRead(center)
-	raceRead(scale)
-	raceRead(shift)
+	params(nc, center, scale, shift)
 	raceWrite(y)
 	for j := range samples {
 		off := j * stride
@@ -165,9 +163,7 @@ func normalizeColsNEON(y, x, center, scale, shift []float32, rows, stride int) {
 	}
 	scale, shift = scale[:nc], shift[:nc]
 	raceRead(x)
-	raceRead(center)
-	raceRead(scale)
-	raceRead(shift)
+	params(nc, center, scale, shift)
 	raceWrite(y)
 	for r := 0; r < rows; r += colRows {
 		m := min(colRows, rows-r)
@@ -222,10 +218,7 @@ func gradRowsNEON(dx, dy, x, center, gy, gx, g0 []float32, width, samples, strid
 	gy, gx, g0 = gy[:nc], gx[:nc], g0[:nc]
 	raceRead(dy)
 	raceRead(x)
-	raceRead(center)
-	raceRead(gy)
-	raceRead(gx)
-	raceRead(g0)
+	params(nc, center, gy, gx, g0)
 	raceWrite(dx)
 	for j := range samples {
 		off := j * stride
@@ -242,10 +235,7 @@ func gradColsNEON(dx, dy, x, center, gy, gx, g0 []float32, rows, stride int) {
 	gy, gx, g0 = gy[:nc], gx[:nc], g0[:nc]
 	raceRead(dy)
 	raceRead(x)
-	raceRead(center)
-	raceRead(gy)
-	raceRead(gx)
-	raceRead(g0)
+	params(nc, center, gy, gx, g0)
 	raceWrite(dx)
 	for r := 0; r < rows; r += colRows {
 		m := min(colRows, rows-r)

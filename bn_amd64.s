@@ -418,9 +418,9 @@ done_16:
 	VZEROUPPER
 	RET
 
-// func momentsShortRowsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int, prefetch int)
+// func momentsShortRowsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int, prefetch int, bychannel int)
 // Requires: AVX, CMOV, FMA3, MMX+
-TEXT ·momentsShortRowsAVX2(SB), NOSPLIT, $96-152
+TEXT ·momentsShortRowsAVX2(SB), NOSPLIT, $96-160
 	// momentsShortRowsAVX2: momentsRows for short runs, summed in float32 across a
 	// group of samples before each merge.
 	MOVQ    x_base+72(FP), AX
@@ -430,342 +430,577 @@ TEXT ·momentsShortRowsAVX2(SB), NOSPLIT, $96-152
 	IMULQ   CX, BX
 	SUBQ    BX, DX
 	SHLQ    $0x02, DX
-	MOVQ    CX, BX
-	ANDQ    $0x07, BX
-	SHLQ    $0x02, BX
-	MOVQ    BX, 64(SP)
-	LEAQ    ymask<>+0(SB), SI
-	NEGQ    BX
-	VMOVDQU 32(SI)(BX*1), Y0
-	MOVQ    first+128(FP), BX
+	MOVQ    CX, DX
+	ANDQ    $0x07, DX
+	SHLQ    $0x02, DX
+	MOVQ    DX, 64(SP)
+	LEAQ    ymask<>+0(SB), BX
+	NEGQ    DX
+	VMOVDQU 32(BX)(DX*1), Y0
+	MOVQ    first+128(FP), DX
 
 group_25:
-	MOVQ   buf_base+48(FP), SI
-	LEAQ   9792(SI), DI
-	VXORPS Y1, Y1, Y1
-	MOVQ   DI, R8
-	MOVQ   mean_len+8(FP), R9
-
-clear_26:
-	VMOVUPS Y1, (R8)
-	VMOVUPS Y1, 32(R8)
-	ADDQ    $0x00000040, R8
-	DECQ    R9
-	JNZ     clear_26
-	MOVQ    BX, R9
-
-sample_27:
-	XORQ R10, R10
-	MOVQ DI, R8
+	CMPQ bychannel+152(FP), $0x00
+	JE   bysample_26
+	MOVQ stride+112(FP), BX
+	SHLQ $0x02, BX
+	MOVQ CX, SI
+	SHLQ $0x02, SI
+	XORQ DI, DI
 
 channel_28:
-	MOVQ       prefetch+144(FP), R11
-	TESTQ      R11, R11
-	JZ         noprefetch_29
-	LEAQ       (R11)(AX*1), R11
-	PREFETCHT0 (R11)
-	PREFETCHT0 64(R11)
-	PREFETCHT0 128(R11)
-	PREFETCHT0 192(R11)
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	XORQ         R8, R8
+	MOVQ         DX, R9
 
-noprefetch_29:
-	VBROADCASTSS (SI)(R10*4), Y1
-	VMOVUPS      (R8), Y4
-	VMOVUPS      32(R8), Y5
-	XORQ         R11, R11
-	MOVQ         CX, R12
-	SHLQ         $0x02, R12
-	SUBQ         $0x00000020, R12
+sample_29:
+	MOVQ       prefetch+144(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_31
+	LEAQ       (R10)(AX*1), R10
+	PREFETCHT0 (R10)(R8*1)
+	PREFETCHT0 64(R10)(R8*1)
+	PREFETCHT0 128(R10)(R8*1)
+	PREFETCHT0 192(R10)(R8*1)
 
-singles_30:
-	CMPQ        R11, R12
-	JGT         tail_31
-	VMOVUPS     (AX)(R11*1), Y6
-	VSUBPS      Y1, Y6, Y6
-	VADDPS      Y6, Y4, Y4
-	VFMADD231PS Y6, Y6, Y5
-	ADDQ        $0x00000020, R11
-	JMP         singles_30
+noprefetch_31:
+	MOVQ R8, R10
+	LEAQ (R8)(SI*1), R11
+	SUBQ $0x00000040, R11
 
-tail_31:
-	ADDQ       $0x00000020, R12
-	CMPQ       R11, R12
-	JEQ        done_32
-	LEAQ       (AX)(R11*1), R11
-	MOVQ       R11, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_33
-	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_34
+blocks_35:
+	CMPQ        R10, R11
+	JGT         blocksdone_36
+	VMOVUPS     (AX)(R10*1), Y10
+	VSUBPS      Y1, Y10, Y10
+	VADDPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VMOVUPS     32(AX)(R10*1), Y10
+	VSUBPS      Y1, Y10, Y10
+	VADDPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	ADDQ        $0x00000040, R10
+	JMP         blocks_35
 
-loadslow_33:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
+blocksdone_36:
+	ADDQ $0x00000020, R11
 
-copy_35:
-	CMPQ R14, R13
-	JGE  copied_36
-	MOVL (R11)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_35
+singles_32:
+	CMPQ        R10, R11
+	JGT         tail_33
+	VMOVUPS     (AX)(R10*1), Y10
+	VSUBPS      Y1, Y10, Y10
+	VADDPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	ADDQ        $0x00000020, R10
+	JMP         singles_32
 
-copied_36:
-	VMOVUPS (SP), Y6
+tail_33:
+	ADDQ       $0x00000020, R11
+	CMPQ       R10, R11
+	JEQ        done_34
+	LEAQ       (AX)(R10*1), R10
+	MOVQ       R10, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_37
+	VMASKMOVPS (R10), Y0, Y10
+	JMP        loaded_38
 
-loaded_34:
-	VSUBPS      Y1, Y6, Y6
-	VANDPS      Y0, Y6, Y6
-	VADDPS      Y6, Y4, Y4
-	VFMADD231PS Y6, Y6, Y5
-	MOVQ        R12, R11
+loadslow_37:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
 
-done_32:
-	ADDQ    R11, AX
-	VMOVUPS Y4, (R8)
-	VMOVUPS Y5, 32(R8)
-	ADDQ    $0x00000040, R8
-	INCQ    R10
-	CMPQ    R10, mean_len+8(FP)
-	JB      channel_28
-	ADDQ    DX, AX
-	DECQ    R9
-	JNZ     sample_27
-	XORQ    R8, R8
+copy_39:
+	CMPQ R13, R12
+	JGE  copied_40
+	MOVL (R10)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_39
 
-lanes_37:
-	VMOVUPS      (DI), Y1
-	VCVTPS2PD    X1, Y4
+copied_40:
+	VMOVUPS (SP), Y10
+
+loaded_38:
+	VSUBPS      Y1, Y10, Y10
+	VANDPS      Y0, Y10, Y10
+	VADDPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	MOVQ        R11, R10
+
+done_34:
+	ADDQ       BX, R8
+	DECQ       R9
+	JZ         summed_30
+	MOVQ       prefetch+144(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_41
+	LEAQ       (R10)(AX*1), R10
+	PREFETCHT0 (R10)(R8*1)
+	PREFETCHT0 64(R10)(R8*1)
+	PREFETCHT0 128(R10)(R8*1)
+	PREFETCHT0 192(R10)(R8*1)
+
+noprefetch_41:
+	MOVQ R8, R10
+	LEAQ (R8)(SI*1), R11
+	SUBQ $0x00000040, R11
+
+blocks_45:
+	CMPQ        R10, R11
+	JGT         blocksdone_46
+	VMOVUPS     (AX)(R10*1), Y10
+	VSUBPS      Y1, Y10, Y10
+	VADDPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VMOVUPS     32(AX)(R10*1), Y10
+	VSUBPS      Y1, Y10, Y10
+	VADDPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	ADDQ        $0x00000040, R10
+	JMP         blocks_45
+
+blocksdone_46:
+	ADDQ $0x00000020, R11
+
+singles_42:
+	CMPQ        R10, R11
+	JGT         tail_43
+	VMOVUPS     (AX)(R10*1), Y10
+	VSUBPS      Y1, Y10, Y10
+	VADDPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	ADDQ        $0x00000020, R10
+	JMP         singles_42
+
+tail_43:
+	ADDQ       $0x00000020, R11
+	CMPQ       R10, R11
+	JEQ        done_44
+	LEAQ       (AX)(R10*1), R10
+	MOVQ       R10, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_47
+	VMASKMOVPS (R10), Y0, Y10
+	JMP        loaded_48
+
+loadslow_47:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_49:
+	CMPQ R13, R12
+	JGE  copied_50
+	MOVL (R10)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_49
+
+copied_50:
+	VMOVUPS (SP), Y10
+
+loaded_48:
+	VSUBPS      Y1, Y10, Y10
+	VANDPS      Y0, Y10, Y10
+	VADDPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	MOVQ        R11, R10
+
+done_44:
+	ADDQ BX, R8
+	DECQ R9
+	JNZ  sample_29
+
+summed_30:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R9
+	VMOVSD       X1, 1088(R9)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R9
+	VMOVSD       X1, 3264(R9)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_28
+	IMULQ        SI, DI
+	SUBQ         DI, R8
+	ADDQ         R8, AX
+	JMP          summed_27
+
+bysample_26:
+	MOVQ   stride+112(FP), BX
+	MOVQ   mean_len+8(FP), SI
+	IMULQ  CX, SI
+	SUBQ   SI, BX
+	SHLQ   $0x02, BX
+	MOVQ   buf_base+48(FP), SI
+	ADDQ   $0x00002640, SI
+	VXORPS Y1, Y1, Y1
+	MOVQ   SI, DI
+	MOVQ   mean_len+8(FP), R8
+
+clear_51:
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $0x00000040, DI
+	DECQ    R8
+	JNZ     clear_51
+	MOVQ    DX, R8
+
+sample_52:
+	XORQ R9, R9
+	MOVQ SI, DI
+
+channel_53:
+	MOVQ       prefetch+144(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_54
+	LEAQ       (R10)(AX*1), R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 192(R10)
+
+noprefetch_54:
+	MOVQ         buf_base+48(FP), R10
+	VBROADCASTSS (R10)(R9*4), Y1
+	VMOVUPS      (DI), Y2
+	VMOVUPS      32(DI), Y3
+	XORQ         R10, R10
+	MOVQ         CX, R11
+	SHLQ         $0x02, R11
+	SUBQ         $0x00000020, R11
+
+singles_55:
+	CMPQ        R10, R11
+	JGT         tail_56
+	VMOVUPS     (AX)(R10*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VADDPS      Y4, Y2, Y2
+	VFMADD231PS Y4, Y4, Y3
+	ADDQ        $0x00000020, R10
+	JMP         singles_55
+
+tail_56:
+	ADDQ       $0x00000020, R11
+	CMPQ       R10, R11
+	JEQ        done_57
+	LEAQ       (AX)(R10*1), R10
+	MOVQ       R10, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_58
+	VMASKMOVPS (R10), Y0, Y4
+	JMP        loaded_59
+
+loadslow_58:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_60:
+	CMPQ R13, R12
+	JGE  copied_61
+	MOVL (R10)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_60
+
+copied_61:
+	VMOVUPS (SP), Y4
+
+loaded_59:
+	VSUBPS      Y1, Y4, Y4
+	VANDPS      Y0, Y4, Y4
+	VADDPS      Y4, Y2, Y2
+	VFMADD231PS Y4, Y4, Y3
+	MOVQ        R11, R10
+
+done_57:
+	ADDQ    R10, AX
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	ADDQ    $0x00000040, DI
+	INCQ    R9
+	CMPQ    R9, mean_len+8(FP)
+	JB      channel_53
+	ADDQ    BX, AX
+	DECQ    R8
+	JNZ     sample_52
+	XORQ    BX, BX
+
+lanes_62:
+	VMOVUPS      (SI), Y1
+	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
 	VCVTPS2PD    X1, Y1
-	VADDPD       Y1, Y4, Y4
-	VEXTRACTF128 $0x01, Y4, X1
-	VADDPD       X1, X4, X4
-	VPERMILPD    $0x01, X4, X1
-	VADDSD       X1, X4, X4
-	VMOVSD       X4, 1088(SI)(R8*8)
-	VMOVUPS      32(DI), Y1
-	VCVTPS2PD    X1, Y4
-	VEXTRACTF128 $0x01, Y1, X1
-	VCVTPS2PD    X1, Y1
-	VADDPD       Y1, Y4, Y4
-	VEXTRACTF128 $0x01, Y4, X1
-	VADDPD       X1, X4, X4
-	VPERMILPD    $0x01, X4, X1
-	VADDSD       X1, X4, X4
-	VMOVSD       X4, 3264(SI)(R8*8)
-	ADDQ         $0x00000040, DI
-	INCQ         R8
-	CMPQ         R8, mean_len+8(FP)
-	JB           lanes_37
-	MOVQ         BX, SI
-	IMULQ        CX, SI
-	MOVQ         $0x3ff0000000000000, DI
-	VMOVQ        DI, X3
-	VCVTSI2SDQ   SI, X3, X1
-	VCVTSI2SDQ   count+120(FP), X3, X2
-	VDIVSD       X1, X3, X3
-	VMOVSD       X3, 72(SP)
-	VADDSD       X1, X2, X3
-	VDIVSD       X3, X1, X3
-	VMOVSD       X3, 80(SP)
-	VMULSD       X2, X3, X3
-	VMOVSD       X3, 88(SP)
+	VADDPD       Y1, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPD       X1, X2, X2
+	VPERMILPD    $0x01, X2, X1
+	VADDSD       X1, X2, X2
 	MOVQ         buf_base+48(FP), DI
-	MOVQ         mean_len+8(FP), R8
-	ADDQ         $0x07, R8
-	ANDQ         $-8, R8
-	LEAQ         5440(DI), R9
-	LEAQ         7616(DI), R10
-	MOVQ         buf_base+48(FP), R11
-	XORQ         R12, R12
-	SHLQ         $0x02, R8
-	SUBQ         $0x00000020, R8
+	VMOVSD       X2, 1088(DI)(BX*8)
+	VMOVUPS      32(SI), Y1
+	VCVTPS2PD    X1, Y2
+	VEXTRACTF128 $0x01, Y1, X1
+	VCVTPS2PD    X1, Y1
+	VADDPD       Y1, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPD       X1, X2, X2
+	VPERMILPD    $0x01, X2, X1
+	VADDSD       X1, X2, X2
+	MOVQ         buf_base+48(FP), DI
+	VMOVSD       X2, 3264(DI)(BX*8)
+	ADDQ         $0x00000040, SI
+	INCQ         BX
+	CMPQ         BX, mean_len+8(FP)
+	JB           lanes_62
 
-singles_38:
-	CMPQ         R12, R8
-	JGT          tail_39
-	VMOVUPD      (R9)(R12*2), Y1
-	VMOVUPD      32(R9)(R12*2), Y4
-	VMOVUPD      (R10)(R12*2), Y5
-	VMOVUPD      32(R10)(R12*2), Y6
-	VMOVUPS      (R11)(R12*1), Y7
-	VBROADCASTSD 72(SP), Y8
-	VCVTPS2PD    X7, Y9
-	VMOVUPD      1088(DI)(R12*2), Y10
-	VMOVUPD      3264(DI)(R12*2), Y11
-	VMULPD       Y8, Y10, Y8
-	VADDPD       Y8, Y9, Y9
-	VMULPD       Y8, Y10, Y10
-	VSUBPD       Y10, Y11, Y11
-	VXORPS       Y8, Y8, Y8
-	VMAXPD       Y11, Y8, Y11
-	VSUBPD       Y1, Y9, Y9
-	VBROADCASTSD 80(SP), Y8
-	VFMADD231PD  Y8, Y9, Y1
-	VMULPD       Y9, Y9, Y9
-	VBROADCASTSD 88(SP), Y8
-	VFMADD231PD  Y8, Y9, Y11
-	VADDPD       Y11, Y5, Y5
-	VBROADCASTSD 72(SP), Y8
-	VEXTRACTF128 $0x01, Y7, X7
-	VCVTPS2PD    X7, Y7
-	VMOVUPD      1120(DI)(R12*2), Y9
-	VMOVUPD      3296(DI)(R12*2), Y10
-	VMULPD       Y8, Y9, Y8
-	VADDPD       Y8, Y7, Y7
-	VMULPD       Y8, Y9, Y9
-	VSUBPD       Y9, Y10, Y10
-	VXORPS       Y8, Y8, Y8
-	VMAXPD       Y10, Y8, Y10
-	VSUBPD       Y4, Y7, Y7
-	VBROADCASTSD 80(SP), Y8
-	VFMADD231PD  Y8, Y7, Y4
+summed_27:
+	MOVQ       DX, BX
+	IMULQ      CX, BX
+	MOVQ       $0x3ff0000000000000, SI
+	VMOVQ      SI, X3
+	VCVTSI2SDQ BX, X3, X1
+	VCVTSI2SDQ count+120(FP), X3, X2
+	VDIVSD     X1, X3, X3
+	VMOVSD     X3, 72(SP)
+	VADDSD     X1, X2, X3
+	VDIVSD     X3, X1, X3
+	VMOVSD     X3, 80(SP)
+	VMULSD     X2, X3, X3
+	VMOVSD     X3, 88(SP)
+	MOVQ       buf_base+48(FP), SI
+	MOVQ       mean_len+8(FP), DI
+	ADDQ       $0x07, DI
+	ANDQ       $-8, DI
+	LEAQ       5440(SI), R8
+	LEAQ       7616(SI), R9
+	MOVQ       buf_base+48(FP), R10
+	XORQ       R11, R11
+	SHLQ       $0x02, DI
+	SUBQ       $0x00000020, DI
+
+singles_63:
+	CMPQ         R11, DI
+	JGT          tail_64
+	VMOVUPD      (R8)(R11*2), Y1
+	VMOVUPD      32(R8)(R11*2), Y2
+	VMOVUPD      (R9)(R11*2), Y3
+	VMOVUPD      32(R9)(R11*2), Y4
+	VMOVUPS      (R10)(R11*1), Y5
+	VBROADCASTSD 72(SP), Y6
+	VCVTPS2PD    X5, Y7
+	VMOVUPD      1088(SI)(R11*2), Y8
+	VMOVUPD      3264(SI)(R11*2), Y9
+	VMULPD       Y6, Y8, Y6
+	VADDPD       Y6, Y7, Y7
+	VMULPD       Y6, Y8, Y8
+	VSUBPD       Y8, Y9, Y9
+	VXORPS       Y6, Y6, Y6
+	VMAXPD       Y9, Y6, Y9
+	VSUBPD       Y1, Y7, Y7
+	VBROADCASTSD 80(SP), Y6
+	VFMADD231PD  Y6, Y7, Y1
 	VMULPD       Y7, Y7, Y7
-	VBROADCASTSD 88(SP), Y8
-	VFMADD231PD  Y8, Y7, Y10
-	VADDPD       Y10, Y6, Y6
-	VMOVUPD      Y1, (R9)(R12*2)
-	VMOVUPD      Y4, 32(R9)(R12*2)
-	VMOVUPD      Y5, (R10)(R12*2)
-	VMOVUPD      Y6, 32(R10)(R12*2)
-	VCVTPD2PSY   Y1, X2
-	VCVTPD2PSY   Y4, X1
-	VINSERTF128  $0x01, X1, Y2, Y2
-	VMOVUPS      Y2, (R11)(R12*1)
-	ADDQ         $0x00000020, R12
-	JMP          singles_38
+	VBROADCASTSD 88(SP), Y6
+	VFMADD231PD  Y6, Y7, Y9
+	VADDPD       Y9, Y3, Y3
+	VBROADCASTSD 72(SP), Y6
+	VEXTRACTF128 $0x01, Y5, X5
+	VCVTPS2PD    X5, Y5
+	VMOVUPD      1120(SI)(R11*2), Y7
+	VMOVUPD      3296(SI)(R11*2), Y8
+	VMULPD       Y6, Y7, Y6
+	VADDPD       Y6, Y5, Y5
+	VMULPD       Y6, Y7, Y7
+	VSUBPD       Y7, Y8, Y8
+	VXORPS       Y6, Y6, Y6
+	VMAXPD       Y8, Y6, Y8
+	VSUBPD       Y2, Y5, Y5
+	VBROADCASTSD 80(SP), Y6
+	VFMADD231PD  Y6, Y5, Y2
+	VMULPD       Y5, Y5, Y5
+	VBROADCASTSD 88(SP), Y6
+	VFMADD231PD  Y6, Y5, Y8
+	VADDPD       Y8, Y4, Y4
+	VMOVUPD      Y1, (R8)(R11*2)
+	VMOVUPD      Y2, 32(R8)(R11*2)
+	VMOVUPD      Y3, (R9)(R11*2)
+	VMOVUPD      Y4, 32(R9)(R11*2)
+	VCVTPD2PSY   Y1, X11
+	VCVTPD2PSY   Y2, X1
+	VINSERTF128  $0x01, X1, Y11, Y11
+	VMOVUPS      Y11, (R10)(R11*1)
+	ADDQ         $0x00000020, R11
+	JMP          singles_63
 
-tail_39:
-	ADDQ    $0x00000020, R8
-	CMPQ    R12, R8
-	JEQ     done_40
+tail_64:
+	ADDQ    $0x00000020, DI
+	CMPQ    R11, DI
+	JEQ     done_65
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
-	MOVQ    64(SP), R13
-	SHLQ    $0x01, R13
-	LEAQ    (R9)(R12*2), BP
-	XORQ    R14, R14
+	MOVQ    64(SP), R12
+	SHLQ    $0x01, R12
+	LEAQ    (R8)(R11*2), R15
+	XORQ    R13, R13
 
-copy_41:
-	CMPQ R14, R13
-	JGE  copied_42
-	MOVL (BP)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_41
+copy_66:
+	CMPQ R13, R12
+	JGE  copied_67
+	MOVL (R15)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_66
 
-copied_42:
+copied_67:
 	VMOVUPD (SP), Y1
-	VMOVUPD 32(SP), Y4
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
-	MOVQ    64(SP), R13
-	SHLQ    $0x01, R13
-	LEAQ    (R10)(R12*2), BP
-	XORQ    R14, R14
+	VMOVUPD 32(SP), Y2
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R12
+	SHLQ    $0x01, R12
+	LEAQ    (R9)(R11*2), R15
+	XORQ    R13, R13
 
-copy_43:
-	CMPQ R14, R13
-	JGE  copied_44
-	MOVL (BP)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_43
+copy_68:
+	CMPQ R13, R12
+	JGE  copied_69
+	MOVL (R15)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_68
 
-copied_44:
-	VMOVUPD      (SP), Y5
-	VMOVUPD      32(SP), Y6
-	VMOVUPS      (R11)(R12*1), Y7
-	VBROADCASTSD 72(SP), Y8
-	VCVTPS2PD    X7, Y9
-	VMOVUPD      1088(DI)(R12*2), Y10
-	VMOVUPD      3264(DI)(R12*2), Y11
-	VMULPD       Y8, Y10, Y8
-	VADDPD       Y8, Y9, Y9
-	VMULPD       Y8, Y10, Y10
-	VSUBPD       Y10, Y11, Y11
-	VXORPS       Y8, Y8, Y8
-	VMAXPD       Y11, Y8, Y11
-	VSUBPD       Y1, Y9, Y9
-	VBROADCASTSD 80(SP), Y8
-	VFMADD231PD  Y8, Y9, Y1
-	VMULPD       Y9, Y9, Y9
-	VBROADCASTSD 88(SP), Y8
-	VFMADD231PD  Y8, Y9, Y11
-	VADDPD       Y11, Y5, Y5
-	VBROADCASTSD 72(SP), Y8
-	VEXTRACTF128 $0x01, Y7, X7
-	VCVTPS2PD    X7, Y7
-	VMOVUPD      1120(DI)(R12*2), Y9
-	VMOVUPD      3296(DI)(R12*2), Y10
-	VMULPD       Y8, Y9, Y8
-	VADDPD       Y8, Y7, Y7
-	VMULPD       Y8, Y9, Y9
-	VSUBPD       Y9, Y10, Y10
-	VXORPS       Y8, Y8, Y8
-	VMAXPD       Y10, Y8, Y10
-	VSUBPD       Y4, Y7, Y7
-	VBROADCASTSD 80(SP), Y8
-	VFMADD231PD  Y8, Y7, Y4
+copied_69:
+	VMOVUPD      (SP), Y3
+	VMOVUPD      32(SP), Y4
+	VMOVUPS      (R10)(R11*1), Y5
+	VBROADCASTSD 72(SP), Y6
+	VCVTPS2PD    X5, Y7
+	VMOVUPD      1088(SI)(R11*2), Y8
+	VMOVUPD      3264(SI)(R11*2), Y9
+	VMULPD       Y6, Y8, Y6
+	VADDPD       Y6, Y7, Y7
+	VMULPD       Y6, Y8, Y8
+	VSUBPD       Y8, Y9, Y9
+	VXORPS       Y6, Y6, Y6
+	VMAXPD       Y9, Y6, Y9
+	VSUBPD       Y1, Y7, Y7
+	VBROADCASTSD 80(SP), Y6
+	VFMADD231PD  Y6, Y7, Y1
 	VMULPD       Y7, Y7, Y7
-	VBROADCASTSD 88(SP), Y8
-	VFMADD231PD  Y8, Y7, Y10
-	VADDPD       Y10, Y6, Y6
+	VBROADCASTSD 88(SP), Y6
+	VFMADD231PD  Y6, Y7, Y9
+	VADDPD       Y9, Y3, Y3
+	VBROADCASTSD 72(SP), Y6
+	VEXTRACTF128 $0x01, Y5, X5
+	VCVTPS2PD    X5, Y5
+	VMOVUPD      1120(SI)(R11*2), Y7
+	VMOVUPD      3296(SI)(R11*2), Y8
+	VMULPD       Y6, Y7, Y6
+	VADDPD       Y6, Y5, Y5
+	VMULPD       Y6, Y7, Y7
+	VSUBPD       Y7, Y8, Y8
+	VXORPS       Y6, Y6, Y6
+	VMAXPD       Y8, Y6, Y8
+	VSUBPD       Y2, Y5, Y5
+	VBROADCASTSD 80(SP), Y6
+	VFMADD231PD  Y6, Y5, Y2
+	VMULPD       Y5, Y5, Y5
+	VBROADCASTSD 88(SP), Y6
+	VFMADD231PD  Y6, Y5, Y8
+	VADDPD       Y8, Y4, Y4
 	VMOVUPD      Y1, (SP)
-	VMOVUPD      Y4, 32(SP)
-	MOVQ         64(SP), DI
-	SHLQ         $0x01, DI
-	LEAQ         (R9)(R12*2), R14
-	XORQ         R9, R9
+	VMOVUPD      Y2, 32(SP)
+	MOVQ         64(SP), SI
+	SHLQ         $0x01, SI
+	LEAQ         (R8)(R11*2), R13
+	XORQ         R8, R8
 
-copy_45:
-	CMPQ R9, DI
-	JGE  copied_46
-	MOVL (SP)(R9*1), R13
-	MOVL R13, (R14)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_45
+copy_70:
+	CMPQ R8, SI
+	JGE  copied_71
+	MOVL (SP)(R8*1), R12
+	MOVL R12, (R13)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_70
 
-copied_46:
-	VMOVUPD Y5, (SP)
-	VMOVUPD Y6, 32(SP)
-	MOVQ    64(SP), DI
-	SHLQ    $0x01, DI
-	LEAQ    (R10)(R12*2), R13
-	XORQ    R9, R9
+copied_71:
+	VMOVUPD Y3, (SP)
+	VMOVUPD Y4, 32(SP)
+	MOVQ    64(SP), SI
+	SHLQ    $0x01, SI
+	LEAQ    (R9)(R11*2), R12
+	XORQ    R8, R8
 
-copy_47:
-	CMPQ R9, DI
-	JGE  copied_48
-	MOVL (SP)(R9*1), R10
-	MOVL R10, (R13)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_47
+copy_72:
+	CMPQ R8, SI
+	JGE  copied_73
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (R12)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_72
 
-copied_48:
-	VCVTPD2PSY  Y1, X3
-	VCVTPD2PSY  Y4, X1
-	VINSERTF128 $0x01, X1, Y3, Y3
-	VMOVUPS     Y3, (R11)(R12*1)
-	MOVQ        R8, R12
+copied_73:
+	VCVTPD2PSY  Y1, X12
+	VCVTPD2PSY  Y2, X1
+	VINSERTF128 $0x01, X1, Y12, Y12
+	VMOVUPS     Y12, (R10)(R11*1)
+	MOVQ        DI, R11
 
-done_40:
-	ADDQ    SI, count+120(FP)
-	SUBQ    BX, samples+104(FP)
-	JZ      done_49
-	MOVQ    group+136(FP), BX
-	CMPQ    samples+104(FP), BX
-	CMOVQLT samples+104(FP), BX
+done_65:
+	ADDQ    BX, count+120(FP)
+	SUBQ    DX, samples+104(FP)
+	JZ      done_74
+	MOVQ    group+136(FP), DX
+	CMPQ    samples+104(FP), DX
+	CMOVQLT samples+104(FP), DX
 	JMP     group_25
 
-done_49:
+done_74:
 	VZEROUPPER
 	RET
 
@@ -790,7 +1025,7 @@ TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-136
 	NEGQ    BX
 	VMOVDQU 32(SI)(BX*1), Y0
 
-chunk_50:
+chunk_75:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X3
 	VCVTSI2SDQ DX, X3, X1
@@ -808,27 +1043,27 @@ chunk_50:
 	ADDQ       $0x07, SI
 	SHRQ       $0x03, SI
 
-clear_52:
+clear_77:
 	VMOVUPS Y1, 1088(BX)
 	VMOVUPS Y1, 2176(BX)
 	ADDQ    $0x20, BX
 	DECQ    SI
-	JNZ     clear_52
+	JNZ     clear_77
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_53:
+rows_78:
 	CMPQ BX, $0x04
-	JLT  rowsdone_54
+	JLT  rowsdone_79
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_56
+	JZ   vectorstail_81
 
-vectors_55:
+vectors_80:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_58
+	JEQ        noprefetch_83
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -836,7 +1071,7 @@ vectors_55:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_58:
+noprefetch_83:
 	VMOVUPS     (R8), Y1
 	VMOVUPS     (R9), Y5
 	VSUBPS      Y1, Y5, Y5
@@ -861,38 +1096,38 @@ noprefetch_58:
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
 	DECQ        DI
-	JNZ         vectors_55
+	JNZ         vectors_80
 
-vectorstail_56:
+vectorstail_81:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_57
+	JZ         vectorsdone_82
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_59
+	JA         loadslow_84
 	VMASKMOVPS (R9), Y0, Y5
-	JMP        loaded_60
+	JMP        loaded_85
 
-loadslow_59:
+loadslow_84:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R10, R10
 
-copy_61:
+copy_86:
 	CMPQ R10, DI
-	JGE  copied_62
+	JGE  copied_87
 	MOVL (R9)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_61
+	JMP  copy_86
 
-copied_62:
+copied_87:
 	VMOVUPS (SP), Y5
 
-loaded_60:
+loaded_85:
 	VSUBPS     Y1, Y5, Y5
 	VMOVAPS    Y5, Y4
 	VMULPS     Y5, Y5, Y5
@@ -900,29 +1135,29 @@ loaded_60:
 	MOVQ       DI, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_63
+	JA         loadslow_88
 	VMASKMOVPS (DI), Y0, Y6
-	JMP        loaded_64
+	JMP        loaded_89
 
-loadslow_63:
+loadslow_88:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_65:
+copy_90:
 	CMPQ R11, R10
-	JGE  copied_66
+	JGE  copied_91
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_65
+	JMP  copy_90
 
-copied_66:
+copied_91:
 	VMOVUPS (SP), Y6
 
-loaded_64:
+loaded_89:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -930,29 +1165,29 @@ loaded_64:
 	MOVQ        DI, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_67
+	JA          loadslow_92
 	VMASKMOVPS  (DI), Y0, Y6
-	JMP         loaded_68
+	JMP         loaded_93
 
-loadslow_67:
+loadslow_92:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_69:
+copy_94:
 	CMPQ R11, R10
-	JGE  copied_70
+	JGE  copied_95
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_69
+	JMP  copy_94
 
-copied_70:
+copied_95:
 	VMOVUPS (SP), Y6
 
-loaded_68:
+loaded_93:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -960,29 +1195,29 @@ loaded_68:
 	MOVQ        DI, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_71
+	JA          loadslow_96
 	VMASKMOVPS  (DI), Y0, Y6
-	JMP         loaded_72
+	JMP         loaded_97
 
-loadslow_71:
+loadslow_96:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_73:
+copy_98:
 	CMPQ R10, R9
-	JGE  copied_74
+	JGE  copied_99
 	MOVL (DI)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_73
+	JMP  copy_98
 
-copied_74:
+copied_99:
 	VMOVUPS (SP), Y6
 
-loaded_72:
+loaded_97:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -991,22 +1226,22 @@ loaded_72:
 	VADDPS      2176(R8), Y5, Y5
 	VMOVUPS     Y5, 2176(R8)
 
-vectorsdone_57:
+vectorsdone_82:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_53
+	JMP  rows_78
 
-rowsdone_54:
-rows_75:
+rowsdone_79:
+rows_100:
 	CMPQ BX, $0x01
-	JLT  rowsdone_76
+	JLT  rowsdone_101
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x03, SI
-	JZ   vectorstail_78
+	JZ   vectorstail_103
 
-vectors_77:
+vectors_102:
 	VMOVUPS (DI), Y1
 	VMOVUPS (R8), Y4
 	VSUBPS  Y1, Y4, Y4
@@ -1019,38 +1254,38 @@ vectors_77:
 	ADDQ    $0x20, R8
 	ADDQ    $0x20, DI
 	DECQ    SI
-	JNZ     vectors_77
+	JNZ     vectors_102
 
-vectorstail_78:
+vectorstail_103:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_79
+	JZ         vectorsdone_104
 	VMOVUPS    (DI), Y1
 	MOVQ       R8, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_80
+	JA         loadslow_105
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_81
+	JMP        loaded_106
 
-loadslow_80:
+loadslow_105:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R9, R9
 
-copy_82:
+copy_107:
 	CMPQ R9, SI
-	JGE  copied_83
+	JGE  copied_108
 	MOVL (R8)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_82
+	JMP  copy_107
 
-copied_83:
+copied_108:
 	VMOVUPS (SP), Y4
 
-loaded_81:
+loaded_106:
 	VSUBPS  Y1, Y4, Y4
 	VMOVAPS Y4, Y1
 	VMULPS  Y4, Y4, Y4
@@ -1059,12 +1294,12 @@ loaded_81:
 	VADDPS  2176(DI), Y4, Y4
 	VMOVUPS Y4, 2176(DI)
 
-vectorsdone_79:
+vectorsdone_104:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_75
+	JMP  rows_100
 
-rowsdone_76:
+rowsdone_101:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -1074,9 +1309,9 @@ rowsdone_76:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_84:
+singles_109:
 	CMPQ         R9, R10
-	JGT          tail_85
+	JGT          tail_110
 	VMOVUPD      (SI)(R9*2), Y1
 	VMOVUPD      32(SI)(R9*2), Y4
 	VMOVUPD      (DI)(R9*2), Y5
@@ -1132,12 +1367,12 @@ singles_84:
 	VINSERTF128  $0x01, X1, Y2, Y2
 	VMOVUPS      Y2, (R8)(R9*1)
 	ADDQ         $0x00000020, R9
-	JMP          singles_84
+	JMP          singles_109
 
-tail_85:
+tail_110:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_86
+	JEQ     done_111
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -1146,15 +1381,15 @@ tail_85:
 	LEAQ    (SI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_87:
+copy_112:
 	CMPQ R12, R11
-	JGE  copied_88
+	JGE  copied_113
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_87
+	JMP  copy_112
 
-copied_88:
+copied_113:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -1165,15 +1400,15 @@ copied_88:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_89:
+copy_114:
 	CMPQ R12, R11
-	JGE  copied_90
+	JGE  copied_115
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_89
+	JMP  copy_114
 
-copied_90:
+copied_115:
 	VMOVUPD      (SP), Y5
 	VMOVUPD      32(SP), Y6
 	VMOVUPS      (R8)(R9*1), Y7
@@ -1225,15 +1460,15 @@ copied_90:
 	LEAQ         (SI)(R9*2), R12
 	XORQ         SI, SI
 
-copy_91:
+copy_116:
 	CMPQ SI, BX
-	JGE  copied_92
+	JGE  copied_117
 	MOVL (SP)(SI*1), R11
 	MOVL R11, (R12)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_91
+	JMP  copy_116
 
-copied_92:
+copied_117:
 	VMOVUPD Y5, (SP)
 	VMOVUPD Y6, 32(SP)
 	MOVQ    64(SP), BX
@@ -1241,31 +1476,31 @@ copied_92:
 	LEAQ    (DI)(R9*2), R11
 	XORQ    SI, SI
 
-copy_93:
+copy_118:
 	CMPQ SI, BX
-	JGE  copied_94
+	JGE  copied_119
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (R11)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_93
+	JMP  copy_118
 
-copied_94:
+copied_119:
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y4, X1
 	VINSERTF128 $0x01, X1, Y3, Y3
 	VMOVUPS     Y3, (R8)(R9*1)
 	MOVQ        R10, R9
 
-done_86:
+done_111:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_95
+	JZ      done_120
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_50
+	JMP     chunk_75
 
-done_95:
+done_120:
 	VZEROUPPER
 	RET
 
@@ -1274,7 +1509,7 @@ done_95:
 TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+152(FP), $0x00
-	JNE     nontemporal_96
+	JNE     nontemporal_121
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -1292,10 +1527,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_97:
+sample_122:
 	XORQ DI, DI
 
-channel_98:
+channel_123:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -1307,17 +1542,17 @@ channel_98:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_102:
+blocks_127:
 	CMPQ       R8, R9
-	JGT        blocksdone_103
+	JGT        blocksdone_128
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_104
+	JZ         noprefetch_129
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_104:
+noprefetch_129:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1335,93 +1570,93 @@ noprefetch_104:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_102
+	JMP         blocks_127
 
-blocksdone_103:
+blocksdone_128:
 	ADDQ $0x00000060, R9
 
-singles_99:
+singles_124:
 	CMPQ        R8, R9
-	JGT         tail_100
+	JGT         tail_125
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_99
+	JMP         singles_124
 
-tail_100:
+tail_125:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_101
+	JEQ        done_126
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_105
+	JA         loadslow_130
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_106
+	JMP        loaded_131
 
-loadslow_105:
+loadslow_130:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_107:
+copy_132:
 	CMPQ R12, R11
-	JGE  copied_108
+	JGE  copied_133
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_107
+	JMP  copy_132
 
-copied_108:
+copied_133:
 	VMOVUPS (SP), Y4
 
-loaded_106:
+loaded_131:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_109
+	JA          storeslow_134
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_110
+	JMP         stored_135
 
-storeslow_109:
+storeslow_134:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_111:
+copy_136:
 	CMPQ R11, R10
-	JGE  copied_112
+	JGE  copied_137
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_111
+	JMP  copy_136
 
-copied_112:
-stored_110:
+copied_137:
+stored_135:
 	MOVQ R9, R8
 
-done_101:
+done_126:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_98
+	JB   channel_123
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_97
+	JNZ  sample_122
 	VZEROUPPER
 	RET
 
-nontemporal_96:
+nontemporal_121:
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -1439,10 +1674,10 @@ nontemporal_96:
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_113:
+sample_138:
 	XORQ DI, DI
 
-channel_114:
+channel_139:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -1454,17 +1689,17 @@ channel_114:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_118:
+blocks_143:
 	CMPQ       R8, R9
-	JGT        blocksdone_119
+	JGT        blocksdone_144
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_120
+	JZ         noprefetch_145
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_120:
+noprefetch_145:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1482,89 +1717,89 @@ noprefetch_120:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_118
+	JMP         blocks_143
 
-blocksdone_119:
+blocksdone_144:
 	ADDQ $0x00000060, R9
 
-singles_115:
+singles_140:
 	CMPQ        R8, R9
-	JGT         tail_116
+	JGT         tail_141
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_115
+	JMP         singles_140
 
-tail_116:
+tail_141:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_117
+	JEQ        done_142
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_121
+	JA         loadslow_146
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_122
+	JMP        loaded_147
 
-loadslow_121:
+loadslow_146:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_123:
+copy_148:
 	CMPQ R12, R11
-	JGE  copied_124
+	JGE  copied_149
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_123
+	JMP  copy_148
 
-copied_124:
+copied_149:
 	VMOVUPS (SP), Y4
 
-loaded_122:
+loaded_147:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_125
+	JA          storeslow_150
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_126
+	JMP         stored_151
 
-storeslow_125:
+storeslow_150:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_127:
+copy_152:
 	CMPQ R11, R10
-	JGE  copied_128
+	JGE  copied_153
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_127
+	JMP  copy_152
 
-copied_128:
-stored_126:
+copied_153:
+stored_151:
 	MOVQ R9, R8
 
-done_117:
+done_142:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_114
+	JB   channel_139
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_113
+	JNZ  sample_138
 	SFENCE
 	VZEROUPPER
 	RET
@@ -1574,7 +1809,7 @@ done_117:
 TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_129
+	JNE     nontemporal_154
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -1585,12 +1820,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_130
+	JA      streaming_155
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_131
+	JZ      full_156
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -1600,7 +1835,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_false
 
-full_131:
+full_156:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -1635,16 +1870,16 @@ full_131:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_132:
+row_157:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_133
+	JZ         noprefetch_158
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_133:
+noprefetch_158:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -1664,7 +1899,7 @@ noprefetch_133:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_132
+	JNZ         row_157
 	VZEROUPPER
 	RET
 
@@ -1691,15 +1926,15 @@ normColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_134:
+row_159:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_135
+	JZ         noprefetch_160
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_135:
+noprefetch_160:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -1715,7 +1950,7 @@ noprefetch_135:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_134
+	JNZ         row_159
 	VZEROUPPER
 	RET
 
@@ -1736,14 +1971,14 @@ normColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_136:
+row_161:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_137
+	JZ         noprefetch_162
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_137:
+noprefetch_162:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -1755,7 +1990,7 @@ noprefetch_137:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_136
+	JNZ         row_161
 	VZEROUPPER
 	RET
 
@@ -1770,13 +2005,13 @@ normColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_138:
+row_163:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_139
+	JZ         noprefetch_164
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_139:
+noprefetch_164:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -1784,7 +2019,7 @@ noprefetch_139:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_138
+	JNZ         row_163
 	VZEROUPPER
 	RET
 
@@ -1812,99 +2047,99 @@ normColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_140
+	JA         loadslow_165
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_141
+	JMP        loaded_166
 
-loadslow_140:
+loadslow_165:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_142:
+copy_167:
 	CMPQ BX, DX
-	JGE  copied_143
+	JGE  copied_168
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_142
+	JMP  copy_167
 
-copied_143:
+copied_168:
 	VMOVUPS (SP), Y10
 
-loaded_141:
+loaded_166:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_144
+	JA         loadslow_169
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_145
+	JMP        loaded_170
 
-loadslow_144:
+loadslow_169:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_146:
+copy_171:
 	CMPQ BX, DX
-	JGE  copied_147
+	JGE  copied_172
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_146
+	JMP  copy_171
 
-copied_147:
+copied_172:
 	VMOVUPS (SP), Y11
 
-loaded_145:
+loaded_170:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_148
+	JA         loadslow_173
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_149
+	JMP        loaded_174
 
-loadslow_148:
+loadslow_173:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_150:
+copy_175:
 	CMPQ BX, DX
-	JGE  copied_151
+	JGE  copied_176
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_150
+	JMP  copy_175
 
-copied_151:
+copied_176:
 	VMOVUPS (SP), Y12
 
-loaded_149:
+loaded_174:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_152:
+row_177:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_153
+	JZ         noprefetch_178
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_153:
+noprefetch_178:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -1921,58 +2156,58 @@ noprefetch_153:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_154
+	JA          loadslow_179
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_155
+	JMP         loaded_180
 
-loadslow_154:
+loadslow_179:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_156:
+copy_181:
 	CMPQ R8, DI
-	JGE  copied_157
+	JGE  copied_182
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_156
+	JMP  copy_181
 
-copied_157:
+copied_182:
 	VMOVUPS (SP), Y13
 
-loaded_155:
+loaded_180:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_158
+	JA          storeslow_183
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_159
+	JMP         stored_184
 
-storeslow_158:
+storeslow_183:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_160:
+copy_185:
 	CMPQ R8, DI
-	JGE  copied_161
+	JGE  copied_186
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_160
+	JMP  copy_185
 
-copied_161:
-stored_159:
+copied_186:
+stored_184:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_152
+	JNZ  row_177
 	VZEROUPPER
 	RET
 
@@ -1994,98 +2229,98 @@ normColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_162
+	JA         loadslow_187
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_163
+	JMP        loaded_188
 
-loadslow_162:
+loadslow_187:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_164:
+copy_189:
 	CMPQ BX, DX
-	JGE  copied_165
+	JGE  copied_190
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_164
+	JMP  copy_189
 
-copied_165:
+copied_190:
 	VMOVUPS (SP), Y7
 
-loaded_163:
+loaded_188:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_166
+	JA         loadslow_191
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_167
+	JMP        loaded_192
 
-loadslow_166:
+loadslow_191:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_168:
+copy_193:
 	CMPQ BX, DX
-	JGE  copied_169
+	JGE  copied_194
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_168
+	JMP  copy_193
 
-copied_169:
+copied_194:
 	VMOVUPS (SP), Y8
 
-loaded_167:
+loaded_192:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_170
+	JA         loadslow_195
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_171
+	JMP        loaded_196
 
-loadslow_170:
+loadslow_195:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_172:
+copy_197:
 	CMPQ BX, DX
-	JGE  copied_173
+	JGE  copied_198
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_172
+	JMP  copy_197
 
-copied_173:
+copied_198:
 	VMOVUPS (SP), Y9
 
-loaded_171:
+loaded_196:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_174:
+row_199:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_175
+	JZ         noprefetch_200
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_175:
+noprefetch_200:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -2098,58 +2333,58 @@ noprefetch_175:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_176
+	JA          loadslow_201
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_177
+	JMP         loaded_202
 
-loadslow_176:
+loadslow_201:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_178:
+copy_203:
 	CMPQ R8, DI
-	JGE  copied_179
+	JGE  copied_204
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_178
+	JMP  copy_203
 
-copied_179:
+copied_204:
 	VMOVUPS (SP), Y10
 
-loaded_177:
+loaded_202:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_180
+	JA          storeslow_205
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_181
+	JMP         stored_206
 
-storeslow_180:
+storeslow_205:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_182:
+copy_207:
 	CMPQ R8, DI
-	JGE  copied_183
+	JGE  copied_208
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_182
+	JMP  copy_207
 
-copied_183:
-stored_181:
+copied_208:
+stored_206:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_174
+	JNZ  row_199
 	VZEROUPPER
 	RET
 
@@ -2165,97 +2400,97 @@ normColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_184
+	JA         loadslow_209
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_185
+	JMP        loaded_210
 
-loadslow_184:
+loadslow_209:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_186:
+copy_211:
 	CMPQ BX, DX
-	JGE  copied_187
+	JGE  copied_212
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_186
+	JMP  copy_211
 
-copied_187:
+copied_212:
 	VMOVUPS (SP), Y4
 
-loaded_185:
+loaded_210:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_188
+	JA         loadslow_213
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_189
+	JMP        loaded_214
 
-loadslow_188:
+loadslow_213:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_190:
+copy_215:
 	CMPQ BX, DX
-	JGE  copied_191
+	JGE  copied_216
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_190
+	JMP  copy_215
 
-copied_191:
+copied_216:
 	VMOVUPS (SP), Y5
 
-loaded_189:
+loaded_214:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_192
+	JA         loadslow_217
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_193
+	JMP        loaded_218
 
-loadslow_192:
+loadslow_217:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_194:
+copy_219:
 	CMPQ BX, DX
-	JGE  copied_195
+	JGE  copied_220
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_194
+	JMP  copy_219
 
-copied_195:
+copied_220:
 	VMOVUPS (SP), Y6
 
-loaded_193:
+loaded_218:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_196:
+row_221:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_197
+	JZ         noprefetch_222
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_197:
+noprefetch_222:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -2264,58 +2499,58 @@ noprefetch_197:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_198
+	JA          loadslow_223
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_199
+	JMP         loaded_224
 
-loadslow_198:
+loadslow_223:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_200:
+copy_225:
 	CMPQ R8, DI
-	JGE  copied_201
+	JGE  copied_226
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_200
+	JMP  copy_225
 
-copied_201:
+copied_226:
 	VMOVUPS (SP), Y7
 
-loaded_199:
+loaded_224:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_202
+	JA          storeslow_227
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_203
+	JMP         stored_228
 
-storeslow_202:
+storeslow_227:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_204:
+copy_229:
 	CMPQ R8, DI
-	JGE  copied_205
+	JGE  copied_230
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_204
+	JMP  copy_229
 
-copied_205:
-stored_203:
+copied_230:
+stored_228:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_196
+	JNZ  row_221
 	VZEROUPPER
 	RET
 
@@ -2324,152 +2559,152 @@ normColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_206
+	JA         loadslow_231
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_207
+	JMP        loaded_232
 
-loadslow_206:
+loadslow_231:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_208:
+copy_233:
 	CMPQ BX, DX
-	JGE  copied_209
+	JGE  copied_234
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_208
+	JMP  copy_233
 
-copied_209:
+copied_234:
 	VMOVUPS (SP), Y1
 
-loaded_207:
+loaded_232:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_210
+	JA         loadslow_235
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_211
+	JMP        loaded_236
 
-loadslow_210:
+loadslow_235:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_212:
+copy_237:
 	CMPQ BX, DX
-	JGE  copied_213
+	JGE  copied_238
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_212
+	JMP  copy_237
 
-copied_213:
+copied_238:
 	VMOVUPS (SP), Y2
 
-loaded_211:
+loaded_236:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_214
+	JA         loadslow_239
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_215
+	JMP        loaded_240
 
-loadslow_214:
+loadslow_239:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_216:
+copy_241:
 	CMPQ BX, DX
-	JGE  copied_217
+	JGE  copied_242
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_216
+	JMP  copy_241
 
-copied_217:
+copied_242:
 	VMOVUPS (SP), Y3
 
-loaded_215:
+loaded_240:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_218:
+row_243:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_219
+	JZ         noprefetch_244
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_219:
+noprefetch_244:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_220
+	JA         loadslow_245
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_221
+	JMP        loaded_246
 
-loadslow_220:
+loadslow_245:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_222:
+copy_247:
 	CMPQ DI, SI
-	JGE  copied_223
+	JGE  copied_248
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_222
+	JMP  copy_247
 
-copied_223:
+copied_248:
 	VMOVUPS (SP), Y4
 
-loaded_221:
+loaded_246:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_224
+	JA          storeslow_249
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_225
+	JMP         stored_250
 
-storeslow_224:
+storeslow_249:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_226:
+copy_251:
 	CMPQ DI, SI
-	JGE  copied_227
+	JGE  copied_252
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_226
+	JMP  copy_251
 
-copied_227:
-stored_225:
+copied_252:
+stored_250:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_218
+	JNZ  row_243
 	VZEROUPPER
 	RET
 
-streaming_130:
+streaming_155:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -2477,15 +2712,15 @@ streaming_130:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_228:
+row_253:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_232:
+blocks_257:
 	CMPQ        R9, R10
-	JGT         blocksdone_233
+	JGT         blocksdone_258
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -2515,14 +2750,14 @@ blocks_232:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_232
+	JMP         blocks_257
 
-blocksdone_233:
+blocksdone_258:
 	ADDQ $0x00000060, R10
 
-singles_229:
+singles_254:
 	CMPQ        R9, R10
-	JGT         tail_230
+	JGT         tail_255
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -2531,156 +2766,156 @@ singles_229:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_229
+	JMP         singles_254
 
-tail_230:
+tail_255:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_231
+	JEQ        done_256
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_234
+	JA         loadslow_259
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_235
+	JMP        loaded_260
 
-loadslow_234:
+loadslow_259:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_236:
+copy_261:
 	CMPQ R13, R12
-	JGE  copied_237
+	JGE  copied_262
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_236
+	JMP  copy_261
 
-copied_237:
+copied_262:
 	VMOVUPS (SP), Y1
 
-loaded_235:
+loaded_260:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_238
+	JA         loadslow_263
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_239
+	JMP        loaded_264
 
-loadslow_238:
+loadslow_263:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_240:
+copy_265:
 	CMPQ R13, R12
-	JGE  copied_241
+	JGE  copied_266
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_240
+	JMP  copy_265
 
-copied_241:
+copied_266:
 	VMOVUPS (SP), Y2
 
-loaded_239:
+loaded_264:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_242
+	JA         loadslow_267
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_243
+	JMP        loaded_268
 
-loadslow_242:
+loadslow_267:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_244:
+copy_269:
 	CMPQ R13, R12
-	JGE  copied_245
+	JGE  copied_270
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_244
+	JMP  copy_269
 
-copied_245:
+copied_270:
 	VMOVUPS (SP), Y3
 
-loaded_243:
+loaded_268:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_246
+	JA         loadslow_271
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_247
+	JMP        loaded_272
 
-loadslow_246:
+loadslow_271:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_248:
+copy_273:
 	CMPQ R13, R12
-	JGE  copied_249
+	JGE  copied_274
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_248
+	JMP  copy_273
 
-copied_249:
+copied_274:
 	VMOVUPS (SP), Y4
 
-loaded_247:
+loaded_272:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_250
+	JA          storeslow_275
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_251
+	JMP         stored_276
 
-storeslow_250:
+storeslow_275:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_252:
+copy_277:
 	CMPQ R12, R11
-	JGE  copied_253
+	JGE  copied_278
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_252
+	JMP  copy_277
 
-copied_253:
-stored_251:
+copied_278:
+stored_276:
 	MOVQ R10, R9
 
-done_231:
+done_256:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_228
+	JNZ  row_253
 	VZEROUPPER
 	RET
 
-nontemporal_129:
+nontemporal_154:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -2691,12 +2926,12 @@ nontemporal_129:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_254
+	JA      streaming_279
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_255
+	JZ      full_280
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -2706,7 +2941,7 @@ nontemporal_129:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_255:
+full_280:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -2741,16 +2976,16 @@ full_255:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_256:
+row_281:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_257
+	JZ         noprefetch_282
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_257:
+noprefetch_282:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -2770,7 +3005,7 @@ noprefetch_257:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_256
+	JNZ         row_281
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2798,15 +3033,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_258:
+row_283:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_259
+	JZ         noprefetch_284
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_259:
+noprefetch_284:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -2822,7 +3057,7 @@ noprefetch_259:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_258
+	JNZ         row_283
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2844,14 +3079,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_260:
+row_285:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_261
+	JZ         noprefetch_286
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_261:
+noprefetch_286:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -2863,7 +3098,7 @@ noprefetch_261:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_260
+	JNZ         row_285
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2879,13 +3114,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_262:
+row_287:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_263
+	JZ         noprefetch_288
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_263:
+noprefetch_288:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -2893,7 +3128,7 @@ noprefetch_263:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_262
+	JNZ         row_287
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2922,99 +3157,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_264
+	JA         loadslow_289
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_265
+	JMP        loaded_290
 
-loadslow_264:
+loadslow_289:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_266:
+copy_291:
 	CMPQ BX, DX
-	JGE  copied_267
+	JGE  copied_292
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_266
+	JMP  copy_291
 
-copied_267:
+copied_292:
 	VMOVUPS (SP), Y10
 
-loaded_265:
+loaded_290:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_268
+	JA         loadslow_293
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_269
+	JMP        loaded_294
 
-loadslow_268:
+loadslow_293:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_270:
+copy_295:
 	CMPQ BX, DX
-	JGE  copied_271
+	JGE  copied_296
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_270
+	JMP  copy_295
 
-copied_271:
+copied_296:
 	VMOVUPS (SP), Y11
 
-loaded_269:
+loaded_294:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_272
+	JA         loadslow_297
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_273
+	JMP        loaded_298
 
-loadslow_272:
+loadslow_297:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_274:
+copy_299:
 	CMPQ BX, DX
-	JGE  copied_275
+	JGE  copied_300
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_274
+	JMP  copy_299
 
-copied_275:
+copied_300:
 	VMOVUPS (SP), Y12
 
-loaded_273:
+loaded_298:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_276:
+row_301:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_277
+	JZ         noprefetch_302
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_277:
+noprefetch_302:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -3031,58 +3266,58 @@ noprefetch_277:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_278
+	JA          loadslow_303
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_279
+	JMP         loaded_304
 
-loadslow_278:
+loadslow_303:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_280:
+copy_305:
 	CMPQ R8, DI
-	JGE  copied_281
+	JGE  copied_306
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_280
+	JMP  copy_305
 
-copied_281:
+copied_306:
 	VMOVUPS (SP), Y13
 
-loaded_279:
+loaded_304:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_282
+	JA          storeslow_307
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_283
+	JMP         stored_308
 
-storeslow_282:
+storeslow_307:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_284:
+copy_309:
 	CMPQ R8, DI
-	JGE  copied_285
+	JGE  copied_310
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_284
+	JMP  copy_309
 
-copied_285:
-stored_283:
+copied_310:
+stored_308:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_276
+	JNZ  row_301
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3105,98 +3340,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_286
+	JA         loadslow_311
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_287
+	JMP        loaded_312
 
-loadslow_286:
+loadslow_311:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_288:
+copy_313:
 	CMPQ BX, DX
-	JGE  copied_289
+	JGE  copied_314
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_288
+	JMP  copy_313
 
-copied_289:
+copied_314:
 	VMOVUPS (SP), Y7
 
-loaded_287:
+loaded_312:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_290
+	JA         loadslow_315
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_291
+	JMP        loaded_316
 
-loadslow_290:
+loadslow_315:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_292:
+copy_317:
 	CMPQ BX, DX
-	JGE  copied_293
+	JGE  copied_318
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_292
+	JMP  copy_317
 
-copied_293:
+copied_318:
 	VMOVUPS (SP), Y8
 
-loaded_291:
+loaded_316:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_294
+	JA         loadslow_319
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_295
+	JMP        loaded_320
 
-loadslow_294:
+loadslow_319:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_296:
+copy_321:
 	CMPQ BX, DX
-	JGE  copied_297
+	JGE  copied_322
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_296
+	JMP  copy_321
 
-copied_297:
+copied_322:
 	VMOVUPS (SP), Y9
 
-loaded_295:
+loaded_320:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_298:
+row_323:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_299
+	JZ         noprefetch_324
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_299:
+noprefetch_324:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -3209,58 +3444,58 @@ noprefetch_299:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_300
+	JA          loadslow_325
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_301
+	JMP         loaded_326
 
-loadslow_300:
+loadslow_325:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_302:
+copy_327:
 	CMPQ R8, DI
-	JGE  copied_303
+	JGE  copied_328
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_302
+	JMP  copy_327
 
-copied_303:
+copied_328:
 	VMOVUPS (SP), Y10
 
-loaded_301:
+loaded_326:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_304
+	JA          storeslow_329
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_305
+	JMP         stored_330
 
-storeslow_304:
+storeslow_329:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_306:
+copy_331:
 	CMPQ R8, DI
-	JGE  copied_307
+	JGE  copied_332
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_306
+	JMP  copy_331
 
-copied_307:
-stored_305:
+copied_332:
+stored_330:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_298
+	JNZ  row_323
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3277,97 +3512,97 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_308
+	JA         loadslow_333
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_309
+	JMP        loaded_334
 
-loadslow_308:
+loadslow_333:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_310:
+copy_335:
 	CMPQ BX, DX
-	JGE  copied_311
+	JGE  copied_336
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_310
+	JMP  copy_335
 
-copied_311:
+copied_336:
 	VMOVUPS (SP), Y4
 
-loaded_309:
+loaded_334:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_312
+	JA         loadslow_337
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_313
+	JMP        loaded_338
 
-loadslow_312:
+loadslow_337:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_314:
+copy_339:
 	CMPQ BX, DX
-	JGE  copied_315
+	JGE  copied_340
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_314
+	JMP  copy_339
 
-copied_315:
+copied_340:
 	VMOVUPS (SP), Y5
 
-loaded_313:
+loaded_338:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_316
+	JA         loadslow_341
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_317
+	JMP        loaded_342
 
-loadslow_316:
+loadslow_341:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_318:
+copy_343:
 	CMPQ BX, DX
-	JGE  copied_319
+	JGE  copied_344
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_318
+	JMP  copy_343
 
-copied_319:
+copied_344:
 	VMOVUPS (SP), Y6
 
-loaded_317:
+loaded_342:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_320:
+row_345:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_321
+	JZ         noprefetch_346
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_321:
+noprefetch_346:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -3376,58 +3611,58 @@ noprefetch_321:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_322
+	JA          loadslow_347
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_323
+	JMP         loaded_348
 
-loadslow_322:
+loadslow_347:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_324:
+copy_349:
 	CMPQ R8, DI
-	JGE  copied_325
+	JGE  copied_350
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_324
+	JMP  copy_349
 
-copied_325:
+copied_350:
 	VMOVUPS (SP), Y7
 
-loaded_323:
+loaded_348:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_326
+	JA          storeslow_351
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_327
+	JMP         stored_352
 
-storeslow_326:
+storeslow_351:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_328:
+copy_353:
 	CMPQ R8, DI
-	JGE  copied_329
+	JGE  copied_354
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_328
+	JMP  copy_353
 
-copied_329:
-stored_327:
+copied_354:
+stored_352:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_320
+	JNZ  row_345
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3437,153 +3672,153 @@ normColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_330
+	JA         loadslow_355
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_331
+	JMP        loaded_356
 
-loadslow_330:
+loadslow_355:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_332:
+copy_357:
 	CMPQ BX, DX
-	JGE  copied_333
+	JGE  copied_358
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_332
+	JMP  copy_357
 
-copied_333:
+copied_358:
 	VMOVUPS (SP), Y1
 
-loaded_331:
+loaded_356:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_334
+	JA         loadslow_359
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_335
+	JMP        loaded_360
 
-loadslow_334:
+loadslow_359:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_336:
+copy_361:
 	CMPQ BX, DX
-	JGE  copied_337
+	JGE  copied_362
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_336
+	JMP  copy_361
 
-copied_337:
+copied_362:
 	VMOVUPS (SP), Y2
 
-loaded_335:
+loaded_360:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_338
+	JA         loadslow_363
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_339
+	JMP        loaded_364
 
-loadslow_338:
+loadslow_363:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_340:
+copy_365:
 	CMPQ BX, DX
-	JGE  copied_341
+	JGE  copied_366
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_340
+	JMP  copy_365
 
-copied_341:
+copied_366:
 	VMOVUPS (SP), Y3
 
-loaded_339:
+loaded_364:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_342:
+row_367:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_343
+	JZ         noprefetch_368
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_343:
+noprefetch_368:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_344
+	JA         loadslow_369
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_345
+	JMP        loaded_370
 
-loadslow_344:
+loadslow_369:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_346:
+copy_371:
 	CMPQ DI, SI
-	JGE  copied_347
+	JGE  copied_372
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_346
+	JMP  copy_371
 
-copied_347:
+copied_372:
 	VMOVUPS (SP), Y4
 
-loaded_345:
+loaded_370:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_348
+	JA          storeslow_373
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_349
+	JMP         stored_374
 
-storeslow_348:
+storeslow_373:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_350:
+copy_375:
 	CMPQ DI, SI
-	JGE  copied_351
+	JGE  copied_376
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_350
+	JMP  copy_375
 
-copied_351:
-stored_349:
+copied_376:
+stored_374:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_342
+	JNZ  row_367
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_254:
+streaming_279:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -3591,15 +3826,15 @@ streaming_254:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_352:
+row_377:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_356:
+blocks_381:
 	CMPQ        R9, R10
-	JGT         blocksdone_357
+	JGT         blocksdone_382
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3629,14 +3864,14 @@ blocks_356:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_356
+	JMP         blocks_381
 
-blocksdone_357:
+blocksdone_382:
 	ADDQ $0x00000060, R10
 
-singles_353:
+singles_378:
 	CMPQ        R9, R10
-	JGT         tail_354
+	JGT         tail_379
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3645,152 +3880,152 @@ singles_353:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_353
+	JMP         singles_378
 
-tail_354:
+tail_379:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_355
+	JEQ        done_380
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_358
+	JA         loadslow_383
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_359
+	JMP        loaded_384
 
-loadslow_358:
+loadslow_383:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_360:
+copy_385:
 	CMPQ R13, R12
-	JGE  copied_361
+	JGE  copied_386
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_360
+	JMP  copy_385
 
-copied_361:
+copied_386:
 	VMOVUPS (SP), Y1
 
-loaded_359:
+loaded_384:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_362
+	JA         loadslow_387
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_363
+	JMP        loaded_388
 
-loadslow_362:
+loadslow_387:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_364:
+copy_389:
 	CMPQ R13, R12
-	JGE  copied_365
+	JGE  copied_390
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_364
+	JMP  copy_389
 
-copied_365:
+copied_390:
 	VMOVUPS (SP), Y2
 
-loaded_363:
+loaded_388:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_366
+	JA         loadslow_391
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_367
+	JMP        loaded_392
 
-loadslow_366:
+loadslow_391:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_368:
+copy_393:
 	CMPQ R13, R12
-	JGE  copied_369
+	JGE  copied_394
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_368
+	JMP  copy_393
 
-copied_369:
+copied_394:
 	VMOVUPS (SP), Y3
 
-loaded_367:
+loaded_392:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_370
+	JA         loadslow_395
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_371
+	JMP        loaded_396
 
-loadslow_370:
+loadslow_395:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_372:
+copy_397:
 	CMPQ R13, R12
-	JGE  copied_373
+	JGE  copied_398
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_372
+	JMP  copy_397
 
-copied_373:
+copied_398:
 	VMOVUPS (SP), Y4
 
-loaded_371:
+loaded_396:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_374
+	JA          storeslow_399
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_375
+	JMP         stored_400
 
-storeslow_374:
+storeslow_399:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_376:
+copy_401:
 	CMPQ R12, R11
-	JGE  copied_377
+	JGE  copied_402
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_376
+	JMP  copy_401
 
-copied_377:
-stored_375:
+copied_402:
+stored_400:
 	MOVQ R10, R9
 
-done_355:
+done_380:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_352
+	JNZ  row_377
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3818,20 +4053,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_378:
+sample_403:
 	XORQ DI, DI
 
-channel_379:
+channel_404:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_380:
+chunk_405:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_381
+	JZ         noprefetch_406
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -3867,7 +4102,7 @@ chunk_380:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_381:
+noprefetch_406:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -3884,9 +4119,9 @@ noprefetch_381:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_385:
+blocks_410:
 	CMPQ        R10, R11
-	JGT         blocksdone_386
+	JGT         blocksdone_411
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
@@ -3908,86 +4143,86 @@ blocks_385:
 	VADDPS      Y12, Y10, Y10
 	VFMADD231PS Y12, Y13, Y11
 	ADDQ        $0x00000080, R10
-	JMP         blocks_385
+	JMP         blocks_410
 
-blocksdone_386:
+blocksdone_411:
 	ADDQ $0x00000060, R11
 
-singles_382:
+singles_407:
 	CMPQ        R10, R11
-	JGT         tail_383
+	JGT         tail_408
 	VMOVUPS     (AX)(R10*1), Y12
 	VMOVUPS     (CX)(R10*1), Y13
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	ADDQ        $0x00000020, R10
-	JMP         singles_382
+	JMP         singles_407
 
-tail_383:
+tail_408:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_384
+	JEQ        done_409
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_387
+	JA         loadslow_412
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_388
+	JMP        loaded_413
 
-loadslow_387:
+loadslow_412:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_389:
+copy_414:
 	CMPQ R14, R13
-	JGE  copied_390
+	JGE  copied_415
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_389
+	JMP  copy_414
 
-copied_390:
+copied_415:
 	VMOVUPS (SP), Y12
 
-loaded_388:
+loaded_413:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_391
+	JA         loadslow_416
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_392
+	JMP        loaded_417
 
-loadslow_391:
+loadslow_416:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_393:
+copy_418:
 	CMPQ R13, R12
-	JGE  copied_394
+	JGE  copied_419
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_393
+	JMP  copy_418
 
-copied_394:
+copied_419:
 	VMOVUPS (SP), Y13
 
-loaded_392:
+loaded_417:
 	VSUBPS      Y1, Y13, Y13
 	VADDPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y13, Y5
 	MOVQ        R11, R10
 
-done_384:
+done_409:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -4007,7 +4242,7 @@ done_384:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_380
+	JNZ          chunk_405
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -4024,60 +4259,357 @@ done_384:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_379
+	JB           channel_404
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_378
+	JNZ          sample_403
 	VZEROUPPER
 	RET
 
-// func reduceShortRowsAVX2(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, center []float32, width int, samples int, stride int, group int, prefetch int)
+// func reduceShortRowsAVX2(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, center []float32, width int, samples int, stride int, group int, prefetch int, bychannel int)
 // Requires: AVX, CMOV, FMA3, MMX+
-TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-184
+TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-192
 	// reduceShortRowsAVX2: reduceRows for short runs, summed in float32 across a
-	// group of samples (buf holds two vectors a channel) before each move to float64.
+	// group of samples before each move to float64.
 	MOVQ    dy_base+72(FP), AX
 	MOVQ    x_base+96(FP), CX
 	MOVQ    width+144(FP), DX
-	MOVQ    stride+160(FP), BX
-	MOVQ    center_len+128(FP), SI
-	IMULQ   DX, SI
-	SUBQ    SI, BX
+	MOVQ    DX, BX
+	ANDQ    $0x07, BX
 	SHLQ    $0x02, BX
-	MOVQ    DX, SI
-	ANDQ    $0x07, SI
-	SHLQ    $0x02, SI
-	MOVQ    SI, 64(SP)
-	LEAQ    ymask<>+0(SB), DI
-	NEGQ    SI
-	VMOVDQU 32(DI)(SI*1), Y0
-	MOVQ    group+168(FP), SI
-	CMPQ    samples+152(FP), SI
-	CMOVQLT samples+152(FP), SI
+	MOVQ    BX, 64(SP)
+	LEAQ    ymask<>+0(SB), SI
+	NEGQ    BX
+	VMOVDQU 32(SI)(BX*1), Y0
+	MOVQ    group+168(FP), BX
+	CMPQ    samples+152(FP), BX
+	CMOVQLT samples+152(FP), BX
 
-group_395:
+group_420:
+	CMPQ bychannel+184(FP), $0x00
+	JE   bysample_421
+	MOVQ stride+160(FP), SI
+	SHLQ $0x02, SI
+	MOVQ DX, DI
+	SHLQ $0x02, DI
+	XORQ R8, R8
+
+channel_423:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	XORQ         R9, R9
+	MOVQ         BX, R10
+
+sample_424:
+	MOVQ       prefetch+176(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_426
+	LEAQ       (R11)(AX*1), R12
+	PREFETCHT0 (R12)(R9*1)
+	PREFETCHT0 64(R12)(R9*1)
+	PREFETCHT0 128(R12)(R9*1)
+	PREFETCHT0 192(R12)(R9*1)
+	LEAQ       (R11)(CX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+
+noprefetch_426:
+	MOVQ R9, R11
+	LEAQ (R9)(DI*1), R12
+	SUBQ $0x00000040, R12
+
+blocks_430:
+	CMPQ        R11, R12
+	JGT         blocksdone_431
+	VMOVUPS     (AX)(R11*1), Y10
+	VMOVUPS     (CX)(R11*1), Y11
+	VSUBPS      Y1, Y11, Y11
+	VADDPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y11, Y3
+	VMOVUPS     32(AX)(R11*1), Y10
+	VMOVUPS     32(CX)(R11*1), Y11
+	VSUBPS      Y1, Y11, Y11
+	VADDPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y11, Y5
+	ADDQ        $0x00000040, R11
+	JMP         blocks_430
+
+blocksdone_431:
+	ADDQ $0x00000020, R12
+
+singles_427:
+	CMPQ        R11, R12
+	JGT         tail_428
+	VMOVUPS     (AX)(R11*1), Y10
+	VMOVUPS     (CX)(R11*1), Y11
+	VSUBPS      Y1, Y11, Y11
+	VADDPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y11, Y3
+	ADDQ        $0x00000020, R11
+	JMP         singles_427
+
+tail_428:
+	ADDQ       $0x00000020, R12
+	CMPQ       R11, R12
+	JEQ        done_429
+	LEAQ       (AX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_432
+	VMASKMOVPS (R13), Y0, Y10
+	JMP        loaded_433
+
+loadslow_432:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_434:
+	CMPQ R15, R14
+	JGE  copied_435
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_434
+
+copied_435:
+	VMOVUPS (SP), Y10
+
+loaded_433:
+	LEAQ       (CX)(R11*1), R11
+	MOVQ       R11, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_436
+	VMASKMOVPS (R11), Y0, Y11
+	JMP        loaded_437
+
+loadslow_436:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_438:
+	CMPQ R14, R13
+	JGE  copied_439
+	MOVL (R11)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_438
+
+copied_439:
+	VMOVUPS (SP), Y11
+
+loaded_437:
+	VSUBPS      Y1, Y11, Y11
+	VADDPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y11, Y3
+	MOVQ        R12, R11
+
+done_429:
+	ADDQ       SI, R9
+	DECQ       R10
+	JZ         summed_425
+	MOVQ       prefetch+176(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_440
+	LEAQ       (R11)(AX*1), R12
+	PREFETCHT0 (R12)(R9*1)
+	PREFETCHT0 64(R12)(R9*1)
+	PREFETCHT0 128(R12)(R9*1)
+	PREFETCHT0 192(R12)(R9*1)
+	LEAQ       (R11)(CX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+
+noprefetch_440:
+	MOVQ R9, R11
+	LEAQ (R9)(DI*1), R12
+	SUBQ $0x00000040, R12
+
+blocks_444:
+	CMPQ        R11, R12
+	JGT         blocksdone_445
+	VMOVUPS     (AX)(R11*1), Y10
+	VMOVUPS     (CX)(R11*1), Y11
+	VSUBPS      Y1, Y11, Y11
+	VADDPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y11, Y7
+	VMOVUPS     32(AX)(R11*1), Y10
+	VMOVUPS     32(CX)(R11*1), Y11
+	VSUBPS      Y1, Y11, Y11
+	VADDPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y11, Y9
+	ADDQ        $0x00000040, R11
+	JMP         blocks_444
+
+blocksdone_445:
+	ADDQ $0x00000020, R12
+
+singles_441:
+	CMPQ        R11, R12
+	JGT         tail_442
+	VMOVUPS     (AX)(R11*1), Y10
+	VMOVUPS     (CX)(R11*1), Y11
+	VSUBPS      Y1, Y11, Y11
+	VADDPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y11, Y7
+	ADDQ        $0x00000020, R11
+	JMP         singles_441
+
+tail_442:
+	ADDQ       $0x00000020, R12
+	CMPQ       R11, R12
+	JEQ        done_443
+	LEAQ       (AX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_446
+	VMASKMOVPS (R13), Y0, Y10
+	JMP        loaded_447
+
+loadslow_446:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_448:
+	CMPQ R15, R14
+	JGE  copied_449
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_448
+
+copied_449:
+	VMOVUPS (SP), Y10
+
+loaded_447:
+	LEAQ       (CX)(R11*1), R11
+	MOVQ       R11, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_450
+	VMASKMOVPS (R11), Y0, Y11
+	JMP        loaded_451
+
+loadslow_450:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_452:
+	CMPQ R14, R13
+	JGE  copied_453
+	MOVL (R11)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_452
+
+copied_453:
+	VMOVUPS (SP), Y11
+
+loaded_451:
+	VSUBPS      Y1, Y11, Y11
+	VADDPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y11, Y7
+	MOVQ        R12, R11
+
+done_443:
+	ADDQ SI, R9
+	DECQ R10
+	JNZ  sample_424
+
+summed_425:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R10
+	VADDSD       (R10)(R8*8), X1, X1
+	VMOVSD       X1, (R10)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R10
+	VADDSD       (R10)(R8*8), X1, X1
+	VMOVSD       X1, (R10)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_423
+	IMULQ        DI, R8
+	SUBQ         R8, R9
+	ADDQ         R9, AX
+	ADDQ         R9, CX
+	JMP          summed_422
+
+bysample_421:
+	MOVQ   stride+160(FP), SI
+	MOVQ   center_len+128(FP), DI
+	IMULQ  DX, DI
+	SUBQ   DI, SI
+	SHLQ   $0x02, SI
 	MOVQ   buf_base+48(FP), DI
 	VXORPS Y1, Y1, Y1
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_396:
+clear_454:
 	VMOVUPS Y1, (R8)
 	VMOVUPS Y1, 32(R8)
 	ADDQ    $0x00000040, R8
 	DECQ    R9
-	JNZ     clear_396
-	MOVQ    SI, R9
+	JNZ     clear_454
+	MOVQ    BX, R9
 
-sample_397:
+sample_455:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_398:
+channel_456:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_399
+	JZ         noprefetch_457
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -4089,7 +4621,7 @@ channel_398:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_399:
+noprefetch_457:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Y1
 	VMOVUPS      (R8), Y2
@@ -4099,81 +4631,81 @@ noprefetch_399:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_400:
+singles_458:
 	CMPQ        R11, R12
-	JGT         tail_401
+	JGT         tail_459
 	VMOVUPS     (AX)(R11*1), Y4
 	VMOVUPS     (CX)(R11*1), Y5
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y4, Y5, Y3
 	ADDQ        $0x00000020, R11
-	JMP         singles_400
+	JMP         singles_458
 
-tail_401:
+tail_459:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_402
+	JEQ        done_460
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_403
+	JA         loadslow_461
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_404
+	JMP        loaded_462
 
-loadslow_403:
+loadslow_461:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_405:
+copy_463:
 	CMPQ R15, R14
-	JGE  copied_406
+	JGE  copied_464
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_405
+	JMP  copy_463
 
-copied_406:
+copied_464:
 	VMOVUPS (SP), Y4
 
-loaded_404:
+loaded_462:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_407
+	JA         loadslow_465
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_408
+	JMP        loaded_466
 
-loadslow_407:
+loadslow_465:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_409:
+copy_467:
 	CMPQ R14, R13
-	JGE  copied_410
+	JGE  copied_468
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_409
+	JMP  copy_467
 
-copied_410:
+copied_468:
 	VMOVUPS (SP), Y5
 
-loaded_408:
+loaded_466:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y4, Y5, Y3
 	MOVQ        R12, R11
 
-done_402:
+done_460:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Y2, (R8)
@@ -4181,14 +4713,14 @@ done_402:
 	ADDQ    $0x00000040, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_398
-	ADDQ    BX, AX
-	ADDQ    BX, CX
+	JB      channel_456
+	ADDQ    SI, AX
+	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_397
-	XORQ    R8, R8
+	JNZ     sample_455
+	XORQ    SI, SI
 
-lanes_411:
+lanes_469:
 	VMOVUPS      (DI), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -4198,9 +4730,9 @@ lanes_411:
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
 	VADDSD       X1, X2, X2
-	MOVQ         sumDy_base+0(FP), R9
-	VADDSD       (R9)(R8*8), X2, X2
-	VMOVSD       X2, (R9)(R8*8)
+	MOVQ         sumDy_base+0(FP), R8
+	VADDSD       (R8)(SI*8), X2, X2
+	VMOVSD       X2, (R8)(SI*8)
 	VMOVUPS      32(DI), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -4210,21 +4742,23 @@ lanes_411:
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
 	VADDSD       X1, X2, X2
-	MOVQ         sumDyXc_base+24(FP), R9
-	VADDSD       (R9)(R8*8), X2, X2
-	VMOVSD       X2, (R9)(R8*8)
+	MOVQ         sumDyXc_base+24(FP), R8
+	VADDSD       (R8)(SI*8), X2, X2
+	VMOVSD       X2, (R8)(SI*8)
 	ADDQ         $0x00000040, DI
-	INCQ         R8
-	CMPQ         R8, center_len+128(FP)
-	JB           lanes_411
-	SUBQ         SI, samples+152(FP)
-	JZ           done_412
-	MOVQ         group+168(FP), SI
-	CMPQ         samples+152(FP), SI
-	CMOVQLT      samples+152(FP), SI
-	JMP          group_395
+	INCQ         SI
+	CMPQ         SI, center_len+128(FP)
+	JB           lanes_469
 
-done_412:
+summed_422:
+	SUBQ    BX, samples+152(FP)
+	JZ      done_470
+	MOVQ    group+168(FP), BX
+	CMPQ    samples+152(FP), BX
+	CMOVQLT samples+152(FP), BX
+	JMP     group_420
+
+done_470:
 	VZEROUPPER
 	RET
 
@@ -4248,35 +4782,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_413:
+chunk_471:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_415:
+clear_473:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_415
+	JNZ     clear_473
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_416:
+rows_474:
 	CMPQ SI, $0x04
-	JLT  rowsdone_417
+	JLT  rowsdone_475
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_419
+	JZ   vectorstail_477
 
-vectors_418:
+vectors_476:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_421
+	JEQ        noprefetch_479
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -4290,7 +4824,7 @@ vectors_418:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_421:
+noprefetch_479:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -4320,64 +4854,64 @@ noprefetch_421:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_418
+	JNZ         vectors_476
 
-vectorstail_419:
+vectorstail_477:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_420
+	JZ         vectorsdone_478
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_422
+	JA         loadslow_480
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_423
+	JMP        loaded_481
 
-loadslow_422:
+loadslow_480:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_424:
+copy_482:
 	CMPQ R12, R8
-	JGE  copied_425
+	JGE  copied_483
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_424
+	JMP  copy_482
 
-copied_425:
+copied_483:
 	VMOVUPS (SP), Y3
 
-loaded_423:
+loaded_481:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_426
+	JA         loadslow_484
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_427
+	JMP        loaded_485
 
-loadslow_426:
+loadslow_484:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_428:
+copy_486:
 	CMPQ R12, R8
-	JGE  copied_429
+	JGE  copied_487
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_428
+	JMP  copy_486
 
-copied_429:
+copied_487:
 	VMOVUPS (SP), Y4
 
-loaded_427:
+loaded_485:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -4385,56 +4919,56 @@ loaded_427:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_430
+	JA         loadslow_488
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_431
+	JMP        loaded_489
 
-loadslow_430:
+loadslow_488:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_432:
+copy_490:
 	CMPQ R13, R12
-	JGE  copied_433
+	JGE  copied_491
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_432
+	JMP  copy_490
 
-copied_433:
+copied_491:
 	VMOVUPS (SP), Y4
 
-loaded_431:
+loaded_489:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_434
+	JA         loadslow_492
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_435
+	JMP        loaded_493
 
-loadslow_434:
+loadslow_492:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_436:
+copy_494:
 	CMPQ R13, R12
-	JGE  copied_437
+	JGE  copied_495
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_436
+	JMP  copy_494
 
-copied_437:
+copied_495:
 	VMOVUPS (SP), Y5
 
-loaded_435:
+loaded_493:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -4442,56 +4976,56 @@ loaded_435:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_438
+	JA          loadslow_496
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_439
+	JMP         loaded_497
 
-loadslow_438:
+loadslow_496:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_440:
+copy_498:
 	CMPQ R13, R12
-	JGE  copied_441
+	JGE  copied_499
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_440
+	JMP  copy_498
 
-copied_441:
+copied_499:
 	VMOVUPS (SP), Y4
 
-loaded_439:
+loaded_497:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_442
+	JA         loadslow_500
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_443
+	JMP        loaded_501
 
-loadslow_442:
+loadslow_500:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_444:
+copy_502:
 	CMPQ R13, R12
-	JGE  copied_445
+	JGE  copied_503
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_444
+	JMP  copy_502
 
-copied_445:
+copied_503:
 	VMOVUPS (SP), Y5
 
-loaded_443:
+loaded_501:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -4499,56 +5033,56 @@ loaded_443:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_446
+	JA          loadslow_504
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_447
+	JMP         loaded_505
 
-loadslow_446:
+loadslow_504:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_448:
+copy_506:
 	CMPQ R12, R10
-	JGE  copied_449
+	JGE  copied_507
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_448
+	JMP  copy_506
 
-copied_449:
+copied_507:
 	VMOVUPS (SP), Y4
 
-loaded_447:
+loaded_505:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_450
+	JA         loadslow_508
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_451
+	JMP        loaded_509
 
-loadslow_450:
+loadslow_508:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_452:
+copy_510:
 	CMPQ R11, R10
-	JGE  copied_453
+	JGE  copied_511
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_452
+	JMP  copy_510
 
-copied_453:
+copied_511:
 	VMOVUPS (SP), Y5
 
-loaded_451:
+loaded_509:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -4557,24 +5091,24 @@ loaded_451:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_420:
+vectorsdone_478:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_416
+	JMP  rows_474
 
-rowsdone_417:
-rows_454:
+rowsdone_475:
+rows_512:
 	CMPQ SI, $0x01
-	JLT  rowsdone_455
+	JLT  rowsdone_513
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_457
+	JZ   vectorstail_515
 
-vectors_456:
+vectors_514:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -4589,64 +5123,64 @@ vectors_456:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_456
+	JNZ     vectors_514
 
-vectorstail_457:
+vectorstail_515:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_458
+	JZ         vectorsdone_516
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_459
+	JA         loadslow_517
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_460
+	JMP        loaded_518
 
-loadslow_459:
+loadslow_517:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_461:
+copy_519:
 	CMPQ R11, DI
-	JGE  copied_462
+	JGE  copied_520
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_461
+	JMP  copy_519
 
-copied_462:
+copied_520:
 	VMOVUPS (SP), Y2
 
-loaded_460:
+loaded_518:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_463
+	JA         loadslow_521
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_464
+	JMP        loaded_522
 
-loadslow_463:
+loadslow_521:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_465:
+copy_523:
 	CMPQ R9, DI
-	JGE  copied_466
+	JGE  copied_524
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_465
+	JMP  copy_523
 
-copied_466:
+copied_524:
 	VMOVUPS (SP), Y3
 
-loaded_464:
+loaded_522:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -4655,13 +5189,13 @@ loaded_464:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_458:
+vectorsdone_516:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_454
+	JMP  rows_512
 
-rowsdone_455:
+rowsdone_513:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -4670,9 +5204,9 @@ rowsdone_455:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_467:
+singles_525:
 	CMPQ         R9, R10
-	JGT          tail_468
+	JGT          tail_526
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -4694,12 +5228,12 @@ singles_467:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_467
+	JMP          singles_525
 
-tail_468:
+tail_526:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_469
+	JEQ     done_527
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -4709,15 +5243,15 @@ tail_468:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_470:
+copy_528:
 	CMPQ R12, R11
-	JGE  copied_471
+	JGE  copied_529
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_470
+	JMP  copy_528
 
-copied_471:
+copied_529:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -4732,15 +5266,15 @@ copied_471:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_472:
+copy_530:
 	CMPQ DI, R11
-	JGE  copied_473
+	JGE  copied_531
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_472
+	JMP  copy_530
 
-copied_473:
+copied_531:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -4750,15 +5284,15 @@ copied_473:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_474:
+copy_532:
 	CMPQ DI, SI
-	JGE  copied_475
+	JGE  copied_533
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_474
+	JMP  copy_532
 
-copied_475:
+copied_533:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -4773,26 +5307,26 @@ copied_475:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_476:
+copy_534:
 	CMPQ DI, SI
-	JGE  copied_477
+	JGE  copied_535
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_476
+	JMP  copy_534
 
-copied_477:
+copied_535:
 	MOVQ R10, R9
 
-done_469:
+done_527:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_478
+	JZ      done_536
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_413
+	JMP     chunk_471
 
-done_478:
+done_536:
 	VZEROUPPER
 	RET
 
@@ -4801,7 +5335,7 @@ done_478:
 TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_479
+	JNE     nontemporal_537
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -4820,10 +5354,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_480:
+sample_538:
 	XORQ R8, R8
 
-channel_481:
+channel_539:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -4837,12 +5371,12 @@ channel_481:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_485:
+blocks_543:
 	CMPQ       R9, R10
-	JGT        blocksdone_486
+	JGT        blocksdone_544
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_487
+	JZ         noprefetch_545
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -4850,7 +5384,7 @@ blocks_485:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_487:
+noprefetch_545:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4876,14 +5410,14 @@ noprefetch_487:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_485
+	JMP         blocks_543
 
-blocksdone_486:
+blocksdone_544:
 	ADDQ $0x00000060, R10
 
-singles_482:
+singles_540:
 	CMPQ        R9, R10
-	JGT         tail_483
+	JGT         tail_541
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -4891,66 +5425,66 @@ singles_482:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_482
+	JMP         singles_540
 
-tail_483:
+tail_541:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_484
+	JEQ        done_542
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_488
+	JA         loadslow_546
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_489
+	JMP        loaded_547
 
-loadslow_488:
+loadslow_546:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_490:
+copy_548:
 	CMPQ R13, R12
-	JGE  copied_491
+	JGE  copied_549
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_490
+	JMP  copy_548
 
-copied_491:
+copied_549:
 	VMOVUPS (SP), Y5
 
-loaded_489:
+loaded_547:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_492
+	JA         loadslow_550
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_493
+	JMP        loaded_551
 
-loadslow_492:
+loadslow_550:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_494:
+copy_552:
 	CMPQ R13, R12
-	JGE  copied_495
+	JGE  copied_553
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_494
+	JMP  copy_552
 
-copied_495:
+copied_553:
 	VMOVUPS (SP), Y6
 
-loaded_493:
+loaded_551:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -4958,43 +5492,43 @@ loaded_493:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_496
+	JA          storeslow_554
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_497
+	JMP         stored_555
 
-storeslow_496:
+storeslow_554:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_498:
+copy_556:
 	CMPQ R12, R11
-	JGE  copied_499
+	JGE  copied_557
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_498
+	JMP  copy_556
 
-copied_499:
-stored_497:
+copied_557:
+stored_555:
 	MOVQ R10, R9
 
-done_484:
+done_542:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_481
+	JB   channel_539
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_480
+	JNZ  sample_538
 	VZEROUPPER
 	RET
 
-nontemporal_479:
+nontemporal_537:
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -5013,10 +5547,10 @@ nontemporal_479:
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_500:
+sample_558:
 	XORQ R8, R8
 
-channel_501:
+channel_559:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -5030,12 +5564,12 @@ channel_501:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_505:
+blocks_563:
 	CMPQ       R9, R10
-	JGT        blocksdone_506
+	JGT        blocksdone_564
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_507
+	JZ         noprefetch_565
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -5043,7 +5577,7 @@ blocks_505:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_507:
+noprefetch_565:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -5069,14 +5603,14 @@ noprefetch_507:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_505
+	JMP         blocks_563
 
-blocksdone_506:
+blocksdone_564:
 	ADDQ $0x00000060, R10
 
-singles_502:
+singles_560:
 	CMPQ        R9, R10
-	JGT         tail_503
+	JGT         tail_561
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -5084,66 +5618,66 @@ singles_502:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_502
+	JMP         singles_560
 
-tail_503:
+tail_561:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_504
+	JEQ        done_562
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_508
+	JA         loadslow_566
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_509
+	JMP        loaded_567
 
-loadslow_508:
+loadslow_566:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_510:
+copy_568:
 	CMPQ R13, R12
-	JGE  copied_511
+	JGE  copied_569
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_510
+	JMP  copy_568
 
-copied_511:
+copied_569:
 	VMOVUPS (SP), Y5
 
-loaded_509:
+loaded_567:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_512
+	JA         loadslow_570
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_513
+	JMP        loaded_571
 
-loadslow_512:
+loadslow_570:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_514:
+copy_572:
 	CMPQ R13, R12
-	JGE  copied_515
+	JGE  copied_573
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_514
+	JMP  copy_572
 
-copied_515:
+copied_573:
 	VMOVUPS (SP), Y6
 
-loaded_513:
+loaded_571:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -5151,39 +5685,39 @@ loaded_513:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_516
+	JA          storeslow_574
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_517
+	JMP         stored_575
 
-storeslow_516:
+storeslow_574:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_518:
+copy_576:
 	CMPQ R12, R11
-	JGE  copied_519
+	JGE  copied_577
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_518
+	JMP  copy_576
 
-copied_519:
-stored_517:
+copied_577:
+stored_575:
 	MOVQ R10, R9
 
-done_504:
+done_562:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_501
+	JB   channel_559
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_500
+	JNZ  sample_558
 	SFENCE
 	VZEROUPPER
 	RET
@@ -5193,7 +5727,7 @@ done_504:
 TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_520
+	JNE     nontemporal_578
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -5204,12 +5738,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_521
+	JA      streaming_579
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_522
+	JZ      full_580
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -5217,7 +5751,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_522:
+full_580:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -5251,10 +5785,10 @@ full_522:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_523:
+row_581:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_524
+	JZ         noprefetch_582
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -5262,7 +5796,7 @@ row_523:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_524:
+noprefetch_582:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -5285,7 +5819,7 @@ noprefetch_524:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_523
+	JNZ         row_581
 	VZEROUPPER
 	RET
 
@@ -5311,16 +5845,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_525:
+row_583:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_526
+	JZ         noprefetch_584
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_526:
+noprefetch_584:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -5337,7 +5871,7 @@ noprefetch_526:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_525
+	JNZ         row_583
 	VZEROUPPER
 	RET
 
@@ -5355,14 +5889,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_527:
+row_585:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_528
+	JZ         noprefetch_586
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_528:
+noprefetch_586:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -5373,7 +5907,7 @@ noprefetch_528:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_527
+	JNZ         row_585
 	VZEROUPPER
 	RET
 
@@ -5399,122 +5933,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_529
+	JA         loadslow_587
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_530
+	JMP        loaded_588
 
-loadslow_529:
+loadslow_587:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_531:
+copy_589:
 	CMPQ BX, DX
-	JGE  copied_532
+	JGE  copied_590
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_531
+	JMP  copy_589
 
-copied_532:
+copied_590:
 	VMOVUPS (SP), Y9
 
-loaded_530:
+loaded_588:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_533
+	JA         loadslow_591
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_534
+	JMP        loaded_592
 
-loadslow_533:
+loadslow_591:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_535:
+copy_593:
 	CMPQ BX, DX
-	JGE  copied_536
+	JGE  copied_594
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_535
+	JMP  copy_593
 
-copied_536:
+copied_594:
 	VMOVUPS (SP), Y10
 
-loaded_534:
+loaded_592:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_537
+	JA         loadslow_595
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_538
+	JMP        loaded_596
 
-loadslow_537:
+loadslow_595:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_539:
+copy_597:
 	CMPQ BX, DX
-	JGE  copied_540
+	JGE  copied_598
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_539
+	JMP  copy_597
 
-copied_540:
+copied_598:
 	VMOVUPS (SP), Y11
 
-loaded_538:
+loaded_596:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_541
+	JA         loadslow_599
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_542
+	JMP        loaded_600
 
-loadslow_541:
+loadslow_599:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_543:
+copy_601:
 	CMPQ BX, DX
-	JGE  copied_544
+	JGE  copied_602
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_543
+	JMP  copy_601
 
-copied_544:
+copied_602:
 	VMOVUPS (SP), Y12
 
-loaded_542:
+loaded_600:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_545:
+row_603:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_546
+	JZ         noprefetch_604
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -5522,7 +6056,7 @@ row_545:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_546:
+noprefetch_604:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -5539,56 +6073,56 @@ noprefetch_546:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_547
+	JA          loadslow_605
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_548
+	JMP         loaded_606
 
-loadslow_547:
+loadslow_605:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_549:
+copy_607:
 	CMPQ R9, R8
-	JGE  copied_550
+	JGE  copied_608
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_549
+	JMP  copy_607
 
-copied_550:
+copied_608:
 	VMOVUPS (SP), Y13
 
-loaded_548:
+loaded_606:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_551
+	JA         loadslow_609
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_552
+	JMP        loaded_610
 
-loadslow_551:
+loadslow_609:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_553:
+copy_611:
 	CMPQ R9, R8
-	JGE  copied_554
+	JGE  copied_612
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_553
+	JMP  copy_611
 
-copied_554:
+copied_612:
 	VMOVUPS (SP), Y14
 
-loaded_552:
+loaded_610:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -5596,30 +6130,30 @@ loaded_552:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_555
+	JA          storeslow_613
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_556
+	JMP         stored_614
 
-storeslow_555:
+storeslow_613:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_557:
+copy_615:
 	CMPQ R9, R8
-	JGE  copied_558
+	JGE  copied_616
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_557
+	JMP  copy_615
 
-copied_558:
-stored_556:
+copied_616:
+stored_614:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_545
+	JNZ  row_603
 	VZEROUPPER
 	RET
 
@@ -5637,128 +6171,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_559
+	JA         loadslow_617
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_560
+	JMP        loaded_618
 
-loadslow_559:
+loadslow_617:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_561:
+copy_619:
 	CMPQ BX, DX
-	JGE  copied_562
+	JGE  copied_620
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_561
+	JMP  copy_619
 
-copied_562:
+copied_620:
 	VMOVUPS (SP), Y5
 
-loaded_560:
+loaded_618:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_563
+	JA         loadslow_621
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_564
+	JMP        loaded_622
 
-loadslow_563:
+loadslow_621:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_565:
+copy_623:
 	CMPQ BX, DX
-	JGE  copied_566
+	JGE  copied_624
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_565
+	JMP  copy_623
 
-copied_566:
+copied_624:
 	VMOVUPS (SP), Y6
 
-loaded_564:
+loaded_622:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_567
+	JA         loadslow_625
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_568
+	JMP        loaded_626
 
-loadslow_567:
+loadslow_625:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_569:
+copy_627:
 	CMPQ BX, DX
-	JGE  copied_570
+	JGE  copied_628
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_569
+	JMP  copy_627
 
-copied_570:
+copied_628:
 	VMOVUPS (SP), Y7
 
-loaded_568:
+loaded_626:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_571
+	JA         loadslow_629
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_572
+	JMP        loaded_630
 
-loadslow_571:
+loadslow_629:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_573:
+copy_631:
 	CMPQ BX, DX
-	JGE  copied_574
+	JGE  copied_632
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_573
+	JMP  copy_631
 
-copied_574:
+copied_632:
 	VMOVUPS (SP), Y8
 
-loaded_572:
+loaded_630:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_575:
+row_633:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_576
+	JZ         noprefetch_634
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_576:
+noprefetch_634:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -5769,56 +6303,56 @@ noprefetch_576:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_577
+	JA          loadslow_635
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_578
+	JMP         loaded_636
 
-loadslow_577:
+loadslow_635:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_579:
+copy_637:
 	CMPQ R9, R8
-	JGE  copied_580
+	JGE  copied_638
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_579
+	JMP  copy_637
 
-copied_580:
+copied_638:
 	VMOVUPS (SP), Y9
 
-loaded_578:
+loaded_636:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_581
+	JA         loadslow_639
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_582
+	JMP        loaded_640
 
-loadslow_581:
+loadslow_639:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_583:
+copy_641:
 	CMPQ R9, R8
-	JGE  copied_584
+	JGE  copied_642
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_583
+	JMP  copy_641
 
-copied_584:
+copied_642:
 	VMOVUPS (SP), Y10
 
-loaded_582:
+loaded_640:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -5826,30 +6360,30 @@ loaded_582:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_585
+	JA          storeslow_643
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_586
+	JMP         stored_644
 
-storeslow_585:
+storeslow_643:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_587:
+copy_645:
 	CMPQ R9, R8
-	JGE  copied_588
+	JGE  copied_646
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_587
+	JMP  copy_645
 
-copied_588:
-stored_586:
+copied_646:
+stored_644:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_575
+	JNZ  row_633
 	VZEROUPPER
 	RET
 
@@ -5858,209 +6392,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_589
+	JA         loadslow_647
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_590
+	JMP        loaded_648
 
-loadslow_589:
+loadslow_647:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_591:
+copy_649:
 	CMPQ BX, DX
-	JGE  copied_592
+	JGE  copied_650
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_591
+	JMP  copy_649
 
-copied_592:
+copied_650:
 	VMOVUPS (SP), Y1
 
-loaded_590:
+loaded_648:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_593
+	JA         loadslow_651
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_594
+	JMP        loaded_652
 
-loadslow_593:
+loadslow_651:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_595:
+copy_653:
 	CMPQ BX, DX
-	JGE  copied_596
+	JGE  copied_654
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_595
+	JMP  copy_653
 
-copied_596:
+copied_654:
 	VMOVUPS (SP), Y2
 
-loaded_594:
+loaded_652:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_597
+	JA         loadslow_655
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_598
+	JMP        loaded_656
 
-loadslow_597:
+loadslow_655:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_599:
+copy_657:
 	CMPQ BX, DX
-	JGE  copied_600
+	JGE  copied_658
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_599
+	JMP  copy_657
 
-copied_600:
+copied_658:
 	VMOVUPS (SP), Y3
 
-loaded_598:
+loaded_656:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_601
+	JA         loadslow_659
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_602
+	JMP        loaded_660
 
-loadslow_601:
+loadslow_659:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_603:
+copy_661:
 	CMPQ BX, DX
-	JGE  copied_604
+	JGE  copied_662
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_603
+	JMP  copy_661
 
-copied_604:
+copied_662:
 	VMOVUPS (SP), Y4
 
-loaded_602:
+loaded_660:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_605:
+row_663:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_606
+	JZ         noprefetch_664
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_606:
+noprefetch_664:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_607
+	JA         loadslow_665
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_608
+	JMP        loaded_666
 
-loadslow_607:
+loadslow_665:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_609:
+copy_667:
 	CMPQ R8, DI
-	JGE  copied_610
+	JGE  copied_668
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_609
+	JMP  copy_667
 
-copied_610:
+copied_668:
 	VMOVUPS (SP), Y5
 
-loaded_608:
+loaded_666:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_611
+	JA         loadslow_669
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_612
+	JMP        loaded_670
 
-loadslow_611:
+loadslow_669:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_613:
+copy_671:
 	CMPQ R8, DI
-	JGE  copied_614
+	JGE  copied_672
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_613
+	JMP  copy_671
 
-copied_614:
+copied_672:
 	VMOVUPS (SP), Y6
 
-loaded_612:
+loaded_670:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_615
+	JA          storeslow_673
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_616
+	JMP         stored_674
 
-storeslow_615:
+storeslow_673:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_617:
+copy_675:
 	CMPQ R8, DI
-	JGE  copied_618
+	JGE  copied_676
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_617
+	JMP  copy_675
 
-copied_618:
-stored_616:
+copied_676:
+stored_674:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_605
+	JNZ  row_663
 	VZEROUPPER
 	RET
 
-streaming_521:
+streaming_579:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -6070,15 +6604,15 @@ streaming_521:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_619:
+row_677:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_623:
+blocks_681:
 	CMPQ        R11, R12
-	JGT         blocksdone_624
+	JGT         blocksdone_682
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -6120,14 +6654,14 @@ blocks_623:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_623
+	JMP         blocks_681
 
-blocksdone_624:
+blocksdone_682:
 	ADDQ $0x00000060, R12
 
-singles_620:
+singles_678:
 	CMPQ        R11, R12
-	JGT         tail_621
+	JGT         tail_679
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -6139,174 +6673,174 @@ singles_620:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_620
+	JMP         singles_678
 
-tail_621:
+tail_679:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_622
+	JEQ        done_680
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_625
+	JA         loadslow_683
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_626
+	JMP        loaded_684
 
-loadslow_625:
+loadslow_683:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_627:
+copy_685:
 	CMPQ R15, R14
-	JGE  copied_628
+	JGE  copied_686
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_627
+	JMP  copy_685
 
-copied_628:
+copied_686:
 	VMOVUPS (SP), Y1
 
-loaded_626:
+loaded_684:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_629
+	JA         loadslow_687
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_630
+	JMP        loaded_688
 
-loadslow_629:
+loadslow_687:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_631:
+copy_689:
 	CMPQ R15, R14
-	JGE  copied_632
+	JGE  copied_690
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_631
+	JMP  copy_689
 
-copied_632:
+copied_690:
 	VMOVUPS (SP), Y2
 
-loaded_630:
+loaded_688:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_633
+	JA         loadslow_691
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_634
+	JMP        loaded_692
 
-loadslow_633:
+loadslow_691:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_635:
+copy_693:
 	CMPQ R15, R14
-	JGE  copied_636
+	JGE  copied_694
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_635
+	JMP  copy_693
 
-copied_636:
+copied_694:
 	VMOVUPS (SP), Y3
 
-loaded_634:
+loaded_692:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_637
+	JA         loadslow_695
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_638
+	JMP        loaded_696
 
-loadslow_637:
+loadslow_695:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_639:
+copy_697:
 	CMPQ R15, R14
-	JGE  copied_640
+	JGE  copied_698
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_639
+	JMP  copy_697
 
-copied_640:
+copied_698:
 	VMOVUPS (SP), Y4
 
-loaded_638:
+loaded_696:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_641
+	JA         loadslow_699
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_642
+	JMP        loaded_700
 
-loadslow_641:
+loadslow_699:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_643:
+copy_701:
 	CMPQ R15, R14
-	JGE  copied_644
+	JGE  copied_702
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_643
+	JMP  copy_701
 
-copied_644:
+copied_702:
 	VMOVUPS (SP), Y5
 
-loaded_642:
+loaded_700:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_645
+	JA         loadslow_703
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_646
+	JMP        loaded_704
 
-loadslow_645:
+loadslow_703:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_647:
+copy_705:
 	CMPQ R15, R14
-	JGE  copied_648
+	JGE  copied_706
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_647
+	JMP  copy_705
 
-copied_648:
+copied_706:
 	VMOVUPS (SP), Y6
 
-loaded_646:
+loaded_704:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -6314,37 +6848,37 @@ loaded_646:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_649
+	JA          storeslow_707
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_650
+	JMP         stored_708
 
-storeslow_649:
+storeslow_707:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_651:
+copy_709:
 	CMPQ R14, R13
-	JGE  copied_652
+	JGE  copied_710
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_651
+	JMP  copy_709
 
-copied_652:
-stored_650:
+copied_710:
+stored_708:
 	MOVQ R12, R11
 
-done_622:
+done_680:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_619
+	JNZ  row_677
 	VZEROUPPER
 	RET
 
-nontemporal_520:
+nontemporal_578:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -6355,12 +6889,12 @@ nontemporal_520:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_653
+	JA      streaming_711
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_654
+	JZ      full_712
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -6368,7 +6902,7 @@ nontemporal_520:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_654:
+full_712:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -6402,10 +6936,10 @@ full_654:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_655:
+row_713:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_656
+	JZ         noprefetch_714
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6413,7 +6947,7 @@ row_655:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_656:
+noprefetch_714:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -6436,7 +6970,7 @@ noprefetch_656:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_655
+	JNZ         row_713
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6463,16 +6997,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_657:
+row_715:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_658
+	JZ         noprefetch_716
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_658:
+noprefetch_716:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -6489,7 +7023,7 @@ noprefetch_658:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_657
+	JNZ         row_715
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6508,14 +7042,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_659:
+row_717:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_660
+	JZ         noprefetch_718
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_660:
+noprefetch_718:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -6526,7 +7060,7 @@ noprefetch_660:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_659
+	JNZ         row_717
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6553,122 +7087,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_661
+	JA         loadslow_719
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_662
+	JMP        loaded_720
 
-loadslow_661:
+loadslow_719:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_663:
+copy_721:
 	CMPQ BX, DX
-	JGE  copied_664
+	JGE  copied_722
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_663
+	JMP  copy_721
 
-copied_664:
+copied_722:
 	VMOVUPS (SP), Y9
 
-loaded_662:
+loaded_720:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_665
+	JA         loadslow_723
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_666
+	JMP        loaded_724
 
-loadslow_665:
+loadslow_723:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_667:
+copy_725:
 	CMPQ BX, DX
-	JGE  copied_668
+	JGE  copied_726
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_667
+	JMP  copy_725
 
-copied_668:
+copied_726:
 	VMOVUPS (SP), Y10
 
-loaded_666:
+loaded_724:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_669
+	JA         loadslow_727
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_670
+	JMP        loaded_728
 
-loadslow_669:
+loadslow_727:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_671:
+copy_729:
 	CMPQ BX, DX
-	JGE  copied_672
+	JGE  copied_730
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_671
+	JMP  copy_729
 
-copied_672:
+copied_730:
 	VMOVUPS (SP), Y11
 
-loaded_670:
+loaded_728:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_673
+	JA         loadslow_731
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_674
+	JMP        loaded_732
 
-loadslow_673:
+loadslow_731:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_675:
+copy_733:
 	CMPQ BX, DX
-	JGE  copied_676
+	JGE  copied_734
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_675
+	JMP  copy_733
 
-copied_676:
+copied_734:
 	VMOVUPS (SP), Y12
 
-loaded_674:
+loaded_732:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_677:
+row_735:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_678
+	JZ         noprefetch_736
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6676,7 +7210,7 @@ row_677:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_678:
+noprefetch_736:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -6693,56 +7227,56 @@ noprefetch_678:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_679
+	JA          loadslow_737
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_680
+	JMP         loaded_738
 
-loadslow_679:
+loadslow_737:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_681:
+copy_739:
 	CMPQ R9, R8
-	JGE  copied_682
+	JGE  copied_740
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_681
+	JMP  copy_739
 
-copied_682:
+copied_740:
 	VMOVUPS (SP), Y13
 
-loaded_680:
+loaded_738:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_683
+	JA         loadslow_741
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_684
+	JMP        loaded_742
 
-loadslow_683:
+loadslow_741:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_685:
+copy_743:
 	CMPQ R9, R8
-	JGE  copied_686
+	JGE  copied_744
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_685
+	JMP  copy_743
 
-copied_686:
+copied_744:
 	VMOVUPS (SP), Y14
 
-loaded_684:
+loaded_742:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -6750,30 +7284,30 @@ loaded_684:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_687
+	JA          storeslow_745
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_688
+	JMP         stored_746
 
-storeslow_687:
+storeslow_745:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_689:
+copy_747:
 	CMPQ R9, R8
-	JGE  copied_690
+	JGE  copied_748
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_689
+	JMP  copy_747
 
-copied_690:
-stored_688:
+copied_748:
+stored_746:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_677
+	JNZ  row_735
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6792,128 +7326,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_691
+	JA         loadslow_749
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_692
+	JMP        loaded_750
 
-loadslow_691:
+loadslow_749:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_693:
+copy_751:
 	CMPQ BX, DX
-	JGE  copied_694
+	JGE  copied_752
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_693
+	JMP  copy_751
 
-copied_694:
+copied_752:
 	VMOVUPS (SP), Y5
 
-loaded_692:
+loaded_750:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_695
+	JA         loadslow_753
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_696
+	JMP        loaded_754
 
-loadslow_695:
+loadslow_753:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_697:
+copy_755:
 	CMPQ BX, DX
-	JGE  copied_698
+	JGE  copied_756
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_697
+	JMP  copy_755
 
-copied_698:
+copied_756:
 	VMOVUPS (SP), Y6
 
-loaded_696:
+loaded_754:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_699
+	JA         loadslow_757
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_700
+	JMP        loaded_758
 
-loadslow_699:
+loadslow_757:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_701:
+copy_759:
 	CMPQ BX, DX
-	JGE  copied_702
+	JGE  copied_760
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_701
+	JMP  copy_759
 
-copied_702:
+copied_760:
 	VMOVUPS (SP), Y7
 
-loaded_700:
+loaded_758:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_703
+	JA         loadslow_761
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_704
+	JMP        loaded_762
 
-loadslow_703:
+loadslow_761:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_705:
+copy_763:
 	CMPQ BX, DX
-	JGE  copied_706
+	JGE  copied_764
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_705
+	JMP  copy_763
 
-copied_706:
+copied_764:
 	VMOVUPS (SP), Y8
 
-loaded_704:
+loaded_762:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_707:
+row_765:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_708
+	JZ         noprefetch_766
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_708:
+noprefetch_766:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -6924,56 +7458,56 @@ noprefetch_708:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_709
+	JA          loadslow_767
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_710
+	JMP         loaded_768
 
-loadslow_709:
+loadslow_767:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_711:
+copy_769:
 	CMPQ R9, R8
-	JGE  copied_712
+	JGE  copied_770
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_711
+	JMP  copy_769
 
-copied_712:
+copied_770:
 	VMOVUPS (SP), Y9
 
-loaded_710:
+loaded_768:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_713
+	JA         loadslow_771
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_714
+	JMP        loaded_772
 
-loadslow_713:
+loadslow_771:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_715:
+copy_773:
 	CMPQ R9, R8
-	JGE  copied_716
+	JGE  copied_774
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_715
+	JMP  copy_773
 
-copied_716:
+copied_774:
 	VMOVUPS (SP), Y10
 
-loaded_714:
+loaded_772:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -6981,30 +7515,30 @@ loaded_714:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_717
+	JA          storeslow_775
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_718
+	JMP         stored_776
 
-storeslow_717:
+storeslow_775:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_719:
+copy_777:
 	CMPQ R9, R8
-	JGE  copied_720
+	JGE  copied_778
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_719
+	JMP  copy_777
 
-copied_720:
-stored_718:
+copied_778:
+stored_776:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_707
+	JNZ  row_765
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7014,210 +7548,210 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_721
+	JA         loadslow_779
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_722
+	JMP        loaded_780
 
-loadslow_721:
+loadslow_779:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_723:
+copy_781:
 	CMPQ BX, DX
-	JGE  copied_724
+	JGE  copied_782
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_723
+	JMP  copy_781
 
-copied_724:
+copied_782:
 	VMOVUPS (SP), Y1
 
-loaded_722:
+loaded_780:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_725
+	JA         loadslow_783
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_726
+	JMP        loaded_784
 
-loadslow_725:
+loadslow_783:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_727:
+copy_785:
 	CMPQ BX, DX
-	JGE  copied_728
+	JGE  copied_786
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_727
+	JMP  copy_785
 
-copied_728:
+copied_786:
 	VMOVUPS (SP), Y2
 
-loaded_726:
+loaded_784:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_729
+	JA         loadslow_787
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_730
+	JMP        loaded_788
 
-loadslow_729:
+loadslow_787:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_731:
+copy_789:
 	CMPQ BX, DX
-	JGE  copied_732
+	JGE  copied_790
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_731
+	JMP  copy_789
 
-copied_732:
+copied_790:
 	VMOVUPS (SP), Y3
 
-loaded_730:
+loaded_788:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_733
+	JA         loadslow_791
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_734
+	JMP        loaded_792
 
-loadslow_733:
+loadslow_791:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_735:
+copy_793:
 	CMPQ BX, DX
-	JGE  copied_736
+	JGE  copied_794
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_735
+	JMP  copy_793
 
-copied_736:
+copied_794:
 	VMOVUPS (SP), Y4
 
-loaded_734:
+loaded_792:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_737:
+row_795:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_738
+	JZ         noprefetch_796
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_738:
+noprefetch_796:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_739
+	JA         loadslow_797
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_740
+	JMP        loaded_798
 
-loadslow_739:
+loadslow_797:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_741:
+copy_799:
 	CMPQ R8, DI
-	JGE  copied_742
+	JGE  copied_800
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_741
+	JMP  copy_799
 
-copied_742:
+copied_800:
 	VMOVUPS (SP), Y5
 
-loaded_740:
+loaded_798:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_743
+	JA         loadslow_801
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_744
+	JMP        loaded_802
 
-loadslow_743:
+loadslow_801:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_745:
+copy_803:
 	CMPQ R8, DI
-	JGE  copied_746
+	JGE  copied_804
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_745
+	JMP  copy_803
 
-copied_746:
+copied_804:
 	VMOVUPS (SP), Y6
 
-loaded_744:
+loaded_802:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_747
+	JA          storeslow_805
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_748
+	JMP         stored_806
 
-storeslow_747:
+storeslow_805:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_749:
+copy_807:
 	CMPQ R8, DI
-	JGE  copied_750
+	JGE  copied_808
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_749
+	JMP  copy_807
 
-copied_750:
-stored_748:
+copied_808:
+stored_806:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_737
+	JNZ  row_795
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_653:
+streaming_711:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -7227,15 +7761,15 @@ streaming_653:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_751:
+row_809:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_755:
+blocks_813:
 	CMPQ        R11, R12
-	JGT         blocksdone_756
+	JGT         blocksdone_814
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -7277,14 +7811,14 @@ blocks_755:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_755
+	JMP         blocks_813
 
-blocksdone_756:
+blocksdone_814:
 	ADDQ $0x00000060, R12
 
-singles_752:
+singles_810:
 	CMPQ        R11, R12
-	JGT         tail_753
+	JGT         tail_811
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -7296,174 +7830,174 @@ singles_752:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_752
+	JMP         singles_810
 
-tail_753:
+tail_811:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_754
+	JEQ        done_812
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_757
+	JA         loadslow_815
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_758
+	JMP        loaded_816
 
-loadslow_757:
+loadslow_815:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_759:
+copy_817:
 	CMPQ R15, R14
-	JGE  copied_760
+	JGE  copied_818
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_759
+	JMP  copy_817
 
-copied_760:
+copied_818:
 	VMOVUPS (SP), Y1
 
-loaded_758:
+loaded_816:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_761
+	JA         loadslow_819
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_762
+	JMP        loaded_820
 
-loadslow_761:
+loadslow_819:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_763:
+copy_821:
 	CMPQ R15, R14
-	JGE  copied_764
+	JGE  copied_822
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_763
+	JMP  copy_821
 
-copied_764:
+copied_822:
 	VMOVUPS (SP), Y2
 
-loaded_762:
+loaded_820:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_765
+	JA         loadslow_823
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_766
+	JMP        loaded_824
 
-loadslow_765:
+loadslow_823:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_767:
+copy_825:
 	CMPQ R15, R14
-	JGE  copied_768
+	JGE  copied_826
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_767
+	JMP  copy_825
 
-copied_768:
+copied_826:
 	VMOVUPS (SP), Y3
 
-loaded_766:
+loaded_824:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_769
+	JA         loadslow_827
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_770
+	JMP        loaded_828
 
-loadslow_769:
+loadslow_827:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_771:
+copy_829:
 	CMPQ R15, R14
-	JGE  copied_772
+	JGE  copied_830
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_771
+	JMP  copy_829
 
-copied_772:
+copied_830:
 	VMOVUPS (SP), Y4
 
-loaded_770:
+loaded_828:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_773
+	JA         loadslow_831
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_774
+	JMP        loaded_832
 
-loadslow_773:
+loadslow_831:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_775:
+copy_833:
 	CMPQ R15, R14
-	JGE  copied_776
+	JGE  copied_834
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_775
+	JMP  copy_833
 
-copied_776:
+copied_834:
 	VMOVUPS (SP), Y5
 
-loaded_774:
+loaded_832:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_777
+	JA         loadslow_835
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_778
+	JMP        loaded_836
 
-loadslow_777:
+loadslow_835:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_779:
+copy_837:
 	CMPQ R15, R14
-	JGE  copied_780
+	JGE  copied_838
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_779
+	JMP  copy_837
 
-copied_780:
+copied_838:
 	VMOVUPS (SP), Y6
 
-loaded_778:
+loaded_836:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -7471,33 +8005,33 @@ loaded_778:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_781
+	JA          storeslow_839
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_782
+	JMP         stored_840
 
-storeslow_781:
+storeslow_839:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_783:
+copy_841:
 	CMPQ R14, R13
-	JGE  copied_784
+	JGE  copied_842
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_783
+	JMP  copy_841
 
-copied_784:
-stored_782:
+copied_842:
+stored_840:
 	MOVQ R12, R11
 
-done_754:
+done_812:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_751
+	JNZ  row_809
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7796,9 +8330,9 @@ done_12:
 	VZEROUPPER
 	RET
 
-// func momentsShortRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int, prefetch int)
+// func momentsShortRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int, prefetch int, bychannel int)
 // Requires: AVX, AVX512F, CMOV, MMX+
-TEXT ·momentsShortRowsAVX512(SB), NOSPLIT, $24-152
+TEXT ·momentsShortRowsAVX512(SB), NOSPLIT, $24-160
 	// momentsShortRowsAVX512: momentsRows for short runs, summed in float32 across a
 	// group of samples before each merge.
 	MOVQ    x_base+72(FP), AX
@@ -7808,259 +8342,444 @@ TEXT ·momentsShortRowsAVX512(SB), NOSPLIT, $24-152
 	IMULQ   CX, BX
 	SUBQ    BX, DX
 	SHLQ    $0x02, DX
-	MOVQ    CX, BX
-	ANDQ    $0x0f, BX
-	LEAQ    kmask<>+0(SB), SI
-	MOVWLZX (SI)(BX*2), BX
-	KMOVW   BX, K1
-	MOVQ    first+128(FP), BX
+	MOVQ    CX, DX
+	ANDQ    $0x0f, DX
+	LEAQ    kmask<>+0(SB), BX
+	MOVWLZX (BX)(DX*2), DX
+	KMOVW   DX, K1
+	MOVQ    first+128(FP), DX
 
 group_13:
-	MOVQ   buf_base+48(FP), SI
-	LEAQ   9792(SI), DI
-	VPXORD Z0, Z0, Z0
-	MOVQ   DI, R8
-	MOVQ   mean_len+8(FP), R9
-
-clear_14:
-	VMOVUPS Z0, (R8)
-	VMOVUPS Z0, 64(R8)
-	ADDQ    $0x00000080, R8
-	DECQ    R9
-	JNZ     clear_14
-	MOVQ    BX, R9
-
-sample_15:
-	XORQ R10, R10
-	MOVQ DI, R8
+	CMPQ bychannel+152(FP), $0x00
+	JE   bysample_14
+	MOVQ stride+112(FP), BX
+	SHLQ $0x02, BX
+	MOVQ CX, SI
+	SHLQ $0x02, SI
+	XORQ DI, DI
 
 channel_16:
-	MOVQ       prefetch+144(FP), R11
-	TESTQ      R11, R11
-	JZ         noprefetch_17
-	LEAQ       (R11)(AX*1), R11
-	PREFETCHT0 (R11)
-	PREFETCHT0 64(R11)
-	PREFETCHT0 128(R11)
-	PREFETCHT0 192(R11)
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	XORQ         R8, R8
+	MOVQ         DX, R9
 
-noprefetch_17:
-	VBROADCASTSS (SI)(R10*4), Z1
-	VMOVUPS      (R8), Z2
-	VMOVUPS      64(R8), Z3
-	XORQ         R11, R11
-	MOVQ         CX, R12
-	SHLQ         $0x02, R12
-	SUBQ         $0x00000040, R12
+sample_17:
+	MOVQ       prefetch+144(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_19
+	LEAQ       (R10)(AX*1), R10
+	PREFETCHT0 (R10)(R8*1)
+	PREFETCHT0 64(R10)(R8*1)
+	PREFETCHT0 128(R10)(R8*1)
+	PREFETCHT0 192(R10)(R8*1)
 
-singles_18:
-	CMPQ        R11, R12
-	JGT         tail_19
-	VMOVUPS     (AX)(R11*1), Z4
-	VSUBPS      Z1, Z4, Z4
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z4, Z4, Z3
+noprefetch_19:
+	MOVQ R8, R10
+	LEAQ (R8)(SI*1), R11
+	SUBQ $0x00000080, R11
+
+blocks_23:
+	CMPQ        R10, R11
+	JGT         blocksdone_24
+	VMOVUPS     (AX)(R10*1), Z9
+	VSUBPS      Z0, Z9, Z9
+	VADDPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VMOVUPS     64(AX)(R10*1), Z9
+	VSUBPS      Z0, Z9, Z9
+	VADDPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	ADDQ        $0x00000080, R10
+	JMP         blocks_23
+
+blocksdone_24:
+	ADDQ $0x00000040, R11
+
+singles_20:
+	CMPQ        R10, R11
+	JGT         tail_21
+	VMOVUPS     (AX)(R10*1), Z9
+	VSUBPS      Z0, Z9, Z9
+	VADDPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	ADDQ        $0x00000040, R10
+	JMP         singles_20
+
+tail_21:
 	ADDQ        $0x00000040, R11
-	JMP         singles_18
+	CMPQ        R10, R11
+	JEQ         done_22
+	VMOVUPS.Z   (AX)(R10*1), K1, Z9
+	VSUBPS.Z    Z0, Z9, K1, Z9
+	VADDPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	MOVQ        R11, R10
 
-tail_19:
-	ADDQ        $0x00000040, R12
-	CMPQ        R11, R12
-	JEQ         done_20
-	VMOVUPS.Z   (AX)(R11*1), K1, Z4
-	VSUBPS.Z    Z1, Z4, K1, Z4
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z4, Z4, Z3
-	MOVQ        R12, R11
+done_22:
+	ADDQ       BX, R8
+	DECQ       R9
+	JZ         summed_18
+	MOVQ       prefetch+144(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_25
+	LEAQ       (R10)(AX*1), R10
+	PREFETCHT0 (R10)(R8*1)
+	PREFETCHT0 64(R10)(R8*1)
+	PREFETCHT0 128(R10)(R8*1)
+	PREFETCHT0 192(R10)(R8*1)
 
-done_20:
-	ADDQ    R11, AX
-	VMOVUPS Z2, (R8)
-	VMOVUPS Z3, 64(R8)
-	ADDQ    $0x00000080, R8
-	INCQ    R10
-	CMPQ    R10, mean_len+8(FP)
-	JB      channel_16
-	ADDQ    DX, AX
-	DECQ    R9
-	JNZ     sample_15
-	XORQ    R8, R8
+noprefetch_25:
+	MOVQ R8, R10
+	LEAQ (R8)(SI*1), R11
+	SUBQ $0x00000080, R11
 
-lanes_21:
-	VMOVUPS       (DI), Z1
-	VCVTPS2PD     Y1, Z2
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z2, Z2
-	VSHUFF64X2    $0x4e, Z2, Z2, Z1
-	VADDPD        Z1, Z2, Z2
-	VSHUFF64X2    $0xb1, Z2, Z2, Z1
-	VADDPD        Z1, Z2, Z2
-	VPERMILPD     $0x55, Z2, Z1
-	VADDPD        Z1, Z2, Z2
-	VMOVSD        X2, 1088(SI)(R8*8)
-	VMOVUPS       64(DI), Z1
-	VCVTPS2PD     Y1, Z2
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z2, Z2
-	VSHUFF64X2    $0x4e, Z2, Z2, Z1
-	VADDPD        Z1, Z2, Z2
-	VSHUFF64X2    $0xb1, Z2, Z2, Z1
-	VADDPD        Z1, Z2, Z2
-	VPERMILPD     $0x55, Z2, Z1
-	VADDPD        Z1, Z2, Z2
-	VMOVSD        X2, 3264(SI)(R8*8)
-	ADDQ          $0x00000080, DI
-	INCQ          R8
-	CMPQ          R8, mean_len+8(FP)
-	JB            lanes_21
-	MOVQ          BX, SI
-	IMULQ         CX, SI
-	MOVQ          $0x3ff0000000000000, DI
-	VMOVQ         DI, X3
-	VCVTSI2SDQ    SI, X3, X1
-	VCVTSI2SDQ    count+120(FP), X3, X2
-	VDIVSD        X1, X3, X3
-	VMOVSD        X3, (SP)
-	VADDSD        X1, X2, X3
-	VDIVSD        X3, X1, X3
-	VMOVSD        X3, 8(SP)
-	VMULSD        X2, X3, X3
-	VMOVSD        X3, 16(SP)
+blocks_29:
+	CMPQ        R10, R11
+	JGT         blocksdone_30
+	VMOVUPS     (AX)(R10*1), Z9
+	VSUBPS      Z0, Z9, Z9
+	VADDPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VMOVUPS     64(AX)(R10*1), Z9
+	VSUBPS      Z0, Z9, Z9
+	VADDPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	ADDQ        $0x00000080, R10
+	JMP         blocks_29
+
+blocksdone_30:
+	ADDQ $0x00000040, R11
+
+singles_26:
+	CMPQ        R10, R11
+	JGT         tail_27
+	VMOVUPS     (AX)(R10*1), Z9
+	VSUBPS      Z0, Z9, Z9
+	VADDPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	ADDQ        $0x00000040, R10
+	JMP         singles_26
+
+tail_27:
+	ADDQ        $0x00000040, R11
+	CMPQ        R10, R11
+	JEQ         done_28
+	VMOVUPS.Z   (AX)(R10*1), K1, Z9
+	VSUBPS.Z    Z0, Z9, K1, Z9
+	VADDPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	MOVQ        R11, R10
+
+done_28:
+	ADDQ BX, R8
+	DECQ R9
+	JNZ  sample_17
+
+summed_18:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y9
+	VCVTPS2PD     Y9, Z9
+	VADDPD        Z9, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z9
+	VADDPD        Z9, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z9
+	VADDPD        Z9, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z9
+	VADDPD        Z9, Z0, Z0
+	MOVQ          buf_base+48(FP), R9
+	VMOVSD        X0, 1088(R9)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y9
+	VCVTPS2PD     Y9, Z9
+	VADDPD        Z9, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z9
+	VADDPD        Z9, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z9
+	VADDPD        Z9, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z9
+	VADDPD        Z9, Z0, Z0
+	MOVQ          buf_base+48(FP), R9
+	VMOVSD        X0, 3264(R9)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_16
+	IMULQ         SI, DI
+	SUBQ          DI, R8
+	ADDQ          R8, AX
+	JMP           summed_15
+
+bysample_14:
+	MOVQ   stride+112(FP), BX
+	MOVQ   mean_len+8(FP), SI
+	IMULQ  CX, SI
+	SUBQ   SI, BX
+	SHLQ   $0x02, BX
+	MOVQ   buf_base+48(FP), SI
+	ADDQ   $0x00002640, SI
+	VPXORD Z10, Z10, Z10
+	MOVQ   SI, DI
+	MOVQ   mean_len+8(FP), R8
+
+clear_31:
+	VMOVUPS Z10, (DI)
+	VMOVUPS Z10, 64(DI)
+	ADDQ    $0x00000080, DI
+	DECQ    R8
+	JNZ     clear_31
+	MOVQ    DX, R8
+
+sample_32:
+	XORQ R9, R9
+	MOVQ SI, DI
+
+channel_33:
+	MOVQ       prefetch+144(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_34
+	LEAQ       (R10)(AX*1), R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 192(R10)
+
+noprefetch_34:
+	MOVQ         buf_base+48(FP), R10
+	VBROADCASTSS (R10)(R9*4), Z0
+	VMOVUPS      (DI), Z9
+	VMOVUPS      64(DI), Z17
+	XORQ         R10, R10
+	MOVQ         CX, R11
+	SHLQ         $0x02, R11
+	SUBQ         $0x00000040, R11
+
+singles_35:
+	CMPQ        R10, R11
+	JGT         tail_36
+	VMOVUPS     (AX)(R10*1), Z18
+	VSUBPS      Z0, Z18, Z18
+	VADDPS      Z18, Z9, Z9
+	VFMADD231PS Z18, Z18, Z17
+	ADDQ        $0x00000040, R10
+	JMP         singles_35
+
+tail_36:
+	ADDQ        $0x00000040, R11
+	CMPQ        R10, R11
+	JEQ         done_37
+	VMOVUPS.Z   (AX)(R10*1), K1, Z18
+	VSUBPS.Z    Z0, Z18, K1, Z18
+	VADDPS      Z18, Z9, Z9
+	VFMADD231PS Z18, Z18, Z17
+	MOVQ        R11, R10
+
+done_37:
+	ADDQ    R10, AX
+	VMOVUPS Z9, (DI)
+	VMOVUPS Z17, 64(DI)
+	ADDQ    $0x00000080, DI
+	INCQ    R9
+	CMPQ    R9, mean_len+8(FP)
+	JB      channel_33
+	ADDQ    BX, AX
+	DECQ    R8
+	JNZ     sample_32
+	XORQ    BX, BX
+
+lanes_38:
+	VMOVUPS       (SI), Z0
+	VCVTPS2PD     Y0, Z9
+	VEXTRACTF64X4 $0x01, Z0, Y0
+	VCVTPS2PD     Y0, Z0
+	VADDPD        Z0, Z9, Z9
+	VSHUFF64X2    $0x4e, Z9, Z9, Z0
+	VADDPD        Z0, Z9, Z9
+	VSHUFF64X2    $0xb1, Z9, Z9, Z0
+	VADDPD        Z0, Z9, Z9
+	VPERMILPD     $0x55, Z9, Z0
+	VADDPD        Z0, Z9, Z9
 	MOVQ          buf_base+48(FP), DI
-	MOVQ          mean_len+8(FP), R8
-	ADDQ          $0x0f, R8
-	ANDQ          $-16, R8
-	LEAQ          5440(DI), R9
-	LEAQ          7616(DI), R10
-	MOVQ          buf_base+48(FP), R11
-	XORQ          R12, R12
-	SHLQ          $0x02, R8
-	SUBQ          $0x00000040, R8
+	VMOVSD        X9, 1088(DI)(BX*8)
+	VMOVUPS       64(SI), Z0
+	VCVTPS2PD     Y0, Z9
+	VEXTRACTF64X4 $0x01, Z0, Y0
+	VCVTPS2PD     Y0, Z0
+	VADDPD        Z0, Z9, Z9
+	VSHUFF64X2    $0x4e, Z9, Z9, Z0
+	VADDPD        Z0, Z9, Z9
+	VSHUFF64X2    $0xb1, Z9, Z9, Z0
+	VADDPD        Z0, Z9, Z9
+	VPERMILPD     $0x55, Z9, Z0
+	VADDPD        Z0, Z9, Z9
+	MOVQ          buf_base+48(FP), DI
+	VMOVSD        X9, 3264(DI)(BX*8)
+	ADDQ          $0x00000080, SI
+	INCQ          BX
+	CMPQ          BX, mean_len+8(FP)
+	JB            lanes_38
 
-singles_22:
-	CMPQ          R12, R8
-	JGT           tail_23
-	VMOVUPD       (R9)(R12*2), Z1
-	VMOVUPD       64(R9)(R12*2), Z2
-	VMOVUPD       (R10)(R12*2), Z3
-	VMOVUPD       64(R10)(R12*2), Z4
-	VMOVUPS       (R11)(R12*1), Z11
-	VBROADCASTSD  (SP), Z12
-	VCVTPS2PD     Y11, Z13
-	VMOVUPD       1088(DI)(R12*2), Z14
-	VMOVUPD       3264(DI)(R12*2), Z15
-	VMULPD        Z12, Z14, Z12
-	VADDPD        Z12, Z13, Z13
-	VMULPD        Z12, Z14, Z14
-	VSUBPD        Z14, Z15, Z15
-	VPXORD        Z5, Z5, Z5
-	VMAXPD        Z15, Z5, Z15
-	VSUBPD        Z1, Z13, Z13
-	VBROADCASTSD  8(SP), Z12
-	VFMADD231PD   Z12, Z13, Z1
-	VMULPD        Z13, Z13, Z13
-	VBROADCASTSD  16(SP), Z12
-	VFMADD231PD   Z12, Z13, Z15
-	VADDPD        Z15, Z3, Z3
-	VBROADCASTSD  (SP), Z12
-	VEXTRACTF64X4 $0x01, Z11, Y11
-	VCVTPS2PD     Y11, Z11
-	VMOVUPD       1152(DI)(R12*2), Z13
-	VMOVUPD       3328(DI)(R12*2), Z14
-	VMULPD        Z12, Z13, Z12
-	VADDPD        Z12, Z11, Z11
-	VMULPD        Z12, Z13, Z13
-	VSUBPD        Z13, Z14, Z14
-	VPXORD        Z6, Z6, Z6
-	VMAXPD        Z14, Z6, Z14
-	VSUBPD        Z2, Z11, Z11
-	VBROADCASTSD  8(SP), Z12
-	VFMADD231PD   Z12, Z11, Z2
-	VMULPD        Z11, Z11, Z11
-	VBROADCASTSD  16(SP), Z12
-	VFMADD231PD   Z12, Z11, Z14
-	VADDPD        Z14, Z4, Z4
-	VMOVUPD       Z1, (R9)(R12*2)
-	VMOVUPD       Z2, 64(R9)(R12*2)
-	VMOVUPD       Z3, (R10)(R12*2)
-	VMOVUPD       Z4, 64(R10)(R12*2)
-	VCVTPD2PS     Z1, Y7
-	VCVTPD2PS     Z2, Y1
-	VINSERTF64X4  $0x01, Y1, Z7, Z7
-	VMOVUPS       Z7, (R11)(R12*1)
-	ADDQ          $0x00000040, R12
-	JMP           singles_22
+summed_15:
+	MOVQ       DX, BX
+	IMULQ      CX, BX
+	MOVQ       $0x3ff0000000000000, SI
+	VMOVQ      SI, X13
+	VCVTSI2SDQ BX, X13, X0
+	VCVTSI2SDQ count+120(FP), X13, X9
+	VDIVSD     X0, X13, X13
+	VMOVSD     X13, (SP)
+	VADDSD     X0, X9, X13
+	VDIVSD     X13, X0, X13
+	VMOVSD     X13, 8(SP)
+	VMULSD     X9, X13, X13
+	VMOVSD     X13, 16(SP)
+	MOVQ       buf_base+48(FP), SI
+	MOVQ       mean_len+8(FP), DI
+	ADDQ       $0x0f, DI
+	ANDQ       $-16, DI
+	LEAQ       5440(SI), R8
+	LEAQ       7616(SI), R9
+	MOVQ       buf_base+48(FP), R10
+	XORQ       R11, R11
+	SHLQ       $0x02, DI
+	SUBQ       $0x00000040, DI
 
-tail_23:
-	ADDQ          $0x00000040, R8
-	CMPQ          R12, R8
-	JEQ           done_24
-	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (R9)(R12*2), K1, Z1
-	VMOVUPD.Z     64(R9)(R12*2), K2, Z2
-	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (R10)(R12*2), K1, Z3
-	VMOVUPD.Z     64(R10)(R12*2), K2, Z4
-	VMOVUPS       (R11)(R12*1), Z11
-	VBROADCASTSD  (SP), Z12
-	VCVTPS2PD     Y11, Z13
-	VMOVUPD       1088(DI)(R12*2), Z14
-	VMOVUPD       3264(DI)(R12*2), Z15
-	VMULPD        Z12, Z14, Z12
-	VADDPD        Z12, Z13, Z13
-	VMULPD        Z12, Z14, Z14
-	VSUBPD        Z14, Z15, Z15
-	VPXORD        Z8, Z8, Z8
-	VMAXPD        Z15, Z8, Z15
-	VSUBPD        Z1, Z13, Z13
-	VBROADCASTSD  8(SP), Z12
-	VFMADD231PD   Z12, Z13, Z1
-	VMULPD        Z13, Z13, Z13
-	VBROADCASTSD  16(SP), Z12
-	VFMADD231PD   Z12, Z13, Z15
-	VADDPD        Z15, Z3, Z3
-	VBROADCASTSD  (SP), Z12
-	VEXTRACTF64X4 $0x01, Z11, Y11
-	VCVTPS2PD     Y11, Z11
-	VMOVUPD       1152(DI)(R12*2), Z13
-	VMOVUPD       3328(DI)(R12*2), Z14
-	VMULPD        Z12, Z13, Z12
-	VADDPD        Z12, Z11, Z11
-	VMULPD        Z12, Z13, Z13
-	VSUBPD        Z13, Z14, Z14
-	VPXORD        Z9, Z9, Z9
-	VMAXPD        Z14, Z9, Z14
-	VSUBPD        Z2, Z11, Z11
-	VBROADCASTSD  8(SP), Z12
-	VFMADD231PD   Z12, Z11, Z2
-	VMULPD        Z11, Z11, Z11
-	VBROADCASTSD  16(SP), Z12
-	VFMADD231PD   Z12, Z11, Z14
-	VADDPD        Z14, Z4, Z4
-	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD       Z1, K1, (R9)(R12*2)
-	VMOVUPD       Z2, K2, 64(R9)(R12*2)
-	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD       Z3, K1, (R10)(R12*2)
-	VMOVUPD       Z4, K2, 64(R10)(R12*2)
-	VCVTPD2PS     Z1, Y10
-	VCVTPD2PS     Z2, Y1
-	VINSERTF64X4  $0x01, Y1, Z10, Z10
-	VMOVUPS       Z10, (R11)(R12*1)
-	MOVQ          R8, R12
+singles_39:
+	CMPQ          R11, DI
+	JGT           tail_40
+	VMOVUPD       (R8)(R11*2), Z0
+	VMOVUPD       64(R8)(R11*2), Z9
+	VMOVUPD       (R9)(R11*2), Z17
+	VMOVUPD       64(R9)(R11*2), Z18
+	VMOVUPS       (R10)(R11*1), Z19
+	VBROADCASTSD  (SP), Z20
+	VCVTPS2PD     Y19, Z21
+	VMOVUPD       1088(SI)(R11*2), Z22
+	VMOVUPD       3264(SI)(R11*2), Z23
+	VMULPD        Z20, Z22, Z20
+	VADDPD        Z20, Z21, Z21
+	VMULPD        Z20, Z22, Z22
+	VSUBPD        Z22, Z23, Z23
+	VPXORD        Z11, Z11, Z11
+	VMAXPD        Z23, Z11, Z23
+	VSUBPD        Z0, Z21, Z21
+	VBROADCASTSD  8(SP), Z20
+	VFMADD231PD   Z20, Z21, Z0
+	VMULPD        Z21, Z21, Z21
+	VBROADCASTSD  16(SP), Z20
+	VFMADD231PD   Z20, Z21, Z23
+	VADDPD        Z23, Z17, Z17
+	VBROADCASTSD  (SP), Z20
+	VEXTRACTF64X4 $0x01, Z19, Y19
+	VCVTPS2PD     Y19, Z19
+	VMOVUPD       1152(SI)(R11*2), Z21
+	VMOVUPD       3328(SI)(R11*2), Z22
+	VMULPD        Z20, Z21, Z20
+	VADDPD        Z20, Z19, Z19
+	VMULPD        Z20, Z21, Z21
+	VSUBPD        Z21, Z22, Z22
+	VPXORD        Z12, Z12, Z12
+	VMAXPD        Z22, Z12, Z22
+	VSUBPD        Z9, Z19, Z19
+	VBROADCASTSD  8(SP), Z20
+	VFMADD231PD   Z20, Z19, Z9
+	VMULPD        Z19, Z19, Z19
+	VBROADCASTSD  16(SP), Z20
+	VFMADD231PD   Z20, Z19, Z22
+	VADDPD        Z22, Z18, Z18
+	VMOVUPD       Z0, (R8)(R11*2)
+	VMOVUPD       Z9, 64(R8)(R11*2)
+	VMOVUPD       Z17, (R9)(R11*2)
+	VMOVUPD       Z18, 64(R9)(R11*2)
+	VCVTPD2PS     Z0, Y13
+	VCVTPD2PS     Z9, Y0
+	VINSERTF64X4  $0x01, Y0, Z13, Z13
+	VMOVUPS       Z13, (R10)(R11*1)
+	ADDQ          $0x00000040, R11
+	JMP           singles_39
 
-done_24:
-	ADDQ    SI, count+120(FP)
-	SUBQ    BX, samples+104(FP)
-	JZ      done_25
-	MOVQ    group+136(FP), BX
-	CMPQ    samples+104(FP), BX
-	CMOVQLT samples+104(FP), BX
+tail_40:
+	ADDQ          $0x00000040, DI
+	CMPQ          R11, DI
+	JEQ           done_41
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (R8)(R11*2), K1, Z0
+	VMOVUPD.Z     64(R8)(R11*2), K2, Z9
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (R9)(R11*2), K1, Z17
+	VMOVUPD.Z     64(R9)(R11*2), K2, Z18
+	VMOVUPS       (R10)(R11*1), Z19
+	VBROADCASTSD  (SP), Z20
+	VCVTPS2PD     Y19, Z21
+	VMOVUPD       1088(SI)(R11*2), Z22
+	VMOVUPD       3264(SI)(R11*2), Z23
+	VMULPD        Z20, Z22, Z20
+	VADDPD        Z20, Z21, Z21
+	VMULPD        Z20, Z22, Z22
+	VSUBPD        Z22, Z23, Z23
+	VPXORD        Z14, Z14, Z14
+	VMAXPD        Z23, Z14, Z23
+	VSUBPD        Z0, Z21, Z21
+	VBROADCASTSD  8(SP), Z20
+	VFMADD231PD   Z20, Z21, Z0
+	VMULPD        Z21, Z21, Z21
+	VBROADCASTSD  16(SP), Z20
+	VFMADD231PD   Z20, Z21, Z23
+	VADDPD        Z23, Z17, Z17
+	VBROADCASTSD  (SP), Z20
+	VEXTRACTF64X4 $0x01, Z19, Y19
+	VCVTPS2PD     Y19, Z19
+	VMOVUPD       1152(SI)(R11*2), Z21
+	VMOVUPD       3328(SI)(R11*2), Z22
+	VMULPD        Z20, Z21, Z20
+	VADDPD        Z20, Z19, Z19
+	VMULPD        Z20, Z21, Z21
+	VSUBPD        Z21, Z22, Z22
+	VPXORD        Z15, Z15, Z15
+	VMAXPD        Z22, Z15, Z22
+	VSUBPD        Z9, Z19, Z19
+	VBROADCASTSD  8(SP), Z20
+	VFMADD231PD   Z20, Z19, Z9
+	VMULPD        Z19, Z19, Z19
+	VBROADCASTSD  16(SP), Z20
+	VFMADD231PD   Z20, Z19, Z22
+	VADDPD        Z22, Z18, Z18
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z0, K1, (R8)(R11*2)
+	VMOVUPD       Z9, K2, 64(R8)(R11*2)
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z17, K1, (R9)(R11*2)
+	VMOVUPD       Z18, K2, 64(R9)(R11*2)
+	VCVTPD2PS     Z0, Y16
+	VCVTPD2PS     Z9, Y0
+	VINSERTF64X4  $0x01, Y0, Z16, Z16
+	VMOVUPS       Z16, (R10)(R11*1)
+	MOVQ          DI, R11
+
+done_41:
+	ADDQ    BX, count+120(FP)
+	SUBQ    DX, samples+104(FP)
+	JZ      done_42
+	MOVQ    group+136(FP), DX
+	CMPQ    samples+104(FP), DX
+	CMOVQLT samples+104(FP), DX
 	JMP     group_13
 
-done_25:
+done_42:
 	VZEROUPPER
 	RET
 
@@ -8083,7 +8802,7 @@ TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-136
 	MOVWLZX (SI)(BX*2), BX
 	KMOVW   BX, K1
 
-chunk_26:
+chunk_43:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X2
 	VCVTSI2SDQ DX, X2, X0
@@ -8096,7 +8815,7 @@ chunk_26:
 	VMULSD     X1, X2, X2
 	VMOVSD     X2, 16(SP)
 	CMPQ       mean_len+8(FP), $0x40
-	JA         wide_28
+	JA         wide_45
 	LEAQ       kmask<>+0(SB), DI
 	MOVQ       mean_len+8(FP), BX
 	SUBQ       $0x00, BX
@@ -8150,11 +8869,11 @@ chunk_26:
 	MOVQ       DX, DI
 	LEAQ       (CX)(CX*2), R8
 
-narrow_29:
+narrow_46:
 	CMPQ       DI, $0x04
-	JLT        narrowdone_30
+	JLT        narrowdone_47
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_31
+	JEQ        noprefetch_48
 	MOVQ       prefetch+128(FP), BX
 	ADDQ       AX, BX
 	PREFETCHT0 (BX)
@@ -8174,7 +8893,7 @@ narrow_29:
 	PREFETCHT0 128(BX)(R8*1)
 	PREFETCHT0 192(BX)(R8*1)
 
-noprefetch_31:
+noprefetch_48:
 	VMOVUPS     (SI), Z0
 	VMOVUPS.Z   (AX), K2, Z2
 	VSUBPS      Z0, Z2, Z2
@@ -8253,12 +8972,12 @@ noprefetch_31:
 	VADDPS      Z2, Z10, Z10
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_29
+	JMP         narrow_46
 
-narrowdone_30:
-narrow_32:
+narrowdone_47:
+narrow_49:
 	CMPQ      DI, $0x01
-	JLT       narrowdone_33
+	JLT       narrowdone_50
 	VMOVUPS   (SI), Z0
 	VMOVUPS.Z (AX), K2, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -8289,9 +9008,9 @@ narrow_32:
 	VADDPS    Z1, Z10, Z10
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_32
+	JMP       narrow_49
 
-narrowdone_33:
+narrowdone_50:
 	VMOVUPS Z3, 1088(SI)
 	VMOVUPS Z4, 2176(SI)
 	VMOVUPS Z5, 1152(SI)
@@ -8300,36 +9019,36 @@ narrowdone_33:
 	VMOVUPS Z8, 2304(SI)
 	VMOVUPS Z9, 1280(SI)
 	VMOVUPS Z10, 2368(SI)
-	JMP     chunkdone_27
+	JMP     chunkdone_44
 
-wide_28:
+wide_45:
 	VPXORD Z11, Z11, Z11
 	MOVQ   buf_base+48(FP), BX
 	MOVQ   mean_len+8(FP), SI
 	ADDQ   $0x0f, SI
 	SHRQ   $0x04, SI
 
-clear_34:
+clear_51:
 	VMOVUPS Z11, 1088(BX)
 	VMOVUPS Z11, 2176(BX)
 	ADDQ    $0x40, BX
 	DECQ    SI
-	JNZ     clear_34
+	JNZ     clear_51
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_35:
+rows_52:
 	CMPQ BX, $0x04
-	JLT  rowsdone_36
+	JLT  rowsdone_53
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_38
+	JZ   vectorstail_55
 
-vectors_37:
+vectors_54:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_40
+	JEQ        noprefetch_57
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -8337,7 +9056,7 @@ vectors_37:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_40:
+noprefetch_57:
 	VMOVUPS     (R8), Z0
 	VMOVUPS     (R9), Z2
 	VSUBPS      Z0, Z2, Z2
@@ -8362,11 +9081,11 @@ noprefetch_40:
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
 	DECQ        DI
-	JNZ         vectors_37
+	JNZ         vectors_54
 
-vectorstail_38:
+vectorstail_55:
 	TESTQ       $0x0000000f, mean_len+8(FP)
-	JZ          vectorsdone_39
+	JZ          vectorsdone_56
 	VMOVUPS     (R8), Z0
 	VMOVUPS.Z   (R9), K1, Z2
 	VSUBPS      Z0, Z2, Z2
@@ -8389,22 +9108,22 @@ vectorstail_38:
 	VADDPS      2176(R8), Z2, Z2
 	VMOVUPS     Z2, 2176(R8)
 
-vectorsdone_39:
+vectorsdone_56:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_35
+	JMP  rows_52
 
-rowsdone_36:
-rows_41:
+rowsdone_53:
+rows_58:
 	CMPQ BX, $0x01
-	JLT  rowsdone_42
+	JLT  rowsdone_59
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_44
+	JZ   vectorstail_61
 
-vectors_43:
+vectors_60:
 	VMOVUPS (DI), Z0
 	VMOVUPS (R8), Z1
 	VSUBPS  Z0, Z1, Z1
@@ -8417,11 +9136,11 @@ vectors_43:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_43
+	JNZ     vectors_60
 
-vectorstail_44:
+vectorstail_61:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_45
+	JZ        vectorsdone_62
 	VMOVUPS   (DI), Z0
 	VMOVUPS.Z (R8), K1, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -8432,13 +9151,13 @@ vectorstail_44:
 	VADDPS    2176(DI), Z1, Z1
 	VMOVUPS   Z1, 2176(DI)
 
-vectorsdone_45:
+vectorsdone_62:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_41
+	JMP  rows_58
 
-rowsdone_42:
-chunkdone_27:
+rowsdone_59:
+chunkdone_44:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -8448,9 +9167,9 @@ chunkdone_27:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_46:
+singles_63:
 	CMPQ          R9, R10
-	JGT           tail_47
+	JGT           tail_64
 	VMOVUPD       (SI)(R9*2), Z0
 	VMOVUPD       64(SI)(R9*2), Z1
 	VMOVUPD       (DI)(R9*2), Z2
@@ -8506,12 +9225,12 @@ singles_46:
 	VINSERTF64X4  $0x01, Y0, Z17, Z17
 	VMOVUPS       Z17, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
-	JMP           singles_46
+	JMP           singles_63
 
-tail_47:
+tail_64:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_48
+	JEQ           done_65
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (SI)(R9*2), K1, Z0
 	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
@@ -8572,16 +9291,16 @@ tail_47:
 	VMOVUPS       Z18, (R8)(R9*1)
 	MOVQ          R10, R9
 
-done_48:
+done_65:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_49
+	JZ      done_66
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_26
+	JMP     chunk_43
 
-done_49:
+done_66:
 	VZEROUPPER
 	RET
 
@@ -8590,7 +9309,7 @@ done_49:
 TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+152(FP), $0x00
-	JNE   nontemporal_50
+	JNE   nontemporal_67
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -8601,10 +9320,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_51:
+sample_68:
 	XORQ DI, DI
 
-channel_52:
+channel_69:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -8616,9 +9335,9 @@ channel_52:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_53
+	JZ           aligned_70
 	CMPQ         R8, R9
-	JAE          aligned_53
+	JAE          aligned_70
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -8632,7 +9351,7 @@ channel_52:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_53:
+aligned_70:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -8642,19 +9361,19 @@ aligned_53:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_57:
+blocks_74:
 	CMPQ       R8, R9
-	JGT        blocksdone_58
+	JGT        blocksdone_75
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_59
+	JZ         noprefetch_76
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_59:
+noprefetch_76:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8672,45 +9391,45 @@ noprefetch_59:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_57
+	JMP         blocks_74
 
-blocksdone_58:
+blocksdone_75:
 	ADDQ $0x000000c0, R9
 
-singles_54:
+singles_71:
 	CMPQ        R8, R9
-	JGT         tail_55
+	JGT         tail_72
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_54
+	JMP         singles_71
 
-tail_55:
+tail_72:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_56
+	JEQ         done_73
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_56:
+done_73:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_52
+	JB   channel_69
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_51
+	JNZ  sample_68
 	VZEROUPPER
 	RET
 
-nontemporal_50:
+nontemporal_67:
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -8721,10 +9440,10 @@ nontemporal_50:
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_60:
+sample_77:
 	XORQ DI, DI
 
-channel_61:
+channel_78:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -8736,9 +9455,9 @@ channel_61:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_62
+	JZ           aligned_79
 	CMPQ         R8, R9
-	JAE          aligned_62
+	JAE          aligned_79
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -8752,7 +9471,7 @@ channel_61:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_62:
+aligned_79:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -8762,19 +9481,19 @@ aligned_62:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_66:
+blocks_83:
 	CMPQ       R8, R9
-	JGT        blocksdone_67
+	JGT        blocksdone_84
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_68
+	JZ         noprefetch_85
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_68:
+noprefetch_85:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -8792,41 +9511,41 @@ noprefetch_68:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_66
+	JMP         blocks_83
 
-blocksdone_67:
+blocksdone_84:
 	ADDQ $0x000000c0, R9
 
-singles_63:
+singles_80:
 	CMPQ        R8, R9
-	JGT         tail_64
+	JGT         tail_81
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_63
+	JMP         singles_80
 
-tail_64:
+tail_81:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_65
+	JEQ         done_82
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_65:
+done_82:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_61
+	JB   channel_78
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_60
+	JNZ  sample_77
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8836,7 +9555,7 @@ done_65:
 TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_69
+	JNE     nontemporal_86
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -8845,12 +9564,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_70
+	JA      streaming_87
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_71
+	JZ      full_88
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -8860,7 +9579,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_false
 
-full_71:
+full_88:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -8895,16 +9614,16 @@ full_71:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_72:
+row_89:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_73
+	JZ         noprefetch_90
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_73:
+noprefetch_90:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -8924,7 +9643,7 @@ noprefetch_73:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_72
+	JNZ         row_89
 	VZEROUPPER
 	RET
 
@@ -8951,15 +9670,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_74:
+row_91:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_75
+	JZ         noprefetch_92
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_75:
+noprefetch_92:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -8975,7 +9694,7 @@ noprefetch_75:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_74
+	JNZ         row_91
 	VZEROUPPER
 	RET
 
@@ -8996,14 +9715,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_76:
+row_93:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_77
+	JZ         noprefetch_94
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_77:
+noprefetch_94:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -9015,7 +9734,7 @@ noprefetch_77:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_76
+	JNZ         row_93
 	VZEROUPPER
 	RET
 
@@ -9030,13 +9749,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_78:
+row_95:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_79
+	JZ         noprefetch_96
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_79:
+noprefetch_96:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9044,7 +9763,7 @@ noprefetch_79:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_78
+	JNZ         row_95
 	VZEROUPPER
 	RET
 
@@ -9077,16 +9796,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_80:
+row_97:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_81
+	JZ         noprefetch_98
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_81:
+noprefetch_98:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -9106,7 +9825,7 @@ noprefetch_81:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_80
+	JNZ         row_97
 	VZEROUPPER
 	RET
 
@@ -9133,15 +9852,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_82:
+row_99:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_83
+	JZ         noprefetch_100
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_83:
+noprefetch_100:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -9157,7 +9876,7 @@ noprefetch_83:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_82
+	JNZ         row_99
 	VZEROUPPER
 	RET
 
@@ -9178,14 +9897,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_84:
+row_101:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_85
+	JZ         noprefetch_102
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_85:
+noprefetch_102:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -9197,7 +9916,7 @@ noprefetch_85:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_84
+	JNZ         row_101
 	VZEROUPPER
 	RET
 
@@ -9212,13 +9931,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_86:
+row_103:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_87
+	JZ         noprefetch_104
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_87:
+noprefetch_104:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9226,11 +9945,11 @@ noprefetch_87:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_86
+	JNZ         row_103
 	VZEROUPPER
 	RET
 
-streaming_70:
+streaming_87:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -9238,15 +9957,15 @@ streaming_70:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_88:
+row_105:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_92:
+blocks_109:
 	CMPQ        R9, R10
-	JGT         blocksdone_93
+	JGT         blocksdone_110
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -9276,14 +9995,14 @@ blocks_92:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_92
+	JMP         blocks_109
 
-blocksdone_93:
+blocksdone_110:
 	ADDQ $0x000000c0, R10
 
-singles_89:
+singles_106:
 	CMPQ        R9, R10
-	JGT         tail_90
+	JGT         tail_107
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -9292,12 +10011,12 @@ singles_89:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_89
+	JMP         singles_106
 
-tail_90:
+tail_107:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_91
+	JEQ         done_108
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -9307,15 +10026,15 @@ tail_90:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_91:
+done_108:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_88
+	JNZ  row_105
 	VZEROUPPER
 	RET
 
-nontemporal_69:
+nontemporal_86:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -9324,12 +10043,12 @@ nontemporal_69:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_94
+	JA      streaming_111
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_95
+	JZ      full_112
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -9339,7 +10058,7 @@ nontemporal_69:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_true
 
-full_95:
+full_112:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -9374,16 +10093,16 @@ full_95:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_96:
+row_113:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_97
+	JZ         noprefetch_114
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_97:
+noprefetch_114:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -9403,7 +10122,7 @@ noprefetch_97:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_96
+	JNZ         row_113
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9431,15 +10150,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_98:
+row_115:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_99
+	JZ         noprefetch_116
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_99:
+noprefetch_116:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -9455,7 +10174,7 @@ noprefetch_99:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_98
+	JNZ         row_115
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9477,14 +10196,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_100:
+row_117:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_101
+	JZ         noprefetch_118
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_101:
+noprefetch_118:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -9496,7 +10215,7 @@ noprefetch_101:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_100
+	JNZ         row_117
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9512,13 +10231,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_102:
+row_119:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_103
+	JZ         noprefetch_120
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_103:
+noprefetch_120:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9526,7 +10245,7 @@ noprefetch_103:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_102
+	JNZ         row_119
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9560,16 +10279,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_104:
+row_121:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_105
+	JZ         noprefetch_122
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_105:
+noprefetch_122:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -9589,7 +10308,7 @@ noprefetch_105:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_104
+	JNZ         row_121
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9617,15 +10336,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_106:
+row_123:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_107
+	JZ         noprefetch_124
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_107:
+noprefetch_124:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -9641,7 +10360,7 @@ noprefetch_107:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_106
+	JNZ         row_123
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9663,14 +10382,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_108:
+row_125:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_109
+	JZ         noprefetch_126
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_109:
+noprefetch_126:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -9682,7 +10401,7 @@ noprefetch_109:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_108
+	JNZ         row_125
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9698,13 +10417,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_110:
+row_127:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_111
+	JZ         noprefetch_128
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_111:
+noprefetch_128:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9712,12 +10431,12 @@ noprefetch_111:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_110
+	JNZ         row_127
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_94:
+streaming_111:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -9725,15 +10444,15 @@ streaming_94:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_112:
+row_129:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_116:
+blocks_133:
 	CMPQ        R9, R10
-	JGT         blocksdone_117
+	JGT         blocksdone_134
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -9763,14 +10482,14 @@ blocks_116:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_116
+	JMP         blocks_133
 
-blocksdone_117:
+blocksdone_134:
 	ADDQ $0x000000c0, R10
 
-singles_113:
+singles_130:
 	CMPQ        R9, R10
-	JGT         tail_114
+	JGT         tail_131
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -9779,12 +10498,12 @@ singles_113:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_113
+	JMP         singles_130
 
-tail_114:
+tail_131:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_115
+	JEQ         done_132
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -9794,11 +10513,11 @@ tail_114:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_115:
+done_132:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_112
+	JNZ  row_129
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9824,20 +10543,20 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_118:
+sample_135:
 	XORQ DI, DI
 
-channel_119:
+channel_136:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_120:
+chunk_137:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_121
+	JZ         noprefetch_138
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -9873,7 +10592,7 @@ chunk_120:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_121:
+noprefetch_138:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -9890,9 +10609,9 @@ noprefetch_121:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_125:
+blocks_142:
 	CMPQ        R10, R11
-	JGT         blocksdone_126
+	JGT         blocksdone_143
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
@@ -9914,26 +10633,26 @@ blocks_125:
 	VADDPS      Z11, Z9, Z9
 	VFMADD231PS Z11, Z12, Z10
 	ADDQ        $0x00000100, R10
-	JMP         blocks_125
+	JMP         blocks_142
 
-blocksdone_126:
+blocksdone_143:
 	ADDQ $0x000000c0, R11
 
-singles_122:
+singles_139:
 	CMPQ        R10, R11
-	JGT         tail_123
+	JGT         tail_140
 	VMOVUPS     (AX)(R10*1), Z11
 	VMOVUPS     (CX)(R10*1), Z12
 	VSUBPS      Z0, Z12, Z12
 	VADDPS      Z11, Z3, Z3
 	VFMADD231PS Z11, Z12, Z4
 	ADDQ        $0x00000040, R10
-	JMP         singles_122
+	JMP         singles_139
 
-tail_123:
+tail_140:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_124
+	JEQ         done_141
 	VMOVUPS.Z   (AX)(R10*1), K1, Z11
 	VMOVUPS.Z   (CX)(R10*1), K1, Z12
 	VSUBPS      Z0, Z12, Z12
@@ -9941,7 +10660,7 @@ tail_123:
 	VFMADD231PS Z11, Z12, Z4
 	MOVQ        R11, R10
 
-done_124:
+done_141:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -9961,7 +10680,7 @@ done_124:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_120
+	JNZ           chunk_137
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -9982,58 +10701,255 @@ done_124:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_119
+	JB            channel_136
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_118
+	JNZ           sample_135
 	VZEROUPPER
 	RET
 
-// func reduceShortRowsAVX512(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, center []float32, width int, samples int, stride int, group int, prefetch int)
+// func reduceShortRowsAVX512(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, center []float32, width int, samples int, stride int, group int, prefetch int, bychannel int)
 // Requires: AVX, AVX512F, CMOV, MMX+
-TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-184
+TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	// reduceShortRowsAVX512: reduceRows for short runs, summed in float32 across a
-	// group of samples (buf holds two vectors a channel) before each move to float64.
+	// group of samples before each move to float64.
 	MOVQ    dy_base+72(FP), AX
 	MOVQ    x_base+96(FP), CX
 	MOVQ    width+144(FP), DX
-	MOVQ    stride+160(FP), BX
-	MOVQ    center_len+128(FP), SI
-	IMULQ   DX, SI
-	SUBQ    SI, BX
-	SHLQ    $0x02, BX
-	MOVQ    DX, SI
-	ANDQ    $0x0f, SI
-	LEAQ    kmask<>+0(SB), DI
-	MOVWLZX (DI)(SI*2), SI
-	KMOVW   SI, K1
-	MOVQ    group+168(FP), SI
-	CMPQ    samples+152(FP), SI
-	CMOVQLT samples+152(FP), SI
+	MOVQ    DX, BX
+	ANDQ    $0x0f, BX
+	LEAQ    kmask<>+0(SB), SI
+	MOVWLZX (SI)(BX*2), BX
+	KMOVW   BX, K1
+	MOVQ    group+168(FP), BX
+	CMPQ    samples+152(FP), BX
+	CMOVQLT samples+152(FP), BX
 
-group_127:
+group_144:
+	CMPQ bychannel+184(FP), $0x00
+	JE   bysample_145
+	MOVQ stride+160(FP), SI
+	SHLQ $0x02, SI
+	MOVQ DX, DI
+	SHLQ $0x02, DI
+	XORQ R8, R8
+
+channel_147:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	XORQ         R9, R9
+	MOVQ         BX, R10
+
+sample_148:
+	MOVQ       prefetch+176(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_150
+	LEAQ       (R11)(AX*1), R12
+	PREFETCHT0 (R12)(R9*1)
+	PREFETCHT0 64(R12)(R9*1)
+	PREFETCHT0 128(R12)(R9*1)
+	PREFETCHT0 192(R12)(R9*1)
+	LEAQ       (R11)(CX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+
+noprefetch_150:
+	MOVQ R9, R11
+	LEAQ (R9)(DI*1), R12
+	SUBQ $0x00000080, R12
+
+blocks_154:
+	CMPQ        R11, R12
+	JGT         blocksdone_155
+	VMOVUPS     (AX)(R11*1), Z9
+	VMOVUPS     (CX)(R11*1), Z10
+	VSUBPS      Z0, Z10, Z10
+	VADDPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z10, Z2
+	VMOVUPS     64(AX)(R11*1), Z9
+	VMOVUPS     64(CX)(R11*1), Z10
+	VSUBPS      Z0, Z10, Z10
+	VADDPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z10, Z4
+	ADDQ        $0x00000080, R11
+	JMP         blocks_154
+
+blocksdone_155:
+	ADDQ $0x00000040, R12
+
+singles_151:
+	CMPQ        R11, R12
+	JGT         tail_152
+	VMOVUPS     (AX)(R11*1), Z9
+	VMOVUPS     (CX)(R11*1), Z10
+	VSUBPS      Z0, Z10, Z10
+	VADDPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z10, Z2
+	ADDQ        $0x00000040, R11
+	JMP         singles_151
+
+tail_152:
+	ADDQ        $0x00000040, R12
+	CMPQ        R11, R12
+	JEQ         done_153
+	VMOVUPS.Z   (AX)(R11*1), K1, Z9
+	VMOVUPS.Z   (CX)(R11*1), K1, Z10
+	VSUBPS      Z0, Z10, Z10
+	VADDPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z10, Z2
+	MOVQ        R12, R11
+
+done_153:
+	ADDQ       SI, R9
+	DECQ       R10
+	JZ         summed_149
+	MOVQ       prefetch+176(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_156
+	LEAQ       (R11)(AX*1), R12
+	PREFETCHT0 (R12)(R9*1)
+	PREFETCHT0 64(R12)(R9*1)
+	PREFETCHT0 128(R12)(R9*1)
+	PREFETCHT0 192(R12)(R9*1)
+	LEAQ       (R11)(CX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+
+noprefetch_156:
+	MOVQ R9, R11
+	LEAQ (R9)(DI*1), R12
+	SUBQ $0x00000080, R12
+
+blocks_160:
+	CMPQ        R11, R12
+	JGT         blocksdone_161
+	VMOVUPS     (AX)(R11*1), Z9
+	VMOVUPS     (CX)(R11*1), Z10
+	VSUBPS      Z0, Z10, Z10
+	VADDPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z10, Z6
+	VMOVUPS     64(AX)(R11*1), Z9
+	VMOVUPS     64(CX)(R11*1), Z10
+	VSUBPS      Z0, Z10, Z10
+	VADDPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z10, Z8
+	ADDQ        $0x00000080, R11
+	JMP         blocks_160
+
+blocksdone_161:
+	ADDQ $0x00000040, R12
+
+singles_157:
+	CMPQ        R11, R12
+	JGT         tail_158
+	VMOVUPS     (AX)(R11*1), Z9
+	VMOVUPS     (CX)(R11*1), Z10
+	VSUBPS      Z0, Z10, Z10
+	VADDPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z10, Z6
+	ADDQ        $0x00000040, R11
+	JMP         singles_157
+
+tail_158:
+	ADDQ        $0x00000040, R12
+	CMPQ        R11, R12
+	JEQ         done_159
+	VMOVUPS.Z   (AX)(R11*1), K1, Z9
+	VMOVUPS.Z   (CX)(R11*1), K1, Z10
+	VSUBPS      Z0, Z10, Z10
+	VADDPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z10, Z6
+	MOVQ        R12, R11
+
+done_159:
+	ADDQ SI, R9
+	DECQ R10
+	JNZ  sample_148
+
+summed_149:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y9
+	VCVTPS2PD     Y9, Z9
+	VADDPD        Z9, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z9
+	VADDPD        Z9, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z9
+	VADDPD        Z9, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z9
+	VADDPD        Z9, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R10
+	VADDSD        (R10)(R8*8), X0, X0
+	VMOVSD        X0, (R10)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y9
+	VCVTPS2PD     Y9, Z9
+	VADDPD        Z9, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z9
+	VADDPD        Z9, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z9
+	VADDPD        Z9, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z9
+	VADDPD        Z9, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R10
+	VADDSD        (R10)(R8*8), X0, X0
+	VMOVSD        X0, (R10)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_147
+	IMULQ         DI, R8
+	SUBQ          R8, R9
+	ADDQ          R9, AX
+	ADDQ          R9, CX
+	JMP           summed_146
+
+bysample_145:
+	MOVQ   stride+160(FP), SI
+	MOVQ   center_len+128(FP), DI
+	IMULQ  DX, DI
+	SUBQ   DI, SI
+	SHLQ   $0x02, SI
 	MOVQ   buf_base+48(FP), DI
-	VPXORD Z0, Z0, Z0
+	VPXORD Z11, Z11, Z11
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_128:
-	VMOVUPS Z0, (R8)
-	VMOVUPS Z0, 64(R8)
+clear_162:
+	VMOVUPS Z11, (R8)
+	VMOVUPS Z11, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_128
-	MOVQ    SI, R9
+	JNZ     clear_162
+	MOVQ    BX, R9
 
-sample_129:
+sample_163:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_130:
+channel_164:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_131
+	JZ         noprefetch_165
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -10045,94 +10961,96 @@ channel_130:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_131:
+noprefetch_165:
 	MOVQ         center_base+120(FP), R11
-	VBROADCASTSS (R11)(R10*4), Z1
-	VMOVUPS      (R8), Z2
-	VMOVUPS      64(R8), Z3
+	VBROADCASTSS (R11)(R10*4), Z0
+	VMOVUPS      (R8), Z9
+	VMOVUPS      64(R8), Z10
 	XORQ         R11, R11
 	MOVQ         DX, R12
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_132:
+singles_166:
 	CMPQ        R11, R12
-	JGT         tail_133
-	VMOVUPS     (AX)(R11*1), Z4
-	VMOVUPS     (CX)(R11*1), Z5
-	VSUBPS      Z1, Z5, Z5
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z4, Z5, Z3
+	JGT         tail_167
+	VMOVUPS     (AX)(R11*1), Z12
+	VMOVUPS     (CX)(R11*1), Z13
+	VSUBPS      Z0, Z13, Z13
+	VADDPS      Z12, Z9, Z9
+	VFMADD231PS Z12, Z13, Z10
 	ADDQ        $0x00000040, R11
-	JMP         singles_132
+	JMP         singles_166
 
-tail_133:
+tail_167:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_134
-	VMOVUPS.Z   (AX)(R11*1), K1, Z4
-	VMOVUPS.Z   (CX)(R11*1), K1, Z5
-	VSUBPS      Z1, Z5, Z5
-	VADDPS      Z4, Z2, Z2
-	VFMADD231PS Z4, Z5, Z3
+	JEQ         done_168
+	VMOVUPS.Z   (AX)(R11*1), K1, Z12
+	VMOVUPS.Z   (CX)(R11*1), K1, Z13
+	VSUBPS      Z0, Z13, Z13
+	VADDPS      Z12, Z9, Z9
+	VFMADD231PS Z12, Z13, Z10
 	MOVQ        R12, R11
 
-done_134:
+done_168:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
-	VMOVUPS Z2, (R8)
-	VMOVUPS Z3, 64(R8)
+	VMOVUPS Z9, (R8)
+	VMOVUPS Z10, 64(R8)
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_130
-	ADDQ    BX, AX
-	ADDQ    BX, CX
+	JB      channel_164
+	ADDQ    SI, AX
+	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_129
-	XORQ    R8, R8
+	JNZ     sample_163
+	XORQ    SI, SI
 
-lanes_135:
-	VMOVUPS       (DI), Z1
-	VCVTPS2PD     Y1, Z2
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z2, Z2
-	VSHUFF64X2    $0x4e, Z2, Z2, Z1
-	VADDPD        Z1, Z2, Z2
-	VSHUFF64X2    $0xb1, Z2, Z2, Z1
-	VADDPD        Z1, Z2, Z2
-	VPERMILPD     $0x55, Z2, Z1
-	VADDPD        Z1, Z2, Z2
-	MOVQ          sumDy_base+0(FP), R9
-	VADDSD        (R9)(R8*8), X2, X2
-	VMOVSD        X2, (R9)(R8*8)
-	VMOVUPS       64(DI), Z1
-	VCVTPS2PD     Y1, Z2
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z2, Z2
-	VSHUFF64X2    $0x4e, Z2, Z2, Z1
-	VADDPD        Z1, Z2, Z2
-	VSHUFF64X2    $0xb1, Z2, Z2, Z1
-	VADDPD        Z1, Z2, Z2
-	VPERMILPD     $0x55, Z2, Z1
-	VADDPD        Z1, Z2, Z2
-	MOVQ          sumDyXc_base+24(FP), R9
-	VADDSD        (R9)(R8*8), X2, X2
-	VMOVSD        X2, (R9)(R8*8)
+lanes_169:
+	VMOVUPS       (DI), Z0
+	VCVTPS2PD     Y0, Z9
+	VEXTRACTF64X4 $0x01, Z0, Y0
+	VCVTPS2PD     Y0, Z0
+	VADDPD        Z0, Z9, Z9
+	VSHUFF64X2    $0x4e, Z9, Z9, Z0
+	VADDPD        Z0, Z9, Z9
+	VSHUFF64X2    $0xb1, Z9, Z9, Z0
+	VADDPD        Z0, Z9, Z9
+	VPERMILPD     $0x55, Z9, Z0
+	VADDPD        Z0, Z9, Z9
+	MOVQ          sumDy_base+0(FP), R8
+	VADDSD        (R8)(SI*8), X9, X9
+	VMOVSD        X9, (R8)(SI*8)
+	VMOVUPS       64(DI), Z0
+	VCVTPS2PD     Y0, Z9
+	VEXTRACTF64X4 $0x01, Z0, Y0
+	VCVTPS2PD     Y0, Z0
+	VADDPD        Z0, Z9, Z9
+	VSHUFF64X2    $0x4e, Z9, Z9, Z0
+	VADDPD        Z0, Z9, Z9
+	VSHUFF64X2    $0xb1, Z9, Z9, Z0
+	VADDPD        Z0, Z9, Z9
+	VPERMILPD     $0x55, Z9, Z0
+	VADDPD        Z0, Z9, Z9
+	MOVQ          sumDyXc_base+24(FP), R8
+	VADDSD        (R8)(SI*8), X9, X9
+	VMOVSD        X9, (R8)(SI*8)
 	ADDQ          $0x00000080, DI
-	INCQ          R8
-	CMPQ          R8, center_len+128(FP)
-	JB            lanes_135
-	SUBQ          SI, samples+152(FP)
-	JZ            done_136
-	MOVQ          group+168(FP), SI
-	CMPQ          samples+152(FP), SI
-	CMOVQLT       samples+152(FP), SI
-	JMP           group_127
+	INCQ          SI
+	CMPQ          SI, center_len+128(FP)
+	JB            lanes_169
 
-done_136:
+summed_146:
+	SUBQ    BX, samples+152(FP)
+	JZ      done_170
+	MOVQ    group+168(FP), BX
+	CMPQ    samples+152(FP), BX
+	CMOVQLT samples+152(FP), BX
+	JMP     group_144
+
+done_170:
 	VZEROUPPER
 	RET
 
@@ -10154,9 +11072,9 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_137:
+chunk_171:
 	CMPQ    sumDy_len+8(FP), $0x40
-	JA      wide_139
+	JA      wide_173
 	LEAQ    kmask<>+0(SB), R8
 	MOVQ    sumDy_len+8(FP), SI
 	SUBQ    $0x00, SI
@@ -10210,11 +11128,11 @@ chunk_137:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_140:
+narrow_174:
 	CMPQ       R8, $0x04
-	JLT        narrowdone_141
+	JLT        narrowdone_175
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_142
+	JEQ        noprefetch_176
 	MOVQ       prefetch+144(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -10252,7 +11170,7 @@ narrow_140:
 	PREFETCHT0 128(SI)(R9*1)
 	PREFETCHT0 192(SI)(R9*1)
 
-noprefetch_142:
+noprefetch_176:
 	VMOVUPS     (DI), Z8
 	VMOVUPS.Z   (AX), K2, Z10
 	VMOVUPS.Z   (CX), K2, Z11
@@ -10348,12 +11266,12 @@ noprefetch_142:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_140
+	JMP         narrow_174
 
-narrowdone_141:
-narrow_143:
+narrowdone_175:
+narrow_177:
 	CMPQ      R8, $0x01
-	JLT       narrowdone_144
+	JLT       narrowdone_178
 	VMOVUPS   (DI), Z8
 	VMOVUPS.Z (AX), K2, Z9
 	VMOVUPS.Z (CX), K2, Z10
@@ -10389,9 +11307,9 @@ narrow_143:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_143
+	JMP       narrow_177
 
-narrowdone_144:
+narrowdone_178:
 	VMOVUPS Z0, 1088(DI)
 	VMOVUPS Z1, 2176(DI)
 	VMOVUPS Z2, 1152(DI)
@@ -10400,37 +11318,37 @@ narrowdone_144:
 	VMOVUPS Z5, 2304(DI)
 	VMOVUPS Z6, 1280(DI)
 	VMOVUPS Z7, 2368(DI)
-	JMP     chunkdone_138
+	JMP     chunkdone_172
 
-wide_139:
+wide_173:
 	VPXORD Z13, Z13, Z13
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_145:
+clear_179:
 	VMOVUPS Z13, 1088(SI)
 	VMOVUPS Z13, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_145
+	JNZ     clear_179
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_146:
+rows_180:
 	CMPQ SI, $0x04
-	JLT  rowsdone_147
+	JLT  rowsdone_181
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_149
+	JZ   vectorstail_183
 
-vectors_148:
+vectors_182:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_151
+	JEQ        noprefetch_185
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -10444,7 +11362,7 @@ vectors_148:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_151:
+noprefetch_185:
 	VMOVUPS     (R9), Z8
 	VMOVUPS     (R10), Z10
 	VMOVUPS     (R11), Z11
@@ -10474,11 +11392,11 @@ noprefetch_151:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_148
+	JNZ         vectors_182
 
-vectorstail_149:
+vectorstail_183:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_150
+	JZ          vectorsdone_184
 	VMOVUPS     (R9), Z8
 	VMOVUPS.Z   (R10), K1, Z10
 	VMOVUPS.Z   (R11), K1, Z11
@@ -10505,24 +11423,24 @@ vectorstail_149:
 	VADDPS      2176(R9), Z10, Z10
 	VMOVUPS     Z10, 2176(R9)
 
-vectorsdone_150:
+vectorsdone_184:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_146
+	JMP  rows_180
 
-rowsdone_147:
-rows_152:
+rowsdone_181:
+rows_186:
 	CMPQ SI, $0x01
-	JLT  rowsdone_153
+	JLT  rowsdone_187
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_155
+	JZ   vectorstail_189
 
-vectors_154:
+vectors_188:
 	VMOVUPS (R8), Z8
 	VMOVUPS (R9), Z9
 	VMOVUPS (R10), Z10
@@ -10537,11 +11455,11 @@ vectors_154:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_154
+	JNZ     vectors_188
 
-vectorstail_155:
+vectorstail_189:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_156
+	JZ        vectorsdone_190
 	VMOVUPS   (R8), Z8
 	VMOVUPS.Z (R9), K1, Z9
 	VMOVUPS.Z (R10), K1, Z10
@@ -10553,14 +11471,14 @@ vectorstail_155:
 	VADDPS    2176(R8), Z9, Z9
 	VMOVUPS   Z9, 2176(R8)
 
-vectorsdone_156:
+vectorsdone_190:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_152
+	JMP  rows_186
 
-rowsdone_153:
-chunkdone_138:
+rowsdone_187:
+chunkdone_172:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -10569,9 +11487,9 @@ chunkdone_138:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_157:
+singles_191:
 	CMPQ          R9, R10
-	JGT           tail_158
+	JGT           tail_192
 	VMOVUPS       1088(SI)(R9*1), Z8
 	VMOVUPD       (DI)(R9*2), Z9
 	VMOVUPD       64(DI)(R9*2), Z10
@@ -10593,12 +11511,12 @@ singles_157:
 	VMOVUPD       Z9, (R8)(R9*2)
 	VMOVUPD       Z10, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_157
+	JMP           singles_191
 
-tail_158:
+tail_192:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_159
+	JEQ           done_193
 	VMOVUPS       1088(SI)(R9*1), Z8
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z9
@@ -10625,15 +11543,15 @@ tail_158:
 	VMOVUPD       Z10, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_159:
+done_193:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_160
+	JZ      done_194
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_137
+	JMP     chunk_171
 
-done_160:
+done_194:
 	VZEROUPPER
 	RET
 
@@ -10642,7 +11560,7 @@ done_160:
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_161
+	JNE   nontemporal_195
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -10654,10 +11572,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_162:
+sample_196:
 	XORQ R8, R8
 
-channel_163:
+channel_197:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -10671,9 +11589,9 @@ channel_163:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_164
+	JZ           aligned_198
 	CMPQ         R9, R10
-	JAE          aligned_164
+	JAE          aligned_198
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -10690,7 +11608,7 @@ channel_163:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_164:
+aligned_198:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -10700,12 +11618,12 @@ aligned_164:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_168:
+blocks_202:
 	CMPQ       R9, R10
-	JGT        blocksdone_169
+	JGT        blocksdone_203
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_170
+	JZ         noprefetch_204
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -10717,7 +11635,7 @@ blocks_168:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_170:
+noprefetch_204:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10743,14 +11661,14 @@ noprefetch_170:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_168
+	JMP         blocks_202
 
-blocksdone_169:
+blocksdone_203:
 	ADDQ $0x000000c0, R10
 
-singles_165:
+singles_199:
 	CMPQ        R9, R10
-	JGT         tail_166
+	JGT         tail_200
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10758,12 +11676,12 @@ singles_165:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_165
+	JMP         singles_199
 
-tail_166:
+tail_200:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_167
+	JEQ         done_201
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10772,22 +11690,22 @@ tail_166:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_167:
+done_201:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_163
+	JB   channel_197
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_162
+	JNZ  sample_196
 	VZEROUPPER
 	RET
 
-nontemporal_161:
+nontemporal_195:
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -10799,10 +11717,10 @@ nontemporal_161:
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_171:
+sample_205:
 	XORQ R8, R8
 
-channel_172:
+channel_206:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -10816,9 +11734,9 @@ channel_172:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_173
+	JZ           aligned_207
 	CMPQ         R9, R10
-	JAE          aligned_173
+	JAE          aligned_207
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -10835,7 +11753,7 @@ channel_172:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_173:
+aligned_207:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -10845,12 +11763,12 @@ aligned_173:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_177:
+blocks_211:
 	CMPQ       R9, R10
-	JGT        blocksdone_178
+	JGT        blocksdone_212
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_179
+	JZ         noprefetch_213
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -10862,7 +11780,7 @@ blocks_177:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_179:
+noprefetch_213:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10888,14 +11806,14 @@ noprefetch_179:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_177
+	JMP         blocks_211
 
-blocksdone_178:
+blocksdone_212:
 	ADDQ $0x000000c0, R10
 
-singles_174:
+singles_208:
 	CMPQ        R9, R10
-	JGT         tail_175
+	JGT         tail_209
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10903,12 +11821,12 @@ singles_174:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_174
+	JMP         singles_208
 
-tail_175:
+tail_209:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_176
+	JEQ         done_210
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -10917,18 +11835,18 @@ tail_175:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_176:
+done_210:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_172
+	JB   channel_206
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_171
+	JNZ  sample_205
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10938,7 +11856,7 @@ done_176:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_180
+	JNE     nontemporal_214
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -10947,12 +11865,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_181
+	JA      streaming_215
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_182
+	JZ      full_216
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -10962,7 +11880,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_false
 
-full_182:
+full_216:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -11006,10 +11924,10 @@ full_182:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_183:
+row_217:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_184
+	JZ         noprefetch_218
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11019,7 +11937,7 @@ row_183:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_184:
+noprefetch_218:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -11048,7 +11966,7 @@ noprefetch_184:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_183
+	JNZ         row_217
 	VZEROUPPER
 	RET
 
@@ -11082,10 +12000,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_185:
+row_219:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_186
+	JZ         noprefetch_220
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11093,7 +12011,7 @@ row_185:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_186:
+noprefetch_220:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -11116,7 +12034,7 @@ noprefetch_186:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_185
+	JNZ         row_219
 	VZEROUPPER
 	RET
 
@@ -11142,16 +12060,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_187:
+row_221:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_188
+	JZ         noprefetch_222
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_188:
+noprefetch_222:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -11168,7 +12086,7 @@ noprefetch_188:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_187
+	JNZ         row_221
 	VZEROUPPER
 	RET
 
@@ -11186,14 +12104,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_189:
+row_223:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_190
+	JZ         noprefetch_224
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_190:
+noprefetch_224:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11204,7 +12122,7 @@ noprefetch_190:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_189
+	JNZ         row_223
 	VZEROUPPER
 	RET
 
@@ -11246,10 +12164,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_191:
+row_225:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_192
+	JZ         noprefetch_226
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11259,7 +12177,7 @@ row_191:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_192:
+noprefetch_226:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -11288,7 +12206,7 @@ noprefetch_192:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_191
+	JNZ         row_225
 	VZEROUPPER
 	RET
 
@@ -11322,10 +12240,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_193:
+row_227:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_194
+	JZ         noprefetch_228
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11333,7 +12251,7 @@ row_193:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_194:
+noprefetch_228:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -11356,7 +12274,7 @@ noprefetch_194:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_193
+	JNZ         row_227
 	VZEROUPPER
 	RET
 
@@ -11382,16 +12300,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_195:
+row_229:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_196
+	JZ         noprefetch_230
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_196:
+noprefetch_230:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -11408,7 +12326,7 @@ noprefetch_196:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_195
+	JNZ         row_229
 	VZEROUPPER
 	RET
 
@@ -11426,14 +12344,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_197:
+row_231:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_198
+	JZ         noprefetch_232
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_198:
+noprefetch_232:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11444,11 +12362,11 @@ noprefetch_198:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_197
+	JNZ         row_231
 	VZEROUPPER
 	RET
 
-streaming_181:
+streaming_215:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -11458,15 +12376,15 @@ streaming_181:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_199:
+row_233:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_203:
+blocks_237:
 	CMPQ        R11, R12
-	JGT         blocksdone_204
+	JGT         blocksdone_238
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -11508,14 +12426,14 @@ blocks_203:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_203
+	JMP         blocks_237
 
-blocksdone_204:
+blocksdone_238:
 	ADDQ $0x000000c0, R12
 
-singles_200:
+singles_234:
 	CMPQ        R11, R12
-	JGT         tail_201
+	JGT         tail_235
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -11527,12 +12445,12 @@ singles_200:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_200
+	JMP         singles_234
 
-tail_201:
+tail_235:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_202
+	JEQ         done_236
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -11545,16 +12463,16 @@ tail_201:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_202:
+done_236:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_199
+	JNZ  row_233
 	VZEROUPPER
 	RET
 
-nontemporal_180:
+nontemporal_214:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -11563,12 +12481,12 @@ nontemporal_180:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_205
+	JA      streaming_239
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_206
+	JZ      full_240
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -11578,7 +12496,7 @@ nontemporal_180:
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_true
 
-full_206:
+full_240:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -11622,10 +12540,10 @@ full_206:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_207:
+row_241:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_208
+	JZ         noprefetch_242
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11635,7 +12553,7 @@ row_207:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_208:
+noprefetch_242:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -11664,7 +12582,7 @@ noprefetch_208:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_207
+	JNZ         row_241
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11699,10 +12617,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_209:
+row_243:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_210
+	JZ         noprefetch_244
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11710,7 +12628,7 @@ row_209:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_210:
+noprefetch_244:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -11733,7 +12651,7 @@ noprefetch_210:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_209
+	JNZ         row_243
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11760,16 +12678,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_211:
+row_245:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_212
+	JZ         noprefetch_246
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_212:
+noprefetch_246:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -11786,7 +12704,7 @@ noprefetch_212:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_211
+	JNZ         row_245
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11805,14 +12723,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_213:
+row_247:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_214
+	JZ         noprefetch_248
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_214:
+noprefetch_248:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11823,7 +12741,7 @@ noprefetch_214:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_213
+	JNZ         row_247
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11866,10 +12784,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_215:
+row_249:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_216
+	JZ         noprefetch_250
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11879,7 +12797,7 @@ row_215:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_216:
+noprefetch_250:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -11908,7 +12826,7 @@ noprefetch_216:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_215
+	JNZ         row_249
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11943,10 +12861,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_217:
+row_251:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_218
+	JZ         noprefetch_252
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11954,7 +12872,7 @@ row_217:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_218:
+noprefetch_252:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -11977,7 +12895,7 @@ noprefetch_218:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_217
+	JNZ         row_251
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12004,16 +12922,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_219:
+row_253:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_220
+	JZ         noprefetch_254
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_220:
+noprefetch_254:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -12030,7 +12948,7 @@ noprefetch_220:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_219
+	JNZ         row_253
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12049,14 +12967,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_221:
+row_255:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_222
+	JZ         noprefetch_256
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_222:
+noprefetch_256:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -12067,12 +12985,12 @@ noprefetch_222:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_221
+	JNZ         row_255
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_205:
+streaming_239:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -12082,15 +13000,15 @@ streaming_205:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_223:
+row_257:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_227:
+blocks_261:
 	CMPQ        R11, R12
-	JGT         blocksdone_228
+	JGT         blocksdone_262
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -12132,14 +13050,14 @@ blocks_227:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_227
+	JMP         blocks_261
 
-blocksdone_228:
+blocksdone_262:
 	ADDQ $0x000000c0, R12
 
-singles_224:
+singles_258:
 	CMPQ        R11, R12
-	JGT         tail_225
+	JGT         tail_259
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -12151,12 +13069,12 @@ singles_224:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_224
+	JMP         singles_258
 
-tail_225:
+tail_259:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_226
+	JEQ         done_260
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -12169,12 +13087,12 @@ tail_225:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_226:
+done_260:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_223
+	JNZ  row_257
 	SFENCE
 	VZEROUPPER
 	RET

@@ -70,3 +70,47 @@ func TestStreamingStores(t *testing.T) {
 		})
 	}
 }
+
+// TestShortWalks runs the short-run reduction both ways it can walk a group, with both
+// vector widths: the wrappers choose one walk per shape and ISA (AVX2 reductions always
+// walk by sample), so the parity tests would not reach the other.
+func TestShortWalks(t *testing.T) {
+	for _, r := range archKernels() {
+		if !r.available {
+			continue
+		}
+		v := avx2
+		if r.kernels == &avx512Kernels {
+			v = avx512
+		}
+		t.Run(r.kernels.name, func(t *testing.T) {
+			rng := newRand(9)
+			buf := new(rowBuf)
+			for _, width := range []int{1, 7, 16, 33, 49, 100, 128} {
+				const n, samples = 5, 23
+				stride := n*width + 3
+				size := (samples-1)*stride + n*width
+				dy, x, center := normal(rng, size, 0, 1), normal(rng, size, 2, 1), normal(rng, n, 2, 0.1)
+				want1, want2 := make([]float64, n), make([]float64, n)
+				reduceRowsGeneric(want1, want2, dy, x, center, width, samples, stride)
+				for walk := range 2 {
+					got1, got2 := make([]float64, n), make([]float64, n)
+					f := reduceShortRowsAVX2
+					if v == avx512 {
+						f = reduceShortRowsAVX512
+					}
+					f(got1, got2, buf.acc[:], dy, x, center, width, samples, stride, sampleGroup(width), 0, walk)
+					for i := range n {
+						// Float32 sums of up to runChunk terms of size about 1: a few
+						// ulps of float32 of the terms' count, at most.
+						tol := 1e-5 * float64(samples*width)
+						if math.Abs(got1[i]-want1[i]) > tol || math.Abs(got2[i]-want2[i]) > tol {
+							t.Errorf("width %d, walk %d, channel %d: (%v, %v), generic (%v, %v)",
+								width, walk, i, got1[i], got2[i], want1[i], want2[i])
+						}
+					}
+				}
+			}
+		})
+	}
+}

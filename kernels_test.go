@@ -33,7 +33,8 @@ func (c kernelCall) span() int {
 
 // kernelCalls covers every run length (rows) and channel count (cols) from 1 to 130, so
 // every vector tail and unrolled remainder of a kernel is hit, plus strides with gaps
-// (a tile inside a wider tensor) and row counts that cross chunk boundaries.
+// (a tile inside a wider tensor), row counts that cross chunk boundaries, and samples
+// 4 KiB apart over several groups (which amd64's short-run forms walk sample by sample).
 func kernelCalls() []kernelCall {
 	var calls []kernelCall
 	for n := 1; n <= 130; n++ {
@@ -42,6 +43,7 @@ func kernelCalls() []kernelCall {
 			kernelCall{rows: true, ch: 3, width: n, samples: 2, stride: 5 * n},
 			kernelCall{ch: n, samples: 1, stride: n},
 			kernelCall{ch: n, samples: 3, stride: n + 3},
+			kernelCall{rows: true, ch: 3, width: n, samples: 20, stride: 1024},
 		)
 	}
 	for _, rows := range []int{31, 32, 33, 70} {
@@ -297,8 +299,9 @@ func checkGrad(t *testing.T, name string, call kernelCall, got, want, dy, x, cen
 func TestSplitInvariance(t *testing.T) {
 	rng := newRand(2)
 	forEachKernel(t, func(t *testing.T, k *kernelSet) {
-		// 70 channels take amd64's wide cols form, one channel its narrow one.
-		for _, s := range []Shape{{N: 15, C: 5, S: 37}, {N: 5, C: 3, S: 200}, {N: 100, C: 21, S: 1}, {N: 70, C: 70, S: 1}} {
+		// 70 channels take amd64's wide cols form, one channel its narrow one; samples
+		// 4 KiB apart, its short-run form walking sample by sample.
+		for _, s := range []Shape{{N: 15, C: 5, S: 37}, {N: 40, C: 64, S: 16}, {N: 5, C: 3, S: 200}, {N: 100, C: 21, S: 1}, {N: 70, C: 70, S: 1}} {
 			s := s
 			x := normal(rng, s.Len(), 5, 2)
 			p := newPlan(s, 0)

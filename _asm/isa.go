@@ -344,6 +344,19 @@ func (w *isa) loop(n Op, unroll int, body func(i Register, nv int, tail bool)) R
 	XORQ(i, i)
 	MOVQ(n, end)
 	SHLQ(U8(2), end)
+	return w.loopTo(i, end, unroll, body)
+}
+
+// loopFrom is loop over the bytes from offset start to start+bytes (both registers).
+func (w *isa) loopFrom(start, bytes Register, unroll int, body func(i Register, nv int, tail bool)) Register {
+	i, end := GP64(), GP64()
+	MOVQ(start, i)
+	LEAQ(Mem{Base: start, Index: bytes, Scale: 1}, end)
+	return w.loopTo(i, end, unroll, body)
+}
+
+// loopTo is the loop of loop and loopFrom, from byte offset i to end.
+func (w *isa) loopTo(i, end Register, unroll int, body func(i Register, nv int, tail bool)) Register {
 	singles, tail, done := w.label("singles"), w.label("tail"), w.label("done")
 	if unroll > 1 {
 		blocks, blocksDone := w.label("blocks"), w.label("blocksdone")

@@ -438,8 +438,9 @@ func (w *isa) momentsRows() {
 	RET()
 }
 
-// rowsAcc is the byte offset, in the rows moments' buffer, of the short-run form's
-// float32 accumulators: for each channel, a vector of Σ(x-k) and one of Σ(x-k)².
+// rowsAcc is the byte offset, in the rows moments' buffer, of the sample-by-sample
+// short-run form's float32 accumulators: for each channel, a vector of Σ(x-k) and one of
+// Σ(x-k)².
 const rowsAcc = 36 * colPad
 
 // A shortStep emits the work on one vector of a short run, as a sumStep does, given the
@@ -447,15 +448,38 @@ const rowsAcc = 36 * colPad
 type shortStep func(at func(p int) Mem, tail bool, c, a, q VecVirtual)
 
 // shortPrefetch is how many bytes at the prefetch distance the short-run forms prefetch
-// per run: runs of up to 128 values follow each other within a sample, so a few lines a
-// run keep the next sample's runs in flight.
+// per run: runs of up to 128 values.
 const shortPrefetch = 256
 
-// groupSums emits the short-run forms' float32 sums over the m samples of a group (m a
-// register): for each sample and each of the n channels, the run of width values at the
-// data pointers (advanced past the group) summed by step into the channel's two vectors
-// at acc, which it clears first. param(ch) loads channel ch's broadcast parameter.
-func (w *isa) groupSums(ptrs []Register, m, width, skip, acc Register, n Mem,
+// groupSums emits the short-run forms' sums over a group of m samples, walked channel by
+// channel (groupSumsByChannel) or, when the argument bychannel is 0, sample by sample
+// (groupSumsBySample, with the accumulators at the address acc loads); total is as in
+// groupSumsByChannel.
+func (w *isa) groupSums(ptrs []Register, m, width Register, acc func() Register, n Mem,
+	param func(ch Register) VecVirtual, step shortStep, total func(ch Register, r int, v VecVirtual)) {
+	bySample, summed := w.label("bysample"), w.label("summed")
+	CMPQ(addr(Param("bychannel")), U8(0))
+	JE(LabelRef(bySample))
+	w.groupSumsByChannel(ptrs, m, width, n, param, step, total)
+	JMP(LabelRef(summed))
+	Label(bySample)
+	skip, t := Load(Param("stride"), GP64()), GP64()
+	MOVQ(n, t)
+	IMULQ(width, t)
+	SUBQ(t, skip)
+	SHLQ(U8(2), skip)
+	a := acc()
+	w.groupSumsBySample(ptrs, m, width, skip, a, n, param, step)
+	w.groupTotals(a, n, total)
+	Label(summed)
+}
+
+// groupSumsBySample emits the short-run forms' float32 sums over the m samples of a group
+// (m a register) sample by sample: for each sample and each of the n channels, the run of
+// width values at the data pointers (advanced past the group) summed by step into the
+// channel's two vectors at acc, which it clears first. param(ch) loads channel ch's
+// broadcast parameter. groupTotals then sums the vectors across lanes.
+func (w *isa) groupSumsBySample(ptrs []Register, m, width, skip, acc Register, n Mem,
 	param func(ch Register) VecVirtual, step shortStep) {
 	a, cnt := GP64(), GP64()
 	z := w.vec()
@@ -525,6 +549,77 @@ func (w *isa) groupTotals(acc Register, n Mem, total func(ch Register, r int, v 
 	JB(LabelRef(lanes))
 }
 
+// groupSumsByChannel emits the short-run forms' sums over the m samples of a group (m a
+// register), channel by channel: channel ch's m runs of width values, at the data pointers plus
+// ch*width values and stride bytes apart, summed by step in float32 over four pairs of
+// vectors, then across lanes in float64 and passed to total(ch, r, v) for r = 0, 1 in v's
+// low lane. param(ch) loads the channel's broadcast parameter. The pointers advance to
+// the next group. Keeping a channel's sums in registers across its samples, rather than
+// in memory across the channels of each sample, leaves each run no loads or stores but
+// its data.
+func (w *isa) groupSumsByChannel(ptrs []Register, m, width Register, n Mem,
+	param func(ch Register) VecVirtual, step shortStep, total func(ch Register, r int, v VecVirtual)) {
+	stride := w.strideBytes()
+	run := GP64()
+	MOVQ(width, run)
+	SHLQ(U8(2), run)
+	ch := GP64()
+	XORQ(ch, ch)
+	channel := w.label("channel")
+	Label(channel)
+	c := param(ch)
+	var s, q [4]VecVirtual
+	for u := range 4 {
+		s[u], q[u] = w.vec(), w.vec()
+		w.zero(s[u])
+		w.zero(q[u])
+	}
+	o, j := GP64(), GP64()
+	XORQ(o, o)
+	MOVQ(m, j)
+	sample, summed := w.label("sample"), w.label("summed")
+	Label(sample)
+	// Even samples sum into accumulators 0 and 1, odd ones into 2 and 3.
+	for h := range 2 {
+		w.prefetchAhead(ptrs, o, shortPrefetch)
+		w.loopFrom(o, run, 2, func(i Register, nv int, tail bool) {
+			for u := range nv {
+				step(func(p int) Mem { return at(ptrs[p], i, u*w.size()) }, tail, c, s[2*h+u], q[2*h+u])
+			}
+		})
+		ADDQ(stride, o)
+		DECQ(j)
+		if h == 0 {
+			JZ(LabelRef(summed))
+		}
+	}
+	JNZ(LabelRef(sample))
+	Label(summed)
+	for _, a := range [][4]VecVirtual{s, q} {
+		VADDPS(a[1], a[0], a[0])
+		VADDPS(a[3], a[2], a[2])
+		VADDPS(a[2], a[0], a[0])
+	}
+	for r, v := range []VecVirtual{s[0], q[0]} {
+		lo, hi := w.widen(v, 0), w.widen(v, 1)
+		VADDPD(hi, lo, lo)
+		w.hsumPD(lo)
+		total(ch, r, lo)
+	}
+	for _, p := range ptrs {
+		ADDQ(run, p)
+	}
+	INCQ(ch)
+	CMPQ(ch, n)
+	JB(LabelRef(channel))
+	// o is now m*stride: from the last channel's runs to the next group's first.
+	IMULQ(run, ch)
+	SUBQ(ch, o)
+	for _, p := range ptrs {
+		ADDQ(o, p)
+	}
+}
+
 // nextChunk emits the step past a chunk of m rows or samples: it takes m from the
 // argument left, and unless none are left, sets m to the next chunk's, size at most, and
 // jumps to label top.
@@ -545,23 +640,25 @@ func (w *isa) nextChunk(m Register, left string, size Op, top string) {
 // samples, whose runs together are at most runChunk values; the first group first
 // samples) is summed across lanes in float64 and merged.
 func (w *isa) momentsShortRows() {
-	w.text("momentsShortRows", "func(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group, prefetch int)")
+	w.text("momentsShortRows", "func(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group, prefetch, bychannel int)")
 	Comment("momentsShortRows"+w.name+": momentsRows for short runs, summed in float32 across a",
 		"group of samples before each merge.")
-	x, width, skip, weights := w.rowsMomentsArgs()
+	x, width, _, weights := w.rowsMomentsArgs()
 	n := addr(Param("mean").Len())
 	m := Load(Param("first"), GP64()) // samples in this group
 
 	group := w.label("group")
 	Label(group)
-	buf, acc := Load(Param("buf").Base(), GP64()), GP64()
-	LEAQ(Mem{Base: buf, Disp: rowsAcc}, acc)
-	w.groupSums([]Register{x}, m, width, skip, acc, n, func(ch Register) VecVirtual {
-		k := w.vec()
+	w.groupSums([]Register{x}, m, width, func() Register {
+		acc := Load(Param("buf").Base(), GP64())
+		ADDQ(U32(rowsAcc), acc)
+		return acc
+	}, n, func(ch Register) VecVirtual {
+		buf, k := Load(Param("buf").Base(), GP64()), w.vec()
 		VBROADCASTSS(Mem{Base: buf, Index: ch, Scale: 4}, k)
 		return k
-	}, w.shiftedTerms)
-	w.groupTotals(acc, n, func(ch Register, r int, v VecVirtual) {
+	}, w.shiftedTerms, func(ch Register, r int, v VecVirtual) {
+		buf := Load(Param("buf").Base(), GP64())
 		VMOVSD(v.AsX(), Mem{Base: buf, Index: ch, Scale: 8, Disp: []int{rowsS1, rowsS2}[r]})
 	})
 	values := GP64()
@@ -578,15 +675,14 @@ func (w *isa) momentsShortRows() {
 // reduceShortRows is reduceRows for runs of at most runChunk/2 values, summed in float32
 // across groups of group samples, as in momentsShortRows, before moving to float64.
 func (w *isa) reduceShortRows() {
-	w.text("reduceShortRows", "func(sumDy, sumDyXc []float64, buf, dy, x, center []float32, width, samples, stride, group, prefetch int)")
+	w.text("reduceShortRows", "func(sumDy, sumDyXc []float64, buf, dy, x, center []float32, width, samples, stride, group, prefetch, bychannel int)")
 	Comment("reduceShortRows"+w.name+": reduceRows for short runs, summed in float32 across a",
-		"group of samples (buf holds two vectors a channel) before each move to float64.")
+		"group of samples before each move to float64.")
 	w.far = addr(Param("prefetch"))
 	dy := Load(Param("dy").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
 	width := Load(Param("width"), GP64())
 	n := addr(Param("center").Len())
-	skip := w.sampleSkip(width, Param("center").Len())
 	w.setTail(width)
 	m := Load(Param("group"), GP64())
 	CMPQ(addr(Param("samples")), m)
@@ -594,13 +690,13 @@ func (w *isa) reduceShortRows() {
 
 	group := w.label("group")
 	Label(group)
-	acc := Load(Param("buf").Base(), GP64())
-	w.groupSums([]Register{dy, x}, m, width, skip, acc, n, func(ch Register) VecVirtual {
+	w.groupSums([]Register{dy, x}, m, width, func() Register {
+		return Load(Param("buf").Base(), GP64())
+	}, n, func(ch Register) VecVirtual {
 		cp, c := Load(Param("center").Base(), GP64()), w.vec()
 		VBROADCASTSS(Mem{Base: cp, Index: ch, Scale: 4}, c)
 		return c
-	}, w.gradTerms)
-	w.groupTotals(acc, n, func(ch Register, r int, v VecVirtual) {
+	}, w.gradTerms, func(ch Register, r int, v VecVirtual) {
 		b := Load(Param([]string{"sumDy", "sumDyXc"}[r]).Base(), GP64())
 		sum := Mem{Base: b, Index: ch, Scale: 8}
 		VADDSD(sum, v.AsX(), v.AsX())
@@ -609,6 +705,13 @@ func (w *isa) reduceShortRows() {
 	w.nextChunk(m, "samples", addr(Param("group")), group)
 	VZEROUPPER()
 	RET()
+}
+
+// strideBytes returns the stride argument in bytes.
+func (w *isa) strideBytes() Register {
+	s := Load(Param("stride"), GP64())
+	SHLQ(U8(2), s)
+	return s
 }
 
 // rowsMomentsArgs loads what both rows moments forms start from: the x pointer, the run

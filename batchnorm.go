@@ -1,9 +1,6 @@
 package bn
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // BatchNorm is a batch normalization layer with PyTorch's semantics (torch.nn.BatchNorm1d,
 // 2d and 3d): in training, y = (x - mean)/sqrt(var + Eps)·Weight + Bias over each
@@ -129,9 +126,10 @@ func (bn *BatchNorm) Forward(y, x []float32, s Shape, saved *Saved) error {
 		c1 := min(c0+p.tile, s.C)
 		st := sc.stats(c1 - c0)
 		p.moments(k, st, x, c0, c1)
-		for i := range st.mean {
+		invStds := sc.invStd[:c1-c0]
+		k.invStd(invStds, st.m2, st.inv, bn.Eps)
+		for i, invStd := range invStds {
 			c := c0 + i
-			invStd := 1 / math.Sqrt(st.variance(i)+bn.Eps)
 			if tracking {
 				batchVar := st.unbiased(i)
 				if bn.BiasedRunningVar {
@@ -236,18 +234,22 @@ func (bn *BatchNorm) Infer(y, x []float32, s Shape) error {
 	for c0 := 0; c0 < s.C; c0 += p.tile {
 		c1 := min(c0+p.tile, s.C)
 		n := c1 - c0
+		invStds := sc.invStd[:n]
 		if tracking {
-			for i := range n {
+			for i, v := range bn.RunningVar[c0:c1] {
+				invStds[i] = float64(v)
+			}
+			k.invStd(invStds, invStds, 1, bn.Eps)
+			for i, invStd := range invStds {
 				c := c0 + i
-				scale := bn.weight(c) / math.Sqrt(float64(bn.RunningVar[c])+bn.Eps)
-				sc.center[i], sc.scale[i], sc.shift[i] = bn.RunningMean[c], float32(scale), float32(bn.bias(c))
+				sc.center[i], sc.scale[i], sc.shift[i] = bn.RunningMean[c], float32(bn.weight(c)*invStd), float32(bn.bias(c))
 			}
 		} else {
 			st := sc.stats(n)
 			p.moments(k, st, x, c0, c1)
-			for i := range n {
-				c := c0 + i
-				sc.foldBatch(i, st.mean[i], 1/math.Sqrt(st.variance(i)+bn.Eps), bn.weight(c), bn.bias(c))
+			k.invStd(invStds, st.m2, st.inv, bn.Eps)
+			for i, invStd := range invStds {
+				sc.foldBatch(i, st.mean[i], invStd, bn.weight(c0+i), bn.bias(c0+i))
 			}
 		}
 		p.normalize(k, y, x, sc.center[:n], sc.scale[:n], sc.shift[:n], c0, c1)

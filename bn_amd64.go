@@ -50,6 +50,7 @@ func (v vectorISA) kernels(name string) kernelSet {
 		reduceCols:    v.reduceCols,
 		gradRows:      v.gradRows,
 		gradCols:      v.gradCols,
+		invStd:        v.invStd,
 	}
 }
 
@@ -144,6 +145,12 @@ func gradRowsAVX2(dx, dy, x, center, gy, gx, g0 []float32, width, samples, strid
 
 //go:noescape
 func gradRowsAVX512(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride, prefetch, stream int)
+
+//go:noescape
+func invStdAVX2(dst, m2 []float64, inv, eps float64)
+
+//go:noescape
+func invStdAVX512(dst, m2 []float64, inv, eps float64)
 
 //go:noescape
 func gradColsAVX2(dx, dy, x, center, gy, gx, g0 []float32, rows, stride, prefetch, stream int)
@@ -538,5 +545,19 @@ func (v vectorISA) gradCols(dx, dy, x, center, gy, gx, g0 []float32, rows, strid
 		gradColsAVX512(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride), v.stream(dx, stride))
 	} else {
 		gradColsAVX2(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride), v.stream(dx, stride))
+	}
+}
+
+func (v vectorISA) invStd(dst, m2 []float64, inv, eps float64) {
+	if len(m2) == 0 {
+		return
+	}
+	dst = dst[:len(m2)]
+	raceRead64(m2)
+	raceWrite64(dst)
+	if v == avx512 {
+		invStdAVX512(dst, m2, inv, eps)
+	} else {
+		invStdAVX2(dst, m2, inv, eps)
 	}
 }

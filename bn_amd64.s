@@ -8036,6 +8036,100 @@ done_812:
 	VZEROUPPER
 	RET
 
+// func invStdAVX2(dst []float64, m2 []float64, inv float64, eps float64)
+// Requires: AVX, AVX2
+TEXT ·invStdAVX2(SB), NOSPLIT, $72-64
+	// invStdAVX2: dst[i] = 1/sqrt(m2[i]*inv + eps), len(m2) values.
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         m2_base+24(FP), CX
+	MOVQ         m2_len+32(FP), DX
+	MOVQ         DX, BX
+	ANDQ         $0x07, BX
+	SHLQ         $0x02, BX
+	MOVQ         BX, 64(SP)
+	LEAQ         ymask<>+0(SB), SI
+	NEGQ         BX
+	VMOVDQU      32(SI)(BX*1), Y0
+	VBROADCASTSD inv+48(FP), Y0
+	VBROADCASTSD eps+56(FP), Y1
+	MOVQ         $0x3ff0000000000000, BX
+	VMOVQ        BX, X2
+	VBROADCASTSD X2, Y2
+	XORQ         BX, BX
+	SHLQ         $0x02, DX
+	SUBQ         $0x00000020, DX
+
+singles_843:
+	CMPQ    BX, DX
+	JGT     tail_844
+	VMOVUPD (CX)(BX*2), Y3
+	VMOVUPD 32(CX)(BX*2), Y4
+	VMULPD  Y0, Y3, Y3
+	VADDPD  Y1, Y3, Y3
+	VSQRTPD Y3, Y3
+	VDIVPD  Y3, Y2, Y3
+	VMULPD  Y0, Y4, Y4
+	VADDPD  Y1, Y4, Y4
+	VSQRTPD Y4, Y4
+	VDIVPD  Y4, Y2, Y4
+	VMOVUPD Y3, (AX)(BX*2)
+	VMOVUPD Y4, 32(AX)(BX*2)
+	ADDQ    $0x00000020, BX
+	JMP     singles_843
+
+tail_844:
+	ADDQ    $0x00000020, DX
+	CMPQ    BX, DX
+	JEQ     done_845
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), SI
+	SHLQ    $0x01, SI
+	LEAQ    (CX)(BX*2), R8
+	XORQ    CX, CX
+
+copy_846:
+	CMPQ CX, SI
+	JGE  copied_847
+	MOVL (R8)(CX*1), DI
+	MOVL DI, (SP)(CX*1)
+	ADDQ $0x04, CX
+	JMP  copy_846
+
+copied_847:
+	VMOVUPD (SP), Y3
+	VMOVUPD 32(SP), Y4
+	VMULPD  Y0, Y3, Y3
+	VADDPD  Y1, Y3, Y3
+	VSQRTPD Y3, Y3
+	VDIVPD  Y3, Y2, Y3
+	VMULPD  Y0, Y4, Y4
+	VADDPD  Y1, Y4, Y4
+	VSQRTPD Y4, Y4
+	VDIVPD  Y4, Y2, Y4
+	VMOVUPD Y3, (SP)
+	VMOVUPD Y4, 32(SP)
+	MOVQ    64(SP), CX
+	SHLQ    $0x01, CX
+	LEAQ    (AX)(BX*2), SI
+	XORQ    AX, AX
+
+copy_848:
+	CMPQ AX, CX
+	JGE  copied_849
+	MOVL (SP)(AX*1), BX
+	MOVL BX, (SI)(AX*1)
+	ADDQ $0x04, AX
+	JMP  copy_848
+
+copied_849:
+	MOVQ DX, BX
+
+done_845:
+	VZEROUPPER
+	RET
+
 // func momentsRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, prefetch int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·momentsRowsAVX512(SB), NOSPLIT, $24-136
@@ -13094,5 +13188,68 @@ done_260:
 	DECQ R10
 	JNZ  row_257
 	SFENCE
+	VZEROUPPER
+	RET
+
+// func invStdAVX512(dst []float64, m2 []float64, inv float64, eps float64)
+// Requires: AVX, AVX512F
+TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
+	// invStdAVX512: dst[i] = 1/sqrt(m2[i]*inv + eps), len(m2) values.
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         m2_base+24(FP), CX
+	MOVQ         m2_len+32(FP), DX
+	MOVQ         DX, BX
+	ANDQ         $0x0f, BX
+	LEAQ         kmask<>+0(SB), SI
+	MOVWLZX      (SI)(BX*2), BX
+	KMOVW        BX, K1
+	VBROADCASTSD inv+48(FP), Z0
+	VBROADCASTSD eps+56(FP), Z1
+	MOVQ         $0x3ff0000000000000, BX
+	VMOVQ        BX, X2
+	VBROADCASTSD X2, Z2
+	XORQ         BX, BX
+	SHLQ         $0x02, DX
+	SUBQ         $0x00000040, DX
+
+singles_263:
+	CMPQ    BX, DX
+	JGT     tail_264
+	VMOVUPD (CX)(BX*2), Z3
+	VMOVUPD 64(CX)(BX*2), Z4
+	VMULPD  Z0, Z3, Z3
+	VADDPD  Z1, Z3, Z3
+	VSQRTPD Z3, Z3
+	VDIVPD  Z3, Z2, Z3
+	VMULPD  Z0, Z4, Z4
+	VADDPD  Z1, Z4, Z4
+	VSQRTPD Z4, Z4
+	VDIVPD  Z4, Z2, Z4
+	VMOVUPD Z3, (AX)(BX*2)
+	VMOVUPD Z4, 64(AX)(BX*2)
+	ADDQ    $0x00000040, BX
+	JMP     singles_263
+
+tail_264:
+	ADDQ      $0x00000040, DX
+	CMPQ      BX, DX
+	JEQ       done_265
+	KSHIFTRW  $0x08, K1, K2
+	VMOVUPD.Z (CX)(BX*2), K1, Z3
+	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
+	VMULPD    Z0, Z3, Z3
+	VADDPD    Z1, Z3, Z3
+	VSQRTPD   Z3, Z3
+	VDIVPD    Z3, Z2, Z3
+	VMULPD    Z0, Z4, Z4
+	VADDPD    Z1, Z4, Z4
+	VSQRTPD   Z4, Z4
+	VDIVPD    Z4, Z2, Z4
+	KSHIFTRW  $0x08, K1, K2
+	VMOVUPD   Z3, K1, (AX)(BX*2)
+	VMOVUPD   Z4, K2, 64(AX)(BX*2)
+	MOVQ      DX, BX
+
+done_265:
 	VZEROUPPER
 	RET

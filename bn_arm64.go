@@ -19,6 +19,9 @@ var neonKernels = kernelSet{
 	reduceCols:    reduceColsNEON,
 	gradRows:      gradRowsNEON,
 	gradCols:      gradColsNEON,
+	// A channel's square root and division: Go compiles them to FSQRT and FDIV already,
+	// and the channels are few beside the values.
+	invStd: invStdGeneric,
 }
 
 // archKernels lists this architecture's SIMD kernel sets, best first.

@@ -1,5 +1,7 @@
 package bn
 
+import "math"
+
 // The generic kernels: portable Go, the oracle every SIMD kernel is tested against.
 //
 // Rounding is pinned so that amd64 and arm64 give the same bits: Go may fuse a*b+c into
@@ -17,6 +19,7 @@ var genericKernels = kernelSet{
 	reduceCols:    reduceColsGeneric,
 	gradRows:      gradRowsGeneric,
 	gradCols:      gradColsGeneric,
+	invStd:        invStdGeneric,
 }
 
 // runChunk is how many values of a run the generic kernels sum in float32 (over four
@@ -230,5 +233,12 @@ func gradColsGeneric(dx, dy, x, center, gy, gx, g0 []float32, rows, stride int) 
 		for i, v := range x[off:][:ct] {
 			out[i] = grad(v, g[i], center[i], gy[i], gx[i], g0[i])
 		}
+	}
+}
+
+func invStdGeneric(dst, m2 []float64, inv, eps float64) {
+	dst = dst[:len(m2)]
+	for i, q := range m2 {
+		dst[i] = 1 / math.Sqrt(float64(q*inv)+eps)
 	}
 }

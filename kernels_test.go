@@ -194,6 +194,25 @@ func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng 
 	checkGrad(t, name+": grad", call, got, want, dy, x, center, gy, gx, g0, make([]float32, n))
 	callGrad(k, call, dys, dys, xs, cs, gys, gxs, g0s)
 	checkGrad(t, name+": grad in place", call, dys, want, dy, x, center, gy, gx, g0, dy)
+
+	// 1/σ from M2, out of place and in place: the same bits as generic.
+	m2 := make([]float64, call.ch)
+	for i := range m2 {
+		m2[i] = 100 * math.Abs(rng.NormFloat64())
+	}
+	m2[0] = 0 // eps alone
+	const inv, eps = 1.0 / 7, 1e-5
+	wantInv := make([]float64, call.ch)
+	genericKernels.invStd(wantInv, m2, inv, eps)
+	m2s := g.f64(m2)
+	gotInv := g.f64(make([]float64, call.ch))
+	k.invStd(gotInv, m2s, inv, eps)
+	k.invStd(m2s, m2s, inv, eps)
+	for i := range wantInv {
+		if gotInv[i] != wantInv[i] || m2s[i] != wantInv[i] {
+			t.Fatalf("%s: invStd channel %d: %v (in place %v), generic %v", name, i, gotInv[i], m2s[i], wantInv[i])
+		}
+	}
 }
 
 // momentsTwice merges x into (mean, m2) twice: once from nothing, once on top.

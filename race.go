@@ -21,7 +21,14 @@ func raceWrite(s []float32) {
 	}
 }
 
-// raceWrite64 is raceWrite for the float64 sums and moments that kernels write.
+// raceRead64 and raceWrite64 are raceRead and raceWrite for the float64 sums and
+// moments that kernels read and write.
+func raceRead64(s []float64) {
+	if len(s) > 0 {
+		runtime.RaceReadRange(unsafe.Pointer(unsafe.SliceData(s)), len(s)*8)
+	}
+}
+
 func raceWrite64(s []float64) {
 	if len(s) > 0 {
 		runtime.RaceWriteRange(unsafe.Pointer(unsafe.SliceData(s)), len(s)*8)

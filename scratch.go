@@ -7,6 +7,7 @@ import "sync"
 // concurrent use. (Stack arrays would escape: kernels are called through func values.)
 type scratch struct {
 	mean, m2, sum1, sum2 [maxTile]float64
+	invStd               [maxTile]float64
 	center, scale, shift [maxTile]float32
 	gy, gx, g0           [maxTile]float32
 	st                   stats

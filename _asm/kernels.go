@@ -1201,3 +1201,33 @@ func (w *isa) reduceCols() {
 
 // colChunk is how many rows the cols kernels sum in float32 before moving to float64.
 const colChunk = 32
+
+// invStd emits dst[i] = 1/sqrt(m2[i]·inv + eps) in float64: each channel's 1/σ from its
+// M2. A sqrt and a division per channel, as vectors; the rounding of each operation is
+// IEEE's, so the result is the generic kernel's to the bit.
+func (w *isa) invStd() {
+	w.text("invStd", "func(dst, m2 []float64, inv, eps float64)")
+	Comment("invStd" + w.name + ": dst[i] = 1/sqrt(m2[i]*inv + eps), len(m2) values.")
+	dst := Load(Param("dst").Base(), GP64())
+	m2 := Load(Param("m2").Base(), GP64())
+	n := Load(Param("m2").Len(), GP64())
+	w.setTail(n)
+	inv, eps, one := w.vec(), w.vec(), w.vec()
+	VBROADCASTSD(addr(Param("inv")), inv)
+	VBROADCASTSD(addr(Param("eps")), eps)
+	t := GP64()
+	MOVQ(U64(0x3ff0000000000000), t)
+	VMOVQ(t, one.AsX())
+	VBROADCASTSD(one.AsX(), one)
+	w.loop(n, 1, func(i Register, _ int, tail bool) {
+		v := w.loadPD(Mem{Base: m2, Index: i, Scale: 2}, tail)
+		for h := range 2 {
+			VMULPD(inv, v[h], v[h])
+			VADDPD(eps, v[h], v[h])
+			VSQRTPD(v[h], v[h])
+			VDIVPD(v[h], one, v[h])
+		}
+		w.storePD(v, Mem{Base: dst, Index: i, Scale: 2}, tail)
+	})
+	w.ret()
+}

@@ -29,6 +29,7 @@ func main() {
 		w.reduceShortRows()
 		w.reduceCols()
 		w.grad()
+		w.invStd()
 	}
 	Generate()
 	if out != "" && out != "-" {

@@ -46,6 +46,3 @@ func (s *scratch) stats(n int) *stats {
 // variance is channel i's biased variance, M2/count, as normalization uses it.
 func (st *stats) variance(i int) float64 { return st.m2[i] * st.inv }
 
-// unbiased is channel i's unbiased variance, M2/(count-1), as PyTorch's running
-// variance takes it.
-func (st *stats) unbiased(i int) float64 { return st.m2[i] * st.invUnbiased }

@@ -156,4 +156,7 @@ func (p plan) grad(k *kernelSet, dx, dy, x, center, gy, gx, g0 []float32, c0, c1
 	}
 }
 
-func isFinite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+// isFinite tells whether f is neither NaN nor infinite: f - f is NaN for those, else 0.
+// One subtraction, where math.IsNaN and math.IsInf took a third of Forward's time on
+// NC 2×1024, checked for every channel.
+func isFinite(f float64) bool { return f-f == 0 }

@@ -45,4 +45,3 @@ func (s *scratch) stats(n int) *stats {
 
 // variance is channel i's biased variance, M2/count, as normalization uses it.
 func (st *stats) variance(i int) float64 { return st.m2[i] * st.inv }
-

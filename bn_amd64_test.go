@@ -14,67 +14,91 @@ func TestStreamingStores(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large tensors")
 	}
-	for _, r := range archKernels() {
-		if !r.available {
-			continue
+	forEachISA(t, func(t *testing.T, v vectorISA) {
+		rng := newRand(7)
+		const n, width, samples = 100, 3136, 4
+		stride := n * width
+		size := samples * stride
+		rows := size / 64
+		x, dy := normal(rng, size, 3, 2), normal(rng, size, 0, 1)
+		center, scale, shift, g0 := normal(rng, n, 3, 1), normal(rng, n, 1, 0.5), normal(rng, n, 0, 1), normal(rng, n, 0, 1)
+		want, got := make([]float32, size), make([]float32, size)
+		if v.stream(got, width, stride) != 1 || v.stream(got, 64) != 1 {
+			t.Fatal("the test tensors do not take the streaming path")
 		}
-		v := avx2
-		if r.kernels == &avx512Kernels {
-			v = avx512
-		}
-		t.Run(r.kernels.name, func(t *testing.T) {
-			rng := newRand(7)
-			const n, width, samples = 100, 3136, 4
-			stride := n * width
-			size := samples * stride
-			rows := size / 64
-			x, dy := normal(rng, size, 3, 2), normal(rng, size, 0, 1)
-			center, scale, shift, g0 := normal(rng, n, 3, 1), normal(rng, n, 1, 0.5), normal(rng, n, 0, 1), normal(rng, n, 0, 1)
-			want, got := make([]float32, size), make([]float32, size)
-			if v.stream(got, width, stride) != 1 || v.stream(got, 64) != 1 {
-				t.Fatal("the test tensors do not take the streaming path")
-			}
-			// Two FMAs round twice where generic rounds once: allow 2 ulp of the result or
-			// of the largest term, whichever is larger.
-			check := func(what string) {
-				t.Helper()
-				for i := range want {
-					scale := math.Max(math.Abs(float64(want[i])), math.Abs(float64(x[i]))*4+math.Abs(float64(dy[i]))*4+4)
-					if d := ulps(want[i], got[i]); d > 2 && math.Abs(float64(want[i]-got[i])) > 2*scale*0x1p-23 {
-						t.Fatalf("%s: [%d] = %v, generic %v (%d ulp)", what, i, got[i], want[i], d)
-					}
+		// Two FMAs round twice where generic rounds once: allow 2 ulp of the result or
+		// of the largest term, whichever is larger.
+		check := func(what string) {
+			t.Helper()
+			for i := range want {
+				scale := math.Max(math.Abs(float64(want[i])), math.Abs(float64(x[i]))*4+math.Abs(float64(dy[i]))*4+4)
+				if d := ulps(want[i], got[i]); d > 2 && math.Abs(float64(want[i]-got[i])) > 2*scale*0x1p-23 {
+					t.Fatalf("%s: [%d] = %v, generic %v (%d ulp)", what, i, got[i], want[i], d)
 				}
 			}
-			normalizeRowsGeneric(want, x, center, scale, shift, width, samples, stride)
-			v.normalizeRows(got, x, center, scale, shift, width, samples, stride)
-			check("normalizeRows")
-			gradRowsGeneric(want, dy, x, center, scale, shift, g0, width, samples, stride)
-			v.gradRows(got, dy, x, center, scale, shift, g0, width, samples, stride)
-			check("gradRows")
-			normalizeColsGeneric(want, x, center[:64], scale, shift, rows, 64)
-			v.normalizeCols(got, x, center[:64], scale, shift, rows, 64)
-			check("normalizeCols")
-			gradColsGeneric(want, dy, x, center[:64], scale, shift, g0, rows, 64)
-			v.gradCols(got, dy, x, center[:64], scale, shift, g0, rows, 64)
-			check("gradCols")
-			// In place; a row of 100 channels (400 bytes) is not vector-aligned, so
-			// normalizeCols takes plain stores here.
-			copy(got, x)
-			normalizeColsGeneric(want, x, center, scale, shift, size/n, n)
-			v.normalizeCols(got, got, center, scale, shift, size/n, n)
-			check("normalizeCols in place")
-			copy(got, x)
-			normalizeRowsGeneric(want, x, center, scale, shift, width, samples, stride)
-			v.normalizeRows(got, got, center, scale, shift, width, samples, stride)
-			check("normalizeRows in place")
-		})
-	}
+		}
+		normalizeRowsGeneric(want, x, center, scale, shift, width, samples, stride)
+		v.normalizeRows(got, x, center, scale, shift, width, samples, stride)
+		check("normalizeRows")
+		gradRowsGeneric(want, dy, x, center, scale, shift, g0, width, samples, stride)
+		v.gradRows(got, dy, x, center, scale, shift, g0, width, samples, stride)
+		check("gradRows")
+		normalizeColsGeneric(want, x, center[:64], scale, shift, rows, 64)
+		v.normalizeCols(got, x, center[:64], scale, shift, rows, 64)
+		check("normalizeCols")
+		gradColsGeneric(want, dy, x, center[:64], scale, shift, g0, rows, 64)
+		v.gradCols(got, dy, x, center[:64], scale, shift, g0, rows, 64)
+		check("gradCols")
+		// In place; a row of 100 channels (400 bytes) is not vector-aligned, so
+		// normalizeCols takes plain stores here.
+		copy(got, x)
+		normalizeColsGeneric(want, x, center, scale, shift, size/n, n)
+		v.normalizeCols(got, got, center, scale, shift, size/n, n)
+		check("normalizeCols in place")
+		copy(got, x)
+		normalizeRowsGeneric(want, x, center, scale, shift, width, samples, stride)
+		v.normalizeRows(got, got, center, scale, shift, width, samples, stride)
+		check("normalizeRows in place")
+	})
 }
 
 // TestShortWalks runs the short-run reduction both ways it can walk a group, with both
 // vector widths: the wrappers choose one walk per shape and ISA (AVX2 reductions always
 // walk by sample), so the parity tests would not reach the other.
 func TestShortWalks(t *testing.T) {
+	forEachISA(t, func(t *testing.T, v vectorISA) {
+		rng := newRand(9)
+		buf := new(rowBuf)
+		for _, width := range []int{1, 7, 16, 33, 49, 100, 128} {
+			const n, samples = 5, 23
+			stride := n*width + 3
+			size := (samples-1)*stride + n*width
+			dy, x, center := normal(rng, size, 0, 1), normal(rng, size, 2, 1), normal(rng, n, 2, 0.1)
+			want1, want2 := make([]float64, n), make([]float64, n)
+			reduceRowsGeneric(want1, want2, dy, x, center, width, samples, stride)
+			for walk := range 2 {
+				got1, got2 := make([]float64, n), make([]float64, n)
+				f := reduceShortRowsAVX2
+				if v == avx512 {
+					f = reduceShortRowsAVX512
+				}
+				f(got1, got2, buf.acc[:], dy, x, center, width, samples, stride, sampleGroup(width), 0, walk)
+				for i := range n {
+					// Float32 sums of up to runChunk terms of size about 1: a few
+					// ulps of float32 of the terms' count, at most.
+					tol := 1e-5 * float64(samples*width)
+					if math.Abs(got1[i]-want1[i]) > tol || math.Abs(got2[i]-want2[i]) > tol {
+						t.Errorf("width %d, walk %d, channel %d: (%v, %v), generic (%v, %v)",
+							width, walk, i, got1[i], got2[i], want1[i], want2[i])
+					}
+				}
+			}
+		}
+	})
+}
+
+// forEachISA runs f as a subtest for each amd64 kernel set this CPU runs.
+func forEachISA(t *testing.T, f func(t *testing.T, v vectorISA)) {
 	for _, r := range archKernels() {
 		if !r.available {
 			continue
@@ -83,34 +107,6 @@ func TestShortWalks(t *testing.T) {
 		if r.kernels == &avx512Kernels {
 			v = avx512
 		}
-		t.Run(r.kernels.name, func(t *testing.T) {
-			rng := newRand(9)
-			buf := new(rowBuf)
-			for _, width := range []int{1, 7, 16, 33, 49, 100, 128} {
-				const n, samples = 5, 23
-				stride := n*width + 3
-				size := (samples-1)*stride + n*width
-				dy, x, center := normal(rng, size, 0, 1), normal(rng, size, 2, 1), normal(rng, n, 2, 0.1)
-				want1, want2 := make([]float64, n), make([]float64, n)
-				reduceRowsGeneric(want1, want2, dy, x, center, width, samples, stride)
-				for walk := range 2 {
-					got1, got2 := make([]float64, n), make([]float64, n)
-					f := reduceShortRowsAVX2
-					if v == avx512 {
-						f = reduceShortRowsAVX512
-					}
-					f(got1, got2, buf.acc[:], dy, x, center, width, samples, stride, sampleGroup(width), 0, walk)
-					for i := range n {
-						// Float32 sums of up to runChunk terms of size about 1: a few
-						// ulps of float32 of the terms' count, at most.
-						tol := 1e-5 * float64(samples*width)
-						if math.Abs(got1[i]-want1[i]) > tol || math.Abs(got2[i]-want2[i]) > tol {
-							t.Errorf("width %d, walk %d, channel %d: (%v, %v), generic (%v, %v)",
-								width, walk, i, got1[i], got2[i], want1[i], want2[i])
-						}
-					}
-				}
-			}
-		})
+		t.Run(r.kernels.name, func(t *testing.T) { f(t, v) })
 	}
 }

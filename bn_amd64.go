@@ -449,7 +449,7 @@ func (v vectorISA) reduceRows(sumDy, sumDyXc []float64, dy, x, center []float32,
 	x = rowsSpan(x, n, width, samples, stride)
 	raceRead(dy)
 	raceRead(x)
-	if sampleGroup(width) > 1 {
+	if group := sampleGroup(width); group > 1 {
 		buf := rowBufs.Get().(*rowBuf)
 		defer rowBufs.Put(buf)
 		walk := shortWalkFor(width, stride, 2)
@@ -468,9 +468,9 @@ func (v vectorISA) reduceRows(sumDy, sumDyXc []float64, dy, x, center []float32,
 			dy, x := dy[c0*width:][:end], x[c0*width:][:end]
 			pf := walk.ahead * rowsPrefetch(t, width, samples, stride)
 			if v == avx512 {
-				reduceShortRowsAVX512(sumDy[c0:c0+t], sumDyXc[c0:c0+t], buf.acc[:], dy, x, center[c0:c0+t], width, samples, stride, sampleGroup(width), pf, walk.bychannel)
+				reduceShortRowsAVX512(sumDy[c0:c0+t], sumDyXc[c0:c0+t], buf.acc[:], dy, x, center[c0:c0+t], width, samples, stride, group, pf, walk.bychannel)
 			} else {
-				reduceShortRowsAVX2(sumDy[c0:c0+t], sumDyXc[c0:c0+t], buf.acc[:], dy, x, center[c0:c0+t], width, samples, stride, sampleGroup(width), pf, walk.bychannel)
+				reduceShortRowsAVX2(sumDy[c0:c0+t], sumDyXc[c0:c0+t], buf.acc[:], dy, x, center[c0:c0+t], width, samples, stride, group, pf, walk.bychannel)
 			}
 		}
 		return

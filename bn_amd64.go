@@ -236,6 +236,15 @@ func rowsPrefetch(n, width, samples, stride int) int {
 // channel kept in memory, prefetching a sample ahead.
 type shortWalk struct{ bychannel, ahead int }
 
+// tile is how many channels one call takes on this walk: walking by sample, the
+// channels' sums in memory must stay in L1 (see shortTile).
+func (w shortWalk) tile() int {
+	if w.bychannel != 0 {
+		return kernelTile
+	}
+	return shortTile
+}
+
 // shortWalkFor chooses the walk for runs of width values stride values apart in tensors
 // tensors: by channel, unless the group's runs of one channel would load more than
 // l1Streams streams into the same L1 cache sets, as when the stride is a multiple of
@@ -315,8 +324,8 @@ func (v vectorISA) momentsRows(mean, m2 []float64, count int, x []float32, width
 	group := sampleGroup(width)
 	walk := shortWalkFor(width, stride, 1)
 	step := kernelTile
-	if group > 1 && walk.bychannel == 0 {
-		step = shortTile
+	if group > 1 {
+		step = walk.tile()
 	}
 	for c0 := 0; c0 < n; c0 += step {
 		t := min(step, n-c0)
@@ -458,10 +467,7 @@ func (v vectorISA) reduceRows(sumDy, sumDyXc []float64, dy, x, center []float32,
 			// by sample, 2.6× by channel; 32×512×7×7 1.6× and 1.7×.
 			walk = shortWalk{0, 1}
 		}
-		step := shortTile
-		if walk.bychannel != 0 {
-			step = kernelTile
-		}
+		step := walk.tile()
 		for c0 := 0; c0 < n; c0 += step {
 			t := min(step, n-c0)
 			end := (samples-1)*stride + t*width

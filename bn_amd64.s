@@ -127,21 +127,17 @@ noprefetch_4:
 blocks_8:
 	CMPQ        R9, R10
 	JGT         blocksdone_9
-	VMOVUPS     (AX)(R9*1), Y12
-	VSUBPS      Y1, Y12, Y12
-	VADDPS      Y12, Y4, Y4
+	VSUBPS      (AX)(R9*1), Y1, Y12
+	VSUBPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y12, Y5
-	VMOVUPS     32(AX)(R9*1), Y12
-	VSUBPS      Y1, Y12, Y12
-	VADDPS      Y12, Y6, Y6
+	VSUBPS      32(AX)(R9*1), Y1, Y12
+	VSUBPS      Y12, Y6, Y6
 	VFMADD231PS Y12, Y12, Y7
-	VMOVUPS     64(AX)(R9*1), Y12
-	VSUBPS      Y1, Y12, Y12
-	VADDPS      Y12, Y8, Y8
+	VSUBPS      64(AX)(R9*1), Y1, Y12
+	VSUBPS      Y12, Y8, Y8
 	VFMADD231PS Y12, Y12, Y9
-	VMOVUPS     96(AX)(R9*1), Y12
-	VSUBPS      Y1, Y12, Y12
-	VADDPS      Y12, Y10, Y10
+	VSUBPS      96(AX)(R9*1), Y1, Y12
+	VSUBPS      Y12, Y10, Y10
 	VFMADD231PS Y12, Y12, Y11
 	ADDQ        $0x00000080, R9
 	JMP         blocks_8
@@ -152,9 +148,8 @@ blocksdone_9:
 singles_5:
 	CMPQ        R9, R10
 	JGT         tail_6
-	VMOVUPS     (AX)(R9*1), Y12
-	VSUBPS      Y1, Y12, Y12
-	VADDPS      Y12, Y4, Y4
+	VSUBPS      (AX)(R9*1), Y1, Y12
+	VSUBPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y12, Y5
 	ADDQ        $0x00000020, R9
 	JMP         singles_5
@@ -190,9 +185,9 @@ copied_13:
 	VMOVUPS (SP), Y12
 
 loaded_11:
-	VSUBPS      Y1, Y12, Y12
+	VSUBPS      Y12, Y1, Y12
 	VANDPS      Y0, Y12, Y12
-	VADDPS      Y12, Y4, Y4
+	VSUBPS      Y12, Y4, Y4
 	VFMADD231PS Y12, Y12, Y5
 	MOVQ        R10, R9
 
@@ -480,13 +475,11 @@ noprefetch_31:
 blocks_35:
 	CMPQ        R10, R11
 	JGT         blocksdone_36
-	VMOVUPS     (AX)(R10*1), Y10
-	VSUBPS      Y1, Y10, Y10
-	VADDPS      Y10, Y2, Y2
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
-	VMOVUPS     32(AX)(R10*1), Y10
-	VSUBPS      Y1, Y10, Y10
-	VADDPS      Y10, Y4, Y4
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
 	VFMADD231PS Y10, Y10, Y5
 	ADDQ        $0x00000040, R10
 	JMP         blocks_35
@@ -497,9 +490,8 @@ blocksdone_36:
 singles_32:
 	CMPQ        R10, R11
 	JGT         tail_33
-	VMOVUPS     (AX)(R10*1), Y10
-	VSUBPS      Y1, Y10, Y10
-	VADDPS      Y10, Y2, Y2
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
 	ADDQ        $0x00000020, R10
 	JMP         singles_32
@@ -535,9 +527,9 @@ copied_40:
 	VMOVUPS (SP), Y10
 
 loaded_38:
-	VSUBPS      Y1, Y10, Y10
+	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
-	VADDPS      Y10, Y2, Y2
+	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
 	MOVQ        R11, R10
 
@@ -562,13 +554,11 @@ noprefetch_41:
 blocks_45:
 	CMPQ        R10, R11
 	JGT         blocksdone_46
-	VMOVUPS     (AX)(R10*1), Y10
-	VSUBPS      Y1, Y10, Y10
-	VADDPS      Y10, Y6, Y6
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
-	VMOVUPS     32(AX)(R10*1), Y10
-	VSUBPS      Y1, Y10, Y10
-	VADDPS      Y10, Y8, Y8
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
 	VFMADD231PS Y10, Y10, Y9
 	ADDQ        $0x00000040, R10
 	JMP         blocks_45
@@ -579,9 +569,8 @@ blocksdone_46:
 singles_42:
 	CMPQ        R10, R11
 	JGT         tail_43
-	VMOVUPS     (AX)(R10*1), Y10
-	VSUBPS      Y1, Y10, Y10
-	VADDPS      Y10, Y6, Y6
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
 	ADDQ        $0x00000020, R10
 	JMP         singles_42
@@ -617,9 +606,9 @@ copied_50:
 	VMOVUPS (SP), Y10
 
 loaded_48:
-	VSUBPS      Y1, Y10, Y10
+	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
-	VADDPS      Y10, Y6, Y6
+	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
 	MOVQ        R11, R10
 
@@ -711,9 +700,8 @@ noprefetch_54:
 singles_55:
 	CMPQ        R10, R11
 	JGT         tail_56
-	VMOVUPS     (AX)(R10*1), Y4
-	VSUBPS      Y1, Y4, Y4
-	VADDPS      Y4, Y2, Y2
+	VSUBPS      (AX)(R10*1), Y1, Y4
+	VSUBPS      Y4, Y2, Y2
 	VFMADD231PS Y4, Y4, Y3
 	ADDQ        $0x00000020, R10
 	JMP         singles_55
@@ -749,10 +737,10 @@ copied_61:
 	VMOVUPS (SP), Y4
 
 loaded_59:
-	VSUBPS      Y1, Y4, Y4
-	VANDPS      Y0, Y4, Y4
-	VADDPS      Y4, Y2, Y2
-	VFMADD231PS Y4, Y4, Y3
+	VSUBPS      Y4, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
 	MOVQ        R11, R10
 
 done_57:
@@ -4120,44 +4108,39 @@ noprefetch_406:
 	SUBQ    $0x00000080, R11
 
 blocks_410:
-	CMPQ        R10, R11
-	JGT         blocksdone_411
-	VMOVUPS     (AX)(R10*1), Y12
-	VMOVUPS     (CX)(R10*1), Y13
-	VSUBPS      Y1, Y13, Y13
-	VADDPS      Y12, Y4, Y4
-	VFMADD231PS Y12, Y13, Y5
-	VMOVUPS     32(AX)(R10*1), Y12
-	VMOVUPS     32(CX)(R10*1), Y13
-	VSUBPS      Y1, Y13, Y13
-	VADDPS      Y12, Y6, Y6
-	VFMADD231PS Y12, Y13, Y7
-	VMOVUPS     64(AX)(R10*1), Y12
-	VMOVUPS     64(CX)(R10*1), Y13
-	VSUBPS      Y1, Y13, Y13
-	VADDPS      Y12, Y8, Y8
-	VFMADD231PS Y12, Y13, Y9
-	VMOVUPS     96(AX)(R10*1), Y12
-	VMOVUPS     96(CX)(R10*1), Y13
-	VSUBPS      Y1, Y13, Y13
-	VADDPS      Y12, Y10, Y10
-	VFMADD231PS Y12, Y13, Y11
-	ADDQ        $0x00000080, R10
-	JMP         blocks_410
+	CMPQ         R10, R11
+	JGT          blocksdone_411
+	VMOVUPS      (AX)(R10*1), Y12
+	VSUBPS       (CX)(R10*1), Y1, Y13
+	VADDPS       Y12, Y4, Y4
+	VFNMADD231PS Y12, Y13, Y5
+	VMOVUPS      32(AX)(R10*1), Y12
+	VSUBPS       32(CX)(R10*1), Y1, Y13
+	VADDPS       Y12, Y6, Y6
+	VFNMADD231PS Y12, Y13, Y7
+	VMOVUPS      64(AX)(R10*1), Y12
+	VSUBPS       64(CX)(R10*1), Y1, Y13
+	VADDPS       Y12, Y8, Y8
+	VFNMADD231PS Y12, Y13, Y9
+	VMOVUPS      96(AX)(R10*1), Y12
+	VSUBPS       96(CX)(R10*1), Y1, Y13
+	VADDPS       Y12, Y10, Y10
+	VFNMADD231PS Y12, Y13, Y11
+	ADDQ         $0x00000080, R10
+	JMP          blocks_410
 
 blocksdone_411:
 	ADDQ $0x00000060, R11
 
 singles_407:
-	CMPQ        R10, R11
-	JGT         tail_408
-	VMOVUPS     (AX)(R10*1), Y12
-	VMOVUPS     (CX)(R10*1), Y13
-	VSUBPS      Y1, Y13, Y13
-	VADDPS      Y12, Y4, Y4
-	VFMADD231PS Y12, Y13, Y5
-	ADDQ        $0x00000020, R10
-	JMP         singles_407
+	CMPQ         R10, R11
+	JGT          tail_408
+	VMOVUPS      (AX)(R10*1), Y12
+	VSUBPS       (CX)(R10*1), Y1, Y13
+	VADDPS       Y12, Y4, Y4
+	VFNMADD231PS Y12, Y13, Y5
+	ADDQ         $0x00000020, R10
+	JMP          singles_407
 
 tail_408:
 	ADDQ       $0x00000020, R11
@@ -4217,10 +4200,10 @@ copied_419:
 	VMOVUPS (SP), Y13
 
 loaded_417:
-	VSUBPS      Y1, Y13, Y13
-	VADDPS      Y12, Y4, Y4
-	VFMADD231PS Y12, Y13, Y5
-	MOVQ        R11, R10
+	VSUBPS       Y13, Y1, Y13
+	VADDPS       Y12, Y4, Y4
+	VFNMADD231PS Y12, Y13, Y5
+	MOVQ         R11, R10
 
 done_409:
 	VADDPS       Y6, Y4, Y4
@@ -4330,34 +4313,31 @@ noprefetch_426:
 	SUBQ $0x00000040, R12
 
 blocks_430:
-	CMPQ        R11, R12
-	JGT         blocksdone_431
-	VMOVUPS     (AX)(R11*1), Y10
-	VMOVUPS     (CX)(R11*1), Y11
-	VSUBPS      Y1, Y11, Y11
-	VADDPS      Y10, Y2, Y2
-	VFMADD231PS Y10, Y11, Y3
-	VMOVUPS     32(AX)(R11*1), Y10
-	VMOVUPS     32(CX)(R11*1), Y11
-	VSUBPS      Y1, Y11, Y11
-	VADDPS      Y10, Y4, Y4
-	VFMADD231PS Y10, Y11, Y5
-	ADDQ        $0x00000040, R11
-	JMP         blocks_430
+	CMPQ         R11, R12
+	JGT          blocksdone_431
+	VMOVUPS      (AX)(R11*1), Y10
+	VSUBPS       (CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R11*1), Y10
+	VSUBPS       32(CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	ADDQ         $0x00000040, R11
+	JMP          blocks_430
 
 blocksdone_431:
 	ADDQ $0x00000020, R12
 
 singles_427:
-	CMPQ        R11, R12
-	JGT         tail_428
-	VMOVUPS     (AX)(R11*1), Y10
-	VMOVUPS     (CX)(R11*1), Y11
-	VSUBPS      Y1, Y11, Y11
-	VADDPS      Y10, Y2, Y2
-	VFMADD231PS Y10, Y11, Y3
-	ADDQ        $0x00000020, R11
-	JMP         singles_427
+	CMPQ         R11, R12
+	JGT          tail_428
+	VMOVUPS      (AX)(R11*1), Y10
+	VSUBPS       (CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	ADDQ         $0x00000020, R11
+	JMP          singles_427
 
 tail_428:
 	ADDQ       $0x00000020, R12
@@ -4417,10 +4397,10 @@ copied_439:
 	VMOVUPS (SP), Y11
 
 loaded_437:
-	VSUBPS      Y1, Y11, Y11
-	VADDPS      Y10, Y2, Y2
-	VFMADD231PS Y10, Y11, Y3
-	MOVQ        R12, R11
+	VSUBPS       Y11, Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	MOVQ         R12, R11
 
 done_429:
 	ADDQ       SI, R9
@@ -4446,34 +4426,31 @@ noprefetch_440:
 	SUBQ $0x00000040, R12
 
 blocks_444:
-	CMPQ        R11, R12
-	JGT         blocksdone_445
-	VMOVUPS     (AX)(R11*1), Y10
-	VMOVUPS     (CX)(R11*1), Y11
-	VSUBPS      Y1, Y11, Y11
-	VADDPS      Y10, Y6, Y6
-	VFMADD231PS Y10, Y11, Y7
-	VMOVUPS     32(AX)(R11*1), Y10
-	VMOVUPS     32(CX)(R11*1), Y11
-	VSUBPS      Y1, Y11, Y11
-	VADDPS      Y10, Y8, Y8
-	VFMADD231PS Y10, Y11, Y9
-	ADDQ        $0x00000040, R11
-	JMP         blocks_444
+	CMPQ         R11, R12
+	JGT          blocksdone_445
+	VMOVUPS      (AX)(R11*1), Y10
+	VSUBPS       (CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R11*1), Y10
+	VSUBPS       32(CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	ADDQ         $0x00000040, R11
+	JMP          blocks_444
 
 blocksdone_445:
 	ADDQ $0x00000020, R12
 
 singles_441:
-	CMPQ        R11, R12
-	JGT         tail_442
-	VMOVUPS     (AX)(R11*1), Y10
-	VMOVUPS     (CX)(R11*1), Y11
-	VSUBPS      Y1, Y11, Y11
-	VADDPS      Y10, Y6, Y6
-	VFMADD231PS Y10, Y11, Y7
-	ADDQ        $0x00000020, R11
-	JMP         singles_441
+	CMPQ         R11, R12
+	JGT          tail_442
+	VMOVUPS      (AX)(R11*1), Y10
+	VSUBPS       (CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	ADDQ         $0x00000020, R11
+	JMP          singles_441
 
 tail_442:
 	ADDQ       $0x00000020, R12
@@ -4533,10 +4510,10 @@ copied_453:
 	VMOVUPS (SP), Y11
 
 loaded_451:
-	VSUBPS      Y1, Y11, Y11
-	VADDPS      Y10, Y6, Y6
-	VFMADD231PS Y10, Y11, Y7
-	MOVQ        R12, R11
+	VSUBPS       Y11, Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	MOVQ         R12, R11
 
 done_443:
 	ADDQ SI, R9
@@ -4632,15 +4609,14 @@ noprefetch_457:
 	SUBQ         $0x00000020, R12
 
 singles_458:
-	CMPQ        R11, R12
-	JGT         tail_459
-	VMOVUPS     (AX)(R11*1), Y4
-	VMOVUPS     (CX)(R11*1), Y5
-	VSUBPS      Y1, Y5, Y5
-	VADDPS      Y4, Y2, Y2
-	VFMADD231PS Y4, Y5, Y3
-	ADDQ        $0x00000020, R11
-	JMP         singles_458
+	CMPQ         R11, R12
+	JGT          tail_459
+	VMOVUPS      (AX)(R11*1), Y4
+	VSUBPS       (CX)(R11*1), Y1, Y5
+	VADDPS       Y4, Y2, Y2
+	VFNMADD231PS Y4, Y5, Y3
+	ADDQ         $0x00000020, R11
+	JMP          singles_458
 
 tail_459:
 	ADDQ       $0x00000020, R12
@@ -4700,10 +4676,10 @@ copied_468:
 	VMOVUPS (SP), Y5
 
 loaded_466:
-	VSUBPS      Y1, Y5, Y5
-	VADDPS      Y4, Y2, Y2
-	VFMADD231PS Y4, Y5, Y3
-	MOVQ        R12, R11
+	VSUBPS       Y5, Y1, Y1
+	VADDPS       Y4, Y2, Y2
+	VFNMADD231PS Y4, Y1, Y3
+	MOVQ         R12, R11
 
 done_460:
 	ADDQ    R11, AX
@@ -8214,21 +8190,17 @@ noprefetch_4:
 blocks_8:
 	CMPQ        R9, R10
 	JGT         blocksdone_9
-	VMOVUPS     (AX)(R9*1), Z1
-	VSUBPS      Z0, Z1, Z1
-	VADDPS      Z1, Z5, Z5
+	VSUBPS      (AX)(R9*1), Z0, Z1
+	VSUBPS      Z1, Z5, Z5
 	VFMADD231PS Z1, Z1, Z6
-	VMOVUPS     64(AX)(R9*1), Z1
-	VSUBPS      Z0, Z1, Z1
-	VADDPS      Z1, Z7, Z7
+	VSUBPS      64(AX)(R9*1), Z0, Z1
+	VSUBPS      Z1, Z7, Z7
 	VFMADD231PS Z1, Z1, Z8
-	VMOVUPS     128(AX)(R9*1), Z1
-	VSUBPS      Z0, Z1, Z1
-	VADDPS      Z1, Z9, Z9
+	VSUBPS      128(AX)(R9*1), Z0, Z1
+	VSUBPS      Z1, Z9, Z9
 	VFMADD231PS Z1, Z1, Z10
-	VMOVUPS     192(AX)(R9*1), Z1
-	VSUBPS      Z0, Z1, Z1
-	VADDPS      Z1, Z11, Z11
+	VSUBPS      192(AX)(R9*1), Z0, Z1
+	VSUBPS      Z1, Z11, Z11
 	VFMADD231PS Z1, Z1, Z12
 	ADDQ        $0x00000100, R9
 	JMP         blocks_8
@@ -8239,9 +8211,8 @@ blocksdone_9:
 singles_5:
 	CMPQ        R9, R10
 	JGT         tail_6
-	VMOVUPS     (AX)(R9*1), Z1
-	VSUBPS      Z0, Z1, Z1
-	VADDPS      Z1, Z5, Z5
+	VSUBPS      (AX)(R9*1), Z0, Z1
+	VSUBPS      Z1, Z5, Z5
 	VFMADD231PS Z1, Z1, Z6
 	ADDQ        $0x00000040, R9
 	JMP         singles_5
@@ -8250,9 +8221,8 @@ tail_6:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
 	JEQ         done_7
-	VMOVUPS.Z   (AX)(R9*1), K1, Z1
-	VSUBPS.Z    Z0, Z1, K1, Z1
-	VADDPS      Z1, Z5, Z5
+	VSUBPS.Z    (AX)(R9*1), Z0, K1, Z1
+	VSUBPS      Z1, Z5, Z5
 	VFMADD231PS Z1, Z1, Z6
 	MOVQ        R10, R9
 
@@ -8484,13 +8454,11 @@ noprefetch_19:
 blocks_23:
 	CMPQ        R10, R11
 	JGT         blocksdone_24
-	VMOVUPS     (AX)(R10*1), Z9
-	VSUBPS      Z0, Z9, Z9
-	VADDPS      Z9, Z1, Z1
+	VSUBPS      (AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
-	VMOVUPS     64(AX)(R10*1), Z9
-	VSUBPS      Z0, Z9, Z9
-	VADDPS      Z9, Z3, Z3
+	VSUBPS      64(AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
 	VFMADD231PS Z9, Z9, Z4
 	ADDQ        $0x00000080, R10
 	JMP         blocks_23
@@ -8501,9 +8469,8 @@ blocksdone_24:
 singles_20:
 	CMPQ        R10, R11
 	JGT         tail_21
-	VMOVUPS     (AX)(R10*1), Z9
-	VSUBPS      Z0, Z9, Z9
-	VADDPS      Z9, Z1, Z1
+	VSUBPS      (AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
 	ADDQ        $0x00000040, R10
 	JMP         singles_20
@@ -8512,9 +8479,8 @@ tail_21:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
 	JEQ         done_22
-	VMOVUPS.Z   (AX)(R10*1), K1, Z9
-	VSUBPS.Z    Z0, Z9, K1, Z9
-	VADDPS      Z9, Z1, Z1
+	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z9
+	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
 	MOVQ        R11, R10
 
@@ -8539,13 +8505,11 @@ noprefetch_25:
 blocks_29:
 	CMPQ        R10, R11
 	JGT         blocksdone_30
-	VMOVUPS     (AX)(R10*1), Z9
-	VSUBPS      Z0, Z9, Z9
-	VADDPS      Z9, Z5, Z5
+	VSUBPS      (AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
-	VMOVUPS     64(AX)(R10*1), Z9
-	VSUBPS      Z0, Z9, Z9
-	VADDPS      Z9, Z7, Z7
+	VSUBPS      64(AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z7, Z7
 	VFMADD231PS Z9, Z9, Z8
 	ADDQ        $0x00000080, R10
 	JMP         blocks_29
@@ -8556,9 +8520,8 @@ blocksdone_30:
 singles_26:
 	CMPQ        R10, R11
 	JGT         tail_27
-	VMOVUPS     (AX)(R10*1), Z9
-	VSUBPS      Z0, Z9, Z9
-	VADDPS      Z9, Z5, Z5
+	VSUBPS      (AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
 	ADDQ        $0x00000040, R10
 	JMP         singles_26
@@ -8567,9 +8530,8 @@ tail_27:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
 	JEQ         done_28
-	VMOVUPS.Z   (AX)(R10*1), K1, Z9
-	VSUBPS.Z    Z0, Z9, K1, Z9
-	VADDPS      Z9, Z5, Z5
+	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z9
+	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
 	MOVQ        R11, R10
 
@@ -8665,9 +8627,8 @@ noprefetch_34:
 singles_35:
 	CMPQ        R10, R11
 	JGT         tail_36
-	VMOVUPS     (AX)(R10*1), Z18
-	VSUBPS      Z0, Z18, Z18
-	VADDPS      Z18, Z9, Z9
+	VSUBPS      (AX)(R10*1), Z0, Z18
+	VSUBPS      Z18, Z9, Z9
 	VFMADD231PS Z18, Z18, Z17
 	ADDQ        $0x00000040, R10
 	JMP         singles_35
@@ -8676,10 +8637,9 @@ tail_36:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
 	JEQ         done_37
-	VMOVUPS.Z   (AX)(R10*1), K1, Z18
-	VSUBPS.Z    Z0, Z18, K1, Z18
-	VADDPS      Z18, Z9, Z9
-	VFMADD231PS Z18, Z18, Z17
+	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z0
+	VSUBPS      Z0, Z9, Z9
+	VFMADD231PS Z0, Z0, Z17
 	MOVQ        R11, R10
 
 done_37:
@@ -10704,55 +10664,49 @@ noprefetch_138:
 	SUBQ    $0x00000100, R11
 
 blocks_142:
-	CMPQ        R10, R11
-	JGT         blocksdone_143
-	VMOVUPS     (AX)(R10*1), Z11
-	VMOVUPS     (CX)(R10*1), Z12
-	VSUBPS      Z0, Z12, Z12
-	VADDPS      Z11, Z3, Z3
-	VFMADD231PS Z11, Z12, Z4
-	VMOVUPS     64(AX)(R10*1), Z11
-	VMOVUPS     64(CX)(R10*1), Z12
-	VSUBPS      Z0, Z12, Z12
-	VADDPS      Z11, Z5, Z5
-	VFMADD231PS Z11, Z12, Z6
-	VMOVUPS     128(AX)(R10*1), Z11
-	VMOVUPS     128(CX)(R10*1), Z12
-	VSUBPS      Z0, Z12, Z12
-	VADDPS      Z11, Z7, Z7
-	VFMADD231PS Z11, Z12, Z8
-	VMOVUPS     192(AX)(R10*1), Z11
-	VMOVUPS     192(CX)(R10*1), Z12
-	VSUBPS      Z0, Z12, Z12
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z11, Z12, Z10
-	ADDQ        $0x00000100, R10
-	JMP         blocks_142
+	CMPQ         R10, R11
+	JGT          blocksdone_143
+	VMOVUPS      (AX)(R10*1), Z11
+	VSUBPS       (CX)(R10*1), Z0, Z12
+	VADDPS       Z11, Z3, Z3
+	VFNMADD231PS Z11, Z12, Z4
+	VMOVUPS      64(AX)(R10*1), Z11
+	VSUBPS       64(CX)(R10*1), Z0, Z12
+	VADDPS       Z11, Z5, Z5
+	VFNMADD231PS Z11, Z12, Z6
+	VMOVUPS      128(AX)(R10*1), Z11
+	VSUBPS       128(CX)(R10*1), Z0, Z12
+	VADDPS       Z11, Z7, Z7
+	VFNMADD231PS Z11, Z12, Z8
+	VMOVUPS      192(AX)(R10*1), Z11
+	VSUBPS       192(CX)(R10*1), Z0, Z12
+	VADDPS       Z11, Z9, Z9
+	VFNMADD231PS Z11, Z12, Z10
+	ADDQ         $0x00000100, R10
+	JMP          blocks_142
 
 blocksdone_143:
 	ADDQ $0x000000c0, R11
 
 singles_139:
-	CMPQ        R10, R11
-	JGT         tail_140
-	VMOVUPS     (AX)(R10*1), Z11
-	VMOVUPS     (CX)(R10*1), Z12
-	VSUBPS      Z0, Z12, Z12
-	VADDPS      Z11, Z3, Z3
-	VFMADD231PS Z11, Z12, Z4
-	ADDQ        $0x00000040, R10
-	JMP         singles_139
+	CMPQ         R10, R11
+	JGT          tail_140
+	VMOVUPS      (AX)(R10*1), Z11
+	VSUBPS       (CX)(R10*1), Z0, Z12
+	VADDPS       Z11, Z3, Z3
+	VFNMADD231PS Z11, Z12, Z4
+	ADDQ         $0x00000040, R10
+	JMP          singles_139
 
 tail_140:
-	ADDQ        $0x00000040, R11
-	CMPQ        R10, R11
-	JEQ         done_141
-	VMOVUPS.Z   (AX)(R10*1), K1, Z11
-	VMOVUPS.Z   (CX)(R10*1), K1, Z12
-	VSUBPS      Z0, Z12, Z12
-	VADDPS      Z11, Z3, Z3
-	VFMADD231PS Z11, Z12, Z4
-	MOVQ        R11, R10
+	ADDQ         $0x00000040, R11
+	CMPQ         R10, R11
+	JEQ          done_141
+	VMOVUPS.Z    (AX)(R10*1), K1, Z11
+	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z12
+	VADDPS       Z11, Z3, Z3
+	VFNMADD231PS Z11, Z12, Z4
+	MOVQ         R11, R10
 
 done_141:
 	VADDPS        Z5, Z3, Z3
@@ -10864,45 +10818,41 @@ noprefetch_150:
 	SUBQ $0x00000080, R12
 
 blocks_154:
-	CMPQ        R11, R12
-	JGT         blocksdone_155
-	VMOVUPS     (AX)(R11*1), Z9
-	VMOVUPS     (CX)(R11*1), Z10
-	VSUBPS      Z0, Z10, Z10
-	VADDPS      Z9, Z1, Z1
-	VFMADD231PS Z9, Z10, Z2
-	VMOVUPS     64(AX)(R11*1), Z9
-	VMOVUPS     64(CX)(R11*1), Z10
-	VSUBPS      Z0, Z10, Z10
-	VADDPS      Z9, Z3, Z3
-	VFMADD231PS Z9, Z10, Z4
-	ADDQ        $0x00000080, R11
-	JMP         blocks_154
+	CMPQ         R11, R12
+	JGT          blocksdone_155
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	ADDQ         $0x00000080, R11
+	JMP          blocks_154
 
 blocksdone_155:
 	ADDQ $0x00000040, R12
 
 singles_151:
-	CMPQ        R11, R12
-	JGT         tail_152
-	VMOVUPS     (AX)(R11*1), Z9
-	VMOVUPS     (CX)(R11*1), Z10
-	VSUBPS      Z0, Z10, Z10
-	VADDPS      Z9, Z1, Z1
-	VFMADD231PS Z9, Z10, Z2
-	ADDQ        $0x00000040, R11
-	JMP         singles_151
+	CMPQ         R11, R12
+	JGT          tail_152
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	ADDQ         $0x00000040, R11
+	JMP          singles_151
 
 tail_152:
-	ADDQ        $0x00000040, R12
-	CMPQ        R11, R12
-	JEQ         done_153
-	VMOVUPS.Z   (AX)(R11*1), K1, Z9
-	VMOVUPS.Z   (CX)(R11*1), K1, Z10
-	VSUBPS      Z0, Z10, Z10
-	VADDPS      Z9, Z1, Z1
-	VFMADD231PS Z9, Z10, Z2
-	MOVQ        R12, R11
+	ADDQ         $0x00000040, R12
+	CMPQ         R11, R12
+	JEQ          done_153
+	VMOVUPS.Z    (AX)(R11*1), K1, Z9
+	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	MOVQ         R12, R11
 
 done_153:
 	ADDQ       SI, R9
@@ -10928,45 +10878,41 @@ noprefetch_156:
 	SUBQ $0x00000080, R12
 
 blocks_160:
-	CMPQ        R11, R12
-	JGT         blocksdone_161
-	VMOVUPS     (AX)(R11*1), Z9
-	VMOVUPS     (CX)(R11*1), Z10
-	VSUBPS      Z0, Z10, Z10
-	VADDPS      Z9, Z5, Z5
-	VFMADD231PS Z9, Z10, Z6
-	VMOVUPS     64(AX)(R11*1), Z9
-	VMOVUPS     64(CX)(R11*1), Z10
-	VSUBPS      Z0, Z10, Z10
-	VADDPS      Z9, Z7, Z7
-	VFMADD231PS Z9, Z10, Z8
-	ADDQ        $0x00000080, R11
-	JMP         blocks_160
+	CMPQ         R11, R12
+	JGT          blocksdone_161
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	ADDQ         $0x00000080, R11
+	JMP          blocks_160
 
 blocksdone_161:
 	ADDQ $0x00000040, R12
 
 singles_157:
-	CMPQ        R11, R12
-	JGT         tail_158
-	VMOVUPS     (AX)(R11*1), Z9
-	VMOVUPS     (CX)(R11*1), Z10
-	VSUBPS      Z0, Z10, Z10
-	VADDPS      Z9, Z5, Z5
-	VFMADD231PS Z9, Z10, Z6
-	ADDQ        $0x00000040, R11
-	JMP         singles_157
+	CMPQ         R11, R12
+	JGT          tail_158
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	ADDQ         $0x00000040, R11
+	JMP          singles_157
 
 tail_158:
-	ADDQ        $0x00000040, R12
-	CMPQ        R11, R12
-	JEQ         done_159
-	VMOVUPS.Z   (AX)(R11*1), K1, Z9
-	VMOVUPS.Z   (CX)(R11*1), K1, Z10
-	VSUBPS      Z0, Z10, Z10
-	VADDPS      Z9, Z5, Z5
-	VFMADD231PS Z9, Z10, Z6
-	MOVQ        R12, R11
+	ADDQ         $0x00000040, R12
+	CMPQ         R11, R12
+	JEQ          done_159
+	VMOVUPS.Z    (AX)(R11*1), K1, Z9
+	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	MOVQ         R12, R11
 
 done_159:
 	ADDQ SI, R9
@@ -11066,26 +11012,24 @@ noprefetch_165:
 	SUBQ         $0x00000040, R12
 
 singles_166:
-	CMPQ        R11, R12
-	JGT         tail_167
-	VMOVUPS     (AX)(R11*1), Z12
-	VMOVUPS     (CX)(R11*1), Z13
-	VSUBPS      Z0, Z13, Z13
-	VADDPS      Z12, Z9, Z9
-	VFMADD231PS Z12, Z13, Z10
-	ADDQ        $0x00000040, R11
-	JMP         singles_166
+	CMPQ         R11, R12
+	JGT          tail_167
+	VMOVUPS      (AX)(R11*1), Z12
+	VSUBPS       (CX)(R11*1), Z0, Z13
+	VADDPS       Z12, Z9, Z9
+	VFNMADD231PS Z12, Z13, Z10
+	ADDQ         $0x00000040, R11
+	JMP          singles_166
 
 tail_167:
-	ADDQ        $0x00000040, R12
-	CMPQ        R11, R12
-	JEQ         done_168
-	VMOVUPS.Z   (AX)(R11*1), K1, Z12
-	VMOVUPS.Z   (CX)(R11*1), K1, Z13
-	VSUBPS      Z0, Z13, Z13
-	VADDPS      Z12, Z9, Z9
-	VFMADD231PS Z12, Z13, Z10
-	MOVQ        R12, R11
+	ADDQ         $0x00000040, R12
+	CMPQ         R11, R12
+	JEQ          done_168
+	VMOVUPS.Z    (AX)(R11*1), K1, Z12
+	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
+	VADDPS       Z12, Z9, Z9
+	VFNMADD231PS Z12, Z0, Z10
+	MOVQ         R12, R11
 
 done_168:
 	ADDQ    R11, AX

@@ -363,28 +363,43 @@ func (w *isa) runSums(width Register, ptrs []Register, d1, d2 VecVirtual, step s
 }
 
 // shiftedTerms is the moments' shortStep: it adds d = x - k and d² to a and q, x the
-// vector at data pointer 0.
+// vector at data pointer 0. It forms -d = k - x with x read by the subtraction itself, one
+// instruction less per vector than a load and then x - k, and subtracts -d: the same
+// sums, since k - x is exactly -(x - k).
 func (w *isa) shiftedTerms(at func(int) Mem, tail bool, k, a, q VecVirtual) {
-	d := w.vec()
-	w.load(at(0), d, tail)
-	if tail {
-		w.subTail(k, d, d)
-	} else {
-		VSUBPS(k, d, d)
+	nd := w.vec()
+	switch {
+	case !tail:
+		VSUBPS(at(0), k, nd)
+	case w.zmm:
+		VSUBPS_Z(at(0), k, w.tail, nd)
+	default:
+		d := w.vec()
+		w.load(at(0), d, true)
+		w.subTail(d, k, nd)
 	}
-	VADDPS(d, a, a)
-	VFMADD231PS(d, d, q)
+	VSUBPS(nd, a, a)
+	VFMADD231PS(nd, nd, q)
 }
 
 // gradTerms is the reductions' shortStep: it adds dy and dy·(x - c) to a and q, dy and x
-// the vectors at data pointers 0 and 1.
+// the vectors at data pointers 0 and 1, reading x in the subtraction as shiftedTerms
+// does.
 func (w *isa) gradTerms(at func(int) Mem, tail bool, c, a, q VecVirtual) {
-	g, d := w.vec(), w.vec()
+	g, nd := w.vec(), w.vec()
 	w.load(at(0), g, tail)
-	w.load(at(1), d, tail)
-	VSUBPS(c, d, d) // masked lanes: dy is 0, so the product is too
+	switch {
+	case !tail:
+		VSUBPS(at(1), c, nd)
+	case w.zmm:
+		VSUBPS_Z(at(1), c, w.tail, nd)
+	default:
+		d := w.vec()
+		w.load(at(1), d, true)
+		VSUBPS(d, c, nd) // masked lanes: dy is 0, so the product is too
+	}
 	VADDPS(g, a, a)
-	VFMADD231PS(g, d, q)
+	VFNMADD231PS(g, nd, q)
 }
 
 // The rows moments keep, in a buffer the Go wrapper provides, the channels' shifts k as

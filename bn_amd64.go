@@ -59,8 +59,8 @@ func (v vectorISA) kernels(name string) kernelSet {
 
 // rowBuf is the rows moments' scratch, laid out as the assembly expects: the channels'
 // shifts, each run's (or group's) two sums, and the running moments, padded to whole
-// vectors; then, for the short-run forms walking a group sample by sample (of the
-// reduction too), two float32 vectors of sums for each of up to shortTile channels.
+// vectors; then, for the reduction's short-run form walking a group sample by sample, two
+// float32 vectors of sums for each of up to shortTile channels.
 type rowBuf struct {
 	k        [colPad]float32
 	s1, s2   [colPad]float64
@@ -71,9 +71,9 @@ type rowBuf struct {
 // rowBufs keeps the rowBufs, 18 KB, off the goroutine stacks.
 var rowBufs = sync.Pool{New: func() any { return new(rowBuf) }}
 
-// shortTile is the most channels one call of a short-run form takes when it walks a
-// group sample by sample: their accumulators, 8 KB with AVX-512, stay in L1 beside the
-// data.
+// shortTile is the most channels one call of the reduction's short-run form takes when
+// it walks a group sample by sample: their accumulators, 8 KB with AVX-512, stay in L1
+// beside the data.
 const shortTile = 64
 
 // floats is b as the []float32 the assembly takes.
@@ -88,10 +88,10 @@ func momentsRowsAVX2(mean, m2 []float64, buf, x []float32, width, samples, strid
 func momentsRowsAVX512(mean, m2 []float64, buf, x []float32, width, samples, stride, count, prefetch int)
 
 //go:noescape
-func momentsShortRowsAVX2(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group, prefetch, bychannel int)
+func momentsShortRowsAVX2(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group, prefetch int)
 
 //go:noescape
-func momentsShortRowsAVX512(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group, prefetch, bychannel int)
+func momentsShortRowsAVX512(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group, prefetch int)
 
 // colBuf is the cols reductions' scratch: three regions of colPad values, the channels'
 // shift (k or center, zero beyond the channels) and two float32 sums. The padding lets
@@ -229,11 +229,12 @@ func rowsPrefetch(n, width, samples, stride int) int {
 	return stride * 4
 }
 
-// A shortWalk is how the short-run forms (runs of at most runChunk/2 values, summed a
-// group of samples at a time) walk a group: channel by channel (bychannel 1), each
-// channel's runs in the group's samples one after another with its sums in registers,
-// prefetching a group ahead (ahead samples); or sample by sample, the sums of each
-// channel kept in memory, prefetching a sample ahead.
+// A shortWalk is how the reduction's short-run form (runs of at most runChunk/2 values,
+// summed a group of samples at a time) walks a group: channel by channel (bychannel 1),
+// each channel's runs in the group's samples one after another with its sums in
+// registers, prefetching a group ahead (ahead samples); or sample by sample, the sums of
+// each channel kept in memory, prefetching a sample ahead. The moments always walk by
+// channel (see reduceWalk).
 type shortWalk struct{ bychannel, ahead int }
 
 // tile is how many channels one call takes on this walk: walking by sample, the
@@ -245,19 +246,21 @@ func (w shortWalk) tile() int {
 	return shortTile
 }
 
-// shortWalkFor chooses the walk for runs of width values stride values apart in tensors
-// tensors: by channel, unless the group's runs of one channel would load more than
+// reduceWalk chooses the reduction's walk for runs of width values stride values apart:
+// by channel, unless the group's runs of one channel in dy and x would load more than
 // l1Streams streams into the same L1 cache sets, as when the stride is a multiple of
 // 4 KiB. On NCHW 32×512×7×7 (avx512), walking by channel took the reduction from 1.5× to
 // 1.2× copy and Backward from 3.0× to 2.5×; on 32×256×4×4, whose samples are 16 KiB
-// apart, it took the reduction from 2.2× to 4.7×.
-func shortWalkFor(width, stride, tensors int) shortWalk {
+// apart, it took the reduction from 2.2× to 4.7×. The moments, one tensor, walk by
+// channel even there, since they take short runs by vector position (see the generator):
+// 32×256×4×4 Moments 1.8× by sample, 1.1× by channel; 32×128×32 1.2× and 0.64×.
+func reduceWalk(width, stride int) shortWalk {
 	group := sampleGroup(width)
 	period := 1 // samples between runs in the same L1 sets
 	if off := 4 * stride % 4096; off != 0 {
 		period = 4096 / (off & -off)
 	}
-	if tensors*((group+period-1)/period) > l1Streams {
+	if 2*((group+period-1)/period) > l1Streams {
 		return shortWalk{0, 1}
 	}
 	return shortWalk{1, group}
@@ -322,13 +325,8 @@ func (v vectorISA) momentsRows(mean, m2 []float64, count int, x []float32, width
 	buf := rowBufs.Get().(*rowBuf)
 	defer rowBufs.Put(buf)
 	group := sampleGroup(width)
-	walk := shortWalkFor(width, stride, 1)
-	step := kernelTile
-	if group > 1 {
-		step = walk.tile()
-	}
-	for c0 := 0; c0 < n; c0 += step {
-		t := min(step, n-c0)
+	for c0 := 0; c0 < n; c0 += kernelTile {
+		t := min(kernelTile, n-c0)
 		mean, m2 := mean[c0:c0+t], m2[c0:c0+t]
 		clear(buf.k[:])
 		clear(buf.s1[:])
@@ -351,9 +349,9 @@ func (v vectorISA) momentsRows(mean, m2 []float64, count int, x []float32, width
 		pf := rowsPrefetch(t, width, samples, stride)
 		switch first := min(group-count/width%group, samples); {
 		case group > 1 && v == avx512:
-			momentsShortRowsAVX512(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, first, group, pf*walk.ahead, walk.bychannel)
+			momentsShortRowsAVX512(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, first, group, pf*group)
 		case group > 1:
-			momentsShortRowsAVX2(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, first, group, pf*walk.ahead, walk.bychannel)
+			momentsShortRowsAVX2(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, first, group, pf*group)
 		case v == avx512 && pf == 0:
 			momentsRowsAVX512(buf.mean[:t], buf.m2[:t], buf.floats(), xs, width, samples, stride, count, pf)
 		default:
@@ -461,7 +459,7 @@ func (v vectorISA) reduceRows(sumDy, sumDyXc []float64, dy, x, center []float32,
 	if group := sampleGroup(width); group > 1 {
 		buf := rowBufs.Get().(*rowBuf)
 		defer rowBufs.Put(buf)
-		walk := shortWalkFor(width, stride, 2)
+		walk := reduceWalk(width, stride)
 		if v == avx2 {
 			// Measured slower by channel with AVX2: NCHW 32×256×5×5 reduction 2.1× copy
 			// by sample, 2.6× by channel; 32×512×7×7 1.6× and 1.7×.

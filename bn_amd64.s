@@ -413,9 +413,9 @@ done_16:
 	VZEROUPPER
 	RET
 
-// func momentsShortRowsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int, prefetch int, bychannel int)
+// func momentsShortRowsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int, prefetch int)
 // Requires: AVX, CMOV, FMA3, MMX+
-TEXT ·momentsShortRowsAVX2(SB), NOSPLIT, $96-160
+TEXT ·momentsShortRowsAVX2(SB), NOSPLIT, $96-152
 	// momentsShortRowsAVX2: momentsRows for short runs, summed in float32 across a
 	// group of samples before each merge.
 	MOVQ    x_base+72(FP), AX
@@ -435,15 +435,13 @@ TEXT ·momentsShortRowsAVX2(SB), NOSPLIT, $96-160
 	MOVQ    first+128(FP), DX
 
 group_25:
-	CMPQ bychannel+152(FP), $0x00
-	JE   bysample_26
 	MOVQ stride+112(FP), BX
 	SHLQ $0x02, BX
 	MOVQ CX, SI
 	SHLQ $0x02, SI
 	XORQ DI, DI
 
-channel_28:
+channel_26:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -454,27 +452,233 @@ channel_28:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
+	CMPQ         prefetch+144(FP), $0x00
+	JE           noprefetch_27
 	XORQ         R8, R8
 	MOVQ         DX, R9
 
-sample_29:
+prefetch_28:
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_31
+	JZ         noprefetch_29
 	LEAQ       (R10)(AX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_31:
+noprefetch_29:
+	ADDQ BX, R8
+	DECQ R9
+	JNZ  prefetch_28
+
+noprefetch_27:
+	CMPQ SI, $0x00000100
+	JA   bysample_30
+	MOVQ SI, R8
+	ANDQ $-32, R8
+	XORQ R9, R9
+
+pairs_32:
+	LEAQ 64(R9), R10
+	CMPQ R10, R8
+	JA   single_33
+	LEAQ (R9)(BX*1), R11
+	MOVQ DX, R12
+
+down_36:
+	CMPQ        R12, $0x02
+	JB          downlast_37
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      (AX)(R11*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R11*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R11)(BX*2), R11
+	SUBQ        $0x02, R12
+	JMP         down_36
+
+downlast_37:
+	TESTQ       R12, R12
+	JZ          downdone_38
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+
+downdone_38:
+	MOVQ R10, R9
+	JMP  pairs_32
+
+single_33:
+	CMPQ R9, R8
+	JAE  tail_34
+	MOVQ R9, R8
+	LEAQ (R8)(BX*1), R10
+	MOVQ DX, R11
+
+down_39:
+	CMPQ        R11, $0x02
+	JB          downlast_40
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_39
+
+downlast_40:
+	TESTQ       R11, R11
+	JZ          downdone_41
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+
+downdone_41:
+	ADDQ $0x00000020, R9
+
+tail_34:
+	CMPQ R9, SI
+	JAE  positionsdone_35
+	MOVQ R9, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_42:
+	CMPQ       R10, $0x02
+	JB         downlast_43
+	LEAQ       (AX)(R8*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_45
+	VMASKMOVPS (R11), Y0, Y10
+	JMP        loaded_46
+
+loadslow_45:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_47:
+	CMPQ R13, R12
+	JGE  copied_48
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_47
+
+copied_48:
+	VMOVUPS (SP), Y10
+
+loaded_46:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        (AX)(R9*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_49
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_50
+
+loadslow_49:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_51:
+	CMPQ R13, R12
+	JGE  copied_52
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_51
+
+copied_52:
+	VMOVUPS (SP), Y10
+
+loaded_50:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_42
+
+downlast_43:
+	TESTQ      R10, R10
+	JZ         downdone_44
+	LEAQ       (AX)(R8*1), R8
+	MOVQ       R8, R9
+	ANDQ       $0x00000fff, R9
+	CMPQ       R9, $0x00000fe0
+	JA         loadslow_53
+	VMASKMOVPS (R8), Y0, Y10
+	JMP        loaded_54
+
+loadslow_53:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_55:
+	CMPQ R10, R9
+	JGE  copied_56
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_55
+
+copied_56:
+	VMOVUPS (SP), Y10
+
+loaded_54:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_44:
+positionsdone_35:
+	JMP summed_31
+
+bysample_30:
+	XORQ R8, R8
+	MOVQ DX, R9
+
+sample_57:
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000040, R11
 
-blocks_35:
+blocks_62:
 	CMPQ        R10, R11
-	JGT         blocksdone_36
+	JGT         blocksdone_63
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -482,78 +686,68 @@ blocks_35:
 	VSUBPS      Y10, Y4, Y4
 	VFMADD231PS Y10, Y10, Y5
 	ADDQ        $0x00000040, R10
-	JMP         blocks_35
+	JMP         blocks_62
 
-blocksdone_36:
+blocksdone_63:
 	ADDQ $0x00000020, R11
 
-singles_32:
+singles_59:
 	CMPQ        R10, R11
-	JGT         tail_33
+	JGT         tail_60
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
 	ADDQ        $0x00000020, R10
-	JMP         singles_32
+	JMP         singles_59
 
-tail_33:
+tail_60:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_34
+	JEQ        done_61
 	LEAQ       (AX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_37
+	JA         loadslow_64
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_38
+	JMP        loaded_65
 
-loadslow_37:
+loadslow_64:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_39:
+copy_66:
 	CMPQ R13, R12
-	JGE  copied_40
+	JGE  copied_67
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_39
+	JMP  copy_66
 
-copied_40:
+copied_67:
 	VMOVUPS (SP), Y10
 
-loaded_38:
+loaded_65:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
 	MOVQ        R11, R10
 
-done_34:
-	ADDQ       BX, R8
-	DECQ       R9
-	JZ         summed_30
-	MOVQ       prefetch+144(FP), R10
-	TESTQ      R10, R10
-	JZ         noprefetch_41
-	LEAQ       (R10)(AX*1), R10
-	PREFETCHT0 (R10)(R8*1)
-	PREFETCHT0 64(R10)(R8*1)
-	PREFETCHT0 128(R10)(R8*1)
-	PREFETCHT0 192(R10)(R8*1)
-
-noprefetch_41:
+done_61:
+	ADDQ BX, R8
+	DECQ R9
+	JZ   samplesdone_58
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000040, R11
 
-blocks_45:
+blocks_71:
 	CMPQ        R10, R11
-	JGT         blocksdone_46
+	JGT         blocksdone_72
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
@@ -561,63 +755,64 @@ blocks_45:
 	VSUBPS      Y10, Y8, Y8
 	VFMADD231PS Y10, Y10, Y9
 	ADDQ        $0x00000040, R10
-	JMP         blocks_45
+	JMP         blocks_71
 
-blocksdone_46:
+blocksdone_72:
 	ADDQ $0x00000020, R11
 
-singles_42:
+singles_68:
 	CMPQ        R10, R11
-	JGT         tail_43
+	JGT         tail_69
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
 	ADDQ        $0x00000020, R10
-	JMP         singles_42
+	JMP         singles_68
 
-tail_43:
+tail_69:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_44
+	JEQ        done_70
 	LEAQ       (AX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_47
+	JA         loadslow_73
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_48
+	JMP        loaded_74
 
-loadslow_47:
+loadslow_73:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_49:
+copy_75:
 	CMPQ R13, R12
-	JGE  copied_50
+	JGE  copied_76
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_49
+	JMP  copy_75
 
-copied_50:
+copied_76:
 	VMOVUPS (SP), Y10
 
-loaded_48:
+loaded_74:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
 	MOVQ        R11, R10
 
-done_44:
+done_70:
 	ADDQ BX, R8
 	DECQ R9
-	JNZ  sample_29
+	JNZ  sample_57
 
-summed_30:
+samplesdone_58:
+summed_31:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -632,8 +827,8 @@ summed_30:
 	VADDPD       X2, X1, X1
 	VPERMILPD    $0x01, X1, X2
 	VADDSD       X2, X1, X1
-	MOVQ         buf_base+48(FP), R9
-	VMOVSD       X1, 1088(R9)(DI*8)
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
 	VCVTPS2PD    X3, Y1
 	VEXTRACTF128 $0x01, Y3, X2
 	VCVTPS2PD    X2, Y2
@@ -642,176 +837,44 @@ summed_30:
 	VADDPD       X2, X1, X1
 	VPERMILPD    $0x01, X1, X2
 	VADDSD       X2, X1, X1
-	MOVQ         buf_base+48(FP), R9
-	VMOVSD       X1, 3264(R9)(DI*8)
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_28
+	JB           channel_26
+	MOVQ         DX, R8
+	IMULQ        BX, R8
 	IMULQ        SI, DI
 	SUBQ         DI, R8
 	ADDQ         R8, AX
-	JMP          summed_27
-
-bysample_26:
-	MOVQ   stride+112(FP), BX
-	MOVQ   mean_len+8(FP), SI
-	IMULQ  CX, SI
-	SUBQ   SI, BX
-	SHLQ   $0x02, BX
-	MOVQ   buf_base+48(FP), SI
-	ADDQ   $0x00002640, SI
-	VXORPS Y1, Y1, Y1
-	MOVQ   SI, DI
-	MOVQ   mean_len+8(FP), R8
-
-clear_51:
-	VMOVUPS Y1, (DI)
-	VMOVUPS Y1, 32(DI)
-	ADDQ    $0x00000040, DI
-	DECQ    R8
-	JNZ     clear_51
-	MOVQ    DX, R8
-
-sample_52:
-	XORQ R9, R9
-	MOVQ SI, DI
-
-channel_53:
-	MOVQ       prefetch+144(FP), R10
-	TESTQ      R10, R10
-	JZ         noprefetch_54
-	LEAQ       (R10)(AX*1), R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 192(R10)
-
-noprefetch_54:
+	MOVQ         DX, BX
+	IMULQ        CX, BX
+	MOVQ         $0x3ff0000000000000, SI
+	VMOVQ        SI, X3
+	VCVTSI2SDQ   BX, X3, X1
+	VCVTSI2SDQ   count+120(FP), X3, X2
+	VDIVSD       X1, X3, X3
+	VMOVSD       X3, 72(SP)
+	VADDSD       X1, X2, X3
+	VDIVSD       X3, X1, X3
+	VMOVSD       X3, 80(SP)
+	VMULSD       X2, X3, X3
+	VMOVSD       X3, 88(SP)
+	MOVQ         buf_base+48(FP), SI
+	MOVQ         mean_len+8(FP), DI
+	ADDQ         $0x07, DI
+	ANDQ         $-8, DI
+	LEAQ         5440(SI), R8
+	LEAQ         7616(SI), R9
 	MOVQ         buf_base+48(FP), R10
-	VBROADCASTSS (R10)(R9*4), Y1
-	VMOVUPS      (DI), Y2
-	VMOVUPS      32(DI), Y3
-	XORQ         R10, R10
-	MOVQ         CX, R11
-	SHLQ         $0x02, R11
-	SUBQ         $0x00000020, R11
+	XORQ         R11, R11
+	SHLQ         $0x02, DI
+	SUBQ         $0x00000020, DI
 
-singles_55:
-	CMPQ        R10, R11
-	JGT         tail_56
-	VSUBPS      (AX)(R10*1), Y1, Y4
-	VSUBPS      Y4, Y2, Y2
-	VFMADD231PS Y4, Y4, Y3
-	ADDQ        $0x00000020, R10
-	JMP         singles_55
-
-tail_56:
-	ADDQ       $0x00000020, R11
-	CMPQ       R10, R11
-	JEQ        done_57
-	LEAQ       (AX)(R10*1), R10
-	MOVQ       R10, R12
-	ANDQ       $0x00000fff, R12
-	CMPQ       R12, $0x00000fe0
-	JA         loadslow_58
-	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_59
-
-loadslow_58:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), R12
-	XORQ    R13, R13
-
-copy_60:
-	CMPQ R13, R12
-	JGE  copied_61
-	MOVL (R10)(R13*1), R14
-	MOVL R14, (SP)(R13*1)
-	ADDQ $0x04, R13
-	JMP  copy_60
-
-copied_61:
-	VMOVUPS (SP), Y4
-
-loaded_59:
-	VSUBPS      Y4, Y1, Y1
-	VANDPS      Y0, Y1, Y1
-	VSUBPS      Y1, Y2, Y2
-	VFMADD231PS Y1, Y1, Y3
-	MOVQ        R11, R10
-
-done_57:
-	ADDQ    R10, AX
-	VMOVUPS Y2, (DI)
-	VMOVUPS Y3, 32(DI)
-	ADDQ    $0x00000040, DI
-	INCQ    R9
-	CMPQ    R9, mean_len+8(FP)
-	JB      channel_53
-	ADDQ    BX, AX
-	DECQ    R8
-	JNZ     sample_52
-	XORQ    BX, BX
-
-lanes_62:
-	VMOVUPS      (SI), Y1
-	VCVTPS2PD    X1, Y2
-	VEXTRACTF128 $0x01, Y1, X1
-	VCVTPS2PD    X1, Y1
-	VADDPD       Y1, Y2, Y2
-	VEXTRACTF128 $0x01, Y2, X1
-	VADDPD       X1, X2, X2
-	VPERMILPD    $0x01, X2, X1
-	VADDSD       X1, X2, X2
-	MOVQ         buf_base+48(FP), DI
-	VMOVSD       X2, 1088(DI)(BX*8)
-	VMOVUPS      32(SI), Y1
-	VCVTPS2PD    X1, Y2
-	VEXTRACTF128 $0x01, Y1, X1
-	VCVTPS2PD    X1, Y1
-	VADDPD       Y1, Y2, Y2
-	VEXTRACTF128 $0x01, Y2, X1
-	VADDPD       X1, X2, X2
-	VPERMILPD    $0x01, X2, X1
-	VADDSD       X1, X2, X2
-	MOVQ         buf_base+48(FP), DI
-	VMOVSD       X2, 3264(DI)(BX*8)
-	ADDQ         $0x00000040, SI
-	INCQ         BX
-	CMPQ         BX, mean_len+8(FP)
-	JB           lanes_62
-
-summed_27:
-	MOVQ       DX, BX
-	IMULQ      CX, BX
-	MOVQ       $0x3ff0000000000000, SI
-	VMOVQ      SI, X3
-	VCVTSI2SDQ BX, X3, X1
-	VCVTSI2SDQ count+120(FP), X3, X2
-	VDIVSD     X1, X3, X3
-	VMOVSD     X3, 72(SP)
-	VADDSD     X1, X2, X3
-	VDIVSD     X3, X1, X3
-	VMOVSD     X3, 80(SP)
-	VMULSD     X2, X3, X3
-	VMOVSD     X3, 88(SP)
-	MOVQ       buf_base+48(FP), SI
-	MOVQ       mean_len+8(FP), DI
-	ADDQ       $0x07, DI
-	ANDQ       $-8, DI
-	LEAQ       5440(SI), R8
-	LEAQ       7616(SI), R9
-	MOVQ       buf_base+48(FP), R10
-	XORQ       R11, R11
-	SHLQ       $0x02, DI
-	SUBQ       $0x00000020, DI
-
-singles_63:
+singles_77:
 	CMPQ         R11, DI
-	JGT          tail_64
+	JGT          tail_78
 	VMOVUPD      (R8)(R11*2), Y1
 	VMOVUPD      32(R8)(R11*2), Y2
 	VMOVUPD      (R9)(R11*2), Y3
@@ -861,12 +924,12 @@ singles_63:
 	VINSERTF128  $0x01, X1, Y11, Y11
 	VMOVUPS      Y11, (R10)(R11*1)
 	ADDQ         $0x00000020, R11
-	JMP          singles_63
+	JMP          singles_77
 
-tail_64:
+tail_78:
 	ADDQ    $0x00000020, DI
 	CMPQ    R11, DI
-	JEQ     done_65
+	JEQ     done_79
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -875,15 +938,15 @@ tail_64:
 	LEAQ    (R8)(R11*2), R15
 	XORQ    R13, R13
 
-copy_66:
+copy_80:
 	CMPQ R13, R12
-	JGE  copied_67
+	JGE  copied_81
 	MOVL (R15)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_66
+	JMP  copy_80
 
-copied_67:
+copied_81:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -894,15 +957,15 @@ copied_67:
 	LEAQ    (R9)(R11*2), R15
 	XORQ    R13, R13
 
-copy_68:
+copy_82:
 	CMPQ R13, R12
-	JGE  copied_69
+	JGE  copied_83
 	MOVL (R15)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_68
+	JMP  copy_82
 
-copied_69:
+copied_83:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VMOVUPS      (R10)(R11*1), Y5
@@ -948,15 +1011,15 @@ copied_69:
 	LEAQ         (R8)(R11*2), R13
 	XORQ         R8, R8
 
-copy_70:
+copy_84:
 	CMPQ R8, SI
-	JGE  copied_71
+	JGE  copied_85
 	MOVL (SP)(R8*1), R12
 	MOVL R12, (R13)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_70
+	JMP  copy_84
 
-copied_71:
+copied_85:
 	VMOVUPD Y3, (SP)
 	VMOVUPD Y4, 32(SP)
 	MOVQ    64(SP), SI
@@ -964,31 +1027,31 @@ copied_71:
 	LEAQ    (R9)(R11*2), R12
 	XORQ    R8, R8
 
-copy_72:
+copy_86:
 	CMPQ R8, SI
-	JGE  copied_73
+	JGE  copied_87
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (R12)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_72
+	JMP  copy_86
 
-copied_73:
+copied_87:
 	VCVTPD2PSY  Y1, X12
 	VCVTPD2PSY  Y2, X1
 	VINSERTF128 $0x01, X1, Y12, Y12
 	VMOVUPS     Y12, (R10)(R11*1)
 	MOVQ        DI, R11
 
-done_65:
+done_79:
 	ADDQ    BX, count+120(FP)
 	SUBQ    DX, samples+104(FP)
-	JZ      done_74
+	JZ      done_88
 	MOVQ    group+136(FP), DX
 	CMPQ    samples+104(FP), DX
 	CMOVQLT samples+104(FP), DX
 	JMP     group_25
 
-done_74:
+done_88:
 	VZEROUPPER
 	RET
 
@@ -1013,7 +1076,7 @@ TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-136
 	NEGQ    BX
 	VMOVDQU 32(SI)(BX*1), Y0
 
-chunk_75:
+chunk_89:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X3
 	VCVTSI2SDQ DX, X3, X1
@@ -1031,27 +1094,27 @@ chunk_75:
 	ADDQ       $0x07, SI
 	SHRQ       $0x03, SI
 
-clear_77:
+clear_91:
 	VMOVUPS Y1, 1088(BX)
 	VMOVUPS Y1, 2176(BX)
 	ADDQ    $0x20, BX
 	DECQ    SI
-	JNZ     clear_77
+	JNZ     clear_91
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_78:
+rows_92:
 	CMPQ BX, $0x04
-	JLT  rowsdone_79
+	JLT  rowsdone_93
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_81
+	JZ   vectorstail_95
 
-vectors_80:
+vectors_94:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_83
+	JEQ        noprefetch_97
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -1059,7 +1122,7 @@ vectors_80:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_83:
+noprefetch_97:
 	VMOVUPS     (R8), Y1
 	VMOVUPS     (R9), Y5
 	VSUBPS      Y1, Y5, Y5
@@ -1084,38 +1147,38 @@ noprefetch_83:
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
 	DECQ        DI
-	JNZ         vectors_80
+	JNZ         vectors_94
 
-vectorstail_81:
+vectorstail_95:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_82
+	JZ         vectorsdone_96
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_84
+	JA         loadslow_98
 	VMASKMOVPS (R9), Y0, Y5
-	JMP        loaded_85
+	JMP        loaded_99
 
-loadslow_84:
+loadslow_98:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R10, R10
 
-copy_86:
+copy_100:
 	CMPQ R10, DI
-	JGE  copied_87
+	JGE  copied_101
 	MOVL (R9)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_86
+	JMP  copy_100
 
-copied_87:
+copied_101:
 	VMOVUPS (SP), Y5
 
-loaded_85:
+loaded_99:
 	VSUBPS     Y1, Y5, Y5
 	VMOVAPS    Y5, Y4
 	VMULPS     Y5, Y5, Y5
@@ -1123,29 +1186,29 @@ loaded_85:
 	MOVQ       DI, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_88
+	JA         loadslow_102
 	VMASKMOVPS (DI), Y0, Y6
-	JMP        loaded_89
+	JMP        loaded_103
 
-loadslow_88:
+loadslow_102:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_90:
+copy_104:
 	CMPQ R11, R10
-	JGE  copied_91
+	JGE  copied_105
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_90
+	JMP  copy_104
 
-copied_91:
+copied_105:
 	VMOVUPS (SP), Y6
 
-loaded_89:
+loaded_103:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -1153,29 +1216,29 @@ loaded_89:
 	MOVQ        DI, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_92
+	JA          loadslow_106
 	VMASKMOVPS  (DI), Y0, Y6
-	JMP         loaded_93
+	JMP         loaded_107
 
-loadslow_92:
+loadslow_106:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_94:
+copy_108:
 	CMPQ R11, R10
-	JGE  copied_95
+	JGE  copied_109
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_94
+	JMP  copy_108
 
-copied_95:
+copied_109:
 	VMOVUPS (SP), Y6
 
-loaded_93:
+loaded_107:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -1183,29 +1246,29 @@ loaded_93:
 	MOVQ        DI, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_96
+	JA          loadslow_110
 	VMASKMOVPS  (DI), Y0, Y6
-	JMP         loaded_97
+	JMP         loaded_111
 
-loadslow_96:
+loadslow_110:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_98:
+copy_112:
 	CMPQ R10, R9
-	JGE  copied_99
+	JGE  copied_113
 	MOVL (DI)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_98
+	JMP  copy_112
 
-copied_99:
+copied_113:
 	VMOVUPS (SP), Y6
 
-loaded_97:
+loaded_111:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -1214,22 +1277,22 @@ loaded_97:
 	VADDPS      2176(R8), Y5, Y5
 	VMOVUPS     Y5, 2176(R8)
 
-vectorsdone_82:
+vectorsdone_96:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_78
+	JMP  rows_92
 
-rowsdone_79:
-rows_100:
+rowsdone_93:
+rows_114:
 	CMPQ BX, $0x01
-	JLT  rowsdone_101
+	JLT  rowsdone_115
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x03, SI
-	JZ   vectorstail_103
+	JZ   vectorstail_117
 
-vectors_102:
+vectors_116:
 	VMOVUPS (DI), Y1
 	VMOVUPS (R8), Y4
 	VSUBPS  Y1, Y4, Y4
@@ -1242,38 +1305,38 @@ vectors_102:
 	ADDQ    $0x20, R8
 	ADDQ    $0x20, DI
 	DECQ    SI
-	JNZ     vectors_102
+	JNZ     vectors_116
 
-vectorstail_103:
+vectorstail_117:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_104
+	JZ         vectorsdone_118
 	VMOVUPS    (DI), Y1
 	MOVQ       R8, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_105
+	JA         loadslow_119
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_106
+	JMP        loaded_120
 
-loadslow_105:
+loadslow_119:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R9, R9
 
-copy_107:
+copy_121:
 	CMPQ R9, SI
-	JGE  copied_108
+	JGE  copied_122
 	MOVL (R8)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_107
+	JMP  copy_121
 
-copied_108:
+copied_122:
 	VMOVUPS (SP), Y4
 
-loaded_106:
+loaded_120:
 	VSUBPS  Y1, Y4, Y4
 	VMOVAPS Y4, Y1
 	VMULPS  Y4, Y4, Y4
@@ -1282,12 +1345,12 @@ loaded_106:
 	VADDPS  2176(DI), Y4, Y4
 	VMOVUPS Y4, 2176(DI)
 
-vectorsdone_104:
+vectorsdone_118:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_100
+	JMP  rows_114
 
-rowsdone_101:
+rowsdone_115:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -1297,9 +1360,9 @@ rowsdone_101:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_109:
+singles_123:
 	CMPQ         R9, R10
-	JGT          tail_110
+	JGT          tail_124
 	VMOVUPD      (SI)(R9*2), Y1
 	VMOVUPD      32(SI)(R9*2), Y4
 	VMOVUPD      (DI)(R9*2), Y5
@@ -1355,12 +1418,12 @@ singles_109:
 	VINSERTF128  $0x01, X1, Y2, Y2
 	VMOVUPS      Y2, (R8)(R9*1)
 	ADDQ         $0x00000020, R9
-	JMP          singles_109
+	JMP          singles_123
 
-tail_110:
+tail_124:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_111
+	JEQ     done_125
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -1369,15 +1432,15 @@ tail_110:
 	LEAQ    (SI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_112:
+copy_126:
 	CMPQ R12, R11
-	JGE  copied_113
+	JGE  copied_127
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_112
+	JMP  copy_126
 
-copied_113:
+copied_127:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -1388,15 +1451,15 @@ copied_113:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_114:
+copy_128:
 	CMPQ R12, R11
-	JGE  copied_115
+	JGE  copied_129
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_114
+	JMP  copy_128
 
-copied_115:
+copied_129:
 	VMOVUPD      (SP), Y5
 	VMOVUPD      32(SP), Y6
 	VMOVUPS      (R8)(R9*1), Y7
@@ -1448,15 +1511,15 @@ copied_115:
 	LEAQ         (SI)(R9*2), R12
 	XORQ         SI, SI
 
-copy_116:
+copy_130:
 	CMPQ SI, BX
-	JGE  copied_117
+	JGE  copied_131
 	MOVL (SP)(SI*1), R11
 	MOVL R11, (R12)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_116
+	JMP  copy_130
 
-copied_117:
+copied_131:
 	VMOVUPD Y5, (SP)
 	VMOVUPD Y6, 32(SP)
 	MOVQ    64(SP), BX
@@ -1464,31 +1527,31 @@ copied_117:
 	LEAQ    (DI)(R9*2), R11
 	XORQ    SI, SI
 
-copy_118:
+copy_132:
 	CMPQ SI, BX
-	JGE  copied_119
+	JGE  copied_133
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (R11)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_118
+	JMP  copy_132
 
-copied_119:
+copied_133:
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y4, X1
 	VINSERTF128 $0x01, X1, Y3, Y3
 	VMOVUPS     Y3, (R8)(R9*1)
 	MOVQ        R10, R9
 
-done_111:
+done_125:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_120
+	JZ      done_134
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_75
+	JMP     chunk_89
 
-done_120:
+done_134:
 	VZEROUPPER
 	RET
 
@@ -1497,7 +1560,7 @@ done_120:
 TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+152(FP), $0x00
-	JNE     nontemporal_121
+	JNE     nontemporal_135
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -1515,10 +1578,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_122:
+sample_136:
 	XORQ DI, DI
 
-channel_123:
+channel_137:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -1530,17 +1593,17 @@ channel_123:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_127:
+blocks_141:
 	CMPQ       R8, R9
-	JGT        blocksdone_128
+	JGT        blocksdone_142
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_129
+	JZ         noprefetch_143
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_129:
+noprefetch_143:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1558,93 +1621,93 @@ noprefetch_129:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_127
+	JMP         blocks_141
 
-blocksdone_128:
+blocksdone_142:
 	ADDQ $0x00000060, R9
 
-singles_124:
+singles_138:
 	CMPQ        R8, R9
-	JGT         tail_125
+	JGT         tail_139
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_124
+	JMP         singles_138
 
-tail_125:
+tail_139:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_126
+	JEQ        done_140
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_130
+	JA         loadslow_144
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_131
+	JMP        loaded_145
 
-loadslow_130:
+loadslow_144:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_132:
+copy_146:
 	CMPQ R12, R11
-	JGE  copied_133
+	JGE  copied_147
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_132
+	JMP  copy_146
 
-copied_133:
+copied_147:
 	VMOVUPS (SP), Y4
 
-loaded_131:
+loaded_145:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_134
+	JA          storeslow_148
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_135
+	JMP         stored_149
 
-storeslow_134:
+storeslow_148:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_136:
+copy_150:
 	CMPQ R11, R10
-	JGE  copied_137
+	JGE  copied_151
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_136
+	JMP  copy_150
 
-copied_137:
-stored_135:
+copied_151:
+stored_149:
 	MOVQ R9, R8
 
-done_126:
+done_140:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_123
+	JB   channel_137
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_122
+	JNZ  sample_136
 	VZEROUPPER
 	RET
 
-nontemporal_121:
+nontemporal_135:
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -1662,10 +1725,10 @@ nontemporal_121:
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_138:
+sample_152:
 	XORQ DI, DI
 
-channel_139:
+channel_153:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -1677,17 +1740,17 @@ channel_139:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_143:
+blocks_157:
 	CMPQ       R8, R9
-	JGT        blocksdone_144
+	JGT        blocksdone_158
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_145
+	JZ         noprefetch_159
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_145:
+noprefetch_159:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1705,89 +1768,89 @@ noprefetch_145:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_143
+	JMP         blocks_157
 
-blocksdone_144:
+blocksdone_158:
 	ADDQ $0x00000060, R9
 
-singles_140:
+singles_154:
 	CMPQ        R8, R9
-	JGT         tail_141
+	JGT         tail_155
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_140
+	JMP         singles_154
 
-tail_141:
+tail_155:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_142
+	JEQ        done_156
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_146
+	JA         loadslow_160
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_147
+	JMP        loaded_161
 
-loadslow_146:
+loadslow_160:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_148:
+copy_162:
 	CMPQ R12, R11
-	JGE  copied_149
+	JGE  copied_163
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_148
+	JMP  copy_162
 
-copied_149:
+copied_163:
 	VMOVUPS (SP), Y4
 
-loaded_147:
+loaded_161:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_150
+	JA          storeslow_164
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_151
+	JMP         stored_165
 
-storeslow_150:
+storeslow_164:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_152:
+copy_166:
 	CMPQ R11, R10
-	JGE  copied_153
+	JGE  copied_167
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_152
+	JMP  copy_166
 
-copied_153:
-stored_151:
+copied_167:
+stored_165:
 	MOVQ R9, R8
 
-done_142:
+done_156:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_139
+	JB   channel_153
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_138
+	JNZ  sample_152
 	SFENCE
 	VZEROUPPER
 	RET
@@ -1797,7 +1860,7 @@ done_142:
 TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_154
+	JNE     nontemporal_168
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -1808,12 +1871,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_155
+	JA      streaming_169
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_156
+	JZ      full_170
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -1823,7 +1886,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_false
 
-full_156:
+full_170:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -1858,16 +1921,16 @@ full_156:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_157:
+row_171:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_158
+	JZ         noprefetch_172
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_158:
+noprefetch_172:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -1887,7 +1950,7 @@ noprefetch_158:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_157
+	JNZ         row_171
 	VZEROUPPER
 	RET
 
@@ -1914,15 +1977,15 @@ normColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_159:
+row_173:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_160
+	JZ         noprefetch_174
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_160:
+noprefetch_174:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -1938,7 +2001,7 @@ noprefetch_160:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_159
+	JNZ         row_173
 	VZEROUPPER
 	RET
 
@@ -1959,14 +2022,14 @@ normColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_161:
+row_175:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_162
+	JZ         noprefetch_176
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_162:
+noprefetch_176:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -1978,7 +2041,7 @@ noprefetch_162:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_161
+	JNZ         row_175
 	VZEROUPPER
 	RET
 
@@ -1993,13 +2056,13 @@ normColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_163:
+row_177:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_164
+	JZ         noprefetch_178
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_164:
+noprefetch_178:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -2007,7 +2070,7 @@ noprefetch_164:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_163
+	JNZ         row_177
 	VZEROUPPER
 	RET
 
@@ -2035,99 +2098,99 @@ normColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_165
+	JA         loadslow_179
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_166
+	JMP        loaded_180
 
-loadslow_165:
+loadslow_179:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_167:
+copy_181:
 	CMPQ BX, DX
-	JGE  copied_168
+	JGE  copied_182
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_167
+	JMP  copy_181
 
-copied_168:
+copied_182:
 	VMOVUPS (SP), Y10
 
-loaded_166:
+loaded_180:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_169
+	JA         loadslow_183
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_170
+	JMP        loaded_184
 
-loadslow_169:
+loadslow_183:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_171:
+copy_185:
 	CMPQ BX, DX
-	JGE  copied_172
+	JGE  copied_186
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_171
+	JMP  copy_185
 
-copied_172:
+copied_186:
 	VMOVUPS (SP), Y11
 
-loaded_170:
+loaded_184:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_173
+	JA         loadslow_187
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_174
+	JMP        loaded_188
 
-loadslow_173:
+loadslow_187:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_175:
+copy_189:
 	CMPQ BX, DX
-	JGE  copied_176
+	JGE  copied_190
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_175
+	JMP  copy_189
 
-copied_176:
+copied_190:
 	VMOVUPS (SP), Y12
 
-loaded_174:
+loaded_188:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_177:
+row_191:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_178
+	JZ         noprefetch_192
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_178:
+noprefetch_192:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -2144,58 +2207,58 @@ noprefetch_178:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_179
+	JA          loadslow_193
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_180
+	JMP         loaded_194
 
-loadslow_179:
+loadslow_193:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_181:
+copy_195:
 	CMPQ R8, DI
-	JGE  copied_182
+	JGE  copied_196
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_181
+	JMP  copy_195
 
-copied_182:
+copied_196:
 	VMOVUPS (SP), Y13
 
-loaded_180:
+loaded_194:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_183
+	JA          storeslow_197
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_184
+	JMP         stored_198
 
-storeslow_183:
+storeslow_197:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_185:
+copy_199:
 	CMPQ R8, DI
-	JGE  copied_186
+	JGE  copied_200
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_185
+	JMP  copy_199
 
-copied_186:
-stored_184:
+copied_200:
+stored_198:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_177
+	JNZ  row_191
 	VZEROUPPER
 	RET
 
@@ -2217,98 +2280,98 @@ normColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_187
+	JA         loadslow_201
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_188
+	JMP        loaded_202
 
-loadslow_187:
+loadslow_201:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_189:
+copy_203:
 	CMPQ BX, DX
-	JGE  copied_190
+	JGE  copied_204
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_189
+	JMP  copy_203
 
-copied_190:
+copied_204:
 	VMOVUPS (SP), Y7
 
-loaded_188:
+loaded_202:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_191
+	JA         loadslow_205
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_192
+	JMP        loaded_206
 
-loadslow_191:
+loadslow_205:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_193:
+copy_207:
 	CMPQ BX, DX
-	JGE  copied_194
+	JGE  copied_208
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_193
+	JMP  copy_207
 
-copied_194:
+copied_208:
 	VMOVUPS (SP), Y8
 
-loaded_192:
+loaded_206:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_195
+	JA         loadslow_209
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_196
+	JMP        loaded_210
 
-loadslow_195:
+loadslow_209:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_197:
+copy_211:
 	CMPQ BX, DX
-	JGE  copied_198
+	JGE  copied_212
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_197
+	JMP  copy_211
 
-copied_198:
+copied_212:
 	VMOVUPS (SP), Y9
 
-loaded_196:
+loaded_210:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_199:
+row_213:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_200
+	JZ         noprefetch_214
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_200:
+noprefetch_214:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -2321,58 +2384,58 @@ noprefetch_200:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_201
+	JA          loadslow_215
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_202
+	JMP         loaded_216
 
-loadslow_201:
+loadslow_215:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_203:
+copy_217:
 	CMPQ R8, DI
-	JGE  copied_204
+	JGE  copied_218
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_203
+	JMP  copy_217
 
-copied_204:
+copied_218:
 	VMOVUPS (SP), Y10
 
-loaded_202:
+loaded_216:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_205
+	JA          storeslow_219
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_206
+	JMP         stored_220
 
-storeslow_205:
+storeslow_219:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_207:
+copy_221:
 	CMPQ R8, DI
-	JGE  copied_208
+	JGE  copied_222
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_207
+	JMP  copy_221
 
-copied_208:
-stored_206:
+copied_222:
+stored_220:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_199
+	JNZ  row_213
 	VZEROUPPER
 	RET
 
@@ -2388,173 +2451,70 @@ normColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_209
+	JA         loadslow_223
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_210
+	JMP        loaded_224
 
-loadslow_209:
+loadslow_223:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_211:
+copy_225:
 	CMPQ BX, DX
-	JGE  copied_212
+	JGE  copied_226
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_211
+	JMP  copy_225
 
-copied_212:
+copied_226:
 	VMOVUPS (SP), Y4
 
-loaded_210:
+loaded_224:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_213
+	JA         loadslow_227
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_214
+	JMP        loaded_228
 
-loadslow_213:
+loadslow_227:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_215:
+copy_229:
 	CMPQ BX, DX
-	JGE  copied_216
+	JGE  copied_230
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_215
+	JMP  copy_229
 
-copied_216:
+copied_230:
 	VMOVUPS (SP), Y5
 
-loaded_214:
+loaded_228:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_217
-	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_218
-
-loadslow_217:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_219:
-	CMPQ BX, DX
-	JGE  copied_220
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_219
-
-copied_220:
-	VMOVUPS (SP), Y6
-
-loaded_218:
-	MOVQ y_base+0(FP), CX
-	MOVQ x_base+24(FP), DX
-	MOVQ rows+120(FP), BX
-
-row_221:
-	MOVQ       prefetch+136(FP), SI
-	TESTQ      SI, SI
-	JZ         noprefetch_222
-	PREFETCHT0 (DX)(SI*1)
-	PREFETCHT0 32(DX)(SI*1)
-
-noprefetch_222:
-	VMOVUPS     (DX), Y7
-	VSUBPS      Y1, Y7, Y7
-	VFMADD213PS Y3, Y2, Y7
-	VMOVUPS     Y7, (CX)
-	LEAQ        32(DX), SI
-	MOVQ        SI, DI
-	ANDQ        $0x00000fff, DI
-	CMPQ        DI, $0x00000fe0
-	JA          loadslow_223
-	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_224
-
-loadslow_223:
-	VXORPS  Y7, Y7, Y7
-	VMOVUPS Y7, (SP)
-	VMOVUPS Y7, 32(SP)
-	MOVQ    64(SP), DI
-	XORQ    R8, R8
-
-copy_225:
-	CMPQ R8, DI
-	JGE  copied_226
-	MOVL (SI)(R8*1), R9
-	MOVL R9, (SP)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_225
-
-copied_226:
-	VMOVUPS (SP), Y7
-
-loaded_224:
-	VSUBPS      Y4, Y7, Y7
-	VFMADD213PS Y6, Y5, Y7
-	LEAQ        32(CX), SI
-	MOVQ        SI, DI
-	ANDQ        $0x00000fff, DI
-	CMPQ        DI, $0x00000fe0
-	JA          storeslow_227
-	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_228
-
-storeslow_227:
-	VMOVUPS Y7, (SP)
-	MOVQ    64(SP), DI
-	XORQ    R8, R8
-
-copy_229:
-	CMPQ R8, DI
-	JGE  copied_230
-	MOVL (SP)(R8*1), R9
-	MOVL R9, (SI)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_229
-
-copied_230:
-stored_228:
-	ADDQ AX, CX
-	ADDQ AX, DX
-	DECQ BX
-	JNZ  row_221
-	VZEROUPPER
-	RET
-
-normColsAVX2_v1_true_false:
-	MOVQ       center_base+48(FP), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
 	JA         loadslow_231
-	VMASKMOVPS (CX), Y0, Y1
+	VMASKMOVPS (CX), Y0, Y6
 	JMP        loaded_232
 
 loadslow_231:
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -2567,132 +2527,235 @@ copy_233:
 	JMP  copy_233
 
 copied_234:
-	VMOVUPS (SP), Y1
+	VMOVUPS (SP), Y6
 
 loaded_232:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+120(FP), BX
+
+row_235:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_236
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+
+noprefetch_236:
+	VMOVUPS     (DX), Y7
+	VSUBPS      Y1, Y7, Y7
+	VFMADD213PS Y3, Y2, Y7
+	VMOVUPS     Y7, (CX)
+	LEAQ        32(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_237
+	VMASKMOVPS  (SI), Y0, Y7
+	JMP         loaded_238
+
+loadslow_237:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_239:
+	CMPQ R8, DI
+	JGE  copied_240
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_239
+
+copied_240:
+	VMOVUPS (SP), Y7
+
+loaded_238:
+	VSUBPS      Y4, Y7, Y7
+	VFMADD213PS Y6, Y5, Y7
+	LEAQ        32(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_241
+	VMASKMOVPS  Y7, Y0, (SI)
+	JMP         stored_242
+
+storeslow_241:
+	VMOVUPS Y7, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_243:
+	CMPQ R8, DI
+	JGE  copied_244
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_243
+
+copied_244:
+stored_242:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_235
+	VZEROUPPER
+	RET
+
+normColsAVX2_v1_true_false:
+	MOVQ       center_base+48(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_245
+	VMASKMOVPS (CX), Y0, Y1
+	JMP        loaded_246
+
+loadslow_245:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_247:
+	CMPQ BX, DX
+	JGE  copied_248
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_247
+
+copied_248:
+	VMOVUPS (SP), Y1
+
+loaded_246:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_235
+	JA         loadslow_249
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_236
+	JMP        loaded_250
 
-loadslow_235:
+loadslow_249:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_237:
+copy_251:
 	CMPQ BX, DX
-	JGE  copied_238
+	JGE  copied_252
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_237
+	JMP  copy_251
 
-copied_238:
+copied_252:
 	VMOVUPS (SP), Y2
 
-loaded_236:
+loaded_250:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_239
+	JA         loadslow_253
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_240
+	JMP        loaded_254
 
-loadslow_239:
+loadslow_253:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_241:
+copy_255:
 	CMPQ BX, DX
-	JGE  copied_242
+	JGE  copied_256
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_241
+	JMP  copy_255
 
-copied_242:
+copied_256:
 	VMOVUPS (SP), Y3
 
-loaded_240:
+loaded_254:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_243:
+row_257:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_244
+	JZ         noprefetch_258
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_244:
+noprefetch_258:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_245
+	JA         loadslow_259
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_246
+	JMP        loaded_260
 
-loadslow_245:
+loadslow_259:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_247:
+copy_261:
 	CMPQ DI, SI
-	JGE  copied_248
+	JGE  copied_262
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_247
+	JMP  copy_261
 
-copied_248:
+copied_262:
 	VMOVUPS (SP), Y4
 
-loaded_246:
+loaded_260:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_249
+	JA          storeslow_263
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_250
+	JMP         stored_264
 
-storeslow_249:
+storeslow_263:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_251:
+copy_265:
 	CMPQ DI, SI
-	JGE  copied_252
+	JGE  copied_266
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_251
+	JMP  copy_265
 
-copied_252:
-stored_250:
+copied_266:
+stored_264:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_243
+	JNZ  row_257
 	VZEROUPPER
 	RET
 
-streaming_155:
+streaming_169:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -2700,15 +2763,15 @@ streaming_155:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_253:
+row_267:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_257:
+blocks_271:
 	CMPQ        R9, R10
-	JGT         blocksdone_258
+	JGT         blocksdone_272
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -2738,14 +2801,14 @@ blocks_257:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_257
+	JMP         blocks_271
 
-blocksdone_258:
+blocksdone_272:
 	ADDQ $0x00000060, R10
 
-singles_254:
+singles_268:
 	CMPQ        R9, R10
-	JGT         tail_255
+	JGT         tail_269
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -2754,156 +2817,156 @@ singles_254:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_254
+	JMP         singles_268
 
-tail_255:
+tail_269:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_256
+	JEQ        done_270
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_259
+	JA         loadslow_273
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_260
+	JMP        loaded_274
 
-loadslow_259:
+loadslow_273:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_261:
+copy_275:
 	CMPQ R13, R12
-	JGE  copied_262
+	JGE  copied_276
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_261
+	JMP  copy_275
 
-copied_262:
+copied_276:
 	VMOVUPS (SP), Y1
 
-loaded_260:
+loaded_274:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_263
+	JA         loadslow_277
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_264
+	JMP        loaded_278
 
-loadslow_263:
+loadslow_277:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_265:
+copy_279:
 	CMPQ R13, R12
-	JGE  copied_266
+	JGE  copied_280
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_265
+	JMP  copy_279
 
-copied_266:
+copied_280:
 	VMOVUPS (SP), Y2
 
-loaded_264:
+loaded_278:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_267
+	JA         loadslow_281
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_268
+	JMP        loaded_282
 
-loadslow_267:
+loadslow_281:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_269:
+copy_283:
 	CMPQ R13, R12
-	JGE  copied_270
+	JGE  copied_284
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_269
+	JMP  copy_283
 
-copied_270:
+copied_284:
 	VMOVUPS (SP), Y3
 
-loaded_268:
+loaded_282:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_271
+	JA         loadslow_285
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_272
+	JMP        loaded_286
 
-loadslow_271:
+loadslow_285:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_273:
+copy_287:
 	CMPQ R13, R12
-	JGE  copied_274
+	JGE  copied_288
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_273
+	JMP  copy_287
 
-copied_274:
+copied_288:
 	VMOVUPS (SP), Y4
 
-loaded_272:
+loaded_286:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_275
+	JA          storeslow_289
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_276
+	JMP         stored_290
 
-storeslow_275:
+storeslow_289:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_277:
+copy_291:
 	CMPQ R12, R11
-	JGE  copied_278
+	JGE  copied_292
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_277
+	JMP  copy_291
 
-copied_278:
-stored_276:
+copied_292:
+stored_290:
 	MOVQ R10, R9
 
-done_256:
+done_270:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_253
+	JNZ  row_267
 	VZEROUPPER
 	RET
 
-nontemporal_154:
+nontemporal_168:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -2914,12 +2977,12 @@ nontemporal_154:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_279
+	JA      streaming_293
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_280
+	JZ      full_294
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -2929,7 +2992,7 @@ nontemporal_154:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_280:
+full_294:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -2964,16 +3027,16 @@ full_280:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_281:
+row_295:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_282
+	JZ         noprefetch_296
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_282:
+noprefetch_296:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -2993,7 +3056,7 @@ noprefetch_282:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_281
+	JNZ         row_295
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3021,15 +3084,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_283:
+row_297:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_284
+	JZ         noprefetch_298
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_284:
+noprefetch_298:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -3045,7 +3108,7 @@ noprefetch_284:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_283
+	JNZ         row_297
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3067,14 +3130,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_285:
+row_299:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_286
+	JZ         noprefetch_300
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_286:
+noprefetch_300:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -3086,7 +3149,7 @@ noprefetch_286:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_285
+	JNZ         row_299
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3102,13 +3165,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_287:
+row_301:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_288
+	JZ         noprefetch_302
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_288:
+noprefetch_302:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -3116,7 +3179,7 @@ noprefetch_288:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_287
+	JNZ         row_301
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3145,99 +3208,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_289
+	JA         loadslow_303
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_290
+	JMP        loaded_304
 
-loadslow_289:
+loadslow_303:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_291:
+copy_305:
 	CMPQ BX, DX
-	JGE  copied_292
+	JGE  copied_306
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_291
+	JMP  copy_305
 
-copied_292:
+copied_306:
 	VMOVUPS (SP), Y10
 
-loaded_290:
+loaded_304:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_293
+	JA         loadslow_307
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_294
+	JMP        loaded_308
 
-loadslow_293:
+loadslow_307:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_295:
+copy_309:
 	CMPQ BX, DX
-	JGE  copied_296
+	JGE  copied_310
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_295
+	JMP  copy_309
 
-copied_296:
+copied_310:
 	VMOVUPS (SP), Y11
 
-loaded_294:
+loaded_308:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_297
+	JA         loadslow_311
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_298
+	JMP        loaded_312
 
-loadslow_297:
+loadslow_311:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_299:
+copy_313:
 	CMPQ BX, DX
-	JGE  copied_300
+	JGE  copied_314
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_299
+	JMP  copy_313
 
-copied_300:
+copied_314:
 	VMOVUPS (SP), Y12
 
-loaded_298:
+loaded_312:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_301:
+row_315:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_302
+	JZ         noprefetch_316
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_302:
+noprefetch_316:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -3254,58 +3317,58 @@ noprefetch_302:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_303
+	JA          loadslow_317
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_304
+	JMP         loaded_318
 
-loadslow_303:
+loadslow_317:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_305:
+copy_319:
 	CMPQ R8, DI
-	JGE  copied_306
+	JGE  copied_320
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_305
+	JMP  copy_319
 
-copied_306:
+copied_320:
 	VMOVUPS (SP), Y13
 
-loaded_304:
+loaded_318:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_307
+	JA          storeslow_321
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_308
+	JMP         stored_322
 
-storeslow_307:
+storeslow_321:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_309:
+copy_323:
 	CMPQ R8, DI
-	JGE  copied_310
+	JGE  copied_324
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_309
+	JMP  copy_323
 
-copied_310:
-stored_308:
+copied_324:
+stored_322:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_301
+	JNZ  row_315
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3328,98 +3391,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_311
+	JA         loadslow_325
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_312
+	JMP        loaded_326
 
-loadslow_311:
+loadslow_325:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_313:
+copy_327:
 	CMPQ BX, DX
-	JGE  copied_314
+	JGE  copied_328
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_313
+	JMP  copy_327
 
-copied_314:
+copied_328:
 	VMOVUPS (SP), Y7
 
-loaded_312:
+loaded_326:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_315
+	JA         loadslow_329
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_316
+	JMP        loaded_330
 
-loadslow_315:
+loadslow_329:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_317:
+copy_331:
 	CMPQ BX, DX
-	JGE  copied_318
+	JGE  copied_332
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_317
+	JMP  copy_331
 
-copied_318:
+copied_332:
 	VMOVUPS (SP), Y8
 
-loaded_316:
+loaded_330:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_319
+	JA         loadslow_333
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_320
+	JMP        loaded_334
 
-loadslow_319:
+loadslow_333:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_321:
+copy_335:
 	CMPQ BX, DX
-	JGE  copied_322
+	JGE  copied_336
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_321
+	JMP  copy_335
 
-copied_322:
+copied_336:
 	VMOVUPS (SP), Y9
 
-loaded_320:
+loaded_334:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_323:
+row_337:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_324
+	JZ         noprefetch_338
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_324:
+noprefetch_338:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -3432,58 +3495,58 @@ noprefetch_324:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_325
+	JA          loadslow_339
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_326
+	JMP         loaded_340
 
-loadslow_325:
+loadslow_339:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_327:
+copy_341:
 	CMPQ R8, DI
-	JGE  copied_328
+	JGE  copied_342
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_327
+	JMP  copy_341
 
-copied_328:
+copied_342:
 	VMOVUPS (SP), Y10
 
-loaded_326:
+loaded_340:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_329
+	JA          storeslow_343
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_330
+	JMP         stored_344
 
-storeslow_329:
+storeslow_343:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_331:
+copy_345:
 	CMPQ R8, DI
-	JGE  copied_332
+	JGE  copied_346
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_331
+	JMP  copy_345
 
-copied_332:
-stored_330:
+copied_346:
+stored_344:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_323
+	JNZ  row_337
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3500,174 +3563,70 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_333
+	JA         loadslow_347
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_334
+	JMP        loaded_348
 
-loadslow_333:
+loadslow_347:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_335:
+copy_349:
 	CMPQ BX, DX
-	JGE  copied_336
+	JGE  copied_350
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_335
+	JMP  copy_349
 
-copied_336:
+copied_350:
 	VMOVUPS (SP), Y4
 
-loaded_334:
+loaded_348:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_337
+	JA         loadslow_351
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_338
+	JMP        loaded_352
 
-loadslow_337:
+loadslow_351:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_339:
+copy_353:
 	CMPQ BX, DX
-	JGE  copied_340
+	JGE  copied_354
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_339
+	JMP  copy_353
 
-copied_340:
+copied_354:
 	VMOVUPS (SP), Y5
 
-loaded_338:
+loaded_352:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_341
-	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_342
-
-loadslow_341:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_343:
-	CMPQ BX, DX
-	JGE  copied_344
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_343
-
-copied_344:
-	VMOVUPS (SP), Y6
-
-loaded_342:
-	MOVQ y_base+0(FP), CX
-	MOVQ x_base+24(FP), DX
-	MOVQ rows+120(FP), BX
-
-row_345:
-	MOVQ       prefetch+136(FP), SI
-	TESTQ      SI, SI
-	JZ         noprefetch_346
-	PREFETCHT0 (DX)(SI*1)
-	PREFETCHT0 32(DX)(SI*1)
-
-noprefetch_346:
-	VMOVUPS     (DX), Y7
-	VSUBPS      Y1, Y7, Y7
-	VFMADD213PS Y3, Y2, Y7
-	VMOVNTPS    Y7, (CX)
-	LEAQ        32(DX), SI
-	MOVQ        SI, DI
-	ANDQ        $0x00000fff, DI
-	CMPQ        DI, $0x00000fe0
-	JA          loadslow_347
-	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_348
-
-loadslow_347:
-	VXORPS  Y7, Y7, Y7
-	VMOVUPS Y7, (SP)
-	VMOVUPS Y7, 32(SP)
-	MOVQ    64(SP), DI
-	XORQ    R8, R8
-
-copy_349:
-	CMPQ R8, DI
-	JGE  copied_350
-	MOVL (SI)(R8*1), R9
-	MOVL R9, (SP)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_349
-
-copied_350:
-	VMOVUPS (SP), Y7
-
-loaded_348:
-	VSUBPS      Y4, Y7, Y7
-	VFMADD213PS Y6, Y5, Y7
-	LEAQ        32(CX), SI
-	MOVQ        SI, DI
-	ANDQ        $0x00000fff, DI
-	CMPQ        DI, $0x00000fe0
-	JA          storeslow_351
-	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_352
-
-storeslow_351:
-	VMOVUPS Y7, (SP)
-	MOVQ    64(SP), DI
-	XORQ    R8, R8
-
-copy_353:
-	CMPQ R8, DI
-	JGE  copied_354
-	MOVL (SP)(R8*1), R9
-	MOVL R9, (SI)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_353
-
-copied_354:
-stored_352:
-	ADDQ AX, CX
-	ADDQ AX, DX
-	DECQ BX
-	JNZ  row_345
-	SFENCE
-	VZEROUPPER
-	RET
-
-normColsAVX2_v1_true_true:
-	MOVQ       center_base+48(FP), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
 	JA         loadslow_355
-	VMASKMOVPS (CX), Y0, Y1
+	VMASKMOVPS (CX), Y0, Y6
 	JMP        loaded_356
 
 loadslow_355:
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -3680,133 +3639,237 @@ copy_357:
 	JMP  copy_357
 
 copied_358:
-	VMOVUPS (SP), Y1
+	VMOVUPS (SP), Y6
 
 loaded_356:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+120(FP), BX
+
+row_359:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_360
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+
+noprefetch_360:
+	VMOVUPS     (DX), Y7
+	VSUBPS      Y1, Y7, Y7
+	VFMADD213PS Y3, Y2, Y7
+	VMOVNTPS    Y7, (CX)
+	LEAQ        32(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_361
+	VMASKMOVPS  (SI), Y0, Y7
+	JMP         loaded_362
+
+loadslow_361:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_363:
+	CMPQ R8, DI
+	JGE  copied_364
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_363
+
+copied_364:
+	VMOVUPS (SP), Y7
+
+loaded_362:
+	VSUBPS      Y4, Y7, Y7
+	VFMADD213PS Y6, Y5, Y7
+	LEAQ        32(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_365
+	VMASKMOVPS  Y7, Y0, (SI)
+	JMP         stored_366
+
+storeslow_365:
+	VMOVUPS Y7, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_367:
+	CMPQ R8, DI
+	JGE  copied_368
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_367
+
+copied_368:
+stored_366:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_359
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX2_v1_true_true:
+	MOVQ       center_base+48(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_369
+	VMASKMOVPS (CX), Y0, Y1
+	JMP        loaded_370
+
+loadslow_369:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_371:
+	CMPQ BX, DX
+	JGE  copied_372
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_371
+
+copied_372:
+	VMOVUPS (SP), Y1
+
+loaded_370:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_359
+	JA         loadslow_373
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_360
+	JMP        loaded_374
 
-loadslow_359:
+loadslow_373:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_361:
+copy_375:
 	CMPQ BX, DX
-	JGE  copied_362
+	JGE  copied_376
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_361
+	JMP  copy_375
 
-copied_362:
+copied_376:
 	VMOVUPS (SP), Y2
 
-loaded_360:
+loaded_374:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_363
+	JA         loadslow_377
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_364
+	JMP        loaded_378
 
-loadslow_363:
+loadslow_377:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_365:
+copy_379:
 	CMPQ BX, DX
-	JGE  copied_366
+	JGE  copied_380
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_365
+	JMP  copy_379
 
-copied_366:
+copied_380:
 	VMOVUPS (SP), Y3
 
-loaded_364:
+loaded_378:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_367:
+row_381:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_368
+	JZ         noprefetch_382
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_368:
+noprefetch_382:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_369
+	JA         loadslow_383
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_370
+	JMP        loaded_384
 
-loadslow_369:
+loadslow_383:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_371:
+copy_385:
 	CMPQ DI, SI
-	JGE  copied_372
+	JGE  copied_386
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_371
+	JMP  copy_385
 
-copied_372:
+copied_386:
 	VMOVUPS (SP), Y4
 
-loaded_370:
+loaded_384:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_373
+	JA          storeslow_387
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_374
+	JMP         stored_388
 
-storeslow_373:
+storeslow_387:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_375:
+copy_389:
 	CMPQ DI, SI
-	JGE  copied_376
+	JGE  copied_390
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_375
+	JMP  copy_389
 
-copied_376:
-stored_374:
+copied_390:
+stored_388:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_367
+	JNZ  row_381
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_279:
+streaming_293:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -3814,15 +3877,15 @@ streaming_279:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_377:
+row_391:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_381:
+blocks_395:
 	CMPQ        R9, R10
-	JGT         blocksdone_382
+	JGT         blocksdone_396
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3852,14 +3915,14 @@ blocks_381:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_381
+	JMP         blocks_395
 
-blocksdone_382:
+blocksdone_396:
 	ADDQ $0x00000060, R10
 
-singles_378:
+singles_392:
 	CMPQ        R9, R10
-	JGT         tail_379
+	JGT         tail_393
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3868,152 +3931,152 @@ singles_378:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_378
+	JMP         singles_392
 
-tail_379:
+tail_393:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_380
+	JEQ        done_394
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_383
+	JA         loadslow_397
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_384
+	JMP        loaded_398
 
-loadslow_383:
+loadslow_397:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_385:
+copy_399:
 	CMPQ R13, R12
-	JGE  copied_386
+	JGE  copied_400
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_385
+	JMP  copy_399
 
-copied_386:
+copied_400:
 	VMOVUPS (SP), Y1
 
-loaded_384:
+loaded_398:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_387
+	JA         loadslow_401
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_388
+	JMP        loaded_402
 
-loadslow_387:
+loadslow_401:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_389:
+copy_403:
 	CMPQ R13, R12
-	JGE  copied_390
+	JGE  copied_404
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_389
+	JMP  copy_403
 
-copied_390:
+copied_404:
 	VMOVUPS (SP), Y2
 
-loaded_388:
+loaded_402:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_391
+	JA         loadslow_405
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_392
+	JMP        loaded_406
 
-loadslow_391:
+loadslow_405:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_393:
+copy_407:
 	CMPQ R13, R12
-	JGE  copied_394
+	JGE  copied_408
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_393
+	JMP  copy_407
 
-copied_394:
+copied_408:
 	VMOVUPS (SP), Y3
 
-loaded_392:
+loaded_406:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_395
+	JA         loadslow_409
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_396
+	JMP        loaded_410
 
-loadslow_395:
+loadslow_409:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_397:
+copy_411:
 	CMPQ R13, R12
-	JGE  copied_398
+	JGE  copied_412
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_397
+	JMP  copy_411
 
-copied_398:
+copied_412:
 	VMOVUPS (SP), Y4
 
-loaded_396:
+loaded_410:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_399
+	JA          storeslow_413
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_400
+	JMP         stored_414
 
-storeslow_399:
+storeslow_413:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_401:
+copy_415:
 	CMPQ R12, R11
-	JGE  copied_402
+	JGE  copied_416
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_401
+	JMP  copy_415
 
-copied_402:
-stored_400:
+copied_416:
+stored_414:
 	MOVQ R10, R9
 
-done_380:
+done_394:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_377
+	JNZ  row_391
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4041,20 +4104,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_403:
+sample_417:
 	XORQ DI, DI
 
-channel_404:
+channel_418:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_405:
+chunk_419:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_406
+	JZ         noprefetch_420
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -4090,7 +4153,7 @@ chunk_405:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_406:
+noprefetch_420:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -4107,9 +4170,9 @@ noprefetch_406:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_410:
+blocks_424:
 	CMPQ         R10, R11
-	JGT          blocksdone_411
+	JGT          blocksdone_425
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
@@ -4127,85 +4190,85 @@ blocks_410:
 	VADDPS       Y12, Y10, Y10
 	VFNMADD231PS Y12, Y13, Y11
 	ADDQ         $0x00000080, R10
-	JMP          blocks_410
+	JMP          blocks_424
 
-blocksdone_411:
+blocksdone_425:
 	ADDQ $0x00000060, R11
 
-singles_407:
+singles_421:
 	CMPQ         R10, R11
-	JGT          tail_408
+	JGT          tail_422
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	ADDQ         $0x00000020, R10
-	JMP          singles_407
+	JMP          singles_421
 
-tail_408:
+tail_422:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_409
+	JEQ        done_423
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_412
+	JA         loadslow_426
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_413
+	JMP        loaded_427
 
-loadslow_412:
+loadslow_426:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_414:
+copy_428:
 	CMPQ R14, R13
-	JGE  copied_415
+	JGE  copied_429
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_414
+	JMP  copy_428
 
-copied_415:
+copied_429:
 	VMOVUPS (SP), Y12
 
-loaded_413:
+loaded_427:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_416
+	JA         loadslow_430
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_417
+	JMP        loaded_431
 
-loadslow_416:
+loadslow_430:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_418:
+copy_432:
 	CMPQ R13, R12
-	JGE  copied_419
+	JGE  copied_433
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_418
+	JMP  copy_432
 
-copied_419:
+copied_433:
 	VMOVUPS (SP), Y13
 
-loaded_417:
+loaded_431:
 	VSUBPS       Y13, Y1, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	MOVQ         R11, R10
 
-done_409:
+done_423:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -4225,7 +4288,7 @@ done_409:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_405
+	JNZ          chunk_419
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -4242,11 +4305,11 @@ done_409:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_404
+	JB           channel_418
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_403
+	JNZ          sample_417
 	VZEROUPPER
 	RET
 
@@ -4269,16 +4332,16 @@ TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_420:
+group_434:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_421
+	JE   bysample_435
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_423:
+channel_437:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -4289,123 +4352,12 @@ channel_423:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
+	CMPQ         prefetch+176(FP), $0x00
+	JE           noprefetch_438
 	XORQ         R9, R9
 	MOVQ         BX, R10
 
-sample_424:
-	MOVQ       prefetch+176(FP), R11
-	TESTQ      R11, R11
-	JZ         noprefetch_426
-	LEAQ       (R11)(AX*1), R12
-	PREFETCHT0 (R12)(R9*1)
-	PREFETCHT0 64(R12)(R9*1)
-	PREFETCHT0 128(R12)(R9*1)
-	PREFETCHT0 192(R12)(R9*1)
-	LEAQ       (R11)(CX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-
-noprefetch_426:
-	MOVQ R9, R11
-	LEAQ (R9)(DI*1), R12
-	SUBQ $0x00000040, R12
-
-blocks_430:
-	CMPQ         R11, R12
-	JGT          blocksdone_431
-	VMOVUPS      (AX)(R11*1), Y10
-	VSUBPS       (CX)(R11*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R11*1), Y10
-	VSUBPS       32(CX)(R11*1), Y1, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	ADDQ         $0x00000040, R11
-	JMP          blocks_430
-
-blocksdone_431:
-	ADDQ $0x00000020, R12
-
-singles_427:
-	CMPQ         R11, R12
-	JGT          tail_428
-	VMOVUPS      (AX)(R11*1), Y10
-	VSUBPS       (CX)(R11*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	ADDQ         $0x00000020, R11
-	JMP          singles_427
-
-tail_428:
-	ADDQ       $0x00000020, R12
-	CMPQ       R11, R12
-	JEQ        done_429
-	LEAQ       (AX)(R11*1), R13
-	MOVQ       R13, R14
-	ANDQ       $0x00000fff, R14
-	CMPQ       R14, $0x00000fe0
-	JA         loadslow_432
-	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_433
-
-loadslow_432:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R14
-	XORQ    R15, R15
-
-copy_434:
-	CMPQ R15, R14
-	JGE  copied_435
-	MOVL (R13)(R15*1), BP
-	MOVL BP, (SP)(R15*1)
-	ADDQ $0x04, R15
-	JMP  copy_434
-
-copied_435:
-	VMOVUPS (SP), Y10
-
-loaded_433:
-	LEAQ       (CX)(R11*1), R11
-	MOVQ       R11, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_436
-	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_437
-
-loadslow_436:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_438:
-	CMPQ R14, R13
-	JGE  copied_439
-	MOVL (R11)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_438
-
-copied_439:
-	VMOVUPS (SP), Y11
-
-loaded_437:
-	VSUBPS       Y11, Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	MOVQ         R12, R11
-
-done_429:
-	ADDQ       SI, R9
-	DECQ       R10
-	JZ         summed_425
+prefetch_439:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
 	JZ         noprefetch_440
@@ -4421,13 +4373,402 @@ done_429:
 	PREFETCHT0 192(R11)(R9*1)
 
 noprefetch_440:
+	ADDQ SI, R9
+	DECQ R10
+	JNZ  prefetch_439
+
+noprefetch_438:
+	CMPQ DI, $0x00000020
+	JA   bysample_441
+	MOVQ DI, R9
+	ANDQ $-32, R9
+	XORQ R10, R10
+
+pairs_443:
+	LEAQ 64(R10), R11
+	CMPQ R11, R9
+	JA   single_444
+	LEAQ (R10)(SI*1), R12
+	MOVQ BX, R13
+
+down_447:
+	CMPQ         R13, $0x02
+	JB           downlast_448
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      (AX)(R12*1), Y10
+	VSUBPS       (CX)(R12*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R12*1), Y10
+	VSUBPS       32(CX)(R12*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         (R10)(SI*2), R10
+	LEAQ         (R12)(SI*2), R12
+	SUBQ         $0x02, R13
+	JMP          down_447
+
+downlast_448:
+	TESTQ        R13, R13
+	JZ           downdone_449
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+
+downdone_449:
+	MOVQ R11, R10
+	JMP  pairs_443
+
+single_444:
+	CMPQ R10, R9
+	JAE  tail_445
+	MOVQ R10, R9
+	LEAQ (R9)(SI*1), R11
+	MOVQ BX, R12
+
+down_450:
+	CMPQ         R12, $0x02
+	JB           downlast_451
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      (AX)(R11*1), Y10
+	VSUBPS       (CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R11)(SI*2), R11
+	SUBQ         $0x02, R12
+	JMP          down_450
+
+downlast_451:
+	TESTQ        R12, R12
+	JZ           downdone_452
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+
+downdone_452:
+	ADDQ $0x00000020, R10
+
+tail_445:
+	CMPQ R10, DI
+	JAE  positionsdone_446
+	MOVQ R10, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_453:
+	CMPQ       R11, $0x02
+	JB         downlast_454
+	LEAQ       (AX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_456
+	VMASKMOVPS (R12), Y0, Y10
+	JMP        loaded_457
+
+loadslow_456:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_458:
+	CMPQ R14, R13
+	JGE  copied_459
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_458
+
+copied_459:
+	VMOVUPS (SP), Y10
+
+loaded_457:
+	LEAQ       (CX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_460
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_461
+
+loadslow_460:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_462:
+	CMPQ R14, R13
+	JGE  copied_463
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_462
+
+copied_463:
+	VMOVUPS (SP), Y11
+
+loaded_461:
+	VSUBPS       Y11, Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         (AX)(R10*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_464
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_465
+
+loadslow_464:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_466:
+	CMPQ R14, R13
+	JGE  copied_467
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_466
+
+copied_467:
+	VMOVUPS (SP), Y10
+
+loaded_465:
+	LEAQ       (CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_468
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_469
+
+loadslow_468:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_470:
+	CMPQ R14, R13
+	JGE  copied_471
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_470
+
+copied_471:
+	VMOVUPS (SP), Y11
+
+loaded_469:
+	VSUBPS       Y11, Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_453
+
+downlast_454:
+	TESTQ      R11, R11
+	JZ         downdone_455
+	LEAQ       (AX)(R9*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_472
+	VMASKMOVPS (R10), Y0, Y10
+	JMP        loaded_473
+
+loadslow_472:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_474:
+	CMPQ R12, R11
+	JGE  copied_475
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_474
+
+copied_475:
+	VMOVUPS (SP), Y10
+
+loaded_473:
+	LEAQ       (CX)(R9*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_476
+	VMASKMOVPS (R9), Y0, Y11
+	JMP        loaded_477
+
+loadslow_476:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_478:
+	CMPQ R11, R10
+	JGE  copied_479
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_478
+
+copied_479:
+	VMOVUPS (SP), Y11
+
+loaded_477:
+	VSUBPS       Y11, Y1, Y1
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y1, Y3
+
+downdone_455:
+positionsdone_446:
+	JMP summed_442
+
+bysample_441:
+	XORQ R9, R9
+	MOVQ BX, R10
+
+sample_480:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_444:
+blocks_485:
 	CMPQ         R11, R12
-	JGT          blocksdone_445
+	JGT          blocksdone_486
+	VMOVUPS      (AX)(R11*1), Y10
+	VSUBPS       (CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R11*1), Y10
+	VSUBPS       32(CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	ADDQ         $0x00000040, R11
+	JMP          blocks_485
+
+blocksdone_486:
+	ADDQ $0x00000020, R12
+
+singles_482:
+	CMPQ         R11, R12
+	JGT          tail_483
+	VMOVUPS      (AX)(R11*1), Y10
+	VSUBPS       (CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	ADDQ         $0x00000020, R11
+	JMP          singles_482
+
+tail_483:
+	ADDQ       $0x00000020, R12
+	CMPQ       R11, R12
+	JEQ        done_484
+	LEAQ       (AX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_487
+	VMASKMOVPS (R13), Y0, Y10
+	JMP        loaded_488
+
+loadslow_487:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_489:
+	CMPQ R15, R14
+	JGE  copied_490
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_489
+
+copied_490:
+	VMOVUPS (SP), Y10
+
+loaded_488:
+	LEAQ       (CX)(R11*1), R11
+	MOVQ       R11, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_491
+	VMASKMOVPS (R11), Y0, Y11
+	JMP        loaded_492
+
+loadslow_491:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_493:
+	CMPQ R14, R13
+	JGE  copied_494
+	MOVL (R11)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_493
+
+copied_494:
+	VMOVUPS (SP), Y11
+
+loaded_492:
+	VSUBPS       Y11, Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	MOVQ         R12, R11
+
+done_484:
+	ADDQ SI, R9
+	DECQ R10
+	JZ   samplesdone_481
+	MOVQ R9, R11
+	LEAQ (R9)(DI*1), R12
+	SUBQ $0x00000040, R12
+
+blocks_498:
+	CMPQ         R11, R12
+	JGT          blocksdone_499
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
@@ -4437,90 +4778,91 @@ blocks_444:
 	VADDPS       Y10, Y8, Y8
 	VFNMADD231PS Y10, Y11, Y9
 	ADDQ         $0x00000040, R11
-	JMP          blocks_444
+	JMP          blocks_498
 
-blocksdone_445:
+blocksdone_499:
 	ADDQ $0x00000020, R12
 
-singles_441:
+singles_495:
 	CMPQ         R11, R12
-	JGT          tail_442
+	JGT          tail_496
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	ADDQ         $0x00000020, R11
-	JMP          singles_441
+	JMP          singles_495
 
-tail_442:
+tail_496:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_443
+	JEQ        done_497
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_446
+	JA         loadslow_500
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_447
+	JMP        loaded_501
 
-loadslow_446:
+loadslow_500:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_448:
+copy_502:
 	CMPQ R15, R14
-	JGE  copied_449
+	JGE  copied_503
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_448
+	JMP  copy_502
 
-copied_449:
+copied_503:
 	VMOVUPS (SP), Y10
 
-loaded_447:
+loaded_501:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_450
+	JA         loadslow_504
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_451
+	JMP        loaded_505
 
-loadslow_450:
+loadslow_504:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_452:
+copy_506:
 	CMPQ R14, R13
-	JGE  copied_453
+	JGE  copied_507
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_452
+	JMP  copy_506
 
-copied_453:
+copied_507:
 	VMOVUPS (SP), Y11
 
-loaded_451:
+loaded_505:
 	VSUBPS       Y11, Y1, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	MOVQ         R12, R11
 
-done_443:
+done_497:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_424
+	JNZ  sample_480
 
-summed_425:
+samplesdone_481:
+summed_442:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -4535,9 +4877,9 @@ summed_425:
 	VADDPD       X2, X1, X1
 	VPERMILPD    $0x01, X1, X2
 	VADDSD       X2, X1, X1
-	MOVQ         sumDy_base+0(FP), R10
-	VADDSD       (R10)(R8*8), X1, X1
-	VMOVSD       X1, (R10)(R8*8)
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
 	VCVTPS2PD    X3, Y1
 	VEXTRACTF128 $0x01, Y3, X2
 	VCVTPS2PD    X2, Y2
@@ -4546,21 +4888,23 @@ summed_425:
 	VADDPD       X2, X1, X1
 	VPERMILPD    $0x01, X1, X2
 	VADDSD       X2, X1, X1
-	MOVQ         sumDyXc_base+24(FP), R10
-	VADDSD       (R10)(R8*8), X1, X1
-	VMOVSD       X1, (R10)(R8*8)
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
 	ADDQ         DI, AX
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_423
+	JB           channel_437
+	MOVQ         BX, R9
+	IMULQ        SI, R9
 	IMULQ        DI, R8
 	SUBQ         R8, R9
 	ADDQ         R9, AX
 	ADDQ         R9, CX
-	JMP          summed_422
+	JMP          summed_436
 
-bysample_421:
+bysample_435:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -4571,22 +4915,22 @@ bysample_421:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_454:
+clear_508:
 	VMOVUPS Y1, (R8)
 	VMOVUPS Y1, 32(R8)
 	ADDQ    $0x00000040, R8
 	DECQ    R9
-	JNZ     clear_454
+	JNZ     clear_508
 	MOVQ    BX, R9
 
-sample_455:
+sample_509:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_456:
+channel_510:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_457
+	JZ         noprefetch_511
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -4598,7 +4942,7 @@ channel_456:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_457:
+noprefetch_511:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Y1
 	VMOVUPS      (R8), Y2
@@ -4608,80 +4952,80 @@ noprefetch_457:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_458:
+singles_512:
 	CMPQ         R11, R12
-	JGT          tail_459
+	JGT          tail_513
 	VMOVUPS      (AX)(R11*1), Y4
 	VSUBPS       (CX)(R11*1), Y1, Y5
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y5, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_458
+	JMP          singles_512
 
-tail_459:
+tail_513:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_460
+	JEQ        done_514
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_461
+	JA         loadslow_515
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_462
+	JMP        loaded_516
 
-loadslow_461:
+loadslow_515:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_463:
+copy_517:
 	CMPQ R15, R14
-	JGE  copied_464
+	JGE  copied_518
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_463
+	JMP  copy_517
 
-copied_464:
+copied_518:
 	VMOVUPS (SP), Y4
 
-loaded_462:
+loaded_516:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_465
+	JA         loadslow_519
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_466
+	JMP        loaded_520
 
-loadslow_465:
+loadslow_519:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_467:
+copy_521:
 	CMPQ R14, R13
-	JGE  copied_468
+	JGE  copied_522
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_467
+	JMP  copy_521
 
-copied_468:
+copied_522:
 	VMOVUPS (SP), Y5
 
-loaded_466:
+loaded_520:
 	VSUBPS       Y5, Y1, Y1
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y1, Y3
 	MOVQ         R12, R11
 
-done_460:
+done_514:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Y2, (R8)
@@ -4689,14 +5033,14 @@ done_460:
 	ADDQ    $0x00000040, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_456
+	JB      channel_510
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_455
+	JNZ     sample_509
 	XORQ    SI, SI
 
-lanes_469:
+lanes_523:
 	VMOVUPS      (DI), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -4724,17 +5068,17 @@ lanes_469:
 	ADDQ         $0x00000040, DI
 	INCQ         SI
 	CMPQ         SI, center_len+128(FP)
-	JB           lanes_469
+	JB           lanes_523
 
-summed_422:
+summed_436:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_470
+	JZ      done_524
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_420
+	JMP     group_434
 
-done_470:
+done_524:
 	VZEROUPPER
 	RET
 
@@ -4758,35 +5102,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_471:
+chunk_525:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_473:
+clear_527:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_473
+	JNZ     clear_527
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_474:
+rows_528:
 	CMPQ SI, $0x04
-	JLT  rowsdone_475
+	JLT  rowsdone_529
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_477
+	JZ   vectorstail_531
 
-vectors_476:
+vectors_530:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_479
+	JEQ        noprefetch_533
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -4800,7 +5144,7 @@ vectors_476:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_479:
+noprefetch_533:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -4830,64 +5174,64 @@ noprefetch_479:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_476
+	JNZ         vectors_530
 
-vectorstail_477:
+vectorstail_531:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_478
+	JZ         vectorsdone_532
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_480
+	JA         loadslow_534
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_481
+	JMP        loaded_535
 
-loadslow_480:
+loadslow_534:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_482:
+copy_536:
 	CMPQ R12, R8
-	JGE  copied_483
+	JGE  copied_537
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_482
+	JMP  copy_536
 
-copied_483:
+copied_537:
 	VMOVUPS (SP), Y3
 
-loaded_481:
+loaded_535:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_484
+	JA         loadslow_538
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_485
+	JMP        loaded_539
 
-loadslow_484:
+loadslow_538:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_486:
+copy_540:
 	CMPQ R12, R8
-	JGE  copied_487
+	JGE  copied_541
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_486
+	JMP  copy_540
 
-copied_487:
+copied_541:
 	VMOVUPS (SP), Y4
 
-loaded_485:
+loaded_539:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -4895,56 +5239,56 @@ loaded_485:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_488
+	JA         loadslow_542
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_489
+	JMP        loaded_543
 
-loadslow_488:
+loadslow_542:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_490:
+copy_544:
 	CMPQ R13, R12
-	JGE  copied_491
+	JGE  copied_545
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_490
+	JMP  copy_544
 
-copied_491:
+copied_545:
 	VMOVUPS (SP), Y4
 
-loaded_489:
+loaded_543:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_492
+	JA         loadslow_546
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_493
+	JMP        loaded_547
 
-loadslow_492:
+loadslow_546:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_494:
+copy_548:
 	CMPQ R13, R12
-	JGE  copied_495
+	JGE  copied_549
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_494
+	JMP  copy_548
 
-copied_495:
+copied_549:
 	VMOVUPS (SP), Y5
 
-loaded_493:
+loaded_547:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -4952,56 +5296,56 @@ loaded_493:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_496
+	JA          loadslow_550
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_497
+	JMP         loaded_551
 
-loadslow_496:
+loadslow_550:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_498:
+copy_552:
 	CMPQ R13, R12
-	JGE  copied_499
+	JGE  copied_553
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_498
+	JMP  copy_552
 
-copied_499:
+copied_553:
 	VMOVUPS (SP), Y4
 
-loaded_497:
+loaded_551:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_500
+	JA         loadslow_554
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_501
+	JMP        loaded_555
 
-loadslow_500:
+loadslow_554:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_502:
+copy_556:
 	CMPQ R13, R12
-	JGE  copied_503
+	JGE  copied_557
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_502
+	JMP  copy_556
 
-copied_503:
+copied_557:
 	VMOVUPS (SP), Y5
 
-loaded_501:
+loaded_555:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5009,56 +5353,56 @@ loaded_501:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_504
+	JA          loadslow_558
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_505
+	JMP         loaded_559
 
-loadslow_504:
+loadslow_558:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_506:
+copy_560:
 	CMPQ R12, R10
-	JGE  copied_507
+	JGE  copied_561
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_506
+	JMP  copy_560
 
-copied_507:
+copied_561:
 	VMOVUPS (SP), Y4
 
-loaded_505:
+loaded_559:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_508
+	JA         loadslow_562
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_509
+	JMP        loaded_563
 
-loadslow_508:
+loadslow_562:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_510:
+copy_564:
 	CMPQ R11, R10
-	JGE  copied_511
+	JGE  copied_565
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_510
+	JMP  copy_564
 
-copied_511:
+copied_565:
 	VMOVUPS (SP), Y5
 
-loaded_509:
+loaded_563:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5067,24 +5411,24 @@ loaded_509:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_478:
+vectorsdone_532:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_474
+	JMP  rows_528
 
-rowsdone_475:
-rows_512:
+rowsdone_529:
+rows_566:
 	CMPQ SI, $0x01
-	JLT  rowsdone_513
+	JLT  rowsdone_567
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_515
+	JZ   vectorstail_569
 
-vectors_514:
+vectors_568:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -5099,64 +5443,64 @@ vectors_514:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_514
+	JNZ     vectors_568
 
-vectorstail_515:
+vectorstail_569:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_516
+	JZ         vectorsdone_570
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_517
+	JA         loadslow_571
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_518
+	JMP        loaded_572
 
-loadslow_517:
+loadslow_571:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_519:
+copy_573:
 	CMPQ R11, DI
-	JGE  copied_520
+	JGE  copied_574
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_519
+	JMP  copy_573
 
-copied_520:
+copied_574:
 	VMOVUPS (SP), Y2
 
-loaded_518:
+loaded_572:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_521
+	JA         loadslow_575
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_522
+	JMP        loaded_576
 
-loadslow_521:
+loadslow_575:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_523:
+copy_577:
 	CMPQ R9, DI
-	JGE  copied_524
+	JGE  copied_578
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_523
+	JMP  copy_577
 
-copied_524:
+copied_578:
 	VMOVUPS (SP), Y3
 
-loaded_522:
+loaded_576:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -5165,13 +5509,13 @@ loaded_522:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_516:
+vectorsdone_570:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_512
+	JMP  rows_566
 
-rowsdone_513:
+rowsdone_567:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -5180,9 +5524,9 @@ rowsdone_513:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_525:
+singles_579:
 	CMPQ         R9, R10
-	JGT          tail_526
+	JGT          tail_580
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -5204,12 +5548,12 @@ singles_525:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_525
+	JMP          singles_579
 
-tail_526:
+tail_580:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_527
+	JEQ     done_581
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -5219,15 +5563,15 @@ tail_526:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_528:
+copy_582:
 	CMPQ R12, R11
-	JGE  copied_529
+	JGE  copied_583
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_528
+	JMP  copy_582
 
-copied_529:
+copied_583:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -5242,15 +5586,15 @@ copied_529:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_530:
+copy_584:
 	CMPQ DI, R11
-	JGE  copied_531
+	JGE  copied_585
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_530
+	JMP  copy_584
 
-copied_531:
+copied_585:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -5260,15 +5604,15 @@ copied_531:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_532:
+copy_586:
 	CMPQ DI, SI
-	JGE  copied_533
+	JGE  copied_587
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_532
+	JMP  copy_586
 
-copied_533:
+copied_587:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -5283,26 +5627,26 @@ copied_533:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_534:
+copy_588:
 	CMPQ DI, SI
-	JGE  copied_535
+	JGE  copied_589
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_534
+	JMP  copy_588
 
-copied_535:
+copied_589:
 	MOVQ R10, R9
 
-done_527:
+done_581:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_536
+	JZ      done_590
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_471
+	JMP     chunk_525
 
-done_536:
+done_590:
 	VZEROUPPER
 	RET
 
@@ -5311,7 +5655,7 @@ done_536:
 TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_537
+	JNE     nontemporal_591
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -5330,10 +5674,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_538:
+sample_592:
 	XORQ R8, R8
 
-channel_539:
+channel_593:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -5347,12 +5691,12 @@ channel_539:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_543:
+blocks_597:
 	CMPQ       R9, R10
-	JGT        blocksdone_544
+	JGT        blocksdone_598
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_545
+	JZ         noprefetch_599
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -5360,7 +5704,7 @@ blocks_543:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_545:
+noprefetch_599:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -5386,14 +5730,14 @@ noprefetch_545:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_543
+	JMP         blocks_597
 
-blocksdone_544:
+blocksdone_598:
 	ADDQ $0x00000060, R10
 
-singles_540:
+singles_594:
 	CMPQ        R9, R10
-	JGT         tail_541
+	JGT         tail_595
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -5401,66 +5745,66 @@ singles_540:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_540
+	JMP         singles_594
 
-tail_541:
+tail_595:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_542
+	JEQ        done_596
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_546
+	JA         loadslow_600
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_547
+	JMP        loaded_601
 
-loadslow_546:
+loadslow_600:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_548:
+copy_602:
 	CMPQ R13, R12
-	JGE  copied_549
+	JGE  copied_603
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_548
+	JMP  copy_602
 
-copied_549:
+copied_603:
 	VMOVUPS (SP), Y5
 
-loaded_547:
+loaded_601:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_550
+	JA         loadslow_604
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_551
+	JMP        loaded_605
 
-loadslow_550:
+loadslow_604:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_552:
+copy_606:
 	CMPQ R13, R12
-	JGE  copied_553
+	JGE  copied_607
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_552
+	JMP  copy_606
 
-copied_553:
+copied_607:
 	VMOVUPS (SP), Y6
 
-loaded_551:
+loaded_605:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -5468,43 +5812,43 @@ loaded_551:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_554
+	JA          storeslow_608
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_555
+	JMP         stored_609
 
-storeslow_554:
+storeslow_608:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_556:
+copy_610:
 	CMPQ R12, R11
-	JGE  copied_557
+	JGE  copied_611
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_556
+	JMP  copy_610
 
-copied_557:
-stored_555:
+copied_611:
+stored_609:
 	MOVQ R10, R9
 
-done_542:
+done_596:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_539
+	JB   channel_593
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_538
+	JNZ  sample_592
 	VZEROUPPER
 	RET
 
-nontemporal_537:
+nontemporal_591:
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -5523,10 +5867,10 @@ nontemporal_537:
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_558:
+sample_612:
 	XORQ R8, R8
 
-channel_559:
+channel_613:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -5540,12 +5884,12 @@ channel_559:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_563:
+blocks_617:
 	CMPQ       R9, R10
-	JGT        blocksdone_564
+	JGT        blocksdone_618
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_565
+	JZ         noprefetch_619
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -5553,7 +5897,7 @@ blocks_563:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_565:
+noprefetch_619:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -5579,14 +5923,14 @@ noprefetch_565:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_563
+	JMP         blocks_617
 
-blocksdone_564:
+blocksdone_618:
 	ADDQ $0x00000060, R10
 
-singles_560:
+singles_614:
 	CMPQ        R9, R10
-	JGT         tail_561
+	JGT         tail_615
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -5594,66 +5938,66 @@ singles_560:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_560
+	JMP         singles_614
 
-tail_561:
+tail_615:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_562
+	JEQ        done_616
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_566
+	JA         loadslow_620
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_567
+	JMP        loaded_621
 
-loadslow_566:
+loadslow_620:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_568:
+copy_622:
 	CMPQ R13, R12
-	JGE  copied_569
+	JGE  copied_623
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_568
+	JMP  copy_622
 
-copied_569:
+copied_623:
 	VMOVUPS (SP), Y5
 
-loaded_567:
+loaded_621:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_570
+	JA         loadslow_624
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_571
+	JMP        loaded_625
 
-loadslow_570:
+loadslow_624:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_572:
+copy_626:
 	CMPQ R13, R12
-	JGE  copied_573
+	JGE  copied_627
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_572
+	JMP  copy_626
 
-copied_573:
+copied_627:
 	VMOVUPS (SP), Y6
 
-loaded_571:
+loaded_625:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -5661,39 +6005,39 @@ loaded_571:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_574
+	JA          storeslow_628
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_575
+	JMP         stored_629
 
-storeslow_574:
+storeslow_628:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_576:
+copy_630:
 	CMPQ R12, R11
-	JGE  copied_577
+	JGE  copied_631
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_576
+	JMP  copy_630
 
-copied_577:
-stored_575:
+copied_631:
+stored_629:
 	MOVQ R10, R9
 
-done_562:
+done_616:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_559
+	JB   channel_613
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_558
+	JNZ  sample_612
 	SFENCE
 	VZEROUPPER
 	RET
@@ -5703,7 +6047,7 @@ done_562:
 TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_578
+	JNE     nontemporal_632
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -5714,12 +6058,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_579
+	JA      streaming_633
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_580
+	JZ      full_634
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -5727,7 +6071,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_580:
+full_634:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -5761,10 +6105,10 @@ full_580:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_581:
+row_635:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_582
+	JZ         noprefetch_636
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -5772,7 +6116,7 @@ row_581:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_582:
+noprefetch_636:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -5795,7 +6139,7 @@ noprefetch_582:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_581
+	JNZ         row_635
 	VZEROUPPER
 	RET
 
@@ -5821,16 +6165,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_583:
+row_637:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_584
+	JZ         noprefetch_638
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_584:
+noprefetch_638:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -5847,7 +6191,7 @@ noprefetch_584:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_583
+	JNZ         row_637
 	VZEROUPPER
 	RET
 
@@ -5865,14 +6209,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_585:
+row_639:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_586
+	JZ         noprefetch_640
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_586:
+noprefetch_640:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -5883,7 +6227,7 @@ noprefetch_586:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_585
+	JNZ         row_639
 	VZEROUPPER
 	RET
 
@@ -5909,122 +6253,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_587
+	JA         loadslow_641
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_588
+	JMP        loaded_642
 
-loadslow_587:
+loadslow_641:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_589:
+copy_643:
 	CMPQ BX, DX
-	JGE  copied_590
+	JGE  copied_644
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_589
+	JMP  copy_643
 
-copied_590:
+copied_644:
 	VMOVUPS (SP), Y9
 
-loaded_588:
+loaded_642:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_591
+	JA         loadslow_645
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_592
+	JMP        loaded_646
 
-loadslow_591:
+loadslow_645:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_593:
+copy_647:
 	CMPQ BX, DX
-	JGE  copied_594
+	JGE  copied_648
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_593
+	JMP  copy_647
 
-copied_594:
+copied_648:
 	VMOVUPS (SP), Y10
 
-loaded_592:
+loaded_646:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_595
+	JA         loadslow_649
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_596
+	JMP        loaded_650
 
-loadslow_595:
+loadslow_649:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_597:
+copy_651:
 	CMPQ BX, DX
-	JGE  copied_598
+	JGE  copied_652
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_597
+	JMP  copy_651
 
-copied_598:
+copied_652:
 	VMOVUPS (SP), Y11
 
-loaded_596:
+loaded_650:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_599
+	JA         loadslow_653
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_600
+	JMP        loaded_654
 
-loadslow_599:
+loadslow_653:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_601:
+copy_655:
 	CMPQ BX, DX
-	JGE  copied_602
+	JGE  copied_656
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_601
+	JMP  copy_655
 
-copied_602:
+copied_656:
 	VMOVUPS (SP), Y12
 
-loaded_600:
+loaded_654:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_603:
+row_657:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_604
+	JZ         noprefetch_658
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6032,7 +6376,7 @@ row_603:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_604:
+noprefetch_658:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -6049,56 +6393,56 @@ noprefetch_604:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_605
+	JA          loadslow_659
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_606
+	JMP         loaded_660
 
-loadslow_605:
+loadslow_659:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_607:
+copy_661:
 	CMPQ R9, R8
-	JGE  copied_608
+	JGE  copied_662
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_607
+	JMP  copy_661
 
-copied_608:
+copied_662:
 	VMOVUPS (SP), Y13
 
-loaded_606:
+loaded_660:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_609
+	JA         loadslow_663
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_610
+	JMP        loaded_664
 
-loadslow_609:
+loadslow_663:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_611:
+copy_665:
 	CMPQ R9, R8
-	JGE  copied_612
+	JGE  copied_666
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_611
+	JMP  copy_665
 
-copied_612:
+copied_666:
 	VMOVUPS (SP), Y14
 
-loaded_610:
+loaded_664:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -6106,30 +6450,30 @@ loaded_610:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_613
+	JA          storeslow_667
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_614
+	JMP         stored_668
 
-storeslow_613:
+storeslow_667:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_615:
+copy_669:
 	CMPQ R9, R8
-	JGE  copied_616
+	JGE  copied_670
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_615
+	JMP  copy_669
 
-copied_616:
-stored_614:
+copied_670:
+stored_668:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_603
+	JNZ  row_657
 	VZEROUPPER
 	RET
 
@@ -6147,128 +6491,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_617
+	JA         loadslow_671
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_618
+	JMP        loaded_672
 
-loadslow_617:
+loadslow_671:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_619:
+copy_673:
 	CMPQ BX, DX
-	JGE  copied_620
+	JGE  copied_674
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_619
+	JMP  copy_673
 
-copied_620:
+copied_674:
 	VMOVUPS (SP), Y5
 
-loaded_618:
+loaded_672:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_621
+	JA         loadslow_675
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_622
+	JMP        loaded_676
 
-loadslow_621:
+loadslow_675:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_623:
+copy_677:
 	CMPQ BX, DX
-	JGE  copied_624
+	JGE  copied_678
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_623
+	JMP  copy_677
 
-copied_624:
+copied_678:
 	VMOVUPS (SP), Y6
 
-loaded_622:
+loaded_676:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_625
+	JA         loadslow_679
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_626
+	JMP        loaded_680
 
-loadslow_625:
+loadslow_679:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_627:
+copy_681:
 	CMPQ BX, DX
-	JGE  copied_628
+	JGE  copied_682
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_627
+	JMP  copy_681
 
-copied_628:
+copied_682:
 	VMOVUPS (SP), Y7
 
-loaded_626:
+loaded_680:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_629
+	JA         loadslow_683
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_630
+	JMP        loaded_684
 
-loadslow_629:
+loadslow_683:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_631:
+copy_685:
 	CMPQ BX, DX
-	JGE  copied_632
+	JGE  copied_686
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_631
+	JMP  copy_685
 
-copied_632:
+copied_686:
 	VMOVUPS (SP), Y8
 
-loaded_630:
+loaded_684:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_633:
+row_687:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_634
+	JZ         noprefetch_688
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_634:
+noprefetch_688:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -6279,56 +6623,56 @@ noprefetch_634:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_635
+	JA          loadslow_689
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_636
+	JMP         loaded_690
 
-loadslow_635:
+loadslow_689:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_637:
+copy_691:
 	CMPQ R9, R8
-	JGE  copied_638
+	JGE  copied_692
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_637
+	JMP  copy_691
 
-copied_638:
+copied_692:
 	VMOVUPS (SP), Y9
 
-loaded_636:
+loaded_690:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_639
+	JA         loadslow_693
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_640
+	JMP        loaded_694
 
-loadslow_639:
+loadslow_693:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_641:
+copy_695:
 	CMPQ R9, R8
-	JGE  copied_642
+	JGE  copied_696
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_641
+	JMP  copy_695
 
-copied_642:
+copied_696:
 	VMOVUPS (SP), Y10
 
-loaded_640:
+loaded_694:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -6336,30 +6680,30 @@ loaded_640:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_643
+	JA          storeslow_697
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_644
+	JMP         stored_698
 
-storeslow_643:
+storeslow_697:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_645:
+copy_699:
 	CMPQ R9, R8
-	JGE  copied_646
+	JGE  copied_700
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_645
+	JMP  copy_699
 
-copied_646:
-stored_644:
+copied_700:
+stored_698:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_633
+	JNZ  row_687
 	VZEROUPPER
 	RET
 
@@ -6368,209 +6712,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_647
+	JA         loadslow_701
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_648
+	JMP        loaded_702
 
-loadslow_647:
+loadslow_701:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_649:
+copy_703:
 	CMPQ BX, DX
-	JGE  copied_650
+	JGE  copied_704
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_649
+	JMP  copy_703
 
-copied_650:
+copied_704:
 	VMOVUPS (SP), Y1
 
-loaded_648:
+loaded_702:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_651
+	JA         loadslow_705
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_652
+	JMP        loaded_706
 
-loadslow_651:
+loadslow_705:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_653:
+copy_707:
 	CMPQ BX, DX
-	JGE  copied_654
+	JGE  copied_708
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_653
+	JMP  copy_707
 
-copied_654:
+copied_708:
 	VMOVUPS (SP), Y2
 
-loaded_652:
+loaded_706:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_655
+	JA         loadslow_709
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_656
+	JMP        loaded_710
 
-loadslow_655:
+loadslow_709:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_657:
+copy_711:
 	CMPQ BX, DX
-	JGE  copied_658
+	JGE  copied_712
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_657
+	JMP  copy_711
 
-copied_658:
+copied_712:
 	VMOVUPS (SP), Y3
 
-loaded_656:
+loaded_710:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_659
+	JA         loadslow_713
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_660
+	JMP        loaded_714
 
-loadslow_659:
+loadslow_713:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_661:
+copy_715:
 	CMPQ BX, DX
-	JGE  copied_662
+	JGE  copied_716
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_661
+	JMP  copy_715
 
-copied_662:
+copied_716:
 	VMOVUPS (SP), Y4
 
-loaded_660:
+loaded_714:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_663:
+row_717:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_664
+	JZ         noprefetch_718
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_664:
+noprefetch_718:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_665
+	JA         loadslow_719
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_666
+	JMP        loaded_720
 
-loadslow_665:
+loadslow_719:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_667:
+copy_721:
 	CMPQ R8, DI
-	JGE  copied_668
+	JGE  copied_722
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_667
+	JMP  copy_721
 
-copied_668:
+copied_722:
 	VMOVUPS (SP), Y5
 
-loaded_666:
+loaded_720:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_669
+	JA         loadslow_723
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_670
+	JMP        loaded_724
 
-loadslow_669:
+loadslow_723:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_671:
+copy_725:
 	CMPQ R8, DI
-	JGE  copied_672
+	JGE  copied_726
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_671
+	JMP  copy_725
 
-copied_672:
+copied_726:
 	VMOVUPS (SP), Y6
 
-loaded_670:
+loaded_724:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_673
+	JA          storeslow_727
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_674
+	JMP         stored_728
 
-storeslow_673:
+storeslow_727:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_675:
+copy_729:
 	CMPQ R8, DI
-	JGE  copied_676
+	JGE  copied_730
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_675
+	JMP  copy_729
 
-copied_676:
-stored_674:
+copied_730:
+stored_728:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_663
+	JNZ  row_717
 	VZEROUPPER
 	RET
 
-streaming_579:
+streaming_633:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -6580,15 +6924,15 @@ streaming_579:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_677:
+row_731:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_681:
+blocks_735:
 	CMPQ        R11, R12
-	JGT         blocksdone_682
+	JGT         blocksdone_736
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -6630,14 +6974,14 @@ blocks_681:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_681
+	JMP         blocks_735
 
-blocksdone_682:
+blocksdone_736:
 	ADDQ $0x00000060, R12
 
-singles_678:
+singles_732:
 	CMPQ        R11, R12
-	JGT         tail_679
+	JGT         tail_733
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -6649,174 +6993,174 @@ singles_678:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_678
+	JMP         singles_732
 
-tail_679:
+tail_733:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_680
+	JEQ        done_734
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_683
+	JA         loadslow_737
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_684
+	JMP        loaded_738
 
-loadslow_683:
+loadslow_737:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_685:
+copy_739:
 	CMPQ R15, R14
-	JGE  copied_686
+	JGE  copied_740
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_685
+	JMP  copy_739
 
-copied_686:
+copied_740:
 	VMOVUPS (SP), Y1
 
-loaded_684:
+loaded_738:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_687
+	JA         loadslow_741
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_688
+	JMP        loaded_742
 
-loadslow_687:
+loadslow_741:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_689:
+copy_743:
 	CMPQ R15, R14
-	JGE  copied_690
+	JGE  copied_744
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_689
+	JMP  copy_743
 
-copied_690:
+copied_744:
 	VMOVUPS (SP), Y2
 
-loaded_688:
+loaded_742:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_691
+	JA         loadslow_745
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_692
+	JMP        loaded_746
 
-loadslow_691:
+loadslow_745:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_693:
+copy_747:
 	CMPQ R15, R14
-	JGE  copied_694
+	JGE  copied_748
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_693
+	JMP  copy_747
 
-copied_694:
+copied_748:
 	VMOVUPS (SP), Y3
 
-loaded_692:
+loaded_746:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_695
+	JA         loadslow_749
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_696
+	JMP        loaded_750
 
-loadslow_695:
+loadslow_749:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_697:
+copy_751:
 	CMPQ R15, R14
-	JGE  copied_698
+	JGE  copied_752
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_697
+	JMP  copy_751
 
-copied_698:
+copied_752:
 	VMOVUPS (SP), Y4
 
-loaded_696:
+loaded_750:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_699
+	JA         loadslow_753
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_700
+	JMP        loaded_754
 
-loadslow_699:
+loadslow_753:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_701:
+copy_755:
 	CMPQ R15, R14
-	JGE  copied_702
+	JGE  copied_756
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_701
+	JMP  copy_755
 
-copied_702:
+copied_756:
 	VMOVUPS (SP), Y5
 
-loaded_700:
+loaded_754:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_703
+	JA         loadslow_757
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_704
+	JMP        loaded_758
 
-loadslow_703:
+loadslow_757:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_705:
+copy_759:
 	CMPQ R15, R14
-	JGE  copied_706
+	JGE  copied_760
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_705
+	JMP  copy_759
 
-copied_706:
+copied_760:
 	VMOVUPS (SP), Y6
 
-loaded_704:
+loaded_758:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -6824,37 +7168,37 @@ loaded_704:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_707
+	JA          storeslow_761
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_708
+	JMP         stored_762
 
-storeslow_707:
+storeslow_761:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_709:
+copy_763:
 	CMPQ R14, R13
-	JGE  copied_710
+	JGE  copied_764
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_709
+	JMP  copy_763
 
-copied_710:
-stored_708:
+copied_764:
+stored_762:
 	MOVQ R12, R11
 
-done_680:
+done_734:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_677
+	JNZ  row_731
 	VZEROUPPER
 	RET
 
-nontemporal_578:
+nontemporal_632:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -6865,12 +7209,12 @@ nontemporal_578:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_711
+	JA      streaming_765
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_712
+	JZ      full_766
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -6878,7 +7222,7 @@ nontemporal_578:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_712:
+full_766:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -6912,10 +7256,10 @@ full_712:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_713:
+row_767:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_714
+	JZ         noprefetch_768
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6923,7 +7267,7 @@ row_713:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_714:
+noprefetch_768:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -6946,7 +7290,7 @@ noprefetch_714:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_713
+	JNZ         row_767
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6973,16 +7317,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_715:
+row_769:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_716
+	JZ         noprefetch_770
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_716:
+noprefetch_770:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -6999,7 +7343,7 @@ noprefetch_716:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_715
+	JNZ         row_769
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7018,14 +7362,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_717:
+row_771:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_718
+	JZ         noprefetch_772
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_718:
+noprefetch_772:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -7036,7 +7380,7 @@ noprefetch_718:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_717
+	JNZ         row_771
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7063,122 +7407,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_719
+	JA         loadslow_773
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_720
+	JMP        loaded_774
 
-loadslow_719:
+loadslow_773:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_721:
+copy_775:
 	CMPQ BX, DX
-	JGE  copied_722
+	JGE  copied_776
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_721
+	JMP  copy_775
 
-copied_722:
+copied_776:
 	VMOVUPS (SP), Y9
 
-loaded_720:
+loaded_774:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_723
+	JA         loadslow_777
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_724
+	JMP        loaded_778
 
-loadslow_723:
+loadslow_777:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_725:
+copy_779:
 	CMPQ BX, DX
-	JGE  copied_726
+	JGE  copied_780
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_725
+	JMP  copy_779
 
-copied_726:
+copied_780:
 	VMOVUPS (SP), Y10
 
-loaded_724:
+loaded_778:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_727
+	JA         loadslow_781
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_728
+	JMP        loaded_782
 
-loadslow_727:
+loadslow_781:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_729:
+copy_783:
 	CMPQ BX, DX
-	JGE  copied_730
+	JGE  copied_784
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_729
+	JMP  copy_783
 
-copied_730:
+copied_784:
 	VMOVUPS (SP), Y11
 
-loaded_728:
+loaded_782:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_731
+	JA         loadslow_785
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_732
+	JMP        loaded_786
 
-loadslow_731:
+loadslow_785:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_733:
+copy_787:
 	CMPQ BX, DX
-	JGE  copied_734
+	JGE  copied_788
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_733
+	JMP  copy_787
 
-copied_734:
+copied_788:
 	VMOVUPS (SP), Y12
 
-loaded_732:
+loaded_786:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_735:
+row_789:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_736
+	JZ         noprefetch_790
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -7186,7 +7530,7 @@ row_735:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_736:
+noprefetch_790:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -7203,56 +7547,56 @@ noprefetch_736:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_737
+	JA          loadslow_791
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_738
+	JMP         loaded_792
 
-loadslow_737:
+loadslow_791:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_739:
+copy_793:
 	CMPQ R9, R8
-	JGE  copied_740
+	JGE  copied_794
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_739
+	JMP  copy_793
 
-copied_740:
+copied_794:
 	VMOVUPS (SP), Y13
 
-loaded_738:
+loaded_792:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_741
+	JA         loadslow_795
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_742
+	JMP        loaded_796
 
-loadslow_741:
+loadslow_795:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_743:
+copy_797:
 	CMPQ R9, R8
-	JGE  copied_744
+	JGE  copied_798
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_743
+	JMP  copy_797
 
-copied_744:
+copied_798:
 	VMOVUPS (SP), Y14
 
-loaded_742:
+loaded_796:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -7260,30 +7604,30 @@ loaded_742:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_745
+	JA          storeslow_799
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_746
+	JMP         stored_800
 
-storeslow_745:
+storeslow_799:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_747:
+copy_801:
 	CMPQ R9, R8
-	JGE  copied_748
+	JGE  copied_802
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_747
+	JMP  copy_801
 
-copied_748:
-stored_746:
+copied_802:
+stored_800:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_735
+	JNZ  row_789
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7302,128 +7646,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_749
+	JA         loadslow_803
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_750
+	JMP        loaded_804
 
-loadslow_749:
+loadslow_803:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_751:
+copy_805:
 	CMPQ BX, DX
-	JGE  copied_752
+	JGE  copied_806
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_751
+	JMP  copy_805
 
-copied_752:
+copied_806:
 	VMOVUPS (SP), Y5
 
-loaded_750:
+loaded_804:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_753
+	JA         loadslow_807
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_754
+	JMP        loaded_808
 
-loadslow_753:
+loadslow_807:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_755:
+copy_809:
 	CMPQ BX, DX
-	JGE  copied_756
+	JGE  copied_810
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_755
+	JMP  copy_809
 
-copied_756:
+copied_810:
 	VMOVUPS (SP), Y6
 
-loaded_754:
+loaded_808:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_757
+	JA         loadslow_811
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_758
+	JMP        loaded_812
 
-loadslow_757:
+loadslow_811:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_759:
+copy_813:
 	CMPQ BX, DX
-	JGE  copied_760
+	JGE  copied_814
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_759
+	JMP  copy_813
 
-copied_760:
+copied_814:
 	VMOVUPS (SP), Y7
 
-loaded_758:
+loaded_812:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_761
+	JA         loadslow_815
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_762
+	JMP        loaded_816
 
-loadslow_761:
+loadslow_815:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_763:
+copy_817:
 	CMPQ BX, DX
-	JGE  copied_764
+	JGE  copied_818
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_763
+	JMP  copy_817
 
-copied_764:
+copied_818:
 	VMOVUPS (SP), Y8
 
-loaded_762:
+loaded_816:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_765:
+row_819:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_766
+	JZ         noprefetch_820
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_766:
+noprefetch_820:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -7434,56 +7778,56 @@ noprefetch_766:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_767
+	JA          loadslow_821
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_768
+	JMP         loaded_822
 
-loadslow_767:
+loadslow_821:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_769:
+copy_823:
 	CMPQ R9, R8
-	JGE  copied_770
+	JGE  copied_824
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_769
+	JMP  copy_823
 
-copied_770:
+copied_824:
 	VMOVUPS (SP), Y9
 
-loaded_768:
+loaded_822:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_771
+	JA         loadslow_825
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_772
+	JMP        loaded_826
 
-loadslow_771:
+loadslow_825:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_773:
+copy_827:
 	CMPQ R9, R8
-	JGE  copied_774
+	JGE  copied_828
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_773
+	JMP  copy_827
 
-copied_774:
+copied_828:
 	VMOVUPS (SP), Y10
 
-loaded_772:
+loaded_826:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -7491,30 +7835,30 @@ loaded_772:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_775
+	JA          storeslow_829
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_776
+	JMP         stored_830
 
-storeslow_775:
+storeslow_829:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_777:
+copy_831:
 	CMPQ R9, R8
-	JGE  copied_778
+	JGE  copied_832
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_777
+	JMP  copy_831
 
-copied_778:
-stored_776:
+copied_832:
+stored_830:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_765
+	JNZ  row_819
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7524,210 +7868,210 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_779
+	JA         loadslow_833
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_780
+	JMP        loaded_834
 
-loadslow_779:
+loadslow_833:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_781:
+copy_835:
 	CMPQ BX, DX
-	JGE  copied_782
+	JGE  copied_836
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_781
+	JMP  copy_835
 
-copied_782:
+copied_836:
 	VMOVUPS (SP), Y1
 
-loaded_780:
+loaded_834:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_783
+	JA         loadslow_837
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_784
+	JMP        loaded_838
 
-loadslow_783:
+loadslow_837:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_785:
+copy_839:
 	CMPQ BX, DX
-	JGE  copied_786
+	JGE  copied_840
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_785
+	JMP  copy_839
 
-copied_786:
+copied_840:
 	VMOVUPS (SP), Y2
 
-loaded_784:
+loaded_838:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_787
+	JA         loadslow_841
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_788
+	JMP        loaded_842
 
-loadslow_787:
+loadslow_841:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_789:
+copy_843:
 	CMPQ BX, DX
-	JGE  copied_790
+	JGE  copied_844
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_789
+	JMP  copy_843
 
-copied_790:
+copied_844:
 	VMOVUPS (SP), Y3
 
-loaded_788:
+loaded_842:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_791
+	JA         loadslow_845
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_792
+	JMP        loaded_846
 
-loadslow_791:
+loadslow_845:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_793:
+copy_847:
 	CMPQ BX, DX
-	JGE  copied_794
+	JGE  copied_848
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_793
+	JMP  copy_847
 
-copied_794:
+copied_848:
 	VMOVUPS (SP), Y4
 
-loaded_792:
+loaded_846:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_795:
+row_849:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_796
+	JZ         noprefetch_850
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_796:
+noprefetch_850:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_797
+	JA         loadslow_851
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_798
+	JMP        loaded_852
 
-loadslow_797:
+loadslow_851:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_799:
+copy_853:
 	CMPQ R8, DI
-	JGE  copied_800
+	JGE  copied_854
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_799
+	JMP  copy_853
 
-copied_800:
+copied_854:
 	VMOVUPS (SP), Y5
 
-loaded_798:
+loaded_852:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_801
+	JA         loadslow_855
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_802
+	JMP        loaded_856
 
-loadslow_801:
+loadslow_855:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_803:
+copy_857:
 	CMPQ R8, DI
-	JGE  copied_804
+	JGE  copied_858
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_803
+	JMP  copy_857
 
-copied_804:
+copied_858:
 	VMOVUPS (SP), Y6
 
-loaded_802:
+loaded_856:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_805
+	JA          storeslow_859
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_806
+	JMP         stored_860
 
-storeslow_805:
+storeslow_859:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_807:
+copy_861:
 	CMPQ R8, DI
-	JGE  copied_808
+	JGE  copied_862
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_807
+	JMP  copy_861
 
-copied_808:
-stored_806:
+copied_862:
+stored_860:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_795
+	JNZ  row_849
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_711:
+streaming_765:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -7737,15 +8081,15 @@ streaming_711:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_809:
+row_863:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_813:
+blocks_867:
 	CMPQ        R11, R12
-	JGT         blocksdone_814
+	JGT         blocksdone_868
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -7787,14 +8131,14 @@ blocks_813:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_813
+	JMP         blocks_867
 
-blocksdone_814:
+blocksdone_868:
 	ADDQ $0x00000060, R12
 
-singles_810:
+singles_864:
 	CMPQ        R11, R12
-	JGT         tail_811
+	JGT         tail_865
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -7806,174 +8150,174 @@ singles_810:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_810
+	JMP         singles_864
 
-tail_811:
+tail_865:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_812
+	JEQ        done_866
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_815
+	JA         loadslow_869
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_816
+	JMP        loaded_870
 
-loadslow_815:
+loadslow_869:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_817:
+copy_871:
 	CMPQ R15, R14
-	JGE  copied_818
+	JGE  copied_872
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_817
+	JMP  copy_871
 
-copied_818:
+copied_872:
 	VMOVUPS (SP), Y1
 
-loaded_816:
+loaded_870:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_819
+	JA         loadslow_873
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_820
+	JMP        loaded_874
 
-loadslow_819:
+loadslow_873:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_821:
+copy_875:
 	CMPQ R15, R14
-	JGE  copied_822
+	JGE  copied_876
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_821
+	JMP  copy_875
 
-copied_822:
+copied_876:
 	VMOVUPS (SP), Y2
 
-loaded_820:
+loaded_874:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_823
+	JA         loadslow_877
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_824
+	JMP        loaded_878
 
-loadslow_823:
+loadslow_877:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_825:
+copy_879:
 	CMPQ R15, R14
-	JGE  copied_826
+	JGE  copied_880
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_825
+	JMP  copy_879
 
-copied_826:
+copied_880:
 	VMOVUPS (SP), Y3
 
-loaded_824:
+loaded_878:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_827
+	JA         loadslow_881
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_828
+	JMP        loaded_882
 
-loadslow_827:
+loadslow_881:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_829:
+copy_883:
 	CMPQ R15, R14
-	JGE  copied_830
+	JGE  copied_884
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_829
+	JMP  copy_883
 
-copied_830:
+copied_884:
 	VMOVUPS (SP), Y4
 
-loaded_828:
+loaded_882:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_831
+	JA         loadslow_885
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_832
+	JMP        loaded_886
 
-loadslow_831:
+loadslow_885:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_833:
+copy_887:
 	CMPQ R15, R14
-	JGE  copied_834
+	JGE  copied_888
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_833
+	JMP  copy_887
 
-copied_834:
+copied_888:
 	VMOVUPS (SP), Y5
 
-loaded_832:
+loaded_886:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_835
+	JA         loadslow_889
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_836
+	JMP        loaded_890
 
-loadslow_835:
+loadslow_889:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_837:
+copy_891:
 	CMPQ R15, R14
-	JGE  copied_838
+	JGE  copied_892
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_837
+	JMP  copy_891
 
-copied_838:
+copied_892:
 	VMOVUPS (SP), Y6
 
-loaded_836:
+loaded_890:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -7981,33 +8325,33 @@ loaded_836:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_839
+	JA          storeslow_893
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_840
+	JMP         stored_894
 
-storeslow_839:
+storeslow_893:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_841:
+copy_895:
 	CMPQ R14, R13
-	JGE  copied_842
+	JGE  copied_896
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_841
+	JMP  copy_895
 
-copied_842:
-stored_840:
+copied_896:
+stored_894:
 	MOVQ R12, R11
 
-done_812:
+done_866:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_809
+	JNZ  row_863
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8035,9 +8379,9 @@ TEXT ·invStdAVX2(SB), NOSPLIT, $72-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000020, DX
 
-singles_843:
+singles_897:
 	CMPQ    BX, DX
-	JGT     tail_844
+	JGT     tail_898
 	VMOVUPD (CX)(BX*2), Y3
 	VMOVUPD 32(CX)(BX*2), Y4
 	VMULPD  Y0, Y3, Y3
@@ -8051,12 +8395,12 @@ singles_843:
 	VMOVUPD Y3, (AX)(BX*2)
 	VMOVUPD Y4, 32(AX)(BX*2)
 	ADDQ    $0x00000020, BX
-	JMP     singles_843
+	JMP     singles_897
 
-tail_844:
+tail_898:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_845
+	JEQ     done_899
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -8065,15 +8409,15 @@ tail_844:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_846:
+copy_900:
 	CMPQ CX, SI
-	JGE  copied_847
+	JGE  copied_901
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_846
+	JMP  copy_900
 
-copied_847:
+copied_901:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VMULPD  Y0, Y3, Y3
@@ -8091,18 +8435,18 @@ copied_847:
 	LEAQ    (AX)(BX*2), SI
 	XORQ    AX, AX
 
-copy_848:
+copy_902:
 	CMPQ AX, CX
-	JGE  copied_849
+	JGE  copied_903
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_848
+	JMP  copy_902
 
-copied_849:
+copied_903:
 	MOVQ DX, BX
 
-done_845:
+done_899:
 	VZEROUPPER
 	RET
 
@@ -8394,9 +8738,9 @@ done_12:
 	VZEROUPPER
 	RET
 
-// func momentsShortRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int, prefetch int, bychannel int)
+// func momentsShortRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int, prefetch int)
 // Requires: AVX, AVX512F, CMOV, MMX+
-TEXT ·momentsShortRowsAVX512(SB), NOSPLIT, $24-160
+TEXT ·momentsShortRowsAVX512(SB), NOSPLIT, $24-152
 	// momentsShortRowsAVX512: momentsRows for short runs, summed in float32 across a
 	// group of samples before each merge.
 	MOVQ    x_base+72(FP), AX
@@ -8414,15 +8758,13 @@ TEXT ·momentsShortRowsAVX512(SB), NOSPLIT, $24-160
 	MOVQ    first+128(FP), DX
 
 group_13:
-	CMPQ bychannel+152(FP), $0x00
-	JE   bysample_14
 	MOVQ stride+112(FP), BX
 	SHLQ $0x02, BX
 	MOVQ CX, SI
 	SHLQ $0x02, SI
 	XORQ DI, DI
 
-channel_16:
+channel_14:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -8433,27 +8775,149 @@ channel_16:
 	VPXORD       Z6, Z6, Z6
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
+	CMPQ         prefetch+144(FP), $0x00
+	JE           noprefetch_15
 	XORQ         R8, R8
 	MOVQ         DX, R9
 
-sample_17:
+prefetch_16:
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_19
+	JZ         noprefetch_17
 	LEAQ       (R10)(AX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_19:
+noprefetch_17:
+	ADDQ BX, R8
+	DECQ R9
+	JNZ  prefetch_16
+
+noprefetch_15:
+	CMPQ SI, $0x00000100
+	JA   bysample_18
+	MOVQ SI, R8
+	ANDQ $-64, R8
+	XORQ R9, R9
+
+pairs_20:
+	LEAQ 128(R9), R10
+	CMPQ R10, R8
+	JA   single_21
+	LEAQ (R9)(BX*1), R11
+	MOVQ DX, R12
+
+down_24:
+	CMPQ        R12, $0x02
+	JB          downlast_25
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      (AX)(R11*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS      64(AX)(R11*1), Z0, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R11)(BX*2), R11
+	SUBQ        $0x02, R12
+	JMP         down_24
+
+downlast_25:
+	TESTQ       R12, R12
+	JZ          downdone_26
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+
+downdone_26:
+	MOVQ R10, R9
+	JMP  pairs_20
+
+single_21:
+	CMPQ R9, R8
+	JAE  tail_22
+	MOVQ R9, R8
+	LEAQ (R8)(BX*1), R10
+	MOVQ DX, R11
+
+down_27:
+	CMPQ        R11, $0x02
+	JB          downlast_28
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      (AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_27
+
+downlast_28:
+	TESTQ       R11, R11
+	JZ          downdone_29
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+
+downdone_29:
+	ADDQ $0x00000040, R9
+
+tail_22:
+	CMPQ R9, SI
+	JAE  positionsdone_23
+	MOVQ R9, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_30:
+	CMPQ        R10, $0x02
+	JB          downlast_31
+	VSUBPS.Z    (AX)(R8*1), Z0, K1, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS.Z    (AX)(R9*1), Z0, K1, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_30
+
+downlast_31:
+	TESTQ       R10, R10
+	JZ          downdone_32
+	VSUBPS.Z    (AX)(R8*1), Z0, K1, Z0
+	VSUBPS      Z0, Z1, Z1
+	VFMADD231PS Z0, Z0, Z2
+
+downdone_32:
+positionsdone_23:
+	JMP summed_19
+
+bysample_18:
+	XORQ R8, R8
+	MOVQ DX, R9
+
+sample_33:
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000080, R11
 
-blocks_23:
+blocks_38:
 	CMPQ        R10, R11
-	JGT         blocksdone_24
+	JGT         blocksdone_39
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -8461,50 +8925,40 @@ blocks_23:
 	VSUBPS      Z9, Z3, Z3
 	VFMADD231PS Z9, Z9, Z4
 	ADDQ        $0x00000080, R10
-	JMP         blocks_23
+	JMP         blocks_38
 
-blocksdone_24:
+blocksdone_39:
 	ADDQ $0x00000040, R11
 
-singles_20:
+singles_35:
 	CMPQ        R10, R11
-	JGT         tail_21
+	JGT         tail_36
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
 	ADDQ        $0x00000040, R10
-	JMP         singles_20
+	JMP         singles_35
 
-tail_21:
+tail_36:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_22
+	JEQ         done_37
 	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
 	MOVQ        R11, R10
 
-done_22:
-	ADDQ       BX, R8
-	DECQ       R9
-	JZ         summed_18
-	MOVQ       prefetch+144(FP), R10
-	TESTQ      R10, R10
-	JZ         noprefetch_25
-	LEAQ       (R10)(AX*1), R10
-	PREFETCHT0 (R10)(R8*1)
-	PREFETCHT0 64(R10)(R8*1)
-	PREFETCHT0 128(R10)(R8*1)
-	PREFETCHT0 192(R10)(R8*1)
-
-noprefetch_25:
+done_37:
+	ADDQ BX, R8
+	DECQ R9
+	JZ   samplesdone_34
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000080, R11
 
-blocks_29:
+blocks_43:
 	CMPQ        R10, R11
-	JGT         blocksdone_30
+	JGT         blocksdone_44
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
@@ -8512,35 +8966,36 @@ blocks_29:
 	VSUBPS      Z9, Z7, Z7
 	VFMADD231PS Z9, Z9, Z8
 	ADDQ        $0x00000080, R10
-	JMP         blocks_29
+	JMP         blocks_43
 
-blocksdone_30:
+blocksdone_44:
 	ADDQ $0x00000040, R11
 
-singles_26:
+singles_40:
 	CMPQ        R10, R11
-	JGT         tail_27
+	JGT         tail_41
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
 	ADDQ        $0x00000040, R10
-	JMP         singles_26
+	JMP         singles_40
 
-tail_27:
+tail_41:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_28
+	JEQ         done_42
 	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
 	MOVQ        R11, R10
 
-done_28:
+done_42:
 	ADDQ BX, R8
 	DECQ R9
-	JNZ  sample_17
+	JNZ  sample_33
 
-summed_18:
+samplesdone_34:
+summed_19:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -8557,8 +9012,8 @@ summed_18:
 	VADDPD        Z9, Z0, Z0
 	VPERMILPD     $0x55, Z0, Z9
 	VADDPD        Z9, Z0, Z0
-	MOVQ          buf_base+48(FP), R9
-	VMOVSD        X0, 1088(R9)(DI*8)
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
 	VCVTPS2PD     Y2, Z0
 	VEXTRACTF64X4 $0x01, Z2, Y9
 	VCVTPS2PD     Y9, Z9
@@ -8569,271 +9024,163 @@ summed_18:
 	VADDPD        Z9, Z0, Z0
 	VPERMILPD     $0x55, Z0, Z9
 	VADDPD        Z9, Z0, Z0
-	MOVQ          buf_base+48(FP), R9
-	VMOVSD        X0, 3264(R9)(DI*8)
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_16
+	JB            channel_14
+	MOVQ          DX, R8
+	IMULQ         BX, R8
 	IMULQ         SI, DI
 	SUBQ          DI, R8
 	ADDQ          R8, AX
-	JMP           summed_15
+	MOVQ          DX, BX
+	IMULQ         CX, BX
+	MOVQ          $0x3ff0000000000000, SI
+	VMOVQ         SI, X12
+	VCVTSI2SDQ    BX, X12, X0
+	VCVTSI2SDQ    count+120(FP), X12, X9
+	VDIVSD        X0, X12, X12
+	VMOVSD        X12, (SP)
+	VADDSD        X0, X9, X12
+	VDIVSD        X12, X0, X12
+	VMOVSD        X12, 8(SP)
+	VMULSD        X9, X12, X12
+	VMOVSD        X12, 16(SP)
+	MOVQ          buf_base+48(FP), SI
+	MOVQ          mean_len+8(FP), DI
+	ADDQ          $0x0f, DI
+	ANDQ          $-16, DI
+	LEAQ          5440(SI), R8
+	LEAQ          7616(SI), R9
+	MOVQ          buf_base+48(FP), R10
+	XORQ          R11, R11
+	SHLQ          $0x02, DI
+	SUBQ          $0x00000040, DI
 
-bysample_14:
-	MOVQ   stride+112(FP), BX
-	MOVQ   mean_len+8(FP), SI
-	IMULQ  CX, SI
-	SUBQ   SI, BX
-	SHLQ   $0x02, BX
-	MOVQ   buf_base+48(FP), SI
-	ADDQ   $0x00002640, SI
-	VPXORD Z10, Z10, Z10
-	MOVQ   SI, DI
-	MOVQ   mean_len+8(FP), R8
-
-clear_31:
-	VMOVUPS Z10, (DI)
-	VMOVUPS Z10, 64(DI)
-	ADDQ    $0x00000080, DI
-	DECQ    R8
-	JNZ     clear_31
-	MOVQ    DX, R8
-
-sample_32:
-	XORQ R9, R9
-	MOVQ SI, DI
-
-channel_33:
-	MOVQ       prefetch+144(FP), R10
-	TESTQ      R10, R10
-	JZ         noprefetch_34
-	LEAQ       (R10)(AX*1), R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 192(R10)
-
-noprefetch_34:
-	MOVQ         buf_base+48(FP), R10
-	VBROADCASTSS (R10)(R9*4), Z0
-	VMOVUPS      (DI), Z9
-	VMOVUPS      64(DI), Z17
-	XORQ         R10, R10
-	MOVQ         CX, R11
-	SHLQ         $0x02, R11
-	SUBQ         $0x00000040, R11
-
-singles_35:
-	CMPQ        R10, R11
-	JGT         tail_36
-	VSUBPS      (AX)(R10*1), Z0, Z18
-	VSUBPS      Z18, Z9, Z9
-	VFMADD231PS Z18, Z18, Z17
-	ADDQ        $0x00000040, R10
-	JMP         singles_35
-
-tail_36:
-	ADDQ        $0x00000040, R11
-	CMPQ        R10, R11
-	JEQ         done_37
-	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z0
-	VSUBPS      Z0, Z9, Z9
-	VFMADD231PS Z0, Z0, Z17
-	MOVQ        R11, R10
-
-done_37:
-	ADDQ    R10, AX
-	VMOVUPS Z9, (DI)
-	VMOVUPS Z17, 64(DI)
-	ADDQ    $0x00000080, DI
-	INCQ    R9
-	CMPQ    R9, mean_len+8(FP)
-	JB      channel_33
-	ADDQ    BX, AX
-	DECQ    R8
-	JNZ     sample_32
-	XORQ    BX, BX
-
-lanes_38:
-	VMOVUPS       (SI), Z0
-	VCVTPS2PD     Y0, Z9
-	VEXTRACTF64X4 $0x01, Z0, Y0
-	VCVTPS2PD     Y0, Z0
-	VADDPD        Z0, Z9, Z9
-	VSHUFF64X2    $0x4e, Z9, Z9, Z0
-	VADDPD        Z0, Z9, Z9
-	VSHUFF64X2    $0xb1, Z9, Z9, Z0
-	VADDPD        Z0, Z9, Z9
-	VPERMILPD     $0x55, Z9, Z0
-	VADDPD        Z0, Z9, Z9
-	MOVQ          buf_base+48(FP), DI
-	VMOVSD        X9, 1088(DI)(BX*8)
-	VMOVUPS       64(SI), Z0
-	VCVTPS2PD     Y0, Z9
-	VEXTRACTF64X4 $0x01, Z0, Y0
-	VCVTPS2PD     Y0, Z0
-	VADDPD        Z0, Z9, Z9
-	VSHUFF64X2    $0x4e, Z9, Z9, Z0
-	VADDPD        Z0, Z9, Z9
-	VSHUFF64X2    $0xb1, Z9, Z9, Z0
-	VADDPD        Z0, Z9, Z9
-	VPERMILPD     $0x55, Z9, Z0
-	VADDPD        Z0, Z9, Z9
-	MOVQ          buf_base+48(FP), DI
-	VMOVSD        X9, 3264(DI)(BX*8)
-	ADDQ          $0x00000080, SI
-	INCQ          BX
-	CMPQ          BX, mean_len+8(FP)
-	JB            lanes_38
-
-summed_15:
-	MOVQ       DX, BX
-	IMULQ      CX, BX
-	MOVQ       $0x3ff0000000000000, SI
-	VMOVQ      SI, X13
-	VCVTSI2SDQ BX, X13, X0
-	VCVTSI2SDQ count+120(FP), X13, X9
-	VDIVSD     X0, X13, X13
-	VMOVSD     X13, (SP)
-	VADDSD     X0, X9, X13
-	VDIVSD     X13, X0, X13
-	VMOVSD     X13, 8(SP)
-	VMULSD     X9, X13, X13
-	VMOVSD     X13, 16(SP)
-	MOVQ       buf_base+48(FP), SI
-	MOVQ       mean_len+8(FP), DI
-	ADDQ       $0x0f, DI
-	ANDQ       $-16, DI
-	LEAQ       5440(SI), R8
-	LEAQ       7616(SI), R9
-	MOVQ       buf_base+48(FP), R10
-	XORQ       R11, R11
-	SHLQ       $0x02, DI
-	SUBQ       $0x00000040, DI
-
-singles_39:
+singles_45:
 	CMPQ          R11, DI
-	JGT           tail_40
+	JGT           tail_46
 	VMOVUPD       (R8)(R11*2), Z0
 	VMOVUPD       64(R8)(R11*2), Z9
-	VMOVUPD       (R9)(R11*2), Z17
-	VMOVUPD       64(R9)(R11*2), Z18
-	VMOVUPS       (R10)(R11*1), Z19
-	VBROADCASTSD  (SP), Z20
-	VCVTPS2PD     Y19, Z21
-	VMOVUPD       1088(SI)(R11*2), Z22
-	VMOVUPD       3264(SI)(R11*2), Z23
-	VMULPD        Z20, Z22, Z20
-	VADDPD        Z20, Z21, Z21
-	VMULPD        Z20, Z22, Z22
-	VSUBPD        Z22, Z23, Z23
-	VPXORD        Z11, Z11, Z11
-	VMAXPD        Z23, Z11, Z23
-	VSUBPD        Z0, Z21, Z21
-	VBROADCASTSD  8(SP), Z20
-	VFMADD231PD   Z20, Z21, Z0
-	VMULPD        Z21, Z21, Z21
-	VBROADCASTSD  16(SP), Z20
-	VFMADD231PD   Z20, Z21, Z23
-	VADDPD        Z23, Z17, Z17
-	VBROADCASTSD  (SP), Z20
-	VEXTRACTF64X4 $0x01, Z19, Y19
-	VCVTPS2PD     Y19, Z19
-	VMOVUPD       1152(SI)(R11*2), Z21
-	VMOVUPD       3328(SI)(R11*2), Z22
-	VMULPD        Z20, Z21, Z20
-	VADDPD        Z20, Z19, Z19
-	VMULPD        Z20, Z21, Z21
+	VMOVUPD       (R9)(R11*2), Z16
+	VMOVUPD       64(R9)(R11*2), Z17
+	VMOVUPS       (R10)(R11*1), Z18
+	VBROADCASTSD  (SP), Z19
+	VCVTPS2PD     Y18, Z20
+	VMOVUPD       1088(SI)(R11*2), Z21
+	VMOVUPD       3264(SI)(R11*2), Z22
+	VMULPD        Z19, Z21, Z19
+	VADDPD        Z19, Z20, Z20
+	VMULPD        Z19, Z21, Z21
 	VSUBPD        Z21, Z22, Z22
-	VPXORD        Z12, Z12, Z12
-	VMAXPD        Z22, Z12, Z22
-	VSUBPD        Z9, Z19, Z19
-	VBROADCASTSD  8(SP), Z20
-	VFMADD231PD   Z20, Z19, Z9
-	VMULPD        Z19, Z19, Z19
-	VBROADCASTSD  16(SP), Z20
-	VFMADD231PD   Z20, Z19, Z22
-	VADDPD        Z22, Z18, Z18
+	VPXORD        Z10, Z10, Z10
+	VMAXPD        Z22, Z10, Z22
+	VSUBPD        Z0, Z20, Z20
+	VBROADCASTSD  8(SP), Z19
+	VFMADD231PD   Z19, Z20, Z0
+	VMULPD        Z20, Z20, Z20
+	VBROADCASTSD  16(SP), Z19
+	VFMADD231PD   Z19, Z20, Z22
+	VADDPD        Z22, Z16, Z16
+	VBROADCASTSD  (SP), Z19
+	VEXTRACTF64X4 $0x01, Z18, Y18
+	VCVTPS2PD     Y18, Z18
+	VMOVUPD       1152(SI)(R11*2), Z20
+	VMOVUPD       3328(SI)(R11*2), Z21
+	VMULPD        Z19, Z20, Z19
+	VADDPD        Z19, Z18, Z18
+	VMULPD        Z19, Z20, Z20
+	VSUBPD        Z20, Z21, Z21
+	VPXORD        Z11, Z11, Z11
+	VMAXPD        Z21, Z11, Z21
+	VSUBPD        Z9, Z18, Z18
+	VBROADCASTSD  8(SP), Z19
+	VFMADD231PD   Z19, Z18, Z9
+	VMULPD        Z18, Z18, Z18
+	VBROADCASTSD  16(SP), Z19
+	VFMADD231PD   Z19, Z18, Z21
+	VADDPD        Z21, Z17, Z17
 	VMOVUPD       Z0, (R8)(R11*2)
 	VMOVUPD       Z9, 64(R8)(R11*2)
-	VMOVUPD       Z17, (R9)(R11*2)
-	VMOVUPD       Z18, 64(R9)(R11*2)
-	VCVTPD2PS     Z0, Y13
+	VMOVUPD       Z16, (R9)(R11*2)
+	VMOVUPD       Z17, 64(R9)(R11*2)
+	VCVTPD2PS     Z0, Y12
 	VCVTPD2PS     Z9, Y0
-	VINSERTF64X4  $0x01, Y0, Z13, Z13
-	VMOVUPS       Z13, (R10)(R11*1)
+	VINSERTF64X4  $0x01, Y0, Z12, Z12
+	VMOVUPS       Z12, (R10)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_39
+	JMP           singles_45
 
-tail_40:
+tail_46:
 	ADDQ          $0x00000040, DI
 	CMPQ          R11, DI
-	JEQ           done_41
+	JEQ           done_47
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (R8)(R11*2), K1, Z0
 	VMOVUPD.Z     64(R8)(R11*2), K2, Z9
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (R9)(R11*2), K1, Z17
-	VMOVUPD.Z     64(R9)(R11*2), K2, Z18
-	VMOVUPS       (R10)(R11*1), Z19
-	VBROADCASTSD  (SP), Z20
-	VCVTPS2PD     Y19, Z21
-	VMOVUPD       1088(SI)(R11*2), Z22
-	VMOVUPD       3264(SI)(R11*2), Z23
-	VMULPD        Z20, Z22, Z20
-	VADDPD        Z20, Z21, Z21
-	VMULPD        Z20, Z22, Z22
-	VSUBPD        Z22, Z23, Z23
-	VPXORD        Z14, Z14, Z14
-	VMAXPD        Z23, Z14, Z23
-	VSUBPD        Z0, Z21, Z21
-	VBROADCASTSD  8(SP), Z20
-	VFMADD231PD   Z20, Z21, Z0
-	VMULPD        Z21, Z21, Z21
-	VBROADCASTSD  16(SP), Z20
-	VFMADD231PD   Z20, Z21, Z23
-	VADDPD        Z23, Z17, Z17
-	VBROADCASTSD  (SP), Z20
-	VEXTRACTF64X4 $0x01, Z19, Y19
-	VCVTPS2PD     Y19, Z19
-	VMOVUPD       1152(SI)(R11*2), Z21
-	VMOVUPD       3328(SI)(R11*2), Z22
-	VMULPD        Z20, Z21, Z20
-	VADDPD        Z20, Z19, Z19
-	VMULPD        Z20, Z21, Z21
+	VMOVUPD.Z     (R9)(R11*2), K1, Z16
+	VMOVUPD.Z     64(R9)(R11*2), K2, Z17
+	VMOVUPS       (R10)(R11*1), Z18
+	VBROADCASTSD  (SP), Z19
+	VCVTPS2PD     Y18, Z20
+	VMOVUPD       1088(SI)(R11*2), Z21
+	VMOVUPD       3264(SI)(R11*2), Z22
+	VMULPD        Z19, Z21, Z19
+	VADDPD        Z19, Z20, Z20
+	VMULPD        Z19, Z21, Z21
 	VSUBPD        Z21, Z22, Z22
-	VPXORD        Z15, Z15, Z15
-	VMAXPD        Z22, Z15, Z22
-	VSUBPD        Z9, Z19, Z19
-	VBROADCASTSD  8(SP), Z20
-	VFMADD231PD   Z20, Z19, Z9
-	VMULPD        Z19, Z19, Z19
-	VBROADCASTSD  16(SP), Z20
-	VFMADD231PD   Z20, Z19, Z22
-	VADDPD        Z22, Z18, Z18
+	VPXORD        Z13, Z13, Z13
+	VMAXPD        Z22, Z13, Z22
+	VSUBPD        Z0, Z20, Z20
+	VBROADCASTSD  8(SP), Z19
+	VFMADD231PD   Z19, Z20, Z0
+	VMULPD        Z20, Z20, Z20
+	VBROADCASTSD  16(SP), Z19
+	VFMADD231PD   Z19, Z20, Z22
+	VADDPD        Z22, Z16, Z16
+	VBROADCASTSD  (SP), Z19
+	VEXTRACTF64X4 $0x01, Z18, Y18
+	VCVTPS2PD     Y18, Z18
+	VMOVUPD       1152(SI)(R11*2), Z20
+	VMOVUPD       3328(SI)(R11*2), Z21
+	VMULPD        Z19, Z20, Z19
+	VADDPD        Z19, Z18, Z18
+	VMULPD        Z19, Z20, Z20
+	VSUBPD        Z20, Z21, Z21
+	VPXORD        Z14, Z14, Z14
+	VMAXPD        Z21, Z14, Z21
+	VSUBPD        Z9, Z18, Z18
+	VBROADCASTSD  8(SP), Z19
+	VFMADD231PD   Z19, Z18, Z9
+	VMULPD        Z18, Z18, Z18
+	VBROADCASTSD  16(SP), Z19
+	VFMADD231PD   Z19, Z18, Z21
+	VADDPD        Z21, Z17, Z17
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD       Z0, K1, (R8)(R11*2)
 	VMOVUPD       Z9, K2, 64(R8)(R11*2)
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD       Z17, K1, (R9)(R11*2)
-	VMOVUPD       Z18, K2, 64(R9)(R11*2)
-	VCVTPD2PS     Z0, Y16
+	VMOVUPD       Z16, K1, (R9)(R11*2)
+	VMOVUPD       Z17, K2, 64(R9)(R11*2)
+	VCVTPD2PS     Z0, Y15
 	VCVTPD2PS     Z9, Y0
-	VINSERTF64X4  $0x01, Y0, Z16, Z16
-	VMOVUPS       Z16, (R10)(R11*1)
+	VINSERTF64X4  $0x01, Y0, Z15, Z15
+	VMOVUPS       Z15, (R10)(R11*1)
 	MOVQ          DI, R11
 
-done_41:
+done_47:
 	ADDQ    BX, count+120(FP)
 	SUBQ    DX, samples+104(FP)
-	JZ      done_42
+	JZ      done_48
 	MOVQ    group+136(FP), DX
 	CMPQ    samples+104(FP), DX
 	CMOVQLT samples+104(FP), DX
 	JMP     group_13
 
-done_42:
+done_48:
 	VZEROUPPER
 	RET
 
@@ -8856,7 +9203,7 @@ TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-136
 	MOVWLZX (SI)(BX*2), BX
 	KMOVW   BX, K1
 
-chunk_43:
+chunk_49:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X2
 	VCVTSI2SDQ DX, X2, X0
@@ -8869,7 +9216,7 @@ chunk_43:
 	VMULSD     X1, X2, X2
 	VMOVSD     X2, 16(SP)
 	CMPQ       mean_len+8(FP), $0x40
-	JA         wide_45
+	JA         wide_51
 	LEAQ       kmask<>+0(SB), DI
 	MOVQ       mean_len+8(FP), BX
 	SUBQ       $0x00, BX
@@ -8923,11 +9270,11 @@ chunk_43:
 	MOVQ       DX, DI
 	LEAQ       (CX)(CX*2), R8
 
-narrow_46:
+narrow_52:
 	CMPQ       DI, $0x04
-	JLT        narrowdone_47
+	JLT        narrowdone_53
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_48
+	JEQ        noprefetch_54
 	MOVQ       prefetch+128(FP), BX
 	ADDQ       AX, BX
 	PREFETCHT0 (BX)
@@ -8947,7 +9294,7 @@ narrow_46:
 	PREFETCHT0 128(BX)(R8*1)
 	PREFETCHT0 192(BX)(R8*1)
 
-noprefetch_48:
+noprefetch_54:
 	VMOVUPS     (SI), Z0
 	VMOVUPS.Z   (AX), K2, Z2
 	VSUBPS      Z0, Z2, Z2
@@ -9026,12 +9373,12 @@ noprefetch_48:
 	VADDPS      Z2, Z10, Z10
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_46
+	JMP         narrow_52
 
-narrowdone_47:
-narrow_49:
+narrowdone_53:
+narrow_55:
 	CMPQ      DI, $0x01
-	JLT       narrowdone_50
+	JLT       narrowdone_56
 	VMOVUPS   (SI), Z0
 	VMOVUPS.Z (AX), K2, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -9062,9 +9409,9 @@ narrow_49:
 	VADDPS    Z1, Z10, Z10
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_49
+	JMP       narrow_55
 
-narrowdone_50:
+narrowdone_56:
 	VMOVUPS Z3, 1088(SI)
 	VMOVUPS Z4, 2176(SI)
 	VMOVUPS Z5, 1152(SI)
@@ -9073,36 +9420,36 @@ narrowdone_50:
 	VMOVUPS Z8, 2304(SI)
 	VMOVUPS Z9, 1280(SI)
 	VMOVUPS Z10, 2368(SI)
-	JMP     chunkdone_44
+	JMP     chunkdone_50
 
-wide_45:
+wide_51:
 	VPXORD Z11, Z11, Z11
 	MOVQ   buf_base+48(FP), BX
 	MOVQ   mean_len+8(FP), SI
 	ADDQ   $0x0f, SI
 	SHRQ   $0x04, SI
 
-clear_51:
+clear_57:
 	VMOVUPS Z11, 1088(BX)
 	VMOVUPS Z11, 2176(BX)
 	ADDQ    $0x40, BX
 	DECQ    SI
-	JNZ     clear_51
+	JNZ     clear_57
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_52:
+rows_58:
 	CMPQ BX, $0x04
-	JLT  rowsdone_53
+	JLT  rowsdone_59
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_55
+	JZ   vectorstail_61
 
-vectors_54:
+vectors_60:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_57
+	JEQ        noprefetch_63
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -9110,7 +9457,7 @@ vectors_54:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_57:
+noprefetch_63:
 	VMOVUPS     (R8), Z0
 	VMOVUPS     (R9), Z2
 	VSUBPS      Z0, Z2, Z2
@@ -9135,11 +9482,11 @@ noprefetch_57:
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
 	DECQ        DI
-	JNZ         vectors_54
+	JNZ         vectors_60
 
-vectorstail_55:
+vectorstail_61:
 	TESTQ       $0x0000000f, mean_len+8(FP)
-	JZ          vectorsdone_56
+	JZ          vectorsdone_62
 	VMOVUPS     (R8), Z0
 	VMOVUPS.Z   (R9), K1, Z2
 	VSUBPS      Z0, Z2, Z2
@@ -9162,22 +9509,22 @@ vectorstail_55:
 	VADDPS      2176(R8), Z2, Z2
 	VMOVUPS     Z2, 2176(R8)
 
-vectorsdone_56:
+vectorsdone_62:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_52
+	JMP  rows_58
 
-rowsdone_53:
-rows_58:
+rowsdone_59:
+rows_64:
 	CMPQ BX, $0x01
-	JLT  rowsdone_59
+	JLT  rowsdone_65
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_61
+	JZ   vectorstail_67
 
-vectors_60:
+vectors_66:
 	VMOVUPS (DI), Z0
 	VMOVUPS (R8), Z1
 	VSUBPS  Z0, Z1, Z1
@@ -9190,11 +9537,11 @@ vectors_60:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_60
+	JNZ     vectors_66
 
-vectorstail_61:
+vectorstail_67:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_62
+	JZ        vectorsdone_68
 	VMOVUPS   (DI), Z0
 	VMOVUPS.Z (R8), K1, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -9205,13 +9552,13 @@ vectorstail_61:
 	VADDPS    2176(DI), Z1, Z1
 	VMOVUPS   Z1, 2176(DI)
 
-vectorsdone_62:
+vectorsdone_68:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_58
+	JMP  rows_64
 
-rowsdone_59:
-chunkdone_44:
+rowsdone_65:
+chunkdone_50:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -9221,9 +9568,9 @@ chunkdone_44:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_63:
+singles_69:
 	CMPQ          R9, R10
-	JGT           tail_64
+	JGT           tail_70
 	VMOVUPD       (SI)(R9*2), Z0
 	VMOVUPD       64(SI)(R9*2), Z1
 	VMOVUPD       (DI)(R9*2), Z2
@@ -9279,12 +9626,12 @@ singles_63:
 	VINSERTF64X4  $0x01, Y0, Z17, Z17
 	VMOVUPS       Z17, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
-	JMP           singles_63
+	JMP           singles_69
 
-tail_64:
+tail_70:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_65
+	JEQ           done_71
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (SI)(R9*2), K1, Z0
 	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
@@ -9345,16 +9692,16 @@ tail_64:
 	VMOVUPS       Z18, (R8)(R9*1)
 	MOVQ          R10, R9
 
-done_65:
+done_71:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_66
+	JZ      done_72
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_43
+	JMP     chunk_49
 
-done_66:
+done_72:
 	VZEROUPPER
 	RET
 
@@ -9363,7 +9710,7 @@ done_66:
 TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+152(FP), $0x00
-	JNE   nontemporal_67
+	JNE   nontemporal_73
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -9374,10 +9721,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_68:
+sample_74:
 	XORQ DI, DI
 
-channel_69:
+channel_75:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -9389,9 +9736,9 @@ channel_69:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_70
+	JZ           aligned_76
 	CMPQ         R8, R9
-	JAE          aligned_70
+	JAE          aligned_76
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -9405,7 +9752,7 @@ channel_69:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_70:
+aligned_76:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -9415,19 +9762,19 @@ aligned_70:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_74:
+blocks_80:
 	CMPQ       R8, R9
-	JGT        blocksdone_75
+	JGT        blocksdone_81
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_76
+	JZ         noprefetch_82
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_76:
+noprefetch_82:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9445,45 +9792,45 @@ noprefetch_76:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_74
+	JMP         blocks_80
 
-blocksdone_75:
+blocksdone_81:
 	ADDQ $0x000000c0, R9
 
-singles_71:
+singles_77:
 	CMPQ        R8, R9
-	JGT         tail_72
+	JGT         tail_78
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_71
+	JMP         singles_77
 
-tail_72:
+tail_78:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_73
+	JEQ         done_79
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_73:
+done_79:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_69
+	JB   channel_75
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_68
+	JNZ  sample_74
 	VZEROUPPER
 	RET
 
-nontemporal_67:
+nontemporal_73:
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -9494,10 +9841,10 @@ nontemporal_67:
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_77:
+sample_83:
 	XORQ DI, DI
 
-channel_78:
+channel_84:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -9509,9 +9856,9 @@ channel_78:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_79
+	JZ           aligned_85
 	CMPQ         R8, R9
-	JAE          aligned_79
+	JAE          aligned_85
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -9525,7 +9872,7 @@ channel_78:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_79:
+aligned_85:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -9535,19 +9882,19 @@ aligned_79:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_83:
+blocks_89:
 	CMPQ       R8, R9
-	JGT        blocksdone_84
+	JGT        blocksdone_90
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_85
+	JZ         noprefetch_91
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_85:
+noprefetch_91:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9565,41 +9912,41 @@ noprefetch_85:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_83
+	JMP         blocks_89
 
-blocksdone_84:
+blocksdone_90:
 	ADDQ $0x000000c0, R9
 
-singles_80:
+singles_86:
 	CMPQ        R8, R9
-	JGT         tail_81
+	JGT         tail_87
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_80
+	JMP         singles_86
 
-tail_81:
+tail_87:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_82
+	JEQ         done_88
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_82:
+done_88:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_78
+	JB   channel_84
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_77
+	JNZ  sample_83
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9609,7 +9956,7 @@ done_82:
 TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_86
+	JNE     nontemporal_92
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -9618,12 +9965,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_87
+	JA      streaming_93
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_88
+	JZ      full_94
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -9633,7 +9980,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_false
 
-full_88:
+full_94:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -9668,16 +10015,16 @@ full_88:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_89:
+row_95:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_90
+	JZ         noprefetch_96
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_90:
+noprefetch_96:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -9697,7 +10044,7 @@ noprefetch_90:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_89
+	JNZ         row_95
 	VZEROUPPER
 	RET
 
@@ -9724,15 +10071,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_91:
+row_97:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_92
+	JZ         noprefetch_98
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_92:
+noprefetch_98:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -9748,7 +10095,7 @@ noprefetch_92:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_91
+	JNZ         row_97
 	VZEROUPPER
 	RET
 
@@ -9769,14 +10116,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_93:
+row_99:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_94
+	JZ         noprefetch_100
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_94:
+noprefetch_100:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -9788,7 +10135,7 @@ noprefetch_94:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_93
+	JNZ         row_99
 	VZEROUPPER
 	RET
 
@@ -9803,13 +10150,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_95:
+row_101:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_96
+	JZ         noprefetch_102
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_96:
+noprefetch_102:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9817,7 +10164,7 @@ noprefetch_96:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_95
+	JNZ         row_101
 	VZEROUPPER
 	RET
 
@@ -9850,16 +10197,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_97:
+row_103:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_98
+	JZ         noprefetch_104
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_98:
+noprefetch_104:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -9879,7 +10226,7 @@ noprefetch_98:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_97
+	JNZ         row_103
 	VZEROUPPER
 	RET
 
@@ -9906,15 +10253,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_99:
+row_105:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_100
+	JZ         noprefetch_106
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_100:
+noprefetch_106:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -9930,7 +10277,7 @@ noprefetch_100:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_99
+	JNZ         row_105
 	VZEROUPPER
 	RET
 
@@ -9951,14 +10298,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_101:
+row_107:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_102
+	JZ         noprefetch_108
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_102:
+noprefetch_108:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -9970,7 +10317,7 @@ noprefetch_102:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_101
+	JNZ         row_107
 	VZEROUPPER
 	RET
 
@@ -9985,13 +10332,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_103:
+row_109:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_104
+	JZ         noprefetch_110
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_104:
+noprefetch_110:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -9999,11 +10346,11 @@ noprefetch_104:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_103
+	JNZ         row_109
 	VZEROUPPER
 	RET
 
-streaming_87:
+streaming_93:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -10011,15 +10358,15 @@ streaming_87:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_105:
+row_111:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_109:
+blocks_115:
 	CMPQ        R9, R10
-	JGT         blocksdone_110
+	JGT         blocksdone_116
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -10049,14 +10396,14 @@ blocks_109:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_109
+	JMP         blocks_115
 
-blocksdone_110:
+blocksdone_116:
 	ADDQ $0x000000c0, R10
 
-singles_106:
+singles_112:
 	CMPQ        R9, R10
-	JGT         tail_107
+	JGT         tail_113
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -10065,12 +10412,12 @@ singles_106:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_106
+	JMP         singles_112
 
-tail_107:
+tail_113:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_108
+	JEQ         done_114
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -10080,15 +10427,15 @@ tail_107:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_108:
+done_114:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_105
+	JNZ  row_111
 	VZEROUPPER
 	RET
 
-nontemporal_86:
+nontemporal_92:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -10097,12 +10444,12 @@ nontemporal_86:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_111
+	JA      streaming_117
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_112
+	JZ      full_118
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -10112,7 +10459,7 @@ nontemporal_86:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_true
 
-full_112:
+full_118:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -10147,16 +10494,16 @@ full_112:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_113:
+row_119:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_114
+	JZ         noprefetch_120
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_114:
+noprefetch_120:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -10176,7 +10523,7 @@ noprefetch_114:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_113
+	JNZ         row_119
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10204,15 +10551,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_115:
+row_121:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_116
+	JZ         noprefetch_122
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_116:
+noprefetch_122:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -10228,7 +10575,7 @@ noprefetch_116:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_115
+	JNZ         row_121
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10250,14 +10597,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_117:
+row_123:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_118
+	JZ         noprefetch_124
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_118:
+noprefetch_124:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -10269,7 +10616,7 @@ noprefetch_118:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_117
+	JNZ         row_123
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10285,13 +10632,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_119:
+row_125:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_120
+	JZ         noprefetch_126
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_120:
+noprefetch_126:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -10299,7 +10646,7 @@ noprefetch_120:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_119
+	JNZ         row_125
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10333,16 +10680,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_121:
+row_127:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_122
+	JZ         noprefetch_128
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_122:
+noprefetch_128:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -10362,7 +10709,7 @@ noprefetch_122:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_121
+	JNZ         row_127
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10390,15 +10737,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_123:
+row_129:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_124
+	JZ         noprefetch_130
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_124:
+noprefetch_130:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -10414,7 +10761,7 @@ noprefetch_124:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_123
+	JNZ         row_129
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10436,14 +10783,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_125:
+row_131:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_126
+	JZ         noprefetch_132
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_126:
+noprefetch_132:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -10455,7 +10802,7 @@ noprefetch_126:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_125
+	JNZ         row_131
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10471,13 +10818,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_127:
+row_133:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_128
+	JZ         noprefetch_134
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_128:
+noprefetch_134:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -10485,12 +10832,12 @@ noprefetch_128:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_127
+	JNZ         row_133
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_111:
+streaming_117:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -10498,15 +10845,15 @@ streaming_111:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_129:
+row_135:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_133:
+blocks_139:
 	CMPQ        R9, R10
-	JGT         blocksdone_134
+	JGT         blocksdone_140
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -10536,14 +10883,14 @@ blocks_133:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_133
+	JMP         blocks_139
 
-blocksdone_134:
+blocksdone_140:
 	ADDQ $0x000000c0, R10
 
-singles_130:
+singles_136:
 	CMPQ        R9, R10
-	JGT         tail_131
+	JGT         tail_137
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -10552,12 +10899,12 @@ singles_130:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_130
+	JMP         singles_136
 
-tail_131:
+tail_137:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_132
+	JEQ         done_138
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -10567,11 +10914,11 @@ tail_131:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_132:
+done_138:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_129
+	JNZ  row_135
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10597,20 +10944,20 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_135:
+sample_141:
 	XORQ DI, DI
 
-channel_136:
+channel_142:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_137:
+chunk_143:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_138
+	JZ         noprefetch_144
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -10646,7 +10993,7 @@ chunk_137:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_138:
+noprefetch_144:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -10663,9 +11010,9 @@ noprefetch_138:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_142:
+blocks_148:
 	CMPQ         R10, R11
-	JGT          blocksdone_143
+	JGT          blocksdone_149
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
@@ -10683,32 +11030,32 @@ blocks_142:
 	VADDPS       Z11, Z9, Z9
 	VFNMADD231PS Z11, Z12, Z10
 	ADDQ         $0x00000100, R10
-	JMP          blocks_142
+	JMP          blocks_148
 
-blocksdone_143:
+blocksdone_149:
 	ADDQ $0x000000c0, R11
 
-singles_139:
+singles_145:
 	CMPQ         R10, R11
-	JGT          tail_140
+	JGT          tail_146
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	ADDQ         $0x00000040, R10
-	JMP          singles_139
+	JMP          singles_145
 
-tail_140:
+tail_146:
 	ADDQ         $0x00000040, R11
 	CMPQ         R10, R11
-	JEQ          done_141
+	JEQ          done_147
 	VMOVUPS.Z    (AX)(R10*1), K1, Z11
 	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	MOVQ         R11, R10
 
-done_141:
+done_147:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -10728,7 +11075,7 @@ done_141:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_137
+	JNZ           chunk_143
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -10749,11 +11096,11 @@ done_141:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_136
+	JB            channel_142
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_135
+	JNZ           sample_141
 	VZEROUPPER
 	RET
 
@@ -10774,16 +11121,16 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_144:
+group_150:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_145
+	JE   bysample_151
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_147:
+channel_153:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -10794,70 +11141,12 @@ channel_147:
 	VPXORD       Z6, Z6, Z6
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
+	CMPQ         prefetch+176(FP), $0x00
+	JE           noprefetch_154
 	XORQ         R9, R9
 	MOVQ         BX, R10
 
-sample_148:
-	MOVQ       prefetch+176(FP), R11
-	TESTQ      R11, R11
-	JZ         noprefetch_150
-	LEAQ       (R11)(AX*1), R12
-	PREFETCHT0 (R12)(R9*1)
-	PREFETCHT0 64(R12)(R9*1)
-	PREFETCHT0 128(R12)(R9*1)
-	PREFETCHT0 192(R12)(R9*1)
-	LEAQ       (R11)(CX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-
-noprefetch_150:
-	MOVQ R9, R11
-	LEAQ (R9)(DI*1), R12
-	SUBQ $0x00000080, R12
-
-blocks_154:
-	CMPQ         R11, R12
-	JGT          blocksdone_155
-	VMOVUPS      (AX)(R11*1), Z9
-	VSUBPS       (CX)(R11*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R11*1), Z9
-	VSUBPS       64(CX)(R11*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	ADDQ         $0x00000080, R11
-	JMP          blocks_154
-
-blocksdone_155:
-	ADDQ $0x00000040, R12
-
-singles_151:
-	CMPQ         R11, R12
-	JGT          tail_152
-	VMOVUPS      (AX)(R11*1), Z9
-	VSUBPS       (CX)(R11*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	ADDQ         $0x00000040, R11
-	JMP          singles_151
-
-tail_152:
-	ADDQ         $0x00000040, R12
-	CMPQ         R11, R12
-	JEQ          done_153
-	VMOVUPS.Z    (AX)(R11*1), K1, Z9
-	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	MOVQ         R12, R11
-
-done_153:
-	ADDQ       SI, R9
-	DECQ       R10
-	JZ         summed_149
+prefetch_155:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
 	JZ         noprefetch_156
@@ -10873,13 +11162,190 @@ done_153:
 	PREFETCHT0 192(R11)(R9*1)
 
 noprefetch_156:
+	ADDQ SI, R9
+	DECQ R10
+	JNZ  prefetch_155
+
+noprefetch_154:
+	CMPQ DI, $0x00000040
+	JA   bysample_157
+	MOVQ DI, R9
+	ANDQ $-64, R9
+	XORQ R10, R10
+
+pairs_159:
+	LEAQ 128(R10), R11
+	CMPQ R11, R9
+	JA   single_160
+	LEAQ (R10)(SI*1), R12
+	MOVQ BX, R13
+
+down_163:
+	CMPQ         R13, $0x02
+	JB           downlast_164
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R10*1), Z9
+	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      (AX)(R12*1), Z9
+	VSUBPS       (CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R12*1), Z9
+	VSUBPS       64(CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	LEAQ         (R10)(SI*2), R10
+	LEAQ         (R12)(SI*2), R12
+	SUBQ         $0x02, R13
+	JMP          down_163
+
+downlast_164:
+	TESTQ        R13, R13
+	JZ           downdone_165
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R10*1), Z9
+	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+
+downdone_165:
+	MOVQ R11, R10
+	JMP  pairs_159
+
+single_160:
+	CMPQ R10, R9
+	JAE  tail_161
+	MOVQ R10, R9
+	LEAQ (R9)(SI*1), R11
+	MOVQ BX, R12
+
+down_166:
+	CMPQ         R12, $0x02
+	JB           downlast_167
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R11)(SI*2), R11
+	SUBQ         $0x02, R12
+	JMP          down_166
+
+downlast_167:
+	TESTQ        R12, R12
+	JZ           downdone_168
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+
+downdone_168:
+	ADDQ $0x00000040, R10
+
+tail_161:
+	CMPQ R10, DI
+	JAE  positionsdone_162
+	MOVQ R10, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_169:
+	CMPQ         R11, $0x02
+	JB           downlast_170
+	VMOVUPS.Z    (AX)(R9*1), K1, Z9
+	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    (AX)(R10*1), K1, Z9
+	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_169
+
+downlast_170:
+	TESTQ        R11, R11
+	JZ           downdone_171
+	VMOVUPS.Z    (AX)(R9*1), K1, Z9
+	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z0, Z2
+
+downdone_171:
+positionsdone_162:
+	JMP summed_158
+
+bysample_157:
+	XORQ R9, R9
+	MOVQ BX, R10
+
+sample_172:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_160:
+blocks_177:
 	CMPQ         R11, R12
-	JGT          blocksdone_161
+	JGT          blocksdone_178
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	ADDQ         $0x00000080, R11
+	JMP          blocks_177
+
+blocksdone_178:
+	ADDQ $0x00000040, R12
+
+singles_174:
+	CMPQ         R11, R12
+	JGT          tail_175
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	ADDQ         $0x00000040, R11
+	JMP          singles_174
+
+tail_175:
+	ADDQ         $0x00000040, R12
+	CMPQ         R11, R12
+	JEQ          done_176
+	VMOVUPS.Z    (AX)(R11*1), K1, Z9
+	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	MOVQ         R12, R11
+
+done_176:
+	ADDQ SI, R9
+	DECQ R10
+	JZ   samplesdone_173
+	MOVQ R9, R11
+	LEAQ (R9)(DI*1), R12
+	SUBQ $0x00000080, R12
+
+blocks_182:
+	CMPQ         R11, R12
+	JGT          blocksdone_183
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -10889,37 +11355,38 @@ blocks_160:
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	ADDQ         $0x00000080, R11
-	JMP          blocks_160
+	JMP          blocks_182
 
-blocksdone_161:
+blocksdone_183:
 	ADDQ $0x00000040, R12
 
-singles_157:
+singles_179:
 	CMPQ         R11, R12
-	JGT          tail_158
+	JGT          tail_180
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	ADDQ         $0x00000040, R11
-	JMP          singles_157
+	JMP          singles_179
 
-tail_158:
+tail_180:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_159
+	JEQ          done_181
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	MOVQ         R12, R11
 
-done_159:
+done_181:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_148
+	JNZ  sample_172
 
-summed_149:
+samplesdone_173:
+summed_158:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -10936,9 +11403,9 @@ summed_149:
 	VADDPD        Z9, Z0, Z0
 	VPERMILPD     $0x55, Z0, Z9
 	VADDPD        Z9, Z0, Z0
-	MOVQ          sumDy_base+0(FP), R10
-	VADDSD        (R10)(R8*8), X0, X0
-	VMOVSD        X0, (R10)(R8*8)
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
 	VCVTPS2PD     Y2, Z0
 	VEXTRACTF64X4 $0x01, Z2, Y9
 	VCVTPS2PD     Y9, Z9
@@ -10949,21 +11416,23 @@ summed_149:
 	VADDPD        Z9, Z0, Z0
 	VPERMILPD     $0x55, Z0, Z9
 	VADDPD        Z9, Z0, Z0
-	MOVQ          sumDyXc_base+24(FP), R10
-	VADDSD        (R10)(R8*8), X0, X0
-	VMOVSD        X0, (R10)(R8*8)
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
 	ADDQ          DI, AX
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_147
+	JB            channel_153
+	MOVQ          BX, R9
+	IMULQ         SI, R9
 	IMULQ         DI, R8
 	SUBQ          R8, R9
 	ADDQ          R9, AX
 	ADDQ          R9, CX
-	JMP           summed_146
+	JMP           summed_152
 
-bysample_145:
+bysample_151:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -10974,22 +11443,22 @@ bysample_145:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_162:
+clear_184:
 	VMOVUPS Z11, (R8)
 	VMOVUPS Z11, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_162
+	JNZ     clear_184
 	MOVQ    BX, R9
 
-sample_163:
+sample_185:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_164:
+channel_186:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_165
+	JZ         noprefetch_187
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -11001,7 +11470,7 @@ channel_164:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_165:
+noprefetch_187:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z0
 	VMOVUPS      (R8), Z9
@@ -11011,27 +11480,27 @@ noprefetch_165:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_166:
+singles_188:
 	CMPQ         R11, R12
-	JGT          tail_167
+	JGT          tail_189
 	VMOVUPS      (AX)(R11*1), Z12
 	VSUBPS       (CX)(R11*1), Z0, Z13
 	VADDPS       Z12, Z9, Z9
 	VFNMADD231PS Z12, Z13, Z10
 	ADDQ         $0x00000040, R11
-	JMP          singles_166
+	JMP          singles_188
 
-tail_167:
+tail_189:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_168
+	JEQ          done_190
 	VMOVUPS.Z    (AX)(R11*1), K1, Z12
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z12, Z9, Z9
 	VFNMADD231PS Z12, Z0, Z10
 	MOVQ         R12, R11
 
-done_168:
+done_190:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z9, (R8)
@@ -11039,14 +11508,14 @@ done_168:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_164
+	JB      channel_186
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_163
+	JNZ     sample_185
 	XORQ    SI, SI
 
-lanes_169:
+lanes_191:
 	VMOVUPS       (DI), Z0
 	VCVTPS2PD     Y0, Z9
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -11078,17 +11547,17 @@ lanes_169:
 	ADDQ          $0x00000080, DI
 	INCQ          SI
 	CMPQ          SI, center_len+128(FP)
-	JB            lanes_169
+	JB            lanes_191
 
-summed_146:
+summed_152:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_170
+	JZ      done_192
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_144
+	JMP     group_150
 
-done_170:
+done_192:
 	VZEROUPPER
 	RET
 
@@ -11110,9 +11579,9 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_171:
+chunk_193:
 	CMPQ    sumDy_len+8(FP), $0x40
-	JA      wide_173
+	JA      wide_195
 	LEAQ    kmask<>+0(SB), R8
 	MOVQ    sumDy_len+8(FP), SI
 	SUBQ    $0x00, SI
@@ -11166,11 +11635,11 @@ chunk_171:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_174:
+narrow_196:
 	CMPQ       R8, $0x04
-	JLT        narrowdone_175
+	JLT        narrowdone_197
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_176
+	JEQ        noprefetch_198
 	MOVQ       prefetch+144(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -11208,7 +11677,7 @@ narrow_174:
 	PREFETCHT0 128(SI)(R9*1)
 	PREFETCHT0 192(SI)(R9*1)
 
-noprefetch_176:
+noprefetch_198:
 	VMOVUPS     (DI), Z8
 	VMOVUPS.Z   (AX), K2, Z10
 	VMOVUPS.Z   (CX), K2, Z11
@@ -11304,12 +11773,12 @@ noprefetch_176:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_174
+	JMP         narrow_196
 
-narrowdone_175:
-narrow_177:
+narrowdone_197:
+narrow_199:
 	CMPQ      R8, $0x01
-	JLT       narrowdone_178
+	JLT       narrowdone_200
 	VMOVUPS   (DI), Z8
 	VMOVUPS.Z (AX), K2, Z9
 	VMOVUPS.Z (CX), K2, Z10
@@ -11345,9 +11814,9 @@ narrow_177:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_177
+	JMP       narrow_199
 
-narrowdone_178:
+narrowdone_200:
 	VMOVUPS Z0, 1088(DI)
 	VMOVUPS Z1, 2176(DI)
 	VMOVUPS Z2, 1152(DI)
@@ -11356,37 +11825,37 @@ narrowdone_178:
 	VMOVUPS Z5, 2304(DI)
 	VMOVUPS Z6, 1280(DI)
 	VMOVUPS Z7, 2368(DI)
-	JMP     chunkdone_172
+	JMP     chunkdone_194
 
-wide_173:
+wide_195:
 	VPXORD Z13, Z13, Z13
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_179:
+clear_201:
 	VMOVUPS Z13, 1088(SI)
 	VMOVUPS Z13, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_179
+	JNZ     clear_201
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_180:
+rows_202:
 	CMPQ SI, $0x04
-	JLT  rowsdone_181
+	JLT  rowsdone_203
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_183
+	JZ   vectorstail_205
 
-vectors_182:
+vectors_204:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_185
+	JEQ        noprefetch_207
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -11400,7 +11869,7 @@ vectors_182:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_185:
+noprefetch_207:
 	VMOVUPS     (R9), Z8
 	VMOVUPS     (R10), Z10
 	VMOVUPS     (R11), Z11
@@ -11430,11 +11899,11 @@ noprefetch_185:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_182
+	JNZ         vectors_204
 
-vectorstail_183:
+vectorstail_205:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_184
+	JZ          vectorsdone_206
 	VMOVUPS     (R9), Z8
 	VMOVUPS.Z   (R10), K1, Z10
 	VMOVUPS.Z   (R11), K1, Z11
@@ -11461,24 +11930,24 @@ vectorstail_183:
 	VADDPS      2176(R9), Z10, Z10
 	VMOVUPS     Z10, 2176(R9)
 
-vectorsdone_184:
+vectorsdone_206:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_180
+	JMP  rows_202
 
-rowsdone_181:
-rows_186:
+rowsdone_203:
+rows_208:
 	CMPQ SI, $0x01
-	JLT  rowsdone_187
+	JLT  rowsdone_209
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_189
+	JZ   vectorstail_211
 
-vectors_188:
+vectors_210:
 	VMOVUPS (R8), Z8
 	VMOVUPS (R9), Z9
 	VMOVUPS (R10), Z10
@@ -11493,11 +11962,11 @@ vectors_188:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_188
+	JNZ     vectors_210
 
-vectorstail_189:
+vectorstail_211:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_190
+	JZ        vectorsdone_212
 	VMOVUPS   (R8), Z8
 	VMOVUPS.Z (R9), K1, Z9
 	VMOVUPS.Z (R10), K1, Z10
@@ -11509,14 +11978,14 @@ vectorstail_189:
 	VADDPS    2176(R8), Z9, Z9
 	VMOVUPS   Z9, 2176(R8)
 
-vectorsdone_190:
+vectorsdone_212:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_186
+	JMP  rows_208
 
-rowsdone_187:
-chunkdone_172:
+rowsdone_209:
+chunkdone_194:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -11525,9 +11994,9 @@ chunkdone_172:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_191:
+singles_213:
 	CMPQ          R9, R10
-	JGT           tail_192
+	JGT           tail_214
 	VMOVUPS       1088(SI)(R9*1), Z8
 	VMOVUPD       (DI)(R9*2), Z9
 	VMOVUPD       64(DI)(R9*2), Z10
@@ -11549,12 +12018,12 @@ singles_191:
 	VMOVUPD       Z9, (R8)(R9*2)
 	VMOVUPD       Z10, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_191
+	JMP           singles_213
 
-tail_192:
+tail_214:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_193
+	JEQ           done_215
 	VMOVUPS       1088(SI)(R9*1), Z8
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z9
@@ -11581,15 +12050,15 @@ tail_192:
 	VMOVUPD       Z10, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_193:
+done_215:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_194
+	JZ      done_216
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_171
+	JMP     chunk_193
 
-done_194:
+done_216:
 	VZEROUPPER
 	RET
 
@@ -11598,7 +12067,7 @@ done_194:
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_195
+	JNE   nontemporal_217
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -11610,10 +12079,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_196:
+sample_218:
 	XORQ R8, R8
 
-channel_197:
+channel_219:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -11627,9 +12096,9 @@ channel_197:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_198
+	JZ           aligned_220
 	CMPQ         R9, R10
-	JAE          aligned_198
+	JAE          aligned_220
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -11646,7 +12115,7 @@ channel_197:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_198:
+aligned_220:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -11656,12 +12125,12 @@ aligned_198:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_202:
+blocks_224:
 	CMPQ       R9, R10
-	JGT        blocksdone_203
+	JGT        blocksdone_225
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_204
+	JZ         noprefetch_226
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -11673,7 +12142,7 @@ blocks_202:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_204:
+noprefetch_226:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11699,14 +12168,14 @@ noprefetch_204:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_202
+	JMP         blocks_224
 
-blocksdone_203:
+blocksdone_225:
 	ADDQ $0x000000c0, R10
 
-singles_199:
+singles_221:
 	CMPQ        R9, R10
-	JGT         tail_200
+	JGT         tail_222
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11714,12 +12183,12 @@ singles_199:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_199
+	JMP         singles_221
 
-tail_200:
+tail_222:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_201
+	JEQ         done_223
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11728,22 +12197,22 @@ tail_200:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_201:
+done_223:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_197
+	JB   channel_219
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_196
+	JNZ  sample_218
 	VZEROUPPER
 	RET
 
-nontemporal_195:
+nontemporal_217:
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -11755,10 +12224,10 @@ nontemporal_195:
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_205:
+sample_227:
 	XORQ R8, R8
 
-channel_206:
+channel_228:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -11772,9 +12241,9 @@ channel_206:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_207
+	JZ           aligned_229
 	CMPQ         R9, R10
-	JAE          aligned_207
+	JAE          aligned_229
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -11791,7 +12260,7 @@ channel_206:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_207:
+aligned_229:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -11801,12 +12270,12 @@ aligned_207:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_211:
+blocks_233:
 	CMPQ       R9, R10
-	JGT        blocksdone_212
+	JGT        blocksdone_234
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_213
+	JZ         noprefetch_235
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -11818,7 +12287,7 @@ blocks_211:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_213:
+noprefetch_235:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11844,14 +12313,14 @@ noprefetch_213:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_211
+	JMP         blocks_233
 
-blocksdone_212:
+blocksdone_234:
 	ADDQ $0x000000c0, R10
 
-singles_208:
+singles_230:
 	CMPQ        R9, R10
-	JGT         tail_209
+	JGT         tail_231
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11859,12 +12328,12 @@ singles_208:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_208
+	JMP         singles_230
 
-tail_209:
+tail_231:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_210
+	JEQ         done_232
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -11873,18 +12342,18 @@ tail_209:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_210:
+done_232:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_206
+	JB   channel_228
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_205
+	JNZ  sample_227
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11894,7 +12363,7 @@ done_210:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_214
+	JNE     nontemporal_236
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -11903,12 +12372,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_215
+	JA      streaming_237
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_216
+	JZ      full_238
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -11918,7 +12387,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_false
 
-full_216:
+full_238:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -11962,10 +12431,10 @@ full_216:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_217:
+row_239:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_218
+	JZ         noprefetch_240
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -11975,7 +12444,7 @@ row_217:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_218:
+noprefetch_240:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -12004,7 +12473,7 @@ noprefetch_218:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_217
+	JNZ         row_239
 	VZEROUPPER
 	RET
 
@@ -12038,10 +12507,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_219:
+row_241:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_220
+	JZ         noprefetch_242
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -12049,7 +12518,7 @@ row_219:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_220:
+noprefetch_242:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -12072,7 +12541,7 @@ noprefetch_220:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_219
+	JNZ         row_241
 	VZEROUPPER
 	RET
 
@@ -12098,16 +12567,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_221:
+row_243:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_222
+	JZ         noprefetch_244
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_222:
+noprefetch_244:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -12124,7 +12593,7 @@ noprefetch_222:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_221
+	JNZ         row_243
 	VZEROUPPER
 	RET
 
@@ -12142,14 +12611,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_223:
+row_245:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_224
+	JZ         noprefetch_246
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_224:
+noprefetch_246:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -12160,7 +12629,7 @@ noprefetch_224:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_223
+	JNZ         row_245
 	VZEROUPPER
 	RET
 
@@ -12202,10 +12671,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_225:
+row_247:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_226
+	JZ         noprefetch_248
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -12215,7 +12684,7 @@ row_225:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_226:
+noprefetch_248:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -12244,7 +12713,7 @@ noprefetch_226:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_225
+	JNZ         row_247
 	VZEROUPPER
 	RET
 
@@ -12278,10 +12747,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_227:
+row_249:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_228
+	JZ         noprefetch_250
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -12289,7 +12758,7 @@ row_227:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_228:
+noprefetch_250:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -12312,7 +12781,7 @@ noprefetch_228:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_227
+	JNZ         row_249
 	VZEROUPPER
 	RET
 
@@ -12338,16 +12807,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_229:
+row_251:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_230
+	JZ         noprefetch_252
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_230:
+noprefetch_252:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -12364,7 +12833,7 @@ noprefetch_230:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_229
+	JNZ         row_251
 	VZEROUPPER
 	RET
 
@@ -12382,14 +12851,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_231:
+row_253:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_232
+	JZ         noprefetch_254
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_232:
+noprefetch_254:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -12400,11 +12869,11 @@ noprefetch_232:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_231
+	JNZ         row_253
 	VZEROUPPER
 	RET
 
-streaming_215:
+streaming_237:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -12414,15 +12883,15 @@ streaming_215:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_233:
+row_255:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_237:
+blocks_259:
 	CMPQ        R11, R12
-	JGT         blocksdone_238
+	JGT         blocksdone_260
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -12464,14 +12933,14 @@ blocks_237:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_237
+	JMP         blocks_259
 
-blocksdone_238:
+blocksdone_260:
 	ADDQ $0x000000c0, R12
 
-singles_234:
+singles_256:
 	CMPQ        R11, R12
-	JGT         tail_235
+	JGT         tail_257
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -12483,12 +12952,12 @@ singles_234:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_234
+	JMP         singles_256
 
-tail_235:
+tail_257:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_236
+	JEQ         done_258
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -12501,16 +12970,16 @@ tail_235:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_236:
+done_258:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_233
+	JNZ  row_255
 	VZEROUPPER
 	RET
 
-nontemporal_214:
+nontemporal_236:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -12519,12 +12988,12 @@ nontemporal_214:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_239
+	JA      streaming_261
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_240
+	JZ      full_262
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -12534,7 +13003,7 @@ nontemporal_214:
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_true
 
-full_240:
+full_262:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -12578,10 +13047,10 @@ full_240:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_241:
+row_263:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_242
+	JZ         noprefetch_264
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -12591,7 +13060,7 @@ row_241:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_242:
+noprefetch_264:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -12620,7 +13089,7 @@ noprefetch_242:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_241
+	JNZ         row_263
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12655,10 +13124,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_243:
+row_265:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_244
+	JZ         noprefetch_266
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -12666,7 +13135,7 @@ row_243:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_244:
+noprefetch_266:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -12689,7 +13158,7 @@ noprefetch_244:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_243
+	JNZ         row_265
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12716,16 +13185,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_245:
+row_267:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_246
+	JZ         noprefetch_268
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_246:
+noprefetch_268:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -12742,7 +13211,7 @@ noprefetch_246:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_245
+	JNZ         row_267
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12761,14 +13230,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_247:
+row_269:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_248
+	JZ         noprefetch_270
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_248:
+noprefetch_270:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -12779,7 +13248,7 @@ noprefetch_248:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_247
+	JNZ         row_269
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12822,10 +13291,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_249:
+row_271:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_250
+	JZ         noprefetch_272
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -12835,7 +13304,7 @@ row_249:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_250:
+noprefetch_272:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -12864,7 +13333,7 @@ noprefetch_250:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_249
+	JNZ         row_271
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12899,10 +13368,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_251:
+row_273:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_252
+	JZ         noprefetch_274
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -12910,7 +13379,7 @@ row_251:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_252:
+noprefetch_274:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -12933,7 +13402,7 @@ noprefetch_252:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_251
+	JNZ         row_273
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12960,16 +13429,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_253:
+row_275:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_254
+	JZ         noprefetch_276
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_254:
+noprefetch_276:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -12986,7 +13455,7 @@ noprefetch_254:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_253
+	JNZ         row_275
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13005,14 +13474,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_255:
+row_277:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_256
+	JZ         noprefetch_278
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_256:
+noprefetch_278:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13023,12 +13492,12 @@ noprefetch_256:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_255
+	JNZ         row_277
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_239:
+streaming_261:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -13038,15 +13507,15 @@ streaming_239:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_257:
+row_279:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_261:
+blocks_283:
 	CMPQ        R11, R12
-	JGT         blocksdone_262
+	JGT         blocksdone_284
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -13088,14 +13557,14 @@ blocks_261:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_261
+	JMP         blocks_283
 
-blocksdone_262:
+blocksdone_284:
 	ADDQ $0x000000c0, R12
 
-singles_258:
+singles_280:
 	CMPQ        R11, R12
-	JGT         tail_259
+	JGT         tail_281
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -13107,12 +13576,12 @@ singles_258:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_258
+	JMP         singles_280
 
-tail_259:
+tail_281:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_260
+	JEQ         done_282
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -13125,12 +13594,12 @@ tail_259:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_260:
+done_282:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_257
+	JNZ  row_279
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13156,9 +13625,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_263:
+singles_285:
 	CMPQ    BX, DX
-	JGT     tail_264
+	JGT     tail_286
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -13172,12 +13641,12 @@ singles_263:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_263
+	JMP     singles_285
 
-tail_264:
+tail_286:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_265
+	JEQ       done_287
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -13194,6 +13663,6 @@ tail_264:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_265:
+done_287:
 	VZEROUPPER
 	RET

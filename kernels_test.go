@@ -34,7 +34,8 @@ func (c kernelCall) span() int {
 // kernelCalls covers every run length (rows) and channel count (cols) from 1 to 130, so
 // every vector tail and unrolled remainder of a kernel is hit, plus strides with gaps
 // (a tile inside a wider tensor), row counts that cross chunk boundaries, and samples
-// 4 KiB apart over several groups (which amd64's short-run forms walk sample by sample).
+// 4 KiB apart over several groups (which amd64's short-run reduction walks sample by
+// sample).
 func kernelCalls() []kernelCall {
 	var calls []kernelCall
 	for n := 1; n <= 130; n++ {

@@ -1855,12 +1855,347 @@ done_156:
 	VZEROUPPER
 	RET
 
+// func normShortRowsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, group int)
+// Requires: AVX, CMOV, FMA3, MMX+
+TEXT ·normShortRowsAVX2(SB), NOSPLIT, $72-160
+	// normShortRowsAVX2: normRows for short runs, a group of samples at a time.
+	MOVQ    y_base+0(FP), AX
+	MOVQ    x_base+24(FP), CX
+	MOVQ    width+120(FP), DX
+	MOVQ    DX, BX
+	ANDQ    $0x07, BX
+	SHLQ    $0x02, BX
+	MOVQ    BX, 64(SP)
+	LEAQ    ymask<>+0(SB), SI
+	NEGQ    BX
+	VMOVDQU 32(SI)(BX*1), Y0
+	MOVQ    stride+136(FP), BX
+	SHLQ    $0x02, BX
+	SHLQ    $0x02, DX
+	MOVQ    group+152(FP), SI
+	CMPQ    samples+128(FP), SI
+	CMOVQLT samples+128(FP), SI
+
+group_168:
+	XORQ DI, DI
+
+channel_169:
+	MOVQ         center_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	MOVQ         scale_base+72(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y2
+	MOVQ         shift_base+96(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y3
+	CMPQ         prefetch+144(FP), $0x00
+	JE           noprefetch_170
+	XORQ         R8, R8
+	MOVQ         SI, R9
+
+prefetch_171:
+	MOVQ       prefetch+144(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_172
+	LEAQ       (R10)(CX*1), R10
+	PREFETCHT0 (R10)(R8*1)
+	PREFETCHT0 64(R10)(R8*1)
+	PREFETCHT0 128(R10)(R8*1)
+	PREFETCHT0 192(R10)(R8*1)
+
+noprefetch_172:
+	ADDQ BX, R8
+	DECQ R9
+	JNZ  prefetch_171
+
+noprefetch_170:
+	MOVQ DX, R8
+	ANDQ $-32, R8
+	XORQ R9, R9
+
+pairs_173:
+	LEAQ 64(R9), R10
+	CMPQ R10, R8
+	JA   single_174
+	LEAQ (R9)(BX*1), R11
+	MOVQ SI, R12
+
+down_177:
+	CMPQ        R12, $0x02
+	JB          downlast_178
+	VMOVUPS     (CX)(R9*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, (AX)(R9*1)
+	VMOVUPS     32(CX)(R9*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, 32(AX)(R9*1)
+	VMOVUPS     (CX)(R11*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, (AX)(R11*1)
+	VMOVUPS     32(CX)(R11*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, 32(AX)(R11*1)
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R11)(BX*2), R11
+	SUBQ        $0x02, R12
+	JMP         down_177
+
+downlast_178:
+	TESTQ       R12, R12
+	JZ          downdone_179
+	VMOVUPS     (CX)(R9*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, (AX)(R9*1)
+	VMOVUPS     32(CX)(R9*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, 32(AX)(R9*1)
+
+downdone_179:
+	MOVQ R10, R9
+	JMP  pairs_173
+
+single_174:
+	CMPQ R9, R8
+	JAE  tail_175
+	MOVQ R9, R8
+	LEAQ (R8)(BX*1), R10
+	MOVQ SI, R11
+
+down_180:
+	CMPQ        R11, $0x02
+	JB          downlast_181
+	VMOVUPS     (CX)(R8*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, (AX)(R8*1)
+	VMOVUPS     (CX)(R10*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, (AX)(R10*1)
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_180
+
+downlast_181:
+	TESTQ       R11, R11
+	JZ          downdone_182
+	VMOVUPS     (CX)(R8*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, (AX)(R8*1)
+
+downdone_182:
+	ADDQ $0x00000020, R9
+
+tail_175:
+	CMPQ R9, DX
+	JAE  positionsdone_176
+	MOVQ R9, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ SI, R10
+
+down_183:
+	CMPQ       R10, $0x02
+	JB         downlast_184
+	LEAQ       (CX)(R8*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_186
+	VMASKMOVPS (R11), Y0, Y4
+	JMP        loaded_187
+
+loadslow_186:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_188:
+	CMPQ R13, R12
+	JGE  copied_189
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_188
+
+copied_189:
+	VMOVUPS (SP), Y4
+
+loaded_187:
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	LEAQ        (AX)(R8*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          storeslow_190
+	VMASKMOVPS  Y4, Y0, (R11)
+	JMP         stored_191
+
+storeslow_190:
+	VMOVUPS Y4, (SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_192:
+	CMPQ R13, R12
+	JGE  copied_193
+	MOVL (SP)(R13*1), R14
+	MOVL R14, (R11)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_192
+
+copied_193:
+stored_191:
+	LEAQ       (CX)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_194
+	VMASKMOVPS (R11), Y0, Y4
+	JMP        loaded_195
+
+loadslow_194:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_196:
+	CMPQ R13, R12
+	JGE  copied_197
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_196
+
+copied_197:
+	VMOVUPS (SP), Y4
+
+loaded_195:
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	LEAQ        (AX)(R9*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          storeslow_198
+	VMASKMOVPS  Y4, Y0, (R11)
+	JMP         stored_199
+
+storeslow_198:
+	VMOVUPS Y4, (SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_200:
+	CMPQ R13, R12
+	JGE  copied_201
+	MOVL (SP)(R13*1), R14
+	MOVL R14, (R11)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_200
+
+copied_201:
+stored_199:
+	LEAQ (R8)(BX*2), R8
+	LEAQ (R9)(BX*2), R9
+	SUBQ $0x02, R10
+	JMP  down_183
+
+downlast_184:
+	TESTQ      R10, R10
+	JZ         downdone_185
+	LEAQ       (CX)(R8*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_202
+	VMASKMOVPS (R9), Y0, Y4
+	JMP        loaded_203
+
+loadslow_202:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_204:
+	CMPQ R11, R10
+	JGE  copied_205
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_204
+
+copied_205:
+	VMOVUPS (SP), Y4
+
+loaded_203:
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	LEAQ        (AX)(R8*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          storeslow_206
+	VMASKMOVPS  Y4, Y0, (R8)
+	JMP         stored_207
+
+storeslow_206:
+	VMOVUPS Y4, (SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_208:
+	CMPQ R10, R9
+	JGE  copied_209
+	MOVL (SP)(R10*1), R11
+	MOVL R11, (R8)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_208
+
+copied_209:
+stored_207:
+downdone_185:
+positionsdone_176:
+	ADDQ    DX, AX
+	ADDQ    DX, CX
+	INCQ    DI
+	CMPQ    DI, center_len+56(FP)
+	JB      channel_169
+	MOVQ    SI, R8
+	IMULQ   BX, R8
+	IMULQ   DX, DI
+	SUBQ    DI, R8
+	ADDQ    R8, AX
+	ADDQ    R8, CX
+	SUBQ    SI, samples+128(FP)
+	JZ      done_210
+	MOVQ    group+152(FP), SI
+	CMPQ    samples+128(FP), SI
+	CMOVQLT samples+128(FP), SI
+	JMP     group_168
+
+done_210:
+	VZEROUPPER
+	RET
+
 // func normColsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, rows int, stride int, prefetch int, stream int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_168
+	JNE     nontemporal_211
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -1871,12 +2206,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_169
+	JA      streaming_212
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_170
+	JZ      full_213
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -1886,7 +2221,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_false
 
-full_170:
+full_213:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -1921,16 +2256,16 @@ full_170:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_171:
+row_214:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_172
+	JZ         noprefetch_215
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_172:
+noprefetch_215:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -1950,7 +2285,7 @@ noprefetch_172:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_171
+	JNZ         row_214
 	VZEROUPPER
 	RET
 
@@ -1977,15 +2312,15 @@ normColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_173:
+row_216:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_174
+	JZ         noprefetch_217
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_174:
+noprefetch_217:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -2001,7 +2336,7 @@ noprefetch_174:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_173
+	JNZ         row_216
 	VZEROUPPER
 	RET
 
@@ -2022,14 +2357,14 @@ normColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_175:
+row_218:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_176
+	JZ         noprefetch_219
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_176:
+noprefetch_219:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -2041,7 +2376,7 @@ noprefetch_176:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_175
+	JNZ         row_218
 	VZEROUPPER
 	RET
 
@@ -2056,13 +2391,13 @@ normColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_177:
+row_220:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_178
+	JZ         noprefetch_221
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_178:
+noprefetch_221:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -2070,7 +2405,7 @@ noprefetch_178:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_177
+	JNZ         row_220
 	VZEROUPPER
 	RET
 
@@ -2098,99 +2433,99 @@ normColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_179
+	JA         loadslow_222
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_180
+	JMP        loaded_223
 
-loadslow_179:
+loadslow_222:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_181:
+copy_224:
 	CMPQ BX, DX
-	JGE  copied_182
+	JGE  copied_225
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_181
+	JMP  copy_224
 
-copied_182:
+copied_225:
 	VMOVUPS (SP), Y10
 
-loaded_180:
+loaded_223:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_183
+	JA         loadslow_226
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_184
+	JMP        loaded_227
 
-loadslow_183:
+loadslow_226:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_185:
+copy_228:
 	CMPQ BX, DX
-	JGE  copied_186
+	JGE  copied_229
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_185
+	JMP  copy_228
 
-copied_186:
+copied_229:
 	VMOVUPS (SP), Y11
 
-loaded_184:
+loaded_227:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_187
+	JA         loadslow_230
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_188
+	JMP        loaded_231
 
-loadslow_187:
+loadslow_230:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_189:
+copy_232:
 	CMPQ BX, DX
-	JGE  copied_190
+	JGE  copied_233
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_189
+	JMP  copy_232
 
-copied_190:
+copied_233:
 	VMOVUPS (SP), Y12
 
-loaded_188:
+loaded_231:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_191:
+row_234:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_192
+	JZ         noprefetch_235
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_192:
+noprefetch_235:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -2207,58 +2542,58 @@ noprefetch_192:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_193
+	JA          loadslow_236
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_194
+	JMP         loaded_237
 
-loadslow_193:
+loadslow_236:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_195:
+copy_238:
 	CMPQ R8, DI
-	JGE  copied_196
+	JGE  copied_239
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_195
+	JMP  copy_238
 
-copied_196:
+copied_239:
 	VMOVUPS (SP), Y13
 
-loaded_194:
+loaded_237:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_197
+	JA          storeslow_240
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_198
+	JMP         stored_241
 
-storeslow_197:
+storeslow_240:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_199:
+copy_242:
 	CMPQ R8, DI
-	JGE  copied_200
+	JGE  copied_243
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_199
+	JMP  copy_242
 
-copied_200:
-stored_198:
+copied_243:
+stored_241:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_191
+	JNZ  row_234
 	VZEROUPPER
 	RET
 
@@ -2280,98 +2615,98 @@ normColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_201
+	JA         loadslow_244
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_202
+	JMP        loaded_245
 
-loadslow_201:
+loadslow_244:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_203:
+copy_246:
 	CMPQ BX, DX
-	JGE  copied_204
+	JGE  copied_247
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_203
+	JMP  copy_246
 
-copied_204:
+copied_247:
 	VMOVUPS (SP), Y7
 
-loaded_202:
+loaded_245:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_205
+	JA         loadslow_248
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_206
+	JMP        loaded_249
 
-loadslow_205:
+loadslow_248:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_207:
+copy_250:
 	CMPQ BX, DX
-	JGE  copied_208
+	JGE  copied_251
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_207
+	JMP  copy_250
 
-copied_208:
+copied_251:
 	VMOVUPS (SP), Y8
 
-loaded_206:
+loaded_249:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_209
+	JA         loadslow_252
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_210
+	JMP        loaded_253
 
-loadslow_209:
+loadslow_252:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_211:
+copy_254:
 	CMPQ BX, DX
-	JGE  copied_212
+	JGE  copied_255
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_211
+	JMP  copy_254
 
-copied_212:
+copied_255:
 	VMOVUPS (SP), Y9
 
-loaded_210:
+loaded_253:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_213:
+row_256:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_214
+	JZ         noprefetch_257
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_214:
+noprefetch_257:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -2384,58 +2719,58 @@ noprefetch_214:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_215
+	JA          loadslow_258
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_216
+	JMP         loaded_259
 
-loadslow_215:
+loadslow_258:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_217:
+copy_260:
 	CMPQ R8, DI
-	JGE  copied_218
+	JGE  copied_261
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_217
+	JMP  copy_260
 
-copied_218:
+copied_261:
 	VMOVUPS (SP), Y10
 
-loaded_216:
+loaded_259:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_219
+	JA          storeslow_262
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_220
+	JMP         stored_263
 
-storeslow_219:
+storeslow_262:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_221:
+copy_264:
 	CMPQ R8, DI
-	JGE  copied_222
+	JGE  copied_265
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_221
+	JMP  copy_264
 
-copied_222:
-stored_220:
+copied_265:
+stored_263:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_213
+	JNZ  row_256
 	VZEROUPPER
 	RET
 
@@ -2451,97 +2786,97 @@ normColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_223
+	JA         loadslow_266
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_224
+	JMP        loaded_267
 
-loadslow_223:
+loadslow_266:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_225:
+copy_268:
 	CMPQ BX, DX
-	JGE  copied_226
+	JGE  copied_269
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_225
+	JMP  copy_268
 
-copied_226:
+copied_269:
 	VMOVUPS (SP), Y4
 
-loaded_224:
+loaded_267:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_227
+	JA         loadslow_270
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_228
+	JMP        loaded_271
 
-loadslow_227:
+loadslow_270:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_229:
+copy_272:
 	CMPQ BX, DX
-	JGE  copied_230
+	JGE  copied_273
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_229
+	JMP  copy_272
 
-copied_230:
+copied_273:
 	VMOVUPS (SP), Y5
 
-loaded_228:
+loaded_271:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_231
+	JA         loadslow_274
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_232
+	JMP        loaded_275
 
-loadslow_231:
+loadslow_274:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_233:
+copy_276:
 	CMPQ BX, DX
-	JGE  copied_234
+	JGE  copied_277
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_233
+	JMP  copy_276
 
-copied_234:
+copied_277:
 	VMOVUPS (SP), Y6
 
-loaded_232:
+loaded_275:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_235:
+row_278:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_236
+	JZ         noprefetch_279
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_236:
+noprefetch_279:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -2550,58 +2885,58 @@ noprefetch_236:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_237
+	JA          loadslow_280
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_238
+	JMP         loaded_281
 
-loadslow_237:
+loadslow_280:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_239:
+copy_282:
 	CMPQ R8, DI
-	JGE  copied_240
+	JGE  copied_283
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_239
+	JMP  copy_282
 
-copied_240:
+copied_283:
 	VMOVUPS (SP), Y7
 
-loaded_238:
+loaded_281:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_241
+	JA          storeslow_284
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_242
+	JMP         stored_285
 
-storeslow_241:
+storeslow_284:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_243:
+copy_286:
 	CMPQ R8, DI
-	JGE  copied_244
+	JGE  copied_287
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_243
+	JMP  copy_286
 
-copied_244:
-stored_242:
+copied_287:
+stored_285:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_235
+	JNZ  row_278
 	VZEROUPPER
 	RET
 
@@ -2610,152 +2945,152 @@ normColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_245
+	JA         loadslow_288
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_246
+	JMP        loaded_289
 
-loadslow_245:
+loadslow_288:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_247:
+copy_290:
 	CMPQ BX, DX
-	JGE  copied_248
+	JGE  copied_291
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_247
+	JMP  copy_290
 
-copied_248:
+copied_291:
 	VMOVUPS (SP), Y1
 
-loaded_246:
+loaded_289:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_249
+	JA         loadslow_292
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_250
+	JMP        loaded_293
 
-loadslow_249:
+loadslow_292:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_251:
+copy_294:
 	CMPQ BX, DX
-	JGE  copied_252
+	JGE  copied_295
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_251
+	JMP  copy_294
 
-copied_252:
+copied_295:
 	VMOVUPS (SP), Y2
 
-loaded_250:
+loaded_293:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_253
+	JA         loadslow_296
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_254
+	JMP        loaded_297
 
-loadslow_253:
+loadslow_296:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_255:
+copy_298:
 	CMPQ BX, DX
-	JGE  copied_256
+	JGE  copied_299
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_255
+	JMP  copy_298
 
-copied_256:
+copied_299:
 	VMOVUPS (SP), Y3
 
-loaded_254:
+loaded_297:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_257:
+row_300:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_258
+	JZ         noprefetch_301
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_258:
+noprefetch_301:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_259
+	JA         loadslow_302
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_260
+	JMP        loaded_303
 
-loadslow_259:
+loadslow_302:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_261:
+copy_304:
 	CMPQ DI, SI
-	JGE  copied_262
+	JGE  copied_305
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_261
+	JMP  copy_304
 
-copied_262:
+copied_305:
 	VMOVUPS (SP), Y4
 
-loaded_260:
+loaded_303:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_263
+	JA          storeslow_306
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_264
+	JMP         stored_307
 
-storeslow_263:
+storeslow_306:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_265:
+copy_308:
 	CMPQ DI, SI
-	JGE  copied_266
+	JGE  copied_309
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_265
+	JMP  copy_308
 
-copied_266:
-stored_264:
+copied_309:
+stored_307:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_257
+	JNZ  row_300
 	VZEROUPPER
 	RET
 
-streaming_169:
+streaming_212:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -2763,15 +3098,15 @@ streaming_169:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_267:
+row_310:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_271:
+blocks_314:
 	CMPQ        R9, R10
-	JGT         blocksdone_272
+	JGT         blocksdone_315
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -2801,14 +3136,14 @@ blocks_271:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_271
+	JMP         blocks_314
 
-blocksdone_272:
+blocksdone_315:
 	ADDQ $0x00000060, R10
 
-singles_268:
+singles_311:
 	CMPQ        R9, R10
-	JGT         tail_269
+	JGT         tail_312
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -2817,156 +3152,156 @@ singles_268:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_268
+	JMP         singles_311
 
-tail_269:
+tail_312:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_270
+	JEQ        done_313
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_273
+	JA         loadslow_316
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_274
+	JMP        loaded_317
 
-loadslow_273:
+loadslow_316:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_275:
+copy_318:
 	CMPQ R13, R12
-	JGE  copied_276
+	JGE  copied_319
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_275
+	JMP  copy_318
 
-copied_276:
+copied_319:
 	VMOVUPS (SP), Y1
 
-loaded_274:
+loaded_317:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_277
+	JA         loadslow_320
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_278
+	JMP        loaded_321
 
-loadslow_277:
+loadslow_320:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_279:
+copy_322:
 	CMPQ R13, R12
-	JGE  copied_280
+	JGE  copied_323
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_279
+	JMP  copy_322
 
-copied_280:
+copied_323:
 	VMOVUPS (SP), Y2
 
-loaded_278:
+loaded_321:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_281
+	JA         loadslow_324
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_282
+	JMP        loaded_325
 
-loadslow_281:
+loadslow_324:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_283:
+copy_326:
 	CMPQ R13, R12
-	JGE  copied_284
+	JGE  copied_327
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_283
+	JMP  copy_326
 
-copied_284:
+copied_327:
 	VMOVUPS (SP), Y3
 
-loaded_282:
+loaded_325:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_285
+	JA         loadslow_328
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_286
+	JMP        loaded_329
 
-loadslow_285:
+loadslow_328:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_287:
+copy_330:
 	CMPQ R13, R12
-	JGE  copied_288
+	JGE  copied_331
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_287
+	JMP  copy_330
 
-copied_288:
+copied_331:
 	VMOVUPS (SP), Y4
 
-loaded_286:
+loaded_329:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_289
+	JA          storeslow_332
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_290
+	JMP         stored_333
 
-storeslow_289:
+storeslow_332:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_291:
+copy_334:
 	CMPQ R12, R11
-	JGE  copied_292
+	JGE  copied_335
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_291
+	JMP  copy_334
 
-copied_292:
-stored_290:
+copied_335:
+stored_333:
 	MOVQ R10, R9
 
-done_270:
+done_313:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_267
+	JNZ  row_310
 	VZEROUPPER
 	RET
 
-nontemporal_168:
+nontemporal_211:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -2977,12 +3312,12 @@ nontemporal_168:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_293
+	JA      streaming_336
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_294
+	JZ      full_337
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -2992,7 +3327,7 @@ nontemporal_168:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_294:
+full_337:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -3027,16 +3362,16 @@ full_294:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_295:
+row_338:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_296
+	JZ         noprefetch_339
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_296:
+noprefetch_339:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -3056,7 +3391,7 @@ noprefetch_296:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_295
+	JNZ         row_338
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3084,15 +3419,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_297:
+row_340:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_298
+	JZ         noprefetch_341
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_298:
+noprefetch_341:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -3108,7 +3443,7 @@ noprefetch_298:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_297
+	JNZ         row_340
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3130,14 +3465,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_299:
+row_342:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_300
+	JZ         noprefetch_343
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_300:
+noprefetch_343:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -3149,7 +3484,7 @@ noprefetch_300:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_299
+	JNZ         row_342
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3165,13 +3500,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_301:
+row_344:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_302
+	JZ         noprefetch_345
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_302:
+noprefetch_345:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -3179,7 +3514,7 @@ noprefetch_302:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_301
+	JNZ         row_344
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3208,99 +3543,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_303
+	JA         loadslow_346
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_304
+	JMP        loaded_347
 
-loadslow_303:
+loadslow_346:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_305:
+copy_348:
 	CMPQ BX, DX
-	JGE  copied_306
+	JGE  copied_349
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_305
+	JMP  copy_348
 
-copied_306:
+copied_349:
 	VMOVUPS (SP), Y10
 
-loaded_304:
+loaded_347:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_307
+	JA         loadslow_350
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_308
+	JMP        loaded_351
 
-loadslow_307:
+loadslow_350:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_309:
+copy_352:
 	CMPQ BX, DX
-	JGE  copied_310
+	JGE  copied_353
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_309
+	JMP  copy_352
 
-copied_310:
+copied_353:
 	VMOVUPS (SP), Y11
 
-loaded_308:
+loaded_351:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_311
+	JA         loadslow_354
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_312
+	JMP        loaded_355
 
-loadslow_311:
+loadslow_354:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_313:
+copy_356:
 	CMPQ BX, DX
-	JGE  copied_314
+	JGE  copied_357
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_313
+	JMP  copy_356
 
-copied_314:
+copied_357:
 	VMOVUPS (SP), Y12
 
-loaded_312:
+loaded_355:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_315:
+row_358:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_316
+	JZ         noprefetch_359
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_316:
+noprefetch_359:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -3317,58 +3652,58 @@ noprefetch_316:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_317
+	JA          loadslow_360
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_318
+	JMP         loaded_361
 
-loadslow_317:
+loadslow_360:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_319:
+copy_362:
 	CMPQ R8, DI
-	JGE  copied_320
+	JGE  copied_363
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_319
+	JMP  copy_362
 
-copied_320:
+copied_363:
 	VMOVUPS (SP), Y13
 
-loaded_318:
+loaded_361:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_321
+	JA          storeslow_364
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_322
+	JMP         stored_365
 
-storeslow_321:
+storeslow_364:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_323:
+copy_366:
 	CMPQ R8, DI
-	JGE  copied_324
+	JGE  copied_367
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_323
+	JMP  copy_366
 
-copied_324:
-stored_322:
+copied_367:
+stored_365:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_315
+	JNZ  row_358
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3391,98 +3726,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_325
+	JA         loadslow_368
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_326
+	JMP        loaded_369
 
-loadslow_325:
+loadslow_368:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_327:
+copy_370:
 	CMPQ BX, DX
-	JGE  copied_328
+	JGE  copied_371
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_327
+	JMP  copy_370
 
-copied_328:
+copied_371:
 	VMOVUPS (SP), Y7
 
-loaded_326:
+loaded_369:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_329
+	JA         loadslow_372
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_330
+	JMP        loaded_373
 
-loadslow_329:
+loadslow_372:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_331:
+copy_374:
 	CMPQ BX, DX
-	JGE  copied_332
+	JGE  copied_375
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_331
+	JMP  copy_374
 
-copied_332:
+copied_375:
 	VMOVUPS (SP), Y8
 
-loaded_330:
+loaded_373:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_333
+	JA         loadslow_376
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_334
+	JMP        loaded_377
 
-loadslow_333:
+loadslow_376:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_335:
+copy_378:
 	CMPQ BX, DX
-	JGE  copied_336
+	JGE  copied_379
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_335
+	JMP  copy_378
 
-copied_336:
+copied_379:
 	VMOVUPS (SP), Y9
 
-loaded_334:
+loaded_377:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_337:
+row_380:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_338
+	JZ         noprefetch_381
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_338:
+noprefetch_381:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -3495,58 +3830,58 @@ noprefetch_338:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_339
+	JA          loadslow_382
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_340
+	JMP         loaded_383
 
-loadslow_339:
+loadslow_382:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_341:
+copy_384:
 	CMPQ R8, DI
-	JGE  copied_342
+	JGE  copied_385
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_341
+	JMP  copy_384
 
-copied_342:
+copied_385:
 	VMOVUPS (SP), Y10
 
-loaded_340:
+loaded_383:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_343
+	JA          storeslow_386
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_344
+	JMP         stored_387
 
-storeslow_343:
+storeslow_386:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_345:
+copy_388:
 	CMPQ R8, DI
-	JGE  copied_346
+	JGE  copied_389
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_345
+	JMP  copy_388
 
-copied_346:
-stored_344:
+copied_389:
+stored_387:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_337
+	JNZ  row_380
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3563,97 +3898,97 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_347
+	JA         loadslow_390
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_348
+	JMP        loaded_391
 
-loadslow_347:
+loadslow_390:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_349:
+copy_392:
 	CMPQ BX, DX
-	JGE  copied_350
+	JGE  copied_393
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_349
+	JMP  copy_392
 
-copied_350:
+copied_393:
 	VMOVUPS (SP), Y4
 
-loaded_348:
+loaded_391:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_351
+	JA         loadslow_394
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_352
+	JMP        loaded_395
 
-loadslow_351:
+loadslow_394:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_353:
+copy_396:
 	CMPQ BX, DX
-	JGE  copied_354
+	JGE  copied_397
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_353
+	JMP  copy_396
 
-copied_354:
+copied_397:
 	VMOVUPS (SP), Y5
 
-loaded_352:
+loaded_395:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_355
+	JA         loadslow_398
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_356
+	JMP        loaded_399
 
-loadslow_355:
+loadslow_398:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_357:
+copy_400:
 	CMPQ BX, DX
-	JGE  copied_358
+	JGE  copied_401
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_357
+	JMP  copy_400
 
-copied_358:
+copied_401:
 	VMOVUPS (SP), Y6
 
-loaded_356:
+loaded_399:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_359:
+row_402:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_360
+	JZ         noprefetch_403
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_360:
+noprefetch_403:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -3662,58 +3997,58 @@ noprefetch_360:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_361
+	JA          loadslow_404
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_362
+	JMP         loaded_405
 
-loadslow_361:
+loadslow_404:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_363:
+copy_406:
 	CMPQ R8, DI
-	JGE  copied_364
+	JGE  copied_407
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_363
+	JMP  copy_406
 
-copied_364:
+copied_407:
 	VMOVUPS (SP), Y7
 
-loaded_362:
+loaded_405:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_365
+	JA          storeslow_408
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_366
+	JMP         stored_409
 
-storeslow_365:
+storeslow_408:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_367:
+copy_410:
 	CMPQ R8, DI
-	JGE  copied_368
+	JGE  copied_411
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_367
+	JMP  copy_410
 
-copied_368:
-stored_366:
+copied_411:
+stored_409:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_359
+	JNZ  row_402
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3723,153 +4058,153 @@ normColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_369
+	JA         loadslow_412
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_370
+	JMP        loaded_413
 
-loadslow_369:
+loadslow_412:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_371:
+copy_414:
 	CMPQ BX, DX
-	JGE  copied_372
+	JGE  copied_415
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_371
+	JMP  copy_414
 
-copied_372:
+copied_415:
 	VMOVUPS (SP), Y1
 
-loaded_370:
+loaded_413:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_373
+	JA         loadslow_416
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_374
+	JMP        loaded_417
 
-loadslow_373:
+loadslow_416:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_375:
+copy_418:
 	CMPQ BX, DX
-	JGE  copied_376
+	JGE  copied_419
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_375
+	JMP  copy_418
 
-copied_376:
+copied_419:
 	VMOVUPS (SP), Y2
 
-loaded_374:
+loaded_417:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_377
+	JA         loadslow_420
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_378
+	JMP        loaded_421
 
-loadslow_377:
+loadslow_420:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_379:
+copy_422:
 	CMPQ BX, DX
-	JGE  copied_380
+	JGE  copied_423
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_379
+	JMP  copy_422
 
-copied_380:
+copied_423:
 	VMOVUPS (SP), Y3
 
-loaded_378:
+loaded_421:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_381:
+row_424:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_382
+	JZ         noprefetch_425
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_382:
+noprefetch_425:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_383
+	JA         loadslow_426
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_384
+	JMP        loaded_427
 
-loadslow_383:
+loadslow_426:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_385:
+copy_428:
 	CMPQ DI, SI
-	JGE  copied_386
+	JGE  copied_429
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_385
+	JMP  copy_428
 
-copied_386:
+copied_429:
 	VMOVUPS (SP), Y4
 
-loaded_384:
+loaded_427:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_387
+	JA          storeslow_430
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_388
+	JMP         stored_431
 
-storeslow_387:
+storeslow_430:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_389:
+copy_432:
 	CMPQ DI, SI
-	JGE  copied_390
+	JGE  copied_433
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_389
+	JMP  copy_432
 
-copied_390:
-stored_388:
+copied_433:
+stored_431:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_381
+	JNZ  row_424
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_293:
+streaming_336:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -3877,15 +4212,15 @@ streaming_293:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_391:
+row_434:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_395:
+blocks_438:
 	CMPQ        R9, R10
-	JGT         blocksdone_396
+	JGT         blocksdone_439
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3915,14 +4250,14 @@ blocks_395:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_395
+	JMP         blocks_438
 
-blocksdone_396:
+blocksdone_439:
 	ADDQ $0x00000060, R10
 
-singles_392:
+singles_435:
 	CMPQ        R9, R10
-	JGT         tail_393
+	JGT         tail_436
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3931,152 +4266,152 @@ singles_392:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_392
+	JMP         singles_435
 
-tail_393:
+tail_436:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_394
+	JEQ        done_437
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_397
+	JA         loadslow_440
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_398
+	JMP        loaded_441
 
-loadslow_397:
+loadslow_440:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_399:
+copy_442:
 	CMPQ R13, R12
-	JGE  copied_400
+	JGE  copied_443
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_399
+	JMP  copy_442
 
-copied_400:
+copied_443:
 	VMOVUPS (SP), Y1
 
-loaded_398:
+loaded_441:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_401
+	JA         loadslow_444
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_402
+	JMP        loaded_445
 
-loadslow_401:
+loadslow_444:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_403:
+copy_446:
 	CMPQ R13, R12
-	JGE  copied_404
+	JGE  copied_447
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_403
+	JMP  copy_446
 
-copied_404:
+copied_447:
 	VMOVUPS (SP), Y2
 
-loaded_402:
+loaded_445:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_405
+	JA         loadslow_448
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_406
+	JMP        loaded_449
 
-loadslow_405:
+loadslow_448:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_407:
+copy_450:
 	CMPQ R13, R12
-	JGE  copied_408
+	JGE  copied_451
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_407
+	JMP  copy_450
 
-copied_408:
+copied_451:
 	VMOVUPS (SP), Y3
 
-loaded_406:
+loaded_449:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_409
+	JA         loadslow_452
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_410
+	JMP        loaded_453
 
-loadslow_409:
+loadslow_452:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_411:
+copy_454:
 	CMPQ R13, R12
-	JGE  copied_412
+	JGE  copied_455
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_411
+	JMP  copy_454
 
-copied_412:
+copied_455:
 	VMOVUPS (SP), Y4
 
-loaded_410:
+loaded_453:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_413
+	JA          storeslow_456
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_414
+	JMP         stored_457
 
-storeslow_413:
+storeslow_456:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_415:
+copy_458:
 	CMPQ R12, R11
-	JGE  copied_416
+	JGE  copied_459
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_415
+	JMP  copy_458
 
-copied_416:
-stored_414:
+copied_459:
+stored_457:
 	MOVQ R10, R9
 
-done_394:
+done_437:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_391
+	JNZ  row_434
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4104,20 +4439,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_417:
+sample_460:
 	XORQ DI, DI
 
-channel_418:
+channel_461:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_419:
+chunk_462:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_420
+	JZ         noprefetch_463
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -4153,7 +4488,7 @@ chunk_419:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_420:
+noprefetch_463:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -4170,9 +4505,9 @@ noprefetch_420:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_424:
+blocks_467:
 	CMPQ         R10, R11
-	JGT          blocksdone_425
+	JGT          blocksdone_468
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
@@ -4190,85 +4525,85 @@ blocks_424:
 	VADDPS       Y12, Y10, Y10
 	VFNMADD231PS Y12, Y13, Y11
 	ADDQ         $0x00000080, R10
-	JMP          blocks_424
+	JMP          blocks_467
 
-blocksdone_425:
+blocksdone_468:
 	ADDQ $0x00000060, R11
 
-singles_421:
+singles_464:
 	CMPQ         R10, R11
-	JGT          tail_422
+	JGT          tail_465
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	ADDQ         $0x00000020, R10
-	JMP          singles_421
+	JMP          singles_464
 
-tail_422:
+tail_465:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_423
+	JEQ        done_466
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_426
+	JA         loadslow_469
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_427
+	JMP        loaded_470
 
-loadslow_426:
+loadslow_469:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_428:
+copy_471:
 	CMPQ R14, R13
-	JGE  copied_429
+	JGE  copied_472
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_428
+	JMP  copy_471
 
-copied_429:
+copied_472:
 	VMOVUPS (SP), Y12
 
-loaded_427:
+loaded_470:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_430
+	JA         loadslow_473
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_431
+	JMP        loaded_474
 
-loadslow_430:
+loadslow_473:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_432:
+copy_475:
 	CMPQ R13, R12
-	JGE  copied_433
+	JGE  copied_476
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_432
+	JMP  copy_475
 
-copied_433:
+copied_476:
 	VMOVUPS (SP), Y13
 
-loaded_431:
+loaded_474:
 	VSUBPS       Y13, Y1, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	MOVQ         R11, R10
 
-done_423:
+done_466:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -4288,7 +4623,7 @@ done_423:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_419
+	JNZ          chunk_462
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -4305,11 +4640,11 @@ done_423:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_418
+	JB           channel_461
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_417
+	JNZ          sample_460
 	VZEROUPPER
 	RET
 
@@ -4332,16 +4667,16 @@ TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_434:
+group_477:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_435
+	JE   bysample_478
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_437:
+channel_480:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -4353,14 +4688,14 @@ channel_437:
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
 	CMPQ         prefetch+176(FP), $0x00
-	JE           noprefetch_438
+	JE           noprefetch_481
 	XORQ         R9, R9
 	MOVQ         BX, R10
 
-prefetch_439:
+prefetch_482:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_440
+	JZ         noprefetch_483
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -4372,28 +4707,28 @@ prefetch_439:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_440:
+noprefetch_483:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  prefetch_439
+	JNZ  prefetch_482
 
-noprefetch_438:
+noprefetch_481:
 	CMPQ DI, $0x00000020
-	JA   bysample_441
+	JA   bysample_484
 	MOVQ DI, R9
 	ANDQ $-32, R9
 	XORQ R10, R10
 
-pairs_443:
+pairs_486:
 	LEAQ 64(R10), R11
 	CMPQ R11, R9
-	JA   single_444
+	JA   single_487
 	LEAQ (R10)(SI*1), R12
 	MOVQ BX, R13
 
-down_447:
+down_490:
 	CMPQ         R13, $0x02
-	JB           downlast_448
+	JB           downlast_491
 	VMOVUPS      (AX)(R10*1), Y10
 	VSUBPS       (CX)(R10*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4413,11 +4748,11 @@ down_447:
 	LEAQ         (R10)(SI*2), R10
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_447
+	JMP          down_490
 
-downlast_448:
+downlast_491:
 	TESTQ        R13, R13
-	JZ           downdone_449
+	JZ           downdone_492
 	VMOVUPS      (AX)(R10*1), Y10
 	VSUBPS       (CX)(R10*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4427,20 +4762,20 @@ downlast_448:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y11, Y5
 
-downdone_449:
+downdone_492:
 	MOVQ R11, R10
-	JMP  pairs_443
+	JMP  pairs_486
 
-single_444:
+single_487:
 	CMPQ R10, R9
-	JAE  tail_445
+	JAE  tail_488
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ BX, R12
 
-down_450:
+down_493:
 	CMPQ         R12, $0x02
-	JB           downlast_451
+	JB           downlast_494
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4452,83 +4787,83 @@ down_450:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R11)(SI*2), R11
 	SUBQ         $0x02, R12
-	JMP          down_450
+	JMP          down_493
 
-downlast_451:
+downlast_494:
 	TESTQ        R12, R12
-	JZ           downdone_452
+	JZ           downdone_495
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 
-downdone_452:
+downdone_495:
 	ADDQ $0x00000020, R10
 
-tail_445:
+tail_488:
 	CMPQ R10, DI
-	JAE  positionsdone_446
+	JAE  positionsdone_489
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_453:
+down_496:
 	CMPQ       R11, $0x02
-	JB         downlast_454
+	JB         downlast_497
 	LEAQ       (AX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_456
+	JA         loadslow_499
 	VMASKMOVPS (R12), Y0, Y10
-	JMP        loaded_457
+	JMP        loaded_500
 
-loadslow_456:
+loadslow_499:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_458:
+copy_501:
 	CMPQ R14, R13
-	JGE  copied_459
+	JGE  copied_502
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_458
+	JMP  copy_501
 
-copied_459:
+copied_502:
 	VMOVUPS (SP), Y10
 
-loaded_457:
+loaded_500:
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_460
+	JA         loadslow_503
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_461
+	JMP        loaded_504
 
-loadslow_460:
+loadslow_503:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_462:
+copy_505:
 	CMPQ R14, R13
-	JGE  copied_463
+	JGE  copied_506
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_462
+	JMP  copy_505
 
-copied_463:
+copied_506:
 	VMOVUPS (SP), Y11
 
-loaded_461:
+loaded_504:
 	VSUBPS       Y11, Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
@@ -4536,141 +4871,141 @@ loaded_461:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_464
+	JA           loadslow_507
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_465
+	JMP          loaded_508
 
-loadslow_464:
+loadslow_507:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_466:
+copy_509:
 	CMPQ R14, R13
-	JGE  copied_467
+	JGE  copied_510
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_466
+	JMP  copy_509
 
-copied_467:
+copied_510:
 	VMOVUPS (SP), Y10
 
-loaded_465:
+loaded_508:
 	LEAQ       (CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_468
+	JA         loadslow_511
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_469
+	JMP        loaded_512
 
-loadslow_468:
+loadslow_511:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_470:
+copy_513:
 	CMPQ R14, R13
-	JGE  copied_471
+	JGE  copied_514
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_470
+	JMP  copy_513
 
-copied_471:
+copied_514:
 	VMOVUPS (SP), Y11
 
-loaded_469:
+loaded_512:
 	VSUBPS       Y11, Y1, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_453
+	JMP          down_496
 
-downlast_454:
+downlast_497:
 	TESTQ      R11, R11
-	JZ         downdone_455
+	JZ         downdone_498
 	LEAQ       (AX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_472
+	JA         loadslow_515
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_473
+	JMP        loaded_516
 
-loadslow_472:
+loadslow_515:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_474:
+copy_517:
 	CMPQ R12, R11
-	JGE  copied_475
+	JGE  copied_518
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_474
+	JMP  copy_517
 
-copied_475:
+copied_518:
 	VMOVUPS (SP), Y10
 
-loaded_473:
+loaded_516:
 	LEAQ       (CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_476
+	JA         loadslow_519
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_477
+	JMP        loaded_520
 
-loadslow_476:
+loadslow_519:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_478:
+copy_521:
 	CMPQ R11, R10
-	JGE  copied_479
+	JGE  copied_522
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_478
+	JMP  copy_521
 
-copied_479:
+copied_522:
 	VMOVUPS (SP), Y11
 
-loaded_477:
+loaded_520:
 	VSUBPS       Y11, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_455:
-positionsdone_446:
-	JMP summed_442
+downdone_498:
+positionsdone_489:
+	JMP summed_485
 
-bysample_441:
+bysample_484:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_480:
+sample_523:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_485:
+blocks_528:
 	CMPQ         R11, R12
-	JGT          blocksdone_486
+	JGT          blocksdone_529
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4680,95 +5015,95 @@ blocks_485:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y11, Y5
 	ADDQ         $0x00000040, R11
-	JMP          blocks_485
+	JMP          blocks_528
 
-blocksdone_486:
+blocksdone_529:
 	ADDQ $0x00000020, R12
 
-singles_482:
+singles_525:
 	CMPQ         R11, R12
-	JGT          tail_483
+	JGT          tail_526
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_482
+	JMP          singles_525
 
-tail_483:
+tail_526:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_484
+	JEQ        done_527
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_487
+	JA         loadslow_530
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_488
+	JMP        loaded_531
 
-loadslow_487:
+loadslow_530:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_489:
+copy_532:
 	CMPQ R15, R14
-	JGE  copied_490
+	JGE  copied_533
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_489
+	JMP  copy_532
 
-copied_490:
+copied_533:
 	VMOVUPS (SP), Y10
 
-loaded_488:
+loaded_531:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_491
+	JA         loadslow_534
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_492
+	JMP        loaded_535
 
-loadslow_491:
+loadslow_534:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_493:
+copy_536:
 	CMPQ R14, R13
-	JGE  copied_494
+	JGE  copied_537
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_493
+	JMP  copy_536
 
-copied_494:
+copied_537:
 	VMOVUPS (SP), Y11
 
-loaded_492:
+loaded_535:
 	VSUBPS       Y11, Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	MOVQ         R12, R11
 
-done_484:
+done_527:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_481
+	JZ   samplesdone_524
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_498:
+blocks_541:
 	CMPQ         R11, R12
-	JGT          blocksdone_499
+	JGT          blocksdone_542
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
@@ -4778,91 +5113,91 @@ blocks_498:
 	VADDPS       Y10, Y8, Y8
 	VFNMADD231PS Y10, Y11, Y9
 	ADDQ         $0x00000040, R11
-	JMP          blocks_498
+	JMP          blocks_541
 
-blocksdone_499:
+blocksdone_542:
 	ADDQ $0x00000020, R12
 
-singles_495:
+singles_538:
 	CMPQ         R11, R12
-	JGT          tail_496
+	JGT          tail_539
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	ADDQ         $0x00000020, R11
-	JMP          singles_495
+	JMP          singles_538
 
-tail_496:
+tail_539:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_497
+	JEQ        done_540
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_500
+	JA         loadslow_543
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_501
+	JMP        loaded_544
 
-loadslow_500:
+loadslow_543:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_502:
+copy_545:
 	CMPQ R15, R14
-	JGE  copied_503
+	JGE  copied_546
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_502
+	JMP  copy_545
 
-copied_503:
+copied_546:
 	VMOVUPS (SP), Y10
 
-loaded_501:
+loaded_544:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_504
+	JA         loadslow_547
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_505
+	JMP        loaded_548
 
-loadslow_504:
+loadslow_547:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_506:
+copy_549:
 	CMPQ R14, R13
-	JGE  copied_507
+	JGE  copied_550
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_506
+	JMP  copy_549
 
-copied_507:
+copied_550:
 	VMOVUPS (SP), Y11
 
-loaded_505:
+loaded_548:
 	VSUBPS       Y11, Y1, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	MOVQ         R12, R11
 
-done_497:
+done_540:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_480
+	JNZ  sample_523
 
-samplesdone_481:
-summed_442:
+samplesdone_524:
+summed_485:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -4895,16 +5230,16 @@ summed_442:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_437
+	JB           channel_480
 	MOVQ         BX, R9
 	IMULQ        SI, R9
 	IMULQ        DI, R8
 	SUBQ         R8, R9
 	ADDQ         R9, AX
 	ADDQ         R9, CX
-	JMP          summed_436
+	JMP          summed_479
 
-bysample_435:
+bysample_478:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -4915,22 +5250,22 @@ bysample_435:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_508:
+clear_551:
 	VMOVUPS Y1, (R8)
 	VMOVUPS Y1, 32(R8)
 	ADDQ    $0x00000040, R8
 	DECQ    R9
-	JNZ     clear_508
+	JNZ     clear_551
 	MOVQ    BX, R9
 
-sample_509:
+sample_552:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_510:
+channel_553:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_511
+	JZ         noprefetch_554
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -4942,7 +5277,7 @@ channel_510:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_511:
+noprefetch_554:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Y1
 	VMOVUPS      (R8), Y2
@@ -4952,80 +5287,80 @@ noprefetch_511:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_512:
+singles_555:
 	CMPQ         R11, R12
-	JGT          tail_513
+	JGT          tail_556
 	VMOVUPS      (AX)(R11*1), Y4
 	VSUBPS       (CX)(R11*1), Y1, Y5
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y5, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_512
+	JMP          singles_555
 
-tail_513:
+tail_556:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_514
+	JEQ        done_557
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_515
+	JA         loadslow_558
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_516
+	JMP        loaded_559
 
-loadslow_515:
+loadslow_558:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_517:
+copy_560:
 	CMPQ R15, R14
-	JGE  copied_518
+	JGE  copied_561
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_517
+	JMP  copy_560
 
-copied_518:
+copied_561:
 	VMOVUPS (SP), Y4
 
-loaded_516:
+loaded_559:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_519
+	JA         loadslow_562
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_520
+	JMP        loaded_563
 
-loadslow_519:
+loadslow_562:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_521:
+copy_564:
 	CMPQ R14, R13
-	JGE  copied_522
+	JGE  copied_565
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_521
+	JMP  copy_564
 
-copied_522:
+copied_565:
 	VMOVUPS (SP), Y5
 
-loaded_520:
+loaded_563:
 	VSUBPS       Y5, Y1, Y1
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y1, Y3
 	MOVQ         R12, R11
 
-done_514:
+done_557:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Y2, (R8)
@@ -5033,14 +5368,14 @@ done_514:
 	ADDQ    $0x00000040, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_510
+	JB      channel_553
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_509
+	JNZ     sample_552
 	XORQ    SI, SI
 
-lanes_523:
+lanes_566:
 	VMOVUPS      (DI), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -5068,17 +5403,17 @@ lanes_523:
 	ADDQ         $0x00000040, DI
 	INCQ         SI
 	CMPQ         SI, center_len+128(FP)
-	JB           lanes_523
+	JB           lanes_566
 
-summed_436:
+summed_479:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_524
+	JZ      done_567
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_434
+	JMP     group_477
 
-done_524:
+done_567:
 	VZEROUPPER
 	RET
 
@@ -5102,35 +5437,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_525:
+chunk_568:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_527:
+clear_570:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_527
+	JNZ     clear_570
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_528:
+rows_571:
 	CMPQ SI, $0x04
-	JLT  rowsdone_529
+	JLT  rowsdone_572
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_531
+	JZ   vectorstail_574
 
-vectors_530:
+vectors_573:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_533
+	JEQ        noprefetch_576
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -5144,7 +5479,7 @@ vectors_530:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_533:
+noprefetch_576:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -5174,64 +5509,64 @@ noprefetch_533:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_530
+	JNZ         vectors_573
 
-vectorstail_531:
+vectorstail_574:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_532
+	JZ         vectorsdone_575
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_534
+	JA         loadslow_577
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_535
+	JMP        loaded_578
 
-loadslow_534:
+loadslow_577:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_536:
+copy_579:
 	CMPQ R12, R8
-	JGE  copied_537
+	JGE  copied_580
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_536
+	JMP  copy_579
 
-copied_537:
+copied_580:
 	VMOVUPS (SP), Y3
 
-loaded_535:
+loaded_578:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_538
+	JA         loadslow_581
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_539
+	JMP        loaded_582
 
-loadslow_538:
+loadslow_581:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_540:
+copy_583:
 	CMPQ R12, R8
-	JGE  copied_541
+	JGE  copied_584
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_540
+	JMP  copy_583
 
-copied_541:
+copied_584:
 	VMOVUPS (SP), Y4
 
-loaded_539:
+loaded_582:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -5239,56 +5574,56 @@ loaded_539:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_542
+	JA         loadslow_585
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_543
+	JMP        loaded_586
 
-loadslow_542:
+loadslow_585:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_544:
+copy_587:
 	CMPQ R13, R12
-	JGE  copied_545
+	JGE  copied_588
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_544
+	JMP  copy_587
 
-copied_545:
+copied_588:
 	VMOVUPS (SP), Y4
 
-loaded_543:
+loaded_586:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_546
+	JA         loadslow_589
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_547
+	JMP        loaded_590
 
-loadslow_546:
+loadslow_589:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_548:
+copy_591:
 	CMPQ R13, R12
-	JGE  copied_549
+	JGE  copied_592
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_548
+	JMP  copy_591
 
-copied_549:
+copied_592:
 	VMOVUPS (SP), Y5
 
-loaded_547:
+loaded_590:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5296,56 +5631,56 @@ loaded_547:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_550
+	JA          loadslow_593
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_551
+	JMP         loaded_594
 
-loadslow_550:
+loadslow_593:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_552:
+copy_595:
 	CMPQ R13, R12
-	JGE  copied_553
+	JGE  copied_596
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_552
+	JMP  copy_595
 
-copied_553:
+copied_596:
 	VMOVUPS (SP), Y4
 
-loaded_551:
+loaded_594:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_554
+	JA         loadslow_597
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_555
+	JMP        loaded_598
 
-loadslow_554:
+loadslow_597:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_556:
+copy_599:
 	CMPQ R13, R12
-	JGE  copied_557
+	JGE  copied_600
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_556
+	JMP  copy_599
 
-copied_557:
+copied_600:
 	VMOVUPS (SP), Y5
 
-loaded_555:
+loaded_598:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5353,56 +5688,56 @@ loaded_555:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_558
+	JA          loadslow_601
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_559
+	JMP         loaded_602
 
-loadslow_558:
+loadslow_601:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_560:
+copy_603:
 	CMPQ R12, R10
-	JGE  copied_561
+	JGE  copied_604
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_560
+	JMP  copy_603
 
-copied_561:
+copied_604:
 	VMOVUPS (SP), Y4
 
-loaded_559:
+loaded_602:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_562
+	JA         loadslow_605
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_563
+	JMP        loaded_606
 
-loadslow_562:
+loadslow_605:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_564:
+copy_607:
 	CMPQ R11, R10
-	JGE  copied_565
+	JGE  copied_608
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_564
+	JMP  copy_607
 
-copied_565:
+copied_608:
 	VMOVUPS (SP), Y5
 
-loaded_563:
+loaded_606:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5411,24 +5746,24 @@ loaded_563:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_532:
+vectorsdone_575:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_528
+	JMP  rows_571
 
-rowsdone_529:
-rows_566:
+rowsdone_572:
+rows_609:
 	CMPQ SI, $0x01
-	JLT  rowsdone_567
+	JLT  rowsdone_610
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_569
+	JZ   vectorstail_612
 
-vectors_568:
+vectors_611:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -5443,64 +5778,64 @@ vectors_568:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_568
+	JNZ     vectors_611
 
-vectorstail_569:
+vectorstail_612:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_570
+	JZ         vectorsdone_613
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_571
+	JA         loadslow_614
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_572
+	JMP        loaded_615
 
-loadslow_571:
+loadslow_614:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_573:
+copy_616:
 	CMPQ R11, DI
-	JGE  copied_574
+	JGE  copied_617
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_573
+	JMP  copy_616
 
-copied_574:
+copied_617:
 	VMOVUPS (SP), Y2
 
-loaded_572:
+loaded_615:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_575
+	JA         loadslow_618
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_576
+	JMP        loaded_619
 
-loadslow_575:
+loadslow_618:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_577:
+copy_620:
 	CMPQ R9, DI
-	JGE  copied_578
+	JGE  copied_621
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_577
+	JMP  copy_620
 
-copied_578:
+copied_621:
 	VMOVUPS (SP), Y3
 
-loaded_576:
+loaded_619:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -5509,13 +5844,13 @@ loaded_576:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_570:
+vectorsdone_613:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_566
+	JMP  rows_609
 
-rowsdone_567:
+rowsdone_610:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -5524,9 +5859,9 @@ rowsdone_567:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_579:
+singles_622:
 	CMPQ         R9, R10
-	JGT          tail_580
+	JGT          tail_623
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -5548,12 +5883,12 @@ singles_579:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_579
+	JMP          singles_622
 
-tail_580:
+tail_623:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_581
+	JEQ     done_624
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -5563,15 +5898,15 @@ tail_580:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_582:
+copy_625:
 	CMPQ R12, R11
-	JGE  copied_583
+	JGE  copied_626
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_582
+	JMP  copy_625
 
-copied_583:
+copied_626:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -5586,15 +5921,15 @@ copied_583:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_584:
+copy_627:
 	CMPQ DI, R11
-	JGE  copied_585
+	JGE  copied_628
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_584
+	JMP  copy_627
 
-copied_585:
+copied_628:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -5604,15 +5939,15 @@ copied_585:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_586:
+copy_629:
 	CMPQ DI, SI
-	JGE  copied_587
+	JGE  copied_630
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_586
+	JMP  copy_629
 
-copied_587:
+copied_630:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -5627,26 +5962,26 @@ copied_587:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_588:
+copy_631:
 	CMPQ DI, SI
-	JGE  copied_589
+	JGE  copied_632
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_588
+	JMP  copy_631
 
-copied_589:
+copied_632:
 	MOVQ R10, R9
 
-done_581:
+done_624:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_590
+	JZ      done_633
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_525
+	JMP     chunk_568
 
-done_590:
+done_633:
 	VZEROUPPER
 	RET
 
@@ -5655,7 +5990,7 @@ done_590:
 TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_591
+	JNE     nontemporal_634
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -5674,10 +6009,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_592:
+sample_635:
 	XORQ R8, R8
 
-channel_593:
+channel_636:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -5691,12 +6026,12 @@ channel_593:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_597:
+blocks_640:
 	CMPQ       R9, R10
-	JGT        blocksdone_598
+	JGT        blocksdone_641
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_599
+	JZ         noprefetch_642
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -5704,7 +6039,7 @@ blocks_597:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_599:
+noprefetch_642:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -5730,14 +6065,14 @@ noprefetch_599:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_597
+	JMP         blocks_640
 
-blocksdone_598:
+blocksdone_641:
 	ADDQ $0x00000060, R10
 
-singles_594:
+singles_637:
 	CMPQ        R9, R10
-	JGT         tail_595
+	JGT         tail_638
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -5745,66 +6080,66 @@ singles_594:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_594
+	JMP         singles_637
 
-tail_595:
+tail_638:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_596
+	JEQ        done_639
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_600
+	JA         loadslow_643
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_601
+	JMP        loaded_644
 
-loadslow_600:
+loadslow_643:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_602:
+copy_645:
 	CMPQ R13, R12
-	JGE  copied_603
+	JGE  copied_646
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_602
+	JMP  copy_645
 
-copied_603:
+copied_646:
 	VMOVUPS (SP), Y5
 
-loaded_601:
+loaded_644:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_604
+	JA         loadslow_647
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_605
+	JMP        loaded_648
 
-loadslow_604:
+loadslow_647:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_606:
+copy_649:
 	CMPQ R13, R12
-	JGE  copied_607
+	JGE  copied_650
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_606
+	JMP  copy_649
 
-copied_607:
+copied_650:
 	VMOVUPS (SP), Y6
 
-loaded_605:
+loaded_648:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -5812,43 +6147,43 @@ loaded_605:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_608
+	JA          storeslow_651
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_609
+	JMP         stored_652
 
-storeslow_608:
+storeslow_651:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_610:
+copy_653:
 	CMPQ R12, R11
-	JGE  copied_611
+	JGE  copied_654
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_610
+	JMP  copy_653
 
-copied_611:
-stored_609:
+copied_654:
+stored_652:
 	MOVQ R10, R9
 
-done_596:
+done_639:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_593
+	JB   channel_636
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_592
+	JNZ  sample_635
 	VZEROUPPER
 	RET
 
-nontemporal_591:
+nontemporal_634:
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -5867,10 +6202,10 @@ nontemporal_591:
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_612:
+sample_655:
 	XORQ R8, R8
 
-channel_613:
+channel_656:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -5884,12 +6219,12 @@ channel_613:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_617:
+blocks_660:
 	CMPQ       R9, R10
-	JGT        blocksdone_618
+	JGT        blocksdone_661
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_619
+	JZ         noprefetch_662
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -5897,7 +6232,7 @@ blocks_617:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_619:
+noprefetch_662:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -5923,14 +6258,14 @@ noprefetch_619:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_617
+	JMP         blocks_660
 
-blocksdone_618:
+blocksdone_661:
 	ADDQ $0x00000060, R10
 
-singles_614:
+singles_657:
 	CMPQ        R9, R10
-	JGT         tail_615
+	JGT         tail_658
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -5938,66 +6273,66 @@ singles_614:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_614
+	JMP         singles_657
 
-tail_615:
+tail_658:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_616
+	JEQ        done_659
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_620
+	JA         loadslow_663
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_621
+	JMP        loaded_664
 
-loadslow_620:
+loadslow_663:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_622:
+copy_665:
 	CMPQ R13, R12
-	JGE  copied_623
+	JGE  copied_666
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_622
+	JMP  copy_665
 
-copied_623:
+copied_666:
 	VMOVUPS (SP), Y5
 
-loaded_621:
+loaded_664:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_624
+	JA         loadslow_667
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_625
+	JMP        loaded_668
 
-loadslow_624:
+loadslow_667:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_626:
+copy_669:
 	CMPQ R13, R12
-	JGE  copied_627
+	JGE  copied_670
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_626
+	JMP  copy_669
 
-copied_627:
+copied_670:
 	VMOVUPS (SP), Y6
 
-loaded_625:
+loaded_668:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -6005,40 +6340,487 @@ loaded_625:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_628
+	JA          storeslow_671
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_629
+	JMP         stored_672
 
-storeslow_628:
+storeslow_671:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_630:
+copy_673:
 	CMPQ R12, R11
-	JGE  copied_631
+	JGE  copied_674
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_630
+	JMP  copy_673
 
-copied_631:
-stored_629:
+copied_674:
+stored_672:
 	MOVQ R10, R9
 
-done_616:
+done_659:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_613
+	JB   channel_656
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_612
+	JNZ  sample_655
 	SFENCE
+	VZEROUPPER
+	RET
+
+// func gradShortRowsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int, prefetch int, group int)
+// Requires: AVX, CMOV, FMA3, MMX+
+TEXT ·gradShortRowsAVX2(SB), NOSPLIT, $72-208
+	// gradShortRowsAVX2: gradRows for short runs, a group of samples at a time.
+	MOVQ    dx_base+0(FP), AX
+	MOVQ    dy_base+24(FP), CX
+	MOVQ    x_base+48(FP), DX
+	MOVQ    width+168(FP), BX
+	MOVQ    BX, SI
+	ANDQ    $0x07, SI
+	SHLQ    $0x02, SI
+	MOVQ    SI, 64(SP)
+	LEAQ    ymask<>+0(SB), DI
+	NEGQ    SI
+	VMOVDQU 32(DI)(SI*1), Y0
+	MOVQ    stride+184(FP), SI
+	SHLQ    $0x02, SI
+	SHLQ    $0x02, BX
+	MOVQ    group+200(FP), DI
+	CMPQ    samples+176(FP), DI
+	CMOVQLT samples+176(FP), DI
+
+group_675:
+	XORQ R8, R8
+
+channel_676:
+	MOVQ         center_base+72(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	MOVQ         gy_base+96(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y2
+	MOVQ         gx_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y3
+	MOVQ         g0_base+144(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y4
+	CMPQ         prefetch+192(FP), $0x00
+	JE           noprefetch_677
+	XORQ         R9, R9
+	MOVQ         DI, R10
+
+prefetch_678:
+	MOVQ       prefetch+192(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_679
+	LEAQ       (R11)(CX*1), R12
+	PREFETCHT0 (R12)(R9*1)
+	PREFETCHT0 64(R12)(R9*1)
+	PREFETCHT0 128(R12)(R9*1)
+	PREFETCHT0 192(R12)(R9*1)
+	LEAQ       (R11)(DX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+
+noprefetch_679:
+	ADDQ SI, R9
+	DECQ R10
+	JNZ  prefetch_678
+
+noprefetch_677:
+	MOVQ BX, R9
+	ANDQ $-32, R9
+	XORQ R10, R10
+
+pairs_680:
+	LEAQ 64(R10), R11
+	CMPQ R11, R9
+	JA   single_681
+	LEAQ (R10)(SI*1), R12
+	MOVQ DI, R13
+
+down_684:
+	CMPQ        R13, $0x02
+	JB          downlast_685
+	VMOVUPS     (CX)(R10*1), Y5
+	VMOVUPS     (DX)(R10*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, (AX)(R10*1)
+	VMOVUPS     32(CX)(R10*1), Y5
+	VMOVUPS     32(DX)(R10*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, 32(AX)(R10*1)
+	VMOVUPS     (CX)(R12*1), Y5
+	VMOVUPS     (DX)(R12*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, (AX)(R12*1)
+	VMOVUPS     32(CX)(R12*1), Y5
+	VMOVUPS     32(DX)(R12*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, 32(AX)(R12*1)
+	LEAQ        (R10)(SI*2), R10
+	LEAQ        (R12)(SI*2), R12
+	SUBQ        $0x02, R13
+	JMP         down_684
+
+downlast_685:
+	TESTQ       R13, R13
+	JZ          downdone_686
+	VMOVUPS     (CX)(R10*1), Y5
+	VMOVUPS     (DX)(R10*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, (AX)(R10*1)
+	VMOVUPS     32(CX)(R10*1), Y5
+	VMOVUPS     32(DX)(R10*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, 32(AX)(R10*1)
+
+downdone_686:
+	MOVQ R11, R10
+	JMP  pairs_680
+
+single_681:
+	CMPQ R10, R9
+	JAE  tail_682
+	MOVQ R10, R9
+	LEAQ (R9)(SI*1), R11
+	MOVQ DI, R12
+
+down_687:
+	CMPQ        R12, $0x02
+	JB          downlast_688
+	VMOVUPS     (CX)(R9*1), Y5
+	VMOVUPS     (DX)(R9*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, (AX)(R9*1)
+	VMOVUPS     (CX)(R11*1), Y5
+	VMOVUPS     (DX)(R11*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, (AX)(R11*1)
+	LEAQ        (R9)(SI*2), R9
+	LEAQ        (R11)(SI*2), R11
+	SUBQ        $0x02, R12
+	JMP         down_687
+
+downlast_688:
+	TESTQ       R12, R12
+	JZ          downdone_689
+	VMOVUPS     (CX)(R9*1), Y5
+	VMOVUPS     (DX)(R9*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, (AX)(R9*1)
+
+downdone_689:
+	ADDQ $0x00000020, R10
+
+tail_682:
+	CMPQ R10, BX
+	JAE  positionsdone_683
+	MOVQ R10, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ DI, R11
+
+down_690:
+	CMPQ       R11, $0x02
+	JB         downlast_691
+	LEAQ       (CX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_693
+	VMASKMOVPS (R12), Y0, Y5
+	JMP        loaded_694
+
+loadslow_693:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_695:
+	CMPQ R14, R13
+	JGE  copied_696
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_695
+
+copied_696:
+	VMOVUPS (SP), Y5
+
+loaded_694:
+	LEAQ       (DX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_697
+	VMASKMOVPS (R12), Y0, Y6
+	JMP        loaded_698
+
+loadslow_697:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_699:
+	CMPQ R14, R13
+	JGE  copied_700
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_699
+
+copied_700:
+	VMOVUPS (SP), Y6
+
+loaded_698:
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	LEAQ        (AX)(R9*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          storeslow_701
+	VMASKMOVPS  Y5, Y0, (R12)
+	JMP         stored_702
+
+storeslow_701:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_703:
+	CMPQ R14, R13
+	JGE  copied_704
+	MOVL (SP)(R14*1), R15
+	MOVL R15, (R12)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_703
+
+copied_704:
+stored_702:
+	LEAQ       (CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_705
+	VMASKMOVPS (R12), Y0, Y5
+	JMP        loaded_706
+
+loadslow_705:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_707:
+	CMPQ R14, R13
+	JGE  copied_708
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_707
+
+copied_708:
+	VMOVUPS (SP), Y5
+
+loaded_706:
+	LEAQ       (DX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_709
+	VMASKMOVPS (R12), Y0, Y6
+	JMP        loaded_710
+
+loadslow_709:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_711:
+	CMPQ R14, R13
+	JGE  copied_712
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_711
+
+copied_712:
+	VMOVUPS (SP), Y6
+
+loaded_710:
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	LEAQ        (AX)(R10*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          storeslow_713
+	VMASKMOVPS  Y5, Y0, (R12)
+	JMP         stored_714
+
+storeslow_713:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_715:
+	CMPQ R14, R13
+	JGE  copied_716
+	MOVL (SP)(R14*1), R15
+	MOVL R15, (R12)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_715
+
+copied_716:
+stored_714:
+	LEAQ (R9)(SI*2), R9
+	LEAQ (R10)(SI*2), R10
+	SUBQ $0x02, R11
+	JMP  down_690
+
+downlast_691:
+	TESTQ      R11, R11
+	JZ         downdone_692
+	LEAQ       (CX)(R9*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_717
+	VMASKMOVPS (R10), Y0, Y5
+	JMP        loaded_718
+
+loadslow_717:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_719:
+	CMPQ R12, R11
+	JGE  copied_720
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_719
+
+copied_720:
+	VMOVUPS (SP), Y5
+
+loaded_718:
+	LEAQ       (DX)(R9*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_721
+	VMASKMOVPS (R10), Y0, Y6
+	JMP        loaded_722
+
+loadslow_721:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_723:
+	CMPQ R12, R11
+	JGE  copied_724
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_723
+
+copied_724:
+	VMOVUPS (SP), Y6
+
+loaded_722:
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	LEAQ        (AX)(R9*1), R9
+	MOVQ        R9, R10
+	ANDQ        $0x00000fff, R10
+	CMPQ        R10, $0x00000fe0
+	JA          storeslow_725
+	VMASKMOVPS  Y5, Y0, (R9)
+	JMP         stored_726
+
+storeslow_725:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_727:
+	CMPQ R11, R10
+	JGE  copied_728
+	MOVL (SP)(R11*1), R12
+	MOVL R12, (R9)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_727
+
+copied_728:
+stored_726:
+downdone_692:
+positionsdone_683:
+	ADDQ    BX, AX
+	ADDQ    BX, CX
+	ADDQ    BX, DX
+	INCQ    R8
+	CMPQ    R8, center_len+80(FP)
+	JB      channel_676
+	MOVQ    DI, R9
+	IMULQ   SI, R9
+	IMULQ   BX, R8
+	SUBQ    R8, R9
+	ADDQ    R9, AX
+	ADDQ    R9, CX
+	ADDQ    R9, DX
+	SUBQ    DI, samples+176(FP)
+	JZ      done_729
+	MOVQ    group+200(FP), DI
+	CMPQ    samples+176(FP), DI
+	CMOVQLT samples+176(FP), DI
+	JMP     group_675
+
+done_729:
 	VZEROUPPER
 	RET
 
@@ -6047,7 +6829,7 @@ done_616:
 TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_632
+	JNE     nontemporal_730
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -6058,12 +6840,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_633
+	JA      streaming_731
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_634
+	JZ      full_732
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -6071,7 +6853,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_634:
+full_732:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -6105,10 +6887,10 @@ full_634:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_635:
+row_733:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_636
+	JZ         noprefetch_734
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6116,7 +6898,7 @@ row_635:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_636:
+noprefetch_734:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -6139,7 +6921,7 @@ noprefetch_636:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_635
+	JNZ         row_733
 	VZEROUPPER
 	RET
 
@@ -6165,16 +6947,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_637:
+row_735:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_638
+	JZ         noprefetch_736
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_638:
+noprefetch_736:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -6191,7 +6973,7 @@ noprefetch_638:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_637
+	JNZ         row_735
 	VZEROUPPER
 	RET
 
@@ -6209,14 +6991,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_639:
+row_737:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_640
+	JZ         noprefetch_738
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_640:
+noprefetch_738:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -6227,7 +7009,7 @@ noprefetch_640:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_639
+	JNZ         row_737
 	VZEROUPPER
 	RET
 
@@ -6253,122 +7035,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_641
+	JA         loadslow_739
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_642
+	JMP        loaded_740
 
-loadslow_641:
+loadslow_739:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_643:
+copy_741:
 	CMPQ BX, DX
-	JGE  copied_644
+	JGE  copied_742
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_643
+	JMP  copy_741
 
-copied_644:
+copied_742:
 	VMOVUPS (SP), Y9
 
-loaded_642:
+loaded_740:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_645
+	JA         loadslow_743
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_646
+	JMP        loaded_744
 
-loadslow_645:
+loadslow_743:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_647:
+copy_745:
 	CMPQ BX, DX
-	JGE  copied_648
+	JGE  copied_746
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_647
+	JMP  copy_745
 
-copied_648:
+copied_746:
 	VMOVUPS (SP), Y10
 
-loaded_646:
+loaded_744:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_649
+	JA         loadslow_747
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_650
+	JMP        loaded_748
 
-loadslow_649:
+loadslow_747:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_651:
+copy_749:
 	CMPQ BX, DX
-	JGE  copied_652
+	JGE  copied_750
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_651
+	JMP  copy_749
 
-copied_652:
+copied_750:
 	VMOVUPS (SP), Y11
 
-loaded_650:
+loaded_748:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_653
+	JA         loadslow_751
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_654
+	JMP        loaded_752
 
-loadslow_653:
+loadslow_751:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_655:
+copy_753:
 	CMPQ BX, DX
-	JGE  copied_656
+	JGE  copied_754
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_655
+	JMP  copy_753
 
-copied_656:
+copied_754:
 	VMOVUPS (SP), Y12
 
-loaded_654:
+loaded_752:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_657:
+row_755:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_658
+	JZ         noprefetch_756
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6376,7 +7158,7 @@ row_657:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_658:
+noprefetch_756:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -6393,56 +7175,56 @@ noprefetch_658:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_659
+	JA          loadslow_757
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_660
+	JMP         loaded_758
 
-loadslow_659:
+loadslow_757:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_661:
+copy_759:
 	CMPQ R9, R8
-	JGE  copied_662
+	JGE  copied_760
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_661
+	JMP  copy_759
 
-copied_662:
+copied_760:
 	VMOVUPS (SP), Y13
 
-loaded_660:
+loaded_758:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_663
+	JA         loadslow_761
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_664
+	JMP        loaded_762
 
-loadslow_663:
+loadslow_761:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_665:
+copy_763:
 	CMPQ R9, R8
-	JGE  copied_666
+	JGE  copied_764
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_665
+	JMP  copy_763
 
-copied_666:
+copied_764:
 	VMOVUPS (SP), Y14
 
-loaded_664:
+loaded_762:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -6450,30 +7232,30 @@ loaded_664:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_667
+	JA          storeslow_765
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_668
+	JMP         stored_766
 
-storeslow_667:
+storeslow_765:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_669:
+copy_767:
 	CMPQ R9, R8
-	JGE  copied_670
+	JGE  copied_768
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_669
+	JMP  copy_767
 
-copied_670:
-stored_668:
+copied_768:
+stored_766:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_657
+	JNZ  row_755
 	VZEROUPPER
 	RET
 
@@ -6491,128 +7273,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_671
+	JA         loadslow_769
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_672
+	JMP        loaded_770
 
-loadslow_671:
+loadslow_769:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_673:
+copy_771:
 	CMPQ BX, DX
-	JGE  copied_674
+	JGE  copied_772
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_673
+	JMP  copy_771
 
-copied_674:
+copied_772:
 	VMOVUPS (SP), Y5
 
-loaded_672:
+loaded_770:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_675
+	JA         loadslow_773
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_676
+	JMP        loaded_774
 
-loadslow_675:
+loadslow_773:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_677:
+copy_775:
 	CMPQ BX, DX
-	JGE  copied_678
+	JGE  copied_776
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_677
+	JMP  copy_775
 
-copied_678:
+copied_776:
 	VMOVUPS (SP), Y6
 
-loaded_676:
+loaded_774:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_679
+	JA         loadslow_777
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_680
+	JMP        loaded_778
 
-loadslow_679:
+loadslow_777:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_681:
+copy_779:
 	CMPQ BX, DX
-	JGE  copied_682
+	JGE  copied_780
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_681
+	JMP  copy_779
 
-copied_682:
+copied_780:
 	VMOVUPS (SP), Y7
 
-loaded_680:
+loaded_778:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_683
+	JA         loadslow_781
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_684
+	JMP        loaded_782
 
-loadslow_683:
+loadslow_781:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_685:
+copy_783:
 	CMPQ BX, DX
-	JGE  copied_686
+	JGE  copied_784
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_685
+	JMP  copy_783
 
-copied_686:
+copied_784:
 	VMOVUPS (SP), Y8
 
-loaded_684:
+loaded_782:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_687:
+row_785:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_688
+	JZ         noprefetch_786
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_688:
+noprefetch_786:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -6623,56 +7405,56 @@ noprefetch_688:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_689
+	JA          loadslow_787
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_690
+	JMP         loaded_788
 
-loadslow_689:
+loadslow_787:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_691:
+copy_789:
 	CMPQ R9, R8
-	JGE  copied_692
+	JGE  copied_790
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_691
+	JMP  copy_789
 
-copied_692:
+copied_790:
 	VMOVUPS (SP), Y9
 
-loaded_690:
+loaded_788:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_693
+	JA         loadslow_791
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_694
+	JMP        loaded_792
 
-loadslow_693:
+loadslow_791:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_695:
+copy_793:
 	CMPQ R9, R8
-	JGE  copied_696
+	JGE  copied_794
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_695
+	JMP  copy_793
 
-copied_696:
+copied_794:
 	VMOVUPS (SP), Y10
 
-loaded_694:
+loaded_792:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -6680,30 +7462,30 @@ loaded_694:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_697
+	JA          storeslow_795
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_698
+	JMP         stored_796
 
-storeslow_697:
+storeslow_795:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_699:
+copy_797:
 	CMPQ R9, R8
-	JGE  copied_700
+	JGE  copied_798
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_699
+	JMP  copy_797
 
-copied_700:
-stored_698:
+copied_798:
+stored_796:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_687
+	JNZ  row_785
 	VZEROUPPER
 	RET
 
@@ -6712,209 +7494,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_701
+	JA         loadslow_799
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_702
+	JMP        loaded_800
 
-loadslow_701:
+loadslow_799:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_703:
+copy_801:
 	CMPQ BX, DX
-	JGE  copied_704
+	JGE  copied_802
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_703
+	JMP  copy_801
 
-copied_704:
+copied_802:
 	VMOVUPS (SP), Y1
 
-loaded_702:
+loaded_800:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_705
+	JA         loadslow_803
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_706
+	JMP        loaded_804
 
-loadslow_705:
+loadslow_803:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_707:
+copy_805:
 	CMPQ BX, DX
-	JGE  copied_708
+	JGE  copied_806
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_707
+	JMP  copy_805
 
-copied_708:
+copied_806:
 	VMOVUPS (SP), Y2
 
-loaded_706:
+loaded_804:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_709
+	JA         loadslow_807
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_710
+	JMP        loaded_808
 
-loadslow_709:
+loadslow_807:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_711:
+copy_809:
 	CMPQ BX, DX
-	JGE  copied_712
+	JGE  copied_810
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_711
+	JMP  copy_809
 
-copied_712:
+copied_810:
 	VMOVUPS (SP), Y3
 
-loaded_710:
+loaded_808:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_713
+	JA         loadslow_811
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_714
+	JMP        loaded_812
 
-loadslow_713:
+loadslow_811:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_715:
+copy_813:
 	CMPQ BX, DX
-	JGE  copied_716
+	JGE  copied_814
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_715
+	JMP  copy_813
 
-copied_716:
+copied_814:
 	VMOVUPS (SP), Y4
 
-loaded_714:
+loaded_812:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_717:
+row_815:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_718
+	JZ         noprefetch_816
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_718:
+noprefetch_816:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_719
+	JA         loadslow_817
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_720
+	JMP        loaded_818
 
-loadslow_719:
+loadslow_817:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_721:
+copy_819:
 	CMPQ R8, DI
-	JGE  copied_722
+	JGE  copied_820
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_721
+	JMP  copy_819
 
-copied_722:
+copied_820:
 	VMOVUPS (SP), Y5
 
-loaded_720:
+loaded_818:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_723
+	JA         loadslow_821
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_724
+	JMP        loaded_822
 
-loadslow_723:
+loadslow_821:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_725:
+copy_823:
 	CMPQ R8, DI
-	JGE  copied_726
+	JGE  copied_824
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_725
+	JMP  copy_823
 
-copied_726:
+copied_824:
 	VMOVUPS (SP), Y6
 
-loaded_724:
+loaded_822:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_727
+	JA          storeslow_825
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_728
+	JMP         stored_826
 
-storeslow_727:
+storeslow_825:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_729:
+copy_827:
 	CMPQ R8, DI
-	JGE  copied_730
+	JGE  copied_828
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_729
+	JMP  copy_827
 
-copied_730:
-stored_728:
+copied_828:
+stored_826:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_717
+	JNZ  row_815
 	VZEROUPPER
 	RET
 
-streaming_633:
+streaming_731:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -6924,15 +7706,15 @@ streaming_633:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_731:
+row_829:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_735:
+blocks_833:
 	CMPQ        R11, R12
-	JGT         blocksdone_736
+	JGT         blocksdone_834
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -6974,14 +7756,14 @@ blocks_735:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_735
+	JMP         blocks_833
 
-blocksdone_736:
+blocksdone_834:
 	ADDQ $0x00000060, R12
 
-singles_732:
+singles_830:
 	CMPQ        R11, R12
-	JGT         tail_733
+	JGT         tail_831
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -6993,174 +7775,174 @@ singles_732:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_732
+	JMP         singles_830
 
-tail_733:
+tail_831:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_734
+	JEQ        done_832
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_737
+	JA         loadslow_835
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_738
+	JMP        loaded_836
 
-loadslow_737:
+loadslow_835:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_739:
+copy_837:
 	CMPQ R15, R14
-	JGE  copied_740
+	JGE  copied_838
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_739
+	JMP  copy_837
 
-copied_740:
+copied_838:
 	VMOVUPS (SP), Y1
 
-loaded_738:
+loaded_836:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_741
+	JA         loadslow_839
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_742
+	JMP        loaded_840
 
-loadslow_741:
+loadslow_839:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_743:
+copy_841:
 	CMPQ R15, R14
-	JGE  copied_744
+	JGE  copied_842
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_743
+	JMP  copy_841
 
-copied_744:
+copied_842:
 	VMOVUPS (SP), Y2
 
-loaded_742:
+loaded_840:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_745
+	JA         loadslow_843
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_746
+	JMP        loaded_844
 
-loadslow_745:
+loadslow_843:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_747:
+copy_845:
 	CMPQ R15, R14
-	JGE  copied_748
+	JGE  copied_846
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_747
+	JMP  copy_845
 
-copied_748:
+copied_846:
 	VMOVUPS (SP), Y3
 
-loaded_746:
+loaded_844:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_749
+	JA         loadslow_847
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_750
+	JMP        loaded_848
 
-loadslow_749:
+loadslow_847:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_751:
+copy_849:
 	CMPQ R15, R14
-	JGE  copied_752
+	JGE  copied_850
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_751
+	JMP  copy_849
 
-copied_752:
+copied_850:
 	VMOVUPS (SP), Y4
 
-loaded_750:
+loaded_848:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_753
+	JA         loadslow_851
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_754
+	JMP        loaded_852
 
-loadslow_753:
+loadslow_851:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_755:
+copy_853:
 	CMPQ R15, R14
-	JGE  copied_756
+	JGE  copied_854
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_755
+	JMP  copy_853
 
-copied_756:
+copied_854:
 	VMOVUPS (SP), Y5
 
-loaded_754:
+loaded_852:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_757
+	JA         loadslow_855
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_758
+	JMP        loaded_856
 
-loadslow_757:
+loadslow_855:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_759:
+copy_857:
 	CMPQ R15, R14
-	JGE  copied_760
+	JGE  copied_858
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_759
+	JMP  copy_857
 
-copied_760:
+copied_858:
 	VMOVUPS (SP), Y6
 
-loaded_758:
+loaded_856:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -7168,37 +7950,37 @@ loaded_758:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_761
+	JA          storeslow_859
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_762
+	JMP         stored_860
 
-storeslow_761:
+storeslow_859:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_763:
+copy_861:
 	CMPQ R14, R13
-	JGE  copied_764
+	JGE  copied_862
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_763
+	JMP  copy_861
 
-copied_764:
-stored_762:
+copied_862:
+stored_860:
 	MOVQ R12, R11
 
-done_734:
+done_832:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_731
+	JNZ  row_829
 	VZEROUPPER
 	RET
 
-nontemporal_632:
+nontemporal_730:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -7209,12 +7991,12 @@ nontemporal_632:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_765
+	JA      streaming_863
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_766
+	JZ      full_864
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -7222,7 +8004,7 @@ nontemporal_632:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_766:
+full_864:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -7256,10 +8038,10 @@ full_766:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_767:
+row_865:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_768
+	JZ         noprefetch_866
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -7267,7 +8049,7 @@ row_767:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_768:
+noprefetch_866:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -7290,7 +8072,7 @@ noprefetch_768:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_767
+	JNZ         row_865
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7317,16 +8099,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_769:
+row_867:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_770
+	JZ         noprefetch_868
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_770:
+noprefetch_868:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -7343,7 +8125,7 @@ noprefetch_770:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_769
+	JNZ         row_867
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7362,14 +8144,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_771:
+row_869:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_772
+	JZ         noprefetch_870
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_772:
+noprefetch_870:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -7380,7 +8162,7 @@ noprefetch_772:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_771
+	JNZ         row_869
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7407,122 +8189,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_773
+	JA         loadslow_871
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_774
+	JMP        loaded_872
 
-loadslow_773:
+loadslow_871:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_775:
+copy_873:
 	CMPQ BX, DX
-	JGE  copied_776
+	JGE  copied_874
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_775
+	JMP  copy_873
 
-copied_776:
+copied_874:
 	VMOVUPS (SP), Y9
 
-loaded_774:
+loaded_872:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_777
+	JA         loadslow_875
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_778
+	JMP        loaded_876
 
-loadslow_777:
+loadslow_875:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_779:
+copy_877:
 	CMPQ BX, DX
-	JGE  copied_780
+	JGE  copied_878
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_779
+	JMP  copy_877
 
-copied_780:
+copied_878:
 	VMOVUPS (SP), Y10
 
-loaded_778:
+loaded_876:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_781
+	JA         loadslow_879
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_782
+	JMP        loaded_880
 
-loadslow_781:
+loadslow_879:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_783:
+copy_881:
 	CMPQ BX, DX
-	JGE  copied_784
+	JGE  copied_882
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_783
+	JMP  copy_881
 
-copied_784:
+copied_882:
 	VMOVUPS (SP), Y11
 
-loaded_782:
+loaded_880:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_785
+	JA         loadslow_883
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_786
+	JMP        loaded_884
 
-loadslow_785:
+loadslow_883:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_787:
+copy_885:
 	CMPQ BX, DX
-	JGE  copied_788
+	JGE  copied_886
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_787
+	JMP  copy_885
 
-copied_788:
+copied_886:
 	VMOVUPS (SP), Y12
 
-loaded_786:
+loaded_884:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_789:
+row_887:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_790
+	JZ         noprefetch_888
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -7530,7 +8312,7 @@ row_789:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_790:
+noprefetch_888:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -7547,56 +8329,56 @@ noprefetch_790:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_791
+	JA          loadslow_889
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_792
+	JMP         loaded_890
 
-loadslow_791:
+loadslow_889:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_793:
+copy_891:
 	CMPQ R9, R8
-	JGE  copied_794
+	JGE  copied_892
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_793
+	JMP  copy_891
 
-copied_794:
+copied_892:
 	VMOVUPS (SP), Y13
 
-loaded_792:
+loaded_890:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_795
+	JA         loadslow_893
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_796
+	JMP        loaded_894
 
-loadslow_795:
+loadslow_893:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_797:
+copy_895:
 	CMPQ R9, R8
-	JGE  copied_798
+	JGE  copied_896
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_797
+	JMP  copy_895
 
-copied_798:
+copied_896:
 	VMOVUPS (SP), Y14
 
-loaded_796:
+loaded_894:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -7604,30 +8386,30 @@ loaded_796:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_799
+	JA          storeslow_897
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_800
+	JMP         stored_898
 
-storeslow_799:
+storeslow_897:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_801:
+copy_899:
 	CMPQ R9, R8
-	JGE  copied_802
+	JGE  copied_900
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_801
+	JMP  copy_899
 
-copied_802:
-stored_800:
+copied_900:
+stored_898:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_789
+	JNZ  row_887
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7646,128 +8428,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_803
+	JA         loadslow_901
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_804
+	JMP        loaded_902
 
-loadslow_803:
+loadslow_901:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_805:
+copy_903:
 	CMPQ BX, DX
-	JGE  copied_806
+	JGE  copied_904
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_805
+	JMP  copy_903
 
-copied_806:
+copied_904:
 	VMOVUPS (SP), Y5
 
-loaded_804:
+loaded_902:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_807
+	JA         loadslow_905
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_808
+	JMP        loaded_906
 
-loadslow_807:
+loadslow_905:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_809:
+copy_907:
 	CMPQ BX, DX
-	JGE  copied_810
+	JGE  copied_908
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_809
+	JMP  copy_907
 
-copied_810:
+copied_908:
 	VMOVUPS (SP), Y6
 
-loaded_808:
+loaded_906:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_811
+	JA         loadslow_909
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_812
+	JMP        loaded_910
 
-loadslow_811:
+loadslow_909:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_813:
+copy_911:
 	CMPQ BX, DX
-	JGE  copied_814
+	JGE  copied_912
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_813
+	JMP  copy_911
 
-copied_814:
+copied_912:
 	VMOVUPS (SP), Y7
 
-loaded_812:
+loaded_910:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_815
+	JA         loadslow_913
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_816
+	JMP        loaded_914
 
-loadslow_815:
+loadslow_913:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_817:
+copy_915:
 	CMPQ BX, DX
-	JGE  copied_818
+	JGE  copied_916
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_817
+	JMP  copy_915
 
-copied_818:
+copied_916:
 	VMOVUPS (SP), Y8
 
-loaded_816:
+loaded_914:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_819:
+row_917:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_820
+	JZ         noprefetch_918
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_820:
+noprefetch_918:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -7778,56 +8560,56 @@ noprefetch_820:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_821
+	JA          loadslow_919
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_822
+	JMP         loaded_920
 
-loadslow_821:
+loadslow_919:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_823:
+copy_921:
 	CMPQ R9, R8
-	JGE  copied_824
+	JGE  copied_922
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_823
+	JMP  copy_921
 
-copied_824:
+copied_922:
 	VMOVUPS (SP), Y9
 
-loaded_822:
+loaded_920:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_825
+	JA         loadslow_923
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_826
+	JMP        loaded_924
 
-loadslow_825:
+loadslow_923:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_827:
+copy_925:
 	CMPQ R9, R8
-	JGE  copied_828
+	JGE  copied_926
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_827
+	JMP  copy_925
 
-copied_828:
+copied_926:
 	VMOVUPS (SP), Y10
 
-loaded_826:
+loaded_924:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -7835,30 +8617,30 @@ loaded_826:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_829
+	JA          storeslow_927
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_830
+	JMP         stored_928
 
-storeslow_829:
+storeslow_927:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_831:
+copy_929:
 	CMPQ R9, R8
-	JGE  copied_832
+	JGE  copied_930
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_831
+	JMP  copy_929
 
-copied_832:
-stored_830:
+copied_930:
+stored_928:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_819
+	JNZ  row_917
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7868,210 +8650,210 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_833
+	JA         loadslow_931
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_834
+	JMP        loaded_932
 
-loadslow_833:
+loadslow_931:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_835:
+copy_933:
 	CMPQ BX, DX
-	JGE  copied_836
+	JGE  copied_934
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_835
+	JMP  copy_933
 
-copied_836:
+copied_934:
 	VMOVUPS (SP), Y1
 
-loaded_834:
+loaded_932:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_837
+	JA         loadslow_935
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_838
+	JMP        loaded_936
 
-loadslow_837:
+loadslow_935:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_839:
+copy_937:
 	CMPQ BX, DX
-	JGE  copied_840
+	JGE  copied_938
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_839
+	JMP  copy_937
 
-copied_840:
+copied_938:
 	VMOVUPS (SP), Y2
 
-loaded_838:
+loaded_936:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_841
+	JA         loadslow_939
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_842
+	JMP        loaded_940
 
-loadslow_841:
+loadslow_939:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_843:
+copy_941:
 	CMPQ BX, DX
-	JGE  copied_844
+	JGE  copied_942
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_843
+	JMP  copy_941
 
-copied_844:
+copied_942:
 	VMOVUPS (SP), Y3
 
-loaded_842:
+loaded_940:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_845
+	JA         loadslow_943
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_846
+	JMP        loaded_944
 
-loadslow_845:
+loadslow_943:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_847:
+copy_945:
 	CMPQ BX, DX
-	JGE  copied_848
+	JGE  copied_946
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_847
+	JMP  copy_945
 
-copied_848:
+copied_946:
 	VMOVUPS (SP), Y4
 
-loaded_846:
+loaded_944:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_849:
+row_947:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_850
+	JZ         noprefetch_948
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_850:
+noprefetch_948:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_851
+	JA         loadslow_949
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_852
+	JMP        loaded_950
 
-loadslow_851:
+loadslow_949:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_853:
+copy_951:
 	CMPQ R8, DI
-	JGE  copied_854
+	JGE  copied_952
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_853
+	JMP  copy_951
 
-copied_854:
+copied_952:
 	VMOVUPS (SP), Y5
 
-loaded_852:
+loaded_950:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_855
+	JA         loadslow_953
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_856
+	JMP        loaded_954
 
-loadslow_855:
+loadslow_953:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_857:
+copy_955:
 	CMPQ R8, DI
-	JGE  copied_858
+	JGE  copied_956
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_857
+	JMP  copy_955
 
-copied_858:
+copied_956:
 	VMOVUPS (SP), Y6
 
-loaded_856:
+loaded_954:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_859
+	JA          storeslow_957
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_860
+	JMP         stored_958
 
-storeslow_859:
+storeslow_957:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_861:
+copy_959:
 	CMPQ R8, DI
-	JGE  copied_862
+	JGE  copied_960
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_861
+	JMP  copy_959
 
-copied_862:
-stored_860:
+copied_960:
+stored_958:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_849
+	JNZ  row_947
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_765:
+streaming_863:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -8081,15 +8863,15 @@ streaming_765:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_863:
+row_961:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_867:
+blocks_965:
 	CMPQ        R11, R12
-	JGT         blocksdone_868
+	JGT         blocksdone_966
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -8131,14 +8913,14 @@ blocks_867:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_867
+	JMP         blocks_965
 
-blocksdone_868:
+blocksdone_966:
 	ADDQ $0x00000060, R12
 
-singles_864:
+singles_962:
 	CMPQ        R11, R12
-	JGT         tail_865
+	JGT         tail_963
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -8150,174 +8932,174 @@ singles_864:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_864
+	JMP         singles_962
 
-tail_865:
+tail_963:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_866
+	JEQ        done_964
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_869
+	JA         loadslow_967
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_870
+	JMP        loaded_968
 
-loadslow_869:
+loadslow_967:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_871:
+copy_969:
 	CMPQ R15, R14
-	JGE  copied_872
+	JGE  copied_970
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_871
+	JMP  copy_969
 
-copied_872:
+copied_970:
 	VMOVUPS (SP), Y1
 
-loaded_870:
+loaded_968:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_873
+	JA         loadslow_971
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_874
+	JMP        loaded_972
 
-loadslow_873:
+loadslow_971:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_875:
+copy_973:
 	CMPQ R15, R14
-	JGE  copied_876
+	JGE  copied_974
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_875
+	JMP  copy_973
 
-copied_876:
+copied_974:
 	VMOVUPS (SP), Y2
 
-loaded_874:
+loaded_972:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_877
+	JA         loadslow_975
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_878
+	JMP        loaded_976
 
-loadslow_877:
+loadslow_975:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_879:
+copy_977:
 	CMPQ R15, R14
-	JGE  copied_880
+	JGE  copied_978
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_879
+	JMP  copy_977
 
-copied_880:
+copied_978:
 	VMOVUPS (SP), Y3
 
-loaded_878:
+loaded_976:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_881
+	JA         loadslow_979
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_882
+	JMP        loaded_980
 
-loadslow_881:
+loadslow_979:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_883:
+copy_981:
 	CMPQ R15, R14
-	JGE  copied_884
+	JGE  copied_982
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_883
+	JMP  copy_981
 
-copied_884:
+copied_982:
 	VMOVUPS (SP), Y4
 
-loaded_882:
+loaded_980:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_885
+	JA         loadslow_983
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_886
+	JMP        loaded_984
 
-loadslow_885:
+loadslow_983:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_887:
+copy_985:
 	CMPQ R15, R14
-	JGE  copied_888
+	JGE  copied_986
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_887
+	JMP  copy_985
 
-copied_888:
+copied_986:
 	VMOVUPS (SP), Y5
 
-loaded_886:
+loaded_984:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_889
+	JA         loadslow_987
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_890
+	JMP        loaded_988
 
-loadslow_889:
+loadslow_987:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_891:
+copy_989:
 	CMPQ R15, R14
-	JGE  copied_892
+	JGE  copied_990
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_891
+	JMP  copy_989
 
-copied_892:
+copied_990:
 	VMOVUPS (SP), Y6
 
-loaded_890:
+loaded_988:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -8325,33 +9107,33 @@ loaded_890:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_893
+	JA          storeslow_991
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_894
+	JMP         stored_992
 
-storeslow_893:
+storeslow_991:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_895:
+copy_993:
 	CMPQ R14, R13
-	JGE  copied_896
+	JGE  copied_994
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_895
+	JMP  copy_993
 
-copied_896:
-stored_894:
+copied_994:
+stored_992:
 	MOVQ R12, R11
 
-done_866:
+done_964:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_863
+	JNZ  row_961
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8379,9 +9161,9 @@ TEXT ·invStdAVX2(SB), NOSPLIT, $72-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000020, DX
 
-singles_897:
+singles_995:
 	CMPQ    BX, DX
-	JGT     tail_898
+	JGT     tail_996
 	VMOVUPD (CX)(BX*2), Y3
 	VMOVUPD 32(CX)(BX*2), Y4
 	VMULPD  Y0, Y3, Y3
@@ -8395,12 +9177,12 @@ singles_897:
 	VMOVUPD Y3, (AX)(BX*2)
 	VMOVUPD Y4, 32(AX)(BX*2)
 	ADDQ    $0x00000020, BX
-	JMP     singles_897
+	JMP     singles_995
 
-tail_898:
+tail_996:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_899
+	JEQ     done_997
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -8409,15 +9191,15 @@ tail_898:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_900:
+copy_998:
 	CMPQ CX, SI
-	JGE  copied_901
+	JGE  copied_999
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_900
+	JMP  copy_998
 
-copied_901:
+copied_999:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VMULPD  Y0, Y3, Y3
@@ -8435,18 +9217,18 @@ copied_901:
 	LEAQ    (AX)(BX*2), SI
 	XORQ    AX, AX
 
-copy_902:
+copy_1000:
 	CMPQ AX, CX
-	JGE  copied_903
+	JGE  copied_1001
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_902
+	JMP  copy_1000
 
-copied_903:
+copied_1001:
 	MOVQ DX, BX
 
-done_899:
+done_997:
 	VZEROUPPER
 	RET
 
@@ -9951,12 +10733,202 @@ done_88:
 	VZEROUPPER
 	RET
 
+// func normShortRowsAVX512(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, group int)
+// Requires: AVX, AVX512F, CMOV, MMX+
+TEXT ·normShortRowsAVX512(SB), NOSPLIT, $0-160
+	// normShortRowsAVX512: normRows for short runs, a group of samples at a time.
+	MOVQ    y_base+0(FP), AX
+	MOVQ    x_base+24(FP), CX
+	MOVQ    width+120(FP), DX
+	MOVQ    DX, BX
+	ANDQ    $0x0f, BX
+	LEAQ    kmask<>+0(SB), SI
+	MOVWLZX (SI)(BX*2), BX
+	KMOVW   BX, K1
+	MOVQ    stride+136(FP), BX
+	SHLQ    $0x02, BX
+	SHLQ    $0x02, DX
+	MOVQ    group+152(FP), SI
+	CMPQ    samples+128(FP), SI
+	CMOVQLT samples+128(FP), SI
+
+group_92:
+	XORQ DI, DI
+
+channel_93:
+	MOVQ         center_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	MOVQ         scale_base+72(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z1
+	MOVQ         shift_base+96(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z2
+	CMPQ         prefetch+144(FP), $0x00
+	JE           noprefetch_94
+	XORQ         R8, R8
+	MOVQ         SI, R9
+
+prefetch_95:
+	MOVQ       prefetch+144(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_96
+	LEAQ       (R10)(CX*1), R10
+	PREFETCHT0 (R10)(R8*1)
+	PREFETCHT0 64(R10)(R8*1)
+	PREFETCHT0 128(R10)(R8*1)
+	PREFETCHT0 192(R10)(R8*1)
+
+noprefetch_96:
+	ADDQ BX, R8
+	DECQ R9
+	JNZ  prefetch_95
+
+noprefetch_94:
+	MOVQ DX, R8
+	ANDQ $-64, R8
+	XORQ R9, R9
+
+pairs_97:
+	LEAQ 128(R9), R10
+	CMPQ R10, R8
+	JA   single_98
+	LEAQ (R9)(BX*1), R11
+	MOVQ SI, R12
+
+down_101:
+	CMPQ        R12, $0x02
+	JB          downlast_102
+	VMOVUPS     (CX)(R9*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, (AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, 64(AX)(R9*1)
+	VMOVUPS     (CX)(R11*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, (AX)(R11*1)
+	VMOVUPS     64(CX)(R11*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, 64(AX)(R11*1)
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R11)(BX*2), R11
+	SUBQ        $0x02, R12
+	JMP         down_101
+
+downlast_102:
+	TESTQ       R12, R12
+	JZ          downdone_103
+	VMOVUPS     (CX)(R9*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, (AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, 64(AX)(R9*1)
+
+downdone_103:
+	MOVQ R10, R9
+	JMP  pairs_97
+
+single_98:
+	CMPQ R9, R8
+	JAE  tail_99
+	MOVQ R9, R8
+	LEAQ (R8)(BX*1), R10
+	MOVQ SI, R11
+
+down_104:
+	CMPQ        R11, $0x02
+	JB          downlast_105
+	VMOVUPS     (CX)(R8*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, (AX)(R8*1)
+	VMOVUPS     (CX)(R10*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, (AX)(R10*1)
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_104
+
+downlast_105:
+	TESTQ       R11, R11
+	JZ          downdone_106
+	VMOVUPS     (CX)(R8*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, (AX)(R8*1)
+
+downdone_106:
+	ADDQ $0x00000040, R9
+
+tail_99:
+	CMPQ R9, DX
+	JAE  positionsdone_100
+	MOVQ R9, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ SI, R10
+
+down_107:
+	CMPQ        R10, $0x02
+	JB          downlast_108
+	VMOVUPS.Z   (CX)(R8*1), K1, Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, K1, (AX)(R8*1)
+	VMOVUPS.Z   (CX)(R9*1), K1, Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, K1, (AX)(R9*1)
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_107
+
+downlast_108:
+	TESTQ       R10, R10
+	JZ          downdone_109
+	VMOVUPS.Z   (CX)(R8*1), K1, Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, K1, (AX)(R8*1)
+
+downdone_109:
+positionsdone_100:
+	ADDQ    DX, AX
+	ADDQ    DX, CX
+	INCQ    DI
+	CMPQ    DI, center_len+56(FP)
+	JB      channel_93
+	MOVQ    SI, R8
+	IMULQ   BX, R8
+	IMULQ   DX, DI
+	SUBQ    DI, R8
+	ADDQ    R8, AX
+	ADDQ    R8, CX
+	SUBQ    SI, samples+128(FP)
+	JZ      done_110
+	MOVQ    group+152(FP), SI
+	CMPQ    samples+128(FP), SI
+	CMOVQLT samples+128(FP), SI
+	JMP     group_92
+
+done_110:
+	VZEROUPPER
+	RET
+
 // func normColsAVX512(y []float32, x []float32, center []float32, scale []float32, shift []float32, rows int, stride int, prefetch int, stream int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_92
+	JNE     nontemporal_111
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -9965,12 +10937,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_93
+	JA      streaming_112
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_94
+	JZ      full_113
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -9980,7 +10952,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_false
 
-full_94:
+full_113:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -10015,16 +10987,16 @@ full_94:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_95:
+row_114:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_96
+	JZ         noprefetch_115
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_96:
+noprefetch_115:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -10044,7 +11016,7 @@ noprefetch_96:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_95
+	JNZ         row_114
 	VZEROUPPER
 	RET
 
@@ -10071,15 +11043,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_97:
+row_116:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_98
+	JZ         noprefetch_117
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_98:
+noprefetch_117:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -10095,7 +11067,7 @@ noprefetch_98:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_97
+	JNZ         row_116
 	VZEROUPPER
 	RET
 
@@ -10116,14 +11088,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_99:
+row_118:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_100
+	JZ         noprefetch_119
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_100:
+noprefetch_119:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -10135,7 +11107,7 @@ noprefetch_100:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_99
+	JNZ         row_118
 	VZEROUPPER
 	RET
 
@@ -10150,13 +11122,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_101:
+row_120:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_102
+	JZ         noprefetch_121
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_102:
+noprefetch_121:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -10164,7 +11136,7 @@ noprefetch_102:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_101
+	JNZ         row_120
 	VZEROUPPER
 	RET
 
@@ -10197,16 +11169,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_103:
+row_122:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_104
+	JZ         noprefetch_123
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_104:
+noprefetch_123:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -10226,7 +11198,7 @@ noprefetch_104:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_103
+	JNZ         row_122
 	VZEROUPPER
 	RET
 
@@ -10253,15 +11225,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_105:
+row_124:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_106
+	JZ         noprefetch_125
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_106:
+noprefetch_125:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -10277,7 +11249,7 @@ noprefetch_106:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_105
+	JNZ         row_124
 	VZEROUPPER
 	RET
 
@@ -10298,14 +11270,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_107:
+row_126:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_108
+	JZ         noprefetch_127
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_108:
+noprefetch_127:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -10317,7 +11289,7 @@ noprefetch_108:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_107
+	JNZ         row_126
 	VZEROUPPER
 	RET
 
@@ -10332,13 +11304,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_109:
+row_128:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_110
+	JZ         noprefetch_129
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_110:
+noprefetch_129:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -10346,11 +11318,11 @@ noprefetch_110:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_109
+	JNZ         row_128
 	VZEROUPPER
 	RET
 
-streaming_93:
+streaming_112:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -10358,15 +11330,15 @@ streaming_93:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_111:
+row_130:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_115:
+blocks_134:
 	CMPQ        R9, R10
-	JGT         blocksdone_116
+	JGT         blocksdone_135
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -10396,14 +11368,14 @@ blocks_115:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_115
+	JMP         blocks_134
 
-blocksdone_116:
+blocksdone_135:
 	ADDQ $0x000000c0, R10
 
-singles_112:
+singles_131:
 	CMPQ        R9, R10
-	JGT         tail_113
+	JGT         tail_132
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -10412,12 +11384,12 @@ singles_112:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_112
+	JMP         singles_131
 
-tail_113:
+tail_132:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_114
+	JEQ         done_133
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -10427,15 +11399,15 @@ tail_113:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_114:
+done_133:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_111
+	JNZ  row_130
 	VZEROUPPER
 	RET
 
-nontemporal_92:
+nontemporal_111:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -10444,12 +11416,12 @@ nontemporal_92:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_117
+	JA      streaming_136
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_118
+	JZ      full_137
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -10459,7 +11431,7 @@ nontemporal_92:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_true
 
-full_118:
+full_137:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -10494,16 +11466,16 @@ full_118:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_119:
+row_138:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_120
+	JZ         noprefetch_139
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_120:
+noprefetch_139:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -10523,7 +11495,7 @@ noprefetch_120:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_119
+	JNZ         row_138
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10551,15 +11523,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_121:
+row_140:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_122
+	JZ         noprefetch_141
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_122:
+noprefetch_141:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -10575,7 +11547,7 @@ noprefetch_122:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_121
+	JNZ         row_140
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10597,14 +11569,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_123:
+row_142:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_124
+	JZ         noprefetch_143
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_124:
+noprefetch_143:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -10616,7 +11588,7 @@ noprefetch_124:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_123
+	JNZ         row_142
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10632,13 +11604,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_125:
+row_144:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_126
+	JZ         noprefetch_145
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_126:
+noprefetch_145:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -10646,7 +11618,7 @@ noprefetch_126:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_125
+	JNZ         row_144
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10680,16 +11652,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_127:
+row_146:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_128
+	JZ         noprefetch_147
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_128:
+noprefetch_147:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -10709,7 +11681,7 @@ noprefetch_128:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_127
+	JNZ         row_146
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10737,15 +11709,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_129:
+row_148:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_130
+	JZ         noprefetch_149
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_130:
+noprefetch_149:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -10761,7 +11733,7 @@ noprefetch_130:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_129
+	JNZ         row_148
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10783,14 +11755,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_131:
+row_150:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_132
+	JZ         noprefetch_151
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_132:
+noprefetch_151:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -10802,7 +11774,7 @@ noprefetch_132:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_131
+	JNZ         row_150
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10818,13 +11790,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_133:
+row_152:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_134
+	JZ         noprefetch_153
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_134:
+noprefetch_153:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -10832,12 +11804,12 @@ noprefetch_134:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_133
+	JNZ         row_152
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_117:
+streaming_136:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -10845,15 +11817,15 @@ streaming_117:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_135:
+row_154:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_139:
+blocks_158:
 	CMPQ        R9, R10
-	JGT         blocksdone_140
+	JGT         blocksdone_159
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -10883,14 +11855,14 @@ blocks_139:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_139
+	JMP         blocks_158
 
-blocksdone_140:
+blocksdone_159:
 	ADDQ $0x000000c0, R10
 
-singles_136:
+singles_155:
 	CMPQ        R9, R10
-	JGT         tail_137
+	JGT         tail_156
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -10899,12 +11871,12 @@ singles_136:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_136
+	JMP         singles_155
 
-tail_137:
+tail_156:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_138
+	JEQ         done_157
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -10914,11 +11886,11 @@ tail_137:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_138:
+done_157:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_135
+	JNZ  row_154
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10944,20 +11916,20 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_141:
+sample_160:
 	XORQ DI, DI
 
-channel_142:
+channel_161:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_143:
+chunk_162:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_144
+	JZ         noprefetch_163
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -10993,7 +11965,7 @@ chunk_143:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_144:
+noprefetch_163:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -11010,9 +11982,9 @@ noprefetch_144:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_148:
+blocks_167:
 	CMPQ         R10, R11
-	JGT          blocksdone_149
+	JGT          blocksdone_168
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
@@ -11030,32 +12002,32 @@ blocks_148:
 	VADDPS       Z11, Z9, Z9
 	VFNMADD231PS Z11, Z12, Z10
 	ADDQ         $0x00000100, R10
-	JMP          blocks_148
+	JMP          blocks_167
 
-blocksdone_149:
+blocksdone_168:
 	ADDQ $0x000000c0, R11
 
-singles_145:
+singles_164:
 	CMPQ         R10, R11
-	JGT          tail_146
+	JGT          tail_165
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	ADDQ         $0x00000040, R10
-	JMP          singles_145
+	JMP          singles_164
 
-tail_146:
+tail_165:
 	ADDQ         $0x00000040, R11
 	CMPQ         R10, R11
-	JEQ          done_147
+	JEQ          done_166
 	VMOVUPS.Z    (AX)(R10*1), K1, Z11
 	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	MOVQ         R11, R10
 
-done_147:
+done_166:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -11075,7 +12047,7 @@ done_147:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_143
+	JNZ           chunk_162
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -11096,11 +12068,11 @@ done_147:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_142
+	JB            channel_161
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_141
+	JNZ           sample_160
 	VZEROUPPER
 	RET
 
@@ -11121,16 +12093,16 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_150:
+group_169:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_151
+	JE   bysample_170
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_153:
+channel_172:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -11142,14 +12114,14 @@ channel_153:
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
 	CMPQ         prefetch+176(FP), $0x00
-	JE           noprefetch_154
+	JE           noprefetch_173
 	XORQ         R9, R9
 	MOVQ         BX, R10
 
-prefetch_155:
+prefetch_174:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_156
+	JZ         noprefetch_175
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -11161,28 +12133,28 @@ prefetch_155:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_156:
+noprefetch_175:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  prefetch_155
+	JNZ  prefetch_174
 
-noprefetch_154:
+noprefetch_173:
 	CMPQ DI, $0x00000040
-	JA   bysample_157
+	JA   bysample_176
 	MOVQ DI, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_159:
+pairs_178:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_160
+	JA   single_179
 	LEAQ (R10)(SI*1), R12
 	MOVQ BX, R13
 
-down_163:
+down_182:
 	CMPQ         R13, $0x02
-	JB           downlast_164
+	JB           downlast_183
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -11202,11 +12174,11 @@ down_163:
 	LEAQ         (R10)(SI*2), R10
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_163
+	JMP          down_182
 
-downlast_164:
+downlast_183:
 	TESTQ        R13, R13
-	JZ           downdone_165
+	JZ           downdone_184
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -11216,20 +12188,20 @@ downlast_164:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 
-downdone_165:
+downdone_184:
 	MOVQ R11, R10
-	JMP  pairs_159
+	JMP  pairs_178
 
-single_160:
+single_179:
 	CMPQ R10, R9
-	JAE  tail_161
+	JAE  tail_180
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ BX, R12
 
-down_166:
+down_185:
 	CMPQ         R12, $0x02
-	JB           downlast_167
+	JB           downlast_186
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -11241,29 +12213,29 @@ down_166:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R11)(SI*2), R11
 	SUBQ         $0x02, R12
-	JMP          down_166
+	JMP          down_185
 
-downlast_167:
+downlast_186:
 	TESTQ        R12, R12
-	JZ           downdone_168
+	JZ           downdone_187
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 
-downdone_168:
+downdone_187:
 	ADDQ $0x00000040, R10
 
-tail_161:
+tail_180:
 	CMPQ R10, DI
-	JAE  positionsdone_162
+	JAE  positionsdone_181
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_169:
+down_188:
 	CMPQ         R11, $0x02
-	JB           downlast_170
+	JB           downlast_189
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
@@ -11275,32 +12247,32 @@ down_169:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_169
+	JMP          down_188
 
-downlast_170:
+downlast_189:
 	TESTQ        R11, R11
-	JZ           downdone_171
+	JZ           downdone_190
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_171:
-positionsdone_162:
-	JMP summed_158
+downdone_190:
+positionsdone_181:
+	JMP summed_177
 
-bysample_157:
+bysample_176:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_172:
+sample_191:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_177:
+blocks_196:
 	CMPQ         R11, R12
-	JGT          blocksdone_178
+	JGT          blocksdone_197
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -11310,42 +12282,42 @@ blocks_177:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	ADDQ         $0x00000080, R11
-	JMP          blocks_177
+	JMP          blocks_196
 
-blocksdone_178:
+blocksdone_197:
 	ADDQ $0x00000040, R12
 
-singles_174:
+singles_193:
 	CMPQ         R11, R12
-	JGT          tail_175
+	JGT          tail_194
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_174
+	JMP          singles_193
 
-tail_175:
+tail_194:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_176
+	JEQ          done_195
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	MOVQ         R12, R11
 
-done_176:
+done_195:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_173
+	JZ   samplesdone_192
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_182:
+blocks_201:
 	CMPQ         R11, R12
-	JGT          blocksdone_183
+	JGT          blocksdone_202
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -11355,38 +12327,38 @@ blocks_182:
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	ADDQ         $0x00000080, R11
-	JMP          blocks_182
+	JMP          blocks_201
 
-blocksdone_183:
+blocksdone_202:
 	ADDQ $0x00000040, R12
 
-singles_179:
+singles_198:
 	CMPQ         R11, R12
-	JGT          tail_180
+	JGT          tail_199
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	ADDQ         $0x00000040, R11
-	JMP          singles_179
+	JMP          singles_198
 
-tail_180:
+tail_199:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_181
+	JEQ          done_200
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	MOVQ         R12, R11
 
-done_181:
+done_200:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_172
+	JNZ  sample_191
 
-samplesdone_173:
-summed_158:
+samplesdone_192:
+summed_177:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -11423,16 +12395,16 @@ summed_158:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_153
+	JB            channel_172
 	MOVQ          BX, R9
 	IMULQ         SI, R9
 	IMULQ         DI, R8
 	SUBQ          R8, R9
 	ADDQ          R9, AX
 	ADDQ          R9, CX
-	JMP           summed_152
+	JMP           summed_171
 
-bysample_151:
+bysample_170:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -11443,22 +12415,22 @@ bysample_151:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_184:
+clear_203:
 	VMOVUPS Z11, (R8)
 	VMOVUPS Z11, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_184
+	JNZ     clear_203
 	MOVQ    BX, R9
 
-sample_185:
+sample_204:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_186:
+channel_205:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_187
+	JZ         noprefetch_206
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -11470,7 +12442,7 @@ channel_186:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_187:
+noprefetch_206:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z0
 	VMOVUPS      (R8), Z9
@@ -11480,27 +12452,27 @@ noprefetch_187:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_188:
+singles_207:
 	CMPQ         R11, R12
-	JGT          tail_189
+	JGT          tail_208
 	VMOVUPS      (AX)(R11*1), Z12
 	VSUBPS       (CX)(R11*1), Z0, Z13
 	VADDPS       Z12, Z9, Z9
 	VFNMADD231PS Z12, Z13, Z10
 	ADDQ         $0x00000040, R11
-	JMP          singles_188
+	JMP          singles_207
 
-tail_189:
+tail_208:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_190
+	JEQ          done_209
 	VMOVUPS.Z    (AX)(R11*1), K1, Z12
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z12, Z9, Z9
 	VFNMADD231PS Z12, Z0, Z10
 	MOVQ         R12, R11
 
-done_190:
+done_209:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z9, (R8)
@@ -11508,14 +12480,14 @@ done_190:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_186
+	JB      channel_205
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_185
+	JNZ     sample_204
 	XORQ    SI, SI
 
-lanes_191:
+lanes_210:
 	VMOVUPS       (DI), Z0
 	VCVTPS2PD     Y0, Z9
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -11547,17 +12519,17 @@ lanes_191:
 	ADDQ          $0x00000080, DI
 	INCQ          SI
 	CMPQ          SI, center_len+128(FP)
-	JB            lanes_191
+	JB            lanes_210
 
-summed_152:
+summed_171:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_192
+	JZ      done_211
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_150
+	JMP     group_169
 
-done_192:
+done_211:
 	VZEROUPPER
 	RET
 
@@ -11579,9 +12551,9 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_193:
+chunk_212:
 	CMPQ    sumDy_len+8(FP), $0x40
-	JA      wide_195
+	JA      wide_214
 	LEAQ    kmask<>+0(SB), R8
 	MOVQ    sumDy_len+8(FP), SI
 	SUBQ    $0x00, SI
@@ -11635,11 +12607,11 @@ chunk_193:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_196:
+narrow_215:
 	CMPQ       R8, $0x04
-	JLT        narrowdone_197
+	JLT        narrowdone_216
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_198
+	JEQ        noprefetch_217
 	MOVQ       prefetch+144(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -11677,7 +12649,7 @@ narrow_196:
 	PREFETCHT0 128(SI)(R9*1)
 	PREFETCHT0 192(SI)(R9*1)
 
-noprefetch_198:
+noprefetch_217:
 	VMOVUPS     (DI), Z8
 	VMOVUPS.Z   (AX), K2, Z10
 	VMOVUPS.Z   (CX), K2, Z11
@@ -11773,12 +12745,12 @@ noprefetch_198:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_196
+	JMP         narrow_215
 
-narrowdone_197:
-narrow_199:
+narrowdone_216:
+narrow_218:
 	CMPQ      R8, $0x01
-	JLT       narrowdone_200
+	JLT       narrowdone_219
 	VMOVUPS   (DI), Z8
 	VMOVUPS.Z (AX), K2, Z9
 	VMOVUPS.Z (CX), K2, Z10
@@ -11814,9 +12786,9 @@ narrow_199:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_199
+	JMP       narrow_218
 
-narrowdone_200:
+narrowdone_219:
 	VMOVUPS Z0, 1088(DI)
 	VMOVUPS Z1, 2176(DI)
 	VMOVUPS Z2, 1152(DI)
@@ -11825,37 +12797,37 @@ narrowdone_200:
 	VMOVUPS Z5, 2304(DI)
 	VMOVUPS Z6, 1280(DI)
 	VMOVUPS Z7, 2368(DI)
-	JMP     chunkdone_194
+	JMP     chunkdone_213
 
-wide_195:
+wide_214:
 	VPXORD Z13, Z13, Z13
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_201:
+clear_220:
 	VMOVUPS Z13, 1088(SI)
 	VMOVUPS Z13, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_201
+	JNZ     clear_220
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_202:
+rows_221:
 	CMPQ SI, $0x04
-	JLT  rowsdone_203
+	JLT  rowsdone_222
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_205
+	JZ   vectorstail_224
 
-vectors_204:
+vectors_223:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_207
+	JEQ        noprefetch_226
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -11869,7 +12841,7 @@ vectors_204:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_207:
+noprefetch_226:
 	VMOVUPS     (R9), Z8
 	VMOVUPS     (R10), Z10
 	VMOVUPS     (R11), Z11
@@ -11899,11 +12871,11 @@ noprefetch_207:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_204
+	JNZ         vectors_223
 
-vectorstail_205:
+vectorstail_224:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_206
+	JZ          vectorsdone_225
 	VMOVUPS     (R9), Z8
 	VMOVUPS.Z   (R10), K1, Z10
 	VMOVUPS.Z   (R11), K1, Z11
@@ -11930,24 +12902,24 @@ vectorstail_205:
 	VADDPS      2176(R9), Z10, Z10
 	VMOVUPS     Z10, 2176(R9)
 
-vectorsdone_206:
+vectorsdone_225:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_202
+	JMP  rows_221
 
-rowsdone_203:
-rows_208:
+rowsdone_222:
+rows_227:
 	CMPQ SI, $0x01
-	JLT  rowsdone_209
+	JLT  rowsdone_228
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_211
+	JZ   vectorstail_230
 
-vectors_210:
+vectors_229:
 	VMOVUPS (R8), Z8
 	VMOVUPS (R9), Z9
 	VMOVUPS (R10), Z10
@@ -11962,11 +12934,11 @@ vectors_210:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_210
+	JNZ     vectors_229
 
-vectorstail_211:
+vectorstail_230:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_212
+	JZ        vectorsdone_231
 	VMOVUPS   (R8), Z8
 	VMOVUPS.Z (R9), K1, Z9
 	VMOVUPS.Z (R10), K1, Z10
@@ -11978,14 +12950,14 @@ vectorstail_211:
 	VADDPS    2176(R8), Z9, Z9
 	VMOVUPS   Z9, 2176(R8)
 
-vectorsdone_212:
+vectorsdone_231:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_208
+	JMP  rows_227
 
-rowsdone_209:
-chunkdone_194:
+rowsdone_228:
+chunkdone_213:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -11994,9 +12966,9 @@ chunkdone_194:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_213:
+singles_232:
 	CMPQ          R9, R10
-	JGT           tail_214
+	JGT           tail_233
 	VMOVUPS       1088(SI)(R9*1), Z8
 	VMOVUPD       (DI)(R9*2), Z9
 	VMOVUPD       64(DI)(R9*2), Z10
@@ -12018,12 +12990,12 @@ singles_213:
 	VMOVUPD       Z9, (R8)(R9*2)
 	VMOVUPD       Z10, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_213
+	JMP           singles_232
 
-tail_214:
+tail_233:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_215
+	JEQ           done_234
 	VMOVUPS       1088(SI)(R9*1), Z8
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z9
@@ -12050,15 +13022,15 @@ tail_214:
 	VMOVUPD       Z10, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_215:
+done_234:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_216
+	JZ      done_235
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_193
+	JMP     chunk_212
 
-done_216:
+done_235:
 	VZEROUPPER
 	RET
 
@@ -12067,7 +13039,7 @@ done_216:
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_217
+	JNE   nontemporal_236
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -12079,10 +13051,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_218:
+sample_237:
 	XORQ R8, R8
 
-channel_219:
+channel_238:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -12096,9 +13068,9 @@ channel_219:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_220
+	JZ           aligned_239
 	CMPQ         R9, R10
-	JAE          aligned_220
+	JAE          aligned_239
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -12115,7 +13087,7 @@ channel_219:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_220:
+aligned_239:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -12125,12 +13097,12 @@ aligned_220:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_224:
+blocks_243:
 	CMPQ       R9, R10
-	JGT        blocksdone_225
+	JGT        blocksdone_244
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_226
+	JZ         noprefetch_245
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -12142,7 +13114,7 @@ blocks_224:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_226:
+noprefetch_245:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -12168,14 +13140,14 @@ noprefetch_226:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_224
+	JMP         blocks_243
 
-blocksdone_225:
+blocksdone_244:
 	ADDQ $0x000000c0, R10
 
-singles_221:
+singles_240:
 	CMPQ        R9, R10
-	JGT         tail_222
+	JGT         tail_241
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -12183,12 +13155,12 @@ singles_221:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_221
+	JMP         singles_240
 
-tail_222:
+tail_241:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_223
+	JEQ         done_242
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -12197,22 +13169,22 @@ tail_222:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_223:
+done_242:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_219
+	JB   channel_238
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_218
+	JNZ  sample_237
 	VZEROUPPER
 	RET
 
-nontemporal_217:
+nontemporal_236:
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -12224,10 +13196,10 @@ nontemporal_217:
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_227:
+sample_246:
 	XORQ R8, R8
 
-channel_228:
+channel_247:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -12241,9 +13213,9 @@ channel_228:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_229
+	JZ           aligned_248
 	CMPQ         R9, R10
-	JAE          aligned_229
+	JAE          aligned_248
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -12260,7 +13232,7 @@ channel_228:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_229:
+aligned_248:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -12270,12 +13242,12 @@ aligned_229:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_233:
+blocks_252:
 	CMPQ       R9, R10
-	JGT        blocksdone_234
+	JGT        blocksdone_253
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_235
+	JZ         noprefetch_254
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -12287,7 +13259,7 @@ blocks_233:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_235:
+noprefetch_254:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -12313,14 +13285,14 @@ noprefetch_235:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_233
+	JMP         blocks_252
 
-blocksdone_234:
+blocksdone_253:
 	ADDQ $0x000000c0, R10
 
-singles_230:
+singles_249:
 	CMPQ        R9, R10
-	JGT         tail_231
+	JGT         tail_250
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -12328,12 +13300,12 @@ singles_230:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_230
+	JMP         singles_249
 
-tail_231:
+tail_250:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_232
+	JEQ         done_251
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -12342,19 +13314,243 @@ tail_231:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_232:
+done_251:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_228
+	JB   channel_247
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_227
+	JNZ  sample_246
 	SFENCE
+	VZEROUPPER
+	RET
+
+// func gradShortRowsAVX512(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int, prefetch int, group int)
+// Requires: AVX, AVX512F, CMOV, MMX+
+TEXT ·gradShortRowsAVX512(SB), NOSPLIT, $0-208
+	// gradShortRowsAVX512: gradRows for short runs, a group of samples at a time.
+	MOVQ    dx_base+0(FP), AX
+	MOVQ    dy_base+24(FP), CX
+	MOVQ    x_base+48(FP), DX
+	MOVQ    width+168(FP), BX
+	MOVQ    BX, SI
+	ANDQ    $0x0f, SI
+	LEAQ    kmask<>+0(SB), DI
+	MOVWLZX (DI)(SI*2), SI
+	KMOVW   SI, K1
+	MOVQ    stride+184(FP), SI
+	SHLQ    $0x02, SI
+	SHLQ    $0x02, BX
+	MOVQ    group+200(FP), DI
+	CMPQ    samples+176(FP), DI
+	CMOVQLT samples+176(FP), DI
+
+group_255:
+	XORQ R8, R8
+
+channel_256:
+	MOVQ         center_base+72(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	MOVQ         gy_base+96(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z1
+	MOVQ         gx_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z2
+	MOVQ         g0_base+144(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z3
+	CMPQ         prefetch+192(FP), $0x00
+	JE           noprefetch_257
+	XORQ         R9, R9
+	MOVQ         DI, R10
+
+prefetch_258:
+	MOVQ       prefetch+192(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_259
+	LEAQ       (R11)(CX*1), R12
+	PREFETCHT0 (R12)(R9*1)
+	PREFETCHT0 64(R12)(R9*1)
+	PREFETCHT0 128(R12)(R9*1)
+	PREFETCHT0 192(R12)(R9*1)
+	LEAQ       (R11)(DX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+
+noprefetch_259:
+	ADDQ SI, R9
+	DECQ R10
+	JNZ  prefetch_258
+
+noprefetch_257:
+	MOVQ BX, R9
+	ANDQ $-64, R9
+	XORQ R10, R10
+
+pairs_260:
+	LEAQ 128(R10), R11
+	CMPQ R11, R9
+	JA   single_261
+	LEAQ (R10)(SI*1), R12
+	MOVQ DI, R13
+
+down_264:
+	CMPQ        R13, $0x02
+	JB          downlast_265
+	VMOVUPS     (CX)(R10*1), Z4
+	VMOVUPS     (DX)(R10*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, (AX)(R10*1)
+	VMOVUPS     64(CX)(R10*1), Z4
+	VMOVUPS     64(DX)(R10*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, 64(AX)(R10*1)
+	VMOVUPS     (CX)(R12*1), Z4
+	VMOVUPS     (DX)(R12*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, (AX)(R12*1)
+	VMOVUPS     64(CX)(R12*1), Z4
+	VMOVUPS     64(DX)(R12*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, 64(AX)(R12*1)
+	LEAQ        (R10)(SI*2), R10
+	LEAQ        (R12)(SI*2), R12
+	SUBQ        $0x02, R13
+	JMP         down_264
+
+downlast_265:
+	TESTQ       R13, R13
+	JZ          downdone_266
+	VMOVUPS     (CX)(R10*1), Z4
+	VMOVUPS     (DX)(R10*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, (AX)(R10*1)
+	VMOVUPS     64(CX)(R10*1), Z4
+	VMOVUPS     64(DX)(R10*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, 64(AX)(R10*1)
+
+downdone_266:
+	MOVQ R11, R10
+	JMP  pairs_260
+
+single_261:
+	CMPQ R10, R9
+	JAE  tail_262
+	MOVQ R10, R9
+	LEAQ (R9)(SI*1), R11
+	MOVQ DI, R12
+
+down_267:
+	CMPQ        R12, $0x02
+	JB          downlast_268
+	VMOVUPS     (CX)(R9*1), Z4
+	VMOVUPS     (DX)(R9*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, (AX)(R9*1)
+	VMOVUPS     (CX)(R11*1), Z4
+	VMOVUPS     (DX)(R11*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, (AX)(R11*1)
+	LEAQ        (R9)(SI*2), R9
+	LEAQ        (R11)(SI*2), R11
+	SUBQ        $0x02, R12
+	JMP         down_267
+
+downlast_268:
+	TESTQ       R12, R12
+	JZ          downdone_269
+	VMOVUPS     (CX)(R9*1), Z4
+	VMOVUPS     (DX)(R9*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, (AX)(R9*1)
+
+downdone_269:
+	ADDQ $0x00000040, R10
+
+tail_262:
+	CMPQ R10, BX
+	JAE  positionsdone_263
+	MOVQ R10, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ DI, R11
+
+down_270:
+	CMPQ        R11, $0x02
+	JB          downlast_271
+	VMOVUPS.Z   (CX)(R9*1), K1, Z4
+	VMOVUPS.Z   (DX)(R9*1), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (AX)(R9*1)
+	VMOVUPS.Z   (CX)(R10*1), K1, Z4
+	VMOVUPS.Z   (DX)(R10*1), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (AX)(R10*1)
+	LEAQ        (R9)(SI*2), R9
+	LEAQ        (R10)(SI*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_270
+
+downlast_271:
+	TESTQ       R11, R11
+	JZ          downdone_272
+	VMOVUPS.Z   (CX)(R9*1), K1, Z4
+	VMOVUPS.Z   (DX)(R9*1), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (AX)(R9*1)
+
+downdone_272:
+positionsdone_263:
+	ADDQ    BX, AX
+	ADDQ    BX, CX
+	ADDQ    BX, DX
+	INCQ    R8
+	CMPQ    R8, center_len+80(FP)
+	JB      channel_256
+	MOVQ    DI, R9
+	IMULQ   SI, R9
+	IMULQ   BX, R8
+	SUBQ    R8, R9
+	ADDQ    R9, AX
+	ADDQ    R9, CX
+	ADDQ    R9, DX
+	SUBQ    DI, samples+176(FP)
+	JZ      done_273
+	MOVQ    group+200(FP), DI
+	CMPQ    samples+176(FP), DI
+	CMOVQLT samples+176(FP), DI
+	JMP     group_255
+
+done_273:
 	VZEROUPPER
 	RET
 
@@ -12363,7 +13559,7 @@ done_232:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_236
+	JNE     nontemporal_274
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -12372,12 +13568,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_237
+	JA      streaming_275
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_238
+	JZ      full_276
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -12387,7 +13583,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_false
 
-full_238:
+full_276:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -12431,10 +13627,10 @@ full_238:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_239:
+row_277:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_240
+	JZ         noprefetch_278
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -12444,7 +13640,7 @@ row_239:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_240:
+noprefetch_278:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -12473,7 +13669,7 @@ noprefetch_240:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_239
+	JNZ         row_277
 	VZEROUPPER
 	RET
 
@@ -12507,10 +13703,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_241:
+row_279:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_242
+	JZ         noprefetch_280
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -12518,7 +13714,7 @@ row_241:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_242:
+noprefetch_280:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -12541,7 +13737,7 @@ noprefetch_242:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_241
+	JNZ         row_279
 	VZEROUPPER
 	RET
 
@@ -12567,16 +13763,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_243:
+row_281:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_244
+	JZ         noprefetch_282
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_244:
+noprefetch_282:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -12593,7 +13789,7 @@ noprefetch_244:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_243
+	JNZ         row_281
 	VZEROUPPER
 	RET
 
@@ -12611,14 +13807,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_245:
+row_283:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_246
+	JZ         noprefetch_284
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_246:
+noprefetch_284:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -12629,7 +13825,7 @@ noprefetch_246:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_245
+	JNZ         row_283
 	VZEROUPPER
 	RET
 
@@ -12671,10 +13867,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_247:
+row_285:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_248
+	JZ         noprefetch_286
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -12684,7 +13880,7 @@ row_247:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_248:
+noprefetch_286:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -12713,7 +13909,7 @@ noprefetch_248:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_247
+	JNZ         row_285
 	VZEROUPPER
 	RET
 
@@ -12747,10 +13943,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_249:
+row_287:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_250
+	JZ         noprefetch_288
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -12758,7 +13954,7 @@ row_249:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_250:
+noprefetch_288:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -12781,7 +13977,7 @@ noprefetch_250:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_249
+	JNZ         row_287
 	VZEROUPPER
 	RET
 
@@ -12807,16 +14003,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_251:
+row_289:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_252
+	JZ         noprefetch_290
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_252:
+noprefetch_290:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -12833,7 +14029,7 @@ noprefetch_252:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_251
+	JNZ         row_289
 	VZEROUPPER
 	RET
 
@@ -12851,14 +14047,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_253:
+row_291:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_254
+	JZ         noprefetch_292
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_254:
+noprefetch_292:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -12869,11 +14065,11 @@ noprefetch_254:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_253
+	JNZ         row_291
 	VZEROUPPER
 	RET
 
-streaming_237:
+streaming_275:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -12883,15 +14079,15 @@ streaming_237:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_255:
+row_293:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_259:
+blocks_297:
 	CMPQ        R11, R12
-	JGT         blocksdone_260
+	JGT         blocksdone_298
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -12933,14 +14129,14 @@ blocks_259:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_259
+	JMP         blocks_297
 
-blocksdone_260:
+blocksdone_298:
 	ADDQ $0x000000c0, R12
 
-singles_256:
+singles_294:
 	CMPQ        R11, R12
-	JGT         tail_257
+	JGT         tail_295
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -12952,12 +14148,12 @@ singles_256:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_256
+	JMP         singles_294
 
-tail_257:
+tail_295:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_258
+	JEQ         done_296
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -12970,16 +14166,16 @@ tail_257:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_258:
+done_296:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_255
+	JNZ  row_293
 	VZEROUPPER
 	RET
 
-nontemporal_236:
+nontemporal_274:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -12988,12 +14184,12 @@ nontemporal_236:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_261
+	JA      streaming_299
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_262
+	JZ      full_300
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -13003,7 +14199,7 @@ nontemporal_236:
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_true
 
-full_262:
+full_300:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -13047,10 +14243,10 @@ full_262:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_263:
+row_301:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_264
+	JZ         noprefetch_302
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -13060,7 +14256,7 @@ row_263:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_264:
+noprefetch_302:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -13089,7 +14285,7 @@ noprefetch_264:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_263
+	JNZ         row_301
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13124,10 +14320,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_265:
+row_303:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_266
+	JZ         noprefetch_304
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -13135,7 +14331,7 @@ row_265:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_266:
+noprefetch_304:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -13158,7 +14354,7 @@ noprefetch_266:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_265
+	JNZ         row_303
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13185,16 +14381,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_267:
+row_305:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_268
+	JZ         noprefetch_306
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_268:
+noprefetch_306:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -13211,7 +14407,7 @@ noprefetch_268:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_267
+	JNZ         row_305
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13230,14 +14426,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_269:
+row_307:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_270
+	JZ         noprefetch_308
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_270:
+noprefetch_308:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13248,7 +14444,7 @@ noprefetch_270:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_269
+	JNZ         row_307
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13291,10 +14487,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_271:
+row_309:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_272
+	JZ         noprefetch_310
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -13304,7 +14500,7 @@ row_271:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_272:
+noprefetch_310:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -13333,7 +14529,7 @@ noprefetch_272:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_271
+	JNZ         row_309
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13368,10 +14564,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_273:
+row_311:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_274
+	JZ         noprefetch_312
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -13379,7 +14575,7 @@ row_273:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_274:
+noprefetch_312:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -13402,7 +14598,7 @@ noprefetch_274:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_273
+	JNZ         row_311
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13429,16 +14625,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_275:
+row_313:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_276
+	JZ         noprefetch_314
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_276:
+noprefetch_314:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -13455,7 +14651,7 @@ noprefetch_276:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_275
+	JNZ         row_313
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13474,14 +14670,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_277:
+row_315:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_278
+	JZ         noprefetch_316
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_278:
+noprefetch_316:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13492,12 +14688,12 @@ noprefetch_278:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_277
+	JNZ         row_315
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_261:
+streaming_299:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -13507,15 +14703,15 @@ streaming_261:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_279:
+row_317:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_283:
+blocks_321:
 	CMPQ        R11, R12
-	JGT         blocksdone_284
+	JGT         blocksdone_322
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -13557,14 +14753,14 @@ blocks_283:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_283
+	JMP         blocks_321
 
-blocksdone_284:
+blocksdone_322:
 	ADDQ $0x000000c0, R12
 
-singles_280:
+singles_318:
 	CMPQ        R11, R12
-	JGT         tail_281
+	JGT         tail_319
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -13576,12 +14772,12 @@ singles_280:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_280
+	JMP         singles_318
 
-tail_281:
+tail_319:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_282
+	JEQ         done_320
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -13594,12 +14790,12 @@ tail_281:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_282:
+done_320:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_279
+	JNZ  row_317
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13625,9 +14821,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_285:
+singles_323:
 	CMPQ    BX, DX
-	JGT     tail_286
+	JGT     tail_324
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -13641,12 +14837,12 @@ singles_285:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_285
+	JMP     singles_323
 
-tail_286:
+tail_324:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_287
+	JEQ       done_325
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -13663,6 +14859,6 @@ tail_286:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_287:
+done_325:
 	VZEROUPPER
 	RET

@@ -153,12 +153,6 @@ func gradRowsAVX2(dx, dy, x, center, gy, gx, g0 []float32, width, samples, strid
 func gradRowsAVX512(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride, prefetch, stream int)
 
 //go:noescape
-func invStdAVX2(dst, m2 []float64, inv, eps float64)
-
-//go:noescape
-func invStdAVX512(dst, m2 []float64, inv, eps float64)
-
-//go:noescape
 func gradShortRowsAVX2(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride, prefetch, group int)
 
 //go:noescape
@@ -169,6 +163,12 @@ func gradColsAVX2(dx, dy, x, center, gy, gx, g0 []float32, rows, stride, prefetc
 
 //go:noescape
 func gradColsAVX512(dx, dy, x, center, gy, gx, g0 []float32, rows, stride, prefetch, stream int)
+
+//go:noescape
+func invStdAVX2(dst, m2 []float64, inv, eps float64)
+
+//go:noescape
+func invStdAVX512(dst, m2 []float64, inv, eps float64)
 
 // paramBuf holds copies of a cols kernel's per-channel parameters when they are too many
 // for registers and the assembly reloads them every row. after places them so that they

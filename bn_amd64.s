@@ -4599,6 +4599,7 @@ copied_476:
 
 loaded_474:
 	VSUBPS       Y13, Y1, Y13
+	VANDPS       Y0, Y13, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	MOVQ         R11, R10
@@ -4865,6 +4866,7 @@ copied_506:
 
 loaded_504:
 	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	LEAQ         (AX)(R10*1), R12
@@ -4922,6 +4924,7 @@ copied_514:
 
 loaded_512:
 	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	LEAQ         (R9)(SI*2), R9
@@ -4987,6 +4990,7 @@ copied_522:
 
 loaded_520:
 	VSUBPS       Y11, Y1, Y1
+	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
@@ -5089,6 +5093,7 @@ copied_537:
 
 loaded_535:
 	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	MOVQ         R12, R11
@@ -5187,6 +5192,7 @@ copied_550:
 
 loaded_548:
 	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	MOVQ         R12, R11
@@ -5356,6 +5362,7 @@ copied_565:
 
 loaded_563:
 	VSUBPS       Y5, Y1, Y1
+	VANDPS       Y0, Y1, Y1
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y1, Y3
 	MOVQ         R12, R11

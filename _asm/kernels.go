@@ -34,10 +34,7 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 	Comment(name + w.name + doc)
 	w.far = addr(Param("prefetch"))
 	w.streamed(func() {
-		ptr := make([]Register, len(data))
-		for d, name := range data {
-			ptr[d] = Load(Param(name).Base(), GP64())
-		}
+		ptr := bases(data)
 		width := Load(Param("width"), GP64())
 		samples := Load(Param("samples"), GP64())
 		skip := w.sampleSkip(width, Param(params[0]).Len())
@@ -51,21 +48,9 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 		XORQ(ch, ch)
 		channel := w.label("channel")
 		Label(channel)
-		p := make([]VecVirtual, len(params))
-		for j, name := range params {
-			b := Load(Param(name).Base(), GP64())
-			p[j] = w.vec()
-			VBROADCASTSS(Mem{Base: b, Index: ch, Scale: 4}, p[j])
-		}
+		p := w.broadcast(params, ch)
 		apply := func(i Register, disp int, tail bool) {
-			in := make([]VecVirtual, len(data)-outputs)
-			for d := range in {
-				in[d] = w.vec()
-				w.load(at(ptr[outputs+d], i, disp), in[d], tail)
-			}
-			for d, r := range op(in, p) {
-				w.store(r, at(ptr[d], i, disp), tail)
-			}
+			w.apply(func(d int) Mem { return at(ptr[d], i, disp) }, len(data), outputs, p, tail, op)
 		}
 		n := width
 		if w.zmm {
@@ -106,10 +91,7 @@ func (w *isa) shortRowsElementwise(doc, name, sig string, data []string, outputs
 	w.text(name, sig)
 	Comment(name + w.name + doc)
 	w.far = addr(Param("prefetch"))
-	ptr := make([]Register, len(data))
-	for d, name := range data {
-		ptr[d] = Load(Param(name).Base(), GP64())
-	}
+	ptr := bases(data)
 	width := Load(Param("width"), GP64())
 	w.setTail(width)
 	stride := w.strideBytes()
@@ -127,22 +109,10 @@ func (w *isa) shortRowsElementwise(doc, name, sig string, data []string, outputs
 	XORQ(ch, ch)
 	channel := w.label("channel")
 	Label(channel)
-	p := make([]VecVirtual, len(params))
-	for j, name := range params {
-		b := Load(Param(name).Base(), GP64())
-		p[j] = w.vec()
-		VBROADCASTSS(Mem{Base: b, Index: ch, Scale: 4}, p[j])
-	}
+	p := w.broadcast(params, ch)
 	w.prefetchGroup(ptr[outputs:], m, stride)
-	w.byPosition(ptr, m, stride, run, func(at func(p int) Mem, _, _ int, tail bool) {
-		in := make([]VecVirtual, len(data)-outputs)
-		for d := range in {
-			in[d] = w.vec()
-			w.load(at(outputs+d), in[d], tail)
-		}
-		for d, r := range op(in, p) {
-			w.store(r, at(d), tail)
-		}
+	w.byPosition(ptr, m, stride, run, func(at func(d int) Mem, _, _ int, tail bool) {
+		w.apply(at, len(data), outputs, p, tail, op)
 	})
 	for _, q := range ptr {
 		ADDQ(run, q)
@@ -150,18 +120,46 @@ func (w *isa) shortRowsElementwise(doc, name, sig string, data []string, outputs
 	INCQ(ch)
 	CMPQ(ch, n)
 	JB(LabelRef(channel))
-	// From the last channel's runs to the next group's first: m*stride - n*run.
-	span := GP64()
-	MOVQ(m, span)
-	IMULQ(stride, span)
-	IMULQ(run, ch)
-	SUBQ(ch, span)
-	for _, q := range ptr {
-		ADDQ(span, q)
-	}
+	w.nextGroup(ptr, m, stride, run, ch)
 	w.nextChunk(m, "samples", addr(Param("group")), group)
 	VZEROUPPER()
 	RET()
+}
+
+// bases loads the base pointers of the slice arguments names.
+func bases(names []string) []Register {
+	r := make([]Register, len(names))
+	for i, name := range names {
+		r[i] = Load(Param(name).Base(), GP64())
+	}
+	return r
+}
+
+// apply emits op on one vector of an elementwise kernel's data: the inputs (data
+// pointers outputs and after; at(d) is data pointer d's vector) loaded, op applied with
+// the parameters p, and its results stored to the outputs.
+func (w *isa) apply(at func(d int) Mem, data, outputs int, p []VecVirtual, tail bool,
+	op func(in, p []VecVirtual) []VecVirtual) {
+	in := make([]VecVirtual, data-outputs)
+	for d := range in {
+		in[d] = w.vec()
+		w.load(at(outputs+d), in[d], tail)
+	}
+	for d, r := range op(in, p) {
+		w.store(r, at(d), tail)
+	}
+}
+
+// broadcast loads channel ch's value of each per-channel slice argument in params into
+// all lanes of a vector.
+func (w *isa) broadcast(params []string, ch Register) []VecVirtual {
+	p := make([]VecVirtual, len(params))
+	for j, name := range params {
+		b := Load(Param(name).Base(), GP64())
+		p[j] = w.vec()
+		VBROADCASTSS(Mem{Base: b, Index: ch, Scale: 4}, p[j])
+	}
+	return p
 }
 
 // alignHead (AVX-512) emits the first values of a run, up to the first output's next
@@ -272,10 +270,7 @@ func (w *isa) colsElementwise(doc, name, sig string, data []string, outputs int,
 						w.load(Mem{Base: b, Disp: u * w.size()}, p[u][j], last(u))
 					}
 				}
-				ptr := make([]Register, len(data))
-				for d, name := range data {
-					ptr[d] = Load(Param(name).Base(), GP64())
-				}
+				ptr := bases(data)
 				r := Load(Param("rows"), GP64())
 				row := w.label("row")
 				Label(row)
@@ -293,14 +288,7 @@ func (w *isa) colsElementwise(doc, name, sig string, data []string, outputs int,
 				}
 				Label(noPrefetch)
 				for u := range nv {
-					in := make([]VecVirtual, len(data)-outputs)
-					for d := range in {
-						in[d] = w.vec()
-						w.load(Mem{Base: ptr[outputs+d], Disp: u * w.size()}, in[d], last(u))
-					}
-					for d, v := range op(in, p[u]) {
-						w.store(v, Mem{Base: ptr[d], Disp: u * w.size()}, last(u))
-					}
+					w.apply(func(d int) Mem { return Mem{Base: ptr[d], Disp: u * w.size()} }, len(data), outputs, p[u], last(u), op)
 				}
 				for d := range data {
 					ADDQ(stride, ptr[d])
@@ -312,14 +300,7 @@ func (w *isa) colsElementwise(doc, name, sig string, data []string, outputs int,
 		}
 
 		Label(streaming)
-		base := make([]Register, len(data))
-		for d, name := range data {
-			base[d] = Load(Param(name).Base(), GP64())
-		}
-		pbase := make([]Register, len(params))
-		for j, name := range params {
-			pbase[j] = Load(Param(name).Base(), GP64())
-		}
+		base, pbase := bases(data), bases(params)
 		rows := Load(Param("rows"), GP64())
 		row := w.label("row")
 		Label(row)
@@ -438,43 +419,39 @@ func (w *isa) runSums(width Register, ptrs []Register, d1, d2 VecVirtual, step s
 }
 
 // shiftedTerms is the moments' shortStep: it adds d = x - k and d² to a and q, x the
-// vector at data pointer 0. It forms -d = k - x with x read by the subtraction itself, one
-// instruction less per vector than a load and then x - k, and subtracts -d: the same
-// sums, since k - x is exactly -(x - k).
+// vector at data pointer 0, by way of -d (see negDiff): the same sums.
 func (w *isa) shiftedTerms(at func(int) Mem, tail bool, k, a, q VecVirtual) {
-	nd := w.vec()
-	switch {
-	case !tail:
-		VSUBPS(at(0), k, nd)
-	case w.zmm:
-		VSUBPS_Z(at(0), k, w.tail, nd)
-	default:
-		d := w.vec()
-		w.load(at(0), d, true)
-		w.subTail(d, k, nd)
-	}
+	nd := w.negDiff(at(0), k, tail)
 	VSUBPS(nd, a, a)
 	VFMADD231PS(nd, nd, q)
 }
 
 // gradTerms is the reductions' shortStep: it adds dy and dy·(x - c) to a and q, dy and x
-// the vectors at data pointers 0 and 1, reading x in the subtraction as shiftedTerms
-// does.
+// the vectors at data pointers 0 and 1, by way of c - x (see negDiff).
 func (w *isa) gradTerms(at func(int) Mem, tail bool, c, a, q VecVirtual) {
-	g, nd := w.vec(), w.vec()
+	g := w.vec()
 	w.load(at(0), g, tail)
-	switch {
-	case !tail:
-		VSUBPS(at(1), c, nd)
-	case w.zmm:
-		VSUBPS_Z(at(1), c, w.tail, nd)
-	default:
-		d := w.vec()
-		w.load(at(1), d, true)
-		VSUBPS(d, c, nd) // masked lanes: dy is 0, so the product is too
-	}
+	nd := w.negDiff(at(1), c, tail)
 	VADDPS(g, a, a)
 	VFNMADD231PS(g, nd, q)
+}
+
+// negDiff returns k - x for the vector x at m (with tail, zero outside the tail lanes),
+// x read by the subtraction itself: one instruction less per vector than a load and then
+// x - k, and k - x is exactly -(x - k).
+func (w *isa) negDiff(m Mem, k VecVirtual, tail bool) VecVirtual {
+	nd := w.vec()
+	switch {
+	case !tail:
+		VSUBPS(m, k, nd)
+	case w.zmm:
+		VSUBPS_Z(m, k, w.tail, nd)
+	default:
+		x := w.vec()
+		w.load(m, x, true)
+		w.subTail(x, k, nd)
+	}
+	return nd
 }
 
 // The rows moments keep, in a buffer the Go wrapper provides, the channels' shifts k as
@@ -688,7 +665,13 @@ func (w *isa) groupSumsByChannel(ptrs []Register, m, width Register, n Mem, posi
 	INCQ(ch)
 	CMPQ(ch, n)
 	JB(LabelRef(channel))
-	// From the last channel's runs to the next group's first: m*stride - n*run.
+	w.nextGroup(ptrs, m, stride, run, ch)
+}
+
+// nextGroup advances the data pointers from the end of the last of ch channels' runs of
+// run bytes in a group's first sample to the next group's first: by m*stride - ch*run
+// bytes. It overwrites ch.
+func (w *isa) nextGroup(ptrs []Register, m, stride, run, ch Register) {
 	span := GP64()
 	MOVQ(m, span)
 	IMULQ(stride, span)

@@ -452,43 +452,39 @@ channel_26:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	CMPQ         prefetch+144(FP), $0x00
-	JE           noprefetch_27
-	XORQ         R8, R8
-	MOVQ         DX, R9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_27
+	XORQ         R9, R9
+	MOVQ         DX, R10
 
 prefetch_28:
-	MOVQ       prefetch+144(FP), R10
-	TESTQ      R10, R10
-	JZ         noprefetch_29
-	LEAQ       (R10)(AX*1), R10
-	PREFETCHT0 (R10)(R8*1)
-	PREFETCHT0 64(R10)(R8*1)
-	PREFETCHT0 128(R10)(R8*1)
-	PREFETCHT0 192(R10)(R8*1)
-
-noprefetch_29:
-	ADDQ BX, R8
-	DECQ R9
-	JNZ  prefetch_28
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_28
 
 noprefetch_27:
 	CMPQ SI, $0x00000100
-	JA   bysample_30
+	JA   bysample_29
 	MOVQ SI, R8
 	ANDQ $-32, R8
 	XORQ R9, R9
 
-pairs_32:
+pairs_31:
 	LEAQ 64(R9), R10
 	CMPQ R10, R8
-	JA   single_33
+	JA   single_32
 	LEAQ (R9)(BX*1), R11
 	MOVQ DX, R12
 
-down_36:
+down_35:
 	CMPQ        R12, $0x02
-	JB          downlast_37
+	JB          downlast_36
 	VSUBPS      (AX)(R9*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -504,11 +500,11 @@ down_36:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_36
+	JMP         down_35
 
-downlast_37:
+downlast_36:
 	TESTQ       R12, R12
-	JZ          downdone_38
+	JZ          downdone_37
 	VSUBPS      (AX)(R9*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -516,20 +512,20 @@ downlast_37:
 	VSUBPS      Y10, Y4, Y4
 	VFMADD231PS Y10, Y10, Y5
 
-downdone_38:
+downdone_37:
 	MOVQ R10, R9
-	JMP  pairs_32
+	JMP  pairs_31
 
-single_33:
+single_32:
 	CMPQ R9, R8
-	JAE  tail_34
+	JAE  tail_33
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ DX, R11
 
-down_39:
+down_38:
 	CMPQ        R11, $0x02
-	JB          downlast_40
+	JB          downlast_39
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -539,55 +535,55 @@ down_39:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_39
+	JMP         down_38
 
-downlast_40:
+downlast_39:
 	TESTQ       R11, R11
-	JZ          downdone_41
+	JZ          downdone_40
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
 
-downdone_41:
+downdone_40:
 	ADDQ $0x00000020, R9
 
-tail_34:
+tail_33:
 	CMPQ R9, SI
-	JAE  positionsdone_35
+	JAE  positionsdone_34
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ DX, R10
 
-down_42:
+down_41:
 	CMPQ       R10, $0x02
-	JB         downlast_43
+	JB         downlast_42
 	LEAQ       (AX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_45
+	JA         loadslow_44
 	VMASKMOVPS (R11), Y0, Y10
-	JMP        loaded_46
+	JMP        loaded_45
 
-loadslow_45:
+loadslow_44:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_47:
+copy_46:
 	CMPQ R13, R12
-	JGE  copied_48
+	JGE  copied_47
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_47
+	JMP  copy_46
 
-copied_48:
+copied_47:
 	VMOVUPS (SP), Y10
 
-loaded_46:
+loaded_45:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -596,29 +592,29 @@ loaded_46:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_49
+	JA          loadslow_48
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_50
+	JMP         loaded_49
 
-loadslow_49:
+loadslow_48:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_51:
+copy_50:
 	CMPQ R13, R12
-	JGE  copied_52
+	JGE  copied_51
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_51
+	JMP  copy_50
 
-copied_52:
+copied_51:
 	VMOVUPS (SP), Y10
 
-loaded_50:
+loaded_49:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
@@ -626,59 +622,59 @@ loaded_50:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_42
+	JMP         down_41
 
-downlast_43:
+downlast_42:
 	TESTQ      R10, R10
-	JZ         downdone_44
+	JZ         downdone_43
 	LEAQ       (AX)(R8*1), R8
 	MOVQ       R8, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_53
+	JA         loadslow_52
 	VMASKMOVPS (R8), Y0, Y10
-	JMP        loaded_54
+	JMP        loaded_53
 
-loadslow_53:
+loadslow_52:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_55:
+copy_54:
 	CMPQ R10, R9
-	JGE  copied_56
+	JGE  copied_55
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_55
+	JMP  copy_54
 
-copied_56:
+copied_55:
 	VMOVUPS (SP), Y10
 
-loaded_54:
+loaded_53:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_44:
-positionsdone_35:
-	JMP summed_31
+downdone_43:
+positionsdone_34:
+	JMP summed_30
 
-bysample_30:
+bysample_29:
 	XORQ R8, R8
 	MOVQ DX, R9
 
-sample_57:
+sample_56:
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000040, R11
 
-blocks_62:
+blocks_61:
 	CMPQ        R10, R11
-	JGT         blocksdone_63
+	JGT         blocksdone_62
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -686,68 +682,68 @@ blocks_62:
 	VSUBPS      Y10, Y4, Y4
 	VFMADD231PS Y10, Y10, Y5
 	ADDQ        $0x00000040, R10
-	JMP         blocks_62
+	JMP         blocks_61
 
-blocksdone_63:
+blocksdone_62:
 	ADDQ $0x00000020, R11
 
-singles_59:
+singles_58:
 	CMPQ        R10, R11
-	JGT         tail_60
+	JGT         tail_59
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
 	ADDQ        $0x00000020, R10
-	JMP         singles_59
+	JMP         singles_58
 
-tail_60:
+tail_59:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_61
+	JEQ        done_60
 	LEAQ       (AX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_64
+	JA         loadslow_63
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_65
+	JMP        loaded_64
 
-loadslow_64:
+loadslow_63:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_66:
+copy_65:
 	CMPQ R13, R12
-	JGE  copied_67
+	JGE  copied_66
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_66
+	JMP  copy_65
 
-copied_67:
+copied_66:
 	VMOVUPS (SP), Y10
 
-loaded_65:
+loaded_64:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
 	MOVQ        R11, R10
 
-done_61:
+done_60:
 	ADDQ BX, R8
 	DECQ R9
-	JZ   samplesdone_58
+	JZ   samplesdone_57
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000040, R11
 
-blocks_71:
+blocks_70:
 	CMPQ        R10, R11
-	JGT         blocksdone_72
+	JGT         blocksdone_71
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
@@ -755,64 +751,64 @@ blocks_71:
 	VSUBPS      Y10, Y8, Y8
 	VFMADD231PS Y10, Y10, Y9
 	ADDQ        $0x00000040, R10
-	JMP         blocks_71
+	JMP         blocks_70
 
-blocksdone_72:
+blocksdone_71:
 	ADDQ $0x00000020, R11
 
-singles_68:
+singles_67:
 	CMPQ        R10, R11
-	JGT         tail_69
+	JGT         tail_68
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
 	ADDQ        $0x00000020, R10
-	JMP         singles_68
+	JMP         singles_67
 
-tail_69:
+tail_68:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_70
+	JEQ        done_69
 	LEAQ       (AX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_73
+	JA         loadslow_72
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_74
+	JMP        loaded_73
 
-loadslow_73:
+loadslow_72:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_75:
+copy_74:
 	CMPQ R13, R12
-	JGE  copied_76
+	JGE  copied_75
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_75
+	JMP  copy_74
 
-copied_76:
+copied_75:
 	VMOVUPS (SP), Y10
 
-loaded_74:
+loaded_73:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
 	MOVQ        R11, R10
 
-done_70:
+done_69:
 	ADDQ BX, R8
 	DECQ R9
-	JNZ  sample_57
+	JNZ  sample_56
 
-samplesdone_58:
-summed_31:
+samplesdone_57:
+summed_30:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -872,9 +868,9 @@ summed_31:
 	SHLQ         $0x02, DI
 	SUBQ         $0x00000020, DI
 
-singles_77:
+singles_76:
 	CMPQ         R11, DI
-	JGT          tail_78
+	JGT          tail_77
 	VMOVUPD      (R8)(R11*2), Y1
 	VMOVUPD      32(R8)(R11*2), Y2
 	VMOVUPD      (R9)(R11*2), Y3
@@ -924,12 +920,12 @@ singles_77:
 	VINSERTF128  $0x01, X1, Y11, Y11
 	VMOVUPS      Y11, (R10)(R11*1)
 	ADDQ         $0x00000020, R11
-	JMP          singles_77
+	JMP          singles_76
 
-tail_78:
+tail_77:
 	ADDQ    $0x00000020, DI
 	CMPQ    R11, DI
-	JEQ     done_79
+	JEQ     done_78
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -938,15 +934,15 @@ tail_78:
 	LEAQ    (R8)(R11*2), R15
 	XORQ    R13, R13
 
-copy_80:
+copy_79:
 	CMPQ R13, R12
-	JGE  copied_81
+	JGE  copied_80
 	MOVL (R15)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_80
+	JMP  copy_79
 
-copied_81:
+copied_80:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -957,15 +953,15 @@ copied_81:
 	LEAQ    (R9)(R11*2), R15
 	XORQ    R13, R13
 
-copy_82:
+copy_81:
 	CMPQ R13, R12
-	JGE  copied_83
+	JGE  copied_82
 	MOVL (R15)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_82
+	JMP  copy_81
 
-copied_83:
+copied_82:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VMOVUPS      (R10)(R11*1), Y5
@@ -1011,15 +1007,15 @@ copied_83:
 	LEAQ         (R8)(R11*2), R13
 	XORQ         R8, R8
 
-copy_84:
+copy_83:
 	CMPQ R8, SI
-	JGE  copied_85
+	JGE  copied_84
 	MOVL (SP)(R8*1), R12
 	MOVL R12, (R13)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_84
+	JMP  copy_83
 
-copied_85:
+copied_84:
 	VMOVUPD Y3, (SP)
 	VMOVUPD Y4, 32(SP)
 	MOVQ    64(SP), SI
@@ -1027,31 +1023,31 @@ copied_85:
 	LEAQ    (R9)(R11*2), R12
 	XORQ    R8, R8
 
-copy_86:
+copy_85:
 	CMPQ R8, SI
-	JGE  copied_87
+	JGE  copied_86
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (R12)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_86
+	JMP  copy_85
 
-copied_87:
+copied_86:
 	VCVTPD2PSY  Y1, X12
 	VCVTPD2PSY  Y2, X1
 	VINSERTF128 $0x01, X1, Y12, Y12
 	VMOVUPS     Y12, (R10)(R11*1)
 	MOVQ        DI, R11
 
-done_79:
+done_78:
 	ADDQ    BX, count+120(FP)
 	SUBQ    DX, samples+104(FP)
-	JZ      done_88
+	JZ      done_87
 	MOVQ    group+136(FP), DX
 	CMPQ    samples+104(FP), DX
 	CMOVQLT samples+104(FP), DX
 	JMP     group_25
 
-done_88:
+done_87:
 	VZEROUPPER
 	RET
 
@@ -1076,7 +1072,7 @@ TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-136
 	NEGQ    BX
 	VMOVDQU 32(SI)(BX*1), Y0
 
-chunk_89:
+chunk_88:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X3
 	VCVTSI2SDQ DX, X3, X1
@@ -1094,27 +1090,27 @@ chunk_89:
 	ADDQ       $0x07, SI
 	SHRQ       $0x03, SI
 
-clear_91:
+clear_90:
 	VMOVUPS Y1, 1088(BX)
 	VMOVUPS Y1, 2176(BX)
 	ADDQ    $0x20, BX
 	DECQ    SI
-	JNZ     clear_91
+	JNZ     clear_90
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_92:
+rows_91:
 	CMPQ BX, $0x04
-	JLT  rowsdone_93
+	JLT  rowsdone_92
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_95
+	JZ   vectorstail_94
 
-vectors_94:
+vectors_93:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_97
+	JEQ        noprefetch_96
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -1122,7 +1118,7 @@ vectors_94:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_97:
+noprefetch_96:
 	VMOVUPS     (R8), Y1
 	VMOVUPS     (R9), Y5
 	VSUBPS      Y1, Y5, Y5
@@ -1147,38 +1143,38 @@ noprefetch_97:
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
 	DECQ        DI
-	JNZ         vectors_94
+	JNZ         vectors_93
 
-vectorstail_95:
+vectorstail_94:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_96
+	JZ         vectorsdone_95
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_98
+	JA         loadslow_97
 	VMASKMOVPS (R9), Y0, Y5
-	JMP        loaded_99
+	JMP        loaded_98
 
-loadslow_98:
+loadslow_97:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R10, R10
 
-copy_100:
+copy_99:
 	CMPQ R10, DI
-	JGE  copied_101
+	JGE  copied_100
 	MOVL (R9)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_100
+	JMP  copy_99
 
-copied_101:
+copied_100:
 	VMOVUPS (SP), Y5
 
-loaded_99:
+loaded_98:
 	VSUBPS     Y1, Y5, Y5
 	VMOVAPS    Y5, Y4
 	VMULPS     Y5, Y5, Y5
@@ -1186,29 +1182,29 @@ loaded_99:
 	MOVQ       DI, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_102
+	JA         loadslow_101
 	VMASKMOVPS (DI), Y0, Y6
-	JMP        loaded_103
+	JMP        loaded_102
 
-loadslow_102:
+loadslow_101:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_104:
+copy_103:
 	CMPQ R11, R10
-	JGE  copied_105
+	JGE  copied_104
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_104
+	JMP  copy_103
 
-copied_105:
+copied_104:
 	VMOVUPS (SP), Y6
 
-loaded_103:
+loaded_102:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -1216,29 +1212,29 @@ loaded_103:
 	MOVQ        DI, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_106
+	JA          loadslow_105
 	VMASKMOVPS  (DI), Y0, Y6
-	JMP         loaded_107
+	JMP         loaded_106
 
-loadslow_106:
+loadslow_105:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_108:
+copy_107:
 	CMPQ R11, R10
-	JGE  copied_109
+	JGE  copied_108
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_108
+	JMP  copy_107
 
-copied_109:
+copied_108:
 	VMOVUPS (SP), Y6
 
-loaded_107:
+loaded_106:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -1246,29 +1242,29 @@ loaded_107:
 	MOVQ        DI, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_110
+	JA          loadslow_109
 	VMASKMOVPS  (DI), Y0, Y6
-	JMP         loaded_111
+	JMP         loaded_110
 
-loadslow_110:
+loadslow_109:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_112:
+copy_111:
 	CMPQ R10, R9
-	JGE  copied_113
+	JGE  copied_112
 	MOVL (DI)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_112
+	JMP  copy_111
 
-copied_113:
+copied_112:
 	VMOVUPS (SP), Y6
 
-loaded_111:
+loaded_110:
 	VSUBPS      Y1, Y6, Y6
 	VADDPS      Y6, Y4, Y4
 	VFMADD231PS Y6, Y6, Y5
@@ -1277,22 +1273,22 @@ loaded_111:
 	VADDPS      2176(R8), Y5, Y5
 	VMOVUPS     Y5, 2176(R8)
 
-vectorsdone_96:
+vectorsdone_95:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_92
+	JMP  rows_91
 
-rowsdone_93:
-rows_114:
+rowsdone_92:
+rows_113:
 	CMPQ BX, $0x01
-	JLT  rowsdone_115
+	JLT  rowsdone_114
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x03, SI
-	JZ   vectorstail_117
+	JZ   vectorstail_116
 
-vectors_116:
+vectors_115:
 	VMOVUPS (DI), Y1
 	VMOVUPS (R8), Y4
 	VSUBPS  Y1, Y4, Y4
@@ -1305,38 +1301,38 @@ vectors_116:
 	ADDQ    $0x20, R8
 	ADDQ    $0x20, DI
 	DECQ    SI
-	JNZ     vectors_116
+	JNZ     vectors_115
 
-vectorstail_117:
+vectorstail_116:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_118
+	JZ         vectorsdone_117
 	VMOVUPS    (DI), Y1
 	MOVQ       R8, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_119
+	JA         loadslow_118
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_120
+	JMP        loaded_119
 
-loadslow_119:
+loadslow_118:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R9, R9
 
-copy_121:
+copy_120:
 	CMPQ R9, SI
-	JGE  copied_122
+	JGE  copied_121
 	MOVL (R8)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_121
+	JMP  copy_120
 
-copied_122:
+copied_121:
 	VMOVUPS (SP), Y4
 
-loaded_120:
+loaded_119:
 	VSUBPS  Y1, Y4, Y4
 	VMOVAPS Y4, Y1
 	VMULPS  Y4, Y4, Y4
@@ -1345,12 +1341,12 @@ loaded_120:
 	VADDPS  2176(DI), Y4, Y4
 	VMOVUPS Y4, 2176(DI)
 
-vectorsdone_118:
+vectorsdone_117:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_114
+	JMP  rows_113
 
-rowsdone_115:
+rowsdone_114:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -1360,9 +1356,9 @@ rowsdone_115:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_123:
+singles_122:
 	CMPQ         R9, R10
-	JGT          tail_124
+	JGT          tail_123
 	VMOVUPD      (SI)(R9*2), Y1
 	VMOVUPD      32(SI)(R9*2), Y4
 	VMOVUPD      (DI)(R9*2), Y5
@@ -1418,12 +1414,12 @@ singles_123:
 	VINSERTF128  $0x01, X1, Y2, Y2
 	VMOVUPS      Y2, (R8)(R9*1)
 	ADDQ         $0x00000020, R9
-	JMP          singles_123
+	JMP          singles_122
 
-tail_124:
+tail_123:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_125
+	JEQ     done_124
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -1432,15 +1428,15 @@ tail_124:
 	LEAQ    (SI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_126:
+copy_125:
 	CMPQ R12, R11
-	JGE  copied_127
+	JGE  copied_126
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_126
+	JMP  copy_125
 
-copied_127:
+copied_126:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -1451,15 +1447,15 @@ copied_127:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_128:
+copy_127:
 	CMPQ R12, R11
-	JGE  copied_129
+	JGE  copied_128
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_128
+	JMP  copy_127
 
-copied_129:
+copied_128:
 	VMOVUPD      (SP), Y5
 	VMOVUPD      32(SP), Y6
 	VMOVUPS      (R8)(R9*1), Y7
@@ -1511,15 +1507,15 @@ copied_129:
 	LEAQ         (SI)(R9*2), R12
 	XORQ         SI, SI
 
-copy_130:
+copy_129:
 	CMPQ SI, BX
-	JGE  copied_131
+	JGE  copied_130
 	MOVL (SP)(SI*1), R11
 	MOVL R11, (R12)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_130
+	JMP  copy_129
 
-copied_131:
+copied_130:
 	VMOVUPD Y5, (SP)
 	VMOVUPD Y6, 32(SP)
 	MOVQ    64(SP), BX
@@ -1527,31 +1523,31 @@ copied_131:
 	LEAQ    (DI)(R9*2), R11
 	XORQ    SI, SI
 
-copy_132:
+copy_131:
 	CMPQ SI, BX
-	JGE  copied_133
+	JGE  copied_132
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (R11)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_132
+	JMP  copy_131
 
-copied_133:
+copied_132:
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y4, X1
 	VINSERTF128 $0x01, X1, Y3, Y3
 	VMOVUPS     Y3, (R8)(R9*1)
 	MOVQ        R10, R9
 
-done_125:
+done_124:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_134
+	JZ      done_133
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_89
+	JMP     chunk_88
 
-done_134:
+done_133:
 	VZEROUPPER
 	RET
 
@@ -1560,7 +1556,7 @@ done_134:
 TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+152(FP), $0x00
-	JNE     nontemporal_135
+	JNE     nontemporal_134
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -1578,10 +1574,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_136:
+sample_135:
 	XORQ DI, DI
 
-channel_137:
+channel_136:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -1593,17 +1589,17 @@ channel_137:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_141:
+blocks_140:
 	CMPQ       R8, R9
-	JGT        blocksdone_142
+	JGT        blocksdone_141
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_143
+	JZ         noprefetch_142
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_143:
+noprefetch_142:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1621,93 +1617,93 @@ noprefetch_143:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_141
+	JMP         blocks_140
 
-blocksdone_142:
+blocksdone_141:
 	ADDQ $0x00000060, R9
 
-singles_138:
+singles_137:
 	CMPQ        R8, R9
-	JGT         tail_139
+	JGT         tail_138
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_138
+	JMP         singles_137
 
-tail_139:
+tail_138:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_140
+	JEQ        done_139
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_144
+	JA         loadslow_143
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_145
+	JMP        loaded_144
 
-loadslow_144:
+loadslow_143:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_146:
+copy_145:
 	CMPQ R12, R11
-	JGE  copied_147
+	JGE  copied_146
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_146
+	JMP  copy_145
 
-copied_147:
+copied_146:
 	VMOVUPS (SP), Y4
 
-loaded_145:
+loaded_144:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_148
+	JA          storeslow_147
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_149
+	JMP         stored_148
 
-storeslow_148:
+storeslow_147:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_150:
+copy_149:
 	CMPQ R11, R10
-	JGE  copied_151
+	JGE  copied_150
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_150
+	JMP  copy_149
 
-copied_151:
-stored_149:
+copied_150:
+stored_148:
 	MOVQ R9, R8
 
-done_140:
+done_139:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_137
+	JB   channel_136
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_136
+	JNZ  sample_135
 	VZEROUPPER
 	RET
 
-nontemporal_135:
+nontemporal_134:
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -1725,10 +1721,10 @@ nontemporal_135:
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_152:
+sample_151:
 	XORQ DI, DI
 
-channel_153:
+channel_152:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -1740,17 +1736,17 @@ channel_153:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_157:
+blocks_156:
 	CMPQ       R8, R9
-	JGT        blocksdone_158
+	JGT        blocksdone_157
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_159
+	JZ         noprefetch_158
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_159:
+noprefetch_158:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1768,89 +1764,89 @@ noprefetch_159:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_157
+	JMP         blocks_156
 
-blocksdone_158:
+blocksdone_157:
 	ADDQ $0x00000060, R9
 
-singles_154:
+singles_153:
 	CMPQ        R8, R9
-	JGT         tail_155
+	JGT         tail_154
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_154
+	JMP         singles_153
 
-tail_155:
+tail_154:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_156
+	JEQ        done_155
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_160
+	JA         loadslow_159
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_161
+	JMP        loaded_160
 
-loadslow_160:
+loadslow_159:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_162:
+copy_161:
 	CMPQ R12, R11
-	JGE  copied_163
+	JGE  copied_162
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_162
+	JMP  copy_161
 
-copied_163:
+copied_162:
 	VMOVUPS (SP), Y4
 
-loaded_161:
+loaded_160:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_164
+	JA          storeslow_163
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_165
+	JMP         stored_164
 
-storeslow_164:
+storeslow_163:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_166:
+copy_165:
 	CMPQ R11, R10
-	JGE  copied_167
+	JGE  copied_166
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_166
+	JMP  copy_165
 
-copied_167:
-stored_165:
+copied_166:
+stored_164:
 	MOVQ R9, R8
 
-done_156:
+done_155:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_153
+	JB   channel_152
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_152
+	JNZ  sample_151
 	SFENCE
 	VZEROUPPER
 	RET
@@ -1876,51 +1872,47 @@ TEXT ·normShortRowsAVX2(SB), NOSPLIT, $72-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_168:
+group_167:
 	XORQ DI, DI
 
-channel_169:
+channel_168:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y2
 	MOVQ         shift_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y3
-	CMPQ         prefetch+144(FP), $0x00
-	JE           noprefetch_170
-	XORQ         R8, R8
-	MOVQ         SI, R9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_169
+	XORQ         R9, R9
+	MOVQ         SI, R10
 
-prefetch_171:
-	MOVQ       prefetch+144(FP), R10
-	TESTQ      R10, R10
-	JZ         noprefetch_172
-	LEAQ       (R10)(CX*1), R10
-	PREFETCHT0 (R10)(R8*1)
-	PREFETCHT0 64(R10)(R8*1)
-	PREFETCHT0 128(R10)(R8*1)
-	PREFETCHT0 192(R10)(R8*1)
+prefetch_170:
+	LEAQ       (R8)(CX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_170
 
-noprefetch_172:
-	ADDQ BX, R8
-	DECQ R9
-	JNZ  prefetch_171
-
-noprefetch_170:
+noprefetch_169:
 	MOVQ DX, R8
 	ANDQ $-32, R8
 	XORQ R9, R9
 
-pairs_173:
+pairs_171:
 	LEAQ 64(R9), R10
 	CMPQ R10, R8
-	JA   single_174
+	JA   single_172
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_177:
+down_175:
 	CMPQ        R12, $0x02
-	JB          downlast_178
+	JB          downlast_176
 	VMOVUPS     (CX)(R9*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1940,11 +1932,11 @@ down_177:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_177
+	JMP         down_175
 
-downlast_178:
+downlast_176:
 	TESTQ       R12, R12
-	JZ          downdone_179
+	JZ          downdone_177
 	VMOVUPS     (CX)(R9*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1954,20 +1946,20 @@ downlast_178:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 32(AX)(R9*1)
 
-downdone_179:
+downdone_177:
 	MOVQ R10, R9
-	JMP  pairs_173
+	JMP  pairs_171
 
-single_174:
+single_172:
 	CMPQ R9, R8
-	JAE  tail_175
+	JAE  tail_173
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_180:
+down_178:
 	CMPQ        R11, $0x02
-	JB          downlast_181
+	JB          downlast_179
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1979,200 +1971,200 @@ down_180:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_180
+	JMP         down_178
 
-downlast_181:
+downlast_179:
 	TESTQ       R11, R11
-	JZ          downdone_182
+	JZ          downdone_180
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 
-downdone_182:
+downdone_180:
 	ADDQ $0x00000020, R9
 
-tail_175:
+tail_173:
 	CMPQ R9, DX
-	JAE  positionsdone_176
+	JAE  positionsdone_174
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_183:
+down_181:
 	CMPQ       R10, $0x02
-	JB         downlast_184
+	JB         downlast_182
 	LEAQ       (CX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_186
+	JA         loadslow_184
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_187
+	JMP        loaded_185
 
-loadslow_186:
+loadslow_184:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_188:
+copy_186:
 	CMPQ R13, R12
-	JGE  copied_189
+	JGE  copied_187
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_188
+	JMP  copy_186
 
-copied_189:
+copied_187:
 	VMOVUPS (SP), Y4
 
-loaded_187:
+loaded_185:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_190
+	JA          storeslow_188
 	VMASKMOVPS  Y4, Y0, (R11)
-	JMP         stored_191
+	JMP         stored_189
 
-storeslow_190:
+storeslow_188:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_192:
+copy_190:
 	CMPQ R13, R12
-	JGE  copied_193
+	JGE  copied_191
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_192
+	JMP  copy_190
 
-copied_193:
-stored_191:
+copied_191:
+stored_189:
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_194
+	JA         loadslow_192
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_195
+	JMP        loaded_193
 
-loadslow_194:
+loadslow_192:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_196:
+copy_194:
 	CMPQ R13, R12
-	JGE  copied_197
+	JGE  copied_195
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_196
+	JMP  copy_194
 
-copied_197:
+copied_195:
 	VMOVUPS (SP), Y4
 
-loaded_195:
+loaded_193:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R9*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_198
+	JA          storeslow_196
 	VMASKMOVPS  Y4, Y0, (R11)
-	JMP         stored_199
+	JMP         stored_197
 
-storeslow_198:
+storeslow_196:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_200:
+copy_198:
 	CMPQ R13, R12
-	JGE  copied_201
+	JGE  copied_199
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_200
+	JMP  copy_198
 
-copied_201:
-stored_199:
+copied_199:
+stored_197:
 	LEAQ (R8)(BX*2), R8
 	LEAQ (R9)(BX*2), R9
 	SUBQ $0x02, R10
-	JMP  down_183
+	JMP  down_181
 
-downlast_184:
+downlast_182:
 	TESTQ      R10, R10
-	JZ         downdone_185
+	JZ         downdone_183
 	LEAQ       (CX)(R8*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_202
+	JA         loadslow_200
 	VMASKMOVPS (R9), Y0, Y4
-	JMP        loaded_203
+	JMP        loaded_201
 
-loadslow_202:
+loadslow_200:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_204:
+copy_202:
 	CMPQ R11, R10
-	JGE  copied_205
+	JGE  copied_203
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_204
+	JMP  copy_202
 
-copied_205:
+copied_203:
 	VMOVUPS (SP), Y4
 
-loaded_203:
+loaded_201:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          storeslow_206
+	JA          storeslow_204
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_207
+	JMP         stored_205
 
-storeslow_206:
+storeslow_204:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_208:
+copy_206:
 	CMPQ R10, R9
-	JGE  copied_209
+	JGE  copied_207
 	MOVL (SP)(R10*1), R11
 	MOVL R11, (R8)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_208
+	JMP  copy_206
 
-copied_209:
-stored_207:
-downdone_185:
-positionsdone_176:
+copied_207:
+stored_205:
+downdone_183:
+positionsdone_174:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_169
+	JB      channel_168
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -2180,13 +2172,13 @@ positionsdone_176:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_210
+	JZ      done_208
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_168
+	JMP     group_167
 
-done_210:
+done_208:
 	VZEROUPPER
 	RET
 
@@ -2195,7 +2187,7 @@ done_210:
 TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_211
+	JNE     nontemporal_209
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -2206,12 +2198,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_212
+	JA      streaming_210
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_213
+	JZ      full_211
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -2221,7 +2213,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_false
 
-full_213:
+full_211:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -2256,16 +2248,16 @@ full_213:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_214:
+row_212:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_215
+	JZ         noprefetch_213
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_215:
+noprefetch_213:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -2285,7 +2277,7 @@ noprefetch_215:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_214
+	JNZ         row_212
 	VZEROUPPER
 	RET
 
@@ -2312,15 +2304,15 @@ normColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_216:
+row_214:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_217
+	JZ         noprefetch_215
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_217:
+noprefetch_215:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -2336,7 +2328,7 @@ noprefetch_217:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_216
+	JNZ         row_214
 	VZEROUPPER
 	RET
 
@@ -2357,14 +2349,14 @@ normColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_218:
+row_216:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_219
+	JZ         noprefetch_217
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_219:
+noprefetch_217:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -2376,7 +2368,7 @@ noprefetch_219:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_218
+	JNZ         row_216
 	VZEROUPPER
 	RET
 
@@ -2391,13 +2383,13 @@ normColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_220:
+row_218:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_221
+	JZ         noprefetch_219
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_221:
+noprefetch_219:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -2405,7 +2397,7 @@ noprefetch_221:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_220
+	JNZ         row_218
 	VZEROUPPER
 	RET
 
@@ -2433,99 +2425,99 @@ normColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_222
+	JA         loadslow_220
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_223
+	JMP        loaded_221
 
-loadslow_222:
+loadslow_220:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_224:
+copy_222:
 	CMPQ BX, DX
-	JGE  copied_225
+	JGE  copied_223
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_224
+	JMP  copy_222
 
-copied_225:
+copied_223:
 	VMOVUPS (SP), Y10
 
-loaded_223:
+loaded_221:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_226
+	JA         loadslow_224
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_227
+	JMP        loaded_225
 
-loadslow_226:
+loadslow_224:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_228:
+copy_226:
 	CMPQ BX, DX
-	JGE  copied_229
+	JGE  copied_227
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_228
+	JMP  copy_226
 
-copied_229:
+copied_227:
 	VMOVUPS (SP), Y11
 
-loaded_227:
+loaded_225:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_230
+	JA         loadslow_228
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_231
+	JMP        loaded_229
 
-loadslow_230:
+loadslow_228:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_232:
+copy_230:
 	CMPQ BX, DX
-	JGE  copied_233
+	JGE  copied_231
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_232
+	JMP  copy_230
 
-copied_233:
+copied_231:
 	VMOVUPS (SP), Y12
 
-loaded_231:
+loaded_229:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_234:
+row_232:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_235
+	JZ         noprefetch_233
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_235:
+noprefetch_233:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -2542,58 +2534,58 @@ noprefetch_235:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_236
+	JA          loadslow_234
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_237
+	JMP         loaded_235
 
-loadslow_236:
+loadslow_234:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_238:
+copy_236:
 	CMPQ R8, DI
-	JGE  copied_239
+	JGE  copied_237
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_238
+	JMP  copy_236
 
-copied_239:
+copied_237:
 	VMOVUPS (SP), Y13
 
-loaded_237:
+loaded_235:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_240
+	JA          storeslow_238
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_241
+	JMP         stored_239
 
-storeslow_240:
+storeslow_238:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_242:
+copy_240:
 	CMPQ R8, DI
-	JGE  copied_243
+	JGE  copied_241
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_242
+	JMP  copy_240
 
-copied_243:
-stored_241:
+copied_241:
+stored_239:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_234
+	JNZ  row_232
 	VZEROUPPER
 	RET
 
@@ -2615,98 +2607,98 @@ normColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_244
+	JA         loadslow_242
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_245
+	JMP        loaded_243
 
-loadslow_244:
+loadslow_242:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_246:
+copy_244:
 	CMPQ BX, DX
-	JGE  copied_247
+	JGE  copied_245
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_246
+	JMP  copy_244
 
-copied_247:
+copied_245:
 	VMOVUPS (SP), Y7
 
-loaded_245:
+loaded_243:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_248
+	JA         loadslow_246
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_249
+	JMP        loaded_247
 
-loadslow_248:
+loadslow_246:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_250:
+copy_248:
 	CMPQ BX, DX
-	JGE  copied_251
+	JGE  copied_249
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_250
+	JMP  copy_248
 
-copied_251:
+copied_249:
 	VMOVUPS (SP), Y8
 
-loaded_249:
+loaded_247:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_252
+	JA         loadslow_250
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_253
+	JMP        loaded_251
 
-loadslow_252:
+loadslow_250:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_254:
+copy_252:
 	CMPQ BX, DX
-	JGE  copied_255
+	JGE  copied_253
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_254
+	JMP  copy_252
 
-copied_255:
+copied_253:
 	VMOVUPS (SP), Y9
 
-loaded_253:
+loaded_251:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_256:
+row_254:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_257
+	JZ         noprefetch_255
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_257:
+noprefetch_255:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -2719,58 +2711,58 @@ noprefetch_257:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_258
+	JA          loadslow_256
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_259
+	JMP         loaded_257
 
-loadslow_258:
+loadslow_256:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_260:
+copy_258:
 	CMPQ R8, DI
-	JGE  copied_261
+	JGE  copied_259
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_260
+	JMP  copy_258
 
-copied_261:
+copied_259:
 	VMOVUPS (SP), Y10
 
-loaded_259:
+loaded_257:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_262
+	JA          storeslow_260
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_263
+	JMP         stored_261
 
-storeslow_262:
+storeslow_260:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_264:
+copy_262:
 	CMPQ R8, DI
-	JGE  copied_265
+	JGE  copied_263
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_264
+	JMP  copy_262
 
-copied_265:
-stored_263:
+copied_263:
+stored_261:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_256
+	JNZ  row_254
 	VZEROUPPER
 	RET
 
@@ -2786,97 +2778,97 @@ normColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_266
+	JA         loadslow_264
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_267
+	JMP        loaded_265
 
-loadslow_266:
+loadslow_264:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_268:
+copy_266:
 	CMPQ BX, DX
-	JGE  copied_269
+	JGE  copied_267
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_268
+	JMP  copy_266
 
-copied_269:
+copied_267:
 	VMOVUPS (SP), Y4
 
-loaded_267:
+loaded_265:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_270
+	JA         loadslow_268
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_271
+	JMP        loaded_269
 
-loadslow_270:
+loadslow_268:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_272:
+copy_270:
 	CMPQ BX, DX
-	JGE  copied_273
+	JGE  copied_271
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_272
+	JMP  copy_270
 
-copied_273:
+copied_271:
 	VMOVUPS (SP), Y5
 
-loaded_271:
+loaded_269:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_274
+	JA         loadslow_272
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_275
+	JMP        loaded_273
 
-loadslow_274:
+loadslow_272:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_276:
+copy_274:
 	CMPQ BX, DX
-	JGE  copied_277
+	JGE  copied_275
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_276
+	JMP  copy_274
 
-copied_277:
+copied_275:
 	VMOVUPS (SP), Y6
 
-loaded_275:
+loaded_273:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_278:
+row_276:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_279
+	JZ         noprefetch_277
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_279:
+noprefetch_277:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -2885,58 +2877,58 @@ noprefetch_279:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_280
+	JA          loadslow_278
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_281
+	JMP         loaded_279
 
-loadslow_280:
+loadslow_278:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_282:
+copy_280:
 	CMPQ R8, DI
-	JGE  copied_283
+	JGE  copied_281
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_282
+	JMP  copy_280
 
-copied_283:
+copied_281:
 	VMOVUPS (SP), Y7
 
-loaded_281:
+loaded_279:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_284
+	JA          storeslow_282
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_285
+	JMP         stored_283
 
-storeslow_284:
+storeslow_282:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_286:
+copy_284:
 	CMPQ R8, DI
-	JGE  copied_287
+	JGE  copied_285
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_286
+	JMP  copy_284
 
-copied_287:
-stored_285:
+copied_285:
+stored_283:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_278
+	JNZ  row_276
 	VZEROUPPER
 	RET
 
@@ -2945,152 +2937,152 @@ normColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_288
+	JA         loadslow_286
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_289
+	JMP        loaded_287
 
-loadslow_288:
+loadslow_286:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_290:
+copy_288:
 	CMPQ BX, DX
-	JGE  copied_291
+	JGE  copied_289
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_290
+	JMP  copy_288
 
-copied_291:
+copied_289:
 	VMOVUPS (SP), Y1
 
-loaded_289:
+loaded_287:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_292
+	JA         loadslow_290
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_293
+	JMP        loaded_291
 
-loadslow_292:
+loadslow_290:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_294:
+copy_292:
 	CMPQ BX, DX
-	JGE  copied_295
+	JGE  copied_293
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_294
+	JMP  copy_292
 
-copied_295:
+copied_293:
 	VMOVUPS (SP), Y2
 
-loaded_293:
+loaded_291:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_296
+	JA         loadslow_294
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_297
+	JMP        loaded_295
 
-loadslow_296:
+loadslow_294:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_298:
+copy_296:
 	CMPQ BX, DX
-	JGE  copied_299
+	JGE  copied_297
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_298
+	JMP  copy_296
 
-copied_299:
+copied_297:
 	VMOVUPS (SP), Y3
 
-loaded_297:
+loaded_295:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_300:
+row_298:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_301
+	JZ         noprefetch_299
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_301:
+noprefetch_299:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_302
+	JA         loadslow_300
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_303
+	JMP        loaded_301
 
-loadslow_302:
+loadslow_300:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_304:
+copy_302:
 	CMPQ DI, SI
-	JGE  copied_305
+	JGE  copied_303
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_304
+	JMP  copy_302
 
-copied_305:
+copied_303:
 	VMOVUPS (SP), Y4
 
-loaded_303:
+loaded_301:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_306
+	JA          storeslow_304
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_307
+	JMP         stored_305
 
-storeslow_306:
+storeslow_304:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_308:
+copy_306:
 	CMPQ DI, SI
-	JGE  copied_309
+	JGE  copied_307
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_308
+	JMP  copy_306
 
-copied_309:
-stored_307:
+copied_307:
+stored_305:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_300
+	JNZ  row_298
 	VZEROUPPER
 	RET
 
-streaming_212:
+streaming_210:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -3098,15 +3090,15 @@ streaming_212:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_310:
+row_308:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_314:
+blocks_312:
 	CMPQ        R9, R10
-	JGT         blocksdone_315
+	JGT         blocksdone_313
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3136,14 +3128,14 @@ blocks_314:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_314
+	JMP         blocks_312
 
-blocksdone_315:
+blocksdone_313:
 	ADDQ $0x00000060, R10
 
-singles_311:
+singles_309:
 	CMPQ        R9, R10
-	JGT         tail_312
+	JGT         tail_310
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3152,156 +3144,156 @@ singles_311:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_311
+	JMP         singles_309
 
-tail_312:
+tail_310:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_313
+	JEQ        done_311
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_316
+	JA         loadslow_314
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_317
+	JMP        loaded_315
 
-loadslow_316:
+loadslow_314:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_318:
+copy_316:
 	CMPQ R13, R12
-	JGE  copied_319
+	JGE  copied_317
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_318
+	JMP  copy_316
 
-copied_319:
+copied_317:
 	VMOVUPS (SP), Y1
 
-loaded_317:
+loaded_315:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_320
+	JA         loadslow_318
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_321
+	JMP        loaded_319
 
-loadslow_320:
+loadslow_318:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_322:
+copy_320:
 	CMPQ R13, R12
-	JGE  copied_323
+	JGE  copied_321
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_322
+	JMP  copy_320
 
-copied_323:
+copied_321:
 	VMOVUPS (SP), Y2
 
-loaded_321:
+loaded_319:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_324
+	JA         loadslow_322
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_325
+	JMP        loaded_323
 
-loadslow_324:
+loadslow_322:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_326:
+copy_324:
 	CMPQ R13, R12
-	JGE  copied_327
+	JGE  copied_325
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_326
+	JMP  copy_324
 
-copied_327:
+copied_325:
 	VMOVUPS (SP), Y3
 
-loaded_325:
+loaded_323:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_328
+	JA         loadslow_326
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_329
+	JMP        loaded_327
 
-loadslow_328:
+loadslow_326:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_330:
+copy_328:
 	CMPQ R13, R12
-	JGE  copied_331
+	JGE  copied_329
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_330
+	JMP  copy_328
 
-copied_331:
+copied_329:
 	VMOVUPS (SP), Y4
 
-loaded_329:
+loaded_327:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_332
+	JA          storeslow_330
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_333
+	JMP         stored_331
 
-storeslow_332:
+storeslow_330:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_334:
+copy_332:
 	CMPQ R12, R11
-	JGE  copied_335
+	JGE  copied_333
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_334
+	JMP  copy_332
 
-copied_335:
-stored_333:
+copied_333:
+stored_331:
 	MOVQ R10, R9
 
-done_313:
+done_311:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_310
+	JNZ  row_308
 	VZEROUPPER
 	RET
 
-nontemporal_211:
+nontemporal_209:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -3312,12 +3304,12 @@ nontemporal_211:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_336
+	JA      streaming_334
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_337
+	JZ      full_335
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -3327,7 +3319,7 @@ nontemporal_211:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_337:
+full_335:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -3362,16 +3354,16 @@ full_337:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_338:
+row_336:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_339
+	JZ         noprefetch_337
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_339:
+noprefetch_337:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -3391,7 +3383,7 @@ noprefetch_339:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_338
+	JNZ         row_336
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3419,15 +3411,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_340:
+row_338:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_341
+	JZ         noprefetch_339
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_341:
+noprefetch_339:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -3443,7 +3435,7 @@ noprefetch_341:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_340
+	JNZ         row_338
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3465,14 +3457,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_342:
+row_340:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_343
+	JZ         noprefetch_341
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_343:
+noprefetch_341:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -3484,7 +3476,7 @@ noprefetch_343:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_342
+	JNZ         row_340
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3500,13 +3492,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_344:
+row_342:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_345
+	JZ         noprefetch_343
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_345:
+noprefetch_343:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -3514,7 +3506,7 @@ noprefetch_345:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_344
+	JNZ         row_342
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3543,99 +3535,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_346
+	JA         loadslow_344
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_347
+	JMP        loaded_345
 
-loadslow_346:
+loadslow_344:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_348:
+copy_346:
 	CMPQ BX, DX
-	JGE  copied_349
+	JGE  copied_347
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_348
+	JMP  copy_346
 
-copied_349:
+copied_347:
 	VMOVUPS (SP), Y10
 
-loaded_347:
+loaded_345:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_350
+	JA         loadslow_348
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_351
+	JMP        loaded_349
 
-loadslow_350:
+loadslow_348:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_352:
+copy_350:
 	CMPQ BX, DX
-	JGE  copied_353
+	JGE  copied_351
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_352
+	JMP  copy_350
 
-copied_353:
+copied_351:
 	VMOVUPS (SP), Y11
 
-loaded_351:
+loaded_349:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_354
+	JA         loadslow_352
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_355
+	JMP        loaded_353
 
-loadslow_354:
+loadslow_352:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_356:
+copy_354:
 	CMPQ BX, DX
-	JGE  copied_357
+	JGE  copied_355
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_356
+	JMP  copy_354
 
-copied_357:
+copied_355:
 	VMOVUPS (SP), Y12
 
-loaded_355:
+loaded_353:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_358:
+row_356:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_359
+	JZ         noprefetch_357
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_359:
+noprefetch_357:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -3652,58 +3644,58 @@ noprefetch_359:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_360
+	JA          loadslow_358
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_361
+	JMP         loaded_359
 
-loadslow_360:
+loadslow_358:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_362:
+copy_360:
 	CMPQ R8, DI
-	JGE  copied_363
+	JGE  copied_361
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_362
+	JMP  copy_360
 
-copied_363:
+copied_361:
 	VMOVUPS (SP), Y13
 
-loaded_361:
+loaded_359:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_364
+	JA          storeslow_362
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_365
+	JMP         stored_363
 
-storeslow_364:
+storeslow_362:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_366:
+copy_364:
 	CMPQ R8, DI
-	JGE  copied_367
+	JGE  copied_365
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_366
+	JMP  copy_364
 
-copied_367:
-stored_365:
+copied_365:
+stored_363:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_358
+	JNZ  row_356
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3726,98 +3718,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_368
+	JA         loadslow_366
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_369
+	JMP        loaded_367
 
-loadslow_368:
+loadslow_366:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_370:
+copy_368:
 	CMPQ BX, DX
-	JGE  copied_371
+	JGE  copied_369
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_370
+	JMP  copy_368
 
-copied_371:
+copied_369:
 	VMOVUPS (SP), Y7
 
-loaded_369:
+loaded_367:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_372
+	JA         loadslow_370
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_373
+	JMP        loaded_371
 
-loadslow_372:
+loadslow_370:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_374:
+copy_372:
 	CMPQ BX, DX
-	JGE  copied_375
+	JGE  copied_373
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_374
+	JMP  copy_372
 
-copied_375:
+copied_373:
 	VMOVUPS (SP), Y8
 
-loaded_373:
+loaded_371:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_376
+	JA         loadslow_374
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_377
+	JMP        loaded_375
 
-loadslow_376:
+loadslow_374:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_378:
+copy_376:
 	CMPQ BX, DX
-	JGE  copied_379
+	JGE  copied_377
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_378
+	JMP  copy_376
 
-copied_379:
+copied_377:
 	VMOVUPS (SP), Y9
 
-loaded_377:
+loaded_375:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_380:
+row_378:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_381
+	JZ         noprefetch_379
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_381:
+noprefetch_379:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -3830,58 +3822,58 @@ noprefetch_381:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_382
+	JA          loadslow_380
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_383
+	JMP         loaded_381
 
-loadslow_382:
+loadslow_380:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_384:
+copy_382:
 	CMPQ R8, DI
-	JGE  copied_385
+	JGE  copied_383
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_384
+	JMP  copy_382
 
-copied_385:
+copied_383:
 	VMOVUPS (SP), Y10
 
-loaded_383:
+loaded_381:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_386
+	JA          storeslow_384
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_387
+	JMP         stored_385
 
-storeslow_386:
+storeslow_384:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_388:
+copy_386:
 	CMPQ R8, DI
-	JGE  copied_389
+	JGE  copied_387
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_388
+	JMP  copy_386
 
-copied_389:
-stored_387:
+copied_387:
+stored_385:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_380
+	JNZ  row_378
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3898,97 +3890,97 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_390
+	JA         loadslow_388
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_391
+	JMP        loaded_389
 
-loadslow_390:
+loadslow_388:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_392:
+copy_390:
 	CMPQ BX, DX
-	JGE  copied_393
+	JGE  copied_391
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_392
+	JMP  copy_390
 
-copied_393:
+copied_391:
 	VMOVUPS (SP), Y4
 
-loaded_391:
+loaded_389:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_394
+	JA         loadslow_392
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_395
+	JMP        loaded_393
 
-loadslow_394:
+loadslow_392:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_396:
+copy_394:
 	CMPQ BX, DX
-	JGE  copied_397
+	JGE  copied_395
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_396
+	JMP  copy_394
 
-copied_397:
+copied_395:
 	VMOVUPS (SP), Y5
 
-loaded_395:
+loaded_393:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_398
+	JA         loadslow_396
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_399
+	JMP        loaded_397
 
-loadslow_398:
+loadslow_396:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_400:
+copy_398:
 	CMPQ BX, DX
-	JGE  copied_401
+	JGE  copied_399
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_400
+	JMP  copy_398
 
-copied_401:
+copied_399:
 	VMOVUPS (SP), Y6
 
-loaded_399:
+loaded_397:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_402:
+row_400:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_403
+	JZ         noprefetch_401
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_403:
+noprefetch_401:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -3997,58 +3989,58 @@ noprefetch_403:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_404
+	JA          loadslow_402
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_405
+	JMP         loaded_403
 
-loadslow_404:
+loadslow_402:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_406:
+copy_404:
 	CMPQ R8, DI
-	JGE  copied_407
+	JGE  copied_405
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_406
+	JMP  copy_404
 
-copied_407:
+copied_405:
 	VMOVUPS (SP), Y7
 
-loaded_405:
+loaded_403:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_408
+	JA          storeslow_406
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_409
+	JMP         stored_407
 
-storeslow_408:
+storeslow_406:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_410:
+copy_408:
 	CMPQ R8, DI
-	JGE  copied_411
+	JGE  copied_409
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_410
+	JMP  copy_408
 
-copied_411:
-stored_409:
+copied_409:
+stored_407:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_402
+	JNZ  row_400
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4058,153 +4050,153 @@ normColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_412
+	JA         loadslow_410
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_413
+	JMP        loaded_411
 
-loadslow_412:
+loadslow_410:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_414:
+copy_412:
 	CMPQ BX, DX
-	JGE  copied_415
+	JGE  copied_413
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_414
+	JMP  copy_412
 
-copied_415:
+copied_413:
 	VMOVUPS (SP), Y1
 
-loaded_413:
+loaded_411:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_416
+	JA         loadslow_414
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_417
+	JMP        loaded_415
 
-loadslow_416:
+loadslow_414:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_418:
+copy_416:
 	CMPQ BX, DX
-	JGE  copied_419
+	JGE  copied_417
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_418
+	JMP  copy_416
 
-copied_419:
+copied_417:
 	VMOVUPS (SP), Y2
 
-loaded_417:
+loaded_415:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_420
+	JA         loadslow_418
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_421
+	JMP        loaded_419
 
-loadslow_420:
+loadslow_418:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_422:
+copy_420:
 	CMPQ BX, DX
-	JGE  copied_423
+	JGE  copied_421
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_422
+	JMP  copy_420
 
-copied_423:
+copied_421:
 	VMOVUPS (SP), Y3
 
-loaded_421:
+loaded_419:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_424:
+row_422:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_425
+	JZ         noprefetch_423
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_425:
+noprefetch_423:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_426
+	JA         loadslow_424
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_427
+	JMP        loaded_425
 
-loadslow_426:
+loadslow_424:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_428:
+copy_426:
 	CMPQ DI, SI
-	JGE  copied_429
+	JGE  copied_427
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_428
+	JMP  copy_426
 
-copied_429:
+copied_427:
 	VMOVUPS (SP), Y4
 
-loaded_427:
+loaded_425:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_430
+	JA          storeslow_428
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_431
+	JMP         stored_429
 
-storeslow_430:
+storeslow_428:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_432:
+copy_430:
 	CMPQ DI, SI
-	JGE  copied_433
+	JGE  copied_431
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_432
+	JMP  copy_430
 
-copied_433:
-stored_431:
+copied_431:
+stored_429:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_424
+	JNZ  row_422
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_336:
+streaming_334:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -4212,15 +4204,15 @@ streaming_336:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_434:
+row_432:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_438:
+blocks_436:
 	CMPQ        R9, R10
-	JGT         blocksdone_439
+	JGT         blocksdone_437
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -4250,14 +4242,14 @@ blocks_438:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_438
+	JMP         blocks_436
 
-blocksdone_439:
+blocksdone_437:
 	ADDQ $0x00000060, R10
 
-singles_435:
+singles_433:
 	CMPQ        R9, R10
-	JGT         tail_436
+	JGT         tail_434
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -4266,152 +4258,152 @@ singles_435:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_435
+	JMP         singles_433
 
-tail_436:
+tail_434:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_437
+	JEQ        done_435
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_440
+	JA         loadslow_438
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_441
+	JMP        loaded_439
 
-loadslow_440:
+loadslow_438:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_442:
+copy_440:
 	CMPQ R13, R12
-	JGE  copied_443
+	JGE  copied_441
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_442
+	JMP  copy_440
 
-copied_443:
+copied_441:
 	VMOVUPS (SP), Y1
 
-loaded_441:
+loaded_439:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_444
+	JA         loadslow_442
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_445
+	JMP        loaded_443
 
-loadslow_444:
+loadslow_442:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_446:
+copy_444:
 	CMPQ R13, R12
-	JGE  copied_447
+	JGE  copied_445
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_446
+	JMP  copy_444
 
-copied_447:
+copied_445:
 	VMOVUPS (SP), Y2
 
-loaded_445:
+loaded_443:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_448
+	JA         loadslow_446
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_449
+	JMP        loaded_447
 
-loadslow_448:
+loadslow_446:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_450:
+copy_448:
 	CMPQ R13, R12
-	JGE  copied_451
+	JGE  copied_449
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_450
+	JMP  copy_448
 
-copied_451:
+copied_449:
 	VMOVUPS (SP), Y3
 
-loaded_449:
+loaded_447:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_452
+	JA         loadslow_450
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_453
+	JMP        loaded_451
 
-loadslow_452:
+loadslow_450:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_454:
+copy_452:
 	CMPQ R13, R12
-	JGE  copied_455
+	JGE  copied_453
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_454
+	JMP  copy_452
 
-copied_455:
+copied_453:
 	VMOVUPS (SP), Y4
 
-loaded_453:
+loaded_451:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_456
+	JA          storeslow_454
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_457
+	JMP         stored_455
 
-storeslow_456:
+storeslow_454:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_458:
+copy_456:
 	CMPQ R12, R11
-	JGE  copied_459
+	JGE  copied_457
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_458
+	JMP  copy_456
 
-copied_459:
-stored_457:
+copied_457:
+stored_455:
 	MOVQ R10, R9
 
-done_437:
+done_435:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_434
+	JNZ  row_432
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4439,20 +4431,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_460:
+sample_458:
 	XORQ DI, DI
 
-channel_461:
+channel_459:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_462:
+chunk_460:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_463
+	JZ         noprefetch_461
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -4488,7 +4480,7 @@ chunk_462:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_463:
+noprefetch_461:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -4505,9 +4497,9 @@ noprefetch_463:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_467:
+blocks_465:
 	CMPQ         R10, R11
-	JGT          blocksdone_468
+	JGT          blocksdone_466
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
@@ -4525,86 +4517,86 @@ blocks_467:
 	VADDPS       Y12, Y10, Y10
 	VFNMADD231PS Y12, Y13, Y11
 	ADDQ         $0x00000080, R10
-	JMP          blocks_467
+	JMP          blocks_465
 
-blocksdone_468:
+blocksdone_466:
 	ADDQ $0x00000060, R11
 
-singles_464:
+singles_462:
 	CMPQ         R10, R11
-	JGT          tail_465
+	JGT          tail_463
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	ADDQ         $0x00000020, R10
-	JMP          singles_464
+	JMP          singles_462
 
-tail_465:
+tail_463:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_466
+	JEQ        done_464
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_469
+	JA         loadslow_467
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_470
+	JMP        loaded_468
 
-loadslow_469:
+loadslow_467:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_471:
+copy_469:
 	CMPQ R14, R13
-	JGE  copied_472
+	JGE  copied_470
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_471
+	JMP  copy_469
 
-copied_472:
+copied_470:
 	VMOVUPS (SP), Y12
 
-loaded_470:
+loaded_468:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_473
+	JA         loadslow_471
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_474
+	JMP        loaded_472
 
-loadslow_473:
+loadslow_471:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_475:
+copy_473:
 	CMPQ R13, R12
-	JGE  copied_476
+	JGE  copied_474
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_475
+	JMP  copy_473
 
-copied_476:
+copied_474:
 	VMOVUPS (SP), Y13
 
-loaded_474:
+loaded_472:
 	VSUBPS       Y13, Y1, Y13
 	VANDPS       Y0, Y13, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	MOVQ         R11, R10
 
-done_466:
+done_464:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -4624,7 +4616,7 @@ done_466:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_462
+	JNZ          chunk_460
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -4641,11 +4633,11 @@ done_466:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_461
+	JB           channel_459
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_460
+	JNZ          sample_458
 	VZEROUPPER
 	RET
 
@@ -4668,16 +4660,16 @@ TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_477:
+group_475:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_478
+	JE   bysample_476
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_480:
+channel_478:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -4688,48 +4680,44 @@ channel_480:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	CMPQ         prefetch+176(FP), $0x00
-	JE           noprefetch_481
-	XORQ         R9, R9
-	MOVQ         BX, R10
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_479
+	XORQ         R10, R10
+	MOVQ         BX, R11
 
-prefetch_482:
-	MOVQ       prefetch+176(FP), R11
-	TESTQ      R11, R11
-	JZ         noprefetch_483
-	LEAQ       (R11)(AX*1), R12
-	PREFETCHT0 (R12)(R9*1)
-	PREFETCHT0 64(R12)(R9*1)
-	PREFETCHT0 128(R12)(R9*1)
-	PREFETCHT0 192(R12)(R9*1)
-	LEAQ       (R11)(CX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
+prefetch_480:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_480
 
-noprefetch_483:
-	ADDQ SI, R9
-	DECQ R10
-	JNZ  prefetch_482
-
-noprefetch_481:
+noprefetch_479:
 	CMPQ DI, $0x00000020
-	JA   bysample_484
+	JA   bysample_481
 	MOVQ DI, R9
 	ANDQ $-32, R9
 	XORQ R10, R10
 
-pairs_486:
+pairs_483:
 	LEAQ 64(R10), R11
 	CMPQ R11, R9
-	JA   single_487
+	JA   single_484
 	LEAQ (R10)(SI*1), R12
 	MOVQ BX, R13
 
-down_490:
+down_487:
 	CMPQ         R13, $0x02
-	JB           downlast_491
+	JB           downlast_488
 	VMOVUPS      (AX)(R10*1), Y10
 	VSUBPS       (CX)(R10*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4749,11 +4737,11 @@ down_490:
 	LEAQ         (R10)(SI*2), R10
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_490
+	JMP          down_487
 
-downlast_491:
+downlast_488:
 	TESTQ        R13, R13
-	JZ           downdone_492
+	JZ           downdone_489
 	VMOVUPS      (AX)(R10*1), Y10
 	VSUBPS       (CX)(R10*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4763,20 +4751,20 @@ downlast_491:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y11, Y5
 
-downdone_492:
+downdone_489:
 	MOVQ R11, R10
-	JMP  pairs_486
+	JMP  pairs_483
 
-single_487:
+single_484:
 	CMPQ R10, R9
-	JAE  tail_488
+	JAE  tail_485
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ BX, R12
 
-down_493:
+down_490:
 	CMPQ         R12, $0x02
-	JB           downlast_494
+	JB           downlast_491
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4788,83 +4776,83 @@ down_493:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R11)(SI*2), R11
 	SUBQ         $0x02, R12
-	JMP          down_493
+	JMP          down_490
 
-downlast_494:
+downlast_491:
 	TESTQ        R12, R12
-	JZ           downdone_495
+	JZ           downdone_492
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 
-downdone_495:
+downdone_492:
 	ADDQ $0x00000020, R10
 
-tail_488:
+tail_485:
 	CMPQ R10, DI
-	JAE  positionsdone_489
+	JAE  positionsdone_486
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_496:
+down_493:
 	CMPQ       R11, $0x02
-	JB         downlast_497
+	JB         downlast_494
 	LEAQ       (AX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_499
+	JA         loadslow_496
 	VMASKMOVPS (R12), Y0, Y10
-	JMP        loaded_500
+	JMP        loaded_497
 
-loadslow_499:
+loadslow_496:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_501:
+copy_498:
 	CMPQ R14, R13
-	JGE  copied_502
+	JGE  copied_499
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_501
+	JMP  copy_498
 
-copied_502:
+copied_499:
 	VMOVUPS (SP), Y10
 
-loaded_500:
+loaded_497:
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_503
+	JA         loadslow_500
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_504
+	JMP        loaded_501
 
-loadslow_503:
+loadslow_500:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_505:
+copy_502:
 	CMPQ R14, R13
-	JGE  copied_506
+	JGE  copied_503
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_505
+	JMP  copy_502
 
-copied_506:
+copied_503:
 	VMOVUPS (SP), Y11
 
-loaded_504:
+loaded_501:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4873,56 +4861,56 @@ loaded_504:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_507
+	JA           loadslow_504
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_508
+	JMP          loaded_505
 
-loadslow_507:
+loadslow_504:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_509:
+copy_506:
 	CMPQ R14, R13
-	JGE  copied_510
+	JGE  copied_507
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_509
+	JMP  copy_506
 
-copied_510:
+copied_507:
 	VMOVUPS (SP), Y10
 
-loaded_508:
+loaded_505:
 	LEAQ       (CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_511
+	JA         loadslow_508
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_512
+	JMP        loaded_509
 
-loadslow_511:
+loadslow_508:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_513:
+copy_510:
 	CMPQ R14, R13
-	JGE  copied_514
+	JGE  copied_511
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_513
+	JMP  copy_510
 
-copied_514:
+copied_511:
 	VMOVUPS (SP), Y11
 
-loaded_512:
+loaded_509:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
@@ -4930,86 +4918,86 @@ loaded_512:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_496
+	JMP          down_493
 
-downlast_497:
+downlast_494:
 	TESTQ      R11, R11
-	JZ         downdone_498
+	JZ         downdone_495
 	LEAQ       (AX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_515
+	JA         loadslow_512
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_516
+	JMP        loaded_513
 
-loadslow_515:
+loadslow_512:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_517:
+copy_514:
 	CMPQ R12, R11
-	JGE  copied_518
+	JGE  copied_515
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_517
+	JMP  copy_514
 
-copied_518:
+copied_515:
 	VMOVUPS (SP), Y10
 
-loaded_516:
+loaded_513:
 	LEAQ       (CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_519
+	JA         loadslow_516
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_520
+	JMP        loaded_517
 
-loadslow_519:
+loadslow_516:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_521:
+copy_518:
 	CMPQ R11, R10
-	JGE  copied_522
+	JGE  copied_519
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_521
+	JMP  copy_518
 
-copied_522:
+copied_519:
 	VMOVUPS (SP), Y11
 
-loaded_520:
+loaded_517:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_498:
-positionsdone_489:
-	JMP summed_485
+downdone_495:
+positionsdone_486:
+	JMP summed_482
 
-bysample_484:
+bysample_481:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_523:
+sample_520:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_528:
+blocks_525:
 	CMPQ         R11, R12
-	JGT          blocksdone_529
+	JGT          blocksdone_526
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -5019,96 +5007,96 @@ blocks_528:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y11, Y5
 	ADDQ         $0x00000040, R11
-	JMP          blocks_528
+	JMP          blocks_525
 
-blocksdone_529:
+blocksdone_526:
 	ADDQ $0x00000020, R12
 
-singles_525:
+singles_522:
 	CMPQ         R11, R12
-	JGT          tail_526
+	JGT          tail_523
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_525
+	JMP          singles_522
 
-tail_526:
+tail_523:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_527
+	JEQ        done_524
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_530
+	JA         loadslow_527
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_531
+	JMP        loaded_528
 
-loadslow_530:
+loadslow_527:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_532:
+copy_529:
 	CMPQ R15, R14
-	JGE  copied_533
+	JGE  copied_530
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_532
+	JMP  copy_529
 
-copied_533:
+copied_530:
 	VMOVUPS (SP), Y10
 
-loaded_531:
+loaded_528:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_534
+	JA         loadslow_531
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_535
+	JMP        loaded_532
 
-loadslow_534:
+loadslow_531:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_536:
+copy_533:
 	CMPQ R14, R13
-	JGE  copied_537
+	JGE  copied_534
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_536
+	JMP  copy_533
 
-copied_537:
+copied_534:
 	VMOVUPS (SP), Y11
 
-loaded_535:
+loaded_532:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	MOVQ         R12, R11
 
-done_527:
+done_524:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_524
+	JZ   samplesdone_521
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_541:
+blocks_538:
 	CMPQ         R11, R12
-	JGT          blocksdone_542
+	JGT          blocksdone_539
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
@@ -5118,92 +5106,92 @@ blocks_541:
 	VADDPS       Y10, Y8, Y8
 	VFNMADD231PS Y10, Y11, Y9
 	ADDQ         $0x00000040, R11
-	JMP          blocks_541
+	JMP          blocks_538
 
-blocksdone_542:
+blocksdone_539:
 	ADDQ $0x00000020, R12
 
-singles_538:
+singles_535:
 	CMPQ         R11, R12
-	JGT          tail_539
+	JGT          tail_536
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	ADDQ         $0x00000020, R11
-	JMP          singles_538
+	JMP          singles_535
 
-tail_539:
+tail_536:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_540
+	JEQ        done_537
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_543
+	JA         loadslow_540
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_544
+	JMP        loaded_541
 
-loadslow_543:
+loadslow_540:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_545:
+copy_542:
 	CMPQ R15, R14
-	JGE  copied_546
+	JGE  copied_543
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_545
+	JMP  copy_542
 
-copied_546:
+copied_543:
 	VMOVUPS (SP), Y10
 
-loaded_544:
+loaded_541:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_547
+	JA         loadslow_544
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_548
+	JMP        loaded_545
 
-loadslow_547:
+loadslow_544:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_549:
+copy_546:
 	CMPQ R14, R13
-	JGE  copied_550
+	JGE  copied_547
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_549
+	JMP  copy_546
 
-copied_550:
+copied_547:
 	VMOVUPS (SP), Y11
 
-loaded_548:
+loaded_545:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	MOVQ         R12, R11
 
-done_540:
+done_537:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_523
+	JNZ  sample_520
 
-samplesdone_524:
-summed_485:
+samplesdone_521:
+summed_482:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -5236,16 +5224,16 @@ summed_485:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_480
+	JB           channel_478
 	MOVQ         BX, R9
 	IMULQ        SI, R9
 	IMULQ        DI, R8
 	SUBQ         R8, R9
 	ADDQ         R9, AX
 	ADDQ         R9, CX
-	JMP          summed_479
+	JMP          summed_477
 
-bysample_478:
+bysample_476:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -5256,22 +5244,22 @@ bysample_478:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_551:
+clear_548:
 	VMOVUPS Y1, (R8)
 	VMOVUPS Y1, 32(R8)
 	ADDQ    $0x00000040, R8
 	DECQ    R9
-	JNZ     clear_551
+	JNZ     clear_548
 	MOVQ    BX, R9
 
-sample_552:
+sample_549:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_553:
+channel_550:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_554
+	JZ         noprefetch_551
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -5283,7 +5271,7 @@ channel_553:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_554:
+noprefetch_551:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Y1
 	VMOVUPS      (R8), Y2
@@ -5293,81 +5281,81 @@ noprefetch_554:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_555:
+singles_552:
 	CMPQ         R11, R12
-	JGT          tail_556
+	JGT          tail_553
 	VMOVUPS      (AX)(R11*1), Y4
 	VSUBPS       (CX)(R11*1), Y1, Y5
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y5, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_555
+	JMP          singles_552
 
-tail_556:
+tail_553:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_557
+	JEQ        done_554
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_558
+	JA         loadslow_555
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_559
+	JMP        loaded_556
 
-loadslow_558:
+loadslow_555:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_560:
+copy_557:
 	CMPQ R15, R14
-	JGE  copied_561
+	JGE  copied_558
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_560
+	JMP  copy_557
 
-copied_561:
+copied_558:
 	VMOVUPS (SP), Y4
 
-loaded_559:
+loaded_556:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_562
+	JA         loadslow_559
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_563
+	JMP        loaded_560
 
-loadslow_562:
+loadslow_559:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_564:
+copy_561:
 	CMPQ R14, R13
-	JGE  copied_565
+	JGE  copied_562
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_564
+	JMP  copy_561
 
-copied_565:
+copied_562:
 	VMOVUPS (SP), Y5
 
-loaded_563:
+loaded_560:
 	VSUBPS       Y5, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y1, Y3
 	MOVQ         R12, R11
 
-done_557:
+done_554:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Y2, (R8)
@@ -5375,14 +5363,14 @@ done_557:
 	ADDQ    $0x00000040, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_553
+	JB      channel_550
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_552
+	JNZ     sample_549
 	XORQ    SI, SI
 
-lanes_566:
+lanes_563:
 	VMOVUPS      (DI), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -5410,17 +5398,17 @@ lanes_566:
 	ADDQ         $0x00000040, DI
 	INCQ         SI
 	CMPQ         SI, center_len+128(FP)
-	JB           lanes_566
+	JB           lanes_563
 
-summed_479:
+summed_477:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_567
+	JZ      done_564
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_477
+	JMP     group_475
 
-done_567:
+done_564:
 	VZEROUPPER
 	RET
 
@@ -5444,35 +5432,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_568:
+chunk_565:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_570:
+clear_567:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_570
+	JNZ     clear_567
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_571:
+rows_568:
 	CMPQ SI, $0x04
-	JLT  rowsdone_572
+	JLT  rowsdone_569
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_574
+	JZ   vectorstail_571
 
-vectors_573:
+vectors_570:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_576
+	JEQ        noprefetch_573
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -5486,7 +5474,7 @@ vectors_573:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_576:
+noprefetch_573:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -5516,64 +5504,64 @@ noprefetch_576:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_573
+	JNZ         vectors_570
 
-vectorstail_574:
+vectorstail_571:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_575
+	JZ         vectorsdone_572
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_577
+	JA         loadslow_574
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_578
+	JMP        loaded_575
 
-loadslow_577:
+loadslow_574:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_579:
+copy_576:
 	CMPQ R12, R8
-	JGE  copied_580
+	JGE  copied_577
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_579
+	JMP  copy_576
 
-copied_580:
+copied_577:
 	VMOVUPS (SP), Y3
 
-loaded_578:
+loaded_575:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_581
+	JA         loadslow_578
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_582
+	JMP        loaded_579
 
-loadslow_581:
+loadslow_578:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_583:
+copy_580:
 	CMPQ R12, R8
-	JGE  copied_584
+	JGE  copied_581
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_583
+	JMP  copy_580
 
-copied_584:
+copied_581:
 	VMOVUPS (SP), Y4
 
-loaded_582:
+loaded_579:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -5581,56 +5569,56 @@ loaded_582:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_585
+	JA         loadslow_582
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_586
+	JMP        loaded_583
 
-loadslow_585:
+loadslow_582:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_587:
+copy_584:
 	CMPQ R13, R12
-	JGE  copied_588
+	JGE  copied_585
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_587
+	JMP  copy_584
 
-copied_588:
+copied_585:
 	VMOVUPS (SP), Y4
 
-loaded_586:
+loaded_583:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_589
+	JA         loadslow_586
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_590
+	JMP        loaded_587
 
-loadslow_589:
+loadslow_586:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_591:
+copy_588:
 	CMPQ R13, R12
-	JGE  copied_592
+	JGE  copied_589
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_591
+	JMP  copy_588
 
-copied_592:
+copied_589:
 	VMOVUPS (SP), Y5
 
-loaded_590:
+loaded_587:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5638,56 +5626,56 @@ loaded_590:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_593
+	JA          loadslow_590
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_594
+	JMP         loaded_591
 
-loadslow_593:
+loadslow_590:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_595:
+copy_592:
 	CMPQ R13, R12
-	JGE  copied_596
+	JGE  copied_593
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_595
+	JMP  copy_592
 
-copied_596:
+copied_593:
 	VMOVUPS (SP), Y4
 
-loaded_594:
+loaded_591:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_597
+	JA         loadslow_594
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_598
+	JMP        loaded_595
 
-loadslow_597:
+loadslow_594:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_599:
+copy_596:
 	CMPQ R13, R12
-	JGE  copied_600
+	JGE  copied_597
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_599
+	JMP  copy_596
 
-copied_600:
+copied_597:
 	VMOVUPS (SP), Y5
 
-loaded_598:
+loaded_595:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5695,56 +5683,56 @@ loaded_598:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_601
+	JA          loadslow_598
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_602
+	JMP         loaded_599
 
-loadslow_601:
+loadslow_598:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_603:
+copy_600:
 	CMPQ R12, R10
-	JGE  copied_604
+	JGE  copied_601
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_603
+	JMP  copy_600
 
-copied_604:
+copied_601:
 	VMOVUPS (SP), Y4
 
-loaded_602:
+loaded_599:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_605
+	JA         loadslow_602
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_606
+	JMP        loaded_603
 
-loadslow_605:
+loadslow_602:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_607:
+copy_604:
 	CMPQ R11, R10
-	JGE  copied_608
+	JGE  copied_605
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_607
+	JMP  copy_604
 
-copied_608:
+copied_605:
 	VMOVUPS (SP), Y5
 
-loaded_606:
+loaded_603:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5753,24 +5741,24 @@ loaded_606:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_575:
+vectorsdone_572:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_571
+	JMP  rows_568
 
-rowsdone_572:
-rows_609:
+rowsdone_569:
+rows_606:
 	CMPQ SI, $0x01
-	JLT  rowsdone_610
+	JLT  rowsdone_607
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_612
+	JZ   vectorstail_609
 
-vectors_611:
+vectors_608:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -5785,64 +5773,64 @@ vectors_611:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_611
+	JNZ     vectors_608
 
-vectorstail_612:
+vectorstail_609:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_613
+	JZ         vectorsdone_610
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_614
+	JA         loadslow_611
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_615
+	JMP        loaded_612
 
-loadslow_614:
+loadslow_611:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_616:
+copy_613:
 	CMPQ R11, DI
-	JGE  copied_617
+	JGE  copied_614
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_616
+	JMP  copy_613
 
-copied_617:
+copied_614:
 	VMOVUPS (SP), Y2
 
-loaded_615:
+loaded_612:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_618
+	JA         loadslow_615
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_619
+	JMP        loaded_616
 
-loadslow_618:
+loadslow_615:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_620:
+copy_617:
 	CMPQ R9, DI
-	JGE  copied_621
+	JGE  copied_618
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_620
+	JMP  copy_617
 
-copied_621:
+copied_618:
 	VMOVUPS (SP), Y3
 
-loaded_619:
+loaded_616:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -5851,13 +5839,13 @@ loaded_619:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_613:
+vectorsdone_610:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_609
+	JMP  rows_606
 
-rowsdone_610:
+rowsdone_607:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -5866,9 +5854,9 @@ rowsdone_610:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_622:
+singles_619:
 	CMPQ         R9, R10
-	JGT          tail_623
+	JGT          tail_620
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -5890,12 +5878,12 @@ singles_622:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_622
+	JMP          singles_619
 
-tail_623:
+tail_620:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_624
+	JEQ     done_621
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -5905,15 +5893,15 @@ tail_623:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_625:
+copy_622:
 	CMPQ R12, R11
-	JGE  copied_626
+	JGE  copied_623
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_625
+	JMP  copy_622
 
-copied_626:
+copied_623:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -5928,15 +5916,15 @@ copied_626:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_627:
+copy_624:
 	CMPQ DI, R11
-	JGE  copied_628
+	JGE  copied_625
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_627
+	JMP  copy_624
 
-copied_628:
+copied_625:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -5946,15 +5934,15 @@ copied_628:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_629:
+copy_626:
 	CMPQ DI, SI
-	JGE  copied_630
+	JGE  copied_627
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_629
+	JMP  copy_626
 
-copied_630:
+copied_627:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -5969,26 +5957,26 @@ copied_630:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_631:
+copy_628:
 	CMPQ DI, SI
-	JGE  copied_632
+	JGE  copied_629
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_631
+	JMP  copy_628
 
-copied_632:
+copied_629:
 	MOVQ R10, R9
 
-done_624:
+done_621:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_633
+	JZ      done_630
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_568
+	JMP     chunk_565
 
-done_633:
+done_630:
 	VZEROUPPER
 	RET
 
@@ -5997,7 +5985,7 @@ done_633:
 TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_634
+	JNE     nontemporal_631
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -6016,10 +6004,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_635:
+sample_632:
 	XORQ R8, R8
 
-channel_636:
+channel_633:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -6033,12 +6021,12 @@ channel_636:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_640:
+blocks_637:
 	CMPQ       R9, R10
-	JGT        blocksdone_641
+	JGT        blocksdone_638
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_642
+	JZ         noprefetch_639
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -6046,7 +6034,7 @@ blocks_640:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_642:
+noprefetch_639:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6072,14 +6060,14 @@ noprefetch_642:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_640
+	JMP         blocks_637
 
-blocksdone_641:
+blocksdone_638:
 	ADDQ $0x00000060, R10
 
-singles_637:
+singles_634:
 	CMPQ        R9, R10
-	JGT         tail_638
+	JGT         tail_635
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6087,66 +6075,66 @@ singles_637:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_637
+	JMP         singles_634
 
-tail_638:
+tail_635:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_639
+	JEQ        done_636
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_643
+	JA         loadslow_640
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_644
+	JMP        loaded_641
 
-loadslow_643:
+loadslow_640:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_645:
+copy_642:
 	CMPQ R13, R12
-	JGE  copied_646
+	JGE  copied_643
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_645
+	JMP  copy_642
 
-copied_646:
+copied_643:
 	VMOVUPS (SP), Y5
 
-loaded_644:
+loaded_641:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_647
+	JA         loadslow_644
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_648
+	JMP        loaded_645
 
-loadslow_647:
+loadslow_644:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_649:
+copy_646:
 	CMPQ R13, R12
-	JGE  copied_650
+	JGE  copied_647
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_649
+	JMP  copy_646
 
-copied_650:
+copied_647:
 	VMOVUPS (SP), Y6
 
-loaded_648:
+loaded_645:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -6154,43 +6142,43 @@ loaded_648:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_651
+	JA          storeslow_648
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_652
+	JMP         stored_649
 
-storeslow_651:
+storeslow_648:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_653:
+copy_650:
 	CMPQ R12, R11
-	JGE  copied_654
+	JGE  copied_651
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_653
+	JMP  copy_650
 
-copied_654:
-stored_652:
+copied_651:
+stored_649:
 	MOVQ R10, R9
 
-done_639:
+done_636:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_636
+	JB   channel_633
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_635
+	JNZ  sample_632
 	VZEROUPPER
 	RET
 
-nontemporal_634:
+nontemporal_631:
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -6209,10 +6197,10 @@ nontemporal_634:
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_655:
+sample_652:
 	XORQ R8, R8
 
-channel_656:
+channel_653:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -6226,12 +6214,12 @@ channel_656:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_660:
+blocks_657:
 	CMPQ       R9, R10
-	JGT        blocksdone_661
+	JGT        blocksdone_658
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_662
+	JZ         noprefetch_659
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -6239,7 +6227,7 @@ blocks_660:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_662:
+noprefetch_659:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6265,14 +6253,14 @@ noprefetch_662:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_660
+	JMP         blocks_657
 
-blocksdone_661:
+blocksdone_658:
 	ADDQ $0x00000060, R10
 
-singles_657:
+singles_654:
 	CMPQ        R9, R10
-	JGT         tail_658
+	JGT         tail_655
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6280,66 +6268,66 @@ singles_657:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_657
+	JMP         singles_654
 
-tail_658:
+tail_655:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_659
+	JEQ        done_656
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_663
+	JA         loadslow_660
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_664
+	JMP        loaded_661
 
-loadslow_663:
+loadslow_660:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_665:
+copy_662:
 	CMPQ R13, R12
-	JGE  copied_666
+	JGE  copied_663
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_665
+	JMP  copy_662
 
-copied_666:
+copied_663:
 	VMOVUPS (SP), Y5
 
-loaded_664:
+loaded_661:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_667
+	JA         loadslow_664
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_668
+	JMP        loaded_665
 
-loadslow_667:
+loadslow_664:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_669:
+copy_666:
 	CMPQ R13, R12
-	JGE  copied_670
+	JGE  copied_667
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_669
+	JMP  copy_666
 
-copied_670:
+copied_667:
 	VMOVUPS (SP), Y6
 
-loaded_668:
+loaded_665:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -6347,39 +6335,39 @@ loaded_668:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_671
+	JA          storeslow_668
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_672
+	JMP         stored_669
 
-storeslow_671:
+storeslow_668:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_673:
+copy_670:
 	CMPQ R12, R11
-	JGE  copied_674
+	JGE  copied_671
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_673
+	JMP  copy_670
 
-copied_674:
-stored_672:
+copied_671:
+stored_669:
 	MOVQ R10, R9
 
-done_659:
+done_656:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_656
+	JB   channel_653
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_655
+	JNZ  sample_652
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6406,10 +6394,10 @@ TEXT ·gradShortRowsAVX2(SB), NOSPLIT, $72-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_675:
+group_672:
 	XORQ R8, R8
 
-channel_676:
+channel_673:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -6418,46 +6406,42 @@ channel_676:
 	VBROADCASTSS (R9)(R8*4), Y3
 	MOVQ         g0_base+144(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y4
-	CMPQ         prefetch+192(FP), $0x00
-	JE           noprefetch_677
-	XORQ         R9, R9
-	MOVQ         DI, R10
+	MOVQ         prefetch+192(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_674
+	XORQ         R10, R10
+	MOVQ         DI, R11
 
-prefetch_678:
-	MOVQ       prefetch+192(FP), R11
-	TESTQ      R11, R11
-	JZ         noprefetch_679
-	LEAQ       (R11)(CX*1), R12
-	PREFETCHT0 (R12)(R9*1)
-	PREFETCHT0 64(R12)(R9*1)
-	PREFETCHT0 128(R12)(R9*1)
-	PREFETCHT0 192(R12)(R9*1)
-	LEAQ       (R11)(DX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
+prefetch_675:
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(DX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_675
 
-noprefetch_679:
-	ADDQ SI, R9
-	DECQ R10
-	JNZ  prefetch_678
-
-noprefetch_677:
+noprefetch_674:
 	MOVQ BX, R9
 	ANDQ $-32, R9
 	XORQ R10, R10
 
-pairs_680:
+pairs_676:
 	LEAQ 64(R10), R11
 	CMPQ R11, R9
-	JA   single_681
+	JA   single_677
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_684:
+down_680:
 	CMPQ        R13, $0x02
-	JB          downlast_685
+	JB          downlast_681
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6485,11 +6469,11 @@ down_684:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_684
+	JMP         down_680
 
-downlast_685:
+downlast_681:
 	TESTQ       R13, R13
-	JZ          downdone_686
+	JZ          downdone_682
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6503,20 +6487,20 @@ downlast_685:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 32(AX)(R10*1)
 
-downdone_686:
+downdone_682:
 	MOVQ R11, R10
-	JMP  pairs_680
+	JMP  pairs_676
 
-single_681:
+single_677:
 	CMPQ R10, R9
-	JAE  tail_682
+	JAE  tail_678
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_687:
+down_683:
 	CMPQ        R12, $0x02
-	JB          downlast_688
+	JB          downlast_684
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6532,11 +6516,11 @@ down_687:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_687
+	JMP         down_683
 
-downlast_688:
+downlast_684:
 	TESTQ       R12, R12
-	JZ          downdone_689
+	JZ          downdone_685
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6544,31 +6528,58 @@ downlast_688:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 
-downdone_689:
+downdone_685:
 	ADDQ $0x00000020, R10
 
-tail_682:
+tail_678:
 	CMPQ R10, BX
-	JAE  positionsdone_683
+	JAE  positionsdone_679
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_690:
+down_686:
 	CMPQ       R11, $0x02
-	JB         downlast_691
+	JB         downlast_687
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_693
+	JA         loadslow_689
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_694
+	JMP        loaded_690
 
-loadslow_693:
+loadslow_689:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_691:
+	CMPQ R14, R13
+	JGE  copied_692
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_691
+
+copied_692:
+	VMOVUPS (SP), Y5
+
+loaded_690:
+	LEAQ       (DX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_693
+	VMASKMOVPS (R12), Y0, Y6
+	JMP        loaded_694
+
+loadslow_693:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
@@ -6581,36 +6592,9 @@ copy_695:
 	JMP  copy_695
 
 copied_696:
-	VMOVUPS (SP), Y5
-
-loaded_694:
-	LEAQ       (DX)(R9*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_697
-	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_698
-
-loadslow_697:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_699:
-	CMPQ R14, R13
-	JGE  copied_700
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_699
-
-copied_700:
 	VMOVUPS (SP), Y6
 
-loaded_698:
+loaded_694:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -6618,37 +6602,64 @@ loaded_698:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_701
+	JA          storeslow_697
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_702
+	JMP         stored_698
 
-storeslow_701:
+storeslow_697:
 	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_699:
+	CMPQ R14, R13
+	JGE  copied_700
+	MOVL (SP)(R14*1), R15
+	MOVL R15, (R12)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_699
+
+copied_700:
+stored_698:
+	LEAQ       (CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_701
+	VMASKMOVPS (R12), Y0, Y5
+	JMP        loaded_702
+
+loadslow_701:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
 copy_703:
 	CMPQ R14, R13
 	JGE  copied_704
-	MOVL (SP)(R14*1), R15
-	MOVL R15, (R12)(R14*1)
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
 	JMP  copy_703
 
 copied_704:
-stored_702:
-	LEAQ       (CX)(R10*1), R12
+	VMOVUPS (SP), Y5
+
+loaded_702:
+	LEAQ       (DX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
 	JA         loadslow_705
-	VMASKMOVPS (R12), Y0, Y5
+	VMASKMOVPS (R12), Y0, Y6
 	JMP        loaded_706
 
 loadslow_705:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
@@ -6661,36 +6672,9 @@ copy_707:
 	JMP  copy_707
 
 copied_708:
-	VMOVUPS (SP), Y5
-
-loaded_706:
-	LEAQ       (DX)(R10*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_709
-	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_710
-
-loadslow_709:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_711:
-	CMPQ R14, R13
-	JGE  copied_712
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_711
-
-copied_712:
 	VMOVUPS (SP), Y6
 
-loaded_710:
+loaded_706:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -6698,45 +6682,72 @@ loaded_710:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_713
+	JA          storeslow_709
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_714
+	JMP         stored_710
 
-storeslow_713:
+storeslow_709:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_715:
+copy_711:
 	CMPQ R14, R13
-	JGE  copied_716
+	JGE  copied_712
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_715
+	JMP  copy_711
 
-copied_716:
-stored_714:
+copied_712:
+stored_710:
 	LEAQ (R9)(SI*2), R9
 	LEAQ (R10)(SI*2), R10
 	SUBQ $0x02, R11
-	JMP  down_690
+	JMP  down_686
 
-downlast_691:
+downlast_687:
 	TESTQ      R11, R11
-	JZ         downdone_692
+	JZ         downdone_688
 	LEAQ       (CX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_717
+	JA         loadslow_713
 	VMASKMOVPS (R10), Y0, Y5
-	JMP        loaded_718
+	JMP        loaded_714
 
-loadslow_717:
+loadslow_713:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_715:
+	CMPQ R12, R11
+	JGE  copied_716
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_715
+
+copied_716:
+	VMOVUPS (SP), Y5
+
+loaded_714:
+	LEAQ       (DX)(R9*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_717
+	VMASKMOVPS (R10), Y0, Y6
+	JMP        loaded_718
+
+loadslow_717:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
@@ -6749,36 +6760,9 @@ copy_719:
 	JMP  copy_719
 
 copied_720:
-	VMOVUPS (SP), Y5
-
-loaded_718:
-	LEAQ       (DX)(R9*1), R10
-	MOVQ       R10, R11
-	ANDQ       $0x00000fff, R11
-	CMPQ       R11, $0x00000fe0
-	JA         loadslow_721
-	VMASKMOVPS (R10), Y0, Y6
-	JMP        loaded_722
-
-loadslow_721:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), R11
-	XORQ    R12, R12
-
-copy_723:
-	CMPQ R12, R11
-	JGE  copied_724
-	MOVL (R10)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_723
-
-copied_724:
 	VMOVUPS (SP), Y6
 
-loaded_722:
+loaded_718:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -6786,33 +6770,33 @@ loaded_722:
 	MOVQ        R9, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_725
+	JA          storeslow_721
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_726
+	JMP         stored_722
 
-storeslow_725:
+storeslow_721:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_727:
+copy_723:
 	CMPQ R11, R10
-	JGE  copied_728
+	JGE  copied_724
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R9)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_727
+	JMP  copy_723
 
-copied_728:
-stored_726:
-downdone_692:
-positionsdone_683:
+copied_724:
+stored_722:
+downdone_688:
+positionsdone_679:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_676
+	JB      channel_673
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -6821,13 +6805,13 @@ positionsdone_683:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_729
+	JZ      done_725
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_675
+	JMP     group_672
 
-done_729:
+done_725:
 	VZEROUPPER
 	RET
 
@@ -6836,7 +6820,7 @@ done_729:
 TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_730
+	JNE     nontemporal_726
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -6847,12 +6831,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_731
+	JA      streaming_727
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_732
+	JZ      full_728
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -6860,7 +6844,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_732:
+full_728:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -6894,10 +6878,10 @@ full_732:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_733:
+row_729:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_734
+	JZ         noprefetch_730
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6905,7 +6889,7 @@ row_733:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_734:
+noprefetch_730:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -6928,7 +6912,7 @@ noprefetch_734:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_733
+	JNZ         row_729
 	VZEROUPPER
 	RET
 
@@ -6954,16 +6938,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_735:
+row_731:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_736
+	JZ         noprefetch_732
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_736:
+noprefetch_732:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -6980,7 +6964,7 @@ noprefetch_736:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_735
+	JNZ         row_731
 	VZEROUPPER
 	RET
 
@@ -6998,14 +6982,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_737:
+row_733:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_738
+	JZ         noprefetch_734
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_738:
+noprefetch_734:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -7016,7 +7000,7 @@ noprefetch_738:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_737
+	JNZ         row_733
 	VZEROUPPER
 	RET
 
@@ -7042,14 +7026,42 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_739
+	JA         loadslow_735
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_740
+	JMP        loaded_736
 
-loadslow_739:
+loadslow_735:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_737:
+	CMPQ BX, DX
+	JGE  copied_738
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_737
+
+copied_738:
+	VMOVUPS (SP), Y9
+
+loaded_736:
+	MOVQ       gy_base+96(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_739
+	VMASKMOVPS (CX), Y0, Y10
+	JMP        loaded_740
+
+loadslow_739:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -7062,22 +7074,22 @@ copy_741:
 	JMP  copy_741
 
 copied_742:
-	VMOVUPS (SP), Y9
+	VMOVUPS (SP), Y10
 
 loaded_740:
-	MOVQ       gy_base+96(FP), CX
+	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
 	JA         loadslow_743
-	VMASKMOVPS (CX), Y0, Y10
+	VMASKMOVPS (CX), Y0, Y11
 	JMP        loaded_744
 
 loadslow_743:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -7090,22 +7102,22 @@ copy_745:
 	JMP  copy_745
 
 copied_746:
-	VMOVUPS (SP), Y10
+	VMOVUPS (SP), Y11
 
 loaded_744:
-	MOVQ       gx_base+120(FP), CX
+	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
 	JA         loadslow_747
-	VMASKMOVPS (CX), Y0, Y11
+	VMASKMOVPS (CX), Y0, Y12
 	JMP        loaded_748
 
 loadslow_747:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
+	VXORPS  Y12, Y12, Y12
+	VMOVUPS Y12, (SP)
+	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -7118,46 +7130,18 @@ copy_749:
 	JMP  copy_749
 
 copied_750:
-	VMOVUPS (SP), Y11
-
-loaded_748:
-	MOVQ       g0_base+144(FP), CX
-	LEAQ       64(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_751
-	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_752
-
-loadslow_751:
-	VXORPS  Y12, Y12, Y12
-	VMOVUPS Y12, (SP)
-	VMOVUPS Y12, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_753:
-	CMPQ BX, DX
-	JGE  copied_754
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_753
-
-copied_754:
 	VMOVUPS (SP), Y12
 
-loaded_752:
+loaded_748:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_755:
+row_751:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_756
+	JZ         noprefetch_752
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -7165,7 +7149,7 @@ row_755:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_756:
+noprefetch_752:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -7182,14 +7166,41 @@ noprefetch_756:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_757
+	JA          loadslow_753
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_758
+	JMP         loaded_754
 
-loadslow_757:
+loadslow_753:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_755:
+	CMPQ R9, R8
+	JGE  copied_756
+	MOVL (DI)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_755
+
+copied_756:
+	VMOVUPS (SP), Y13
+
+loaded_754:
+	LEAQ       64(BX), DI
+	MOVQ       DI, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_757
+	VMASKMOVPS (DI), Y0, Y14
+	JMP        loaded_758
+
+loadslow_757:
+	VXORPS  Y14, Y14, Y14
+	VMOVUPS Y14, (SP)
+	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
@@ -7202,36 +7213,9 @@ copy_759:
 	JMP  copy_759
 
 copied_760:
-	VMOVUPS (SP), Y13
-
-loaded_758:
-	LEAQ       64(BX), DI
-	MOVQ       DI, R8
-	ANDQ       $0x00000fff, R8
-	CMPQ       R8, $0x00000fe0
-	JA         loadslow_761
-	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_762
-
-loadslow_761:
-	VXORPS  Y14, Y14, Y14
-	VMOVUPS Y14, (SP)
-	VMOVUPS Y14, 32(SP)
-	MOVQ    64(SP), R8
-	XORQ    R9, R9
-
-copy_763:
-	CMPQ R9, R8
-	JGE  copied_764
-	MOVL (DI)(R9*1), R10
-	MOVL R10, (SP)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_763
-
-copied_764:
 	VMOVUPS (SP), Y14
 
-loaded_762:
+loaded_758:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -7239,30 +7223,30 @@ loaded_762:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_765
+	JA          storeslow_761
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_766
+	JMP         stored_762
 
-storeslow_765:
+storeslow_761:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_767:
+copy_763:
 	CMPQ R9, R8
-	JGE  copied_768
+	JGE  copied_764
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_767
+	JMP  copy_763
 
-copied_768:
-stored_766:
+copied_764:
+stored_762:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_755
+	JNZ  row_751
 	VZEROUPPER
 	RET
 
@@ -7280,14 +7264,42 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_769
+	JA         loadslow_765
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_770
+	JMP        loaded_766
 
-loadslow_769:
+loadslow_765:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_767:
+	CMPQ BX, DX
+	JGE  copied_768
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_767
+
+copied_768:
+	VMOVUPS (SP), Y5
+
+loaded_766:
+	MOVQ       gy_base+96(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_769
+	VMASKMOVPS (CX), Y0, Y6
+	JMP        loaded_770
+
+loadslow_769:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -7300,22 +7312,22 @@ copy_771:
 	JMP  copy_771
 
 copied_772:
-	VMOVUPS (SP), Y5
+	VMOVUPS (SP), Y6
 
 loaded_770:
-	MOVQ       gy_base+96(FP), CX
+	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
 	JA         loadslow_773
-	VMASKMOVPS (CX), Y0, Y6
+	VMASKMOVPS (CX), Y0, Y7
 	JMP        loaded_774
 
 loadslow_773:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -7328,22 +7340,22 @@ copy_775:
 	JMP  copy_775
 
 copied_776:
-	VMOVUPS (SP), Y6
+	VMOVUPS (SP), Y7
 
 loaded_774:
-	MOVQ       gx_base+120(FP), CX
+	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
 	JA         loadslow_777
-	VMASKMOVPS (CX), Y0, Y7
+	VMASKMOVPS (CX), Y0, Y8
 	JMP        loaded_778
 
 loadslow_777:
-	VXORPS  Y7, Y7, Y7
-	VMOVUPS Y7, (SP)
-	VMOVUPS Y7, 32(SP)
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -7356,52 +7368,24 @@ copy_779:
 	JMP  copy_779
 
 copied_780:
-	VMOVUPS (SP), Y7
-
-loaded_778:
-	MOVQ       g0_base+144(FP), CX
-	LEAQ       32(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_781
-	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_782
-
-loadslow_781:
-	VXORPS  Y8, Y8, Y8
-	VMOVUPS Y8, (SP)
-	VMOVUPS Y8, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_783:
-	CMPQ BX, DX
-	JGE  copied_784
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_783
-
-copied_784:
 	VMOVUPS (SP), Y8
 
-loaded_782:
+loaded_778:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_785:
+row_781:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_786
+	JZ         noprefetch_782
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_786:
+noprefetch_782:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -7412,14 +7396,41 @@ noprefetch_786:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_787
+	JA          loadslow_783
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_788
+	JMP         loaded_784
 
-loadslow_787:
+loadslow_783:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_785:
+	CMPQ R9, R8
+	JGE  copied_786
+	MOVL (DI)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_785
+
+copied_786:
+	VMOVUPS (SP), Y9
+
+loaded_784:
+	LEAQ       32(BX), DI
+	MOVQ       DI, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_787
+	VMASKMOVPS (DI), Y0, Y10
+	JMP        loaded_788
+
+loadslow_787:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
@@ -7432,36 +7443,9 @@ copy_789:
 	JMP  copy_789
 
 copied_790:
-	VMOVUPS (SP), Y9
-
-loaded_788:
-	LEAQ       32(BX), DI
-	MOVQ       DI, R8
-	ANDQ       $0x00000fff, R8
-	CMPQ       R8, $0x00000fe0
-	JA         loadslow_791
-	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_792
-
-loadslow_791:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R8
-	XORQ    R9, R9
-
-copy_793:
-	CMPQ R9, R8
-	JGE  copied_794
-	MOVL (DI)(R9*1), R10
-	MOVL R10, (SP)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_793
-
-copied_794:
 	VMOVUPS (SP), Y10
 
-loaded_792:
+loaded_788:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -7469,30 +7453,30 @@ loaded_792:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_795
+	JA          storeslow_791
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_796
+	JMP         stored_792
 
-storeslow_795:
+storeslow_791:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_797:
+copy_793:
 	CMPQ R9, R8
-	JGE  copied_798
+	JGE  copied_794
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_797
+	JMP  copy_793
 
-copied_798:
-stored_796:
+copied_794:
+stored_792:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_785
+	JNZ  row_781
 	VZEROUPPER
 	RET
 
@@ -7501,14 +7485,41 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_799
+	JA         loadslow_795
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_800
+	JMP        loaded_796
 
-loadslow_799:
+loadslow_795:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_797:
+	CMPQ BX, DX
+	JGE  copied_798
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_797
+
+copied_798:
+	VMOVUPS (SP), Y1
+
+loaded_796:
+	MOVQ       gy_base+96(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_799
+	VMASKMOVPS (CX), Y0, Y2
+	JMP        loaded_800
+
+loadslow_799:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -7521,21 +7532,21 @@ copy_801:
 	JMP  copy_801
 
 copied_802:
-	VMOVUPS (SP), Y1
+	VMOVUPS (SP), Y2
 
 loaded_800:
-	MOVQ       gy_base+96(FP), CX
+	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
 	JA         loadslow_803
-	VMASKMOVPS (CX), Y0, Y2
+	VMASKMOVPS (CX), Y0, Y3
 	JMP        loaded_804
 
 loadslow_803:
-	VXORPS  Y2, Y2, Y2
-	VMOVUPS Y2, (SP)
-	VMOVUPS Y2, 32(SP)
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -7548,21 +7559,21 @@ copy_805:
 	JMP  copy_805
 
 copied_806:
-	VMOVUPS (SP), Y2
+	VMOVUPS (SP), Y3
 
 loaded_804:
-	MOVQ       gx_base+120(FP), CX
+	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
 	JA         loadslow_807
-	VMASKMOVPS (CX), Y0, Y3
+	VMASKMOVPS (CX), Y0, Y4
 	JMP        loaded_808
 
 loadslow_807:
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -7575,135 +7586,108 @@ copy_809:
 	JMP  copy_809
 
 copied_810:
-	VMOVUPS (SP), Y3
-
-loaded_808:
-	MOVQ       g0_base+144(FP), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_811
-	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_812
-
-loadslow_811:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_813:
-	CMPQ BX, DX
-	JGE  copied_814
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_813
-
-copied_814:
 	VMOVUPS (SP), Y4
 
-loaded_812:
+loaded_808:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_815:
+row_811:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_816
+	JZ         noprefetch_812
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_816:
+noprefetch_812:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_817
+	JA         loadslow_813
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_818
+	JMP        loaded_814
 
-loadslow_817:
+loadslow_813:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_819:
+copy_815:
 	CMPQ R8, DI
-	JGE  copied_820
+	JGE  copied_816
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_819
+	JMP  copy_815
 
-copied_820:
+copied_816:
 	VMOVUPS (SP), Y5
 
-loaded_818:
+loaded_814:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_821
+	JA         loadslow_817
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_822
+	JMP        loaded_818
 
-loadslow_821:
+loadslow_817:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_823:
+copy_819:
 	CMPQ R8, DI
-	JGE  copied_824
+	JGE  copied_820
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_823
+	JMP  copy_819
 
-copied_824:
+copied_820:
 	VMOVUPS (SP), Y6
 
-loaded_822:
+loaded_818:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_825
+	JA          storeslow_821
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_826
+	JMP         stored_822
 
-storeslow_825:
+storeslow_821:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_827:
+copy_823:
 	CMPQ R8, DI
-	JGE  copied_828
+	JGE  copied_824
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_827
+	JMP  copy_823
 
-copied_828:
-stored_826:
+copied_824:
+stored_822:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_815
+	JNZ  row_811
 	VZEROUPPER
 	RET
 
-streaming_731:
+streaming_727:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -7713,15 +7697,15 @@ streaming_731:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_829:
+row_825:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_833:
+blocks_829:
 	CMPQ        R11, R12
-	JGT         blocksdone_834
+	JGT         blocksdone_830
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -7763,14 +7747,14 @@ blocks_833:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_833
+	JMP         blocks_829
 
-blocksdone_834:
+blocksdone_830:
 	ADDQ $0x00000060, R12
 
-singles_830:
+singles_826:
 	CMPQ        R11, R12
-	JGT         tail_831
+	JGT         tail_827
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -7782,24 +7766,51 @@ singles_830:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_830
+	JMP         singles_826
 
-tail_831:
+tail_827:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_832
+	JEQ        done_828
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_835
+	JA         loadslow_831
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_836
+	JMP        loaded_832
 
-loadslow_835:
+loadslow_831:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_833:
+	CMPQ R15, R14
+	JGE  copied_834
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_833
+
+copied_834:
+	VMOVUPS (SP), Y1
+
+loaded_832:
+	LEAQ       (BX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_835
+	VMASKMOVPS (R13), Y0, Y2
+	JMP        loaded_836
+
+loadslow_835:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -7812,21 +7823,21 @@ copy_837:
 	JMP  copy_837
 
 copied_838:
-	VMOVUPS (SP), Y1
+	VMOVUPS (SP), Y2
 
 loaded_836:
-	LEAQ       (BX)(R11*1), R13
+	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
 	JA         loadslow_839
-	VMASKMOVPS (R13), Y0, Y2
+	VMASKMOVPS (R13), Y0, Y3
 	JMP        loaded_840
 
 loadslow_839:
-	VXORPS  Y2, Y2, Y2
-	VMOVUPS Y2, (SP)
-	VMOVUPS Y2, 32(SP)
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -7839,21 +7850,21 @@ copy_841:
 	JMP  copy_841
 
 copied_842:
-	VMOVUPS (SP), Y2
+	VMOVUPS (SP), Y3
 
 loaded_840:
-	LEAQ       (SI)(R11*1), R13
+	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
 	JA         loadslow_843
-	VMASKMOVPS (R13), Y0, Y3
+	VMASKMOVPS (R13), Y0, Y4
 	JMP        loaded_844
 
 loadslow_843:
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -7866,21 +7877,21 @@ copy_845:
 	JMP  copy_845
 
 copied_846:
-	VMOVUPS (SP), Y3
+	VMOVUPS (SP), Y4
 
 loaded_844:
-	LEAQ       (DI)(R11*1), R13
+	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
 	JA         loadslow_847
-	VMASKMOVPS (R13), Y0, Y4
+	VMASKMOVPS (R13), Y0, Y5
 	JMP        loaded_848
 
 loadslow_847:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -7893,21 +7904,21 @@ copy_849:
 	JMP  copy_849
 
 copied_850:
-	VMOVUPS (SP), Y4
+	VMOVUPS (SP), Y5
 
 loaded_848:
-	LEAQ       (R8)(R11*1), R13
+	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
 	JA         loadslow_851
-	VMASKMOVPS (R13), Y0, Y5
+	VMASKMOVPS (R13), Y0, Y6
 	JMP        loaded_852
 
 loadslow_851:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -7920,36 +7931,9 @@ copy_853:
 	JMP  copy_853
 
 copied_854:
-	VMOVUPS (SP), Y5
-
-loaded_852:
-	LEAQ       (R9)(R11*1), R13
-	MOVQ       R13, R14
-	ANDQ       $0x00000fff, R14
-	CMPQ       R14, $0x00000fe0
-	JA         loadslow_855
-	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_856
-
-loadslow_855:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), R14
-	XORQ    R15, R15
-
-copy_857:
-	CMPQ R15, R14
-	JGE  copied_858
-	MOVL (R13)(R15*1), BP
-	MOVL BP, (SP)(R15*1)
-	ADDQ $0x04, R15
-	JMP  copy_857
-
-copied_858:
 	VMOVUPS (SP), Y6
 
-loaded_856:
+loaded_852:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -7957,37 +7941,37 @@ loaded_856:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_859
+	JA          storeslow_855
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_860
+	JMP         stored_856
 
-storeslow_859:
+storeslow_855:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_861:
+copy_857:
 	CMPQ R14, R13
-	JGE  copied_862
+	JGE  copied_858
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_861
+	JMP  copy_857
 
-copied_862:
-stored_860:
+copied_858:
+stored_856:
 	MOVQ R12, R11
 
-done_832:
+done_828:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_829
+	JNZ  row_825
 	VZEROUPPER
 	RET
 
-nontemporal_730:
+nontemporal_726:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -7998,12 +7982,12 @@ nontemporal_730:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_863
+	JA      streaming_859
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_864
+	JZ      full_860
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -8011,7 +7995,7 @@ nontemporal_730:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_864:
+full_860:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -8045,10 +8029,10 @@ full_864:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_865:
+row_861:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_866
+	JZ         noprefetch_862
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -8056,7 +8040,7 @@ row_865:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_866:
+noprefetch_862:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -8079,7 +8063,7 @@ noprefetch_866:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_865
+	JNZ         row_861
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8106,16 +8090,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_867:
+row_863:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_868
+	JZ         noprefetch_864
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_868:
+noprefetch_864:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -8132,7 +8116,7 @@ noprefetch_868:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_867
+	JNZ         row_863
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8151,14 +8135,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_869:
+row_865:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_870
+	JZ         noprefetch_866
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_870:
+noprefetch_866:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -8169,7 +8153,7 @@ noprefetch_870:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_869
+	JNZ         row_865
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8196,14 +8180,42 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_871
+	JA         loadslow_867
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_872
+	JMP        loaded_868
 
-loadslow_871:
+loadslow_867:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_869:
+	CMPQ BX, DX
+	JGE  copied_870
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_869
+
+copied_870:
+	VMOVUPS (SP), Y9
+
+loaded_868:
+	MOVQ       gy_base+96(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_871
+	VMASKMOVPS (CX), Y0, Y10
+	JMP        loaded_872
+
+loadslow_871:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -8216,22 +8228,22 @@ copy_873:
 	JMP  copy_873
 
 copied_874:
-	VMOVUPS (SP), Y9
+	VMOVUPS (SP), Y10
 
 loaded_872:
-	MOVQ       gy_base+96(FP), CX
+	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
 	JA         loadslow_875
-	VMASKMOVPS (CX), Y0, Y10
+	VMASKMOVPS (CX), Y0, Y11
 	JMP        loaded_876
 
 loadslow_875:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -8244,22 +8256,22 @@ copy_877:
 	JMP  copy_877
 
 copied_878:
-	VMOVUPS (SP), Y10
+	VMOVUPS (SP), Y11
 
 loaded_876:
-	MOVQ       gx_base+120(FP), CX
+	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
 	JA         loadslow_879
-	VMASKMOVPS (CX), Y0, Y11
+	VMASKMOVPS (CX), Y0, Y12
 	JMP        loaded_880
 
 loadslow_879:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
+	VXORPS  Y12, Y12, Y12
+	VMOVUPS Y12, (SP)
+	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -8272,46 +8284,18 @@ copy_881:
 	JMP  copy_881
 
 copied_882:
-	VMOVUPS (SP), Y11
-
-loaded_880:
-	MOVQ       g0_base+144(FP), CX
-	LEAQ       64(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_883
-	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_884
-
-loadslow_883:
-	VXORPS  Y12, Y12, Y12
-	VMOVUPS Y12, (SP)
-	VMOVUPS Y12, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_885:
-	CMPQ BX, DX
-	JGE  copied_886
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_885
-
-copied_886:
 	VMOVUPS (SP), Y12
 
-loaded_884:
+loaded_880:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_887:
+row_883:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_888
+	JZ         noprefetch_884
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -8319,7 +8303,7 @@ row_887:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_888:
+noprefetch_884:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -8336,14 +8320,41 @@ noprefetch_888:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_889
+	JA          loadslow_885
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_890
+	JMP         loaded_886
 
-loadslow_889:
+loadslow_885:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_887:
+	CMPQ R9, R8
+	JGE  copied_888
+	MOVL (DI)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_887
+
+copied_888:
+	VMOVUPS (SP), Y13
+
+loaded_886:
+	LEAQ       64(BX), DI
+	MOVQ       DI, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_889
+	VMASKMOVPS (DI), Y0, Y14
+	JMP        loaded_890
+
+loadslow_889:
+	VXORPS  Y14, Y14, Y14
+	VMOVUPS Y14, (SP)
+	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
@@ -8356,36 +8367,9 @@ copy_891:
 	JMP  copy_891
 
 copied_892:
-	VMOVUPS (SP), Y13
-
-loaded_890:
-	LEAQ       64(BX), DI
-	MOVQ       DI, R8
-	ANDQ       $0x00000fff, R8
-	CMPQ       R8, $0x00000fe0
-	JA         loadslow_893
-	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_894
-
-loadslow_893:
-	VXORPS  Y14, Y14, Y14
-	VMOVUPS Y14, (SP)
-	VMOVUPS Y14, 32(SP)
-	MOVQ    64(SP), R8
-	XORQ    R9, R9
-
-copy_895:
-	CMPQ R9, R8
-	JGE  copied_896
-	MOVL (DI)(R9*1), R10
-	MOVL R10, (SP)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_895
-
-copied_896:
 	VMOVUPS (SP), Y14
 
-loaded_894:
+loaded_890:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -8393,30 +8377,30 @@ loaded_894:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_897
+	JA          storeslow_893
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_898
+	JMP         stored_894
 
-storeslow_897:
+storeslow_893:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_899:
+copy_895:
 	CMPQ R9, R8
-	JGE  copied_900
+	JGE  copied_896
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_899
+	JMP  copy_895
 
-copied_900:
-stored_898:
+copied_896:
+stored_894:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_887
+	JNZ  row_883
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8435,14 +8419,42 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_901
+	JA         loadslow_897
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_902
+	JMP        loaded_898
 
-loadslow_901:
+loadslow_897:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_899:
+	CMPQ BX, DX
+	JGE  copied_900
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_899
+
+copied_900:
+	VMOVUPS (SP), Y5
+
+loaded_898:
+	MOVQ       gy_base+96(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_901
+	VMASKMOVPS (CX), Y0, Y6
+	JMP        loaded_902
+
+loadslow_901:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -8455,22 +8467,22 @@ copy_903:
 	JMP  copy_903
 
 copied_904:
-	VMOVUPS (SP), Y5
+	VMOVUPS (SP), Y6
 
 loaded_902:
-	MOVQ       gy_base+96(FP), CX
+	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
 	JA         loadslow_905
-	VMASKMOVPS (CX), Y0, Y6
+	VMASKMOVPS (CX), Y0, Y7
 	JMP        loaded_906
 
 loadslow_905:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -8483,22 +8495,22 @@ copy_907:
 	JMP  copy_907
 
 copied_908:
-	VMOVUPS (SP), Y6
+	VMOVUPS (SP), Y7
 
 loaded_906:
-	MOVQ       gx_base+120(FP), CX
+	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
 	JA         loadslow_909
-	VMASKMOVPS (CX), Y0, Y7
+	VMASKMOVPS (CX), Y0, Y8
 	JMP        loaded_910
 
 loadslow_909:
-	VXORPS  Y7, Y7, Y7
-	VMOVUPS Y7, (SP)
-	VMOVUPS Y7, 32(SP)
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -8511,52 +8523,24 @@ copy_911:
 	JMP  copy_911
 
 copied_912:
-	VMOVUPS (SP), Y7
-
-loaded_910:
-	MOVQ       g0_base+144(FP), CX
-	LEAQ       32(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_913
-	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_914
-
-loadslow_913:
-	VXORPS  Y8, Y8, Y8
-	VMOVUPS Y8, (SP)
-	VMOVUPS Y8, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_915:
-	CMPQ BX, DX
-	JGE  copied_916
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_915
-
-copied_916:
 	VMOVUPS (SP), Y8
 
-loaded_914:
+loaded_910:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_917:
+row_913:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_918
+	JZ         noprefetch_914
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_918:
+noprefetch_914:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -8567,14 +8551,41 @@ noprefetch_918:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_919
+	JA          loadslow_915
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_920
+	JMP         loaded_916
 
-loadslow_919:
+loadslow_915:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), R8
+	XORQ    R9, R9
+
+copy_917:
+	CMPQ R9, R8
+	JGE  copied_918
+	MOVL (DI)(R9*1), R10
+	MOVL R10, (SP)(R9*1)
+	ADDQ $0x04, R9
+	JMP  copy_917
+
+copied_918:
+	VMOVUPS (SP), Y9
+
+loaded_916:
+	LEAQ       32(BX), DI
+	MOVQ       DI, R8
+	ANDQ       $0x00000fff, R8
+	CMPQ       R8, $0x00000fe0
+	JA         loadslow_919
+	VMASKMOVPS (DI), Y0, Y10
+	JMP        loaded_920
+
+loadslow_919:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
@@ -8587,36 +8598,9 @@ copy_921:
 	JMP  copy_921
 
 copied_922:
-	VMOVUPS (SP), Y9
-
-loaded_920:
-	LEAQ       32(BX), DI
-	MOVQ       DI, R8
-	ANDQ       $0x00000fff, R8
-	CMPQ       R8, $0x00000fe0
-	JA         loadslow_923
-	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_924
-
-loadslow_923:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R8
-	XORQ    R9, R9
-
-copy_925:
-	CMPQ R9, R8
-	JGE  copied_926
-	MOVL (DI)(R9*1), R10
-	MOVL R10, (SP)(R9*1)
-	ADDQ $0x04, R9
-	JMP  copy_925
-
-copied_926:
 	VMOVUPS (SP), Y10
 
-loaded_924:
+loaded_920:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -8624,30 +8608,30 @@ loaded_924:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_927
+	JA          storeslow_923
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_928
+	JMP         stored_924
 
-storeslow_927:
+storeslow_923:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_929:
+copy_925:
 	CMPQ R9, R8
-	JGE  copied_930
+	JGE  copied_926
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_929
+	JMP  copy_925
 
-copied_930:
-stored_928:
+copied_926:
+stored_924:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_917
+	JNZ  row_913
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8657,14 +8641,41 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_931
+	JA         loadslow_927
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_932
+	JMP        loaded_928
 
-loadslow_931:
+loadslow_927:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_929:
+	CMPQ BX, DX
+	JGE  copied_930
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_929
+
+copied_930:
+	VMOVUPS (SP), Y1
+
+loaded_928:
+	MOVQ       gy_base+96(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_931
+	VMASKMOVPS (CX), Y0, Y2
+	JMP        loaded_932
+
+loadslow_931:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -8677,21 +8688,21 @@ copy_933:
 	JMP  copy_933
 
 copied_934:
-	VMOVUPS (SP), Y1
+	VMOVUPS (SP), Y2
 
 loaded_932:
-	MOVQ       gy_base+96(FP), CX
+	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
 	JA         loadslow_935
-	VMASKMOVPS (CX), Y0, Y2
+	VMASKMOVPS (CX), Y0, Y3
 	JMP        loaded_936
 
 loadslow_935:
-	VXORPS  Y2, Y2, Y2
-	VMOVUPS Y2, (SP)
-	VMOVUPS Y2, 32(SP)
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -8704,21 +8715,21 @@ copy_937:
 	JMP  copy_937
 
 copied_938:
-	VMOVUPS (SP), Y2
+	VMOVUPS (SP), Y3
 
 loaded_936:
-	MOVQ       gx_base+120(FP), CX
+	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
 	JA         loadslow_939
-	VMASKMOVPS (CX), Y0, Y3
+	VMASKMOVPS (CX), Y0, Y4
 	JMP        loaded_940
 
 loadslow_939:
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -8731,136 +8742,109 @@ copy_941:
 	JMP  copy_941
 
 copied_942:
-	VMOVUPS (SP), Y3
-
-loaded_940:
-	MOVQ       g0_base+144(FP), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_943
-	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_944
-
-loadslow_943:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_945:
-	CMPQ BX, DX
-	JGE  copied_946
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_945
-
-copied_946:
 	VMOVUPS (SP), Y4
 
-loaded_944:
+loaded_940:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_947:
+row_943:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_948
+	JZ         noprefetch_944
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_948:
+noprefetch_944:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_949
+	JA         loadslow_945
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_950
+	JMP        loaded_946
 
-loadslow_949:
+loadslow_945:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_951:
+copy_947:
 	CMPQ R8, DI
-	JGE  copied_952
+	JGE  copied_948
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_951
+	JMP  copy_947
 
-copied_952:
+copied_948:
 	VMOVUPS (SP), Y5
 
-loaded_950:
+loaded_946:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_953
+	JA         loadslow_949
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_954
+	JMP        loaded_950
 
-loadslow_953:
+loadslow_949:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_955:
+copy_951:
 	CMPQ R8, DI
-	JGE  copied_956
+	JGE  copied_952
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_955
+	JMP  copy_951
 
-copied_956:
+copied_952:
 	VMOVUPS (SP), Y6
 
-loaded_954:
+loaded_950:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_957
+	JA          storeslow_953
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_958
+	JMP         stored_954
 
-storeslow_957:
+storeslow_953:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_959:
+copy_955:
 	CMPQ R8, DI
-	JGE  copied_960
+	JGE  copied_956
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_959
+	JMP  copy_955
 
-copied_960:
-stored_958:
+copied_956:
+stored_954:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_947
+	JNZ  row_943
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_863:
+streaming_859:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -8870,15 +8854,15 @@ streaming_863:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_961:
+row_957:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_965:
+blocks_961:
 	CMPQ        R11, R12
-	JGT         blocksdone_966
+	JGT         blocksdone_962
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -8920,14 +8904,14 @@ blocks_965:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_965
+	JMP         blocks_961
 
-blocksdone_966:
+blocksdone_962:
 	ADDQ $0x00000060, R12
 
-singles_962:
+singles_958:
 	CMPQ        R11, R12
-	JGT         tail_963
+	JGT         tail_959
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -8939,24 +8923,51 @@ singles_962:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_962
+	JMP         singles_958
 
-tail_963:
+tail_959:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_964
+	JEQ        done_960
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_967
+	JA         loadslow_963
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_968
+	JMP        loaded_964
 
-loadslow_967:
+loadslow_963:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_965:
+	CMPQ R15, R14
+	JGE  copied_966
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_965
+
+copied_966:
+	VMOVUPS (SP), Y1
+
+loaded_964:
+	LEAQ       (BX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_967
+	VMASKMOVPS (R13), Y0, Y2
+	JMP        loaded_968
+
+loadslow_967:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -8969,21 +8980,21 @@ copy_969:
 	JMP  copy_969
 
 copied_970:
-	VMOVUPS (SP), Y1
+	VMOVUPS (SP), Y2
 
 loaded_968:
-	LEAQ       (BX)(R11*1), R13
+	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
 	JA         loadslow_971
-	VMASKMOVPS (R13), Y0, Y2
+	VMASKMOVPS (R13), Y0, Y3
 	JMP        loaded_972
 
 loadslow_971:
-	VXORPS  Y2, Y2, Y2
-	VMOVUPS Y2, (SP)
-	VMOVUPS Y2, 32(SP)
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -8996,21 +9007,21 @@ copy_973:
 	JMP  copy_973
 
 copied_974:
-	VMOVUPS (SP), Y2
+	VMOVUPS (SP), Y3
 
 loaded_972:
-	LEAQ       (SI)(R11*1), R13
+	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
 	JA         loadslow_975
-	VMASKMOVPS (R13), Y0, Y3
+	VMASKMOVPS (R13), Y0, Y4
 	JMP        loaded_976
 
 loadslow_975:
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -9023,21 +9034,21 @@ copy_977:
 	JMP  copy_977
 
 copied_978:
-	VMOVUPS (SP), Y3
+	VMOVUPS (SP), Y4
 
 loaded_976:
-	LEAQ       (DI)(R11*1), R13
+	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
 	JA         loadslow_979
-	VMASKMOVPS (R13), Y0, Y4
+	VMASKMOVPS (R13), Y0, Y5
 	JMP        loaded_980
 
 loadslow_979:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -9050,21 +9061,21 @@ copy_981:
 	JMP  copy_981
 
 copied_982:
-	VMOVUPS (SP), Y4
+	VMOVUPS (SP), Y5
 
 loaded_980:
-	LEAQ       (R8)(R11*1), R13
+	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
 	JA         loadslow_983
-	VMASKMOVPS (R13), Y0, Y5
+	VMASKMOVPS (R13), Y0, Y6
 	JMP        loaded_984
 
 loadslow_983:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -9077,36 +9088,9 @@ copy_985:
 	JMP  copy_985
 
 copied_986:
-	VMOVUPS (SP), Y5
-
-loaded_984:
-	LEAQ       (R9)(R11*1), R13
-	MOVQ       R13, R14
-	ANDQ       $0x00000fff, R14
-	CMPQ       R14, $0x00000fe0
-	JA         loadslow_987
-	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_988
-
-loadslow_987:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), R14
-	XORQ    R15, R15
-
-copy_989:
-	CMPQ R15, R14
-	JGE  copied_990
-	MOVL (R13)(R15*1), BP
-	MOVL BP, (SP)(R15*1)
-	ADDQ $0x04, R15
-	JMP  copy_989
-
-copied_990:
 	VMOVUPS (SP), Y6
 
-loaded_988:
+loaded_984:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -9114,33 +9098,33 @@ loaded_988:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_991
+	JA          storeslow_987
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_992
+	JMP         stored_988
 
-storeslow_991:
+storeslow_987:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_993:
+copy_989:
 	CMPQ R14, R13
-	JGE  copied_994
+	JGE  copied_990
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_993
+	JMP  copy_989
 
-copied_994:
-stored_992:
+copied_990:
+stored_988:
 	MOVQ R12, R11
 
-done_964:
+done_960:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_961
+	JNZ  row_957
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9168,9 +9152,9 @@ TEXT ·invStdAVX2(SB), NOSPLIT, $72-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000020, DX
 
-singles_995:
+singles_991:
 	CMPQ    BX, DX
-	JGT     tail_996
+	JGT     tail_992
 	VMOVUPD (CX)(BX*2), Y3
 	VMOVUPD 32(CX)(BX*2), Y4
 	VMULPD  Y0, Y3, Y3
@@ -9184,12 +9168,12 @@ singles_995:
 	VMOVUPD Y3, (AX)(BX*2)
 	VMOVUPD Y4, 32(AX)(BX*2)
 	ADDQ    $0x00000020, BX
-	JMP     singles_995
+	JMP     singles_991
 
-tail_996:
+tail_992:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_997
+	JEQ     done_993
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -9198,15 +9182,15 @@ tail_996:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_998:
+copy_994:
 	CMPQ CX, SI
-	JGE  copied_999
+	JGE  copied_995
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_998
+	JMP  copy_994
 
-copied_999:
+copied_995:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VMULPD  Y0, Y3, Y3
@@ -9224,18 +9208,18 @@ copied_999:
 	LEAQ    (AX)(BX*2), SI
 	XORQ    AX, AX
 
-copy_1000:
+copy_996:
 	CMPQ AX, CX
-	JGE  copied_1001
+	JGE  copied_997
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1000
+	JMP  copy_996
 
-copied_1001:
+copied_997:
 	MOVQ DX, BX
 
-done_997:
+done_993:
 	VZEROUPPER
 	RET
 
@@ -9564,43 +9548,39 @@ channel_14:
 	VPXORD       Z6, Z6, Z6
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
-	CMPQ         prefetch+144(FP), $0x00
-	JE           noprefetch_15
-	XORQ         R8, R8
-	MOVQ         DX, R9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_15
+	XORQ         R9, R9
+	MOVQ         DX, R10
 
 prefetch_16:
-	MOVQ       prefetch+144(FP), R10
-	TESTQ      R10, R10
-	JZ         noprefetch_17
-	LEAQ       (R10)(AX*1), R10
-	PREFETCHT0 (R10)(R8*1)
-	PREFETCHT0 64(R10)(R8*1)
-	PREFETCHT0 128(R10)(R8*1)
-	PREFETCHT0 192(R10)(R8*1)
-
-noprefetch_17:
-	ADDQ BX, R8
-	DECQ R9
-	JNZ  prefetch_16
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_16
 
 noprefetch_15:
 	CMPQ SI, $0x00000100
-	JA   bysample_18
+	JA   bysample_17
 	MOVQ SI, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_20:
+pairs_19:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_21
+	JA   single_20
 	LEAQ (R9)(BX*1), R11
 	MOVQ DX, R12
 
-down_24:
+down_23:
 	CMPQ        R12, $0x02
-	JB          downlast_25
+	JB          downlast_24
 	VSUBPS      (AX)(R9*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -9616,11 +9596,11 @@ down_24:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_24
+	JMP         down_23
 
-downlast_25:
+downlast_24:
 	TESTQ       R12, R12
-	JZ          downdone_26
+	JZ          downdone_25
 	VSUBPS      (AX)(R9*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -9628,20 +9608,20 @@ downlast_25:
 	VSUBPS      Z9, Z3, Z3
 	VFMADD231PS Z9, Z9, Z4
 
-downdone_26:
+downdone_25:
 	MOVQ R10, R9
-	JMP  pairs_20
+	JMP  pairs_19
 
-single_21:
+single_20:
 	CMPQ R9, R8
-	JAE  tail_22
+	JAE  tail_21
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ DX, R11
 
-down_27:
+down_26:
 	CMPQ        R11, $0x02
-	JB          downlast_28
+	JB          downlast_27
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -9651,28 +9631,28 @@ down_27:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_27
+	JMP         down_26
 
-downlast_28:
+downlast_27:
 	TESTQ       R11, R11
-	JZ          downdone_29
+	JZ          downdone_28
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
 
-downdone_29:
+downdone_28:
 	ADDQ $0x00000040, R9
 
-tail_22:
+tail_21:
 	CMPQ R9, SI
-	JAE  positionsdone_23
+	JAE  positionsdone_22
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ DX, R10
 
-down_30:
+down_29:
 	CMPQ        R10, $0x02
-	JB          downlast_31
+	JB          downlast_30
 	VSUBPS.Z    (AX)(R8*1), Z0, K1, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -9682,31 +9662,31 @@ down_30:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_30
+	JMP         down_29
 
-downlast_31:
+downlast_30:
 	TESTQ       R10, R10
-	JZ          downdone_32
+	JZ          downdone_31
 	VSUBPS.Z    (AX)(R8*1), Z0, K1, Z0
 	VSUBPS      Z0, Z1, Z1
 	VFMADD231PS Z0, Z0, Z2
 
-downdone_32:
-positionsdone_23:
-	JMP summed_19
+downdone_31:
+positionsdone_22:
+	JMP summed_18
 
-bysample_18:
+bysample_17:
 	XORQ R8, R8
 	MOVQ DX, R9
 
-sample_33:
+sample_32:
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000080, R11
 
-blocks_38:
+blocks_37:
 	CMPQ        R10, R11
-	JGT         blocksdone_39
+	JGT         blocksdone_38
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -9714,40 +9694,40 @@ blocks_38:
 	VSUBPS      Z9, Z3, Z3
 	VFMADD231PS Z9, Z9, Z4
 	ADDQ        $0x00000080, R10
-	JMP         blocks_38
+	JMP         blocks_37
 
-blocksdone_39:
+blocksdone_38:
 	ADDQ $0x00000040, R11
 
-singles_35:
+singles_34:
 	CMPQ        R10, R11
-	JGT         tail_36
+	JGT         tail_35
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
 	ADDQ        $0x00000040, R10
-	JMP         singles_35
+	JMP         singles_34
 
-tail_36:
+tail_35:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_37
+	JEQ         done_36
 	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
 	MOVQ        R11, R10
 
-done_37:
+done_36:
 	ADDQ BX, R8
 	DECQ R9
-	JZ   samplesdone_34
+	JZ   samplesdone_33
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000080, R11
 
-blocks_43:
+blocks_42:
 	CMPQ        R10, R11
-	JGT         blocksdone_44
+	JGT         blocksdone_43
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
@@ -9755,36 +9735,36 @@ blocks_43:
 	VSUBPS      Z9, Z7, Z7
 	VFMADD231PS Z9, Z9, Z8
 	ADDQ        $0x00000080, R10
-	JMP         blocks_43
+	JMP         blocks_42
 
-blocksdone_44:
+blocksdone_43:
 	ADDQ $0x00000040, R11
 
-singles_40:
+singles_39:
 	CMPQ        R10, R11
-	JGT         tail_41
+	JGT         tail_40
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
 	ADDQ        $0x00000040, R10
-	JMP         singles_40
+	JMP         singles_39
 
-tail_41:
+tail_40:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_42
+	JEQ         done_41
 	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
 	MOVQ        R11, R10
 
-done_42:
+done_41:
 	ADDQ BX, R8
 	DECQ R9
-	JNZ  sample_33
+	JNZ  sample_32
 
-samplesdone_34:
-summed_19:
+samplesdone_33:
+summed_18:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -9848,9 +9828,9 @@ summed_19:
 	SHLQ          $0x02, DI
 	SUBQ          $0x00000040, DI
 
-singles_45:
+singles_44:
 	CMPQ          R11, DI
-	JGT           tail_46
+	JGT           tail_45
 	VMOVUPD       (R8)(R11*2), Z0
 	VMOVUPD       64(R8)(R11*2), Z9
 	VMOVUPD       (R9)(R11*2), Z16
@@ -9900,12 +9880,12 @@ singles_45:
 	VINSERTF64X4  $0x01, Y0, Z12, Z12
 	VMOVUPS       Z12, (R10)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_45
+	JMP           singles_44
 
-tail_46:
+tail_45:
 	ADDQ          $0x00000040, DI
 	CMPQ          R11, DI
-	JEQ           done_47
+	JEQ           done_46
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (R8)(R11*2), K1, Z0
 	VMOVUPD.Z     64(R8)(R11*2), K2, Z9
@@ -9960,16 +9940,16 @@ tail_46:
 	VMOVUPS       Z15, (R10)(R11*1)
 	MOVQ          DI, R11
 
-done_47:
+done_46:
 	ADDQ    BX, count+120(FP)
 	SUBQ    DX, samples+104(FP)
-	JZ      done_48
+	JZ      done_47
 	MOVQ    group+136(FP), DX
 	CMPQ    samples+104(FP), DX
 	CMOVQLT samples+104(FP), DX
 	JMP     group_13
 
-done_48:
+done_47:
 	VZEROUPPER
 	RET
 
@@ -9992,7 +9972,7 @@ TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-136
 	MOVWLZX (SI)(BX*2), BX
 	KMOVW   BX, K1
 
-chunk_49:
+chunk_48:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X2
 	VCVTSI2SDQ DX, X2, X0
@@ -10005,7 +9985,7 @@ chunk_49:
 	VMULSD     X1, X2, X2
 	VMOVSD     X2, 16(SP)
 	CMPQ       mean_len+8(FP), $0x40
-	JA         wide_51
+	JA         wide_50
 	LEAQ       kmask<>+0(SB), DI
 	MOVQ       mean_len+8(FP), BX
 	SUBQ       $0x00, BX
@@ -10059,11 +10039,11 @@ chunk_49:
 	MOVQ       DX, DI
 	LEAQ       (CX)(CX*2), R8
 
-narrow_52:
+narrow_51:
 	CMPQ       DI, $0x04
-	JLT        narrowdone_53
+	JLT        narrowdone_52
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_54
+	JEQ        noprefetch_53
 	MOVQ       prefetch+128(FP), BX
 	ADDQ       AX, BX
 	PREFETCHT0 (BX)
@@ -10083,7 +10063,7 @@ narrow_52:
 	PREFETCHT0 128(BX)(R8*1)
 	PREFETCHT0 192(BX)(R8*1)
 
-noprefetch_54:
+noprefetch_53:
 	VMOVUPS     (SI), Z0
 	VMOVUPS.Z   (AX), K2, Z2
 	VSUBPS      Z0, Z2, Z2
@@ -10162,12 +10142,12 @@ noprefetch_54:
 	VADDPS      Z2, Z10, Z10
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_52
+	JMP         narrow_51
 
-narrowdone_53:
-narrow_55:
+narrowdone_52:
+narrow_54:
 	CMPQ      DI, $0x01
-	JLT       narrowdone_56
+	JLT       narrowdone_55
 	VMOVUPS   (SI), Z0
 	VMOVUPS.Z (AX), K2, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -10198,9 +10178,9 @@ narrow_55:
 	VADDPS    Z1, Z10, Z10
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_55
+	JMP       narrow_54
 
-narrowdone_56:
+narrowdone_55:
 	VMOVUPS Z3, 1088(SI)
 	VMOVUPS Z4, 2176(SI)
 	VMOVUPS Z5, 1152(SI)
@@ -10209,36 +10189,36 @@ narrowdone_56:
 	VMOVUPS Z8, 2304(SI)
 	VMOVUPS Z9, 1280(SI)
 	VMOVUPS Z10, 2368(SI)
-	JMP     chunkdone_50
+	JMP     chunkdone_49
 
-wide_51:
+wide_50:
 	VPXORD Z11, Z11, Z11
 	MOVQ   buf_base+48(FP), BX
 	MOVQ   mean_len+8(FP), SI
 	ADDQ   $0x0f, SI
 	SHRQ   $0x04, SI
 
-clear_57:
+clear_56:
 	VMOVUPS Z11, 1088(BX)
 	VMOVUPS Z11, 2176(BX)
 	ADDQ    $0x40, BX
 	DECQ    SI
-	JNZ     clear_57
+	JNZ     clear_56
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_58:
+rows_57:
 	CMPQ BX, $0x04
-	JLT  rowsdone_59
+	JLT  rowsdone_58
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_61
+	JZ   vectorstail_60
 
-vectors_60:
+vectors_59:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_63
+	JEQ        noprefetch_62
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -10246,7 +10226,7 @@ vectors_60:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_63:
+noprefetch_62:
 	VMOVUPS     (R8), Z0
 	VMOVUPS     (R9), Z2
 	VSUBPS      Z0, Z2, Z2
@@ -10271,11 +10251,11 @@ noprefetch_63:
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
 	DECQ        DI
-	JNZ         vectors_60
+	JNZ         vectors_59
 
-vectorstail_61:
+vectorstail_60:
 	TESTQ       $0x0000000f, mean_len+8(FP)
-	JZ          vectorsdone_62
+	JZ          vectorsdone_61
 	VMOVUPS     (R8), Z0
 	VMOVUPS.Z   (R9), K1, Z2
 	VSUBPS      Z0, Z2, Z2
@@ -10298,22 +10278,22 @@ vectorstail_61:
 	VADDPS      2176(R8), Z2, Z2
 	VMOVUPS     Z2, 2176(R8)
 
-vectorsdone_62:
+vectorsdone_61:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_58
+	JMP  rows_57
 
-rowsdone_59:
-rows_64:
+rowsdone_58:
+rows_63:
 	CMPQ BX, $0x01
-	JLT  rowsdone_65
+	JLT  rowsdone_64
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_67
+	JZ   vectorstail_66
 
-vectors_66:
+vectors_65:
 	VMOVUPS (DI), Z0
 	VMOVUPS (R8), Z1
 	VSUBPS  Z0, Z1, Z1
@@ -10326,11 +10306,11 @@ vectors_66:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_66
+	JNZ     vectors_65
 
-vectorstail_67:
+vectorstail_66:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_68
+	JZ        vectorsdone_67
 	VMOVUPS   (DI), Z0
 	VMOVUPS.Z (R8), K1, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -10341,13 +10321,13 @@ vectorstail_67:
 	VADDPS    2176(DI), Z1, Z1
 	VMOVUPS   Z1, 2176(DI)
 
-vectorsdone_68:
+vectorsdone_67:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_64
+	JMP  rows_63
 
-rowsdone_65:
-chunkdone_50:
+rowsdone_64:
+chunkdone_49:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -10357,9 +10337,9 @@ chunkdone_50:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_69:
+singles_68:
 	CMPQ          R9, R10
-	JGT           tail_70
+	JGT           tail_69
 	VMOVUPD       (SI)(R9*2), Z0
 	VMOVUPD       64(SI)(R9*2), Z1
 	VMOVUPD       (DI)(R9*2), Z2
@@ -10415,12 +10395,12 @@ singles_69:
 	VINSERTF64X4  $0x01, Y0, Z17, Z17
 	VMOVUPS       Z17, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
-	JMP           singles_69
+	JMP           singles_68
 
-tail_70:
+tail_69:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_71
+	JEQ           done_70
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (SI)(R9*2), K1, Z0
 	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
@@ -10481,16 +10461,16 @@ tail_70:
 	VMOVUPS       Z18, (R8)(R9*1)
 	MOVQ          R10, R9
 
-done_71:
+done_70:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_72
+	JZ      done_71
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_49
+	JMP     chunk_48
 
-done_72:
+done_71:
 	VZEROUPPER
 	RET
 
@@ -10499,7 +10479,7 @@ done_72:
 TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+152(FP), $0x00
-	JNE   nontemporal_73
+	JNE   nontemporal_72
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -10510,10 +10490,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_74:
+sample_73:
 	XORQ DI, DI
 
-channel_75:
+channel_74:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -10525,9 +10505,9 @@ channel_75:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_76
+	JZ           aligned_75
 	CMPQ         R8, R9
-	JAE          aligned_76
+	JAE          aligned_75
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -10541,7 +10521,7 @@ channel_75:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_76:
+aligned_75:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -10551,19 +10531,19 @@ aligned_76:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_80:
+blocks_79:
 	CMPQ       R8, R9
-	JGT        blocksdone_81
+	JGT        blocksdone_80
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_82
+	JZ         noprefetch_81
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_82:
+noprefetch_81:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -10581,45 +10561,45 @@ noprefetch_82:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_80
+	JMP         blocks_79
 
-blocksdone_81:
+blocksdone_80:
 	ADDQ $0x000000c0, R9
 
-singles_77:
+singles_76:
 	CMPQ        R8, R9
-	JGT         tail_78
+	JGT         tail_77
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_77
+	JMP         singles_76
 
-tail_78:
+tail_77:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_79
+	JEQ         done_78
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_79:
+done_78:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_75
+	JB   channel_74
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_74
+	JNZ  sample_73
 	VZEROUPPER
 	RET
 
-nontemporal_73:
+nontemporal_72:
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -10630,10 +10610,10 @@ nontemporal_73:
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_83:
+sample_82:
 	XORQ DI, DI
 
-channel_84:
+channel_83:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -10645,9 +10625,9 @@ channel_84:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_85
+	JZ           aligned_84
 	CMPQ         R8, R9
-	JAE          aligned_85
+	JAE          aligned_84
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -10661,7 +10641,7 @@ channel_84:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_85:
+aligned_84:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -10671,19 +10651,19 @@ aligned_85:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_89:
+blocks_88:
 	CMPQ       R8, R9
-	JGT        blocksdone_90
+	JGT        blocksdone_89
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_91
+	JZ         noprefetch_90
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_91:
+noprefetch_90:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -10701,41 +10681,41 @@ noprefetch_91:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_89
+	JMP         blocks_88
 
-blocksdone_90:
+blocksdone_89:
 	ADDQ $0x000000c0, R9
 
-singles_86:
+singles_85:
 	CMPQ        R8, R9
-	JGT         tail_87
+	JGT         tail_86
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_86
+	JMP         singles_85
 
-tail_87:
+tail_86:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_88
+	JEQ         done_87
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_88:
+done_87:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_84
+	JB   channel_83
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_83
+	JNZ  sample_82
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10759,51 +10739,47 @@ TEXT ·normShortRowsAVX512(SB), NOSPLIT, $0-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_92:
+group_91:
 	XORQ DI, DI
 
-channel_93:
+channel_92:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z1
 	MOVQ         shift_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z2
-	CMPQ         prefetch+144(FP), $0x00
-	JE           noprefetch_94
-	XORQ         R8, R8
-	MOVQ         SI, R9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_93
+	XORQ         R9, R9
+	MOVQ         SI, R10
 
-prefetch_95:
-	MOVQ       prefetch+144(FP), R10
-	TESTQ      R10, R10
-	JZ         noprefetch_96
-	LEAQ       (R10)(CX*1), R10
-	PREFETCHT0 (R10)(R8*1)
-	PREFETCHT0 64(R10)(R8*1)
-	PREFETCHT0 128(R10)(R8*1)
-	PREFETCHT0 192(R10)(R8*1)
+prefetch_94:
+	LEAQ       (R8)(CX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_94
 
-noprefetch_96:
-	ADDQ BX, R8
-	DECQ R9
-	JNZ  prefetch_95
-
-noprefetch_94:
+noprefetch_93:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_97:
+pairs_95:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_98
+	JA   single_96
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_101:
+down_99:
 	CMPQ        R12, $0x02
-	JB          downlast_102
+	JB          downlast_100
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -10823,11 +10799,11 @@ down_101:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_101
+	JMP         down_99
 
-downlast_102:
+downlast_100:
 	TESTQ       R12, R12
-	JZ          downdone_103
+	JZ          downdone_101
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -10837,20 +10813,20 @@ downlast_102:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 64(AX)(R9*1)
 
-downdone_103:
+downdone_101:
 	MOVQ R10, R9
-	JMP  pairs_97
+	JMP  pairs_95
 
-single_98:
+single_96:
 	CMPQ R9, R8
-	JAE  tail_99
+	JAE  tail_97
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_104:
+down_102:
 	CMPQ        R11, $0x02
-	JB          downlast_105
+	JB          downlast_103
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -10862,29 +10838,29 @@ down_104:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_104
+	JMP         down_102
 
-downlast_105:
+downlast_103:
 	TESTQ       R11, R11
-	JZ          downdone_106
+	JZ          downdone_104
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 
-downdone_106:
+downdone_104:
 	ADDQ $0x00000040, R9
 
-tail_99:
+tail_97:
 	CMPQ R9, DX
-	JAE  positionsdone_100
+	JAE  positionsdone_98
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_107:
+down_105:
 	CMPQ        R10, $0x02
-	JB          downlast_108
+	JB          downlast_106
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -10896,23 +10872,23 @@ down_107:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_107
+	JMP         down_105
 
-downlast_108:
+downlast_106:
 	TESTQ       R10, R10
-	JZ          downdone_109
+	JZ          downdone_107
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 
-downdone_109:
-positionsdone_100:
+downdone_107:
+positionsdone_98:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_93
+	JB      channel_92
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -10920,13 +10896,13 @@ positionsdone_100:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_110
+	JZ      done_108
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_92
+	JMP     group_91
 
-done_110:
+done_108:
 	VZEROUPPER
 	RET
 
@@ -10935,7 +10911,7 @@ done_110:
 TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_111
+	JNE     nontemporal_109
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -10944,12 +10920,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_112
+	JA      streaming_110
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_113
+	JZ      full_111
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -10959,7 +10935,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_false
 
-full_113:
+full_111:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -10994,16 +10970,16 @@ full_113:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_114:
+row_112:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_115
+	JZ         noprefetch_113
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_115:
+noprefetch_113:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -11023,7 +10999,7 @@ noprefetch_115:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_114
+	JNZ         row_112
 	VZEROUPPER
 	RET
 
@@ -11050,15 +11026,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_116:
+row_114:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_117
+	JZ         noprefetch_115
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_117:
+noprefetch_115:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -11074,7 +11050,7 @@ noprefetch_117:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_116
+	JNZ         row_114
 	VZEROUPPER
 	RET
 
@@ -11095,14 +11071,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_118:
+row_116:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_119
+	JZ         noprefetch_117
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_119:
+noprefetch_117:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -11114,7 +11090,7 @@ noprefetch_119:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_118
+	JNZ         row_116
 	VZEROUPPER
 	RET
 
@@ -11129,13 +11105,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_120:
+row_118:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_121
+	JZ         noprefetch_119
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_121:
+noprefetch_119:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11143,7 +11119,7 @@ noprefetch_121:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_120
+	JNZ         row_118
 	VZEROUPPER
 	RET
 
@@ -11176,16 +11152,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_122:
+row_120:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_123
+	JZ         noprefetch_121
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_123:
+noprefetch_121:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -11205,7 +11181,7 @@ noprefetch_123:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_122
+	JNZ         row_120
 	VZEROUPPER
 	RET
 
@@ -11232,15 +11208,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_124:
+row_122:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_125
+	JZ         noprefetch_123
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_125:
+noprefetch_123:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -11256,7 +11232,7 @@ noprefetch_125:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_124
+	JNZ         row_122
 	VZEROUPPER
 	RET
 
@@ -11277,14 +11253,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_126:
+row_124:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_127
+	JZ         noprefetch_125
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_127:
+noprefetch_125:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -11296,7 +11272,7 @@ noprefetch_127:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_126
+	JNZ         row_124
 	VZEROUPPER
 	RET
 
@@ -11311,13 +11287,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_128:
+row_126:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_129
+	JZ         noprefetch_127
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_129:
+noprefetch_127:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11325,11 +11301,11 @@ noprefetch_129:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_128
+	JNZ         row_126
 	VZEROUPPER
 	RET
 
-streaming_112:
+streaming_110:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -11337,15 +11313,15 @@ streaming_112:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_130:
+row_128:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_134:
+blocks_132:
 	CMPQ        R9, R10
-	JGT         blocksdone_135
+	JGT         blocksdone_133
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -11375,14 +11351,14 @@ blocks_134:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_134
+	JMP         blocks_132
 
-blocksdone_135:
+blocksdone_133:
 	ADDQ $0x000000c0, R10
 
-singles_131:
+singles_129:
 	CMPQ        R9, R10
-	JGT         tail_132
+	JGT         tail_130
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -11391,12 +11367,12 @@ singles_131:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_131
+	JMP         singles_129
 
-tail_132:
+tail_130:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_133
+	JEQ         done_131
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -11406,15 +11382,15 @@ tail_132:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_133:
+done_131:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_130
+	JNZ  row_128
 	VZEROUPPER
 	RET
 
-nontemporal_111:
+nontemporal_109:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -11423,12 +11399,12 @@ nontemporal_111:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_136
+	JA      streaming_134
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_137
+	JZ      full_135
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -11438,7 +11414,7 @@ nontemporal_111:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_true
 
-full_137:
+full_135:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -11473,16 +11449,16 @@ full_137:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_138:
+row_136:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_139
+	JZ         noprefetch_137
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_139:
+noprefetch_137:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -11502,7 +11478,7 @@ noprefetch_139:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_138
+	JNZ         row_136
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11530,15 +11506,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_140:
+row_138:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_141
+	JZ         noprefetch_139
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_141:
+noprefetch_139:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -11554,7 +11530,7 @@ noprefetch_141:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_140
+	JNZ         row_138
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11576,14 +11552,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_142:
+row_140:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_143
+	JZ         noprefetch_141
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_143:
+noprefetch_141:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -11595,7 +11571,7 @@ noprefetch_143:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_142
+	JNZ         row_140
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11611,13 +11587,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_144:
+row_142:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_145
+	JZ         noprefetch_143
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_145:
+noprefetch_143:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11625,7 +11601,7 @@ noprefetch_145:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_144
+	JNZ         row_142
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11659,16 +11635,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_146:
+row_144:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_147
+	JZ         noprefetch_145
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_147:
+noprefetch_145:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -11688,7 +11664,7 @@ noprefetch_147:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_146
+	JNZ         row_144
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11716,15 +11692,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_148:
+row_146:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_149
+	JZ         noprefetch_147
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_149:
+noprefetch_147:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -11740,7 +11716,7 @@ noprefetch_149:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_148
+	JNZ         row_146
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11762,14 +11738,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_150:
+row_148:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_151
+	JZ         noprefetch_149
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_151:
+noprefetch_149:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -11781,7 +11757,7 @@ noprefetch_151:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_150
+	JNZ         row_148
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11797,13 +11773,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_152:
+row_150:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_153
+	JZ         noprefetch_151
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_153:
+noprefetch_151:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11811,12 +11787,12 @@ noprefetch_153:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_152
+	JNZ         row_150
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_136:
+streaming_134:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -11824,15 +11800,15 @@ streaming_136:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_154:
+row_152:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_158:
+blocks_156:
 	CMPQ        R9, R10
-	JGT         blocksdone_159
+	JGT         blocksdone_157
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -11862,14 +11838,14 @@ blocks_158:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_158
+	JMP         blocks_156
 
-blocksdone_159:
+blocksdone_157:
 	ADDQ $0x000000c0, R10
 
-singles_155:
+singles_153:
 	CMPQ        R9, R10
-	JGT         tail_156
+	JGT         tail_154
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -11878,12 +11854,12 @@ singles_155:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_155
+	JMP         singles_153
 
-tail_156:
+tail_154:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_157
+	JEQ         done_155
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -11893,11 +11869,11 @@ tail_156:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_157:
+done_155:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_154
+	JNZ  row_152
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11923,20 +11899,20 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_160:
+sample_158:
 	XORQ DI, DI
 
-channel_161:
+channel_159:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_162:
+chunk_160:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_163
+	JZ         noprefetch_161
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -11972,7 +11948,7 @@ chunk_162:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_163:
+noprefetch_161:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -11989,9 +11965,9 @@ noprefetch_163:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_167:
+blocks_165:
 	CMPQ         R10, R11
-	JGT          blocksdone_168
+	JGT          blocksdone_166
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
@@ -12009,32 +11985,32 @@ blocks_167:
 	VADDPS       Z11, Z9, Z9
 	VFNMADD231PS Z11, Z12, Z10
 	ADDQ         $0x00000100, R10
-	JMP          blocks_167
+	JMP          blocks_165
 
-blocksdone_168:
+blocksdone_166:
 	ADDQ $0x000000c0, R11
 
-singles_164:
+singles_162:
 	CMPQ         R10, R11
-	JGT          tail_165
+	JGT          tail_163
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	ADDQ         $0x00000040, R10
-	JMP          singles_164
+	JMP          singles_162
 
-tail_165:
+tail_163:
 	ADDQ         $0x00000040, R11
 	CMPQ         R10, R11
-	JEQ          done_166
+	JEQ          done_164
 	VMOVUPS.Z    (AX)(R10*1), K1, Z11
 	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	MOVQ         R11, R10
 
-done_166:
+done_164:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -12054,7 +12030,7 @@ done_166:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_162
+	JNZ           chunk_160
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -12075,11 +12051,11 @@ done_166:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_161
+	JB            channel_159
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_160
+	JNZ           sample_158
 	VZEROUPPER
 	RET
 
@@ -12100,16 +12076,16 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_169:
+group_167:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_170
+	JE   bysample_168
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_172:
+channel_170:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -12120,48 +12096,44 @@ channel_172:
 	VPXORD       Z6, Z6, Z6
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
-	CMPQ         prefetch+176(FP), $0x00
-	JE           noprefetch_173
-	XORQ         R9, R9
-	MOVQ         BX, R10
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_171
+	XORQ         R10, R10
+	MOVQ         BX, R11
 
-prefetch_174:
-	MOVQ       prefetch+176(FP), R11
-	TESTQ      R11, R11
-	JZ         noprefetch_175
-	LEAQ       (R11)(AX*1), R12
-	PREFETCHT0 (R12)(R9*1)
-	PREFETCHT0 64(R12)(R9*1)
-	PREFETCHT0 128(R12)(R9*1)
-	PREFETCHT0 192(R12)(R9*1)
-	LEAQ       (R11)(CX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
+prefetch_172:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_172
 
-noprefetch_175:
-	ADDQ SI, R9
-	DECQ R10
-	JNZ  prefetch_174
-
-noprefetch_173:
+noprefetch_171:
 	CMPQ DI, $0x00000040
-	JA   bysample_176
+	JA   bysample_173
 	MOVQ DI, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_178:
+pairs_175:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_179
+	JA   single_176
 	LEAQ (R10)(SI*1), R12
 	MOVQ BX, R13
 
-down_182:
+down_179:
 	CMPQ         R13, $0x02
-	JB           downlast_183
+	JB           downlast_180
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -12181,11 +12153,11 @@ down_182:
 	LEAQ         (R10)(SI*2), R10
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_182
+	JMP          down_179
 
-downlast_183:
+downlast_180:
 	TESTQ        R13, R13
-	JZ           downdone_184
+	JZ           downdone_181
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -12195,20 +12167,20 @@ downlast_183:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 
-downdone_184:
+downdone_181:
 	MOVQ R11, R10
-	JMP  pairs_178
+	JMP  pairs_175
 
-single_179:
+single_176:
 	CMPQ R10, R9
-	JAE  tail_180
+	JAE  tail_177
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ BX, R12
 
-down_185:
+down_182:
 	CMPQ         R12, $0x02
-	JB           downlast_186
+	JB           downlast_183
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -12220,29 +12192,29 @@ down_185:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R11)(SI*2), R11
 	SUBQ         $0x02, R12
-	JMP          down_185
+	JMP          down_182
 
-downlast_186:
+downlast_183:
 	TESTQ        R12, R12
-	JZ           downdone_187
+	JZ           downdone_184
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 
-downdone_187:
+downdone_184:
 	ADDQ $0x00000040, R10
 
-tail_180:
+tail_177:
 	CMPQ R10, DI
-	JAE  positionsdone_181
+	JAE  positionsdone_178
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_188:
+down_185:
 	CMPQ         R11, $0x02
-	JB           downlast_189
+	JB           downlast_186
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
@@ -12254,32 +12226,32 @@ down_188:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_188
+	JMP          down_185
 
-downlast_189:
+downlast_186:
 	TESTQ        R11, R11
-	JZ           downdone_190
+	JZ           downdone_187
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_190:
-positionsdone_181:
-	JMP summed_177
+downdone_187:
+positionsdone_178:
+	JMP summed_174
 
-bysample_176:
+bysample_173:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_191:
+sample_188:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_196:
+blocks_193:
 	CMPQ         R11, R12
-	JGT          blocksdone_197
+	JGT          blocksdone_194
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -12289,42 +12261,42 @@ blocks_196:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	ADDQ         $0x00000080, R11
-	JMP          blocks_196
+	JMP          blocks_193
 
-blocksdone_197:
+blocksdone_194:
 	ADDQ $0x00000040, R12
 
-singles_193:
+singles_190:
 	CMPQ         R11, R12
-	JGT          tail_194
+	JGT          tail_191
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_193
+	JMP          singles_190
 
-tail_194:
+tail_191:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_195
+	JEQ          done_192
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	MOVQ         R12, R11
 
-done_195:
+done_192:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_192
+	JZ   samplesdone_189
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_201:
+blocks_198:
 	CMPQ         R11, R12
-	JGT          blocksdone_202
+	JGT          blocksdone_199
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -12334,38 +12306,38 @@ blocks_201:
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	ADDQ         $0x00000080, R11
-	JMP          blocks_201
+	JMP          blocks_198
 
-blocksdone_202:
+blocksdone_199:
 	ADDQ $0x00000040, R12
 
-singles_198:
+singles_195:
 	CMPQ         R11, R12
-	JGT          tail_199
+	JGT          tail_196
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	ADDQ         $0x00000040, R11
-	JMP          singles_198
+	JMP          singles_195
 
-tail_199:
+tail_196:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_200
+	JEQ          done_197
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	MOVQ         R12, R11
 
-done_200:
+done_197:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_191
+	JNZ  sample_188
 
-samplesdone_192:
-summed_177:
+samplesdone_189:
+summed_174:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -12402,16 +12374,16 @@ summed_177:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_172
+	JB            channel_170
 	MOVQ          BX, R9
 	IMULQ         SI, R9
 	IMULQ         DI, R8
 	SUBQ          R8, R9
 	ADDQ          R9, AX
 	ADDQ          R9, CX
-	JMP           summed_171
+	JMP           summed_169
 
-bysample_170:
+bysample_168:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -12422,22 +12394,22 @@ bysample_170:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_203:
+clear_200:
 	VMOVUPS Z11, (R8)
 	VMOVUPS Z11, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_203
+	JNZ     clear_200
 	MOVQ    BX, R9
 
-sample_204:
+sample_201:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_205:
+channel_202:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_206
+	JZ         noprefetch_203
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -12449,7 +12421,7 @@ channel_205:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_206:
+noprefetch_203:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z0
 	VMOVUPS      (R8), Z9
@@ -12459,27 +12431,27 @@ noprefetch_206:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_207:
+singles_204:
 	CMPQ         R11, R12
-	JGT          tail_208
+	JGT          tail_205
 	VMOVUPS      (AX)(R11*1), Z12
 	VSUBPS       (CX)(R11*1), Z0, Z13
 	VADDPS       Z12, Z9, Z9
 	VFNMADD231PS Z12, Z13, Z10
 	ADDQ         $0x00000040, R11
-	JMP          singles_207
+	JMP          singles_204
 
-tail_208:
+tail_205:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_209
+	JEQ          done_206
 	VMOVUPS.Z    (AX)(R11*1), K1, Z12
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z12, Z9, Z9
 	VFNMADD231PS Z12, Z0, Z10
 	MOVQ         R12, R11
 
-done_209:
+done_206:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z9, (R8)
@@ -12487,14 +12459,14 @@ done_209:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_205
+	JB      channel_202
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_204
+	JNZ     sample_201
 	XORQ    SI, SI
 
-lanes_210:
+lanes_207:
 	VMOVUPS       (DI), Z0
 	VCVTPS2PD     Y0, Z9
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -12526,17 +12498,17 @@ lanes_210:
 	ADDQ          $0x00000080, DI
 	INCQ          SI
 	CMPQ          SI, center_len+128(FP)
-	JB            lanes_210
+	JB            lanes_207
 
-summed_171:
+summed_169:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_211
+	JZ      done_208
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_169
+	JMP     group_167
 
-done_211:
+done_208:
 	VZEROUPPER
 	RET
 
@@ -12558,9 +12530,9 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_212:
+chunk_209:
 	CMPQ    sumDy_len+8(FP), $0x40
-	JA      wide_214
+	JA      wide_211
 	LEAQ    kmask<>+0(SB), R8
 	MOVQ    sumDy_len+8(FP), SI
 	SUBQ    $0x00, SI
@@ -12614,11 +12586,11 @@ chunk_212:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_215:
+narrow_212:
 	CMPQ       R8, $0x04
-	JLT        narrowdone_216
+	JLT        narrowdone_213
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_217
+	JEQ        noprefetch_214
 	MOVQ       prefetch+144(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -12656,7 +12628,7 @@ narrow_215:
 	PREFETCHT0 128(SI)(R9*1)
 	PREFETCHT0 192(SI)(R9*1)
 
-noprefetch_217:
+noprefetch_214:
 	VMOVUPS     (DI), Z8
 	VMOVUPS.Z   (AX), K2, Z10
 	VMOVUPS.Z   (CX), K2, Z11
@@ -12752,12 +12724,12 @@ noprefetch_217:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_215
+	JMP         narrow_212
 
-narrowdone_216:
-narrow_218:
+narrowdone_213:
+narrow_215:
 	CMPQ      R8, $0x01
-	JLT       narrowdone_219
+	JLT       narrowdone_216
 	VMOVUPS   (DI), Z8
 	VMOVUPS.Z (AX), K2, Z9
 	VMOVUPS.Z (CX), K2, Z10
@@ -12793,9 +12765,9 @@ narrow_218:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_218
+	JMP       narrow_215
 
-narrowdone_219:
+narrowdone_216:
 	VMOVUPS Z0, 1088(DI)
 	VMOVUPS Z1, 2176(DI)
 	VMOVUPS Z2, 1152(DI)
@@ -12804,37 +12776,37 @@ narrowdone_219:
 	VMOVUPS Z5, 2304(DI)
 	VMOVUPS Z6, 1280(DI)
 	VMOVUPS Z7, 2368(DI)
-	JMP     chunkdone_213
+	JMP     chunkdone_210
 
-wide_214:
+wide_211:
 	VPXORD Z13, Z13, Z13
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_220:
+clear_217:
 	VMOVUPS Z13, 1088(SI)
 	VMOVUPS Z13, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_220
+	JNZ     clear_217
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_221:
+rows_218:
 	CMPQ SI, $0x04
-	JLT  rowsdone_222
+	JLT  rowsdone_219
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_224
+	JZ   vectorstail_221
 
-vectors_223:
+vectors_220:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_226
+	JEQ        noprefetch_223
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -12848,7 +12820,7 @@ vectors_223:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_226:
+noprefetch_223:
 	VMOVUPS     (R9), Z8
 	VMOVUPS     (R10), Z10
 	VMOVUPS     (R11), Z11
@@ -12878,11 +12850,11 @@ noprefetch_226:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_223
+	JNZ         vectors_220
 
-vectorstail_224:
+vectorstail_221:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_225
+	JZ          vectorsdone_222
 	VMOVUPS     (R9), Z8
 	VMOVUPS.Z   (R10), K1, Z10
 	VMOVUPS.Z   (R11), K1, Z11
@@ -12909,24 +12881,24 @@ vectorstail_224:
 	VADDPS      2176(R9), Z10, Z10
 	VMOVUPS     Z10, 2176(R9)
 
-vectorsdone_225:
+vectorsdone_222:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_221
+	JMP  rows_218
 
-rowsdone_222:
-rows_227:
+rowsdone_219:
+rows_224:
 	CMPQ SI, $0x01
-	JLT  rowsdone_228
+	JLT  rowsdone_225
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_230
+	JZ   vectorstail_227
 
-vectors_229:
+vectors_226:
 	VMOVUPS (R8), Z8
 	VMOVUPS (R9), Z9
 	VMOVUPS (R10), Z10
@@ -12941,11 +12913,11 @@ vectors_229:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_229
+	JNZ     vectors_226
 
-vectorstail_230:
+vectorstail_227:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_231
+	JZ        vectorsdone_228
 	VMOVUPS   (R8), Z8
 	VMOVUPS.Z (R9), K1, Z9
 	VMOVUPS.Z (R10), K1, Z10
@@ -12957,14 +12929,14 @@ vectorstail_230:
 	VADDPS    2176(R8), Z9, Z9
 	VMOVUPS   Z9, 2176(R8)
 
-vectorsdone_231:
+vectorsdone_228:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_227
+	JMP  rows_224
 
-rowsdone_228:
-chunkdone_213:
+rowsdone_225:
+chunkdone_210:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -12973,9 +12945,9 @@ chunkdone_213:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_232:
+singles_229:
 	CMPQ          R9, R10
-	JGT           tail_233
+	JGT           tail_230
 	VMOVUPS       1088(SI)(R9*1), Z8
 	VMOVUPD       (DI)(R9*2), Z9
 	VMOVUPD       64(DI)(R9*2), Z10
@@ -12997,12 +12969,12 @@ singles_232:
 	VMOVUPD       Z9, (R8)(R9*2)
 	VMOVUPD       Z10, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_232
+	JMP           singles_229
 
-tail_233:
+tail_230:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_234
+	JEQ           done_231
 	VMOVUPS       1088(SI)(R9*1), Z8
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z9
@@ -13029,15 +13001,15 @@ tail_233:
 	VMOVUPD       Z10, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_234:
+done_231:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_235
+	JZ      done_232
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_212
+	JMP     chunk_209
 
-done_235:
+done_232:
 	VZEROUPPER
 	RET
 
@@ -13046,7 +13018,7 @@ done_235:
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_236
+	JNE   nontemporal_233
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -13058,10 +13030,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_237:
+sample_234:
 	XORQ R8, R8
 
-channel_238:
+channel_235:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -13075,9 +13047,9 @@ channel_238:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_239
+	JZ           aligned_236
 	CMPQ         R9, R10
-	JAE          aligned_239
+	JAE          aligned_236
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -13094,7 +13066,7 @@ channel_238:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_239:
+aligned_236:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -13104,12 +13076,12 @@ aligned_239:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_243:
+blocks_240:
 	CMPQ       R9, R10
-	JGT        blocksdone_244
+	JGT        blocksdone_241
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_245
+	JZ         noprefetch_242
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -13121,7 +13093,7 @@ blocks_243:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_245:
+noprefetch_242:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13147,14 +13119,14 @@ noprefetch_245:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_243
+	JMP         blocks_240
 
-blocksdone_244:
+blocksdone_241:
 	ADDQ $0x000000c0, R10
 
-singles_240:
+singles_237:
 	CMPQ        R9, R10
-	JGT         tail_241
+	JGT         tail_238
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13162,12 +13134,12 @@ singles_240:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_240
+	JMP         singles_237
 
-tail_241:
+tail_238:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_242
+	JEQ         done_239
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13176,22 +13148,22 @@ tail_241:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_242:
+done_239:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_238
+	JB   channel_235
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_237
+	JNZ  sample_234
 	VZEROUPPER
 	RET
 
-nontemporal_236:
+nontemporal_233:
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -13203,10 +13175,10 @@ nontemporal_236:
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_246:
+sample_243:
 	XORQ R8, R8
 
-channel_247:
+channel_244:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -13220,9 +13192,9 @@ channel_247:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_248
+	JZ           aligned_245
 	CMPQ         R9, R10
-	JAE          aligned_248
+	JAE          aligned_245
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -13239,7 +13211,7 @@ channel_247:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_248:
+aligned_245:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -13249,12 +13221,12 @@ aligned_248:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_252:
+blocks_249:
 	CMPQ       R9, R10
-	JGT        blocksdone_253
+	JGT        blocksdone_250
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_254
+	JZ         noprefetch_251
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -13266,7 +13238,7 @@ blocks_252:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_254:
+noprefetch_251:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13292,14 +13264,14 @@ noprefetch_254:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_252
+	JMP         blocks_249
 
-blocksdone_253:
+blocksdone_250:
 	ADDQ $0x000000c0, R10
 
-singles_249:
+singles_246:
 	CMPQ        R9, R10
-	JGT         tail_250
+	JGT         tail_247
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13307,12 +13279,12 @@ singles_249:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_249
+	JMP         singles_246
 
-tail_250:
+tail_247:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_251
+	JEQ         done_248
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13321,18 +13293,18 @@ tail_250:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_251:
+done_248:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_247
+	JB   channel_244
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_246
+	JNZ  sample_243
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13357,10 +13329,10 @@ TEXT ·gradShortRowsAVX512(SB), NOSPLIT, $0-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_255:
+group_252:
 	XORQ R8, R8
 
-channel_256:
+channel_253:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -13369,46 +13341,42 @@ channel_256:
 	VBROADCASTSS (R9)(R8*4), Z2
 	MOVQ         g0_base+144(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z3
-	CMPQ         prefetch+192(FP), $0x00
-	JE           noprefetch_257
-	XORQ         R9, R9
-	MOVQ         DI, R10
+	MOVQ         prefetch+192(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_254
+	XORQ         R10, R10
+	MOVQ         DI, R11
 
-prefetch_258:
-	MOVQ       prefetch+192(FP), R11
-	TESTQ      R11, R11
-	JZ         noprefetch_259
-	LEAQ       (R11)(CX*1), R12
-	PREFETCHT0 (R12)(R9*1)
-	PREFETCHT0 64(R12)(R9*1)
-	PREFETCHT0 128(R12)(R9*1)
-	PREFETCHT0 192(R12)(R9*1)
-	LEAQ       (R11)(DX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
+prefetch_255:
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(DX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_255
 
-noprefetch_259:
-	ADDQ SI, R9
-	DECQ R10
-	JNZ  prefetch_258
-
-noprefetch_257:
+noprefetch_254:
 	MOVQ BX, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_260:
+pairs_256:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_261
+	JA   single_257
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_264:
+down_260:
 	CMPQ        R13, $0x02
-	JB          downlast_265
+	JB          downlast_261
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13436,11 +13404,11 @@ down_264:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_264
+	JMP         down_260
 
-downlast_265:
+downlast_261:
 	TESTQ       R13, R13
-	JZ          downdone_266
+	JZ          downdone_262
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13454,20 +13422,20 @@ downlast_265:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 64(AX)(R10*1)
 
-downdone_266:
+downdone_262:
 	MOVQ R11, R10
-	JMP  pairs_260
+	JMP  pairs_256
 
-single_261:
+single_257:
 	CMPQ R10, R9
-	JAE  tail_262
+	JAE  tail_258
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_267:
+down_263:
 	CMPQ        R12, $0x02
-	JB          downlast_268
+	JB          downlast_264
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13483,11 +13451,11 @@ down_267:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_267
+	JMP         down_263
 
-downlast_268:
+downlast_264:
 	TESTQ       R12, R12
-	JZ          downdone_269
+	JZ          downdone_265
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13495,19 +13463,19 @@ downlast_268:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 
-downdone_269:
+downdone_265:
 	ADDQ $0x00000040, R10
 
-tail_262:
+tail_258:
 	CMPQ R10, BX
-	JAE  positionsdone_263
+	JAE  positionsdone_259
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_270:
+down_266:
 	CMPQ        R11, $0x02
-	JB          downlast_271
+	JB          downlast_267
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13523,11 +13491,11 @@ down_270:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R10)(SI*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_270
+	JMP         down_266
 
-downlast_271:
+downlast_267:
 	TESTQ       R11, R11
-	JZ          downdone_272
+	JZ          downdone_268
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13535,14 +13503,14 @@ downlast_271:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 
-downdone_272:
-positionsdone_263:
+downdone_268:
+positionsdone_259:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_256
+	JB      channel_253
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -13551,13 +13519,13 @@ positionsdone_263:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_273
+	JZ      done_269
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_255
+	JMP     group_252
 
-done_273:
+done_269:
 	VZEROUPPER
 	RET
 
@@ -13566,7 +13534,7 @@ done_273:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_274
+	JNE     nontemporal_270
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -13575,12 +13543,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_275
+	JA      streaming_271
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_276
+	JZ      full_272
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -13590,7 +13558,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_false
 
-full_276:
+full_272:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -13634,10 +13602,10 @@ full_276:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_277:
+row_273:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_278
+	JZ         noprefetch_274
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -13647,7 +13615,7 @@ row_277:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_278:
+noprefetch_274:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -13676,7 +13644,7 @@ noprefetch_278:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_277
+	JNZ         row_273
 	VZEROUPPER
 	RET
 
@@ -13710,10 +13678,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_279:
+row_275:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_280
+	JZ         noprefetch_276
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -13721,7 +13689,7 @@ row_279:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_280:
+noprefetch_276:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -13744,7 +13712,7 @@ noprefetch_280:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_279
+	JNZ         row_275
 	VZEROUPPER
 	RET
 
@@ -13770,16 +13738,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_281:
+row_277:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_282
+	JZ         noprefetch_278
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_282:
+noprefetch_278:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -13796,7 +13764,7 @@ noprefetch_282:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_281
+	JNZ         row_277
 	VZEROUPPER
 	RET
 
@@ -13814,14 +13782,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_283:
+row_279:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_284
+	JZ         noprefetch_280
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_284:
+noprefetch_280:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13832,7 +13800,7 @@ noprefetch_284:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_283
+	JNZ         row_279
 	VZEROUPPER
 	RET
 
@@ -13874,10 +13842,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_285:
+row_281:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_286
+	JZ         noprefetch_282
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -13887,7 +13855,7 @@ row_285:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_286:
+noprefetch_282:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -13916,7 +13884,7 @@ noprefetch_286:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_285
+	JNZ         row_281
 	VZEROUPPER
 	RET
 
@@ -13950,10 +13918,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_287:
+row_283:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_288
+	JZ         noprefetch_284
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -13961,7 +13929,7 @@ row_287:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_288:
+noprefetch_284:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -13984,7 +13952,7 @@ noprefetch_288:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_287
+	JNZ         row_283
 	VZEROUPPER
 	RET
 
@@ -14010,16 +13978,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_289:
+row_285:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_290
+	JZ         noprefetch_286
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_290:
+noprefetch_286:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -14036,7 +14004,7 @@ noprefetch_290:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_289
+	JNZ         row_285
 	VZEROUPPER
 	RET
 
@@ -14054,14 +14022,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_291:
+row_287:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_292
+	JZ         noprefetch_288
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_292:
+noprefetch_288:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14072,11 +14040,11 @@ noprefetch_292:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_291
+	JNZ         row_287
 	VZEROUPPER
 	RET
 
-streaming_275:
+streaming_271:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -14086,15 +14054,15 @@ streaming_275:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_293:
+row_289:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_297:
+blocks_293:
 	CMPQ        R11, R12
-	JGT         blocksdone_298
+	JGT         blocksdone_294
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -14136,14 +14104,14 @@ blocks_297:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_297
+	JMP         blocks_293
 
-blocksdone_298:
+blocksdone_294:
 	ADDQ $0x000000c0, R12
 
-singles_294:
+singles_290:
 	CMPQ        R11, R12
-	JGT         tail_295
+	JGT         tail_291
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -14155,12 +14123,12 @@ singles_294:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_294
+	JMP         singles_290
 
-tail_295:
+tail_291:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_296
+	JEQ         done_292
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -14173,16 +14141,16 @@ tail_295:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_296:
+done_292:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_293
+	JNZ  row_289
 	VZEROUPPER
 	RET
 
-nontemporal_274:
+nontemporal_270:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -14191,12 +14159,12 @@ nontemporal_274:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_299
+	JA      streaming_295
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_300
+	JZ      full_296
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -14206,7 +14174,7 @@ nontemporal_274:
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_true
 
-full_300:
+full_296:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -14250,10 +14218,10 @@ full_300:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_301:
+row_297:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_302
+	JZ         noprefetch_298
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -14263,7 +14231,7 @@ row_301:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_302:
+noprefetch_298:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -14292,7 +14260,7 @@ noprefetch_302:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_301
+	JNZ         row_297
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14327,10 +14295,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_303:
+row_299:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_304
+	JZ         noprefetch_300
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -14338,7 +14306,7 @@ row_303:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_304:
+noprefetch_300:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -14361,7 +14329,7 @@ noprefetch_304:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_303
+	JNZ         row_299
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14388,16 +14356,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_305:
+row_301:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_306
+	JZ         noprefetch_302
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_306:
+noprefetch_302:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -14414,7 +14382,7 @@ noprefetch_306:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_305
+	JNZ         row_301
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14433,14 +14401,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_307:
+row_303:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_308
+	JZ         noprefetch_304
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_308:
+noprefetch_304:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14451,7 +14419,7 @@ noprefetch_308:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_307
+	JNZ         row_303
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14494,10 +14462,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_309:
+row_305:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_310
+	JZ         noprefetch_306
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -14507,7 +14475,7 @@ row_309:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_310:
+noprefetch_306:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -14536,7 +14504,7 @@ noprefetch_310:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_309
+	JNZ         row_305
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14571,10 +14539,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_311:
+row_307:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_312
+	JZ         noprefetch_308
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -14582,7 +14550,7 @@ row_311:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_312:
+noprefetch_308:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -14605,7 +14573,7 @@ noprefetch_312:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_311
+	JNZ         row_307
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14632,16 +14600,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_313:
+row_309:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_314
+	JZ         noprefetch_310
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_314:
+noprefetch_310:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -14658,7 +14626,7 @@ noprefetch_314:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_313
+	JNZ         row_309
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14677,14 +14645,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_315:
+row_311:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_316
+	JZ         noprefetch_312
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_316:
+noprefetch_312:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14695,12 +14663,12 @@ noprefetch_316:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_315
+	JNZ         row_311
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_299:
+streaming_295:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -14710,15 +14678,15 @@ streaming_299:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_317:
+row_313:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_321:
+blocks_317:
 	CMPQ        R11, R12
-	JGT         blocksdone_322
+	JGT         blocksdone_318
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -14760,14 +14728,14 @@ blocks_321:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_321
+	JMP         blocks_317
 
-blocksdone_322:
+blocksdone_318:
 	ADDQ $0x000000c0, R12
 
-singles_318:
+singles_314:
 	CMPQ        R11, R12
-	JGT         tail_319
+	JGT         tail_315
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -14779,12 +14747,12 @@ singles_318:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_318
+	JMP         singles_314
 
-tail_319:
+tail_315:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_320
+	JEQ         done_316
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -14797,12 +14765,12 @@ tail_319:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_320:
+done_316:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_317
+	JNZ  row_313
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14828,9 +14796,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_323:
+singles_319:
 	CMPQ    BX, DX
-	JGT     tail_324
+	JGT     tail_320
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -14844,12 +14812,12 @@ singles_323:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_323
+	JMP     singles_319
 
-tail_324:
+tail_320:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_325
+	JEQ       done_321
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -14866,6 +14834,6 @@ tail_324:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_325:
+done_321:
 	VZEROUPPER
 	RET

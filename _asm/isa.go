@@ -399,9 +399,16 @@ func (w *isa) prefetchAhead(ptrs []Register, i Register, bytes int) {
 	MOVQ(w.far, t)
 	TESTQ(t, t)
 	JZ(LabelRef(skip))
+	prefetchAt(t, ptrs, i, bytes)
+	Label(skip)
+}
+
+// prefetchAt emits prefetches of the bytes at far (a register) past each pointer,
+// offset by i unless i is nil.
+func prefetchAt(far Register, ptrs []Register, i Register, bytes int) {
 	for _, p := range ptrs {
 		q := GP64()
-		LEAQ(Mem{Base: t, Index: p, Scale: 1}, q)
+		LEAQ(Mem{Base: far, Index: p, Scale: 1}, q)
 		for off := 0; off < bytes; off += 64 {
 			m := Mem{Base: q, Disp: off}
 			if i != nil {
@@ -410,7 +417,6 @@ func (w *isa) prefetchAhead(ptrs []Register, i Register, bytes int) {
 			PREFETCHT0(m)
 		}
 	}
-	Label(skip)
 }
 
 // addr is the address of an argument.

@@ -755,13 +755,15 @@ func (w *isa) runsBySample(ptrs []Register, m, stride, run Register, c VecVirtua
 // the runs at the data pointers in each of a group's m samples, stride bytes apart.
 func (w *isa) prefetchGroup(ptrs []Register, m, stride Register) {
 	skip, loop := w.label("noprefetch"), w.label("prefetch")
-	CMPQ(w.far, U8(0))
-	JE(LabelRef(skip))
+	far := GP64()
+	MOVQ(w.far, far)
+	TESTQ(far, far)
+	JZ(LabelRef(skip))
 	o, j := GP64(), GP64()
 	XORQ(o, o)
 	MOVQ(m, j)
 	Label(loop)
-	w.prefetchAhead(ptrs, o, shortPrefetch)
+	prefetchAt(far, ptrs, o, shortPrefetch)
 	ADDQ(stride, o)
 	DECQ(j)
 	JNZ(LabelRef(loop))

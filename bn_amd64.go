@@ -350,15 +350,17 @@ func (v vectorISA) streamRows(y []float32, width, stride, minRun int) int {
 	return v.stream(y, width, stride)
 }
 
-// normStreamRun and gradStreamRun are the shortest runs, in values, whose outputs AVX-512
-// streams when they are not aligned. Streamed against plain stores, on NCHW tensors of 7
-// to 25 MB with S values a run, normalize lost on short runs (S = 100: 1.15 → 1.90× copy;
-// S = 289: 0.83 → 1.49×) and gained on long ones (S = 484: 1.11 → 0.84×; S = 3025:
-// 1.16 → 0.84×); the gradient lost at S = 121 (2.21 → 2.60×) and gained from S = 196
-// (2.15 → 1.82×).
+// longStreamRun and shortStreamRun are the shortest runs, in values, whose outputs
+// AVX-512 streams when they are not aligned: normalize over whole samples streams from
+// longStreamRun; the gradient, and normalize on a tile of a sample's channels (Forward's
+// second pass, reading x back from cache), from shortStreamRun. Streamed against plain
+// stores, on NCHW tensors of 7 to 25 MB with S values a run, normalize lost on short
+// runs (S = 100: 1.15 → 1.90× copy; S = 289: 0.83 → 1.49×) and gained on long ones
+// (S = 484: 1.11 → 0.84×; S = 3025: 1.16 → 0.84×); the gradient lost at S = 121
+// (2.21 → 2.60×) and gained from S = 196 (2.15 → 1.82×), as did Forward (2.91 → 2.18×).
 const (
-	normStreamRun = 384
-	gradStreamRun = 160
+	longStreamRun  = 384
+	shortStreamRun = 160
 )
 
 // rowsSpan returns s cut to the values that n channels of runs of width values over
@@ -485,7 +487,11 @@ func (v vectorISA) normalizeRows(y, x, center, scale, shift []float32, width, sa
 		}
 		return
 	}
-	stream := v.streamRows(y, width, stride, normStreamRun)
+	minRun := longStreamRun
+	if n*width < stride {
+		minRun = shortStreamRun
+	}
+	stream := v.streamRows(y, width, stride, minRun)
 	if v == avx512 {
 		normRowsAVX512(y, x, center, scale, shift, width, samples, stride, pf, stream)
 	} else {
@@ -609,7 +615,7 @@ func (v vectorISA) gradRows(dx, dy, x, center, gy, gx, g0 []float32, width, samp
 		}
 		return
 	}
-	stream := v.streamRows(dx, width, stride, gradStreamRun)
+	stream := v.streamRows(dx, width, stride, shortStreamRun)
 	if v == avx512 {
 		gradRowsAVX512(dx, dy, x, center, gy, gx, g0, width, samples, stride, pf, stream)
 	} else {

@@ -66,7 +66,7 @@ func TestStreamingStores(t *testing.T) {
 		oddStride := n * odd
 		oddSize := samples * oddStride
 		want, got, x, dy = want[:oddSize], got[1:oddSize+1], x[:oddSize], dy[:oddSize]
-		for _, minRun := range []int{normStreamRun, gradStreamRun} {
+		for _, minRun := range []int{longStreamRun, shortStreamRun} {
 			if v == avx512 && v.streamRows(got, odd, oddStride, minRun) != 1 {
 				t.Fatal("odd runs do not take the streaming path")
 			}
@@ -77,6 +77,20 @@ func TestStreamingStores(t *testing.T) {
 		gradRowsGeneric(want, dy, x, center, scale, shift, g0, odd, samples, oddStride)
 		v.gradRows(got, dy, x, center, scale, shift, g0, odd, samples, oddStride)
 		check("gradRows, odd runs")
+
+		// A tile of ten channels with shorter runs, as Forward normalizes when it blocks
+		// for the cache: AVX-512 streams those from shortStreamRun.
+		const short, shortSamples, c0, tile = 196, 61, 3, 10
+		shortStride := n * short
+		want, got = make([]float32, shortSamples*shortStride), make([]float32, shortSamples*shortStride)
+		x, dy = x[:len(want)], dy[:len(want)]
+		at := func(s []float32) []float32 { return s[c0*short:] }
+		if v == avx512 && v.streamRows(rowsSpan(at(got), tile, short, shortSamples, shortStride), short, shortStride, shortStreamRun) != 1 {
+			t.Fatal("the tile does not take the streaming path")
+		}
+		normalizeRowsGeneric(at(want), at(x), center[:tile], scale, shift, short, shortSamples, shortStride)
+		v.normalizeRows(at(got), at(x), center[:tile], scale, shift, short, shortSamples, shortStride)
+		check("normalizeRows, a tile of short runs")
 	})
 }
 

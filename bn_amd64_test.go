@@ -37,12 +37,17 @@ func TestStreamingStores(t *testing.T) {
 				}
 			}
 		}
-		normalizeRowsGeneric(want, x, center, scale, shift, width, samples, stride)
-		v.normalizeRows(got, x, center, scale, shift, width, samples, stride)
-		check("normalizeRows")
-		gradRowsGeneric(want, dy, x, center, scale, shift, g0, width, samples, stride)
-		v.gradRows(got, dy, x, center, scale, shift, g0, width, samples, stride)
-		check("gradRows")
+		// checkRows checks both rows kernels on runs of width values, stride apart.
+		checkRows := func(what string, width, stride int) {
+			t.Helper()
+			normalizeRowsGeneric(want, x, center, scale, shift, width, samples, stride)
+			v.normalizeRows(got, x, center, scale, shift, width, samples, stride)
+			check("normalizeRows" + what)
+			gradRowsGeneric(want, dy, x, center, scale, shift, g0, width, samples, stride)
+			v.gradRows(got, dy, x, center, scale, shift, g0, width, samples, stride)
+			check("gradRows" + what)
+		}
+		checkRows("", width, stride)
 		normalizeColsGeneric(want, x, center[:64], scale, shift, rows, 64)
 		v.normalizeCols(got, x, center[:64], scale, shift, rows, 64)
 		check("normalizeCols")
@@ -71,12 +76,7 @@ func TestStreamingStores(t *testing.T) {
 				t.Fatal("odd runs do not take the streaming path")
 			}
 		}
-		normalizeRowsGeneric(want, x, center, scale, shift, odd, samples, oddStride)
-		v.normalizeRows(got, x, center, scale, shift, odd, samples, oddStride)
-		check("normalizeRows, odd runs")
-		gradRowsGeneric(want, dy, x, center, scale, shift, g0, odd, samples, oddStride)
-		v.gradRows(got, dy, x, center, scale, shift, g0, odd, samples, oddStride)
-		check("gradRows, odd runs")
+		checkRows(", odd runs", odd, oddStride)
 
 		// A tile of ten channels with shorter runs, as Forward normalizes when it blocks
 		// for the cache: AVX-512 streams those from shortStreamRun.

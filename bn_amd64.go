@@ -340,11 +340,12 @@ func (v vectorISA) stream(y []float32, steps ...int) int {
 	return 1
 }
 
-// streamRows is stream for the rows elementwise kernels. AVX-512 stores every full
-// vector of a run aligned (the run's head goes first, under a mask), so it can stream any
-// output of streamFrom bytes or more; it does for runs of at least minRun values.
+// streamRows is stream for the rows elementwise kernels, which stream only whole cache
+// lines of a run (AVX-512 stores the run's head first, under a mask; AVX2 stores its first
+// and last partial lines through the cache), so they can stream any output of streamFrom
+// bytes or more; they do for runs of at least minRun values.
 func (v vectorISA) streamRows(y []float32, width, stride, minRun int) int {
-	if v == avx512 && width >= minRun && len(y)*4 >= streamFrom {
+	if width >= minRun && len(y)*4 >= streamFrom {
 		return 1
 	}
 	return v.stream(y, width, stride)

@@ -1704,140 +1704,426 @@ done_139:
 	RET
 
 nontemporal_134:
-	MOVQ    y_base+0(FP), AX
-	MOVQ    x_base+24(FP), CX
-	MOVQ    width+120(FP), DX
-	MOVQ    samples+128(FP), BX
-	MOVQ    stride+136(FP), SI
-	MOVQ    center_len+56(FP), DI
-	IMULQ   DX, DI
-	SUBQ    DI, SI
-	SHLQ    $0x02, SI
-	MOVQ    DX, DI
-	ANDQ    $0x07, DI
-	SHLQ    $0x02, DI
-	MOVQ    DI, 64(SP)
-	LEAQ    ymask<>+0(SB), R8
-	NEGQ    DI
-	VMOVDQU 32(R8)(DI*1), Y0
+	MOVQ  y_base+0(FP), AX
+	MOVQ  x_base+24(FP), CX
+	MOVQ  width+120(FP), DX
+	MOVQ  samples+128(FP), BX
+	MOVQ  stride+136(FP), SI
+	MOVQ  center_len+56(FP), DI
+	IMULQ DX, DI
+	SUBQ  DI, SI
+	SHLQ  $0x02, SI
 
 sample_151:
 	XORQ DI, DI
 
 channel_152:
 	MOVQ         center_base+48(FP), R8
-	VBROADCASTSS (R8)(DI*4), Y1
+	VBROADCASTSS (R8)(DI*4), Y0
 	MOVQ         scale_base+72(FP), R8
-	VBROADCASTSS (R8)(DI*4), Y2
+	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         shift_base+96(FP), R8
-	VBROADCASTSS (R8)(DI*4), Y3
-	XORQ         R8, R8
-	MOVQ         DX, R9
+	VBROADCASTSS (R8)(DI*4), Y2
+	MOVQ         DX, R8
+	SHLQ         $0x02, R8
+	MOVQ         AX, R9
+	NEGQ         R9
+	ANDQ         $0x3f, R9
+	CMPQ         R9, R8
+	JAE          plainrun_153
+	MOVQ         R8, R10
+	SUBQ         R9, R10
+	ANDQ         $-64, R10
+	SHRQ         $0x02, R9
+	MOVQ         R9, R11
+	ANDQ         $0x07, R11
+	SHLQ         $0x02, R11
+	MOVQ         R11, 64(SP)
+	LEAQ         ymask<>+0(SB), R12
+	NEGQ         R11
+	VMOVDQU      32(R12)(R11*1), Y3
+	XORQ         R11, R11
 	SHLQ         $0x02, R9
-	SUBQ         $0x00000080, R9
+	SUBQ         $0x00000020, R9
 
-blocks_156:
-	CMPQ       R8, R9
-	JGT        blocksdone_157
-	MOVQ       prefetch+144(FP), R10
-	TESTQ      R10, R10
-	JZ         noprefetch_158
-	LEAQ       (R10)(CX*1), R10
-	PREFETCHT0 (R10)(R8*1)
-	PREFETCHT0 64(R10)(R8*1)
+singles_155:
+	CMPQ        R11, R9
+	JGT         tail_156
+	VMOVUPS     (CX)(R11*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMOVUPS     Y4, (AX)(R11*1)
+	ADDQ        $0x00000020, R11
+	JMP         singles_155
 
-noprefetch_158:
-	VMOVUPS     (CX)(R8*1), Y4
-	VSUBPS      Y1, Y4, Y4
-	VFMADD213PS Y3, Y2, Y4
-	VMOVNTPS    Y4, (AX)(R8*1)
-	VMOVUPS     32(CX)(R8*1), Y4
-	VSUBPS      Y1, Y4, Y4
-	VFMADD213PS Y3, Y2, Y4
-	VMOVNTPS    Y4, 32(AX)(R8*1)
-	VMOVUPS     64(CX)(R8*1), Y4
-	VSUBPS      Y1, Y4, Y4
-	VFMADD213PS Y3, Y2, Y4
-	VMOVNTPS    Y4, 64(AX)(R8*1)
-	VMOVUPS     96(CX)(R8*1), Y4
-	VSUBPS      Y1, Y4, Y4
-	VFMADD213PS Y3, Y2, Y4
-	VMOVNTPS    Y4, 96(AX)(R8*1)
-	ADDQ        $0x00000080, R8
-	JMP         blocks_156
-
-blocksdone_157:
-	ADDQ $0x00000060, R9
-
-singles_153:
-	CMPQ        R8, R9
-	JGT         tail_154
-	VMOVUPS     (CX)(R8*1), Y4
-	VSUBPS      Y1, Y4, Y4
-	VFMADD213PS Y3, Y2, Y4
-	VMOVNTPS    Y4, (AX)(R8*1)
-	ADDQ        $0x00000020, R8
-	JMP         singles_153
-
-tail_154:
+tail_156:
 	ADDQ       $0x00000020, R9
-	CMPQ       R8, R9
-	JEQ        done_155
-	LEAQ       (CX)(R8*1), R10
-	MOVQ       R10, R11
+	CMPQ       R11, R9
+	JEQ        done_157
+	LEAQ       (CX)(R11*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_158
+	VMASKMOVPS (R12), Y3, Y4
+	JMP        loaded_159
+
+loadslow_158:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_160:
+	CMPQ R14, R13
+	JGE  copied_161
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_160
+
+copied_161:
+	VMOVUPS (SP), Y4
+
+loaded_159:
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	LEAQ        (AX)(R11*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          storeslow_162
+	VMASKMOVPS  Y4, Y3, (R11)
+	JMP         stored_163
+
+storeslow_162:
+	VMOVUPS Y4, (SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_164:
+	CMPQ R13, R12
+	JGE  copied_165
+	MOVL (SP)(R13*1), R14
+	MOVL R14, (R11)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_164
+
+copied_165:
+stored_163:
+	MOVQ R9, R11
+
+done_157:
+	MOVQ R11, R9
+	LEAQ (R11)(R10*1), R10
+	SUBQ $0x00000080, R10
+
+blocks_169:
+	CMPQ       R9, R10
+	JGT        blocksdone_170
+	MOVQ       prefetch+144(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_171
+	LEAQ       (R11)(CX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+
+noprefetch_171:
+	VMOVUPS     (CX)(R9*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMOVNTPS    Y4, (AX)(R9*1)
+	VMOVUPS     32(CX)(R9*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMOVNTPS    Y4, 32(AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMOVNTPS    Y4, 64(AX)(R9*1)
+	VMOVUPS     96(CX)(R9*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMOVNTPS    Y4, 96(AX)(R9*1)
+	ADDQ        $0x00000080, R9
+	JMP         blocks_169
+
+blocksdone_170:
+	ADDQ $0x00000060, R10
+
+singles_166:
+	CMPQ        R9, R10
+	JGT         tail_167
+	VMOVUPS     (CX)(R9*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMOVNTPS    Y4, (AX)(R9*1)
+	ADDQ        $0x00000020, R9
+	JMP         singles_166
+
+tail_167:
+	ADDQ       $0x00000020, R10
+	CMPQ       R9, R10
+	JEQ        done_168
+	LEAQ       (CX)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_172
+	VMASKMOVPS (R11), Y3, Y4
+	JMP        loaded_173
+
+loadslow_172:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_174:
+	CMPQ R13, R12
+	JGE  copied_175
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_174
+
+copied_175:
+	VMOVUPS (SP), Y4
+
+loaded_173:
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	LEAQ        (AX)(R9*1), R9
+	MOVQ        R9, R11
+	ANDQ        $0x00000fff, R11
+	CMPQ        R11, $0x00000fe0
+	JA          storeslow_176
+	VMASKMOVPS  Y4, Y3, (R9)
+	JMP         stored_177
+
+storeslow_176:
+	VMOVUPS Y4, (SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_178:
+	CMPQ R12, R11
+	JGE  copied_179
+	MOVL (SP)(R12*1), R13
+	MOVL R13, (R9)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_178
+
+copied_179:
+stored_177:
+	MOVQ R10, R9
+
+done_168:
+	SUBQ    R9, R8
+	MOVQ    R8, R10
+	SHRQ    $0x02, R10
+	ANDQ    $0x07, R10
+	SHLQ    $0x02, R10
+	MOVQ    R10, 64(SP)
+	LEAQ    ymask<>+0(SB), R11
+	NEGQ    R10
+	VMOVDQU 32(R11)(R10*1), Y3
+	MOVQ    R9, R10
+	LEAQ    (R9)(R8*1), R8
+	SUBQ    $0x00000020, R8
+
+singles_180:
+	CMPQ        R10, R8
+	JGT         tail_181
+	VMOVUPS     (CX)(R10*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMOVUPS     Y4, (AX)(R10*1)
+	ADDQ        $0x00000020, R10
+	JMP         singles_180
+
+tail_181:
+	ADDQ       $0x00000020, R8
+	CMPQ       R10, R8
+	JEQ        done_182
+	LEAQ       (CX)(R10*1), R9
+	MOVQ       R9, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_159
-	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_160
+	JA         loadslow_183
+	VMASKMOVPS (R9), Y3, Y4
+	JMP        loaded_184
 
-loadslow_159:
+loadslow_183:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_161:
+copy_185:
 	CMPQ R12, R11
-	JGE  copied_162
-	MOVL (R10)(R12*1), R13
+	JGE  copied_186
+	MOVL (R9)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_161
+	JMP  copy_185
 
-copied_162:
+copied_186:
 	VMOVUPS (SP), Y4
 
-loaded_160:
-	VSUBPS      Y1, Y4, Y4
-	VFMADD213PS Y3, Y2, Y4
-	LEAQ        (AX)(R8*1), R8
-	MOVQ        R8, R10
+loaded_184:
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	LEAQ        (AX)(R10*1), R9
+	MOVQ        R9, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_163
-	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_164
+	JA          storeslow_187
+	VMASKMOVPS  Y4, Y3, (R9)
+	JMP         stored_188
 
-storeslow_163:
+storeslow_187:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_165:
+copy_189:
 	CMPQ R11, R10
-	JGE  copied_166
+	JGE  copied_190
 	MOVL (SP)(R11*1), R12
-	MOVL R12, (R8)(R11*1)
+	MOVL R12, (R9)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_165
+	JMP  copy_189
 
-copied_166:
-stored_164:
+copied_190:
+stored_188:
+	MOVQ R8, R10
+
+done_182:
+	MOVQ R10, R8
+	JMP  rundone_154
+
+plainrun_153:
+	SHRQ    $0x02, R8
+	MOVQ    R8, R9
+	ANDQ    $0x07, R9
+	SHLQ    $0x02, R9
+	MOVQ    R9, 64(SP)
+	LEAQ    ymask<>+0(SB), R10
+	NEGQ    R9
+	VMOVDQU 32(R10)(R9*1), Y3
+	XORQ    R9, R9
+	SHLQ    $0x02, R8
+	SUBQ    $0x00000080, R8
+
+blocks_194:
+	CMPQ       R9, R8
+	JGT        blocksdone_195
+	MOVQ       prefetch+144(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_196
+	LEAQ       (R10)(CX*1), R10
+	PREFETCHT0 (R10)(R9*1)
+	PREFETCHT0 64(R10)(R9*1)
+
+noprefetch_196:
+	VMOVUPS     (CX)(R9*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMOVUPS     Y4, (AX)(R9*1)
+	VMOVUPS     32(CX)(R9*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMOVUPS     Y4, 32(AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMOVUPS     Y4, 64(AX)(R9*1)
+	VMOVUPS     96(CX)(R9*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMOVUPS     Y4, 96(AX)(R9*1)
+	ADDQ        $0x00000080, R9
+	JMP         blocks_194
+
+blocksdone_195:
+	ADDQ $0x00000060, R8
+
+singles_191:
+	CMPQ        R9, R8
+	JGT         tail_192
+	VMOVUPS     (CX)(R9*1), Y4
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	VMOVUPS     Y4, (AX)(R9*1)
+	ADDQ        $0x00000020, R9
+	JMP         singles_191
+
+tail_192:
+	ADDQ       $0x00000020, R8
+	CMPQ       R9, R8
+	JEQ        done_193
+	LEAQ       (CX)(R9*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_197
+	VMASKMOVPS (R10), Y3, Y4
+	JMP        loaded_198
+
+loadslow_197:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_199:
+	CMPQ R12, R11
+	JGE  copied_200
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_199
+
+copied_200:
+	VMOVUPS (SP), Y4
+
+loaded_198:
+	VSUBPS      Y0, Y4, Y4
+	VFMADD213PS Y2, Y1, Y4
+	LEAQ        (AX)(R9*1), R9
+	MOVQ        R9, R10
+	ANDQ        $0x00000fff, R10
+	CMPQ        R10, $0x00000fe0
+	JA          storeslow_201
+	VMASKMOVPS  Y4, Y3, (R9)
+	JMP         stored_202
+
+storeslow_201:
+	VMOVUPS Y4, (SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_203:
+	CMPQ R11, R10
+	JGE  copied_204
+	MOVL (SP)(R11*1), R12
+	MOVL R12, (R9)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_203
+
+copied_204:
+stored_202:
+	MOVQ R8, R9
+
+done_193:
 	MOVQ R9, R8
 
-done_155:
+rundone_154:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
@@ -1872,10 +2158,10 @@ TEXT ·normShortRowsAVX2(SB), NOSPLIT, $72-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_167:
+group_205:
 	XORQ DI, DI
 
-channel_168:
+channel_206:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -1884,11 +2170,11 @@ channel_168:
 	VBROADCASTSS (R8)(DI*4), Y3
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_169
+	JZ           noprefetch_207
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_170:
+prefetch_208:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -1896,23 +2182,23 @@ prefetch_170:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_170
+	JNZ        prefetch_208
 
-noprefetch_169:
+noprefetch_207:
 	MOVQ DX, R8
 	ANDQ $-32, R8
 	XORQ R9, R9
 
-pairs_171:
+pairs_209:
 	LEAQ 64(R9), R10
 	CMPQ R10, R8
-	JA   single_172
+	JA   single_210
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_175:
+down_213:
 	CMPQ        R12, $0x02
-	JB          downlast_176
+	JB          downlast_214
 	VMOVUPS     (CX)(R9*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1932,11 +2218,11 @@ down_175:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_175
+	JMP         down_213
 
-downlast_176:
+downlast_214:
 	TESTQ       R12, R12
-	JZ          downdone_177
+	JZ          downdone_215
 	VMOVUPS     (CX)(R9*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1946,20 +2232,20 @@ downlast_176:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 32(AX)(R9*1)
 
-downdone_177:
+downdone_215:
 	MOVQ R10, R9
-	JMP  pairs_171
+	JMP  pairs_209
 
-single_172:
+single_210:
 	CMPQ R9, R8
-	JAE  tail_173
+	JAE  tail_211
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_178:
+down_216:
 	CMPQ        R11, $0x02
-	JB          downlast_179
+	JB          downlast_217
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1971,200 +2257,200 @@ down_178:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_178
+	JMP         down_216
 
-downlast_179:
+downlast_217:
 	TESTQ       R11, R11
-	JZ          downdone_180
+	JZ          downdone_218
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 
-downdone_180:
+downdone_218:
 	ADDQ $0x00000020, R9
 
-tail_173:
+tail_211:
 	CMPQ R9, DX
-	JAE  positionsdone_174
+	JAE  positionsdone_212
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_181:
+down_219:
 	CMPQ       R10, $0x02
-	JB         downlast_182
+	JB         downlast_220
 	LEAQ       (CX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_184
+	JA         loadslow_222
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_185
+	JMP        loaded_223
 
-loadslow_184:
+loadslow_222:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_186:
+copy_224:
 	CMPQ R13, R12
-	JGE  copied_187
+	JGE  copied_225
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_186
+	JMP  copy_224
 
-copied_187:
+copied_225:
 	VMOVUPS (SP), Y4
 
-loaded_185:
+loaded_223:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_188
+	JA          storeslow_226
 	VMASKMOVPS  Y4, Y0, (R11)
-	JMP         stored_189
+	JMP         stored_227
 
-storeslow_188:
+storeslow_226:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_190:
+copy_228:
 	CMPQ R13, R12
-	JGE  copied_191
+	JGE  copied_229
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_190
+	JMP  copy_228
 
-copied_191:
-stored_189:
+copied_229:
+stored_227:
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_192
+	JA         loadslow_230
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_193
+	JMP        loaded_231
 
-loadslow_192:
+loadslow_230:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_194:
+copy_232:
 	CMPQ R13, R12
-	JGE  copied_195
+	JGE  copied_233
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_194
+	JMP  copy_232
 
-copied_195:
+copied_233:
 	VMOVUPS (SP), Y4
 
-loaded_193:
+loaded_231:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R9*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_196
+	JA          storeslow_234
 	VMASKMOVPS  Y4, Y0, (R11)
-	JMP         stored_197
+	JMP         stored_235
 
-storeslow_196:
+storeslow_234:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_198:
+copy_236:
 	CMPQ R13, R12
-	JGE  copied_199
+	JGE  copied_237
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_198
+	JMP  copy_236
 
-copied_199:
-stored_197:
+copied_237:
+stored_235:
 	LEAQ (R8)(BX*2), R8
 	LEAQ (R9)(BX*2), R9
 	SUBQ $0x02, R10
-	JMP  down_181
+	JMP  down_219
 
-downlast_182:
+downlast_220:
 	TESTQ      R10, R10
-	JZ         downdone_183
+	JZ         downdone_221
 	LEAQ       (CX)(R8*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_200
+	JA         loadslow_238
 	VMASKMOVPS (R9), Y0, Y4
-	JMP        loaded_201
+	JMP        loaded_239
 
-loadslow_200:
+loadslow_238:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_202:
+copy_240:
 	CMPQ R11, R10
-	JGE  copied_203
+	JGE  copied_241
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_202
+	JMP  copy_240
 
-copied_203:
+copied_241:
 	VMOVUPS (SP), Y4
 
-loaded_201:
+loaded_239:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          storeslow_204
+	JA          storeslow_242
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_205
+	JMP         stored_243
 
-storeslow_204:
+storeslow_242:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_206:
+copy_244:
 	CMPQ R10, R9
-	JGE  copied_207
+	JGE  copied_245
 	MOVL (SP)(R10*1), R11
 	MOVL R11, (R8)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_206
+	JMP  copy_244
 
-copied_207:
-stored_205:
-downdone_183:
-positionsdone_174:
+copied_245:
+stored_243:
+downdone_221:
+positionsdone_212:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_168
+	JB      channel_206
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -2172,13 +2458,13 @@ positionsdone_174:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_208
+	JZ      done_246
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_167
+	JMP     group_205
 
-done_208:
+done_246:
 	VZEROUPPER
 	RET
 
@@ -2187,7 +2473,7 @@ done_208:
 TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_209
+	JNE     nontemporal_247
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -2198,12 +2484,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_210
+	JA      streaming_248
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_211
+	JZ      full_249
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -2213,7 +2499,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_false
 
-full_211:
+full_249:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -2248,16 +2534,16 @@ full_211:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_212:
+row_250:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_213
+	JZ         noprefetch_251
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_213:
+noprefetch_251:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -2277,7 +2563,7 @@ noprefetch_213:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_212
+	JNZ         row_250
 	VZEROUPPER
 	RET
 
@@ -2304,15 +2590,15 @@ normColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_214:
+row_252:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_215
+	JZ         noprefetch_253
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_215:
+noprefetch_253:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -2328,7 +2614,7 @@ noprefetch_215:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_214
+	JNZ         row_252
 	VZEROUPPER
 	RET
 
@@ -2349,14 +2635,14 @@ normColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_216:
+row_254:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_217
+	JZ         noprefetch_255
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_217:
+noprefetch_255:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -2368,7 +2654,7 @@ noprefetch_217:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_216
+	JNZ         row_254
 	VZEROUPPER
 	RET
 
@@ -2383,13 +2669,13 @@ normColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_218:
+row_256:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_219
+	JZ         noprefetch_257
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_219:
+noprefetch_257:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -2397,7 +2683,7 @@ noprefetch_219:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_218
+	JNZ         row_256
 	VZEROUPPER
 	RET
 
@@ -2425,99 +2711,99 @@ normColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_220
+	JA         loadslow_258
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_221
+	JMP        loaded_259
 
-loadslow_220:
+loadslow_258:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_222:
+copy_260:
 	CMPQ BX, DX
-	JGE  copied_223
+	JGE  copied_261
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_222
+	JMP  copy_260
 
-copied_223:
+copied_261:
 	VMOVUPS (SP), Y10
 
-loaded_221:
+loaded_259:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_224
+	JA         loadslow_262
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_225
+	JMP        loaded_263
 
-loadslow_224:
+loadslow_262:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_226:
+copy_264:
 	CMPQ BX, DX
-	JGE  copied_227
+	JGE  copied_265
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_226
+	JMP  copy_264
 
-copied_227:
+copied_265:
 	VMOVUPS (SP), Y11
 
-loaded_225:
+loaded_263:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_228
+	JA         loadslow_266
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_229
+	JMP        loaded_267
 
-loadslow_228:
+loadslow_266:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_230:
+copy_268:
 	CMPQ BX, DX
-	JGE  copied_231
+	JGE  copied_269
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_230
+	JMP  copy_268
 
-copied_231:
+copied_269:
 	VMOVUPS (SP), Y12
 
-loaded_229:
+loaded_267:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_232:
+row_270:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_233
+	JZ         noprefetch_271
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_233:
+noprefetch_271:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -2534,58 +2820,58 @@ noprefetch_233:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_234
+	JA          loadslow_272
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_235
+	JMP         loaded_273
 
-loadslow_234:
+loadslow_272:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_236:
+copy_274:
 	CMPQ R8, DI
-	JGE  copied_237
+	JGE  copied_275
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_236
+	JMP  copy_274
 
-copied_237:
+copied_275:
 	VMOVUPS (SP), Y13
 
-loaded_235:
+loaded_273:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_238
+	JA          storeslow_276
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_239
+	JMP         stored_277
 
-storeslow_238:
+storeslow_276:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_240:
+copy_278:
 	CMPQ R8, DI
-	JGE  copied_241
+	JGE  copied_279
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_240
+	JMP  copy_278
 
-copied_241:
-stored_239:
+copied_279:
+stored_277:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_232
+	JNZ  row_270
 	VZEROUPPER
 	RET
 
@@ -2607,98 +2893,98 @@ normColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_242
+	JA         loadslow_280
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_243
+	JMP        loaded_281
 
-loadslow_242:
+loadslow_280:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_244:
+copy_282:
 	CMPQ BX, DX
-	JGE  copied_245
+	JGE  copied_283
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_244
+	JMP  copy_282
 
-copied_245:
+copied_283:
 	VMOVUPS (SP), Y7
 
-loaded_243:
+loaded_281:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_246
+	JA         loadslow_284
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_247
+	JMP        loaded_285
 
-loadslow_246:
+loadslow_284:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_248:
+copy_286:
 	CMPQ BX, DX
-	JGE  copied_249
+	JGE  copied_287
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_248
+	JMP  copy_286
 
-copied_249:
+copied_287:
 	VMOVUPS (SP), Y8
 
-loaded_247:
+loaded_285:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_250
+	JA         loadslow_288
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_251
+	JMP        loaded_289
 
-loadslow_250:
+loadslow_288:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_252:
+copy_290:
 	CMPQ BX, DX
-	JGE  copied_253
+	JGE  copied_291
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_252
+	JMP  copy_290
 
-copied_253:
+copied_291:
 	VMOVUPS (SP), Y9
 
-loaded_251:
+loaded_289:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_254:
+row_292:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_255
+	JZ         noprefetch_293
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_255:
+noprefetch_293:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -2711,58 +2997,58 @@ noprefetch_255:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_256
+	JA          loadslow_294
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_257
+	JMP         loaded_295
 
-loadslow_256:
+loadslow_294:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_258:
+copy_296:
 	CMPQ R8, DI
-	JGE  copied_259
+	JGE  copied_297
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_258
+	JMP  copy_296
 
-copied_259:
+copied_297:
 	VMOVUPS (SP), Y10
 
-loaded_257:
+loaded_295:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_260
+	JA          storeslow_298
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_261
+	JMP         stored_299
 
-storeslow_260:
+storeslow_298:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_262:
+copy_300:
 	CMPQ R8, DI
-	JGE  copied_263
+	JGE  copied_301
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_262
+	JMP  copy_300
 
-copied_263:
-stored_261:
+copied_301:
+stored_299:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_254
+	JNZ  row_292
 	VZEROUPPER
 	RET
 
@@ -2778,97 +3064,97 @@ normColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_264
+	JA         loadslow_302
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_265
+	JMP        loaded_303
 
-loadslow_264:
+loadslow_302:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_266:
+copy_304:
 	CMPQ BX, DX
-	JGE  copied_267
+	JGE  copied_305
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_266
+	JMP  copy_304
 
-copied_267:
+copied_305:
 	VMOVUPS (SP), Y4
 
-loaded_265:
+loaded_303:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_268
+	JA         loadslow_306
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_269
+	JMP        loaded_307
 
-loadslow_268:
+loadslow_306:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_270:
+copy_308:
 	CMPQ BX, DX
-	JGE  copied_271
+	JGE  copied_309
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_270
+	JMP  copy_308
 
-copied_271:
+copied_309:
 	VMOVUPS (SP), Y5
 
-loaded_269:
+loaded_307:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_272
+	JA         loadslow_310
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_273
+	JMP        loaded_311
 
-loadslow_272:
+loadslow_310:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_274:
+copy_312:
 	CMPQ BX, DX
-	JGE  copied_275
+	JGE  copied_313
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_274
+	JMP  copy_312
 
-copied_275:
+copied_313:
 	VMOVUPS (SP), Y6
 
-loaded_273:
+loaded_311:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_276:
+row_314:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_277
+	JZ         noprefetch_315
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_277:
+noprefetch_315:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -2877,58 +3163,58 @@ noprefetch_277:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_278
+	JA          loadslow_316
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_279
+	JMP         loaded_317
 
-loadslow_278:
+loadslow_316:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_280:
+copy_318:
 	CMPQ R8, DI
-	JGE  copied_281
+	JGE  copied_319
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_280
+	JMP  copy_318
 
-copied_281:
+copied_319:
 	VMOVUPS (SP), Y7
 
-loaded_279:
+loaded_317:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_282
+	JA          storeslow_320
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_283
+	JMP         stored_321
 
-storeslow_282:
+storeslow_320:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_284:
+copy_322:
 	CMPQ R8, DI
-	JGE  copied_285
+	JGE  copied_323
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_284
+	JMP  copy_322
 
-copied_285:
-stored_283:
+copied_323:
+stored_321:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_276
+	JNZ  row_314
 	VZEROUPPER
 	RET
 
@@ -2937,152 +3223,152 @@ normColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_286
+	JA         loadslow_324
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_287
+	JMP        loaded_325
 
-loadslow_286:
+loadslow_324:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_288:
+copy_326:
 	CMPQ BX, DX
-	JGE  copied_289
+	JGE  copied_327
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_288
+	JMP  copy_326
 
-copied_289:
+copied_327:
 	VMOVUPS (SP), Y1
 
-loaded_287:
+loaded_325:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_290
+	JA         loadslow_328
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_291
+	JMP        loaded_329
 
-loadslow_290:
+loadslow_328:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_292:
+copy_330:
 	CMPQ BX, DX
-	JGE  copied_293
+	JGE  copied_331
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_292
+	JMP  copy_330
 
-copied_293:
+copied_331:
 	VMOVUPS (SP), Y2
 
-loaded_291:
+loaded_329:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_294
+	JA         loadslow_332
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_295
+	JMP        loaded_333
 
-loadslow_294:
+loadslow_332:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_296:
+copy_334:
 	CMPQ BX, DX
-	JGE  copied_297
+	JGE  copied_335
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_296
+	JMP  copy_334
 
-copied_297:
+copied_335:
 	VMOVUPS (SP), Y3
 
-loaded_295:
+loaded_333:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_298:
+row_336:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_299
+	JZ         noprefetch_337
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_299:
+noprefetch_337:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_300
+	JA         loadslow_338
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_301
+	JMP        loaded_339
 
-loadslow_300:
+loadslow_338:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_302:
+copy_340:
 	CMPQ DI, SI
-	JGE  copied_303
+	JGE  copied_341
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_302
+	JMP  copy_340
 
-copied_303:
+copied_341:
 	VMOVUPS (SP), Y4
 
-loaded_301:
+loaded_339:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_304
+	JA          storeslow_342
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_305
+	JMP         stored_343
 
-storeslow_304:
+storeslow_342:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_306:
+copy_344:
 	CMPQ DI, SI
-	JGE  copied_307
+	JGE  copied_345
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_306
+	JMP  copy_344
 
-copied_307:
-stored_305:
+copied_345:
+stored_343:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_298
+	JNZ  row_336
 	VZEROUPPER
 	RET
 
-streaming_210:
+streaming_248:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -3090,15 +3376,15 @@ streaming_210:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_308:
+row_346:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_312:
+blocks_350:
 	CMPQ        R9, R10
-	JGT         blocksdone_313
+	JGT         blocksdone_351
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3128,14 +3414,14 @@ blocks_312:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_312
+	JMP         blocks_350
 
-blocksdone_313:
+blocksdone_351:
 	ADDQ $0x00000060, R10
 
-singles_309:
+singles_347:
 	CMPQ        R9, R10
-	JGT         tail_310
+	JGT         tail_348
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3144,156 +3430,156 @@ singles_309:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_309
+	JMP         singles_347
 
-tail_310:
+tail_348:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_311
+	JEQ        done_349
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_314
+	JA         loadslow_352
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_315
+	JMP        loaded_353
 
-loadslow_314:
+loadslow_352:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_316:
+copy_354:
 	CMPQ R13, R12
-	JGE  copied_317
+	JGE  copied_355
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_316
+	JMP  copy_354
 
-copied_317:
+copied_355:
 	VMOVUPS (SP), Y1
 
-loaded_315:
+loaded_353:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_318
+	JA         loadslow_356
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_319
+	JMP        loaded_357
 
-loadslow_318:
+loadslow_356:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_320:
+copy_358:
 	CMPQ R13, R12
-	JGE  copied_321
+	JGE  copied_359
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_320
+	JMP  copy_358
 
-copied_321:
+copied_359:
 	VMOVUPS (SP), Y2
 
-loaded_319:
+loaded_357:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_322
+	JA         loadslow_360
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_323
+	JMP        loaded_361
 
-loadslow_322:
+loadslow_360:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_324:
+copy_362:
 	CMPQ R13, R12
-	JGE  copied_325
+	JGE  copied_363
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_324
+	JMP  copy_362
 
-copied_325:
+copied_363:
 	VMOVUPS (SP), Y3
 
-loaded_323:
+loaded_361:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_326
+	JA         loadslow_364
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_327
+	JMP        loaded_365
 
-loadslow_326:
+loadslow_364:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_328:
+copy_366:
 	CMPQ R13, R12
-	JGE  copied_329
+	JGE  copied_367
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_328
+	JMP  copy_366
 
-copied_329:
+copied_367:
 	VMOVUPS (SP), Y4
 
-loaded_327:
+loaded_365:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_330
+	JA          storeslow_368
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_331
+	JMP         stored_369
 
-storeslow_330:
+storeslow_368:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_332:
+copy_370:
 	CMPQ R12, R11
-	JGE  copied_333
+	JGE  copied_371
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_332
+	JMP  copy_370
 
-copied_333:
-stored_331:
+copied_371:
+stored_369:
 	MOVQ R10, R9
 
-done_311:
+done_349:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_308
+	JNZ  row_346
 	VZEROUPPER
 	RET
 
-nontemporal_209:
+nontemporal_247:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -3304,12 +3590,12 @@ nontemporal_209:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_334
+	JA      streaming_372
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_335
+	JZ      full_373
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -3319,7 +3605,7 @@ nontemporal_209:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_335:
+full_373:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -3354,16 +3640,16 @@ full_335:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_336:
+row_374:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_337
+	JZ         noprefetch_375
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_337:
+noprefetch_375:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -3383,7 +3669,7 @@ noprefetch_337:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_336
+	JNZ         row_374
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3411,15 +3697,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_338:
+row_376:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_339
+	JZ         noprefetch_377
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_339:
+noprefetch_377:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -3435,7 +3721,7 @@ noprefetch_339:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_338
+	JNZ         row_376
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3457,14 +3743,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_340:
+row_378:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_341
+	JZ         noprefetch_379
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_341:
+noprefetch_379:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -3476,7 +3762,7 @@ noprefetch_341:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_340
+	JNZ         row_378
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3492,13 +3778,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_342:
+row_380:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_343
+	JZ         noprefetch_381
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_343:
+noprefetch_381:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -3506,7 +3792,7 @@ noprefetch_343:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_342
+	JNZ         row_380
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3535,99 +3821,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_344
+	JA         loadslow_382
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_345
+	JMP        loaded_383
 
-loadslow_344:
+loadslow_382:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_346:
+copy_384:
 	CMPQ BX, DX
-	JGE  copied_347
+	JGE  copied_385
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_346
+	JMP  copy_384
 
-copied_347:
+copied_385:
 	VMOVUPS (SP), Y10
 
-loaded_345:
+loaded_383:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_348
+	JA         loadslow_386
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_349
+	JMP        loaded_387
 
-loadslow_348:
+loadslow_386:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_350:
+copy_388:
 	CMPQ BX, DX
-	JGE  copied_351
+	JGE  copied_389
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_350
+	JMP  copy_388
 
-copied_351:
+copied_389:
 	VMOVUPS (SP), Y11
 
-loaded_349:
+loaded_387:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_352
+	JA         loadslow_390
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_353
+	JMP        loaded_391
 
-loadslow_352:
+loadslow_390:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_354:
+copy_392:
 	CMPQ BX, DX
-	JGE  copied_355
+	JGE  copied_393
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_354
+	JMP  copy_392
 
-copied_355:
+copied_393:
 	VMOVUPS (SP), Y12
 
-loaded_353:
+loaded_391:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_356:
+row_394:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_357
+	JZ         noprefetch_395
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_357:
+noprefetch_395:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -3644,58 +3930,58 @@ noprefetch_357:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_358
+	JA          loadslow_396
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_359
+	JMP         loaded_397
 
-loadslow_358:
+loadslow_396:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_360:
+copy_398:
 	CMPQ R8, DI
-	JGE  copied_361
+	JGE  copied_399
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_360
+	JMP  copy_398
 
-copied_361:
+copied_399:
 	VMOVUPS (SP), Y13
 
-loaded_359:
+loaded_397:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_362
+	JA          storeslow_400
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_363
+	JMP         stored_401
 
-storeslow_362:
+storeslow_400:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_364:
+copy_402:
 	CMPQ R8, DI
-	JGE  copied_365
+	JGE  copied_403
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_364
+	JMP  copy_402
 
-copied_365:
-stored_363:
+copied_403:
+stored_401:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_356
+	JNZ  row_394
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3718,98 +4004,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_366
+	JA         loadslow_404
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_367
+	JMP        loaded_405
 
-loadslow_366:
+loadslow_404:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_368:
+copy_406:
 	CMPQ BX, DX
-	JGE  copied_369
+	JGE  copied_407
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_368
+	JMP  copy_406
 
-copied_369:
+copied_407:
 	VMOVUPS (SP), Y7
 
-loaded_367:
+loaded_405:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_370
+	JA         loadslow_408
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_371
+	JMP        loaded_409
 
-loadslow_370:
+loadslow_408:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_372:
+copy_410:
 	CMPQ BX, DX
-	JGE  copied_373
+	JGE  copied_411
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_372
+	JMP  copy_410
 
-copied_373:
+copied_411:
 	VMOVUPS (SP), Y8
 
-loaded_371:
+loaded_409:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_374
+	JA         loadslow_412
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_375
+	JMP        loaded_413
 
-loadslow_374:
+loadslow_412:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_376:
+copy_414:
 	CMPQ BX, DX
-	JGE  copied_377
+	JGE  copied_415
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_376
+	JMP  copy_414
 
-copied_377:
+copied_415:
 	VMOVUPS (SP), Y9
 
-loaded_375:
+loaded_413:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_378:
+row_416:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_379
+	JZ         noprefetch_417
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_379:
+noprefetch_417:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -3822,58 +4108,58 @@ noprefetch_379:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_380
+	JA          loadslow_418
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_381
+	JMP         loaded_419
 
-loadslow_380:
+loadslow_418:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_382:
+copy_420:
 	CMPQ R8, DI
-	JGE  copied_383
+	JGE  copied_421
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_382
+	JMP  copy_420
 
-copied_383:
+copied_421:
 	VMOVUPS (SP), Y10
 
-loaded_381:
+loaded_419:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_384
+	JA          storeslow_422
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_385
+	JMP         stored_423
 
-storeslow_384:
+storeslow_422:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_386:
+copy_424:
 	CMPQ R8, DI
-	JGE  copied_387
+	JGE  copied_425
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_386
+	JMP  copy_424
 
-copied_387:
-stored_385:
+copied_425:
+stored_423:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_378
+	JNZ  row_416
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3890,97 +4176,97 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_388
+	JA         loadslow_426
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_389
+	JMP        loaded_427
 
-loadslow_388:
+loadslow_426:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_390:
+copy_428:
 	CMPQ BX, DX
-	JGE  copied_391
+	JGE  copied_429
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_390
+	JMP  copy_428
 
-copied_391:
+copied_429:
 	VMOVUPS (SP), Y4
 
-loaded_389:
+loaded_427:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_392
+	JA         loadslow_430
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_393
+	JMP        loaded_431
 
-loadslow_392:
+loadslow_430:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_394:
+copy_432:
 	CMPQ BX, DX
-	JGE  copied_395
+	JGE  copied_433
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_394
+	JMP  copy_432
 
-copied_395:
+copied_433:
 	VMOVUPS (SP), Y5
 
-loaded_393:
+loaded_431:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_396
+	JA         loadslow_434
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_397
+	JMP        loaded_435
 
-loadslow_396:
+loadslow_434:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_398:
+copy_436:
 	CMPQ BX, DX
-	JGE  copied_399
+	JGE  copied_437
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_398
+	JMP  copy_436
 
-copied_399:
+copied_437:
 	VMOVUPS (SP), Y6
 
-loaded_397:
+loaded_435:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_400:
+row_438:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_401
+	JZ         noprefetch_439
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_401:
+noprefetch_439:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -3989,58 +4275,58 @@ noprefetch_401:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_402
+	JA          loadslow_440
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_403
+	JMP         loaded_441
 
-loadslow_402:
+loadslow_440:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_404:
+copy_442:
 	CMPQ R8, DI
-	JGE  copied_405
+	JGE  copied_443
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_404
+	JMP  copy_442
 
-copied_405:
+copied_443:
 	VMOVUPS (SP), Y7
 
-loaded_403:
+loaded_441:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_406
+	JA          storeslow_444
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_407
+	JMP         stored_445
 
-storeslow_406:
+storeslow_444:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_408:
+copy_446:
 	CMPQ R8, DI
-	JGE  copied_409
+	JGE  copied_447
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_408
+	JMP  copy_446
 
-copied_409:
-stored_407:
+copied_447:
+stored_445:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_400
+	JNZ  row_438
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4050,153 +4336,153 @@ normColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_410
+	JA         loadslow_448
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_411
+	JMP        loaded_449
 
-loadslow_410:
+loadslow_448:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_412:
+copy_450:
 	CMPQ BX, DX
-	JGE  copied_413
+	JGE  copied_451
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_412
+	JMP  copy_450
 
-copied_413:
+copied_451:
 	VMOVUPS (SP), Y1
 
-loaded_411:
+loaded_449:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_414
+	JA         loadslow_452
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_415
+	JMP        loaded_453
 
-loadslow_414:
+loadslow_452:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_416:
+copy_454:
 	CMPQ BX, DX
-	JGE  copied_417
+	JGE  copied_455
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_416
+	JMP  copy_454
 
-copied_417:
+copied_455:
 	VMOVUPS (SP), Y2
 
-loaded_415:
+loaded_453:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_418
+	JA         loadslow_456
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_419
+	JMP        loaded_457
 
-loadslow_418:
+loadslow_456:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_420:
+copy_458:
 	CMPQ BX, DX
-	JGE  copied_421
+	JGE  copied_459
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_420
+	JMP  copy_458
 
-copied_421:
+copied_459:
 	VMOVUPS (SP), Y3
 
-loaded_419:
+loaded_457:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_422:
+row_460:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_423
+	JZ         noprefetch_461
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_423:
+noprefetch_461:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_424
+	JA         loadslow_462
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_425
+	JMP        loaded_463
 
-loadslow_424:
+loadslow_462:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_426:
+copy_464:
 	CMPQ DI, SI
-	JGE  copied_427
+	JGE  copied_465
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_426
+	JMP  copy_464
 
-copied_427:
+copied_465:
 	VMOVUPS (SP), Y4
 
-loaded_425:
+loaded_463:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_428
+	JA          storeslow_466
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_429
+	JMP         stored_467
 
-storeslow_428:
+storeslow_466:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_430:
+copy_468:
 	CMPQ DI, SI
-	JGE  copied_431
+	JGE  copied_469
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_430
+	JMP  copy_468
 
-copied_431:
-stored_429:
+copied_469:
+stored_467:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_422
+	JNZ  row_460
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_334:
+streaming_372:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -4204,15 +4490,15 @@ streaming_334:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_432:
+row_470:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_436:
+blocks_474:
 	CMPQ        R9, R10
-	JGT         blocksdone_437
+	JGT         blocksdone_475
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -4242,14 +4528,14 @@ blocks_436:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_436
+	JMP         blocks_474
 
-blocksdone_437:
+blocksdone_475:
 	ADDQ $0x00000060, R10
 
-singles_433:
+singles_471:
 	CMPQ        R9, R10
-	JGT         tail_434
+	JGT         tail_472
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -4258,152 +4544,152 @@ singles_433:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_433
+	JMP         singles_471
 
-tail_434:
+tail_472:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_435
+	JEQ        done_473
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_438
+	JA         loadslow_476
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_439
+	JMP        loaded_477
 
-loadslow_438:
+loadslow_476:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_440:
+copy_478:
 	CMPQ R13, R12
-	JGE  copied_441
+	JGE  copied_479
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_440
+	JMP  copy_478
 
-copied_441:
+copied_479:
 	VMOVUPS (SP), Y1
 
-loaded_439:
+loaded_477:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_442
+	JA         loadslow_480
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_443
+	JMP        loaded_481
 
-loadslow_442:
+loadslow_480:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_444:
+copy_482:
 	CMPQ R13, R12
-	JGE  copied_445
+	JGE  copied_483
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_444
+	JMP  copy_482
 
-copied_445:
+copied_483:
 	VMOVUPS (SP), Y2
 
-loaded_443:
+loaded_481:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_446
+	JA         loadslow_484
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_447
+	JMP        loaded_485
 
-loadslow_446:
+loadslow_484:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_448:
+copy_486:
 	CMPQ R13, R12
-	JGE  copied_449
+	JGE  copied_487
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_448
+	JMP  copy_486
 
-copied_449:
+copied_487:
 	VMOVUPS (SP), Y3
 
-loaded_447:
+loaded_485:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_450
+	JA         loadslow_488
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_451
+	JMP        loaded_489
 
-loadslow_450:
+loadslow_488:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_452:
+copy_490:
 	CMPQ R13, R12
-	JGE  copied_453
+	JGE  copied_491
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_452
+	JMP  copy_490
 
-copied_453:
+copied_491:
 	VMOVUPS (SP), Y4
 
-loaded_451:
+loaded_489:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_454
+	JA          storeslow_492
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_455
+	JMP         stored_493
 
-storeslow_454:
+storeslow_492:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_456:
+copy_494:
 	CMPQ R12, R11
-	JGE  copied_457
+	JGE  copied_495
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_456
+	JMP  copy_494
 
-copied_457:
-stored_455:
+copied_495:
+stored_493:
 	MOVQ R10, R9
 
-done_435:
+done_473:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_432
+	JNZ  row_470
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4431,20 +4717,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_458:
+sample_496:
 	XORQ DI, DI
 
-channel_459:
+channel_497:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_460:
+chunk_498:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_461
+	JZ         noprefetch_499
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -4480,7 +4766,7 @@ chunk_460:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_461:
+noprefetch_499:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -4497,9 +4783,9 @@ noprefetch_461:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_465:
+blocks_503:
 	CMPQ         R10, R11
-	JGT          blocksdone_466
+	JGT          blocksdone_504
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
@@ -4517,86 +4803,86 @@ blocks_465:
 	VADDPS       Y12, Y10, Y10
 	VFNMADD231PS Y12, Y13, Y11
 	ADDQ         $0x00000080, R10
-	JMP          blocks_465
+	JMP          blocks_503
 
-blocksdone_466:
+blocksdone_504:
 	ADDQ $0x00000060, R11
 
-singles_462:
+singles_500:
 	CMPQ         R10, R11
-	JGT          tail_463
+	JGT          tail_501
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	ADDQ         $0x00000020, R10
-	JMP          singles_462
+	JMP          singles_500
 
-tail_463:
+tail_501:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_464
+	JEQ        done_502
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_467
+	JA         loadslow_505
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_468
+	JMP        loaded_506
 
-loadslow_467:
+loadslow_505:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_469:
+copy_507:
 	CMPQ R14, R13
-	JGE  copied_470
+	JGE  copied_508
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_469
+	JMP  copy_507
 
-copied_470:
+copied_508:
 	VMOVUPS (SP), Y12
 
-loaded_468:
+loaded_506:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_471
+	JA         loadslow_509
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_472
+	JMP        loaded_510
 
-loadslow_471:
+loadslow_509:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_473:
+copy_511:
 	CMPQ R13, R12
-	JGE  copied_474
+	JGE  copied_512
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_473
+	JMP  copy_511
 
-copied_474:
+copied_512:
 	VMOVUPS (SP), Y13
 
-loaded_472:
+loaded_510:
 	VSUBPS       Y13, Y1, Y13
 	VANDPS       Y0, Y13, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	MOVQ         R11, R10
 
-done_464:
+done_502:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -4616,7 +4902,7 @@ done_464:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_460
+	JNZ          chunk_498
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -4633,11 +4919,11 @@ done_464:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_459
+	JB           channel_497
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_458
+	JNZ          sample_496
 	VZEROUPPER
 	RET
 
@@ -4660,16 +4946,16 @@ TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_475:
+group_513:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_476
+	JE   bysample_514
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_478:
+channel_516:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -4682,11 +4968,11 @@ channel_478:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_479
+	JZ           noprefetch_517
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_480:
+prefetch_518:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -4699,25 +4985,25 @@ prefetch_480:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_480
+	JNZ        prefetch_518
 
-noprefetch_479:
+noprefetch_517:
 	CMPQ DI, $0x00000020
-	JA   bysample_481
+	JA   bysample_519
 	MOVQ DI, R9
 	ANDQ $-32, R9
 	XORQ R10, R10
 
-pairs_483:
+pairs_521:
 	LEAQ 64(R10), R11
 	CMPQ R11, R9
-	JA   single_484
+	JA   single_522
 	LEAQ (R10)(SI*1), R12
 	MOVQ BX, R13
 
-down_487:
+down_525:
 	CMPQ         R13, $0x02
-	JB           downlast_488
+	JB           downlast_526
 	VMOVUPS      (AX)(R10*1), Y10
 	VSUBPS       (CX)(R10*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4737,11 +5023,11 @@ down_487:
 	LEAQ         (R10)(SI*2), R10
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_487
+	JMP          down_525
 
-downlast_488:
+downlast_526:
 	TESTQ        R13, R13
-	JZ           downdone_489
+	JZ           downdone_527
 	VMOVUPS      (AX)(R10*1), Y10
 	VSUBPS       (CX)(R10*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4751,20 +5037,20 @@ downlast_488:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y11, Y5
 
-downdone_489:
+downdone_527:
 	MOVQ R11, R10
-	JMP  pairs_483
+	JMP  pairs_521
 
-single_484:
+single_522:
 	CMPQ R10, R9
-	JAE  tail_485
+	JAE  tail_523
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ BX, R12
 
-down_490:
+down_528:
 	CMPQ         R12, $0x02
-	JB           downlast_491
+	JB           downlast_529
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4776,83 +5062,83 @@ down_490:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R11)(SI*2), R11
 	SUBQ         $0x02, R12
-	JMP          down_490
+	JMP          down_528
 
-downlast_491:
+downlast_529:
 	TESTQ        R12, R12
-	JZ           downdone_492
+	JZ           downdone_530
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 
-downdone_492:
+downdone_530:
 	ADDQ $0x00000020, R10
 
-tail_485:
+tail_523:
 	CMPQ R10, DI
-	JAE  positionsdone_486
+	JAE  positionsdone_524
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_493:
+down_531:
 	CMPQ       R11, $0x02
-	JB         downlast_494
+	JB         downlast_532
 	LEAQ       (AX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_496
+	JA         loadslow_534
 	VMASKMOVPS (R12), Y0, Y10
-	JMP        loaded_497
+	JMP        loaded_535
 
-loadslow_496:
+loadslow_534:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_498:
+copy_536:
 	CMPQ R14, R13
-	JGE  copied_499
+	JGE  copied_537
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_498
+	JMP  copy_536
 
-copied_499:
+copied_537:
 	VMOVUPS (SP), Y10
 
-loaded_497:
+loaded_535:
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_500
+	JA         loadslow_538
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_501
+	JMP        loaded_539
 
-loadslow_500:
+loadslow_538:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_502:
+copy_540:
 	CMPQ R14, R13
-	JGE  copied_503
+	JGE  copied_541
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_502
+	JMP  copy_540
 
-copied_503:
+copied_541:
 	VMOVUPS (SP), Y11
 
-loaded_501:
+loaded_539:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4861,56 +5147,56 @@ loaded_501:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_504
+	JA           loadslow_542
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_505
+	JMP          loaded_543
 
-loadslow_504:
+loadslow_542:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_506:
+copy_544:
 	CMPQ R14, R13
-	JGE  copied_507
+	JGE  copied_545
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_506
+	JMP  copy_544
 
-copied_507:
+copied_545:
 	VMOVUPS (SP), Y10
 
-loaded_505:
+loaded_543:
 	LEAQ       (CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_508
+	JA         loadslow_546
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_509
+	JMP        loaded_547
 
-loadslow_508:
+loadslow_546:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_510:
+copy_548:
 	CMPQ R14, R13
-	JGE  copied_511
+	JGE  copied_549
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_510
+	JMP  copy_548
 
-copied_511:
+copied_549:
 	VMOVUPS (SP), Y11
 
-loaded_509:
+loaded_547:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
@@ -4918,86 +5204,86 @@ loaded_509:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_493
+	JMP          down_531
 
-downlast_494:
+downlast_532:
 	TESTQ      R11, R11
-	JZ         downdone_495
+	JZ         downdone_533
 	LEAQ       (AX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_512
+	JA         loadslow_550
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_513
+	JMP        loaded_551
 
-loadslow_512:
+loadslow_550:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_514:
+copy_552:
 	CMPQ R12, R11
-	JGE  copied_515
+	JGE  copied_553
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_514
+	JMP  copy_552
 
-copied_515:
+copied_553:
 	VMOVUPS (SP), Y10
 
-loaded_513:
+loaded_551:
 	LEAQ       (CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_516
+	JA         loadslow_554
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_517
+	JMP        loaded_555
 
-loadslow_516:
+loadslow_554:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_518:
+copy_556:
 	CMPQ R11, R10
-	JGE  copied_519
+	JGE  copied_557
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_518
+	JMP  copy_556
 
-copied_519:
+copied_557:
 	VMOVUPS (SP), Y11
 
-loaded_517:
+loaded_555:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_495:
-positionsdone_486:
-	JMP summed_482
+downdone_533:
+positionsdone_524:
+	JMP summed_520
 
-bysample_481:
+bysample_519:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_520:
+sample_558:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_525:
+blocks_563:
 	CMPQ         R11, R12
-	JGT          blocksdone_526
+	JGT          blocksdone_564
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -5007,96 +5293,96 @@ blocks_525:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y11, Y5
 	ADDQ         $0x00000040, R11
-	JMP          blocks_525
+	JMP          blocks_563
 
-blocksdone_526:
+blocksdone_564:
 	ADDQ $0x00000020, R12
 
-singles_522:
+singles_560:
 	CMPQ         R11, R12
-	JGT          tail_523
+	JGT          tail_561
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_522
+	JMP          singles_560
 
-tail_523:
+tail_561:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_524
+	JEQ        done_562
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_527
+	JA         loadslow_565
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_528
+	JMP        loaded_566
 
-loadslow_527:
+loadslow_565:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_529:
+copy_567:
 	CMPQ R15, R14
-	JGE  copied_530
+	JGE  copied_568
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_529
+	JMP  copy_567
 
-copied_530:
+copied_568:
 	VMOVUPS (SP), Y10
 
-loaded_528:
+loaded_566:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_531
+	JA         loadslow_569
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_532
+	JMP        loaded_570
 
-loadslow_531:
+loadslow_569:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_533:
+copy_571:
 	CMPQ R14, R13
-	JGE  copied_534
+	JGE  copied_572
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_533
+	JMP  copy_571
 
-copied_534:
+copied_572:
 	VMOVUPS (SP), Y11
 
-loaded_532:
+loaded_570:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	MOVQ         R12, R11
 
-done_524:
+done_562:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_521
+	JZ   samplesdone_559
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_538:
+blocks_576:
 	CMPQ         R11, R12
-	JGT          blocksdone_539
+	JGT          blocksdone_577
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
@@ -5106,92 +5392,92 @@ blocks_538:
 	VADDPS       Y10, Y8, Y8
 	VFNMADD231PS Y10, Y11, Y9
 	ADDQ         $0x00000040, R11
-	JMP          blocks_538
+	JMP          blocks_576
 
-blocksdone_539:
+blocksdone_577:
 	ADDQ $0x00000020, R12
 
-singles_535:
+singles_573:
 	CMPQ         R11, R12
-	JGT          tail_536
+	JGT          tail_574
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	ADDQ         $0x00000020, R11
-	JMP          singles_535
+	JMP          singles_573
 
-tail_536:
+tail_574:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_537
+	JEQ        done_575
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_540
+	JA         loadslow_578
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_541
+	JMP        loaded_579
 
-loadslow_540:
+loadslow_578:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_542:
+copy_580:
 	CMPQ R15, R14
-	JGE  copied_543
+	JGE  copied_581
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_542
+	JMP  copy_580
 
-copied_543:
+copied_581:
 	VMOVUPS (SP), Y10
 
-loaded_541:
+loaded_579:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_544
+	JA         loadslow_582
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_545
+	JMP        loaded_583
 
-loadslow_544:
+loadslow_582:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_546:
+copy_584:
 	CMPQ R14, R13
-	JGE  copied_547
+	JGE  copied_585
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_546
+	JMP  copy_584
 
-copied_547:
+copied_585:
 	VMOVUPS (SP), Y11
 
-loaded_545:
+loaded_583:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	MOVQ         R12, R11
 
-done_537:
+done_575:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_520
+	JNZ  sample_558
 
-samplesdone_521:
-summed_482:
+samplesdone_559:
+summed_520:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -5224,16 +5510,16 @@ summed_482:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_478
+	JB           channel_516
 	MOVQ         BX, R9
 	IMULQ        SI, R9
 	IMULQ        DI, R8
 	SUBQ         R8, R9
 	ADDQ         R9, AX
 	ADDQ         R9, CX
-	JMP          summed_477
+	JMP          summed_515
 
-bysample_476:
+bysample_514:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -5244,22 +5530,22 @@ bysample_476:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_548:
+clear_586:
 	VMOVUPS Y1, (R8)
 	VMOVUPS Y1, 32(R8)
 	ADDQ    $0x00000040, R8
 	DECQ    R9
-	JNZ     clear_548
+	JNZ     clear_586
 	MOVQ    BX, R9
 
-sample_549:
+sample_587:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_550:
+channel_588:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_551
+	JZ         noprefetch_589
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -5271,7 +5557,7 @@ channel_550:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_551:
+noprefetch_589:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Y1
 	VMOVUPS      (R8), Y2
@@ -5281,81 +5567,81 @@ noprefetch_551:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_552:
+singles_590:
 	CMPQ         R11, R12
-	JGT          tail_553
+	JGT          tail_591
 	VMOVUPS      (AX)(R11*1), Y4
 	VSUBPS       (CX)(R11*1), Y1, Y5
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y5, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_552
+	JMP          singles_590
 
-tail_553:
+tail_591:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_554
+	JEQ        done_592
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_555
+	JA         loadslow_593
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_556
+	JMP        loaded_594
 
-loadslow_555:
+loadslow_593:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_557:
+copy_595:
 	CMPQ R15, R14
-	JGE  copied_558
+	JGE  copied_596
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_557
+	JMP  copy_595
 
-copied_558:
+copied_596:
 	VMOVUPS (SP), Y4
 
-loaded_556:
+loaded_594:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_559
+	JA         loadslow_597
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_560
+	JMP        loaded_598
 
-loadslow_559:
+loadslow_597:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_561:
+copy_599:
 	CMPQ R14, R13
-	JGE  copied_562
+	JGE  copied_600
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_561
+	JMP  copy_599
 
-copied_562:
+copied_600:
 	VMOVUPS (SP), Y5
 
-loaded_560:
+loaded_598:
 	VSUBPS       Y5, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y1, Y3
 	MOVQ         R12, R11
 
-done_554:
+done_592:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Y2, (R8)
@@ -5363,14 +5649,14 @@ done_554:
 	ADDQ    $0x00000040, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_550
+	JB      channel_588
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_549
+	JNZ     sample_587
 	XORQ    SI, SI
 
-lanes_563:
+lanes_601:
 	VMOVUPS      (DI), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -5398,17 +5684,17 @@ lanes_563:
 	ADDQ         $0x00000040, DI
 	INCQ         SI
 	CMPQ         SI, center_len+128(FP)
-	JB           lanes_563
+	JB           lanes_601
 
-summed_477:
+summed_515:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_564
+	JZ      done_602
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_475
+	JMP     group_513
 
-done_564:
+done_602:
 	VZEROUPPER
 	RET
 
@@ -5432,35 +5718,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_565:
+chunk_603:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_567:
+clear_605:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_567
+	JNZ     clear_605
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_568:
+rows_606:
 	CMPQ SI, $0x04
-	JLT  rowsdone_569
+	JLT  rowsdone_607
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_571
+	JZ   vectorstail_609
 
-vectors_570:
+vectors_608:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_573
+	JEQ        noprefetch_611
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -5474,7 +5760,7 @@ vectors_570:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_573:
+noprefetch_611:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -5504,64 +5790,64 @@ noprefetch_573:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_570
+	JNZ         vectors_608
 
-vectorstail_571:
+vectorstail_609:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_572
+	JZ         vectorsdone_610
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_574
+	JA         loadslow_612
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_575
+	JMP        loaded_613
 
-loadslow_574:
+loadslow_612:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_576:
+copy_614:
 	CMPQ R12, R8
-	JGE  copied_577
+	JGE  copied_615
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_576
+	JMP  copy_614
 
-copied_577:
+copied_615:
 	VMOVUPS (SP), Y3
 
-loaded_575:
+loaded_613:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_578
+	JA         loadslow_616
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_579
+	JMP        loaded_617
 
-loadslow_578:
+loadslow_616:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_580:
+copy_618:
 	CMPQ R12, R8
-	JGE  copied_581
+	JGE  copied_619
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_580
+	JMP  copy_618
 
-copied_581:
+copied_619:
 	VMOVUPS (SP), Y4
 
-loaded_579:
+loaded_617:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -5569,56 +5855,56 @@ loaded_579:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_582
+	JA         loadslow_620
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_583
+	JMP        loaded_621
 
-loadslow_582:
+loadslow_620:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_584:
+copy_622:
 	CMPQ R13, R12
-	JGE  copied_585
+	JGE  copied_623
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_584
+	JMP  copy_622
 
-copied_585:
+copied_623:
 	VMOVUPS (SP), Y4
 
-loaded_583:
+loaded_621:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_586
+	JA         loadslow_624
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_587
+	JMP        loaded_625
 
-loadslow_586:
+loadslow_624:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_588:
+copy_626:
 	CMPQ R13, R12
-	JGE  copied_589
+	JGE  copied_627
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_588
+	JMP  copy_626
 
-copied_589:
+copied_627:
 	VMOVUPS (SP), Y5
 
-loaded_587:
+loaded_625:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5626,56 +5912,56 @@ loaded_587:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_590
+	JA          loadslow_628
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_591
+	JMP         loaded_629
 
-loadslow_590:
+loadslow_628:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_592:
+copy_630:
 	CMPQ R13, R12
-	JGE  copied_593
+	JGE  copied_631
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_592
+	JMP  copy_630
 
-copied_593:
+copied_631:
 	VMOVUPS (SP), Y4
 
-loaded_591:
+loaded_629:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_594
+	JA         loadslow_632
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_595
+	JMP        loaded_633
 
-loadslow_594:
+loadslow_632:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_596:
+copy_634:
 	CMPQ R13, R12
-	JGE  copied_597
+	JGE  copied_635
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_596
+	JMP  copy_634
 
-copied_597:
+copied_635:
 	VMOVUPS (SP), Y5
 
-loaded_595:
+loaded_633:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5683,56 +5969,56 @@ loaded_595:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_598
+	JA          loadslow_636
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_599
+	JMP         loaded_637
 
-loadslow_598:
+loadslow_636:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_600:
+copy_638:
 	CMPQ R12, R10
-	JGE  copied_601
+	JGE  copied_639
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_600
+	JMP  copy_638
 
-copied_601:
+copied_639:
 	VMOVUPS (SP), Y4
 
-loaded_599:
+loaded_637:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_602
+	JA         loadslow_640
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_603
+	JMP        loaded_641
 
-loadslow_602:
+loadslow_640:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_604:
+copy_642:
 	CMPQ R11, R10
-	JGE  copied_605
+	JGE  copied_643
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_604
+	JMP  copy_642
 
-copied_605:
+copied_643:
 	VMOVUPS (SP), Y5
 
-loaded_603:
+loaded_641:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5741,24 +6027,24 @@ loaded_603:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_572:
+vectorsdone_610:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_568
+	JMP  rows_606
 
-rowsdone_569:
-rows_606:
+rowsdone_607:
+rows_644:
 	CMPQ SI, $0x01
-	JLT  rowsdone_607
+	JLT  rowsdone_645
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_609
+	JZ   vectorstail_647
 
-vectors_608:
+vectors_646:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -5773,64 +6059,64 @@ vectors_608:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_608
+	JNZ     vectors_646
 
-vectorstail_609:
+vectorstail_647:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_610
+	JZ         vectorsdone_648
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_611
+	JA         loadslow_649
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_612
+	JMP        loaded_650
 
-loadslow_611:
+loadslow_649:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_613:
+copy_651:
 	CMPQ R11, DI
-	JGE  copied_614
+	JGE  copied_652
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_613
+	JMP  copy_651
 
-copied_614:
+copied_652:
 	VMOVUPS (SP), Y2
 
-loaded_612:
+loaded_650:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_615
+	JA         loadslow_653
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_616
+	JMP        loaded_654
 
-loadslow_615:
+loadslow_653:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_617:
+copy_655:
 	CMPQ R9, DI
-	JGE  copied_618
+	JGE  copied_656
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_617
+	JMP  copy_655
 
-copied_618:
+copied_656:
 	VMOVUPS (SP), Y3
 
-loaded_616:
+loaded_654:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -5839,13 +6125,13 @@ loaded_616:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_610:
+vectorsdone_648:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_606
+	JMP  rows_644
 
-rowsdone_607:
+rowsdone_645:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -5854,9 +6140,9 @@ rowsdone_607:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_619:
+singles_657:
 	CMPQ         R9, R10
-	JGT          tail_620
+	JGT          tail_658
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -5878,12 +6164,12 @@ singles_619:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_619
+	JMP          singles_657
 
-tail_620:
+tail_658:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_621
+	JEQ     done_659
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -5893,15 +6179,15 @@ tail_620:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_622:
+copy_660:
 	CMPQ R12, R11
-	JGE  copied_623
+	JGE  copied_661
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_622
+	JMP  copy_660
 
-copied_623:
+copied_661:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -5916,15 +6202,15 @@ copied_623:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_624:
+copy_662:
 	CMPQ DI, R11
-	JGE  copied_625
+	JGE  copied_663
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_624
+	JMP  copy_662
 
-copied_625:
+copied_663:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -5934,15 +6220,15 @@ copied_625:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_626:
+copy_664:
 	CMPQ DI, SI
-	JGE  copied_627
+	JGE  copied_665
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_626
+	JMP  copy_664
 
-copied_627:
+copied_665:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -5957,26 +6243,26 @@ copied_627:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_628:
+copy_666:
 	CMPQ DI, SI
-	JGE  copied_629
+	JGE  copied_667
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_628
+	JMP  copy_666
 
-copied_629:
+copied_667:
 	MOVQ R10, R9
 
-done_621:
+done_659:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_630
+	JZ      done_668
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_565
+	JMP     chunk_603
 
-done_630:
+done_668:
 	VZEROUPPER
 	RET
 
@@ -5985,7 +6271,7 @@ done_630:
 TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_631
+	JNE     nontemporal_669
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -6004,10 +6290,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_632:
+sample_670:
 	XORQ R8, R8
 
-channel_633:
+channel_671:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -6021,12 +6307,12 @@ channel_633:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_637:
+blocks_675:
 	CMPQ       R9, R10
-	JGT        blocksdone_638
+	JGT        blocksdone_676
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_639
+	JZ         noprefetch_677
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -6034,7 +6320,7 @@ blocks_637:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_639:
+noprefetch_677:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6060,14 +6346,14 @@ noprefetch_639:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_637
+	JMP         blocks_675
 
-blocksdone_638:
+blocksdone_676:
 	ADDQ $0x00000060, R10
 
-singles_634:
+singles_672:
 	CMPQ        R9, R10
-	JGT         tail_635
+	JGT         tail_673
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6075,66 +6361,66 @@ singles_634:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_634
+	JMP         singles_672
 
-tail_635:
+tail_673:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_636
+	JEQ        done_674
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_640
+	JA         loadslow_678
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_641
+	JMP        loaded_679
 
-loadslow_640:
+loadslow_678:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_642:
+copy_680:
 	CMPQ R13, R12
-	JGE  copied_643
+	JGE  copied_681
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_642
+	JMP  copy_680
 
-copied_643:
+copied_681:
 	VMOVUPS (SP), Y5
 
-loaded_641:
+loaded_679:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_644
+	JA         loadslow_682
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_645
+	JMP        loaded_683
 
-loadslow_644:
+loadslow_682:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_646:
+copy_684:
 	CMPQ R13, R12
-	JGE  copied_647
+	JGE  copied_685
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_646
+	JMP  copy_684
 
-copied_647:
+copied_685:
 	VMOVUPS (SP), Y6
 
-loaded_645:
+loaded_683:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -6142,232 +6428,619 @@ loaded_645:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_648
+	JA          storeslow_686
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_649
+	JMP         stored_687
 
-storeslow_648:
+storeslow_686:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_650:
+copy_688:
 	CMPQ R12, R11
-	JGE  copied_651
+	JGE  copied_689
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_650
+	JMP  copy_688
 
-copied_651:
-stored_649:
+copied_689:
+stored_687:
 	MOVQ R10, R9
 
-done_636:
+done_674:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_633
+	JB   channel_671
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_632
+	JNZ  sample_670
 	VZEROUPPER
 	RET
 
-nontemporal_631:
-	MOVQ    dx_base+0(FP), AX
-	MOVQ    dy_base+24(FP), CX
-	MOVQ    x_base+48(FP), DX
-	MOVQ    width+168(FP), BX
-	MOVQ    samples+176(FP), SI
-	MOVQ    stride+184(FP), DI
-	MOVQ    center_len+80(FP), R8
-	IMULQ   BX, R8
-	SUBQ    R8, DI
-	SHLQ    $0x02, DI
-	MOVQ    BX, R8
-	ANDQ    $0x07, R8
-	SHLQ    $0x02, R8
-	MOVQ    R8, 64(SP)
-	LEAQ    ymask<>+0(SB), R9
-	NEGQ    R8
-	VMOVDQU 32(R9)(R8*1), Y0
+nontemporal_669:
+	MOVQ  dx_base+0(FP), AX
+	MOVQ  dy_base+24(FP), CX
+	MOVQ  x_base+48(FP), DX
+	MOVQ  width+168(FP), BX
+	MOVQ  samples+176(FP), SI
+	MOVQ  stride+184(FP), DI
+	MOVQ  center_len+80(FP), R8
+	IMULQ BX, R8
+	SUBQ  R8, DI
+	SHLQ  $0x02, DI
 
-sample_652:
+sample_690:
 	XORQ R8, R8
 
-channel_653:
+channel_691:
 	MOVQ         center_base+72(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y1
+	VBROADCASTSS (R9)(R8*4), Y0
 	MOVQ         gy_base+96(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y2
+	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gx_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y3
+	VBROADCASTSS (R9)(R8*4), Y2
 	MOVQ         g0_base+144(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y4
-	XORQ         R9, R9
-	MOVQ         BX, R10
+	VBROADCASTSS (R9)(R8*4), Y3
+	MOVQ         BX, R9
+	SHLQ         $0x02, R9
+	MOVQ         AX, R10
+	NEGQ         R10
+	ANDQ         $0x3f, R10
+	CMPQ         R10, R9
+	JAE          plainrun_692
+	MOVQ         R9, R11
+	SUBQ         R10, R11
+	ANDQ         $-64, R11
+	SHRQ         $0x02, R10
+	MOVQ         R10, R12
+	ANDQ         $0x07, R12
+	SHLQ         $0x02, R12
+	MOVQ         R12, 64(SP)
+	LEAQ         ymask<>+0(SB), R13
+	NEGQ         R12
+	VMOVDQU      32(R13)(R12*1), Y4
+	XORQ         R12, R12
 	SHLQ         $0x02, R10
-	SUBQ         $0x00000080, R10
+	SUBQ         $0x00000020, R10
 
-blocks_657:
-	CMPQ       R9, R10
-	JGT        blocksdone_658
-	MOVQ       prefetch+192(FP), R11
-	TESTQ      R11, R11
-	JZ         noprefetch_659
-	LEAQ       (R11)(CX*1), R12
-	PREFETCHT0 (R12)(R9*1)
-	PREFETCHT0 64(R12)(R9*1)
-	LEAQ       (R11)(DX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
+singles_694:
+	CMPQ        R12, R10
+	JGT         tail_695
+	VMOVUPS     (CX)(R12*1), Y5
+	VMOVUPS     (DX)(R12*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	VMOVUPS     Y5, (AX)(R12*1)
+	ADDQ        $0x00000020, R12
+	JMP         singles_694
 
-noprefetch_659:
-	VMOVUPS     (CX)(R9*1), Y5
-	VMOVUPS     (DX)(R9*1), Y6
-	VSUBPS      Y1, Y6, Y6
-	VFMADD213PS Y4, Y2, Y5
-	VFMADD231PS Y3, Y6, Y5
-	VMOVNTPS    Y5, (AX)(R9*1)
-	VMOVUPS     32(CX)(R9*1), Y5
-	VMOVUPS     32(DX)(R9*1), Y6
-	VSUBPS      Y1, Y6, Y6
-	VFMADD213PS Y4, Y2, Y5
-	VFMADD231PS Y3, Y6, Y5
-	VMOVNTPS    Y5, 32(AX)(R9*1)
-	VMOVUPS     64(CX)(R9*1), Y5
-	VMOVUPS     64(DX)(R9*1), Y6
-	VSUBPS      Y1, Y6, Y6
-	VFMADD213PS Y4, Y2, Y5
-	VFMADD231PS Y3, Y6, Y5
-	VMOVNTPS    Y5, 64(AX)(R9*1)
-	VMOVUPS     96(CX)(R9*1), Y5
-	VMOVUPS     96(DX)(R9*1), Y6
-	VSUBPS      Y1, Y6, Y6
-	VFMADD213PS Y4, Y2, Y5
-	VFMADD231PS Y3, Y6, Y5
-	VMOVNTPS    Y5, 96(AX)(R9*1)
-	ADDQ        $0x00000080, R9
-	JMP         blocks_657
-
-blocksdone_658:
-	ADDQ $0x00000060, R10
-
-singles_654:
-	CMPQ        R9, R10
-	JGT         tail_655
-	VMOVUPS     (CX)(R9*1), Y5
-	VMOVUPS     (DX)(R9*1), Y6
-	VSUBPS      Y1, Y6, Y6
-	VFMADD213PS Y4, Y2, Y5
-	VFMADD231PS Y3, Y6, Y5
-	VMOVNTPS    Y5, (AX)(R9*1)
-	ADDQ        $0x00000020, R9
-	JMP         singles_654
-
-tail_655:
+tail_695:
 	ADDQ       $0x00000020, R10
-	CMPQ       R9, R10
-	JEQ        done_656
-	LEAQ       (CX)(R9*1), R11
-	MOVQ       R11, R12
+	CMPQ       R12, R10
+	JEQ        done_696
+	LEAQ       (CX)(R12*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_697
+	VMASKMOVPS (R13), Y4, Y5
+	JMP        loaded_698
+
+loadslow_697:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_699:
+	CMPQ R15, R14
+	JGE  copied_700
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_699
+
+copied_700:
+	VMOVUPS (SP), Y5
+
+loaded_698:
+	LEAQ       (DX)(R12*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_701
+	VMASKMOVPS (R13), Y4, Y6
+	JMP        loaded_702
+
+loadslow_701:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_703:
+	CMPQ R15, R14
+	JGE  copied_704
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_703
+
+copied_704:
+	VMOVUPS (SP), Y6
+
+loaded_702:
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	LEAQ        (AX)(R12*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          storeslow_705
+	VMASKMOVPS  Y5, Y4, (R12)
+	JMP         stored_706
+
+storeslow_705:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_707:
+	CMPQ R14, R13
+	JGE  copied_708
+	MOVL (SP)(R14*1), R15
+	MOVL R15, (R12)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_707
+
+copied_708:
+stored_706:
+	MOVQ R10, R12
+
+done_696:
+	MOVQ R12, R10
+	LEAQ (R12)(R11*1), R11
+	SUBQ $0x00000080, R11
+
+blocks_712:
+	CMPQ       R10, R11
+	JGT        blocksdone_713
+	MOVQ       prefetch+192(FP), R12
+	TESTQ      R12, R12
+	JZ         noprefetch_714
+	LEAQ       (R12)(CX*1), R13
+	PREFETCHT0 (R13)(R10*1)
+	PREFETCHT0 64(R13)(R10*1)
+	LEAQ       (R12)(DX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+
+noprefetch_714:
+	VMOVUPS     (CX)(R10*1), Y5
+	VMOVUPS     (DX)(R10*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	VMOVNTPS    Y5, (AX)(R10*1)
+	VMOVUPS     32(CX)(R10*1), Y5
+	VMOVUPS     32(DX)(R10*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	VMOVNTPS    Y5, 32(AX)(R10*1)
+	VMOVUPS     64(CX)(R10*1), Y5
+	VMOVUPS     64(DX)(R10*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	VMOVNTPS    Y5, 64(AX)(R10*1)
+	VMOVUPS     96(CX)(R10*1), Y5
+	VMOVUPS     96(DX)(R10*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	VMOVNTPS    Y5, 96(AX)(R10*1)
+	ADDQ        $0x00000080, R10
+	JMP         blocks_712
+
+blocksdone_713:
+	ADDQ $0x00000060, R11
+
+singles_709:
+	CMPQ        R10, R11
+	JGT         tail_710
+	VMOVUPS     (CX)(R10*1), Y5
+	VMOVUPS     (DX)(R10*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	VMOVNTPS    Y5, (AX)(R10*1)
+	ADDQ        $0x00000020, R10
+	JMP         singles_709
+
+tail_710:
+	ADDQ       $0x00000020, R11
+	CMPQ       R10, R11
+	JEQ        done_711
+	LEAQ       (CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_715
+	VMASKMOVPS (R12), Y4, Y5
+	JMP        loaded_716
+
+loadslow_715:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_717:
+	CMPQ R14, R13
+	JGE  copied_718
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_717
+
+copied_718:
+	VMOVUPS (SP), Y5
+
+loaded_716:
+	LEAQ       (DX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_719
+	VMASKMOVPS (R12), Y4, Y6
+	JMP        loaded_720
+
+loadslow_719:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_721:
+	CMPQ R14, R13
+	JGE  copied_722
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_721
+
+copied_722:
+	VMOVUPS (SP), Y6
+
+loaded_720:
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	LEAQ        (AX)(R10*1), R10
+	MOVQ        R10, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          storeslow_723
+	VMASKMOVPS  Y5, Y4, (R10)
+	JMP         stored_724
+
+storeslow_723:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_725:
+	CMPQ R13, R12
+	JGE  copied_726
+	MOVL (SP)(R13*1), R14
+	MOVL R14, (R10)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_725
+
+copied_726:
+stored_724:
+	MOVQ R11, R10
+
+done_711:
+	SUBQ    R10, R9
+	MOVQ    R9, R11
+	SHRQ    $0x02, R11
+	ANDQ    $0x07, R11
+	SHLQ    $0x02, R11
+	MOVQ    R11, 64(SP)
+	LEAQ    ymask<>+0(SB), R12
+	NEGQ    R11
+	VMOVDQU 32(R12)(R11*1), Y4
+	MOVQ    R10, R11
+	LEAQ    (R10)(R9*1), R9
+	SUBQ    $0x00000020, R9
+
+singles_727:
+	CMPQ        R11, R9
+	JGT         tail_728
+	VMOVUPS     (CX)(R11*1), Y5
+	VMOVUPS     (DX)(R11*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	VMOVUPS     Y5, (AX)(R11*1)
+	ADDQ        $0x00000020, R11
+	JMP         singles_727
+
+tail_728:
+	ADDQ       $0x00000020, R9
+	CMPQ       R11, R9
+	JEQ        done_729
+	LEAQ       (CX)(R11*1), R10
+	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_660
-	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_661
+	JA         loadslow_730
+	VMASKMOVPS (R10), Y4, Y5
+	JMP        loaded_731
 
-loadslow_660:
+loadslow_730:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_662:
+copy_732:
 	CMPQ R13, R12
-	JGE  copied_663
-	MOVL (R11)(R13*1), R14
+	JGE  copied_733
+	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_662
+	JMP  copy_732
 
-copied_663:
+copied_733:
 	VMOVUPS (SP), Y5
 
-loaded_661:
-	LEAQ       (DX)(R9*1), R11
-	MOVQ       R11, R12
+loaded_731:
+	LEAQ       (DX)(R11*1), R10
+	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_664
-	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_665
+	JA         loadslow_734
+	VMASKMOVPS (R10), Y4, Y6
+	JMP        loaded_735
 
-loadslow_664:
+loadslow_734:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_666:
+copy_736:
 	CMPQ R13, R12
-	JGE  copied_667
-	MOVL (R11)(R13*1), R14
+	JGE  copied_737
+	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_666
+	JMP  copy_736
 
-copied_667:
+copied_737:
 	VMOVUPS (SP), Y6
 
-loaded_665:
-	VSUBPS      Y1, Y6, Y6
-	VFMADD213PS Y4, Y2, Y5
-	VFMADD231PS Y3, Y6, Y5
-	LEAQ        (AX)(R9*1), R9
-	MOVQ        R9, R11
+loaded_735:
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	LEAQ        (AX)(R11*1), R10
+	MOVQ        R10, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_668
-	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_669
+	JA          storeslow_738
+	VMASKMOVPS  Y5, Y4, (R10)
+	JMP         stored_739
 
-storeslow_668:
+storeslow_738:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_670:
+copy_740:
 	CMPQ R12, R11
-	JGE  copied_671
+	JGE  copied_741
 	MOVL (SP)(R12*1), R13
-	MOVL R13, (R9)(R12*1)
+	MOVL R13, (R10)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_670
+	JMP  copy_740
 
-copied_671:
-stored_669:
+copied_741:
+stored_739:
+	MOVQ R9, R11
+
+done_729:
+	MOVQ R11, R9
+	JMP  rundone_693
+
+plainrun_692:
+	SHRQ    $0x02, R9
+	MOVQ    R9, R10
+	ANDQ    $0x07, R10
+	SHLQ    $0x02, R10
+	MOVQ    R10, 64(SP)
+	LEAQ    ymask<>+0(SB), R11
+	NEGQ    R10
+	VMOVDQU 32(R11)(R10*1), Y4
+	XORQ    R10, R10
+	SHLQ    $0x02, R9
+	SUBQ    $0x00000080, R9
+
+blocks_745:
+	CMPQ       R10, R9
+	JGT        blocksdone_746
+	MOVQ       prefetch+192(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_747
+	LEAQ       (R11)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	LEAQ       (R11)(DX*1), R11
+	PREFETCHT0 (R11)(R10*1)
+	PREFETCHT0 64(R11)(R10*1)
+
+noprefetch_747:
+	VMOVUPS     (CX)(R10*1), Y5
+	VMOVUPS     (DX)(R10*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	VMOVUPS     Y5, (AX)(R10*1)
+	VMOVUPS     32(CX)(R10*1), Y5
+	VMOVUPS     32(DX)(R10*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	VMOVUPS     Y5, 32(AX)(R10*1)
+	VMOVUPS     64(CX)(R10*1), Y5
+	VMOVUPS     64(DX)(R10*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	VMOVUPS     Y5, 64(AX)(R10*1)
+	VMOVUPS     96(CX)(R10*1), Y5
+	VMOVUPS     96(DX)(R10*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	VMOVUPS     Y5, 96(AX)(R10*1)
+	ADDQ        $0x00000080, R10
+	JMP         blocks_745
+
+blocksdone_746:
+	ADDQ $0x00000060, R9
+
+singles_742:
+	CMPQ        R10, R9
+	JGT         tail_743
+	VMOVUPS     (CX)(R10*1), Y5
+	VMOVUPS     (DX)(R10*1), Y6
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	VMOVUPS     Y5, (AX)(R10*1)
+	ADDQ        $0x00000020, R10
+	JMP         singles_742
+
+tail_743:
+	ADDQ       $0x00000020, R9
+	CMPQ       R10, R9
+	JEQ        done_744
+	LEAQ       (CX)(R10*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_748
+	VMASKMOVPS (R11), Y4, Y5
+	JMP        loaded_749
+
+loadslow_748:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_750:
+	CMPQ R13, R12
+	JGE  copied_751
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_750
+
+copied_751:
+	VMOVUPS (SP), Y5
+
+loaded_749:
+	LEAQ       (DX)(R10*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_752
+	VMASKMOVPS (R11), Y4, Y6
+	JMP        loaded_753
+
+loadslow_752:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_754:
+	CMPQ R13, R12
+	JGE  copied_755
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_754
+
+copied_755:
+	VMOVUPS (SP), Y6
+
+loaded_753:
+	VSUBPS      Y0, Y6, Y6
+	VFMADD213PS Y3, Y1, Y5
+	VFMADD231PS Y2, Y6, Y5
+	LEAQ        (AX)(R10*1), R10
+	MOVQ        R10, R11
+	ANDQ        $0x00000fff, R11
+	CMPQ        R11, $0x00000fe0
+	JA          storeslow_756
+	VMASKMOVPS  Y5, Y4, (R10)
+	JMP         stored_757
+
+storeslow_756:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_758:
+	CMPQ R12, R11
+	JGE  copied_759
+	MOVL (SP)(R12*1), R13
+	MOVL R13, (R10)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_758
+
+copied_759:
+stored_757:
+	MOVQ R9, R10
+
+done_744:
 	MOVQ R10, R9
 
-done_656:
+rundone_693:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_653
+	JB   channel_691
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_652
+	JNZ  sample_690
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6394,10 +7067,10 @@ TEXT ·gradShortRowsAVX2(SB), NOSPLIT, $72-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_672:
+group_760:
 	XORQ R8, R8
 
-channel_673:
+channel_761:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -6408,11 +7081,11 @@ channel_673:
 	VBROADCASTSS (R9)(R8*4), Y4
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_674
+	JZ           noprefetch_762
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_675:
+prefetch_763:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -6425,23 +7098,23 @@ prefetch_675:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_675
+	JNZ        prefetch_763
 
-noprefetch_674:
+noprefetch_762:
 	MOVQ BX, R9
 	ANDQ $-32, R9
 	XORQ R10, R10
 
-pairs_676:
+pairs_764:
 	LEAQ 64(R10), R11
 	CMPQ R11, R9
-	JA   single_677
+	JA   single_765
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_680:
+down_768:
 	CMPQ        R13, $0x02
-	JB          downlast_681
+	JB          downlast_769
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6469,11 +7142,11 @@ down_680:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_680
+	JMP         down_768
 
-downlast_681:
+downlast_769:
 	TESTQ       R13, R13
-	JZ          downdone_682
+	JZ          downdone_770
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6487,20 +7160,20 @@ downlast_681:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 32(AX)(R10*1)
 
-downdone_682:
+downdone_770:
 	MOVQ R11, R10
-	JMP  pairs_676
+	JMP  pairs_764
 
-single_677:
+single_765:
 	CMPQ R10, R9
-	JAE  tail_678
+	JAE  tail_766
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_683:
+down_771:
 	CMPQ        R12, $0x02
-	JB          downlast_684
+	JB          downlast_772
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6516,11 +7189,11 @@ down_683:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_683
+	JMP         down_771
 
-downlast_684:
+downlast_772:
 	TESTQ       R12, R12
-	JZ          downdone_685
+	JZ          downdone_773
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6528,73 +7201,73 @@ downlast_684:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 
-downdone_685:
+downdone_773:
 	ADDQ $0x00000020, R10
 
-tail_678:
+tail_766:
 	CMPQ R10, BX
-	JAE  positionsdone_679
+	JAE  positionsdone_767
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_686:
+down_774:
 	CMPQ       R11, $0x02
-	JB         downlast_687
+	JB         downlast_775
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_689
+	JA         loadslow_777
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_690
+	JMP        loaded_778
 
-loadslow_689:
+loadslow_777:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_691:
+copy_779:
 	CMPQ R14, R13
-	JGE  copied_692
+	JGE  copied_780
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_691
+	JMP  copy_779
 
-copied_692:
+copied_780:
 	VMOVUPS (SP), Y5
 
-loaded_690:
+loaded_778:
 	LEAQ       (DX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_693
+	JA         loadslow_781
 	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_694
+	JMP        loaded_782
 
-loadslow_693:
+loadslow_781:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_695:
+copy_783:
 	CMPQ R14, R13
-	JGE  copied_696
+	JGE  copied_784
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_695
+	JMP  copy_783
 
-copied_696:
+copied_784:
 	VMOVUPS (SP), Y6
 
-loaded_694:
+loaded_782:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -6602,79 +7275,79 @@ loaded_694:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_697
+	JA          storeslow_785
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_698
+	JMP         stored_786
 
-storeslow_697:
+storeslow_785:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_699:
+copy_787:
 	CMPQ R14, R13
-	JGE  copied_700
+	JGE  copied_788
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_699
+	JMP  copy_787
 
-copied_700:
-stored_698:
+copied_788:
+stored_786:
 	LEAQ       (CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_701
+	JA         loadslow_789
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_702
+	JMP        loaded_790
 
-loadslow_701:
+loadslow_789:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_703:
+copy_791:
 	CMPQ R14, R13
-	JGE  copied_704
+	JGE  copied_792
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_703
+	JMP  copy_791
 
-copied_704:
+copied_792:
 	VMOVUPS (SP), Y5
 
-loaded_702:
+loaded_790:
 	LEAQ       (DX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_705
+	JA         loadslow_793
 	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_706
+	JMP        loaded_794
 
-loadslow_705:
+loadslow_793:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_707:
+copy_795:
 	CMPQ R14, R13
-	JGE  copied_708
+	JGE  copied_796
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_707
+	JMP  copy_795
 
-copied_708:
+copied_796:
 	VMOVUPS (SP), Y6
 
-loaded_706:
+loaded_794:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -6682,87 +7355,87 @@ loaded_706:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_709
+	JA          storeslow_797
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_710
+	JMP         stored_798
 
-storeslow_709:
+storeslow_797:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_711:
+copy_799:
 	CMPQ R14, R13
-	JGE  copied_712
+	JGE  copied_800
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_711
+	JMP  copy_799
 
-copied_712:
-stored_710:
+copied_800:
+stored_798:
 	LEAQ (R9)(SI*2), R9
 	LEAQ (R10)(SI*2), R10
 	SUBQ $0x02, R11
-	JMP  down_686
+	JMP  down_774
 
-downlast_687:
+downlast_775:
 	TESTQ      R11, R11
-	JZ         downdone_688
+	JZ         downdone_776
 	LEAQ       (CX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_713
+	JA         loadslow_801
 	VMASKMOVPS (R10), Y0, Y5
-	JMP        loaded_714
+	JMP        loaded_802
 
-loadslow_713:
+loadslow_801:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_715:
+copy_803:
 	CMPQ R12, R11
-	JGE  copied_716
+	JGE  copied_804
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_715
+	JMP  copy_803
 
-copied_716:
+copied_804:
 	VMOVUPS (SP), Y5
 
-loaded_714:
+loaded_802:
 	LEAQ       (DX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_717
+	JA         loadslow_805
 	VMASKMOVPS (R10), Y0, Y6
-	JMP        loaded_718
+	JMP        loaded_806
 
-loadslow_717:
+loadslow_805:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_719:
+copy_807:
 	CMPQ R12, R11
-	JGE  copied_720
+	JGE  copied_808
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_719
+	JMP  copy_807
 
-copied_720:
+copied_808:
 	VMOVUPS (SP), Y6
 
-loaded_718:
+loaded_806:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -6770,33 +7443,33 @@ loaded_718:
 	MOVQ        R9, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_721
+	JA          storeslow_809
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_722
+	JMP         stored_810
 
-storeslow_721:
+storeslow_809:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_723:
+copy_811:
 	CMPQ R11, R10
-	JGE  copied_724
+	JGE  copied_812
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R9)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_723
+	JMP  copy_811
 
-copied_724:
-stored_722:
-downdone_688:
-positionsdone_679:
+copied_812:
+stored_810:
+downdone_776:
+positionsdone_767:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_673
+	JB      channel_761
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -6805,13 +7478,13 @@ positionsdone_679:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_725
+	JZ      done_813
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_672
+	JMP     group_760
 
-done_725:
+done_813:
 	VZEROUPPER
 	RET
 
@@ -6820,7 +7493,7 @@ done_725:
 TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_726
+	JNE     nontemporal_814
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -6831,12 +7504,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_727
+	JA      streaming_815
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_728
+	JZ      full_816
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -6844,7 +7517,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_728:
+full_816:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -6878,10 +7551,10 @@ full_728:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_729:
+row_817:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_730
+	JZ         noprefetch_818
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -6889,7 +7562,7 @@ row_729:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_730:
+noprefetch_818:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -6912,7 +7585,7 @@ noprefetch_730:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_729
+	JNZ         row_817
 	VZEROUPPER
 	RET
 
@@ -6938,16 +7611,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_731:
+row_819:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_732
+	JZ         noprefetch_820
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_732:
+noprefetch_820:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -6964,7 +7637,7 @@ noprefetch_732:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_731
+	JNZ         row_819
 	VZEROUPPER
 	RET
 
@@ -6982,14 +7655,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_733:
+row_821:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_734
+	JZ         noprefetch_822
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_734:
+noprefetch_822:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -7000,7 +7673,7 @@ noprefetch_734:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_733
+	JNZ         row_821
 	VZEROUPPER
 	RET
 
@@ -7026,122 +7699,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_735
+	JA         loadslow_823
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_736
+	JMP        loaded_824
 
-loadslow_735:
+loadslow_823:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_737:
+copy_825:
 	CMPQ BX, DX
-	JGE  copied_738
+	JGE  copied_826
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_737
+	JMP  copy_825
 
-copied_738:
+copied_826:
 	VMOVUPS (SP), Y9
 
-loaded_736:
+loaded_824:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_739
+	JA         loadslow_827
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_740
+	JMP        loaded_828
 
-loadslow_739:
+loadslow_827:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_741:
+copy_829:
 	CMPQ BX, DX
-	JGE  copied_742
+	JGE  copied_830
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_741
+	JMP  copy_829
 
-copied_742:
+copied_830:
 	VMOVUPS (SP), Y10
 
-loaded_740:
+loaded_828:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_743
+	JA         loadslow_831
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_744
+	JMP        loaded_832
 
-loadslow_743:
+loadslow_831:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_745:
+copy_833:
 	CMPQ BX, DX
-	JGE  copied_746
+	JGE  copied_834
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_745
+	JMP  copy_833
 
-copied_746:
+copied_834:
 	VMOVUPS (SP), Y11
 
-loaded_744:
+loaded_832:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_747
+	JA         loadslow_835
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_748
+	JMP        loaded_836
 
-loadslow_747:
+loadslow_835:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_749:
+copy_837:
 	CMPQ BX, DX
-	JGE  copied_750
+	JGE  copied_838
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_749
+	JMP  copy_837
 
-copied_750:
+copied_838:
 	VMOVUPS (SP), Y12
 
-loaded_748:
+loaded_836:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_751:
+row_839:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_752
+	JZ         noprefetch_840
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -7149,7 +7822,7 @@ row_751:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_752:
+noprefetch_840:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -7166,56 +7839,56 @@ noprefetch_752:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_753
+	JA          loadslow_841
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_754
+	JMP         loaded_842
 
-loadslow_753:
+loadslow_841:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_755:
+copy_843:
 	CMPQ R9, R8
-	JGE  copied_756
+	JGE  copied_844
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_755
+	JMP  copy_843
 
-copied_756:
+copied_844:
 	VMOVUPS (SP), Y13
 
-loaded_754:
+loaded_842:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_757
+	JA         loadslow_845
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_758
+	JMP        loaded_846
 
-loadslow_757:
+loadslow_845:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_759:
+copy_847:
 	CMPQ R9, R8
-	JGE  copied_760
+	JGE  copied_848
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_759
+	JMP  copy_847
 
-copied_760:
+copied_848:
 	VMOVUPS (SP), Y14
 
-loaded_758:
+loaded_846:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -7223,30 +7896,30 @@ loaded_758:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_761
+	JA          storeslow_849
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_762
+	JMP         stored_850
 
-storeslow_761:
+storeslow_849:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_763:
+copy_851:
 	CMPQ R9, R8
-	JGE  copied_764
+	JGE  copied_852
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_763
+	JMP  copy_851
 
-copied_764:
-stored_762:
+copied_852:
+stored_850:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_751
+	JNZ  row_839
 	VZEROUPPER
 	RET
 
@@ -7264,128 +7937,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_765
+	JA         loadslow_853
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_766
+	JMP        loaded_854
 
-loadslow_765:
+loadslow_853:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_767:
+copy_855:
 	CMPQ BX, DX
-	JGE  copied_768
+	JGE  copied_856
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_767
+	JMP  copy_855
 
-copied_768:
+copied_856:
 	VMOVUPS (SP), Y5
 
-loaded_766:
+loaded_854:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_769
+	JA         loadslow_857
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_770
+	JMP        loaded_858
 
-loadslow_769:
+loadslow_857:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_771:
+copy_859:
 	CMPQ BX, DX
-	JGE  copied_772
+	JGE  copied_860
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_771
+	JMP  copy_859
 
-copied_772:
+copied_860:
 	VMOVUPS (SP), Y6
 
-loaded_770:
+loaded_858:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_773
+	JA         loadslow_861
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_774
+	JMP        loaded_862
 
-loadslow_773:
+loadslow_861:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_775:
+copy_863:
 	CMPQ BX, DX
-	JGE  copied_776
+	JGE  copied_864
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_775
+	JMP  copy_863
 
-copied_776:
+copied_864:
 	VMOVUPS (SP), Y7
 
-loaded_774:
+loaded_862:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_777
+	JA         loadslow_865
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_778
+	JMP        loaded_866
 
-loadslow_777:
+loadslow_865:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_779:
+copy_867:
 	CMPQ BX, DX
-	JGE  copied_780
+	JGE  copied_868
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_779
+	JMP  copy_867
 
-copied_780:
+copied_868:
 	VMOVUPS (SP), Y8
 
-loaded_778:
+loaded_866:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_781:
+row_869:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_782
+	JZ         noprefetch_870
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_782:
+noprefetch_870:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -7396,56 +8069,56 @@ noprefetch_782:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_783
+	JA          loadslow_871
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_784
+	JMP         loaded_872
 
-loadslow_783:
+loadslow_871:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_785:
+copy_873:
 	CMPQ R9, R8
-	JGE  copied_786
+	JGE  copied_874
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_785
+	JMP  copy_873
 
-copied_786:
+copied_874:
 	VMOVUPS (SP), Y9
 
-loaded_784:
+loaded_872:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_787
+	JA         loadslow_875
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_788
+	JMP        loaded_876
 
-loadslow_787:
+loadslow_875:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_789:
+copy_877:
 	CMPQ R9, R8
-	JGE  copied_790
+	JGE  copied_878
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_789
+	JMP  copy_877
 
-copied_790:
+copied_878:
 	VMOVUPS (SP), Y10
 
-loaded_788:
+loaded_876:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -7453,30 +8126,30 @@ loaded_788:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_791
+	JA          storeslow_879
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_792
+	JMP         stored_880
 
-storeslow_791:
+storeslow_879:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_793:
+copy_881:
 	CMPQ R9, R8
-	JGE  copied_794
+	JGE  copied_882
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_793
+	JMP  copy_881
 
-copied_794:
-stored_792:
+copied_882:
+stored_880:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_781
+	JNZ  row_869
 	VZEROUPPER
 	RET
 
@@ -7485,209 +8158,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_795
+	JA         loadslow_883
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_796
+	JMP        loaded_884
 
-loadslow_795:
+loadslow_883:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_797:
+copy_885:
 	CMPQ BX, DX
-	JGE  copied_798
+	JGE  copied_886
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_797
+	JMP  copy_885
 
-copied_798:
+copied_886:
 	VMOVUPS (SP), Y1
 
-loaded_796:
+loaded_884:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_799
+	JA         loadslow_887
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_800
+	JMP        loaded_888
 
-loadslow_799:
+loadslow_887:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_801:
+copy_889:
 	CMPQ BX, DX
-	JGE  copied_802
+	JGE  copied_890
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_801
+	JMP  copy_889
 
-copied_802:
+copied_890:
 	VMOVUPS (SP), Y2
 
-loaded_800:
+loaded_888:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_803
+	JA         loadslow_891
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_804
+	JMP        loaded_892
 
-loadslow_803:
+loadslow_891:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_805:
+copy_893:
 	CMPQ BX, DX
-	JGE  copied_806
+	JGE  copied_894
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_805
+	JMP  copy_893
 
-copied_806:
+copied_894:
 	VMOVUPS (SP), Y3
 
-loaded_804:
+loaded_892:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_807
+	JA         loadslow_895
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_808
+	JMP        loaded_896
 
-loadslow_807:
+loadslow_895:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_809:
+copy_897:
 	CMPQ BX, DX
-	JGE  copied_810
+	JGE  copied_898
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_809
+	JMP  copy_897
 
-copied_810:
+copied_898:
 	VMOVUPS (SP), Y4
 
-loaded_808:
+loaded_896:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_811:
+row_899:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_812
+	JZ         noprefetch_900
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_812:
+noprefetch_900:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_813
+	JA         loadslow_901
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_814
+	JMP        loaded_902
 
-loadslow_813:
+loadslow_901:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_815:
+copy_903:
 	CMPQ R8, DI
-	JGE  copied_816
+	JGE  copied_904
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_815
+	JMP  copy_903
 
-copied_816:
+copied_904:
 	VMOVUPS (SP), Y5
 
-loaded_814:
+loaded_902:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_817
+	JA         loadslow_905
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_818
+	JMP        loaded_906
 
-loadslow_817:
+loadslow_905:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_819:
+copy_907:
 	CMPQ R8, DI
-	JGE  copied_820
+	JGE  copied_908
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_819
+	JMP  copy_907
 
-copied_820:
+copied_908:
 	VMOVUPS (SP), Y6
 
-loaded_818:
+loaded_906:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_821
+	JA          storeslow_909
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_822
+	JMP         stored_910
 
-storeslow_821:
+storeslow_909:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_823:
+copy_911:
 	CMPQ R8, DI
-	JGE  copied_824
+	JGE  copied_912
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_823
+	JMP  copy_911
 
-copied_824:
-stored_822:
+copied_912:
+stored_910:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_811
+	JNZ  row_899
 	VZEROUPPER
 	RET
 
-streaming_727:
+streaming_815:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -7697,15 +8370,15 @@ streaming_727:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_825:
+row_913:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_829:
+blocks_917:
 	CMPQ        R11, R12
-	JGT         blocksdone_830
+	JGT         blocksdone_918
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -7747,14 +8420,14 @@ blocks_829:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_829
+	JMP         blocks_917
 
-blocksdone_830:
+blocksdone_918:
 	ADDQ $0x00000060, R12
 
-singles_826:
+singles_914:
 	CMPQ        R11, R12
-	JGT         tail_827
+	JGT         tail_915
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -7766,174 +8439,174 @@ singles_826:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_826
+	JMP         singles_914
 
-tail_827:
+tail_915:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_828
+	JEQ        done_916
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_831
+	JA         loadslow_919
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_832
+	JMP        loaded_920
 
-loadslow_831:
+loadslow_919:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_833:
+copy_921:
 	CMPQ R15, R14
-	JGE  copied_834
+	JGE  copied_922
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_833
+	JMP  copy_921
 
-copied_834:
+copied_922:
 	VMOVUPS (SP), Y1
 
-loaded_832:
+loaded_920:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_835
+	JA         loadslow_923
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_836
+	JMP        loaded_924
 
-loadslow_835:
+loadslow_923:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_837:
+copy_925:
 	CMPQ R15, R14
-	JGE  copied_838
+	JGE  copied_926
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_837
+	JMP  copy_925
 
-copied_838:
+copied_926:
 	VMOVUPS (SP), Y2
 
-loaded_836:
+loaded_924:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_839
+	JA         loadslow_927
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_840
+	JMP        loaded_928
 
-loadslow_839:
+loadslow_927:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_841:
+copy_929:
 	CMPQ R15, R14
-	JGE  copied_842
+	JGE  copied_930
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_841
+	JMP  copy_929
 
-copied_842:
+copied_930:
 	VMOVUPS (SP), Y3
 
-loaded_840:
+loaded_928:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_843
+	JA         loadslow_931
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_844
+	JMP        loaded_932
 
-loadslow_843:
+loadslow_931:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_845:
+copy_933:
 	CMPQ R15, R14
-	JGE  copied_846
+	JGE  copied_934
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_845
+	JMP  copy_933
 
-copied_846:
+copied_934:
 	VMOVUPS (SP), Y4
 
-loaded_844:
+loaded_932:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_847
+	JA         loadslow_935
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_848
+	JMP        loaded_936
 
-loadslow_847:
+loadslow_935:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_849:
+copy_937:
 	CMPQ R15, R14
-	JGE  copied_850
+	JGE  copied_938
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_849
+	JMP  copy_937
 
-copied_850:
+copied_938:
 	VMOVUPS (SP), Y5
 
-loaded_848:
+loaded_936:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_851
+	JA         loadslow_939
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_852
+	JMP        loaded_940
 
-loadslow_851:
+loadslow_939:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_853:
+copy_941:
 	CMPQ R15, R14
-	JGE  copied_854
+	JGE  copied_942
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_853
+	JMP  copy_941
 
-copied_854:
+copied_942:
 	VMOVUPS (SP), Y6
 
-loaded_852:
+loaded_940:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -7941,37 +8614,37 @@ loaded_852:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_855
+	JA          storeslow_943
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_856
+	JMP         stored_944
 
-storeslow_855:
+storeslow_943:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_857:
+copy_945:
 	CMPQ R14, R13
-	JGE  copied_858
+	JGE  copied_946
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_857
+	JMP  copy_945
 
-copied_858:
-stored_856:
+copied_946:
+stored_944:
 	MOVQ R12, R11
 
-done_828:
+done_916:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_825
+	JNZ  row_913
 	VZEROUPPER
 	RET
 
-nontemporal_726:
+nontemporal_814:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -7982,12 +8655,12 @@ nontemporal_726:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_859
+	JA      streaming_947
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_860
+	JZ      full_948
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -7995,7 +8668,7 @@ nontemporal_726:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_860:
+full_948:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -8029,10 +8702,10 @@ full_860:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_861:
+row_949:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_862
+	JZ         noprefetch_950
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -8040,7 +8713,7 @@ row_861:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_862:
+noprefetch_950:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -8063,7 +8736,7 @@ noprefetch_862:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_861
+	JNZ         row_949
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8090,16 +8763,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_863:
+row_951:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_864
+	JZ         noprefetch_952
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_864:
+noprefetch_952:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -8116,7 +8789,7 @@ noprefetch_864:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_863
+	JNZ         row_951
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8135,14 +8808,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_865:
+row_953:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_866
+	JZ         noprefetch_954
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_866:
+noprefetch_954:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -8153,7 +8826,7 @@ noprefetch_866:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_865
+	JNZ         row_953
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8180,122 +8853,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_867
+	JA         loadslow_955
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_868
+	JMP        loaded_956
 
-loadslow_867:
+loadslow_955:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_869:
+copy_957:
 	CMPQ BX, DX
-	JGE  copied_870
+	JGE  copied_958
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_869
+	JMP  copy_957
 
-copied_870:
+copied_958:
 	VMOVUPS (SP), Y9
 
-loaded_868:
+loaded_956:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_871
+	JA         loadslow_959
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_872
+	JMP        loaded_960
 
-loadslow_871:
+loadslow_959:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_873:
+copy_961:
 	CMPQ BX, DX
-	JGE  copied_874
+	JGE  copied_962
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_873
+	JMP  copy_961
 
-copied_874:
+copied_962:
 	VMOVUPS (SP), Y10
 
-loaded_872:
+loaded_960:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_875
+	JA         loadslow_963
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_876
+	JMP        loaded_964
 
-loadslow_875:
+loadslow_963:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_877:
+copy_965:
 	CMPQ BX, DX
-	JGE  copied_878
+	JGE  copied_966
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_877
+	JMP  copy_965
 
-copied_878:
+copied_966:
 	VMOVUPS (SP), Y11
 
-loaded_876:
+loaded_964:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_879
+	JA         loadslow_967
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_880
+	JMP        loaded_968
 
-loadslow_879:
+loadslow_967:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_881:
+copy_969:
 	CMPQ BX, DX
-	JGE  copied_882
+	JGE  copied_970
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_881
+	JMP  copy_969
 
-copied_882:
+copied_970:
 	VMOVUPS (SP), Y12
 
-loaded_880:
+loaded_968:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_883:
+row_971:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_884
+	JZ         noprefetch_972
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -8303,7 +8976,7 @@ row_883:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_884:
+noprefetch_972:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -8320,56 +8993,56 @@ noprefetch_884:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_885
+	JA          loadslow_973
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_886
+	JMP         loaded_974
 
-loadslow_885:
+loadslow_973:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_887:
+copy_975:
 	CMPQ R9, R8
-	JGE  copied_888
+	JGE  copied_976
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_887
+	JMP  copy_975
 
-copied_888:
+copied_976:
 	VMOVUPS (SP), Y13
 
-loaded_886:
+loaded_974:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_889
+	JA         loadslow_977
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_890
+	JMP        loaded_978
 
-loadslow_889:
+loadslow_977:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_891:
+copy_979:
 	CMPQ R9, R8
-	JGE  copied_892
+	JGE  copied_980
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_891
+	JMP  copy_979
 
-copied_892:
+copied_980:
 	VMOVUPS (SP), Y14
 
-loaded_890:
+loaded_978:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -8377,30 +9050,30 @@ loaded_890:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_893
+	JA          storeslow_981
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_894
+	JMP         stored_982
 
-storeslow_893:
+storeslow_981:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_895:
+copy_983:
 	CMPQ R9, R8
-	JGE  copied_896
+	JGE  copied_984
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_895
+	JMP  copy_983
 
-copied_896:
-stored_894:
+copied_984:
+stored_982:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_883
+	JNZ  row_971
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8419,128 +9092,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_897
+	JA         loadslow_985
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_898
+	JMP        loaded_986
 
-loadslow_897:
+loadslow_985:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_899:
+copy_987:
 	CMPQ BX, DX
-	JGE  copied_900
+	JGE  copied_988
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_899
+	JMP  copy_987
 
-copied_900:
+copied_988:
 	VMOVUPS (SP), Y5
 
-loaded_898:
+loaded_986:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_901
+	JA         loadslow_989
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_902
+	JMP        loaded_990
 
-loadslow_901:
+loadslow_989:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_903:
+copy_991:
 	CMPQ BX, DX
-	JGE  copied_904
+	JGE  copied_992
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_903
+	JMP  copy_991
 
-copied_904:
+copied_992:
 	VMOVUPS (SP), Y6
 
-loaded_902:
+loaded_990:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_905
+	JA         loadslow_993
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_906
+	JMP        loaded_994
 
-loadslow_905:
+loadslow_993:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_907:
+copy_995:
 	CMPQ BX, DX
-	JGE  copied_908
+	JGE  copied_996
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_907
+	JMP  copy_995
 
-copied_908:
+copied_996:
 	VMOVUPS (SP), Y7
 
-loaded_906:
+loaded_994:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_909
+	JA         loadslow_997
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_910
+	JMP        loaded_998
 
-loadslow_909:
+loadslow_997:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_911:
+copy_999:
 	CMPQ BX, DX
-	JGE  copied_912
+	JGE  copied_1000
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_911
+	JMP  copy_999
 
-copied_912:
+copied_1000:
 	VMOVUPS (SP), Y8
 
-loaded_910:
+loaded_998:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_913:
+row_1001:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_914
+	JZ         noprefetch_1002
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_914:
+noprefetch_1002:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -8551,56 +9224,56 @@ noprefetch_914:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_915
+	JA          loadslow_1003
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_916
+	JMP         loaded_1004
 
-loadslow_915:
+loadslow_1003:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_917:
+copy_1005:
 	CMPQ R9, R8
-	JGE  copied_918
+	JGE  copied_1006
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_917
+	JMP  copy_1005
 
-copied_918:
+copied_1006:
 	VMOVUPS (SP), Y9
 
-loaded_916:
+loaded_1004:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_919
+	JA         loadslow_1007
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_920
+	JMP        loaded_1008
 
-loadslow_919:
+loadslow_1007:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_921:
+copy_1009:
 	CMPQ R9, R8
-	JGE  copied_922
+	JGE  copied_1010
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_921
+	JMP  copy_1009
 
-copied_922:
+copied_1010:
 	VMOVUPS (SP), Y10
 
-loaded_920:
+loaded_1008:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -8608,30 +9281,30 @@ loaded_920:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_923
+	JA          storeslow_1011
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_924
+	JMP         stored_1012
 
-storeslow_923:
+storeslow_1011:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_925:
+copy_1013:
 	CMPQ R9, R8
-	JGE  copied_926
+	JGE  copied_1014
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_925
+	JMP  copy_1013
 
-copied_926:
-stored_924:
+copied_1014:
+stored_1012:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_913
+	JNZ  row_1001
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8641,210 +9314,210 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_927
+	JA         loadslow_1015
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_928
+	JMP        loaded_1016
 
-loadslow_927:
+loadslow_1015:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_929:
+copy_1017:
 	CMPQ BX, DX
-	JGE  copied_930
+	JGE  copied_1018
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_929
+	JMP  copy_1017
 
-copied_930:
+copied_1018:
 	VMOVUPS (SP), Y1
 
-loaded_928:
+loaded_1016:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_931
+	JA         loadslow_1019
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_932
+	JMP        loaded_1020
 
-loadslow_931:
+loadslow_1019:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_933:
+copy_1021:
 	CMPQ BX, DX
-	JGE  copied_934
+	JGE  copied_1022
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_933
+	JMP  copy_1021
 
-copied_934:
+copied_1022:
 	VMOVUPS (SP), Y2
 
-loaded_932:
+loaded_1020:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_935
+	JA         loadslow_1023
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_936
+	JMP        loaded_1024
 
-loadslow_935:
+loadslow_1023:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_937:
+copy_1025:
 	CMPQ BX, DX
-	JGE  copied_938
+	JGE  copied_1026
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_937
+	JMP  copy_1025
 
-copied_938:
+copied_1026:
 	VMOVUPS (SP), Y3
 
-loaded_936:
+loaded_1024:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_939
+	JA         loadslow_1027
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_940
+	JMP        loaded_1028
 
-loadslow_939:
+loadslow_1027:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_941:
+copy_1029:
 	CMPQ BX, DX
-	JGE  copied_942
+	JGE  copied_1030
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_941
+	JMP  copy_1029
 
-copied_942:
+copied_1030:
 	VMOVUPS (SP), Y4
 
-loaded_940:
+loaded_1028:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_943:
+row_1031:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_944
+	JZ         noprefetch_1032
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_944:
+noprefetch_1032:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_945
+	JA         loadslow_1033
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_946
+	JMP        loaded_1034
 
-loadslow_945:
+loadslow_1033:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_947:
+copy_1035:
 	CMPQ R8, DI
-	JGE  copied_948
+	JGE  copied_1036
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_947
+	JMP  copy_1035
 
-copied_948:
+copied_1036:
 	VMOVUPS (SP), Y5
 
-loaded_946:
+loaded_1034:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_949
+	JA         loadslow_1037
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_950
+	JMP        loaded_1038
 
-loadslow_949:
+loadslow_1037:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_951:
+copy_1039:
 	CMPQ R8, DI
-	JGE  copied_952
+	JGE  copied_1040
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_951
+	JMP  copy_1039
 
-copied_952:
+copied_1040:
 	VMOVUPS (SP), Y6
 
-loaded_950:
+loaded_1038:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_953
+	JA          storeslow_1041
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_954
+	JMP         stored_1042
 
-storeslow_953:
+storeslow_1041:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_955:
+copy_1043:
 	CMPQ R8, DI
-	JGE  copied_956
+	JGE  copied_1044
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_955
+	JMP  copy_1043
 
-copied_956:
-stored_954:
+copied_1044:
+stored_1042:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_943
+	JNZ  row_1031
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_859:
+streaming_947:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -8854,15 +9527,15 @@ streaming_859:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_957:
+row_1045:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_961:
+blocks_1049:
 	CMPQ        R11, R12
-	JGT         blocksdone_962
+	JGT         blocksdone_1050
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -8904,14 +9577,14 @@ blocks_961:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_961
+	JMP         blocks_1049
 
-blocksdone_962:
+blocksdone_1050:
 	ADDQ $0x00000060, R12
 
-singles_958:
+singles_1046:
 	CMPQ        R11, R12
-	JGT         tail_959
+	JGT         tail_1047
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -8923,174 +9596,174 @@ singles_958:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_958
+	JMP         singles_1046
 
-tail_959:
+tail_1047:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_960
+	JEQ        done_1048
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_963
+	JA         loadslow_1051
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_964
+	JMP        loaded_1052
 
-loadslow_963:
+loadslow_1051:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_965:
+copy_1053:
 	CMPQ R15, R14
-	JGE  copied_966
+	JGE  copied_1054
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_965
+	JMP  copy_1053
 
-copied_966:
+copied_1054:
 	VMOVUPS (SP), Y1
 
-loaded_964:
+loaded_1052:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_967
+	JA         loadslow_1055
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_968
+	JMP        loaded_1056
 
-loadslow_967:
+loadslow_1055:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_969:
+copy_1057:
 	CMPQ R15, R14
-	JGE  copied_970
+	JGE  copied_1058
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_969
+	JMP  copy_1057
 
-copied_970:
+copied_1058:
 	VMOVUPS (SP), Y2
 
-loaded_968:
+loaded_1056:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_971
+	JA         loadslow_1059
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_972
+	JMP        loaded_1060
 
-loadslow_971:
+loadslow_1059:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_973:
+copy_1061:
 	CMPQ R15, R14
-	JGE  copied_974
+	JGE  copied_1062
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_973
+	JMP  copy_1061
 
-copied_974:
+copied_1062:
 	VMOVUPS (SP), Y3
 
-loaded_972:
+loaded_1060:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_975
+	JA         loadslow_1063
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_976
+	JMP        loaded_1064
 
-loadslow_975:
+loadslow_1063:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_977:
+copy_1065:
 	CMPQ R15, R14
-	JGE  copied_978
+	JGE  copied_1066
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_977
+	JMP  copy_1065
 
-copied_978:
+copied_1066:
 	VMOVUPS (SP), Y4
 
-loaded_976:
+loaded_1064:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_979
+	JA         loadslow_1067
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_980
+	JMP        loaded_1068
 
-loadslow_979:
+loadslow_1067:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_981:
+copy_1069:
 	CMPQ R15, R14
-	JGE  copied_982
+	JGE  copied_1070
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_981
+	JMP  copy_1069
 
-copied_982:
+copied_1070:
 	VMOVUPS (SP), Y5
 
-loaded_980:
+loaded_1068:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_983
+	JA         loadslow_1071
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_984
+	JMP        loaded_1072
 
-loadslow_983:
+loadslow_1071:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_985:
+copy_1073:
 	CMPQ R15, R14
-	JGE  copied_986
+	JGE  copied_1074
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_985
+	JMP  copy_1073
 
-copied_986:
+copied_1074:
 	VMOVUPS (SP), Y6
 
-loaded_984:
+loaded_1072:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -9098,33 +9771,33 @@ loaded_984:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_987
+	JA          storeslow_1075
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_988
+	JMP         stored_1076
 
-storeslow_987:
+storeslow_1075:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_989:
+copy_1077:
 	CMPQ R14, R13
-	JGE  copied_990
+	JGE  copied_1078
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_989
+	JMP  copy_1077
 
-copied_990:
-stored_988:
+copied_1078:
+stored_1076:
 	MOVQ R12, R11
 
-done_960:
+done_1048:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_957
+	JNZ  row_1045
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9152,9 +9825,9 @@ TEXT ·invStdAVX2(SB), NOSPLIT, $72-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000020, DX
 
-singles_991:
+singles_1079:
 	CMPQ    BX, DX
-	JGT     tail_992
+	JGT     tail_1080
 	VMOVUPD (CX)(BX*2), Y3
 	VMOVUPD 32(CX)(BX*2), Y4
 	VMULPD  Y0, Y3, Y3
@@ -9168,12 +9841,12 @@ singles_991:
 	VMOVUPD Y3, (AX)(BX*2)
 	VMOVUPD Y4, 32(AX)(BX*2)
 	ADDQ    $0x00000020, BX
-	JMP     singles_991
+	JMP     singles_1079
 
-tail_992:
+tail_1080:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_993
+	JEQ     done_1081
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -9182,15 +9855,15 @@ tail_992:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_994:
+copy_1082:
 	CMPQ CX, SI
-	JGE  copied_995
+	JGE  copied_1083
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_994
+	JMP  copy_1082
 
-copied_995:
+copied_1083:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VMULPD  Y0, Y3, Y3
@@ -9208,18 +9881,18 @@ copied_995:
 	LEAQ    (AX)(BX*2), SI
 	XORQ    AX, AX
 
-copy_996:
+copy_1084:
 	CMPQ AX, CX
-	JGE  copied_997
+	JGE  copied_1085
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_996
+	JMP  copy_1084
 
-copied_997:
+copied_1085:
 	MOVQ DX, BX
 
-done_993:
+done_1081:
 	VZEROUPPER
 	RET
 

@@ -65,27 +65,27 @@ func TestStreamingStores(t *testing.T) {
 		v.normalizeRows(got, got, center, scale, shift, width, samples, stride)
 		check("normalizeRows in place")
 
-		// Runs of an odd width, the output a value past a vector boundary: AVX-512 still
-		// stores them non-temporally, each run's unaligned head first.
+		// Runs of an odd width, the output a value past a vector boundary: still stored
+		// non-temporally, all but each run's partial lines.
 		const odd = 3025
 		oddStride := n * odd
 		oddSize := samples * oddStride
 		want, got, x, dy = want[:oddSize], got[1:oddSize+1], x[:oddSize], dy[:oddSize]
 		for _, minRun := range []int{longStreamRun, shortStreamRun} {
-			if v == avx512 && v.streamRows(got, odd, oddStride, minRun) != 1 {
+			if v.streamRows(got, odd, oddStride, minRun) != 1 {
 				t.Fatal("odd runs do not take the streaming path")
 			}
 		}
 		checkRows(", odd runs", odd, oddStride)
 
 		// A tile of ten channels with shorter runs, as Forward normalizes when it blocks
-		// for the cache: AVX-512 streams those from shortStreamRun.
+		// for the cache: streamed from shortStreamRun.
 		const short, shortSamples, c0, tile = 196, 61, 3, 10
 		shortStride := n * short
 		want, got = make([]float32, shortSamples*shortStride), make([]float32, shortSamples*shortStride)
 		x, dy = x[:len(want)], dy[:len(want)]
 		at := func(s []float32) []float32 { return s[c0*short:] }
-		if v == avx512 && v.streamRows(rowsSpan(at(got), tile, short, shortSamples, shortStride), short, shortStride, shortStreamRun) != 1 {
+		if v.streamRows(rowsSpan(at(got), tile, short, shortSamples, shortStride), short, shortStride, shortStreamRun) != 1 {
 			t.Fatal("the tile does not take the streaming path")
 		}
 		normalizeRowsGeneric(at(want), at(x), center[:tile], scale, shift, short, shortSamples, shortStride)

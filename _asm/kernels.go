@@ -38,7 +38,7 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 		width := Load(Param("width"), GP64())
 		samples := Load(Param("samples"), GP64())
 		skip := w.sampleSkip(width, Param(params[0]).Len())
-		if !w.zmm {
+		if !w.zmm && !w.nt {
 			w.setTail(width)
 		}
 
@@ -52,19 +52,25 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 		apply := func(i Register, disp int, tail bool) {
 			w.apply(func(d int) Mem { return at(ptr[d], i, disp) }, len(data), outputs, p, tail, op)
 		}
-		n := width
-		if w.zmm {
-			n = w.alignHead(ptr, width, func(i Register) { apply(i, 0, true) })
-			w.setTail(n)
-		}
-		i := w.loop(n, unroll, func(i Register, nv int, tail bool) {
+		body := func(i Register, nv int, tail bool) {
 			if nv == unroll {
 				w.prefetchAhead(ptr[outputs:], i, unroll*w.size())
 			}
 			for u := range nv {
 				apply(i, u*w.size(), tail)
 			}
-		})
+		}
+		var i Register
+		switch {
+		case w.zmm:
+			n := w.alignHead(ptr, width, func(i Register) { apply(i, 0, true) })
+			w.setTail(n)
+			i = w.loop(n, unroll, body)
+		case w.nt:
+			i = w.streamLines(ptr[0], width, body)
+		default:
+			i = w.loop(width, unroll, body)
+		}
 		for d := range data {
 			ADDQ(i, ptr[d])
 		}
@@ -196,6 +202,51 @@ func (w *isa) alignHead(ptr []Register, width Register, head func(i Register)) R
 	}
 	Label(aligned)
 	return n
+}
+
+// streamLines (AVX2, storing non-temporally) emits the loop over a run of width values
+// in three parts, so that the non-temporal stores fill whole cache lines of the output
+// at out and no line takes both kinds of store: the values before its first 64-byte
+// boundary and after its last whole line go through the cache, the whole lines between
+// are streamed. (With only a 32-byte head, the run's first and last lines could take
+// half of each, and streaming runs of 484 values made Infer twice as slow.) It returns
+// the byte offset past the run, 4·width.
+func (w *isa) streamLines(out, width Register, body func(i Register, nv int, tail bool)) Register {
+	run, head, lines := GP64(), GP64(), GP64()
+	MOVQ(width, run)
+	SHLQ(U8(2), run)
+	MOVQ(out, head)
+	NEGQ(head)
+	ANDQ(U8(63), head)
+	// plain emits the loop over the bytes from offset from (0 when nil) to from+bytes,
+	// with plain stores.
+	plain := func(from, bytes Register, unroll int) Register {
+		w.nt = false
+		defer func() { w.nt = true }()
+		n := GP64()
+		MOVQ(bytes, n)
+		SHRQ(U8(2), n)
+		w.setTail(n)
+		if from == nil {
+			return w.loop(n, unroll, body)
+		}
+		return w.loopFrom(from, bytes, unroll, body)
+	}
+	whole, done := w.label("plainrun"), w.label("rundone")
+	CMPQ(head, run)
+	JAE(LabelRef(whole))
+	MOVQ(run, lines)
+	SUBQ(head, lines)
+	ANDQ(I8(-64), lines)
+	i := plain(nil, head, 1)
+	i = w.loopFrom(i, lines, unroll, body)
+	SUBQ(i, run) // the bytes after the last whole line
+	MOVQ(plain(i, run, 1), run)
+	JMP(LabelRef(done))
+	Label(whole)
+	MOVQ(plain(nil, run, unroll), run)
+	Label(done)
+	return run
 }
 
 // sampleSkip returns the bytes from the end of a sample's n runs of width values to the

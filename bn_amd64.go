@@ -351,18 +351,26 @@ func (v vectorISA) streamRows(y []float32, width, stride, minRun int) int {
 	return v.stream(y, width, stride)
 }
 
-// longStreamRun and shortStreamRun are the shortest runs, in values, whose outputs
-// AVX-512 streams when they are not aligned: normalize over whole samples streams from
-// longStreamRun; the gradient, and normalize on a tile of a sample's channels (Forward's
-// second pass, reading x back from cache), from shortStreamRun. Streamed against plain
-// stores, on NCHW tensors of 7 to 25 MB with S values a run, normalize lost on short
-// runs (S = 100: 1.15 → 1.90× copy; S = 289: 0.83 → 1.49×) and gained on long ones
-// (S = 484: 1.11 → 0.84×; S = 3025: 1.16 → 0.84×); the gradient lost at S = 121
-// (2.21 → 2.60×) and gained from S = 196 (2.15 → 1.82×), as did Forward (2.91 → 2.18×).
-const (
-	longStreamRun  = 384
-	shortStreamRun = 160
-)
+// longStreamRun is the shortest run, in values, whose output normalize over whole samples
+// streams when the runs are not aligned; the gradient, and normalize on a tile of a
+// sample's channels (Forward's second pass, reading x back from cache), stream from
+// shortStreamRun. Streamed against plain stores, on NCHW tensors of 7 to 25 MB with S
+// values a run, normalize lost on short runs (AVX-512, S = 100: 1.15 → 1.90× copy;
+// S = 289: 0.83 → 1.49×) and gained on long ones (S = 484: 1.11 → 0.84×; S = 3025:
+// 1.16 → 0.84×). The gradient and Forward gained with AVX-512 from S = 196 (gradient
+// 2.15 → 1.82×, Forward 2.91 → 2.18×) and lost at S = 121 (gradient 2.21 → 2.60×); with
+// AVX2 they gained from S = 100 (gradient 1.81 → 1.51×, Forward 2.99 → 2.41×) and lost at
+// S = 49 (gradient 1.83 → 2.30×).
+const longStreamRun = 384
+
+// shortStreamRun is the shortest unaligned run whose output the gradient streams (see
+// longStreamRun).
+func (v vectorISA) shortStreamRun() int {
+	if v == avx2 {
+		return 96
+	}
+	return 160
+}
 
 // rowsSpan returns s cut to the values that n channels of runs of width values over
 // samples samples occupy. The assembly reads without bounds checks: it panics if s is
@@ -490,7 +498,7 @@ func (v vectorISA) normalizeRows(y, x, center, scale, shift []float32, width, sa
 	}
 	minRun := longStreamRun
 	if n*width < stride {
-		minRun = shortStreamRun
+		minRun = v.shortStreamRun()
 	}
 	stream := v.streamRows(y, width, stride, minRun)
 	if v == avx512 {
@@ -616,7 +624,7 @@ func (v vectorISA) gradRows(dx, dy, x, center, gy, gx, g0 []float32, width, samp
 		}
 		return
 	}
-	stream := v.streamRows(dx, width, stride, shortStreamRun)
+	stream := v.streamRows(dx, width, stride, v.shortStreamRun())
 	if v == avx512 {
 		gradRowsAVX512(dx, dy, x, center, gy, gx, g0, width, samples, stride, pf, stream)
 	} else {

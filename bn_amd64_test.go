@@ -71,7 +71,7 @@ func TestStreamingStores(t *testing.T) {
 		oddStride := n * odd
 		oddSize := samples * oddStride
 		want, got, x, dy = want[:oddSize], got[1:oddSize+1], x[:oddSize], dy[:oddSize]
-		for _, minRun := range []int{longStreamRun, shortStreamRun} {
+		for _, minRun := range []int{longStreamRun, v.shortStreamRun()} {
 			if v.streamRows(got, odd, oddStride, minRun) != 1 {
 				t.Fatal("odd runs do not take the streaming path")
 			}
@@ -85,7 +85,7 @@ func TestStreamingStores(t *testing.T) {
 		want, got = make([]float32, shortSamples*shortStride), make([]float32, shortSamples*shortStride)
 		x, dy = x[:len(want)], dy[:len(want)]
 		at := func(s []float32) []float32 { return s[c0*short:] }
-		if v.streamRows(rowsSpan(at(got), tile, short, shortSamples, shortStride), short, shortStride, shortStreamRun) != 1 {
+		if v.streamRows(rowsSpan(at(got), tile, short, shortSamples, shortStride), short, shortStride, v.shortStreamRun()) != 1 {
 			t.Fatal("the tile does not take the streaming path")
 		}
 		normalizeRowsGeneric(at(want), at(x), center[:tile], scale, shift, short, shortSamples, shortStride)

@@ -9,7 +9,8 @@ import time, torch, statistics
 import torch.nn.functional as F
 torch.set_num_threads(1)
 shapes={"NC_256x1024":((256,1024),False),"NCHW_32x64x56x56":((32,64,56,56),False),"NHWC_32x64x56x56":((32,64,56,56),True),
-"NCHW_32x512x7x7":((32,512,7,7),False),"NHWC_32x512x7x7":((32,512,7,7),True),"NCHW_1x256x14x14":((1,256,14,14),False)}
+"NCHW_32x512x7x7":((32,512,7,7),False),"NHWC_32x512x7x7":((32,512,7,7),True),"NCHW_1x256x14x14":((1,256,14,14),False),
+"NCHW_64x256x14x14":((64,256,14,14),False)}
 def t(f, reps=7):
     f()
     n=1

@@ -340,36 +340,52 @@ func (v vectorISA) stream(y []float32, steps ...int) int {
 	return 1
 }
 
-// streamRows is stream for the rows elementwise kernels, which stream only whole cache
-// lines of a run (AVX-512 stores the run's head first, under a mask; AVX2 stores its first
-// and last partial lines through the cache), so they can stream any output of streamFrom
-// bytes or more; they do for runs of at least minRun values.
-func (v vectorISA) streamRows(y []float32, width, stride, minRun int) int {
-	if width >= minRun && len(y)*4 >= streamFrom {
+// A rowsStream says from which run length, in values, and output size, in bytes, a rows
+// elementwise kernel streams its output when the runs are not aligned (aligned outputs
+// stream from streamFrom, see stream). Both kernels stream only whole cache lines: AVX2
+// stores a run's first and last partial lines through the cache; AVX-512 stores a run's
+// tail with the next run's head as one line (each sample's first head and last tail
+// through the cache).
+type rowsStream struct{ minRun, from int }
+
+// normStream and gradStream are the normalize's and the gradient's rowsStream; tile says
+// that the normalize takes a tile of each sample's channels (Forward's second pass,
+// reading x back from cache).
+//
+// Measured on NCHW tensors with S values a run, streamed against plain stores:
+//   - AVX-512, carrying tails: normalize on 12.8 MB gained at every run length (S = 49:
+//     Infer 1.15 → 0.91× copy; S = 196: 1.11 → 0.86×), and from 9.6 MB (Infer 0.92 →
+//     0.86×), but lost at 4.8 and 6.4 MB (0.76 → 0.96×, 0.82 → 0.92×; Forward 1.37 →
+//     1.68×) and 7.1 MB (0.75 → 0.92×); the gradient gained from 4.8 MB (Backward 2.60 →
+//     2.19×) and at S = 49 (4.86 → 3.67×).
+//   - AVX2: normalize lost on runs of up to 289 values and gained from 484 (Forward
+//     1.92 → 1.53×); the gradient, and normalize on a tile, gained from 100 (gradient
+//     1.81 → 1.51×, Forward 2.99 → 2.41×) and lost at 49 (gradient 1.83 → 2.30×).
+func (v vectorISA) normStream(tile bool) rowsStream {
+	switch {
+	case v == avx512:
+		return rowsStream{16, 8 << 20}
+	case tile:
+		return rowsStream{96, streamFrom}
+	}
+	return rowsStream{384, streamFrom}
+}
+
+func (v vectorISA) gradStream() rowsStream {
+	if v == avx512 {
+		return rowsStream{16, streamFrom}
+	}
+	return rowsStream{96, streamFrom}
+}
+
+// streamRows is stream for the rows elementwise kernels: 1 also for unaligned runs of at
+// least r.minRun values, from r.from bytes. The kernels assume a streamed run holds at
+// least a vector.
+func (v vectorISA) streamRows(y []float32, width, stride int, r rowsStream) int {
+	if width >= r.minRun && len(y)*4 >= r.from {
 		return 1
 	}
 	return v.stream(y, width, stride)
-}
-
-// longStreamRun is the shortest run, in values, whose output normalize over whole samples
-// streams when the runs are not aligned; the gradient, and normalize on a tile of a
-// sample's channels (Forward's second pass, reading x back from cache), stream from
-// shortStreamRun. Streamed against plain stores, on NCHW tensors of 7 to 25 MB with S
-// values a run, normalize lost on short runs (AVX-512, S = 100: 1.15 → 1.90× copy;
-// S = 289: 0.83 → 1.49×) and gained on long ones (S = 484: 1.11 → 0.84×; S = 3025:
-// 1.16 → 0.84×). The gradient and Forward gained with AVX-512 from S = 196 (gradient
-// 2.15 → 1.82×, Forward 2.91 → 2.18×) and lost at S = 121 (gradient 2.21 → 2.60×); with
-// AVX2 they gained from S = 100 (gradient 1.81 → 1.51×, Forward 2.99 → 2.41×) and lost at
-// S = 49 (gradient 1.83 → 2.30×).
-const longStreamRun = 384
-
-// shortStreamRun is the shortest unaligned run whose output the gradient streams (see
-// longStreamRun).
-func (v vectorISA) shortStreamRun() int {
-	if v == avx2 {
-		return 96
-	}
-	return 160
 }
 
 // rowsSpan returns s cut to the values that n channels of runs of width values over
@@ -496,11 +512,7 @@ func (v vectorISA) normalizeRows(y, x, center, scale, shift []float32, width, sa
 		}
 		return
 	}
-	minRun := longStreamRun
-	if n*width < stride {
-		minRun = v.shortStreamRun()
-	}
-	stream := v.streamRows(y, width, stride, minRun)
+	stream := v.streamRows(y, width, stride, v.normStream(n*width < stride))
 	if v == avx512 {
 		normRowsAVX512(y, x, center, scale, shift, width, samples, stride, pf, stream)
 	} else {
@@ -624,7 +636,7 @@ func (v vectorISA) gradRows(dx, dy, x, center, gy, gx, g0 []float32, width, samp
 		}
 		return
 	}
-	stream := v.streamRows(dx, width, stride, v.shortStreamRun())
+	stream := v.streamRows(dx, width, stride, v.gradStream())
 	if v == avx512 {
 		gradRowsAVX512(dx, dy, x, center, gy, gx, g0, width, samples, stride, pf, stream)
 	} else {

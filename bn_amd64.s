@@ -11273,118 +11273,165 @@ done_78:
 	RET
 
 nontemporal_72:
-	MOVQ  y_base+0(FP), AX
-	MOVQ  x_base+24(FP), CX
-	MOVQ  width+120(FP), DX
-	MOVQ  samples+128(FP), BX
-	MOVQ  stride+136(FP), SI
-	MOVQ  center_len+56(FP), DI
-	IMULQ DX, DI
-	SUBQ  DI, SI
-	SHLQ  $0x02, SI
+	MOVQ   y_base+0(FP), AX
+	MOVQ   x_base+24(FP), CX
+	MOVQ   width+120(FP), DX
+	MOVQ   samples+128(FP), BX
+	MOVQ   stride+136(FP), SI
+	MOVQ   center_len+56(FP), DI
+	IMULQ  DX, DI
+	SUBQ   DI, SI
+	SHLQ   $0x02, SI
+	VPXORD Z0, Z0, Z0
 
 sample_82:
 	XORQ DI, DI
 
 channel_83:
 	MOVQ         center_base+48(FP), R8
-	VBROADCASTSS (R8)(DI*4), Z0
-	MOVQ         scale_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z1
-	MOVQ         shift_base+96(FP), R8
+	MOVQ         scale_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z2
+	MOVQ         shift_base+96(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z3
+	TESTQ        DI, DI
+	JNZ          merged_84
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_84
+	JZ           aligned_86
 	CMPQ         R8, R9
-	JAE          aligned_84
+	JAE          aligned_86
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
 	XORQ         R10, R10
-	VMOVUPS.Z    (CX)(R10*1), K1, Z3
-	VSUBPS       Z0, Z3, Z3
-	VFMADD213PS  Z2, Z1, Z3
-	VMOVUPS      Z3, K1, (AX)(R10*1)
+	VMOVUPS.Z    (CX)(R10*1), K1, Z4
+	VSUBPS       Z1, Z4, Z4
+	VFMADD213PS  Z3, Z2, Z4
+	VMOVUPS      Z4, K1, (AX)(R10*1)
 	SUBQ         R8, R9
 	SHLQ         $0x02, R8
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_84:
-	MOVQ    R9, R8
-	ANDQ    $0x0f, R8
-	LEAQ    kmask<>+0(SB), R10
-	MOVWLZX (R10)(R8*2), R8
-	KMOVW   R8, K1
-	XORQ    R8, R8
-	SHLQ    $0x02, R9
-	SUBQ    $0x00000100, R9
+aligned_86:
+	MOVQ R9, R8
+	JMP  headed_85
 
-blocks_88:
-	CMPQ       R8, R9
-	JGT        blocksdone_89
+merged_84:
+	MOVQ        DX, R9
+	MOVQ        AX, R8
+	ANDQ        $0x3f, R8
+	JZ          mergedone_87
+	MOVQ        R8, R10
+	SHRQ        $0x02, R10
+	LEAQ        kmask<>+0(SB), R11
+	MOVWLZX     (R11)(R10*2), R10
+	KMOVW       R10, K1
+	KNOTW       K1, K1
+	NEGQ        R8
+	VMOVUPS.Z   (CX)(R8*1), K1, Z4
+	VSUBPS      Z1, Z4, Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVAPS     Z4, K1, Z0
+	VMOVNTPS    Z0, (AX)(R8*1)
+	ADDQ        $0x40, R8
+	ADDQ        R8, AX
+	ADDQ        R8, CX
+	SHRQ        $0x02, R8
+	SUBQ        R8, R9
+
+mergedone_87:
+	MOVQ R9, R8
+
+headed_85:
+	MOVQ    R8, R9
+	ANDQ    $0x0f, R9
+	LEAQ    kmask<>+0(SB), R10
+	MOVWLZX (R10)(R9*2), R9
+	KMOVW   R9, K1
+	XORQ    R9, R9
+	SHLQ    $0x02, R8
+	SUBQ    $0x00000100, R8
+
+blocks_91:
+	CMPQ       R9, R8
+	JGT        blocksdone_92
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_90
+	JZ         noprefetch_93
 	LEAQ       (R10)(CX*1), R10
-	PREFETCHT0 (R10)(R8*1)
-	PREFETCHT0 64(R10)(R8*1)
-	PREFETCHT0 128(R10)(R8*1)
-	PREFETCHT0 192(R10)(R8*1)
+	PREFETCHT0 (R10)(R9*1)
+	PREFETCHT0 64(R10)(R9*1)
+	PREFETCHT0 128(R10)(R9*1)
+	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_90:
-	VMOVUPS     (CX)(R8*1), Z3
-	VSUBPS      Z0, Z3, Z3
-	VFMADD213PS Z2, Z1, Z3
-	VMOVNTPS    Z3, (AX)(R8*1)
-	VMOVUPS     64(CX)(R8*1), Z3
-	VSUBPS      Z0, Z3, Z3
-	VFMADD213PS Z2, Z1, Z3
-	VMOVNTPS    Z3, 64(AX)(R8*1)
-	VMOVUPS     128(CX)(R8*1), Z3
-	VSUBPS      Z0, Z3, Z3
-	VFMADD213PS Z2, Z1, Z3
-	VMOVNTPS    Z3, 128(AX)(R8*1)
-	VMOVUPS     192(CX)(R8*1), Z3
-	VSUBPS      Z0, Z3, Z3
-	VFMADD213PS Z2, Z1, Z3
-	VMOVNTPS    Z3, 192(AX)(R8*1)
-	ADDQ        $0x00000100, R8
-	JMP         blocks_88
+noprefetch_93:
+	VMOVUPS     (CX)(R9*1), Z4
+	VSUBPS      Z1, Z4, Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVNTPS    Z4, (AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Z4
+	VSUBPS      Z1, Z4, Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVNTPS    Z4, 64(AX)(R9*1)
+	VMOVUPS     128(CX)(R9*1), Z4
+	VSUBPS      Z1, Z4, Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVNTPS    Z4, 128(AX)(R9*1)
+	VMOVUPS     192(CX)(R9*1), Z4
+	VSUBPS      Z1, Z4, Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVNTPS    Z4, 192(AX)(R9*1)
+	ADDQ        $0x00000100, R9
+	JMP         blocks_91
 
-blocksdone_89:
-	ADDQ $0x000000c0, R9
+blocksdone_92:
+	ADDQ $0x000000c0, R8
 
-singles_85:
-	CMPQ        R8, R9
-	JGT         tail_86
-	VMOVUPS     (CX)(R8*1), Z3
-	VSUBPS      Z0, Z3, Z3
-	VFMADD213PS Z2, Z1, Z3
-	VMOVNTPS    Z3, (AX)(R8*1)
-	ADDQ        $0x00000040, R8
-	JMP         singles_85
-
-tail_86:
+singles_88:
+	CMPQ        R9, R8
+	JGT         tail_89
+	VMOVUPS     (CX)(R9*1), Z4
+	VSUBPS      Z1, Z4, Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	CMPQ        R8, R9
-	JEQ         done_87
-	VMOVUPS.Z   (CX)(R8*1), K1, Z3
-	VSUBPS      Z0, Z3, Z3
-	VFMADD213PS Z2, Z1, Z3
-	VMOVUPS     Z3, K1, (AX)(R8*1)
-	MOVQ        R9, R8
+	JMP         singles_88
 
-done_87:
-	ADDQ R8, AX
-	ADDQ R8, CX
-	INCQ DI
-	CMPQ DI, center_len+56(FP)
-	JB   channel_83
+tail_89:
+	ADDQ        $0x00000040, R8
+	CMPQ        R9, R8
+	JEQ         done_90
+	VMOVUPS.Z   (CX)(R9*1), K1, Z0
+	VSUBPS      Z1, Z0, Z0
+	VFMADD213PS Z3, Z2, Z0
+	VMOVAPS     Z0, Z0
+	MOVQ        R8, R9
+
+done_90:
+	ADDQ    R9, AX
+	ADDQ    R9, CX
+	INCQ    DI
+	CMPQ    DI, center_len+56(FP)
+	JB      channel_83
+	MOVQ    AX, DI
+	ANDQ    $0x3f, DI
+	JZ      flushed_94
+	MOVQ    DI, R8
+	SHRQ    $0x02, R8
+	LEAQ    kmask<>+0(SB), R9
+	MOVWLZX (R9)(R8*2), R8
+	KMOVW   R8, K1
+	KNOTW   K1, K1
+	KNOTW   K1, K1
+	NEGQ    DI
+	VMOVUPS Z0, K1, (AX)(DI*1)
+
+flushed_94:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
@@ -11412,10 +11459,10 @@ TEXT ·normShortRowsAVX512(SB), NOSPLIT, $0-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_91:
+group_95:
 	XORQ DI, DI
 
-channel_92:
+channel_96:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -11424,11 +11471,11 @@ channel_92:
 	VBROADCASTSS (R8)(DI*4), Z2
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_93
+	JZ           noprefetch_97
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_94:
+prefetch_98:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -11436,23 +11483,23 @@ prefetch_94:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_94
+	JNZ        prefetch_98
 
-noprefetch_93:
+noprefetch_97:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_95:
+pairs_99:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_96
+	JA   single_100
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_99:
+down_103:
 	CMPQ        R12, $0x02
-	JB          downlast_100
+	JB          downlast_104
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11472,11 +11519,11 @@ down_99:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_99
+	JMP         down_103
 
-downlast_100:
+downlast_104:
 	TESTQ       R12, R12
-	JZ          downdone_101
+	JZ          downdone_105
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11486,20 +11533,20 @@ downlast_100:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 64(AX)(R9*1)
 
-downdone_101:
+downdone_105:
 	MOVQ R10, R9
-	JMP  pairs_95
+	JMP  pairs_99
 
-single_96:
+single_100:
 	CMPQ R9, R8
-	JAE  tail_97
+	JAE  tail_101
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_102:
+down_106:
 	CMPQ        R11, $0x02
-	JB          downlast_103
+	JB          downlast_107
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11511,29 +11558,29 @@ down_102:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_102
+	JMP         down_106
 
-downlast_103:
+downlast_107:
 	TESTQ       R11, R11
-	JZ          downdone_104
+	JZ          downdone_108
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 
-downdone_104:
+downdone_108:
 	ADDQ $0x00000040, R9
 
-tail_97:
+tail_101:
 	CMPQ R9, DX
-	JAE  positionsdone_98
+	JAE  positionsdone_102
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_105:
+down_109:
 	CMPQ        R10, $0x02
-	JB          downlast_106
+	JB          downlast_110
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11545,23 +11592,23 @@ down_105:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_105
+	JMP         down_109
 
-downlast_106:
+downlast_110:
 	TESTQ       R10, R10
-	JZ          downdone_107
+	JZ          downdone_111
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 
-downdone_107:
-positionsdone_98:
+downdone_111:
+positionsdone_102:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_92
+	JB      channel_96
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -11569,13 +11616,13 @@ positionsdone_98:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_108
+	JZ      done_112
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_91
+	JMP     group_95
 
-done_108:
+done_112:
 	VZEROUPPER
 	RET
 
@@ -11584,7 +11631,7 @@ done_108:
 TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_109
+	JNE     nontemporal_113
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -11593,12 +11640,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_110
+	JA      streaming_114
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_111
+	JZ      full_115
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -11608,7 +11655,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_false
 
-full_111:
+full_115:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -11643,16 +11690,16 @@ full_111:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_112:
+row_116:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_113
+	JZ         noprefetch_117
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_113:
+noprefetch_117:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -11672,7 +11719,7 @@ noprefetch_113:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_112
+	JNZ         row_116
 	VZEROUPPER
 	RET
 
@@ -11699,15 +11746,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_114:
+row_118:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_115
+	JZ         noprefetch_119
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_115:
+noprefetch_119:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -11723,7 +11770,7 @@ noprefetch_115:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_114
+	JNZ         row_118
 	VZEROUPPER
 	RET
 
@@ -11744,14 +11791,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_116:
+row_120:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_117
+	JZ         noprefetch_121
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_117:
+noprefetch_121:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -11763,7 +11810,7 @@ noprefetch_117:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_116
+	JNZ         row_120
 	VZEROUPPER
 	RET
 
@@ -11778,13 +11825,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_118:
+row_122:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_119
+	JZ         noprefetch_123
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_119:
+noprefetch_123:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11792,7 +11839,7 @@ noprefetch_119:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_118
+	JNZ         row_122
 	VZEROUPPER
 	RET
 
@@ -11825,16 +11872,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_120:
+row_124:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_121
+	JZ         noprefetch_125
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_121:
+noprefetch_125:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -11854,7 +11901,7 @@ noprefetch_121:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_120
+	JNZ         row_124
 	VZEROUPPER
 	RET
 
@@ -11881,15 +11928,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_122:
+row_126:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_123
+	JZ         noprefetch_127
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_123:
+noprefetch_127:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -11905,7 +11952,7 @@ noprefetch_123:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_122
+	JNZ         row_126
 	VZEROUPPER
 	RET
 
@@ -11926,14 +11973,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_124:
+row_128:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_125
+	JZ         noprefetch_129
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_125:
+noprefetch_129:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -11945,7 +11992,7 @@ noprefetch_125:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_124
+	JNZ         row_128
 	VZEROUPPER
 	RET
 
@@ -11960,13 +12007,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_126:
+row_130:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_127
+	JZ         noprefetch_131
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_127:
+noprefetch_131:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11974,11 +12021,11 @@ noprefetch_127:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_126
+	JNZ         row_130
 	VZEROUPPER
 	RET
 
-streaming_110:
+streaming_114:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -11986,15 +12033,15 @@ streaming_110:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_128:
+row_132:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_132:
+blocks_136:
 	CMPQ        R9, R10
-	JGT         blocksdone_133
+	JGT         blocksdone_137
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -12024,14 +12071,14 @@ blocks_132:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_132
+	JMP         blocks_136
 
-blocksdone_133:
+blocksdone_137:
 	ADDQ $0x000000c0, R10
 
-singles_129:
+singles_133:
 	CMPQ        R9, R10
-	JGT         tail_130
+	JGT         tail_134
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -12040,12 +12087,12 @@ singles_129:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_129
+	JMP         singles_133
 
-tail_130:
+tail_134:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_131
+	JEQ         done_135
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -12055,15 +12102,15 @@ tail_130:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_131:
+done_135:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_128
+	JNZ  row_132
 	VZEROUPPER
 	RET
 
-nontemporal_109:
+nontemporal_113:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -12072,12 +12119,12 @@ nontemporal_109:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_134
+	JA      streaming_138
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_135
+	JZ      full_139
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -12087,7 +12134,7 @@ nontemporal_109:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_true
 
-full_135:
+full_139:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -12122,16 +12169,16 @@ full_135:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_136:
+row_140:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_137
+	JZ         noprefetch_141
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_137:
+noprefetch_141:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -12151,7 +12198,7 @@ noprefetch_137:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_136
+	JNZ         row_140
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12179,15 +12226,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_138:
+row_142:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_139
+	JZ         noprefetch_143
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_139:
+noprefetch_143:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -12203,7 +12250,7 @@ noprefetch_139:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_138
+	JNZ         row_142
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12225,14 +12272,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_140:
+row_144:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_141
+	JZ         noprefetch_145
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_141:
+noprefetch_145:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -12244,7 +12291,7 @@ noprefetch_141:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_140
+	JNZ         row_144
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12260,13 +12307,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_142:
+row_146:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_143
+	JZ         noprefetch_147
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_143:
+noprefetch_147:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -12274,7 +12321,7 @@ noprefetch_143:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_142
+	JNZ         row_146
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12308,16 +12355,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_144:
+row_148:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_145
+	JZ         noprefetch_149
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_145:
+noprefetch_149:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -12337,7 +12384,7 @@ noprefetch_145:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_144
+	JNZ         row_148
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12365,15 +12412,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_146:
+row_150:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_147
+	JZ         noprefetch_151
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_147:
+noprefetch_151:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -12389,7 +12436,7 @@ noprefetch_147:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_146
+	JNZ         row_150
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12411,14 +12458,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_148:
+row_152:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_149
+	JZ         noprefetch_153
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_149:
+noprefetch_153:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -12430,7 +12477,7 @@ noprefetch_149:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_148
+	JNZ         row_152
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12446,13 +12493,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_150:
+row_154:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_151
+	JZ         noprefetch_155
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_151:
+noprefetch_155:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -12460,12 +12507,12 @@ noprefetch_151:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_150
+	JNZ         row_154
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_134:
+streaming_138:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -12473,15 +12520,15 @@ streaming_134:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_152:
+row_156:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_156:
+blocks_160:
 	CMPQ        R9, R10
-	JGT         blocksdone_157
+	JGT         blocksdone_161
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -12511,14 +12558,14 @@ blocks_156:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_156
+	JMP         blocks_160
 
-blocksdone_157:
+blocksdone_161:
 	ADDQ $0x000000c0, R10
 
-singles_153:
+singles_157:
 	CMPQ        R9, R10
-	JGT         tail_154
+	JGT         tail_158
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -12527,12 +12574,12 @@ singles_153:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_153
+	JMP         singles_157
 
-tail_154:
+tail_158:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_155
+	JEQ         done_159
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -12542,11 +12589,11 @@ tail_154:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_155:
+done_159:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_152
+	JNZ  row_156
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12572,20 +12619,20 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_158:
+sample_162:
 	XORQ DI, DI
 
-channel_159:
+channel_163:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_160:
+chunk_164:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_161
+	JZ         noprefetch_165
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -12621,7 +12668,7 @@ chunk_160:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_161:
+noprefetch_165:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -12638,9 +12685,9 @@ noprefetch_161:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_165:
+blocks_169:
 	CMPQ         R10, R11
-	JGT          blocksdone_166
+	JGT          blocksdone_170
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
@@ -12658,32 +12705,32 @@ blocks_165:
 	VADDPS       Z11, Z9, Z9
 	VFNMADD231PS Z11, Z12, Z10
 	ADDQ         $0x00000100, R10
-	JMP          blocks_165
+	JMP          blocks_169
 
-blocksdone_166:
+blocksdone_170:
 	ADDQ $0x000000c0, R11
 
-singles_162:
+singles_166:
 	CMPQ         R10, R11
-	JGT          tail_163
+	JGT          tail_167
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	ADDQ         $0x00000040, R10
-	JMP          singles_162
+	JMP          singles_166
 
-tail_163:
+tail_167:
 	ADDQ         $0x00000040, R11
 	CMPQ         R10, R11
-	JEQ          done_164
+	JEQ          done_168
 	VMOVUPS.Z    (AX)(R10*1), K1, Z11
 	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	MOVQ         R11, R10
 
-done_164:
+done_168:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -12703,7 +12750,7 @@ done_164:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_160
+	JNZ           chunk_164
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -12724,11 +12771,11 @@ done_164:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_159
+	JB            channel_163
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_158
+	JNZ           sample_162
 	VZEROUPPER
 	RET
 
@@ -12749,16 +12796,16 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_167:
+group_171:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_168
+	JE   bysample_172
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_170:
+channel_174:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -12771,11 +12818,11 @@ channel_170:
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_171
+	JZ           noprefetch_175
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_172:
+prefetch_176:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -12788,25 +12835,25 @@ prefetch_172:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_172
+	JNZ        prefetch_176
 
-noprefetch_171:
+noprefetch_175:
 	CMPQ DI, $0x00000040
-	JA   bysample_173
+	JA   bysample_177
 	MOVQ DI, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_175:
+pairs_179:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_176
+	JA   single_180
 	LEAQ (R10)(SI*1), R12
 	MOVQ BX, R13
 
-down_179:
+down_183:
 	CMPQ         R13, $0x02
-	JB           downlast_180
+	JB           downlast_184
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -12826,11 +12873,11 @@ down_179:
 	LEAQ         (R10)(SI*2), R10
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_179
+	JMP          down_183
 
-downlast_180:
+downlast_184:
 	TESTQ        R13, R13
-	JZ           downdone_181
+	JZ           downdone_185
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -12840,20 +12887,20 @@ downlast_180:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 
-downdone_181:
+downdone_185:
 	MOVQ R11, R10
-	JMP  pairs_175
+	JMP  pairs_179
 
-single_176:
+single_180:
 	CMPQ R10, R9
-	JAE  tail_177
+	JAE  tail_181
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ BX, R12
 
-down_182:
+down_186:
 	CMPQ         R12, $0x02
-	JB           downlast_183
+	JB           downlast_187
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -12865,29 +12912,29 @@ down_182:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R11)(SI*2), R11
 	SUBQ         $0x02, R12
-	JMP          down_182
+	JMP          down_186
 
-downlast_183:
+downlast_187:
 	TESTQ        R12, R12
-	JZ           downdone_184
+	JZ           downdone_188
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 
-downdone_184:
+downdone_188:
 	ADDQ $0x00000040, R10
 
-tail_177:
+tail_181:
 	CMPQ R10, DI
-	JAE  positionsdone_178
+	JAE  positionsdone_182
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_185:
+down_189:
 	CMPQ         R11, $0x02
-	JB           downlast_186
+	JB           downlast_190
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
@@ -12899,32 +12946,32 @@ down_185:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_185
+	JMP          down_189
 
-downlast_186:
+downlast_190:
 	TESTQ        R11, R11
-	JZ           downdone_187
+	JZ           downdone_191
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_187:
-positionsdone_178:
-	JMP summed_174
+downdone_191:
+positionsdone_182:
+	JMP summed_178
 
-bysample_173:
+bysample_177:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_188:
+sample_192:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_193:
+blocks_197:
 	CMPQ         R11, R12
-	JGT          blocksdone_194
+	JGT          blocksdone_198
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -12934,42 +12981,42 @@ blocks_193:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	ADDQ         $0x00000080, R11
-	JMP          blocks_193
+	JMP          blocks_197
 
-blocksdone_194:
+blocksdone_198:
 	ADDQ $0x00000040, R12
 
-singles_190:
+singles_194:
 	CMPQ         R11, R12
-	JGT          tail_191
+	JGT          tail_195
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_190
+	JMP          singles_194
 
-tail_191:
+tail_195:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_192
+	JEQ          done_196
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	MOVQ         R12, R11
 
-done_192:
+done_196:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_189
+	JZ   samplesdone_193
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_198:
+blocks_202:
 	CMPQ         R11, R12
-	JGT          blocksdone_199
+	JGT          blocksdone_203
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -12979,38 +13026,38 @@ blocks_198:
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	ADDQ         $0x00000080, R11
-	JMP          blocks_198
+	JMP          blocks_202
 
-blocksdone_199:
+blocksdone_203:
 	ADDQ $0x00000040, R12
 
-singles_195:
+singles_199:
 	CMPQ         R11, R12
-	JGT          tail_196
+	JGT          tail_200
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	ADDQ         $0x00000040, R11
-	JMP          singles_195
+	JMP          singles_199
 
-tail_196:
+tail_200:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_197
+	JEQ          done_201
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	MOVQ         R12, R11
 
-done_197:
+done_201:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_188
+	JNZ  sample_192
 
-samplesdone_189:
-summed_174:
+samplesdone_193:
+summed_178:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -13047,16 +13094,16 @@ summed_174:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_170
+	JB            channel_174
 	MOVQ          BX, R9
 	IMULQ         SI, R9
 	IMULQ         DI, R8
 	SUBQ          R8, R9
 	ADDQ          R9, AX
 	ADDQ          R9, CX
-	JMP           summed_169
+	JMP           summed_173
 
-bysample_168:
+bysample_172:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -13067,22 +13114,22 @@ bysample_168:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_200:
+clear_204:
 	VMOVUPS Z11, (R8)
 	VMOVUPS Z11, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_200
+	JNZ     clear_204
 	MOVQ    BX, R9
 
-sample_201:
+sample_205:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_202:
+channel_206:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_203
+	JZ         noprefetch_207
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -13094,7 +13141,7 @@ channel_202:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_203:
+noprefetch_207:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z0
 	VMOVUPS      (R8), Z9
@@ -13104,27 +13151,27 @@ noprefetch_203:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_204:
+singles_208:
 	CMPQ         R11, R12
-	JGT          tail_205
+	JGT          tail_209
 	VMOVUPS      (AX)(R11*1), Z12
 	VSUBPS       (CX)(R11*1), Z0, Z13
 	VADDPS       Z12, Z9, Z9
 	VFNMADD231PS Z12, Z13, Z10
 	ADDQ         $0x00000040, R11
-	JMP          singles_204
+	JMP          singles_208
 
-tail_205:
+tail_209:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_206
+	JEQ          done_210
 	VMOVUPS.Z    (AX)(R11*1), K1, Z12
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z12, Z9, Z9
 	VFNMADD231PS Z12, Z0, Z10
 	MOVQ         R12, R11
 
-done_206:
+done_210:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z9, (R8)
@@ -13132,14 +13179,14 @@ done_206:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_202
+	JB      channel_206
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_201
+	JNZ     sample_205
 	XORQ    SI, SI
 
-lanes_207:
+lanes_211:
 	VMOVUPS       (DI), Z0
 	VCVTPS2PD     Y0, Z9
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -13171,17 +13218,17 @@ lanes_207:
 	ADDQ          $0x00000080, DI
 	INCQ          SI
 	CMPQ          SI, center_len+128(FP)
-	JB            lanes_207
+	JB            lanes_211
 
-summed_169:
+summed_173:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_208
+	JZ      done_212
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_167
+	JMP     group_171
 
-done_208:
+done_212:
 	VZEROUPPER
 	RET
 
@@ -13203,9 +13250,9 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_209:
+chunk_213:
 	CMPQ    sumDy_len+8(FP), $0x40
-	JA      wide_211
+	JA      wide_215
 	LEAQ    kmask<>+0(SB), R8
 	MOVQ    sumDy_len+8(FP), SI
 	SUBQ    $0x00, SI
@@ -13259,11 +13306,11 @@ chunk_209:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_212:
+narrow_216:
 	CMPQ       R8, $0x04
-	JLT        narrowdone_213
+	JLT        narrowdone_217
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_214
+	JEQ        noprefetch_218
 	MOVQ       prefetch+144(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -13301,7 +13348,7 @@ narrow_212:
 	PREFETCHT0 128(SI)(R9*1)
 	PREFETCHT0 192(SI)(R9*1)
 
-noprefetch_214:
+noprefetch_218:
 	VMOVUPS     (DI), Z8
 	VMOVUPS.Z   (AX), K2, Z10
 	VMOVUPS.Z   (CX), K2, Z11
@@ -13397,12 +13444,12 @@ noprefetch_214:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_212
+	JMP         narrow_216
 
-narrowdone_213:
-narrow_215:
+narrowdone_217:
+narrow_219:
 	CMPQ      R8, $0x01
-	JLT       narrowdone_216
+	JLT       narrowdone_220
 	VMOVUPS   (DI), Z8
 	VMOVUPS.Z (AX), K2, Z9
 	VMOVUPS.Z (CX), K2, Z10
@@ -13438,9 +13485,9 @@ narrow_215:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_215
+	JMP       narrow_219
 
-narrowdone_216:
+narrowdone_220:
 	VMOVUPS Z0, 1088(DI)
 	VMOVUPS Z1, 2176(DI)
 	VMOVUPS Z2, 1152(DI)
@@ -13449,37 +13496,37 @@ narrowdone_216:
 	VMOVUPS Z5, 2304(DI)
 	VMOVUPS Z6, 1280(DI)
 	VMOVUPS Z7, 2368(DI)
-	JMP     chunkdone_210
+	JMP     chunkdone_214
 
-wide_211:
+wide_215:
 	VPXORD Z13, Z13, Z13
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_217:
+clear_221:
 	VMOVUPS Z13, 1088(SI)
 	VMOVUPS Z13, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_217
+	JNZ     clear_221
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_218:
+rows_222:
 	CMPQ SI, $0x04
-	JLT  rowsdone_219
+	JLT  rowsdone_223
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_221
+	JZ   vectorstail_225
 
-vectors_220:
+vectors_224:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_223
+	JEQ        noprefetch_227
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -13493,7 +13540,7 @@ vectors_220:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_223:
+noprefetch_227:
 	VMOVUPS     (R9), Z8
 	VMOVUPS     (R10), Z10
 	VMOVUPS     (R11), Z11
@@ -13523,11 +13570,11 @@ noprefetch_223:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_220
+	JNZ         vectors_224
 
-vectorstail_221:
+vectorstail_225:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_222
+	JZ          vectorsdone_226
 	VMOVUPS     (R9), Z8
 	VMOVUPS.Z   (R10), K1, Z10
 	VMOVUPS.Z   (R11), K1, Z11
@@ -13554,24 +13601,24 @@ vectorstail_221:
 	VADDPS      2176(R9), Z10, Z10
 	VMOVUPS     Z10, 2176(R9)
 
-vectorsdone_222:
+vectorsdone_226:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_218
+	JMP  rows_222
 
-rowsdone_219:
-rows_224:
+rowsdone_223:
+rows_228:
 	CMPQ SI, $0x01
-	JLT  rowsdone_225
+	JLT  rowsdone_229
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_227
+	JZ   vectorstail_231
 
-vectors_226:
+vectors_230:
 	VMOVUPS (R8), Z8
 	VMOVUPS (R9), Z9
 	VMOVUPS (R10), Z10
@@ -13586,11 +13633,11 @@ vectors_226:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_226
+	JNZ     vectors_230
 
-vectorstail_227:
+vectorstail_231:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_228
+	JZ        vectorsdone_232
 	VMOVUPS   (R8), Z8
 	VMOVUPS.Z (R9), K1, Z9
 	VMOVUPS.Z (R10), K1, Z10
@@ -13602,14 +13649,14 @@ vectorstail_227:
 	VADDPS    2176(R8), Z9, Z9
 	VMOVUPS   Z9, 2176(R8)
 
-vectorsdone_228:
+vectorsdone_232:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_224
+	JMP  rows_228
 
-rowsdone_225:
-chunkdone_210:
+rowsdone_229:
+chunkdone_214:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -13618,9 +13665,9 @@ chunkdone_210:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_229:
+singles_233:
 	CMPQ          R9, R10
-	JGT           tail_230
+	JGT           tail_234
 	VMOVUPS       1088(SI)(R9*1), Z8
 	VMOVUPD       (DI)(R9*2), Z9
 	VMOVUPD       64(DI)(R9*2), Z10
@@ -13642,12 +13689,12 @@ singles_229:
 	VMOVUPD       Z9, (R8)(R9*2)
 	VMOVUPD       Z10, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_229
+	JMP           singles_233
 
-tail_230:
+tail_234:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_231
+	JEQ           done_235
 	VMOVUPS       1088(SI)(R9*1), Z8
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z9
@@ -13674,15 +13721,15 @@ tail_230:
 	VMOVUPD       Z10, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_231:
+done_235:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_232
+	JZ      done_236
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_209
+	JMP     chunk_213
 
-done_232:
+done_236:
 	VZEROUPPER
 	RET
 
@@ -13691,7 +13738,7 @@ done_232:
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_233
+	JNE   nontemporal_237
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -13703,10 +13750,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_234:
+sample_238:
 	XORQ R8, R8
 
-channel_235:
+channel_239:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -13720,9 +13767,9 @@ channel_235:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_236
+	JZ           aligned_240
 	CMPQ         R9, R10
-	JAE          aligned_236
+	JAE          aligned_240
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -13739,7 +13786,7 @@ channel_235:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_236:
+aligned_240:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -13749,12 +13796,12 @@ aligned_236:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_240:
+blocks_244:
 	CMPQ       R9, R10
-	JGT        blocksdone_241
+	JGT        blocksdone_245
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_242
+	JZ         noprefetch_246
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -13766,7 +13813,7 @@ blocks_240:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_242:
+noprefetch_246:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13792,14 +13839,14 @@ noprefetch_242:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_240
+	JMP         blocks_244
 
-blocksdone_241:
+blocksdone_245:
 	ADDQ $0x000000c0, R10
 
-singles_237:
+singles_241:
 	CMPQ        R9, R10
-	JGT         tail_238
+	JGT         tail_242
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13807,12 +13854,12 @@ singles_237:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_237
+	JMP         singles_241
 
-tail_238:
+tail_242:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_239
+	JEQ         done_243
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13821,163 +13868,213 @@ tail_238:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_239:
+done_243:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_235
+	JB   channel_239
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_234
+	JNZ  sample_238
 	VZEROUPPER
 	RET
 
-nontemporal_233:
-	MOVQ  dx_base+0(FP), AX
-	MOVQ  dy_base+24(FP), CX
-	MOVQ  x_base+48(FP), DX
-	MOVQ  width+168(FP), BX
-	MOVQ  samples+176(FP), SI
-	MOVQ  stride+184(FP), DI
-	MOVQ  center_len+80(FP), R8
-	IMULQ BX, R8
-	SUBQ  R8, DI
-	SHLQ  $0x02, DI
+nontemporal_237:
+	MOVQ   dx_base+0(FP), AX
+	MOVQ   dy_base+24(FP), CX
+	MOVQ   x_base+48(FP), DX
+	MOVQ   width+168(FP), BX
+	MOVQ   samples+176(FP), SI
+	MOVQ   stride+184(FP), DI
+	MOVQ   center_len+80(FP), R8
+	IMULQ  BX, R8
+	SUBQ   R8, DI
+	SHLQ   $0x02, DI
+	VPXORD Z0, Z0, Z0
 
-sample_243:
+sample_247:
 	XORQ R8, R8
 
-channel_244:
+channel_248:
 	MOVQ         center_base+72(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z0
-	MOVQ         gy_base+96(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z1
-	MOVQ         gx_base+120(FP), R9
+	MOVQ         gy_base+96(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z2
-	MOVQ         g0_base+144(FP), R9
+	MOVQ         gx_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z3
+	MOVQ         g0_base+144(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z4
+	TESTQ        R8, R8
+	JNZ          merged_249
 	MOVQ         BX, R10
 	MOVQ         AX, R9
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_245
+	JZ           aligned_251
 	CMPQ         R9, R10
-	JAE          aligned_245
+	JAE          aligned_251
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
 	XORQ         R11, R11
-	VMOVUPS.Z    (CX)(R11*1), K1, Z4
-	VMOVUPS.Z    (DX)(R11*1), K1, Z5
-	VSUBPS       Z0, Z5, Z5
-	VFMADD213PS  Z3, Z1, Z4
-	VFMADD231PS  Z2, Z5, Z4
-	VMOVUPS      Z4, K1, (AX)(R11*1)
+	VMOVUPS.Z    (CX)(R11*1), K1, Z5
+	VMOVUPS.Z    (DX)(R11*1), K1, Z6
+	VSUBPS       Z1, Z6, Z6
+	VFMADD213PS  Z4, Z2, Z5
+	VFMADD231PS  Z3, Z6, Z5
+	VMOVUPS      Z5, K1, (AX)(R11*1)
 	SUBQ         R9, R10
 	SHLQ         $0x02, R9
 	ADDQ         R9, AX
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_245:
-	MOVQ    R10, R9
-	ANDQ    $0x0f, R9
-	LEAQ    kmask<>+0(SB), R11
-	MOVWLZX (R11)(R9*2), R9
-	KMOVW   R9, K1
-	XORQ    R9, R9
-	SHLQ    $0x02, R10
-	SUBQ    $0x00000100, R10
+aligned_251:
+	MOVQ R10, R9
+	JMP  headed_250
 
-blocks_249:
-	CMPQ       R9, R10
-	JGT        blocksdone_250
+merged_249:
+	MOVQ        BX, R10
+	MOVQ        AX, R9
+	ANDQ        $0x3f, R9
+	JZ          mergedone_252
+	MOVQ        R9, R11
+	SHRQ        $0x02, R11
+	LEAQ        kmask<>+0(SB), R12
+	MOVWLZX     (R12)(R11*2), R11
+	KMOVW       R11, K1
+	KNOTW       K1, K1
+	NEGQ        R9
+	VMOVUPS.Z   (CX)(R9*1), K1, Z5
+	VMOVUPS.Z   (DX)(R9*1), K1, Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD213PS Z4, Z2, Z5
+	VFMADD231PS Z3, Z6, Z5
+	VMOVAPS     Z5, K1, Z0
+	VMOVNTPS    Z0, (AX)(R9*1)
+	ADDQ        $0x40, R9
+	ADDQ        R9, AX
+	ADDQ        R9, CX
+	ADDQ        R9, DX
+	SHRQ        $0x02, R9
+	SUBQ        R9, R10
+
+mergedone_252:
+	MOVQ R10, R9
+
+headed_250:
+	MOVQ    R9, R10
+	ANDQ    $0x0f, R10
+	LEAQ    kmask<>+0(SB), R11
+	MOVWLZX (R11)(R10*2), R10
+	KMOVW   R10, K1
+	XORQ    R10, R10
+	SHLQ    $0x02, R9
+	SUBQ    $0x00000100, R9
+
+blocks_256:
+	CMPQ       R10, R9
+	JGT        blocksdone_257
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_251
+	JZ         noprefetch_258
 	LEAQ       (R11)(CX*1), R12
-	PREFETCHT0 (R12)(R9*1)
-	PREFETCHT0 64(R12)(R9*1)
-	PREFETCHT0 128(R12)(R9*1)
-	PREFETCHT0 192(R12)(R9*1)
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
 	LEAQ       (R11)(DX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
+	PREFETCHT0 (R11)(R10*1)
+	PREFETCHT0 64(R11)(R10*1)
+	PREFETCHT0 128(R11)(R10*1)
+	PREFETCHT0 192(R11)(R10*1)
 
-noprefetch_251:
-	VMOVUPS     (CX)(R9*1), Z4
-	VMOVUPS     (DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVNTPS    Z4, (AX)(R9*1)
-	VMOVUPS     64(CX)(R9*1), Z4
-	VMOVUPS     64(DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVNTPS    Z4, 64(AX)(R9*1)
-	VMOVUPS     128(CX)(R9*1), Z4
-	VMOVUPS     128(DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVNTPS    Z4, 128(AX)(R9*1)
-	VMOVUPS     192(CX)(R9*1), Z4
-	VMOVUPS     192(DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVNTPS    Z4, 192(AX)(R9*1)
-	ADDQ        $0x00000100, R9
-	JMP         blocks_249
+noprefetch_258:
+	VMOVUPS     (CX)(R10*1), Z5
+	VMOVUPS     (DX)(R10*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD213PS Z4, Z2, Z5
+	VFMADD231PS Z3, Z6, Z5
+	VMOVNTPS    Z5, (AX)(R10*1)
+	VMOVUPS     64(CX)(R10*1), Z5
+	VMOVUPS     64(DX)(R10*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD213PS Z4, Z2, Z5
+	VFMADD231PS Z3, Z6, Z5
+	VMOVNTPS    Z5, 64(AX)(R10*1)
+	VMOVUPS     128(CX)(R10*1), Z5
+	VMOVUPS     128(DX)(R10*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD213PS Z4, Z2, Z5
+	VFMADD231PS Z3, Z6, Z5
+	VMOVNTPS    Z5, 128(AX)(R10*1)
+	VMOVUPS     192(CX)(R10*1), Z5
+	VMOVUPS     192(DX)(R10*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD213PS Z4, Z2, Z5
+	VFMADD231PS Z3, Z6, Z5
+	VMOVNTPS    Z5, 192(AX)(R10*1)
+	ADDQ        $0x00000100, R10
+	JMP         blocks_256
 
-blocksdone_250:
-	ADDQ $0x000000c0, R10
+blocksdone_257:
+	ADDQ $0x000000c0, R9
 
-singles_246:
-	CMPQ        R9, R10
-	JGT         tail_247
-	VMOVUPS     (CX)(R9*1), Z4
-	VMOVUPS     (DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVNTPS    Z4, (AX)(R9*1)
-	ADDQ        $0x00000040, R9
-	JMP         singles_246
-
-tail_247:
+singles_253:
+	CMPQ        R10, R9
+	JGT         tail_254
+	VMOVUPS     (CX)(R10*1), Z5
+	VMOVUPS     (DX)(R10*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD213PS Z4, Z2, Z5
+	VFMADD231PS Z3, Z6, Z5
+	VMOVNTPS    Z5, (AX)(R10*1)
 	ADDQ        $0x00000040, R10
-	CMPQ        R9, R10
-	JEQ         done_248
-	VMOVUPS.Z   (CX)(R9*1), K1, Z4
-	VMOVUPS.Z   (DX)(R9*1), K1, Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, K1, (AX)(R9*1)
-	MOVQ        R10, R9
+	JMP         singles_253
 
-done_248:
-	ADDQ R9, AX
-	ADDQ R9, CX
-	ADDQ R9, DX
-	INCQ R8
-	CMPQ R8, center_len+80(FP)
-	JB   channel_244
+tail_254:
+	ADDQ        $0x00000040, R9
+	CMPQ        R10, R9
+	JEQ         done_255
+	VMOVUPS.Z   (CX)(R10*1), K1, Z0
+	VMOVUPS.Z   (DX)(R10*1), K1, Z5
+	VSUBPS      Z1, Z5, Z5
+	VFMADD213PS Z4, Z2, Z0
+	VFMADD231PS Z3, Z5, Z0
+	VMOVAPS     Z0, Z0
+	MOVQ        R9, R10
+
+done_255:
+	ADDQ    R10, AX
+	ADDQ    R10, CX
+	ADDQ    R10, DX
+	INCQ    R8
+	CMPQ    R8, center_len+80(FP)
+	JB      channel_248
+	MOVQ    AX, R8
+	ANDQ    $0x3f, R8
+	JZ      flushed_259
+	MOVQ    R8, R9
+	SHRQ    $0x02, R9
+	LEAQ    kmask<>+0(SB), R10
+	MOVWLZX (R10)(R9*2), R9
+	KMOVW   R9, K1
+	KNOTW   K1, K1
+	KNOTW   K1, K1
+	NEGQ    R8
+	VMOVUPS Z0, K1, (AX)(R8*1)
+
+flushed_259:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_243
+	JNZ  sample_247
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14002,10 +14099,10 @@ TEXT ·gradShortRowsAVX512(SB), NOSPLIT, $0-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_252:
+group_260:
 	XORQ R8, R8
 
-channel_253:
+channel_261:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -14016,11 +14113,11 @@ channel_253:
 	VBROADCASTSS (R9)(R8*4), Z3
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_254
+	JZ           noprefetch_262
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_255:
+prefetch_263:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -14033,23 +14130,23 @@ prefetch_255:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_255
+	JNZ        prefetch_263
 
-noprefetch_254:
+noprefetch_262:
 	MOVQ BX, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_256:
+pairs_264:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_257
+	JA   single_265
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_260:
+down_268:
 	CMPQ        R13, $0x02
-	JB          downlast_261
+	JB          downlast_269
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14077,11 +14174,11 @@ down_260:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_260
+	JMP         down_268
 
-downlast_261:
+downlast_269:
 	TESTQ       R13, R13
-	JZ          downdone_262
+	JZ          downdone_270
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14095,20 +14192,20 @@ downlast_261:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 64(AX)(R10*1)
 
-downdone_262:
+downdone_270:
 	MOVQ R11, R10
-	JMP  pairs_256
+	JMP  pairs_264
 
-single_257:
+single_265:
 	CMPQ R10, R9
-	JAE  tail_258
+	JAE  tail_266
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_263:
+down_271:
 	CMPQ        R12, $0x02
-	JB          downlast_264
+	JB          downlast_272
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14124,11 +14221,11 @@ down_263:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_263
+	JMP         down_271
 
-downlast_264:
+downlast_272:
 	TESTQ       R12, R12
-	JZ          downdone_265
+	JZ          downdone_273
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14136,19 +14233,19 @@ downlast_264:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 
-downdone_265:
+downdone_273:
 	ADDQ $0x00000040, R10
 
-tail_258:
+tail_266:
 	CMPQ R10, BX
-	JAE  positionsdone_259
+	JAE  positionsdone_267
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_266:
+down_274:
 	CMPQ        R11, $0x02
-	JB          downlast_267
+	JB          downlast_275
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14164,11 +14261,11 @@ down_266:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R10)(SI*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_266
+	JMP         down_274
 
-downlast_267:
+downlast_275:
 	TESTQ       R11, R11
-	JZ          downdone_268
+	JZ          downdone_276
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14176,14 +14273,14 @@ downlast_267:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 
-downdone_268:
-positionsdone_259:
+downdone_276:
+positionsdone_267:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_253
+	JB      channel_261
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -14192,13 +14289,13 @@ positionsdone_259:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_269
+	JZ      done_277
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_252
+	JMP     group_260
 
-done_269:
+done_277:
 	VZEROUPPER
 	RET
 
@@ -14207,7 +14304,7 @@ done_269:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_270
+	JNE     nontemporal_278
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -14216,12 +14313,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_271
+	JA      streaming_279
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_272
+	JZ      full_280
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -14231,7 +14328,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_false
 
-full_272:
+full_280:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -14275,10 +14372,10 @@ full_272:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_273:
+row_281:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_274
+	JZ         noprefetch_282
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -14288,7 +14385,7 @@ row_273:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_274:
+noprefetch_282:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -14317,7 +14414,7 @@ noprefetch_274:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_273
+	JNZ         row_281
 	VZEROUPPER
 	RET
 
@@ -14351,10 +14448,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_275:
+row_283:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_276
+	JZ         noprefetch_284
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -14362,7 +14459,7 @@ row_275:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_276:
+noprefetch_284:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -14385,7 +14482,7 @@ noprefetch_276:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_275
+	JNZ         row_283
 	VZEROUPPER
 	RET
 
@@ -14411,16 +14508,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_277:
+row_285:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_278
+	JZ         noprefetch_286
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_278:
+noprefetch_286:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -14437,7 +14534,7 @@ noprefetch_278:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_277
+	JNZ         row_285
 	VZEROUPPER
 	RET
 
@@ -14455,14 +14552,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_279:
+row_287:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_280
+	JZ         noprefetch_288
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_280:
+noprefetch_288:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14473,7 +14570,7 @@ noprefetch_280:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_279
+	JNZ         row_287
 	VZEROUPPER
 	RET
 
@@ -14515,10 +14612,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_281:
+row_289:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_282
+	JZ         noprefetch_290
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -14528,7 +14625,7 @@ row_281:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_282:
+noprefetch_290:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -14557,7 +14654,7 @@ noprefetch_282:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_281
+	JNZ         row_289
 	VZEROUPPER
 	RET
 
@@ -14591,10 +14688,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_283:
+row_291:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_284
+	JZ         noprefetch_292
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -14602,7 +14699,7 @@ row_283:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_284:
+noprefetch_292:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -14625,7 +14722,7 @@ noprefetch_284:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_283
+	JNZ         row_291
 	VZEROUPPER
 	RET
 
@@ -14651,16 +14748,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_285:
+row_293:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_286
+	JZ         noprefetch_294
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_286:
+noprefetch_294:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -14677,7 +14774,7 @@ noprefetch_286:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_285
+	JNZ         row_293
 	VZEROUPPER
 	RET
 
@@ -14695,14 +14792,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_287:
+row_295:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_288
+	JZ         noprefetch_296
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_288:
+noprefetch_296:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14713,11 +14810,11 @@ noprefetch_288:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_287
+	JNZ         row_295
 	VZEROUPPER
 	RET
 
-streaming_271:
+streaming_279:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -14727,15 +14824,15 @@ streaming_271:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_289:
+row_297:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_293:
+blocks_301:
 	CMPQ        R11, R12
-	JGT         blocksdone_294
+	JGT         blocksdone_302
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -14777,14 +14874,14 @@ blocks_293:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_293
+	JMP         blocks_301
 
-blocksdone_294:
+blocksdone_302:
 	ADDQ $0x000000c0, R12
 
-singles_290:
+singles_298:
 	CMPQ        R11, R12
-	JGT         tail_291
+	JGT         tail_299
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -14796,12 +14893,12 @@ singles_290:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVUPS     Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_290
+	JMP         singles_298
 
-tail_291:
+tail_299:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_292
+	JEQ         done_300
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -14814,16 +14911,16 @@ tail_291:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_292:
+done_300:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_289
+	JNZ  row_297
 	VZEROUPPER
 	RET
 
-nontemporal_270:
+nontemporal_278:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -14832,12 +14929,12 @@ nontemporal_270:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_295
+	JA      streaming_303
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_296
+	JZ      full_304
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -14847,7 +14944,7 @@ nontemporal_270:
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_true
 
-full_296:
+full_304:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -14891,10 +14988,10 @@ full_296:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_297:
+row_305:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_298
+	JZ         noprefetch_306
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -14904,7 +15001,7 @@ row_297:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_298:
+noprefetch_306:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -14933,7 +15030,7 @@ noprefetch_298:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_297
+	JNZ         row_305
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14968,10 +15065,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_299:
+row_307:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_300
+	JZ         noprefetch_308
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -14979,7 +15076,7 @@ row_299:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_300:
+noprefetch_308:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -15002,7 +15099,7 @@ noprefetch_300:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_299
+	JNZ         row_307
 	SFENCE
 	VZEROUPPER
 	RET
@@ -15029,16 +15126,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_301:
+row_309:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_302
+	JZ         noprefetch_310
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_302:
+noprefetch_310:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -15055,7 +15152,7 @@ noprefetch_302:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_301
+	JNZ         row_309
 	SFENCE
 	VZEROUPPER
 	RET
@@ -15074,14 +15171,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_303:
+row_311:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_304
+	JZ         noprefetch_312
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_304:
+noprefetch_312:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -15092,7 +15189,7 @@ noprefetch_304:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_303
+	JNZ         row_311
 	SFENCE
 	VZEROUPPER
 	RET
@@ -15135,10 +15232,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_305:
+row_313:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_306
+	JZ         noprefetch_314
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15148,7 +15245,7 @@ row_305:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_306:
+noprefetch_314:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -15177,7 +15274,7 @@ noprefetch_306:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_305
+	JNZ         row_313
 	SFENCE
 	VZEROUPPER
 	RET
@@ -15212,10 +15309,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_307:
+row_315:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_308
+	JZ         noprefetch_316
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15223,7 +15320,7 @@ row_307:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_308:
+noprefetch_316:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -15246,7 +15343,7 @@ noprefetch_308:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_307
+	JNZ         row_315
 	SFENCE
 	VZEROUPPER
 	RET
@@ -15273,16 +15370,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_309:
+row_317:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_310
+	JZ         noprefetch_318
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_310:
+noprefetch_318:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -15299,7 +15396,7 @@ noprefetch_310:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_309
+	JNZ         row_317
 	SFENCE
 	VZEROUPPER
 	RET
@@ -15318,14 +15415,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_311:
+row_319:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_312
+	JZ         noprefetch_320
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_312:
+noprefetch_320:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -15336,12 +15433,12 @@ noprefetch_312:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_311
+	JNZ         row_319
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_295:
+streaming_303:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -15351,15 +15448,15 @@ streaming_295:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_313:
+row_321:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_317:
+blocks_325:
 	CMPQ        R11, R12
-	JGT         blocksdone_318
+	JGT         blocksdone_326
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -15401,14 +15498,14 @@ blocks_317:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_317
+	JMP         blocks_325
 
-blocksdone_318:
+blocksdone_326:
 	ADDQ $0x000000c0, R12
 
-singles_314:
+singles_322:
 	CMPQ        R11, R12
-	JGT         tail_315
+	JGT         tail_323
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -15420,12 +15517,12 @@ singles_314:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_314
+	JMP         singles_322
 
-tail_315:
+tail_323:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_316
+	JEQ         done_324
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -15438,12 +15535,12 @@ tail_315:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_316:
+done_324:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_313
+	JNZ  row_321
 	SFENCE
 	VZEROUPPER
 	RET
@@ -15469,9 +15566,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_319:
+singles_327:
 	CMPQ    BX, DX
-	JGT     tail_320
+	JGT     tail_328
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -15485,12 +15582,12 @@ singles_319:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_319
+	JMP     singles_327
 
-tail_320:
+tail_328:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_321
+	JEQ       done_329
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -15507,6 +15604,6 @@ tail_320:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_321:
+done_329:
 	VZEROUPPER
 	RET

@@ -16,7 +16,7 @@ func TestStreamingStores(t *testing.T) {
 	}
 	forEachISA(t, func(t *testing.T, v vectorISA) {
 		rng := newRand(7)
-		const n, width, samples = 100, 3136, 4
+		const n, width, samples = 100, 3136, 7
 		stride := n * width
 		size := samples * stride
 		rows := size / 64
@@ -71,21 +71,25 @@ func TestStreamingStores(t *testing.T) {
 		oddStride := n * odd
 		oddSize := samples * oddStride
 		want, got, x, dy = want[:oddSize], got[1:oddSize+1], x[:oddSize], dy[:oddSize]
-		for _, minRun := range []int{longStreamRun, v.shortStreamRun()} {
-			if v.streamRows(got, odd, oddStride, minRun) != 1 {
+		for _, r := range []rowsStream{v.normStream(false), v.gradStream()} {
+			if v.streamRows(got, odd, oddStride, r) != 1 {
 				t.Fatal("odd runs do not take the streaming path")
 			}
 		}
 		checkRows(", odd runs", odd, oddStride)
+		copy(got, x)
+		normalizeRowsGeneric(want, x, center, scale, shift, odd, samples, oddStride)
+		v.normalizeRows(got, got, center, scale, shift, odd, samples, oddStride)
+		check("normalizeRows in place, odd runs")
 
-		// A tile of ten channels with shorter runs, as Forward normalizes when it blocks
-		// for the cache: streamed from shortStreamRun.
-		const short, shortSamples, c0, tile = 196, 61, 3, 10
+		// A tile of twenty channels with shorter runs, as Forward normalizes when it blocks
+		// for the cache: streamed as normStream(true) says.
+		const short, shortSamples, c0, tile = 196, 108, 3, 20
 		shortStride := n * short
 		want, got = make([]float32, shortSamples*shortStride), make([]float32, shortSamples*shortStride)
 		x, dy = x[:len(want)], dy[:len(want)]
 		at := func(s []float32) []float32 { return s[c0*short:] }
-		if v.streamRows(rowsSpan(at(got), tile, short, shortSamples, shortStride), short, shortStride, v.shortStreamRun()) != 1 {
+		if v.streamRows(rowsSpan(at(got), tile, short, shortSamples, shortStride), short, shortStride, v.normStream(true)) != 1 {
 			t.Fatal("the tile does not take the streaming path")
 		}
 		normalizeRowsGeneric(at(want), at(x), center[:tile], scale, shift, short, shortSamples, shortStride)

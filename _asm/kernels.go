@@ -41,6 +41,17 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 		if !w.zmm && !w.nt {
 			w.setTail(width)
 		}
+		// carried: AVX-512 streaming keeps each run's tail in carry, to be stored with the
+		// next run's head as one whole line (see mergeHead).
+		carried := w.zmm && w.nt
+		var carry VecVirtual
+		if carried {
+			if outputs != 1 {
+				panic("a carried tail holds one output")
+			}
+			carry = w.vec()
+			w.zero(carry)
+		}
 
 		sample := w.label("sample")
 		Label(sample)
@@ -56,12 +67,28 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 			if nv == unroll {
 				w.prefetchAhead(ptr[outputs:], i, unroll*w.size())
 			}
+			if carried && tail {
+				VMOVAPS(w.compute(func(d int) Mem { return at(ptr[d], i, 0) }, data, outputs, p, true, op), carry)
+				return
+			}
 			for u := range nv {
 				apply(i, u*w.size(), tail)
 			}
 		}
 		var i Register
 		switch {
+		case carried:
+			n := GP64()
+			merged, headed := w.label("merged"), w.label("headed")
+			TESTQ(ch, ch)
+			JNZ(LabelRef(merged))
+			MOVQ(w.alignHead(ptr, width, func(i Register) { apply(i, 0, true) }), n)
+			JMP(LabelRef(headed))
+			Label(merged)
+			MOVQ(w.mergeHead(ptr, width, carry, data, outputs, p, op), n)
+			Label(headed)
+			w.setTail(n)
+			i = w.loop(n, unroll, body)
 		case w.zmm:
 			n := w.alignHead(ptr, width, func(i Register) { apply(i, 0, true) })
 			w.setTail(n)
@@ -77,6 +104,9 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 		INCQ(ch)
 		CMPQ(ch, addr(Param(params[0]).Len()))
 		JB(LabelRef(channel))
+		if carried {
+			w.flushCarry(ptr[0], carry)
+		}
 		for d := range data {
 			ADDQ(skip, ptr[d])
 		}
@@ -156,6 +186,18 @@ func (w *isa) apply(at func(d int) Mem, data, outputs int, p []VecVirtual, tail 
 	}
 }
 
+// compute returns op's one result on the vector of data at at(d) (data pointers outputs
+// and after), loaded under the tail mask when tail.
+func (w *isa) compute(at func(d int) Mem, data []string, outputs int, p []VecVirtual, tail bool,
+	op func(in, p []VecVirtual) []VecVirtual) VecVirtual {
+	in := make([]VecVirtual, len(data)-outputs)
+	for d := range in {
+		in[d] = w.vec()
+		w.load(at(outputs+d), in[d], tail)
+	}
+	return op(in, p)[0]
+}
+
 // broadcast loads channel ch's value of each per-channel slice argument in params into
 // all lanes of a vector.
 func (w *isa) broadcast(params []string, ch Register) []VecVirtual {
@@ -202,6 +244,66 @@ func (w *isa) alignHead(ptr []Register, width Register, head func(i Register)) R
 	}
 	Label(aligned)
 	return n
+}
+
+// mergeHead (AVX-512, storing non-temporally) is alignHead for a run that starts where
+// the run before ended, its tail in carry: the head's lanes are computed in the frame of
+// the output's line (loaded from before the run's start, masked) and merged into carry,
+// and the whole line is streamed. A line split between two runs, stored through the
+// cache, had made streaming lose on runs of up to 289 values (Infer on NCHW 64×256×14×14
+// 1.21× copy streamed, 1.03× not; on runs of 192, aligned, 0.84×). It returns the count
+// of values left.
+func (w *isa) mergeHead(ptr []Register, width Register, carry VecVirtual, data []string, outputs int,
+	p []VecVirtual, op func(in, p []VecVirtual) []VecVirtual) Register {
+	off, n := GP64(), GP64()
+	MOVQ(width, n)
+	MOVQ(ptr[0], off)
+	ANDQ(U8(63), off) // the bytes of the line before the run: the last run's tail
+	done := w.label("mergedone")
+	JZ(LabelRef(done))
+	k := w.lanesFrom(off)
+	NEGQ(off)
+	tail := w.tail
+	w.tail = k
+	VMOVAPS(w.compute(func(d int) Mem { return Mem{Base: ptr[d], Index: off, Scale: 1} }, data, outputs, p, true, op), k, carry)
+	w.tail = tail
+	VMOVNTPS(carry, Mem{Base: ptr[0], Index: off, Scale: 1})
+	ADDQ(U8(64), off) // the head's bytes
+	for _, q := range ptr {
+		ADDQ(off, q)
+	}
+	SHRQ(U8(2), off)
+	SUBQ(off, n)
+	Label(done)
+	return n
+}
+
+// lanesFrom returns a mask of the lanes from off/4 up (off a register of bytes less than
+// 64, which it keeps).
+func (w *isa) lanesFrom(off Register) Op {
+	t, tbl, m, k := GP64(), GP64(), GP32(), K()
+	MOVQ(off, t)
+	SHRQ(U8(2), t)
+	LEAQ(kmaskTable, tbl)
+	MOVWLZX(Mem{Base: tbl, Index: t, Scale: 2}, m)
+	KMOVW(m, k)
+	KNOTW(k, k)
+	return k
+}
+
+// flushCarry stores the last run's tail, held in carry, through the cache: the lanes of
+// the output's line up to out.
+func (w *isa) flushCarry(out Register, carry VecVirtual) {
+	off := GP64()
+	MOVQ(out, off)
+	ANDQ(U8(63), off)
+	done := w.label("flushed")
+	JZ(LabelRef(done))
+	k := w.lanesFrom(off)
+	KNOTW(k, k)
+	NEGQ(off)
+	VMOVUPS(carry, k, Mem{Base: out, Index: off, Scale: 1})
+	Label(done)
 }
 
 // streamLines (AVX2, storing non-temporally) emits the loop over a run of width values

@@ -68,7 +68,7 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 				w.prefetchAhead(ptr[outputs:], i, unroll*w.size())
 			}
 			if carried && tail {
-				VMOVAPS(w.compute(func(d int) Mem { return at(ptr[d], i, 0) }, data, outputs, p, true, op), carry)
+				VMOVAPS(w.compute(func(d int) Mem { return at(ptr[d], i, 0) }, len(data), outputs, p, true, op)[0], carry)
 				return
 			}
 			for u := range nv {
@@ -85,7 +85,7 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 			MOVQ(w.alignHead(ptr, width, func(i Register) { apply(i, 0, true) }), n)
 			JMP(LabelRef(headed))
 			Label(merged)
-			MOVQ(w.mergeHead(ptr, width, carry, data, outputs, p, op), n)
+			MOVQ(w.mergeHead(ptr, width, carry, len(data), outputs, p, op), n)
 			Label(headed)
 			w.setTail(n)
 			i = w.loop(n, unroll, body)
@@ -171,31 +171,26 @@ func bases(names []string) []Register {
 	return r
 }
 
-// apply emits op on one vector of an elementwise kernel's data: the inputs (data
-// pointers outputs and after; at(d) is data pointer d's vector) loaded, op applied with
-// the parameters p, and its results stored to the outputs.
+// apply emits op on one vector of an elementwise kernel's data, at(d) being data pointer
+// d's vector, and stores its results to the outputs.
 func (w *isa) apply(at func(d int) Mem, data, outputs int, p []VecVirtual, tail bool,
 	op func(in, p []VecVirtual) []VecVirtual) {
+	for d, r := range w.compute(at, data, outputs, p, tail, op) {
+		w.store(r, at(d), tail)
+	}
+}
+
+// compute returns op's results on one vector of an elementwise kernel's data: the inputs
+// (data pointers outputs and after; at(d) is data pointer d's vector) loaded, under the
+// tail mask when tail, and op applied with the parameters p.
+func (w *isa) compute(at func(d int) Mem, data, outputs int, p []VecVirtual, tail bool,
+	op func(in, p []VecVirtual) []VecVirtual) []VecVirtual {
 	in := make([]VecVirtual, data-outputs)
 	for d := range in {
 		in[d] = w.vec()
 		w.load(at(outputs+d), in[d], tail)
 	}
-	for d, r := range op(in, p) {
-		w.store(r, at(d), tail)
-	}
-}
-
-// compute returns op's one result on the vector of data at at(d) (data pointers outputs
-// and after), loaded under the tail mask when tail.
-func (w *isa) compute(at func(d int) Mem, data []string, outputs int, p []VecVirtual, tail bool,
-	op func(in, p []VecVirtual) []VecVirtual) VecVirtual {
-	in := make([]VecVirtual, len(data)-outputs)
-	for d := range in {
-		in[d] = w.vec()
-		w.load(at(outputs+d), in[d], tail)
-	}
-	return op(in, p)[0]
+	return op(in, p)
 }
 
 // broadcast loads channel ch's value of each per-channel slice argument in params into
@@ -253,7 +248,7 @@ func (w *isa) alignHead(ptr []Register, width Register, head func(i Register)) R
 // cache, had made streaming lose on runs of up to 289 values (Infer on NCHW 64×256×14×14
 // 1.21× copy streamed, 1.03× not; on runs of 192, aligned, 0.84×). It returns the count
 // of values left.
-func (w *isa) mergeHead(ptr []Register, width Register, carry VecVirtual, data []string, outputs int,
+func (w *isa) mergeHead(ptr []Register, width Register, carry VecVirtual, data, outputs int,
 	p []VecVirtual, op func(in, p []VecVirtual) []VecVirtual) Register {
 	off, n := GP64(), GP64()
 	MOVQ(width, n)
@@ -265,7 +260,8 @@ func (w *isa) mergeHead(ptr []Register, width Register, carry VecVirtual, data [
 	NEGQ(off)
 	tail := w.tail
 	w.tail = k
-	VMOVAPS(w.compute(func(d int) Mem { return Mem{Base: ptr[d], Index: off, Scale: 1} }, data, outputs, p, true, op), k, carry)
+	at := func(d int) Mem { return Mem{Base: ptr[d], Index: off, Scale: 1} }
+	VMOVAPS(w.compute(at, data, outputs, p, true, op)[0], k, carry)
 	w.tail = tail
 	VMOVNTPS(carry, Mem{Base: ptr[0], Index: off, Scale: 1})
 	ADDQ(U8(64), off) // the head's bytes

@@ -316,20 +316,28 @@ const l1Streams = 6
 // a sample ahead: a sample's work ahead must still be in L1 when it is reached.
 const prefetchRunMax = 32 << 10
 
-// streamFrom is the output span, in bytes, from which the elementwise kernels store
-// non-temporally: beyond the caches, writing y without first reading its lines saves a
-// third of the memory traffic, as copy() does for large moves.
-const streamFrom = 4 << 20
+// normStreamFrom and gradStreamFrom are the output spans, in bytes, from which the
+// normalize and the gradient store non-temporally: beyond the caches, writing y without
+// first reading its lines saves a third of the memory traffic, as copy() does for large
+// moves. Smaller tensors stay in cache in part between calls, and there the normalize
+// lost by streaming up to about 7 MB (AVX-512, NCHW 32×64×28×28, 6.4 MB: Infer 0.80 →
+// 1.05× copy, Forward 1.23 → 1.75×; NHWC 0.69 → 1.03× and 1.26 → 1.89×), where the
+// gradient held (Backward 2.06 → 1.97×, NHWC 2.15 → 2.26×) or gained (unaligned runs
+// of 196 values, 4.8 MB: 2.60 → 2.19×).
+const (
+	normStreamFrom = 8 << 20
+	gradStreamFrom = 4 << 20
+)
 
 // stream tells the elementwise kernels to store non-temporally (1) or not (0): only for
-// outputs spanning streamFrom bytes or more whose every full vector is aligned, that is
-// when y and each step between runs or rows, in values, are multiples of a vector.
-func (v vectorISA) stream(y []float32, steps ...int) int {
+// outputs spanning from bytes or more whose every full vector is aligned, that is when y
+// and each step between runs or rows, in values, are multiples of a vector.
+func (v vectorISA) stream(y []float32, from int, steps ...int) int {
 	size := 32
 	if v == avx512 {
 		size = 64
 	}
-	if len(y)*4 < streamFrom || uintptr(unsafe.Pointer(unsafe.SliceData(y)))%uintptr(size) != 0 {
+	if len(y)*4 < from || uintptr(unsafe.Pointer(unsafe.SliceData(y)))%uintptr(size) != 0 {
 		return 0
 	}
 	for _, s := range steps {
@@ -341,8 +349,7 @@ func (v vectorISA) stream(y []float32, steps ...int) int {
 }
 
 // A rowsStream says from which run length, in values, and output size, in bytes, a rows
-// elementwise kernel streams its output when the runs are not aligned (aligned outputs
-// stream from streamFrom, see stream). Both kernels stream only whole cache lines: AVX2
+// elementwise kernel streams its output, aligned or not. Both kernels stream only whole cache lines: AVX2
 // stores a run's first and last partial lines through the cache; AVX-512 stores a run's
 // tail with the next run's head as one line (each sample's first head and last tail
 // through the cache).
@@ -356,36 +363,35 @@ type rowsStream struct{ minRun, from int }
 //   - AVX-512, carrying tails: normalize on 12.8 MB gained at every run length (S = 49:
 //     Infer 1.15 → 0.91× copy; S = 196: 1.11 → 0.86×), and from 9.6 MB (Infer 0.92 →
 //     0.86×), but lost at 4.8 and 6.4 MB (0.76 → 0.96×, 0.82 → 0.92×; Forward 1.37 →
-//     1.68×) and 7.1 MB (0.75 → 0.92×); the gradient gained from 4.8 MB (Backward 2.60 →
-//     2.19×) and at S = 49 (4.86 → 3.67×).
+//     1.68×) and 7.1 MB (0.75 → 0.92×), as aligned runs did (see normStreamFrom); the
+//     gradient gained from 4.8 MB (Backward 2.60 → 2.19×) and at S = 49 (4.86 → 3.67×).
 //   - AVX2: normalize lost on runs of up to 289 values and gained from 484 (Forward
 //     1.92 → 1.53×); the gradient, and normalize on a tile, gained from 100 (gradient
 //     1.81 → 1.51×, Forward 2.99 → 2.41×) and lost at 49 (gradient 1.83 → 2.30×).
 func (v vectorISA) normStream(tile bool) rowsStream {
 	switch {
 	case v == avx512:
-		return rowsStream{16, 8 << 20}
+		return rowsStream{16, normStreamFrom}
 	case tile:
-		return rowsStream{96, streamFrom}
+		return rowsStream{96, normStreamFrom}
 	}
-	return rowsStream{384, streamFrom}
+	return rowsStream{384, normStreamFrom}
 }
 
 func (v vectorISA) gradStream() rowsStream {
 	if v == avx512 {
-		return rowsStream{16, streamFrom}
+		return rowsStream{16, gradStreamFrom}
 	}
-	return rowsStream{96, streamFrom}
+	return rowsStream{96, gradStreamFrom}
 }
 
 // streamRows is stream for the rows elementwise kernels: 1 also for unaligned runs of at
-// least r.minRun values, from r.from bytes. The kernels assume a streamed run holds at
-// least a vector.
+// least r.minRun values. The kernels assume a streamed run holds at least a vector.
 func (v vectorISA) streamRows(y []float32, width, stride int, r rowsStream) int {
 	if width >= r.minRun && len(y)*4 >= r.from {
 		return 1
 	}
-	return v.stream(y, width, stride)
+	return v.stream(y, r.from, width, stride)
 }
 
 // rowsSpan returns s cut to the values that n channels of runs of width values over
@@ -504,7 +510,7 @@ func (v vectorISA) normalizeRows(y, x, center, scale, shift []float32, width, sa
 	raceRead(x)
 	raceWrite(y)
 	pf := rowsPrefetch(n, width, samples, stride)
-	if g := shortGroup(width, stride, 2); g > 0 && v.stream(y, width, stride) == 0 {
+	if g := shortGroup(width, stride, 2); g > 0 && v.stream(y, normStreamFrom, width, stride) == 0 {
 		if v == avx512 {
 			normShortRowsAVX512(y, x, center, scale, shift, width, samples, stride, pf*g, g)
 		} else {
@@ -536,9 +542,9 @@ func (v vectorISA) normalizeCols(y, x, center, scale, shift []float32, rows, str
 		pb.place(y, n, &center, &scale, &shift)
 	}
 	if v == avx512 {
-		normColsAVX512(y, x, center, scale, shift, rows, stride, narrowPrefetch(n, rows, stride), v.stream(y, stride))
+		normColsAVX512(y, x, center, scale, shift, rows, stride, narrowPrefetch(n, rows, stride), v.stream(y, normStreamFrom, stride))
 	} else {
-		normColsAVX2(y, x, center, scale, shift, rows, stride, narrowPrefetch(n, rows, stride), v.stream(y, stride))
+		normColsAVX2(y, x, center, scale, shift, rows, stride, narrowPrefetch(n, rows, stride), v.stream(y, normStreamFrom, stride))
 	}
 }
 
@@ -628,7 +634,7 @@ func (v vectorISA) gradRows(dx, dy, x, center, gy, gx, g0 []float32, width, samp
 	raceRead(x)
 	raceWrite(dx)
 	pf := rowsPrefetch(n, width, samples, stride)
-	if g := shortGroup(width, stride, 3); g > 0 && v.stream(dx, width, stride) == 0 {
+	if g := shortGroup(width, stride, 3); g > 0 && v.stream(dx, gradStreamFrom, width, stride) == 0 {
 		if v == avx512 {
 			gradShortRowsAVX512(dx, dy, x, center, gy, gx, g0, width, samples, stride, pf*g, g)
 		} else {
@@ -662,9 +668,9 @@ func (v vectorISA) gradCols(dx, dy, x, center, gy, gx, g0 []float32, rows, strid
 		pb.place(dx, n, &center, &gy, &gx, &g0)
 	}
 	if v == avx512 {
-		gradColsAVX512(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride), v.stream(dx, stride))
+		gradColsAVX512(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride), v.stream(dx, gradStreamFrom, stride))
 	} else {
-		gradColsAVX2(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride), v.stream(dx, stride))
+		gradColsAVX2(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride), v.stream(dx, gradStreamFrom, stride))
 	}
 }
 

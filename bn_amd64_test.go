@@ -8,8 +8,8 @@ import (
 )
 
 // TestStreamingStores covers the non-temporal store paths of the elementwise kernels,
-// which only outputs of streamFrom bytes or more take: the shared parity tests use smaller
-// tensors.
+// which only outputs of normStreamFrom or gradStreamFrom bytes or more take: the shared
+// parity tests use smaller tensors.
 func TestStreamingStores(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large tensors")
@@ -23,7 +23,7 @@ func TestStreamingStores(t *testing.T) {
 		x, dy := normal(rng, size, 3, 2), normal(rng, size, 0, 1)
 		center, scale, shift, g0 := normal(rng, n, 3, 1), normal(rng, n, 1, 0.5), normal(rng, n, 0, 1), normal(rng, n, 0, 1)
 		want, got := make([]float32, size), make([]float32, size)
-		if v.stream(got, width, stride) != 1 || v.stream(got, 64) != 1 {
+		if v.stream(got, normStreamFrom, width, stride) != 1 || v.stream(got, normStreamFrom, 64) != 1 {
 			t.Fatal("the test tensors do not take the streaming path")
 		}
 		// Two FMAs round twice where generic rounds once: allow 2 ulp of the result or

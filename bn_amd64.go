@@ -349,10 +349,10 @@ func (v vectorISA) stream(y []float32, from int, steps ...int) int {
 }
 
 // A rowsStream says from which run length, in values, and output size, in bytes, a rows
-// elementwise kernel streams its output, aligned or not. Both kernels stream only whole cache lines: AVX2
-// stores a run's first and last partial lines through the cache; AVX-512 stores a run's
-// tail with the next run's head as one line (each sample's first head and last tail
-// through the cache).
+// elementwise kernel streams its output, aligned or not. Both kernels stream only whole
+// cache lines: AVX2 stores a run's first and last partial lines through the cache;
+// AVX-512 stores a run's tail with the next run's head as one line (each sample's first
+// head and last tail through the cache).
 type rowsStream struct{ minRun, from int }
 
 // normStream and gradStream are the normalize's and the gradient's rowsStream; tile says

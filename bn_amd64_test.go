@@ -5,6 +5,8 @@ package bn
 import (
 	"math"
 	"testing"
+
+	"github.com/simdnorm/bn/internal/guard"
 )
 
 // TestStreamingStores covers the non-temporal store paths of the elementwise kernels,
@@ -26,16 +28,9 @@ func TestStreamingStores(t *testing.T) {
 		if v.stream(got, normStreamFrom, width, stride) != 1 || v.stream(got, normStreamFrom, 64) != 1 {
 			t.Fatal("the test tensors do not take the streaming path")
 		}
-		// Two FMAs round twice where generic rounds once: allow 2 ulp of the result or
-		// of the largest term, whichever is larger.
 		check := func(what string) {
 			t.Helper()
-			for i := range want {
-				scale := math.Max(math.Abs(float64(want[i])), math.Abs(float64(x[i]))*4+math.Abs(float64(dy[i]))*4+4)
-				if d := ulps(want[i], got[i]); d > 2 && math.Abs(float64(want[i]-got[i])) > 2*scale*0x1p-23 {
-					t.Fatalf("%s: [%d] = %v, generic %v (%d ulp)", what, i, got[i], want[i], d)
-				}
-			}
+			checkStreamed(t, what, want, got, x, dy)
 		}
 		// checkRows checks both rows kernels on runs of width values, stride apart.
 		checkRows := func(what string, width, stride int) {
@@ -96,6 +91,80 @@ func TestStreamingStores(t *testing.T) {
 		v.normalizeRows(at(got), at(x), center[:tile], scale, shift, short, shortSamples, shortStride)
 		check("normalizeRows, a tile of short runs")
 	})
+}
+
+// TestStreamingGuarded runs the streaming rows kernels on runs that start off vector
+// boundaries, with every slice flush against a guard page at one end: AVX-512 reads a
+// run's head from before its start (under a mask) and stores a run's tail with the next
+// run's head, and neither may touch memory outside the slices.
+func TestStreamingGuarded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large tensors")
+	}
+	forEachISA(t, func(t *testing.T, v vectorISA) {
+		rng := newRand(11)
+		const n, width, samples = 100, 3025, 7
+		stride, size := n*width, samples*n*width
+		x, dy := normal(rng, size, 3, 2), normal(rng, size, 0, 1)
+		center, scale, shift, g0 := normal(rng, n, 3, 1), normal(rng, n, 1, 0.5), normal(rng, n, 0, 1), normal(rng, n, 0, 1)
+		want := make([]float32, size)
+		for _, head := range []bool{true, false} {
+			t.Logf("slices at the regions' starts: %v", head)
+			// place returns a guarded copy of src: at the region's end, or at its start,
+			// one value past a vector boundary and followed by 16 zeros (returned as
+			// spare), which the kernels must leave alone.
+			place := func(src []float32) (s, spare []float32) {
+				r, err := guard.New(len(src) + 16)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { r.Free() })
+				if !head {
+					s = r.Tail(len(src))
+					copy(s, src)
+					return s, nil
+				}
+				s = r.Head(len(src)+16, 1)
+				copy(s, src)
+				return s[:len(src)], s[len(src):]
+			}
+			gx, _ := place(x)
+			gdy, _ := place(dy)
+			got, spare := place(make([]float32, size))
+			checkSpare := func(what string) {
+				t.Helper()
+				for i, v := range spare {
+					if v != 0 {
+						t.Fatalf("%s wrote %v %d values past the output's end", what, v, i+1)
+					}
+				}
+			}
+			if v.streamRows(got, width, stride, v.normStream(false)) != 1 || v.streamRows(got, width, stride, v.gradStream()) != 1 {
+				t.Fatal("the guarded tensors do not take the streaming path")
+			}
+			normalizeRowsGeneric(want, x, center, scale, shift, width, samples, stride)
+			v.normalizeRows(got, gx, center, scale, shift, width, samples, stride)
+			checkStreamed(t, "normalizeRows", want, got, x, dy)
+			checkSpare("normalizeRows")
+			gradRowsGeneric(want, dy, x, center, scale, shift, g0, width, samples, stride)
+			v.gradRows(got, gdy, gx, center, scale, shift, g0, width, samples, stride)
+			checkStreamed(t, "gradRows", want, got, x, dy)
+			checkSpare("gradRows")
+		}
+	})
+}
+
+// checkStreamed compares a kernel's output got with generic's want, computed from x and
+// dy. Two FMAs round twice where generic rounds once: it allows 2 ulp of the result or of
+// the largest term, whichever is larger.
+func checkStreamed(t *testing.T, what string, want, got, x, dy []float32) {
+	t.Helper()
+	for i := range want {
+		scale := math.Max(math.Abs(float64(want[i])), math.Abs(float64(x[i]))*4+math.Abs(float64(dy[i]))*4+4)
+		if d := ulps(want[i], got[i]); d > 2 && math.Abs(float64(want[i]-got[i])) > 2*scale*0x1p-23 {
+			t.Fatalf("%s: [%d] = %v, generic %v (%d ulp)", what, i, got[i], want[i], d)
+		}
+	}
 }
 
 // TestShortWalks runs the short-run reduction both ways it can walk a group, with both

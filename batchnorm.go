@@ -79,18 +79,33 @@ func (sv *Saved) prepare(c int) {
 	}
 }
 
-func (bn *BatchNorm) weight(c int) float64 {
-	if bn.Weight == nil {
-		return 1
+// fill saves the batch statistics of the tile starting at channel c0, whose centers are
+// the means rounded to float32.
+func (sv *Saved) fill(c0 int, mean, invStds []float64, center []float32) {
+	n := len(center)
+	mean, invStds = mean[:n], invStds[:n]
+	copy(sv.Mean[c0:c0+n], center)
+	inv, residual := sv.InvStd[c0:c0+n], sv.meanResidual[c0:c0+n]
+	for i, c := range center {
+		inv[i] = float32(invStds[i])
+		residual[i] = float32(mean[i] - float64(c))
 	}
-	return float64(bn.Weight[c])
 }
 
-func (bn *BatchNorm) bias(c int) float64 {
-	if bn.Bias == nil {
-		return 0
+// weights is γ for channels [c0, c1): Weight's, or ones when it is nil.
+func (bn *BatchNorm) weights(c0, c1 int) []float32 {
+	if bn.Weight == nil {
+		return ones[:c1-c0]
 	}
-	return float64(bn.Bias[c])
+	return bn.Weight[c0:c1]
+}
+
+// biases is β for channels [c0, c1): Bias's, or zeros when it is nil.
+func (bn *BatchNorm) biases(c0, c1 int) []float32 {
+	if bn.Bias == nil {
+		return zeros[:c1-c0]
+	}
+	return bn.Bias[c0:c1]
 }
 
 // checkTraining validates a training-mode call: more than one value per channel, as
@@ -133,17 +148,9 @@ func (bn *BatchNorm) Forward(y, x []float32, s Shape, saved *Saved) error {
 		if tracking {
 			bn.track(st, factor, c0, c1)
 		}
-		sc.foldTile(bn, st.mean, invStds, c0)
+		sc.fold(st.mean, invStds, bn.weights(c0, c1), bn.biases(c0, c1))
 		if saved != nil {
-			n := c1 - c0
-			copy(saved.Mean[c0:c1], sc.center[:n])
-			for i, v := range invStds {
-				saved.InvStd[c0+i] = float32(v)
-			}
-			residual := saved.meanResidual[c0:c1]
-			for i, m := range st.mean {
-				residual[i] = float32(m - float64(sc.center[i]))
-			}
+			saved.fill(c0, st.mean, invStds, sc.center[:c1-c0])
 		}
 		n := c1 - c0
 		p.normalize(k, y, x, sc.center[:n], sc.scale[:n], sc.shift[:n], c0, c1)
@@ -168,27 +175,6 @@ func (bn *BatchNorm) track(st *stats, factor float64, c0, c1 int) {
 		rm[i] = float32((1-factor)*float64(rm[i]) + factor*mean)
 		rv[i] = float32((1-factor)*float64(rv[i]) + factor*(m2[i]*inv))
 	}
-}
-
-// foldTile sets the center, scale and shift of the tile starting at channel c0 from its
-// batch means and 1/σ (see foldBatch).
-func (sc *scratch) foldTile(bn *BatchNorm, mean, invStds []float64, c0 int) {
-	mean = mean[:len(invStds)]
-	for i, invStd := range invStds {
-		sc.foldBatch(i, mean[i], invStd, bn.weight(c0+i), bn.bias(c0+i))
-	}
-}
-
-// foldBatch sets tile channel i's center, scale and shift to normalize with a batch mean
-// held in float64. The center is the mean rounded to float32, so x - center is exact for
-// values near the mean; the part the rounding dropped moves into the shift. Without that
-// split, a mean 1e4 times the spread would cost about 1e-3 of relative accuracy.
-func (sc *scratch) foldBatch(i int, mean, invStd, weight, bias float64) {
-	scale := weight * invStd
-	center := float32(mean)
-	sc.center[i] = center
-	sc.scale[i] = float32(scale)
-	sc.shift[i] = float32(bias - (mean-float64(center))*scale)
 }
 
 func (bn *BatchNorm) checkForward(y, x []float32, s Shape, saved *Saved) error {
@@ -266,16 +252,18 @@ func (bn *BatchNorm) Infer(y, x []float32, s Shape) error {
 				invStds[i] = float64(v)
 			}
 			k.invStd(invStds, invStds, 1, bn.Eps)
-			for i, invStd := range invStds {
-				c := c0 + i
-				sc.center[i], sc.scale[i], sc.shift[i] = bn.RunningMean[c], float32(bn.weight(c)*invStd), float32(bn.bias(c))
+			scale := sc.scale[:n]
+			for i, w := range bn.weights(c0, c1) {
+				scale[i] = float32(float64(w) * invStds[i])
 			}
-		} else {
-			st := sc.stats(n)
-			p.moments(k, st, x, c0, c1)
-			k.invStd(invStds, st.m2, st.inv, bn.Eps)
-			sc.foldTile(bn, st.mean, invStds, c0)
+			// The running mean and β are the center and shift as they stand.
+			p.normalize(k, y, x, bn.RunningMean[c0:c1], scale, bn.biases(c0, c1), c0, c1)
+			continue
 		}
+		st := sc.stats(n)
+		p.moments(k, st, x, c0, c1)
+		k.invStd(invStds, st.m2, st.inv, bn.Eps)
+		sc.fold(st.mean, invStds, bn.weights(c0, c1), bn.biases(c0, c1))
 		p.normalize(k, y, x, sc.center[:n], sc.scale[:n], sc.shift[:n], c0, c1)
 	}
 	return nil
@@ -306,26 +294,32 @@ func (bn *BatchNorm) Backward(dx, dWeight, dBias, dy, x []float32, s Shape, save
 		center := saved.Mean[c0:c1]
 		sumDy, sumDyXc := sc.sum1[:n], sc.sum2[:n]
 		p.reduce(k, sumDy, sumDyXc, dy, x, center, c0, c1)
-		for i := range n {
-			c := c0 + i
-			invStd := float64(saved.InvStd[c])
-			var lo float64 // the true mean is center + lo
-			if residual != nil {
-				lo = float64(residual[c])
-			}
-			sumDyXmu := sumDyXc[i] - lo*sumDy[i] // Σdy·(x - mean)
-			if dWeight != nil {
-				dWeight[c] = float32(sumDyXmu * invStd)
-			}
-			if dBias != nil {
-				dBias[c] = float32(sumDy[i])
-			}
+		invStds, weights := saved.InvStd[c0:c1], bn.weights(c0, c1)
+		los := zeros[:n] // the true mean is center + lo
+		if residual != nil {
+			los = residual[c0:c1]
+		}
+		gy, gx, g0 := sc.gy[:n], sc.gx[:n], sc.g0[:n]
+		for i, sDy := range sumDy {
+			invStd, lo := float64(invStds[i]), float64(los[i])
+			sumDyXmu := sumDyXc[i] - lo*sDy // Σdy·(x - mean)
+			sumDyXc[i] = sumDyXmu
 			// dx = γ·invStd·(dy - Σdy/m - (x - mean)·invStd²·Σdy·(x - mean)/m)
-			gy := bn.weight(c) * invStd
-			gx := -gy * invStd * invStd * sumDyXmu * invM
-			sc.gy[i] = float32(gy)
-			sc.gx[i] = float32(gx)
-			sc.g0[i] = float32(-gy*sumDy[i]*invM - gx*lo)
+			dyScale := float64(weights[i]) * invStd
+			xScale := -dyScale * invStd * invStd * sumDyXmu * invM
+			gy[i] = float32(dyScale)
+			gx[i] = float32(xScale)
+			g0[i] = float32(-dyScale*sDy*invM - xScale*lo)
+		}
+		if dWeight != nil {
+			for i, v := range sumDyXc {
+				dWeight[c0+i] = float32(v * float64(invStds[i]))
+			}
+		}
+		if dBias != nil {
+			for i, v := range sumDy {
+				dBias[c0+i] = float32(v)
+			}
 		}
 		p.grad(k, dx, dy, x, center, sc.gy[:n], sc.gx[:n], sc.g0[:n], c0, c1)
 	}

@@ -69,11 +69,12 @@ func (p plan) moments(k *kernelSet, st *stats, x []float32, c0, c1 int) {
 	} else {
 		k.momentsCols(st.mean, st.m2, 0, xs, p.samples, p.stride)
 	}
-	for i := range st.mean {
-		if isFinite(st.mean[i]) && isFinite(st.m2[i]) {
+	mean, m2 := st.mean, st.m2[:len(st.mean)]
+	for i := range mean {
+		if isFinite(mean[i]) && isFinite(m2[i]) {
 			continue
 		}
-		st.mean[i], st.m2[i] = p.exactMoments(x, c0+i)
+		mean[i], m2[i] = p.exactMoments(x, c0+i)
 	}
 }
 
@@ -131,6 +132,7 @@ func (p plan) reduce(k *kernelSet, sumDy, sumDyXc []float64, dy, x, center []flo
 	} else {
 		k.reduceCols(sumDy, sumDyXc, 0, dys, xs, center, p.samples, p.stride)
 	}
+	sumDyXc = sumDyXc[:len(sumDy)]
 	for i := range sumDy {
 		if isFinite(sumDy[i]) && isFinite(sumDyXc[i]) {
 			continue

@@ -148,7 +148,7 @@ func (bn *BatchNorm) Forward(y, x []float32, s Shape, saved *Saved) error {
 		if tracking {
 			bn.track(st, factor, c0, c1)
 		}
-		sc.fold(st.mean, invStds, bn.weights(c0, c1), bn.biases(c0, c1))
+		sc.fold(k, st.mean, invStds, bn.weights(c0, c1), bn.biases(c0, c1))
 		if saved != nil {
 			saved.fill(c0, st.mean, invStds, sc.center[:c1-c0])
 		}
@@ -263,7 +263,7 @@ func (bn *BatchNorm) Infer(y, x []float32, s Shape) error {
 		st := sc.stats(n)
 		p.moments(k, st, x, c0, c1)
 		k.invStd(invStds, st.m2, st.inv, bn.Eps)
-		sc.fold(st.mean, invStds, bn.weights(c0, c1), bn.biases(c0, c1))
+		sc.fold(k, st.mean, invStds, bn.weights(c0, c1), bn.biases(c0, c1))
 		p.normalize(k, y, x, sc.center[:n], sc.scale[:n], sc.shift[:n], c0, c1)
 	}
 	return nil

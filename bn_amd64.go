@@ -51,6 +51,7 @@ func (v vectorISA) kernels(name string) kernelSet {
 		gradRows:      v.gradRows,
 		gradCols:      v.gradCols,
 		invStd:        v.invStd,
+		fold:          v.fold,
 	}
 }
 
@@ -169,6 +170,12 @@ func invStdAVX2(dst, m2 []float64, inv, eps float64)
 
 //go:noescape
 func invStdAVX512(dst, m2 []float64, inv, eps float64)
+
+//go:noescape
+func foldAVX2(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32)
+
+//go:noescape
+func foldAVX512(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32)
 
 // paramBuf holds copies of a cols kernel's per-channel parameters when they are too many
 // for registers and the assembly reloads them every row. after places them so that they
@@ -685,5 +692,25 @@ func (v vectorISA) invStd(dst, m2 []float64, inv, eps float64) {
 		invStdAVX512(dst, m2, inv, eps)
 	} else {
 		invStdAVX2(dst, m2, inv, eps)
+	}
+}
+
+func (v vectorISA) fold(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32) {
+	n := len(center)
+	if n == 0 {
+		return
+	}
+	scale, shift, mean, invStd, weight, bias = scale[:n], shift[:n], mean[:n], invStd[:n], weight[:n], bias[:n]
+	raceRead64(mean)
+	raceRead64(invStd)
+	raceRead(weight)
+	raceRead(bias)
+	raceWrite(center)
+	raceWrite(scale)
+	raceWrite(shift)
+	if v == avx512 {
+		foldAVX512(center, scale, shift, mean, invStd, weight, bias)
+	} else {
+		foldAVX2(center, scale, shift, mean, invStd, weight, bias)
 	}
 }

@@ -9896,6 +9896,267 @@ done_1081:
 	VZEROUPPER
 	RET
 
+// func foldAVX2(center []float32, scale []float32, shift []float32, mean []float64, invStd []float64, weight []float32, bias []float32)
+// Requires: AVX
+TEXT ·foldAVX2(SB), NOSPLIT, $72-168
+	// foldAVX2: center, scale and shift from mean, invStd, weight and bias, len(center) values.
+	MOVQ    center_base+0(FP), AX
+	MOVQ    scale_base+24(FP), CX
+	MOVQ    shift_base+48(FP), DX
+	MOVQ    mean_base+72(FP), BX
+	MOVQ    invStd_base+96(FP), SI
+	MOVQ    weight_base+120(FP), DI
+	MOVQ    bias_base+144(FP), R8
+	MOVQ    center_len+8(FP), R9
+	MOVQ    R9, R10
+	ANDQ    $0x07, R10
+	SHLQ    $0x02, R10
+	MOVQ    R10, 64(SP)
+	LEAQ    ymask<>+0(SB), R11
+	NEGQ    R10
+	VMOVDQU 32(R11)(R10*1), Y0
+	XORQ    R10, R10
+	SHLQ    $0x02, R9
+	SUBQ    $0x00000020, R9
+
+singles_1086:
+	CMPQ         R10, R9
+	JGT          tail_1087
+	VMOVUPD      (BX)(R10*2), Y1
+	VMOVUPD      32(BX)(R10*2), Y2
+	VMOVUPD      (SI)(R10*2), Y3
+	VMOVUPD      32(SI)(R10*2), Y4
+	VMOVUPS      (DI)(R10*1), Y5
+	VMOVUPS      (R8)(R10*1), Y6
+	VCVTPD2PSY   Y1, X7
+	VCVTPD2PSY   Y2, X8
+	VINSERTF128  $0x01, X8, Y7, Y7
+	VCVTPS2PD    X5, Y8
+	VMULPD       Y3, Y8, Y8
+	VCVTPS2PD    X7, Y3
+	VSUBPD       Y3, Y1, Y3
+	VMULPD       Y8, Y3, Y3
+	VCVTPS2PD    X6, Y1
+	VSUBPD       Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y5, X3
+	VCVTPS2PD    X3, Y3
+	VMULPD       Y4, Y3, Y3
+	VEXTRACTF128 $0x01, Y7, X4
+	VCVTPS2PD    X4, Y4
+	VSUBPD       Y4, Y2, Y4
+	VMULPD       Y3, Y4, Y4
+	VEXTRACTF128 $0x01, Y6, X2
+	VCVTPS2PD    X2, Y2
+	VSUBPD       Y4, Y2, Y2
+	VMOVUPS      Y7, (AX)(R10*1)
+	VCVTPD2PSY   Y8, X9
+	VCVTPD2PSY   Y3, X3
+	VINSERTF128  $0x01, X3, Y9, Y9
+	VMOVUPS      Y9, (CX)(R10*1)
+	VCVTPD2PSY   Y1, X10
+	VCVTPD2PSY   Y2, X1
+	VINSERTF128  $0x01, X1, Y10, Y10
+	VMOVUPS      Y10, (DX)(R10*1)
+	ADDQ         $0x00000020, R10
+	JMP          singles_1086
+
+tail_1087:
+	ADDQ    $0x00000020, R9
+	CMPQ    R10, R9
+	JEQ     done_1088
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R11
+	SHLQ    $0x01, R11
+	LEAQ    (BX)(R10*2), R13
+	XORQ    BX, BX
+
+copy_1089:
+	CMPQ BX, R11
+	JGE  copied_1090
+	MOVL (R13)(BX*1), R12
+	MOVL R12, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1089
+
+copied_1090:
+	VMOVUPD (SP), Y1
+	VMOVUPD 32(SP), Y2
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), BX
+	SHLQ    $0x01, BX
+	LEAQ    (SI)(R10*2), R12
+	XORQ    SI, SI
+
+copy_1091:
+	CMPQ SI, BX
+	JGE  copied_1092
+	MOVL (R12)(SI*1), R11
+	MOVL R11, (SP)(SI*1)
+	ADDQ $0x04, SI
+	JMP  copy_1091
+
+copied_1092:
+	VMOVUPD    (SP), Y3
+	VMOVUPD    32(SP), Y4
+	LEAQ       (DI)(R10*1), BX
+	MOVQ       BX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_1093
+	VMASKMOVPS (BX), Y0, Y5
+	JMP        loaded_1094
+
+loadslow_1093:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_1095:
+	CMPQ DI, SI
+	JGE  copied_1096
+	MOVL (BX)(DI*1), R11
+	MOVL R11, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_1095
+
+copied_1096:
+	VMOVUPS (SP), Y5
+
+loaded_1094:
+	LEAQ       (R8)(R10*1), BX
+	MOVQ       BX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_1097
+	VMASKMOVPS (BX), Y0, Y6
+	JMP        loaded_1098
+
+loadslow_1097:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_1099:
+	CMPQ DI, SI
+	JGE  copied_1100
+	MOVL (BX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_1099
+
+copied_1100:
+	VMOVUPS (SP), Y6
+
+loaded_1098:
+	VCVTPD2PSY   Y1, X11
+	VCVTPD2PSY   Y2, X7
+	VINSERTF128  $0x01, X7, Y11, Y11
+	VCVTPS2PD    X5, Y7
+	VMULPD       Y3, Y7, Y7
+	VCVTPS2PD    X11, Y3
+	VSUBPD       Y3, Y1, Y3
+	VMULPD       Y7, Y3, Y3
+	VCVTPS2PD    X6, Y1
+	VSUBPD       Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y5, X3
+	VCVTPS2PD    X3, Y3
+	VMULPD       Y4, Y3, Y3
+	VEXTRACTF128 $0x01, Y11, X4
+	VCVTPS2PD    X4, Y4
+	VSUBPD       Y4, Y2, Y4
+	VMULPD       Y3, Y4, Y4
+	VEXTRACTF128 $0x01, Y6, X2
+	VCVTPS2PD    X2, Y2
+	VSUBPD       Y4, Y2, Y2
+	LEAQ         (AX)(R10*1), AX
+	MOVQ         AX, BX
+	ANDQ         $0x00000fff, BX
+	CMPQ         BX, $0x00000fe0
+	JA           storeslow_1101
+	VMASKMOVPS   Y11, Y0, (AX)
+	JMP          stored_1102
+
+storeslow_1101:
+	VMOVUPS Y11, (SP)
+	MOVQ    64(SP), BX
+	XORQ    SI, SI
+
+copy_1103:
+	CMPQ SI, BX
+	JGE  copied_1104
+	MOVL (SP)(SI*1), DI
+	MOVL DI, (AX)(SI*1)
+	ADDQ $0x04, SI
+	JMP  copy_1103
+
+copied_1104:
+stored_1102:
+	VCVTPD2PSY  Y7, X12
+	VCVTPD2PSY  Y3, X3
+	VINSERTF128 $0x01, X3, Y12, Y12
+	LEAQ        (CX)(R10*1), AX
+	MOVQ        AX, CX
+	ANDQ        $0x00000fff, CX
+	CMPQ        CX, $0x00000fe0
+	JA          storeslow_1105
+	VMASKMOVPS  Y12, Y0, (AX)
+	JMP         stored_1106
+
+storeslow_1105:
+	VMOVUPS Y12, (SP)
+	MOVQ    64(SP), CX
+	XORQ    BX, BX
+
+copy_1107:
+	CMPQ BX, CX
+	JGE  copied_1108
+	MOVL (SP)(BX*1), SI
+	MOVL SI, (AX)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1107
+
+copied_1108:
+stored_1106:
+	VCVTPD2PSY  Y1, X13
+	VCVTPD2PSY  Y2, X1
+	VINSERTF128 $0x01, X1, Y13, Y13
+	LEAQ        (DX)(R10*1), AX
+	MOVQ        AX, CX
+	ANDQ        $0x00000fff, CX
+	CMPQ        CX, $0x00000fe0
+	JA          storeslow_1109
+	VMASKMOVPS  Y13, Y0, (AX)
+	JMP         stored_1110
+
+storeslow_1109:
+	VMOVUPS Y13, (SP)
+	MOVQ    64(SP), CX
+	XORQ    DX, DX
+
+copy_1111:
+	CMPQ DX, CX
+	JGE  copied_1112
+	MOVL (SP)(DX*1), BX
+	MOVL BX, (AX)(DX*1)
+	ADDQ $0x04, DX
+	JMP  copy_1111
+
+copied_1112:
+stored_1110:
+	MOVQ R9, R10
+
+done_1088:
+	VZEROUPPER
+	RET
+
 // func momentsRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, prefetch int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·momentsRowsAVX512(SB), NOSPLIT, $24-136
@@ -15605,5 +15866,114 @@ tail_328:
 	MOVQ      DX, BX
 
 done_329:
+	VZEROUPPER
+	RET
+
+// func foldAVX512(center []float32, scale []float32, shift []float32, mean []float64, invStd []float64, weight []float32, bias []float32)
+// Requires: AVX, AVX512F
+TEXT ·foldAVX512(SB), NOSPLIT, $0-168
+	// foldAVX512: center, scale and shift from mean, invStd, weight and bias, len(center) values.
+	MOVQ    center_base+0(FP), AX
+	MOVQ    scale_base+24(FP), CX
+	MOVQ    shift_base+48(FP), DX
+	MOVQ    mean_base+72(FP), BX
+	MOVQ    invStd_base+96(FP), SI
+	MOVQ    weight_base+120(FP), DI
+	MOVQ    bias_base+144(FP), R8
+	MOVQ    center_len+8(FP), R9
+	MOVQ    R9, R10
+	ANDQ    $0x0f, R10
+	LEAQ    kmask<>+0(SB), R11
+	MOVWLZX (R11)(R10*2), R10
+	KMOVW   R10, K1
+	XORQ    R10, R10
+	SHLQ    $0x02, R9
+	SUBQ    $0x00000040, R9
+
+singles_330:
+	CMPQ          R10, R9
+	JGT           tail_331
+	VMOVUPD       (BX)(R10*2), Z0
+	VMOVUPD       64(BX)(R10*2), Z1
+	VMOVUPD       (SI)(R10*2), Z2
+	VMOVUPD       64(SI)(R10*2), Z3
+	VMOVUPS       (DI)(R10*1), Z4
+	VMOVUPS       (R8)(R10*1), Z5
+	VCVTPD2PS     Z0, Y6
+	VCVTPD2PS     Z1, Y7
+	VINSERTF64X4  $0x01, Y7, Z6, Z6
+	VCVTPS2PD     Y4, Z7
+	VMULPD        Z2, Z7, Z7
+	VCVTPS2PD     Y6, Z2
+	VSUBPD        Z2, Z0, Z2
+	VMULPD        Z7, Z2, Z2
+	VCVTPS2PD     Y5, Z0
+	VSUBPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z4, Y2
+	VCVTPS2PD     Y2, Z2
+	VMULPD        Z3, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z6, Y3
+	VCVTPS2PD     Y3, Z3
+	VSUBPD        Z3, Z1, Z3
+	VMULPD        Z2, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z5, Y1
+	VCVTPS2PD     Y1, Z1
+	VSUBPD        Z3, Z1, Z1
+	VMOVUPS       Z6, (AX)(R10*1)
+	VCVTPD2PS     Z7, Y8
+	VCVTPD2PS     Z2, Y2
+	VINSERTF64X4  $0x01, Y2, Z8, Z8
+	VMOVUPS       Z8, (CX)(R10*1)
+	VCVTPD2PS     Z0, Y9
+	VCVTPD2PS     Z1, Y0
+	VINSERTF64X4  $0x01, Y0, Z9, Z9
+	VMOVUPS       Z9, (DX)(R10*1)
+	ADDQ          $0x00000040, R10
+	JMP           singles_330
+
+tail_331:
+	ADDQ          $0x00000040, R9
+	CMPQ          R10, R9
+	JEQ           done_332
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (BX)(R10*2), K1, Z0
+	VMOVUPD.Z     64(BX)(R10*2), K2, Z1
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (SI)(R10*2), K1, Z2
+	VMOVUPD.Z     64(SI)(R10*2), K2, Z3
+	VMOVUPS.Z     (DI)(R10*1), K1, Z4
+	VMOVUPS.Z     (R8)(R10*1), K1, Z5
+	VCVTPD2PS     Z0, Y10
+	VCVTPD2PS     Z1, Y6
+	VINSERTF64X4  $0x01, Y6, Z10, Z10
+	VCVTPS2PD     Y4, Z6
+	VMULPD        Z2, Z6, Z6
+	VCVTPS2PD     Y10, Z2
+	VSUBPD        Z2, Z0, Z2
+	VMULPD        Z6, Z2, Z2
+	VCVTPS2PD     Y5, Z0
+	VSUBPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z4, Y2
+	VCVTPS2PD     Y2, Z2
+	VMULPD        Z3, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z10, Y3
+	VCVTPS2PD     Y3, Z3
+	VSUBPD        Z3, Z1, Z3
+	VMULPD        Z2, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z5, Y1
+	VCVTPS2PD     Y1, Z1
+	VSUBPD        Z3, Z1, Z1
+	VMOVUPS       Z10, K1, (AX)(R10*1)
+	VCVTPD2PS     Z6, Y11
+	VCVTPD2PS     Z2, Y2
+	VINSERTF64X4  $0x01, Y2, Z11, Z11
+	VMOVUPS       Z11, K1, (CX)(R10*1)
+	VCVTPD2PS     Z0, Y12
+	VCVTPD2PS     Z1, Y0
+	VINSERTF64X4  $0x01, Y0, Z12, Z12
+	VMOVUPS       Z12, K1, (DX)(R10*1)
+	MOVQ          R9, R10
+
+done_332:
 	VZEROUPPER
 	RET

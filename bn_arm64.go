@@ -23,6 +23,9 @@ var neonKernels = kernelSet{
 	// fsqrt and fdiv on 2D need WORD encodings). On amd64 the vector kernel took Infer on
 	// NC 256×1024 from 1.02× to 0.95× copy; arm64 speed has not been measured.
 	invStd: invStdGeneric,
+	// The generic loop: arm64's scalar conversions write whole registers, so they do not
+	// wait on each other as amd64's do.
+	fold: foldGeneric,
 }
 
 // archKernels lists this architecture's SIMD kernel sets, best first.

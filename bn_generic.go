@@ -20,6 +20,7 @@ var genericKernels = kernelSet{
 	gradRows:      gradRowsGeneric,
 	gradCols:      gradColsGeneric,
 	invStd:        invStdGeneric,
+	fold:          foldGeneric,
 }
 
 // runChunk is how many values of a run the generic kernels sum in float32 (over four
@@ -240,5 +241,16 @@ func invStdGeneric(dst, m2 []float64, inv, eps float64) {
 	dst = dst[:len(m2)]
 	for i, q := range m2 {
 		dst[i] = 1 / math.Sqrt(float64(q*inv)+eps)
+	}
+}
+
+func foldGeneric(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32) {
+	n := len(center)
+	scale, shift, mean, invStd, weight, bias = scale[:n], shift[:n], mean[:n], invStd[:n], weight[:n], bias[:n]
+	for i, m := range mean {
+		k := float64(weight[i]) * invStd[i]
+		c := float32(m)
+		center[i], scale[i] = c, float32(k)
+		shift[i] = float32(float64(bias[i]) - float64((m-float64(c))*k))
 	}
 }

@@ -214,6 +214,24 @@ func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng 
 			t.Fatalf("%s: invStd channel %d: %v (in place %v), generic %v", name, i, gotInv[i], m2s[i], wantInv[i])
 		}
 	}
+
+	// Center, scale and shift from float64 means that float32 cannot hold: the same bits
+	// as generic.
+	means := make([]float64, call.ch)
+	for i := range means {
+		means[i] = 1e4 * rng.NormFloat64()
+	}
+	wantFold := [3][]float32{make([]float32, call.ch), make([]float32, call.ch), make([]float32, call.ch)}
+	genericKernels.fold(wantFold[0], wantFold[1], wantFold[2], means, wantInv, scale, shift)
+	gotFold := [3][]float32{g.f32(make([]float32, call.ch)), g.f32(make([]float32, call.ch)), g.f32(make([]float32, call.ch))}
+	k.fold(gotFold[0], gotFold[1], gotFold[2], g.f64(means), g.f64(wantInv), g.f32(scale), g.f32(shift))
+	for j, what := range []string{"center", "scale", "shift"} {
+		for i := range wantFold[j] {
+			if math.Float32bits(gotFold[j][i]) != math.Float32bits(wantFold[j][i]) {
+				t.Fatalf("%s: fold channel %d: %s %v, generic %v", name, i, what, gotFold[j][i], wantFold[j][i])
+			}
+		}
+	}
 }
 
 // momentsTwice merges x into (mean, m2) twice: once from nothing, once on top.

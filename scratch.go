@@ -18,22 +18,13 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 func getScratch() *scratch  { return scratchPool.Get().(*scratch) }
 func putScratch(s *scratch) { scratchPool.Put(s) }
 
-// fold sets the center, scale and shift of a tile from its batch means, 1/σ, γ and β.
-// The center is the mean rounded to float32, so x - center is exact for values near the
-// mean; the part the rounding dropped moves into the shift. Without that split, a mean
-// 1e4 times the spread would cost about 1e-3 of relative accuracy.
-func (sc *scratch) fold(mean, invStds []float64, weight, bias []float32) {
+// fold sets the center, scale and shift of a tile from its batch means, 1/σ, γ and β
+// (see kernelSet.fold). The center is the mean rounded to float32, so x - center is exact
+// for values near the mean; the part the rounding dropped moves into the shift. Without
+// that split, a mean 1e4 times the spread would cost about 1e-3 of relative accuracy.
+func (sc *scratch) fold(k *kernelSet, mean, invStds []float64, weight, bias []float32) {
 	n := len(invStds)
-	mean, weight, bias = mean[:n], weight[:n], bias[:n]
-	center, scale, shift := sc.center[:n], sc.scale[:n], sc.shift[:n]
-	for i, invStd := range invStds {
-		m := mean[i]
-		k := float64(weight[i]) * invStd
-		c := float32(m)
-		center[i] = c
-		scale[i] = float32(k)
-		shift[i] = float32(float64(bias[i]) - (m-float64(c))*k)
-	}
+	k.fold(sc.center[:n], sc.scale[:n], sc.shift[:n], mean, invStds, weight, bias)
 }
 
 // zeros and ones stand for a center of zero (ScaleShift) and for a nil Bias or Weight.

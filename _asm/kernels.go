@@ -1553,3 +1553,38 @@ func (w *isa) invStd() {
 	})
 	w.ret()
 }
+
+// fold emits each channel's center, scale and shift for normalizing with its batch mean
+// (float64) and 1/σ: center = float32(mean), scale = γ/σ and shift = β - (mean -
+// center)·scale, each operation in float64, rounded once as IEEE's, so that the result
+// is the generic kernel's to the bit.
+func (w *isa) fold() {
+	w.text("fold", "func(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32)")
+	Comment("fold" + w.name + ": center, scale and shift from mean, invStd, weight and bias, len(center) values.")
+	p := bases([]string{"center", "scale", "shift", "mean", "invStd", "weight", "bias"})
+	center, scale, shift, mean, invStd, weight, bias := p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+	n := Load(Param("center").Len(), GP64())
+	w.setTail(n)
+	w.loop(n, 1, func(i Register, _ int, tail bool) {
+		m := w.loadPD(Mem{Base: mean, Index: i, Scale: 2}, tail)
+		inv := w.loadPD(Mem{Base: invStd, Index: i, Scale: 2}, tail)
+		gamma, beta := w.vec(), w.vec()
+		w.load(at(weight, i, 0), gamma, tail)
+		w.load(at(bias, i, 0), beta, tail)
+		c := w.narrow(m)
+		var k, b [2]VecVirtual
+		for h := range 2 {
+			k[h] = w.widen(gamma, h)
+			VMULPD(inv[h], k[h], k[h])
+			d := w.widen(c, h)
+			VSUBPD(d, m[h], d) // the part of the mean the center drops
+			VMULPD(k[h], d, d)
+			b[h] = w.widen(beta, h)
+			VSUBPD(d, b[h], b[h])
+		}
+		w.store(c, at(center, i, 0), tail)
+		w.store(w.narrow(k), at(scale, i, 0), tail)
+		w.store(w.narrow(b), at(shift, i, 0), tail)
+	})
+	w.ret()
+}

@@ -30,6 +30,7 @@ func main() {
 		w.reduceCols()
 		w.grad()
 		w.invStd()
+		w.fold()
 	}
 	Generate()
 	if out != "" && out != "-" {

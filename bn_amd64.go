@@ -356,10 +356,9 @@ func (v vectorISA) stream(y []float32, from int, steps ...int) int {
 }
 
 // A rowsStream says from which run length, in values, and output size, in bytes, a rows
-// elementwise kernel streams its output, aligned or not. Both kernels stream only whole
-// cache lines: AVX2 stores a run's first and last partial lines through the cache;
-// AVX-512 stores a run's tail with the next run's head as one line (each sample's first
-// head and last tail through the cache).
+// elementwise kernel streams its output, aligned or not. Both kernels stream whole cache
+// lines only: each run's tail is kept in registers and stored with the next run's head
+// as one line (each sample's first head and last tail through the cache).
 type rowsStream struct{ minRun, from int }
 
 // normStream and gradStream are the normalize's and the gradient's rowsStream; tile says
@@ -367,34 +366,36 @@ type rowsStream struct{ minRun, from int }
 // reading x back from cache).
 //
 // Measured on NCHW tensors with S values a run, streamed against plain stores:
-//   - AVX-512, carrying tails: normalize on 12.8 MB gained at every run length (S = 49:
-//     Infer 1.15 → 0.91× copy; S = 196: 1.11 → 0.86×), and from 9.6 MB (Infer 0.92 →
-//     0.86×), but lost at 4.8 and 6.4 MB (0.76 → 0.96×, 0.82 → 0.92×; Forward 1.37 →
-//     1.68×) and 7.1 MB (0.75 → 0.92×), as aligned runs did (see normStreamFrom); the
-//     gradient gained from 4.8 MB (Backward 2.60 → 2.19×) and at S = 49 (4.86 → 3.67×).
-//   - AVX2: normalize lost on runs of up to 289 values and gained from 484 (Forward
-//     1.92 → 1.53×); the gradient, and normalize on a tile, gained from 100 (gradient
-//     1.81 → 1.51×, Forward 2.99 → 2.41×) and lost at 49 (gradient 1.83 → 2.30×).
+//   - AVX-512: normalize on 12.8 MB gained at every run length (S = 49: Infer 1.15 →
+//     0.91× copy; S = 196: 1.11 → 0.86×), and from 9.6 MB (Infer 0.92 → 0.86×), but
+//     lost at 4.8 and 6.4 MB (0.76 → 0.96×, 0.82 → 0.92×; Forward 1.37 → 1.68×) and
+//     7.1 MB (0.75 → 0.92×), as aligned runs did (see normStreamFrom); the gradient
+//     gained from 4.8 MB (Backward 2.60 → 2.19×) and at S = 49 (4.86 → 3.67×).
+//   - AVX2, 9.4 to 12.8 MB: the gradient and Forward gained at every run length
+//     (S = 36: Backward 4.92 → 4.67×; S = 49: Forward 2.43 → 2.05×, Backward 4.16 →
+//     3.75×; S = 196: Forward 1.86 → 1.57×), and so did Infer from S = 81 (S = 121:
+//     1.03 → 0.88×), but not below (S = 36: 0.80 → 1.04×; S = 49 level).
 func (v vectorISA) normStream(tile bool) rowsStream {
-	switch {
-	case v == avx512:
-		return rowsStream{16, normStreamFrom}
-	case tile:
-		return rowsStream{96, normStreamFrom}
+	if v == avx2 && !tile {
+		return rowsStream{64, normStreamFrom}
 	}
-	return rowsStream{384, normStreamFrom}
+	return rowsStream{minStreamRun, normStreamFrom}
 }
 
 func (v vectorISA) gradStream() rowsStream {
-	if v == avx512 {
-		return rowsStream{16, gradStreamFrom}
-	}
-	return rowsStream{96, gradStreamFrom}
+	return rowsStream{minStreamRun, gradStreamFrom}
 }
 
+// minStreamRun is the shortest run, in values, that the rows kernels stream: a run's head,
+// up to its first line boundary, must not end it.
+const minStreamRun = 16
+
 // streamRows is stream for the rows elementwise kernels: 1 also for unaligned runs of at
-// least r.minRun values. The kernels assume a streamed run holds at least a vector.
+// least r.minRun values, and never for runs shorter than minStreamRun.
 func (v vectorISA) streamRows(y []float32, width, stride int, r rowsStream) int {
+	if width < minStreamRun {
+		return 0
+	}
 	if width >= r.minRun && len(y)*4 >= r.from {
 		return 1
 	}

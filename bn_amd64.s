@@ -1552,7 +1552,7 @@ done_133:
 	RET
 
 // func normRowsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, stream int)
-// Requires: AVX, FMA3, MMX+
+// Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+152(FP), $0x00
@@ -1704,36 +1704,39 @@ done_139:
 	RET
 
 nontemporal_134:
-	MOVQ  y_base+0(FP), AX
-	MOVQ  x_base+24(FP), CX
-	MOVQ  width+120(FP), DX
-	MOVQ  samples+128(FP), BX
-	MOVQ  stride+136(FP), SI
-	MOVQ  center_len+56(FP), DI
-	IMULQ DX, DI
-	SUBQ  DI, SI
-	SHLQ  $0x02, SI
+	MOVQ   y_base+0(FP), AX
+	MOVQ   x_base+24(FP), CX
+	MOVQ   width+120(FP), DX
+	MOVQ   samples+128(FP), BX
+	MOVQ   stride+136(FP), SI
+	MOVQ   center_len+56(FP), DI
+	IMULQ  DX, DI
+	SUBQ   DI, SI
+	SHLQ   $0x02, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
 
 sample_151:
 	XORQ DI, DI
 
 channel_152:
 	MOVQ         center_base+48(FP), R8
-	VBROADCASTSS (R8)(DI*4), Y0
-	MOVQ         scale_base+72(FP), R8
-	VBROADCASTSS (R8)(DI*4), Y1
-	MOVQ         shift_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y2
+	MOVQ         scale_base+72(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y3
+	MOVQ         shift_base+96(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y4
 	MOVQ         DX, R8
 	SHLQ         $0x02, R8
+	XORQ         R10, R10
 	MOVQ         AX, R9
-	NEGQ         R9
 	ANDQ         $0x3f, R9
-	CMPQ         R9, R8
-	JAE          plainrun_153
-	MOVQ         R8, R10
+	JZ           headed_153
+	MOVQ         $0x00000040, R10
 	SUBQ         R9, R10
-	ANDQ         $-64, R10
+	TESTQ        DI, DI
+	JNZ          merge_154
+	MOVQ         R10, R9
 	SHRQ         $0x02, R9
 	MOVQ         R9, R11
 	ANDQ         $0x07, R11
@@ -1741,7 +1744,7 @@ channel_152:
 	MOVQ         R11, 64(SP)
 	LEAQ         ymask<>+0(SB), R12
 	NEGQ         R11
-	VMOVDQU      32(R12)(R11*1), Y3
+	VMOVDQU      32(R12)(R11*1), Y5
 	XORQ         R11, R11
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000020, R9
@@ -1749,10 +1752,10 @@ channel_152:
 singles_155:
 	CMPQ        R11, R9
 	JGT         tail_156
-	VMOVUPS     (CX)(R11*1), Y4
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	VMOVUPS     Y4, (AX)(R11*1)
+	VMOVUPS     (CX)(R11*1), Y6
+	VSUBPS      Y2, Y6, Y6
+	VFMADD213PS Y4, Y3, Y6
+	VMOVUPS     Y6, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
 	JMP         singles_155
 
@@ -1765,13 +1768,13 @@ tail_156:
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
 	JA         loadslow_158
-	VMASKMOVPS (R12), Y3, Y4
+	VMASKMOVPS (R12), Y5, Y6
 	JMP        loaded_159
 
 loadslow_158:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
@@ -1784,21 +1787,21 @@ copy_160:
 	JMP  copy_160
 
 copied_161:
-	VMOVUPS (SP), Y4
+	VMOVUPS (SP), Y6
 
 loaded_159:
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
+	VSUBPS      Y2, Y6, Y6
+	VFMADD213PS Y4, Y3, Y6
 	LEAQ        (AX)(R11*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
 	JA          storeslow_162
-	VMASKMOVPS  Y4, Y3, (R11)
+	VMASKMOVPS  Y6, Y5, (R11)
 	JMP         stored_163
 
 storeslow_162:
-	VMOVUPS Y4, (SP)
+	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
@@ -1815,96 +1818,126 @@ stored_163:
 	MOVQ R9, R11
 
 done_157:
-	MOVQ R11, R9
-	LEAQ (R11)(R10*1), R10
-	SUBQ $0x00000080, R10
+	JMP headed_153
+
+merge_154:
+	MOVQ        R9, R11
+	MOVQ        $0x00000020, R13
+	CMPQ        R11, R13
+	CMOVQGT     R13, R11
+	MOVQ        R9, R12
+	SUBQ        R11, R12
+	LEAQ        ymask<>+0(SB), R13
+	NEGQ        R11
+	VMOVDQU     32(R13)(R11*1), Y6
+	NEGQ        R12
+	VMOVDQU     32(R13)(R12*1), Y7
+	NEGQ        R9
+	VMOVUPS     (CX)(R9*1), Y8
+	VSUBPS      Y2, Y8, Y8
+	VFMADD213PS Y4, Y3, Y8
+	VBLENDVPS   Y6, Y0, Y8, Y8
+	VMOVNTPS    Y8, (AX)(R9*1)
+	VMOVUPS     32(CX)(R9*1), Y6
+	VSUBPS      Y2, Y6, Y6
+	VFMADD213PS Y4, Y3, Y6
+	VBLENDVPS   Y7, Y1, Y6, Y6
+	VMOVNTPS    Y6, 32(AX)(R9*1)
+
+headed_153:
+	MOVQ R8, R9
+	SUBQ R10, R9
+	ANDQ $-64, R9
+	MOVQ R10, R11
+	LEAQ (R10)(R9*1), R9
+	SUBQ $0x00000080, R9
 
 blocks_169:
-	CMPQ       R9, R10
+	CMPQ       R11, R9
 	JGT        blocksdone_170
-	MOVQ       prefetch+144(FP), R11
-	TESTQ      R11, R11
+	MOVQ       prefetch+144(FP), R10
+	TESTQ      R10, R10
 	JZ         noprefetch_171
-	LEAQ       (R11)(CX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
+	LEAQ       (R10)(CX*1), R10
+	PREFETCHT0 (R10)(R11*1)
+	PREFETCHT0 64(R10)(R11*1)
 
 noprefetch_171:
-	VMOVUPS     (CX)(R9*1), Y4
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	VMOVNTPS    Y4, (AX)(R9*1)
-	VMOVUPS     32(CX)(R9*1), Y4
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	VMOVNTPS    Y4, 32(AX)(R9*1)
-	VMOVUPS     64(CX)(R9*1), Y4
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	VMOVNTPS    Y4, 64(AX)(R9*1)
-	VMOVUPS     96(CX)(R9*1), Y4
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	VMOVNTPS    Y4, 96(AX)(R9*1)
-	ADDQ        $0x00000080, R9
+	VMOVUPS     (CX)(R11*1), Y6
+	VSUBPS      Y2, Y6, Y6
+	VFMADD213PS Y4, Y3, Y6
+	VMOVNTPS    Y6, (AX)(R11*1)
+	VMOVUPS     32(CX)(R11*1), Y6
+	VSUBPS      Y2, Y6, Y6
+	VFMADD213PS Y4, Y3, Y6
+	VMOVNTPS    Y6, 32(AX)(R11*1)
+	VMOVUPS     64(CX)(R11*1), Y6
+	VSUBPS      Y2, Y6, Y6
+	VFMADD213PS Y4, Y3, Y6
+	VMOVNTPS    Y6, 64(AX)(R11*1)
+	VMOVUPS     96(CX)(R11*1), Y6
+	VSUBPS      Y2, Y6, Y6
+	VFMADD213PS Y4, Y3, Y6
+	VMOVNTPS    Y6, 96(AX)(R11*1)
+	ADDQ        $0x00000080, R11
 	JMP         blocks_169
 
 blocksdone_170:
-	ADDQ $0x00000060, R10
+	ADDQ $0x00000060, R9
 
 singles_166:
-	CMPQ        R9, R10
+	CMPQ        R11, R9
 	JGT         tail_167
-	VMOVUPS     (CX)(R9*1), Y4
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	VMOVNTPS    Y4, (AX)(R9*1)
-	ADDQ        $0x00000020, R9
+	VMOVUPS     (CX)(R11*1), Y6
+	VSUBPS      Y2, Y6, Y6
+	VFMADD213PS Y4, Y3, Y6
+	VMOVNTPS    Y6, (AX)(R11*1)
+	ADDQ        $0x00000020, R11
 	JMP         singles_166
 
 tail_167:
-	ADDQ       $0x00000020, R10
-	CMPQ       R9, R10
+	ADDQ       $0x00000020, R9
+	CMPQ       R11, R9
 	JEQ        done_168
-	LEAQ       (CX)(R9*1), R11
-	MOVQ       R11, R12
+	LEAQ       (CX)(R11*1), R10
+	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
 	JA         loadslow_172
-	VMASKMOVPS (R11), Y3, Y4
+	VMASKMOVPS (R10), Y5, Y6
 	JMP        loaded_173
 
 loadslow_172:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
 copy_174:
 	CMPQ R13, R12
 	JGE  copied_175
-	MOVL (R11)(R13*1), R14
+	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
 	JMP  copy_174
 
 copied_175:
-	VMOVUPS (SP), Y4
+	VMOVUPS (SP), Y6
 
 loaded_173:
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	LEAQ        (AX)(R9*1), R9
-	MOVQ        R9, R11
+	VSUBPS      Y2, Y6, Y6
+	VFMADD213PS Y4, Y3, Y6
+	LEAQ        (AX)(R11*1), R10
+	MOVQ        R10, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
 	JA          storeslow_176
-	VMASKMOVPS  Y4, Y3, (R9)
+	VMASKMOVPS  Y6, Y5, (R10)
 	JMP         stored_177
 
 storeslow_176:
-	VMOVUPS Y4, (SP)
+	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
@@ -1912,223 +1945,62 @@ copy_178:
 	CMPQ R12, R11
 	JGE  copied_179
 	MOVL (SP)(R12*1), R13
-	MOVL R13, (R9)(R12*1)
+	MOVL R13, (R10)(R12*1)
 	ADDQ $0x04, R12
 	JMP  copy_178
 
 copied_179:
 stored_177:
-	MOVQ R10, R9
+	MOVQ R9, R11
 
 done_168:
-	SUBQ    R9, R8
-	MOVQ    R8, R10
-	SHRQ    $0x02, R10
-	ANDQ    $0x07, R10
-	SHLQ    $0x02, R10
-	MOVQ    R10, 64(SP)
-	LEAQ    ymask<>+0(SB), R11
-	NEGQ    R10
-	VMOVDQU 32(R11)(R10*1), Y3
-	MOVQ    R9, R10
-	LEAQ    (R9)(R8*1), R8
-	SUBQ    $0x00000020, R8
-
-singles_180:
-	CMPQ        R10, R8
-	JGT         tail_181
-	VMOVUPS     (CX)(R10*1), Y4
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	VMOVUPS     Y4, (AX)(R10*1)
-	ADDQ        $0x00000020, R10
-	JMP         singles_180
-
-tail_181:
-	ADDQ       $0x00000020, R8
-	CMPQ       R10, R8
-	JEQ        done_182
-	LEAQ       (CX)(R10*1), R9
-	MOVQ       R9, R11
-	ANDQ       $0x00000fff, R11
-	CMPQ       R11, $0x00000fe0
-	JA         loadslow_183
-	VMASKMOVPS (R9), Y3, Y4
-	JMP        loaded_184
-
-loadslow_183:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), R11
-	XORQ    R12, R12
-
-copy_185:
-	CMPQ R12, R11
-	JGE  copied_186
-	MOVL (R9)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_185
-
-copied_186:
-	VMOVUPS (SP), Y4
-
-loaded_184:
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	LEAQ        (AX)(R10*1), R9
+	MOVQ        R8, R9
+	SUBQ        R11, R9
+	JZ          tailkept_180
 	MOVQ        R9, R10
-	ANDQ        $0x00000fff, R10
-	CMPQ        R10, $0x00000fe0
-	JA          storeslow_187
-	VMASKMOVPS  Y4, Y3, (R9)
-	JMP         stored_188
+	MOVQ        $0x00000020, R12
+	CMPQ        R10, R12
+	CMOVQGT     R12, R10
+	SUBQ        R10, R9
+	LEAQ        ymask<>+0(SB), R12
+	NEGQ        R10
+	VMOVDQU     32(R12)(R10*1), Y0
+	NEGQ        R9
+	VMOVDQU     32(R12)(R9*1), Y1
+	VMASKMOVPS  (CX)(R11*1), Y0, Y0
+	VSUBPS      Y2, Y0, Y0
+	VFMADD213PS Y4, Y3, Y0
+	VMOVAPS     Y0, Y0
+	VMASKMOVPS  32(CX)(R11*1), Y1, Y1
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y4, Y3, Y1
+	VMOVAPS     Y1, Y1
 
-storeslow_187:
-	VMOVUPS Y4, (SP)
-	MOVQ    64(SP), R10
-	XORQ    R11, R11
+tailkept_180:
+	ADDQ       R8, AX
+	ADDQ       R8, CX
+	INCQ       DI
+	CMPQ       DI, center_len+56(FP)
+	JB         channel_152
+	MOVQ       AX, DI
+	ANDQ       $0x3f, DI
+	JZ         flushed_181
+	MOVQ       DI, R8
+	MOVQ       $0x00000020, R10
+	CMPQ       R8, R10
+	CMOVQGT    R10, R8
+	MOVQ       DI, R9
+	SUBQ       R8, R9
+	LEAQ       ymask<>+0(SB), R10
+	NEGQ       R8
+	VMOVDQU    32(R10)(R8*1), Y2
+	NEGQ       R9
+	VMOVDQU    32(R10)(R9*1), Y3
+	NEGQ       DI
+	VMASKMOVPS Y0, Y2, (AX)(DI*1)
+	VMASKMOVPS Y1, Y3, 32(AX)(DI*1)
 
-copy_189:
-	CMPQ R11, R10
-	JGE  copied_190
-	MOVL (SP)(R11*1), R12
-	MOVL R12, (R9)(R11*1)
-	ADDQ $0x04, R11
-	JMP  copy_189
-
-copied_190:
-stored_188:
-	MOVQ R8, R10
-
-done_182:
-	MOVQ R10, R8
-	JMP  rundone_154
-
-plainrun_153:
-	SHRQ    $0x02, R8
-	MOVQ    R8, R9
-	ANDQ    $0x07, R9
-	SHLQ    $0x02, R9
-	MOVQ    R9, 64(SP)
-	LEAQ    ymask<>+0(SB), R10
-	NEGQ    R9
-	VMOVDQU 32(R10)(R9*1), Y3
-	XORQ    R9, R9
-	SHLQ    $0x02, R8
-	SUBQ    $0x00000080, R8
-
-blocks_194:
-	CMPQ       R9, R8
-	JGT        blocksdone_195
-	MOVQ       prefetch+144(FP), R10
-	TESTQ      R10, R10
-	JZ         noprefetch_196
-	LEAQ       (R10)(CX*1), R10
-	PREFETCHT0 (R10)(R9*1)
-	PREFETCHT0 64(R10)(R9*1)
-
-noprefetch_196:
-	VMOVUPS     (CX)(R9*1), Y4
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	VMOVUPS     Y4, (AX)(R9*1)
-	VMOVUPS     32(CX)(R9*1), Y4
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	VMOVUPS     Y4, 32(AX)(R9*1)
-	VMOVUPS     64(CX)(R9*1), Y4
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	VMOVUPS     Y4, 64(AX)(R9*1)
-	VMOVUPS     96(CX)(R9*1), Y4
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	VMOVUPS     Y4, 96(AX)(R9*1)
-	ADDQ        $0x00000080, R9
-	JMP         blocks_194
-
-blocksdone_195:
-	ADDQ $0x00000060, R8
-
-singles_191:
-	CMPQ        R9, R8
-	JGT         tail_192
-	VMOVUPS     (CX)(R9*1), Y4
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	VMOVUPS     Y4, (AX)(R9*1)
-	ADDQ        $0x00000020, R9
-	JMP         singles_191
-
-tail_192:
-	ADDQ       $0x00000020, R8
-	CMPQ       R9, R8
-	JEQ        done_193
-	LEAQ       (CX)(R9*1), R10
-	MOVQ       R10, R11
-	ANDQ       $0x00000fff, R11
-	CMPQ       R11, $0x00000fe0
-	JA         loadslow_197
-	VMASKMOVPS (R10), Y3, Y4
-	JMP        loaded_198
-
-loadslow_197:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), R11
-	XORQ    R12, R12
-
-copy_199:
-	CMPQ R12, R11
-	JGE  copied_200
-	MOVL (R10)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_199
-
-copied_200:
-	VMOVUPS (SP), Y4
-
-loaded_198:
-	VSUBPS      Y0, Y4, Y4
-	VFMADD213PS Y2, Y1, Y4
-	LEAQ        (AX)(R9*1), R9
-	MOVQ        R9, R10
-	ANDQ        $0x00000fff, R10
-	CMPQ        R10, $0x00000fe0
-	JA          storeslow_201
-	VMASKMOVPS  Y4, Y3, (R9)
-	JMP         stored_202
-
-storeslow_201:
-	VMOVUPS Y4, (SP)
-	MOVQ    64(SP), R10
-	XORQ    R11, R11
-
-copy_203:
-	CMPQ R11, R10
-	JGE  copied_204
-	MOVL (SP)(R11*1), R12
-	MOVL R12, (R9)(R11*1)
-	ADDQ $0x04, R11
-	JMP  copy_203
-
-copied_204:
-stored_202:
-	MOVQ R8, R9
-
-done_193:
-	MOVQ R9, R8
-
-rundone_154:
-	ADDQ R8, AX
-	ADDQ R8, CX
-	INCQ DI
-	CMPQ DI, center_len+56(FP)
-	JB   channel_152
+flushed_181:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
@@ -2158,10 +2030,10 @@ TEXT ·normShortRowsAVX2(SB), NOSPLIT, $72-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_205:
+group_182:
 	XORQ DI, DI
 
-channel_206:
+channel_183:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -2170,11 +2042,11 @@ channel_206:
 	VBROADCASTSS (R8)(DI*4), Y3
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_207
+	JZ           noprefetch_184
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_208:
+prefetch_185:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -2182,23 +2054,23 @@ prefetch_208:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_208
+	JNZ        prefetch_185
 
-noprefetch_207:
+noprefetch_184:
 	MOVQ DX, R8
 	ANDQ $-32, R8
 	XORQ R9, R9
 
-pairs_209:
+pairs_186:
 	LEAQ 64(R9), R10
 	CMPQ R10, R8
-	JA   single_210
+	JA   single_187
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_213:
+down_190:
 	CMPQ        R12, $0x02
-	JB          downlast_214
+	JB          downlast_191
 	VMOVUPS     (CX)(R9*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -2218,11 +2090,11 @@ down_213:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_213
+	JMP         down_190
 
-downlast_214:
+downlast_191:
 	TESTQ       R12, R12
-	JZ          downdone_215
+	JZ          downdone_192
 	VMOVUPS     (CX)(R9*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -2232,20 +2104,20 @@ downlast_214:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 32(AX)(R9*1)
 
-downdone_215:
+downdone_192:
 	MOVQ R10, R9
-	JMP  pairs_209
+	JMP  pairs_186
 
-single_210:
+single_187:
 	CMPQ R9, R8
-	JAE  tail_211
+	JAE  tail_188
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_216:
+down_193:
 	CMPQ        R11, $0x02
-	JB          downlast_217
+	JB          downlast_194
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -2257,200 +2129,200 @@ down_216:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_216
+	JMP         down_193
 
-downlast_217:
+downlast_194:
 	TESTQ       R11, R11
-	JZ          downdone_218
+	JZ          downdone_195
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 
-downdone_218:
+downdone_195:
 	ADDQ $0x00000020, R9
 
-tail_211:
+tail_188:
 	CMPQ R9, DX
-	JAE  positionsdone_212
+	JAE  positionsdone_189
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_219:
+down_196:
 	CMPQ       R10, $0x02
-	JB         downlast_220
+	JB         downlast_197
 	LEAQ       (CX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_222
+	JA         loadslow_199
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_223
+	JMP        loaded_200
 
-loadslow_222:
+loadslow_199:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_224:
+copy_201:
 	CMPQ R13, R12
-	JGE  copied_225
+	JGE  copied_202
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_224
+	JMP  copy_201
 
-copied_225:
+copied_202:
 	VMOVUPS (SP), Y4
 
-loaded_223:
+loaded_200:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_226
+	JA          storeslow_203
 	VMASKMOVPS  Y4, Y0, (R11)
-	JMP         stored_227
+	JMP         stored_204
 
-storeslow_226:
+storeslow_203:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_228:
+copy_205:
 	CMPQ R13, R12
-	JGE  copied_229
+	JGE  copied_206
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_228
+	JMP  copy_205
 
-copied_229:
-stored_227:
+copied_206:
+stored_204:
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_230
+	JA         loadslow_207
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_231
+	JMP        loaded_208
 
-loadslow_230:
+loadslow_207:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_232:
+copy_209:
 	CMPQ R13, R12
-	JGE  copied_233
+	JGE  copied_210
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_232
+	JMP  copy_209
 
-copied_233:
+copied_210:
 	VMOVUPS (SP), Y4
 
-loaded_231:
+loaded_208:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R9*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_234
+	JA          storeslow_211
 	VMASKMOVPS  Y4, Y0, (R11)
-	JMP         stored_235
+	JMP         stored_212
 
-storeslow_234:
+storeslow_211:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_236:
+copy_213:
 	CMPQ R13, R12
-	JGE  copied_237
+	JGE  copied_214
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_236
+	JMP  copy_213
 
-copied_237:
-stored_235:
+copied_214:
+stored_212:
 	LEAQ (R8)(BX*2), R8
 	LEAQ (R9)(BX*2), R9
 	SUBQ $0x02, R10
-	JMP  down_219
+	JMP  down_196
 
-downlast_220:
+downlast_197:
 	TESTQ      R10, R10
-	JZ         downdone_221
+	JZ         downdone_198
 	LEAQ       (CX)(R8*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_238
+	JA         loadslow_215
 	VMASKMOVPS (R9), Y0, Y4
-	JMP        loaded_239
+	JMP        loaded_216
 
-loadslow_238:
+loadslow_215:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_240:
+copy_217:
 	CMPQ R11, R10
-	JGE  copied_241
+	JGE  copied_218
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_240
+	JMP  copy_217
 
-copied_241:
+copied_218:
 	VMOVUPS (SP), Y4
 
-loaded_239:
+loaded_216:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          storeslow_242
+	JA          storeslow_219
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_243
+	JMP         stored_220
 
-storeslow_242:
+storeslow_219:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_244:
+copy_221:
 	CMPQ R10, R9
-	JGE  copied_245
+	JGE  copied_222
 	MOVL (SP)(R10*1), R11
 	MOVL R11, (R8)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_244
+	JMP  copy_221
 
-copied_245:
-stored_243:
-downdone_221:
-positionsdone_212:
+copied_222:
+stored_220:
+downdone_198:
+positionsdone_189:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_206
+	JB      channel_183
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -2458,13 +2330,13 @@ positionsdone_212:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_246
+	JZ      done_223
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_205
+	JMP     group_182
 
-done_246:
+done_223:
 	VZEROUPPER
 	RET
 
@@ -2473,7 +2345,7 @@ done_246:
 TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_247
+	JNE     nontemporal_224
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -2484,12 +2356,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_248
+	JA      streaming_225
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_249
+	JZ      full_226
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -2499,7 +2371,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_false
 
-full_249:
+full_226:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -2534,16 +2406,16 @@ full_249:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_250:
+row_227:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_251
+	JZ         noprefetch_228
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_251:
+noprefetch_228:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -2563,7 +2435,7 @@ noprefetch_251:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_250
+	JNZ         row_227
 	VZEROUPPER
 	RET
 
@@ -2590,15 +2462,15 @@ normColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_252:
+row_229:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_253
+	JZ         noprefetch_230
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_253:
+noprefetch_230:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -2614,7 +2486,7 @@ noprefetch_253:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_252
+	JNZ         row_229
 	VZEROUPPER
 	RET
 
@@ -2635,14 +2507,14 @@ normColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_254:
+row_231:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_255
+	JZ         noprefetch_232
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_255:
+noprefetch_232:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -2654,7 +2526,7 @@ noprefetch_255:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_254
+	JNZ         row_231
 	VZEROUPPER
 	RET
 
@@ -2669,13 +2541,13 @@ normColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_256:
+row_233:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_257
+	JZ         noprefetch_234
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_257:
+noprefetch_234:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -2683,7 +2555,7 @@ noprefetch_257:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_256
+	JNZ         row_233
 	VZEROUPPER
 	RET
 
@@ -2711,99 +2583,99 @@ normColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_258
+	JA         loadslow_235
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_259
+	JMP        loaded_236
 
-loadslow_258:
+loadslow_235:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_260:
+copy_237:
 	CMPQ BX, DX
-	JGE  copied_261
+	JGE  copied_238
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_260
+	JMP  copy_237
 
-copied_261:
+copied_238:
 	VMOVUPS (SP), Y10
 
-loaded_259:
+loaded_236:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_262
+	JA         loadslow_239
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_263
+	JMP        loaded_240
 
-loadslow_262:
+loadslow_239:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_264:
+copy_241:
 	CMPQ BX, DX
-	JGE  copied_265
+	JGE  copied_242
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_264
+	JMP  copy_241
 
-copied_265:
+copied_242:
 	VMOVUPS (SP), Y11
 
-loaded_263:
+loaded_240:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_266
+	JA         loadslow_243
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_267
+	JMP        loaded_244
 
-loadslow_266:
+loadslow_243:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_268:
+copy_245:
 	CMPQ BX, DX
-	JGE  copied_269
+	JGE  copied_246
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_268
+	JMP  copy_245
 
-copied_269:
+copied_246:
 	VMOVUPS (SP), Y12
 
-loaded_267:
+loaded_244:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_270:
+row_247:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_271
+	JZ         noprefetch_248
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_271:
+noprefetch_248:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -2820,58 +2692,58 @@ noprefetch_271:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_272
+	JA          loadslow_249
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_273
+	JMP         loaded_250
 
-loadslow_272:
+loadslow_249:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_274:
+copy_251:
 	CMPQ R8, DI
-	JGE  copied_275
+	JGE  copied_252
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_274
+	JMP  copy_251
 
-copied_275:
+copied_252:
 	VMOVUPS (SP), Y13
 
-loaded_273:
+loaded_250:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_276
+	JA          storeslow_253
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_277
+	JMP         stored_254
 
-storeslow_276:
+storeslow_253:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_278:
+copy_255:
 	CMPQ R8, DI
-	JGE  copied_279
+	JGE  copied_256
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_278
+	JMP  copy_255
 
-copied_279:
-stored_277:
+copied_256:
+stored_254:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_270
+	JNZ  row_247
 	VZEROUPPER
 	RET
 
@@ -2893,98 +2765,98 @@ normColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_280
+	JA         loadslow_257
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_281
+	JMP        loaded_258
 
-loadslow_280:
+loadslow_257:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_282:
+copy_259:
 	CMPQ BX, DX
-	JGE  copied_283
+	JGE  copied_260
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_282
+	JMP  copy_259
 
-copied_283:
+copied_260:
 	VMOVUPS (SP), Y7
 
-loaded_281:
+loaded_258:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_284
+	JA         loadslow_261
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_285
+	JMP        loaded_262
 
-loadslow_284:
+loadslow_261:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_286:
+copy_263:
 	CMPQ BX, DX
-	JGE  copied_287
+	JGE  copied_264
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_286
+	JMP  copy_263
 
-copied_287:
+copied_264:
 	VMOVUPS (SP), Y8
 
-loaded_285:
+loaded_262:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_288
+	JA         loadslow_265
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_289
+	JMP        loaded_266
 
-loadslow_288:
+loadslow_265:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_290:
+copy_267:
 	CMPQ BX, DX
-	JGE  copied_291
+	JGE  copied_268
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_290
+	JMP  copy_267
 
-copied_291:
+copied_268:
 	VMOVUPS (SP), Y9
 
-loaded_289:
+loaded_266:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_292:
+row_269:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_293
+	JZ         noprefetch_270
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_293:
+noprefetch_270:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -2997,58 +2869,58 @@ noprefetch_293:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_294
+	JA          loadslow_271
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_295
+	JMP         loaded_272
 
-loadslow_294:
+loadslow_271:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_296:
+copy_273:
 	CMPQ R8, DI
-	JGE  copied_297
+	JGE  copied_274
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_296
+	JMP  copy_273
 
-copied_297:
+copied_274:
 	VMOVUPS (SP), Y10
 
-loaded_295:
+loaded_272:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_298
+	JA          storeslow_275
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_299
+	JMP         stored_276
 
-storeslow_298:
+storeslow_275:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_300:
+copy_277:
 	CMPQ R8, DI
-	JGE  copied_301
+	JGE  copied_278
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_300
+	JMP  copy_277
 
-copied_301:
-stored_299:
+copied_278:
+stored_276:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_292
+	JNZ  row_269
 	VZEROUPPER
 	RET
 
@@ -3064,97 +2936,97 @@ normColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_302
+	JA         loadslow_279
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_303
+	JMP        loaded_280
 
-loadslow_302:
+loadslow_279:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_304:
+copy_281:
 	CMPQ BX, DX
-	JGE  copied_305
+	JGE  copied_282
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_304
+	JMP  copy_281
 
-copied_305:
+copied_282:
 	VMOVUPS (SP), Y4
 
-loaded_303:
+loaded_280:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_306
+	JA         loadslow_283
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_307
+	JMP        loaded_284
 
-loadslow_306:
+loadslow_283:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_308:
+copy_285:
 	CMPQ BX, DX
-	JGE  copied_309
+	JGE  copied_286
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_308
+	JMP  copy_285
 
-copied_309:
+copied_286:
 	VMOVUPS (SP), Y5
 
-loaded_307:
+loaded_284:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_310
+	JA         loadslow_287
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_311
+	JMP        loaded_288
 
-loadslow_310:
+loadslow_287:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_312:
+copy_289:
 	CMPQ BX, DX
-	JGE  copied_313
+	JGE  copied_290
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_312
+	JMP  copy_289
 
-copied_313:
+copied_290:
 	VMOVUPS (SP), Y6
 
-loaded_311:
+loaded_288:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_314:
+row_291:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_315
+	JZ         noprefetch_292
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_315:
+noprefetch_292:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -3163,58 +3035,58 @@ noprefetch_315:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_316
+	JA          loadslow_293
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_317
+	JMP         loaded_294
 
-loadslow_316:
+loadslow_293:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_318:
+copy_295:
 	CMPQ R8, DI
-	JGE  copied_319
+	JGE  copied_296
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_318
+	JMP  copy_295
 
-copied_319:
+copied_296:
 	VMOVUPS (SP), Y7
 
-loaded_317:
+loaded_294:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_320
+	JA          storeslow_297
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_321
+	JMP         stored_298
 
-storeslow_320:
+storeslow_297:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_322:
+copy_299:
 	CMPQ R8, DI
-	JGE  copied_323
+	JGE  copied_300
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_322
+	JMP  copy_299
 
-copied_323:
-stored_321:
+copied_300:
+stored_298:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_314
+	JNZ  row_291
 	VZEROUPPER
 	RET
 
@@ -3223,152 +3095,152 @@ normColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_324
+	JA         loadslow_301
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_325
+	JMP        loaded_302
 
-loadslow_324:
+loadslow_301:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_326:
+copy_303:
 	CMPQ BX, DX
-	JGE  copied_327
+	JGE  copied_304
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_326
+	JMP  copy_303
 
-copied_327:
+copied_304:
 	VMOVUPS (SP), Y1
 
-loaded_325:
+loaded_302:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_328
+	JA         loadslow_305
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_329
+	JMP        loaded_306
 
-loadslow_328:
+loadslow_305:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_330:
+copy_307:
 	CMPQ BX, DX
-	JGE  copied_331
+	JGE  copied_308
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_330
+	JMP  copy_307
 
-copied_331:
+copied_308:
 	VMOVUPS (SP), Y2
 
-loaded_329:
+loaded_306:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_332
+	JA         loadslow_309
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_333
+	JMP        loaded_310
 
-loadslow_332:
+loadslow_309:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_334:
+copy_311:
 	CMPQ BX, DX
-	JGE  copied_335
+	JGE  copied_312
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_334
+	JMP  copy_311
 
-copied_335:
+copied_312:
 	VMOVUPS (SP), Y3
 
-loaded_333:
+loaded_310:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_336:
+row_313:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_337
+	JZ         noprefetch_314
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_337:
+noprefetch_314:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_338
+	JA         loadslow_315
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_339
+	JMP        loaded_316
 
-loadslow_338:
+loadslow_315:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_340:
+copy_317:
 	CMPQ DI, SI
-	JGE  copied_341
+	JGE  copied_318
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_340
+	JMP  copy_317
 
-copied_341:
+copied_318:
 	VMOVUPS (SP), Y4
 
-loaded_339:
+loaded_316:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_342
+	JA          storeslow_319
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_343
+	JMP         stored_320
 
-storeslow_342:
+storeslow_319:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_344:
+copy_321:
 	CMPQ DI, SI
-	JGE  copied_345
+	JGE  copied_322
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_344
+	JMP  copy_321
 
-copied_345:
-stored_343:
+copied_322:
+stored_320:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_336
+	JNZ  row_313
 	VZEROUPPER
 	RET
 
-streaming_248:
+streaming_225:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -3376,15 +3248,15 @@ streaming_248:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_346:
+row_323:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_350:
+blocks_327:
 	CMPQ        R9, R10
-	JGT         blocksdone_351
+	JGT         blocksdone_328
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3414,14 +3286,14 @@ blocks_350:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_350
+	JMP         blocks_327
 
-blocksdone_351:
+blocksdone_328:
 	ADDQ $0x00000060, R10
 
-singles_347:
+singles_324:
 	CMPQ        R9, R10
-	JGT         tail_348
+	JGT         tail_325
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -3430,156 +3302,156 @@ singles_347:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVUPS     Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_347
+	JMP         singles_324
 
-tail_348:
+tail_325:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_349
+	JEQ        done_326
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_352
+	JA         loadslow_329
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_353
+	JMP        loaded_330
 
-loadslow_352:
+loadslow_329:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_354:
+copy_331:
 	CMPQ R13, R12
-	JGE  copied_355
+	JGE  copied_332
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_354
+	JMP  copy_331
 
-copied_355:
+copied_332:
 	VMOVUPS (SP), Y1
 
-loaded_353:
+loaded_330:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_356
+	JA         loadslow_333
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_357
+	JMP        loaded_334
 
-loadslow_356:
+loadslow_333:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_358:
+copy_335:
 	CMPQ R13, R12
-	JGE  copied_359
+	JGE  copied_336
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_358
+	JMP  copy_335
 
-copied_359:
+copied_336:
 	VMOVUPS (SP), Y2
 
-loaded_357:
+loaded_334:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_360
+	JA         loadslow_337
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_361
+	JMP        loaded_338
 
-loadslow_360:
+loadslow_337:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_362:
+copy_339:
 	CMPQ R13, R12
-	JGE  copied_363
+	JGE  copied_340
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_362
+	JMP  copy_339
 
-copied_363:
+copied_340:
 	VMOVUPS (SP), Y3
 
-loaded_361:
+loaded_338:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_364
+	JA         loadslow_341
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_365
+	JMP        loaded_342
 
-loadslow_364:
+loadslow_341:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_366:
+copy_343:
 	CMPQ R13, R12
-	JGE  copied_367
+	JGE  copied_344
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_366
+	JMP  copy_343
 
-copied_367:
+copied_344:
 	VMOVUPS (SP), Y4
 
-loaded_365:
+loaded_342:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_368
+	JA          storeslow_345
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_369
+	JMP         stored_346
 
-storeslow_368:
+storeslow_345:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_370:
+copy_347:
 	CMPQ R12, R11
-	JGE  copied_371
+	JGE  copied_348
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_370
+	JMP  copy_347
 
-copied_371:
-stored_369:
+copied_348:
+stored_346:
 	MOVQ R10, R9
 
-done_349:
+done_326:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_346
+	JNZ  row_323
 	VZEROUPPER
 	RET
 
-nontemporal_247:
+nontemporal_224:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -3590,12 +3462,12 @@ nontemporal_247:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_372
+	JA      streaming_349
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_373
+	JZ      full_350
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -3605,7 +3477,7 @@ nontemporal_247:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_373:
+full_350:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -3640,16 +3512,16 @@ full_373:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_374:
+row_351:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_375
+	JZ         noprefetch_352
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_375:
+noprefetch_352:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -3669,7 +3541,7 @@ noprefetch_375:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_374
+	JNZ         row_351
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3697,15 +3569,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_376:
+row_353:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_377
+	JZ         noprefetch_354
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_377:
+noprefetch_354:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -3721,7 +3593,7 @@ noprefetch_377:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_376
+	JNZ         row_353
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3743,14 +3615,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_378:
+row_355:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_379
+	JZ         noprefetch_356
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_379:
+noprefetch_356:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -3762,7 +3634,7 @@ noprefetch_379:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_378
+	JNZ         row_355
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3778,13 +3650,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_380:
+row_357:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_381
+	JZ         noprefetch_358
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_381:
+noprefetch_358:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -3792,7 +3664,7 @@ noprefetch_381:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_380
+	JNZ         row_357
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3821,99 +3693,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_382
+	JA         loadslow_359
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_383
+	JMP        loaded_360
 
-loadslow_382:
+loadslow_359:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_384:
+copy_361:
 	CMPQ BX, DX
-	JGE  copied_385
+	JGE  copied_362
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_384
+	JMP  copy_361
 
-copied_385:
+copied_362:
 	VMOVUPS (SP), Y10
 
-loaded_383:
+loaded_360:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_386
+	JA         loadslow_363
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_387
+	JMP        loaded_364
 
-loadslow_386:
+loadslow_363:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_388:
+copy_365:
 	CMPQ BX, DX
-	JGE  copied_389
+	JGE  copied_366
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_388
+	JMP  copy_365
 
-copied_389:
+copied_366:
 	VMOVUPS (SP), Y11
 
-loaded_387:
+loaded_364:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_390
+	JA         loadslow_367
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_391
+	JMP        loaded_368
 
-loadslow_390:
+loadslow_367:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_392:
+copy_369:
 	CMPQ BX, DX
-	JGE  copied_393
+	JGE  copied_370
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_392
+	JMP  copy_369
 
-copied_393:
+copied_370:
 	VMOVUPS (SP), Y12
 
-loaded_391:
+loaded_368:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_394:
+row_371:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_395
+	JZ         noprefetch_372
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_395:
+noprefetch_372:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -3930,58 +3802,58 @@ noprefetch_395:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_396
+	JA          loadslow_373
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_397
+	JMP         loaded_374
 
-loadslow_396:
+loadslow_373:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_398:
+copy_375:
 	CMPQ R8, DI
-	JGE  copied_399
+	JGE  copied_376
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_398
+	JMP  copy_375
 
-copied_399:
+copied_376:
 	VMOVUPS (SP), Y13
 
-loaded_397:
+loaded_374:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_400
+	JA          storeslow_377
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_401
+	JMP         stored_378
 
-storeslow_400:
+storeslow_377:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_402:
+copy_379:
 	CMPQ R8, DI
-	JGE  copied_403
+	JGE  copied_380
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_402
+	JMP  copy_379
 
-copied_403:
-stored_401:
+copied_380:
+stored_378:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_394
+	JNZ  row_371
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4004,98 +3876,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_404
+	JA         loadslow_381
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_405
+	JMP        loaded_382
 
-loadslow_404:
+loadslow_381:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_406:
+copy_383:
 	CMPQ BX, DX
-	JGE  copied_407
+	JGE  copied_384
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_406
+	JMP  copy_383
 
-copied_407:
+copied_384:
 	VMOVUPS (SP), Y7
 
-loaded_405:
+loaded_382:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_408
+	JA         loadslow_385
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_409
+	JMP        loaded_386
 
-loadslow_408:
+loadslow_385:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_410:
+copy_387:
 	CMPQ BX, DX
-	JGE  copied_411
+	JGE  copied_388
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_410
+	JMP  copy_387
 
-copied_411:
+copied_388:
 	VMOVUPS (SP), Y8
 
-loaded_409:
+loaded_386:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_412
+	JA         loadslow_389
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_413
+	JMP        loaded_390
 
-loadslow_412:
+loadslow_389:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_414:
+copy_391:
 	CMPQ BX, DX
-	JGE  copied_415
+	JGE  copied_392
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_414
+	JMP  copy_391
 
-copied_415:
+copied_392:
 	VMOVUPS (SP), Y9
 
-loaded_413:
+loaded_390:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_416:
+row_393:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_417
+	JZ         noprefetch_394
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_417:
+noprefetch_394:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -4108,58 +3980,58 @@ noprefetch_417:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_418
+	JA          loadslow_395
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_419
+	JMP         loaded_396
 
-loadslow_418:
+loadslow_395:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_420:
+copy_397:
 	CMPQ R8, DI
-	JGE  copied_421
+	JGE  copied_398
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_420
+	JMP  copy_397
 
-copied_421:
+copied_398:
 	VMOVUPS (SP), Y10
 
-loaded_419:
+loaded_396:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_422
+	JA          storeslow_399
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_423
+	JMP         stored_400
 
-storeslow_422:
+storeslow_399:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_424:
+copy_401:
 	CMPQ R8, DI
-	JGE  copied_425
+	JGE  copied_402
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_424
+	JMP  copy_401
 
-copied_425:
-stored_423:
+copied_402:
+stored_400:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_416
+	JNZ  row_393
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4176,97 +4048,97 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_426
+	JA         loadslow_403
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_427
+	JMP        loaded_404
 
-loadslow_426:
+loadslow_403:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_428:
+copy_405:
 	CMPQ BX, DX
-	JGE  copied_429
+	JGE  copied_406
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_428
+	JMP  copy_405
 
-copied_429:
+copied_406:
 	VMOVUPS (SP), Y4
 
-loaded_427:
+loaded_404:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_430
+	JA         loadslow_407
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_431
+	JMP        loaded_408
 
-loadslow_430:
+loadslow_407:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_432:
+copy_409:
 	CMPQ BX, DX
-	JGE  copied_433
+	JGE  copied_410
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_432
+	JMP  copy_409
 
-copied_433:
+copied_410:
 	VMOVUPS (SP), Y5
 
-loaded_431:
+loaded_408:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_434
+	JA         loadslow_411
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_435
+	JMP        loaded_412
 
-loadslow_434:
+loadslow_411:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_436:
+copy_413:
 	CMPQ BX, DX
-	JGE  copied_437
+	JGE  copied_414
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_436
+	JMP  copy_413
 
-copied_437:
+copied_414:
 	VMOVUPS (SP), Y6
 
-loaded_435:
+loaded_412:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_438:
+row_415:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_439
+	JZ         noprefetch_416
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_439:
+noprefetch_416:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -4275,58 +4147,58 @@ noprefetch_439:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_440
+	JA          loadslow_417
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_441
+	JMP         loaded_418
 
-loadslow_440:
+loadslow_417:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_442:
+copy_419:
 	CMPQ R8, DI
-	JGE  copied_443
+	JGE  copied_420
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_442
+	JMP  copy_419
 
-copied_443:
+copied_420:
 	VMOVUPS (SP), Y7
 
-loaded_441:
+loaded_418:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_444
+	JA          storeslow_421
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_445
+	JMP         stored_422
 
-storeslow_444:
+storeslow_421:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_446:
+copy_423:
 	CMPQ R8, DI
-	JGE  copied_447
+	JGE  copied_424
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_446
+	JMP  copy_423
 
-copied_447:
-stored_445:
+copied_424:
+stored_422:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_438
+	JNZ  row_415
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4336,153 +4208,153 @@ normColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_448
+	JA         loadslow_425
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_449
+	JMP        loaded_426
 
-loadslow_448:
+loadslow_425:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_450:
+copy_427:
 	CMPQ BX, DX
-	JGE  copied_451
+	JGE  copied_428
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_450
+	JMP  copy_427
 
-copied_451:
+copied_428:
 	VMOVUPS (SP), Y1
 
-loaded_449:
+loaded_426:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_452
+	JA         loadslow_429
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_453
+	JMP        loaded_430
 
-loadslow_452:
+loadslow_429:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_454:
+copy_431:
 	CMPQ BX, DX
-	JGE  copied_455
+	JGE  copied_432
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_454
+	JMP  copy_431
 
-copied_455:
+copied_432:
 	VMOVUPS (SP), Y2
 
-loaded_453:
+loaded_430:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_456
+	JA         loadslow_433
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_457
+	JMP        loaded_434
 
-loadslow_456:
+loadslow_433:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_458:
+copy_435:
 	CMPQ BX, DX
-	JGE  copied_459
+	JGE  copied_436
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_458
+	JMP  copy_435
 
-copied_459:
+copied_436:
 	VMOVUPS (SP), Y3
 
-loaded_457:
+loaded_434:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_460:
+row_437:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_461
+	JZ         noprefetch_438
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_461:
+noprefetch_438:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_462
+	JA         loadslow_439
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_463
+	JMP        loaded_440
 
-loadslow_462:
+loadslow_439:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_464:
+copy_441:
 	CMPQ DI, SI
-	JGE  copied_465
+	JGE  copied_442
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_464
+	JMP  copy_441
 
-copied_465:
+copied_442:
 	VMOVUPS (SP), Y4
 
-loaded_463:
+loaded_440:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_466
+	JA          storeslow_443
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_467
+	JMP         stored_444
 
-storeslow_466:
+storeslow_443:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_468:
+copy_445:
 	CMPQ DI, SI
-	JGE  copied_469
+	JGE  copied_446
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_468
+	JMP  copy_445
 
-copied_469:
-stored_467:
+copied_446:
+stored_444:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_460
+	JNZ  row_437
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_372:
+streaming_349:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -4490,15 +4362,15 @@ streaming_372:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_470:
+row_447:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_474:
+blocks_451:
 	CMPQ        R9, R10
-	JGT         blocksdone_475
+	JGT         blocksdone_452
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -4528,14 +4400,14 @@ blocks_474:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_474
+	JMP         blocks_451
 
-blocksdone_475:
+blocksdone_452:
 	ADDQ $0x00000060, R10
 
-singles_471:
+singles_448:
 	CMPQ        R9, R10
-	JGT         tail_472
+	JGT         tail_449
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -4544,152 +4416,152 @@ singles_471:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVNTPS    Y1, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_471
+	JMP         singles_448
 
-tail_472:
+tail_449:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_473
+	JEQ        done_450
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_476
+	JA         loadslow_453
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_477
+	JMP        loaded_454
 
-loadslow_476:
+loadslow_453:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_478:
+copy_455:
 	CMPQ R13, R12
-	JGE  copied_479
+	JGE  copied_456
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_478
+	JMP  copy_455
 
-copied_479:
+copied_456:
 	VMOVUPS (SP), Y1
 
-loaded_477:
+loaded_454:
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_480
+	JA         loadslow_457
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_481
+	JMP        loaded_458
 
-loadslow_480:
+loadslow_457:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_482:
+copy_459:
 	CMPQ R13, R12
-	JGE  copied_483
+	JGE  copied_460
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_482
+	JMP  copy_459
 
-copied_483:
+copied_460:
 	VMOVUPS (SP), Y2
 
-loaded_481:
+loaded_458:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_484
+	JA         loadslow_461
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_485
+	JMP        loaded_462
 
-loadslow_484:
+loadslow_461:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_486:
+copy_463:
 	CMPQ R13, R12
-	JGE  copied_487
+	JGE  copied_464
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_486
+	JMP  copy_463
 
-copied_487:
+copied_464:
 	VMOVUPS (SP), Y3
 
-loaded_485:
+loaded_462:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_488
+	JA         loadslow_465
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_489
+	JMP        loaded_466
 
-loadslow_488:
+loadslow_465:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_490:
+copy_467:
 	CMPQ R13, R12
-	JGE  copied_491
+	JGE  copied_468
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_490
+	JMP  copy_467
 
-copied_491:
+copied_468:
 	VMOVUPS (SP), Y4
 
-loaded_489:
+loaded_466:
 	VSUBPS      Y2, Y1, Y1
 	VFMADD213PS Y4, Y3, Y1
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_492
+	JA          storeslow_469
 	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_493
+	JMP         stored_470
 
-storeslow_492:
+storeslow_469:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_494:
+copy_471:
 	CMPQ R12, R11
-	JGE  copied_495
+	JGE  copied_472
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_494
+	JMP  copy_471
 
-copied_495:
-stored_493:
+copied_472:
+stored_470:
 	MOVQ R10, R9
 
-done_473:
+done_450:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_470
+	JNZ  row_447
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4717,20 +4589,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_496:
+sample_473:
 	XORQ DI, DI
 
-channel_497:
+channel_474:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_498:
+chunk_475:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_499
+	JZ         noprefetch_476
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -4766,7 +4638,7 @@ chunk_498:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_499:
+noprefetch_476:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -4783,9 +4655,9 @@ noprefetch_499:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_503:
+blocks_480:
 	CMPQ         R10, R11
-	JGT          blocksdone_504
+	JGT          blocksdone_481
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
@@ -4803,86 +4675,86 @@ blocks_503:
 	VADDPS       Y12, Y10, Y10
 	VFNMADD231PS Y12, Y13, Y11
 	ADDQ         $0x00000080, R10
-	JMP          blocks_503
+	JMP          blocks_480
 
-blocksdone_504:
+blocksdone_481:
 	ADDQ $0x00000060, R11
 
-singles_500:
+singles_477:
 	CMPQ         R10, R11
-	JGT          tail_501
+	JGT          tail_478
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	ADDQ         $0x00000020, R10
-	JMP          singles_500
+	JMP          singles_477
 
-tail_501:
+tail_478:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_502
+	JEQ        done_479
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_505
+	JA         loadslow_482
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_506
+	JMP        loaded_483
 
-loadslow_505:
+loadslow_482:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_507:
+copy_484:
 	CMPQ R14, R13
-	JGE  copied_508
+	JGE  copied_485
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_507
+	JMP  copy_484
 
-copied_508:
+copied_485:
 	VMOVUPS (SP), Y12
 
-loaded_506:
+loaded_483:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_509
+	JA         loadslow_486
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_510
+	JMP        loaded_487
 
-loadslow_509:
+loadslow_486:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_511:
+copy_488:
 	CMPQ R13, R12
-	JGE  copied_512
+	JGE  copied_489
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_511
+	JMP  copy_488
 
-copied_512:
+copied_489:
 	VMOVUPS (SP), Y13
 
-loaded_510:
+loaded_487:
 	VSUBPS       Y13, Y1, Y13
 	VANDPS       Y0, Y13, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	MOVQ         R11, R10
 
-done_502:
+done_479:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -4902,7 +4774,7 @@ done_502:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_498
+	JNZ          chunk_475
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -4919,11 +4791,11 @@ done_502:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_497
+	JB           channel_474
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_496
+	JNZ          sample_473
 	VZEROUPPER
 	RET
 
@@ -4946,16 +4818,16 @@ TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_513:
+group_490:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_514
+	JE   bysample_491
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_516:
+channel_493:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -4968,11 +4840,11 @@ channel_516:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_517
+	JZ           noprefetch_494
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_518:
+prefetch_495:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -4985,25 +4857,25 @@ prefetch_518:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_518
+	JNZ        prefetch_495
 
-noprefetch_517:
+noprefetch_494:
 	CMPQ DI, $0x00000020
-	JA   bysample_519
+	JA   bysample_496
 	MOVQ DI, R9
 	ANDQ $-32, R9
 	XORQ R10, R10
 
-pairs_521:
+pairs_498:
 	LEAQ 64(R10), R11
 	CMPQ R11, R9
-	JA   single_522
+	JA   single_499
 	LEAQ (R10)(SI*1), R12
 	MOVQ BX, R13
 
-down_525:
+down_502:
 	CMPQ         R13, $0x02
-	JB           downlast_526
+	JB           downlast_503
 	VMOVUPS      (AX)(R10*1), Y10
 	VSUBPS       (CX)(R10*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -5023,11 +4895,11 @@ down_525:
 	LEAQ         (R10)(SI*2), R10
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_525
+	JMP          down_502
 
-downlast_526:
+downlast_503:
 	TESTQ        R13, R13
-	JZ           downdone_527
+	JZ           downdone_504
 	VMOVUPS      (AX)(R10*1), Y10
 	VSUBPS       (CX)(R10*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -5037,20 +4909,20 @@ downlast_526:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y11, Y5
 
-downdone_527:
+downdone_504:
 	MOVQ R11, R10
-	JMP  pairs_521
+	JMP  pairs_498
 
-single_522:
+single_499:
 	CMPQ R10, R9
-	JAE  tail_523
+	JAE  tail_500
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ BX, R12
 
-down_528:
+down_505:
 	CMPQ         R12, $0x02
-	JB           downlast_529
+	JB           downlast_506
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -5062,83 +4934,83 @@ down_528:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R11)(SI*2), R11
 	SUBQ         $0x02, R12
-	JMP          down_528
+	JMP          down_505
 
-downlast_529:
+downlast_506:
 	TESTQ        R12, R12
-	JZ           downdone_530
+	JZ           downdone_507
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 
-downdone_530:
+downdone_507:
 	ADDQ $0x00000020, R10
 
-tail_523:
+tail_500:
 	CMPQ R10, DI
-	JAE  positionsdone_524
+	JAE  positionsdone_501
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_531:
+down_508:
 	CMPQ       R11, $0x02
-	JB         downlast_532
+	JB         downlast_509
 	LEAQ       (AX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_534
+	JA         loadslow_511
 	VMASKMOVPS (R12), Y0, Y10
-	JMP        loaded_535
+	JMP        loaded_512
 
-loadslow_534:
+loadslow_511:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_536:
+copy_513:
 	CMPQ R14, R13
-	JGE  copied_537
+	JGE  copied_514
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_536
+	JMP  copy_513
 
-copied_537:
+copied_514:
 	VMOVUPS (SP), Y10
 
-loaded_535:
+loaded_512:
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_538
+	JA         loadslow_515
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_539
+	JMP        loaded_516
 
-loadslow_538:
+loadslow_515:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_540:
+copy_517:
 	CMPQ R14, R13
-	JGE  copied_541
+	JGE  copied_518
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_540
+	JMP  copy_517
 
-copied_541:
+copied_518:
 	VMOVUPS (SP), Y11
 
-loaded_539:
+loaded_516:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
@@ -5147,35 +5019,204 @@ loaded_539:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_542
+	JA           loadslow_519
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_543
+	JMP          loaded_520
 
-loadslow_542:
+loadslow_519:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_544:
+copy_521:
 	CMPQ R14, R13
-	JGE  copied_545
+	JGE  copied_522
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
+	JMP  copy_521
+
+copied_522:
+	VMOVUPS (SP), Y10
+
+loaded_520:
+	LEAQ       (CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_523
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_524
+
+loadslow_523:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_525:
+	CMPQ R14, R13
+	JGE  copied_526
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_525
+
+copied_526:
+	VMOVUPS (SP), Y11
+
+loaded_524:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_508
+
+downlast_509:
+	TESTQ      R11, R11
+	JZ         downdone_510
+	LEAQ       (AX)(R9*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_527
+	VMASKMOVPS (R10), Y0, Y10
+	JMP        loaded_528
+
+loadslow_527:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_529:
+	CMPQ R12, R11
+	JGE  copied_530
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_529
+
+copied_530:
+	VMOVUPS (SP), Y10
+
+loaded_528:
+	LEAQ       (CX)(R9*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_531
+	VMASKMOVPS (R9), Y0, Y11
+	JMP        loaded_532
+
+loadslow_531:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_533:
+	CMPQ R11, R10
+	JGE  copied_534
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_533
+
+copied_534:
+	VMOVUPS (SP), Y11
+
+loaded_532:
+	VSUBPS       Y11, Y1, Y1
+	VANDPS       Y0, Y1, Y1
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y1, Y3
+
+downdone_510:
+positionsdone_501:
+	JMP summed_497
+
+bysample_496:
+	XORQ R9, R9
+	MOVQ BX, R10
+
+sample_535:
+	MOVQ R9, R11
+	LEAQ (R9)(DI*1), R12
+	SUBQ $0x00000040, R12
+
+blocks_540:
+	CMPQ         R11, R12
+	JGT          blocksdone_541
+	VMOVUPS      (AX)(R11*1), Y10
+	VSUBPS       (CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R11*1), Y10
+	VSUBPS       32(CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	ADDQ         $0x00000040, R11
+	JMP          blocks_540
+
+blocksdone_541:
+	ADDQ $0x00000020, R12
+
+singles_537:
+	CMPQ         R11, R12
+	JGT          tail_538
+	VMOVUPS      (AX)(R11*1), Y10
+	VSUBPS       (CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	ADDQ         $0x00000020, R11
+	JMP          singles_537
+
+tail_538:
+	ADDQ       $0x00000020, R12
+	CMPQ       R11, R12
+	JEQ        done_539
+	LEAQ       (AX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_542
+	VMASKMOVPS (R13), Y0, Y10
+	JMP        loaded_543
+
+loadslow_542:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_544:
+	CMPQ R15, R14
+	JGE  copied_545
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
 	JMP  copy_544
 
 copied_545:
 	VMOVUPS (SP), Y10
 
 loaded_543:
-	LEAQ       (CX)(R10*1), R12
-	MOVQ       R12, R13
+	LEAQ       (CX)(R11*1), R11
+	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
 	JA         loadslow_546
-	VMASKMOVPS (R12), Y0, Y11
+	VMASKMOVPS (R11), Y0, Y11
 	JMP        loaded_547
 
 loadslow_546:
@@ -5188,7 +5229,7 @@ loadslow_546:
 copy_548:
 	CMPQ R14, R13
 	JGE  copied_549
-	MOVL (R12)(R14*1), R15
+	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
 	JMP  copy_548
@@ -5199,190 +5240,21 @@ copied_549:
 loaded_547:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_531
-
-downlast_532:
-	TESTQ      R11, R11
-	JZ         downdone_533
-	LEAQ       (AX)(R9*1), R10
-	MOVQ       R10, R11
-	ANDQ       $0x00000fff, R11
-	CMPQ       R11, $0x00000fe0
-	JA         loadslow_550
-	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_551
-
-loadslow_550:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R11
-	XORQ    R12, R12
-
-copy_552:
-	CMPQ R12, R11
-	JGE  copied_553
-	MOVL (R10)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_552
-
-copied_553:
-	VMOVUPS (SP), Y10
-
-loaded_551:
-	LEAQ       (CX)(R9*1), R9
-	MOVQ       R9, R10
-	ANDQ       $0x00000fff, R10
-	CMPQ       R10, $0x00000fe0
-	JA         loadslow_554
-	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_555
-
-loadslow_554:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R10
-	XORQ    R11, R11
-
-copy_556:
-	CMPQ R11, R10
-	JGE  copied_557
-	MOVL (R9)(R11*1), R12
-	MOVL R12, (SP)(R11*1)
-	ADDQ $0x04, R11
-	JMP  copy_556
-
-copied_557:
-	VMOVUPS (SP), Y11
-
-loaded_555:
-	VSUBPS       Y11, Y1, Y1
-	VANDPS       Y0, Y1, Y1
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y1, Y3
-
-downdone_533:
-positionsdone_524:
-	JMP summed_520
-
-bysample_519:
-	XORQ R9, R9
-	MOVQ BX, R10
-
-sample_558:
-	MOVQ R9, R11
-	LEAQ (R9)(DI*1), R12
-	SUBQ $0x00000040, R12
-
-blocks_563:
-	CMPQ         R11, R12
-	JGT          blocksdone_564
-	VMOVUPS      (AX)(R11*1), Y10
-	VSUBPS       (CX)(R11*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R11*1), Y10
-	VSUBPS       32(CX)(R11*1), Y1, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	ADDQ         $0x00000040, R11
-	JMP          blocks_563
-
-blocksdone_564:
-	ADDQ $0x00000020, R12
-
-singles_560:
-	CMPQ         R11, R12
-	JGT          tail_561
-	VMOVUPS      (AX)(R11*1), Y10
-	VSUBPS       (CX)(R11*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	ADDQ         $0x00000020, R11
-	JMP          singles_560
-
-tail_561:
-	ADDQ       $0x00000020, R12
-	CMPQ       R11, R12
-	JEQ        done_562
-	LEAQ       (AX)(R11*1), R13
-	MOVQ       R13, R14
-	ANDQ       $0x00000fff, R14
-	CMPQ       R14, $0x00000fe0
-	JA         loadslow_565
-	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_566
-
-loadslow_565:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R14
-	XORQ    R15, R15
-
-copy_567:
-	CMPQ R15, R14
-	JGE  copied_568
-	MOVL (R13)(R15*1), BP
-	MOVL BP, (SP)(R15*1)
-	ADDQ $0x04, R15
-	JMP  copy_567
-
-copied_568:
-	VMOVUPS (SP), Y10
-
-loaded_566:
-	LEAQ       (CX)(R11*1), R11
-	MOVQ       R11, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_569
-	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_570
-
-loadslow_569:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_571:
-	CMPQ R14, R13
-	JGE  copied_572
-	MOVL (R11)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_571
-
-copied_572:
-	VMOVUPS (SP), Y11
-
-loaded_570:
-	VSUBPS       Y11, Y1, Y11
-	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	MOVQ         R12, R11
 
-done_562:
+done_539:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_559
+	JZ   samplesdone_536
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_576:
+blocks_553:
 	CMPQ         R11, R12
-	JGT          blocksdone_577
+	JGT          blocksdone_554
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
@@ -5392,92 +5264,92 @@ blocks_576:
 	VADDPS       Y10, Y8, Y8
 	VFNMADD231PS Y10, Y11, Y9
 	ADDQ         $0x00000040, R11
-	JMP          blocks_576
+	JMP          blocks_553
 
-blocksdone_577:
+blocksdone_554:
 	ADDQ $0x00000020, R12
 
-singles_573:
+singles_550:
 	CMPQ         R11, R12
-	JGT          tail_574
+	JGT          tail_551
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	ADDQ         $0x00000020, R11
-	JMP          singles_573
+	JMP          singles_550
 
-tail_574:
+tail_551:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_575
+	JEQ        done_552
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_578
+	JA         loadslow_555
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_579
+	JMP        loaded_556
 
-loadslow_578:
+loadslow_555:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_580:
+copy_557:
 	CMPQ R15, R14
-	JGE  copied_581
+	JGE  copied_558
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_580
+	JMP  copy_557
 
-copied_581:
+copied_558:
 	VMOVUPS (SP), Y10
 
-loaded_579:
+loaded_556:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_582
+	JA         loadslow_559
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_583
+	JMP        loaded_560
 
-loadslow_582:
+loadslow_559:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_584:
+copy_561:
 	CMPQ R14, R13
-	JGE  copied_585
+	JGE  copied_562
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_584
+	JMP  copy_561
 
-copied_585:
+copied_562:
 	VMOVUPS (SP), Y11
 
-loaded_583:
+loaded_560:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	MOVQ         R12, R11
 
-done_575:
+done_552:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_558
+	JNZ  sample_535
 
-samplesdone_559:
-summed_520:
+samplesdone_536:
+summed_497:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -5510,16 +5382,16 @@ summed_520:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_516
+	JB           channel_493
 	MOVQ         BX, R9
 	IMULQ        SI, R9
 	IMULQ        DI, R8
 	SUBQ         R8, R9
 	ADDQ         R9, AX
 	ADDQ         R9, CX
-	JMP          summed_515
+	JMP          summed_492
 
-bysample_514:
+bysample_491:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -5530,22 +5402,22 @@ bysample_514:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_586:
+clear_563:
 	VMOVUPS Y1, (R8)
 	VMOVUPS Y1, 32(R8)
 	ADDQ    $0x00000040, R8
 	DECQ    R9
-	JNZ     clear_586
+	JNZ     clear_563
 	MOVQ    BX, R9
 
-sample_587:
+sample_564:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_588:
+channel_565:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_589
+	JZ         noprefetch_566
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -5557,7 +5429,7 @@ channel_588:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_589:
+noprefetch_566:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Y1
 	VMOVUPS      (R8), Y2
@@ -5567,81 +5439,81 @@ noprefetch_589:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_590:
+singles_567:
 	CMPQ         R11, R12
-	JGT          tail_591
+	JGT          tail_568
 	VMOVUPS      (AX)(R11*1), Y4
 	VSUBPS       (CX)(R11*1), Y1, Y5
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y5, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_590
+	JMP          singles_567
 
-tail_591:
+tail_568:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_592
+	JEQ        done_569
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_593
+	JA         loadslow_570
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_594
+	JMP        loaded_571
 
-loadslow_593:
+loadslow_570:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_595:
+copy_572:
 	CMPQ R15, R14
-	JGE  copied_596
+	JGE  copied_573
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_595
+	JMP  copy_572
 
-copied_596:
+copied_573:
 	VMOVUPS (SP), Y4
 
-loaded_594:
+loaded_571:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_597
+	JA         loadslow_574
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_598
+	JMP        loaded_575
 
-loadslow_597:
+loadslow_574:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_599:
+copy_576:
 	CMPQ R14, R13
-	JGE  copied_600
+	JGE  copied_577
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_599
+	JMP  copy_576
 
-copied_600:
+copied_577:
 	VMOVUPS (SP), Y5
 
-loaded_598:
+loaded_575:
 	VSUBPS       Y5, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y1, Y3
 	MOVQ         R12, R11
 
-done_592:
+done_569:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Y2, (R8)
@@ -5649,14 +5521,14 @@ done_592:
 	ADDQ    $0x00000040, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_588
+	JB      channel_565
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_587
+	JNZ     sample_564
 	XORQ    SI, SI
 
-lanes_601:
+lanes_578:
 	VMOVUPS      (DI), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -5684,17 +5556,17 @@ lanes_601:
 	ADDQ         $0x00000040, DI
 	INCQ         SI
 	CMPQ         SI, center_len+128(FP)
-	JB           lanes_601
+	JB           lanes_578
 
-summed_515:
+summed_492:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_602
+	JZ      done_579
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_513
+	JMP     group_490
 
-done_602:
+done_579:
 	VZEROUPPER
 	RET
 
@@ -5718,35 +5590,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_603:
+chunk_580:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_605:
+clear_582:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_605
+	JNZ     clear_582
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_606:
+rows_583:
 	CMPQ SI, $0x04
-	JLT  rowsdone_607
+	JLT  rowsdone_584
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_609
+	JZ   vectorstail_586
 
-vectors_608:
+vectors_585:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_611
+	JEQ        noprefetch_588
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -5760,7 +5632,7 @@ vectors_608:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_611:
+noprefetch_588:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -5790,64 +5662,64 @@ noprefetch_611:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_608
+	JNZ         vectors_585
 
-vectorstail_609:
+vectorstail_586:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_610
+	JZ         vectorsdone_587
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_612
+	JA         loadslow_589
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_613
+	JMP        loaded_590
 
-loadslow_612:
+loadslow_589:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_614:
+copy_591:
 	CMPQ R12, R8
-	JGE  copied_615
+	JGE  copied_592
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_614
+	JMP  copy_591
 
-copied_615:
+copied_592:
 	VMOVUPS (SP), Y3
 
-loaded_613:
+loaded_590:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_616
+	JA         loadslow_593
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_617
+	JMP        loaded_594
 
-loadslow_616:
+loadslow_593:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_618:
+copy_595:
 	CMPQ R12, R8
-	JGE  copied_619
+	JGE  copied_596
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_618
+	JMP  copy_595
 
-copied_619:
+copied_596:
 	VMOVUPS (SP), Y4
 
-loaded_617:
+loaded_594:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -5855,56 +5727,56 @@ loaded_617:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_620
+	JA         loadslow_597
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_621
+	JMP        loaded_598
 
-loadslow_620:
+loadslow_597:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_622:
+copy_599:
 	CMPQ R13, R12
-	JGE  copied_623
+	JGE  copied_600
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_622
+	JMP  copy_599
 
-copied_623:
+copied_600:
 	VMOVUPS (SP), Y4
 
-loaded_621:
+loaded_598:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_624
+	JA         loadslow_601
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_625
+	JMP        loaded_602
 
-loadslow_624:
+loadslow_601:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_626:
+copy_603:
 	CMPQ R13, R12
-	JGE  copied_627
+	JGE  copied_604
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_626
+	JMP  copy_603
 
-copied_627:
+copied_604:
 	VMOVUPS (SP), Y5
 
-loaded_625:
+loaded_602:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5912,56 +5784,56 @@ loaded_625:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_628
+	JA          loadslow_605
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_629
+	JMP         loaded_606
 
-loadslow_628:
+loadslow_605:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_630:
+copy_607:
 	CMPQ R13, R12
-	JGE  copied_631
+	JGE  copied_608
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_630
+	JMP  copy_607
 
-copied_631:
+copied_608:
 	VMOVUPS (SP), Y4
 
-loaded_629:
+loaded_606:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_632
+	JA         loadslow_609
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_633
+	JMP        loaded_610
 
-loadslow_632:
+loadslow_609:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_634:
+copy_611:
 	CMPQ R13, R12
-	JGE  copied_635
+	JGE  copied_612
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_634
+	JMP  copy_611
 
-copied_635:
+copied_612:
 	VMOVUPS (SP), Y5
 
-loaded_633:
+loaded_610:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5969,56 +5841,56 @@ loaded_633:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_636
+	JA          loadslow_613
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_637
+	JMP         loaded_614
 
-loadslow_636:
+loadslow_613:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_638:
+copy_615:
 	CMPQ R12, R10
-	JGE  copied_639
+	JGE  copied_616
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_638
+	JMP  copy_615
 
-copied_639:
+copied_616:
 	VMOVUPS (SP), Y4
 
-loaded_637:
+loaded_614:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_640
+	JA         loadslow_617
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_641
+	JMP        loaded_618
 
-loadslow_640:
+loadslow_617:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_642:
+copy_619:
 	CMPQ R11, R10
-	JGE  copied_643
+	JGE  copied_620
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_642
+	JMP  copy_619
 
-copied_643:
+copied_620:
 	VMOVUPS (SP), Y5
 
-loaded_641:
+loaded_618:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -6027,24 +5899,24 @@ loaded_641:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_610:
+vectorsdone_587:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_606
+	JMP  rows_583
 
-rowsdone_607:
-rows_644:
+rowsdone_584:
+rows_621:
 	CMPQ SI, $0x01
-	JLT  rowsdone_645
+	JLT  rowsdone_622
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_647
+	JZ   vectorstail_624
 
-vectors_646:
+vectors_623:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -6059,64 +5931,64 @@ vectors_646:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_646
+	JNZ     vectors_623
 
-vectorstail_647:
+vectorstail_624:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_648
+	JZ         vectorsdone_625
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_649
+	JA         loadslow_626
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_650
+	JMP        loaded_627
 
-loadslow_649:
+loadslow_626:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_651:
+copy_628:
 	CMPQ R11, DI
-	JGE  copied_652
+	JGE  copied_629
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_651
+	JMP  copy_628
 
-copied_652:
+copied_629:
 	VMOVUPS (SP), Y2
 
-loaded_650:
+loaded_627:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_653
+	JA         loadslow_630
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_654
+	JMP        loaded_631
 
-loadslow_653:
+loadslow_630:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_655:
+copy_632:
 	CMPQ R9, DI
-	JGE  copied_656
+	JGE  copied_633
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_655
+	JMP  copy_632
 
-copied_656:
+copied_633:
 	VMOVUPS (SP), Y3
 
-loaded_654:
+loaded_631:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -6125,13 +5997,13 @@ loaded_654:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_648:
+vectorsdone_625:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_644
+	JMP  rows_621
 
-rowsdone_645:
+rowsdone_622:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -6140,9 +6012,9 @@ rowsdone_645:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_657:
+singles_634:
 	CMPQ         R9, R10
-	JGT          tail_658
+	JGT          tail_635
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -6164,12 +6036,12 @@ singles_657:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_657
+	JMP          singles_634
 
-tail_658:
+tail_635:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_659
+	JEQ     done_636
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -6179,15 +6051,15 @@ tail_658:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_660:
+copy_637:
 	CMPQ R12, R11
-	JGE  copied_661
+	JGE  copied_638
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_660
+	JMP  copy_637
 
-copied_661:
+copied_638:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -6202,15 +6074,15 @@ copied_661:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_662:
+copy_639:
 	CMPQ DI, R11
-	JGE  copied_663
+	JGE  copied_640
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_662
+	JMP  copy_639
 
-copied_663:
+copied_640:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -6220,15 +6092,15 @@ copied_663:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_664:
+copy_641:
 	CMPQ DI, SI
-	JGE  copied_665
+	JGE  copied_642
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_664
+	JMP  copy_641
 
-copied_665:
+copied_642:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -6243,35 +6115,35 @@ copied_665:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_666:
+copy_643:
 	CMPQ DI, SI
-	JGE  copied_667
+	JGE  copied_644
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_666
+	JMP  copy_643
 
-copied_667:
+copied_644:
 	MOVQ R10, R9
 
-done_659:
+done_636:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_668
+	JZ      done_645
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_603
+	JMP     chunk_580
 
-done_668:
+done_645:
 	VZEROUPPER
 	RET
 
 // func gradRowsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int, prefetch int, stream int)
-// Requires: AVX, FMA3, MMX+
+// Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_669
+	JNE     nontemporal_646
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -6290,10 +6162,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_670:
+sample_647:
 	XORQ R8, R8
 
-channel_671:
+channel_648:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -6307,12 +6179,12 @@ channel_671:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_675:
+blocks_652:
 	CMPQ       R9, R10
-	JGT        blocksdone_676
+	JGT        blocksdone_653
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_677
+	JZ         noprefetch_654
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -6320,7 +6192,7 @@ blocks_675:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_677:
+noprefetch_654:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6346,14 +6218,14 @@ noprefetch_677:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_675
+	JMP         blocks_652
 
-blocksdone_676:
+blocksdone_653:
 	ADDQ $0x00000060, R10
 
-singles_672:
+singles_649:
 	CMPQ        R9, R10
-	JGT         tail_673
+	JGT         tail_650
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6361,66 +6233,66 @@ singles_672:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_672
+	JMP         singles_649
 
-tail_673:
+tail_650:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_674
+	JEQ        done_651
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_678
+	JA         loadslow_655
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_679
+	JMP        loaded_656
 
-loadslow_678:
+loadslow_655:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_680:
+copy_657:
 	CMPQ R13, R12
-	JGE  copied_681
+	JGE  copied_658
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_680
+	JMP  copy_657
 
-copied_681:
+copied_658:
 	VMOVUPS (SP), Y5
 
-loaded_679:
+loaded_656:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_682
+	JA         loadslow_659
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_683
+	JMP        loaded_660
 
-loadslow_682:
+loadslow_659:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_684:
+copy_661:
 	CMPQ R13, R12
-	JGE  copied_685
+	JGE  copied_662
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_684
+	JMP  copy_661
 
-copied_685:
+copied_662:
 	VMOVUPS (SP), Y6
 
-loaded_683:
+loaded_660:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -6428,76 +6300,79 @@ loaded_683:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_686
+	JA          storeslow_663
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_687
+	JMP         stored_664
 
-storeslow_686:
+storeslow_663:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_688:
+copy_665:
 	CMPQ R12, R11
-	JGE  copied_689
+	JGE  copied_666
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_688
+	JMP  copy_665
 
-copied_689:
-stored_687:
+copied_666:
+stored_664:
 	MOVQ R10, R9
 
-done_674:
+done_651:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_671
+	JB   channel_648
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_670
+	JNZ  sample_647
 	VZEROUPPER
 	RET
 
-nontemporal_669:
-	MOVQ  dx_base+0(FP), AX
-	MOVQ  dy_base+24(FP), CX
-	MOVQ  x_base+48(FP), DX
-	MOVQ  width+168(FP), BX
-	MOVQ  samples+176(FP), SI
-	MOVQ  stride+184(FP), DI
-	MOVQ  center_len+80(FP), R8
-	IMULQ BX, R8
-	SUBQ  R8, DI
-	SHLQ  $0x02, DI
+nontemporal_646:
+	MOVQ   dx_base+0(FP), AX
+	MOVQ   dy_base+24(FP), CX
+	MOVQ   x_base+48(FP), DX
+	MOVQ   width+168(FP), BX
+	MOVQ   samples+176(FP), SI
+	MOVQ   stride+184(FP), DI
+	MOVQ   center_len+80(FP), R8
+	IMULQ  BX, R8
+	SUBQ   R8, DI
+	SHLQ   $0x02, DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
 
-sample_690:
+sample_667:
 	XORQ R8, R8
 
-channel_691:
+channel_668:
 	MOVQ         center_base+72(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y0
-	MOVQ         gy_base+96(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y1
-	MOVQ         gx_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y2
-	MOVQ         g0_base+144(FP), R9
+	MOVQ         gy_base+96(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y3
+	MOVQ         gx_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y4
+	MOVQ         g0_base+144(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y5
 	MOVQ         BX, R9
 	SHLQ         $0x02, R9
+	XORQ         R11, R11
 	MOVQ         AX, R10
-	NEGQ         R10
 	ANDQ         $0x3f, R10
-	CMPQ         R10, R9
-	JAE          plainrun_692
-	MOVQ         R9, R11
+	JZ           headed_669
+	MOVQ         $0x00000040, R11
 	SUBQ         R10, R11
-	ANDQ         $-64, R11
+	TESTQ        R8, R8
+	JNZ          merge_670
+	MOVQ         R11, R10
 	SHRQ         $0x02, R10
 	MOVQ         R10, R12
 	ANDQ         $0x07, R12
@@ -6505,542 +6380,348 @@ channel_691:
 	MOVQ         R12, 64(SP)
 	LEAQ         ymask<>+0(SB), R13
 	NEGQ         R12
-	VMOVDQU      32(R13)(R12*1), Y4
+	VMOVDQU      32(R13)(R12*1), Y6
 	XORQ         R12, R12
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000020, R10
 
-singles_694:
+singles_671:
 	CMPQ        R12, R10
-	JGT         tail_695
-	VMOVUPS     (CX)(R12*1), Y5
-	VMOVUPS     (DX)(R12*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	VMOVUPS     Y5, (AX)(R12*1)
+	JGT         tail_672
+	VMOVUPS     (CX)(R12*1), Y7
+	VMOVUPS     (DX)(R12*1), Y8
+	VSUBPS      Y2, Y8, Y8
+	VFMADD213PS Y5, Y3, Y7
+	VFMADD231PS Y4, Y8, Y7
+	VMOVUPS     Y7, (AX)(R12*1)
 	ADDQ        $0x00000020, R12
-	JMP         singles_694
+	JMP         singles_671
 
-tail_695:
+tail_672:
 	ADDQ       $0x00000020, R10
 	CMPQ       R12, R10
-	JEQ        done_696
+	JEQ        done_673
 	LEAQ       (CX)(R12*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_697
-	VMASKMOVPS (R13), Y4, Y5
-	JMP        loaded_698
+	JA         loadslow_674
+	VMASKMOVPS (R13), Y6, Y7
+	JMP        loaded_675
 
-loadslow_697:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
+loadslow_674:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_699:
+copy_676:
 	CMPQ R15, R14
-	JGE  copied_700
+	JGE  copied_677
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_699
+	JMP  copy_676
 
-copied_700:
-	VMOVUPS (SP), Y5
+copied_677:
+	VMOVUPS (SP), Y7
 
-loaded_698:
+loaded_675:
 	LEAQ       (DX)(R12*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_701
-	VMASKMOVPS (R13), Y4, Y6
-	JMP        loaded_702
+	JA         loadslow_678
+	VMASKMOVPS (R13), Y6, Y8
+	JMP        loaded_679
 
-loadslow_701:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
+loadslow_678:
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_703:
+copy_680:
 	CMPQ R15, R14
-	JGE  copied_704
+	JGE  copied_681
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_703
+	JMP  copy_680
 
-copied_704:
-	VMOVUPS (SP), Y6
+copied_681:
+	VMOVUPS (SP), Y8
 
-loaded_702:
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
+loaded_679:
+	VSUBPS      Y2, Y8, Y8
+	VFMADD213PS Y5, Y3, Y7
+	VFMADD231PS Y4, Y8, Y7
 	LEAQ        (AX)(R12*1), R12
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_705
-	VMASKMOVPS  Y5, Y4, (R12)
-	JMP         stored_706
+	JA          storeslow_682
+	VMASKMOVPS  Y7, Y6, (R12)
+	JMP         stored_683
 
-storeslow_705:
-	VMOVUPS Y5, (SP)
+storeslow_682:
+	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_707:
+copy_684:
 	CMPQ R14, R13
-	JGE  copied_708
+	JGE  copied_685
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_707
+	JMP  copy_684
 
-copied_708:
-stored_706:
+copied_685:
+stored_683:
 	MOVQ R10, R12
 
-done_696:
-	MOVQ R12, R10
-	LEAQ (R12)(R11*1), R11
-	SUBQ $0x00000080, R11
+done_673:
+	JMP headed_669
 
-blocks_712:
-	CMPQ       R10, R11
-	JGT        blocksdone_713
-	MOVQ       prefetch+192(FP), R12
-	TESTQ      R12, R12
-	JZ         noprefetch_714
-	LEAQ       (R12)(CX*1), R13
-	PREFETCHT0 (R13)(R10*1)
-	PREFETCHT0 64(R13)(R10*1)
-	LEAQ       (R12)(DX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-
-noprefetch_714:
-	VMOVUPS     (CX)(R10*1), Y5
-	VMOVUPS     (DX)(R10*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	VMOVNTPS    Y5, (AX)(R10*1)
-	VMOVUPS     32(CX)(R10*1), Y5
-	VMOVUPS     32(DX)(R10*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	VMOVNTPS    Y5, 32(AX)(R10*1)
-	VMOVUPS     64(CX)(R10*1), Y5
-	VMOVUPS     64(DX)(R10*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	VMOVNTPS    Y5, 64(AX)(R10*1)
-	VMOVUPS     96(CX)(R10*1), Y5
-	VMOVUPS     96(DX)(R10*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	VMOVNTPS    Y5, 96(AX)(R10*1)
-	ADDQ        $0x00000080, R10
-	JMP         blocks_712
-
-blocksdone_713:
-	ADDQ $0x00000060, R11
-
-singles_709:
-	CMPQ        R10, R11
-	JGT         tail_710
-	VMOVUPS     (CX)(R10*1), Y5
-	VMOVUPS     (DX)(R10*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	VMOVNTPS    Y5, (AX)(R10*1)
-	ADDQ        $0x00000020, R10
-	JMP         singles_709
-
-tail_710:
-	ADDQ       $0x00000020, R11
-	CMPQ       R10, R11
-	JEQ        done_711
-	LEAQ       (CX)(R10*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_715
-	VMASKMOVPS (R12), Y4, Y5
-	JMP        loaded_716
-
-loadslow_715:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_717:
-	CMPQ R14, R13
-	JGE  copied_718
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_717
-
-copied_718:
-	VMOVUPS (SP), Y5
-
-loaded_716:
-	LEAQ       (DX)(R10*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_719
-	VMASKMOVPS (R12), Y4, Y6
-	JMP        loaded_720
-
-loadslow_719:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_721:
-	CMPQ R14, R13
-	JGE  copied_722
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_721
-
-copied_722:
-	VMOVUPS (SP), Y6
-
-loaded_720:
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	LEAQ        (AX)(R10*1), R10
+merge_670:
 	MOVQ        R10, R12
-	ANDQ        $0x00000fff, R12
-	CMPQ        R12, $0x00000fe0
-	JA          storeslow_723
-	VMASKMOVPS  Y5, Y4, (R10)
-	JMP         stored_724
+	MOVQ        $0x00000020, R14
+	CMPQ        R12, R14
+	CMOVQGT     R14, R12
+	MOVQ        R10, R13
+	SUBQ        R12, R13
+	LEAQ        ymask<>+0(SB), R14
+	NEGQ        R12
+	VMOVDQU     32(R14)(R12*1), Y7
+	NEGQ        R13
+	VMOVDQU     32(R14)(R13*1), Y8
+	NEGQ        R10
+	VMOVUPS     (CX)(R10*1), Y9
+	VMOVUPS     (DX)(R10*1), Y10
+	VSUBPS      Y2, Y10, Y10
+	VFMADD213PS Y5, Y3, Y9
+	VFMADD231PS Y4, Y10, Y9
+	VBLENDVPS   Y7, Y0, Y9, Y9
+	VMOVNTPS    Y9, (AX)(R10*1)
+	VMOVUPS     32(CX)(R10*1), Y7
+	VMOVUPS     32(DX)(R10*1), Y9
+	VSUBPS      Y2, Y9, Y9
+	VFMADD213PS Y5, Y3, Y7
+	VFMADD231PS Y4, Y9, Y7
+	VBLENDVPS   Y8, Y1, Y7, Y7
+	VMOVNTPS    Y7, 32(AX)(R10*1)
 
-storeslow_723:
-	VMOVUPS Y5, (SP)
-	MOVQ    64(SP), R12
-	XORQ    R13, R13
+headed_669:
+	MOVQ R9, R10
+	SUBQ R11, R10
+	ANDQ $-64, R10
+	MOVQ R11, R12
+	LEAQ (R11)(R10*1), R10
+	SUBQ $0x00000080, R10
 
-copy_725:
-	CMPQ R13, R12
-	JGE  copied_726
-	MOVL (SP)(R13*1), R14
-	MOVL R14, (R10)(R13*1)
-	ADDQ $0x04, R13
-	JMP  copy_725
-
-copied_726:
-stored_724:
-	MOVQ R11, R10
-
-done_711:
-	SUBQ    R10, R9
-	MOVQ    R9, R11
-	SHRQ    $0x02, R11
-	ANDQ    $0x07, R11
-	SHLQ    $0x02, R11
-	MOVQ    R11, 64(SP)
-	LEAQ    ymask<>+0(SB), R12
-	NEGQ    R11
-	VMOVDQU 32(R12)(R11*1), Y4
-	MOVQ    R10, R11
-	LEAQ    (R10)(R9*1), R9
-	SUBQ    $0x00000020, R9
-
-singles_727:
-	CMPQ        R11, R9
-	JGT         tail_728
-	VMOVUPS     (CX)(R11*1), Y5
-	VMOVUPS     (DX)(R11*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	VMOVUPS     Y5, (AX)(R11*1)
-	ADDQ        $0x00000020, R11
-	JMP         singles_727
-
-tail_728:
-	ADDQ       $0x00000020, R9
-	CMPQ       R11, R9
-	JEQ        done_729
-	LEAQ       (CX)(R11*1), R10
-	MOVQ       R10, R12
-	ANDQ       $0x00000fff, R12
-	CMPQ       R12, $0x00000fe0
-	JA         loadslow_730
-	VMASKMOVPS (R10), Y4, Y5
-	JMP        loaded_731
-
-loadslow_730:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
-	MOVQ    64(SP), R12
-	XORQ    R13, R13
-
-copy_732:
-	CMPQ R13, R12
-	JGE  copied_733
-	MOVL (R10)(R13*1), R14
-	MOVL R14, (SP)(R13*1)
-	ADDQ $0x04, R13
-	JMP  copy_732
-
-copied_733:
-	VMOVUPS (SP), Y5
-
-loaded_731:
-	LEAQ       (DX)(R11*1), R10
-	MOVQ       R10, R12
-	ANDQ       $0x00000fff, R12
-	CMPQ       R12, $0x00000fe0
-	JA         loadslow_734
-	VMASKMOVPS (R10), Y4, Y6
-	JMP        loaded_735
-
-loadslow_734:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), R12
-	XORQ    R13, R13
-
-copy_736:
-	CMPQ R13, R12
-	JGE  copied_737
-	MOVL (R10)(R13*1), R14
-	MOVL R14, (SP)(R13*1)
-	ADDQ $0x04, R13
-	JMP  copy_736
-
-copied_737:
-	VMOVUPS (SP), Y6
-
-loaded_735:
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	LEAQ        (AX)(R11*1), R10
-	MOVQ        R10, R11
-	ANDQ        $0x00000fff, R11
-	CMPQ        R11, $0x00000fe0
-	JA          storeslow_738
-	VMASKMOVPS  Y5, Y4, (R10)
-	JMP         stored_739
-
-storeslow_738:
-	VMOVUPS Y5, (SP)
-	MOVQ    64(SP), R11
-	XORQ    R12, R12
-
-copy_740:
-	CMPQ R12, R11
-	JGE  copied_741
-	MOVL (SP)(R12*1), R13
-	MOVL R13, (R10)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_740
-
-copied_741:
-stored_739:
-	MOVQ R9, R11
-
-done_729:
-	MOVQ R11, R9
-	JMP  rundone_693
-
-plainrun_692:
-	SHRQ    $0x02, R9
-	MOVQ    R9, R10
-	ANDQ    $0x07, R10
-	SHLQ    $0x02, R10
-	MOVQ    R10, 64(SP)
-	LEAQ    ymask<>+0(SB), R11
-	NEGQ    R10
-	VMOVDQU 32(R11)(R10*1), Y4
-	XORQ    R10, R10
-	SHLQ    $0x02, R9
-	SUBQ    $0x00000080, R9
-
-blocks_745:
-	CMPQ       R10, R9
-	JGT        blocksdone_746
+blocks_689:
+	CMPQ       R12, R10
+	JGT        blocksdone_690
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_747
-	LEAQ       (R11)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
+	JZ         noprefetch_691
+	LEAQ       (R11)(CX*1), R13
+	PREFETCHT0 (R13)(R12*1)
+	PREFETCHT0 64(R13)(R12*1)
 	LEAQ       (R11)(DX*1), R11
-	PREFETCHT0 (R11)(R10*1)
-	PREFETCHT0 64(R11)(R10*1)
+	PREFETCHT0 (R11)(R12*1)
+	PREFETCHT0 64(R11)(R12*1)
 
-noprefetch_747:
-	VMOVUPS     (CX)(R10*1), Y5
-	VMOVUPS     (DX)(R10*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	VMOVUPS     Y5, (AX)(R10*1)
-	VMOVUPS     32(CX)(R10*1), Y5
-	VMOVUPS     32(DX)(R10*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	VMOVUPS     Y5, 32(AX)(R10*1)
-	VMOVUPS     64(CX)(R10*1), Y5
-	VMOVUPS     64(DX)(R10*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	VMOVUPS     Y5, 64(AX)(R10*1)
-	VMOVUPS     96(CX)(R10*1), Y5
-	VMOVUPS     96(DX)(R10*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	VMOVUPS     Y5, 96(AX)(R10*1)
-	ADDQ        $0x00000080, R10
-	JMP         blocks_745
+noprefetch_691:
+	VMOVUPS     (CX)(R12*1), Y7
+	VMOVUPS     (DX)(R12*1), Y8
+	VSUBPS      Y2, Y8, Y8
+	VFMADD213PS Y5, Y3, Y7
+	VFMADD231PS Y4, Y8, Y7
+	VMOVNTPS    Y7, (AX)(R12*1)
+	VMOVUPS     32(CX)(R12*1), Y7
+	VMOVUPS     32(DX)(R12*1), Y8
+	VSUBPS      Y2, Y8, Y8
+	VFMADD213PS Y5, Y3, Y7
+	VFMADD231PS Y4, Y8, Y7
+	VMOVNTPS    Y7, 32(AX)(R12*1)
+	VMOVUPS     64(CX)(R12*1), Y7
+	VMOVUPS     64(DX)(R12*1), Y8
+	VSUBPS      Y2, Y8, Y8
+	VFMADD213PS Y5, Y3, Y7
+	VFMADD231PS Y4, Y8, Y7
+	VMOVNTPS    Y7, 64(AX)(R12*1)
+	VMOVUPS     96(CX)(R12*1), Y7
+	VMOVUPS     96(DX)(R12*1), Y8
+	VSUBPS      Y2, Y8, Y8
+	VFMADD213PS Y5, Y3, Y7
+	VFMADD231PS Y4, Y8, Y7
+	VMOVNTPS    Y7, 96(AX)(R12*1)
+	ADDQ        $0x00000080, R12
+	JMP         blocks_689
 
-blocksdone_746:
-	ADDQ $0x00000060, R9
+blocksdone_690:
+	ADDQ $0x00000060, R10
 
-singles_742:
-	CMPQ        R10, R9
-	JGT         tail_743
-	VMOVUPS     (CX)(R10*1), Y5
-	VMOVUPS     (DX)(R10*1), Y6
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	VMOVUPS     Y5, (AX)(R10*1)
-	ADDQ        $0x00000020, R10
-	JMP         singles_742
+singles_686:
+	CMPQ        R12, R10
+	JGT         tail_687
+	VMOVUPS     (CX)(R12*1), Y7
+	VMOVUPS     (DX)(R12*1), Y8
+	VSUBPS      Y2, Y8, Y8
+	VFMADD213PS Y5, Y3, Y7
+	VFMADD231PS Y4, Y8, Y7
+	VMOVNTPS    Y7, (AX)(R12*1)
+	ADDQ        $0x00000020, R12
+	JMP         singles_686
 
-tail_743:
-	ADDQ       $0x00000020, R9
-	CMPQ       R10, R9
-	JEQ        done_744
-	LEAQ       (CX)(R10*1), R11
-	MOVQ       R11, R12
-	ANDQ       $0x00000fff, R12
-	CMPQ       R12, $0x00000fe0
-	JA         loadslow_748
-	VMASKMOVPS (R11), Y4, Y5
-	JMP        loaded_749
+tail_687:
+	ADDQ       $0x00000020, R10
+	CMPQ       R12, R10
+	JEQ        done_688
+	LEAQ       (CX)(R12*1), R11
+	MOVQ       R11, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_692
+	VMASKMOVPS (R11), Y6, Y7
+	JMP        loaded_693
 
-loadslow_748:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
+loadslow_692:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_694:
+	CMPQ R14, R13
+	JGE  copied_695
+	MOVL (R11)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_694
+
+copied_695:
+	VMOVUPS (SP), Y7
+
+loaded_693:
+	LEAQ       (DX)(R12*1), R11
+	MOVQ       R11, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_696
+	VMASKMOVPS (R11), Y6, Y8
+	JMP        loaded_697
+
+loadslow_696:
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_698:
+	CMPQ R14, R13
+	JGE  copied_699
+	MOVL (R11)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_698
+
+copied_699:
+	VMOVUPS (SP), Y8
+
+loaded_697:
+	VSUBPS      Y2, Y8, Y8
+	VFMADD213PS Y5, Y3, Y7
+	VFMADD231PS Y4, Y8, Y7
+	LEAQ        (AX)(R12*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          storeslow_700
+	VMASKMOVPS  Y7, Y6, (R11)
+	JMP         stored_701
+
+storeslow_700:
+	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_750:
+copy_702:
 	CMPQ R13, R12
-	JGE  copied_751
-	MOVL (R11)(R13*1), R14
-	MOVL R14, (SP)(R13*1)
+	JGE  copied_703
+	MOVL (SP)(R13*1), R14
+	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_750
+	JMP  copy_702
 
-copied_751:
-	VMOVUPS (SP), Y5
+copied_703:
+stored_701:
+	MOVQ R10, R12
 
-loaded_749:
-	LEAQ       (DX)(R10*1), R11
-	MOVQ       R11, R12
-	ANDQ       $0x00000fff, R12
-	CMPQ       R12, $0x00000fe0
-	JA         loadslow_752
-	VMASKMOVPS (R11), Y4, Y6
-	JMP        loaded_753
-
-loadslow_752:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), R12
-	XORQ    R13, R13
-
-copy_754:
-	CMPQ R13, R12
-	JGE  copied_755
-	MOVL (R11)(R13*1), R14
-	MOVL R14, (SP)(R13*1)
-	ADDQ $0x04, R13
-	JMP  copy_754
-
-copied_755:
-	VMOVUPS (SP), Y6
-
-loaded_753:
-	VSUBPS      Y0, Y6, Y6
-	VFMADD213PS Y3, Y1, Y5
-	VFMADD231PS Y2, Y6, Y5
-	LEAQ        (AX)(R10*1), R10
+done_688:
+	MOVQ        R9, R10
+	SUBQ        R12, R10
+	JZ          tailkept_704
 	MOVQ        R10, R11
-	ANDQ        $0x00000fff, R11
-	CMPQ        R11, $0x00000fe0
-	JA          storeslow_756
-	VMASKMOVPS  Y5, Y4, (R10)
-	JMP         stored_757
+	MOVQ        $0x00000020, R13
+	CMPQ        R11, R13
+	CMOVQGT     R13, R11
+	SUBQ        R11, R10
+	LEAQ        ymask<>+0(SB), R13
+	NEGQ        R11
+	VMOVDQU     32(R13)(R11*1), Y0
+	NEGQ        R10
+	VMOVDQU     32(R13)(R10*1), Y1
+	VMASKMOVPS  (CX)(R12*1), Y0, Y7
+	VMASKMOVPS  (DX)(R12*1), Y0, Y0
+	VSUBPS      Y2, Y0, Y0
+	VFMADD213PS Y5, Y3, Y7
+	VFMADD231PS Y4, Y0, Y7
+	VMOVAPS     Y7, Y0
+	VMASKMOVPS  32(CX)(R12*1), Y1, Y7
+	VMASKMOVPS  32(DX)(R12*1), Y1, Y1
+	VSUBPS      Y2, Y1, Y1
+	VFMADD213PS Y5, Y3, Y7
+	VFMADD231PS Y4, Y1, Y7
+	VMOVAPS     Y7, Y1
 
-storeslow_756:
-	VMOVUPS Y5, (SP)
-	MOVQ    64(SP), R11
-	XORQ    R12, R12
+tailkept_704:
+	ADDQ       R9, AX
+	ADDQ       R9, CX
+	ADDQ       R9, DX
+	INCQ       R8
+	CMPQ       R8, center_len+80(FP)
+	JB         channel_668
+	MOVQ       AX, R8
+	ANDQ       $0x3f, R8
+	JZ         flushed_705
+	MOVQ       R8, R9
+	MOVQ       $0x00000020, R11
+	CMPQ       R9, R11
+	CMOVQGT    R11, R9
+	MOVQ       R8, R10
+	SUBQ       R9, R10
+	LEAQ       ymask<>+0(SB), R11
+	NEGQ       R9
+	VMOVDQU    32(R11)(R9*1), Y2
+	NEGQ       R10
+	VMOVDQU    32(R11)(R10*1), Y3
+	NEGQ       R8
+	VMASKMOVPS Y0, Y2, (AX)(R8*1)
+	VMASKMOVPS Y1, Y3, 32(AX)(R8*1)
 
-copy_758:
-	CMPQ R12, R11
-	JGE  copied_759
-	MOVL (SP)(R12*1), R13
-	MOVL R13, (R10)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_758
-
-copied_759:
-stored_757:
-	MOVQ R9, R10
-
-done_744:
-	MOVQ R10, R9
-
-rundone_693:
-	ADDQ R9, AX
-	ADDQ R9, CX
-	ADDQ R9, DX
-	INCQ R8
-	CMPQ R8, center_len+80(FP)
-	JB   channel_691
+flushed_705:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_690
+	JNZ  sample_667
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7067,10 +6748,10 @@ TEXT ·gradShortRowsAVX2(SB), NOSPLIT, $72-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_760:
+group_706:
 	XORQ R8, R8
 
-channel_761:
+channel_707:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -7081,11 +6762,11 @@ channel_761:
 	VBROADCASTSS (R9)(R8*4), Y4
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_762
+	JZ           noprefetch_708
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_763:
+prefetch_709:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -7098,23 +6779,23 @@ prefetch_763:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_763
+	JNZ        prefetch_709
 
-noprefetch_762:
+noprefetch_708:
 	MOVQ BX, R9
 	ANDQ $-32, R9
 	XORQ R10, R10
 
-pairs_764:
+pairs_710:
 	LEAQ 64(R10), R11
 	CMPQ R11, R9
-	JA   single_765
+	JA   single_711
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_768:
+down_714:
 	CMPQ        R13, $0x02
-	JB          downlast_769
+	JB          downlast_715
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -7142,11 +6823,11 @@ down_768:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_768
+	JMP         down_714
 
-downlast_769:
+downlast_715:
 	TESTQ       R13, R13
-	JZ          downdone_770
+	JZ          downdone_716
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -7160,20 +6841,20 @@ downlast_769:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 32(AX)(R10*1)
 
-downdone_770:
+downdone_716:
 	MOVQ R11, R10
-	JMP  pairs_764
+	JMP  pairs_710
 
-single_765:
+single_711:
 	CMPQ R10, R9
-	JAE  tail_766
+	JAE  tail_712
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_771:
+down_717:
 	CMPQ        R12, $0x02
-	JB          downlast_772
+	JB          downlast_718
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -7189,11 +6870,11 @@ down_771:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_771
+	JMP         down_717
 
-downlast_772:
+downlast_718:
 	TESTQ       R12, R12
-	JZ          downdone_773
+	JZ          downdone_719
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -7201,73 +6882,73 @@ downlast_772:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 
-downdone_773:
+downdone_719:
 	ADDQ $0x00000020, R10
 
-tail_766:
+tail_712:
 	CMPQ R10, BX
-	JAE  positionsdone_767
+	JAE  positionsdone_713
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_774:
+down_720:
 	CMPQ       R11, $0x02
-	JB         downlast_775
+	JB         downlast_721
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_777
+	JA         loadslow_723
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_778
+	JMP        loaded_724
 
-loadslow_777:
+loadslow_723:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_779:
+copy_725:
 	CMPQ R14, R13
-	JGE  copied_780
+	JGE  copied_726
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_779
+	JMP  copy_725
 
-copied_780:
+copied_726:
 	VMOVUPS (SP), Y5
 
-loaded_778:
+loaded_724:
 	LEAQ       (DX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_781
+	JA         loadslow_727
 	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_782
+	JMP        loaded_728
 
-loadslow_781:
+loadslow_727:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_783:
+copy_729:
 	CMPQ R14, R13
-	JGE  copied_784
+	JGE  copied_730
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_783
+	JMP  copy_729
 
-copied_784:
+copied_730:
 	VMOVUPS (SP), Y6
 
-loaded_782:
+loaded_728:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -7275,79 +6956,79 @@ loaded_782:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_785
+	JA          storeslow_731
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_786
+	JMP         stored_732
 
-storeslow_785:
+storeslow_731:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_787:
+copy_733:
 	CMPQ R14, R13
-	JGE  copied_788
+	JGE  copied_734
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_787
+	JMP  copy_733
 
-copied_788:
-stored_786:
+copied_734:
+stored_732:
 	LEAQ       (CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_789
+	JA         loadslow_735
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_790
+	JMP        loaded_736
 
-loadslow_789:
+loadslow_735:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_791:
+copy_737:
 	CMPQ R14, R13
-	JGE  copied_792
+	JGE  copied_738
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_791
+	JMP  copy_737
 
-copied_792:
+copied_738:
 	VMOVUPS (SP), Y5
 
-loaded_790:
+loaded_736:
 	LEAQ       (DX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_793
+	JA         loadslow_739
 	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_794
+	JMP        loaded_740
 
-loadslow_793:
+loadslow_739:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_795:
+copy_741:
 	CMPQ R14, R13
-	JGE  copied_796
+	JGE  copied_742
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_795
+	JMP  copy_741
 
-copied_796:
+copied_742:
 	VMOVUPS (SP), Y6
 
-loaded_794:
+loaded_740:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -7355,87 +7036,87 @@ loaded_794:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_797
+	JA          storeslow_743
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_798
+	JMP         stored_744
 
-storeslow_797:
+storeslow_743:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_799:
+copy_745:
 	CMPQ R14, R13
-	JGE  copied_800
+	JGE  copied_746
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_799
+	JMP  copy_745
 
-copied_800:
-stored_798:
+copied_746:
+stored_744:
 	LEAQ (R9)(SI*2), R9
 	LEAQ (R10)(SI*2), R10
 	SUBQ $0x02, R11
-	JMP  down_774
+	JMP  down_720
 
-downlast_775:
+downlast_721:
 	TESTQ      R11, R11
-	JZ         downdone_776
+	JZ         downdone_722
 	LEAQ       (CX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_801
+	JA         loadslow_747
 	VMASKMOVPS (R10), Y0, Y5
-	JMP        loaded_802
+	JMP        loaded_748
 
-loadslow_801:
+loadslow_747:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_803:
+copy_749:
 	CMPQ R12, R11
-	JGE  copied_804
+	JGE  copied_750
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_803
+	JMP  copy_749
 
-copied_804:
+copied_750:
 	VMOVUPS (SP), Y5
 
-loaded_802:
+loaded_748:
 	LEAQ       (DX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_805
+	JA         loadslow_751
 	VMASKMOVPS (R10), Y0, Y6
-	JMP        loaded_806
+	JMP        loaded_752
 
-loadslow_805:
+loadslow_751:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_807:
+copy_753:
 	CMPQ R12, R11
-	JGE  copied_808
+	JGE  copied_754
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_807
+	JMP  copy_753
 
-copied_808:
+copied_754:
 	VMOVUPS (SP), Y6
 
-loaded_806:
+loaded_752:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -7443,33 +7124,33 @@ loaded_806:
 	MOVQ        R9, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_809
+	JA          storeslow_755
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_810
+	JMP         stored_756
 
-storeslow_809:
+storeslow_755:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_811:
+copy_757:
 	CMPQ R11, R10
-	JGE  copied_812
+	JGE  copied_758
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R9)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_811
+	JMP  copy_757
 
-copied_812:
-stored_810:
-downdone_776:
-positionsdone_767:
+copied_758:
+stored_756:
+downdone_722:
+positionsdone_713:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_761
+	JB      channel_707
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -7478,13 +7159,13 @@ positionsdone_767:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_813
+	JZ      done_759
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_760
+	JMP     group_706
 
-done_813:
+done_759:
 	VZEROUPPER
 	RET
 
@@ -7493,7 +7174,7 @@ done_813:
 TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_814
+	JNE     nontemporal_760
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -7504,12 +7185,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_815
+	JA      streaming_761
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_816
+	JZ      full_762
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -7517,7 +7198,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_816:
+full_762:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -7551,10 +7232,10 @@ full_816:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_817:
+row_763:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_818
+	JZ         noprefetch_764
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -7562,7 +7243,7 @@ row_817:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_818:
+noprefetch_764:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -7585,7 +7266,7 @@ noprefetch_818:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_817
+	JNZ         row_763
 	VZEROUPPER
 	RET
 
@@ -7611,16 +7292,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_819:
+row_765:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_820
+	JZ         noprefetch_766
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_820:
+noprefetch_766:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -7637,7 +7318,7 @@ noprefetch_820:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_819
+	JNZ         row_765
 	VZEROUPPER
 	RET
 
@@ -7655,14 +7336,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_821:
+row_767:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_822
+	JZ         noprefetch_768
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_822:
+noprefetch_768:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -7673,7 +7354,7 @@ noprefetch_822:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_821
+	JNZ         row_767
 	VZEROUPPER
 	RET
 
@@ -7699,122 +7380,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_823
+	JA         loadslow_769
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_824
+	JMP        loaded_770
 
-loadslow_823:
+loadslow_769:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_825:
+copy_771:
 	CMPQ BX, DX
-	JGE  copied_826
+	JGE  copied_772
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_825
+	JMP  copy_771
 
-copied_826:
+copied_772:
 	VMOVUPS (SP), Y9
 
-loaded_824:
+loaded_770:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_827
+	JA         loadslow_773
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_828
+	JMP        loaded_774
 
-loadslow_827:
+loadslow_773:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_829:
+copy_775:
 	CMPQ BX, DX
-	JGE  copied_830
+	JGE  copied_776
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_829
+	JMP  copy_775
 
-copied_830:
+copied_776:
 	VMOVUPS (SP), Y10
 
-loaded_828:
+loaded_774:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_831
+	JA         loadslow_777
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_832
+	JMP        loaded_778
 
-loadslow_831:
+loadslow_777:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_833:
+copy_779:
 	CMPQ BX, DX
-	JGE  copied_834
+	JGE  copied_780
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_833
+	JMP  copy_779
 
-copied_834:
+copied_780:
 	VMOVUPS (SP), Y11
 
-loaded_832:
+loaded_778:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_835
+	JA         loadslow_781
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_836
+	JMP        loaded_782
 
-loadslow_835:
+loadslow_781:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_837:
+copy_783:
 	CMPQ BX, DX
-	JGE  copied_838
+	JGE  copied_784
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_837
+	JMP  copy_783
 
-copied_838:
+copied_784:
 	VMOVUPS (SP), Y12
 
-loaded_836:
+loaded_782:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_839:
+row_785:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_840
+	JZ         noprefetch_786
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -7822,7 +7503,7 @@ row_839:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_840:
+noprefetch_786:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -7839,56 +7520,56 @@ noprefetch_840:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_841
+	JA          loadslow_787
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_842
+	JMP         loaded_788
 
-loadslow_841:
+loadslow_787:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_843:
+copy_789:
 	CMPQ R9, R8
-	JGE  copied_844
+	JGE  copied_790
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_843
+	JMP  copy_789
 
-copied_844:
+copied_790:
 	VMOVUPS (SP), Y13
 
-loaded_842:
+loaded_788:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_845
+	JA         loadslow_791
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_846
+	JMP        loaded_792
 
-loadslow_845:
+loadslow_791:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_847:
+copy_793:
 	CMPQ R9, R8
-	JGE  copied_848
+	JGE  copied_794
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_847
+	JMP  copy_793
 
-copied_848:
+copied_794:
 	VMOVUPS (SP), Y14
 
-loaded_846:
+loaded_792:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -7896,30 +7577,30 @@ loaded_846:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_849
+	JA          storeslow_795
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_850
+	JMP         stored_796
 
-storeslow_849:
+storeslow_795:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_851:
+copy_797:
 	CMPQ R9, R8
-	JGE  copied_852
+	JGE  copied_798
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_851
+	JMP  copy_797
 
-copied_852:
-stored_850:
+copied_798:
+stored_796:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_839
+	JNZ  row_785
 	VZEROUPPER
 	RET
 
@@ -7937,128 +7618,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_853
+	JA         loadslow_799
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_854
+	JMP        loaded_800
 
-loadslow_853:
+loadslow_799:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_855:
+copy_801:
 	CMPQ BX, DX
-	JGE  copied_856
+	JGE  copied_802
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_855
+	JMP  copy_801
 
-copied_856:
+copied_802:
 	VMOVUPS (SP), Y5
 
-loaded_854:
+loaded_800:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_857
+	JA         loadslow_803
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_858
+	JMP        loaded_804
 
-loadslow_857:
+loadslow_803:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_859:
+copy_805:
 	CMPQ BX, DX
-	JGE  copied_860
+	JGE  copied_806
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_859
+	JMP  copy_805
 
-copied_860:
+copied_806:
 	VMOVUPS (SP), Y6
 
-loaded_858:
+loaded_804:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_861
+	JA         loadslow_807
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_862
+	JMP        loaded_808
 
-loadslow_861:
+loadslow_807:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_863:
+copy_809:
 	CMPQ BX, DX
-	JGE  copied_864
+	JGE  copied_810
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_863
+	JMP  copy_809
 
-copied_864:
+copied_810:
 	VMOVUPS (SP), Y7
 
-loaded_862:
+loaded_808:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_865
+	JA         loadslow_811
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_866
+	JMP        loaded_812
 
-loadslow_865:
+loadslow_811:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_867:
+copy_813:
 	CMPQ BX, DX
-	JGE  copied_868
+	JGE  copied_814
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_867
+	JMP  copy_813
 
-copied_868:
+copied_814:
 	VMOVUPS (SP), Y8
 
-loaded_866:
+loaded_812:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_869:
+row_815:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_870
+	JZ         noprefetch_816
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_870:
+noprefetch_816:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -8069,56 +7750,56 @@ noprefetch_870:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_871
+	JA          loadslow_817
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_872
+	JMP         loaded_818
 
-loadslow_871:
+loadslow_817:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_873:
+copy_819:
 	CMPQ R9, R8
-	JGE  copied_874
+	JGE  copied_820
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_873
+	JMP  copy_819
 
-copied_874:
+copied_820:
 	VMOVUPS (SP), Y9
 
-loaded_872:
+loaded_818:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_875
+	JA         loadslow_821
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_876
+	JMP        loaded_822
 
-loadslow_875:
+loadslow_821:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_877:
+copy_823:
 	CMPQ R9, R8
-	JGE  copied_878
+	JGE  copied_824
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_877
+	JMP  copy_823
 
-copied_878:
+copied_824:
 	VMOVUPS (SP), Y10
 
-loaded_876:
+loaded_822:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -8126,30 +7807,30 @@ loaded_876:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_879
+	JA          storeslow_825
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_880
+	JMP         stored_826
 
-storeslow_879:
+storeslow_825:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_881:
+copy_827:
 	CMPQ R9, R8
-	JGE  copied_882
+	JGE  copied_828
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_881
+	JMP  copy_827
 
-copied_882:
-stored_880:
+copied_828:
+stored_826:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_869
+	JNZ  row_815
 	VZEROUPPER
 	RET
 
@@ -8158,209 +7839,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_883
+	JA         loadslow_829
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_884
+	JMP        loaded_830
 
-loadslow_883:
+loadslow_829:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_885:
+copy_831:
 	CMPQ BX, DX
-	JGE  copied_886
+	JGE  copied_832
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_885
+	JMP  copy_831
 
-copied_886:
+copied_832:
 	VMOVUPS (SP), Y1
 
-loaded_884:
+loaded_830:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_887
+	JA         loadslow_833
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_888
+	JMP        loaded_834
 
-loadslow_887:
+loadslow_833:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_889:
+copy_835:
 	CMPQ BX, DX
-	JGE  copied_890
+	JGE  copied_836
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_889
+	JMP  copy_835
 
-copied_890:
+copied_836:
 	VMOVUPS (SP), Y2
 
-loaded_888:
+loaded_834:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_891
+	JA         loadslow_837
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_892
+	JMP        loaded_838
 
-loadslow_891:
+loadslow_837:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_893:
+copy_839:
 	CMPQ BX, DX
-	JGE  copied_894
+	JGE  copied_840
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_893
+	JMP  copy_839
 
-copied_894:
+copied_840:
 	VMOVUPS (SP), Y3
 
-loaded_892:
+loaded_838:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_895
+	JA         loadslow_841
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_896
+	JMP        loaded_842
 
-loadslow_895:
+loadslow_841:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_897:
+copy_843:
 	CMPQ BX, DX
-	JGE  copied_898
+	JGE  copied_844
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_897
+	JMP  copy_843
 
-copied_898:
+copied_844:
 	VMOVUPS (SP), Y4
 
-loaded_896:
+loaded_842:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_899:
+row_845:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_900
+	JZ         noprefetch_846
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_900:
+noprefetch_846:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_901
+	JA         loadslow_847
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_902
+	JMP        loaded_848
 
-loadslow_901:
+loadslow_847:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_903:
+copy_849:
 	CMPQ R8, DI
-	JGE  copied_904
+	JGE  copied_850
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_903
+	JMP  copy_849
 
-copied_904:
+copied_850:
 	VMOVUPS (SP), Y5
 
-loaded_902:
+loaded_848:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_905
+	JA         loadslow_851
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_906
+	JMP        loaded_852
 
-loadslow_905:
+loadslow_851:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_907:
+copy_853:
 	CMPQ R8, DI
-	JGE  copied_908
+	JGE  copied_854
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_907
+	JMP  copy_853
 
-copied_908:
+copied_854:
 	VMOVUPS (SP), Y6
 
-loaded_906:
+loaded_852:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_909
+	JA          storeslow_855
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_910
+	JMP         stored_856
 
-storeslow_909:
+storeslow_855:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_911:
+copy_857:
 	CMPQ R8, DI
-	JGE  copied_912
+	JGE  copied_858
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_911
+	JMP  copy_857
 
-copied_912:
-stored_910:
+copied_858:
+stored_856:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_899
+	JNZ  row_845
 	VZEROUPPER
 	RET
 
-streaming_815:
+streaming_761:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -8370,15 +8051,15 @@ streaming_815:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_913:
+row_859:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_917:
+blocks_863:
 	CMPQ        R11, R12
-	JGT         blocksdone_918
+	JGT         blocksdone_864
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -8420,14 +8101,14 @@ blocks_917:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_917
+	JMP         blocks_863
 
-blocksdone_918:
+blocksdone_864:
 	ADDQ $0x00000060, R12
 
-singles_914:
+singles_860:
 	CMPQ        R11, R12
-	JGT         tail_915
+	JGT         tail_861
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -8439,174 +8120,174 @@ singles_914:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVUPS     Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_914
+	JMP         singles_860
 
-tail_915:
+tail_861:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_916
+	JEQ        done_862
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_919
+	JA         loadslow_865
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_920
+	JMP        loaded_866
 
-loadslow_919:
+loadslow_865:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_921:
+copy_867:
 	CMPQ R15, R14
-	JGE  copied_922
+	JGE  copied_868
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_921
+	JMP  copy_867
 
-copied_922:
+copied_868:
 	VMOVUPS (SP), Y1
 
-loaded_920:
+loaded_866:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_923
+	JA         loadslow_869
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_924
+	JMP        loaded_870
 
-loadslow_923:
+loadslow_869:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_925:
+copy_871:
 	CMPQ R15, R14
-	JGE  copied_926
+	JGE  copied_872
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_925
+	JMP  copy_871
 
-copied_926:
+copied_872:
 	VMOVUPS (SP), Y2
 
-loaded_924:
+loaded_870:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_927
+	JA         loadslow_873
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_928
+	JMP        loaded_874
 
-loadslow_927:
+loadslow_873:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_929:
+copy_875:
 	CMPQ R15, R14
-	JGE  copied_930
+	JGE  copied_876
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_929
+	JMP  copy_875
 
-copied_930:
+copied_876:
 	VMOVUPS (SP), Y3
 
-loaded_928:
+loaded_874:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_931
+	JA         loadslow_877
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_932
+	JMP        loaded_878
 
-loadslow_931:
+loadslow_877:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_933:
+copy_879:
 	CMPQ R15, R14
-	JGE  copied_934
+	JGE  copied_880
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_933
+	JMP  copy_879
 
-copied_934:
+copied_880:
 	VMOVUPS (SP), Y4
 
-loaded_932:
+loaded_878:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_935
+	JA         loadslow_881
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_936
+	JMP        loaded_882
 
-loadslow_935:
+loadslow_881:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_937:
+copy_883:
 	CMPQ R15, R14
-	JGE  copied_938
+	JGE  copied_884
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_937
+	JMP  copy_883
 
-copied_938:
+copied_884:
 	VMOVUPS (SP), Y5
 
-loaded_936:
+loaded_882:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_939
+	JA         loadslow_885
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_940
+	JMP        loaded_886
 
-loadslow_939:
+loadslow_885:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_941:
+copy_887:
 	CMPQ R15, R14
-	JGE  copied_942
+	JGE  copied_888
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_941
+	JMP  copy_887
 
-copied_942:
+copied_888:
 	VMOVUPS (SP), Y6
 
-loaded_940:
+loaded_886:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -8614,37 +8295,37 @@ loaded_940:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_943
+	JA          storeslow_889
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_944
+	JMP         stored_890
 
-storeslow_943:
+storeslow_889:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_945:
+copy_891:
 	CMPQ R14, R13
-	JGE  copied_946
+	JGE  copied_892
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_945
+	JMP  copy_891
 
-copied_946:
-stored_944:
+copied_892:
+stored_890:
 	MOVQ R12, R11
 
-done_916:
+done_862:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_913
+	JNZ  row_859
 	VZEROUPPER
 	RET
 
-nontemporal_814:
+nontemporal_760:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -8655,12 +8336,12 @@ nontemporal_814:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_947
+	JA      streaming_893
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_948
+	JZ      full_894
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -8668,7 +8349,7 @@ nontemporal_814:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_948:
+full_894:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -8702,10 +8383,10 @@ full_948:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_949:
+row_895:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_950
+	JZ         noprefetch_896
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -8713,7 +8394,7 @@ row_949:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_950:
+noprefetch_896:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -8736,7 +8417,7 @@ noprefetch_950:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_949
+	JNZ         row_895
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8763,16 +8444,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_951:
+row_897:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_952
+	JZ         noprefetch_898
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_952:
+noprefetch_898:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -8789,7 +8470,7 @@ noprefetch_952:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_951
+	JNZ         row_897
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8808,14 +8489,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_953:
+row_899:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_954
+	JZ         noprefetch_900
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_954:
+noprefetch_900:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -8826,7 +8507,7 @@ noprefetch_954:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_953
+	JNZ         row_899
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8853,122 +8534,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_955
+	JA         loadslow_901
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_956
+	JMP        loaded_902
 
-loadslow_955:
+loadslow_901:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_957:
+copy_903:
 	CMPQ BX, DX
-	JGE  copied_958
+	JGE  copied_904
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_957
+	JMP  copy_903
 
-copied_958:
+copied_904:
 	VMOVUPS (SP), Y9
 
-loaded_956:
+loaded_902:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_959
+	JA         loadslow_905
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_960
+	JMP        loaded_906
 
-loadslow_959:
+loadslow_905:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_961:
+copy_907:
 	CMPQ BX, DX
-	JGE  copied_962
+	JGE  copied_908
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_961
+	JMP  copy_907
 
-copied_962:
+copied_908:
 	VMOVUPS (SP), Y10
 
-loaded_960:
+loaded_906:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_963
+	JA         loadslow_909
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_964
+	JMP        loaded_910
 
-loadslow_963:
+loadslow_909:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_965:
+copy_911:
 	CMPQ BX, DX
-	JGE  copied_966
+	JGE  copied_912
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_965
+	JMP  copy_911
 
-copied_966:
+copied_912:
 	VMOVUPS (SP), Y11
 
-loaded_964:
+loaded_910:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_967
+	JA         loadslow_913
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_968
+	JMP        loaded_914
 
-loadslow_967:
+loadslow_913:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_969:
+copy_915:
 	CMPQ BX, DX
-	JGE  copied_970
+	JGE  copied_916
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_969
+	JMP  copy_915
 
-copied_970:
+copied_916:
 	VMOVUPS (SP), Y12
 
-loaded_968:
+loaded_914:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_971:
+row_917:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_972
+	JZ         noprefetch_918
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -8976,7 +8657,7 @@ row_971:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_972:
+noprefetch_918:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -8993,56 +8674,56 @@ noprefetch_972:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_973
+	JA          loadslow_919
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_974
+	JMP         loaded_920
 
-loadslow_973:
+loadslow_919:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_975:
+copy_921:
 	CMPQ R9, R8
-	JGE  copied_976
+	JGE  copied_922
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_975
+	JMP  copy_921
 
-copied_976:
+copied_922:
 	VMOVUPS (SP), Y13
 
-loaded_974:
+loaded_920:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_977
+	JA         loadslow_923
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_978
+	JMP        loaded_924
 
-loadslow_977:
+loadslow_923:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_979:
+copy_925:
 	CMPQ R9, R8
-	JGE  copied_980
+	JGE  copied_926
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_979
+	JMP  copy_925
 
-copied_980:
+copied_926:
 	VMOVUPS (SP), Y14
 
-loaded_978:
+loaded_924:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -9050,30 +8731,30 @@ loaded_978:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_981
+	JA          storeslow_927
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_982
+	JMP         stored_928
 
-storeslow_981:
+storeslow_927:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_983:
+copy_929:
 	CMPQ R9, R8
-	JGE  copied_984
+	JGE  copied_930
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_983
+	JMP  copy_929
 
-copied_984:
-stored_982:
+copied_930:
+stored_928:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_971
+	JNZ  row_917
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9092,128 +8773,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_985
+	JA         loadslow_931
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_986
+	JMP        loaded_932
 
-loadslow_985:
+loadslow_931:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_987:
+copy_933:
 	CMPQ BX, DX
-	JGE  copied_988
+	JGE  copied_934
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_987
+	JMP  copy_933
 
-copied_988:
+copied_934:
 	VMOVUPS (SP), Y5
 
-loaded_986:
+loaded_932:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_989
+	JA         loadslow_935
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_990
+	JMP        loaded_936
 
-loadslow_989:
+loadslow_935:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_991:
+copy_937:
 	CMPQ BX, DX
-	JGE  copied_992
+	JGE  copied_938
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_991
+	JMP  copy_937
 
-copied_992:
+copied_938:
 	VMOVUPS (SP), Y6
 
-loaded_990:
+loaded_936:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_993
+	JA         loadslow_939
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_994
+	JMP        loaded_940
 
-loadslow_993:
+loadslow_939:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_995:
+copy_941:
 	CMPQ BX, DX
-	JGE  copied_996
+	JGE  copied_942
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_995
+	JMP  copy_941
 
-copied_996:
+copied_942:
 	VMOVUPS (SP), Y7
 
-loaded_994:
+loaded_940:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_997
+	JA         loadslow_943
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_998
+	JMP        loaded_944
 
-loadslow_997:
+loadslow_943:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_999:
+copy_945:
 	CMPQ BX, DX
-	JGE  copied_1000
+	JGE  copied_946
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_999
+	JMP  copy_945
 
-copied_1000:
+copied_946:
 	VMOVUPS (SP), Y8
 
-loaded_998:
+loaded_944:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1001:
+row_947:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1002
+	JZ         noprefetch_948
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_1002:
+noprefetch_948:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -9224,56 +8905,56 @@ noprefetch_1002:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_1003
+	JA          loadslow_949
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_1004
+	JMP         loaded_950
 
-loadslow_1003:
+loadslow_949:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1005:
+copy_951:
 	CMPQ R9, R8
-	JGE  copied_1006
+	JGE  copied_952
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1005
+	JMP  copy_951
 
-copied_1006:
+copied_952:
 	VMOVUPS (SP), Y9
 
-loaded_1004:
+loaded_950:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1007
+	JA         loadslow_953
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_1008
+	JMP        loaded_954
 
-loadslow_1007:
+loadslow_953:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1009:
+copy_955:
 	CMPQ R9, R8
-	JGE  copied_1010
+	JGE  copied_956
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1009
+	JMP  copy_955
 
-copied_1010:
+copied_956:
 	VMOVUPS (SP), Y10
 
-loaded_1008:
+loaded_954:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -9281,30 +8962,30 @@ loaded_1008:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_1011
+	JA          storeslow_957
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_1012
+	JMP         stored_958
 
-storeslow_1011:
+storeslow_957:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1013:
+copy_959:
 	CMPQ R9, R8
-	JGE  copied_1014
+	JGE  copied_960
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1013
+	JMP  copy_959
 
-copied_1014:
-stored_1012:
+copied_960:
+stored_958:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1001
+	JNZ  row_947
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9314,210 +8995,210 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1015
+	JA         loadslow_961
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_1016
+	JMP        loaded_962
 
-loadslow_1015:
+loadslow_961:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1017:
+copy_963:
 	CMPQ BX, DX
-	JGE  copied_1018
+	JGE  copied_964
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1017
+	JMP  copy_963
 
-copied_1018:
+copied_964:
 	VMOVUPS (SP), Y1
 
-loaded_1016:
+loaded_962:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1019
+	JA         loadslow_965
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_1020
+	JMP        loaded_966
 
-loadslow_1019:
+loadslow_965:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1021:
+copy_967:
 	CMPQ BX, DX
-	JGE  copied_1022
+	JGE  copied_968
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1021
+	JMP  copy_967
 
-copied_1022:
+copied_968:
 	VMOVUPS (SP), Y2
 
-loaded_1020:
+loaded_966:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1023
+	JA         loadslow_969
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1024
+	JMP        loaded_970
 
-loadslow_1023:
+loadslow_969:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1025:
+copy_971:
 	CMPQ BX, DX
-	JGE  copied_1026
+	JGE  copied_972
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1025
+	JMP  copy_971
 
-copied_1026:
+copied_972:
 	VMOVUPS (SP), Y3
 
-loaded_1024:
+loaded_970:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1027
+	JA         loadslow_973
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1028
+	JMP        loaded_974
 
-loadslow_1027:
+loadslow_973:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1029:
+copy_975:
 	CMPQ BX, DX
-	JGE  copied_1030
+	JGE  copied_976
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1029
+	JMP  copy_975
 
-copied_1030:
+copied_976:
 	VMOVUPS (SP), Y4
 
-loaded_1028:
+loaded_974:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1031:
+row_977:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1032
+	JZ         noprefetch_978
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_1032:
+noprefetch_978:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1033
+	JA         loadslow_979
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_1034
+	JMP        loaded_980
 
-loadslow_1033:
+loadslow_979:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1035:
+copy_981:
 	CMPQ R8, DI
-	JGE  copied_1036
+	JGE  copied_982
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1035
+	JMP  copy_981
 
-copied_1036:
+copied_982:
 	VMOVUPS (SP), Y5
 
-loaded_1034:
+loaded_980:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1037
+	JA         loadslow_983
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_1038
+	JMP        loaded_984
 
-loadslow_1037:
+loadslow_983:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1039:
+copy_985:
 	CMPQ R8, DI
-	JGE  copied_1040
+	JGE  copied_986
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1039
+	JMP  copy_985
 
-copied_1040:
+copied_986:
 	VMOVUPS (SP), Y6
 
-loaded_1038:
+loaded_984:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1041
+	JA          storeslow_987
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_1042
+	JMP         stored_988
 
-storeslow_1041:
+storeslow_987:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1043:
+copy_989:
 	CMPQ R8, DI
-	JGE  copied_1044
+	JGE  copied_990
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1043
+	JMP  copy_989
 
-copied_1044:
-stored_1042:
+copied_990:
+stored_988:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1031
+	JNZ  row_977
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_947:
+streaming_893:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -9527,15 +9208,15 @@ streaming_947:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_1045:
+row_991:
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_1049:
+blocks_995:
 	CMPQ        R11, R12
-	JGT         blocksdone_1050
+	JGT         blocksdone_996
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -9577,14 +9258,14 @@ blocks_1049:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_1049
+	JMP         blocks_995
 
-blocksdone_1050:
+blocksdone_996:
 	ADDQ $0x00000060, R12
 
-singles_1046:
+singles_992:
 	CMPQ        R11, R12
-	JGT         tail_1047
+	JGT         tail_993
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -9596,174 +9277,174 @@ singles_1046:
 	VFMADD231PS Y5, Y2, Y1
 	VMOVNTPS    Y1, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1046
+	JMP         singles_992
 
-tail_1047:
+tail_993:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_1048
+	JEQ        done_994
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1051
+	JA         loadslow_997
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_1052
+	JMP        loaded_998
 
-loadslow_1051:
+loadslow_997:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1053:
+copy_999:
 	CMPQ R15, R14
-	JGE  copied_1054
+	JGE  copied_1000
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1053
+	JMP  copy_999
 
-copied_1054:
+copied_1000:
 	VMOVUPS (SP), Y1
 
-loaded_1052:
+loaded_998:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1055
+	JA         loadslow_1001
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_1056
+	JMP        loaded_1002
 
-loadslow_1055:
+loadslow_1001:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1057:
+copy_1003:
 	CMPQ R15, R14
-	JGE  copied_1058
+	JGE  copied_1004
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1057
+	JMP  copy_1003
 
-copied_1058:
+copied_1004:
 	VMOVUPS (SP), Y2
 
-loaded_1056:
+loaded_1002:
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1059
+	JA         loadslow_1005
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_1060
+	JMP        loaded_1006
 
-loadslow_1059:
+loadslow_1005:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1061:
+copy_1007:
 	CMPQ R15, R14
-	JGE  copied_1062
+	JGE  copied_1008
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1061
+	JMP  copy_1007
 
-copied_1062:
+copied_1008:
 	VMOVUPS (SP), Y3
 
-loaded_1060:
+loaded_1006:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1063
+	JA         loadslow_1009
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_1064
+	JMP        loaded_1010
 
-loadslow_1063:
+loadslow_1009:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1065:
+copy_1011:
 	CMPQ R15, R14
-	JGE  copied_1066
+	JGE  copied_1012
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1065
+	JMP  copy_1011
 
-copied_1066:
+copied_1012:
 	VMOVUPS (SP), Y4
 
-loaded_1064:
+loaded_1010:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1067
+	JA         loadslow_1013
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_1068
+	JMP        loaded_1014
 
-loadslow_1067:
+loadslow_1013:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1069:
+copy_1015:
 	CMPQ R15, R14
-	JGE  copied_1070
+	JGE  copied_1016
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1069
+	JMP  copy_1015
 
-copied_1070:
+copied_1016:
 	VMOVUPS (SP), Y5
 
-loaded_1068:
+loaded_1014:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1071
+	JA         loadslow_1017
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_1072
+	JMP        loaded_1018
 
-loadslow_1071:
+loadslow_1017:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1073:
+copy_1019:
 	CMPQ R15, R14
-	JGE  copied_1074
+	JGE  copied_1020
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1073
+	JMP  copy_1019
 
-copied_1074:
+copied_1020:
 	VMOVUPS (SP), Y6
 
-loaded_1072:
+loaded_1018:
 	VSUBPS      Y3, Y2, Y2
 	VFMADD213PS Y6, Y4, Y1
 	VFMADD231PS Y5, Y2, Y1
@@ -9771,33 +9452,33 @@ loaded_1072:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1075
+	JA          storeslow_1021
 	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_1076
+	JMP         stored_1022
 
-storeslow_1075:
+storeslow_1021:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1077:
+copy_1023:
 	CMPQ R14, R13
-	JGE  copied_1078
+	JGE  copied_1024
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1077
+	JMP  copy_1023
 
-copied_1078:
-stored_1076:
+copied_1024:
+stored_1022:
 	MOVQ R12, R11
 
-done_1048:
+done_994:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_1045
+	JNZ  row_991
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9825,9 +9506,9 @@ TEXT ·invStdAVX2(SB), NOSPLIT, $72-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000020, DX
 
-singles_1079:
+singles_1025:
 	CMPQ    BX, DX
-	JGT     tail_1080
+	JGT     tail_1026
 	VMOVUPD (CX)(BX*2), Y3
 	VMOVUPD 32(CX)(BX*2), Y4
 	VMULPD  Y0, Y3, Y3
@@ -9841,12 +9522,12 @@ singles_1079:
 	VMOVUPD Y3, (AX)(BX*2)
 	VMOVUPD Y4, 32(AX)(BX*2)
 	ADDQ    $0x00000020, BX
-	JMP     singles_1079
+	JMP     singles_1025
 
-tail_1080:
+tail_1026:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_1081
+	JEQ     done_1027
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -9855,15 +9536,15 @@ tail_1080:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_1082:
+copy_1028:
 	CMPQ CX, SI
-	JGE  copied_1083
+	JGE  copied_1029
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_1082
+	JMP  copy_1028
 
-copied_1083:
+copied_1029:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VMULPD  Y0, Y3, Y3
@@ -9881,18 +9562,18 @@ copied_1083:
 	LEAQ    (AX)(BX*2), SI
 	XORQ    AX, AX
 
-copy_1084:
+copy_1030:
 	CMPQ AX, CX
-	JGE  copied_1085
+	JGE  copied_1031
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1084
+	JMP  copy_1030
 
-copied_1085:
+copied_1031:
 	MOVQ DX, BX
 
-done_1081:
+done_1027:
 	VZEROUPPER
 	RET
 
@@ -9919,9 +9600,9 @@ TEXT ·foldAVX2(SB), NOSPLIT, $72-168
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000020, R9
 
-singles_1086:
+singles_1032:
 	CMPQ         R10, R9
-	JGT          tail_1087
+	JGT          tail_1033
 	VMOVUPD      (BX)(R10*2), Y1
 	VMOVUPD      32(BX)(R10*2), Y2
 	VMOVUPD      (SI)(R10*2), Y3
@@ -9958,12 +9639,12 @@ singles_1086:
 	VINSERTF128  $0x01, X1, Y10, Y10
 	VMOVUPS      Y10, (DX)(R10*1)
 	ADDQ         $0x00000020, R10
-	JMP          singles_1086
+	JMP          singles_1032
 
-tail_1087:
+tail_1033:
 	ADDQ    $0x00000020, R9
 	CMPQ    R10, R9
-	JEQ     done_1088
+	JEQ     done_1034
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -9972,15 +9653,15 @@ tail_1087:
 	LEAQ    (BX)(R10*2), R13
 	XORQ    BX, BX
 
-copy_1089:
+copy_1035:
 	CMPQ BX, R11
-	JGE  copied_1090
+	JGE  copied_1036
 	MOVL (R13)(BX*1), R12
 	MOVL R12, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1089
+	JMP  copy_1035
 
-copied_1090:
+copied_1036:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -9991,71 +9672,71 @@ copied_1090:
 	LEAQ    (SI)(R10*2), R12
 	XORQ    SI, SI
 
-copy_1091:
+copy_1037:
 	CMPQ SI, BX
-	JGE  copied_1092
+	JGE  copied_1038
 	MOVL (R12)(SI*1), R11
 	MOVL R11, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1091
+	JMP  copy_1037
 
-copied_1092:
+copied_1038:
 	VMOVUPD    (SP), Y3
 	VMOVUPD    32(SP), Y4
 	LEAQ       (DI)(R10*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1093
+	JA         loadslow_1039
 	VMASKMOVPS (BX), Y0, Y5
-	JMP        loaded_1094
+	JMP        loaded_1040
 
-loadslow_1093:
+loadslow_1039:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1095:
+copy_1041:
 	CMPQ DI, SI
-	JGE  copied_1096
+	JGE  copied_1042
 	MOVL (BX)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1095
+	JMP  copy_1041
 
-copied_1096:
+copied_1042:
 	VMOVUPS (SP), Y5
 
-loaded_1094:
+loaded_1040:
 	LEAQ       (R8)(R10*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1097
+	JA         loadslow_1043
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_1098
+	JMP        loaded_1044
 
-loadslow_1097:
+loadslow_1043:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1099:
+copy_1045:
 	CMPQ DI, SI
-	JGE  copied_1100
+	JGE  copied_1046
 	MOVL (BX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1099
+	JMP  copy_1045
 
-copied_1100:
+copied_1046:
 	VMOVUPS (SP), Y6
 
-loaded_1098:
+loaded_1044:
 	VCVTPD2PSY   Y1, X11
 	VCVTPD2PSY   Y2, X7
 	VINSERTF128  $0x01, X7, Y11, Y11
@@ -10080,25 +9761,25 @@ loaded_1098:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_1101
+	JA           storeslow_1047
 	VMASKMOVPS   Y11, Y0, (AX)
-	JMP          stored_1102
+	JMP          stored_1048
 
-storeslow_1101:
+storeslow_1047:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_1103:
+copy_1049:
 	CMPQ SI, BX
-	JGE  copied_1104
+	JGE  copied_1050
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1103
+	JMP  copy_1049
 
-copied_1104:
-stored_1102:
+copied_1050:
+stored_1048:
 	VCVTPD2PSY  Y7, X12
 	VCVTPD2PSY  Y3, X3
 	VINSERTF128 $0x01, X3, Y12, Y12
@@ -10106,25 +9787,25 @@ stored_1102:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1105
+	JA          storeslow_1051
 	VMASKMOVPS  Y12, Y0, (AX)
-	JMP         stored_1106
+	JMP         stored_1052
 
-storeslow_1105:
+storeslow_1051:
 	VMOVUPS Y12, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1107:
+copy_1053:
 	CMPQ BX, CX
-	JGE  copied_1108
+	JGE  copied_1054
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1107
+	JMP  copy_1053
 
-copied_1108:
-stored_1106:
+copied_1054:
+stored_1052:
 	VCVTPD2PSY  Y1, X13
 	VCVTPD2PSY  Y2, X1
 	VINSERTF128 $0x01, X1, Y13, Y13
@@ -10132,28 +9813,28 @@ stored_1106:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1109
+	JA          storeslow_1055
 	VMASKMOVPS  Y13, Y0, (AX)
-	JMP         stored_1110
+	JMP         stored_1056
 
-storeslow_1109:
+storeslow_1055:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1111:
+copy_1057:
 	CMPQ DX, CX
-	JGE  copied_1112
+	JGE  copied_1058
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1111
+	JMP  copy_1057
 
-copied_1112:
-stored_1110:
+copied_1058:
+stored_1056:
 	MOVQ R9, R10
 
-done_1088:
+done_1034:
 	VZEROUPPER
 	RET
 

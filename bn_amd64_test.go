@@ -3,6 +3,7 @@
 package bn
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -78,18 +79,27 @@ func TestStreamingStores(t *testing.T) {
 		check("normalizeRows in place, odd runs")
 
 		// A tile of twenty channels with shorter runs, as Forward normalizes when it blocks
-		// for the cache: streamed as normStream(true) says.
-		const short, shortSamples, c0, tile = 196, 108, 3, 20
-		shortStride := n * short
-		want, got = make([]float32, shortSamples*shortStride), make([]float32, shortSamples*shortStride)
-		x, dy = x[:len(want)], dy[:len(want)]
-		at := func(s []float32) []float32 { return s[c0*short:] }
-		if v.streamRows(rowsSpan(at(got), tile, short, shortSamples, shortStride), short, shortStride, v.normStream(true)) != 1 {
-			t.Fatal("the tile does not take the streaming path")
+		// for the cache and as the gradient takes them: streamed as normStream(true) and
+		// gradStream say, down to the shortest run streamed.
+		const c0, tile = 3, 20
+		for _, r := range []struct{ width, samples int }{{196, 108}, {minStreamRun + 1, 1240}} {
+			short := r.width
+			shortStride := n * short
+			want, got = make([]float32, r.samples*shortStride), make([]float32, r.samples*shortStride)
+			x, dy = x[:len(want)], dy[:len(want)]
+			at := func(s []float32) []float32 { return s[c0*short:] }
+			span := rowsSpan(at(got), tile, short, r.samples, shortStride)
+			if v.streamRows(span, short, shortStride, v.normStream(true)) != 1 || v.streamRows(span, short, shortStride, v.gradStream()) != 1 {
+				t.Fatalf("the tile of runs of %d does not take the streaming path", short)
+			}
+			what := fmt.Sprintf(", a tile of runs of %d", short)
+			normalizeRowsGeneric(at(want), at(x), center[:tile], scale, shift, short, r.samples, shortStride)
+			v.normalizeRows(at(got), at(x), center[:tile], scale, shift, short, r.samples, shortStride)
+			check("normalizeRows" + what)
+			gradRowsGeneric(at(want), at(dy), at(x), center[:tile], scale, shift, g0, short, r.samples, shortStride)
+			v.gradRows(at(got), at(dy), at(x), center[:tile], scale, shift, g0, short, r.samples, shortStride)
+			check("gradRows" + what)
 		}
-		normalizeRowsGeneric(at(want), at(x), center[:tile], scale, shift, short, shortSamples, shortStride)
-		v.normalizeRows(at(got), at(x), center[:tile], scale, shift, short, shortSamples, shortStride)
-		check("normalizeRows, a tile of short runs")
 	})
 }
 

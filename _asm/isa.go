@@ -36,6 +36,9 @@ type isa struct {
 
 	// nt makes full-vector stores non-temporal (see streamed).
 	nt bool
+	// inLine (AVX2) says the tail vectors lie within one 64-byte line, and so within the
+	// page of their first lane: masked loads need no page test.
+	inLine bool
 }
 
 func avx2() *isa   { return &isa{name: "AVX2", lanes: 8} }
@@ -195,6 +198,8 @@ func (w *isa) load(m Mem, dst VecVirtual, tail bool) {
 		VMOVUPS(m, dst)
 	case w.zmm:
 		VMOVUPS_Z(m, w.tail, dst)
+	case w.inLine:
+		VMASKMOVPS(m, w.tail, dst)
 	default:
 		m = w.simple(m)
 		slow, done := w.label("loadslow"), w.label("loaded")

@@ -41,25 +41,21 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 		if !w.zmm && !w.nt {
 			w.setTail(width)
 		}
-		// carried: AVX-512 streaming keeps each run's tail in carry, to be stored with the
-		// next run's head as one whole line (see mergeHead); AVX2 streaming keeps it in
-		// lineCarry, the line's two halves (see carryLines).
-		carried := w.zmm && w.nt
-		var carry VecVirtual
-		var lineCarry [2]VecVirtual
-		if w.nt && outputs != 1 {
-			panic("a carried tail holds one output")
-		}
-		if carried {
-			carry = w.vec()
-			w.zero(carry)
-		}
-		if w.nt && !w.zmm {
-			for h := range lineCarry {
-				lineCarry[h] = YMM()
-				w.zero(lineCarry[h])
+		// Streaming keeps each run's tail, its last partial line, in carry (one ZMM, or the
+		// line's two YMM halves), to be stored with the next run's head as one whole line
+		// (see mergeHead and carryLines).
+		var carry []VecVirtual
+		if w.nt {
+			if outputs != 1 {
+				panic("a carried tail holds one output")
+			}
+			carry = make([]VecVirtual, 64/w.size())
+			for h := range carry {
+				carry[h] = w.vec()
+				w.zero(carry[h])
 			}
 		}
+		carried := w.zmm && w.nt // AVX-512's loop computes the tail into carry
 
 		sample := w.label("sample")
 		Label(sample)
@@ -76,7 +72,7 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 				w.prefetchAhead(ptr[outputs:], i, unroll*w.size())
 			}
 			if carried && tail {
-				VMOVAPS(w.compute(func(d int) Mem { return at(ptr[d], i, 0) }, len(data), outputs, p, true, op)[0], carry)
+				VMOVAPS(w.compute(func(d int) Mem { return at(ptr[d], i, 0) }, len(data), outputs, p, true, op)[0], carry[0])
 				return
 			}
 			for u := range nv {
@@ -93,7 +89,7 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 			MOVQ(w.alignHead(ptr, width, func(i Register) { apply(i, 0, true) }), n)
 			JMP(LabelRef(headed))
 			Label(merged)
-			MOVQ(w.mergeHead(ptr, width, carry, len(data), outputs, p, op), n)
+			MOVQ(w.mergeHead(ptr, width, carry[0], len(data), outputs, p, op), n)
 			Label(headed)
 			w.setTail(n)
 			i = w.loop(n, unroll, body)
@@ -105,7 +101,7 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 			result := func(at func(d int) Mem, tail bool) VecVirtual {
 				return w.compute(at, len(data), outputs, p, tail, op)[0]
 			}
-			i = w.carryLines(ptr, width, ch, lineCarry, result, body)
+			i = w.carryLines(ptr, width, ch, carry, result, body)
 		default:
 			i = w.loop(width, unroll, body)
 		}
@@ -115,11 +111,8 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 		INCQ(ch)
 		CMPQ(ch, addr(Param(params[0]).Len()))
 		JB(LabelRef(channel))
-		if carried {
+		if w.nt {
 			w.flushCarry(ptr[0], carry)
-		}
-		if w.nt && !w.zmm {
-			w.flushLine(ptr[0], lineCarry)
 		}
 		for d := range data {
 			ADDQ(skip, ptr[d])
@@ -301,18 +294,27 @@ func (w *isa) lanesFrom(off Register) Op {
 	return k
 }
 
-// flushCarry stores the last run's tail, held in carry, through the cache: the lanes of
-// the output's line up to out.
-func (w *isa) flushCarry(out Register, carry VecVirtual) {
+// flushCarry stores the last run's tail, held in carry, through the cache: the bytes of
+// the output's line up to out. (AVX2's masked stores stay within the line of the tail's
+// first value, so within its page.)
+func (w *isa) flushCarry(out Register, carry []VecVirtual) {
 	off := GP64()
 	MOVQ(out, off)
 	ANDQ(U8(63), off)
 	done := w.label("flushed")
 	JZ(LabelRef(done))
-	k := w.lanesFrom(off)
-	KNOTW(k, k)
-	NEGQ(off)
-	VMOVUPS(carry, k, Mem{Base: out, Index: off, Scale: 1})
+	if w.zmm {
+		k := w.lanesFrom(off)
+		KNOTW(k, k)
+		NEGQ(off)
+		VMOVUPS(carry[0], k, Mem{Base: out, Index: off, Scale: 1})
+	} else {
+		masks := w.lineMasks(off)
+		NEGQ(off)
+		for h, m := range masks {
+			VMASKMOVPS(carry[h], m, Mem{Base: out, Index: off, Scale: 1, Disp: 32 * h})
+		}
+	}
 	Label(done)
 }
 
@@ -322,13 +324,13 @@ func (w *isa) flushCarry(out Register, carry VecVirtual) {
 // into carry (the line's two halves, values in place), and the next run (the next
 // channel) computes its head in the line's frame, takes the lanes from its start, and
 // streams the line whole. The first run of a sample stores its head through the cache,
-// and flushLine the last one's tail. (Storing the shared lines through the cache instead
+// and flushCarry the last one's tail. (Storing the shared lines through the cache instead
 // left Forward on NCHW 64×256×14×14 at 2.7× copy, 1.45 times AVX-512's; carried, 1.9×.)
 // ptr are the data pointers, output first, and result computes a vector of output from
 // them. Runs hold at least 16 values, which the wrapper guarantees: a head never ends its
 // run, and the line's start, before a run, lies in the run before. It returns the byte
 // offset past the run, 4·width.
-func (w *isa) carryLines(ptr []Register, width, ch Register, carry [2]VecVirtual,
+func (w *isa) carryLines(ptr []Register, width, ch Register, carry []VecVirtual,
 	result func(at func(d int) Mem, tail bool) VecVirtual, body func(i Register, nv int, tail bool)) Register {
 	run, off := GP64(), GP64()
 	var i Register = GP64()
@@ -403,23 +405,6 @@ func (w *isa) lineMasks(n Register) [2]VecVirtual {
 		VMOVDQU(Mem{Base: t, Index: b, Scale: 1, Disp: 32}, m[h])
 	}
 	return m
-}
-
-// flushLine (AVX2) stores the last run's tail, held in carry, through the cache: the
-// bytes of the output's line up to out.
-func (w *isa) flushLine(out Register, carry [2]VecVirtual) {
-	off := GP64()
-	MOVQ(out, off)
-	ANDQ(U8(63), off)
-	done := w.label("flushed")
-	JZ(LabelRef(done))
-	masks := w.lineMasks(off)
-	NEGQ(off)
-	for h, m := range masks {
-		// Within the line of the tail's first value, so within its page.
-		VMASKMOVPS(carry[h], m, Mem{Base: out, Index: off, Scale: 1, Disp: 32 * h})
-	}
-	Label(done)
 }
 
 // sampleSkip returns the bytes from the end of a sample's n runs of width values to the

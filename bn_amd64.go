@@ -382,9 +382,8 @@ func (v vectorISA) normStream(tile bool) rowsStream {
 	return rowsStream{minStreamRun, normStreamFrom}
 }
 
-func (v vectorISA) gradStream() rowsStream {
-	return rowsStream{minStreamRun, gradStreamFrom}
-}
+// gradStream is the same for both widths.
+var gradStream = rowsStream{minStreamRun, gradStreamFrom}
 
 // minStreamRun is the shortest run, in values, that the rows kernels stream: a run's head,
 // up to its first line boundary, must not end it.
@@ -650,7 +649,7 @@ func (v vectorISA) gradRows(dx, dy, x, center, gy, gx, g0 []float32, width, samp
 		}
 		return
 	}
-	stream := v.streamRows(dx, width, stride, v.gradStream())
+	stream := v.streamRows(dx, width, stride, gradStream)
 	if v == avx512 {
 		gradRowsAVX512(dx, dy, x, center, gy, gx, g0, width, samples, stride, pf, stream)
 	} else {

@@ -67,7 +67,7 @@ func TestStreamingStores(t *testing.T) {
 		oddStride := n * odd
 		oddSize := samples * oddStride
 		want, got, x, dy = want[:oddSize], got[1:oddSize+1], x[:oddSize], dy[:oddSize]
-		for _, r := range []rowsStream{v.normStream(false), v.gradStream()} {
+		for _, r := range []rowsStream{v.normStream(false), gradStream} {
 			if v.streamRows(got, odd, oddStride, r) != 1 {
 				t.Fatal("odd runs do not take the streaming path")
 			}
@@ -89,7 +89,7 @@ func TestStreamingStores(t *testing.T) {
 			x, dy = x[:len(want)], dy[:len(want)]
 			at := func(s []float32) []float32 { return s[c0*short:] }
 			span := rowsSpan(at(got), tile, short, r.samples, shortStride)
-			if v.streamRows(span, short, shortStride, v.normStream(true)) != 1 || v.streamRows(span, short, shortStride, v.gradStream()) != 1 {
+			if v.streamRows(span, short, shortStride, v.normStream(true)) != 1 || v.streamRows(span, short, shortStride, gradStream) != 1 {
 				t.Fatalf("the tile of runs of %d does not take the streaming path", short)
 			}
 			what := fmt.Sprintf(", a tile of runs of %d", short)
@@ -149,7 +149,7 @@ func TestStreamingGuarded(t *testing.T) {
 					}
 				}
 			}
-			if v.streamRows(got, width, stride, v.normStream(false)) != 1 || v.streamRows(got, width, stride, v.gradStream()) != 1 {
+			if v.streamRows(got, width, stride, v.normStream(false)) != 1 || v.streamRows(got, width, stride, gradStream) != 1 {
 				t.Fatal("the guarded tensors do not take the streaming path")
 			}
 			normalizeRowsGeneric(want, x, center, scale, shift, width, samples, stride)

@@ -104,9 +104,10 @@ func TestStreamingStores(t *testing.T) {
 }
 
 // TestStreamingGuarded runs the streaming rows kernels on runs that start off vector
-// boundaries, with every slice flush against a guard page at one end: AVX-512 reads a
-// run's head from before its start (under a mask) and stores a run's tail with the next
-// run's head, and neither may touch memory outside the slices.
+// boundaries, with every slice flush against a guard page at one end: both widths compute
+// a run's head from before its start (AVX-512 under a mask, AVX2 from the run before) and
+// store a run's tail with the next run's head, and neither may touch memory outside the
+// slices.
 func TestStreamingGuarded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large tensors")

@@ -1720,6 +1720,9 @@ sample_151:
 	XORQ DI, DI
 
 channel_152:
+	LEAQ         16384(AX), R8
+	ANDQ         $-4096, R8
+	PREFETCHT0   (R8)
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y2
 	MOVQ         scale_base+72(FP), R8
@@ -1863,6 +1866,9 @@ blocks_169:
 	PREFETCHT0 64(R10)(R11*1)
 
 noprefetch_171:
+	LEAQ        16384(AX)(R11*1), R10
+	ANDQ        $-4096, R10
+	PREFETCHT0  (R10)
 	VMOVUPS     (CX)(R11*1), Y6
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
@@ -3522,6 +3528,9 @@ row_351:
 	PREFETCHT0 96(DX)(SI*1)
 
 noprefetch_352:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -3578,6 +3587,9 @@ row_353:
 	PREFETCHT0 64(DX)(SI*1)
 
 noprefetch_354:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -3623,6 +3635,9 @@ row_355:
 	PREFETCHT0 32(DX)(SI*1)
 
 noprefetch_356:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -3657,6 +3672,9 @@ row_357:
 	PREFETCHT0 (DX)(SI*1)
 
 noprefetch_358:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -3786,6 +3804,9 @@ row_371:
 	PREFETCHT0 96(DX)(SI*1)
 
 noprefetch_372:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -3968,6 +3989,9 @@ row_393:
 	PREFETCHT0 64(DX)(SI*1)
 
 noprefetch_394:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -4139,6 +4163,9 @@ row_415:
 	PREFETCHT0 32(DX)(SI*1)
 
 noprefetch_416:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -4296,6 +4323,9 @@ row_437:
 	PREFETCHT0 (DX)(SI*1)
 
 noprefetch_438:
+	LEAQ       16384(CX), SI
+	ANDQ       $-4096, SI
+	PREFETCHT0 (SI)
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
@@ -4371,6 +4401,9 @@ row_447:
 blocks_451:
 	CMPQ        R9, R10
 	JGT         blocksdone_452
+	LEAQ        16384(CX)(R9*1), R11
+	ANDQ        $-4096, R11
+	PREFETCHT0  (R11)
 	VMOVUPS     (DX)(R9*1), Y1
 	VMOVUPS     (BX)(R9*1), Y2
 	VMOVUPS     (SI)(R9*1), Y3
@@ -6354,6 +6387,9 @@ sample_667:
 	XORQ R8, R8
 
 channel_668:
+	LEAQ         16384(AX), R9
+	ANDQ         $-4096, R9
+	PREFETCHT0   (R9)
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y2
 	MOVQ         gy_base+96(FP), R9
@@ -6536,6 +6572,9 @@ blocks_689:
 	PREFETCHT0 64(R11)(R12*1)
 
 noprefetch_691:
+	LEAQ        16384(AX)(R12*1), R11
+	ANDQ        $-4096, R11
+	PREFETCHT0  (R11)
 	VMOVUPS     (CX)(R12*1), Y7
 	VMOVUPS     (DX)(R12*1), Y8
 	VSUBPS      Y2, Y8, Y8
@@ -8395,6 +8434,9 @@ row_895:
 	PREFETCHT0 64(BX)(DI*1)
 
 noprefetch_896:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -8454,6 +8496,9 @@ row_897:
 	PREFETCHT0 32(BX)(DI*1)
 
 noprefetch_898:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -8497,6 +8542,9 @@ row_899:
 	PREFETCHT0 (BX)(DI*1)
 
 noprefetch_900:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -8658,6 +8706,9 @@ row_917:
 	PREFETCHT0 64(BX)(DI*1)
 
 noprefetch_918:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -8895,6 +8946,9 @@ row_947:
 	PREFETCHT0 32(BX)(DI*1)
 
 noprefetch_948:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -9112,6 +9166,9 @@ row_977:
 	PREFETCHT0 (BX)(DI*1)
 
 noprefetch_978:
+	LEAQ       16384(CX), DI
+	ANDQ       $-4096, DI
+	PREFETCHT0 (DI)
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
@@ -9217,6 +9274,9 @@ row_991:
 blocks_995:
 	CMPQ        R11, R12
 	JGT         blocksdone_996
+	LEAQ        16384(CX)(R11*1), R13
+	ANDQ        $-4096, R13
+	PREFETCHT0  (R13)
 	VMOVUPS     (DX)(R11*1), Y1
 	VMOVUPS     (BX)(R11*1), Y2
 	VMOVUPS     (SI)(R11*1), Y3
@@ -11230,6 +11290,9 @@ sample_82:
 	XORQ DI, DI
 
 channel_83:
+	LEAQ         16384(AX), R8
+	ANDQ         $-4096, R8
+	PREFETCHT0   (R8)
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z1
 	MOVQ         scale_base+72(FP), R8
@@ -11312,6 +11375,9 @@ blocks_91:
 	PREFETCHT0 192(R10)(R9*1)
 
 noprefetch_93:
+	LEAQ        16384(AX)(R9*1), R10
+	ANDQ        $-4096, R10
+	PREFETCHT0  (R10)
 	VMOVUPS     (CX)(R9*1), Z4
 	VSUBPS      Z1, Z4, Z4
 	VFMADD213PS Z3, Z2, Z4
@@ -12121,6 +12187,9 @@ row_140:
 	PREFETCHT0 192(DX)(SI*1)
 
 noprefetch_141:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -12177,6 +12246,9 @@ row_142:
 	PREFETCHT0 128(DX)(SI*1)
 
 noprefetch_143:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -12222,6 +12294,9 @@ row_144:
 	PREFETCHT0 64(DX)(SI*1)
 
 noprefetch_145:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -12256,6 +12331,9 @@ row_146:
 	PREFETCHT0 (DX)(SI*1)
 
 noprefetch_147:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -12307,6 +12385,9 @@ row_148:
 	PREFETCHT0 192(DX)(SI*1)
 
 noprefetch_149:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -12363,6 +12444,9 @@ row_150:
 	PREFETCHT0 128(DX)(SI*1)
 
 noprefetch_151:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -12408,6 +12492,9 @@ row_152:
 	PREFETCHT0 64(DX)(SI*1)
 
 noprefetch_153:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -12442,6 +12529,9 @@ row_154:
 	PREFETCHT0 (DX)(SI*1)
 
 noprefetch_155:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -12471,6 +12561,9 @@ row_156:
 blocks_160:
 	CMPQ        R9, R10
 	JGT         blocksdone_161
+	LEAQ        16384(CX)(R9*1), R11
+	ANDQ        $-4096, R11
+	PREFETCHT0  (R11)
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -13842,6 +13935,9 @@ sample_247:
 	XORQ R8, R8
 
 channel_248:
+	LEAQ         16384(AX), R9
+	ANDQ         $-4096, R9
+	PREFETCHT0   (R9)
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z1
 	MOVQ         gy_base+96(FP), R9
@@ -13937,6 +14033,9 @@ blocks_256:
 	PREFETCHT0 192(R11)(R10*1)
 
 noprefetch_258:
+	LEAQ        16384(AX)(R10*1), R11
+	ANDQ        $-4096, R11
+	PREFETCHT0  (R11)
 	VMOVUPS     (CX)(R10*1), Z5
 	VMOVUPS     (DX)(R10*1), Z6
 	VSUBPS      Z1, Z6, Z6
@@ -14944,6 +15043,9 @@ row_305:
 	PREFETCHT0 192(BX)(DI*1)
 
 noprefetch_306:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -15019,6 +15121,9 @@ row_307:
 	PREFETCHT0 128(BX)(DI*1)
 
 noprefetch_308:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -15078,6 +15183,9 @@ row_309:
 	PREFETCHT0 64(BX)(DI*1)
 
 noprefetch_310:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -15121,6 +15229,9 @@ row_311:
 	PREFETCHT0 (BX)(DI*1)
 
 noprefetch_312:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -15188,6 +15299,9 @@ row_313:
 	PREFETCHT0 192(BX)(DI*1)
 
 noprefetch_314:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -15263,6 +15377,9 @@ row_315:
 	PREFETCHT0 128(BX)(DI*1)
 
 noprefetch_316:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -15322,6 +15439,9 @@ row_317:
 	PREFETCHT0 64(BX)(DI*1)
 
 noprefetch_318:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -15365,6 +15485,9 @@ row_319:
 	PREFETCHT0 (BX)(DI*1)
 
 noprefetch_320:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -15399,6 +15522,9 @@ row_321:
 blocks_325:
 	CMPQ        R11, R12
 	JGT         blocksdone_326
+	LEAQ        16384(CX)(R11*1), R13
+	ANDQ        $-4096, R13
+	PREFETCHT0  (R13)
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2

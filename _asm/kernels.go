@@ -63,6 +63,7 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 		XORQ(ch, ch)
 		channel := w.label("channel")
 		Label(channel)
+		w.prefetchPage(ptr[0], nil) // for runs shorter than one step of the loop
 		p := w.broadcast(params, ch)
 		apply := func(i Register, disp int, tail bool) {
 			w.apply(func(d int) Mem { return at(ptr[d], i, disp) }, len(data), outputs, p, tail, op)
@@ -70,6 +71,7 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 		body := func(i Register, nv int, tail bool) {
 			if nv == unroll {
 				w.prefetchAhead(ptr[outputs:], i, unroll*w.size())
+				w.prefetchPage(ptr[0], i)
 			}
 			if carried && tail {
 				VMOVAPS(w.compute(func(d int) Mem { return at(ptr[d], i, 0) }, len(data), outputs, p, true, op)[0], carry[0])
@@ -496,6 +498,7 @@ func (w *isa) colsElementwise(doc, name, sig string, data []string, outputs int,
 					}
 				}
 				Label(noPrefetch)
+				w.prefetchPage(ptr[0], nil)
 				for u := range nv {
 					w.apply(func(d int) Mem { return Mem{Base: ptr[d], Disp: u * w.size()} }, len(data), outputs, p[u], last(u), op)
 				}
@@ -514,6 +517,9 @@ func (w *isa) colsElementwise(doc, name, sig string, data []string, outputs int,
 		row := w.label("row")
 		Label(row)
 		w.loop(n, unroll, func(i Register, nv int, tail bool) {
+			if nv == unroll {
+				w.prefetchPage(base[0], i)
+			}
 			for u := range nv {
 				in := make([]VecVirtual, len(data)-outputs)
 				for d := range in {

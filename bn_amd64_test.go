@@ -50,12 +50,28 @@ func TestStreamingStores(t *testing.T) {
 		gradColsGeneric(want, dy, x, center[:64], scale, shift, g0, rows, 64)
 		v.gradCols(got, dy, x, center[:64], scale, shift, g0, rows, 64)
 		check("gradCols")
-		// In place; a row of 100 channels (400 bytes) is not vector-aligned, so
-		// normalizeCols takes plain stores here.
+		// Rows of 100 channels (400 bytes) are not whole vectors: streamed a few rows at a
+		// time (lineRows), the last rows, fewer than that, on their own through the cache.
+		// Out of place and in place.
+		wide := size/n - 1
+		if p := v.lineRows(got, n, wide, n); p < 2 || wide%p == 0 || v.stream(got[:wide/p*p*n], normStreamFrom, p*n) == 0 {
+			t.Fatal("rows of 100 channels do not take the streaming path with rows left over")
+		}
+		end := wide * n
+		checkWide := func(what string) {
+			t.Helper()
+			checkStreamed(t, what, want[:end], got[:end], x, dy)
+		}
+		normalizeColsGeneric(want, x, center, scale, shift, wide, n)
+		v.normalizeCols(got, x, center, scale, shift, wide, n)
+		checkWide("normalizeCols, rows of 100")
+		gradColsGeneric(want, dy, x, center, scale, shift, g0, wide, n)
+		v.gradCols(got, dy, x, center, scale, shift, g0, wide, n)
+		checkWide("gradCols, rows of 100")
 		copy(got, x)
-		normalizeColsGeneric(want, x, center, scale, shift, size/n, n)
-		v.normalizeCols(got, got, center, scale, shift, size/n, n)
-		check("normalizeCols in place")
+		normalizeColsGeneric(want, x, center, scale, shift, wide, n)
+		v.normalizeCols(got, got, center, scale, shift, wide, n)
+		checkWide("normalizeCols in place")
 		copy(got, x)
 		normalizeRowsGeneric(want, x, center, scale, shift, width, samples, stride)
 		v.normalizeRows(got, got, center, scale, shift, width, samples, stride)

@@ -44,6 +44,7 @@ func kernelCalls() []kernelCall {
 			kernelCall{rows: true, ch: 3, width: n, samples: 2, stride: 5 * n},
 			kernelCall{ch: n, samples: 1, stride: n},
 			kernelCall{ch: n, samples: 3, stride: n + 3},
+			kernelCall{ch: n, samples: 19, stride: n}, // whole rows: lineRows on amd64
 			kernelCall{rows: true, ch: 3, width: n, samples: 20, stride: 1024},
 		)
 	}

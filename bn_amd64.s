@@ -11647,7 +11647,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	LEAQ    kmask<>+0(SB), DX
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
-	CMPQ    center_len+56(FP), $0x00000040
+	CMPQ    center_len+56(FP), $0x00000060
 	JA      streaming_114
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
@@ -11662,6 +11662,10 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	JEQ     normColsAVX512_v3_true_false
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_false
+	CMPQ    CX, $0x05
+	JEQ     normColsAVX512_v5_true_false
+	CMPQ    CX, $0x06
+	JEQ     normColsAVX512_v6_true_false
 
 full_115:
 	CMPQ    CX, $0x01
@@ -11670,6 +11674,167 @@ full_115:
 	JEQ     normColsAVX512_v2_false_false
 	CMPQ    CX, $0x03
 	JEQ     normColsAVX512_v3_false_false
+	CMPQ    CX, $0x04
+	JEQ     normColsAVX512_v4_false_false
+	CMPQ    CX, $0x05
+	JEQ     normColsAVX512_v5_false_false
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 128(CX), Z6
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 128(CX), Z7
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 192(CX), Z9
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 192(CX), Z10
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 192(CX), Z11
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 256(CX), Z12
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 256(CX), Z13
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 256(CX), Z14
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 320(CX), Z15
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 320(CX), Z16
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 320(CX), Z17
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_116:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_117
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+	PREFETCHT0 320(DX)(SI*1)
+
+noprefetch_117:
+	VMOVUPS     (DX), Z18
+	VSUBPS      Z0, Z18, Z18
+	VFMADD213PS Z2, Z1, Z18
+	VMOVUPS     Z18, (CX)
+	VMOVUPS     64(DX), Z18
+	VSUBPS      Z3, Z18, Z18
+	VFMADD213PS Z5, Z4, Z18
+	VMOVUPS     Z18, 64(CX)
+	VMOVUPS     128(DX), Z18
+	VSUBPS      Z6, Z18, Z18
+	VFMADD213PS Z8, Z7, Z18
+	VMOVUPS     Z18, 128(CX)
+	VMOVUPS     192(DX), Z18
+	VSUBPS      Z9, Z18, Z18
+	VFMADD213PS Z11, Z10, Z18
+	VMOVUPS     Z18, 192(CX)
+	VMOVUPS     256(DX), Z18
+	VSUBPS      Z12, Z18, Z18
+	VFMADD213PS Z14, Z13, Z18
+	VMOVUPS     Z18, 256(CX)
+	VMOVUPS     320(DX), Z18
+	VSUBPS      Z15, Z18, Z18
+	VFMADD213PS Z17, Z16, Z18
+	VMOVUPS     Z18, 320(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_116
+	VZEROUPPER
+	RET
+
+normColsAVX512_v5_false_false:
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 128(CX), Z6
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 128(CX), Z7
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 192(CX), Z9
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 192(CX), Z10
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 192(CX), Z11
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 256(CX), Z12
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 256(CX), Z13
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 256(CX), Z14
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_118:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_119
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+
+noprefetch_119:
+	VMOVUPS     (DX), Z15
+	VSUBPS      Z0, Z15, Z15
+	VFMADD213PS Z2, Z1, Z15
+	VMOVUPS     Z15, (CX)
+	VMOVUPS     64(DX), Z15
+	VSUBPS      Z3, Z15, Z15
+	VFMADD213PS Z5, Z4, Z15
+	VMOVUPS     Z15, 64(CX)
+	VMOVUPS     128(DX), Z15
+	VSUBPS      Z6, Z15, Z15
+	VFMADD213PS Z8, Z7, Z15
+	VMOVUPS     Z15, 128(CX)
+	VMOVUPS     192(DX), Z15
+	VSUBPS      Z9, Z15, Z15
+	VFMADD213PS Z11, Z10, Z15
+	VMOVUPS     Z15, 192(CX)
+	VMOVUPS     256(DX), Z15
+	VSUBPS      Z12, Z15, Z15
+	VFMADD213PS Z14, Z13, Z15
+	VMOVUPS     Z15, 256(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_118
+	VZEROUPPER
+	RET
+
+normColsAVX512_v4_false_false:
 	MOVQ    center_base+48(FP), CX
 	VMOVUPS (CX), Z0
 	MOVQ    scale_base+72(FP), CX
@@ -11698,16 +11863,16 @@ full_115:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_116:
+row_120:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_117
+	JZ         noprefetch_121
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_117:
+noprefetch_121:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -11727,7 +11892,7 @@ noprefetch_117:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_116
+	JNZ         row_120
 	VZEROUPPER
 	RET
 
@@ -11754,15 +11919,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_118:
+row_122:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_119
+	JZ         noprefetch_123
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_119:
+noprefetch_123:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -11778,7 +11943,7 @@ noprefetch_119:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_118
+	JNZ         row_122
 	VZEROUPPER
 	RET
 
@@ -11799,14 +11964,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_120:
+row_124:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_121
+	JZ         noprefetch_125
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_121:
+noprefetch_125:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -11818,7 +11983,7 @@ noprefetch_121:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_120
+	JNZ         row_124
 	VZEROUPPER
 	RET
 
@@ -11833,13 +11998,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_122:
+row_126:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_123
+	JZ         noprefetch_127
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_123:
+noprefetch_127:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11847,7 +12012,164 @@ noprefetch_123:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_122
+	JNZ         row_126
+	VZEROUPPER
+	RET
+
+normColsAVX512_v6_true_false:
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   128(CX), Z6
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   128(CX), Z7
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   128(CX), Z8
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   192(CX), Z9
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   192(CX), Z10
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   192(CX), Z11
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   256(CX), Z12
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   256(CX), Z13
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   256(CX), Z14
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z15
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z16
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z17
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+120(FP), BX
+
+row_128:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_129
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+	PREFETCHT0 320(DX)(SI*1)
+
+noprefetch_129:
+	VMOVUPS     (DX), Z18
+	VSUBPS      Z0, Z18, Z18
+	VFMADD213PS Z2, Z1, Z18
+	VMOVUPS     Z18, (CX)
+	VMOVUPS     64(DX), Z18
+	VSUBPS      Z3, Z18, Z18
+	VFMADD213PS Z5, Z4, Z18
+	VMOVUPS     Z18, 64(CX)
+	VMOVUPS     128(DX), Z18
+	VSUBPS      Z6, Z18, Z18
+	VFMADD213PS Z8, Z7, Z18
+	VMOVUPS     Z18, 128(CX)
+	VMOVUPS     192(DX), Z18
+	VSUBPS      Z9, Z18, Z18
+	VFMADD213PS Z11, Z10, Z18
+	VMOVUPS     Z18, 192(CX)
+	VMOVUPS     256(DX), Z18
+	VSUBPS      Z12, Z18, Z18
+	VFMADD213PS Z14, Z13, Z18
+	VMOVUPS     Z18, 256(CX)
+	VMOVUPS.Z   320(DX), K1, Z18
+	VSUBPS      Z15, Z18, Z18
+	VFMADD213PS Z17, Z16, Z18
+	VMOVUPS     Z18, K1, 320(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_128
+	VZEROUPPER
+	RET
+
+normColsAVX512_v5_true_false:
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   128(CX), Z6
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   128(CX), Z7
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   128(CX), Z8
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   192(CX), Z9
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   192(CX), Z10
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   192(CX), Z11
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z12
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z13
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z14
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+120(FP), BX
+
+row_130:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_131
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+
+noprefetch_131:
+	VMOVUPS     (DX), Z15
+	VSUBPS      Z0, Z15, Z15
+	VFMADD213PS Z2, Z1, Z15
+	VMOVUPS     Z15, (CX)
+	VMOVUPS     64(DX), Z15
+	VSUBPS      Z3, Z15, Z15
+	VFMADD213PS Z5, Z4, Z15
+	VMOVUPS     Z15, 64(CX)
+	VMOVUPS     128(DX), Z15
+	VSUBPS      Z6, Z15, Z15
+	VFMADD213PS Z8, Z7, Z15
+	VMOVUPS     Z15, 128(CX)
+	VMOVUPS     192(DX), Z15
+	VSUBPS      Z9, Z15, Z15
+	VFMADD213PS Z11, Z10, Z15
+	VMOVUPS     Z15, 192(CX)
+	VMOVUPS.Z   256(DX), K1, Z15
+	VSUBPS      Z12, Z15, Z15
+	VFMADD213PS Z14, Z13, Z15
+	VMOVUPS     Z15, K1, 256(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_130
 	VZEROUPPER
 	RET
 
@@ -11880,16 +12202,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_124:
+row_132:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_125
+	JZ         noprefetch_133
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_125:
+noprefetch_133:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -11909,7 +12231,7 @@ noprefetch_125:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_124
+	JNZ         row_132
 	VZEROUPPER
 	RET
 
@@ -11936,15 +12258,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_126:
+row_134:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_127
+	JZ         noprefetch_135
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_127:
+noprefetch_135:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -11960,7 +12282,7 @@ noprefetch_127:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_126
+	JNZ         row_134
 	VZEROUPPER
 	RET
 
@@ -11981,14 +12303,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_128:
+row_136:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_129
+	JZ         noprefetch_137
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_129:
+noprefetch_137:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -12000,7 +12322,7 @@ noprefetch_129:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_128
+	JNZ         row_136
 	VZEROUPPER
 	RET
 
@@ -12015,13 +12337,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_130:
+row_138:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_131
+	JZ         noprefetch_139
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_131:
+noprefetch_139:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -12029,7 +12351,7 @@ noprefetch_131:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_130
+	JNZ         row_138
 	VZEROUPPER
 	RET
 
@@ -12041,15 +12363,15 @@ streaming_114:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_132:
+row_140:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_136:
+blocks_144:
 	CMPQ        R9, R10
-	JGT         blocksdone_137
+	JGT         blocksdone_145
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -12079,14 +12401,14 @@ blocks_136:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_136
+	JMP         blocks_144
 
-blocksdone_137:
+blocksdone_145:
 	ADDQ $0x000000c0, R10
 
-singles_133:
+singles_141:
 	CMPQ        R9, R10
-	JGT         tail_134
+	JGT         tail_142
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -12095,12 +12417,12 @@ singles_133:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVUPS     Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_133
+	JMP         singles_141
 
-tail_134:
+tail_142:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_135
+	JEQ         done_143
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -12110,11 +12432,11 @@ tail_134:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_135:
+done_143:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_132
+	JNZ  row_140
 	VZEROUPPER
 	RET
 
@@ -12126,13 +12448,13 @@ nontemporal_113:
 	LEAQ    kmask<>+0(SB), DX
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
-	CMPQ    center_len+56(FP), $0x00000040
-	JA      streaming_138
+	CMPQ    center_len+56(FP), $0x00000060
+	JA      streaming_146
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_139
+	JZ      full_147
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -12141,14 +12463,187 @@ nontemporal_113:
 	JEQ     normColsAVX512_v3_true_true
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX512_v4_true_true
+	CMPQ    CX, $0x05
+	JEQ     normColsAVX512_v5_true_true
+	CMPQ    CX, $0x06
+	JEQ     normColsAVX512_v6_true_true
 
-full_139:
+full_147:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
 	JEQ     normColsAVX512_v2_false_true
 	CMPQ    CX, $0x03
 	JEQ     normColsAVX512_v3_false_true
+	CMPQ    CX, $0x04
+	JEQ     normColsAVX512_v4_false_true
+	CMPQ    CX, $0x05
+	JEQ     normColsAVX512_v5_false_true
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 128(CX), Z6
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 128(CX), Z7
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 192(CX), Z9
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 192(CX), Z10
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 192(CX), Z11
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 256(CX), Z12
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 256(CX), Z13
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 256(CX), Z14
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 320(CX), Z15
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 320(CX), Z16
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 320(CX), Z17
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_148:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_149
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+	PREFETCHT0 320(DX)(SI*1)
+
+noprefetch_149:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z18
+	VSUBPS      Z0, Z18, Z18
+	VFMADD213PS Z2, Z1, Z18
+	VMOVNTPS    Z18, (CX)
+	VMOVUPS     64(DX), Z18
+	VSUBPS      Z3, Z18, Z18
+	VFMADD213PS Z5, Z4, Z18
+	VMOVNTPS    Z18, 64(CX)
+	VMOVUPS     128(DX), Z18
+	VSUBPS      Z6, Z18, Z18
+	VFMADD213PS Z8, Z7, Z18
+	VMOVNTPS    Z18, 128(CX)
+	VMOVUPS     192(DX), Z18
+	VSUBPS      Z9, Z18, Z18
+	VFMADD213PS Z11, Z10, Z18
+	VMOVNTPS    Z18, 192(CX)
+	VMOVUPS     256(DX), Z18
+	VSUBPS      Z12, Z18, Z18
+	VFMADD213PS Z14, Z13, Z18
+	VMOVNTPS    Z18, 256(CX)
+	VMOVUPS     320(DX), Z18
+	VSUBPS      Z15, Z18, Z18
+	VFMADD213PS Z17, Z16, Z18
+	VMOVNTPS    Z18, 320(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_148
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX512_v5_false_true:
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 128(CX), Z6
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 128(CX), Z7
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 192(CX), Z9
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 192(CX), Z10
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 192(CX), Z11
+	MOVQ    center_base+48(FP), CX
+	VMOVUPS 256(CX), Z12
+	MOVQ    scale_base+72(FP), CX
+	VMOVUPS 256(CX), Z13
+	MOVQ    shift_base+96(FP), CX
+	VMOVUPS 256(CX), Z14
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+120(FP), BX
+
+row_150:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_151
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+
+noprefetch_151:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z15
+	VSUBPS      Z0, Z15, Z15
+	VFMADD213PS Z2, Z1, Z15
+	VMOVNTPS    Z15, (CX)
+	VMOVUPS     64(DX), Z15
+	VSUBPS      Z3, Z15, Z15
+	VFMADD213PS Z5, Z4, Z15
+	VMOVNTPS    Z15, 64(CX)
+	VMOVUPS     128(DX), Z15
+	VSUBPS      Z6, Z15, Z15
+	VFMADD213PS Z8, Z7, Z15
+	VMOVNTPS    Z15, 128(CX)
+	VMOVUPS     192(DX), Z15
+	VSUBPS      Z9, Z15, Z15
+	VFMADD213PS Z11, Z10, Z15
+	VMOVNTPS    Z15, 192(CX)
+	VMOVUPS     256(DX), Z15
+	VSUBPS      Z12, Z15, Z15
+	VFMADD213PS Z14, Z13, Z15
+	VMOVNTPS    Z15, 256(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_150
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX512_v4_false_true:
 	MOVQ    center_base+48(FP), CX
 	VMOVUPS (CX), Z0
 	MOVQ    scale_base+72(FP), CX
@@ -12177,16 +12672,16 @@ full_139:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_140:
+row_152:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_141
+	JZ         noprefetch_153
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_141:
+noprefetch_153:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12209,7 +12704,7 @@ noprefetch_141:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_140
+	JNZ         row_152
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12237,15 +12732,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_142:
+row_154:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_143
+	JZ         noprefetch_155
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_143:
+noprefetch_155:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12264,7 +12759,7 @@ noprefetch_143:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_142
+	JNZ         row_154
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12286,14 +12781,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_144:
+row_156:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_145
+	JZ         noprefetch_157
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_145:
+noprefetch_157:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12308,7 +12803,7 @@ noprefetch_145:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_144
+	JNZ         row_156
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12324,13 +12819,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_146:
+row_158:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_147
+	JZ         noprefetch_159
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_147:
+noprefetch_159:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12341,7 +12836,172 @@ noprefetch_147:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_146
+	JNZ         row_158
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX512_v6_true_true:
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   128(CX), Z6
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   128(CX), Z7
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   128(CX), Z8
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   192(CX), Z9
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   192(CX), Z10
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   192(CX), Z11
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   256(CX), Z12
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   256(CX), Z13
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   256(CX), Z14
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z15
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z16
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z17
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+120(FP), BX
+
+row_160:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_161
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+	PREFETCHT0 320(DX)(SI*1)
+
+noprefetch_161:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z18
+	VSUBPS      Z0, Z18, Z18
+	VFMADD213PS Z2, Z1, Z18
+	VMOVNTPS    Z18, (CX)
+	VMOVUPS     64(DX), Z18
+	VSUBPS      Z3, Z18, Z18
+	VFMADD213PS Z5, Z4, Z18
+	VMOVNTPS    Z18, 64(CX)
+	VMOVUPS     128(DX), Z18
+	VSUBPS      Z6, Z18, Z18
+	VFMADD213PS Z8, Z7, Z18
+	VMOVNTPS    Z18, 128(CX)
+	VMOVUPS     192(DX), Z18
+	VSUBPS      Z9, Z18, Z18
+	VFMADD213PS Z11, Z10, Z18
+	VMOVNTPS    Z18, 192(CX)
+	VMOVUPS     256(DX), Z18
+	VSUBPS      Z12, Z18, Z18
+	VFMADD213PS Z14, Z13, Z18
+	VMOVNTPS    Z18, 256(CX)
+	VMOVUPS.Z   320(DX), K1, Z18
+	VSUBPS      Z15, Z18, Z18
+	VFMADD213PS Z17, Z16, Z18
+	VMOVUPS     Z18, K1, 320(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_160
+	SFENCE
+	VZEROUPPER
+	RET
+
+normColsAVX512_v5_true_true:
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   128(CX), Z6
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   128(CX), Z7
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   128(CX), Z8
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS   192(CX), Z9
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS   192(CX), Z10
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS   192(CX), Z11
+	MOVQ      center_base+48(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z12
+	MOVQ      scale_base+72(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z13
+	MOVQ      shift_base+96(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z14
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+120(FP), BX
+
+row_162:
+	MOVQ       prefetch+136(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_163
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+
+noprefetch_163:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z15
+	VSUBPS      Z0, Z15, Z15
+	VFMADD213PS Z2, Z1, Z15
+	VMOVNTPS    Z15, (CX)
+	VMOVUPS     64(DX), Z15
+	VSUBPS      Z3, Z15, Z15
+	VFMADD213PS Z5, Z4, Z15
+	VMOVNTPS    Z15, 64(CX)
+	VMOVUPS     128(DX), Z15
+	VSUBPS      Z6, Z15, Z15
+	VFMADD213PS Z8, Z7, Z15
+	VMOVNTPS    Z15, 128(CX)
+	VMOVUPS     192(DX), Z15
+	VSUBPS      Z9, Z15, Z15
+	VFMADD213PS Z11, Z10, Z15
+	VMOVNTPS    Z15, 192(CX)
+	VMOVUPS.Z   256(DX), K1, Z15
+	VSUBPS      Z12, Z15, Z15
+	VFMADD213PS Z14, Z13, Z15
+	VMOVUPS     Z15, K1, 256(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_162
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12375,16 +13035,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_148:
+row_164:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_149
+	JZ         noprefetch_165
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_149:
+noprefetch_165:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12407,7 +13067,7 @@ noprefetch_149:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_148
+	JNZ         row_164
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12435,15 +13095,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_150:
+row_166:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_151
+	JZ         noprefetch_167
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_151:
+noprefetch_167:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12462,7 +13122,7 @@ noprefetch_151:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_150
+	JNZ         row_166
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12484,14 +13144,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_152:
+row_168:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_153
+	JZ         noprefetch_169
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_153:
+noprefetch_169:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12506,7 +13166,7 @@ noprefetch_153:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_152
+	JNZ         row_168
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12522,13 +13182,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_154:
+row_170:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_155
+	JZ         noprefetch_171
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_155:
+noprefetch_171:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12539,12 +13199,12 @@ noprefetch_155:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_154
+	JNZ         row_170
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_138:
+streaming_146:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -12552,15 +13212,15 @@ streaming_138:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_156:
+row_172:
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_160:
+blocks_176:
 	CMPQ        R9, R10
-	JGT         blocksdone_161
+	JGT         blocksdone_177
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -12593,14 +13253,14 @@ blocks_160:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_160
+	JMP         blocks_176
 
-blocksdone_161:
+blocksdone_177:
 	ADDQ $0x000000c0, R10
 
-singles_157:
+singles_173:
 	CMPQ        R9, R10
-	JGT         tail_158
+	JGT         tail_174
 	VMOVUPS     (DX)(R9*1), Z0
 	VMOVUPS     (BX)(R9*1), Z1
 	VMOVUPS     (SI)(R9*1), Z2
@@ -12609,12 +13269,12 @@ singles_157:
 	VFMADD213PS Z3, Z2, Z0
 	VMOVNTPS    Z0, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_157
+	JMP         singles_173
 
-tail_158:
+tail_174:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_159
+	JEQ         done_175
 	VMOVUPS.Z   (DX)(R9*1), K1, Z0
 	VMOVUPS.Z   (BX)(R9*1), K1, Z1
 	VMOVUPS.Z   (SI)(R9*1), K1, Z2
@@ -12624,11 +13284,11 @@ tail_158:
 	VMOVUPS     Z0, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_159:
+done_175:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ R8
-	JNZ  row_156
+	JNZ  row_172
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12654,20 +13314,20 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_162:
+sample_178:
 	XORQ DI, DI
 
-channel_163:
+channel_179:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_164:
+chunk_180:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_165
+	JZ         noprefetch_181
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -12703,7 +13363,7 @@ chunk_164:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_165:
+noprefetch_181:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -12720,9 +13380,9 @@ noprefetch_165:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_169:
+blocks_185:
 	CMPQ         R10, R11
-	JGT          blocksdone_170
+	JGT          blocksdone_186
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
@@ -12740,32 +13400,32 @@ blocks_169:
 	VADDPS       Z11, Z9, Z9
 	VFNMADD231PS Z11, Z12, Z10
 	ADDQ         $0x00000100, R10
-	JMP          blocks_169
+	JMP          blocks_185
 
-blocksdone_170:
+blocksdone_186:
 	ADDQ $0x000000c0, R11
 
-singles_166:
+singles_182:
 	CMPQ         R10, R11
-	JGT          tail_167
+	JGT          tail_183
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	ADDQ         $0x00000040, R10
-	JMP          singles_166
+	JMP          singles_182
 
-tail_167:
+tail_183:
 	ADDQ         $0x00000040, R11
 	CMPQ         R10, R11
-	JEQ          done_168
+	JEQ          done_184
 	VMOVUPS.Z    (AX)(R10*1), K1, Z11
 	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	MOVQ         R11, R10
 
-done_168:
+done_184:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -12785,7 +13445,7 @@ done_168:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_164
+	JNZ           chunk_180
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -12806,11 +13466,11 @@ done_168:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_163
+	JB            channel_179
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_162
+	JNZ           sample_178
 	VZEROUPPER
 	RET
 
@@ -12831,16 +13491,16 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_171:
+group_187:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_172
+	JE   bysample_188
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_174:
+channel_190:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -12853,11 +13513,11 @@ channel_174:
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_175
+	JZ           noprefetch_191
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_176:
+prefetch_192:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -12870,25 +13530,25 @@ prefetch_176:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_176
+	JNZ        prefetch_192
 
-noprefetch_175:
+noprefetch_191:
 	CMPQ DI, $0x00000040
-	JA   bysample_177
+	JA   bysample_193
 	MOVQ DI, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_179:
+pairs_195:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_180
+	JA   single_196
 	LEAQ (R10)(SI*1), R12
 	MOVQ BX, R13
 
-down_183:
+down_199:
 	CMPQ         R13, $0x02
-	JB           downlast_184
+	JB           downlast_200
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -12908,11 +13568,11 @@ down_183:
 	LEAQ         (R10)(SI*2), R10
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_183
+	JMP          down_199
 
-downlast_184:
+downlast_200:
 	TESTQ        R13, R13
-	JZ           downdone_185
+	JZ           downdone_201
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -12922,20 +13582,20 @@ downlast_184:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 
-downdone_185:
+downdone_201:
 	MOVQ R11, R10
-	JMP  pairs_179
+	JMP  pairs_195
 
-single_180:
+single_196:
 	CMPQ R10, R9
-	JAE  tail_181
+	JAE  tail_197
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ BX, R12
 
-down_186:
+down_202:
 	CMPQ         R12, $0x02
-	JB           downlast_187
+	JB           downlast_203
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -12947,29 +13607,29 @@ down_186:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R11)(SI*2), R11
 	SUBQ         $0x02, R12
-	JMP          down_186
+	JMP          down_202
 
-downlast_187:
+downlast_203:
 	TESTQ        R12, R12
-	JZ           downdone_188
+	JZ           downdone_204
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 
-downdone_188:
+downdone_204:
 	ADDQ $0x00000040, R10
 
-tail_181:
+tail_197:
 	CMPQ R10, DI
-	JAE  positionsdone_182
+	JAE  positionsdone_198
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_189:
+down_205:
 	CMPQ         R11, $0x02
-	JB           downlast_190
+	JB           downlast_206
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
@@ -12981,32 +13641,32 @@ down_189:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_189
+	JMP          down_205
 
-downlast_190:
+downlast_206:
 	TESTQ        R11, R11
-	JZ           downdone_191
+	JZ           downdone_207
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_191:
-positionsdone_182:
-	JMP summed_178
+downdone_207:
+positionsdone_198:
+	JMP summed_194
 
-bysample_177:
+bysample_193:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_192:
+sample_208:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_197:
+blocks_213:
 	CMPQ         R11, R12
-	JGT          blocksdone_198
+	JGT          blocksdone_214
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -13016,42 +13676,42 @@ blocks_197:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	ADDQ         $0x00000080, R11
-	JMP          blocks_197
+	JMP          blocks_213
 
-blocksdone_198:
+blocksdone_214:
 	ADDQ $0x00000040, R12
 
-singles_194:
+singles_210:
 	CMPQ         R11, R12
-	JGT          tail_195
+	JGT          tail_211
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_194
+	JMP          singles_210
 
-tail_195:
+tail_211:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_196
+	JEQ          done_212
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	MOVQ         R12, R11
 
-done_196:
+done_212:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_193
+	JZ   samplesdone_209
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_202:
+blocks_218:
 	CMPQ         R11, R12
-	JGT          blocksdone_203
+	JGT          blocksdone_219
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -13061,38 +13721,38 @@ blocks_202:
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	ADDQ         $0x00000080, R11
-	JMP          blocks_202
+	JMP          blocks_218
 
-blocksdone_203:
+blocksdone_219:
 	ADDQ $0x00000040, R12
 
-singles_199:
+singles_215:
 	CMPQ         R11, R12
-	JGT          tail_200
+	JGT          tail_216
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	ADDQ         $0x00000040, R11
-	JMP          singles_199
+	JMP          singles_215
 
-tail_200:
+tail_216:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_201
+	JEQ          done_217
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	MOVQ         R12, R11
 
-done_201:
+done_217:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_192
+	JNZ  sample_208
 
-samplesdone_193:
-summed_178:
+samplesdone_209:
+summed_194:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -13129,16 +13789,16 @@ summed_178:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_174
+	JB            channel_190
 	MOVQ          BX, R9
 	IMULQ         SI, R9
 	IMULQ         DI, R8
 	SUBQ          R8, R9
 	ADDQ          R9, AX
 	ADDQ          R9, CX
-	JMP           summed_173
+	JMP           summed_189
 
-bysample_172:
+bysample_188:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -13149,22 +13809,22 @@ bysample_172:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_204:
+clear_220:
 	VMOVUPS Z11, (R8)
 	VMOVUPS Z11, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_204
+	JNZ     clear_220
 	MOVQ    BX, R9
 
-sample_205:
+sample_221:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_206:
+channel_222:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_207
+	JZ         noprefetch_223
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -13176,7 +13836,7 @@ channel_206:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_207:
+noprefetch_223:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z0
 	VMOVUPS      (R8), Z9
@@ -13186,27 +13846,27 @@ noprefetch_207:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_208:
+singles_224:
 	CMPQ         R11, R12
-	JGT          tail_209
+	JGT          tail_225
 	VMOVUPS      (AX)(R11*1), Z12
 	VSUBPS       (CX)(R11*1), Z0, Z13
 	VADDPS       Z12, Z9, Z9
 	VFNMADD231PS Z12, Z13, Z10
 	ADDQ         $0x00000040, R11
-	JMP          singles_208
+	JMP          singles_224
 
-tail_209:
+tail_225:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_210
+	JEQ          done_226
 	VMOVUPS.Z    (AX)(R11*1), K1, Z12
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z12, Z9, Z9
 	VFNMADD231PS Z12, Z0, Z10
 	MOVQ         R12, R11
 
-done_210:
+done_226:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z9, (R8)
@@ -13214,14 +13874,14 @@ done_210:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_206
+	JB      channel_222
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_205
+	JNZ     sample_221
 	XORQ    SI, SI
 
-lanes_211:
+lanes_227:
 	VMOVUPS       (DI), Z0
 	VCVTPS2PD     Y0, Z9
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -13253,17 +13913,17 @@ lanes_211:
 	ADDQ          $0x00000080, DI
 	INCQ          SI
 	CMPQ          SI, center_len+128(FP)
-	JB            lanes_211
+	JB            lanes_227
 
-summed_173:
+summed_189:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_212
+	JZ      done_228
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_171
+	JMP     group_187
 
-done_212:
+done_228:
 	VZEROUPPER
 	RET
 
@@ -13285,9 +13945,9 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_213:
+chunk_229:
 	CMPQ    sumDy_len+8(FP), $0x40
-	JA      wide_215
+	JA      wide_231
 	LEAQ    kmask<>+0(SB), R8
 	MOVQ    sumDy_len+8(FP), SI
 	SUBQ    $0x00, SI
@@ -13341,11 +14001,11 @@ chunk_213:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_216:
+narrow_232:
 	CMPQ       R8, $0x04
-	JLT        narrowdone_217
+	JLT        narrowdone_233
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_218
+	JEQ        noprefetch_234
 	MOVQ       prefetch+144(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -13383,7 +14043,7 @@ narrow_216:
 	PREFETCHT0 128(SI)(R9*1)
 	PREFETCHT0 192(SI)(R9*1)
 
-noprefetch_218:
+noprefetch_234:
 	VMOVUPS     (DI), Z8
 	VMOVUPS.Z   (AX), K2, Z10
 	VMOVUPS.Z   (CX), K2, Z11
@@ -13479,12 +14139,12 @@ noprefetch_218:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_216
+	JMP         narrow_232
 
-narrowdone_217:
-narrow_219:
+narrowdone_233:
+narrow_235:
 	CMPQ      R8, $0x01
-	JLT       narrowdone_220
+	JLT       narrowdone_236
 	VMOVUPS   (DI), Z8
 	VMOVUPS.Z (AX), K2, Z9
 	VMOVUPS.Z (CX), K2, Z10
@@ -13520,9 +14180,9 @@ narrow_219:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_219
+	JMP       narrow_235
 
-narrowdone_220:
+narrowdone_236:
 	VMOVUPS Z0, 1088(DI)
 	VMOVUPS Z1, 2176(DI)
 	VMOVUPS Z2, 1152(DI)
@@ -13531,37 +14191,37 @@ narrowdone_220:
 	VMOVUPS Z5, 2304(DI)
 	VMOVUPS Z6, 1280(DI)
 	VMOVUPS Z7, 2368(DI)
-	JMP     chunkdone_214
+	JMP     chunkdone_230
 
-wide_215:
+wide_231:
 	VPXORD Z13, Z13, Z13
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_221:
+clear_237:
 	VMOVUPS Z13, 1088(SI)
 	VMOVUPS Z13, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_221
+	JNZ     clear_237
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_222:
+rows_238:
 	CMPQ SI, $0x04
-	JLT  rowsdone_223
+	JLT  rowsdone_239
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_225
+	JZ   vectorstail_241
 
-vectors_224:
+vectors_240:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_227
+	JEQ        noprefetch_243
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -13575,7 +14235,7 @@ vectors_224:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_227:
+noprefetch_243:
 	VMOVUPS     (R9), Z8
 	VMOVUPS     (R10), Z10
 	VMOVUPS     (R11), Z11
@@ -13605,11 +14265,11 @@ noprefetch_227:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_224
+	JNZ         vectors_240
 
-vectorstail_225:
+vectorstail_241:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_226
+	JZ          vectorsdone_242
 	VMOVUPS     (R9), Z8
 	VMOVUPS.Z   (R10), K1, Z10
 	VMOVUPS.Z   (R11), K1, Z11
@@ -13636,24 +14296,24 @@ vectorstail_225:
 	VADDPS      2176(R9), Z10, Z10
 	VMOVUPS     Z10, 2176(R9)
 
-vectorsdone_226:
+vectorsdone_242:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_222
+	JMP  rows_238
 
-rowsdone_223:
-rows_228:
+rowsdone_239:
+rows_244:
 	CMPQ SI, $0x01
-	JLT  rowsdone_229
+	JLT  rowsdone_245
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_231
+	JZ   vectorstail_247
 
-vectors_230:
+vectors_246:
 	VMOVUPS (R8), Z8
 	VMOVUPS (R9), Z9
 	VMOVUPS (R10), Z10
@@ -13668,11 +14328,11 @@ vectors_230:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_230
+	JNZ     vectors_246
 
-vectorstail_231:
+vectorstail_247:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_232
+	JZ        vectorsdone_248
 	VMOVUPS   (R8), Z8
 	VMOVUPS.Z (R9), K1, Z9
 	VMOVUPS.Z (R10), K1, Z10
@@ -13684,14 +14344,14 @@ vectorstail_231:
 	VADDPS    2176(R8), Z9, Z9
 	VMOVUPS   Z9, 2176(R8)
 
-vectorsdone_232:
+vectorsdone_248:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_228
+	JMP  rows_244
 
-rowsdone_229:
-chunkdone_214:
+rowsdone_245:
+chunkdone_230:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -13700,9 +14360,9 @@ chunkdone_214:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_233:
+singles_249:
 	CMPQ          R9, R10
-	JGT           tail_234
+	JGT           tail_250
 	VMOVUPS       1088(SI)(R9*1), Z8
 	VMOVUPD       (DI)(R9*2), Z9
 	VMOVUPD       64(DI)(R9*2), Z10
@@ -13724,12 +14384,12 @@ singles_233:
 	VMOVUPD       Z9, (R8)(R9*2)
 	VMOVUPD       Z10, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_233
+	JMP           singles_249
 
-tail_234:
+tail_250:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_235
+	JEQ           done_251
 	VMOVUPS       1088(SI)(R9*1), Z8
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z9
@@ -13756,15 +14416,15 @@ tail_234:
 	VMOVUPD       Z10, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_235:
+done_251:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_236
+	JZ      done_252
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_213
+	JMP     chunk_229
 
-done_236:
+done_252:
 	VZEROUPPER
 	RET
 
@@ -13773,7 +14433,7 @@ done_236:
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_237
+	JNE   nontemporal_253
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -13785,10 +14445,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_238:
+sample_254:
 	XORQ R8, R8
 
-channel_239:
+channel_255:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -13802,9 +14462,9 @@ channel_239:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_240
+	JZ           aligned_256
 	CMPQ         R9, R10
-	JAE          aligned_240
+	JAE          aligned_256
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -13821,7 +14481,7 @@ channel_239:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_240:
+aligned_256:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -13831,12 +14491,12 @@ aligned_240:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_244:
+blocks_260:
 	CMPQ       R9, R10
-	JGT        blocksdone_245
+	JGT        blocksdone_261
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_246
+	JZ         noprefetch_262
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -13848,7 +14508,7 @@ blocks_244:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_246:
+noprefetch_262:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13874,14 +14534,14 @@ noprefetch_246:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_244
+	JMP         blocks_260
 
-blocksdone_245:
+blocksdone_261:
 	ADDQ $0x000000c0, R10
 
-singles_241:
+singles_257:
 	CMPQ        R9, R10
-	JGT         tail_242
+	JGT         tail_258
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13889,12 +14549,12 @@ singles_241:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_241
+	JMP         singles_257
 
-tail_242:
+tail_258:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_243
+	JEQ         done_259
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -13903,22 +14563,22 @@ tail_242:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_243:
+done_259:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_239
+	JB   channel_255
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_238
+	JNZ  sample_254
 	VZEROUPPER
 	RET
 
-nontemporal_237:
+nontemporal_253:
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -13931,10 +14591,10 @@ nontemporal_237:
 	SHLQ   $0x02, DI
 	VPXORD Z0, Z0, Z0
 
-sample_247:
+sample_263:
 	XORQ R8, R8
 
-channel_248:
+channel_264:
 	LEAQ         16384(AX), R9
 	ANDQ         $-4096, R9
 	PREFETCHT0   (R9)
@@ -13947,15 +14607,15 @@ channel_248:
 	MOVQ         g0_base+144(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z4
 	TESTQ        R8, R8
-	JNZ          merged_249
+	JNZ          merged_265
 	MOVQ         BX, R10
 	MOVQ         AX, R9
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_251
+	JZ           aligned_267
 	CMPQ         R9, R10
-	JAE          aligned_251
+	JAE          aligned_267
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -13972,15 +14632,15 @@ channel_248:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_251:
+aligned_267:
 	MOVQ R10, R9
-	JMP  headed_250
+	JMP  headed_266
 
-merged_249:
+merged_265:
 	MOVQ        BX, R10
 	MOVQ        AX, R9
 	ANDQ        $0x3f, R9
-	JZ          mergedone_252
+	JZ          mergedone_268
 	MOVQ        R9, R11
 	SHRQ        $0x02, R11
 	LEAQ        kmask<>+0(SB), R12
@@ -14002,10 +14662,10 @@ merged_249:
 	SHRQ        $0x02, R9
 	SUBQ        R9, R10
 
-mergedone_252:
+mergedone_268:
 	MOVQ R10, R9
 
-headed_250:
+headed_266:
 	MOVQ    R9, R10
 	ANDQ    $0x0f, R10
 	LEAQ    kmask<>+0(SB), R11
@@ -14015,12 +14675,12 @@ headed_250:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_256:
+blocks_272:
 	CMPQ       R10, R9
-	JGT        blocksdone_257
+	JGT        blocksdone_273
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_258
+	JZ         noprefetch_274
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -14032,7 +14692,7 @@ blocks_256:
 	PREFETCHT0 128(R11)(R10*1)
 	PREFETCHT0 192(R11)(R10*1)
 
-noprefetch_258:
+noprefetch_274:
 	LEAQ        16384(AX)(R10*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -14061,14 +14721,14 @@ noprefetch_258:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, 192(AX)(R10*1)
 	ADDQ        $0x00000100, R10
-	JMP         blocks_256
+	JMP         blocks_272
 
-blocksdone_257:
+blocksdone_273:
 	ADDQ $0x000000c0, R9
 
-singles_253:
+singles_269:
 	CMPQ        R10, R9
-	JGT         tail_254
+	JGT         tail_270
 	VMOVUPS     (CX)(R10*1), Z5
 	VMOVUPS     (DX)(R10*1), Z6
 	VSUBPS      Z1, Z6, Z6
@@ -14076,12 +14736,12 @@ singles_253:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, (AX)(R10*1)
 	ADDQ        $0x00000040, R10
-	JMP         singles_253
+	JMP         singles_269
 
-tail_254:
+tail_270:
 	ADDQ        $0x00000040, R9
 	CMPQ        R10, R9
-	JEQ         done_255
+	JEQ         done_271
 	VMOVUPS.Z   (CX)(R10*1), K1, Z0
 	VMOVUPS.Z   (DX)(R10*1), K1, Z5
 	VSUBPS      Z1, Z5, Z5
@@ -14090,16 +14750,16 @@ tail_254:
 	VMOVAPS     Z0, Z0
 	MOVQ        R9, R10
 
-done_255:
+done_271:
 	ADDQ    R10, AX
 	ADDQ    R10, CX
 	ADDQ    R10, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_248
+	JB      channel_264
 	MOVQ    AX, R8
 	ANDQ    $0x3f, R8
-	JZ      flushed_259
+	JZ      flushed_275
 	MOVQ    R8, R9
 	SHRQ    $0x02, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -14110,12 +14770,12 @@ done_255:
 	NEGQ    R8
 	VMOVUPS Z0, K1, (AX)(R8*1)
 
-flushed_259:
+flushed_275:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_247
+	JNZ  sample_263
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14140,10 +14800,10 @@ TEXT ·gradShortRowsAVX512(SB), NOSPLIT, $0-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_260:
+group_276:
 	XORQ R8, R8
 
-channel_261:
+channel_277:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -14154,11 +14814,11 @@ channel_261:
 	VBROADCASTSS (R9)(R8*4), Z3
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_262
+	JZ           noprefetch_278
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_263:
+prefetch_279:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -14171,23 +14831,23 @@ prefetch_263:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_263
+	JNZ        prefetch_279
 
-noprefetch_262:
+noprefetch_278:
 	MOVQ BX, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_264:
+pairs_280:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_265
+	JA   single_281
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_268:
+down_284:
 	CMPQ        R13, $0x02
-	JB          downlast_269
+	JB          downlast_285
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14215,11 +14875,11 @@ down_268:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_268
+	JMP         down_284
 
-downlast_269:
+downlast_285:
 	TESTQ       R13, R13
-	JZ          downdone_270
+	JZ          downdone_286
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14233,20 +14893,20 @@ downlast_269:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 64(AX)(R10*1)
 
-downdone_270:
+downdone_286:
 	MOVQ R11, R10
-	JMP  pairs_264
+	JMP  pairs_280
 
-single_265:
+single_281:
 	CMPQ R10, R9
-	JAE  tail_266
+	JAE  tail_282
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_271:
+down_287:
 	CMPQ        R12, $0x02
-	JB          downlast_272
+	JB          downlast_288
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14262,11 +14922,11 @@ down_271:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_271
+	JMP         down_287
 
-downlast_272:
+downlast_288:
 	TESTQ       R12, R12
-	JZ          downdone_273
+	JZ          downdone_289
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14274,19 +14934,19 @@ downlast_272:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 
-downdone_273:
+downdone_289:
 	ADDQ $0x00000040, R10
 
-tail_266:
+tail_282:
 	CMPQ R10, BX
-	JAE  positionsdone_267
+	JAE  positionsdone_283
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_274:
+down_290:
 	CMPQ        R11, $0x02
-	JB          downlast_275
+	JB          downlast_291
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14302,11 +14962,11 @@ down_274:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R10)(SI*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_274
+	JMP         down_290
 
-downlast_275:
+downlast_291:
 	TESTQ       R11, R11
-	JZ          downdone_276
+	JZ          downdone_292
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14314,14 +14974,14 @@ downlast_275:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 
-downdone_276:
-positionsdone_267:
+downdone_292:
+positionsdone_283:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_261
+	JB      channel_277
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -14330,13 +14990,13 @@ positionsdone_267:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_277
+	JZ      done_293
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_260
+	JMP     group_276
 
-done_277:
+done_293:
 	VZEROUPPER
 	RET
 
@@ -14345,7 +15005,7 @@ done_277:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_278
+	JNE     nontemporal_294
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -14353,13 +15013,13 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	LEAQ    kmask<>+0(SB), DX
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
-	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_279
+	CMPQ    center_len+80(FP), $0x00000060
+	JA      streaming_295
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_280
+	JZ      full_296
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -14368,14 +15028,238 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	JEQ     gradColsAVX512_v3_true_false
 	CMPQ    CX, $0x04
 	JEQ     gradColsAVX512_v4_true_false
+	CMPQ    CX, $0x05
+	JEQ     gradColsAVX512_v5_true_false
+	CMPQ    CX, $0x06
+	JEQ     gradColsAVX512_v6_true_false
 
-full_280:
+full_296:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
 	JEQ     gradColsAVX512_v2_false_false
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX512_v3_false_false
+	CMPQ    CX, $0x04
+	JEQ     gradColsAVX512_v4_false_false
+	CMPQ    CX, $0x05
+	JEQ     gradColsAVX512_v5_false_false
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Z6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Z7
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 128(CX), Z9
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 128(CX), Z10
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 128(CX), Z11
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 192(CX), Z12
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 192(CX), Z13
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 192(CX), Z14
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 192(CX), Z15
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 256(CX), Z16
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 256(CX), Z17
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 256(CX), Z18
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 256(CX), Z19
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 320(CX), Z20
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 320(CX), Z21
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 320(CX), Z22
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 320(CX), Z23
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_297:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_298
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 192(DX)(DI*1)
+	PREFETCHT0 256(DX)(DI*1)
+	PREFETCHT0 320(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+	PREFETCHT0 192(BX)(DI*1)
+	PREFETCHT0 256(BX)(DI*1)
+	PREFETCHT0 320(BX)(DI*1)
+
+noprefetch_298:
+	VMOVUPS     (DX), Z24
+	VMOVUPS     (BX), Z25
+	VSUBPS      Z0, Z25, Z25
+	VFMADD213PS Z3, Z1, Z24
+	VFMADD231PS Z2, Z25, Z24
+	VMOVUPS     Z24, (CX)
+	VMOVUPS     64(DX), Z24
+	VMOVUPS     64(BX), Z25
+	VSUBPS      Z4, Z25, Z25
+	VFMADD213PS Z7, Z5, Z24
+	VFMADD231PS Z6, Z25, Z24
+	VMOVUPS     Z24, 64(CX)
+	VMOVUPS     128(DX), Z24
+	VMOVUPS     128(BX), Z25
+	VSUBPS      Z8, Z25, Z25
+	VFMADD213PS Z11, Z9, Z24
+	VFMADD231PS Z10, Z25, Z24
+	VMOVUPS     Z24, 128(CX)
+	VMOVUPS     192(DX), Z24
+	VMOVUPS     192(BX), Z25
+	VSUBPS      Z12, Z25, Z25
+	VFMADD213PS Z15, Z13, Z24
+	VFMADD231PS Z14, Z25, Z24
+	VMOVUPS     Z24, 192(CX)
+	VMOVUPS     256(DX), Z24
+	VMOVUPS     256(BX), Z25
+	VSUBPS      Z16, Z25, Z25
+	VFMADD213PS Z19, Z17, Z24
+	VFMADD231PS Z18, Z25, Z24
+	VMOVUPS     Z24, 256(CX)
+	VMOVUPS     320(DX), Z24
+	VMOVUPS     320(BX), Z25
+	VSUBPS      Z20, Z25, Z25
+	VFMADD213PS Z23, Z21, Z24
+	VFMADD231PS Z22, Z25, Z24
+	VMOVUPS     Z24, 320(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_297
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v5_false_false:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Z6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Z7
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 128(CX), Z9
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 128(CX), Z10
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 128(CX), Z11
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 192(CX), Z12
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 192(CX), Z13
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 192(CX), Z14
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 192(CX), Z15
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 256(CX), Z16
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 256(CX), Z17
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 256(CX), Z18
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 256(CX), Z19
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_299:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_300
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 192(DX)(DI*1)
+	PREFETCHT0 256(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+	PREFETCHT0 192(BX)(DI*1)
+	PREFETCHT0 256(BX)(DI*1)
+
+noprefetch_300:
+	VMOVUPS     (DX), Z20
+	VMOVUPS     (BX), Z21
+	VSUBPS      Z0, Z21, Z21
+	VFMADD213PS Z3, Z1, Z20
+	VFMADD231PS Z2, Z21, Z20
+	VMOVUPS     Z20, (CX)
+	VMOVUPS     64(DX), Z20
+	VMOVUPS     64(BX), Z21
+	VSUBPS      Z4, Z21, Z21
+	VFMADD213PS Z7, Z5, Z20
+	VFMADD231PS Z6, Z21, Z20
+	VMOVUPS     Z20, 64(CX)
+	VMOVUPS     128(DX), Z20
+	VMOVUPS     128(BX), Z21
+	VSUBPS      Z8, Z21, Z21
+	VFMADD213PS Z11, Z9, Z20
+	VFMADD231PS Z10, Z21, Z20
+	VMOVUPS     Z20, 128(CX)
+	VMOVUPS     192(DX), Z20
+	VMOVUPS     192(BX), Z21
+	VSUBPS      Z12, Z21, Z21
+	VFMADD213PS Z15, Z13, Z20
+	VFMADD231PS Z14, Z21, Z20
+	VMOVUPS     Z20, 192(CX)
+	VMOVUPS     256(DX), Z20
+	VMOVUPS     256(BX), Z21
+	VSUBPS      Z16, Z21, Z21
+	VFMADD213PS Z19, Z17, Z20
+	VFMADD231PS Z18, Z21, Z20
+	VMOVUPS     Z20, 256(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_299
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v4_false_false:
 	MOVQ    center_base+72(FP), CX
 	VMOVUPS (CX), Z0
 	MOVQ    gy_base+96(FP), CX
@@ -14413,10 +15297,10 @@ full_280:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_281:
+row_301:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_282
+	JZ         noprefetch_302
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -14426,7 +15310,7 @@ row_281:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_282:
+noprefetch_302:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -14455,7 +15339,7 @@ noprefetch_282:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_281
+	JNZ         row_301
 	VZEROUPPER
 	RET
 
@@ -14489,10 +15373,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_283:
+row_303:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_284
+	JZ         noprefetch_304
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -14500,7 +15384,7 @@ row_283:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_284:
+noprefetch_304:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -14523,7 +15407,7 @@ noprefetch_284:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_283
+	JNZ         row_303
 	VZEROUPPER
 	RET
 
@@ -14549,16 +15433,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_285:
+row_305:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_286
+	JZ         noprefetch_306
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_286:
+noprefetch_306:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -14575,7 +15459,7 @@ noprefetch_286:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_285
+	JNZ         row_305
 	VZEROUPPER
 	RET
 
@@ -14593,14 +15477,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_287:
+row_307:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_288
+	JZ         noprefetch_308
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_288:
+noprefetch_308:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14611,11 +15495,11 @@ noprefetch_288:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_287
+	JNZ         row_307
 	VZEROUPPER
 	RET
 
-gradColsAVX512_v4_true_false:
+gradColsAVX512_v6_true_false:
 	MOVQ      center_base+72(FP), CX
 	VMOVUPS   (CX), Z0
 	MOVQ      gy_base+96(FP), CX
@@ -14641,65 +15525,97 @@ gradColsAVX512_v4_true_false:
 	MOVQ      g0_base+144(FP), CX
 	VMOVUPS   128(CX), Z11
 	MOVQ      center_base+72(FP), CX
-	VMOVUPS.Z 192(CX), K1, Z12
+	VMOVUPS   192(CX), Z12
 	MOVQ      gy_base+96(FP), CX
-	VMOVUPS.Z 192(CX), K1, Z13
+	VMOVUPS   192(CX), Z13
 	MOVQ      gx_base+120(FP), CX
-	VMOVUPS.Z 192(CX), K1, Z14
+	VMOVUPS   192(CX), Z14
 	MOVQ      g0_base+144(FP), CX
-	VMOVUPS.Z 192(CX), K1, Z15
+	VMOVUPS   192(CX), Z15
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   256(CX), Z16
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   256(CX), Z17
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   256(CX), Z18
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   256(CX), Z19
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z20
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z21
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z22
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z23
 	MOVQ      dx_base+0(FP), CX
 	MOVQ      dy_base+24(FP), DX
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_289:
+row_309:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_290
+	JZ         noprefetch_310
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
 	PREFETCHT0 192(DX)(DI*1)
+	PREFETCHT0 256(DX)(DI*1)
+	PREFETCHT0 320(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
+	PREFETCHT0 256(BX)(DI*1)
+	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_290:
-	VMOVUPS     (DX), Z16
-	VMOVUPS     (BX), Z17
-	VSUBPS      Z0, Z17, Z17
-	VFMADD213PS Z3, Z1, Z16
-	VFMADD231PS Z2, Z17, Z16
-	VMOVUPS     Z16, (CX)
-	VMOVUPS     64(DX), Z16
-	VMOVUPS     64(BX), Z17
-	VSUBPS      Z4, Z17, Z17
-	VFMADD213PS Z7, Z5, Z16
-	VFMADD231PS Z6, Z17, Z16
-	VMOVUPS     Z16, 64(CX)
-	VMOVUPS     128(DX), Z16
-	VMOVUPS     128(BX), Z17
-	VSUBPS      Z8, Z17, Z17
-	VFMADD213PS Z11, Z9, Z16
-	VFMADD231PS Z10, Z17, Z16
-	VMOVUPS     Z16, 128(CX)
-	VMOVUPS.Z   192(DX), K1, Z16
-	VMOVUPS.Z   192(BX), K1, Z17
-	VSUBPS      Z12, Z17, Z17
-	VFMADD213PS Z15, Z13, Z16
-	VFMADD231PS Z14, Z17, Z16
-	VMOVUPS     Z16, K1, 192(CX)
+noprefetch_310:
+	VMOVUPS     (DX), Z24
+	VMOVUPS     (BX), Z25
+	VSUBPS      Z0, Z25, Z25
+	VFMADD213PS Z3, Z1, Z24
+	VFMADD231PS Z2, Z25, Z24
+	VMOVUPS     Z24, (CX)
+	VMOVUPS     64(DX), Z24
+	VMOVUPS     64(BX), Z25
+	VSUBPS      Z4, Z25, Z25
+	VFMADD213PS Z7, Z5, Z24
+	VFMADD231PS Z6, Z25, Z24
+	VMOVUPS     Z24, 64(CX)
+	VMOVUPS     128(DX), Z24
+	VMOVUPS     128(BX), Z25
+	VSUBPS      Z8, Z25, Z25
+	VFMADD213PS Z11, Z9, Z24
+	VFMADD231PS Z10, Z25, Z24
+	VMOVUPS     Z24, 128(CX)
+	VMOVUPS     192(DX), Z24
+	VMOVUPS     192(BX), Z25
+	VSUBPS      Z12, Z25, Z25
+	VFMADD213PS Z15, Z13, Z24
+	VFMADD231PS Z14, Z25, Z24
+	VMOVUPS     Z24, 192(CX)
+	VMOVUPS     256(DX), Z24
+	VMOVUPS     256(BX), Z25
+	VSUBPS      Z16, Z25, Z25
+	VFMADD213PS Z19, Z17, Z24
+	VFMADD231PS Z18, Z25, Z24
+	VMOVUPS     Z24, 256(CX)
+	VMOVUPS.Z   320(DX), K1, Z24
+	VMOVUPS.Z   320(BX), K1, Z25
+	VSUBPS      Z20, Z25, Z25
+	VFMADD213PS Z23, Z21, Z24
+	VFMADD231PS Z22, Z25, Z24
+	VMOVUPS     Z24, K1, 320(CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_289
+	JNZ         row_309
 	VZEROUPPER
 	RET
 
-gradColsAVX512_v3_true_false:
+gradColsAVX512_v5_true_false:
 	MOVQ      center_base+72(FP), CX
 	VMOVUPS   (CX), Z0
 	MOVQ      gy_base+96(FP), CX
@@ -14717,537 +15633,89 @@ gradColsAVX512_v3_true_false:
 	MOVQ      g0_base+144(FP), CX
 	VMOVUPS   64(CX), Z7
 	MOVQ      center_base+72(FP), CX
-	VMOVUPS.Z 128(CX), K1, Z8
+	VMOVUPS   128(CX), Z8
 	MOVQ      gy_base+96(FP), CX
-	VMOVUPS.Z 128(CX), K1, Z9
+	VMOVUPS   128(CX), Z9
 	MOVQ      gx_base+120(FP), CX
-	VMOVUPS.Z 128(CX), K1, Z10
+	VMOVUPS   128(CX), Z10
 	MOVQ      g0_base+144(FP), CX
-	VMOVUPS.Z 128(CX), K1, Z11
+	VMOVUPS   128(CX), Z11
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   192(CX), Z12
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   192(CX), Z13
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   192(CX), Z14
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   192(CX), Z15
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z16
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z17
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z18
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z19
 	MOVQ      dx_base+0(FP), CX
 	MOVQ      dy_base+24(FP), DX
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
-
-row_291:
-	MOVQ       prefetch+184(FP), DI
-	TESTQ      DI, DI
-	JZ         noprefetch_292
-	PREFETCHT0 (DX)(DI*1)
-	PREFETCHT0 64(DX)(DI*1)
-	PREFETCHT0 128(DX)(DI*1)
-	PREFETCHT0 (BX)(DI*1)
-	PREFETCHT0 64(BX)(DI*1)
-	PREFETCHT0 128(BX)(DI*1)
-
-noprefetch_292:
-	VMOVUPS     (DX), Z12
-	VMOVUPS     (BX), Z13
-	VSUBPS      Z0, Z13, Z13
-	VFMADD213PS Z3, Z1, Z12
-	VFMADD231PS Z2, Z13, Z12
-	VMOVUPS     Z12, (CX)
-	VMOVUPS     64(DX), Z12
-	VMOVUPS     64(BX), Z13
-	VSUBPS      Z4, Z13, Z13
-	VFMADD213PS Z7, Z5, Z12
-	VFMADD231PS Z6, Z13, Z12
-	VMOVUPS     Z12, 64(CX)
-	VMOVUPS.Z   128(DX), K1, Z12
-	VMOVUPS.Z   128(BX), K1, Z13
-	VSUBPS      Z8, Z13, Z13
-	VFMADD213PS Z11, Z9, Z12
-	VFMADD231PS Z10, Z13, Z12
-	VMOVUPS     Z12, K1, 128(CX)
-	ADDQ        AX, CX
-	ADDQ        AX, DX
-	ADDQ        AX, BX
-	DECQ        SI
-	JNZ         row_291
-	VZEROUPPER
-	RET
-
-gradColsAVX512_v2_true_false:
-	MOVQ      center_base+72(FP), CX
-	VMOVUPS   (CX), Z0
-	MOVQ      gy_base+96(FP), CX
-	VMOVUPS   (CX), Z1
-	MOVQ      gx_base+120(FP), CX
-	VMOVUPS   (CX), Z2
-	MOVQ      g0_base+144(FP), CX
-	VMOVUPS   (CX), Z3
-	MOVQ      center_base+72(FP), CX
-	VMOVUPS.Z 64(CX), K1, Z4
-	MOVQ      gy_base+96(FP), CX
-	VMOVUPS.Z 64(CX), K1, Z5
-	MOVQ      gx_base+120(FP), CX
-	VMOVUPS.Z 64(CX), K1, Z6
-	MOVQ      g0_base+144(FP), CX
-	VMOVUPS.Z 64(CX), K1, Z7
-	MOVQ      dx_base+0(FP), CX
-	MOVQ      dy_base+24(FP), DX
-	MOVQ      x_base+48(FP), BX
-	MOVQ      rows+168(FP), SI
-
-row_293:
-	MOVQ       prefetch+184(FP), DI
-	TESTQ      DI, DI
-	JZ         noprefetch_294
-	PREFETCHT0 (DX)(DI*1)
-	PREFETCHT0 64(DX)(DI*1)
-	PREFETCHT0 (BX)(DI*1)
-	PREFETCHT0 64(BX)(DI*1)
-
-noprefetch_294:
-	VMOVUPS     (DX), Z8
-	VMOVUPS     (BX), Z9
-	VSUBPS      Z0, Z9, Z9
-	VFMADD213PS Z3, Z1, Z8
-	VFMADD231PS Z2, Z9, Z8
-	VMOVUPS     Z8, (CX)
-	VMOVUPS.Z   64(DX), K1, Z8
-	VMOVUPS.Z   64(BX), K1, Z9
-	VSUBPS      Z4, Z9, Z9
-	VFMADD213PS Z7, Z5, Z8
-	VFMADD231PS Z6, Z9, Z8
-	VMOVUPS     Z8, K1, 64(CX)
-	ADDQ        AX, CX
-	ADDQ        AX, DX
-	ADDQ        AX, BX
-	DECQ        SI
-	JNZ         row_293
-	VZEROUPPER
-	RET
-
-gradColsAVX512_v1_true_false:
-	MOVQ      center_base+72(FP), CX
-	VMOVUPS.Z (CX), K1, Z0
-	MOVQ      gy_base+96(FP), CX
-	VMOVUPS.Z (CX), K1, Z1
-	MOVQ      gx_base+120(FP), CX
-	VMOVUPS.Z (CX), K1, Z2
-	MOVQ      g0_base+144(FP), CX
-	VMOVUPS.Z (CX), K1, Z3
-	MOVQ      dx_base+0(FP), CX
-	MOVQ      dy_base+24(FP), DX
-	MOVQ      x_base+48(FP), BX
-	MOVQ      rows+168(FP), SI
-
-row_295:
-	MOVQ       prefetch+184(FP), DI
-	TESTQ      DI, DI
-	JZ         noprefetch_296
-	PREFETCHT0 (DX)(DI*1)
-	PREFETCHT0 (BX)(DI*1)
-
-noprefetch_296:
-	VMOVUPS.Z   (DX), K1, Z4
-	VMOVUPS.Z   (BX), K1, Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, K1, (CX)
-	ADDQ        AX, CX
-	ADDQ        AX, DX
-	ADDQ        AX, BX
-	DECQ        SI
-	JNZ         row_295
-	VZEROUPPER
-	RET
-
-streaming_279:
-	MOVQ dx_base+0(FP), CX
-	MOVQ dy_base+24(FP), DX
-	MOVQ x_base+48(FP), BX
-	MOVQ center_base+72(FP), SI
-	MOVQ gy_base+96(FP), DI
-	MOVQ gx_base+120(FP), R8
-	MOVQ g0_base+144(FP), R9
-	MOVQ rows+168(FP), R10
-
-row_297:
-	XORQ R11, R11
-	MOVQ center_len+80(FP), R12
-	SHLQ $0x02, R12
-	SUBQ $0x00000100, R12
-
-blocks_301:
-	CMPQ        R11, R12
-	JGT         blocksdone_302
-	VMOVUPS     (DX)(R11*1), Z0
-	VMOVUPS     (BX)(R11*1), Z1
-	VMOVUPS     (SI)(R11*1), Z2
-	VMOVUPS     (DI)(R11*1), Z3
-	VMOVUPS     (R8)(R11*1), Z4
-	VMOVUPS     (R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, (CX)(R11*1)
-	VMOVUPS     64(DX)(R11*1), Z0
-	VMOVUPS     64(BX)(R11*1), Z1
-	VMOVUPS     64(SI)(R11*1), Z2
-	VMOVUPS     64(DI)(R11*1), Z3
-	VMOVUPS     64(R8)(R11*1), Z4
-	VMOVUPS     64(R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, 64(CX)(R11*1)
-	VMOVUPS     128(DX)(R11*1), Z0
-	VMOVUPS     128(BX)(R11*1), Z1
-	VMOVUPS     128(SI)(R11*1), Z2
-	VMOVUPS     128(DI)(R11*1), Z3
-	VMOVUPS     128(R8)(R11*1), Z4
-	VMOVUPS     128(R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, 128(CX)(R11*1)
-	VMOVUPS     192(DX)(R11*1), Z0
-	VMOVUPS     192(BX)(R11*1), Z1
-	VMOVUPS     192(SI)(R11*1), Z2
-	VMOVUPS     192(DI)(R11*1), Z3
-	VMOVUPS     192(R8)(R11*1), Z4
-	VMOVUPS     192(R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, 192(CX)(R11*1)
-	ADDQ        $0x00000100, R11
-	JMP         blocks_301
-
-blocksdone_302:
-	ADDQ $0x000000c0, R12
-
-singles_298:
-	CMPQ        R11, R12
-	JGT         tail_299
-	VMOVUPS     (DX)(R11*1), Z0
-	VMOVUPS     (BX)(R11*1), Z1
-	VMOVUPS     (SI)(R11*1), Z2
-	VMOVUPS     (DI)(R11*1), Z3
-	VMOVUPS     (R8)(R11*1), Z4
-	VMOVUPS     (R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, (CX)(R11*1)
-	ADDQ        $0x00000040, R11
-	JMP         singles_298
-
-tail_299:
-	ADDQ        $0x00000040, R12
-	CMPQ        R11, R12
-	JEQ         done_300
-	VMOVUPS.Z   (DX)(R11*1), K1, Z0
-	VMOVUPS.Z   (BX)(R11*1), K1, Z1
-	VMOVUPS.Z   (SI)(R11*1), K1, Z2
-	VMOVUPS.Z   (DI)(R11*1), K1, Z3
-	VMOVUPS.Z   (R8)(R11*1), K1, Z4
-	VMOVUPS.Z   (R9)(R11*1), K1, Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, K1, (CX)(R11*1)
-	MOVQ        R12, R11
-
-done_300:
-	ADDQ AX, CX
-	ADDQ AX, DX
-	ADDQ AX, BX
-	DECQ R10
-	JNZ  row_297
-	VZEROUPPER
-	RET
-
-nontemporal_278:
-	MOVQ    stride+176(FP), AX
-	SHLQ    $0x02, AX
-	MOVQ    center_len+80(FP), CX
-	ANDQ    $0x0f, CX
-	LEAQ    kmask<>+0(SB), DX
-	MOVWLZX (DX)(CX*2), CX
-	KMOVW   CX, K1
-	CMPQ    center_len+80(FP), $0x00000040
-	JA      streaming_303
-	MOVQ    center_len+80(FP), CX
-	ADDQ    $0x0f, CX
-	SHRQ    $0x04, CX
-	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_304
-	CMPQ    CX, $0x01
-	JEQ     gradColsAVX512_v1_true_true
-	CMPQ    CX, $0x02
-	JEQ     gradColsAVX512_v2_true_true
-	CMPQ    CX, $0x03
-	JEQ     gradColsAVX512_v3_true_true
-	CMPQ    CX, $0x04
-	JEQ     gradColsAVX512_v4_true_true
-
-full_304:
-	CMPQ    CX, $0x01
-	JEQ     gradColsAVX512_v1_false_true
-	CMPQ    CX, $0x02
-	JEQ     gradColsAVX512_v2_false_true
-	CMPQ    CX, $0x03
-	JEQ     gradColsAVX512_v3_false_true
-	MOVQ    center_base+72(FP), CX
-	VMOVUPS (CX), Z0
-	MOVQ    gy_base+96(FP), CX
-	VMOVUPS (CX), Z1
-	MOVQ    gx_base+120(FP), CX
-	VMOVUPS (CX), Z2
-	MOVQ    g0_base+144(FP), CX
-	VMOVUPS (CX), Z3
-	MOVQ    center_base+72(FP), CX
-	VMOVUPS 64(CX), Z4
-	MOVQ    gy_base+96(FP), CX
-	VMOVUPS 64(CX), Z5
-	MOVQ    gx_base+120(FP), CX
-	VMOVUPS 64(CX), Z6
-	MOVQ    g0_base+144(FP), CX
-	VMOVUPS 64(CX), Z7
-	MOVQ    center_base+72(FP), CX
-	VMOVUPS 128(CX), Z8
-	MOVQ    gy_base+96(FP), CX
-	VMOVUPS 128(CX), Z9
-	MOVQ    gx_base+120(FP), CX
-	VMOVUPS 128(CX), Z10
-	MOVQ    g0_base+144(FP), CX
-	VMOVUPS 128(CX), Z11
-	MOVQ    center_base+72(FP), CX
-	VMOVUPS 192(CX), Z12
-	MOVQ    gy_base+96(FP), CX
-	VMOVUPS 192(CX), Z13
-	MOVQ    gx_base+120(FP), CX
-	VMOVUPS 192(CX), Z14
-	MOVQ    g0_base+144(FP), CX
-	VMOVUPS 192(CX), Z15
-	MOVQ    dx_base+0(FP), CX
-	MOVQ    dy_base+24(FP), DX
-	MOVQ    x_base+48(FP), BX
-	MOVQ    rows+168(FP), SI
-
-row_305:
-	MOVQ       prefetch+184(FP), DI
-	TESTQ      DI, DI
-	JZ         noprefetch_306
-	PREFETCHT0 (DX)(DI*1)
-	PREFETCHT0 64(DX)(DI*1)
-	PREFETCHT0 128(DX)(DI*1)
-	PREFETCHT0 192(DX)(DI*1)
-	PREFETCHT0 (BX)(DI*1)
-	PREFETCHT0 64(BX)(DI*1)
-	PREFETCHT0 128(BX)(DI*1)
-	PREFETCHT0 192(BX)(DI*1)
-
-noprefetch_306:
-	LEAQ        16384(CX), DI
-	ANDQ        $-4096, DI
-	PREFETCHT0  (DI)
-	VMOVUPS     (DX), Z16
-	VMOVUPS     (BX), Z17
-	VSUBPS      Z0, Z17, Z17
-	VFMADD213PS Z3, Z1, Z16
-	VFMADD231PS Z2, Z17, Z16
-	VMOVNTPS    Z16, (CX)
-	VMOVUPS     64(DX), Z16
-	VMOVUPS     64(BX), Z17
-	VSUBPS      Z4, Z17, Z17
-	VFMADD213PS Z7, Z5, Z16
-	VFMADD231PS Z6, Z17, Z16
-	VMOVNTPS    Z16, 64(CX)
-	VMOVUPS     128(DX), Z16
-	VMOVUPS     128(BX), Z17
-	VSUBPS      Z8, Z17, Z17
-	VFMADD213PS Z11, Z9, Z16
-	VFMADD231PS Z10, Z17, Z16
-	VMOVNTPS    Z16, 128(CX)
-	VMOVUPS     192(DX), Z16
-	VMOVUPS     192(BX), Z17
-	VSUBPS      Z12, Z17, Z17
-	VFMADD213PS Z15, Z13, Z16
-	VFMADD231PS Z14, Z17, Z16
-	VMOVNTPS    Z16, 192(CX)
-	ADDQ        AX, CX
-	ADDQ        AX, DX
-	ADDQ        AX, BX
-	DECQ        SI
-	JNZ         row_305
-	SFENCE
-	VZEROUPPER
-	RET
-
-gradColsAVX512_v3_false_true:
-	MOVQ    center_base+72(FP), CX
-	VMOVUPS (CX), Z0
-	MOVQ    gy_base+96(FP), CX
-	VMOVUPS (CX), Z1
-	MOVQ    gx_base+120(FP), CX
-	VMOVUPS (CX), Z2
-	MOVQ    g0_base+144(FP), CX
-	VMOVUPS (CX), Z3
-	MOVQ    center_base+72(FP), CX
-	VMOVUPS 64(CX), Z4
-	MOVQ    gy_base+96(FP), CX
-	VMOVUPS 64(CX), Z5
-	MOVQ    gx_base+120(FP), CX
-	VMOVUPS 64(CX), Z6
-	MOVQ    g0_base+144(FP), CX
-	VMOVUPS 64(CX), Z7
-	MOVQ    center_base+72(FP), CX
-	VMOVUPS 128(CX), Z8
-	MOVQ    gy_base+96(FP), CX
-	VMOVUPS 128(CX), Z9
-	MOVQ    gx_base+120(FP), CX
-	VMOVUPS 128(CX), Z10
-	MOVQ    g0_base+144(FP), CX
-	VMOVUPS 128(CX), Z11
-	MOVQ    dx_base+0(FP), CX
-	MOVQ    dy_base+24(FP), DX
-	MOVQ    x_base+48(FP), BX
-	MOVQ    rows+168(FP), SI
-
-row_307:
-	MOVQ       prefetch+184(FP), DI
-	TESTQ      DI, DI
-	JZ         noprefetch_308
-	PREFETCHT0 (DX)(DI*1)
-	PREFETCHT0 64(DX)(DI*1)
-	PREFETCHT0 128(DX)(DI*1)
-	PREFETCHT0 (BX)(DI*1)
-	PREFETCHT0 64(BX)(DI*1)
-	PREFETCHT0 128(BX)(DI*1)
-
-noprefetch_308:
-	LEAQ        16384(CX), DI
-	ANDQ        $-4096, DI
-	PREFETCHT0  (DI)
-	VMOVUPS     (DX), Z12
-	VMOVUPS     (BX), Z13
-	VSUBPS      Z0, Z13, Z13
-	VFMADD213PS Z3, Z1, Z12
-	VFMADD231PS Z2, Z13, Z12
-	VMOVNTPS    Z12, (CX)
-	VMOVUPS     64(DX), Z12
-	VMOVUPS     64(BX), Z13
-	VSUBPS      Z4, Z13, Z13
-	VFMADD213PS Z7, Z5, Z12
-	VFMADD231PS Z6, Z13, Z12
-	VMOVNTPS    Z12, 64(CX)
-	VMOVUPS     128(DX), Z12
-	VMOVUPS     128(BX), Z13
-	VSUBPS      Z8, Z13, Z13
-	VFMADD213PS Z11, Z9, Z12
-	VFMADD231PS Z10, Z13, Z12
-	VMOVNTPS    Z12, 128(CX)
-	ADDQ        AX, CX
-	ADDQ        AX, DX
-	ADDQ        AX, BX
-	DECQ        SI
-	JNZ         row_307
-	SFENCE
-	VZEROUPPER
-	RET
-
-gradColsAVX512_v2_false_true:
-	MOVQ    center_base+72(FP), CX
-	VMOVUPS (CX), Z0
-	MOVQ    gy_base+96(FP), CX
-	VMOVUPS (CX), Z1
-	MOVQ    gx_base+120(FP), CX
-	VMOVUPS (CX), Z2
-	MOVQ    g0_base+144(FP), CX
-	VMOVUPS (CX), Z3
-	MOVQ    center_base+72(FP), CX
-	VMOVUPS 64(CX), Z4
-	MOVQ    gy_base+96(FP), CX
-	VMOVUPS 64(CX), Z5
-	MOVQ    gx_base+120(FP), CX
-	VMOVUPS 64(CX), Z6
-	MOVQ    g0_base+144(FP), CX
-	VMOVUPS 64(CX), Z7
-	MOVQ    dx_base+0(FP), CX
-	MOVQ    dy_base+24(FP), DX
-	MOVQ    x_base+48(FP), BX
-	MOVQ    rows+168(FP), SI
-
-row_309:
-	MOVQ       prefetch+184(FP), DI
-	TESTQ      DI, DI
-	JZ         noprefetch_310
-	PREFETCHT0 (DX)(DI*1)
-	PREFETCHT0 64(DX)(DI*1)
-	PREFETCHT0 (BX)(DI*1)
-	PREFETCHT0 64(BX)(DI*1)
-
-noprefetch_310:
-	LEAQ        16384(CX), DI
-	ANDQ        $-4096, DI
-	PREFETCHT0  (DI)
-	VMOVUPS     (DX), Z8
-	VMOVUPS     (BX), Z9
-	VSUBPS      Z0, Z9, Z9
-	VFMADD213PS Z3, Z1, Z8
-	VFMADD231PS Z2, Z9, Z8
-	VMOVNTPS    Z8, (CX)
-	VMOVUPS     64(DX), Z8
-	VMOVUPS     64(BX), Z9
-	VSUBPS      Z4, Z9, Z9
-	VFMADD213PS Z7, Z5, Z8
-	VFMADD231PS Z6, Z9, Z8
-	VMOVNTPS    Z8, 64(CX)
-	ADDQ        AX, CX
-	ADDQ        AX, DX
-	ADDQ        AX, BX
-	DECQ        SI
-	JNZ         row_309
-	SFENCE
-	VZEROUPPER
-	RET
-
-gradColsAVX512_v1_false_true:
-	MOVQ    center_base+72(FP), CX
-	VMOVUPS (CX), Z0
-	MOVQ    gy_base+96(FP), CX
-	VMOVUPS (CX), Z1
-	MOVQ    gx_base+120(FP), CX
-	VMOVUPS (CX), Z2
-	MOVQ    g0_base+144(FP), CX
-	VMOVUPS (CX), Z3
-	MOVQ    dx_base+0(FP), CX
-	MOVQ    dy_base+24(FP), DX
-	MOVQ    x_base+48(FP), BX
-	MOVQ    rows+168(FP), SI
 
 row_311:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
 	JZ         noprefetch_312
 	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 192(DX)(DI*1)
+	PREFETCHT0 256(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+	PREFETCHT0 192(BX)(DI*1)
+	PREFETCHT0 256(BX)(DI*1)
 
 noprefetch_312:
-	LEAQ        16384(CX), DI
-	ANDQ        $-4096, DI
-	PREFETCHT0  (DI)
-	VMOVUPS     (DX), Z4
-	VMOVUPS     (BX), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVNTPS    Z4, (CX)
+	VMOVUPS     (DX), Z20
+	VMOVUPS     (BX), Z21
+	VSUBPS      Z0, Z21, Z21
+	VFMADD213PS Z3, Z1, Z20
+	VFMADD231PS Z2, Z21, Z20
+	VMOVUPS     Z20, (CX)
+	VMOVUPS     64(DX), Z20
+	VMOVUPS     64(BX), Z21
+	VSUBPS      Z4, Z21, Z21
+	VFMADD213PS Z7, Z5, Z20
+	VFMADD231PS Z6, Z21, Z20
+	VMOVUPS     Z20, 64(CX)
+	VMOVUPS     128(DX), Z20
+	VMOVUPS     128(BX), Z21
+	VSUBPS      Z8, Z21, Z21
+	VFMADD213PS Z11, Z9, Z20
+	VFMADD231PS Z10, Z21, Z20
+	VMOVUPS     Z20, 128(CX)
+	VMOVUPS     192(DX), Z20
+	VMOVUPS     192(BX), Z21
+	VSUBPS      Z12, Z21, Z21
+	VFMADD213PS Z15, Z13, Z20
+	VFMADD231PS Z14, Z21, Z20
+	VMOVUPS     Z20, 192(CX)
+	VMOVUPS.Z   256(DX), K1, Z20
+	VMOVUPS.Z   256(BX), K1, Z21
+	VSUBPS      Z16, Z21, Z21
+	VFMADD213PS Z19, Z17, Z20
+	VFMADD231PS Z18, Z21, Z20
+	VMOVUPS     Z20, K1, 256(CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
 	JNZ         row_311
-	SFENCE
 	VZEROUPPER
 	RET
 
-gradColsAVX512_v4_true_true:
+gradColsAVX512_v4_true_false:
 	MOVQ      center_base+72(FP), CX
 	VMOVUPS   (CX), Z0
 	MOVQ      gy_base+96(FP), CX
@@ -15299,27 +15767,24 @@ row_313:
 	PREFETCHT0 192(BX)(DI*1)
 
 noprefetch_314:
-	LEAQ        16384(CX), DI
-	ANDQ        $-4096, DI
-	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
 	VFMADD213PS Z3, Z1, Z16
 	VFMADD231PS Z2, Z17, Z16
-	VMOVNTPS    Z16, (CX)
+	VMOVUPS     Z16, (CX)
 	VMOVUPS     64(DX), Z16
 	VMOVUPS     64(BX), Z17
 	VSUBPS      Z4, Z17, Z17
 	VFMADD213PS Z7, Z5, Z16
 	VFMADD231PS Z6, Z17, Z16
-	VMOVNTPS    Z16, 64(CX)
+	VMOVUPS     Z16, 64(CX)
 	VMOVUPS     128(DX), Z16
 	VMOVUPS     128(BX), Z17
 	VSUBPS      Z8, Z17, Z17
 	VFMADD213PS Z11, Z9, Z16
 	VFMADD231PS Z10, Z17, Z16
-	VMOVNTPS    Z16, 128(CX)
+	VMOVUPS     Z16, 128(CX)
 	VMOVUPS.Z   192(DX), K1, Z16
 	VMOVUPS.Z   192(BX), K1, Z17
 	VSUBPS      Z12, Z17, Z17
@@ -15331,11 +15796,10 @@ noprefetch_314:
 	ADDQ        AX, BX
 	DECQ        SI
 	JNZ         row_313
-	SFENCE
 	VZEROUPPER
 	RET
 
-gradColsAVX512_v3_true_true:
+gradColsAVX512_v3_true_false:
 	MOVQ      center_base+72(FP), CX
 	VMOVUPS   (CX), Z0
 	MOVQ      gy_base+96(FP), CX
@@ -15377,21 +15841,18 @@ row_315:
 	PREFETCHT0 128(BX)(DI*1)
 
 noprefetch_316:
-	LEAQ        16384(CX), DI
-	ANDQ        $-4096, DI
-	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
 	VFMADD213PS Z3, Z1, Z12
 	VFMADD231PS Z2, Z13, Z12
-	VMOVNTPS    Z12, (CX)
+	VMOVUPS     Z12, (CX)
 	VMOVUPS     64(DX), Z12
 	VMOVUPS     64(BX), Z13
 	VSUBPS      Z4, Z13, Z13
 	VFMADD213PS Z7, Z5, Z12
 	VFMADD231PS Z6, Z13, Z12
-	VMOVNTPS    Z12, 64(CX)
+	VMOVUPS     Z12, 64(CX)
 	VMOVUPS.Z   128(DX), K1, Z12
 	VMOVUPS.Z   128(BX), K1, Z13
 	VSUBPS      Z8, Z13, Z13
@@ -15403,11 +15864,10 @@ noprefetch_316:
 	ADDQ        AX, BX
 	DECQ        SI
 	JNZ         row_315
-	SFENCE
 	VZEROUPPER
 	RET
 
-gradColsAVX512_v2_true_true:
+gradColsAVX512_v2_true_false:
 	MOVQ      center_base+72(FP), CX
 	VMOVUPS   (CX), Z0
 	MOVQ      gy_base+96(FP), CX
@@ -15439,15 +15899,12 @@ row_317:
 	PREFETCHT0 64(BX)(DI*1)
 
 noprefetch_318:
-	LEAQ        16384(CX), DI
-	ANDQ        $-4096, DI
-	PREFETCHT0  (DI)
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z3, Z1, Z8
 	VFMADD231PS Z2, Z9, Z8
-	VMOVNTPS    Z8, (CX)
+	VMOVUPS     Z8, (CX)
 	VMOVUPS.Z   64(DX), K1, Z8
 	VMOVUPS.Z   64(BX), K1, Z9
 	VSUBPS      Z4, Z9, Z9
@@ -15459,11 +15916,10 @@ noprefetch_318:
 	ADDQ        AX, BX
 	DECQ        SI
 	JNZ         row_317
-	SFENCE
 	VZEROUPPER
 	RET
 
-gradColsAVX512_v1_true_true:
+gradColsAVX512_v1_true_false:
 	MOVQ      center_base+72(FP), CX
 	VMOVUPS.Z (CX), K1, Z0
 	MOVQ      gy_base+96(FP), CX
@@ -15485,9 +15941,6 @@ row_319:
 	PREFETCHT0 (BX)(DI*1)
 
 noprefetch_320:
-	LEAQ        16384(CX), DI
-	ANDQ        $-4096, DI
-	PREFETCHT0  (DI)
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -15499,11 +15952,10 @@ noprefetch_320:
 	ADDQ        AX, BX
 	DECQ        SI
 	JNZ         row_319
-	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_303:
+streaming_295:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -15522,6 +15974,1110 @@ row_321:
 blocks_325:
 	CMPQ        R11, R12
 	JGT         blocksdone_326
+	VMOVUPS     (DX)(R11*1), Z0
+	VMOVUPS     (BX)(R11*1), Z1
+	VMOVUPS     (SI)(R11*1), Z2
+	VMOVUPS     (DI)(R11*1), Z3
+	VMOVUPS     (R8)(R11*1), Z4
+	VMOVUPS     (R9)(R11*1), Z5
+	VSUBPS      Z2, Z1, Z1
+	VFMADD213PS Z5, Z3, Z0
+	VFMADD231PS Z4, Z1, Z0
+	VMOVUPS     Z0, (CX)(R11*1)
+	VMOVUPS     64(DX)(R11*1), Z0
+	VMOVUPS     64(BX)(R11*1), Z1
+	VMOVUPS     64(SI)(R11*1), Z2
+	VMOVUPS     64(DI)(R11*1), Z3
+	VMOVUPS     64(R8)(R11*1), Z4
+	VMOVUPS     64(R9)(R11*1), Z5
+	VSUBPS      Z2, Z1, Z1
+	VFMADD213PS Z5, Z3, Z0
+	VFMADD231PS Z4, Z1, Z0
+	VMOVUPS     Z0, 64(CX)(R11*1)
+	VMOVUPS     128(DX)(R11*1), Z0
+	VMOVUPS     128(BX)(R11*1), Z1
+	VMOVUPS     128(SI)(R11*1), Z2
+	VMOVUPS     128(DI)(R11*1), Z3
+	VMOVUPS     128(R8)(R11*1), Z4
+	VMOVUPS     128(R9)(R11*1), Z5
+	VSUBPS      Z2, Z1, Z1
+	VFMADD213PS Z5, Z3, Z0
+	VFMADD231PS Z4, Z1, Z0
+	VMOVUPS     Z0, 128(CX)(R11*1)
+	VMOVUPS     192(DX)(R11*1), Z0
+	VMOVUPS     192(BX)(R11*1), Z1
+	VMOVUPS     192(SI)(R11*1), Z2
+	VMOVUPS     192(DI)(R11*1), Z3
+	VMOVUPS     192(R8)(R11*1), Z4
+	VMOVUPS     192(R9)(R11*1), Z5
+	VSUBPS      Z2, Z1, Z1
+	VFMADD213PS Z5, Z3, Z0
+	VFMADD231PS Z4, Z1, Z0
+	VMOVUPS     Z0, 192(CX)(R11*1)
+	ADDQ        $0x00000100, R11
+	JMP         blocks_325
+
+blocksdone_326:
+	ADDQ $0x000000c0, R12
+
+singles_322:
+	CMPQ        R11, R12
+	JGT         tail_323
+	VMOVUPS     (DX)(R11*1), Z0
+	VMOVUPS     (BX)(R11*1), Z1
+	VMOVUPS     (SI)(R11*1), Z2
+	VMOVUPS     (DI)(R11*1), Z3
+	VMOVUPS     (R8)(R11*1), Z4
+	VMOVUPS     (R9)(R11*1), Z5
+	VSUBPS      Z2, Z1, Z1
+	VFMADD213PS Z5, Z3, Z0
+	VFMADD231PS Z4, Z1, Z0
+	VMOVUPS     Z0, (CX)(R11*1)
+	ADDQ        $0x00000040, R11
+	JMP         singles_322
+
+tail_323:
+	ADDQ        $0x00000040, R12
+	CMPQ        R11, R12
+	JEQ         done_324
+	VMOVUPS.Z   (DX)(R11*1), K1, Z0
+	VMOVUPS.Z   (BX)(R11*1), K1, Z1
+	VMOVUPS.Z   (SI)(R11*1), K1, Z2
+	VMOVUPS.Z   (DI)(R11*1), K1, Z3
+	VMOVUPS.Z   (R8)(R11*1), K1, Z4
+	VMOVUPS.Z   (R9)(R11*1), K1, Z5
+	VSUBPS      Z2, Z1, Z1
+	VFMADD213PS Z5, Z3, Z0
+	VFMADD231PS Z4, Z1, Z0
+	VMOVUPS     Z0, K1, (CX)(R11*1)
+	MOVQ        R12, R11
+
+done_324:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	ADDQ AX, BX
+	DECQ R10
+	JNZ  row_321
+	VZEROUPPER
+	RET
+
+nontemporal_294:
+	MOVQ    stride+176(FP), AX
+	SHLQ    $0x02, AX
+	MOVQ    center_len+80(FP), CX
+	ANDQ    $0x0f, CX
+	LEAQ    kmask<>+0(SB), DX
+	MOVWLZX (DX)(CX*2), CX
+	KMOVW   CX, K1
+	CMPQ    center_len+80(FP), $0x00000060
+	JA      streaming_327
+	MOVQ    center_len+80(FP), CX
+	ADDQ    $0x0f, CX
+	SHRQ    $0x04, CX
+	TESTQ   $0x0000000f, center_len+80(FP)
+	JZ      full_328
+	CMPQ    CX, $0x01
+	JEQ     gradColsAVX512_v1_true_true
+	CMPQ    CX, $0x02
+	JEQ     gradColsAVX512_v2_true_true
+	CMPQ    CX, $0x03
+	JEQ     gradColsAVX512_v3_true_true
+	CMPQ    CX, $0x04
+	JEQ     gradColsAVX512_v4_true_true
+	CMPQ    CX, $0x05
+	JEQ     gradColsAVX512_v5_true_true
+	CMPQ    CX, $0x06
+	JEQ     gradColsAVX512_v6_true_true
+
+full_328:
+	CMPQ    CX, $0x01
+	JEQ     gradColsAVX512_v1_false_true
+	CMPQ    CX, $0x02
+	JEQ     gradColsAVX512_v2_false_true
+	CMPQ    CX, $0x03
+	JEQ     gradColsAVX512_v3_false_true
+	CMPQ    CX, $0x04
+	JEQ     gradColsAVX512_v4_false_true
+	CMPQ    CX, $0x05
+	JEQ     gradColsAVX512_v5_false_true
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Z6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Z7
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 128(CX), Z9
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 128(CX), Z10
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 128(CX), Z11
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 192(CX), Z12
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 192(CX), Z13
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 192(CX), Z14
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 192(CX), Z15
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 256(CX), Z16
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 256(CX), Z17
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 256(CX), Z18
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 256(CX), Z19
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 320(CX), Z20
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 320(CX), Z21
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 320(CX), Z22
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 320(CX), Z23
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_329:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_330
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 192(DX)(DI*1)
+	PREFETCHT0 256(DX)(DI*1)
+	PREFETCHT0 320(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+	PREFETCHT0 192(BX)(DI*1)
+	PREFETCHT0 256(BX)(DI*1)
+	PREFETCHT0 320(BX)(DI*1)
+
+noprefetch_330:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
+	VMOVUPS     (DX), Z24
+	VMOVUPS     (BX), Z25
+	VSUBPS      Z0, Z25, Z25
+	VFMADD213PS Z3, Z1, Z24
+	VFMADD231PS Z2, Z25, Z24
+	VMOVNTPS    Z24, (CX)
+	VMOVUPS     64(DX), Z24
+	VMOVUPS     64(BX), Z25
+	VSUBPS      Z4, Z25, Z25
+	VFMADD213PS Z7, Z5, Z24
+	VFMADD231PS Z6, Z25, Z24
+	VMOVNTPS    Z24, 64(CX)
+	VMOVUPS     128(DX), Z24
+	VMOVUPS     128(BX), Z25
+	VSUBPS      Z8, Z25, Z25
+	VFMADD213PS Z11, Z9, Z24
+	VFMADD231PS Z10, Z25, Z24
+	VMOVNTPS    Z24, 128(CX)
+	VMOVUPS     192(DX), Z24
+	VMOVUPS     192(BX), Z25
+	VSUBPS      Z12, Z25, Z25
+	VFMADD213PS Z15, Z13, Z24
+	VFMADD231PS Z14, Z25, Z24
+	VMOVNTPS    Z24, 192(CX)
+	VMOVUPS     256(DX), Z24
+	VMOVUPS     256(BX), Z25
+	VSUBPS      Z16, Z25, Z25
+	VFMADD213PS Z19, Z17, Z24
+	VFMADD231PS Z18, Z25, Z24
+	VMOVNTPS    Z24, 256(CX)
+	VMOVUPS     320(DX), Z24
+	VMOVUPS     320(BX), Z25
+	VSUBPS      Z20, Z25, Z25
+	VFMADD213PS Z23, Z21, Z24
+	VFMADD231PS Z22, Z25, Z24
+	VMOVNTPS    Z24, 320(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_329
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v5_false_true:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Z6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Z7
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 128(CX), Z9
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 128(CX), Z10
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 128(CX), Z11
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 192(CX), Z12
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 192(CX), Z13
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 192(CX), Z14
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 192(CX), Z15
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 256(CX), Z16
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 256(CX), Z17
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 256(CX), Z18
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 256(CX), Z19
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_331:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_332
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 192(DX)(DI*1)
+	PREFETCHT0 256(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+	PREFETCHT0 192(BX)(DI*1)
+	PREFETCHT0 256(BX)(DI*1)
+
+noprefetch_332:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
+	VMOVUPS     (DX), Z20
+	VMOVUPS     (BX), Z21
+	VSUBPS      Z0, Z21, Z21
+	VFMADD213PS Z3, Z1, Z20
+	VFMADD231PS Z2, Z21, Z20
+	VMOVNTPS    Z20, (CX)
+	VMOVUPS     64(DX), Z20
+	VMOVUPS     64(BX), Z21
+	VSUBPS      Z4, Z21, Z21
+	VFMADD213PS Z7, Z5, Z20
+	VFMADD231PS Z6, Z21, Z20
+	VMOVNTPS    Z20, 64(CX)
+	VMOVUPS     128(DX), Z20
+	VMOVUPS     128(BX), Z21
+	VSUBPS      Z8, Z21, Z21
+	VFMADD213PS Z11, Z9, Z20
+	VFMADD231PS Z10, Z21, Z20
+	VMOVNTPS    Z20, 128(CX)
+	VMOVUPS     192(DX), Z20
+	VMOVUPS     192(BX), Z21
+	VSUBPS      Z12, Z21, Z21
+	VFMADD213PS Z15, Z13, Z20
+	VFMADD231PS Z14, Z21, Z20
+	VMOVNTPS    Z20, 192(CX)
+	VMOVUPS     256(DX), Z20
+	VMOVUPS     256(BX), Z21
+	VSUBPS      Z16, Z21, Z21
+	VFMADD213PS Z19, Z17, Z20
+	VFMADD231PS Z18, Z21, Z20
+	VMOVNTPS    Z20, 256(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_331
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v4_false_true:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Z6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Z7
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 128(CX), Z9
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 128(CX), Z10
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 128(CX), Z11
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 192(CX), Z12
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 192(CX), Z13
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 192(CX), Z14
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 192(CX), Z15
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_333:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_334
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 192(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+	PREFETCHT0 192(BX)(DI*1)
+
+noprefetch_334:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
+	VMOVUPS     (DX), Z16
+	VMOVUPS     (BX), Z17
+	VSUBPS      Z0, Z17, Z17
+	VFMADD213PS Z3, Z1, Z16
+	VFMADD231PS Z2, Z17, Z16
+	VMOVNTPS    Z16, (CX)
+	VMOVUPS     64(DX), Z16
+	VMOVUPS     64(BX), Z17
+	VSUBPS      Z4, Z17, Z17
+	VFMADD213PS Z7, Z5, Z16
+	VFMADD231PS Z6, Z17, Z16
+	VMOVNTPS    Z16, 64(CX)
+	VMOVUPS     128(DX), Z16
+	VMOVUPS     128(BX), Z17
+	VSUBPS      Z8, Z17, Z17
+	VFMADD213PS Z11, Z9, Z16
+	VFMADD231PS Z10, Z17, Z16
+	VMOVNTPS    Z16, 128(CX)
+	VMOVUPS     192(DX), Z16
+	VMOVUPS     192(BX), Z17
+	VSUBPS      Z12, Z17, Z17
+	VFMADD213PS Z15, Z13, Z16
+	VFMADD231PS Z14, Z17, Z16
+	VMOVNTPS    Z16, 192(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_333
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v3_false_true:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Z6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Z7
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 128(CX), Z8
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 128(CX), Z9
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 128(CX), Z10
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 128(CX), Z11
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_335:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_336
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+
+noprefetch_336:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
+	VMOVUPS     (DX), Z12
+	VMOVUPS     (BX), Z13
+	VSUBPS      Z0, Z13, Z13
+	VFMADD213PS Z3, Z1, Z12
+	VFMADD231PS Z2, Z13, Z12
+	VMOVNTPS    Z12, (CX)
+	VMOVUPS     64(DX), Z12
+	VMOVUPS     64(BX), Z13
+	VSUBPS      Z4, Z13, Z13
+	VFMADD213PS Z7, Z5, Z12
+	VFMADD231PS Z6, Z13, Z12
+	VMOVNTPS    Z12, 64(CX)
+	VMOVUPS     128(DX), Z12
+	VMOVUPS     128(BX), Z13
+	VSUBPS      Z8, Z13, Z13
+	VFMADD213PS Z11, Z9, Z12
+	VFMADD231PS Z10, Z13, Z12
+	VMOVNTPS    Z12, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_335
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v2_false_true:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS 64(CX), Z4
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS 64(CX), Z5
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS 64(CX), Z6
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS 64(CX), Z7
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_337:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_338
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+
+noprefetch_338:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
+	VMOVUPS     (DX), Z8
+	VMOVUPS     (BX), Z9
+	VSUBPS      Z0, Z9, Z9
+	VFMADD213PS Z3, Z1, Z8
+	VFMADD231PS Z2, Z9, Z8
+	VMOVNTPS    Z8, (CX)
+	VMOVUPS     64(DX), Z8
+	VMOVUPS     64(BX), Z9
+	VSUBPS      Z4, Z9, Z9
+	VFMADD213PS Z7, Z5, Z8
+	VFMADD231PS Z6, Z9, Z8
+	VMOVNTPS    Z8, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_337
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v1_false_true:
+	MOVQ    center_base+72(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    gy_base+96(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    gx_base+120(FP), CX
+	VMOVUPS (CX), Z2
+	MOVQ    g0_base+144(FP), CX
+	VMOVUPS (CX), Z3
+	MOVQ    dx_base+0(FP), CX
+	MOVQ    dy_base+24(FP), DX
+	MOVQ    x_base+48(FP), BX
+	MOVQ    rows+168(FP), SI
+
+row_339:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_340
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+
+noprefetch_340:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
+	VMOVUPS     (DX), Z4
+	VMOVUPS     (BX), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_339
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v6_true_true:
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   (CX), Z3
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   64(CX), Z6
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   64(CX), Z7
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   128(CX), Z8
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   128(CX), Z9
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   128(CX), Z10
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   128(CX), Z11
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   192(CX), Z12
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   192(CX), Z13
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   192(CX), Z14
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   192(CX), Z15
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   256(CX), Z16
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   256(CX), Z17
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   256(CX), Z18
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   256(CX), Z19
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z20
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z21
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z22
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z23
+	MOVQ      dx_base+0(FP), CX
+	MOVQ      dy_base+24(FP), DX
+	MOVQ      x_base+48(FP), BX
+	MOVQ      rows+168(FP), SI
+
+row_341:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_342
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 192(DX)(DI*1)
+	PREFETCHT0 256(DX)(DI*1)
+	PREFETCHT0 320(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+	PREFETCHT0 192(BX)(DI*1)
+	PREFETCHT0 256(BX)(DI*1)
+	PREFETCHT0 320(BX)(DI*1)
+
+noprefetch_342:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
+	VMOVUPS     (DX), Z24
+	VMOVUPS     (BX), Z25
+	VSUBPS      Z0, Z25, Z25
+	VFMADD213PS Z3, Z1, Z24
+	VFMADD231PS Z2, Z25, Z24
+	VMOVNTPS    Z24, (CX)
+	VMOVUPS     64(DX), Z24
+	VMOVUPS     64(BX), Z25
+	VSUBPS      Z4, Z25, Z25
+	VFMADD213PS Z7, Z5, Z24
+	VFMADD231PS Z6, Z25, Z24
+	VMOVNTPS    Z24, 64(CX)
+	VMOVUPS     128(DX), Z24
+	VMOVUPS     128(BX), Z25
+	VSUBPS      Z8, Z25, Z25
+	VFMADD213PS Z11, Z9, Z24
+	VFMADD231PS Z10, Z25, Z24
+	VMOVNTPS    Z24, 128(CX)
+	VMOVUPS     192(DX), Z24
+	VMOVUPS     192(BX), Z25
+	VSUBPS      Z12, Z25, Z25
+	VFMADD213PS Z15, Z13, Z24
+	VFMADD231PS Z14, Z25, Z24
+	VMOVNTPS    Z24, 192(CX)
+	VMOVUPS     256(DX), Z24
+	VMOVUPS     256(BX), Z25
+	VSUBPS      Z16, Z25, Z25
+	VFMADD213PS Z19, Z17, Z24
+	VFMADD231PS Z18, Z25, Z24
+	VMOVNTPS    Z24, 256(CX)
+	VMOVUPS.Z   320(DX), K1, Z24
+	VMOVUPS.Z   320(BX), K1, Z25
+	VSUBPS      Z20, Z25, Z25
+	VFMADD213PS Z23, Z21, Z24
+	VFMADD231PS Z22, Z25, Z24
+	VMOVUPS     Z24, K1, 320(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_341
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v5_true_true:
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   (CX), Z3
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   64(CX), Z6
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   64(CX), Z7
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   128(CX), Z8
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   128(CX), Z9
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   128(CX), Z10
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   128(CX), Z11
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   192(CX), Z12
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   192(CX), Z13
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   192(CX), Z14
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   192(CX), Z15
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z16
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z17
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z18
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z19
+	MOVQ      dx_base+0(FP), CX
+	MOVQ      dy_base+24(FP), DX
+	MOVQ      x_base+48(FP), BX
+	MOVQ      rows+168(FP), SI
+
+row_343:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_344
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 192(DX)(DI*1)
+	PREFETCHT0 256(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+	PREFETCHT0 192(BX)(DI*1)
+	PREFETCHT0 256(BX)(DI*1)
+
+noprefetch_344:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
+	VMOVUPS     (DX), Z20
+	VMOVUPS     (BX), Z21
+	VSUBPS      Z0, Z21, Z21
+	VFMADD213PS Z3, Z1, Z20
+	VFMADD231PS Z2, Z21, Z20
+	VMOVNTPS    Z20, (CX)
+	VMOVUPS     64(DX), Z20
+	VMOVUPS     64(BX), Z21
+	VSUBPS      Z4, Z21, Z21
+	VFMADD213PS Z7, Z5, Z20
+	VFMADD231PS Z6, Z21, Z20
+	VMOVNTPS    Z20, 64(CX)
+	VMOVUPS     128(DX), Z20
+	VMOVUPS     128(BX), Z21
+	VSUBPS      Z8, Z21, Z21
+	VFMADD213PS Z11, Z9, Z20
+	VFMADD231PS Z10, Z21, Z20
+	VMOVNTPS    Z20, 128(CX)
+	VMOVUPS     192(DX), Z20
+	VMOVUPS     192(BX), Z21
+	VSUBPS      Z12, Z21, Z21
+	VFMADD213PS Z15, Z13, Z20
+	VFMADD231PS Z14, Z21, Z20
+	VMOVNTPS    Z20, 192(CX)
+	VMOVUPS.Z   256(DX), K1, Z20
+	VMOVUPS.Z   256(BX), K1, Z21
+	VSUBPS      Z16, Z21, Z21
+	VFMADD213PS Z19, Z17, Z20
+	VFMADD231PS Z18, Z21, Z20
+	VMOVUPS     Z20, K1, 256(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_343
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v4_true_true:
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   (CX), Z3
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   64(CX), Z6
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   64(CX), Z7
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   128(CX), Z8
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   128(CX), Z9
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   128(CX), Z10
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   128(CX), Z11
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z12
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z13
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z14
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z15
+	MOVQ      dx_base+0(FP), CX
+	MOVQ      dy_base+24(FP), DX
+	MOVQ      x_base+48(FP), BX
+	MOVQ      rows+168(FP), SI
+
+row_345:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_346
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 192(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+	PREFETCHT0 192(BX)(DI*1)
+
+noprefetch_346:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
+	VMOVUPS     (DX), Z16
+	VMOVUPS     (BX), Z17
+	VSUBPS      Z0, Z17, Z17
+	VFMADD213PS Z3, Z1, Z16
+	VFMADD231PS Z2, Z17, Z16
+	VMOVNTPS    Z16, (CX)
+	VMOVUPS     64(DX), Z16
+	VMOVUPS     64(BX), Z17
+	VSUBPS      Z4, Z17, Z17
+	VFMADD213PS Z7, Z5, Z16
+	VFMADD231PS Z6, Z17, Z16
+	VMOVNTPS    Z16, 64(CX)
+	VMOVUPS     128(DX), Z16
+	VMOVUPS     128(BX), Z17
+	VSUBPS      Z8, Z17, Z17
+	VFMADD213PS Z11, Z9, Z16
+	VFMADD231PS Z10, Z17, Z16
+	VMOVNTPS    Z16, 128(CX)
+	VMOVUPS.Z   192(DX), K1, Z16
+	VMOVUPS.Z   192(BX), K1, Z17
+	VSUBPS      Z12, Z17, Z17
+	VFMADD213PS Z15, Z13, Z16
+	VFMADD231PS Z14, Z17, Z16
+	VMOVUPS     Z16, K1, 192(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_345
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v3_true_true:
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   (CX), Z3
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   64(CX), Z4
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   64(CX), Z5
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   64(CX), Z6
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   64(CX), Z7
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z8
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z9
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z10
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z11
+	MOVQ      dx_base+0(FP), CX
+	MOVQ      dy_base+24(FP), DX
+	MOVQ      x_base+48(FP), BX
+	MOVQ      rows+168(FP), SI
+
+row_347:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_348
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 128(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+	PREFETCHT0 128(BX)(DI*1)
+
+noprefetch_348:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
+	VMOVUPS     (DX), Z12
+	VMOVUPS     (BX), Z13
+	VSUBPS      Z0, Z13, Z13
+	VFMADD213PS Z3, Z1, Z12
+	VFMADD231PS Z2, Z13, Z12
+	VMOVNTPS    Z12, (CX)
+	VMOVUPS     64(DX), Z12
+	VMOVUPS     64(BX), Z13
+	VSUBPS      Z4, Z13, Z13
+	VFMADD213PS Z7, Z5, Z12
+	VFMADD231PS Z6, Z13, Z12
+	VMOVNTPS    Z12, 64(CX)
+	VMOVUPS.Z   128(DX), K1, Z12
+	VMOVUPS.Z   128(BX), K1, Z13
+	VSUBPS      Z8, Z13, Z13
+	VFMADD213PS Z11, Z9, Z12
+	VFMADD231PS Z10, Z13, Z12
+	VMOVUPS     Z12, K1, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_347
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v2_true_true:
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS   (CX), Z2
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS   (CX), Z3
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z4
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z5
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z6
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z7
+	MOVQ      dx_base+0(FP), CX
+	MOVQ      dy_base+24(FP), DX
+	MOVQ      x_base+48(FP), BX
+	MOVQ      rows+168(FP), SI
+
+row_349:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_350
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 64(DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+	PREFETCHT0 64(BX)(DI*1)
+
+noprefetch_350:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
+	VMOVUPS     (DX), Z8
+	VMOVUPS     (BX), Z9
+	VSUBPS      Z0, Z9, Z9
+	VFMADD213PS Z3, Z1, Z8
+	VFMADD231PS Z2, Z9, Z8
+	VMOVNTPS    Z8, (CX)
+	VMOVUPS.Z   64(DX), K1, Z8
+	VMOVUPS.Z   64(BX), K1, Z9
+	VSUBPS      Z4, Z9, Z9
+	VFMADD213PS Z7, Z5, Z8
+	VFMADD231PS Z6, Z9, Z8
+	VMOVUPS     Z8, K1, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_349
+	SFENCE
+	VZEROUPPER
+	RET
+
+gradColsAVX512_v1_true_true:
+	MOVQ      center_base+72(FP), CX
+	VMOVUPS.Z (CX), K1, Z0
+	MOVQ      gy_base+96(FP), CX
+	VMOVUPS.Z (CX), K1, Z1
+	MOVQ      gx_base+120(FP), CX
+	VMOVUPS.Z (CX), K1, Z2
+	MOVQ      g0_base+144(FP), CX
+	VMOVUPS.Z (CX), K1, Z3
+	MOVQ      dx_base+0(FP), CX
+	MOVQ      dy_base+24(FP), DX
+	MOVQ      x_base+48(FP), BX
+	MOVQ      rows+168(FP), SI
+
+row_351:
+	MOVQ       prefetch+184(FP), DI
+	TESTQ      DI, DI
+	JZ         noprefetch_352
+	PREFETCHT0 (DX)(DI*1)
+	PREFETCHT0 (BX)(DI*1)
+
+noprefetch_352:
+	LEAQ        16384(CX), DI
+	ANDQ        $-4096, DI
+	PREFETCHT0  (DI)
+	VMOVUPS.Z   (DX), K1, Z4
+	VMOVUPS.Z   (BX), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	ADDQ        AX, BX
+	DECQ        SI
+	JNZ         row_351
+	SFENCE
+	VZEROUPPER
+	RET
+
+streaming_327:
+	MOVQ dx_base+0(FP), CX
+	MOVQ dy_base+24(FP), DX
+	MOVQ x_base+48(FP), BX
+	MOVQ center_base+72(FP), SI
+	MOVQ gy_base+96(FP), DI
+	MOVQ gx_base+120(FP), R8
+	MOVQ g0_base+144(FP), R9
+	MOVQ rows+168(FP), R10
+
+row_353:
+	XORQ R11, R11
+	MOVQ center_len+80(FP), R12
+	SHLQ $0x02, R12
+	SUBQ $0x00000100, R12
+
+blocks_357:
+	CMPQ        R11, R12
+	JGT         blocksdone_358
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -15566,14 +17122,14 @@ blocks_325:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_325
+	JMP         blocks_357
 
-blocksdone_326:
+blocksdone_358:
 	ADDQ $0x000000c0, R12
 
-singles_322:
+singles_354:
 	CMPQ        R11, R12
-	JGT         tail_323
+	JGT         tail_355
 	VMOVUPS     (DX)(R11*1), Z0
 	VMOVUPS     (BX)(R11*1), Z1
 	VMOVUPS     (SI)(R11*1), Z2
@@ -15585,12 +17141,12 @@ singles_322:
 	VFMADD231PS Z4, Z1, Z0
 	VMOVNTPS    Z0, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_322
+	JMP         singles_354
 
-tail_323:
+tail_355:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_324
+	JEQ         done_356
 	VMOVUPS.Z   (DX)(R11*1), K1, Z0
 	VMOVUPS.Z   (BX)(R11*1), K1, Z1
 	VMOVUPS.Z   (SI)(R11*1), K1, Z2
@@ -15603,12 +17159,12 @@ tail_323:
 	VMOVUPS     Z0, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_324:
+done_356:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ R10
-	JNZ  row_321
+	JNZ  row_353
 	SFENCE
 	VZEROUPPER
 	RET
@@ -15634,9 +17190,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_327:
+singles_359:
 	CMPQ    BX, DX
-	JGT     tail_328
+	JGT     tail_360
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -15650,12 +17206,12 @@ singles_327:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_327
+	JMP     singles_359
 
-tail_328:
+tail_360:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_329
+	JEQ       done_361
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -15672,7 +17228,7 @@ tail_328:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_329:
+done_361:
 	VZEROUPPER
 	RET
 
@@ -15697,9 +17253,9 @@ TEXT ·foldAVX512(SB), NOSPLIT, $0-168
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000040, R9
 
-singles_330:
+singles_362:
 	CMPQ          R10, R9
-	JGT           tail_331
+	JGT           tail_363
 	VMOVUPD       (BX)(R10*2), Z0
 	VMOVUPD       64(BX)(R10*2), Z1
 	VMOVUPD       (SI)(R10*2), Z2
@@ -15736,12 +17292,12 @@ singles_330:
 	VINSERTF64X4  $0x01, Y0, Z9, Z9
 	VMOVUPS       Z9, (DX)(R10*1)
 	ADDQ          $0x00000040, R10
-	JMP           singles_330
+	JMP           singles_362
 
-tail_331:
+tail_363:
 	ADDQ          $0x00000040, R9
 	CMPQ          R10, R9
-	JEQ           done_332
+	JEQ           done_364
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R10*2), K1, Z0
 	VMOVUPD.Z     64(BX)(R10*2), K2, Z1
@@ -15781,6 +17337,6 @@ tail_331:
 	VMOVUPS       Z12, K1, (DX)(R10*1)
 	MOVQ          R9, R10
 
-done_332:
+done_364:
 	VZEROUPPER
 	RET

@@ -3254,206 +3254,210 @@ streaming_225:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_323:
+rows_323:
+	CMPQ R8, $0x01
+	JB   rowsdone_324
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_327:
+blocks_328:
 	CMPQ        R9, R10
-	JGT         blocksdone_328
-	VMOVUPS     (DX)(R9*1), Y1
-	VMOVUPS     (BX)(R9*1), Y2
-	VMOVUPS     (SI)(R9*1), Y3
-	VMOVUPS     (DI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, (CX)(R9*1)
-	VMOVUPS     32(DX)(R9*1), Y1
-	VMOVUPS     32(BX)(R9*1), Y2
-	VMOVUPS     32(SI)(R9*1), Y3
-	VMOVUPS     32(DI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, 32(CX)(R9*1)
-	VMOVUPS     64(DX)(R9*1), Y1
-	VMOVUPS     64(BX)(R9*1), Y2
-	VMOVUPS     64(SI)(R9*1), Y3
-	VMOVUPS     64(DI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, 64(CX)(R9*1)
-	VMOVUPS     96(DX)(R9*1), Y1
-	VMOVUPS     96(BX)(R9*1), Y2
-	VMOVUPS     96(SI)(R9*1), Y3
-	VMOVUPS     96(DI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, 96(CX)(R9*1)
+	JGT         blocksdone_329
+	VMOVUPS     (BX)(R9*1), Y1
+	VMOVUPS     (SI)(R9*1), Y2
+	VMOVUPS     (DI)(R9*1), Y3
+	VMOVUPS     (DX)(R9*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, (CX)(R9*1)
+	VMOVUPS     32(BX)(R9*1), Y1
+	VMOVUPS     32(SI)(R9*1), Y2
+	VMOVUPS     32(DI)(R9*1), Y3
+	VMOVUPS     32(DX)(R9*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, 32(CX)(R9*1)
+	VMOVUPS     64(BX)(R9*1), Y1
+	VMOVUPS     64(SI)(R9*1), Y2
+	VMOVUPS     64(DI)(R9*1), Y3
+	VMOVUPS     64(DX)(R9*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, 64(CX)(R9*1)
+	VMOVUPS     96(BX)(R9*1), Y1
+	VMOVUPS     96(SI)(R9*1), Y2
+	VMOVUPS     96(DI)(R9*1), Y3
+	VMOVUPS     96(DX)(R9*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_327
+	JMP         blocks_328
 
-blocksdone_328:
+blocksdone_329:
 	ADDQ $0x00000060, R10
 
-singles_324:
+singles_325:
 	CMPQ        R9, R10
-	JGT         tail_325
-	VMOVUPS     (DX)(R9*1), Y1
-	VMOVUPS     (BX)(R9*1), Y2
-	VMOVUPS     (SI)(R9*1), Y3
-	VMOVUPS     (DI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVUPS     Y1, (CX)(R9*1)
+	JGT         tail_326
+	VMOVUPS     (BX)(R9*1), Y1
+	VMOVUPS     (SI)(R9*1), Y2
+	VMOVUPS     (DI)(R9*1), Y3
+	VMOVUPS     (DX)(R9*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_324
+	JMP         singles_325
 
-tail_325:
+tail_326:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_326
-	LEAQ       (DX)(R9*1), R11
+	JEQ        done_327
+	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_329
+	JA         loadslow_330
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_330
+	JMP        loaded_331
 
-loadslow_329:
+loadslow_330:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_331:
+copy_332:
 	CMPQ R13, R12
-	JGE  copied_332
+	JGE  copied_333
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_331
+	JMP  copy_332
 
-copied_332:
+copied_333:
 	VMOVUPS (SP), Y1
 
-loaded_330:
-	LEAQ       (BX)(R9*1), R11
+loaded_331:
+	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_333
+	JA         loadslow_334
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_334
+	JMP        loaded_335
 
-loadslow_333:
+loadslow_334:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_335:
+copy_336:
 	CMPQ R13, R12
-	JGE  copied_336
+	JGE  copied_337
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_335
+	JMP  copy_336
 
-copied_336:
+copied_337:
 	VMOVUPS (SP), Y2
 
-loaded_334:
-	LEAQ       (SI)(R9*1), R11
+loaded_335:
+	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_337
+	JA         loadslow_338
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_338
+	JMP        loaded_339
 
-loadslow_337:
+loadslow_338:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_339:
+copy_340:
 	CMPQ R13, R12
-	JGE  copied_340
+	JGE  copied_341
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_339
+	JMP  copy_340
 
-copied_340:
+copied_341:
 	VMOVUPS (SP), Y3
 
-loaded_338:
-	LEAQ       (DI)(R9*1), R11
+loaded_339:
+	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_341
+	JA         loadslow_342
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_342
+	JMP        loaded_343
 
-loadslow_341:
+loadslow_342:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_343:
+copy_344:
 	CMPQ R13, R12
-	JGE  copied_344
+	JGE  copied_345
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_343
+	JMP  copy_344
 
-copied_344:
+copied_345:
 	VMOVUPS (SP), Y4
 
-loaded_342:
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
+loaded_343:
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_345
-	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_346
+	JA          storeslow_346
+	VMASKMOVPS  Y4, Y0, (R9)
+	JMP         stored_347
 
-storeslow_345:
-	VMOVUPS Y1, (SP)
+storeslow_346:
+	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_347:
+copy_348:
 	CMPQ R12, R11
-	JGE  copied_348
+	JGE  copied_349
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_347
+	JMP  copy_348
 
-copied_348:
-stored_346:
+copied_349:
+stored_347:
 	MOVQ R10, R9
 
-done_326:
+done_327:
 	ADDQ AX, CX
 	ADDQ AX, DX
-	DECQ R8
-	JNZ  row_323
+	SUBQ $0x01, R8
+	JMP  rows_323
+
+rowsdone_324:
 	VZEROUPPER
 	RET
 
@@ -3468,12 +3472,12 @@ nontemporal_224:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_349
+	JA      streaming_350
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_350
+	JZ      full_351
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -3483,7 +3487,7 @@ nontemporal_224:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_350:
+full_351:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -3518,16 +3522,16 @@ full_350:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_351:
+row_352:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_352
+	JZ         noprefetch_353
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_352:
+noprefetch_353:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -3550,7 +3554,7 @@ noprefetch_352:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_351
+	JNZ         row_352
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3578,15 +3582,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_353:
+row_354:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_354
+	JZ         noprefetch_355
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_354:
+noprefetch_355:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -3605,7 +3609,7 @@ noprefetch_354:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_353
+	JNZ         row_354
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3627,14 +3631,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_355:
+row_356:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_356
+	JZ         noprefetch_357
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_356:
+noprefetch_357:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -3649,7 +3653,7 @@ noprefetch_356:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_355
+	JNZ         row_356
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3665,13 +3669,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_357:
+row_358:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_358
+	JZ         noprefetch_359
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_358:
+noprefetch_359:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -3682,7 +3686,7 @@ noprefetch_358:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_357
+	JNZ         row_358
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3711,99 +3715,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_359
+	JA         loadslow_360
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_360
+	JMP        loaded_361
 
-loadslow_359:
+loadslow_360:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_361:
+copy_362:
 	CMPQ BX, DX
-	JGE  copied_362
+	JGE  copied_363
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_361
+	JMP  copy_362
 
-copied_362:
+copied_363:
 	VMOVUPS (SP), Y10
 
-loaded_360:
+loaded_361:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_363
+	JA         loadslow_364
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_364
+	JMP        loaded_365
 
-loadslow_363:
+loadslow_364:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_365:
+copy_366:
 	CMPQ BX, DX
-	JGE  copied_366
+	JGE  copied_367
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_365
+	JMP  copy_366
 
-copied_366:
+copied_367:
 	VMOVUPS (SP), Y11
 
-loaded_364:
+loaded_365:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_367
+	JA         loadslow_368
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_368
+	JMP        loaded_369
 
-loadslow_367:
+loadslow_368:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_369:
+copy_370:
 	CMPQ BX, DX
-	JGE  copied_370
+	JGE  copied_371
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_369
+	JMP  copy_370
 
-copied_370:
+copied_371:
 	VMOVUPS (SP), Y12
 
-loaded_368:
+loaded_369:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_371:
+row_372:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_372
+	JZ         noprefetch_373
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_372:
+noprefetch_373:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -3823,58 +3827,58 @@ noprefetch_372:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_373
+	JA          loadslow_374
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_374
+	JMP         loaded_375
 
-loadslow_373:
+loadslow_374:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_375:
+copy_376:
 	CMPQ R8, DI
-	JGE  copied_376
+	JGE  copied_377
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_375
+	JMP  copy_376
 
-copied_376:
+copied_377:
 	VMOVUPS (SP), Y13
 
-loaded_374:
+loaded_375:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_377
+	JA          storeslow_378
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_378
+	JMP         stored_379
 
-storeslow_377:
+storeslow_378:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_379:
+copy_380:
 	CMPQ R8, DI
-	JGE  copied_380
+	JGE  copied_381
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_379
+	JMP  copy_380
 
-copied_380:
-stored_378:
+copied_381:
+stored_379:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_371
+	JNZ  row_372
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3897,98 +3901,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_381
+	JA         loadslow_382
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_382
+	JMP        loaded_383
 
-loadslow_381:
+loadslow_382:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_383:
+copy_384:
 	CMPQ BX, DX
-	JGE  copied_384
+	JGE  copied_385
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_383
+	JMP  copy_384
 
-copied_384:
+copied_385:
 	VMOVUPS (SP), Y7
 
-loaded_382:
+loaded_383:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_385
+	JA         loadslow_386
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_386
+	JMP        loaded_387
 
-loadslow_385:
+loadslow_386:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_387:
+copy_388:
 	CMPQ BX, DX
-	JGE  copied_388
+	JGE  copied_389
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_387
+	JMP  copy_388
 
-copied_388:
+copied_389:
 	VMOVUPS (SP), Y8
 
-loaded_386:
+loaded_387:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_389
+	JA         loadslow_390
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_390
+	JMP        loaded_391
 
-loadslow_389:
+loadslow_390:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_391:
+copy_392:
 	CMPQ BX, DX
-	JGE  copied_392
+	JGE  copied_393
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_391
+	JMP  copy_392
 
-copied_392:
+copied_393:
 	VMOVUPS (SP), Y9
 
-loaded_390:
+loaded_391:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_393:
+row_394:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_394
+	JZ         noprefetch_395
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_394:
+noprefetch_395:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -4004,58 +4008,58 @@ noprefetch_394:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_395
+	JA          loadslow_396
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_396
+	JMP         loaded_397
 
-loadslow_395:
+loadslow_396:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_397:
+copy_398:
 	CMPQ R8, DI
-	JGE  copied_398
+	JGE  copied_399
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_397
+	JMP  copy_398
 
-copied_398:
+copied_399:
 	VMOVUPS (SP), Y10
 
-loaded_396:
+loaded_397:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_399
+	JA          storeslow_400
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_400
+	JMP         stored_401
 
-storeslow_399:
+storeslow_400:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_401:
+copy_402:
 	CMPQ R8, DI
-	JGE  copied_402
+	JGE  copied_403
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_401
+	JMP  copy_402
 
-copied_402:
-stored_400:
+copied_403:
+stored_401:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_393
+	JNZ  row_394
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4072,97 +4076,97 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_403
+	JA         loadslow_404
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_404
+	JMP        loaded_405
 
-loadslow_403:
+loadslow_404:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_405:
+copy_406:
 	CMPQ BX, DX
-	JGE  copied_406
+	JGE  copied_407
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_405
+	JMP  copy_406
 
-copied_406:
+copied_407:
 	VMOVUPS (SP), Y4
 
-loaded_404:
+loaded_405:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_407
+	JA         loadslow_408
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_408
+	JMP        loaded_409
 
-loadslow_407:
+loadslow_408:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_409:
+copy_410:
 	CMPQ BX, DX
-	JGE  copied_410
+	JGE  copied_411
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_409
+	JMP  copy_410
 
-copied_410:
+copied_411:
 	VMOVUPS (SP), Y5
 
-loaded_408:
+loaded_409:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_411
+	JA         loadslow_412
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_412
+	JMP        loaded_413
 
-loadslow_411:
+loadslow_412:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_413:
+copy_414:
 	CMPQ BX, DX
-	JGE  copied_414
+	JGE  copied_415
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_413
+	JMP  copy_414
 
-copied_414:
+copied_415:
 	VMOVUPS (SP), Y6
 
-loaded_412:
+loaded_413:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_415:
+row_416:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_416
+	JZ         noprefetch_417
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_416:
+noprefetch_417:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -4174,58 +4178,58 @@ noprefetch_416:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_417
+	JA          loadslow_418
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_418
+	JMP         loaded_419
 
-loadslow_417:
+loadslow_418:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_419:
+copy_420:
 	CMPQ R8, DI
-	JGE  copied_420
+	JGE  copied_421
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_419
+	JMP  copy_420
 
-copied_420:
+copied_421:
 	VMOVUPS (SP), Y7
 
-loaded_418:
+loaded_419:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_421
+	JA          storeslow_422
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_422
+	JMP         stored_423
 
-storeslow_421:
+storeslow_422:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_423:
+copy_424:
 	CMPQ R8, DI
-	JGE  copied_424
+	JGE  copied_425
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_423
+	JMP  copy_424
 
-copied_424:
-stored_422:
+copied_425:
+stored_423:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_415
+	JNZ  row_416
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4235,156 +4239,156 @@ normColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_425
+	JA         loadslow_426
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_426
+	JMP        loaded_427
 
-loadslow_425:
+loadslow_426:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_427:
+copy_428:
 	CMPQ BX, DX
-	JGE  copied_428
+	JGE  copied_429
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_427
+	JMP  copy_428
 
-copied_428:
+copied_429:
 	VMOVUPS (SP), Y1
 
-loaded_426:
+loaded_427:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_429
+	JA         loadslow_430
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_430
+	JMP        loaded_431
 
-loadslow_429:
+loadslow_430:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_431:
+copy_432:
 	CMPQ BX, DX
-	JGE  copied_432
+	JGE  copied_433
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_431
+	JMP  copy_432
 
-copied_432:
+copied_433:
 	VMOVUPS (SP), Y2
 
-loaded_430:
+loaded_431:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_433
+	JA         loadslow_434
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_434
+	JMP        loaded_435
 
-loadslow_433:
+loadslow_434:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_435:
+copy_436:
 	CMPQ BX, DX
-	JGE  copied_436
+	JGE  copied_437
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_435
+	JMP  copy_436
 
-copied_436:
+copied_437:
 	VMOVUPS (SP), Y3
 
-loaded_434:
+loaded_435:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_437:
+row_438:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_438
+	JZ         noprefetch_439
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_438:
+noprefetch_439:
 	LEAQ       16384(CX), SI
 	ANDQ       $-4096, SI
 	PREFETCHT0 (SI)
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_439
+	JA         loadslow_440
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_440
+	JMP        loaded_441
 
-loadslow_439:
+loadslow_440:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_441:
+copy_442:
 	CMPQ DI, SI
-	JGE  copied_442
+	JGE  copied_443
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_441
+	JMP  copy_442
 
-copied_442:
+copied_443:
 	VMOVUPS (SP), Y4
 
-loaded_440:
+loaded_441:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_443
+	JA          storeslow_444
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_444
+	JMP         stored_445
 
-storeslow_443:
+storeslow_444:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_445:
+copy_446:
 	CMPQ DI, SI
-	JGE  copied_446
+	JGE  copied_447
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_445
+	JMP  copy_446
 
-copied_446:
-stored_444:
+copied_447:
+stored_445:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_437
+	JNZ  row_438
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_349:
+streaming_350:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -4392,209 +4396,213 @@ streaming_349:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_447:
+rows_448:
+	CMPQ R8, $0x01
+	JB   rowsdone_449
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_451:
+blocks_453:
 	CMPQ        R9, R10
-	JGT         blocksdone_452
+	JGT         blocksdone_454
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
-	VMOVUPS     (DX)(R9*1), Y1
-	VMOVUPS     (BX)(R9*1), Y2
-	VMOVUPS     (SI)(R9*1), Y3
-	VMOVUPS     (DI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVNTPS    Y1, (CX)(R9*1)
-	VMOVUPS     32(DX)(R9*1), Y1
-	VMOVUPS     32(BX)(R9*1), Y2
-	VMOVUPS     32(SI)(R9*1), Y3
-	VMOVUPS     32(DI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVNTPS    Y1, 32(CX)(R9*1)
-	VMOVUPS     64(DX)(R9*1), Y1
-	VMOVUPS     64(BX)(R9*1), Y2
-	VMOVUPS     64(SI)(R9*1), Y3
-	VMOVUPS     64(DI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVNTPS    Y1, 64(CX)(R9*1)
-	VMOVUPS     96(DX)(R9*1), Y1
-	VMOVUPS     96(BX)(R9*1), Y2
-	VMOVUPS     96(SI)(R9*1), Y3
-	VMOVUPS     96(DI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVNTPS    Y1, 96(CX)(R9*1)
+	VMOVUPS     (BX)(R9*1), Y1
+	VMOVUPS     (SI)(R9*1), Y2
+	VMOVUPS     (DI)(R9*1), Y3
+	VMOVUPS     (DX)(R9*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVNTPS    Y4, (CX)(R9*1)
+	VMOVUPS     32(BX)(R9*1), Y1
+	VMOVUPS     32(SI)(R9*1), Y2
+	VMOVUPS     32(DI)(R9*1), Y3
+	VMOVUPS     32(DX)(R9*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVNTPS    Y4, 32(CX)(R9*1)
+	VMOVUPS     64(BX)(R9*1), Y1
+	VMOVUPS     64(SI)(R9*1), Y2
+	VMOVUPS     64(DI)(R9*1), Y3
+	VMOVUPS     64(DX)(R9*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVNTPS    Y4, 64(CX)(R9*1)
+	VMOVUPS     96(BX)(R9*1), Y1
+	VMOVUPS     96(SI)(R9*1), Y2
+	VMOVUPS     96(DI)(R9*1), Y3
+	VMOVUPS     96(DX)(R9*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVNTPS    Y4, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_451
+	JMP         blocks_453
 
-blocksdone_452:
+blocksdone_454:
 	ADDQ $0x00000060, R10
 
-singles_448:
+singles_450:
 	CMPQ        R9, R10
-	JGT         tail_449
-	VMOVUPS     (DX)(R9*1), Y1
-	VMOVUPS     (BX)(R9*1), Y2
-	VMOVUPS     (SI)(R9*1), Y3
-	VMOVUPS     (DI)(R9*1), Y4
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
-	VMOVNTPS    Y1, (CX)(R9*1)
+	JGT         tail_451
+	VMOVUPS     (BX)(R9*1), Y1
+	VMOVUPS     (SI)(R9*1), Y2
+	VMOVUPS     (DI)(R9*1), Y3
+	VMOVUPS     (DX)(R9*1), Y4
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVNTPS    Y4, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_448
+	JMP         singles_450
 
-tail_449:
+tail_451:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_450
-	LEAQ       (DX)(R9*1), R11
+	JEQ        done_452
+	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_453
+	JA         loadslow_455
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_454
+	JMP        loaded_456
 
-loadslow_453:
+loadslow_455:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_455:
+copy_457:
 	CMPQ R13, R12
-	JGE  copied_456
+	JGE  copied_458
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_455
+	JMP  copy_457
 
-copied_456:
+copied_458:
 	VMOVUPS (SP), Y1
 
-loaded_454:
-	LEAQ       (BX)(R9*1), R11
+loaded_456:
+	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_457
+	JA         loadslow_459
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_458
+	JMP        loaded_460
 
-loadslow_457:
+loadslow_459:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_459:
+copy_461:
 	CMPQ R13, R12
-	JGE  copied_460
+	JGE  copied_462
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_459
+	JMP  copy_461
 
-copied_460:
+copied_462:
 	VMOVUPS (SP), Y2
 
-loaded_458:
-	LEAQ       (SI)(R9*1), R11
+loaded_460:
+	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_461
+	JA         loadslow_463
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_462
+	JMP        loaded_464
 
-loadslow_461:
+loadslow_463:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_463:
+copy_465:
 	CMPQ R13, R12
-	JGE  copied_464
+	JGE  copied_466
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_463
+	JMP  copy_465
 
-copied_464:
+copied_466:
 	VMOVUPS (SP), Y3
 
-loaded_462:
-	LEAQ       (DI)(R9*1), R11
+loaded_464:
+	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_465
+	JA         loadslow_467
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_466
+	JMP        loaded_468
 
-loadslow_465:
+loadslow_467:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_467:
+copy_469:
 	CMPQ R13, R12
-	JGE  copied_468
+	JGE  copied_470
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_467
+	JMP  copy_469
 
-copied_468:
+copied_470:
 	VMOVUPS (SP), Y4
 
-loaded_466:
-	VSUBPS      Y2, Y1, Y1
-	VFMADD213PS Y4, Y3, Y1
+loaded_468:
+	VSUBPS      Y1, Y4, Y4
+	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_469
-	VMASKMOVPS  Y1, Y0, (R9)
-	JMP         stored_470
+	JA          storeslow_471
+	VMASKMOVPS  Y4, Y0, (R9)
+	JMP         stored_472
 
-storeslow_469:
-	VMOVUPS Y1, (SP)
+storeslow_471:
+	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_471:
+copy_473:
 	CMPQ R12, R11
-	JGE  copied_472
+	JGE  copied_474
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_471
+	JMP  copy_473
 
-copied_472:
-stored_470:
+copied_474:
+stored_472:
 	MOVQ R10, R9
 
-done_450:
+done_452:
 	ADDQ AX, CX
 	ADDQ AX, DX
-	DECQ R8
-	JNZ  row_447
+	SUBQ $0x01, R8
+	JMP  rows_448
+
+rowsdone_449:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4622,20 +4630,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_473:
+sample_475:
 	XORQ DI, DI
 
-channel_474:
+channel_476:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_475:
+chunk_477:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_476
+	JZ         noprefetch_478
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -4671,7 +4679,7 @@ chunk_475:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_476:
+noprefetch_478:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -4688,9 +4696,9 @@ noprefetch_476:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_480:
+blocks_482:
 	CMPQ         R10, R11
-	JGT          blocksdone_481
+	JGT          blocksdone_483
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
@@ -4708,86 +4716,86 @@ blocks_480:
 	VADDPS       Y12, Y10, Y10
 	VFNMADD231PS Y12, Y13, Y11
 	ADDQ         $0x00000080, R10
-	JMP          blocks_480
+	JMP          blocks_482
 
-blocksdone_481:
+blocksdone_483:
 	ADDQ $0x00000060, R11
 
-singles_477:
+singles_479:
 	CMPQ         R10, R11
-	JGT          tail_478
+	JGT          tail_480
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	ADDQ         $0x00000020, R10
-	JMP          singles_477
+	JMP          singles_479
 
-tail_478:
+tail_480:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_479
+	JEQ        done_481
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_482
+	JA         loadslow_484
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_483
+	JMP        loaded_485
 
-loadslow_482:
+loadslow_484:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_484:
+copy_486:
 	CMPQ R14, R13
-	JGE  copied_485
+	JGE  copied_487
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_484
+	JMP  copy_486
 
-copied_485:
+copied_487:
 	VMOVUPS (SP), Y12
 
-loaded_483:
+loaded_485:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_486
+	JA         loadslow_488
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_487
+	JMP        loaded_489
 
-loadslow_486:
+loadslow_488:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_488:
+copy_490:
 	CMPQ R13, R12
-	JGE  copied_489
+	JGE  copied_491
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_488
+	JMP  copy_490
 
-copied_489:
+copied_491:
 	VMOVUPS (SP), Y13
 
-loaded_487:
+loaded_489:
 	VSUBPS       Y13, Y1, Y13
 	VANDPS       Y0, Y13, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	MOVQ         R11, R10
 
-done_479:
+done_481:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -4807,7 +4815,7 @@ done_479:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_475
+	JNZ          chunk_477
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -4824,11 +4832,11 @@ done_479:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_474
+	JB           channel_476
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_473
+	JNZ          sample_475
 	VZEROUPPER
 	RET
 
@@ -4851,16 +4859,16 @@ TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_490:
+group_492:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_491
+	JE   bysample_493
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_493:
+channel_495:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -4873,11 +4881,11 @@ channel_493:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_494
+	JZ           noprefetch_496
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_495:
+prefetch_497:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -4890,25 +4898,25 @@ prefetch_495:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_495
+	JNZ        prefetch_497
 
-noprefetch_494:
+noprefetch_496:
 	CMPQ DI, $0x00000020
-	JA   bysample_496
+	JA   bysample_498
 	MOVQ DI, R9
 	ANDQ $-32, R9
 	XORQ R10, R10
 
-pairs_498:
+pairs_500:
 	LEAQ 64(R10), R11
 	CMPQ R11, R9
-	JA   single_499
+	JA   single_501
 	LEAQ (R10)(SI*1), R12
 	MOVQ BX, R13
 
-down_502:
+down_504:
 	CMPQ         R13, $0x02
-	JB           downlast_503
+	JB           downlast_505
 	VMOVUPS      (AX)(R10*1), Y10
 	VSUBPS       (CX)(R10*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4928,11 +4936,11 @@ down_502:
 	LEAQ         (R10)(SI*2), R10
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_502
+	JMP          down_504
 
-downlast_503:
+downlast_505:
 	TESTQ        R13, R13
-	JZ           downdone_504
+	JZ           downdone_506
 	VMOVUPS      (AX)(R10*1), Y10
 	VSUBPS       (CX)(R10*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4942,20 +4950,20 @@ downlast_503:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y11, Y5
 
-downdone_504:
+downdone_506:
 	MOVQ R11, R10
-	JMP  pairs_498
+	JMP  pairs_500
 
-single_499:
+single_501:
 	CMPQ R10, R9
-	JAE  tail_500
+	JAE  tail_502
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ BX, R12
 
-down_505:
+down_507:
 	CMPQ         R12, $0x02
-	JB           downlast_506
+	JB           downlast_508
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -4967,83 +4975,83 @@ down_505:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R11)(SI*2), R11
 	SUBQ         $0x02, R12
-	JMP          down_505
+	JMP          down_507
 
-downlast_506:
+downlast_508:
 	TESTQ        R12, R12
-	JZ           downdone_507
+	JZ           downdone_509
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 
-downdone_507:
+downdone_509:
 	ADDQ $0x00000020, R10
 
-tail_500:
+tail_502:
 	CMPQ R10, DI
-	JAE  positionsdone_501
+	JAE  positionsdone_503
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_508:
+down_510:
 	CMPQ       R11, $0x02
-	JB         downlast_509
+	JB         downlast_511
 	LEAQ       (AX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_511
+	JA         loadslow_513
 	VMASKMOVPS (R12), Y0, Y10
-	JMP        loaded_512
+	JMP        loaded_514
 
-loadslow_511:
+loadslow_513:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_513:
+copy_515:
 	CMPQ R14, R13
-	JGE  copied_514
+	JGE  copied_516
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_513
+	JMP  copy_515
 
-copied_514:
+copied_516:
 	VMOVUPS (SP), Y10
 
-loaded_512:
+loaded_514:
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_515
+	JA         loadslow_517
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_516
+	JMP        loaded_518
 
-loadslow_515:
+loadslow_517:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_517:
+copy_519:
 	CMPQ R14, R13
-	JGE  copied_518
+	JGE  copied_520
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_517
+	JMP  copy_519
 
-copied_518:
+copied_520:
 	VMOVUPS (SP), Y11
 
-loaded_516:
+loaded_518:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
@@ -5052,56 +5060,56 @@ loaded_516:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_519
+	JA           loadslow_521
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_520
+	JMP          loaded_522
 
-loadslow_519:
+loadslow_521:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_521:
+copy_523:
 	CMPQ R14, R13
-	JGE  copied_522
+	JGE  copied_524
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_521
+	JMP  copy_523
 
-copied_522:
+copied_524:
 	VMOVUPS (SP), Y10
 
-loaded_520:
+loaded_522:
 	LEAQ       (CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_523
+	JA         loadslow_525
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_524
+	JMP        loaded_526
 
-loadslow_523:
+loadslow_525:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_525:
+copy_527:
 	CMPQ R14, R13
-	JGE  copied_526
+	JGE  copied_528
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_525
+	JMP  copy_527
 
-copied_526:
+copied_528:
 	VMOVUPS (SP), Y11
 
-loaded_524:
+loaded_526:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
@@ -5109,86 +5117,86 @@ loaded_524:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_508
+	JMP          down_510
 
-downlast_509:
+downlast_511:
 	TESTQ      R11, R11
-	JZ         downdone_510
+	JZ         downdone_512
 	LEAQ       (AX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_527
+	JA         loadslow_529
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_528
+	JMP        loaded_530
 
-loadslow_527:
+loadslow_529:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_529:
+copy_531:
 	CMPQ R12, R11
-	JGE  copied_530
+	JGE  copied_532
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_529
+	JMP  copy_531
 
-copied_530:
+copied_532:
 	VMOVUPS (SP), Y10
 
-loaded_528:
+loaded_530:
 	LEAQ       (CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_531
+	JA         loadslow_533
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_532
+	JMP        loaded_534
 
-loadslow_531:
+loadslow_533:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_533:
+copy_535:
 	CMPQ R11, R10
-	JGE  copied_534
+	JGE  copied_536
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_533
+	JMP  copy_535
 
-copied_534:
+copied_536:
 	VMOVUPS (SP), Y11
 
-loaded_532:
+loaded_534:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_510:
-positionsdone_501:
-	JMP summed_497
+downdone_512:
+positionsdone_503:
+	JMP summed_499
 
-bysample_496:
+bysample_498:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_535:
+sample_537:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_540:
+blocks_542:
 	CMPQ         R11, R12
-	JGT          blocksdone_541
+	JGT          blocksdone_543
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -5198,96 +5206,96 @@ blocks_540:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y11, Y5
 	ADDQ         $0x00000040, R11
-	JMP          blocks_540
+	JMP          blocks_542
 
-blocksdone_541:
+blocksdone_543:
 	ADDQ $0x00000020, R12
 
-singles_537:
+singles_539:
 	CMPQ         R11, R12
-	JGT          tail_538
+	JGT          tail_540
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_537
+	JMP          singles_539
 
-tail_538:
+tail_540:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_539
+	JEQ        done_541
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_542
+	JA         loadslow_544
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_543
+	JMP        loaded_545
 
-loadslow_542:
+loadslow_544:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_544:
+copy_546:
 	CMPQ R15, R14
-	JGE  copied_545
+	JGE  copied_547
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_544
+	JMP  copy_546
 
-copied_545:
+copied_547:
 	VMOVUPS (SP), Y10
 
-loaded_543:
+loaded_545:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_546
+	JA         loadslow_548
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_547
+	JMP        loaded_549
 
-loadslow_546:
+loadslow_548:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_548:
+copy_550:
 	CMPQ R14, R13
-	JGE  copied_549
+	JGE  copied_551
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_548
+	JMP  copy_550
 
-copied_549:
+copied_551:
 	VMOVUPS (SP), Y11
 
-loaded_547:
+loaded_549:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	MOVQ         R12, R11
 
-done_539:
+done_541:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_536
+	JZ   samplesdone_538
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_553:
+blocks_555:
 	CMPQ         R11, R12
-	JGT          blocksdone_554
+	JGT          blocksdone_556
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
@@ -5297,92 +5305,92 @@ blocks_553:
 	VADDPS       Y10, Y8, Y8
 	VFNMADD231PS Y10, Y11, Y9
 	ADDQ         $0x00000040, R11
-	JMP          blocks_553
+	JMP          blocks_555
 
-blocksdone_554:
+blocksdone_556:
 	ADDQ $0x00000020, R12
 
-singles_550:
+singles_552:
 	CMPQ         R11, R12
-	JGT          tail_551
+	JGT          tail_553
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	ADDQ         $0x00000020, R11
-	JMP          singles_550
+	JMP          singles_552
 
-tail_551:
+tail_553:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_552
+	JEQ        done_554
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_555
+	JA         loadslow_557
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_556
+	JMP        loaded_558
 
-loadslow_555:
+loadslow_557:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_557:
+copy_559:
 	CMPQ R15, R14
-	JGE  copied_558
+	JGE  copied_560
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_557
+	JMP  copy_559
 
-copied_558:
+copied_560:
 	VMOVUPS (SP), Y10
 
-loaded_556:
+loaded_558:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_559
+	JA         loadslow_561
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_560
+	JMP        loaded_562
 
-loadslow_559:
+loadslow_561:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_561:
+copy_563:
 	CMPQ R14, R13
-	JGE  copied_562
+	JGE  copied_564
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_561
+	JMP  copy_563
 
-copied_562:
+copied_564:
 	VMOVUPS (SP), Y11
 
-loaded_560:
+loaded_562:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	MOVQ         R12, R11
 
-done_552:
+done_554:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_535
+	JNZ  sample_537
 
-samplesdone_536:
-summed_497:
+samplesdone_538:
+summed_499:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -5415,16 +5423,16 @@ summed_497:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_493
+	JB           channel_495
 	MOVQ         BX, R9
 	IMULQ        SI, R9
 	IMULQ        DI, R8
 	SUBQ         R8, R9
 	ADDQ         R9, AX
 	ADDQ         R9, CX
-	JMP          summed_492
+	JMP          summed_494
 
-bysample_491:
+bysample_493:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -5435,22 +5443,22 @@ bysample_491:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_563:
+clear_565:
 	VMOVUPS Y1, (R8)
 	VMOVUPS Y1, 32(R8)
 	ADDQ    $0x00000040, R8
 	DECQ    R9
-	JNZ     clear_563
+	JNZ     clear_565
 	MOVQ    BX, R9
 
-sample_564:
+sample_566:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_565:
+channel_567:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_566
+	JZ         noprefetch_568
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -5462,7 +5470,7 @@ channel_565:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_566:
+noprefetch_568:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Y1
 	VMOVUPS      (R8), Y2
@@ -5472,81 +5480,81 @@ noprefetch_566:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_567:
+singles_569:
 	CMPQ         R11, R12
-	JGT          tail_568
+	JGT          tail_570
 	VMOVUPS      (AX)(R11*1), Y4
 	VSUBPS       (CX)(R11*1), Y1, Y5
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y5, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_567
+	JMP          singles_569
 
-tail_568:
+tail_570:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_569
+	JEQ        done_571
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_570
+	JA         loadslow_572
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_571
+	JMP        loaded_573
 
-loadslow_570:
+loadslow_572:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_572:
+copy_574:
 	CMPQ R15, R14
-	JGE  copied_573
+	JGE  copied_575
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_572
+	JMP  copy_574
 
-copied_573:
+copied_575:
 	VMOVUPS (SP), Y4
 
-loaded_571:
+loaded_573:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_574
+	JA         loadslow_576
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_575
+	JMP        loaded_577
 
-loadslow_574:
+loadslow_576:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_576:
+copy_578:
 	CMPQ R14, R13
-	JGE  copied_577
+	JGE  copied_579
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_576
+	JMP  copy_578
 
-copied_577:
+copied_579:
 	VMOVUPS (SP), Y5
 
-loaded_575:
+loaded_577:
 	VSUBPS       Y5, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y1, Y3
 	MOVQ         R12, R11
 
-done_569:
+done_571:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Y2, (R8)
@@ -5554,14 +5562,14 @@ done_569:
 	ADDQ    $0x00000040, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_565
+	JB      channel_567
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_564
+	JNZ     sample_566
 	XORQ    SI, SI
 
-lanes_578:
+lanes_580:
 	VMOVUPS      (DI), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -5589,17 +5597,17 @@ lanes_578:
 	ADDQ         $0x00000040, DI
 	INCQ         SI
 	CMPQ         SI, center_len+128(FP)
-	JB           lanes_578
+	JB           lanes_580
 
-summed_492:
+summed_494:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_579
+	JZ      done_581
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_490
+	JMP     group_492
 
-done_579:
+done_581:
 	VZEROUPPER
 	RET
 
@@ -5623,35 +5631,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_580:
+chunk_582:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_582:
+clear_584:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_582
+	JNZ     clear_584
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_583:
+rows_585:
 	CMPQ SI, $0x04
-	JLT  rowsdone_584
+	JLT  rowsdone_586
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_586
+	JZ   vectorstail_588
 
-vectors_585:
+vectors_587:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_588
+	JEQ        noprefetch_590
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -5665,7 +5673,7 @@ vectors_585:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_588:
+noprefetch_590:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y3
 	VMOVUPS     (R11), Y4
@@ -5695,64 +5703,64 @@ noprefetch_588:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_585
+	JNZ         vectors_587
 
-vectorstail_586:
+vectorstail_588:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_587
+	JZ         vectorsdone_589
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_589
+	JA         loadslow_591
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_590
+	JMP        loaded_592
 
-loadslow_589:
+loadslow_591:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_591:
+copy_593:
 	CMPQ R12, R8
-	JGE  copied_592
+	JGE  copied_594
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_591
+	JMP  copy_593
 
-copied_592:
+copied_594:
 	VMOVUPS (SP), Y3
 
-loaded_590:
+loaded_592:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_593
+	JA         loadslow_595
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_594
+	JMP        loaded_596
 
-loadslow_593:
+loadslow_595:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_595:
+copy_597:
 	CMPQ R12, R8
-	JGE  copied_596
+	JGE  copied_598
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_595
+	JMP  copy_597
 
-copied_596:
+copied_598:
 	VMOVUPS (SP), Y4
 
-loaded_594:
+loaded_596:
 	VSUBPS     Y1, Y4, Y4
 	VMOVAPS    Y3, Y2
 	VMULPS     Y4, Y3, Y3
@@ -5760,56 +5768,56 @@ loaded_594:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_597
+	JA         loadslow_599
 	VMASKMOVPS (R8), Y0, Y4
-	JMP        loaded_598
+	JMP        loaded_600
 
-loadslow_597:
+loadslow_599:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_599:
+copy_601:
 	CMPQ R13, R12
-	JGE  copied_600
+	JGE  copied_602
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_599
+	JMP  copy_601
 
-copied_600:
+copied_602:
 	VMOVUPS (SP), Y4
 
-loaded_598:
+loaded_600:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_601
+	JA         loadslow_603
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_602
+	JMP        loaded_604
 
-loadslow_601:
+loadslow_603:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_603:
+copy_605:
 	CMPQ R13, R12
-	JGE  copied_604
+	JGE  copied_606
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_603
+	JMP  copy_605
 
-copied_604:
+copied_606:
 	VMOVUPS (SP), Y5
 
-loaded_602:
+loaded_604:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5817,56 +5825,56 @@ loaded_602:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_605
+	JA          loadslow_607
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_606
+	JMP         loaded_608
 
-loadslow_605:
+loadslow_607:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_607:
+copy_609:
 	CMPQ R13, R12
-	JGE  copied_608
+	JGE  copied_610
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_607
+	JMP  copy_609
 
-copied_608:
+copied_610:
 	VMOVUPS (SP), Y4
 
-loaded_606:
+loaded_608:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_609
+	JA         loadslow_611
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_610
+	JMP        loaded_612
 
-loadslow_609:
+loadslow_611:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_611:
+copy_613:
 	CMPQ R13, R12
-	JGE  copied_612
+	JGE  copied_614
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_611
+	JMP  copy_613
 
-copied_612:
+copied_614:
 	VMOVUPS (SP), Y5
 
-loaded_610:
+loaded_612:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5874,56 +5882,56 @@ loaded_610:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_613
+	JA          loadslow_615
 	VMASKMOVPS  (R8), Y0, Y4
-	JMP         loaded_614
+	JMP         loaded_616
 
-loadslow_613:
+loadslow_615:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_615:
+copy_617:
 	CMPQ R12, R10
-	JGE  copied_616
+	JGE  copied_618
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_615
+	JMP  copy_617
 
-copied_616:
+copied_618:
 	VMOVUPS (SP), Y4
 
-loaded_614:
+loaded_616:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_617
+	JA         loadslow_619
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_618
+	JMP        loaded_620
 
-loadslow_617:
+loadslow_619:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_619:
+copy_621:
 	CMPQ R11, R10
-	JGE  copied_620
+	JGE  copied_622
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_619
+	JMP  copy_621
 
-copied_620:
+copied_622:
 	VMOVUPS (SP), Y5
 
-loaded_618:
+loaded_620:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y4, Y2, Y2
 	VFMADD231PS Y5, Y4, Y3
@@ -5932,24 +5940,24 @@ loaded_618:
 	VADDPS      2176(R9), Y3, Y3
 	VMOVUPS     Y3, 2176(R9)
 
-vectorsdone_587:
+vectorsdone_589:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_583
+	JMP  rows_585
 
-rowsdone_584:
-rows_621:
+rowsdone_586:
+rows_623:
 	CMPQ SI, $0x01
-	JLT  rowsdone_622
+	JLT  rowsdone_624
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_624
+	JZ   vectorstail_626
 
-vectors_623:
+vectors_625:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -5964,64 +5972,64 @@ vectors_623:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_623
+	JNZ     vectors_625
 
-vectorstail_624:
+vectorstail_626:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_625
+	JZ         vectorsdone_627
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_626
+	JA         loadslow_628
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_627
+	JMP        loaded_629
 
-loadslow_626:
+loadslow_628:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_628:
+copy_630:
 	CMPQ R11, DI
-	JGE  copied_629
+	JGE  copied_631
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_628
+	JMP  copy_630
 
-copied_629:
+copied_631:
 	VMOVUPS (SP), Y2
 
-loaded_627:
+loaded_629:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_630
+	JA         loadslow_632
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_631
+	JMP        loaded_633
 
-loadslow_630:
+loadslow_632:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_632:
+copy_634:
 	CMPQ R9, DI
-	JGE  copied_633
+	JGE  copied_635
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_632
+	JMP  copy_634
 
-copied_633:
+copied_635:
 	VMOVUPS (SP), Y3
 
-loaded_631:
+loaded_633:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -6030,13 +6038,13 @@ loaded_631:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_625:
+vectorsdone_627:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_621
+	JMP  rows_623
 
-rowsdone_622:
+rowsdone_624:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -6045,9 +6053,9 @@ rowsdone_622:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_634:
+singles_636:
 	CMPQ         R9, R10
-	JGT          tail_635
+	JGT          tail_637
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -6069,12 +6077,12 @@ singles_634:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_634
+	JMP          singles_636
 
-tail_635:
+tail_637:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_636
+	JEQ     done_638
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -6084,15 +6092,15 @@ tail_635:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_637:
+copy_639:
 	CMPQ R12, R11
-	JGE  copied_638
+	JGE  copied_640
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_637
+	JMP  copy_639
 
-copied_638:
+copied_640:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -6107,15 +6115,15 @@ copied_638:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_639:
+copy_641:
 	CMPQ DI, R11
-	JGE  copied_640
+	JGE  copied_642
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_639
+	JMP  copy_641
 
-copied_640:
+copied_642:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -6125,15 +6133,15 @@ copied_640:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_641:
+copy_643:
 	CMPQ DI, SI
-	JGE  copied_642
+	JGE  copied_644
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_641
+	JMP  copy_643
 
-copied_642:
+copied_644:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -6148,26 +6156,26 @@ copied_642:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_643:
+copy_645:
 	CMPQ DI, SI
-	JGE  copied_644
+	JGE  copied_646
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_643
+	JMP  copy_645
 
-copied_644:
+copied_646:
 	MOVQ R10, R9
 
-done_636:
+done_638:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_645
+	JZ      done_647
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_580
+	JMP     chunk_582
 
-done_645:
+done_647:
 	VZEROUPPER
 	RET
 
@@ -6176,7 +6184,7 @@ done_645:
 TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_646
+	JNE     nontemporal_648
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -6195,10 +6203,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_647:
+sample_649:
 	XORQ R8, R8
 
-channel_648:
+channel_650:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -6212,12 +6220,12 @@ channel_648:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_652:
+blocks_654:
 	CMPQ       R9, R10
-	JGT        blocksdone_653
+	JGT        blocksdone_655
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_654
+	JZ         noprefetch_656
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -6225,7 +6233,7 @@ blocks_652:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_654:
+noprefetch_656:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6251,14 +6259,14 @@ noprefetch_654:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_652
+	JMP         blocks_654
 
-blocksdone_653:
+blocksdone_655:
 	ADDQ $0x00000060, R10
 
-singles_649:
+singles_651:
 	CMPQ        R9, R10
-	JGT         tail_650
+	JGT         tail_652
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6266,66 +6274,66 @@ singles_649:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_649
+	JMP         singles_651
 
-tail_650:
+tail_652:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_651
+	JEQ        done_653
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_655
+	JA         loadslow_657
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_656
+	JMP        loaded_658
 
-loadslow_655:
+loadslow_657:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_657:
+copy_659:
 	CMPQ R13, R12
-	JGE  copied_658
+	JGE  copied_660
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_657
+	JMP  copy_659
 
-copied_658:
+copied_660:
 	VMOVUPS (SP), Y5
 
-loaded_656:
+loaded_658:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_659
+	JA         loadslow_661
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_660
+	JMP        loaded_662
 
-loadslow_659:
+loadslow_661:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_661:
+copy_663:
 	CMPQ R13, R12
-	JGE  copied_662
+	JGE  copied_664
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_661
+	JMP  copy_663
 
-copied_662:
+copied_664:
 	VMOVUPS (SP), Y6
 
-loaded_660:
+loaded_662:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -6333,43 +6341,43 @@ loaded_660:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_663
+	JA          storeslow_665
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_664
+	JMP         stored_666
 
-storeslow_663:
+storeslow_665:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_665:
+copy_667:
 	CMPQ R12, R11
-	JGE  copied_666
+	JGE  copied_668
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_665
+	JMP  copy_667
 
-copied_666:
-stored_664:
+copied_668:
+stored_666:
 	MOVQ R10, R9
 
-done_651:
+done_653:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_648
+	JB   channel_650
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_647
+	JNZ  sample_649
 	VZEROUPPER
 	RET
 
-nontemporal_646:
+nontemporal_648:
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -6383,10 +6391,10 @@ nontemporal_646:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 
-sample_667:
+sample_669:
 	XORQ R8, R8
 
-channel_668:
+channel_670:
 	LEAQ         16384(AX), R9
 	ANDQ         $-4096, R9
 	PREFETCHT0   (R9)
@@ -6403,11 +6411,11 @@ channel_668:
 	XORQ         R11, R11
 	MOVQ         AX, R10
 	ANDQ         $0x3f, R10
-	JZ           headed_669
+	JZ           headed_671
 	MOVQ         $0x00000040, R11
 	SUBQ         R10, R11
 	TESTQ        R8, R8
-	JNZ          merge_670
+	JNZ          merge_672
 	MOVQ         R11, R10
 	SHRQ         $0x02, R10
 	MOVQ         R10, R12
@@ -6421,9 +6429,9 @@ channel_668:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000020, R10
 
-singles_671:
+singles_673:
 	CMPQ        R12, R10
-	JGT         tail_672
+	JGT         tail_674
 	VMOVUPS     (CX)(R12*1), Y7
 	VMOVUPS     (DX)(R12*1), Y8
 	VSUBPS      Y2, Y8, Y8
@@ -6431,66 +6439,66 @@ singles_671:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVUPS     Y7, (AX)(R12*1)
 	ADDQ        $0x00000020, R12
-	JMP         singles_671
+	JMP         singles_673
 
-tail_672:
+tail_674:
 	ADDQ       $0x00000020, R10
 	CMPQ       R12, R10
-	JEQ        done_673
+	JEQ        done_675
 	LEAQ       (CX)(R12*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_674
+	JA         loadslow_676
 	VMASKMOVPS (R13), Y6, Y7
-	JMP        loaded_675
+	JMP        loaded_677
 
-loadslow_674:
+loadslow_676:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_676:
+copy_678:
 	CMPQ R15, R14
-	JGE  copied_677
+	JGE  copied_679
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_676
+	JMP  copy_678
 
-copied_677:
+copied_679:
 	VMOVUPS (SP), Y7
 
-loaded_675:
+loaded_677:
 	LEAQ       (DX)(R12*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_678
+	JA         loadslow_680
 	VMASKMOVPS (R13), Y6, Y8
-	JMP        loaded_679
+	JMP        loaded_681
 
-loadslow_678:
+loadslow_680:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_680:
+copy_682:
 	CMPQ R15, R14
-	JGE  copied_681
+	JGE  copied_683
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_680
+	JMP  copy_682
 
-copied_681:
+copied_683:
 	VMOVUPS (SP), Y8
 
-loaded_679:
+loaded_681:
 	VSUBPS      Y2, Y8, Y8
 	VFMADD213PS Y5, Y3, Y7
 	VFMADD231PS Y4, Y8, Y7
@@ -6498,31 +6506,31 @@ loaded_679:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_682
+	JA          storeslow_684
 	VMASKMOVPS  Y7, Y6, (R12)
-	JMP         stored_683
+	JMP         stored_685
 
-storeslow_682:
+storeslow_684:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_684:
+copy_686:
 	CMPQ R14, R13
-	JGE  copied_685
+	JGE  copied_687
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_684
+	JMP  copy_686
 
-copied_685:
-stored_683:
+copied_687:
+stored_685:
 	MOVQ R10, R12
 
-done_673:
-	JMP headed_669
+done_675:
+	JMP headed_671
 
-merge_670:
+merge_672:
 	MOVQ        R10, R12
 	MOVQ        $0x00000020, R14
 	CMPQ        R12, R14
@@ -6550,7 +6558,7 @@ merge_670:
 	VBLENDVPS   Y8, Y1, Y7, Y7
 	VMOVNTPS    Y7, 32(AX)(R10*1)
 
-headed_669:
+headed_671:
 	MOVQ R9, R10
 	SUBQ R11, R10
 	ANDQ $-64, R10
@@ -6558,12 +6566,12 @@ headed_669:
 	LEAQ (R11)(R10*1), R10
 	SUBQ $0x00000080, R10
 
-blocks_689:
+blocks_691:
 	CMPQ       R12, R10
-	JGT        blocksdone_690
+	JGT        blocksdone_692
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_691
+	JZ         noprefetch_693
 	LEAQ       (R11)(CX*1), R13
 	PREFETCHT0 (R13)(R12*1)
 	PREFETCHT0 64(R13)(R12*1)
@@ -6571,7 +6579,7 @@ blocks_689:
 	PREFETCHT0 (R11)(R12*1)
 	PREFETCHT0 64(R11)(R12*1)
 
-noprefetch_691:
+noprefetch_693:
 	LEAQ        16384(AX)(R12*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -6600,14 +6608,14 @@ noprefetch_691:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVNTPS    Y7, 96(AX)(R12*1)
 	ADDQ        $0x00000080, R12
-	JMP         blocks_689
+	JMP         blocks_691
 
-blocksdone_690:
+blocksdone_692:
 	ADDQ $0x00000060, R10
 
-singles_686:
+singles_688:
 	CMPQ        R12, R10
-	JGT         tail_687
+	JGT         tail_689
 	VMOVUPS     (CX)(R12*1), Y7
 	VMOVUPS     (DX)(R12*1), Y8
 	VSUBPS      Y2, Y8, Y8
@@ -6615,66 +6623,66 @@ singles_686:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVNTPS    Y7, (AX)(R12*1)
 	ADDQ        $0x00000020, R12
-	JMP         singles_686
+	JMP         singles_688
 
-tail_687:
+tail_689:
 	ADDQ       $0x00000020, R10
 	CMPQ       R12, R10
-	JEQ        done_688
+	JEQ        done_690
 	LEAQ       (CX)(R12*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_692
+	JA         loadslow_694
 	VMASKMOVPS (R11), Y6, Y7
-	JMP        loaded_693
+	JMP        loaded_695
 
-loadslow_692:
+loadslow_694:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_694:
+copy_696:
 	CMPQ R14, R13
-	JGE  copied_695
+	JGE  copied_697
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_694
+	JMP  copy_696
 
-copied_695:
+copied_697:
 	VMOVUPS (SP), Y7
 
-loaded_693:
+loaded_695:
 	LEAQ       (DX)(R12*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_696
+	JA         loadslow_698
 	VMASKMOVPS (R11), Y6, Y8
-	JMP        loaded_697
+	JMP        loaded_699
 
-loadslow_696:
+loadslow_698:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_698:
+copy_700:
 	CMPQ R14, R13
-	JGE  copied_699
+	JGE  copied_701
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_698
+	JMP  copy_700
 
-copied_699:
+copied_701:
 	VMOVUPS (SP), Y8
 
-loaded_697:
+loaded_699:
 	VSUBPS      Y2, Y8, Y8
 	VFMADD213PS Y5, Y3, Y7
 	VFMADD231PS Y4, Y8, Y7
@@ -6682,31 +6690,31 @@ loaded_697:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_700
+	JA          storeslow_702
 	VMASKMOVPS  Y7, Y6, (R11)
-	JMP         stored_701
+	JMP         stored_703
 
-storeslow_700:
+storeslow_702:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_702:
+copy_704:
 	CMPQ R13, R12
-	JGE  copied_703
+	JGE  copied_705
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_702
+	JMP  copy_704
 
-copied_703:
-stored_701:
+copied_705:
+stored_703:
 	MOVQ R10, R12
 
-done_688:
+done_690:
 	MOVQ        R9, R10
 	SUBQ        R12, R10
-	JZ          tailkept_704
+	JZ          tailkept_706
 	MOVQ        R10, R11
 	MOVQ        $0x00000020, R13
 	CMPQ        R11, R13
@@ -6730,16 +6738,16 @@ done_688:
 	VFMADD231PS Y4, Y1, Y7
 	VMOVAPS     Y7, Y1
 
-tailkept_704:
+tailkept_706:
 	ADDQ       R9, AX
 	ADDQ       R9, CX
 	ADDQ       R9, DX
 	INCQ       R8
 	CMPQ       R8, center_len+80(FP)
-	JB         channel_668
+	JB         channel_670
 	MOVQ       AX, R8
 	ANDQ       $0x3f, R8
-	JZ         flushed_705
+	JZ         flushed_707
 	MOVQ       R8, R9
 	MOVQ       $0x00000020, R11
 	CMPQ       R9, R11
@@ -6755,12 +6763,12 @@ tailkept_704:
 	VMASKMOVPS Y0, Y2, (AX)(R8*1)
 	VMASKMOVPS Y1, Y3, 32(AX)(R8*1)
 
-flushed_705:
+flushed_707:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_667
+	JNZ  sample_669
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6787,10 +6795,10 @@ TEXT ·gradShortRowsAVX2(SB), NOSPLIT, $72-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_706:
+group_708:
 	XORQ R8, R8
 
-channel_707:
+channel_709:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -6801,11 +6809,11 @@ channel_707:
 	VBROADCASTSS (R9)(R8*4), Y4
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_708
+	JZ           noprefetch_710
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_709:
+prefetch_711:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -6818,23 +6826,23 @@ prefetch_709:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_709
+	JNZ        prefetch_711
 
-noprefetch_708:
+noprefetch_710:
 	MOVQ BX, R9
 	ANDQ $-32, R9
 	XORQ R10, R10
 
-pairs_710:
+pairs_712:
 	LEAQ 64(R10), R11
 	CMPQ R11, R9
-	JA   single_711
+	JA   single_713
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_714:
+down_716:
 	CMPQ        R13, $0x02
-	JB          downlast_715
+	JB          downlast_717
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6862,11 +6870,11 @@ down_714:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_714
+	JMP         down_716
 
-downlast_715:
+downlast_717:
 	TESTQ       R13, R13
-	JZ          downdone_716
+	JZ          downdone_718
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6880,20 +6888,20 @@ downlast_715:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 32(AX)(R10*1)
 
-downdone_716:
+downdone_718:
 	MOVQ R11, R10
-	JMP  pairs_710
+	JMP  pairs_712
 
-single_711:
+single_713:
 	CMPQ R10, R9
-	JAE  tail_712
+	JAE  tail_714
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_717:
+down_719:
 	CMPQ        R12, $0x02
-	JB          downlast_718
+	JB          downlast_720
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6909,11 +6917,11 @@ down_717:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_717
+	JMP         down_719
 
-downlast_718:
+downlast_720:
 	TESTQ       R12, R12
-	JZ          downdone_719
+	JZ          downdone_721
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6921,73 +6929,73 @@ downlast_718:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 
-downdone_719:
+downdone_721:
 	ADDQ $0x00000020, R10
 
-tail_712:
+tail_714:
 	CMPQ R10, BX
-	JAE  positionsdone_713
+	JAE  positionsdone_715
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_720:
+down_722:
 	CMPQ       R11, $0x02
-	JB         downlast_721
+	JB         downlast_723
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_723
+	JA         loadslow_725
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_724
+	JMP        loaded_726
 
-loadslow_723:
+loadslow_725:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_725:
+copy_727:
 	CMPQ R14, R13
-	JGE  copied_726
+	JGE  copied_728
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_725
+	JMP  copy_727
 
-copied_726:
+copied_728:
 	VMOVUPS (SP), Y5
 
-loaded_724:
+loaded_726:
 	LEAQ       (DX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_727
+	JA         loadslow_729
 	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_728
+	JMP        loaded_730
 
-loadslow_727:
+loadslow_729:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_729:
+copy_731:
 	CMPQ R14, R13
-	JGE  copied_730
+	JGE  copied_732
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_729
+	JMP  copy_731
 
-copied_730:
+copied_732:
 	VMOVUPS (SP), Y6
 
-loaded_728:
+loaded_730:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -6995,79 +7003,79 @@ loaded_728:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_731
+	JA          storeslow_733
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_732
+	JMP         stored_734
 
-storeslow_731:
+storeslow_733:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_733:
+copy_735:
 	CMPQ R14, R13
-	JGE  copied_734
+	JGE  copied_736
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_733
+	JMP  copy_735
 
-copied_734:
-stored_732:
+copied_736:
+stored_734:
 	LEAQ       (CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_735
+	JA         loadslow_737
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_736
+	JMP        loaded_738
 
-loadslow_735:
+loadslow_737:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_737:
+copy_739:
 	CMPQ R14, R13
-	JGE  copied_738
+	JGE  copied_740
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_737
+	JMP  copy_739
 
-copied_738:
+copied_740:
 	VMOVUPS (SP), Y5
 
-loaded_736:
+loaded_738:
 	LEAQ       (DX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_739
+	JA         loadslow_741
 	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_740
+	JMP        loaded_742
 
-loadslow_739:
+loadslow_741:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_741:
+copy_743:
 	CMPQ R14, R13
-	JGE  copied_742
+	JGE  copied_744
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_741
+	JMP  copy_743
 
-copied_742:
+copied_744:
 	VMOVUPS (SP), Y6
 
-loaded_740:
+loaded_742:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -7075,87 +7083,87 @@ loaded_740:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_743
+	JA          storeslow_745
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_744
+	JMP         stored_746
 
-storeslow_743:
+storeslow_745:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_745:
+copy_747:
 	CMPQ R14, R13
-	JGE  copied_746
+	JGE  copied_748
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_745
+	JMP  copy_747
 
-copied_746:
-stored_744:
+copied_748:
+stored_746:
 	LEAQ (R9)(SI*2), R9
 	LEAQ (R10)(SI*2), R10
 	SUBQ $0x02, R11
-	JMP  down_720
+	JMP  down_722
 
-downlast_721:
+downlast_723:
 	TESTQ      R11, R11
-	JZ         downdone_722
+	JZ         downdone_724
 	LEAQ       (CX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_747
+	JA         loadslow_749
 	VMASKMOVPS (R10), Y0, Y5
-	JMP        loaded_748
+	JMP        loaded_750
 
-loadslow_747:
+loadslow_749:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_749:
+copy_751:
 	CMPQ R12, R11
-	JGE  copied_750
+	JGE  copied_752
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_749
+	JMP  copy_751
 
-copied_750:
+copied_752:
 	VMOVUPS (SP), Y5
 
-loaded_748:
+loaded_750:
 	LEAQ       (DX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_751
+	JA         loadslow_753
 	VMASKMOVPS (R10), Y0, Y6
-	JMP        loaded_752
+	JMP        loaded_754
 
-loadslow_751:
+loadslow_753:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_753:
+copy_755:
 	CMPQ R12, R11
-	JGE  copied_754
+	JGE  copied_756
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_753
+	JMP  copy_755
 
-copied_754:
+copied_756:
 	VMOVUPS (SP), Y6
 
-loaded_752:
+loaded_754:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -7163,33 +7171,33 @@ loaded_752:
 	MOVQ        R9, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_755
+	JA          storeslow_757
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_756
+	JMP         stored_758
 
-storeslow_755:
+storeslow_757:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_757:
+copy_759:
 	CMPQ R11, R10
-	JGE  copied_758
+	JGE  copied_760
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R9)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_757
+	JMP  copy_759
 
-copied_758:
-stored_756:
-downdone_722:
-positionsdone_713:
+copied_760:
+stored_758:
+downdone_724:
+positionsdone_715:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_707
+	JB      channel_709
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -7198,13 +7206,13 @@ positionsdone_713:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_759
+	JZ      done_761
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_706
+	JMP     group_708
 
-done_759:
+done_761:
 	VZEROUPPER
 	RET
 
@@ -7213,7 +7221,7 @@ done_759:
 TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_760
+	JNE     nontemporal_762
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -7224,12 +7232,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_761
+	JA      streaming_763
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_762
+	JZ      full_764
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -7237,7 +7245,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_762:
+full_764:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -7271,10 +7279,10 @@ full_762:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_763:
+row_765:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_764
+	JZ         noprefetch_766
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -7282,7 +7290,7 @@ row_763:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_764:
+noprefetch_766:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -7305,7 +7313,7 @@ noprefetch_764:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_763
+	JNZ         row_765
 	VZEROUPPER
 	RET
 
@@ -7331,16 +7339,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_765:
+row_767:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_766
+	JZ         noprefetch_768
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_766:
+noprefetch_768:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -7357,7 +7365,7 @@ noprefetch_766:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_765
+	JNZ         row_767
 	VZEROUPPER
 	RET
 
@@ -7375,14 +7383,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_767:
+row_769:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_768
+	JZ         noprefetch_770
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_768:
+noprefetch_770:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -7393,7 +7401,7 @@ noprefetch_768:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_767
+	JNZ         row_769
 	VZEROUPPER
 	RET
 
@@ -7419,122 +7427,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_769
+	JA         loadslow_771
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_770
+	JMP        loaded_772
 
-loadslow_769:
+loadslow_771:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_771:
+copy_773:
 	CMPQ BX, DX
-	JGE  copied_772
+	JGE  copied_774
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_771
+	JMP  copy_773
 
-copied_772:
+copied_774:
 	VMOVUPS (SP), Y9
 
-loaded_770:
+loaded_772:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_773
+	JA         loadslow_775
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_774
+	JMP        loaded_776
 
-loadslow_773:
+loadslow_775:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_775:
+copy_777:
 	CMPQ BX, DX
-	JGE  copied_776
+	JGE  copied_778
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_775
+	JMP  copy_777
 
-copied_776:
+copied_778:
 	VMOVUPS (SP), Y10
 
-loaded_774:
+loaded_776:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_777
+	JA         loadslow_779
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_778
+	JMP        loaded_780
 
-loadslow_777:
+loadslow_779:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_779:
+copy_781:
 	CMPQ BX, DX
-	JGE  copied_780
+	JGE  copied_782
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_779
+	JMP  copy_781
 
-copied_780:
+copied_782:
 	VMOVUPS (SP), Y11
 
-loaded_778:
+loaded_780:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_781
+	JA         loadslow_783
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_782
+	JMP        loaded_784
 
-loadslow_781:
+loadslow_783:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_783:
+copy_785:
 	CMPQ BX, DX
-	JGE  copied_784
+	JGE  copied_786
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_783
+	JMP  copy_785
 
-copied_784:
+copied_786:
 	VMOVUPS (SP), Y12
 
-loaded_782:
+loaded_784:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_785:
+row_787:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_786
+	JZ         noprefetch_788
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -7542,7 +7550,7 @@ row_785:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_786:
+noprefetch_788:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -7559,56 +7567,56 @@ noprefetch_786:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_787
+	JA          loadslow_789
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_788
+	JMP         loaded_790
 
-loadslow_787:
+loadslow_789:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_789:
+copy_791:
 	CMPQ R9, R8
-	JGE  copied_790
+	JGE  copied_792
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_789
+	JMP  copy_791
 
-copied_790:
+copied_792:
 	VMOVUPS (SP), Y13
 
-loaded_788:
+loaded_790:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_791
+	JA         loadslow_793
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_792
+	JMP        loaded_794
 
-loadslow_791:
+loadslow_793:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_793:
+copy_795:
 	CMPQ R9, R8
-	JGE  copied_794
+	JGE  copied_796
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_793
+	JMP  copy_795
 
-copied_794:
+copied_796:
 	VMOVUPS (SP), Y14
 
-loaded_792:
+loaded_794:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -7616,30 +7624,30 @@ loaded_792:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_795
+	JA          storeslow_797
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_796
+	JMP         stored_798
 
-storeslow_795:
+storeslow_797:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_797:
+copy_799:
 	CMPQ R9, R8
-	JGE  copied_798
+	JGE  copied_800
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_797
+	JMP  copy_799
 
-copied_798:
-stored_796:
+copied_800:
+stored_798:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_785
+	JNZ  row_787
 	VZEROUPPER
 	RET
 
@@ -7657,128 +7665,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_799
+	JA         loadslow_801
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_800
+	JMP        loaded_802
 
-loadslow_799:
+loadslow_801:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_801:
+copy_803:
 	CMPQ BX, DX
-	JGE  copied_802
+	JGE  copied_804
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_801
+	JMP  copy_803
 
-copied_802:
+copied_804:
 	VMOVUPS (SP), Y5
 
-loaded_800:
+loaded_802:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_803
+	JA         loadslow_805
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_804
+	JMP        loaded_806
 
-loadslow_803:
+loadslow_805:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_805:
+copy_807:
 	CMPQ BX, DX
-	JGE  copied_806
+	JGE  copied_808
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_805
+	JMP  copy_807
 
-copied_806:
+copied_808:
 	VMOVUPS (SP), Y6
 
-loaded_804:
+loaded_806:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_807
+	JA         loadslow_809
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_808
+	JMP        loaded_810
 
-loadslow_807:
+loadslow_809:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_809:
+copy_811:
 	CMPQ BX, DX
-	JGE  copied_810
+	JGE  copied_812
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_809
+	JMP  copy_811
 
-copied_810:
+copied_812:
 	VMOVUPS (SP), Y7
 
-loaded_808:
+loaded_810:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_811
+	JA         loadslow_813
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_812
+	JMP        loaded_814
 
-loadslow_811:
+loadslow_813:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_813:
+copy_815:
 	CMPQ BX, DX
-	JGE  copied_814
+	JGE  copied_816
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_813
+	JMP  copy_815
 
-copied_814:
+copied_816:
 	VMOVUPS (SP), Y8
 
-loaded_812:
+loaded_814:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_815:
+row_817:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_816
+	JZ         noprefetch_818
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_816:
+noprefetch_818:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -7789,56 +7797,56 @@ noprefetch_816:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_817
+	JA          loadslow_819
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_818
+	JMP         loaded_820
 
-loadslow_817:
+loadslow_819:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_819:
+copy_821:
 	CMPQ R9, R8
-	JGE  copied_820
+	JGE  copied_822
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_819
+	JMP  copy_821
 
-copied_820:
+copied_822:
 	VMOVUPS (SP), Y9
 
-loaded_818:
+loaded_820:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_821
+	JA         loadslow_823
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_822
+	JMP        loaded_824
 
-loadslow_821:
+loadslow_823:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_823:
+copy_825:
 	CMPQ R9, R8
-	JGE  copied_824
+	JGE  copied_826
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_823
+	JMP  copy_825
 
-copied_824:
+copied_826:
 	VMOVUPS (SP), Y10
 
-loaded_822:
+loaded_824:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -7846,30 +7854,30 @@ loaded_822:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_825
+	JA          storeslow_827
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_826
+	JMP         stored_828
 
-storeslow_825:
+storeslow_827:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_827:
+copy_829:
 	CMPQ R9, R8
-	JGE  copied_828
+	JGE  copied_830
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_827
+	JMP  copy_829
 
-copied_828:
-stored_826:
+copied_830:
+stored_828:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_815
+	JNZ  row_817
 	VZEROUPPER
 	RET
 
@@ -7878,209 +7886,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_829
+	JA         loadslow_831
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_830
+	JMP        loaded_832
 
-loadslow_829:
+loadslow_831:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_831:
+copy_833:
 	CMPQ BX, DX
-	JGE  copied_832
+	JGE  copied_834
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_831
+	JMP  copy_833
 
-copied_832:
+copied_834:
 	VMOVUPS (SP), Y1
 
-loaded_830:
+loaded_832:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_833
+	JA         loadslow_835
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_834
+	JMP        loaded_836
 
-loadslow_833:
+loadslow_835:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_835:
+copy_837:
 	CMPQ BX, DX
-	JGE  copied_836
+	JGE  copied_838
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_835
+	JMP  copy_837
 
-copied_836:
+copied_838:
 	VMOVUPS (SP), Y2
 
-loaded_834:
+loaded_836:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_837
+	JA         loadslow_839
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_838
+	JMP        loaded_840
 
-loadslow_837:
+loadslow_839:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_839:
+copy_841:
 	CMPQ BX, DX
-	JGE  copied_840
+	JGE  copied_842
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_839
+	JMP  copy_841
 
-copied_840:
+copied_842:
 	VMOVUPS (SP), Y3
 
-loaded_838:
+loaded_840:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_841
+	JA         loadslow_843
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_842
+	JMP        loaded_844
 
-loadslow_841:
+loadslow_843:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_843:
+copy_845:
 	CMPQ BX, DX
-	JGE  copied_844
+	JGE  copied_846
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_843
+	JMP  copy_845
 
-copied_844:
+copied_846:
 	VMOVUPS (SP), Y4
 
-loaded_842:
+loaded_844:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_845:
+row_847:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_846
+	JZ         noprefetch_848
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_846:
+noprefetch_848:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_847
+	JA         loadslow_849
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_848
+	JMP        loaded_850
 
-loadslow_847:
+loadslow_849:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_849:
+copy_851:
 	CMPQ R8, DI
-	JGE  copied_850
+	JGE  copied_852
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_849
+	JMP  copy_851
 
-copied_850:
+copied_852:
 	VMOVUPS (SP), Y5
 
-loaded_848:
+loaded_850:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_851
+	JA         loadslow_853
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_852
+	JMP        loaded_854
 
-loadslow_851:
+loadslow_853:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_853:
+copy_855:
 	CMPQ R8, DI
-	JGE  copied_854
+	JGE  copied_856
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_853
+	JMP  copy_855
 
-copied_854:
+copied_856:
 	VMOVUPS (SP), Y6
 
-loaded_852:
+loaded_854:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_855
+	JA          storeslow_857
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_856
+	JMP         stored_858
 
-storeslow_855:
+storeslow_857:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_857:
+copy_859:
 	CMPQ R8, DI
-	JGE  copied_858
+	JGE  copied_860
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_857
+	JMP  copy_859
 
-copied_858:
-stored_856:
+copied_860:
+stored_858:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_845
+	JNZ  row_847
 	VZEROUPPER
 	RET
 
-streaming_761:
+streaming_763:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -8090,281 +8098,285 @@ streaming_761:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_859:
+rows_861:
+	CMPQ R10, $0x01
+	JB   rowsdone_862
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_863:
+blocks_866:
 	CMPQ        R11, R12
-	JGT         blocksdone_864
-	VMOVUPS     (DX)(R11*1), Y1
-	VMOVUPS     (BX)(R11*1), Y2
-	VMOVUPS     (SI)(R11*1), Y3
-	VMOVUPS     (DI)(R11*1), Y4
-	VMOVUPS     (R8)(R11*1), Y5
-	VMOVUPS     (R9)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, (CX)(R11*1)
-	VMOVUPS     32(DX)(R11*1), Y1
-	VMOVUPS     32(BX)(R11*1), Y2
-	VMOVUPS     32(SI)(R11*1), Y3
-	VMOVUPS     32(DI)(R11*1), Y4
-	VMOVUPS     32(R8)(R11*1), Y5
-	VMOVUPS     32(R9)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, 32(CX)(R11*1)
-	VMOVUPS     64(DX)(R11*1), Y1
-	VMOVUPS     64(BX)(R11*1), Y2
-	VMOVUPS     64(SI)(R11*1), Y3
-	VMOVUPS     64(DI)(R11*1), Y4
-	VMOVUPS     64(R8)(R11*1), Y5
-	VMOVUPS     64(R9)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, 64(CX)(R11*1)
-	VMOVUPS     96(DX)(R11*1), Y1
-	VMOVUPS     96(BX)(R11*1), Y2
-	VMOVUPS     96(SI)(R11*1), Y3
-	VMOVUPS     96(DI)(R11*1), Y4
-	VMOVUPS     96(R8)(R11*1), Y5
-	VMOVUPS     96(R9)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, 96(CX)(R11*1)
+	JGT         blocksdone_867
+	VMOVUPS     (SI)(R11*1), Y1
+	VMOVUPS     (DI)(R11*1), Y2
+	VMOVUPS     (R8)(R11*1), Y3
+	VMOVUPS     (R9)(R11*1), Y4
+	VMOVUPS     (DX)(R11*1), Y5
+	VMOVUPS     (BX)(R11*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, (CX)(R11*1)
+	VMOVUPS     32(SI)(R11*1), Y1
+	VMOVUPS     32(DI)(R11*1), Y2
+	VMOVUPS     32(R8)(R11*1), Y3
+	VMOVUPS     32(R9)(R11*1), Y4
+	VMOVUPS     32(DX)(R11*1), Y5
+	VMOVUPS     32(BX)(R11*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, 32(CX)(R11*1)
+	VMOVUPS     64(SI)(R11*1), Y1
+	VMOVUPS     64(DI)(R11*1), Y2
+	VMOVUPS     64(R8)(R11*1), Y3
+	VMOVUPS     64(R9)(R11*1), Y4
+	VMOVUPS     64(DX)(R11*1), Y5
+	VMOVUPS     64(BX)(R11*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, 64(CX)(R11*1)
+	VMOVUPS     96(SI)(R11*1), Y1
+	VMOVUPS     96(DI)(R11*1), Y2
+	VMOVUPS     96(R8)(R11*1), Y3
+	VMOVUPS     96(R9)(R11*1), Y4
+	VMOVUPS     96(DX)(R11*1), Y5
+	VMOVUPS     96(BX)(R11*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_863
+	JMP         blocks_866
 
-blocksdone_864:
+blocksdone_867:
 	ADDQ $0x00000060, R12
 
-singles_860:
+singles_863:
 	CMPQ        R11, R12
-	JGT         tail_861
-	VMOVUPS     (DX)(R11*1), Y1
-	VMOVUPS     (BX)(R11*1), Y2
-	VMOVUPS     (SI)(R11*1), Y3
-	VMOVUPS     (DI)(R11*1), Y4
-	VMOVUPS     (R8)(R11*1), Y5
-	VMOVUPS     (R9)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVUPS     Y1, (CX)(R11*1)
+	JGT         tail_864
+	VMOVUPS     (SI)(R11*1), Y1
+	VMOVUPS     (DI)(R11*1), Y2
+	VMOVUPS     (R8)(R11*1), Y3
+	VMOVUPS     (R9)(R11*1), Y4
+	VMOVUPS     (DX)(R11*1), Y5
+	VMOVUPS     (BX)(R11*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVUPS     Y5, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_860
+	JMP         singles_863
 
-tail_861:
+tail_864:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_862
-	LEAQ       (DX)(R11*1), R13
+	JEQ        done_865
+	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_865
+	JA         loadslow_868
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_866
+	JMP        loaded_869
 
-loadslow_865:
+loadslow_868:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_867:
+copy_870:
 	CMPQ R15, R14
-	JGE  copied_868
+	JGE  copied_871
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_867
+	JMP  copy_870
 
-copied_868:
+copied_871:
 	VMOVUPS (SP), Y1
 
-loaded_866:
-	LEAQ       (BX)(R11*1), R13
+loaded_869:
+	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_869
+	JA         loadslow_872
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_870
+	JMP        loaded_873
 
-loadslow_869:
+loadslow_872:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_871:
+copy_874:
 	CMPQ R15, R14
-	JGE  copied_872
+	JGE  copied_875
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_871
+	JMP  copy_874
 
-copied_872:
+copied_875:
 	VMOVUPS (SP), Y2
 
-loaded_870:
-	LEAQ       (SI)(R11*1), R13
+loaded_873:
+	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_873
+	JA         loadslow_876
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_874
+	JMP        loaded_877
 
-loadslow_873:
+loadslow_876:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_875:
+copy_878:
 	CMPQ R15, R14
-	JGE  copied_876
+	JGE  copied_879
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_875
+	JMP  copy_878
 
-copied_876:
+copied_879:
 	VMOVUPS (SP), Y3
 
-loaded_874:
-	LEAQ       (DI)(R11*1), R13
+loaded_877:
+	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_877
+	JA         loadslow_880
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_878
+	JMP        loaded_881
 
-loadslow_877:
+loadslow_880:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_879:
+copy_882:
 	CMPQ R15, R14
-	JGE  copied_880
+	JGE  copied_883
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_879
+	JMP  copy_882
 
-copied_880:
+copied_883:
 	VMOVUPS (SP), Y4
 
-loaded_878:
-	LEAQ       (R8)(R11*1), R13
+loaded_881:
+	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_881
+	JA         loadslow_884
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_882
+	JMP        loaded_885
 
-loadslow_881:
+loadslow_884:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_883:
+copy_886:
 	CMPQ R15, R14
-	JGE  copied_884
+	JGE  copied_887
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_883
+	JMP  copy_886
 
-copied_884:
+copied_887:
 	VMOVUPS (SP), Y5
 
-loaded_882:
-	LEAQ       (R9)(R11*1), R13
+loaded_885:
+	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_885
+	JA         loadslow_888
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_886
+	JMP        loaded_889
 
-loadslow_885:
+loadslow_888:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_887:
+copy_890:
 	CMPQ R15, R14
-	JGE  copied_888
+	JGE  copied_891
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_887
+	JMP  copy_890
 
-copied_888:
+copied_891:
 	VMOVUPS (SP), Y6
 
-loaded_886:
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
+loaded_889:
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
 	LEAQ        (CX)(R11*1), R11
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_889
-	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_890
+	JA          storeslow_892
+	VMASKMOVPS  Y5, Y0, (R11)
+	JMP         stored_893
 
-storeslow_889:
-	VMOVUPS Y1, (SP)
+storeslow_892:
+	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_891:
+copy_894:
 	CMPQ R14, R13
-	JGE  copied_892
+	JGE  copied_895
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_891
+	JMP  copy_894
 
-copied_892:
-stored_890:
+copied_895:
+stored_893:
 	MOVQ R12, R11
 
-done_862:
+done_865:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
-	DECQ R10
-	JNZ  row_859
+	SUBQ $0x01, R10
+	JMP  rows_861
+
+rowsdone_862:
 	VZEROUPPER
 	RET
 
-nontemporal_760:
+nontemporal_762:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -8375,12 +8387,12 @@ nontemporal_760:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_893
+	JA      streaming_896
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_894
+	JZ      full_897
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -8388,7 +8400,7 @@ nontemporal_760:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_894:
+full_897:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -8422,10 +8434,10 @@ full_894:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_895:
+row_898:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_896
+	JZ         noprefetch_899
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -8433,7 +8445,7 @@ row_895:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_896:
+noprefetch_899:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -8459,7 +8471,7 @@ noprefetch_896:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_895
+	JNZ         row_898
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8486,16 +8498,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_897:
+row_900:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_898
+	JZ         noprefetch_901
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_898:
+noprefetch_901:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -8515,7 +8527,7 @@ noprefetch_898:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_897
+	JNZ         row_900
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8534,14 +8546,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_899:
+row_902:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_900
+	JZ         noprefetch_903
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_900:
+noprefetch_903:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -8555,7 +8567,7 @@ noprefetch_900:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_899
+	JNZ         row_902
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8582,122 +8594,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_901
+	JA         loadslow_904
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_902
+	JMP        loaded_905
 
-loadslow_901:
+loadslow_904:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_903:
+copy_906:
 	CMPQ BX, DX
-	JGE  copied_904
+	JGE  copied_907
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_903
+	JMP  copy_906
 
-copied_904:
+copied_907:
 	VMOVUPS (SP), Y9
 
-loaded_902:
+loaded_905:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_905
+	JA         loadslow_908
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_906
+	JMP        loaded_909
 
-loadslow_905:
+loadslow_908:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_907:
+copy_910:
 	CMPQ BX, DX
-	JGE  copied_908
+	JGE  copied_911
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_907
+	JMP  copy_910
 
-copied_908:
+copied_911:
 	VMOVUPS (SP), Y10
 
-loaded_906:
+loaded_909:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_909
+	JA         loadslow_912
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_910
+	JMP        loaded_913
 
-loadslow_909:
+loadslow_912:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_911:
+copy_914:
 	CMPQ BX, DX
-	JGE  copied_912
+	JGE  copied_915
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_911
+	JMP  copy_914
 
-copied_912:
+copied_915:
 	VMOVUPS (SP), Y11
 
-loaded_910:
+loaded_913:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_913
+	JA         loadslow_916
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_914
+	JMP        loaded_917
 
-loadslow_913:
+loadslow_916:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_915:
+copy_918:
 	CMPQ BX, DX
-	JGE  copied_916
+	JGE  copied_919
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_915
+	JMP  copy_918
 
-copied_916:
+copied_919:
 	VMOVUPS (SP), Y12
 
-loaded_914:
+loaded_917:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_917:
+row_920:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_918
+	JZ         noprefetch_921
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -8705,7 +8717,7 @@ row_917:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_918:
+noprefetch_921:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -8725,56 +8737,56 @@ noprefetch_918:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_919
+	JA          loadslow_922
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_920
+	JMP         loaded_923
 
-loadslow_919:
+loadslow_922:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_921:
+copy_924:
 	CMPQ R9, R8
-	JGE  copied_922
+	JGE  copied_925
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_921
+	JMP  copy_924
 
-copied_922:
+copied_925:
 	VMOVUPS (SP), Y13
 
-loaded_920:
+loaded_923:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_923
+	JA         loadslow_926
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_924
+	JMP        loaded_927
 
-loadslow_923:
+loadslow_926:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_925:
+copy_928:
 	CMPQ R9, R8
-	JGE  copied_926
+	JGE  copied_929
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_925
+	JMP  copy_928
 
-copied_926:
+copied_929:
 	VMOVUPS (SP), Y14
 
-loaded_924:
+loaded_927:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -8782,30 +8794,30 @@ loaded_924:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_927
+	JA          storeslow_930
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_928
+	JMP         stored_931
 
-storeslow_927:
+storeslow_930:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_929:
+copy_932:
 	CMPQ R9, R8
-	JGE  copied_930
+	JGE  copied_933
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_929
+	JMP  copy_932
 
-copied_930:
-stored_928:
+copied_933:
+stored_931:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_917
+	JNZ  row_920
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8824,128 +8836,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_931
+	JA         loadslow_934
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_932
+	JMP        loaded_935
 
-loadslow_931:
+loadslow_934:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_933:
+copy_936:
 	CMPQ BX, DX
-	JGE  copied_934
+	JGE  copied_937
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_933
+	JMP  copy_936
 
-copied_934:
+copied_937:
 	VMOVUPS (SP), Y5
 
-loaded_932:
+loaded_935:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_935
+	JA         loadslow_938
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_936
+	JMP        loaded_939
 
-loadslow_935:
+loadslow_938:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_937:
+copy_940:
 	CMPQ BX, DX
-	JGE  copied_938
+	JGE  copied_941
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_937
+	JMP  copy_940
 
-copied_938:
+copied_941:
 	VMOVUPS (SP), Y6
 
-loaded_936:
+loaded_939:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_939
+	JA         loadslow_942
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_940
+	JMP        loaded_943
 
-loadslow_939:
+loadslow_942:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_941:
+copy_944:
 	CMPQ BX, DX
-	JGE  copied_942
+	JGE  copied_945
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_941
+	JMP  copy_944
 
-copied_942:
+copied_945:
 	VMOVUPS (SP), Y7
 
-loaded_940:
+loaded_943:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_943
+	JA         loadslow_946
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_944
+	JMP        loaded_947
 
-loadslow_943:
+loadslow_946:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_945:
+copy_948:
 	CMPQ BX, DX
-	JGE  copied_946
+	JGE  copied_949
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_945
+	JMP  copy_948
 
-copied_946:
+copied_949:
 	VMOVUPS (SP), Y8
 
-loaded_944:
+loaded_947:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_947:
+row_950:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_948
+	JZ         noprefetch_951
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_948:
+noprefetch_951:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -8959,56 +8971,56 @@ noprefetch_948:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_949
+	JA          loadslow_952
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_950
+	JMP         loaded_953
 
-loadslow_949:
+loadslow_952:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_951:
+copy_954:
 	CMPQ R9, R8
-	JGE  copied_952
+	JGE  copied_955
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_951
+	JMP  copy_954
 
-copied_952:
+copied_955:
 	VMOVUPS (SP), Y9
 
-loaded_950:
+loaded_953:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_953
+	JA         loadslow_956
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_954
+	JMP        loaded_957
 
-loadslow_953:
+loadslow_956:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_955:
+copy_958:
 	CMPQ R9, R8
-	JGE  copied_956
+	JGE  copied_959
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_955
+	JMP  copy_958
 
-copied_956:
+copied_959:
 	VMOVUPS (SP), Y10
 
-loaded_954:
+loaded_957:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -9016,30 +9028,30 @@ loaded_954:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_957
+	JA          storeslow_960
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_958
+	JMP         stored_961
 
-storeslow_957:
+storeslow_960:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_959:
+copy_962:
 	CMPQ R9, R8
-	JGE  copied_960
+	JGE  copied_963
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_959
+	JMP  copy_962
 
-copied_960:
-stored_958:
+copied_963:
+stored_961:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_947
+	JNZ  row_950
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9049,213 +9061,213 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_961
+	JA         loadslow_964
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_962
+	JMP        loaded_965
 
-loadslow_961:
+loadslow_964:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_963:
+copy_966:
 	CMPQ BX, DX
-	JGE  copied_964
+	JGE  copied_967
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_963
+	JMP  copy_966
 
-copied_964:
+copied_967:
 	VMOVUPS (SP), Y1
 
-loaded_962:
+loaded_965:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_965
+	JA         loadslow_968
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_966
+	JMP        loaded_969
 
-loadslow_965:
+loadslow_968:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_967:
+copy_970:
 	CMPQ BX, DX
-	JGE  copied_968
+	JGE  copied_971
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_967
+	JMP  copy_970
 
-copied_968:
+copied_971:
 	VMOVUPS (SP), Y2
 
-loaded_966:
+loaded_969:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_969
+	JA         loadslow_972
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_970
+	JMP        loaded_973
 
-loadslow_969:
+loadslow_972:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_971:
+copy_974:
 	CMPQ BX, DX
-	JGE  copied_972
+	JGE  copied_975
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_971
+	JMP  copy_974
 
-copied_972:
+copied_975:
 	VMOVUPS (SP), Y3
 
-loaded_970:
+loaded_973:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_973
+	JA         loadslow_976
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_974
+	JMP        loaded_977
 
-loadslow_973:
+loadslow_976:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_975:
+copy_978:
 	CMPQ BX, DX
-	JGE  copied_976
+	JGE  copied_979
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_975
+	JMP  copy_978
 
-copied_976:
+copied_979:
 	VMOVUPS (SP), Y4
 
-loaded_974:
+loaded_977:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_977:
+row_980:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_978
+	JZ         noprefetch_981
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_978:
+noprefetch_981:
 	LEAQ       16384(CX), DI
 	ANDQ       $-4096, DI
 	PREFETCHT0 (DI)
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_979
+	JA         loadslow_982
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_980
+	JMP        loaded_983
 
-loadslow_979:
+loadslow_982:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_981:
+copy_984:
 	CMPQ R8, DI
-	JGE  copied_982
+	JGE  copied_985
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_981
+	JMP  copy_984
 
-copied_982:
+copied_985:
 	VMOVUPS (SP), Y5
 
-loaded_980:
+loaded_983:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_983
+	JA         loadslow_986
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_984
+	JMP        loaded_987
 
-loadslow_983:
+loadslow_986:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_985:
+copy_988:
 	CMPQ R8, DI
-	JGE  copied_986
+	JGE  copied_989
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_985
+	JMP  copy_988
 
-copied_986:
+copied_989:
 	VMOVUPS (SP), Y6
 
-loaded_984:
+loaded_987:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_987
+	JA          storeslow_990
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_988
+	JMP         stored_991
 
-storeslow_987:
+storeslow_990:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_989:
+copy_992:
 	CMPQ R8, DI
-	JGE  copied_990
+	JGE  copied_993
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_989
+	JMP  copy_992
 
-copied_990:
-stored_988:
+copied_993:
+stored_991:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_977
+	JNZ  row_980
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_893:
+streaming_896:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -9265,123 +9277,98 @@ streaming_893:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_991:
+rows_994:
+	CMPQ R10, $0x01
+	JB   rowsdone_995
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_995:
+blocks_999:
 	CMPQ        R11, R12
-	JGT         blocksdone_996
+	JGT         blocksdone_1000
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
-	VMOVUPS     (DX)(R11*1), Y1
-	VMOVUPS     (BX)(R11*1), Y2
-	VMOVUPS     (SI)(R11*1), Y3
-	VMOVUPS     (DI)(R11*1), Y4
-	VMOVUPS     (R8)(R11*1), Y5
-	VMOVUPS     (R9)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVNTPS    Y1, (CX)(R11*1)
-	VMOVUPS     32(DX)(R11*1), Y1
-	VMOVUPS     32(BX)(R11*1), Y2
-	VMOVUPS     32(SI)(R11*1), Y3
-	VMOVUPS     32(DI)(R11*1), Y4
-	VMOVUPS     32(R8)(R11*1), Y5
-	VMOVUPS     32(R9)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVNTPS    Y1, 32(CX)(R11*1)
-	VMOVUPS     64(DX)(R11*1), Y1
-	VMOVUPS     64(BX)(R11*1), Y2
-	VMOVUPS     64(SI)(R11*1), Y3
-	VMOVUPS     64(DI)(R11*1), Y4
-	VMOVUPS     64(R8)(R11*1), Y5
-	VMOVUPS     64(R9)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVNTPS    Y1, 64(CX)(R11*1)
-	VMOVUPS     96(DX)(R11*1), Y1
-	VMOVUPS     96(BX)(R11*1), Y2
-	VMOVUPS     96(SI)(R11*1), Y3
-	VMOVUPS     96(DI)(R11*1), Y4
-	VMOVUPS     96(R8)(R11*1), Y5
-	VMOVUPS     96(R9)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVNTPS    Y1, 96(CX)(R11*1)
+	VMOVUPS     (SI)(R11*1), Y1
+	VMOVUPS     (DI)(R11*1), Y2
+	VMOVUPS     (R8)(R11*1), Y3
+	VMOVUPS     (R9)(R11*1), Y4
+	VMOVUPS     (DX)(R11*1), Y5
+	VMOVUPS     (BX)(R11*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVNTPS    Y5, (CX)(R11*1)
+	VMOVUPS     32(SI)(R11*1), Y1
+	VMOVUPS     32(DI)(R11*1), Y2
+	VMOVUPS     32(R8)(R11*1), Y3
+	VMOVUPS     32(R9)(R11*1), Y4
+	VMOVUPS     32(DX)(R11*1), Y5
+	VMOVUPS     32(BX)(R11*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVNTPS    Y5, 32(CX)(R11*1)
+	VMOVUPS     64(SI)(R11*1), Y1
+	VMOVUPS     64(DI)(R11*1), Y2
+	VMOVUPS     64(R8)(R11*1), Y3
+	VMOVUPS     64(R9)(R11*1), Y4
+	VMOVUPS     64(DX)(R11*1), Y5
+	VMOVUPS     64(BX)(R11*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVNTPS    Y5, 64(CX)(R11*1)
+	VMOVUPS     96(SI)(R11*1), Y1
+	VMOVUPS     96(DI)(R11*1), Y2
+	VMOVUPS     96(R8)(R11*1), Y3
+	VMOVUPS     96(R9)(R11*1), Y4
+	VMOVUPS     96(DX)(R11*1), Y5
+	VMOVUPS     96(BX)(R11*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVNTPS    Y5, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_995
+	JMP         blocks_999
 
-blocksdone_996:
+blocksdone_1000:
 	ADDQ $0x00000060, R12
 
-singles_992:
+singles_996:
 	CMPQ        R11, R12
-	JGT         tail_993
-	VMOVUPS     (DX)(R11*1), Y1
-	VMOVUPS     (BX)(R11*1), Y2
-	VMOVUPS     (SI)(R11*1), Y3
-	VMOVUPS     (DI)(R11*1), Y4
-	VMOVUPS     (R8)(R11*1), Y5
-	VMOVUPS     (R9)(R11*1), Y6
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
-	VMOVNTPS    Y1, (CX)(R11*1)
+	JGT         tail_997
+	VMOVUPS     (SI)(R11*1), Y1
+	VMOVUPS     (DI)(R11*1), Y2
+	VMOVUPS     (R8)(R11*1), Y3
+	VMOVUPS     (R9)(R11*1), Y4
+	VMOVUPS     (DX)(R11*1), Y5
+	VMOVUPS     (BX)(R11*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
+	VMOVNTPS    Y5, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_992
+	JMP         singles_996
 
-tail_993:
+tail_997:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_994
-	LEAQ       (DX)(R11*1), R13
-	MOVQ       R13, R14
-	ANDQ       $0x00000fff, R14
-	CMPQ       R14, $0x00000fe0
-	JA         loadslow_997
-	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_998
-
-loadslow_997:
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
-	MOVQ    64(SP), R14
-	XORQ    R15, R15
-
-copy_999:
-	CMPQ R15, R14
-	JGE  copied_1000
-	MOVL (R13)(R15*1), BP
-	MOVL BP, (SP)(R15*1)
-	ADDQ $0x04, R15
-	JMP  copy_999
-
-copied_1000:
-	VMOVUPS (SP), Y1
-
-loaded_998:
-	LEAQ       (BX)(R11*1), R13
+	JEQ        done_998
+	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
 	JA         loadslow_1001
-	VMASKMOVPS (R13), Y0, Y2
+	VMASKMOVPS (R13), Y0, Y1
 	JMP        loaded_1002
 
 loadslow_1001:
-	VXORPS  Y2, Y2, Y2
-	VMOVUPS Y2, (SP)
-	VMOVUPS Y2, 32(SP)
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -9394,21 +9381,21 @@ copy_1003:
 	JMP  copy_1003
 
 copied_1004:
-	VMOVUPS (SP), Y2
+	VMOVUPS (SP), Y1
 
 loaded_1002:
-	LEAQ       (SI)(R11*1), R13
+	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
 	JA         loadslow_1005
-	VMASKMOVPS (R13), Y0, Y3
+	VMASKMOVPS (R13), Y0, Y2
 	JMP        loaded_1006
 
 loadslow_1005:
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -9421,21 +9408,21 @@ copy_1007:
 	JMP  copy_1007
 
 copied_1008:
-	VMOVUPS (SP), Y3
+	VMOVUPS (SP), Y2
 
 loaded_1006:
-	LEAQ       (DI)(R11*1), R13
+	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
 	JA         loadslow_1009
-	VMASKMOVPS (R13), Y0, Y4
+	VMASKMOVPS (R13), Y0, Y3
 	JMP        loaded_1010
 
 loadslow_1009:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -9448,21 +9435,21 @@ copy_1011:
 	JMP  copy_1011
 
 copied_1012:
-	VMOVUPS (SP), Y4
+	VMOVUPS (SP), Y3
 
 loaded_1010:
-	LEAQ       (R8)(R11*1), R13
+	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
 	JA         loadslow_1013
-	VMASKMOVPS (R13), Y0, Y5
+	VMASKMOVPS (R13), Y0, Y4
 	JMP        loaded_1014
 
 loadslow_1013:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -9475,21 +9462,21 @@ copy_1015:
 	JMP  copy_1015
 
 copied_1016:
-	VMOVUPS (SP), Y5
+	VMOVUPS (SP), Y4
 
 loaded_1014:
-	LEAQ       (R9)(R11*1), R13
+	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
 	JA         loadslow_1017
-	VMASKMOVPS (R13), Y0, Y6
+	VMASKMOVPS (R13), Y0, Y5
 	JMP        loaded_1018
 
 loadslow_1017:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
@@ -9502,43 +9489,72 @@ copy_1019:
 	JMP  copy_1019
 
 copied_1020:
-	VMOVUPS (SP), Y6
+	VMOVUPS (SP), Y5
 
 loaded_1018:
-	VSUBPS      Y3, Y2, Y2
-	VFMADD213PS Y6, Y4, Y1
-	VFMADD231PS Y5, Y2, Y1
+	LEAQ       (BX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_1021
+	VMASKMOVPS (R13), Y0, Y6
+	JMP        loaded_1022
+
+loadslow_1021:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_1023:
+	CMPQ R15, R14
+	JGE  copied_1024
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_1023
+
+copied_1024:
+	VMOVUPS (SP), Y6
+
+loaded_1022:
+	VSUBPS      Y1, Y6, Y6
+	VFMADD213PS Y4, Y2, Y5
+	VFMADD231PS Y3, Y6, Y5
 	LEAQ        (CX)(R11*1), R11
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1021
-	VMASKMOVPS  Y1, Y0, (R11)
-	JMP         stored_1022
+	JA          storeslow_1025
+	VMASKMOVPS  Y5, Y0, (R11)
+	JMP         stored_1026
 
-storeslow_1021:
-	VMOVUPS Y1, (SP)
+storeslow_1025:
+	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1023:
+copy_1027:
 	CMPQ R14, R13
-	JGE  copied_1024
+	JGE  copied_1028
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1023
+	JMP  copy_1027
 
-copied_1024:
-stored_1022:
+copied_1028:
+stored_1026:
 	MOVQ R12, R11
 
-done_994:
+done_998:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
-	DECQ R10
-	JNZ  row_991
+	SUBQ $0x01, R10
+	JMP  rows_994
+
+rowsdone_995:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9566,9 +9582,9 @@ TEXT ·invStdAVX2(SB), NOSPLIT, $72-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000020, DX
 
-singles_1025:
+singles_1029:
 	CMPQ    BX, DX
-	JGT     tail_1026
+	JGT     tail_1030
 	VMOVUPD (CX)(BX*2), Y3
 	VMOVUPD 32(CX)(BX*2), Y4
 	VMULPD  Y0, Y3, Y3
@@ -9582,12 +9598,12 @@ singles_1025:
 	VMOVUPD Y3, (AX)(BX*2)
 	VMOVUPD Y4, 32(AX)(BX*2)
 	ADDQ    $0x00000020, BX
-	JMP     singles_1025
+	JMP     singles_1029
 
-tail_1026:
+tail_1030:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_1027
+	JEQ     done_1031
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -9596,15 +9612,15 @@ tail_1026:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_1028:
+copy_1032:
 	CMPQ CX, SI
-	JGE  copied_1029
+	JGE  copied_1033
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_1028
+	JMP  copy_1032
 
-copied_1029:
+copied_1033:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VMULPD  Y0, Y3, Y3
@@ -9622,18 +9638,18 @@ copied_1029:
 	LEAQ    (AX)(BX*2), SI
 	XORQ    AX, AX
 
-copy_1030:
+copy_1034:
 	CMPQ AX, CX
-	JGE  copied_1031
+	JGE  copied_1035
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1030
+	JMP  copy_1034
 
-copied_1031:
+copied_1035:
 	MOVQ DX, BX
 
-done_1027:
+done_1031:
 	VZEROUPPER
 	RET
 
@@ -9660,9 +9676,9 @@ TEXT ·foldAVX2(SB), NOSPLIT, $72-168
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000020, R9
 
-singles_1032:
+singles_1036:
 	CMPQ         R10, R9
-	JGT          tail_1033
+	JGT          tail_1037
 	VMOVUPD      (BX)(R10*2), Y1
 	VMOVUPD      32(BX)(R10*2), Y2
 	VMOVUPD      (SI)(R10*2), Y3
@@ -9699,12 +9715,12 @@ singles_1032:
 	VINSERTF128  $0x01, X1, Y10, Y10
 	VMOVUPS      Y10, (DX)(R10*1)
 	ADDQ         $0x00000020, R10
-	JMP          singles_1032
+	JMP          singles_1036
 
-tail_1033:
+tail_1037:
 	ADDQ    $0x00000020, R9
 	CMPQ    R10, R9
-	JEQ     done_1034
+	JEQ     done_1038
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -9713,15 +9729,15 @@ tail_1033:
 	LEAQ    (BX)(R10*2), R13
 	XORQ    BX, BX
 
-copy_1035:
+copy_1039:
 	CMPQ BX, R11
-	JGE  copied_1036
+	JGE  copied_1040
 	MOVL (R13)(BX*1), R12
 	MOVL R12, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1035
+	JMP  copy_1039
 
-copied_1036:
+copied_1040:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -9732,71 +9748,71 @@ copied_1036:
 	LEAQ    (SI)(R10*2), R12
 	XORQ    SI, SI
 
-copy_1037:
+copy_1041:
 	CMPQ SI, BX
-	JGE  copied_1038
+	JGE  copied_1042
 	MOVL (R12)(SI*1), R11
 	MOVL R11, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1037
+	JMP  copy_1041
 
-copied_1038:
+copied_1042:
 	VMOVUPD    (SP), Y3
 	VMOVUPD    32(SP), Y4
 	LEAQ       (DI)(R10*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1039
+	JA         loadslow_1043
 	VMASKMOVPS (BX), Y0, Y5
-	JMP        loaded_1040
+	JMP        loaded_1044
 
-loadslow_1039:
+loadslow_1043:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1041:
+copy_1045:
 	CMPQ DI, SI
-	JGE  copied_1042
+	JGE  copied_1046
 	MOVL (BX)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1041
+	JMP  copy_1045
 
-copied_1042:
+copied_1046:
 	VMOVUPS (SP), Y5
 
-loaded_1040:
+loaded_1044:
 	LEAQ       (R8)(R10*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1043
+	JA         loadslow_1047
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_1044
+	JMP        loaded_1048
 
-loadslow_1043:
+loadslow_1047:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1045:
+copy_1049:
 	CMPQ DI, SI
-	JGE  copied_1046
+	JGE  copied_1050
 	MOVL (BX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1045
+	JMP  copy_1049
 
-copied_1046:
+copied_1050:
 	VMOVUPS (SP), Y6
 
-loaded_1044:
+loaded_1048:
 	VCVTPD2PSY   Y1, X11
 	VCVTPD2PSY   Y2, X7
 	VINSERTF128  $0x01, X7, Y11, Y11
@@ -9821,25 +9837,25 @@ loaded_1044:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_1047
+	JA           storeslow_1051
 	VMASKMOVPS   Y11, Y0, (AX)
-	JMP          stored_1048
+	JMP          stored_1052
 
-storeslow_1047:
+storeslow_1051:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_1049:
+copy_1053:
 	CMPQ SI, BX
-	JGE  copied_1050
+	JGE  copied_1054
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1049
+	JMP  copy_1053
 
-copied_1050:
-stored_1048:
+copied_1054:
+stored_1052:
 	VCVTPD2PSY  Y7, X12
 	VCVTPD2PSY  Y3, X3
 	VINSERTF128 $0x01, X3, Y12, Y12
@@ -9847,25 +9863,25 @@ stored_1048:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1051
+	JA          storeslow_1055
 	VMASKMOVPS  Y12, Y0, (AX)
-	JMP         stored_1052
+	JMP         stored_1056
 
-storeslow_1051:
+storeslow_1055:
 	VMOVUPS Y12, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1053:
+copy_1057:
 	CMPQ BX, CX
-	JGE  copied_1054
+	JGE  copied_1058
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1053
+	JMP  copy_1057
 
-copied_1054:
-stored_1052:
+copied_1058:
+stored_1056:
 	VCVTPD2PSY  Y1, X13
 	VCVTPD2PSY  Y2, X1
 	VINSERTF128 $0x01, X1, Y13, Y13
@@ -9873,28 +9889,28 @@ stored_1052:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1055
+	JA          storeslow_1059
 	VMASKMOVPS  Y13, Y0, (AX)
-	JMP         stored_1056
+	JMP         stored_1060
 
-storeslow_1055:
+storeslow_1059:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1057:
+copy_1061:
 	CMPQ DX, CX
-	JGE  copied_1058
+	JGE  copied_1062
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1057
+	JMP  copy_1061
 
-copied_1058:
-stored_1056:
+copied_1062:
+stored_1060:
 	MOVQ R9, R10
 
-done_1034:
+done_1038:
 	VZEROUPPER
 	RET
 
@@ -12363,80 +12379,84 @@ streaming_114:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_140:
+rows_140:
+	CMPQ R8, $0x01
+	JB   rowsdone_141
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_144:
+blocks_145:
 	CMPQ        R9, R10
-	JGT         blocksdone_145
-	VMOVUPS     (DX)(R9*1), Z0
-	VMOVUPS     (BX)(R9*1), Z1
-	VMOVUPS     (SI)(R9*1), Z2
-	VMOVUPS     (DI)(R9*1), Z3
-	VSUBPS      Z1, Z0, Z0
-	VFMADD213PS Z3, Z2, Z0
-	VMOVUPS     Z0, (CX)(R9*1)
-	VMOVUPS     64(DX)(R9*1), Z0
-	VMOVUPS     64(BX)(R9*1), Z1
-	VMOVUPS     64(SI)(R9*1), Z2
-	VMOVUPS     64(DI)(R9*1), Z3
-	VSUBPS      Z1, Z0, Z0
-	VFMADD213PS Z3, Z2, Z0
-	VMOVUPS     Z0, 64(CX)(R9*1)
-	VMOVUPS     128(DX)(R9*1), Z0
-	VMOVUPS     128(BX)(R9*1), Z1
-	VMOVUPS     128(SI)(R9*1), Z2
-	VMOVUPS     128(DI)(R9*1), Z3
-	VSUBPS      Z1, Z0, Z0
-	VFMADD213PS Z3, Z2, Z0
-	VMOVUPS     Z0, 128(CX)(R9*1)
-	VMOVUPS     192(DX)(R9*1), Z0
-	VMOVUPS     192(BX)(R9*1), Z1
-	VMOVUPS     192(SI)(R9*1), Z2
-	VMOVUPS     192(DI)(R9*1), Z3
-	VSUBPS      Z1, Z0, Z0
-	VFMADD213PS Z3, Z2, Z0
-	VMOVUPS     Z0, 192(CX)(R9*1)
+	JGT         blocksdone_146
+	VMOVUPS     (BX)(R9*1), Z0
+	VMOVUPS     (SI)(R9*1), Z1
+	VMOVUPS     (DI)(R9*1), Z2
+	VMOVUPS     (DX)(R9*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, (CX)(R9*1)
+	VMOVUPS     64(BX)(R9*1), Z0
+	VMOVUPS     64(SI)(R9*1), Z1
+	VMOVUPS     64(DI)(R9*1), Z2
+	VMOVUPS     64(DX)(R9*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, 64(CX)(R9*1)
+	VMOVUPS     128(BX)(R9*1), Z0
+	VMOVUPS     128(SI)(R9*1), Z1
+	VMOVUPS     128(DI)(R9*1), Z2
+	VMOVUPS     128(DX)(R9*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, 128(CX)(R9*1)
+	VMOVUPS     192(BX)(R9*1), Z0
+	VMOVUPS     192(SI)(R9*1), Z1
+	VMOVUPS     192(DI)(R9*1), Z2
+	VMOVUPS     192(DX)(R9*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_144
+	JMP         blocks_145
 
-blocksdone_145:
+blocksdone_146:
 	ADDQ $0x000000c0, R10
 
-singles_141:
+singles_142:
 	CMPQ        R9, R10
-	JGT         tail_142
-	VMOVUPS     (DX)(R9*1), Z0
-	VMOVUPS     (BX)(R9*1), Z1
-	VMOVUPS     (SI)(R9*1), Z2
-	VMOVUPS     (DI)(R9*1), Z3
-	VSUBPS      Z1, Z0, Z0
-	VFMADD213PS Z3, Z2, Z0
-	VMOVUPS     Z0, (CX)(R9*1)
+	JGT         tail_143
+	VMOVUPS     (BX)(R9*1), Z0
+	VMOVUPS     (SI)(R9*1), Z1
+	VMOVUPS     (DI)(R9*1), Z2
+	VMOVUPS     (DX)(R9*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_141
+	JMP         singles_142
 
-tail_142:
+tail_143:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_143
-	VMOVUPS.Z   (DX)(R9*1), K1, Z0
-	VMOVUPS.Z   (BX)(R9*1), K1, Z1
-	VMOVUPS.Z   (SI)(R9*1), K1, Z2
-	VMOVUPS.Z   (DI)(R9*1), K1, Z3
-	VSUBPS      Z1, Z0, Z0
-	VFMADD213PS Z3, Z2, Z0
-	VMOVUPS     Z0, K1, (CX)(R9*1)
+	JEQ         done_144
+	VMOVUPS.Z   (BX)(R9*1), K1, Z0
+	VMOVUPS.Z   (SI)(R9*1), K1, Z1
+	VMOVUPS.Z   (DI)(R9*1), K1, Z2
+	VMOVUPS.Z   (DX)(R9*1), K1, Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_143:
+done_144:
 	ADDQ AX, CX
 	ADDQ AX, DX
-	DECQ R8
-	JNZ  row_140
+	SUBQ $0x01, R8
+	JMP  rows_140
+
+rowsdone_141:
 	VZEROUPPER
 	RET
 
@@ -12449,12 +12469,12 @@ nontemporal_113:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_146
+	JA      streaming_147
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_147
+	JZ      full_148
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -12468,7 +12488,7 @@ nontemporal_113:
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_true
 
-full_147:
+full_148:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -12519,10 +12539,10 @@ full_147:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_148:
+row_149:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_149
+	JZ         noprefetch_150
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -12530,7 +12550,7 @@ row_148:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_149:
+noprefetch_150:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12561,7 +12581,7 @@ noprefetch_149:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_148
+	JNZ         row_149
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12601,17 +12621,17 @@ normColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_150:
+row_151:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_151
+	JZ         noprefetch_152
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_151:
+noprefetch_152:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12638,7 +12658,7 @@ noprefetch_151:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_150
+	JNZ         row_151
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12672,16 +12692,16 @@ normColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_152:
+row_153:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_153
+	JZ         noprefetch_154
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_153:
+noprefetch_154:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12704,7 +12724,7 @@ noprefetch_153:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_152
+	JNZ         row_153
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12732,15 +12752,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_154:
+row_155:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_155
+	JZ         noprefetch_156
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_155:
+noprefetch_156:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12759,7 +12779,7 @@ noprefetch_155:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_154
+	JNZ         row_155
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12781,14 +12801,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_156:
+row_157:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_157
+	JZ         noprefetch_158
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_157:
+noprefetch_158:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12803,7 +12823,7 @@ noprefetch_157:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_156
+	JNZ         row_157
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12819,13 +12839,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_158:
+row_159:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_159
+	JZ         noprefetch_160
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_159:
+noprefetch_160:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12836,7 +12856,7 @@ noprefetch_159:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_158
+	JNZ         row_159
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12882,10 +12902,10 @@ normColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_160:
+row_161:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_161
+	JZ         noprefetch_162
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -12893,7 +12913,7 @@ row_160:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_161:
+noprefetch_162:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12924,7 +12944,7 @@ noprefetch_161:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_160
+	JNZ         row_161
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12964,17 +12984,17 @@ normColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_162:
+row_163:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_163
+	JZ         noprefetch_164
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_163:
+noprefetch_164:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13001,7 +13021,7 @@ noprefetch_163:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_162
+	JNZ         row_163
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13035,16 +13055,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_164:
+row_165:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_165
+	JZ         noprefetch_166
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_165:
+noprefetch_166:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13067,7 +13087,7 @@ noprefetch_165:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_164
+	JNZ         row_165
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13095,15 +13115,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_166:
+row_167:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_167
+	JZ         noprefetch_168
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_167:
+noprefetch_168:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13122,7 +13142,7 @@ noprefetch_167:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_166
+	JNZ         row_167
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13144,14 +13164,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_168:
+row_169:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_169
+	JZ         noprefetch_170
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_169:
+noprefetch_170:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13166,7 +13186,7 @@ noprefetch_169:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_168
+	JNZ         row_169
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13182,13 +13202,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_170:
+row_171:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_171
+	JZ         noprefetch_172
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_171:
+noprefetch_172:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13199,12 +13219,12 @@ noprefetch_171:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_170
+	JNZ         row_171
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_146:
+streaming_147:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -13212,83 +13232,257 @@ streaming_146:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-row_172:
+rows_173:
+	CMPQ R8, $0x04
+	JB   rowsdone_174
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_176:
+blocks_178:
 	CMPQ        R9, R10
-	JGT         blocksdone_177
+	JGT         blocksdone_179
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
-	VMOVUPS     (DX)(R9*1), Z0
-	VMOVUPS     (BX)(R9*1), Z1
-	VMOVUPS     (SI)(R9*1), Z2
-	VMOVUPS     (DI)(R9*1), Z3
-	VSUBPS      Z1, Z0, Z0
-	VFMADD213PS Z3, Z2, Z0
-	VMOVNTPS    Z0, (CX)(R9*1)
-	VMOVUPS     64(DX)(R9*1), Z0
-	VMOVUPS     64(BX)(R9*1), Z1
-	VMOVUPS     64(SI)(R9*1), Z2
-	VMOVUPS     64(DI)(R9*1), Z3
-	VSUBPS      Z1, Z0, Z0
-	VFMADD213PS Z3, Z2, Z0
-	VMOVNTPS    Z0, 64(CX)(R9*1)
-	VMOVUPS     128(DX)(R9*1), Z0
-	VMOVUPS     128(BX)(R9*1), Z1
-	VMOVUPS     128(SI)(R9*1), Z2
-	VMOVUPS     128(DI)(R9*1), Z3
-	VSUBPS      Z1, Z0, Z0
-	VFMADD213PS Z3, Z2, Z0
-	VMOVNTPS    Z0, 128(CX)(R9*1)
-	VMOVUPS     192(DX)(R9*1), Z0
-	VMOVUPS     192(BX)(R9*1), Z1
-	VMOVUPS     192(SI)(R9*1), Z2
-	VMOVUPS     192(DI)(R9*1), Z3
-	VSUBPS      Z1, Z0, Z0
-	VFMADD213PS Z3, Z2, Z0
-	VMOVNTPS    Z0, 192(CX)(R9*1)
+	VMOVUPS     (BX)(R9*1), Z0
+	VMOVUPS     (SI)(R9*1), Z1
+	VMOVUPS     (DI)(R9*1), Z2
+	VMOVUPS     64(BX)(R9*1), Z3
+	VMOVUPS     64(SI)(R9*1), Z4
+	VMOVUPS     64(DI)(R9*1), Z5
+	VMOVUPS     128(BX)(R9*1), Z6
+	VMOVUPS     128(SI)(R9*1), Z7
+	VMOVUPS     128(DI)(R9*1), Z8
+	VMOVUPS     192(BX)(R9*1), Z9
+	VMOVUPS     192(SI)(R9*1), Z10
+	VMOVUPS     192(DI)(R9*1), Z11
+	MOVQ        R9, R11
+	VMOVUPS     (DX)(R11*1), Z12
+	VSUBPS      Z0, Z12, Z12
+	VFMADD213PS Z2, Z1, Z12
+	VMOVNTPS    Z12, (CX)(R11*1)
+	VMOVUPS     64(DX)(R11*1), Z12
+	VSUBPS      Z3, Z12, Z12
+	VFMADD213PS Z5, Z4, Z12
+	VMOVNTPS    Z12, 64(CX)(R11*1)
+	VMOVUPS     128(DX)(R11*1), Z12
+	VSUBPS      Z6, Z12, Z12
+	VFMADD213PS Z8, Z7, Z12
+	VMOVNTPS    Z12, 128(CX)(R11*1)
+	VMOVUPS     192(DX)(R11*1), Z12
+	VSUBPS      Z9, Z12, Z12
+	VFMADD213PS Z11, Z10, Z12
+	VMOVNTPS    Z12, 192(CX)(R11*1)
+	ADDQ        AX, R11
+	VMOVUPS     (DX)(R11*1), Z12
+	VSUBPS      Z0, Z12, Z12
+	VFMADD213PS Z2, Z1, Z12
+	VMOVNTPS    Z12, (CX)(R11*1)
+	VMOVUPS     64(DX)(R11*1), Z12
+	VSUBPS      Z3, Z12, Z12
+	VFMADD213PS Z5, Z4, Z12
+	VMOVNTPS    Z12, 64(CX)(R11*1)
+	VMOVUPS     128(DX)(R11*1), Z12
+	VSUBPS      Z6, Z12, Z12
+	VFMADD213PS Z8, Z7, Z12
+	VMOVNTPS    Z12, 128(CX)(R11*1)
+	VMOVUPS     192(DX)(R11*1), Z12
+	VSUBPS      Z9, Z12, Z12
+	VFMADD213PS Z11, Z10, Z12
+	VMOVNTPS    Z12, 192(CX)(R11*1)
+	ADDQ        AX, R11
+	VMOVUPS     (DX)(R11*1), Z12
+	VSUBPS      Z0, Z12, Z12
+	VFMADD213PS Z2, Z1, Z12
+	VMOVNTPS    Z12, (CX)(R11*1)
+	VMOVUPS     64(DX)(R11*1), Z12
+	VSUBPS      Z3, Z12, Z12
+	VFMADD213PS Z5, Z4, Z12
+	VMOVNTPS    Z12, 64(CX)(R11*1)
+	VMOVUPS     128(DX)(R11*1), Z12
+	VSUBPS      Z6, Z12, Z12
+	VFMADD213PS Z8, Z7, Z12
+	VMOVNTPS    Z12, 128(CX)(R11*1)
+	VMOVUPS     192(DX)(R11*1), Z12
+	VSUBPS      Z9, Z12, Z12
+	VFMADD213PS Z11, Z10, Z12
+	VMOVNTPS    Z12, 192(CX)(R11*1)
+	ADDQ        AX, R11
+	VMOVUPS     (DX)(R11*1), Z12
+	VSUBPS      Z0, Z12, Z12
+	VFMADD213PS Z2, Z1, Z12
+	VMOVNTPS    Z12, (CX)(R11*1)
+	VMOVUPS     64(DX)(R11*1), Z0
+	VSUBPS      Z3, Z0, Z0
+	VFMADD213PS Z5, Z4, Z0
+	VMOVNTPS    Z0, 64(CX)(R11*1)
+	VMOVUPS     128(DX)(R11*1), Z0
+	VSUBPS      Z6, Z0, Z0
+	VFMADD213PS Z8, Z7, Z0
+	VMOVNTPS    Z0, 128(CX)(R11*1)
+	VMOVUPS     192(DX)(R11*1), Z0
+	VSUBPS      Z9, Z0, Z0
+	VFMADD213PS Z11, Z10, Z0
+	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_176
+	JMP         blocks_178
 
-blocksdone_177:
+blocksdone_179:
 	ADDQ $0x000000c0, R10
 
-singles_173:
+singles_175:
 	CMPQ        R9, R10
-	JGT         tail_174
-	VMOVUPS     (DX)(R9*1), Z0
-	VMOVUPS     (BX)(R9*1), Z1
-	VMOVUPS     (SI)(R9*1), Z2
-	VMOVUPS     (DI)(R9*1), Z3
-	VSUBPS      Z1, Z0, Z0
-	VFMADD213PS Z3, Z2, Z0
-	VMOVNTPS    Z0, (CX)(R9*1)
+	JGT         tail_176
+	VMOVUPS     (BX)(R9*1), Z0
+	VMOVUPS     (SI)(R9*1), Z1
+	VMOVUPS     (DI)(R9*1), Z2
+	MOVQ        R9, R11
+	VMOVUPS     (DX)(R11*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, (CX)(R11*1)
+	ADDQ        AX, R11
+	VMOVUPS     (DX)(R11*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, (CX)(R11*1)
+	ADDQ        AX, R11
+	VMOVUPS     (DX)(R11*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, (CX)(R11*1)
+	ADDQ        AX, R11
+	VMOVUPS     (DX)(R11*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, (CX)(R11*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_173
+	JMP         singles_175
 
-tail_174:
+tail_176:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_175
-	VMOVUPS.Z   (DX)(R9*1), K1, Z0
-	VMOVUPS.Z   (BX)(R9*1), K1, Z1
-	VMOVUPS.Z   (SI)(R9*1), K1, Z2
-	VMOVUPS.Z   (DI)(R9*1), K1, Z3
-	VSUBPS      Z1, Z0, Z0
-	VFMADD213PS Z3, Z2, Z0
-	VMOVUPS     Z0, K1, (CX)(R9*1)
+	JEQ         done_177
+	VMOVUPS.Z   (BX)(R9*1), K1, Z0
+	VMOVUPS.Z   (SI)(R9*1), K1, Z1
+	VMOVUPS.Z   (DI)(R9*1), K1, Z2
+	VMOVUPS.Z   (DX)(R9*1), K1, Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, K1, (CX)(R9*1)
+	ADDQ        AX, R9
+	VMOVUPS.Z   (DX)(R9*1), K1, Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, K1, (CX)(R9*1)
+	ADDQ        AX, R9
+	VMOVUPS.Z   (DX)(R9*1), K1, Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, K1, (CX)(R9*1)
+	ADDQ        AX, R9
+	VMOVUPS.Z   (DX)(R9*1), K1, Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_175:
+done_177:
+	ADDQ AX, CX
+	ADDQ AX, CX
+	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, DX
-	DECQ R8
-	JNZ  row_172
+	ADDQ AX, DX
+	ADDQ AX, DX
+	ADDQ AX, DX
+	SUBQ $0x04, R8
+	JMP  rows_173
+
+rowsdone_174:
+rows_180:
+	CMPQ R8, $0x01
+	JB   rowsdone_181
+	XORQ R9, R9
+	MOVQ center_len+56(FP), R10
+	SHLQ $0x02, R10
+	SUBQ $0x00000100, R10
+
+blocks_185:
+	CMPQ        R9, R10
+	JGT         blocksdone_186
+	LEAQ        16384(CX)(R9*1), R11
+	ANDQ        $-4096, R11
+	PREFETCHT0  (R11)
+	VMOVUPS     (BX)(R9*1), Z0
+	VMOVUPS     (SI)(R9*1), Z1
+	VMOVUPS     (DI)(R9*1), Z2
+	VMOVUPS     (DX)(R9*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, (CX)(R9*1)
+	VMOVUPS     64(BX)(R9*1), Z0
+	VMOVUPS     64(SI)(R9*1), Z1
+	VMOVUPS     64(DI)(R9*1), Z2
+	VMOVUPS     64(DX)(R9*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, 64(CX)(R9*1)
+	VMOVUPS     128(BX)(R9*1), Z0
+	VMOVUPS     128(SI)(R9*1), Z1
+	VMOVUPS     128(DI)(R9*1), Z2
+	VMOVUPS     128(DX)(R9*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, 128(CX)(R9*1)
+	VMOVUPS     192(BX)(R9*1), Z0
+	VMOVUPS     192(SI)(R9*1), Z1
+	VMOVUPS     192(DI)(R9*1), Z2
+	VMOVUPS     192(DX)(R9*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, 192(CX)(R9*1)
+	ADDQ        $0x00000100, R9
+	JMP         blocks_185
+
+blocksdone_186:
+	ADDQ $0x000000c0, R10
+
+singles_182:
+	CMPQ        R9, R10
+	JGT         tail_183
+	VMOVUPS     (BX)(R9*1), Z0
+	VMOVUPS     (SI)(R9*1), Z1
+	VMOVUPS     (DI)(R9*1), Z2
+	VMOVUPS     (DX)(R9*1), Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, (CX)(R9*1)
+	ADDQ        $0x00000040, R9
+	JMP         singles_182
+
+tail_183:
+	ADDQ        $0x00000040, R10
+	CMPQ        R9, R10
+	JEQ         done_184
+	VMOVUPS.Z   (BX)(R9*1), K1, Z0
+	VMOVUPS.Z   (SI)(R9*1), K1, Z1
+	VMOVUPS.Z   (DI)(R9*1), K1, Z2
+	VMOVUPS.Z   (DX)(R9*1), K1, Z3
+	VSUBPS      Z0, Z3, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, K1, (CX)(R9*1)
+	MOVQ        R10, R9
+
+done_184:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	SUBQ $0x01, R8
+	JMP  rows_180
+
+rowsdone_181:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13314,20 +13508,20 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_178:
+sample_187:
 	XORQ DI, DI
 
-channel_179:
+channel_188:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_180:
+chunk_189:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_181
+	JZ         noprefetch_190
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -13363,7 +13557,7 @@ chunk_180:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_181:
+noprefetch_190:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -13380,9 +13574,9 @@ noprefetch_181:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_185:
+blocks_194:
 	CMPQ         R10, R11
-	JGT          blocksdone_186
+	JGT          blocksdone_195
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
@@ -13400,32 +13594,32 @@ blocks_185:
 	VADDPS       Z11, Z9, Z9
 	VFNMADD231PS Z11, Z12, Z10
 	ADDQ         $0x00000100, R10
-	JMP          blocks_185
+	JMP          blocks_194
 
-blocksdone_186:
+blocksdone_195:
 	ADDQ $0x000000c0, R11
 
-singles_182:
+singles_191:
 	CMPQ         R10, R11
-	JGT          tail_183
+	JGT          tail_192
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	ADDQ         $0x00000040, R10
-	JMP          singles_182
+	JMP          singles_191
 
-tail_183:
+tail_192:
 	ADDQ         $0x00000040, R11
 	CMPQ         R10, R11
-	JEQ          done_184
+	JEQ          done_193
 	VMOVUPS.Z    (AX)(R10*1), K1, Z11
 	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	MOVQ         R11, R10
 
-done_184:
+done_193:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -13445,7 +13639,7 @@ done_184:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_180
+	JNZ           chunk_189
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -13466,11 +13660,11 @@ done_184:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_179
+	JB            channel_188
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_178
+	JNZ           sample_187
 	VZEROUPPER
 	RET
 
@@ -13491,16 +13685,16 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_187:
+group_196:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_188
+	JE   bysample_197
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_190:
+channel_199:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -13513,11 +13707,11 @@ channel_190:
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_191
+	JZ           noprefetch_200
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_192:
+prefetch_201:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -13530,25 +13724,25 @@ prefetch_192:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_192
+	JNZ        prefetch_201
 
-noprefetch_191:
+noprefetch_200:
 	CMPQ DI, $0x00000040
-	JA   bysample_193
+	JA   bysample_202
 	MOVQ DI, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_195:
+pairs_204:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_196
+	JA   single_205
 	LEAQ (R10)(SI*1), R12
 	MOVQ BX, R13
 
-down_199:
+down_208:
 	CMPQ         R13, $0x02
-	JB           downlast_200
+	JB           downlast_209
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -13568,11 +13762,11 @@ down_199:
 	LEAQ         (R10)(SI*2), R10
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_199
+	JMP          down_208
 
-downlast_200:
+downlast_209:
 	TESTQ        R13, R13
-	JZ           downdone_201
+	JZ           downdone_210
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -13582,20 +13776,20 @@ downlast_200:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 
-downdone_201:
+downdone_210:
 	MOVQ R11, R10
-	JMP  pairs_195
+	JMP  pairs_204
 
-single_196:
+single_205:
 	CMPQ R10, R9
-	JAE  tail_197
+	JAE  tail_206
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ BX, R12
 
-down_202:
+down_211:
 	CMPQ         R12, $0x02
-	JB           downlast_203
+	JB           downlast_212
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -13607,29 +13801,29 @@ down_202:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R11)(SI*2), R11
 	SUBQ         $0x02, R12
-	JMP          down_202
+	JMP          down_211
 
-downlast_203:
+downlast_212:
 	TESTQ        R12, R12
-	JZ           downdone_204
+	JZ           downdone_213
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 
-downdone_204:
+downdone_213:
 	ADDQ $0x00000040, R10
 
-tail_197:
+tail_206:
 	CMPQ R10, DI
-	JAE  positionsdone_198
+	JAE  positionsdone_207
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_205:
+down_214:
 	CMPQ         R11, $0x02
-	JB           downlast_206
+	JB           downlast_215
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
@@ -13641,32 +13835,32 @@ down_205:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_205
+	JMP          down_214
 
-downlast_206:
+downlast_215:
 	TESTQ        R11, R11
-	JZ           downdone_207
+	JZ           downdone_216
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_207:
-positionsdone_198:
-	JMP summed_194
+downdone_216:
+positionsdone_207:
+	JMP summed_203
 
-bysample_193:
+bysample_202:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_208:
+sample_217:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_213:
+blocks_222:
 	CMPQ         R11, R12
-	JGT          blocksdone_214
+	JGT          blocksdone_223
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -13676,42 +13870,42 @@ blocks_213:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	ADDQ         $0x00000080, R11
-	JMP          blocks_213
+	JMP          blocks_222
 
-blocksdone_214:
+blocksdone_223:
 	ADDQ $0x00000040, R12
 
-singles_210:
+singles_219:
 	CMPQ         R11, R12
-	JGT          tail_211
+	JGT          tail_220
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_210
+	JMP          singles_219
 
-tail_211:
+tail_220:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_212
+	JEQ          done_221
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	MOVQ         R12, R11
 
-done_212:
+done_221:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_209
+	JZ   samplesdone_218
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_218:
+blocks_227:
 	CMPQ         R11, R12
-	JGT          blocksdone_219
+	JGT          blocksdone_228
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -13721,38 +13915,38 @@ blocks_218:
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	ADDQ         $0x00000080, R11
-	JMP          blocks_218
+	JMP          blocks_227
 
-blocksdone_219:
+blocksdone_228:
 	ADDQ $0x00000040, R12
 
-singles_215:
+singles_224:
 	CMPQ         R11, R12
-	JGT          tail_216
+	JGT          tail_225
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	ADDQ         $0x00000040, R11
-	JMP          singles_215
+	JMP          singles_224
 
-tail_216:
+tail_225:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_217
+	JEQ          done_226
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	MOVQ         R12, R11
 
-done_217:
+done_226:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_208
+	JNZ  sample_217
 
-samplesdone_209:
-summed_194:
+samplesdone_218:
+summed_203:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -13789,16 +13983,16 @@ summed_194:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_190
+	JB            channel_199
 	MOVQ          BX, R9
 	IMULQ         SI, R9
 	IMULQ         DI, R8
 	SUBQ          R8, R9
 	ADDQ          R9, AX
 	ADDQ          R9, CX
-	JMP           summed_189
+	JMP           summed_198
 
-bysample_188:
+bysample_197:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -13809,22 +14003,22 @@ bysample_188:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_220:
+clear_229:
 	VMOVUPS Z11, (R8)
 	VMOVUPS Z11, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_220
+	JNZ     clear_229
 	MOVQ    BX, R9
 
-sample_221:
+sample_230:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_222:
+channel_231:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_223
+	JZ         noprefetch_232
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -13836,7 +14030,7 @@ channel_222:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_223:
+noprefetch_232:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z0
 	VMOVUPS      (R8), Z9
@@ -13846,27 +14040,27 @@ noprefetch_223:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_224:
+singles_233:
 	CMPQ         R11, R12
-	JGT          tail_225
+	JGT          tail_234
 	VMOVUPS      (AX)(R11*1), Z12
 	VSUBPS       (CX)(R11*1), Z0, Z13
 	VADDPS       Z12, Z9, Z9
 	VFNMADD231PS Z12, Z13, Z10
 	ADDQ         $0x00000040, R11
-	JMP          singles_224
+	JMP          singles_233
 
-tail_225:
+tail_234:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_226
+	JEQ          done_235
 	VMOVUPS.Z    (AX)(R11*1), K1, Z12
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z12, Z9, Z9
 	VFNMADD231PS Z12, Z0, Z10
 	MOVQ         R12, R11
 
-done_226:
+done_235:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z9, (R8)
@@ -13874,14 +14068,14 @@ done_226:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_222
+	JB      channel_231
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_221
+	JNZ     sample_230
 	XORQ    SI, SI
 
-lanes_227:
+lanes_236:
 	VMOVUPS       (DI), Z0
 	VCVTPS2PD     Y0, Z9
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -13913,17 +14107,17 @@ lanes_227:
 	ADDQ          $0x00000080, DI
 	INCQ          SI
 	CMPQ          SI, center_len+128(FP)
-	JB            lanes_227
+	JB            lanes_236
 
-summed_189:
+summed_198:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_228
+	JZ      done_237
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_187
+	JMP     group_196
 
-done_228:
+done_237:
 	VZEROUPPER
 	RET
 
@@ -13945,9 +14139,9 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_229:
+chunk_238:
 	CMPQ    sumDy_len+8(FP), $0x40
-	JA      wide_231
+	JA      wide_240
 	LEAQ    kmask<>+0(SB), R8
 	MOVQ    sumDy_len+8(FP), SI
 	SUBQ    $0x00, SI
@@ -14001,11 +14195,11 @@ chunk_229:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_232:
+narrow_241:
 	CMPQ       R8, $0x04
-	JLT        narrowdone_233
+	JLT        narrowdone_242
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_234
+	JEQ        noprefetch_243
 	MOVQ       prefetch+144(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -14043,7 +14237,7 @@ narrow_232:
 	PREFETCHT0 128(SI)(R9*1)
 	PREFETCHT0 192(SI)(R9*1)
 
-noprefetch_234:
+noprefetch_243:
 	VMOVUPS     (DI), Z8
 	VMOVUPS.Z   (AX), K2, Z10
 	VMOVUPS.Z   (CX), K2, Z11
@@ -14139,12 +14333,12 @@ noprefetch_234:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_232
+	JMP         narrow_241
 
-narrowdone_233:
-narrow_235:
+narrowdone_242:
+narrow_244:
 	CMPQ      R8, $0x01
-	JLT       narrowdone_236
+	JLT       narrowdone_245
 	VMOVUPS   (DI), Z8
 	VMOVUPS.Z (AX), K2, Z9
 	VMOVUPS.Z (CX), K2, Z10
@@ -14180,9 +14374,9 @@ narrow_235:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_235
+	JMP       narrow_244
 
-narrowdone_236:
+narrowdone_245:
 	VMOVUPS Z0, 1088(DI)
 	VMOVUPS Z1, 2176(DI)
 	VMOVUPS Z2, 1152(DI)
@@ -14191,37 +14385,37 @@ narrowdone_236:
 	VMOVUPS Z5, 2304(DI)
 	VMOVUPS Z6, 1280(DI)
 	VMOVUPS Z7, 2368(DI)
-	JMP     chunkdone_230
+	JMP     chunkdone_239
 
-wide_231:
+wide_240:
 	VPXORD Z13, Z13, Z13
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_237:
+clear_246:
 	VMOVUPS Z13, 1088(SI)
 	VMOVUPS Z13, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_237
+	JNZ     clear_246
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_238:
+rows_247:
 	CMPQ SI, $0x04
-	JLT  rowsdone_239
+	JLT  rowsdone_248
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_241
+	JZ   vectorstail_250
 
-vectors_240:
+vectors_249:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_243
+	JEQ        noprefetch_252
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -14235,7 +14429,7 @@ vectors_240:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_243:
+noprefetch_252:
 	VMOVUPS     (R9), Z8
 	VMOVUPS     (R10), Z10
 	VMOVUPS     (R11), Z11
@@ -14265,11 +14459,11 @@ noprefetch_243:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_240
+	JNZ         vectors_249
 
-vectorstail_241:
+vectorstail_250:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_242
+	JZ          vectorsdone_251
 	VMOVUPS     (R9), Z8
 	VMOVUPS.Z   (R10), K1, Z10
 	VMOVUPS.Z   (R11), K1, Z11
@@ -14296,24 +14490,24 @@ vectorstail_241:
 	VADDPS      2176(R9), Z10, Z10
 	VMOVUPS     Z10, 2176(R9)
 
-vectorsdone_242:
+vectorsdone_251:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_238
+	JMP  rows_247
 
-rowsdone_239:
-rows_244:
+rowsdone_248:
+rows_253:
 	CMPQ SI, $0x01
-	JLT  rowsdone_245
+	JLT  rowsdone_254
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_247
+	JZ   vectorstail_256
 
-vectors_246:
+vectors_255:
 	VMOVUPS (R8), Z8
 	VMOVUPS (R9), Z9
 	VMOVUPS (R10), Z10
@@ -14328,11 +14522,11 @@ vectors_246:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_246
+	JNZ     vectors_255
 
-vectorstail_247:
+vectorstail_256:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_248
+	JZ        vectorsdone_257
 	VMOVUPS   (R8), Z8
 	VMOVUPS.Z (R9), K1, Z9
 	VMOVUPS.Z (R10), K1, Z10
@@ -14344,14 +14538,14 @@ vectorstail_247:
 	VADDPS    2176(R8), Z9, Z9
 	VMOVUPS   Z9, 2176(R8)
 
-vectorsdone_248:
+vectorsdone_257:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_244
+	JMP  rows_253
 
-rowsdone_245:
-chunkdone_230:
+rowsdone_254:
+chunkdone_239:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -14360,9 +14554,9 @@ chunkdone_230:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_249:
+singles_258:
 	CMPQ          R9, R10
-	JGT           tail_250
+	JGT           tail_259
 	VMOVUPS       1088(SI)(R9*1), Z8
 	VMOVUPD       (DI)(R9*2), Z9
 	VMOVUPD       64(DI)(R9*2), Z10
@@ -14384,12 +14578,12 @@ singles_249:
 	VMOVUPD       Z9, (R8)(R9*2)
 	VMOVUPD       Z10, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_249
+	JMP           singles_258
 
-tail_250:
+tail_259:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_251
+	JEQ           done_260
 	VMOVUPS       1088(SI)(R9*1), Z8
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z9
@@ -14416,15 +14610,15 @@ tail_250:
 	VMOVUPD       Z10, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_251:
+done_260:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_252
+	JZ      done_261
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_229
+	JMP     chunk_238
 
-done_252:
+done_261:
 	VZEROUPPER
 	RET
 
@@ -14433,7 +14627,7 @@ done_252:
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_253
+	JNE   nontemporal_262
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -14445,10 +14639,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_254:
+sample_263:
 	XORQ R8, R8
 
-channel_255:
+channel_264:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -14462,9 +14656,9 @@ channel_255:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_256
+	JZ           aligned_265
 	CMPQ         R9, R10
-	JAE          aligned_256
+	JAE          aligned_265
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -14481,7 +14675,7 @@ channel_255:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_256:
+aligned_265:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -14491,12 +14685,12 @@ aligned_256:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_260:
+blocks_269:
 	CMPQ       R9, R10
-	JGT        blocksdone_261
+	JGT        blocksdone_270
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_262
+	JZ         noprefetch_271
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -14508,7 +14702,7 @@ blocks_260:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_262:
+noprefetch_271:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14534,14 +14728,14 @@ noprefetch_262:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_260
+	JMP         blocks_269
 
-blocksdone_261:
+blocksdone_270:
 	ADDQ $0x000000c0, R10
 
-singles_257:
+singles_266:
 	CMPQ        R9, R10
-	JGT         tail_258
+	JGT         tail_267
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14549,12 +14743,12 @@ singles_257:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_257
+	JMP         singles_266
 
-tail_258:
+tail_267:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_259
+	JEQ         done_268
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14563,22 +14757,22 @@ tail_258:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_259:
+done_268:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_255
+	JB   channel_264
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_254
+	JNZ  sample_263
 	VZEROUPPER
 	RET
 
-nontemporal_253:
+nontemporal_262:
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -14591,10 +14785,10 @@ nontemporal_253:
 	SHLQ   $0x02, DI
 	VPXORD Z0, Z0, Z0
 
-sample_263:
+sample_272:
 	XORQ R8, R8
 
-channel_264:
+channel_273:
 	LEAQ         16384(AX), R9
 	ANDQ         $-4096, R9
 	PREFETCHT0   (R9)
@@ -14607,15 +14801,15 @@ channel_264:
 	MOVQ         g0_base+144(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z4
 	TESTQ        R8, R8
-	JNZ          merged_265
+	JNZ          merged_274
 	MOVQ         BX, R10
 	MOVQ         AX, R9
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_267
+	JZ           aligned_276
 	CMPQ         R9, R10
-	JAE          aligned_267
+	JAE          aligned_276
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -14632,15 +14826,15 @@ channel_264:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_267:
+aligned_276:
 	MOVQ R10, R9
-	JMP  headed_266
+	JMP  headed_275
 
-merged_265:
+merged_274:
 	MOVQ        BX, R10
 	MOVQ        AX, R9
 	ANDQ        $0x3f, R9
-	JZ          mergedone_268
+	JZ          mergedone_277
 	MOVQ        R9, R11
 	SHRQ        $0x02, R11
 	LEAQ        kmask<>+0(SB), R12
@@ -14662,10 +14856,10 @@ merged_265:
 	SHRQ        $0x02, R9
 	SUBQ        R9, R10
 
-mergedone_268:
+mergedone_277:
 	MOVQ R10, R9
 
-headed_266:
+headed_275:
 	MOVQ    R9, R10
 	ANDQ    $0x0f, R10
 	LEAQ    kmask<>+0(SB), R11
@@ -14675,12 +14869,12 @@ headed_266:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_272:
+blocks_281:
 	CMPQ       R10, R9
-	JGT        blocksdone_273
+	JGT        blocksdone_282
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_274
+	JZ         noprefetch_283
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -14692,7 +14886,7 @@ blocks_272:
 	PREFETCHT0 128(R11)(R10*1)
 	PREFETCHT0 192(R11)(R10*1)
 
-noprefetch_274:
+noprefetch_283:
 	LEAQ        16384(AX)(R10*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -14721,14 +14915,14 @@ noprefetch_274:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, 192(AX)(R10*1)
 	ADDQ        $0x00000100, R10
-	JMP         blocks_272
+	JMP         blocks_281
 
-blocksdone_273:
+blocksdone_282:
 	ADDQ $0x000000c0, R9
 
-singles_269:
+singles_278:
 	CMPQ        R10, R9
-	JGT         tail_270
+	JGT         tail_279
 	VMOVUPS     (CX)(R10*1), Z5
 	VMOVUPS     (DX)(R10*1), Z6
 	VSUBPS      Z1, Z6, Z6
@@ -14736,12 +14930,12 @@ singles_269:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, (AX)(R10*1)
 	ADDQ        $0x00000040, R10
-	JMP         singles_269
+	JMP         singles_278
 
-tail_270:
+tail_279:
 	ADDQ        $0x00000040, R9
 	CMPQ        R10, R9
-	JEQ         done_271
+	JEQ         done_280
 	VMOVUPS.Z   (CX)(R10*1), K1, Z0
 	VMOVUPS.Z   (DX)(R10*1), K1, Z5
 	VSUBPS      Z1, Z5, Z5
@@ -14750,16 +14944,16 @@ tail_270:
 	VMOVAPS     Z0, Z0
 	MOVQ        R9, R10
 
-done_271:
+done_280:
 	ADDQ    R10, AX
 	ADDQ    R10, CX
 	ADDQ    R10, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_264
+	JB      channel_273
 	MOVQ    AX, R8
 	ANDQ    $0x3f, R8
-	JZ      flushed_275
+	JZ      flushed_284
 	MOVQ    R8, R9
 	SHRQ    $0x02, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -14770,12 +14964,12 @@ done_271:
 	NEGQ    R8
 	VMOVUPS Z0, K1, (AX)(R8*1)
 
-flushed_275:
+flushed_284:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_263
+	JNZ  sample_272
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14800,10 +14994,10 @@ TEXT ·gradShortRowsAVX512(SB), NOSPLIT, $0-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_276:
+group_285:
 	XORQ R8, R8
 
-channel_277:
+channel_286:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -14814,11 +15008,11 @@ channel_277:
 	VBROADCASTSS (R9)(R8*4), Z3
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_278
+	JZ           noprefetch_287
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_279:
+prefetch_288:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -14831,23 +15025,23 @@ prefetch_279:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_279
+	JNZ        prefetch_288
 
-noprefetch_278:
+noprefetch_287:
 	MOVQ BX, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_280:
+pairs_289:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_281
+	JA   single_290
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_284:
+down_293:
 	CMPQ        R13, $0x02
-	JB          downlast_285
+	JB          downlast_294
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14875,11 +15069,11 @@ down_284:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_284
+	JMP         down_293
 
-downlast_285:
+downlast_294:
 	TESTQ       R13, R13
-	JZ          downdone_286
+	JZ          downdone_295
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14893,20 +15087,20 @@ downlast_285:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 64(AX)(R10*1)
 
-downdone_286:
+downdone_295:
 	MOVQ R11, R10
-	JMP  pairs_280
+	JMP  pairs_289
 
-single_281:
+single_290:
 	CMPQ R10, R9
-	JAE  tail_282
+	JAE  tail_291
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_287:
+down_296:
 	CMPQ        R12, $0x02
-	JB          downlast_288
+	JB          downlast_297
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14922,11 +15116,11 @@ down_287:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_287
+	JMP         down_296
 
-downlast_288:
+downlast_297:
 	TESTQ       R12, R12
-	JZ          downdone_289
+	JZ          downdone_298
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14934,19 +15128,19 @@ downlast_288:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 
-downdone_289:
+downdone_298:
 	ADDQ $0x00000040, R10
 
-tail_282:
+tail_291:
 	CMPQ R10, BX
-	JAE  positionsdone_283
+	JAE  positionsdone_292
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_290:
+down_299:
 	CMPQ        R11, $0x02
-	JB          downlast_291
+	JB          downlast_300
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14962,11 +15156,11 @@ down_290:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R10)(SI*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_290
+	JMP         down_299
 
-downlast_291:
+downlast_300:
 	TESTQ       R11, R11
-	JZ          downdone_292
+	JZ          downdone_301
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14974,14 +15168,14 @@ downlast_291:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 
-downdone_292:
-positionsdone_283:
+downdone_301:
+positionsdone_292:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_277
+	JB      channel_286
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -14990,13 +15184,13 @@ positionsdone_283:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_293
+	JZ      done_302
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_276
+	JMP     group_285
 
-done_293:
+done_302:
 	VZEROUPPER
 	RET
 
@@ -15005,7 +15199,7 @@ done_293:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_294
+	JNE     nontemporal_303
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -15014,12 +15208,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_295
+	JA      streaming_304
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_296
+	JZ      full_305
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -15033,7 +15227,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_false
 
-full_296:
+full_305:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -15097,10 +15291,10 @@ full_296:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_297:
+row_306:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_298
+	JZ         noprefetch_307
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15114,7 +15308,7 @@ row_297:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_298:
+noprefetch_307:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -15155,7 +15349,7 @@ noprefetch_298:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_297
+	JNZ         row_306
 	VZEROUPPER
 	RET
 
@@ -15205,10 +15399,10 @@ gradColsAVX512_v5_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_299:
+row_308:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_300
+	JZ         noprefetch_309
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15220,7 +15414,7 @@ row_299:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_300:
+noprefetch_309:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -15255,7 +15449,7 @@ noprefetch_300:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_299
+	JNZ         row_308
 	VZEROUPPER
 	RET
 
@@ -15297,10 +15491,10 @@ gradColsAVX512_v4_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_301:
+row_310:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_302
+	JZ         noprefetch_311
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15310,7 +15504,7 @@ row_301:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_302:
+noprefetch_311:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -15339,7 +15533,7 @@ noprefetch_302:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_301
+	JNZ         row_310
 	VZEROUPPER
 	RET
 
@@ -15373,10 +15567,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_303:
+row_312:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_304
+	JZ         noprefetch_313
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15384,7 +15578,7 @@ row_303:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_304:
+noprefetch_313:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -15407,7 +15601,7 @@ noprefetch_304:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_303
+	JNZ         row_312
 	VZEROUPPER
 	RET
 
@@ -15433,16 +15627,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_305:
+row_314:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_306
+	JZ         noprefetch_315
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_306:
+noprefetch_315:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -15459,7 +15653,7 @@ noprefetch_306:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_305
+	JNZ         row_314
 	VZEROUPPER
 	RET
 
@@ -15477,14 +15671,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_307:
+row_316:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_308
+	JZ         noprefetch_317
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_308:
+noprefetch_317:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -15495,7 +15689,7 @@ noprefetch_308:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_307
+	JNZ         row_316
 	VZEROUPPER
 	RET
 
@@ -15553,10 +15747,10 @@ gradColsAVX512_v6_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_309:
+row_318:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_310
+	JZ         noprefetch_319
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15570,7 +15764,7 @@ row_309:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_310:
+noprefetch_319:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -15611,7 +15805,7 @@ noprefetch_310:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_309
+	JNZ         row_318
 	VZEROUPPER
 	RET
 
@@ -15661,10 +15855,10 @@ gradColsAVX512_v5_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_311:
+row_320:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_312
+	JZ         noprefetch_321
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15676,7 +15870,7 @@ row_311:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_312:
+noprefetch_321:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -15711,7 +15905,7 @@ noprefetch_312:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_311
+	JNZ         row_320
 	VZEROUPPER
 	RET
 
@@ -15753,10 +15947,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_313:
+row_322:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_314
+	JZ         noprefetch_323
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15766,7 +15960,7 @@ row_313:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_314:
+noprefetch_323:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -15795,7 +15989,7 @@ noprefetch_314:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_313
+	JNZ         row_322
 	VZEROUPPER
 	RET
 
@@ -15829,10 +16023,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_315:
+row_324:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_316
+	JZ         noprefetch_325
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15840,7 +16034,7 @@ row_315:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_316:
+noprefetch_325:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -15863,7 +16057,7 @@ noprefetch_316:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_315
+	JNZ         row_324
 	VZEROUPPER
 	RET
 
@@ -15889,16 +16083,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_317:
+row_326:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_318
+	JZ         noprefetch_327
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_318:
+noprefetch_327:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -15915,7 +16109,7 @@ noprefetch_318:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_317
+	JNZ         row_326
 	VZEROUPPER
 	RET
 
@@ -15933,14 +16127,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_319:
+row_328:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_320
+	JZ         noprefetch_329
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_320:
+noprefetch_329:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -15951,11 +16145,11 @@ noprefetch_320:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_319
+	JNZ         row_328
 	VZEROUPPER
 	RET
 
-streaming_295:
+streaming_304:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -15965,103 +16159,107 @@ streaming_295:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_321:
+rows_330:
+	CMPQ R10, $0x01
+	JB   rowsdone_331
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_325:
+blocks_335:
 	CMPQ        R11, R12
-	JGT         blocksdone_326
-	VMOVUPS     (DX)(R11*1), Z0
-	VMOVUPS     (BX)(R11*1), Z1
-	VMOVUPS     (SI)(R11*1), Z2
-	VMOVUPS     (DI)(R11*1), Z3
-	VMOVUPS     (R8)(R11*1), Z4
-	VMOVUPS     (R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, (CX)(R11*1)
-	VMOVUPS     64(DX)(R11*1), Z0
-	VMOVUPS     64(BX)(R11*1), Z1
-	VMOVUPS     64(SI)(R11*1), Z2
-	VMOVUPS     64(DI)(R11*1), Z3
-	VMOVUPS     64(R8)(R11*1), Z4
-	VMOVUPS     64(R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, 64(CX)(R11*1)
-	VMOVUPS     128(DX)(R11*1), Z0
-	VMOVUPS     128(BX)(R11*1), Z1
-	VMOVUPS     128(SI)(R11*1), Z2
-	VMOVUPS     128(DI)(R11*1), Z3
-	VMOVUPS     128(R8)(R11*1), Z4
-	VMOVUPS     128(R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, 128(CX)(R11*1)
-	VMOVUPS     192(DX)(R11*1), Z0
-	VMOVUPS     192(BX)(R11*1), Z1
-	VMOVUPS     192(SI)(R11*1), Z2
-	VMOVUPS     192(DI)(R11*1), Z3
-	VMOVUPS     192(R8)(R11*1), Z4
-	VMOVUPS     192(R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, 192(CX)(R11*1)
+	JGT         blocksdone_336
+	VMOVUPS     (SI)(R11*1), Z0
+	VMOVUPS     (DI)(R11*1), Z1
+	VMOVUPS     (R8)(R11*1), Z2
+	VMOVUPS     (R9)(R11*1), Z3
+	VMOVUPS     (DX)(R11*1), Z4
+	VMOVUPS     (BX)(R11*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, (CX)(R11*1)
+	VMOVUPS     64(SI)(R11*1), Z0
+	VMOVUPS     64(DI)(R11*1), Z1
+	VMOVUPS     64(R8)(R11*1), Z2
+	VMOVUPS     64(R9)(R11*1), Z3
+	VMOVUPS     64(DX)(R11*1), Z4
+	VMOVUPS     64(BX)(R11*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, 64(CX)(R11*1)
+	VMOVUPS     128(SI)(R11*1), Z0
+	VMOVUPS     128(DI)(R11*1), Z1
+	VMOVUPS     128(R8)(R11*1), Z2
+	VMOVUPS     128(R9)(R11*1), Z3
+	VMOVUPS     128(DX)(R11*1), Z4
+	VMOVUPS     128(BX)(R11*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, 128(CX)(R11*1)
+	VMOVUPS     192(SI)(R11*1), Z0
+	VMOVUPS     192(DI)(R11*1), Z1
+	VMOVUPS     192(R8)(R11*1), Z2
+	VMOVUPS     192(R9)(R11*1), Z3
+	VMOVUPS     192(DX)(R11*1), Z4
+	VMOVUPS     192(BX)(R11*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_325
+	JMP         blocks_335
 
-blocksdone_326:
+blocksdone_336:
 	ADDQ $0x000000c0, R12
 
-singles_322:
+singles_332:
 	CMPQ        R11, R12
-	JGT         tail_323
-	VMOVUPS     (DX)(R11*1), Z0
-	VMOVUPS     (BX)(R11*1), Z1
-	VMOVUPS     (SI)(R11*1), Z2
-	VMOVUPS     (DI)(R11*1), Z3
-	VMOVUPS     (R8)(R11*1), Z4
-	VMOVUPS     (R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, (CX)(R11*1)
+	JGT         tail_333
+	VMOVUPS     (SI)(R11*1), Z0
+	VMOVUPS     (DI)(R11*1), Z1
+	VMOVUPS     (R8)(R11*1), Z2
+	VMOVUPS     (R9)(R11*1), Z3
+	VMOVUPS     (DX)(R11*1), Z4
+	VMOVUPS     (BX)(R11*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_322
+	JMP         singles_332
 
-tail_323:
+tail_333:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_324
-	VMOVUPS.Z   (DX)(R11*1), K1, Z0
-	VMOVUPS.Z   (BX)(R11*1), K1, Z1
-	VMOVUPS.Z   (SI)(R11*1), K1, Z2
-	VMOVUPS.Z   (DI)(R11*1), K1, Z3
-	VMOVUPS.Z   (R8)(R11*1), K1, Z4
-	VMOVUPS.Z   (R9)(R11*1), K1, Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, K1, (CX)(R11*1)
+	JEQ         done_334
+	VMOVUPS.Z   (SI)(R11*1), K1, Z0
+	VMOVUPS.Z   (DI)(R11*1), K1, Z1
+	VMOVUPS.Z   (R8)(R11*1), K1, Z2
+	VMOVUPS.Z   (R9)(R11*1), K1, Z3
+	VMOVUPS.Z   (DX)(R11*1), K1, Z4
+	VMOVUPS.Z   (BX)(R11*1), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_324:
+done_334:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
-	DECQ R10
-	JNZ  row_321
+	SUBQ $0x01, R10
+	JMP  rows_330
+
+rowsdone_331:
 	VZEROUPPER
 	RET
 
-nontemporal_294:
+nontemporal_303:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -16070,12 +16268,12 @@ nontemporal_294:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_327
+	JA      streaming_337
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_328
+	JZ      full_338
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -16089,7 +16287,7 @@ nontemporal_294:
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_true
 
-full_328:
+full_338:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -16153,10 +16351,10 @@ full_328:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_329:
+row_339:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_330
+	JZ         noprefetch_340
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16170,7 +16368,7 @@ row_329:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_330:
+noprefetch_340:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16214,7 +16412,7 @@ noprefetch_330:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_329
+	JNZ         row_339
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16265,10 +16463,10 @@ gradColsAVX512_v5_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_331:
+row_341:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_332
+	JZ         noprefetch_342
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16280,7 +16478,7 @@ row_331:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_332:
+noprefetch_342:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16318,7 +16516,7 @@ noprefetch_332:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_331
+	JNZ         row_341
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16361,10 +16559,10 @@ gradColsAVX512_v4_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_333:
+row_343:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_334
+	JZ         noprefetch_344
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16374,7 +16572,7 @@ row_333:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_334:
+noprefetch_344:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16406,7 +16604,7 @@ noprefetch_334:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_333
+	JNZ         row_343
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16441,10 +16639,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_335:
+row_345:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_336
+	JZ         noprefetch_346
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16452,7 +16650,7 @@ row_335:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_336:
+noprefetch_346:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16478,7 +16676,7 @@ noprefetch_336:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_335
+	JNZ         row_345
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16505,16 +16703,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_337:
+row_347:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_338
+	JZ         noprefetch_348
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_338:
+noprefetch_348:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16534,7 +16732,7 @@ noprefetch_338:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_337
+	JNZ         row_347
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16553,14 +16751,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_339:
+row_349:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_340
+	JZ         noprefetch_350
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_340:
+noprefetch_350:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16574,7 +16772,7 @@ noprefetch_340:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_339
+	JNZ         row_349
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16633,10 +16831,10 @@ gradColsAVX512_v6_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_341:
+row_351:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_342
+	JZ         noprefetch_352
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16650,7 +16848,7 @@ row_341:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_342:
+noprefetch_352:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16694,7 +16892,7 @@ noprefetch_342:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_341
+	JNZ         row_351
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16745,10 +16943,10 @@ gradColsAVX512_v5_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_343:
+row_353:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_344
+	JZ         noprefetch_354
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16760,7 +16958,7 @@ row_343:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_344:
+noprefetch_354:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16798,7 +16996,7 @@ noprefetch_344:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_343
+	JNZ         row_353
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16841,10 +17039,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_345:
+row_355:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_346
+	JZ         noprefetch_356
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16854,7 +17052,7 @@ row_345:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_346:
+noprefetch_356:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16886,7 +17084,7 @@ noprefetch_346:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_345
+	JNZ         row_355
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16921,10 +17119,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_347:
+row_357:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_348
+	JZ         noprefetch_358
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16932,7 +17130,7 @@ row_347:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_348:
+noprefetch_358:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16958,7 +17156,7 @@ noprefetch_348:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_347
+	JNZ         row_357
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16985,16 +17183,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_349:
+row_359:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_350
+	JZ         noprefetch_360
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_350:
+noprefetch_360:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -17014,7 +17212,7 @@ noprefetch_350:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_349
+	JNZ         row_359
 	SFENCE
 	VZEROUPPER
 	RET
@@ -17033,14 +17231,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_351:
+row_361:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_352
+	JZ         noprefetch_362
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_352:
+noprefetch_362:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -17054,12 +17252,12 @@ noprefetch_352:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_351
+	JNZ         row_361
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_327:
+streaming_337:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -17069,102 +17267,334 @@ streaming_327:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-row_353:
+rows_363:
+	CMPQ R10, $0x04
+	JB   rowsdone_364
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_357:
+blocks_368:
 	CMPQ        R11, R12
-	JGT         blocksdone_358
+	JGT         blocksdone_369
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
-	VMOVUPS     (DX)(R11*1), Z0
-	VMOVUPS     (BX)(R11*1), Z1
-	VMOVUPS     (SI)(R11*1), Z2
-	VMOVUPS     (DI)(R11*1), Z3
-	VMOVUPS     (R8)(R11*1), Z4
-	VMOVUPS     (R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVNTPS    Z0, (CX)(R11*1)
-	VMOVUPS     64(DX)(R11*1), Z0
-	VMOVUPS     64(BX)(R11*1), Z1
-	VMOVUPS     64(SI)(R11*1), Z2
-	VMOVUPS     64(DI)(R11*1), Z3
-	VMOVUPS     64(R8)(R11*1), Z4
-	VMOVUPS     64(R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVNTPS    Z0, 64(CX)(R11*1)
-	VMOVUPS     128(DX)(R11*1), Z0
-	VMOVUPS     128(BX)(R11*1), Z1
-	VMOVUPS     128(SI)(R11*1), Z2
-	VMOVUPS     128(DI)(R11*1), Z3
-	VMOVUPS     128(R8)(R11*1), Z4
-	VMOVUPS     128(R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVNTPS    Z0, 128(CX)(R11*1)
-	VMOVUPS     192(DX)(R11*1), Z0
-	VMOVUPS     192(BX)(R11*1), Z1
-	VMOVUPS     192(SI)(R11*1), Z2
-	VMOVUPS     192(DI)(R11*1), Z3
-	VMOVUPS     192(R8)(R11*1), Z4
-	VMOVUPS     192(R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVNTPS    Z0, 192(CX)(R11*1)
+	VMOVUPS     (SI)(R11*1), Z0
+	VMOVUPS     (DI)(R11*1), Z1
+	VMOVUPS     (R8)(R11*1), Z2
+	VMOVUPS     (R9)(R11*1), Z3
+	VMOVUPS     64(SI)(R11*1), Z4
+	VMOVUPS     64(DI)(R11*1), Z5
+	VMOVUPS     64(R8)(R11*1), Z6
+	VMOVUPS     64(R9)(R11*1), Z7
+	VMOVUPS     128(SI)(R11*1), Z8
+	VMOVUPS     128(DI)(R11*1), Z9
+	VMOVUPS     128(R8)(R11*1), Z10
+	VMOVUPS     128(R9)(R11*1), Z11
+	VMOVUPS     192(SI)(R11*1), Z12
+	VMOVUPS     192(DI)(R11*1), Z13
+	VMOVUPS     192(R8)(R11*1), Z14
+	VMOVUPS     192(R9)(R11*1), Z15
+	MOVQ        R11, R13
+	VMOVUPS     (DX)(R13*1), Z16
+	VMOVUPS     (BX)(R13*1), Z17
+	VSUBPS      Z0, Z17, Z17
+	VFMADD213PS Z3, Z1, Z16
+	VFMADD231PS Z2, Z17, Z16
+	VMOVNTPS    Z16, (CX)(R13*1)
+	VMOVUPS     64(DX)(R13*1), Z16
+	VMOVUPS     64(BX)(R13*1), Z17
+	VSUBPS      Z4, Z17, Z17
+	VFMADD213PS Z7, Z5, Z16
+	VFMADD231PS Z6, Z17, Z16
+	VMOVNTPS    Z16, 64(CX)(R13*1)
+	VMOVUPS     128(DX)(R13*1), Z16
+	VMOVUPS     128(BX)(R13*1), Z17
+	VSUBPS      Z8, Z17, Z17
+	VFMADD213PS Z11, Z9, Z16
+	VFMADD231PS Z10, Z17, Z16
+	VMOVNTPS    Z16, 128(CX)(R13*1)
+	VMOVUPS     192(DX)(R13*1), Z16
+	VMOVUPS     192(BX)(R13*1), Z17
+	VSUBPS      Z12, Z17, Z17
+	VFMADD213PS Z15, Z13, Z16
+	VFMADD231PS Z14, Z17, Z16
+	VMOVNTPS    Z16, 192(CX)(R13*1)
+	ADDQ        AX, R13
+	VMOVUPS     (DX)(R13*1), Z16
+	VMOVUPS     (BX)(R13*1), Z17
+	VSUBPS      Z0, Z17, Z17
+	VFMADD213PS Z3, Z1, Z16
+	VFMADD231PS Z2, Z17, Z16
+	VMOVNTPS    Z16, (CX)(R13*1)
+	VMOVUPS     64(DX)(R13*1), Z16
+	VMOVUPS     64(BX)(R13*1), Z17
+	VSUBPS      Z4, Z17, Z17
+	VFMADD213PS Z7, Z5, Z16
+	VFMADD231PS Z6, Z17, Z16
+	VMOVNTPS    Z16, 64(CX)(R13*1)
+	VMOVUPS     128(DX)(R13*1), Z16
+	VMOVUPS     128(BX)(R13*1), Z17
+	VSUBPS      Z8, Z17, Z17
+	VFMADD213PS Z11, Z9, Z16
+	VFMADD231PS Z10, Z17, Z16
+	VMOVNTPS    Z16, 128(CX)(R13*1)
+	VMOVUPS     192(DX)(R13*1), Z16
+	VMOVUPS     192(BX)(R13*1), Z17
+	VSUBPS      Z12, Z17, Z17
+	VFMADD213PS Z15, Z13, Z16
+	VFMADD231PS Z14, Z17, Z16
+	VMOVNTPS    Z16, 192(CX)(R13*1)
+	ADDQ        AX, R13
+	VMOVUPS     (DX)(R13*1), Z16
+	VMOVUPS     (BX)(R13*1), Z17
+	VSUBPS      Z0, Z17, Z17
+	VFMADD213PS Z3, Z1, Z16
+	VFMADD231PS Z2, Z17, Z16
+	VMOVNTPS    Z16, (CX)(R13*1)
+	VMOVUPS     64(DX)(R13*1), Z16
+	VMOVUPS     64(BX)(R13*1), Z17
+	VSUBPS      Z4, Z17, Z17
+	VFMADD213PS Z7, Z5, Z16
+	VFMADD231PS Z6, Z17, Z16
+	VMOVNTPS    Z16, 64(CX)(R13*1)
+	VMOVUPS     128(DX)(R13*1), Z16
+	VMOVUPS     128(BX)(R13*1), Z17
+	VSUBPS      Z8, Z17, Z17
+	VFMADD213PS Z11, Z9, Z16
+	VFMADD231PS Z10, Z17, Z16
+	VMOVNTPS    Z16, 128(CX)(R13*1)
+	VMOVUPS     192(DX)(R13*1), Z16
+	VMOVUPS     192(BX)(R13*1), Z17
+	VSUBPS      Z12, Z17, Z17
+	VFMADD213PS Z15, Z13, Z16
+	VFMADD231PS Z14, Z17, Z16
+	VMOVNTPS    Z16, 192(CX)(R13*1)
+	ADDQ        AX, R13
+	VMOVUPS     (DX)(R13*1), Z16
+	VMOVUPS     (BX)(R13*1), Z17
+	VSUBPS      Z0, Z17, Z17
+	VFMADD213PS Z3, Z1, Z16
+	VFMADD231PS Z2, Z17, Z16
+	VMOVNTPS    Z16, (CX)(R13*1)
+	VMOVUPS     64(DX)(R13*1), Z0
+	VMOVUPS     64(BX)(R13*1), Z1
+	VSUBPS      Z4, Z1, Z1
+	VFMADD213PS Z7, Z5, Z0
+	VFMADD231PS Z6, Z1, Z0
+	VMOVNTPS    Z0, 64(CX)(R13*1)
+	VMOVUPS     128(DX)(R13*1), Z0
+	VMOVUPS     128(BX)(R13*1), Z1
+	VSUBPS      Z8, Z1, Z1
+	VFMADD213PS Z11, Z9, Z0
+	VFMADD231PS Z10, Z1, Z0
+	VMOVNTPS    Z0, 128(CX)(R13*1)
+	VMOVUPS     192(DX)(R13*1), Z0
+	VMOVUPS     192(BX)(R13*1), Z1
+	VSUBPS      Z12, Z1, Z1
+	VFMADD213PS Z15, Z13, Z0
+	VFMADD231PS Z14, Z1, Z0
+	VMOVNTPS    Z0, 192(CX)(R13*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_357
+	JMP         blocks_368
 
-blocksdone_358:
+blocksdone_369:
 	ADDQ $0x000000c0, R12
 
-singles_354:
+singles_365:
 	CMPQ        R11, R12
-	JGT         tail_355
-	VMOVUPS     (DX)(R11*1), Z0
-	VMOVUPS     (BX)(R11*1), Z1
-	VMOVUPS     (SI)(R11*1), Z2
-	VMOVUPS     (DI)(R11*1), Z3
-	VMOVUPS     (R8)(R11*1), Z4
-	VMOVUPS     (R9)(R11*1), Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVNTPS    Z0, (CX)(R11*1)
+	JGT         tail_366
+	VMOVUPS     (SI)(R11*1), Z0
+	VMOVUPS     (DI)(R11*1), Z1
+	VMOVUPS     (R8)(R11*1), Z2
+	VMOVUPS     (R9)(R11*1), Z3
+	MOVQ        R11, R13
+	VMOVUPS     (DX)(R13*1), Z4
+	VMOVUPS     (BX)(R13*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, (CX)(R13*1)
+	ADDQ        AX, R13
+	VMOVUPS     (DX)(R13*1), Z4
+	VMOVUPS     (BX)(R13*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, (CX)(R13*1)
+	ADDQ        AX, R13
+	VMOVUPS     (DX)(R13*1), Z4
+	VMOVUPS     (BX)(R13*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, (CX)(R13*1)
+	ADDQ        AX, R13
+	VMOVUPS     (DX)(R13*1), Z4
+	VMOVUPS     (BX)(R13*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, (CX)(R13*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_354
+	JMP         singles_365
 
-tail_355:
+tail_366:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_356
-	VMOVUPS.Z   (DX)(R11*1), K1, Z0
-	VMOVUPS.Z   (BX)(R11*1), K1, Z1
-	VMOVUPS.Z   (SI)(R11*1), K1, Z2
-	VMOVUPS.Z   (DI)(R11*1), K1, Z3
-	VMOVUPS.Z   (R8)(R11*1), K1, Z4
-	VMOVUPS.Z   (R9)(R11*1), K1, Z5
-	VSUBPS      Z2, Z1, Z1
-	VFMADD213PS Z5, Z3, Z0
-	VFMADD231PS Z4, Z1, Z0
-	VMOVUPS     Z0, K1, (CX)(R11*1)
+	JEQ         done_367
+	VMOVUPS.Z   (SI)(R11*1), K1, Z0
+	VMOVUPS.Z   (DI)(R11*1), K1, Z1
+	VMOVUPS.Z   (R8)(R11*1), K1, Z2
+	VMOVUPS.Z   (R9)(R11*1), K1, Z3
+	VMOVUPS.Z   (DX)(R11*1), K1, Z4
+	VMOVUPS.Z   (BX)(R11*1), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (CX)(R11*1)
+	ADDQ        AX, R11
+	VMOVUPS.Z   (DX)(R11*1), K1, Z4
+	VMOVUPS.Z   (BX)(R11*1), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (CX)(R11*1)
+	ADDQ        AX, R11
+	VMOVUPS.Z   (DX)(R11*1), K1, Z4
+	VMOVUPS.Z   (BX)(R11*1), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (CX)(R11*1)
+	ADDQ        AX, R11
+	VMOVUPS.Z   (DX)(R11*1), K1, Z4
+	VMOVUPS.Z   (BX)(R11*1), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_356:
+done_367:
+	ADDQ AX, CX
+	ADDQ AX, CX
+	ADDQ AX, CX
+	ADDQ AX, CX
+	ADDQ AX, DX
+	ADDQ AX, DX
+	ADDQ AX, DX
+	ADDQ AX, DX
+	ADDQ AX, BX
+	ADDQ AX, BX
+	ADDQ AX, BX
+	ADDQ AX, BX
+	SUBQ $0x04, R10
+	JMP  rows_363
+
+rowsdone_364:
+rows_370:
+	CMPQ R10, $0x01
+	JB   rowsdone_371
+	XORQ R11, R11
+	MOVQ center_len+80(FP), R12
+	SHLQ $0x02, R12
+	SUBQ $0x00000100, R12
+
+blocks_375:
+	CMPQ        R11, R12
+	JGT         blocksdone_376
+	LEAQ        16384(CX)(R11*1), R13
+	ANDQ        $-4096, R13
+	PREFETCHT0  (R13)
+	VMOVUPS     (SI)(R11*1), Z0
+	VMOVUPS     (DI)(R11*1), Z1
+	VMOVUPS     (R8)(R11*1), Z2
+	VMOVUPS     (R9)(R11*1), Z3
+	VMOVUPS     (DX)(R11*1), Z4
+	VMOVUPS     (BX)(R11*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, (CX)(R11*1)
+	VMOVUPS     64(SI)(R11*1), Z0
+	VMOVUPS     64(DI)(R11*1), Z1
+	VMOVUPS     64(R8)(R11*1), Z2
+	VMOVUPS     64(R9)(R11*1), Z3
+	VMOVUPS     64(DX)(R11*1), Z4
+	VMOVUPS     64(BX)(R11*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, 64(CX)(R11*1)
+	VMOVUPS     128(SI)(R11*1), Z0
+	VMOVUPS     128(DI)(R11*1), Z1
+	VMOVUPS     128(R8)(R11*1), Z2
+	VMOVUPS     128(R9)(R11*1), Z3
+	VMOVUPS     128(DX)(R11*1), Z4
+	VMOVUPS     128(BX)(R11*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, 128(CX)(R11*1)
+	VMOVUPS     192(SI)(R11*1), Z0
+	VMOVUPS     192(DI)(R11*1), Z1
+	VMOVUPS     192(R8)(R11*1), Z2
+	VMOVUPS     192(R9)(R11*1), Z3
+	VMOVUPS     192(DX)(R11*1), Z4
+	VMOVUPS     192(BX)(R11*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, 192(CX)(R11*1)
+	ADDQ        $0x00000100, R11
+	JMP         blocks_375
+
+blocksdone_376:
+	ADDQ $0x000000c0, R12
+
+singles_372:
+	CMPQ        R11, R12
+	JGT         tail_373
+	VMOVUPS     (SI)(R11*1), Z0
+	VMOVUPS     (DI)(R11*1), Z1
+	VMOVUPS     (R8)(R11*1), Z2
+	VMOVUPS     (R9)(R11*1), Z3
+	VMOVUPS     (DX)(R11*1), Z4
+	VMOVUPS     (BX)(R11*1), Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVNTPS    Z4, (CX)(R11*1)
+	ADDQ        $0x00000040, R11
+	JMP         singles_372
+
+tail_373:
+	ADDQ        $0x00000040, R12
+	CMPQ        R11, R12
+	JEQ         done_374
+	VMOVUPS.Z   (SI)(R11*1), K1, Z0
+	VMOVUPS.Z   (DI)(R11*1), K1, Z1
+	VMOVUPS.Z   (R8)(R11*1), K1, Z2
+	VMOVUPS.Z   (R9)(R11*1), K1, Z3
+	VMOVUPS.Z   (DX)(R11*1), K1, Z4
+	VMOVUPS.Z   (BX)(R11*1), K1, Z5
+	VSUBPS      Z0, Z5, Z5
+	VFMADD213PS Z3, Z1, Z4
+	VFMADD231PS Z2, Z5, Z4
+	VMOVUPS     Z4, K1, (CX)(R11*1)
+	MOVQ        R12, R11
+
+done_374:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
-	DECQ R10
-	JNZ  row_353
+	SUBQ $0x01, R10
+	JMP  rows_370
+
+rowsdone_371:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -17190,9 +17620,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_359:
+singles_377:
 	CMPQ    BX, DX
-	JGT     tail_360
+	JGT     tail_378
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -17206,12 +17636,12 @@ singles_359:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_359
+	JMP     singles_377
 
-tail_360:
+tail_378:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_361
+	JEQ       done_379
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -17228,7 +17658,7 @@ tail_360:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_361:
+done_379:
 	VZEROUPPER
 	RET
 
@@ -17253,9 +17683,9 @@ TEXT ·foldAVX512(SB), NOSPLIT, $0-168
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000040, R9
 
-singles_362:
+singles_380:
 	CMPQ          R10, R9
-	JGT           tail_363
+	JGT           tail_381
 	VMOVUPD       (BX)(R10*2), Z0
 	VMOVUPD       64(BX)(R10*2), Z1
 	VMOVUPD       (SI)(R10*2), Z2
@@ -17292,12 +17722,12 @@ singles_362:
 	VINSERTF64X4  $0x01, Y0, Z9, Z9
 	VMOVUPS       Z9, (DX)(R10*1)
 	ADDQ          $0x00000040, R10
-	JMP           singles_362
+	JMP           singles_380
 
-tail_363:
+tail_381:
 	ADDQ          $0x00000040, R9
 	CMPQ          R10, R9
-	JEQ           done_364
+	JEQ           done_382
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R10*2), K1, Z0
 	VMOVUPD.Z     64(BX)(R10*2), K2, Z1
@@ -17337,6 +17767,6 @@ tail_363:
 	VMOVUPS       Z12, K1, (DX)(R10*1)
 	MOVQ          R9, R10
 
-done_364:
+done_382:
 	VZEROUPPER
 	RET

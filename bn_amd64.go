@@ -199,22 +199,12 @@ func (b *paramBuf) after(y []float32, n int) []float32 {
 	return b[(want-have)%4096/4:]
 }
 
-// place replaces each of the n-value parameter slices ps with a copy in b, placed after y
-// (see after).
-func (b *paramBuf) place(y []float32, n int, ps ...*[]float32) {
-	p := b.after(y, n)
+// place replaces each of the parameter slices ps with reps copies of its first n values,
+// one after another, in b, placed after y (see after): reps·n at most maxTile.
+func (b *paramBuf) place(y []float32, n, reps int, ps ...*[]float32) {
+	p := b.after(y, reps*n)
 	for i, s := range ps {
-		c := p[i*n : (i+1)*n]
-		copy(c, *s)
-		*s = c
-	}
-}
-
-// repeat replaces each of the parameter slices ps with reps copies of its first n values,
-// one after another, in b: at most 4·maxTile values in all.
-func (b *paramBuf) repeat(n, reps int, ps ...*[]float32) {
-	for i, s := range ps {
-		c := b[i*reps*n : (i+1)*reps*n]
+		c := p[i*reps*n : (i+1)*reps*n]
 		for r := range reps {
 			copy(c[r*n:], (*s)[:n])
 		}
@@ -581,21 +571,19 @@ func (v vectorISA) normalizeCols(y, x, center, scale, shift []float32, rows, str
 	params(n, center, scale, shift)
 	x = colsSpan(x, n, rows, stride)
 	y = colsSpan(y, n, rows, stride)
-	if p := v.lineRows(y, n, rows, stride); p > 1 {
-		pb := paramBufs.Get().(*paramBuf)
-		defer paramBufs.Put(pb)
-		whole := rows / p * p * n
-		v.normalizeCols(y[whole:], x[whole:], center, scale, shift, rows%p, n)
-		pb.repeat(n, p, &center, &scale, &shift)
-		v.normalizeCols(y[:whole], x[:whole], center, scale, shift, rows/p, p*n)
-		return
+	reps := v.lineRows(y, n, rows, stride)
+	if reps > 1 { // the rows left over on their own, the rest joined
+		whole := rows / reps * reps * n
+		v.normalizeCols(y[whole:], x[whole:], center, scale, shift, rows%reps, n)
+		y, x, rows, stride = y[:whole], x[:whole], rows/reps, reps*n
 	}
 	raceRead(x)
 	raceWrite(y)
-	if n > placeFrom && n <= maxTile {
+	if reps > 1 || n > placeFrom && n <= maxTile {
 		pb := paramBufs.Get().(*paramBuf)
 		defer paramBufs.Put(pb)
-		pb.place(y, n, &center, &scale, &shift)
+		pb.place(y, n, reps, &center, &scale, &shift)
+		n *= reps
 	}
 	if v == avx512 {
 		normColsAVX512(y, x, center, scale, shift, rows, stride, narrowPrefetch(n, rows, stride), v.stream(y, normStreamFrom, stride))
@@ -715,22 +703,20 @@ func (v vectorISA) gradCols(dx, dy, x, center, gy, gx, g0 []float32, rows, strid
 	dx = colsSpan(dx, n, rows, stride)
 	dy = colsSpan(dy, n, rows, stride)
 	x = colsSpan(x, n, rows, stride)
-	if p := v.lineRows(dx, n, rows, stride); p > 1 {
-		pb := paramBufs.Get().(*paramBuf)
-		defer paramBufs.Put(pb)
-		whole := rows / p * p * n
-		v.gradCols(dx[whole:], dy[whole:], x[whole:], center, gy, gx, g0, rows%p, n)
-		pb.repeat(n, p, &center, &gy, &gx, &g0)
-		v.gradCols(dx[:whole], dy[:whole], x[:whole], center, gy, gx, g0, rows/p, p*n)
-		return
+	reps := v.lineRows(dx, n, rows, stride)
+	if reps > 1 { // the rows left over on their own, the rest joined
+		whole := rows / reps * reps * n
+		v.gradCols(dx[whole:], dy[whole:], x[whole:], center, gy, gx, g0, rows%reps, n)
+		dx, dy, x, rows, stride = dx[:whole], dy[:whole], x[:whole], rows/reps, reps*n
 	}
 	raceRead(dy)
 	raceRead(x)
 	raceWrite(dx)
-	if n > placeFrom && n <= maxTile {
+	if reps > 1 || n > placeFrom && n <= maxTile {
 		pb := paramBufs.Get().(*paramBuf)
 		defer paramBufs.Put(pb)
-		pb.place(dx, n, &center, &gy, &gx, &g0)
+		pb.place(dx, n, reps, &center, &gy, &gx, &g0)
+		n *= reps
 	}
 	if v == avx512 {
 		gradColsAVX512(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride), v.stream(dx, gradStreamFrom, stride))

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 
+	"github.com/mmcloughlin/avo/ir"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/gotypes"
 	. "github.com/mmcloughlin/avo/operand"
@@ -89,7 +91,11 @@ func (w *isa) label(name string) string {
 // zero clears v.
 func (w *isa) zero(v VecVirtual) {
 	if w.zmm {
-		VPXORD(v, v, v)
+		// avo marks VXORPS's VEX form as reading nothing, but not VPXORD's: its v would
+		// then count as live from the function's entry, taking a register everywhere
+		// before this point.
+		Instruction(&ir.Instruction{Opcode: "VPXORD", Operands: []Op{v, v, v},
+			Inputs: []Op{v, v}, Outputs: []Op{v}, CancellingInputs: true})
 	} else {
 		VXORPS(v, v, v)
 	}

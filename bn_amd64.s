@@ -1120,26 +1120,26 @@ vectors_93:
 
 noprefetch_96:
 	VMOVUPS     (R8), Y1
-	VMOVUPS     (R9), Y5
-	VSUBPS      Y1, Y5, Y5
-	VMOVAPS     Y5, Y4
-	VMULPS      Y5, Y5, Y5
+	VMOVUPS     (R9), Y4
+	VSUBPS      Y1, Y4, Y4
+	VMOVAPS     Y4, Y5
+	VMULPS      Y4, Y4, Y4
 	VMOVUPS     (R9)(CX*1), Y6
 	VSUBPS      Y1, Y6, Y6
-	VADDPS      Y6, Y4, Y4
-	VFMADD231PS Y6, Y6, Y5
+	VADDPS      Y6, Y5, Y5
+	VFMADD231PS Y6, Y6, Y4
 	VMOVUPS     (R9)(CX*2), Y6
 	VSUBPS      Y1, Y6, Y6
-	VADDPS      Y6, Y4, Y4
-	VFMADD231PS Y6, Y6, Y5
+	VADDPS      Y6, Y5, Y5
+	VFMADD231PS Y6, Y6, Y4
 	VMOVUPS     (R9)(SI*1), Y6
 	VSUBPS      Y1, Y6, Y6
-	VADDPS      Y6, Y4, Y4
-	VFMADD231PS Y6, Y6, Y5
-	VADDPS      1088(R8), Y4, Y4
-	VMOVUPS     Y4, 1088(R8)
-	VADDPS      2176(R8), Y5, Y5
-	VMOVUPS     Y5, 2176(R8)
+	VADDPS      Y6, Y5, Y5
+	VFMADD231PS Y6, Y6, Y4
+	VADDPS      1088(R8), Y5, Y5
+	VMOVUPS     Y5, 1088(R8)
+	VADDPS      2176(R8), Y4, Y4
+	VMOVUPS     Y4, 2176(R8)
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
 	DECQ        DI
@@ -1153,7 +1153,7 @@ vectorstail_94:
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
 	JA         loadslow_97
-	VMASKMOVPS (R9), Y0, Y5
+	VMASKMOVPS (R9), Y0, Y4
 	JMP        loaded_98
 
 loadslow_97:
@@ -1172,12 +1172,12 @@ copy_99:
 	JMP  copy_99
 
 copied_100:
-	VMOVUPS (SP), Y5
+	VMOVUPS (SP), Y4
 
 loaded_98:
-	VSUBPS     Y1, Y5, Y5
-	VMOVAPS    Y5, Y4
-	VMULPS     Y5, Y5, Y5
+	VSUBPS     Y1, Y4, Y4
+	VMOVAPS    Y4, Y5
+	VMULPS     Y4, Y4, Y4
 	LEAQ       (R9)(CX*1), DI
 	MOVQ       DI, R10
 	ANDQ       $0x00000fff, R10
@@ -1206,8 +1206,8 @@ copied_104:
 
 loaded_102:
 	VSUBPS      Y1, Y6, Y6
-	VADDPS      Y6, Y4, Y4
-	VFMADD231PS Y6, Y6, Y5
+	VADDPS      Y6, Y5, Y5
+	VFMADD231PS Y6, Y6, Y4
 	LEAQ        (R9)(CX*2), DI
 	MOVQ        DI, R10
 	ANDQ        $0x00000fff, R10
@@ -1236,8 +1236,8 @@ copied_108:
 
 loaded_106:
 	VSUBPS      Y1, Y6, Y6
-	VADDPS      Y6, Y4, Y4
-	VFMADD231PS Y6, Y6, Y5
+	VADDPS      Y6, Y5, Y5
+	VFMADD231PS Y6, Y6, Y4
 	LEAQ        (R9)(SI*1), DI
 	MOVQ        DI, R9
 	ANDQ        $0x00000fff, R9
@@ -1266,12 +1266,12 @@ copied_112:
 
 loaded_110:
 	VSUBPS      Y1, Y6, Y6
-	VADDPS      Y6, Y4, Y4
-	VFMADD231PS Y6, Y6, Y5
-	VADDPS      1088(R8), Y4, Y4
-	VMOVUPS     Y4, 1088(R8)
-	VADDPS      2176(R8), Y5, Y5
-	VMOVUPS     Y5, 2176(R8)
+	VADDPS      Y6, Y5, Y5
+	VFMADD231PS Y6, Y6, Y4
+	VADDPS      1088(R8), Y5, Y5
+	VMOVUPS     Y5, 1088(R8)
+	VADDPS      2176(R8), Y4, Y4
+	VMOVUPS     Y4, 2176(R8)
 
 vectorsdone_95:
 	LEAQ (AX)(CX*4), AX
@@ -5675,30 +5675,30 @@ vectors_587:
 
 noprefetch_590:
 	VMOVUPS     (R9), Y1
-	VMOVUPS     (R10), Y3
-	VMOVUPS     (R11), Y4
-	VSUBPS      Y1, Y4, Y4
-	VMOVAPS     Y3, Y2
-	VMULPS      Y4, Y3, Y3
-	VMOVUPS     (R10)(DX*1), Y4
+	VMOVUPS     (R10), Y2
+	VMOVUPS     (R11), Y3
+	VSUBPS      Y1, Y3, Y3
+	VMOVAPS     Y2, Y4
+	VMULPS      Y3, Y2, Y2
+	VMOVUPS     (R10)(DX*1), Y3
 	VMOVUPS     (R11)(DX*1), Y5
 	VSUBPS      Y1, Y5, Y5
-	VADDPS      Y4, Y2, Y2
-	VFMADD231PS Y5, Y4, Y3
-	VMOVUPS     (R10)(DX*2), Y4
+	VADDPS      Y3, Y4, Y4
+	VFMADD231PS Y5, Y3, Y2
+	VMOVUPS     (R10)(DX*2), Y3
 	VMOVUPS     (R11)(DX*2), Y5
 	VSUBPS      Y1, Y5, Y5
-	VADDPS      Y4, Y2, Y2
-	VFMADD231PS Y5, Y4, Y3
-	VMOVUPS     (R10)(DI*1), Y4
+	VADDPS      Y3, Y4, Y4
+	VFMADD231PS Y5, Y3, Y2
+	VMOVUPS     (R10)(DI*1), Y3
 	VMOVUPS     (R11)(DI*1), Y5
 	VSUBPS      Y1, Y5, Y5
-	VADDPS      Y4, Y2, Y2
-	VFMADD231PS Y5, Y4, Y3
-	VADDPS      1088(R9), Y2, Y2
-	VMOVUPS     Y2, 1088(R9)
-	VADDPS      2176(R9), Y3, Y3
-	VMOVUPS     Y3, 2176(R9)
+	VADDPS      Y3, Y4, Y4
+	VFMADD231PS Y5, Y3, Y2
+	VADDPS      1088(R9), Y4, Y4
+	VMOVUPS     Y4, 1088(R9)
+	VADDPS      2176(R9), Y2, Y2
+	VMOVUPS     Y2, 2176(R9)
 	ADDQ        $0x20, R10
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
@@ -5713,7 +5713,7 @@ vectorstail_588:
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
 	JA         loadslow_591
-	VMASKMOVPS (R10), Y0, Y3
+	VMASKMOVPS (R10), Y0, Y2
 	JMP        loaded_592
 
 loadslow_591:
@@ -5732,20 +5732,20 @@ copy_593:
 	JMP  copy_593
 
 copied_594:
-	VMOVUPS (SP), Y3
+	VMOVUPS (SP), Y2
 
 loaded_592:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
 	JA         loadslow_595
-	VMASKMOVPS (R11), Y0, Y4
+	VMASKMOVPS (R11), Y0, Y3
 	JMP        loaded_596
 
 loadslow_595:
-	VXORPS  Y2, Y2, Y2
-	VMOVUPS Y2, (SP)
-	VMOVUPS Y2, 32(SP)
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
@@ -5758,24 +5758,24 @@ copy_597:
 	JMP  copy_597
 
 copied_598:
-	VMOVUPS (SP), Y4
+	VMOVUPS (SP), Y3
 
 loaded_596:
-	VSUBPS     Y1, Y4, Y4
-	VMOVAPS    Y3, Y2
-	VMULPS     Y4, Y3, Y3
+	VSUBPS     Y1, Y3, Y3
+	VMOVAPS    Y2, Y4
+	VMULPS     Y3, Y2, Y2
 	LEAQ       (R10)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
 	JA         loadslow_599
-	VMASKMOVPS (R8), Y0, Y4
+	VMASKMOVPS (R8), Y0, Y3
 	JMP        loaded_600
 
 loadslow_599:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
@@ -5788,7 +5788,7 @@ copy_601:
 	JMP  copy_601
 
 copied_602:
-	VMOVUPS (SP), Y4
+	VMOVUPS (SP), Y3
 
 loaded_600:
 	LEAQ       (R11)(DX*1), R8
@@ -5819,20 +5819,20 @@ copied_606:
 
 loaded_604:
 	VSUBPS      Y1, Y5, Y5
-	VADDPS      Y4, Y2, Y2
-	VFMADD231PS Y5, Y4, Y3
+	VADDPS      Y3, Y4, Y4
+	VFMADD231PS Y5, Y3, Y2
 	LEAQ        (R10)(DX*2), R8
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
 	JA          loadslow_607
-	VMASKMOVPS  (R8), Y0, Y4
+	VMASKMOVPS  (R8), Y0, Y3
 	JMP         loaded_608
 
 loadslow_607:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
@@ -5845,7 +5845,7 @@ copy_609:
 	JMP  copy_609
 
 copied_610:
-	VMOVUPS (SP), Y4
+	VMOVUPS (SP), Y3
 
 loaded_608:
 	LEAQ       (R11)(DX*2), R8
@@ -5876,20 +5876,20 @@ copied_614:
 
 loaded_612:
 	VSUBPS      Y1, Y5, Y5
-	VADDPS      Y4, Y2, Y2
-	VFMADD231PS Y5, Y4, Y3
+	VADDPS      Y3, Y4, Y4
+	VFMADD231PS Y5, Y3, Y2
 	LEAQ        (R10)(DI*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
 	JA          loadslow_615
-	VMASKMOVPS  (R8), Y0, Y4
+	VMASKMOVPS  (R8), Y0, Y3
 	JMP         loaded_616
 
 loadslow_615:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
@@ -5902,7 +5902,7 @@ copy_617:
 	JMP  copy_617
 
 copied_618:
-	VMOVUPS (SP), Y4
+	VMOVUPS (SP), Y3
 
 loaded_616:
 	LEAQ       (R11)(DI*1), R8
@@ -5933,12 +5933,12 @@ copied_622:
 
 loaded_620:
 	VSUBPS      Y1, Y5, Y5
-	VADDPS      Y4, Y2, Y2
-	VFMADD231PS Y5, Y4, Y3
-	VADDPS      1088(R9), Y2, Y2
-	VMOVUPS     Y2, 1088(R9)
-	VADDPS      2176(R9), Y3, Y3
-	VMOVUPS     Y3, 2176(R9)
+	VADDPS      Y3, Y4, Y4
+	VFMADD231PS Y5, Y3, Y2
+	VADDPS      1088(R9), Y4, Y4
+	VMOVUPS     Y4, 1088(R9)
+	VADDPS      2176(R9), Y2, Y2
+	VMOVUPS     Y2, 2176(R9)
 
 vectorsdone_589:
 	LEAQ (AX)(DX*4), AX
@@ -10677,210 +10677,952 @@ chunk_48:
 	VMOVSD     X2, 16(SP)
 	CMPQ       mean_len+8(FP), $0x40
 	JA         wide_50
-	LEAQ       kmask<>+0(SB), DI
-	MOVQ       mean_len+8(FP), BX
-	SUBQ       $0x00, BX
-	XORQ       SI, SI
-	CMPQ       BX, SI
-	CMOVQLT    SI, BX
-	MOVQ       $0x00000010, SI
-	CMPQ       BX, SI
-	CMOVQGT    SI, BX
-	MOVWLZX    (DI)(BX*2), BX
-	KMOVW      BX, K2
-	MOVQ       mean_len+8(FP), BX
-	SUBQ       $0x10, BX
-	XORQ       SI, SI
-	CMPQ       BX, SI
-	CMOVQLT    SI, BX
-	MOVQ       $0x00000010, SI
-	CMPQ       BX, SI
-	CMOVQGT    SI, BX
-	MOVWLZX    (DI)(BX*2), BX
-	KMOVW      BX, K3
-	MOVQ       mean_len+8(FP), BX
-	SUBQ       $0x20, BX
-	XORQ       SI, SI
-	CMPQ       BX, SI
-	CMOVQLT    SI, BX
-	MOVQ       $0x00000010, SI
-	CMPQ       BX, SI
-	CMOVQGT    SI, BX
-	MOVWLZX    (DI)(BX*2), BX
-	KMOVW      BX, K4
-	MOVQ       mean_len+8(FP), BX
-	SUBQ       $0x30, BX
-	XORQ       SI, SI
-	CMPQ       BX, SI
-	CMOVQLT    SI, BX
-	MOVQ       $0x00000010, SI
-	CMPQ       BX, SI
-	CMOVQGT    SI, BX
-	MOVWLZX    (DI)(BX*2), BX
-	KMOVW      BX, K5
-	VPXORD     Z0, Z0, Z0
-	VPXORD     Z1, Z1, Z1
-	VPXORD     Z2, Z2, Z2
-	VPXORD     Z3, Z3, Z3
-	VPXORD     Z4, Z4, Z4
-	VPXORD     Z5, Z5, Z5
-	VPXORD     Z6, Z6, Z6
-	VPXORD     Z7, Z7, Z7
-	MOVQ       buf_base+48(FP), SI
-	MOVQ       DX, DI
-	LEAQ       (CX)(CX*2), R8
+	CMPQ       mean_len+8(FP), $0x10
+	JB         narrowpartial_52
+	JE         narrowwhole_53
+	CMPQ       mean_len+8(FP), $0x20
+	JB         narrowpartial_54
+	JE         narrowwhole_55
+	CMPQ       mean_len+8(FP), $0x30
+	JB         narrowpartial_56
+	JE         narrowwhole_57
+	CMPQ       mean_len+8(FP), $0x40
+	JB         narrowpartial_58
+	JE         narrowwhole_59
 
-narrow_51:
+narrowpartial_52:
+	LEAQ    kmask<>+0(SB), BX
+	MOVQ    mean_len+8(FP), SI
+	SUBQ    $0x00, SI
+	MOVWLZX (BX)(SI*2), BX
+	KMOVW   BX, K2
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	MOVQ    buf_base+48(FP), BX
+	MOVQ    DX, DI
+	LEAQ    (CX)(CX*2), R8
+
+narrow_60:
 	CMPQ       DI, $0x04
-	JLT        narrowdone_52
+	JLT        narrowrows_61
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_53
-	MOVQ       prefetch+128(FP), BX
-	ADDQ       AX, BX
-	PREFETCHT0 (BX)
-	PREFETCHT0 64(BX)
-	PREFETCHT0 128(BX)
-	PREFETCHT0 192(BX)
-	PREFETCHT0 (BX)(CX*1)
-	PREFETCHT0 64(BX)(CX*1)
-	PREFETCHT0 128(BX)(CX*1)
-	PREFETCHT0 192(BX)(CX*1)
-	PREFETCHT0 (BX)(CX*2)
-	PREFETCHT0 64(BX)(CX*2)
-	PREFETCHT0 128(BX)(CX*2)
-	PREFETCHT0 192(BX)(CX*2)
-	PREFETCHT0 (BX)(R8*1)
-	PREFETCHT0 64(BX)(R8*1)
-	PREFETCHT0 128(BX)(R8*1)
-	PREFETCHT0 192(BX)(R8*1)
+	JEQ        noprefetch_62
+	MOVQ       prefetch+128(FP), SI
+	ADDQ       AX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 (SI)(CX*1)
+	PREFETCHT0 (SI)(CX*2)
+	PREFETCHT0 (SI)(R8*1)
 
-noprefetch_53:
-	VMOVUPS     (SI), Z8
-	VMOVUPS.Z   (AX), K2, Z10
-	VSUBPS      Z8, Z10, Z10
-	VMOVAPS     Z10, Z9
-	VMULPS      Z10, Z10, Z10
-	VMOVUPS.Z   (AX)(CX*1), K2, Z11
-	VSUBPS      Z8, Z11, Z11
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z11, Z11, Z10
-	VMOVUPS.Z   (AX)(CX*2), K2, Z11
-	VSUBPS      Z8, Z11, Z11
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z11, Z11, Z10
-	VMOVUPS.Z   (AX)(R8*1), K2, Z11
-	VSUBPS      Z8, Z11, Z11
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z11, Z11, Z10
-	VADDPS      Z9, Z0, Z0
-	VADDPS      Z10, Z1, Z1
-	VMOVUPS     64(SI), Z8
-	VMOVUPS.Z   64(AX), K3, Z10
-	VSUBPS      Z8, Z10, Z10
-	VMOVAPS     Z10, Z9
-	VMULPS      Z10, Z10, Z10
-	VMOVUPS.Z   64(AX)(CX*1), K3, Z11
-	VSUBPS      Z8, Z11, Z11
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z11, Z11, Z10
-	VMOVUPS.Z   64(AX)(CX*2), K3, Z11
-	VSUBPS      Z8, Z11, Z11
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z11, Z11, Z10
-	VMOVUPS.Z   64(AX)(R8*1), K3, Z11
-	VSUBPS      Z8, Z11, Z11
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z11, Z11, Z10
-	VADDPS      Z9, Z2, Z2
-	VADDPS      Z10, Z3, Z3
-	VMOVUPS     128(SI), Z8
-	VMOVUPS.Z   128(AX), K4, Z10
-	VSUBPS      Z8, Z10, Z10
-	VMOVAPS     Z10, Z9
-	VMULPS      Z10, Z10, Z10
-	VMOVUPS.Z   128(AX)(CX*1), K4, Z11
-	VSUBPS      Z8, Z11, Z11
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z11, Z11, Z10
-	VMOVUPS.Z   128(AX)(CX*2), K4, Z11
-	VSUBPS      Z8, Z11, Z11
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z11, Z11, Z10
-	VMOVUPS.Z   128(AX)(R8*1), K4, Z11
-	VSUBPS      Z8, Z11, Z11
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z11, Z11, Z10
-	VADDPS      Z9, Z4, Z4
-	VADDPS      Z10, Z5, Z5
-	VMOVUPS     192(SI), Z8
-	VMOVUPS.Z   192(AX), K5, Z10
-	VSUBPS      Z8, Z10, Z10
-	VMOVAPS     Z10, Z9
-	VMULPS      Z10, Z10, Z10
-	VMOVUPS.Z   192(AX)(CX*1), K5, Z11
-	VSUBPS      Z8, Z11, Z11
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z11, Z11, Z10
-	VMOVUPS.Z   192(AX)(CX*2), K5, Z11
-	VSUBPS      Z8, Z11, Z11
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z11, Z11, Z10
-	VMOVUPS.Z   192(AX)(R8*1), K5, Z11
-	VSUBPS      Z8, Z11, Z11
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z11, Z11, Z10
-	VADDPS      Z9, Z6, Z6
-	VADDPS      Z10, Z7, Z7
+noprefetch_62:
+	VMOVUPS     (BX), Z2
+	VMOVUPS.Z   (AX), K2, Z3
+	VSUBPS      Z2, Z3, Z3
+	VMOVAPS     Z3, Z4
+	VMULPS      Z3, Z3, Z3
+	VMOVUPS.Z   (AX)(CX*1), K2, Z7
+	VSUBPS      Z2, Z7, Z7
+	VADDPS      Z7, Z4, Z4
+	VFMADD231PS Z7, Z7, Z3
+	VMOVUPS.Z   (AX)(CX*2), K2, Z7
+	VSUBPS      Z2, Z7, Z7
+	VADDPS      Z7, Z4, Z4
+	VFMADD231PS Z7, Z7, Z3
+	VMOVUPS.Z   (AX)(R8*1), K2, Z7
+	VSUBPS      Z2, Z7, Z7
+	VADDPS      Z7, Z4, Z4
+	VFMADD231PS Z7, Z7, Z3
+	VADDPS      Z4, Z0, Z0
+	VADDPS      Z3, Z1, Z1
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_51
+	JMP         narrow_60
 
-narrowdone_52:
-narrow_54:
+narrowrows_61:
+narrow_63:
 	CMPQ      DI, $0x01
-	JLT       narrowdone_55
-	VMOVUPS   (SI), Z8
-	VMOVUPS.Z (AX), K2, Z9
-	VSUBPS    Z8, Z9, Z9
-	VMOVAPS   Z9, Z8
-	VMULPS    Z9, Z9, Z9
-	VADDPS    Z8, Z0, Z0
-	VADDPS    Z9, Z1, Z1
-	VMOVUPS   64(SI), Z8
-	VMOVUPS.Z 64(AX), K3, Z9
-	VSUBPS    Z8, Z9, Z9
-	VMOVAPS   Z9, Z8
-	VMULPS    Z9, Z9, Z9
-	VADDPS    Z8, Z2, Z2
-	VADDPS    Z9, Z3, Z3
-	VMOVUPS   128(SI), Z8
-	VMOVUPS.Z 128(AX), K4, Z9
-	VSUBPS    Z8, Z9, Z9
-	VMOVAPS   Z9, Z8
-	VMULPS    Z9, Z9, Z9
-	VADDPS    Z8, Z4, Z4
-	VADDPS    Z9, Z5, Z5
-	VMOVUPS   192(SI), Z8
-	VMOVUPS.Z 192(AX), K5, Z9
-	VSUBPS    Z8, Z9, Z9
-	VMOVAPS   Z9, Z8
-	VMULPS    Z9, Z9, Z9
-	VADDPS    Z8, Z6, Z6
-	VADDPS    Z9, Z7, Z7
+	JLT       narrowrows_64
+	VMOVUPS   (BX), Z2
+	VMOVUPS.Z (AX), K2, Z3
+	VSUBPS    Z2, Z3, Z3
+	VMOVAPS   Z3, Z2
+	VMULPS    Z3, Z3, Z3
+	VADDPS    Z2, Z0, Z0
+	VADDPS    Z3, Z1, Z1
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_54
+	JMP       narrow_63
 
-narrowdone_55:
-	VMOVUPS Z0, 1088(SI)
-	VMOVUPS Z1, 2176(SI)
-	VMOVUPS Z2, 1152(SI)
-	VMOVUPS Z3, 2240(SI)
-	VMOVUPS Z4, 1216(SI)
-	VMOVUPS Z5, 2304(SI)
-	VMOVUPS Z6, 1280(SI)
-	VMOVUPS Z7, 2368(SI)
-	JMP     chunkdone_49
+narrowrows_64:
+	VMOVUPS Z0, 1088(BX)
+	VMOVUPS Z1, 2176(BX)
+	JMP     narrowdone_51
+
+narrowwhole_53:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	MOVQ   buf_base+48(FP), BX
+	MOVQ   DX, DI
+	LEAQ   (CX)(CX*2), R8
+
+narrow_65:
+	CMPQ       DI, $0x04
+	JLT        narrowrows_66
+	CMPQ       prefetch+128(FP), $0x00
+	JEQ        noprefetch_67
+	MOVQ       prefetch+128(FP), SI
+	ADDQ       AX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 (SI)(CX*1)
+	PREFETCHT0 (SI)(CX*2)
+	PREFETCHT0 (SI)(R8*1)
+
+noprefetch_67:
+	VMOVUPS     (BX), Z2
+	VMOVUPS     (AX), Z3
+	VSUBPS      Z2, Z3, Z3
+	VMOVAPS     Z3, Z4
+	VMULPS      Z3, Z3, Z3
+	VMOVUPS     (AX)(CX*1), Z7
+	VSUBPS      Z2, Z7, Z7
+	VADDPS      Z7, Z4, Z4
+	VFMADD231PS Z7, Z7, Z3
+	VMOVUPS     (AX)(CX*2), Z7
+	VSUBPS      Z2, Z7, Z7
+	VADDPS      Z7, Z4, Z4
+	VFMADD231PS Z7, Z7, Z3
+	VMOVUPS     (AX)(R8*1), Z7
+	VSUBPS      Z2, Z7, Z7
+	VADDPS      Z7, Z4, Z4
+	VFMADD231PS Z7, Z7, Z3
+	VADDPS      Z4, Z0, Z0
+	VADDPS      Z3, Z1, Z1
+	LEAQ        (AX)(CX*4), AX
+	SUBQ        $0x04, DI
+	JMP         narrow_65
+
+narrowrows_66:
+narrow_68:
+	CMPQ    DI, $0x01
+	JLT     narrowrows_69
+	VMOVUPS (BX), Z2
+	VMOVUPS (AX), Z3
+	VSUBPS  Z2, Z3, Z3
+	VMOVAPS Z3, Z2
+	VMULPS  Z3, Z3, Z3
+	VADDPS  Z2, Z0, Z0
+	VADDPS  Z3, Z1, Z1
+	LEAQ    (AX)(CX*1), AX
+	SUBQ    $0x01, DI
+	JMP     narrow_68
+
+narrowrows_69:
+	VMOVUPS Z0, 1088(BX)
+	VMOVUPS Z1, 2176(BX)
+	JMP     narrowdone_51
+
+narrowpartial_54:
+	LEAQ    kmask<>+0(SB), BX
+	MOVQ    mean_len+8(FP), SI
+	SUBQ    $0x10, SI
+	MOVWLZX (BX)(SI*2), BX
+	KMOVW   BX, K2
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	MOVQ    buf_base+48(FP), BX
+	MOVQ    DX, DI
+	LEAQ    (CX)(CX*2), R8
+
+narrow_70:
+	CMPQ       DI, $0x04
+	JLT        narrowrows_71
+	CMPQ       prefetch+128(FP), $0x00
+	JEQ        noprefetch_72
+	MOVQ       prefetch+128(FP), SI
+	ADDQ       AX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 64(SI)
+	PREFETCHT0 (SI)(CX*1)
+	PREFETCHT0 64(SI)(CX*1)
+	PREFETCHT0 (SI)(CX*2)
+	PREFETCHT0 64(SI)(CX*2)
+	PREFETCHT0 (SI)(R8*1)
+	PREFETCHT0 64(SI)(R8*1)
+
+noprefetch_72:
+	VMOVUPS     (BX), Z4
+	VMOVUPS     64(BX), Z7
+	VMOVUPS     (AX), Z8
+	VSUBPS      Z4, Z8, Z8
+	VMOVAPS     Z8, Z9
+	VMULPS      Z8, Z8, Z8
+	VMOVUPS.Z   64(AX), K2, Z10
+	VSUBPS      Z7, Z10, Z10
+	VMOVAPS     Z10, Z11
+	VMULPS      Z10, Z10, Z10
+	VMOVUPS     (AX)(CX*1), Z12
+	VSUBPS      Z4, Z12, Z12
+	VADDPS      Z12, Z9, Z9
+	VFMADD231PS Z12, Z12, Z8
+	VMOVUPS.Z   64(AX)(CX*1), K2, Z12
+	VSUBPS      Z7, Z12, Z12
+	VADDPS      Z12, Z11, Z11
+	VFMADD231PS Z12, Z12, Z10
+	VMOVUPS     (AX)(CX*2), Z12
+	VSUBPS      Z4, Z12, Z12
+	VADDPS      Z12, Z9, Z9
+	VFMADD231PS Z12, Z12, Z8
+	VMOVUPS.Z   64(AX)(CX*2), K2, Z12
+	VSUBPS      Z7, Z12, Z12
+	VADDPS      Z12, Z11, Z11
+	VFMADD231PS Z12, Z12, Z10
+	VMOVUPS     (AX)(R8*1), Z12
+	VSUBPS      Z4, Z12, Z12
+	VADDPS      Z12, Z9, Z9
+	VFMADD231PS Z12, Z12, Z8
+	VMOVUPS.Z   64(AX)(R8*1), K2, Z4
+	VSUBPS      Z7, Z4, Z4
+	VADDPS      Z4, Z11, Z11
+	VFMADD231PS Z4, Z4, Z10
+	VADDPS      Z9, Z0, Z0
+	VADDPS      Z8, Z1, Z1
+	VADDPS      Z11, Z2, Z2
+	VADDPS      Z10, Z3, Z3
+	LEAQ        (AX)(CX*4), AX
+	SUBQ        $0x04, DI
+	JMP         narrow_70
+
+narrowrows_71:
+narrow_73:
+	CMPQ      DI, $0x01
+	JLT       narrowrows_74
+	VMOVUPS   (BX), Z4
+	VMOVUPS   64(BX), Z7
+	VMOVUPS   (AX), Z8
+	VSUBPS    Z4, Z8, Z8
+	VMOVAPS   Z8, Z4
+	VMULPS    Z8, Z8, Z8
+	VMOVUPS.Z 64(AX), K2, Z9
+	VSUBPS    Z7, Z9, Z9
+	VMOVAPS   Z9, Z7
+	VMULPS    Z9, Z9, Z9
+	VADDPS    Z4, Z0, Z0
+	VADDPS    Z8, Z1, Z1
+	VADDPS    Z7, Z2, Z2
+	VADDPS    Z9, Z3, Z3
+	LEAQ      (AX)(CX*1), AX
+	SUBQ      $0x01, DI
+	JMP       narrow_73
+
+narrowrows_74:
+	VMOVUPS Z0, 1088(BX)
+	VMOVUPS Z1, 2176(BX)
+	VMOVUPS Z2, 1152(BX)
+	VMOVUPS Z3, 2240(BX)
+	JMP     narrowdone_51
+
+narrowwhole_55:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   buf_base+48(FP), BX
+	MOVQ   DX, DI
+	LEAQ   (CX)(CX*2), R8
+
+narrow_75:
+	CMPQ       DI, $0x04
+	JLT        narrowrows_76
+	CMPQ       prefetch+128(FP), $0x00
+	JEQ        noprefetch_77
+	MOVQ       prefetch+128(FP), SI
+	ADDQ       AX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 64(SI)
+	PREFETCHT0 (SI)(CX*1)
+	PREFETCHT0 64(SI)(CX*1)
+	PREFETCHT0 (SI)(CX*2)
+	PREFETCHT0 64(SI)(CX*2)
+	PREFETCHT0 (SI)(R8*1)
+	PREFETCHT0 64(SI)(R8*1)
+
+noprefetch_77:
+	VMOVUPS     (BX), Z4
+	VMOVUPS     64(BX), Z7
+	VMOVUPS     (AX), Z8
+	VSUBPS      Z4, Z8, Z8
+	VMOVAPS     Z8, Z9
+	VMULPS      Z8, Z8, Z8
+	VMOVUPS     64(AX), Z10
+	VSUBPS      Z7, Z10, Z10
+	VMOVAPS     Z10, Z11
+	VMULPS      Z10, Z10, Z10
+	VMOVUPS     (AX)(CX*1), Z12
+	VSUBPS      Z4, Z12, Z12
+	VADDPS      Z12, Z9, Z9
+	VFMADD231PS Z12, Z12, Z8
+	VMOVUPS     64(AX)(CX*1), Z12
+	VSUBPS      Z7, Z12, Z12
+	VADDPS      Z12, Z11, Z11
+	VFMADD231PS Z12, Z12, Z10
+	VMOVUPS     (AX)(CX*2), Z12
+	VSUBPS      Z4, Z12, Z12
+	VADDPS      Z12, Z9, Z9
+	VFMADD231PS Z12, Z12, Z8
+	VMOVUPS     64(AX)(CX*2), Z12
+	VSUBPS      Z7, Z12, Z12
+	VADDPS      Z12, Z11, Z11
+	VFMADD231PS Z12, Z12, Z10
+	VMOVUPS     (AX)(R8*1), Z12
+	VSUBPS      Z4, Z12, Z12
+	VADDPS      Z12, Z9, Z9
+	VFMADD231PS Z12, Z12, Z8
+	VMOVUPS     64(AX)(R8*1), Z4
+	VSUBPS      Z7, Z4, Z4
+	VADDPS      Z4, Z11, Z11
+	VFMADD231PS Z4, Z4, Z10
+	VADDPS      Z9, Z0, Z0
+	VADDPS      Z8, Z1, Z1
+	VADDPS      Z11, Z2, Z2
+	VADDPS      Z10, Z3, Z3
+	LEAQ        (AX)(CX*4), AX
+	SUBQ        $0x04, DI
+	JMP         narrow_75
+
+narrowrows_76:
+narrow_78:
+	CMPQ    DI, $0x01
+	JLT     narrowrows_79
+	VMOVUPS (BX), Z4
+	VMOVUPS 64(BX), Z7
+	VMOVUPS (AX), Z8
+	VSUBPS  Z4, Z8, Z8
+	VMOVAPS Z8, Z4
+	VMULPS  Z8, Z8, Z8
+	VMOVUPS 64(AX), Z9
+	VSUBPS  Z7, Z9, Z9
+	VMOVAPS Z9, Z7
+	VMULPS  Z9, Z9, Z9
+	VADDPS  Z4, Z0, Z0
+	VADDPS  Z8, Z1, Z1
+	VADDPS  Z7, Z2, Z2
+	VADDPS  Z9, Z3, Z3
+	LEAQ    (AX)(CX*1), AX
+	SUBQ    $0x01, DI
+	JMP     narrow_78
+
+narrowrows_79:
+	VMOVUPS Z0, 1088(BX)
+	VMOVUPS Z1, 2176(BX)
+	VMOVUPS Z2, 1152(BX)
+	VMOVUPS Z3, 2240(BX)
+	JMP     narrowdone_51
+
+narrowpartial_56:
+	LEAQ    kmask<>+0(SB), BX
+	MOVQ    mean_len+8(FP), SI
+	SUBQ    $0x20, SI
+	MOVWLZX (BX)(SI*2), BX
+	KMOVW   BX, K2
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z7, Z7, Z7
+	MOVQ    buf_base+48(FP), BX
+	MOVQ    DX, DI
+	LEAQ    (CX)(CX*2), R8
+
+narrow_80:
+	CMPQ       DI, $0x04
+	JLT        narrowrows_81
+	CMPQ       prefetch+128(FP), $0x00
+	JEQ        noprefetch_82
+	MOVQ       prefetch+128(FP), SI
+	ADDQ       AX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 64(SI)
+	PREFETCHT0 128(SI)
+	PREFETCHT0 (SI)(CX*1)
+	PREFETCHT0 64(SI)(CX*1)
+	PREFETCHT0 128(SI)(CX*1)
+	PREFETCHT0 (SI)(CX*2)
+	PREFETCHT0 64(SI)(CX*2)
+	PREFETCHT0 128(SI)(CX*2)
+	PREFETCHT0 (SI)(R8*1)
+	PREFETCHT0 64(SI)(R8*1)
+	PREFETCHT0 128(SI)(R8*1)
+
+noprefetch_82:
+	VMOVUPS     (BX), Z8
+	VMOVUPS     64(BX), Z9
+	VMOVUPS     128(BX), Z10
+	VMOVUPS     (AX), Z11
+	VSUBPS      Z8, Z11, Z11
+	VMOVAPS     Z11, Z12
+	VMULPS      Z11, Z11, Z11
+	VMOVUPS     64(AX), Z13
+	VSUBPS      Z9, Z13, Z13
+	VMOVAPS     Z13, Z14
+	VMULPS      Z13, Z13, Z13
+	VMOVUPS.Z   128(AX), K2, Z15
+	VSUBPS      Z10, Z15, Z15
+	VMOVAPS     Z15, Z16
+	VMULPS      Z15, Z15, Z15
+	VMOVUPS     (AX)(CX*1), Z17
+	VSUBPS      Z8, Z17, Z17
+	VADDPS      Z17, Z12, Z12
+	VFMADD231PS Z17, Z17, Z11
+	VMOVUPS     64(AX)(CX*1), Z17
+	VSUBPS      Z9, Z17, Z17
+	VADDPS      Z17, Z14, Z14
+	VFMADD231PS Z17, Z17, Z13
+	VMOVUPS.Z   128(AX)(CX*1), K2, Z17
+	VSUBPS      Z10, Z17, Z17
+	VADDPS      Z17, Z16, Z16
+	VFMADD231PS Z17, Z17, Z15
+	VMOVUPS     (AX)(CX*2), Z17
+	VSUBPS      Z8, Z17, Z17
+	VADDPS      Z17, Z12, Z12
+	VFMADD231PS Z17, Z17, Z11
+	VMOVUPS     64(AX)(CX*2), Z17
+	VSUBPS      Z9, Z17, Z17
+	VADDPS      Z17, Z14, Z14
+	VFMADD231PS Z17, Z17, Z13
+	VMOVUPS.Z   128(AX)(CX*2), K2, Z17
+	VSUBPS      Z10, Z17, Z17
+	VADDPS      Z17, Z16, Z16
+	VFMADD231PS Z17, Z17, Z15
+	VMOVUPS     (AX)(R8*1), Z17
+	VSUBPS      Z8, Z17, Z17
+	VADDPS      Z17, Z12, Z12
+	VFMADD231PS Z17, Z17, Z11
+	VMOVUPS     64(AX)(R8*1), Z8
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z8, Z14, Z14
+	VFMADD231PS Z8, Z8, Z13
+	VMOVUPS.Z   128(AX)(R8*1), K2, Z8
+	VSUBPS      Z10, Z8, Z8
+	VADDPS      Z8, Z16, Z16
+	VFMADD231PS Z8, Z8, Z15
+	VADDPS      Z12, Z0, Z0
+	VADDPS      Z11, Z1, Z1
+	VADDPS      Z14, Z2, Z2
+	VADDPS      Z13, Z3, Z3
+	VADDPS      Z16, Z4, Z4
+	VADDPS      Z15, Z7, Z7
+	LEAQ        (AX)(CX*4), AX
+	SUBQ        $0x04, DI
+	JMP         narrow_80
+
+narrowrows_81:
+narrow_83:
+	CMPQ      DI, $0x01
+	JLT       narrowrows_84
+	VMOVUPS   (BX), Z8
+	VMOVUPS   64(BX), Z9
+	VMOVUPS   128(BX), Z10
+	VMOVUPS   (AX), Z11
+	VSUBPS    Z8, Z11, Z11
+	VMOVAPS   Z11, Z8
+	VMULPS    Z11, Z11, Z11
+	VMOVUPS   64(AX), Z12
+	VSUBPS    Z9, Z12, Z12
+	VMOVAPS   Z12, Z9
+	VMULPS    Z12, Z12, Z12
+	VMOVUPS.Z 128(AX), K2, Z13
+	VSUBPS    Z10, Z13, Z13
+	VMOVAPS   Z13, Z10
+	VMULPS    Z13, Z13, Z13
+	VADDPS    Z8, Z0, Z0
+	VADDPS    Z11, Z1, Z1
+	VADDPS    Z9, Z2, Z2
+	VADDPS    Z12, Z3, Z3
+	VADDPS    Z10, Z4, Z4
+	VADDPS    Z13, Z7, Z7
+	LEAQ      (AX)(CX*1), AX
+	SUBQ      $0x01, DI
+	JMP       narrow_83
+
+narrowrows_84:
+	VMOVUPS Z0, 1088(BX)
+	VMOVUPS Z1, 2176(BX)
+	VMOVUPS Z2, 1152(BX)
+	VMOVUPS Z3, 2240(BX)
+	VMOVUPS Z4, 1216(BX)
+	VMOVUPS Z7, 2304(BX)
+	JMP     narrowdone_51
+
+narrowwhole_57:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z7, Z7, Z7
+	MOVQ   buf_base+48(FP), BX
+	MOVQ   DX, DI
+	LEAQ   (CX)(CX*2), R8
+
+narrow_85:
+	CMPQ       DI, $0x04
+	JLT        narrowrows_86
+	CMPQ       prefetch+128(FP), $0x00
+	JEQ        noprefetch_87
+	MOVQ       prefetch+128(FP), SI
+	ADDQ       AX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 64(SI)
+	PREFETCHT0 128(SI)
+	PREFETCHT0 (SI)(CX*1)
+	PREFETCHT0 64(SI)(CX*1)
+	PREFETCHT0 128(SI)(CX*1)
+	PREFETCHT0 (SI)(CX*2)
+	PREFETCHT0 64(SI)(CX*2)
+	PREFETCHT0 128(SI)(CX*2)
+	PREFETCHT0 (SI)(R8*1)
+	PREFETCHT0 64(SI)(R8*1)
+	PREFETCHT0 128(SI)(R8*1)
+
+noprefetch_87:
+	VMOVUPS     (BX), Z8
+	VMOVUPS     64(BX), Z9
+	VMOVUPS     128(BX), Z10
+	VMOVUPS     (AX), Z11
+	VSUBPS      Z8, Z11, Z11
+	VMOVAPS     Z11, Z12
+	VMULPS      Z11, Z11, Z11
+	VMOVUPS     64(AX), Z13
+	VSUBPS      Z9, Z13, Z13
+	VMOVAPS     Z13, Z14
+	VMULPS      Z13, Z13, Z13
+	VMOVUPS     128(AX), Z15
+	VSUBPS      Z10, Z15, Z15
+	VMOVAPS     Z15, Z16
+	VMULPS      Z15, Z15, Z15
+	VMOVUPS     (AX)(CX*1), Z17
+	VSUBPS      Z8, Z17, Z17
+	VADDPS      Z17, Z12, Z12
+	VFMADD231PS Z17, Z17, Z11
+	VMOVUPS     64(AX)(CX*1), Z17
+	VSUBPS      Z9, Z17, Z17
+	VADDPS      Z17, Z14, Z14
+	VFMADD231PS Z17, Z17, Z13
+	VMOVUPS     128(AX)(CX*1), Z17
+	VSUBPS      Z10, Z17, Z17
+	VADDPS      Z17, Z16, Z16
+	VFMADD231PS Z17, Z17, Z15
+	VMOVUPS     (AX)(CX*2), Z17
+	VSUBPS      Z8, Z17, Z17
+	VADDPS      Z17, Z12, Z12
+	VFMADD231PS Z17, Z17, Z11
+	VMOVUPS     64(AX)(CX*2), Z17
+	VSUBPS      Z9, Z17, Z17
+	VADDPS      Z17, Z14, Z14
+	VFMADD231PS Z17, Z17, Z13
+	VMOVUPS     128(AX)(CX*2), Z17
+	VSUBPS      Z10, Z17, Z17
+	VADDPS      Z17, Z16, Z16
+	VFMADD231PS Z17, Z17, Z15
+	VMOVUPS     (AX)(R8*1), Z17
+	VSUBPS      Z8, Z17, Z17
+	VADDPS      Z17, Z12, Z12
+	VFMADD231PS Z17, Z17, Z11
+	VMOVUPS     64(AX)(R8*1), Z8
+	VSUBPS      Z9, Z8, Z8
+	VADDPS      Z8, Z14, Z14
+	VFMADD231PS Z8, Z8, Z13
+	VMOVUPS     128(AX)(R8*1), Z8
+	VSUBPS      Z10, Z8, Z8
+	VADDPS      Z8, Z16, Z16
+	VFMADD231PS Z8, Z8, Z15
+	VADDPS      Z12, Z0, Z0
+	VADDPS      Z11, Z1, Z1
+	VADDPS      Z14, Z2, Z2
+	VADDPS      Z13, Z3, Z3
+	VADDPS      Z16, Z4, Z4
+	VADDPS      Z15, Z7, Z7
+	LEAQ        (AX)(CX*4), AX
+	SUBQ        $0x04, DI
+	JMP         narrow_85
+
+narrowrows_86:
+narrow_88:
+	CMPQ    DI, $0x01
+	JLT     narrowrows_89
+	VMOVUPS (BX), Z8
+	VMOVUPS 64(BX), Z9
+	VMOVUPS 128(BX), Z10
+	VMOVUPS (AX), Z11
+	VSUBPS  Z8, Z11, Z11
+	VMOVAPS Z11, Z8
+	VMULPS  Z11, Z11, Z11
+	VMOVUPS 64(AX), Z12
+	VSUBPS  Z9, Z12, Z12
+	VMOVAPS Z12, Z9
+	VMULPS  Z12, Z12, Z12
+	VMOVUPS 128(AX), Z13
+	VSUBPS  Z10, Z13, Z13
+	VMOVAPS Z13, Z10
+	VMULPS  Z13, Z13, Z13
+	VADDPS  Z8, Z0, Z0
+	VADDPS  Z11, Z1, Z1
+	VADDPS  Z9, Z2, Z2
+	VADDPS  Z12, Z3, Z3
+	VADDPS  Z10, Z4, Z4
+	VADDPS  Z13, Z7, Z7
+	LEAQ    (AX)(CX*1), AX
+	SUBQ    $0x01, DI
+	JMP     narrow_88
+
+narrowrows_89:
+	VMOVUPS Z0, 1088(BX)
+	VMOVUPS Z1, 2176(BX)
+	VMOVUPS Z2, 1152(BX)
+	VMOVUPS Z3, 2240(BX)
+	VMOVUPS Z4, 1216(BX)
+	VMOVUPS Z7, 2304(BX)
+	JMP     narrowdone_51
+
+narrowpartial_58:
+	LEAQ    kmask<>+0(SB), BX
+	MOVQ    mean_len+8(FP), SI
+	SUBQ    $0x30, SI
+	MOVWLZX (BX)(SI*2), BX
+	KMOVW   BX, K2
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	MOVQ    buf_base+48(FP), BX
+	MOVQ    DX, DI
+	LEAQ    (CX)(CX*2), R8
+
+narrow_90:
+	CMPQ       DI, $0x04
+	JLT        narrowrows_91
+	CMPQ       prefetch+128(FP), $0x00
+	JEQ        noprefetch_92
+	MOVQ       prefetch+128(FP), SI
+	ADDQ       AX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 64(SI)
+	PREFETCHT0 128(SI)
+	PREFETCHT0 192(SI)
+	PREFETCHT0 (SI)(CX*1)
+	PREFETCHT0 64(SI)(CX*1)
+	PREFETCHT0 128(SI)(CX*1)
+	PREFETCHT0 192(SI)(CX*1)
+	PREFETCHT0 (SI)(CX*2)
+	PREFETCHT0 64(SI)(CX*2)
+	PREFETCHT0 128(SI)(CX*2)
+	PREFETCHT0 192(SI)(CX*2)
+	PREFETCHT0 (SI)(R8*1)
+	PREFETCHT0 64(SI)(R8*1)
+	PREFETCHT0 128(SI)(R8*1)
+	PREFETCHT0 192(SI)(R8*1)
+
+noprefetch_92:
+	VMOVUPS     (BX), Z10
+	VMOVUPS     64(BX), Z11
+	VMOVUPS     128(BX), Z12
+	VMOVUPS     192(BX), Z13
+	VMOVUPS     (AX), Z14
+	VSUBPS      Z10, Z14, Z14
+	VMOVAPS     Z14, Z15
+	VMULPS      Z14, Z14, Z14
+	VMOVUPS     64(AX), Z16
+	VSUBPS      Z11, Z16, Z16
+	VMOVAPS     Z16, Z17
+	VMULPS      Z16, Z16, Z16
+	VMOVUPS     128(AX), Z18
+	VSUBPS      Z12, Z18, Z18
+	VMOVAPS     Z18, Z19
+	VMULPS      Z18, Z18, Z18
+	VMOVUPS.Z   192(AX), K2, Z20
+	VSUBPS      Z13, Z20, Z20
+	VMOVAPS     Z20, Z21
+	VMULPS      Z20, Z20, Z20
+	VMOVUPS     (AX)(CX*1), Z22
+	VSUBPS      Z10, Z22, Z22
+	VADDPS      Z22, Z15, Z15
+	VFMADD231PS Z22, Z22, Z14
+	VMOVUPS     64(AX)(CX*1), Z22
+	VSUBPS      Z11, Z22, Z22
+	VADDPS      Z22, Z17, Z17
+	VFMADD231PS Z22, Z22, Z16
+	VMOVUPS     128(AX)(CX*1), Z22
+	VSUBPS      Z12, Z22, Z22
+	VADDPS      Z22, Z19, Z19
+	VFMADD231PS Z22, Z22, Z18
+	VMOVUPS.Z   192(AX)(CX*1), K2, Z22
+	VSUBPS      Z13, Z22, Z22
+	VADDPS      Z22, Z21, Z21
+	VFMADD231PS Z22, Z22, Z20
+	VMOVUPS     (AX)(CX*2), Z22
+	VSUBPS      Z10, Z22, Z22
+	VADDPS      Z22, Z15, Z15
+	VFMADD231PS Z22, Z22, Z14
+	VMOVUPS     64(AX)(CX*2), Z22
+	VSUBPS      Z11, Z22, Z22
+	VADDPS      Z22, Z17, Z17
+	VFMADD231PS Z22, Z22, Z16
+	VMOVUPS     128(AX)(CX*2), Z22
+	VSUBPS      Z12, Z22, Z22
+	VADDPS      Z22, Z19, Z19
+	VFMADD231PS Z22, Z22, Z18
+	VMOVUPS.Z   192(AX)(CX*2), K2, Z22
+	VSUBPS      Z13, Z22, Z22
+	VADDPS      Z22, Z21, Z21
+	VFMADD231PS Z22, Z22, Z20
+	VMOVUPS     (AX)(R8*1), Z22
+	VSUBPS      Z10, Z22, Z22
+	VADDPS      Z22, Z15, Z15
+	VFMADD231PS Z22, Z22, Z14
+	VMOVUPS     64(AX)(R8*1), Z10
+	VSUBPS      Z11, Z10, Z10
+	VADDPS      Z10, Z17, Z17
+	VFMADD231PS Z10, Z10, Z16
+	VMOVUPS     128(AX)(R8*1), Z10
+	VSUBPS      Z12, Z10, Z10
+	VADDPS      Z10, Z19, Z19
+	VFMADD231PS Z10, Z10, Z18
+	VMOVUPS.Z   192(AX)(R8*1), K2, Z10
+	VSUBPS      Z13, Z10, Z10
+	VADDPS      Z10, Z21, Z21
+	VFMADD231PS Z10, Z10, Z20
+	VADDPS      Z15, Z0, Z0
+	VADDPS      Z14, Z1, Z1
+	VADDPS      Z17, Z2, Z2
+	VADDPS      Z16, Z3, Z3
+	VADDPS      Z19, Z4, Z4
+	VADDPS      Z18, Z7, Z7
+	VADDPS      Z21, Z8, Z8
+	VADDPS      Z20, Z9, Z9
+	LEAQ        (AX)(CX*4), AX
+	SUBQ        $0x04, DI
+	JMP         narrow_90
+
+narrowrows_91:
+narrow_93:
+	CMPQ      DI, $0x01
+	JLT       narrowrows_94
+	VMOVUPS   (BX), Z10
+	VMOVUPS   64(BX), Z11
+	VMOVUPS   128(BX), Z12
+	VMOVUPS   192(BX), Z13
+	VMOVUPS   (AX), Z14
+	VSUBPS    Z10, Z14, Z14
+	VMOVAPS   Z14, Z10
+	VMULPS    Z14, Z14, Z14
+	VMOVUPS   64(AX), Z15
+	VSUBPS    Z11, Z15, Z15
+	VMOVAPS   Z15, Z11
+	VMULPS    Z15, Z15, Z15
+	VMOVUPS   128(AX), Z16
+	VSUBPS    Z12, Z16, Z16
+	VMOVAPS   Z16, Z12
+	VMULPS    Z16, Z16, Z16
+	VMOVUPS.Z 192(AX), K2, Z17
+	VSUBPS    Z13, Z17, Z17
+	VMOVAPS   Z17, Z13
+	VMULPS    Z17, Z17, Z17
+	VADDPS    Z10, Z0, Z0
+	VADDPS    Z14, Z1, Z1
+	VADDPS    Z11, Z2, Z2
+	VADDPS    Z15, Z3, Z3
+	VADDPS    Z12, Z4, Z4
+	VADDPS    Z16, Z7, Z7
+	VADDPS    Z13, Z8, Z8
+	VADDPS    Z17, Z9, Z9
+	LEAQ      (AX)(CX*1), AX
+	SUBQ      $0x01, DI
+	JMP       narrow_93
+
+narrowrows_94:
+	VMOVUPS Z0, 1088(BX)
+	VMOVUPS Z1, 2176(BX)
+	VMOVUPS Z2, 1152(BX)
+	VMOVUPS Z3, 2240(BX)
+	VMOVUPS Z4, 1216(BX)
+	VMOVUPS Z7, 2304(BX)
+	VMOVUPS Z8, 1280(BX)
+	VMOVUPS Z9, 2368(BX)
+	JMP     narrowdone_51
+
+narrowwhole_59:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	MOVQ   buf_base+48(FP), BX
+	MOVQ   DX, DI
+	LEAQ   (CX)(CX*2), R8
+
+narrow_95:
+	CMPQ       DI, $0x04
+	JLT        narrowrows_96
+	CMPQ       prefetch+128(FP), $0x00
+	JEQ        noprefetch_97
+	MOVQ       prefetch+128(FP), SI
+	ADDQ       AX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 64(SI)
+	PREFETCHT0 128(SI)
+	PREFETCHT0 192(SI)
+	PREFETCHT0 (SI)(CX*1)
+	PREFETCHT0 64(SI)(CX*1)
+	PREFETCHT0 128(SI)(CX*1)
+	PREFETCHT0 192(SI)(CX*1)
+	PREFETCHT0 (SI)(CX*2)
+	PREFETCHT0 64(SI)(CX*2)
+	PREFETCHT0 128(SI)(CX*2)
+	PREFETCHT0 192(SI)(CX*2)
+	PREFETCHT0 (SI)(R8*1)
+	PREFETCHT0 64(SI)(R8*1)
+	PREFETCHT0 128(SI)(R8*1)
+	PREFETCHT0 192(SI)(R8*1)
+
+noprefetch_97:
+	VMOVUPS     (BX), Z10
+	VMOVUPS     64(BX), Z11
+	VMOVUPS     128(BX), Z12
+	VMOVUPS     192(BX), Z13
+	VMOVUPS     (AX), Z14
+	VSUBPS      Z10, Z14, Z14
+	VMOVAPS     Z14, Z15
+	VMULPS      Z14, Z14, Z14
+	VMOVUPS     64(AX), Z16
+	VSUBPS      Z11, Z16, Z16
+	VMOVAPS     Z16, Z17
+	VMULPS      Z16, Z16, Z16
+	VMOVUPS     128(AX), Z18
+	VSUBPS      Z12, Z18, Z18
+	VMOVAPS     Z18, Z19
+	VMULPS      Z18, Z18, Z18
+	VMOVUPS     192(AX), Z20
+	VSUBPS      Z13, Z20, Z20
+	VMOVAPS     Z20, Z21
+	VMULPS      Z20, Z20, Z20
+	VMOVUPS     (AX)(CX*1), Z22
+	VSUBPS      Z10, Z22, Z22
+	VADDPS      Z22, Z15, Z15
+	VFMADD231PS Z22, Z22, Z14
+	VMOVUPS     64(AX)(CX*1), Z22
+	VSUBPS      Z11, Z22, Z22
+	VADDPS      Z22, Z17, Z17
+	VFMADD231PS Z22, Z22, Z16
+	VMOVUPS     128(AX)(CX*1), Z22
+	VSUBPS      Z12, Z22, Z22
+	VADDPS      Z22, Z19, Z19
+	VFMADD231PS Z22, Z22, Z18
+	VMOVUPS     192(AX)(CX*1), Z22
+	VSUBPS      Z13, Z22, Z22
+	VADDPS      Z22, Z21, Z21
+	VFMADD231PS Z22, Z22, Z20
+	VMOVUPS     (AX)(CX*2), Z22
+	VSUBPS      Z10, Z22, Z22
+	VADDPS      Z22, Z15, Z15
+	VFMADD231PS Z22, Z22, Z14
+	VMOVUPS     64(AX)(CX*2), Z22
+	VSUBPS      Z11, Z22, Z22
+	VADDPS      Z22, Z17, Z17
+	VFMADD231PS Z22, Z22, Z16
+	VMOVUPS     128(AX)(CX*2), Z22
+	VSUBPS      Z12, Z22, Z22
+	VADDPS      Z22, Z19, Z19
+	VFMADD231PS Z22, Z22, Z18
+	VMOVUPS     192(AX)(CX*2), Z22
+	VSUBPS      Z13, Z22, Z22
+	VADDPS      Z22, Z21, Z21
+	VFMADD231PS Z22, Z22, Z20
+	VMOVUPS     (AX)(R8*1), Z22
+	VSUBPS      Z10, Z22, Z22
+	VADDPS      Z22, Z15, Z15
+	VFMADD231PS Z22, Z22, Z14
+	VMOVUPS     64(AX)(R8*1), Z10
+	VSUBPS      Z11, Z10, Z10
+	VADDPS      Z10, Z17, Z17
+	VFMADD231PS Z10, Z10, Z16
+	VMOVUPS     128(AX)(R8*1), Z10
+	VSUBPS      Z12, Z10, Z10
+	VADDPS      Z10, Z19, Z19
+	VFMADD231PS Z10, Z10, Z18
+	VMOVUPS     192(AX)(R8*1), Z10
+	VSUBPS      Z13, Z10, Z10
+	VADDPS      Z10, Z21, Z21
+	VFMADD231PS Z10, Z10, Z20
+	VADDPS      Z15, Z0, Z0
+	VADDPS      Z14, Z1, Z1
+	VADDPS      Z17, Z2, Z2
+	VADDPS      Z16, Z3, Z3
+	VADDPS      Z19, Z4, Z4
+	VADDPS      Z18, Z7, Z7
+	VADDPS      Z21, Z8, Z8
+	VADDPS      Z20, Z9, Z9
+	LEAQ        (AX)(CX*4), AX
+	SUBQ        $0x04, DI
+	JMP         narrow_95
+
+narrowrows_96:
+narrow_98:
+	CMPQ    DI, $0x01
+	JLT     narrowrows_99
+	VMOVUPS (BX), Z10
+	VMOVUPS 64(BX), Z11
+	VMOVUPS 128(BX), Z12
+	VMOVUPS 192(BX), Z13
+	VMOVUPS (AX), Z14
+	VSUBPS  Z10, Z14, Z14
+	VMOVAPS Z14, Z10
+	VMULPS  Z14, Z14, Z14
+	VMOVUPS 64(AX), Z15
+	VSUBPS  Z11, Z15, Z15
+	VMOVAPS Z15, Z11
+	VMULPS  Z15, Z15, Z15
+	VMOVUPS 128(AX), Z16
+	VSUBPS  Z12, Z16, Z16
+	VMOVAPS Z16, Z12
+	VMULPS  Z16, Z16, Z16
+	VMOVUPS 192(AX), Z17
+	VSUBPS  Z13, Z17, Z17
+	VMOVAPS Z17, Z13
+	VMULPS  Z17, Z17, Z17
+	VADDPS  Z10, Z0, Z0
+	VADDPS  Z14, Z1, Z1
+	VADDPS  Z11, Z2, Z2
+	VADDPS  Z15, Z3, Z3
+	VADDPS  Z12, Z4, Z4
+	VADDPS  Z16, Z7, Z7
+	VADDPS  Z13, Z8, Z8
+	VADDPS  Z17, Z9, Z9
+	LEAQ    (AX)(CX*1), AX
+	SUBQ    $0x01, DI
+	JMP     narrow_98
+
+narrowrows_99:
+	VMOVUPS Z0, 1088(BX)
+	VMOVUPS Z1, 2176(BX)
+	VMOVUPS Z2, 1152(BX)
+	VMOVUPS Z3, 2240(BX)
+	VMOVUPS Z4, 1216(BX)
+	VMOVUPS Z7, 2304(BX)
+	VMOVUPS Z8, 1280(BX)
+	VMOVUPS Z9, 2368(BX)
+
+narrowdone_51:
+	JMP chunkdone_49
 
 wide_50:
 	VPXORD Z0, Z0, Z0
@@ -10889,27 +11631,27 @@ wide_50:
 	ADDQ   $0x0f, SI
 	SHRQ   $0x04, SI
 
-clear_56:
+clear_100:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z0, 2176(BX)
 	ADDQ    $0x40, BX
 	DECQ    SI
-	JNZ     clear_56
+	JNZ     clear_100
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_57:
+rows_101:
 	CMPQ BX, $0x04
-	JLT  rowsdone_58
+	JLT  rowsdone_102
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_60
+	JZ   vectorstail_104
 
-vectors_59:
+vectors_103:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_62
+	JEQ        noprefetch_106
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -10917,74 +11659,74 @@ vectors_59:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_62:
+noprefetch_106:
 	VMOVUPS     (R8), Z0
-	VMOVUPS     (R9), Z2
-	VSUBPS      Z0, Z2, Z2
-	VMOVAPS     Z2, Z1
-	VMULPS      Z2, Z2, Z2
+	VMOVUPS     (R9), Z1
+	VSUBPS      Z0, Z1, Z1
+	VMOVAPS     Z1, Z2
+	VMULPS      Z1, Z1, Z1
 	VMOVUPS     (R9)(CX*1), Z3
 	VSUBPS      Z0, Z3, Z3
-	VADDPS      Z3, Z1, Z1
-	VFMADD231PS Z3, Z3, Z2
+	VADDPS      Z3, Z2, Z2
+	VFMADD231PS Z3, Z3, Z1
 	VMOVUPS     (R9)(CX*2), Z3
 	VSUBPS      Z0, Z3, Z3
-	VADDPS      Z3, Z1, Z1
-	VFMADD231PS Z3, Z3, Z2
+	VADDPS      Z3, Z2, Z2
+	VFMADD231PS Z3, Z3, Z1
 	VMOVUPS     (R9)(SI*1), Z3
 	VSUBPS      Z0, Z3, Z3
-	VADDPS      Z3, Z1, Z1
-	VFMADD231PS Z3, Z3, Z2
-	VADDPS      1088(R8), Z1, Z1
-	VMOVUPS     Z1, 1088(R8)
-	VADDPS      2176(R8), Z2, Z2
-	VMOVUPS     Z2, 2176(R8)
+	VADDPS      Z3, Z2, Z2
+	VFMADD231PS Z3, Z3, Z1
+	VADDPS      1088(R8), Z2, Z2
+	VMOVUPS     Z2, 1088(R8)
+	VADDPS      2176(R8), Z1, Z1
+	VMOVUPS     Z1, 2176(R8)
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
 	DECQ        DI
-	JNZ         vectors_59
+	JNZ         vectors_103
 
-vectorstail_60:
+vectorstail_104:
 	TESTQ       $0x0000000f, mean_len+8(FP)
-	JZ          vectorsdone_61
+	JZ          vectorsdone_105
 	VMOVUPS     (R8), Z0
-	VMOVUPS.Z   (R9), K1, Z2
-	VSUBPS      Z0, Z2, Z2
-	VMOVAPS     Z2, Z1
-	VMULPS      Z2, Z2, Z2
+	VMOVUPS.Z   (R9), K1, Z1
+	VSUBPS      Z0, Z1, Z1
+	VMOVAPS     Z1, Z2
+	VMULPS      Z1, Z1, Z1
 	VMOVUPS.Z   (R9)(CX*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
-	VADDPS      Z3, Z1, Z1
-	VFMADD231PS Z3, Z3, Z2
+	VADDPS      Z3, Z2, Z2
+	VFMADD231PS Z3, Z3, Z1
 	VMOVUPS.Z   (R9)(CX*2), K1, Z3
 	VSUBPS      Z0, Z3, Z3
-	VADDPS      Z3, Z1, Z1
-	VFMADD231PS Z3, Z3, Z2
+	VADDPS      Z3, Z2, Z2
+	VFMADD231PS Z3, Z3, Z1
 	VMOVUPS.Z   (R9)(SI*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
-	VADDPS      Z3, Z1, Z1
-	VFMADD231PS Z3, Z3, Z2
-	VADDPS      1088(R8), Z1, Z1
-	VMOVUPS     Z1, 1088(R8)
-	VADDPS      2176(R8), Z2, Z2
-	VMOVUPS     Z2, 2176(R8)
+	VADDPS      Z3, Z2, Z2
+	VFMADD231PS Z3, Z3, Z1
+	VADDPS      1088(R8), Z2, Z2
+	VMOVUPS     Z2, 1088(R8)
+	VADDPS      2176(R8), Z1, Z1
+	VMOVUPS     Z1, 2176(R8)
 
-vectorsdone_61:
+vectorsdone_105:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_57
+	JMP  rows_101
 
-rowsdone_58:
-rows_63:
+rowsdone_102:
+rows_107:
 	CMPQ BX, $0x01
-	JLT  rowsdone_64
+	JLT  rowsdone_108
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_66
+	JZ   vectorstail_110
 
-vectors_65:
+vectors_109:
 	VMOVUPS (DI), Z0
 	VMOVUPS (R8), Z1
 	VSUBPS  Z0, Z1, Z1
@@ -10997,11 +11739,11 @@ vectors_65:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_65
+	JNZ     vectors_109
 
-vectorstail_66:
+vectorstail_110:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_67
+	JZ        vectorsdone_111
 	VMOVUPS   (DI), Z0
 	VMOVUPS.Z (R8), K1, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -11012,12 +11754,12 @@ vectorstail_66:
 	VADDPS    2176(DI), Z1, Z1
 	VMOVUPS   Z1, 2176(DI)
 
-vectorsdone_67:
+vectorsdone_111:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_63
+	JMP  rows_107
 
-rowsdone_64:
+rowsdone_108:
 chunkdone_49:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
@@ -11028,70 +11770,70 @@ chunkdone_49:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_68:
+singles_112:
 	CMPQ          R9, R10
-	JGT           tail_69
+	JGT           tail_113
 	VMOVUPD       (SI)(R9*2), Z0
 	VMOVUPD       64(SI)(R9*2), Z1
 	VMOVUPD       (DI)(R9*2), Z2
 	VMOVUPD       64(DI)(R9*2), Z3
 	VMOVUPS       (R8)(R9*1), Z4
-	VBROADCASTSD  (SP), Z5
-	VCVTPS2PD     Y4, Z6
-	VMOVUPS       1088(BX)(R9*1), Z7
-	VMOVUPS       2176(BX)(R9*1), Z8
-	VCVTPS2PD     Y7, Z7
-	VCVTPS2PD     Y8, Z8
-	VMULPD        Z5, Z7, Z5
-	VADDPD        Z5, Z6, Z6
-	VMULPD        Z5, Z7, Z7
-	VSUBPD        Z7, Z8, Z8
-	VPXORD        Z5, Z5, Z5
-	VMAXPD        Z8, Z5, Z8
-	VSUBPD        Z0, Z6, Z6
-	VBROADCASTSD  8(SP), Z5
-	VFMADD231PD   Z5, Z6, Z0
-	VMULPD        Z6, Z6, Z6
-	VBROADCASTSD  16(SP), Z5
-	VFMADD231PD   Z5, Z6, Z8
-	VADDPD        Z8, Z2, Z2
-	VBROADCASTSD  (SP), Z5
+	VBROADCASTSD  (SP), Z7
+	VCVTPS2PD     Y4, Z8
+	VMOVUPS       1088(BX)(R9*1), Z9
+	VMOVUPS       2176(BX)(R9*1), Z10
+	VCVTPS2PD     Y9, Z9
+	VCVTPS2PD     Y10, Z10
+	VMULPD        Z7, Z9, Z7
+	VADDPD        Z7, Z8, Z8
+	VMULPD        Z7, Z9, Z9
+	VSUBPD        Z9, Z10, Z10
+	VPXORD        Z7, Z7, Z7
+	VMAXPD        Z10, Z7, Z10
+	VSUBPD        Z0, Z8, Z8
+	VBROADCASTSD  8(SP), Z7
+	VFMADD231PD   Z7, Z8, Z0
+	VMULPD        Z8, Z8, Z8
+	VBROADCASTSD  16(SP), Z7
+	VFMADD231PD   Z7, Z8, Z10
+	VADDPD        Z10, Z2, Z2
+	VBROADCASTSD  (SP), Z7
 	VEXTRACTF64X4 $0x01, Z4, Y4
 	VCVTPS2PD     Y4, Z4
-	VMOVUPS       1088(BX)(R9*1), Z6
-	VMOVUPS       2176(BX)(R9*1), Z7
-	VEXTRACTF64X4 $0x01, Z6, Y6
-	VCVTPS2PD     Y6, Z6
-	VEXTRACTF64X4 $0x01, Z7, Y7
-	VCVTPS2PD     Y7, Z7
-	VMULPD        Z5, Z6, Z5
-	VADDPD        Z5, Z4, Z4
-	VMULPD        Z5, Z6, Z6
-	VSUBPD        Z6, Z7, Z7
-	VPXORD        Z5, Z5, Z5
-	VMAXPD        Z7, Z5, Z7
+	VMOVUPS       1088(BX)(R9*1), Z8
+	VMOVUPS       2176(BX)(R9*1), Z9
+	VEXTRACTF64X4 $0x01, Z8, Y8
+	VCVTPS2PD     Y8, Z8
+	VEXTRACTF64X4 $0x01, Z9, Y9
+	VCVTPS2PD     Y9, Z9
+	VMULPD        Z7, Z8, Z7
+	VADDPD        Z7, Z4, Z4
+	VMULPD        Z7, Z8, Z8
+	VSUBPD        Z8, Z9, Z9
+	VPXORD        Z7, Z7, Z7
+	VMAXPD        Z9, Z7, Z9
 	VSUBPD        Z1, Z4, Z4
-	VBROADCASTSD  8(SP), Z5
-	VFMADD231PD   Z5, Z4, Z1
+	VBROADCASTSD  8(SP), Z7
+	VFMADD231PD   Z7, Z4, Z1
 	VMULPD        Z4, Z4, Z4
-	VBROADCASTSD  16(SP), Z5
-	VFMADD231PD   Z5, Z4, Z7
-	VADDPD        Z7, Z3, Z3
+	VBROADCASTSD  16(SP), Z7
+	VFMADD231PD   Z7, Z4, Z9
+	VADDPD        Z9, Z3, Z3
 	VMOVUPD       Z0, (SI)(R9*2)
 	VMOVUPD       Z1, 64(SI)(R9*2)
 	VMOVUPD       Z2, (DI)(R9*2)
 	VMOVUPD       Z3, 64(DI)(R9*2)
-	VCVTPD2PS     Z0, Y12
+	VCVTPD2PS     Z0, Y5
 	VCVTPD2PS     Z1, Y0
-	VINSERTF64X4  $0x01, Y0, Z12, Z12
-	VMOVUPS       Z12, (R8)(R9*1)
+	VINSERTF64X4  $0x01, Y0, Z5, Z5
+	VMOVUPS       Z5, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
-	JMP           singles_68
+	JMP           singles_112
 
-tail_69:
+tail_113:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_70
+	JEQ           done_114
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (SI)(R9*2), K1, Z0
 	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
@@ -11099,69 +11841,69 @@ tail_69:
 	VMOVUPD.Z     (DI)(R9*2), K1, Z2
 	VMOVUPD.Z     64(DI)(R9*2), K2, Z3
 	VMOVUPS       (R8)(R9*1), Z4
-	VBROADCASTSD  (SP), Z5
-	VCVTPS2PD     Y4, Z6
-	VMOVUPS       1088(BX)(R9*1), Z7
-	VMOVUPS       2176(BX)(R9*1), Z8
-	VCVTPS2PD     Y7, Z7
-	VCVTPS2PD     Y8, Z8
-	VMULPD        Z5, Z7, Z5
-	VADDPD        Z5, Z6, Z6
-	VMULPD        Z5, Z7, Z7
-	VSUBPD        Z7, Z8, Z8
-	VPXORD        Z5, Z5, Z5
-	VMAXPD        Z8, Z5, Z8
-	VSUBPD        Z0, Z6, Z6
-	VBROADCASTSD  8(SP), Z5
-	VFMADD231PD   Z5, Z6, Z0
-	VMULPD        Z6, Z6, Z6
-	VBROADCASTSD  16(SP), Z5
-	VFMADD231PD   Z5, Z6, Z8
-	VADDPD        Z8, Z2, Z2
-	VBROADCASTSD  (SP), Z5
+	VBROADCASTSD  (SP), Z7
+	VCVTPS2PD     Y4, Z8
+	VMOVUPS       1088(BX)(R9*1), Z9
+	VMOVUPS       2176(BX)(R9*1), Z10
+	VCVTPS2PD     Y9, Z9
+	VCVTPS2PD     Y10, Z10
+	VMULPD        Z7, Z9, Z7
+	VADDPD        Z7, Z8, Z8
+	VMULPD        Z7, Z9, Z9
+	VSUBPD        Z9, Z10, Z10
+	VPXORD        Z7, Z7, Z7
+	VMAXPD        Z10, Z7, Z10
+	VSUBPD        Z0, Z8, Z8
+	VBROADCASTSD  8(SP), Z7
+	VFMADD231PD   Z7, Z8, Z0
+	VMULPD        Z8, Z8, Z8
+	VBROADCASTSD  16(SP), Z7
+	VFMADD231PD   Z7, Z8, Z10
+	VADDPD        Z10, Z2, Z2
+	VBROADCASTSD  (SP), Z7
 	VEXTRACTF64X4 $0x01, Z4, Y4
 	VCVTPS2PD     Y4, Z4
-	VMOVUPS       1088(BX)(R9*1), Z6
-	VMOVUPS       2176(BX)(R9*1), Z7
-	VEXTRACTF64X4 $0x01, Z6, Y6
-	VCVTPS2PD     Y6, Z6
-	VEXTRACTF64X4 $0x01, Z7, Y7
-	VCVTPS2PD     Y7, Z7
-	VMULPD        Z5, Z6, Z5
-	VADDPD        Z5, Z4, Z4
-	VMULPD        Z5, Z6, Z6
-	VSUBPD        Z6, Z7, Z7
-	VPXORD        Z5, Z5, Z5
-	VMAXPD        Z7, Z5, Z7
+	VMOVUPS       1088(BX)(R9*1), Z8
+	VMOVUPS       2176(BX)(R9*1), Z9
+	VEXTRACTF64X4 $0x01, Z8, Y8
+	VCVTPS2PD     Y8, Z8
+	VEXTRACTF64X4 $0x01, Z9, Y9
+	VCVTPS2PD     Y9, Z9
+	VMULPD        Z7, Z8, Z7
+	VADDPD        Z7, Z4, Z4
+	VMULPD        Z7, Z8, Z8
+	VSUBPD        Z8, Z9, Z9
+	VPXORD        Z7, Z7, Z7
+	VMAXPD        Z9, Z7, Z9
 	VSUBPD        Z1, Z4, Z4
-	VBROADCASTSD  8(SP), Z5
-	VFMADD231PD   Z5, Z4, Z1
+	VBROADCASTSD  8(SP), Z7
+	VFMADD231PD   Z7, Z4, Z1
 	VMULPD        Z4, Z4, Z4
-	VBROADCASTSD  16(SP), Z5
-	VFMADD231PD   Z5, Z4, Z7
-	VADDPD        Z7, Z3, Z3
+	VBROADCASTSD  16(SP), Z7
+	VFMADD231PD   Z7, Z4, Z9
+	VADDPD        Z9, Z3, Z3
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD       Z0, K1, (SI)(R9*2)
 	VMOVUPD       Z1, K2, 64(SI)(R9*2)
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD       Z2, K1, (DI)(R9*2)
 	VMOVUPD       Z3, K2, 64(DI)(R9*2)
-	VCVTPD2PS     Z0, Y13
+	VCVTPD2PS     Z0, Y6
 	VCVTPD2PS     Z1, Y0
-	VINSERTF64X4  $0x01, Y0, Z13, Z13
-	VMOVUPS       Z13, (R8)(R9*1)
+	VINSERTF64X4  $0x01, Y0, Z6, Z6
+	VMOVUPS       Z6, (R8)(R9*1)
 	MOVQ          R10, R9
 
-done_70:
+done_114:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_71
+	JZ      done_115
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
 	JMP     chunk_48
 
-done_71:
+done_115:
 	VZEROUPPER
 	RET
 
@@ -11170,7 +11912,7 @@ done_71:
 TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+152(FP), $0x00
-	JNE   nontemporal_72
+	JNE   nontemporal_116
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -11181,10 +11923,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_73:
+sample_117:
 	XORQ DI, DI
 
-channel_74:
+channel_118:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -11196,9 +11938,9 @@ channel_74:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_75
+	JZ           aligned_119
 	CMPQ         R8, R9
-	JAE          aligned_75
+	JAE          aligned_119
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -11212,7 +11954,7 @@ channel_74:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_75:
+aligned_119:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -11222,19 +11964,19 @@ aligned_75:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_79:
+blocks_123:
 	CMPQ       R8, R9
-	JGT        blocksdone_80
+	JGT        blocksdone_124
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_81
+	JZ         noprefetch_125
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_81:
+noprefetch_125:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11252,45 +11994,45 @@ noprefetch_81:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_79
+	JMP         blocks_123
 
-blocksdone_80:
+blocksdone_124:
 	ADDQ $0x000000c0, R9
 
-singles_76:
+singles_120:
 	CMPQ        R8, R9
-	JGT         tail_77
+	JGT         tail_121
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_76
+	JMP         singles_120
 
-tail_77:
+tail_121:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_78
+	JEQ         done_122
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_78:
+done_122:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_74
+	JB   channel_118
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_73
+	JNZ  sample_117
 	VZEROUPPER
 	RET
 
-nontemporal_72:
+nontemporal_116:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+120(FP), DX
@@ -11302,10 +12044,10 @@ nontemporal_72:
 	SHLQ   $0x02, SI
 	VPXORD Z0, Z0, Z0
 
-sample_82:
+sample_126:
 	XORQ DI, DI
 
-channel_83:
+channel_127:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -11316,15 +12058,15 @@ channel_83:
 	MOVQ         shift_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z3
 	TESTQ        DI, DI
-	JNZ          merged_84
+	JNZ          merged_128
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_86
+	JZ           aligned_130
 	CMPQ         R8, R9
-	JAE          aligned_86
+	JAE          aligned_130
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -11338,15 +12080,15 @@ channel_83:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_86:
+aligned_130:
 	MOVQ R9, R8
-	JMP  headed_85
+	JMP  headed_129
 
-merged_84:
+merged_128:
 	MOVQ        DX, R9
 	MOVQ        AX, R8
 	ANDQ        $0x3f, R8
-	JZ          mergedone_87
+	JZ          mergedone_131
 	MOVQ        R8, R10
 	SHRQ        $0x02, R10
 	LEAQ        kmask<>+0(SB), R11
@@ -11365,10 +12107,10 @@ merged_84:
 	SHRQ        $0x02, R8
 	SUBQ        R8, R9
 
-mergedone_87:
+mergedone_131:
 	MOVQ R9, R8
 
-headed_85:
+headed_129:
 	MOVQ    R8, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -11378,19 +12120,19 @@ headed_85:
 	SHLQ    $0x02, R8
 	SUBQ    $0x00000100, R8
 
-blocks_91:
+blocks_135:
 	CMPQ       R9, R8
-	JGT        blocksdone_92
+	JGT        blocksdone_136
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_93
+	JZ         noprefetch_137
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R9*1)
 	PREFETCHT0 64(R10)(R9*1)
 	PREFETCHT0 128(R10)(R9*1)
 	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_93:
+noprefetch_137:
 	LEAQ        16384(AX)(R9*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -11411,40 +12153,40 @@ noprefetch_93:
 	VFMADD213PS Z3, Z2, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_91
+	JMP         blocks_135
 
-blocksdone_92:
+blocksdone_136:
 	ADDQ $0x000000c0, R8
 
-singles_88:
+singles_132:
 	CMPQ        R9, R8
-	JGT         tail_89
+	JGT         tail_133
 	VMOVUPS     (CX)(R9*1), Z4
 	VSUBPS      Z1, Z4, Z4
 	VFMADD213PS Z3, Z2, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_88
+	JMP         singles_132
 
-tail_89:
+tail_133:
 	ADDQ        $0x00000040, R8
 	CMPQ        R9, R8
-	JEQ         done_90
+	JEQ         done_134
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VSUBPS      Z1, Z0, Z0
 	VFMADD213PS Z3, Z2, Z0
 	VMOVAPS     Z0, Z0
 	MOVQ        R8, R9
 
-done_90:
+done_134:
 	ADDQ    R9, AX
 	ADDQ    R9, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_83
+	JB      channel_127
 	MOVQ    AX, DI
 	ANDQ    $0x3f, DI
-	JZ      flushed_94
+	JZ      flushed_138
 	MOVQ    DI, R8
 	SHRQ    $0x02, R8
 	LEAQ    kmask<>+0(SB), R9
@@ -11455,11 +12197,11 @@ done_90:
 	NEGQ    DI
 	VMOVUPS Z0, K1, (AX)(DI*1)
 
-flushed_94:
+flushed_138:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_82
+	JNZ  sample_126
 	SFENCE
 	VZEROUPPER
 	RET
@@ -11483,10 +12225,10 @@ TEXT ·normShortRowsAVX512(SB), NOSPLIT, $0-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_95:
+group_139:
 	XORQ DI, DI
 
-channel_96:
+channel_140:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -11495,11 +12237,11 @@ channel_96:
 	VBROADCASTSS (R8)(DI*4), Z2
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_97
+	JZ           noprefetch_141
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_98:
+prefetch_142:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -11507,23 +12249,23 @@ prefetch_98:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_98
+	JNZ        prefetch_142
 
-noprefetch_97:
+noprefetch_141:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_99:
+pairs_143:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_100
+	JA   single_144
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_103:
+down_147:
 	CMPQ        R12, $0x02
-	JB          downlast_104
+	JB          downlast_148
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11543,11 +12285,11 @@ down_103:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_103
+	JMP         down_147
 
-downlast_104:
+downlast_148:
 	TESTQ       R12, R12
-	JZ          downdone_105
+	JZ          downdone_149
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11557,20 +12299,20 @@ downlast_104:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 64(AX)(R9*1)
 
-downdone_105:
+downdone_149:
 	MOVQ R10, R9
-	JMP  pairs_99
+	JMP  pairs_143
 
-single_100:
+single_144:
 	CMPQ R9, R8
-	JAE  tail_101
+	JAE  tail_145
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_106:
+down_150:
 	CMPQ        R11, $0x02
-	JB          downlast_107
+	JB          downlast_151
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11582,29 +12324,29 @@ down_106:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_106
+	JMP         down_150
 
-downlast_107:
+downlast_151:
 	TESTQ       R11, R11
-	JZ          downdone_108
+	JZ          downdone_152
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 
-downdone_108:
+downdone_152:
 	ADDQ $0x00000040, R9
 
-tail_101:
+tail_145:
 	CMPQ R9, DX
-	JAE  positionsdone_102
+	JAE  positionsdone_146
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_109:
+down_153:
 	CMPQ        R10, $0x02
-	JB          downlast_110
+	JB          downlast_154
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11616,23 +12358,23 @@ down_109:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_109
+	JMP         down_153
 
-downlast_110:
+downlast_154:
 	TESTQ       R10, R10
-	JZ          downdone_111
+	JZ          downdone_155
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 
-downdone_111:
-positionsdone_102:
+downdone_155:
+positionsdone_146:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_96
+	JB      channel_140
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -11640,13 +12382,13 @@ positionsdone_102:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_112
+	JZ      done_156
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_95
+	JMP     group_139
 
-done_112:
+done_156:
 	VZEROUPPER
 	RET
 
@@ -11655,7 +12397,7 @@ done_112:
 TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_113
+	JNE     nontemporal_157
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -11664,12 +12406,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_114
+	JA      streaming_158
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_115
+	JZ      full_159
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -11683,7 +12425,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_false
 
-full_115:
+full_159:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -11734,10 +12476,10 @@ full_115:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_116:
+row_160:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_117
+	JZ         noprefetch_161
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -11745,7 +12487,7 @@ row_116:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_117:
+noprefetch_161:
 	VMOVUPS     (DX), Z18
 	VSUBPS      Z0, Z18, Z18
 	VFMADD213PS Z2, Z1, Z18
@@ -11773,7 +12515,7 @@ noprefetch_117:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_116
+	JNZ         row_160
 	VZEROUPPER
 	RET
 
@@ -11812,17 +12554,17 @@ normColsAVX512_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_118:
+row_162:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_119
+	JZ         noprefetch_163
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_119:
+noprefetch_163:
 	VMOVUPS     (DX), Z15
 	VSUBPS      Z0, Z15, Z15
 	VFMADD213PS Z2, Z1, Z15
@@ -11846,7 +12588,7 @@ noprefetch_119:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_118
+	JNZ         row_162
 	VZEROUPPER
 	RET
 
@@ -11879,16 +12621,16 @@ normColsAVX512_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_120:
+row_164:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_121
+	JZ         noprefetch_165
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_121:
+noprefetch_165:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -11908,7 +12650,7 @@ noprefetch_121:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_120
+	JNZ         row_164
 	VZEROUPPER
 	RET
 
@@ -11935,15 +12677,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_122:
+row_166:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_123
+	JZ         noprefetch_167
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_123:
+noprefetch_167:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -11959,7 +12701,7 @@ noprefetch_123:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_122
+	JNZ         row_166
 	VZEROUPPER
 	RET
 
@@ -11980,14 +12722,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_124:
+row_168:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_125
+	JZ         noprefetch_169
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_125:
+noprefetch_169:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -11999,7 +12741,7 @@ noprefetch_125:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_124
+	JNZ         row_168
 	VZEROUPPER
 	RET
 
@@ -12014,13 +12756,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_126:
+row_170:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_127
+	JZ         noprefetch_171
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_127:
+noprefetch_171:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -12028,7 +12770,7 @@ noprefetch_127:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_126
+	JNZ         row_170
 	VZEROUPPER
 	RET
 
@@ -12073,10 +12815,10 @@ normColsAVX512_v6_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_128:
+row_172:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_129
+	JZ         noprefetch_173
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -12084,7 +12826,7 @@ row_128:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_129:
+noprefetch_173:
 	VMOVUPS     (DX), Z18
 	VSUBPS      Z0, Z18, Z18
 	VFMADD213PS Z2, Z1, Z18
@@ -12112,7 +12854,7 @@ noprefetch_129:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_128
+	JNZ         row_172
 	VZEROUPPER
 	RET
 
@@ -12151,17 +12893,17 @@ normColsAVX512_v5_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_130:
+row_174:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_131
+	JZ         noprefetch_175
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_131:
+noprefetch_175:
 	VMOVUPS     (DX), Z15
 	VSUBPS      Z0, Z15, Z15
 	VFMADD213PS Z2, Z1, Z15
@@ -12185,7 +12927,7 @@ noprefetch_131:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_130
+	JNZ         row_174
 	VZEROUPPER
 	RET
 
@@ -12218,16 +12960,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_132:
+row_176:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_133
+	JZ         noprefetch_177
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_133:
+noprefetch_177:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -12247,7 +12989,7 @@ noprefetch_133:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_132
+	JNZ         row_176
 	VZEROUPPER
 	RET
 
@@ -12274,15 +13016,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_134:
+row_178:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_135
+	JZ         noprefetch_179
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_135:
+noprefetch_179:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -12298,7 +13040,7 @@ noprefetch_135:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_134
+	JNZ         row_178
 	VZEROUPPER
 	RET
 
@@ -12319,14 +13061,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_136:
+row_180:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_137
+	JZ         noprefetch_181
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_137:
+noprefetch_181:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -12338,7 +13080,7 @@ noprefetch_137:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_136
+	JNZ         row_180
 	VZEROUPPER
 	RET
 
@@ -12353,13 +13095,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_138:
+row_182:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_139
+	JZ         noprefetch_183
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_139:
+noprefetch_183:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -12367,11 +13109,11 @@ noprefetch_139:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_138
+	JNZ         row_182
 	VZEROUPPER
 	RET
 
-streaming_114:
+streaming_158:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -12379,17 +13121,17 @@ streaming_114:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_140:
+rows_184:
 	CMPQ R8, $0x01
-	JB   rowsdone_141
+	JB   rowsdone_185
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_145:
+blocks_189:
 	CMPQ        R9, R10
-	JGT         blocksdone_146
+	JGT         blocksdone_190
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -12419,14 +13161,14 @@ blocks_145:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_145
+	JMP         blocks_189
 
-blocksdone_146:
+blocksdone_190:
 	ADDQ $0x000000c0, R10
 
-singles_142:
+singles_186:
 	CMPQ        R9, R10
-	JGT         tail_143
+	JGT         tail_187
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -12435,12 +13177,12 @@ singles_142:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_142
+	JMP         singles_186
 
-tail_143:
+tail_187:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_144
+	JEQ         done_188
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -12450,17 +13192,17 @@ tail_143:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_144:
+done_188:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_140
+	JMP  rows_184
 
-rowsdone_141:
+rowsdone_185:
 	VZEROUPPER
 	RET
 
-nontemporal_113:
+nontemporal_157:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -12469,12 +13211,12 @@ nontemporal_113:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_147
+	JA      streaming_191
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_148
+	JZ      full_192
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -12488,7 +13230,7 @@ nontemporal_113:
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_true
 
-full_148:
+full_192:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -12539,10 +13281,10 @@ full_148:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_149:
+row_193:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_150
+	JZ         noprefetch_194
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -12550,7 +13292,7 @@ row_149:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_150:
+noprefetch_194:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12581,7 +13323,7 @@ noprefetch_150:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_149
+	JNZ         row_193
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12621,17 +13363,17 @@ normColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_151:
+row_195:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_152
+	JZ         noprefetch_196
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_152:
+noprefetch_196:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12658,7 +13400,7 @@ noprefetch_152:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_151
+	JNZ         row_195
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12692,16 +13434,16 @@ normColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_153:
+row_197:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_154
+	JZ         noprefetch_198
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_154:
+noprefetch_198:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12724,7 +13466,7 @@ noprefetch_154:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_153
+	JNZ         row_197
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12752,15 +13494,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_155:
+row_199:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_156
+	JZ         noprefetch_200
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_156:
+noprefetch_200:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12779,7 +13521,7 @@ noprefetch_156:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_155
+	JNZ         row_199
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12801,14 +13543,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_157:
+row_201:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_158
+	JZ         noprefetch_202
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_158:
+noprefetch_202:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12823,7 +13565,7 @@ noprefetch_158:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_157
+	JNZ         row_201
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12839,13 +13581,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_159:
+row_203:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_160
+	JZ         noprefetch_204
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_160:
+noprefetch_204:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12856,7 +13598,7 @@ noprefetch_160:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_159
+	JNZ         row_203
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12902,10 +13644,10 @@ normColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_161:
+row_205:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_162
+	JZ         noprefetch_206
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -12913,7 +13655,7 @@ row_161:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_162:
+noprefetch_206:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12944,7 +13686,7 @@ noprefetch_162:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_161
+	JNZ         row_205
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12984,17 +13726,17 @@ normColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_163:
+row_207:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_164
+	JZ         noprefetch_208
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_164:
+noprefetch_208:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13021,7 +13763,7 @@ noprefetch_164:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_163
+	JNZ         row_207
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13055,16 +13797,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_165:
+row_209:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_166
+	JZ         noprefetch_210
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_166:
+noprefetch_210:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13087,7 +13829,7 @@ noprefetch_166:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_165
+	JNZ         row_209
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13115,15 +13857,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_167:
+row_211:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_168
+	JZ         noprefetch_212
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_168:
+noprefetch_212:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13142,7 +13884,7 @@ noprefetch_168:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_167
+	JNZ         row_211
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13164,14 +13906,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_169:
+row_213:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_170
+	JZ         noprefetch_214
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_170:
+noprefetch_214:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13186,7 +13928,7 @@ noprefetch_170:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_169
+	JNZ         row_213
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13202,13 +13944,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_171:
+row_215:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_172
+	JZ         noprefetch_216
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_172:
+noprefetch_216:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13219,12 +13961,12 @@ noprefetch_172:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_171
+	JNZ         row_215
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_147:
+streaming_191:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -13232,17 +13974,17 @@ streaming_147:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_173:
+rows_217:
 	CMPQ R8, $0x04
-	JB   rowsdone_174
+	JB   rowsdone_218
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_178:
+blocks_222:
 	CMPQ        R9, R10
-	JGT         blocksdone_179
+	JGT         blocksdone_223
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -13327,14 +14069,14 @@ blocks_178:
 	VFMADD213PS Z11, Z10, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_178
+	JMP         blocks_222
 
-blocksdone_179:
+blocksdone_223:
 	ADDQ $0x000000c0, R10
 
-singles_175:
+singles_219:
 	CMPQ        R9, R10
-	JGT         tail_176
+	JGT         tail_220
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -13359,12 +14101,12 @@ singles_175:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (CX)(R11*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_175
+	JMP         singles_219
 
-tail_176:
+tail_220:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_177
+	JEQ         done_221
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -13389,7 +14131,7 @@ tail_176:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_177:
+done_221:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -13399,20 +14141,20 @@ done_177:
 	ADDQ AX, DX
 	ADDQ AX, DX
 	SUBQ $0x04, R8
-	JMP  rows_173
+	JMP  rows_217
 
-rowsdone_174:
-rows_180:
+rowsdone_218:
+rows_224:
 	CMPQ R8, $0x01
-	JB   rowsdone_181
+	JB   rowsdone_225
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_185:
+blocks_229:
 	CMPQ        R9, R10
-	JGT         blocksdone_186
+	JGT         blocksdone_230
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -13445,14 +14187,14 @@ blocks_185:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_185
+	JMP         blocks_229
 
-blocksdone_186:
+blocksdone_230:
 	ADDQ $0x000000c0, R10
 
-singles_182:
+singles_226:
 	CMPQ        R9, R10
-	JGT         tail_183
+	JGT         tail_227
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -13461,12 +14203,12 @@ singles_182:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_182
+	JMP         singles_226
 
-tail_183:
+tail_227:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_184
+	JEQ         done_228
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -13476,13 +14218,13 @@ tail_183:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_184:
+done_228:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_180
+	JMP  rows_224
 
-rowsdone_181:
+rowsdone_225:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13508,20 +14250,20 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_187:
+sample_231:
 	XORQ DI, DI
 
-channel_188:
+channel_232:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_189:
+chunk_233:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_190
+	JZ         noprefetch_234
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -13557,7 +14299,7 @@ chunk_189:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_190:
+noprefetch_234:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -13574,9 +14316,9 @@ noprefetch_190:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_194:
+blocks_238:
 	CMPQ         R10, R11
-	JGT          blocksdone_195
+	JGT          blocksdone_239
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
@@ -13594,32 +14336,32 @@ blocks_194:
 	VADDPS       Z11, Z9, Z9
 	VFNMADD231PS Z11, Z12, Z10
 	ADDQ         $0x00000100, R10
-	JMP          blocks_194
+	JMP          blocks_238
 
-blocksdone_195:
+blocksdone_239:
 	ADDQ $0x000000c0, R11
 
-singles_191:
+singles_235:
 	CMPQ         R10, R11
-	JGT          tail_192
+	JGT          tail_236
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	ADDQ         $0x00000040, R10
-	JMP          singles_191
+	JMP          singles_235
 
-tail_192:
+tail_236:
 	ADDQ         $0x00000040, R11
 	CMPQ         R10, R11
-	JEQ          done_193
+	JEQ          done_237
 	VMOVUPS.Z    (AX)(R10*1), K1, Z11
 	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	MOVQ         R11, R10
 
-done_193:
+done_237:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -13639,7 +14381,7 @@ done_193:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_189
+	JNZ           chunk_233
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -13660,11 +14402,11 @@ done_193:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_188
+	JB            channel_232
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_187
+	JNZ           sample_231
 	VZEROUPPER
 	RET
 
@@ -13685,16 +14427,16 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_196:
+group_240:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_197
+	JE   bysample_241
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_199:
+channel_243:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -13707,11 +14449,11 @@ channel_199:
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_200
+	JZ           noprefetch_244
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_201:
+prefetch_245:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -13724,25 +14466,25 @@ prefetch_201:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_201
+	JNZ        prefetch_245
 
-noprefetch_200:
+noprefetch_244:
 	CMPQ DI, $0x00000040
-	JA   bysample_202
+	JA   bysample_246
 	MOVQ DI, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_204:
+pairs_248:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_205
+	JA   single_249
 	LEAQ (R10)(SI*1), R12
 	MOVQ BX, R13
 
-down_208:
+down_252:
 	CMPQ         R13, $0x02
-	JB           downlast_209
+	JB           downlast_253
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -13762,11 +14504,11 @@ down_208:
 	LEAQ         (R10)(SI*2), R10
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_208
+	JMP          down_252
 
-downlast_209:
+downlast_253:
 	TESTQ        R13, R13
-	JZ           downdone_210
+	JZ           downdone_254
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -13776,20 +14518,20 @@ downlast_209:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 
-downdone_210:
+downdone_254:
 	MOVQ R11, R10
-	JMP  pairs_204
+	JMP  pairs_248
 
-single_205:
+single_249:
 	CMPQ R10, R9
-	JAE  tail_206
+	JAE  tail_250
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ BX, R12
 
-down_211:
+down_255:
 	CMPQ         R12, $0x02
-	JB           downlast_212
+	JB           downlast_256
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -13801,29 +14543,29 @@ down_211:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R11)(SI*2), R11
 	SUBQ         $0x02, R12
-	JMP          down_211
+	JMP          down_255
 
-downlast_212:
+downlast_256:
 	TESTQ        R12, R12
-	JZ           downdone_213
+	JZ           downdone_257
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 
-downdone_213:
+downdone_257:
 	ADDQ $0x00000040, R10
 
-tail_206:
+tail_250:
 	CMPQ R10, DI
-	JAE  positionsdone_207
+	JAE  positionsdone_251
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_214:
+down_258:
 	CMPQ         R11, $0x02
-	JB           downlast_215
+	JB           downlast_259
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
@@ -13835,32 +14577,32 @@ down_214:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_214
+	JMP          down_258
 
-downlast_215:
+downlast_259:
 	TESTQ        R11, R11
-	JZ           downdone_216
+	JZ           downdone_260
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_216:
-positionsdone_207:
-	JMP summed_203
+downdone_260:
+positionsdone_251:
+	JMP summed_247
 
-bysample_202:
+bysample_246:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_217:
+sample_261:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_222:
+blocks_266:
 	CMPQ         R11, R12
-	JGT          blocksdone_223
+	JGT          blocksdone_267
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -13870,42 +14612,42 @@ blocks_222:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	ADDQ         $0x00000080, R11
-	JMP          blocks_222
+	JMP          blocks_266
 
-blocksdone_223:
+blocksdone_267:
 	ADDQ $0x00000040, R12
 
-singles_219:
+singles_263:
 	CMPQ         R11, R12
-	JGT          tail_220
+	JGT          tail_264
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_219
+	JMP          singles_263
 
-tail_220:
+tail_264:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_221
+	JEQ          done_265
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	MOVQ         R12, R11
 
-done_221:
+done_265:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_218
+	JZ   samplesdone_262
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_227:
+blocks_271:
 	CMPQ         R11, R12
-	JGT          blocksdone_228
+	JGT          blocksdone_272
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -13915,38 +14657,38 @@ blocks_227:
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	ADDQ         $0x00000080, R11
-	JMP          blocks_227
+	JMP          blocks_271
 
-blocksdone_228:
+blocksdone_272:
 	ADDQ $0x00000040, R12
 
-singles_224:
+singles_268:
 	CMPQ         R11, R12
-	JGT          tail_225
+	JGT          tail_269
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	ADDQ         $0x00000040, R11
-	JMP          singles_224
+	JMP          singles_268
 
-tail_225:
+tail_269:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_226
+	JEQ          done_270
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	MOVQ         R12, R11
 
-done_226:
+done_270:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_217
+	JNZ  sample_261
 
-samplesdone_218:
-summed_203:
+samplesdone_262:
+summed_247:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -13983,16 +14725,16 @@ summed_203:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_199
+	JB            channel_243
 	MOVQ          BX, R9
 	IMULQ         SI, R9
 	IMULQ         DI, R8
 	SUBQ          R8, R9
 	ADDQ          R9, AX
 	ADDQ          R9, CX
-	JMP           summed_198
+	JMP           summed_242
 
-bysample_197:
+bysample_241:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -14003,22 +14745,22 @@ bysample_197:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_229:
+clear_273:
 	VMOVUPS Z0, (R8)
 	VMOVUPS Z0, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_229
+	JNZ     clear_273
 	MOVQ    BX, R9
 
-sample_230:
+sample_274:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_231:
+channel_275:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_232
+	JZ         noprefetch_276
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -14030,7 +14772,7 @@ channel_231:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_232:
+noprefetch_276:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z0
 	VMOVUPS      (R8), Z1
@@ -14040,27 +14782,27 @@ noprefetch_232:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_233:
+singles_277:
 	CMPQ         R11, R12
-	JGT          tail_234
+	JGT          tail_278
 	VMOVUPS      (AX)(R11*1), Z3
 	VSUBPS       (CX)(R11*1), Z0, Z4
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z4, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_233
+	JMP          singles_277
 
-tail_234:
+tail_278:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_235
+	JEQ          done_279
 	VMOVUPS.Z    (AX)(R11*1), K1, Z3
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z0, Z2
 	MOVQ         R12, R11
 
-done_235:
+done_279:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z1, (R8)
@@ -14068,14 +14810,14 @@ done_235:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_231
+	JB      channel_275
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_230
+	JNZ     sample_274
 	XORQ    SI, SI
 
-lanes_236:
+lanes_280:
 	VMOVUPS       (DI), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -14107,17 +14849,17 @@ lanes_236:
 	ADDQ          $0x00000080, DI
 	INCQ          SI
 	CMPQ          SI, center_len+128(FP)
-	JB            lanes_236
+	JB            lanes_280
 
-summed_198:
+summed_242:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_237
+	JZ      done_281
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_196
+	JMP     group_240
 
-done_237:
+done_281:
 	VZEROUPPER
 	RET
 
@@ -14139,50 +14881,757 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_238:
-	CMPQ    sumDy_len+8(FP), $0x40
-	JA      wide_240
-	LEAQ    kmask<>+0(SB), R8
-	MOVQ    sumDy_len+8(FP), SI
-	SUBQ    $0x00, SI
-	XORQ    DI, DI
-	CMPQ    SI, DI
-	CMOVQLT DI, SI
-	MOVQ    $0x00000010, DI
-	CMPQ    SI, DI
-	CMOVQGT DI, SI
-	MOVWLZX (R8)(SI*2), SI
+chunk_282:
+	CMPQ sumDy_len+8(FP), $0x40
+	JA   wide_284
+	CMPQ sumDy_len+8(FP), $0x10
+	JB   narrowpartial_286
+	JE   narrowwhole_287
+	CMPQ sumDy_len+8(FP), $0x20
+	JB   narrowpartial_288
+	JE   narrowwhole_289
+	CMPQ sumDy_len+8(FP), $0x30
+	JB   narrowpartial_290
+	JE   narrowwhole_291
+	CMPQ sumDy_len+8(FP), $0x40
+	JB   narrowpartial_292
+	JE   narrowwhole_293
+
+narrowpartial_286:
+	LEAQ    kmask<>+0(SB), SI
+	MOVQ    sumDy_len+8(FP), DI
+	SUBQ    $0x00, DI
+	MOVWLZX (SI)(DI*2), SI
 	KMOVW   SI, K2
-	MOVQ    sumDy_len+8(FP), SI
-	SUBQ    $0x10, SI
-	XORQ    DI, DI
-	CMPQ    SI, DI
-	CMOVQLT DI, SI
-	MOVQ    $0x00000010, DI
-	CMPQ    SI, DI
-	CMOVQGT DI, SI
-	MOVWLZX (R8)(SI*2), SI
-	KMOVW   SI, K3
-	MOVQ    sumDy_len+8(FP), SI
-	SUBQ    $0x20, SI
-	XORQ    DI, DI
-	CMPQ    SI, DI
-	CMOVQLT DI, SI
-	MOVQ    $0x00000010, DI
-	CMPQ    SI, DI
-	CMOVQGT DI, SI
-	MOVWLZX (R8)(SI*2), SI
-	KMOVW   SI, K4
-	MOVQ    sumDy_len+8(FP), SI
-	SUBQ    $0x30, SI
-	XORQ    DI, DI
-	CMPQ    SI, DI
-	CMOVQLT DI, SI
-	MOVQ    $0x00000010, DI
-	CMPQ    SI, DI
-	CMOVQGT DI, SI
-	MOVWLZX (R8)(SI*2), SI
-	KMOVW   SI, K5
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	MOVQ    buf_base+48(FP), SI
+	MOVQ    BX, R8
+	LEAQ    (DX)(DX*2), R9
+
+narrow_294:
+	CMPQ       R8, $0x04
+	JLT        narrowrows_295
+	CMPQ       prefetch+144(FP), $0x00
+	JEQ        noprefetch_296
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       AX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       CX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+
+noprefetch_296:
+	VMOVUPS     (SI), Z2
+	VMOVUPS.Z   (AX), K2, Z3
+	VMOVUPS.Z   (CX), K2, Z4
+	VSUBPS      Z2, Z4, Z4
+	VMOVAPS     Z3, Z5
+	VMULPS      Z4, Z3, Z3
+	VMOVUPS.Z   (AX)(DX*1), K2, Z4
+	VMOVUPS.Z   (CX)(DX*1), K2, Z6
+	VSUBPS      Z2, Z6, Z6
+	VADDPS      Z4, Z5, Z5
+	VFMADD231PS Z6, Z4, Z3
+	VMOVUPS.Z   (AX)(DX*2), K2, Z4
+	VMOVUPS.Z   (CX)(DX*2), K2, Z6
+	VSUBPS      Z2, Z6, Z6
+	VADDPS      Z4, Z5, Z5
+	VFMADD231PS Z6, Z4, Z3
+	VMOVUPS.Z   (AX)(R9*1), K2, Z4
+	VMOVUPS.Z   (CX)(R9*1), K2, Z6
+	VSUBPS      Z2, Z6, Z6
+	VADDPS      Z4, Z5, Z5
+	VFMADD231PS Z6, Z4, Z3
+	VADDPS      Z5, Z0, Z0
+	VADDPS      Z3, Z1, Z1
+	LEAQ        (AX)(DX*4), AX
+	LEAQ        (CX)(DX*4), CX
+	SUBQ        $0x04, R8
+	JMP         narrow_294
+
+narrowrows_295:
+narrow_297:
+	CMPQ      R8, $0x01
+	JLT       narrowrows_298
+	VMOVUPS   (SI), Z2
+	VMOVUPS.Z (AX), K2, Z3
+	VMOVUPS.Z (CX), K2, Z4
+	VSUBPS    Z2, Z4, Z4
+	VMOVAPS   Z3, Z2
+	VMULPS    Z4, Z3, Z3
+	VADDPS    Z2, Z0, Z0
+	VADDPS    Z3, Z1, Z1
+	LEAQ      (AX)(DX*1), AX
+	LEAQ      (CX)(DX*1), CX
+	SUBQ      $0x01, R8
+	JMP       narrow_297
+
+narrowrows_298:
+	VMOVUPS Z0, 1088(SI)
+	VMOVUPS Z1, 2176(SI)
+	JMP     narrowdone_285
+
+narrowwhole_287:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	MOVQ   buf_base+48(FP), SI
+	MOVQ   BX, R8
+	LEAQ   (DX)(DX*2), R9
+
+narrow_299:
+	CMPQ       R8, $0x04
+	JLT        narrowrows_300
+	CMPQ       prefetch+144(FP), $0x00
+	JEQ        noprefetch_301
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       AX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       CX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+
+noprefetch_301:
+	VMOVUPS     (SI), Z2
+	VMOVUPS     (AX), Z3
+	VMOVUPS     (CX), Z4
+	VSUBPS      Z2, Z4, Z4
+	VMOVAPS     Z3, Z5
+	VMULPS      Z4, Z3, Z3
+	VMOVUPS     (AX)(DX*1), Z4
+	VMOVUPS     (CX)(DX*1), Z6
+	VSUBPS      Z2, Z6, Z6
+	VADDPS      Z4, Z5, Z5
+	VFMADD231PS Z6, Z4, Z3
+	VMOVUPS     (AX)(DX*2), Z4
+	VMOVUPS     (CX)(DX*2), Z6
+	VSUBPS      Z2, Z6, Z6
+	VADDPS      Z4, Z5, Z5
+	VFMADD231PS Z6, Z4, Z3
+	VMOVUPS     (AX)(R9*1), Z4
+	VMOVUPS     (CX)(R9*1), Z6
+	VSUBPS      Z2, Z6, Z6
+	VADDPS      Z4, Z5, Z5
+	VFMADD231PS Z6, Z4, Z3
+	VADDPS      Z5, Z0, Z0
+	VADDPS      Z3, Z1, Z1
+	LEAQ        (AX)(DX*4), AX
+	LEAQ        (CX)(DX*4), CX
+	SUBQ        $0x04, R8
+	JMP         narrow_299
+
+narrowrows_300:
+narrow_302:
+	CMPQ    R8, $0x01
+	JLT     narrowrows_303
+	VMOVUPS (SI), Z2
+	VMOVUPS (AX), Z3
+	VMOVUPS (CX), Z4
+	VSUBPS  Z2, Z4, Z4
+	VMOVAPS Z3, Z2
+	VMULPS  Z4, Z3, Z3
+	VADDPS  Z2, Z0, Z0
+	VADDPS  Z3, Z1, Z1
+	LEAQ    (AX)(DX*1), AX
+	LEAQ    (CX)(DX*1), CX
+	SUBQ    $0x01, R8
+	JMP     narrow_302
+
+narrowrows_303:
+	VMOVUPS Z0, 1088(SI)
+	VMOVUPS Z1, 2176(SI)
+	JMP     narrowdone_285
+
+narrowpartial_288:
+	LEAQ    kmask<>+0(SB), SI
+	MOVQ    sumDy_len+8(FP), DI
+	SUBQ    $0x10, DI
+	MOVWLZX (SI)(DI*2), SI
+	KMOVW   SI, K2
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	MOVQ    buf_base+48(FP), SI
+	MOVQ    BX, R8
+	LEAQ    (DX)(DX*2), R9
+
+narrow_304:
+	CMPQ       R8, $0x04
+	JLT        narrowrows_305
+	CMPQ       prefetch+144(FP), $0x00
+	JEQ        noprefetch_306
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       AX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       CX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+
+noprefetch_306:
+	VMOVUPS     (SI), Z4
+	VMOVUPS     64(SI), Z5
+	VMOVUPS     (AX), Z6
+	VMOVUPS     (CX), Z7
+	VSUBPS      Z4, Z7, Z7
+	VMOVAPS     Z6, Z8
+	VMULPS      Z7, Z6, Z6
+	VMOVUPS.Z   64(AX), K2, Z7
+	VMOVUPS.Z   64(CX), K2, Z9
+	VSUBPS      Z5, Z9, Z9
+	VMOVAPS     Z7, Z10
+	VMULPS      Z9, Z7, Z7
+	VMOVUPS     (AX)(DX*1), Z9
+	VMOVUPS     (CX)(DX*1), Z11
+	VSUBPS      Z4, Z11, Z11
+	VADDPS      Z9, Z8, Z8
+	VFMADD231PS Z11, Z9, Z6
+	VMOVUPS.Z   64(AX)(DX*1), K2, Z9
+	VMOVUPS.Z   64(CX)(DX*1), K2, Z11
+	VSUBPS      Z5, Z11, Z11
+	VADDPS      Z9, Z10, Z10
+	VFMADD231PS Z11, Z9, Z7
+	VMOVUPS     (AX)(DX*2), Z9
+	VMOVUPS     (CX)(DX*2), Z11
+	VSUBPS      Z4, Z11, Z11
+	VADDPS      Z9, Z8, Z8
+	VFMADD231PS Z11, Z9, Z6
+	VMOVUPS.Z   64(AX)(DX*2), K2, Z9
+	VMOVUPS.Z   64(CX)(DX*2), K2, Z11
+	VSUBPS      Z5, Z11, Z11
+	VADDPS      Z9, Z10, Z10
+	VFMADD231PS Z11, Z9, Z7
+	VMOVUPS     (AX)(R9*1), Z9
+	VMOVUPS     (CX)(R9*1), Z11
+	VSUBPS      Z4, Z11, Z11
+	VADDPS      Z9, Z8, Z8
+	VFMADD231PS Z11, Z9, Z6
+	VMOVUPS.Z   64(AX)(R9*1), K2, Z4
+	VMOVUPS.Z   64(CX)(R9*1), K2, Z9
+	VSUBPS      Z5, Z9, Z9
+	VADDPS      Z4, Z10, Z10
+	VFMADD231PS Z9, Z4, Z7
+	VADDPS      Z8, Z0, Z0
+	VADDPS      Z6, Z1, Z1
+	VADDPS      Z10, Z2, Z2
+	VADDPS      Z7, Z3, Z3
+	LEAQ        (AX)(DX*4), AX
+	LEAQ        (CX)(DX*4), CX
+	SUBQ        $0x04, R8
+	JMP         narrow_304
+
+narrowrows_305:
+narrow_307:
+	CMPQ      R8, $0x01
+	JLT       narrowrows_308
+	VMOVUPS   (SI), Z4
+	VMOVUPS   64(SI), Z5
+	VMOVUPS   (AX), Z6
+	VMOVUPS   (CX), Z7
+	VSUBPS    Z4, Z7, Z7
+	VMOVAPS   Z6, Z4
+	VMULPS    Z7, Z6, Z6
+	VMOVUPS.Z 64(AX), K2, Z7
+	VMOVUPS.Z 64(CX), K2, Z8
+	VSUBPS    Z5, Z8, Z8
+	VMOVAPS   Z7, Z5
+	VMULPS    Z8, Z7, Z7
+	VADDPS    Z4, Z0, Z0
+	VADDPS    Z6, Z1, Z1
+	VADDPS    Z5, Z2, Z2
+	VADDPS    Z7, Z3, Z3
+	LEAQ      (AX)(DX*1), AX
+	LEAQ      (CX)(DX*1), CX
+	SUBQ      $0x01, R8
+	JMP       narrow_307
+
+narrowrows_308:
+	VMOVUPS Z0, 1088(SI)
+	VMOVUPS Z1, 2176(SI)
+	VMOVUPS Z2, 1152(SI)
+	VMOVUPS Z3, 2240(SI)
+	JMP     narrowdone_285
+
+narrowwhole_289:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   buf_base+48(FP), SI
+	MOVQ   BX, R8
+	LEAQ   (DX)(DX*2), R9
+
+narrow_309:
+	CMPQ       R8, $0x04
+	JLT        narrowrows_310
+	CMPQ       prefetch+144(FP), $0x00
+	JEQ        noprefetch_311
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       AX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       CX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+
+noprefetch_311:
+	VMOVUPS     (SI), Z4
+	VMOVUPS     64(SI), Z5
+	VMOVUPS     (AX), Z6
+	VMOVUPS     (CX), Z7
+	VSUBPS      Z4, Z7, Z7
+	VMOVAPS     Z6, Z8
+	VMULPS      Z7, Z6, Z6
+	VMOVUPS     64(AX), Z7
+	VMOVUPS     64(CX), Z9
+	VSUBPS      Z5, Z9, Z9
+	VMOVAPS     Z7, Z10
+	VMULPS      Z9, Z7, Z7
+	VMOVUPS     (AX)(DX*1), Z9
+	VMOVUPS     (CX)(DX*1), Z11
+	VSUBPS      Z4, Z11, Z11
+	VADDPS      Z9, Z8, Z8
+	VFMADD231PS Z11, Z9, Z6
+	VMOVUPS     64(AX)(DX*1), Z9
+	VMOVUPS     64(CX)(DX*1), Z11
+	VSUBPS      Z5, Z11, Z11
+	VADDPS      Z9, Z10, Z10
+	VFMADD231PS Z11, Z9, Z7
+	VMOVUPS     (AX)(DX*2), Z9
+	VMOVUPS     (CX)(DX*2), Z11
+	VSUBPS      Z4, Z11, Z11
+	VADDPS      Z9, Z8, Z8
+	VFMADD231PS Z11, Z9, Z6
+	VMOVUPS     64(AX)(DX*2), Z9
+	VMOVUPS     64(CX)(DX*2), Z11
+	VSUBPS      Z5, Z11, Z11
+	VADDPS      Z9, Z10, Z10
+	VFMADD231PS Z11, Z9, Z7
+	VMOVUPS     (AX)(R9*1), Z9
+	VMOVUPS     (CX)(R9*1), Z11
+	VSUBPS      Z4, Z11, Z11
+	VADDPS      Z9, Z8, Z8
+	VFMADD231PS Z11, Z9, Z6
+	VMOVUPS     64(AX)(R9*1), Z4
+	VMOVUPS     64(CX)(R9*1), Z9
+	VSUBPS      Z5, Z9, Z9
+	VADDPS      Z4, Z10, Z10
+	VFMADD231PS Z9, Z4, Z7
+	VADDPS      Z8, Z0, Z0
+	VADDPS      Z6, Z1, Z1
+	VADDPS      Z10, Z2, Z2
+	VADDPS      Z7, Z3, Z3
+	LEAQ        (AX)(DX*4), AX
+	LEAQ        (CX)(DX*4), CX
+	SUBQ        $0x04, R8
+	JMP         narrow_309
+
+narrowrows_310:
+narrow_312:
+	CMPQ    R8, $0x01
+	JLT     narrowrows_313
+	VMOVUPS (SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMOVUPS (AX), Z6
+	VMOVUPS (CX), Z7
+	VSUBPS  Z4, Z7, Z7
+	VMOVAPS Z6, Z4
+	VMULPS  Z7, Z6, Z6
+	VMOVUPS 64(AX), Z7
+	VMOVUPS 64(CX), Z8
+	VSUBPS  Z5, Z8, Z8
+	VMOVAPS Z7, Z5
+	VMULPS  Z8, Z7, Z7
+	VADDPS  Z4, Z0, Z0
+	VADDPS  Z6, Z1, Z1
+	VADDPS  Z5, Z2, Z2
+	VADDPS  Z7, Z3, Z3
+	LEAQ    (AX)(DX*1), AX
+	LEAQ    (CX)(DX*1), CX
+	SUBQ    $0x01, R8
+	JMP     narrow_312
+
+narrowrows_313:
+	VMOVUPS Z0, 1088(SI)
+	VMOVUPS Z1, 2176(SI)
+	VMOVUPS Z2, 1152(SI)
+	VMOVUPS Z3, 2240(SI)
+	JMP     narrowdone_285
+
+narrowpartial_290:
+	LEAQ    kmask<>+0(SB), SI
+	MOVQ    sumDy_len+8(FP), DI
+	SUBQ    $0x20, DI
+	MOVWLZX (SI)(DI*2), SI
+	KMOVW   SI, K2
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	MOVQ    buf_base+48(FP), SI
+	MOVQ    BX, R8
+	LEAQ    (DX)(DX*2), R9
+
+narrow_314:
+	CMPQ       R8, $0x04
+	JLT        narrowrows_315
+	CMPQ       prefetch+144(FP), $0x00
+	JEQ        noprefetch_316
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       AX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 128(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 128(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+	PREFETCHT0 128(DI)(R9*1)
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       CX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 128(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 128(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+	PREFETCHT0 128(DI)(R9*1)
+
+noprefetch_316:
+	VMOVUPS     (SI), Z6
+	VMOVUPS     64(SI), Z7
+	VMOVUPS     128(SI), Z8
+	VMOVUPS     (AX), Z9
+	VMOVUPS     (CX), Z10
+	VSUBPS      Z6, Z10, Z10
+	VMOVAPS     Z9, Z11
+	VMULPS      Z10, Z9, Z9
+	VMOVUPS     64(AX), Z10
+	VMOVUPS     64(CX), Z12
+	VSUBPS      Z7, Z12, Z12
+	VMOVAPS     Z10, Z13
+	VMULPS      Z12, Z10, Z10
+	VMOVUPS.Z   128(AX), K2, Z12
+	VMOVUPS.Z   128(CX), K2, Z14
+	VSUBPS      Z8, Z14, Z14
+	VMOVAPS     Z12, Z15
+	VMULPS      Z14, Z12, Z12
+	VMOVUPS     (AX)(DX*1), Z14
+	VMOVUPS     (CX)(DX*1), Z16
+	VSUBPS      Z6, Z16, Z16
+	VADDPS      Z14, Z11, Z11
+	VFMADD231PS Z16, Z14, Z9
+	VMOVUPS     64(AX)(DX*1), Z14
+	VMOVUPS     64(CX)(DX*1), Z16
+	VSUBPS      Z7, Z16, Z16
+	VADDPS      Z14, Z13, Z13
+	VFMADD231PS Z16, Z14, Z10
+	VMOVUPS.Z   128(AX)(DX*1), K2, Z14
+	VMOVUPS.Z   128(CX)(DX*1), K2, Z16
+	VSUBPS      Z8, Z16, Z16
+	VADDPS      Z14, Z15, Z15
+	VFMADD231PS Z16, Z14, Z12
+	VMOVUPS     (AX)(DX*2), Z14
+	VMOVUPS     (CX)(DX*2), Z16
+	VSUBPS      Z6, Z16, Z16
+	VADDPS      Z14, Z11, Z11
+	VFMADD231PS Z16, Z14, Z9
+	VMOVUPS     64(AX)(DX*2), Z14
+	VMOVUPS     64(CX)(DX*2), Z16
+	VSUBPS      Z7, Z16, Z16
+	VADDPS      Z14, Z13, Z13
+	VFMADD231PS Z16, Z14, Z10
+	VMOVUPS.Z   128(AX)(DX*2), K2, Z14
+	VMOVUPS.Z   128(CX)(DX*2), K2, Z16
+	VSUBPS      Z8, Z16, Z16
+	VADDPS      Z14, Z15, Z15
+	VFMADD231PS Z16, Z14, Z12
+	VMOVUPS     (AX)(R9*1), Z14
+	VMOVUPS     (CX)(R9*1), Z16
+	VSUBPS      Z6, Z16, Z16
+	VADDPS      Z14, Z11, Z11
+	VFMADD231PS Z16, Z14, Z9
+	VMOVUPS     64(AX)(R9*1), Z6
+	VMOVUPS     64(CX)(R9*1), Z14
+	VSUBPS      Z7, Z14, Z14
+	VADDPS      Z6, Z13, Z13
+	VFMADD231PS Z14, Z6, Z10
+	VMOVUPS.Z   128(AX)(R9*1), K2, Z6
+	VMOVUPS.Z   128(CX)(R9*1), K2, Z7
+	VSUBPS      Z8, Z7, Z7
+	VADDPS      Z6, Z15, Z15
+	VFMADD231PS Z7, Z6, Z12
+	VADDPS      Z11, Z0, Z0
+	VADDPS      Z9, Z1, Z1
+	VADDPS      Z13, Z2, Z2
+	VADDPS      Z10, Z3, Z3
+	VADDPS      Z15, Z4, Z4
+	VADDPS      Z12, Z5, Z5
+	LEAQ        (AX)(DX*4), AX
+	LEAQ        (CX)(DX*4), CX
+	SUBQ        $0x04, R8
+	JMP         narrow_314
+
+narrowrows_315:
+narrow_317:
+	CMPQ      R8, $0x01
+	JLT       narrowrows_318
+	VMOVUPS   (SI), Z6
+	VMOVUPS   64(SI), Z7
+	VMOVUPS   128(SI), Z8
+	VMOVUPS   (AX), Z9
+	VMOVUPS   (CX), Z10
+	VSUBPS    Z6, Z10, Z10
+	VMOVAPS   Z9, Z6
+	VMULPS    Z10, Z9, Z9
+	VMOVUPS   64(AX), Z10
+	VMOVUPS   64(CX), Z11
+	VSUBPS    Z7, Z11, Z11
+	VMOVAPS   Z10, Z7
+	VMULPS    Z11, Z10, Z10
+	VMOVUPS.Z 128(AX), K2, Z11
+	VMOVUPS.Z 128(CX), K2, Z12
+	VSUBPS    Z8, Z12, Z12
+	VMOVAPS   Z11, Z8
+	VMULPS    Z12, Z11, Z11
+	VADDPS    Z6, Z0, Z0
+	VADDPS    Z9, Z1, Z1
+	VADDPS    Z7, Z2, Z2
+	VADDPS    Z10, Z3, Z3
+	VADDPS    Z8, Z4, Z4
+	VADDPS    Z11, Z5, Z5
+	LEAQ      (AX)(DX*1), AX
+	LEAQ      (CX)(DX*1), CX
+	SUBQ      $0x01, R8
+	JMP       narrow_317
+
+narrowrows_318:
+	VMOVUPS Z0, 1088(SI)
+	VMOVUPS Z1, 2176(SI)
+	VMOVUPS Z2, 1152(SI)
+	VMOVUPS Z3, 2240(SI)
+	VMOVUPS Z4, 1216(SI)
+	VMOVUPS Z5, 2304(SI)
+	JMP     narrowdone_285
+
+narrowwhole_291:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	MOVQ   buf_base+48(FP), SI
+	MOVQ   BX, R8
+	LEAQ   (DX)(DX*2), R9
+
+narrow_319:
+	CMPQ       R8, $0x04
+	JLT        narrowrows_320
+	CMPQ       prefetch+144(FP), $0x00
+	JEQ        noprefetch_321
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       AX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 128(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 128(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+	PREFETCHT0 128(DI)(R9*1)
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       CX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 128(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 128(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+	PREFETCHT0 128(DI)(R9*1)
+
+noprefetch_321:
+	VMOVUPS     (SI), Z6
+	VMOVUPS     64(SI), Z7
+	VMOVUPS     128(SI), Z8
+	VMOVUPS     (AX), Z9
+	VMOVUPS     (CX), Z10
+	VSUBPS      Z6, Z10, Z10
+	VMOVAPS     Z9, Z11
+	VMULPS      Z10, Z9, Z9
+	VMOVUPS     64(AX), Z10
+	VMOVUPS     64(CX), Z12
+	VSUBPS      Z7, Z12, Z12
+	VMOVAPS     Z10, Z13
+	VMULPS      Z12, Z10, Z10
+	VMOVUPS     128(AX), Z12
+	VMOVUPS     128(CX), Z14
+	VSUBPS      Z8, Z14, Z14
+	VMOVAPS     Z12, Z15
+	VMULPS      Z14, Z12, Z12
+	VMOVUPS     (AX)(DX*1), Z14
+	VMOVUPS     (CX)(DX*1), Z16
+	VSUBPS      Z6, Z16, Z16
+	VADDPS      Z14, Z11, Z11
+	VFMADD231PS Z16, Z14, Z9
+	VMOVUPS     64(AX)(DX*1), Z14
+	VMOVUPS     64(CX)(DX*1), Z16
+	VSUBPS      Z7, Z16, Z16
+	VADDPS      Z14, Z13, Z13
+	VFMADD231PS Z16, Z14, Z10
+	VMOVUPS     128(AX)(DX*1), Z14
+	VMOVUPS     128(CX)(DX*1), Z16
+	VSUBPS      Z8, Z16, Z16
+	VADDPS      Z14, Z15, Z15
+	VFMADD231PS Z16, Z14, Z12
+	VMOVUPS     (AX)(DX*2), Z14
+	VMOVUPS     (CX)(DX*2), Z16
+	VSUBPS      Z6, Z16, Z16
+	VADDPS      Z14, Z11, Z11
+	VFMADD231PS Z16, Z14, Z9
+	VMOVUPS     64(AX)(DX*2), Z14
+	VMOVUPS     64(CX)(DX*2), Z16
+	VSUBPS      Z7, Z16, Z16
+	VADDPS      Z14, Z13, Z13
+	VFMADD231PS Z16, Z14, Z10
+	VMOVUPS     128(AX)(DX*2), Z14
+	VMOVUPS     128(CX)(DX*2), Z16
+	VSUBPS      Z8, Z16, Z16
+	VADDPS      Z14, Z15, Z15
+	VFMADD231PS Z16, Z14, Z12
+	VMOVUPS     (AX)(R9*1), Z14
+	VMOVUPS     (CX)(R9*1), Z16
+	VSUBPS      Z6, Z16, Z16
+	VADDPS      Z14, Z11, Z11
+	VFMADD231PS Z16, Z14, Z9
+	VMOVUPS     64(AX)(R9*1), Z6
+	VMOVUPS     64(CX)(R9*1), Z14
+	VSUBPS      Z7, Z14, Z14
+	VADDPS      Z6, Z13, Z13
+	VFMADD231PS Z14, Z6, Z10
+	VMOVUPS     128(AX)(R9*1), Z6
+	VMOVUPS     128(CX)(R9*1), Z7
+	VSUBPS      Z8, Z7, Z7
+	VADDPS      Z6, Z15, Z15
+	VFMADD231PS Z7, Z6, Z12
+	VADDPS      Z11, Z0, Z0
+	VADDPS      Z9, Z1, Z1
+	VADDPS      Z13, Z2, Z2
+	VADDPS      Z10, Z3, Z3
+	VADDPS      Z15, Z4, Z4
+	VADDPS      Z12, Z5, Z5
+	LEAQ        (AX)(DX*4), AX
+	LEAQ        (CX)(DX*4), CX
+	SUBQ        $0x04, R8
+	JMP         narrow_319
+
+narrowrows_320:
+narrow_322:
+	CMPQ    R8, $0x01
+	JLT     narrowrows_323
+	VMOVUPS (SI), Z6
+	VMOVUPS 64(SI), Z7
+	VMOVUPS 128(SI), Z8
+	VMOVUPS (AX), Z9
+	VMOVUPS (CX), Z10
+	VSUBPS  Z6, Z10, Z10
+	VMOVAPS Z9, Z6
+	VMULPS  Z10, Z9, Z9
+	VMOVUPS 64(AX), Z10
+	VMOVUPS 64(CX), Z11
+	VSUBPS  Z7, Z11, Z11
+	VMOVAPS Z10, Z7
+	VMULPS  Z11, Z10, Z10
+	VMOVUPS 128(AX), Z11
+	VMOVUPS 128(CX), Z12
+	VSUBPS  Z8, Z12, Z12
+	VMOVAPS Z11, Z8
+	VMULPS  Z12, Z11, Z11
+	VADDPS  Z6, Z0, Z0
+	VADDPS  Z9, Z1, Z1
+	VADDPS  Z7, Z2, Z2
+	VADDPS  Z10, Z3, Z3
+	VADDPS  Z8, Z4, Z4
+	VADDPS  Z11, Z5, Z5
+	LEAQ    (AX)(DX*1), AX
+	LEAQ    (CX)(DX*1), CX
+	SUBQ    $0x01, R8
+	JMP     narrow_322
+
+narrowrows_323:
+	VMOVUPS Z0, 1088(SI)
+	VMOVUPS Z1, 2176(SI)
+	VMOVUPS Z2, 1152(SI)
+	VMOVUPS Z3, 2240(SI)
+	VMOVUPS Z4, 1216(SI)
+	VMOVUPS Z5, 2304(SI)
+	JMP     narrowdone_285
+
+narrowpartial_292:
+	LEAQ    kmask<>+0(SB), SI
+	MOVQ    sumDy_len+8(FP), DI
+	SUBQ    $0x30, DI
+	MOVWLZX (SI)(DI*2), SI
+	KMOVW   SI, K2
 	VPXORD  Z0, Z0, Z0
 	VPXORD  Z1, Z1, Z1
 	VPXORD  Z2, Z2, Z2
@@ -14191,231 +15640,438 @@ chunk_238:
 	VPXORD  Z5, Z5, Z5
 	VPXORD  Z6, Z6, Z6
 	VPXORD  Z7, Z7, Z7
-	MOVQ    buf_base+48(FP), DI
+	MOVQ    buf_base+48(FP), SI
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_241:
+narrow_324:
 	CMPQ       R8, $0x04
-	JLT        narrowdone_242
+	JLT        narrowrows_325
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_243
-	MOVQ       prefetch+144(FP), SI
-	ADDQ       AX, SI
-	PREFETCHT0 (SI)
-	PREFETCHT0 64(SI)
-	PREFETCHT0 128(SI)
-	PREFETCHT0 192(SI)
-	PREFETCHT0 (SI)(DX*1)
-	PREFETCHT0 64(SI)(DX*1)
-	PREFETCHT0 128(SI)(DX*1)
-	PREFETCHT0 192(SI)(DX*1)
-	PREFETCHT0 (SI)(DX*2)
-	PREFETCHT0 64(SI)(DX*2)
-	PREFETCHT0 128(SI)(DX*2)
-	PREFETCHT0 192(SI)(DX*2)
-	PREFETCHT0 (SI)(R9*1)
-	PREFETCHT0 64(SI)(R9*1)
-	PREFETCHT0 128(SI)(R9*1)
-	PREFETCHT0 192(SI)(R9*1)
-	MOVQ       prefetch+144(FP), SI
-	ADDQ       CX, SI
-	PREFETCHT0 (SI)
-	PREFETCHT0 64(SI)
-	PREFETCHT0 128(SI)
-	PREFETCHT0 192(SI)
-	PREFETCHT0 (SI)(DX*1)
-	PREFETCHT0 64(SI)(DX*1)
-	PREFETCHT0 128(SI)(DX*1)
-	PREFETCHT0 192(SI)(DX*1)
-	PREFETCHT0 (SI)(DX*2)
-	PREFETCHT0 64(SI)(DX*2)
-	PREFETCHT0 128(SI)(DX*2)
-	PREFETCHT0 192(SI)(DX*2)
-	PREFETCHT0 (SI)(R9*1)
-	PREFETCHT0 64(SI)(R9*1)
-	PREFETCHT0 128(SI)(R9*1)
-	PREFETCHT0 192(SI)(R9*1)
+	JEQ        noprefetch_326
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       AX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 128(DI)(DX*1)
+	PREFETCHT0 192(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 128(DI)(DX*2)
+	PREFETCHT0 192(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+	PREFETCHT0 128(DI)(R9*1)
+	PREFETCHT0 192(DI)(R9*1)
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       CX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 128(DI)(DX*1)
+	PREFETCHT0 192(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 128(DI)(DX*2)
+	PREFETCHT0 192(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+	PREFETCHT0 128(DI)(R9*1)
+	PREFETCHT0 192(DI)(R9*1)
 
-noprefetch_243:
-	VMOVUPS     (DI), Z8
-	VMOVUPS.Z   (AX), K2, Z10
-	VMOVUPS.Z   (CX), K2, Z11
-	VSUBPS      Z8, Z11, Z11
-	VMOVAPS     Z10, Z9
-	VMULPS      Z11, Z10, Z10
-	VMOVUPS.Z   (AX)(DX*1), K2, Z11
-	VMOVUPS.Z   (CX)(DX*1), K2, Z12
-	VSUBPS      Z8, Z12, Z12
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z12, Z11, Z10
-	VMOVUPS.Z   (AX)(DX*2), K2, Z11
-	VMOVUPS.Z   (CX)(DX*2), K2, Z12
-	VSUBPS      Z8, Z12, Z12
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z12, Z11, Z10
-	VMOVUPS.Z   (AX)(R9*1), K2, Z11
-	VMOVUPS.Z   (CX)(R9*1), K2, Z12
-	VSUBPS      Z8, Z12, Z12
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z12, Z11, Z10
-	VADDPS      Z9, Z0, Z0
-	VADDPS      Z10, Z1, Z1
-	VMOVUPS     64(DI), Z8
-	VMOVUPS.Z   64(AX), K3, Z10
-	VMOVUPS.Z   64(CX), K3, Z11
-	VSUBPS      Z8, Z11, Z11
-	VMOVAPS     Z10, Z9
-	VMULPS      Z11, Z10, Z10
-	VMOVUPS.Z   64(AX)(DX*1), K3, Z11
-	VMOVUPS.Z   64(CX)(DX*1), K3, Z12
-	VSUBPS      Z8, Z12, Z12
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z12, Z11, Z10
-	VMOVUPS.Z   64(AX)(DX*2), K3, Z11
-	VMOVUPS.Z   64(CX)(DX*2), K3, Z12
-	VSUBPS      Z8, Z12, Z12
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z12, Z11, Z10
-	VMOVUPS.Z   64(AX)(R9*1), K3, Z11
-	VMOVUPS.Z   64(CX)(R9*1), K3, Z12
-	VSUBPS      Z8, Z12, Z12
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z12, Z11, Z10
-	VADDPS      Z9, Z2, Z2
-	VADDPS      Z10, Z3, Z3
-	VMOVUPS     128(DI), Z8
-	VMOVUPS.Z   128(AX), K4, Z10
-	VMOVUPS.Z   128(CX), K4, Z11
-	VSUBPS      Z8, Z11, Z11
-	VMOVAPS     Z10, Z9
-	VMULPS      Z11, Z10, Z10
-	VMOVUPS.Z   128(AX)(DX*1), K4, Z11
-	VMOVUPS.Z   128(CX)(DX*1), K4, Z12
-	VSUBPS      Z8, Z12, Z12
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z12, Z11, Z10
-	VMOVUPS.Z   128(AX)(DX*2), K4, Z11
-	VMOVUPS.Z   128(CX)(DX*2), K4, Z12
-	VSUBPS      Z8, Z12, Z12
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z12, Z11, Z10
-	VMOVUPS.Z   128(AX)(R9*1), K4, Z11
-	VMOVUPS.Z   128(CX)(R9*1), K4, Z12
-	VSUBPS      Z8, Z12, Z12
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z12, Z11, Z10
-	VADDPS      Z9, Z4, Z4
-	VADDPS      Z10, Z5, Z5
-	VMOVUPS     192(DI), Z8
-	VMOVUPS.Z   192(AX), K5, Z10
-	VMOVUPS.Z   192(CX), K5, Z11
-	VSUBPS      Z8, Z11, Z11
-	VMOVAPS     Z10, Z9
-	VMULPS      Z11, Z10, Z10
-	VMOVUPS.Z   192(AX)(DX*1), K5, Z11
-	VMOVUPS.Z   192(CX)(DX*1), K5, Z12
-	VSUBPS      Z8, Z12, Z12
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z12, Z11, Z10
-	VMOVUPS.Z   192(AX)(DX*2), K5, Z11
-	VMOVUPS.Z   192(CX)(DX*2), K5, Z12
-	VSUBPS      Z8, Z12, Z12
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z12, Z11, Z10
-	VMOVUPS.Z   192(AX)(R9*1), K5, Z11
-	VMOVUPS.Z   192(CX)(R9*1), K5, Z12
-	VSUBPS      Z8, Z12, Z12
-	VADDPS      Z11, Z9, Z9
-	VFMADD231PS Z12, Z11, Z10
-	VADDPS      Z9, Z6, Z6
-	VADDPS      Z10, Z7, Z7
+noprefetch_326:
+	VMOVUPS     (SI), Z8
+	VMOVUPS     64(SI), Z9
+	VMOVUPS     128(SI), Z10
+	VMOVUPS     192(SI), Z11
+	VMOVUPS     (AX), Z12
+	VMOVUPS     (CX), Z13
+	VSUBPS      Z8, Z13, Z13
+	VMOVAPS     Z12, Z14
+	VMULPS      Z13, Z12, Z12
+	VMOVUPS     64(AX), Z13
+	VMOVUPS     64(CX), Z15
+	VSUBPS      Z9, Z15, Z15
+	VMOVAPS     Z13, Z16
+	VMULPS      Z15, Z13, Z13
+	VMOVUPS     128(AX), Z15
+	VMOVUPS     128(CX), Z17
+	VSUBPS      Z10, Z17, Z17
+	VMOVAPS     Z15, Z18
+	VMULPS      Z17, Z15, Z15
+	VMOVUPS.Z   192(AX), K2, Z17
+	VMOVUPS.Z   192(CX), K2, Z19
+	VSUBPS      Z11, Z19, Z19
+	VMOVAPS     Z17, Z20
+	VMULPS      Z19, Z17, Z17
+	VMOVUPS     (AX)(DX*1), Z19
+	VMOVUPS     (CX)(DX*1), Z21
+	VSUBPS      Z8, Z21, Z21
+	VADDPS      Z19, Z14, Z14
+	VFMADD231PS Z21, Z19, Z12
+	VMOVUPS     64(AX)(DX*1), Z19
+	VMOVUPS     64(CX)(DX*1), Z21
+	VSUBPS      Z9, Z21, Z21
+	VADDPS      Z19, Z16, Z16
+	VFMADD231PS Z21, Z19, Z13
+	VMOVUPS     128(AX)(DX*1), Z19
+	VMOVUPS     128(CX)(DX*1), Z21
+	VSUBPS      Z10, Z21, Z21
+	VADDPS      Z19, Z18, Z18
+	VFMADD231PS Z21, Z19, Z15
+	VMOVUPS.Z   192(AX)(DX*1), K2, Z19
+	VMOVUPS.Z   192(CX)(DX*1), K2, Z21
+	VSUBPS      Z11, Z21, Z21
+	VADDPS      Z19, Z20, Z20
+	VFMADD231PS Z21, Z19, Z17
+	VMOVUPS     (AX)(DX*2), Z19
+	VMOVUPS     (CX)(DX*2), Z21
+	VSUBPS      Z8, Z21, Z21
+	VADDPS      Z19, Z14, Z14
+	VFMADD231PS Z21, Z19, Z12
+	VMOVUPS     64(AX)(DX*2), Z19
+	VMOVUPS     64(CX)(DX*2), Z21
+	VSUBPS      Z9, Z21, Z21
+	VADDPS      Z19, Z16, Z16
+	VFMADD231PS Z21, Z19, Z13
+	VMOVUPS     128(AX)(DX*2), Z19
+	VMOVUPS     128(CX)(DX*2), Z21
+	VSUBPS      Z10, Z21, Z21
+	VADDPS      Z19, Z18, Z18
+	VFMADD231PS Z21, Z19, Z15
+	VMOVUPS.Z   192(AX)(DX*2), K2, Z19
+	VMOVUPS.Z   192(CX)(DX*2), K2, Z21
+	VSUBPS      Z11, Z21, Z21
+	VADDPS      Z19, Z20, Z20
+	VFMADD231PS Z21, Z19, Z17
+	VMOVUPS     (AX)(R9*1), Z19
+	VMOVUPS     (CX)(R9*1), Z21
+	VSUBPS      Z8, Z21, Z21
+	VADDPS      Z19, Z14, Z14
+	VFMADD231PS Z21, Z19, Z12
+	VMOVUPS     64(AX)(R9*1), Z8
+	VMOVUPS     64(CX)(R9*1), Z19
+	VSUBPS      Z9, Z19, Z19
+	VADDPS      Z8, Z16, Z16
+	VFMADD231PS Z19, Z8, Z13
+	VMOVUPS     128(AX)(R9*1), Z8
+	VMOVUPS     128(CX)(R9*1), Z9
+	VSUBPS      Z10, Z9, Z9
+	VADDPS      Z8, Z18, Z18
+	VFMADD231PS Z9, Z8, Z15
+	VMOVUPS.Z   192(AX)(R9*1), K2, Z8
+	VMOVUPS.Z   192(CX)(R9*1), K2, Z9
+	VSUBPS      Z11, Z9, Z9
+	VADDPS      Z8, Z20, Z20
+	VFMADD231PS Z9, Z8, Z17
+	VADDPS      Z14, Z0, Z0
+	VADDPS      Z12, Z1, Z1
+	VADDPS      Z16, Z2, Z2
+	VADDPS      Z13, Z3, Z3
+	VADDPS      Z18, Z4, Z4
+	VADDPS      Z15, Z5, Z5
+	VADDPS      Z20, Z6, Z6
+	VADDPS      Z17, Z7, Z7
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_241
+	JMP         narrow_324
 
-narrowdone_242:
-narrow_244:
+narrowrows_325:
+narrow_327:
 	CMPQ      R8, $0x01
-	JLT       narrowdone_245
-	VMOVUPS   (DI), Z8
-	VMOVUPS.Z (AX), K2, Z9
-	VMOVUPS.Z (CX), K2, Z10
-	VSUBPS    Z8, Z10, Z10
-	VMOVAPS   Z9, Z8
-	VMULPS    Z10, Z9, Z9
+	JLT       narrowrows_328
+	VMOVUPS   (SI), Z8
+	VMOVUPS   64(SI), Z9
+	VMOVUPS   128(SI), Z10
+	VMOVUPS   192(SI), Z11
+	VMOVUPS   (AX), Z12
+	VMOVUPS   (CX), Z13
+	VSUBPS    Z8, Z13, Z13
+	VMOVAPS   Z12, Z8
+	VMULPS    Z13, Z12, Z12
+	VMOVUPS   64(AX), Z13
+	VMOVUPS   64(CX), Z14
+	VSUBPS    Z9, Z14, Z14
+	VMOVAPS   Z13, Z9
+	VMULPS    Z14, Z13, Z13
+	VMOVUPS   128(AX), Z14
+	VMOVUPS   128(CX), Z15
+	VSUBPS    Z10, Z15, Z15
+	VMOVAPS   Z14, Z10
+	VMULPS    Z15, Z14, Z14
+	VMOVUPS.Z 192(AX), K2, Z15
+	VMOVUPS.Z 192(CX), K2, Z16
+	VSUBPS    Z11, Z16, Z16
+	VMOVAPS   Z15, Z11
+	VMULPS    Z16, Z15, Z15
 	VADDPS    Z8, Z0, Z0
-	VADDPS    Z9, Z1, Z1
-	VMOVUPS   64(DI), Z8
-	VMOVUPS.Z 64(AX), K3, Z9
-	VMOVUPS.Z 64(CX), K3, Z10
-	VSUBPS    Z8, Z10, Z10
-	VMOVAPS   Z9, Z8
-	VMULPS    Z10, Z9, Z9
-	VADDPS    Z8, Z2, Z2
-	VADDPS    Z9, Z3, Z3
-	VMOVUPS   128(DI), Z8
-	VMOVUPS.Z 128(AX), K4, Z9
-	VMOVUPS.Z 128(CX), K4, Z10
-	VSUBPS    Z8, Z10, Z10
-	VMOVAPS   Z9, Z8
-	VMULPS    Z10, Z9, Z9
-	VADDPS    Z8, Z4, Z4
-	VADDPS    Z9, Z5, Z5
-	VMOVUPS   192(DI), Z8
-	VMOVUPS.Z 192(AX), K5, Z9
-	VMOVUPS.Z 192(CX), K5, Z10
-	VSUBPS    Z8, Z10, Z10
-	VMOVAPS   Z9, Z8
-	VMULPS    Z10, Z9, Z9
-	VADDPS    Z8, Z6, Z6
-	VADDPS    Z9, Z7, Z7
+	VADDPS    Z12, Z1, Z1
+	VADDPS    Z9, Z2, Z2
+	VADDPS    Z13, Z3, Z3
+	VADDPS    Z10, Z4, Z4
+	VADDPS    Z14, Z5, Z5
+	VADDPS    Z11, Z6, Z6
+	VADDPS    Z15, Z7, Z7
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_244
+	JMP       narrow_327
 
-narrowdone_245:
-	VMOVUPS Z0, 1088(DI)
-	VMOVUPS Z1, 2176(DI)
-	VMOVUPS Z2, 1152(DI)
-	VMOVUPS Z3, 2240(DI)
-	VMOVUPS Z4, 1216(DI)
-	VMOVUPS Z5, 2304(DI)
-	VMOVUPS Z6, 1280(DI)
-	VMOVUPS Z7, 2368(DI)
-	JMP     chunkdone_239
+narrowrows_328:
+	VMOVUPS Z0, 1088(SI)
+	VMOVUPS Z1, 2176(SI)
+	VMOVUPS Z2, 1152(SI)
+	VMOVUPS Z3, 2240(SI)
+	VMOVUPS Z4, 1216(SI)
+	VMOVUPS Z5, 2304(SI)
+	VMOVUPS Z6, 1280(SI)
+	VMOVUPS Z7, 2368(SI)
+	JMP     narrowdone_285
 
-wide_240:
+narrowwhole_293:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	MOVQ   buf_base+48(FP), SI
+	MOVQ   BX, R8
+	LEAQ   (DX)(DX*2), R9
+
+narrow_329:
+	CMPQ       R8, $0x04
+	JLT        narrowrows_330
+	CMPQ       prefetch+144(FP), $0x00
+	JEQ        noprefetch_331
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       AX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 128(DI)(DX*1)
+	PREFETCHT0 192(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 128(DI)(DX*2)
+	PREFETCHT0 192(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+	PREFETCHT0 128(DI)(R9*1)
+	PREFETCHT0 192(DI)(R9*1)
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       CX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 128(DI)(DX*1)
+	PREFETCHT0 192(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 128(DI)(DX*2)
+	PREFETCHT0 192(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+	PREFETCHT0 128(DI)(R9*1)
+	PREFETCHT0 192(DI)(R9*1)
+
+noprefetch_331:
+	VMOVUPS     (SI), Z8
+	VMOVUPS     64(SI), Z9
+	VMOVUPS     128(SI), Z10
+	VMOVUPS     192(SI), Z11
+	VMOVUPS     (AX), Z12
+	VMOVUPS     (CX), Z13
+	VSUBPS      Z8, Z13, Z13
+	VMOVAPS     Z12, Z14
+	VMULPS      Z13, Z12, Z12
+	VMOVUPS     64(AX), Z13
+	VMOVUPS     64(CX), Z15
+	VSUBPS      Z9, Z15, Z15
+	VMOVAPS     Z13, Z16
+	VMULPS      Z15, Z13, Z13
+	VMOVUPS     128(AX), Z15
+	VMOVUPS     128(CX), Z17
+	VSUBPS      Z10, Z17, Z17
+	VMOVAPS     Z15, Z18
+	VMULPS      Z17, Z15, Z15
+	VMOVUPS     192(AX), Z17
+	VMOVUPS     192(CX), Z19
+	VSUBPS      Z11, Z19, Z19
+	VMOVAPS     Z17, Z20
+	VMULPS      Z19, Z17, Z17
+	VMOVUPS     (AX)(DX*1), Z19
+	VMOVUPS     (CX)(DX*1), Z21
+	VSUBPS      Z8, Z21, Z21
+	VADDPS      Z19, Z14, Z14
+	VFMADD231PS Z21, Z19, Z12
+	VMOVUPS     64(AX)(DX*1), Z19
+	VMOVUPS     64(CX)(DX*1), Z21
+	VSUBPS      Z9, Z21, Z21
+	VADDPS      Z19, Z16, Z16
+	VFMADD231PS Z21, Z19, Z13
+	VMOVUPS     128(AX)(DX*1), Z19
+	VMOVUPS     128(CX)(DX*1), Z21
+	VSUBPS      Z10, Z21, Z21
+	VADDPS      Z19, Z18, Z18
+	VFMADD231PS Z21, Z19, Z15
+	VMOVUPS     192(AX)(DX*1), Z19
+	VMOVUPS     192(CX)(DX*1), Z21
+	VSUBPS      Z11, Z21, Z21
+	VADDPS      Z19, Z20, Z20
+	VFMADD231PS Z21, Z19, Z17
+	VMOVUPS     (AX)(DX*2), Z19
+	VMOVUPS     (CX)(DX*2), Z21
+	VSUBPS      Z8, Z21, Z21
+	VADDPS      Z19, Z14, Z14
+	VFMADD231PS Z21, Z19, Z12
+	VMOVUPS     64(AX)(DX*2), Z19
+	VMOVUPS     64(CX)(DX*2), Z21
+	VSUBPS      Z9, Z21, Z21
+	VADDPS      Z19, Z16, Z16
+	VFMADD231PS Z21, Z19, Z13
+	VMOVUPS     128(AX)(DX*2), Z19
+	VMOVUPS     128(CX)(DX*2), Z21
+	VSUBPS      Z10, Z21, Z21
+	VADDPS      Z19, Z18, Z18
+	VFMADD231PS Z21, Z19, Z15
+	VMOVUPS     192(AX)(DX*2), Z19
+	VMOVUPS     192(CX)(DX*2), Z21
+	VSUBPS      Z11, Z21, Z21
+	VADDPS      Z19, Z20, Z20
+	VFMADD231PS Z21, Z19, Z17
+	VMOVUPS     (AX)(R9*1), Z19
+	VMOVUPS     (CX)(R9*1), Z21
+	VSUBPS      Z8, Z21, Z21
+	VADDPS      Z19, Z14, Z14
+	VFMADD231PS Z21, Z19, Z12
+	VMOVUPS     64(AX)(R9*1), Z8
+	VMOVUPS     64(CX)(R9*1), Z19
+	VSUBPS      Z9, Z19, Z19
+	VADDPS      Z8, Z16, Z16
+	VFMADD231PS Z19, Z8, Z13
+	VMOVUPS     128(AX)(R9*1), Z8
+	VMOVUPS     128(CX)(R9*1), Z9
+	VSUBPS      Z10, Z9, Z9
+	VADDPS      Z8, Z18, Z18
+	VFMADD231PS Z9, Z8, Z15
+	VMOVUPS     192(AX)(R9*1), Z8
+	VMOVUPS     192(CX)(R9*1), Z9
+	VSUBPS      Z11, Z9, Z9
+	VADDPS      Z8, Z20, Z20
+	VFMADD231PS Z9, Z8, Z17
+	VADDPS      Z14, Z0, Z0
+	VADDPS      Z12, Z1, Z1
+	VADDPS      Z16, Z2, Z2
+	VADDPS      Z13, Z3, Z3
+	VADDPS      Z18, Z4, Z4
+	VADDPS      Z15, Z5, Z5
+	VADDPS      Z20, Z6, Z6
+	VADDPS      Z17, Z7, Z7
+	LEAQ        (AX)(DX*4), AX
+	LEAQ        (CX)(DX*4), CX
+	SUBQ        $0x04, R8
+	JMP         narrow_329
+
+narrowrows_330:
+narrow_332:
+	CMPQ    R8, $0x01
+	JLT     narrowrows_333
+	VMOVUPS (SI), Z8
+	VMOVUPS 64(SI), Z9
+	VMOVUPS 128(SI), Z10
+	VMOVUPS 192(SI), Z11
+	VMOVUPS (AX), Z12
+	VMOVUPS (CX), Z13
+	VSUBPS  Z8, Z13, Z13
+	VMOVAPS Z12, Z8
+	VMULPS  Z13, Z12, Z12
+	VMOVUPS 64(AX), Z13
+	VMOVUPS 64(CX), Z14
+	VSUBPS  Z9, Z14, Z14
+	VMOVAPS Z13, Z9
+	VMULPS  Z14, Z13, Z13
+	VMOVUPS 128(AX), Z14
+	VMOVUPS 128(CX), Z15
+	VSUBPS  Z10, Z15, Z15
+	VMOVAPS Z14, Z10
+	VMULPS  Z15, Z14, Z14
+	VMOVUPS 192(AX), Z15
+	VMOVUPS 192(CX), Z16
+	VSUBPS  Z11, Z16, Z16
+	VMOVAPS Z15, Z11
+	VMULPS  Z16, Z15, Z15
+	VADDPS  Z8, Z0, Z0
+	VADDPS  Z12, Z1, Z1
+	VADDPS  Z9, Z2, Z2
+	VADDPS  Z13, Z3, Z3
+	VADDPS  Z10, Z4, Z4
+	VADDPS  Z14, Z5, Z5
+	VADDPS  Z11, Z6, Z6
+	VADDPS  Z15, Z7, Z7
+	LEAQ    (AX)(DX*1), AX
+	LEAQ    (CX)(DX*1), CX
+	SUBQ    $0x01, R8
+	JMP     narrow_332
+
+narrowrows_333:
+	VMOVUPS Z0, 1088(SI)
+	VMOVUPS Z1, 2176(SI)
+	VMOVUPS Z2, 1152(SI)
+	VMOVUPS Z3, 2240(SI)
+	VMOVUPS Z4, 1216(SI)
+	VMOVUPS Z5, 2304(SI)
+	VMOVUPS Z6, 1280(SI)
+	VMOVUPS Z7, 2368(SI)
+
+narrowdone_285:
+	JMP chunkdone_283
+
+wide_284:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_246:
+clear_334:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_246
+	JNZ     clear_334
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_247:
+rows_335:
 	CMPQ SI, $0x04
-	JLT  rowsdone_248
+	JLT  rowsdone_336
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_250
+	JZ   vectorstail_338
 
-vectors_249:
+vectors_337:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_252
+	JEQ        noprefetch_340
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -14429,85 +16085,85 @@ vectors_249:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_252:
+noprefetch_340:
 	VMOVUPS     (R9), Z0
-	VMOVUPS     (R10), Z2
-	VMOVUPS     (R11), Z3
-	VSUBPS      Z0, Z3, Z3
-	VMOVAPS     Z2, Z1
-	VMULPS      Z3, Z2, Z2
-	VMOVUPS     (R10)(DX*1), Z3
+	VMOVUPS     (R10), Z1
+	VMOVUPS     (R11), Z2
+	VSUBPS      Z0, Z2, Z2
+	VMOVAPS     Z1, Z3
+	VMULPS      Z2, Z1, Z1
+	VMOVUPS     (R10)(DX*1), Z2
 	VMOVUPS     (R11)(DX*1), Z4
 	VSUBPS      Z0, Z4, Z4
-	VADDPS      Z3, Z1, Z1
-	VFMADD231PS Z4, Z3, Z2
-	VMOVUPS     (R10)(DX*2), Z3
+	VADDPS      Z2, Z3, Z3
+	VFMADD231PS Z4, Z2, Z1
+	VMOVUPS     (R10)(DX*2), Z2
 	VMOVUPS     (R11)(DX*2), Z4
 	VSUBPS      Z0, Z4, Z4
-	VADDPS      Z3, Z1, Z1
-	VFMADD231PS Z4, Z3, Z2
-	VMOVUPS     (R10)(DI*1), Z3
+	VADDPS      Z2, Z3, Z3
+	VFMADD231PS Z4, Z2, Z1
+	VMOVUPS     (R10)(DI*1), Z2
 	VMOVUPS     (R11)(DI*1), Z4
 	VSUBPS      Z0, Z4, Z4
-	VADDPS      Z3, Z1, Z1
-	VFMADD231PS Z4, Z3, Z2
-	VADDPS      1088(R9), Z1, Z1
-	VMOVUPS     Z1, 1088(R9)
-	VADDPS      2176(R9), Z2, Z2
-	VMOVUPS     Z2, 2176(R9)
+	VADDPS      Z2, Z3, Z3
+	VFMADD231PS Z4, Z2, Z1
+	VADDPS      1088(R9), Z3, Z3
+	VMOVUPS     Z3, 1088(R9)
+	VADDPS      2176(R9), Z1, Z1
+	VMOVUPS     Z1, 2176(R9)
 	ADDQ        $0x40, R10
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_249
+	JNZ         vectors_337
 
-vectorstail_250:
+vectorstail_338:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_251
+	JZ          vectorsdone_339
 	VMOVUPS     (R9), Z0
-	VMOVUPS.Z   (R10), K1, Z2
-	VMOVUPS.Z   (R11), K1, Z3
-	VSUBPS      Z0, Z3, Z3
-	VMOVAPS     Z2, Z1
-	VMULPS      Z3, Z2, Z2
-	VMOVUPS.Z   (R10)(DX*1), K1, Z3
+	VMOVUPS.Z   (R10), K1, Z1
+	VMOVUPS.Z   (R11), K1, Z2
+	VSUBPS      Z0, Z2, Z2
+	VMOVAPS     Z1, Z3
+	VMULPS      Z2, Z1, Z1
+	VMOVUPS.Z   (R10)(DX*1), K1, Z2
 	VMOVUPS.Z   (R11)(DX*1), K1, Z4
 	VSUBPS      Z0, Z4, Z4
-	VADDPS      Z3, Z1, Z1
-	VFMADD231PS Z4, Z3, Z2
-	VMOVUPS.Z   (R10)(DX*2), K1, Z3
+	VADDPS      Z2, Z3, Z3
+	VFMADD231PS Z4, Z2, Z1
+	VMOVUPS.Z   (R10)(DX*2), K1, Z2
 	VMOVUPS.Z   (R11)(DX*2), K1, Z4
 	VSUBPS      Z0, Z4, Z4
-	VADDPS      Z3, Z1, Z1
-	VFMADD231PS Z4, Z3, Z2
-	VMOVUPS.Z   (R10)(DI*1), K1, Z3
+	VADDPS      Z2, Z3, Z3
+	VFMADD231PS Z4, Z2, Z1
+	VMOVUPS.Z   (R10)(DI*1), K1, Z2
 	VMOVUPS.Z   (R11)(DI*1), K1, Z4
 	VSUBPS      Z0, Z4, Z4
-	VADDPS      Z3, Z1, Z1
-	VFMADD231PS Z4, Z3, Z2
-	VADDPS      1088(R9), Z1, Z1
-	VMOVUPS     Z1, 1088(R9)
-	VADDPS      2176(R9), Z2, Z2
-	VMOVUPS     Z2, 2176(R9)
+	VADDPS      Z2, Z3, Z3
+	VFMADD231PS Z4, Z2, Z1
+	VADDPS      1088(R9), Z3, Z3
+	VMOVUPS     Z3, 1088(R9)
+	VADDPS      2176(R9), Z1, Z1
+	VMOVUPS     Z1, 2176(R9)
 
-vectorsdone_251:
+vectorsdone_339:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_247
+	JMP  rows_335
 
-rowsdone_248:
-rows_253:
+rowsdone_336:
+rows_341:
 	CMPQ SI, $0x01
-	JLT  rowsdone_254
+	JLT  rowsdone_342
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_256
+	JZ   vectorstail_344
 
-vectors_255:
+vectors_343:
 	VMOVUPS (R8), Z0
 	VMOVUPS (R9), Z1
 	VMOVUPS (R10), Z2
@@ -14522,11 +16178,11 @@ vectors_255:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_255
+	JNZ     vectors_343
 
-vectorstail_256:
+vectorstail_344:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_257
+	JZ        vectorsdone_345
 	VMOVUPS   (R8), Z0
 	VMOVUPS.Z (R9), K1, Z1
 	VMOVUPS.Z (R10), K1, Z2
@@ -14538,14 +16194,14 @@ vectorstail_256:
 	VADDPS    2176(R8), Z1, Z1
 	VMOVUPS   Z1, 2176(R8)
 
-vectorsdone_257:
+vectorsdone_345:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_253
+	JMP  rows_341
 
-rowsdone_254:
-chunkdone_239:
+rowsdone_342:
+chunkdone_283:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -14554,9 +16210,9 @@ chunkdone_239:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_258:
+singles_346:
 	CMPQ          R9, R10
-	JGT           tail_259
+	JGT           tail_347
 	VMOVUPS       1088(SI)(R9*1), Z0
 	VMOVUPD       (DI)(R9*2), Z1
 	VMOVUPD       64(DI)(R9*2), Z2
@@ -14578,12 +16234,12 @@ singles_258:
 	VMOVUPD       Z1, (R8)(R9*2)
 	VMOVUPD       Z2, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_258
+	JMP           singles_346
 
-tail_259:
+tail_347:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_260
+	JEQ           done_348
 	VMOVUPS       1088(SI)(R9*1), Z0
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z1
@@ -14610,15 +16266,15 @@ tail_259:
 	VMOVUPD       Z2, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_260:
+done_348:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_261
+	JZ      done_349
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_238
+	JMP     chunk_282
 
-done_261:
+done_349:
 	VZEROUPPER
 	RET
 
@@ -14627,7 +16283,7 @@ done_261:
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_262
+	JNE   nontemporal_350
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -14639,10 +16295,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_263:
+sample_351:
 	XORQ R8, R8
 
-channel_264:
+channel_352:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -14656,9 +16312,9 @@ channel_264:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_265
+	JZ           aligned_353
 	CMPQ         R9, R10
-	JAE          aligned_265
+	JAE          aligned_353
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -14675,7 +16331,7 @@ channel_264:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_265:
+aligned_353:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -14685,12 +16341,12 @@ aligned_265:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_269:
+blocks_357:
 	CMPQ       R9, R10
-	JGT        blocksdone_270
+	JGT        blocksdone_358
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_271
+	JZ         noprefetch_359
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -14702,7 +16358,7 @@ blocks_269:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_271:
+noprefetch_359:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14728,14 +16384,14 @@ noprefetch_271:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_269
+	JMP         blocks_357
 
-blocksdone_270:
+blocksdone_358:
 	ADDQ $0x000000c0, R10
 
-singles_266:
+singles_354:
 	CMPQ        R9, R10
-	JGT         tail_267
+	JGT         tail_355
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14743,12 +16399,12 @@ singles_266:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_266
+	JMP         singles_354
 
-tail_267:
+tail_355:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_268
+	JEQ         done_356
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -14757,22 +16413,22 @@ tail_267:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_268:
+done_356:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_264
+	JB   channel_352
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_263
+	JNZ  sample_351
 	VZEROUPPER
 	RET
 
-nontemporal_262:
+nontemporal_350:
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -14785,10 +16441,10 @@ nontemporal_262:
 	SHLQ   $0x02, DI
 	VPXORD Z0, Z0, Z0
 
-sample_272:
+sample_360:
 	XORQ R8, R8
 
-channel_273:
+channel_361:
 	LEAQ         16384(AX), R9
 	ANDQ         $-4096, R9
 	PREFETCHT0   (R9)
@@ -14801,15 +16457,15 @@ channel_273:
 	MOVQ         g0_base+144(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z4
 	TESTQ        R8, R8
-	JNZ          merged_274
+	JNZ          merged_362
 	MOVQ         BX, R10
 	MOVQ         AX, R9
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_276
+	JZ           aligned_364
 	CMPQ         R9, R10
-	JAE          aligned_276
+	JAE          aligned_364
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -14826,15 +16482,15 @@ channel_273:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_276:
+aligned_364:
 	MOVQ R10, R9
-	JMP  headed_275
+	JMP  headed_363
 
-merged_274:
+merged_362:
 	MOVQ        BX, R10
 	MOVQ        AX, R9
 	ANDQ        $0x3f, R9
-	JZ          mergedone_277
+	JZ          mergedone_365
 	MOVQ        R9, R11
 	SHRQ        $0x02, R11
 	LEAQ        kmask<>+0(SB), R12
@@ -14856,10 +16512,10 @@ merged_274:
 	SHRQ        $0x02, R9
 	SUBQ        R9, R10
 
-mergedone_277:
+mergedone_365:
 	MOVQ R10, R9
 
-headed_275:
+headed_363:
 	MOVQ    R9, R10
 	ANDQ    $0x0f, R10
 	LEAQ    kmask<>+0(SB), R11
@@ -14869,12 +16525,12 @@ headed_275:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_281:
+blocks_369:
 	CMPQ       R10, R9
-	JGT        blocksdone_282
+	JGT        blocksdone_370
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_283
+	JZ         noprefetch_371
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -14886,7 +16542,7 @@ blocks_281:
 	PREFETCHT0 128(R11)(R10*1)
 	PREFETCHT0 192(R11)(R10*1)
 
-noprefetch_283:
+noprefetch_371:
 	LEAQ        16384(AX)(R10*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -14915,14 +16571,14 @@ noprefetch_283:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, 192(AX)(R10*1)
 	ADDQ        $0x00000100, R10
-	JMP         blocks_281
+	JMP         blocks_369
 
-blocksdone_282:
+blocksdone_370:
 	ADDQ $0x000000c0, R9
 
-singles_278:
+singles_366:
 	CMPQ        R10, R9
-	JGT         tail_279
+	JGT         tail_367
 	VMOVUPS     (CX)(R10*1), Z5
 	VMOVUPS     (DX)(R10*1), Z6
 	VSUBPS      Z1, Z6, Z6
@@ -14930,12 +16586,12 @@ singles_278:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, (AX)(R10*1)
 	ADDQ        $0x00000040, R10
-	JMP         singles_278
+	JMP         singles_366
 
-tail_279:
+tail_367:
 	ADDQ        $0x00000040, R9
 	CMPQ        R10, R9
-	JEQ         done_280
+	JEQ         done_368
 	VMOVUPS.Z   (CX)(R10*1), K1, Z0
 	VMOVUPS.Z   (DX)(R10*1), K1, Z5
 	VSUBPS      Z1, Z5, Z5
@@ -14944,16 +16600,16 @@ tail_279:
 	VMOVAPS     Z0, Z0
 	MOVQ        R9, R10
 
-done_280:
+done_368:
 	ADDQ    R10, AX
 	ADDQ    R10, CX
 	ADDQ    R10, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_273
+	JB      channel_361
 	MOVQ    AX, R8
 	ANDQ    $0x3f, R8
-	JZ      flushed_284
+	JZ      flushed_372
 	MOVQ    R8, R9
 	SHRQ    $0x02, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -14964,12 +16620,12 @@ done_280:
 	NEGQ    R8
 	VMOVUPS Z0, K1, (AX)(R8*1)
 
-flushed_284:
+flushed_372:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_272
+	JNZ  sample_360
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14994,10 +16650,10 @@ TEXT ·gradShortRowsAVX512(SB), NOSPLIT, $0-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_285:
+group_373:
 	XORQ R8, R8
 
-channel_286:
+channel_374:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -15008,11 +16664,11 @@ channel_286:
 	VBROADCASTSS (R9)(R8*4), Z3
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_287
+	JZ           noprefetch_375
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_288:
+prefetch_376:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -15025,23 +16681,23 @@ prefetch_288:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_288
+	JNZ        prefetch_376
 
-noprefetch_287:
+noprefetch_375:
 	MOVQ BX, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_289:
+pairs_377:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_290
+	JA   single_378
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_293:
+down_381:
 	CMPQ        R13, $0x02
-	JB          downlast_294
+	JB          downlast_382
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -15069,11 +16725,11 @@ down_293:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_293
+	JMP         down_381
 
-downlast_294:
+downlast_382:
 	TESTQ       R13, R13
-	JZ          downdone_295
+	JZ          downdone_383
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -15087,20 +16743,20 @@ downlast_294:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 64(AX)(R10*1)
 
-downdone_295:
+downdone_383:
 	MOVQ R11, R10
-	JMP  pairs_289
+	JMP  pairs_377
 
-single_290:
+single_378:
 	CMPQ R10, R9
-	JAE  tail_291
+	JAE  tail_379
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_296:
+down_384:
 	CMPQ        R12, $0x02
-	JB          downlast_297
+	JB          downlast_385
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -15116,11 +16772,11 @@ down_296:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_296
+	JMP         down_384
 
-downlast_297:
+downlast_385:
 	TESTQ       R12, R12
-	JZ          downdone_298
+	JZ          downdone_386
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -15128,19 +16784,19 @@ downlast_297:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 
-downdone_298:
+downdone_386:
 	ADDQ $0x00000040, R10
 
-tail_291:
+tail_379:
 	CMPQ R10, BX
-	JAE  positionsdone_292
+	JAE  positionsdone_380
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_299:
+down_387:
 	CMPQ        R11, $0x02
-	JB          downlast_300
+	JB          downlast_388
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -15156,11 +16812,11 @@ down_299:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R10)(SI*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_299
+	JMP         down_387
 
-downlast_300:
+downlast_388:
 	TESTQ       R11, R11
-	JZ          downdone_301
+	JZ          downdone_389
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -15168,14 +16824,14 @@ downlast_300:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 
-downdone_301:
-positionsdone_292:
+downdone_389:
+positionsdone_380:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_286
+	JB      channel_374
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -15184,13 +16840,13 @@ positionsdone_292:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_302
+	JZ      done_390
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_285
+	JMP     group_373
 
-done_302:
+done_390:
 	VZEROUPPER
 	RET
 
@@ -15199,7 +16855,7 @@ done_302:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_303
+	JNE     nontemporal_391
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -15208,12 +16864,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_304
+	JA      streaming_392
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_305
+	JZ      full_393
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -15227,7 +16883,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_false
 
-full_305:
+full_393:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -15291,10 +16947,10 @@ full_305:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_306:
+row_394:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_307
+	JZ         noprefetch_395
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15308,7 +16964,7 @@ row_306:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_307:
+noprefetch_395:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -15349,7 +17005,7 @@ noprefetch_307:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_306
+	JNZ         row_394
 	VZEROUPPER
 	RET
 
@@ -15399,10 +17055,10 @@ gradColsAVX512_v5_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_308:
+row_396:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_309
+	JZ         noprefetch_397
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15414,7 +17070,7 @@ row_308:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_309:
+noprefetch_397:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -15449,7 +17105,7 @@ noprefetch_309:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_308
+	JNZ         row_396
 	VZEROUPPER
 	RET
 
@@ -15491,10 +17147,10 @@ gradColsAVX512_v4_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_310:
+row_398:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_311
+	JZ         noprefetch_399
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15504,7 +17160,7 @@ row_310:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_311:
+noprefetch_399:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -15533,7 +17189,7 @@ noprefetch_311:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_310
+	JNZ         row_398
 	VZEROUPPER
 	RET
 
@@ -15567,10 +17223,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_312:
+row_400:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_313
+	JZ         noprefetch_401
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15578,7 +17234,7 @@ row_312:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_313:
+noprefetch_401:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -15601,7 +17257,7 @@ noprefetch_313:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_312
+	JNZ         row_400
 	VZEROUPPER
 	RET
 
@@ -15627,16 +17283,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_314:
+row_402:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_315
+	JZ         noprefetch_403
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_315:
+noprefetch_403:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -15653,7 +17309,7 @@ noprefetch_315:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_314
+	JNZ         row_402
 	VZEROUPPER
 	RET
 
@@ -15671,14 +17327,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_316:
+row_404:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_317
+	JZ         noprefetch_405
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_317:
+noprefetch_405:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -15689,7 +17345,7 @@ noprefetch_317:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_316
+	JNZ         row_404
 	VZEROUPPER
 	RET
 
@@ -15747,10 +17403,10 @@ gradColsAVX512_v6_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_318:
+row_406:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_319
+	JZ         noprefetch_407
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15764,7 +17420,7 @@ row_318:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_319:
+noprefetch_407:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -15805,7 +17461,7 @@ noprefetch_319:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_318
+	JNZ         row_406
 	VZEROUPPER
 	RET
 
@@ -15855,10 +17511,10 @@ gradColsAVX512_v5_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_320:
+row_408:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_321
+	JZ         noprefetch_409
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15870,7 +17526,7 @@ row_320:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_321:
+noprefetch_409:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -15905,7 +17561,7 @@ noprefetch_321:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_320
+	JNZ         row_408
 	VZEROUPPER
 	RET
 
@@ -15947,10 +17603,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_322:
+row_410:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_323
+	JZ         noprefetch_411
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -15960,7 +17616,7 @@ row_322:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_323:
+noprefetch_411:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -15989,7 +17645,7 @@ noprefetch_323:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_322
+	JNZ         row_410
 	VZEROUPPER
 	RET
 
@@ -16023,10 +17679,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_324:
+row_412:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_325
+	JZ         noprefetch_413
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16034,7 +17690,7 @@ row_324:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_325:
+noprefetch_413:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -16057,7 +17713,7 @@ noprefetch_325:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_324
+	JNZ         row_412
 	VZEROUPPER
 	RET
 
@@ -16083,16 +17739,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_326:
+row_414:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_327
+	JZ         noprefetch_415
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_327:
+noprefetch_415:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -16109,7 +17765,7 @@ noprefetch_327:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_326
+	JNZ         row_414
 	VZEROUPPER
 	RET
 
@@ -16127,14 +17783,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_328:
+row_416:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_329
+	JZ         noprefetch_417
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_329:
+noprefetch_417:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -16145,11 +17801,11 @@ noprefetch_329:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_328
+	JNZ         row_416
 	VZEROUPPER
 	RET
 
-streaming_304:
+streaming_392:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -16159,17 +17815,17 @@ streaming_304:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_330:
+rows_418:
 	CMPQ R10, $0x01
-	JB   rowsdone_331
+	JB   rowsdone_419
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_335:
+blocks_423:
 	CMPQ        R11, R12
-	JGT         blocksdone_336
+	JGT         blocksdone_424
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -16211,14 +17867,14 @@ blocks_335:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_335
+	JMP         blocks_423
 
-blocksdone_336:
+blocksdone_424:
 	ADDQ $0x000000c0, R12
 
-singles_332:
+singles_420:
 	CMPQ        R11, R12
-	JGT         tail_333
+	JGT         tail_421
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -16230,12 +17886,12 @@ singles_332:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_332
+	JMP         singles_420
 
-tail_333:
+tail_421:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_334
+	JEQ         done_422
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -16248,18 +17904,18 @@ tail_333:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_334:
+done_422:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_330
+	JMP  rows_418
 
-rowsdone_331:
+rowsdone_419:
 	VZEROUPPER
 	RET
 
-nontemporal_303:
+nontemporal_391:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -16268,12 +17924,12 @@ nontemporal_303:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_337
+	JA      streaming_425
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_338
+	JZ      full_426
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -16287,7 +17943,7 @@ nontemporal_303:
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_true
 
-full_338:
+full_426:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -16351,10 +18007,10 @@ full_338:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_339:
+row_427:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_340
+	JZ         noprefetch_428
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16368,7 +18024,7 @@ row_339:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_340:
+noprefetch_428:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16412,7 +18068,7 @@ noprefetch_340:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_339
+	JNZ         row_427
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16463,10 +18119,10 @@ gradColsAVX512_v5_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_341:
+row_429:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_342
+	JZ         noprefetch_430
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16478,7 +18134,7 @@ row_341:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_342:
+noprefetch_430:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16516,7 +18172,7 @@ noprefetch_342:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_341
+	JNZ         row_429
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16559,10 +18215,10 @@ gradColsAVX512_v4_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_343:
+row_431:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_344
+	JZ         noprefetch_432
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16572,7 +18228,7 @@ row_343:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_344:
+noprefetch_432:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16604,7 +18260,7 @@ noprefetch_344:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_343
+	JNZ         row_431
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16639,10 +18295,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_345:
+row_433:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_346
+	JZ         noprefetch_434
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16650,7 +18306,7 @@ row_345:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_346:
+noprefetch_434:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16676,7 +18332,7 @@ noprefetch_346:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_345
+	JNZ         row_433
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16703,16 +18359,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_347:
+row_435:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_348
+	JZ         noprefetch_436
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_348:
+noprefetch_436:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16732,7 +18388,7 @@ noprefetch_348:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_347
+	JNZ         row_435
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16751,14 +18407,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_349:
+row_437:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_350
+	JZ         noprefetch_438
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_350:
+noprefetch_438:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16772,7 +18428,7 @@ noprefetch_350:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_349
+	JNZ         row_437
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16831,10 +18487,10 @@ gradColsAVX512_v6_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_351:
+row_439:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_352
+	JZ         noprefetch_440
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16848,7 +18504,7 @@ row_351:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_352:
+noprefetch_440:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16892,7 +18548,7 @@ noprefetch_352:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_351
+	JNZ         row_439
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16943,10 +18599,10 @@ gradColsAVX512_v5_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_353:
+row_441:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_354
+	JZ         noprefetch_442
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16958,7 +18614,7 @@ row_353:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_354:
+noprefetch_442:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16996,7 +18652,7 @@ noprefetch_354:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_353
+	JNZ         row_441
 	SFENCE
 	VZEROUPPER
 	RET
@@ -17039,10 +18695,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_355:
+row_443:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_356
+	JZ         noprefetch_444
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -17052,7 +18708,7 @@ row_355:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_356:
+noprefetch_444:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -17084,7 +18740,7 @@ noprefetch_356:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_355
+	JNZ         row_443
 	SFENCE
 	VZEROUPPER
 	RET
@@ -17119,10 +18775,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_357:
+row_445:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_358
+	JZ         noprefetch_446
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -17130,7 +18786,7 @@ row_357:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_358:
+noprefetch_446:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -17156,7 +18812,7 @@ noprefetch_358:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_357
+	JNZ         row_445
 	SFENCE
 	VZEROUPPER
 	RET
@@ -17183,16 +18839,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_359:
+row_447:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_360
+	JZ         noprefetch_448
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_360:
+noprefetch_448:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -17212,7 +18868,7 @@ noprefetch_360:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_359
+	JNZ         row_447
 	SFENCE
 	VZEROUPPER
 	RET
@@ -17231,14 +18887,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_361:
+row_449:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_362
+	JZ         noprefetch_450
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_362:
+noprefetch_450:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -17252,12 +18908,12 @@ noprefetch_362:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_361
+	JNZ         row_449
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_337:
+streaming_425:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -17267,17 +18923,17 @@ streaming_337:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_363:
+rows_451:
 	CMPQ R10, $0x04
-	JB   rowsdone_364
+	JB   rowsdone_452
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_368:
+blocks_456:
 	CMPQ        R11, R12
-	JGT         blocksdone_369
+	JGT         blocksdone_457
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -17398,14 +19054,14 @@ blocks_368:
 	VFMADD231PS Z14, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R13*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_368
+	JMP         blocks_456
 
-blocksdone_369:
+blocksdone_457:
 	ADDQ $0x000000c0, R12
 
-singles_365:
+singles_453:
 	CMPQ        R11, R12
-	JGT         tail_366
+	JGT         tail_454
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -17439,12 +19095,12 @@ singles_365:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R13*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_365
+	JMP         singles_453
 
-tail_366:
+tail_454:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_367
+	JEQ         done_455
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -17478,7 +19134,7 @@ tail_366:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_367:
+done_455:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -17492,20 +19148,20 @@ done_367:
 	ADDQ AX, BX
 	ADDQ AX, BX
 	SUBQ $0x04, R10
-	JMP  rows_363
+	JMP  rows_451
 
-rowsdone_364:
-rows_370:
+rowsdone_452:
+rows_458:
 	CMPQ R10, $0x01
-	JB   rowsdone_371
+	JB   rowsdone_459
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_375:
+blocks_463:
 	CMPQ        R11, R12
-	JGT         blocksdone_376
+	JGT         blocksdone_464
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -17550,14 +19206,14 @@ blocks_375:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_375
+	JMP         blocks_463
 
-blocksdone_376:
+blocksdone_464:
 	ADDQ $0x000000c0, R12
 
-singles_372:
+singles_460:
 	CMPQ        R11, R12
-	JGT         tail_373
+	JGT         tail_461
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -17569,12 +19225,12 @@ singles_372:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_372
+	JMP         singles_460
 
-tail_373:
+tail_461:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_374
+	JEQ         done_462
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -17587,14 +19243,14 @@ tail_373:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_374:
+done_462:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_370
+	JMP  rows_458
 
-rowsdone_371:
+rowsdone_459:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -17620,9 +19276,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_377:
+singles_465:
 	CMPQ    BX, DX
-	JGT     tail_378
+	JGT     tail_466
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -17636,12 +19292,12 @@ singles_377:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_377
+	JMP     singles_465
 
-tail_378:
+tail_466:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_379
+	JEQ       done_467
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -17658,7 +19314,7 @@ tail_378:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_379:
+done_467:
 	VZEROUPPER
 	RET
 
@@ -17683,9 +19339,9 @@ TEXT ·foldAVX512(SB), NOSPLIT, $0-168
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000040, R9
 
-singles_380:
+singles_468:
 	CMPQ          R10, R9
-	JGT           tail_381
+	JGT           tail_469
 	VMOVUPD       (BX)(R10*2), Z0
 	VMOVUPD       64(BX)(R10*2), Z1
 	VMOVUPD       (SI)(R10*2), Z2
@@ -17722,12 +19378,12 @@ singles_380:
 	VINSERTF64X4  $0x01, Y0, Z9, Z9
 	VMOVUPS       Z9, (DX)(R10*1)
 	ADDQ          $0x00000040, R10
-	JMP           singles_380
+	JMP           singles_468
 
-tail_381:
+tail_469:
 	ADDQ          $0x00000040, R9
 	CMPQ          R10, R9
-	JEQ           done_382
+	JEQ           done_470
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R10*2), K1, Z0
 	VMOVUPD.Z     64(BX)(R10*2), K2, Z1
@@ -17767,6 +19423,6 @@ tail_381:
 	VMOVUPS       Z12, K1, (DX)(R10*1)
 	MOVQ          R9, R10
 
-done_382:
+done_470:
 	VZEROUPPER
 	RET

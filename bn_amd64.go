@@ -253,17 +253,21 @@ func prefetchDistance(rows, stride int) int {
 }
 
 // sumsPrefetch is how far ahead the cols reductions prefetch a tile of n channels:
-// nothing for AVX-512 on whole rows of one to four whole vectors, which the narrow form
-// loads without masks and so the hardware prefetchers follow (a sequential stream;
+// nothing for AVX-512 on whole rows of whole vectors that the narrow form takes, which
+// it loads without masks and so the hardware prefetchers follow (a sequential stream;
 // prefetching it too took the reduction on NHWC 32×64×56×56 from 1.15× to 1.35× copy),
 // else prefetchDistance. A partial vector's masked loads do not train the prefetchers:
 // on 40 channels the reduction took 1.63× copy unprefetched, 1.34× prefetched.
 func (v vectorISA) sumsPrefetch(n, rows, stride int) int {
-	if v == avx512 && n == stride && n%16 == 0 && n <= 64 {
+	if v == avx512 && n == stride && n%16 == 0 && n <= narrowChannels {
 		return 0
 	}
 	return prefetchDistance(rows, stride)
 }
+
+// narrowChannels is the widest tile the AVX-512 cols reductions take in their narrow
+// form: narrowVectors (in _asm) vectors of 16 channels.
+const narrowChannels = 80
 
 // prefetchMax caps the prefetch distance: lines fetched further ahead left L1 before
 // they were read. On NHWC 32×512×7×7, whose chunk of rows is 64 KB, 8 KB took Moments

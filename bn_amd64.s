@@ -10675,7 +10675,7 @@ chunk_48:
 	VMOVSD     X2, 8(SP)
 	VMULSD     X1, X2, X2
 	VMOVSD     X2, 16(SP)
-	CMPQ       mean_len+8(FP), $0x40
+	CMPQ       mean_len+8(FP), $0x50
 	JA         wide_50
 	CMPQ       mean_len+8(FP), $0x10
 	JB         narrowpartial_52
@@ -10689,6 +10689,9 @@ chunk_48:
 	CMPQ       mean_len+8(FP), $0x40
 	JB         narrowpartial_58
 	JE         narrowwhole_59
+	CMPQ       mean_len+8(FP), $0x50
+	JB         narrowpartial_60
+	JE         narrowwhole_61
 
 narrowpartial_52:
 	LEAQ    kmask<>+0(SB), BX
@@ -10702,11 +10705,11 @@ narrowpartial_52:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_60:
+narrow_62:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_61
+	JLT        narrowrows_63
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_62
+	JEQ        noprefetch_64
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -10714,7 +10717,7 @@ narrow_60:
 	PREFETCHT0 (SI)(CX*2)
 	PREFETCHT0 (SI)(R8*1)
 
-noprefetch_62:
+noprefetch_64:
 	VMOVUPS     (BX), Z2
 	VMOVUPS.Z   (AX), K2, Z3
 	VSUBPS      Z2, Z3, Z3
@@ -10736,12 +10739,12 @@ noprefetch_62:
 	VADDPS      Z3, Z1, Z1
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_60
+	JMP         narrow_62
 
-narrowrows_61:
-narrow_63:
+narrowrows_63:
+narrow_65:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_64
+	JLT       narrowrows_66
 	VMOVUPS   (BX), Z2
 	VMOVUPS.Z (AX), K2, Z3
 	VSUBPS    Z2, Z3, Z3
@@ -10751,9 +10754,9 @@ narrow_63:
 	VADDPS    Z3, Z1, Z1
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_63
+	JMP       narrow_65
 
-narrowrows_64:
+narrowrows_66:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	JMP     narrowdone_51
@@ -10765,11 +10768,11 @@ narrowwhole_53:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_65:
+narrow_67:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_66
+	JLT        narrowrows_68
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_67
+	JEQ        noprefetch_69
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -10777,7 +10780,7 @@ narrow_65:
 	PREFETCHT0 (SI)(CX*2)
 	PREFETCHT0 (SI)(R8*1)
 
-noprefetch_67:
+noprefetch_69:
 	VMOVUPS     (BX), Z2
 	VMOVUPS     (AX), Z3
 	VSUBPS      Z2, Z3, Z3
@@ -10799,12 +10802,12 @@ noprefetch_67:
 	VADDPS      Z3, Z1, Z1
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_65
+	JMP         narrow_67
 
-narrowrows_66:
-narrow_68:
+narrowrows_68:
+narrow_70:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_69
+	JLT     narrowrows_71
 	VMOVUPS (BX), Z2
 	VMOVUPS (AX), Z3
 	VSUBPS  Z2, Z3, Z3
@@ -10814,9 +10817,9 @@ narrow_68:
 	VADDPS  Z3, Z1, Z1
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_68
+	JMP     narrow_70
 
-narrowrows_69:
+narrowrows_71:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	JMP     narrowdone_51
@@ -10835,11 +10838,11 @@ narrowpartial_54:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_70:
+narrow_72:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_71
+	JLT        narrowrows_73
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_72
+	JEQ        noprefetch_74
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -10851,7 +10854,7 @@ narrow_70:
 	PREFETCHT0 (SI)(R8*1)
 	PREFETCHT0 64(SI)(R8*1)
 
-noprefetch_72:
+noprefetch_74:
 	VMOVUPS     (BX), Z4
 	VMOVUPS     64(BX), Z7
 	VMOVUPS     (AX), Z8
@@ -10892,12 +10895,12 @@ noprefetch_72:
 	VADDPS      Z10, Z3, Z3
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_70
+	JMP         narrow_72
 
-narrowrows_71:
-narrow_73:
+narrowrows_73:
+narrow_75:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_74
+	JLT       narrowrows_76
 	VMOVUPS   (BX), Z4
 	VMOVUPS   64(BX), Z7
 	VMOVUPS   (AX), Z8
@@ -10914,9 +10917,9 @@ narrow_73:
 	VADDPS    Z9, Z3, Z3
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_73
+	JMP       narrow_75
 
-narrowrows_74:
+narrowrows_76:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -10932,11 +10935,11 @@ narrowwhole_55:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_75:
+narrow_77:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_76
+	JLT        narrowrows_78
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_77
+	JEQ        noprefetch_79
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -10948,7 +10951,7 @@ narrow_75:
 	PREFETCHT0 (SI)(R8*1)
 	PREFETCHT0 64(SI)(R8*1)
 
-noprefetch_77:
+noprefetch_79:
 	VMOVUPS     (BX), Z4
 	VMOVUPS     64(BX), Z7
 	VMOVUPS     (AX), Z8
@@ -10989,12 +10992,12 @@ noprefetch_77:
 	VADDPS      Z10, Z3, Z3
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_75
+	JMP         narrow_77
 
-narrowrows_76:
-narrow_78:
+narrowrows_78:
+narrow_80:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_79
+	JLT     narrowrows_81
 	VMOVUPS (BX), Z4
 	VMOVUPS 64(BX), Z7
 	VMOVUPS (AX), Z8
@@ -11011,9 +11014,9 @@ narrow_78:
 	VADDPS  Z9, Z3, Z3
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_78
+	JMP     narrow_80
 
-narrowrows_79:
+narrowrows_81:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -11036,11 +11039,11 @@ narrowpartial_56:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_80:
+narrow_82:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_81
+	JLT        narrowrows_83
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_82
+	JEQ        noprefetch_84
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -11056,7 +11059,7 @@ narrow_80:
 	PREFETCHT0 64(SI)(R8*1)
 	PREFETCHT0 128(SI)(R8*1)
 
-noprefetch_82:
+noprefetch_84:
 	VMOVUPS     (BX), Z8
 	VMOVUPS     64(BX), Z9
 	VMOVUPS     128(BX), Z10
@@ -11116,12 +11119,12 @@ noprefetch_82:
 	VADDPS      Z15, Z7, Z7
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_80
+	JMP         narrow_82
 
-narrowrows_81:
-narrow_83:
+narrowrows_83:
+narrow_85:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_84
+	JLT       narrowrows_86
 	VMOVUPS   (BX), Z8
 	VMOVUPS   64(BX), Z9
 	VMOVUPS   128(BX), Z10
@@ -11145,9 +11148,9 @@ narrow_83:
 	VADDPS    Z13, Z7, Z7
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_83
+	JMP       narrow_85
 
-narrowrows_84:
+narrowrows_86:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -11167,11 +11170,11 @@ narrowwhole_57:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_85:
+narrow_87:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_86
+	JLT        narrowrows_88
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_87
+	JEQ        noprefetch_89
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -11187,7 +11190,7 @@ narrow_85:
 	PREFETCHT0 64(SI)(R8*1)
 	PREFETCHT0 128(SI)(R8*1)
 
-noprefetch_87:
+noprefetch_89:
 	VMOVUPS     (BX), Z8
 	VMOVUPS     64(BX), Z9
 	VMOVUPS     128(BX), Z10
@@ -11247,12 +11250,12 @@ noprefetch_87:
 	VADDPS      Z15, Z7, Z7
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_85
+	JMP         narrow_87
 
-narrowrows_86:
-narrow_88:
+narrowrows_88:
+narrow_90:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_89
+	JLT     narrowrows_91
 	VMOVUPS (BX), Z8
 	VMOVUPS 64(BX), Z9
 	VMOVUPS 128(BX), Z10
@@ -11276,9 +11279,9 @@ narrow_88:
 	VADDPS  Z13, Z7, Z7
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_88
+	JMP     narrow_90
 
-narrowrows_89:
+narrowrows_91:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -11305,11 +11308,11 @@ narrowpartial_58:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_90:
+narrow_92:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_91
+	JLT        narrowrows_93
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_92
+	JEQ        noprefetch_94
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -11329,7 +11332,7 @@ narrow_90:
 	PREFETCHT0 128(SI)(R8*1)
 	PREFETCHT0 192(SI)(R8*1)
 
-noprefetch_92:
+noprefetch_94:
 	VMOVUPS     (BX), Z10
 	VMOVUPS     64(BX), Z11
 	VMOVUPS     128(BX), Z12
@@ -11408,12 +11411,12 @@ noprefetch_92:
 	VADDPS      Z20, Z9, Z9
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_90
+	JMP         narrow_92
 
-narrowrows_91:
-narrow_93:
+narrowrows_93:
+narrow_95:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_94
+	JLT       narrowrows_96
 	VMOVUPS   (BX), Z10
 	VMOVUPS   64(BX), Z11
 	VMOVUPS   128(BX), Z12
@@ -11444,9 +11447,9 @@ narrow_93:
 	VADDPS    Z17, Z9, Z9
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_93
+	JMP       narrow_95
 
-narrowrows_94:
+narrowrows_96:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -11470,11 +11473,11 @@ narrowwhole_59:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_95:
+narrow_97:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_96
+	JLT        narrowrows_98
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_97
+	JEQ        noprefetch_99
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -11494,7 +11497,7 @@ narrow_95:
 	PREFETCHT0 128(SI)(R8*1)
 	PREFETCHT0 192(SI)(R8*1)
 
-noprefetch_97:
+noprefetch_99:
 	VMOVUPS     (BX), Z10
 	VMOVUPS     64(BX), Z11
 	VMOVUPS     128(BX), Z12
@@ -11573,12 +11576,12 @@ noprefetch_97:
 	VADDPS      Z20, Z9, Z9
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_95
+	JMP         narrow_97
 
-narrowrows_96:
-narrow_98:
+narrowrows_98:
+narrow_100:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_99
+	JLT     narrowrows_101
 	VMOVUPS (BX), Z10
 	VMOVUPS 64(BX), Z11
 	VMOVUPS 128(BX), Z12
@@ -11609,9 +11612,9 @@ narrow_98:
 	VADDPS  Z17, Z9, Z9
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_98
+	JMP     narrow_100
 
-narrowrows_99:
+narrowrows_101:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -11620,6 +11623,409 @@ narrowrows_99:
 	VMOVUPS Z7, 2304(BX)
 	VMOVUPS Z8, 1280(BX)
 	VMOVUPS Z9, 2368(BX)
+	JMP     narrowdone_51
+
+narrowpartial_60:
+	LEAQ    kmask<>+0(SB), BX
+	MOVQ    mean_len+8(FP), SI
+	SUBQ    $0x40, SI
+	MOVWLZX (BX)(SI*2), BX
+	KMOVW   BX, K2
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z11, Z11, Z11
+	MOVQ    buf_base+48(FP), BX
+	MOVQ    DX, DI
+	LEAQ    (CX)(CX*2), R8
+
+narrow_102:
+	CMPQ       DI, $0x04
+	JLT        narrowrows_103
+	CMPQ       prefetch+128(FP), $0x00
+	JEQ        noprefetch_104
+	MOVQ       prefetch+128(FP), SI
+	ADDQ       AX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 64(SI)
+	PREFETCHT0 128(SI)
+	PREFETCHT0 192(SI)
+	PREFETCHT0 256(SI)
+	PREFETCHT0 (SI)(CX*1)
+	PREFETCHT0 64(SI)(CX*1)
+	PREFETCHT0 128(SI)(CX*1)
+	PREFETCHT0 192(SI)(CX*1)
+	PREFETCHT0 256(SI)(CX*1)
+	PREFETCHT0 (SI)(CX*2)
+	PREFETCHT0 64(SI)(CX*2)
+	PREFETCHT0 128(SI)(CX*2)
+	PREFETCHT0 192(SI)(CX*2)
+	PREFETCHT0 256(SI)(CX*2)
+	PREFETCHT0 (SI)(R8*1)
+	PREFETCHT0 64(SI)(R8*1)
+	PREFETCHT0 128(SI)(R8*1)
+	PREFETCHT0 192(SI)(R8*1)
+	PREFETCHT0 256(SI)(R8*1)
+
+noprefetch_104:
+	VMOVUPS     (BX), Z12
+	VMOVUPS     64(BX), Z13
+	VMOVUPS     128(BX), Z14
+	VMOVUPS     192(BX), Z15
+	VMOVUPS     256(BX), Z16
+	VMOVUPS     (AX), Z17
+	VSUBPS      Z12, Z17, Z17
+	VMOVAPS     Z17, Z18
+	VMULPS      Z17, Z17, Z17
+	VMOVUPS     64(AX), Z19
+	VSUBPS      Z13, Z19, Z19
+	VMOVAPS     Z19, Z20
+	VMULPS      Z19, Z19, Z19
+	VMOVUPS     128(AX), Z21
+	VSUBPS      Z14, Z21, Z21
+	VMOVAPS     Z21, Z22
+	VMULPS      Z21, Z21, Z21
+	VMOVUPS     192(AX), Z23
+	VSUBPS      Z15, Z23, Z23
+	VMOVAPS     Z23, Z24
+	VMULPS      Z23, Z23, Z23
+	VMOVUPS.Z   256(AX), K2, Z25
+	VSUBPS      Z16, Z25, Z25
+	VMOVAPS     Z25, Z26
+	VMULPS      Z25, Z25, Z25
+	VMOVUPS     (AX)(CX*1), Z27
+	VSUBPS      Z12, Z27, Z27
+	VADDPS      Z27, Z18, Z18
+	VFMADD231PS Z27, Z27, Z17
+	VMOVUPS     64(AX)(CX*1), Z27
+	VSUBPS      Z13, Z27, Z27
+	VADDPS      Z27, Z20, Z20
+	VFMADD231PS Z27, Z27, Z19
+	VMOVUPS     128(AX)(CX*1), Z27
+	VSUBPS      Z14, Z27, Z27
+	VADDPS      Z27, Z22, Z22
+	VFMADD231PS Z27, Z27, Z21
+	VMOVUPS     192(AX)(CX*1), Z27
+	VSUBPS      Z15, Z27, Z27
+	VADDPS      Z27, Z24, Z24
+	VFMADD231PS Z27, Z27, Z23
+	VMOVUPS.Z   256(AX)(CX*1), K2, Z27
+	VSUBPS      Z16, Z27, Z27
+	VADDPS      Z27, Z26, Z26
+	VFMADD231PS Z27, Z27, Z25
+	VMOVUPS     (AX)(CX*2), Z27
+	VSUBPS      Z12, Z27, Z27
+	VADDPS      Z27, Z18, Z18
+	VFMADD231PS Z27, Z27, Z17
+	VMOVUPS     64(AX)(CX*2), Z27
+	VSUBPS      Z13, Z27, Z27
+	VADDPS      Z27, Z20, Z20
+	VFMADD231PS Z27, Z27, Z19
+	VMOVUPS     128(AX)(CX*2), Z27
+	VSUBPS      Z14, Z27, Z27
+	VADDPS      Z27, Z22, Z22
+	VFMADD231PS Z27, Z27, Z21
+	VMOVUPS     192(AX)(CX*2), Z27
+	VSUBPS      Z15, Z27, Z27
+	VADDPS      Z27, Z24, Z24
+	VFMADD231PS Z27, Z27, Z23
+	VMOVUPS.Z   256(AX)(CX*2), K2, Z27
+	VSUBPS      Z16, Z27, Z27
+	VADDPS      Z27, Z26, Z26
+	VFMADD231PS Z27, Z27, Z25
+	VMOVUPS     (AX)(R8*1), Z27
+	VSUBPS      Z12, Z27, Z27
+	VADDPS      Z27, Z18, Z18
+	VFMADD231PS Z27, Z27, Z17
+	VMOVUPS     64(AX)(R8*1), Z12
+	VSUBPS      Z13, Z12, Z12
+	VADDPS      Z12, Z20, Z20
+	VFMADD231PS Z12, Z12, Z19
+	VMOVUPS     128(AX)(R8*1), Z12
+	VSUBPS      Z14, Z12, Z12
+	VADDPS      Z12, Z22, Z22
+	VFMADD231PS Z12, Z12, Z21
+	VMOVUPS     192(AX)(R8*1), Z12
+	VSUBPS      Z15, Z12, Z12
+	VADDPS      Z12, Z24, Z24
+	VFMADD231PS Z12, Z12, Z23
+	VMOVUPS.Z   256(AX)(R8*1), K2, Z12
+	VSUBPS      Z16, Z12, Z12
+	VADDPS      Z12, Z26, Z26
+	VFMADD231PS Z12, Z12, Z25
+	VADDPS      Z18, Z0, Z0
+	VADDPS      Z17, Z1, Z1
+	VADDPS      Z20, Z2, Z2
+	VADDPS      Z19, Z3, Z3
+	VADDPS      Z22, Z4, Z4
+	VADDPS      Z21, Z7, Z7
+	VADDPS      Z24, Z8, Z8
+	VADDPS      Z23, Z9, Z9
+	VADDPS      Z26, Z10, Z10
+	VADDPS      Z25, Z11, Z11
+	LEAQ        (AX)(CX*4), AX
+	SUBQ        $0x04, DI
+	JMP         narrow_102
+
+narrowrows_103:
+narrow_105:
+	CMPQ      DI, $0x01
+	JLT       narrowrows_106
+	VMOVUPS   (BX), Z12
+	VMOVUPS   64(BX), Z13
+	VMOVUPS   128(BX), Z14
+	VMOVUPS   192(BX), Z15
+	VMOVUPS   256(BX), Z16
+	VMOVUPS   (AX), Z17
+	VSUBPS    Z12, Z17, Z17
+	VMOVAPS   Z17, Z12
+	VMULPS    Z17, Z17, Z17
+	VMOVUPS   64(AX), Z18
+	VSUBPS    Z13, Z18, Z18
+	VMOVAPS   Z18, Z13
+	VMULPS    Z18, Z18, Z18
+	VMOVUPS   128(AX), Z19
+	VSUBPS    Z14, Z19, Z19
+	VMOVAPS   Z19, Z14
+	VMULPS    Z19, Z19, Z19
+	VMOVUPS   192(AX), Z20
+	VSUBPS    Z15, Z20, Z20
+	VMOVAPS   Z20, Z15
+	VMULPS    Z20, Z20, Z20
+	VMOVUPS.Z 256(AX), K2, Z21
+	VSUBPS    Z16, Z21, Z21
+	VMOVAPS   Z21, Z16
+	VMULPS    Z21, Z21, Z21
+	VADDPS    Z12, Z0, Z0
+	VADDPS    Z17, Z1, Z1
+	VADDPS    Z13, Z2, Z2
+	VADDPS    Z18, Z3, Z3
+	VADDPS    Z14, Z4, Z4
+	VADDPS    Z19, Z7, Z7
+	VADDPS    Z15, Z8, Z8
+	VADDPS    Z20, Z9, Z9
+	VADDPS    Z16, Z10, Z10
+	VADDPS    Z21, Z11, Z11
+	LEAQ      (AX)(CX*1), AX
+	SUBQ      $0x01, DI
+	JMP       narrow_105
+
+narrowrows_106:
+	VMOVUPS Z0, 1088(BX)
+	VMOVUPS Z1, 2176(BX)
+	VMOVUPS Z2, 1152(BX)
+	VMOVUPS Z3, 2240(BX)
+	VMOVUPS Z4, 1216(BX)
+	VMOVUPS Z7, 2304(BX)
+	VMOVUPS Z8, 1280(BX)
+	VMOVUPS Z9, 2368(BX)
+	VMOVUPS Z10, 1344(BX)
+	VMOVUPS Z11, 2432(BX)
+	JMP     narrowdone_51
+
+narrowwhole_61:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	MOVQ   buf_base+48(FP), BX
+	MOVQ   DX, DI
+	LEAQ   (CX)(CX*2), R8
+
+narrow_107:
+	CMPQ       DI, $0x04
+	JLT        narrowrows_108
+	CMPQ       prefetch+128(FP), $0x00
+	JEQ        noprefetch_109
+	MOVQ       prefetch+128(FP), SI
+	ADDQ       AX, SI
+	PREFETCHT0 (SI)
+	PREFETCHT0 64(SI)
+	PREFETCHT0 128(SI)
+	PREFETCHT0 192(SI)
+	PREFETCHT0 256(SI)
+	PREFETCHT0 (SI)(CX*1)
+	PREFETCHT0 64(SI)(CX*1)
+	PREFETCHT0 128(SI)(CX*1)
+	PREFETCHT0 192(SI)(CX*1)
+	PREFETCHT0 256(SI)(CX*1)
+	PREFETCHT0 (SI)(CX*2)
+	PREFETCHT0 64(SI)(CX*2)
+	PREFETCHT0 128(SI)(CX*2)
+	PREFETCHT0 192(SI)(CX*2)
+	PREFETCHT0 256(SI)(CX*2)
+	PREFETCHT0 (SI)(R8*1)
+	PREFETCHT0 64(SI)(R8*1)
+	PREFETCHT0 128(SI)(R8*1)
+	PREFETCHT0 192(SI)(R8*1)
+	PREFETCHT0 256(SI)(R8*1)
+
+noprefetch_109:
+	VMOVUPS     (BX), Z12
+	VMOVUPS     64(BX), Z13
+	VMOVUPS     128(BX), Z14
+	VMOVUPS     192(BX), Z15
+	VMOVUPS     256(BX), Z16
+	VMOVUPS     (AX), Z17
+	VSUBPS      Z12, Z17, Z17
+	VMOVAPS     Z17, Z18
+	VMULPS      Z17, Z17, Z17
+	VMOVUPS     64(AX), Z19
+	VSUBPS      Z13, Z19, Z19
+	VMOVAPS     Z19, Z20
+	VMULPS      Z19, Z19, Z19
+	VMOVUPS     128(AX), Z21
+	VSUBPS      Z14, Z21, Z21
+	VMOVAPS     Z21, Z22
+	VMULPS      Z21, Z21, Z21
+	VMOVUPS     192(AX), Z23
+	VSUBPS      Z15, Z23, Z23
+	VMOVAPS     Z23, Z24
+	VMULPS      Z23, Z23, Z23
+	VMOVUPS     256(AX), Z25
+	VSUBPS      Z16, Z25, Z25
+	VMOVAPS     Z25, Z26
+	VMULPS      Z25, Z25, Z25
+	VMOVUPS     (AX)(CX*1), Z27
+	VSUBPS      Z12, Z27, Z27
+	VADDPS      Z27, Z18, Z18
+	VFMADD231PS Z27, Z27, Z17
+	VMOVUPS     64(AX)(CX*1), Z27
+	VSUBPS      Z13, Z27, Z27
+	VADDPS      Z27, Z20, Z20
+	VFMADD231PS Z27, Z27, Z19
+	VMOVUPS     128(AX)(CX*1), Z27
+	VSUBPS      Z14, Z27, Z27
+	VADDPS      Z27, Z22, Z22
+	VFMADD231PS Z27, Z27, Z21
+	VMOVUPS     192(AX)(CX*1), Z27
+	VSUBPS      Z15, Z27, Z27
+	VADDPS      Z27, Z24, Z24
+	VFMADD231PS Z27, Z27, Z23
+	VMOVUPS     256(AX)(CX*1), Z27
+	VSUBPS      Z16, Z27, Z27
+	VADDPS      Z27, Z26, Z26
+	VFMADD231PS Z27, Z27, Z25
+	VMOVUPS     (AX)(CX*2), Z27
+	VSUBPS      Z12, Z27, Z27
+	VADDPS      Z27, Z18, Z18
+	VFMADD231PS Z27, Z27, Z17
+	VMOVUPS     64(AX)(CX*2), Z27
+	VSUBPS      Z13, Z27, Z27
+	VADDPS      Z27, Z20, Z20
+	VFMADD231PS Z27, Z27, Z19
+	VMOVUPS     128(AX)(CX*2), Z27
+	VSUBPS      Z14, Z27, Z27
+	VADDPS      Z27, Z22, Z22
+	VFMADD231PS Z27, Z27, Z21
+	VMOVUPS     192(AX)(CX*2), Z27
+	VSUBPS      Z15, Z27, Z27
+	VADDPS      Z27, Z24, Z24
+	VFMADD231PS Z27, Z27, Z23
+	VMOVUPS     256(AX)(CX*2), Z27
+	VSUBPS      Z16, Z27, Z27
+	VADDPS      Z27, Z26, Z26
+	VFMADD231PS Z27, Z27, Z25
+	VMOVUPS     (AX)(R8*1), Z27
+	VSUBPS      Z12, Z27, Z27
+	VADDPS      Z27, Z18, Z18
+	VFMADD231PS Z27, Z27, Z17
+	VMOVUPS     64(AX)(R8*1), Z12
+	VSUBPS      Z13, Z12, Z12
+	VADDPS      Z12, Z20, Z20
+	VFMADD231PS Z12, Z12, Z19
+	VMOVUPS     128(AX)(R8*1), Z12
+	VSUBPS      Z14, Z12, Z12
+	VADDPS      Z12, Z22, Z22
+	VFMADD231PS Z12, Z12, Z21
+	VMOVUPS     192(AX)(R8*1), Z12
+	VSUBPS      Z15, Z12, Z12
+	VADDPS      Z12, Z24, Z24
+	VFMADD231PS Z12, Z12, Z23
+	VMOVUPS     256(AX)(R8*1), Z12
+	VSUBPS      Z16, Z12, Z12
+	VADDPS      Z12, Z26, Z26
+	VFMADD231PS Z12, Z12, Z25
+	VADDPS      Z18, Z0, Z0
+	VADDPS      Z17, Z1, Z1
+	VADDPS      Z20, Z2, Z2
+	VADDPS      Z19, Z3, Z3
+	VADDPS      Z22, Z4, Z4
+	VADDPS      Z21, Z7, Z7
+	VADDPS      Z24, Z8, Z8
+	VADDPS      Z23, Z9, Z9
+	VADDPS      Z26, Z10, Z10
+	VADDPS      Z25, Z11, Z11
+	LEAQ        (AX)(CX*4), AX
+	SUBQ        $0x04, DI
+	JMP         narrow_107
+
+narrowrows_108:
+narrow_110:
+	CMPQ    DI, $0x01
+	JLT     narrowrows_111
+	VMOVUPS (BX), Z12
+	VMOVUPS 64(BX), Z13
+	VMOVUPS 128(BX), Z14
+	VMOVUPS 192(BX), Z15
+	VMOVUPS 256(BX), Z16
+	VMOVUPS (AX), Z17
+	VSUBPS  Z12, Z17, Z17
+	VMOVAPS Z17, Z12
+	VMULPS  Z17, Z17, Z17
+	VMOVUPS 64(AX), Z18
+	VSUBPS  Z13, Z18, Z18
+	VMOVAPS Z18, Z13
+	VMULPS  Z18, Z18, Z18
+	VMOVUPS 128(AX), Z19
+	VSUBPS  Z14, Z19, Z19
+	VMOVAPS Z19, Z14
+	VMULPS  Z19, Z19, Z19
+	VMOVUPS 192(AX), Z20
+	VSUBPS  Z15, Z20, Z20
+	VMOVAPS Z20, Z15
+	VMULPS  Z20, Z20, Z20
+	VMOVUPS 256(AX), Z21
+	VSUBPS  Z16, Z21, Z21
+	VMOVAPS Z21, Z16
+	VMULPS  Z21, Z21, Z21
+	VADDPS  Z12, Z0, Z0
+	VADDPS  Z17, Z1, Z1
+	VADDPS  Z13, Z2, Z2
+	VADDPS  Z18, Z3, Z3
+	VADDPS  Z14, Z4, Z4
+	VADDPS  Z19, Z7, Z7
+	VADDPS  Z15, Z8, Z8
+	VADDPS  Z20, Z9, Z9
+	VADDPS  Z16, Z10, Z10
+	VADDPS  Z21, Z11, Z11
+	LEAQ    (AX)(CX*1), AX
+	SUBQ    $0x01, DI
+	JMP     narrow_110
+
+narrowrows_111:
+	VMOVUPS Z0, 1088(BX)
+	VMOVUPS Z1, 2176(BX)
+	VMOVUPS Z2, 1152(BX)
+	VMOVUPS Z3, 2240(BX)
+	VMOVUPS Z4, 1216(BX)
+	VMOVUPS Z7, 2304(BX)
+	VMOVUPS Z8, 1280(BX)
+	VMOVUPS Z9, 2368(BX)
+	VMOVUPS Z10, 1344(BX)
+	VMOVUPS Z11, 2432(BX)
 
 narrowdone_51:
 	JMP chunkdone_49
@@ -11631,27 +12037,27 @@ wide_50:
 	ADDQ   $0x0f, SI
 	SHRQ   $0x04, SI
 
-clear_100:
+clear_112:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z0, 2176(BX)
 	ADDQ    $0x40, BX
 	DECQ    SI
-	JNZ     clear_100
+	JNZ     clear_112
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_101:
+rows_113:
 	CMPQ BX, $0x04
-	JLT  rowsdone_102
+	JLT  rowsdone_114
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_104
+	JZ   vectorstail_116
 
-vectors_103:
+vectors_115:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_106
+	JEQ        noprefetch_118
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -11659,7 +12065,7 @@ vectors_103:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_106:
+noprefetch_118:
 	VMOVUPS     (R8), Z0
 	VMOVUPS     (R9), Z1
 	VSUBPS      Z0, Z1, Z1
@@ -11684,11 +12090,11 @@ noprefetch_106:
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
 	DECQ        DI
-	JNZ         vectors_103
+	JNZ         vectors_115
 
-vectorstail_104:
+vectorstail_116:
 	TESTQ       $0x0000000f, mean_len+8(FP)
-	JZ          vectorsdone_105
+	JZ          vectorsdone_117
 	VMOVUPS     (R8), Z0
 	VMOVUPS.Z   (R9), K1, Z1
 	VSUBPS      Z0, Z1, Z1
@@ -11711,22 +12117,22 @@ vectorstail_104:
 	VADDPS      2176(R8), Z1, Z1
 	VMOVUPS     Z1, 2176(R8)
 
-vectorsdone_105:
+vectorsdone_117:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_101
+	JMP  rows_113
 
-rowsdone_102:
-rows_107:
+rowsdone_114:
+rows_119:
 	CMPQ BX, $0x01
-	JLT  rowsdone_108
+	JLT  rowsdone_120
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_110
+	JZ   vectorstail_122
 
-vectors_109:
+vectors_121:
 	VMOVUPS (DI), Z0
 	VMOVUPS (R8), Z1
 	VSUBPS  Z0, Z1, Z1
@@ -11739,11 +12145,11 @@ vectors_109:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_109
+	JNZ     vectors_121
 
-vectorstail_110:
+vectorstail_122:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_111
+	JZ        vectorsdone_123
 	VMOVUPS   (DI), Z0
 	VMOVUPS.Z (R8), K1, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -11754,12 +12160,12 @@ vectorstail_110:
 	VADDPS    2176(DI), Z1, Z1
 	VMOVUPS   Z1, 2176(DI)
 
-vectorsdone_111:
+vectorsdone_123:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_107
+	JMP  rows_119
 
-rowsdone_108:
+rowsdone_120:
 chunkdone_49:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
@@ -11770,9 +12176,9 @@ chunkdone_49:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_112:
+singles_124:
 	CMPQ          R9, R10
-	JGT           tail_113
+	JGT           tail_125
 	VMOVUPD       (SI)(R9*2), Z0
 	VMOVUPD       64(SI)(R9*2), Z1
 	VMOVUPD       (DI)(R9*2), Z2
@@ -11828,12 +12234,12 @@ singles_112:
 	VINSERTF64X4  $0x01, Y0, Z5, Z5
 	VMOVUPS       Z5, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
-	JMP           singles_112
+	JMP           singles_124
 
-tail_113:
+tail_125:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_114
+	JEQ           done_126
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (SI)(R9*2), K1, Z0
 	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
@@ -11894,16 +12300,16 @@ tail_113:
 	VMOVUPS       Z6, (R8)(R9*1)
 	MOVQ          R10, R9
 
-done_114:
+done_126:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_115
+	JZ      done_127
 	MOVQ    $0x00000020, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
 	JMP     chunk_48
 
-done_115:
+done_127:
 	VZEROUPPER
 	RET
 
@@ -11912,7 +12318,7 @@ done_115:
 TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+152(FP), $0x00
-	JNE   nontemporal_116
+	JNE   nontemporal_128
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -11923,10 +12329,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_117:
+sample_129:
 	XORQ DI, DI
 
-channel_118:
+channel_130:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -11938,9 +12344,9 @@ channel_118:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_119
+	JZ           aligned_131
 	CMPQ         R8, R9
-	JAE          aligned_119
+	JAE          aligned_131
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -11954,7 +12360,7 @@ channel_118:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_119:
+aligned_131:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -11964,19 +12370,19 @@ aligned_119:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_123:
+blocks_135:
 	CMPQ       R8, R9
-	JGT        blocksdone_124
+	JGT        blocksdone_136
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_125
+	JZ         noprefetch_137
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_125:
+noprefetch_137:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -11994,45 +12400,45 @@ noprefetch_125:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_123
+	JMP         blocks_135
 
-blocksdone_124:
+blocksdone_136:
 	ADDQ $0x000000c0, R9
 
-singles_120:
+singles_132:
 	CMPQ        R8, R9
-	JGT         tail_121
+	JGT         tail_133
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_120
+	JMP         singles_132
 
-tail_121:
+tail_133:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_122
+	JEQ         done_134
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_122:
+done_134:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_118
+	JB   channel_130
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_117
+	JNZ  sample_129
 	VZEROUPPER
 	RET
 
-nontemporal_116:
+nontemporal_128:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+120(FP), DX
@@ -12044,10 +12450,10 @@ nontemporal_116:
 	SHLQ   $0x02, SI
 	VPXORD Z0, Z0, Z0
 
-sample_126:
+sample_138:
 	XORQ DI, DI
 
-channel_127:
+channel_139:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -12058,15 +12464,15 @@ channel_127:
 	MOVQ         shift_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z3
 	TESTQ        DI, DI
-	JNZ          merged_128
+	JNZ          merged_140
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_130
+	JZ           aligned_142
 	CMPQ         R8, R9
-	JAE          aligned_130
+	JAE          aligned_142
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -12080,15 +12486,15 @@ channel_127:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_130:
+aligned_142:
 	MOVQ R9, R8
-	JMP  headed_129
+	JMP  headed_141
 
-merged_128:
+merged_140:
 	MOVQ        DX, R9
 	MOVQ        AX, R8
 	ANDQ        $0x3f, R8
-	JZ          mergedone_131
+	JZ          mergedone_143
 	MOVQ        R8, R10
 	SHRQ        $0x02, R10
 	LEAQ        kmask<>+0(SB), R11
@@ -12107,10 +12513,10 @@ merged_128:
 	SHRQ        $0x02, R8
 	SUBQ        R8, R9
 
-mergedone_131:
+mergedone_143:
 	MOVQ R9, R8
 
-headed_129:
+headed_141:
 	MOVQ    R8, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -12120,19 +12526,19 @@ headed_129:
 	SHLQ    $0x02, R8
 	SUBQ    $0x00000100, R8
 
-blocks_135:
+blocks_147:
 	CMPQ       R9, R8
-	JGT        blocksdone_136
+	JGT        blocksdone_148
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_137
+	JZ         noprefetch_149
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R9*1)
 	PREFETCHT0 64(R10)(R9*1)
 	PREFETCHT0 128(R10)(R9*1)
 	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_137:
+noprefetch_149:
 	LEAQ        16384(AX)(R9*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -12153,40 +12559,40 @@ noprefetch_137:
 	VFMADD213PS Z3, Z2, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_135
+	JMP         blocks_147
 
-blocksdone_136:
+blocksdone_148:
 	ADDQ $0x000000c0, R8
 
-singles_132:
+singles_144:
 	CMPQ        R9, R8
-	JGT         tail_133
+	JGT         tail_145
 	VMOVUPS     (CX)(R9*1), Z4
 	VSUBPS      Z1, Z4, Z4
 	VFMADD213PS Z3, Z2, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_132
+	JMP         singles_144
 
-tail_133:
+tail_145:
 	ADDQ        $0x00000040, R8
 	CMPQ        R9, R8
-	JEQ         done_134
+	JEQ         done_146
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VSUBPS      Z1, Z0, Z0
 	VFMADD213PS Z3, Z2, Z0
 	VMOVAPS     Z0, Z0
 	MOVQ        R8, R9
 
-done_134:
+done_146:
 	ADDQ    R9, AX
 	ADDQ    R9, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_127
+	JB      channel_139
 	MOVQ    AX, DI
 	ANDQ    $0x3f, DI
-	JZ      flushed_138
+	JZ      flushed_150
 	MOVQ    DI, R8
 	SHRQ    $0x02, R8
 	LEAQ    kmask<>+0(SB), R9
@@ -12197,11 +12603,11 @@ done_134:
 	NEGQ    DI
 	VMOVUPS Z0, K1, (AX)(DI*1)
 
-flushed_138:
+flushed_150:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_126
+	JNZ  sample_138
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12225,10 +12631,10 @@ TEXT ·normShortRowsAVX512(SB), NOSPLIT, $0-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_139:
+group_151:
 	XORQ DI, DI
 
-channel_140:
+channel_152:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -12237,11 +12643,11 @@ channel_140:
 	VBROADCASTSS (R8)(DI*4), Z2
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_141
+	JZ           noprefetch_153
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_142:
+prefetch_154:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -12249,23 +12655,23 @@ prefetch_142:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_142
+	JNZ        prefetch_154
 
-noprefetch_141:
+noprefetch_153:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_143:
+pairs_155:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_144
+	JA   single_156
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_147:
+down_159:
 	CMPQ        R12, $0x02
-	JB          downlast_148
+	JB          downlast_160
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -12285,11 +12691,11 @@ down_147:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_147
+	JMP         down_159
 
-downlast_148:
+downlast_160:
 	TESTQ       R12, R12
-	JZ          downdone_149
+	JZ          downdone_161
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -12299,20 +12705,20 @@ downlast_148:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 64(AX)(R9*1)
 
-downdone_149:
+downdone_161:
 	MOVQ R10, R9
-	JMP  pairs_143
+	JMP  pairs_155
 
-single_144:
+single_156:
 	CMPQ R9, R8
-	JAE  tail_145
+	JAE  tail_157
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_150:
+down_162:
 	CMPQ        R11, $0x02
-	JB          downlast_151
+	JB          downlast_163
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -12324,29 +12730,29 @@ down_150:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_150
+	JMP         down_162
 
-downlast_151:
+downlast_163:
 	TESTQ       R11, R11
-	JZ          downdone_152
+	JZ          downdone_164
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 
-downdone_152:
+downdone_164:
 	ADDQ $0x00000040, R9
 
-tail_145:
+tail_157:
 	CMPQ R9, DX
-	JAE  positionsdone_146
+	JAE  positionsdone_158
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_153:
+down_165:
 	CMPQ        R10, $0x02
-	JB          downlast_154
+	JB          downlast_166
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -12358,23 +12764,23 @@ down_153:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_153
+	JMP         down_165
 
-downlast_154:
+downlast_166:
 	TESTQ       R10, R10
-	JZ          downdone_155
+	JZ          downdone_167
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 
-downdone_155:
-positionsdone_146:
+downdone_167:
+positionsdone_158:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_140
+	JB      channel_152
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -12382,13 +12788,13 @@ positionsdone_146:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_156
+	JZ      done_168
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_139
+	JMP     group_151
 
-done_156:
+done_168:
 	VZEROUPPER
 	RET
 
@@ -12397,7 +12803,7 @@ done_156:
 TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_157
+	JNE     nontemporal_169
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -12406,12 +12812,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_158
+	JA      streaming_170
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_159
+	JZ      full_171
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -12425,7 +12831,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_false
 
-full_159:
+full_171:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -12476,10 +12882,10 @@ full_159:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_160:
+row_172:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_161
+	JZ         noprefetch_173
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -12487,7 +12893,7 @@ row_160:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_161:
+noprefetch_173:
 	VMOVUPS     (DX), Z18
 	VSUBPS      Z0, Z18, Z18
 	VFMADD213PS Z2, Z1, Z18
@@ -12515,7 +12921,7 @@ noprefetch_161:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_160
+	JNZ         row_172
 	VZEROUPPER
 	RET
 
@@ -12554,17 +12960,17 @@ normColsAVX512_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_162:
+row_174:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_163
+	JZ         noprefetch_175
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_163:
+noprefetch_175:
 	VMOVUPS     (DX), Z15
 	VSUBPS      Z0, Z15, Z15
 	VFMADD213PS Z2, Z1, Z15
@@ -12588,7 +12994,7 @@ noprefetch_163:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_162
+	JNZ         row_174
 	VZEROUPPER
 	RET
 
@@ -12621,16 +13027,16 @@ normColsAVX512_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_164:
+row_176:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_165
+	JZ         noprefetch_177
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_165:
+noprefetch_177:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -12650,7 +13056,7 @@ noprefetch_165:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_164
+	JNZ         row_176
 	VZEROUPPER
 	RET
 
@@ -12677,15 +13083,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_166:
+row_178:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_167
+	JZ         noprefetch_179
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_167:
+noprefetch_179:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -12701,7 +13107,7 @@ noprefetch_167:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_166
+	JNZ         row_178
 	VZEROUPPER
 	RET
 
@@ -12722,14 +13128,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_168:
+row_180:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_169
+	JZ         noprefetch_181
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_169:
+noprefetch_181:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -12741,7 +13147,7 @@ noprefetch_169:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_168
+	JNZ         row_180
 	VZEROUPPER
 	RET
 
@@ -12756,13 +13162,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_170:
+row_182:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_171
+	JZ         noprefetch_183
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_171:
+noprefetch_183:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -12770,7 +13176,7 @@ noprefetch_171:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_170
+	JNZ         row_182
 	VZEROUPPER
 	RET
 
@@ -12815,10 +13221,10 @@ normColsAVX512_v6_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_172:
+row_184:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_173
+	JZ         noprefetch_185
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -12826,7 +13232,7 @@ row_172:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_173:
+noprefetch_185:
 	VMOVUPS     (DX), Z18
 	VSUBPS      Z0, Z18, Z18
 	VFMADD213PS Z2, Z1, Z18
@@ -12854,7 +13260,7 @@ noprefetch_173:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_172
+	JNZ         row_184
 	VZEROUPPER
 	RET
 
@@ -12893,17 +13299,17 @@ normColsAVX512_v5_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_174:
+row_186:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_175
+	JZ         noprefetch_187
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_175:
+noprefetch_187:
 	VMOVUPS     (DX), Z15
 	VSUBPS      Z0, Z15, Z15
 	VFMADD213PS Z2, Z1, Z15
@@ -12927,7 +13333,7 @@ noprefetch_175:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_174
+	JNZ         row_186
 	VZEROUPPER
 	RET
 
@@ -12960,16 +13366,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_176:
+row_188:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_177
+	JZ         noprefetch_189
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_177:
+noprefetch_189:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -12989,7 +13395,7 @@ noprefetch_177:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_176
+	JNZ         row_188
 	VZEROUPPER
 	RET
 
@@ -13016,15 +13422,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_178:
+row_190:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_179
+	JZ         noprefetch_191
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_179:
+noprefetch_191:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -13040,7 +13446,7 @@ noprefetch_179:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_178
+	JNZ         row_190
 	VZEROUPPER
 	RET
 
@@ -13061,14 +13467,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_180:
+row_192:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_181
+	JZ         noprefetch_193
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_181:
+noprefetch_193:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -13080,7 +13486,7 @@ noprefetch_181:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_180
+	JNZ         row_192
 	VZEROUPPER
 	RET
 
@@ -13095,13 +13501,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_182:
+row_194:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_183
+	JZ         noprefetch_195
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_183:
+noprefetch_195:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -13109,11 +13515,11 @@ noprefetch_183:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_182
+	JNZ         row_194
 	VZEROUPPER
 	RET
 
-streaming_158:
+streaming_170:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -13121,17 +13527,17 @@ streaming_158:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_184:
+rows_196:
 	CMPQ R8, $0x01
-	JB   rowsdone_185
+	JB   rowsdone_197
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_189:
+blocks_201:
 	CMPQ        R9, R10
-	JGT         blocksdone_190
+	JGT         blocksdone_202
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -13161,14 +13567,14 @@ blocks_189:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_189
+	JMP         blocks_201
 
-blocksdone_190:
+blocksdone_202:
 	ADDQ $0x000000c0, R10
 
-singles_186:
+singles_198:
 	CMPQ        R9, R10
-	JGT         tail_187
+	JGT         tail_199
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -13177,12 +13583,12 @@ singles_186:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_186
+	JMP         singles_198
 
-tail_187:
+tail_199:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_188
+	JEQ         done_200
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -13192,17 +13598,17 @@ tail_187:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_188:
+done_200:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_184
+	JMP  rows_196
 
-rowsdone_185:
+rowsdone_197:
 	VZEROUPPER
 	RET
 
-nontemporal_157:
+nontemporal_169:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -13211,12 +13617,12 @@ nontemporal_157:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_191
+	JA      streaming_203
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_192
+	JZ      full_204
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -13230,7 +13636,7 @@ nontemporal_157:
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_true
 
-full_192:
+full_204:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -13281,10 +13687,10 @@ full_192:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_193:
+row_205:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_194
+	JZ         noprefetch_206
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -13292,7 +13698,7 @@ row_193:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_194:
+noprefetch_206:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13323,7 +13729,7 @@ noprefetch_194:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_193
+	JNZ         row_205
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13363,17 +13769,17 @@ normColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_195:
+row_207:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_196
+	JZ         noprefetch_208
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_196:
+noprefetch_208:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13400,7 +13806,7 @@ noprefetch_196:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_195
+	JNZ         row_207
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13434,16 +13840,16 @@ normColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_197:
+row_209:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_198
+	JZ         noprefetch_210
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_198:
+noprefetch_210:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13466,7 +13872,7 @@ noprefetch_198:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_197
+	JNZ         row_209
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13494,15 +13900,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_199:
+row_211:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_200
+	JZ         noprefetch_212
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_200:
+noprefetch_212:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13521,7 +13927,7 @@ noprefetch_200:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_199
+	JNZ         row_211
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13543,14 +13949,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_201:
+row_213:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_202
+	JZ         noprefetch_214
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_202:
+noprefetch_214:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13565,7 +13971,7 @@ noprefetch_202:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_201
+	JNZ         row_213
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13581,13 +13987,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_203:
+row_215:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_204
+	JZ         noprefetch_216
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_204:
+noprefetch_216:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13598,7 +14004,7 @@ noprefetch_204:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_203
+	JNZ         row_215
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13644,10 +14050,10 @@ normColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_205:
+row_217:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_206
+	JZ         noprefetch_218
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -13655,7 +14061,7 @@ row_205:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_206:
+noprefetch_218:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13686,7 +14092,7 @@ noprefetch_206:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_205
+	JNZ         row_217
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13726,17 +14132,17 @@ normColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_207:
+row_219:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_208
+	JZ         noprefetch_220
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_208:
+noprefetch_220:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13763,7 +14169,7 @@ noprefetch_208:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_207
+	JNZ         row_219
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13797,16 +14203,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_209:
+row_221:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_210
+	JZ         noprefetch_222
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_210:
+noprefetch_222:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13829,7 +14235,7 @@ noprefetch_210:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_209
+	JNZ         row_221
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13857,15 +14263,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_211:
+row_223:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_212
+	JZ         noprefetch_224
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_212:
+noprefetch_224:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13884,7 +14290,7 @@ noprefetch_212:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_211
+	JNZ         row_223
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13906,14 +14312,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_213:
+row_225:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_214
+	JZ         noprefetch_226
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_214:
+noprefetch_226:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13928,7 +14334,7 @@ noprefetch_214:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_213
+	JNZ         row_225
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13944,13 +14350,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_215:
+row_227:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_216
+	JZ         noprefetch_228
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_216:
+noprefetch_228:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13961,12 +14367,12 @@ noprefetch_216:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_215
+	JNZ         row_227
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_191:
+streaming_203:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -13974,17 +14380,17 @@ streaming_191:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_217:
+rows_229:
 	CMPQ R8, $0x04
-	JB   rowsdone_218
+	JB   rowsdone_230
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_222:
+blocks_234:
 	CMPQ        R9, R10
-	JGT         blocksdone_223
+	JGT         blocksdone_235
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -14069,14 +14475,14 @@ blocks_222:
 	VFMADD213PS Z11, Z10, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_222
+	JMP         blocks_234
 
-blocksdone_223:
+blocksdone_235:
 	ADDQ $0x000000c0, R10
 
-singles_219:
+singles_231:
 	CMPQ        R9, R10
-	JGT         tail_220
+	JGT         tail_232
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -14101,12 +14507,12 @@ singles_219:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (CX)(R11*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_219
+	JMP         singles_231
 
-tail_220:
+tail_232:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_221
+	JEQ         done_233
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -14131,7 +14537,7 @@ tail_220:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_221:
+done_233:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -14141,20 +14547,20 @@ done_221:
 	ADDQ AX, DX
 	ADDQ AX, DX
 	SUBQ $0x04, R8
-	JMP  rows_217
+	JMP  rows_229
 
-rowsdone_218:
-rows_224:
+rowsdone_230:
+rows_236:
 	CMPQ R8, $0x01
-	JB   rowsdone_225
+	JB   rowsdone_237
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_229:
+blocks_241:
 	CMPQ        R9, R10
-	JGT         blocksdone_230
+	JGT         blocksdone_242
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -14187,14 +14593,14 @@ blocks_229:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_229
+	JMP         blocks_241
 
-blocksdone_230:
+blocksdone_242:
 	ADDQ $0x000000c0, R10
 
-singles_226:
+singles_238:
 	CMPQ        R9, R10
-	JGT         tail_227
+	JGT         tail_239
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -14203,12 +14609,12 @@ singles_226:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_226
+	JMP         singles_238
 
-tail_227:
+tail_239:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_228
+	JEQ         done_240
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -14218,13 +14624,13 @@ tail_227:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_228:
+done_240:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_224
+	JMP  rows_236
 
-rowsdone_225:
+rowsdone_237:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14250,20 +14656,20 @@ TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (R8)(DI*2), DI
 	KMOVW   DI, K1
 
-sample_231:
+sample_243:
 	XORQ DI, DI
 
-channel_232:
+channel_244:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
 	VPXORD       Z2, Z2, Z2
 	MOVQ         DX, R8
 
-chunk_233:
+chunk_245:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_234
+	JZ         noprefetch_246
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -14299,7 +14705,7 @@ chunk_233:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_234:
+noprefetch_246:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -14316,9 +14722,9 @@ noprefetch_234:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000100, R11
 
-blocks_238:
+blocks_250:
 	CMPQ         R10, R11
-	JGT          blocksdone_239
+	JGT          blocksdone_251
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
@@ -14336,32 +14742,32 @@ blocks_238:
 	VADDPS       Z11, Z9, Z9
 	VFNMADD231PS Z11, Z12, Z10
 	ADDQ         $0x00000100, R10
-	JMP          blocks_238
+	JMP          blocks_250
 
-blocksdone_239:
+blocksdone_251:
 	ADDQ $0x000000c0, R11
 
-singles_235:
+singles_247:
 	CMPQ         R10, R11
-	JGT          tail_236
+	JGT          tail_248
 	VMOVUPS      (AX)(R10*1), Z11
 	VSUBPS       (CX)(R10*1), Z0, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	ADDQ         $0x00000040, R10
-	JMP          singles_235
+	JMP          singles_247
 
-tail_236:
+tail_248:
 	ADDQ         $0x00000040, R11
 	CMPQ         R10, R11
-	JEQ          done_237
+	JEQ          done_249
 	VMOVUPS.Z    (AX)(R10*1), K1, Z11
 	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z12
 	VADDPS       Z11, Z3, Z3
 	VFNMADD231PS Z11, Z12, Z4
 	MOVQ         R11, R10
 
-done_237:
+done_249:
 	VADDPS        Z5, Z3, Z3
 	VADDPS        Z9, Z7, Z7
 	VADDPS        Z7, Z3, Z3
@@ -14381,7 +14787,7 @@ done_237:
 	ADDQ          R10, AX
 	ADDQ          R10, CX
 	SUBQ          R9, R8
-	JNZ           chunk_233
+	JNZ           chunk_245
 	VSHUFF64X2    $0x4e, Z1, Z1, Z0
 	VADDPD        Z0, Z1, Z1
 	VSHUFF64X2    $0xb1, Z1, Z1, Z0
@@ -14402,11 +14808,11 @@ done_237:
 	VMOVSD        X2, (R8)(DI*8)
 	INCQ          DI
 	CMPQ          DI, center_len+104(FP)
-	JB            channel_232
+	JB            channel_244
 	ADDQ          SI, AX
 	ADDQ          SI, CX
 	DECQ          BX
-	JNZ           sample_231
+	JNZ           sample_243
 	VZEROUPPER
 	RET
 
@@ -14427,16 +14833,16 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_240:
+group_252:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_241
+	JE   bysample_253
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_243:
+channel_255:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -14449,11 +14855,11 @@ channel_243:
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_244
+	JZ           noprefetch_256
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_245:
+prefetch_257:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -14466,25 +14872,25 @@ prefetch_245:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_245
+	JNZ        prefetch_257
 
-noprefetch_244:
+noprefetch_256:
 	CMPQ DI, $0x00000040
-	JA   bysample_246
+	JA   bysample_258
 	MOVQ DI, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_248:
+pairs_260:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_249
+	JA   single_261
 	LEAQ (R10)(SI*1), R12
 	MOVQ BX, R13
 
-down_252:
+down_264:
 	CMPQ         R13, $0x02
-	JB           downlast_253
+	JB           downlast_265
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -14504,11 +14910,11 @@ down_252:
 	LEAQ         (R10)(SI*2), R10
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_252
+	JMP          down_264
 
-downlast_253:
+downlast_265:
 	TESTQ        R13, R13
-	JZ           downdone_254
+	JZ           downdone_266
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -14518,20 +14924,20 @@ downlast_253:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 
-downdone_254:
+downdone_266:
 	MOVQ R11, R10
-	JMP  pairs_248
+	JMP  pairs_260
 
-single_249:
+single_261:
 	CMPQ R10, R9
-	JAE  tail_250
+	JAE  tail_262
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ BX, R12
 
-down_255:
+down_267:
 	CMPQ         R12, $0x02
-	JB           downlast_256
+	JB           downlast_268
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -14543,29 +14949,29 @@ down_255:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R11)(SI*2), R11
 	SUBQ         $0x02, R12
-	JMP          down_255
+	JMP          down_267
 
-downlast_256:
+downlast_268:
 	TESTQ        R12, R12
-	JZ           downdone_257
+	JZ           downdone_269
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 
-downdone_257:
+downdone_269:
 	ADDQ $0x00000040, R10
 
-tail_250:
+tail_262:
 	CMPQ R10, DI
-	JAE  positionsdone_251
+	JAE  positionsdone_263
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_258:
+down_270:
 	CMPQ         R11, $0x02
-	JB           downlast_259
+	JB           downlast_271
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
@@ -14577,32 +14983,32 @@ down_258:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_258
+	JMP          down_270
 
-downlast_259:
+downlast_271:
 	TESTQ        R11, R11
-	JZ           downdone_260
+	JZ           downdone_272
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_260:
-positionsdone_251:
-	JMP summed_247
+downdone_272:
+positionsdone_263:
+	JMP summed_259
 
-bysample_246:
+bysample_258:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_261:
+sample_273:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_266:
+blocks_278:
 	CMPQ         R11, R12
-	JGT          blocksdone_267
+	JGT          blocksdone_279
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -14612,42 +15018,42 @@ blocks_266:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	ADDQ         $0x00000080, R11
-	JMP          blocks_266
+	JMP          blocks_278
 
-blocksdone_267:
+blocksdone_279:
 	ADDQ $0x00000040, R12
 
-singles_263:
+singles_275:
 	CMPQ         R11, R12
-	JGT          tail_264
+	JGT          tail_276
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_263
+	JMP          singles_275
 
-tail_264:
+tail_276:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_265
+	JEQ          done_277
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	MOVQ         R12, R11
 
-done_265:
+done_277:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_262
+	JZ   samplesdone_274
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_271:
+blocks_283:
 	CMPQ         R11, R12
-	JGT          blocksdone_272
+	JGT          blocksdone_284
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -14657,38 +15063,38 @@ blocks_271:
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	ADDQ         $0x00000080, R11
-	JMP          blocks_271
+	JMP          blocks_283
 
-blocksdone_272:
+blocksdone_284:
 	ADDQ $0x00000040, R12
 
-singles_268:
+singles_280:
 	CMPQ         R11, R12
-	JGT          tail_269
+	JGT          tail_281
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	ADDQ         $0x00000040, R11
-	JMP          singles_268
+	JMP          singles_280
 
-tail_269:
+tail_281:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_270
+	JEQ          done_282
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	MOVQ         R12, R11
 
-done_270:
+done_282:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_261
+	JNZ  sample_273
 
-samplesdone_262:
-summed_247:
+samplesdone_274:
+summed_259:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -14725,16 +15131,16 @@ summed_247:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_243
+	JB            channel_255
 	MOVQ          BX, R9
 	IMULQ         SI, R9
 	IMULQ         DI, R8
 	SUBQ          R8, R9
 	ADDQ          R9, AX
 	ADDQ          R9, CX
-	JMP           summed_242
+	JMP           summed_254
 
-bysample_241:
+bysample_253:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -14745,22 +15151,22 @@ bysample_241:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_273:
+clear_285:
 	VMOVUPS Z0, (R8)
 	VMOVUPS Z0, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_273
+	JNZ     clear_285
 	MOVQ    BX, R9
 
-sample_274:
+sample_286:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_275:
+channel_287:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_276
+	JZ         noprefetch_288
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -14772,7 +15178,7 @@ channel_275:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_276:
+noprefetch_288:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z0
 	VMOVUPS      (R8), Z1
@@ -14782,27 +15188,27 @@ noprefetch_276:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_277:
+singles_289:
 	CMPQ         R11, R12
-	JGT          tail_278
+	JGT          tail_290
 	VMOVUPS      (AX)(R11*1), Z3
 	VSUBPS       (CX)(R11*1), Z0, Z4
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z4, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_277
+	JMP          singles_289
 
-tail_278:
+tail_290:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_279
+	JEQ          done_291
 	VMOVUPS.Z    (AX)(R11*1), K1, Z3
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z0, Z2
 	MOVQ         R12, R11
 
-done_279:
+done_291:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z1, (R8)
@@ -14810,14 +15216,14 @@ done_279:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_275
+	JB      channel_287
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_274
+	JNZ     sample_286
 	XORQ    SI, SI
 
-lanes_280:
+lanes_292:
 	VMOVUPS       (DI), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -14849,17 +15255,17 @@ lanes_280:
 	ADDQ          $0x00000080, DI
 	INCQ          SI
 	CMPQ          SI, center_len+128(FP)
-	JB            lanes_280
+	JB            lanes_292
 
-summed_242:
+summed_254:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_281
+	JZ      done_293
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_240
+	JMP     group_252
 
-done_281:
+done_293:
 	VZEROUPPER
 	RET
 
@@ -14881,23 +15287,26 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_282:
-	CMPQ sumDy_len+8(FP), $0x40
-	JA   wide_284
+chunk_294:
+	CMPQ sumDy_len+8(FP), $0x50
+	JA   wide_296
 	CMPQ sumDy_len+8(FP), $0x10
-	JB   narrowpartial_286
-	JE   narrowwhole_287
+	JB   narrowpartial_298
+	JE   narrowwhole_299
 	CMPQ sumDy_len+8(FP), $0x20
-	JB   narrowpartial_288
-	JE   narrowwhole_289
+	JB   narrowpartial_300
+	JE   narrowwhole_301
 	CMPQ sumDy_len+8(FP), $0x30
-	JB   narrowpartial_290
-	JE   narrowwhole_291
+	JB   narrowpartial_302
+	JE   narrowwhole_303
 	CMPQ sumDy_len+8(FP), $0x40
-	JB   narrowpartial_292
-	JE   narrowwhole_293
+	JB   narrowpartial_304
+	JE   narrowwhole_305
+	CMPQ sumDy_len+8(FP), $0x50
+	JB   narrowpartial_306
+	JE   narrowwhole_307
 
-narrowpartial_286:
+narrowpartial_298:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x00, DI
@@ -14909,11 +15318,11 @@ narrowpartial_286:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_294:
+narrow_308:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_295
+	JLT        narrowrows_309
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_296
+	JEQ        noprefetch_310
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -14927,7 +15336,7 @@ narrow_294:
 	PREFETCHT0 (DI)(DX*2)
 	PREFETCHT0 (DI)(R9*1)
 
-noprefetch_296:
+noprefetch_310:
 	VMOVUPS     (SI), Z2
 	VMOVUPS.Z   (AX), K2, Z3
 	VMOVUPS.Z   (CX), K2, Z4
@@ -14954,12 +15363,12 @@ noprefetch_296:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_294
+	JMP         narrow_308
 
-narrowrows_295:
-narrow_297:
+narrowrows_309:
+narrow_311:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_298
+	JLT       narrowrows_312
 	VMOVUPS   (SI), Z2
 	VMOVUPS.Z (AX), K2, Z3
 	VMOVUPS.Z (CX), K2, Z4
@@ -14971,25 +15380,25 @@ narrow_297:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_297
+	JMP       narrow_311
 
-narrowrows_298:
+narrowrows_312:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
-	JMP     narrowdone_285
+	JMP     narrowdone_297
 
-narrowwhole_287:
+narrowwhole_299:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_299:
+narrow_313:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_300
+	JLT        narrowrows_314
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_301
+	JEQ        noprefetch_315
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -15003,7 +15412,7 @@ narrow_299:
 	PREFETCHT0 (DI)(DX*2)
 	PREFETCHT0 (DI)(R9*1)
 
-noprefetch_301:
+noprefetch_315:
 	VMOVUPS     (SI), Z2
 	VMOVUPS     (AX), Z3
 	VMOVUPS     (CX), Z4
@@ -15030,12 +15439,12 @@ noprefetch_301:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_299
+	JMP         narrow_313
 
-narrowrows_300:
-narrow_302:
+narrowrows_314:
+narrow_316:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_303
+	JLT     narrowrows_317
 	VMOVUPS (SI), Z2
 	VMOVUPS (AX), Z3
 	VMOVUPS (CX), Z4
@@ -15047,14 +15456,14 @@ narrow_302:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_302
+	JMP     narrow_316
 
-narrowrows_303:
+narrowrows_317:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
-	JMP     narrowdone_285
+	JMP     narrowdone_297
 
-narrowpartial_288:
+narrowpartial_300:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x10, DI
@@ -15068,11 +15477,11 @@ narrowpartial_288:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_304:
+narrow_318:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_305
+	JLT        narrowrows_319
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_306
+	JEQ        noprefetch_320
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -15094,7 +15503,7 @@ narrow_304:
 	PREFETCHT0 (DI)(R9*1)
 	PREFETCHT0 64(DI)(R9*1)
 
-noprefetch_306:
+noprefetch_320:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
 	VMOVUPS     (AX), Z6
@@ -15144,12 +15553,12 @@ noprefetch_306:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_304
+	JMP         narrow_318
 
-narrowrows_305:
-narrow_307:
+narrowrows_319:
+narrow_321:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_308
+	JLT       narrowrows_322
 	VMOVUPS   (SI), Z4
 	VMOVUPS   64(SI), Z5
 	VMOVUPS   (AX), Z6
@@ -15169,16 +15578,16 @@ narrow_307:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_307
+	JMP       narrow_321
 
-narrowrows_308:
+narrowrows_322:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
-	JMP     narrowdone_285
+	JMP     narrowdone_297
 
-narrowwhole_289:
+narrowwhole_301:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -15187,11 +15596,11 @@ narrowwhole_289:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_309:
+narrow_323:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_310
+	JLT        narrowrows_324
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_311
+	JEQ        noprefetch_325
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -15213,7 +15622,7 @@ narrow_309:
 	PREFETCHT0 (DI)(R9*1)
 	PREFETCHT0 64(DI)(R9*1)
 
-noprefetch_311:
+noprefetch_325:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
 	VMOVUPS     (AX), Z6
@@ -15263,12 +15672,12 @@ noprefetch_311:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_309
+	JMP         narrow_323
 
-narrowrows_310:
-narrow_312:
+narrowrows_324:
+narrow_326:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_313
+	JLT     narrowrows_327
 	VMOVUPS (SI), Z4
 	VMOVUPS 64(SI), Z5
 	VMOVUPS (AX), Z6
@@ -15288,16 +15697,16 @@ narrow_312:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_312
+	JMP     narrow_326
 
-narrowrows_313:
+narrowrows_327:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
-	JMP     narrowdone_285
+	JMP     narrowdone_297
 
-narrowpartial_290:
+narrowpartial_302:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x20, DI
@@ -15313,11 +15722,11 @@ narrowpartial_290:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_314:
+narrow_328:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_315
+	JLT        narrowrows_329
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_316
+	JEQ        noprefetch_330
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -15347,7 +15756,7 @@ narrow_314:
 	PREFETCHT0 64(DI)(R9*1)
 	PREFETCHT0 128(DI)(R9*1)
 
-noprefetch_316:
+noprefetch_330:
 	VMOVUPS     (SI), Z6
 	VMOVUPS     64(SI), Z7
 	VMOVUPS     128(SI), Z8
@@ -15420,12 +15829,12 @@ noprefetch_316:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_314
+	JMP         narrow_328
 
-narrowrows_315:
-narrow_317:
+narrowrows_329:
+narrow_331:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_318
+	JLT       narrowrows_332
 	VMOVUPS   (SI), Z6
 	VMOVUPS   64(SI), Z7
 	VMOVUPS   128(SI), Z8
@@ -15453,18 +15862,18 @@ narrow_317:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_317
+	JMP       narrow_331
 
-narrowrows_318:
+narrowrows_332:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
 	VMOVUPS Z4, 1216(SI)
 	VMOVUPS Z5, 2304(SI)
-	JMP     narrowdone_285
+	JMP     narrowdone_297
 
-narrowwhole_291:
+narrowwhole_303:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -15475,11 +15884,11 @@ narrowwhole_291:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_319:
+narrow_333:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_320
+	JLT        narrowrows_334
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_321
+	JEQ        noprefetch_335
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -15509,7 +15918,7 @@ narrow_319:
 	PREFETCHT0 64(DI)(R9*1)
 	PREFETCHT0 128(DI)(R9*1)
 
-noprefetch_321:
+noprefetch_335:
 	VMOVUPS     (SI), Z6
 	VMOVUPS     64(SI), Z7
 	VMOVUPS     128(SI), Z8
@@ -15582,12 +15991,12 @@ noprefetch_321:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_319
+	JMP         narrow_333
 
-narrowrows_320:
-narrow_322:
+narrowrows_334:
+narrow_336:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_323
+	JLT     narrowrows_337
 	VMOVUPS (SI), Z6
 	VMOVUPS 64(SI), Z7
 	VMOVUPS 128(SI), Z8
@@ -15615,18 +16024,18 @@ narrow_322:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_322
+	JMP     narrow_336
 
-narrowrows_323:
+narrowrows_337:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
 	VMOVUPS Z4, 1216(SI)
 	VMOVUPS Z5, 2304(SI)
-	JMP     narrowdone_285
+	JMP     narrowdone_297
 
-narrowpartial_292:
+narrowpartial_304:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x30, DI
@@ -15644,11 +16053,11 @@ narrowpartial_292:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_324:
+narrow_338:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_325
+	JLT        narrowrows_339
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_326
+	JEQ        noprefetch_340
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -15686,7 +16095,7 @@ narrow_324:
 	PREFETCHT0 128(DI)(R9*1)
 	PREFETCHT0 192(DI)(R9*1)
 
-noprefetch_326:
+noprefetch_340:
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VMOVUPS     128(SI), Z10
@@ -15782,12 +16191,12 @@ noprefetch_326:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_324
+	JMP         narrow_338
 
-narrowrows_325:
-narrow_327:
+narrowrows_339:
+narrow_341:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_328
+	JLT       narrowrows_342
 	VMOVUPS   (SI), Z8
 	VMOVUPS   64(SI), Z9
 	VMOVUPS   128(SI), Z10
@@ -15823,9 +16232,9 @@ narrow_327:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_327
+	JMP       narrow_341
 
-narrowrows_328:
+narrowrows_342:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -15834,9 +16243,9 @@ narrowrows_328:
 	VMOVUPS Z5, 2304(SI)
 	VMOVUPS Z6, 1280(SI)
 	VMOVUPS Z7, 2368(SI)
-	JMP     narrowdone_285
+	JMP     narrowdone_297
 
-narrowwhole_293:
+narrowwhole_305:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -15849,11 +16258,11 @@ narrowwhole_293:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_329:
+narrow_343:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_330
+	JLT        narrowrows_344
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_331
+	JEQ        noprefetch_345
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -15891,7 +16300,7 @@ narrow_329:
 	PREFETCHT0 128(DI)(R9*1)
 	PREFETCHT0 192(DI)(R9*1)
 
-noprefetch_331:
+noprefetch_345:
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VMOVUPS     128(SI), Z10
@@ -15987,12 +16396,12 @@ noprefetch_331:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_329
+	JMP         narrow_343
 
-narrowrows_330:
-narrow_332:
+narrowrows_344:
+narrow_346:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_333
+	JLT     narrowrows_347
 	VMOVUPS (SI), Z8
 	VMOVUPS 64(SI), Z9
 	VMOVUPS 128(SI), Z10
@@ -16028,9 +16437,9 @@ narrow_332:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_332
+	JMP     narrow_346
 
-narrowrows_333:
+narrowrows_347:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -16039,39 +16448,540 @@ narrowrows_333:
 	VMOVUPS Z5, 2304(SI)
 	VMOVUPS Z6, 1280(SI)
 	VMOVUPS Z7, 2368(SI)
+	JMP     narrowdone_297
 
-narrowdone_285:
-	JMP chunkdone_283
+narrowpartial_306:
+	LEAQ    kmask<>+0(SB), SI
+	MOVQ    sumDy_len+8(FP), DI
+	SUBQ    $0x40, DI
+	MOVWLZX (SI)(DI*2), SI
+	KMOVW   SI, K2
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	MOVQ    buf_base+48(FP), SI
+	MOVQ    BX, R8
+	LEAQ    (DX)(DX*2), R9
 
-wide_284:
+narrow_348:
+	CMPQ       R8, $0x04
+	JLT        narrowrows_349
+	CMPQ       prefetch+144(FP), $0x00
+	JEQ        noprefetch_350
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       AX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
+	PREFETCHT0 256(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 128(DI)(DX*1)
+	PREFETCHT0 192(DI)(DX*1)
+	PREFETCHT0 256(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 128(DI)(DX*2)
+	PREFETCHT0 192(DI)(DX*2)
+	PREFETCHT0 256(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+	PREFETCHT0 128(DI)(R9*1)
+	PREFETCHT0 192(DI)(R9*1)
+	PREFETCHT0 256(DI)(R9*1)
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       CX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
+	PREFETCHT0 256(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 128(DI)(DX*1)
+	PREFETCHT0 192(DI)(DX*1)
+	PREFETCHT0 256(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 128(DI)(DX*2)
+	PREFETCHT0 192(DI)(DX*2)
+	PREFETCHT0 256(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+	PREFETCHT0 128(DI)(R9*1)
+	PREFETCHT0 192(DI)(R9*1)
+	PREFETCHT0 256(DI)(R9*1)
+
+noprefetch_350:
+	VMOVUPS     (SI), Z10
+	VMOVUPS     64(SI), Z11
+	VMOVUPS     128(SI), Z12
+	VMOVUPS     192(SI), Z13
+	VMOVUPS     256(SI), Z14
+	VMOVUPS     (AX), Z15
+	VMOVUPS     (CX), Z16
+	VSUBPS      Z10, Z16, Z16
+	VMOVAPS     Z15, Z17
+	VMULPS      Z16, Z15, Z15
+	VMOVUPS     64(AX), Z16
+	VMOVUPS     64(CX), Z18
+	VSUBPS      Z11, Z18, Z18
+	VMOVAPS     Z16, Z19
+	VMULPS      Z18, Z16, Z16
+	VMOVUPS     128(AX), Z18
+	VMOVUPS     128(CX), Z20
+	VSUBPS      Z12, Z20, Z20
+	VMOVAPS     Z18, Z21
+	VMULPS      Z20, Z18, Z18
+	VMOVUPS     192(AX), Z20
+	VMOVUPS     192(CX), Z22
+	VSUBPS      Z13, Z22, Z22
+	VMOVAPS     Z20, Z23
+	VMULPS      Z22, Z20, Z20
+	VMOVUPS.Z   256(AX), K2, Z22
+	VMOVUPS.Z   256(CX), K2, Z24
+	VSUBPS      Z14, Z24, Z24
+	VMOVAPS     Z22, Z25
+	VMULPS      Z24, Z22, Z22
+	VMOVUPS     (AX)(DX*1), Z24
+	VMOVUPS     (CX)(DX*1), Z26
+	VSUBPS      Z10, Z26, Z26
+	VADDPS      Z24, Z17, Z17
+	VFMADD231PS Z26, Z24, Z15
+	VMOVUPS     64(AX)(DX*1), Z24
+	VMOVUPS     64(CX)(DX*1), Z26
+	VSUBPS      Z11, Z26, Z26
+	VADDPS      Z24, Z19, Z19
+	VFMADD231PS Z26, Z24, Z16
+	VMOVUPS     128(AX)(DX*1), Z24
+	VMOVUPS     128(CX)(DX*1), Z26
+	VSUBPS      Z12, Z26, Z26
+	VADDPS      Z24, Z21, Z21
+	VFMADD231PS Z26, Z24, Z18
+	VMOVUPS     192(AX)(DX*1), Z24
+	VMOVUPS     192(CX)(DX*1), Z26
+	VSUBPS      Z13, Z26, Z26
+	VADDPS      Z24, Z23, Z23
+	VFMADD231PS Z26, Z24, Z20
+	VMOVUPS.Z   256(AX)(DX*1), K2, Z24
+	VMOVUPS.Z   256(CX)(DX*1), K2, Z26
+	VSUBPS      Z14, Z26, Z26
+	VADDPS      Z24, Z25, Z25
+	VFMADD231PS Z26, Z24, Z22
+	VMOVUPS     (AX)(DX*2), Z24
+	VMOVUPS     (CX)(DX*2), Z26
+	VSUBPS      Z10, Z26, Z26
+	VADDPS      Z24, Z17, Z17
+	VFMADD231PS Z26, Z24, Z15
+	VMOVUPS     64(AX)(DX*2), Z24
+	VMOVUPS     64(CX)(DX*2), Z26
+	VSUBPS      Z11, Z26, Z26
+	VADDPS      Z24, Z19, Z19
+	VFMADD231PS Z26, Z24, Z16
+	VMOVUPS     128(AX)(DX*2), Z24
+	VMOVUPS     128(CX)(DX*2), Z26
+	VSUBPS      Z12, Z26, Z26
+	VADDPS      Z24, Z21, Z21
+	VFMADD231PS Z26, Z24, Z18
+	VMOVUPS     192(AX)(DX*2), Z24
+	VMOVUPS     192(CX)(DX*2), Z26
+	VSUBPS      Z13, Z26, Z26
+	VADDPS      Z24, Z23, Z23
+	VFMADD231PS Z26, Z24, Z20
+	VMOVUPS.Z   256(AX)(DX*2), K2, Z24
+	VMOVUPS.Z   256(CX)(DX*2), K2, Z26
+	VSUBPS      Z14, Z26, Z26
+	VADDPS      Z24, Z25, Z25
+	VFMADD231PS Z26, Z24, Z22
+	VMOVUPS     (AX)(R9*1), Z24
+	VMOVUPS     (CX)(R9*1), Z26
+	VSUBPS      Z10, Z26, Z26
+	VADDPS      Z24, Z17, Z17
+	VFMADD231PS Z26, Z24, Z15
+	VMOVUPS     64(AX)(R9*1), Z10
+	VMOVUPS     64(CX)(R9*1), Z24
+	VSUBPS      Z11, Z24, Z24
+	VADDPS      Z10, Z19, Z19
+	VFMADD231PS Z24, Z10, Z16
+	VMOVUPS     128(AX)(R9*1), Z10
+	VMOVUPS     128(CX)(R9*1), Z11
+	VSUBPS      Z12, Z11, Z11
+	VADDPS      Z10, Z21, Z21
+	VFMADD231PS Z11, Z10, Z18
+	VMOVUPS     192(AX)(R9*1), Z10
+	VMOVUPS     192(CX)(R9*1), Z11
+	VSUBPS      Z13, Z11, Z11
+	VADDPS      Z10, Z23, Z23
+	VFMADD231PS Z11, Z10, Z20
+	VMOVUPS.Z   256(AX)(R9*1), K2, Z10
+	VMOVUPS.Z   256(CX)(R9*1), K2, Z11
+	VSUBPS      Z14, Z11, Z11
+	VADDPS      Z10, Z25, Z25
+	VFMADD231PS Z11, Z10, Z22
+	VADDPS      Z17, Z0, Z0
+	VADDPS      Z15, Z1, Z1
+	VADDPS      Z19, Z2, Z2
+	VADDPS      Z16, Z3, Z3
+	VADDPS      Z21, Z4, Z4
+	VADDPS      Z18, Z5, Z5
+	VADDPS      Z23, Z6, Z6
+	VADDPS      Z20, Z7, Z7
+	VADDPS      Z25, Z8, Z8
+	VADDPS      Z22, Z9, Z9
+	LEAQ        (AX)(DX*4), AX
+	LEAQ        (CX)(DX*4), CX
+	SUBQ        $0x04, R8
+	JMP         narrow_348
+
+narrowrows_349:
+narrow_351:
+	CMPQ      R8, $0x01
+	JLT       narrowrows_352
+	VMOVUPS   (SI), Z10
+	VMOVUPS   64(SI), Z11
+	VMOVUPS   128(SI), Z12
+	VMOVUPS   192(SI), Z13
+	VMOVUPS   256(SI), Z14
+	VMOVUPS   (AX), Z15
+	VMOVUPS   (CX), Z16
+	VSUBPS    Z10, Z16, Z16
+	VMOVAPS   Z15, Z10
+	VMULPS    Z16, Z15, Z15
+	VMOVUPS   64(AX), Z16
+	VMOVUPS   64(CX), Z17
+	VSUBPS    Z11, Z17, Z17
+	VMOVAPS   Z16, Z11
+	VMULPS    Z17, Z16, Z16
+	VMOVUPS   128(AX), Z17
+	VMOVUPS   128(CX), Z18
+	VSUBPS    Z12, Z18, Z18
+	VMOVAPS   Z17, Z12
+	VMULPS    Z18, Z17, Z17
+	VMOVUPS   192(AX), Z18
+	VMOVUPS   192(CX), Z19
+	VSUBPS    Z13, Z19, Z19
+	VMOVAPS   Z18, Z13
+	VMULPS    Z19, Z18, Z18
+	VMOVUPS.Z 256(AX), K2, Z19
+	VMOVUPS.Z 256(CX), K2, Z20
+	VSUBPS    Z14, Z20, Z20
+	VMOVAPS   Z19, Z14
+	VMULPS    Z20, Z19, Z19
+	VADDPS    Z10, Z0, Z0
+	VADDPS    Z15, Z1, Z1
+	VADDPS    Z11, Z2, Z2
+	VADDPS    Z16, Z3, Z3
+	VADDPS    Z12, Z4, Z4
+	VADDPS    Z17, Z5, Z5
+	VADDPS    Z13, Z6, Z6
+	VADDPS    Z18, Z7, Z7
+	VADDPS    Z14, Z8, Z8
+	VADDPS    Z19, Z9, Z9
+	LEAQ      (AX)(DX*1), AX
+	LEAQ      (CX)(DX*1), CX
+	SUBQ      $0x01, R8
+	JMP       narrow_351
+
+narrowrows_352:
+	VMOVUPS Z0, 1088(SI)
+	VMOVUPS Z1, 2176(SI)
+	VMOVUPS Z2, 1152(SI)
+	VMOVUPS Z3, 2240(SI)
+	VMOVUPS Z4, 1216(SI)
+	VMOVUPS Z5, 2304(SI)
+	VMOVUPS Z6, 1280(SI)
+	VMOVUPS Z7, 2368(SI)
+	VMOVUPS Z8, 1344(SI)
+	VMOVUPS Z9, 2432(SI)
+	JMP     narrowdone_297
+
+narrowwhole_307:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	MOVQ   buf_base+48(FP), SI
+	MOVQ   BX, R8
+	LEAQ   (DX)(DX*2), R9
+
+narrow_353:
+	CMPQ       R8, $0x04
+	JLT        narrowrows_354
+	CMPQ       prefetch+144(FP), $0x00
+	JEQ        noprefetch_355
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       AX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
+	PREFETCHT0 256(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 128(DI)(DX*1)
+	PREFETCHT0 192(DI)(DX*1)
+	PREFETCHT0 256(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 128(DI)(DX*2)
+	PREFETCHT0 192(DI)(DX*2)
+	PREFETCHT0 256(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+	PREFETCHT0 128(DI)(R9*1)
+	PREFETCHT0 192(DI)(R9*1)
+	PREFETCHT0 256(DI)(R9*1)
+	MOVQ       prefetch+144(FP), DI
+	ADDQ       CX, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 128(DI)
+	PREFETCHT0 192(DI)
+	PREFETCHT0 256(DI)
+	PREFETCHT0 (DI)(DX*1)
+	PREFETCHT0 64(DI)(DX*1)
+	PREFETCHT0 128(DI)(DX*1)
+	PREFETCHT0 192(DI)(DX*1)
+	PREFETCHT0 256(DI)(DX*1)
+	PREFETCHT0 (DI)(DX*2)
+	PREFETCHT0 64(DI)(DX*2)
+	PREFETCHT0 128(DI)(DX*2)
+	PREFETCHT0 192(DI)(DX*2)
+	PREFETCHT0 256(DI)(DX*2)
+	PREFETCHT0 (DI)(R9*1)
+	PREFETCHT0 64(DI)(R9*1)
+	PREFETCHT0 128(DI)(R9*1)
+	PREFETCHT0 192(DI)(R9*1)
+	PREFETCHT0 256(DI)(R9*1)
+
+noprefetch_355:
+	VMOVUPS     (SI), Z10
+	VMOVUPS     64(SI), Z11
+	VMOVUPS     128(SI), Z12
+	VMOVUPS     192(SI), Z13
+	VMOVUPS     256(SI), Z14
+	VMOVUPS     (AX), Z15
+	VMOVUPS     (CX), Z16
+	VSUBPS      Z10, Z16, Z16
+	VMOVAPS     Z15, Z17
+	VMULPS      Z16, Z15, Z15
+	VMOVUPS     64(AX), Z16
+	VMOVUPS     64(CX), Z18
+	VSUBPS      Z11, Z18, Z18
+	VMOVAPS     Z16, Z19
+	VMULPS      Z18, Z16, Z16
+	VMOVUPS     128(AX), Z18
+	VMOVUPS     128(CX), Z20
+	VSUBPS      Z12, Z20, Z20
+	VMOVAPS     Z18, Z21
+	VMULPS      Z20, Z18, Z18
+	VMOVUPS     192(AX), Z20
+	VMOVUPS     192(CX), Z22
+	VSUBPS      Z13, Z22, Z22
+	VMOVAPS     Z20, Z23
+	VMULPS      Z22, Z20, Z20
+	VMOVUPS     256(AX), Z22
+	VMOVUPS     256(CX), Z24
+	VSUBPS      Z14, Z24, Z24
+	VMOVAPS     Z22, Z25
+	VMULPS      Z24, Z22, Z22
+	VMOVUPS     (AX)(DX*1), Z24
+	VMOVUPS     (CX)(DX*1), Z26
+	VSUBPS      Z10, Z26, Z26
+	VADDPS      Z24, Z17, Z17
+	VFMADD231PS Z26, Z24, Z15
+	VMOVUPS     64(AX)(DX*1), Z24
+	VMOVUPS     64(CX)(DX*1), Z26
+	VSUBPS      Z11, Z26, Z26
+	VADDPS      Z24, Z19, Z19
+	VFMADD231PS Z26, Z24, Z16
+	VMOVUPS     128(AX)(DX*1), Z24
+	VMOVUPS     128(CX)(DX*1), Z26
+	VSUBPS      Z12, Z26, Z26
+	VADDPS      Z24, Z21, Z21
+	VFMADD231PS Z26, Z24, Z18
+	VMOVUPS     192(AX)(DX*1), Z24
+	VMOVUPS     192(CX)(DX*1), Z26
+	VSUBPS      Z13, Z26, Z26
+	VADDPS      Z24, Z23, Z23
+	VFMADD231PS Z26, Z24, Z20
+	VMOVUPS     256(AX)(DX*1), Z24
+	VMOVUPS     256(CX)(DX*1), Z26
+	VSUBPS      Z14, Z26, Z26
+	VADDPS      Z24, Z25, Z25
+	VFMADD231PS Z26, Z24, Z22
+	VMOVUPS     (AX)(DX*2), Z24
+	VMOVUPS     (CX)(DX*2), Z26
+	VSUBPS      Z10, Z26, Z26
+	VADDPS      Z24, Z17, Z17
+	VFMADD231PS Z26, Z24, Z15
+	VMOVUPS     64(AX)(DX*2), Z24
+	VMOVUPS     64(CX)(DX*2), Z26
+	VSUBPS      Z11, Z26, Z26
+	VADDPS      Z24, Z19, Z19
+	VFMADD231PS Z26, Z24, Z16
+	VMOVUPS     128(AX)(DX*2), Z24
+	VMOVUPS     128(CX)(DX*2), Z26
+	VSUBPS      Z12, Z26, Z26
+	VADDPS      Z24, Z21, Z21
+	VFMADD231PS Z26, Z24, Z18
+	VMOVUPS     192(AX)(DX*2), Z24
+	VMOVUPS     192(CX)(DX*2), Z26
+	VSUBPS      Z13, Z26, Z26
+	VADDPS      Z24, Z23, Z23
+	VFMADD231PS Z26, Z24, Z20
+	VMOVUPS     256(AX)(DX*2), Z24
+	VMOVUPS     256(CX)(DX*2), Z26
+	VSUBPS      Z14, Z26, Z26
+	VADDPS      Z24, Z25, Z25
+	VFMADD231PS Z26, Z24, Z22
+	VMOVUPS     (AX)(R9*1), Z24
+	VMOVUPS     (CX)(R9*1), Z26
+	VSUBPS      Z10, Z26, Z26
+	VADDPS      Z24, Z17, Z17
+	VFMADD231PS Z26, Z24, Z15
+	VMOVUPS     64(AX)(R9*1), Z10
+	VMOVUPS     64(CX)(R9*1), Z24
+	VSUBPS      Z11, Z24, Z24
+	VADDPS      Z10, Z19, Z19
+	VFMADD231PS Z24, Z10, Z16
+	VMOVUPS     128(AX)(R9*1), Z10
+	VMOVUPS     128(CX)(R9*1), Z11
+	VSUBPS      Z12, Z11, Z11
+	VADDPS      Z10, Z21, Z21
+	VFMADD231PS Z11, Z10, Z18
+	VMOVUPS     192(AX)(R9*1), Z10
+	VMOVUPS     192(CX)(R9*1), Z11
+	VSUBPS      Z13, Z11, Z11
+	VADDPS      Z10, Z23, Z23
+	VFMADD231PS Z11, Z10, Z20
+	VMOVUPS     256(AX)(R9*1), Z10
+	VMOVUPS     256(CX)(R9*1), Z11
+	VSUBPS      Z14, Z11, Z11
+	VADDPS      Z10, Z25, Z25
+	VFMADD231PS Z11, Z10, Z22
+	VADDPS      Z17, Z0, Z0
+	VADDPS      Z15, Z1, Z1
+	VADDPS      Z19, Z2, Z2
+	VADDPS      Z16, Z3, Z3
+	VADDPS      Z21, Z4, Z4
+	VADDPS      Z18, Z5, Z5
+	VADDPS      Z23, Z6, Z6
+	VADDPS      Z20, Z7, Z7
+	VADDPS      Z25, Z8, Z8
+	VADDPS      Z22, Z9, Z9
+	LEAQ        (AX)(DX*4), AX
+	LEAQ        (CX)(DX*4), CX
+	SUBQ        $0x04, R8
+	JMP         narrow_353
+
+narrowrows_354:
+narrow_356:
+	CMPQ    R8, $0x01
+	JLT     narrowrows_357
+	VMOVUPS (SI), Z10
+	VMOVUPS 64(SI), Z11
+	VMOVUPS 128(SI), Z12
+	VMOVUPS 192(SI), Z13
+	VMOVUPS 256(SI), Z14
+	VMOVUPS (AX), Z15
+	VMOVUPS (CX), Z16
+	VSUBPS  Z10, Z16, Z16
+	VMOVAPS Z15, Z10
+	VMULPS  Z16, Z15, Z15
+	VMOVUPS 64(AX), Z16
+	VMOVUPS 64(CX), Z17
+	VSUBPS  Z11, Z17, Z17
+	VMOVAPS Z16, Z11
+	VMULPS  Z17, Z16, Z16
+	VMOVUPS 128(AX), Z17
+	VMOVUPS 128(CX), Z18
+	VSUBPS  Z12, Z18, Z18
+	VMOVAPS Z17, Z12
+	VMULPS  Z18, Z17, Z17
+	VMOVUPS 192(AX), Z18
+	VMOVUPS 192(CX), Z19
+	VSUBPS  Z13, Z19, Z19
+	VMOVAPS Z18, Z13
+	VMULPS  Z19, Z18, Z18
+	VMOVUPS 256(AX), Z19
+	VMOVUPS 256(CX), Z20
+	VSUBPS  Z14, Z20, Z20
+	VMOVAPS Z19, Z14
+	VMULPS  Z20, Z19, Z19
+	VADDPS  Z10, Z0, Z0
+	VADDPS  Z15, Z1, Z1
+	VADDPS  Z11, Z2, Z2
+	VADDPS  Z16, Z3, Z3
+	VADDPS  Z12, Z4, Z4
+	VADDPS  Z17, Z5, Z5
+	VADDPS  Z13, Z6, Z6
+	VADDPS  Z18, Z7, Z7
+	VADDPS  Z14, Z8, Z8
+	VADDPS  Z19, Z9, Z9
+	LEAQ    (AX)(DX*1), AX
+	LEAQ    (CX)(DX*1), CX
+	SUBQ    $0x01, R8
+	JMP     narrow_356
+
+narrowrows_357:
+	VMOVUPS Z0, 1088(SI)
+	VMOVUPS Z1, 2176(SI)
+	VMOVUPS Z2, 1152(SI)
+	VMOVUPS Z3, 2240(SI)
+	VMOVUPS Z4, 1216(SI)
+	VMOVUPS Z5, 2304(SI)
+	VMOVUPS Z6, 1280(SI)
+	VMOVUPS Z7, 2368(SI)
+	VMOVUPS Z8, 1344(SI)
+	VMOVUPS Z9, 2432(SI)
+
+narrowdone_297:
+	JMP chunkdone_295
+
+wide_296:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_334:
+clear_358:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_334
+	JNZ     clear_358
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_335:
+rows_359:
 	CMPQ SI, $0x04
-	JLT  rowsdone_336
+	JLT  rowsdone_360
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_338
+	JZ   vectorstail_362
 
-vectors_337:
+vectors_361:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_340
+	JEQ        noprefetch_364
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -16085,7 +16995,7 @@ vectors_337:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_340:
+noprefetch_364:
 	VMOVUPS     (R9), Z0
 	VMOVUPS     (R10), Z1
 	VMOVUPS     (R11), Z2
@@ -16115,11 +17025,11 @@ noprefetch_340:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_337
+	JNZ         vectors_361
 
-vectorstail_338:
+vectorstail_362:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_339
+	JZ          vectorsdone_363
 	VMOVUPS     (R9), Z0
 	VMOVUPS.Z   (R10), K1, Z1
 	VMOVUPS.Z   (R11), K1, Z2
@@ -16146,24 +17056,24 @@ vectorstail_338:
 	VADDPS      2176(R9), Z1, Z1
 	VMOVUPS     Z1, 2176(R9)
 
-vectorsdone_339:
+vectorsdone_363:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_335
+	JMP  rows_359
 
-rowsdone_336:
-rows_341:
+rowsdone_360:
+rows_365:
 	CMPQ SI, $0x01
-	JLT  rowsdone_342
+	JLT  rowsdone_366
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_344
+	JZ   vectorstail_368
 
-vectors_343:
+vectors_367:
 	VMOVUPS (R8), Z0
 	VMOVUPS (R9), Z1
 	VMOVUPS (R10), Z2
@@ -16178,11 +17088,11 @@ vectors_343:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_343
+	JNZ     vectors_367
 
-vectorstail_344:
+vectorstail_368:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_345
+	JZ        vectorsdone_369
 	VMOVUPS   (R8), Z0
 	VMOVUPS.Z (R9), K1, Z1
 	VMOVUPS.Z (R10), K1, Z2
@@ -16194,14 +17104,14 @@ vectorstail_344:
 	VADDPS    2176(R8), Z1, Z1
 	VMOVUPS   Z1, 2176(R8)
 
-vectorsdone_345:
+vectorsdone_369:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_341
+	JMP  rows_365
 
-rowsdone_342:
-chunkdone_283:
+rowsdone_366:
+chunkdone_295:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -16210,9 +17120,9 @@ chunkdone_283:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_346:
+singles_370:
 	CMPQ          R9, R10
-	JGT           tail_347
+	JGT           tail_371
 	VMOVUPS       1088(SI)(R9*1), Z0
 	VMOVUPD       (DI)(R9*2), Z1
 	VMOVUPD       64(DI)(R9*2), Z2
@@ -16234,12 +17144,12 @@ singles_346:
 	VMOVUPD       Z1, (R8)(R9*2)
 	VMOVUPD       Z2, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_346
+	JMP           singles_370
 
-tail_347:
+tail_371:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_348
+	JEQ           done_372
 	VMOVUPS       1088(SI)(R9*1), Z0
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z1
@@ -16266,15 +17176,15 @@ tail_347:
 	VMOVUPD       Z2, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_348:
+done_372:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_349
+	JZ      done_373
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_282
+	JMP     chunk_294
 
-done_349:
+done_373:
 	VZEROUPPER
 	RET
 
@@ -16283,7 +17193,7 @@ done_349:
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_350
+	JNE   nontemporal_374
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -16295,10 +17205,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_351:
+sample_375:
 	XORQ R8, R8
 
-channel_352:
+channel_376:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -16312,9 +17222,9 @@ channel_352:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_353
+	JZ           aligned_377
 	CMPQ         R9, R10
-	JAE          aligned_353
+	JAE          aligned_377
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -16331,7 +17241,7 @@ channel_352:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_353:
+aligned_377:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -16341,12 +17251,12 @@ aligned_353:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_357:
+blocks_381:
 	CMPQ       R9, R10
-	JGT        blocksdone_358
+	JGT        blocksdone_382
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_359
+	JZ         noprefetch_383
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -16358,7 +17268,7 @@ blocks_357:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_359:
+noprefetch_383:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -16384,14 +17294,14 @@ noprefetch_359:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_357
+	JMP         blocks_381
 
-blocksdone_358:
+blocksdone_382:
 	ADDQ $0x000000c0, R10
 
-singles_354:
+singles_378:
 	CMPQ        R9, R10
-	JGT         tail_355
+	JGT         tail_379
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -16399,12 +17309,12 @@ singles_354:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_354
+	JMP         singles_378
 
-tail_355:
+tail_379:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_356
+	JEQ         done_380
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -16413,22 +17323,22 @@ tail_355:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_356:
+done_380:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_352
+	JB   channel_376
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_351
+	JNZ  sample_375
 	VZEROUPPER
 	RET
 
-nontemporal_350:
+nontemporal_374:
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -16441,10 +17351,10 @@ nontemporal_350:
 	SHLQ   $0x02, DI
 	VPXORD Z0, Z0, Z0
 
-sample_360:
+sample_384:
 	XORQ R8, R8
 
-channel_361:
+channel_385:
 	LEAQ         16384(AX), R9
 	ANDQ         $-4096, R9
 	PREFETCHT0   (R9)
@@ -16457,15 +17367,15 @@ channel_361:
 	MOVQ         g0_base+144(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z4
 	TESTQ        R8, R8
-	JNZ          merged_362
+	JNZ          merged_386
 	MOVQ         BX, R10
 	MOVQ         AX, R9
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_364
+	JZ           aligned_388
 	CMPQ         R9, R10
-	JAE          aligned_364
+	JAE          aligned_388
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -16482,15 +17392,15 @@ channel_361:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_364:
+aligned_388:
 	MOVQ R10, R9
-	JMP  headed_363
+	JMP  headed_387
 
-merged_362:
+merged_386:
 	MOVQ        BX, R10
 	MOVQ        AX, R9
 	ANDQ        $0x3f, R9
-	JZ          mergedone_365
+	JZ          mergedone_389
 	MOVQ        R9, R11
 	SHRQ        $0x02, R11
 	LEAQ        kmask<>+0(SB), R12
@@ -16512,10 +17422,10 @@ merged_362:
 	SHRQ        $0x02, R9
 	SUBQ        R9, R10
 
-mergedone_365:
+mergedone_389:
 	MOVQ R10, R9
 
-headed_363:
+headed_387:
 	MOVQ    R9, R10
 	ANDQ    $0x0f, R10
 	LEAQ    kmask<>+0(SB), R11
@@ -16525,12 +17435,12 @@ headed_363:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_369:
+blocks_393:
 	CMPQ       R10, R9
-	JGT        blocksdone_370
+	JGT        blocksdone_394
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_371
+	JZ         noprefetch_395
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -16542,7 +17452,7 @@ blocks_369:
 	PREFETCHT0 128(R11)(R10*1)
 	PREFETCHT0 192(R11)(R10*1)
 
-noprefetch_371:
+noprefetch_395:
 	LEAQ        16384(AX)(R10*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -16571,14 +17481,14 @@ noprefetch_371:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, 192(AX)(R10*1)
 	ADDQ        $0x00000100, R10
-	JMP         blocks_369
+	JMP         blocks_393
 
-blocksdone_370:
+blocksdone_394:
 	ADDQ $0x000000c0, R9
 
-singles_366:
+singles_390:
 	CMPQ        R10, R9
-	JGT         tail_367
+	JGT         tail_391
 	VMOVUPS     (CX)(R10*1), Z5
 	VMOVUPS     (DX)(R10*1), Z6
 	VSUBPS      Z1, Z6, Z6
@@ -16586,12 +17496,12 @@ singles_366:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, (AX)(R10*1)
 	ADDQ        $0x00000040, R10
-	JMP         singles_366
+	JMP         singles_390
 
-tail_367:
+tail_391:
 	ADDQ        $0x00000040, R9
 	CMPQ        R10, R9
-	JEQ         done_368
+	JEQ         done_392
 	VMOVUPS.Z   (CX)(R10*1), K1, Z0
 	VMOVUPS.Z   (DX)(R10*1), K1, Z5
 	VSUBPS      Z1, Z5, Z5
@@ -16600,16 +17510,16 @@ tail_367:
 	VMOVAPS     Z0, Z0
 	MOVQ        R9, R10
 
-done_368:
+done_392:
 	ADDQ    R10, AX
 	ADDQ    R10, CX
 	ADDQ    R10, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_361
+	JB      channel_385
 	MOVQ    AX, R8
 	ANDQ    $0x3f, R8
-	JZ      flushed_372
+	JZ      flushed_396
 	MOVQ    R8, R9
 	SHRQ    $0x02, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -16620,12 +17530,12 @@ done_368:
 	NEGQ    R8
 	VMOVUPS Z0, K1, (AX)(R8*1)
 
-flushed_372:
+flushed_396:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_360
+	JNZ  sample_384
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16650,10 +17560,10 @@ TEXT ·gradShortRowsAVX512(SB), NOSPLIT, $0-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_373:
+group_397:
 	XORQ R8, R8
 
-channel_374:
+channel_398:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -16664,11 +17574,11 @@ channel_374:
 	VBROADCASTSS (R9)(R8*4), Z3
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_375
+	JZ           noprefetch_399
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_376:
+prefetch_400:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -16681,23 +17591,23 @@ prefetch_376:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_376
+	JNZ        prefetch_400
 
-noprefetch_375:
+noprefetch_399:
 	MOVQ BX, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_377:
+pairs_401:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_378
+	JA   single_402
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_381:
+down_405:
 	CMPQ        R13, $0x02
-	JB          downlast_382
+	JB          downlast_406
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -16725,11 +17635,11 @@ down_381:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_381
+	JMP         down_405
 
-downlast_382:
+downlast_406:
 	TESTQ       R13, R13
-	JZ          downdone_383
+	JZ          downdone_407
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -16743,20 +17653,20 @@ downlast_382:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 64(AX)(R10*1)
 
-downdone_383:
+downdone_407:
 	MOVQ R11, R10
-	JMP  pairs_377
+	JMP  pairs_401
 
-single_378:
+single_402:
 	CMPQ R10, R9
-	JAE  tail_379
+	JAE  tail_403
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_384:
+down_408:
 	CMPQ        R12, $0x02
-	JB          downlast_385
+	JB          downlast_409
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -16772,11 +17682,11 @@ down_384:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_384
+	JMP         down_408
 
-downlast_385:
+downlast_409:
 	TESTQ       R12, R12
-	JZ          downdone_386
+	JZ          downdone_410
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -16784,19 +17694,19 @@ downlast_385:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 
-downdone_386:
+downdone_410:
 	ADDQ $0x00000040, R10
 
-tail_379:
+tail_403:
 	CMPQ R10, BX
-	JAE  positionsdone_380
+	JAE  positionsdone_404
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_387:
+down_411:
 	CMPQ        R11, $0x02
-	JB          downlast_388
+	JB          downlast_412
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -16812,11 +17722,11 @@ down_387:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R10)(SI*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_387
+	JMP         down_411
 
-downlast_388:
+downlast_412:
 	TESTQ       R11, R11
-	JZ          downdone_389
+	JZ          downdone_413
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -16824,14 +17734,14 @@ downlast_388:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 
-downdone_389:
-positionsdone_380:
+downdone_413:
+positionsdone_404:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_374
+	JB      channel_398
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -16840,13 +17750,13 @@ positionsdone_380:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_390
+	JZ      done_414
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_373
+	JMP     group_397
 
-done_390:
+done_414:
 	VZEROUPPER
 	RET
 
@@ -16855,7 +17765,7 @@ done_390:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_391
+	JNE     nontemporal_415
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -16864,12 +17774,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_392
+	JA      streaming_416
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_393
+	JZ      full_417
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -16883,7 +17793,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_false
 
-full_393:
+full_417:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -16947,10 +17857,10 @@ full_393:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_394:
+row_418:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_395
+	JZ         noprefetch_419
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -16964,7 +17874,7 @@ row_394:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_395:
+noprefetch_419:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -17005,7 +17915,7 @@ noprefetch_395:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_394
+	JNZ         row_418
 	VZEROUPPER
 	RET
 
@@ -17055,10 +17965,10 @@ gradColsAVX512_v5_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_396:
+row_420:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_397
+	JZ         noprefetch_421
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -17070,7 +17980,7 @@ row_396:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_397:
+noprefetch_421:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -17105,7 +18015,7 @@ noprefetch_397:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_396
+	JNZ         row_420
 	VZEROUPPER
 	RET
 
@@ -17147,10 +18057,10 @@ gradColsAVX512_v4_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_398:
+row_422:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_399
+	JZ         noprefetch_423
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -17160,7 +18070,7 @@ row_398:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_399:
+noprefetch_423:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -17189,7 +18099,7 @@ noprefetch_399:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_398
+	JNZ         row_422
 	VZEROUPPER
 	RET
 
@@ -17223,10 +18133,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_400:
+row_424:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_401
+	JZ         noprefetch_425
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -17234,7 +18144,7 @@ row_400:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_401:
+noprefetch_425:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -17257,7 +18167,7 @@ noprefetch_401:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_400
+	JNZ         row_424
 	VZEROUPPER
 	RET
 
@@ -17283,16 +18193,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_402:
+row_426:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_403
+	JZ         noprefetch_427
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_403:
+noprefetch_427:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -17309,7 +18219,7 @@ noprefetch_403:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_402
+	JNZ         row_426
 	VZEROUPPER
 	RET
 
@@ -17327,14 +18237,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_404:
+row_428:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_405
+	JZ         noprefetch_429
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_405:
+noprefetch_429:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -17345,7 +18255,7 @@ noprefetch_405:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_404
+	JNZ         row_428
 	VZEROUPPER
 	RET
 
@@ -17403,10 +18313,10 @@ gradColsAVX512_v6_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_406:
+row_430:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_407
+	JZ         noprefetch_431
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -17420,7 +18330,7 @@ row_406:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_407:
+noprefetch_431:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -17461,7 +18371,7 @@ noprefetch_407:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_406
+	JNZ         row_430
 	VZEROUPPER
 	RET
 
@@ -17511,10 +18421,10 @@ gradColsAVX512_v5_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_408:
+row_432:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_409
+	JZ         noprefetch_433
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -17526,7 +18436,7 @@ row_408:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_409:
+noprefetch_433:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -17561,7 +18471,7 @@ noprefetch_409:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_408
+	JNZ         row_432
 	VZEROUPPER
 	RET
 
@@ -17603,10 +18513,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_410:
+row_434:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_411
+	JZ         noprefetch_435
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -17616,7 +18526,7 @@ row_410:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_411:
+noprefetch_435:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -17645,7 +18555,7 @@ noprefetch_411:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_410
+	JNZ         row_434
 	VZEROUPPER
 	RET
 
@@ -17679,10 +18589,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_412:
+row_436:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_413
+	JZ         noprefetch_437
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -17690,7 +18600,7 @@ row_412:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_413:
+noprefetch_437:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -17713,7 +18623,7 @@ noprefetch_413:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_412
+	JNZ         row_436
 	VZEROUPPER
 	RET
 
@@ -17739,16 +18649,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_414:
+row_438:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_415
+	JZ         noprefetch_439
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_415:
+noprefetch_439:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -17765,7 +18675,7 @@ noprefetch_415:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_414
+	JNZ         row_438
 	VZEROUPPER
 	RET
 
@@ -17783,14 +18693,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_416:
+row_440:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_417
+	JZ         noprefetch_441
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_417:
+noprefetch_441:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -17801,11 +18711,11 @@ noprefetch_417:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_416
+	JNZ         row_440
 	VZEROUPPER
 	RET
 
-streaming_392:
+streaming_416:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -17815,17 +18725,17 @@ streaming_392:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_418:
+rows_442:
 	CMPQ R10, $0x01
-	JB   rowsdone_419
+	JB   rowsdone_443
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_423:
+blocks_447:
 	CMPQ        R11, R12
-	JGT         blocksdone_424
+	JGT         blocksdone_448
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -17867,14 +18777,14 @@ blocks_423:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_423
+	JMP         blocks_447
 
-blocksdone_424:
+blocksdone_448:
 	ADDQ $0x000000c0, R12
 
-singles_420:
+singles_444:
 	CMPQ        R11, R12
-	JGT         tail_421
+	JGT         tail_445
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -17886,12 +18796,12 @@ singles_420:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_420
+	JMP         singles_444
 
-tail_421:
+tail_445:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_422
+	JEQ         done_446
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -17904,18 +18814,18 @@ tail_421:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_422:
+done_446:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_418
+	JMP  rows_442
 
-rowsdone_419:
+rowsdone_443:
 	VZEROUPPER
 	RET
 
-nontemporal_391:
+nontemporal_415:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -17924,12 +18834,12 @@ nontemporal_391:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_425
+	JA      streaming_449
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_426
+	JZ      full_450
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -17943,7 +18853,7 @@ nontemporal_391:
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_true
 
-full_426:
+full_450:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -18007,10 +18917,10 @@ full_426:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_427:
+row_451:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_428
+	JZ         noprefetch_452
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -18024,7 +18934,7 @@ row_427:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_428:
+noprefetch_452:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -18068,7 +18978,7 @@ noprefetch_428:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_427
+	JNZ         row_451
 	SFENCE
 	VZEROUPPER
 	RET
@@ -18119,10 +19029,10 @@ gradColsAVX512_v5_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_429:
+row_453:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_430
+	JZ         noprefetch_454
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -18134,7 +19044,7 @@ row_429:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_430:
+noprefetch_454:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -18172,7 +19082,7 @@ noprefetch_430:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_429
+	JNZ         row_453
 	SFENCE
 	VZEROUPPER
 	RET
@@ -18215,10 +19125,10 @@ gradColsAVX512_v4_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_431:
+row_455:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_432
+	JZ         noprefetch_456
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -18228,7 +19138,7 @@ row_431:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_432:
+noprefetch_456:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -18260,7 +19170,7 @@ noprefetch_432:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_431
+	JNZ         row_455
 	SFENCE
 	VZEROUPPER
 	RET
@@ -18295,10 +19205,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_433:
+row_457:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_434
+	JZ         noprefetch_458
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -18306,7 +19216,7 @@ row_433:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_434:
+noprefetch_458:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -18332,7 +19242,7 @@ noprefetch_434:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_433
+	JNZ         row_457
 	SFENCE
 	VZEROUPPER
 	RET
@@ -18359,16 +19269,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_435:
+row_459:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_436
+	JZ         noprefetch_460
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_436:
+noprefetch_460:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -18388,7 +19298,7 @@ noprefetch_436:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_435
+	JNZ         row_459
 	SFENCE
 	VZEROUPPER
 	RET
@@ -18407,14 +19317,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_437:
+row_461:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_438
+	JZ         noprefetch_462
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_438:
+noprefetch_462:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -18428,7 +19338,7 @@ noprefetch_438:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_437
+	JNZ         row_461
 	SFENCE
 	VZEROUPPER
 	RET
@@ -18487,10 +19397,10 @@ gradColsAVX512_v6_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_439:
+row_463:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_440
+	JZ         noprefetch_464
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -18504,7 +19414,7 @@ row_439:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_440:
+noprefetch_464:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -18548,7 +19458,7 @@ noprefetch_440:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_439
+	JNZ         row_463
 	SFENCE
 	VZEROUPPER
 	RET
@@ -18599,10 +19509,10 @@ gradColsAVX512_v5_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_441:
+row_465:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_442
+	JZ         noprefetch_466
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -18614,7 +19524,7 @@ row_441:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_442:
+noprefetch_466:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -18652,7 +19562,7 @@ noprefetch_442:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_441
+	JNZ         row_465
 	SFENCE
 	VZEROUPPER
 	RET
@@ -18695,10 +19605,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_443:
+row_467:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_444
+	JZ         noprefetch_468
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -18708,7 +19618,7 @@ row_443:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_444:
+noprefetch_468:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -18740,7 +19650,7 @@ noprefetch_444:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_443
+	JNZ         row_467
 	SFENCE
 	VZEROUPPER
 	RET
@@ -18775,10 +19685,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_445:
+row_469:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_446
+	JZ         noprefetch_470
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -18786,7 +19696,7 @@ row_445:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_446:
+noprefetch_470:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -18812,7 +19722,7 @@ noprefetch_446:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_445
+	JNZ         row_469
 	SFENCE
 	VZEROUPPER
 	RET
@@ -18839,16 +19749,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_447:
+row_471:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_448
+	JZ         noprefetch_472
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_448:
+noprefetch_472:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -18868,7 +19778,7 @@ noprefetch_448:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_447
+	JNZ         row_471
 	SFENCE
 	VZEROUPPER
 	RET
@@ -18887,14 +19797,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_449:
+row_473:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_450
+	JZ         noprefetch_474
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_450:
+noprefetch_474:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -18908,12 +19818,12 @@ noprefetch_450:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_449
+	JNZ         row_473
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_425:
+streaming_449:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -18923,17 +19833,17 @@ streaming_425:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_451:
+rows_475:
 	CMPQ R10, $0x04
-	JB   rowsdone_452
+	JB   rowsdone_476
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_456:
+blocks_480:
 	CMPQ        R11, R12
-	JGT         blocksdone_457
+	JGT         blocksdone_481
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -19054,14 +19964,14 @@ blocks_456:
 	VFMADD231PS Z14, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R13*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_456
+	JMP         blocks_480
 
-blocksdone_457:
+blocksdone_481:
 	ADDQ $0x000000c0, R12
 
-singles_453:
+singles_477:
 	CMPQ        R11, R12
-	JGT         tail_454
+	JGT         tail_478
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -19095,12 +20005,12 @@ singles_453:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R13*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_453
+	JMP         singles_477
 
-tail_454:
+tail_478:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_455
+	JEQ         done_479
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -19134,7 +20044,7 @@ tail_454:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_455:
+done_479:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -19148,20 +20058,20 @@ done_455:
 	ADDQ AX, BX
 	ADDQ AX, BX
 	SUBQ $0x04, R10
-	JMP  rows_451
+	JMP  rows_475
 
-rowsdone_452:
-rows_458:
+rowsdone_476:
+rows_482:
 	CMPQ R10, $0x01
-	JB   rowsdone_459
+	JB   rowsdone_483
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_463:
+blocks_487:
 	CMPQ        R11, R12
-	JGT         blocksdone_464
+	JGT         blocksdone_488
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -19206,14 +20116,14 @@ blocks_463:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_463
+	JMP         blocks_487
 
-blocksdone_464:
+blocksdone_488:
 	ADDQ $0x000000c0, R12
 
-singles_460:
+singles_484:
 	CMPQ        R11, R12
-	JGT         tail_461
+	JGT         tail_485
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -19225,12 +20135,12 @@ singles_460:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_460
+	JMP         singles_484
 
-tail_461:
+tail_485:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_462
+	JEQ         done_486
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -19243,14 +20153,14 @@ tail_461:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_462:
+done_486:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_458
+	JMP  rows_482
 
-rowsdone_459:
+rowsdone_483:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -19276,9 +20186,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_465:
+singles_489:
 	CMPQ    BX, DX
-	JGT     tail_466
+	JGT     tail_490
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -19292,12 +20202,12 @@ singles_465:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_465
+	JMP     singles_489
 
-tail_466:
+tail_490:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_467
+	JEQ       done_491
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -19314,7 +20224,7 @@ tail_466:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_467:
+done_491:
 	VZEROUPPER
 	RET
 
@@ -19339,9 +20249,9 @@ TEXT ·foldAVX512(SB), NOSPLIT, $0-168
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000040, R9
 
-singles_468:
+singles_492:
 	CMPQ          R10, R9
-	JGT           tail_469
+	JGT           tail_493
 	VMOVUPD       (BX)(R10*2), Z0
 	VMOVUPD       64(BX)(R10*2), Z1
 	VMOVUPD       (SI)(R10*2), Z2
@@ -19378,12 +20288,12 @@ singles_468:
 	VINSERTF64X4  $0x01, Y0, Z9, Z9
 	VMOVUPS       Z9, (DX)(R10*1)
 	ADDQ          $0x00000040, R10
-	JMP           singles_468
+	JMP           singles_492
 
-tail_469:
+tail_493:
 	ADDQ          $0x00000040, R9
 	CMPQ          R10, R9
-	JEQ           done_470
+	JEQ           done_494
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R10*2), K1, Z0
 	VMOVUPD.Z     64(BX)(R10*2), K2, Z1
@@ -19423,6 +20333,6 @@ tail_469:
 	VMOVUPS       Z12, K1, (DX)(R10*1)
 	MOVQ          R9, R10
 
-done_470:
+done_494:
 	VZEROUPPER
 	RET

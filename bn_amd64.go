@@ -249,7 +249,7 @@ func prefetchDistance(rows, stride int) int {
 	if rows*stride*4 <= 2<<20 {
 		return 0
 	}
-	return max(min(colChunk*stride*4, prefetchMax), 4*stride*4)
+	return max(min(reduceChunk*stride*4, prefetchMax), 4*stride*4)
 }
 
 // sumsPrefetch is how far ahead the cols reductions prefetch a tile of n channels:
@@ -570,9 +570,9 @@ func (v vectorISA) momentsCols(mean, m2 []float64, count int, x []float32, rows,
 		clear(k[t:])
 		xs := x[c0:][:(rows-1)*stride+t]
 		if v == avx512 {
-			momentsColsAVX512(mean, m2, buf[:], xs, rows, stride, count, firstChunk(count, rows), v.sumsPrefetch(t, rows, stride))
+			momentsColsAVX512(mean, m2, buf[:], xs, rows, stride, count, firstChunk(count, rows, momentsChunk), v.sumsPrefetch(t, rows, stride))
 		} else {
-			momentsColsAVX2(mean, m2, buf[:], xs, rows, stride, count, firstChunk(count, rows), v.sumsPrefetch(t, rows, stride))
+			momentsColsAVX2(mean, m2, buf[:], xs, rows, stride, count, firstChunk(count, rows, momentsChunk), v.sumsPrefetch(t, rows, stride))
 		}
 	}
 }
@@ -691,7 +691,7 @@ func (v vectorISA) reduceCols(sumDy, sumDyXc []float64, count int, dy, x, center
 	x = colsSpan(x, n, rows, stride)
 	raceRead(dy)
 	raceRead(x)
-	first := firstChunk(count, rows)
+	first := firstChunk(count, rows, reduceChunk)
 	var buf colBuf
 	for c0 := 0; c0 < n; c0 += kernelTile {
 		t := min(kernelTile, n-c0)

@@ -1055,7 +1055,7 @@ done_87:
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-136
 	// momentsColsAVX2: merges rows rows of len(mean) channels into mean and m2,
-	// after count rows merged before, in chunks of first rows then colChunk: each chunk's
+	// after count rows merged before, in chunks of first rows then momentsChunk: each chunk's
 	// values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)
 	// are summed in float32, then merged in float64 by Chan's formula: mean += δ·wNew
 	// and m2 += M2 + δ²·wCross, with δ the chunk's mean less mean and M2 its sum of
@@ -1542,7 +1542,7 @@ done_124:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
 	JZ      done_133
-	MOVQ    $0x00000020, DX
+	MOVQ    $0x00000040, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
 	JMP     chunk_88
@@ -5616,7 +5616,7 @@ done_581:
 TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	// reduceColsAVX2: adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)
 	// channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in
-	// float32 over chunks of rows (first rows, then colChunk at a time) and in float64
+	// float32 over chunks of rows (first rows, then reduceChunk at a time) and in float64
 	// across them.
 	MOVQ    dy_base+72(FP), AX
 	MOVQ    x_base+96(FP), CX
@@ -10648,7 +10648,7 @@ done_47:
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-136
 	// momentsColsAVX512: merges rows rows of len(mean) channels into mean and m2,
-	// after count rows merged before, in chunks of first rows then colChunk: each chunk's
+	// after count rows merged before, in chunks of first rows then momentsChunk: each chunk's
 	// values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)
 	// are summed in float32, then merged in float64 by Chan's formula: mean += δ·wNew
 	// and m2 += M2 + δ²·wCross, with δ the chunk's mean less mean and M2 its sum of
@@ -12304,7 +12304,7 @@ done_126:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
 	JZ      done_127
-	MOVQ    $0x00000020, DX
+	MOVQ    $0x00000040, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
 	JMP     chunk_48
@@ -15274,7 +15274,7 @@ done_293:
 TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	// reduceColsAVX512: adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)
 	// channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in
-	// float32 over chunks of rows (first rows, then colChunk at a time) and in float64
+	// float32 over chunks of rows (first rows, then reduceChunk at a time) and in float64
 	// across them.
 	MOVQ    dy_base+72(FP), AX
 	MOVQ    x_base+96(FP), CX

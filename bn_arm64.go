@@ -107,7 +107,7 @@ func momentsColsNEON(mean, m2 []float64, count int, x []float32, rows, stride in
 		kt := shifts(k[:ct], mean[c0:], count, x[c0:], 1)
 		n := count
 		for r := 0; r < rows; {
-			m := firstChunk(n, rows-r)
+			m := firstChunk(n, rows-r, momentsChunk)
 			xs := x[r*stride+c0:][:(m-1)*stride+ct]
 			momentsColsChunkNEON(s1[:ct], s2[:ct], kt, xs, m, stride)
 			mergeChunks(mean[c0:c0+ct], m2[c0:c0+ct], n, kt, m, s1[:ct], s2[:ct])
@@ -209,7 +209,7 @@ func reduceColsNEON(sumDy, sumDyXc []float64, count int, dy, x, center []float32
 	raceWrite64(sumDy)
 	raceWrite64(sumDyXc)
 	for r := 0; r < rows; {
-		m := firstChunk(count+r, rows-r)
+		m := firstChunk(count+r, rows-r, reduceChunk)
 		ext := (m-1)*stride + nc
 		off := r * stride
 		reduceColsChunkNEON(sumDy, sumDyXc, dy[off:][:ext], x[off:][:ext], center, m, stride)

@@ -87,9 +87,9 @@ func momentsRowsGeneric(mean, m2 []float64, count int, x []float32, width, sampl
 }
 
 // firstChunk is how many rows the cols kernels take before their first chunk boundary,
-// given count rows merged before: chunks end at multiples of colChunk.
-func firstChunk(count, rows int) int {
-	return min(rows, colChunk-count%colChunk)
+// given count rows merged before: chunks end at multiples of chunk.
+func firstChunk(count, rows, chunk int) int {
+	return min(rows, chunk-count%chunk)
 }
 
 func momentsColsGeneric(mean, m2 []float64, count int, x []float32, rows, stride int) {
@@ -98,7 +98,7 @@ func momentsColsGeneric(mean, m2 []float64, count int, x []float32, rows, stride
 		ct := min(colTile, len(mean)-c0)
 		n := count
 		for r := 0; r < rows; {
-			m := firstChunk(n, rows-r)
+			m := firstChunk(n, rows-r, momentsChunk)
 			for i := range ct {
 				k[i] = float32(mean[c0+i])
 				if n == 0 {
@@ -189,7 +189,7 @@ func reduceColsGeneric(sumDy, sumDyXc []float64, count int, dy, x, center []floa
 		ct := min(colTile, len(center)-c0)
 		n := count
 		for r := 0; r < rows; {
-			m := firstChunk(n, rows-r)
+			m := firstChunk(n, rows-r, reduceChunk)
 			clear(s1[:ct])
 			clear(s2[:ct])
 			for end := r + m; r < end; r++ {

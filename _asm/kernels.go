@@ -1524,7 +1524,7 @@ func (w *isa) sumRows(vs []colVector, rows int, f terms) [][2]VecVirtual {
 func (w *isa) momentsCols() {
 	w.text("momentsCols", "func(mean, m2 []float64, buf, x []float32, rows, stride, count, first, prefetch int)")
 	Comment("momentsCols"+w.name+": merges rows rows of len(mean) channels into mean and m2,",
-		"after count rows merged before, in chunks of first rows then colChunk: each chunk's",
+		"after count rows merged before, in chunks of first rows then momentsChunk: each chunk's",
 		"values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)",
 		"are summed in float32, then merged in float64 by Chan's formula: mean += δ·wNew",
 		"and m2 += M2 + δ²·wCross, with δ the chunk's mean less mean and M2 its sum of",
@@ -1559,7 +1559,7 @@ func (w *isa) momentsCols() {
 		return w.widen(a, h), w.widen(b, h)
 	})
 	ADDQ(m, addr(Param("count")))
-	w.nextChunk(m, "rows", U32(colChunk), chunk)
+	w.nextChunk(m, "rows", U32(momentsChunk), chunk)
 	VZEROUPPER()
 	RET()
 }
@@ -1627,7 +1627,7 @@ func (w *isa) reduceCols() {
 	w.text("reduceCols", "func(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first, prefetch int)")
 	Comment("reduceCols"+w.name+": adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)",
 		"channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in",
-		"float32 over chunks of rows (first rows, then colChunk at a time) and in float64",
+		"float32 over chunks of rows (first rows, then reduceChunk at a time) and in float64",
 		"across them.")
 	dy := Load(Param("dy").Base(), GP64())
 	x := Load(Param("x").Base(), GP64())
@@ -1661,13 +1661,17 @@ func (w *isa) reduceCols() {
 			w.storePD(v, at, tail)
 		}
 	})
-	w.nextChunk(m, "rows", U32(colChunk), chunk)
+	w.nextChunk(m, "rows", U32(reduceChunk), chunk)
 	VZEROUPPER()
 	RET()
 }
 
-// colChunk is how many rows the cols kernels sum in float32 before moving to float64.
-const colChunk = 32
+// momentsChunk and reduceChunk are how many rows the cols moments and reductions sum in
+// float32 before moving to float64, as in kernels.go.
+const (
+	momentsChunk = 64
+	reduceChunk  = 32
+)
 
 // invStd emits dst[i] = 1/sqrt(m2[i]·inv + eps) in float64: each channel's 1/σ from its
 // M2. A sqrt and a division per channel, as vectors; the rounding of each operation is

@@ -69,8 +69,8 @@ type kernelSet struct {
 // float32 before moving to float64. The moments take as many values as each of the
 // generic rows kernels' four accumulators takes in a chunk of runChunk, their sums of
 // squared deviations all positive; with 32 rows the merges had cost them about a sixth of
-// their time (avx512 Moments on NHWC 32×512×7×7 0.62 → 0.57× copy, 32×16×56×56 0.61 →
-// 0.48×; avx2 NC 256×1024 0.75 → 0.62×). The reductions' sums of dy·(x - center) change
+// their time (avx512 Moments on NHWC 32×512×7×7 0.65 → 0.61× copy, 32×16×56×56 0.61 →
+// 0.46×; avx2 NC 256×1024 0.75 → 0.62×). The reductions' sums of dy·(x - center) change
 // sign, and stay at 32: with 64, dx on a mean 1e4 times the spread lost up to 2.8 times
 // the accuracy (TestLargeMeanForward).
 const (

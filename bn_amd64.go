@@ -241,10 +241,10 @@ func (v vectorISA) lineRows(y []float32, n, rows, stride int) int {
 // chunk of rows, at most prefetchMax but at least the four rows the wide reductions walk
 // at a time (colGroup in _asm), when the tensor is too large to stay in cache between
 // calls (their walks over four rows at a time, or down a narrow tile, defeat the
-// hardware's stream prefetchers), else nothing. (Prefetching an L2-resident NC 256x1024 made Moments 20%
-// slower.) Rows of 4 KB or more had been prefetched less than four rows ahead, partly
-// within the rows being read: Moments on NHWC 32×1024×14×14 took 1.11× copy, and 0.73×
-// four rows ahead; the reduction on NHWC 64×1024×7×7 2.07× and 1.50×.
+// hardware's stream prefetchers), else nothing. (Prefetching an L2-resident NC 256x1024
+// made Moments 20% slower.) Rows of 4 KB or more had been prefetched less than four rows
+// ahead, partly within the rows being read: Moments on NHWC 32×1024×14×14 took 1.11×
+// copy, and 0.73× four rows ahead; the reduction on NHWC 64×1024×7×7 2.07× and 1.50×.
 func prefetchDistance(rows, stride int) int {
 	if rows*stride*4 <= 2<<20 {
 		return 0

@@ -334,7 +334,7 @@ func checkGrad(t *testing.T, name string, call kernelCall, got, want, dy, x, cen
 
 // TestSplitInvariance checks that each kernel set gives the same bits however the work
 // is split: channels at any point, samples (rows) at multiples of sampleGroup, and rows
-// (cols) at multiples of momentsChunk.
+// (cols) at multiples of momentsChunk (moments) or reduceChunk (reductions).
 func TestSplitInvariance(t *testing.T) {
 	rng := newRand(2)
 	forEachKernel(t, func(t *testing.T, k *kernelSet) {
@@ -373,6 +373,25 @@ func TestSplitInvariance(t *testing.T) {
 				if mean[c] != whole.mean[c] || m2[c] != whole.m2[c] {
 					t.Errorf("%v: channel %d split by batch gives (%v, %v), whole (%v, %v)",
 						s, c, mean[c], m2[c], whole.mean[c], whole.m2[c])
+				}
+			}
+
+			// The cols reductions split at reduceChunk rows, which also holds the
+			// assembly's chunk to the Go side's.
+			if !p.rows {
+				dy := normal(rng, s.Len(), 0, 1)
+				center := normal(rng, s.C, 5, 1)
+				d1, d2 := make([]float64, s.C), make([]float64, s.C)
+				k.reduceCols(d1, d2, 0, dy, x, center, p.samples, p.stride)
+				e1, e2 := make([]float64, s.C), make([]float64, s.C)
+				cut := reduceChunk
+				k.reduceCols(e1, e2, 0, dy[:cut*p.stride], x[:cut*p.stride], center, cut, p.stride)
+				k.reduceCols(e1, e2, cut, dy[cut*p.stride:], x[cut*p.stride:], center, p.samples-cut, p.stride)
+				for c := range s.C {
+					if e1[c] != d1[c] || e2[c] != d2[c] {
+						t.Errorf("%v: channel %d reduced split by batch gives (%v, %v), whole (%v, %v)",
+							s, c, e1[c], e2[c], d1[c], d2[c])
+					}
 				}
 			}
 		}

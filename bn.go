@@ -126,7 +126,7 @@ func ScaleShift(y, x, scale, shift []float32, s Shape) error {
 	p := newPlan(s, 0)
 	for c0 := 0; c0 < s.C; c0 += p.tile {
 		c1 := min(c0+p.tile, s.C)
-		p.normalize(k, y, x, zeros[:c1-c0], scale[c0:c1], shift[c0:c1], c0, c1)
+		p.normalize(k, y, x, nil, scale[c0:c1], shift[c0:c1], c0, c1)
 	}
 	return nil
 }

@@ -52,6 +52,7 @@ func (v vectorISA) kernels(name string) kernelSet {
 		gradCols:      v.gradCols,
 		invStd:        v.invStd,
 		fold:          v.fold,
+		foldWhole:     v.foldWhole,
 	}
 }
 
@@ -130,6 +131,24 @@ func normColsAVX2(y, x, center, scale, shift []float32, rows, stride, prefetch, 
 func normColsAVX512(y, x, center, scale, shift []float32, rows, stride, prefetch, stream int)
 
 //go:noescape
+func scaleRowsAVX2(y, x, scale, shift []float32, width, samples, stride, prefetch, stream int)
+
+//go:noescape
+func scaleRowsAVX512(y, x, scale, shift []float32, width, samples, stride, prefetch, stream int)
+
+//go:noescape
+func scaleShortRowsAVX2(y, x, scale, shift []float32, width, samples, stride, prefetch, group int)
+
+//go:noescape
+func scaleShortRowsAVX512(y, x, scale, shift []float32, width, samples, stride, prefetch, group int)
+
+//go:noescape
+func scaleColsAVX2(y, x, scale, shift []float32, rows, stride, prefetch, stream int)
+
+//go:noescape
+func scaleColsAVX512(y, x, scale, shift []float32, rows, stride, prefetch, stream int)
+
+//go:noescape
 func reduceRowsAVX2(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride, prefetch int)
 
 //go:noescape
@@ -176,6 +195,12 @@ func foldAVX2(center, scale, shift []float32, mean, invStd []float64, weight, bi
 
 //go:noescape
 func foldAVX512(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32)
+
+//go:noescape
+func foldWholeAVX2(scale, shift []float32, mean, invStd []float64, weight, bias []float32)
+
+//go:noescape
+func foldWholeAVX512(scale, shift []float32, mean, invStd []float64, weight, bias []float32)
 
 // paramBuf holds copies of a cols kernel's per-channel parameters when they are too many
 // for registers and the assembly reloads them every row. after places them so that they
@@ -578,38 +603,35 @@ func (v vectorISA) momentsCols(mean, m2 []float64, count int, x []float32, rows,
 }
 
 func (v vectorISA) normalizeRows(y, x, center, scale, shift []float32, width, samples, stride int) {
-	n := len(center)
+	n := normChannels(center, scale)
 	if n == 0 || width <= 0 || samples <= 0 {
 		return
 	}
-	params(n, center, scale, shift)
+	if center != nil {
+		params(n, center)
+	}
+	params(n, scale, shift)
 	x = rowsSpan(x, n, width, samples, stride)
 	y = rowsSpan(y, n, width, samples, stride)
 	raceRead(x)
 	raceWrite(y)
 	pf := rowsPrefetch(n, width, samples, stride)
 	if g := shortGroup(width, stride, 2); g > 0 && v.stream(y, normStreamFrom, width, stride) == 0 {
-		if v == avx512 {
-			normShortRowsAVX512(y, x, center, scale, shift, width, samples, stride, pf*g, g)
-		} else {
-			normShortRowsAVX2(y, x, center, scale, shift, width, samples, stride, pf*g, g)
-		}
+		v.normShortRows(y, x, center, scale, shift, width, samples, stride, pf*g, g)
 		return
 	}
-	stream := v.streamRows(y, width, stride, v.normStream(n*width < stride))
-	if v == avx512 {
-		normRowsAVX512(y, x, center, scale, shift, width, samples, stride, pf, stream)
-	} else {
-		normRowsAVX2(y, x, center, scale, shift, width, samples, stride, pf, stream)
-	}
+	v.normRows(y, x, center, scale, shift, width, samples, stride, pf, v.streamRows(y, width, stride, v.normStream(n*width < stride)))
 }
 
 func (v vectorISA) normalizeCols(y, x, center, scale, shift []float32, rows, stride int) {
-	n := len(center)
+	n := normChannels(center, scale)
 	if n == 0 || rows <= 0 {
 		return
 	}
-	params(n, center, scale, shift)
+	if center != nil {
+		params(n, center)
+	}
+	params(n, scale, shift)
 	x = colsSpan(x, n, rows, stride)
 	y = colsSpan(y, n, rows, stride)
 	reps := v.lineRows(y, n, rows, stride)
@@ -623,13 +645,55 @@ func (v vectorISA) normalizeCols(y, x, center, scale, shift []float32, rows, str
 	if reps > 1 || n > placeFrom && n <= maxTile {
 		pb := paramBufs.Get().(*paramBuf)
 		defer paramBufs.Put(pb)
-		pb.place(y, n, reps, &center, &scale, &shift)
+		if center != nil {
+			pb.place(y, n, reps, &center, &scale, &shift)
+		} else {
+			pb.place(y, n, reps, &scale, &shift)
+		}
 		n *= reps
 	}
-	if v == avx512 {
-		normColsAVX512(y, x, center, scale, shift, rows, stride, narrowPrefetch(n, rows, stride), v.stream(y, normStreamFrom, stride))
-	} else {
-		normColsAVX2(y, x, center, scale, shift, rows, stride, narrowPrefetch(n, rows, stride), v.stream(y, normStreamFrom, stride))
+	v.normCols(y, x, center, scale, shift, rows, stride, narrowPrefetch(n, rows, stride), v.stream(y, normStreamFrom, stride))
+}
+
+// normRows, normShortRows and normCols call v's assembly: with a nil center, the
+// scale-shift kernels, one FMA and two parameters a vector against a subtraction, an FMA
+// and three.
+func (v vectorISA) normRows(y, x, center, scale, shift []float32, width, samples, stride, prefetch, stream int) {
+	switch {
+	case center == nil && v == avx512:
+		scaleRowsAVX512(y, x, scale, shift, width, samples, stride, prefetch, stream)
+	case center == nil:
+		scaleRowsAVX2(y, x, scale, shift, width, samples, stride, prefetch, stream)
+	case v == avx512:
+		normRowsAVX512(y, x, center, scale, shift, width, samples, stride, prefetch, stream)
+	default:
+		normRowsAVX2(y, x, center, scale, shift, width, samples, stride, prefetch, stream)
+	}
+}
+
+func (v vectorISA) normShortRows(y, x, center, scale, shift []float32, width, samples, stride, prefetch, group int) {
+	switch {
+	case center == nil && v == avx512:
+		scaleShortRowsAVX512(y, x, scale, shift, width, samples, stride, prefetch, group)
+	case center == nil:
+		scaleShortRowsAVX2(y, x, scale, shift, width, samples, stride, prefetch, group)
+	case v == avx512:
+		normShortRowsAVX512(y, x, center, scale, shift, width, samples, stride, prefetch, group)
+	default:
+		normShortRowsAVX2(y, x, center, scale, shift, width, samples, stride, prefetch, group)
+	}
+}
+
+func (v vectorISA) normCols(y, x, center, scale, shift []float32, rows, stride, prefetch, stream int) {
+	switch {
+	case center == nil && v == avx512:
+		scaleColsAVX512(y, x, scale, shift, rows, stride, prefetch, stream)
+	case center == nil:
+		scaleColsAVX2(y, x, scale, shift, rows, stride, prefetch, stream)
+	case v == avx512:
+		normColsAVX512(y, x, center, scale, shift, rows, stride, prefetch, stream)
+	default:
+		normColsAVX2(y, x, center, scale, shift, rows, stride, prefetch, stream)
 	}
 }
 
@@ -800,5 +864,24 @@ func (v vectorISA) fold(center, scale, shift []float32, mean, invStd []float64, 
 		foldAVX512(center, scale, shift, mean, invStd, weight, bias)
 	} else {
 		foldAVX2(center, scale, shift, mean, invStd, weight, bias)
+	}
+}
+
+func (v vectorISA) foldWhole(scale, shift []float32, mean, invStd []float64, weight, bias []float32) {
+	n := len(scale)
+	if n == 0 {
+		return
+	}
+	shift, mean, invStd, weight, bias = shift[:n], mean[:n], invStd[:n], weight[:n], bias[:n]
+	raceRead64(mean)
+	raceRead64(invStd)
+	raceRead(weight)
+	raceRead(bias)
+	raceWrite(scale)
+	raceWrite(shift)
+	if v == avx512 {
+		foldWholeAVX512(scale, shift, mean, invStd, weight, bias)
+	} else {
+		foldWholeAVX2(scale, shift, mean, invStd, weight, bias)
 	}
 }

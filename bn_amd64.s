@@ -9914,6 +9914,3777 @@ done_1038:
 	VZEROUPPER
 	RET
 
+// func scaleRowsAVX2(y []float32, x []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, stream int)
+// Requires: AVX, CMOV, FMA3, MMX+
+TEXT ·scaleRowsAVX2(SB), NOSPLIT, $72-136
+	// scaleRowsAVX2: y = x*scale[i] + shift[i] over runs of width values.
+	CMPQ    stream+128(FP), $0x00
+	JNE     nontemporal_1063
+	MOVQ    y_base+0(FP), AX
+	MOVQ    x_base+24(FP), CX
+	MOVQ    width+96(FP), DX
+	MOVQ    samples+104(FP), BX
+	MOVQ    stride+112(FP), SI
+	MOVQ    scale_len+56(FP), DI
+	IMULQ   DX, DI
+	SUBQ    DI, SI
+	SHLQ    $0x02, SI
+	MOVQ    DX, DI
+	ANDQ    $0x07, DI
+	SHLQ    $0x02, DI
+	MOVQ    DI, 64(SP)
+	LEAQ    ymask<>+0(SB), R8
+	NEGQ    DI
+	VMOVDQU 32(R8)(DI*1), Y0
+
+sample_1064:
+	XORQ DI, DI
+
+channel_1065:
+	MOVQ         scale_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	MOVQ         shift_base+72(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y2
+	XORQ         R8, R8
+	MOVQ         DX, R9
+	SHLQ         $0x02, R9
+	SUBQ         $0x00000080, R9
+
+blocks_1069:
+	CMPQ       R8, R9
+	JGT        blocksdone_1070
+	MOVQ       prefetch+120(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_1071
+	LEAQ       (R10)(CX*1), R10
+	PREFETCHT0 (R10)(R8*1)
+	PREFETCHT0 64(R10)(R8*1)
+
+noprefetch_1071:
+	VMOVUPS     (CX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (AX)(R8*1)
+	VMOVUPS     32(CX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 32(AX)(R8*1)
+	VMOVUPS     64(CX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 64(AX)(R8*1)
+	VMOVUPS     96(CX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 96(AX)(R8*1)
+	ADDQ        $0x00000080, R8
+	JMP         blocks_1069
+
+blocksdone_1070:
+	ADDQ $0x00000060, R9
+
+singles_1066:
+	CMPQ        R8, R9
+	JGT         tail_1067
+	VMOVUPS     (CX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (AX)(R8*1)
+	ADDQ        $0x00000020, R8
+	JMP         singles_1066
+
+tail_1067:
+	ADDQ       $0x00000020, R9
+	CMPQ       R8, R9
+	JEQ        done_1068
+	LEAQ       (CX)(R8*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_1072
+	VMASKMOVPS (R10), Y0, Y3
+	JMP        loaded_1073
+
+loadslow_1072:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_1074:
+	CMPQ R12, R11
+	JGE  copied_1075
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_1074
+
+copied_1075:
+	VMOVUPS (SP), Y3
+
+loaded_1073:
+	VFMADD213PS Y2, Y1, Y3
+	LEAQ        (AX)(R8*1), R8
+	MOVQ        R8, R10
+	ANDQ        $0x00000fff, R10
+	CMPQ        R10, $0x00000fe0
+	JA          storeslow_1076
+	VMASKMOVPS  Y3, Y0, (R8)
+	JMP         stored_1077
+
+storeslow_1076:
+	VMOVUPS Y3, (SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_1078:
+	CMPQ R11, R10
+	JGE  copied_1079
+	MOVL (SP)(R11*1), R12
+	MOVL R12, (R8)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_1078
+
+copied_1079:
+stored_1077:
+	MOVQ R9, R8
+
+done_1068:
+	ADDQ R8, AX
+	ADDQ R8, CX
+	INCQ DI
+	CMPQ DI, scale_len+56(FP)
+	JB   channel_1065
+	ADDQ SI, AX
+	ADDQ SI, CX
+	DECQ BX
+	JNZ  sample_1064
+	VZEROUPPER
+	RET
+
+nontemporal_1063:
+	MOVQ   y_base+0(FP), AX
+	MOVQ   x_base+24(FP), CX
+	MOVQ   width+96(FP), DX
+	MOVQ   samples+104(FP), BX
+	MOVQ   stride+112(FP), SI
+	MOVQ   scale_len+56(FP), DI
+	IMULQ  DX, DI
+	SUBQ   DI, SI
+	SHLQ   $0x02, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+
+sample_1080:
+	XORQ DI, DI
+
+channel_1081:
+	LEAQ         16384(AX), R8
+	ANDQ         $-4096, R8
+	PREFETCHT0   (R8)
+	MOVQ         scale_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y2
+	MOVQ         shift_base+72(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y3
+	MOVQ         DX, R8
+	SHLQ         $0x02, R8
+	XORQ         R10, R10
+	MOVQ         AX, R9
+	ANDQ         $0x3f, R9
+	JZ           headed_1082
+	MOVQ         $0x00000040, R10
+	SUBQ         R9, R10
+	TESTQ        DI, DI
+	JNZ          merge_1083
+	MOVQ         R10, R9
+	SHRQ         $0x02, R9
+	MOVQ         R9, R11
+	ANDQ         $0x07, R11
+	SHLQ         $0x02, R11
+	MOVQ         R11, 64(SP)
+	LEAQ         ymask<>+0(SB), R12
+	NEGQ         R11
+	VMOVDQU      32(R12)(R11*1), Y4
+	XORQ         R11, R11
+	SHLQ         $0x02, R9
+	SUBQ         $0x00000020, R9
+
+singles_1084:
+	CMPQ        R11, R9
+	JGT         tail_1085
+	VMOVUPS     (CX)(R11*1), Y5
+	VFMADD213PS Y3, Y2, Y5
+	VMOVUPS     Y5, (AX)(R11*1)
+	ADDQ        $0x00000020, R11
+	JMP         singles_1084
+
+tail_1085:
+	ADDQ       $0x00000020, R9
+	CMPQ       R11, R9
+	JEQ        done_1086
+	LEAQ       (CX)(R11*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_1087
+	VMASKMOVPS (R12), Y4, Y5
+	JMP        loaded_1088
+
+loadslow_1087:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_1089:
+	CMPQ R14, R13
+	JGE  copied_1090
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_1089
+
+copied_1090:
+	VMOVUPS (SP), Y5
+
+loaded_1088:
+	VFMADD213PS Y3, Y2, Y5
+	LEAQ        (AX)(R11*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          storeslow_1091
+	VMASKMOVPS  Y5, Y4, (R11)
+	JMP         stored_1092
+
+storeslow_1091:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_1093:
+	CMPQ R13, R12
+	JGE  copied_1094
+	MOVL (SP)(R13*1), R14
+	MOVL R14, (R11)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_1093
+
+copied_1094:
+stored_1092:
+	MOVQ R9, R11
+
+done_1086:
+	JMP headed_1082
+
+merge_1083:
+	MOVQ        R9, R11
+	MOVQ        $0x00000020, R13
+	CMPQ        R11, R13
+	CMOVQGT     R13, R11
+	MOVQ        R9, R12
+	SUBQ        R11, R12
+	LEAQ        ymask<>+0(SB), R13
+	NEGQ        R11
+	VMOVDQU     32(R13)(R11*1), Y5
+	NEGQ        R12
+	VMOVDQU     32(R13)(R12*1), Y6
+	NEGQ        R9
+	VMOVUPS     (CX)(R9*1), Y7
+	VFMADD213PS Y3, Y2, Y7
+	VBLENDVPS   Y5, Y0, Y7, Y7
+	VMOVNTPS    Y7, (AX)(R9*1)
+	VMOVUPS     32(CX)(R9*1), Y5
+	VFMADD213PS Y3, Y2, Y5
+	VBLENDVPS   Y6, Y1, Y5, Y5
+	VMOVNTPS    Y5, 32(AX)(R9*1)
+
+headed_1082:
+	MOVQ R8, R9
+	SUBQ R10, R9
+	ANDQ $-64, R9
+	MOVQ R10, R11
+	LEAQ (R10)(R9*1), R9
+	SUBQ $0x00000080, R9
+
+blocks_1098:
+	CMPQ       R11, R9
+	JGT        blocksdone_1099
+	MOVQ       prefetch+120(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_1100
+	LEAQ       (R10)(CX*1), R10
+	PREFETCHT0 (R10)(R11*1)
+	PREFETCHT0 64(R10)(R11*1)
+
+noprefetch_1100:
+	LEAQ        16384(AX)(R11*1), R10
+	ANDQ        $-4096, R10
+	PREFETCHT0  (R10)
+	VMOVUPS     (CX)(R11*1), Y5
+	VFMADD213PS Y3, Y2, Y5
+	VMOVNTPS    Y5, (AX)(R11*1)
+	VMOVUPS     32(CX)(R11*1), Y5
+	VFMADD213PS Y3, Y2, Y5
+	VMOVNTPS    Y5, 32(AX)(R11*1)
+	VMOVUPS     64(CX)(R11*1), Y5
+	VFMADD213PS Y3, Y2, Y5
+	VMOVNTPS    Y5, 64(AX)(R11*1)
+	VMOVUPS     96(CX)(R11*1), Y5
+	VFMADD213PS Y3, Y2, Y5
+	VMOVNTPS    Y5, 96(AX)(R11*1)
+	ADDQ        $0x00000080, R11
+	JMP         blocks_1098
+
+blocksdone_1099:
+	ADDQ $0x00000060, R9
+
+singles_1095:
+	CMPQ        R11, R9
+	JGT         tail_1096
+	VMOVUPS     (CX)(R11*1), Y5
+	VFMADD213PS Y3, Y2, Y5
+	VMOVNTPS    Y5, (AX)(R11*1)
+	ADDQ        $0x00000020, R11
+	JMP         singles_1095
+
+tail_1096:
+	ADDQ       $0x00000020, R9
+	CMPQ       R11, R9
+	JEQ        done_1097
+	LEAQ       (CX)(R11*1), R10
+	MOVQ       R10, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_1101
+	VMASKMOVPS (R10), Y4, Y5
+	JMP        loaded_1102
+
+loadslow_1101:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_1103:
+	CMPQ R13, R12
+	JGE  copied_1104
+	MOVL (R10)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_1103
+
+copied_1104:
+	VMOVUPS (SP), Y5
+
+loaded_1102:
+	VFMADD213PS Y3, Y2, Y5
+	LEAQ        (AX)(R11*1), R10
+	MOVQ        R10, R11
+	ANDQ        $0x00000fff, R11
+	CMPQ        R11, $0x00000fe0
+	JA          storeslow_1105
+	VMASKMOVPS  Y5, Y4, (R10)
+	JMP         stored_1106
+
+storeslow_1105:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_1107:
+	CMPQ R12, R11
+	JGE  copied_1108
+	MOVL (SP)(R12*1), R13
+	MOVL R13, (R10)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_1107
+
+copied_1108:
+stored_1106:
+	MOVQ R9, R11
+
+done_1097:
+	MOVQ        R8, R9
+	SUBQ        R11, R9
+	JZ          tailkept_1109
+	MOVQ        R9, R10
+	MOVQ        $0x00000020, R12
+	CMPQ        R10, R12
+	CMOVQGT     R12, R10
+	SUBQ        R10, R9
+	LEAQ        ymask<>+0(SB), R12
+	NEGQ        R10
+	VMOVDQU     32(R12)(R10*1), Y0
+	NEGQ        R9
+	VMOVDQU     32(R12)(R9*1), Y1
+	VMASKMOVPS  (CX)(R11*1), Y0, Y0
+	VFMADD213PS Y3, Y2, Y0
+	VMOVAPS     Y0, Y0
+	VMASKMOVPS  32(CX)(R11*1), Y1, Y1
+	VFMADD213PS Y3, Y2, Y1
+	VMOVAPS     Y1, Y1
+
+tailkept_1109:
+	ADDQ       R8, AX
+	ADDQ       R8, CX
+	INCQ       DI
+	CMPQ       DI, scale_len+56(FP)
+	JB         channel_1081
+	MOVQ       AX, DI
+	ANDQ       $0x3f, DI
+	JZ         flushed_1110
+	MOVQ       DI, R8
+	MOVQ       $0x00000020, R10
+	CMPQ       R8, R10
+	CMOVQGT    R10, R8
+	MOVQ       DI, R9
+	SUBQ       R8, R9
+	LEAQ       ymask<>+0(SB), R10
+	NEGQ       R8
+	VMOVDQU    32(R10)(R8*1), Y2
+	NEGQ       R9
+	VMOVDQU    32(R10)(R9*1), Y3
+	NEGQ       DI
+	VMASKMOVPS Y0, Y2, (AX)(DI*1)
+	VMASKMOVPS Y1, Y3, 32(AX)(DI*1)
+
+flushed_1110:
+	ADDQ SI, AX
+	ADDQ SI, CX
+	DECQ BX
+	JNZ  sample_1080
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func scaleShortRowsAVX2(y []float32, x []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, group int)
+// Requires: AVX, CMOV, FMA3, MMX+
+TEXT ·scaleShortRowsAVX2(SB), NOSPLIT, $72-136
+	// scaleShortRowsAVX2: scaleRows for short runs, a group of samples at a time.
+	MOVQ    y_base+0(FP), AX
+	MOVQ    x_base+24(FP), CX
+	MOVQ    width+96(FP), DX
+	MOVQ    DX, BX
+	ANDQ    $0x07, BX
+	SHLQ    $0x02, BX
+	MOVQ    BX, 64(SP)
+	LEAQ    ymask<>+0(SB), SI
+	NEGQ    BX
+	VMOVDQU 32(SI)(BX*1), Y0
+	MOVQ    stride+112(FP), BX
+	SHLQ    $0x02, BX
+	SHLQ    $0x02, DX
+	MOVQ    group+128(FP), SI
+	CMPQ    samples+104(FP), SI
+	CMOVQLT samples+104(FP), SI
+
+group_1111:
+	XORQ DI, DI
+
+channel_1112:
+	MOVQ         scale_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	MOVQ         shift_base+72(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y2
+	MOVQ         prefetch+120(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_1113
+	XORQ         R9, R9
+	MOVQ         SI, R10
+
+prefetch_1114:
+	LEAQ       (R8)(CX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_1114
+
+noprefetch_1113:
+	MOVQ DX, R8
+	ANDQ $-32, R8
+	XORQ R9, R9
+
+pairs_1115:
+	LEAQ 64(R9), R10
+	CMPQ R10, R8
+	JA   single_1116
+	LEAQ (R9)(BX*1), R11
+	MOVQ SI, R12
+
+down_1119:
+	CMPQ        R12, $0x02
+	JB          downlast_1120
+	VMOVUPS     (CX)(R9*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (AX)(R9*1)
+	VMOVUPS     32(CX)(R9*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 32(AX)(R9*1)
+	VMOVUPS     (CX)(R11*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (AX)(R11*1)
+	VMOVUPS     32(CX)(R11*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 32(AX)(R11*1)
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R11)(BX*2), R11
+	SUBQ        $0x02, R12
+	JMP         down_1119
+
+downlast_1120:
+	TESTQ       R12, R12
+	JZ          downdone_1121
+	VMOVUPS     (CX)(R9*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (AX)(R9*1)
+	VMOVUPS     32(CX)(R9*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 32(AX)(R9*1)
+
+downdone_1121:
+	MOVQ R10, R9
+	JMP  pairs_1115
+
+single_1116:
+	CMPQ R9, R8
+	JAE  tail_1117
+	MOVQ R9, R8
+	LEAQ (R8)(BX*1), R10
+	MOVQ SI, R11
+
+down_1122:
+	CMPQ        R11, $0x02
+	JB          downlast_1123
+	VMOVUPS     (CX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (AX)(R8*1)
+	VMOVUPS     (CX)(R10*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (AX)(R10*1)
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_1122
+
+downlast_1123:
+	TESTQ       R11, R11
+	JZ          downdone_1124
+	VMOVUPS     (CX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (AX)(R8*1)
+
+downdone_1124:
+	ADDQ $0x00000020, R9
+
+tail_1117:
+	CMPQ R9, DX
+	JAE  positionsdone_1118
+	MOVQ R9, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ SI, R10
+
+down_1125:
+	CMPQ       R10, $0x02
+	JB         downlast_1126
+	LEAQ       (CX)(R8*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_1128
+	VMASKMOVPS (R11), Y0, Y3
+	JMP        loaded_1129
+
+loadslow_1128:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_1130:
+	CMPQ R13, R12
+	JGE  copied_1131
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_1130
+
+copied_1131:
+	VMOVUPS (SP), Y3
+
+loaded_1129:
+	VFMADD213PS Y2, Y1, Y3
+	LEAQ        (AX)(R8*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          storeslow_1132
+	VMASKMOVPS  Y3, Y0, (R11)
+	JMP         stored_1133
+
+storeslow_1132:
+	VMOVUPS Y3, (SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_1134:
+	CMPQ R13, R12
+	JGE  copied_1135
+	MOVL (SP)(R13*1), R14
+	MOVL R14, (R11)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_1134
+
+copied_1135:
+stored_1133:
+	LEAQ       (CX)(R9*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_1136
+	VMASKMOVPS (R11), Y0, Y3
+	JMP        loaded_1137
+
+loadslow_1136:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_1138:
+	CMPQ R13, R12
+	JGE  copied_1139
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_1138
+
+copied_1139:
+	VMOVUPS (SP), Y3
+
+loaded_1137:
+	VFMADD213PS Y2, Y1, Y3
+	LEAQ        (AX)(R9*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          storeslow_1140
+	VMASKMOVPS  Y3, Y0, (R11)
+	JMP         stored_1141
+
+storeslow_1140:
+	VMOVUPS Y3, (SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_1142:
+	CMPQ R13, R12
+	JGE  copied_1143
+	MOVL (SP)(R13*1), R14
+	MOVL R14, (R11)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_1142
+
+copied_1143:
+stored_1141:
+	LEAQ (R8)(BX*2), R8
+	LEAQ (R9)(BX*2), R9
+	SUBQ $0x02, R10
+	JMP  down_1125
+
+downlast_1126:
+	TESTQ      R10, R10
+	JZ         downdone_1127
+	LEAQ       (CX)(R8*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_1144
+	VMASKMOVPS (R9), Y0, Y3
+	JMP        loaded_1145
+
+loadslow_1144:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_1146:
+	CMPQ R11, R10
+	JGE  copied_1147
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_1146
+
+copied_1147:
+	VMOVUPS (SP), Y3
+
+loaded_1145:
+	VFMADD213PS Y2, Y1, Y3
+	LEAQ        (AX)(R8*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          storeslow_1148
+	VMASKMOVPS  Y3, Y0, (R8)
+	JMP         stored_1149
+
+storeslow_1148:
+	VMOVUPS Y3, (SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_1150:
+	CMPQ R10, R9
+	JGE  copied_1151
+	MOVL (SP)(R10*1), R11
+	MOVL R11, (R8)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_1150
+
+copied_1151:
+stored_1149:
+downdone_1127:
+positionsdone_1118:
+	ADDQ    DX, AX
+	ADDQ    DX, CX
+	INCQ    DI
+	CMPQ    DI, scale_len+56(FP)
+	JB      channel_1112
+	MOVQ    SI, R8
+	IMULQ   BX, R8
+	IMULQ   DX, DI
+	SUBQ    DI, R8
+	ADDQ    R8, AX
+	ADDQ    R8, CX
+	SUBQ    SI, samples+104(FP)
+	JZ      done_1152
+	MOVQ    group+128(FP), SI
+	CMPQ    samples+104(FP), SI
+	CMOVQLT samples+104(FP), SI
+	JMP     group_1111
+
+done_1152:
+	VZEROUPPER
+	RET
+
+// func scaleColsAVX2(y []float32, x []float32, scale []float32, shift []float32, rows int, stride int, prefetch int, stream int)
+// Requires: AVX, FMA3, MMX+
+TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
+	// scaleColsAVX2: y = x*scale[i] + shift[i] over rows of len(scale) values.
+	CMPQ    stream+120(FP), $0x00
+	JNE     nontemporal_1153
+	MOVQ    stride+104(FP), AX
+	SHLQ    $0x02, AX
+	MOVQ    scale_len+56(FP), CX
+	ANDQ    $0x07, CX
+	SHLQ    $0x02, CX
+	MOVQ    CX, 64(SP)
+	LEAQ    ymask<>+0(SB), DX
+	NEGQ    CX
+	VMOVDQU 32(DX)(CX*1), Y0
+	CMPQ    scale_len+56(FP), $0x00000030
+	JA      streaming_1154
+	MOVQ    scale_len+56(FP), CX
+	ADDQ    $0x07, CX
+	SHRQ    $0x03, CX
+	TESTQ   $0x00000007, scale_len+56(FP)
+	JZ      full_1155
+	CMPQ    CX, $0x01
+	JEQ     scaleColsAVX2_v1_true_false
+	CMPQ    CX, $0x02
+	JEQ     scaleColsAVX2_v2_true_false
+	CMPQ    CX, $0x03
+	JEQ     scaleColsAVX2_v3_true_false
+	CMPQ    CX, $0x04
+	JEQ     scaleColsAVX2_v4_true_false
+	CMPQ    CX, $0x05
+	JEQ     scaleColsAVX2_v5_true_false
+	CMPQ    CX, $0x06
+	JEQ     scaleColsAVX2_v6_true_false
+
+full_1155:
+	CMPQ    CX, $0x01
+	JEQ     scaleColsAVX2_v1_false_false
+	CMPQ    CX, $0x02
+	JEQ     scaleColsAVX2_v2_false_false
+	CMPQ    CX, $0x03
+	JEQ     scaleColsAVX2_v3_false_false
+	CMPQ    CX, $0x04
+	JEQ     scaleColsAVX2_v4_false_false
+	CMPQ    CX, $0x05
+	JEQ     scaleColsAVX2_v5_false_false
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Y4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Y5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 96(CX), Y6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 96(CX), Y7
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 128(CX), Y8
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 128(CX), Y9
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 160(CX), Y10
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 160(CX), Y11
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1156:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1157
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 160(DX)(SI*1)
+
+noprefetch_1157:
+	VMOVUPS     (DX), Y12
+	VFMADD213PS Y1, Y0, Y12
+	VMOVUPS     Y12, (CX)
+	VMOVUPS     32(DX), Y12
+	VFMADD213PS Y3, Y2, Y12
+	VMOVUPS     Y12, 32(CX)
+	VMOVUPS     64(DX), Y12
+	VFMADD213PS Y5, Y4, Y12
+	VMOVUPS     Y12, 64(CX)
+	VMOVUPS     96(DX), Y12
+	VFMADD213PS Y7, Y6, Y12
+	VMOVUPS     Y12, 96(CX)
+	VMOVUPS     128(DX), Y12
+	VFMADD213PS Y9, Y8, Y12
+	VMOVUPS     Y12, 128(CX)
+	VMOVUPS     160(DX), Y12
+	VFMADD213PS Y11, Y10, Y12
+	VMOVUPS     Y12, 160(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1156
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v5_false_false:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Y4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Y5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 96(CX), Y6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 96(CX), Y7
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 128(CX), Y8
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 128(CX), Y9
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1158:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1159
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+
+noprefetch_1159:
+	VMOVUPS     (DX), Y10
+	VFMADD213PS Y1, Y0, Y10
+	VMOVUPS     Y10, (CX)
+	VMOVUPS     32(DX), Y10
+	VFMADD213PS Y3, Y2, Y10
+	VMOVUPS     Y10, 32(CX)
+	VMOVUPS     64(DX), Y10
+	VFMADD213PS Y5, Y4, Y10
+	VMOVUPS     Y10, 64(CX)
+	VMOVUPS     96(DX), Y10
+	VFMADD213PS Y7, Y6, Y10
+	VMOVUPS     Y10, 96(CX)
+	VMOVUPS     128(DX), Y10
+	VFMADD213PS Y9, Y8, Y10
+	VMOVUPS     Y10, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1158
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v4_false_false:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Y4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Y5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 96(CX), Y6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 96(CX), Y7
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1160:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1161
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+
+noprefetch_1161:
+	VMOVUPS     (DX), Y8
+	VFMADD213PS Y1, Y0, Y8
+	VMOVUPS     Y8, (CX)
+	VMOVUPS     32(DX), Y8
+	VFMADD213PS Y3, Y2, Y8
+	VMOVUPS     Y8, 32(CX)
+	VMOVUPS     64(DX), Y8
+	VFMADD213PS Y5, Y4, Y8
+	VMOVUPS     Y8, 64(CX)
+	VMOVUPS     96(DX), Y8
+	VFMADD213PS Y7, Y6, Y8
+	VMOVUPS     Y8, 96(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1160
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v3_false_false:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Y4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Y5
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1162:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1163
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_1163:
+	VMOVUPS     (DX), Y6
+	VFMADD213PS Y1, Y0, Y6
+	VMOVUPS     Y6, (CX)
+	VMOVUPS     32(DX), Y6
+	VFMADD213PS Y3, Y2, Y6
+	VMOVUPS     Y6, 32(CX)
+	VMOVUPS     64(DX), Y6
+	VFMADD213PS Y5, Y4, Y6
+	VMOVUPS     Y6, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1162
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v2_false_false:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1164:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1165
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+
+noprefetch_1165:
+	VMOVUPS     (DX), Y4
+	VFMADD213PS Y1, Y0, Y4
+	VMOVUPS     Y4, (CX)
+	VMOVUPS     32(DX), Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVUPS     Y4, 32(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1164
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v1_false_false:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1166:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1167
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_1167:
+	VMOVUPS     (DX), Y2
+	VFMADD213PS Y1, Y0, Y2
+	VMOVUPS     Y2, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1166
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v6_true_false:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    32(CX), Y3
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    64(CX), Y5
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    64(CX), Y6
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    96(CX), Y7
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    96(CX), Y8
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    128(CX), Y9
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    128(CX), Y10
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       160(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1168
+	VMASKMOVPS (CX), Y0, Y11
+	JMP        loaded_1169
+
+loadslow_1168:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1170:
+	CMPQ BX, DX
+	JGE  copied_1171
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1170
+
+copied_1171:
+	VMOVUPS (SP), Y11
+
+loaded_1169:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       160(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1172
+	VMASKMOVPS (CX), Y0, Y12
+	JMP        loaded_1173
+
+loadslow_1172:
+	VXORPS  Y12, Y12, Y12
+	VMOVUPS Y12, (SP)
+	VMOVUPS Y12, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1174:
+	CMPQ BX, DX
+	JGE  copied_1175
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1174
+
+copied_1175:
+	VMOVUPS (SP), Y12
+
+loaded_1173:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1176:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1177
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 160(DX)(SI*1)
+
+noprefetch_1177:
+	VMOVUPS     (DX), Y13
+	VFMADD213PS Y2, Y1, Y13
+	VMOVUPS     Y13, (CX)
+	VMOVUPS     32(DX), Y13
+	VFMADD213PS Y4, Y3, Y13
+	VMOVUPS     Y13, 32(CX)
+	VMOVUPS     64(DX), Y13
+	VFMADD213PS Y6, Y5, Y13
+	VMOVUPS     Y13, 64(CX)
+	VMOVUPS     96(DX), Y13
+	VFMADD213PS Y8, Y7, Y13
+	VMOVUPS     Y13, 96(CX)
+	VMOVUPS     128(DX), Y13
+	VFMADD213PS Y10, Y9, Y13
+	VMOVUPS     Y13, 128(CX)
+	LEAQ        160(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1178
+	VMASKMOVPS  (SI), Y0, Y13
+	JMP         loaded_1179
+
+loadslow_1178:
+	VXORPS  Y13, Y13, Y13
+	VMOVUPS Y13, (SP)
+	VMOVUPS Y13, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1180:
+	CMPQ R8, DI
+	JGE  copied_1181
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1180
+
+copied_1181:
+	VMOVUPS (SP), Y13
+
+loaded_1179:
+	VFMADD213PS Y12, Y11, Y13
+	LEAQ        160(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_1182
+	VMASKMOVPS  Y13, Y0, (SI)
+	JMP         stored_1183
+
+storeslow_1182:
+	VMOVUPS Y13, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1184:
+	CMPQ R8, DI
+	JGE  copied_1185
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1184
+
+copied_1185:
+stored_1183:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1176
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v5_true_false:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    32(CX), Y3
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    64(CX), Y5
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    64(CX), Y6
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    96(CX), Y7
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    96(CX), Y8
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       128(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1186
+	VMASKMOVPS (CX), Y0, Y9
+	JMP        loaded_1187
+
+loadslow_1186:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1188:
+	CMPQ BX, DX
+	JGE  copied_1189
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1188
+
+copied_1189:
+	VMOVUPS (SP), Y9
+
+loaded_1187:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       128(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1190
+	VMASKMOVPS (CX), Y0, Y10
+	JMP        loaded_1191
+
+loadslow_1190:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1192:
+	CMPQ BX, DX
+	JGE  copied_1193
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1192
+
+copied_1193:
+	VMOVUPS (SP), Y10
+
+loaded_1191:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1194:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1195
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+
+noprefetch_1195:
+	VMOVUPS     (DX), Y11
+	VFMADD213PS Y2, Y1, Y11
+	VMOVUPS     Y11, (CX)
+	VMOVUPS     32(DX), Y11
+	VFMADD213PS Y4, Y3, Y11
+	VMOVUPS     Y11, 32(CX)
+	VMOVUPS     64(DX), Y11
+	VFMADD213PS Y6, Y5, Y11
+	VMOVUPS     Y11, 64(CX)
+	VMOVUPS     96(DX), Y11
+	VFMADD213PS Y8, Y7, Y11
+	VMOVUPS     Y11, 96(CX)
+	LEAQ        128(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1196
+	VMASKMOVPS  (SI), Y0, Y11
+	JMP         loaded_1197
+
+loadslow_1196:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1198:
+	CMPQ R8, DI
+	JGE  copied_1199
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1198
+
+copied_1199:
+	VMOVUPS (SP), Y11
+
+loaded_1197:
+	VFMADD213PS Y10, Y9, Y11
+	LEAQ        128(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_1200
+	VMASKMOVPS  Y11, Y0, (SI)
+	JMP         stored_1201
+
+storeslow_1200:
+	VMOVUPS Y11, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1202:
+	CMPQ R8, DI
+	JGE  copied_1203
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1202
+
+copied_1203:
+stored_1201:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1194
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v4_true_false:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    32(CX), Y3
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    64(CX), Y5
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    64(CX), Y6
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       96(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1204
+	VMASKMOVPS (CX), Y0, Y7
+	JMP        loaded_1205
+
+loadslow_1204:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1206:
+	CMPQ BX, DX
+	JGE  copied_1207
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1206
+
+copied_1207:
+	VMOVUPS (SP), Y7
+
+loaded_1205:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       96(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1208
+	VMASKMOVPS (CX), Y0, Y8
+	JMP        loaded_1209
+
+loadslow_1208:
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1210:
+	CMPQ BX, DX
+	JGE  copied_1211
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1210
+
+copied_1211:
+	VMOVUPS (SP), Y8
+
+loaded_1209:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1212:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1213
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+
+noprefetch_1213:
+	VMOVUPS     (DX), Y9
+	VFMADD213PS Y2, Y1, Y9
+	VMOVUPS     Y9, (CX)
+	VMOVUPS     32(DX), Y9
+	VFMADD213PS Y4, Y3, Y9
+	VMOVUPS     Y9, 32(CX)
+	VMOVUPS     64(DX), Y9
+	VFMADD213PS Y6, Y5, Y9
+	VMOVUPS     Y9, 64(CX)
+	LEAQ        96(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1214
+	VMASKMOVPS  (SI), Y0, Y9
+	JMP         loaded_1215
+
+loadslow_1214:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1216:
+	CMPQ R8, DI
+	JGE  copied_1217
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1216
+
+copied_1217:
+	VMOVUPS (SP), Y9
+
+loaded_1215:
+	VFMADD213PS Y8, Y7, Y9
+	LEAQ        96(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_1218
+	VMASKMOVPS  Y9, Y0, (SI)
+	JMP         stored_1219
+
+storeslow_1218:
+	VMOVUPS Y9, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1220:
+	CMPQ R8, DI
+	JGE  copied_1221
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1220
+
+copied_1221:
+stored_1219:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1212
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v3_true_false:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    32(CX), Y3
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1222
+	VMASKMOVPS (CX), Y0, Y5
+	JMP        loaded_1223
+
+loadslow_1222:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1224:
+	CMPQ BX, DX
+	JGE  copied_1225
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1224
+
+copied_1225:
+	VMOVUPS (SP), Y5
+
+loaded_1223:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1226
+	VMASKMOVPS (CX), Y0, Y6
+	JMP        loaded_1227
+
+loadslow_1226:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1228:
+	CMPQ BX, DX
+	JGE  copied_1229
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1228
+
+copied_1229:
+	VMOVUPS (SP), Y6
+
+loaded_1227:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1230:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1231
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_1231:
+	VMOVUPS     (DX), Y7
+	VFMADD213PS Y2, Y1, Y7
+	VMOVUPS     Y7, (CX)
+	VMOVUPS     32(DX), Y7
+	VFMADD213PS Y4, Y3, Y7
+	VMOVUPS     Y7, 32(CX)
+	LEAQ        64(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1232
+	VMASKMOVPS  (SI), Y0, Y7
+	JMP         loaded_1233
+
+loadslow_1232:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1234:
+	CMPQ R8, DI
+	JGE  copied_1235
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1234
+
+copied_1235:
+	VMOVUPS (SP), Y7
+
+loaded_1233:
+	VFMADD213PS Y6, Y5, Y7
+	LEAQ        64(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_1236
+	VMASKMOVPS  Y7, Y0, (SI)
+	JMP         stored_1237
+
+storeslow_1236:
+	VMOVUPS Y7, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1238:
+	CMPQ R8, DI
+	JGE  copied_1239
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1238
+
+copied_1239:
+stored_1237:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1230
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v2_true_false:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1240
+	VMASKMOVPS (CX), Y0, Y3
+	JMP        loaded_1241
+
+loadslow_1240:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1242:
+	CMPQ BX, DX
+	JGE  copied_1243
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1242
+
+copied_1243:
+	VMOVUPS (SP), Y3
+
+loaded_1241:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1244
+	VMASKMOVPS (CX), Y0, Y4
+	JMP        loaded_1245
+
+loadslow_1244:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1246:
+	CMPQ BX, DX
+	JGE  copied_1247
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1246
+
+copied_1247:
+	VMOVUPS (SP), Y4
+
+loaded_1245:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1248:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1249
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+
+noprefetch_1249:
+	VMOVUPS     (DX), Y5
+	VFMADD213PS Y2, Y1, Y5
+	VMOVUPS     Y5, (CX)
+	LEAQ        32(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1250
+	VMASKMOVPS  (SI), Y0, Y5
+	JMP         loaded_1251
+
+loadslow_1250:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1252:
+	CMPQ R8, DI
+	JGE  copied_1253
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1252
+
+copied_1253:
+	VMOVUPS (SP), Y5
+
+loaded_1251:
+	VFMADD213PS Y4, Y3, Y5
+	LEAQ        32(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_1254
+	VMASKMOVPS  Y5, Y0, (SI)
+	JMP         stored_1255
+
+storeslow_1254:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1256:
+	CMPQ R8, DI
+	JGE  copied_1257
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1256
+
+copied_1257:
+stored_1255:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1248
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v1_true_false:
+	MOVQ       scale_base+48(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1258
+	VMASKMOVPS (CX), Y0, Y1
+	JMP        loaded_1259
+
+loadslow_1258:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1260:
+	CMPQ BX, DX
+	JGE  copied_1261
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1260
+
+copied_1261:
+	VMOVUPS (SP), Y1
+
+loaded_1259:
+	MOVQ       shift_base+72(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1262
+	VMASKMOVPS (CX), Y0, Y2
+	JMP        loaded_1263
+
+loadslow_1262:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1264:
+	CMPQ BX, DX
+	JGE  copied_1265
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1264
+
+copied_1265:
+	VMOVUPS (SP), Y2
+
+loaded_1263:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1266:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1267
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_1267:
+	MOVQ       DX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_1268
+	VMASKMOVPS (DX), Y0, Y3
+	JMP        loaded_1269
+
+loadslow_1268:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_1270:
+	CMPQ DI, SI
+	JGE  copied_1271
+	MOVL (DX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_1270
+
+copied_1271:
+	VMOVUPS (SP), Y3
+
+loaded_1269:
+	VFMADD213PS Y2, Y1, Y3
+	MOVQ        CX, SI
+	ANDQ        $0x00000fff, SI
+	CMPQ        SI, $0x00000fe0
+	JA          storeslow_1272
+	VMASKMOVPS  Y3, Y0, (CX)
+	JMP         stored_1273
+
+storeslow_1272:
+	VMOVUPS Y3, (SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_1274:
+	CMPQ DI, SI
+	JGE  copied_1275
+	MOVL (SP)(DI*1), R8
+	MOVL R8, (CX)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_1274
+
+copied_1275:
+stored_1273:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1266
+	VZEROUPPER
+	RET
+
+streaming_1154:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ scale_base+48(FP), BX
+	MOVQ shift_base+72(FP), SI
+	MOVQ rows+96(FP), DI
+
+rows_1276:
+	CMPQ DI, $0x01
+	JB   rowsdone_1277
+	XORQ R8, R8
+	MOVQ scale_len+56(FP), R9
+	SHLQ $0x02, R9
+	SUBQ $0x00000080, R9
+
+blocks_1281:
+	CMPQ        R8, R9
+	JGT         blocksdone_1282
+	VMOVUPS     (BX)(R8*1), Y1
+	VMOVUPS     (SI)(R8*1), Y2
+	VMOVUPS     (DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (CX)(R8*1)
+	VMOVUPS     32(BX)(R8*1), Y1
+	VMOVUPS     32(SI)(R8*1), Y2
+	VMOVUPS     32(DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 32(CX)(R8*1)
+	VMOVUPS     64(BX)(R8*1), Y1
+	VMOVUPS     64(SI)(R8*1), Y2
+	VMOVUPS     64(DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 64(CX)(R8*1)
+	VMOVUPS     96(BX)(R8*1), Y1
+	VMOVUPS     96(SI)(R8*1), Y2
+	VMOVUPS     96(DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, 96(CX)(R8*1)
+	ADDQ        $0x00000080, R8
+	JMP         blocks_1281
+
+blocksdone_1282:
+	ADDQ $0x00000060, R9
+
+singles_1278:
+	CMPQ        R8, R9
+	JGT         tail_1279
+	VMOVUPS     (BX)(R8*1), Y1
+	VMOVUPS     (SI)(R8*1), Y2
+	VMOVUPS     (DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVUPS     Y3, (CX)(R8*1)
+	ADDQ        $0x00000020, R8
+	JMP         singles_1278
+
+tail_1279:
+	ADDQ       $0x00000020, R9
+	CMPQ       R8, R9
+	JEQ        done_1280
+	LEAQ       (BX)(R8*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_1283
+	VMASKMOVPS (R10), Y0, Y1
+	JMP        loaded_1284
+
+loadslow_1283:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_1285:
+	CMPQ R12, R11
+	JGE  copied_1286
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_1285
+
+copied_1286:
+	VMOVUPS (SP), Y1
+
+loaded_1284:
+	LEAQ       (SI)(R8*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_1287
+	VMASKMOVPS (R10), Y0, Y2
+	JMP        loaded_1288
+
+loadslow_1287:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_1289:
+	CMPQ R12, R11
+	JGE  copied_1290
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_1289
+
+copied_1290:
+	VMOVUPS (SP), Y2
+
+loaded_1288:
+	LEAQ       (DX)(R8*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_1291
+	VMASKMOVPS (R10), Y0, Y3
+	JMP        loaded_1292
+
+loadslow_1291:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_1293:
+	CMPQ R12, R11
+	JGE  copied_1294
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_1293
+
+copied_1294:
+	VMOVUPS (SP), Y3
+
+loaded_1292:
+	VFMADD213PS Y2, Y1, Y3
+	LEAQ        (CX)(R8*1), R8
+	MOVQ        R8, R10
+	ANDQ        $0x00000fff, R10
+	CMPQ        R10, $0x00000fe0
+	JA          storeslow_1295
+	VMASKMOVPS  Y3, Y0, (R8)
+	JMP         stored_1296
+
+storeslow_1295:
+	VMOVUPS Y3, (SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_1297:
+	CMPQ R11, R10
+	JGE  copied_1298
+	MOVL (SP)(R11*1), R12
+	MOVL R12, (R8)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_1297
+
+copied_1298:
+stored_1296:
+	MOVQ R9, R8
+
+done_1280:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	SUBQ $0x01, DI
+	JMP  rows_1276
+
+rowsdone_1277:
+	VZEROUPPER
+	RET
+
+nontemporal_1153:
+	MOVQ    stride+104(FP), AX
+	SHLQ    $0x02, AX
+	MOVQ    scale_len+56(FP), CX
+	ANDQ    $0x07, CX
+	SHLQ    $0x02, CX
+	MOVQ    CX, 64(SP)
+	LEAQ    ymask<>+0(SB), DX
+	NEGQ    CX
+	VMOVDQU 32(DX)(CX*1), Y0
+	CMPQ    scale_len+56(FP), $0x00000030
+	JA      streaming_1299
+	MOVQ    scale_len+56(FP), CX
+	ADDQ    $0x07, CX
+	SHRQ    $0x03, CX
+	TESTQ   $0x00000007, scale_len+56(FP)
+	JZ      full_1300
+	CMPQ    CX, $0x01
+	JEQ     scaleColsAVX2_v1_true_true
+	CMPQ    CX, $0x02
+	JEQ     scaleColsAVX2_v2_true_true
+	CMPQ    CX, $0x03
+	JEQ     scaleColsAVX2_v3_true_true
+	CMPQ    CX, $0x04
+	JEQ     scaleColsAVX2_v4_true_true
+	CMPQ    CX, $0x05
+	JEQ     scaleColsAVX2_v5_true_true
+	CMPQ    CX, $0x06
+	JEQ     scaleColsAVX2_v6_true_true
+
+full_1300:
+	CMPQ    CX, $0x01
+	JEQ     scaleColsAVX2_v1_false_true
+	CMPQ    CX, $0x02
+	JEQ     scaleColsAVX2_v2_false_true
+	CMPQ    CX, $0x03
+	JEQ     scaleColsAVX2_v3_false_true
+	CMPQ    CX, $0x04
+	JEQ     scaleColsAVX2_v4_false_true
+	CMPQ    CX, $0x05
+	JEQ     scaleColsAVX2_v5_false_true
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Y4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Y5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 96(CX), Y6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 96(CX), Y7
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 128(CX), Y8
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 128(CX), Y9
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 160(CX), Y10
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 160(CX), Y11
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1301:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1302
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 160(DX)(SI*1)
+
+noprefetch_1302:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y12
+	VFMADD213PS Y1, Y0, Y12
+	VMOVNTPS    Y12, (CX)
+	VMOVUPS     32(DX), Y12
+	VFMADD213PS Y3, Y2, Y12
+	VMOVNTPS    Y12, 32(CX)
+	VMOVUPS     64(DX), Y12
+	VFMADD213PS Y5, Y4, Y12
+	VMOVNTPS    Y12, 64(CX)
+	VMOVUPS     96(DX), Y12
+	VFMADD213PS Y7, Y6, Y12
+	VMOVNTPS    Y12, 96(CX)
+	VMOVUPS     128(DX), Y12
+	VFMADD213PS Y9, Y8, Y12
+	VMOVNTPS    Y12, 128(CX)
+	VMOVUPS     160(DX), Y12
+	VFMADD213PS Y11, Y10, Y12
+	VMOVNTPS    Y12, 160(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1301
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v5_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Y4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Y5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 96(CX), Y6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 96(CX), Y7
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 128(CX), Y8
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 128(CX), Y9
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1303:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1304
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+
+noprefetch_1304:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y10
+	VFMADD213PS Y1, Y0, Y10
+	VMOVNTPS    Y10, (CX)
+	VMOVUPS     32(DX), Y10
+	VFMADD213PS Y3, Y2, Y10
+	VMOVNTPS    Y10, 32(CX)
+	VMOVUPS     64(DX), Y10
+	VFMADD213PS Y5, Y4, Y10
+	VMOVNTPS    Y10, 64(CX)
+	VMOVUPS     96(DX), Y10
+	VFMADD213PS Y7, Y6, Y10
+	VMOVNTPS    Y10, 96(CX)
+	VMOVUPS     128(DX), Y10
+	VFMADD213PS Y9, Y8, Y10
+	VMOVNTPS    Y10, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1303
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v4_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Y4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Y5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 96(CX), Y6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 96(CX), Y7
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1305:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1306
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+
+noprefetch_1306:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y8
+	VFMADD213PS Y1, Y0, Y8
+	VMOVNTPS    Y8, (CX)
+	VMOVUPS     32(DX), Y8
+	VFMADD213PS Y3, Y2, Y8
+	VMOVNTPS    Y8, 32(CX)
+	VMOVUPS     64(DX), Y8
+	VFMADD213PS Y5, Y4, Y8
+	VMOVNTPS    Y8, 64(CX)
+	VMOVUPS     96(DX), Y8
+	VFMADD213PS Y7, Y6, Y8
+	VMOVNTPS    Y8, 96(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1305
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v3_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Y4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Y5
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1307:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1308
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_1308:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y6
+	VFMADD213PS Y1, Y0, Y6
+	VMOVNTPS    Y6, (CX)
+	VMOVUPS     32(DX), Y6
+	VFMADD213PS Y3, Y2, Y6
+	VMOVNTPS    Y6, 32(CX)
+	VMOVUPS     64(DX), Y6
+	VFMADD213PS Y5, Y4, Y6
+	VMOVNTPS    Y6, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1307
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v2_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1309:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1310
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+
+noprefetch_1310:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y4
+	VFMADD213PS Y1, Y0, Y4
+	VMOVNTPS    Y4, (CX)
+	VMOVUPS     32(DX), Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVNTPS    Y4, 32(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1309
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v1_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1311:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1312
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_1312:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y2
+	VFMADD213PS Y1, Y0, Y2
+	VMOVNTPS    Y2, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1311
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v6_true_true:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    32(CX), Y3
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    64(CX), Y5
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    64(CX), Y6
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    96(CX), Y7
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    96(CX), Y8
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    128(CX), Y9
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    128(CX), Y10
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       160(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1313
+	VMASKMOVPS (CX), Y0, Y11
+	JMP        loaded_1314
+
+loadslow_1313:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1315:
+	CMPQ BX, DX
+	JGE  copied_1316
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1315
+
+copied_1316:
+	VMOVUPS (SP), Y11
+
+loaded_1314:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       160(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1317
+	VMASKMOVPS (CX), Y0, Y12
+	JMP        loaded_1318
+
+loadslow_1317:
+	VXORPS  Y12, Y12, Y12
+	VMOVUPS Y12, (SP)
+	VMOVUPS Y12, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1319:
+	CMPQ BX, DX
+	JGE  copied_1320
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1319
+
+copied_1320:
+	VMOVUPS (SP), Y12
+
+loaded_1318:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1321:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1322
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 160(DX)(SI*1)
+
+noprefetch_1322:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y13
+	VFMADD213PS Y2, Y1, Y13
+	VMOVNTPS    Y13, (CX)
+	VMOVUPS     32(DX), Y13
+	VFMADD213PS Y4, Y3, Y13
+	VMOVNTPS    Y13, 32(CX)
+	VMOVUPS     64(DX), Y13
+	VFMADD213PS Y6, Y5, Y13
+	VMOVNTPS    Y13, 64(CX)
+	VMOVUPS     96(DX), Y13
+	VFMADD213PS Y8, Y7, Y13
+	VMOVNTPS    Y13, 96(CX)
+	VMOVUPS     128(DX), Y13
+	VFMADD213PS Y10, Y9, Y13
+	VMOVNTPS    Y13, 128(CX)
+	LEAQ        160(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1323
+	VMASKMOVPS  (SI), Y0, Y13
+	JMP         loaded_1324
+
+loadslow_1323:
+	VXORPS  Y13, Y13, Y13
+	VMOVUPS Y13, (SP)
+	VMOVUPS Y13, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1325:
+	CMPQ R8, DI
+	JGE  copied_1326
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1325
+
+copied_1326:
+	VMOVUPS (SP), Y13
+
+loaded_1324:
+	VFMADD213PS Y12, Y11, Y13
+	LEAQ        160(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_1327
+	VMASKMOVPS  Y13, Y0, (SI)
+	JMP         stored_1328
+
+storeslow_1327:
+	VMOVUPS Y13, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1329:
+	CMPQ R8, DI
+	JGE  copied_1330
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1329
+
+copied_1330:
+stored_1328:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1321
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v5_true_true:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    32(CX), Y3
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    64(CX), Y5
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    64(CX), Y6
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    96(CX), Y7
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    96(CX), Y8
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       128(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1331
+	VMASKMOVPS (CX), Y0, Y9
+	JMP        loaded_1332
+
+loadslow_1331:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1333:
+	CMPQ BX, DX
+	JGE  copied_1334
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1333
+
+copied_1334:
+	VMOVUPS (SP), Y9
+
+loaded_1332:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       128(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1335
+	VMASKMOVPS (CX), Y0, Y10
+	JMP        loaded_1336
+
+loadslow_1335:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1337:
+	CMPQ BX, DX
+	JGE  copied_1338
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1337
+
+copied_1338:
+	VMOVUPS (SP), Y10
+
+loaded_1336:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1339:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1340
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+
+noprefetch_1340:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y11
+	VFMADD213PS Y2, Y1, Y11
+	VMOVNTPS    Y11, (CX)
+	VMOVUPS     32(DX), Y11
+	VFMADD213PS Y4, Y3, Y11
+	VMOVNTPS    Y11, 32(CX)
+	VMOVUPS     64(DX), Y11
+	VFMADD213PS Y6, Y5, Y11
+	VMOVNTPS    Y11, 64(CX)
+	VMOVUPS     96(DX), Y11
+	VFMADD213PS Y8, Y7, Y11
+	VMOVNTPS    Y11, 96(CX)
+	LEAQ        128(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1341
+	VMASKMOVPS  (SI), Y0, Y11
+	JMP         loaded_1342
+
+loadslow_1341:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1343:
+	CMPQ R8, DI
+	JGE  copied_1344
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1343
+
+copied_1344:
+	VMOVUPS (SP), Y11
+
+loaded_1342:
+	VFMADD213PS Y10, Y9, Y11
+	LEAQ        128(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_1345
+	VMASKMOVPS  Y11, Y0, (SI)
+	JMP         stored_1346
+
+storeslow_1345:
+	VMOVUPS Y11, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1347:
+	CMPQ R8, DI
+	JGE  copied_1348
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1347
+
+copied_1348:
+stored_1346:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1339
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v4_true_true:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    32(CX), Y3
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    64(CX), Y5
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    64(CX), Y6
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       96(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1349
+	VMASKMOVPS (CX), Y0, Y7
+	JMP        loaded_1350
+
+loadslow_1349:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1351:
+	CMPQ BX, DX
+	JGE  copied_1352
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1351
+
+copied_1352:
+	VMOVUPS (SP), Y7
+
+loaded_1350:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       96(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1353
+	VMASKMOVPS (CX), Y0, Y8
+	JMP        loaded_1354
+
+loadslow_1353:
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1355:
+	CMPQ BX, DX
+	JGE  copied_1356
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1355
+
+copied_1356:
+	VMOVUPS (SP), Y8
+
+loaded_1354:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1357:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1358
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+
+noprefetch_1358:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y9
+	VFMADD213PS Y2, Y1, Y9
+	VMOVNTPS    Y9, (CX)
+	VMOVUPS     32(DX), Y9
+	VFMADD213PS Y4, Y3, Y9
+	VMOVNTPS    Y9, 32(CX)
+	VMOVUPS     64(DX), Y9
+	VFMADD213PS Y6, Y5, Y9
+	VMOVNTPS    Y9, 64(CX)
+	LEAQ        96(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1359
+	VMASKMOVPS  (SI), Y0, Y9
+	JMP         loaded_1360
+
+loadslow_1359:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1361:
+	CMPQ R8, DI
+	JGE  copied_1362
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1361
+
+copied_1362:
+	VMOVUPS (SP), Y9
+
+loaded_1360:
+	VFMADD213PS Y8, Y7, Y9
+	LEAQ        96(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_1363
+	VMASKMOVPS  Y9, Y0, (SI)
+	JMP         stored_1364
+
+storeslow_1363:
+	VMOVUPS Y9, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1365:
+	CMPQ R8, DI
+	JGE  copied_1366
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1365
+
+copied_1366:
+stored_1364:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1357
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v3_true_true:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    32(CX), Y3
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1367
+	VMASKMOVPS (CX), Y0, Y5
+	JMP        loaded_1368
+
+loadslow_1367:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1369:
+	CMPQ BX, DX
+	JGE  copied_1370
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1369
+
+copied_1370:
+	VMOVUPS (SP), Y5
+
+loaded_1368:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1371
+	VMASKMOVPS (CX), Y0, Y6
+	JMP        loaded_1372
+
+loadslow_1371:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1373:
+	CMPQ BX, DX
+	JGE  copied_1374
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1373
+
+copied_1374:
+	VMOVUPS (SP), Y6
+
+loaded_1372:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1375:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1376
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_1376:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y7
+	VFMADD213PS Y2, Y1, Y7
+	VMOVNTPS    Y7, (CX)
+	VMOVUPS     32(DX), Y7
+	VFMADD213PS Y4, Y3, Y7
+	VMOVNTPS    Y7, 32(CX)
+	LEAQ        64(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1377
+	VMASKMOVPS  (SI), Y0, Y7
+	JMP         loaded_1378
+
+loadslow_1377:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1379:
+	CMPQ R8, DI
+	JGE  copied_1380
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1379
+
+copied_1380:
+	VMOVUPS (SP), Y7
+
+loaded_1378:
+	VFMADD213PS Y6, Y5, Y7
+	LEAQ        64(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_1381
+	VMASKMOVPS  Y7, Y0, (SI)
+	JMP         stored_1382
+
+storeslow_1381:
+	VMOVUPS Y7, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1383:
+	CMPQ R8, DI
+	JGE  copied_1384
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1383
+
+copied_1384:
+stored_1382:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1375
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v2_true_true:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1385
+	VMASKMOVPS (CX), Y0, Y3
+	JMP        loaded_1386
+
+loadslow_1385:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1387:
+	CMPQ BX, DX
+	JGE  copied_1388
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1387
+
+copied_1388:
+	VMOVUPS (SP), Y3
+
+loaded_1386:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1389
+	VMASKMOVPS (CX), Y0, Y4
+	JMP        loaded_1390
+
+loadslow_1389:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1391:
+	CMPQ BX, DX
+	JGE  copied_1392
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1391
+
+copied_1392:
+	VMOVUPS (SP), Y4
+
+loaded_1390:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1393:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1394
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+
+noprefetch_1394:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y5
+	VFMADD213PS Y2, Y1, Y5
+	VMOVNTPS    Y5, (CX)
+	LEAQ        32(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1395
+	VMASKMOVPS  (SI), Y0, Y5
+	JMP         loaded_1396
+
+loadslow_1395:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1397:
+	CMPQ R8, DI
+	JGE  copied_1398
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1397
+
+copied_1398:
+	VMOVUPS (SP), Y5
+
+loaded_1396:
+	VFMADD213PS Y4, Y3, Y5
+	LEAQ        32(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_1399
+	VMASKMOVPS  Y5, Y0, (SI)
+	JMP         stored_1400
+
+storeslow_1399:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1401:
+	CMPQ R8, DI
+	JGE  copied_1402
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1401
+
+copied_1402:
+stored_1400:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1393
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v1_true_true:
+	MOVQ       scale_base+48(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1403
+	VMASKMOVPS (CX), Y0, Y1
+	JMP        loaded_1404
+
+loadslow_1403:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1405:
+	CMPQ BX, DX
+	JGE  copied_1406
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1405
+
+copied_1406:
+	VMOVUPS (SP), Y1
+
+loaded_1404:
+	MOVQ       shift_base+72(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1407
+	VMASKMOVPS (CX), Y0, Y2
+	JMP        loaded_1408
+
+loadslow_1407:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1409:
+	CMPQ BX, DX
+	JGE  copied_1410
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1409
+
+copied_1410:
+	VMOVUPS (SP), Y2
+
+loaded_1408:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1411:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1412
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_1412:
+	LEAQ       16384(CX), SI
+	ANDQ       $-4096, SI
+	PREFETCHT0 (SI)
+	MOVQ       DX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_1413
+	VMASKMOVPS (DX), Y0, Y3
+	JMP        loaded_1414
+
+loadslow_1413:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_1415:
+	CMPQ DI, SI
+	JGE  copied_1416
+	MOVL (DX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_1415
+
+copied_1416:
+	VMOVUPS (SP), Y3
+
+loaded_1414:
+	VFMADD213PS Y2, Y1, Y3
+	MOVQ        CX, SI
+	ANDQ        $0x00000fff, SI
+	CMPQ        SI, $0x00000fe0
+	JA          storeslow_1417
+	VMASKMOVPS  Y3, Y0, (CX)
+	JMP         stored_1418
+
+storeslow_1417:
+	VMOVUPS Y3, (SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_1419:
+	CMPQ DI, SI
+	JGE  copied_1420
+	MOVL (SP)(DI*1), R8
+	MOVL R8, (CX)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_1419
+
+copied_1420:
+stored_1418:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1411
+	SFENCE
+	VZEROUPPER
+	RET
+
+streaming_1299:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ scale_base+48(FP), BX
+	MOVQ shift_base+72(FP), SI
+	MOVQ rows+96(FP), DI
+
+rows_1421:
+	CMPQ DI, $0x01
+	JB   rowsdone_1422
+	XORQ R8, R8
+	MOVQ scale_len+56(FP), R9
+	SHLQ $0x02, R9
+	SUBQ $0x00000080, R9
+
+blocks_1426:
+	CMPQ        R8, R9
+	JGT         blocksdone_1427
+	LEAQ        16384(CX)(R8*1), R10
+	ANDQ        $-4096, R10
+	PREFETCHT0  (R10)
+	VMOVUPS     (BX)(R8*1), Y1
+	VMOVUPS     (SI)(R8*1), Y2
+	VMOVUPS     (DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVNTPS    Y3, (CX)(R8*1)
+	VMOVUPS     32(BX)(R8*1), Y1
+	VMOVUPS     32(SI)(R8*1), Y2
+	VMOVUPS     32(DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVNTPS    Y3, 32(CX)(R8*1)
+	VMOVUPS     64(BX)(R8*1), Y1
+	VMOVUPS     64(SI)(R8*1), Y2
+	VMOVUPS     64(DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVNTPS    Y3, 64(CX)(R8*1)
+	VMOVUPS     96(BX)(R8*1), Y1
+	VMOVUPS     96(SI)(R8*1), Y2
+	VMOVUPS     96(DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVNTPS    Y3, 96(CX)(R8*1)
+	ADDQ        $0x00000080, R8
+	JMP         blocks_1426
+
+blocksdone_1427:
+	ADDQ $0x00000060, R9
+
+singles_1423:
+	CMPQ        R8, R9
+	JGT         tail_1424
+	VMOVUPS     (BX)(R8*1), Y1
+	VMOVUPS     (SI)(R8*1), Y2
+	VMOVUPS     (DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVNTPS    Y3, (CX)(R8*1)
+	ADDQ        $0x00000020, R8
+	JMP         singles_1423
+
+tail_1424:
+	ADDQ       $0x00000020, R9
+	CMPQ       R8, R9
+	JEQ        done_1425
+	LEAQ       (BX)(R8*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_1428
+	VMASKMOVPS (R10), Y0, Y1
+	JMP        loaded_1429
+
+loadslow_1428:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_1430:
+	CMPQ R12, R11
+	JGE  copied_1431
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_1430
+
+copied_1431:
+	VMOVUPS (SP), Y1
+
+loaded_1429:
+	LEAQ       (SI)(R8*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_1432
+	VMASKMOVPS (R10), Y0, Y2
+	JMP        loaded_1433
+
+loadslow_1432:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_1434:
+	CMPQ R12, R11
+	JGE  copied_1435
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_1434
+
+copied_1435:
+	VMOVUPS (SP), Y2
+
+loaded_1433:
+	LEAQ       (DX)(R8*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_1436
+	VMASKMOVPS (R10), Y0, Y3
+	JMP        loaded_1437
+
+loadslow_1436:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_1438:
+	CMPQ R12, R11
+	JGE  copied_1439
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_1438
+
+copied_1439:
+	VMOVUPS (SP), Y3
+
+loaded_1437:
+	VFMADD213PS Y2, Y1, Y3
+	LEAQ        (CX)(R8*1), R8
+	MOVQ        R8, R10
+	ANDQ        $0x00000fff, R10
+	CMPQ        R10, $0x00000fe0
+	JA          storeslow_1440
+	VMASKMOVPS  Y3, Y0, (R8)
+	JMP         stored_1441
+
+storeslow_1440:
+	VMOVUPS Y3, (SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_1442:
+	CMPQ R11, R10
+	JGE  copied_1443
+	MOVL (SP)(R11*1), R12
+	MOVL R12, (R8)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_1442
+
+copied_1443:
+stored_1441:
+	MOVQ R9, R8
+
+done_1425:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	SUBQ $0x01, DI
+	JMP  rows_1421
+
+rowsdone_1422:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func foldWholeAVX2(scale []float32, shift []float32, mean []float64, invStd []float64, weight []float32, bias []float32)
+// Requires: AVX
+TEXT ·foldWholeAVX2(SB), NOSPLIT, $72-144
+	// foldWholeAVX2: scale and shift from mean, invStd, weight and bias, len(scale) values,
+	// the whole mean folded into the shift.
+	MOVQ    scale_base+0(FP), AX
+	MOVQ    shift_base+24(FP), CX
+	MOVQ    mean_base+48(FP), DX
+	MOVQ    invStd_base+72(FP), BX
+	MOVQ    weight_base+96(FP), SI
+	MOVQ    bias_base+120(FP), DI
+	MOVQ    scale_len+8(FP), R8
+	MOVQ    R8, R9
+	ANDQ    $0x07, R9
+	SHLQ    $0x02, R9
+	MOVQ    R9, 64(SP)
+	LEAQ    ymask<>+0(SB), R10
+	NEGQ    R9
+	VMOVDQU 32(R10)(R9*1), Y0
+	XORQ    R9, R9
+	SHLQ    $0x02, R8
+	SUBQ    $0x00000020, R8
+
+singles_1444:
+	CMPQ         R9, R8
+	JGT          tail_1445
+	VMOVUPD      (DX)(R9*2), Y1
+	VMOVUPD      32(DX)(R9*2), Y2
+	VMOVUPD      (BX)(R9*2), Y3
+	VMOVUPD      32(BX)(R9*2), Y4
+	VMOVUPS      (SI)(R9*1), Y5
+	VMOVUPS      (DI)(R9*1), Y6
+	VCVTPS2PD    X5, Y7
+	VMULPD       Y3, Y7, Y7
+	VEXTRACTF128 $0x01, Y5, X3
+	VCVTPS2PD    X3, Y3
+	VMULPD       Y4, Y3, Y3
+	VCVTPD2PSY   Y7, X8
+	VCVTPD2PSY   Y3, X3
+	VINSERTF128  $0x01, X3, Y8, Y8
+	VCVTPS2PD    X8, Y3
+	VMULPD       Y1, Y3, Y3
+	VCVTPS2PD    X6, Y1
+	VSUBPD       Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y8, X3
+	VCVTPS2PD    X3, Y3
+	VMULPD       Y2, Y3, Y3
+	VEXTRACTF128 $0x01, Y6, X2
+	VCVTPS2PD    X2, Y2
+	VSUBPD       Y3, Y2, Y2
+	VMOVUPS      Y8, (AX)(R9*1)
+	VCVTPD2PSY   Y1, X9
+	VCVTPD2PSY   Y2, X1
+	VINSERTF128  $0x01, X1, Y9, Y9
+	VMOVUPS      Y9, (CX)(R9*1)
+	ADDQ         $0x00000020, R9
+	JMP          singles_1444
+
+tail_1445:
+	ADDQ    $0x00000020, R8
+	CMPQ    R9, R8
+	JEQ     done_1446
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R10
+	SHLQ    $0x01, R10
+	LEAQ    (DX)(R9*2), R12
+	XORQ    DX, DX
+
+copy_1447:
+	CMPQ DX, R10
+	JGE  copied_1448
+	MOVL (R12)(DX*1), R11
+	MOVL R11, (SP)(DX*1)
+	ADDQ $0x04, DX
+	JMP  copy_1447
+
+copied_1448:
+	VMOVUPD (SP), Y1
+	VMOVUPD 32(SP), Y2
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), DX
+	SHLQ    $0x01, DX
+	LEAQ    (BX)(R9*2), R11
+	XORQ    BX, BX
+
+copy_1449:
+	CMPQ BX, DX
+	JGE  copied_1450
+	MOVL (R11)(BX*1), R10
+	MOVL R10, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1449
+
+copied_1450:
+	VMOVUPD    (SP), Y3
+	VMOVUPD    32(SP), Y4
+	LEAQ       (SI)(R9*1), DX
+	MOVQ       DX, BX
+	ANDQ       $0x00000fff, BX
+	CMPQ       BX, $0x00000fe0
+	JA         loadslow_1451
+	VMASKMOVPS (DX), Y0, Y5
+	JMP        loaded_1452
+
+loadslow_1451:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), BX
+	XORQ    SI, SI
+
+copy_1453:
+	CMPQ SI, BX
+	JGE  copied_1454
+	MOVL (DX)(SI*1), R10
+	MOVL R10, (SP)(SI*1)
+	ADDQ $0x04, SI
+	JMP  copy_1453
+
+copied_1454:
+	VMOVUPS (SP), Y5
+
+loaded_1452:
+	LEAQ       (DI)(R9*1), DX
+	MOVQ       DX, BX
+	ANDQ       $0x00000fff, BX
+	CMPQ       BX, $0x00000fe0
+	JA         loadslow_1455
+	VMASKMOVPS (DX), Y0, Y6
+	JMP        loaded_1456
+
+loadslow_1455:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), BX
+	XORQ    SI, SI
+
+copy_1457:
+	CMPQ SI, BX
+	JGE  copied_1458
+	MOVL (DX)(SI*1), DI
+	MOVL DI, (SP)(SI*1)
+	ADDQ $0x04, SI
+	JMP  copy_1457
+
+copied_1458:
+	VMOVUPS (SP), Y6
+
+loaded_1456:
+	VCVTPS2PD    X5, Y7
+	VMULPD       Y3, Y7, Y7
+	VEXTRACTF128 $0x01, Y5, X3
+	VCVTPS2PD    X3, Y3
+	VMULPD       Y4, Y3, Y3
+	VCVTPD2PSY   Y7, X10
+	VCVTPD2PSY   Y3, X3
+	VINSERTF128  $0x01, X3, Y10, Y10
+	VCVTPS2PD    X10, Y3
+	VMULPD       Y1, Y3, Y3
+	VCVTPS2PD    X6, Y1
+	VSUBPD       Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y10, X3
+	VCVTPS2PD    X3, Y3
+	VMULPD       Y2, Y3, Y3
+	VEXTRACTF128 $0x01, Y6, X2
+	VCVTPS2PD    X2, Y2
+	VSUBPD       Y3, Y2, Y2
+	LEAQ         (AX)(R9*1), AX
+	MOVQ         AX, DX
+	ANDQ         $0x00000fff, DX
+	CMPQ         DX, $0x00000fe0
+	JA           storeslow_1459
+	VMASKMOVPS   Y10, Y0, (AX)
+	JMP          stored_1460
+
+storeslow_1459:
+	VMOVUPS Y10, (SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1461:
+	CMPQ BX, DX
+	JGE  copied_1462
+	MOVL (SP)(BX*1), SI
+	MOVL SI, (AX)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1461
+
+copied_1462:
+stored_1460:
+	VCVTPD2PSY  Y1, X11
+	VCVTPD2PSY  Y2, X1
+	VINSERTF128 $0x01, X1, Y11, Y11
+	LEAQ        (CX)(R9*1), AX
+	MOVQ        AX, CX
+	ANDQ        $0x00000fff, CX
+	CMPQ        CX, $0x00000fe0
+	JA          storeslow_1463
+	VMASKMOVPS  Y11, Y0, (AX)
+	JMP         stored_1464
+
+storeslow_1463:
+	VMOVUPS Y11, (SP)
+	MOVQ    64(SP), CX
+	XORQ    DX, DX
+
+copy_1465:
+	CMPQ DX, CX
+	JGE  copied_1466
+	MOVL (SP)(DX*1), BX
+	MOVL BX, (AX)(DX*1)
+	ADDQ $0x04, DX
+	JMP  copy_1465
+
+copied_1466:
+stored_1464:
+	MOVQ R8, R9
+
+done_1446:
+	VZEROUPPER
+	RET
+
 // func momentsRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, prefetch int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·momentsRowsAVX512(SB), NOSPLIT, $24-136
@@ -20334,5 +24105,2083 @@ tail_493:
 	MOVQ          R9, R10
 
 done_494:
+	VZEROUPPER
+	RET
+
+// func scaleRowsAVX512(y []float32, x []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, stream int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
+	// scaleRowsAVX512: y = x*scale[i] + shift[i] over runs of width values.
+	CMPQ  stream+128(FP), $0x00
+	JNE   nontemporal_495
+	MOVQ  y_base+0(FP), AX
+	MOVQ  x_base+24(FP), CX
+	MOVQ  width+96(FP), DX
+	MOVQ  samples+104(FP), BX
+	MOVQ  stride+112(FP), SI
+	MOVQ  scale_len+56(FP), DI
+	IMULQ DX, DI
+	SUBQ  DI, SI
+	SHLQ  $0x02, SI
+
+sample_496:
+	XORQ DI, DI
+
+channel_497:
+	MOVQ         scale_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	MOVQ         shift_base+72(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z1
+	MOVQ         DX, R9
+	MOVQ         AX, R8
+	NEGQ         R8
+	ANDQ         $0x3f, R8
+	SHRQ         $0x02, R8
+	JZ           aligned_498
+	CMPQ         R8, R9
+	JAE          aligned_498
+	LEAQ         kmask<>+0(SB), R10
+	MOVWLZX      (R10)(R8*2), R10
+	KMOVW        R10, K1
+	XORQ         R10, R10
+	VMOVUPS.Z    (CX)(R10*1), K1, Z2
+	VFMADD213PS  Z1, Z0, Z2
+	VMOVUPS      Z2, K1, (AX)(R10*1)
+	SUBQ         R8, R9
+	SHLQ         $0x02, R8
+	ADDQ         R8, AX
+	ADDQ         R8, CX
+
+aligned_498:
+	MOVQ    R9, R8
+	ANDQ    $0x0f, R8
+	LEAQ    kmask<>+0(SB), R10
+	MOVWLZX (R10)(R8*2), R8
+	KMOVW   R8, K1
+	XORQ    R8, R8
+	SHLQ    $0x02, R9
+	SUBQ    $0x00000100, R9
+
+blocks_502:
+	CMPQ       R8, R9
+	JGT        blocksdone_503
+	MOVQ       prefetch+120(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_504
+	LEAQ       (R10)(CX*1), R10
+	PREFETCHT0 (R10)(R8*1)
+	PREFETCHT0 64(R10)(R8*1)
+	PREFETCHT0 128(R10)(R8*1)
+	PREFETCHT0 192(R10)(R8*1)
+
+noprefetch_504:
+	VMOVUPS     (CX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (AX)(R8*1)
+	VMOVUPS     64(CX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 64(AX)(R8*1)
+	VMOVUPS     128(CX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 128(AX)(R8*1)
+	VMOVUPS     192(CX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 192(AX)(R8*1)
+	ADDQ        $0x00000100, R8
+	JMP         blocks_502
+
+blocksdone_503:
+	ADDQ $0x000000c0, R9
+
+singles_499:
+	CMPQ        R8, R9
+	JGT         tail_500
+	VMOVUPS     (CX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (AX)(R8*1)
+	ADDQ        $0x00000040, R8
+	JMP         singles_499
+
+tail_500:
+	ADDQ        $0x00000040, R9
+	CMPQ        R8, R9
+	JEQ         done_501
+	VMOVUPS.Z   (CX)(R8*1), K1, Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (AX)(R8*1)
+	MOVQ        R9, R8
+
+done_501:
+	ADDQ R8, AX
+	ADDQ R8, CX
+	INCQ DI
+	CMPQ DI, scale_len+56(FP)
+	JB   channel_497
+	ADDQ SI, AX
+	ADDQ SI, CX
+	DECQ BX
+	JNZ  sample_496
+	VZEROUPPER
+	RET
+
+nontemporal_495:
+	MOVQ   y_base+0(FP), AX
+	MOVQ   x_base+24(FP), CX
+	MOVQ   width+96(FP), DX
+	MOVQ   samples+104(FP), BX
+	MOVQ   stride+112(FP), SI
+	MOVQ   scale_len+56(FP), DI
+	IMULQ  DX, DI
+	SUBQ   DI, SI
+	SHLQ   $0x02, SI
+	VPXORD Z0, Z0, Z0
+
+sample_505:
+	XORQ DI, DI
+
+channel_506:
+	LEAQ         16384(AX), R8
+	ANDQ         $-4096, R8
+	PREFETCHT0   (R8)
+	MOVQ         scale_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z1
+	MOVQ         shift_base+72(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z2
+	TESTQ        DI, DI
+	JNZ          merged_507
+	MOVQ         DX, R9
+	MOVQ         AX, R8
+	NEGQ         R8
+	ANDQ         $0x3f, R8
+	SHRQ         $0x02, R8
+	JZ           aligned_509
+	CMPQ         R8, R9
+	JAE          aligned_509
+	LEAQ         kmask<>+0(SB), R10
+	MOVWLZX      (R10)(R8*2), R10
+	KMOVW        R10, K1
+	XORQ         R10, R10
+	VMOVUPS.Z    (CX)(R10*1), K1, Z3
+	VFMADD213PS  Z2, Z1, Z3
+	VMOVUPS      Z3, K1, (AX)(R10*1)
+	SUBQ         R8, R9
+	SHLQ         $0x02, R8
+	ADDQ         R8, AX
+	ADDQ         R8, CX
+
+aligned_509:
+	MOVQ R9, R8
+	JMP  headed_508
+
+merged_507:
+	MOVQ        DX, R9
+	MOVQ        AX, R8
+	ANDQ        $0x3f, R8
+	JZ          mergedone_510
+	MOVQ        R8, R10
+	SHRQ        $0x02, R10
+	LEAQ        kmask<>+0(SB), R11
+	MOVWLZX     (R11)(R10*2), R10
+	KMOVW       R10, K1
+	KNOTW       K1, K1
+	NEGQ        R8
+	VMOVUPS.Z   (CX)(R8*1), K1, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVAPS     Z3, K1, Z0
+	VMOVNTPS    Z0, (AX)(R8*1)
+	ADDQ        $0x40, R8
+	ADDQ        R8, AX
+	ADDQ        R8, CX
+	SHRQ        $0x02, R8
+	SUBQ        R8, R9
+
+mergedone_510:
+	MOVQ R9, R8
+
+headed_508:
+	MOVQ    R8, R9
+	ANDQ    $0x0f, R9
+	LEAQ    kmask<>+0(SB), R10
+	MOVWLZX (R10)(R9*2), R9
+	KMOVW   R9, K1
+	XORQ    R9, R9
+	SHLQ    $0x02, R8
+	SUBQ    $0x00000100, R8
+
+blocks_514:
+	CMPQ       R9, R8
+	JGT        blocksdone_515
+	MOVQ       prefetch+120(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_516
+	LEAQ       (R10)(CX*1), R10
+	PREFETCHT0 (R10)(R9*1)
+	PREFETCHT0 64(R10)(R9*1)
+	PREFETCHT0 128(R10)(R9*1)
+	PREFETCHT0 192(R10)(R9*1)
+
+noprefetch_516:
+	LEAQ        16384(AX)(R9*1), R10
+	ANDQ        $-4096, R10
+	PREFETCHT0  (R10)
+	VMOVUPS     (CX)(R9*1), Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, (AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, 64(AX)(R9*1)
+	VMOVUPS     128(CX)(R9*1), Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, 128(AX)(R9*1)
+	VMOVUPS     192(CX)(R9*1), Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, 192(AX)(R9*1)
+	ADDQ        $0x00000100, R9
+	JMP         blocks_514
+
+blocksdone_515:
+	ADDQ $0x000000c0, R8
+
+singles_511:
+	CMPQ        R9, R8
+	JGT         tail_512
+	VMOVUPS     (CX)(R9*1), Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVNTPS    Z3, (AX)(R9*1)
+	ADDQ        $0x00000040, R9
+	JMP         singles_511
+
+tail_512:
+	ADDQ        $0x00000040, R8
+	CMPQ        R9, R8
+	JEQ         done_513
+	VMOVUPS.Z   (CX)(R9*1), K1, Z0
+	VFMADD213PS Z2, Z1, Z0
+	VMOVAPS     Z0, Z0
+	MOVQ        R8, R9
+
+done_513:
+	ADDQ    R9, AX
+	ADDQ    R9, CX
+	INCQ    DI
+	CMPQ    DI, scale_len+56(FP)
+	JB      channel_506
+	MOVQ    AX, DI
+	ANDQ    $0x3f, DI
+	JZ      flushed_517
+	MOVQ    DI, R8
+	SHRQ    $0x02, R8
+	LEAQ    kmask<>+0(SB), R9
+	MOVWLZX (R9)(R8*2), R8
+	KMOVW   R8, K1
+	KNOTW   K1, K1
+	KNOTW   K1, K1
+	NEGQ    DI
+	VMOVUPS Z0, K1, (AX)(DI*1)
+
+flushed_517:
+	ADDQ SI, AX
+	ADDQ SI, CX
+	DECQ BX
+	JNZ  sample_505
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func scaleShortRowsAVX512(y []float32, x []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, group int)
+// Requires: AVX, AVX512F, CMOV, MMX+
+TEXT ·scaleShortRowsAVX512(SB), NOSPLIT, $0-136
+	// scaleShortRowsAVX512: scaleRows for short runs, a group of samples at a time.
+	MOVQ    y_base+0(FP), AX
+	MOVQ    x_base+24(FP), CX
+	MOVQ    width+96(FP), DX
+	MOVQ    DX, BX
+	ANDQ    $0x0f, BX
+	LEAQ    kmask<>+0(SB), SI
+	MOVWLZX (SI)(BX*2), BX
+	KMOVW   BX, K1
+	MOVQ    stride+112(FP), BX
+	SHLQ    $0x02, BX
+	SHLQ    $0x02, DX
+	MOVQ    group+128(FP), SI
+	CMPQ    samples+104(FP), SI
+	CMOVQLT samples+104(FP), SI
+
+group_518:
+	XORQ DI, DI
+
+channel_519:
+	MOVQ         scale_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	MOVQ         shift_base+72(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z1
+	MOVQ         prefetch+120(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_520
+	XORQ         R9, R9
+	MOVQ         SI, R10
+
+prefetch_521:
+	LEAQ       (R8)(CX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_521
+
+noprefetch_520:
+	MOVQ DX, R8
+	ANDQ $-64, R8
+	XORQ R9, R9
+
+pairs_522:
+	LEAQ 128(R9), R10
+	CMPQ R10, R8
+	JA   single_523
+	LEAQ (R9)(BX*1), R11
+	MOVQ SI, R12
+
+down_526:
+	CMPQ        R12, $0x02
+	JB          downlast_527
+	VMOVUPS     (CX)(R9*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 64(AX)(R9*1)
+	VMOVUPS     (CX)(R11*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (AX)(R11*1)
+	VMOVUPS     64(CX)(R11*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 64(AX)(R11*1)
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R11)(BX*2), R11
+	SUBQ        $0x02, R12
+	JMP         down_526
+
+downlast_527:
+	TESTQ       R12, R12
+	JZ          downdone_528
+	VMOVUPS     (CX)(R9*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 64(AX)(R9*1)
+
+downdone_528:
+	MOVQ R10, R9
+	JMP  pairs_522
+
+single_523:
+	CMPQ R9, R8
+	JAE  tail_524
+	MOVQ R9, R8
+	LEAQ (R8)(BX*1), R10
+	MOVQ SI, R11
+
+down_529:
+	CMPQ        R11, $0x02
+	JB          downlast_530
+	VMOVUPS     (CX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (AX)(R8*1)
+	VMOVUPS     (CX)(R10*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (AX)(R10*1)
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_529
+
+downlast_530:
+	TESTQ       R11, R11
+	JZ          downdone_531
+	VMOVUPS     (CX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (AX)(R8*1)
+
+downdone_531:
+	ADDQ $0x00000040, R9
+
+tail_524:
+	CMPQ R9, DX
+	JAE  positionsdone_525
+	MOVQ R9, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ SI, R10
+
+down_532:
+	CMPQ        R10, $0x02
+	JB          downlast_533
+	VMOVUPS.Z   (CX)(R8*1), K1, Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (AX)(R8*1)
+	VMOVUPS.Z   (CX)(R9*1), K1, Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (AX)(R9*1)
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_532
+
+downlast_533:
+	TESTQ       R10, R10
+	JZ          downdone_534
+	VMOVUPS.Z   (CX)(R8*1), K1, Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (AX)(R8*1)
+
+downdone_534:
+positionsdone_525:
+	ADDQ    DX, AX
+	ADDQ    DX, CX
+	INCQ    DI
+	CMPQ    DI, scale_len+56(FP)
+	JB      channel_519
+	MOVQ    SI, R8
+	IMULQ   BX, R8
+	IMULQ   DX, DI
+	SUBQ    DI, R8
+	ADDQ    R8, AX
+	ADDQ    R8, CX
+	SUBQ    SI, samples+104(FP)
+	JZ      done_535
+	MOVQ    group+128(FP), SI
+	CMPQ    samples+104(FP), SI
+	CMOVQLT samples+104(FP), SI
+	JMP     group_518
+
+done_535:
+	VZEROUPPER
+	RET
+
+// func scaleColsAVX512(y []float32, x []float32, scale []float32, shift []float32, rows int, stride int, prefetch int, stream int)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
+	// scaleColsAVX512: y = x*scale[i] + shift[i] over rows of len(scale) values.
+	CMPQ    stream+120(FP), $0x00
+	JNE     nontemporal_536
+	MOVQ    stride+104(FP), AX
+	SHLQ    $0x02, AX
+	MOVQ    scale_len+56(FP), CX
+	ANDQ    $0x0f, CX
+	LEAQ    kmask<>+0(SB), DX
+	MOVWLZX (DX)(CX*2), CX
+	KMOVW   CX, K1
+	CMPQ    scale_len+56(FP), $0x00000060
+	JA      streaming_537
+	MOVQ    scale_len+56(FP), CX
+	ADDQ    $0x0f, CX
+	SHRQ    $0x04, CX
+	TESTQ   $0x0000000f, scale_len+56(FP)
+	JZ      full_538
+	CMPQ    CX, $0x01
+	JEQ     scaleColsAVX512_v1_true_false
+	CMPQ    CX, $0x02
+	JEQ     scaleColsAVX512_v2_true_false
+	CMPQ    CX, $0x03
+	JEQ     scaleColsAVX512_v3_true_false
+	CMPQ    CX, $0x04
+	JEQ     scaleColsAVX512_v4_true_false
+	CMPQ    CX, $0x05
+	JEQ     scaleColsAVX512_v5_true_false
+	CMPQ    CX, $0x06
+	JEQ     scaleColsAVX512_v6_true_false
+
+full_538:
+	CMPQ    CX, $0x01
+	JEQ     scaleColsAVX512_v1_false_false
+	CMPQ    CX, $0x02
+	JEQ     scaleColsAVX512_v2_false_false
+	CMPQ    CX, $0x03
+	JEQ     scaleColsAVX512_v3_false_false
+	CMPQ    CX, $0x04
+	JEQ     scaleColsAVX512_v4_false_false
+	CMPQ    CX, $0x05
+	JEQ     scaleColsAVX512_v5_false_false
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Z2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 128(CX), Z4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 128(CX), Z5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 192(CX), Z6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 192(CX), Z7
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 256(CX), Z8
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 256(CX), Z9
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 320(CX), Z10
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 320(CX), Z11
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_539:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_540
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+	PREFETCHT0 320(DX)(SI*1)
+
+noprefetch_540:
+	VMOVUPS     (DX), Z12
+	VFMADD213PS Z1, Z0, Z12
+	VMOVUPS     Z12, (CX)
+	VMOVUPS     64(DX), Z12
+	VFMADD213PS Z3, Z2, Z12
+	VMOVUPS     Z12, 64(CX)
+	VMOVUPS     128(DX), Z12
+	VFMADD213PS Z5, Z4, Z12
+	VMOVUPS     Z12, 128(CX)
+	VMOVUPS     192(DX), Z12
+	VFMADD213PS Z7, Z6, Z12
+	VMOVUPS     Z12, 192(CX)
+	VMOVUPS     256(DX), Z12
+	VFMADD213PS Z9, Z8, Z12
+	VMOVUPS     Z12, 256(CX)
+	VMOVUPS     320(DX), Z12
+	VFMADD213PS Z11, Z10, Z12
+	VMOVUPS     Z12, 320(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_539
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v5_false_false:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Z2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 128(CX), Z4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 128(CX), Z5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 192(CX), Z6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 192(CX), Z7
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 256(CX), Z8
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 256(CX), Z9
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_541:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_542
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+
+noprefetch_542:
+	VMOVUPS     (DX), Z10
+	VFMADD213PS Z1, Z0, Z10
+	VMOVUPS     Z10, (CX)
+	VMOVUPS     64(DX), Z10
+	VFMADD213PS Z3, Z2, Z10
+	VMOVUPS     Z10, 64(CX)
+	VMOVUPS     128(DX), Z10
+	VFMADD213PS Z5, Z4, Z10
+	VMOVUPS     Z10, 128(CX)
+	VMOVUPS     192(DX), Z10
+	VFMADD213PS Z7, Z6, Z10
+	VMOVUPS     Z10, 192(CX)
+	VMOVUPS     256(DX), Z10
+	VFMADD213PS Z9, Z8, Z10
+	VMOVUPS     Z10, 256(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_541
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v4_false_false:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Z2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 128(CX), Z4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 128(CX), Z5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 192(CX), Z6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 192(CX), Z7
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_543:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_544
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+
+noprefetch_544:
+	VMOVUPS     (DX), Z8
+	VFMADD213PS Z1, Z0, Z8
+	VMOVUPS     Z8, (CX)
+	VMOVUPS     64(DX), Z8
+	VFMADD213PS Z3, Z2, Z8
+	VMOVUPS     Z8, 64(CX)
+	VMOVUPS     128(DX), Z8
+	VFMADD213PS Z5, Z4, Z8
+	VMOVUPS     Z8, 128(CX)
+	VMOVUPS     192(DX), Z8
+	VFMADD213PS Z7, Z6, Z8
+	VMOVUPS     Z8, 192(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_543
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v3_false_false:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Z2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 128(CX), Z4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 128(CX), Z5
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_545:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_546
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+
+noprefetch_546:
+	VMOVUPS     (DX), Z6
+	VFMADD213PS Z1, Z0, Z6
+	VMOVUPS     Z6, (CX)
+	VMOVUPS     64(DX), Z6
+	VFMADD213PS Z3, Z2, Z6
+	VMOVUPS     Z6, 64(CX)
+	VMOVUPS     128(DX), Z6
+	VFMADD213PS Z5, Z4, Z6
+	VMOVUPS     Z6, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_545
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v2_false_false:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Z2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_547:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_548
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_548:
+	VMOVUPS     (DX), Z4
+	VFMADD213PS Z1, Z0, Z4
+	VMOVUPS     Z4, (CX)
+	VMOVUPS     64(DX), Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVUPS     Z4, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_547
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v1_false_false:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_549:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_550
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_550:
+	VMOVUPS     (DX), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_549
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v6_true_false:
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   64(CX), Z2
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   128(CX), Z4
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   128(CX), Z5
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   192(CX), Z6
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   192(CX), Z7
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   256(CX), Z8
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   256(CX), Z9
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z10
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z11
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+96(FP), BX
+
+row_551:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_552
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+	PREFETCHT0 320(DX)(SI*1)
+
+noprefetch_552:
+	VMOVUPS     (DX), Z12
+	VFMADD213PS Z1, Z0, Z12
+	VMOVUPS     Z12, (CX)
+	VMOVUPS     64(DX), Z12
+	VFMADD213PS Z3, Z2, Z12
+	VMOVUPS     Z12, 64(CX)
+	VMOVUPS     128(DX), Z12
+	VFMADD213PS Z5, Z4, Z12
+	VMOVUPS     Z12, 128(CX)
+	VMOVUPS     192(DX), Z12
+	VFMADD213PS Z7, Z6, Z12
+	VMOVUPS     Z12, 192(CX)
+	VMOVUPS     256(DX), Z12
+	VFMADD213PS Z9, Z8, Z12
+	VMOVUPS     Z12, 256(CX)
+	VMOVUPS.Z   320(DX), K1, Z12
+	VFMADD213PS Z11, Z10, Z12
+	VMOVUPS     Z12, K1, 320(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_551
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v5_true_false:
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   64(CX), Z2
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   128(CX), Z4
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   128(CX), Z5
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   192(CX), Z6
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   192(CX), Z7
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z8
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z9
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+96(FP), BX
+
+row_553:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_554
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+
+noprefetch_554:
+	VMOVUPS     (DX), Z10
+	VFMADD213PS Z1, Z0, Z10
+	VMOVUPS     Z10, (CX)
+	VMOVUPS     64(DX), Z10
+	VFMADD213PS Z3, Z2, Z10
+	VMOVUPS     Z10, 64(CX)
+	VMOVUPS     128(DX), Z10
+	VFMADD213PS Z5, Z4, Z10
+	VMOVUPS     Z10, 128(CX)
+	VMOVUPS     192(DX), Z10
+	VFMADD213PS Z7, Z6, Z10
+	VMOVUPS     Z10, 192(CX)
+	VMOVUPS.Z   256(DX), K1, Z10
+	VFMADD213PS Z9, Z8, Z10
+	VMOVUPS     Z10, K1, 256(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_553
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v4_true_false:
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   64(CX), Z2
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   128(CX), Z4
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   128(CX), Z5
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z6
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z7
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+96(FP), BX
+
+row_555:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_556
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+
+noprefetch_556:
+	VMOVUPS     (DX), Z8
+	VFMADD213PS Z1, Z0, Z8
+	VMOVUPS     Z8, (CX)
+	VMOVUPS     64(DX), Z8
+	VFMADD213PS Z3, Z2, Z8
+	VMOVUPS     Z8, 64(CX)
+	VMOVUPS     128(DX), Z8
+	VFMADD213PS Z5, Z4, Z8
+	VMOVUPS     Z8, 128(CX)
+	VMOVUPS.Z   192(DX), K1, Z8
+	VFMADD213PS Z7, Z6, Z8
+	VMOVUPS     Z8, K1, 192(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_555
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v3_true_false:
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   64(CX), Z2
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z4
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z5
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+96(FP), BX
+
+row_557:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_558
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+
+noprefetch_558:
+	VMOVUPS     (DX), Z6
+	VFMADD213PS Z1, Z0, Z6
+	VMOVUPS     Z6, (CX)
+	VMOVUPS     64(DX), Z6
+	VFMADD213PS Z3, Z2, Z6
+	VMOVUPS     Z6, 64(CX)
+	VMOVUPS.Z   128(DX), K1, Z6
+	VFMADD213PS Z5, Z4, Z6
+	VMOVUPS     Z6, K1, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_557
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v2_true_false:
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z2
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z3
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+96(FP), BX
+
+row_559:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_560
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_560:
+	VMOVUPS     (DX), Z4
+	VFMADD213PS Z1, Z0, Z4
+	VMOVUPS     Z4, (CX)
+	VMOVUPS.Z   64(DX), K1, Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVUPS     Z4, K1, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_559
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v1_true_false:
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS.Z (CX), K1, Z0
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS.Z (CX), K1, Z1
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+96(FP), BX
+
+row_561:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_562
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_562:
+	VMOVUPS.Z   (DX), K1, Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_561
+	VZEROUPPER
+	RET
+
+streaming_537:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ scale_base+48(FP), BX
+	MOVQ shift_base+72(FP), SI
+	MOVQ rows+96(FP), DI
+
+rows_563:
+	CMPQ DI, $0x01
+	JB   rowsdone_564
+	XORQ R8, R8
+	MOVQ scale_len+56(FP), R9
+	SHLQ $0x02, R9
+	SUBQ $0x00000100, R9
+
+blocks_568:
+	CMPQ        R8, R9
+	JGT         blocksdone_569
+	VMOVUPS     (BX)(R8*1), Z0
+	VMOVUPS     (SI)(R8*1), Z1
+	VMOVUPS     (DX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (CX)(R8*1)
+	VMOVUPS     64(BX)(R8*1), Z0
+	VMOVUPS     64(SI)(R8*1), Z1
+	VMOVUPS     64(DX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 64(CX)(R8*1)
+	VMOVUPS     128(BX)(R8*1), Z0
+	VMOVUPS     128(SI)(R8*1), Z1
+	VMOVUPS     128(DX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 128(CX)(R8*1)
+	VMOVUPS     192(BX)(R8*1), Z0
+	VMOVUPS     192(SI)(R8*1), Z1
+	VMOVUPS     192(DX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, 192(CX)(R8*1)
+	ADDQ        $0x00000100, R8
+	JMP         blocks_568
+
+blocksdone_569:
+	ADDQ $0x000000c0, R9
+
+singles_565:
+	CMPQ        R8, R9
+	JGT         tail_566
+	VMOVUPS     (BX)(R8*1), Z0
+	VMOVUPS     (SI)(R8*1), Z1
+	VMOVUPS     (DX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, (CX)(R8*1)
+	ADDQ        $0x00000040, R8
+	JMP         singles_565
+
+tail_566:
+	ADDQ        $0x00000040, R9
+	CMPQ        R8, R9
+	JEQ         done_567
+	VMOVUPS.Z   (BX)(R8*1), K1, Z0
+	VMOVUPS.Z   (SI)(R8*1), K1, Z1
+	VMOVUPS.Z   (DX)(R8*1), K1, Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (CX)(R8*1)
+	MOVQ        R9, R8
+
+done_567:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	SUBQ $0x01, DI
+	JMP  rows_563
+
+rowsdone_564:
+	VZEROUPPER
+	RET
+
+nontemporal_536:
+	MOVQ    stride+104(FP), AX
+	SHLQ    $0x02, AX
+	MOVQ    scale_len+56(FP), CX
+	ANDQ    $0x0f, CX
+	LEAQ    kmask<>+0(SB), DX
+	MOVWLZX (DX)(CX*2), CX
+	KMOVW   CX, K1
+	CMPQ    scale_len+56(FP), $0x00000060
+	JA      streaming_570
+	MOVQ    scale_len+56(FP), CX
+	ADDQ    $0x0f, CX
+	SHRQ    $0x04, CX
+	TESTQ   $0x0000000f, scale_len+56(FP)
+	JZ      full_571
+	CMPQ    CX, $0x01
+	JEQ     scaleColsAVX512_v1_true_true
+	CMPQ    CX, $0x02
+	JEQ     scaleColsAVX512_v2_true_true
+	CMPQ    CX, $0x03
+	JEQ     scaleColsAVX512_v3_true_true
+	CMPQ    CX, $0x04
+	JEQ     scaleColsAVX512_v4_true_true
+	CMPQ    CX, $0x05
+	JEQ     scaleColsAVX512_v5_true_true
+	CMPQ    CX, $0x06
+	JEQ     scaleColsAVX512_v6_true_true
+
+full_571:
+	CMPQ    CX, $0x01
+	JEQ     scaleColsAVX512_v1_false_true
+	CMPQ    CX, $0x02
+	JEQ     scaleColsAVX512_v2_false_true
+	CMPQ    CX, $0x03
+	JEQ     scaleColsAVX512_v3_false_true
+	CMPQ    CX, $0x04
+	JEQ     scaleColsAVX512_v4_false_true
+	CMPQ    CX, $0x05
+	JEQ     scaleColsAVX512_v5_false_true
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Z2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 128(CX), Z4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 128(CX), Z5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 192(CX), Z6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 192(CX), Z7
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 256(CX), Z8
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 256(CX), Z9
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 320(CX), Z10
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 320(CX), Z11
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_572:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_573
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+	PREFETCHT0 320(DX)(SI*1)
+
+noprefetch_573:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z12
+	VFMADD213PS Z1, Z0, Z12
+	VMOVNTPS    Z12, (CX)
+	VMOVUPS     64(DX), Z12
+	VFMADD213PS Z3, Z2, Z12
+	VMOVNTPS    Z12, 64(CX)
+	VMOVUPS     128(DX), Z12
+	VFMADD213PS Z5, Z4, Z12
+	VMOVNTPS    Z12, 128(CX)
+	VMOVUPS     192(DX), Z12
+	VFMADD213PS Z7, Z6, Z12
+	VMOVNTPS    Z12, 192(CX)
+	VMOVUPS     256(DX), Z12
+	VFMADD213PS Z9, Z8, Z12
+	VMOVNTPS    Z12, 256(CX)
+	VMOVUPS     320(DX), Z12
+	VFMADD213PS Z11, Z10, Z12
+	VMOVNTPS    Z12, 320(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_572
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v5_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Z2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 128(CX), Z4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 128(CX), Z5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 192(CX), Z6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 192(CX), Z7
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 256(CX), Z8
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 256(CX), Z9
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_574:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_575
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+
+noprefetch_575:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z10
+	VFMADD213PS Z1, Z0, Z10
+	VMOVNTPS    Z10, (CX)
+	VMOVUPS     64(DX), Z10
+	VFMADD213PS Z3, Z2, Z10
+	VMOVNTPS    Z10, 64(CX)
+	VMOVUPS     128(DX), Z10
+	VFMADD213PS Z5, Z4, Z10
+	VMOVNTPS    Z10, 128(CX)
+	VMOVUPS     192(DX), Z10
+	VFMADD213PS Z7, Z6, Z10
+	VMOVNTPS    Z10, 192(CX)
+	VMOVUPS     256(DX), Z10
+	VFMADD213PS Z9, Z8, Z10
+	VMOVNTPS    Z10, 256(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_574
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v4_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Z2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 128(CX), Z4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 128(CX), Z5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 192(CX), Z6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 192(CX), Z7
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_576:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_577
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+
+noprefetch_577:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z8
+	VFMADD213PS Z1, Z0, Z8
+	VMOVNTPS    Z8, (CX)
+	VMOVUPS     64(DX), Z8
+	VFMADD213PS Z3, Z2, Z8
+	VMOVNTPS    Z8, 64(CX)
+	VMOVUPS     128(DX), Z8
+	VFMADD213PS Z5, Z4, Z8
+	VMOVNTPS    Z8, 128(CX)
+	VMOVUPS     192(DX), Z8
+	VFMADD213PS Z7, Z6, Z8
+	VMOVNTPS    Z8, 192(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_576
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v3_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Z2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 128(CX), Z4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 128(CX), Z5
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_578:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_579
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+
+noprefetch_579:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z6
+	VFMADD213PS Z1, Z0, Z6
+	VMOVNTPS    Z6, (CX)
+	VMOVUPS     64(DX), Z6
+	VFMADD213PS Z3, Z2, Z6
+	VMOVNTPS    Z6, 64(CX)
+	VMOVUPS     128(DX), Z6
+	VFMADD213PS Z5, Z4, Z6
+	VMOVNTPS    Z6, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_578
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v2_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Z2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Z3
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_580:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_581
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_581:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z4
+	VFMADD213PS Z1, Z0, Z4
+	VMOVNTPS    Z4, (CX)
+	VMOVUPS     64(DX), Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVNTPS    Z4, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_580
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v1_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Z0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Z1
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_582:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_583
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_583:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVNTPS    Z2, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_582
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v6_true_true:
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   64(CX), Z2
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   128(CX), Z4
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   128(CX), Z5
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   192(CX), Z6
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   192(CX), Z7
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   256(CX), Z8
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   256(CX), Z9
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z10
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS.Z 320(CX), K1, Z11
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+96(FP), BX
+
+row_584:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_585
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+	PREFETCHT0 320(DX)(SI*1)
+
+noprefetch_585:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z12
+	VFMADD213PS Z1, Z0, Z12
+	VMOVNTPS    Z12, (CX)
+	VMOVUPS     64(DX), Z12
+	VFMADD213PS Z3, Z2, Z12
+	VMOVNTPS    Z12, 64(CX)
+	VMOVUPS     128(DX), Z12
+	VFMADD213PS Z5, Z4, Z12
+	VMOVNTPS    Z12, 128(CX)
+	VMOVUPS     192(DX), Z12
+	VFMADD213PS Z7, Z6, Z12
+	VMOVNTPS    Z12, 192(CX)
+	VMOVUPS     256(DX), Z12
+	VFMADD213PS Z9, Z8, Z12
+	VMOVNTPS    Z12, 256(CX)
+	VMOVUPS.Z   320(DX), K1, Z12
+	VFMADD213PS Z11, Z10, Z12
+	VMOVUPS     Z12, K1, 320(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_584
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v5_true_true:
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   64(CX), Z2
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   128(CX), Z4
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   128(CX), Z5
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   192(CX), Z6
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   192(CX), Z7
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z8
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS.Z 256(CX), K1, Z9
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+96(FP), BX
+
+row_586:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_587
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+	PREFETCHT0 256(DX)(SI*1)
+
+noprefetch_587:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z10
+	VFMADD213PS Z1, Z0, Z10
+	VMOVNTPS    Z10, (CX)
+	VMOVUPS     64(DX), Z10
+	VFMADD213PS Z3, Z2, Z10
+	VMOVNTPS    Z10, 64(CX)
+	VMOVUPS     128(DX), Z10
+	VFMADD213PS Z5, Z4, Z10
+	VMOVNTPS    Z10, 128(CX)
+	VMOVUPS     192(DX), Z10
+	VFMADD213PS Z7, Z6, Z10
+	VMOVNTPS    Z10, 192(CX)
+	VMOVUPS.Z   256(DX), K1, Z10
+	VFMADD213PS Z9, Z8, Z10
+	VMOVUPS     Z10, K1, 256(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_586
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v4_true_true:
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   64(CX), Z2
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   128(CX), Z4
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   128(CX), Z5
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z6
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS.Z 192(CX), K1, Z7
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+96(FP), BX
+
+row_588:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_589
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 192(DX)(SI*1)
+
+noprefetch_589:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z8
+	VFMADD213PS Z1, Z0, Z8
+	VMOVNTPS    Z8, (CX)
+	VMOVUPS     64(DX), Z8
+	VFMADD213PS Z3, Z2, Z8
+	VMOVNTPS    Z8, 64(CX)
+	VMOVUPS     128(DX), Z8
+	VFMADD213PS Z5, Z4, Z8
+	VMOVNTPS    Z8, 128(CX)
+	VMOVUPS.Z   192(DX), K1, Z8
+	VFMADD213PS Z7, Z6, Z8
+	VMOVUPS     Z8, K1, 192(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_588
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v3_true_true:
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   64(CX), Z2
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   64(CX), Z3
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z4
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS.Z 128(CX), K1, Z5
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+96(FP), BX
+
+row_590:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_591
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+
+noprefetch_591:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z6
+	VFMADD213PS Z1, Z0, Z6
+	VMOVNTPS    Z6, (CX)
+	VMOVUPS     64(DX), Z6
+	VFMADD213PS Z3, Z2, Z6
+	VMOVNTPS    Z6, 64(CX)
+	VMOVUPS.Z   128(DX), K1, Z6
+	VFMADD213PS Z5, Z4, Z6
+	VMOVUPS     Z6, K1, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_590
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v2_true_true:
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS   (CX), Z0
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS   (CX), Z1
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z2
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS.Z 64(CX), K1, Z3
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+96(FP), BX
+
+row_592:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_593
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_593:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Z4
+	VFMADD213PS Z1, Z0, Z4
+	VMOVNTPS    Z4, (CX)
+	VMOVUPS.Z   64(DX), K1, Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVUPS     Z4, K1, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_592
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX512_v1_true_true:
+	MOVQ      scale_base+48(FP), CX
+	VMOVUPS.Z (CX), K1, Z0
+	MOVQ      shift_base+72(FP), CX
+	VMOVUPS.Z (CX), K1, Z1
+	MOVQ      y_base+0(FP), CX
+	MOVQ      x_base+24(FP), DX
+	MOVQ      rows+96(FP), BX
+
+row_594:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_595
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_595:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS.Z   (DX), K1, Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_594
+	SFENCE
+	VZEROUPPER
+	RET
+
+streaming_570:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ scale_base+48(FP), BX
+	MOVQ shift_base+72(FP), SI
+	MOVQ rows+96(FP), DI
+
+rows_596:
+	CMPQ DI, $0x04
+	JB   rowsdone_597
+	XORQ R8, R8
+	MOVQ scale_len+56(FP), R9
+	SHLQ $0x02, R9
+	SUBQ $0x00000100, R9
+
+blocks_601:
+	CMPQ        R8, R9
+	JGT         blocksdone_602
+	LEAQ        16384(CX)(R8*1), R10
+	ANDQ        $-4096, R10
+	PREFETCHT0  (R10)
+	VMOVUPS     (BX)(R8*1), Z0
+	VMOVUPS     (SI)(R8*1), Z1
+	VMOVUPS     64(BX)(R8*1), Z2
+	VMOVUPS     64(SI)(R8*1), Z3
+	VMOVUPS     128(BX)(R8*1), Z4
+	VMOVUPS     128(SI)(R8*1), Z5
+	VMOVUPS     192(BX)(R8*1), Z6
+	VMOVUPS     192(SI)(R8*1), Z7
+	MOVQ        R8, R10
+	VMOVUPS     (DX)(R10*1), Z8
+	VFMADD213PS Z1, Z0, Z8
+	VMOVNTPS    Z8, (CX)(R10*1)
+	VMOVUPS     64(DX)(R10*1), Z8
+	VFMADD213PS Z3, Z2, Z8
+	VMOVNTPS    Z8, 64(CX)(R10*1)
+	VMOVUPS     128(DX)(R10*1), Z8
+	VFMADD213PS Z5, Z4, Z8
+	VMOVNTPS    Z8, 128(CX)(R10*1)
+	VMOVUPS     192(DX)(R10*1), Z8
+	VFMADD213PS Z7, Z6, Z8
+	VMOVNTPS    Z8, 192(CX)(R10*1)
+	ADDQ        AX, R10
+	VMOVUPS     (DX)(R10*1), Z8
+	VFMADD213PS Z1, Z0, Z8
+	VMOVNTPS    Z8, (CX)(R10*1)
+	VMOVUPS     64(DX)(R10*1), Z8
+	VFMADD213PS Z3, Z2, Z8
+	VMOVNTPS    Z8, 64(CX)(R10*1)
+	VMOVUPS     128(DX)(R10*1), Z8
+	VFMADD213PS Z5, Z4, Z8
+	VMOVNTPS    Z8, 128(CX)(R10*1)
+	VMOVUPS     192(DX)(R10*1), Z8
+	VFMADD213PS Z7, Z6, Z8
+	VMOVNTPS    Z8, 192(CX)(R10*1)
+	ADDQ        AX, R10
+	VMOVUPS     (DX)(R10*1), Z8
+	VFMADD213PS Z1, Z0, Z8
+	VMOVNTPS    Z8, (CX)(R10*1)
+	VMOVUPS     64(DX)(R10*1), Z8
+	VFMADD213PS Z3, Z2, Z8
+	VMOVNTPS    Z8, 64(CX)(R10*1)
+	VMOVUPS     128(DX)(R10*1), Z8
+	VFMADD213PS Z5, Z4, Z8
+	VMOVNTPS    Z8, 128(CX)(R10*1)
+	VMOVUPS     192(DX)(R10*1), Z8
+	VFMADD213PS Z7, Z6, Z8
+	VMOVNTPS    Z8, 192(CX)(R10*1)
+	ADDQ        AX, R10
+	VMOVUPS     (DX)(R10*1), Z8
+	VFMADD213PS Z1, Z0, Z8
+	VMOVNTPS    Z8, (CX)(R10*1)
+	VMOVUPS     64(DX)(R10*1), Z0
+	VFMADD213PS Z3, Z2, Z0
+	VMOVNTPS    Z0, 64(CX)(R10*1)
+	VMOVUPS     128(DX)(R10*1), Z0
+	VFMADD213PS Z5, Z4, Z0
+	VMOVNTPS    Z0, 128(CX)(R10*1)
+	VMOVUPS     192(DX)(R10*1), Z0
+	VFMADD213PS Z7, Z6, Z0
+	VMOVNTPS    Z0, 192(CX)(R10*1)
+	ADDQ        $0x00000100, R8
+	JMP         blocks_601
+
+blocksdone_602:
+	ADDQ $0x000000c0, R9
+
+singles_598:
+	CMPQ        R8, R9
+	JGT         tail_599
+	VMOVUPS     (BX)(R8*1), Z0
+	VMOVUPS     (SI)(R8*1), Z1
+	MOVQ        R8, R10
+	VMOVUPS     (DX)(R10*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVNTPS    Z2, (CX)(R10*1)
+	ADDQ        AX, R10
+	VMOVUPS     (DX)(R10*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVNTPS    Z2, (CX)(R10*1)
+	ADDQ        AX, R10
+	VMOVUPS     (DX)(R10*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVNTPS    Z2, (CX)(R10*1)
+	ADDQ        AX, R10
+	VMOVUPS     (DX)(R10*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVNTPS    Z2, (CX)(R10*1)
+	ADDQ        $0x00000040, R8
+	JMP         singles_598
+
+tail_599:
+	ADDQ        $0x00000040, R9
+	CMPQ        R8, R9
+	JEQ         done_600
+	VMOVUPS.Z   (BX)(R8*1), K1, Z0
+	VMOVUPS.Z   (SI)(R8*1), K1, Z1
+	VMOVUPS.Z   (DX)(R8*1), K1, Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (CX)(R8*1)
+	ADDQ        AX, R8
+	VMOVUPS.Z   (DX)(R8*1), K1, Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (CX)(R8*1)
+	ADDQ        AX, R8
+	VMOVUPS.Z   (DX)(R8*1), K1, Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (CX)(R8*1)
+	ADDQ        AX, R8
+	VMOVUPS.Z   (DX)(R8*1), K1, Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (CX)(R8*1)
+	MOVQ        R9, R8
+
+done_600:
+	ADDQ AX, CX
+	ADDQ AX, CX
+	ADDQ AX, CX
+	ADDQ AX, CX
+	ADDQ AX, DX
+	ADDQ AX, DX
+	ADDQ AX, DX
+	ADDQ AX, DX
+	SUBQ $0x04, DI
+	JMP  rows_596
+
+rowsdone_597:
+rows_603:
+	CMPQ DI, $0x01
+	JB   rowsdone_604
+	XORQ R8, R8
+	MOVQ scale_len+56(FP), R9
+	SHLQ $0x02, R9
+	SUBQ $0x00000100, R9
+
+blocks_608:
+	CMPQ        R8, R9
+	JGT         blocksdone_609
+	LEAQ        16384(CX)(R8*1), R10
+	ANDQ        $-4096, R10
+	PREFETCHT0  (R10)
+	VMOVUPS     (BX)(R8*1), Z0
+	VMOVUPS     (SI)(R8*1), Z1
+	VMOVUPS     (DX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVNTPS    Z2, (CX)(R8*1)
+	VMOVUPS     64(BX)(R8*1), Z0
+	VMOVUPS     64(SI)(R8*1), Z1
+	VMOVUPS     64(DX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVNTPS    Z2, 64(CX)(R8*1)
+	VMOVUPS     128(BX)(R8*1), Z0
+	VMOVUPS     128(SI)(R8*1), Z1
+	VMOVUPS     128(DX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVNTPS    Z2, 128(CX)(R8*1)
+	VMOVUPS     192(BX)(R8*1), Z0
+	VMOVUPS     192(SI)(R8*1), Z1
+	VMOVUPS     192(DX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVNTPS    Z2, 192(CX)(R8*1)
+	ADDQ        $0x00000100, R8
+	JMP         blocks_608
+
+blocksdone_609:
+	ADDQ $0x000000c0, R9
+
+singles_605:
+	CMPQ        R8, R9
+	JGT         tail_606
+	VMOVUPS     (BX)(R8*1), Z0
+	VMOVUPS     (SI)(R8*1), Z1
+	VMOVUPS     (DX)(R8*1), Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVNTPS    Z2, (CX)(R8*1)
+	ADDQ        $0x00000040, R8
+	JMP         singles_605
+
+tail_606:
+	ADDQ        $0x00000040, R9
+	CMPQ        R8, R9
+	JEQ         done_607
+	VMOVUPS.Z   (BX)(R8*1), K1, Z0
+	VMOVUPS.Z   (SI)(R8*1), K1, Z1
+	VMOVUPS.Z   (DX)(R8*1), K1, Z2
+	VFMADD213PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (CX)(R8*1)
+	MOVQ        R9, R8
+
+done_607:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	SUBQ $0x01, DI
+	JMP  rows_603
+
+rowsdone_604:
+	SFENCE
+	VZEROUPPER
+	RET
+
+// func foldWholeAVX512(scale []float32, shift []float32, mean []float64, invStd []float64, weight []float32, bias []float32)
+// Requires: AVX, AVX512F
+TEXT ·foldWholeAVX512(SB), NOSPLIT, $0-144
+	// foldWholeAVX512: scale and shift from mean, invStd, weight and bias, len(scale) values,
+	// the whole mean folded into the shift.
+	MOVQ    scale_base+0(FP), AX
+	MOVQ    shift_base+24(FP), CX
+	MOVQ    mean_base+48(FP), DX
+	MOVQ    invStd_base+72(FP), BX
+	MOVQ    weight_base+96(FP), SI
+	MOVQ    bias_base+120(FP), DI
+	MOVQ    scale_len+8(FP), R8
+	MOVQ    R8, R9
+	ANDQ    $0x0f, R9
+	LEAQ    kmask<>+0(SB), R10
+	MOVWLZX (R10)(R9*2), R9
+	KMOVW   R9, K1
+	XORQ    R9, R9
+	SHLQ    $0x02, R8
+	SUBQ    $0x00000040, R8
+
+singles_610:
+	CMPQ          R9, R8
+	JGT           tail_611
+	VMOVUPD       (DX)(R9*2), Z0
+	VMOVUPD       64(DX)(R9*2), Z1
+	VMOVUPD       (BX)(R9*2), Z2
+	VMOVUPD       64(BX)(R9*2), Z3
+	VMOVUPS       (SI)(R9*1), Z4
+	VMOVUPS       (DI)(R9*1), Z5
+	VCVTPS2PD     Y4, Z6
+	VMULPD        Z2, Z6, Z6
+	VEXTRACTF64X4 $0x01, Z4, Y2
+	VCVTPS2PD     Y2, Z2
+	VMULPD        Z3, Z2, Z2
+	VCVTPD2PS     Z6, Y7
+	VCVTPD2PS     Z2, Y2
+	VINSERTF64X4  $0x01, Y2, Z7, Z7
+	VCVTPS2PD     Y7, Z2
+	VMULPD        Z0, Z2, Z2
+	VCVTPS2PD     Y5, Z0
+	VSUBPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z7, Y2
+	VCVTPS2PD     Y2, Z2
+	VMULPD        Z1, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z5, Y1
+	VCVTPS2PD     Y1, Z1
+	VSUBPD        Z2, Z1, Z1
+	VMOVUPS       Z7, (AX)(R9*1)
+	VCVTPD2PS     Z0, Y8
+	VCVTPD2PS     Z1, Y0
+	VINSERTF64X4  $0x01, Y0, Z8, Z8
+	VMOVUPS       Z8, (CX)(R9*1)
+	ADDQ          $0x00000040, R9
+	JMP           singles_610
+
+tail_611:
+	ADDQ          $0x00000040, R8
+	CMPQ          R9, R8
+	JEQ           done_612
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (DX)(R9*2), K1, Z0
+	VMOVUPD.Z     64(DX)(R9*2), K2, Z1
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (BX)(R9*2), K1, Z2
+	VMOVUPD.Z     64(BX)(R9*2), K2, Z3
+	VMOVUPS.Z     (SI)(R9*1), K1, Z4
+	VMOVUPS.Z     (DI)(R9*1), K1, Z5
+	VCVTPS2PD     Y4, Z6
+	VMULPD        Z2, Z6, Z6
+	VEXTRACTF64X4 $0x01, Z4, Y2
+	VCVTPS2PD     Y2, Z2
+	VMULPD        Z3, Z2, Z2
+	VCVTPD2PS     Z6, Y9
+	VCVTPD2PS     Z2, Y2
+	VINSERTF64X4  $0x01, Y2, Z9, Z9
+	VCVTPS2PD     Y9, Z2
+	VMULPD        Z0, Z2, Z2
+	VCVTPS2PD     Y5, Z0
+	VSUBPD        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z9, Y2
+	VCVTPS2PD     Y2, Z2
+	VMULPD        Z1, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z5, Y1
+	VCVTPS2PD     Y1, Z1
+	VSUBPD        Z2, Z1, Z1
+	VMOVUPS       Z9, K1, (AX)(R9*1)
+	VCVTPD2PS     Z0, Y10
+	VCVTPD2PS     Z1, Y0
+	VINSERTF64X4  $0x01, Y0, Z10, Z10
+	VMOVUPS       Z10, K1, (CX)(R9*1)
+	MOVQ          R8, R9
+
+done_612:
 	VZEROUPPER
 	RET

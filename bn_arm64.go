@@ -25,7 +25,8 @@ var neonKernels = kernelSet{
 	invStd: invStdGeneric,
 	// The generic loop: arm64's scalar conversions write whole registers, so they do not
 	// wait on each other as amd64's do.
-	fold: foldGeneric,
+	fold:      foldGeneric,
+	foldWhole: foldWholeGeneric,
 }
 
 // archKernels lists this architecture's SIMD kernel sets, best first.
@@ -149,6 +150,7 @@ func mergeChunks(mean, m2 []float64, count int, k []float32, n int, s1, s2 []flo
 }
 
 func normalizeRowsNEON(y, x, center, scale, shift []float32, width, samples, stride int) {
+	center = zeroCenter(center, len(scale))
 	nc := len(center)
 	if samples == 0 || nc == 0 {
 		return
@@ -164,6 +166,7 @@ func normalizeRowsNEON(y, x, center, scale, shift []float32, width, samples, str
 }
 
 func normalizeColsNEON(y, x, center, scale, shift []float32, rows, stride int) {
+	center = zeroCenter(center, len(scale))
 	nc := len(center)
 	if rows == 0 || nc == 0 {
 		return

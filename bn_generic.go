@@ -21,6 +21,7 @@ var genericKernels = kernelSet{
 	gradCols:      gradColsGeneric,
 	invStd:        invStdGeneric,
 	fold:          foldGeneric,
+	foldWhole:     foldWholeGeneric,
 }
 
 // runChunk is how many values of a run the generic kernels sum in float32 (over four
@@ -128,6 +129,7 @@ func affine(d, scale, shift float32) float32 {
 }
 
 func normalizeRowsGeneric(y, x, center, scale, shift []float32, width, samples, stride int) {
+	center = zeroCenter(center, len(scale))
 	for j := range samples {
 		for i := range center {
 			off := j*stride + i*width
@@ -141,6 +143,7 @@ func normalizeRowsGeneric(y, x, center, scale, shift []float32, width, samples, 
 }
 
 func normalizeColsGeneric(y, x, center, scale, shift []float32, rows, stride int) {
+	center = zeroCenter(center, len(scale))
 	ct := len(center)
 	for r := range rows {
 		out := y[r*stride:][:ct]
@@ -252,5 +255,15 @@ func foldGeneric(center, scale, shift []float32, mean, invStd []float64, weight,
 		c := float32(m)
 		center[i], scale[i] = c, float32(k)
 		shift[i] = float32(float64(bias[i]) - float64((m-float64(c))*k))
+	}
+}
+
+func foldWholeGeneric(scale, shift []float32, mean, invStd []float64, weight, bias []float32) {
+	n := len(scale)
+	shift, mean, invStd, weight, bias = shift[:n], mean[:n], invStd[:n], weight[:n], bias[:n]
+	for i, m := range mean {
+		k := float32(float64(weight[i]) * invStd[i])
+		scale[i] = k
+		shift[i] = float32(float64(bias[i]) - m*float64(k))
 	}
 }

@@ -31,8 +31,9 @@ type kernelSet struct {
 	// value when count is 0, else float32(mean[i])) and merged by Chan's formula.
 	momentsCols func(mean, m2 []float64, count int, x []float32, rows, stride int)
 
-	// normalizeRows and normalizeCols write y = (x - center[i])*scale[i] + shift[i].
-	// y is either x itself or disjoint from it.
+	// normalizeRows and normalizeCols write y = (x - center[i])*scale[i] + shift[i], or
+	// with a nil center y = x*scale[i] + shift[i] over len(scale) channels. y is either x
+	// itself or disjoint from it.
 	normalizeRows func(y, x, center, scale, shift []float32, width, samples, stride int)
 	normalizeCols func(y, x, center, scale, shift []float32, rows, stride int)
 
@@ -63,6 +64,10 @@ type kernelSet struct {
 	// a time took 2 ns a channel on amd64 (each scalar conversion waits on the last), a
 	// third of Forward on NC 2×1024.
 	fold func(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32)
+	// foldWhole sets each of len(scale) channels' scale = float32(weight[i]·invStd[i]) and
+	// shift = bias[i] - mean[i]·scale, the whole mean folded into the shift for
+	// normalizing with a nil center; rounded as fold rounds.
+	foldWhole func(scale, shift []float32, mean, invStd []float64, weight, bias []float32)
 }
 
 // momentsChunk and reduceChunk are how many rows the cols moments and reductions sum in
@@ -86,4 +91,22 @@ func sampleGroup(width int) int {
 		return runChunk / width
 	}
 	return 1
+}
+
+// normChannels is how many channels a normalize kernel takes: len(center), or len(scale)
+// for a nil center.
+func normChannels(center, scale []float32) int {
+	if center == nil {
+		return len(scale)
+	}
+	return len(center)
+}
+
+// zeroCenter is center, or for a nil center n zeros: kernels with no form of their own
+// for a nil center subtract zero, which changes no value.
+func zeroCenter(center []float32, n int) []float32 {
+	if center == nil {
+		return zeros[:n]
+	}
+	return center
 }

@@ -170,6 +170,13 @@ func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng 
 	inPlace := g.f32(x)
 	callNormalize(k, call, inPlace, inPlace, cs, ss, hs)
 	checkULPs(t, name+": normalize in place", call, inPlace, want, x)
+	// With no center: the scale and shift alone.
+	callNormalize(&genericKernels, call, want, x, nil, scale, shift)
+	callNormalize(k, call, got, xs, nil, ss, hs)
+	checkULPs(t, name+": scale-shift", call, got, want, make([]float32, n))
+	inPlace = g.f32(x)
+	callNormalize(k, call, inPlace, inPlace, nil, ss, hs)
+	checkULPs(t, name+": scale-shift in place", call, inPlace, want, x)
 
 	// Backward reduction, from zeroed sums.
 	wantDy, wantDx := make([]float64, call.ch), make([]float64, call.ch)
@@ -216,8 +223,8 @@ func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng 
 		}
 	}
 
-	// Center, scale and shift from float64 means that float32 cannot hold: the same bits
-	// as generic.
+	// Center, scale and shift from float64 means that float32 cannot hold, and scale and
+	// shift with the whole mean folded: the same bits as generic.
 	means := make([]float64, call.ch)
 	for i := range means {
 		means[i] = 1e4 * rng.NormFloat64()
@@ -230,6 +237,15 @@ func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng 
 		for i := range wantFold[j] {
 			if math.Float32bits(gotFold[j][i]) != math.Float32bits(wantFold[j][i]) {
 				t.Fatalf("%s: fold channel %d: %s %v, generic %v", name, i, what, gotFold[j][i], wantFold[j][i])
+			}
+		}
+	}
+	genericKernels.foldWhole(wantFold[1], wantFold[2], means, wantInv, scale, shift)
+	k.foldWhole(gotFold[1], gotFold[2], g.f64(means), g.f64(wantInv), g.f32(scale), g.f32(shift))
+	for j, what := range []string{"scale", "shift"} {
+		for i := range wantFold[j+1] {
+			if math.Float32bits(gotFold[j+1][i]) != math.Float32bits(wantFold[j+1][i]) {
+				t.Fatalf("%s: foldWhole channel %d: %s %v, generic %v", name, i, what, gotFold[j+1][i], wantFold[j+1][i])
 			}
 		}
 	}

@@ -27,8 +27,8 @@ func (sc *scratch) fold(k *kernelSet, mean, invStds []float64, weight, bias []fl
 	k.fold(sc.center[:n], sc.scale[:n], sc.shift[:n], mean, invStds, weight, bias)
 }
 
-// zeros and ones stand for a center of zero (ScaleShift) and for a nil Bias or Weight.
-// Nothing writes them.
+// zeros and ones stand for a nil center and for a nil Bias or Weight. Nothing writes
+// them.
 var (
 	zeros [maxTile]float32
 	ones  = func() (a [maxTile]float32) {

@@ -619,6 +619,26 @@ func (w *isa) normalize() {
 		[]string{"y", "x"}, 1, []string{"center", "scale", "shift"}, affine)
 }
 
+// scaleShift is y = x*scale + shift: normalize with the center folded into the shift,
+// one FMA and two parameters a vector.
+func scaleShift(in, p []VecVirtual) []VecVirtual {
+	x, scale, shift := in[0], p[0], p[1]
+	VFMADD213PS(shift, scale, x)
+	return []VecVirtual{x}
+}
+
+func (w *isa) scale() {
+	w.rowsElementwise(": y = x*scale[i] + shift[i] over runs of width values.", "scaleRows",
+		"func(y, x, scale, shift []float32, width, samples, stride, prefetch, stream int)",
+		[]string{"y", "x"}, 1, []string{"scale", "shift"}, scaleShift)
+	w.shortRowsElementwise(": scaleRows for short runs, a group of samples at a time.", "scaleShortRows",
+		"func(y, x, scale, shift []float32, width, samples, stride, prefetch, group int)",
+		[]string{"y", "x"}, 1, []string{"scale", "shift"}, scaleShift)
+	w.colsElementwise(": y = x*scale[i] + shift[i] over rows of len(scale) values.", "scaleCols",
+		"func(y, x, scale, shift []float32, rows, stride, prefetch, stream int)",
+		[]string{"y", "x"}, 1, []string{"scale", "shift"}, scaleShift)
+}
+
 func (w *isa) grad() {
 	w.rowsElementwise(": dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.", "gradRows",
 		"func(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride, prefetch, stream int)",
@@ -1733,6 +1753,38 @@ func (w *isa) fold() {
 		}
 		w.store(c, at(center, i, 0), tail)
 		w.store(w.narrow(k), at(scale, i, 0), tail)
+		w.store(w.narrow(b), at(shift, i, 0), tail)
+	})
+	w.ret()
+}
+
+func (w *isa) foldWhole() {
+	w.text("foldWhole", "func(scale, shift []float32, mean, invStd []float64, weight, bias []float32)")
+	Comment("foldWhole"+w.name+": scale and shift from mean, invStd, weight and bias, len(scale) values,",
+		"the whole mean folded into the shift.")
+	p := bases([]string{"scale", "shift", "mean", "invStd", "weight", "bias"})
+	scale, shift, mean, invStd, weight, bias := p[0], p[1], p[2], p[3], p[4], p[5]
+	n := Load(Param("scale").Len(), GP64())
+	w.setTail(n)
+	w.loop(n, 1, func(i Register, _ int, tail bool) {
+		m := w.loadPD(Mem{Base: mean, Index: i, Scale: 2}, tail)
+		inv := w.loadPD(Mem{Base: invStd, Index: i, Scale: 2}, tail)
+		gamma, beta := w.vec(), w.vec()
+		w.load(at(weight, i, 0), gamma, tail)
+		w.load(at(bias, i, 0), beta, tail)
+		var k, b [2]VecVirtual
+		for h := range 2 {
+			k[h] = w.widen(gamma, h)
+			VMULPD(inv[h], k[h], k[h])
+		}
+		sc := w.narrow(k)
+		for h := range 2 {
+			d := w.widen(sc, h) // the scale as the kernels apply it
+			VMULPD(m[h], d, d)
+			b[h] = w.widen(beta, h)
+			VSUBPD(d, b[h], b[h])
+		}
+		w.store(sc, at(scale, i, 0), tail)
 		w.store(w.narrow(b), at(shift, i, 0), tail)
 	})
 	w.ret()

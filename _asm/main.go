@@ -31,6 +31,8 @@ func main() {
 		w.grad()
 		w.invStd()
 		w.fold()
+		w.scale()
+		w.foldWhole()
 	}
 	Generate()
 	if out != "" && out != "-" {

@@ -148,12 +148,14 @@ func (bn *BatchNorm) Forward(y, x []float32, s Shape, saved *Saved) error {
 		if tracking {
 			bn.track(st, factor, c0, c1)
 		}
-		sc.fold(k, st.mean, invStds, bn.weights(c0, c1), bn.biases(c0, c1))
-		if saved != nil {
-			saved.fill(c0, st.mean, invStds, sc.center[:c1-c0])
-		}
+		weights, biases := bn.weights(c0, c1), bn.biases(c0, c1)
+		sc.fold(k, st.mean, invStds, weights, biases)
 		n := c1 - c0
-		p.normalize(k, y, x, sc.center[:n], sc.scale[:n], sc.shift[:n], c0, c1)
+		if saved != nil {
+			saved.fill(c0, st.mean, invStds, sc.center[:n])
+		}
+		center := sc.foldNear(k, st.mean, invStds, weights, biases)
+		p.normalize(k, y, x, center, sc.scale[:n], sc.shift[:n], c0, c1)
 	}
 	if tracking {
 		bn.NumBatchesTracked++
@@ -247,24 +249,26 @@ func (bn *BatchNorm) Infer(y, x []float32, s Shape) error {
 		c1 := min(c0+p.tile, s.C)
 		n := c1 - c0
 		invStds := sc.invStd[:n]
+		var mean []float64
 		if tracking {
+			mean = sc.mean[:n]
 			for i, v := range bn.RunningVar[c0:c1] {
 				invStds[i] = float64(v)
 			}
-			k.invStd(invStds, invStds, 1, bn.Eps)
-			scale := sc.scale[:n]
-			for i, w := range bn.weights(c0, c1) {
-				scale[i] = float32(float64(w) * invStds[i])
+			for i, m := range bn.RunningMean[c0:c1] {
+				mean[i] = float64(m)
 			}
-			// The running mean and β are the center and shift as they stand.
-			p.normalize(k, y, x, bn.RunningMean[c0:c1], scale, bn.biases(c0, c1), c0, c1)
-			continue
+			k.invStd(invStds, invStds, 1, bn.Eps)
+		} else {
+			st := sc.stats(n)
+			p.moments(k, st, x, c0, c1)
+			k.invStd(invStds, st.m2, st.inv, bn.Eps)
+			mean = st.mean
 		}
-		st := sc.stats(n)
-		p.moments(k, st, x, c0, c1)
-		k.invStd(invStds, st.m2, st.inv, bn.Eps)
-		sc.fold(k, st.mean, invStds, bn.weights(c0, c1), bn.biases(c0, c1))
-		p.normalize(k, y, x, sc.center[:n], sc.scale[:n], sc.shift[:n], c0, c1)
+		weights, biases := bn.weights(c0, c1), bn.biases(c0, c1)
+		sc.fold(k, mean, invStds, weights, biases)
+		center := sc.foldNear(k, mean, invStds, weights, biases)
+		p.normalize(k, y, x, center, sc.scale[:n], sc.shift[:n], c0, c1)
 	}
 	return nil
 }

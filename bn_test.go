@@ -287,6 +287,53 @@ func TestLargeMeanForward(t *testing.T) {
 	})
 }
 
+// TestLargeMeanInfer checks Infer with running means on either side of foldLimit
+// standard deviations from zero, where it stops folding them into the shift, and 1e4 out,
+// where folding would lose ~1e-3; and that a channel's outputs do not depend on whether
+// its neighbors' means fold.
+func TestLargeMeanInfer(t *testing.T) {
+	rng := newRand(10)
+	forEachKernel(t, func(t *testing.T, _ *kernelSet) {
+		for _, s := range bothLayouts(Shape{N: 8, C: 5, S: 100}) {
+			const sd = 3
+			far := []float64{-0.99 * foldLimit, 1.01 * foldLimit, 1e4, 0.5, -1e4}
+			x := make([]float32, s.Len())
+			l := New(s.C)
+			for c := range s.C {
+				l.RunningMean[c], l.RunningVar[c] = float32(far[c]*sd), sd*sd
+			}
+			for i := range x {
+				x[i] = l.RunningMean[channelOf(s, i)] + float32(sd*rng.NormFloat64())
+			}
+			y := make([]float32, s.Len())
+			require.NoError(t, l.Infer(y, x, s))
+			for c := range s.C {
+				var got []float32
+				var want []float64
+				for i, v := range x {
+					if channelOf(s, i) == c {
+						got = append(got, y[i])
+						want = append(want, (float64(v)-float64(l.RunningMean[c]))/math.Sqrt(sd*sd+l.Eps))
+					}
+				}
+				if e := normErr(got, want); e > 1e-6 {
+					t.Errorf("%v, mean %g standard deviations out: y norm-wise error %.3g", s, far[c], e)
+				}
+			}
+
+			// With every mean near zero, the near channels' outputs stay the same bits.
+			l.RunningMean[1], l.RunningMean[2], l.RunningMean[4] = 0, 0, 0
+			near := make([]float32, s.Len())
+			require.NoError(t, l.Infer(near, x, s))
+			for i, v := range near {
+				if c := channelOf(s, i); math.Abs(far[c]) < foldLimit {
+					require.Equal(t, y[i], v, "%v y[%d], channel %d", s, i, c)
+				}
+			}
+		}
+	})
+}
+
 // TestHugeValues feeds values near 1e19, whose squared deviations overflow float32: the
 // statistics must still be right, not infinite.
 func TestHugeValues(t *testing.T) {

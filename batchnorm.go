@@ -79,16 +79,17 @@ func (sv *Saved) prepare(c int) {
 	}
 }
 
-// fill saves the batch statistics of the tile starting at channel c0, whose centers are
-// the means rounded to float32.
-func (sv *Saved) fill(c0 int, mean, invStds []float64, center []float32) {
-	n := len(center)
-	mean, invStds = mean[:n], invStds[:n]
-	copy(sv.Mean[c0:c0+n], center)
-	inv, residual := sv.InvStd[c0:c0+n], sv.meanResidual[c0:c0+n]
-	for i, c := range center {
+// fill saves the batch statistics of the tile starting at channel c0, their centers the
+// means rounded to float32 (as kernelSet.fold rounds them).
+func (sv *Saved) fill(c0 int, mean, invStds []float64) {
+	n := len(invStds)
+	mean = mean[:n]
+	center, inv, residual := sv.Mean[c0:c0+n], sv.InvStd[c0:c0+n], sv.meanResidual[c0:c0+n]
+	for i, m := range mean {
+		c := float32(m)
+		center[i] = c
 		inv[i] = float32(invStds[i])
-		residual[i] = float32(mean[i] - float64(c))
+		residual[i] = float32(m - float64(c))
 	}
 }
 
@@ -149,12 +150,11 @@ func (bn *BatchNorm) Forward(y, x []float32, s Shape, saved *Saved) error {
 			bn.track(st, factor, c0, c1)
 		}
 		weights, biases := bn.weights(c0, c1), bn.biases(c0, c1)
-		sc.fold(k, st.mean, invStds, weights, biases)
-		n := c1 - c0
 		if saved != nil {
-			saved.fill(c0, st.mean, invStds, sc.center[:n])
+			saved.fill(c0, st.mean, invStds)
 		}
-		center := sc.foldNear(k, st.mean, invStds, weights, biases)
+		n := c1 - c0
+		center := sc.fold(k, st.mean, invStds, weights, biases)
 		p.normalize(k, y, x, center, sc.scale[:n], sc.shift[:n], c0, c1)
 	}
 	if tracking {
@@ -266,8 +266,7 @@ func (bn *BatchNorm) Infer(y, x []float32, s Shape) error {
 			mean = st.mean
 		}
 		weights, biases := bn.weights(c0, c1), bn.biases(c0, c1)
-		sc.fold(k, mean, invStds, weights, biases)
-		center := sc.foldNear(k, mean, invStds, weights, biases)
+		center := sc.fold(k, mean, invStds, weights, biases)
 		p.normalize(k, y, x, center, sc.scale[:n], sc.shift[:n], c0, c1)
 	}
 	return nil

@@ -197,10 +197,10 @@ func foldAVX2(center, scale, shift []float32, mean, invStd []float64, weight, bi
 func foldAVX512(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32)
 
 //go:noescape
-func foldWholeAVX2(scale, shift []float32, mean, invStd []float64, weight, bias []float32)
+func foldWholeAVX2(scale, shift []float32, mean, invStd []float64, weight, bias []float32, limit float64) int
 
 //go:noescape
-func foldWholeAVX512(scale, shift []float32, mean, invStd []float64, weight, bias []float32)
+func foldWholeAVX512(scale, shift []float32, mean, invStd []float64, weight, bias []float32, limit float64) int
 
 // paramBuf holds copies of a cols kernel's per-channel parameters when they are too many
 // for registers and the assembly reloads them every row. after places them so that they
@@ -867,10 +867,10 @@ func (v vectorISA) fold(center, scale, shift []float32, mean, invStd []float64, 
 	}
 }
 
-func (v vectorISA) foldWhole(scale, shift []float32, mean, invStd []float64, weight, bias []float32) {
+func (v vectorISA) foldWhole(scale, shift []float32, mean, invStd []float64, weight, bias []float32, limit float64) bool {
 	n := len(scale)
 	if n == 0 {
-		return
+		return true
 	}
 	shift, mean, invStd, weight, bias = shift[:n], mean[:n], invStd[:n], weight[:n], bias[:n]
 	raceRead64(mean)
@@ -880,8 +880,7 @@ func (v vectorISA) foldWhole(scale, shift []float32, mean, invStd []float64, wei
 	raceWrite(scale)
 	raceWrite(shift)
 	if v == avx512 {
-		foldWholeAVX512(scale, shift, mean, invStd, weight, bias)
-	} else {
-		foldWholeAVX2(scale, shift, mean, invStd, weight, bias)
+		return foldWholeAVX512(scale, shift, mean, invStd, weight, bias, limit) == 0
 	}
+	return foldWholeAVX2(scale, shift, mean, invStd, weight, bias, limit) == 0
 }

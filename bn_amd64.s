@@ -13458,145 +13458,161 @@ rowsdone_1422:
 	VZEROUPPER
 	RET
 
-// func foldWholeAVX2(scale []float32, shift []float32, mean []float64, invStd []float64, weight []float32, bias []float32)
+// func foldWholeAVX2(scale []float32, shift []float32, mean []float64, invStd []float64, weight []float32, bias []float32, limit float64) int
 // Requires: AVX
-TEXT ·foldWholeAVX2(SB), NOSPLIT, $72-144
+TEXT ·foldWholeAVX2(SB), NOSPLIT, $72-160
 	// foldWholeAVX2: scale and shift from mean, invStd, weight and bias, len(scale) values,
-	// the whole mean folded into the shift.
-	MOVQ    scale_base+0(FP), AX
-	MOVQ    shift_base+24(FP), CX
-	MOVQ    mean_base+48(FP), DX
-	MOVQ    invStd_base+72(FP), BX
-	MOVQ    weight_base+96(FP), SI
-	MOVQ    bias_base+120(FP), DI
-	MOVQ    scale_len+8(FP), R8
-	MOVQ    R8, R9
-	ANDQ    $0x07, R9
-	SHLQ    $0x02, R9
-	MOVQ    R9, 64(SP)
-	LEAQ    ymask<>+0(SB), R10
-	NEGQ    R9
-	VMOVDQU 32(R10)(R9*1), Y0
-	XORQ    R9, R9
-	SHLQ    $0x02, R8
-	SUBQ    $0x00000020, R8
+	// the whole mean folded into the shift. The result is nonzero when some channel's
+	// |mean·invStd| exceeds limit or is NaN.
+	MOVQ         scale_base+0(FP), AX
+	MOVQ         shift_base+24(FP), CX
+	MOVQ         mean_base+48(FP), DX
+	MOVQ         invStd_base+72(FP), BX
+	MOVQ         weight_base+96(FP), SI
+	MOVQ         bias_base+120(FP), DI
+	MOVQ         scale_len+8(FP), R8
+	VBROADCASTSD limit+144(FP), Y0
+	VXORPS       Y1, Y1, Y1
+	XORQ         R9, R9
+	MOVQ         R8, R10
+	ANDQ         $0x07, R10
+	SHLQ         $0x02, R10
+	MOVQ         R10, 64(SP)
+	LEAQ         ymask<>+0(SB), R11
+	NEGQ         R10
+	VMOVDQU      32(R11)(R10*1), Y2
+	XORQ         R10, R10
+	SHLQ         $0x02, R8
+	SUBQ         $0x00000020, R8
 
 singles_1444:
-	CMPQ         R9, R8
+	CMPQ         R10, R8
 	JGT          tail_1445
-	VMOVUPD      (DX)(R9*2), Y1
-	VMOVUPD      32(DX)(R9*2), Y2
-	VMOVUPD      (BX)(R9*2), Y3
-	VMOVUPD      32(BX)(R9*2), Y4
-	VMOVUPS      (SI)(R9*1), Y5
-	VMOVUPS      (DI)(R9*1), Y6
-	VCVTPS2PD    X5, Y7
-	VMULPD       Y3, Y7, Y7
-	VEXTRACTF128 $0x01, Y5, X3
-	VCVTPS2PD    X3, Y3
-	VMULPD       Y4, Y3, Y3
-	VCVTPD2PSY   Y7, X8
-	VCVTPD2PSY   Y3, X3
-	VINSERTF128  $0x01, X3, Y8, Y8
+	VMOVUPD      (DX)(R10*2), Y3
+	VMOVUPD      32(DX)(R10*2), Y4
+	VMOVUPD      (BX)(R10*2), Y5
+	VMOVUPD      32(BX)(R10*2), Y6
+	VMOVUPS      (SI)(R10*1), Y7
+	VMOVUPS      (DI)(R10*1), Y8
+	VCVTPS2PD    X7, Y9
+	VMULPD       Y5, Y9, Y9
+	VMULPD       Y5, Y3, Y5
+	VSUBPD       Y5, Y1, Y14
+	VMAXPD       Y14, Y5, Y5
+	VCMPPD       $0x16, Y0, Y5, Y5
+	VMOVMSKPD    Y5, R11
+	ORQ          R11, R9
+	VEXTRACTF128 $0x01, Y7, X5
+	VCVTPS2PD    X5, Y5
+	VMULPD       Y6, Y5, Y5
+	VMULPD       Y6, Y4, Y6
+	VSUBPD       Y6, Y1, Y7
+	VMAXPD       Y7, Y6, Y6
+	VCMPPD       $0x16, Y0, Y6, Y6
+	VMOVMSKPD    Y6, R11
+	ORQ          R11, R9
+	VCVTPD2PSY   Y9, X10
+	VCVTPD2PSY   Y5, X5
+	VINSERTF128  $0x01, X5, Y10, Y10
+	VCVTPS2PD    X10, Y5
+	VMULPD       Y3, Y5, Y5
 	VCVTPS2PD    X8, Y3
-	VMULPD       Y1, Y3, Y3
-	VCVTPS2PD    X6, Y1
-	VSUBPD       Y3, Y1, Y1
-	VEXTRACTF128 $0x01, Y8, X3
-	VCVTPS2PD    X3, Y3
-	VMULPD       Y2, Y3, Y3
-	VEXTRACTF128 $0x01, Y6, X2
-	VCVTPS2PD    X2, Y2
-	VSUBPD       Y3, Y2, Y2
-	VMOVUPS      Y8, (AX)(R9*1)
-	VCVTPD2PSY   Y1, X9
-	VCVTPD2PSY   Y2, X1
-	VINSERTF128  $0x01, X1, Y9, Y9
-	VMOVUPS      Y9, (CX)(R9*1)
-	ADDQ         $0x00000020, R9
+	VSUBPD       Y5, Y3, Y3
+	VEXTRACTF128 $0x01, Y10, X5
+	VCVTPS2PD    X5, Y5
+	VMULPD       Y4, Y5, Y5
+	VEXTRACTF128 $0x01, Y8, X4
+	VCVTPS2PD    X4, Y4
+	VSUBPD       Y5, Y4, Y4
+	VMOVUPS      Y10, (AX)(R10*1)
+	VCVTPD2PSY   Y3, X11
+	VCVTPD2PSY   Y4, X3
+	VINSERTF128  $0x01, X3, Y11, Y11
+	VMOVUPS      Y11, (CX)(R10*1)
+	ADDQ         $0x00000020, R10
 	JMP          singles_1444
 
 tail_1445:
 	ADDQ    $0x00000020, R8
-	CMPQ    R9, R8
+	CMPQ    R10, R8
 	JEQ     done_1446
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
-	MOVQ    64(SP), R10
-	SHLQ    $0x01, R10
-	LEAQ    (DX)(R9*2), R12
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R11
+	SHLQ    $0x01, R11
+	LEAQ    (DX)(R10*2), R13
 	XORQ    DX, DX
 
 copy_1447:
-	CMPQ DX, R10
+	CMPQ DX, R11
 	JGE  copied_1448
-	MOVL (R12)(DX*1), R11
-	MOVL R11, (SP)(DX*1)
+	MOVL (R13)(DX*1), R12
+	MOVL R12, (SP)(DX*1)
 	ADDQ $0x04, DX
 	JMP  copy_1447
 
 copied_1448:
-	VMOVUPD (SP), Y1
-	VMOVUPD 32(SP), Y2
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
+	VMOVUPD (SP), Y3
+	VMOVUPD 32(SP), Y4
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	SHLQ    $0x01, DX
-	LEAQ    (BX)(R9*2), R11
+	LEAQ    (BX)(R10*2), R12
 	XORQ    BX, BX
 
 copy_1449:
 	CMPQ BX, DX
 	JGE  copied_1450
-	MOVL (R11)(BX*1), R10
-	MOVL R10, (SP)(BX*1)
+	MOVL (R12)(BX*1), R11
+	MOVL R11, (SP)(BX*1)
 	ADDQ $0x04, BX
 	JMP  copy_1449
 
 copied_1450:
-	VMOVUPD    (SP), Y3
-	VMOVUPD    32(SP), Y4
-	LEAQ       (SI)(R9*1), DX
+	VMOVUPD    (SP), Y5
+	VMOVUPD    32(SP), Y6
+	LEAQ       (SI)(R10*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
 	JA         loadslow_1451
-	VMASKMOVPS (DX), Y0, Y5
+	VMASKMOVPS (DX), Y2, Y7
 	JMP        loaded_1452
 
 loadslow_1451:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
 copy_1453:
 	CMPQ SI, BX
 	JGE  copied_1454
-	MOVL (DX)(SI*1), R10
-	MOVL R10, (SP)(SI*1)
+	MOVL (DX)(SI*1), R11
+	MOVL R11, (SP)(SI*1)
 	ADDQ $0x04, SI
 	JMP  copy_1453
 
 copied_1454:
-	VMOVUPS (SP), Y5
+	VMOVUPS (SP), Y7
 
 loaded_1452:
-	LEAQ       (DI)(R9*1), DX
+	LEAQ       (DI)(R10*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
 	JA         loadslow_1455
-	VMASKMOVPS (DX), Y0, Y6
+	VMASKMOVPS (DX), Y2, Y8
 	JMP        loaded_1456
 
 loadslow_1455:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
@@ -13609,37 +13625,49 @@ copy_1457:
 	JMP  copy_1457
 
 copied_1458:
-	VMOVUPS (SP), Y6
+	VMOVUPS (SP), Y8
 
 loaded_1456:
-	VCVTPS2PD    X5, Y7
-	VMULPD       Y3, Y7, Y7
-	VEXTRACTF128 $0x01, Y5, X3
+	VCVTPS2PD    X7, Y9
+	VMULPD       Y5, Y9, Y9
+	VMULPD       Y5, Y3, Y5
+	VSUBPD       Y5, Y1, Y10
+	VMAXPD       Y10, Y5, Y5
+	VCMPPD       $0x16, Y0, Y5, Y5
+	VMOVMSKPD    Y5, DX
+	ORQ          DX, R9
+	VEXTRACTF128 $0x01, Y7, X5
+	VCVTPS2PD    X5, Y5
+	VMULPD       Y6, Y5, Y5
+	VMULPD       Y6, Y4, Y6
+	VSUBPD       Y6, Y1, Y1
+	VMAXPD       Y1, Y6, Y6
+	VCMPPD       $0x16, Y0, Y6, Y6
+	VMOVMSKPD    Y6, DX
+	ORQ          DX, R9
+	VCVTPD2PSY   Y9, X12
+	VCVTPD2PSY   Y5, X0
+	VINSERTF128  $0x01, X0, Y12, Y12
+	VCVTPS2PD    X12, Y0
+	VMULPD       Y3, Y0, Y0
+	VCVTPS2PD    X8, Y1
+	VSUBPD       Y0, Y1, Y1
+	VEXTRACTF128 $0x01, Y12, X0
+	VCVTPS2PD    X0, Y0
+	VMULPD       Y4, Y0, Y0
+	VEXTRACTF128 $0x01, Y8, X3
 	VCVTPS2PD    X3, Y3
-	VMULPD       Y4, Y3, Y3
-	VCVTPD2PSY   Y7, X10
-	VCVTPD2PSY   Y3, X3
-	VINSERTF128  $0x01, X3, Y10, Y10
-	VCVTPS2PD    X10, Y3
-	VMULPD       Y1, Y3, Y3
-	VCVTPS2PD    X6, Y1
-	VSUBPD       Y3, Y1, Y1
-	VEXTRACTF128 $0x01, Y10, X3
-	VCVTPS2PD    X3, Y3
-	VMULPD       Y2, Y3, Y3
-	VEXTRACTF128 $0x01, Y6, X2
-	VCVTPS2PD    X2, Y2
-	VSUBPD       Y3, Y2, Y2
-	LEAQ         (AX)(R9*1), AX
+	VSUBPD       Y0, Y3, Y3
+	LEAQ         (AX)(R10*1), AX
 	MOVQ         AX, DX
 	ANDQ         $0x00000fff, DX
 	CMPQ         DX, $0x00000fe0
 	JA           storeslow_1459
-	VMASKMOVPS   Y10, Y0, (AX)
+	VMASKMOVPS   Y12, Y2, (AX)
 	JMP          stored_1460
 
 storeslow_1459:
-	VMOVUPS Y10, (SP)
+	VMOVUPS Y12, (SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
@@ -13653,19 +13681,19 @@ copy_1461:
 
 copied_1462:
 stored_1460:
-	VCVTPD2PSY  Y1, X11
-	VCVTPD2PSY  Y2, X1
-	VINSERTF128 $0x01, X1, Y11, Y11
-	LEAQ        (CX)(R9*1), AX
+	VCVTPD2PSY  Y1, X13
+	VCVTPD2PSY  Y3, X0
+	VINSERTF128 $0x01, X0, Y13, Y13
+	LEAQ        (CX)(R10*1), AX
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
 	JA          storeslow_1463
-	VMASKMOVPS  Y11, Y0, (AX)
+	VMASKMOVPS  Y13, Y2, (AX)
 	JMP         stored_1464
 
 storeslow_1463:
-	VMOVUPS Y11, (SP)
+	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
@@ -13679,9 +13707,10 @@ copy_1465:
 
 copied_1466:
 stored_1464:
-	MOVQ R8, R9
+	MOVQ R8, R10
 
 done_1446:
+	MOVQ R9, ret+152(FP)
 	VZEROUPPER
 	RET
 
@@ -26089,99 +26118,128 @@ rowsdone_604:
 	VZEROUPPER
 	RET
 
-// func foldWholeAVX512(scale []float32, shift []float32, mean []float64, invStd []float64, weight []float32, bias []float32)
+// func foldWholeAVX512(scale []float32, shift []float32, mean []float64, invStd []float64, weight []float32, bias []float32, limit float64) int
 // Requires: AVX, AVX512F
-TEXT ·foldWholeAVX512(SB), NOSPLIT, $0-144
+TEXT ·foldWholeAVX512(SB), NOSPLIT, $0-160
 	// foldWholeAVX512: scale and shift from mean, invStd, weight and bias, len(scale) values,
-	// the whole mean folded into the shift.
-	MOVQ    scale_base+0(FP), AX
-	MOVQ    shift_base+24(FP), CX
-	MOVQ    mean_base+48(FP), DX
-	MOVQ    invStd_base+72(FP), BX
-	MOVQ    weight_base+96(FP), SI
-	MOVQ    bias_base+120(FP), DI
-	MOVQ    scale_len+8(FP), R8
-	MOVQ    R8, R9
-	ANDQ    $0x0f, R9
-	LEAQ    kmask<>+0(SB), R10
-	MOVWLZX (R10)(R9*2), R9
-	KMOVW   R9, K1
-	XORQ    R9, R9
-	SHLQ    $0x02, R8
-	SUBQ    $0x00000040, R8
+	// the whole mean folded into the shift. The result is nonzero when some channel's
+	// |mean·invStd| exceeds limit or is NaN.
+	MOVQ         scale_base+0(FP), AX
+	MOVQ         shift_base+24(FP), CX
+	MOVQ         mean_base+48(FP), DX
+	MOVQ         invStd_base+72(FP), BX
+	MOVQ         weight_base+96(FP), SI
+	MOVQ         bias_base+120(FP), DI
+	MOVQ         scale_len+8(FP), R8
+	VBROADCASTSD limit+144(FP), Z0
+	VPXORD       Z1, Z1, Z1
+	XORQ         R9, R9
+	MOVQ         R8, R10
+	ANDQ         $0x0f, R10
+	LEAQ         kmask<>+0(SB), R11
+	MOVWLZX      (R11)(R10*2), R10
+	KMOVW        R10, K1
+	XORQ         R10, R10
+	SHLQ         $0x02, R8
+	SUBQ         $0x00000040, R8
 
 singles_610:
-	CMPQ          R9, R8
+	CMPQ          R10, R8
 	JGT           tail_611
-	VMOVUPD       (DX)(R9*2), Z0
-	VMOVUPD       64(DX)(R9*2), Z1
-	VMOVUPD       (BX)(R9*2), Z2
-	VMOVUPD       64(BX)(R9*2), Z3
-	VMOVUPS       (SI)(R9*1), Z4
-	VMOVUPS       (DI)(R9*1), Z5
-	VCVTPS2PD     Y4, Z6
-	VMULPD        Z2, Z6, Z6
-	VEXTRACTF64X4 $0x01, Z4, Y2
-	VCVTPS2PD     Y2, Z2
-	VMULPD        Z3, Z2, Z2
-	VCVTPD2PS     Z6, Y7
-	VCVTPD2PS     Z2, Y2
-	VINSERTF64X4  $0x01, Y2, Z7, Z7
+	VMOVUPD       (DX)(R10*2), Z2
+	VMOVUPD       64(DX)(R10*2), Z3
+	VMOVUPD       (BX)(R10*2), Z4
+	VMOVUPD       64(BX)(R10*2), Z5
+	VMOVUPS       (SI)(R10*1), Z6
+	VMOVUPS       (DI)(R10*1), Z7
+	VCVTPS2PD     Y6, Z8
+	VMULPD        Z4, Z8, Z8
+	VMULPD        Z4, Z2, Z4
+	VSUBPD        Z4, Z1, Z13
+	VMAXPD        Z13, Z4, Z4
+	VCMPPD        $0x16, Z0, Z4, K2
+	KMOVW         K2, R11
+	ORQ           R11, R9
+	VEXTRACTF64X4 $0x01, Z6, Y4
+	VCVTPS2PD     Y4, Z4
+	VMULPD        Z5, Z4, Z4
+	VMULPD        Z5, Z3, Z5
+	VSUBPD        Z5, Z1, Z6
+	VMAXPD        Z6, Z5, Z5
+	VCMPPD        $0x16, Z0, Z5, K2
+	KMOVW         K2, R11
+	ORQ           R11, R9
+	VCVTPD2PS     Z8, Y9
+	VCVTPD2PS     Z4, Y4
+	VINSERTF64X4  $0x01, Y4, Z9, Z9
+	VCVTPS2PD     Y9, Z4
+	VMULPD        Z2, Z4, Z4
 	VCVTPS2PD     Y7, Z2
-	VMULPD        Z0, Z2, Z2
-	VCVTPS2PD     Y5, Z0
-	VSUBPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z7, Y2
-	VCVTPS2PD     Y2, Z2
-	VMULPD        Z1, Z2, Z2
-	VEXTRACTF64X4 $0x01, Z5, Y1
-	VCVTPS2PD     Y1, Z1
-	VSUBPD        Z2, Z1, Z1
-	VMOVUPS       Z7, (AX)(R9*1)
-	VCVTPD2PS     Z0, Y8
-	VCVTPD2PS     Z1, Y0
-	VINSERTF64X4  $0x01, Y0, Z8, Z8
-	VMOVUPS       Z8, (CX)(R9*1)
-	ADDQ          $0x00000040, R9
+	VSUBPD        Z4, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z9, Y4
+	VCVTPS2PD     Y4, Z4
+	VMULPD        Z3, Z4, Z4
+	VEXTRACTF64X4 $0x01, Z7, Y3
+	VCVTPS2PD     Y3, Z3
+	VSUBPD        Z4, Z3, Z3
+	VMOVUPS       Z9, (AX)(R10*1)
+	VCVTPD2PS     Z2, Y10
+	VCVTPD2PS     Z3, Y2
+	VINSERTF64X4  $0x01, Y2, Z10, Z10
+	VMOVUPS       Z10, (CX)(R10*1)
+	ADDQ          $0x00000040, R10
 	JMP           singles_610
 
 tail_611:
 	ADDQ          $0x00000040, R8
-	CMPQ          R9, R8
+	CMPQ          R10, R8
 	JEQ           done_612
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (DX)(R9*2), K1, Z0
-	VMOVUPD.Z     64(DX)(R9*2), K2, Z1
+	VMOVUPD.Z     (DX)(R10*2), K1, Z2
+	VMOVUPD.Z     64(DX)(R10*2), K2, Z3
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (BX)(R9*2), K1, Z2
-	VMOVUPD.Z     64(BX)(R9*2), K2, Z3
-	VMOVUPS.Z     (SI)(R9*1), K1, Z4
-	VMOVUPS.Z     (DI)(R9*1), K1, Z5
-	VCVTPS2PD     Y4, Z6
-	VMULPD        Z2, Z6, Z6
-	VEXTRACTF64X4 $0x01, Z4, Y2
+	VMOVUPD.Z     (BX)(R10*2), K1, Z4
+	VMOVUPD.Z     64(BX)(R10*2), K2, Z5
+	VMOVUPS.Z     (SI)(R10*1), K1, Z6
+	VMOVUPS.Z     (DI)(R10*1), K1, Z7
+	VCVTPS2PD     Y6, Z8
+	VMULPD        Z4, Z8, Z8
+	VMULPD        Z4, Z2, Z4
+	VSUBPD        Z4, Z1, Z9
+	VMAXPD        Z9, Z4, Z4
+	VCMPPD        $0x16, Z0, Z4, K2
+	KMOVW         K2, DX
+	ORQ           DX, R9
+	VEXTRACTF64X4 $0x01, Z6, Y4
+	VCVTPS2PD     Y4, Z4
+	VMULPD        Z5, Z4, Z4
+	VMULPD        Z5, Z3, Z5
+	VSUBPD        Z5, Z1, Z1
+	VMAXPD        Z1, Z5, Z5
+	VCMPPD        $0x16, Z0, Z5, K2
+	KMOVW         K2, DX
+	ORQ           DX, R9
+	VCVTPD2PS     Z8, Y11
+	VCVTPD2PS     Z4, Y0
+	VINSERTF64X4  $0x01, Y0, Z11, Z11
+	VCVTPS2PD     Y11, Z0
+	VMULPD        Z2, Z0, Z0
+	VCVTPS2PD     Y7, Z1
+	VSUBPD        Z0, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z11, Y0
+	VCVTPS2PD     Y0, Z0
+	VMULPD        Z3, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z7, Y2
 	VCVTPS2PD     Y2, Z2
-	VMULPD        Z3, Z2, Z2
-	VCVTPD2PS     Z6, Y9
-	VCVTPD2PS     Z2, Y2
-	VINSERTF64X4  $0x01, Y2, Z9, Z9
-	VCVTPS2PD     Y9, Z2
-	VMULPD        Z0, Z2, Z2
-	VCVTPS2PD     Y5, Z0
-	VSUBPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z9, Y2
-	VCVTPS2PD     Y2, Z2
-	VMULPD        Z1, Z2, Z2
-	VEXTRACTF64X4 $0x01, Z5, Y1
-	VCVTPS2PD     Y1, Z1
-	VSUBPD        Z2, Z1, Z1
-	VMOVUPS       Z9, K1, (AX)(R9*1)
-	VCVTPD2PS     Z0, Y10
-	VCVTPD2PS     Z1, Y0
-	VINSERTF64X4  $0x01, Y0, Z10, Z10
-	VMOVUPS       Z10, K1, (CX)(R9*1)
-	MOVQ          R8, R9
+	VSUBPD        Z0, Z2, Z2
+	VMOVUPS       Z11, K1, (AX)(R10*1)
+	VCVTPD2PS     Z1, Y12
+	VCVTPD2PS     Z2, Y0
+	VINSERTF64X4  $0x01, Y0, Z12, Z12
+	VMOVUPS       Z12, K1, (CX)(R10*1)
+	MOVQ          R8, R10
 
 done_612:
+	MOVQ R9, ret+152(FP)
 	VZEROUPPER
 	RET

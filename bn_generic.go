@@ -258,12 +258,15 @@ func foldGeneric(center, scale, shift []float32, mean, invStd []float64, weight,
 	}
 }
 
-func foldWholeGeneric(scale, shift []float32, mean, invStd []float64, weight, bias []float32) {
+func foldWholeGeneric(scale, shift []float32, mean, invStd []float64, weight, bias []float32, limit float64) bool {
 	n := len(scale)
 	shift, mean, invStd, weight, bias = shift[:n], mean[:n], invStd[:n], weight[:n], bias[:n]
+	within := true
 	for i, m := range mean {
 		k := float32(float64(weight[i]) * invStd[i])
 		scale[i] = k
 		shift[i] = float32(float64(bias[i]) - m*float64(k))
+		within = within && math.Abs(m*invStd[i]) <= limit
 	}
+	return within
 }

@@ -66,8 +66,9 @@ type kernelSet struct {
 	fold func(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32)
 	// foldWhole sets each of len(scale) channels' scale = float32(weight[i]·invStd[i]) and
 	// shift = bias[i] - mean[i]·scale, the whole mean folded into the shift for
-	// normalizing with a nil center; rounded as fold rounds.
-	foldWhole func(scale, shift []float32, mean, invStd []float64, weight, bias []float32)
+	// normalizing with a nil center; rounded as fold rounds. It reports whether every
+	// |mean[i]·invStd[i]| is at most limit (false for a NaN).
+	foldWhole func(scale, shift []float32, mean, invStd []float64, weight, bias []float32, limit float64) bool
 }
 
 // momentsChunk and reduceChunk are how many rows the cols moments and reductions sum in

@@ -240,15 +240,41 @@ func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng 
 			}
 		}
 	}
-	genericKernels.foldWhole(wantFold[1], wantFold[2], means, wantInv, scale, shift)
-	k.foldWhole(gotFold[1], gotFold[2], g.f64(means), g.f64(wantInv), g.f32(scale), g.f32(shift))
-	for j, what := range []string{"scale", "shift"} {
-		for i := range wantFold[j+1] {
-			if math.Float32bits(gotFold[j+1][i]) != math.Float32bits(wantFold[j+1][i]) {
-				t.Fatalf("%s: foldWhole channel %d: %s %v, generic %v", name, i, what, gotFold[j+1][i], wantFold[j+1][i])
+	// foldWhole, and its test of the limit: every channel within it, none, all but the
+	// last (whichever lane of a vector that falls in), and the last NaN.
+	within := 0.0
+	for i, m := range means[:call.ch-1] {
+		within = max(within, math.Abs(m*wantInv[i]))
+	}
+	last := means[call.ch-1]
+	for _, c := range []struct {
+		limit, last float64
+		want        bool
+		others      bool // the case needs channels before the last
+	}{
+		{math.Inf(1), last, true, false},
+		{0, last, false, false},
+		{within, 2 * within / wantInv[call.ch-1], false, true},
+		{math.Inf(1), math.NaN(), false, false},
+	} {
+		if c.others && call.ch == 1 {
+			continue
+		}
+		means[call.ch-1] = c.last
+		wantWithin := genericKernels.foldWhole(wantFold[1], wantFold[2], means, wantInv, scale, shift, c.limit)
+		gotWithin := k.foldWhole(gotFold[1], gotFold[2], g.f64(means), g.f64(wantInv), g.f32(scale), g.f32(shift), c.limit)
+		if gotWithin != c.want || wantWithin != c.want {
+			t.Fatalf("%s: foldWhole within %g: %v, generic %v, want %v", name, c.limit, gotWithin, wantWithin, c.want)
+		}
+		for j, what := range []string{"scale", "shift"} {
+			for i := range wantFold[j+1] {
+				if math.Float32bits(gotFold[j+1][i]) != math.Float32bits(wantFold[j+1][i]) {
+					t.Fatalf("%s: foldWhole channel %d: %s %v, generic %v", name, i, what, gotFold[j+1][i], wantFold[j+1][i])
+				}
 			}
 		}
 	}
+	means[call.ch-1] = last
 }
 
 // momentsTwice merges x into (mean, m2) twice: once from nothing, once on top.

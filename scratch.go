@@ -12,7 +12,7 @@ type scratch struct {
 	mean, m2, sum1, sum2 [maxTile]float64
 	invStd               [maxTile]float64
 	center, scale, shift [maxTile]float32
-	whole                [maxTile]float32 // foldNear's shifts
+	whole                [maxTile]float32 // fold's shifts for a mix of channels
 	gy, gx, g0           [maxTile]float32
 	st                   stats
 }
@@ -22,42 +22,39 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 func getScratch() *scratch  { return scratchPool.Get().(*scratch) }
 func putScratch(s *scratch) { scratchPool.Put(s) }
 
-// fold sets the center, scale and shift of a tile from its means, 1/σ, γ and β (see
-// kernelSet.fold). The center is the mean rounded to float32, so x - center is exact for
-// values near the mean; the part the rounding dropped moves into the shift. Without that
-// split, a mean 1e4 times the spread would cost about 1e-3 of relative accuracy.
-func (sc *scratch) fold(k *kernelSet, mean, invStds []float64, weight, bias []float32) {
-	n := len(invStds)
-	k.fold(sc.center[:n], sc.scale[:n], sc.shift[:n], mean, invStds, weight, bias)
-}
-
-// foldLimit is how many standard deviations from zero a channel's mean may lie for
-// foldNear to move all of it into the shift, y = x·scale + (β - mean·scale). The shift
-// then carries one rounding of a value up to |β| + foldLimit·|γ|, about what subtracting
-// the mean costs a value foldLimit standard deviations from it; farther out, folding would
+// foldLimit is how many standard deviations from zero a channel's mean may lie for fold
+// to move all of it into the shift, y = x·scale + (β - mean·scale). The shift then
+// carries one rounding of a value up to |β| + foldLimit·|γ|, about what subtracting the
+// mean costs a value foldLimit standard deviations from it; farther out, folding would
 // cost the outputs more, up to all of their digits. A tile whose channels all fold takes
 // the scale-shift kernels: one FMA and two parameters a vector against a subtraction, an
 // FMA and three.
 const foldLimit = 4
 
-// foldNear moves, after fold, the whole mean into the shift (kernelSet.foldWhole) of every
-// channel whose mean lies within foldLimit standard deviations of zero, leaving it a
-// center of 0, and returns the center to normalize with: nil when that was every
-// channel. Each channel's outputs are then the same whatever its neighbors' means.
-func (sc *scratch) foldNear(k *kernelSet, mean, invStds []float64, weight, bias []float32) []float32 {
+// fold sets the scale and shift of a tile from its means, 1/σ, γ and β, and returns the
+// center to normalize with. A channel whose mean lies within foldLimit standard
+// deviations of zero has the whole mean in its shift (kernelSet.foldWhole) and a center
+// of 0; any other the mean rounded to float32 as its center, so that x - center is exact
+// for values near the mean, and the part the rounding dropped in its shift
+// (kernelSet.fold). Without that split, a mean 1e4 times the spread would cost about 1e-3
+// of relative accuracy. The center is nil when every channel folds whole. Either way a
+// channel's outputs do not depend on its neighbors' means.
+func (sc *scratch) fold(k *kernelSet, mean, invStds []float64, weight, bias []float32) []float32 {
 	n := len(invStds)
-	center, shift, whole := sc.center[:n], sc.shift[:n], sc.whole[:n]
-	k.foldWhole(sc.scale[:n], whole, mean, invStds, weight, bias)
-	all := true
-	for i, m := range mean[:n] {
-		if math.Abs(m)*invStds[i] <= foldLimit {
-			center[i], shift[i] = 0, whole[i]
-		} else {
-			all = false
-		}
-	}
-	if all {
+	mean = mean[:n]
+	center, scale, shift := sc.center[:n], sc.scale[:n], sc.shift[:n]
+	if k.foldWhole(scale, shift, mean, invStds, weight, bias, foldLimit) {
 		return nil
+	}
+	// Some channel keeps a center: fold them all so, then give those near zero a center
+	// of 0 and their whole shift back.
+	whole := sc.whole[:n]
+	copy(whole, shift)
+	k.fold(center, scale, shift, mean, invStds, weight, bias)
+	for i, m := range mean {
+		if math.Abs(m*invStds[i]) <= foldLimit {
+			center[i], shift[i] = 0, whole[i]
+		}
 	}
 	return center
 }

@@ -1759,12 +1759,18 @@ func (w *isa) fold() {
 }
 
 func (w *isa) foldWhole() {
-	w.text("foldWhole", "func(scale, shift []float32, mean, invStd []float64, weight, bias []float32)")
+	w.text("foldWhole", "func(scale, shift []float32, mean, invStd []float64, weight, bias []float32, limit float64) int")
 	Comment("foldWhole"+w.name+": scale and shift from mean, invStd, weight and bias, len(scale) values,",
-		"the whole mean folded into the shift.")
+		"the whole mean folded into the shift. The result is nonzero when some channel's",
+		"|mean·invStd| exceeds limit or is NaN.")
 	p := bases([]string{"scale", "shift", "mean", "invStd", "weight", "bias"})
 	scale, shift, mean, invStd, weight, bias := p[0], p[1], p[2], p[3], p[4], p[5]
 	n := Load(Param("scale").Len(), GP64())
+	limit, zero := w.vec(), w.vec()
+	VBROADCASTSD(addr(Param("limit")), limit)
+	w.zero(zero)
+	far := GP64()
+	XORQ(far, far)
 	w.setTail(n)
 	w.loop(n, 1, func(i Register, _ int, tail bool) {
 		m := w.loadPD(Mem{Base: mean, Index: i, Scale: 2}, tail)
@@ -1776,6 +1782,21 @@ func (w *isa) foldWhole() {
 		for h := range 2 {
 			k[h] = w.widen(gamma, h)
 			VMULPD(inv[h], k[h], k[h])
+			// |mean·invStd| as max(a, 0 - a), NaN for NaN; tail lanes read as 0.
+			a, neg := w.vec(), w.vec()
+			VMULPD(inv[h], m[h], a)
+			VSUBPD(a, zero, neg)
+			VMAXPD(neg, a, a)
+			bits := GP32()
+			if w.zmm {
+				beyond := K()
+				VCMPPD(U8(cmpNLEUQ), limit, a, beyond)
+				KMOVW(beyond, bits)
+			} else {
+				VCMPPD(U8(cmpNLEUQ), limit, a, a)
+				VMOVMSKPD(a, bits)
+			}
+			ORQ(bits.As64(), far)
 		}
 		sc := w.narrow(k)
 		for h := range 2 {
@@ -1787,5 +1808,9 @@ func (w *isa) foldWhole() {
 		w.store(sc, at(scale, i, 0), tail)
 		w.store(w.narrow(b), at(shift, i, 0), tail)
 	})
+	Store(far, ReturnIndex(0))
 	w.ret()
 }
+
+// cmpNLEUQ is VCMPPD's predicate "not less than or equal, unordered": true for a NaN.
+const cmpNLEUQ = 0x16

@@ -1735,11 +1735,7 @@ func (w *isa) fold() {
 	n := Load(Param("center").Len(), GP64())
 	w.setTail(n)
 	w.loop(n, 1, func(i Register, _ int, tail bool) {
-		m := w.loadPD(Mem{Base: mean, Index: i, Scale: 2}, tail)
-		inv := w.loadPD(Mem{Base: invStd, Index: i, Scale: 2}, tail)
-		gamma, beta := w.vec(), w.vec()
-		w.load(at(weight, i, 0), gamma, tail)
-		w.load(at(bias, i, 0), beta, tail)
+		m, inv, gamma, beta := w.foldLoads(mean, invStd, weight, bias, i, tail)
 		c := w.narrow(m)
 		var k, b [2]VecVirtual
 		for h := range 2 {
@@ -1758,6 +1754,17 @@ func (w *isa) fold() {
 	w.ret()
 }
 
+// foldLoads loads a vector of channels' inputs to fold and foldWhole at byte offset i of
+// the float32 slices: mean and invStd as float64 halves, weight and bias as float32.
+func (w *isa) foldLoads(mean, invStd, weight, bias, i Register, tail bool) (m, inv [2]VecVirtual, gamma, beta VecVirtual) {
+	m = w.loadPD(Mem{Base: mean, Index: i, Scale: 2}, tail)
+	inv = w.loadPD(Mem{Base: invStd, Index: i, Scale: 2}, tail)
+	gamma, beta = w.vec(), w.vec()
+	w.load(at(weight, i, 0), gamma, tail)
+	w.load(at(bias, i, 0), beta, tail)
+	return m, inv, gamma, beta
+}
+
 func (w *isa) foldWhole() {
 	w.text("foldWhole", "func(scale, shift []float32, mean, invStd []float64, weight, bias []float32, limit float64) int")
 	Comment("foldWhole"+w.name+": scale and shift from mean, invStd, weight and bias, len(scale) values,",
@@ -1773,11 +1780,7 @@ func (w *isa) foldWhole() {
 	XORQ(far, far)
 	w.setTail(n)
 	w.loop(n, 1, func(i Register, _ int, tail bool) {
-		m := w.loadPD(Mem{Base: mean, Index: i, Scale: 2}, tail)
-		inv := w.loadPD(Mem{Base: invStd, Index: i, Scale: 2}, tail)
-		gamma, beta := w.vec(), w.vec()
-		w.load(at(weight, i, 0), gamma, tail)
-		w.load(at(bias, i, 0), beta, tail)
+		m, inv, gamma, beta := w.foldLoads(mean, invStd, weight, bias, i, tail)
 		var k, b [2]VecVirtual
 		for h := range 2 {
 			k[h] = w.widen(gamma, h)

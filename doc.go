@@ -27,8 +27,9 @@
 // before scaling and folds the part of the mean float32 cannot hold into the shift, so the
 // outputs keep float32 accuracy too. Only a channel whose mean lies within four standard
 // deviations of zero has the whole mean folded into its shift, one multiply-add a value,
-// since there that adds at most one rounding of |β| + 4|γ| to an output. A constant channel normalizes to exactly its bias; a NaN or infinity in a
-// channel makes that channel NaN and leaves the others untouched.
+// since there that adds at most one rounding of |β| + 4|γ| to an output. A constant
+// channel normalizes to exactly its bias; a NaN or infinity in a channel makes that
+// channel NaN and leaves the others untouched.
 //
 // # Kernel sets
 //

@@ -154,7 +154,7 @@ func (bn *BatchNorm) Forward(y, x []float32, s Shape, saved *Saved) error {
 			saved.fill(c0, st.mean, invStds)
 		}
 		n := c1 - c0
-		center := sc.fold(k, st.mean, invStds, weights, biases)
+		center := sc.fold(k, st.mean, st.m2, invStds, weights, biases)
 		p.normalize(k, y, x, center, sc.scale[:n], sc.shift[:n], c0, c1)
 	}
 	if tracking {
@@ -249,7 +249,7 @@ func (bn *BatchNorm) Infer(y, x []float32, s Shape) error {
 		c1 := min(c0+p.tile, s.C)
 		n := c1 - c0
 		invStds := sc.invStd[:n]
-		var mean []float64
+		var mean, m2 []float64 // m2 only for batch statistics
 		if tracking {
 			mean = sc.mean[:n]
 			for i, v := range bn.RunningVar[c0:c1] {
@@ -263,10 +263,10 @@ func (bn *BatchNorm) Infer(y, x []float32, s Shape) error {
 			st := sc.stats(n)
 			p.moments(k, st, x, c0, c1)
 			k.invStd(invStds, st.m2, st.inv, bn.Eps)
-			mean = st.mean
+			mean, m2 = st.mean, st.m2
 		}
 		weights, biases := bn.weights(c0, c1), bn.biases(c0, c1)
-		center := sc.fold(k, mean, invStds, weights, biases)
+		center := sc.fold(k, mean, m2, invStds, weights, biases)
 		p.normalize(k, y, x, center, sc.scale[:n], sc.shift[:n], c0, c1)
 	}
 	return nil

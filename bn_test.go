@@ -359,26 +359,31 @@ func TestConstantChannel(t *testing.T) {
 	forEachKernel(t, func(t *testing.T, _ *kernelSet) {
 		for _, base := range testShapes {
 			for _, s := range bothLayouts(base) {
-				x := make([]float32, s.Len())
-				for i := range x {
-					x[i] = 1234.567 + float32(channelOf(s, i))
-				}
-				l := New(s.C)
-				for c := range s.C {
-					l.Bias[c] = float32(c) - 0.25
-					l.Weight[c] = 3
-				}
-				y := make([]float32, s.Len())
-				var saved Saved
-				require.NoError(t, l.Forward(y, x, s, &saved))
-				for i, v := range y {
-					require.Equal(t, l.Bias[channelOf(s, i)], v, "%v y[%d]", s, i)
-				}
-				mean, variance := make([]float32, s.C), make([]float32, s.C)
-				require.NoError(t, Moments(mean, variance, x, s))
-				for c := range s.C {
-					require.Equal(t, float32(0), variance[c], "%v variance[%d]", s, c)
-					require.Equal(t, 1234.567+float32(c), mean[c], "%v mean[%d]", s, c)
+				// Far from zero, and near it, where a varying channel's mean folds whole
+				// into its shift.
+				for _, v := range []struct{ at, step float32 }{{1234.567, 1}, {1e-3, 1e-5}} {
+					value := func(c int) float32 { return v.at + float32(c)*v.step }
+					x := make([]float32, s.Len())
+					for i := range x {
+						x[i] = value(channelOf(s, i))
+					}
+					l := New(s.C)
+					for c := range s.C {
+						l.Bias[c] = float32(c) - 0.25
+						l.Weight[c] = 3
+					}
+					y := make([]float32, s.Len())
+					var saved Saved
+					require.NoError(t, l.Forward(y, x, s, &saved))
+					for i, v := range y {
+						require.Equal(t, l.Bias[channelOf(s, i)], v, "%v y[%d]", s, i)
+					}
+					mean, variance := make([]float32, s.C), make([]float32, s.C)
+					require.NoError(t, Moments(mean, variance, x, s))
+					for c := range s.C {
+						require.Equal(t, float32(0), variance[c], "%v variance[%d]", s, c)
+						require.Equal(t, value(c), mean[c], "%v mean[%d]", s, c)
+					}
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package bn
 
 import (
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -37,22 +38,23 @@ const foldLimit = 4
 // of 0; any other the mean rounded to float32 as its center, so that x - center is exact
 // for values near the mean, and the part the rounding dropped in its shift
 // (kernelSet.fold). Without that split, a mean 1e4 times the spread would cost about 1e-3
-// of relative accuracy. The center is nil when every channel folds whole. Either way a
-// channel's outputs do not depend on its neighbors' means.
-func (sc *scratch) fold(k *kernelSet, mean, invStds []float64, weight, bias []float32) []float32 {
+// of relative accuracy. So does a constant channel (m2, when not nil, of 0), so that it
+// normalizes to exactly β. The center is nil when every channel folds whole. Either way
+// a channel's outputs do not depend on its neighbors'.
+func (sc *scratch) fold(k *kernelSet, mean, m2, invStds []float64, weight, bias []float32) []float32 {
 	n := len(invStds)
 	mean = mean[:n]
 	center, scale, shift := sc.center[:n], sc.scale[:n], sc.shift[:n]
-	if k.foldWhole(scale, shift, mean, invStds, weight, bias, foldLimit) {
+	if k.foldWhole(scale, shift, mean, invStds, weight, bias, foldLimit) && !slices.Contains(m2, 0) {
 		return nil
 	}
-	// Some channel keeps a center: fold them all so, then give those near zero a center
-	// of 0 and their whole shift back.
+	// Some channel keeps a center: fold them all so, then give those that fold whole a
+	// center of 0 and their whole shift back.
 	whole := sc.whole[:n]
 	copy(whole, shift)
 	k.fold(center, scale, shift, mean, invStds, weight, bias)
 	for i, m := range mean {
-		if math.Abs(m*invStds[i]) <= foldLimit {
+		if math.Abs(m*invStds[i]) <= foldLimit && (m2 == nil || m2[i] != 0) {
 			center[i], shift[i] = 0, whole[i]
 		}
 	}

@@ -10,9 +10,9 @@ import (
 	"github.com/simdnorm/bn/internal/guard"
 )
 
-// TestStreamingStores covers the non-temporal store paths of the elementwise kernels,
-// which only outputs of normStreamFrom or gradStreamFrom bytes or more take: the shared
-// parity tests use smaller tensors.
+// TestStreamingStores covers the non-temporal store paths of the elementwise kernels (the
+// normalize with a center and without), which only outputs of normStreamFrom or
+// gradStreamFrom bytes or more take: the shared parity tests use smaller tensors.
 func TestStreamingStores(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large tensors")
@@ -39,6 +39,9 @@ func TestStreamingStores(t *testing.T) {
 			normalizeRowsGeneric(want, x, center, scale, shift, width, samples, stride)
 			v.normalizeRows(got, x, center, scale, shift, width, samples, stride)
 			check("normalizeRows" + what)
+			normalizeRowsGeneric(want, x, nil, scale, shift, width, samples, stride)
+			v.normalizeRows(got, x, nil, scale, shift, width, samples, stride)
+			check("normalizeRows, no center" + what)
 			gradRowsGeneric(want, dy, x, center, scale, shift, g0, width, samples, stride)
 			v.gradRows(got, dy, x, center, scale, shift, g0, width, samples, stride)
 			check("gradRows" + what)
@@ -47,6 +50,9 @@ func TestStreamingStores(t *testing.T) {
 		normalizeColsGeneric(want, x, center[:64], scale, shift, rows, 64)
 		v.normalizeCols(got, x, center[:64], scale, shift, rows, 64)
 		check("normalizeCols")
+		normalizeColsGeneric(want, x, nil, scale[:64], shift[:64], rows, 64)
+		v.normalizeCols(got, x, nil, scale[:64], shift[:64], rows, 64)
+		check("normalizeCols, no center")
 		gradColsGeneric(want, dy, x, center[:64], scale, shift, g0, rows, 64)
 		v.gradCols(got, dy, x, center[:64], scale, shift, g0, rows, 64)
 		check("gradCols")
@@ -65,6 +71,9 @@ func TestStreamingStores(t *testing.T) {
 		normalizeColsGeneric(want, x, center, scale, shift, wide, n)
 		v.normalizeCols(got, x, center, scale, shift, wide, n)
 		checkWide("normalizeCols, rows of 100")
+		normalizeColsGeneric(want, x, nil, scale, shift, wide, n)
+		v.normalizeCols(got, x, nil, scale, shift, wide, n)
+		checkWide("normalizeCols, rows of 100, no center")
 		gradColsGeneric(want, dy, x, center, scale, shift, g0, wide, n)
 		v.gradCols(got, dy, x, center, scale, shift, g0, wide, n)
 		checkWide("gradCols, rows of 100")
@@ -112,6 +121,9 @@ func TestStreamingStores(t *testing.T) {
 			normalizeRowsGeneric(at(want), at(x), center[:tile], scale, shift, short, r.samples, shortStride)
 			v.normalizeRows(at(got), at(x), center[:tile], scale, shift, short, r.samples, shortStride)
 			check("normalizeRows" + what)
+			normalizeRowsGeneric(at(want), at(x), nil, scale[:tile], shift[:tile], short, r.samples, shortStride)
+			v.normalizeRows(at(got), at(x), nil, scale[:tile], shift[:tile], short, r.samples, shortStride)
+			check("normalizeRows, no center" + what)
 			gradRowsGeneric(at(want), at(dy), at(x), center[:tile], scale, shift, g0, short, r.samples, shortStride)
 			v.gradRows(at(got), at(dy), at(x), center[:tile], scale, shift, g0, short, r.samples, shortStride)
 			check("gradRows" + what)
@@ -173,6 +185,10 @@ func TestStreamingGuarded(t *testing.T) {
 			v.normalizeRows(got, gx, center, scale, shift, width, samples, stride)
 			checkStreamed(t, "normalizeRows", want, got, x, dy)
 			checkSpare("normalizeRows")
+			normalizeRowsGeneric(want, x, nil, scale, shift, width, samples, stride)
+			v.normalizeRows(got, gx, nil, scale, shift, width, samples, stride)
+			checkStreamed(t, "normalizeRows, no center", want, got, x, dy)
+			checkSpare("normalizeRows, no center")
 			gradRowsGeneric(want, dy, x, center, scale, shift, g0, width, samples, stride)
 			v.gradRows(got, gdy, gx, center, scale, shift, g0, width, samples, stride)
 			checkStreamed(t, "gradRows", want, got, x, dy)

@@ -475,7 +475,7 @@ func TestCumulativeAndConventions(t *testing.T) {
 }
 
 // TestDeterministicTiling: the same input gives the same bits whatever tile size the cache
-// budget leads Forward and Backward to, and from call to call.
+// budget leads Forward to, and from call to call.
 func TestDeterministicTiling(t *testing.T) {
 	rng := newRand(12)
 	defer func(b, l int) { cacheBudget, lastLevelBudget = b, l }(cacheBudget, lastLevelBudget)
@@ -485,7 +485,8 @@ func TestDeterministicTiling(t *testing.T) {
 			x, dy := normal(rng, s.Len(), 1, 2), normal(rng, s.Len(), 0, 1)
 			var first []float32
 			// A channels-first channel is 112 bytes: Forward runs tiles of 1, 2, 36 and
-			// all channels, Backward (which budgets half) all, 1, 18 and all.
+			// all channels. Backward does not block: it must give the same bits after
+			// each of those Forwards.
 			for _, budget := range []int{112, 224, 4 << 10, 1 << 30} {
 				cacheBudget = budget
 				l := New(s.C)

@@ -93,8 +93,8 @@ func builtKernels() []string {
 	return names
 }
 
-// cacheBudget is how many bytes of a tensor Forward and Backward expect to find still in
-// cache when they read it a second time: half the per-core L2, or 256 KiB when unknown.
+// cacheBudget is how many bytes of x Forward expects to find still in cache when it reads
+// a tile of channels a second time: half the per-core L2, or 256 KiB when unknown.
 var cacheBudget = func() int {
 	if l2 := cpuid.CPU.Cache.L2; l2 > 0 {
 		return l2 / 2
@@ -102,9 +102,9 @@ var cacheBudget = func() int {
 	return 256 << 10
 }()
 
-// lastLevelBudget is how many bytes Forward and Backward expect the last-level cache to
-// keep between their two passes: half the L3, or 8 MiB when the CPU does not say (as
-// virtual machines often do not).
+// lastLevelBudget is how many bytes Forward expects the last-level cache to keep between
+// its two passes: half the L3, or 8 MiB when the CPU does not say (as virtual machines
+// often do not).
 var lastLevelBudget = func() int {
 	if l3 := cpuid.CPU.Cache.L3; l3 > 0 {
 		return l3 / 2
@@ -112,14 +112,13 @@ var lastLevelBudget = func() int {
 	return 8 << 20
 }()
 
-// blockingBudget is the L2 budget for a pass over a tensor whose second pass reads
+// blockingBudget is the L2 budget for Forward's passes over x, whose second pass reads
 // reread bytes again: none when they fit the last-level budget, where the second pass
 // finds them anyway and blocking for the L2 only cuts the first into short streams. On
-// NCHW 32×512×7×7 (6.4 MB) Forward took 1.75× copy blocked and 1.6× not; Backward, which
-// reads x and dy again (12.8 MB), 2.6× blocked and 2.9× not.
-func blockingBudget(reread, budget int) int {
+// NCHW 32×512×7×7 (3.2 MB of x) Forward took 1.75× copy blocked and 1.6× not.
+func blockingBudget(reread int) int {
 	if reread <= lastLevelBudget {
 		return 0
 	}
-	return budget
+	return cacheBudget
 }

@@ -44,6 +44,9 @@ const foldLimit = 4
 func (sc *scratch) fold(k *kernelSet, mean, m2, invStds []float64, weight, bias []float32) []float32 {
 	n := len(invStds)
 	mean = mean[:n]
+	if m2 != nil {
+		m2 = m2[:n]
+	}
 	center, scale, shift := sc.center[:n], sc.scale[:n], sc.shift[:n]
 	if k.foldWhole(scale, shift, mean, invStds, weight, bias, foldLimit) && !slices.Contains(m2, 0) {
 		return nil

@@ -316,6 +316,10 @@ func (w *isa) addWide(acc, v VecVirtual) {
 // narrow returns the float64 halves v converted to one float32 vector.
 func (w *isa) narrow(v [2]VecVirtual) VecVirtual {
 	lo, hi := w.vec(), w.vec()
+	// The conversion writes lo's lower half only, which avo takes to leave the upper
+	// half live from the function's entry: each narrow held a register for the whole
+	// function until zeroing lo first, a zero idiom, ended that.
+	w.zero(lo)
 	if w.zmm {
 		VCVTPD2PS(v[0], lo.AsY())
 		VCVTPD2PS(v[1], hi.AsY())

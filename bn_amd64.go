@@ -53,6 +53,11 @@ func (v vectorISA) kernels(name string) kernelSet {
 		invStd:        v.invStd,
 		fold:          v.fold,
 		foldWhole:     v.foldWhole,
+
+		save:             v.save,
+		track:            v.track,
+		widen:            v.widen,
+		gradCoefficients: v.gradCoefficients,
 	}
 }
 
@@ -201,6 +206,30 @@ func foldWholeAVX2(scale, shift []float32, mean, invStd []float64, weight, bias 
 
 //go:noescape
 func foldWholeAVX512(scale, shift []float32, mean, invStd []float64, weight, bias []float32, limit float64) int
+
+//go:noescape
+func saveAVX2(center, residual, inv []float32, mean, invStd []float64)
+
+//go:noescape
+func saveAVX512(center, residual, inv []float32, mean, invStd []float64)
+
+//go:noescape
+func trackAVX2(runMean, runVar []float32, mean, m2 []float64, factor, inv float64)
+
+//go:noescape
+func trackAVX512(runMean, runVar []float32, mean, m2 []float64, factor, inv float64)
+
+//go:noescape
+func widenAVX2(dst []float64, src []float32)
+
+//go:noescape
+func widenAVX512(dst []float64, src []float32)
+
+//go:noescape
+func gradCoefficientsAVX2(gy, gx, g0, dWeight, dBias []float32, sumDy, sumDyXc []float64, invStd, weight, lo []float32, invM float64)
+
+//go:noescape
+func gradCoefficientsAVX512(gy, gx, g0, dWeight, dBias []float32, sumDy, sumDyXc []float64, invStd, weight, lo []float32, invM float64)
 
 // paramBuf holds copies of a cols kernel's per-channel parameters when they are too many
 // for registers and the assembly reloads them every row. after places them so that they
@@ -883,4 +912,83 @@ func (v vectorISA) foldWhole(scale, shift []float32, mean, invStd []float64, wei
 		return foldWholeAVX512(scale, shift, mean, invStd, weight, bias, limit) == 0
 	}
 	return foldWholeAVX2(scale, shift, mean, invStd, weight, bias, limit) == 0
+}
+
+func (v vectorISA) save(center, residual, inv []float32, mean, invStd []float64) {
+	n := len(center)
+	if n == 0 {
+		return
+	}
+	residual, inv, mean, invStd = residual[:n], inv[:n], mean[:n], invStd[:n]
+	raceRead64(mean)
+	raceRead64(invStd)
+	raceWrite(center)
+	raceWrite(residual)
+	raceWrite(inv)
+	if v == avx512 {
+		saveAVX512(center, residual, inv, mean, invStd)
+	} else {
+		saveAVX2(center, residual, inv, mean, invStd)
+	}
+}
+
+func (v vectorISA) track(runMean, runVar []float32, mean, m2 []float64, factor, inv float64) {
+	n := len(runMean)
+	if n == 0 {
+		return
+	}
+	runVar, mean, m2 = runVar[:n], mean[:n], m2[:n]
+	raceRead64(mean)
+	raceRead64(m2)
+	raceWrite(runMean)
+	raceWrite(runVar)
+	if v == avx512 {
+		trackAVX512(runMean, runVar, mean, m2, factor, inv)
+	} else {
+		trackAVX2(runMean, runVar, mean, m2, factor, inv)
+	}
+}
+
+func (v vectorISA) widen(dst []float64, src []float32) {
+	n := len(src)
+	if n == 0 {
+		return
+	}
+	dst = dst[:n]
+	raceRead(src)
+	raceWrite64(dst)
+	if v == avx512 {
+		widenAVX512(dst, src)
+	} else {
+		widenAVX2(dst, src)
+	}
+}
+
+func (v vectorISA) gradCoefficients(gy, gx, g0, dWeight, dBias []float32, sumDy, sumDyXc []float64, invStd, weight, lo []float32, invM float64) {
+	n := len(sumDy)
+	if n == 0 {
+		return
+	}
+	gy, gx, g0, sumDyXc, invStd, weight, lo = gy[:n], gx[:n], g0[:n], sumDyXc[:n], invStd[:n], weight[:n], lo[:n]
+	if len(dWeight) > 0 {
+		dWeight = dWeight[:n]
+	}
+	if len(dBias) > 0 {
+		dBias = dBias[:n]
+	}
+	raceRead64(sumDy)
+	raceRead(invStd)
+	raceRead(weight)
+	raceRead(lo)
+	raceWrite64(sumDyXc)
+	raceWrite(gy)
+	raceWrite(gx)
+	raceWrite(g0)
+	raceWrite(dWeight)
+	raceWrite(dBias)
+	if v == avx512 {
+		gradCoefficientsAVX512(gy, gx, g0, dWeight, dBias, sumDy, sumDyXc, invStd, weight, lo, invM)
+	} else {
+		gradCoefficientsAVX2(gy, gx, g0, dWeight, dBias, sumDy, sumDyXc, invStd, weight, lo, invM)
+	}
 }

@@ -13730,6 +13730,979 @@ done_1446:
 	VZEROUPPER
 	RET
 
+// func saveAVX2(center []float32, residual []float32, inv []float32, mean []float64, invStd []float64)
+// Requires: AVX
+TEXT ·saveAVX2(SB), NOSPLIT, $72-120
+	// saveAVX2: center, residual and inv from mean and invStd, len(center) values.
+	MOVQ    center_base+0(FP), AX
+	MOVQ    residual_base+24(FP), CX
+	MOVQ    inv_base+48(FP), DX
+	MOVQ    mean_base+72(FP), BX
+	MOVQ    invStd_base+96(FP), SI
+	MOVQ    center_len+8(FP), DI
+	MOVQ    DI, R8
+	ANDQ    $0x07, R8
+	SHLQ    $0x02, R8
+	MOVQ    R8, 64(SP)
+	LEAQ    ymask<>+0(SB), R9
+	NEGQ    R8
+	VMOVDQU 32(R9)(R8*1), Y0
+	XORQ    R8, R8
+	SHLQ    $0x02, DI
+	SUBQ    $0x00000020, DI
+
+singles_1467:
+	CMPQ         R8, DI
+	JGT          tail_1468
+	VMOVUPD      (BX)(R8*2), Y1
+	VMOVUPD      32(BX)(R8*2), Y2
+	VMOVUPD      (SI)(R8*2), Y3
+	VMOVUPD      32(SI)(R8*2), Y4
+	VXORPS       Y5, Y5, Y5
+	VCVTPD2PSY   Y1, X5
+	VCVTPD2PSY   Y2, X6
+	VINSERTF128  $0x01, X6, Y5, Y5
+	VCVTPS2PD    X5, Y6
+	VSUBPD       Y6, Y1, Y6
+	VEXTRACTF128 $0x01, Y5, X1
+	VCVTPS2PD    X1, Y1
+	VSUBPD       Y1, Y2, Y1
+	VMOVUPS      Y5, (AX)(R8*1)
+	VXORPS       Y2, Y2, Y2
+	VCVTPD2PSY   Y6, X2
+	VCVTPD2PSY   Y1, X1
+	VINSERTF128  $0x01, X1, Y2, Y2
+	VMOVUPS      Y2, (CX)(R8*1)
+	VXORPS       Y1, Y1, Y1
+	VCVTPD2PSY   Y3, X1
+	VCVTPD2PSY   Y4, X2
+	VINSERTF128  $0x01, X2, Y1, Y1
+	VMOVUPS      Y1, (DX)(R8*1)
+	ADDQ         $0x00000020, R8
+	JMP          singles_1467
+
+tail_1468:
+	ADDQ    $0x00000020, DI
+	CMPQ    R8, DI
+	JEQ     done_1469
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R9
+	SHLQ    $0x01, R9
+	LEAQ    (BX)(R8*2), R11
+	XORQ    BX, BX
+
+copy_1470:
+	CMPQ BX, R9
+	JGE  copied_1471
+	MOVL (R11)(BX*1), R10
+	MOVL R10, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1470
+
+copied_1471:
+	VMOVUPD (SP), Y1
+	VMOVUPD 32(SP), Y2
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), BX
+	SHLQ    $0x01, BX
+	LEAQ    (SI)(R8*2), R10
+	XORQ    SI, SI
+
+copy_1472:
+	CMPQ SI, BX
+	JGE  copied_1473
+	MOVL (R10)(SI*1), R9
+	MOVL R9, (SP)(SI*1)
+	ADDQ $0x04, SI
+	JMP  copy_1472
+
+copied_1473:
+	VMOVUPD      (SP), Y3
+	VMOVUPD      32(SP), Y4
+	VXORPS       Y5, Y5, Y5
+	VCVTPD2PSY   Y1, X5
+	VCVTPD2PSY   Y2, X6
+	VINSERTF128  $0x01, X6, Y5, Y5
+	VCVTPS2PD    X5, Y6
+	VSUBPD       Y6, Y1, Y6
+	VEXTRACTF128 $0x01, Y5, X1
+	VCVTPS2PD    X1, Y1
+	VSUBPD       Y1, Y2, Y1
+	LEAQ         (AX)(R8*1), AX
+	MOVQ         AX, BX
+	ANDQ         $0x00000fff, BX
+	CMPQ         BX, $0x00000fe0
+	JA           storeslow_1474
+	VMASKMOVPS   Y5, Y0, (AX)
+	JMP          stored_1475
+
+storeslow_1474:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), BX
+	XORQ    SI, SI
+
+copy_1476:
+	CMPQ SI, BX
+	JGE  copied_1477
+	MOVL (SP)(SI*1), R9
+	MOVL R9, (AX)(SI*1)
+	ADDQ $0x04, SI
+	JMP  copy_1476
+
+copied_1477:
+stored_1475:
+	VXORPS      Y2, Y2, Y2
+	VCVTPD2PSY  Y6, X2
+	VCVTPD2PSY  Y1, X1
+	VINSERTF128 $0x01, X1, Y2, Y2
+	LEAQ        (CX)(R8*1), AX
+	MOVQ        AX, CX
+	ANDQ        $0x00000fff, CX
+	CMPQ        CX, $0x00000fe0
+	JA          storeslow_1478
+	VMASKMOVPS  Y2, Y0, (AX)
+	JMP         stored_1479
+
+storeslow_1478:
+	VMOVUPS Y2, (SP)
+	MOVQ    64(SP), CX
+	XORQ    BX, BX
+
+copy_1480:
+	CMPQ BX, CX
+	JGE  copied_1481
+	MOVL (SP)(BX*1), SI
+	MOVL SI, (AX)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1480
+
+copied_1481:
+stored_1479:
+	VXORPS      Y1, Y1, Y1
+	VCVTPD2PSY  Y3, X1
+	VCVTPD2PSY  Y4, X2
+	VINSERTF128 $0x01, X2, Y1, Y1
+	LEAQ        (DX)(R8*1), AX
+	MOVQ        AX, CX
+	ANDQ        $0x00000fff, CX
+	CMPQ        CX, $0x00000fe0
+	JA          storeslow_1482
+	VMASKMOVPS  Y1, Y0, (AX)
+	JMP         stored_1483
+
+storeslow_1482:
+	VMOVUPS Y1, (SP)
+	MOVQ    64(SP), CX
+	XORQ    DX, DX
+
+copy_1484:
+	CMPQ DX, CX
+	JGE  copied_1485
+	MOVL (SP)(DX*1), BX
+	MOVL BX, (AX)(DX*1)
+	ADDQ $0x04, DX
+	JMP  copy_1484
+
+copied_1485:
+stored_1483:
+	MOVQ DI, R8
+
+done_1469:
+	VZEROUPPER
+	RET
+
+// func trackAVX2(runMean []float32, runVar []float32, mean []float64, m2 []float64, factor float64, inv float64)
+// Requires: AVX, AVX2
+TEXT ·trackAVX2(SB), NOSPLIT, $72-112
+	// trackAVX2: moves runMean and runVar toward mean and m2·inv by factor, len(runMean) values.
+	MOVQ         runMean_base+0(FP), AX
+	MOVQ         runVar_base+24(FP), CX
+	MOVQ         mean_base+48(FP), DX
+	MOVQ         m2_base+72(FP), BX
+	MOVQ         runMean_len+8(FP), SI
+	MOVQ         SI, DI
+	ANDQ         $0x07, DI
+	SHLQ         $0x02, DI
+	MOVQ         DI, 64(SP)
+	LEAQ         ymask<>+0(SB), R8
+	NEGQ         DI
+	VMOVDQU      32(R8)(DI*1), Y0
+	VBROADCASTSD factor+96(FP), Y1
+	VBROADCASTSD inv+104(FP), Y3
+	MOVQ         $0x3ff0000000000000, DI
+	VMOVQ        DI, X2
+	VSUBSD       factor+96(FP), X2, X2
+	VBROADCASTSD X2, Y2
+	XORQ         DI, DI
+	SHLQ         $0x02, SI
+	SUBQ         $0x00000020, SI
+
+singles_1486:
+	CMPQ         DI, SI
+	JGT          tail_1487
+	VMOVUPD      (DX)(DI*2), Y4
+	VMOVUPD      32(DX)(DI*2), Y5
+	VMOVUPD      (BX)(DI*2), Y6
+	VMOVUPD      32(BX)(DI*2), Y7
+	VMOVUPS      (AX)(DI*1), Y8
+	VMOVUPS      (CX)(DI*1), Y9
+	VCVTPS2PD    X8, Y10
+	VMULPD       Y2, Y10, Y10
+	VMULPD       Y1, Y4, Y4
+	VADDPD       Y4, Y10, Y10
+	VCVTPS2PD    X9, Y4
+	VMULPD       Y2, Y4, Y4
+	VMULPD       Y3, Y6, Y6
+	VMULPD       Y1, Y6, Y6
+	VADDPD       Y6, Y4, Y4
+	VEXTRACTF128 $0x01, Y8, X6
+	VCVTPS2PD    X6, Y6
+	VMULPD       Y2, Y6, Y6
+	VMULPD       Y1, Y5, Y5
+	VADDPD       Y5, Y6, Y6
+	VEXTRACTF128 $0x01, Y9, X5
+	VCVTPS2PD    X5, Y5
+	VMULPD       Y2, Y5, Y5
+	VMULPD       Y3, Y7, Y7
+	VMULPD       Y1, Y7, Y7
+	VADDPD       Y7, Y5, Y5
+	VXORPS       Y7, Y7, Y7
+	VCVTPD2PSY   Y10, X7
+	VCVTPD2PSY   Y6, X6
+	VINSERTF128  $0x01, X6, Y7, Y7
+	VMOVUPS      Y7, (AX)(DI*1)
+	VXORPS       Y6, Y6, Y6
+	VCVTPD2PSY   Y4, X6
+	VCVTPD2PSY   Y5, X4
+	VINSERTF128  $0x01, X4, Y6, Y6
+	VMOVUPS      Y6, (CX)(DI*1)
+	ADDQ         $0x00000020, DI
+	JMP          singles_1486
+
+tail_1487:
+	ADDQ    $0x00000020, SI
+	CMPQ    DI, SI
+	JEQ     done_1488
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), R8
+	SHLQ    $0x01, R8
+	LEAQ    (DX)(DI*2), R10
+	XORQ    DX, DX
+
+copy_1489:
+	CMPQ DX, R8
+	JGE  copied_1490
+	MOVL (R10)(DX*1), R9
+	MOVL R9, (SP)(DX*1)
+	ADDQ $0x04, DX
+	JMP  copy_1489
+
+copied_1490:
+	VMOVUPD (SP), Y4
+	VMOVUPD 32(SP), Y5
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), DX
+	SHLQ    $0x01, DX
+	LEAQ    (BX)(DI*2), R9
+	XORQ    BX, BX
+
+copy_1491:
+	CMPQ BX, DX
+	JGE  copied_1492
+	MOVL (R9)(BX*1), R8
+	MOVL R8, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1491
+
+copied_1492:
+	VMOVUPD    (SP), Y6
+	VMOVUPD    32(SP), Y7
+	LEAQ       (AX)(DI*1), DX
+	MOVQ       DX, BX
+	ANDQ       $0x00000fff, BX
+	CMPQ       BX, $0x00000fe0
+	JA         loadslow_1493
+	VMASKMOVPS (DX), Y0, Y8
+	JMP        loaded_1494
+
+loadslow_1493:
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
+	MOVQ    64(SP), BX
+	XORQ    R8, R8
+
+copy_1495:
+	CMPQ R8, BX
+	JGE  copied_1496
+	MOVL (DX)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1495
+
+copied_1496:
+	VMOVUPS (SP), Y8
+
+loaded_1494:
+	LEAQ       (CX)(DI*1), DX
+	MOVQ       DX, BX
+	ANDQ       $0x00000fff, BX
+	CMPQ       BX, $0x00000fe0
+	JA         loadslow_1497
+	VMASKMOVPS (DX), Y0, Y9
+	JMP        loaded_1498
+
+loadslow_1497:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), BX
+	XORQ    R8, R8
+
+copy_1499:
+	CMPQ R8, BX
+	JGE  copied_1500
+	MOVL (DX)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1499
+
+copied_1500:
+	VMOVUPS (SP), Y9
+
+loaded_1498:
+	VCVTPS2PD    X8, Y10
+	VMULPD       Y2, Y10, Y10
+	VMULPD       Y1, Y4, Y4
+	VADDPD       Y4, Y10, Y10
+	VCVTPS2PD    X9, Y4
+	VMULPD       Y2, Y4, Y4
+	VMULPD       Y3, Y6, Y6
+	VMULPD       Y1, Y6, Y6
+	VADDPD       Y6, Y4, Y4
+	VEXTRACTF128 $0x01, Y8, X6
+	VCVTPS2PD    X6, Y6
+	VMULPD       Y2, Y6, Y6
+	VMULPD       Y1, Y5, Y5
+	VADDPD       Y5, Y6, Y6
+	VEXTRACTF128 $0x01, Y9, X5
+	VCVTPS2PD    X5, Y5
+	VMULPD       Y2, Y5, Y5
+	VMULPD       Y3, Y7, Y7
+	VMULPD       Y1, Y7, Y7
+	VADDPD       Y7, Y5, Y5
+	VXORPS       Y1, Y1, Y1
+	VCVTPD2PSY   Y10, X1
+	VCVTPD2PSY   Y6, X2
+	VINSERTF128  $0x01, X2, Y1, Y1
+	LEAQ         (AX)(DI*1), AX
+	MOVQ         AX, DX
+	ANDQ         $0x00000fff, DX
+	CMPQ         DX, $0x00000fe0
+	JA           storeslow_1501
+	VMASKMOVPS   Y1, Y0, (AX)
+	JMP          stored_1502
+
+storeslow_1501:
+	VMOVUPS Y1, (SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1503:
+	CMPQ BX, DX
+	JGE  copied_1504
+	MOVL (SP)(BX*1), R8
+	MOVL R8, (AX)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1503
+
+copied_1504:
+stored_1502:
+	VXORPS      Y1, Y1, Y1
+	VCVTPD2PSY  Y4, X1
+	VCVTPD2PSY  Y5, X2
+	VINSERTF128 $0x01, X2, Y1, Y1
+	LEAQ        (CX)(DI*1), AX
+	MOVQ        AX, CX
+	ANDQ        $0x00000fff, CX
+	CMPQ        CX, $0x00000fe0
+	JA          storeslow_1505
+	VMASKMOVPS  Y1, Y0, (AX)
+	JMP         stored_1506
+
+storeslow_1505:
+	VMOVUPS Y1, (SP)
+	MOVQ    64(SP), CX
+	XORQ    DX, DX
+
+copy_1507:
+	CMPQ DX, CX
+	JGE  copied_1508
+	MOVL (SP)(DX*1), BX
+	MOVL BX, (AX)(DX*1)
+	ADDQ $0x04, DX
+	JMP  copy_1507
+
+copied_1508:
+stored_1506:
+	MOVQ SI, DI
+
+done_1488:
+	VZEROUPPER
+	RET
+
+// func widenAVX2(dst []float64, src []float32)
+// Requires: AVX
+TEXT ·widenAVX2(SB), NOSPLIT, $72-48
+	// widenAVX2: dst[i] = float64(src[i]), len(src) values.
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    src_base+24(FP), CX
+	MOVQ    src_len+32(FP), DX
+	MOVQ    DX, BX
+	ANDQ    $0x07, BX
+	SHLQ    $0x02, BX
+	MOVQ    BX, 64(SP)
+	LEAQ    ymask<>+0(SB), SI
+	NEGQ    BX
+	VMOVDQU 32(SI)(BX*1), Y0
+	XORQ    BX, BX
+	SHLQ    $0x02, DX
+	SUBQ    $0x00000020, DX
+
+singles_1509:
+	CMPQ         BX, DX
+	JGT          tail_1510
+	VMOVUPS      (CX)(BX*1), Y1
+	VCVTPS2PD    X1, Y2
+	VEXTRACTF128 $0x01, Y1, X1
+	VCVTPS2PD    X1, Y1
+	VMOVUPD      Y2, (AX)(BX*2)
+	VMOVUPD      Y1, 32(AX)(BX*2)
+	ADDQ         $0x00000020, BX
+	JMP          singles_1509
+
+tail_1510:
+	ADDQ       $0x00000020, DX
+	CMPQ       BX, DX
+	JEQ        done_1511
+	LEAQ       (CX)(BX*1), CX
+	MOVQ       CX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_1512
+	VMASKMOVPS (CX), Y0, Y0
+	JMP        loaded_1513
+
+loadslow_1512:
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_1514:
+	CMPQ DI, SI
+	JGE  copied_1515
+	MOVL (CX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_1514
+
+copied_1515:
+	VMOVUPS (SP), Y0
+
+loaded_1513:
+	VCVTPS2PD    X0, Y1
+	VEXTRACTF128 $0x01, Y0, X0
+	VCVTPS2PD    X0, Y0
+	VMOVUPD      Y1, (SP)
+	VMOVUPD      Y0, 32(SP)
+	MOVQ         64(SP), CX
+	SHLQ         $0x01, CX
+	LEAQ         (AX)(BX*2), SI
+	XORQ         AX, AX
+
+copy_1516:
+	CMPQ AX, CX
+	JGE  copied_1517
+	MOVL (SP)(AX*1), BX
+	MOVL BX, (SI)(AX*1)
+	ADDQ $0x04, AX
+	JMP  copy_1516
+
+copied_1517:
+	MOVQ DX, BX
+
+done_1511:
+	VZEROUPPER
+	RET
+
+// func gradCoefficientsAVX2(gy []float32, gx []float32, g0 []float32, dWeight []float32, dBias []float32, sumDy []float64, sumDyXc []float64, invStd []float32, weight []float32, lo []float32, invM float64)
+// Requires: AVX
+TEXT ·gradCoefficientsAVX2(SB), NOSPLIT, $72-248
+	// gradCoefficientsAVX2: gy, gx and g0, Σdy·(x-mean) in sumDyXc, and dWeight and dBias
+	// unless empty, from len(sumDy) channels' sums.
+	MOVQ         gy_base+0(FP), AX
+	MOVQ         gx_base+24(FP), CX
+	MOVQ         g0_base+48(FP), DX
+	MOVQ         dWeight_base+72(FP), BX
+	MOVQ         dBias_base+96(FP), SI
+	MOVQ         sumDy_base+120(FP), DI
+	MOVQ         sumDyXc_base+144(FP), R8
+	MOVQ         invStd_base+168(FP), R9
+	MOVQ         weight_base+192(FP), R10
+	MOVQ         lo_base+216(FP), R11
+	MOVQ         sumDy_len+128(FP), R12
+	MOVQ         R12, R13
+	ANDQ         $0x07, R13
+	SHLQ         $0x02, R13
+	MOVQ         R13, 64(SP)
+	LEAQ         ymask<>+0(SB), R14
+	NEGQ         R13
+	VMOVDQU      32(R14)(R13*1), Y0
+	VBROADCASTSD invM+240(FP), Y1
+	VXORPS       Y2, Y2, Y2
+	VSUBPD       Y1, Y2, Y1
+	XORQ         R13, R13
+	SHLQ         $0x02, R12
+	SUBQ         $0x00000020, R12
+
+singles_1518:
+	CMPQ         R13, R12
+	JGT          tail_1519
+	VMOVUPD      (DI)(R13*2), Y2
+	VMOVUPD      32(DI)(R13*2), Y3
+	VMOVUPD      (R8)(R13*2), Y4
+	VMOVUPD      32(R8)(R13*2), Y5
+	VMOVUPS      (R9)(R13*1), Y6
+	VMOVUPS      (R11)(R13*1), Y7
+	VCVTPS2PD    X7, Y8
+	VMULPD       Y2, Y8, Y8
+	VSUBPD       Y8, Y4, Y4
+	VEXTRACTF128 $0x01, Y7, X8
+	VCVTPS2PD    X8, Y8
+	VMULPD       Y3, Y8, Y8
+	VSUBPD       Y8, Y5, Y5
+	VMOVUPD      Y4, (R8)(R13*2)
+	VMOVUPD      Y5, 32(R8)(R13*2)
+	CMPQ         dWeight_len+80(FP), $0x00
+	JEQ          nodWeight_1521
+	VCVTPS2PD    X6, Y8
+	VMULPD       Y4, Y8, Y8
+	VEXTRACTF128 $0x01, Y6, X9
+	VCVTPS2PD    X9, Y9
+	VMULPD       Y5, Y9, Y9
+	VXORPS       Y10, Y10, Y10
+	VCVTPD2PSY   Y8, X10
+	VCVTPD2PSY   Y9, X8
+	VINSERTF128  $0x01, X8, Y10, Y10
+	VMOVUPS      Y10, (BX)(R13*1)
+
+nodWeight_1521:
+	CMPQ        dBias_len+104(FP), $0x00
+	JEQ         nodBias_1522
+	VXORPS      Y8, Y8, Y8
+	VCVTPD2PSY  Y2, X8
+	VCVTPD2PSY  Y3, X9
+	VINSERTF128 $0x01, X9, Y8, Y8
+	VMOVUPS     Y8, (SI)(R13*1)
+
+nodBias_1522:
+	VMOVUPS      (R10)(R13*1), Y8
+	VCVTPS2PD    X8, Y9
+	VCVTPS2PD    X6, Y10
+	VMULPD       Y10, Y9, Y9
+	VEXTRACTF128 $0x01, Y8, X10
+	VCVTPS2PD    X10, Y10
+	VEXTRACTF128 $0x01, Y6, X11
+	VCVTPS2PD    X11, Y11
+	VMULPD       Y11, Y10, Y10
+	VXORPS       Y11, Y11, Y11
+	VCVTPD2PSY   Y9, X11
+	VCVTPD2PSY   Y10, X9
+	VINSERTF128  $0x01, X9, Y11, Y11
+	VMOVUPS      Y11, (AX)(R13*1)
+	VCVTPS2PD    X8, Y9
+	VCVTPS2PD    X6, Y10
+	VMULPD       Y10, Y9, Y9
+	VMULPD       Y2, Y9, Y2
+	VMULPD       Y1, Y2, Y2
+	VMULPD       Y10, Y9, Y9
+	VMULPD       Y10, Y9, Y9
+	VMULPD       Y4, Y9, Y9
+	VMULPD       Y1, Y9, Y9
+	VCVTPS2PD    X7, Y4
+	VMULPD       Y9, Y4, Y4
+	VSUBPD       Y4, Y2, Y2
+	VEXTRACTF128 $0x01, Y8, X4
+	VCVTPS2PD    X4, Y4
+	VEXTRACTF128 $0x01, Y6, X6
+	VCVTPS2PD    X6, Y6
+	VMULPD       Y6, Y4, Y4
+	VMULPD       Y3, Y4, Y3
+	VMULPD       Y1, Y3, Y3
+	VMULPD       Y6, Y4, Y4
+	VMULPD       Y6, Y4, Y4
+	VMULPD       Y5, Y4, Y4
+	VMULPD       Y1, Y4, Y4
+	VEXTRACTF128 $0x01, Y7, X5
+	VCVTPS2PD    X5, Y5
+	VMULPD       Y4, Y5, Y5
+	VSUBPD       Y5, Y3, Y3
+	VXORPS       Y5, Y5, Y5
+	VCVTPD2PSY   Y9, X5
+	VCVTPD2PSY   Y4, X4
+	VINSERTF128  $0x01, X4, Y5, Y5
+	VMOVUPS      Y5, (CX)(R13*1)
+	VXORPS       Y4, Y4, Y4
+	VCVTPD2PSY   Y2, X4
+	VCVTPD2PSY   Y3, X2
+	VINSERTF128  $0x01, X2, Y4, Y4
+	VMOVUPS      Y4, (DX)(R13*1)
+	ADDQ         $0x00000020, R13
+	JMP          singles_1518
+
+tail_1519:
+	ADDQ    $0x00000020, R12
+	CMPQ    R13, R12
+	JEQ     done_1520
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), R14
+	SHLQ    $0x01, R14
+	LEAQ    (DI)(R13*2), BP
+	XORQ    DI, DI
+
+copy_1523:
+	CMPQ DI, R14
+	JGE  copied_1524
+	MOVL (BP)(DI*1), R15
+	MOVL R15, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_1523
+
+copied_1524:
+	VMOVUPD (SP), Y2
+	VMOVUPD 32(SP), Y3
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), DI
+	SHLQ    $0x01, DI
+	LEAQ    (R8)(R13*2), BP
+	XORQ    R14, R14
+
+copy_1525:
+	CMPQ R14, DI
+	JGE  copied_1526
+	MOVL (BP)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_1525
+
+copied_1526:
+	VMOVUPD    (SP), Y4
+	VMOVUPD    32(SP), Y5
+	LEAQ       (R9)(R13*1), DI
+	MOVQ       DI, R9
+	ANDQ       $0x00000fff, R9
+	CMPQ       R9, $0x00000fe0
+	JA         loadslow_1527
+	VMASKMOVPS (DI), Y0, Y6
+	JMP        loaded_1528
+
+loadslow_1527:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R14, R14
+
+copy_1529:
+	CMPQ R14, R9
+	JGE  copied_1530
+	MOVL (DI)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_1529
+
+copied_1530:
+	VMOVUPS (SP), Y6
+
+loaded_1528:
+	LEAQ       (R11)(R13*1), DI
+	MOVQ       DI, R9
+	ANDQ       $0x00000fff, R9
+	CMPQ       R9, $0x00000fe0
+	JA         loadslow_1531
+	VMASKMOVPS (DI), Y0, Y7
+	JMP        loaded_1532
+
+loadslow_1531:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R11, R11
+
+copy_1533:
+	CMPQ R11, R9
+	JGE  copied_1534
+	MOVL (DI)(R11*1), R14
+	MOVL R14, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_1533
+
+copied_1534:
+	VMOVUPS (SP), Y7
+
+loaded_1532:
+	VCVTPS2PD    X7, Y8
+	VMULPD       Y2, Y8, Y8
+	VSUBPD       Y8, Y4, Y4
+	VEXTRACTF128 $0x01, Y7, X8
+	VCVTPS2PD    X8, Y8
+	VMULPD       Y3, Y8, Y8
+	VSUBPD       Y8, Y5, Y5
+	VMOVUPD      Y4, (SP)
+	VMOVUPD      Y5, 32(SP)
+	MOVQ         64(SP), DI
+	SHLQ         $0x01, DI
+	LEAQ         (R8)(R13*2), R11
+	XORQ         R8, R8
+
+copy_1535:
+	CMPQ R8, DI
+	JGE  copied_1536
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (R11)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1535
+
+copied_1536:
+	CMPQ         dWeight_len+80(FP), $0x00
+	JEQ          nodWeight_1537
+	VCVTPS2PD    X6, Y8
+	VMULPD       Y4, Y8, Y8
+	VEXTRACTF128 $0x01, Y6, X9
+	VCVTPS2PD    X9, Y9
+	VMULPD       Y5, Y9, Y9
+	VXORPS       Y10, Y10, Y10
+	VCVTPD2PSY   Y8, X10
+	VCVTPD2PSY   Y9, X8
+	VINSERTF128  $0x01, X8, Y10, Y10
+	LEAQ         (BX)(R13*1), BX
+	MOVQ         BX, DI
+	ANDQ         $0x00000fff, DI
+	CMPQ         DI, $0x00000fe0
+	JA           storeslow_1538
+	VMASKMOVPS   Y10, Y0, (BX)
+	JMP          stored_1539
+
+storeslow_1538:
+	VMOVUPS Y10, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1540:
+	CMPQ R8, DI
+	JGE  copied_1541
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (BX)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1540
+
+copied_1541:
+stored_1539:
+nodWeight_1537:
+	CMPQ        dBias_len+104(FP), $0x00
+	JEQ         nodBias_1542
+	VXORPS      Y8, Y8, Y8
+	VCVTPD2PSY  Y2, X8
+	VCVTPD2PSY  Y3, X9
+	VINSERTF128 $0x01, X9, Y8, Y8
+	LEAQ        (SI)(R13*1), BX
+	MOVQ        BX, SI
+	ANDQ        $0x00000fff, SI
+	CMPQ        SI, $0x00000fe0
+	JA          storeslow_1543
+	VMASKMOVPS  Y8, Y0, (BX)
+	JMP         stored_1544
+
+storeslow_1543:
+	VMOVUPS Y8, (SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_1545:
+	CMPQ DI, SI
+	JGE  copied_1546
+	MOVL (SP)(DI*1), R8
+	MOVL R8, (BX)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_1545
+
+copied_1546:
+stored_1544:
+nodBias_1542:
+	LEAQ       (R10)(R13*1), BX
+	MOVQ       BX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_1547
+	VMASKMOVPS (BX), Y0, Y8
+	JMP        loaded_1548
+
+loadslow_1547:
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_1549:
+	CMPQ DI, SI
+	JGE  copied_1550
+	MOVL (BX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_1549
+
+copied_1550:
+	VMOVUPS (SP), Y8
+
+loaded_1548:
+	VCVTPS2PD    X8, Y9
+	VCVTPS2PD    X6, Y10
+	VMULPD       Y10, Y9, Y9
+	VEXTRACTF128 $0x01, Y8, X10
+	VCVTPS2PD    X10, Y10
+	VEXTRACTF128 $0x01, Y6, X11
+	VCVTPS2PD    X11, Y11
+	VMULPD       Y11, Y10, Y10
+	VXORPS       Y11, Y11, Y11
+	VCVTPD2PSY   Y9, X11
+	VCVTPD2PSY   Y10, X9
+	VINSERTF128  $0x01, X9, Y11, Y11
+	LEAQ         (AX)(R13*1), AX
+	MOVQ         AX, BX
+	ANDQ         $0x00000fff, BX
+	CMPQ         BX, $0x00000fe0
+	JA           storeslow_1551
+	VMASKMOVPS   Y11, Y0, (AX)
+	JMP          stored_1552
+
+storeslow_1551:
+	VMOVUPS Y11, (SP)
+	MOVQ    64(SP), BX
+	XORQ    SI, SI
+
+copy_1553:
+	CMPQ SI, BX
+	JGE  copied_1554
+	MOVL (SP)(SI*1), DI
+	MOVL DI, (AX)(SI*1)
+	ADDQ $0x04, SI
+	JMP  copy_1553
+
+copied_1554:
+stored_1552:
+	VCVTPS2PD    X8, Y9
+	VCVTPS2PD    X6, Y10
+	VMULPD       Y10, Y9, Y9
+	VMULPD       Y2, Y9, Y2
+	VMULPD       Y1, Y2, Y2
+	VMULPD       Y10, Y9, Y9
+	VMULPD       Y10, Y9, Y9
+	VMULPD       Y4, Y9, Y9
+	VMULPD       Y1, Y9, Y9
+	VCVTPS2PD    X7, Y4
+	VMULPD       Y9, Y4, Y4
+	VSUBPD       Y4, Y2, Y2
+	VEXTRACTF128 $0x01, Y8, X4
+	VCVTPS2PD    X4, Y4
+	VEXTRACTF128 $0x01, Y6, X6
+	VCVTPS2PD    X6, Y6
+	VMULPD       Y6, Y4, Y4
+	VMULPD       Y3, Y4, Y3
+	VMULPD       Y1, Y3, Y3
+	VMULPD       Y6, Y4, Y4
+	VMULPD       Y6, Y4, Y4
+	VMULPD       Y5, Y4, Y4
+	VMULPD       Y1, Y4, Y4
+	VEXTRACTF128 $0x01, Y7, X1
+	VCVTPS2PD    X1, Y1
+	VMULPD       Y4, Y1, Y1
+	VSUBPD       Y1, Y3, Y3
+	VXORPS       Y1, Y1, Y1
+	VCVTPD2PSY   Y9, X1
+	VCVTPD2PSY   Y4, X4
+	VINSERTF128  $0x01, X4, Y1, Y1
+	LEAQ         (CX)(R13*1), AX
+	MOVQ         AX, CX
+	ANDQ         $0x00000fff, CX
+	CMPQ         CX, $0x00000fe0
+	JA           storeslow_1555
+	VMASKMOVPS   Y1, Y0, (AX)
+	JMP          stored_1556
+
+storeslow_1555:
+	VMOVUPS Y1, (SP)
+	MOVQ    64(SP), CX
+	XORQ    BX, BX
+
+copy_1557:
+	CMPQ BX, CX
+	JGE  copied_1558
+	MOVL (SP)(BX*1), SI
+	MOVL SI, (AX)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1557
+
+copied_1558:
+stored_1556:
+	VXORPS      Y1, Y1, Y1
+	VCVTPD2PSY  Y2, X1
+	VCVTPD2PSY  Y3, X2
+	VINSERTF128 $0x01, X2, Y1, Y1
+	LEAQ        (DX)(R13*1), AX
+	MOVQ        AX, CX
+	ANDQ        $0x00000fff, CX
+	CMPQ        CX, $0x00000fe0
+	JA          storeslow_1559
+	VMASKMOVPS  Y1, Y0, (AX)
+	JMP         stored_1560
+
+storeslow_1559:
+	VMOVUPS Y1, (SP)
+	MOVQ    64(SP), CX
+	XORQ    DX, DX
+
+copy_1561:
+	CMPQ DX, CX
+	JGE  copied_1562
+	MOVL (SP)(DX*1), BX
+	MOVL BX, (AX)(DX*1)
+	ADDQ $0x04, DX
+	JMP  copy_1561
+
+copied_1562:
+stored_1560:
+	MOVQ R12, R13
+
+done_1520:
+	VZEROUPPER
+	RET
+
 // func momentsRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, prefetch int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·momentsRowsAVX512(SB), NOSPLIT, $24-136
@@ -26273,5 +27246,474 @@ tail_611:
 
 done_612:
 	MOVQ R9, ret+152(FP)
+	VZEROUPPER
+	RET
+
+// func saveAVX512(center []float32, residual []float32, inv []float32, mean []float64, invStd []float64)
+// Requires: AVX, AVX512F
+TEXT ·saveAVX512(SB), NOSPLIT, $0-120
+	// saveAVX512: center, residual and inv from mean and invStd, len(center) values.
+	MOVQ    center_base+0(FP), AX
+	MOVQ    residual_base+24(FP), CX
+	MOVQ    inv_base+48(FP), DX
+	MOVQ    mean_base+72(FP), BX
+	MOVQ    invStd_base+96(FP), SI
+	MOVQ    center_len+8(FP), DI
+	MOVQ    DI, R8
+	ANDQ    $0x0f, R8
+	LEAQ    kmask<>+0(SB), R9
+	MOVWLZX (R9)(R8*2), R8
+	KMOVW   R8, K1
+	XORQ    R8, R8
+	SHLQ    $0x02, DI
+	SUBQ    $0x00000040, DI
+
+singles_613:
+	CMPQ          R8, DI
+	JGT           tail_614
+	VMOVUPD       (BX)(R8*2), Z0
+	VMOVUPD       64(BX)(R8*2), Z1
+	VMOVUPD       (SI)(R8*2), Z2
+	VMOVUPD       64(SI)(R8*2), Z3
+	VPXORD        Z4, Z4, Z4
+	VCVTPD2PS     Z0, Y4
+	VCVTPD2PS     Z1, Y5
+	VINSERTF64X4  $0x01, Y5, Z4, Z4
+	VCVTPS2PD     Y4, Z5
+	VSUBPD        Z5, Z0, Z5
+	VEXTRACTF64X4 $0x01, Z4, Y0
+	VCVTPS2PD     Y0, Z0
+	VSUBPD        Z0, Z1, Z0
+	VMOVUPS       Z4, (AX)(R8*1)
+	VPXORD        Z1, Z1, Z1
+	VCVTPD2PS     Z5, Y1
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z1, Z1
+	VMOVUPS       Z1, (CX)(R8*1)
+	VPXORD        Z0, Z0, Z0
+	VCVTPD2PS     Z2, Y0
+	VCVTPD2PS     Z3, Y1
+	VINSERTF64X4  $0x01, Y1, Z0, Z0
+	VMOVUPS       Z0, (DX)(R8*1)
+	ADDQ          $0x00000040, R8
+	JMP           singles_613
+
+tail_614:
+	ADDQ          $0x00000040, DI
+	CMPQ          R8, DI
+	JEQ           done_615
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (BX)(R8*2), K1, Z0
+	VMOVUPD.Z     64(BX)(R8*2), K2, Z1
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (SI)(R8*2), K1, Z2
+	VMOVUPD.Z     64(SI)(R8*2), K2, Z3
+	VPXORD        Z4, Z4, Z4
+	VCVTPD2PS     Z0, Y4
+	VCVTPD2PS     Z1, Y5
+	VINSERTF64X4  $0x01, Y5, Z4, Z4
+	VCVTPS2PD     Y4, Z5
+	VSUBPD        Z5, Z0, Z5
+	VEXTRACTF64X4 $0x01, Z4, Y0
+	VCVTPS2PD     Y0, Z0
+	VSUBPD        Z0, Z1, Z0
+	VMOVUPS       Z4, K1, (AX)(R8*1)
+	VPXORD        Z1, Z1, Z1
+	VCVTPD2PS     Z5, Y1
+	VCVTPD2PS     Z0, Y0
+	VINSERTF64X4  $0x01, Y0, Z1, Z1
+	VMOVUPS       Z1, K1, (CX)(R8*1)
+	VPXORD        Z0, Z0, Z0
+	VCVTPD2PS     Z2, Y0
+	VCVTPD2PS     Z3, Y1
+	VINSERTF64X4  $0x01, Y1, Z0, Z0
+	VMOVUPS       Z0, K1, (DX)(R8*1)
+	MOVQ          DI, R8
+
+done_615:
+	VZEROUPPER
+	RET
+
+// func trackAVX512(runMean []float32, runVar []float32, mean []float64, m2 []float64, factor float64, inv float64)
+// Requires: AVX, AVX512F
+TEXT ·trackAVX512(SB), NOSPLIT, $0-112
+	// trackAVX512: moves runMean and runVar toward mean and m2·inv by factor, len(runMean) values.
+	MOVQ         runMean_base+0(FP), AX
+	MOVQ         runVar_base+24(FP), CX
+	MOVQ         mean_base+48(FP), DX
+	MOVQ         m2_base+72(FP), BX
+	MOVQ         runMean_len+8(FP), SI
+	MOVQ         SI, DI
+	ANDQ         $0x0f, DI
+	LEAQ         kmask<>+0(SB), R8
+	MOVWLZX      (R8)(DI*2), DI
+	KMOVW        DI, K1
+	VBROADCASTSD factor+96(FP), Z0
+	VBROADCASTSD inv+104(FP), Z2
+	MOVQ         $0x3ff0000000000000, DI
+	VMOVQ        DI, X1
+	VSUBSD       factor+96(FP), X1, X1
+	VBROADCASTSD X1, Z1
+	XORQ         DI, DI
+	SHLQ         $0x02, SI
+	SUBQ         $0x00000040, SI
+
+singles_616:
+	CMPQ          DI, SI
+	JGT           tail_617
+	VMOVUPD       (DX)(DI*2), Z3
+	VMOVUPD       64(DX)(DI*2), Z4
+	VMOVUPD       (BX)(DI*2), Z5
+	VMOVUPD       64(BX)(DI*2), Z6
+	VMOVUPS       (AX)(DI*1), Z7
+	VMOVUPS       (CX)(DI*1), Z8
+	VCVTPS2PD     Y7, Z9
+	VMULPD        Z1, Z9, Z9
+	VMULPD        Z0, Z3, Z3
+	VADDPD        Z3, Z9, Z9
+	VCVTPS2PD     Y8, Z3
+	VMULPD        Z1, Z3, Z3
+	VMULPD        Z2, Z5, Z5
+	VMULPD        Z0, Z5, Z5
+	VADDPD        Z5, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z7, Y5
+	VCVTPS2PD     Y5, Z5
+	VMULPD        Z1, Z5, Z5
+	VMULPD        Z0, Z4, Z4
+	VADDPD        Z4, Z5, Z5
+	VEXTRACTF64X4 $0x01, Z8, Y4
+	VCVTPS2PD     Y4, Z4
+	VMULPD        Z1, Z4, Z4
+	VMULPD        Z2, Z6, Z6
+	VMULPD        Z0, Z6, Z6
+	VADDPD        Z6, Z4, Z4
+	VPXORD        Z6, Z6, Z6
+	VCVTPD2PS     Z9, Y6
+	VCVTPD2PS     Z5, Y5
+	VINSERTF64X4  $0x01, Y5, Z6, Z6
+	VMOVUPS       Z6, (AX)(DI*1)
+	VPXORD        Z5, Z5, Z5
+	VCVTPD2PS     Z3, Y5
+	VCVTPD2PS     Z4, Y3
+	VINSERTF64X4  $0x01, Y3, Z5, Z5
+	VMOVUPS       Z5, (CX)(DI*1)
+	ADDQ          $0x00000040, DI
+	JMP           singles_616
+
+tail_617:
+	ADDQ          $0x00000040, SI
+	CMPQ          DI, SI
+	JEQ           done_618
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (DX)(DI*2), K1, Z3
+	VMOVUPD.Z     64(DX)(DI*2), K2, Z4
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (BX)(DI*2), K1, Z5
+	VMOVUPD.Z     64(BX)(DI*2), K2, Z6
+	VMOVUPS.Z     (AX)(DI*1), K1, Z7
+	VMOVUPS.Z     (CX)(DI*1), K1, Z8
+	VCVTPS2PD     Y7, Z9
+	VMULPD        Z1, Z9, Z9
+	VMULPD        Z0, Z3, Z3
+	VADDPD        Z3, Z9, Z9
+	VCVTPS2PD     Y8, Z3
+	VMULPD        Z1, Z3, Z3
+	VMULPD        Z2, Z5, Z5
+	VMULPD        Z0, Z5, Z5
+	VADDPD        Z5, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z7, Y5
+	VCVTPS2PD     Y5, Z5
+	VMULPD        Z1, Z5, Z5
+	VMULPD        Z0, Z4, Z4
+	VADDPD        Z4, Z5, Z5
+	VEXTRACTF64X4 $0x01, Z8, Y4
+	VCVTPS2PD     Y4, Z4
+	VMULPD        Z1, Z4, Z4
+	VMULPD        Z2, Z6, Z6
+	VMULPD        Z0, Z6, Z6
+	VADDPD        Z6, Z4, Z4
+	VPXORD        Z0, Z0, Z0
+	VCVTPD2PS     Z9, Y0
+	VCVTPD2PS     Z5, Y1
+	VINSERTF64X4  $0x01, Y1, Z0, Z0
+	VMOVUPS       Z0, K1, (AX)(DI*1)
+	VPXORD        Z0, Z0, Z0
+	VCVTPD2PS     Z3, Y0
+	VCVTPD2PS     Z4, Y1
+	VINSERTF64X4  $0x01, Y1, Z0, Z0
+	VMOVUPS       Z0, K1, (CX)(DI*1)
+	MOVQ          SI, DI
+
+done_618:
+	VZEROUPPER
+	RET
+
+// func widenAVX512(dst []float64, src []float32)
+// Requires: AVX, AVX512F
+TEXT ·widenAVX512(SB), NOSPLIT, $0-48
+	// widenAVX512: dst[i] = float64(src[i]), len(src) values.
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    src_base+24(FP), CX
+	MOVQ    src_len+32(FP), DX
+	MOVQ    DX, BX
+	ANDQ    $0x0f, BX
+	LEAQ    kmask<>+0(SB), SI
+	MOVWLZX (SI)(BX*2), BX
+	KMOVW   BX, K1
+	XORQ    BX, BX
+	SHLQ    $0x02, DX
+	SUBQ    $0x00000040, DX
+
+singles_619:
+	CMPQ          BX, DX
+	JGT           tail_620
+	VMOVUPS       (CX)(BX*1), Z0
+	VCVTPS2PD     Y0, Z1
+	VEXTRACTF64X4 $0x01, Z0, Y0
+	VCVTPS2PD     Y0, Z0
+	VMOVUPD       Z1, (AX)(BX*2)
+	VMOVUPD       Z0, 64(AX)(BX*2)
+	ADDQ          $0x00000040, BX
+	JMP           singles_619
+
+tail_620:
+	ADDQ          $0x00000040, DX
+	CMPQ          BX, DX
+	JEQ           done_621
+	VMOVUPS.Z     (CX)(BX*1), K1, Z0
+	VCVTPS2PD     Y0, Z1
+	VEXTRACTF64X4 $0x01, Z0, Y0
+	VCVTPS2PD     Y0, Z0
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z1, K1, (AX)(BX*2)
+	VMOVUPD       Z0, K2, 64(AX)(BX*2)
+	MOVQ          DX, BX
+
+done_621:
+	VZEROUPPER
+	RET
+
+// func gradCoefficientsAVX512(gy []float32, gx []float32, g0 []float32, dWeight []float32, dBias []float32, sumDy []float64, sumDyXc []float64, invStd []float32, weight []float32, lo []float32, invM float64)
+// Requires: AVX, AVX512F
+TEXT ·gradCoefficientsAVX512(SB), NOSPLIT, $0-248
+	// gradCoefficientsAVX512: gy, gx and g0, Σdy·(x-mean) in sumDyXc, and dWeight and dBias
+	// unless empty, from len(sumDy) channels' sums.
+	MOVQ         gy_base+0(FP), AX
+	MOVQ         gx_base+24(FP), CX
+	MOVQ         g0_base+48(FP), DX
+	MOVQ         dWeight_base+72(FP), BX
+	MOVQ         dBias_base+96(FP), SI
+	MOVQ         sumDy_base+120(FP), DI
+	MOVQ         sumDyXc_base+144(FP), R8
+	MOVQ         invStd_base+168(FP), R9
+	MOVQ         weight_base+192(FP), R10
+	MOVQ         lo_base+216(FP), R11
+	MOVQ         sumDy_len+128(FP), R12
+	MOVQ         R12, R13
+	ANDQ         $0x0f, R13
+	LEAQ         kmask<>+0(SB), R14
+	MOVWLZX      (R14)(R13*2), R13
+	KMOVW        R13, K1
+	VBROADCASTSD invM+240(FP), Z0
+	VPXORD       Z1, Z1, Z1
+	VSUBPD       Z0, Z1, Z0
+	XORQ         R13, R13
+	SHLQ         $0x02, R12
+	SUBQ         $0x00000040, R12
+
+singles_622:
+	CMPQ          R13, R12
+	JGT           tail_623
+	VMOVUPD       (DI)(R13*2), Z1
+	VMOVUPD       64(DI)(R13*2), Z2
+	VMOVUPD       (R8)(R13*2), Z3
+	VMOVUPD       64(R8)(R13*2), Z4
+	VMOVUPS       (R9)(R13*1), Z5
+	VMOVUPS       (R11)(R13*1), Z6
+	VCVTPS2PD     Y6, Z7
+	VMULPD        Z1, Z7, Z7
+	VSUBPD        Z7, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z6, Y7
+	VCVTPS2PD     Y7, Z7
+	VMULPD        Z2, Z7, Z7
+	VSUBPD        Z7, Z4, Z4
+	VMOVUPD       Z3, (R8)(R13*2)
+	VMOVUPD       Z4, 64(R8)(R13*2)
+	CMPQ          dWeight_len+80(FP), $0x00
+	JEQ           nodWeight_625
+	VCVTPS2PD     Y5, Z7
+	VMULPD        Z3, Z7, Z7
+	VEXTRACTF64X4 $0x01, Z5, Y8
+	VCVTPS2PD     Y8, Z8
+	VMULPD        Z4, Z8, Z8
+	VPXORD        Z9, Z9, Z9
+	VCVTPD2PS     Z7, Y9
+	VCVTPD2PS     Z8, Y7
+	VINSERTF64X4  $0x01, Y7, Z9, Z9
+	VMOVUPS       Z9, (BX)(R13*1)
+
+nodWeight_625:
+	CMPQ         dBias_len+104(FP), $0x00
+	JEQ          nodBias_626
+	VPXORD       Z7, Z7, Z7
+	VCVTPD2PS    Z1, Y7
+	VCVTPD2PS    Z2, Y8
+	VINSERTF64X4 $0x01, Y8, Z7, Z7
+	VMOVUPS      Z7, (SI)(R13*1)
+
+nodBias_626:
+	VMOVUPS       (R10)(R13*1), Z7
+	VCVTPS2PD     Y7, Z8
+	VCVTPS2PD     Y5, Z9
+	VMULPD        Z9, Z8, Z8
+	VEXTRACTF64X4 $0x01, Z7, Y9
+	VCVTPS2PD     Y9, Z9
+	VEXTRACTF64X4 $0x01, Z5, Y10
+	VCVTPS2PD     Y10, Z10
+	VMULPD        Z10, Z9, Z9
+	VPXORD        Z10, Z10, Z10
+	VCVTPD2PS     Z8, Y10
+	VCVTPD2PS     Z9, Y8
+	VINSERTF64X4  $0x01, Y8, Z10, Z10
+	VMOVUPS       Z10, (AX)(R13*1)
+	VCVTPS2PD     Y7, Z8
+	VCVTPS2PD     Y5, Z9
+	VMULPD        Z9, Z8, Z8
+	VMULPD        Z1, Z8, Z1
+	VMULPD        Z0, Z1, Z1
+	VMULPD        Z9, Z8, Z8
+	VMULPD        Z9, Z8, Z8
+	VMULPD        Z3, Z8, Z8
+	VMULPD        Z0, Z8, Z8
+	VCVTPS2PD     Y6, Z3
+	VMULPD        Z8, Z3, Z3
+	VSUBPD        Z3, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z7, Y3
+	VCVTPS2PD     Y3, Z3
+	VEXTRACTF64X4 $0x01, Z5, Y5
+	VCVTPS2PD     Y5, Z5
+	VMULPD        Z5, Z3, Z3
+	VMULPD        Z2, Z3, Z2
+	VMULPD        Z0, Z2, Z2
+	VMULPD        Z5, Z3, Z3
+	VMULPD        Z5, Z3, Z3
+	VMULPD        Z4, Z3, Z3
+	VMULPD        Z0, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z6, Y4
+	VCVTPS2PD     Y4, Z4
+	VMULPD        Z3, Z4, Z4
+	VSUBPD        Z4, Z2, Z2
+	VPXORD        Z4, Z4, Z4
+	VCVTPD2PS     Z8, Y4
+	VCVTPD2PS     Z3, Y3
+	VINSERTF64X4  $0x01, Y3, Z4, Z4
+	VMOVUPS       Z4, (CX)(R13*1)
+	VPXORD        Z3, Z3, Z3
+	VCVTPD2PS     Z1, Y3
+	VCVTPD2PS     Z2, Y1
+	VINSERTF64X4  $0x01, Y1, Z3, Z3
+	VMOVUPS       Z3, (DX)(R13*1)
+	ADDQ          $0x00000040, R13
+	JMP           singles_622
+
+tail_623:
+	ADDQ          $0x00000040, R12
+	CMPQ          R13, R12
+	JEQ           done_624
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (DI)(R13*2), K1, Z1
+	VMOVUPD.Z     64(DI)(R13*2), K2, Z2
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (R8)(R13*2), K1, Z3
+	VMOVUPD.Z     64(R8)(R13*2), K2, Z4
+	VMOVUPS.Z     (R9)(R13*1), K1, Z5
+	VMOVUPS.Z     (R11)(R13*1), K1, Z6
+	VCVTPS2PD     Y6, Z7
+	VMULPD        Z1, Z7, Z7
+	VSUBPD        Z7, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z6, Y7
+	VCVTPS2PD     Y7, Z7
+	VMULPD        Z2, Z7, Z7
+	VSUBPD        Z7, Z4, Z4
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD       Z3, K1, (R8)(R13*2)
+	VMOVUPD       Z4, K2, 64(R8)(R13*2)
+	CMPQ          dWeight_len+80(FP), $0x00
+	JEQ           nodWeight_627
+	VCVTPS2PD     Y5, Z7
+	VMULPD        Z3, Z7, Z7
+	VEXTRACTF64X4 $0x01, Z5, Y8
+	VCVTPS2PD     Y8, Z8
+	VMULPD        Z4, Z8, Z8
+	VPXORD        Z9, Z9, Z9
+	VCVTPD2PS     Z7, Y9
+	VCVTPD2PS     Z8, Y7
+	VINSERTF64X4  $0x01, Y7, Z9, Z9
+	VMOVUPS       Z9, K1, (BX)(R13*1)
+
+nodWeight_627:
+	CMPQ         dBias_len+104(FP), $0x00
+	JEQ          nodBias_628
+	VPXORD       Z7, Z7, Z7
+	VCVTPD2PS    Z1, Y7
+	VCVTPD2PS    Z2, Y8
+	VINSERTF64X4 $0x01, Y8, Z7, Z7
+	VMOVUPS      Z7, K1, (SI)(R13*1)
+
+nodBias_628:
+	VMOVUPS.Z     (R10)(R13*1), K1, Z7
+	VCVTPS2PD     Y7, Z8
+	VCVTPS2PD     Y5, Z9
+	VMULPD        Z9, Z8, Z8
+	VEXTRACTF64X4 $0x01, Z7, Y9
+	VCVTPS2PD     Y9, Z9
+	VEXTRACTF64X4 $0x01, Z5, Y10
+	VCVTPS2PD     Y10, Z10
+	VMULPD        Z10, Z9, Z9
+	VPXORD        Z10, Z10, Z10
+	VCVTPD2PS     Z8, Y10
+	VCVTPD2PS     Z9, Y8
+	VINSERTF64X4  $0x01, Y8, Z10, Z10
+	VMOVUPS       Z10, K1, (AX)(R13*1)
+	VCVTPS2PD     Y7, Z8
+	VCVTPS2PD     Y5, Z9
+	VMULPD        Z9, Z8, Z8
+	VMULPD        Z1, Z8, Z1
+	VMULPD        Z0, Z1, Z1
+	VMULPD        Z9, Z8, Z8
+	VMULPD        Z9, Z8, Z8
+	VMULPD        Z3, Z8, Z8
+	VMULPD        Z0, Z8, Z8
+	VCVTPS2PD     Y6, Z3
+	VMULPD        Z8, Z3, Z3
+	VSUBPD        Z3, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z7, Y3
+	VCVTPS2PD     Y3, Z3
+	VEXTRACTF64X4 $0x01, Z5, Y5
+	VCVTPS2PD     Y5, Z5
+	VMULPD        Z5, Z3, Z3
+	VMULPD        Z2, Z3, Z2
+	VMULPD        Z0, Z2, Z2
+	VMULPD        Z5, Z3, Z3
+	VMULPD        Z5, Z3, Z3
+	VMULPD        Z4, Z3, Z3
+	VMULPD        Z0, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z6, Y0
+	VCVTPS2PD     Y0, Z0
+	VMULPD        Z3, Z0, Z0
+	VSUBPD        Z0, Z2, Z2
+	VPXORD        Z0, Z0, Z0
+	VCVTPD2PS     Z8, Y0
+	VCVTPD2PS     Z3, Y3
+	VINSERTF64X4  $0x01, Y3, Z0, Z0
+	VMOVUPS       Z0, K1, (CX)(R13*1)
+	VPXORD        Z0, Z0, Z0
+	VCVTPD2PS     Z1, Y0
+	VCVTPD2PS     Z2, Y1
+	VINSERTF64X4  $0x01, Y1, Z0, Z0
+	VMOVUPS       Z0, K1, (DX)(R13*1)
+	MOVQ          R12, R13
+
+done_624:
 	VZEROUPPER
 	RET

@@ -25,8 +25,12 @@ var neonKernels = kernelSet{
 	invStd: invStdGeneric,
 	// The generic loop: arm64's scalar conversions write whole registers, so they do not
 	// wait on each other as amd64's do.
-	fold:      foldGeneric,
-	foldWhole: foldWholeGeneric,
+	fold:             foldGeneric,
+	foldWhole:        foldWholeGeneric,
+	save:             saveGeneric,
+	track:            trackGeneric,
+	widen:            widenGeneric,
+	gradCoefficients: gradCoefficientsGeneric,
 }
 
 // archKernels lists this architecture's SIMD kernel sets, best first.

@@ -22,6 +22,11 @@ var genericKernels = kernelSet{
 	invStd:        invStdGeneric,
 	fold:          foldGeneric,
 	foldWhole:     foldWholeGeneric,
+
+	save:             saveGeneric,
+	track:            trackGeneric,
+	widen:            widenGeneric,
+	gradCoefficients: gradCoefficientsGeneric,
 }
 
 // runChunk is how many values of a run the generic kernels sum in float32 (over four
@@ -269,4 +274,59 @@ func foldWholeGeneric(scale, shift []float32, mean, invStd []float64, weight, bi
 		within = within && math.Abs(m*invStd[i]) <= limit
 	}
 	return within
+}
+
+func saveGeneric(center, residual, inv []float32, mean, invStd []float64) {
+	n := len(center)
+	residual, inv, mean, invStd = residual[:n], inv[:n], mean[:n], invStd[:n]
+	for i, m := range mean {
+		c := float32(m)
+		center[i] = c
+		residual[i] = float32(m - float64(c))
+		inv[i] = float32(invStd[i])
+	}
+}
+
+func trackGeneric(runMean, runVar []float32, mean, m2 []float64, factor, inv float64) {
+	n := len(runMean)
+	runVar, mean, m2 = runVar[:n], mean[:n], m2[:n]
+	keep := 1 - factor
+	for i, m := range mean {
+		runMean[i] = float32(float64(keep*float64(runMean[i])) + float64(factor*m))
+		runVar[i] = float32(float64(keep*float64(runVar[i])) + float64(factor*float64(m2[i]*inv)))
+	}
+}
+
+func widenGeneric(dst []float64, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = float64(v)
+	}
+}
+
+func gradCoefficientsGeneric(gy, gx, g0, dWeight, dBias []float32, sumDy, sumDyXc []float64, invStd, weight, lo []float32, invM float64) {
+	n := len(sumDy)
+	gy, gx, g0, sumDyXc, invStd, weight, lo = gy[:n], gx[:n], g0[:n], sumDyXc[:n], invStd[:n], weight[:n], lo[:n]
+	for i, sDy := range sumDy {
+		inv, l := float64(invStd[i]), float64(lo[i])
+		sXmu := sumDyXc[i] - float64(l*sDy)
+		sumDyXc[i] = sXmu
+		dyScale := float64(weight[i]) * inv
+		xScale := -dyScale * inv * inv * sXmu * invM
+		gy[i] = float32(dyScale)
+		gx[i] = float32(xScale)
+		g0[i] = float32(float64(-dyScale*sDy*invM) - float64(xScale*l))
+	}
+	if len(dWeight) > 0 {
+		dWeight = dWeight[:n]
+		for i, v := range sumDyXc {
+			dWeight[i] = float32(v * float64(invStd[i]))
+		}
+	}
+	if len(dBias) > 0 {
+		dBias = dBias[:n]
+		for i, v := range sumDy {
+			dBias[i] = float32(v)
+		}
+	}
 }

@@ -275,6 +275,84 @@ func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng 
 		}
 	}
 	means[call.ch-1] = last
+	checkChannelKernels(t, k, name, g, means, wantInv, scale, rng)
+}
+
+// checkChannelKernels runs save, track, widen and gradCoefficients on guarded memory
+// and checks them against generic to the bit: means that float32 cannot hold, their
+// 1/σ, and weights.
+func checkChannelKernels(t *testing.T, k *kernelSet, name string, g *guarded, means, invStds []float64, weight []float32, rng *rand.Rand) {
+	t.Helper()
+	n := len(means)
+	same := func(what string, got, want []float32) {
+		t.Helper()
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%s: %s channel %d: %v, generic %v", name, what, i, got[i], want[i])
+			}
+		}
+	}
+	fresh := func() []float32 { return g.f32(make([]float32, n)) }
+
+	want := [3][]float32{make([]float32, n), make([]float32, n), make([]float32, n)}
+	genericKernels.save(want[0], want[1], want[2], means, invStds)
+	got := [3][]float32{fresh(), fresh(), fresh()}
+	k.save(got[0], got[1], got[2], g.f64(means), g.f64(invStds))
+	for j, what := range []string{"save center", "save residual", "save inv"} {
+		same(what, got[j], want[j])
+	}
+
+	m2 := make([]float64, n)
+	runMean, runVar := make([]float32, n), make([]float32, n)
+	for i := range m2 {
+		m2[i] = 1e3 * math.Abs(rng.NormFloat64())
+		runMean[i], runVar[i] = float32(rng.NormFloat64()), float32(math.Abs(rng.NormFloat64()))
+	}
+	wantMean, wantVar := append([]float32(nil), runMean...), append([]float32(nil), runVar...)
+	genericKernels.track(wantMean, wantVar, means, m2, 0.1, 1.0/7)
+	gotMean, gotVar := g.f32(runMean), g.f32(runVar)
+	k.track(gotMean, gotVar, g.f64(means), g.f64(m2), 0.1, 1.0/7)
+	same("track mean", gotMean, wantMean)
+	same("track var", gotVar, wantVar)
+
+	wide := g.f64(make([]float64, n))
+	k.widen(wide, g.f32(runVar))
+	for i, v := range runVar {
+		if wide[i] != float64(v) {
+			t.Fatalf("%s: widen channel %d: %v, want %v", name, i, wide[i], v)
+		}
+	}
+
+	// Backward's coefficients, with and without dWeight and dBias.
+	sumDy, sumDyXc := make([]float64, n), make([]float64, n)
+	lo := make([]float32, n)
+	for i := range sumDy {
+		sumDy[i], sumDyXc[i] = 100*rng.NormFloat64(), 1e4*rng.NormFloat64()
+		lo[i] = want[1][i] // the residuals save left
+	}
+	inv32 := want[2]
+	const invM = 1.0 / 96
+	wantC := [5][]float32{make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)}
+	wantXc := append([]float64(nil), sumDyXc...)
+	genericKernels.gradCoefficients(wantC[0], wantC[1], wantC[2], wantC[3], wantC[4], sumDy, wantXc, inv32, weight, lo, invM)
+	for _, outputs := range []bool{true, false} {
+		gotC := [5][]float32{fresh(), fresh(), fresh()}
+		if outputs {
+			gotC[3], gotC[4] = fresh(), fresh()
+		}
+		gotXc := g.f64(sumDyXc)
+		k.gradCoefficients(gotC[0], gotC[1], gotC[2], gotC[3], gotC[4], g.f64(sumDy), gotXc, g.f32(inv32), g.f32(weight), g.f32(lo), invM)
+		for i := range wantXc {
+			if gotXc[i] != wantXc[i] {
+				t.Fatalf("%s: gradCoefficients channel %d: Σdy·(x-mean) %v, generic %v", name, i, gotXc[i], wantXc[i])
+			}
+		}
+		for j, what := range []string{"gy", "gx", "g0", "dWeight", "dBias"} {
+			if gotC[j] != nil {
+				same("gradCoefficients "+what, gotC[j], wantC[j])
+			}
+		}
+	}
 }
 
 // momentsTwice merges x into (mean, m2) twice: once from nothing, once on top.

@@ -33,6 +33,10 @@ func main() {
 		w.fold()
 		w.scale()
 		w.foldWhole()
+		w.save()
+		w.track()
+		w.widenAll()
+		w.gradCoefficients()
 	}
 	Generate()
 	if out != "" && out != "-" {

@@ -137,8 +137,6 @@ func (bn *BatchNorm) Forward(y, x []float32, s Shape, saved *Saved) error {
 		p.moments(k, st, x, c0, c1)
 		invStds := sc.invStd[:c1-c0]
 		k.invStd(invStds, st.m2, st.inv, bn.Eps)
-		// Separate loops over slices cut to the tile: one over many slices at once kept
-		// reloading their headers, 5 ns a channel, a tenth of Forward on NC 256×1024.
 		if tracking {
 			bn.track(k, st, factor, c0, c1)
 		}

@@ -311,6 +311,8 @@ func gradCoefficientsGeneric(gy, gx, g0, dWeight, dBias []float32, sumDy, sumDyX
 		inv, l := float64(invStd[i]), float64(lo[i])
 		sXmu := sumDyXc[i] - float64(l*sDy)
 		sumDyXc[i] = sXmu
+		// dx = γ·invStd·(dy - Σdy/m - (x - mean)·invStd²·Σdy·(x - mean)/m), with
+		// x - mean = (x - center) - lo.
 		dyScale := float64(weight[i]) * inv
 		xScale := -dyScale * inv * inv * sXmu * invM
 		gy[i] = float32(dyScale)

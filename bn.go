@@ -95,10 +95,11 @@ func Moments(mean, variance, x []float32, s Shape) error {
 		c1 := min(c0+p.tile, s.C)
 		st := sc.stats(c1 - c0)
 		p.moments(k, st, x, c0, c1)
-		for i := range st.mean {
-			mean[c0+i] = float32(st.mean[i])
-			variance[c0+i] = float32(st.variance(i))
+		for i, m2 := range st.m2 {
+			st.m2[i] = m2 * st.inv // the variances, in place
 		}
+		k.narrow(mean[c0:c1], st.mean)
+		k.narrow(variance[c0:c1], st.m2)
 	}
 	return nil
 }

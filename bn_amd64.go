@@ -57,6 +57,7 @@ func (v vectorISA) kernels(name string) kernelSet {
 		save:             v.save,
 		track:            v.track,
 		widen:            v.widen,
+		narrow:           v.narrow,
 		gradCoefficients: v.gradCoefficients,
 	}
 }
@@ -224,6 +225,12 @@ func widenAVX2(dst []float64, src []float32)
 
 //go:noescape
 func widenAVX512(dst []float64, src []float32)
+
+//go:noescape
+func narrowAVX2(dst []float32, src []float64)
+
+//go:noescape
+func narrowAVX512(dst []float32, src []float64)
 
 //go:noescape
 func gradCoefficientsAVX2(gy, gx, g0, dWeight, dBias []float32, sumDy, sumDyXc []float64, invStd, weight, lo []float32, invM float64)
@@ -961,6 +968,21 @@ func (v vectorISA) widen(dst []float64, src []float32) {
 		widenAVX512(dst, src)
 	} else {
 		widenAVX2(dst, src)
+	}
+}
+
+func (v vectorISA) narrow(dst []float32, src []float64) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	src = src[:n]
+	raceRead64(src)
+	raceWrite(dst)
+	if v == avx512 {
+		narrowAVX512(dst, src)
+	} else {
+		narrowAVX2(dst, src)
 	}
 }
 

@@ -14245,6 +14245,93 @@ done_1511:
 	VZEROUPPER
 	RET
 
+// func narrowAVX2(dst []float32, src []float64)
+// Requires: AVX
+TEXT ·narrowAVX2(SB), NOSPLIT, $72-48
+	// narrowAVX2: dst[i] = float32(src[i]), len(dst) values.
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    src_base+24(FP), CX
+	MOVQ    dst_len+8(FP), DX
+	MOVQ    DX, BX
+	ANDQ    $0x07, BX
+	SHLQ    $0x02, BX
+	MOVQ    BX, 64(SP)
+	LEAQ    ymask<>+0(SB), SI
+	NEGQ    BX
+	VMOVDQU 32(SI)(BX*1), Y0
+	XORQ    BX, BX
+	SHLQ    $0x02, DX
+	SUBQ    $0x00000020, DX
+
+singles_1518:
+	CMPQ        BX, DX
+	JGT         tail_1519
+	VMOVUPD     (CX)(BX*2), Y1
+	VMOVUPD     32(CX)(BX*2), Y2
+	VXORPS      Y3, Y3, Y3
+	VCVTPD2PSY  Y1, X3
+	VCVTPD2PSY  Y2, X1
+	VINSERTF128 $0x01, X1, Y3, Y3
+	VMOVUPS     Y3, (AX)(BX*1)
+	ADDQ        $0x00000020, BX
+	JMP         singles_1518
+
+tail_1519:
+	ADDQ    $0x00000020, DX
+	CMPQ    BX, DX
+	JEQ     done_1520
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), SI
+	SHLQ    $0x01, SI
+	LEAQ    (CX)(BX*2), R8
+	XORQ    CX, CX
+
+copy_1521:
+	CMPQ CX, SI
+	JGE  copied_1522
+	MOVL (R8)(CX*1), DI
+	MOVL DI, (SP)(CX*1)
+	ADDQ $0x04, CX
+	JMP  copy_1521
+
+copied_1522:
+	VMOVUPD     (SP), Y1
+	VMOVUPD     32(SP), Y2
+	VXORPS      Y3, Y3, Y3
+	VCVTPD2PSY  Y1, X3
+	VCVTPD2PSY  Y2, X1
+	VINSERTF128 $0x01, X1, Y3, Y3
+	LEAQ        (AX)(BX*1), AX
+	MOVQ        AX, CX
+	ANDQ        $0x00000fff, CX
+	CMPQ        CX, $0x00000fe0
+	JA          storeslow_1523
+	VMASKMOVPS  Y3, Y0, (AX)
+	JMP         stored_1524
+
+storeslow_1523:
+	VMOVUPS Y3, (SP)
+	MOVQ    64(SP), CX
+	XORQ    BX, BX
+
+copy_1525:
+	CMPQ BX, CX
+	JGE  copied_1526
+	MOVL (SP)(BX*1), SI
+	MOVL SI, (AX)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1525
+
+copied_1526:
+stored_1524:
+	MOVQ DX, BX
+
+done_1520:
+	VZEROUPPER
+	RET
+
 // func gradCoefficientsAVX2(gy []float32, gx []float32, g0 []float32, dWeight []float32, dBias []float32, sumDy []float64, sumDyXc []float64, invStd []float32, weight []float32, lo []float32, invM float64)
 // Requires: AVX
 TEXT ·gradCoefficientsAVX2(SB), NOSPLIT, $72-248
@@ -14275,9 +14362,9 @@ TEXT ·gradCoefficientsAVX2(SB), NOSPLIT, $72-248
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_1518:
+singles_1527:
 	CMPQ         R13, R12
-	JGT          tail_1519
+	JGT          tail_1528
 	VMOVUPD      (DI)(R13*2), Y2
 	VMOVUPD      32(DI)(R13*2), Y3
 	VMOVUPD      (R8)(R13*2), Y4
@@ -14294,7 +14381,7 @@ singles_1518:
 	VMOVUPD      Y4, (R8)(R13*2)
 	VMOVUPD      Y5, 32(R8)(R13*2)
 	CMPQ         dWeight_len+80(FP), $0x00
-	JEQ          nodWeight_1521
+	JEQ          nodWeight_1530
 	VCVTPS2PD    X6, Y8
 	VMULPD       Y4, Y8, Y8
 	VEXTRACTF128 $0x01, Y6, X9
@@ -14306,16 +14393,16 @@ singles_1518:
 	VINSERTF128  $0x01, X8, Y10, Y10
 	VMOVUPS      Y10, (BX)(R13*1)
 
-nodWeight_1521:
+nodWeight_1530:
 	CMPQ        dBias_len+104(FP), $0x00
-	JEQ         nodBias_1522
+	JEQ         nodBias_1531
 	VXORPS      Y8, Y8, Y8
 	VCVTPD2PSY  Y2, X8
 	VCVTPD2PSY  Y3, X9
 	VINSERTF128 $0x01, X9, Y8, Y8
 	VMOVUPS     Y8, (SI)(R13*1)
 
-nodBias_1522:
+nodBias_1531:
 	VMOVUPS      (R10)(R13*1), Y8
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
@@ -14368,12 +14455,12 @@ nodBias_1522:
 	VINSERTF128  $0x01, X2, Y4, Y4
 	VMOVUPS      Y4, (DX)(R13*1)
 	ADDQ         $0x00000020, R13
-	JMP          singles_1518
+	JMP          singles_1527
 
-tail_1519:
+tail_1528:
 	ADDQ    $0x00000020, R12
 	CMPQ    R13, R12
-	JEQ     done_1520
+	JEQ     done_1529
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
@@ -14382,15 +14469,15 @@ tail_1519:
 	LEAQ    (DI)(R13*2), BP
 	XORQ    DI, DI
 
-copy_1523:
+copy_1532:
 	CMPQ DI, R14
-	JGE  copied_1524
+	JGE  copied_1533
 	MOVL (BP)(DI*1), R15
 	MOVL R15, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1523
+	JMP  copy_1532
 
-copied_1524:
+copied_1533:
 	VMOVUPD (SP), Y2
 	VMOVUPD 32(SP), Y3
 	VXORPS  Y4, Y4, Y4
@@ -14401,71 +14488,71 @@ copied_1524:
 	LEAQ    (R8)(R13*2), BP
 	XORQ    R14, R14
 
-copy_1525:
+copy_1534:
 	CMPQ R14, DI
-	JGE  copied_1526
+	JGE  copied_1535
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1525
+	JMP  copy_1534
 
-copied_1526:
+copied_1535:
 	VMOVUPD    (SP), Y4
 	VMOVUPD    32(SP), Y5
 	LEAQ       (R9)(R13*1), DI
 	MOVQ       DI, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_1527
+	JA         loadslow_1536
 	VMASKMOVPS (DI), Y0, Y6
-	JMP        loaded_1528
+	JMP        loaded_1537
 
-loadslow_1527:
+loadslow_1536:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R14, R14
 
-copy_1529:
+copy_1538:
 	CMPQ R14, R9
-	JGE  copied_1530
+	JGE  copied_1539
 	MOVL (DI)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1529
+	JMP  copy_1538
 
-copied_1530:
+copied_1539:
 	VMOVUPS (SP), Y6
 
-loaded_1528:
+loaded_1537:
 	LEAQ       (R11)(R13*1), DI
 	MOVQ       DI, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_1531
+	JA         loadslow_1540
 	VMASKMOVPS (DI), Y0, Y7
-	JMP        loaded_1532
+	JMP        loaded_1541
 
-loadslow_1531:
+loadslow_1540:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R11, R11
 
-copy_1533:
+copy_1542:
 	CMPQ R11, R9
-	JGE  copied_1534
+	JGE  copied_1543
 	MOVL (DI)(R11*1), R14
 	MOVL R14, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1533
+	JMP  copy_1542
 
-copied_1534:
+copied_1543:
 	VMOVUPS (SP), Y7
 
-loaded_1532:
+loaded_1541:
 	VCVTPS2PD    X7, Y8
 	VMULPD       Y2, Y8, Y8
 	VSUBPD       Y8, Y4, Y4
@@ -14480,17 +14567,17 @@ loaded_1532:
 	LEAQ         (R8)(R13*2), R11
 	XORQ         R8, R8
 
-copy_1535:
+copy_1544:
 	CMPQ R8, DI
-	JGE  copied_1536
+	JGE  copied_1545
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (R11)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1535
+	JMP  copy_1544
 
-copied_1536:
+copied_1545:
 	CMPQ         dWeight_len+80(FP), $0x00
-	JEQ          nodWeight_1537
+	JEQ          nodWeight_1546
 	VCVTPS2PD    X6, Y8
 	VMULPD       Y4, Y8, Y8
 	VEXTRACTF128 $0x01, Y6, X9
@@ -14504,28 +14591,28 @@ copied_1536:
 	MOVQ         BX, DI
 	ANDQ         $0x00000fff, DI
 	CMPQ         DI, $0x00000fe0
-	JA           storeslow_1538
+	JA           storeslow_1547
 	VMASKMOVPS   Y10, Y0, (BX)
-	JMP          stored_1539
+	JMP          stored_1548
 
-storeslow_1538:
+storeslow_1547:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1540:
+copy_1549:
 	CMPQ R8, DI
-	JGE  copied_1541
+	JGE  copied_1550
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (BX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1540
+	JMP  copy_1549
 
-copied_1541:
-stored_1539:
-nodWeight_1537:
+copied_1550:
+stored_1548:
+nodWeight_1546:
 	CMPQ        dBias_len+104(FP), $0x00
-	JEQ         nodBias_1542
+	JEQ         nodBias_1551
 	VXORPS      Y8, Y8, Y8
 	VCVTPD2PSY  Y2, X8
 	VCVTPD2PSY  Y3, X9
@@ -14534,53 +14621,53 @@ nodWeight_1537:
 	MOVQ        BX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_1543
+	JA          storeslow_1552
 	VMASKMOVPS  Y8, Y0, (BX)
-	JMP         stored_1544
+	JMP         stored_1553
 
-storeslow_1543:
+storeslow_1552:
 	VMOVUPS Y8, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1545:
+copy_1554:
 	CMPQ DI, SI
-	JGE  copied_1546
+	JGE  copied_1555
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (BX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1545
+	JMP  copy_1554
 
-copied_1546:
-stored_1544:
-nodBias_1542:
+copied_1555:
+stored_1553:
+nodBias_1551:
 	LEAQ       (R10)(R13*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1547
+	JA         loadslow_1556
 	VMASKMOVPS (BX), Y0, Y8
-	JMP        loaded_1548
+	JMP        loaded_1557
 
-loadslow_1547:
+loadslow_1556:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1549:
+copy_1558:
 	CMPQ DI, SI
-	JGE  copied_1550
+	JGE  copied_1559
 	MOVL (BX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1549
+	JMP  copy_1558
 
-copied_1550:
+copied_1559:
 	VMOVUPS (SP), Y8
 
-loaded_1548:
+loaded_1557:
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
 	VMULPD       Y10, Y9, Y9
@@ -14597,25 +14684,25 @@ loaded_1548:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_1551
+	JA           storeslow_1560
 	VMASKMOVPS   Y11, Y0, (AX)
-	JMP          stored_1552
+	JMP          stored_1561
 
-storeslow_1551:
+storeslow_1560:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_1553:
+copy_1562:
 	CMPQ SI, BX
-	JGE  copied_1554
+	JGE  copied_1563
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1553
+	JMP  copy_1562
 
-copied_1554:
-stored_1552:
+copied_1563:
+stored_1561:
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
 	VMULPD       Y10, Y9, Y9
@@ -14651,25 +14738,25 @@ stored_1552:
 	MOVQ         AX, CX
 	ANDQ         $0x00000fff, CX
 	CMPQ         CX, $0x00000fe0
-	JA           storeslow_1555
+	JA           storeslow_1564
 	VMASKMOVPS   Y1, Y0, (AX)
-	JMP          stored_1556
+	JMP          stored_1565
 
-storeslow_1555:
+storeslow_1564:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1557:
+copy_1566:
 	CMPQ BX, CX
-	JGE  copied_1558
+	JGE  copied_1567
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1557
+	JMP  copy_1566
 
-copied_1558:
-stored_1556:
+copied_1567:
+stored_1565:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y2, X1
 	VCVTPD2PSY  Y3, X2
@@ -14678,28 +14765,28 @@ stored_1556:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1559
+	JA          storeslow_1568
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_1560
+	JMP         stored_1569
 
-storeslow_1559:
+storeslow_1568:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1561:
+copy_1570:
 	CMPQ DX, CX
-	JGE  copied_1562
+	JGE  copied_1571
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1561
+	JMP  copy_1570
 
-copied_1562:
-stored_1560:
+copied_1571:
+stored_1569:
 	MOVQ R12, R13
 
-done_1520:
+done_1529:
 	VZEROUPPER
 	RET
 
@@ -27493,6 +27580,53 @@ done_621:
 	VZEROUPPER
 	RET
 
+// func narrowAVX512(dst []float32, src []float64)
+// Requires: AVX, AVX512F
+TEXT ·narrowAVX512(SB), NOSPLIT, $0-48
+	// narrowAVX512: dst[i] = float32(src[i]), len(dst) values.
+	MOVQ    dst_base+0(FP), AX
+	MOVQ    src_base+24(FP), CX
+	MOVQ    dst_len+8(FP), DX
+	MOVQ    DX, BX
+	ANDQ    $0x0f, BX
+	LEAQ    kmask<>+0(SB), SI
+	MOVWLZX (SI)(BX*2), BX
+	KMOVW   BX, K1
+	XORQ    BX, BX
+	SHLQ    $0x02, DX
+	SUBQ    $0x00000040, DX
+
+singles_622:
+	CMPQ         BX, DX
+	JGT          tail_623
+	VMOVUPD      (CX)(BX*2), Z0
+	VMOVUPD      64(CX)(BX*2), Z1
+	VPXORD       Z2, Z2, Z2
+	VCVTPD2PS    Z0, Y2
+	VCVTPD2PS    Z1, Y0
+	VINSERTF64X4 $0x01, Y0, Z2, Z2
+	VMOVUPS      Z2, (AX)(BX*1)
+	ADDQ         $0x00000040, BX
+	JMP          singles_622
+
+tail_623:
+	ADDQ         $0x00000040, DX
+	CMPQ         BX, DX
+	JEQ          done_624
+	KSHIFTRW     $0x08, K1, K2
+	VMOVUPD.Z    (CX)(BX*2), K1, Z0
+	VMOVUPD.Z    64(CX)(BX*2), K2, Z1
+	VPXORD       Z2, Z2, Z2
+	VCVTPD2PS    Z0, Y2
+	VCVTPD2PS    Z1, Y0
+	VINSERTF64X4 $0x01, Y0, Z2, Z2
+	VMOVUPS      Z2, K1, (AX)(BX*1)
+	MOVQ         DX, BX
+
+done_624:
+	VZEROUPPER
+	RET
+
 // func gradCoefficientsAVX512(gy []float32, gx []float32, g0 []float32, dWeight []float32, dBias []float32, sumDy []float64, sumDyXc []float64, invStd []float32, weight []float32, lo []float32, invM float64)
 // Requires: AVX, AVX512F
 TEXT ·gradCoefficientsAVX512(SB), NOSPLIT, $0-248
@@ -27521,9 +27655,9 @@ TEXT ·gradCoefficientsAVX512(SB), NOSPLIT, $0-248
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_622:
+singles_625:
 	CMPQ          R13, R12
-	JGT           tail_623
+	JGT           tail_626
 	VMOVUPD       (DI)(R13*2), Z1
 	VMOVUPD       64(DI)(R13*2), Z2
 	VMOVUPD       (R8)(R13*2), Z3
@@ -27540,7 +27674,7 @@ singles_622:
 	VMOVUPD       Z3, (R8)(R13*2)
 	VMOVUPD       Z4, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_625
+	JEQ           nodWeight_628
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -27552,16 +27686,16 @@ singles_622:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, (BX)(R13*1)
 
-nodWeight_625:
+nodWeight_628:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_626
+	JEQ          nodBias_629
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, (SI)(R13*1)
 
-nodBias_626:
+nodBias_629:
 	VMOVUPS       (R10)(R13*1), Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -27614,12 +27748,12 @@ nodBias_626:
 	VINSERTF64X4  $0x01, Y1, Z3, Z3
 	VMOVUPS       Z3, (DX)(R13*1)
 	ADDQ          $0x00000040, R13
-	JMP           singles_622
+	JMP           singles_625
 
-tail_623:
+tail_626:
 	ADDQ          $0x00000040, R12
 	CMPQ          R13, R12
-	JEQ           done_624
+	JEQ           done_627
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R13*2), K1, Z1
 	VMOVUPD.Z     64(DI)(R13*2), K2, Z2
@@ -27639,7 +27773,7 @@ tail_623:
 	VMOVUPD       Z3, K1, (R8)(R13*2)
 	VMOVUPD       Z4, K2, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_627
+	JEQ           nodWeight_630
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -27651,16 +27785,16 @@ tail_623:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, K1, (BX)(R13*1)
 
-nodWeight_627:
+nodWeight_630:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_628
+	JEQ          nodBias_631
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, K1, (SI)(R13*1)
 
-nodBias_628:
+nodBias_631:
 	VMOVUPS.Z     (R10)(R13*1), K1, Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -27714,6 +27848,6 @@ nodBias_628:
 	VMOVUPS       Z0, K1, (DX)(R13*1)
 	MOVQ          R12, R13
 
-done_624:
+done_627:
 	VZEROUPPER
 	RET

@@ -30,6 +30,7 @@ var neonKernels = kernelSet{
 	save:             saveGeneric,
 	track:            trackGeneric,
 	widen:            widenGeneric,
+	narrow:           narrowGeneric,
 	gradCoefficients: gradCoefficientsGeneric,
 }
 

@@ -26,6 +26,7 @@ var genericKernels = kernelSet{
 	save:             saveGeneric,
 	track:            trackGeneric,
 	widen:            widenGeneric,
+	narrow:           narrowGeneric,
 	gradCoefficients: gradCoefficientsGeneric,
 }
 
@@ -301,6 +302,13 @@ func widenGeneric(dst []float64, src []float32) {
 	dst = dst[:len(src)]
 	for i, v := range src {
 		dst[i] = float64(v)
+	}
+}
+
+func narrowGeneric(dst []float32, src []float64) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] = float32(v)
 	}
 }
 

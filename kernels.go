@@ -83,8 +83,10 @@ type kernelSet struct {
 	// runMean = (1-factor)·runMean + factor·mean[i] and runVar = (1-factor)·runVar +
 	// factor·(m2[i]·inv), rounded to float32.
 	track func(runMean, runVar []float32, mean, m2 []float64, factor, inv float64)
-	// widen sets dst[i] = float64(src[i]) for each of len(src) values.
-	widen func(dst []float64, src []float32)
+	// widen sets dst[i] = float64(src[i]) for each of len(src) values, and narrow
+	// dst[i] = float32(src[i]) for each of len(dst).
+	widen  func(dst []float64, src []float32)
+	narrow func(dst []float32, src []float64)
 	// gradCoefficients turns a tile's sums into Backward's: for each of len(sumDy)
 	// channels, with mean = center + lo[i], it sets sumDyXc[i] to Σdy·(x - mean) =
 	// sumDyXc[i] - lo[i]·sumDy[i], then gy = γ·invStd, gx = -gy·invStd²·sumDyXc[i]·invM

@@ -323,6 +323,14 @@ func checkChannelKernels(t *testing.T, k *kernelSet, name string, g *guarded, me
 		}
 	}
 
+	narrowed := fresh()
+	k.narrow(narrowed, g.f64(means))
+	for i, m := range means {
+		if math.Float32bits(narrowed[i]) != math.Float32bits(float32(m)) {
+			t.Fatalf("%s: narrow channel %d: %v, want %v", name, i, narrowed[i], float32(m))
+		}
+	}
+
 	// Backward's coefficients, with and without dWeight and dBias.
 	sumDy, sumDyXc := make([]float64, n), make([]float64, n)
 	lo := make([]float32, n)

@@ -97,6 +97,3 @@ func (s *scratch) stats(n int) *stats {
 	s.st = stats{mean: s.mean[:n], m2: s.m2[:n]}
 	return &s.st
 }
-
-// variance is channel i's biased variance, M2/count, as normalization uses it.
-func (st *stats) variance(i int) float64 { return st.m2[i] * st.inv }

@@ -77,6 +77,20 @@ func (w *isa) track() {
 	w.ret()
 }
 
+// narrowAll emits dst = float32(src).
+func (w *isa) narrowAll() {
+	w.text("narrow", "func(dst []float32, src []float64)")
+	Comment("narrow" + w.name + ": dst[i] = float32(src[i]), len(dst) values.")
+	p := bases([]string{"dst", "src"})
+	dst, src := p[0], p[1]
+	n := Load(Param("dst").Len(), GP64())
+	w.setTail(n)
+	w.loop(n, 1, func(i Register, _ int, tail bool) {
+		w.store(w.narrow(w.loadPD(Mem{Base: src, Index: i, Scale: 2}, tail)), at(dst, i, 0), tail)
+	})
+	w.ret()
+}
+
 // widenAll emits dst = float64(src).
 func (w *isa) widenAll() {
 	w.text("widen", "func(dst []float64, src []float32)")

@@ -36,6 +36,7 @@ func main() {
 		w.save()
 		w.track()
 		w.widenAll()
+		w.narrowAll()
 		w.gradCoefficients()
 	}
 	Generate()

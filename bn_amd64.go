@@ -28,7 +28,10 @@ func archKernels() []registration {
 	}
 }
 
-// vectorISA selects the assembly of one kernel set.
+// vectorISA selects the assembly of one kernel set. Each wrapper calls its width's
+// function directly, one branch on v, rather than through a table of function values:
+// the compiler cannot see //go:noescape through a function value, so every buffer a
+// wrapper passes from its stack (colBuf) would move to the heap, an allocation a call.
 type vectorISA bool
 
 const (

@@ -157,11 +157,18 @@ func scaleColsAVX2(y, x, scale, shift []float32, rows, stride, prefetch, stream 
 //go:noescape
 func scaleColsAVX512(y, x, scale, shift []float32, rows, stride, prefetch, stream int)
 
+// reduceRowsAVX2 serves the AVX-512 set too, which has no rows reduction of its own for
+// runs longer than the short-run form takes. Reading dy and x, the ZMM loop was never
+// faster, and it lost on runs that are not whole cache lines, where every 64-byte load
+// spans two lines. The reduction alone, × copy (medians of nine interleaved rounds), ZMM
+// against YMM: runs of 196 values (NCHW 64×256×14×14) 0.71–0.87 against 0.56–0.65, of
+// 3025 0.90 against 0.59, of 1000 0.57 against 0.48; whole lines level (runs of 192
+// 0.55–0.68 against 0.54–0.70, of 3136 0.71 against 0.67–0.71); in cache, 1×256×14×14
+// 3.9 µs against 3.3 µs. Backward on 64×256×14×14 (bnbench) had taken 1.18 times AVX2's
+// time with AVX-512, and 1.02–1.04 times with this loop.
+//
 //go:noescape
 func reduceRowsAVX2(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride, prefetch int)
-
-//go:noescape
-func reduceRowsAVX512(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride, prefetch int)
 
 //go:noescape
 func reduceShortRowsAVX2(sumDy, sumDyXc []float64, buf, dy, x, center []float32, width, samples, stride, group, prefetch, bychannel int)
@@ -776,11 +783,8 @@ func (v vectorISA) reduceRows(sumDy, sumDyXc []float64, dy, x, center []float32,
 		}
 		return
 	}
-	if v == avx512 {
-		reduceRowsAVX512(sumDy, sumDyXc, dy, x, center, width, samples, stride, rowsPrefetch(n, width, samples, stride))
-	} else {
-		reduceRowsAVX2(sumDy, sumDyXc, dy, x, center, width, samples, stride, rowsPrefetch(n, width, samples, stride))
-	}
+	// Both sets take the AVX2 loop here (see reduceRowsAVX2).
+	reduceRowsAVX2(sumDy, sumDyXc, dy, x, center, width, samples, stride, rowsPrefetch(n, width, samples, stride))
 }
 
 func (v vectorISA) reduceCols(sumDy, sumDyXc []float64, count int, dy, x, center []float32, rows, stride int) {

@@ -19517,187 +19517,6 @@ rowsdone_237:
 	VZEROUPPER
 	RET
 
-// func reduceRowsAVX512(sumDy []float64, sumDyXc []float64, dy []float32, x []float32, center []float32, width int, samples int, stride int, prefetch int)
-// Requires: AVX, AVX512F, CMOV, MMX+
-TEXT ·reduceRowsAVX512(SB), NOSPLIT, $0-152
-	// reduceRowsAVX512: for each sample and channel i, adds Σdy and Σdy·(x-center[i])
-	// over the run of width values to sumDy[i] and sumDyXc[i], summed in float32 over
-	// chunks of runChunk values and in float64 across them.
-	MOVQ    dy_base+48(FP), AX
-	MOVQ    x_base+72(FP), CX
-	MOVQ    width+120(FP), DX
-	MOVQ    samples+128(FP), BX
-	MOVQ    stride+136(FP), SI
-	MOVQ    center_len+104(FP), DI
-	IMULQ   DX, DI
-	SUBQ    DI, SI
-	SHLQ    $0x02, SI
-	MOVQ    DX, DI
-	ANDQ    $0x0f, DI
-	LEAQ    kmask<>+0(SB), R8
-	MOVWLZX (R8)(DI*2), DI
-	KMOVW   DI, K1
-
-sample_243:
-	XORQ DI, DI
-
-channel_244:
-	MOVQ         center_base+96(FP), R8
-	VBROADCASTSS (R8)(DI*4), Z0
-	VPXORD       Z1, Z1, Z1
-	VPXORD       Z2, Z2, Z2
-	MOVQ         DX, R8
-
-chunk_245:
-	MOVQ       prefetch+144(FP), R9
-	TESTQ      R9, R9
-	JZ         noprefetch_246
-	LEAQ       (R9)(AX*1), R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	PREFETCHT0 128(R10)
-	PREFETCHT0 192(R10)
-	PREFETCHT0 256(R10)
-	PREFETCHT0 320(R10)
-	PREFETCHT0 384(R10)
-	PREFETCHT0 448(R10)
-	PREFETCHT0 512(R10)
-	PREFETCHT0 576(R10)
-	PREFETCHT0 640(R10)
-	PREFETCHT0 704(R10)
-	PREFETCHT0 768(R10)
-	PREFETCHT0 832(R10)
-	PREFETCHT0 896(R10)
-	PREFETCHT0 960(R10)
-	LEAQ       (R9)(CX*1), R9
-	PREFETCHT0 (R9)
-	PREFETCHT0 64(R9)
-	PREFETCHT0 128(R9)
-	PREFETCHT0 192(R9)
-	PREFETCHT0 256(R9)
-	PREFETCHT0 320(R9)
-	PREFETCHT0 384(R9)
-	PREFETCHT0 448(R9)
-	PREFETCHT0 512(R9)
-	PREFETCHT0 576(R9)
-	PREFETCHT0 640(R9)
-	PREFETCHT0 704(R9)
-	PREFETCHT0 768(R9)
-	PREFETCHT0 832(R9)
-	PREFETCHT0 896(R9)
-	PREFETCHT0 960(R9)
-
-noprefetch_246:
-	MOVQ    $0x00000100, R9
-	CMPQ    R8, R9
-	CMOVQLT R8, R9
-	VPXORD  Z3, Z3, Z3
-	VPXORD  Z4, Z4, Z4
-	VPXORD  Z5, Z5, Z5
-	VPXORD  Z6, Z6, Z6
-	VPXORD  Z7, Z7, Z7
-	VPXORD  Z8, Z8, Z8
-	VPXORD  Z9, Z9, Z9
-	VPXORD  Z10, Z10, Z10
-	XORQ    R10, R10
-	MOVQ    R9, R11
-	SHLQ    $0x02, R11
-	SUBQ    $0x00000100, R11
-
-blocks_250:
-	CMPQ         R10, R11
-	JGT          blocksdone_251
-	VMOVUPS      (AX)(R10*1), Z11
-	VSUBPS       (CX)(R10*1), Z0, Z12
-	VADDPS       Z11, Z3, Z3
-	VFNMADD231PS Z11, Z12, Z4
-	VMOVUPS      64(AX)(R10*1), Z11
-	VSUBPS       64(CX)(R10*1), Z0, Z12
-	VADDPS       Z11, Z5, Z5
-	VFNMADD231PS Z11, Z12, Z6
-	VMOVUPS      128(AX)(R10*1), Z11
-	VSUBPS       128(CX)(R10*1), Z0, Z12
-	VADDPS       Z11, Z7, Z7
-	VFNMADD231PS Z11, Z12, Z8
-	VMOVUPS      192(AX)(R10*1), Z11
-	VSUBPS       192(CX)(R10*1), Z0, Z12
-	VADDPS       Z11, Z9, Z9
-	VFNMADD231PS Z11, Z12, Z10
-	ADDQ         $0x00000100, R10
-	JMP          blocks_250
-
-blocksdone_251:
-	ADDQ $0x000000c0, R11
-
-singles_247:
-	CMPQ         R10, R11
-	JGT          tail_248
-	VMOVUPS      (AX)(R10*1), Z11
-	VSUBPS       (CX)(R10*1), Z0, Z12
-	VADDPS       Z11, Z3, Z3
-	VFNMADD231PS Z11, Z12, Z4
-	ADDQ         $0x00000040, R10
-	JMP          singles_247
-
-tail_248:
-	ADDQ         $0x00000040, R11
-	CMPQ         R10, R11
-	JEQ          done_249
-	VMOVUPS.Z    (AX)(R10*1), K1, Z11
-	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z12
-	VADDPS       Z11, Z3, Z3
-	VFNMADD231PS Z11, Z12, Z4
-	MOVQ         R11, R10
-
-done_249:
-	VADDPS        Z5, Z3, Z3
-	VADDPS        Z9, Z7, Z7
-	VADDPS        Z7, Z3, Z3
-	VADDPS        Z6, Z4, Z4
-	VADDPS        Z10, Z8, Z8
-	VADDPS        Z8, Z4, Z4
-	VCVTPS2PD     Y3, Z5
-	VEXTRACTF64X4 $0x01, Z3, Y3
-	VCVTPS2PD     Y3, Z3
-	VADDPD        Z3, Z5, Z5
-	VADDPD        Z5, Z1, Z1
-	VCVTPS2PD     Y4, Z3
-	VEXTRACTF64X4 $0x01, Z4, Y4
-	VCVTPS2PD     Y4, Z4
-	VADDPD        Z4, Z3, Z3
-	VADDPD        Z3, Z2, Z2
-	ADDQ          R10, AX
-	ADDQ          R10, CX
-	SUBQ          R9, R8
-	JNZ           chunk_245
-	VSHUFF64X2    $0x4e, Z1, Z1, Z0
-	VADDPD        Z0, Z1, Z1
-	VSHUFF64X2    $0xb1, Z1, Z1, Z0
-	VADDPD        Z0, Z1, Z1
-	VPERMILPD     $0x55, Z1, Z0
-	VADDPD        Z0, Z1, Z1
-	VSHUFF64X2    $0x4e, Z2, Z2, Z0
-	VADDPD        Z0, Z2, Z2
-	VSHUFF64X2    $0xb1, Z2, Z2, Z0
-	VADDPD        Z0, Z2, Z2
-	VPERMILPD     $0x55, Z2, Z0
-	VADDPD        Z0, Z2, Z2
-	MOVQ          sumDy_base+0(FP), R8
-	VADDSD        (R8)(DI*8), X1, X1
-	VMOVSD        X1, (R8)(DI*8)
-	MOVQ          sumDyXc_base+24(FP), R8
-	VADDSD        (R8)(DI*8), X2, X2
-	VMOVSD        X2, (R8)(DI*8)
-	INCQ          DI
-	CMPQ          DI, center_len+104(FP)
-	JB            channel_244
-	ADDQ          SI, AX
-	ADDQ          SI, CX
-	DECQ          BX
-	JNZ           sample_243
-	VZEROUPPER
-	RET
-
 // func reduceShortRowsAVX512(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, center []float32, width int, samples int, stride int, group int, prefetch int, bychannel int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
@@ -19715,16 +19534,16 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_252:
+group_243:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_253
+	JE   bysample_244
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	XORQ R8, R8
 
-channel_255:
+channel_246:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -19737,11 +19556,11 @@ channel_255:
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_256
+	JZ           noprefetch_247
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_257:
+prefetch_248:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -19754,25 +19573,25 @@ prefetch_257:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_257
+	JNZ        prefetch_248
 
-noprefetch_256:
+noprefetch_247:
 	CMPQ DI, $0x00000040
-	JA   bysample_258
+	JA   bysample_249
 	MOVQ DI, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_260:
+pairs_251:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_261
+	JA   single_252
 	LEAQ (R10)(SI*1), R12
 	MOVQ BX, R13
 
-down_264:
+down_255:
 	CMPQ         R13, $0x02
-	JB           downlast_265
+	JB           downlast_256
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -19792,11 +19611,11 @@ down_264:
 	LEAQ         (R10)(SI*2), R10
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_264
+	JMP          down_255
 
-downlast_265:
+downlast_256:
 	TESTQ        R13, R13
-	JZ           downdone_266
+	JZ           downdone_257
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -19806,20 +19625,20 @@ downlast_265:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 
-downdone_266:
+downdone_257:
 	MOVQ R11, R10
-	JMP  pairs_260
+	JMP  pairs_251
 
-single_261:
+single_252:
 	CMPQ R10, R9
-	JAE  tail_262
+	JAE  tail_253
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ BX, R12
 
-down_267:
+down_258:
 	CMPQ         R12, $0x02
-	JB           downlast_268
+	JB           downlast_259
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -19831,29 +19650,29 @@ down_267:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R11)(SI*2), R11
 	SUBQ         $0x02, R12
-	JMP          down_267
+	JMP          down_258
 
-downlast_268:
+downlast_259:
 	TESTQ        R12, R12
-	JZ           downdone_269
+	JZ           downdone_260
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 
-downdone_269:
+downdone_260:
 	ADDQ $0x00000040, R10
 
-tail_262:
+tail_253:
 	CMPQ R10, DI
-	JAE  positionsdone_263
+	JAE  positionsdone_254
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_270:
+down_261:
 	CMPQ         R11, $0x02
-	JB           downlast_271
+	JB           downlast_262
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
@@ -19865,32 +19684,32 @@ down_270:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_270
+	JMP          down_261
 
-downlast_271:
+downlast_262:
 	TESTQ        R11, R11
-	JZ           downdone_272
+	JZ           downdone_263
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_272:
-positionsdone_263:
-	JMP summed_259
+downdone_263:
+positionsdone_254:
+	JMP summed_250
 
-bysample_258:
+bysample_249:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_273:
+sample_264:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_278:
+blocks_269:
 	CMPQ         R11, R12
-	JGT          blocksdone_279
+	JGT          blocksdone_270
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -19900,42 +19719,42 @@ blocks_278:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	ADDQ         $0x00000080, R11
-	JMP          blocks_278
+	JMP          blocks_269
 
-blocksdone_279:
+blocksdone_270:
 	ADDQ $0x00000040, R12
 
-singles_275:
+singles_266:
 	CMPQ         R11, R12
-	JGT          tail_276
+	JGT          tail_267
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_275
+	JMP          singles_266
 
-tail_276:
+tail_267:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_277
+	JEQ          done_268
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	MOVQ         R12, R11
 
-done_277:
+done_268:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_274
+	JZ   samplesdone_265
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_283:
+blocks_274:
 	CMPQ         R11, R12
-	JGT          blocksdone_284
+	JGT          blocksdone_275
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -19945,38 +19764,38 @@ blocks_283:
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	ADDQ         $0x00000080, R11
-	JMP          blocks_283
+	JMP          blocks_274
 
-blocksdone_284:
+blocksdone_275:
 	ADDQ $0x00000040, R12
 
-singles_280:
+singles_271:
 	CMPQ         R11, R12
-	JGT          tail_281
+	JGT          tail_272
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	ADDQ         $0x00000040, R11
-	JMP          singles_280
+	JMP          singles_271
 
-tail_281:
+tail_272:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_282
+	JEQ          done_273
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	MOVQ         R12, R11
 
-done_282:
+done_273:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_273
+	JNZ  sample_264
 
-samplesdone_274:
-summed_259:
+samplesdone_265:
+summed_250:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -20013,16 +19832,16 @@ summed_259:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_255
+	JB            channel_246
 	MOVQ          BX, R9
 	IMULQ         SI, R9
 	IMULQ         DI, R8
 	SUBQ          R8, R9
 	ADDQ          R9, AX
 	ADDQ          R9, CX
-	JMP           summed_254
+	JMP           summed_245
 
-bysample_253:
+bysample_244:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -20033,22 +19852,22 @@ bysample_253:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_285:
+clear_276:
 	VMOVUPS Z0, (R8)
 	VMOVUPS Z0, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_285
+	JNZ     clear_276
 	MOVQ    BX, R9
 
-sample_286:
+sample_277:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_287:
+channel_278:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_288
+	JZ         noprefetch_279
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -20060,7 +19879,7 @@ channel_287:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_288:
+noprefetch_279:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z0
 	VMOVUPS      (R8), Z1
@@ -20070,27 +19889,27 @@ noprefetch_288:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_289:
+singles_280:
 	CMPQ         R11, R12
-	JGT          tail_290
+	JGT          tail_281
 	VMOVUPS      (AX)(R11*1), Z3
 	VSUBPS       (CX)(R11*1), Z0, Z4
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z4, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_289
+	JMP          singles_280
 
-tail_290:
+tail_281:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_291
+	JEQ          done_282
 	VMOVUPS.Z    (AX)(R11*1), K1, Z3
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z0, Z2
 	MOVQ         R12, R11
 
-done_291:
+done_282:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z1, (R8)
@@ -20098,14 +19917,14 @@ done_291:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_287
+	JB      channel_278
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_286
+	JNZ     sample_277
 	XORQ    SI, SI
 
-lanes_292:
+lanes_283:
 	VMOVUPS       (DI), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -20137,17 +19956,17 @@ lanes_292:
 	ADDQ          $0x00000080, DI
 	INCQ          SI
 	CMPQ          SI, center_len+128(FP)
-	JB            lanes_292
+	JB            lanes_283
 
-summed_254:
+summed_245:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_293
+	JZ      done_284
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_252
+	JMP     group_243
 
-done_293:
+done_284:
 	VZEROUPPER
 	RET
 
@@ -20169,26 +19988,26 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_294:
+chunk_285:
 	CMPQ sumDy_len+8(FP), $0x50
-	JA   wide_296
+	JA   wide_287
 	CMPQ sumDy_len+8(FP), $0x10
-	JB   narrowpartial_298
-	JE   narrowwhole_299
+	JB   narrowpartial_289
+	JE   narrowwhole_290
 	CMPQ sumDy_len+8(FP), $0x20
-	JB   narrowpartial_300
-	JE   narrowwhole_301
+	JB   narrowpartial_291
+	JE   narrowwhole_292
 	CMPQ sumDy_len+8(FP), $0x30
-	JB   narrowpartial_302
-	JE   narrowwhole_303
+	JB   narrowpartial_293
+	JE   narrowwhole_294
 	CMPQ sumDy_len+8(FP), $0x40
-	JB   narrowpartial_304
-	JE   narrowwhole_305
+	JB   narrowpartial_295
+	JE   narrowwhole_296
 	CMPQ sumDy_len+8(FP), $0x50
-	JB   narrowpartial_306
-	JE   narrowwhole_307
+	JB   narrowpartial_297
+	JE   narrowwhole_298
 
-narrowpartial_298:
+narrowpartial_289:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x00, DI
@@ -20200,11 +20019,11 @@ narrowpartial_298:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_308:
+narrow_299:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_309
+	JLT        narrowrows_300
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_310
+	JEQ        noprefetch_301
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -20218,7 +20037,7 @@ narrow_308:
 	PREFETCHT0 (DI)(DX*2)
 	PREFETCHT0 (DI)(R9*1)
 
-noprefetch_310:
+noprefetch_301:
 	VMOVUPS     (SI), Z2
 	VMOVUPS.Z   (AX), K2, Z3
 	VMOVUPS.Z   (CX), K2, Z4
@@ -20245,12 +20064,12 @@ noprefetch_310:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_308
+	JMP         narrow_299
 
-narrowrows_309:
-narrow_311:
+narrowrows_300:
+narrow_302:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_312
+	JLT       narrowrows_303
 	VMOVUPS   (SI), Z2
 	VMOVUPS.Z (AX), K2, Z3
 	VMOVUPS.Z (CX), K2, Z4
@@ -20262,25 +20081,25 @@ narrow_311:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_311
+	JMP       narrow_302
 
-narrowrows_312:
+narrowrows_303:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
-	JMP     narrowdone_297
+	JMP     narrowdone_288
 
-narrowwhole_299:
+narrowwhole_290:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_313:
+narrow_304:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_314
+	JLT        narrowrows_305
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_315
+	JEQ        noprefetch_306
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -20294,7 +20113,7 @@ narrow_313:
 	PREFETCHT0 (DI)(DX*2)
 	PREFETCHT0 (DI)(R9*1)
 
-noprefetch_315:
+noprefetch_306:
 	VMOVUPS     (SI), Z2
 	VMOVUPS     (AX), Z3
 	VMOVUPS     (CX), Z4
@@ -20321,12 +20140,12 @@ noprefetch_315:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_313
+	JMP         narrow_304
 
-narrowrows_314:
-narrow_316:
+narrowrows_305:
+narrow_307:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_317
+	JLT     narrowrows_308
 	VMOVUPS (SI), Z2
 	VMOVUPS (AX), Z3
 	VMOVUPS (CX), Z4
@@ -20338,14 +20157,14 @@ narrow_316:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_316
+	JMP     narrow_307
 
-narrowrows_317:
+narrowrows_308:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
-	JMP     narrowdone_297
+	JMP     narrowdone_288
 
-narrowpartial_300:
+narrowpartial_291:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x10, DI
@@ -20359,11 +20178,11 @@ narrowpartial_300:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_318:
+narrow_309:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_319
+	JLT        narrowrows_310
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_320
+	JEQ        noprefetch_311
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -20385,7 +20204,7 @@ narrow_318:
 	PREFETCHT0 (DI)(R9*1)
 	PREFETCHT0 64(DI)(R9*1)
 
-noprefetch_320:
+noprefetch_311:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
 	VMOVUPS     (AX), Z6
@@ -20435,12 +20254,12 @@ noprefetch_320:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_318
+	JMP         narrow_309
 
-narrowrows_319:
-narrow_321:
+narrowrows_310:
+narrow_312:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_322
+	JLT       narrowrows_313
 	VMOVUPS   (SI), Z4
 	VMOVUPS   64(SI), Z5
 	VMOVUPS   (AX), Z6
@@ -20460,16 +20279,16 @@ narrow_321:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_321
+	JMP       narrow_312
 
-narrowrows_322:
+narrowrows_313:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
-	JMP     narrowdone_297
+	JMP     narrowdone_288
 
-narrowwhole_301:
+narrowwhole_292:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -20478,11 +20297,11 @@ narrowwhole_301:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_323:
+narrow_314:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_324
+	JLT        narrowrows_315
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_325
+	JEQ        noprefetch_316
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -20504,7 +20323,7 @@ narrow_323:
 	PREFETCHT0 (DI)(R9*1)
 	PREFETCHT0 64(DI)(R9*1)
 
-noprefetch_325:
+noprefetch_316:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
 	VMOVUPS     (AX), Z6
@@ -20554,12 +20373,12 @@ noprefetch_325:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_323
+	JMP         narrow_314
 
-narrowrows_324:
-narrow_326:
+narrowrows_315:
+narrow_317:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_327
+	JLT     narrowrows_318
 	VMOVUPS (SI), Z4
 	VMOVUPS 64(SI), Z5
 	VMOVUPS (AX), Z6
@@ -20579,16 +20398,16 @@ narrow_326:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_326
+	JMP     narrow_317
 
-narrowrows_327:
+narrowrows_318:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
-	JMP     narrowdone_297
+	JMP     narrowdone_288
 
-narrowpartial_302:
+narrowpartial_293:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x20, DI
@@ -20604,11 +20423,11 @@ narrowpartial_302:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_328:
+narrow_319:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_329
+	JLT        narrowrows_320
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_330
+	JEQ        noprefetch_321
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -20638,7 +20457,7 @@ narrow_328:
 	PREFETCHT0 64(DI)(R9*1)
 	PREFETCHT0 128(DI)(R9*1)
 
-noprefetch_330:
+noprefetch_321:
 	VMOVUPS     (SI), Z6
 	VMOVUPS     64(SI), Z7
 	VMOVUPS     128(SI), Z8
@@ -20711,12 +20530,12 @@ noprefetch_330:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_328
+	JMP         narrow_319
 
-narrowrows_329:
-narrow_331:
+narrowrows_320:
+narrow_322:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_332
+	JLT       narrowrows_323
 	VMOVUPS   (SI), Z6
 	VMOVUPS   64(SI), Z7
 	VMOVUPS   128(SI), Z8
@@ -20744,18 +20563,18 @@ narrow_331:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_331
+	JMP       narrow_322
 
-narrowrows_332:
+narrowrows_323:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
 	VMOVUPS Z4, 1216(SI)
 	VMOVUPS Z5, 2304(SI)
-	JMP     narrowdone_297
+	JMP     narrowdone_288
 
-narrowwhole_303:
+narrowwhole_294:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -20766,11 +20585,11 @@ narrowwhole_303:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_333:
+narrow_324:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_334
+	JLT        narrowrows_325
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_335
+	JEQ        noprefetch_326
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -20800,7 +20619,7 @@ narrow_333:
 	PREFETCHT0 64(DI)(R9*1)
 	PREFETCHT0 128(DI)(R9*1)
 
-noprefetch_335:
+noprefetch_326:
 	VMOVUPS     (SI), Z6
 	VMOVUPS     64(SI), Z7
 	VMOVUPS     128(SI), Z8
@@ -20873,12 +20692,12 @@ noprefetch_335:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_333
+	JMP         narrow_324
 
-narrowrows_334:
-narrow_336:
+narrowrows_325:
+narrow_327:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_337
+	JLT     narrowrows_328
 	VMOVUPS (SI), Z6
 	VMOVUPS 64(SI), Z7
 	VMOVUPS 128(SI), Z8
@@ -20906,18 +20725,18 @@ narrow_336:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_336
+	JMP     narrow_327
 
-narrowrows_337:
+narrowrows_328:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
 	VMOVUPS Z4, 1216(SI)
 	VMOVUPS Z5, 2304(SI)
-	JMP     narrowdone_297
+	JMP     narrowdone_288
 
-narrowpartial_304:
+narrowpartial_295:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x30, DI
@@ -20935,11 +20754,11 @@ narrowpartial_304:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_338:
+narrow_329:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_339
+	JLT        narrowrows_330
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_340
+	JEQ        noprefetch_331
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -20977,7 +20796,7 @@ narrow_338:
 	PREFETCHT0 128(DI)(R9*1)
 	PREFETCHT0 192(DI)(R9*1)
 
-noprefetch_340:
+noprefetch_331:
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VMOVUPS     128(SI), Z10
@@ -21073,12 +20892,12 @@ noprefetch_340:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_338
+	JMP         narrow_329
 
-narrowrows_339:
-narrow_341:
+narrowrows_330:
+narrow_332:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_342
+	JLT       narrowrows_333
 	VMOVUPS   (SI), Z8
 	VMOVUPS   64(SI), Z9
 	VMOVUPS   128(SI), Z10
@@ -21114,9 +20933,9 @@ narrow_341:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_341
+	JMP       narrow_332
 
-narrowrows_342:
+narrowrows_333:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -21125,9 +20944,9 @@ narrowrows_342:
 	VMOVUPS Z5, 2304(SI)
 	VMOVUPS Z6, 1280(SI)
 	VMOVUPS Z7, 2368(SI)
-	JMP     narrowdone_297
+	JMP     narrowdone_288
 
-narrowwhole_305:
+narrowwhole_296:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -21140,11 +20959,11 @@ narrowwhole_305:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_343:
+narrow_334:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_344
+	JLT        narrowrows_335
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_345
+	JEQ        noprefetch_336
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -21182,7 +21001,7 @@ narrow_343:
 	PREFETCHT0 128(DI)(R9*1)
 	PREFETCHT0 192(DI)(R9*1)
 
-noprefetch_345:
+noprefetch_336:
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VMOVUPS     128(SI), Z10
@@ -21278,12 +21097,12 @@ noprefetch_345:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_343
+	JMP         narrow_334
 
-narrowrows_344:
-narrow_346:
+narrowrows_335:
+narrow_337:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_347
+	JLT     narrowrows_338
 	VMOVUPS (SI), Z8
 	VMOVUPS 64(SI), Z9
 	VMOVUPS 128(SI), Z10
@@ -21319,9 +21138,9 @@ narrow_346:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_346
+	JMP     narrow_337
 
-narrowrows_347:
+narrowrows_338:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -21330,9 +21149,9 @@ narrowrows_347:
 	VMOVUPS Z5, 2304(SI)
 	VMOVUPS Z6, 1280(SI)
 	VMOVUPS Z7, 2368(SI)
-	JMP     narrowdone_297
+	JMP     narrowdone_288
 
-narrowpartial_306:
+narrowpartial_297:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x40, DI
@@ -21352,11 +21171,11 @@ narrowpartial_306:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_348:
+narrow_339:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_349
+	JLT        narrowrows_340
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_350
+	JEQ        noprefetch_341
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -21402,7 +21221,7 @@ narrow_348:
 	PREFETCHT0 192(DI)(R9*1)
 	PREFETCHT0 256(DI)(R9*1)
 
-noprefetch_350:
+noprefetch_341:
 	VMOVUPS     (SI), Z10
 	VMOVUPS     64(SI), Z11
 	VMOVUPS     128(SI), Z12
@@ -21521,12 +21340,12 @@ noprefetch_350:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_348
+	JMP         narrow_339
 
-narrowrows_349:
-narrow_351:
+narrowrows_340:
+narrow_342:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_352
+	JLT       narrowrows_343
 	VMOVUPS   (SI), Z10
 	VMOVUPS   64(SI), Z11
 	VMOVUPS   128(SI), Z12
@@ -21570,9 +21389,9 @@ narrow_351:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_351
+	JMP       narrow_342
 
-narrowrows_352:
+narrowrows_343:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -21583,9 +21402,9 @@ narrowrows_352:
 	VMOVUPS Z7, 2368(SI)
 	VMOVUPS Z8, 1344(SI)
 	VMOVUPS Z9, 2432(SI)
-	JMP     narrowdone_297
+	JMP     narrowdone_288
 
-narrowwhole_307:
+narrowwhole_298:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -21600,11 +21419,11 @@ narrowwhole_307:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_353:
+narrow_344:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_354
+	JLT        narrowrows_345
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_355
+	JEQ        noprefetch_346
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -21650,7 +21469,7 @@ narrow_353:
 	PREFETCHT0 192(DI)(R9*1)
 	PREFETCHT0 256(DI)(R9*1)
 
-noprefetch_355:
+noprefetch_346:
 	VMOVUPS     (SI), Z10
 	VMOVUPS     64(SI), Z11
 	VMOVUPS     128(SI), Z12
@@ -21769,12 +21588,12 @@ noprefetch_355:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_353
+	JMP         narrow_344
 
-narrowrows_354:
-narrow_356:
+narrowrows_345:
+narrow_347:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_357
+	JLT     narrowrows_348
 	VMOVUPS (SI), Z10
 	VMOVUPS 64(SI), Z11
 	VMOVUPS 128(SI), Z12
@@ -21818,9 +21637,9 @@ narrow_356:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_356
+	JMP     narrow_347
 
-narrowrows_357:
+narrowrows_348:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -21832,38 +21651,38 @@ narrowrows_357:
 	VMOVUPS Z8, 1344(SI)
 	VMOVUPS Z9, 2432(SI)
 
-narrowdone_297:
-	JMP chunkdone_295
+narrowdone_288:
+	JMP chunkdone_286
 
-wide_296:
+wide_287:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_358:
+clear_349:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_358
+	JNZ     clear_349
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_359:
+rows_350:
 	CMPQ SI, $0x04
-	JLT  rowsdone_360
+	JLT  rowsdone_351
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_362
+	JZ   vectorstail_353
 
-vectors_361:
+vectors_352:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_364
+	JEQ        noprefetch_355
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -21877,7 +21696,7 @@ vectors_361:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_364:
+noprefetch_355:
 	VMOVUPS     (R9), Z0
 	VMOVUPS     (R10), Z1
 	VMOVUPS     (R11), Z2
@@ -21907,11 +21726,11 @@ noprefetch_364:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_361
+	JNZ         vectors_352
 
-vectorstail_362:
+vectorstail_353:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_363
+	JZ          vectorsdone_354
 	VMOVUPS     (R9), Z0
 	VMOVUPS.Z   (R10), K1, Z1
 	VMOVUPS.Z   (R11), K1, Z2
@@ -21938,24 +21757,24 @@ vectorstail_362:
 	VADDPS      2176(R9), Z1, Z1
 	VMOVUPS     Z1, 2176(R9)
 
-vectorsdone_363:
+vectorsdone_354:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_359
+	JMP  rows_350
 
-rowsdone_360:
-rows_365:
+rowsdone_351:
+rows_356:
 	CMPQ SI, $0x01
-	JLT  rowsdone_366
+	JLT  rowsdone_357
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_368
+	JZ   vectorstail_359
 
-vectors_367:
+vectors_358:
 	VMOVUPS (R8), Z0
 	VMOVUPS (R9), Z1
 	VMOVUPS (R10), Z2
@@ -21970,11 +21789,11 @@ vectors_367:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_367
+	JNZ     vectors_358
 
-vectorstail_368:
+vectorstail_359:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_369
+	JZ        vectorsdone_360
 	VMOVUPS   (R8), Z0
 	VMOVUPS.Z (R9), K1, Z1
 	VMOVUPS.Z (R10), K1, Z2
@@ -21986,14 +21805,14 @@ vectorstail_368:
 	VADDPS    2176(R8), Z1, Z1
 	VMOVUPS   Z1, 2176(R8)
 
-vectorsdone_369:
+vectorsdone_360:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_365
+	JMP  rows_356
 
-rowsdone_366:
-chunkdone_295:
+rowsdone_357:
+chunkdone_286:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -22002,9 +21821,9 @@ chunkdone_295:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_370:
+singles_361:
 	CMPQ          R9, R10
-	JGT           tail_371
+	JGT           tail_362
 	VMOVUPS       1088(SI)(R9*1), Z0
 	VMOVUPD       (DI)(R9*2), Z1
 	VMOVUPD       64(DI)(R9*2), Z2
@@ -22026,12 +21845,12 @@ singles_370:
 	VMOVUPD       Z1, (R8)(R9*2)
 	VMOVUPD       Z2, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_370
+	JMP           singles_361
 
-tail_371:
+tail_362:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_372
+	JEQ           done_363
 	VMOVUPS       1088(SI)(R9*1), Z0
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z1
@@ -22058,15 +21877,15 @@ tail_371:
 	VMOVUPD       Z2, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_372:
+done_363:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_373
+	JZ      done_364
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_294
+	JMP     chunk_285
 
-done_373:
+done_364:
 	VZEROUPPER
 	RET
 
@@ -22075,7 +21894,7 @@ done_373:
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_374
+	JNE   nontemporal_365
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -22087,10 +21906,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_375:
+sample_366:
 	XORQ R8, R8
 
-channel_376:
+channel_367:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -22104,9 +21923,9 @@ channel_376:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_377
+	JZ           aligned_368
 	CMPQ         R9, R10
-	JAE          aligned_377
+	JAE          aligned_368
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -22123,7 +21942,7 @@ channel_376:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_377:
+aligned_368:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -22133,12 +21952,12 @@ aligned_377:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_381:
+blocks_372:
 	CMPQ       R9, R10
-	JGT        blocksdone_382
+	JGT        blocksdone_373
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_383
+	JZ         noprefetch_374
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -22150,7 +21969,7 @@ blocks_381:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_383:
+noprefetch_374:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22176,14 +21995,14 @@ noprefetch_383:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_381
+	JMP         blocks_372
 
-blocksdone_382:
+blocksdone_373:
 	ADDQ $0x000000c0, R10
 
-singles_378:
+singles_369:
 	CMPQ        R9, R10
-	JGT         tail_379
+	JGT         tail_370
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22191,12 +22010,12 @@ singles_378:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_378
+	JMP         singles_369
 
-tail_379:
+tail_370:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_380
+	JEQ         done_371
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22205,22 +22024,22 @@ tail_379:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_380:
+done_371:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_376
+	JB   channel_367
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_375
+	JNZ  sample_366
 	VZEROUPPER
 	RET
 
-nontemporal_374:
+nontemporal_365:
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -22233,10 +22052,10 @@ nontemporal_374:
 	SHLQ   $0x02, DI
 	VPXORD Z0, Z0, Z0
 
-sample_384:
+sample_375:
 	XORQ R8, R8
 
-channel_385:
+channel_376:
 	LEAQ         16384(AX), R9
 	ANDQ         $-4096, R9
 	PREFETCHT0   (R9)
@@ -22249,15 +22068,15 @@ channel_385:
 	MOVQ         g0_base+144(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z4
 	TESTQ        R8, R8
-	JNZ          merged_386
+	JNZ          merged_377
 	MOVQ         BX, R10
 	MOVQ         AX, R9
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_388
+	JZ           aligned_379
 	CMPQ         R9, R10
-	JAE          aligned_388
+	JAE          aligned_379
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -22274,15 +22093,15 @@ channel_385:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_388:
+aligned_379:
 	MOVQ R10, R9
-	JMP  headed_387
+	JMP  headed_378
 
-merged_386:
+merged_377:
 	MOVQ        BX, R10
 	MOVQ        AX, R9
 	ANDQ        $0x3f, R9
-	JZ          mergedone_389
+	JZ          mergedone_380
 	MOVQ        R9, R11
 	SHRQ        $0x02, R11
 	LEAQ        kmask<>+0(SB), R12
@@ -22304,10 +22123,10 @@ merged_386:
 	SHRQ        $0x02, R9
 	SUBQ        R9, R10
 
-mergedone_389:
+mergedone_380:
 	MOVQ R10, R9
 
-headed_387:
+headed_378:
 	MOVQ    R9, R10
 	ANDQ    $0x0f, R10
 	LEAQ    kmask<>+0(SB), R11
@@ -22317,12 +22136,12 @@ headed_387:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_393:
+blocks_384:
 	CMPQ       R10, R9
-	JGT        blocksdone_394
+	JGT        blocksdone_385
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_395
+	JZ         noprefetch_386
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -22334,7 +22153,7 @@ blocks_393:
 	PREFETCHT0 128(R11)(R10*1)
 	PREFETCHT0 192(R11)(R10*1)
 
-noprefetch_395:
+noprefetch_386:
 	LEAQ        16384(AX)(R10*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -22363,14 +22182,14 @@ noprefetch_395:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, 192(AX)(R10*1)
 	ADDQ        $0x00000100, R10
-	JMP         blocks_393
+	JMP         blocks_384
 
-blocksdone_394:
+blocksdone_385:
 	ADDQ $0x000000c0, R9
 
-singles_390:
+singles_381:
 	CMPQ        R10, R9
-	JGT         tail_391
+	JGT         tail_382
 	VMOVUPS     (CX)(R10*1), Z5
 	VMOVUPS     (DX)(R10*1), Z6
 	VSUBPS      Z1, Z6, Z6
@@ -22378,12 +22197,12 @@ singles_390:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, (AX)(R10*1)
 	ADDQ        $0x00000040, R10
-	JMP         singles_390
+	JMP         singles_381
 
-tail_391:
+tail_382:
 	ADDQ        $0x00000040, R9
 	CMPQ        R10, R9
-	JEQ         done_392
+	JEQ         done_383
 	VMOVUPS.Z   (CX)(R10*1), K1, Z0
 	VMOVUPS.Z   (DX)(R10*1), K1, Z5
 	VSUBPS      Z1, Z5, Z5
@@ -22392,16 +22211,16 @@ tail_391:
 	VMOVAPS     Z0, Z0
 	MOVQ        R9, R10
 
-done_392:
+done_383:
 	ADDQ    R10, AX
 	ADDQ    R10, CX
 	ADDQ    R10, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_385
+	JB      channel_376
 	MOVQ    AX, R8
 	ANDQ    $0x3f, R8
-	JZ      flushed_396
+	JZ      flushed_387
 	MOVQ    R8, R9
 	SHRQ    $0x02, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -22412,12 +22231,12 @@ done_392:
 	NEGQ    R8
 	VMOVUPS Z0, K1, (AX)(R8*1)
 
-flushed_396:
+flushed_387:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_384
+	JNZ  sample_375
 	SFENCE
 	VZEROUPPER
 	RET
@@ -22442,10 +22261,10 @@ TEXT ·gradShortRowsAVX512(SB), NOSPLIT, $0-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_397:
+group_388:
 	XORQ R8, R8
 
-channel_398:
+channel_389:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -22456,11 +22275,11 @@ channel_398:
 	VBROADCASTSS (R9)(R8*4), Z3
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_399
+	JZ           noprefetch_390
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_400:
+prefetch_391:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -22473,23 +22292,23 @@ prefetch_400:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_400
+	JNZ        prefetch_391
 
-noprefetch_399:
+noprefetch_390:
 	MOVQ BX, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_401:
+pairs_392:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_402
+	JA   single_393
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_405:
+down_396:
 	CMPQ        R13, $0x02
-	JB          downlast_406
+	JB          downlast_397
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22517,11 +22336,11 @@ down_405:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_405
+	JMP         down_396
 
-downlast_406:
+downlast_397:
 	TESTQ       R13, R13
-	JZ          downdone_407
+	JZ          downdone_398
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22535,20 +22354,20 @@ downlast_406:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 64(AX)(R10*1)
 
-downdone_407:
+downdone_398:
 	MOVQ R11, R10
-	JMP  pairs_401
+	JMP  pairs_392
 
-single_402:
+single_393:
 	CMPQ R10, R9
-	JAE  tail_403
+	JAE  tail_394
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_408:
+down_399:
 	CMPQ        R12, $0x02
-	JB          downlast_409
+	JB          downlast_400
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22564,11 +22383,11 @@ down_408:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_408
+	JMP         down_399
 
-downlast_409:
+downlast_400:
 	TESTQ       R12, R12
-	JZ          downdone_410
+	JZ          downdone_401
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22576,19 +22395,19 @@ downlast_409:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 
-downdone_410:
+downdone_401:
 	ADDQ $0x00000040, R10
 
-tail_403:
+tail_394:
 	CMPQ R10, BX
-	JAE  positionsdone_404
+	JAE  positionsdone_395
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_411:
+down_402:
 	CMPQ        R11, $0x02
-	JB          downlast_412
+	JB          downlast_403
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22604,11 +22423,11 @@ down_411:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R10)(SI*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_411
+	JMP         down_402
 
-downlast_412:
+downlast_403:
 	TESTQ       R11, R11
-	JZ          downdone_413
+	JZ          downdone_404
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22616,14 +22435,14 @@ downlast_412:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 
-downdone_413:
-positionsdone_404:
+downdone_404:
+positionsdone_395:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_398
+	JB      channel_389
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -22632,13 +22451,13 @@ positionsdone_404:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_414
+	JZ      done_405
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_397
+	JMP     group_388
 
-done_414:
+done_405:
 	VZEROUPPER
 	RET
 
@@ -22647,7 +22466,7 @@ done_414:
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_415
+	JNE     nontemporal_406
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -22656,12 +22475,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_416
+	JA      streaming_407
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_417
+	JZ      full_408
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -22675,7 +22494,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_false
 
-full_417:
+full_408:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -22739,10 +22558,10 @@ full_417:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_418:
+row_409:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_419
+	JZ         noprefetch_410
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -22756,7 +22575,7 @@ row_418:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_419:
+noprefetch_410:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -22797,7 +22616,7 @@ noprefetch_419:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_418
+	JNZ         row_409
 	VZEROUPPER
 	RET
 
@@ -22847,10 +22666,10 @@ gradColsAVX512_v5_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_420:
+row_411:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_421
+	JZ         noprefetch_412
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -22862,7 +22681,7 @@ row_420:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_421:
+noprefetch_412:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -22897,7 +22716,7 @@ noprefetch_421:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_420
+	JNZ         row_411
 	VZEROUPPER
 	RET
 
@@ -22939,10 +22758,10 @@ gradColsAVX512_v4_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_422:
+row_413:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_423
+	JZ         noprefetch_414
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -22952,7 +22771,7 @@ row_422:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_423:
+noprefetch_414:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -22981,7 +22800,7 @@ noprefetch_423:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_422
+	JNZ         row_413
 	VZEROUPPER
 	RET
 
@@ -23015,10 +22834,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_424:
+row_415:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_425
+	JZ         noprefetch_416
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -23026,7 +22845,7 @@ row_424:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_425:
+noprefetch_416:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -23049,7 +22868,7 @@ noprefetch_425:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_424
+	JNZ         row_415
 	VZEROUPPER
 	RET
 
@@ -23075,16 +22894,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_426:
+row_417:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_427
+	JZ         noprefetch_418
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_427:
+noprefetch_418:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -23101,7 +22920,7 @@ noprefetch_427:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_426
+	JNZ         row_417
 	VZEROUPPER
 	RET
 
@@ -23119,14 +22938,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_428:
+row_419:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_429
+	JZ         noprefetch_420
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_429:
+noprefetch_420:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -23137,7 +22956,7 @@ noprefetch_429:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_428
+	JNZ         row_419
 	VZEROUPPER
 	RET
 
@@ -23195,10 +23014,10 @@ gradColsAVX512_v6_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_430:
+row_421:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_431
+	JZ         noprefetch_422
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -23212,7 +23031,7 @@ row_430:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_431:
+noprefetch_422:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -23253,7 +23072,7 @@ noprefetch_431:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_430
+	JNZ         row_421
 	VZEROUPPER
 	RET
 
@@ -23303,10 +23122,10 @@ gradColsAVX512_v5_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_432:
+row_423:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_433
+	JZ         noprefetch_424
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -23318,7 +23137,7 @@ row_432:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_433:
+noprefetch_424:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -23353,7 +23172,7 @@ noprefetch_433:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_432
+	JNZ         row_423
 	VZEROUPPER
 	RET
 
@@ -23395,10 +23214,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_434:
+row_425:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_435
+	JZ         noprefetch_426
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -23408,7 +23227,7 @@ row_434:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_435:
+noprefetch_426:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -23437,7 +23256,7 @@ noprefetch_435:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_434
+	JNZ         row_425
 	VZEROUPPER
 	RET
 
@@ -23471,10 +23290,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_436:
+row_427:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_437
+	JZ         noprefetch_428
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -23482,7 +23301,7 @@ row_436:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_437:
+noprefetch_428:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -23505,7 +23324,7 @@ noprefetch_437:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_436
+	JNZ         row_427
 	VZEROUPPER
 	RET
 
@@ -23531,16 +23350,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_438:
+row_429:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_439
+	JZ         noprefetch_430
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_439:
+noprefetch_430:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -23557,7 +23376,7 @@ noprefetch_439:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_438
+	JNZ         row_429
 	VZEROUPPER
 	RET
 
@@ -23575,14 +23394,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_440:
+row_431:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_441
+	JZ         noprefetch_432
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_441:
+noprefetch_432:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -23593,11 +23412,11 @@ noprefetch_441:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_440
+	JNZ         row_431
 	VZEROUPPER
 	RET
 
-streaming_416:
+streaming_407:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -23607,17 +23426,17 @@ streaming_416:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_442:
+rows_433:
 	CMPQ R10, $0x01
-	JB   rowsdone_443
+	JB   rowsdone_434
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_447:
+blocks_438:
 	CMPQ        R11, R12
-	JGT         blocksdone_448
+	JGT         blocksdone_439
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -23659,14 +23478,14 @@ blocks_447:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_447
+	JMP         blocks_438
 
-blocksdone_448:
+blocksdone_439:
 	ADDQ $0x000000c0, R12
 
-singles_444:
+singles_435:
 	CMPQ        R11, R12
-	JGT         tail_445
+	JGT         tail_436
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -23678,12 +23497,12 @@ singles_444:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_444
+	JMP         singles_435
 
-tail_445:
+tail_436:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_446
+	JEQ         done_437
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -23696,18 +23515,18 @@ tail_445:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_446:
+done_437:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_442
+	JMP  rows_433
 
-rowsdone_443:
+rowsdone_434:
 	VZEROUPPER
 	RET
 
-nontemporal_415:
+nontemporal_406:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -23716,12 +23535,12 @@ nontemporal_415:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_449
+	JA      streaming_440
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_450
+	JZ      full_441
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -23735,7 +23554,7 @@ nontemporal_415:
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_true
 
-full_450:
+full_441:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -23799,10 +23618,10 @@ full_450:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_451:
+row_442:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_452
+	JZ         noprefetch_443
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -23816,7 +23635,7 @@ row_451:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_452:
+noprefetch_443:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -23860,7 +23679,7 @@ noprefetch_452:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_451
+	JNZ         row_442
 	SFENCE
 	VZEROUPPER
 	RET
@@ -23911,10 +23730,10 @@ gradColsAVX512_v5_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_453:
+row_444:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_454
+	JZ         noprefetch_445
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -23926,7 +23745,7 @@ row_453:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_454:
+noprefetch_445:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -23964,7 +23783,7 @@ noprefetch_454:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_453
+	JNZ         row_444
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24007,10 +23826,10 @@ gradColsAVX512_v4_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_455:
+row_446:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_456
+	JZ         noprefetch_447
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -24020,7 +23839,7 @@ row_455:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_456:
+noprefetch_447:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24052,7 +23871,7 @@ noprefetch_456:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_455
+	JNZ         row_446
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24087,10 +23906,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_457:
+row_448:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_458
+	JZ         noprefetch_449
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -24098,7 +23917,7 @@ row_457:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_458:
+noprefetch_449:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24124,7 +23943,7 @@ noprefetch_458:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_457
+	JNZ         row_448
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24151,16 +23970,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_459:
+row_450:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_460
+	JZ         noprefetch_451
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_460:
+noprefetch_451:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24180,7 +23999,7 @@ noprefetch_460:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_459
+	JNZ         row_450
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24199,14 +24018,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_461:
+row_452:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_462
+	JZ         noprefetch_453
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_462:
+noprefetch_453:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24220,7 +24039,7 @@ noprefetch_462:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_461
+	JNZ         row_452
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24279,10 +24098,10 @@ gradColsAVX512_v6_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_463:
+row_454:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_464
+	JZ         noprefetch_455
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -24296,7 +24115,7 @@ row_463:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_464:
+noprefetch_455:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24340,7 +24159,7 @@ noprefetch_464:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_463
+	JNZ         row_454
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24391,10 +24210,10 @@ gradColsAVX512_v5_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_465:
+row_456:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_466
+	JZ         noprefetch_457
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -24406,7 +24225,7 @@ row_465:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_466:
+noprefetch_457:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24444,7 +24263,7 @@ noprefetch_466:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_465
+	JNZ         row_456
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24487,10 +24306,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_467:
+row_458:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_468
+	JZ         noprefetch_459
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -24500,7 +24319,7 @@ row_467:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_468:
+noprefetch_459:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24532,7 +24351,7 @@ noprefetch_468:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_467
+	JNZ         row_458
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24567,10 +24386,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_469:
+row_460:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_470
+	JZ         noprefetch_461
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -24578,7 +24397,7 @@ row_469:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_470:
+noprefetch_461:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24604,7 +24423,7 @@ noprefetch_470:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_469
+	JNZ         row_460
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24631,16 +24450,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_471:
+row_462:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_472
+	JZ         noprefetch_463
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_472:
+noprefetch_463:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24660,7 +24479,7 @@ noprefetch_472:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_471
+	JNZ         row_462
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24679,14 +24498,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_473:
+row_464:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_474
+	JZ         noprefetch_465
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_474:
+noprefetch_465:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24700,12 +24519,12 @@ noprefetch_474:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_473
+	JNZ         row_464
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_449:
+streaming_440:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -24715,17 +24534,17 @@ streaming_449:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_475:
+rows_466:
 	CMPQ R10, $0x04
-	JB   rowsdone_476
+	JB   rowsdone_467
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_480:
+blocks_471:
 	CMPQ        R11, R12
-	JGT         blocksdone_481
+	JGT         blocksdone_472
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -24846,14 +24665,14 @@ blocks_480:
 	VFMADD231PS Z14, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R13*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_480
+	JMP         blocks_471
 
-blocksdone_481:
+blocksdone_472:
 	ADDQ $0x000000c0, R12
 
-singles_477:
+singles_468:
 	CMPQ        R11, R12
-	JGT         tail_478
+	JGT         tail_469
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -24887,12 +24706,12 @@ singles_477:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R13*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_477
+	JMP         singles_468
 
-tail_478:
+tail_469:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_479
+	JEQ         done_470
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -24926,7 +24745,7 @@ tail_478:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_479:
+done_470:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -24940,20 +24759,20 @@ done_479:
 	ADDQ AX, BX
 	ADDQ AX, BX
 	SUBQ $0x04, R10
-	JMP  rows_475
+	JMP  rows_466
 
-rowsdone_476:
-rows_482:
+rowsdone_467:
+rows_473:
 	CMPQ R10, $0x01
-	JB   rowsdone_483
+	JB   rowsdone_474
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_487:
+blocks_478:
 	CMPQ        R11, R12
-	JGT         blocksdone_488
+	JGT         blocksdone_479
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -24998,14 +24817,14 @@ blocks_487:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_487
+	JMP         blocks_478
 
-blocksdone_488:
+blocksdone_479:
 	ADDQ $0x000000c0, R12
 
-singles_484:
+singles_475:
 	CMPQ        R11, R12
-	JGT         tail_485
+	JGT         tail_476
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -25017,12 +24836,12 @@ singles_484:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_484
+	JMP         singles_475
 
-tail_485:
+tail_476:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_486
+	JEQ         done_477
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -25035,14 +24854,14 @@ tail_485:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_486:
+done_477:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_482
+	JMP  rows_473
 
-rowsdone_483:
+rowsdone_474:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25068,9 +24887,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_489:
+singles_480:
 	CMPQ    BX, DX
-	JGT     tail_490
+	JGT     tail_481
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -25084,12 +24903,12 @@ singles_489:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_489
+	JMP     singles_480
 
-tail_490:
+tail_481:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_491
+	JEQ       done_482
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -25106,7 +24925,7 @@ tail_490:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_491:
+done_482:
 	VZEROUPPER
 	RET
 
@@ -25131,9 +24950,9 @@ TEXT ·foldAVX512(SB), NOSPLIT, $0-168
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000040, R9
 
-singles_492:
+singles_483:
 	CMPQ          R10, R9
-	JGT           tail_493
+	JGT           tail_484
 	VMOVUPD       (BX)(R10*2), Z0
 	VMOVUPD       64(BX)(R10*2), Z1
 	VMOVUPD       (SI)(R10*2), Z2
@@ -25173,12 +24992,12 @@ singles_492:
 	VINSERTF64X4  $0x01, Y0, Z2, Z2
 	VMOVUPS       Z2, (DX)(R10*1)
 	ADDQ          $0x00000040, R10
-	JMP           singles_492
+	JMP           singles_483
 
-tail_493:
+tail_484:
 	ADDQ          $0x00000040, R9
 	CMPQ          R10, R9
-	JEQ           done_494
+	JEQ           done_485
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R10*2), K1, Z0
 	VMOVUPD.Z     64(BX)(R10*2), K2, Z1
@@ -25221,7 +25040,7 @@ tail_493:
 	VMOVUPS       Z2, K1, (DX)(R10*1)
 	MOVQ          R9, R10
 
-done_494:
+done_485:
 	VZEROUPPER
 	RET
 
@@ -25230,7 +25049,7 @@ done_494:
 TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
 	// scaleRowsAVX512: y = x*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+128(FP), $0x00
-	JNE   nontemporal_495
+	JNE   nontemporal_486
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+96(FP), DX
@@ -25241,10 +25060,10 @@ TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_496:
+sample_487:
 	XORQ DI, DI
 
-channel_497:
+channel_488:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         shift_base+72(FP), R8
@@ -25254,9 +25073,9 @@ channel_497:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_498
+	JZ           aligned_489
 	CMPQ         R8, R9
-	JAE          aligned_498
+	JAE          aligned_489
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -25269,7 +25088,7 @@ channel_497:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_498:
+aligned_489:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -25279,19 +25098,19 @@ aligned_498:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_502:
+blocks_493:
 	CMPQ       R8, R9
-	JGT        blocksdone_503
+	JGT        blocksdone_494
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_504
+	JZ         noprefetch_495
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_504:
+noprefetch_495:
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
@@ -25305,43 +25124,43 @@ noprefetch_504:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_502
+	JMP         blocks_493
 
-blocksdone_503:
+blocksdone_494:
 	ADDQ $0x000000c0, R9
 
-singles_499:
+singles_490:
 	CMPQ        R8, R9
-	JGT         tail_500
+	JGT         tail_491
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_499
+	JMP         singles_490
 
-tail_500:
+tail_491:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_501
+	JEQ         done_492
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_501:
+done_492:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, scale_len+56(FP)
-	JB   channel_497
+	JB   channel_488
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_496
+	JNZ  sample_487
 	VZEROUPPER
 	RET
 
-nontemporal_495:
+nontemporal_486:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+96(FP), DX
@@ -25353,10 +25172,10 @@ nontemporal_495:
 	SHLQ   $0x02, SI
 	VPXORD Z0, Z0, Z0
 
-sample_505:
+sample_496:
 	XORQ DI, DI
 
-channel_506:
+channel_497:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -25365,15 +25184,15 @@ channel_506:
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z2
 	TESTQ        DI, DI
-	JNZ          merged_507
+	JNZ          merged_498
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_509
+	JZ           aligned_500
 	CMPQ         R8, R9
-	JAE          aligned_509
+	JAE          aligned_500
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -25386,15 +25205,15 @@ channel_506:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_509:
+aligned_500:
 	MOVQ R9, R8
-	JMP  headed_508
+	JMP  headed_499
 
-merged_507:
+merged_498:
 	MOVQ        DX, R9
 	MOVQ        AX, R8
 	ANDQ        $0x3f, R8
-	JZ          mergedone_510
+	JZ          mergedone_501
 	MOVQ        R8, R10
 	SHRQ        $0x02, R10
 	LEAQ        kmask<>+0(SB), R11
@@ -25412,10 +25231,10 @@ merged_507:
 	SHRQ        $0x02, R8
 	SUBQ        R8, R9
 
-mergedone_510:
+mergedone_501:
 	MOVQ R9, R8
 
-headed_508:
+headed_499:
 	MOVQ    R8, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -25425,19 +25244,19 @@ headed_508:
 	SHLQ    $0x02, R8
 	SUBQ    $0x00000100, R8
 
-blocks_514:
+blocks_505:
 	CMPQ       R9, R8
-	JGT        blocksdone_515
+	JGT        blocksdone_506
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_516
+	JZ         noprefetch_507
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R9*1)
 	PREFETCHT0 64(R10)(R9*1)
 	PREFETCHT0 128(R10)(R9*1)
 	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_516:
+noprefetch_507:
 	LEAQ        16384(AX)(R9*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -25454,38 +25273,38 @@ noprefetch_516:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_514
+	JMP         blocks_505
 
-blocksdone_515:
+blocksdone_506:
 	ADDQ $0x000000c0, R8
 
-singles_511:
+singles_502:
 	CMPQ        R9, R8
-	JGT         tail_512
+	JGT         tail_503
 	VMOVUPS     (CX)(R9*1), Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_511
+	JMP         singles_502
 
-tail_512:
+tail_503:
 	ADDQ        $0x00000040, R8
 	CMPQ        R9, R8
-	JEQ         done_513
+	JEQ         done_504
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VFMADD213PS Z2, Z1, Z0
 	VMOVAPS     Z0, Z0
 	MOVQ        R8, R9
 
-done_513:
+done_504:
 	ADDQ    R9, AX
 	ADDQ    R9, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_506
+	JB      channel_497
 	MOVQ    AX, DI
 	ANDQ    $0x3f, DI
-	JZ      flushed_517
+	JZ      flushed_508
 	MOVQ    DI, R8
 	SHRQ    $0x02, R8
 	LEAQ    kmask<>+0(SB), R9
@@ -25496,11 +25315,11 @@ done_513:
 	NEGQ    DI
 	VMOVUPS Z0, K1, (AX)(DI*1)
 
-flushed_517:
+flushed_508:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_505
+	JNZ  sample_496
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25524,21 +25343,21 @@ TEXT ·scaleShortRowsAVX512(SB), NOSPLIT, $0-136
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
 
-group_518:
+group_509:
 	XORQ DI, DI
 
-channel_519:
+channel_510:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z1
 	MOVQ         prefetch+120(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_520
+	JZ           noprefetch_511
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_521:
+prefetch_512:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -25546,23 +25365,23 @@ prefetch_521:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_521
+	JNZ        prefetch_512
 
-noprefetch_520:
+noprefetch_511:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_522:
+pairs_513:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_523
+	JA   single_514
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_526:
+down_517:
 	CMPQ        R12, $0x02
-	JB          downlast_527
+	JB          downlast_518
 	VMOVUPS     (CX)(R9*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R9*1)
@@ -25578,11 +25397,11 @@ down_526:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_526
+	JMP         down_517
 
-downlast_527:
+downlast_518:
 	TESTQ       R12, R12
-	JZ          downdone_528
+	JZ          downdone_519
 	VMOVUPS     (CX)(R9*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R9*1)
@@ -25590,20 +25409,20 @@ downlast_527:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 64(AX)(R9*1)
 
-downdone_528:
+downdone_519:
 	MOVQ R10, R9
-	JMP  pairs_522
+	JMP  pairs_513
 
-single_523:
+single_514:
 	CMPQ R9, R8
-	JAE  tail_524
+	JAE  tail_515
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_529:
+down_520:
 	CMPQ        R11, $0x02
-	JB          downlast_530
+	JB          downlast_521
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
@@ -25613,28 +25432,28 @@ down_529:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_529
+	JMP         down_520
 
-downlast_530:
+downlast_521:
 	TESTQ       R11, R11
-	JZ          downdone_531
+	JZ          downdone_522
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
 
-downdone_531:
+downdone_522:
 	ADDQ $0x00000040, R9
 
-tail_524:
+tail_515:
 	CMPQ R9, DX
-	JAE  positionsdone_525
+	JAE  positionsdone_516
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_532:
+down_523:
 	CMPQ        R10, $0x02
-	JB          downlast_533
+	JB          downlast_524
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
@@ -25644,22 +25463,22 @@ down_532:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_532
+	JMP         down_523
 
-downlast_533:
+downlast_524:
 	TESTQ       R10, R10
-	JZ          downdone_534
+	JZ          downdone_525
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
 
-downdone_534:
-positionsdone_525:
+downdone_525:
+positionsdone_516:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_519
+	JB      channel_510
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -25667,13 +25486,13 @@ positionsdone_525:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+104(FP)
-	JZ      done_535
+	JZ      done_526
 	MOVQ    group+128(FP), SI
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
-	JMP     group_518
+	JMP     group_509
 
-done_535:
+done_526:
 	VZEROUPPER
 	RET
 
@@ -25682,7 +25501,7 @@ done_535:
 TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	// scaleColsAVX512: y = x*scale[i] + shift[i] over rows of len(scale) values.
 	CMPQ    stream+120(FP), $0x00
-	JNE     nontemporal_536
+	JNE     nontemporal_527
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -25691,12 +25510,12 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    scale_len+56(FP), $0x00000060
-	JA      streaming_537
+	JA      streaming_528
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, scale_len+56(FP)
-	JZ      full_538
+	JZ      full_529
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -25710,7 +25529,7 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX512_v6_true_false
 
-full_538:
+full_529:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -25749,10 +25568,10 @@ full_538:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_539:
+row_530:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_540
+	JZ         noprefetch_531
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -25760,7 +25579,7 @@ row_539:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_540:
+noprefetch_531:
 	VMOVUPS     (DX), Z12
 	VFMADD213PS Z1, Z0, Z12
 	VMOVUPS     Z12, (CX)
@@ -25782,7 +25601,7 @@ noprefetch_540:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_539
+	JNZ         row_530
 	VZEROUPPER
 	RET
 
@@ -25811,17 +25630,17 @@ scaleColsAVX512_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_541:
+row_532:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_542
+	JZ         noprefetch_533
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_542:
+noprefetch_533:
 	VMOVUPS     (DX), Z10
 	VFMADD213PS Z1, Z0, Z10
 	VMOVUPS     Z10, (CX)
@@ -25840,7 +25659,7 @@ noprefetch_542:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_541
+	JNZ         row_532
 	VZEROUPPER
 	RET
 
@@ -25865,16 +25684,16 @@ scaleColsAVX512_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_543:
+row_534:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_544
+	JZ         noprefetch_535
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_544:
+noprefetch_535:
 	VMOVUPS     (DX), Z8
 	VFMADD213PS Z1, Z0, Z8
 	VMOVUPS     Z8, (CX)
@@ -25890,7 +25709,7 @@ noprefetch_544:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_543
+	JNZ         row_534
 	VZEROUPPER
 	RET
 
@@ -25911,15 +25730,15 @@ scaleColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_545:
+row_536:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_546
+	JZ         noprefetch_537
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_546:
+noprefetch_537:
 	VMOVUPS     (DX), Z6
 	VFMADD213PS Z1, Z0, Z6
 	VMOVUPS     Z6, (CX)
@@ -25932,7 +25751,7 @@ noprefetch_546:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_545
+	JNZ         row_536
 	VZEROUPPER
 	RET
 
@@ -25949,14 +25768,14 @@ scaleColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_547:
+row_538:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_548
+	JZ         noprefetch_539
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_548:
+noprefetch_539:
 	VMOVUPS     (DX), Z4
 	VFMADD213PS Z1, Z0, Z4
 	VMOVUPS     Z4, (CX)
@@ -25966,7 +25785,7 @@ noprefetch_548:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_547
+	JNZ         row_538
 	VZEROUPPER
 	RET
 
@@ -25979,20 +25798,20 @@ scaleColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_549:
+row_540:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_550
+	JZ         noprefetch_541
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_550:
+noprefetch_541:
 	VMOVUPS     (DX), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_549
+	JNZ         row_540
 	VZEROUPPER
 	RET
 
@@ -26025,10 +25844,10 @@ scaleColsAVX512_v6_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_551:
+row_542:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_552
+	JZ         noprefetch_543
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -26036,7 +25855,7 @@ row_551:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_552:
+noprefetch_543:
 	VMOVUPS     (DX), Z12
 	VFMADD213PS Z1, Z0, Z12
 	VMOVUPS     Z12, (CX)
@@ -26058,7 +25877,7 @@ noprefetch_552:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_551
+	JNZ         row_542
 	VZEROUPPER
 	RET
 
@@ -26087,17 +25906,17 @@ scaleColsAVX512_v5_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_553:
+row_544:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_554
+	JZ         noprefetch_545
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_554:
+noprefetch_545:
 	VMOVUPS     (DX), Z10
 	VFMADD213PS Z1, Z0, Z10
 	VMOVUPS     Z10, (CX)
@@ -26116,7 +25935,7 @@ noprefetch_554:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_553
+	JNZ         row_544
 	VZEROUPPER
 	RET
 
@@ -26141,16 +25960,16 @@ scaleColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_555:
+row_546:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_556
+	JZ         noprefetch_547
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_556:
+noprefetch_547:
 	VMOVUPS     (DX), Z8
 	VFMADD213PS Z1, Z0, Z8
 	VMOVUPS     Z8, (CX)
@@ -26166,7 +25985,7 @@ noprefetch_556:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_555
+	JNZ         row_546
 	VZEROUPPER
 	RET
 
@@ -26187,15 +26006,15 @@ scaleColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_557:
+row_548:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_558
+	JZ         noprefetch_549
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_558:
+noprefetch_549:
 	VMOVUPS     (DX), Z6
 	VFMADD213PS Z1, Z0, Z6
 	VMOVUPS     Z6, (CX)
@@ -26208,7 +26027,7 @@ noprefetch_558:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_557
+	JNZ         row_548
 	VZEROUPPER
 	RET
 
@@ -26225,14 +26044,14 @@ scaleColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_559:
+row_550:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_560
+	JZ         noprefetch_551
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_560:
+noprefetch_551:
 	VMOVUPS     (DX), Z4
 	VFMADD213PS Z1, Z0, Z4
 	VMOVUPS     Z4, (CX)
@@ -26242,7 +26061,7 @@ noprefetch_560:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_559
+	JNZ         row_550
 	VZEROUPPER
 	RET
 
@@ -26255,41 +26074,41 @@ scaleColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_561:
+row_552:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_562
+	JZ         noprefetch_553
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_562:
+noprefetch_553:
 	VMOVUPS.Z   (DX), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_561
+	JNZ         row_552
 	VZEROUPPER
 	RET
 
-streaming_537:
+streaming_528:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_563:
+rows_554:
 	CMPQ DI, $0x01
-	JB   rowsdone_564
+	JB   rowsdone_555
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_568:
+blocks_559:
 	CMPQ        R8, R9
-	JGT         blocksdone_569
+	JGT         blocksdone_560
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
@@ -26311,26 +26130,26 @@ blocks_568:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 192(CX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_568
+	JMP         blocks_559
 
-blocksdone_569:
+blocksdone_560:
 	ADDQ $0x000000c0, R9
 
-singles_565:
+singles_556:
 	CMPQ        R8, R9
-	JGT         tail_566
+	JGT         tail_557
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (CX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_565
+	JMP         singles_556
 
-tail_566:
+tail_557:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_567
+	JEQ         done_558
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -26338,17 +26157,17 @@ tail_566:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_567:
+done_558:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_563
+	JMP  rows_554
 
-rowsdone_564:
+rowsdone_555:
 	VZEROUPPER
 	RET
 
-nontemporal_536:
+nontemporal_527:
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -26357,12 +26176,12 @@ nontemporal_536:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    scale_len+56(FP), $0x00000060
-	JA      streaming_570
+	JA      streaming_561
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, scale_len+56(FP)
-	JZ      full_571
+	JZ      full_562
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -26376,7 +26195,7 @@ nontemporal_536:
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX512_v6_true_true
 
-full_571:
+full_562:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -26415,10 +26234,10 @@ full_571:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_572:
+row_563:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_573
+	JZ         noprefetch_564
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -26426,7 +26245,7 @@ row_572:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_573:
+noprefetch_564:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26451,7 +26270,7 @@ noprefetch_573:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_572
+	JNZ         row_563
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26481,17 +26300,17 @@ scaleColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_574:
+row_565:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_575
+	JZ         noprefetch_566
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_575:
+noprefetch_566:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26513,7 +26332,7 @@ noprefetch_575:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_574
+	JNZ         row_565
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26539,16 +26358,16 @@ scaleColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_576:
+row_567:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_577
+	JZ         noprefetch_568
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_577:
+noprefetch_568:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26567,7 +26386,7 @@ noprefetch_577:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_576
+	JNZ         row_567
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26589,15 +26408,15 @@ scaleColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_578:
+row_569:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_579
+	JZ         noprefetch_570
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_579:
+noprefetch_570:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26613,7 +26432,7 @@ noprefetch_579:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_578
+	JNZ         row_569
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26631,14 +26450,14 @@ scaleColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_580:
+row_571:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_581
+	JZ         noprefetch_572
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_581:
+noprefetch_572:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26651,7 +26470,7 @@ noprefetch_581:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_580
+	JNZ         row_571
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26665,13 +26484,13 @@ scaleColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_582:
+row_573:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_583
+	JZ         noprefetch_574
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_583:
+noprefetch_574:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26681,7 +26500,7 @@ noprefetch_583:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_582
+	JNZ         row_573
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26715,10 +26534,10 @@ scaleColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_584:
+row_575:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_585
+	JZ         noprefetch_576
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -26726,7 +26545,7 @@ row_584:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_585:
+noprefetch_576:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26751,7 +26570,7 @@ noprefetch_585:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_584
+	JNZ         row_575
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26781,17 +26600,17 @@ scaleColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_586:
+row_577:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_587
+	JZ         noprefetch_578
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_587:
+noprefetch_578:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26813,7 +26632,7 @@ noprefetch_587:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_586
+	JNZ         row_577
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26839,16 +26658,16 @@ scaleColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_588:
+row_579:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_589
+	JZ         noprefetch_580
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_589:
+noprefetch_580:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26867,7 +26686,7 @@ noprefetch_589:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_588
+	JNZ         row_579
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26889,15 +26708,15 @@ scaleColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_590:
+row_581:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_591
+	JZ         noprefetch_582
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_591:
+noprefetch_582:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26913,7 +26732,7 @@ noprefetch_591:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_590
+	JNZ         row_581
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26931,14 +26750,14 @@ scaleColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_592:
+row_583:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_593
+	JZ         noprefetch_584
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_593:
+noprefetch_584:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26951,7 +26770,7 @@ noprefetch_593:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_592
+	JNZ         row_583
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26965,13 +26784,13 @@ scaleColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_594:
+row_585:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_595
+	JZ         noprefetch_586
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_595:
+noprefetch_586:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26981,29 +26800,29 @@ noprefetch_595:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_594
+	JNZ         row_585
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_570:
+streaming_561:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_596:
+rows_587:
 	CMPQ DI, $0x04
-	JB   rowsdone_597
+	JB   rowsdone_588
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_601:
+blocks_592:
 	CMPQ        R8, R9
-	JGT         blocksdone_602
+	JGT         blocksdone_593
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -27068,14 +26887,14 @@ blocks_601:
 	VFMADD213PS Z7, Z6, Z0
 	VMOVNTPS    Z0, 192(CX)(R10*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_601
+	JMP         blocks_592
 
-blocksdone_602:
+blocksdone_593:
 	ADDQ $0x000000c0, R9
 
-singles_598:
+singles_589:
 	CMPQ        R8, R9
-	JGT         tail_599
+	JGT         tail_590
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	MOVQ        R8, R10
@@ -27095,12 +26914,12 @@ singles_598:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, (CX)(R10*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_598
+	JMP         singles_589
 
-tail_599:
+tail_590:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_600
+	JEQ         done_591
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -27120,7 +26939,7 @@ tail_599:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_600:
+done_591:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -27130,20 +26949,20 @@ done_600:
 	ADDQ AX, DX
 	ADDQ AX, DX
 	SUBQ $0x04, DI
-	JMP  rows_596
+	JMP  rows_587
 
-rowsdone_597:
-rows_603:
+rowsdone_588:
+rows_594:
 	CMPQ DI, $0x01
-	JB   rowsdone_604
+	JB   rowsdone_595
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_608:
+blocks_599:
 	CMPQ        R8, R9
-	JGT         blocksdone_609
+	JGT         blocksdone_600
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -27168,26 +26987,26 @@ blocks_608:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, 192(CX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_608
+	JMP         blocks_599
 
-blocksdone_609:
+blocksdone_600:
 	ADDQ $0x000000c0, R9
 
-singles_605:
+singles_596:
 	CMPQ        R8, R9
-	JGT         tail_606
+	JGT         tail_597
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, (CX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_605
+	JMP         singles_596
 
-tail_606:
+tail_597:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_607
+	JEQ         done_598
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -27195,13 +27014,13 @@ tail_606:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_607:
+done_598:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_603
+	JMP  rows_594
 
-rowsdone_604:
+rowsdone_595:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -27231,9 +27050,9 @@ TEXT ·foldWholeAVX512(SB), NOSPLIT, $0-160
 	SHLQ         $0x02, R8
 	SUBQ         $0x00000040, R8
 
-singles_610:
+singles_601:
 	CMPQ          R10, R8
-	JGT           tail_611
+	JGT           tail_602
 	VMOVUPD       (DX)(R10*2), Z2
 	VMOVUPD       64(DX)(R10*2), Z3
 	VMOVUPD       (BX)(R10*2), Z4
@@ -27278,12 +27097,12 @@ singles_610:
 	VINSERTF64X4  $0x01, Y2, Z4, Z4
 	VMOVUPS       Z4, (CX)(R10*1)
 	ADDQ          $0x00000040, R10
-	JMP           singles_610
+	JMP           singles_601
 
-tail_611:
+tail_602:
 	ADDQ          $0x00000040, R8
 	CMPQ          R10, R8
-	JEQ           done_612
+	JEQ           done_603
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DX)(R10*2), K1, Z2
 	VMOVUPD.Z     64(DX)(R10*2), K2, Z3
@@ -27331,7 +27150,7 @@ tail_611:
 	VMOVUPS       Z0, K1, (CX)(R10*1)
 	MOVQ          R8, R10
 
-done_612:
+done_603:
 	MOVQ R9, ret+152(FP)
 	VZEROUPPER
 	RET
@@ -27355,9 +27174,9 @@ TEXT ·saveAVX512(SB), NOSPLIT, $0-120
 	SHLQ    $0x02, DI
 	SUBQ    $0x00000040, DI
 
-singles_613:
+singles_604:
 	CMPQ          R8, DI
-	JGT           tail_614
+	JGT           tail_605
 	VMOVUPD       (BX)(R8*2), Z0
 	VMOVUPD       64(BX)(R8*2), Z1
 	VMOVUPD       (SI)(R8*2), Z2
@@ -27383,12 +27202,12 @@ singles_613:
 	VINSERTF64X4  $0x01, Y1, Z0, Z0
 	VMOVUPS       Z0, (DX)(R8*1)
 	ADDQ          $0x00000040, R8
-	JMP           singles_613
+	JMP           singles_604
 
-tail_614:
+tail_605:
 	ADDQ          $0x00000040, DI
 	CMPQ          R8, DI
-	JEQ           done_615
+	JEQ           done_606
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R8*2), K1, Z0
 	VMOVUPD.Z     64(BX)(R8*2), K2, Z1
@@ -27417,7 +27236,7 @@ tail_614:
 	VMOVUPS       Z0, K1, (DX)(R8*1)
 	MOVQ          DI, R8
 
-done_615:
+done_606:
 	VZEROUPPER
 	RET
 
@@ -27445,9 +27264,9 @@ TEXT ·trackAVX512(SB), NOSPLIT, $0-112
 	SHLQ         $0x02, SI
 	SUBQ         $0x00000040, SI
 
-singles_616:
+singles_607:
 	CMPQ          DI, SI
-	JGT           tail_617
+	JGT           tail_608
 	VMOVUPD       (DX)(DI*2), Z3
 	VMOVUPD       64(DX)(DI*2), Z4
 	VMOVUPD       (BX)(DI*2), Z5
@@ -27485,12 +27304,12 @@ singles_616:
 	VINSERTF64X4  $0x01, Y3, Z5, Z5
 	VMOVUPS       Z5, (CX)(DI*1)
 	ADDQ          $0x00000040, DI
-	JMP           singles_616
+	JMP           singles_607
 
-tail_617:
+tail_608:
 	ADDQ          $0x00000040, SI
 	CMPQ          DI, SI
-	JEQ           done_618
+	JEQ           done_609
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DX)(DI*2), K1, Z3
 	VMOVUPD.Z     64(DX)(DI*2), K2, Z4
@@ -27531,7 +27350,7 @@ tail_617:
 	VMOVUPS       Z0, K1, (CX)(DI*1)
 	MOVQ          SI, DI
 
-done_618:
+done_609:
 	VZEROUPPER
 	RET
 
@@ -27551,9 +27370,9 @@ TEXT ·widenAVX512(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_619:
+singles_610:
 	CMPQ          BX, DX
-	JGT           tail_620
+	JGT           tail_611
 	VMOVUPS       (CX)(BX*1), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -27561,12 +27380,12 @@ singles_619:
 	VMOVUPD       Z1, (AX)(BX*2)
 	VMOVUPD       Z0, 64(AX)(BX*2)
 	ADDQ          $0x00000040, BX
-	JMP           singles_619
+	JMP           singles_610
 
-tail_620:
+tail_611:
 	ADDQ          $0x00000040, DX
 	CMPQ          BX, DX
-	JEQ           done_621
+	JEQ           done_612
 	VMOVUPS.Z     (CX)(BX*1), K1, Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -27576,7 +27395,7 @@ tail_620:
 	VMOVUPD       Z0, K2, 64(AX)(BX*2)
 	MOVQ          DX, BX
 
-done_621:
+done_612:
 	VZEROUPPER
 	RET
 
@@ -27596,9 +27415,9 @@ TEXT ·narrowAVX512(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_622:
+singles_613:
 	CMPQ         BX, DX
-	JGT          tail_623
+	JGT          tail_614
 	VMOVUPD      (CX)(BX*2), Z0
 	VMOVUPD      64(CX)(BX*2), Z1
 	VPXORD       Z2, Z2, Z2
@@ -27607,12 +27426,12 @@ singles_622:
 	VINSERTF64X4 $0x01, Y0, Z2, Z2
 	VMOVUPS      Z2, (AX)(BX*1)
 	ADDQ         $0x00000040, BX
-	JMP          singles_622
+	JMP          singles_613
 
-tail_623:
+tail_614:
 	ADDQ         $0x00000040, DX
 	CMPQ         BX, DX
-	JEQ          done_624
+	JEQ          done_615
 	KSHIFTRW     $0x08, K1, K2
 	VMOVUPD.Z    (CX)(BX*2), K1, Z0
 	VMOVUPD.Z    64(CX)(BX*2), K2, Z1
@@ -27623,7 +27442,7 @@ tail_623:
 	VMOVUPS      Z2, K1, (AX)(BX*1)
 	MOVQ         DX, BX
 
-done_624:
+done_615:
 	VZEROUPPER
 	RET
 
@@ -27655,9 +27474,9 @@ TEXT ·gradCoefficientsAVX512(SB), NOSPLIT, $0-248
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_625:
+singles_616:
 	CMPQ          R13, R12
-	JGT           tail_626
+	JGT           tail_617
 	VMOVUPD       (DI)(R13*2), Z1
 	VMOVUPD       64(DI)(R13*2), Z2
 	VMOVUPD       (R8)(R13*2), Z3
@@ -27674,7 +27493,7 @@ singles_625:
 	VMOVUPD       Z3, (R8)(R13*2)
 	VMOVUPD       Z4, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_628
+	JEQ           nodWeight_619
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -27686,16 +27505,16 @@ singles_625:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, (BX)(R13*1)
 
-nodWeight_628:
+nodWeight_619:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_629
+	JEQ          nodBias_620
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, (SI)(R13*1)
 
-nodBias_629:
+nodBias_620:
 	VMOVUPS       (R10)(R13*1), Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -27748,12 +27567,12 @@ nodBias_629:
 	VINSERTF64X4  $0x01, Y1, Z3, Z3
 	VMOVUPS       Z3, (DX)(R13*1)
 	ADDQ          $0x00000040, R13
-	JMP           singles_625
+	JMP           singles_616
 
-tail_626:
+tail_617:
 	ADDQ          $0x00000040, R12
 	CMPQ          R13, R12
-	JEQ           done_627
+	JEQ           done_618
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R13*2), K1, Z1
 	VMOVUPD.Z     64(DI)(R13*2), K2, Z2
@@ -27773,7 +27592,7 @@ tail_626:
 	VMOVUPD       Z3, K1, (R8)(R13*2)
 	VMOVUPD       Z4, K2, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_630
+	JEQ           nodWeight_621
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -27785,16 +27604,16 @@ tail_626:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, K1, (BX)(R13*1)
 
-nodWeight_630:
+nodWeight_621:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_631
+	JEQ          nodBias_622
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, K1, (SI)(R13*1)
 
-nodBias_631:
+nodBias_622:
 	VMOVUPS.Z     (R10)(R13*1), K1, Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -27848,6 +27667,6 @@ nodBias_631:
 	VMOVUPS       Z0, K1, (DX)(R13*1)
 	MOVQ          R12, R13
 
-done_627:
+done_618:
 	VZEROUPPER
 	RET

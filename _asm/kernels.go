@@ -1198,6 +1198,10 @@ func (w *isa) mergeRowSums(n Mem, weights Mem) {
 	})
 }
 
+// reduceRows is emitted for AVX2 only, and the AVX-512 set calls it too: reading two
+// tensors, the ZMM loop was never faster, and on runs that are not whole cache lines,
+// where every 64-byte load spans two lines, it was slower by a fifth to a half (see
+// reduceRowsAVX2 in bn_amd64.go).
 func (w *isa) reduceRows() {
 	w.text("reduceRows", "func(sumDy, sumDyXc []float64, dy, x, center []float32, width, samples, stride, prefetch int)")
 	Comment("reduceRows"+w.name+": for each sample and channel i, adds Σdy and Σdy·(x-center[i])",

@@ -9,7 +9,8 @@ import (
 
 // BenchmarkBN measures every operation on every benchmark shape with every kernel set this
 // CPU runs, next to a copy() of the same bytes: compare within one run, as ratios, with
-// -count=10 and benchstat. Bytes per op are the bytes of x.
+// -count=10 and benchstat. Bytes per op are the bytes of x. BN_BENCH_HUGEPAGES=1 puts
+// the tensors in 2 MiB pages (see bench.HugePages).
 func BenchmarkBN(b *testing.B) {
 	prev := bn.Kernel()
 	defer bn.UseKernel(prev)
@@ -28,6 +29,7 @@ func BenchmarkBN(b *testing.B) {
 				}
 			}
 		})
+		w.Release()
 	}
 }
 

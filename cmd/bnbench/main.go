@@ -8,6 +8,10 @@
 //
 //	go run ./cmd/bnbench          # the kernel set chosen for this CPU
 //	go run ./cmd/bnbench -all     # every kernel set this CPU runs, side by side
+//
+// With -hugepages (Linux) the tensors are placed in 2 MiB pages, which takes out the
+// part of the spread between runs that comes from which physical pages a process gets
+// (see bench.HugePages).
 package main
 
 import (
@@ -28,6 +32,7 @@ func main() {
 	all := flag.Bool("all", false, "measure every kernel set this CPU runs, not only the chosen one")
 	shapes := flag.String("shapes", "", "measure only shapes whose name contains this text")
 	reps := flag.Int("reps", 10, "rounds of measurement; medians are reported")
+	flag.BoolVar(&bench.HugePages, "hugepages", bench.HugePages, "place the tensors in 2 MiB pages (Linux)")
 	flag.Parse()
 
 	kernels := []string{bn.Kernel()}
@@ -35,7 +40,12 @@ func main() {
 		kernels = bn.Kernels()
 	}
 	fmt.Printf("cpu: %s (%d logical cores, L2 %d KiB)\n", cpuid.CPU.BrandName, cpuid.CPU.LogicalCores, cpuid.CPU.Cache.L2>>10)
-	fmt.Printf("kernel sets: %s (available: %s)\n\n", strings.Join(kernels, ", "), strings.Join(bn.Kernels(), ", "))
+	fmt.Printf("kernel sets: %s (available: %s)\n", strings.Join(kernels, ", "), strings.Join(bn.Kernels(), ", "))
+	pages := "the Go heap's"
+	if bench.HugePages {
+		pages = "2 MiB"
+	}
+	fmt.Printf("tensors in %s pages\n\n", pages)
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "shape\top\tkernel\tµs\tGB/s\t× copy\t")
@@ -52,6 +62,7 @@ func main() {
 			}
 		}
 		measureAll(w, ms, *reps)
+		w.Release()
 		for _, m := range ms {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.1f\t%.2f\t\n", c.Name, m.op.Name, m.kernel,
 				float64(m.time.Nanoseconds())/1e3, bytes/m.time.Seconds()/1e9, m.ratio)

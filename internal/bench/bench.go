@@ -5,6 +5,7 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 
 	"github.com/simdnorm/bn"
 )
@@ -36,21 +37,33 @@ type Workspace struct {
 	DWeight, DBias          []float32
 	Layer                   *bn.BatchNorm
 	Saved                   bn.Saved
+
+	release []func() // unmaps the tensors in 2 MiB pages
 }
 
+// HugePages makes NewWorkspace place the tensors in 2 MiB pages (Linux only). It starts
+// as the environment variable BN_BENCH_HUGEPAGES=1 sets it.
+//
+// With the Go heap's 4 KiB pages, the times of large tensors depend on which physical
+// pages a process gets: on an AMD EPYC virtual machine, of eight processes timing NCHW
+// 32×512×7×7, six ran some operation, copy included, 1.6 to 2.1 times slower than the
+// others for as long as they lived, and no process did so with 2 MiB pages. The
+// default stays the heap's pages, which is what a program using bn has.
+var HugePages = os.Getenv("BN_BENCH_HUGEPAGES") == "1"
+
 // NewWorkspace fills a workspace for s with random data and runs one Forward and one
-// Backward.
+// Backward. Call Release when done with it.
 func NewWorkspace(s bn.Shape) *Workspace {
 	rng := rand.New(rand.NewPCG(1, 2))
 	w := &Workspace{
 		Shape: s,
-		X:     make([]float32, s.Len()), Y: make([]float32, s.Len()),
-		DY: make([]float32, s.Len()), DX: make([]float32, s.Len()),
-		Mean: make([]float32, s.C), Var: make([]float32, s.C),
+		Mean:  make([]float32, s.C), Var: make([]float32, s.C),
 		Scale: make([]float32, s.C), Shift: make([]float32, s.C),
 		DWeight: make([]float32, s.C), DBias: make([]float32, s.C),
 		Layer: bn.New(s.C),
 	}
+	n := s.Len()
+	w.X, w.Y, w.DY, w.DX = w.tensor(n), w.tensor(n), w.tensor(n), w.tensor(n)
 	for i := range w.X {
 		w.X[i] = float32(rng.NormFloat64()*2 + 1)
 		w.DY[i] = float32(rng.NormFloat64())
@@ -69,6 +82,28 @@ func NewWorkspace(s bn.Shape) *Workspace {
 		panic(fmt.Sprintf("bench: %v: %v", s, err))
 	}
 	return w
+}
+
+// tensor returns n zeroed float32s, in 2 MiB pages when HugePages is set.
+func (w *Workspace) tensor(n int) []float32 {
+	if !HugePages || n == 0 {
+		return make([]float32, n)
+	}
+	t, release, err := hugeFloats(n)
+	if err != nil {
+		panic(fmt.Sprintf("bench: %v", err))
+	}
+	w.release = append(w.release, release)
+	return t
+}
+
+// Release returns the tensors' memory when they are in 2 MiB pages; w must not be used
+// after it.
+func (w *Workspace) Release() {
+	for _, r := range w.release {
+		r()
+	}
+	w.release = nil
 }
 
 // An Op is one measured operation.

@@ -46,7 +46,7 @@ type Workspace struct {
 //
 // With the Go heap's 4 KiB pages, the times of large tensors depend on which physical
 // pages a process gets: on an AMD EPYC virtual machine, of eight processes timing NCHW
-// 32×512×7×7, six ran some operation, copy included, 1.6 to 2.1 times slower than the
+// 32×512×7×7, six ran some operation, copy included, 1.5 to 2.1 times slower than the
 // others for as long as they lived, and no process did so with 2 MiB pages. (The
 // package benchmark's spread between runs, which the machine's own phases dominate,
 // was no narrower with them.) The default stays the heap's pages, which is what a

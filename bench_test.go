@@ -2,6 +2,7 @@ package bn_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/simdnorm/bn"
 	"github.com/simdnorm/bn/internal/bench"
@@ -33,11 +34,45 @@ func BenchmarkBN(b *testing.B) {
 	}
 }
 
+// run times op and reports, beside its ns/op, the time of a copy() of the same bytes
+// measured in blocks that alternate with the op's (copy-ns/op) and the ratio of the two
+// (x-copy). This machine's bandwidth drifts by up to 1.5× within a minute, so the copy
+// row of the same shape, timed seconds earlier, can fall in another phase than the op;
+// blocks of about 10 ms side by side fall in the same one.
 func run(b *testing.B, w *bench.Workspace, op bench.Op) {
+	const blockTime = 10 * time.Millisecond
 	b.SetBytes(int64(4 * w.Shape.Len()))
+	var copyTime time.Duration
+	calls, block, blockStart := 0, 1, b.Elapsed()
+	copies := func() {
+		b.StopTimer()
+		t0 := time.Now()
+		for range calls {
+			bench.Copy.Run(w)
+		}
+		copyTime += time.Since(t0)
+		b.StartTimer()
+	}
+	total := 0
 	for b.Loop() {
 		if err := op.Run(w); err != nil {
 			b.Fatal(err)
 		}
+		if calls++; calls < block {
+			continue
+		}
+		total += calls
+		if b.Elapsed()-blockStart < blockTime {
+			block *= 2
+		}
+		copies()
+		calls, blockStart = 0, b.Elapsed()
+	}
+	total += calls
+	copies()
+	b.StopTimer()
+	if copyTime > 0 {
+		b.ReportMetric(float64(copyTime.Nanoseconds())/float64(total), "copy-ns/op")
+		b.ReportMetric(float64(b.Elapsed())/float64(copyTime), "x-copy")
 	}
 }

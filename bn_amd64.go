@@ -53,6 +53,7 @@ func (v vectorISA) kernels(name string) kernelSet {
 		reduceCols:    v.reduceCols,
 		gradRows:      v.gradRows,
 		gradCols:      v.gradCols,
+		finite:        v.finite,
 		invStd:        v.invStd,
 		fold:          v.fold,
 		foldWhole:     v.foldWhole,
@@ -201,22 +202,28 @@ func gradColsAVX2(dx, dy, x, center, gy, gx, g0 []float32, rows, stride, prefetc
 func gradColsAVX512(dx, dy, x, center, gy, gx, g0 []float32, rows, stride, prefetch, stream int)
 
 //go:noescape
+func finiteAVX2(a, b []float64) bool
+
+//go:noescape
+func finiteAVX512(a, b []float64) bool
+
+//go:noescape
 func invStdAVX2(dst, m2 []float64, inv, eps float64)
 
 //go:noescape
 func invStdAVX512(dst, m2 []float64, inv, eps float64)
 
 //go:noescape
-func foldAVX2(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32)
+func foldAVX2(center, scale, shift []float32, mean, invStd, m2 []float64, weight, bias []float32, limit float64)
 
 //go:noescape
-func foldAVX512(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32)
+func foldAVX512(center, scale, shift []float32, mean, invStd, m2 []float64, weight, bias []float32, limit float64)
 
 //go:noescape
-func foldWholeAVX2(scale, shift []float32, mean, invStd []float64, weight, bias []float32, limit float64) int
+func foldWholeAVX2(scale, shift []float32, mean, invStd, m2 []float64, weight, bias []float32, limit float64) int
 
 //go:noescape
-func foldWholeAVX512(scale, shift []float32, mean, invStd []float64, weight, bias []float32, limit float64) int
+func foldWholeAVX512(scale, shift []float32, mean, invStd, m2 []float64, weight, bias []float32, limit float64) int
 
 //go:noescape
 func saveAVX2(center, residual, inv []float32, mean, invStd []float64)
@@ -876,6 +883,19 @@ func (v vectorISA) gradCols(dx, dy, x, center, gy, gx, g0 []float32, rows, strid
 	}
 }
 
+func (v vectorISA) finite(a, b []float64) bool {
+	if len(a) == 0 {
+		return true
+	}
+	b = b[:len(a)]
+	raceRead64(a)
+	raceRead64(b)
+	if v == avx512 {
+		return finiteAVX512(a, b)
+	}
+	return finiteAVX2(a, b)
+}
+
 func (v vectorISA) invStd(dst, m2 []float64, inv, eps float64) {
 	if len(m2) == 0 {
 		return
@@ -890,42 +910,44 @@ func (v vectorISA) invStd(dst, m2 []float64, inv, eps float64) {
 	}
 }
 
-func (v vectorISA) fold(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32) {
+func (v vectorISA) fold(center, scale, shift []float32, mean, invStd, m2 []float64, weight, bias []float32, limit float64) {
 	n := len(center)
 	if n == 0 {
 		return
 	}
-	scale, shift, mean, invStd, weight, bias = scale[:n], shift[:n], mean[:n], invStd[:n], weight[:n], bias[:n]
+	scale, shift, mean, invStd, m2, weight, bias = scale[:n], shift[:n], mean[:n], invStd[:n], m2[:n], weight[:n], bias[:n]
 	raceRead64(mean)
 	raceRead64(invStd)
+	raceRead64(m2)
 	raceRead(weight)
 	raceRead(bias)
 	raceWrite(center)
 	raceWrite(scale)
 	raceWrite(shift)
 	if v == avx512 {
-		foldAVX512(center, scale, shift, mean, invStd, weight, bias)
+		foldAVX512(center, scale, shift, mean, invStd, m2, weight, bias, limit)
 	} else {
-		foldAVX2(center, scale, shift, mean, invStd, weight, bias)
+		foldAVX2(center, scale, shift, mean, invStd, m2, weight, bias, limit)
 	}
 }
 
-func (v vectorISA) foldWhole(scale, shift []float32, mean, invStd []float64, weight, bias []float32, limit float64) bool {
+func (v vectorISA) foldWhole(scale, shift []float32, mean, invStd, m2 []float64, weight, bias []float32, limit float64) bool {
 	n := len(scale)
 	if n == 0 {
 		return true
 	}
-	shift, mean, invStd, weight, bias = shift[:n], mean[:n], invStd[:n], weight[:n], bias[:n]
+	shift, mean, invStd, m2, weight, bias = shift[:n], mean[:n], invStd[:n], m2[:n], weight[:n], bias[:n]
 	raceRead64(mean)
 	raceRead64(invStd)
+	raceRead64(m2)
 	raceRead(weight)
 	raceRead(bias)
 	raceWrite(scale)
 	raceWrite(shift)
 	if v == avx512 {
-		return foldWholeAVX512(scale, shift, mean, invStd, weight, bias, limit) == 0
+		return foldWholeAVX512(scale, shift, mean, invStd, m2, weight, bias, limit) == 0
 	}
-	return foldWholeAVX2(scale, shift, mean, invStd, weight, bias, limit) == 0
+	return foldWholeAVX2(scale, shift, mean, invStd, m2, weight, bias, limit) == 0
 }
 
 func (v vectorISA) save(center, residual, inv []float32, mean, invStd []float64) {

@@ -9565,6 +9565,100 @@ rowsdone_995:
 	VZEROUPPER
 	RET
 
+// func finiteAVX2(a []float64, b []float64) bool
+// Requires: AVX
+TEXT ·finiteAVX2(SB), NOSPLIT, $72-49
+	// finiteAVX2: whether a[i]+b[i] is finite for each of len(a) values.
+	MOVQ    a_base+0(FP), AX
+	MOVQ    b_base+24(FP), CX
+	MOVQ    a_len+8(FP), DX
+	MOVQ    DX, BX
+	ANDQ    $0x07, BX
+	SHLQ    $0x02, BX
+	MOVQ    BX, 64(SP)
+	LEAQ    ymask<>+0(SB), SI
+	NEGQ    BX
+	VMOVDQU 32(SI)(BX*1), Y0
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	XORQ    BX, BX
+	SHLQ    $0x02, DX
+	SUBQ    $0x00000020, DX
+
+singles_1029:
+	CMPQ    BX, DX
+	JGT     tail_1030
+	VMOVUPD (AX)(BX*2), Y2
+	VMOVUPD 32(AX)(BX*2), Y3
+	VMOVUPD (CX)(BX*2), Y4
+	VMOVUPD 32(CX)(BX*2), Y5
+	VADDPD  Y4, Y2, Y2
+	VSUBPD  Y2, Y2, Y2
+	VADDPD  Y2, Y0, Y0
+	VADDPD  Y5, Y3, Y3
+	VSUBPD  Y3, Y3, Y3
+	VADDPD  Y3, Y1, Y1
+	ADDQ    $0x00000020, BX
+	JMP     singles_1029
+
+tail_1030:
+	ADDQ    $0x00000020, DX
+	CMPQ    BX, DX
+	JEQ     done_1031
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), SI
+	SHLQ    $0x01, SI
+	LEAQ    (AX)(BX*2), R8
+	XORQ    AX, AX
+
+copy_1032:
+	CMPQ AX, SI
+	JGE  copied_1033
+	MOVL (R8)(AX*1), DI
+	MOVL DI, (SP)(AX*1)
+	ADDQ $0x04, AX
+	JMP  copy_1032
+
+copied_1033:
+	VMOVUPD (SP), Y2
+	VMOVUPD 32(SP), Y3
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), AX
+	SHLQ    $0x01, AX
+	LEAQ    (CX)(BX*2), SI
+	XORQ    CX, CX
+
+copy_1034:
+	CMPQ CX, AX
+	JGE  copied_1035
+	MOVL (SI)(CX*1), BX
+	MOVL BX, (SP)(CX*1)
+	ADDQ $0x04, CX
+	JMP  copy_1034
+
+copied_1035:
+	VMOVUPD (SP), Y4
+	VMOVUPD 32(SP), Y5
+	VADDPD  Y4, Y2, Y2
+	VSUBPD  Y2, Y2, Y2
+	VADDPD  Y2, Y0, Y0
+	VADDPD  Y5, Y3, Y3
+	VSUBPD  Y3, Y3, Y3
+	VADDPD  Y3, Y1, Y1
+	MOVQ    DX, BX
+
+done_1031:
+	VADDPD Y1, Y0, Y0
+	VPTEST Y0, Y0
+	SETEQ  AL
+	MOVB   AL, ret+48(FP)
+	VZEROUPPER
+	RET
+
 // func invStdAVX2(dst []float64, m2 []float64, inv float64, eps float64)
 // Requires: AVX, AVX2
 TEXT ·invStdAVX2(SB), NOSPLIT, $72-64
@@ -9588,9 +9682,9 @@ TEXT ·invStdAVX2(SB), NOSPLIT, $72-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000020, DX
 
-singles_1029:
+singles_1036:
 	CMPQ    BX, DX
-	JGT     tail_1030
+	JGT     tail_1037
 	VMOVUPD (CX)(BX*2), Y3
 	VMOVUPD 32(CX)(BX*2), Y4
 	VMULPD  Y0, Y3, Y3
@@ -9604,12 +9698,12 @@ singles_1029:
 	VMOVUPD Y3, (AX)(BX*2)
 	VMOVUPD Y4, 32(AX)(BX*2)
 	ADDQ    $0x00000020, BX
-	JMP     singles_1029
+	JMP     singles_1036
 
-tail_1030:
+tail_1037:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_1031
+	JEQ     done_1038
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -9618,15 +9712,15 @@ tail_1030:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_1032:
+copy_1039:
 	CMPQ CX, SI
-	JGE  copied_1033
+	JGE  copied_1040
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_1032
+	JMP  copy_1039
 
-copied_1033:
+copied_1040:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VMULPD  Y0, Y3, Y3
@@ -9644,285 +9738,377 @@ copied_1033:
 	LEAQ    (AX)(BX*2), SI
 	XORQ    AX, AX
 
-copy_1034:
+copy_1041:
 	CMPQ AX, CX
-	JGE  copied_1035
+	JGE  copied_1042
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1034
-
-copied_1035:
-	MOVQ DX, BX
-
-done_1031:
-	VZEROUPPER
-	RET
-
-// func foldAVX2(center []float32, scale []float32, shift []float32, mean []float64, invStd []float64, weight []float32, bias []float32)
-// Requires: AVX
-TEXT ·foldAVX2(SB), NOSPLIT, $72-168
-	// foldAVX2: center, scale and shift from mean, invStd, weight and bias, len(center) values.
-	MOVQ    center_base+0(FP), AX
-	MOVQ    scale_base+24(FP), CX
-	MOVQ    shift_base+48(FP), DX
-	MOVQ    mean_base+72(FP), BX
-	MOVQ    invStd_base+96(FP), SI
-	MOVQ    weight_base+120(FP), DI
-	MOVQ    bias_base+144(FP), R8
-	MOVQ    center_len+8(FP), R9
-	MOVQ    R9, R10
-	ANDQ    $0x07, R10
-	SHLQ    $0x02, R10
-	MOVQ    R10, 64(SP)
-	LEAQ    ymask<>+0(SB), R11
-	NEGQ    R10
-	VMOVDQU 32(R11)(R10*1), Y0
-	XORQ    R10, R10
-	SHLQ    $0x02, R9
-	SUBQ    $0x00000020, R9
-
-singles_1036:
-	CMPQ         R10, R9
-	JGT          tail_1037
-	VMOVUPD      (BX)(R10*2), Y1
-	VMOVUPD      32(BX)(R10*2), Y2
-	VMOVUPD      (SI)(R10*2), Y3
-	VMOVUPD      32(SI)(R10*2), Y4
-	VMOVUPS      (DI)(R10*1), Y5
-	VMOVUPS      (R8)(R10*1), Y6
-	VXORPS       Y7, Y7, Y7
-	VCVTPD2PSY   Y1, X7
-	VCVTPD2PSY   Y2, X8
-	VINSERTF128  $0x01, X8, Y7, Y7
-	VCVTPS2PD    X5, Y8
-	VMULPD       Y3, Y8, Y8
-	VCVTPS2PD    X7, Y3
-	VSUBPD       Y3, Y1, Y3
-	VMULPD       Y8, Y3, Y3
-	VCVTPS2PD    X6, Y1
-	VSUBPD       Y3, Y1, Y1
-	VEXTRACTF128 $0x01, Y5, X3
-	VCVTPS2PD    X3, Y3
-	VMULPD       Y4, Y3, Y3
-	VEXTRACTF128 $0x01, Y7, X4
-	VCVTPS2PD    X4, Y4
-	VSUBPD       Y4, Y2, Y4
-	VMULPD       Y3, Y4, Y4
-	VEXTRACTF128 $0x01, Y6, X2
-	VCVTPS2PD    X2, Y2
-	VSUBPD       Y4, Y2, Y2
-	VMOVUPS      Y7, (AX)(R10*1)
-	VXORPS       Y4, Y4, Y4
-	VCVTPD2PSY   Y8, X4
-	VCVTPD2PSY   Y3, X3
-	VINSERTF128  $0x01, X3, Y4, Y4
-	VMOVUPS      Y4, (CX)(R10*1)
-	VXORPS       Y3, Y3, Y3
-	VCVTPD2PSY   Y1, X3
-	VCVTPD2PSY   Y2, X1
-	VINSERTF128  $0x01, X1, Y3, Y3
-	VMOVUPS      Y3, (DX)(R10*1)
-	ADDQ         $0x00000020, R10
-	JMP          singles_1036
-
-tail_1037:
-	ADDQ    $0x00000020, R9
-	CMPQ    R10, R9
-	JEQ     done_1038
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
-	MOVQ    64(SP), R11
-	SHLQ    $0x01, R11
-	LEAQ    (BX)(R10*2), R13
-	XORQ    BX, BX
-
-copy_1039:
-	CMPQ BX, R11
-	JGE  copied_1040
-	MOVL (R13)(BX*1), R12
-	MOVL R12, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_1039
-
-copied_1040:
-	VMOVUPD (SP), Y1
-	VMOVUPD 32(SP), Y2
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
-	MOVQ    64(SP), BX
-	SHLQ    $0x01, BX
-	LEAQ    (SI)(R10*2), R12
-	XORQ    SI, SI
-
-copy_1041:
-	CMPQ SI, BX
-	JGE  copied_1042
-	MOVL (R12)(SI*1), R11
-	MOVL R11, (SP)(SI*1)
-	ADDQ $0x04, SI
 	JMP  copy_1041
 
 copied_1042:
-	VMOVUPD    (SP), Y3
-	VMOVUPD    32(SP), Y4
-	LEAQ       (DI)(R10*1), BX
-	MOVQ       BX, SI
-	ANDQ       $0x00000fff, SI
-	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1043
-	VMASKMOVPS (BX), Y0, Y5
-	JMP        loaded_1044
+	MOVQ DX, BX
 
-loadslow_1043:
+done_1038:
+	VZEROUPPER
+	RET
+
+// func foldAVX2(center []float32, scale []float32, shift []float32, mean []float64, invStd []float64, m2 []float64, weight []float32, bias []float32, limit float64)
+// Requires: AVX
+TEXT ·foldAVX2(SB), NOSPLIT, $72-200
+	// foldAVX2: center, scale and shift from mean, invStd, m2, weight and bias, len(center) values.
+	MOVQ         center_base+0(FP), AX
+	MOVQ         scale_base+24(FP), CX
+	MOVQ         shift_base+48(FP), DX
+	MOVQ         mean_base+72(FP), BX
+	MOVQ         invStd_base+96(FP), SI
+	MOVQ         m2_base+120(FP), DI
+	MOVQ         weight_base+144(FP), R8
+	MOVQ         bias_base+168(FP), R9
+	MOVQ         center_len+8(FP), R10
+	VBROADCASTSD limit+192(FP), Y0
+	VXORPS       Y1, Y1, Y1
+	MOVQ         R10, R11
+	ANDQ         $0x07, R11
+	SHLQ         $0x02, R11
+	MOVQ         R11, 64(SP)
+	LEAQ         ymask<>+0(SB), R12
+	NEGQ         R11
+	VMOVDQU      32(R12)(R11*1), Y2
+	XORQ         R11, R11
+	SHLQ         $0x02, R10
+	SUBQ         $0x00000020, R10
+
+singles_1043:
+	CMPQ         R11, R10
+	JGT          tail_1044
+	VMOVUPD      (BX)(R11*2), Y3
+	VMOVUPD      32(BX)(R11*2), Y4
+	VMOVUPD      (SI)(R11*2), Y5
+	VMOVUPD      32(SI)(R11*2), Y6
+	VMOVUPS      (R8)(R11*1), Y7
+	VMOVUPS      (R9)(R11*1), Y8
+	VMOVUPD      (DI)(R11*2), Y9
+	VMOVUPD      32(DI)(R11*2), Y10
+	VMULPD       Y5, Y3, Y11
+	VSUBPD       Y11, Y1, Y12
+	VMAXPD       Y12, Y11, Y11
+	VCMPPD       $0x00, Y1, Y5, Y13
+	VCMPPD       $0x04, Y1, Y9, Y12
+	VORPD        Y13, Y12, Y12
+	VCMPPD       $0x12, Y0, Y11, Y11
+	VANDPD       Y12, Y11, Y11
+	VMULPD       Y6, Y4, Y9
+	VSUBPD       Y9, Y1, Y12
+	VMAXPD       Y12, Y9, Y9
+	VCMPPD       $0x00, Y1, Y6, Y13
+	VCMPPD       $0x04, Y1, Y10, Y12
+	VORPD        Y13, Y12, Y12
+	VCMPPD       $0x12, Y0, Y9, Y9
+	VANDPD       Y12, Y9, Y9
+	VCVTPS2PD    X7, Y10
+	VMULPD       Y5, Y10, Y10
+	VEXTRACTF128 $0x01, Y7, X5
+	VCVTPS2PD    X5, Y5
+	VMULPD       Y6, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VCVTPD2PSY   Y10, X6
+	VCVTPD2PSY   Y5, X7
+	VINSERTF128  $0x01, X7, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VCVTPD2PSY   Y3, X7
+	VCVTPD2PSY   Y4, X12
+	VINSERTF128  $0x01, X12, Y7, Y7
+	VCVTPS2PD    X7, Y12
+	VSUBPD       Y12, Y3, Y12
+	VMULPD       Y10, Y12, Y12
+	VCVTPS2PD    X8, Y10
+	VSUBPD       Y12, Y10, Y10
+	VCVTPS2PD    X6, Y12
+	VMULPD       Y3, Y12, Y12
+	VCVTPS2PD    X8, Y13
+	VSUBPD       Y12, Y13, Y13
+	VBLENDVPD    Y11, Y13, Y10, Y10
+	VBLENDVPD    Y11, Y1, Y3, Y3
+	VEXTRACTF128 $0x01, Y7, X7
+	VCVTPS2PD    X7, Y7
+	VSUBPD       Y7, Y4, Y7
+	VMULPD       Y5, Y7, Y7
+	VEXTRACTF128 $0x01, Y8, X5
+	VCVTPS2PD    X5, Y5
+	VSUBPD       Y7, Y5, Y5
+	VEXTRACTF128 $0x01, Y6, X7
+	VCVTPS2PD    X7, Y7
+	VMULPD       Y4, Y7, Y7
+	VEXTRACTF128 $0x01, Y8, X8
+	VCVTPS2PD    X8, Y8
+	VSUBPD       Y7, Y8, Y8
+	VBLENDVPD    Y9, Y8, Y5, Y5
+	VBLENDVPD    Y9, Y1, Y4, Y4
+	VXORPS       Y7, Y7, Y7
+	VCVTPD2PSY   Y3, X7
+	VCVTPD2PSY   Y4, X3
+	VINSERTF128  $0x01, X3, Y7, Y7
+	VMOVUPS      Y7, (AX)(R11*1)
+	VMOVUPS      Y6, (CX)(R11*1)
+	VXORPS       Y3, Y3, Y3
+	VCVTPD2PSY   Y10, X3
+	VCVTPD2PSY   Y5, X4
+	VINSERTF128  $0x01, X4, Y3, Y3
+	VMOVUPS      Y3, (DX)(R11*1)
+	ADDQ         $0x00000020, R11
+	JMP          singles_1043
+
+tail_1044:
+	ADDQ    $0x00000020, R10
+	CMPQ    R11, R10
+	JEQ     done_1045
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R12
+	SHLQ    $0x01, R12
+	LEAQ    (BX)(R11*2), R14
+	XORQ    BX, BX
+
+copy_1046:
+	CMPQ BX, R12
+	JGE  copied_1047
+	MOVL (R14)(BX*1), R13
+	MOVL R13, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1046
+
+copied_1047:
+	VMOVUPD (SP), Y3
+	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
-	MOVQ    64(SP), SI
-	XORQ    DI, DI
+	MOVQ    64(SP), BX
+	SHLQ    $0x01, BX
+	LEAQ    (SI)(R11*2), R13
+	XORQ    SI, SI
 
-copy_1045:
-	CMPQ DI, SI
-	JGE  copied_1046
-	MOVL (BX)(DI*1), R11
-	MOVL R11, (SP)(DI*1)
-	ADDQ $0x04, DI
-	JMP  copy_1045
+copy_1048:
+	CMPQ SI, BX
+	JGE  copied_1049
+	MOVL (R13)(SI*1), R12
+	MOVL R12, (SP)(SI*1)
+	ADDQ $0x04, SI
+	JMP  copy_1048
 
-copied_1046:
-	VMOVUPS (SP), Y5
-
-loaded_1044:
-	LEAQ       (R8)(R10*1), BX
+copied_1049:
+	VMOVUPD    (SP), Y5
+	VMOVUPD    32(SP), Y6
+	LEAQ       (R8)(R11*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1047
-	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_1048
+	JA         loadslow_1050
+	VMASKMOVPS (BX), Y2, Y7
+	JMP        loaded_1051
 
-loadslow_1047:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
+loadslow_1050:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), SI
-	XORQ    DI, DI
+	XORQ    R8, R8
 
-copy_1049:
-	CMPQ DI, SI
-	JGE  copied_1050
-	MOVL (BX)(DI*1), R8
-	MOVL R8, (SP)(DI*1)
-	ADDQ $0x04, DI
-	JMP  copy_1049
+copy_1052:
+	CMPQ R8, SI
+	JGE  copied_1053
+	MOVL (BX)(R8*1), R12
+	MOVL R12, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1052
 
-copied_1050:
-	VMOVUPS (SP), Y6
+copied_1053:
+	VMOVUPS (SP), Y7
 
-loaded_1048:
+loaded_1051:
+	LEAQ       (R9)(R11*1), BX
+	MOVQ       BX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_1054
+	VMASKMOVPS (BX), Y2, Y8
+	JMP        loaded_1055
+
+loadslow_1054:
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    R8, R8
+
+copy_1056:
+	CMPQ R8, SI
+	JGE  copied_1057
+	MOVL (BX)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1056
+
+copied_1057:
+	VMOVUPS (SP), Y8
+
+loaded_1055:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), BX
+	SHLQ    $0x01, BX
+	LEAQ    (DI)(R11*2), R8
+	XORQ    SI, SI
+
+copy_1058:
+	CMPQ SI, BX
+	JGE  copied_1059
+	MOVL (R8)(SI*1), DI
+	MOVL DI, (SP)(SI*1)
+	ADDQ $0x04, SI
+	JMP  copy_1058
+
+copied_1059:
+	VMOVUPD      (SP), Y9
+	VMOVUPD      32(SP), Y10
+	VMULPD       Y5, Y3, Y11
+	VSUBPD       Y11, Y1, Y12
+	VMAXPD       Y12, Y11, Y11
+	VCMPPD       $0x00, Y1, Y5, Y13
+	VCMPPD       $0x04, Y1, Y9, Y12
+	VORPD        Y13, Y12, Y12
+	VCMPPD       $0x12, Y0, Y11, Y11
+	VANDPD       Y12, Y11, Y11
+	VMULPD       Y6, Y4, Y9
+	VSUBPD       Y9, Y1, Y12
+	VMAXPD       Y12, Y9, Y9
+	VCMPPD       $0x00, Y1, Y6, Y13
+	VCMPPD       $0x04, Y1, Y10, Y12
+	VORPD        Y13, Y12, Y12
+	VCMPPD       $0x12, Y0, Y9, Y9
+	VANDPD       Y12, Y9, Y9
+	VCVTPS2PD    X7, Y0
+	VMULPD       Y5, Y0, Y0
+	VEXTRACTF128 $0x01, Y7, X5
+	VCVTPS2PD    X5, Y5
+	VMULPD       Y6, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VCVTPD2PSY   Y0, X6
+	VCVTPD2PSY   Y5, X7
+	VINSERTF128  $0x01, X7, Y6, Y6
 	VXORPS       Y7, Y7, Y7
-	VCVTPD2PSY   Y1, X7
-	VCVTPD2PSY   Y2, X8
-	VINSERTF128  $0x01, X8, Y7, Y7
-	VCVTPS2PD    X5, Y8
-	VMULPD       Y3, Y8, Y8
-	VCVTPS2PD    X7, Y3
-	VSUBPD       Y3, Y1, Y3
-	VMULPD       Y8, Y3, Y3
-	VCVTPS2PD    X6, Y1
-	VSUBPD       Y3, Y1, Y1
-	VEXTRACTF128 $0x01, Y5, X3
-	VCVTPS2PD    X3, Y3
-	VMULPD       Y4, Y3, Y3
-	VEXTRACTF128 $0x01, Y7, X4
-	VCVTPS2PD    X4, Y4
-	VSUBPD       Y4, Y2, Y4
-	VMULPD       Y3, Y4, Y4
-	VEXTRACTF128 $0x01, Y6, X2
-	VCVTPS2PD    X2, Y2
-	VSUBPD       Y4, Y2, Y2
-	LEAQ         (AX)(R10*1), AX
+	VCVTPD2PSY   Y3, X7
+	VCVTPD2PSY   Y4, X10
+	VINSERTF128  $0x01, X10, Y7, Y7
+	VCVTPS2PD    X7, Y10
+	VSUBPD       Y10, Y3, Y10
+	VMULPD       Y0, Y10, Y10
+	VCVTPS2PD    X8, Y0
+	VSUBPD       Y10, Y0, Y0
+	VCVTPS2PD    X6, Y10
+	VMULPD       Y3, Y10, Y10
+	VCVTPS2PD    X8, Y12
+	VSUBPD       Y10, Y12, Y12
+	VBLENDVPD    Y11, Y12, Y0, Y0
+	VBLENDVPD    Y11, Y1, Y3, Y3
+	VEXTRACTF128 $0x01, Y7, X7
+	VCVTPS2PD    X7, Y7
+	VSUBPD       Y7, Y4, Y7
+	VMULPD       Y5, Y7, Y7
+	VEXTRACTF128 $0x01, Y8, X5
+	VCVTPS2PD    X5, Y5
+	VSUBPD       Y7, Y5, Y5
+	VEXTRACTF128 $0x01, Y6, X7
+	VCVTPS2PD    X7, Y7
+	VMULPD       Y4, Y7, Y7
+	VEXTRACTF128 $0x01, Y8, X8
+	VCVTPS2PD    X8, Y8
+	VSUBPD       Y7, Y8, Y8
+	VBLENDVPD    Y9, Y8, Y5, Y5
+	VBLENDVPD    Y9, Y1, Y4, Y1
+	VXORPS       Y4, Y4, Y4
+	VCVTPD2PSY   Y3, X4
+	VCVTPD2PSY   Y1, X1
+	VINSERTF128  $0x01, X1, Y4, Y4
+	LEAQ         (AX)(R11*1), AX
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_1051
-	VMASKMOVPS   Y7, Y0, (AX)
-	JMP          stored_1052
+	JA           storeslow_1060
+	VMASKMOVPS   Y4, Y2, (AX)
+	JMP          stored_1061
 
-storeslow_1051:
-	VMOVUPS Y7, (SP)
+storeslow_1060:
+	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_1053:
+copy_1062:
 	CMPQ SI, BX
-	JGE  copied_1054
+	JGE  copied_1063
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1053
+	JMP  copy_1062
 
-copied_1054:
-stored_1052:
-	VXORPS      Y4, Y4, Y4
-	VCVTPD2PSY  Y8, X4
-	VCVTPD2PSY  Y3, X3
-	VINSERTF128 $0x01, X3, Y4, Y4
-	LEAQ        (CX)(R10*1), AX
-	MOVQ        AX, CX
-	ANDQ        $0x00000fff, CX
-	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1055
-	VMASKMOVPS  Y4, Y0, (AX)
-	JMP         stored_1056
+copied_1063:
+stored_1061:
+	LEAQ       (CX)(R11*1), AX
+	MOVQ       AX, CX
+	ANDQ       $0x00000fff, CX
+	CMPQ       CX, $0x00000fe0
+	JA         storeslow_1064
+	VMASKMOVPS Y6, Y2, (AX)
+	JMP        stored_1065
 
-storeslow_1055:
-	VMOVUPS Y4, (SP)
+storeslow_1064:
+	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1057:
+copy_1066:
 	CMPQ BX, CX
-	JGE  copied_1058
+	JGE  copied_1067
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1057
+	JMP  copy_1066
 
-copied_1058:
-stored_1056:
-	VXORPS      Y3, Y3, Y3
-	VCVTPD2PSY  Y1, X3
-	VCVTPD2PSY  Y2, X1
-	VINSERTF128 $0x01, X1, Y3, Y3
-	LEAQ        (DX)(R10*1), AX
+copied_1067:
+stored_1065:
+	VXORPS      Y1, Y1, Y1
+	VCVTPD2PSY  Y0, X1
+	VCVTPD2PSY  Y5, X0
+	VINSERTF128 $0x01, X0, Y1, Y1
+	LEAQ        (DX)(R11*1), AX
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1059
-	VMASKMOVPS  Y3, Y0, (AX)
-	JMP         stored_1060
+	JA          storeslow_1068
+	VMASKMOVPS  Y1, Y2, (AX)
+	JMP         stored_1069
 
-storeslow_1059:
-	VMOVUPS Y3, (SP)
+storeslow_1068:
+	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1061:
+copy_1070:
 	CMPQ DX, CX
-	JGE  copied_1062
+	JGE  copied_1071
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1061
+	JMP  copy_1070
 
-copied_1062:
-stored_1060:
-	MOVQ R9, R10
+copied_1071:
+stored_1069:
+	MOVQ R10, R11
 
-done_1038:
+done_1045:
 	VZEROUPPER
 	RET
 
@@ -9931,7 +10117,7 @@ done_1038:
 TEXT ·scaleRowsAVX2(SB), NOSPLIT, $72-136
 	// scaleRowsAVX2: y = x*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+128(FP), $0x00
-	JNE     nontemporal_1063
+	JNE     nontemporal_1072
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+96(FP), DX
@@ -9949,10 +10135,10 @@ TEXT ·scaleRowsAVX2(SB), NOSPLIT, $72-136
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_1064:
+sample_1073:
 	XORQ DI, DI
 
-channel_1065:
+channel_1074:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         shift_base+72(FP), R8
@@ -9962,17 +10148,17 @@ channel_1065:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_1069:
+blocks_1078:
 	CMPQ       R8, R9
-	JGT        blocksdone_1070
+	JGT        blocksdone_1079
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_1071
+	JZ         noprefetch_1080
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_1071:
+noprefetch_1080:
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
@@ -9986,91 +10172,91 @@ noprefetch_1071:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_1069
+	JMP         blocks_1078
 
-blocksdone_1070:
+blocksdone_1079:
 	ADDQ $0x00000060, R9
 
-singles_1066:
+singles_1075:
 	CMPQ        R8, R9
-	JGT         tail_1067
+	JGT         tail_1076
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_1066
+	JMP         singles_1075
 
-tail_1067:
+tail_1076:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_1068
+	JEQ        done_1077
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1072
+	JA         loadslow_1081
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1073
+	JMP        loaded_1082
 
-loadslow_1072:
+loadslow_1081:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1074:
+copy_1083:
 	CMPQ R12, R11
-	JGE  copied_1075
+	JGE  copied_1084
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1074
+	JMP  copy_1083
 
-copied_1075:
+copied_1084:
 	VMOVUPS (SP), Y3
 
-loaded_1073:
+loaded_1082:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1076
+	JA          storeslow_1085
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1077
+	JMP         stored_1086
 
-storeslow_1076:
+storeslow_1085:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1078:
+copy_1087:
 	CMPQ R11, R10
-	JGE  copied_1079
+	JGE  copied_1088
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1078
+	JMP  copy_1087
 
-copied_1079:
-stored_1077:
+copied_1088:
+stored_1086:
 	MOVQ R9, R8
 
-done_1068:
+done_1077:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, scale_len+56(FP)
-	JB   channel_1065
+	JB   channel_1074
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_1064
+	JNZ  sample_1073
 	VZEROUPPER
 	RET
 
-nontemporal_1063:
+nontemporal_1072:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+96(FP), DX
@@ -10083,10 +10269,10 @@ nontemporal_1063:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 
-sample_1080:
+sample_1089:
 	XORQ DI, DI
 
-channel_1081:
+channel_1090:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -10099,11 +10285,11 @@ channel_1081:
 	XORQ         R10, R10
 	MOVQ         AX, R9
 	ANDQ         $0x3f, R9
-	JZ           headed_1082
+	JZ           headed_1091
 	MOVQ         $0x00000040, R10
 	SUBQ         R9, R10
 	TESTQ        DI, DI
-	JNZ          merge_1083
+	JNZ          merge_1092
 	MOVQ         R10, R9
 	SHRQ         $0x02, R9
 	MOVQ         R9, R11
@@ -10117,76 +10303,76 @@ channel_1081:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000020, R9
 
-singles_1084:
+singles_1093:
 	CMPQ        R11, R9
-	JGT         tail_1085
+	JGT         tail_1094
 	VMOVUPS     (CX)(R11*1), Y5
 	VFMADD213PS Y3, Y2, Y5
 	VMOVUPS     Y5, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1084
+	JMP         singles_1093
 
-tail_1085:
+tail_1094:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_1086
+	JEQ        done_1095
 	LEAQ       (CX)(R11*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1087
+	JA         loadslow_1096
 	VMASKMOVPS (R12), Y4, Y5
-	JMP        loaded_1088
+	JMP        loaded_1097
 
-loadslow_1087:
+loadslow_1096:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1089:
+copy_1098:
 	CMPQ R14, R13
-	JGE  copied_1090
+	JGE  copied_1099
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1089
+	JMP  copy_1098
 
-copied_1090:
+copied_1099:
 	VMOVUPS (SP), Y5
 
-loaded_1088:
+loaded_1097:
 	VFMADD213PS Y3, Y2, Y5
 	LEAQ        (AX)(R11*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1091
+	JA          storeslow_1100
 	VMASKMOVPS  Y5, Y4, (R11)
-	JMP         stored_1092
+	JMP         stored_1101
 
-storeslow_1091:
+storeslow_1100:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1093:
+copy_1102:
 	CMPQ R13, R12
-	JGE  copied_1094
+	JGE  copied_1103
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1093
+	JMP  copy_1102
 
-copied_1094:
-stored_1092:
+copied_1103:
+stored_1101:
 	MOVQ R9, R11
 
-done_1086:
-	JMP headed_1082
+done_1095:
+	JMP headed_1091
 
-merge_1083:
+merge_1092:
 	MOVQ        R9, R11
 	MOVQ        $0x00000020, R13
 	CMPQ        R11, R13
@@ -10208,7 +10394,7 @@ merge_1083:
 	VBLENDVPS   Y6, Y1, Y5, Y5
 	VMOVNTPS    Y5, 32(AX)(R9*1)
 
-headed_1082:
+headed_1091:
 	MOVQ R8, R9
 	SUBQ R10, R9
 	ANDQ $-64, R9
@@ -10216,17 +10402,17 @@ headed_1082:
 	LEAQ (R10)(R9*1), R9
 	SUBQ $0x00000080, R9
 
-blocks_1098:
+blocks_1107:
 	CMPQ       R11, R9
-	JGT        blocksdone_1099
+	JGT        blocksdone_1108
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_1100
+	JZ         noprefetch_1109
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R11*1)
 	PREFETCHT0 64(R10)(R11*1)
 
-noprefetch_1100:
+noprefetch_1109:
 	LEAQ        16384(AX)(R11*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -10243,81 +10429,81 @@ noprefetch_1100:
 	VFMADD213PS Y3, Y2, Y5
 	VMOVNTPS    Y5, 96(AX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_1098
+	JMP         blocks_1107
 
-blocksdone_1099:
+blocksdone_1108:
 	ADDQ $0x00000060, R9
 
-singles_1095:
+singles_1104:
 	CMPQ        R11, R9
-	JGT         tail_1096
+	JGT         tail_1105
 	VMOVUPS     (CX)(R11*1), Y5
 	VFMADD213PS Y3, Y2, Y5
 	VMOVNTPS    Y5, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1095
+	JMP         singles_1104
 
-tail_1096:
+tail_1105:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_1097
+	JEQ        done_1106
 	LEAQ       (CX)(R11*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1101
+	JA         loadslow_1110
 	VMASKMOVPS (R10), Y4, Y5
-	JMP        loaded_1102
+	JMP        loaded_1111
 
-loadslow_1101:
+loadslow_1110:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1103:
+copy_1112:
 	CMPQ R13, R12
-	JGE  copied_1104
+	JGE  copied_1113
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1103
+	JMP  copy_1112
 
-copied_1104:
+copied_1113:
 	VMOVUPS (SP), Y5
 
-loaded_1102:
+loaded_1111:
 	VFMADD213PS Y3, Y2, Y5
 	LEAQ        (AX)(R11*1), R10
 	MOVQ        R10, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_1105
+	JA          storeslow_1114
 	VMASKMOVPS  Y5, Y4, (R10)
-	JMP         stored_1106
+	JMP         stored_1115
 
-storeslow_1105:
+storeslow_1114:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1107:
+copy_1116:
 	CMPQ R12, R11
-	JGE  copied_1108
+	JGE  copied_1117
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R10)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1107
+	JMP  copy_1116
 
-copied_1108:
-stored_1106:
+copied_1117:
+stored_1115:
 	MOVQ R9, R11
 
-done_1097:
+done_1106:
 	MOVQ        R8, R9
 	SUBQ        R11, R9
-	JZ          tailkept_1109
+	JZ          tailkept_1118
 	MOVQ        R9, R10
 	MOVQ        $0x00000020, R12
 	CMPQ        R10, R12
@@ -10335,15 +10521,15 @@ done_1097:
 	VFMADD213PS Y3, Y2, Y1
 	VMOVAPS     Y1, Y1
 
-tailkept_1109:
+tailkept_1118:
 	ADDQ       R8, AX
 	ADDQ       R8, CX
 	INCQ       DI
 	CMPQ       DI, scale_len+56(FP)
-	JB         channel_1081
+	JB         channel_1090
 	MOVQ       AX, DI
 	ANDQ       $0x3f, DI
-	JZ         flushed_1110
+	JZ         flushed_1119
 	MOVQ       DI, R8
 	MOVQ       $0x00000020, R10
 	CMPQ       R8, R10
@@ -10359,11 +10545,11 @@ tailkept_1109:
 	VMASKMOVPS Y0, Y2, (AX)(DI*1)
 	VMASKMOVPS Y1, Y3, 32(AX)(DI*1)
 
-flushed_1110:
+flushed_1119:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_1080
+	JNZ  sample_1089
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10389,21 +10575,21 @@ TEXT ·scaleShortRowsAVX2(SB), NOSPLIT, $72-136
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
 
-group_1111:
+group_1120:
 	XORQ DI, DI
 
-channel_1112:
+channel_1121:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y2
 	MOVQ         prefetch+120(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_1113
+	JZ           noprefetch_1122
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_1114:
+prefetch_1123:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -10411,23 +10597,23 @@ prefetch_1114:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_1114
+	JNZ        prefetch_1123
 
-noprefetch_1113:
+noprefetch_1122:
 	MOVQ DX, R8
 	ANDQ $-32, R8
 	XORQ R9, R9
 
-pairs_1115:
+pairs_1124:
 	LEAQ 64(R9), R10
 	CMPQ R10, R8
-	JA   single_1116
+	JA   single_1125
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_1119:
+down_1128:
 	CMPQ        R12, $0x02
-	JB          downlast_1120
+	JB          downlast_1129
 	VMOVUPS     (CX)(R9*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R9*1)
@@ -10443,11 +10629,11 @@ down_1119:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_1119
+	JMP         down_1128
 
-downlast_1120:
+downlast_1129:
 	TESTQ       R12, R12
-	JZ          downdone_1121
+	JZ          downdone_1130
 	VMOVUPS     (CX)(R9*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R9*1)
@@ -10455,20 +10641,20 @@ downlast_1120:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 32(AX)(R9*1)
 
-downdone_1121:
+downdone_1130:
 	MOVQ R10, R9
-	JMP  pairs_1115
+	JMP  pairs_1124
 
-single_1116:
+single_1125:
 	CMPQ R9, R8
-	JAE  tail_1117
+	JAE  tail_1126
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_1122:
+down_1131:
 	CMPQ        R11, $0x02
-	JB          downlast_1123
+	JB          downlast_1132
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
@@ -10478,196 +10664,196 @@ down_1122:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_1122
+	JMP         down_1131
 
-downlast_1123:
+downlast_1132:
 	TESTQ       R11, R11
-	JZ          downdone_1124
+	JZ          downdone_1133
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
 
-downdone_1124:
+downdone_1133:
 	ADDQ $0x00000020, R9
 
-tail_1117:
+tail_1126:
 	CMPQ R9, DX
-	JAE  positionsdone_1118
+	JAE  positionsdone_1127
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_1125:
+down_1134:
 	CMPQ       R10, $0x02
-	JB         downlast_1126
+	JB         downlast_1135
 	LEAQ       (CX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1128
+	JA         loadslow_1137
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_1129
+	JMP        loaded_1138
 
-loadslow_1128:
+loadslow_1137:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1130:
+copy_1139:
 	CMPQ R13, R12
-	JGE  copied_1131
+	JGE  copied_1140
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1130
+	JMP  copy_1139
 
-copied_1131:
+copied_1140:
 	VMOVUPS (SP), Y3
 
-loaded_1129:
+loaded_1138:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1132
+	JA          storeslow_1141
 	VMASKMOVPS  Y3, Y0, (R11)
-	JMP         stored_1133
+	JMP         stored_1142
 
-storeslow_1132:
+storeslow_1141:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1134:
+copy_1143:
 	CMPQ R13, R12
-	JGE  copied_1135
+	JGE  copied_1144
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1134
+	JMP  copy_1143
 
-copied_1135:
-stored_1133:
+copied_1144:
+stored_1142:
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1136
+	JA         loadslow_1145
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_1137
+	JMP        loaded_1146
 
-loadslow_1136:
+loadslow_1145:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1138:
+copy_1147:
 	CMPQ R13, R12
-	JGE  copied_1139
+	JGE  copied_1148
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1138
+	JMP  copy_1147
 
-copied_1139:
+copied_1148:
 	VMOVUPS (SP), Y3
 
-loaded_1137:
+loaded_1146:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R9*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1140
+	JA          storeslow_1149
 	VMASKMOVPS  Y3, Y0, (R11)
-	JMP         stored_1141
+	JMP         stored_1150
 
-storeslow_1140:
+storeslow_1149:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1142:
+copy_1151:
 	CMPQ R13, R12
-	JGE  copied_1143
+	JGE  copied_1152
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1142
+	JMP  copy_1151
 
-copied_1143:
-stored_1141:
+copied_1152:
+stored_1150:
 	LEAQ (R8)(BX*2), R8
 	LEAQ (R9)(BX*2), R9
 	SUBQ $0x02, R10
-	JMP  down_1125
+	JMP  down_1134
 
-downlast_1126:
+downlast_1135:
 	TESTQ      R10, R10
-	JZ         downdone_1127
+	JZ         downdone_1136
 	LEAQ       (CX)(R8*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1144
+	JA         loadslow_1153
 	VMASKMOVPS (R9), Y0, Y3
-	JMP        loaded_1145
+	JMP        loaded_1154
 
-loadslow_1144:
+loadslow_1153:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1146:
+copy_1155:
 	CMPQ R11, R10
-	JGE  copied_1147
+	JGE  copied_1156
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1146
+	JMP  copy_1155
 
-copied_1147:
+copied_1156:
 	VMOVUPS (SP), Y3
 
-loaded_1145:
+loaded_1154:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          storeslow_1148
+	JA          storeslow_1157
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1149
+	JMP         stored_1158
 
-storeslow_1148:
+storeslow_1157:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_1150:
+copy_1159:
 	CMPQ R10, R9
-	JGE  copied_1151
+	JGE  copied_1160
 	MOVL (SP)(R10*1), R11
 	MOVL R11, (R8)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_1150
+	JMP  copy_1159
 
-copied_1151:
-stored_1149:
-downdone_1127:
-positionsdone_1118:
+copied_1160:
+stored_1158:
+downdone_1136:
+positionsdone_1127:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_1112
+	JB      channel_1121
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -10675,13 +10861,13 @@ positionsdone_1118:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+104(FP)
-	JZ      done_1152
+	JZ      done_1161
 	MOVQ    group+128(FP), SI
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
-	JMP     group_1111
+	JMP     group_1120
 
-done_1152:
+done_1161:
 	VZEROUPPER
 	RET
 
@@ -10690,7 +10876,7 @@ done_1152:
 TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
 	// scaleColsAVX2: y = x*scale[i] + shift[i] over rows of len(scale) values.
 	CMPQ    stream+120(FP), $0x00
-	JNE     nontemporal_1153
+	JNE     nontemporal_1162
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -10701,12 +10887,12 @@ TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    scale_len+56(FP), $0x00000030
-	JA      streaming_1154
+	JA      streaming_1163
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, scale_len+56(FP)
-	JZ      full_1155
+	JZ      full_1164
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -10720,7 +10906,7 @@ TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX2_v6_true_false
 
-full_1155:
+full_1164:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -10759,10 +10945,10 @@ full_1155:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1156:
+row_1165:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1157
+	JZ         noprefetch_1166
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -10770,7 +10956,7 @@ row_1156:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1157:
+noprefetch_1166:
 	VMOVUPS     (DX), Y12
 	VFMADD213PS Y1, Y0, Y12
 	VMOVUPS     Y12, (CX)
@@ -10792,7 +10978,7 @@ noprefetch_1157:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1156
+	JNZ         row_1165
 	VZEROUPPER
 	RET
 
@@ -10821,17 +11007,17 @@ scaleColsAVX2_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1158:
+row_1167:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1159
+	JZ         noprefetch_1168
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1159:
+noprefetch_1168:
 	VMOVUPS     (DX), Y10
 	VFMADD213PS Y1, Y0, Y10
 	VMOVUPS     Y10, (CX)
@@ -10850,7 +11036,7 @@ noprefetch_1159:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1158
+	JNZ         row_1167
 	VZEROUPPER
 	RET
 
@@ -10875,16 +11061,16 @@ scaleColsAVX2_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1160:
+row_1169:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1161
+	JZ         noprefetch_1170
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1161:
+noprefetch_1170:
 	VMOVUPS     (DX), Y8
 	VFMADD213PS Y1, Y0, Y8
 	VMOVUPS     Y8, (CX)
@@ -10900,7 +11086,7 @@ noprefetch_1161:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1160
+	JNZ         row_1169
 	VZEROUPPER
 	RET
 
@@ -10921,15 +11107,15 @@ scaleColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1162:
+row_1171:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1163
+	JZ         noprefetch_1172
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1163:
+noprefetch_1172:
 	VMOVUPS     (DX), Y6
 	VFMADD213PS Y1, Y0, Y6
 	VMOVUPS     Y6, (CX)
@@ -10942,7 +11128,7 @@ noprefetch_1163:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1162
+	JNZ         row_1171
 	VZEROUPPER
 	RET
 
@@ -10959,14 +11145,14 @@ scaleColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1164:
+row_1173:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1165
+	JZ         noprefetch_1174
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1165:
+noprefetch_1174:
 	VMOVUPS     (DX), Y4
 	VFMADD213PS Y1, Y0, Y4
 	VMOVUPS     Y4, (CX)
@@ -10976,7 +11162,7 @@ noprefetch_1165:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1164
+	JNZ         row_1173
 	VZEROUPPER
 	RET
 
@@ -10989,20 +11175,20 @@ scaleColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1166:
+row_1175:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1167
+	JZ         noprefetch_1176
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_1167:
+noprefetch_1176:
 	VMOVUPS     (DX), Y2
 	VFMADD213PS Y1, Y0, Y2
 	VMOVUPS     Y2, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1166
+	JNZ         row_1175
 	VZEROUPPER
 	RET
 
@@ -11032,65 +11218,65 @@ scaleColsAVX2_v6_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1168
+	JA         loadslow_1177
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1169
+	JMP        loaded_1178
 
-loadslow_1168:
+loadslow_1177:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1170:
+copy_1179:
 	CMPQ BX, DX
-	JGE  copied_1171
+	JGE  copied_1180
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1170
+	JMP  copy_1179
 
-copied_1171:
+copied_1180:
 	VMOVUPS (SP), Y11
 
-loaded_1169:
+loaded_1178:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       160(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1172
+	JA         loadslow_1181
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1173
+	JMP        loaded_1182
 
-loadslow_1172:
+loadslow_1181:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1174:
+copy_1183:
 	CMPQ BX, DX
-	JGE  copied_1175
+	JGE  copied_1184
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1174
+	JMP  copy_1183
 
-copied_1175:
+copied_1184:
 	VMOVUPS (SP), Y12
 
-loaded_1173:
+loaded_1182:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1176:
+row_1185:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1177
+	JZ         noprefetch_1186
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -11098,7 +11284,7 @@ row_1176:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1177:
+noprefetch_1186:
 	VMOVUPS     (DX), Y13
 	VFMADD213PS Y2, Y1, Y13
 	VMOVUPS     Y13, (CX)
@@ -11118,57 +11304,57 @@ noprefetch_1177:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1178
+	JA          loadslow_1187
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_1179
+	JMP         loaded_1188
 
-loadslow_1178:
+loadslow_1187:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1180:
+copy_1189:
 	CMPQ R8, DI
-	JGE  copied_1181
+	JGE  copied_1190
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1180
+	JMP  copy_1189
 
-copied_1181:
+copied_1190:
 	VMOVUPS (SP), Y13
 
-loaded_1179:
+loaded_1188:
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        160(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1182
+	JA          storeslow_1191
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_1183
+	JMP         stored_1192
 
-storeslow_1182:
+storeslow_1191:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1184:
+copy_1193:
 	CMPQ R8, DI
-	JGE  copied_1185
+	JGE  copied_1194
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1184
+	JMP  copy_1193
 
-copied_1185:
-stored_1183:
+copied_1194:
+stored_1192:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1176
+	JNZ  row_1185
 	VZEROUPPER
 	RET
 
@@ -11194,72 +11380,72 @@ scaleColsAVX2_v5_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1186
+	JA         loadslow_1195
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1187
+	JMP        loaded_1196
 
-loadslow_1186:
+loadslow_1195:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1188:
+copy_1197:
 	CMPQ BX, DX
-	JGE  copied_1189
+	JGE  copied_1198
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1188
+	JMP  copy_1197
 
-copied_1189:
+copied_1198:
 	VMOVUPS (SP), Y9
 
-loaded_1187:
+loaded_1196:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       128(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1190
+	JA         loadslow_1199
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1191
+	JMP        loaded_1200
 
-loadslow_1190:
+loadslow_1199:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1192:
+copy_1201:
 	CMPQ BX, DX
-	JGE  copied_1193
+	JGE  copied_1202
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1192
+	JMP  copy_1201
 
-copied_1193:
+copied_1202:
 	VMOVUPS (SP), Y10
 
-loaded_1191:
+loaded_1200:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1194:
+row_1203:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1195
+	JZ         noprefetch_1204
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1195:
+noprefetch_1204:
 	VMOVUPS     (DX), Y11
 	VFMADD213PS Y2, Y1, Y11
 	VMOVUPS     Y11, (CX)
@@ -11276,57 +11462,57 @@ noprefetch_1195:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1196
+	JA          loadslow_1205
 	VMASKMOVPS  (SI), Y0, Y11
-	JMP         loaded_1197
+	JMP         loaded_1206
 
-loadslow_1196:
+loadslow_1205:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1198:
+copy_1207:
 	CMPQ R8, DI
-	JGE  copied_1199
+	JGE  copied_1208
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1198
+	JMP  copy_1207
 
-copied_1199:
+copied_1208:
 	VMOVUPS (SP), Y11
 
-loaded_1197:
+loaded_1206:
 	VFMADD213PS Y10, Y9, Y11
 	LEAQ        128(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1200
+	JA          storeslow_1209
 	VMASKMOVPS  Y11, Y0, (SI)
-	JMP         stored_1201
+	JMP         stored_1210
 
-storeslow_1200:
+storeslow_1209:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1202:
+copy_1211:
 	CMPQ R8, DI
-	JGE  copied_1203
+	JGE  copied_1212
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1202
+	JMP  copy_1211
 
-copied_1203:
-stored_1201:
+copied_1212:
+stored_1210:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1194
+	JNZ  row_1203
 	VZEROUPPER
 	RET
 
@@ -11348,71 +11534,71 @@ scaleColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1204
+	JA         loadslow_1213
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1205
+	JMP        loaded_1214
 
-loadslow_1204:
+loadslow_1213:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1206:
+copy_1215:
 	CMPQ BX, DX
-	JGE  copied_1207
+	JGE  copied_1216
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1206
+	JMP  copy_1215
 
-copied_1207:
+copied_1216:
 	VMOVUPS (SP), Y7
 
-loaded_1205:
+loaded_1214:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1208
+	JA         loadslow_1217
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1209
+	JMP        loaded_1218
 
-loadslow_1208:
+loadslow_1217:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1210:
+copy_1219:
 	CMPQ BX, DX
-	JGE  copied_1211
+	JGE  copied_1220
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1210
+	JMP  copy_1219
 
-copied_1211:
+copied_1220:
 	VMOVUPS (SP), Y8
 
-loaded_1209:
+loaded_1218:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1212:
+row_1221:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1213
+	JZ         noprefetch_1222
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1213:
+noprefetch_1222:
 	VMOVUPS     (DX), Y9
 	VFMADD213PS Y2, Y1, Y9
 	VMOVUPS     Y9, (CX)
@@ -11426,57 +11612,57 @@ noprefetch_1213:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1214
+	JA          loadslow_1223
 	VMASKMOVPS  (SI), Y0, Y9
-	JMP         loaded_1215
+	JMP         loaded_1224
 
-loadslow_1214:
+loadslow_1223:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1216:
+copy_1225:
 	CMPQ R8, DI
-	JGE  copied_1217
+	JGE  copied_1226
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1216
+	JMP  copy_1225
 
-copied_1217:
+copied_1226:
 	VMOVUPS (SP), Y9
 
-loaded_1215:
+loaded_1224:
 	VFMADD213PS Y8, Y7, Y9
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1218
+	JA          storeslow_1227
 	VMASKMOVPS  Y9, Y0, (SI)
-	JMP         stored_1219
+	JMP         stored_1228
 
-storeslow_1218:
+storeslow_1227:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1220:
+copy_1229:
 	CMPQ R8, DI
-	JGE  copied_1221
+	JGE  copied_1230
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1220
+	JMP  copy_1229
 
-copied_1221:
-stored_1219:
+copied_1230:
+stored_1228:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1212
+	JNZ  row_1221
 	VZEROUPPER
 	RET
 
@@ -11494,70 +11680,70 @@ scaleColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1222
+	JA         loadslow_1231
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1223
+	JMP        loaded_1232
 
-loadslow_1222:
+loadslow_1231:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1224:
+copy_1233:
 	CMPQ BX, DX
-	JGE  copied_1225
+	JGE  copied_1234
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1224
+	JMP  copy_1233
 
-copied_1225:
+copied_1234:
 	VMOVUPS (SP), Y5
 
-loaded_1223:
+loaded_1232:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1226
+	JA         loadslow_1235
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1227
+	JMP        loaded_1236
 
-loadslow_1226:
+loadslow_1235:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1228:
+copy_1237:
 	CMPQ BX, DX
-	JGE  copied_1229
+	JGE  copied_1238
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1228
+	JMP  copy_1237
 
-copied_1229:
+copied_1238:
 	VMOVUPS (SP), Y6
 
-loaded_1227:
+loaded_1236:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1230:
+row_1239:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1231
+	JZ         noprefetch_1240
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1231:
+noprefetch_1240:
 	VMOVUPS     (DX), Y7
 	VFMADD213PS Y2, Y1, Y7
 	VMOVUPS     Y7, (CX)
@@ -11568,57 +11754,57 @@ noprefetch_1231:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1232
+	JA          loadslow_1241
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_1233
+	JMP         loaded_1242
 
-loadslow_1232:
+loadslow_1241:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1234:
+copy_1243:
 	CMPQ R8, DI
-	JGE  copied_1235
+	JGE  copied_1244
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1234
+	JMP  copy_1243
 
-copied_1235:
+copied_1244:
 	VMOVUPS (SP), Y7
 
-loaded_1233:
+loaded_1242:
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1236
+	JA          storeslow_1245
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_1237
+	JMP         stored_1246
 
-storeslow_1236:
+storeslow_1245:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1238:
+copy_1247:
 	CMPQ R8, DI
-	JGE  copied_1239
+	JGE  copied_1248
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1238
+	JMP  copy_1247
 
-copied_1239:
-stored_1237:
+copied_1248:
+stored_1246:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1230
+	JNZ  row_1239
 	VZEROUPPER
 	RET
 
@@ -11632,69 +11818,69 @@ scaleColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1240
+	JA         loadslow_1249
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1241
+	JMP        loaded_1250
 
-loadslow_1240:
+loadslow_1249:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1242:
+copy_1251:
 	CMPQ BX, DX
-	JGE  copied_1243
+	JGE  copied_1252
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1242
+	JMP  copy_1251
 
-copied_1243:
+copied_1252:
 	VMOVUPS (SP), Y3
 
-loaded_1241:
+loaded_1250:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1244
+	JA         loadslow_1253
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1245
+	JMP        loaded_1254
 
-loadslow_1244:
+loadslow_1253:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1246:
+copy_1255:
 	CMPQ BX, DX
-	JGE  copied_1247
+	JGE  copied_1256
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1246
+	JMP  copy_1255
 
-copied_1247:
+copied_1256:
 	VMOVUPS (SP), Y4
 
-loaded_1245:
+loaded_1254:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1248:
+row_1257:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1249
+	JZ         noprefetch_1258
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1249:
+noprefetch_1258:
 	VMOVUPS     (DX), Y5
 	VFMADD213PS Y2, Y1, Y5
 	VMOVUPS     Y5, (CX)
@@ -11702,57 +11888,57 @@ noprefetch_1249:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1250
+	JA          loadslow_1259
 	VMASKMOVPS  (SI), Y0, Y5
-	JMP         loaded_1251
+	JMP         loaded_1260
 
-loadslow_1250:
+loadslow_1259:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1252:
+copy_1261:
 	CMPQ R8, DI
-	JGE  copied_1253
+	JGE  copied_1262
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1252
+	JMP  copy_1261
 
-copied_1253:
+copied_1262:
 	VMOVUPS (SP), Y5
 
-loaded_1251:
+loaded_1260:
 	VFMADD213PS Y4, Y3, Y5
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1254
+	JA          storeslow_1263
 	VMASKMOVPS  Y5, Y0, (SI)
-	JMP         stored_1255
+	JMP         stored_1264
 
-storeslow_1254:
+storeslow_1263:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1256:
+copy_1265:
 	CMPQ R8, DI
-	JGE  copied_1257
+	JGE  copied_1266
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1256
+	JMP  copy_1265
 
-copied_1257:
-stored_1255:
+copied_1266:
+stored_1264:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1248
+	JNZ  row_1257
 	VZEROUPPER
 	RET
 
@@ -11761,141 +11947,141 @@ scaleColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1258
+	JA         loadslow_1267
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_1259
+	JMP        loaded_1268
 
-loadslow_1258:
+loadslow_1267:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1260:
+copy_1269:
 	CMPQ BX, DX
-	JGE  copied_1261
+	JGE  copied_1270
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1260
+	JMP  copy_1269
 
-copied_1261:
+copied_1270:
 	VMOVUPS (SP), Y1
 
-loaded_1259:
+loaded_1268:
 	MOVQ       shift_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1262
+	JA         loadslow_1271
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_1263
+	JMP        loaded_1272
 
-loadslow_1262:
+loadslow_1271:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1264:
+copy_1273:
 	CMPQ BX, DX
-	JGE  copied_1265
+	JGE  copied_1274
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1264
+	JMP  copy_1273
 
-copied_1265:
+copied_1274:
 	VMOVUPS (SP), Y2
 
-loaded_1263:
+loaded_1272:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1266:
+row_1275:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1267
+	JZ         noprefetch_1276
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_1267:
+noprefetch_1276:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1268
+	JA         loadslow_1277
 	VMASKMOVPS (DX), Y0, Y3
-	JMP        loaded_1269
+	JMP        loaded_1278
 
-loadslow_1268:
+loadslow_1277:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1270:
+copy_1279:
 	CMPQ DI, SI
-	JGE  copied_1271
+	JGE  copied_1280
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1270
+	JMP  copy_1279
 
-copied_1271:
+copied_1280:
 	VMOVUPS (SP), Y3
 
-loaded_1269:
+loaded_1278:
 	VFMADD213PS Y2, Y1, Y3
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_1272
+	JA          storeslow_1281
 	VMASKMOVPS  Y3, Y0, (CX)
-	JMP         stored_1273
+	JMP         stored_1282
 
-storeslow_1272:
+storeslow_1281:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1274:
+copy_1283:
 	CMPQ DI, SI
-	JGE  copied_1275
+	JGE  copied_1284
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1274
+	JMP  copy_1283
 
-copied_1275:
-stored_1273:
+copied_1284:
+stored_1282:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1266
+	JNZ  row_1275
 	VZEROUPPER
 	RET
 
-streaming_1154:
+streaming_1163:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_1276:
+rows_1285:
 	CMPQ DI, $0x01
-	JB   rowsdone_1277
+	JB   rowsdone_1286
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000080, R9
 
-blocks_1281:
+blocks_1290:
 	CMPQ        R8, R9
-	JGT         blocksdone_1282
+	JGT         blocksdone_1291
 	VMOVUPS     (BX)(R8*1), Y1
 	VMOVUPS     (SI)(R8*1), Y2
 	VMOVUPS     (DX)(R8*1), Y3
@@ -11917,144 +12103,144 @@ blocks_1281:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 96(CX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_1281
+	JMP         blocks_1290
 
-blocksdone_1282:
+blocksdone_1291:
 	ADDQ $0x00000060, R9
 
-singles_1278:
+singles_1287:
 	CMPQ        R8, R9
-	JGT         tail_1279
+	JGT         tail_1288
 	VMOVUPS     (BX)(R8*1), Y1
 	VMOVUPS     (SI)(R8*1), Y2
 	VMOVUPS     (DX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (CX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_1278
+	JMP         singles_1287
 
-tail_1279:
+tail_1288:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_1280
+	JEQ        done_1289
 	LEAQ       (BX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1283
+	JA         loadslow_1292
 	VMASKMOVPS (R10), Y0, Y1
-	JMP        loaded_1284
+	JMP        loaded_1293
 
-loadslow_1283:
+loadslow_1292:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1285:
+copy_1294:
 	CMPQ R12, R11
-	JGE  copied_1286
+	JGE  copied_1295
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1285
+	JMP  copy_1294
 
-copied_1286:
+copied_1295:
 	VMOVUPS (SP), Y1
 
-loaded_1284:
+loaded_1293:
 	LEAQ       (SI)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1287
+	JA         loadslow_1296
 	VMASKMOVPS (R10), Y0, Y2
-	JMP        loaded_1288
+	JMP        loaded_1297
 
-loadslow_1287:
+loadslow_1296:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1289:
+copy_1298:
 	CMPQ R12, R11
-	JGE  copied_1290
+	JGE  copied_1299
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1289
+	JMP  copy_1298
 
-copied_1290:
+copied_1299:
 	VMOVUPS (SP), Y2
 
-loaded_1288:
+loaded_1297:
 	LEAQ       (DX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1291
+	JA         loadslow_1300
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1292
+	JMP        loaded_1301
 
-loadslow_1291:
+loadslow_1300:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1293:
+copy_1302:
 	CMPQ R12, R11
-	JGE  copied_1294
+	JGE  copied_1303
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1293
+	JMP  copy_1302
 
-copied_1294:
+copied_1303:
 	VMOVUPS (SP), Y3
 
-loaded_1292:
+loaded_1301:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (CX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1295
+	JA          storeslow_1304
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1296
+	JMP         stored_1305
 
-storeslow_1295:
+storeslow_1304:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1297:
+copy_1306:
 	CMPQ R11, R10
-	JGE  copied_1298
+	JGE  copied_1307
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1297
+	JMP  copy_1306
 
-copied_1298:
-stored_1296:
+copied_1307:
+stored_1305:
 	MOVQ R9, R8
 
-done_1280:
+done_1289:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_1276
+	JMP  rows_1285
 
-rowsdone_1277:
+rowsdone_1286:
 	VZEROUPPER
 	RET
 
-nontemporal_1153:
+nontemporal_1162:
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -12065,12 +12251,12 @@ nontemporal_1153:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    scale_len+56(FP), $0x00000030
-	JA      streaming_1299
+	JA      streaming_1308
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, scale_len+56(FP)
-	JZ      full_1300
+	JZ      full_1309
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -12084,7 +12270,7 @@ nontemporal_1153:
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX2_v6_true_true
 
-full_1300:
+full_1309:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -12123,10 +12309,10 @@ full_1300:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1301:
+row_1310:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1302
+	JZ         noprefetch_1311
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -12134,7 +12320,7 @@ row_1301:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1302:
+noprefetch_1311:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12159,7 +12345,7 @@ noprefetch_1302:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1301
+	JNZ         row_1310
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12189,17 +12375,17 @@ scaleColsAVX2_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1303:
+row_1312:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1304
+	JZ         noprefetch_1313
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1304:
+noprefetch_1313:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12221,7 +12407,7 @@ noprefetch_1304:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1303
+	JNZ         row_1312
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12247,16 +12433,16 @@ scaleColsAVX2_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1305:
+row_1314:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1306
+	JZ         noprefetch_1315
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1306:
+noprefetch_1315:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12275,7 +12461,7 @@ noprefetch_1306:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1305
+	JNZ         row_1314
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12297,15 +12483,15 @@ scaleColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1307:
+row_1316:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1308
+	JZ         noprefetch_1317
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1308:
+noprefetch_1317:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12321,7 +12507,7 @@ noprefetch_1308:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1307
+	JNZ         row_1316
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12339,14 +12525,14 @@ scaleColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1309:
+row_1318:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1310
+	JZ         noprefetch_1319
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1310:
+noprefetch_1319:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12359,7 +12545,7 @@ noprefetch_1310:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1309
+	JNZ         row_1318
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12373,13 +12559,13 @@ scaleColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1311:
+row_1320:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1312
+	JZ         noprefetch_1321
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_1312:
+noprefetch_1321:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12389,7 +12575,7 @@ noprefetch_1312:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1311
+	JNZ         row_1320
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12420,65 +12606,65 @@ scaleColsAVX2_v6_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1313
+	JA         loadslow_1322
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1314
+	JMP        loaded_1323
 
-loadslow_1313:
+loadslow_1322:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1315:
+copy_1324:
 	CMPQ BX, DX
-	JGE  copied_1316
+	JGE  copied_1325
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1315
+	JMP  copy_1324
 
-copied_1316:
+copied_1325:
 	VMOVUPS (SP), Y11
 
-loaded_1314:
+loaded_1323:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       160(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1317
+	JA         loadslow_1326
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1318
+	JMP        loaded_1327
 
-loadslow_1317:
+loadslow_1326:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1319:
+copy_1328:
 	CMPQ BX, DX
-	JGE  copied_1320
+	JGE  copied_1329
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1319
+	JMP  copy_1328
 
-copied_1320:
+copied_1329:
 	VMOVUPS (SP), Y12
 
-loaded_1318:
+loaded_1327:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1321:
+row_1330:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1322
+	JZ         noprefetch_1331
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -12486,7 +12672,7 @@ row_1321:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1322:
+noprefetch_1331:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12509,57 +12695,57 @@ noprefetch_1322:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1323
+	JA          loadslow_1332
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_1324
+	JMP         loaded_1333
 
-loadslow_1323:
+loadslow_1332:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1325:
+copy_1334:
 	CMPQ R8, DI
-	JGE  copied_1326
+	JGE  copied_1335
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1325
+	JMP  copy_1334
 
-copied_1326:
+copied_1335:
 	VMOVUPS (SP), Y13
 
-loaded_1324:
+loaded_1333:
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        160(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1327
+	JA          storeslow_1336
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_1328
+	JMP         stored_1337
 
-storeslow_1327:
+storeslow_1336:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1329:
+copy_1338:
 	CMPQ R8, DI
-	JGE  copied_1330
+	JGE  copied_1339
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1329
+	JMP  copy_1338
 
-copied_1330:
-stored_1328:
+copied_1339:
+stored_1337:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1321
+	JNZ  row_1330
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12586,72 +12772,72 @@ scaleColsAVX2_v5_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1331
+	JA         loadslow_1340
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1332
+	JMP        loaded_1341
 
-loadslow_1331:
+loadslow_1340:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1333:
+copy_1342:
 	CMPQ BX, DX
-	JGE  copied_1334
+	JGE  copied_1343
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1333
+	JMP  copy_1342
 
-copied_1334:
+copied_1343:
 	VMOVUPS (SP), Y9
 
-loaded_1332:
+loaded_1341:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       128(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1335
+	JA         loadslow_1344
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1336
+	JMP        loaded_1345
 
-loadslow_1335:
+loadslow_1344:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1337:
+copy_1346:
 	CMPQ BX, DX
-	JGE  copied_1338
+	JGE  copied_1347
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1337
+	JMP  copy_1346
 
-copied_1338:
+copied_1347:
 	VMOVUPS (SP), Y10
 
-loaded_1336:
+loaded_1345:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1339:
+row_1348:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1340
+	JZ         noprefetch_1349
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1340:
+noprefetch_1349:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12671,57 +12857,57 @@ noprefetch_1340:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1341
+	JA          loadslow_1350
 	VMASKMOVPS  (SI), Y0, Y11
-	JMP         loaded_1342
+	JMP         loaded_1351
 
-loadslow_1341:
+loadslow_1350:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1343:
+copy_1352:
 	CMPQ R8, DI
-	JGE  copied_1344
+	JGE  copied_1353
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1343
+	JMP  copy_1352
 
-copied_1344:
+copied_1353:
 	VMOVUPS (SP), Y11
 
-loaded_1342:
+loaded_1351:
 	VFMADD213PS Y10, Y9, Y11
 	LEAQ        128(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1345
+	JA          storeslow_1354
 	VMASKMOVPS  Y11, Y0, (SI)
-	JMP         stored_1346
+	JMP         stored_1355
 
-storeslow_1345:
+storeslow_1354:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1347:
+copy_1356:
 	CMPQ R8, DI
-	JGE  copied_1348
+	JGE  copied_1357
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1347
+	JMP  copy_1356
 
-copied_1348:
-stored_1346:
+copied_1357:
+stored_1355:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1339
+	JNZ  row_1348
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12744,71 +12930,71 @@ scaleColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1349
+	JA         loadslow_1358
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1350
+	JMP        loaded_1359
 
-loadslow_1349:
+loadslow_1358:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1351:
+copy_1360:
 	CMPQ BX, DX
-	JGE  copied_1352
+	JGE  copied_1361
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1351
+	JMP  copy_1360
 
-copied_1352:
+copied_1361:
 	VMOVUPS (SP), Y7
 
-loaded_1350:
+loaded_1359:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1353
+	JA         loadslow_1362
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1354
+	JMP        loaded_1363
 
-loadslow_1353:
+loadslow_1362:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1355:
+copy_1364:
 	CMPQ BX, DX
-	JGE  copied_1356
+	JGE  copied_1365
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1355
+	JMP  copy_1364
 
-copied_1356:
+copied_1365:
 	VMOVUPS (SP), Y8
 
-loaded_1354:
+loaded_1363:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1357:
+row_1366:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1358
+	JZ         noprefetch_1367
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1358:
+noprefetch_1367:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12825,57 +13011,57 @@ noprefetch_1358:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1359
+	JA          loadslow_1368
 	VMASKMOVPS  (SI), Y0, Y9
-	JMP         loaded_1360
+	JMP         loaded_1369
 
-loadslow_1359:
+loadslow_1368:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1361:
+copy_1370:
 	CMPQ R8, DI
-	JGE  copied_1362
+	JGE  copied_1371
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1361
+	JMP  copy_1370
 
-copied_1362:
+copied_1371:
 	VMOVUPS (SP), Y9
 
-loaded_1360:
+loaded_1369:
 	VFMADD213PS Y8, Y7, Y9
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1363
+	JA          storeslow_1372
 	VMASKMOVPS  Y9, Y0, (SI)
-	JMP         stored_1364
+	JMP         stored_1373
 
-storeslow_1363:
+storeslow_1372:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1365:
+copy_1374:
 	CMPQ R8, DI
-	JGE  copied_1366
+	JGE  copied_1375
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1365
+	JMP  copy_1374
 
-copied_1366:
-stored_1364:
+copied_1375:
+stored_1373:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1357
+	JNZ  row_1366
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12894,70 +13080,70 @@ scaleColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1367
+	JA         loadslow_1376
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1368
+	JMP        loaded_1377
 
-loadslow_1367:
+loadslow_1376:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1369:
+copy_1378:
 	CMPQ BX, DX
-	JGE  copied_1370
+	JGE  copied_1379
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1369
+	JMP  copy_1378
 
-copied_1370:
+copied_1379:
 	VMOVUPS (SP), Y5
 
-loaded_1368:
+loaded_1377:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1371
+	JA         loadslow_1380
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1372
+	JMP        loaded_1381
 
-loadslow_1371:
+loadslow_1380:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1373:
+copy_1382:
 	CMPQ BX, DX
-	JGE  copied_1374
+	JGE  copied_1383
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1373
+	JMP  copy_1382
 
-copied_1374:
+copied_1383:
 	VMOVUPS (SP), Y6
 
-loaded_1372:
+loaded_1381:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1375:
+row_1384:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1376
+	JZ         noprefetch_1385
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1376:
+noprefetch_1385:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12971,57 +13157,57 @@ noprefetch_1376:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1377
+	JA          loadslow_1386
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_1378
+	JMP         loaded_1387
 
-loadslow_1377:
+loadslow_1386:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1379:
+copy_1388:
 	CMPQ R8, DI
-	JGE  copied_1380
+	JGE  copied_1389
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1379
+	JMP  copy_1388
 
-copied_1380:
+copied_1389:
 	VMOVUPS (SP), Y7
 
-loaded_1378:
+loaded_1387:
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1381
+	JA          storeslow_1390
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_1382
+	JMP         stored_1391
 
-storeslow_1381:
+storeslow_1390:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1383:
+copy_1392:
 	CMPQ R8, DI
-	JGE  copied_1384
+	JGE  copied_1393
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1383
+	JMP  copy_1392
 
-copied_1384:
-stored_1382:
+copied_1393:
+stored_1391:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1375
+	JNZ  row_1384
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13036,69 +13222,69 @@ scaleColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1385
+	JA         loadslow_1394
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1386
+	JMP        loaded_1395
 
-loadslow_1385:
+loadslow_1394:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1387:
+copy_1396:
 	CMPQ BX, DX
-	JGE  copied_1388
+	JGE  copied_1397
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1387
+	JMP  copy_1396
 
-copied_1388:
+copied_1397:
 	VMOVUPS (SP), Y3
 
-loaded_1386:
+loaded_1395:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1389
+	JA         loadslow_1398
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1390
+	JMP        loaded_1399
 
-loadslow_1389:
+loadslow_1398:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1391:
+copy_1400:
 	CMPQ BX, DX
-	JGE  copied_1392
+	JGE  copied_1401
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1391
+	JMP  copy_1400
 
-copied_1392:
+copied_1401:
 	VMOVUPS (SP), Y4
 
-loaded_1390:
+loaded_1399:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1393:
+row_1402:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1394
+	JZ         noprefetch_1403
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1394:
+noprefetch_1403:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13109,57 +13295,57 @@ noprefetch_1394:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1395
+	JA          loadslow_1404
 	VMASKMOVPS  (SI), Y0, Y5
-	JMP         loaded_1396
+	JMP         loaded_1405
 
-loadslow_1395:
+loadslow_1404:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1397:
+copy_1406:
 	CMPQ R8, DI
-	JGE  copied_1398
+	JGE  copied_1407
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1397
+	JMP  copy_1406
 
-copied_1398:
+copied_1407:
 	VMOVUPS (SP), Y5
 
-loaded_1396:
+loaded_1405:
 	VFMADD213PS Y4, Y3, Y5
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1399
+	JA          storeslow_1408
 	VMASKMOVPS  Y5, Y0, (SI)
-	JMP         stored_1400
+	JMP         stored_1409
 
-storeslow_1399:
+storeslow_1408:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1401:
+copy_1410:
 	CMPQ R8, DI
-	JGE  copied_1402
+	JGE  copied_1411
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1401
+	JMP  copy_1410
 
-copied_1402:
-stored_1400:
+copied_1411:
+stored_1409:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1393
+	JNZ  row_1402
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13169,145 +13355,145 @@ scaleColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1403
+	JA         loadslow_1412
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_1404
+	JMP        loaded_1413
 
-loadslow_1403:
+loadslow_1412:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1405:
+copy_1414:
 	CMPQ BX, DX
-	JGE  copied_1406
+	JGE  copied_1415
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1405
+	JMP  copy_1414
 
-copied_1406:
+copied_1415:
 	VMOVUPS (SP), Y1
 
-loaded_1404:
+loaded_1413:
 	MOVQ       shift_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1407
+	JA         loadslow_1416
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_1408
+	JMP        loaded_1417
 
-loadslow_1407:
+loadslow_1416:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1409:
+copy_1418:
 	CMPQ BX, DX
-	JGE  copied_1410
+	JGE  copied_1419
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1409
+	JMP  copy_1418
 
-copied_1410:
+copied_1419:
 	VMOVUPS (SP), Y2
 
-loaded_1408:
+loaded_1417:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1411:
+row_1420:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1412
+	JZ         noprefetch_1421
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_1412:
+noprefetch_1421:
 	LEAQ       16384(CX), SI
 	ANDQ       $-4096, SI
 	PREFETCHT0 (SI)
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1413
+	JA         loadslow_1422
 	VMASKMOVPS (DX), Y0, Y3
-	JMP        loaded_1414
+	JMP        loaded_1423
 
-loadslow_1413:
+loadslow_1422:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1415:
+copy_1424:
 	CMPQ DI, SI
-	JGE  copied_1416
+	JGE  copied_1425
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1415
+	JMP  copy_1424
 
-copied_1416:
+copied_1425:
 	VMOVUPS (SP), Y3
 
-loaded_1414:
+loaded_1423:
 	VFMADD213PS Y2, Y1, Y3
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_1417
+	JA          storeslow_1426
 	VMASKMOVPS  Y3, Y0, (CX)
-	JMP         stored_1418
+	JMP         stored_1427
 
-storeslow_1417:
+storeslow_1426:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1419:
+copy_1428:
 	CMPQ DI, SI
-	JGE  copied_1420
+	JGE  copied_1429
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1419
+	JMP  copy_1428
 
-copied_1420:
-stored_1418:
+copied_1429:
+stored_1427:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1411
+	JNZ  row_1420
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_1299:
+streaming_1308:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_1421:
+rows_1430:
 	CMPQ DI, $0x01
-	JB   rowsdone_1422
+	JB   rowsdone_1431
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000080, R9
 
-blocks_1426:
+blocks_1435:
 	CMPQ        R8, R9
-	JGT         blocksdone_1427
+	JGT         blocksdone_1436
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -13332,197 +13518,210 @@ blocks_1426:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVNTPS    Y3, 96(CX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_1426
+	JMP         blocks_1435
 
-blocksdone_1427:
+blocksdone_1436:
 	ADDQ $0x00000060, R9
 
-singles_1423:
+singles_1432:
 	CMPQ        R8, R9
-	JGT         tail_1424
+	JGT         tail_1433
 	VMOVUPS     (BX)(R8*1), Y1
 	VMOVUPS     (SI)(R8*1), Y2
 	VMOVUPS     (DX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVNTPS    Y3, (CX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_1423
+	JMP         singles_1432
 
-tail_1424:
+tail_1433:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_1425
+	JEQ        done_1434
 	LEAQ       (BX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1428
+	JA         loadslow_1437
 	VMASKMOVPS (R10), Y0, Y1
-	JMP        loaded_1429
+	JMP        loaded_1438
 
-loadslow_1428:
+loadslow_1437:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1430:
+copy_1439:
 	CMPQ R12, R11
-	JGE  copied_1431
+	JGE  copied_1440
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1430
+	JMP  copy_1439
 
-copied_1431:
+copied_1440:
 	VMOVUPS (SP), Y1
 
-loaded_1429:
+loaded_1438:
 	LEAQ       (SI)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1432
+	JA         loadslow_1441
 	VMASKMOVPS (R10), Y0, Y2
-	JMP        loaded_1433
+	JMP        loaded_1442
 
-loadslow_1432:
+loadslow_1441:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1434:
+copy_1443:
 	CMPQ R12, R11
-	JGE  copied_1435
+	JGE  copied_1444
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1434
+	JMP  copy_1443
 
-copied_1435:
+copied_1444:
 	VMOVUPS (SP), Y2
 
-loaded_1433:
+loaded_1442:
 	LEAQ       (DX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1436
+	JA         loadslow_1445
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1437
+	JMP        loaded_1446
 
-loadslow_1436:
+loadslow_1445:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1438:
+copy_1447:
 	CMPQ R12, R11
-	JGE  copied_1439
+	JGE  copied_1448
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1438
+	JMP  copy_1447
 
-copied_1439:
+copied_1448:
 	VMOVUPS (SP), Y3
 
-loaded_1437:
+loaded_1446:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (CX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1440
+	JA          storeslow_1449
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1441
+	JMP         stored_1450
 
-storeslow_1440:
+storeslow_1449:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1442:
+copy_1451:
 	CMPQ R11, R10
-	JGE  copied_1443
+	JGE  copied_1452
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1442
+	JMP  copy_1451
 
-copied_1443:
-stored_1441:
+copied_1452:
+stored_1450:
 	MOVQ R9, R8
 
-done_1425:
+done_1434:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_1421
+	JMP  rows_1430
 
-rowsdone_1422:
+rowsdone_1431:
 	SFENCE
 	VZEROUPPER
 	RET
 
-// func foldWholeAVX2(scale []float32, shift []float32, mean []float64, invStd []float64, weight []float32, bias []float32, limit float64) int
+// func foldWholeAVX2(scale []float32, shift []float32, mean []float64, invStd []float64, m2 []float64, weight []float32, bias []float32, limit float64) int
 // Requires: AVX
-TEXT ·foldWholeAVX2(SB), NOSPLIT, $72-160
+TEXT ·foldWholeAVX2(SB), NOSPLIT, $72-184
 	// foldWholeAVX2: scale and shift from mean, invStd, weight and bias, len(scale) values,
-	// the whole mean folded into the shift. The result is nonzero when some channel's
-	// |mean·invStd| exceeds limit or is NaN.
+	// the whole mean folded into the shift. The result is nonzero when some channel does
+	// not fold whole: |mean·invStd| exceeds limit or is NaN, or m2 is 0.
 	MOVQ         scale_base+0(FP), AX
 	MOVQ         shift_base+24(FP), CX
 	MOVQ         mean_base+48(FP), DX
 	MOVQ         invStd_base+72(FP), BX
-	MOVQ         weight_base+96(FP), SI
-	MOVQ         bias_base+120(FP), DI
-	MOVQ         scale_len+8(FP), R8
-	VBROADCASTSD limit+144(FP), Y0
+	MOVQ         m2_base+96(FP), SI
+	MOVQ         weight_base+120(FP), DI
+	MOVQ         bias_base+144(FP), R8
+	MOVQ         scale_len+8(FP), R9
+	VBROADCASTSD limit+168(FP), Y0
 	VXORPS       Y1, Y1, Y1
-	XORQ         R9, R9
-	MOVQ         R8, R10
-	ANDQ         $0x07, R10
-	SHLQ         $0x02, R10
-	MOVQ         R10, 64(SP)
-	LEAQ         ymask<>+0(SB), R11
-	NEGQ         R10
-	VMOVDQU      32(R11)(R10*1), Y2
 	XORQ         R10, R10
-	SHLQ         $0x02, R8
-	SUBQ         $0x00000020, R8
+	MOVQ         R9, R11
+	ANDQ         $0x07, R11
+	SHLQ         $0x02, R11
+	MOVQ         R11, 64(SP)
+	LEAQ         ymask<>+0(SB), R12
+	NEGQ         R11
+	VMOVDQU      32(R12)(R11*1), Y2
+	XORQ         R11, R11
+	SHLQ         $0x02, R9
+	SUBQ         $0x00000020, R9
 
-singles_1444:
-	CMPQ         R10, R8
-	JGT          tail_1445
-	VMOVUPD      (DX)(R10*2), Y3
-	VMOVUPD      32(DX)(R10*2), Y4
-	VMOVUPD      (BX)(R10*2), Y5
-	VMOVUPD      32(BX)(R10*2), Y6
-	VMOVUPS      (SI)(R10*1), Y7
-	VMOVUPS      (DI)(R10*1), Y8
+singles_1453:
+	CMPQ         R11, R9
+	JGT          tail_1454
+	VMOVUPD      (DX)(R11*2), Y3
+	VMOVUPD      32(DX)(R11*2), Y4
+	VMOVUPD      (BX)(R11*2), Y5
+	VMOVUPD      32(BX)(R11*2), Y6
+	VMOVUPS      (DI)(R11*1), Y7
+	VMOVUPS      (R8)(R11*1), Y8
+	VMOVUPD      (SI)(R11*2), Y9
+	VMOVUPD      32(SI)(R11*2), Y10
+	VMULPD       Y5, Y3, Y11
+	VSUBPD       Y11, Y1, Y12
+	VMAXPD       Y12, Y11, Y11
+	VCMPPD       $0x00, Y1, Y5, Y13
+	VCMPPD       $0x04, Y1, Y9, Y12
+	VORPD        Y13, Y12, Y12
+	VCMPPD       $0x12, Y0, Y11, Y11
+	VANDPD       Y12, Y11, Y11
+	VMOVMSKPD    Y11, R12
+	XORL         $0x0000000f, R12
+	ORQ          R12, R10
+	VMULPD       Y6, Y4, Y9
+	VSUBPD       Y9, Y1, Y11
+	VMAXPD       Y11, Y9, Y9
+	VCMPPD       $0x00, Y1, Y6, Y12
+	VCMPPD       $0x04, Y1, Y10, Y11
+	VORPD        Y12, Y11, Y11
+	VCMPPD       $0x12, Y0, Y9, Y9
+	VANDPD       Y11, Y9, Y9
+	VMOVMSKPD    Y9, R12
+	XORL         $0x0000000f, R12
+	ORQ          R12, R10
 	VCVTPS2PD    X7, Y9
 	VMULPD       Y5, Y9, Y9
-	VMULPD       Y5, Y3, Y5
-	VSUBPD       Y5, Y1, Y10
-	VMAXPD       Y10, Y5, Y5
-	VCMPPD       $0x16, Y0, Y5, Y5
-	VMOVMSKPD    Y5, R11
-	ORQ          R11, R9
 	VEXTRACTF128 $0x01, Y7, X5
 	VCVTPS2PD    X5, Y5
 	VMULPD       Y6, Y5, Y5
-	VMULPD       Y6, Y4, Y6
-	VSUBPD       Y6, Y1, Y7
-	VMAXPD       Y7, Y6, Y6
-	VCMPPD       $0x16, Y0, Y6, Y6
-	VMOVMSKPD    Y6, R11
-	ORQ          R11, R9
 	VXORPS       Y6, Y6, Y6
 	VCVTPD2PSY   Y9, X6
 	VCVTPD2PSY   Y5, X5
@@ -13537,36 +13736,36 @@ singles_1444:
 	VEXTRACTF128 $0x01, Y8, X4
 	VCVTPS2PD    X4, Y4
 	VSUBPD       Y5, Y4, Y4
-	VMOVUPS      Y6, (AX)(R10*1)
+	VMOVUPS      Y6, (AX)(R11*1)
 	VXORPS       Y5, Y5, Y5
 	VCVTPD2PSY   Y3, X5
 	VCVTPD2PSY   Y4, X3
 	VINSERTF128  $0x01, X3, Y5, Y5
-	VMOVUPS      Y5, (CX)(R10*1)
-	ADDQ         $0x00000020, R10
-	JMP          singles_1444
+	VMOVUPS      Y5, (CX)(R11*1)
+	ADDQ         $0x00000020, R11
+	JMP          singles_1453
 
-tail_1445:
-	ADDQ    $0x00000020, R8
-	CMPQ    R10, R8
-	JEQ     done_1446
+tail_1454:
+	ADDQ    $0x00000020, R9
+	CMPQ    R11, R9
+	JEQ     done_1455
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
-	MOVQ    64(SP), R11
-	SHLQ    $0x01, R11
-	LEAQ    (DX)(R10*2), R13
+	MOVQ    64(SP), R12
+	SHLQ    $0x01, R12
+	LEAQ    (DX)(R11*2), R14
 	XORQ    DX, DX
 
-copy_1447:
-	CMPQ DX, R11
-	JGE  copied_1448
-	MOVL (R13)(DX*1), R12
-	MOVL R12, (SP)(DX*1)
+copy_1456:
+	CMPQ DX, R12
+	JGE  copied_1457
+	MOVL (R14)(DX*1), R13
+	MOVL R13, (SP)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1447
+	JMP  copy_1456
 
-copied_1448:
+copied_1457:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -13574,159 +13773,188 @@ copied_1448:
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	SHLQ    $0x01, DX
-	LEAQ    (BX)(R10*2), R12
+	LEAQ    (BX)(R11*2), R13
 	XORQ    BX, BX
 
-copy_1449:
+copy_1458:
 	CMPQ BX, DX
-	JGE  copied_1450
-	MOVL (R12)(BX*1), R11
-	MOVL R11, (SP)(BX*1)
+	JGE  copied_1459
+	MOVL (R13)(BX*1), R12
+	MOVL R12, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1449
+	JMP  copy_1458
 
-copied_1450:
+copied_1459:
 	VMOVUPD    (SP), Y5
 	VMOVUPD    32(SP), Y6
-	LEAQ       (SI)(R10*1), DX
+	LEAQ       (DI)(R11*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_1451
+	JA         loadslow_1460
 	VMASKMOVPS (DX), Y2, Y7
-	JMP        loaded_1452
+	JMP        loaded_1461
 
-loadslow_1451:
+loadslow_1460:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), BX
-	XORQ    SI, SI
+	XORQ    DI, DI
 
-copy_1453:
-	CMPQ SI, BX
-	JGE  copied_1454
-	MOVL (DX)(SI*1), R11
-	MOVL R11, (SP)(SI*1)
-	ADDQ $0x04, SI
-	JMP  copy_1453
+copy_1462:
+	CMPQ DI, BX
+	JGE  copied_1463
+	MOVL (DX)(DI*1), R12
+	MOVL R12, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_1462
 
-copied_1454:
+copied_1463:
 	VMOVUPS (SP), Y7
 
-loaded_1452:
-	LEAQ       (DI)(R10*1), DX
+loaded_1461:
+	LEAQ       (R8)(R11*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_1455
+	JA         loadslow_1464
 	VMASKMOVPS (DX), Y2, Y8
-	JMP        loaded_1456
+	JMP        loaded_1465
 
-loadslow_1455:
+loadslow_1464:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), BX
-	XORQ    SI, SI
+	XORQ    DI, DI
 
-copy_1457:
-	CMPQ SI, BX
-	JGE  copied_1458
-	MOVL (DX)(SI*1), DI
-	MOVL DI, (SP)(SI*1)
-	ADDQ $0x04, SI
-	JMP  copy_1457
+copy_1466:
+	CMPQ DI, BX
+	JGE  copied_1467
+	MOVL (DX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_1466
 
-copied_1458:
+copied_1467:
 	VMOVUPS (SP), Y8
 
-loaded_1456:
-	VCVTPS2PD    X7, Y9
-	VMULPD       Y5, Y9, Y9
-	VMULPD       Y5, Y3, Y5
-	VSUBPD       Y5, Y1, Y10
-	VMAXPD       Y10, Y5, Y5
-	VCMPPD       $0x16, Y0, Y5, Y5
-	VMOVMSKPD    Y5, DX
-	ORQ          DX, R9
-	VEXTRACTF128 $0x01, Y7, X5
-	VCVTPS2PD    X5, Y5
-	VMULPD       Y6, Y5, Y5
-	VMULPD       Y6, Y4, Y6
-	VSUBPD       Y6, Y1, Y1
-	VMAXPD       Y1, Y6, Y6
-	VCMPPD       $0x16, Y0, Y6, Y6
-	VMOVMSKPD    Y6, DX
-	ORQ          DX, R9
-	VXORPS       Y0, Y0, Y0
-	VCVTPD2PSY   Y9, X0
-	VCVTPD2PSY   Y5, X1
-	VINSERTF128  $0x01, X1, Y0, Y0
-	VCVTPS2PD    X0, Y1
-	VMULPD       Y3, Y1, Y1
-	VCVTPS2PD    X8, Y3
-	VSUBPD       Y1, Y3, Y3
-	VEXTRACTF128 $0x01, Y0, X1
+loaded_1465:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), DX
+	SHLQ    $0x01, DX
+	LEAQ    (SI)(R11*2), DI
+	XORQ    BX, BX
+
+copy_1468:
+	CMPQ BX, DX
+	JGE  copied_1469
+	MOVL (DI)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1468
+
+copied_1469:
+	VMOVUPD      (SP), Y9
+	VMOVUPD      32(SP), Y10
+	VMULPD       Y5, Y3, Y11
+	VSUBPD       Y11, Y1, Y12
+	VMAXPD       Y12, Y11, Y11
+	VCMPPD       $0x00, Y1, Y5, Y13
+	VCMPPD       $0x04, Y1, Y9, Y12
+	VORPD        Y13, Y12, Y12
+	VCMPPD       $0x12, Y0, Y11, Y11
+	VANDPD       Y12, Y11, Y11
+	VMOVMSKPD    Y11, DX
+	XORL         $0x0000000f, DX
+	ORQ          DX, R10
+	VMULPD       Y6, Y4, Y9
+	VSUBPD       Y9, Y1, Y11
+	VMAXPD       Y11, Y9, Y9
+	VCMPPD       $0x00, Y1, Y6, Y12
+	VCMPPD       $0x04, Y1, Y10, Y11
+	VORPD        Y12, Y11, Y11
+	VCMPPD       $0x12, Y0, Y9, Y9
+	VANDPD       Y11, Y9, Y9
+	VMOVMSKPD    Y9, DX
+	XORL         $0x0000000f, DX
+	ORQ          DX, R10
+	VCVTPS2PD    X7, Y0
+	VMULPD       Y5, Y0, Y0
+	VEXTRACTF128 $0x01, Y7, X1
 	VCVTPS2PD    X1, Y1
-	VMULPD       Y4, Y1, Y1
-	VEXTRACTF128 $0x01, Y8, X4
-	VCVTPS2PD    X4, Y4
-	VSUBPD       Y1, Y4, Y4
-	LEAQ         (AX)(R10*1), AX
+	VMULPD       Y6, Y1, Y1
+	VXORPS       Y5, Y5, Y5
+	VCVTPD2PSY   Y0, X5
+	VCVTPD2PSY   Y1, X0
+	VINSERTF128  $0x01, X0, Y5, Y5
+	VCVTPS2PD    X5, Y0
+	VMULPD       Y3, Y0, Y0
+	VCVTPS2PD    X8, Y1
+	VSUBPD       Y0, Y1, Y1
+	VEXTRACTF128 $0x01, Y5, X0
+	VCVTPS2PD    X0, Y0
+	VMULPD       Y4, Y0, Y0
+	VEXTRACTF128 $0x01, Y8, X3
+	VCVTPS2PD    X3, Y3
+	VSUBPD       Y0, Y3, Y3
+	LEAQ         (AX)(R11*1), AX
 	MOVQ         AX, DX
 	ANDQ         $0x00000fff, DX
 	CMPQ         DX, $0x00000fe0
-	JA           storeslow_1459
-	VMASKMOVPS   Y0, Y2, (AX)
-	JMP          stored_1460
+	JA           storeslow_1470
+	VMASKMOVPS   Y5, Y2, (AX)
+	JMP          stored_1471
 
-storeslow_1459:
-	VMOVUPS Y0, (SP)
+storeslow_1470:
+	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1461:
+copy_1472:
 	CMPQ BX, DX
-	JGE  copied_1462
+	JGE  copied_1473
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1461
+	JMP  copy_1472
 
-copied_1462:
-stored_1460:
+copied_1473:
+stored_1471:
 	VXORPS      Y0, Y0, Y0
-	VCVTPD2PSY  Y3, X0
-	VCVTPD2PSY  Y4, X1
+	VCVTPD2PSY  Y1, X0
+	VCVTPD2PSY  Y3, X1
 	VINSERTF128 $0x01, X1, Y0, Y0
-	LEAQ        (CX)(R10*1), AX
+	LEAQ        (CX)(R11*1), AX
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1463
+	JA          storeslow_1474
 	VMASKMOVPS  Y0, Y2, (AX)
-	JMP         stored_1464
+	JMP         stored_1475
 
-storeslow_1463:
+storeslow_1474:
 	VMOVUPS Y0, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1465:
+copy_1476:
 	CMPQ DX, CX
-	JGE  copied_1466
+	JGE  copied_1477
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1465
+	JMP  copy_1476
 
-copied_1466:
-stored_1464:
-	MOVQ R8, R10
+copied_1477:
+stored_1475:
+	MOVQ R9, R11
 
-done_1446:
-	MOVQ R9, ret+152(FP)
+done_1455:
+	MOVQ R10, ret+176(FP)
 	VZEROUPPER
 	RET
 
@@ -13751,9 +13979,9 @@ TEXT ·saveAVX2(SB), NOSPLIT, $72-120
 	SHLQ    $0x02, DI
 	SUBQ    $0x00000020, DI
 
-singles_1467:
+singles_1478:
 	CMPQ         R8, DI
-	JGT          tail_1468
+	JGT          tail_1479
 	VMOVUPD      (BX)(R8*2), Y1
 	VMOVUPD      32(BX)(R8*2), Y2
 	VMOVUPD      (SI)(R8*2), Y3
@@ -13779,12 +14007,12 @@ singles_1467:
 	VINSERTF128  $0x01, X2, Y1, Y1
 	VMOVUPS      Y1, (DX)(R8*1)
 	ADDQ         $0x00000020, R8
-	JMP          singles_1467
+	JMP          singles_1478
 
-tail_1468:
+tail_1479:
 	ADDQ    $0x00000020, DI
 	CMPQ    R8, DI
-	JEQ     done_1469
+	JEQ     done_1480
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -13793,15 +14021,15 @@ tail_1468:
 	LEAQ    (BX)(R8*2), R11
 	XORQ    BX, BX
 
-copy_1470:
+copy_1481:
 	CMPQ BX, R9
-	JGE  copied_1471
+	JGE  copied_1482
 	MOVL (R11)(BX*1), R10
 	MOVL R10, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1470
+	JMP  copy_1481
 
-copied_1471:
+copied_1482:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -13812,15 +14040,15 @@ copied_1471:
 	LEAQ    (SI)(R8*2), R10
 	XORQ    SI, SI
 
-copy_1472:
+copy_1483:
 	CMPQ SI, BX
-	JGE  copied_1473
+	JGE  copied_1484
 	MOVL (R10)(SI*1), R9
 	MOVL R9, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1472
+	JMP  copy_1483
 
-copied_1473:
+copied_1484:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VXORPS       Y5, Y5, Y5
@@ -13836,25 +14064,25 @@ copied_1473:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_1474
+	JA           storeslow_1485
 	VMASKMOVPS   Y5, Y0, (AX)
-	JMP          stored_1475
+	JMP          stored_1486
 
-storeslow_1474:
+storeslow_1485:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_1476:
+copy_1487:
 	CMPQ SI, BX
-	JGE  copied_1477
+	JGE  copied_1488
 	MOVL (SP)(SI*1), R9
 	MOVL R9, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1476
+	JMP  copy_1487
 
-copied_1477:
-stored_1475:
+copied_1488:
+stored_1486:
 	VXORPS      Y2, Y2, Y2
 	VCVTPD2PSY  Y6, X2
 	VCVTPD2PSY  Y1, X1
@@ -13863,25 +14091,25 @@ stored_1475:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1478
+	JA          storeslow_1489
 	VMASKMOVPS  Y2, Y0, (AX)
-	JMP         stored_1479
+	JMP         stored_1490
 
-storeslow_1478:
+storeslow_1489:
 	VMOVUPS Y2, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1480:
+copy_1491:
 	CMPQ BX, CX
-	JGE  copied_1481
+	JGE  copied_1492
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1480
+	JMP  copy_1491
 
-copied_1481:
-stored_1479:
+copied_1492:
+stored_1490:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y3, X1
 	VCVTPD2PSY  Y4, X2
@@ -13890,28 +14118,28 @@ stored_1479:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1482
+	JA          storeslow_1493
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_1483
+	JMP         stored_1494
 
-storeslow_1482:
+storeslow_1493:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1484:
+copy_1495:
 	CMPQ DX, CX
-	JGE  copied_1485
+	JGE  copied_1496
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1484
+	JMP  copy_1495
 
-copied_1485:
-stored_1483:
+copied_1496:
+stored_1494:
 	MOVQ DI, R8
 
-done_1469:
+done_1480:
 	VZEROUPPER
 	RET
 
@@ -13941,9 +14169,9 @@ TEXT ·trackAVX2(SB), NOSPLIT, $72-112
 	SHLQ         $0x02, SI
 	SUBQ         $0x00000020, SI
 
-singles_1486:
+singles_1497:
 	CMPQ         DI, SI
-	JGT          tail_1487
+	JGT          tail_1498
 	VMOVUPD      (DX)(DI*2), Y4
 	VMOVUPD      32(DX)(DI*2), Y5
 	VMOVUPD      (BX)(DI*2), Y6
@@ -13981,12 +14209,12 @@ singles_1486:
 	VINSERTF128  $0x01, X4, Y6, Y6
 	VMOVUPS      Y6, (CX)(DI*1)
 	ADDQ         $0x00000020, DI
-	JMP          singles_1486
+	JMP          singles_1497
 
-tail_1487:
+tail_1498:
 	ADDQ    $0x00000020, SI
 	CMPQ    DI, SI
-	JEQ     done_1488
+	JEQ     done_1499
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
@@ -13995,15 +14223,15 @@ tail_1487:
 	LEAQ    (DX)(DI*2), R10
 	XORQ    DX, DX
 
-copy_1489:
+copy_1500:
 	CMPQ DX, R8
-	JGE  copied_1490
+	JGE  copied_1501
 	MOVL (R10)(DX*1), R9
 	MOVL R9, (SP)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1489
+	JMP  copy_1500
 
-copied_1490:
+copied_1501:
 	VMOVUPD (SP), Y4
 	VMOVUPD 32(SP), Y5
 	VXORPS  Y6, Y6, Y6
@@ -14014,71 +14242,71 @@ copied_1490:
 	LEAQ    (BX)(DI*2), R9
 	XORQ    BX, BX
 
-copy_1491:
+copy_1502:
 	CMPQ BX, DX
-	JGE  copied_1492
+	JGE  copied_1503
 	MOVL (R9)(BX*1), R8
 	MOVL R8, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1491
+	JMP  copy_1502
 
-copied_1492:
+copied_1503:
 	VMOVUPD    (SP), Y6
 	VMOVUPD    32(SP), Y7
 	LEAQ       (AX)(DI*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_1493
+	JA         loadslow_1504
 	VMASKMOVPS (DX), Y0, Y8
-	JMP        loaded_1494
+	JMP        loaded_1505
 
-loadslow_1493:
+loadslow_1504:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    R8, R8
 
-copy_1495:
+copy_1506:
 	CMPQ R8, BX
-	JGE  copied_1496
+	JGE  copied_1507
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1495
+	JMP  copy_1506
 
-copied_1496:
+copied_1507:
 	VMOVUPS (SP), Y8
 
-loaded_1494:
+loaded_1505:
 	LEAQ       (CX)(DI*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_1497
+	JA         loadslow_1508
 	VMASKMOVPS (DX), Y0, Y9
-	JMP        loaded_1498
+	JMP        loaded_1509
 
-loadslow_1497:
+loadslow_1508:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    R8, R8
 
-copy_1499:
+copy_1510:
 	CMPQ R8, BX
-	JGE  copied_1500
+	JGE  copied_1511
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1499
+	JMP  copy_1510
 
-copied_1500:
+copied_1511:
 	VMOVUPS (SP), Y9
 
-loaded_1498:
+loaded_1509:
 	VCVTPS2PD    X8, Y10
 	VMULPD       Y2, Y10, Y10
 	VMULPD       Y1, Y4, Y4
@@ -14107,25 +14335,25 @@ loaded_1498:
 	MOVQ         AX, DX
 	ANDQ         $0x00000fff, DX
 	CMPQ         DX, $0x00000fe0
-	JA           storeslow_1501
+	JA           storeslow_1512
 	VMASKMOVPS   Y1, Y0, (AX)
-	JMP          stored_1502
+	JMP          stored_1513
 
-storeslow_1501:
+storeslow_1512:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1503:
+copy_1514:
 	CMPQ BX, DX
-	JGE  copied_1504
+	JGE  copied_1515
 	MOVL (SP)(BX*1), R8
 	MOVL R8, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1503
+	JMP  copy_1514
 
-copied_1504:
-stored_1502:
+copied_1515:
+stored_1513:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y4, X1
 	VCVTPD2PSY  Y5, X2
@@ -14134,28 +14362,28 @@ stored_1502:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1505
+	JA          storeslow_1516
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_1506
+	JMP         stored_1517
 
-storeslow_1505:
+storeslow_1516:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1507:
+copy_1518:
 	CMPQ DX, CX
-	JGE  copied_1508
+	JGE  copied_1519
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1507
+	JMP  copy_1518
 
-copied_1508:
-stored_1506:
+copied_1519:
+stored_1517:
 	MOVQ SI, DI
 
-done_1488:
+done_1499:
 	VZEROUPPER
 	RET
 
@@ -14177,9 +14405,9 @@ TEXT ·widenAVX2(SB), NOSPLIT, $72-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000020, DX
 
-singles_1509:
+singles_1520:
 	CMPQ         BX, DX
-	JGT          tail_1510
+	JGT          tail_1521
 	VMOVUPS      (CX)(BX*1), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -14187,39 +14415,39 @@ singles_1509:
 	VMOVUPD      Y2, (AX)(BX*2)
 	VMOVUPD      Y1, 32(AX)(BX*2)
 	ADDQ         $0x00000020, BX
-	JMP          singles_1509
+	JMP          singles_1520
 
-tail_1510:
+tail_1521:
 	ADDQ       $0x00000020, DX
 	CMPQ       BX, DX
-	JEQ        done_1511
+	JEQ        done_1522
 	LEAQ       (CX)(BX*1), CX
 	MOVQ       CX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1512
+	JA         loadslow_1523
 	VMASKMOVPS (CX), Y0, Y0
-	JMP        loaded_1513
+	JMP        loaded_1524
 
-loadslow_1512:
+loadslow_1523:
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1514:
+copy_1525:
 	CMPQ DI, SI
-	JGE  copied_1515
+	JGE  copied_1526
 	MOVL (CX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1514
+	JMP  copy_1525
 
-copied_1515:
+copied_1526:
 	VMOVUPS (SP), Y0
 
-loaded_1513:
+loaded_1524:
 	VCVTPS2PD    X0, Y1
 	VEXTRACTF128 $0x01, Y0, X0
 	VCVTPS2PD    X0, Y0
@@ -14230,18 +14458,18 @@ loaded_1513:
 	LEAQ         (AX)(BX*2), SI
 	XORQ         AX, AX
 
-copy_1516:
+copy_1527:
 	CMPQ AX, CX
-	JGE  copied_1517
+	JGE  copied_1528
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1516
+	JMP  copy_1527
 
-copied_1517:
+copied_1528:
 	MOVQ DX, BX
 
-done_1511:
+done_1522:
 	VZEROUPPER
 	RET
 
@@ -14263,9 +14491,9 @@ TEXT ·narrowAVX2(SB), NOSPLIT, $72-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000020, DX
 
-singles_1518:
+singles_1529:
 	CMPQ        BX, DX
-	JGT         tail_1519
+	JGT         tail_1530
 	VMOVUPD     (CX)(BX*2), Y1
 	VMOVUPD     32(CX)(BX*2), Y2
 	VXORPS      Y3, Y3, Y3
@@ -14274,12 +14502,12 @@ singles_1518:
 	VINSERTF128 $0x01, X1, Y3, Y3
 	VMOVUPS     Y3, (AX)(BX*1)
 	ADDQ        $0x00000020, BX
-	JMP         singles_1518
+	JMP         singles_1529
 
-tail_1519:
+tail_1530:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_1520
+	JEQ     done_1531
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -14288,15 +14516,15 @@ tail_1519:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_1521:
+copy_1532:
 	CMPQ CX, SI
-	JGE  copied_1522
+	JGE  copied_1533
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_1521
+	JMP  copy_1532
 
-copied_1522:
+copied_1533:
 	VMOVUPD     (SP), Y1
 	VMOVUPD     32(SP), Y2
 	VXORPS      Y3, Y3, Y3
@@ -14307,28 +14535,28 @@ copied_1522:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1523
+	JA          storeslow_1534
 	VMASKMOVPS  Y3, Y0, (AX)
-	JMP         stored_1524
+	JMP         stored_1535
 
-storeslow_1523:
+storeslow_1534:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1525:
+copy_1536:
 	CMPQ BX, CX
-	JGE  copied_1526
+	JGE  copied_1537
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1525
+	JMP  copy_1536
 
-copied_1526:
-stored_1524:
+copied_1537:
+stored_1535:
 	MOVQ DX, BX
 
-done_1520:
+done_1531:
 	VZEROUPPER
 	RET
 
@@ -14362,9 +14590,9 @@ TEXT ·gradCoefficientsAVX2(SB), NOSPLIT, $72-248
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_1527:
+singles_1538:
 	CMPQ         R13, R12
-	JGT          tail_1528
+	JGT          tail_1539
 	VMOVUPD      (DI)(R13*2), Y2
 	VMOVUPD      32(DI)(R13*2), Y3
 	VMOVUPD      (R8)(R13*2), Y4
@@ -14381,7 +14609,7 @@ singles_1527:
 	VMOVUPD      Y4, (R8)(R13*2)
 	VMOVUPD      Y5, 32(R8)(R13*2)
 	CMPQ         dWeight_len+80(FP), $0x00
-	JEQ          nodWeight_1530
+	JEQ          nodWeight_1541
 	VCVTPS2PD    X6, Y8
 	VMULPD       Y4, Y8, Y8
 	VEXTRACTF128 $0x01, Y6, X9
@@ -14393,16 +14621,16 @@ singles_1527:
 	VINSERTF128  $0x01, X8, Y10, Y10
 	VMOVUPS      Y10, (BX)(R13*1)
 
-nodWeight_1530:
+nodWeight_1541:
 	CMPQ        dBias_len+104(FP), $0x00
-	JEQ         nodBias_1531
+	JEQ         nodBias_1542
 	VXORPS      Y8, Y8, Y8
 	VCVTPD2PSY  Y2, X8
 	VCVTPD2PSY  Y3, X9
 	VINSERTF128 $0x01, X9, Y8, Y8
 	VMOVUPS     Y8, (SI)(R13*1)
 
-nodBias_1531:
+nodBias_1542:
 	VMOVUPS      (R10)(R13*1), Y8
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
@@ -14455,12 +14683,12 @@ nodBias_1531:
 	VINSERTF128  $0x01, X2, Y4, Y4
 	VMOVUPS      Y4, (DX)(R13*1)
 	ADDQ         $0x00000020, R13
-	JMP          singles_1527
+	JMP          singles_1538
 
-tail_1528:
+tail_1539:
 	ADDQ    $0x00000020, R12
 	CMPQ    R13, R12
-	JEQ     done_1529
+	JEQ     done_1540
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
@@ -14469,15 +14697,15 @@ tail_1528:
 	LEAQ    (DI)(R13*2), BP
 	XORQ    DI, DI
 
-copy_1532:
+copy_1543:
 	CMPQ DI, R14
-	JGE  copied_1533
+	JGE  copied_1544
 	MOVL (BP)(DI*1), R15
 	MOVL R15, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1532
+	JMP  copy_1543
 
-copied_1533:
+copied_1544:
 	VMOVUPD (SP), Y2
 	VMOVUPD 32(SP), Y3
 	VXORPS  Y4, Y4, Y4
@@ -14488,71 +14716,71 @@ copied_1533:
 	LEAQ    (R8)(R13*2), BP
 	XORQ    R14, R14
 
-copy_1534:
+copy_1545:
 	CMPQ R14, DI
-	JGE  copied_1535
+	JGE  copied_1546
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1534
+	JMP  copy_1545
 
-copied_1535:
+copied_1546:
 	VMOVUPD    (SP), Y4
 	VMOVUPD    32(SP), Y5
 	LEAQ       (R9)(R13*1), DI
 	MOVQ       DI, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_1536
+	JA         loadslow_1547
 	VMASKMOVPS (DI), Y0, Y6
-	JMP        loaded_1537
+	JMP        loaded_1548
 
-loadslow_1536:
+loadslow_1547:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R14, R14
 
-copy_1538:
+copy_1549:
 	CMPQ R14, R9
-	JGE  copied_1539
+	JGE  copied_1550
 	MOVL (DI)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1538
+	JMP  copy_1549
 
-copied_1539:
+copied_1550:
 	VMOVUPS (SP), Y6
 
-loaded_1537:
+loaded_1548:
 	LEAQ       (R11)(R13*1), DI
 	MOVQ       DI, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_1540
+	JA         loadslow_1551
 	VMASKMOVPS (DI), Y0, Y7
-	JMP        loaded_1541
+	JMP        loaded_1552
 
-loadslow_1540:
+loadslow_1551:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R11, R11
 
-copy_1542:
+copy_1553:
 	CMPQ R11, R9
-	JGE  copied_1543
+	JGE  copied_1554
 	MOVL (DI)(R11*1), R14
 	MOVL R14, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1542
+	JMP  copy_1553
 
-copied_1543:
+copied_1554:
 	VMOVUPS (SP), Y7
 
-loaded_1541:
+loaded_1552:
 	VCVTPS2PD    X7, Y8
 	VMULPD       Y2, Y8, Y8
 	VSUBPD       Y8, Y4, Y4
@@ -14567,17 +14795,17 @@ loaded_1541:
 	LEAQ         (R8)(R13*2), R11
 	XORQ         R8, R8
 
-copy_1544:
+copy_1555:
 	CMPQ R8, DI
-	JGE  copied_1545
+	JGE  copied_1556
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (R11)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1544
+	JMP  copy_1555
 
-copied_1545:
+copied_1556:
 	CMPQ         dWeight_len+80(FP), $0x00
-	JEQ          nodWeight_1546
+	JEQ          nodWeight_1557
 	VCVTPS2PD    X6, Y8
 	VMULPD       Y4, Y8, Y8
 	VEXTRACTF128 $0x01, Y6, X9
@@ -14591,28 +14819,28 @@ copied_1545:
 	MOVQ         BX, DI
 	ANDQ         $0x00000fff, DI
 	CMPQ         DI, $0x00000fe0
-	JA           storeslow_1547
+	JA           storeslow_1558
 	VMASKMOVPS   Y10, Y0, (BX)
-	JMP          stored_1548
+	JMP          stored_1559
 
-storeslow_1547:
+storeslow_1558:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1549:
+copy_1560:
 	CMPQ R8, DI
-	JGE  copied_1550
+	JGE  copied_1561
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (BX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1549
+	JMP  copy_1560
 
-copied_1550:
-stored_1548:
-nodWeight_1546:
+copied_1561:
+stored_1559:
+nodWeight_1557:
 	CMPQ        dBias_len+104(FP), $0x00
-	JEQ         nodBias_1551
+	JEQ         nodBias_1562
 	VXORPS      Y8, Y8, Y8
 	VCVTPD2PSY  Y2, X8
 	VCVTPD2PSY  Y3, X9
@@ -14621,53 +14849,53 @@ nodWeight_1546:
 	MOVQ        BX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_1552
+	JA          storeslow_1563
 	VMASKMOVPS  Y8, Y0, (BX)
-	JMP         stored_1553
+	JMP         stored_1564
 
-storeslow_1552:
+storeslow_1563:
 	VMOVUPS Y8, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1554:
+copy_1565:
 	CMPQ DI, SI
-	JGE  copied_1555
+	JGE  copied_1566
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (BX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1554
+	JMP  copy_1565
 
-copied_1555:
-stored_1553:
-nodBias_1551:
+copied_1566:
+stored_1564:
+nodBias_1562:
 	LEAQ       (R10)(R13*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1556
+	JA         loadslow_1567
 	VMASKMOVPS (BX), Y0, Y8
-	JMP        loaded_1557
+	JMP        loaded_1568
 
-loadslow_1556:
+loadslow_1567:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1558:
+copy_1569:
 	CMPQ DI, SI
-	JGE  copied_1559
+	JGE  copied_1570
 	MOVL (BX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1558
+	JMP  copy_1569
 
-copied_1559:
+copied_1570:
 	VMOVUPS (SP), Y8
 
-loaded_1557:
+loaded_1568:
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
 	VMULPD       Y10, Y9, Y9
@@ -14684,25 +14912,25 @@ loaded_1557:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_1560
+	JA           storeslow_1571
 	VMASKMOVPS   Y11, Y0, (AX)
-	JMP          stored_1561
+	JMP          stored_1572
 
-storeslow_1560:
+storeslow_1571:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_1562:
+copy_1573:
 	CMPQ SI, BX
-	JGE  copied_1563
+	JGE  copied_1574
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1562
+	JMP  copy_1573
 
-copied_1563:
-stored_1561:
+copied_1574:
+stored_1572:
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
 	VMULPD       Y10, Y9, Y9
@@ -14738,25 +14966,25 @@ stored_1561:
 	MOVQ         AX, CX
 	ANDQ         $0x00000fff, CX
 	CMPQ         CX, $0x00000fe0
-	JA           storeslow_1564
+	JA           storeslow_1575
 	VMASKMOVPS   Y1, Y0, (AX)
-	JMP          stored_1565
+	JMP          stored_1576
 
-storeslow_1564:
+storeslow_1575:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1566:
+copy_1577:
 	CMPQ BX, CX
-	JGE  copied_1567
+	JGE  copied_1578
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1566
+	JMP  copy_1577
 
-copied_1567:
-stored_1565:
+copied_1578:
+stored_1576:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y2, X1
 	VCVTPD2PSY  Y3, X2
@@ -14765,28 +14993,28 @@ stored_1565:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1568
+	JA          storeslow_1579
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_1569
+	JMP         stored_1580
 
-storeslow_1568:
+storeslow_1579:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1570:
+copy_1581:
 	CMPQ DX, CX
-	JGE  copied_1571
+	JGE  copied_1582
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1570
+	JMP  copy_1581
 
-copied_1571:
-stored_1569:
+copied_1582:
+stored_1580:
 	MOVQ R12, R13
 
-done_1529:
+done_1540:
 	VZEROUPPER
 	RET
 
@@ -24866,6 +25094,67 @@ rowsdone_474:
 	VZEROUPPER
 	RET
 
+// func finiteAVX512(a []float64, b []float64) bool
+// Requires: AVX, AVX512F
+TEXT ·finiteAVX512(SB), NOSPLIT, $0-49
+	// finiteAVX512: whether a[i]+b[i] is finite for each of len(a) values.
+	MOVQ    a_base+0(FP), AX
+	MOVQ    b_base+24(FP), CX
+	MOVQ    a_len+8(FP), DX
+	MOVQ    DX, BX
+	ANDQ    $0x0f, BX
+	LEAQ    kmask<>+0(SB), SI
+	MOVWLZX (SI)(BX*2), BX
+	KMOVW   BX, K1
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	XORQ    BX, BX
+	SHLQ    $0x02, DX
+	SUBQ    $0x00000040, DX
+
+singles_480:
+	CMPQ    BX, DX
+	JGT     tail_481
+	VMOVUPD (AX)(BX*2), Z2
+	VMOVUPD 64(AX)(BX*2), Z3
+	VMOVUPD (CX)(BX*2), Z4
+	VMOVUPD 64(CX)(BX*2), Z5
+	VADDPD  Z4, Z2, Z2
+	VSUBPD  Z2, Z2, Z2
+	VADDPD  Z2, Z0, Z0
+	VADDPD  Z5, Z3, Z3
+	VSUBPD  Z3, Z3, Z3
+	VADDPD  Z3, Z1, Z1
+	ADDQ    $0x00000040, BX
+	JMP     singles_480
+
+tail_481:
+	ADDQ      $0x00000040, DX
+	CMPQ      BX, DX
+	JEQ       done_482
+	KSHIFTRW  $0x08, K1, K2
+	VMOVUPD.Z (AX)(BX*2), K1, Z2
+	VMOVUPD.Z 64(AX)(BX*2), K2, Z3
+	KSHIFTRW  $0x08, K1, K2
+	VMOVUPD.Z (CX)(BX*2), K1, Z4
+	VMOVUPD.Z 64(CX)(BX*2), K2, Z5
+	VADDPD    Z4, Z2, Z2
+	VSUBPD    Z2, Z2, Z2
+	VADDPD    Z2, Z0, Z0
+	VADDPD    Z5, Z3, Z3
+	VSUBPD    Z3, Z3, Z3
+	VADDPD    Z3, Z1, Z1
+	MOVQ      DX, BX
+
+done_482:
+	VADDPD   Z1, Z0, Z0
+	VPTESTMQ Z0, Z0, K1
+	KORTESTW K1, K1
+	SETEQ    AL
+	MOVB     AL, ret+48(FP)
+	VZEROUPPER
+	RET
+
 // func invStdAVX512(dst []float64, m2 []float64, inv float64, eps float64)
 // Requires: AVX, AVX512F
 TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
@@ -24887,9 +25176,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_480:
+singles_483:
 	CMPQ    BX, DX
-	JGT     tail_481
+	JGT     tail_484
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -24903,12 +25192,12 @@ singles_480:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_480
+	JMP     singles_483
 
-tail_481:
+tail_484:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_482
+	JEQ       done_485
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -24925,122 +25214,194 @@ tail_481:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_482:
+done_485:
 	VZEROUPPER
 	RET
 
-// func foldAVX512(center []float32, scale []float32, shift []float32, mean []float64, invStd []float64, weight []float32, bias []float32)
+// func foldAVX512(center []float32, scale []float32, shift []float32, mean []float64, invStd []float64, m2 []float64, weight []float32, bias []float32, limit float64)
 // Requires: AVX, AVX512F
-TEXT ·foldAVX512(SB), NOSPLIT, $0-168
-	// foldAVX512: center, scale and shift from mean, invStd, weight and bias, len(center) values.
-	MOVQ    center_base+0(FP), AX
-	MOVQ    scale_base+24(FP), CX
-	MOVQ    shift_base+48(FP), DX
-	MOVQ    mean_base+72(FP), BX
-	MOVQ    invStd_base+96(FP), SI
-	MOVQ    weight_base+120(FP), DI
-	MOVQ    bias_base+144(FP), R8
-	MOVQ    center_len+8(FP), R9
-	MOVQ    R9, R10
-	ANDQ    $0x0f, R10
-	LEAQ    kmask<>+0(SB), R11
-	MOVWLZX (R11)(R10*2), R10
-	KMOVW   R10, K1
-	XORQ    R10, R10
-	SHLQ    $0x02, R9
-	SUBQ    $0x00000040, R9
+TEXT ·foldAVX512(SB), NOSPLIT, $0-200
+	// foldAVX512: center, scale and shift from mean, invStd, m2, weight and bias, len(center) values.
+	MOVQ         center_base+0(FP), AX
+	MOVQ         scale_base+24(FP), CX
+	MOVQ         shift_base+48(FP), DX
+	MOVQ         mean_base+72(FP), BX
+	MOVQ         invStd_base+96(FP), SI
+	MOVQ         m2_base+120(FP), DI
+	MOVQ         weight_base+144(FP), R8
+	MOVQ         bias_base+168(FP), R9
+	MOVQ         center_len+8(FP), R10
+	VBROADCASTSD limit+192(FP), Z0
+	VPXORD       Z1, Z1, Z1
+	MOVQ         R10, R11
+	ANDQ         $0x0f, R11
+	LEAQ         kmask<>+0(SB), R12
+	MOVWLZX      (R12)(R11*2), R11
+	KMOVW        R11, K1
+	XORQ         R11, R11
+	SHLQ         $0x02, R10
+	SUBQ         $0x00000040, R10
 
-singles_483:
-	CMPQ          R10, R9
-	JGT           tail_484
-	VMOVUPD       (BX)(R10*2), Z0
-	VMOVUPD       64(BX)(R10*2), Z1
-	VMOVUPD       (SI)(R10*2), Z2
-	VMOVUPD       64(SI)(R10*2), Z3
-	VMOVUPS       (DI)(R10*1), Z4
-	VMOVUPS       (R8)(R10*1), Z5
+singles_486:
+	CMPQ          R11, R10
+	JGT           tail_487
+	VMOVUPD       (BX)(R11*2), Z2
+	VMOVUPD       64(BX)(R11*2), Z3
+	VMOVUPD       (SI)(R11*2), Z4
+	VMOVUPD       64(SI)(R11*2), Z5
+	VMOVUPS       (R8)(R11*1), Z6
+	VMOVUPS       (R9)(R11*1), Z7
+	VMOVUPD       (DI)(R11*2), Z8
+	VMOVUPD       64(DI)(R11*2), Z9
+	VMULPD        Z4, Z2, Z10
+	VSUBPD        Z10, Z1, Z11
+	VMAXPD        Z11, Z10, Z10
+	VCMPPD        $0x00, Z1, Z4, K2
+	VCMPPD        $0x04, Z1, Z8, K3
+	KORW          K2, K3, K3
+	VCMPPD        $0x12, Z0, Z10, K3, K2
+	VMULPD        Z5, Z3, Z8
+	VSUBPD        Z8, Z1, Z10
+	VMAXPD        Z10, Z8, Z8
+	VCMPPD        $0x00, Z1, Z5, K3
+	VCMPPD        $0x04, Z1, Z9, K4
+	KORW          K3, K4, K4
+	VCMPPD        $0x12, Z0, Z8, K4, K3
+	VCVTPS2PD     Y6, Z8
+	VMULPD        Z4, Z8, Z8
+	VEXTRACTF64X4 $0x01, Z6, Y4
+	VCVTPS2PD     Y4, Z4
+	VMULPD        Z5, Z4, Z4
+	VPXORD        Z5, Z5, Z5
+	VCVTPD2PS     Z8, Y5
+	VCVTPD2PS     Z4, Y6
+	VINSERTF64X4  $0x01, Y6, Z5, Z5
 	VPXORD        Z6, Z6, Z6
-	VCVTPD2PS     Z0, Y6
-	VCVTPD2PS     Z1, Y7
-	VINSERTF64X4  $0x01, Y7, Z6, Z6
-	VCVTPS2PD     Y4, Z7
-	VMULPD        Z2, Z7, Z7
-	VCVTPS2PD     Y6, Z2
-	VSUBPD        Z2, Z0, Z2
-	VMULPD        Z7, Z2, Z2
-	VCVTPS2PD     Y5, Z0
-	VSUBPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z4, Y2
+	VCVTPD2PS     Z2, Y6
+	VCVTPD2PS     Z3, Y9
+	VINSERTF64X4  $0x01, Y9, Z6, Z6
+	VCVTPS2PD     Y6, Z9
+	VSUBPD        Z9, Z2, Z9
+	VMULPD        Z8, Z9, Z9
+	VCVTPS2PD     Y7, Z8
+	VSUBPD        Z9, Z8, Z8
+	VCVTPS2PD     Y5, Z9
+	VMULPD        Z2, Z9, Z9
+	VCVTPS2PD     Y7, Z10
+	VSUBPD        Z9, Z10, Z10
+	VBLENDMPD     Z10, Z8, K2, Z8
+	VBLENDMPD     Z1, Z2, K2, Z12
+	VEXTRACTF64X4 $0x01, Z6, Y2
+	VCVTPS2PD     Y2, Z2
+	VSUBPD        Z2, Z3, Z2
+	VMULPD        Z4, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z7, Y4
+	VCVTPS2PD     Y4, Z4
+	VSUBPD        Z2, Z4, Z4
+	VEXTRACTF64X4 $0x01, Z5, Y2
 	VCVTPS2PD     Y2, Z2
 	VMULPD        Z3, Z2, Z2
-	VEXTRACTF64X4 $0x01, Z6, Y3
-	VCVTPS2PD     Y3, Z3
-	VSUBPD        Z3, Z1, Z3
-	VMULPD        Z2, Z3, Z3
-	VEXTRACTF64X4 $0x01, Z5, Y1
-	VCVTPS2PD     Y1, Z1
-	VSUBPD        Z3, Z1, Z1
-	VMOVUPS       Z6, (AX)(R10*1)
-	VPXORD        Z3, Z3, Z3
-	VCVTPD2PS     Z7, Y3
-	VCVTPD2PS     Z2, Y2
-	VINSERTF64X4  $0x01, Y2, Z3, Z3
-	VMOVUPS       Z3, (CX)(R10*1)
+	VEXTRACTF64X4 $0x01, Z7, Y6
+	VCVTPS2PD     Y6, Z6
+	VSUBPD        Z2, Z6, Z6
+	VBLENDMPD     Z6, Z4, K3, Z4
+	VBLENDMPD     Z1, Z3, K3, Z13
 	VPXORD        Z2, Z2, Z2
-	VCVTPD2PS     Z0, Y2
-	VCVTPD2PS     Z1, Y0
-	VINSERTF64X4  $0x01, Y0, Z2, Z2
-	VMOVUPS       Z2, (DX)(R10*1)
+	VCVTPD2PS     Z12, Y2
+	VCVTPD2PS     Z13, Y3
+	VINSERTF64X4  $0x01, Y3, Z2, Z2
+	VMOVUPS       Z2, (AX)(R11*1)
+	VMOVUPS       Z5, (CX)(R11*1)
+	VPXORD        Z2, Z2, Z2
+	VCVTPD2PS     Z8, Y2
+	VCVTPD2PS     Z4, Y3
+	VINSERTF64X4  $0x01, Y3, Z2, Z2
+	VMOVUPS       Z2, (DX)(R11*1)
+	ADDQ          $0x00000040, R11
+	JMP           singles_486
+
+tail_487:
 	ADDQ          $0x00000040, R10
-	JMP           singles_483
-
-tail_484:
-	ADDQ          $0x00000040, R9
-	CMPQ          R10, R9
-	JEQ           done_485
+	CMPQ          R11, R10
+	JEQ           done_488
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (BX)(R10*2), K1, Z0
-	VMOVUPD.Z     64(BX)(R10*2), K2, Z1
+	VMOVUPD.Z     (BX)(R11*2), K1, Z2
+	VMOVUPD.Z     64(BX)(R11*2), K2, Z3
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (SI)(R10*2), K1, Z2
-	VMOVUPD.Z     64(SI)(R10*2), K2, Z3
-	VMOVUPS.Z     (DI)(R10*1), K1, Z4
-	VMOVUPS.Z     (R8)(R10*1), K1, Z5
+	VMOVUPD.Z     (SI)(R11*2), K1, Z4
+	VMOVUPD.Z     64(SI)(R11*2), K2, Z5
+	VMOVUPS.Z     (R8)(R11*1), K1, Z6
+	VMOVUPS.Z     (R9)(R11*1), K1, Z7
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (DI)(R11*2), K1, Z8
+	VMOVUPD.Z     64(DI)(R11*2), K2, Z9
+	VMULPD        Z4, Z2, Z10
+	VSUBPD        Z10, Z1, Z11
+	VMAXPD        Z11, Z10, Z10
+	VCMPPD        $0x00, Z1, Z4, K2
+	VCMPPD        $0x04, Z1, Z8, K3
+	KORW          K2, K3, K3
+	VCMPPD        $0x12, Z0, Z10, K3, K2
+	VMULPD        Z5, Z3, Z8
+	VSUBPD        Z8, Z1, Z10
+	VMAXPD        Z10, Z8, Z8
+	VCMPPD        $0x00, Z1, Z5, K3
+	VCMPPD        $0x04, Z1, Z9, K4
+	KORW          K3, K4, K4
+	VCMPPD        $0x12, Z0, Z8, K4, K3
+	VCVTPS2PD     Y6, Z0
+	VMULPD        Z4, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z6, Y4
+	VCVTPS2PD     Y4, Z4
+	VMULPD        Z5, Z4, Z4
+	VPXORD        Z5, Z5, Z5
+	VCVTPD2PS     Z0, Y5
+	VCVTPD2PS     Z4, Y6
+	VINSERTF64X4  $0x01, Y6, Z5, Z5
 	VPXORD        Z6, Z6, Z6
-	VCVTPD2PS     Z0, Y6
-	VCVTPD2PS     Z1, Y7
-	VINSERTF64X4  $0x01, Y7, Z6, Z6
-	VCVTPS2PD     Y4, Z7
-	VMULPD        Z2, Z7, Z7
-	VCVTPS2PD     Y6, Z2
-	VSUBPD        Z2, Z0, Z2
-	VMULPD        Z7, Z2, Z2
-	VCVTPS2PD     Y5, Z0
-	VSUBPD        Z2, Z0, Z0
-	VEXTRACTF64X4 $0x01, Z4, Y2
+	VCVTPD2PS     Z2, Y6
+	VCVTPD2PS     Z3, Y8
+	VINSERTF64X4  $0x01, Y8, Z6, Z6
+	VCVTPS2PD     Y6, Z8
+	VSUBPD        Z8, Z2, Z8
+	VMULPD        Z0, Z8, Z8
+	VCVTPS2PD     Y7, Z0
+	VSUBPD        Z8, Z0, Z0
+	VCVTPS2PD     Y5, Z8
+	VMULPD        Z2, Z8, Z8
+	VCVTPS2PD     Y7, Z9
+	VSUBPD        Z8, Z9, Z9
+	VBLENDMPD     Z9, Z0, K2, Z0
+	VBLENDMPD     Z1, Z2, K2, Z14
+	VEXTRACTF64X4 $0x01, Z6, Y2
+	VCVTPS2PD     Y2, Z2
+	VSUBPD        Z2, Z3, Z2
+	VMULPD        Z4, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z7, Y4
+	VCVTPS2PD     Y4, Z4
+	VSUBPD        Z2, Z4, Z4
+	VEXTRACTF64X4 $0x01, Z5, Y2
 	VCVTPS2PD     Y2, Z2
 	VMULPD        Z3, Z2, Z2
-	VEXTRACTF64X4 $0x01, Z6, Y3
-	VCVTPS2PD     Y3, Z3
-	VSUBPD        Z3, Z1, Z3
-	VMULPD        Z2, Z3, Z3
-	VEXTRACTF64X4 $0x01, Z5, Y1
-	VCVTPS2PD     Y1, Z1
-	VSUBPD        Z3, Z1, Z1
-	VMOVUPS       Z6, K1, (AX)(R10*1)
-	VPXORD        Z3, Z3, Z3
-	VCVTPD2PS     Z7, Y3
-	VCVTPD2PS     Z2, Y2
-	VINSERTF64X4  $0x01, Y2, Z3, Z3
-	VMOVUPS       Z3, K1, (CX)(R10*1)
-	VPXORD        Z2, Z2, Z2
-	VCVTPD2PS     Z0, Y2
-	VCVTPD2PS     Z1, Y0
-	VINSERTF64X4  $0x01, Y0, Z2, Z2
-	VMOVUPS       Z2, K1, (DX)(R10*1)
-	MOVQ          R9, R10
+	VEXTRACTF64X4 $0x01, Z7, Y6
+	VCVTPS2PD     Y6, Z6
+	VSUBPD        Z2, Z6, Z6
+	VBLENDMPD     Z6, Z4, K3, Z4
+	VBLENDMPD     Z1, Z3, K3, Z15
+	VPXORD        Z1, Z1, Z1
+	VCVTPD2PS     Z14, Y1
+	VCVTPD2PS     Z15, Y2
+	VINSERTF64X4  $0x01, Y2, Z1, Z1
+	VMOVUPS       Z1, K1, (AX)(R11*1)
+	VMOVUPS       Z5, K1, (CX)(R11*1)
+	VPXORD        Z1, Z1, Z1
+	VCVTPD2PS     Z0, Y1
+	VCVTPD2PS     Z4, Y0
+	VINSERTF64X4  $0x01, Y0, Z1, Z1
+	VMOVUPS       Z1, K1, (DX)(R11*1)
+	MOVQ          R10, R11
 
-done_485:
+done_488:
 	VZEROUPPER
 	RET
 
@@ -25049,7 +25410,7 @@ done_485:
 TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
 	// scaleRowsAVX512: y = x*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+128(FP), $0x00
-	JNE   nontemporal_486
+	JNE   nontemporal_489
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+96(FP), DX
@@ -25060,10 +25421,10 @@ TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_487:
+sample_490:
 	XORQ DI, DI
 
-channel_488:
+channel_491:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         shift_base+72(FP), R8
@@ -25073,9 +25434,9 @@ channel_488:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_489
+	JZ           aligned_492
 	CMPQ         R8, R9
-	JAE          aligned_489
+	JAE          aligned_492
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -25088,7 +25449,7 @@ channel_488:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_489:
+aligned_492:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -25098,19 +25459,19 @@ aligned_489:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_493:
+blocks_496:
 	CMPQ       R8, R9
-	JGT        blocksdone_494
+	JGT        blocksdone_497
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_495
+	JZ         noprefetch_498
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_495:
+noprefetch_498:
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
@@ -25124,43 +25485,43 @@ noprefetch_495:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_493
+	JMP         blocks_496
 
-blocksdone_494:
+blocksdone_497:
 	ADDQ $0x000000c0, R9
 
-singles_490:
+singles_493:
 	CMPQ        R8, R9
-	JGT         tail_491
+	JGT         tail_494
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_490
+	JMP         singles_493
 
-tail_491:
+tail_494:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_492
+	JEQ         done_495
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_492:
+done_495:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, scale_len+56(FP)
-	JB   channel_488
+	JB   channel_491
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_487
+	JNZ  sample_490
 	VZEROUPPER
 	RET
 
-nontemporal_486:
+nontemporal_489:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+96(FP), DX
@@ -25172,10 +25533,10 @@ nontemporal_486:
 	SHLQ   $0x02, SI
 	VPXORD Z0, Z0, Z0
 
-sample_496:
+sample_499:
 	XORQ DI, DI
 
-channel_497:
+channel_500:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -25184,15 +25545,15 @@ channel_497:
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z2
 	TESTQ        DI, DI
-	JNZ          merged_498
+	JNZ          merged_501
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_500
+	JZ           aligned_503
 	CMPQ         R8, R9
-	JAE          aligned_500
+	JAE          aligned_503
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -25205,15 +25566,15 @@ channel_497:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_500:
+aligned_503:
 	MOVQ R9, R8
-	JMP  headed_499
+	JMP  headed_502
 
-merged_498:
+merged_501:
 	MOVQ        DX, R9
 	MOVQ        AX, R8
 	ANDQ        $0x3f, R8
-	JZ          mergedone_501
+	JZ          mergedone_504
 	MOVQ        R8, R10
 	SHRQ        $0x02, R10
 	LEAQ        kmask<>+0(SB), R11
@@ -25231,10 +25592,10 @@ merged_498:
 	SHRQ        $0x02, R8
 	SUBQ        R8, R9
 
-mergedone_501:
+mergedone_504:
 	MOVQ R9, R8
 
-headed_499:
+headed_502:
 	MOVQ    R8, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -25244,19 +25605,19 @@ headed_499:
 	SHLQ    $0x02, R8
 	SUBQ    $0x00000100, R8
 
-blocks_505:
+blocks_508:
 	CMPQ       R9, R8
-	JGT        blocksdone_506
+	JGT        blocksdone_509
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_507
+	JZ         noprefetch_510
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R9*1)
 	PREFETCHT0 64(R10)(R9*1)
 	PREFETCHT0 128(R10)(R9*1)
 	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_507:
+noprefetch_510:
 	LEAQ        16384(AX)(R9*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -25273,38 +25634,38 @@ noprefetch_507:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_505
+	JMP         blocks_508
 
-blocksdone_506:
+blocksdone_509:
 	ADDQ $0x000000c0, R8
 
-singles_502:
+singles_505:
 	CMPQ        R9, R8
-	JGT         tail_503
+	JGT         tail_506
 	VMOVUPS     (CX)(R9*1), Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_502
+	JMP         singles_505
 
-tail_503:
+tail_506:
 	ADDQ        $0x00000040, R8
 	CMPQ        R9, R8
-	JEQ         done_504
+	JEQ         done_507
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VFMADD213PS Z2, Z1, Z0
 	VMOVAPS     Z0, Z0
 	MOVQ        R8, R9
 
-done_504:
+done_507:
 	ADDQ    R9, AX
 	ADDQ    R9, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_497
+	JB      channel_500
 	MOVQ    AX, DI
 	ANDQ    $0x3f, DI
-	JZ      flushed_508
+	JZ      flushed_511
 	MOVQ    DI, R8
 	SHRQ    $0x02, R8
 	LEAQ    kmask<>+0(SB), R9
@@ -25315,11 +25676,11 @@ done_504:
 	NEGQ    DI
 	VMOVUPS Z0, K1, (AX)(DI*1)
 
-flushed_508:
+flushed_511:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_496
+	JNZ  sample_499
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25343,21 +25704,21 @@ TEXT ·scaleShortRowsAVX512(SB), NOSPLIT, $0-136
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
 
-group_509:
+group_512:
 	XORQ DI, DI
 
-channel_510:
+channel_513:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z1
 	MOVQ         prefetch+120(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_511
+	JZ           noprefetch_514
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_512:
+prefetch_515:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -25365,23 +25726,23 @@ prefetch_512:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_512
+	JNZ        prefetch_515
 
-noprefetch_511:
+noprefetch_514:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_513:
+pairs_516:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_514
+	JA   single_517
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_517:
+down_520:
 	CMPQ        R12, $0x02
-	JB          downlast_518
+	JB          downlast_521
 	VMOVUPS     (CX)(R9*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R9*1)
@@ -25397,11 +25758,11 @@ down_517:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_517
+	JMP         down_520
 
-downlast_518:
+downlast_521:
 	TESTQ       R12, R12
-	JZ          downdone_519
+	JZ          downdone_522
 	VMOVUPS     (CX)(R9*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R9*1)
@@ -25409,20 +25770,20 @@ downlast_518:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 64(AX)(R9*1)
 
-downdone_519:
+downdone_522:
 	MOVQ R10, R9
-	JMP  pairs_513
+	JMP  pairs_516
 
-single_514:
+single_517:
 	CMPQ R9, R8
-	JAE  tail_515
+	JAE  tail_518
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_520:
+down_523:
 	CMPQ        R11, $0x02
-	JB          downlast_521
+	JB          downlast_524
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
@@ -25432,28 +25793,28 @@ down_520:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_520
+	JMP         down_523
 
-downlast_521:
+downlast_524:
 	TESTQ       R11, R11
-	JZ          downdone_522
+	JZ          downdone_525
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
 
-downdone_522:
+downdone_525:
 	ADDQ $0x00000040, R9
 
-tail_515:
+tail_518:
 	CMPQ R9, DX
-	JAE  positionsdone_516
+	JAE  positionsdone_519
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_523:
+down_526:
 	CMPQ        R10, $0x02
-	JB          downlast_524
+	JB          downlast_527
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
@@ -25463,22 +25824,22 @@ down_523:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_523
+	JMP         down_526
 
-downlast_524:
+downlast_527:
 	TESTQ       R10, R10
-	JZ          downdone_525
+	JZ          downdone_528
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
 
-downdone_525:
-positionsdone_516:
+downdone_528:
+positionsdone_519:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_510
+	JB      channel_513
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -25486,13 +25847,13 @@ positionsdone_516:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+104(FP)
-	JZ      done_526
+	JZ      done_529
 	MOVQ    group+128(FP), SI
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
-	JMP     group_509
+	JMP     group_512
 
-done_526:
+done_529:
 	VZEROUPPER
 	RET
 
@@ -25501,7 +25862,7 @@ done_526:
 TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	// scaleColsAVX512: y = x*scale[i] + shift[i] over rows of len(scale) values.
 	CMPQ    stream+120(FP), $0x00
-	JNE     nontemporal_527
+	JNE     nontemporal_530
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -25510,12 +25871,12 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    scale_len+56(FP), $0x00000060
-	JA      streaming_528
+	JA      streaming_531
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, scale_len+56(FP)
-	JZ      full_529
+	JZ      full_532
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -25529,7 +25890,7 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX512_v6_true_false
 
-full_529:
+full_532:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -25568,10 +25929,10 @@ full_529:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_530:
+row_533:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_531
+	JZ         noprefetch_534
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -25579,7 +25940,7 @@ row_530:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_531:
+noprefetch_534:
 	VMOVUPS     (DX), Z12
 	VFMADD213PS Z1, Z0, Z12
 	VMOVUPS     Z12, (CX)
@@ -25601,7 +25962,7 @@ noprefetch_531:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_530
+	JNZ         row_533
 	VZEROUPPER
 	RET
 
@@ -25630,17 +25991,17 @@ scaleColsAVX512_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_532:
+row_535:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_533
+	JZ         noprefetch_536
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_533:
+noprefetch_536:
 	VMOVUPS     (DX), Z10
 	VFMADD213PS Z1, Z0, Z10
 	VMOVUPS     Z10, (CX)
@@ -25659,7 +26020,7 @@ noprefetch_533:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_532
+	JNZ         row_535
 	VZEROUPPER
 	RET
 
@@ -25684,16 +26045,16 @@ scaleColsAVX512_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_534:
+row_537:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_535
+	JZ         noprefetch_538
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_535:
+noprefetch_538:
 	VMOVUPS     (DX), Z8
 	VFMADD213PS Z1, Z0, Z8
 	VMOVUPS     Z8, (CX)
@@ -25709,7 +26070,7 @@ noprefetch_535:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_534
+	JNZ         row_537
 	VZEROUPPER
 	RET
 
@@ -25730,15 +26091,15 @@ scaleColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_536:
+row_539:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_537
+	JZ         noprefetch_540
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_537:
+noprefetch_540:
 	VMOVUPS     (DX), Z6
 	VFMADD213PS Z1, Z0, Z6
 	VMOVUPS     Z6, (CX)
@@ -25751,7 +26112,7 @@ noprefetch_537:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_536
+	JNZ         row_539
 	VZEROUPPER
 	RET
 
@@ -25768,14 +26129,14 @@ scaleColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_538:
+row_541:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_539
+	JZ         noprefetch_542
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_539:
+noprefetch_542:
 	VMOVUPS     (DX), Z4
 	VFMADD213PS Z1, Z0, Z4
 	VMOVUPS     Z4, (CX)
@@ -25785,7 +26146,7 @@ noprefetch_539:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_538
+	JNZ         row_541
 	VZEROUPPER
 	RET
 
@@ -25798,20 +26159,20 @@ scaleColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_540:
+row_543:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_541
+	JZ         noprefetch_544
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_541:
+noprefetch_544:
 	VMOVUPS     (DX), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_540
+	JNZ         row_543
 	VZEROUPPER
 	RET
 
@@ -25844,10 +26205,10 @@ scaleColsAVX512_v6_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_542:
+row_545:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_543
+	JZ         noprefetch_546
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -25855,7 +26216,7 @@ row_542:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_543:
+noprefetch_546:
 	VMOVUPS     (DX), Z12
 	VFMADD213PS Z1, Z0, Z12
 	VMOVUPS     Z12, (CX)
@@ -25877,7 +26238,7 @@ noprefetch_543:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_542
+	JNZ         row_545
 	VZEROUPPER
 	RET
 
@@ -25906,17 +26267,17 @@ scaleColsAVX512_v5_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_544:
+row_547:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_545
+	JZ         noprefetch_548
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_545:
+noprefetch_548:
 	VMOVUPS     (DX), Z10
 	VFMADD213PS Z1, Z0, Z10
 	VMOVUPS     Z10, (CX)
@@ -25935,7 +26296,7 @@ noprefetch_545:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_544
+	JNZ         row_547
 	VZEROUPPER
 	RET
 
@@ -25960,16 +26321,16 @@ scaleColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_546:
+row_549:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_547
+	JZ         noprefetch_550
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_547:
+noprefetch_550:
 	VMOVUPS     (DX), Z8
 	VFMADD213PS Z1, Z0, Z8
 	VMOVUPS     Z8, (CX)
@@ -25985,7 +26346,7 @@ noprefetch_547:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_546
+	JNZ         row_549
 	VZEROUPPER
 	RET
 
@@ -26006,15 +26367,15 @@ scaleColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_548:
+row_551:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_549
+	JZ         noprefetch_552
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_549:
+noprefetch_552:
 	VMOVUPS     (DX), Z6
 	VFMADD213PS Z1, Z0, Z6
 	VMOVUPS     Z6, (CX)
@@ -26027,7 +26388,7 @@ noprefetch_549:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_548
+	JNZ         row_551
 	VZEROUPPER
 	RET
 
@@ -26044,14 +26405,14 @@ scaleColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_550:
+row_553:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_551
+	JZ         noprefetch_554
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_551:
+noprefetch_554:
 	VMOVUPS     (DX), Z4
 	VFMADD213PS Z1, Z0, Z4
 	VMOVUPS     Z4, (CX)
@@ -26061,7 +26422,7 @@ noprefetch_551:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_550
+	JNZ         row_553
 	VZEROUPPER
 	RET
 
@@ -26074,41 +26435,41 @@ scaleColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_552:
+row_555:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_553
+	JZ         noprefetch_556
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_553:
+noprefetch_556:
 	VMOVUPS.Z   (DX), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_552
+	JNZ         row_555
 	VZEROUPPER
 	RET
 
-streaming_528:
+streaming_531:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_554:
+rows_557:
 	CMPQ DI, $0x01
-	JB   rowsdone_555
+	JB   rowsdone_558
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_559:
+blocks_562:
 	CMPQ        R8, R9
-	JGT         blocksdone_560
+	JGT         blocksdone_563
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
@@ -26130,26 +26491,26 @@ blocks_559:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 192(CX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_559
+	JMP         blocks_562
 
-blocksdone_560:
+blocksdone_563:
 	ADDQ $0x000000c0, R9
 
-singles_556:
+singles_559:
 	CMPQ        R8, R9
-	JGT         tail_557
+	JGT         tail_560
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (CX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_556
+	JMP         singles_559
 
-tail_557:
+tail_560:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_558
+	JEQ         done_561
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -26157,17 +26518,17 @@ tail_557:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_558:
+done_561:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_554
+	JMP  rows_557
 
-rowsdone_555:
+rowsdone_558:
 	VZEROUPPER
 	RET
 
-nontemporal_527:
+nontemporal_530:
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -26176,12 +26537,12 @@ nontemporal_527:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    scale_len+56(FP), $0x00000060
-	JA      streaming_561
+	JA      streaming_564
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, scale_len+56(FP)
-	JZ      full_562
+	JZ      full_565
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -26195,7 +26556,7 @@ nontemporal_527:
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX512_v6_true_true
 
-full_562:
+full_565:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -26234,10 +26595,10 @@ full_562:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_563:
+row_566:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_564
+	JZ         noprefetch_567
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -26245,7 +26606,7 @@ row_563:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_564:
+noprefetch_567:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26270,7 +26631,7 @@ noprefetch_564:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_563
+	JNZ         row_566
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26300,17 +26661,17 @@ scaleColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_565:
+row_568:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_566
+	JZ         noprefetch_569
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_566:
+noprefetch_569:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26332,7 +26693,7 @@ noprefetch_566:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_565
+	JNZ         row_568
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26358,16 +26719,16 @@ scaleColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_567:
+row_570:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_568
+	JZ         noprefetch_571
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_568:
+noprefetch_571:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26386,7 +26747,7 @@ noprefetch_568:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_567
+	JNZ         row_570
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26408,15 +26769,15 @@ scaleColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_569:
+row_572:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_570
+	JZ         noprefetch_573
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_570:
+noprefetch_573:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26432,7 +26793,7 @@ noprefetch_570:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_569
+	JNZ         row_572
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26450,14 +26811,14 @@ scaleColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_571:
+row_574:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_572
+	JZ         noprefetch_575
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_572:
+noprefetch_575:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26470,7 +26831,7 @@ noprefetch_572:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_571
+	JNZ         row_574
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26484,13 +26845,13 @@ scaleColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_573:
+row_576:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_574
+	JZ         noprefetch_577
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_574:
+noprefetch_577:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26500,7 +26861,7 @@ noprefetch_574:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_573
+	JNZ         row_576
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26534,10 +26895,10 @@ scaleColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_575:
+row_578:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_576
+	JZ         noprefetch_579
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -26545,7 +26906,7 @@ row_575:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_576:
+noprefetch_579:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26570,7 +26931,7 @@ noprefetch_576:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_575
+	JNZ         row_578
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26600,17 +26961,17 @@ scaleColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_577:
+row_580:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_578
+	JZ         noprefetch_581
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_578:
+noprefetch_581:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26632,7 +26993,7 @@ noprefetch_578:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_577
+	JNZ         row_580
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26658,16 +27019,16 @@ scaleColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_579:
+row_582:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_580
+	JZ         noprefetch_583
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_580:
+noprefetch_583:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26686,7 +27047,7 @@ noprefetch_580:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_579
+	JNZ         row_582
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26708,15 +27069,15 @@ scaleColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_581:
+row_584:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_582
+	JZ         noprefetch_585
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_582:
+noprefetch_585:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26732,7 +27093,7 @@ noprefetch_582:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_581
+	JNZ         row_584
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26750,14 +27111,14 @@ scaleColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_583:
+row_586:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_584
+	JZ         noprefetch_587
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_584:
+noprefetch_587:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26770,7 +27131,7 @@ noprefetch_584:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_583
+	JNZ         row_586
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26784,13 +27145,13 @@ scaleColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_585:
+row_588:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_586
+	JZ         noprefetch_589
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_586:
+noprefetch_589:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26800,29 +27161,29 @@ noprefetch_586:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_585
+	JNZ         row_588
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_561:
+streaming_564:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_587:
+rows_590:
 	CMPQ DI, $0x04
-	JB   rowsdone_588
+	JB   rowsdone_591
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_592:
+blocks_595:
 	CMPQ        R8, R9
-	JGT         blocksdone_593
+	JGT         blocksdone_596
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -26887,14 +27248,14 @@ blocks_592:
 	VFMADD213PS Z7, Z6, Z0
 	VMOVNTPS    Z0, 192(CX)(R10*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_592
+	JMP         blocks_595
 
-blocksdone_593:
+blocksdone_596:
 	ADDQ $0x000000c0, R9
 
-singles_589:
+singles_592:
 	CMPQ        R8, R9
-	JGT         tail_590
+	JGT         tail_593
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	MOVQ        R8, R10
@@ -26914,12 +27275,12 @@ singles_589:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, (CX)(R10*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_589
+	JMP         singles_592
 
-tail_590:
+tail_593:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_591
+	JEQ         done_594
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -26939,7 +27300,7 @@ tail_590:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_591:
+done_594:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -26949,20 +27310,20 @@ done_591:
 	ADDQ AX, DX
 	ADDQ AX, DX
 	SUBQ $0x04, DI
-	JMP  rows_587
+	JMP  rows_590
 
-rowsdone_588:
-rows_594:
+rowsdone_591:
+rows_597:
 	CMPQ DI, $0x01
-	JB   rowsdone_595
+	JB   rowsdone_598
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_599:
+blocks_602:
 	CMPQ        R8, R9
-	JGT         blocksdone_600
+	JGT         blocksdone_603
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -26987,26 +27348,26 @@ blocks_599:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, 192(CX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_599
+	JMP         blocks_602
 
-blocksdone_600:
+blocksdone_603:
 	ADDQ $0x000000c0, R9
 
-singles_596:
+singles_599:
 	CMPQ        R8, R9
-	JGT         tail_597
+	JGT         tail_600
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, (CX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_596
+	JMP         singles_599
 
-tail_597:
+tail_600:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_598
+	JEQ         done_601
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -27014,68 +27375,79 @@ tail_597:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_598:
+done_601:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_594
+	JMP  rows_597
 
-rowsdone_595:
+rowsdone_598:
 	SFENCE
 	VZEROUPPER
 	RET
 
-// func foldWholeAVX512(scale []float32, shift []float32, mean []float64, invStd []float64, weight []float32, bias []float32, limit float64) int
+// func foldWholeAVX512(scale []float32, shift []float32, mean []float64, invStd []float64, m2 []float64, weight []float32, bias []float32, limit float64) int
 // Requires: AVX, AVX512F
-TEXT ·foldWholeAVX512(SB), NOSPLIT, $0-160
+TEXT ·foldWholeAVX512(SB), NOSPLIT, $0-184
 	// foldWholeAVX512: scale and shift from mean, invStd, weight and bias, len(scale) values,
-	// the whole mean folded into the shift. The result is nonzero when some channel's
-	// |mean·invStd| exceeds limit or is NaN.
+	// the whole mean folded into the shift. The result is nonzero when some channel does
+	// not fold whole: |mean·invStd| exceeds limit or is NaN, or m2 is 0.
 	MOVQ         scale_base+0(FP), AX
 	MOVQ         shift_base+24(FP), CX
 	MOVQ         mean_base+48(FP), DX
 	MOVQ         invStd_base+72(FP), BX
-	MOVQ         weight_base+96(FP), SI
-	MOVQ         bias_base+120(FP), DI
-	MOVQ         scale_len+8(FP), R8
-	VBROADCASTSD limit+144(FP), Z0
+	MOVQ         m2_base+96(FP), SI
+	MOVQ         weight_base+120(FP), DI
+	MOVQ         bias_base+144(FP), R8
+	MOVQ         scale_len+8(FP), R9
+	VBROADCASTSD limit+168(FP), Z0
 	VPXORD       Z1, Z1, Z1
-	XORQ         R9, R9
-	MOVQ         R8, R10
-	ANDQ         $0x0f, R10
-	LEAQ         kmask<>+0(SB), R11
-	MOVWLZX      (R11)(R10*2), R10
-	KMOVW        R10, K1
 	XORQ         R10, R10
-	SHLQ         $0x02, R8
-	SUBQ         $0x00000040, R8
+	MOVQ         R9, R11
+	ANDQ         $0x0f, R11
+	LEAQ         kmask<>+0(SB), R12
+	MOVWLZX      (R12)(R11*2), R11
+	KMOVW        R11, K1
+	XORQ         R11, R11
+	SHLQ         $0x02, R9
+	SUBQ         $0x00000040, R9
 
-singles_601:
-	CMPQ          R10, R8
-	JGT           tail_602
-	VMOVUPD       (DX)(R10*2), Z2
-	VMOVUPD       64(DX)(R10*2), Z3
-	VMOVUPD       (BX)(R10*2), Z4
-	VMOVUPD       64(BX)(R10*2), Z5
-	VMOVUPS       (SI)(R10*1), Z6
-	VMOVUPS       (DI)(R10*1), Z7
+singles_604:
+	CMPQ          R11, R9
+	JGT           tail_605
+	VMOVUPD       (DX)(R11*2), Z2
+	VMOVUPD       64(DX)(R11*2), Z3
+	VMOVUPD       (BX)(R11*2), Z4
+	VMOVUPD       64(BX)(R11*2), Z5
+	VMOVUPS       (DI)(R11*1), Z6
+	VMOVUPS       (R8)(R11*1), Z7
+	VMOVUPD       (SI)(R11*2), Z8
+	VMOVUPD       64(SI)(R11*2), Z9
+	VMULPD        Z4, Z2, Z10
+	VSUBPD        Z10, Z1, Z11
+	VMAXPD        Z11, Z10, Z10
+	VCMPPD        $0x00, Z1, Z4, K2
+	VCMPPD        $0x04, Z1, Z8, K3
+	KORW          K2, K3, K3
+	VCMPPD        $0x12, Z0, Z10, K3, K2
+	KMOVW         K2, R12
+	XORL          $0x000000ff, R12
+	ORQ           R12, R10
+	VMULPD        Z5, Z3, Z8
+	VSUBPD        Z8, Z1, Z10
+	VMAXPD        Z10, Z8, Z8
+	VCMPPD        $0x00, Z1, Z5, K2
+	VCMPPD        $0x04, Z1, Z9, K3
+	KORW          K2, K3, K3
+	VCMPPD        $0x12, Z0, Z8, K3, K2
+	KMOVW         K2, R12
+	XORL          $0x000000ff, R12
+	ORQ           R12, R10
 	VCVTPS2PD     Y6, Z8
 	VMULPD        Z4, Z8, Z8
-	VMULPD        Z4, Z2, Z4
-	VSUBPD        Z4, Z1, Z9
-	VMAXPD        Z9, Z4, Z4
-	VCMPPD        $0x16, Z0, Z4, K2
-	KMOVW         K2, R11
-	ORQ           R11, R9
 	VEXTRACTF64X4 $0x01, Z6, Y4
 	VCVTPS2PD     Y4, Z4
 	VMULPD        Z5, Z4, Z4
-	VMULPD        Z5, Z3, Z5
-	VSUBPD        Z5, Z1, Z6
-	VMAXPD        Z6, Z5, Z5
-	VCMPPD        $0x16, Z0, Z5, K2
-	KMOVW         K2, R11
-	ORQ           R11, R9
 	VPXORD        Z5, Z5, Z5
 	VCVTPD2PS     Z8, Y5
 	VCVTPD2PS     Z4, Y4
@@ -27090,68 +27462,79 @@ singles_601:
 	VEXTRACTF64X4 $0x01, Z7, Y3
 	VCVTPS2PD     Y3, Z3
 	VSUBPD        Z4, Z3, Z3
-	VMOVUPS       Z5, (AX)(R10*1)
+	VMOVUPS       Z5, (AX)(R11*1)
 	VPXORD        Z4, Z4, Z4
 	VCVTPD2PS     Z2, Y4
 	VCVTPD2PS     Z3, Y2
 	VINSERTF64X4  $0x01, Y2, Z4, Z4
-	VMOVUPS       Z4, (CX)(R10*1)
-	ADDQ          $0x00000040, R10
-	JMP           singles_601
+	VMOVUPS       Z4, (CX)(R11*1)
+	ADDQ          $0x00000040, R11
+	JMP           singles_604
 
-tail_602:
-	ADDQ          $0x00000040, R8
-	CMPQ          R10, R8
-	JEQ           done_603
+tail_605:
+	ADDQ          $0x00000040, R9
+	CMPQ          R11, R9
+	JEQ           done_606
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (DX)(R10*2), K1, Z2
-	VMOVUPD.Z     64(DX)(R10*2), K2, Z3
+	VMOVUPD.Z     (DX)(R11*2), K1, Z2
+	VMOVUPD.Z     64(DX)(R11*2), K2, Z3
 	KSHIFTRW      $0x08, K1, K2
-	VMOVUPD.Z     (BX)(R10*2), K1, Z4
-	VMOVUPD.Z     64(BX)(R10*2), K2, Z5
-	VMOVUPS.Z     (SI)(R10*1), K1, Z6
-	VMOVUPS.Z     (DI)(R10*1), K1, Z7
-	VCVTPS2PD     Y6, Z8
-	VMULPD        Z4, Z8, Z8
-	VMULPD        Z4, Z2, Z4
-	VSUBPD        Z4, Z1, Z9
-	VMAXPD        Z9, Z4, Z4
-	VCMPPD        $0x16, Z0, Z4, K2
+	VMOVUPD.Z     (BX)(R11*2), K1, Z4
+	VMOVUPD.Z     64(BX)(R11*2), K2, Z5
+	VMOVUPS.Z     (DI)(R11*1), K1, Z6
+	VMOVUPS.Z     (R8)(R11*1), K1, Z7
+	KSHIFTRW      $0x08, K1, K2
+	VMOVUPD.Z     (SI)(R11*2), K1, Z8
+	VMOVUPD.Z     64(SI)(R11*2), K2, Z9
+	VMULPD        Z4, Z2, Z10
+	VSUBPD        Z10, Z1, Z11
+	VMAXPD        Z11, Z10, Z10
+	VCMPPD        $0x00, Z1, Z4, K2
+	VCMPPD        $0x04, Z1, Z8, K3
+	KORW          K2, K3, K3
+	VCMPPD        $0x12, Z0, Z10, K3, K2
 	KMOVW         K2, DX
-	ORQ           DX, R9
-	VEXTRACTF64X4 $0x01, Z6, Y4
-	VCVTPS2PD     Y4, Z4
-	VMULPD        Z5, Z4, Z4
-	VMULPD        Z5, Z3, Z5
-	VSUBPD        Z5, Z1, Z1
-	VMAXPD        Z1, Z5, Z5
-	VCMPPD        $0x16, Z0, Z5, K2
+	XORL          $0x000000ff, DX
+	ORQ           DX, R10
+	VMULPD        Z5, Z3, Z8
+	VSUBPD        Z8, Z1, Z10
+	VMAXPD        Z10, Z8, Z8
+	VCMPPD        $0x00, Z1, Z5, K2
+	VCMPPD        $0x04, Z1, Z9, K3
+	KORW          K2, K3, K3
+	VCMPPD        $0x12, Z0, Z8, K3, K2
 	KMOVW         K2, DX
-	ORQ           DX, R9
-	VPXORD        Z0, Z0, Z0
-	VCVTPD2PS     Z8, Y0
-	VCVTPD2PS     Z4, Y1
-	VINSERTF64X4  $0x01, Y1, Z0, Z0
-	VCVTPS2PD     Y0, Z1
-	VMULPD        Z2, Z1, Z1
-	VCVTPS2PD     Y7, Z2
-	VSUBPD        Z1, Z2, Z2
-	VEXTRACTF64X4 $0x01, Z0, Y1
+	XORL          $0x000000ff, DX
+	ORQ           DX, R10
+	VCVTPS2PD     Y6, Z0
+	VMULPD        Z4, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z6, Y1
 	VCVTPS2PD     Y1, Z1
-	VMULPD        Z3, Z1, Z1
-	VEXTRACTF64X4 $0x01, Z7, Y3
-	VCVTPS2PD     Y3, Z3
-	VSUBPD        Z1, Z3, Z3
-	VMOVUPS       Z0, K1, (AX)(R10*1)
+	VMULPD        Z5, Z1, Z1
+	VPXORD        Z4, Z4, Z4
+	VCVTPD2PS     Z0, Y4
+	VCVTPD2PS     Z1, Y0
+	VINSERTF64X4  $0x01, Y0, Z4, Z4
+	VCVTPS2PD     Y4, Z0
+	VMULPD        Z2, Z0, Z0
+	VCVTPS2PD     Y7, Z1
+	VSUBPD        Z0, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z4, Y0
+	VCVTPS2PD     Y0, Z0
+	VMULPD        Z3, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z7, Y2
+	VCVTPS2PD     Y2, Z2
+	VSUBPD        Z0, Z2, Z2
+	VMOVUPS       Z4, K1, (AX)(R11*1)
 	VPXORD        Z0, Z0, Z0
-	VCVTPD2PS     Z2, Y0
-	VCVTPD2PS     Z3, Y1
+	VCVTPD2PS     Z1, Y0
+	VCVTPD2PS     Z2, Y1
 	VINSERTF64X4  $0x01, Y1, Z0, Z0
-	VMOVUPS       Z0, K1, (CX)(R10*1)
-	MOVQ          R8, R10
+	VMOVUPS       Z0, K1, (CX)(R11*1)
+	MOVQ          R9, R11
 
-done_603:
-	MOVQ R9, ret+152(FP)
+done_606:
+	MOVQ R10, ret+176(FP)
 	VZEROUPPER
 	RET
 
@@ -27174,9 +27557,9 @@ TEXT ·saveAVX512(SB), NOSPLIT, $0-120
 	SHLQ    $0x02, DI
 	SUBQ    $0x00000040, DI
 
-singles_604:
+singles_607:
 	CMPQ          R8, DI
-	JGT           tail_605
+	JGT           tail_608
 	VMOVUPD       (BX)(R8*2), Z0
 	VMOVUPD       64(BX)(R8*2), Z1
 	VMOVUPD       (SI)(R8*2), Z2
@@ -27202,12 +27585,12 @@ singles_604:
 	VINSERTF64X4  $0x01, Y1, Z0, Z0
 	VMOVUPS       Z0, (DX)(R8*1)
 	ADDQ          $0x00000040, R8
-	JMP           singles_604
+	JMP           singles_607
 
-tail_605:
+tail_608:
 	ADDQ          $0x00000040, DI
 	CMPQ          R8, DI
-	JEQ           done_606
+	JEQ           done_609
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R8*2), K1, Z0
 	VMOVUPD.Z     64(BX)(R8*2), K2, Z1
@@ -27236,7 +27619,7 @@ tail_605:
 	VMOVUPS       Z0, K1, (DX)(R8*1)
 	MOVQ          DI, R8
 
-done_606:
+done_609:
 	VZEROUPPER
 	RET
 
@@ -27264,9 +27647,9 @@ TEXT ·trackAVX512(SB), NOSPLIT, $0-112
 	SHLQ         $0x02, SI
 	SUBQ         $0x00000040, SI
 
-singles_607:
+singles_610:
 	CMPQ          DI, SI
-	JGT           tail_608
+	JGT           tail_611
 	VMOVUPD       (DX)(DI*2), Z3
 	VMOVUPD       64(DX)(DI*2), Z4
 	VMOVUPD       (BX)(DI*2), Z5
@@ -27304,12 +27687,12 @@ singles_607:
 	VINSERTF64X4  $0x01, Y3, Z5, Z5
 	VMOVUPS       Z5, (CX)(DI*1)
 	ADDQ          $0x00000040, DI
-	JMP           singles_607
+	JMP           singles_610
 
-tail_608:
+tail_611:
 	ADDQ          $0x00000040, SI
 	CMPQ          DI, SI
-	JEQ           done_609
+	JEQ           done_612
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DX)(DI*2), K1, Z3
 	VMOVUPD.Z     64(DX)(DI*2), K2, Z4
@@ -27350,7 +27733,7 @@ tail_608:
 	VMOVUPS       Z0, K1, (CX)(DI*1)
 	MOVQ          SI, DI
 
-done_609:
+done_612:
 	VZEROUPPER
 	RET
 
@@ -27370,9 +27753,9 @@ TEXT ·widenAVX512(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_610:
+singles_613:
 	CMPQ          BX, DX
-	JGT           tail_611
+	JGT           tail_614
 	VMOVUPS       (CX)(BX*1), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -27380,12 +27763,12 @@ singles_610:
 	VMOVUPD       Z1, (AX)(BX*2)
 	VMOVUPD       Z0, 64(AX)(BX*2)
 	ADDQ          $0x00000040, BX
-	JMP           singles_610
+	JMP           singles_613
 
-tail_611:
+tail_614:
 	ADDQ          $0x00000040, DX
 	CMPQ          BX, DX
-	JEQ           done_612
+	JEQ           done_615
 	VMOVUPS.Z     (CX)(BX*1), K1, Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -27395,7 +27778,7 @@ tail_611:
 	VMOVUPD       Z0, K2, 64(AX)(BX*2)
 	MOVQ          DX, BX
 
-done_612:
+done_615:
 	VZEROUPPER
 	RET
 
@@ -27415,9 +27798,9 @@ TEXT ·narrowAVX512(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_613:
+singles_616:
 	CMPQ         BX, DX
-	JGT          tail_614
+	JGT          tail_617
 	VMOVUPD      (CX)(BX*2), Z0
 	VMOVUPD      64(CX)(BX*2), Z1
 	VPXORD       Z2, Z2, Z2
@@ -27426,12 +27809,12 @@ singles_613:
 	VINSERTF64X4 $0x01, Y0, Z2, Z2
 	VMOVUPS      Z2, (AX)(BX*1)
 	ADDQ         $0x00000040, BX
-	JMP          singles_613
+	JMP          singles_616
 
-tail_614:
+tail_617:
 	ADDQ         $0x00000040, DX
 	CMPQ         BX, DX
-	JEQ          done_615
+	JEQ          done_618
 	KSHIFTRW     $0x08, K1, K2
 	VMOVUPD.Z    (CX)(BX*2), K1, Z0
 	VMOVUPD.Z    64(CX)(BX*2), K2, Z1
@@ -27442,7 +27825,7 @@ tail_614:
 	VMOVUPS      Z2, K1, (AX)(BX*1)
 	MOVQ         DX, BX
 
-done_615:
+done_618:
 	VZEROUPPER
 	RET
 
@@ -27474,9 +27857,9 @@ TEXT ·gradCoefficientsAVX512(SB), NOSPLIT, $0-248
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_616:
+singles_619:
 	CMPQ          R13, R12
-	JGT           tail_617
+	JGT           tail_620
 	VMOVUPD       (DI)(R13*2), Z1
 	VMOVUPD       64(DI)(R13*2), Z2
 	VMOVUPD       (R8)(R13*2), Z3
@@ -27493,7 +27876,7 @@ singles_616:
 	VMOVUPD       Z3, (R8)(R13*2)
 	VMOVUPD       Z4, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_619
+	JEQ           nodWeight_622
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -27505,16 +27888,16 @@ singles_616:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, (BX)(R13*1)
 
-nodWeight_619:
+nodWeight_622:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_620
+	JEQ          nodBias_623
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, (SI)(R13*1)
 
-nodBias_620:
+nodBias_623:
 	VMOVUPS       (R10)(R13*1), Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -27567,12 +27950,12 @@ nodBias_620:
 	VINSERTF64X4  $0x01, Y1, Z3, Z3
 	VMOVUPS       Z3, (DX)(R13*1)
 	ADDQ          $0x00000040, R13
-	JMP           singles_616
+	JMP           singles_619
 
-tail_617:
+tail_620:
 	ADDQ          $0x00000040, R12
 	CMPQ          R13, R12
-	JEQ           done_618
+	JEQ           done_621
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R13*2), K1, Z1
 	VMOVUPD.Z     64(DI)(R13*2), K2, Z2
@@ -27592,7 +27975,7 @@ tail_617:
 	VMOVUPD       Z3, K1, (R8)(R13*2)
 	VMOVUPD       Z4, K2, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_621
+	JEQ           nodWeight_624
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -27604,16 +27987,16 @@ tail_617:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, K1, (BX)(R13*1)
 
-nodWeight_621:
+nodWeight_624:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_622
+	JEQ          nodBias_625
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, K1, (SI)(R13*1)
 
-nodBias_622:
+nodBias_625:
 	VMOVUPS.Z     (R10)(R13*1), K1, Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -27667,6 +28050,6 @@ nodBias_622:
 	VMOVUPS       Z0, K1, (DX)(R13*1)
 	MOVQ          R12, R13
 
-done_618:
+done_621:
 	VZEROUPPER
 	RET

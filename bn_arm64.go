@@ -19,6 +19,7 @@ var neonKernels = kernelSet{
 	reduceCols:    reduceColsNEON,
 	gradRows:      gradRowsNEON,
 	gradCols:      gradColsNEON,
+	finite:        finiteGeneric,
 	// No NEON version yet: the generic loop's scalar FSQRT and FDIV stand in (vector
 	// fsqrt and fdiv on 2D need WORD encodings). On amd64 the vector kernel took Infer on
 	// NC 256×1024 from 1.02× to 0.95× copy; arm64 speed has not been measured.

@@ -19,6 +19,7 @@ var genericKernels = kernelSet{
 	reduceCols:    reduceColsGeneric,
 	gradRows:      gradRowsGeneric,
 	gradCols:      gradColsGeneric,
+	finite:        finiteGeneric,
 	invStd:        invStdGeneric,
 	fold:          foldGeneric,
 	foldWhole:     foldWholeGeneric,
@@ -246,6 +247,16 @@ func gradColsGeneric(dx, dy, x, center, gy, gx, g0 []float32, rows, stride int) 
 	}
 }
 
+func finiteGeneric(a, b []float64) bool {
+	b = b[:len(a)]
+	for i, v := range a {
+		if !isFinite(v + b[i]) { // see isFinite
+			return false
+		}
+	}
+	return true
+}
+
 func invStdGeneric(dst, m2 []float64, inv, eps float64) {
 	dst = dst[:len(m2)]
 	for i, q := range m2 {
@@ -253,28 +264,40 @@ func invStdGeneric(dst, m2 []float64, inv, eps float64) {
 	}
 }
 
-func foldGeneric(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32) {
+func foldGeneric(center, scale, shift []float32, mean, invStd, m2 []float64, weight, bias []float32, limit float64) {
 	n := len(center)
-	scale, shift, mean, invStd, weight, bias = scale[:n], shift[:n], mean[:n], invStd[:n], weight[:n], bias[:n]
+	scale, shift, mean, invStd, m2, weight, bias = scale[:n], shift[:n], mean[:n], invStd[:n], m2[:n], weight[:n], bias[:n]
 	for i, m := range mean {
 		k := float64(weight[i]) * invStd[i]
+		if foldsWhole(m, invStd[i], m2[i], limit) {
+			center[i], scale[i] = 0, float32(k)
+			shift[i] = float32(float64(bias[i]) - m*float64(float32(k)))
+			continue
+		}
 		c := float32(m)
 		center[i], scale[i] = c, float32(k)
 		shift[i] = float32(float64(bias[i]) - float64((m-float64(c))*k))
 	}
 }
 
-func foldWholeGeneric(scale, shift []float32, mean, invStd []float64, weight, bias []float32, limit float64) bool {
+func foldWholeGeneric(scale, shift []float32, mean, invStd, m2 []float64, weight, bias []float32, limit float64) bool {
 	n := len(scale)
-	shift, mean, invStd, weight, bias = shift[:n], mean[:n], invStd[:n], weight[:n], bias[:n]
-	within := true
+	shift, mean, invStd, m2, weight, bias = shift[:n], mean[:n], invStd[:n], m2[:n], weight[:n], bias[:n]
+	whole := true
 	for i, m := range mean {
 		k := float32(float64(weight[i]) * invStd[i])
 		scale[i] = k
 		shift[i] = float32(float64(bias[i]) - m*float64(k))
-		within = within && math.Abs(m*invStd[i]) <= limit
+		whole = whole && foldsWhole(m, invStd[i], m2[i], limit)
 	}
-	return within
+	return whole
+}
+
+// foldsWhole tells whether a channel with this mean, 1/σ and M2 folds its whole mean
+// into the shift: the mean within limit standard deviations of zero (not for a NaN), and
+// M2 not 0, since a constant channel keeps its center to normalize to exactly β.
+func foldsWhole(mean, invStd, m2, limit float64) bool {
+	return math.Abs(mean*invStd) <= limit && m2 != 0
 }
 
 func saveGeneric(center, residual, inv []float32, mean, invStd []float64) {

@@ -51,6 +51,10 @@ type kernelSet struct {
 	gradRows func(dx, dy, x, center, gy, gx, g0 []float32, width, samples, stride int)
 	gradCols func(dx, dy, x, center, gy, gx, g0 []float32, rows, stride int)
 
+	// finite reports whether a[i] + b[i] is finite for each of len(a) channels: the test
+	// of a tile's moments or sums for a channel to sum again exactly (see plan.moments).
+	finite func(a, b []float64) bool
+
 	// invStd sets dst[i] = 1/sqrt(m2[i]·inv + eps) for each of len(m2) channels, each
 	// operation rounded once in float64, so every set gives the same bits. dst may be
 	// m2 itself. A square root and a division per channel cost as much as normalizing
@@ -60,15 +64,16 @@ type kernelSet struct {
 
 	// fold sets each of len(center) channels' center = float32(mean[i]), scale =
 	// weight[i]·invStd[i] and shift = bias[i] - (mean[i] - center)·scale, each operation
-	// rounded once in float64, so every set gives the same bits. Converting one channel at
-	// a time took 2 ns a channel on amd64 (each scalar conversion waits on the last), a
-	// third of Forward on NC 2×1024.
-	fold func(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32)
+	// rounded once in float64, so every set gives the same bits; but a channel that folds
+	// whole (see foldsWhole) gets center = 0 and foldWhole's scale and shift. Converting
+	// one channel at a time took 2 ns a channel on amd64 (each scalar conversion waits on
+	// the last), a third of Forward on NC 2×1024.
+	fold func(center, scale, shift []float32, mean, invStd, m2 []float64, weight, bias []float32, limit float64)
 	// foldWhole sets each of len(scale) channels' scale = float32(weight[i]·invStd[i]) and
 	// shift = bias[i] - mean[i]·scale, the whole mean folded into the shift for
 	// normalizing with a nil center; rounded as fold rounds. It reports whether every
-	// |mean[i]·invStd[i]| is at most limit (false for a NaN).
-	foldWhole func(scale, shift []float32, mean, invStd []float64, weight, bias []float32, limit float64) bool
+	// channel folds whole.
+	foldWhole func(scale, shift []float32, mean, invStd, m2 []float64, weight, bias []float32, limit float64) bool
 
 	// The per-channel work between the passes. Like fold, these round each operation once
 	// in float64, so every set gives the same bits, and exist because amd64's scalar

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/simdnorm/bn/internal/guard"
@@ -210,6 +211,27 @@ func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng 
 		m2[i] = 100 * math.Abs(rng.NormFloat64())
 	}
 	m2[0] = 0 // eps alone
+
+	// The finite test of two sums: every channel finite, then one NaN or infinity in
+	// either slice, at the first channel, the last (whichever lane of a vector that
+	// falls in) and one between, and two infinities that cancel into a NaN.
+	sums := make([]float64, call.ch)
+	for i := range sums {
+		sums[i] = 1e30 * rng.NormFloat64()
+	}
+	if !genericKernels.finite(sums, m2) || !k.finite(g.f64(sums), g.f64(m2)) {
+		t.Fatalf("%s: finite: false for finite sums", name)
+	}
+	inf := math.Inf(1)
+	for _, c := range []struct{ a, b float64 }{{math.NaN(), 0}, {0, inf}, {-inf, 1}, {inf, -inf}} {
+		for _, at := range []int{0, call.ch / 2, call.ch - 1} {
+			a, b := slices.Clone(sums), slices.Clone(m2)
+			a[at], b[at] = c.a, c.b
+			if genericKernels.finite(a, b) || k.finite(g.f64(a), g.f64(b)) {
+				t.Fatalf("%s: finite: true with %v + %v at channel %d", name, c.a, c.b, at)
+			}
+		}
+	}
 	const inv, eps = 1.0 / 7, 1e-5
 	wantInv := make([]float64, call.ch)
 	genericKernels.invStd(wantInv, m2, inv, eps)
@@ -223,46 +245,66 @@ func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng 
 		}
 	}
 
-	// Center, scale and shift from float64 means that float32 cannot hold, and scale and
-	// shift with the whole mean folded: the same bits as generic.
+	// Center, scale and shift from float64 means that float32 cannot hold, with M2 of 0
+	// (a constant channel) in channel 0: at limits that fold every other channel whole,
+	// none, and about half. The same bits as generic, and each channel whole or not as
+	// foldsWhole says.
 	means := make([]float64, call.ch)
+	dist := make([]float64, call.ch)
 	for i := range means {
 		means[i] = 1e4 * rng.NormFloat64()
+		dist[i] = math.Abs(means[i] * wantInv[i])
 	}
-	wantFold := [3][]float32{make([]float32, call.ch), make([]float32, call.ch), make([]float32, call.ch)}
-	genericKernels.fold(wantFold[0], wantFold[1], wantFold[2], means, wantInv, scale, shift)
-	gotFold := [3][]float32{g.f32(make([]float32, call.ch)), g.f32(make([]float32, call.ch)), g.f32(make([]float32, call.ch))}
-	k.fold(gotFold[0], gotFold[1], gotFold[2], g.f64(means), g.f64(wantInv), g.f32(scale), g.f32(shift))
-	for j, what := range []string{"center", "scale", "shift"} {
-		for i := range wantFold[j] {
-			if math.Float32bits(gotFold[j][i]) != math.Float32bits(wantFold[j][i]) {
-				t.Fatalf("%s: fold channel %d: %s %v, generic %v", name, i, what, gotFold[j][i], wantFold[j][i])
+	slices.Sort(dist)
+	f32s := func() [3][]float32 {
+		return [3][]float32{g.f32(make([]float32, call.ch)), g.f32(make([]float32, call.ch)), g.f32(make([]float32, call.ch))}
+	}
+	wantFold, gotFold, wholeFold := f32s(), f32s(), f32s()
+	for _, limit := range []float64{math.Inf(1), 0, dist[call.ch/2]} {
+		genericKernels.fold(wantFold[0], wantFold[1], wantFold[2], means, wantInv, m2, scale, shift, limit)
+		k.fold(gotFold[0], gotFold[1], gotFold[2], g.f64(means), g.f64(wantInv), g.f64(m2), g.f32(scale), g.f32(shift), limit)
+		genericKernels.foldWhole(wholeFold[1], wholeFold[2], means, wantInv, m2, scale, shift, limit)
+		for j, what := range []string{"center", "scale", "shift"} {
+			for i := range wantFold[j] {
+				if math.Float32bits(gotFold[j][i]) != math.Float32bits(wantFold[j][i]) {
+					t.Fatalf("%s: fold limit %g channel %d: %s %v, generic %v", name, limit, i, what, gotFold[j][i], wantFold[j][i])
+				}
+			}
+		}
+		for i, m := range means {
+			c, sh := wantFold[0][i], wantFold[2][i]
+			if whole := foldsWhole(m, wantInv[i], m2[i], limit); whole && (c != 0 || sh != wholeFold[2][i]) || !whole && c != float32(m) {
+				t.Fatalf("%s: fold limit %g channel %d (whole %v): center %v shift %v, foldWhole's shift %v", name, limit, i, whole, c, sh, wholeFold[2][i])
 			}
 		}
 	}
-	// foldWhole, and its test of the limit: every channel within it, none, all but the
-	// last (whichever lane of a vector that falls in), and the last NaN.
+	// foldWhole, and its test of the limit and of M2: every channel within it, none, all
+	// but the last (whichever lane of a vector that falls in), the last NaN, and every
+	// channel within but the constant first.
 	within := 0.0
 	for i, m := range means[:call.ch-1] {
 		within = max(within, math.Abs(m*wantInv[i]))
 	}
 	last := means[call.ch-1]
+	varied := nonzero[:call.ch]
 	for _, c := range []struct {
 		limit, last float64
+		m2          []float64
 		want        bool
 		others      bool // the case needs channels before the last
 	}{
-		{math.Inf(1), last, true, false},
-		{0, last, false, false},
-		{within, 2 * within / wantInv[call.ch-1], false, true},
-		{math.Inf(1), math.NaN(), false, false},
+		{math.Inf(1), last, varied, true, false},
+		{0, last, varied, false, false},
+		{within, 2 * within / wantInv[call.ch-1], varied, false, true},
+		{math.Inf(1), math.NaN(), varied, false, false},
+		{math.Inf(1), last, m2, false, false},
 	} {
 		if c.others && call.ch == 1 {
 			continue
 		}
 		means[call.ch-1] = c.last
-		wantWithin := genericKernels.foldWhole(wantFold[1], wantFold[2], means, wantInv, scale, shift, c.limit)
-		gotWithin := k.foldWhole(gotFold[1], gotFold[2], g.f64(means), g.f64(wantInv), g.f32(scale), g.f32(shift), c.limit)
+		wantWithin := genericKernels.foldWhole(wantFold[1], wantFold[2], means, wantInv, c.m2, scale, shift, c.limit)
+		gotWithin := k.foldWhole(gotFold[1], gotFold[2], g.f64(means), g.f64(wantInv), g.f64(c.m2), g.f32(scale), g.f32(shift), c.limit)
 		if gotWithin != c.want || wantWithin != c.want {
 			t.Fatalf("%s: foldWhole within %g: %v, generic %v, want %v", name, c.limit, gotWithin, wantWithin, c.want)
 		}

@@ -1,10 +1,6 @@
 package bn
 
-import (
-	"math"
-	"slices"
-	"sync"
-)
+import "sync"
 
 // scratch holds the per-channel working values of one call for one tile of channels.
 // Calls take it from a pool, so they allocate nothing in steady state and stay safe for
@@ -13,7 +9,6 @@ type scratch struct {
 	mean, m2, sum1, sum2 [maxTile]float64
 	invStd               [maxTile]float64
 	center, scale, shift [maxTile]float32
-	whole                [maxTile]float32 // fold's shifts for a mix of channels
 	gy, gx, g0           [maxTile]float32
 	st                   stats
 }
@@ -38,43 +33,38 @@ const foldLimit = 4
 // of 0; any other the mean rounded to float32 as its center, so that x - center is exact
 // for values near the mean, and the part the rounding dropped in its shift
 // (kernelSet.fold). Without that split, a mean 1e4 times the spread would cost about 1e-3
-// of relative accuracy. So does a constant channel (m2, when not nil, of 0), so that it
-// normalizes to exactly β. The center is nil when every channel folds whole. Either way
+// of relative accuracy. So does a constant channel (an m2 of 0; running statistics
+// come with a nil m2), so that it normalizes to exactly β. The center is nil when every channel folds whole. Either way
 // a channel's outputs do not depend on its neighbors'.
 func (sc *scratch) fold(k *kernelSet, mean, m2, invStds []float64, weight, bias []float32) []float32 {
 	n := len(invStds)
 	mean = mean[:n]
-	if m2 != nil {
-		m2 = m2[:n]
+	if m2 == nil {
+		m2 = nonzero[:n] // running statistics: no channel counts as constant
 	}
+	m2 = m2[:n]
 	center, scale, shift := sc.center[:n], sc.scale[:n], sc.shift[:n]
-	if k.foldWhole(scale, shift, mean, invStds, weight, bias, foldLimit) && !slices.Contains(m2, 0) {
+	if k.foldWhole(scale, shift, mean, invStds, m2, weight, bias, foldLimit) {
 		return nil
 	}
-	// Some channel keeps a center: fold them all so, then give those that fold whole a
-	// center of 0 and their whole shift back.
-	whole := sc.whole[:n]
-	copy(whole, shift)
-	k.fold(center, scale, shift, mean, invStds, weight, bias)
-	for i, m := range mean {
-		if math.Abs(m*invStds[i]) <= foldLimit && (m2 == nil || m2[i] != 0) {
-			center[i], shift[i] = 0, whole[i]
-		}
-	}
+	k.fold(center, scale, shift, mean, invStds, m2, weight, bias, foldLimit)
 	return center
 }
 
-// zeros and ones stand for a nil center and for a nil Bias or Weight. Nothing writes
-// them.
+// zeros and ones stand for a nil center and for a nil Bias or Weight, nonzero for the
+// M2 of running statistics. Nothing writes them.
 var (
-	zeros [maxTile]float32
-	ones  = func() (a [maxTile]float32) {
-		for i := range a {
-			a[i] = 1
-		}
-		return a
-	}()
+	zeros   [maxTile]float32
+	ones    = filled[float32](1)
+	nonzero = filled[float64](1)
 )
+
+func filled[T float32 | float64](v T) (a [maxTile]T) {
+	for i := range a {
+		a[i] = v
+	}
+	return a
+}
 
 // stats are the moments of a tile's channels: mean and M2 (the sum of squared
 // deviations) over count values each.

@@ -1727,32 +1727,82 @@ func (w *isa) invStd() {
 	w.ret()
 }
 
+// finite emits the test of a tile's two float64 sums: whether every a[i] + b[i] is
+// finite. s - s is 0 for a finite s and NaN for a NaN or an infinity, and a NaN stays in
+// a sum, so the accumulators end all zero bits exactly when every channel is finite. One
+// channel at a time, in Go, the test took 0.5 µs of Moments on NC 2×1024.
+func (w *isa) finite() {
+	w.text("finite", "func(a, b []float64) bool")
+	Comment("finite" + w.name + ": whether a[i]+b[i] is finite for each of len(a) values.")
+	p := bases([]string{"a", "b"})
+	a, b := p[0], p[1]
+	n := Load(Param("a").Len(), GP64())
+	w.setTail(n)
+	acc := [2]VecVirtual{w.vec(), w.vec()}
+	for _, v := range acc {
+		w.zero(v)
+	}
+	w.loop(n, 1, func(i Register, _ int, tail bool) {
+		x := w.loadPD(Mem{Base: a, Index: i, Scale: 2}, tail)
+		y := w.loadPD(Mem{Base: b, Index: i, Scale: 2}, tail)
+		for h := range 2 {
+			VADDPD(y[h], x[h], x[h])
+			VSUBPD(x[h], x[h], x[h])
+			VADDPD(x[h], acc[h], acc[h])
+		}
+	})
+	VADDPD(acc[1], acc[0], acc[0])
+	if w.zmm {
+		k := K()
+		VPTESTMQ(acc[0], acc[0], k)
+		KORTESTW(k, k)
+	} else {
+		VPTEST(acc[0], acc[0])
+	}
+	ok := GP8()
+	SETEQ(ok)
+	Store(ok, ReturnIndex(0))
+	w.ret()
+}
+
 // fold emits each channel's center, scale and shift for normalizing with its batch mean
-// (float64) and 1/σ: center = float32(mean), scale = γ/σ and shift = β - (mean -
-// center)·scale, each operation in float64, rounded once as IEEE's, so that the result
-// is the generic kernel's to the bit.
+// (float64) and 1/σ. A channel that folds whole (see wholeLanes) gets foldWhole's
+// center 0 and shift; any other center = float32(mean), scale = γ/σ and shift = β -
+// (mean - center)·scale. Each operation is in float64, rounded once as IEEE's, so that
+// the result is the generic kernel's to the bit. Both shifts are formed for every
+// channel and blended: one channel at a time in Go, the choice took 1.9 µs of Forward
+// on NC 2×1024 when the channels were mixed.
 func (w *isa) fold() {
-	w.text("fold", "func(center, scale, shift []float32, mean, invStd []float64, weight, bias []float32)")
-	Comment("fold" + w.name + ": center, scale and shift from mean, invStd, weight and bias, len(center) values.")
-	p := bases([]string{"center", "scale", "shift", "mean", "invStd", "weight", "bias"})
-	center, scale, shift, mean, invStd, weight, bias := p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+	w.text("fold", "func(center, scale, shift []float32, mean, invStd, m2 []float64, weight, bias []float32, limit float64)")
+	Comment("fold" + w.name + ": center, scale and shift from mean, invStd, m2, weight and bias, len(center) values.")
+	p := bases([]string{"center", "scale", "shift", "mean", "invStd", "m2", "weight", "bias"})
+	center, scale, shift, mean, invStd, m2, weight, bias := p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
 	n := Load(Param("center").Len(), GP64())
+	limit, zero := w.foldConstants()
 	w.setTail(n)
 	w.loop(n, 1, func(i Register, _ int, tail bool) {
 		m, inv, gamma, beta := w.foldLoads(mean, invStd, weight, bias, i, tail)
-		c := w.narrow(m)
-		var k, b [2]VecVirtual
+		q := w.loadPD(Mem{Base: m2, Index: i, Scale: 2}, tail)
+		var whole [2]Op
 		for h := range 2 {
-			k[h] = w.widen(gamma, h)
-			VMULPD(inv[h], k[h], k[h])
+			whole[h] = w.wholeLanes(m[h], inv[h], q[h], limit, zero)
+		}
+		k := w.scales(gamma, inv)
+		sc, c := w.narrow(k), w.narrow(m)
+		var cz, b [2]VecVirtual
+		for h := range 2 {
 			d := w.widen(c, h)
 			VSUBPD(d, m[h], d) // the part of the mean the center drops
 			VMULPD(k[h], d, d)
 			b[h] = w.widen(beta, h)
 			VSUBPD(d, b[h], b[h])
+			bw := w.wholeShift(sc, beta, m[h], h)
+			cz[h] = w.vec()
+			w.blend(whole[h], bw, b[h], b[h])
+			w.blend(whole[h], zero, m[h], cz[h])
 		}
-		w.store(c, at(center, i, 0), tail)
-		w.store(w.narrow(k), at(scale, i, 0), tail)
+		w.store(w.narrow(cz), at(center, i, 0), tail)
+		w.store(sc, at(scale, i, 0), tail)
 		w.store(w.narrow(b), at(shift, i, 0), tail)
 	})
 	w.ret()
@@ -1769,48 +1819,100 @@ func (w *isa) foldLoads(mean, invStd, weight, bias, i Register, tail bool) (m, i
 	return m, inv, gamma, beta
 }
 
-func (w *isa) foldWhole() {
-	w.text("foldWhole", "func(scale, shift []float32, mean, invStd []float64, weight, bias []float32, limit float64) int")
-	Comment("foldWhole"+w.name+": scale and shift from mean, invStd, weight and bias, len(scale) values,",
-		"the whole mean folded into the shift. The result is nonzero when some channel's",
-		"|mean·invStd| exceeds limit or is NaN.")
-	p := bases([]string{"scale", "shift", "mean", "invStd", "weight", "bias"})
-	scale, shift, mean, invStd, weight, bias := p[0], p[1], p[2], p[3], p[4], p[5]
-	n := Load(Param("scale").Len(), GP64())
-	limit, zero := w.vec(), w.vec()
+// foldConstants loads fold's and foldWhole's limit and a zero.
+func (w *isa) foldConstants() (limit, zero VecVirtual) {
+	limit, zero = w.vec(), w.vec()
 	VBROADCASTSD(addr(Param("limit")), limit)
 	w.zero(zero)
+	return limit, zero
+}
+
+// scales returns γ·invStd in float64 halves.
+func (w *isa) scales(gamma VecVirtual, inv [2]VecVirtual) (k [2]VecVirtual) {
+	for h := range 2 {
+		k[h] = w.widen(gamma, h)
+		VMULPD(inv[h], k[h], k[h])
+	}
+	return k
+}
+
+// wholeShift returns half h of β - mean·scale, with the scale sc as the kernels apply
+// it (float32): the shift of a channel that folds whole.
+func (w *isa) wholeShift(sc, beta, m VecVirtual, h int) VecVirtual {
+	d := w.widen(sc, h)
+	VMULPD(m, d, d)
+	b := w.widen(beta, h)
+	VSUBPD(d, b, b)
+	return b
+}
+
+// wholeLanes returns the lanes of a half vector of channels that fold whole: |mean·invStd|
+// at most limit (not for a NaN), and M2 not 0, since a constant channel keeps its center
+// to normalize to exactly β. M2 is 0 in the lanes past a tail too, but there invStd is 0,
+// which it never is with M2 = 0 (1/√eps), so tail lanes count as folding whole. AVX-512
+// returns a K mask, AVX2 a vector of all-ones lanes.
+func (w *isa) wholeLanes(m, inv, q, limit, zero VecVirtual) Op {
+	// |mean·invStd| as max(a, 0 - a), NaN for NaN.
+	a, neg := w.vec(), w.vec()
+	VMULPD(inv, m, a)
+	VSUBPD(a, zero, neg)
+	VMAXPD(neg, a, a)
+	if w.zmm {
+		tailLane, varies, whole := K(), K(), K()
+		VCMPPD(U8(cmpEQOQ), zero, inv, tailLane)
+		VCMPPD(U8(cmpNEQUQ), zero, q, varies)
+		KORW(tailLane, varies, varies)
+		VCMPPD(U8(cmpLEOQ), limit, a, varies, whole)
+		return whole
+	}
+	t := w.vec()
+	VCMPPD(U8(cmpEQOQ), zero, inv, t)
+	VCMPPD(U8(cmpNEQUQ), zero, q, neg)
+	VORPD(t, neg, neg)
+	VCMPPD(U8(cmpLEOQ), limit, a, a)
+	VANDPD(neg, a, a)
+	return a
+}
+
+// blend sets dst = a in the lanes of mask and b in the others.
+func (w *isa) blend(mask Op, a, b, dst VecVirtual) {
+	if w.zmm {
+		VBLENDMPD(a, b, mask, dst)
+	} else {
+		VBLENDVPD(mask, a, b, dst)
+	}
+}
+
+func (w *isa) foldWhole() {
+	w.text("foldWhole", "func(scale, shift []float32, mean, invStd, m2 []float64, weight, bias []float32, limit float64) int")
+	Comment("foldWhole"+w.name+": scale and shift from mean, invStd, weight and bias, len(scale) values,",
+		"the whole mean folded into the shift. The result is nonzero when some channel does",
+		"not fold whole: |mean·invStd| exceeds limit or is NaN, or m2 is 0.")
+	p := bases([]string{"scale", "shift", "mean", "invStd", "m2", "weight", "bias"})
+	scale, shift, mean, invStd, m2, weight, bias := p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+	n := Load(Param("scale").Len(), GP64())
+	limit, zero := w.foldConstants()
 	far := GP64()
 	XORQ(far, far)
 	w.setTail(n)
 	w.loop(n, 1, func(i Register, _ int, tail bool) {
 		m, inv, gamma, beta := w.foldLoads(mean, invStd, weight, bias, i, tail)
-		var k, b [2]VecVirtual
+		q := w.loadPD(Mem{Base: m2, Index: i, Scale: 2}, tail)
 		for h := range 2 {
-			k[h] = w.widen(gamma, h)
-			VMULPD(inv[h], k[h], k[h])
-			// |mean·invStd| as max(a, 0 - a), NaN for NaN; tail lanes read as 0.
-			a, neg := w.vec(), w.vec()
-			VMULPD(inv[h], m[h], a)
-			VSUBPD(a, zero, neg)
-			VMAXPD(neg, a, a)
-			bits := GP32()
+			whole, bits := w.wholeLanes(m[h], inv[h], q[h], limit, zero), GP32()
 			if w.zmm {
-				beyond := K()
-				VCMPPD(U8(cmpNLEUQ), limit, a, beyond)
-				KMOVW(beyond, bits)
+				KMOVW(whole, bits)
 			} else {
-				VCMPPD(U8(cmpNLEUQ), limit, a, a)
-				VMOVMSKPD(a, bits)
+				VMOVMSKPD(whole, bits)
 			}
+			XORL(U32(1<<(w.lanes/2)-1), bits) // the lanes that do not fold whole
 			ORQ(bits.As64(), far)
 		}
+		k := w.scales(gamma, inv)
 		sc := w.narrow(k)
+		var b [2]VecVirtual
 		for h := range 2 {
-			d := w.widen(sc, h) // the scale as the kernels apply it
-			VMULPD(m[h], d, d)
-			b[h] = w.widen(beta, h)
-			VSUBPD(d, b[h], b[h])
+			b[h] = w.wholeShift(sc, beta, m[h], h)
 		}
 		w.store(sc, at(scale, i, 0), tail)
 		w.store(w.narrow(b), at(shift, i, 0), tail)
@@ -1819,5 +1921,10 @@ func (w *isa) foldWhole() {
 	w.ret()
 }
 
-// cmpNLEUQ is VCMPPD's predicate "not less than or equal, unordered": true for a NaN.
-const cmpNLEUQ = 0x16
+// VCMPPD's predicates: equal, not equal (true for a NaN), and less than or equal
+// (false for a NaN).
+const (
+	cmpEQOQ  = 0x00
+	cmpNEQUQ = 0x04
+	cmpLEOQ  = 0x12
+)

@@ -31,6 +31,7 @@ func main() {
 		w.reduceShortRows()
 		w.reduceCols()
 		w.grad()
+		w.finite()
 		w.invStd()
 		w.fold()
 		w.scale()

@@ -19,13 +19,14 @@ var neonKernels = kernelSet{
 	reduceCols:    reduceColsNEON,
 	gradRows:      gradRowsNEON,
 	gradCols:      gradColsNEON,
-	finite:        finiteGeneric,
 	// No NEON version yet: the generic loop's scalar FSQRT and FDIV stand in (vector
 	// fsqrt and fdiv on 2D need WORD encodings). On amd64 the vector kernel took Infer on
 	// NC 256×1024 from 1.02× to 0.95× copy; arm64 speed has not been measured.
 	invStd: invStdGeneric,
-	// The generic loop: arm64's scalar conversions write whole registers, so they do not
-	// wait on each other as amd64's do.
+	// The generic loops: arm64's scalar conversions write whole registers, so they do not
+	// wait on each other as amd64's do. (finite has no conversions, but how a vector
+	// version would compare on arm64 has not been measured.)
+	finite:           finiteGeneric,
 	fold:             foldGeneric,
 	foldWhole:        foldWholeGeneric,
 	save:             saveGeneric,

@@ -34,8 +34,8 @@ const foldLimit = 4
 // for values near the mean, and the part the rounding dropped in its shift
 // (kernelSet.fold). Without that split, a mean 1e4 times the spread would cost about 1e-3
 // of relative accuracy. So does a constant channel (an m2 of 0; running statistics
-// come with a nil m2), so that it normalizes to exactly β. The center is nil when every channel folds whole. Either way
-// a channel's outputs do not depend on its neighbors'.
+// come with a nil m2), so that it normalizes to exactly β. The center is nil when every
+// channel folds whole. Either way a channel's outputs do not depend on its neighbors'.
 func (sc *scratch) fold(k *kernelSet, mean, m2, invStds []float64, weight, bias []float32) []float32 {
 	n := len(invStds)
 	mean = mean[:n]

@@ -36,7 +36,7 @@ func BenchmarkBN(b *testing.B) {
 
 // run times op and reports, beside its ns/op, the time of a copy() of the same bytes
 // measured in blocks that alternate with the op's (copy-ns/op) and the ratio of the two
-// (x-copy). This machine's bandwidth drifts by up to 1.5× within a minute, so the copy
+// (x-copy). A shared machine's bandwidth can drift by 1.5× within a minute, so the copy
 // row of the same shape, timed seconds earlier, can fall in another phase than the op;
 // blocks of about 10 ms side by side fall in the same one.
 func run(b *testing.B, w *bench.Workspace, op bench.Op) {

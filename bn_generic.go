@@ -271,7 +271,7 @@ func foldGeneric(center, scale, shift []float32, mean, invStd, m2 []float64, wei
 		k := float64(weight[i]) * invStd[i]
 		if foldsWhole(m, invStd[i], m2[i], limit) {
 			center[i], scale[i] = 0, float32(k)
-			shift[i] = float32(float64(bias[i]) - m*float64(float32(k)))
+			shift[i] = wholeShift(bias[i], m, float32(k))
 			continue
 		}
 		c := float32(m)
@@ -287,10 +287,16 @@ func foldWholeGeneric(scale, shift []float32, mean, invStd, m2 []float64, weight
 	for i, m := range mean {
 		k := float32(float64(weight[i]) * invStd[i])
 		scale[i] = k
-		shift[i] = float32(float64(bias[i]) - m*float64(k))
+		shift[i] = wholeShift(bias[i], m, k)
 		whole = whole && foldsWhole(m, invStd[i], m2[i], limit)
 	}
 	return whole
+}
+
+// wholeShift is the shift of a channel that folds its whole mean: β - mean·scale, with
+// the scale as the kernels apply it.
+func wholeShift(bias float32, mean float64, scale float32) float32 {
+	return float32(float64(bias) - mean*float64(scale))
 }
 
 // foldsWhole tells whether a channel with this mean, 1/σ and M2 folds its whole mean

@@ -44,6 +44,8 @@ GLOBL ymask<>(SB), RODATA|NOPTR, $64
 // func momentsRowsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, prefetch int)
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·momentsRowsAVX2(SB), NOSPLIT, $96-136
+	PCALIGN $0x40
+
 	// momentsRowsAVX2: merges each sample's runs x[i*width:][:width] of len(mean)
 	// channels into mean and m2, after count values merged before. Each run shifted by
 	// k[i] (buf's first region; float32(mean[i]) after the first sample) is summed in
@@ -418,6 +420,8 @@ done_16:
 // func momentsShortRowsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int, prefetch int)
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·momentsShortRowsAVX2(SB), NOSPLIT, $96-152
+	PCALIGN $0x40
+
 	// momentsShortRowsAVX2: momentsRows for short runs, summed in float32 across a
 	// group of samples before each merge.
 	MOVQ    x_base+72(FP), AX
@@ -1058,6 +1062,8 @@ done_87:
 // func momentsColsAVX2(mean []float64, m2 []float64, buf []float32, x []float32, rows int, stride int, count int, first int, prefetch int)
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-136
+	PCALIGN $0x40
+
 	// momentsColsAVX2: merges rows rows of len(mean) channels into mean and m2,
 	// after count rows merged before, in chunks of first rows then momentsChunk: each chunk's
 	// values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)
@@ -1560,6 +1566,8 @@ done_133:
 // func normRowsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, stream int)
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
+	PCALIGN $0x40
+
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+152(FP), $0x00
 	JNE     nontemporal_134
@@ -2024,6 +2032,8 @@ flushed_181:
 // func normShortRowsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, group int)
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·normShortRowsAVX2(SB), NOSPLIT, $72-160
+	PCALIGN $0x40
+
 	// normShortRowsAVX2: normRows for short runs, a group of samples at a time.
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
@@ -2355,6 +2365,8 @@ done_223:
 // func normColsAVX2(y []float32, x []float32, center []float32, scale []float32, shift []float32, rows int, stride int, prefetch int, stream int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
+	PCALIGN $0x40
+
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
 	JNE     nontemporal_224
@@ -4616,6 +4628,8 @@ rowsdone_449:
 // func reduceRowsAVX2(sumDy []float64, sumDyXc []float64, dy []float32, x []float32, center []float32, width int, samples int, stride int, prefetch int)
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
+	PCALIGN $0x40
+
 	// reduceRowsAVX2: for each sample and channel i, adds Σdy and Σdy·(x-center[i])
 	// over the run of width values to sumDy[i] and sumDyXc[i], summed in float32 over
 	// chunks of runChunk values and in float64 across them.
@@ -4849,6 +4863,8 @@ done_481:
 // func reduceShortRowsAVX2(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, center []float32, width int, samples int, stride int, group int, prefetch int, bychannel int)
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-192
+	PCALIGN $0x40
+
 	// reduceShortRowsAVX2: reduceRows for short runs, summed in float32 across a
 	// group of samples before each move to float64.
 	MOVQ    dy_base+72(FP), AX
@@ -5620,6 +5636,8 @@ done_581:
 // func reduceColsAVX2(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, rows int, stride int, first int, prefetch int)
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
+	PCALIGN $0x40
+
 	// reduceColsAVX2: adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)
 	// channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in
 	// float32 over chunks of rows (first rows, then reduceChunk at a time) and in float64
@@ -6188,6 +6206,8 @@ done_647:
 // func gradRowsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int, prefetch int, stream int)
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
+	PCALIGN $0x40
+
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
 	JNE     nontemporal_648
@@ -6782,6 +6802,8 @@ flushed_707:
 // func gradShortRowsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int, prefetch int, group int)
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·gradShortRowsAVX2(SB), NOSPLIT, $72-208
+	PCALIGN $0x40
+
 	// gradShortRowsAVX2: gradRows for short runs, a group of samples at a time.
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
@@ -7225,6 +7247,8 @@ done_761:
 // func gradColsAVX2(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, rows int, stride int, prefetch int, stream int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
+	PCALIGN $0x40
+
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
 	JNE     nontemporal_762
@@ -9568,6 +9592,8 @@ rowsdone_995:
 // func finiteAVX2(a []float64, b []float64) bool
 // Requires: AVX
 TEXT ·finiteAVX2(SB), NOSPLIT, $72-49
+	PCALIGN $0x40
+
 	// finiteAVX2: whether a[i]+b[i] is finite for each of len(a) values.
 	MOVQ    a_base+0(FP), AX
 	MOVQ    b_base+24(FP), CX
@@ -9662,6 +9688,8 @@ done_1031:
 // func invStdAVX2(dst []float64, m2 []float64, inv float64, eps float64)
 // Requires: AVX, AVX2
 TEXT ·invStdAVX2(SB), NOSPLIT, $72-64
+	PCALIGN $0x40
+
 	// invStdAVX2: dst[i] = 1/sqrt(m2[i]*inv + eps), len(m2) values.
 	MOVQ         dst_base+0(FP), AX
 	MOVQ         m2_base+24(FP), CX
@@ -9756,6 +9784,8 @@ done_1038:
 // func foldAVX2(center []float32, scale []float32, shift []float32, mean []float64, invStd []float64, m2 []float64, weight []float32, bias []float32, limit float64)
 // Requires: AVX
 TEXT ·foldAVX2(SB), NOSPLIT, $72-200
+	PCALIGN $0x40
+
 	// foldAVX2: center, scale and shift from mean, invStd, m2, weight and bias, len(center) values.
 	MOVQ         center_base+0(FP), AX
 	MOVQ         scale_base+24(FP), CX
@@ -10115,6 +10145,8 @@ done_1045:
 // func scaleRowsAVX2(y []float32, x []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, stream int)
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·scaleRowsAVX2(SB), NOSPLIT, $72-136
+	PCALIGN $0x40
+
 	// scaleRowsAVX2: y = x*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+128(FP), $0x00
 	JNE     nontemporal_1072
@@ -10557,6 +10589,8 @@ flushed_1119:
 // func scaleShortRowsAVX2(y []float32, x []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, group int)
 // Requires: AVX, CMOV, FMA3, MMX+
 TEXT ·scaleShortRowsAVX2(SB), NOSPLIT, $72-136
+	PCALIGN $0x40
+
 	// scaleShortRowsAVX2: scaleRows for short runs, a group of samples at a time.
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
@@ -10874,6 +10908,8 @@ done_1161:
 // func scaleColsAVX2(y []float32, x []float32, scale []float32, shift []float32, rows int, stride int, prefetch int, stream int)
 // Requires: AVX, FMA3, MMX+
 TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
+	PCALIGN $0x40
+
 	// scaleColsAVX2: y = x*scale[i] + shift[i] over rows of len(scale) values.
 	CMPQ    stream+120(FP), $0x00
 	JNE     nontemporal_1162
@@ -13659,6 +13695,8 @@ rowsdone_1431:
 // func foldWholeAVX2(scale []float32, shift []float32, mean []float64, invStd []float64, m2 []float64, weight []float32, bias []float32, limit float64) int
 // Requires: AVX
 TEXT ·foldWholeAVX2(SB), NOSPLIT, $72-184
+	PCALIGN $0x40
+
 	// foldWholeAVX2: scale and shift from mean, invStd, weight and bias, len(scale) values,
 	// the whole mean folded into the shift. The result is nonzero when some channel does
 	// not fold whole: |mean·invStd| exceeds limit or is NaN, or m2 is 0.
@@ -13961,6 +13999,8 @@ done_1455:
 // func saveAVX2(center []float32, residual []float32, inv []float32, mean []float64, invStd []float64)
 // Requires: AVX
 TEXT ·saveAVX2(SB), NOSPLIT, $72-120
+	PCALIGN $0x40
+
 	// saveAVX2: center, residual and inv from mean and invStd, len(center) values.
 	MOVQ    center_base+0(FP), AX
 	MOVQ    residual_base+24(FP), CX
@@ -14146,6 +14186,8 @@ done_1480:
 // func trackAVX2(runMean []float32, runVar []float32, mean []float64, m2 []float64, factor float64, inv float64)
 // Requires: AVX, AVX2
 TEXT ·trackAVX2(SB), NOSPLIT, $72-112
+	PCALIGN $0x40
+
 	// trackAVX2: moves runMean and runVar toward mean and m2·inv by factor, len(runMean) values.
 	MOVQ         runMean_base+0(FP), AX
 	MOVQ         runVar_base+24(FP), CX
@@ -14390,6 +14432,8 @@ done_1499:
 // func widenAVX2(dst []float64, src []float32)
 // Requires: AVX
 TEXT ·widenAVX2(SB), NOSPLIT, $72-48
+	PCALIGN $0x40
+
 	// widenAVX2: dst[i] = float64(src[i]), len(src) values.
 	MOVQ    dst_base+0(FP), AX
 	MOVQ    src_base+24(FP), CX
@@ -14476,6 +14520,8 @@ done_1522:
 // func narrowAVX2(dst []float32, src []float64)
 // Requires: AVX
 TEXT ·narrowAVX2(SB), NOSPLIT, $72-48
+	PCALIGN $0x40
+
 	// narrowAVX2: dst[i] = float32(src[i]), len(dst) values.
 	MOVQ    dst_base+0(FP), AX
 	MOVQ    src_base+24(FP), CX
@@ -14563,6 +14609,8 @@ done_1531:
 // func gradCoefficientsAVX2(gy []float32, gx []float32, g0 []float32, dWeight []float32, dBias []float32, sumDy []float64, sumDyXc []float64, invStd []float32, weight []float32, lo []float32, invM float64)
 // Requires: AVX
 TEXT ·gradCoefficientsAVX2(SB), NOSPLIT, $72-248
+	PCALIGN $0x40
+
 	// gradCoefficientsAVX2: gy, gx and g0, Σdy·(x-mean) in sumDyXc, and dWeight and dBias
 	// unless empty, from len(sumDy) channels' sums.
 	MOVQ         gy_base+0(FP), AX
@@ -15021,6 +15069,8 @@ done_1540:
 // func momentsRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, prefetch int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·momentsRowsAVX512(SB), NOSPLIT, $24-136
+	PCALIGN $0x40
+
 	// momentsRowsAVX512: merges each sample's runs x[i*width:][:width] of len(mean)
 	// channels into mean and m2, after count values merged before. Each run shifted by
 	// k[i] (buf's first region; float32(mean[i]) after the first sample) is summed in
@@ -15311,6 +15361,8 @@ done_12:
 // func momentsShortRowsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, width int, samples int, stride int, count int, first int, group int, prefetch int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·momentsShortRowsAVX512(SB), NOSPLIT, $24-152
+	PCALIGN $0x40
+
 	// momentsShortRowsAVX512: momentsRows for short runs, summed in float32 across a
 	// group of samples before each merge.
 	MOVQ    x_base+72(FP), AX
@@ -15755,6 +15807,8 @@ done_47:
 // func momentsColsAVX512(mean []float64, m2 []float64, buf []float32, x []float32, rows int, stride int, count int, first int, prefetch int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-136
+	PCALIGN $0x40
+
 	// momentsColsAVX512: merges rows rows of len(mean) channels into mean and m2,
 	// after count rows merged before, in chunks of first rows then momentsChunk: each chunk's
 	// values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)
@@ -17426,6 +17480,8 @@ done_127:
 // func normRowsAVX512(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, stream int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
+	PCALIGN $0x40
+
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+152(FP), $0x00
 	JNE   nontemporal_128
@@ -17725,6 +17781,8 @@ flushed_150:
 // func normShortRowsAVX512(y []float32, x []float32, center []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, group int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·normShortRowsAVX512(SB), NOSPLIT, $0-160
+	PCALIGN $0x40
+
 	// normShortRowsAVX512: normRows for short runs, a group of samples at a time.
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
@@ -17911,6 +17969,8 @@ done_168:
 // func normColsAVX512(y []float32, x []float32, center []float32, scale []float32, shift []float32, rows int, stride int, prefetch int, stream int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
+	PCALIGN $0x40
+
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
 	JNE     nontemporal_169
@@ -19748,6 +19808,8 @@ rowsdone_237:
 // func reduceShortRowsAVX512(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, center []float32, width int, samples int, stride int, group int, prefetch int, bychannel int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
+	PCALIGN $0x40
+
 	// reduceShortRowsAVX512: reduceRows for short runs, summed in float32 across a
 	// group of samples before each move to float64.
 	MOVQ    dy_base+72(FP), AX
@@ -20201,6 +20263,8 @@ done_284:
 // func reduceColsAVX512(sumDy []float64, sumDyXc []float64, buf []float32, dy []float32, x []float32, rows int, stride int, first int, prefetch int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
+	PCALIGN $0x40
+
 	// reduceColsAVX512: adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)
 	// channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in
 	// float32 over chunks of rows (first rows, then reduceChunk at a time) and in float64
@@ -22120,6 +22184,8 @@ done_364:
 // func gradRowsAVX512(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int, prefetch int, stream int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
+	PCALIGN $0x40
+
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
 	JNE   nontemporal_365
@@ -22472,6 +22538,8 @@ flushed_387:
 // func gradShortRowsAVX512(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, width int, samples int, stride int, prefetch int, group int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·gradShortRowsAVX512(SB), NOSPLIT, $0-208
+	PCALIGN $0x40
+
 	// gradShortRowsAVX512: gradRows for short runs, a group of samples at a time.
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
@@ -22692,6 +22760,8 @@ done_405:
 // func gradColsAVX512(dx []float32, dy []float32, x []float32, center []float32, gy []float32, gx []float32, g0 []float32, rows int, stride int, prefetch int, stream int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
+	PCALIGN $0x40
+
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
 	JNE     nontemporal_406
@@ -25097,6 +25167,8 @@ rowsdone_474:
 // func finiteAVX512(a []float64, b []float64) bool
 // Requires: AVX, AVX512F
 TEXT ·finiteAVX512(SB), NOSPLIT, $0-49
+	PCALIGN $0x40
+
 	// finiteAVX512: whether a[i]+b[i] is finite for each of len(a) values.
 	MOVQ    a_base+0(FP), AX
 	MOVQ    b_base+24(FP), CX
@@ -25158,6 +25230,8 @@ done_482:
 // func invStdAVX512(dst []float64, m2 []float64, inv float64, eps float64)
 // Requires: AVX, AVX512F
 TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
+	PCALIGN $0x40
+
 	// invStdAVX512: dst[i] = 1/sqrt(m2[i]*inv + eps), len(m2) values.
 	MOVQ         dst_base+0(FP), AX
 	MOVQ         m2_base+24(FP), CX
@@ -25221,6 +25295,8 @@ done_485:
 // func foldAVX512(center []float32, scale []float32, shift []float32, mean []float64, invStd []float64, m2 []float64, weight []float32, bias []float32, limit float64)
 // Requires: AVX, AVX512F
 TEXT ·foldAVX512(SB), NOSPLIT, $0-200
+	PCALIGN $0x40
+
 	// foldAVX512: center, scale and shift from mean, invStd, m2, weight and bias, len(center) values.
 	MOVQ         center_base+0(FP), AX
 	MOVQ         scale_base+24(FP), CX
@@ -25408,6 +25484,8 @@ done_488:
 // func scaleRowsAVX512(y []float32, x []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, stream int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
+	PCALIGN $0x40
+
 	// scaleRowsAVX512: y = x*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+128(FP), $0x00
 	JNE   nontemporal_489
@@ -25688,6 +25766,8 @@ flushed_511:
 // func scaleShortRowsAVX512(y []float32, x []float32, scale []float32, shift []float32, width int, samples int, stride int, prefetch int, group int)
 // Requires: AVX, AVX512F, CMOV, MMX+
 TEXT ·scaleShortRowsAVX512(SB), NOSPLIT, $0-136
+	PCALIGN $0x40
+
 	// scaleShortRowsAVX512: scaleRows for short runs, a group of samples at a time.
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
@@ -25860,6 +25940,8 @@ done_529:
 // func scaleColsAVX512(y []float32, x []float32, scale []float32, shift []float32, rows int, stride int, prefetch int, stream int)
 // Requires: AVX, AVX512F, MMX+
 TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
+	PCALIGN $0x40
+
 	// scaleColsAVX512: y = x*scale[i] + shift[i] over rows of len(scale) values.
 	CMPQ    stream+120(FP), $0x00
 	JNE     nontemporal_530
@@ -27389,6 +27471,8 @@ rowsdone_598:
 // func foldWholeAVX512(scale []float32, shift []float32, mean []float64, invStd []float64, m2 []float64, weight []float32, bias []float32, limit float64) int
 // Requires: AVX, AVX512F
 TEXT ·foldWholeAVX512(SB), NOSPLIT, $0-184
+	PCALIGN $0x40
+
 	// foldWholeAVX512: scale and shift from mean, invStd, weight and bias, len(scale) values,
 	// the whole mean folded into the shift. The result is nonzero when some channel does
 	// not fold whole: |mean·invStd| exceeds limit or is NaN, or m2 is 0.
@@ -27541,6 +27625,8 @@ done_606:
 // func saveAVX512(center []float32, residual []float32, inv []float32, mean []float64, invStd []float64)
 // Requires: AVX, AVX512F
 TEXT ·saveAVX512(SB), NOSPLIT, $0-120
+	PCALIGN $0x40
+
 	// saveAVX512: center, residual and inv from mean and invStd, len(center) values.
 	MOVQ    center_base+0(FP), AX
 	MOVQ    residual_base+24(FP), CX
@@ -27626,6 +27712,8 @@ done_609:
 // func trackAVX512(runMean []float32, runVar []float32, mean []float64, m2 []float64, factor float64, inv float64)
 // Requires: AVX, AVX512F
 TEXT ·trackAVX512(SB), NOSPLIT, $0-112
+	PCALIGN $0x40
+
 	// trackAVX512: moves runMean and runVar toward mean and m2·inv by factor, len(runMean) values.
 	MOVQ         runMean_base+0(FP), AX
 	MOVQ         runVar_base+24(FP), CX
@@ -27740,6 +27828,8 @@ done_612:
 // func widenAVX512(dst []float64, src []float32)
 // Requires: AVX, AVX512F
 TEXT ·widenAVX512(SB), NOSPLIT, $0-48
+	PCALIGN $0x40
+
 	// widenAVX512: dst[i] = float64(src[i]), len(src) values.
 	MOVQ    dst_base+0(FP), AX
 	MOVQ    src_base+24(FP), CX
@@ -27785,6 +27875,8 @@ done_615:
 // func narrowAVX512(dst []float32, src []float64)
 // Requires: AVX, AVX512F
 TEXT ·narrowAVX512(SB), NOSPLIT, $0-48
+	PCALIGN $0x40
+
 	// narrowAVX512: dst[i] = float32(src[i]), len(dst) values.
 	MOVQ    dst_base+0(FP), AX
 	MOVQ    src_base+24(FP), CX
@@ -27832,6 +27924,8 @@ done_618:
 // func gradCoefficientsAVX512(gy []float32, gx []float32, g0 []float32, dWeight []float32, dBias []float32, sumDy []float64, sumDyXc []float64, invStd []float32, weight []float32, lo []float32, invM float64)
 // Requires: AVX, AVX512F
 TEXT ·gradCoefficientsAVX512(SB), NOSPLIT, $0-248
+	PCALIGN $0x40
+
 	// gradCoefficientsAVX512: gy, gx and g0, Σdy·(x-mean) in sumDyXc, and dWeight and dBias
 	// unless empty, from len(sumDy) channels' sums.
 	MOVQ         gy_base+0(FP), AX

@@ -445,9 +445,33 @@ group_25:
 	SHLQ $0x02, BX
 	MOVQ CX, SI
 	SHLQ $0x02, SI
+	CMPQ SI, $0x00000020
+	JB   run1_true_28
+	JEQ  run1_false_27
+	CMPQ SI, $0x00000040
+	JB   run2_true_30
+	JEQ  run2_false_29
+	CMPQ SI, $0x00000060
+	JB   run3_true_32
+	JEQ  run3_false_31
+	CMPQ SI, $0x00000080
+	JB   run4_true_34
+	JEQ  run4_false_33
+	CMPQ SI, $0x000000a0
+	JB   run5_true_36
+	JEQ  run5_false_35
+	CMPQ SI, $0x000000c0
+	JB   run6_true_38
+	JEQ  run6_false_37
+	CMPQ SI, $0x000000e0
+	JB   run7_true_40
+	JEQ  run7_false_39
+	CMPQ SI, $0x00000100
+	JB   run8_true_42
+	JEQ  run8_false_41
 	XORQ DI, DI
 
-channel_26:
+channel_43:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -460,11 +484,11 @@ channel_26:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_27
+	JZ           noprefetch_44
 	XORQ         R9, R9
 	MOVQ         DX, R10
 
-prefetch_28:
+prefetch_45:
 	LEAQ       (R8)(AX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -472,215 +496,20 @@ prefetch_28:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_28
+	JNZ        prefetch_45
 
-noprefetch_27:
-	CMPQ SI, $0x00000100
-	JA   bysample_29
-	MOVQ SI, R8
-	ANDQ $-32, R8
-	XORQ R9, R9
-
-pairs_31:
-	LEAQ 64(R9), R10
-	CMPQ R10, R8
-	JA   single_32
-	LEAQ (R9)(BX*1), R11
-	MOVQ DX, R12
-
-down_35:
-	CMPQ        R12, $0x02
-	JB          downlast_36
-	VSUBPS      (AX)(R9*1), Y1, Y10
-	VSUBPS      Y10, Y2, Y2
-	VFMADD231PS Y10, Y10, Y3
-	VSUBPS      32(AX)(R9*1), Y1, Y10
-	VSUBPS      Y10, Y4, Y4
-	VFMADD231PS Y10, Y10, Y5
-	VSUBPS      (AX)(R11*1), Y1, Y10
-	VSUBPS      Y10, Y6, Y6
-	VFMADD231PS Y10, Y10, Y7
-	VSUBPS      32(AX)(R11*1), Y1, Y10
-	VSUBPS      Y10, Y8, Y8
-	VFMADD231PS Y10, Y10, Y9
-	LEAQ        (R9)(BX*2), R9
-	LEAQ        (R11)(BX*2), R11
-	SUBQ        $0x02, R12
-	JMP         down_35
-
-downlast_36:
-	TESTQ       R12, R12
-	JZ          downdone_37
-	VSUBPS      (AX)(R9*1), Y1, Y10
-	VSUBPS      Y10, Y2, Y2
-	VFMADD231PS Y10, Y10, Y3
-	VSUBPS      32(AX)(R9*1), Y1, Y10
-	VSUBPS      Y10, Y4, Y4
-	VFMADD231PS Y10, Y10, Y5
-
-downdone_37:
-	MOVQ R10, R9
-	JMP  pairs_31
-
-single_32:
-	CMPQ R9, R8
-	JAE  tail_33
-	MOVQ R9, R8
-	LEAQ (R8)(BX*1), R10
-	MOVQ DX, R11
-
-down_38:
-	CMPQ        R11, $0x02
-	JB          downlast_39
-	VSUBPS      (AX)(R8*1), Y1, Y10
-	VSUBPS      Y10, Y2, Y2
-	VFMADD231PS Y10, Y10, Y3
-	VSUBPS      (AX)(R10*1), Y1, Y10
-	VSUBPS      Y10, Y6, Y6
-	VFMADD231PS Y10, Y10, Y7
-	LEAQ        (R8)(BX*2), R8
-	LEAQ        (R10)(BX*2), R10
-	SUBQ        $0x02, R11
-	JMP         down_38
-
-downlast_39:
-	TESTQ       R11, R11
-	JZ          downdone_40
-	VSUBPS      (AX)(R8*1), Y1, Y10
-	VSUBPS      Y10, Y2, Y2
-	VFMADD231PS Y10, Y10, Y3
-
-downdone_40:
-	ADDQ $0x00000020, R9
-
-tail_33:
-	CMPQ R9, SI
-	JAE  positionsdone_34
-	MOVQ R9, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_41:
-	CMPQ       R10, $0x02
-	JB         downlast_42
-	LEAQ       (AX)(R8*1), R11
-	MOVQ       R11, R12
-	ANDQ       $0x00000fff, R12
-	CMPQ       R12, $0x00000fe0
-	JA         loadslow_44
-	VMASKMOVPS (R11), Y0, Y10
-	JMP        loaded_45
-
-loadslow_44:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R12
-	XORQ    R13, R13
-
-copy_46:
-	CMPQ R13, R12
-	JGE  copied_47
-	MOVL (R11)(R13*1), R14
-	MOVL R14, (SP)(R13*1)
-	ADDQ $0x04, R13
-	JMP  copy_46
-
-copied_47:
-	VMOVUPS (SP), Y10
-
-loaded_45:
-	VSUBPS      Y10, Y1, Y10
-	VANDPS      Y0, Y10, Y10
-	VSUBPS      Y10, Y2, Y2
-	VFMADD231PS Y10, Y10, Y3
-	LEAQ        (AX)(R9*1), R11
-	MOVQ        R11, R12
-	ANDQ        $0x00000fff, R12
-	CMPQ        R12, $0x00000fe0
-	JA          loadslow_48
-	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_49
-
-loadslow_48:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R12
-	XORQ    R13, R13
-
-copy_50:
-	CMPQ R13, R12
-	JGE  copied_51
-	MOVL (R11)(R13*1), R14
-	MOVL R14, (SP)(R13*1)
-	ADDQ $0x04, R13
-	JMP  copy_50
-
-copied_51:
-	VMOVUPS (SP), Y10
-
-loaded_49:
-	VSUBPS      Y10, Y1, Y10
-	VANDPS      Y0, Y10, Y10
-	VSUBPS      Y10, Y6, Y6
-	VFMADD231PS Y10, Y10, Y7
-	LEAQ        (R8)(BX*2), R8
-	LEAQ        (R9)(BX*2), R9
-	SUBQ        $0x02, R10
-	JMP         down_41
-
-downlast_42:
-	TESTQ      R10, R10
-	JZ         downdone_43
-	LEAQ       (AX)(R8*1), R8
-	MOVQ       R8, R9
-	ANDQ       $0x00000fff, R9
-	CMPQ       R9, $0x00000fe0
-	JA         loadslow_52
-	VMASKMOVPS (R8), Y0, Y10
-	JMP        loaded_53
-
-loadslow_52:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R9
-	XORQ    R10, R10
-
-copy_54:
-	CMPQ R10, R9
-	JGE  copied_55
-	MOVL (R8)(R10*1), R11
-	MOVL R11, (SP)(R10*1)
-	ADDQ $0x04, R10
-	JMP  copy_54
-
-copied_55:
-	VMOVUPS (SP), Y10
-
-loaded_53:
-	VSUBPS      Y10, Y1, Y1
-	VANDPS      Y0, Y1, Y1
-	VSUBPS      Y1, Y2, Y2
-	VFMADD231PS Y1, Y1, Y3
-
-downdone_43:
-positionsdone_34:
-	JMP summed_30
-
-bysample_29:
+noprefetch_44:
 	XORQ R8, R8
 	MOVQ DX, R9
 
-sample_56:
+sample_46:
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000040, R11
 
-blocks_61:
+blocks_51:
 	CMPQ        R10, R11
-	JGT         blocksdone_62
+	JGT         blocksdone_52
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -688,68 +517,68 @@ blocks_61:
 	VSUBPS      Y10, Y4, Y4
 	VFMADD231PS Y10, Y10, Y5
 	ADDQ        $0x00000040, R10
-	JMP         blocks_61
+	JMP         blocks_51
 
-blocksdone_62:
+blocksdone_52:
 	ADDQ $0x00000020, R11
 
-singles_58:
+singles_48:
 	CMPQ        R10, R11
-	JGT         tail_59
+	JGT         tail_49
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
 	ADDQ        $0x00000020, R10
-	JMP         singles_58
+	JMP         singles_48
 
-tail_59:
+tail_49:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_60
+	JEQ        done_50
 	LEAQ       (AX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_63
+	JA         loadslow_53
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_64
+	JMP        loaded_54
 
-loadslow_63:
+loadslow_53:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_65:
+copy_55:
 	CMPQ R13, R12
-	JGE  copied_66
+	JGE  copied_56
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_65
+	JMP  copy_55
 
-copied_66:
+copied_56:
 	VMOVUPS (SP), Y10
 
-loaded_64:
+loaded_54:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
 	MOVQ        R11, R10
 
-done_60:
+done_50:
 	ADDQ BX, R8
 	DECQ R9
-	JZ   samplesdone_57
+	JZ   samplesdone_47
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000040, R11
 
-blocks_70:
+blocks_60:
 	CMPQ        R10, R11
-	JGT         blocksdone_71
+	JGT         blocksdone_61
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
@@ -757,64 +586,63 @@ blocks_70:
 	VSUBPS      Y10, Y8, Y8
 	VFMADD231PS Y10, Y10, Y9
 	ADDQ        $0x00000040, R10
-	JMP         blocks_70
+	JMP         blocks_60
 
-blocksdone_71:
+blocksdone_61:
 	ADDQ $0x00000020, R11
 
-singles_67:
+singles_57:
 	CMPQ        R10, R11
-	JGT         tail_68
+	JGT         tail_58
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
 	ADDQ        $0x00000020, R10
-	JMP         singles_67
+	JMP         singles_57
 
-tail_68:
+tail_58:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_69
+	JEQ        done_59
 	LEAQ       (AX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_72
+	JA         loadslow_62
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_73
+	JMP        loaded_63
 
-loadslow_72:
+loadslow_62:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_74:
+copy_64:
 	CMPQ R13, R12
-	JGE  copied_75
+	JGE  copied_65
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_74
+	JMP  copy_64
 
-copied_75:
+copied_65:
 	VMOVUPS (SP), Y10
 
-loaded_73:
+loaded_63:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
 	MOVQ        R11, R10
 
-done_69:
+done_59:
 	ADDQ BX, R8
 	DECQ R9
-	JNZ  sample_56
+	JNZ  sample_46
 
-samplesdone_57:
-summed_30:
+samplesdone_47:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -844,39 +672,2641 @@ summed_30:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_26
-	MOVQ         DX, R8
-	IMULQ        BX, R8
-	IMULQ        SI, DI
-	SUBQ         DI, R8
-	ADDQ         R8, AX
-	MOVQ         DX, BX
-	IMULQ        CX, BX
-	MOVQ         $0x3ff0000000000000, SI
-	VMOVQ        SI, X3
-	VCVTSI2SDQ   BX, X3, X1
-	VCVTSI2SDQ   count+120(FP), X3, X2
-	VDIVSD       X1, X3, X3
-	VMOVSD       X3, 72(SP)
-	VADDSD       X1, X2, X3
-	VDIVSD       X3, X1, X3
-	VMOVSD       X3, 80(SP)
-	VMULSD       X2, X3, X3
-	VMOVSD       X3, 88(SP)
-	MOVQ         buf_base+48(FP), SI
-	MOVQ         mean_len+8(FP), DI
-	ADDQ         $0x07, DI
-	ANDQ         $-8, DI
-	LEAQ         5440(SI), R8
-	LEAQ         7616(SI), R9
-	MOVQ         buf_base+48(FP), R10
-	XORQ         R11, R11
-	SHLQ         $0x02, DI
-	SUBQ         $0x00000020, DI
+	JB           channel_43
+	JMP          grouped_26
 
-singles_76:
+run1_false_27:
+	XORQ DI, DI
+
+channel_66:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_67
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_68:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_68
+
+noprefetch_67:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_69:
+	CMPQ        R10, $0x02
+	JB          downlast_70
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_69
+
+downlast_70:
+	TESTQ       R10, R10
+	JZ          downdone_71
+	VSUBPS      (AX)(R8*1), Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_71:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_66
+	JMP          grouped_26
+
+run1_true_28:
+	XORQ DI, DI
+
+channel_72:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_73
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_74:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_74
+
+noprefetch_73:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_75:
+	CMPQ       R10, $0x02
+	JB         downlast_76
+	LEAQ       (AX)(R8*1), R11
+	MOVQ       R11, R12
+	ANDQ       $0x00000fff, R12
+	CMPQ       R12, $0x00000fe0
+	JA         loadslow_78
+	VMASKMOVPS (R11), Y0, Y10
+	JMP        loaded_79
+
+loadslow_78:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_80:
+	CMPQ R13, R12
+	JGE  copied_81
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_80
+
+copied_81:
+	VMOVUPS (SP), Y10
+
+loaded_79:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        (AX)(R9*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_82
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_83
+
+loadslow_82:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_84:
+	CMPQ R13, R12
+	JGE  copied_85
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_84
+
+copied_85:
+	VMOVUPS (SP), Y10
+
+loaded_83:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_75
+
+downlast_76:
+	TESTQ      R10, R10
+	JZ         downdone_77
+	LEAQ       (AX)(R8*1), R8
+	MOVQ       R8, R9
+	ANDQ       $0x00000fff, R9
+	CMPQ       R9, $0x00000fe0
+	JA         loadslow_86
+	VMASKMOVPS (R8), Y0, Y10
+	JMP        loaded_87
+
+loadslow_86:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_88:
+	CMPQ R10, R9
+	JGE  copied_89
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_88
+
+copied_89:
+	VMOVUPS (SP), Y10
+
+loaded_87:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_77:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_72
+	JMP          grouped_26
+
+run2_false_29:
+	XORQ DI, DI
+
+channel_90:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_91
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_92:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_92
+
+noprefetch_91:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_93:
+	CMPQ        R10, $0x02
+	JB          downlast_94
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_93
+
+downlast_94:
+	TESTQ       R10, R10
+	JZ          downdone_95
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_95:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_90
+	JMP          grouped_26
+
+run2_true_30:
+	XORQ DI, DI
+
+channel_96:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_97
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_98:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_98
+
+noprefetch_97:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_99:
+	CMPQ        R10, $0x02
+	JB          downlast_100
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        32(AX)(R8*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_102
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_103
+
+loadslow_102:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_104:
+	CMPQ R13, R12
+	JGE  copied_105
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_104
+
+copied_105:
+	VMOVUPS (SP), Y10
+
+loaded_103:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        32(AX)(R9*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_106
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_107
+
+loadslow_106:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_108:
+	CMPQ R13, R12
+	JGE  copied_109
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_108
+
+copied_109:
+	VMOVUPS (SP), Y10
+
+loaded_107:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_99
+
+downlast_100:
+	TESTQ       R10, R10
+	JZ          downdone_101
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        32(AX)(R8*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_110
+	VMASKMOVPS  (R8), Y0, Y10
+	JMP         loaded_111
+
+loadslow_110:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_112:
+	CMPQ R10, R9
+	JGE  copied_113
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_112
+
+copied_113:
+	VMOVUPS (SP), Y10
+
+loaded_111:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_101:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_96
+	JMP          grouped_26
+
+run3_false_31:
+	XORQ DI, DI
+
+channel_114:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_115
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_116:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_116
+
+noprefetch_115:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_117:
+	CMPQ        R10, $0x02
+	JB          downlast_118
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_117
+
+downlast_118:
+	TESTQ       R10, R10
+	JZ          downdone_119
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_119:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_114
+	JMP          grouped_26
+
+run3_true_32:
+	XORQ DI, DI
+
+channel_120:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_121
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_122:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_122
+
+noprefetch_121:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_123:
+	CMPQ        R10, $0x02
+	JB          downlast_124
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	LEAQ        64(AX)(R8*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_126
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_127
+
+loadslow_126:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_128:
+	CMPQ R13, R12
+	JGE  copied_129
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_128
+
+copied_129:
+	VMOVUPS (SP), Y10
+
+loaded_127:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        64(AX)(R9*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_130
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_131
+
+loadslow_130:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_132:
+	CMPQ R13, R12
+	JGE  copied_133
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_132
+
+copied_133:
+	VMOVUPS (SP), Y10
+
+loaded_131:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_123
+
+downlast_124:
+	TESTQ       R10, R10
+	JZ          downdone_125
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	LEAQ        64(AX)(R8*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_134
+	VMASKMOVPS  (R8), Y0, Y10
+	JMP         loaded_135
+
+loadslow_134:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_136:
+	CMPQ R10, R9
+	JGE  copied_137
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_136
+
+copied_137:
+	VMOVUPS (SP), Y10
+
+loaded_135:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_125:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_120
+	JMP          grouped_26
+
+run4_false_33:
+	XORQ DI, DI
+
+channel_138:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_139
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_140:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_140
+
+noprefetch_139:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_141:
+	CMPQ        R10, $0x02
+	JB          downlast_142
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_141
+
+downlast_142:
+	TESTQ       R10, R10
+	JZ          downdone_143
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_143:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_138
+	JMP          grouped_26
+
+run4_true_34:
+	XORQ DI, DI
+
+channel_144:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_145
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_146:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_146
+
+noprefetch_145:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_147:
+	CMPQ        R10, $0x02
+	JB          downlast_148
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        96(AX)(R8*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_150
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_151
+
+loadslow_150:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_152:
+	CMPQ R13, R12
+	JGE  copied_153
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_152
+
+copied_153:
+	VMOVUPS (SP), Y10
+
+loaded_151:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        96(AX)(R9*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_154
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_155
+
+loadslow_154:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_156:
+	CMPQ R13, R12
+	JGE  copied_157
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_156
+
+copied_157:
+	VMOVUPS (SP), Y10
+
+loaded_155:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_147
+
+downlast_148:
+	TESTQ       R10, R10
+	JZ          downdone_149
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        96(AX)(R8*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_158
+	VMASKMOVPS  (R8), Y0, Y10
+	JMP         loaded_159
+
+loadslow_158:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_160:
+	CMPQ R10, R9
+	JGE  copied_161
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_160
+
+copied_161:
+	VMOVUPS (SP), Y10
+
+loaded_159:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_149:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_144
+	JMP          grouped_26
+
+run5_false_35:
+	XORQ DI, DI
+
+channel_162:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_163
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_164:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_164
+
+noprefetch_163:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_165:
+	CMPQ        R10, $0x02
+	JB          downlast_166
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_165
+
+downlast_166:
+	TESTQ       R10, R10
+	JZ          downdone_167
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R8*1), Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_167:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_162
+	JMP          grouped_26
+
+run5_true_36:
+	XORQ DI, DI
+
+channel_168:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_169
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_170:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_170
+
+noprefetch_169:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_171:
+	CMPQ        R10, $0x02
+	JB          downlast_172
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	LEAQ        128(AX)(R8*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_174
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_175
+
+loadslow_174:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_176:
+	CMPQ R13, R12
+	JGE  copied_177
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_176
+
+copied_177:
+	VMOVUPS (SP), Y10
+
+loaded_175:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        128(AX)(R9*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_178
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_179
+
+loadslow_178:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_180:
+	CMPQ R13, R12
+	JGE  copied_181
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_180
+
+copied_181:
+	VMOVUPS (SP), Y10
+
+loaded_179:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_171
+
+downlast_172:
+	TESTQ       R10, R10
+	JZ          downdone_173
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	LEAQ        128(AX)(R8*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_182
+	VMASKMOVPS  (R8), Y0, Y10
+	JMP         loaded_183
+
+loadslow_182:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_184:
+	CMPQ R10, R9
+	JGE  copied_185
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_184
+
+copied_185:
+	VMOVUPS (SP), Y10
+
+loaded_183:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_173:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_168
+	JMP          grouped_26
+
+run6_false_37:
+	XORQ DI, DI
+
+channel_186:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_187
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_188:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_188
+
+noprefetch_187:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_189:
+	CMPQ        R10, $0x02
+	JB          downlast_190
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      160(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_189
+
+downlast_190:
+	TESTQ       R10, R10
+	JZ          downdone_191
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R8*1), Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_191:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_186
+	JMP          grouped_26
+
+run6_true_38:
+	XORQ DI, DI
+
+channel_192:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_193
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_194:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_194
+
+noprefetch_193:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_195:
+	CMPQ        R10, $0x02
+	JB          downlast_196
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        160(AX)(R8*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_198
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_199
+
+loadslow_198:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_200:
+	CMPQ R13, R12
+	JGE  copied_201
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_200
+
+copied_201:
+	VMOVUPS (SP), Y10
+
+loaded_199:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        160(AX)(R9*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_202
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_203
+
+loadslow_202:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_204:
+	CMPQ R13, R12
+	JGE  copied_205
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_204
+
+copied_205:
+	VMOVUPS (SP), Y10
+
+loaded_203:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_195
+
+downlast_196:
+	TESTQ       R10, R10
+	JZ          downdone_197
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        160(AX)(R8*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_206
+	VMASKMOVPS  (R8), Y0, Y10
+	JMP         loaded_207
+
+loadslow_206:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_208:
+	CMPQ R10, R9
+	JGE  copied_209
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_208
+
+copied_209:
+	VMOVUPS (SP), Y10
+
+loaded_207:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_197:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_192
+	JMP          grouped_26
+
+run7_false_39:
+	XORQ DI, DI
+
+channel_210:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_211
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_212:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_212
+
+noprefetch_211:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_213:
+	CMPQ        R10, $0x02
+	JB          downlast_214
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      192(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      160(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      192(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_213
+
+downlast_214:
+	TESTQ       R10, R10
+	JZ          downdone_215
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      192(AX)(R8*1), Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_215:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_210
+	JMP          grouped_26
+
+run7_true_40:
+	XORQ DI, DI
+
+channel_216:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_217
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_218:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_218
+
+noprefetch_217:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_219:
+	CMPQ        R10, $0x02
+	JB          downlast_220
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	LEAQ        192(AX)(R8*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_222
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_223
+
+loadslow_222:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_224:
+	CMPQ R13, R12
+	JGE  copied_225
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_224
+
+copied_225:
+	VMOVUPS (SP), Y10
+
+loaded_223:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      160(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        192(AX)(R9*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_226
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_227
+
+loadslow_226:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_228:
+	CMPQ R13, R12
+	JGE  copied_229
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_228
+
+copied_229:
+	VMOVUPS (SP), Y10
+
+loaded_227:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_219
+
+downlast_220:
+	TESTQ       R10, R10
+	JZ          downdone_221
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	LEAQ        192(AX)(R8*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_230
+	VMASKMOVPS  (R8), Y0, Y10
+	JMP         loaded_231
+
+loadslow_230:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_232:
+	CMPQ R10, R9
+	JGE  copied_233
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_232
+
+copied_233:
+	VMOVUPS (SP), Y10
+
+loaded_231:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_221:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_216
+	JMP          grouped_26
+
+run8_false_41:
+	XORQ DI, DI
+
+channel_234:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_235
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_236:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_236
+
+noprefetch_235:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_237:
+	CMPQ        R10, $0x02
+	JB          downlast_238
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      192(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      224(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      160(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      192(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      224(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_237
+
+downlast_238:
+	TESTQ       R10, R10
+	JZ          downdone_239
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      192(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      224(AX)(R8*1), Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_239:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_234
+	JMP          grouped_26
+
+run8_true_42:
+	XORQ DI, DI
+
+channel_240:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_241
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_242:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_242
+
+noprefetch_241:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_243:
+	CMPQ        R10, $0x02
+	JB          downlast_244
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      192(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        224(AX)(R8*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_246
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_247
+
+loadslow_246:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_248:
+	CMPQ R13, R12
+	JGE  copied_249
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_248
+
+copied_249:
+	VMOVUPS (SP), Y10
+
+loaded_247:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      160(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      192(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        224(AX)(R9*1), R11
+	MOVQ        R11, R12
+	ANDQ        $0x00000fff, R12
+	CMPQ        R12, $0x00000fe0
+	JA          loadslow_250
+	VMASKMOVPS  (R11), Y0, Y10
+	JMP         loaded_251
+
+loadslow_250:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R12
+	XORQ    R13, R13
+
+copy_252:
+	CMPQ R13, R12
+	JGE  copied_253
+	MOVL (R11)(R13*1), R14
+	MOVL R14, (SP)(R13*1)
+	ADDQ $0x04, R13
+	JMP  copy_252
+
+copied_253:
+	VMOVUPS (SP), Y10
+
+loaded_251:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_243
+
+downlast_244:
+	TESTQ       R10, R10
+	JZ          downdone_245
+	VSUBPS      (AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      192(AX)(R8*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        224(AX)(R8*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_254
+	VMASKMOVPS  (R8), Y0, Y10
+	JMP         loaded_255
+
+loadslow_254:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_256:
+	CMPQ R10, R9
+	JGE  copied_257
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_256
+
+copied_257:
+	VMOVUPS (SP), Y10
+
+loaded_255:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_245:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_240
+
+grouped_26:
+	MOVQ       DX, R8
+	IMULQ      BX, R8
+	IMULQ      SI, DI
+	SUBQ       DI, R8
+	ADDQ       R8, AX
+	MOVQ       DX, BX
+	IMULQ      CX, BX
+	MOVQ       $0x3ff0000000000000, SI
+	VMOVQ      SI, X3
+	VCVTSI2SDQ BX, X3, X1
+	VCVTSI2SDQ count+120(FP), X3, X2
+	VDIVSD     X1, X3, X3
+	VMOVSD     X3, 72(SP)
+	VADDSD     X1, X2, X3
+	VDIVSD     X3, X1, X3
+	VMOVSD     X3, 80(SP)
+	VMULSD     X2, X3, X3
+	VMOVSD     X3, 88(SP)
+	MOVQ       buf_base+48(FP), SI
+	MOVQ       mean_len+8(FP), DI
+	ADDQ       $0x07, DI
+	ANDQ       $-8, DI
+	LEAQ       5440(SI), R8
+	LEAQ       7616(SI), R9
+	MOVQ       buf_base+48(FP), R10
+	XORQ       R11, R11
+	SHLQ       $0x02, DI
+	SUBQ       $0x00000020, DI
+
+singles_258:
 	CMPQ         R11, DI
-	JGT          tail_77
+	JGT          tail_259
 	VMOVUPD      (R8)(R11*2), Y1
 	VMOVUPD      32(R8)(R11*2), Y2
 	VMOVUPD      (R9)(R11*2), Y3
@@ -927,12 +3357,12 @@ singles_76:
 	VINSERTF128  $0x01, X1, Y3, Y3
 	VMOVUPS      Y3, (R10)(R11*1)
 	ADDQ         $0x00000020, R11
-	JMP          singles_76
+	JMP          singles_258
 
-tail_77:
+tail_259:
 	ADDQ    $0x00000020, DI
 	CMPQ    R11, DI
-	JEQ     done_78
+	JEQ     done_260
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -941,15 +3371,15 @@ tail_77:
 	LEAQ    (R8)(R11*2), R15
 	XORQ    R13, R13
 
-copy_79:
+copy_261:
 	CMPQ R13, R12
-	JGE  copied_80
+	JGE  copied_262
 	MOVL (R15)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_79
+	JMP  copy_261
 
-copied_80:
+copied_262:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -960,15 +3390,15 @@ copied_80:
 	LEAQ    (R9)(R11*2), R15
 	XORQ    R13, R13
 
-copy_81:
+copy_263:
 	CMPQ R13, R12
-	JGE  copied_82
+	JGE  copied_264
 	MOVL (R15)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_81
+	JMP  copy_263
 
-copied_82:
+copied_264:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VMOVUPS      (R10)(R11*1), Y5
@@ -1014,15 +3444,15 @@ copied_82:
 	LEAQ         (R8)(R11*2), R13
 	XORQ         R8, R8
 
-copy_83:
+copy_265:
 	CMPQ R8, SI
-	JGE  copied_84
+	JGE  copied_266
 	MOVL (SP)(R8*1), R12
 	MOVL R12, (R13)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_83
+	JMP  copy_265
 
-copied_84:
+copied_266:
 	VMOVUPD Y3, (SP)
 	VMOVUPD Y4, 32(SP)
 	MOVQ    64(SP), SI
@@ -1030,15 +3460,15 @@ copied_84:
 	LEAQ    (R9)(R11*2), R12
 	XORQ    R8, R8
 
-copy_85:
+copy_267:
 	CMPQ R8, SI
-	JGE  copied_86
+	JGE  copied_268
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (R12)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_85
+	JMP  copy_267
 
-copied_86:
+copied_268:
 	VXORPS      Y3, Y3, Y3
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y2, X1
@@ -1046,16 +3476,16 @@ copied_86:
 	VMOVUPS     Y3, (R10)(R11*1)
 	MOVQ        DI, R11
 
-done_78:
+done_260:
 	ADDQ    BX, count+120(FP)
 	SUBQ    DX, samples+104(FP)
-	JZ      done_87
+	JZ      done_269
 	MOVQ    group+136(FP), DX
 	CMPQ    samples+104(FP), DX
 	CMOVQLT samples+104(FP), DX
 	JMP     group_25
 
-done_87:
+done_269:
 	VZEROUPPER
 	RET
 
@@ -1082,7 +3512,7 @@ TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-136
 	NEGQ    BX
 	VMOVDQU 32(SI)(BX*1), Y0
 
-chunk_88:
+chunk_270:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X3
 	VCVTSI2SDQ DX, X3, X1
@@ -1100,27 +3530,27 @@ chunk_88:
 	ADDQ       $0x07, SI
 	SHRQ       $0x03, SI
 
-clear_90:
+clear_272:
 	VMOVUPS Y1, 1088(BX)
 	VMOVUPS Y1, 2176(BX)
 	ADDQ    $0x20, BX
 	DECQ    SI
-	JNZ     clear_90
+	JNZ     clear_272
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_91:
+rows_273:
 	CMPQ BX, $0x04
-	JLT  rowsdone_92
+	JLT  rowsdone_274
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_94
+	JZ   vectorstail_276
 
-vectors_93:
+vectors_275:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_96
+	JEQ        noprefetch_278
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -1128,7 +3558,7 @@ vectors_93:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_96:
+noprefetch_278:
 	VMOVUPS     (R8), Y1
 	VMOVUPS     (R9), Y2
 	VSUBPS      Y1, Y2, Y2
@@ -1153,38 +3583,38 @@ noprefetch_96:
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
 	DECQ        DI
-	JNZ         vectors_93
+	JNZ         vectors_275
 
-vectorstail_94:
+vectorstail_276:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_95
+	JZ         vectorsdone_277
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_97
+	JA         loadslow_279
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_98
+	JMP        loaded_280
 
-loadslow_97:
+loadslow_279:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R10, R10
 
-copy_99:
+copy_281:
 	CMPQ R10, DI
-	JGE  copied_100
+	JGE  copied_282
 	MOVL (R9)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_99
+	JMP  copy_281
 
-copied_100:
+copied_282:
 	VMOVUPS (SP), Y2
 
-loaded_98:
+loaded_280:
 	VSUBPS     Y1, Y2, Y2
 	VMOVAPS    Y2, Y3
 	VMULPS     Y2, Y2, Y2
@@ -1192,29 +3622,29 @@ loaded_98:
 	MOVQ       DI, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_101
+	JA         loadslow_283
 	VMASKMOVPS (DI), Y0, Y4
-	JMP        loaded_102
+	JMP        loaded_284
 
-loadslow_101:
+loadslow_283:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_103:
+copy_285:
 	CMPQ R11, R10
-	JGE  copied_104
+	JGE  copied_286
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_103
+	JMP  copy_285
 
-copied_104:
+copied_286:
 	VMOVUPS (SP), Y4
 
-loaded_102:
+loaded_284:
 	VSUBPS      Y1, Y4, Y4
 	VADDPS      Y4, Y3, Y3
 	VFMADD231PS Y4, Y4, Y2
@@ -1222,29 +3652,29 @@ loaded_102:
 	MOVQ        DI, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_105
+	JA          loadslow_287
 	VMASKMOVPS  (DI), Y0, Y4
-	JMP         loaded_106
+	JMP         loaded_288
 
-loadslow_105:
+loadslow_287:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_107:
+copy_289:
 	CMPQ R11, R10
-	JGE  copied_108
+	JGE  copied_290
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_107
+	JMP  copy_289
 
-copied_108:
+copied_290:
 	VMOVUPS (SP), Y4
 
-loaded_106:
+loaded_288:
 	VSUBPS      Y1, Y4, Y4
 	VADDPS      Y4, Y3, Y3
 	VFMADD231PS Y4, Y4, Y2
@@ -1252,29 +3682,29 @@ loaded_106:
 	MOVQ        DI, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_109
+	JA          loadslow_291
 	VMASKMOVPS  (DI), Y0, Y4
-	JMP         loaded_110
+	JMP         loaded_292
 
-loadslow_109:
+loadslow_291:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_111:
+copy_293:
 	CMPQ R10, R9
-	JGE  copied_112
+	JGE  copied_294
 	MOVL (DI)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_111
+	JMP  copy_293
 
-copied_112:
+copied_294:
 	VMOVUPS (SP), Y4
 
-loaded_110:
+loaded_292:
 	VSUBPS      Y1, Y4, Y4
 	VADDPS      Y4, Y3, Y3
 	VFMADD231PS Y4, Y4, Y2
@@ -1283,22 +3713,22 @@ loaded_110:
 	VADDPS      2176(R8), Y2, Y2
 	VMOVUPS     Y2, 2176(R8)
 
-vectorsdone_95:
+vectorsdone_277:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_91
+	JMP  rows_273
 
-rowsdone_92:
-rows_113:
+rowsdone_274:
+rows_295:
 	CMPQ BX, $0x01
-	JLT  rowsdone_114
+	JLT  rowsdone_296
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x03, SI
-	JZ   vectorstail_116
+	JZ   vectorstail_298
 
-vectors_115:
+vectors_297:
 	VMOVUPS (DI), Y1
 	VMOVUPS (R8), Y2
 	VSUBPS  Y1, Y2, Y2
@@ -1311,38 +3741,38 @@ vectors_115:
 	ADDQ    $0x20, R8
 	ADDQ    $0x20, DI
 	DECQ    SI
-	JNZ     vectors_115
+	JNZ     vectors_297
 
-vectorstail_116:
+vectorstail_298:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_117
+	JZ         vectorsdone_299
 	VMOVUPS    (DI), Y1
 	MOVQ       R8, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_118
+	JA         loadslow_300
 	VMASKMOVPS (R8), Y0, Y2
-	JMP        loaded_119
+	JMP        loaded_301
 
-loadslow_118:
+loadslow_300:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R9, R9
 
-copy_120:
+copy_302:
 	CMPQ R9, SI
-	JGE  copied_121
+	JGE  copied_303
 	MOVL (R8)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_120
+	JMP  copy_302
 
-copied_121:
+copied_303:
 	VMOVUPS (SP), Y2
 
-loaded_119:
+loaded_301:
 	VSUBPS  Y1, Y2, Y2
 	VMOVAPS Y2, Y1
 	VMULPS  Y2, Y2, Y2
@@ -1351,12 +3781,12 @@ loaded_119:
 	VADDPS  2176(DI), Y2, Y2
 	VMOVUPS Y2, 2176(DI)
 
-vectorsdone_117:
+vectorsdone_299:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_113
+	JMP  rows_295
 
-rowsdone_114:
+rowsdone_296:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -1366,9 +3796,9 @@ rowsdone_114:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_122:
+singles_304:
 	CMPQ         R9, R10
-	JGT          tail_123
+	JGT          tail_305
 	VMOVUPD      (SI)(R9*2), Y1
 	VMOVUPD      32(SI)(R9*2), Y2
 	VMOVUPD      (DI)(R9*2), Y3
@@ -1425,12 +3855,12 @@ singles_122:
 	VINSERTF128  $0x01, X1, Y3, Y3
 	VMOVUPS      Y3, (R8)(R9*1)
 	ADDQ         $0x00000020, R9
-	JMP          singles_122
+	JMP          singles_304
 
-tail_123:
+tail_305:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_124
+	JEQ     done_306
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -1439,15 +3869,15 @@ tail_123:
 	LEAQ    (SI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_125:
+copy_307:
 	CMPQ R12, R11
-	JGE  copied_126
+	JGE  copied_308
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_125
+	JMP  copy_307
 
-copied_126:
+copied_308:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -1458,15 +3888,15 @@ copied_126:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_127:
+copy_309:
 	CMPQ R12, R11
-	JGE  copied_128
+	JGE  copied_310
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_127
+	JMP  copy_309
 
-copied_128:
+copied_310:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VMOVUPS      (R8)(R9*1), Y5
@@ -1518,15 +3948,15 @@ copied_128:
 	LEAQ         (SI)(R9*2), R12
 	XORQ         SI, SI
 
-copy_129:
+copy_311:
 	CMPQ SI, BX
-	JGE  copied_130
+	JGE  copied_312
 	MOVL (SP)(SI*1), R11
 	MOVL R11, (R12)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_129
+	JMP  copy_311
 
-copied_130:
+copied_312:
 	VMOVUPD Y3, (SP)
 	VMOVUPD Y4, 32(SP)
 	MOVQ    64(SP), BX
@@ -1534,15 +3964,15 @@ copied_130:
 	LEAQ    (DI)(R9*2), R11
 	XORQ    SI, SI
 
-copy_131:
+copy_313:
 	CMPQ SI, BX
-	JGE  copied_132
+	JGE  copied_314
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (R11)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_131
+	JMP  copy_313
 
-copied_132:
+copied_314:
 	VXORPS      Y3, Y3, Y3
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y2, X1
@@ -1550,16 +3980,16 @@ copied_132:
 	VMOVUPS     Y3, (R8)(R9*1)
 	MOVQ        R10, R9
 
-done_124:
+done_306:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_133
+	JZ      done_315
 	MOVQ    $0x00000040, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_88
+	JMP     chunk_270
 
-done_133:
+done_315:
 	VZEROUPPER
 	RET
 
@@ -1570,7 +4000,7 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+152(FP), $0x00
-	JNE     nontemporal_134
+	JNE     nontemporal_316
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -1588,10 +4018,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_135:
+sample_317:
 	XORQ DI, DI
 
-channel_136:
+channel_318:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -1603,17 +4033,17 @@ channel_136:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_140:
+blocks_322:
 	CMPQ       R8, R9
-	JGT        blocksdone_141
+	JGT        blocksdone_323
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_142
+	JZ         noprefetch_324
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_142:
+noprefetch_324:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -1631,93 +4061,93 @@ noprefetch_142:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_140
+	JMP         blocks_322
 
-blocksdone_141:
+blocksdone_323:
 	ADDQ $0x00000060, R9
 
-singles_137:
+singles_319:
 	CMPQ        R8, R9
-	JGT         tail_138
+	JGT         tail_320
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_137
+	JMP         singles_319
 
-tail_138:
+tail_320:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_139
+	JEQ        done_321
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_143
+	JA         loadslow_325
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_144
+	JMP        loaded_326
 
-loadslow_143:
+loadslow_325:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_145:
+copy_327:
 	CMPQ R12, R11
-	JGE  copied_146
+	JGE  copied_328
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_145
+	JMP  copy_327
 
-copied_146:
+copied_328:
 	VMOVUPS (SP), Y4
 
-loaded_144:
+loaded_326:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_147
+	JA          storeslow_329
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_148
+	JMP         stored_330
 
-storeslow_147:
+storeslow_329:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_149:
+copy_331:
 	CMPQ R11, R10
-	JGE  copied_150
+	JGE  copied_332
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_149
+	JMP  copy_331
 
-copied_150:
-stored_148:
+copied_332:
+stored_330:
 	MOVQ R9, R8
 
-done_139:
+done_321:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_136
+	JB   channel_318
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_135
+	JNZ  sample_317
 	VZEROUPPER
 	RET
 
-nontemporal_134:
+nontemporal_316:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+120(FP), DX
@@ -1730,10 +4160,10 @@ nontemporal_134:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 
-sample_151:
+sample_333:
 	XORQ DI, DI
 
-channel_152:
+channel_334:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -1748,11 +4178,11 @@ channel_152:
 	XORQ         R10, R10
 	MOVQ         AX, R9
 	ANDQ         $0x3f, R9
-	JZ           headed_153
+	JZ           headed_335
 	MOVQ         $0x00000040, R10
 	SUBQ         R9, R10
 	TESTQ        DI, DI
-	JNZ          merge_154
+	JNZ          merge_336
 	MOVQ         R10, R9
 	SHRQ         $0x02, R9
 	MOVQ         R9, R11
@@ -1766,78 +4196,78 @@ channel_152:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000020, R9
 
-singles_155:
+singles_337:
 	CMPQ        R11, R9
-	JGT         tail_156
+	JGT         tail_338
 	VMOVUPS     (CX)(R11*1), Y6
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	VMOVUPS     Y6, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_155
+	JMP         singles_337
 
-tail_156:
+tail_338:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_157
+	JEQ        done_339
 	LEAQ       (CX)(R11*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_158
+	JA         loadslow_340
 	VMASKMOVPS (R12), Y5, Y6
-	JMP        loaded_159
+	JMP        loaded_341
 
-loadslow_158:
+loadslow_340:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_160:
+copy_342:
 	CMPQ R14, R13
-	JGE  copied_161
+	JGE  copied_343
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_160
+	JMP  copy_342
 
-copied_161:
+copied_343:
 	VMOVUPS (SP), Y6
 
-loaded_159:
+loaded_341:
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	LEAQ        (AX)(R11*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_162
+	JA          storeslow_344
 	VMASKMOVPS  Y6, Y5, (R11)
-	JMP         stored_163
+	JMP         stored_345
 
-storeslow_162:
+storeslow_344:
 	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_164:
+copy_346:
 	CMPQ R13, R12
-	JGE  copied_165
+	JGE  copied_347
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_164
+	JMP  copy_346
 
-copied_165:
-stored_163:
+copied_347:
+stored_345:
 	MOVQ R9, R11
 
-done_157:
-	JMP headed_153
+done_339:
+	JMP headed_335
 
-merge_154:
+merge_336:
 	MOVQ        R9, R11
 	MOVQ        $0x00000020, R13
 	CMPQ        R11, R13
@@ -1861,7 +4291,7 @@ merge_154:
 	VBLENDVPS   Y7, Y1, Y6, Y6
 	VMOVNTPS    Y6, 32(AX)(R9*1)
 
-headed_153:
+headed_335:
 	MOVQ R8, R9
 	SUBQ R10, R9
 	ANDQ $-64, R9
@@ -1869,17 +4299,17 @@ headed_153:
 	LEAQ (R10)(R9*1), R9
 	SUBQ $0x00000080, R9
 
-blocks_169:
+blocks_351:
 	CMPQ       R11, R9
-	JGT        blocksdone_170
+	JGT        blocksdone_352
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_171
+	JZ         noprefetch_353
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R11*1)
 	PREFETCHT0 64(R10)(R11*1)
 
-noprefetch_171:
+noprefetch_353:
 	LEAQ        16384(AX)(R11*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -1900,83 +4330,83 @@ noprefetch_171:
 	VFMADD213PS Y4, Y3, Y6
 	VMOVNTPS    Y6, 96(AX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_169
+	JMP         blocks_351
 
-blocksdone_170:
+blocksdone_352:
 	ADDQ $0x00000060, R9
 
-singles_166:
+singles_348:
 	CMPQ        R11, R9
-	JGT         tail_167
+	JGT         tail_349
 	VMOVUPS     (CX)(R11*1), Y6
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	VMOVNTPS    Y6, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_166
+	JMP         singles_348
 
-tail_167:
+tail_349:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_168
+	JEQ        done_350
 	LEAQ       (CX)(R11*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_172
+	JA         loadslow_354
 	VMASKMOVPS (R10), Y5, Y6
-	JMP        loaded_173
+	JMP        loaded_355
 
-loadslow_172:
+loadslow_354:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_174:
+copy_356:
 	CMPQ R13, R12
-	JGE  copied_175
+	JGE  copied_357
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_174
+	JMP  copy_356
 
-copied_175:
+copied_357:
 	VMOVUPS (SP), Y6
 
-loaded_173:
+loaded_355:
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	LEAQ        (AX)(R11*1), R10
 	MOVQ        R10, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_176
+	JA          storeslow_358
 	VMASKMOVPS  Y6, Y5, (R10)
-	JMP         stored_177
+	JMP         stored_359
 
-storeslow_176:
+storeslow_358:
 	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_178:
+copy_360:
 	CMPQ R12, R11
-	JGE  copied_179
+	JGE  copied_361
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R10)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_178
+	JMP  copy_360
 
-copied_179:
-stored_177:
+copied_361:
+stored_359:
 	MOVQ R9, R11
 
-done_168:
+done_350:
 	MOVQ        R8, R9
 	SUBQ        R11, R9
-	JZ          tailkept_180
+	JZ          tailkept_362
 	MOVQ        R9, R10
 	MOVQ        $0x00000020, R12
 	CMPQ        R10, R12
@@ -1996,15 +4426,15 @@ done_168:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVAPS     Y1, Y1
 
-tailkept_180:
+tailkept_362:
 	ADDQ       R8, AX
 	ADDQ       R8, CX
 	INCQ       DI
 	CMPQ       DI, center_len+56(FP)
-	JB         channel_152
+	JB         channel_334
 	MOVQ       AX, DI
 	ANDQ       $0x3f, DI
-	JZ         flushed_181
+	JZ         flushed_363
 	MOVQ       DI, R8
 	MOVQ       $0x00000020, R10
 	CMPQ       R8, R10
@@ -2020,11 +4450,11 @@ tailkept_180:
 	VMASKMOVPS Y0, Y2, (AX)(DI*1)
 	VMASKMOVPS Y1, Y3, 32(AX)(DI*1)
 
-flushed_181:
+flushed_363:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_151
+	JNZ  sample_333
 	SFENCE
 	VZEROUPPER
 	RET
@@ -2052,10 +4482,10 @@ TEXT ·normShortRowsAVX2(SB), NOSPLIT, $72-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_182:
+group_364:
 	XORQ DI, DI
 
-channel_183:
+channel_365:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -2064,11 +4494,11 @@ channel_183:
 	VBROADCASTSS (R8)(DI*4), Y3
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_184
+	JZ           noprefetch_366
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_185:
+prefetch_367:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -2076,23 +4506,23 @@ prefetch_185:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_185
+	JNZ        prefetch_367
 
-noprefetch_184:
+noprefetch_366:
 	MOVQ DX, R8
 	ANDQ $-32, R8
 	XORQ R9, R9
 
-pairs_186:
+pairs_368:
 	LEAQ 64(R9), R10
 	CMPQ R10, R8
-	JA   single_187
+	JA   single_369
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_190:
+down_372:
 	CMPQ        R12, $0x02
-	JB          downlast_191
+	JB          downlast_373
 	VMOVUPS     (CX)(R9*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -2112,11 +4542,11 @@ down_190:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_190
+	JMP         down_372
 
-downlast_191:
+downlast_373:
 	TESTQ       R12, R12
-	JZ          downdone_192
+	JZ          downdone_374
 	VMOVUPS     (CX)(R9*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -2126,20 +4556,20 @@ downlast_191:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 32(AX)(R9*1)
 
-downdone_192:
+downdone_374:
 	MOVQ R10, R9
-	JMP  pairs_186
+	JMP  pairs_368
 
-single_187:
+single_369:
 	CMPQ R9, R8
-	JAE  tail_188
+	JAE  tail_370
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_193:
+down_375:
 	CMPQ        R11, $0x02
-	JB          downlast_194
+	JB          downlast_376
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -2151,200 +4581,200 @@ down_193:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_193
+	JMP         down_375
 
-downlast_194:
+downlast_376:
 	TESTQ       R11, R11
-	JZ          downdone_195
+	JZ          downdone_377
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 
-downdone_195:
+downdone_377:
 	ADDQ $0x00000020, R9
 
-tail_188:
+tail_370:
 	CMPQ R9, DX
-	JAE  positionsdone_189
+	JAE  positionsdone_371
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_196:
+down_378:
 	CMPQ       R10, $0x02
-	JB         downlast_197
+	JB         downlast_379
 	LEAQ       (CX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_199
+	JA         loadslow_381
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_200
+	JMP        loaded_382
 
-loadslow_199:
+loadslow_381:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_201:
+copy_383:
 	CMPQ R13, R12
-	JGE  copied_202
+	JGE  copied_384
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_201
+	JMP  copy_383
 
-copied_202:
+copied_384:
 	VMOVUPS (SP), Y4
 
-loaded_200:
+loaded_382:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_203
+	JA          storeslow_385
 	VMASKMOVPS  Y4, Y0, (R11)
-	JMP         stored_204
+	JMP         stored_386
 
-storeslow_203:
+storeslow_385:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_205:
+copy_387:
 	CMPQ R13, R12
-	JGE  copied_206
+	JGE  copied_388
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_205
+	JMP  copy_387
 
-copied_206:
-stored_204:
+copied_388:
+stored_386:
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_207
+	JA         loadslow_389
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_208
+	JMP        loaded_390
 
-loadslow_207:
+loadslow_389:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_209:
+copy_391:
 	CMPQ R13, R12
-	JGE  copied_210
+	JGE  copied_392
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_209
+	JMP  copy_391
 
-copied_210:
+copied_392:
 	VMOVUPS (SP), Y4
 
-loaded_208:
+loaded_390:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R9*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_211
+	JA          storeslow_393
 	VMASKMOVPS  Y4, Y0, (R11)
-	JMP         stored_212
+	JMP         stored_394
 
-storeslow_211:
+storeslow_393:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_213:
+copy_395:
 	CMPQ R13, R12
-	JGE  copied_214
+	JGE  copied_396
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_213
+	JMP  copy_395
 
-copied_214:
-stored_212:
+copied_396:
+stored_394:
 	LEAQ (R8)(BX*2), R8
 	LEAQ (R9)(BX*2), R9
 	SUBQ $0x02, R10
-	JMP  down_196
+	JMP  down_378
 
-downlast_197:
+downlast_379:
 	TESTQ      R10, R10
-	JZ         downdone_198
+	JZ         downdone_380
 	LEAQ       (CX)(R8*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_215
+	JA         loadslow_397
 	VMASKMOVPS (R9), Y0, Y4
-	JMP        loaded_216
+	JMP        loaded_398
 
-loadslow_215:
+loadslow_397:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_217:
+copy_399:
 	CMPQ R11, R10
-	JGE  copied_218
+	JGE  copied_400
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_217
+	JMP  copy_399
 
-copied_218:
+copied_400:
 	VMOVUPS (SP), Y4
 
-loaded_216:
+loaded_398:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          storeslow_219
+	JA          storeslow_401
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_220
+	JMP         stored_402
 
-storeslow_219:
+storeslow_401:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_221:
+copy_403:
 	CMPQ R10, R9
-	JGE  copied_222
+	JGE  copied_404
 	MOVL (SP)(R10*1), R11
 	MOVL R11, (R8)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_221
+	JMP  copy_403
 
-copied_222:
-stored_220:
-downdone_198:
-positionsdone_189:
+copied_404:
+stored_402:
+downdone_380:
+positionsdone_371:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_183
+	JB      channel_365
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -2352,13 +4782,13 @@ positionsdone_189:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_223
+	JZ      done_405
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_182
+	JMP     group_364
 
-done_223:
+done_405:
 	VZEROUPPER
 	RET
 
@@ -2369,7 +4799,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_224
+	JNE     nontemporal_406
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -2380,12 +4810,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_225
+	JA      streaming_407
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_226
+	JZ      full_408
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -2395,7 +4825,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_false
 
-full_226:
+full_408:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -2430,16 +4860,16 @@ full_226:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_227:
+row_409:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_228
+	JZ         noprefetch_410
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_228:
+noprefetch_410:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -2459,7 +4889,7 @@ noprefetch_228:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_227
+	JNZ         row_409
 	VZEROUPPER
 	RET
 
@@ -2486,15 +4916,15 @@ normColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_229:
+row_411:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_230
+	JZ         noprefetch_412
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_230:
+noprefetch_412:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -2510,7 +4940,7 @@ noprefetch_230:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_229
+	JNZ         row_411
 	VZEROUPPER
 	RET
 
@@ -2531,14 +4961,14 @@ normColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_231:
+row_413:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_232
+	JZ         noprefetch_414
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_232:
+noprefetch_414:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -2550,7 +4980,7 @@ noprefetch_232:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_231
+	JNZ         row_413
 	VZEROUPPER
 	RET
 
@@ -2565,13 +4995,13 @@ normColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_233:
+row_415:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_234
+	JZ         noprefetch_416
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_234:
+noprefetch_416:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -2579,7 +5009,7 @@ noprefetch_234:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_233
+	JNZ         row_415
 	VZEROUPPER
 	RET
 
@@ -2607,99 +5037,99 @@ normColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_235
+	JA         loadslow_417
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_236
+	JMP        loaded_418
 
-loadslow_235:
+loadslow_417:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_237:
+copy_419:
 	CMPQ BX, DX
-	JGE  copied_238
+	JGE  copied_420
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_237
+	JMP  copy_419
 
-copied_238:
+copied_420:
 	VMOVUPS (SP), Y10
 
-loaded_236:
+loaded_418:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_239
+	JA         loadslow_421
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_240
+	JMP        loaded_422
 
-loadslow_239:
+loadslow_421:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_241:
+copy_423:
 	CMPQ BX, DX
-	JGE  copied_242
+	JGE  copied_424
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_241
+	JMP  copy_423
 
-copied_242:
+copied_424:
 	VMOVUPS (SP), Y11
 
-loaded_240:
+loaded_422:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_243
+	JA         loadslow_425
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_244
+	JMP        loaded_426
 
-loadslow_243:
+loadslow_425:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_245:
+copy_427:
 	CMPQ BX, DX
-	JGE  copied_246
+	JGE  copied_428
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_245
+	JMP  copy_427
 
-copied_246:
+copied_428:
 	VMOVUPS (SP), Y12
 
-loaded_244:
+loaded_426:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_247:
+row_429:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_248
+	JZ         noprefetch_430
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_248:
+noprefetch_430:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -2716,58 +5146,58 @@ noprefetch_248:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_249
+	JA          loadslow_431
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_250
+	JMP         loaded_432
 
-loadslow_249:
+loadslow_431:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_251:
+copy_433:
 	CMPQ R8, DI
-	JGE  copied_252
+	JGE  copied_434
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_251
+	JMP  copy_433
 
-copied_252:
+copied_434:
 	VMOVUPS (SP), Y13
 
-loaded_250:
+loaded_432:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_253
+	JA          storeslow_435
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_254
+	JMP         stored_436
 
-storeslow_253:
+storeslow_435:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_255:
+copy_437:
 	CMPQ R8, DI
-	JGE  copied_256
+	JGE  copied_438
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_255
+	JMP  copy_437
 
-copied_256:
-stored_254:
+copied_438:
+stored_436:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_247
+	JNZ  row_429
 	VZEROUPPER
 	RET
 
@@ -2789,98 +5219,98 @@ normColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_257
+	JA         loadslow_439
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_258
+	JMP        loaded_440
 
-loadslow_257:
+loadslow_439:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_259:
+copy_441:
 	CMPQ BX, DX
-	JGE  copied_260
+	JGE  copied_442
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_259
+	JMP  copy_441
 
-copied_260:
+copied_442:
 	VMOVUPS (SP), Y7
 
-loaded_258:
+loaded_440:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_261
+	JA         loadslow_443
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_262
+	JMP        loaded_444
 
-loadslow_261:
+loadslow_443:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_263:
+copy_445:
 	CMPQ BX, DX
-	JGE  copied_264
+	JGE  copied_446
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_263
+	JMP  copy_445
 
-copied_264:
+copied_446:
 	VMOVUPS (SP), Y8
 
-loaded_262:
+loaded_444:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_265
+	JA         loadslow_447
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_266
+	JMP        loaded_448
 
-loadslow_265:
+loadslow_447:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_267:
+copy_449:
 	CMPQ BX, DX
-	JGE  copied_268
+	JGE  copied_450
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_267
+	JMP  copy_449
 
-copied_268:
+copied_450:
 	VMOVUPS (SP), Y9
 
-loaded_266:
+loaded_448:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_269:
+row_451:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_270
+	JZ         noprefetch_452
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_270:
+noprefetch_452:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -2893,58 +5323,58 @@ noprefetch_270:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_271
+	JA          loadslow_453
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_272
+	JMP         loaded_454
 
-loadslow_271:
+loadslow_453:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_273:
+copy_455:
 	CMPQ R8, DI
-	JGE  copied_274
+	JGE  copied_456
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_273
+	JMP  copy_455
 
-copied_274:
+copied_456:
 	VMOVUPS (SP), Y10
 
-loaded_272:
+loaded_454:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_275
+	JA          storeslow_457
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_276
+	JMP         stored_458
 
-storeslow_275:
+storeslow_457:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_277:
+copy_459:
 	CMPQ R8, DI
-	JGE  copied_278
+	JGE  copied_460
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_277
+	JMP  copy_459
 
-copied_278:
-stored_276:
+copied_460:
+stored_458:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_269
+	JNZ  row_451
 	VZEROUPPER
 	RET
 
@@ -2960,97 +5390,97 @@ normColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_279
+	JA         loadslow_461
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_280
+	JMP        loaded_462
 
-loadslow_279:
+loadslow_461:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_281:
+copy_463:
 	CMPQ BX, DX
-	JGE  copied_282
+	JGE  copied_464
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_281
+	JMP  copy_463
 
-copied_282:
+copied_464:
 	VMOVUPS (SP), Y4
 
-loaded_280:
+loaded_462:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_283
+	JA         loadslow_465
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_284
+	JMP        loaded_466
 
-loadslow_283:
+loadslow_465:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_285:
+copy_467:
 	CMPQ BX, DX
-	JGE  copied_286
+	JGE  copied_468
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_285
+	JMP  copy_467
 
-copied_286:
+copied_468:
 	VMOVUPS (SP), Y5
 
-loaded_284:
+loaded_466:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_287
+	JA         loadslow_469
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_288
+	JMP        loaded_470
 
-loadslow_287:
+loadslow_469:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_289:
+copy_471:
 	CMPQ BX, DX
-	JGE  copied_290
+	JGE  copied_472
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_289
+	JMP  copy_471
 
-copied_290:
+copied_472:
 	VMOVUPS (SP), Y6
 
-loaded_288:
+loaded_470:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_291:
+row_473:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_292
+	JZ         noprefetch_474
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_292:
+noprefetch_474:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -3059,58 +5489,58 @@ noprefetch_292:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_293
+	JA          loadslow_475
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_294
+	JMP         loaded_476
 
-loadslow_293:
+loadslow_475:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_295:
+copy_477:
 	CMPQ R8, DI
-	JGE  copied_296
+	JGE  copied_478
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_295
+	JMP  copy_477
 
-copied_296:
+copied_478:
 	VMOVUPS (SP), Y7
 
-loaded_294:
+loaded_476:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_297
+	JA          storeslow_479
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_298
+	JMP         stored_480
 
-storeslow_297:
+storeslow_479:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_299:
+copy_481:
 	CMPQ R8, DI
-	JGE  copied_300
+	JGE  copied_482
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_299
+	JMP  copy_481
 
-copied_300:
-stored_298:
+copied_482:
+stored_480:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_291
+	JNZ  row_473
 	VZEROUPPER
 	RET
 
@@ -3119,152 +5549,152 @@ normColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_301
+	JA         loadslow_483
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_302
+	JMP        loaded_484
 
-loadslow_301:
+loadslow_483:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_303:
+copy_485:
 	CMPQ BX, DX
-	JGE  copied_304
+	JGE  copied_486
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_303
+	JMP  copy_485
 
-copied_304:
+copied_486:
 	VMOVUPS (SP), Y1
 
-loaded_302:
+loaded_484:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_305
+	JA         loadslow_487
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_306
+	JMP        loaded_488
 
-loadslow_305:
+loadslow_487:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_307:
+copy_489:
 	CMPQ BX, DX
-	JGE  copied_308
+	JGE  copied_490
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_307
+	JMP  copy_489
 
-copied_308:
+copied_490:
 	VMOVUPS (SP), Y2
 
-loaded_306:
+loaded_488:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_309
+	JA         loadslow_491
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_310
+	JMP        loaded_492
 
-loadslow_309:
+loadslow_491:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_311:
+copy_493:
 	CMPQ BX, DX
-	JGE  copied_312
+	JGE  copied_494
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_311
+	JMP  copy_493
 
-copied_312:
+copied_494:
 	VMOVUPS (SP), Y3
 
-loaded_310:
+loaded_492:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_313:
+row_495:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_314
+	JZ         noprefetch_496
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_314:
+noprefetch_496:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_315
+	JA         loadslow_497
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_316
+	JMP        loaded_498
 
-loadslow_315:
+loadslow_497:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_317:
+copy_499:
 	CMPQ DI, SI
-	JGE  copied_318
+	JGE  copied_500
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_317
+	JMP  copy_499
 
-copied_318:
+copied_500:
 	VMOVUPS (SP), Y4
 
-loaded_316:
+loaded_498:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_319
+	JA          storeslow_501
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_320
+	JMP         stored_502
 
-storeslow_319:
+storeslow_501:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_321:
+copy_503:
 	CMPQ DI, SI
-	JGE  copied_322
+	JGE  copied_504
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_321
+	JMP  copy_503
 
-copied_322:
-stored_320:
+copied_504:
+stored_502:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_313
+	JNZ  row_495
 	VZEROUPPER
 	RET
 
-streaming_225:
+streaming_407:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -3272,17 +5702,17 @@ streaming_225:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_323:
+rows_505:
 	CMPQ R8, $0x01
-	JB   rowsdone_324
+	JB   rowsdone_506
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_328:
+blocks_510:
 	CMPQ        R9, R10
-	JGT         blocksdone_329
+	JGT         blocksdone_511
 	VMOVUPS     (BX)(R9*1), Y1
 	VMOVUPS     (SI)(R9*1), Y2
 	VMOVUPS     (DI)(R9*1), Y3
@@ -3312,14 +5742,14 @@ blocks_328:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_328
+	JMP         blocks_510
 
-blocksdone_329:
+blocksdone_511:
 	ADDQ $0x00000060, R10
 
-singles_325:
+singles_507:
 	CMPQ        R9, R10
-	JGT         tail_326
+	JGT         tail_508
 	VMOVUPS     (BX)(R9*1), Y1
 	VMOVUPS     (SI)(R9*1), Y2
 	VMOVUPS     (DI)(R9*1), Y3
@@ -3328,158 +5758,158 @@ singles_325:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_325
+	JMP         singles_507
 
-tail_326:
+tail_508:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_327
+	JEQ        done_509
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_330
+	JA         loadslow_512
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_331
+	JMP        loaded_513
 
-loadslow_330:
+loadslow_512:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_332:
+copy_514:
 	CMPQ R13, R12
-	JGE  copied_333
+	JGE  copied_515
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_332
+	JMP  copy_514
 
-copied_333:
+copied_515:
 	VMOVUPS (SP), Y1
 
-loaded_331:
+loaded_513:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_334
+	JA         loadslow_516
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_335
+	JMP        loaded_517
 
-loadslow_334:
+loadslow_516:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_336:
+copy_518:
 	CMPQ R13, R12
-	JGE  copied_337
+	JGE  copied_519
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_336
+	JMP  copy_518
 
-copied_337:
+copied_519:
 	VMOVUPS (SP), Y2
 
-loaded_335:
+loaded_517:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_338
+	JA         loadslow_520
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_339
+	JMP        loaded_521
 
-loadslow_338:
+loadslow_520:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_340:
+copy_522:
 	CMPQ R13, R12
-	JGE  copied_341
+	JGE  copied_523
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_340
+	JMP  copy_522
 
-copied_341:
+copied_523:
 	VMOVUPS (SP), Y3
 
-loaded_339:
+loaded_521:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_342
+	JA         loadslow_524
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_343
+	JMP        loaded_525
 
-loadslow_342:
+loadslow_524:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_344:
+copy_526:
 	CMPQ R13, R12
-	JGE  copied_345
+	JGE  copied_527
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_344
+	JMP  copy_526
 
-copied_345:
+copied_527:
 	VMOVUPS (SP), Y4
 
-loaded_343:
+loaded_525:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_346
+	JA          storeslow_528
 	VMASKMOVPS  Y4, Y0, (R9)
-	JMP         stored_347
+	JMP         stored_529
 
-storeslow_346:
+storeslow_528:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_348:
+copy_530:
 	CMPQ R12, R11
-	JGE  copied_349
+	JGE  copied_531
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_348
+	JMP  copy_530
 
-copied_349:
-stored_347:
+copied_531:
+stored_529:
 	MOVQ R10, R9
 
-done_327:
+done_509:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_323
+	JMP  rows_505
 
-rowsdone_324:
+rowsdone_506:
 	VZEROUPPER
 	RET
 
-nontemporal_224:
+nontemporal_406:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -3490,12 +5920,12 @@ nontemporal_224:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_350
+	JA      streaming_532
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_351
+	JZ      full_533
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -3505,7 +5935,7 @@ nontemporal_224:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_351:
+full_533:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -3540,16 +5970,16 @@ full_351:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_352:
+row_534:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_353
+	JZ         noprefetch_535
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_353:
+noprefetch_535:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -3572,7 +6002,7 @@ noprefetch_353:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_352
+	JNZ         row_534
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3600,15 +6030,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_354:
+row_536:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_355
+	JZ         noprefetch_537
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_355:
+noprefetch_537:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -3627,7 +6057,7 @@ noprefetch_355:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_354
+	JNZ         row_536
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3649,14 +6079,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_356:
+row_538:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_357
+	JZ         noprefetch_539
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_357:
+noprefetch_539:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -3671,7 +6101,7 @@ noprefetch_357:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_356
+	JNZ         row_538
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3687,13 +6117,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_358:
+row_540:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_359
+	JZ         noprefetch_541
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_359:
+noprefetch_541:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -3704,7 +6134,7 @@ noprefetch_359:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_358
+	JNZ         row_540
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3733,99 +6163,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_360
+	JA         loadslow_542
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_361
+	JMP        loaded_543
 
-loadslow_360:
+loadslow_542:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_362:
+copy_544:
 	CMPQ BX, DX
-	JGE  copied_363
+	JGE  copied_545
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_362
+	JMP  copy_544
 
-copied_363:
+copied_545:
 	VMOVUPS (SP), Y10
 
-loaded_361:
+loaded_543:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_364
+	JA         loadslow_546
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_365
+	JMP        loaded_547
 
-loadslow_364:
+loadslow_546:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_366:
+copy_548:
 	CMPQ BX, DX
-	JGE  copied_367
+	JGE  copied_549
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_366
+	JMP  copy_548
 
-copied_367:
+copied_549:
 	VMOVUPS (SP), Y11
 
-loaded_365:
+loaded_547:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_368
+	JA         loadslow_550
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_369
+	JMP        loaded_551
 
-loadslow_368:
+loadslow_550:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_370:
+copy_552:
 	CMPQ BX, DX
-	JGE  copied_371
+	JGE  copied_553
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_370
+	JMP  copy_552
 
-copied_371:
+copied_553:
 	VMOVUPS (SP), Y12
 
-loaded_369:
+loaded_551:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_372:
+row_554:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_373
+	JZ         noprefetch_555
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_373:
+noprefetch_555:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -3845,58 +6275,58 @@ noprefetch_373:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_374
+	JA          loadslow_556
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_375
+	JMP         loaded_557
 
-loadslow_374:
+loadslow_556:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_376:
+copy_558:
 	CMPQ R8, DI
-	JGE  copied_377
+	JGE  copied_559
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_376
+	JMP  copy_558
 
-copied_377:
+copied_559:
 	VMOVUPS (SP), Y13
 
-loaded_375:
+loaded_557:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_378
+	JA          storeslow_560
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_379
+	JMP         stored_561
 
-storeslow_378:
+storeslow_560:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_380:
+copy_562:
 	CMPQ R8, DI
-	JGE  copied_381
+	JGE  copied_563
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_380
+	JMP  copy_562
 
-copied_381:
-stored_379:
+copied_563:
+stored_561:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_372
+	JNZ  row_554
 	SFENCE
 	VZEROUPPER
 	RET
@@ -3919,98 +6349,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_382
+	JA         loadslow_564
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_383
+	JMP        loaded_565
 
-loadslow_382:
+loadslow_564:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_384:
+copy_566:
 	CMPQ BX, DX
-	JGE  copied_385
+	JGE  copied_567
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_384
+	JMP  copy_566
 
-copied_385:
+copied_567:
 	VMOVUPS (SP), Y7
 
-loaded_383:
+loaded_565:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_386
+	JA         loadslow_568
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_387
+	JMP        loaded_569
 
-loadslow_386:
+loadslow_568:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_388:
+copy_570:
 	CMPQ BX, DX
-	JGE  copied_389
+	JGE  copied_571
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_388
+	JMP  copy_570
 
-copied_389:
+copied_571:
 	VMOVUPS (SP), Y8
 
-loaded_387:
+loaded_569:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_390
+	JA         loadslow_572
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_391
+	JMP        loaded_573
 
-loadslow_390:
+loadslow_572:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_392:
+copy_574:
 	CMPQ BX, DX
-	JGE  copied_393
+	JGE  copied_575
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_392
+	JMP  copy_574
 
-copied_393:
+copied_575:
 	VMOVUPS (SP), Y9
 
-loaded_391:
+loaded_573:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_394:
+row_576:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_395
+	JZ         noprefetch_577
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_395:
+noprefetch_577:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -4026,58 +6456,58 @@ noprefetch_395:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_396
+	JA          loadslow_578
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_397
+	JMP         loaded_579
 
-loadslow_396:
+loadslow_578:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_398:
+copy_580:
 	CMPQ R8, DI
-	JGE  copied_399
+	JGE  copied_581
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_398
+	JMP  copy_580
 
-copied_399:
+copied_581:
 	VMOVUPS (SP), Y10
 
-loaded_397:
+loaded_579:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_400
+	JA          storeslow_582
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_401
+	JMP         stored_583
 
-storeslow_400:
+storeslow_582:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_402:
+copy_584:
 	CMPQ R8, DI
-	JGE  copied_403
+	JGE  copied_585
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_402
+	JMP  copy_584
 
-copied_403:
-stored_401:
+copied_585:
+stored_583:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_394
+	JNZ  row_576
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4094,97 +6524,97 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_404
+	JA         loadslow_586
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_405
+	JMP        loaded_587
 
-loadslow_404:
+loadslow_586:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_406:
+copy_588:
 	CMPQ BX, DX
-	JGE  copied_407
+	JGE  copied_589
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_406
+	JMP  copy_588
 
-copied_407:
+copied_589:
 	VMOVUPS (SP), Y4
 
-loaded_405:
+loaded_587:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_408
+	JA         loadslow_590
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_409
+	JMP        loaded_591
 
-loadslow_408:
+loadslow_590:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_410:
+copy_592:
 	CMPQ BX, DX
-	JGE  copied_411
+	JGE  copied_593
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_410
+	JMP  copy_592
 
-copied_411:
+copied_593:
 	VMOVUPS (SP), Y5
 
-loaded_409:
+loaded_591:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_412
+	JA         loadslow_594
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_413
+	JMP        loaded_595
 
-loadslow_412:
+loadslow_594:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_414:
+copy_596:
 	CMPQ BX, DX
-	JGE  copied_415
+	JGE  copied_597
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_414
+	JMP  copy_596
 
-copied_415:
+copied_597:
 	VMOVUPS (SP), Y6
 
-loaded_413:
+loaded_595:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_416:
+row_598:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_417
+	JZ         noprefetch_599
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_417:
+noprefetch_599:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -4196,58 +6626,58 @@ noprefetch_417:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_418
+	JA          loadslow_600
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_419
+	JMP         loaded_601
 
-loadslow_418:
+loadslow_600:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_420:
+copy_602:
 	CMPQ R8, DI
-	JGE  copied_421
+	JGE  copied_603
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_420
+	JMP  copy_602
 
-copied_421:
+copied_603:
 	VMOVUPS (SP), Y7
 
-loaded_419:
+loaded_601:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_422
+	JA          storeslow_604
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_423
+	JMP         stored_605
 
-storeslow_422:
+storeslow_604:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_424:
+copy_606:
 	CMPQ R8, DI
-	JGE  copied_425
+	JGE  copied_607
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_424
+	JMP  copy_606
 
-copied_425:
-stored_423:
+copied_607:
+stored_605:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_416
+	JNZ  row_598
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4257,156 +6687,156 @@ normColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_426
+	JA         loadslow_608
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_427
+	JMP        loaded_609
 
-loadslow_426:
+loadslow_608:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_428:
+copy_610:
 	CMPQ BX, DX
-	JGE  copied_429
+	JGE  copied_611
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_428
+	JMP  copy_610
 
-copied_429:
+copied_611:
 	VMOVUPS (SP), Y1
 
-loaded_427:
+loaded_609:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_430
+	JA         loadslow_612
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_431
+	JMP        loaded_613
 
-loadslow_430:
+loadslow_612:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_432:
+copy_614:
 	CMPQ BX, DX
-	JGE  copied_433
+	JGE  copied_615
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_432
+	JMP  copy_614
 
-copied_433:
+copied_615:
 	VMOVUPS (SP), Y2
 
-loaded_431:
+loaded_613:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_434
+	JA         loadslow_616
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_435
+	JMP        loaded_617
 
-loadslow_434:
+loadslow_616:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_436:
+copy_618:
 	CMPQ BX, DX
-	JGE  copied_437
+	JGE  copied_619
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_436
+	JMP  copy_618
 
-copied_437:
+copied_619:
 	VMOVUPS (SP), Y3
 
-loaded_435:
+loaded_617:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_438:
+row_620:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_439
+	JZ         noprefetch_621
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_439:
+noprefetch_621:
 	LEAQ       16384(CX), SI
 	ANDQ       $-4096, SI
 	PREFETCHT0 (SI)
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_440
+	JA         loadslow_622
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_441
+	JMP        loaded_623
 
-loadslow_440:
+loadslow_622:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_442:
+copy_624:
 	CMPQ DI, SI
-	JGE  copied_443
+	JGE  copied_625
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_442
+	JMP  copy_624
 
-copied_443:
+copied_625:
 	VMOVUPS (SP), Y4
 
-loaded_441:
+loaded_623:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_444
+	JA          storeslow_626
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_445
+	JMP         stored_627
 
-storeslow_444:
+storeslow_626:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_446:
+copy_628:
 	CMPQ DI, SI
-	JGE  copied_447
+	JGE  copied_629
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_446
+	JMP  copy_628
 
-copied_447:
-stored_445:
+copied_629:
+stored_627:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_438
+	JNZ  row_620
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_350:
+streaming_532:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -4414,17 +6844,17 @@ streaming_350:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_448:
+rows_630:
 	CMPQ R8, $0x01
-	JB   rowsdone_449
+	JB   rowsdone_631
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_453:
+blocks_635:
 	CMPQ        R9, R10
-	JGT         blocksdone_454
+	JGT         blocksdone_636
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -4457,14 +6887,14 @@ blocks_453:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_453
+	JMP         blocks_635
 
-blocksdone_454:
+blocksdone_636:
 	ADDQ $0x00000060, R10
 
-singles_450:
+singles_632:
 	CMPQ        R9, R10
-	JGT         tail_451
+	JGT         tail_633
 	VMOVUPS     (BX)(R9*1), Y1
 	VMOVUPS     (SI)(R9*1), Y2
 	VMOVUPS     (DI)(R9*1), Y3
@@ -4473,154 +6903,154 @@ singles_450:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_450
+	JMP         singles_632
 
-tail_451:
+tail_633:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_452
+	JEQ        done_634
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_455
+	JA         loadslow_637
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_456
+	JMP        loaded_638
 
-loadslow_455:
+loadslow_637:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_457:
+copy_639:
 	CMPQ R13, R12
-	JGE  copied_458
+	JGE  copied_640
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_457
+	JMP  copy_639
 
-copied_458:
+copied_640:
 	VMOVUPS (SP), Y1
 
-loaded_456:
+loaded_638:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_459
+	JA         loadslow_641
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_460
+	JMP        loaded_642
 
-loadslow_459:
+loadslow_641:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_461:
+copy_643:
 	CMPQ R13, R12
-	JGE  copied_462
+	JGE  copied_644
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_461
+	JMP  copy_643
 
-copied_462:
+copied_644:
 	VMOVUPS (SP), Y2
 
-loaded_460:
+loaded_642:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_463
+	JA         loadslow_645
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_464
+	JMP        loaded_646
 
-loadslow_463:
+loadslow_645:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_465:
+copy_647:
 	CMPQ R13, R12
-	JGE  copied_466
+	JGE  copied_648
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_465
+	JMP  copy_647
 
-copied_466:
+copied_648:
 	VMOVUPS (SP), Y3
 
-loaded_464:
+loaded_646:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_467
+	JA         loadslow_649
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_468
+	JMP        loaded_650
 
-loadslow_467:
+loadslow_649:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_469:
+copy_651:
 	CMPQ R13, R12
-	JGE  copied_470
+	JGE  copied_652
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_469
+	JMP  copy_651
 
-copied_470:
+copied_652:
 	VMOVUPS (SP), Y4
 
-loaded_468:
+loaded_650:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_471
+	JA          storeslow_653
 	VMASKMOVPS  Y4, Y0, (R9)
-	JMP         stored_472
+	JMP         stored_654
 
-storeslow_471:
+storeslow_653:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_473:
+copy_655:
 	CMPQ R12, R11
-	JGE  copied_474
+	JGE  copied_656
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_473
+	JMP  copy_655
 
-copied_474:
-stored_472:
+copied_656:
+stored_654:
 	MOVQ R10, R9
 
-done_452:
+done_634:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_448
+	JMP  rows_630
 
-rowsdone_449:
+rowsdone_631:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4650,20 +7080,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_475:
+sample_657:
 	XORQ DI, DI
 
-channel_476:
+channel_658:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_477:
+chunk_659:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_478
+	JZ         noprefetch_660
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -4699,7 +7129,7 @@ chunk_477:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_478:
+noprefetch_660:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -4716,9 +7146,9 @@ noprefetch_478:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_482:
+blocks_664:
 	CMPQ         R10, R11
-	JGT          blocksdone_483
+	JGT          blocksdone_665
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
@@ -4736,86 +7166,86 @@ blocks_482:
 	VADDPS       Y12, Y10, Y10
 	VFNMADD231PS Y12, Y13, Y11
 	ADDQ         $0x00000080, R10
-	JMP          blocks_482
+	JMP          blocks_664
 
-blocksdone_483:
+blocksdone_665:
 	ADDQ $0x00000060, R11
 
-singles_479:
+singles_661:
 	CMPQ         R10, R11
-	JGT          tail_480
+	JGT          tail_662
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	ADDQ         $0x00000020, R10
-	JMP          singles_479
+	JMP          singles_661
 
-tail_480:
+tail_662:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_481
+	JEQ        done_663
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_484
+	JA         loadslow_666
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_485
+	JMP        loaded_667
 
-loadslow_484:
+loadslow_666:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_486:
+copy_668:
 	CMPQ R14, R13
-	JGE  copied_487
+	JGE  copied_669
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_486
+	JMP  copy_668
 
-copied_487:
+copied_669:
 	VMOVUPS (SP), Y12
 
-loaded_485:
+loaded_667:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_488
+	JA         loadslow_670
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_489
+	JMP        loaded_671
 
-loadslow_488:
+loadslow_670:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_490:
+copy_672:
 	CMPQ R13, R12
-	JGE  copied_491
+	JGE  copied_673
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_490
+	JMP  copy_672
 
-copied_491:
+copied_673:
 	VMOVUPS (SP), Y13
 
-loaded_489:
+loaded_671:
 	VSUBPS       Y13, Y1, Y13
 	VANDPS       Y0, Y13, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	MOVQ         R11, R10
 
-done_481:
+done_663:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -4835,7 +7265,7 @@ done_481:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_477
+	JNZ          chunk_659
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -4852,11 +7282,11 @@ done_481:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_476
+	JB           channel_658
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_475
+	JNZ          sample_657
 	VZEROUPPER
 	RET
 
@@ -4881,16 +7311,40 @@ TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_492:
+group_674:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_493
+	JE   bysample_675
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
+	CMPQ DI, $0x00000020
+	JB   run1_true_679
+	JEQ  run1_false_678
+	CMPQ DI, $0x00000040
+	JB   run2_true_681
+	JEQ  run2_false_680
+	CMPQ DI, $0x00000060
+	JB   run3_true_683
+	JEQ  run3_false_682
+	CMPQ DI, $0x00000080
+	JB   run4_true_685
+	JEQ  run4_false_684
+	CMPQ DI, $0x000000a0
+	JB   run5_true_687
+	JEQ  run5_false_686
+	CMPQ DI, $0x000000c0
+	JB   run6_true_689
+	JEQ  run6_false_688
+	CMPQ DI, $0x000000e0
+	JB   run7_true_691
+	JEQ  run7_false_690
+	CMPQ DI, $0x00000100
+	JB   run8_true_693
+	JEQ  run8_false_692
 	XORQ R8, R8
 
-channel_495:
+channel_694:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -4903,11 +7357,11 @@ channel_495:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_496
+	JZ           noprefetch_695
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_497:
+prefetch_696:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -4920,305 +7374,20 @@ prefetch_497:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_497
+	JNZ        prefetch_696
 
-noprefetch_496:
-	CMPQ DI, $0x00000020
-	JA   bysample_498
-	MOVQ DI, R9
-	ANDQ $-32, R9
-	XORQ R10, R10
-
-pairs_500:
-	LEAQ 64(R10), R11
-	CMPQ R11, R9
-	JA   single_501
-	LEAQ (R10)(SI*1), R12
-	MOVQ BX, R13
-
-down_504:
-	CMPQ         R13, $0x02
-	JB           downlast_505
-	VMOVUPS      (AX)(R10*1), Y10
-	VSUBPS       (CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R10*1), Y10
-	VSUBPS       32(CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	VMOVUPS      (AX)(R12*1), Y10
-	VSUBPS       (CX)(R12*1), Y1, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	VMOVUPS      32(AX)(R12*1), Y10
-	VSUBPS       32(CX)(R12*1), Y1, Y11
-	VADDPS       Y10, Y8, Y8
-	VFNMADD231PS Y10, Y11, Y9
-	LEAQ         (R10)(SI*2), R10
-	LEAQ         (R12)(SI*2), R12
-	SUBQ         $0x02, R13
-	JMP          down_504
-
-downlast_505:
-	TESTQ        R13, R13
-	JZ           downdone_506
-	VMOVUPS      (AX)(R10*1), Y10
-	VSUBPS       (CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R10*1), Y10
-	VSUBPS       32(CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-
-downdone_506:
-	MOVQ R11, R10
-	JMP  pairs_500
-
-single_501:
-	CMPQ R10, R9
-	JAE  tail_502
-	MOVQ R10, R9
-	LEAQ (R9)(SI*1), R11
-	MOVQ BX, R12
-
-down_507:
-	CMPQ         R12, $0x02
-	JB           downlast_508
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      (AX)(R11*1), Y10
-	VSUBPS       (CX)(R11*1), Y1, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R11)(SI*2), R11
-	SUBQ         $0x02, R12
-	JMP          down_507
-
-downlast_508:
-	TESTQ        R12, R12
-	JZ           downdone_509
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-
-downdone_509:
-	ADDQ $0x00000020, R10
-
-tail_502:
-	CMPQ R10, DI
-	JAE  positionsdone_503
-	MOVQ R10, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_510:
-	CMPQ       R11, $0x02
-	JB         downlast_511
-	LEAQ       (AX)(R9*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_513
-	VMASKMOVPS (R12), Y0, Y10
-	JMP        loaded_514
-
-loadslow_513:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_515:
-	CMPQ R14, R13
-	JGE  copied_516
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_515
-
-copied_516:
-	VMOVUPS (SP), Y10
-
-loaded_514:
-	LEAQ       (CX)(R9*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_517
-	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_518
-
-loadslow_517:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_519:
-	CMPQ R14, R13
-	JGE  copied_520
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_519
-
-copied_520:
-	VMOVUPS (SP), Y11
-
-loaded_518:
-	VSUBPS       Y11, Y1, Y11
-	VANDPS       Y0, Y11, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	LEAQ         (AX)(R10*1), R12
-	MOVQ         R12, R13
-	ANDQ         $0x00000fff, R13
-	CMPQ         R13, $0x00000fe0
-	JA           loadslow_521
-	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_522
-
-loadslow_521:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_523:
-	CMPQ R14, R13
-	JGE  copied_524
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_523
-
-copied_524:
-	VMOVUPS (SP), Y10
-
-loaded_522:
-	LEAQ       (CX)(R10*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_525
-	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_526
-
-loadslow_525:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_527:
-	CMPQ R14, R13
-	JGE  copied_528
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_527
-
-copied_528:
-	VMOVUPS (SP), Y11
-
-loaded_526:
-	VSUBPS       Y11, Y1, Y11
-	VANDPS       Y0, Y11, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_510
-
-downlast_511:
-	TESTQ      R11, R11
-	JZ         downdone_512
-	LEAQ       (AX)(R9*1), R10
-	MOVQ       R10, R11
-	ANDQ       $0x00000fff, R11
-	CMPQ       R11, $0x00000fe0
-	JA         loadslow_529
-	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_530
-
-loadslow_529:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R11
-	XORQ    R12, R12
-
-copy_531:
-	CMPQ R12, R11
-	JGE  copied_532
-	MOVL (R10)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_531
-
-copied_532:
-	VMOVUPS (SP), Y10
-
-loaded_530:
-	LEAQ       (CX)(R9*1), R9
-	MOVQ       R9, R10
-	ANDQ       $0x00000fff, R10
-	CMPQ       R10, $0x00000fe0
-	JA         loadslow_533
-	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_534
-
-loadslow_533:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R10
-	XORQ    R11, R11
-
-copy_535:
-	CMPQ R11, R10
-	JGE  copied_536
-	MOVL (R9)(R11*1), R12
-	MOVL R12, (SP)(R11*1)
-	ADDQ $0x04, R11
-	JMP  copy_535
-
-copied_536:
-	VMOVUPS (SP), Y11
-
-loaded_534:
-	VSUBPS       Y11, Y1, Y1
-	VANDPS       Y0, Y1, Y1
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y1, Y3
-
-downdone_512:
-positionsdone_503:
-	JMP summed_499
-
-bysample_498:
+noprefetch_695:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_537:
+sample_697:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_542:
+blocks_702:
 	CMPQ         R11, R12
-	JGT          blocksdone_543
+	JGT          blocksdone_703
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -5228,96 +7397,96 @@ blocks_542:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y11, Y5
 	ADDQ         $0x00000040, R11
-	JMP          blocks_542
+	JMP          blocks_702
 
-blocksdone_543:
+blocksdone_703:
 	ADDQ $0x00000020, R12
 
-singles_539:
+singles_699:
 	CMPQ         R11, R12
-	JGT          tail_540
+	JGT          tail_700
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_539
+	JMP          singles_699
 
-tail_540:
+tail_700:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_541
+	JEQ        done_701
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_544
+	JA         loadslow_704
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_545
+	JMP        loaded_705
 
-loadslow_544:
+loadslow_704:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_546:
+copy_706:
 	CMPQ R15, R14
-	JGE  copied_547
+	JGE  copied_707
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_546
+	JMP  copy_706
 
-copied_547:
+copied_707:
 	VMOVUPS (SP), Y10
 
-loaded_545:
+loaded_705:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_548
+	JA         loadslow_708
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_549
+	JMP        loaded_709
 
-loadslow_548:
+loadslow_708:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_550:
+copy_710:
 	CMPQ R14, R13
-	JGE  copied_551
+	JGE  copied_711
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_550
+	JMP  copy_710
 
-copied_551:
+copied_711:
 	VMOVUPS (SP), Y11
 
-loaded_549:
+loaded_709:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	MOVQ         R12, R11
 
-done_541:
+done_701:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_538
+	JZ   samplesdone_698
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_555:
+blocks_715:
 	CMPQ         R11, R12
-	JGT          blocksdone_556
+	JGT          blocksdone_716
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
@@ -5327,92 +7496,91 @@ blocks_555:
 	VADDPS       Y10, Y8, Y8
 	VFNMADD231PS Y10, Y11, Y9
 	ADDQ         $0x00000040, R11
-	JMP          blocks_555
+	JMP          blocks_715
 
-blocksdone_556:
+blocksdone_716:
 	ADDQ $0x00000020, R12
 
-singles_552:
+singles_712:
 	CMPQ         R11, R12
-	JGT          tail_553
+	JGT          tail_713
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	ADDQ         $0x00000020, R11
-	JMP          singles_552
+	JMP          singles_712
 
-tail_553:
+tail_713:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_554
+	JEQ        done_714
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_557
+	JA         loadslow_717
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_558
+	JMP        loaded_718
 
-loadslow_557:
+loadslow_717:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_559:
+copy_719:
 	CMPQ R15, R14
-	JGE  copied_560
+	JGE  copied_720
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_559
+	JMP  copy_719
 
-copied_560:
+copied_720:
 	VMOVUPS (SP), Y10
 
-loaded_558:
+loaded_718:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_561
+	JA         loadslow_721
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_562
+	JMP        loaded_722
 
-loadslow_561:
+loadslow_721:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_563:
+copy_723:
 	CMPQ R14, R13
-	JGE  copied_564
+	JGE  copied_724
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_563
+	JMP  copy_723
 
-copied_564:
+copied_724:
 	VMOVUPS (SP), Y11
 
-loaded_562:
+loaded_722:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	MOVQ         R12, R11
 
-done_554:
+done_714:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_537
+	JNZ  sample_697
 
-samplesdone_538:
-summed_499:
+samplesdone_698:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -5445,16 +7613,3586 @@ summed_499:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_495
-	MOVQ         BX, R9
-	IMULQ        SI, R9
-	IMULQ        DI, R8
-	SUBQ         R8, R9
-	ADDQ         R9, AX
-	ADDQ         R9, CX
-	JMP          summed_494
+	JB           channel_694
+	JMP          grouped_677
 
-bysample_493:
+run1_false_678:
+	XORQ R8, R8
+
+channel_725:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_726
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_727:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_727
+
+noprefetch_726:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_728:
+	CMPQ         R11, $0x02
+	JB           downlast_729
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_728
+
+downlast_729:
+	TESTQ        R11, R11
+	JZ           downdone_730
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y1
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y1, Y3
+
+downdone_730:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_725
+	JMP          grouped_677
+
+run1_true_679:
+	XORQ R8, R8
+
+channel_731:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_732
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_733:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_733
+
+noprefetch_732:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_734:
+	CMPQ       R11, $0x02
+	JB         downlast_735
+	LEAQ       (AX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_737
+	VMASKMOVPS (R12), Y0, Y10
+	JMP        loaded_738
+
+loadslow_737:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_739:
+	CMPQ R14, R13
+	JGE  copied_740
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_739
+
+copied_740:
+	VMOVUPS (SP), Y10
+
+loaded_738:
+	LEAQ       (CX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_741
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_742
+
+loadslow_741:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_743:
+	CMPQ R14, R13
+	JGE  copied_744
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_743
+
+copied_744:
+	VMOVUPS (SP), Y11
+
+loaded_742:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         (AX)(R10*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_745
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_746
+
+loadslow_745:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_747:
+	CMPQ R14, R13
+	JGE  copied_748
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_747
+
+copied_748:
+	VMOVUPS (SP), Y10
+
+loaded_746:
+	LEAQ       (CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_749
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_750
+
+loadslow_749:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_751:
+	CMPQ R14, R13
+	JGE  copied_752
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_751
+
+copied_752:
+	VMOVUPS (SP), Y11
+
+loaded_750:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_734
+
+downlast_735:
+	TESTQ      R11, R11
+	JZ         downdone_736
+	LEAQ       (AX)(R9*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_753
+	VMASKMOVPS (R10), Y0, Y10
+	JMP        loaded_754
+
+loadslow_753:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_755:
+	CMPQ R12, R11
+	JGE  copied_756
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_755
+
+copied_756:
+	VMOVUPS (SP), Y10
+
+loaded_754:
+	LEAQ       (CX)(R9*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_757
+	VMASKMOVPS (R9), Y0, Y11
+	JMP        loaded_758
+
+loadslow_757:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_759:
+	CMPQ R11, R10
+	JGE  copied_760
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_759
+
+copied_760:
+	VMOVUPS (SP), Y11
+
+loaded_758:
+	VSUBPS       Y11, Y1, Y1
+	VANDPS       Y0, Y1, Y1
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y1, Y3
+
+downdone_736:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_731
+	JMP          grouped_677
+
+run2_false_680:
+	XORQ R8, R8
+
+channel_761:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_762
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_763:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_763
+
+noprefetch_762:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_764:
+	CMPQ         R11, $0x02
+	JB           downlast_765
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_764
+
+downlast_765:
+	TESTQ        R11, R11
+	JZ           downdone_766
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y1
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y1, Y5
+
+downdone_766:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_761
+	JMP          grouped_677
+
+run2_true_681:
+	XORQ R8, R8
+
+channel_767:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_768
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_769:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_769
+
+noprefetch_768:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_770:
+	CMPQ         R11, $0x02
+	JB           downlast_771
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         32(AX)(R9*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_773
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_774
+
+loadslow_773:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_775:
+	CMPQ R14, R13
+	JGE  copied_776
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_775
+
+copied_776:
+	VMOVUPS (SP), Y10
+
+loaded_774:
+	LEAQ       32(CX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_777
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_778
+
+loadslow_777:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_779:
+	CMPQ R14, R13
+	JGE  copied_780
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_779
+
+copied_780:
+	VMOVUPS (SP), Y11
+
+loaded_778:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         32(AX)(R10*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_781
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_782
+
+loadslow_781:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_783:
+	CMPQ R14, R13
+	JGE  copied_784
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_783
+
+copied_784:
+	VMOVUPS (SP), Y10
+
+loaded_782:
+	LEAQ       32(CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_785
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_786
+
+loadslow_785:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_787:
+	CMPQ R14, R13
+	JGE  copied_788
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_787
+
+copied_788:
+	VMOVUPS (SP), Y11
+
+loaded_786:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_770
+
+downlast_771:
+	TESTQ        R11, R11
+	JZ           downdone_772
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         32(AX)(R9*1), R10
+	MOVQ         R10, R11
+	ANDQ         $0x00000fff, R11
+	CMPQ         R11, $0x00000fe0
+	JA           loadslow_789
+	VMASKMOVPS   (R10), Y0, Y10
+	JMP          loaded_790
+
+loadslow_789:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_791:
+	CMPQ R12, R11
+	JGE  copied_792
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_791
+
+copied_792:
+	VMOVUPS (SP), Y10
+
+loaded_790:
+	LEAQ       32(CX)(R9*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_793
+	VMASKMOVPS (R9), Y0, Y11
+	JMP        loaded_794
+
+loadslow_793:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_795:
+	CMPQ R11, R10
+	JGE  copied_796
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_795
+
+copied_796:
+	VMOVUPS (SP), Y11
+
+loaded_794:
+	VSUBPS       Y11, Y1, Y1
+	VANDPS       Y0, Y1, Y1
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y1, Y5
+
+downdone_772:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_767
+	JMP          grouped_677
+
+run3_false_682:
+	XORQ R8, R8
+
+channel_797:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_798
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_799:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_799
+
+noprefetch_798:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_800:
+	CMPQ         R11, $0x02
+	JB           downlast_801
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      64(AX)(R10*1), Y10
+	VSUBPS       64(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_800
+
+downlast_801:
+	TESTQ        R11, R11
+	JZ           downdone_802
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y1
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y1, Y3
+
+downdone_802:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_797
+	JMP          grouped_677
+
+run3_true_683:
+	XORQ R8, R8
+
+channel_803:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_804
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_805:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_805
+
+noprefetch_804:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_806:
+	CMPQ         R11, $0x02
+	JB           downlast_807
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	LEAQ         64(AX)(R9*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_809
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_810
+
+loadslow_809:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_811:
+	CMPQ R14, R13
+	JGE  copied_812
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_811
+
+copied_812:
+	VMOVUPS (SP), Y10
+
+loaded_810:
+	LEAQ       64(CX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_813
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_814
+
+loadslow_813:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_815:
+	CMPQ R14, R13
+	JGE  copied_816
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_815
+
+copied_816:
+	VMOVUPS (SP), Y11
+
+loaded_814:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         64(AX)(R10*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_817
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_818
+
+loadslow_817:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_819:
+	CMPQ R14, R13
+	JGE  copied_820
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_819
+
+copied_820:
+	VMOVUPS (SP), Y10
+
+loaded_818:
+	LEAQ       64(CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_821
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_822
+
+loadslow_821:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_823:
+	CMPQ R14, R13
+	JGE  copied_824
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_823
+
+copied_824:
+	VMOVUPS (SP), Y11
+
+loaded_822:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_806
+
+downlast_807:
+	TESTQ        R11, R11
+	JZ           downdone_808
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	LEAQ         64(AX)(R9*1), R10
+	MOVQ         R10, R11
+	ANDQ         $0x00000fff, R11
+	CMPQ         R11, $0x00000fe0
+	JA           loadslow_825
+	VMASKMOVPS   (R10), Y0, Y10
+	JMP          loaded_826
+
+loadslow_825:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_827:
+	CMPQ R12, R11
+	JGE  copied_828
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_827
+
+copied_828:
+	VMOVUPS (SP), Y10
+
+loaded_826:
+	LEAQ       64(CX)(R9*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_829
+	VMASKMOVPS (R9), Y0, Y11
+	JMP        loaded_830
+
+loadslow_829:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_831:
+	CMPQ R11, R10
+	JGE  copied_832
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_831
+
+copied_832:
+	VMOVUPS (SP), Y11
+
+loaded_830:
+	VSUBPS       Y11, Y1, Y1
+	VANDPS       Y0, Y1, Y1
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y1, Y3
+
+downdone_808:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_803
+	JMP          grouped_677
+
+run4_false_684:
+	XORQ R8, R8
+
+channel_833:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_834
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_835:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_835
+
+noprefetch_834:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_836:
+	CMPQ         R11, $0x02
+	JB           downlast_837
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      64(AX)(R10*1), Y10
+	VSUBPS       64(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      96(AX)(R10*1), Y10
+	VSUBPS       96(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_836
+
+downlast_837:
+	TESTQ        R11, R11
+	JZ           downdone_838
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y1
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y1, Y5
+
+downdone_838:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_833
+	JMP          grouped_677
+
+run4_true_685:
+	XORQ R8, R8
+
+channel_839:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_840
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_841:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_841
+
+noprefetch_840:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_842:
+	CMPQ         R11, $0x02
+	JB           downlast_843
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         96(AX)(R9*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_845
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_846
+
+loadslow_845:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_847:
+	CMPQ R14, R13
+	JGE  copied_848
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_847
+
+copied_848:
+	VMOVUPS (SP), Y10
+
+loaded_846:
+	LEAQ       96(CX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_849
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_850
+
+loadslow_849:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_851:
+	CMPQ R14, R13
+	JGE  copied_852
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_851
+
+copied_852:
+	VMOVUPS (SP), Y11
+
+loaded_850:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      64(AX)(R10*1), Y10
+	VSUBPS       64(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         96(AX)(R10*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_853
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_854
+
+loadslow_853:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_855:
+	CMPQ R14, R13
+	JGE  copied_856
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_855
+
+copied_856:
+	VMOVUPS (SP), Y10
+
+loaded_854:
+	LEAQ       96(CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_857
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_858
+
+loadslow_857:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_859:
+	CMPQ R14, R13
+	JGE  copied_860
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_859
+
+copied_860:
+	VMOVUPS (SP), Y11
+
+loaded_858:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_842
+
+downlast_843:
+	TESTQ        R11, R11
+	JZ           downdone_844
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         96(AX)(R9*1), R10
+	MOVQ         R10, R11
+	ANDQ         $0x00000fff, R11
+	CMPQ         R11, $0x00000fe0
+	JA           loadslow_861
+	VMASKMOVPS   (R10), Y0, Y10
+	JMP          loaded_862
+
+loadslow_861:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_863:
+	CMPQ R12, R11
+	JGE  copied_864
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_863
+
+copied_864:
+	VMOVUPS (SP), Y10
+
+loaded_862:
+	LEAQ       96(CX)(R9*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_865
+	VMASKMOVPS (R9), Y0, Y11
+	JMP        loaded_866
+
+loadslow_865:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_867:
+	CMPQ R11, R10
+	JGE  copied_868
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_867
+
+copied_868:
+	VMOVUPS (SP), Y11
+
+loaded_866:
+	VSUBPS       Y11, Y1, Y1
+	VANDPS       Y0, Y1, Y1
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y1, Y5
+
+downdone_844:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_839
+	JMP          grouped_677
+
+run5_false_686:
+	XORQ R8, R8
+
+channel_869:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_870
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_871:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_871
+
+noprefetch_870:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_872:
+	CMPQ         R11, $0x02
+	JB           downlast_873
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      128(AX)(R9*1), Y10
+	VSUBPS       128(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      64(AX)(R10*1), Y10
+	VSUBPS       64(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      96(AX)(R10*1), Y10
+	VSUBPS       96(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      128(AX)(R10*1), Y10
+	VSUBPS       128(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_872
+
+downlast_873:
+	TESTQ        R11, R11
+	JZ           downdone_874
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      128(AX)(R9*1), Y10
+	VSUBPS       128(CX)(R9*1), Y1, Y1
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y1, Y3
+
+downdone_874:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_869
+	JMP          grouped_677
+
+run5_true_687:
+	XORQ R8, R8
+
+channel_875:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_876
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_877:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_877
+
+noprefetch_876:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_878:
+	CMPQ         R11, $0x02
+	JB           downlast_879
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	LEAQ         128(AX)(R9*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_881
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_882
+
+loadslow_881:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_883:
+	CMPQ R14, R13
+	JGE  copied_884
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_883
+
+copied_884:
+	VMOVUPS (SP), Y10
+
+loaded_882:
+	LEAQ       128(CX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_885
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_886
+
+loadslow_885:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_887:
+	CMPQ R14, R13
+	JGE  copied_888
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_887
+
+copied_888:
+	VMOVUPS (SP), Y11
+
+loaded_886:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      64(AX)(R10*1), Y10
+	VSUBPS       64(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      96(AX)(R10*1), Y10
+	VSUBPS       96(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         128(AX)(R10*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_889
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_890
+
+loadslow_889:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_891:
+	CMPQ R14, R13
+	JGE  copied_892
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_891
+
+copied_892:
+	VMOVUPS (SP), Y10
+
+loaded_890:
+	LEAQ       128(CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_893
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_894
+
+loadslow_893:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_895:
+	CMPQ R14, R13
+	JGE  copied_896
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_895
+
+copied_896:
+	VMOVUPS (SP), Y11
+
+loaded_894:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_878
+
+downlast_879:
+	TESTQ        R11, R11
+	JZ           downdone_880
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	LEAQ         128(AX)(R9*1), R10
+	MOVQ         R10, R11
+	ANDQ         $0x00000fff, R11
+	CMPQ         R11, $0x00000fe0
+	JA           loadslow_897
+	VMASKMOVPS   (R10), Y0, Y10
+	JMP          loaded_898
+
+loadslow_897:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_899:
+	CMPQ R12, R11
+	JGE  copied_900
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_899
+
+copied_900:
+	VMOVUPS (SP), Y10
+
+loaded_898:
+	LEAQ       128(CX)(R9*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_901
+	VMASKMOVPS (R9), Y0, Y11
+	JMP        loaded_902
+
+loadslow_901:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_903:
+	CMPQ R11, R10
+	JGE  copied_904
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_903
+
+copied_904:
+	VMOVUPS (SP), Y11
+
+loaded_902:
+	VSUBPS       Y11, Y1, Y1
+	VANDPS       Y0, Y1, Y1
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y1, Y3
+
+downdone_880:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_875
+	JMP          grouped_677
+
+run6_false_688:
+	XORQ R8, R8
+
+channel_905:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_906
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_907:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_907
+
+noprefetch_906:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_908:
+	CMPQ         R11, $0x02
+	JB           downlast_909
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      128(AX)(R9*1), Y10
+	VSUBPS       128(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      160(AX)(R9*1), Y10
+	VSUBPS       160(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      64(AX)(R10*1), Y10
+	VSUBPS       64(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      96(AX)(R10*1), Y10
+	VSUBPS       96(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      128(AX)(R10*1), Y10
+	VSUBPS       128(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      160(AX)(R10*1), Y10
+	VSUBPS       160(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_908
+
+downlast_909:
+	TESTQ        R11, R11
+	JZ           downdone_910
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      128(AX)(R9*1), Y10
+	VSUBPS       128(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      160(AX)(R9*1), Y10
+	VSUBPS       160(CX)(R9*1), Y1, Y1
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y1, Y5
+
+downdone_910:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_905
+	JMP          grouped_677
+
+run6_true_689:
+	XORQ R8, R8
+
+channel_911:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_912
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_913:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_913
+
+noprefetch_912:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_914:
+	CMPQ         R11, $0x02
+	JB           downlast_915
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      128(AX)(R9*1), Y10
+	VSUBPS       128(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         160(AX)(R9*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_917
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_918
+
+loadslow_917:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_919:
+	CMPQ R14, R13
+	JGE  copied_920
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_919
+
+copied_920:
+	VMOVUPS (SP), Y10
+
+loaded_918:
+	LEAQ       160(CX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_921
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_922
+
+loadslow_921:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_923:
+	CMPQ R14, R13
+	JGE  copied_924
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_923
+
+copied_924:
+	VMOVUPS (SP), Y11
+
+loaded_922:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      64(AX)(R10*1), Y10
+	VSUBPS       64(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      96(AX)(R10*1), Y10
+	VSUBPS       96(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      128(AX)(R10*1), Y10
+	VSUBPS       128(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         160(AX)(R10*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_925
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_926
+
+loadslow_925:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_927:
+	CMPQ R14, R13
+	JGE  copied_928
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_927
+
+copied_928:
+	VMOVUPS (SP), Y10
+
+loaded_926:
+	LEAQ       160(CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_929
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_930
+
+loadslow_929:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_931:
+	CMPQ R14, R13
+	JGE  copied_932
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_931
+
+copied_932:
+	VMOVUPS (SP), Y11
+
+loaded_930:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_914
+
+downlast_915:
+	TESTQ        R11, R11
+	JZ           downdone_916
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      128(AX)(R9*1), Y10
+	VSUBPS       128(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         160(AX)(R9*1), R10
+	MOVQ         R10, R11
+	ANDQ         $0x00000fff, R11
+	CMPQ         R11, $0x00000fe0
+	JA           loadslow_933
+	VMASKMOVPS   (R10), Y0, Y10
+	JMP          loaded_934
+
+loadslow_933:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_935:
+	CMPQ R12, R11
+	JGE  copied_936
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_935
+
+copied_936:
+	VMOVUPS (SP), Y10
+
+loaded_934:
+	LEAQ       160(CX)(R9*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_937
+	VMASKMOVPS (R9), Y0, Y11
+	JMP        loaded_938
+
+loadslow_937:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_939:
+	CMPQ R11, R10
+	JGE  copied_940
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_939
+
+copied_940:
+	VMOVUPS (SP), Y11
+
+loaded_938:
+	VSUBPS       Y11, Y1, Y1
+	VANDPS       Y0, Y1, Y1
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y1, Y5
+
+downdone_916:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_911
+	JMP          grouped_677
+
+run7_false_690:
+	XORQ R8, R8
+
+channel_941:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_942
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_943:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_943
+
+noprefetch_942:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_944:
+	CMPQ         R11, $0x02
+	JB           downlast_945
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      128(AX)(R9*1), Y10
+	VSUBPS       128(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      160(AX)(R9*1), Y10
+	VSUBPS       160(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      192(AX)(R9*1), Y10
+	VSUBPS       192(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      64(AX)(R10*1), Y10
+	VSUBPS       64(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      96(AX)(R10*1), Y10
+	VSUBPS       96(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      128(AX)(R10*1), Y10
+	VSUBPS       128(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      160(AX)(R10*1), Y10
+	VSUBPS       160(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      192(AX)(R10*1), Y10
+	VSUBPS       192(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_944
+
+downlast_945:
+	TESTQ        R11, R11
+	JZ           downdone_946
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      128(AX)(R9*1), Y10
+	VSUBPS       128(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      160(AX)(R9*1), Y10
+	VSUBPS       160(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      192(AX)(R9*1), Y10
+	VSUBPS       192(CX)(R9*1), Y1, Y1
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y1, Y3
+
+downdone_946:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_941
+	JMP          grouped_677
+
+run7_true_691:
+	XORQ R8, R8
+
+channel_947:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_948
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_949:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_949
+
+noprefetch_948:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_950:
+	CMPQ         R11, $0x02
+	JB           downlast_951
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      128(AX)(R9*1), Y10
+	VSUBPS       128(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      160(AX)(R9*1), Y10
+	VSUBPS       160(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	LEAQ         192(AX)(R9*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_953
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_954
+
+loadslow_953:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_955:
+	CMPQ R14, R13
+	JGE  copied_956
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_955
+
+copied_956:
+	VMOVUPS (SP), Y10
+
+loaded_954:
+	LEAQ       192(CX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_957
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_958
+
+loadslow_957:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_959:
+	CMPQ R14, R13
+	JGE  copied_960
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_959
+
+copied_960:
+	VMOVUPS (SP), Y11
+
+loaded_958:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      64(AX)(R10*1), Y10
+	VSUBPS       64(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      96(AX)(R10*1), Y10
+	VSUBPS       96(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      128(AX)(R10*1), Y10
+	VSUBPS       128(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      160(AX)(R10*1), Y10
+	VSUBPS       160(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         192(AX)(R10*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_961
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_962
+
+loadslow_961:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_963:
+	CMPQ R14, R13
+	JGE  copied_964
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_963
+
+copied_964:
+	VMOVUPS (SP), Y10
+
+loaded_962:
+	LEAQ       192(CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_965
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_966
+
+loadslow_965:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_967:
+	CMPQ R14, R13
+	JGE  copied_968
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_967
+
+copied_968:
+	VMOVUPS (SP), Y11
+
+loaded_966:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_950
+
+downlast_951:
+	TESTQ        R11, R11
+	JZ           downdone_952
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      128(AX)(R9*1), Y10
+	VSUBPS       128(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      160(AX)(R9*1), Y10
+	VSUBPS       160(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	LEAQ         192(AX)(R9*1), R10
+	MOVQ         R10, R11
+	ANDQ         $0x00000fff, R11
+	CMPQ         R11, $0x00000fe0
+	JA           loadslow_969
+	VMASKMOVPS   (R10), Y0, Y10
+	JMP          loaded_970
+
+loadslow_969:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_971:
+	CMPQ R12, R11
+	JGE  copied_972
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_971
+
+copied_972:
+	VMOVUPS (SP), Y10
+
+loaded_970:
+	LEAQ       192(CX)(R9*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_973
+	VMASKMOVPS (R9), Y0, Y11
+	JMP        loaded_974
+
+loadslow_973:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_975:
+	CMPQ R11, R10
+	JGE  copied_976
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_975
+
+copied_976:
+	VMOVUPS (SP), Y11
+
+loaded_974:
+	VSUBPS       Y11, Y1, Y1
+	VANDPS       Y0, Y1, Y1
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y1, Y3
+
+downdone_952:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_947
+	JMP          grouped_677
+
+run8_false_692:
+	XORQ R8, R8
+
+channel_977:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_978
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_979:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_979
+
+noprefetch_978:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_980:
+	CMPQ         R11, $0x02
+	JB           downlast_981
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      128(AX)(R9*1), Y10
+	VSUBPS       128(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      160(AX)(R9*1), Y10
+	VSUBPS       160(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      192(AX)(R9*1), Y10
+	VSUBPS       192(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      224(AX)(R9*1), Y10
+	VSUBPS       224(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      64(AX)(R10*1), Y10
+	VSUBPS       64(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      96(AX)(R10*1), Y10
+	VSUBPS       96(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      128(AX)(R10*1), Y10
+	VSUBPS       128(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      160(AX)(R10*1), Y10
+	VSUBPS       160(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      192(AX)(R10*1), Y10
+	VSUBPS       192(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      224(AX)(R10*1), Y10
+	VSUBPS       224(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_980
+
+downlast_981:
+	TESTQ        R11, R11
+	JZ           downdone_982
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      128(AX)(R9*1), Y10
+	VSUBPS       128(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      160(AX)(R9*1), Y10
+	VSUBPS       160(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      192(AX)(R9*1), Y10
+	VSUBPS       192(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      224(AX)(R9*1), Y10
+	VSUBPS       224(CX)(R9*1), Y1, Y1
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y1, Y5
+
+downdone_982:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_977
+	JMP          grouped_677
+
+run8_true_693:
+	XORQ R8, R8
+
+channel_983:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_984
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_985:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_985
+
+noprefetch_984:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_986:
+	CMPQ         R11, $0x02
+	JB           downlast_987
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      128(AX)(R9*1), Y10
+	VSUBPS       128(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      160(AX)(R9*1), Y10
+	VSUBPS       160(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      192(AX)(R9*1), Y10
+	VSUBPS       192(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         224(AX)(R9*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_989
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_990
+
+loadslow_989:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_991:
+	CMPQ R14, R13
+	JGE  copied_992
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_991
+
+copied_992:
+	VMOVUPS (SP), Y10
+
+loaded_990:
+	LEAQ       224(CX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_993
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_994
+
+loadslow_993:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_995:
+	CMPQ R14, R13
+	JGE  copied_996
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_995
+
+copied_996:
+	VMOVUPS (SP), Y11
+
+loaded_994:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      64(AX)(R10*1), Y10
+	VSUBPS       64(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      96(AX)(R10*1), Y10
+	VSUBPS       96(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      128(AX)(R10*1), Y10
+	VSUBPS       128(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      160(AX)(R10*1), Y10
+	VSUBPS       160(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      192(AX)(R10*1), Y10
+	VSUBPS       192(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         224(AX)(R10*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_997
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_998
+
+loadslow_997:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_999:
+	CMPQ R14, R13
+	JGE  copied_1000
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_999
+
+copied_1000:
+	VMOVUPS (SP), Y10
+
+loaded_998:
+	LEAQ       224(CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_1001
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_1002
+
+loadslow_1001:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_1003:
+	CMPQ R14, R13
+	JGE  copied_1004
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_1003
+
+copied_1004:
+	VMOVUPS (SP), Y11
+
+loaded_1002:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_986
+
+downlast_987:
+	TESTQ        R11, R11
+	JZ           downdone_988
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      128(AX)(R9*1), Y10
+	VSUBPS       128(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      160(AX)(R9*1), Y10
+	VSUBPS       160(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      192(AX)(R9*1), Y10
+	VSUBPS       192(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         224(AX)(R9*1), R10
+	MOVQ         R10, R11
+	ANDQ         $0x00000fff, R11
+	CMPQ         R11, $0x00000fe0
+	JA           loadslow_1005
+	VMASKMOVPS   (R10), Y0, Y10
+	JMP          loaded_1006
+
+loadslow_1005:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_1007:
+	CMPQ R12, R11
+	JGE  copied_1008
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_1007
+
+copied_1008:
+	VMOVUPS (SP), Y10
+
+loaded_1006:
+	LEAQ       224(CX)(R9*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_1009
+	VMASKMOVPS (R9), Y0, Y11
+	JMP        loaded_1010
+
+loadslow_1009:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_1011:
+	CMPQ R11, R10
+	JGE  copied_1012
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_1011
+
+copied_1012:
+	VMOVUPS (SP), Y11
+
+loaded_1010:
+	VSUBPS       Y11, Y1, Y1
+	VANDPS       Y0, Y1, Y1
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y1, Y5
+
+downdone_988:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_983
+
+grouped_677:
+	MOVQ  BX, R9
+	IMULQ SI, R9
+	IMULQ DI, R8
+	SUBQ  R8, R9
+	ADDQ  R9, AX
+	ADDQ  R9, CX
+	JMP   summed_676
+
+bysample_675:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -5465,22 +11203,22 @@ bysample_493:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_565:
+clear_1013:
 	VMOVUPS Y1, (R8)
 	VMOVUPS Y1, 32(R8)
 	ADDQ    $0x00000040, R8
 	DECQ    R9
-	JNZ     clear_565
+	JNZ     clear_1013
 	MOVQ    BX, R9
 
-sample_566:
+sample_1014:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_567:
+channel_1015:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_568
+	JZ         noprefetch_1016
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -5492,7 +11230,7 @@ channel_567:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_568:
+noprefetch_1016:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Y1
 	VMOVUPS      (R8), Y2
@@ -5502,81 +11240,81 @@ noprefetch_568:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_569:
+singles_1017:
 	CMPQ         R11, R12
-	JGT          tail_570
+	JGT          tail_1018
 	VMOVUPS      (AX)(R11*1), Y4
 	VSUBPS       (CX)(R11*1), Y1, Y5
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y5, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_569
+	JMP          singles_1017
 
-tail_570:
+tail_1018:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_571
+	JEQ        done_1019
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_572
+	JA         loadslow_1020
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_573
+	JMP        loaded_1021
 
-loadslow_572:
+loadslow_1020:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_574:
+copy_1022:
 	CMPQ R15, R14
-	JGE  copied_575
+	JGE  copied_1023
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_574
+	JMP  copy_1022
 
-copied_575:
+copied_1023:
 	VMOVUPS (SP), Y4
 
-loaded_573:
+loaded_1021:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_576
+	JA         loadslow_1024
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_577
+	JMP        loaded_1025
 
-loadslow_576:
+loadslow_1024:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_578:
+copy_1026:
 	CMPQ R14, R13
-	JGE  copied_579
+	JGE  copied_1027
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_578
+	JMP  copy_1026
 
-copied_579:
+copied_1027:
 	VMOVUPS (SP), Y5
 
-loaded_577:
+loaded_1025:
 	VSUBPS       Y5, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y1, Y3
 	MOVQ         R12, R11
 
-done_571:
+done_1019:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Y2, (R8)
@@ -5584,14 +11322,14 @@ done_571:
 	ADDQ    $0x00000040, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_567
+	JB      channel_1015
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_566
+	JNZ     sample_1014
 	XORQ    SI, SI
 
-lanes_580:
+lanes_1028:
 	VMOVUPS      (DI), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -5619,17 +11357,17 @@ lanes_580:
 	ADDQ         $0x00000040, DI
 	INCQ         SI
 	CMPQ         SI, center_len+128(FP)
-	JB           lanes_580
+	JB           lanes_1028
 
-summed_494:
+summed_676:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_581
+	JZ      done_1029
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_492
+	JMP     group_674
 
-done_581:
+done_1029:
 	VZEROUPPER
 	RET
 
@@ -5655,35 +11393,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_582:
+chunk_1030:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_584:
+clear_1032:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_584
+	JNZ     clear_1032
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_585:
+rows_1033:
 	CMPQ SI, $0x04
-	JLT  rowsdone_586
+	JLT  rowsdone_1034
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_588
+	JZ   vectorstail_1036
 
-vectors_587:
+vectors_1035:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_590
+	JEQ        noprefetch_1038
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -5697,7 +11435,7 @@ vectors_587:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_590:
+noprefetch_1038:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y2
 	VMOVUPS     (R11), Y3
@@ -5727,64 +11465,64 @@ noprefetch_590:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_587
+	JNZ         vectors_1035
 
-vectorstail_588:
+vectorstail_1036:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_589
+	JZ         vectorsdone_1037
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_591
+	JA         loadslow_1039
 	VMASKMOVPS (R10), Y0, Y2
-	JMP        loaded_592
+	JMP        loaded_1040
 
-loadslow_591:
+loadslow_1039:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_593:
+copy_1041:
 	CMPQ R12, R8
-	JGE  copied_594
+	JGE  copied_1042
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_593
+	JMP  copy_1041
 
-copied_594:
+copied_1042:
 	VMOVUPS (SP), Y2
 
-loaded_592:
+loaded_1040:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_595
+	JA         loadslow_1043
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_596
+	JMP        loaded_1044
 
-loadslow_595:
+loadslow_1043:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_597:
+copy_1045:
 	CMPQ R12, R8
-	JGE  copied_598
+	JGE  copied_1046
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_597
+	JMP  copy_1045
 
-copied_598:
+copied_1046:
 	VMOVUPS (SP), Y3
 
-loaded_596:
+loaded_1044:
 	VSUBPS     Y1, Y3, Y3
 	VMOVAPS    Y2, Y4
 	VMULPS     Y3, Y2, Y2
@@ -5792,56 +11530,56 @@ loaded_596:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_599
+	JA         loadslow_1047
 	VMASKMOVPS (R8), Y0, Y3
-	JMP        loaded_600
+	JMP        loaded_1048
 
-loadslow_599:
+loadslow_1047:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_601:
+copy_1049:
 	CMPQ R13, R12
-	JGE  copied_602
+	JGE  copied_1050
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_601
+	JMP  copy_1049
 
-copied_602:
+copied_1050:
 	VMOVUPS (SP), Y3
 
-loaded_600:
+loaded_1048:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_603
+	JA         loadslow_1051
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_604
+	JMP        loaded_1052
 
-loadslow_603:
+loadslow_1051:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_605:
+copy_1053:
 	CMPQ R13, R12
-	JGE  copied_606
+	JGE  copied_1054
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_605
+	JMP  copy_1053
 
-copied_606:
+copied_1054:
 	VMOVUPS (SP), Y5
 
-loaded_604:
+loaded_1052:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y3, Y4, Y4
 	VFMADD231PS Y5, Y3, Y2
@@ -5849,56 +11587,56 @@ loaded_604:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_607
+	JA          loadslow_1055
 	VMASKMOVPS  (R8), Y0, Y3
-	JMP         loaded_608
+	JMP         loaded_1056
 
-loadslow_607:
+loadslow_1055:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_609:
+copy_1057:
 	CMPQ R13, R12
-	JGE  copied_610
+	JGE  copied_1058
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_609
+	JMP  copy_1057
 
-copied_610:
+copied_1058:
 	VMOVUPS (SP), Y3
 
-loaded_608:
+loaded_1056:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_611
+	JA         loadslow_1059
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_612
+	JMP        loaded_1060
 
-loadslow_611:
+loadslow_1059:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_613:
+copy_1061:
 	CMPQ R13, R12
-	JGE  copied_614
+	JGE  copied_1062
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_613
+	JMP  copy_1061
 
-copied_614:
+copied_1062:
 	VMOVUPS (SP), Y5
 
-loaded_612:
+loaded_1060:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y3, Y4, Y4
 	VFMADD231PS Y5, Y3, Y2
@@ -5906,56 +11644,56 @@ loaded_612:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_615
+	JA          loadslow_1063
 	VMASKMOVPS  (R8), Y0, Y3
-	JMP         loaded_616
+	JMP         loaded_1064
 
-loadslow_615:
+loadslow_1063:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_617:
+copy_1065:
 	CMPQ R12, R10
-	JGE  copied_618
+	JGE  copied_1066
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_617
+	JMP  copy_1065
 
-copied_618:
+copied_1066:
 	VMOVUPS (SP), Y3
 
-loaded_616:
+loaded_1064:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_619
+	JA         loadslow_1067
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_620
+	JMP        loaded_1068
 
-loadslow_619:
+loadslow_1067:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_621:
+copy_1069:
 	CMPQ R11, R10
-	JGE  copied_622
+	JGE  copied_1070
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_621
+	JMP  copy_1069
 
-copied_622:
+copied_1070:
 	VMOVUPS (SP), Y5
 
-loaded_620:
+loaded_1068:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y3, Y4, Y4
 	VFMADD231PS Y5, Y3, Y2
@@ -5964,24 +11702,24 @@ loaded_620:
 	VADDPS      2176(R9), Y2, Y2
 	VMOVUPS     Y2, 2176(R9)
 
-vectorsdone_589:
+vectorsdone_1037:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_585
+	JMP  rows_1033
 
-rowsdone_586:
-rows_623:
+rowsdone_1034:
+rows_1071:
 	CMPQ SI, $0x01
-	JLT  rowsdone_624
+	JLT  rowsdone_1072
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_626
+	JZ   vectorstail_1074
 
-vectors_625:
+vectors_1073:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -5996,64 +11734,64 @@ vectors_625:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_625
+	JNZ     vectors_1073
 
-vectorstail_626:
+vectorstail_1074:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_627
+	JZ         vectorsdone_1075
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_628
+	JA         loadslow_1076
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_629
+	JMP        loaded_1077
 
-loadslow_628:
+loadslow_1076:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_630:
+copy_1078:
 	CMPQ R11, DI
-	JGE  copied_631
+	JGE  copied_1079
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_630
+	JMP  copy_1078
 
-copied_631:
+copied_1079:
 	VMOVUPS (SP), Y2
 
-loaded_629:
+loaded_1077:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_632
+	JA         loadslow_1080
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_633
+	JMP        loaded_1081
 
-loadslow_632:
+loadslow_1080:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_634:
+copy_1082:
 	CMPQ R9, DI
-	JGE  copied_635
+	JGE  copied_1083
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_634
+	JMP  copy_1082
 
-copied_635:
+copied_1083:
 	VMOVUPS (SP), Y3
 
-loaded_633:
+loaded_1081:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -6062,13 +11800,13 @@ loaded_633:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_627:
+vectorsdone_1075:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_623
+	JMP  rows_1071
 
-rowsdone_624:
+rowsdone_1072:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -6077,9 +11815,9 @@ rowsdone_624:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_636:
+singles_1084:
 	CMPQ         R9, R10
-	JGT          tail_637
+	JGT          tail_1085
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -6101,12 +11839,12 @@ singles_636:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_636
+	JMP          singles_1084
 
-tail_637:
+tail_1085:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_638
+	JEQ     done_1086
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -6116,15 +11854,15 @@ tail_637:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_639:
+copy_1087:
 	CMPQ R12, R11
-	JGE  copied_640
+	JGE  copied_1088
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_639
+	JMP  copy_1087
 
-copied_640:
+copied_1088:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -6139,15 +11877,15 @@ copied_640:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_641:
+copy_1089:
 	CMPQ DI, R11
-	JGE  copied_642
+	JGE  copied_1090
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_641
+	JMP  copy_1089
 
-copied_642:
+copied_1090:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -6157,15 +11895,15 @@ copied_642:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_643:
+copy_1091:
 	CMPQ DI, SI
-	JGE  copied_644
+	JGE  copied_1092
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_643
+	JMP  copy_1091
 
-copied_644:
+copied_1092:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -6180,26 +11918,26 @@ copied_644:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_645:
+copy_1093:
 	CMPQ DI, SI
-	JGE  copied_646
+	JGE  copied_1094
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_645
+	JMP  copy_1093
 
-copied_646:
+copied_1094:
 	MOVQ R10, R9
 
-done_638:
+done_1086:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_647
+	JZ      done_1095
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_582
+	JMP     chunk_1030
 
-done_647:
+done_1095:
 	VZEROUPPER
 	RET
 
@@ -6210,7 +11948,7 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_648
+	JNE     nontemporal_1096
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -6229,10 +11967,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_649:
+sample_1097:
 	XORQ R8, R8
 
-channel_650:
+channel_1098:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -6246,12 +11984,12 @@ channel_650:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_654:
+blocks_1102:
 	CMPQ       R9, R10
-	JGT        blocksdone_655
+	JGT        blocksdone_1103
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_656
+	JZ         noprefetch_1104
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -6259,7 +11997,7 @@ blocks_654:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_656:
+noprefetch_1104:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6285,14 +12023,14 @@ noprefetch_656:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_654
+	JMP         blocks_1102
 
-blocksdone_655:
+blocksdone_1103:
 	ADDQ $0x00000060, R10
 
-singles_651:
+singles_1099:
 	CMPQ        R9, R10
-	JGT         tail_652
+	JGT         tail_1100
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6300,66 +12038,66 @@ singles_651:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_651
+	JMP         singles_1099
 
-tail_652:
+tail_1100:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_653
+	JEQ        done_1101
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_657
+	JA         loadslow_1105
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_658
+	JMP        loaded_1106
 
-loadslow_657:
+loadslow_1105:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_659:
+copy_1107:
 	CMPQ R13, R12
-	JGE  copied_660
+	JGE  copied_1108
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_659
+	JMP  copy_1107
 
-copied_660:
+copied_1108:
 	VMOVUPS (SP), Y5
 
-loaded_658:
+loaded_1106:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_661
+	JA         loadslow_1109
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_662
+	JMP        loaded_1110
 
-loadslow_661:
+loadslow_1109:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_663:
+copy_1111:
 	CMPQ R13, R12
-	JGE  copied_664
+	JGE  copied_1112
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_663
+	JMP  copy_1111
 
-copied_664:
+copied_1112:
 	VMOVUPS (SP), Y6
 
-loaded_662:
+loaded_1110:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -6367,43 +12105,43 @@ loaded_662:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_665
+	JA          storeslow_1113
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_666
+	JMP         stored_1114
 
-storeslow_665:
+storeslow_1113:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_667:
+copy_1115:
 	CMPQ R12, R11
-	JGE  copied_668
+	JGE  copied_1116
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_667
+	JMP  copy_1115
 
-copied_668:
-stored_666:
+copied_1116:
+stored_1114:
 	MOVQ R10, R9
 
-done_653:
+done_1101:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_650
+	JB   channel_1098
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_649
+	JNZ  sample_1097
 	VZEROUPPER
 	RET
 
-nontemporal_648:
+nontemporal_1096:
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -6417,10 +12155,10 @@ nontemporal_648:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 
-sample_669:
+sample_1117:
 	XORQ R8, R8
 
-channel_670:
+channel_1118:
 	LEAQ         16384(AX), R9
 	ANDQ         $-4096, R9
 	PREFETCHT0   (R9)
@@ -6437,11 +12175,11 @@ channel_670:
 	XORQ         R11, R11
 	MOVQ         AX, R10
 	ANDQ         $0x3f, R10
-	JZ           headed_671
+	JZ           headed_1119
 	MOVQ         $0x00000040, R11
 	SUBQ         R10, R11
 	TESTQ        R8, R8
-	JNZ          merge_672
+	JNZ          merge_1120
 	MOVQ         R11, R10
 	SHRQ         $0x02, R10
 	MOVQ         R10, R12
@@ -6455,9 +12193,9 @@ channel_670:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000020, R10
 
-singles_673:
+singles_1121:
 	CMPQ        R12, R10
-	JGT         tail_674
+	JGT         tail_1122
 	VMOVUPS     (CX)(R12*1), Y7
 	VMOVUPS     (DX)(R12*1), Y8
 	VSUBPS      Y2, Y8, Y8
@@ -6465,66 +12203,66 @@ singles_673:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVUPS     Y7, (AX)(R12*1)
 	ADDQ        $0x00000020, R12
-	JMP         singles_673
+	JMP         singles_1121
 
-tail_674:
+tail_1122:
 	ADDQ       $0x00000020, R10
 	CMPQ       R12, R10
-	JEQ        done_675
+	JEQ        done_1123
 	LEAQ       (CX)(R12*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_676
+	JA         loadslow_1124
 	VMASKMOVPS (R13), Y6, Y7
-	JMP        loaded_677
+	JMP        loaded_1125
 
-loadslow_676:
+loadslow_1124:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_678:
+copy_1126:
 	CMPQ R15, R14
-	JGE  copied_679
+	JGE  copied_1127
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_678
+	JMP  copy_1126
 
-copied_679:
+copied_1127:
 	VMOVUPS (SP), Y7
 
-loaded_677:
+loaded_1125:
 	LEAQ       (DX)(R12*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_680
+	JA         loadslow_1128
 	VMASKMOVPS (R13), Y6, Y8
-	JMP        loaded_681
+	JMP        loaded_1129
 
-loadslow_680:
+loadslow_1128:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_682:
+copy_1130:
 	CMPQ R15, R14
-	JGE  copied_683
+	JGE  copied_1131
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_682
+	JMP  copy_1130
 
-copied_683:
+copied_1131:
 	VMOVUPS (SP), Y8
 
-loaded_681:
+loaded_1129:
 	VSUBPS      Y2, Y8, Y8
 	VFMADD213PS Y5, Y3, Y7
 	VFMADD231PS Y4, Y8, Y7
@@ -6532,31 +12270,31 @@ loaded_681:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_684
+	JA          storeslow_1132
 	VMASKMOVPS  Y7, Y6, (R12)
-	JMP         stored_685
+	JMP         stored_1133
 
-storeslow_684:
+storeslow_1132:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_686:
+copy_1134:
 	CMPQ R14, R13
-	JGE  copied_687
+	JGE  copied_1135
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_686
+	JMP  copy_1134
 
-copied_687:
-stored_685:
+copied_1135:
+stored_1133:
 	MOVQ R10, R12
 
-done_675:
-	JMP headed_671
+done_1123:
+	JMP headed_1119
 
-merge_672:
+merge_1120:
 	MOVQ        R10, R12
 	MOVQ        $0x00000020, R14
 	CMPQ        R12, R14
@@ -6584,7 +12322,7 @@ merge_672:
 	VBLENDVPS   Y8, Y1, Y7, Y7
 	VMOVNTPS    Y7, 32(AX)(R10*1)
 
-headed_671:
+headed_1119:
 	MOVQ R9, R10
 	SUBQ R11, R10
 	ANDQ $-64, R10
@@ -6592,12 +12330,12 @@ headed_671:
 	LEAQ (R11)(R10*1), R10
 	SUBQ $0x00000080, R10
 
-blocks_691:
+blocks_1139:
 	CMPQ       R12, R10
-	JGT        blocksdone_692
+	JGT        blocksdone_1140
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_693
+	JZ         noprefetch_1141
 	LEAQ       (R11)(CX*1), R13
 	PREFETCHT0 (R13)(R12*1)
 	PREFETCHT0 64(R13)(R12*1)
@@ -6605,7 +12343,7 @@ blocks_691:
 	PREFETCHT0 (R11)(R12*1)
 	PREFETCHT0 64(R11)(R12*1)
 
-noprefetch_693:
+noprefetch_1141:
 	LEAQ        16384(AX)(R12*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -6634,14 +12372,14 @@ noprefetch_693:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVNTPS    Y7, 96(AX)(R12*1)
 	ADDQ        $0x00000080, R12
-	JMP         blocks_691
+	JMP         blocks_1139
 
-blocksdone_692:
+blocksdone_1140:
 	ADDQ $0x00000060, R10
 
-singles_688:
+singles_1136:
 	CMPQ        R12, R10
-	JGT         tail_689
+	JGT         tail_1137
 	VMOVUPS     (CX)(R12*1), Y7
 	VMOVUPS     (DX)(R12*1), Y8
 	VSUBPS      Y2, Y8, Y8
@@ -6649,66 +12387,66 @@ singles_688:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVNTPS    Y7, (AX)(R12*1)
 	ADDQ        $0x00000020, R12
-	JMP         singles_688
+	JMP         singles_1136
 
-tail_689:
+tail_1137:
 	ADDQ       $0x00000020, R10
 	CMPQ       R12, R10
-	JEQ        done_690
+	JEQ        done_1138
 	LEAQ       (CX)(R12*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_694
+	JA         loadslow_1142
 	VMASKMOVPS (R11), Y6, Y7
-	JMP        loaded_695
+	JMP        loaded_1143
 
-loadslow_694:
+loadslow_1142:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_696:
+copy_1144:
 	CMPQ R14, R13
-	JGE  copied_697
+	JGE  copied_1145
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_696
+	JMP  copy_1144
 
-copied_697:
+copied_1145:
 	VMOVUPS (SP), Y7
 
-loaded_695:
+loaded_1143:
 	LEAQ       (DX)(R12*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_698
+	JA         loadslow_1146
 	VMASKMOVPS (R11), Y6, Y8
-	JMP        loaded_699
+	JMP        loaded_1147
 
-loadslow_698:
+loadslow_1146:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_700:
+copy_1148:
 	CMPQ R14, R13
-	JGE  copied_701
+	JGE  copied_1149
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_700
+	JMP  copy_1148
 
-copied_701:
+copied_1149:
 	VMOVUPS (SP), Y8
 
-loaded_699:
+loaded_1147:
 	VSUBPS      Y2, Y8, Y8
 	VFMADD213PS Y5, Y3, Y7
 	VFMADD231PS Y4, Y8, Y7
@@ -6716,31 +12454,31 @@ loaded_699:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_702
+	JA          storeslow_1150
 	VMASKMOVPS  Y7, Y6, (R11)
-	JMP         stored_703
+	JMP         stored_1151
 
-storeslow_702:
+storeslow_1150:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_704:
+copy_1152:
 	CMPQ R13, R12
-	JGE  copied_705
+	JGE  copied_1153
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_704
+	JMP  copy_1152
 
-copied_705:
-stored_703:
+copied_1153:
+stored_1151:
 	MOVQ R10, R12
 
-done_690:
+done_1138:
 	MOVQ        R9, R10
 	SUBQ        R12, R10
-	JZ          tailkept_706
+	JZ          tailkept_1154
 	MOVQ        R10, R11
 	MOVQ        $0x00000020, R13
 	CMPQ        R11, R13
@@ -6764,16 +12502,16 @@ done_690:
 	VFMADD231PS Y4, Y1, Y7
 	VMOVAPS     Y7, Y1
 
-tailkept_706:
+tailkept_1154:
 	ADDQ       R9, AX
 	ADDQ       R9, CX
 	ADDQ       R9, DX
 	INCQ       R8
 	CMPQ       R8, center_len+80(FP)
-	JB         channel_670
+	JB         channel_1118
 	MOVQ       AX, R8
 	ANDQ       $0x3f, R8
-	JZ         flushed_707
+	JZ         flushed_1155
 	MOVQ       R8, R9
 	MOVQ       $0x00000020, R11
 	CMPQ       R9, R11
@@ -6789,12 +12527,12 @@ tailkept_706:
 	VMASKMOVPS Y0, Y2, (AX)(R8*1)
 	VMASKMOVPS Y1, Y3, 32(AX)(R8*1)
 
-flushed_707:
+flushed_1155:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_669
+	JNZ  sample_1117
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6823,10 +12561,10 @@ TEXT ·gradShortRowsAVX2(SB), NOSPLIT, $72-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_708:
+group_1156:
 	XORQ R8, R8
 
-channel_709:
+channel_1157:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -6837,11 +12575,11 @@ channel_709:
 	VBROADCASTSS (R9)(R8*4), Y4
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_710
+	JZ           noprefetch_1158
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_711:
+prefetch_1159:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -6854,23 +12592,23 @@ prefetch_711:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_711
+	JNZ        prefetch_1159
 
-noprefetch_710:
+noprefetch_1158:
 	MOVQ BX, R9
 	ANDQ $-32, R9
 	XORQ R10, R10
 
-pairs_712:
+pairs_1160:
 	LEAQ 64(R10), R11
 	CMPQ R11, R9
-	JA   single_713
+	JA   single_1161
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_716:
+down_1164:
 	CMPQ        R13, $0x02
-	JB          downlast_717
+	JB          downlast_1165
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6898,11 +12636,11 @@ down_716:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_716
+	JMP         down_1164
 
-downlast_717:
+downlast_1165:
 	TESTQ       R13, R13
-	JZ          downdone_718
+	JZ          downdone_1166
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6916,20 +12654,20 @@ downlast_717:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 32(AX)(R10*1)
 
-downdone_718:
+downdone_1166:
 	MOVQ R11, R10
-	JMP  pairs_712
+	JMP  pairs_1160
 
-single_713:
+single_1161:
 	CMPQ R10, R9
-	JAE  tail_714
+	JAE  tail_1162
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_719:
+down_1167:
 	CMPQ        R12, $0x02
-	JB          downlast_720
+	JB          downlast_1168
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6945,11 +12683,11 @@ down_719:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_719
+	JMP         down_1167
 
-downlast_720:
+downlast_1168:
 	TESTQ       R12, R12
-	JZ          downdone_721
+	JZ          downdone_1169
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -6957,73 +12695,73 @@ downlast_720:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 
-downdone_721:
+downdone_1169:
 	ADDQ $0x00000020, R10
 
-tail_714:
+tail_1162:
 	CMPQ R10, BX
-	JAE  positionsdone_715
+	JAE  positionsdone_1163
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_722:
+down_1170:
 	CMPQ       R11, $0x02
-	JB         downlast_723
+	JB         downlast_1171
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_725
+	JA         loadslow_1173
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_726
+	JMP        loaded_1174
 
-loadslow_725:
+loadslow_1173:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_727:
+copy_1175:
 	CMPQ R14, R13
-	JGE  copied_728
+	JGE  copied_1176
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_727
+	JMP  copy_1175
 
-copied_728:
+copied_1176:
 	VMOVUPS (SP), Y5
 
-loaded_726:
+loaded_1174:
 	LEAQ       (DX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_729
+	JA         loadslow_1177
 	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_730
+	JMP        loaded_1178
 
-loadslow_729:
+loadslow_1177:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_731:
+copy_1179:
 	CMPQ R14, R13
-	JGE  copied_732
+	JGE  copied_1180
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_731
+	JMP  copy_1179
 
-copied_732:
+copied_1180:
 	VMOVUPS (SP), Y6
 
-loaded_730:
+loaded_1178:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -7031,79 +12769,79 @@ loaded_730:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_733
+	JA          storeslow_1181
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_734
+	JMP         stored_1182
 
-storeslow_733:
+storeslow_1181:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_735:
+copy_1183:
 	CMPQ R14, R13
-	JGE  copied_736
+	JGE  copied_1184
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_735
+	JMP  copy_1183
 
-copied_736:
-stored_734:
+copied_1184:
+stored_1182:
 	LEAQ       (CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_737
+	JA         loadslow_1185
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_738
+	JMP        loaded_1186
 
-loadslow_737:
+loadslow_1185:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_739:
+copy_1187:
 	CMPQ R14, R13
-	JGE  copied_740
+	JGE  copied_1188
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_739
+	JMP  copy_1187
 
-copied_740:
+copied_1188:
 	VMOVUPS (SP), Y5
 
-loaded_738:
+loaded_1186:
 	LEAQ       (DX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_741
+	JA         loadslow_1189
 	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_742
+	JMP        loaded_1190
 
-loadslow_741:
+loadslow_1189:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_743:
+copy_1191:
 	CMPQ R14, R13
-	JGE  copied_744
+	JGE  copied_1192
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_743
+	JMP  copy_1191
 
-copied_744:
+copied_1192:
 	VMOVUPS (SP), Y6
 
-loaded_742:
+loaded_1190:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -7111,87 +12849,87 @@ loaded_742:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_745
+	JA          storeslow_1193
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_746
+	JMP         stored_1194
 
-storeslow_745:
+storeslow_1193:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_747:
+copy_1195:
 	CMPQ R14, R13
-	JGE  copied_748
+	JGE  copied_1196
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_747
+	JMP  copy_1195
 
-copied_748:
-stored_746:
+copied_1196:
+stored_1194:
 	LEAQ (R9)(SI*2), R9
 	LEAQ (R10)(SI*2), R10
 	SUBQ $0x02, R11
-	JMP  down_722
+	JMP  down_1170
 
-downlast_723:
+downlast_1171:
 	TESTQ      R11, R11
-	JZ         downdone_724
+	JZ         downdone_1172
 	LEAQ       (CX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_749
+	JA         loadslow_1197
 	VMASKMOVPS (R10), Y0, Y5
-	JMP        loaded_750
+	JMP        loaded_1198
 
-loadslow_749:
+loadslow_1197:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_751:
+copy_1199:
 	CMPQ R12, R11
-	JGE  copied_752
+	JGE  copied_1200
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_751
+	JMP  copy_1199
 
-copied_752:
+copied_1200:
 	VMOVUPS (SP), Y5
 
-loaded_750:
+loaded_1198:
 	LEAQ       (DX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_753
+	JA         loadslow_1201
 	VMASKMOVPS (R10), Y0, Y6
-	JMP        loaded_754
+	JMP        loaded_1202
 
-loadslow_753:
+loadslow_1201:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_755:
+copy_1203:
 	CMPQ R12, R11
-	JGE  copied_756
+	JGE  copied_1204
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_755
+	JMP  copy_1203
 
-copied_756:
+copied_1204:
 	VMOVUPS (SP), Y6
 
-loaded_754:
+loaded_1202:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -7199,33 +12937,33 @@ loaded_754:
 	MOVQ        R9, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_757
+	JA          storeslow_1205
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_758
+	JMP         stored_1206
 
-storeslow_757:
+storeslow_1205:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_759:
+copy_1207:
 	CMPQ R11, R10
-	JGE  copied_760
+	JGE  copied_1208
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R9)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_759
+	JMP  copy_1207
 
-copied_760:
-stored_758:
-downdone_724:
-positionsdone_715:
+copied_1208:
+stored_1206:
+downdone_1172:
+positionsdone_1163:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_709
+	JB      channel_1157
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -7234,13 +12972,13 @@ positionsdone_715:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_761
+	JZ      done_1209
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_708
+	JMP     group_1156
 
-done_761:
+done_1209:
 	VZEROUPPER
 	RET
 
@@ -7251,7 +12989,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_762
+	JNE     nontemporal_1210
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -7262,12 +13000,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_763
+	JA      streaming_1211
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_764
+	JZ      full_1212
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -7275,7 +13013,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_764:
+full_1212:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -7309,10 +13047,10 @@ full_764:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_765:
+row_1213:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_766
+	JZ         noprefetch_1214
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -7320,7 +13058,7 @@ row_765:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_766:
+noprefetch_1214:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -7343,7 +13081,7 @@ noprefetch_766:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_765
+	JNZ         row_1213
 	VZEROUPPER
 	RET
 
@@ -7369,16 +13107,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_767:
+row_1215:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_768
+	JZ         noprefetch_1216
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_768:
+noprefetch_1216:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -7395,7 +13133,7 @@ noprefetch_768:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_767
+	JNZ         row_1215
 	VZEROUPPER
 	RET
 
@@ -7413,14 +13151,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_769:
+row_1217:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_770
+	JZ         noprefetch_1218
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_770:
+noprefetch_1218:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -7431,7 +13169,7 @@ noprefetch_770:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_769
+	JNZ         row_1217
 	VZEROUPPER
 	RET
 
@@ -7457,122 +13195,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_771
+	JA         loadslow_1219
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_772
+	JMP        loaded_1220
 
-loadslow_771:
+loadslow_1219:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_773:
+copy_1221:
 	CMPQ BX, DX
-	JGE  copied_774
+	JGE  copied_1222
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_773
+	JMP  copy_1221
 
-copied_774:
+copied_1222:
 	VMOVUPS (SP), Y9
 
-loaded_772:
+loaded_1220:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_775
+	JA         loadslow_1223
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_776
+	JMP        loaded_1224
 
-loadslow_775:
+loadslow_1223:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_777:
+copy_1225:
 	CMPQ BX, DX
-	JGE  copied_778
+	JGE  copied_1226
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_777
+	JMP  copy_1225
 
-copied_778:
+copied_1226:
 	VMOVUPS (SP), Y10
 
-loaded_776:
+loaded_1224:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_779
+	JA         loadslow_1227
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_780
+	JMP        loaded_1228
 
-loadslow_779:
+loadslow_1227:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_781:
+copy_1229:
 	CMPQ BX, DX
-	JGE  copied_782
+	JGE  copied_1230
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_781
+	JMP  copy_1229
 
-copied_782:
+copied_1230:
 	VMOVUPS (SP), Y11
 
-loaded_780:
+loaded_1228:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_783
+	JA         loadslow_1231
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_784
+	JMP        loaded_1232
 
-loadslow_783:
+loadslow_1231:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_785:
+copy_1233:
 	CMPQ BX, DX
-	JGE  copied_786
+	JGE  copied_1234
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_785
+	JMP  copy_1233
 
-copied_786:
+copied_1234:
 	VMOVUPS (SP), Y12
 
-loaded_784:
+loaded_1232:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_787:
+row_1235:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_788
+	JZ         noprefetch_1236
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -7580,7 +13318,7 @@ row_787:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_788:
+noprefetch_1236:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -7597,56 +13335,56 @@ noprefetch_788:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_789
+	JA          loadslow_1237
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_790
+	JMP         loaded_1238
 
-loadslow_789:
+loadslow_1237:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_791:
+copy_1239:
 	CMPQ R9, R8
-	JGE  copied_792
+	JGE  copied_1240
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_791
+	JMP  copy_1239
 
-copied_792:
+copied_1240:
 	VMOVUPS (SP), Y13
 
-loaded_790:
+loaded_1238:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_793
+	JA         loadslow_1241
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_794
+	JMP        loaded_1242
 
-loadslow_793:
+loadslow_1241:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_795:
+copy_1243:
 	CMPQ R9, R8
-	JGE  copied_796
+	JGE  copied_1244
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_795
+	JMP  copy_1243
 
-copied_796:
+copied_1244:
 	VMOVUPS (SP), Y14
 
-loaded_794:
+loaded_1242:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -7654,30 +13392,30 @@ loaded_794:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_797
+	JA          storeslow_1245
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_798
+	JMP         stored_1246
 
-storeslow_797:
+storeslow_1245:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_799:
+copy_1247:
 	CMPQ R9, R8
-	JGE  copied_800
+	JGE  copied_1248
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_799
+	JMP  copy_1247
 
-copied_800:
-stored_798:
+copied_1248:
+stored_1246:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_787
+	JNZ  row_1235
 	VZEROUPPER
 	RET
 
@@ -7695,128 +13433,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_801
+	JA         loadslow_1249
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_802
+	JMP        loaded_1250
 
-loadslow_801:
+loadslow_1249:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_803:
+copy_1251:
 	CMPQ BX, DX
-	JGE  copied_804
+	JGE  copied_1252
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_803
+	JMP  copy_1251
 
-copied_804:
+copied_1252:
 	VMOVUPS (SP), Y5
 
-loaded_802:
+loaded_1250:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_805
+	JA         loadslow_1253
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_806
+	JMP        loaded_1254
 
-loadslow_805:
+loadslow_1253:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_807:
+copy_1255:
 	CMPQ BX, DX
-	JGE  copied_808
+	JGE  copied_1256
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_807
+	JMP  copy_1255
 
-copied_808:
+copied_1256:
 	VMOVUPS (SP), Y6
 
-loaded_806:
+loaded_1254:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_809
+	JA         loadslow_1257
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_810
+	JMP        loaded_1258
 
-loadslow_809:
+loadslow_1257:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_811:
+copy_1259:
 	CMPQ BX, DX
-	JGE  copied_812
+	JGE  copied_1260
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_811
+	JMP  copy_1259
 
-copied_812:
+copied_1260:
 	VMOVUPS (SP), Y7
 
-loaded_810:
+loaded_1258:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_813
+	JA         loadslow_1261
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_814
+	JMP        loaded_1262
 
-loadslow_813:
+loadslow_1261:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_815:
+copy_1263:
 	CMPQ BX, DX
-	JGE  copied_816
+	JGE  copied_1264
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_815
+	JMP  copy_1263
 
-copied_816:
+copied_1264:
 	VMOVUPS (SP), Y8
 
-loaded_814:
+loaded_1262:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_817:
+row_1265:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_818
+	JZ         noprefetch_1266
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_818:
+noprefetch_1266:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -7827,56 +13565,56 @@ noprefetch_818:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_819
+	JA          loadslow_1267
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_820
+	JMP         loaded_1268
 
-loadslow_819:
+loadslow_1267:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_821:
+copy_1269:
 	CMPQ R9, R8
-	JGE  copied_822
+	JGE  copied_1270
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_821
+	JMP  copy_1269
 
-copied_822:
+copied_1270:
 	VMOVUPS (SP), Y9
 
-loaded_820:
+loaded_1268:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_823
+	JA         loadslow_1271
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_824
+	JMP        loaded_1272
 
-loadslow_823:
+loadslow_1271:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_825:
+copy_1273:
 	CMPQ R9, R8
-	JGE  copied_826
+	JGE  copied_1274
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_825
+	JMP  copy_1273
 
-copied_826:
+copied_1274:
 	VMOVUPS (SP), Y10
 
-loaded_824:
+loaded_1272:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -7884,30 +13622,30 @@ loaded_824:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_827
+	JA          storeslow_1275
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_828
+	JMP         stored_1276
 
-storeslow_827:
+storeslow_1275:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_829:
+copy_1277:
 	CMPQ R9, R8
-	JGE  copied_830
+	JGE  copied_1278
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_829
+	JMP  copy_1277
 
-copied_830:
-stored_828:
+copied_1278:
+stored_1276:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_817
+	JNZ  row_1265
 	VZEROUPPER
 	RET
 
@@ -7916,209 +13654,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_831
+	JA         loadslow_1279
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_832
+	JMP        loaded_1280
 
-loadslow_831:
+loadslow_1279:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_833:
+copy_1281:
 	CMPQ BX, DX
-	JGE  copied_834
+	JGE  copied_1282
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_833
+	JMP  copy_1281
 
-copied_834:
+copied_1282:
 	VMOVUPS (SP), Y1
 
-loaded_832:
+loaded_1280:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_835
+	JA         loadslow_1283
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_836
+	JMP        loaded_1284
 
-loadslow_835:
+loadslow_1283:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_837:
+copy_1285:
 	CMPQ BX, DX
-	JGE  copied_838
+	JGE  copied_1286
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_837
+	JMP  copy_1285
 
-copied_838:
+copied_1286:
 	VMOVUPS (SP), Y2
 
-loaded_836:
+loaded_1284:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_839
+	JA         loadslow_1287
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_840
+	JMP        loaded_1288
 
-loadslow_839:
+loadslow_1287:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_841:
+copy_1289:
 	CMPQ BX, DX
-	JGE  copied_842
+	JGE  copied_1290
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_841
+	JMP  copy_1289
 
-copied_842:
+copied_1290:
 	VMOVUPS (SP), Y3
 
-loaded_840:
+loaded_1288:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_843
+	JA         loadslow_1291
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_844
+	JMP        loaded_1292
 
-loadslow_843:
+loadslow_1291:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_845:
+copy_1293:
 	CMPQ BX, DX
-	JGE  copied_846
+	JGE  copied_1294
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_845
+	JMP  copy_1293
 
-copied_846:
+copied_1294:
 	VMOVUPS (SP), Y4
 
-loaded_844:
+loaded_1292:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_847:
+row_1295:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_848
+	JZ         noprefetch_1296
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_848:
+noprefetch_1296:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_849
+	JA         loadslow_1297
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_850
+	JMP        loaded_1298
 
-loadslow_849:
+loadslow_1297:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_851:
+copy_1299:
 	CMPQ R8, DI
-	JGE  copied_852
+	JGE  copied_1300
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_851
+	JMP  copy_1299
 
-copied_852:
+copied_1300:
 	VMOVUPS (SP), Y5
 
-loaded_850:
+loaded_1298:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_853
+	JA         loadslow_1301
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_854
+	JMP        loaded_1302
 
-loadslow_853:
+loadslow_1301:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_855:
+copy_1303:
 	CMPQ R8, DI
-	JGE  copied_856
+	JGE  copied_1304
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_855
+	JMP  copy_1303
 
-copied_856:
+copied_1304:
 	VMOVUPS (SP), Y6
 
-loaded_854:
+loaded_1302:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_857
+	JA          storeslow_1305
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_858
+	JMP         stored_1306
 
-storeslow_857:
+storeslow_1305:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_859:
+copy_1307:
 	CMPQ R8, DI
-	JGE  copied_860
+	JGE  copied_1308
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_859
+	JMP  copy_1307
 
-copied_860:
-stored_858:
+copied_1308:
+stored_1306:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_847
+	JNZ  row_1295
 	VZEROUPPER
 	RET
 
-streaming_763:
+streaming_1211:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -8128,17 +13866,17 @@ streaming_763:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_861:
+rows_1309:
 	CMPQ R10, $0x01
-	JB   rowsdone_862
+	JB   rowsdone_1310
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_866:
+blocks_1314:
 	CMPQ        R11, R12
-	JGT         blocksdone_867
+	JGT         blocksdone_1315
 	VMOVUPS     (SI)(R11*1), Y1
 	VMOVUPS     (DI)(R11*1), Y2
 	VMOVUPS     (R8)(R11*1), Y3
@@ -8180,14 +13918,14 @@ blocks_866:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_866
+	JMP         blocks_1314
 
-blocksdone_867:
+blocksdone_1315:
 	ADDQ $0x00000060, R12
 
-singles_863:
+singles_1311:
 	CMPQ        R11, R12
-	JGT         tail_864
+	JGT         tail_1312
 	VMOVUPS     (SI)(R11*1), Y1
 	VMOVUPS     (DI)(R11*1), Y2
 	VMOVUPS     (R8)(R11*1), Y3
@@ -8199,174 +13937,174 @@ singles_863:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_863
+	JMP         singles_1311
 
-tail_864:
+tail_1312:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_865
+	JEQ        done_1313
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_868
+	JA         loadslow_1316
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_869
+	JMP        loaded_1317
 
-loadslow_868:
+loadslow_1316:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_870:
+copy_1318:
 	CMPQ R15, R14
-	JGE  copied_871
+	JGE  copied_1319
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_870
+	JMP  copy_1318
 
-copied_871:
+copied_1319:
 	VMOVUPS (SP), Y1
 
-loaded_869:
+loaded_1317:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_872
+	JA         loadslow_1320
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_873
+	JMP        loaded_1321
 
-loadslow_872:
+loadslow_1320:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_874:
+copy_1322:
 	CMPQ R15, R14
-	JGE  copied_875
+	JGE  copied_1323
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_874
+	JMP  copy_1322
 
-copied_875:
+copied_1323:
 	VMOVUPS (SP), Y2
 
-loaded_873:
+loaded_1321:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_876
+	JA         loadslow_1324
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_877
+	JMP        loaded_1325
 
-loadslow_876:
+loadslow_1324:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_878:
+copy_1326:
 	CMPQ R15, R14
-	JGE  copied_879
+	JGE  copied_1327
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_878
+	JMP  copy_1326
 
-copied_879:
+copied_1327:
 	VMOVUPS (SP), Y3
 
-loaded_877:
+loaded_1325:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_880
+	JA         loadslow_1328
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_881
+	JMP        loaded_1329
 
-loadslow_880:
+loadslow_1328:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_882:
+copy_1330:
 	CMPQ R15, R14
-	JGE  copied_883
+	JGE  copied_1331
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_882
+	JMP  copy_1330
 
-copied_883:
+copied_1331:
 	VMOVUPS (SP), Y4
 
-loaded_881:
+loaded_1329:
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_884
+	JA         loadslow_1332
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_885
+	JMP        loaded_1333
 
-loadslow_884:
+loadslow_1332:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_886:
+copy_1334:
 	CMPQ R15, R14
-	JGE  copied_887
+	JGE  copied_1335
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_886
+	JMP  copy_1334
 
-copied_887:
+copied_1335:
 	VMOVUPS (SP), Y5
 
-loaded_885:
+loaded_1333:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_888
+	JA         loadslow_1336
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_889
+	JMP        loaded_1337
 
-loadslow_888:
+loadslow_1336:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_890:
+copy_1338:
 	CMPQ R15, R14
-	JGE  copied_891
+	JGE  copied_1339
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_890
+	JMP  copy_1338
 
-copied_891:
+copied_1339:
 	VMOVUPS (SP), Y6
 
-loaded_889:
+loaded_1337:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -8374,39 +14112,39 @@ loaded_889:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_892
+	JA          storeslow_1340
 	VMASKMOVPS  Y5, Y0, (R11)
-	JMP         stored_893
+	JMP         stored_1341
 
-storeslow_892:
+storeslow_1340:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_894:
+copy_1342:
 	CMPQ R14, R13
-	JGE  copied_895
+	JGE  copied_1343
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_894
+	JMP  copy_1342
 
-copied_895:
-stored_893:
+copied_1343:
+stored_1341:
 	MOVQ R12, R11
 
-done_865:
+done_1313:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_861
+	JMP  rows_1309
 
-rowsdone_862:
+rowsdone_1310:
 	VZEROUPPER
 	RET
 
-nontemporal_762:
+nontemporal_1210:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -8417,12 +14155,12 @@ nontemporal_762:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_896
+	JA      streaming_1344
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_897
+	JZ      full_1345
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -8430,7 +14168,7 @@ nontemporal_762:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_897:
+full_1345:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -8464,10 +14202,10 @@ full_897:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_898:
+row_1346:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_899
+	JZ         noprefetch_1347
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -8475,7 +14213,7 @@ row_898:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_899:
+noprefetch_1347:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -8501,7 +14239,7 @@ noprefetch_899:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_898
+	JNZ         row_1346
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8528,16 +14266,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_900:
+row_1348:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_901
+	JZ         noprefetch_1349
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_901:
+noprefetch_1349:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -8557,7 +14295,7 @@ noprefetch_901:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_900
+	JNZ         row_1348
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8576,14 +14314,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_902:
+row_1350:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_903
+	JZ         noprefetch_1351
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_903:
+noprefetch_1351:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -8597,7 +14335,7 @@ noprefetch_903:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_902
+	JNZ         row_1350
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8624,122 +14362,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_904
+	JA         loadslow_1352
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_905
+	JMP        loaded_1353
 
-loadslow_904:
+loadslow_1352:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_906:
+copy_1354:
 	CMPQ BX, DX
-	JGE  copied_907
+	JGE  copied_1355
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_906
+	JMP  copy_1354
 
-copied_907:
+copied_1355:
 	VMOVUPS (SP), Y9
 
-loaded_905:
+loaded_1353:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_908
+	JA         loadslow_1356
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_909
+	JMP        loaded_1357
 
-loadslow_908:
+loadslow_1356:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_910:
+copy_1358:
 	CMPQ BX, DX
-	JGE  copied_911
+	JGE  copied_1359
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_910
+	JMP  copy_1358
 
-copied_911:
+copied_1359:
 	VMOVUPS (SP), Y10
 
-loaded_909:
+loaded_1357:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_912
+	JA         loadslow_1360
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_913
+	JMP        loaded_1361
 
-loadslow_912:
+loadslow_1360:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_914:
+copy_1362:
 	CMPQ BX, DX
-	JGE  copied_915
+	JGE  copied_1363
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_914
+	JMP  copy_1362
 
-copied_915:
+copied_1363:
 	VMOVUPS (SP), Y11
 
-loaded_913:
+loaded_1361:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_916
+	JA         loadslow_1364
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_917
+	JMP        loaded_1365
 
-loadslow_916:
+loadslow_1364:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_918:
+copy_1366:
 	CMPQ BX, DX
-	JGE  copied_919
+	JGE  copied_1367
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_918
+	JMP  copy_1366
 
-copied_919:
+copied_1367:
 	VMOVUPS (SP), Y12
 
-loaded_917:
+loaded_1365:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_920:
+row_1368:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_921
+	JZ         noprefetch_1369
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -8747,7 +14485,7 @@ row_920:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_921:
+noprefetch_1369:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -8767,56 +14505,56 @@ noprefetch_921:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_922
+	JA          loadslow_1370
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_923
+	JMP         loaded_1371
 
-loadslow_922:
+loadslow_1370:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_924:
+copy_1372:
 	CMPQ R9, R8
-	JGE  copied_925
+	JGE  copied_1373
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_924
+	JMP  copy_1372
 
-copied_925:
+copied_1373:
 	VMOVUPS (SP), Y13
 
-loaded_923:
+loaded_1371:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_926
+	JA         loadslow_1374
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_927
+	JMP        loaded_1375
 
-loadslow_926:
+loadslow_1374:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_928:
+copy_1376:
 	CMPQ R9, R8
-	JGE  copied_929
+	JGE  copied_1377
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_928
+	JMP  copy_1376
 
-copied_929:
+copied_1377:
 	VMOVUPS (SP), Y14
 
-loaded_927:
+loaded_1375:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -8824,30 +14562,30 @@ loaded_927:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_930
+	JA          storeslow_1378
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_931
+	JMP         stored_1379
 
-storeslow_930:
+storeslow_1378:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_932:
+copy_1380:
 	CMPQ R9, R8
-	JGE  copied_933
+	JGE  copied_1381
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_932
+	JMP  copy_1380
 
-copied_933:
-stored_931:
+copied_1381:
+stored_1379:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_920
+	JNZ  row_1368
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8866,128 +14604,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_934
+	JA         loadslow_1382
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_935
+	JMP        loaded_1383
 
-loadslow_934:
+loadslow_1382:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_936:
+copy_1384:
 	CMPQ BX, DX
-	JGE  copied_937
+	JGE  copied_1385
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_936
+	JMP  copy_1384
 
-copied_937:
+copied_1385:
 	VMOVUPS (SP), Y5
 
-loaded_935:
+loaded_1383:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_938
+	JA         loadslow_1386
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_939
+	JMP        loaded_1387
 
-loadslow_938:
+loadslow_1386:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_940:
+copy_1388:
 	CMPQ BX, DX
-	JGE  copied_941
+	JGE  copied_1389
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_940
+	JMP  copy_1388
 
-copied_941:
+copied_1389:
 	VMOVUPS (SP), Y6
 
-loaded_939:
+loaded_1387:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_942
+	JA         loadslow_1390
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_943
+	JMP        loaded_1391
 
-loadslow_942:
+loadslow_1390:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_944:
+copy_1392:
 	CMPQ BX, DX
-	JGE  copied_945
+	JGE  copied_1393
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_944
+	JMP  copy_1392
 
-copied_945:
+copied_1393:
 	VMOVUPS (SP), Y7
 
-loaded_943:
+loaded_1391:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_946
+	JA         loadslow_1394
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_947
+	JMP        loaded_1395
 
-loadslow_946:
+loadslow_1394:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_948:
+copy_1396:
 	CMPQ BX, DX
-	JGE  copied_949
+	JGE  copied_1397
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_948
+	JMP  copy_1396
 
-copied_949:
+copied_1397:
 	VMOVUPS (SP), Y8
 
-loaded_947:
+loaded_1395:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_950:
+row_1398:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_951
+	JZ         noprefetch_1399
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_951:
+noprefetch_1399:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -9001,56 +14739,56 @@ noprefetch_951:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_952
+	JA          loadslow_1400
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_953
+	JMP         loaded_1401
 
-loadslow_952:
+loadslow_1400:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_954:
+copy_1402:
 	CMPQ R9, R8
-	JGE  copied_955
+	JGE  copied_1403
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_954
+	JMP  copy_1402
 
-copied_955:
+copied_1403:
 	VMOVUPS (SP), Y9
 
-loaded_953:
+loaded_1401:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_956
+	JA         loadslow_1404
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_957
+	JMP        loaded_1405
 
-loadslow_956:
+loadslow_1404:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_958:
+copy_1406:
 	CMPQ R9, R8
-	JGE  copied_959
+	JGE  copied_1407
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_958
+	JMP  copy_1406
 
-copied_959:
+copied_1407:
 	VMOVUPS (SP), Y10
 
-loaded_957:
+loaded_1405:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -9058,30 +14796,30 @@ loaded_957:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_960
+	JA          storeslow_1408
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_961
+	JMP         stored_1409
 
-storeslow_960:
+storeslow_1408:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_962:
+copy_1410:
 	CMPQ R9, R8
-	JGE  copied_963
+	JGE  copied_1411
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_962
+	JMP  copy_1410
 
-copied_963:
-stored_961:
+copied_1411:
+stored_1409:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_950
+	JNZ  row_1398
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9091,213 +14829,213 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_964
+	JA         loadslow_1412
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_965
+	JMP        loaded_1413
 
-loadslow_964:
+loadslow_1412:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_966:
+copy_1414:
 	CMPQ BX, DX
-	JGE  copied_967
+	JGE  copied_1415
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_966
+	JMP  copy_1414
 
-copied_967:
+copied_1415:
 	VMOVUPS (SP), Y1
 
-loaded_965:
+loaded_1413:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_968
+	JA         loadslow_1416
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_969
+	JMP        loaded_1417
 
-loadslow_968:
+loadslow_1416:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_970:
+copy_1418:
 	CMPQ BX, DX
-	JGE  copied_971
+	JGE  copied_1419
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_970
+	JMP  copy_1418
 
-copied_971:
+copied_1419:
 	VMOVUPS (SP), Y2
 
-loaded_969:
+loaded_1417:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_972
+	JA         loadslow_1420
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_973
+	JMP        loaded_1421
 
-loadslow_972:
+loadslow_1420:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_974:
+copy_1422:
 	CMPQ BX, DX
-	JGE  copied_975
+	JGE  copied_1423
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_974
+	JMP  copy_1422
 
-copied_975:
+copied_1423:
 	VMOVUPS (SP), Y3
 
-loaded_973:
+loaded_1421:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_976
+	JA         loadslow_1424
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_977
+	JMP        loaded_1425
 
-loadslow_976:
+loadslow_1424:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_978:
+copy_1426:
 	CMPQ BX, DX
-	JGE  copied_979
+	JGE  copied_1427
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_978
+	JMP  copy_1426
 
-copied_979:
+copied_1427:
 	VMOVUPS (SP), Y4
 
-loaded_977:
+loaded_1425:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_980:
+row_1428:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_981
+	JZ         noprefetch_1429
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_981:
+noprefetch_1429:
 	LEAQ       16384(CX), DI
 	ANDQ       $-4096, DI
 	PREFETCHT0 (DI)
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_982
+	JA         loadslow_1430
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_983
+	JMP        loaded_1431
 
-loadslow_982:
+loadslow_1430:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_984:
+copy_1432:
 	CMPQ R8, DI
-	JGE  copied_985
+	JGE  copied_1433
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_984
+	JMP  copy_1432
 
-copied_985:
+copied_1433:
 	VMOVUPS (SP), Y5
 
-loaded_983:
+loaded_1431:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_986
+	JA         loadslow_1434
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_987
+	JMP        loaded_1435
 
-loadslow_986:
+loadslow_1434:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_988:
+copy_1436:
 	CMPQ R8, DI
-	JGE  copied_989
+	JGE  copied_1437
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_988
+	JMP  copy_1436
 
-copied_989:
+copied_1437:
 	VMOVUPS (SP), Y6
 
-loaded_987:
+loaded_1435:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_990
+	JA          storeslow_1438
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_991
+	JMP         stored_1439
 
-storeslow_990:
+storeslow_1438:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_992:
+copy_1440:
 	CMPQ R8, DI
-	JGE  copied_993
+	JGE  copied_1441
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_992
+	JMP  copy_1440
 
-copied_993:
-stored_991:
+copied_1441:
+stored_1439:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_980
+	JNZ  row_1428
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_896:
+streaming_1344:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -9307,17 +15045,17 @@ streaming_896:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_994:
+rows_1442:
 	CMPQ R10, $0x01
-	JB   rowsdone_995
+	JB   rowsdone_1443
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_999:
+blocks_1447:
 	CMPQ        R11, R12
-	JGT         blocksdone_1000
+	JGT         blocksdone_1448
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -9362,14 +15100,14 @@ blocks_999:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_999
+	JMP         blocks_1447
 
-blocksdone_1000:
+blocksdone_1448:
 	ADDQ $0x00000060, R12
 
-singles_996:
+singles_1444:
 	CMPQ        R11, R12
-	JGT         tail_997
+	JGT         tail_1445
 	VMOVUPS     (SI)(R11*1), Y1
 	VMOVUPS     (DI)(R11*1), Y2
 	VMOVUPS     (R8)(R11*1), Y3
@@ -9381,174 +15119,174 @@ singles_996:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_996
+	JMP         singles_1444
 
-tail_997:
+tail_1445:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_998
+	JEQ        done_1446
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1001
+	JA         loadslow_1449
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_1002
+	JMP        loaded_1450
 
-loadslow_1001:
+loadslow_1449:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1003:
+copy_1451:
 	CMPQ R15, R14
-	JGE  copied_1004
+	JGE  copied_1452
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1003
+	JMP  copy_1451
 
-copied_1004:
+copied_1452:
 	VMOVUPS (SP), Y1
 
-loaded_1002:
+loaded_1450:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1005
+	JA         loadslow_1453
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_1006
+	JMP        loaded_1454
 
-loadslow_1005:
+loadslow_1453:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1007:
+copy_1455:
 	CMPQ R15, R14
-	JGE  copied_1008
+	JGE  copied_1456
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1007
+	JMP  copy_1455
 
-copied_1008:
+copied_1456:
 	VMOVUPS (SP), Y2
 
-loaded_1006:
+loaded_1454:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1009
+	JA         loadslow_1457
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_1010
+	JMP        loaded_1458
 
-loadslow_1009:
+loadslow_1457:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1011:
+copy_1459:
 	CMPQ R15, R14
-	JGE  copied_1012
+	JGE  copied_1460
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1011
+	JMP  copy_1459
 
-copied_1012:
+copied_1460:
 	VMOVUPS (SP), Y3
 
-loaded_1010:
+loaded_1458:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1013
+	JA         loadslow_1461
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_1014
+	JMP        loaded_1462
 
-loadslow_1013:
+loadslow_1461:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1015:
+copy_1463:
 	CMPQ R15, R14
-	JGE  copied_1016
+	JGE  copied_1464
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1015
+	JMP  copy_1463
 
-copied_1016:
+copied_1464:
 	VMOVUPS (SP), Y4
 
-loaded_1014:
+loaded_1462:
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1017
+	JA         loadslow_1465
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_1018
+	JMP        loaded_1466
 
-loadslow_1017:
+loadslow_1465:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1019:
+copy_1467:
 	CMPQ R15, R14
-	JGE  copied_1020
+	JGE  copied_1468
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1019
+	JMP  copy_1467
 
-copied_1020:
+copied_1468:
 	VMOVUPS (SP), Y5
 
-loaded_1018:
+loaded_1466:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1021
+	JA         loadslow_1469
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_1022
+	JMP        loaded_1470
 
-loadslow_1021:
+loadslow_1469:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1023:
+copy_1471:
 	CMPQ R15, R14
-	JGE  copied_1024
+	JGE  copied_1472
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1023
+	JMP  copy_1471
 
-copied_1024:
+copied_1472:
 	VMOVUPS (SP), Y6
 
-loaded_1022:
+loaded_1470:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -9556,35 +15294,35 @@ loaded_1022:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1025
+	JA          storeslow_1473
 	VMASKMOVPS  Y5, Y0, (R11)
-	JMP         stored_1026
+	JMP         stored_1474
 
-storeslow_1025:
+storeslow_1473:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1027:
+copy_1475:
 	CMPQ R14, R13
-	JGE  copied_1028
+	JGE  copied_1476
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1027
+	JMP  copy_1475
 
-copied_1028:
-stored_1026:
+copied_1476:
+stored_1474:
 	MOVQ R12, R11
 
-done_998:
+done_1446:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_994
+	JMP  rows_1442
 
-rowsdone_995:
+rowsdone_1443:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9611,9 +15349,9 @@ TEXT ·finiteAVX2(SB), NOSPLIT, $72-49
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000020, DX
 
-singles_1029:
+singles_1477:
 	CMPQ    BX, DX
-	JGT     tail_1030
+	JGT     tail_1478
 	VMOVUPD (AX)(BX*2), Y2
 	VMOVUPD 32(AX)(BX*2), Y3
 	VMOVUPD (CX)(BX*2), Y4
@@ -9625,12 +15363,12 @@ singles_1029:
 	VSUBPD  Y3, Y3, Y3
 	VADDPD  Y3, Y1, Y1
 	ADDQ    $0x00000020, BX
-	JMP     singles_1029
+	JMP     singles_1477
 
-tail_1030:
+tail_1478:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_1031
+	JEQ     done_1479
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
@@ -9639,15 +15377,15 @@ tail_1030:
 	LEAQ    (AX)(BX*2), R8
 	XORQ    AX, AX
 
-copy_1032:
+copy_1480:
 	CMPQ AX, SI
-	JGE  copied_1033
+	JGE  copied_1481
 	MOVL (R8)(AX*1), DI
 	MOVL DI, (SP)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1032
+	JMP  copy_1480
 
-copied_1033:
+copied_1481:
 	VMOVUPD (SP), Y2
 	VMOVUPD 32(SP), Y3
 	VXORPS  Y4, Y4, Y4
@@ -9658,15 +15396,15 @@ copied_1033:
 	LEAQ    (CX)(BX*2), SI
 	XORQ    CX, CX
 
-copy_1034:
+copy_1482:
 	CMPQ CX, AX
-	JGE  copied_1035
+	JGE  copied_1483
 	MOVL (SI)(CX*1), BX
 	MOVL BX, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_1034
+	JMP  copy_1482
 
-copied_1035:
+copied_1483:
 	VMOVUPD (SP), Y4
 	VMOVUPD 32(SP), Y5
 	VADDPD  Y4, Y2, Y2
@@ -9677,7 +15415,7 @@ copied_1035:
 	VADDPD  Y3, Y1, Y1
 	MOVQ    DX, BX
 
-done_1031:
+done_1479:
 	VADDPD Y1, Y0, Y0
 	VPTEST Y0, Y0
 	SETEQ  AL
@@ -9710,9 +15448,9 @@ TEXT ·invStdAVX2(SB), NOSPLIT, $72-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000020, DX
 
-singles_1036:
+singles_1484:
 	CMPQ    BX, DX
-	JGT     tail_1037
+	JGT     tail_1485
 	VMOVUPD (CX)(BX*2), Y3
 	VMOVUPD 32(CX)(BX*2), Y4
 	VMULPD  Y0, Y3, Y3
@@ -9726,12 +15464,12 @@ singles_1036:
 	VMOVUPD Y3, (AX)(BX*2)
 	VMOVUPD Y4, 32(AX)(BX*2)
 	ADDQ    $0x00000020, BX
-	JMP     singles_1036
+	JMP     singles_1484
 
-tail_1037:
+tail_1485:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_1038
+	JEQ     done_1486
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -9740,15 +15478,15 @@ tail_1037:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_1039:
+copy_1487:
 	CMPQ CX, SI
-	JGE  copied_1040
+	JGE  copied_1488
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_1039
+	JMP  copy_1487
 
-copied_1040:
+copied_1488:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VMULPD  Y0, Y3, Y3
@@ -9766,18 +15504,18 @@ copied_1040:
 	LEAQ    (AX)(BX*2), SI
 	XORQ    AX, AX
 
-copy_1041:
+copy_1489:
 	CMPQ AX, CX
-	JGE  copied_1042
+	JGE  copied_1490
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1041
+	JMP  copy_1489
 
-copied_1042:
+copied_1490:
 	MOVQ DX, BX
 
-done_1038:
+done_1486:
 	VZEROUPPER
 	RET
 
@@ -9809,9 +15547,9 @@ TEXT ·foldAVX2(SB), NOSPLIT, $72-200
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000020, R10
 
-singles_1043:
+singles_1491:
 	CMPQ         R11, R10
-	JGT          tail_1044
+	JGT          tail_1492
 	VMOVUPD      (BX)(R11*2), Y3
 	VMOVUPD      32(BX)(R11*2), Y4
 	VMOVUPD      (SI)(R11*2), Y5
@@ -9887,12 +15625,12 @@ singles_1043:
 	VINSERTF128  $0x01, X4, Y3, Y3
 	VMOVUPS      Y3, (DX)(R11*1)
 	ADDQ         $0x00000020, R11
-	JMP          singles_1043
+	JMP          singles_1491
 
-tail_1044:
+tail_1492:
 	ADDQ    $0x00000020, R10
 	CMPQ    R11, R10
-	JEQ     done_1045
+	JEQ     done_1493
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -9901,15 +15639,15 @@ tail_1044:
 	LEAQ    (BX)(R11*2), R14
 	XORQ    BX, BX
 
-copy_1046:
+copy_1494:
 	CMPQ BX, R12
-	JGE  copied_1047
+	JGE  copied_1495
 	MOVL (R14)(BX*1), R13
 	MOVL R13, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1046
+	JMP  copy_1494
 
-copied_1047:
+copied_1495:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -9920,71 +15658,71 @@ copied_1047:
 	LEAQ    (SI)(R11*2), R13
 	XORQ    SI, SI
 
-copy_1048:
+copy_1496:
 	CMPQ SI, BX
-	JGE  copied_1049
+	JGE  copied_1497
 	MOVL (R13)(SI*1), R12
 	MOVL R12, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1048
+	JMP  copy_1496
 
-copied_1049:
+copied_1497:
 	VMOVUPD    (SP), Y5
 	VMOVUPD    32(SP), Y6
 	LEAQ       (R8)(R11*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1050
+	JA         loadslow_1498
 	VMASKMOVPS (BX), Y2, Y7
-	JMP        loaded_1051
+	JMP        loaded_1499
 
-loadslow_1050:
+loadslow_1498:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R8, R8
 
-copy_1052:
+copy_1500:
 	CMPQ R8, SI
-	JGE  copied_1053
+	JGE  copied_1501
 	MOVL (BX)(R8*1), R12
 	MOVL R12, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1052
+	JMP  copy_1500
 
-copied_1053:
+copied_1501:
 	VMOVUPS (SP), Y7
 
-loaded_1051:
+loaded_1499:
 	LEAQ       (R9)(R11*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1054
+	JA         loadslow_1502
 	VMASKMOVPS (BX), Y2, Y8
-	JMP        loaded_1055
+	JMP        loaded_1503
 
-loadslow_1054:
+loadslow_1502:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R8, R8
 
-copy_1056:
+copy_1504:
 	CMPQ R8, SI
-	JGE  copied_1057
+	JGE  copied_1505
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1056
+	JMP  copy_1504
 
-copied_1057:
+copied_1505:
 	VMOVUPS (SP), Y8
 
-loaded_1055:
+loaded_1503:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
@@ -9993,15 +15731,15 @@ loaded_1055:
 	LEAQ    (DI)(R11*2), R8
 	XORQ    SI, SI
 
-copy_1058:
+copy_1506:
 	CMPQ SI, BX
-	JGE  copied_1059
+	JGE  copied_1507
 	MOVL (R8)(SI*1), DI
 	MOVL DI, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1058
+	JMP  copy_1506
 
-copied_1059:
+copied_1507:
 	VMOVUPD      (SP), Y9
 	VMOVUPD      32(SP), Y10
 	VMULPD       Y5, Y3, Y11
@@ -10067,48 +15805,48 @@ copied_1059:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_1060
+	JA           storeslow_1508
 	VMASKMOVPS   Y4, Y2, (AX)
-	JMP          stored_1061
+	JMP          stored_1509
 
-storeslow_1060:
+storeslow_1508:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_1062:
+copy_1510:
 	CMPQ SI, BX
-	JGE  copied_1063
+	JGE  copied_1511
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1062
+	JMP  copy_1510
 
-copied_1063:
-stored_1061:
+copied_1511:
+stored_1509:
 	LEAQ       (CX)(R11*1), AX
 	MOVQ       AX, CX
 	ANDQ       $0x00000fff, CX
 	CMPQ       CX, $0x00000fe0
-	JA         storeslow_1064
+	JA         storeslow_1512
 	VMASKMOVPS Y6, Y2, (AX)
-	JMP        stored_1065
+	JMP        stored_1513
 
-storeslow_1064:
+storeslow_1512:
 	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1066:
+copy_1514:
 	CMPQ BX, CX
-	JGE  copied_1067
+	JGE  copied_1515
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1066
+	JMP  copy_1514
 
-copied_1067:
-stored_1065:
+copied_1515:
+stored_1513:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y0, X1
 	VCVTPD2PSY  Y5, X0
@@ -10117,28 +15855,28 @@ stored_1065:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1068
+	JA          storeslow_1516
 	VMASKMOVPS  Y1, Y2, (AX)
-	JMP         stored_1069
+	JMP         stored_1517
 
-storeslow_1068:
+storeslow_1516:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1070:
+copy_1518:
 	CMPQ DX, CX
-	JGE  copied_1071
+	JGE  copied_1519
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1070
+	JMP  copy_1518
 
-copied_1071:
-stored_1069:
+copied_1519:
+stored_1517:
 	MOVQ R10, R11
 
-done_1045:
+done_1493:
 	VZEROUPPER
 	RET
 
@@ -10149,7 +15887,7 @@ TEXT ·scaleRowsAVX2(SB), NOSPLIT, $72-136
 
 	// scaleRowsAVX2: y = x*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+128(FP), $0x00
-	JNE     nontemporal_1072
+	JNE     nontemporal_1520
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+96(FP), DX
@@ -10167,10 +15905,10 @@ TEXT ·scaleRowsAVX2(SB), NOSPLIT, $72-136
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_1073:
+sample_1521:
 	XORQ DI, DI
 
-channel_1074:
+channel_1522:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         shift_base+72(FP), R8
@@ -10180,17 +15918,17 @@ channel_1074:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_1078:
+blocks_1526:
 	CMPQ       R8, R9
-	JGT        blocksdone_1079
+	JGT        blocksdone_1527
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_1080
+	JZ         noprefetch_1528
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_1080:
+noprefetch_1528:
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
@@ -10204,91 +15942,91 @@ noprefetch_1080:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_1078
+	JMP         blocks_1526
 
-blocksdone_1079:
+blocksdone_1527:
 	ADDQ $0x00000060, R9
 
-singles_1075:
+singles_1523:
 	CMPQ        R8, R9
-	JGT         tail_1076
+	JGT         tail_1524
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_1075
+	JMP         singles_1523
 
-tail_1076:
+tail_1524:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_1077
+	JEQ        done_1525
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1081
+	JA         loadslow_1529
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1082
+	JMP        loaded_1530
 
-loadslow_1081:
+loadslow_1529:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1083:
+copy_1531:
 	CMPQ R12, R11
-	JGE  copied_1084
+	JGE  copied_1532
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1083
+	JMP  copy_1531
 
-copied_1084:
+copied_1532:
 	VMOVUPS (SP), Y3
 
-loaded_1082:
+loaded_1530:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1085
+	JA          storeslow_1533
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1086
+	JMP         stored_1534
 
-storeslow_1085:
+storeslow_1533:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1087:
+copy_1535:
 	CMPQ R11, R10
-	JGE  copied_1088
+	JGE  copied_1536
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1087
+	JMP  copy_1535
 
-copied_1088:
-stored_1086:
+copied_1536:
+stored_1534:
 	MOVQ R9, R8
 
-done_1077:
+done_1525:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, scale_len+56(FP)
-	JB   channel_1074
+	JB   channel_1522
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_1073
+	JNZ  sample_1521
 	VZEROUPPER
 	RET
 
-nontemporal_1072:
+nontemporal_1520:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+96(FP), DX
@@ -10301,10 +16039,10 @@ nontemporal_1072:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 
-sample_1089:
+sample_1537:
 	XORQ DI, DI
 
-channel_1090:
+channel_1538:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -10317,11 +16055,11 @@ channel_1090:
 	XORQ         R10, R10
 	MOVQ         AX, R9
 	ANDQ         $0x3f, R9
-	JZ           headed_1091
+	JZ           headed_1539
 	MOVQ         $0x00000040, R10
 	SUBQ         R9, R10
 	TESTQ        DI, DI
-	JNZ          merge_1092
+	JNZ          merge_1540
 	MOVQ         R10, R9
 	SHRQ         $0x02, R9
 	MOVQ         R9, R11
@@ -10335,76 +16073,76 @@ channel_1090:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000020, R9
 
-singles_1093:
+singles_1541:
 	CMPQ        R11, R9
-	JGT         tail_1094
+	JGT         tail_1542
 	VMOVUPS     (CX)(R11*1), Y5
 	VFMADD213PS Y3, Y2, Y5
 	VMOVUPS     Y5, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1093
+	JMP         singles_1541
 
-tail_1094:
+tail_1542:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_1095
+	JEQ        done_1543
 	LEAQ       (CX)(R11*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1096
+	JA         loadslow_1544
 	VMASKMOVPS (R12), Y4, Y5
-	JMP        loaded_1097
+	JMP        loaded_1545
 
-loadslow_1096:
+loadslow_1544:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1098:
+copy_1546:
 	CMPQ R14, R13
-	JGE  copied_1099
+	JGE  copied_1547
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1098
+	JMP  copy_1546
 
-copied_1099:
+copied_1547:
 	VMOVUPS (SP), Y5
 
-loaded_1097:
+loaded_1545:
 	VFMADD213PS Y3, Y2, Y5
 	LEAQ        (AX)(R11*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1100
+	JA          storeslow_1548
 	VMASKMOVPS  Y5, Y4, (R11)
-	JMP         stored_1101
+	JMP         stored_1549
 
-storeslow_1100:
+storeslow_1548:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1102:
+copy_1550:
 	CMPQ R13, R12
-	JGE  copied_1103
+	JGE  copied_1551
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1102
+	JMP  copy_1550
 
-copied_1103:
-stored_1101:
+copied_1551:
+stored_1549:
 	MOVQ R9, R11
 
-done_1095:
-	JMP headed_1091
+done_1543:
+	JMP headed_1539
 
-merge_1092:
+merge_1540:
 	MOVQ        R9, R11
 	MOVQ        $0x00000020, R13
 	CMPQ        R11, R13
@@ -10426,7 +16164,7 @@ merge_1092:
 	VBLENDVPS   Y6, Y1, Y5, Y5
 	VMOVNTPS    Y5, 32(AX)(R9*1)
 
-headed_1091:
+headed_1539:
 	MOVQ R8, R9
 	SUBQ R10, R9
 	ANDQ $-64, R9
@@ -10434,17 +16172,17 @@ headed_1091:
 	LEAQ (R10)(R9*1), R9
 	SUBQ $0x00000080, R9
 
-blocks_1107:
+blocks_1555:
 	CMPQ       R11, R9
-	JGT        blocksdone_1108
+	JGT        blocksdone_1556
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_1109
+	JZ         noprefetch_1557
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R11*1)
 	PREFETCHT0 64(R10)(R11*1)
 
-noprefetch_1109:
+noprefetch_1557:
 	LEAQ        16384(AX)(R11*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -10461,81 +16199,81 @@ noprefetch_1109:
 	VFMADD213PS Y3, Y2, Y5
 	VMOVNTPS    Y5, 96(AX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_1107
+	JMP         blocks_1555
 
-blocksdone_1108:
+blocksdone_1556:
 	ADDQ $0x00000060, R9
 
-singles_1104:
+singles_1552:
 	CMPQ        R11, R9
-	JGT         tail_1105
+	JGT         tail_1553
 	VMOVUPS     (CX)(R11*1), Y5
 	VFMADD213PS Y3, Y2, Y5
 	VMOVNTPS    Y5, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1104
+	JMP         singles_1552
 
-tail_1105:
+tail_1553:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_1106
+	JEQ        done_1554
 	LEAQ       (CX)(R11*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1110
+	JA         loadslow_1558
 	VMASKMOVPS (R10), Y4, Y5
-	JMP        loaded_1111
+	JMP        loaded_1559
 
-loadslow_1110:
+loadslow_1558:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1112:
+copy_1560:
 	CMPQ R13, R12
-	JGE  copied_1113
+	JGE  copied_1561
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1112
+	JMP  copy_1560
 
-copied_1113:
+copied_1561:
 	VMOVUPS (SP), Y5
 
-loaded_1111:
+loaded_1559:
 	VFMADD213PS Y3, Y2, Y5
 	LEAQ        (AX)(R11*1), R10
 	MOVQ        R10, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_1114
+	JA          storeslow_1562
 	VMASKMOVPS  Y5, Y4, (R10)
-	JMP         stored_1115
+	JMP         stored_1563
 
-storeslow_1114:
+storeslow_1562:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1116:
+copy_1564:
 	CMPQ R12, R11
-	JGE  copied_1117
+	JGE  copied_1565
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R10)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1116
+	JMP  copy_1564
 
-copied_1117:
-stored_1115:
+copied_1565:
+stored_1563:
 	MOVQ R9, R11
 
-done_1106:
+done_1554:
 	MOVQ        R8, R9
 	SUBQ        R11, R9
-	JZ          tailkept_1118
+	JZ          tailkept_1566
 	MOVQ        R9, R10
 	MOVQ        $0x00000020, R12
 	CMPQ        R10, R12
@@ -10553,15 +16291,15 @@ done_1106:
 	VFMADD213PS Y3, Y2, Y1
 	VMOVAPS     Y1, Y1
 
-tailkept_1118:
+tailkept_1566:
 	ADDQ       R8, AX
 	ADDQ       R8, CX
 	INCQ       DI
 	CMPQ       DI, scale_len+56(FP)
-	JB         channel_1090
+	JB         channel_1538
 	MOVQ       AX, DI
 	ANDQ       $0x3f, DI
-	JZ         flushed_1119
+	JZ         flushed_1567
 	MOVQ       DI, R8
 	MOVQ       $0x00000020, R10
 	CMPQ       R8, R10
@@ -10577,11 +16315,11 @@ tailkept_1118:
 	VMASKMOVPS Y0, Y2, (AX)(DI*1)
 	VMASKMOVPS Y1, Y3, 32(AX)(DI*1)
 
-flushed_1119:
+flushed_1567:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_1089
+	JNZ  sample_1537
 	SFENCE
 	VZEROUPPER
 	RET
@@ -10609,21 +16347,21 @@ TEXT ·scaleShortRowsAVX2(SB), NOSPLIT, $72-136
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
 
-group_1120:
+group_1568:
 	XORQ DI, DI
 
-channel_1121:
+channel_1569:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y2
 	MOVQ         prefetch+120(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_1122
+	JZ           noprefetch_1570
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_1123:
+prefetch_1571:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -10631,23 +16369,23 @@ prefetch_1123:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_1123
+	JNZ        prefetch_1571
 
-noprefetch_1122:
+noprefetch_1570:
 	MOVQ DX, R8
 	ANDQ $-32, R8
 	XORQ R9, R9
 
-pairs_1124:
+pairs_1572:
 	LEAQ 64(R9), R10
 	CMPQ R10, R8
-	JA   single_1125
+	JA   single_1573
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_1128:
+down_1576:
 	CMPQ        R12, $0x02
-	JB          downlast_1129
+	JB          downlast_1577
 	VMOVUPS     (CX)(R9*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R9*1)
@@ -10663,11 +16401,11 @@ down_1128:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_1128
+	JMP         down_1576
 
-downlast_1129:
+downlast_1577:
 	TESTQ       R12, R12
-	JZ          downdone_1130
+	JZ          downdone_1578
 	VMOVUPS     (CX)(R9*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R9*1)
@@ -10675,20 +16413,20 @@ downlast_1129:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 32(AX)(R9*1)
 
-downdone_1130:
+downdone_1578:
 	MOVQ R10, R9
-	JMP  pairs_1124
+	JMP  pairs_1572
 
-single_1125:
+single_1573:
 	CMPQ R9, R8
-	JAE  tail_1126
+	JAE  tail_1574
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_1131:
+down_1579:
 	CMPQ        R11, $0x02
-	JB          downlast_1132
+	JB          downlast_1580
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
@@ -10698,196 +16436,196 @@ down_1131:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_1131
+	JMP         down_1579
 
-downlast_1132:
+downlast_1580:
 	TESTQ       R11, R11
-	JZ          downdone_1133
+	JZ          downdone_1581
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
 
-downdone_1133:
+downdone_1581:
 	ADDQ $0x00000020, R9
 
-tail_1126:
+tail_1574:
 	CMPQ R9, DX
-	JAE  positionsdone_1127
+	JAE  positionsdone_1575
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_1134:
+down_1582:
 	CMPQ       R10, $0x02
-	JB         downlast_1135
+	JB         downlast_1583
 	LEAQ       (CX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1137
+	JA         loadslow_1585
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_1138
+	JMP        loaded_1586
 
-loadslow_1137:
+loadslow_1585:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1139:
+copy_1587:
 	CMPQ R13, R12
-	JGE  copied_1140
+	JGE  copied_1588
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1139
+	JMP  copy_1587
 
-copied_1140:
+copied_1588:
 	VMOVUPS (SP), Y3
 
-loaded_1138:
+loaded_1586:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1141
+	JA          storeslow_1589
 	VMASKMOVPS  Y3, Y0, (R11)
-	JMP         stored_1142
+	JMP         stored_1590
 
-storeslow_1141:
+storeslow_1589:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1143:
+copy_1591:
 	CMPQ R13, R12
-	JGE  copied_1144
+	JGE  copied_1592
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1143
+	JMP  copy_1591
 
-copied_1144:
-stored_1142:
+copied_1592:
+stored_1590:
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1145
+	JA         loadslow_1593
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_1146
+	JMP        loaded_1594
 
-loadslow_1145:
+loadslow_1593:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1147:
+copy_1595:
 	CMPQ R13, R12
-	JGE  copied_1148
+	JGE  copied_1596
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1147
+	JMP  copy_1595
 
-copied_1148:
+copied_1596:
 	VMOVUPS (SP), Y3
 
-loaded_1146:
+loaded_1594:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R9*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1149
+	JA          storeslow_1597
 	VMASKMOVPS  Y3, Y0, (R11)
-	JMP         stored_1150
+	JMP         stored_1598
 
-storeslow_1149:
+storeslow_1597:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1151:
+copy_1599:
 	CMPQ R13, R12
-	JGE  copied_1152
+	JGE  copied_1600
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1151
+	JMP  copy_1599
 
-copied_1152:
-stored_1150:
+copied_1600:
+stored_1598:
 	LEAQ (R8)(BX*2), R8
 	LEAQ (R9)(BX*2), R9
 	SUBQ $0x02, R10
-	JMP  down_1134
+	JMP  down_1582
 
-downlast_1135:
+downlast_1583:
 	TESTQ      R10, R10
-	JZ         downdone_1136
+	JZ         downdone_1584
 	LEAQ       (CX)(R8*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1153
+	JA         loadslow_1601
 	VMASKMOVPS (R9), Y0, Y3
-	JMP        loaded_1154
+	JMP        loaded_1602
 
-loadslow_1153:
+loadslow_1601:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1155:
+copy_1603:
 	CMPQ R11, R10
-	JGE  copied_1156
+	JGE  copied_1604
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1155
+	JMP  copy_1603
 
-copied_1156:
+copied_1604:
 	VMOVUPS (SP), Y3
 
-loaded_1154:
+loaded_1602:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          storeslow_1157
+	JA          storeslow_1605
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1158
+	JMP         stored_1606
 
-storeslow_1157:
+storeslow_1605:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_1159:
+copy_1607:
 	CMPQ R10, R9
-	JGE  copied_1160
+	JGE  copied_1608
 	MOVL (SP)(R10*1), R11
 	MOVL R11, (R8)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_1159
+	JMP  copy_1607
 
-copied_1160:
-stored_1158:
-downdone_1136:
-positionsdone_1127:
+copied_1608:
+stored_1606:
+downdone_1584:
+positionsdone_1575:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_1121
+	JB      channel_1569
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -10895,13 +16633,13 @@ positionsdone_1127:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+104(FP)
-	JZ      done_1161
+	JZ      done_1609
 	MOVQ    group+128(FP), SI
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
-	JMP     group_1120
+	JMP     group_1568
 
-done_1161:
+done_1609:
 	VZEROUPPER
 	RET
 
@@ -10912,7 +16650,7 @@ TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
 
 	// scaleColsAVX2: y = x*scale[i] + shift[i] over rows of len(scale) values.
 	CMPQ    stream+120(FP), $0x00
-	JNE     nontemporal_1162
+	JNE     nontemporal_1610
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -10923,12 +16661,12 @@ TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    scale_len+56(FP), $0x00000030
-	JA      streaming_1163
+	JA      streaming_1611
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, scale_len+56(FP)
-	JZ      full_1164
+	JZ      full_1612
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -10942,7 +16680,7 @@ TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX2_v6_true_false
 
-full_1164:
+full_1612:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -10981,10 +16719,10 @@ full_1164:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1165:
+row_1613:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1166
+	JZ         noprefetch_1614
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -10992,7 +16730,7 @@ row_1165:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1166:
+noprefetch_1614:
 	VMOVUPS     (DX), Y12
 	VFMADD213PS Y1, Y0, Y12
 	VMOVUPS     Y12, (CX)
@@ -11014,7 +16752,7 @@ noprefetch_1166:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1165
+	JNZ         row_1613
 	VZEROUPPER
 	RET
 
@@ -11043,17 +16781,17 @@ scaleColsAVX2_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1167:
+row_1615:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1168
+	JZ         noprefetch_1616
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1168:
+noprefetch_1616:
 	VMOVUPS     (DX), Y10
 	VFMADD213PS Y1, Y0, Y10
 	VMOVUPS     Y10, (CX)
@@ -11072,7 +16810,7 @@ noprefetch_1168:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1167
+	JNZ         row_1615
 	VZEROUPPER
 	RET
 
@@ -11097,16 +16835,16 @@ scaleColsAVX2_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1169:
+row_1617:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1170
+	JZ         noprefetch_1618
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1170:
+noprefetch_1618:
 	VMOVUPS     (DX), Y8
 	VFMADD213PS Y1, Y0, Y8
 	VMOVUPS     Y8, (CX)
@@ -11122,7 +16860,7 @@ noprefetch_1170:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1169
+	JNZ         row_1617
 	VZEROUPPER
 	RET
 
@@ -11143,15 +16881,15 @@ scaleColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1171:
+row_1619:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1172
+	JZ         noprefetch_1620
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1172:
+noprefetch_1620:
 	VMOVUPS     (DX), Y6
 	VFMADD213PS Y1, Y0, Y6
 	VMOVUPS     Y6, (CX)
@@ -11164,7 +16902,7 @@ noprefetch_1172:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1171
+	JNZ         row_1619
 	VZEROUPPER
 	RET
 
@@ -11181,14 +16919,14 @@ scaleColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1173:
+row_1621:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1174
+	JZ         noprefetch_1622
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1174:
+noprefetch_1622:
 	VMOVUPS     (DX), Y4
 	VFMADD213PS Y1, Y0, Y4
 	VMOVUPS     Y4, (CX)
@@ -11198,7 +16936,7 @@ noprefetch_1174:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1173
+	JNZ         row_1621
 	VZEROUPPER
 	RET
 
@@ -11211,20 +16949,20 @@ scaleColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1175:
+row_1623:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1176
+	JZ         noprefetch_1624
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_1176:
+noprefetch_1624:
 	VMOVUPS     (DX), Y2
 	VFMADD213PS Y1, Y0, Y2
 	VMOVUPS     Y2, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1175
+	JNZ         row_1623
 	VZEROUPPER
 	RET
 
@@ -11254,65 +16992,65 @@ scaleColsAVX2_v6_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1177
+	JA         loadslow_1625
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1178
+	JMP        loaded_1626
 
-loadslow_1177:
+loadslow_1625:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1179:
+copy_1627:
 	CMPQ BX, DX
-	JGE  copied_1180
+	JGE  copied_1628
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1179
+	JMP  copy_1627
 
-copied_1180:
+copied_1628:
 	VMOVUPS (SP), Y11
 
-loaded_1178:
+loaded_1626:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       160(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1181
+	JA         loadslow_1629
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1182
+	JMP        loaded_1630
 
-loadslow_1181:
+loadslow_1629:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1183:
+copy_1631:
 	CMPQ BX, DX
-	JGE  copied_1184
+	JGE  copied_1632
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1183
+	JMP  copy_1631
 
-copied_1184:
+copied_1632:
 	VMOVUPS (SP), Y12
 
-loaded_1182:
+loaded_1630:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1185:
+row_1633:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1186
+	JZ         noprefetch_1634
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -11320,7 +17058,7 @@ row_1185:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1186:
+noprefetch_1634:
 	VMOVUPS     (DX), Y13
 	VFMADD213PS Y2, Y1, Y13
 	VMOVUPS     Y13, (CX)
@@ -11340,57 +17078,57 @@ noprefetch_1186:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1187
+	JA          loadslow_1635
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_1188
+	JMP         loaded_1636
 
-loadslow_1187:
+loadslow_1635:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1189:
+copy_1637:
 	CMPQ R8, DI
-	JGE  copied_1190
+	JGE  copied_1638
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1189
+	JMP  copy_1637
 
-copied_1190:
+copied_1638:
 	VMOVUPS (SP), Y13
 
-loaded_1188:
+loaded_1636:
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        160(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1191
+	JA          storeslow_1639
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_1192
+	JMP         stored_1640
 
-storeslow_1191:
+storeslow_1639:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1193:
+copy_1641:
 	CMPQ R8, DI
-	JGE  copied_1194
+	JGE  copied_1642
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1193
+	JMP  copy_1641
 
-copied_1194:
-stored_1192:
+copied_1642:
+stored_1640:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1185
+	JNZ  row_1633
 	VZEROUPPER
 	RET
 
@@ -11416,72 +17154,72 @@ scaleColsAVX2_v5_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1195
+	JA         loadslow_1643
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1196
+	JMP        loaded_1644
 
-loadslow_1195:
+loadslow_1643:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1197:
+copy_1645:
 	CMPQ BX, DX
-	JGE  copied_1198
+	JGE  copied_1646
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1197
+	JMP  copy_1645
 
-copied_1198:
+copied_1646:
 	VMOVUPS (SP), Y9
 
-loaded_1196:
+loaded_1644:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       128(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1199
+	JA         loadslow_1647
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1200
+	JMP        loaded_1648
 
-loadslow_1199:
+loadslow_1647:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1201:
+copy_1649:
 	CMPQ BX, DX
-	JGE  copied_1202
+	JGE  copied_1650
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1201
+	JMP  copy_1649
 
-copied_1202:
+copied_1650:
 	VMOVUPS (SP), Y10
 
-loaded_1200:
+loaded_1648:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1203:
+row_1651:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1204
+	JZ         noprefetch_1652
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1204:
+noprefetch_1652:
 	VMOVUPS     (DX), Y11
 	VFMADD213PS Y2, Y1, Y11
 	VMOVUPS     Y11, (CX)
@@ -11498,57 +17236,57 @@ noprefetch_1204:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1205
+	JA          loadslow_1653
 	VMASKMOVPS  (SI), Y0, Y11
-	JMP         loaded_1206
+	JMP         loaded_1654
 
-loadslow_1205:
+loadslow_1653:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1207:
+copy_1655:
 	CMPQ R8, DI
-	JGE  copied_1208
+	JGE  copied_1656
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1207
+	JMP  copy_1655
 
-copied_1208:
+copied_1656:
 	VMOVUPS (SP), Y11
 
-loaded_1206:
+loaded_1654:
 	VFMADD213PS Y10, Y9, Y11
 	LEAQ        128(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1209
+	JA          storeslow_1657
 	VMASKMOVPS  Y11, Y0, (SI)
-	JMP         stored_1210
+	JMP         stored_1658
 
-storeslow_1209:
+storeslow_1657:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1211:
+copy_1659:
 	CMPQ R8, DI
-	JGE  copied_1212
+	JGE  copied_1660
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1211
+	JMP  copy_1659
 
-copied_1212:
-stored_1210:
+copied_1660:
+stored_1658:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1203
+	JNZ  row_1651
 	VZEROUPPER
 	RET
 
@@ -11570,71 +17308,71 @@ scaleColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1213
+	JA         loadslow_1661
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1214
+	JMP        loaded_1662
 
-loadslow_1213:
+loadslow_1661:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1215:
+copy_1663:
 	CMPQ BX, DX
-	JGE  copied_1216
+	JGE  copied_1664
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1215
+	JMP  copy_1663
 
-copied_1216:
+copied_1664:
 	VMOVUPS (SP), Y7
 
-loaded_1214:
+loaded_1662:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1217
+	JA         loadslow_1665
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1218
+	JMP        loaded_1666
 
-loadslow_1217:
+loadslow_1665:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1219:
+copy_1667:
 	CMPQ BX, DX
-	JGE  copied_1220
+	JGE  copied_1668
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1219
+	JMP  copy_1667
 
-copied_1220:
+copied_1668:
 	VMOVUPS (SP), Y8
 
-loaded_1218:
+loaded_1666:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1221:
+row_1669:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1222
+	JZ         noprefetch_1670
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1222:
+noprefetch_1670:
 	VMOVUPS     (DX), Y9
 	VFMADD213PS Y2, Y1, Y9
 	VMOVUPS     Y9, (CX)
@@ -11648,57 +17386,57 @@ noprefetch_1222:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1223
+	JA          loadslow_1671
 	VMASKMOVPS  (SI), Y0, Y9
-	JMP         loaded_1224
+	JMP         loaded_1672
 
-loadslow_1223:
+loadslow_1671:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1225:
+copy_1673:
 	CMPQ R8, DI
-	JGE  copied_1226
+	JGE  copied_1674
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1225
+	JMP  copy_1673
 
-copied_1226:
+copied_1674:
 	VMOVUPS (SP), Y9
 
-loaded_1224:
+loaded_1672:
 	VFMADD213PS Y8, Y7, Y9
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1227
+	JA          storeslow_1675
 	VMASKMOVPS  Y9, Y0, (SI)
-	JMP         stored_1228
+	JMP         stored_1676
 
-storeslow_1227:
+storeslow_1675:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1229:
+copy_1677:
 	CMPQ R8, DI
-	JGE  copied_1230
+	JGE  copied_1678
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1229
+	JMP  copy_1677
 
-copied_1230:
-stored_1228:
+copied_1678:
+stored_1676:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1221
+	JNZ  row_1669
 	VZEROUPPER
 	RET
 
@@ -11716,70 +17454,70 @@ scaleColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1231
+	JA         loadslow_1679
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1232
+	JMP        loaded_1680
 
-loadslow_1231:
+loadslow_1679:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1233:
+copy_1681:
 	CMPQ BX, DX
-	JGE  copied_1234
+	JGE  copied_1682
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1233
+	JMP  copy_1681
 
-copied_1234:
+copied_1682:
 	VMOVUPS (SP), Y5
 
-loaded_1232:
+loaded_1680:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1235
+	JA         loadslow_1683
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1236
+	JMP        loaded_1684
 
-loadslow_1235:
+loadslow_1683:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1237:
+copy_1685:
 	CMPQ BX, DX
-	JGE  copied_1238
+	JGE  copied_1686
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1237
+	JMP  copy_1685
 
-copied_1238:
+copied_1686:
 	VMOVUPS (SP), Y6
 
-loaded_1236:
+loaded_1684:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1239:
+row_1687:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1240
+	JZ         noprefetch_1688
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1240:
+noprefetch_1688:
 	VMOVUPS     (DX), Y7
 	VFMADD213PS Y2, Y1, Y7
 	VMOVUPS     Y7, (CX)
@@ -11790,57 +17528,57 @@ noprefetch_1240:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1241
+	JA          loadslow_1689
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_1242
+	JMP         loaded_1690
 
-loadslow_1241:
+loadslow_1689:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1243:
+copy_1691:
 	CMPQ R8, DI
-	JGE  copied_1244
+	JGE  copied_1692
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1243
+	JMP  copy_1691
 
-copied_1244:
+copied_1692:
 	VMOVUPS (SP), Y7
 
-loaded_1242:
+loaded_1690:
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1245
+	JA          storeslow_1693
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_1246
+	JMP         stored_1694
 
-storeslow_1245:
+storeslow_1693:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1247:
+copy_1695:
 	CMPQ R8, DI
-	JGE  copied_1248
+	JGE  copied_1696
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1247
+	JMP  copy_1695
 
-copied_1248:
-stored_1246:
+copied_1696:
+stored_1694:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1239
+	JNZ  row_1687
 	VZEROUPPER
 	RET
 
@@ -11854,69 +17592,69 @@ scaleColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1249
+	JA         loadslow_1697
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1250
+	JMP        loaded_1698
 
-loadslow_1249:
+loadslow_1697:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1251:
+copy_1699:
 	CMPQ BX, DX
-	JGE  copied_1252
+	JGE  copied_1700
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1251
+	JMP  copy_1699
 
-copied_1252:
+copied_1700:
 	VMOVUPS (SP), Y3
 
-loaded_1250:
+loaded_1698:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1253
+	JA         loadslow_1701
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1254
+	JMP        loaded_1702
 
-loadslow_1253:
+loadslow_1701:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1255:
+copy_1703:
 	CMPQ BX, DX
-	JGE  copied_1256
+	JGE  copied_1704
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1255
+	JMP  copy_1703
 
-copied_1256:
+copied_1704:
 	VMOVUPS (SP), Y4
 
-loaded_1254:
+loaded_1702:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1257:
+row_1705:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1258
+	JZ         noprefetch_1706
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1258:
+noprefetch_1706:
 	VMOVUPS     (DX), Y5
 	VFMADD213PS Y2, Y1, Y5
 	VMOVUPS     Y5, (CX)
@@ -11924,57 +17662,57 @@ noprefetch_1258:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1259
+	JA          loadslow_1707
 	VMASKMOVPS  (SI), Y0, Y5
-	JMP         loaded_1260
+	JMP         loaded_1708
 
-loadslow_1259:
+loadslow_1707:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1261:
+copy_1709:
 	CMPQ R8, DI
-	JGE  copied_1262
+	JGE  copied_1710
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1261
+	JMP  copy_1709
 
-copied_1262:
+copied_1710:
 	VMOVUPS (SP), Y5
 
-loaded_1260:
+loaded_1708:
 	VFMADD213PS Y4, Y3, Y5
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1263
+	JA          storeslow_1711
 	VMASKMOVPS  Y5, Y0, (SI)
-	JMP         stored_1264
+	JMP         stored_1712
 
-storeslow_1263:
+storeslow_1711:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1265:
+copy_1713:
 	CMPQ R8, DI
-	JGE  copied_1266
+	JGE  copied_1714
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1265
+	JMP  copy_1713
 
-copied_1266:
-stored_1264:
+copied_1714:
+stored_1712:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1257
+	JNZ  row_1705
 	VZEROUPPER
 	RET
 
@@ -11983,141 +17721,141 @@ scaleColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1267
+	JA         loadslow_1715
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_1268
+	JMP        loaded_1716
 
-loadslow_1267:
+loadslow_1715:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1269:
+copy_1717:
 	CMPQ BX, DX
-	JGE  copied_1270
+	JGE  copied_1718
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1269
+	JMP  copy_1717
 
-copied_1270:
+copied_1718:
 	VMOVUPS (SP), Y1
 
-loaded_1268:
+loaded_1716:
 	MOVQ       shift_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1271
+	JA         loadslow_1719
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_1272
+	JMP        loaded_1720
 
-loadslow_1271:
+loadslow_1719:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1273:
+copy_1721:
 	CMPQ BX, DX
-	JGE  copied_1274
+	JGE  copied_1722
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1273
+	JMP  copy_1721
 
-copied_1274:
+copied_1722:
 	VMOVUPS (SP), Y2
 
-loaded_1272:
+loaded_1720:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1275:
+row_1723:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1276
+	JZ         noprefetch_1724
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_1276:
+noprefetch_1724:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1277
+	JA         loadslow_1725
 	VMASKMOVPS (DX), Y0, Y3
-	JMP        loaded_1278
+	JMP        loaded_1726
 
-loadslow_1277:
+loadslow_1725:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1279:
+copy_1727:
 	CMPQ DI, SI
-	JGE  copied_1280
+	JGE  copied_1728
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1279
+	JMP  copy_1727
 
-copied_1280:
+copied_1728:
 	VMOVUPS (SP), Y3
 
-loaded_1278:
+loaded_1726:
 	VFMADD213PS Y2, Y1, Y3
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_1281
+	JA          storeslow_1729
 	VMASKMOVPS  Y3, Y0, (CX)
-	JMP         stored_1282
+	JMP         stored_1730
 
-storeslow_1281:
+storeslow_1729:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1283:
+copy_1731:
 	CMPQ DI, SI
-	JGE  copied_1284
+	JGE  copied_1732
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1283
+	JMP  copy_1731
 
-copied_1284:
-stored_1282:
+copied_1732:
+stored_1730:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1275
+	JNZ  row_1723
 	VZEROUPPER
 	RET
 
-streaming_1163:
+streaming_1611:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_1285:
+rows_1733:
 	CMPQ DI, $0x01
-	JB   rowsdone_1286
+	JB   rowsdone_1734
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000080, R9
 
-blocks_1290:
+blocks_1738:
 	CMPQ        R8, R9
-	JGT         blocksdone_1291
+	JGT         blocksdone_1739
 	VMOVUPS     (BX)(R8*1), Y1
 	VMOVUPS     (SI)(R8*1), Y2
 	VMOVUPS     (DX)(R8*1), Y3
@@ -12139,144 +17877,144 @@ blocks_1290:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 96(CX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_1290
+	JMP         blocks_1738
 
-blocksdone_1291:
+blocksdone_1739:
 	ADDQ $0x00000060, R9
 
-singles_1287:
+singles_1735:
 	CMPQ        R8, R9
-	JGT         tail_1288
+	JGT         tail_1736
 	VMOVUPS     (BX)(R8*1), Y1
 	VMOVUPS     (SI)(R8*1), Y2
 	VMOVUPS     (DX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (CX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_1287
+	JMP         singles_1735
 
-tail_1288:
+tail_1736:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_1289
+	JEQ        done_1737
 	LEAQ       (BX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1292
+	JA         loadslow_1740
 	VMASKMOVPS (R10), Y0, Y1
-	JMP        loaded_1293
+	JMP        loaded_1741
 
-loadslow_1292:
+loadslow_1740:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1294:
+copy_1742:
 	CMPQ R12, R11
-	JGE  copied_1295
+	JGE  copied_1743
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1294
+	JMP  copy_1742
 
-copied_1295:
+copied_1743:
 	VMOVUPS (SP), Y1
 
-loaded_1293:
+loaded_1741:
 	LEAQ       (SI)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1296
+	JA         loadslow_1744
 	VMASKMOVPS (R10), Y0, Y2
-	JMP        loaded_1297
+	JMP        loaded_1745
 
-loadslow_1296:
+loadslow_1744:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1298:
+copy_1746:
 	CMPQ R12, R11
-	JGE  copied_1299
+	JGE  copied_1747
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1298
+	JMP  copy_1746
 
-copied_1299:
+copied_1747:
 	VMOVUPS (SP), Y2
 
-loaded_1297:
+loaded_1745:
 	LEAQ       (DX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1300
+	JA         loadslow_1748
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1301
+	JMP        loaded_1749
 
-loadslow_1300:
+loadslow_1748:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1302:
+copy_1750:
 	CMPQ R12, R11
-	JGE  copied_1303
+	JGE  copied_1751
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1302
+	JMP  copy_1750
 
-copied_1303:
+copied_1751:
 	VMOVUPS (SP), Y3
 
-loaded_1301:
+loaded_1749:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (CX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1304
+	JA          storeslow_1752
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1305
+	JMP         stored_1753
 
-storeslow_1304:
+storeslow_1752:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1306:
+copy_1754:
 	CMPQ R11, R10
-	JGE  copied_1307
+	JGE  copied_1755
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1306
+	JMP  copy_1754
 
-copied_1307:
-stored_1305:
+copied_1755:
+stored_1753:
 	MOVQ R9, R8
 
-done_1289:
+done_1737:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_1285
+	JMP  rows_1733
 
-rowsdone_1286:
+rowsdone_1734:
 	VZEROUPPER
 	RET
 
-nontemporal_1162:
+nontemporal_1610:
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -12287,12 +18025,12 @@ nontemporal_1162:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    scale_len+56(FP), $0x00000030
-	JA      streaming_1308
+	JA      streaming_1756
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, scale_len+56(FP)
-	JZ      full_1309
+	JZ      full_1757
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -12306,7 +18044,7 @@ nontemporal_1162:
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX2_v6_true_true
 
-full_1309:
+full_1757:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -12345,10 +18083,10 @@ full_1309:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1310:
+row_1758:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1311
+	JZ         noprefetch_1759
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -12356,7 +18094,7 @@ row_1310:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1311:
+noprefetch_1759:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12381,7 +18119,7 @@ noprefetch_1311:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1310
+	JNZ         row_1758
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12411,17 +18149,17 @@ scaleColsAVX2_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1312:
+row_1760:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1313
+	JZ         noprefetch_1761
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1313:
+noprefetch_1761:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12443,7 +18181,7 @@ noprefetch_1313:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1312
+	JNZ         row_1760
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12469,16 +18207,16 @@ scaleColsAVX2_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1314:
+row_1762:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1315
+	JZ         noprefetch_1763
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1315:
+noprefetch_1763:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12497,7 +18235,7 @@ noprefetch_1315:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1314
+	JNZ         row_1762
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12519,15 +18257,15 @@ scaleColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1316:
+row_1764:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1317
+	JZ         noprefetch_1765
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1317:
+noprefetch_1765:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12543,7 +18281,7 @@ noprefetch_1317:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1316
+	JNZ         row_1764
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12561,14 +18299,14 @@ scaleColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1318:
+row_1766:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1319
+	JZ         noprefetch_1767
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1319:
+noprefetch_1767:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12581,7 +18319,7 @@ noprefetch_1319:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1318
+	JNZ         row_1766
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12595,13 +18333,13 @@ scaleColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1320:
+row_1768:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1321
+	JZ         noprefetch_1769
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_1321:
+noprefetch_1769:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12611,7 +18349,7 @@ noprefetch_1321:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1320
+	JNZ         row_1768
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12642,65 +18380,65 @@ scaleColsAVX2_v6_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1322
+	JA         loadslow_1770
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1323
+	JMP        loaded_1771
 
-loadslow_1322:
+loadslow_1770:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1324:
+copy_1772:
 	CMPQ BX, DX
-	JGE  copied_1325
+	JGE  copied_1773
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1324
+	JMP  copy_1772
 
-copied_1325:
+copied_1773:
 	VMOVUPS (SP), Y11
 
-loaded_1323:
+loaded_1771:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       160(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1326
+	JA         loadslow_1774
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1327
+	JMP        loaded_1775
 
-loadslow_1326:
+loadslow_1774:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1328:
+copy_1776:
 	CMPQ BX, DX
-	JGE  copied_1329
+	JGE  copied_1777
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1328
+	JMP  copy_1776
 
-copied_1329:
+copied_1777:
 	VMOVUPS (SP), Y12
 
-loaded_1327:
+loaded_1775:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1330:
+row_1778:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1331
+	JZ         noprefetch_1779
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -12708,7 +18446,7 @@ row_1330:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1331:
+noprefetch_1779:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12731,57 +18469,57 @@ noprefetch_1331:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1332
+	JA          loadslow_1780
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_1333
+	JMP         loaded_1781
 
-loadslow_1332:
+loadslow_1780:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1334:
+copy_1782:
 	CMPQ R8, DI
-	JGE  copied_1335
+	JGE  copied_1783
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1334
+	JMP  copy_1782
 
-copied_1335:
+copied_1783:
 	VMOVUPS (SP), Y13
 
-loaded_1333:
+loaded_1781:
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        160(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1336
+	JA          storeslow_1784
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_1337
+	JMP         stored_1785
 
-storeslow_1336:
+storeslow_1784:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1338:
+copy_1786:
 	CMPQ R8, DI
-	JGE  copied_1339
+	JGE  copied_1787
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1338
+	JMP  copy_1786
 
-copied_1339:
-stored_1337:
+copied_1787:
+stored_1785:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1330
+	JNZ  row_1778
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12808,72 +18546,72 @@ scaleColsAVX2_v5_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1340
+	JA         loadslow_1788
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1341
+	JMP        loaded_1789
 
-loadslow_1340:
+loadslow_1788:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1342:
+copy_1790:
 	CMPQ BX, DX
-	JGE  copied_1343
+	JGE  copied_1791
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1342
+	JMP  copy_1790
 
-copied_1343:
+copied_1791:
 	VMOVUPS (SP), Y9
 
-loaded_1341:
+loaded_1789:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       128(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1344
+	JA         loadslow_1792
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1345
+	JMP        loaded_1793
 
-loadslow_1344:
+loadslow_1792:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1346:
+copy_1794:
 	CMPQ BX, DX
-	JGE  copied_1347
+	JGE  copied_1795
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1346
+	JMP  copy_1794
 
-copied_1347:
+copied_1795:
 	VMOVUPS (SP), Y10
 
-loaded_1345:
+loaded_1793:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1348:
+row_1796:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1349
+	JZ         noprefetch_1797
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1349:
+noprefetch_1797:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -12893,57 +18631,57 @@ noprefetch_1349:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1350
+	JA          loadslow_1798
 	VMASKMOVPS  (SI), Y0, Y11
-	JMP         loaded_1351
+	JMP         loaded_1799
 
-loadslow_1350:
+loadslow_1798:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1352:
+copy_1800:
 	CMPQ R8, DI
-	JGE  copied_1353
+	JGE  copied_1801
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1352
+	JMP  copy_1800
 
-copied_1353:
+copied_1801:
 	VMOVUPS (SP), Y11
 
-loaded_1351:
+loaded_1799:
 	VFMADD213PS Y10, Y9, Y11
 	LEAQ        128(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1354
+	JA          storeslow_1802
 	VMASKMOVPS  Y11, Y0, (SI)
-	JMP         stored_1355
+	JMP         stored_1803
 
-storeslow_1354:
+storeslow_1802:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1356:
+copy_1804:
 	CMPQ R8, DI
-	JGE  copied_1357
+	JGE  copied_1805
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1356
+	JMP  copy_1804
 
-copied_1357:
-stored_1355:
+copied_1805:
+stored_1803:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1348
+	JNZ  row_1796
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12966,71 +18704,71 @@ scaleColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1358
+	JA         loadslow_1806
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1359
+	JMP        loaded_1807
 
-loadslow_1358:
+loadslow_1806:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1360:
+copy_1808:
 	CMPQ BX, DX
-	JGE  copied_1361
+	JGE  copied_1809
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1360
+	JMP  copy_1808
 
-copied_1361:
+copied_1809:
 	VMOVUPS (SP), Y7
 
-loaded_1359:
+loaded_1807:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1362
+	JA         loadslow_1810
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1363
+	JMP        loaded_1811
 
-loadslow_1362:
+loadslow_1810:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1364:
+copy_1812:
 	CMPQ BX, DX
-	JGE  copied_1365
+	JGE  copied_1813
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1364
+	JMP  copy_1812
 
-copied_1365:
+copied_1813:
 	VMOVUPS (SP), Y8
 
-loaded_1363:
+loaded_1811:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1366:
+row_1814:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1367
+	JZ         noprefetch_1815
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1367:
+noprefetch_1815:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13047,57 +18785,57 @@ noprefetch_1367:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1368
+	JA          loadslow_1816
 	VMASKMOVPS  (SI), Y0, Y9
-	JMP         loaded_1369
+	JMP         loaded_1817
 
-loadslow_1368:
+loadslow_1816:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1370:
+copy_1818:
 	CMPQ R8, DI
-	JGE  copied_1371
+	JGE  copied_1819
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1370
+	JMP  copy_1818
 
-copied_1371:
+copied_1819:
 	VMOVUPS (SP), Y9
 
-loaded_1369:
+loaded_1817:
 	VFMADD213PS Y8, Y7, Y9
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1372
+	JA          storeslow_1820
 	VMASKMOVPS  Y9, Y0, (SI)
-	JMP         stored_1373
+	JMP         stored_1821
 
-storeslow_1372:
+storeslow_1820:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1374:
+copy_1822:
 	CMPQ R8, DI
-	JGE  copied_1375
+	JGE  copied_1823
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1374
+	JMP  copy_1822
 
-copied_1375:
-stored_1373:
+copied_1823:
+stored_1821:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1366
+	JNZ  row_1814
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13116,70 +18854,70 @@ scaleColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1376
+	JA         loadslow_1824
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1377
+	JMP        loaded_1825
 
-loadslow_1376:
+loadslow_1824:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1378:
+copy_1826:
 	CMPQ BX, DX
-	JGE  copied_1379
+	JGE  copied_1827
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1378
+	JMP  copy_1826
 
-copied_1379:
+copied_1827:
 	VMOVUPS (SP), Y5
 
-loaded_1377:
+loaded_1825:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1380
+	JA         loadslow_1828
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1381
+	JMP        loaded_1829
 
-loadslow_1380:
+loadslow_1828:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1382:
+copy_1830:
 	CMPQ BX, DX
-	JGE  copied_1383
+	JGE  copied_1831
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1382
+	JMP  copy_1830
 
-copied_1383:
+copied_1831:
 	VMOVUPS (SP), Y6
 
-loaded_1381:
+loaded_1829:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1384:
+row_1832:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1385
+	JZ         noprefetch_1833
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1385:
+noprefetch_1833:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13193,57 +18931,57 @@ noprefetch_1385:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1386
+	JA          loadslow_1834
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_1387
+	JMP         loaded_1835
 
-loadslow_1386:
+loadslow_1834:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1388:
+copy_1836:
 	CMPQ R8, DI
-	JGE  copied_1389
+	JGE  copied_1837
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1388
+	JMP  copy_1836
 
-copied_1389:
+copied_1837:
 	VMOVUPS (SP), Y7
 
-loaded_1387:
+loaded_1835:
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1390
+	JA          storeslow_1838
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_1391
+	JMP         stored_1839
 
-storeslow_1390:
+storeslow_1838:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1392:
+copy_1840:
 	CMPQ R8, DI
-	JGE  copied_1393
+	JGE  copied_1841
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1392
+	JMP  copy_1840
 
-copied_1393:
-stored_1391:
+copied_1841:
+stored_1839:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1384
+	JNZ  row_1832
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13258,69 +18996,69 @@ scaleColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1394
+	JA         loadslow_1842
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1395
+	JMP        loaded_1843
 
-loadslow_1394:
+loadslow_1842:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1396:
+copy_1844:
 	CMPQ BX, DX
-	JGE  copied_1397
+	JGE  copied_1845
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1396
+	JMP  copy_1844
 
-copied_1397:
+copied_1845:
 	VMOVUPS (SP), Y3
 
-loaded_1395:
+loaded_1843:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1398
+	JA         loadslow_1846
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1399
+	JMP        loaded_1847
 
-loadslow_1398:
+loadslow_1846:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1400:
+copy_1848:
 	CMPQ BX, DX
-	JGE  copied_1401
+	JGE  copied_1849
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1400
+	JMP  copy_1848
 
-copied_1401:
+copied_1849:
 	VMOVUPS (SP), Y4
 
-loaded_1399:
+loaded_1847:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1402:
+row_1850:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1403
+	JZ         noprefetch_1851
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1403:
+noprefetch_1851:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -13331,57 +19069,57 @@ noprefetch_1403:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1404
+	JA          loadslow_1852
 	VMASKMOVPS  (SI), Y0, Y5
-	JMP         loaded_1405
+	JMP         loaded_1853
 
-loadslow_1404:
+loadslow_1852:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1406:
+copy_1854:
 	CMPQ R8, DI
-	JGE  copied_1407
+	JGE  copied_1855
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1406
+	JMP  copy_1854
 
-copied_1407:
+copied_1855:
 	VMOVUPS (SP), Y5
 
-loaded_1405:
+loaded_1853:
 	VFMADD213PS Y4, Y3, Y5
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1408
+	JA          storeslow_1856
 	VMASKMOVPS  Y5, Y0, (SI)
-	JMP         stored_1409
+	JMP         stored_1857
 
-storeslow_1408:
+storeslow_1856:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1410:
+copy_1858:
 	CMPQ R8, DI
-	JGE  copied_1411
+	JGE  copied_1859
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1410
+	JMP  copy_1858
 
-copied_1411:
-stored_1409:
+copied_1859:
+stored_1857:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1402
+	JNZ  row_1850
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13391,145 +19129,145 @@ scaleColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1412
+	JA         loadslow_1860
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_1413
+	JMP        loaded_1861
 
-loadslow_1412:
+loadslow_1860:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1414:
+copy_1862:
 	CMPQ BX, DX
-	JGE  copied_1415
+	JGE  copied_1863
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1414
+	JMP  copy_1862
 
-copied_1415:
+copied_1863:
 	VMOVUPS (SP), Y1
 
-loaded_1413:
+loaded_1861:
 	MOVQ       shift_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1416
+	JA         loadslow_1864
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_1417
+	JMP        loaded_1865
 
-loadslow_1416:
+loadslow_1864:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1418:
+copy_1866:
 	CMPQ BX, DX
-	JGE  copied_1419
+	JGE  copied_1867
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1418
+	JMP  copy_1866
 
-copied_1419:
+copied_1867:
 	VMOVUPS (SP), Y2
 
-loaded_1417:
+loaded_1865:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1420:
+row_1868:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1421
+	JZ         noprefetch_1869
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_1421:
+noprefetch_1869:
 	LEAQ       16384(CX), SI
 	ANDQ       $-4096, SI
 	PREFETCHT0 (SI)
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1422
+	JA         loadslow_1870
 	VMASKMOVPS (DX), Y0, Y3
-	JMP        loaded_1423
+	JMP        loaded_1871
 
-loadslow_1422:
+loadslow_1870:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1424:
+copy_1872:
 	CMPQ DI, SI
-	JGE  copied_1425
+	JGE  copied_1873
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1424
+	JMP  copy_1872
 
-copied_1425:
+copied_1873:
 	VMOVUPS (SP), Y3
 
-loaded_1423:
+loaded_1871:
 	VFMADD213PS Y2, Y1, Y3
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_1426
+	JA          storeslow_1874
 	VMASKMOVPS  Y3, Y0, (CX)
-	JMP         stored_1427
+	JMP         stored_1875
 
-storeslow_1426:
+storeslow_1874:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1428:
+copy_1876:
 	CMPQ DI, SI
-	JGE  copied_1429
+	JGE  copied_1877
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1428
+	JMP  copy_1876
 
-copied_1429:
-stored_1427:
+copied_1877:
+stored_1875:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1420
+	JNZ  row_1868
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_1308:
+streaming_1756:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_1430:
+rows_1878:
 	CMPQ DI, $0x01
-	JB   rowsdone_1431
+	JB   rowsdone_1879
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000080, R9
 
-blocks_1435:
+blocks_1883:
 	CMPQ        R8, R9
-	JGT         blocksdone_1436
+	JGT         blocksdone_1884
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -13554,140 +19292,140 @@ blocks_1435:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVNTPS    Y3, 96(CX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_1435
+	JMP         blocks_1883
 
-blocksdone_1436:
+blocksdone_1884:
 	ADDQ $0x00000060, R9
 
-singles_1432:
+singles_1880:
 	CMPQ        R8, R9
-	JGT         tail_1433
+	JGT         tail_1881
 	VMOVUPS     (BX)(R8*1), Y1
 	VMOVUPS     (SI)(R8*1), Y2
 	VMOVUPS     (DX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVNTPS    Y3, (CX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_1432
+	JMP         singles_1880
 
-tail_1433:
+tail_1881:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_1434
+	JEQ        done_1882
 	LEAQ       (BX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1437
+	JA         loadslow_1885
 	VMASKMOVPS (R10), Y0, Y1
-	JMP        loaded_1438
+	JMP        loaded_1886
 
-loadslow_1437:
+loadslow_1885:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1439:
+copy_1887:
 	CMPQ R12, R11
-	JGE  copied_1440
+	JGE  copied_1888
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1439
+	JMP  copy_1887
 
-copied_1440:
+copied_1888:
 	VMOVUPS (SP), Y1
 
-loaded_1438:
+loaded_1886:
 	LEAQ       (SI)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1441
+	JA         loadslow_1889
 	VMASKMOVPS (R10), Y0, Y2
-	JMP        loaded_1442
+	JMP        loaded_1890
 
-loadslow_1441:
+loadslow_1889:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1443:
+copy_1891:
 	CMPQ R12, R11
-	JGE  copied_1444
+	JGE  copied_1892
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1443
+	JMP  copy_1891
 
-copied_1444:
+copied_1892:
 	VMOVUPS (SP), Y2
 
-loaded_1442:
+loaded_1890:
 	LEAQ       (DX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1445
+	JA         loadslow_1893
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1446
+	JMP        loaded_1894
 
-loadslow_1445:
+loadslow_1893:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1447:
+copy_1895:
 	CMPQ R12, R11
-	JGE  copied_1448
+	JGE  copied_1896
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1447
+	JMP  copy_1895
 
-copied_1448:
+copied_1896:
 	VMOVUPS (SP), Y3
 
-loaded_1446:
+loaded_1894:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (CX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1449
+	JA          storeslow_1897
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1450
+	JMP         stored_1898
 
-storeslow_1449:
+storeslow_1897:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1451:
+copy_1899:
 	CMPQ R11, R10
-	JGE  copied_1452
+	JGE  copied_1900
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1451
+	JMP  copy_1899
 
-copied_1452:
-stored_1450:
+copied_1900:
+stored_1898:
 	MOVQ R9, R8
 
-done_1434:
+done_1882:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_1430
+	JMP  rows_1878
 
-rowsdone_1431:
+rowsdone_1879:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -13722,9 +19460,9 @@ TEXT ·foldWholeAVX2(SB), NOSPLIT, $72-184
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000020, R9
 
-singles_1453:
+singles_1901:
 	CMPQ         R11, R9
-	JGT          tail_1454
+	JGT          tail_1902
 	VMOVUPD      (DX)(R11*2), Y3
 	VMOVUPD      32(DX)(R11*2), Y4
 	VMOVUPD      (BX)(R11*2), Y5
@@ -13781,12 +19519,12 @@ singles_1453:
 	VINSERTF128  $0x01, X3, Y5, Y5
 	VMOVUPS      Y5, (CX)(R11*1)
 	ADDQ         $0x00000020, R11
-	JMP          singles_1453
+	JMP          singles_1901
 
-tail_1454:
+tail_1902:
 	ADDQ    $0x00000020, R9
 	CMPQ    R11, R9
-	JEQ     done_1455
+	JEQ     done_1903
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -13795,15 +19533,15 @@ tail_1454:
 	LEAQ    (DX)(R11*2), R14
 	XORQ    DX, DX
 
-copy_1456:
+copy_1904:
 	CMPQ DX, R12
-	JGE  copied_1457
+	JGE  copied_1905
 	MOVL (R14)(DX*1), R13
 	MOVL R13, (SP)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1456
+	JMP  copy_1904
 
-copied_1457:
+copied_1905:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -13814,71 +19552,71 @@ copied_1457:
 	LEAQ    (BX)(R11*2), R13
 	XORQ    BX, BX
 
-copy_1458:
+copy_1906:
 	CMPQ BX, DX
-	JGE  copied_1459
+	JGE  copied_1907
 	MOVL (R13)(BX*1), R12
 	MOVL R12, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1458
+	JMP  copy_1906
 
-copied_1459:
+copied_1907:
 	VMOVUPD    (SP), Y5
 	VMOVUPD    32(SP), Y6
 	LEAQ       (DI)(R11*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_1460
+	JA         loadslow_1908
 	VMASKMOVPS (DX), Y2, Y7
-	JMP        loaded_1461
+	JMP        loaded_1909
 
-loadslow_1460:
+loadslow_1908:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    DI, DI
 
-copy_1462:
+copy_1910:
 	CMPQ DI, BX
-	JGE  copied_1463
+	JGE  copied_1911
 	MOVL (DX)(DI*1), R12
 	MOVL R12, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1462
+	JMP  copy_1910
 
-copied_1463:
+copied_1911:
 	VMOVUPS (SP), Y7
 
-loaded_1461:
+loaded_1909:
 	LEAQ       (R8)(R11*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_1464
+	JA         loadslow_1912
 	VMASKMOVPS (DX), Y2, Y8
-	JMP        loaded_1465
+	JMP        loaded_1913
 
-loadslow_1464:
+loadslow_1912:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    DI, DI
 
-copy_1466:
+copy_1914:
 	CMPQ DI, BX
-	JGE  copied_1467
+	JGE  copied_1915
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1466
+	JMP  copy_1914
 
-copied_1467:
+copied_1915:
 	VMOVUPS (SP), Y8
 
-loaded_1465:
+loaded_1913:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
@@ -13887,15 +19625,15 @@ loaded_1465:
 	LEAQ    (SI)(R11*2), DI
 	XORQ    BX, BX
 
-copy_1468:
+copy_1916:
 	CMPQ BX, DX
-	JGE  copied_1469
+	JGE  copied_1917
 	MOVL (DI)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1468
+	JMP  copy_1916
 
-copied_1469:
+copied_1917:
 	VMOVUPD      (SP), Y9
 	VMOVUPD      32(SP), Y10
 	VMULPD       Y5, Y3, Y11
@@ -13943,25 +19681,25 @@ copied_1469:
 	MOVQ         AX, DX
 	ANDQ         $0x00000fff, DX
 	CMPQ         DX, $0x00000fe0
-	JA           storeslow_1470
+	JA           storeslow_1918
 	VMASKMOVPS   Y5, Y2, (AX)
-	JMP          stored_1471
+	JMP          stored_1919
 
-storeslow_1470:
+storeslow_1918:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1472:
+copy_1920:
 	CMPQ BX, DX
-	JGE  copied_1473
+	JGE  copied_1921
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1472
+	JMP  copy_1920
 
-copied_1473:
-stored_1471:
+copied_1921:
+stored_1919:
 	VXORPS      Y0, Y0, Y0
 	VCVTPD2PSY  Y1, X0
 	VCVTPD2PSY  Y3, X1
@@ -13970,28 +19708,28 @@ stored_1471:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1474
+	JA          storeslow_1922
 	VMASKMOVPS  Y0, Y2, (AX)
-	JMP         stored_1475
+	JMP         stored_1923
 
-storeslow_1474:
+storeslow_1922:
 	VMOVUPS Y0, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1476:
+copy_1924:
 	CMPQ DX, CX
-	JGE  copied_1477
+	JGE  copied_1925
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1476
+	JMP  copy_1924
 
-copied_1477:
-stored_1475:
+copied_1925:
+stored_1923:
 	MOVQ R9, R11
 
-done_1455:
+done_1903:
 	MOVQ R10, ret+176(FP)
 	VZEROUPPER
 	RET
@@ -14019,9 +19757,9 @@ TEXT ·saveAVX2(SB), NOSPLIT, $72-120
 	SHLQ    $0x02, DI
 	SUBQ    $0x00000020, DI
 
-singles_1478:
+singles_1926:
 	CMPQ         R8, DI
-	JGT          tail_1479
+	JGT          tail_1927
 	VMOVUPD      (BX)(R8*2), Y1
 	VMOVUPD      32(BX)(R8*2), Y2
 	VMOVUPD      (SI)(R8*2), Y3
@@ -14047,12 +19785,12 @@ singles_1478:
 	VINSERTF128  $0x01, X2, Y1, Y1
 	VMOVUPS      Y1, (DX)(R8*1)
 	ADDQ         $0x00000020, R8
-	JMP          singles_1478
+	JMP          singles_1926
 
-tail_1479:
+tail_1927:
 	ADDQ    $0x00000020, DI
 	CMPQ    R8, DI
-	JEQ     done_1480
+	JEQ     done_1928
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -14061,15 +19799,15 @@ tail_1479:
 	LEAQ    (BX)(R8*2), R11
 	XORQ    BX, BX
 
-copy_1481:
+copy_1929:
 	CMPQ BX, R9
-	JGE  copied_1482
+	JGE  copied_1930
 	MOVL (R11)(BX*1), R10
 	MOVL R10, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1481
+	JMP  copy_1929
 
-copied_1482:
+copied_1930:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -14080,15 +19818,15 @@ copied_1482:
 	LEAQ    (SI)(R8*2), R10
 	XORQ    SI, SI
 
-copy_1483:
+copy_1931:
 	CMPQ SI, BX
-	JGE  copied_1484
+	JGE  copied_1932
 	MOVL (R10)(SI*1), R9
 	MOVL R9, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1483
+	JMP  copy_1931
 
-copied_1484:
+copied_1932:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VXORPS       Y5, Y5, Y5
@@ -14104,25 +19842,25 @@ copied_1484:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_1485
+	JA           storeslow_1933
 	VMASKMOVPS   Y5, Y0, (AX)
-	JMP          stored_1486
+	JMP          stored_1934
 
-storeslow_1485:
+storeslow_1933:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_1487:
+copy_1935:
 	CMPQ SI, BX
-	JGE  copied_1488
+	JGE  copied_1936
 	MOVL (SP)(SI*1), R9
 	MOVL R9, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1487
+	JMP  copy_1935
 
-copied_1488:
-stored_1486:
+copied_1936:
+stored_1934:
 	VXORPS      Y2, Y2, Y2
 	VCVTPD2PSY  Y6, X2
 	VCVTPD2PSY  Y1, X1
@@ -14131,25 +19869,25 @@ stored_1486:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1489
+	JA          storeslow_1937
 	VMASKMOVPS  Y2, Y0, (AX)
-	JMP         stored_1490
+	JMP         stored_1938
 
-storeslow_1489:
+storeslow_1937:
 	VMOVUPS Y2, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1491:
+copy_1939:
 	CMPQ BX, CX
-	JGE  copied_1492
+	JGE  copied_1940
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1491
+	JMP  copy_1939
 
-copied_1492:
-stored_1490:
+copied_1940:
+stored_1938:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y3, X1
 	VCVTPD2PSY  Y4, X2
@@ -14158,28 +19896,28 @@ stored_1490:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1493
+	JA          storeslow_1941
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_1494
+	JMP         stored_1942
 
-storeslow_1493:
+storeslow_1941:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1495:
+copy_1943:
 	CMPQ DX, CX
-	JGE  copied_1496
+	JGE  copied_1944
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1495
+	JMP  copy_1943
 
-copied_1496:
-stored_1494:
+copied_1944:
+stored_1942:
 	MOVQ DI, R8
 
-done_1480:
+done_1928:
 	VZEROUPPER
 	RET
 
@@ -14211,9 +19949,9 @@ TEXT ·trackAVX2(SB), NOSPLIT, $72-112
 	SHLQ         $0x02, SI
 	SUBQ         $0x00000020, SI
 
-singles_1497:
+singles_1945:
 	CMPQ         DI, SI
-	JGT          tail_1498
+	JGT          tail_1946
 	VMOVUPD      (DX)(DI*2), Y4
 	VMOVUPD      32(DX)(DI*2), Y5
 	VMOVUPD      (BX)(DI*2), Y6
@@ -14251,12 +19989,12 @@ singles_1497:
 	VINSERTF128  $0x01, X4, Y6, Y6
 	VMOVUPS      Y6, (CX)(DI*1)
 	ADDQ         $0x00000020, DI
-	JMP          singles_1497
+	JMP          singles_1945
 
-tail_1498:
+tail_1946:
 	ADDQ    $0x00000020, SI
 	CMPQ    DI, SI
-	JEQ     done_1499
+	JEQ     done_1947
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
@@ -14265,15 +20003,15 @@ tail_1498:
 	LEAQ    (DX)(DI*2), R10
 	XORQ    DX, DX
 
-copy_1500:
+copy_1948:
 	CMPQ DX, R8
-	JGE  copied_1501
+	JGE  copied_1949
 	MOVL (R10)(DX*1), R9
 	MOVL R9, (SP)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1500
+	JMP  copy_1948
 
-copied_1501:
+copied_1949:
 	VMOVUPD (SP), Y4
 	VMOVUPD 32(SP), Y5
 	VXORPS  Y6, Y6, Y6
@@ -14284,71 +20022,71 @@ copied_1501:
 	LEAQ    (BX)(DI*2), R9
 	XORQ    BX, BX
 
-copy_1502:
+copy_1950:
 	CMPQ BX, DX
-	JGE  copied_1503
+	JGE  copied_1951
 	MOVL (R9)(BX*1), R8
 	MOVL R8, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1502
+	JMP  copy_1950
 
-copied_1503:
+copied_1951:
 	VMOVUPD    (SP), Y6
 	VMOVUPD    32(SP), Y7
 	LEAQ       (AX)(DI*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_1504
+	JA         loadslow_1952
 	VMASKMOVPS (DX), Y0, Y8
-	JMP        loaded_1505
+	JMP        loaded_1953
 
-loadslow_1504:
+loadslow_1952:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    R8, R8
 
-copy_1506:
+copy_1954:
 	CMPQ R8, BX
-	JGE  copied_1507
+	JGE  copied_1955
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1506
+	JMP  copy_1954
 
-copied_1507:
+copied_1955:
 	VMOVUPS (SP), Y8
 
-loaded_1505:
+loaded_1953:
 	LEAQ       (CX)(DI*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_1508
+	JA         loadslow_1956
 	VMASKMOVPS (DX), Y0, Y9
-	JMP        loaded_1509
+	JMP        loaded_1957
 
-loadslow_1508:
+loadslow_1956:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    R8, R8
 
-copy_1510:
+copy_1958:
 	CMPQ R8, BX
-	JGE  copied_1511
+	JGE  copied_1959
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1510
+	JMP  copy_1958
 
-copied_1511:
+copied_1959:
 	VMOVUPS (SP), Y9
 
-loaded_1509:
+loaded_1957:
 	VCVTPS2PD    X8, Y10
 	VMULPD       Y2, Y10, Y10
 	VMULPD       Y1, Y4, Y4
@@ -14377,25 +20115,25 @@ loaded_1509:
 	MOVQ         AX, DX
 	ANDQ         $0x00000fff, DX
 	CMPQ         DX, $0x00000fe0
-	JA           storeslow_1512
+	JA           storeslow_1960
 	VMASKMOVPS   Y1, Y0, (AX)
-	JMP          stored_1513
+	JMP          stored_1961
 
-storeslow_1512:
+storeslow_1960:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1514:
+copy_1962:
 	CMPQ BX, DX
-	JGE  copied_1515
+	JGE  copied_1963
 	MOVL (SP)(BX*1), R8
 	MOVL R8, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1514
+	JMP  copy_1962
 
-copied_1515:
-stored_1513:
+copied_1963:
+stored_1961:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y4, X1
 	VCVTPD2PSY  Y5, X2
@@ -14404,28 +20142,28 @@ stored_1513:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1516
+	JA          storeslow_1964
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_1517
+	JMP         stored_1965
 
-storeslow_1516:
+storeslow_1964:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1518:
+copy_1966:
 	CMPQ DX, CX
-	JGE  copied_1519
+	JGE  copied_1967
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1518
+	JMP  copy_1966
 
-copied_1519:
-stored_1517:
+copied_1967:
+stored_1965:
 	MOVQ SI, DI
 
-done_1499:
+done_1947:
 	VZEROUPPER
 	RET
 
@@ -14449,9 +20187,9 @@ TEXT ·widenAVX2(SB), NOSPLIT, $72-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000020, DX
 
-singles_1520:
+singles_1968:
 	CMPQ         BX, DX
-	JGT          tail_1521
+	JGT          tail_1969
 	VMOVUPS      (CX)(BX*1), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -14459,39 +20197,39 @@ singles_1520:
 	VMOVUPD      Y2, (AX)(BX*2)
 	VMOVUPD      Y1, 32(AX)(BX*2)
 	ADDQ         $0x00000020, BX
-	JMP          singles_1520
+	JMP          singles_1968
 
-tail_1521:
+tail_1969:
 	ADDQ       $0x00000020, DX
 	CMPQ       BX, DX
-	JEQ        done_1522
+	JEQ        done_1970
 	LEAQ       (CX)(BX*1), CX
 	MOVQ       CX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1523
+	JA         loadslow_1971
 	VMASKMOVPS (CX), Y0, Y0
-	JMP        loaded_1524
+	JMP        loaded_1972
 
-loadslow_1523:
+loadslow_1971:
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1525:
+copy_1973:
 	CMPQ DI, SI
-	JGE  copied_1526
+	JGE  copied_1974
 	MOVL (CX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1525
+	JMP  copy_1973
 
-copied_1526:
+copied_1974:
 	VMOVUPS (SP), Y0
 
-loaded_1524:
+loaded_1972:
 	VCVTPS2PD    X0, Y1
 	VEXTRACTF128 $0x01, Y0, X0
 	VCVTPS2PD    X0, Y0
@@ -14502,18 +20240,18 @@ loaded_1524:
 	LEAQ         (AX)(BX*2), SI
 	XORQ         AX, AX
 
-copy_1527:
+copy_1975:
 	CMPQ AX, CX
-	JGE  copied_1528
+	JGE  copied_1976
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1527
+	JMP  copy_1975
 
-copied_1528:
+copied_1976:
 	MOVQ DX, BX
 
-done_1522:
+done_1970:
 	VZEROUPPER
 	RET
 
@@ -14537,9 +20275,9 @@ TEXT ·narrowAVX2(SB), NOSPLIT, $72-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000020, DX
 
-singles_1529:
+singles_1977:
 	CMPQ        BX, DX
-	JGT         tail_1530
+	JGT         tail_1978
 	VMOVUPD     (CX)(BX*2), Y1
 	VMOVUPD     32(CX)(BX*2), Y2
 	VXORPS      Y3, Y3, Y3
@@ -14548,12 +20286,12 @@ singles_1529:
 	VINSERTF128 $0x01, X1, Y3, Y3
 	VMOVUPS     Y3, (AX)(BX*1)
 	ADDQ        $0x00000020, BX
-	JMP         singles_1529
+	JMP         singles_1977
 
-tail_1530:
+tail_1978:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_1531
+	JEQ     done_1979
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -14562,15 +20300,15 @@ tail_1530:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_1532:
+copy_1980:
 	CMPQ CX, SI
-	JGE  copied_1533
+	JGE  copied_1981
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_1532
+	JMP  copy_1980
 
-copied_1533:
+copied_1981:
 	VMOVUPD     (SP), Y1
 	VMOVUPD     32(SP), Y2
 	VXORPS      Y3, Y3, Y3
@@ -14581,28 +20319,28 @@ copied_1533:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1534
+	JA          storeslow_1982
 	VMASKMOVPS  Y3, Y0, (AX)
-	JMP         stored_1535
+	JMP         stored_1983
 
-storeslow_1534:
+storeslow_1982:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1536:
+copy_1984:
 	CMPQ BX, CX
-	JGE  copied_1537
+	JGE  copied_1985
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1536
+	JMP  copy_1984
 
-copied_1537:
-stored_1535:
+copied_1985:
+stored_1983:
 	MOVQ DX, BX
 
-done_1531:
+done_1979:
 	VZEROUPPER
 	RET
 
@@ -14638,9 +20376,9 @@ TEXT ·gradCoefficientsAVX2(SB), NOSPLIT, $72-248
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_1538:
+singles_1986:
 	CMPQ         R13, R12
-	JGT          tail_1539
+	JGT          tail_1987
 	VMOVUPD      (DI)(R13*2), Y2
 	VMOVUPD      32(DI)(R13*2), Y3
 	VMOVUPD      (R8)(R13*2), Y4
@@ -14657,7 +20395,7 @@ singles_1538:
 	VMOVUPD      Y4, (R8)(R13*2)
 	VMOVUPD      Y5, 32(R8)(R13*2)
 	CMPQ         dWeight_len+80(FP), $0x00
-	JEQ          nodWeight_1541
+	JEQ          nodWeight_1989
 	VCVTPS2PD    X6, Y8
 	VMULPD       Y4, Y8, Y8
 	VEXTRACTF128 $0x01, Y6, X9
@@ -14669,16 +20407,16 @@ singles_1538:
 	VINSERTF128  $0x01, X8, Y10, Y10
 	VMOVUPS      Y10, (BX)(R13*1)
 
-nodWeight_1541:
+nodWeight_1989:
 	CMPQ        dBias_len+104(FP), $0x00
-	JEQ         nodBias_1542
+	JEQ         nodBias_1990
 	VXORPS      Y8, Y8, Y8
 	VCVTPD2PSY  Y2, X8
 	VCVTPD2PSY  Y3, X9
 	VINSERTF128 $0x01, X9, Y8, Y8
 	VMOVUPS     Y8, (SI)(R13*1)
 
-nodBias_1542:
+nodBias_1990:
 	VMOVUPS      (R10)(R13*1), Y8
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
@@ -14731,12 +20469,12 @@ nodBias_1542:
 	VINSERTF128  $0x01, X2, Y4, Y4
 	VMOVUPS      Y4, (DX)(R13*1)
 	ADDQ         $0x00000020, R13
-	JMP          singles_1538
+	JMP          singles_1986
 
-tail_1539:
+tail_1987:
 	ADDQ    $0x00000020, R12
 	CMPQ    R13, R12
-	JEQ     done_1540
+	JEQ     done_1988
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
@@ -14745,15 +20483,15 @@ tail_1539:
 	LEAQ    (DI)(R13*2), BP
 	XORQ    DI, DI
 
-copy_1543:
+copy_1991:
 	CMPQ DI, R14
-	JGE  copied_1544
+	JGE  copied_1992
 	MOVL (BP)(DI*1), R15
 	MOVL R15, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1543
+	JMP  copy_1991
 
-copied_1544:
+copied_1992:
 	VMOVUPD (SP), Y2
 	VMOVUPD 32(SP), Y3
 	VXORPS  Y4, Y4, Y4
@@ -14764,71 +20502,71 @@ copied_1544:
 	LEAQ    (R8)(R13*2), BP
 	XORQ    R14, R14
 
-copy_1545:
+copy_1993:
 	CMPQ R14, DI
-	JGE  copied_1546
+	JGE  copied_1994
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1545
+	JMP  copy_1993
 
-copied_1546:
+copied_1994:
 	VMOVUPD    (SP), Y4
 	VMOVUPD    32(SP), Y5
 	LEAQ       (R9)(R13*1), DI
 	MOVQ       DI, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_1547
+	JA         loadslow_1995
 	VMASKMOVPS (DI), Y0, Y6
-	JMP        loaded_1548
+	JMP        loaded_1996
 
-loadslow_1547:
+loadslow_1995:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R14, R14
 
-copy_1549:
+copy_1997:
 	CMPQ R14, R9
-	JGE  copied_1550
+	JGE  copied_1998
 	MOVL (DI)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1549
+	JMP  copy_1997
 
-copied_1550:
+copied_1998:
 	VMOVUPS (SP), Y6
 
-loaded_1548:
+loaded_1996:
 	LEAQ       (R11)(R13*1), DI
 	MOVQ       DI, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_1551
+	JA         loadslow_1999
 	VMASKMOVPS (DI), Y0, Y7
-	JMP        loaded_1552
+	JMP        loaded_2000
 
-loadslow_1551:
+loadslow_1999:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R11, R11
 
-copy_1553:
+copy_2001:
 	CMPQ R11, R9
-	JGE  copied_1554
+	JGE  copied_2002
 	MOVL (DI)(R11*1), R14
 	MOVL R14, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1553
+	JMP  copy_2001
 
-copied_1554:
+copied_2002:
 	VMOVUPS (SP), Y7
 
-loaded_1552:
+loaded_2000:
 	VCVTPS2PD    X7, Y8
 	VMULPD       Y2, Y8, Y8
 	VSUBPD       Y8, Y4, Y4
@@ -14843,17 +20581,17 @@ loaded_1552:
 	LEAQ         (R8)(R13*2), R11
 	XORQ         R8, R8
 
-copy_1555:
+copy_2003:
 	CMPQ R8, DI
-	JGE  copied_1556
+	JGE  copied_2004
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (R11)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1555
+	JMP  copy_2003
 
-copied_1556:
+copied_2004:
 	CMPQ         dWeight_len+80(FP), $0x00
-	JEQ          nodWeight_1557
+	JEQ          nodWeight_2005
 	VCVTPS2PD    X6, Y8
 	VMULPD       Y4, Y8, Y8
 	VEXTRACTF128 $0x01, Y6, X9
@@ -14867,28 +20605,28 @@ copied_1556:
 	MOVQ         BX, DI
 	ANDQ         $0x00000fff, DI
 	CMPQ         DI, $0x00000fe0
-	JA           storeslow_1558
+	JA           storeslow_2006
 	VMASKMOVPS   Y10, Y0, (BX)
-	JMP          stored_1559
+	JMP          stored_2007
 
-storeslow_1558:
+storeslow_2006:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1560:
+copy_2008:
 	CMPQ R8, DI
-	JGE  copied_1561
+	JGE  copied_2009
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (BX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1560
+	JMP  copy_2008
 
-copied_1561:
-stored_1559:
-nodWeight_1557:
+copied_2009:
+stored_2007:
+nodWeight_2005:
 	CMPQ        dBias_len+104(FP), $0x00
-	JEQ         nodBias_1562
+	JEQ         nodBias_2010
 	VXORPS      Y8, Y8, Y8
 	VCVTPD2PSY  Y2, X8
 	VCVTPD2PSY  Y3, X9
@@ -14897,53 +20635,53 @@ nodWeight_1557:
 	MOVQ        BX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_1563
+	JA          storeslow_2011
 	VMASKMOVPS  Y8, Y0, (BX)
-	JMP         stored_1564
+	JMP         stored_2012
 
-storeslow_1563:
+storeslow_2011:
 	VMOVUPS Y8, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1565:
+copy_2013:
 	CMPQ DI, SI
-	JGE  copied_1566
+	JGE  copied_2014
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (BX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1565
+	JMP  copy_2013
 
-copied_1566:
-stored_1564:
-nodBias_1562:
+copied_2014:
+stored_2012:
+nodBias_2010:
 	LEAQ       (R10)(R13*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1567
+	JA         loadslow_2015
 	VMASKMOVPS (BX), Y0, Y8
-	JMP        loaded_1568
+	JMP        loaded_2016
 
-loadslow_1567:
+loadslow_2015:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1569:
+copy_2017:
 	CMPQ DI, SI
-	JGE  copied_1570
+	JGE  copied_2018
 	MOVL (BX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1569
+	JMP  copy_2017
 
-copied_1570:
+copied_2018:
 	VMOVUPS (SP), Y8
 
-loaded_1568:
+loaded_2016:
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
 	VMULPD       Y10, Y9, Y9
@@ -14960,25 +20698,25 @@ loaded_1568:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_1571
+	JA           storeslow_2019
 	VMASKMOVPS   Y11, Y0, (AX)
-	JMP          stored_1572
+	JMP          stored_2020
 
-storeslow_1571:
+storeslow_2019:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_1573:
+copy_2021:
 	CMPQ SI, BX
-	JGE  copied_1574
+	JGE  copied_2022
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1573
+	JMP  copy_2021
 
-copied_1574:
-stored_1572:
+copied_2022:
+stored_2020:
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
 	VMULPD       Y10, Y9, Y9
@@ -15014,25 +20752,25 @@ stored_1572:
 	MOVQ         AX, CX
 	ANDQ         $0x00000fff, CX
 	CMPQ         CX, $0x00000fe0
-	JA           storeslow_1575
+	JA           storeslow_2023
 	VMASKMOVPS   Y1, Y0, (AX)
-	JMP          stored_1576
+	JMP          stored_2024
 
-storeslow_1575:
+storeslow_2023:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1577:
+copy_2025:
 	CMPQ BX, CX
-	JGE  copied_1578
+	JGE  copied_2026
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1577
+	JMP  copy_2025
 
-copied_1578:
-stored_1576:
+copied_2026:
+stored_2024:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y2, X1
 	VCVTPD2PSY  Y3, X2
@@ -15041,28 +20779,28 @@ stored_1576:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1579
+	JA          storeslow_2027
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_1580
+	JMP         stored_2028
 
-storeslow_1579:
+storeslow_2027:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1581:
+copy_2029:
 	CMPQ DX, CX
-	JGE  copied_1582
+	JGE  copied_2030
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1581
+	JMP  copy_2029
 
-copied_1582:
-stored_1580:
+copied_2030:
+stored_2028:
 	MOVQ R12, R13
 
-done_1540:
+done_1988:
 	VZEROUPPER
 	RET
 
@@ -15384,9 +21122,21 @@ group_13:
 	SHLQ $0x02, BX
 	MOVQ CX, SI
 	SHLQ $0x02, SI
+	CMPQ SI, $0x00000040
+	JB   run1_true_16
+	JEQ  run1_false_15
+	CMPQ SI, $0x00000080
+	JB   run2_true_18
+	JEQ  run2_false_17
+	CMPQ SI, $0x000000c0
+	JB   run3_true_20
+	JEQ  run3_false_19
+	CMPQ SI, $0x00000100
+	JB   run4_true_22
+	JEQ  run4_false_21
 	XORQ DI, DI
 
-channel_14:
+channel_23:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -15399,11 +21149,11 @@ channel_14:
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_15
+	JZ           noprefetch_24
 	XORQ         R9, R9
 	MOVQ         DX, R10
 
-prefetch_16:
+prefetch_25:
 	LEAQ       (R8)(AX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -15411,131 +21161,20 @@ prefetch_16:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_16
+	JNZ        prefetch_25
 
-noprefetch_15:
-	CMPQ SI, $0x00000100
-	JA   bysample_17
-	MOVQ SI, R8
-	ANDQ $-64, R8
-	XORQ R9, R9
-
-pairs_19:
-	LEAQ 128(R9), R10
-	CMPQ R10, R8
-	JA   single_20
-	LEAQ (R9)(BX*1), R11
-	MOVQ DX, R12
-
-down_23:
-	CMPQ        R12, $0x02
-	JB          downlast_24
-	VSUBPS      (AX)(R9*1), Z0, Z9
-	VSUBPS      Z9, Z1, Z1
-	VFMADD231PS Z9, Z9, Z2
-	VSUBPS      64(AX)(R9*1), Z0, Z9
-	VSUBPS      Z9, Z3, Z3
-	VFMADD231PS Z9, Z9, Z4
-	VSUBPS      (AX)(R11*1), Z0, Z9
-	VSUBPS      Z9, Z5, Z5
-	VFMADD231PS Z9, Z9, Z6
-	VSUBPS      64(AX)(R11*1), Z0, Z9
-	VSUBPS      Z9, Z7, Z7
-	VFMADD231PS Z9, Z9, Z8
-	LEAQ        (R9)(BX*2), R9
-	LEAQ        (R11)(BX*2), R11
-	SUBQ        $0x02, R12
-	JMP         down_23
-
-downlast_24:
-	TESTQ       R12, R12
-	JZ          downdone_25
-	VSUBPS      (AX)(R9*1), Z0, Z9
-	VSUBPS      Z9, Z1, Z1
-	VFMADD231PS Z9, Z9, Z2
-	VSUBPS      64(AX)(R9*1), Z0, Z9
-	VSUBPS      Z9, Z3, Z3
-	VFMADD231PS Z9, Z9, Z4
-
-downdone_25:
-	MOVQ R10, R9
-	JMP  pairs_19
-
-single_20:
-	CMPQ R9, R8
-	JAE  tail_21
-	MOVQ R9, R8
-	LEAQ (R8)(BX*1), R10
-	MOVQ DX, R11
-
-down_26:
-	CMPQ        R11, $0x02
-	JB          downlast_27
-	VSUBPS      (AX)(R8*1), Z0, Z9
-	VSUBPS      Z9, Z1, Z1
-	VFMADD231PS Z9, Z9, Z2
-	VSUBPS      (AX)(R10*1), Z0, Z9
-	VSUBPS      Z9, Z5, Z5
-	VFMADD231PS Z9, Z9, Z6
-	LEAQ        (R8)(BX*2), R8
-	LEAQ        (R10)(BX*2), R10
-	SUBQ        $0x02, R11
-	JMP         down_26
-
-downlast_27:
-	TESTQ       R11, R11
-	JZ          downdone_28
-	VSUBPS      (AX)(R8*1), Z0, Z9
-	VSUBPS      Z9, Z1, Z1
-	VFMADD231PS Z9, Z9, Z2
-
-downdone_28:
-	ADDQ $0x00000040, R9
-
-tail_21:
-	CMPQ R9, SI
-	JAE  positionsdone_22
-	MOVQ R9, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_29:
-	CMPQ        R10, $0x02
-	JB          downlast_30
-	VSUBPS.Z    (AX)(R8*1), Z0, K1, Z9
-	VSUBPS      Z9, Z1, Z1
-	VFMADD231PS Z9, Z9, Z2
-	VSUBPS.Z    (AX)(R9*1), Z0, K1, Z9
-	VSUBPS      Z9, Z5, Z5
-	VFMADD231PS Z9, Z9, Z6
-	LEAQ        (R8)(BX*2), R8
-	LEAQ        (R9)(BX*2), R9
-	SUBQ        $0x02, R10
-	JMP         down_29
-
-downlast_30:
-	TESTQ       R10, R10
-	JZ          downdone_31
-	VSUBPS.Z    (AX)(R8*1), Z0, K1, Z0
-	VSUBPS      Z0, Z1, Z1
-	VFMADD231PS Z0, Z0, Z2
-
-downdone_31:
-positionsdone_22:
-	JMP summed_18
-
-bysample_17:
+noprefetch_24:
 	XORQ R8, R8
 	MOVQ DX, R9
 
-sample_32:
+sample_26:
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000080, R11
 
-blocks_37:
+blocks_31:
 	CMPQ        R10, R11
-	JGT         blocksdone_38
+	JGT         blocksdone_32
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -15543,40 +21182,40 @@ blocks_37:
 	VSUBPS      Z9, Z3, Z3
 	VFMADD231PS Z9, Z9, Z4
 	ADDQ        $0x00000080, R10
-	JMP         blocks_37
+	JMP         blocks_31
 
-blocksdone_38:
+blocksdone_32:
 	ADDQ $0x00000040, R11
 
-singles_34:
+singles_28:
 	CMPQ        R10, R11
-	JGT         tail_35
+	JGT         tail_29
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
 	ADDQ        $0x00000040, R10
-	JMP         singles_34
+	JMP         singles_28
 
-tail_35:
+tail_29:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_36
+	JEQ         done_30
 	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
 	MOVQ        R11, R10
 
-done_36:
+done_30:
 	ADDQ BX, R8
 	DECQ R9
-	JZ   samplesdone_33
+	JZ   samplesdone_27
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000080, R11
 
-blocks_42:
+blocks_36:
 	CMPQ        R10, R11
-	JGT         blocksdone_43
+	JGT         blocksdone_37
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
@@ -15584,36 +21223,35 @@ blocks_42:
 	VSUBPS      Z9, Z7, Z7
 	VFMADD231PS Z9, Z9, Z8
 	ADDQ        $0x00000080, R10
-	JMP         blocks_42
+	JMP         blocks_36
 
-blocksdone_43:
+blocksdone_37:
 	ADDQ $0x00000040, R11
 
-singles_39:
+singles_33:
 	CMPQ        R10, R11
-	JGT         tail_40
+	JGT         tail_34
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
 	ADDQ        $0x00000040, R10
-	JMP         singles_39
+	JMP         singles_33
 
-tail_40:
+tail_34:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_41
+	JEQ         done_35
 	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
 	MOVQ        R11, R10
 
-done_41:
+done_35:
 	ADDQ BX, R8
 	DECQ R9
-	JNZ  sample_32
+	JNZ  sample_26
 
-samplesdone_33:
-summed_18:
+samplesdone_27:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -15647,39 +21285,893 @@ summed_18:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_14
-	MOVQ          DX, R8
-	IMULQ         BX, R8
-	IMULQ         SI, DI
-	SUBQ          DI, R8
-	ADDQ          R8, AX
-	MOVQ          DX, BX
-	IMULQ         CX, BX
-	MOVQ          $0x3ff0000000000000, SI
-	VMOVQ         SI, X2
-	VCVTSI2SDQ    BX, X2, X0
-	VCVTSI2SDQ    count+120(FP), X2, X1
-	VDIVSD        X0, X2, X2
-	VMOVSD        X2, (SP)
-	VADDSD        X0, X1, X2
-	VDIVSD        X2, X0, X2
-	VMOVSD        X2, 8(SP)
-	VMULSD        X1, X2, X2
-	VMOVSD        X2, 16(SP)
-	MOVQ          buf_base+48(FP), SI
-	MOVQ          mean_len+8(FP), DI
-	ADDQ          $0x0f, DI
-	ANDQ          $-16, DI
-	LEAQ          5440(SI), R8
-	LEAQ          7616(SI), R9
-	MOVQ          buf_base+48(FP), R10
-	XORQ          R11, R11
-	SHLQ          $0x02, DI
-	SUBQ          $0x00000040, DI
+	JB            channel_23
+	JMP           grouped_14
 
-singles_44:
+run1_false_15:
+	XORQ DI, DI
+
+channel_38:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_39
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_40:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_40
+
+noprefetch_39:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_41:
+	CMPQ        R10, $0x02
+	JB          downlast_42
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_41
+
+downlast_42:
+	TESTQ       R10, R10
+	JZ          downdone_43
+	VSUBPS      (AX)(R8*1), Z0, Z0
+	VSUBPS      Z0, Z1, Z1
+	VFMADD231PS Z0, Z0, Z2
+
+downdone_43:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_38
+	JMP           grouped_14
+
+run1_true_16:
+	XORQ DI, DI
+
+channel_44:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_45
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_46:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_46
+
+noprefetch_45:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_47:
+	CMPQ        R10, $0x02
+	JB          downlast_48
+	VSUBPS.Z    (AX)(R8*1), Z0, K1, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS.Z    (AX)(R9*1), Z0, K1, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_47
+
+downlast_48:
+	TESTQ       R10, R10
+	JZ          downdone_49
+	VSUBPS.Z    (AX)(R8*1), Z0, K1, Z0
+	VSUBPS      Z0, Z1, Z1
+	VFMADD231PS Z0, Z0, Z2
+
+downdone_49:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_44
+	JMP           grouped_14
+
+run2_false_17:
+	XORQ DI, DI
+
+channel_50:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_51
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_52:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_52
+
+noprefetch_51:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_53:
+	CMPQ        R10, $0x02
+	JB          downlast_54
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_53
+
+downlast_54:
+	TESTQ       R10, R10
+	JZ          downdone_55
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R8*1), Z0, Z0
+	VSUBPS      Z0, Z3, Z3
+	VFMADD231PS Z0, Z0, Z4
+
+downdone_55:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_50
+	JMP           grouped_14
+
+run2_true_18:
+	XORQ DI, DI
+
+channel_56:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_57
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_58:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_58
+
+noprefetch_57:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_59:
+	CMPQ        R10, $0x02
+	JB          downlast_60
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS.Z    64(AX)(R8*1), Z0, K1, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS.Z    64(AX)(R9*1), Z0, K1, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_59
+
+downlast_60:
+	TESTQ       R10, R10
+	JZ          downdone_61
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS.Z    64(AX)(R8*1), Z0, K1, Z0
+	VSUBPS      Z0, Z3, Z3
+	VFMADD231PS Z0, Z0, Z4
+
+downdone_61:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_56
+	JMP           grouped_14
+
+run3_false_19:
+	XORQ DI, DI
+
+channel_62:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_63
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_64:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_64
+
+noprefetch_63:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_65:
+	CMPQ        R10, $0x02
+	JB          downlast_66
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      128(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	VSUBPS      128(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_65
+
+downlast_66:
+	TESTQ       R10, R10
+	JZ          downdone_67
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      128(AX)(R8*1), Z0, Z0
+	VSUBPS      Z0, Z1, Z1
+	VFMADD231PS Z0, Z0, Z2
+
+downdone_67:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_62
+	JMP           grouped_14
+
+run3_true_20:
+	XORQ DI, DI
+
+channel_68:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_69
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_70:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_70
+
+noprefetch_69:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_71:
+	CMPQ        R10, $0x02
+	JB          downlast_72
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS.Z    128(AX)(R8*1), Z0, K1, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	VSUBPS.Z    128(AX)(R9*1), Z0, K1, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_71
+
+downlast_72:
+	TESTQ       R10, R10
+	JZ          downdone_73
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS.Z    128(AX)(R8*1), Z0, K1, Z0
+	VSUBPS      Z0, Z1, Z1
+	VFMADD231PS Z0, Z0, Z2
+
+downdone_73:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_68
+	JMP           grouped_14
+
+run4_false_21:
+	XORQ DI, DI
+
+channel_74:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_75
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_76:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_76
+
+noprefetch_75:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_77:
+	CMPQ        R10, $0x02
+	JB          downlast_78
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      128(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      192(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	VSUBPS      128(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS      192(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_77
+
+downlast_78:
+	TESTQ       R10, R10
+	JZ          downdone_79
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      128(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      192(AX)(R8*1), Z0, Z0
+	VSUBPS      Z0, Z3, Z3
+	VFMADD231PS Z0, Z0, Z4
+
+downdone_79:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_74
+	JMP           grouped_14
+
+run4_true_22:
+	XORQ DI, DI
+
+channel_80:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	TESTQ        R8, R8
+	JZ           noprefetch_81
+	XORQ         R9, R9
+	MOVQ         DX, R10
+
+prefetch_82:
+	LEAQ       (R8)(AX*1), R11
+	PREFETCHT0 (R11)(R9*1)
+	PREFETCHT0 64(R11)(R9*1)
+	PREFETCHT0 128(R11)(R9*1)
+	PREFETCHT0 192(R11)(R9*1)
+	ADDQ       BX, R9
+	DECQ       R10
+	JNZ        prefetch_82
+
+noprefetch_81:
+	XORQ R8, R8
+	LEAQ (R8)(BX*1), R9
+	MOVQ DX, R10
+
+down_83:
+	CMPQ        R10, $0x02
+	JB          downlast_84
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      128(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS.Z    192(AX)(R8*1), Z0, K1, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	VSUBPS      128(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS.Z    192(AX)(R9*1), Z0, K1, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	LEAQ        (R8)(BX*2), R8
+	LEAQ        (R9)(BX*2), R9
+	SUBQ        $0x02, R10
+	JMP         down_83
+
+downlast_84:
+	TESTQ       R10, R10
+	JZ          downdone_85
+	VSUBPS      (AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      128(AX)(R8*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS.Z    192(AX)(R8*1), Z0, K1, Z0
+	VSUBPS      Z0, Z3, Z3
+	VFMADD231PS Z0, Z0, Z4
+
+downdone_85:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_80
+
+grouped_14:
+	MOVQ       DX, R8
+	IMULQ      BX, R8
+	IMULQ      SI, DI
+	SUBQ       DI, R8
+	ADDQ       R8, AX
+	MOVQ       DX, BX
+	IMULQ      CX, BX
+	MOVQ       $0x3ff0000000000000, SI
+	VMOVQ      SI, X2
+	VCVTSI2SDQ BX, X2, X0
+	VCVTSI2SDQ count+120(FP), X2, X1
+	VDIVSD     X0, X2, X2
+	VMOVSD     X2, (SP)
+	VADDSD     X0, X1, X2
+	VDIVSD     X2, X0, X2
+	VMOVSD     X2, 8(SP)
+	VMULSD     X1, X2, X2
+	VMOVSD     X2, 16(SP)
+	MOVQ       buf_base+48(FP), SI
+	MOVQ       mean_len+8(FP), DI
+	ADDQ       $0x0f, DI
+	ANDQ       $-16, DI
+	LEAQ       5440(SI), R8
+	LEAQ       7616(SI), R9
+	MOVQ       buf_base+48(FP), R10
+	XORQ       R11, R11
+	SHLQ       $0x02, DI
+	SUBQ       $0x00000040, DI
+
+singles_86:
 	CMPQ          R11, DI
-	JGT           tail_45
+	JGT           tail_87
 	VMOVUPD       (R8)(R11*2), Z0
 	VMOVUPD       64(R8)(R11*2), Z1
 	VMOVUPD       (R9)(R11*2), Z2
@@ -15730,12 +22222,12 @@ singles_44:
 	VINSERTF64X4  $0x01, Y0, Z2, Z2
 	VMOVUPS       Z2, (R10)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_44
+	JMP           singles_86
 
-tail_45:
+tail_87:
 	ADDQ          $0x00000040, DI
 	CMPQ          R11, DI
-	JEQ           done_46
+	JEQ           done_88
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (R8)(R11*2), K1, Z0
 	VMOVUPD.Z     64(R8)(R11*2), K2, Z1
@@ -15791,16 +22283,16 @@ tail_45:
 	VMOVUPS       Z2, (R10)(R11*1)
 	MOVQ          DI, R11
 
-done_46:
+done_88:
 	ADDQ    BX, count+120(FP)
 	SUBQ    DX, samples+104(FP)
-	JZ      done_47
+	JZ      done_89
 	MOVQ    group+136(FP), DX
 	CMPQ    samples+104(FP), DX
 	CMOVQLT samples+104(FP), DX
 	JMP     group_13
 
-done_47:
+done_89:
 	VZEROUPPER
 	RET
 
@@ -15825,7 +22317,7 @@ TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-136
 	MOVWLZX (SI)(BX*2), BX
 	KMOVW   BX, K1
 
-chunk_48:
+chunk_90:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X2
 	VCVTSI2SDQ DX, X2, X0
@@ -15838,24 +22330,24 @@ chunk_48:
 	VMULSD     X1, X2, X2
 	VMOVSD     X2, 16(SP)
 	CMPQ       mean_len+8(FP), $0x50
-	JA         wide_50
+	JA         wide_92
 	CMPQ       mean_len+8(FP), $0x10
-	JB         narrowpartial_52
-	JE         narrowwhole_53
+	JB         narrowpartial_94
+	JE         narrowwhole_95
 	CMPQ       mean_len+8(FP), $0x20
-	JB         narrowpartial_54
-	JE         narrowwhole_55
+	JB         narrowpartial_96
+	JE         narrowwhole_97
 	CMPQ       mean_len+8(FP), $0x30
-	JB         narrowpartial_56
-	JE         narrowwhole_57
+	JB         narrowpartial_98
+	JE         narrowwhole_99
 	CMPQ       mean_len+8(FP), $0x40
-	JB         narrowpartial_58
-	JE         narrowwhole_59
+	JB         narrowpartial_100
+	JE         narrowwhole_101
 	CMPQ       mean_len+8(FP), $0x50
-	JB         narrowpartial_60
-	JE         narrowwhole_61
+	JB         narrowpartial_102
+	JE         narrowwhole_103
 
-narrowpartial_52:
+narrowpartial_94:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x00, SI
@@ -15867,11 +22359,11 @@ narrowpartial_52:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_62:
+narrow_104:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_63
+	JLT        narrowrows_105
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_64
+	JEQ        noprefetch_106
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -15879,7 +22371,7 @@ narrow_62:
 	PREFETCHT0 (SI)(CX*2)
 	PREFETCHT0 (SI)(R8*1)
 
-noprefetch_64:
+noprefetch_106:
 	VMOVUPS     (BX), Z2
 	VMOVUPS.Z   (AX), K2, Z3
 	VSUBPS      Z2, Z3, Z3
@@ -15901,12 +22393,12 @@ noprefetch_64:
 	VADDPS      Z3, Z1, Z1
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_62
+	JMP         narrow_104
 
-narrowrows_63:
-narrow_65:
+narrowrows_105:
+narrow_107:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_66
+	JLT       narrowrows_108
 	VMOVUPS   (BX), Z2
 	VMOVUPS.Z (AX), K2, Z3
 	VSUBPS    Z2, Z3, Z3
@@ -15916,25 +22408,25 @@ narrow_65:
 	VADDPS    Z3, Z1, Z1
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_65
+	JMP       narrow_107
 
-narrowrows_66:
+narrowrows_108:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
-	JMP     narrowdone_51
+	JMP     narrowdone_93
 
-narrowwhole_53:
+narrowwhole_95:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	MOVQ   buf_base+48(FP), BX
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_67:
+narrow_109:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_68
+	JLT        narrowrows_110
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_69
+	JEQ        noprefetch_111
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -15942,7 +22434,7 @@ narrow_67:
 	PREFETCHT0 (SI)(CX*2)
 	PREFETCHT0 (SI)(R8*1)
 
-noprefetch_69:
+noprefetch_111:
 	VMOVUPS     (BX), Z2
 	VMOVUPS     (AX), Z3
 	VSUBPS      Z2, Z3, Z3
@@ -15964,12 +22456,12 @@ noprefetch_69:
 	VADDPS      Z3, Z1, Z1
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_67
+	JMP         narrow_109
 
-narrowrows_68:
-narrow_70:
+narrowrows_110:
+narrow_112:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_71
+	JLT     narrowrows_113
 	VMOVUPS (BX), Z2
 	VMOVUPS (AX), Z3
 	VSUBPS  Z2, Z3, Z3
@@ -15979,14 +22471,14 @@ narrow_70:
 	VADDPS  Z3, Z1, Z1
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_70
+	JMP     narrow_112
 
-narrowrows_71:
+narrowrows_113:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
-	JMP     narrowdone_51
+	JMP     narrowdone_93
 
-narrowpartial_54:
+narrowpartial_96:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x10, SI
@@ -16000,11 +22492,11 @@ narrowpartial_54:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_72:
+narrow_114:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_73
+	JLT        narrowrows_115
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_74
+	JEQ        noprefetch_116
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -16016,7 +22508,7 @@ narrow_72:
 	PREFETCHT0 (SI)(R8*1)
 	PREFETCHT0 64(SI)(R8*1)
 
-noprefetch_74:
+noprefetch_116:
 	VMOVUPS     (BX), Z4
 	VMOVUPS     64(BX), Z5
 	VMOVUPS     (AX), Z6
@@ -16057,12 +22549,12 @@ noprefetch_74:
 	VADDPS      Z8, Z3, Z3
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_72
+	JMP         narrow_114
 
-narrowrows_73:
-narrow_75:
+narrowrows_115:
+narrow_117:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_76
+	JLT       narrowrows_118
 	VMOVUPS   (BX), Z4
 	VMOVUPS   64(BX), Z5
 	VMOVUPS   (AX), Z6
@@ -16079,16 +22571,16 @@ narrow_75:
 	VADDPS    Z7, Z3, Z3
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_75
+	JMP       narrow_117
 
-narrowrows_76:
+narrowrows_118:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
 	VMOVUPS Z3, 2240(BX)
-	JMP     narrowdone_51
+	JMP     narrowdone_93
 
-narrowwhole_55:
+narrowwhole_97:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -16097,11 +22589,11 @@ narrowwhole_55:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_77:
+narrow_119:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_78
+	JLT        narrowrows_120
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_79
+	JEQ        noprefetch_121
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -16113,7 +22605,7 @@ narrow_77:
 	PREFETCHT0 (SI)(R8*1)
 	PREFETCHT0 64(SI)(R8*1)
 
-noprefetch_79:
+noprefetch_121:
 	VMOVUPS     (BX), Z4
 	VMOVUPS     64(BX), Z5
 	VMOVUPS     (AX), Z6
@@ -16154,12 +22646,12 @@ noprefetch_79:
 	VADDPS      Z8, Z3, Z3
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_77
+	JMP         narrow_119
 
-narrowrows_78:
-narrow_80:
+narrowrows_120:
+narrow_122:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_81
+	JLT     narrowrows_123
 	VMOVUPS (BX), Z4
 	VMOVUPS 64(BX), Z5
 	VMOVUPS (AX), Z6
@@ -16176,16 +22668,16 @@ narrow_80:
 	VADDPS  Z7, Z3, Z3
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_80
+	JMP     narrow_122
 
-narrowrows_81:
+narrowrows_123:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
 	VMOVUPS Z3, 2240(BX)
-	JMP     narrowdone_51
+	JMP     narrowdone_93
 
-narrowpartial_56:
+narrowpartial_98:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x20, SI
@@ -16201,11 +22693,11 @@ narrowpartial_56:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_82:
+narrow_124:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_83
+	JLT        narrowrows_125
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_84
+	JEQ        noprefetch_126
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -16221,7 +22713,7 @@ narrow_82:
 	PREFETCHT0 64(SI)(R8*1)
 	PREFETCHT0 128(SI)(R8*1)
 
-noprefetch_84:
+noprefetch_126:
 	VMOVUPS     (BX), Z6
 	VMOVUPS     64(BX), Z7
 	VMOVUPS     128(BX), Z8
@@ -16281,12 +22773,12 @@ noprefetch_84:
 	VADDPS      Z13, Z5, Z5
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_82
+	JMP         narrow_124
 
-narrowrows_83:
-narrow_85:
+narrowrows_125:
+narrow_127:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_86
+	JLT       narrowrows_128
 	VMOVUPS   (BX), Z6
 	VMOVUPS   64(BX), Z7
 	VMOVUPS   128(BX), Z8
@@ -16310,18 +22802,18 @@ narrow_85:
 	VADDPS    Z11, Z5, Z5
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_85
+	JMP       narrow_127
 
-narrowrows_86:
+narrowrows_128:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
 	VMOVUPS Z3, 2240(BX)
 	VMOVUPS Z4, 1216(BX)
 	VMOVUPS Z5, 2304(BX)
-	JMP     narrowdone_51
+	JMP     narrowdone_93
 
-narrowwhole_57:
+narrowwhole_99:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -16332,11 +22824,11 @@ narrowwhole_57:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_87:
+narrow_129:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_88
+	JLT        narrowrows_130
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_89
+	JEQ        noprefetch_131
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -16352,7 +22844,7 @@ narrow_87:
 	PREFETCHT0 64(SI)(R8*1)
 	PREFETCHT0 128(SI)(R8*1)
 
-noprefetch_89:
+noprefetch_131:
 	VMOVUPS     (BX), Z6
 	VMOVUPS     64(BX), Z7
 	VMOVUPS     128(BX), Z8
@@ -16412,12 +22904,12 @@ noprefetch_89:
 	VADDPS      Z13, Z5, Z5
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_87
+	JMP         narrow_129
 
-narrowrows_88:
-narrow_90:
+narrowrows_130:
+narrow_132:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_91
+	JLT     narrowrows_133
 	VMOVUPS (BX), Z6
 	VMOVUPS 64(BX), Z7
 	VMOVUPS 128(BX), Z8
@@ -16441,18 +22933,18 @@ narrow_90:
 	VADDPS  Z11, Z5, Z5
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_90
+	JMP     narrow_132
 
-narrowrows_91:
+narrowrows_133:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
 	VMOVUPS Z3, 2240(BX)
 	VMOVUPS Z4, 1216(BX)
 	VMOVUPS Z5, 2304(BX)
-	JMP     narrowdone_51
+	JMP     narrowdone_93
 
-narrowpartial_58:
+narrowpartial_100:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x30, SI
@@ -16470,11 +22962,11 @@ narrowpartial_58:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_92:
+narrow_134:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_93
+	JLT        narrowrows_135
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_94
+	JEQ        noprefetch_136
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -16494,7 +22986,7 @@ narrow_92:
 	PREFETCHT0 128(SI)(R8*1)
 	PREFETCHT0 192(SI)(R8*1)
 
-noprefetch_94:
+noprefetch_136:
 	VMOVUPS     (BX), Z8
 	VMOVUPS     64(BX), Z9
 	VMOVUPS     128(BX), Z10
@@ -16573,12 +23065,12 @@ noprefetch_94:
 	VADDPS      Z18, Z7, Z7
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_92
+	JMP         narrow_134
 
-narrowrows_93:
-narrow_95:
+narrowrows_135:
+narrow_137:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_96
+	JLT       narrowrows_138
 	VMOVUPS   (BX), Z8
 	VMOVUPS   64(BX), Z9
 	VMOVUPS   128(BX), Z10
@@ -16609,9 +23101,9 @@ narrow_95:
 	VADDPS    Z15, Z7, Z7
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_95
+	JMP       narrow_137
 
-narrowrows_96:
+narrowrows_138:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -16620,9 +23112,9 @@ narrowrows_96:
 	VMOVUPS Z5, 2304(BX)
 	VMOVUPS Z6, 1280(BX)
 	VMOVUPS Z7, 2368(BX)
-	JMP     narrowdone_51
+	JMP     narrowdone_93
 
-narrowwhole_59:
+narrowwhole_101:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -16635,11 +23127,11 @@ narrowwhole_59:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_97:
+narrow_139:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_98
+	JLT        narrowrows_140
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_99
+	JEQ        noprefetch_141
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -16659,7 +23151,7 @@ narrow_97:
 	PREFETCHT0 128(SI)(R8*1)
 	PREFETCHT0 192(SI)(R8*1)
 
-noprefetch_99:
+noprefetch_141:
 	VMOVUPS     (BX), Z8
 	VMOVUPS     64(BX), Z9
 	VMOVUPS     128(BX), Z10
@@ -16738,12 +23230,12 @@ noprefetch_99:
 	VADDPS      Z18, Z7, Z7
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_97
+	JMP         narrow_139
 
-narrowrows_98:
-narrow_100:
+narrowrows_140:
+narrow_142:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_101
+	JLT     narrowrows_143
 	VMOVUPS (BX), Z8
 	VMOVUPS 64(BX), Z9
 	VMOVUPS 128(BX), Z10
@@ -16774,9 +23266,9 @@ narrow_100:
 	VADDPS  Z15, Z7, Z7
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_100
+	JMP     narrow_142
 
-narrowrows_101:
+narrowrows_143:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -16785,9 +23277,9 @@ narrowrows_101:
 	VMOVUPS Z5, 2304(BX)
 	VMOVUPS Z6, 1280(BX)
 	VMOVUPS Z7, 2368(BX)
-	JMP     narrowdone_51
+	JMP     narrowdone_93
 
-narrowpartial_60:
+narrowpartial_102:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x40, SI
@@ -16807,11 +23299,11 @@ narrowpartial_60:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_102:
+narrow_144:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_103
+	JLT        narrowrows_145
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_104
+	JEQ        noprefetch_146
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -16835,7 +23327,7 @@ narrow_102:
 	PREFETCHT0 192(SI)(R8*1)
 	PREFETCHT0 256(SI)(R8*1)
 
-noprefetch_104:
+noprefetch_146:
 	VMOVUPS     (BX), Z10
 	VMOVUPS     64(BX), Z11
 	VMOVUPS     128(BX), Z12
@@ -16933,12 +23425,12 @@ noprefetch_104:
 	VADDPS      Z23, Z9, Z9
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_102
+	JMP         narrow_144
 
-narrowrows_103:
-narrow_105:
+narrowrows_145:
+narrow_147:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_106
+	JLT       narrowrows_148
 	VMOVUPS   (BX), Z10
 	VMOVUPS   64(BX), Z11
 	VMOVUPS   128(BX), Z12
@@ -16976,9 +23468,9 @@ narrow_105:
 	VADDPS    Z19, Z9, Z9
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_105
+	JMP       narrow_147
 
-narrowrows_106:
+narrowrows_148:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -16989,9 +23481,9 @@ narrowrows_106:
 	VMOVUPS Z7, 2368(BX)
 	VMOVUPS Z8, 1344(BX)
 	VMOVUPS Z9, 2432(BX)
-	JMP     narrowdone_51
+	JMP     narrowdone_93
 
-narrowwhole_61:
+narrowwhole_103:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -17006,11 +23498,11 @@ narrowwhole_61:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_107:
+narrow_149:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_108
+	JLT        narrowrows_150
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_109
+	JEQ        noprefetch_151
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -17034,7 +23526,7 @@ narrow_107:
 	PREFETCHT0 192(SI)(R8*1)
 	PREFETCHT0 256(SI)(R8*1)
 
-noprefetch_109:
+noprefetch_151:
 	VMOVUPS     (BX), Z10
 	VMOVUPS     64(BX), Z11
 	VMOVUPS     128(BX), Z12
@@ -17132,12 +23624,12 @@ noprefetch_109:
 	VADDPS      Z23, Z9, Z9
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_107
+	JMP         narrow_149
 
-narrowrows_108:
-narrow_110:
+narrowrows_150:
+narrow_152:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_111
+	JLT     narrowrows_153
 	VMOVUPS (BX), Z10
 	VMOVUPS 64(BX), Z11
 	VMOVUPS 128(BX), Z12
@@ -17175,9 +23667,9 @@ narrow_110:
 	VADDPS  Z19, Z9, Z9
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_110
+	JMP     narrow_152
 
-narrowrows_111:
+narrowrows_153:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -17189,37 +23681,37 @@ narrowrows_111:
 	VMOVUPS Z8, 1344(BX)
 	VMOVUPS Z9, 2432(BX)
 
-narrowdone_51:
-	JMP chunkdone_49
+narrowdone_93:
+	JMP chunkdone_91
 
-wide_50:
+wide_92:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), BX
 	MOVQ   mean_len+8(FP), SI
 	ADDQ   $0x0f, SI
 	SHRQ   $0x04, SI
 
-clear_112:
+clear_154:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z0, 2176(BX)
 	ADDQ    $0x40, BX
 	DECQ    SI
-	JNZ     clear_112
+	JNZ     clear_154
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_113:
+rows_155:
 	CMPQ BX, $0x04
-	JLT  rowsdone_114
+	JLT  rowsdone_156
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_116
+	JZ   vectorstail_158
 
-vectors_115:
+vectors_157:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_118
+	JEQ        noprefetch_160
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -17227,7 +23719,7 @@ vectors_115:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_118:
+noprefetch_160:
 	VMOVUPS     (R8), Z0
 	VMOVUPS     (R9), Z1
 	VSUBPS      Z0, Z1, Z1
@@ -17252,11 +23744,11 @@ noprefetch_118:
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
 	DECQ        DI
-	JNZ         vectors_115
+	JNZ         vectors_157
 
-vectorstail_116:
+vectorstail_158:
 	TESTQ       $0x0000000f, mean_len+8(FP)
-	JZ          vectorsdone_117
+	JZ          vectorsdone_159
 	VMOVUPS     (R8), Z0
 	VMOVUPS.Z   (R9), K1, Z1
 	VSUBPS      Z0, Z1, Z1
@@ -17279,22 +23771,22 @@ vectorstail_116:
 	VADDPS      2176(R8), Z1, Z1
 	VMOVUPS     Z1, 2176(R8)
 
-vectorsdone_117:
+vectorsdone_159:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_113
+	JMP  rows_155
 
-rowsdone_114:
-rows_119:
+rowsdone_156:
+rows_161:
 	CMPQ BX, $0x01
-	JLT  rowsdone_120
+	JLT  rowsdone_162
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_122
+	JZ   vectorstail_164
 
-vectors_121:
+vectors_163:
 	VMOVUPS (DI), Z0
 	VMOVUPS (R8), Z1
 	VSUBPS  Z0, Z1, Z1
@@ -17307,11 +23799,11 @@ vectors_121:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_121
+	JNZ     vectors_163
 
-vectorstail_122:
+vectorstail_164:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_123
+	JZ        vectorsdone_165
 	VMOVUPS   (DI), Z0
 	VMOVUPS.Z (R8), K1, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -17322,13 +23814,13 @@ vectorstail_122:
 	VADDPS    2176(DI), Z1, Z1
 	VMOVUPS   Z1, 2176(DI)
 
-vectorsdone_123:
+vectorsdone_165:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_119
+	JMP  rows_161
 
-rowsdone_120:
-chunkdone_49:
+rowsdone_162:
+chunkdone_91:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -17338,9 +23830,9 @@ chunkdone_49:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_124:
+singles_166:
 	CMPQ          R9, R10
-	JGT           tail_125
+	JGT           tail_167
 	VMOVUPD       (SI)(R9*2), Z0
 	VMOVUPD       64(SI)(R9*2), Z1
 	VMOVUPD       (DI)(R9*2), Z2
@@ -17397,12 +23889,12 @@ singles_124:
 	VINSERTF64X4  $0x01, Y0, Z2, Z2
 	VMOVUPS       Z2, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
-	JMP           singles_124
+	JMP           singles_166
 
-tail_125:
+tail_167:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_126
+	JEQ           done_168
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (SI)(R9*2), K1, Z0
 	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
@@ -17464,16 +23956,16 @@ tail_125:
 	VMOVUPS       Z2, (R8)(R9*1)
 	MOVQ          R10, R9
 
-done_126:
+done_168:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_127
+	JZ      done_169
 	MOVQ    $0x00000040, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_48
+	JMP     chunk_90
 
-done_127:
+done_169:
 	VZEROUPPER
 	RET
 
@@ -17484,7 +23976,7 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+152(FP), $0x00
-	JNE   nontemporal_128
+	JNE   nontemporal_170
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -17495,10 +23987,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_129:
+sample_171:
 	XORQ DI, DI
 
-channel_130:
+channel_172:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -17510,9 +24002,9 @@ channel_130:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_131
+	JZ           aligned_173
 	CMPQ         R8, R9
-	JAE          aligned_131
+	JAE          aligned_173
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -17526,7 +24018,7 @@ channel_130:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_131:
+aligned_173:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -17536,19 +24028,19 @@ aligned_131:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_135:
+blocks_177:
 	CMPQ       R8, R9
-	JGT        blocksdone_136
+	JGT        blocksdone_178
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_137
+	JZ         noprefetch_179
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_137:
+noprefetch_179:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -17566,45 +24058,45 @@ noprefetch_137:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_135
+	JMP         blocks_177
 
-blocksdone_136:
+blocksdone_178:
 	ADDQ $0x000000c0, R9
 
-singles_132:
+singles_174:
 	CMPQ        R8, R9
-	JGT         tail_133
+	JGT         tail_175
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_132
+	JMP         singles_174
 
-tail_133:
+tail_175:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_134
+	JEQ         done_176
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_134:
+done_176:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_130
+	JB   channel_172
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_129
+	JNZ  sample_171
 	VZEROUPPER
 	RET
 
-nontemporal_128:
+nontemporal_170:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+120(FP), DX
@@ -17616,10 +24108,10 @@ nontemporal_128:
 	SHLQ   $0x02, SI
 	VPXORD Z0, Z0, Z0
 
-sample_138:
+sample_180:
 	XORQ DI, DI
 
-channel_139:
+channel_181:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -17630,15 +24122,15 @@ channel_139:
 	MOVQ         shift_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z3
 	TESTQ        DI, DI
-	JNZ          merged_140
+	JNZ          merged_182
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_142
+	JZ           aligned_184
 	CMPQ         R8, R9
-	JAE          aligned_142
+	JAE          aligned_184
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -17652,15 +24144,15 @@ channel_139:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_142:
+aligned_184:
 	MOVQ R9, R8
-	JMP  headed_141
+	JMP  headed_183
 
-merged_140:
+merged_182:
 	MOVQ        DX, R9
 	MOVQ        AX, R8
 	ANDQ        $0x3f, R8
-	JZ          mergedone_143
+	JZ          mergedone_185
 	MOVQ        R8, R10
 	SHRQ        $0x02, R10
 	LEAQ        kmask<>+0(SB), R11
@@ -17679,10 +24171,10 @@ merged_140:
 	SHRQ        $0x02, R8
 	SUBQ        R8, R9
 
-mergedone_143:
+mergedone_185:
 	MOVQ R9, R8
 
-headed_141:
+headed_183:
 	MOVQ    R8, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -17692,19 +24184,19 @@ headed_141:
 	SHLQ    $0x02, R8
 	SUBQ    $0x00000100, R8
 
-blocks_147:
+blocks_189:
 	CMPQ       R9, R8
-	JGT        blocksdone_148
+	JGT        blocksdone_190
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_149
+	JZ         noprefetch_191
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R9*1)
 	PREFETCHT0 64(R10)(R9*1)
 	PREFETCHT0 128(R10)(R9*1)
 	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_149:
+noprefetch_191:
 	LEAQ        16384(AX)(R9*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -17725,40 +24217,40 @@ noprefetch_149:
 	VFMADD213PS Z3, Z2, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_147
+	JMP         blocks_189
 
-blocksdone_148:
+blocksdone_190:
 	ADDQ $0x000000c0, R8
 
-singles_144:
+singles_186:
 	CMPQ        R9, R8
-	JGT         tail_145
+	JGT         tail_187
 	VMOVUPS     (CX)(R9*1), Z4
 	VSUBPS      Z1, Z4, Z4
 	VFMADD213PS Z3, Z2, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_144
+	JMP         singles_186
 
-tail_145:
+tail_187:
 	ADDQ        $0x00000040, R8
 	CMPQ        R9, R8
-	JEQ         done_146
+	JEQ         done_188
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VSUBPS      Z1, Z0, Z0
 	VFMADD213PS Z3, Z2, Z0
 	VMOVAPS     Z0, Z0
 	MOVQ        R8, R9
 
-done_146:
+done_188:
 	ADDQ    R9, AX
 	ADDQ    R9, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_139
+	JB      channel_181
 	MOVQ    AX, DI
 	ANDQ    $0x3f, DI
-	JZ      flushed_150
+	JZ      flushed_192
 	MOVQ    DI, R8
 	SHRQ    $0x02, R8
 	LEAQ    kmask<>+0(SB), R9
@@ -17769,11 +24261,11 @@ done_146:
 	NEGQ    DI
 	VMOVUPS Z0, K1, (AX)(DI*1)
 
-flushed_150:
+flushed_192:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_138
+	JNZ  sample_180
 	SFENCE
 	VZEROUPPER
 	RET
@@ -17799,10 +24291,10 @@ TEXT ·normShortRowsAVX512(SB), NOSPLIT, $0-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_151:
+group_193:
 	XORQ DI, DI
 
-channel_152:
+channel_194:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -17811,11 +24303,11 @@ channel_152:
 	VBROADCASTSS (R8)(DI*4), Z2
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_153
+	JZ           noprefetch_195
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_154:
+prefetch_196:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -17823,23 +24315,23 @@ prefetch_154:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_154
+	JNZ        prefetch_196
 
-noprefetch_153:
+noprefetch_195:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_155:
+pairs_197:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_156
+	JA   single_198
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_159:
+down_201:
 	CMPQ        R12, $0x02
-	JB          downlast_160
+	JB          downlast_202
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -17859,11 +24351,11 @@ down_159:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_159
+	JMP         down_201
 
-downlast_160:
+downlast_202:
 	TESTQ       R12, R12
-	JZ          downdone_161
+	JZ          downdone_203
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -17873,20 +24365,20 @@ downlast_160:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 64(AX)(R9*1)
 
-downdone_161:
+downdone_203:
 	MOVQ R10, R9
-	JMP  pairs_155
+	JMP  pairs_197
 
-single_156:
+single_198:
 	CMPQ R9, R8
-	JAE  tail_157
+	JAE  tail_199
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_162:
+down_204:
 	CMPQ        R11, $0x02
-	JB          downlast_163
+	JB          downlast_205
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -17898,29 +24390,29 @@ down_162:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_162
+	JMP         down_204
 
-downlast_163:
+downlast_205:
 	TESTQ       R11, R11
-	JZ          downdone_164
+	JZ          downdone_206
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 
-downdone_164:
+downdone_206:
 	ADDQ $0x00000040, R9
 
-tail_157:
+tail_199:
 	CMPQ R9, DX
-	JAE  positionsdone_158
+	JAE  positionsdone_200
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_165:
+down_207:
 	CMPQ        R10, $0x02
-	JB          downlast_166
+	JB          downlast_208
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -17932,23 +24424,23 @@ down_165:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_165
+	JMP         down_207
 
-downlast_166:
+downlast_208:
 	TESTQ       R10, R10
-	JZ          downdone_167
+	JZ          downdone_209
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 
-downdone_167:
-positionsdone_158:
+downdone_209:
+positionsdone_200:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_152
+	JB      channel_194
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -17956,13 +24448,13 @@ positionsdone_158:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_168
+	JZ      done_210
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_151
+	JMP     group_193
 
-done_168:
+done_210:
 	VZEROUPPER
 	RET
 
@@ -17973,7 +24465,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_169
+	JNE     nontemporal_211
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -17982,12 +24474,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_170
+	JA      streaming_212
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_171
+	JZ      full_213
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -18001,7 +24493,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_false
 
-full_171:
+full_213:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -18052,10 +24544,10 @@ full_171:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_172:
+row_214:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_173
+	JZ         noprefetch_215
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -18063,7 +24555,7 @@ row_172:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_173:
+noprefetch_215:
 	VMOVUPS     (DX), Z18
 	VSUBPS      Z0, Z18, Z18
 	VFMADD213PS Z2, Z1, Z18
@@ -18091,7 +24583,7 @@ noprefetch_173:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_172
+	JNZ         row_214
 	VZEROUPPER
 	RET
 
@@ -18130,17 +24622,17 @@ normColsAVX512_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_174:
+row_216:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_175
+	JZ         noprefetch_217
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_175:
+noprefetch_217:
 	VMOVUPS     (DX), Z15
 	VSUBPS      Z0, Z15, Z15
 	VFMADD213PS Z2, Z1, Z15
@@ -18164,7 +24656,7 @@ noprefetch_175:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_174
+	JNZ         row_216
 	VZEROUPPER
 	RET
 
@@ -18197,16 +24689,16 @@ normColsAVX512_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_176:
+row_218:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_177
+	JZ         noprefetch_219
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_177:
+noprefetch_219:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -18226,7 +24718,7 @@ noprefetch_177:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_176
+	JNZ         row_218
 	VZEROUPPER
 	RET
 
@@ -18253,15 +24745,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_178:
+row_220:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_179
+	JZ         noprefetch_221
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_179:
+noprefetch_221:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -18277,7 +24769,7 @@ noprefetch_179:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_178
+	JNZ         row_220
 	VZEROUPPER
 	RET
 
@@ -18298,14 +24790,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_180:
+row_222:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_181
+	JZ         noprefetch_223
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_181:
+noprefetch_223:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -18317,7 +24809,7 @@ noprefetch_181:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_180
+	JNZ         row_222
 	VZEROUPPER
 	RET
 
@@ -18332,13 +24824,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_182:
+row_224:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_183
+	JZ         noprefetch_225
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_183:
+noprefetch_225:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -18346,7 +24838,7 @@ noprefetch_183:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_182
+	JNZ         row_224
 	VZEROUPPER
 	RET
 
@@ -18391,10 +24883,10 @@ normColsAVX512_v6_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_184:
+row_226:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_185
+	JZ         noprefetch_227
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -18402,7 +24894,7 @@ row_184:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_185:
+noprefetch_227:
 	VMOVUPS     (DX), Z18
 	VSUBPS      Z0, Z18, Z18
 	VFMADD213PS Z2, Z1, Z18
@@ -18430,7 +24922,7 @@ noprefetch_185:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_184
+	JNZ         row_226
 	VZEROUPPER
 	RET
 
@@ -18469,17 +24961,17 @@ normColsAVX512_v5_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_186:
+row_228:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_187
+	JZ         noprefetch_229
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_187:
+noprefetch_229:
 	VMOVUPS     (DX), Z15
 	VSUBPS      Z0, Z15, Z15
 	VFMADD213PS Z2, Z1, Z15
@@ -18503,7 +24995,7 @@ noprefetch_187:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_186
+	JNZ         row_228
 	VZEROUPPER
 	RET
 
@@ -18536,16 +25028,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_188:
+row_230:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_189
+	JZ         noprefetch_231
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_189:
+noprefetch_231:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -18565,7 +25057,7 @@ noprefetch_189:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_188
+	JNZ         row_230
 	VZEROUPPER
 	RET
 
@@ -18592,15 +25084,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_190:
+row_232:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_191
+	JZ         noprefetch_233
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_191:
+noprefetch_233:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -18616,7 +25108,7 @@ noprefetch_191:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_190
+	JNZ         row_232
 	VZEROUPPER
 	RET
 
@@ -18637,14 +25129,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_192:
+row_234:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_193
+	JZ         noprefetch_235
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_193:
+noprefetch_235:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -18656,7 +25148,7 @@ noprefetch_193:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_192
+	JNZ         row_234
 	VZEROUPPER
 	RET
 
@@ -18671,13 +25163,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_194:
+row_236:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_195
+	JZ         noprefetch_237
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_195:
+noprefetch_237:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -18685,11 +25177,11 @@ noprefetch_195:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_194
+	JNZ         row_236
 	VZEROUPPER
 	RET
 
-streaming_170:
+streaming_212:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -18697,17 +25189,17 @@ streaming_170:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_196:
+rows_238:
 	CMPQ R8, $0x01
-	JB   rowsdone_197
+	JB   rowsdone_239
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_201:
+blocks_243:
 	CMPQ        R9, R10
-	JGT         blocksdone_202
+	JGT         blocksdone_244
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -18737,14 +25229,14 @@ blocks_201:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_201
+	JMP         blocks_243
 
-blocksdone_202:
+blocksdone_244:
 	ADDQ $0x000000c0, R10
 
-singles_198:
+singles_240:
 	CMPQ        R9, R10
-	JGT         tail_199
+	JGT         tail_241
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -18753,12 +25245,12 @@ singles_198:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_198
+	JMP         singles_240
 
-tail_199:
+tail_241:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_200
+	JEQ         done_242
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -18768,17 +25260,17 @@ tail_199:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_200:
+done_242:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_196
+	JMP  rows_238
 
-rowsdone_197:
+rowsdone_239:
 	VZEROUPPER
 	RET
 
-nontemporal_169:
+nontemporal_211:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -18787,12 +25279,12 @@ nontemporal_169:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_203
+	JA      streaming_245
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_204
+	JZ      full_246
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -18806,7 +25298,7 @@ nontemporal_169:
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_true
 
-full_204:
+full_246:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -18857,10 +25349,10 @@ full_204:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_205:
+row_247:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_206
+	JZ         noprefetch_248
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -18868,7 +25360,7 @@ row_205:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_206:
+noprefetch_248:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -18899,7 +25391,7 @@ noprefetch_206:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_205
+	JNZ         row_247
 	SFENCE
 	VZEROUPPER
 	RET
@@ -18939,17 +25431,17 @@ normColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_207:
+row_249:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_208
+	JZ         noprefetch_250
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_208:
+noprefetch_250:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -18976,7 +25468,7 @@ noprefetch_208:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_207
+	JNZ         row_249
 	SFENCE
 	VZEROUPPER
 	RET
@@ -19010,16 +25502,16 @@ normColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_209:
+row_251:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_210
+	JZ         noprefetch_252
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_210:
+noprefetch_252:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -19042,7 +25534,7 @@ noprefetch_210:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_209
+	JNZ         row_251
 	SFENCE
 	VZEROUPPER
 	RET
@@ -19070,15 +25562,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_211:
+row_253:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_212
+	JZ         noprefetch_254
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_212:
+noprefetch_254:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -19097,7 +25589,7 @@ noprefetch_212:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_211
+	JNZ         row_253
 	SFENCE
 	VZEROUPPER
 	RET
@@ -19119,14 +25611,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_213:
+row_255:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_214
+	JZ         noprefetch_256
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_214:
+noprefetch_256:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -19141,7 +25633,7 @@ noprefetch_214:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_213
+	JNZ         row_255
 	SFENCE
 	VZEROUPPER
 	RET
@@ -19157,13 +25649,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_215:
+row_257:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_216
+	JZ         noprefetch_258
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_216:
+noprefetch_258:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -19174,7 +25666,7 @@ noprefetch_216:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_215
+	JNZ         row_257
 	SFENCE
 	VZEROUPPER
 	RET
@@ -19220,10 +25712,10 @@ normColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_217:
+row_259:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_218
+	JZ         noprefetch_260
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -19231,7 +25723,7 @@ row_217:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_218:
+noprefetch_260:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -19262,7 +25754,7 @@ noprefetch_218:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_217
+	JNZ         row_259
 	SFENCE
 	VZEROUPPER
 	RET
@@ -19302,17 +25794,17 @@ normColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_219:
+row_261:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_220
+	JZ         noprefetch_262
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_220:
+noprefetch_262:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -19339,7 +25831,7 @@ noprefetch_220:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_219
+	JNZ         row_261
 	SFENCE
 	VZEROUPPER
 	RET
@@ -19373,16 +25865,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_221:
+row_263:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_222
+	JZ         noprefetch_264
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_222:
+noprefetch_264:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -19405,7 +25897,7 @@ noprefetch_222:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_221
+	JNZ         row_263
 	SFENCE
 	VZEROUPPER
 	RET
@@ -19433,15 +25925,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_223:
+row_265:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_224
+	JZ         noprefetch_266
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_224:
+noprefetch_266:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -19460,7 +25952,7 @@ noprefetch_224:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_223
+	JNZ         row_265
 	SFENCE
 	VZEROUPPER
 	RET
@@ -19482,14 +25974,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_225:
+row_267:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_226
+	JZ         noprefetch_268
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_226:
+noprefetch_268:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -19504,7 +25996,7 @@ noprefetch_226:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_225
+	JNZ         row_267
 	SFENCE
 	VZEROUPPER
 	RET
@@ -19520,13 +26012,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_227:
+row_269:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_228
+	JZ         noprefetch_270
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_228:
+noprefetch_270:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -19537,12 +26029,12 @@ noprefetch_228:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_227
+	JNZ         row_269
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_203:
+streaming_245:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -19550,17 +26042,17 @@ streaming_203:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_229:
+rows_271:
 	CMPQ R8, $0x04
-	JB   rowsdone_230
+	JB   rowsdone_272
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_234:
+blocks_276:
 	CMPQ        R9, R10
-	JGT         blocksdone_235
+	JGT         blocksdone_277
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -19645,14 +26137,14 @@ blocks_234:
 	VFMADD213PS Z11, Z10, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_234
+	JMP         blocks_276
 
-blocksdone_235:
+blocksdone_277:
 	ADDQ $0x000000c0, R10
 
-singles_231:
+singles_273:
 	CMPQ        R9, R10
-	JGT         tail_232
+	JGT         tail_274
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -19677,12 +26169,12 @@ singles_231:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (CX)(R11*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_231
+	JMP         singles_273
 
-tail_232:
+tail_274:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_233
+	JEQ         done_275
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -19707,7 +26199,7 @@ tail_232:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_233:
+done_275:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -19717,20 +26209,20 @@ done_233:
 	ADDQ AX, DX
 	ADDQ AX, DX
 	SUBQ $0x04, R8
-	JMP  rows_229
+	JMP  rows_271
 
-rowsdone_230:
-rows_236:
+rowsdone_272:
+rows_278:
 	CMPQ R8, $0x01
-	JB   rowsdone_237
+	JB   rowsdone_279
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_241:
+blocks_283:
 	CMPQ        R9, R10
-	JGT         blocksdone_242
+	JGT         blocksdone_284
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -19763,14 +26255,14 @@ blocks_241:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_241
+	JMP         blocks_283
 
-blocksdone_242:
+blocksdone_284:
 	ADDQ $0x000000c0, R10
 
-singles_238:
+singles_280:
 	CMPQ        R9, R10
-	JGT         tail_239
+	JGT         tail_281
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -19779,12 +26271,12 @@ singles_238:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_238
+	JMP         singles_280
 
-tail_239:
+tail_281:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_240
+	JEQ         done_282
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -19794,13 +26286,13 @@ tail_239:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_240:
+done_282:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_236
+	JMP  rows_278
 
-rowsdone_237:
+rowsdone_279:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -19824,16 +26316,28 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_243:
+group_285:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_244
+	JE   bysample_286
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
+	CMPQ DI, $0x00000040
+	JB   run1_true_290
+	JEQ  run1_false_289
+	CMPQ DI, $0x00000080
+	JB   run2_true_292
+	JEQ  run2_false_291
+	CMPQ DI, $0x000000c0
+	JB   run3_true_294
+	JEQ  run3_false_293
+	CMPQ DI, $0x00000100
+	JB   run4_true_296
+	JEQ  run4_false_295
 	XORQ R8, R8
 
-channel_246:
+channel_297:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -19846,11 +26350,11 @@ channel_246:
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_247
+	JZ           noprefetch_298
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_248:
+prefetch_299:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -19863,143 +26367,20 @@ prefetch_248:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_248
+	JNZ        prefetch_299
 
-noprefetch_247:
-	CMPQ DI, $0x00000040
-	JA   bysample_249
-	MOVQ DI, R9
-	ANDQ $-64, R9
-	XORQ R10, R10
-
-pairs_251:
-	LEAQ 128(R10), R11
-	CMPQ R11, R9
-	JA   single_252
-	LEAQ (R10)(SI*1), R12
-	MOVQ BX, R13
-
-down_255:
-	CMPQ         R13, $0x02
-	JB           downlast_256
-	VMOVUPS      (AX)(R10*1), Z9
-	VSUBPS       (CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R10*1), Z9
-	VSUBPS       64(CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      (AX)(R12*1), Z9
-	VSUBPS       (CX)(R12*1), Z0, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS      64(AX)(R12*1), Z9
-	VSUBPS       64(CX)(R12*1), Z0, Z10
-	VADDPS       Z9, Z7, Z7
-	VFNMADD231PS Z9, Z10, Z8
-	LEAQ         (R10)(SI*2), R10
-	LEAQ         (R12)(SI*2), R12
-	SUBQ         $0x02, R13
-	JMP          down_255
-
-downlast_256:
-	TESTQ        R13, R13
-	JZ           downdone_257
-	VMOVUPS      (AX)(R10*1), Z9
-	VSUBPS       (CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R10*1), Z9
-	VSUBPS       64(CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-
-downdone_257:
-	MOVQ R11, R10
-	JMP  pairs_251
-
-single_252:
-	CMPQ R10, R9
-	JAE  tail_253
-	MOVQ R10, R9
-	LEAQ (R9)(SI*1), R11
-	MOVQ BX, R12
-
-down_258:
-	CMPQ         R12, $0x02
-	JB           downlast_259
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      (AX)(R11*1), Z9
-	VSUBPS       (CX)(R11*1), Z0, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R11)(SI*2), R11
-	SUBQ         $0x02, R12
-	JMP          down_258
-
-downlast_259:
-	TESTQ        R12, R12
-	JZ           downdone_260
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-
-downdone_260:
-	ADDQ $0x00000040, R10
-
-tail_253:
-	CMPQ R10, DI
-	JAE  positionsdone_254
-	MOVQ R10, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_261:
-	CMPQ         R11, $0x02
-	JB           downlast_262
-	VMOVUPS.Z    (AX)(R9*1), K1, Z9
-	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS.Z    (AX)(R10*1), K1, Z9
-	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_261
-
-downlast_262:
-	TESTQ        R11, R11
-	JZ           downdone_263
-	VMOVUPS.Z    (AX)(R9*1), K1, Z9
-	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z0, Z2
-
-downdone_263:
-positionsdone_254:
-	JMP summed_250
-
-bysample_249:
+noprefetch_298:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_264:
+sample_300:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_269:
+blocks_305:
 	CMPQ         R11, R12
-	JGT          blocksdone_270
+	JGT          blocksdone_306
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -20009,42 +26390,42 @@ blocks_269:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	ADDQ         $0x00000080, R11
-	JMP          blocks_269
+	JMP          blocks_305
 
-blocksdone_270:
+blocksdone_306:
 	ADDQ $0x00000040, R12
 
-singles_266:
+singles_302:
 	CMPQ         R11, R12
-	JGT          tail_267
+	JGT          tail_303
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_266
+	JMP          singles_302
 
-tail_267:
+tail_303:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_268
+	JEQ          done_304
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	MOVQ         R12, R11
 
-done_268:
+done_304:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_265
+	JZ   samplesdone_301
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_274:
+blocks_310:
 	CMPQ         R11, R12
-	JGT          blocksdone_275
+	JGT          blocksdone_311
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -20054,38 +26435,37 @@ blocks_274:
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	ADDQ         $0x00000080, R11
-	JMP          blocks_274
+	JMP          blocks_310
 
-blocksdone_275:
+blocksdone_311:
 	ADDQ $0x00000040, R12
 
-singles_271:
+singles_307:
 	CMPQ         R11, R12
-	JGT          tail_272
+	JGT          tail_308
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	ADDQ         $0x00000040, R11
-	JMP          singles_271
+	JMP          singles_307
 
-tail_272:
+tail_308:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_273
+	JEQ          done_309
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	MOVQ         R12, R11
 
-done_273:
+done_309:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_264
+	JNZ  sample_300
 
-samplesdone_265:
-summed_250:
+samplesdone_301:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -20122,16 +26502,994 @@ summed_250:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_246
-	MOVQ          BX, R9
-	IMULQ         SI, R9
-	IMULQ         DI, R8
-	SUBQ          R8, R9
-	ADDQ          R9, AX
-	ADDQ          R9, CX
-	JMP           summed_245
+	JB            channel_297
+	JMP           grouped_288
 
-bysample_244:
+run1_false_289:
+	XORQ R8, R8
+
+channel_312:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_313
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_314:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_314
+
+noprefetch_313:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_315:
+	CMPQ         R11, $0x02
+	JB           downlast_316
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_315
+
+downlast_316:
+	TESTQ        R11, R11
+	JZ           downdone_317
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z0
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z0, Z2
+
+downdone_317:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_312
+	JMP           grouped_288
+
+run1_true_290:
+	XORQ R8, R8
+
+channel_318:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_319
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_320:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_320
+
+noprefetch_319:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_321:
+	CMPQ         R11, $0x02
+	JB           downlast_322
+	VMOVUPS.Z    (AX)(R9*1), K1, Z9
+	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    (AX)(R10*1), K1, Z9
+	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_321
+
+downlast_322:
+	TESTQ        R11, R11
+	JZ           downdone_323
+	VMOVUPS.Z    (AX)(R9*1), K1, Z9
+	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z0, Z2
+
+downdone_323:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_318
+	JMP           grouped_288
+
+run2_false_291:
+	XORQ R8, R8
+
+channel_324:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_325
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_326:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_326
+
+noprefetch_325:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_327:
+	CMPQ         R11, $0x02
+	JB           downlast_328
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R10*1), Z9
+	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_327
+
+downlast_328:
+	TESTQ        R11, R11
+	JZ           downdone_329
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z0
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z0, Z4
+
+downdone_329:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_324
+	JMP           grouped_288
+
+run2_true_292:
+	XORQ R8, R8
+
+channel_330:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_331
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_332:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_332
+
+noprefetch_331:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_333:
+	CMPQ         R11, $0x02
+	JB           downlast_334
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    64(AX)(R9*1), K1, Z9
+	VSUBPS.Z     64(CX)(R9*1), Z0, K1, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS.Z    64(AX)(R10*1), K1, Z9
+	VSUBPS.Z     64(CX)(R10*1), Z0, K1, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_333
+
+downlast_334:
+	TESTQ        R11, R11
+	JZ           downdone_335
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    64(AX)(R9*1), K1, Z9
+	VSUBPS.Z     64(CX)(R9*1), Z0, K1, Z0
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z0, Z4
+
+downdone_335:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_330
+	JMP           grouped_288
+
+run3_false_293:
+	XORQ R8, R8
+
+channel_336:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_337
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_338:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_338
+
+noprefetch_337:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_339:
+	CMPQ         R11, $0x02
+	JB           downlast_340
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R10*1), Z9
+	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	VMOVUPS      128(AX)(R10*1), Z9
+	VSUBPS       128(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_339
+
+downlast_340:
+	TESTQ        R11, R11
+	JZ           downdone_341
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z0
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z0, Z2
+
+downdone_341:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_336
+	JMP           grouped_288
+
+run3_true_294:
+	XORQ R8, R8
+
+channel_342:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_343
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_344:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_344
+
+noprefetch_343:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_345:
+	CMPQ         R11, $0x02
+	JB           downlast_346
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS.Z    128(AX)(R9*1), K1, Z9
+	VSUBPS.Z     128(CX)(R9*1), Z0, K1, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R10*1), Z9
+	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	VMOVUPS.Z    128(AX)(R10*1), K1, Z9
+	VSUBPS.Z     128(CX)(R10*1), Z0, K1, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_345
+
+downlast_346:
+	TESTQ        R11, R11
+	JZ           downdone_347
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS.Z    128(AX)(R9*1), K1, Z9
+	VSUBPS.Z     128(CX)(R9*1), Z0, K1, Z0
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z0, Z2
+
+downdone_347:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_342
+	JMP           grouped_288
+
+run4_false_295:
+	XORQ R8, R8
+
+channel_348:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_349
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_350:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_350
+
+noprefetch_349:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_351:
+	CMPQ         R11, $0x02
+	JB           downlast_352
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      192(AX)(R9*1), Z9
+	VSUBPS       192(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R10*1), Z9
+	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	VMOVUPS      128(AX)(R10*1), Z9
+	VSUBPS       128(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      192(AX)(R10*1), Z9
+	VSUBPS       192(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_351
+
+downlast_352:
+	TESTQ        R11, R11
+	JZ           downdone_353
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      192(AX)(R9*1), Z9
+	VSUBPS       192(CX)(R9*1), Z0, Z0
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z0, Z4
+
+downdone_353:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_348
+	JMP           grouped_288
+
+run4_true_296:
+	XORQ R8, R8
+
+channel_354:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_355
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_356:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_356
+
+noprefetch_355:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_357:
+	CMPQ         R11, $0x02
+	JB           downlast_358
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    192(AX)(R9*1), K1, Z9
+	VSUBPS.Z     192(CX)(R9*1), Z0, K1, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R10*1), Z9
+	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	VMOVUPS      128(AX)(R10*1), Z9
+	VSUBPS       128(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS.Z    192(AX)(R10*1), K1, Z9
+	VSUBPS.Z     192(CX)(R10*1), Z0, K1, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_357
+
+downlast_358:
+	TESTQ        R11, R11
+	JZ           downdone_359
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    192(AX)(R9*1), K1, Z9
+	VSUBPS.Z     192(CX)(R9*1), Z0, K1, Z0
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z0, Z4
+
+downdone_359:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_354
+
+grouped_288:
+	MOVQ  BX, R9
+	IMULQ SI, R9
+	IMULQ DI, R8
+	SUBQ  R8, R9
+	ADDQ  R9, AX
+	ADDQ  R9, CX
+	JMP   summed_287
+
+bysample_286:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -20142,22 +27500,22 @@ bysample_244:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_276:
+clear_360:
 	VMOVUPS Z0, (R8)
 	VMOVUPS Z0, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_276
+	JNZ     clear_360
 	MOVQ    BX, R9
 
-sample_277:
+sample_361:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_278:
+channel_362:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_279
+	JZ         noprefetch_363
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -20169,7 +27527,7 @@ channel_278:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_279:
+noprefetch_363:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z0
 	VMOVUPS      (R8), Z1
@@ -20179,27 +27537,27 @@ noprefetch_279:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_280:
+singles_364:
 	CMPQ         R11, R12
-	JGT          tail_281
+	JGT          tail_365
 	VMOVUPS      (AX)(R11*1), Z3
 	VSUBPS       (CX)(R11*1), Z0, Z4
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z4, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_280
+	JMP          singles_364
 
-tail_281:
+tail_365:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_282
+	JEQ          done_366
 	VMOVUPS.Z    (AX)(R11*1), K1, Z3
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z0, Z2
 	MOVQ         R12, R11
 
-done_282:
+done_366:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z1, (R8)
@@ -20207,14 +27565,14 @@ done_282:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_278
+	JB      channel_362
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_277
+	JNZ     sample_361
 	XORQ    SI, SI
 
-lanes_283:
+lanes_367:
 	VMOVUPS       (DI), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -20246,17 +27604,17 @@ lanes_283:
 	ADDQ          $0x00000080, DI
 	INCQ          SI
 	CMPQ          SI, center_len+128(FP)
-	JB            lanes_283
+	JB            lanes_367
 
-summed_245:
+summed_287:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_284
+	JZ      done_368
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_243
+	JMP     group_285
 
-done_284:
+done_368:
 	VZEROUPPER
 	RET
 
@@ -20280,26 +27638,26 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_285:
+chunk_369:
 	CMPQ sumDy_len+8(FP), $0x50
-	JA   wide_287
+	JA   wide_371
 	CMPQ sumDy_len+8(FP), $0x10
-	JB   narrowpartial_289
-	JE   narrowwhole_290
+	JB   narrowpartial_373
+	JE   narrowwhole_374
 	CMPQ sumDy_len+8(FP), $0x20
-	JB   narrowpartial_291
-	JE   narrowwhole_292
+	JB   narrowpartial_375
+	JE   narrowwhole_376
 	CMPQ sumDy_len+8(FP), $0x30
-	JB   narrowpartial_293
-	JE   narrowwhole_294
+	JB   narrowpartial_377
+	JE   narrowwhole_378
 	CMPQ sumDy_len+8(FP), $0x40
-	JB   narrowpartial_295
-	JE   narrowwhole_296
+	JB   narrowpartial_379
+	JE   narrowwhole_380
 	CMPQ sumDy_len+8(FP), $0x50
-	JB   narrowpartial_297
-	JE   narrowwhole_298
+	JB   narrowpartial_381
+	JE   narrowwhole_382
 
-narrowpartial_289:
+narrowpartial_373:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x00, DI
@@ -20311,11 +27669,11 @@ narrowpartial_289:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_299:
+narrow_383:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_300
+	JLT        narrowrows_384
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_301
+	JEQ        noprefetch_385
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -20329,7 +27687,7 @@ narrow_299:
 	PREFETCHT0 (DI)(DX*2)
 	PREFETCHT0 (DI)(R9*1)
 
-noprefetch_301:
+noprefetch_385:
 	VMOVUPS     (SI), Z2
 	VMOVUPS.Z   (AX), K2, Z3
 	VMOVUPS.Z   (CX), K2, Z4
@@ -20356,12 +27714,12 @@ noprefetch_301:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_299
+	JMP         narrow_383
 
-narrowrows_300:
-narrow_302:
+narrowrows_384:
+narrow_386:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_303
+	JLT       narrowrows_387
 	VMOVUPS   (SI), Z2
 	VMOVUPS.Z (AX), K2, Z3
 	VMOVUPS.Z (CX), K2, Z4
@@ -20373,25 +27731,25 @@ narrow_302:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_302
+	JMP       narrow_386
 
-narrowrows_303:
+narrowrows_387:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
-	JMP     narrowdone_288
+	JMP     narrowdone_372
 
-narrowwhole_290:
+narrowwhole_374:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_304:
+narrow_388:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_305
+	JLT        narrowrows_389
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_306
+	JEQ        noprefetch_390
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -20405,7 +27763,7 @@ narrow_304:
 	PREFETCHT0 (DI)(DX*2)
 	PREFETCHT0 (DI)(R9*1)
 
-noprefetch_306:
+noprefetch_390:
 	VMOVUPS     (SI), Z2
 	VMOVUPS     (AX), Z3
 	VMOVUPS     (CX), Z4
@@ -20432,12 +27790,12 @@ noprefetch_306:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_304
+	JMP         narrow_388
 
-narrowrows_305:
-narrow_307:
+narrowrows_389:
+narrow_391:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_308
+	JLT     narrowrows_392
 	VMOVUPS (SI), Z2
 	VMOVUPS (AX), Z3
 	VMOVUPS (CX), Z4
@@ -20449,14 +27807,14 @@ narrow_307:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_307
+	JMP     narrow_391
 
-narrowrows_308:
+narrowrows_392:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
-	JMP     narrowdone_288
+	JMP     narrowdone_372
 
-narrowpartial_291:
+narrowpartial_375:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x10, DI
@@ -20470,11 +27828,11 @@ narrowpartial_291:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_309:
+narrow_393:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_310
+	JLT        narrowrows_394
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_311
+	JEQ        noprefetch_395
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -20496,7 +27854,7 @@ narrow_309:
 	PREFETCHT0 (DI)(R9*1)
 	PREFETCHT0 64(DI)(R9*1)
 
-noprefetch_311:
+noprefetch_395:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
 	VMOVUPS     (AX), Z6
@@ -20546,12 +27904,12 @@ noprefetch_311:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_309
+	JMP         narrow_393
 
-narrowrows_310:
-narrow_312:
+narrowrows_394:
+narrow_396:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_313
+	JLT       narrowrows_397
 	VMOVUPS   (SI), Z4
 	VMOVUPS   64(SI), Z5
 	VMOVUPS   (AX), Z6
@@ -20571,16 +27929,16 @@ narrow_312:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_312
+	JMP       narrow_396
 
-narrowrows_313:
+narrowrows_397:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
-	JMP     narrowdone_288
+	JMP     narrowdone_372
 
-narrowwhole_292:
+narrowwhole_376:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -20589,11 +27947,11 @@ narrowwhole_292:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_314:
+narrow_398:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_315
+	JLT        narrowrows_399
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_316
+	JEQ        noprefetch_400
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -20615,7 +27973,7 @@ narrow_314:
 	PREFETCHT0 (DI)(R9*1)
 	PREFETCHT0 64(DI)(R9*1)
 
-noprefetch_316:
+noprefetch_400:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
 	VMOVUPS     (AX), Z6
@@ -20665,12 +28023,12 @@ noprefetch_316:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_314
+	JMP         narrow_398
 
-narrowrows_315:
-narrow_317:
+narrowrows_399:
+narrow_401:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_318
+	JLT     narrowrows_402
 	VMOVUPS (SI), Z4
 	VMOVUPS 64(SI), Z5
 	VMOVUPS (AX), Z6
@@ -20690,16 +28048,16 @@ narrow_317:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_317
+	JMP     narrow_401
 
-narrowrows_318:
+narrowrows_402:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
-	JMP     narrowdone_288
+	JMP     narrowdone_372
 
-narrowpartial_293:
+narrowpartial_377:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x20, DI
@@ -20715,11 +28073,11 @@ narrowpartial_293:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_319:
+narrow_403:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_320
+	JLT        narrowrows_404
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_321
+	JEQ        noprefetch_405
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -20749,7 +28107,7 @@ narrow_319:
 	PREFETCHT0 64(DI)(R9*1)
 	PREFETCHT0 128(DI)(R9*1)
 
-noprefetch_321:
+noprefetch_405:
 	VMOVUPS     (SI), Z6
 	VMOVUPS     64(SI), Z7
 	VMOVUPS     128(SI), Z8
@@ -20822,12 +28180,12 @@ noprefetch_321:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_319
+	JMP         narrow_403
 
-narrowrows_320:
-narrow_322:
+narrowrows_404:
+narrow_406:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_323
+	JLT       narrowrows_407
 	VMOVUPS   (SI), Z6
 	VMOVUPS   64(SI), Z7
 	VMOVUPS   128(SI), Z8
@@ -20855,18 +28213,18 @@ narrow_322:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_322
+	JMP       narrow_406
 
-narrowrows_323:
+narrowrows_407:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
 	VMOVUPS Z4, 1216(SI)
 	VMOVUPS Z5, 2304(SI)
-	JMP     narrowdone_288
+	JMP     narrowdone_372
 
-narrowwhole_294:
+narrowwhole_378:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -20877,11 +28235,11 @@ narrowwhole_294:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_324:
+narrow_408:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_325
+	JLT        narrowrows_409
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_326
+	JEQ        noprefetch_410
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -20911,7 +28269,7 @@ narrow_324:
 	PREFETCHT0 64(DI)(R9*1)
 	PREFETCHT0 128(DI)(R9*1)
 
-noprefetch_326:
+noprefetch_410:
 	VMOVUPS     (SI), Z6
 	VMOVUPS     64(SI), Z7
 	VMOVUPS     128(SI), Z8
@@ -20984,12 +28342,12 @@ noprefetch_326:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_324
+	JMP         narrow_408
 
-narrowrows_325:
-narrow_327:
+narrowrows_409:
+narrow_411:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_328
+	JLT     narrowrows_412
 	VMOVUPS (SI), Z6
 	VMOVUPS 64(SI), Z7
 	VMOVUPS 128(SI), Z8
@@ -21017,18 +28375,18 @@ narrow_327:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_327
+	JMP     narrow_411
 
-narrowrows_328:
+narrowrows_412:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
 	VMOVUPS Z4, 1216(SI)
 	VMOVUPS Z5, 2304(SI)
-	JMP     narrowdone_288
+	JMP     narrowdone_372
 
-narrowpartial_295:
+narrowpartial_379:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x30, DI
@@ -21046,11 +28404,11 @@ narrowpartial_295:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_329:
+narrow_413:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_330
+	JLT        narrowrows_414
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_331
+	JEQ        noprefetch_415
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -21088,7 +28446,7 @@ narrow_329:
 	PREFETCHT0 128(DI)(R9*1)
 	PREFETCHT0 192(DI)(R9*1)
 
-noprefetch_331:
+noprefetch_415:
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VMOVUPS     128(SI), Z10
@@ -21184,12 +28542,12 @@ noprefetch_331:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_329
+	JMP         narrow_413
 
-narrowrows_330:
-narrow_332:
+narrowrows_414:
+narrow_416:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_333
+	JLT       narrowrows_417
 	VMOVUPS   (SI), Z8
 	VMOVUPS   64(SI), Z9
 	VMOVUPS   128(SI), Z10
@@ -21225,9 +28583,9 @@ narrow_332:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_332
+	JMP       narrow_416
 
-narrowrows_333:
+narrowrows_417:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -21236,9 +28594,9 @@ narrowrows_333:
 	VMOVUPS Z5, 2304(SI)
 	VMOVUPS Z6, 1280(SI)
 	VMOVUPS Z7, 2368(SI)
-	JMP     narrowdone_288
+	JMP     narrowdone_372
 
-narrowwhole_296:
+narrowwhole_380:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -21251,11 +28609,11 @@ narrowwhole_296:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_334:
+narrow_418:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_335
+	JLT        narrowrows_419
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_336
+	JEQ        noprefetch_420
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -21293,7 +28651,7 @@ narrow_334:
 	PREFETCHT0 128(DI)(R9*1)
 	PREFETCHT0 192(DI)(R9*1)
 
-noprefetch_336:
+noprefetch_420:
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VMOVUPS     128(SI), Z10
@@ -21389,12 +28747,12 @@ noprefetch_336:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_334
+	JMP         narrow_418
 
-narrowrows_335:
-narrow_337:
+narrowrows_419:
+narrow_421:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_338
+	JLT     narrowrows_422
 	VMOVUPS (SI), Z8
 	VMOVUPS 64(SI), Z9
 	VMOVUPS 128(SI), Z10
@@ -21430,9 +28788,9 @@ narrow_337:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_337
+	JMP     narrow_421
 
-narrowrows_338:
+narrowrows_422:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -21441,9 +28799,9 @@ narrowrows_338:
 	VMOVUPS Z5, 2304(SI)
 	VMOVUPS Z6, 1280(SI)
 	VMOVUPS Z7, 2368(SI)
-	JMP     narrowdone_288
+	JMP     narrowdone_372
 
-narrowpartial_297:
+narrowpartial_381:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x40, DI
@@ -21463,11 +28821,11 @@ narrowpartial_297:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_339:
+narrow_423:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_340
+	JLT        narrowrows_424
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_341
+	JEQ        noprefetch_425
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -21513,7 +28871,7 @@ narrow_339:
 	PREFETCHT0 192(DI)(R9*1)
 	PREFETCHT0 256(DI)(R9*1)
 
-noprefetch_341:
+noprefetch_425:
 	VMOVUPS     (SI), Z10
 	VMOVUPS     64(SI), Z11
 	VMOVUPS     128(SI), Z12
@@ -21632,12 +28990,12 @@ noprefetch_341:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_339
+	JMP         narrow_423
 
-narrowrows_340:
-narrow_342:
+narrowrows_424:
+narrow_426:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_343
+	JLT       narrowrows_427
 	VMOVUPS   (SI), Z10
 	VMOVUPS   64(SI), Z11
 	VMOVUPS   128(SI), Z12
@@ -21681,9 +29039,9 @@ narrow_342:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_342
+	JMP       narrow_426
 
-narrowrows_343:
+narrowrows_427:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -21694,9 +29052,9 @@ narrowrows_343:
 	VMOVUPS Z7, 2368(SI)
 	VMOVUPS Z8, 1344(SI)
 	VMOVUPS Z9, 2432(SI)
-	JMP     narrowdone_288
+	JMP     narrowdone_372
 
-narrowwhole_298:
+narrowwhole_382:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -21711,11 +29069,11 @@ narrowwhole_298:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_344:
+narrow_428:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_345
+	JLT        narrowrows_429
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_346
+	JEQ        noprefetch_430
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -21761,7 +29119,7 @@ narrow_344:
 	PREFETCHT0 192(DI)(R9*1)
 	PREFETCHT0 256(DI)(R9*1)
 
-noprefetch_346:
+noprefetch_430:
 	VMOVUPS     (SI), Z10
 	VMOVUPS     64(SI), Z11
 	VMOVUPS     128(SI), Z12
@@ -21880,12 +29238,12 @@ noprefetch_346:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_344
+	JMP         narrow_428
 
-narrowrows_345:
-narrow_347:
+narrowrows_429:
+narrow_431:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_348
+	JLT     narrowrows_432
 	VMOVUPS (SI), Z10
 	VMOVUPS 64(SI), Z11
 	VMOVUPS 128(SI), Z12
@@ -21929,9 +29287,9 @@ narrow_347:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_347
+	JMP     narrow_431
 
-narrowrows_348:
+narrowrows_432:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -21943,38 +29301,38 @@ narrowrows_348:
 	VMOVUPS Z8, 1344(SI)
 	VMOVUPS Z9, 2432(SI)
 
-narrowdone_288:
-	JMP chunkdone_286
+narrowdone_372:
+	JMP chunkdone_370
 
-wide_287:
+wide_371:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_349:
+clear_433:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_349
+	JNZ     clear_433
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_350:
+rows_434:
 	CMPQ SI, $0x04
-	JLT  rowsdone_351
+	JLT  rowsdone_435
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_353
+	JZ   vectorstail_437
 
-vectors_352:
+vectors_436:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_355
+	JEQ        noprefetch_439
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -21988,7 +29346,7 @@ vectors_352:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_355:
+noprefetch_439:
 	VMOVUPS     (R9), Z0
 	VMOVUPS     (R10), Z1
 	VMOVUPS     (R11), Z2
@@ -22018,11 +29376,11 @@ noprefetch_355:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_352
+	JNZ         vectors_436
 
-vectorstail_353:
+vectorstail_437:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_354
+	JZ          vectorsdone_438
 	VMOVUPS     (R9), Z0
 	VMOVUPS.Z   (R10), K1, Z1
 	VMOVUPS.Z   (R11), K1, Z2
@@ -22049,24 +29407,24 @@ vectorstail_353:
 	VADDPS      2176(R9), Z1, Z1
 	VMOVUPS     Z1, 2176(R9)
 
-vectorsdone_354:
+vectorsdone_438:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_350
+	JMP  rows_434
 
-rowsdone_351:
-rows_356:
+rowsdone_435:
+rows_440:
 	CMPQ SI, $0x01
-	JLT  rowsdone_357
+	JLT  rowsdone_441
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_359
+	JZ   vectorstail_443
 
-vectors_358:
+vectors_442:
 	VMOVUPS (R8), Z0
 	VMOVUPS (R9), Z1
 	VMOVUPS (R10), Z2
@@ -22081,11 +29439,11 @@ vectors_358:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_358
+	JNZ     vectors_442
 
-vectorstail_359:
+vectorstail_443:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_360
+	JZ        vectorsdone_444
 	VMOVUPS   (R8), Z0
 	VMOVUPS.Z (R9), K1, Z1
 	VMOVUPS.Z (R10), K1, Z2
@@ -22097,14 +29455,14 @@ vectorstail_359:
 	VADDPS    2176(R8), Z1, Z1
 	VMOVUPS   Z1, 2176(R8)
 
-vectorsdone_360:
+vectorsdone_444:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_356
+	JMP  rows_440
 
-rowsdone_357:
-chunkdone_286:
+rowsdone_441:
+chunkdone_370:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -22113,9 +29471,9 @@ chunkdone_286:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_361:
+singles_445:
 	CMPQ          R9, R10
-	JGT           tail_362
+	JGT           tail_446
 	VMOVUPS       1088(SI)(R9*1), Z0
 	VMOVUPD       (DI)(R9*2), Z1
 	VMOVUPD       64(DI)(R9*2), Z2
@@ -22137,12 +29495,12 @@ singles_361:
 	VMOVUPD       Z1, (R8)(R9*2)
 	VMOVUPD       Z2, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_361
+	JMP           singles_445
 
-tail_362:
+tail_446:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_363
+	JEQ           done_447
 	VMOVUPS       1088(SI)(R9*1), Z0
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z1
@@ -22169,15 +29527,15 @@ tail_362:
 	VMOVUPD       Z2, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_363:
+done_447:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_364
+	JZ      done_448
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_285
+	JMP     chunk_369
 
-done_364:
+done_448:
 	VZEROUPPER
 	RET
 
@@ -22188,7 +29546,7 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_365
+	JNE   nontemporal_449
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -22200,10 +29558,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_366:
+sample_450:
 	XORQ R8, R8
 
-channel_367:
+channel_451:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -22217,9 +29575,9 @@ channel_367:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_368
+	JZ           aligned_452
 	CMPQ         R9, R10
-	JAE          aligned_368
+	JAE          aligned_452
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -22236,7 +29594,7 @@ channel_367:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_368:
+aligned_452:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -22246,12 +29604,12 @@ aligned_368:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_372:
+blocks_456:
 	CMPQ       R9, R10
-	JGT        blocksdone_373
+	JGT        blocksdone_457
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_374
+	JZ         noprefetch_458
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -22263,7 +29621,7 @@ blocks_372:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_374:
+noprefetch_458:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22289,14 +29647,14 @@ noprefetch_374:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_372
+	JMP         blocks_456
 
-blocksdone_373:
+blocksdone_457:
 	ADDQ $0x000000c0, R10
 
-singles_369:
+singles_453:
 	CMPQ        R9, R10
-	JGT         tail_370
+	JGT         tail_454
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22304,12 +29662,12 @@ singles_369:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_369
+	JMP         singles_453
 
-tail_370:
+tail_454:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_371
+	JEQ         done_455
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22318,22 +29676,22 @@ tail_370:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_371:
+done_455:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_367
+	JB   channel_451
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_366
+	JNZ  sample_450
 	VZEROUPPER
 	RET
 
-nontemporal_365:
+nontemporal_449:
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -22346,10 +29704,10 @@ nontemporal_365:
 	SHLQ   $0x02, DI
 	VPXORD Z0, Z0, Z0
 
-sample_375:
+sample_459:
 	XORQ R8, R8
 
-channel_376:
+channel_460:
 	LEAQ         16384(AX), R9
 	ANDQ         $-4096, R9
 	PREFETCHT0   (R9)
@@ -22362,15 +29720,15 @@ channel_376:
 	MOVQ         g0_base+144(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z4
 	TESTQ        R8, R8
-	JNZ          merged_377
+	JNZ          merged_461
 	MOVQ         BX, R10
 	MOVQ         AX, R9
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_379
+	JZ           aligned_463
 	CMPQ         R9, R10
-	JAE          aligned_379
+	JAE          aligned_463
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -22387,15 +29745,15 @@ channel_376:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_379:
+aligned_463:
 	MOVQ R10, R9
-	JMP  headed_378
+	JMP  headed_462
 
-merged_377:
+merged_461:
 	MOVQ        BX, R10
 	MOVQ        AX, R9
 	ANDQ        $0x3f, R9
-	JZ          mergedone_380
+	JZ          mergedone_464
 	MOVQ        R9, R11
 	SHRQ        $0x02, R11
 	LEAQ        kmask<>+0(SB), R12
@@ -22417,10 +29775,10 @@ merged_377:
 	SHRQ        $0x02, R9
 	SUBQ        R9, R10
 
-mergedone_380:
+mergedone_464:
 	MOVQ R10, R9
 
-headed_378:
+headed_462:
 	MOVQ    R9, R10
 	ANDQ    $0x0f, R10
 	LEAQ    kmask<>+0(SB), R11
@@ -22430,12 +29788,12 @@ headed_378:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_384:
+blocks_468:
 	CMPQ       R10, R9
-	JGT        blocksdone_385
+	JGT        blocksdone_469
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_386
+	JZ         noprefetch_470
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -22447,7 +29805,7 @@ blocks_384:
 	PREFETCHT0 128(R11)(R10*1)
 	PREFETCHT0 192(R11)(R10*1)
 
-noprefetch_386:
+noprefetch_470:
 	LEAQ        16384(AX)(R10*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -22476,14 +29834,14 @@ noprefetch_386:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, 192(AX)(R10*1)
 	ADDQ        $0x00000100, R10
-	JMP         blocks_384
+	JMP         blocks_468
 
-blocksdone_385:
+blocksdone_469:
 	ADDQ $0x000000c0, R9
 
-singles_381:
+singles_465:
 	CMPQ        R10, R9
-	JGT         tail_382
+	JGT         tail_466
 	VMOVUPS     (CX)(R10*1), Z5
 	VMOVUPS     (DX)(R10*1), Z6
 	VSUBPS      Z1, Z6, Z6
@@ -22491,12 +29849,12 @@ singles_381:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, (AX)(R10*1)
 	ADDQ        $0x00000040, R10
-	JMP         singles_381
+	JMP         singles_465
 
-tail_382:
+tail_466:
 	ADDQ        $0x00000040, R9
 	CMPQ        R10, R9
-	JEQ         done_383
+	JEQ         done_467
 	VMOVUPS.Z   (CX)(R10*1), K1, Z0
 	VMOVUPS.Z   (DX)(R10*1), K1, Z5
 	VSUBPS      Z1, Z5, Z5
@@ -22505,16 +29863,16 @@ tail_382:
 	VMOVAPS     Z0, Z0
 	MOVQ        R9, R10
 
-done_383:
+done_467:
 	ADDQ    R10, AX
 	ADDQ    R10, CX
 	ADDQ    R10, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_376
+	JB      channel_460
 	MOVQ    AX, R8
 	ANDQ    $0x3f, R8
-	JZ      flushed_387
+	JZ      flushed_471
 	MOVQ    R8, R9
 	SHRQ    $0x02, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -22525,12 +29883,12 @@ done_383:
 	NEGQ    R8
 	VMOVUPS Z0, K1, (AX)(R8*1)
 
-flushed_387:
+flushed_471:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_375
+	JNZ  sample_459
 	SFENCE
 	VZEROUPPER
 	RET
@@ -22557,10 +29915,10 @@ TEXT ·gradShortRowsAVX512(SB), NOSPLIT, $0-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_388:
+group_472:
 	XORQ R8, R8
 
-channel_389:
+channel_473:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -22571,11 +29929,11 @@ channel_389:
 	VBROADCASTSS (R9)(R8*4), Z3
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_390
+	JZ           noprefetch_474
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_391:
+prefetch_475:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -22588,23 +29946,23 @@ prefetch_391:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_391
+	JNZ        prefetch_475
 
-noprefetch_390:
+noprefetch_474:
 	MOVQ BX, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_392:
+pairs_476:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_393
+	JA   single_477
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_396:
+down_480:
 	CMPQ        R13, $0x02
-	JB          downlast_397
+	JB          downlast_481
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22632,11 +29990,11 @@ down_396:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_396
+	JMP         down_480
 
-downlast_397:
+downlast_481:
 	TESTQ       R13, R13
-	JZ          downdone_398
+	JZ          downdone_482
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22650,20 +30008,20 @@ downlast_397:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 64(AX)(R10*1)
 
-downdone_398:
+downdone_482:
 	MOVQ R11, R10
-	JMP  pairs_392
+	JMP  pairs_476
 
-single_393:
+single_477:
 	CMPQ R10, R9
-	JAE  tail_394
+	JAE  tail_478
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_399:
+down_483:
 	CMPQ        R12, $0x02
-	JB          downlast_400
+	JB          downlast_484
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22679,11 +30037,11 @@ down_399:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_399
+	JMP         down_483
 
-downlast_400:
+downlast_484:
 	TESTQ       R12, R12
-	JZ          downdone_401
+	JZ          downdone_485
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22691,19 +30049,19 @@ downlast_400:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 
-downdone_401:
+downdone_485:
 	ADDQ $0x00000040, R10
 
-tail_394:
+tail_478:
 	CMPQ R10, BX
-	JAE  positionsdone_395
+	JAE  positionsdone_479
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_402:
+down_486:
 	CMPQ        R11, $0x02
-	JB          downlast_403
+	JB          downlast_487
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22719,11 +30077,11 @@ down_402:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R10)(SI*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_402
+	JMP         down_486
 
-downlast_403:
+downlast_487:
 	TESTQ       R11, R11
-	JZ          downdone_404
+	JZ          downdone_488
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -22731,14 +30089,14 @@ downlast_403:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 
-downdone_404:
-positionsdone_395:
+downdone_488:
+positionsdone_479:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_389
+	JB      channel_473
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -22747,13 +30105,13 @@ positionsdone_395:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_405
+	JZ      done_489
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_388
+	JMP     group_472
 
-done_405:
+done_489:
 	VZEROUPPER
 	RET
 
@@ -22764,7 +30122,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_406
+	JNE     nontemporal_490
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -22773,12 +30131,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_407
+	JA      streaming_491
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_408
+	JZ      full_492
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -22792,7 +30150,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_false
 
-full_408:
+full_492:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -22856,10 +30214,10 @@ full_408:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_409:
+row_493:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_410
+	JZ         noprefetch_494
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -22873,7 +30231,7 @@ row_409:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_410:
+noprefetch_494:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -22914,7 +30272,7 @@ noprefetch_410:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_409
+	JNZ         row_493
 	VZEROUPPER
 	RET
 
@@ -22964,10 +30322,10 @@ gradColsAVX512_v5_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_411:
+row_495:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_412
+	JZ         noprefetch_496
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -22979,7 +30337,7 @@ row_411:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_412:
+noprefetch_496:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -23014,7 +30372,7 @@ noprefetch_412:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_411
+	JNZ         row_495
 	VZEROUPPER
 	RET
 
@@ -23056,10 +30414,10 @@ gradColsAVX512_v4_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_413:
+row_497:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_414
+	JZ         noprefetch_498
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -23069,7 +30427,7 @@ row_413:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_414:
+noprefetch_498:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -23098,7 +30456,7 @@ noprefetch_414:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_413
+	JNZ         row_497
 	VZEROUPPER
 	RET
 
@@ -23132,10 +30490,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_415:
+row_499:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_416
+	JZ         noprefetch_500
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -23143,7 +30501,7 @@ row_415:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_416:
+noprefetch_500:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -23166,7 +30524,7 @@ noprefetch_416:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_415
+	JNZ         row_499
 	VZEROUPPER
 	RET
 
@@ -23192,16 +30550,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_417:
+row_501:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_418
+	JZ         noprefetch_502
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_418:
+noprefetch_502:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -23218,7 +30576,7 @@ noprefetch_418:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_417
+	JNZ         row_501
 	VZEROUPPER
 	RET
 
@@ -23236,14 +30594,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_419:
+row_503:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_420
+	JZ         noprefetch_504
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_420:
+noprefetch_504:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -23254,7 +30612,7 @@ noprefetch_420:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_419
+	JNZ         row_503
 	VZEROUPPER
 	RET
 
@@ -23312,10 +30670,10 @@ gradColsAVX512_v6_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_421:
+row_505:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_422
+	JZ         noprefetch_506
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -23329,7 +30687,7 @@ row_421:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_422:
+noprefetch_506:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -23370,7 +30728,7 @@ noprefetch_422:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_421
+	JNZ         row_505
 	VZEROUPPER
 	RET
 
@@ -23420,10 +30778,10 @@ gradColsAVX512_v5_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_423:
+row_507:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_424
+	JZ         noprefetch_508
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -23435,7 +30793,7 @@ row_423:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_424:
+noprefetch_508:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -23470,7 +30828,7 @@ noprefetch_424:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_423
+	JNZ         row_507
 	VZEROUPPER
 	RET
 
@@ -23512,10 +30870,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_425:
+row_509:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_426
+	JZ         noprefetch_510
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -23525,7 +30883,7 @@ row_425:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_426:
+noprefetch_510:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -23554,7 +30912,7 @@ noprefetch_426:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_425
+	JNZ         row_509
 	VZEROUPPER
 	RET
 
@@ -23588,10 +30946,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_427:
+row_511:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_428
+	JZ         noprefetch_512
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -23599,7 +30957,7 @@ row_427:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_428:
+noprefetch_512:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -23622,7 +30980,7 @@ noprefetch_428:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_427
+	JNZ         row_511
 	VZEROUPPER
 	RET
 
@@ -23648,16 +31006,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_429:
+row_513:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_430
+	JZ         noprefetch_514
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_430:
+noprefetch_514:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -23674,7 +31032,7 @@ noprefetch_430:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_429
+	JNZ         row_513
 	VZEROUPPER
 	RET
 
@@ -23692,14 +31050,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_431:
+row_515:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_432
+	JZ         noprefetch_516
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_432:
+noprefetch_516:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -23710,11 +31068,11 @@ noprefetch_432:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_431
+	JNZ         row_515
 	VZEROUPPER
 	RET
 
-streaming_407:
+streaming_491:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -23724,17 +31082,17 @@ streaming_407:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_433:
+rows_517:
 	CMPQ R10, $0x01
-	JB   rowsdone_434
+	JB   rowsdone_518
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_438:
+blocks_522:
 	CMPQ        R11, R12
-	JGT         blocksdone_439
+	JGT         blocksdone_523
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -23776,14 +31134,14 @@ blocks_438:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_438
+	JMP         blocks_522
 
-blocksdone_439:
+blocksdone_523:
 	ADDQ $0x000000c0, R12
 
-singles_435:
+singles_519:
 	CMPQ        R11, R12
-	JGT         tail_436
+	JGT         tail_520
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -23795,12 +31153,12 @@ singles_435:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_435
+	JMP         singles_519
 
-tail_436:
+tail_520:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_437
+	JEQ         done_521
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -23813,18 +31171,18 @@ tail_436:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_437:
+done_521:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_433
+	JMP  rows_517
 
-rowsdone_434:
+rowsdone_518:
 	VZEROUPPER
 	RET
 
-nontemporal_406:
+nontemporal_490:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -23833,12 +31191,12 @@ nontemporal_406:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_440
+	JA      streaming_524
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_441
+	JZ      full_525
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -23852,7 +31210,7 @@ nontemporal_406:
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_true
 
-full_441:
+full_525:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -23916,10 +31274,10 @@ full_441:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_442:
+row_526:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_443
+	JZ         noprefetch_527
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -23933,7 +31291,7 @@ row_442:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_443:
+noprefetch_527:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -23977,7 +31335,7 @@ noprefetch_443:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_442
+	JNZ         row_526
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24028,10 +31386,10 @@ gradColsAVX512_v5_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_444:
+row_528:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_445
+	JZ         noprefetch_529
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -24043,7 +31401,7 @@ row_444:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_445:
+noprefetch_529:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24081,7 +31439,7 @@ noprefetch_445:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_444
+	JNZ         row_528
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24124,10 +31482,10 @@ gradColsAVX512_v4_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_446:
+row_530:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_447
+	JZ         noprefetch_531
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -24137,7 +31495,7 @@ row_446:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_447:
+noprefetch_531:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24169,7 +31527,7 @@ noprefetch_447:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_446
+	JNZ         row_530
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24204,10 +31562,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_448:
+row_532:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_449
+	JZ         noprefetch_533
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -24215,7 +31573,7 @@ row_448:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_449:
+noprefetch_533:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24241,7 +31599,7 @@ noprefetch_449:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_448
+	JNZ         row_532
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24268,16 +31626,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_450:
+row_534:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_451
+	JZ         noprefetch_535
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_451:
+noprefetch_535:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24297,7 +31655,7 @@ noprefetch_451:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_450
+	JNZ         row_534
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24316,14 +31674,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_452:
+row_536:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_453
+	JZ         noprefetch_537
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_453:
+noprefetch_537:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24337,7 +31695,7 @@ noprefetch_453:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_452
+	JNZ         row_536
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24396,10 +31754,10 @@ gradColsAVX512_v6_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_454:
+row_538:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_455
+	JZ         noprefetch_539
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -24413,7 +31771,7 @@ row_454:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_455:
+noprefetch_539:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24457,7 +31815,7 @@ noprefetch_455:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_454
+	JNZ         row_538
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24508,10 +31866,10 @@ gradColsAVX512_v5_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_456:
+row_540:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_457
+	JZ         noprefetch_541
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -24523,7 +31881,7 @@ row_456:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_457:
+noprefetch_541:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24561,7 +31919,7 @@ noprefetch_457:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_456
+	JNZ         row_540
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24604,10 +31962,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_458:
+row_542:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_459
+	JZ         noprefetch_543
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -24617,7 +31975,7 @@ row_458:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_459:
+noprefetch_543:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24649,7 +32007,7 @@ noprefetch_459:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_458
+	JNZ         row_542
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24684,10 +32042,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_460:
+row_544:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_461
+	JZ         noprefetch_545
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -24695,7 +32053,7 @@ row_460:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_461:
+noprefetch_545:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24721,7 +32079,7 @@ noprefetch_461:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_460
+	JNZ         row_544
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24748,16 +32106,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_462:
+row_546:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_463
+	JZ         noprefetch_547
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_463:
+noprefetch_547:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24777,7 +32135,7 @@ noprefetch_463:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_462
+	JNZ         row_546
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24796,14 +32154,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_464:
+row_548:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_465
+	JZ         noprefetch_549
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_465:
+noprefetch_549:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -24817,12 +32175,12 @@ noprefetch_465:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_464
+	JNZ         row_548
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_440:
+streaming_524:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -24832,17 +32190,17 @@ streaming_440:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_466:
+rows_550:
 	CMPQ R10, $0x04
-	JB   rowsdone_467
+	JB   rowsdone_551
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_471:
+blocks_555:
 	CMPQ        R11, R12
-	JGT         blocksdone_472
+	JGT         blocksdone_556
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -24963,14 +32321,14 @@ blocks_471:
 	VFMADD231PS Z14, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R13*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_471
+	JMP         blocks_555
 
-blocksdone_472:
+blocksdone_556:
 	ADDQ $0x000000c0, R12
 
-singles_468:
+singles_552:
 	CMPQ        R11, R12
-	JGT         tail_469
+	JGT         tail_553
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -25004,12 +32362,12 @@ singles_468:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R13*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_468
+	JMP         singles_552
 
-tail_469:
+tail_553:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_470
+	JEQ         done_554
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -25043,7 +32401,7 @@ tail_469:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_470:
+done_554:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -25057,20 +32415,20 @@ done_470:
 	ADDQ AX, BX
 	ADDQ AX, BX
 	SUBQ $0x04, R10
-	JMP  rows_466
+	JMP  rows_550
 
-rowsdone_467:
-rows_473:
+rowsdone_551:
+rows_557:
 	CMPQ R10, $0x01
-	JB   rowsdone_474
+	JB   rowsdone_558
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_478:
+blocks_562:
 	CMPQ        R11, R12
-	JGT         blocksdone_479
+	JGT         blocksdone_563
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -25115,14 +32473,14 @@ blocks_478:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_478
+	JMP         blocks_562
 
-blocksdone_479:
+blocksdone_563:
 	ADDQ $0x000000c0, R12
 
-singles_475:
+singles_559:
 	CMPQ        R11, R12
-	JGT         tail_476
+	JGT         tail_560
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -25134,12 +32492,12 @@ singles_475:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_475
+	JMP         singles_559
 
-tail_476:
+tail_560:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_477
+	JEQ         done_561
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -25152,14 +32510,14 @@ tail_476:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_477:
+done_561:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_473
+	JMP  rows_557
 
-rowsdone_474:
+rowsdone_558:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25184,9 +32542,9 @@ TEXT ·finiteAVX512(SB), NOSPLIT, $0-49
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_480:
+singles_564:
 	CMPQ    BX, DX
-	JGT     tail_481
+	JGT     tail_565
 	VMOVUPD (AX)(BX*2), Z2
 	VMOVUPD 64(AX)(BX*2), Z3
 	VMOVUPD (CX)(BX*2), Z4
@@ -25198,12 +32556,12 @@ singles_480:
 	VSUBPD  Z3, Z3, Z3
 	VADDPD  Z3, Z1, Z1
 	ADDQ    $0x00000040, BX
-	JMP     singles_480
+	JMP     singles_564
 
-tail_481:
+tail_565:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_482
+	JEQ       done_566
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (AX)(BX*2), K1, Z2
 	VMOVUPD.Z 64(AX)(BX*2), K2, Z3
@@ -25218,7 +32576,7 @@ tail_481:
 	VADDPD    Z3, Z1, Z1
 	MOVQ      DX, BX
 
-done_482:
+done_566:
 	VADDPD   Z1, Z0, Z0
 	VPTESTMQ Z0, Z0, K1
 	KORTESTW K1, K1
@@ -25250,9 +32608,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_483:
+singles_567:
 	CMPQ    BX, DX
-	JGT     tail_484
+	JGT     tail_568
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -25266,12 +32624,12 @@ singles_483:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_483
+	JMP     singles_567
 
-tail_484:
+tail_568:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_485
+	JEQ       done_569
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -25288,7 +32646,7 @@ tail_484:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_485:
+done_569:
 	VZEROUPPER
 	RET
 
@@ -25318,9 +32676,9 @@ TEXT ·foldAVX512(SB), NOSPLIT, $0-200
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000040, R10
 
-singles_486:
+singles_570:
 	CMPQ          R11, R10
-	JGT           tail_487
+	JGT           tail_571
 	VMOVUPD       (BX)(R11*2), Z2
 	VMOVUPD       64(BX)(R11*2), Z3
 	VMOVUPD       (SI)(R11*2), Z4
@@ -25394,12 +32752,12 @@ singles_486:
 	VINSERTF64X4  $0x01, Y3, Z2, Z2
 	VMOVUPS       Z2, (DX)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_486
+	JMP           singles_570
 
-tail_487:
+tail_571:
 	ADDQ          $0x00000040, R10
 	CMPQ          R11, R10
-	JEQ           done_488
+	JEQ           done_572
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R11*2), K1, Z2
 	VMOVUPD.Z     64(BX)(R11*2), K2, Z3
@@ -25477,7 +32835,7 @@ tail_487:
 	VMOVUPS       Z1, K1, (DX)(R11*1)
 	MOVQ          R10, R11
 
-done_488:
+done_572:
 	VZEROUPPER
 	RET
 
@@ -25488,7 +32846,7 @@ TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
 
 	// scaleRowsAVX512: y = x*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+128(FP), $0x00
-	JNE   nontemporal_489
+	JNE   nontemporal_573
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+96(FP), DX
@@ -25499,10 +32857,10 @@ TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_490:
+sample_574:
 	XORQ DI, DI
 
-channel_491:
+channel_575:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         shift_base+72(FP), R8
@@ -25512,9 +32870,9 @@ channel_491:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_492
+	JZ           aligned_576
 	CMPQ         R8, R9
-	JAE          aligned_492
+	JAE          aligned_576
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -25527,7 +32885,7 @@ channel_491:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_492:
+aligned_576:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -25537,19 +32895,19 @@ aligned_492:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_496:
+blocks_580:
 	CMPQ       R8, R9
-	JGT        blocksdone_497
+	JGT        blocksdone_581
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_498
+	JZ         noprefetch_582
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_498:
+noprefetch_582:
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
@@ -25563,43 +32921,43 @@ noprefetch_498:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_496
+	JMP         blocks_580
 
-blocksdone_497:
+blocksdone_581:
 	ADDQ $0x000000c0, R9
 
-singles_493:
+singles_577:
 	CMPQ        R8, R9
-	JGT         tail_494
+	JGT         tail_578
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_493
+	JMP         singles_577
 
-tail_494:
+tail_578:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_495
+	JEQ         done_579
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_495:
+done_579:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, scale_len+56(FP)
-	JB   channel_491
+	JB   channel_575
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_490
+	JNZ  sample_574
 	VZEROUPPER
 	RET
 
-nontemporal_489:
+nontemporal_573:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+96(FP), DX
@@ -25611,10 +32969,10 @@ nontemporal_489:
 	SHLQ   $0x02, SI
 	VPXORD Z0, Z0, Z0
 
-sample_499:
+sample_583:
 	XORQ DI, DI
 
-channel_500:
+channel_584:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -25623,15 +32981,15 @@ channel_500:
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z2
 	TESTQ        DI, DI
-	JNZ          merged_501
+	JNZ          merged_585
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_503
+	JZ           aligned_587
 	CMPQ         R8, R9
-	JAE          aligned_503
+	JAE          aligned_587
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -25644,15 +33002,15 @@ channel_500:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_503:
+aligned_587:
 	MOVQ R9, R8
-	JMP  headed_502
+	JMP  headed_586
 
-merged_501:
+merged_585:
 	MOVQ        DX, R9
 	MOVQ        AX, R8
 	ANDQ        $0x3f, R8
-	JZ          mergedone_504
+	JZ          mergedone_588
 	MOVQ        R8, R10
 	SHRQ        $0x02, R10
 	LEAQ        kmask<>+0(SB), R11
@@ -25670,10 +33028,10 @@ merged_501:
 	SHRQ        $0x02, R8
 	SUBQ        R8, R9
 
-mergedone_504:
+mergedone_588:
 	MOVQ R9, R8
 
-headed_502:
+headed_586:
 	MOVQ    R8, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -25683,19 +33041,19 @@ headed_502:
 	SHLQ    $0x02, R8
 	SUBQ    $0x00000100, R8
 
-blocks_508:
+blocks_592:
 	CMPQ       R9, R8
-	JGT        blocksdone_509
+	JGT        blocksdone_593
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_510
+	JZ         noprefetch_594
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R9*1)
 	PREFETCHT0 64(R10)(R9*1)
 	PREFETCHT0 128(R10)(R9*1)
 	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_510:
+noprefetch_594:
 	LEAQ        16384(AX)(R9*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -25712,38 +33070,38 @@ noprefetch_510:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_508
+	JMP         blocks_592
 
-blocksdone_509:
+blocksdone_593:
 	ADDQ $0x000000c0, R8
 
-singles_505:
+singles_589:
 	CMPQ        R9, R8
-	JGT         tail_506
+	JGT         tail_590
 	VMOVUPS     (CX)(R9*1), Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_505
+	JMP         singles_589
 
-tail_506:
+tail_590:
 	ADDQ        $0x00000040, R8
 	CMPQ        R9, R8
-	JEQ         done_507
+	JEQ         done_591
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VFMADD213PS Z2, Z1, Z0
 	VMOVAPS     Z0, Z0
 	MOVQ        R8, R9
 
-done_507:
+done_591:
 	ADDQ    R9, AX
 	ADDQ    R9, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_500
+	JB      channel_584
 	MOVQ    AX, DI
 	ANDQ    $0x3f, DI
-	JZ      flushed_511
+	JZ      flushed_595
 	MOVQ    DI, R8
 	SHRQ    $0x02, R8
 	LEAQ    kmask<>+0(SB), R9
@@ -25754,11 +33112,11 @@ done_507:
 	NEGQ    DI
 	VMOVUPS Z0, K1, (AX)(DI*1)
 
-flushed_511:
+flushed_595:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_499
+	JNZ  sample_583
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25784,21 +33142,21 @@ TEXT ·scaleShortRowsAVX512(SB), NOSPLIT, $0-136
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
 
-group_512:
+group_596:
 	XORQ DI, DI
 
-channel_513:
+channel_597:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z1
 	MOVQ         prefetch+120(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_514
+	JZ           noprefetch_598
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_515:
+prefetch_599:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -25806,23 +33164,23 @@ prefetch_515:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_515
+	JNZ        prefetch_599
 
-noprefetch_514:
+noprefetch_598:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_516:
+pairs_600:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_517
+	JA   single_601
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_520:
+down_604:
 	CMPQ        R12, $0x02
-	JB          downlast_521
+	JB          downlast_605
 	VMOVUPS     (CX)(R9*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R9*1)
@@ -25838,11 +33196,11 @@ down_520:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_520
+	JMP         down_604
 
-downlast_521:
+downlast_605:
 	TESTQ       R12, R12
-	JZ          downdone_522
+	JZ          downdone_606
 	VMOVUPS     (CX)(R9*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R9*1)
@@ -25850,20 +33208,20 @@ downlast_521:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 64(AX)(R9*1)
 
-downdone_522:
+downdone_606:
 	MOVQ R10, R9
-	JMP  pairs_516
+	JMP  pairs_600
 
-single_517:
+single_601:
 	CMPQ R9, R8
-	JAE  tail_518
+	JAE  tail_602
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_523:
+down_607:
 	CMPQ        R11, $0x02
-	JB          downlast_524
+	JB          downlast_608
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
@@ -25873,28 +33231,28 @@ down_523:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_523
+	JMP         down_607
 
-downlast_524:
+downlast_608:
 	TESTQ       R11, R11
-	JZ          downdone_525
+	JZ          downdone_609
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
 
-downdone_525:
+downdone_609:
 	ADDQ $0x00000040, R9
 
-tail_518:
+tail_602:
 	CMPQ R9, DX
-	JAE  positionsdone_519
+	JAE  positionsdone_603
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_526:
+down_610:
 	CMPQ        R10, $0x02
-	JB          downlast_527
+	JB          downlast_611
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
@@ -25904,22 +33262,22 @@ down_526:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_526
+	JMP         down_610
 
-downlast_527:
+downlast_611:
 	TESTQ       R10, R10
-	JZ          downdone_528
+	JZ          downdone_612
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
 
-downdone_528:
-positionsdone_519:
+downdone_612:
+positionsdone_603:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_513
+	JB      channel_597
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -25927,13 +33285,13 @@ positionsdone_519:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+104(FP)
-	JZ      done_529
+	JZ      done_613
 	MOVQ    group+128(FP), SI
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
-	JMP     group_512
+	JMP     group_596
 
-done_529:
+done_613:
 	VZEROUPPER
 	RET
 
@@ -25944,7 +33302,7 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 
 	// scaleColsAVX512: y = x*scale[i] + shift[i] over rows of len(scale) values.
 	CMPQ    stream+120(FP), $0x00
-	JNE     nontemporal_530
+	JNE     nontemporal_614
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -25953,12 +33311,12 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    scale_len+56(FP), $0x00000060
-	JA      streaming_531
+	JA      streaming_615
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, scale_len+56(FP)
-	JZ      full_532
+	JZ      full_616
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -25972,7 +33330,7 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX512_v6_true_false
 
-full_532:
+full_616:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -26011,10 +33369,10 @@ full_532:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_533:
+row_617:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_534
+	JZ         noprefetch_618
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -26022,7 +33380,7 @@ row_533:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_534:
+noprefetch_618:
 	VMOVUPS     (DX), Z12
 	VFMADD213PS Z1, Z0, Z12
 	VMOVUPS     Z12, (CX)
@@ -26044,7 +33402,7 @@ noprefetch_534:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_533
+	JNZ         row_617
 	VZEROUPPER
 	RET
 
@@ -26073,17 +33431,17 @@ scaleColsAVX512_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_535:
+row_619:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_536
+	JZ         noprefetch_620
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_536:
+noprefetch_620:
 	VMOVUPS     (DX), Z10
 	VFMADD213PS Z1, Z0, Z10
 	VMOVUPS     Z10, (CX)
@@ -26102,7 +33460,7 @@ noprefetch_536:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_535
+	JNZ         row_619
 	VZEROUPPER
 	RET
 
@@ -26127,16 +33485,16 @@ scaleColsAVX512_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_537:
+row_621:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_538
+	JZ         noprefetch_622
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_538:
+noprefetch_622:
 	VMOVUPS     (DX), Z8
 	VFMADD213PS Z1, Z0, Z8
 	VMOVUPS     Z8, (CX)
@@ -26152,7 +33510,7 @@ noprefetch_538:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_537
+	JNZ         row_621
 	VZEROUPPER
 	RET
 
@@ -26173,15 +33531,15 @@ scaleColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_539:
+row_623:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_540
+	JZ         noprefetch_624
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_540:
+noprefetch_624:
 	VMOVUPS     (DX), Z6
 	VFMADD213PS Z1, Z0, Z6
 	VMOVUPS     Z6, (CX)
@@ -26194,7 +33552,7 @@ noprefetch_540:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_539
+	JNZ         row_623
 	VZEROUPPER
 	RET
 
@@ -26211,14 +33569,14 @@ scaleColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_541:
+row_625:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_542
+	JZ         noprefetch_626
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_542:
+noprefetch_626:
 	VMOVUPS     (DX), Z4
 	VFMADD213PS Z1, Z0, Z4
 	VMOVUPS     Z4, (CX)
@@ -26228,7 +33586,7 @@ noprefetch_542:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_541
+	JNZ         row_625
 	VZEROUPPER
 	RET
 
@@ -26241,20 +33599,20 @@ scaleColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_543:
+row_627:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_544
+	JZ         noprefetch_628
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_544:
+noprefetch_628:
 	VMOVUPS     (DX), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_543
+	JNZ         row_627
 	VZEROUPPER
 	RET
 
@@ -26287,10 +33645,10 @@ scaleColsAVX512_v6_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_545:
+row_629:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_546
+	JZ         noprefetch_630
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -26298,7 +33656,7 @@ row_545:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_546:
+noprefetch_630:
 	VMOVUPS     (DX), Z12
 	VFMADD213PS Z1, Z0, Z12
 	VMOVUPS     Z12, (CX)
@@ -26320,7 +33678,7 @@ noprefetch_546:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_545
+	JNZ         row_629
 	VZEROUPPER
 	RET
 
@@ -26349,17 +33707,17 @@ scaleColsAVX512_v5_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_547:
+row_631:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_548
+	JZ         noprefetch_632
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_548:
+noprefetch_632:
 	VMOVUPS     (DX), Z10
 	VFMADD213PS Z1, Z0, Z10
 	VMOVUPS     Z10, (CX)
@@ -26378,7 +33736,7 @@ noprefetch_548:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_547
+	JNZ         row_631
 	VZEROUPPER
 	RET
 
@@ -26403,16 +33761,16 @@ scaleColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_549:
+row_633:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_550
+	JZ         noprefetch_634
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_550:
+noprefetch_634:
 	VMOVUPS     (DX), Z8
 	VFMADD213PS Z1, Z0, Z8
 	VMOVUPS     Z8, (CX)
@@ -26428,7 +33786,7 @@ noprefetch_550:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_549
+	JNZ         row_633
 	VZEROUPPER
 	RET
 
@@ -26449,15 +33807,15 @@ scaleColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_551:
+row_635:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_552
+	JZ         noprefetch_636
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_552:
+noprefetch_636:
 	VMOVUPS     (DX), Z6
 	VFMADD213PS Z1, Z0, Z6
 	VMOVUPS     Z6, (CX)
@@ -26470,7 +33828,7 @@ noprefetch_552:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_551
+	JNZ         row_635
 	VZEROUPPER
 	RET
 
@@ -26487,14 +33845,14 @@ scaleColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_553:
+row_637:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_554
+	JZ         noprefetch_638
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_554:
+noprefetch_638:
 	VMOVUPS     (DX), Z4
 	VFMADD213PS Z1, Z0, Z4
 	VMOVUPS     Z4, (CX)
@@ -26504,7 +33862,7 @@ noprefetch_554:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_553
+	JNZ         row_637
 	VZEROUPPER
 	RET
 
@@ -26517,41 +33875,41 @@ scaleColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_555:
+row_639:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_556
+	JZ         noprefetch_640
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_556:
+noprefetch_640:
 	VMOVUPS.Z   (DX), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_555
+	JNZ         row_639
 	VZEROUPPER
 	RET
 
-streaming_531:
+streaming_615:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_557:
+rows_641:
 	CMPQ DI, $0x01
-	JB   rowsdone_558
+	JB   rowsdone_642
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_562:
+blocks_646:
 	CMPQ        R8, R9
-	JGT         blocksdone_563
+	JGT         blocksdone_647
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
@@ -26573,26 +33931,26 @@ blocks_562:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 192(CX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_562
+	JMP         blocks_646
 
-blocksdone_563:
+blocksdone_647:
 	ADDQ $0x000000c0, R9
 
-singles_559:
+singles_643:
 	CMPQ        R8, R9
-	JGT         tail_560
+	JGT         tail_644
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (CX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_559
+	JMP         singles_643
 
-tail_560:
+tail_644:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_561
+	JEQ         done_645
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -26600,17 +33958,17 @@ tail_560:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_561:
+done_645:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_557
+	JMP  rows_641
 
-rowsdone_558:
+rowsdone_642:
 	VZEROUPPER
 	RET
 
-nontemporal_530:
+nontemporal_614:
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -26619,12 +33977,12 @@ nontemporal_530:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    scale_len+56(FP), $0x00000060
-	JA      streaming_564
+	JA      streaming_648
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, scale_len+56(FP)
-	JZ      full_565
+	JZ      full_649
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -26638,7 +33996,7 @@ nontemporal_530:
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX512_v6_true_true
 
-full_565:
+full_649:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -26677,10 +34035,10 @@ full_565:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_566:
+row_650:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_567
+	JZ         noprefetch_651
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -26688,7 +34046,7 @@ row_566:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_567:
+noprefetch_651:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26713,7 +34071,7 @@ noprefetch_567:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_566
+	JNZ         row_650
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26743,17 +34101,17 @@ scaleColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_568:
+row_652:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_569
+	JZ         noprefetch_653
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_569:
+noprefetch_653:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26775,7 +34133,7 @@ noprefetch_569:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_568
+	JNZ         row_652
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26801,16 +34159,16 @@ scaleColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_570:
+row_654:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_571
+	JZ         noprefetch_655
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_571:
+noprefetch_655:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26829,7 +34187,7 @@ noprefetch_571:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_570
+	JNZ         row_654
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26851,15 +34209,15 @@ scaleColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_572:
+row_656:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_573
+	JZ         noprefetch_657
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_573:
+noprefetch_657:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26875,7 +34233,7 @@ noprefetch_573:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_572
+	JNZ         row_656
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26893,14 +34251,14 @@ scaleColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_574:
+row_658:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_575
+	JZ         noprefetch_659
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_575:
+noprefetch_659:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26913,7 +34271,7 @@ noprefetch_575:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_574
+	JNZ         row_658
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26927,13 +34285,13 @@ scaleColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_576:
+row_660:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_577
+	JZ         noprefetch_661
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_577:
+noprefetch_661:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26943,7 +34301,7 @@ noprefetch_577:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_576
+	JNZ         row_660
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26977,10 +34335,10 @@ scaleColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_578:
+row_662:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_579
+	JZ         noprefetch_663
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -26988,7 +34346,7 @@ row_578:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_579:
+noprefetch_663:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -27013,7 +34371,7 @@ noprefetch_579:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_578
+	JNZ         row_662
 	SFENCE
 	VZEROUPPER
 	RET
@@ -27043,17 +34401,17 @@ scaleColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_580:
+row_664:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_581
+	JZ         noprefetch_665
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_581:
+noprefetch_665:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -27075,7 +34433,7 @@ noprefetch_581:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_580
+	JNZ         row_664
 	SFENCE
 	VZEROUPPER
 	RET
@@ -27101,16 +34459,16 @@ scaleColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_582:
+row_666:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_583
+	JZ         noprefetch_667
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_583:
+noprefetch_667:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -27129,7 +34487,7 @@ noprefetch_583:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_582
+	JNZ         row_666
 	SFENCE
 	VZEROUPPER
 	RET
@@ -27151,15 +34509,15 @@ scaleColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_584:
+row_668:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_585
+	JZ         noprefetch_669
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_585:
+noprefetch_669:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -27175,7 +34533,7 @@ noprefetch_585:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_584
+	JNZ         row_668
 	SFENCE
 	VZEROUPPER
 	RET
@@ -27193,14 +34551,14 @@ scaleColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_586:
+row_670:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_587
+	JZ         noprefetch_671
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_587:
+noprefetch_671:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -27213,7 +34571,7 @@ noprefetch_587:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_586
+	JNZ         row_670
 	SFENCE
 	VZEROUPPER
 	RET
@@ -27227,13 +34585,13 @@ scaleColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_588:
+row_672:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_589
+	JZ         noprefetch_673
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_589:
+noprefetch_673:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -27243,29 +34601,29 @@ noprefetch_589:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_588
+	JNZ         row_672
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_564:
+streaming_648:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_590:
+rows_674:
 	CMPQ DI, $0x04
-	JB   rowsdone_591
+	JB   rowsdone_675
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_595:
+blocks_679:
 	CMPQ        R8, R9
-	JGT         blocksdone_596
+	JGT         blocksdone_680
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -27330,14 +34688,14 @@ blocks_595:
 	VFMADD213PS Z7, Z6, Z0
 	VMOVNTPS    Z0, 192(CX)(R10*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_595
+	JMP         blocks_679
 
-blocksdone_596:
+blocksdone_680:
 	ADDQ $0x000000c0, R9
 
-singles_592:
+singles_676:
 	CMPQ        R8, R9
-	JGT         tail_593
+	JGT         tail_677
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	MOVQ        R8, R10
@@ -27357,12 +34715,12 @@ singles_592:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, (CX)(R10*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_592
+	JMP         singles_676
 
-tail_593:
+tail_677:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_594
+	JEQ         done_678
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -27382,7 +34740,7 @@ tail_593:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_594:
+done_678:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -27392,20 +34750,20 @@ done_594:
 	ADDQ AX, DX
 	ADDQ AX, DX
 	SUBQ $0x04, DI
-	JMP  rows_590
+	JMP  rows_674
 
-rowsdone_591:
-rows_597:
+rowsdone_675:
+rows_681:
 	CMPQ DI, $0x01
-	JB   rowsdone_598
+	JB   rowsdone_682
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_602:
+blocks_686:
 	CMPQ        R8, R9
-	JGT         blocksdone_603
+	JGT         blocksdone_687
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -27430,26 +34788,26 @@ blocks_602:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, 192(CX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_602
+	JMP         blocks_686
 
-blocksdone_603:
+blocksdone_687:
 	ADDQ $0x000000c0, R9
 
-singles_599:
+singles_683:
 	CMPQ        R8, R9
-	JGT         tail_600
+	JGT         tail_684
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, (CX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_599
+	JMP         singles_683
 
-tail_600:
+tail_684:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_601
+	JEQ         done_685
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -27457,13 +34815,13 @@ tail_600:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_601:
+done_685:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_597
+	JMP  rows_681
 
-rowsdone_598:
+rowsdone_682:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -27496,9 +34854,9 @@ TEXT ·foldWholeAVX512(SB), NOSPLIT, $0-184
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000040, R9
 
-singles_604:
+singles_688:
 	CMPQ          R11, R9
-	JGT           tail_605
+	JGT           tail_689
 	VMOVUPD       (DX)(R11*2), Z2
 	VMOVUPD       64(DX)(R11*2), Z3
 	VMOVUPD       (BX)(R11*2), Z4
@@ -27553,12 +34911,12 @@ singles_604:
 	VINSERTF64X4  $0x01, Y2, Z4, Z4
 	VMOVUPS       Z4, (CX)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_604
+	JMP           singles_688
 
-tail_605:
+tail_689:
 	ADDQ          $0x00000040, R9
 	CMPQ          R11, R9
-	JEQ           done_606
+	JEQ           done_690
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DX)(R11*2), K1, Z2
 	VMOVUPD.Z     64(DX)(R11*2), K2, Z3
@@ -27617,7 +34975,7 @@ tail_605:
 	VMOVUPS       Z0, K1, (CX)(R11*1)
 	MOVQ          R9, R11
 
-done_606:
+done_690:
 	MOVQ R10, ret+176(FP)
 	VZEROUPPER
 	RET
@@ -27643,9 +35001,9 @@ TEXT ·saveAVX512(SB), NOSPLIT, $0-120
 	SHLQ    $0x02, DI
 	SUBQ    $0x00000040, DI
 
-singles_607:
+singles_691:
 	CMPQ          R8, DI
-	JGT           tail_608
+	JGT           tail_692
 	VMOVUPD       (BX)(R8*2), Z0
 	VMOVUPD       64(BX)(R8*2), Z1
 	VMOVUPD       (SI)(R8*2), Z2
@@ -27671,12 +35029,12 @@ singles_607:
 	VINSERTF64X4  $0x01, Y1, Z0, Z0
 	VMOVUPS       Z0, (DX)(R8*1)
 	ADDQ          $0x00000040, R8
-	JMP           singles_607
+	JMP           singles_691
 
-tail_608:
+tail_692:
 	ADDQ          $0x00000040, DI
 	CMPQ          R8, DI
-	JEQ           done_609
+	JEQ           done_693
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R8*2), K1, Z0
 	VMOVUPD.Z     64(BX)(R8*2), K2, Z1
@@ -27705,7 +35063,7 @@ tail_608:
 	VMOVUPS       Z0, K1, (DX)(R8*1)
 	MOVQ          DI, R8
 
-done_609:
+done_693:
 	VZEROUPPER
 	RET
 
@@ -27735,9 +35093,9 @@ TEXT ·trackAVX512(SB), NOSPLIT, $0-112
 	SHLQ         $0x02, SI
 	SUBQ         $0x00000040, SI
 
-singles_610:
+singles_694:
 	CMPQ          DI, SI
-	JGT           tail_611
+	JGT           tail_695
 	VMOVUPD       (DX)(DI*2), Z3
 	VMOVUPD       64(DX)(DI*2), Z4
 	VMOVUPD       (BX)(DI*2), Z5
@@ -27775,12 +35133,12 @@ singles_610:
 	VINSERTF64X4  $0x01, Y3, Z5, Z5
 	VMOVUPS       Z5, (CX)(DI*1)
 	ADDQ          $0x00000040, DI
-	JMP           singles_610
+	JMP           singles_694
 
-tail_611:
+tail_695:
 	ADDQ          $0x00000040, SI
 	CMPQ          DI, SI
-	JEQ           done_612
+	JEQ           done_696
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DX)(DI*2), K1, Z3
 	VMOVUPD.Z     64(DX)(DI*2), K2, Z4
@@ -27821,7 +35179,7 @@ tail_611:
 	VMOVUPS       Z0, K1, (CX)(DI*1)
 	MOVQ          SI, DI
 
-done_612:
+done_696:
 	VZEROUPPER
 	RET
 
@@ -27843,9 +35201,9 @@ TEXT ·widenAVX512(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_613:
+singles_697:
 	CMPQ          BX, DX
-	JGT           tail_614
+	JGT           tail_698
 	VMOVUPS       (CX)(BX*1), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -27853,12 +35211,12 @@ singles_613:
 	VMOVUPD       Z1, (AX)(BX*2)
 	VMOVUPD       Z0, 64(AX)(BX*2)
 	ADDQ          $0x00000040, BX
-	JMP           singles_613
+	JMP           singles_697
 
-tail_614:
+tail_698:
 	ADDQ          $0x00000040, DX
 	CMPQ          BX, DX
-	JEQ           done_615
+	JEQ           done_699
 	VMOVUPS.Z     (CX)(BX*1), K1, Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -27868,7 +35226,7 @@ tail_614:
 	VMOVUPD       Z0, K2, 64(AX)(BX*2)
 	MOVQ          DX, BX
 
-done_615:
+done_699:
 	VZEROUPPER
 	RET
 
@@ -27890,9 +35248,9 @@ TEXT ·narrowAVX512(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_616:
+singles_700:
 	CMPQ         BX, DX
-	JGT          tail_617
+	JGT          tail_701
 	VMOVUPD      (CX)(BX*2), Z0
 	VMOVUPD      64(CX)(BX*2), Z1
 	VPXORD       Z2, Z2, Z2
@@ -27901,12 +35259,12 @@ singles_616:
 	VINSERTF64X4 $0x01, Y0, Z2, Z2
 	VMOVUPS      Z2, (AX)(BX*1)
 	ADDQ         $0x00000040, BX
-	JMP          singles_616
+	JMP          singles_700
 
-tail_617:
+tail_701:
 	ADDQ         $0x00000040, DX
 	CMPQ         BX, DX
-	JEQ          done_618
+	JEQ          done_702
 	KSHIFTRW     $0x08, K1, K2
 	VMOVUPD.Z    (CX)(BX*2), K1, Z0
 	VMOVUPD.Z    64(CX)(BX*2), K2, Z1
@@ -27917,7 +35275,7 @@ tail_617:
 	VMOVUPS      Z2, K1, (AX)(BX*1)
 	MOVQ         DX, BX
 
-done_618:
+done_702:
 	VZEROUPPER
 	RET
 
@@ -27951,9 +35309,9 @@ TEXT ·gradCoefficientsAVX512(SB), NOSPLIT, $0-248
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_619:
+singles_703:
 	CMPQ          R13, R12
-	JGT           tail_620
+	JGT           tail_704
 	VMOVUPD       (DI)(R13*2), Z1
 	VMOVUPD       64(DI)(R13*2), Z2
 	VMOVUPD       (R8)(R13*2), Z3
@@ -27970,7 +35328,7 @@ singles_619:
 	VMOVUPD       Z3, (R8)(R13*2)
 	VMOVUPD       Z4, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_622
+	JEQ           nodWeight_706
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -27982,16 +35340,16 @@ singles_619:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, (BX)(R13*1)
 
-nodWeight_622:
+nodWeight_706:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_623
+	JEQ          nodBias_707
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, (SI)(R13*1)
 
-nodBias_623:
+nodBias_707:
 	VMOVUPS       (R10)(R13*1), Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -28044,12 +35402,12 @@ nodBias_623:
 	VINSERTF64X4  $0x01, Y1, Z3, Z3
 	VMOVUPS       Z3, (DX)(R13*1)
 	ADDQ          $0x00000040, R13
-	JMP           singles_619
+	JMP           singles_703
 
-tail_620:
+tail_704:
 	ADDQ          $0x00000040, R12
 	CMPQ          R13, R12
-	JEQ           done_621
+	JEQ           done_705
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R13*2), K1, Z1
 	VMOVUPD.Z     64(DI)(R13*2), K2, Z2
@@ -28069,7 +35427,7 @@ tail_620:
 	VMOVUPD       Z3, K1, (R8)(R13*2)
 	VMOVUPD       Z4, K2, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_624
+	JEQ           nodWeight_708
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -28081,16 +35439,16 @@ tail_620:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, K1, (BX)(R13*1)
 
-nodWeight_624:
+nodWeight_708:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_625
+	JEQ          nodBias_709
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, K1, (SI)(R13*1)
 
-nodBias_625:
+nodBias_709:
 	VMOVUPS.Z     (R10)(R13*1), K1, Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -28144,6 +35502,6 @@ nodBias_625:
 	VMOVUPS       Z0, K1, (DX)(R13*1)
 	MOVQ          R12, R13
 
-done_621:
+done_705:
 	VZEROUPPER
 	RET

@@ -794,15 +794,15 @@ type shortStep func(at func(p int) Mem, tail bool, c, a, q VecVirtual)
 const shortPrefetch = 256
 
 // reduceGroupSums emits the reductions' sums over a group of m samples, walked channel
-// by channel (groupSumsByChannel, by position for runs of one vector) or, when the
-// argument bychannel is 0, sample by sample (groupSumsBySample, its accumulators in the
-// buffer buf); total is as in groupSumsByChannel.
+// by channel (groupSumsByChannel) or, when the argument bychannel is 0, sample by sample
+// (groupSumsBySample, its accumulators in the buffer buf); total is as in
+// groupSumsByChannel.
 func (w *isa) reduceGroupSums(ptrs []Register, m, width Register, n Mem,
 	param func(ch Register) VecVirtual, step shortStep, total func(ch Register, r int, v VecVirtual)) {
 	bySample, summed := w.label("bysample"), w.label("summed")
 	CMPQ(addr(Param("bychannel")), U8(0))
 	JE(LabelRef(bySample))
-	w.groupSumsByChannel(ptrs, m, width, n, w.lanes, param, step, total)
+	w.groupSumsByChannel(ptrs, m, width, n, param, step, total)
 	JMP(LabelRef(summed))
 	Label(bySample)
 	skip, t := Load(Param("stride"), GP64()), GP64()
@@ -894,57 +894,71 @@ func (w *isa) groupTotals(acc Register, n Mem, total func(ch Register, r int, v 
 // groupSumsByChannel emits the short-run forms' sums over the m samples of a group (m a
 // register), channel by channel: channel ch's m runs of width values, at the data pointers plus
 // ch*width values and stride bytes apart, summed by step in float32 over four pairs of
-// vectors (by position for runs of at most positions values, else run by run), then
-// across lanes in float64 and passed to total(ch, r, v) for r = 0, 1 in v's low lane.
-// param(ch) loads the channel's broadcast parameter. The pointers advance to the next
-// group. Keeping a channel's sums in registers across its samples, rather than in memory
-// across the channels of each sample, leaves each run no loads or stores but its data.
-func (w *isa) groupSumsByChannel(ptrs []Register, m, width Register, n Mem, positions int,
+// vectors, then across lanes in float64 and passed to total(ch, r, v) for r = 0, 1 in v's
+// low lane. param(ch) loads the channel's broadcast parameter. The pointers advance to
+// the next group. Keeping a channel's sums in registers across its samples, rather than
+// in memory across the channels of each sample, leaves each run no loads or stores but
+// its data. Runs of at most unrolledRun values take a channel loop of their own for
+// each count of vectors (byRun); longer runs, runsBySample.
+func (w *isa) groupSumsByChannel(ptrs []Register, m, width Register, n Mem,
 	param func(ch Register) VecVirtual, step shortStep, total func(ch Register, r int, v VecVirtual)) {
 	stride := w.strideBytes()
 	run := GP64()
 	MOVQ(width, run)
 	SHLQ(U8(2), run)
 	ch := GP64()
-	XORQ(ch, ch)
-	channel := w.label("channel")
-	Label(channel)
-	c := param(ch)
-	var s, q [4]VecVirtual
-	for u := range 4 {
-		s[u], q[u] = w.vec(), w.vec()
-		w.zero(s[u])
-		w.zero(q[u])
+	grouped := w.label("grouped")
+	// channels emits the loop over the channels, walk summing one channel's runs.
+	channels := func(walk func(c VecVirtual, s, q [4]VecVirtual)) {
+		XORQ(ch, ch)
+		channel := w.label("channel")
+		Label(channel)
+		c := param(ch)
+		var s, q [4]VecVirtual
+		for u := range 4 {
+			s[u], q[u] = w.vec(), w.vec()
+			w.zero(s[u])
+			w.zero(q[u])
+		}
+		w.prefetchGroup(ptrs, m, stride)
+		walk(c, s, q)
+		for _, a := range [][4]VecVirtual{s, q} {
+			VADDPS(a[1], a[0], a[0])
+			VADDPS(a[3], a[2], a[2])
+			VADDPS(a[2], a[0], a[0])
+		}
+		for r, v := range []VecVirtual{s[0], q[0]} {
+			lo, hi := w.widen(v, 0), w.widen(v, 1)
+			VADDPD(hi, lo, lo)
+			w.hsumPD(lo)
+			total(ch, r, lo)
+		}
+		for _, p := range ptrs {
+			ADDQ(run, p)
+		}
+		INCQ(ch)
+		CMPQ(ch, n)
+		JB(LabelRef(channel))
+		JMP(LabelRef(grouped))
 	}
-	w.prefetchGroup(ptrs, m, stride)
-	bySample, summed := w.label("bysample"), w.label("summed")
-	CMPQ(run, U32(4*positions))
-	JA(LabelRef(bySample))
-	// Even samples into accumulator pairs 0 and 1, odd ones into 2 and 3.
-	w.byPosition(ptrs, m, stride, run, func(at func(p int) Mem, h, u int, tail bool) {
-		step(at, tail, c, s[2*h+u], q[2*h+u])
-	})
-	JMP(LabelRef(summed))
-	Label(bySample)
-	w.runsBySample(ptrs, m, stride, run, c, step, s, q)
-	Label(summed)
-	for _, a := range [][4]VecVirtual{s, q} {
-		VADDPS(a[1], a[0], a[0])
-		VADDPS(a[3], a[2], a[2])
-		VADDPS(a[2], a[0], a[0])
+	// The run's vector count picks its loop: nv vectors, the last partial or not.
+	variant := func(nv int, tail bool) string { return w.label(fmt.Sprintf("run%d_%v", nv, tail)) }
+	var labels [][2]string
+	for nv := 1; nv*w.lanes <= unrolledRun; nv++ {
+		l := [2]string{variant(nv, false), variant(nv, true)}
+		labels = append(labels, l)
+		CMPQ(run, U32(nv*w.size()))
+		JB(LabelRef(l[1]))
+		JEQ(LabelRef(l[0]))
 	}
-	for r, v := range []VecVirtual{s[0], q[0]} {
-		lo, hi := w.widen(v, 0), w.widen(v, 1)
-		VADDPD(hi, lo, lo)
-		w.hsumPD(lo)
-		total(ch, r, lo)
+	channels(func(c VecVirtual, s, q [4]VecVirtual) { w.runsBySample(ptrs, m, stride, run, c, step, s, q) })
+	for i, l := range labels {
+		for t, tail := range []bool{false, true} {
+			Label(l[t])
+			channels(func(c VecVirtual, s, q [4]VecVirtual) { w.byRun(ptrs, m, stride, i+1, tail, c, step, s, q) })
+		}
 	}
-	for _, p := range ptrs {
-		ADDQ(run, p)
-	}
-	INCQ(ch)
-	CMPQ(ch, n)
-	JB(LabelRef(channel))
+	Label(grouped)
 	w.nextGroup(ptrs, m, stride, run, ch)
 }
 
@@ -962,20 +976,22 @@ func (w *isa) nextGroup(ptrs []Register, m, stride, run, ch Register) {
 	}
 }
 
-// Runs of at most positions values groupSumsByChannel sums vector position by vector
-// position (byPosition); longer runs go sample by sample (runsBySample), whose loop
-// over a run's vectors then costs less than a loop down the samples for each position.
-// The moments take runs of up to momentsPositions values by position: per run, on data
-// in L2 (AVX-512), 16 values took 1.70 ns by sample and 1.02 ns by position, 49 values
-// 2.92 and 2.77 ns, 64 values 2.48 and 2.23 ns, but 100 values 7.2 and 7.8 ns. The
-// reductions take only runs of one vector: a run's later positions come back to lines its
-// earlier ones began, and with two tensors' runs crowding the L1 sets, those lines had
-// left (NCHW 32×256×5×5, AVX-512: the reduction 1.50 → 1.78× copy by position).
-const momentsPositions = 64
+// Runs of at most unrolledRun values groupSumsByChannel takes in straight-line code, with
+// a channel loop for each count of vectors (byRun), chosen once a group; longer runs, in
+// a loop over each run's vectors (runsBySample). The loops that had walked short runs
+// (byPosition for the moments' runs of up to 64 values, runsBySample for the
+// reductions' runs longer than a vector) cost more instructions than the data: on runs
+// of 49 values, about 70 of the 170 a channel took in a group of five samples. Straight-line,
+// four processes alternated (2 MiB pages), medians × copy, AVX-512: Moments on
+// NCHW 8×512×7×7 0.93 → 0.74, 64×256×5×5 0.88 → 0.73, 32×512×7×7 0.77 → 0.66; the
+// reduction on 8×512×7×7 1.78 → 1.41, 128×64×17 2.26 → 1.85. AVX2: Moments on
+// 16×256×8×8 0.68 → 0.50, 64×256×5×5 0.91 → 0.76.
+const unrolledRun = 64
 
 // A vectorStep emits the work on one vector of runs: at(p) is its address in data
-// pointer p, h the parity of its sample in the group and u that of its position in the
-// run; with tail, it is the run's last, partial vector.
+// pointer p, h the parity of its sample in the group and u its index among the vectors
+// of one step (in byRun, its place in the run); with tail, it is the run's last, partial
+// vector.
 type vectorStep func(at func(p int) Mem, h, u int, tail bool)
 
 // byPosition emits f for every vector of the group's m runs of run bytes at the data
@@ -1005,6 +1021,17 @@ func (w *isa) byPosition(ptrs []Register, m, stride, run Register, f vectorStep)
 	JAE(LabelRef(done))
 	w.downSamples(ptrs, v, m, stride, 1, true, f)
 	Label(done)
+}
+
+// byRun emits the sums of groupSumsByChannel for runs of nv vectors, the last one
+// partial when tail: each run in straight-line code, down the samples two at a time,
+// even samples' vectors alternately into accumulator pairs 0 and 1, odd ones' into 2 and 3.
+func (w *isa) byRun(ptrs []Register, m, stride Register, nv int, tail bool, c VecVirtual, step shortStep, s, q [4]VecVirtual) {
+	o := GP64()
+	XORQ(o, o)
+	w.downSamples(ptrs, o, m, stride, nv, tail, func(at func(p int) Mem, h, u int, tail bool) {
+		step(at, tail, c, s[2*h+u%2], q[2*h+u%2])
+	})
 }
 
 // runsBySample emits the sums of groupSumsByChannel run by run: even samples' vectors
@@ -1051,7 +1078,7 @@ func (w *isa) prefetchGroup(ptrs []Register, m, stride Register) {
 }
 
 // downSamples emits f for nv vectors at byte offset v of the runs at the data pointers,
-// down the m samples of a group stride bytes apart.
+// down the m samples of a group stride bytes apart; with tail, the last one is partial.
 func (w *isa) downSamples(ptrs []Register, v, m, stride Register, nv int, tail bool, f vectorStep) {
 	o, o2, j := GP64(), GP64(), GP64()
 	MOVQ(v, o)
@@ -1060,7 +1087,7 @@ func (w *isa) downSamples(ptrs []Register, v, m, stride Register, nv int, tail b
 	loop, last, done := w.label("down"), w.label("downlast"), w.label("downdone")
 	body := func(h int, off Register) {
 		for u := range nv {
-			f(func(p int) Mem { return Mem{Base: ptrs[p], Index: off, Scale: 1, Disp: u * w.size()} }, h, u, tail)
+			f(func(p int) Mem { return Mem{Base: ptrs[p], Index: off, Scale: 1, Disp: u * w.size()} }, h, u, tail && u == nv-1)
 		}
 	}
 	Label(loop)
@@ -1108,7 +1135,7 @@ func (w *isa) momentsShortRows() {
 
 	group := w.label("group")
 	Label(group)
-	w.groupSumsByChannel([]Register{x}, m, width, n, momentsPositions, func(ch Register) VecVirtual {
+	w.groupSumsByChannel([]Register{x}, m, width, n, func(ch Register) VecVirtual {
 		buf, k := Load(Param("buf").Base(), GP64()), w.vec()
 		VBROADCASTSS(Mem{Base: buf, Index: ch, Scale: 4}, k)
 		return k

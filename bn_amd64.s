@@ -445,33 +445,64 @@ group_25:
 	SHLQ $0x02, BX
 	MOVQ CX, SI
 	SHLQ $0x02, SI
+	CMPQ prefetch+144(FP), $0x00
+	JE   unprefetched_27
 	CMPQ SI, $0x00000020
-	JB   run1_true_28
-	JEQ  run1_false_27
+	JB   run1_true_true_29
+	JEQ  run1_false_true_28
 	CMPQ SI, $0x00000040
-	JB   run2_true_30
-	JEQ  run2_false_29
+	JB   run2_true_true_31
+	JEQ  run2_false_true_30
 	CMPQ SI, $0x00000060
-	JB   run3_true_32
-	JEQ  run3_false_31
+	JB   run3_true_true_33
+	JEQ  run3_false_true_32
 	CMPQ SI, $0x00000080
-	JB   run4_true_34
-	JEQ  run4_false_33
+	JB   run4_true_true_35
+	JEQ  run4_false_true_34
 	CMPQ SI, $0x000000a0
-	JB   run5_true_36
-	JEQ  run5_false_35
+	JB   run5_true_true_37
+	JEQ  run5_false_true_36
 	CMPQ SI, $0x000000c0
-	JB   run6_true_38
-	JEQ  run6_false_37
+	JB   run6_true_true_39
+	JEQ  run6_false_true_38
 	CMPQ SI, $0x000000e0
-	JB   run7_true_40
-	JEQ  run7_false_39
+	JB   run7_true_true_41
+	JEQ  run7_false_true_40
 	CMPQ SI, $0x00000100
-	JB   run8_true_42
-	JEQ  run8_false_41
+	JB   run8_true_true_43
+	JEQ  run8_false_true_42
+	JMP  unprefetched_27_long
+
+unprefetched_27:
+	CMPQ SI, $0x00000020
+	JB   run1_true_false_45
+	JEQ  run1_false_false_44
+	CMPQ SI, $0x00000040
+	JB   run2_true_false_47
+	JEQ  run2_false_false_46
+	CMPQ SI, $0x00000060
+	JB   run3_true_false_49
+	JEQ  run3_false_false_48
+	CMPQ SI, $0x00000080
+	JB   run4_true_false_51
+	JEQ  run4_false_false_50
+	CMPQ SI, $0x000000a0
+	JB   run5_true_false_53
+	JEQ  run5_false_false_52
+	CMPQ SI, $0x000000c0
+	JB   run6_true_false_55
+	JEQ  run6_false_false_54
+	CMPQ SI, $0x000000e0
+	JB   run7_true_false_57
+	JEQ  run7_false_false_56
+	CMPQ SI, $0x00000100
+	JB   run8_true_false_59
+	JEQ  run8_false_false_58
+
+unprefetched_27_long:
 	XORQ DI, DI
 
-channel_43:
+channel_60:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -484,11 +515,11 @@ channel_43:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_44
+	JZ           noprefetch_61
 	XORQ         R9, R9
 	MOVQ         DX, R10
 
-prefetch_45:
+prefetch_62:
 	LEAQ       (R8)(AX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -496,20 +527,20 @@ prefetch_45:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_45
+	JNZ        prefetch_62
 
-noprefetch_44:
+noprefetch_61:
 	XORQ R8, R8
 	MOVQ DX, R9
 
-sample_46:
+sample_63:
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000040, R11
 
-blocks_51:
+blocks_68:
 	CMPQ        R10, R11
-	JGT         blocksdone_52
+	JGT         blocksdone_69
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -517,68 +548,68 @@ blocks_51:
 	VSUBPS      Y10, Y4, Y4
 	VFMADD231PS Y10, Y10, Y5
 	ADDQ        $0x00000040, R10
-	JMP         blocks_51
+	JMP         blocks_68
 
-blocksdone_52:
+blocksdone_69:
 	ADDQ $0x00000020, R11
 
-singles_48:
+singles_65:
 	CMPQ        R10, R11
-	JGT         tail_49
+	JGT         tail_66
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
 	ADDQ        $0x00000020, R10
-	JMP         singles_48
+	JMP         singles_65
 
-tail_49:
+tail_66:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_50
+	JEQ        done_67
 	LEAQ       (AX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_53
+	JA         loadslow_70
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_54
+	JMP        loaded_71
 
-loadslow_53:
+loadslow_70:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_55:
+copy_72:
 	CMPQ R13, R12
-	JGE  copied_56
+	JGE  copied_73
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_55
+	JMP  copy_72
 
-copied_56:
+copied_73:
 	VMOVUPS (SP), Y10
 
-loaded_54:
+loaded_71:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
 	MOVQ        R11, R10
 
-done_50:
+done_67:
 	ADDQ BX, R8
 	DECQ R9
-	JZ   samplesdone_47
+	JZ   samplesdone_64
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000040, R11
 
-blocks_60:
+blocks_77:
 	CMPQ        R10, R11
-	JGT         blocksdone_61
+	JGT         blocksdone_78
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
@@ -586,63 +617,63 @@ blocks_60:
 	VSUBPS      Y10, Y8, Y8
 	VFMADD231PS Y10, Y10, Y9
 	ADDQ        $0x00000040, R10
-	JMP         blocks_60
+	JMP         blocks_77
 
-blocksdone_61:
+blocksdone_78:
 	ADDQ $0x00000020, R11
 
-singles_57:
+singles_74:
 	CMPQ        R10, R11
-	JGT         tail_58
+	JGT         tail_75
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
 	ADDQ        $0x00000020, R10
-	JMP         singles_57
+	JMP         singles_74
 
-tail_58:
+tail_75:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_59
+	JEQ        done_76
 	LEAQ       (AX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_62
+	JA         loadslow_79
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_63
+	JMP        loaded_80
 
-loadslow_62:
+loadslow_79:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_64:
+copy_81:
 	CMPQ R13, R12
-	JGE  copied_65
+	JGE  copied_82
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_64
+	JMP  copy_81
 
-copied_65:
+copied_82:
 	VMOVUPS (SP), Y10
 
-loaded_63:
+loaded_80:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
 	MOVQ        R11, R10
 
-done_59:
+done_76:
 	ADDQ BX, R8
 	DECQ R9
-	JNZ  sample_46
+	JNZ  sample_63
 
-samplesdone_47:
+samplesdone_64:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -672,13 +703,13 @@ samplesdone_47:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_43
+	JB           channel_60
 	JMP          grouped_26
 
-run1_false_27:
+run1_false_true_28:
 	XORQ DI, DI
 
-channel_66:
+channel_83:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -690,29 +721,2492 @@ channel_66:
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_67
+	ADDQ         AX, R8
 	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_84:
+	CMPQ        R11, $0x02
+	JB          downlast_85
+	PREFETCHT0  (R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	PREFETCHT0  (R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_84
+
+downlast_85:
+	TESTQ       R11, R11
+	JZ          downdone_86
+	PREFETCHT0  (R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_86:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_83
+	JMP          grouped_26
+
+run1_true_true_29:
+	XORQ DI, DI
+
+channel_87:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_88:
+	CMPQ       R11, $0x02
+	JB         downlast_89
+	PREFETCHT0 (R8)(R9*1)
+	LEAQ       (AX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_91
+	VMASKMOVPS (R12), Y0, Y10
+	JMP        loaded_92
+
+loadslow_91:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_93:
+	CMPQ R14, R13
+	JGE  copied_94
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_93
+
+copied_94:
+	VMOVUPS (SP), Y10
+
+loaded_92:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	PREFETCHT0  (R8)(R10*1)
+	LEAQ        (AX)(R10*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_95
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_96
+
+loadslow_95:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_97:
+	CMPQ R14, R13
+	JGE  copied_98
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_97
+
+copied_98:
+	VMOVUPS (SP), Y10
+
+loaded_96:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_88
+
+downlast_89:
+	TESTQ      R11, R11
+	JZ         downdone_90
+	PREFETCHT0 (R8)(R9*1)
+	LEAQ       (AX)(R9*1), R8
+	MOVQ       R8, R9
+	ANDQ       $0x00000fff, R9
+	CMPQ       R9, $0x00000fe0
+	JA         loadslow_99
+	VMASKMOVPS (R8), Y0, Y10
+	JMP        loaded_100
+
+loadslow_99:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_101:
+	CMPQ R10, R9
+	JGE  copied_102
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_101
+
+copied_102:
+	VMOVUPS (SP), Y10
+
+loaded_100:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_90:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_87
+	JMP          grouped_26
+
+run2_false_true_30:
+	XORQ DI, DI
+
+channel_103:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_104:
+	CMPQ        R11, $0x02
+	JB          downlast_105
+	PREFETCHT0  (R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	PREFETCHT0  (R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_104
+
+downlast_105:
+	TESTQ       R11, R11
+	JZ          downdone_106
+	PREFETCHT0  (R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_106:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_103
+	JMP          grouped_26
+
+run2_true_true_31:
+	XORQ DI, DI
+
+channel_107:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_108:
+	CMPQ        R11, $0x02
+	JB          downlast_109
+	PREFETCHT0  (R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        32(AX)(R9*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_111
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_112
+
+loadslow_111:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_113:
+	CMPQ R14, R13
+	JGE  copied_114
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_113
+
+copied_114:
+	VMOVUPS (SP), Y10
+
+loaded_112:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	PREFETCHT0  (R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        32(AX)(R10*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_115
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_116
+
+loadslow_115:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_117:
+	CMPQ R14, R13
+	JGE  copied_118
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_117
+
+copied_118:
+	VMOVUPS (SP), Y10
+
+loaded_116:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_108
+
+downlast_109:
+	TESTQ       R11, R11
+	JZ          downdone_110
+	PREFETCHT0  (R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        32(AX)(R9*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_119
+	VMASKMOVPS  (R8), Y0, Y10
+	JMP         loaded_120
+
+loadslow_119:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_121:
+	CMPQ R10, R9
+	JGE  copied_122
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_121
+
+copied_122:
+	VMOVUPS (SP), Y10
+
+loaded_120:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_110:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_107
+	JMP          grouped_26
+
+run3_false_true_32:
+	XORQ DI, DI
+
+channel_123:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_124:
+	CMPQ        R11, $0x02
+	JB          downlast_125
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_124
+
+downlast_125:
+	TESTQ       R11, R11
+	JZ          downdone_126
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_126:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_123
+	JMP          grouped_26
+
+run3_true_true_33:
+	XORQ DI, DI
+
+channel_127:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_128:
+	CMPQ        R11, $0x02
+	JB          downlast_129
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	LEAQ        64(AX)(R9*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_131
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_132
+
+loadslow_131:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_133:
+	CMPQ R14, R13
+	JGE  copied_134
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_133
+
+copied_134:
+	VMOVUPS (SP), Y10
+
+loaded_132:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        64(AX)(R10*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_135
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_136
+
+loadslow_135:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_137:
+	CMPQ R14, R13
+	JGE  copied_138
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_137
+
+copied_138:
+	VMOVUPS (SP), Y10
+
+loaded_136:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_128
+
+downlast_129:
+	TESTQ       R11, R11
+	JZ          downdone_130
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	LEAQ        64(AX)(R9*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_139
+	VMASKMOVPS  (R8), Y0, Y10
+	JMP         loaded_140
+
+loadslow_139:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_141:
+	CMPQ R10, R9
+	JGE  copied_142
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_141
+
+copied_142:
+	VMOVUPS (SP), Y10
+
+loaded_140:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_130:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_127
+	JMP          grouped_26
+
+run4_false_true_34:
+	XORQ DI, DI
+
+channel_143:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_144:
+	CMPQ        R11, $0x02
+	JB          downlast_145
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_144
+
+downlast_145:
+	TESTQ       R11, R11
+	JZ          downdone_146
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_146:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_143
+	JMP          grouped_26
+
+run4_true_true_35:
+	XORQ DI, DI
+
+channel_147:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_148:
+	CMPQ        R11, $0x02
+	JB          downlast_149
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        96(AX)(R9*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_151
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_152
+
+loadslow_151:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_153:
+	CMPQ R14, R13
+	JGE  copied_154
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_153
+
+copied_154:
+	VMOVUPS (SP), Y10
+
+loaded_152:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        96(AX)(R10*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_155
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_156
+
+loadslow_155:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_157:
+	CMPQ R14, R13
+	JGE  copied_158
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_157
+
+copied_158:
+	VMOVUPS (SP), Y10
+
+loaded_156:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_148
+
+downlast_149:
+	TESTQ       R11, R11
+	JZ          downdone_150
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        96(AX)(R9*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_159
+	VMASKMOVPS  (R8), Y0, Y10
+	JMP         loaded_160
+
+loadslow_159:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_161:
+	CMPQ R10, R9
+	JGE  copied_162
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_161
+
+copied_162:
+	VMOVUPS (SP), Y10
+
+loaded_160:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_150:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_147
+	JMP          grouped_26
+
+run5_false_true_36:
+	XORQ DI, DI
+
+channel_163:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_164:
+	CMPQ        R11, $0x02
+	JB          downlast_165
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	PREFETCHT0  128(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      128(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_164
+
+downlast_165:
+	TESTQ       R11, R11
+	JZ          downdone_166
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R9*1), Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_166:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_163
+	JMP          grouped_26
+
+run5_true_true_37:
+	XORQ DI, DI
+
+channel_167:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_168:
+	CMPQ        R11, $0x02
+	JB          downlast_169
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	LEAQ        128(AX)(R9*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_171
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_172
+
+loadslow_171:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_173:
+	CMPQ R14, R13
+	JGE  copied_174
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_173
+
+copied_174:
+	VMOVUPS (SP), Y10
+
+loaded_172:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	PREFETCHT0  128(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        128(AX)(R10*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_175
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_176
+
+loadslow_175:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_177:
+	CMPQ R14, R13
+	JGE  copied_178
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_177
+
+copied_178:
+	VMOVUPS (SP), Y10
+
+loaded_176:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_168
+
+downlast_169:
+	TESTQ       R11, R11
+	JZ          downdone_170
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	LEAQ        128(AX)(R9*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_179
+	VMASKMOVPS  (R8), Y0, Y10
+	JMP         loaded_180
+
+loadslow_179:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_181:
+	CMPQ R10, R9
+	JGE  copied_182
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_181
+
+copied_182:
+	VMOVUPS (SP), Y10
+
+loaded_180:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_170:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_167
+	JMP          grouped_26
+
+run6_false_true_38:
+	XORQ DI, DI
+
+channel_183:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_184:
+	CMPQ        R11, $0x02
+	JB          downlast_185
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	PREFETCHT0  128(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      128(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      160(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_184
+
+downlast_185:
+	TESTQ       R11, R11
+	JZ          downdone_186
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R9*1), Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_186:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_183
+	JMP          grouped_26
+
+run6_true_true_39:
+	XORQ DI, DI
+
+channel_187:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_188:
+	CMPQ        R11, $0x02
+	JB          downlast_189
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        160(AX)(R9*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_191
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_192
+
+loadslow_191:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_193:
+	CMPQ R14, R13
+	JGE  copied_194
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_193
+
+copied_194:
+	VMOVUPS (SP), Y10
+
+loaded_192:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	PREFETCHT0  128(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      128(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        160(AX)(R10*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_195
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_196
+
+loadslow_195:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_197:
+	CMPQ R14, R13
+	JGE  copied_198
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_197
+
+copied_198:
+	VMOVUPS (SP), Y10
+
+loaded_196:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_188
+
+downlast_189:
+	TESTQ       R11, R11
+	JZ          downdone_190
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        160(AX)(R9*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_199
+	VMASKMOVPS  (R8), Y0, Y10
+	JMP         loaded_200
+
+loadslow_199:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_201:
+	CMPQ R10, R9
+	JGE  copied_202
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_201
+
+copied_202:
+	VMOVUPS (SP), Y10
+
+loaded_200:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_190:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_187
+	JMP          grouped_26
+
+run7_false_true_40:
+	XORQ DI, DI
+
+channel_203:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_204:
+	CMPQ        R11, $0x02
+	JB          downlast_205
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	PREFETCHT0  192(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      192(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	PREFETCHT0  128(R8)(R10*1)
+	PREFETCHT0  192(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      128(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      160(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      192(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_204
+
+downlast_205:
+	TESTQ       R11, R11
+	JZ          downdone_206
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	PREFETCHT0  192(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      192(AX)(R9*1), Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_206:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_203
+	JMP          grouped_26
+
+run7_true_true_41:
+	XORQ DI, DI
+
+channel_207:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_208:
+	CMPQ        R11, $0x02
+	JB          downlast_209
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	PREFETCHT0  192(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	LEAQ        192(AX)(R9*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_211
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_212
+
+loadslow_211:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_213:
+	CMPQ R14, R13
+	JGE  copied_214
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_213
+
+copied_214:
+	VMOVUPS (SP), Y10
+
+loaded_212:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	PREFETCHT0  128(R8)(R10*1)
+	PREFETCHT0  192(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      128(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      160(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        192(AX)(R10*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_215
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_216
+
+loadslow_215:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_217:
+	CMPQ R14, R13
+	JGE  copied_218
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_217
+
+copied_218:
+	VMOVUPS (SP), Y10
+
+loaded_216:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_208
+
+downlast_209:
+	TESTQ       R11, R11
+	JZ          downdone_210
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	PREFETCHT0  192(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	LEAQ        192(AX)(R9*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_219
+	VMASKMOVPS  (R8), Y0, Y10
+	JMP         loaded_220
+
+loadslow_219:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_221:
+	CMPQ R10, R9
+	JGE  copied_222
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_221
+
+copied_222:
+	VMOVUPS (SP), Y10
+
+loaded_220:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y2, Y2
+	VFMADD231PS Y1, Y1, Y3
+
+downdone_210:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_207
+	JMP          grouped_26
+
+run8_false_true_42:
+	XORQ DI, DI
+
+channel_223:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_224:
+	CMPQ        R11, $0x02
+	JB          downlast_225
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	PREFETCHT0  192(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      192(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      224(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	PREFETCHT0  128(R8)(R10*1)
+	PREFETCHT0  192(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      128(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      160(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      192(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      224(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_224
+
+downlast_225:
+	TESTQ       R11, R11
+	JZ          downdone_226
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	PREFETCHT0  192(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      192(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      224(AX)(R9*1), Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_226:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_223
+	JMP          grouped_26
+
+run8_true_true_43:
+	XORQ DI, DI
+
+channel_227:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_228:
+	CMPQ        R11, $0x02
+	JB          downlast_229
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	PREFETCHT0  192(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      192(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        224(AX)(R9*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_231
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_232
+
+loadslow_231:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_233:
+	CMPQ R14, R13
+	JGE  copied_234
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_233
+
+copied_234:
+	VMOVUPS (SP), Y10
+
+loaded_232:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	PREFETCHT0  128(R8)(R10*1)
+	PREFETCHT0  192(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      32(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      64(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      96(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      128(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	VSUBPS      160(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	VSUBPS      192(AX)(R10*1), Y1, Y10
+	VSUBPS      Y10, Y6, Y6
+	VFMADD231PS Y10, Y10, Y7
+	LEAQ        224(AX)(R10*1), R12
+	MOVQ        R12, R13
+	ANDQ        $0x00000fff, R13
+	CMPQ        R13, $0x00000fe0
+	JA          loadslow_235
+	VMASKMOVPS  (R12), Y0, Y10
+	JMP         loaded_236
+
+loadslow_235:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_237:
+	CMPQ R14, R13
+	JGE  copied_238
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_237
+
+copied_238:
+	VMOVUPS (SP), Y10
+
+loaded_236:
+	VSUBPS      Y10, Y1, Y10
+	VANDPS      Y0, Y10, Y10
+	VSUBPS      Y10, Y8, Y8
+	VFMADD231PS Y10, Y10, Y9
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_228
+
+downlast_229:
+	TESTQ       R11, R11
+	JZ          downdone_230
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	PREFETCHT0  192(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      32(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      64(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      96(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      128(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	VSUBPS      160(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y4, Y4
+	VFMADD231PS Y10, Y10, Y5
+	VSUBPS      192(AX)(R9*1), Y1, Y10
+	VSUBPS      Y10, Y2, Y2
+	VFMADD231PS Y10, Y10, Y3
+	LEAQ        224(AX)(R9*1), R8
+	MOVQ        R8, R9
+	ANDQ        $0x00000fff, R9
+	CMPQ        R9, $0x00000fe0
+	JA          loadslow_239
+	VMASKMOVPS  (R8), Y0, Y10
+	JMP         loaded_240
+
+loadslow_239:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R9
+	XORQ    R10, R10
+
+copy_241:
+	CMPQ R10, R9
+	JGE  copied_242
+	MOVL (R8)(R10*1), R11
+	MOVL R11, (SP)(R10*1)
+	ADDQ $0x04, R10
+	JMP  copy_241
+
+copied_242:
+	VMOVUPS (SP), Y10
+
+loaded_240:
+	VSUBPS      Y10, Y1, Y1
+	VANDPS      Y0, Y1, Y1
+	VSUBPS      Y1, Y4, Y4
+	VFMADD231PS Y1, Y1, Y5
+
+downdone_230:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 1088(R8)(DI*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         buf_base+48(FP), R8
+	VMOVSD       X1, 3264(R8)(DI*8)
+	ADDQ         SI, AX
+	INCQ         DI
+	CMPQ         DI, mean_len+8(FP)
+	JB           channel_227
+	JMP          grouped_26
+
+run1_false_false_44:
+	XORQ DI, DI
+
+channel_243:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_68:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_68
-
-noprefetch_67:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_69:
+down_244:
 	CMPQ        R10, $0x02
-	JB          downlast_70
+	JB          downlast_245
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -722,16 +3216,16 @@ down_69:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_69
+	JMP         down_244
 
-downlast_70:
+downlast_245:
 	TESTQ       R10, R10
-	JZ          downdone_71
+	JZ          downdone_246
 	VSUBPS      (AX)(R8*1), Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_71:
+downdone_246:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -761,13 +3255,13 @@ downdone_71:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_66
+	JB           channel_243
 	JMP          grouped_26
 
-run1_true_28:
+run1_true_false_45:
 	XORQ DI, DI
 
-channel_72:
+channel_247:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -778,57 +3272,40 @@ channel_72:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_73
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_74:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_74
-
-noprefetch_73:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_75:
+down_248:
 	CMPQ       R10, $0x02
-	JB         downlast_76
+	JB         downlast_249
 	LEAQ       (AX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_78
+	JA         loadslow_251
 	VMASKMOVPS (R11), Y0, Y10
-	JMP        loaded_79
+	JMP        loaded_252
 
-loadslow_78:
+loadslow_251:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_80:
+copy_253:
 	CMPQ R13, R12
-	JGE  copied_81
+	JGE  copied_254
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_80
+	JMP  copy_253
 
-copied_81:
+copied_254:
 	VMOVUPS (SP), Y10
 
-loaded_79:
+loaded_252:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -837,29 +3314,29 @@ loaded_79:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_82
+	JA          loadslow_255
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_83
+	JMP         loaded_256
 
-loadslow_82:
+loadslow_255:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_84:
+copy_257:
 	CMPQ R13, R12
-	JGE  copied_85
+	JGE  copied_258
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_84
+	JMP  copy_257
 
-copied_85:
+copied_258:
 	VMOVUPS (SP), Y10
 
-loaded_83:
+loaded_256:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
@@ -867,44 +3344,44 @@ loaded_83:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_75
+	JMP         down_248
 
-downlast_76:
+downlast_249:
 	TESTQ      R10, R10
-	JZ         downdone_77
+	JZ         downdone_250
 	LEAQ       (AX)(R8*1), R8
 	MOVQ       R8, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_86
+	JA         loadslow_259
 	VMASKMOVPS (R8), Y0, Y10
-	JMP        loaded_87
+	JMP        loaded_260
 
-loadslow_86:
+loadslow_259:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_88:
+copy_261:
 	CMPQ R10, R9
-	JGE  copied_89
+	JGE  copied_262
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_88
+	JMP  copy_261
 
-copied_89:
+copied_262:
 	VMOVUPS (SP), Y10
 
-loaded_87:
+loaded_260:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_77:
+downdone_250:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -934,13 +3411,13 @@ downdone_77:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_72
+	JB           channel_247
 	JMP          grouped_26
 
-run2_false_29:
+run2_false_false_46:
 	XORQ DI, DI
 
-channel_90:
+channel_263:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -951,30 +3428,13 @@ channel_90:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_91
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_92:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_92
-
-noprefetch_91:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_93:
+down_264:
 	CMPQ        R10, $0x02
-	JB          downlast_94
+	JB          downlast_265
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -990,11 +3450,11 @@ down_93:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_93
+	JMP         down_264
 
-downlast_94:
+downlast_265:
 	TESTQ       R10, R10
-	JZ          downdone_95
+	JZ          downdone_266
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -1002,7 +3462,7 @@ downlast_94:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_95:
+downdone_266:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -1032,13 +3492,13 @@ downdone_95:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_90
+	JB           channel_263
 	JMP          grouped_26
 
-run2_true_30:
+run2_true_false_47:
 	XORQ DI, DI
 
-channel_96:
+channel_267:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -1049,30 +3509,13 @@ channel_96:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_97
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_98:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_98
-
-noprefetch_97:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_99:
+down_268:
 	CMPQ        R10, $0x02
-	JB          downlast_100
+	JB          downlast_269
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -1080,29 +3523,29 @@ down_99:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_102
+	JA          loadslow_271
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_103
+	JMP         loaded_272
 
-loadslow_102:
+loadslow_271:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_104:
+copy_273:
 	CMPQ R13, R12
-	JGE  copied_105
+	JGE  copied_274
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_104
+	JMP  copy_273
 
-copied_105:
+copied_274:
 	VMOVUPS (SP), Y10
 
-loaded_103:
+loaded_272:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y4, Y4
@@ -1114,29 +3557,29 @@ loaded_103:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_106
+	JA          loadslow_275
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_107
+	JMP         loaded_276
 
-loadslow_106:
+loadslow_275:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_108:
+copy_277:
 	CMPQ R13, R12
-	JGE  copied_109
+	JGE  copied_278
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_108
+	JMP  copy_277
 
-copied_109:
+copied_278:
 	VMOVUPS (SP), Y10
 
-loaded_107:
+loaded_276:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y8, Y8
@@ -1144,11 +3587,11 @@ loaded_107:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_99
+	JMP         down_268
 
-downlast_100:
+downlast_269:
 	TESTQ       R10, R10
-	JZ          downdone_101
+	JZ          downdone_270
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -1156,35 +3599,35 @@ downlast_100:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_110
+	JA          loadslow_279
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_111
+	JMP         loaded_280
 
-loadslow_110:
+loadslow_279:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_112:
+copy_281:
 	CMPQ R10, R9
-	JGE  copied_113
+	JGE  copied_282
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_112
+	JMP  copy_281
 
-copied_113:
+copied_282:
 	VMOVUPS (SP), Y10
 
-loaded_111:
+loaded_280:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_101:
+downdone_270:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -1214,13 +3657,13 @@ downdone_101:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_96
+	JB           channel_267
 	JMP          grouped_26
 
-run3_false_31:
+run3_false_false_48:
 	XORQ DI, DI
 
-channel_114:
+channel_283:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -1231,30 +3674,13 @@ channel_114:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_115
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_116:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_116
-
-noprefetch_115:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_117:
+down_284:
 	CMPQ        R10, $0x02
-	JB          downlast_118
+	JB          downlast_285
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -1276,11 +3702,11 @@ down_117:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_117
+	JMP         down_284
 
-downlast_118:
+downlast_285:
 	TESTQ       R10, R10
-	JZ          downdone_119
+	JZ          downdone_286
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -1291,7 +3717,7 @@ downlast_118:
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_119:
+downdone_286:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -1321,13 +3747,13 @@ downdone_119:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_114
+	JB           channel_283
 	JMP          grouped_26
 
-run3_true_32:
+run3_true_false_49:
 	XORQ DI, DI
 
-channel_120:
+channel_287:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -1338,30 +3764,13 @@ channel_120:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_121
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_122:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_122
-
-noprefetch_121:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_123:
+down_288:
 	CMPQ        R10, $0x02
-	JB          downlast_124
+	JB          downlast_289
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -1372,29 +3781,29 @@ down_123:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_126
+	JA          loadslow_291
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_127
+	JMP         loaded_292
 
-loadslow_126:
+loadslow_291:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_128:
+copy_293:
 	CMPQ R13, R12
-	JGE  copied_129
+	JGE  copied_294
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_128
+	JMP  copy_293
 
-copied_129:
+copied_294:
 	VMOVUPS (SP), Y10
 
-loaded_127:
+loaded_292:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -1409,29 +3818,29 @@ loaded_127:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_130
+	JA          loadslow_295
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_131
+	JMP         loaded_296
 
-loadslow_130:
+loadslow_295:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_132:
+copy_297:
 	CMPQ R13, R12
-	JGE  copied_133
+	JGE  copied_298
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_132
+	JMP  copy_297
 
-copied_133:
+copied_298:
 	VMOVUPS (SP), Y10
 
-loaded_131:
+loaded_296:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
@@ -1439,11 +3848,11 @@ loaded_131:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_123
+	JMP         down_288
 
-downlast_124:
+downlast_289:
 	TESTQ       R10, R10
-	JZ          downdone_125
+	JZ          downdone_290
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -1454,35 +3863,35 @@ downlast_124:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_134
+	JA          loadslow_299
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_135
+	JMP         loaded_300
 
-loadslow_134:
+loadslow_299:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_136:
+copy_301:
 	CMPQ R10, R9
-	JGE  copied_137
+	JGE  copied_302
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_136
+	JMP  copy_301
 
-copied_137:
+copied_302:
 	VMOVUPS (SP), Y10
 
-loaded_135:
+loaded_300:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_125:
+downdone_290:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -1512,13 +3921,13 @@ downdone_125:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_120
+	JB           channel_287
 	JMP          grouped_26
 
-run4_false_33:
+run4_false_false_50:
 	XORQ DI, DI
 
-channel_138:
+channel_303:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -1529,30 +3938,13 @@ channel_138:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_139
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_140:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_140
-
-noprefetch_139:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_141:
+down_304:
 	CMPQ        R10, $0x02
-	JB          downlast_142
+	JB          downlast_305
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -1580,11 +3972,11 @@ down_141:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_141
+	JMP         down_304
 
-downlast_142:
+downlast_305:
 	TESTQ       R10, R10
-	JZ          downdone_143
+	JZ          downdone_306
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -1598,7 +3990,7 @@ downlast_142:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_143:
+downdone_306:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -1628,13 +4020,13 @@ downdone_143:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_138
+	JB           channel_303
 	JMP          grouped_26
 
-run4_true_34:
+run4_true_false_51:
 	XORQ DI, DI
 
-channel_144:
+channel_307:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -1645,30 +4037,13 @@ channel_144:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_145
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_146:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_146
-
-noprefetch_145:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_147:
+down_308:
 	CMPQ        R10, $0x02
-	JB          downlast_148
+	JB          downlast_309
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -1682,29 +4057,29 @@ down_147:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_150
+	JA          loadslow_311
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_151
+	JMP         loaded_312
 
-loadslow_150:
+loadslow_311:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_152:
+copy_313:
 	CMPQ R13, R12
-	JGE  copied_153
+	JGE  copied_314
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_152
+	JMP  copy_313
 
-copied_153:
+copied_314:
 	VMOVUPS (SP), Y10
 
-loaded_151:
+loaded_312:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y4, Y4
@@ -1722,29 +4097,29 @@ loaded_151:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_154
+	JA          loadslow_315
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_155
+	JMP         loaded_316
 
-loadslow_154:
+loadslow_315:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_156:
+copy_317:
 	CMPQ R13, R12
-	JGE  copied_157
+	JGE  copied_318
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_156
+	JMP  copy_317
 
-copied_157:
+copied_318:
 	VMOVUPS (SP), Y10
 
-loaded_155:
+loaded_316:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y8, Y8
@@ -1752,11 +4127,11 @@ loaded_155:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_147
+	JMP         down_308
 
-downlast_148:
+downlast_309:
 	TESTQ       R10, R10
-	JZ          downdone_149
+	JZ          downdone_310
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -1770,35 +4145,35 @@ downlast_148:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_158
+	JA          loadslow_319
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_159
+	JMP         loaded_320
 
-loadslow_158:
+loadslow_319:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_160:
+copy_321:
 	CMPQ R10, R9
-	JGE  copied_161
+	JGE  copied_322
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_160
+	JMP  copy_321
 
-copied_161:
+copied_322:
 	VMOVUPS (SP), Y10
 
-loaded_159:
+loaded_320:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_149:
+downdone_310:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -1828,13 +4203,13 @@ downdone_149:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_144
+	JB           channel_307
 	JMP          grouped_26
 
-run5_false_35:
+run5_false_false_52:
 	XORQ DI, DI
 
-channel_162:
+channel_323:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -1845,30 +4220,13 @@ channel_162:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_163
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_164:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_164
-
-noprefetch_163:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_165:
+down_324:
 	CMPQ        R10, $0x02
-	JB          downlast_166
+	JB          downlast_325
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -1902,11 +4260,11 @@ down_165:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_165
+	JMP         down_324
 
-downlast_166:
+downlast_325:
 	TESTQ       R10, R10
-	JZ          downdone_167
+	JZ          downdone_326
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -1923,7 +4281,7 @@ downlast_166:
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_167:
+downdone_326:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -1953,13 +4311,13 @@ downdone_167:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_162
+	JB           channel_323
 	JMP          grouped_26
 
-run5_true_36:
+run5_true_false_53:
 	XORQ DI, DI
 
-channel_168:
+channel_327:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -1970,30 +4328,13 @@ channel_168:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_169
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_170:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_170
-
-noprefetch_169:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_171:
+down_328:
 	CMPQ        R10, $0x02
-	JB          downlast_172
+	JB          downlast_329
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -2010,29 +4351,29 @@ down_171:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_174
+	JA          loadslow_331
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_175
+	JMP         loaded_332
 
-loadslow_174:
+loadslow_331:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_176:
+copy_333:
 	CMPQ R13, R12
-	JGE  copied_177
+	JGE  copied_334
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_176
+	JMP  copy_333
 
-copied_177:
+copied_334:
 	VMOVUPS (SP), Y10
 
-loaded_175:
+loaded_332:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -2053,29 +4394,29 @@ loaded_175:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_178
+	JA          loadslow_335
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_179
+	JMP         loaded_336
 
-loadslow_178:
+loadslow_335:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_180:
+copy_337:
 	CMPQ R13, R12
-	JGE  copied_181
+	JGE  copied_338
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_180
+	JMP  copy_337
 
-copied_181:
+copied_338:
 	VMOVUPS (SP), Y10
 
-loaded_179:
+loaded_336:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
@@ -2083,11 +4424,11 @@ loaded_179:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_171
+	JMP         down_328
 
-downlast_172:
+downlast_329:
 	TESTQ       R10, R10
-	JZ          downdone_173
+	JZ          downdone_330
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -2104,35 +4445,35 @@ downlast_172:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_182
+	JA          loadslow_339
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_183
+	JMP         loaded_340
 
-loadslow_182:
+loadslow_339:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_184:
+copy_341:
 	CMPQ R10, R9
-	JGE  copied_185
+	JGE  copied_342
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_184
+	JMP  copy_341
 
-copied_185:
+copied_342:
 	VMOVUPS (SP), Y10
 
-loaded_183:
+loaded_340:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_173:
+downdone_330:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -2162,13 +4503,13 @@ downdone_173:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_168
+	JB           channel_327
 	JMP          grouped_26
 
-run6_false_37:
+run6_false_false_54:
 	XORQ DI, DI
 
-channel_186:
+channel_343:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -2179,30 +4520,13 @@ channel_186:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_187
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_188:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_188
-
-noprefetch_187:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_189:
+down_344:
 	CMPQ        R10, $0x02
-	JB          downlast_190
+	JB          downlast_345
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -2242,11 +4566,11 @@ down_189:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_189
+	JMP         down_344
 
-downlast_190:
+downlast_345:
 	TESTQ       R10, R10
-	JZ          downdone_191
+	JZ          downdone_346
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -2266,7 +4590,7 @@ downlast_190:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_191:
+downdone_346:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -2296,13 +4620,13 @@ downdone_191:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_186
+	JB           channel_343
 	JMP          grouped_26
 
-run6_true_38:
+run6_true_false_55:
 	XORQ DI, DI
 
-channel_192:
+channel_347:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -2313,30 +4637,13 @@ channel_192:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_193
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_194:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_194
-
-noprefetch_193:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_195:
+down_348:
 	CMPQ        R10, $0x02
-	JB          downlast_196
+	JB          downlast_349
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -2356,29 +4663,29 @@ down_195:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_198
+	JA          loadslow_351
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_199
+	JMP         loaded_352
 
-loadslow_198:
+loadslow_351:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_200:
+copy_353:
 	CMPQ R13, R12
-	JGE  copied_201
+	JGE  copied_354
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_200
+	JMP  copy_353
 
-copied_201:
+copied_354:
 	VMOVUPS (SP), Y10
 
-loaded_199:
+loaded_352:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y4, Y4
@@ -2402,29 +4709,29 @@ loaded_199:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_202
+	JA          loadslow_355
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_203
+	JMP         loaded_356
 
-loadslow_202:
+loadslow_355:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_204:
+copy_357:
 	CMPQ R13, R12
-	JGE  copied_205
+	JGE  copied_358
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_204
+	JMP  copy_357
 
-copied_205:
+copied_358:
 	VMOVUPS (SP), Y10
 
-loaded_203:
+loaded_356:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y8, Y8
@@ -2432,11 +4739,11 @@ loaded_203:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_195
+	JMP         down_348
 
-downlast_196:
+downlast_349:
 	TESTQ       R10, R10
-	JZ          downdone_197
+	JZ          downdone_350
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -2456,35 +4763,35 @@ downlast_196:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_206
+	JA          loadslow_359
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_207
+	JMP         loaded_360
 
-loadslow_206:
+loadslow_359:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_208:
+copy_361:
 	CMPQ R10, R9
-	JGE  copied_209
+	JGE  copied_362
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_208
+	JMP  copy_361
 
-copied_209:
+copied_362:
 	VMOVUPS (SP), Y10
 
-loaded_207:
+loaded_360:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_197:
+downdone_350:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -2514,13 +4821,13 @@ downdone_197:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_192
+	JB           channel_347
 	JMP          grouped_26
 
-run7_false_39:
+run7_false_false_56:
 	XORQ DI, DI
 
-channel_210:
+channel_363:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -2531,30 +4838,13 @@ channel_210:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_211
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_212:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_212
-
-noprefetch_211:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_213:
+down_364:
 	CMPQ        R10, $0x02
-	JB          downlast_214
+	JB          downlast_365
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -2600,11 +4890,11 @@ down_213:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_213
+	JMP         down_364
 
-downlast_214:
+downlast_365:
 	TESTQ       R10, R10
-	JZ          downdone_215
+	JZ          downdone_366
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -2627,7 +4917,7 @@ downlast_214:
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_215:
+downdone_366:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -2657,13 +4947,13 @@ downdone_215:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_210
+	JB           channel_363
 	JMP          grouped_26
 
-run7_true_40:
+run7_true_false_57:
 	XORQ DI, DI
 
-channel_216:
+channel_367:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -2674,30 +4964,13 @@ channel_216:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_217
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_218:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_218
-
-noprefetch_217:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_219:
+down_368:
 	CMPQ        R10, $0x02
-	JB          downlast_220
+	JB          downlast_369
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -2720,29 +4993,29 @@ down_219:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_222
+	JA          loadslow_371
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_223
+	JMP         loaded_372
 
-loadslow_222:
+loadslow_371:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_224:
+copy_373:
 	CMPQ R13, R12
-	JGE  copied_225
+	JGE  copied_374
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_224
+	JMP  copy_373
 
-copied_225:
+copied_374:
 	VMOVUPS (SP), Y10
 
-loaded_223:
+loaded_372:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -2769,29 +5042,29 @@ loaded_223:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_226
+	JA          loadslow_375
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_227
+	JMP         loaded_376
 
-loadslow_226:
+loadslow_375:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_228:
+copy_377:
 	CMPQ R13, R12
-	JGE  copied_229
+	JGE  copied_378
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_228
+	JMP  copy_377
 
-copied_229:
+copied_378:
 	VMOVUPS (SP), Y10
 
-loaded_227:
+loaded_376:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
@@ -2799,11 +5072,11 @@ loaded_227:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_219
+	JMP         down_368
 
-downlast_220:
+downlast_369:
 	TESTQ       R10, R10
-	JZ          downdone_221
+	JZ          downdone_370
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -2826,35 +5099,35 @@ downlast_220:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_230
+	JA          loadslow_379
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_231
+	JMP         loaded_380
 
-loadslow_230:
+loadslow_379:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_232:
+copy_381:
 	CMPQ R10, R9
-	JGE  copied_233
+	JGE  copied_382
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_232
+	JMP  copy_381
 
-copied_233:
+copied_382:
 	VMOVUPS (SP), Y10
 
-loaded_231:
+loaded_380:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_221:
+downdone_370:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -2884,13 +5157,13 @@ downdone_221:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_216
+	JB           channel_367
 	JMP          grouped_26
 
-run8_false_41:
+run8_false_false_58:
 	XORQ DI, DI
 
-channel_234:
+channel_383:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -2901,30 +5174,13 @@ channel_234:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_235
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_236:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_236
-
-noprefetch_235:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_237:
+down_384:
 	CMPQ        R10, $0x02
-	JB          downlast_238
+	JB          downlast_385
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -2976,11 +5232,11 @@ down_237:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_237
+	JMP         down_384
 
-downlast_238:
+downlast_385:
 	TESTQ       R10, R10
-	JZ          downdone_239
+	JZ          downdone_386
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -3006,7 +5262,7 @@ downlast_238:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_239:
+downdone_386:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -3036,13 +5292,13 @@ downdone_239:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_234
+	JB           channel_383
 	JMP          grouped_26
 
-run8_true_42:
+run8_true_false_59:
 	XORQ DI, DI
 
-channel_240:
+channel_387:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -3053,30 +5309,13 @@ channel_240:
 	VXORPS       Y7, Y7, Y7
 	VXORPS       Y8, Y8, Y8
 	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_241
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_242:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_242
-
-noprefetch_241:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_243:
+down_388:
 	CMPQ        R10, $0x02
-	JB          downlast_244
+	JB          downlast_389
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -3102,29 +5341,29 @@ down_243:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_246
+	JA          loadslow_391
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_247
+	JMP         loaded_392
 
-loadslow_246:
+loadslow_391:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_248:
+copy_393:
 	CMPQ R13, R12
-	JGE  copied_249
+	JGE  copied_394
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_248
+	JMP  copy_393
 
-copied_249:
+copied_394:
 	VMOVUPS (SP), Y10
 
-loaded_247:
+loaded_392:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y4, Y4
@@ -3154,29 +5393,29 @@ loaded_247:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_250
+	JA          loadslow_395
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_251
+	JMP         loaded_396
 
-loadslow_250:
+loadslow_395:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_252:
+copy_397:
 	CMPQ R13, R12
-	JGE  copied_253
+	JGE  copied_398
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_252
+	JMP  copy_397
 
-copied_253:
+copied_398:
 	VMOVUPS (SP), Y10
 
-loaded_251:
+loaded_396:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y8, Y8
@@ -3184,11 +5423,11 @@ loaded_251:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_243
+	JMP         down_388
 
-downlast_244:
+downlast_389:
 	TESTQ       R10, R10
-	JZ          downdone_245
+	JZ          downdone_390
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -3214,35 +5453,35 @@ downlast_244:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_254
+	JA          loadslow_399
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_255
+	JMP         loaded_400
 
-loadslow_254:
+loadslow_399:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_256:
+copy_401:
 	CMPQ R10, R9
-	JGE  copied_257
+	JGE  copied_402
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_256
+	JMP  copy_401
 
-copied_257:
+copied_402:
 	VMOVUPS (SP), Y10
 
-loaded_255:
+loaded_400:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_245:
+downdone_390:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -3272,7 +5511,7 @@ downdone_245:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_240
+	JB           channel_387
 
 grouped_26:
 	MOVQ       DX, R8
@@ -3304,9 +5543,9 @@ grouped_26:
 	SHLQ       $0x02, DI
 	SUBQ       $0x00000020, DI
 
-singles_258:
+singles_403:
 	CMPQ         R11, DI
-	JGT          tail_259
+	JGT          tail_404
 	VMOVUPD      (R8)(R11*2), Y1
 	VMOVUPD      32(R8)(R11*2), Y2
 	VMOVUPD      (R9)(R11*2), Y3
@@ -3357,12 +5596,12 @@ singles_258:
 	VINSERTF128  $0x01, X1, Y3, Y3
 	VMOVUPS      Y3, (R10)(R11*1)
 	ADDQ         $0x00000020, R11
-	JMP          singles_258
+	JMP          singles_403
 
-tail_259:
+tail_404:
 	ADDQ    $0x00000020, DI
 	CMPQ    R11, DI
-	JEQ     done_260
+	JEQ     done_405
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -3371,15 +5610,15 @@ tail_259:
 	LEAQ    (R8)(R11*2), R15
 	XORQ    R13, R13
 
-copy_261:
+copy_406:
 	CMPQ R13, R12
-	JGE  copied_262
+	JGE  copied_407
 	MOVL (R15)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_261
+	JMP  copy_406
 
-copied_262:
+copied_407:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -3390,15 +5629,15 @@ copied_262:
 	LEAQ    (R9)(R11*2), R15
 	XORQ    R13, R13
 
-copy_263:
+copy_408:
 	CMPQ R13, R12
-	JGE  copied_264
+	JGE  copied_409
 	MOVL (R15)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_263
+	JMP  copy_408
 
-copied_264:
+copied_409:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VMOVUPS      (R10)(R11*1), Y5
@@ -3444,15 +5683,15 @@ copied_264:
 	LEAQ         (R8)(R11*2), R13
 	XORQ         R8, R8
 
-copy_265:
+copy_410:
 	CMPQ R8, SI
-	JGE  copied_266
+	JGE  copied_411
 	MOVL (SP)(R8*1), R12
 	MOVL R12, (R13)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_265
+	JMP  copy_410
 
-copied_266:
+copied_411:
 	VMOVUPD Y3, (SP)
 	VMOVUPD Y4, 32(SP)
 	MOVQ    64(SP), SI
@@ -3460,15 +5699,15 @@ copied_266:
 	LEAQ    (R9)(R11*2), R12
 	XORQ    R8, R8
 
-copy_267:
+copy_412:
 	CMPQ R8, SI
-	JGE  copied_268
+	JGE  copied_413
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (R12)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_267
+	JMP  copy_412
 
-copied_268:
+copied_413:
 	VXORPS      Y3, Y3, Y3
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y2, X1
@@ -3476,16 +5715,16 @@ copied_268:
 	VMOVUPS     Y3, (R10)(R11*1)
 	MOVQ        DI, R11
 
-done_260:
+done_405:
 	ADDQ    BX, count+120(FP)
 	SUBQ    DX, samples+104(FP)
-	JZ      done_269
+	JZ      done_414
 	MOVQ    group+136(FP), DX
 	CMPQ    samples+104(FP), DX
 	CMOVQLT samples+104(FP), DX
 	JMP     group_25
 
-done_269:
+done_414:
 	VZEROUPPER
 	RET
 
@@ -3512,7 +5751,7 @@ TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-136
 	NEGQ    BX
 	VMOVDQU 32(SI)(BX*1), Y0
 
-chunk_270:
+chunk_415:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X3
 	VCVTSI2SDQ DX, X3, X1
@@ -3530,27 +5769,27 @@ chunk_270:
 	ADDQ       $0x07, SI
 	SHRQ       $0x03, SI
 
-clear_272:
+clear_417:
 	VMOVUPS Y1, 1088(BX)
 	VMOVUPS Y1, 2176(BX)
 	ADDQ    $0x20, BX
 	DECQ    SI
-	JNZ     clear_272
+	JNZ     clear_417
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_273:
+rows_418:
 	CMPQ BX, $0x04
-	JLT  rowsdone_274
+	JLT  rowsdone_419
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_276
+	JZ   vectorstail_421
 
-vectors_275:
+vectors_420:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_278
+	JEQ        noprefetch_423
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -3558,7 +5797,7 @@ vectors_275:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_278:
+noprefetch_423:
 	VMOVUPS     (R8), Y1
 	VMOVUPS     (R9), Y2
 	VSUBPS      Y1, Y2, Y2
@@ -3583,38 +5822,38 @@ noprefetch_278:
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
 	DECQ        DI
-	JNZ         vectors_275
+	JNZ         vectors_420
 
-vectorstail_276:
+vectorstail_421:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_277
+	JZ         vectorsdone_422
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_279
+	JA         loadslow_424
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_280
+	JMP        loaded_425
 
-loadslow_279:
+loadslow_424:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R10, R10
 
-copy_281:
+copy_426:
 	CMPQ R10, DI
-	JGE  copied_282
+	JGE  copied_427
 	MOVL (R9)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_281
+	JMP  copy_426
 
-copied_282:
+copied_427:
 	VMOVUPS (SP), Y2
 
-loaded_280:
+loaded_425:
 	VSUBPS     Y1, Y2, Y2
 	VMOVAPS    Y2, Y3
 	VMULPS     Y2, Y2, Y2
@@ -3622,29 +5861,29 @@ loaded_280:
 	MOVQ       DI, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_283
+	JA         loadslow_428
 	VMASKMOVPS (DI), Y0, Y4
-	JMP        loaded_284
+	JMP        loaded_429
 
-loadslow_283:
+loadslow_428:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_285:
+copy_430:
 	CMPQ R11, R10
-	JGE  copied_286
+	JGE  copied_431
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_285
+	JMP  copy_430
 
-copied_286:
+copied_431:
 	VMOVUPS (SP), Y4
 
-loaded_284:
+loaded_429:
 	VSUBPS      Y1, Y4, Y4
 	VADDPS      Y4, Y3, Y3
 	VFMADD231PS Y4, Y4, Y2
@@ -3652,29 +5891,29 @@ loaded_284:
 	MOVQ        DI, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_287
+	JA          loadslow_432
 	VMASKMOVPS  (DI), Y0, Y4
-	JMP         loaded_288
+	JMP         loaded_433
 
-loadslow_287:
+loadslow_432:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_289:
+copy_434:
 	CMPQ R11, R10
-	JGE  copied_290
+	JGE  copied_435
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_289
+	JMP  copy_434
 
-copied_290:
+copied_435:
 	VMOVUPS (SP), Y4
 
-loaded_288:
+loaded_433:
 	VSUBPS      Y1, Y4, Y4
 	VADDPS      Y4, Y3, Y3
 	VFMADD231PS Y4, Y4, Y2
@@ -3682,29 +5921,29 @@ loaded_288:
 	MOVQ        DI, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_291
+	JA          loadslow_436
 	VMASKMOVPS  (DI), Y0, Y4
-	JMP         loaded_292
+	JMP         loaded_437
 
-loadslow_291:
+loadslow_436:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_293:
+copy_438:
 	CMPQ R10, R9
-	JGE  copied_294
+	JGE  copied_439
 	MOVL (DI)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_293
+	JMP  copy_438
 
-copied_294:
+copied_439:
 	VMOVUPS (SP), Y4
 
-loaded_292:
+loaded_437:
 	VSUBPS      Y1, Y4, Y4
 	VADDPS      Y4, Y3, Y3
 	VFMADD231PS Y4, Y4, Y2
@@ -3713,22 +5952,22 @@ loaded_292:
 	VADDPS      2176(R8), Y2, Y2
 	VMOVUPS     Y2, 2176(R8)
 
-vectorsdone_277:
+vectorsdone_422:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_273
+	JMP  rows_418
 
-rowsdone_274:
-rows_295:
+rowsdone_419:
+rows_440:
 	CMPQ BX, $0x01
-	JLT  rowsdone_296
+	JLT  rowsdone_441
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x03, SI
-	JZ   vectorstail_298
+	JZ   vectorstail_443
 
-vectors_297:
+vectors_442:
 	VMOVUPS (DI), Y1
 	VMOVUPS (R8), Y2
 	VSUBPS  Y1, Y2, Y2
@@ -3741,38 +5980,38 @@ vectors_297:
 	ADDQ    $0x20, R8
 	ADDQ    $0x20, DI
 	DECQ    SI
-	JNZ     vectors_297
+	JNZ     vectors_442
 
-vectorstail_298:
+vectorstail_443:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_299
+	JZ         vectorsdone_444
 	VMOVUPS    (DI), Y1
 	MOVQ       R8, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_300
+	JA         loadslow_445
 	VMASKMOVPS (R8), Y0, Y2
-	JMP        loaded_301
+	JMP        loaded_446
 
-loadslow_300:
+loadslow_445:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R9, R9
 
-copy_302:
+copy_447:
 	CMPQ R9, SI
-	JGE  copied_303
+	JGE  copied_448
 	MOVL (R8)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_302
+	JMP  copy_447
 
-copied_303:
+copied_448:
 	VMOVUPS (SP), Y2
 
-loaded_301:
+loaded_446:
 	VSUBPS  Y1, Y2, Y2
 	VMOVAPS Y2, Y1
 	VMULPS  Y2, Y2, Y2
@@ -3781,12 +6020,12 @@ loaded_301:
 	VADDPS  2176(DI), Y2, Y2
 	VMOVUPS Y2, 2176(DI)
 
-vectorsdone_299:
+vectorsdone_444:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_295
+	JMP  rows_440
 
-rowsdone_296:
+rowsdone_441:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -3796,9 +6035,9 @@ rowsdone_296:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_304:
+singles_449:
 	CMPQ         R9, R10
-	JGT          tail_305
+	JGT          tail_450
 	VMOVUPD      (SI)(R9*2), Y1
 	VMOVUPD      32(SI)(R9*2), Y2
 	VMOVUPD      (DI)(R9*2), Y3
@@ -3855,12 +6094,12 @@ singles_304:
 	VINSERTF128  $0x01, X1, Y3, Y3
 	VMOVUPS      Y3, (R8)(R9*1)
 	ADDQ         $0x00000020, R9
-	JMP          singles_304
+	JMP          singles_449
 
-tail_305:
+tail_450:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_306
+	JEQ     done_451
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -3869,15 +6108,15 @@ tail_305:
 	LEAQ    (SI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_307:
+copy_452:
 	CMPQ R12, R11
-	JGE  copied_308
+	JGE  copied_453
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_307
+	JMP  copy_452
 
-copied_308:
+copied_453:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -3888,15 +6127,15 @@ copied_308:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_309:
+copy_454:
 	CMPQ R12, R11
-	JGE  copied_310
+	JGE  copied_455
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_309
+	JMP  copy_454
 
-copied_310:
+copied_455:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VMOVUPS      (R8)(R9*1), Y5
@@ -3948,15 +6187,15 @@ copied_310:
 	LEAQ         (SI)(R9*2), R12
 	XORQ         SI, SI
 
-copy_311:
+copy_456:
 	CMPQ SI, BX
-	JGE  copied_312
+	JGE  copied_457
 	MOVL (SP)(SI*1), R11
 	MOVL R11, (R12)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_311
+	JMP  copy_456
 
-copied_312:
+copied_457:
 	VMOVUPD Y3, (SP)
 	VMOVUPD Y4, 32(SP)
 	MOVQ    64(SP), BX
@@ -3964,15 +6203,15 @@ copied_312:
 	LEAQ    (DI)(R9*2), R11
 	XORQ    SI, SI
 
-copy_313:
+copy_458:
 	CMPQ SI, BX
-	JGE  copied_314
+	JGE  copied_459
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (R11)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_313
+	JMP  copy_458
 
-copied_314:
+copied_459:
 	VXORPS      Y3, Y3, Y3
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y2, X1
@@ -3980,16 +6219,16 @@ copied_314:
 	VMOVUPS     Y3, (R8)(R9*1)
 	MOVQ        R10, R9
 
-done_306:
+done_451:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_315
+	JZ      done_460
 	MOVQ    $0x00000040, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_270
+	JMP     chunk_415
 
-done_315:
+done_460:
 	VZEROUPPER
 	RET
 
@@ -4000,7 +6239,7 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+152(FP), $0x00
-	JNE     nontemporal_316
+	JNE     nontemporal_461
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -4018,10 +6257,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_317:
+sample_462:
 	XORQ DI, DI
 
-channel_318:
+channel_463:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -4033,17 +6272,17 @@ channel_318:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_322:
+blocks_467:
 	CMPQ       R8, R9
-	JGT        blocksdone_323
+	JGT        blocksdone_468
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_324
+	JZ         noprefetch_469
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_324:
+noprefetch_469:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -4061,93 +6300,93 @@ noprefetch_324:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_322
+	JMP         blocks_467
 
-blocksdone_323:
+blocksdone_468:
 	ADDQ $0x00000060, R9
 
-singles_319:
+singles_464:
 	CMPQ        R8, R9
-	JGT         tail_320
+	JGT         tail_465
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_319
+	JMP         singles_464
 
-tail_320:
+tail_465:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_321
+	JEQ        done_466
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_325
+	JA         loadslow_470
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_326
+	JMP        loaded_471
 
-loadslow_325:
+loadslow_470:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_327:
+copy_472:
 	CMPQ R12, R11
-	JGE  copied_328
+	JGE  copied_473
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_327
+	JMP  copy_472
 
-copied_328:
+copied_473:
 	VMOVUPS (SP), Y4
 
-loaded_326:
+loaded_471:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_329
+	JA          storeslow_474
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_330
+	JMP         stored_475
 
-storeslow_329:
+storeslow_474:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_331:
+copy_476:
 	CMPQ R11, R10
-	JGE  copied_332
+	JGE  copied_477
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_331
+	JMP  copy_476
 
-copied_332:
-stored_330:
+copied_477:
+stored_475:
 	MOVQ R9, R8
 
-done_321:
+done_466:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_318
+	JB   channel_463
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_317
+	JNZ  sample_462
 	VZEROUPPER
 	RET
 
-nontemporal_316:
+nontemporal_461:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+120(FP), DX
@@ -4160,10 +6399,10 @@ nontemporal_316:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 
-sample_333:
+sample_478:
 	XORQ DI, DI
 
-channel_334:
+channel_479:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -4178,11 +6417,11 @@ channel_334:
 	XORQ         R10, R10
 	MOVQ         AX, R9
 	ANDQ         $0x3f, R9
-	JZ           headed_335
+	JZ           headed_480
 	MOVQ         $0x00000040, R10
 	SUBQ         R9, R10
 	TESTQ        DI, DI
-	JNZ          merge_336
+	JNZ          merge_481
 	MOVQ         R10, R9
 	SHRQ         $0x02, R9
 	MOVQ         R9, R11
@@ -4196,78 +6435,78 @@ channel_334:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000020, R9
 
-singles_337:
+singles_482:
 	CMPQ        R11, R9
-	JGT         tail_338
+	JGT         tail_483
 	VMOVUPS     (CX)(R11*1), Y6
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	VMOVUPS     Y6, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_337
+	JMP         singles_482
 
-tail_338:
+tail_483:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_339
+	JEQ        done_484
 	LEAQ       (CX)(R11*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_340
+	JA         loadslow_485
 	VMASKMOVPS (R12), Y5, Y6
-	JMP        loaded_341
+	JMP        loaded_486
 
-loadslow_340:
+loadslow_485:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_342:
+copy_487:
 	CMPQ R14, R13
-	JGE  copied_343
+	JGE  copied_488
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_342
+	JMP  copy_487
 
-copied_343:
+copied_488:
 	VMOVUPS (SP), Y6
 
-loaded_341:
+loaded_486:
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	LEAQ        (AX)(R11*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_344
+	JA          storeslow_489
 	VMASKMOVPS  Y6, Y5, (R11)
-	JMP         stored_345
+	JMP         stored_490
 
-storeslow_344:
+storeslow_489:
 	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_346:
+copy_491:
 	CMPQ R13, R12
-	JGE  copied_347
+	JGE  copied_492
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_346
+	JMP  copy_491
 
-copied_347:
-stored_345:
+copied_492:
+stored_490:
 	MOVQ R9, R11
 
-done_339:
-	JMP headed_335
+done_484:
+	JMP headed_480
 
-merge_336:
+merge_481:
 	MOVQ        R9, R11
 	MOVQ        $0x00000020, R13
 	CMPQ        R11, R13
@@ -4291,7 +6530,7 @@ merge_336:
 	VBLENDVPS   Y7, Y1, Y6, Y6
 	VMOVNTPS    Y6, 32(AX)(R9*1)
 
-headed_335:
+headed_480:
 	MOVQ R8, R9
 	SUBQ R10, R9
 	ANDQ $-64, R9
@@ -4299,17 +6538,17 @@ headed_335:
 	LEAQ (R10)(R9*1), R9
 	SUBQ $0x00000080, R9
 
-blocks_351:
+blocks_496:
 	CMPQ       R11, R9
-	JGT        blocksdone_352
+	JGT        blocksdone_497
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_353
+	JZ         noprefetch_498
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R11*1)
 	PREFETCHT0 64(R10)(R11*1)
 
-noprefetch_353:
+noprefetch_498:
 	LEAQ        16384(AX)(R11*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -4330,83 +6569,83 @@ noprefetch_353:
 	VFMADD213PS Y4, Y3, Y6
 	VMOVNTPS    Y6, 96(AX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_351
+	JMP         blocks_496
 
-blocksdone_352:
+blocksdone_497:
 	ADDQ $0x00000060, R9
 
-singles_348:
+singles_493:
 	CMPQ        R11, R9
-	JGT         tail_349
+	JGT         tail_494
 	VMOVUPS     (CX)(R11*1), Y6
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	VMOVNTPS    Y6, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_348
+	JMP         singles_493
 
-tail_349:
+tail_494:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_350
+	JEQ        done_495
 	LEAQ       (CX)(R11*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_354
+	JA         loadslow_499
 	VMASKMOVPS (R10), Y5, Y6
-	JMP        loaded_355
+	JMP        loaded_500
 
-loadslow_354:
+loadslow_499:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_356:
+copy_501:
 	CMPQ R13, R12
-	JGE  copied_357
+	JGE  copied_502
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_356
+	JMP  copy_501
 
-copied_357:
+copied_502:
 	VMOVUPS (SP), Y6
 
-loaded_355:
+loaded_500:
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	LEAQ        (AX)(R11*1), R10
 	MOVQ        R10, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_358
+	JA          storeslow_503
 	VMASKMOVPS  Y6, Y5, (R10)
-	JMP         stored_359
+	JMP         stored_504
 
-storeslow_358:
+storeslow_503:
 	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_360:
+copy_505:
 	CMPQ R12, R11
-	JGE  copied_361
+	JGE  copied_506
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R10)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_360
+	JMP  copy_505
 
-copied_361:
-stored_359:
+copied_506:
+stored_504:
 	MOVQ R9, R11
 
-done_350:
+done_495:
 	MOVQ        R8, R9
 	SUBQ        R11, R9
-	JZ          tailkept_362
+	JZ          tailkept_507
 	MOVQ        R9, R10
 	MOVQ        $0x00000020, R12
 	CMPQ        R10, R12
@@ -4426,15 +6665,15 @@ done_350:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVAPS     Y1, Y1
 
-tailkept_362:
+tailkept_507:
 	ADDQ       R8, AX
 	ADDQ       R8, CX
 	INCQ       DI
 	CMPQ       DI, center_len+56(FP)
-	JB         channel_334
+	JB         channel_479
 	MOVQ       AX, DI
 	ANDQ       $0x3f, DI
-	JZ         flushed_363
+	JZ         flushed_508
 	MOVQ       DI, R8
 	MOVQ       $0x00000020, R10
 	CMPQ       R8, R10
@@ -4450,11 +6689,11 @@ tailkept_362:
 	VMASKMOVPS Y0, Y2, (AX)(DI*1)
 	VMASKMOVPS Y1, Y3, 32(AX)(DI*1)
 
-flushed_363:
+flushed_508:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_333
+	JNZ  sample_478
 	SFENCE
 	VZEROUPPER
 	RET
@@ -4482,10 +6721,10 @@ TEXT ·normShortRowsAVX2(SB), NOSPLIT, $72-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_364:
+group_509:
 	XORQ DI, DI
 
-channel_365:
+channel_510:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -4494,11 +6733,11 @@ channel_365:
 	VBROADCASTSS (R8)(DI*4), Y3
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_366
+	JZ           noprefetch_511
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_367:
+prefetch_512:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -4506,23 +6745,23 @@ prefetch_367:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_367
+	JNZ        prefetch_512
 
-noprefetch_366:
+noprefetch_511:
 	MOVQ DX, R8
 	ANDQ $-32, R8
 	XORQ R9, R9
 
-pairs_368:
+pairs_513:
 	LEAQ 64(R9), R10
 	CMPQ R10, R8
-	JA   single_369
+	JA   single_514
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_372:
+down_517:
 	CMPQ        R12, $0x02
-	JB          downlast_373
+	JB          downlast_518
 	VMOVUPS     (CX)(R9*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -4542,11 +6781,11 @@ down_372:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_372
+	JMP         down_517
 
-downlast_373:
+downlast_518:
 	TESTQ       R12, R12
-	JZ          downdone_374
+	JZ          downdone_519
 	VMOVUPS     (CX)(R9*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -4556,20 +6795,20 @@ downlast_373:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 32(AX)(R9*1)
 
-downdone_374:
+downdone_519:
 	MOVQ R10, R9
-	JMP  pairs_368
+	JMP  pairs_513
 
-single_369:
+single_514:
 	CMPQ R9, R8
-	JAE  tail_370
+	JAE  tail_515
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_375:
+down_520:
 	CMPQ        R11, $0x02
-	JB          downlast_376
+	JB          downlast_521
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -4581,200 +6820,200 @@ down_375:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_375
+	JMP         down_520
 
-downlast_376:
+downlast_521:
 	TESTQ       R11, R11
-	JZ          downdone_377
+	JZ          downdone_522
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 
-downdone_377:
+downdone_522:
 	ADDQ $0x00000020, R9
 
-tail_370:
+tail_515:
 	CMPQ R9, DX
-	JAE  positionsdone_371
+	JAE  positionsdone_516
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_378:
+down_523:
 	CMPQ       R10, $0x02
-	JB         downlast_379
+	JB         downlast_524
 	LEAQ       (CX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_381
+	JA         loadslow_526
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_382
+	JMP        loaded_527
 
-loadslow_381:
+loadslow_526:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_383:
+copy_528:
 	CMPQ R13, R12
-	JGE  copied_384
+	JGE  copied_529
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_383
+	JMP  copy_528
 
-copied_384:
+copied_529:
 	VMOVUPS (SP), Y4
 
-loaded_382:
+loaded_527:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_385
+	JA          storeslow_530
 	VMASKMOVPS  Y4, Y0, (R11)
-	JMP         stored_386
+	JMP         stored_531
 
-storeslow_385:
+storeslow_530:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_387:
+copy_532:
 	CMPQ R13, R12
-	JGE  copied_388
+	JGE  copied_533
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_387
+	JMP  copy_532
 
-copied_388:
-stored_386:
+copied_533:
+stored_531:
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_389
+	JA         loadslow_534
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_390
+	JMP        loaded_535
 
-loadslow_389:
+loadslow_534:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_391:
+copy_536:
 	CMPQ R13, R12
-	JGE  copied_392
+	JGE  copied_537
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_391
+	JMP  copy_536
 
-copied_392:
+copied_537:
 	VMOVUPS (SP), Y4
 
-loaded_390:
+loaded_535:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R9*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_393
+	JA          storeslow_538
 	VMASKMOVPS  Y4, Y0, (R11)
-	JMP         stored_394
+	JMP         stored_539
 
-storeslow_393:
+storeslow_538:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_395:
+copy_540:
 	CMPQ R13, R12
-	JGE  copied_396
+	JGE  copied_541
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_395
+	JMP  copy_540
 
-copied_396:
-stored_394:
+copied_541:
+stored_539:
 	LEAQ (R8)(BX*2), R8
 	LEAQ (R9)(BX*2), R9
 	SUBQ $0x02, R10
-	JMP  down_378
+	JMP  down_523
 
-downlast_379:
+downlast_524:
 	TESTQ      R10, R10
-	JZ         downdone_380
+	JZ         downdone_525
 	LEAQ       (CX)(R8*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_397
+	JA         loadslow_542
 	VMASKMOVPS (R9), Y0, Y4
-	JMP        loaded_398
+	JMP        loaded_543
 
-loadslow_397:
+loadslow_542:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_399:
+copy_544:
 	CMPQ R11, R10
-	JGE  copied_400
+	JGE  copied_545
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_399
+	JMP  copy_544
 
-copied_400:
+copied_545:
 	VMOVUPS (SP), Y4
 
-loaded_398:
+loaded_543:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          storeslow_401
+	JA          storeslow_546
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_402
+	JMP         stored_547
 
-storeslow_401:
+storeslow_546:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_403:
+copy_548:
 	CMPQ R10, R9
-	JGE  copied_404
+	JGE  copied_549
 	MOVL (SP)(R10*1), R11
 	MOVL R11, (R8)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_403
+	JMP  copy_548
 
-copied_404:
-stored_402:
-downdone_380:
-positionsdone_371:
+copied_549:
+stored_547:
+downdone_525:
+positionsdone_516:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_365
+	JB      channel_510
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -4782,13 +7021,13 @@ positionsdone_371:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_405
+	JZ      done_550
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_364
+	JMP     group_509
 
-done_405:
+done_550:
 	VZEROUPPER
 	RET
 
@@ -4799,7 +7038,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_406
+	JNE     nontemporal_551
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -4810,12 +7049,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_407
+	JA      streaming_552
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_408
+	JZ      full_553
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -4825,7 +7064,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_false
 
-full_408:
+full_553:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -4860,16 +7099,16 @@ full_408:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_409:
+row_554:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_410
+	JZ         noprefetch_555
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_410:
+noprefetch_555:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -4889,7 +7128,7 @@ noprefetch_410:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_409
+	JNZ         row_554
 	VZEROUPPER
 	RET
 
@@ -4916,15 +7155,15 @@ normColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_411:
+row_556:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_412
+	JZ         noprefetch_557
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_412:
+noprefetch_557:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -4940,7 +7179,7 @@ noprefetch_412:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_411
+	JNZ         row_556
 	VZEROUPPER
 	RET
 
@@ -4961,14 +7200,14 @@ normColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_413:
+row_558:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_414
+	JZ         noprefetch_559
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_414:
+noprefetch_559:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -4980,7 +7219,7 @@ noprefetch_414:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_413
+	JNZ         row_558
 	VZEROUPPER
 	RET
 
@@ -4995,13 +7234,13 @@ normColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_415:
+row_560:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_416
+	JZ         noprefetch_561
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_416:
+noprefetch_561:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -5009,7 +7248,7 @@ noprefetch_416:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_415
+	JNZ         row_560
 	VZEROUPPER
 	RET
 
@@ -5037,99 +7276,99 @@ normColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_417
+	JA         loadslow_562
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_418
+	JMP        loaded_563
 
-loadslow_417:
+loadslow_562:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_419:
+copy_564:
 	CMPQ BX, DX
-	JGE  copied_420
+	JGE  copied_565
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_419
+	JMP  copy_564
 
-copied_420:
+copied_565:
 	VMOVUPS (SP), Y10
 
-loaded_418:
+loaded_563:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_421
+	JA         loadslow_566
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_422
+	JMP        loaded_567
 
-loadslow_421:
+loadslow_566:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_423:
+copy_568:
 	CMPQ BX, DX
-	JGE  copied_424
+	JGE  copied_569
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_423
+	JMP  copy_568
 
-copied_424:
+copied_569:
 	VMOVUPS (SP), Y11
 
-loaded_422:
+loaded_567:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_425
+	JA         loadslow_570
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_426
+	JMP        loaded_571
 
-loadslow_425:
+loadslow_570:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_427:
+copy_572:
 	CMPQ BX, DX
-	JGE  copied_428
+	JGE  copied_573
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_427
+	JMP  copy_572
 
-copied_428:
+copied_573:
 	VMOVUPS (SP), Y12
 
-loaded_426:
+loaded_571:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_429:
+row_574:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_430
+	JZ         noprefetch_575
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_430:
+noprefetch_575:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -5146,58 +7385,58 @@ noprefetch_430:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_431
+	JA          loadslow_576
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_432
+	JMP         loaded_577
 
-loadslow_431:
+loadslow_576:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_433:
+copy_578:
 	CMPQ R8, DI
-	JGE  copied_434
+	JGE  copied_579
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_433
+	JMP  copy_578
 
-copied_434:
+copied_579:
 	VMOVUPS (SP), Y13
 
-loaded_432:
+loaded_577:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_435
+	JA          storeslow_580
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_436
+	JMP         stored_581
 
-storeslow_435:
+storeslow_580:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_437:
+copy_582:
 	CMPQ R8, DI
-	JGE  copied_438
+	JGE  copied_583
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_437
+	JMP  copy_582
 
-copied_438:
-stored_436:
+copied_583:
+stored_581:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_429
+	JNZ  row_574
 	VZEROUPPER
 	RET
 
@@ -5219,98 +7458,98 @@ normColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_439
+	JA         loadslow_584
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_440
+	JMP        loaded_585
 
-loadslow_439:
+loadslow_584:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_441:
+copy_586:
 	CMPQ BX, DX
-	JGE  copied_442
+	JGE  copied_587
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_441
+	JMP  copy_586
 
-copied_442:
+copied_587:
 	VMOVUPS (SP), Y7
 
-loaded_440:
+loaded_585:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_443
+	JA         loadslow_588
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_444
+	JMP        loaded_589
 
-loadslow_443:
+loadslow_588:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_445:
+copy_590:
 	CMPQ BX, DX
-	JGE  copied_446
+	JGE  copied_591
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_445
+	JMP  copy_590
 
-copied_446:
+copied_591:
 	VMOVUPS (SP), Y8
 
-loaded_444:
+loaded_589:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_447
+	JA         loadslow_592
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_448
+	JMP        loaded_593
 
-loadslow_447:
+loadslow_592:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_449:
+copy_594:
 	CMPQ BX, DX
-	JGE  copied_450
+	JGE  copied_595
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_449
+	JMP  copy_594
 
-copied_450:
+copied_595:
 	VMOVUPS (SP), Y9
 
-loaded_448:
+loaded_593:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_451:
+row_596:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_452
+	JZ         noprefetch_597
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_452:
+noprefetch_597:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -5323,58 +7562,58 @@ noprefetch_452:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_453
+	JA          loadslow_598
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_454
+	JMP         loaded_599
 
-loadslow_453:
+loadslow_598:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_455:
+copy_600:
 	CMPQ R8, DI
-	JGE  copied_456
+	JGE  copied_601
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_455
+	JMP  copy_600
 
-copied_456:
+copied_601:
 	VMOVUPS (SP), Y10
 
-loaded_454:
+loaded_599:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_457
+	JA          storeslow_602
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_458
+	JMP         stored_603
 
-storeslow_457:
+storeslow_602:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_459:
+copy_604:
 	CMPQ R8, DI
-	JGE  copied_460
+	JGE  copied_605
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_459
+	JMP  copy_604
 
-copied_460:
-stored_458:
+copied_605:
+stored_603:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_451
+	JNZ  row_596
 	VZEROUPPER
 	RET
 
@@ -5390,97 +7629,97 @@ normColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_461
+	JA         loadslow_606
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_462
+	JMP        loaded_607
 
-loadslow_461:
+loadslow_606:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_463:
+copy_608:
 	CMPQ BX, DX
-	JGE  copied_464
+	JGE  copied_609
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_463
+	JMP  copy_608
 
-copied_464:
+copied_609:
 	VMOVUPS (SP), Y4
 
-loaded_462:
+loaded_607:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_465
+	JA         loadslow_610
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_466
+	JMP        loaded_611
 
-loadslow_465:
+loadslow_610:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_467:
+copy_612:
 	CMPQ BX, DX
-	JGE  copied_468
+	JGE  copied_613
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_467
+	JMP  copy_612
 
-copied_468:
+copied_613:
 	VMOVUPS (SP), Y5
 
-loaded_466:
+loaded_611:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_469
+	JA         loadslow_614
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_470
+	JMP        loaded_615
 
-loadslow_469:
+loadslow_614:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_471:
+copy_616:
 	CMPQ BX, DX
-	JGE  copied_472
+	JGE  copied_617
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_471
+	JMP  copy_616
 
-copied_472:
+copied_617:
 	VMOVUPS (SP), Y6
 
-loaded_470:
+loaded_615:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_473:
+row_618:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_474
+	JZ         noprefetch_619
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_474:
+noprefetch_619:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -5489,58 +7728,58 @@ noprefetch_474:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_475
+	JA          loadslow_620
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_476
+	JMP         loaded_621
 
-loadslow_475:
+loadslow_620:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_477:
+copy_622:
 	CMPQ R8, DI
-	JGE  copied_478
+	JGE  copied_623
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_477
+	JMP  copy_622
 
-copied_478:
+copied_623:
 	VMOVUPS (SP), Y7
 
-loaded_476:
+loaded_621:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_479
+	JA          storeslow_624
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_480
+	JMP         stored_625
 
-storeslow_479:
+storeslow_624:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_481:
+copy_626:
 	CMPQ R8, DI
-	JGE  copied_482
+	JGE  copied_627
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_481
+	JMP  copy_626
 
-copied_482:
-stored_480:
+copied_627:
+stored_625:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_473
+	JNZ  row_618
 	VZEROUPPER
 	RET
 
@@ -5549,152 +7788,152 @@ normColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_483
+	JA         loadslow_628
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_484
+	JMP        loaded_629
 
-loadslow_483:
+loadslow_628:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_485:
+copy_630:
 	CMPQ BX, DX
-	JGE  copied_486
+	JGE  copied_631
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_485
+	JMP  copy_630
 
-copied_486:
+copied_631:
 	VMOVUPS (SP), Y1
 
-loaded_484:
+loaded_629:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_487
+	JA         loadslow_632
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_488
+	JMP        loaded_633
 
-loadslow_487:
+loadslow_632:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_489:
+copy_634:
 	CMPQ BX, DX
-	JGE  copied_490
+	JGE  copied_635
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_489
+	JMP  copy_634
 
-copied_490:
+copied_635:
 	VMOVUPS (SP), Y2
 
-loaded_488:
+loaded_633:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_491
+	JA         loadslow_636
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_492
+	JMP        loaded_637
 
-loadslow_491:
+loadslow_636:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_493:
+copy_638:
 	CMPQ BX, DX
-	JGE  copied_494
+	JGE  copied_639
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_493
+	JMP  copy_638
 
-copied_494:
+copied_639:
 	VMOVUPS (SP), Y3
 
-loaded_492:
+loaded_637:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_495:
+row_640:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_496
+	JZ         noprefetch_641
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_496:
+noprefetch_641:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_497
+	JA         loadslow_642
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_498
+	JMP        loaded_643
 
-loadslow_497:
+loadslow_642:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_499:
+copy_644:
 	CMPQ DI, SI
-	JGE  copied_500
+	JGE  copied_645
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_499
+	JMP  copy_644
 
-copied_500:
+copied_645:
 	VMOVUPS (SP), Y4
 
-loaded_498:
+loaded_643:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_501
+	JA          storeslow_646
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_502
+	JMP         stored_647
 
-storeslow_501:
+storeslow_646:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_503:
+copy_648:
 	CMPQ DI, SI
-	JGE  copied_504
+	JGE  copied_649
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_503
+	JMP  copy_648
 
-copied_504:
-stored_502:
+copied_649:
+stored_647:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_495
+	JNZ  row_640
 	VZEROUPPER
 	RET
 
-streaming_407:
+streaming_552:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -5702,17 +7941,17 @@ streaming_407:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_505:
+rows_650:
 	CMPQ R8, $0x01
-	JB   rowsdone_506
+	JB   rowsdone_651
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_510:
+blocks_655:
 	CMPQ        R9, R10
-	JGT         blocksdone_511
+	JGT         blocksdone_656
 	VMOVUPS     (BX)(R9*1), Y1
 	VMOVUPS     (SI)(R9*1), Y2
 	VMOVUPS     (DI)(R9*1), Y3
@@ -5742,14 +7981,14 @@ blocks_510:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_510
+	JMP         blocks_655
 
-blocksdone_511:
+blocksdone_656:
 	ADDQ $0x00000060, R10
 
-singles_507:
+singles_652:
 	CMPQ        R9, R10
-	JGT         tail_508
+	JGT         tail_653
 	VMOVUPS     (BX)(R9*1), Y1
 	VMOVUPS     (SI)(R9*1), Y2
 	VMOVUPS     (DI)(R9*1), Y3
@@ -5758,158 +7997,158 @@ singles_507:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_507
+	JMP         singles_652
 
-tail_508:
+tail_653:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_509
+	JEQ        done_654
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_512
+	JA         loadslow_657
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_513
+	JMP        loaded_658
 
-loadslow_512:
+loadslow_657:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_514:
+copy_659:
 	CMPQ R13, R12
-	JGE  copied_515
+	JGE  copied_660
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_514
+	JMP  copy_659
 
-copied_515:
+copied_660:
 	VMOVUPS (SP), Y1
 
-loaded_513:
+loaded_658:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_516
+	JA         loadslow_661
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_517
+	JMP        loaded_662
 
-loadslow_516:
+loadslow_661:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_518:
+copy_663:
 	CMPQ R13, R12
-	JGE  copied_519
+	JGE  copied_664
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_518
+	JMP  copy_663
 
-copied_519:
+copied_664:
 	VMOVUPS (SP), Y2
 
-loaded_517:
+loaded_662:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_520
+	JA         loadslow_665
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_521
+	JMP        loaded_666
 
-loadslow_520:
+loadslow_665:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_522:
+copy_667:
 	CMPQ R13, R12
-	JGE  copied_523
+	JGE  copied_668
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_522
+	JMP  copy_667
 
-copied_523:
+copied_668:
 	VMOVUPS (SP), Y3
 
-loaded_521:
+loaded_666:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_524
+	JA         loadslow_669
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_525
+	JMP        loaded_670
 
-loadslow_524:
+loadslow_669:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_526:
+copy_671:
 	CMPQ R13, R12
-	JGE  copied_527
+	JGE  copied_672
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_526
+	JMP  copy_671
 
-copied_527:
+copied_672:
 	VMOVUPS (SP), Y4
 
-loaded_525:
+loaded_670:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_528
+	JA          storeslow_673
 	VMASKMOVPS  Y4, Y0, (R9)
-	JMP         stored_529
+	JMP         stored_674
 
-storeslow_528:
+storeslow_673:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_530:
+copy_675:
 	CMPQ R12, R11
-	JGE  copied_531
+	JGE  copied_676
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_530
+	JMP  copy_675
 
-copied_531:
-stored_529:
+copied_676:
+stored_674:
 	MOVQ R10, R9
 
-done_509:
+done_654:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_505
+	JMP  rows_650
 
-rowsdone_506:
+rowsdone_651:
 	VZEROUPPER
 	RET
 
-nontemporal_406:
+nontemporal_551:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -5920,12 +8159,12 @@ nontemporal_406:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_532
+	JA      streaming_677
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_533
+	JZ      full_678
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -5935,7 +8174,7 @@ nontemporal_406:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_533:
+full_678:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -5970,16 +8209,16 @@ full_533:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_534:
+row_679:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_535
+	JZ         noprefetch_680
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_535:
+noprefetch_680:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -6002,7 +8241,7 @@ noprefetch_535:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_534
+	JNZ         row_679
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6030,15 +8269,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_536:
+row_681:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_537
+	JZ         noprefetch_682
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_537:
+noprefetch_682:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -6057,7 +8296,7 @@ noprefetch_537:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_536
+	JNZ         row_681
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6079,14 +8318,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_538:
+row_683:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_539
+	JZ         noprefetch_684
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_539:
+noprefetch_684:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -6101,7 +8340,7 @@ noprefetch_539:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_538
+	JNZ         row_683
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6117,13 +8356,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_540:
+row_685:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_541
+	JZ         noprefetch_686
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_541:
+noprefetch_686:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -6134,7 +8373,7 @@ noprefetch_541:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_540
+	JNZ         row_685
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6163,99 +8402,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_542
+	JA         loadslow_687
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_543
+	JMP        loaded_688
 
-loadslow_542:
+loadslow_687:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_544:
+copy_689:
 	CMPQ BX, DX
-	JGE  copied_545
+	JGE  copied_690
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_544
+	JMP  copy_689
 
-copied_545:
+copied_690:
 	VMOVUPS (SP), Y10
 
-loaded_543:
+loaded_688:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_546
+	JA         loadslow_691
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_547
+	JMP        loaded_692
 
-loadslow_546:
+loadslow_691:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_548:
+copy_693:
 	CMPQ BX, DX
-	JGE  copied_549
+	JGE  copied_694
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_548
+	JMP  copy_693
 
-copied_549:
+copied_694:
 	VMOVUPS (SP), Y11
 
-loaded_547:
+loaded_692:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_550
+	JA         loadslow_695
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_551
+	JMP        loaded_696
 
-loadslow_550:
+loadslow_695:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_552:
+copy_697:
 	CMPQ BX, DX
-	JGE  copied_553
+	JGE  copied_698
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_552
+	JMP  copy_697
 
-copied_553:
+copied_698:
 	VMOVUPS (SP), Y12
 
-loaded_551:
+loaded_696:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_554:
+row_699:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_555
+	JZ         noprefetch_700
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_555:
+noprefetch_700:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -6275,58 +8514,58 @@ noprefetch_555:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_556
+	JA          loadslow_701
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_557
+	JMP         loaded_702
 
-loadslow_556:
+loadslow_701:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_558:
+copy_703:
 	CMPQ R8, DI
-	JGE  copied_559
+	JGE  copied_704
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_558
+	JMP  copy_703
 
-copied_559:
+copied_704:
 	VMOVUPS (SP), Y13
 
-loaded_557:
+loaded_702:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_560
+	JA          storeslow_705
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_561
+	JMP         stored_706
 
-storeslow_560:
+storeslow_705:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_562:
+copy_707:
 	CMPQ R8, DI
-	JGE  copied_563
+	JGE  copied_708
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_562
+	JMP  copy_707
 
-copied_563:
-stored_561:
+copied_708:
+stored_706:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_554
+	JNZ  row_699
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6349,98 +8588,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_564
+	JA         loadslow_709
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_565
+	JMP        loaded_710
 
-loadslow_564:
+loadslow_709:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_566:
+copy_711:
 	CMPQ BX, DX
-	JGE  copied_567
+	JGE  copied_712
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_566
+	JMP  copy_711
 
-copied_567:
+copied_712:
 	VMOVUPS (SP), Y7
 
-loaded_565:
+loaded_710:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_568
+	JA         loadslow_713
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_569
+	JMP        loaded_714
 
-loadslow_568:
+loadslow_713:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_570:
+copy_715:
 	CMPQ BX, DX
-	JGE  copied_571
+	JGE  copied_716
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_570
+	JMP  copy_715
 
-copied_571:
+copied_716:
 	VMOVUPS (SP), Y8
 
-loaded_569:
+loaded_714:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_572
+	JA         loadslow_717
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_573
+	JMP        loaded_718
 
-loadslow_572:
+loadslow_717:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_574:
+copy_719:
 	CMPQ BX, DX
-	JGE  copied_575
+	JGE  copied_720
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_574
+	JMP  copy_719
 
-copied_575:
+copied_720:
 	VMOVUPS (SP), Y9
 
-loaded_573:
+loaded_718:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_576:
+row_721:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_577
+	JZ         noprefetch_722
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_577:
+noprefetch_722:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -6456,58 +8695,58 @@ noprefetch_577:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_578
+	JA          loadslow_723
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_579
+	JMP         loaded_724
 
-loadslow_578:
+loadslow_723:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_580:
+copy_725:
 	CMPQ R8, DI
-	JGE  copied_581
+	JGE  copied_726
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_580
+	JMP  copy_725
 
-copied_581:
+copied_726:
 	VMOVUPS (SP), Y10
 
-loaded_579:
+loaded_724:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_582
+	JA          storeslow_727
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_583
+	JMP         stored_728
 
-storeslow_582:
+storeslow_727:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_584:
+copy_729:
 	CMPQ R8, DI
-	JGE  copied_585
+	JGE  copied_730
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_584
+	JMP  copy_729
 
-copied_585:
-stored_583:
+copied_730:
+stored_728:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_576
+	JNZ  row_721
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6524,97 +8763,97 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_586
+	JA         loadslow_731
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_587
+	JMP        loaded_732
 
-loadslow_586:
+loadslow_731:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_588:
+copy_733:
 	CMPQ BX, DX
-	JGE  copied_589
+	JGE  copied_734
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_588
+	JMP  copy_733
 
-copied_589:
+copied_734:
 	VMOVUPS (SP), Y4
 
-loaded_587:
+loaded_732:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_590
+	JA         loadslow_735
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_591
+	JMP        loaded_736
 
-loadslow_590:
+loadslow_735:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_592:
+copy_737:
 	CMPQ BX, DX
-	JGE  copied_593
+	JGE  copied_738
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_592
+	JMP  copy_737
 
-copied_593:
+copied_738:
 	VMOVUPS (SP), Y5
 
-loaded_591:
+loaded_736:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_594
+	JA         loadslow_739
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_595
+	JMP        loaded_740
 
-loadslow_594:
+loadslow_739:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_596:
+copy_741:
 	CMPQ BX, DX
-	JGE  copied_597
+	JGE  copied_742
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_596
+	JMP  copy_741
 
-copied_597:
+copied_742:
 	VMOVUPS (SP), Y6
 
-loaded_595:
+loaded_740:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_598:
+row_743:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_599
+	JZ         noprefetch_744
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_599:
+noprefetch_744:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -6626,58 +8865,58 @@ noprefetch_599:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_600
+	JA          loadslow_745
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_601
+	JMP         loaded_746
 
-loadslow_600:
+loadslow_745:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_602:
+copy_747:
 	CMPQ R8, DI
-	JGE  copied_603
+	JGE  copied_748
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_602
+	JMP  copy_747
 
-copied_603:
+copied_748:
 	VMOVUPS (SP), Y7
 
-loaded_601:
+loaded_746:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_604
+	JA          storeslow_749
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_605
+	JMP         stored_750
 
-storeslow_604:
+storeslow_749:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_606:
+copy_751:
 	CMPQ R8, DI
-	JGE  copied_607
+	JGE  copied_752
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_606
+	JMP  copy_751
 
-copied_607:
-stored_605:
+copied_752:
+stored_750:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_598
+	JNZ  row_743
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6687,156 +8926,156 @@ normColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_608
+	JA         loadslow_753
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_609
+	JMP        loaded_754
 
-loadslow_608:
+loadslow_753:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_610:
+copy_755:
 	CMPQ BX, DX
-	JGE  copied_611
+	JGE  copied_756
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_610
+	JMP  copy_755
 
-copied_611:
+copied_756:
 	VMOVUPS (SP), Y1
 
-loaded_609:
+loaded_754:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_612
+	JA         loadslow_757
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_613
+	JMP        loaded_758
 
-loadslow_612:
+loadslow_757:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_614:
+copy_759:
 	CMPQ BX, DX
-	JGE  copied_615
+	JGE  copied_760
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_614
+	JMP  copy_759
 
-copied_615:
+copied_760:
 	VMOVUPS (SP), Y2
 
-loaded_613:
+loaded_758:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_616
+	JA         loadslow_761
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_617
+	JMP        loaded_762
 
-loadslow_616:
+loadslow_761:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_618:
+copy_763:
 	CMPQ BX, DX
-	JGE  copied_619
+	JGE  copied_764
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_618
+	JMP  copy_763
 
-copied_619:
+copied_764:
 	VMOVUPS (SP), Y3
 
-loaded_617:
+loaded_762:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_620:
+row_765:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_621
+	JZ         noprefetch_766
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_621:
+noprefetch_766:
 	LEAQ       16384(CX), SI
 	ANDQ       $-4096, SI
 	PREFETCHT0 (SI)
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_622
+	JA         loadslow_767
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_623
+	JMP        loaded_768
 
-loadslow_622:
+loadslow_767:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_624:
+copy_769:
 	CMPQ DI, SI
-	JGE  copied_625
+	JGE  copied_770
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_624
+	JMP  copy_769
 
-copied_625:
+copied_770:
 	VMOVUPS (SP), Y4
 
-loaded_623:
+loaded_768:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_626
+	JA          storeslow_771
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_627
+	JMP         stored_772
 
-storeslow_626:
+storeslow_771:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_628:
+copy_773:
 	CMPQ DI, SI
-	JGE  copied_629
+	JGE  copied_774
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_628
+	JMP  copy_773
 
-copied_629:
-stored_627:
+copied_774:
+stored_772:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_620
+	JNZ  row_765
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_532:
+streaming_677:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -6844,17 +9083,17 @@ streaming_532:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_630:
+rows_775:
 	CMPQ R8, $0x01
-	JB   rowsdone_631
+	JB   rowsdone_776
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_635:
+blocks_780:
 	CMPQ        R9, R10
-	JGT         blocksdone_636
+	JGT         blocksdone_781
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -6887,14 +9126,14 @@ blocks_635:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_635
+	JMP         blocks_780
 
-blocksdone_636:
+blocksdone_781:
 	ADDQ $0x00000060, R10
 
-singles_632:
+singles_777:
 	CMPQ        R9, R10
-	JGT         tail_633
+	JGT         tail_778
 	VMOVUPS     (BX)(R9*1), Y1
 	VMOVUPS     (SI)(R9*1), Y2
 	VMOVUPS     (DI)(R9*1), Y3
@@ -6903,154 +9142,154 @@ singles_632:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_632
+	JMP         singles_777
 
-tail_633:
+tail_778:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_634
+	JEQ        done_779
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_637
+	JA         loadslow_782
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_638
+	JMP        loaded_783
 
-loadslow_637:
+loadslow_782:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_639:
+copy_784:
 	CMPQ R13, R12
-	JGE  copied_640
+	JGE  copied_785
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_639
+	JMP  copy_784
 
-copied_640:
+copied_785:
 	VMOVUPS (SP), Y1
 
-loaded_638:
+loaded_783:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_641
+	JA         loadslow_786
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_642
+	JMP        loaded_787
 
-loadslow_641:
+loadslow_786:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_643:
+copy_788:
 	CMPQ R13, R12
-	JGE  copied_644
+	JGE  copied_789
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_643
+	JMP  copy_788
 
-copied_644:
+copied_789:
 	VMOVUPS (SP), Y2
 
-loaded_642:
+loaded_787:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_645
+	JA         loadslow_790
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_646
+	JMP        loaded_791
 
-loadslow_645:
+loadslow_790:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_647:
+copy_792:
 	CMPQ R13, R12
-	JGE  copied_648
+	JGE  copied_793
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_647
+	JMP  copy_792
 
-copied_648:
+copied_793:
 	VMOVUPS (SP), Y3
 
-loaded_646:
+loaded_791:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_649
+	JA         loadslow_794
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_650
+	JMP        loaded_795
 
-loadslow_649:
+loadslow_794:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_651:
+copy_796:
 	CMPQ R13, R12
-	JGE  copied_652
+	JGE  copied_797
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_651
+	JMP  copy_796
 
-copied_652:
+copied_797:
 	VMOVUPS (SP), Y4
 
-loaded_650:
+loaded_795:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_653
+	JA          storeslow_798
 	VMASKMOVPS  Y4, Y0, (R9)
-	JMP         stored_654
+	JMP         stored_799
 
-storeslow_653:
+storeslow_798:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_655:
+copy_800:
 	CMPQ R12, R11
-	JGE  copied_656
+	JGE  copied_801
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_655
+	JMP  copy_800
 
-copied_656:
-stored_654:
+copied_801:
+stored_799:
 	MOVQ R10, R9
 
-done_634:
+done_779:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_630
+	JMP  rows_775
 
-rowsdone_631:
+rowsdone_776:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -7080,20 +9319,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_657:
+sample_802:
 	XORQ DI, DI
 
-channel_658:
+channel_803:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_659:
+chunk_804:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_660
+	JZ         noprefetch_805
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -7129,7 +9368,7 @@ chunk_659:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_660:
+noprefetch_805:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -7146,9 +9385,9 @@ noprefetch_660:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_664:
+blocks_809:
 	CMPQ         R10, R11
-	JGT          blocksdone_665
+	JGT          blocksdone_810
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
@@ -7166,86 +9405,86 @@ blocks_664:
 	VADDPS       Y12, Y10, Y10
 	VFNMADD231PS Y12, Y13, Y11
 	ADDQ         $0x00000080, R10
-	JMP          blocks_664
+	JMP          blocks_809
 
-blocksdone_665:
+blocksdone_810:
 	ADDQ $0x00000060, R11
 
-singles_661:
+singles_806:
 	CMPQ         R10, R11
-	JGT          tail_662
+	JGT          tail_807
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	ADDQ         $0x00000020, R10
-	JMP          singles_661
+	JMP          singles_806
 
-tail_662:
+tail_807:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_663
+	JEQ        done_808
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_666
+	JA         loadslow_811
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_667
+	JMP        loaded_812
 
-loadslow_666:
+loadslow_811:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_668:
+copy_813:
 	CMPQ R14, R13
-	JGE  copied_669
+	JGE  copied_814
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_668
+	JMP  copy_813
 
-copied_669:
+copied_814:
 	VMOVUPS (SP), Y12
 
-loaded_667:
+loaded_812:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_670
+	JA         loadslow_815
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_671
+	JMP        loaded_816
 
-loadslow_670:
+loadslow_815:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_672:
+copy_817:
 	CMPQ R13, R12
-	JGE  copied_673
+	JGE  copied_818
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_672
+	JMP  copy_817
 
-copied_673:
+copied_818:
 	VMOVUPS (SP), Y13
 
-loaded_671:
+loaded_816:
 	VSUBPS       Y13, Y1, Y13
 	VANDPS       Y0, Y13, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	MOVQ         R11, R10
 
-done_663:
+done_808:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -7265,7 +9504,7 @@ done_663:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_659
+	JNZ          chunk_804
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -7282,11 +9521,11 @@ done_663:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_658
+	JB           channel_803
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_657
+	JNZ          sample_802
 	VZEROUPPER
 	RET
 
@@ -7311,1606 +9550,37 @@ TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_674:
+group_819:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_675
+	JE   bysample_820
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	CMPQ DI, $0x00000020
-	JB   run1_true_679
-	JEQ  run1_false_678
+	JB   run1_true_false_824
+	JEQ  run1_false_false_823
 	CMPQ DI, $0x00000040
-	JB   run2_true_681
-	JEQ  run2_false_680
+	JB   run2_true_false_826
+	JEQ  run2_false_false_825
 	CMPQ DI, $0x00000060
-	JB   run3_true_683
-	JEQ  run3_false_682
+	JB   run3_true_false_828
+	JEQ  run3_false_false_827
 	CMPQ DI, $0x00000080
-	JB   run4_true_685
-	JEQ  run4_false_684
+	JB   run4_true_false_830
+	JEQ  run4_false_false_829
 	CMPQ DI, $0x000000a0
-	JB   run5_true_687
-	JEQ  run5_false_686
+	JB   run5_true_false_832
+	JEQ  run5_false_false_831
 	CMPQ DI, $0x000000c0
-	JB   run6_true_689
-	JEQ  run6_false_688
+	JB   run6_true_false_834
+	JEQ  run6_false_false_833
 	CMPQ DI, $0x000000e0
-	JB   run7_true_691
-	JEQ  run7_false_690
+	JB   run7_true_false_836
+	JEQ  run7_false_false_835
 	CMPQ DI, $0x00000100
-	JB   run8_true_693
-	JEQ  run8_false_692
-	XORQ R8, R8
-
-channel_694:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y1
-	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
-	VXORPS       Y5, Y5, Y5
-	VXORPS       Y6, Y6, Y6
-	VXORPS       Y7, Y7, Y7
-	VXORPS       Y8, Y8, Y8
-	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_695
-	XORQ         R10, R10
-	MOVQ         BX, R11
-
-prefetch_696:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_696
-
-noprefetch_695:
-	XORQ R9, R9
-	MOVQ BX, R10
-
-sample_697:
-	MOVQ R9, R11
-	LEAQ (R9)(DI*1), R12
-	SUBQ $0x00000040, R12
-
-blocks_702:
-	CMPQ         R11, R12
-	JGT          blocksdone_703
-	VMOVUPS      (AX)(R11*1), Y10
-	VSUBPS       (CX)(R11*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R11*1), Y10
-	VSUBPS       32(CX)(R11*1), Y1, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	ADDQ         $0x00000040, R11
-	JMP          blocks_702
-
-blocksdone_703:
-	ADDQ $0x00000020, R12
-
-singles_699:
-	CMPQ         R11, R12
-	JGT          tail_700
-	VMOVUPS      (AX)(R11*1), Y10
-	VSUBPS       (CX)(R11*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	ADDQ         $0x00000020, R11
-	JMP          singles_699
-
-tail_700:
-	ADDQ       $0x00000020, R12
-	CMPQ       R11, R12
-	JEQ        done_701
-	LEAQ       (AX)(R11*1), R13
-	MOVQ       R13, R14
-	ANDQ       $0x00000fff, R14
-	CMPQ       R14, $0x00000fe0
-	JA         loadslow_704
-	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_705
-
-loadslow_704:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R14
-	XORQ    R15, R15
-
-copy_706:
-	CMPQ R15, R14
-	JGE  copied_707
-	MOVL (R13)(R15*1), BP
-	MOVL BP, (SP)(R15*1)
-	ADDQ $0x04, R15
-	JMP  copy_706
-
-copied_707:
-	VMOVUPS (SP), Y10
-
-loaded_705:
-	LEAQ       (CX)(R11*1), R11
-	MOVQ       R11, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_708
-	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_709
-
-loadslow_708:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_710:
-	CMPQ R14, R13
-	JGE  copied_711
-	MOVL (R11)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_710
-
-copied_711:
-	VMOVUPS (SP), Y11
-
-loaded_709:
-	VSUBPS       Y11, Y1, Y11
-	VANDPS       Y0, Y11, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	MOVQ         R12, R11
-
-done_701:
-	ADDQ SI, R9
-	DECQ R10
-	JZ   samplesdone_698
-	MOVQ R9, R11
-	LEAQ (R9)(DI*1), R12
-	SUBQ $0x00000040, R12
-
-blocks_715:
-	CMPQ         R11, R12
-	JGT          blocksdone_716
-	VMOVUPS      (AX)(R11*1), Y10
-	VSUBPS       (CX)(R11*1), Y1, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	VMOVUPS      32(AX)(R11*1), Y10
-	VSUBPS       32(CX)(R11*1), Y1, Y11
-	VADDPS       Y10, Y8, Y8
-	VFNMADD231PS Y10, Y11, Y9
-	ADDQ         $0x00000040, R11
-	JMP          blocks_715
-
-blocksdone_716:
-	ADDQ $0x00000020, R12
-
-singles_712:
-	CMPQ         R11, R12
-	JGT          tail_713
-	VMOVUPS      (AX)(R11*1), Y10
-	VSUBPS       (CX)(R11*1), Y1, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	ADDQ         $0x00000020, R11
-	JMP          singles_712
-
-tail_713:
-	ADDQ       $0x00000020, R12
-	CMPQ       R11, R12
-	JEQ        done_714
-	LEAQ       (AX)(R11*1), R13
-	MOVQ       R13, R14
-	ANDQ       $0x00000fff, R14
-	CMPQ       R14, $0x00000fe0
-	JA         loadslow_717
-	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_718
-
-loadslow_717:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R14
-	XORQ    R15, R15
-
-copy_719:
-	CMPQ R15, R14
-	JGE  copied_720
-	MOVL (R13)(R15*1), BP
-	MOVL BP, (SP)(R15*1)
-	ADDQ $0x04, R15
-	JMP  copy_719
-
-copied_720:
-	VMOVUPS (SP), Y10
-
-loaded_718:
-	LEAQ       (CX)(R11*1), R11
-	MOVQ       R11, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_721
-	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_722
-
-loadslow_721:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_723:
-	CMPQ R14, R13
-	JGE  copied_724
-	MOVL (R11)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_723
-
-copied_724:
-	VMOVUPS (SP), Y11
-
-loaded_722:
-	VSUBPS       Y11, Y1, Y11
-	VANDPS       Y0, Y11, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	MOVQ         R12, R11
-
-done_714:
-	ADDQ SI, R9
-	DECQ R10
-	JNZ  sample_697
-
-samplesdone_698:
-	VADDPS       Y4, Y2, Y2
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y5, Y3, Y3
-	VADDPS       Y9, Y7, Y7
-	VADDPS       Y7, Y3, Y3
-	VCVTPS2PD    X2, Y1
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDy_base+0(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	VCVTPS2PD    X3, Y1
-	VEXTRACTF128 $0x01, Y3, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDyXc_base+24(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	ADDQ         DI, AX
-	ADDQ         DI, CX
-	INCQ         R8
-	CMPQ         R8, center_len+128(FP)
-	JB           channel_694
-	JMP          grouped_677
-
-run1_false_678:
-	XORQ R8, R8
-
-channel_725:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y1
-	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
-	VXORPS       Y5, Y5, Y5
-	VXORPS       Y6, Y6, Y6
-	VXORPS       Y7, Y7, Y7
-	VXORPS       Y8, Y8, Y8
-	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_726
-	XORQ         R10, R10
-	MOVQ         BX, R11
-
-prefetch_727:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_727
-
-noprefetch_726:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_728:
-	CMPQ         R11, $0x02
-	JB           downlast_729
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      (AX)(R10*1), Y10
-	VSUBPS       (CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_728
-
-downlast_729:
-	TESTQ        R11, R11
-	JZ           downdone_730
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y1
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y1, Y3
-
-downdone_730:
-	VADDPS       Y4, Y2, Y2
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y5, Y3, Y3
-	VADDPS       Y9, Y7, Y7
-	VADDPS       Y7, Y3, Y3
-	VCVTPS2PD    X2, Y1
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDy_base+0(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	VCVTPS2PD    X3, Y1
-	VEXTRACTF128 $0x01, Y3, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDyXc_base+24(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	ADDQ         DI, AX
-	ADDQ         DI, CX
-	INCQ         R8
-	CMPQ         R8, center_len+128(FP)
-	JB           channel_725
-	JMP          grouped_677
-
-run1_true_679:
-	XORQ R8, R8
-
-channel_731:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y1
-	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
-	VXORPS       Y5, Y5, Y5
-	VXORPS       Y6, Y6, Y6
-	VXORPS       Y7, Y7, Y7
-	VXORPS       Y8, Y8, Y8
-	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_732
-	XORQ         R10, R10
-	MOVQ         BX, R11
-
-prefetch_733:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_733
-
-noprefetch_732:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_734:
-	CMPQ       R11, $0x02
-	JB         downlast_735
-	LEAQ       (AX)(R9*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_737
-	VMASKMOVPS (R12), Y0, Y10
-	JMP        loaded_738
-
-loadslow_737:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_739:
-	CMPQ R14, R13
-	JGE  copied_740
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_739
-
-copied_740:
-	VMOVUPS (SP), Y10
-
-loaded_738:
-	LEAQ       (CX)(R9*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_741
-	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_742
-
-loadslow_741:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_743:
-	CMPQ R14, R13
-	JGE  copied_744
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_743
-
-copied_744:
-	VMOVUPS (SP), Y11
-
-loaded_742:
-	VSUBPS       Y11, Y1, Y11
-	VANDPS       Y0, Y11, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	LEAQ         (AX)(R10*1), R12
-	MOVQ         R12, R13
-	ANDQ         $0x00000fff, R13
-	CMPQ         R13, $0x00000fe0
-	JA           loadslow_745
-	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_746
-
-loadslow_745:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_747:
-	CMPQ R14, R13
-	JGE  copied_748
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_747
-
-copied_748:
-	VMOVUPS (SP), Y10
-
-loaded_746:
-	LEAQ       (CX)(R10*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_749
-	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_750
-
-loadslow_749:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_751:
-	CMPQ R14, R13
-	JGE  copied_752
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_751
-
-copied_752:
-	VMOVUPS (SP), Y11
-
-loaded_750:
-	VSUBPS       Y11, Y1, Y11
-	VANDPS       Y0, Y11, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_734
-
-downlast_735:
-	TESTQ      R11, R11
-	JZ         downdone_736
-	LEAQ       (AX)(R9*1), R10
-	MOVQ       R10, R11
-	ANDQ       $0x00000fff, R11
-	CMPQ       R11, $0x00000fe0
-	JA         loadslow_753
-	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_754
-
-loadslow_753:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R11
-	XORQ    R12, R12
-
-copy_755:
-	CMPQ R12, R11
-	JGE  copied_756
-	MOVL (R10)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_755
-
-copied_756:
-	VMOVUPS (SP), Y10
-
-loaded_754:
-	LEAQ       (CX)(R9*1), R9
-	MOVQ       R9, R10
-	ANDQ       $0x00000fff, R10
-	CMPQ       R10, $0x00000fe0
-	JA         loadslow_757
-	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_758
-
-loadslow_757:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R10
-	XORQ    R11, R11
-
-copy_759:
-	CMPQ R11, R10
-	JGE  copied_760
-	MOVL (R9)(R11*1), R12
-	MOVL R12, (SP)(R11*1)
-	ADDQ $0x04, R11
-	JMP  copy_759
-
-copied_760:
-	VMOVUPS (SP), Y11
-
-loaded_758:
-	VSUBPS       Y11, Y1, Y1
-	VANDPS       Y0, Y1, Y1
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y1, Y3
-
-downdone_736:
-	VADDPS       Y4, Y2, Y2
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y5, Y3, Y3
-	VADDPS       Y9, Y7, Y7
-	VADDPS       Y7, Y3, Y3
-	VCVTPS2PD    X2, Y1
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDy_base+0(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	VCVTPS2PD    X3, Y1
-	VEXTRACTF128 $0x01, Y3, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDyXc_base+24(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	ADDQ         DI, AX
-	ADDQ         DI, CX
-	INCQ         R8
-	CMPQ         R8, center_len+128(FP)
-	JB           channel_731
-	JMP          grouped_677
-
-run2_false_680:
-	XORQ R8, R8
-
-channel_761:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y1
-	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
-	VXORPS       Y5, Y5, Y5
-	VXORPS       Y6, Y6, Y6
-	VXORPS       Y7, Y7, Y7
-	VXORPS       Y8, Y8, Y8
-	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_762
-	XORQ         R10, R10
-	MOVQ         BX, R11
-
-prefetch_763:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_763
-
-noprefetch_762:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_764:
-	CMPQ         R11, $0x02
-	JB           downlast_765
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R9*1), Y10
-	VSUBPS       32(CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	VMOVUPS      (AX)(R10*1), Y10
-	VSUBPS       (CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	VMOVUPS      32(AX)(R10*1), Y10
-	VSUBPS       32(CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y8, Y8
-	VFNMADD231PS Y10, Y11, Y9
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_764
-
-downlast_765:
-	TESTQ        R11, R11
-	JZ           downdone_766
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R9*1), Y10
-	VSUBPS       32(CX)(R9*1), Y1, Y1
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y1, Y5
-
-downdone_766:
-	VADDPS       Y4, Y2, Y2
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y5, Y3, Y3
-	VADDPS       Y9, Y7, Y7
-	VADDPS       Y7, Y3, Y3
-	VCVTPS2PD    X2, Y1
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDy_base+0(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	VCVTPS2PD    X3, Y1
-	VEXTRACTF128 $0x01, Y3, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDyXc_base+24(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	ADDQ         DI, AX
-	ADDQ         DI, CX
-	INCQ         R8
-	CMPQ         R8, center_len+128(FP)
-	JB           channel_761
-	JMP          grouped_677
-
-run2_true_681:
-	XORQ R8, R8
-
-channel_767:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y1
-	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
-	VXORPS       Y5, Y5, Y5
-	VXORPS       Y6, Y6, Y6
-	VXORPS       Y7, Y7, Y7
-	VXORPS       Y8, Y8, Y8
-	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_768
-	XORQ         R10, R10
-	MOVQ         BX, R11
-
-prefetch_769:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_769
-
-noprefetch_768:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_770:
-	CMPQ         R11, $0x02
-	JB           downlast_771
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	LEAQ         32(AX)(R9*1), R12
-	MOVQ         R12, R13
-	ANDQ         $0x00000fff, R13
-	CMPQ         R13, $0x00000fe0
-	JA           loadslow_773
-	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_774
-
-loadslow_773:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_775:
-	CMPQ R14, R13
-	JGE  copied_776
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_775
-
-copied_776:
-	VMOVUPS (SP), Y10
-
-loaded_774:
-	LEAQ       32(CX)(R9*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_777
-	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_778
-
-loadslow_777:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_779:
-	CMPQ R14, R13
-	JGE  copied_780
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_779
-
-copied_780:
-	VMOVUPS (SP), Y11
-
-loaded_778:
-	VSUBPS       Y11, Y1, Y11
-	VANDPS       Y0, Y11, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	VMOVUPS      (AX)(R10*1), Y10
-	VSUBPS       (CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	LEAQ         32(AX)(R10*1), R12
-	MOVQ         R12, R13
-	ANDQ         $0x00000fff, R13
-	CMPQ         R13, $0x00000fe0
-	JA           loadslow_781
-	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_782
-
-loadslow_781:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_783:
-	CMPQ R14, R13
-	JGE  copied_784
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_783
-
-copied_784:
-	VMOVUPS (SP), Y10
-
-loaded_782:
-	LEAQ       32(CX)(R10*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_785
-	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_786
-
-loadslow_785:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_787:
-	CMPQ R14, R13
-	JGE  copied_788
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_787
-
-copied_788:
-	VMOVUPS (SP), Y11
-
-loaded_786:
-	VSUBPS       Y11, Y1, Y11
-	VANDPS       Y0, Y11, Y11
-	VADDPS       Y10, Y8, Y8
-	VFNMADD231PS Y10, Y11, Y9
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_770
-
-downlast_771:
-	TESTQ        R11, R11
-	JZ           downdone_772
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	LEAQ         32(AX)(R9*1), R10
-	MOVQ         R10, R11
-	ANDQ         $0x00000fff, R11
-	CMPQ         R11, $0x00000fe0
-	JA           loadslow_789
-	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_790
-
-loadslow_789:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R11
-	XORQ    R12, R12
-
-copy_791:
-	CMPQ R12, R11
-	JGE  copied_792
-	MOVL (R10)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_791
-
-copied_792:
-	VMOVUPS (SP), Y10
-
-loaded_790:
-	LEAQ       32(CX)(R9*1), R9
-	MOVQ       R9, R10
-	ANDQ       $0x00000fff, R10
-	CMPQ       R10, $0x00000fe0
-	JA         loadslow_793
-	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_794
-
-loadslow_793:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R10
-	XORQ    R11, R11
-
-copy_795:
-	CMPQ R11, R10
-	JGE  copied_796
-	MOVL (R9)(R11*1), R12
-	MOVL R12, (SP)(R11*1)
-	ADDQ $0x04, R11
-	JMP  copy_795
-
-copied_796:
-	VMOVUPS (SP), Y11
-
-loaded_794:
-	VSUBPS       Y11, Y1, Y1
-	VANDPS       Y0, Y1, Y1
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y1, Y5
-
-downdone_772:
-	VADDPS       Y4, Y2, Y2
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y5, Y3, Y3
-	VADDPS       Y9, Y7, Y7
-	VADDPS       Y7, Y3, Y3
-	VCVTPS2PD    X2, Y1
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDy_base+0(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	VCVTPS2PD    X3, Y1
-	VEXTRACTF128 $0x01, Y3, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDyXc_base+24(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	ADDQ         DI, AX
-	ADDQ         DI, CX
-	INCQ         R8
-	CMPQ         R8, center_len+128(FP)
-	JB           channel_767
-	JMP          grouped_677
-
-run3_false_682:
-	XORQ R8, R8
-
-channel_797:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y1
-	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
-	VXORPS       Y5, Y5, Y5
-	VXORPS       Y6, Y6, Y6
-	VXORPS       Y7, Y7, Y7
-	VXORPS       Y8, Y8, Y8
-	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_798
-	XORQ         R10, R10
-	MOVQ         BX, R11
-
-prefetch_799:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_799
-
-noprefetch_798:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_800:
-	CMPQ         R11, $0x02
-	JB           downlast_801
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R9*1), Y10
-	VSUBPS       32(CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	VMOVUPS      64(AX)(R9*1), Y10
-	VSUBPS       64(CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      (AX)(R10*1), Y10
-	VSUBPS       (CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	VMOVUPS      32(AX)(R10*1), Y10
-	VSUBPS       32(CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y8, Y8
-	VFNMADD231PS Y10, Y11, Y9
-	VMOVUPS      64(AX)(R10*1), Y10
-	VSUBPS       64(CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_800
-
-downlast_801:
-	TESTQ        R11, R11
-	JZ           downdone_802
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R9*1), Y10
-	VSUBPS       32(CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	VMOVUPS      64(AX)(R9*1), Y10
-	VSUBPS       64(CX)(R9*1), Y1, Y1
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y1, Y3
-
-downdone_802:
-	VADDPS       Y4, Y2, Y2
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y5, Y3, Y3
-	VADDPS       Y9, Y7, Y7
-	VADDPS       Y7, Y3, Y3
-	VCVTPS2PD    X2, Y1
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDy_base+0(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	VCVTPS2PD    X3, Y1
-	VEXTRACTF128 $0x01, Y3, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDyXc_base+24(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	ADDQ         DI, AX
-	ADDQ         DI, CX
-	INCQ         R8
-	CMPQ         R8, center_len+128(FP)
-	JB           channel_797
-	JMP          grouped_677
-
-run3_true_683:
-	XORQ R8, R8
-
-channel_803:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y1
-	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
-	VXORPS       Y5, Y5, Y5
-	VXORPS       Y6, Y6, Y6
-	VXORPS       Y7, Y7, Y7
-	VXORPS       Y8, Y8, Y8
-	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_804
-	XORQ         R10, R10
-	MOVQ         BX, R11
-
-prefetch_805:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_805
-
-noprefetch_804:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_806:
-	CMPQ         R11, $0x02
-	JB           downlast_807
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R9*1), Y10
-	VSUBPS       32(CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	LEAQ         64(AX)(R9*1), R12
-	MOVQ         R12, R13
-	ANDQ         $0x00000fff, R13
-	CMPQ         R13, $0x00000fe0
-	JA           loadslow_809
-	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_810
-
-loadslow_809:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_811:
-	CMPQ R14, R13
-	JGE  copied_812
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_811
-
-copied_812:
-	VMOVUPS (SP), Y10
-
-loaded_810:
-	LEAQ       64(CX)(R9*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_813
-	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_814
-
-loadslow_813:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_815:
-	CMPQ R14, R13
-	JGE  copied_816
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_815
-
-copied_816:
-	VMOVUPS (SP), Y11
-
-loaded_814:
-	VSUBPS       Y11, Y1, Y11
-	VANDPS       Y0, Y11, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      (AX)(R10*1), Y10
-	VSUBPS       (CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	VMOVUPS      32(AX)(R10*1), Y10
-	VSUBPS       32(CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y8, Y8
-	VFNMADD231PS Y10, Y11, Y9
-	LEAQ         64(AX)(R10*1), R12
-	MOVQ         R12, R13
-	ANDQ         $0x00000fff, R13
-	CMPQ         R13, $0x00000fe0
-	JA           loadslow_817
-	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_818
-
-loadslow_817:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_819:
-	CMPQ R14, R13
-	JGE  copied_820
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_819
-
-copied_820:
-	VMOVUPS (SP), Y10
-
-loaded_818:
-	LEAQ       64(CX)(R10*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
-	JA         loadslow_821
-	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_822
-
-loadslow_821:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_823:
-	CMPQ R14, R13
-	JGE  copied_824
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_823
-
-copied_824:
-	VMOVUPS (SP), Y11
-
-loaded_822:
-	VSUBPS       Y11, Y1, Y11
-	VANDPS       Y0, Y11, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_806
-
-downlast_807:
-	TESTQ        R11, R11
-	JZ           downdone_808
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R9*1), Y10
-	VSUBPS       32(CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	LEAQ         64(AX)(R9*1), R10
-	MOVQ         R10, R11
-	ANDQ         $0x00000fff, R11
-	CMPQ         R11, $0x00000fe0
-	JA           loadslow_825
-	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_826
-
-loadslow_825:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R11
-	XORQ    R12, R12
-
-copy_827:
-	CMPQ R12, R11
-	JGE  copied_828
-	MOVL (R10)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_827
-
-copied_828:
-	VMOVUPS (SP), Y10
-
-loaded_826:
-	LEAQ       64(CX)(R9*1), R9
-	MOVQ       R9, R10
-	ANDQ       $0x00000fff, R10
-	CMPQ       R10, $0x00000fe0
-	JA         loadslow_829
-	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_830
-
-loadslow_829:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R10
-	XORQ    R11, R11
-
-copy_831:
-	CMPQ R11, R10
-	JGE  copied_832
-	MOVL (R9)(R11*1), R12
-	MOVL R12, (SP)(R11*1)
-	ADDQ $0x04, R11
-	JMP  copy_831
-
-copied_832:
-	VMOVUPS (SP), Y11
-
-loaded_830:
-	VSUBPS       Y11, Y1, Y1
-	VANDPS       Y0, Y1, Y1
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y1, Y3
-
-downdone_808:
-	VADDPS       Y4, Y2, Y2
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y5, Y3, Y3
-	VADDPS       Y9, Y7, Y7
-	VADDPS       Y7, Y3, Y3
-	VCVTPS2PD    X2, Y1
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDy_base+0(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	VCVTPS2PD    X3, Y1
-	VEXTRACTF128 $0x01, Y3, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDyXc_base+24(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	ADDQ         DI, AX
-	ADDQ         DI, CX
-	INCQ         R8
-	CMPQ         R8, center_len+128(FP)
-	JB           channel_803
-	JMP          grouped_677
-
-run4_false_684:
-	XORQ R8, R8
-
-channel_833:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Y1
-	VXORPS       Y2, Y2, Y2
-	VXORPS       Y3, Y3, Y3
-	VXORPS       Y4, Y4, Y4
-	VXORPS       Y5, Y5, Y5
-	VXORPS       Y6, Y6, Y6
-	VXORPS       Y7, Y7, Y7
-	VXORPS       Y8, Y8, Y8
-	VXORPS       Y9, Y9, Y9
-	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_834
-	XORQ         R10, R10
-	MOVQ         BX, R11
-
-prefetch_835:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_835
-
-noprefetch_834:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_836:
-	CMPQ         R11, $0x02
-	JB           downlast_837
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R9*1), Y10
-	VSUBPS       32(CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	VMOVUPS      64(AX)(R9*1), Y10
-	VSUBPS       64(CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      96(AX)(R9*1), Y10
-	VSUBPS       96(CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	VMOVUPS      (AX)(R10*1), Y10
-	VSUBPS       (CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	VMOVUPS      32(AX)(R10*1), Y10
-	VSUBPS       32(CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y8, Y8
-	VFNMADD231PS Y10, Y11, Y9
-	VMOVUPS      64(AX)(R10*1), Y10
-	VSUBPS       64(CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	VMOVUPS      96(AX)(R10*1), Y10
-	VSUBPS       96(CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y8, Y8
-	VFNMADD231PS Y10, Y11, Y9
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_836
-
-downlast_837:
-	TESTQ        R11, R11
-	JZ           downdone_838
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R9*1), Y10
-	VSUBPS       32(CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	VMOVUPS      64(AX)(R9*1), Y10
-	VSUBPS       64(CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      96(AX)(R9*1), Y10
-	VSUBPS       96(CX)(R9*1), Y1, Y1
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y1, Y5
-
-downdone_838:
-	VADDPS       Y4, Y2, Y2
-	VADDPS       Y8, Y6, Y6
-	VADDPS       Y6, Y2, Y2
-	VADDPS       Y5, Y3, Y3
-	VADDPS       Y9, Y7, Y7
-	VADDPS       Y7, Y3, Y3
-	VCVTPS2PD    X2, Y1
-	VEXTRACTF128 $0x01, Y2, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDy_base+0(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	VCVTPS2PD    X3, Y1
-	VEXTRACTF128 $0x01, Y3, X2
-	VCVTPS2PD    X2, Y2
-	VADDPD       Y2, Y1, Y1
-	VEXTRACTF128 $0x01, Y1, X2
-	VADDPD       X2, X1, X1
-	VPERMILPD    $0x01, X1, X2
-	VADDSD       X2, X1, X1
-	MOVQ         sumDyXc_base+24(FP), R9
-	VADDSD       (R9)(R8*8), X1, X1
-	VMOVSD       X1, (R9)(R8*8)
-	ADDQ         DI, AX
-	ADDQ         DI, CX
-	INCQ         R8
-	CMPQ         R8, center_len+128(FP)
-	JB           channel_833
-	JMP          grouped_677
-
-run4_true_685:
+	JB   run8_true_false_838
+	JEQ  run8_false_false_837
 	XORQ R8, R8
 
 channel_839:
@@ -8947,232 +9617,209 @@ prefetch_841:
 
 noprefetch_840:
 	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
+	MOVQ BX, R10
 
-down_842:
-	CMPQ         R11, $0x02
-	JB           downlast_843
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
+sample_842:
+	MOVQ R9, R11
+	LEAQ (R9)(DI*1), R12
+	SUBQ $0x00000040, R12
+
+blocks_847:
+	CMPQ         R11, R12
+	JGT          blocksdone_848
+	VMOVUPS      (AX)(R11*1), Y10
+	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R9*1), Y10
-	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VMOVUPS      32(AX)(R11*1), Y10
+	VSUBPS       32(CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y11, Y5
-	VMOVUPS      64(AX)(R9*1), Y10
-	VSUBPS       64(CX)(R9*1), Y1, Y11
+	ADDQ         $0x00000040, R11
+	JMP          blocks_847
+
+blocksdone_848:
+	ADDQ $0x00000020, R12
+
+singles_844:
+	CMPQ         R11, R12
+	JGT          tail_845
+	VMOVUPS      (AX)(R11*1), Y10
+	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
-	LEAQ         96(AX)(R9*1), R12
-	MOVQ         R12, R13
-	ANDQ         $0x00000fff, R13
-	CMPQ         R13, $0x00000fe0
-	JA           loadslow_845
-	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_846
+	ADDQ         $0x00000020, R11
+	JMP          singles_844
 
-loadslow_845:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_847:
-	CMPQ R14, R13
-	JGE  copied_848
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_847
-
-copied_848:
-	VMOVUPS (SP), Y10
-
-loaded_846:
-	LEAQ       96(CX)(R9*1), R12
-	MOVQ       R12, R13
-	ANDQ       $0x00000fff, R13
-	CMPQ       R13, $0x00000fe0
+tail_845:
+	ADDQ       $0x00000020, R12
+	CMPQ       R11, R12
+	JEQ        done_846
+	LEAQ       (AX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
 	JA         loadslow_849
-	VMASKMOVPS (R12), Y0, Y11
+	VMASKMOVPS (R13), Y0, Y10
 	JMP        loaded_850
 
 loadslow_849:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R13
-	XORQ    R14, R14
-
-copy_851:
-	CMPQ R14, R13
-	JGE  copied_852
-	MOVL (R12)(R14*1), R15
-	MOVL R15, (SP)(R14*1)
-	ADDQ $0x04, R14
-	JMP  copy_851
-
-copied_852:
-	VMOVUPS (SP), Y11
-
-loaded_850:
-	VSUBPS       Y11, Y1, Y11
-	VANDPS       Y0, Y11, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	VMOVUPS      (AX)(R10*1), Y10
-	VSUBPS       (CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	VMOVUPS      32(AX)(R10*1), Y10
-	VSUBPS       32(CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y8, Y8
-	VFNMADD231PS Y10, Y11, Y9
-	VMOVUPS      64(AX)(R10*1), Y10
-	VSUBPS       64(CX)(R10*1), Y1, Y11
-	VADDPS       Y10, Y6, Y6
-	VFNMADD231PS Y10, Y11, Y7
-	LEAQ         96(AX)(R10*1), R12
-	MOVQ         R12, R13
-	ANDQ         $0x00000fff, R13
-	CMPQ         R13, $0x00000fe0
-	JA           loadslow_853
-	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_854
-
-loadslow_853:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_851:
+	CMPQ R15, R14
+	JGE  copied_852
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_851
+
+copied_852:
+	VMOVUPS (SP), Y10
+
+loaded_850:
+	LEAQ       (CX)(R11*1), R11
+	MOVQ       R11, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_853
+	VMASKMOVPS (R11), Y0, Y11
+	JMP        loaded_854
+
+loadslow_853:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
 copy_855:
 	CMPQ R14, R13
 	JGE  copied_856
-	MOVL (R12)(R14*1), R15
+	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
 	JMP  copy_855
 
 copied_856:
-	VMOVUPS (SP), Y10
+	VMOVUPS (SP), Y11
 
 loaded_854:
-	LEAQ       96(CX)(R10*1), R12
-	MOVQ       R12, R13
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	MOVQ         R12, R11
+
+done_846:
+	ADDQ SI, R9
+	DECQ R10
+	JZ   samplesdone_843
+	MOVQ R9, R11
+	LEAQ (R9)(DI*1), R12
+	SUBQ $0x00000040, R12
+
+blocks_860:
+	CMPQ         R11, R12
+	JGT          blocksdone_861
+	VMOVUPS      (AX)(R11*1), Y10
+	VSUBPS       (CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R11*1), Y10
+	VSUBPS       32(CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	ADDQ         $0x00000040, R11
+	JMP          blocks_860
+
+blocksdone_861:
+	ADDQ $0x00000020, R12
+
+singles_857:
+	CMPQ         R11, R12
+	JGT          tail_858
+	VMOVUPS      (AX)(R11*1), Y10
+	VSUBPS       (CX)(R11*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	ADDQ         $0x00000020, R11
+	JMP          singles_857
+
+tail_858:
+	ADDQ       $0x00000020, R12
+	CMPQ       R11, R12
+	JEQ        done_859
+	LEAQ       (AX)(R11*1), R13
+	MOVQ       R13, R14
+	ANDQ       $0x00000fff, R14
+	CMPQ       R14, $0x00000fe0
+	JA         loadslow_862
+	VMASKMOVPS (R13), Y0, Y10
+	JMP        loaded_863
+
+loadslow_862:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R14
+	XORQ    R15, R15
+
+copy_864:
+	CMPQ R15, R14
+	JGE  copied_865
+	MOVL (R13)(R15*1), BP
+	MOVL BP, (SP)(R15*1)
+	ADDQ $0x04, R15
+	JMP  copy_864
+
+copied_865:
+	VMOVUPS (SP), Y10
+
+loaded_863:
+	LEAQ       (CX)(R11*1), R11
+	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_857
-	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_858
+	JA         loadslow_866
+	VMASKMOVPS (R11), Y0, Y11
+	JMP        loaded_867
 
-loadslow_857:
+loadslow_866:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_859:
+copy_868:
 	CMPQ R14, R13
-	JGE  copied_860
-	MOVL (R12)(R14*1), R15
+	JGE  copied_869
+	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_859
+	JMP  copy_868
 
-copied_860:
+copied_869:
 	VMOVUPS (SP), Y11
 
-loaded_858:
+loaded_867:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
-	VADDPS       Y10, Y8, Y8
-	VFNMADD231PS Y10, Y11, Y9
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_842
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	MOVQ         R12, R11
 
-downlast_843:
-	TESTQ        R11, R11
-	JZ           downdone_844
-	VMOVUPS      (AX)(R9*1), Y10
-	VSUBPS       (CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	VMOVUPS      32(AX)(R9*1), Y10
-	VSUBPS       32(CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y11, Y5
-	VMOVUPS      64(AX)(R9*1), Y10
-	VSUBPS       64(CX)(R9*1), Y1, Y11
-	VADDPS       Y10, Y2, Y2
-	VFNMADD231PS Y10, Y11, Y3
-	LEAQ         96(AX)(R9*1), R10
-	MOVQ         R10, R11
-	ANDQ         $0x00000fff, R11
-	CMPQ         R11, $0x00000fe0
-	JA           loadslow_861
-	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_862
+done_859:
+	ADDQ SI, R9
+	DECQ R10
+	JNZ  sample_842
 
-loadslow_861:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), R11
-	XORQ    R12, R12
-
-copy_863:
-	CMPQ R12, R11
-	JGE  copied_864
-	MOVL (R10)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_863
-
-copied_864:
-	VMOVUPS (SP), Y10
-
-loaded_862:
-	LEAQ       96(CX)(R9*1), R9
-	MOVQ       R9, R10
-	ANDQ       $0x00000fff, R10
-	CMPQ       R10, $0x00000fe0
-	JA         loadslow_865
-	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_866
-
-loadslow_865:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), R10
-	XORQ    R11, R11
-
-copy_867:
-	CMPQ R11, R10
-	JGE  copied_868
-	MOVL (R9)(R11*1), R12
-	MOVL R12, (SP)(R11*1)
-	ADDQ $0x04, R11
-	JMP  copy_867
-
-copied_868:
-	VMOVUPS (SP), Y11
-
-loaded_866:
-	VSUBPS       Y11, Y1, Y1
-	VANDPS       Y0, Y1, Y1
-	VADDPS       Y10, Y4, Y4
-	VFNMADD231PS Y10, Y1, Y5
-
-downdone_844:
+samplesdone_843:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -9206,12 +9853,12 @@ downdone_844:
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
 	JB           channel_839
-	JMP          grouped_677
+	JMP          grouped_822
 
-run5_false_686:
+run1_false_false_823:
 	XORQ R8, R8
 
-channel_869:
+channel_870:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -9224,11 +9871,11 @@ channel_869:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_870
+	JZ           noprefetch_871
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_871:
+prefetch_872:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -9241,16 +9888,1608 @@ prefetch_871:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_871
+	JNZ        prefetch_872
 
-noprefetch_870:
+noprefetch_871:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_872:
+down_873:
 	CMPQ         R11, $0x02
-	JB           downlast_873
+	JB           downlast_874
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_873
+
+downlast_874:
+	TESTQ        R11, R11
+	JZ           downdone_875
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y1
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y1, Y3
+
+downdone_875:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_870
+	JMP          grouped_822
+
+run1_true_false_824:
+	XORQ R8, R8
+
+channel_876:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_877
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_878:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_878
+
+noprefetch_877:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_879:
+	CMPQ       R11, $0x02
+	JB         downlast_880
+	LEAQ       (AX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_882
+	VMASKMOVPS (R12), Y0, Y10
+	JMP        loaded_883
+
+loadslow_882:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_884:
+	CMPQ R14, R13
+	JGE  copied_885
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_884
+
+copied_885:
+	VMOVUPS (SP), Y10
+
+loaded_883:
+	LEAQ       (CX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_886
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_887
+
+loadslow_886:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_888:
+	CMPQ R14, R13
+	JGE  copied_889
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_888
+
+copied_889:
+	VMOVUPS (SP), Y11
+
+loaded_887:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         (AX)(R10*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_890
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_891
+
+loadslow_890:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_892:
+	CMPQ R14, R13
+	JGE  copied_893
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_892
+
+copied_893:
+	VMOVUPS (SP), Y10
+
+loaded_891:
+	LEAQ       (CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_894
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_895
+
+loadslow_894:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_896:
+	CMPQ R14, R13
+	JGE  copied_897
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_896
+
+copied_897:
+	VMOVUPS (SP), Y11
+
+loaded_895:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_879
+
+downlast_880:
+	TESTQ      R11, R11
+	JZ         downdone_881
+	LEAQ       (AX)(R9*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_898
+	VMASKMOVPS (R10), Y0, Y10
+	JMP        loaded_899
+
+loadslow_898:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_900:
+	CMPQ R12, R11
+	JGE  copied_901
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_900
+
+copied_901:
+	VMOVUPS (SP), Y10
+
+loaded_899:
+	LEAQ       (CX)(R9*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_902
+	VMASKMOVPS (R9), Y0, Y11
+	JMP        loaded_903
+
+loadslow_902:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_904:
+	CMPQ R11, R10
+	JGE  copied_905
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_904
+
+copied_905:
+	VMOVUPS (SP), Y11
+
+loaded_903:
+	VSUBPS       Y11, Y1, Y1
+	VANDPS       Y0, Y1, Y1
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y1, Y3
+
+downdone_881:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_876
+	JMP          grouped_822
+
+run2_false_false_825:
+	XORQ R8, R8
+
+channel_906:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_907
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_908:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_908
+
+noprefetch_907:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_909:
+	CMPQ         R11, $0x02
+	JB           downlast_910
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_909
+
+downlast_910:
+	TESTQ        R11, R11
+	JZ           downdone_911
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y1
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y1, Y5
+
+downdone_911:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_906
+	JMP          grouped_822
+
+run2_true_false_826:
+	XORQ R8, R8
+
+channel_912:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_913
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_914:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_914
+
+noprefetch_913:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_915:
+	CMPQ         R11, $0x02
+	JB           downlast_916
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         32(AX)(R9*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_918
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_919
+
+loadslow_918:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_920:
+	CMPQ R14, R13
+	JGE  copied_921
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_920
+
+copied_921:
+	VMOVUPS (SP), Y10
+
+loaded_919:
+	LEAQ       32(CX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_922
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_923
+
+loadslow_922:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_924:
+	CMPQ R14, R13
+	JGE  copied_925
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_924
+
+copied_925:
+	VMOVUPS (SP), Y11
+
+loaded_923:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         32(AX)(R10*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_926
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_927
+
+loadslow_926:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_928:
+	CMPQ R14, R13
+	JGE  copied_929
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_928
+
+copied_929:
+	VMOVUPS (SP), Y10
+
+loaded_927:
+	LEAQ       32(CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_930
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_931
+
+loadslow_930:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_932:
+	CMPQ R14, R13
+	JGE  copied_933
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_932
+
+copied_933:
+	VMOVUPS (SP), Y11
+
+loaded_931:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_915
+
+downlast_916:
+	TESTQ        R11, R11
+	JZ           downdone_917
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         32(AX)(R9*1), R10
+	MOVQ         R10, R11
+	ANDQ         $0x00000fff, R11
+	CMPQ         R11, $0x00000fe0
+	JA           loadslow_934
+	VMASKMOVPS   (R10), Y0, Y10
+	JMP          loaded_935
+
+loadslow_934:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_936:
+	CMPQ R12, R11
+	JGE  copied_937
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_936
+
+copied_937:
+	VMOVUPS (SP), Y10
+
+loaded_935:
+	LEAQ       32(CX)(R9*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_938
+	VMASKMOVPS (R9), Y0, Y11
+	JMP        loaded_939
+
+loadslow_938:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_940:
+	CMPQ R11, R10
+	JGE  copied_941
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_940
+
+copied_941:
+	VMOVUPS (SP), Y11
+
+loaded_939:
+	VSUBPS       Y11, Y1, Y1
+	VANDPS       Y0, Y1, Y1
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y1, Y5
+
+downdone_917:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_912
+	JMP          grouped_822
+
+run3_false_false_827:
+	XORQ R8, R8
+
+channel_942:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_943
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_944:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_944
+
+noprefetch_943:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_945:
+	CMPQ         R11, $0x02
+	JB           downlast_946
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      64(AX)(R10*1), Y10
+	VSUBPS       64(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_945
+
+downlast_946:
+	TESTQ        R11, R11
+	JZ           downdone_947
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y1
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y1, Y3
+
+downdone_947:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_942
+	JMP          grouped_822
+
+run3_true_false_828:
+	XORQ R8, R8
+
+channel_948:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_949
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_950:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_950
+
+noprefetch_949:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_951:
+	CMPQ         R11, $0x02
+	JB           downlast_952
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	LEAQ         64(AX)(R9*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_954
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_955
+
+loadslow_954:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_956:
+	CMPQ R14, R13
+	JGE  copied_957
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_956
+
+copied_957:
+	VMOVUPS (SP), Y10
+
+loaded_955:
+	LEAQ       64(CX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_958
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_959
+
+loadslow_958:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_960:
+	CMPQ R14, R13
+	JGE  copied_961
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_960
+
+copied_961:
+	VMOVUPS (SP), Y11
+
+loaded_959:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         64(AX)(R10*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_962
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_963
+
+loadslow_962:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_964:
+	CMPQ R14, R13
+	JGE  copied_965
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_964
+
+copied_965:
+	VMOVUPS (SP), Y10
+
+loaded_963:
+	LEAQ       64(CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_966
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_967
+
+loadslow_966:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_968:
+	CMPQ R14, R13
+	JGE  copied_969
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_968
+
+copied_969:
+	VMOVUPS (SP), Y11
+
+loaded_967:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_951
+
+downlast_952:
+	TESTQ        R11, R11
+	JZ           downdone_953
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	LEAQ         64(AX)(R9*1), R10
+	MOVQ         R10, R11
+	ANDQ         $0x00000fff, R11
+	CMPQ         R11, $0x00000fe0
+	JA           loadslow_970
+	VMASKMOVPS   (R10), Y0, Y10
+	JMP          loaded_971
+
+loadslow_970:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_972:
+	CMPQ R12, R11
+	JGE  copied_973
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_972
+
+copied_973:
+	VMOVUPS (SP), Y10
+
+loaded_971:
+	LEAQ       64(CX)(R9*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_974
+	VMASKMOVPS (R9), Y0, Y11
+	JMP        loaded_975
+
+loadslow_974:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_976:
+	CMPQ R11, R10
+	JGE  copied_977
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_976
+
+copied_977:
+	VMOVUPS (SP), Y11
+
+loaded_975:
+	VSUBPS       Y11, Y1, Y1
+	VANDPS       Y0, Y1, Y1
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y1, Y3
+
+downdone_953:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_948
+	JMP          grouped_822
+
+run4_false_false_829:
+	XORQ R8, R8
+
+channel_978:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_979
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_980:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_980
+
+noprefetch_979:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_981:
+	CMPQ         R11, $0x02
+	JB           downlast_982
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      64(AX)(R10*1), Y10
+	VSUBPS       64(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      96(AX)(R10*1), Y10
+	VSUBPS       96(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_981
+
+downlast_982:
+	TESTQ        R11, R11
+	JZ           downdone_983
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      96(AX)(R9*1), Y10
+	VSUBPS       96(CX)(R9*1), Y1, Y1
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y1, Y5
+
+downdone_983:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_978
+	JMP          grouped_822
+
+run4_true_false_830:
+	XORQ R8, R8
+
+channel_984:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_985
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_986:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_986
+
+noprefetch_985:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_987:
+	CMPQ         R11, $0x02
+	JB           downlast_988
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         96(AX)(R9*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_990
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_991
+
+loadslow_990:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_992:
+	CMPQ R14, R13
+	JGE  copied_993
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_992
+
+copied_993:
+	VMOVUPS (SP), Y10
+
+loaded_991:
+	LEAQ       96(CX)(R9*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_994
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_995
+
+loadslow_994:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_996:
+	CMPQ R14, R13
+	JGE  copied_997
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_996
+
+copied_997:
+	VMOVUPS (SP), Y11
+
+loaded_995:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      (AX)(R10*1), Y10
+	VSUBPS       (CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	VMOVUPS      32(AX)(R10*1), Y10
+	VSUBPS       32(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	VMOVUPS      64(AX)(R10*1), Y10
+	VSUBPS       64(CX)(R10*1), Y1, Y11
+	VADDPS       Y10, Y6, Y6
+	VFNMADD231PS Y10, Y11, Y7
+	LEAQ         96(AX)(R10*1), R12
+	MOVQ         R12, R13
+	ANDQ         $0x00000fff, R13
+	CMPQ         R13, $0x00000fe0
+	JA           loadslow_998
+	VMASKMOVPS   (R12), Y0, Y10
+	JMP          loaded_999
+
+loadslow_998:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_1000:
+	CMPQ R14, R13
+	JGE  copied_1001
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_1000
+
+copied_1001:
+	VMOVUPS (SP), Y10
+
+loaded_999:
+	LEAQ       96(CX)(R10*1), R12
+	MOVQ       R12, R13
+	ANDQ       $0x00000fff, R13
+	CMPQ       R13, $0x00000fe0
+	JA         loadslow_1002
+	VMASKMOVPS (R12), Y0, Y11
+	JMP        loaded_1003
+
+loadslow_1002:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R13
+	XORQ    R14, R14
+
+copy_1004:
+	CMPQ R14, R13
+	JGE  copied_1005
+	MOVL (R12)(R14*1), R15
+	MOVL R15, (SP)(R14*1)
+	ADDQ $0x04, R14
+	JMP  copy_1004
+
+copied_1005:
+	VMOVUPS (SP), Y11
+
+loaded_1003:
+	VSUBPS       Y11, Y1, Y11
+	VANDPS       Y0, Y11, Y11
+	VADDPS       Y10, Y8, Y8
+	VFNMADD231PS Y10, Y11, Y9
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_987
+
+downlast_988:
+	TESTQ        R11, R11
+	JZ           downdone_989
+	VMOVUPS      (AX)(R9*1), Y10
+	VSUBPS       (CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	VMOVUPS      32(AX)(R9*1), Y10
+	VSUBPS       32(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y11, Y5
+	VMOVUPS      64(AX)(R9*1), Y10
+	VSUBPS       64(CX)(R9*1), Y1, Y11
+	VADDPS       Y10, Y2, Y2
+	VFNMADD231PS Y10, Y11, Y3
+	LEAQ         96(AX)(R9*1), R10
+	MOVQ         R10, R11
+	ANDQ         $0x00000fff, R11
+	CMPQ         R11, $0x00000fe0
+	JA           loadslow_1006
+	VMASKMOVPS   (R10), Y0, Y10
+	JMP          loaded_1007
+
+loadslow_1006:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_1008:
+	CMPQ R12, R11
+	JGE  copied_1009
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_1008
+
+copied_1009:
+	VMOVUPS (SP), Y10
+
+loaded_1007:
+	LEAQ       96(CX)(R9*1), R9
+	MOVQ       R9, R10
+	ANDQ       $0x00000fff, R10
+	CMPQ       R10, $0x00000fe0
+	JA         loadslow_1010
+	VMASKMOVPS (R9), Y0, Y11
+	JMP        loaded_1011
+
+loadslow_1010:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_1012:
+	CMPQ R11, R10
+	JGE  copied_1013
+	MOVL (R9)(R11*1), R12
+	MOVL R12, (SP)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_1012
+
+copied_1013:
+	VMOVUPS (SP), Y11
+
+loaded_1011:
+	VSUBPS       Y11, Y1, Y1
+	VANDPS       Y0, Y1, Y1
+	VADDPS       Y10, Y4, Y4
+	VFNMADD231PS Y10, Y1, Y5
+
+downdone_989:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y8, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y9, Y7, Y7
+	VADDPS       Y7, Y3, Y3
+	VCVTPS2PD    X2, Y1
+	VEXTRACTF128 $0x01, Y2, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDy_base+0(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	VCVTPS2PD    X3, Y1
+	VEXTRACTF128 $0x01, Y3, X2
+	VCVTPS2PD    X2, Y2
+	VADDPD       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPD       X2, X1, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	MOVQ         sumDyXc_base+24(FP), R9
+	VADDSD       (R9)(R8*8), X1, X1
+	VMOVSD       X1, (R9)(R8*8)
+	ADDQ         DI, AX
+	ADDQ         DI, CX
+	INCQ         R8
+	CMPQ         R8, center_len+128(FP)
+	JB           channel_984
+	JMP          grouped_822
+
+run5_false_false_831:
+	XORQ R8, R8
+
+channel_1014:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	MOVQ         prefetch+176(FP), R9
+	TESTQ        R9, R9
+	JZ           noprefetch_1015
+	XORQ         R10, R10
+	MOVQ         BX, R11
+
+prefetch_1016:
+	LEAQ       (R9)(AX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R9)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	ADDQ       SI, R10
+	DECQ       R11
+	JNZ        prefetch_1016
+
+noprefetch_1015:
+	XORQ R9, R9
+	LEAQ (R9)(SI*1), R10
+	MOVQ BX, R11
+
+down_1017:
+	CMPQ         R11, $0x02
+	JB           downlast_1018
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -9294,11 +11533,11 @@ down_872:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_872
+	JMP          down_1017
 
-downlast_873:
+downlast_1018:
 	TESTQ        R11, R11
-	JZ           downdone_874
+	JZ           downdone_1019
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -9320,7 +11559,7 @@ downlast_873:
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_874:
+downdone_1019:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -9353,13 +11592,13 @@ downdone_874:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_869
-	JMP          grouped_677
+	JB           channel_1014
+	JMP          grouped_822
 
-run5_true_687:
+run5_true_false_832:
 	XORQ R8, R8
 
-channel_875:
+channel_1020:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -9372,11 +11611,11 @@ channel_875:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_876
+	JZ           noprefetch_1021
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_877:
+prefetch_1022:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -9389,16 +11628,16 @@ prefetch_877:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_877
+	JNZ        prefetch_1022
 
-noprefetch_876:
+noprefetch_1021:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_878:
+down_1023:
 	CMPQ         R11, $0x02
-	JB           downlast_879
+	JB           downlast_1024
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -9419,56 +11658,56 @@ down_878:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_881
+	JA           loadslow_1026
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_882
+	JMP          loaded_1027
 
-loadslow_881:
+loadslow_1026:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_883:
+copy_1028:
 	CMPQ R14, R13
-	JGE  copied_884
+	JGE  copied_1029
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_883
+	JMP  copy_1028
 
-copied_884:
+copied_1029:
 	VMOVUPS (SP), Y10
 
-loaded_882:
+loaded_1027:
 	LEAQ       128(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_885
+	JA         loadslow_1030
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_886
+	JMP        loaded_1031
 
-loadslow_885:
+loadslow_1030:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_887:
+copy_1032:
 	CMPQ R14, R13
-	JGE  copied_888
+	JGE  copied_1033
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_887
+	JMP  copy_1032
 
-copied_888:
+copied_1033:
 	VMOVUPS (SP), Y11
 
-loaded_886:
+loaded_1031:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
@@ -9493,56 +11732,56 @@ loaded_886:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_889
+	JA           loadslow_1034
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_890
+	JMP          loaded_1035
 
-loadslow_889:
+loadslow_1034:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_891:
+copy_1036:
 	CMPQ R14, R13
-	JGE  copied_892
+	JGE  copied_1037
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_891
+	JMP  copy_1036
 
-copied_892:
+copied_1037:
 	VMOVUPS (SP), Y10
 
-loaded_890:
+loaded_1035:
 	LEAQ       128(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_893
+	JA         loadslow_1038
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_894
+	JMP        loaded_1039
 
-loadslow_893:
+loadslow_1038:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_895:
+copy_1040:
 	CMPQ R14, R13
-	JGE  copied_896
+	JGE  copied_1041
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_895
+	JMP  copy_1040
 
-copied_896:
+copied_1041:
 	VMOVUPS (SP), Y11
 
-loaded_894:
+loaded_1039:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
@@ -9550,11 +11789,11 @@ loaded_894:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_878
+	JMP          down_1023
 
-downlast_879:
+downlast_1024:
 	TESTQ        R11, R11
-	JZ           downdone_880
+	JZ           downdone_1025
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -9575,62 +11814,62 @@ downlast_879:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_897
+	JA           loadslow_1042
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_898
+	JMP          loaded_1043
 
-loadslow_897:
+loadslow_1042:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_899:
+copy_1044:
 	CMPQ R12, R11
-	JGE  copied_900
+	JGE  copied_1045
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_899
+	JMP  copy_1044
 
-copied_900:
+copied_1045:
 	VMOVUPS (SP), Y10
 
-loaded_898:
+loaded_1043:
 	LEAQ       128(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_901
+	JA         loadslow_1046
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_902
+	JMP        loaded_1047
 
-loadslow_901:
+loadslow_1046:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_903:
+copy_1048:
 	CMPQ R11, R10
-	JGE  copied_904
+	JGE  copied_1049
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_903
+	JMP  copy_1048
 
-copied_904:
+copied_1049:
 	VMOVUPS (SP), Y11
 
-loaded_902:
+loaded_1047:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_880:
+downdone_1025:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -9663,13 +11902,13 @@ downdone_880:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_875
-	JMP          grouped_677
+	JB           channel_1020
+	JMP          grouped_822
 
-run6_false_688:
+run6_false_false_833:
 	XORQ R8, R8
 
-channel_905:
+channel_1050:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -9682,11 +11921,11 @@ channel_905:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_906
+	JZ           noprefetch_1051
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_907:
+prefetch_1052:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -9699,16 +11938,16 @@ prefetch_907:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_907
+	JNZ        prefetch_1052
 
-noprefetch_906:
+noprefetch_1051:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_908:
+down_1053:
 	CMPQ         R11, $0x02
-	JB           downlast_909
+	JB           downlast_1054
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -9760,11 +11999,11 @@ down_908:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_908
+	JMP          down_1053
 
-downlast_909:
+downlast_1054:
 	TESTQ        R11, R11
-	JZ           downdone_910
+	JZ           downdone_1055
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -9790,7 +12029,7 @@ downlast_909:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_910:
+downdone_1055:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -9823,13 +12062,13 @@ downdone_910:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_905
-	JMP          grouped_677
+	JB           channel_1050
+	JMP          grouped_822
 
-run6_true_689:
+run6_true_false_834:
 	XORQ R8, R8
 
-channel_911:
+channel_1056:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -9842,11 +12081,11 @@ channel_911:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_912
+	JZ           noprefetch_1057
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_913:
+prefetch_1058:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -9859,16 +12098,16 @@ prefetch_913:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_913
+	JNZ        prefetch_1058
 
-noprefetch_912:
+noprefetch_1057:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_914:
+down_1059:
 	CMPQ         R11, $0x02
-	JB           downlast_915
+	JB           downlast_1060
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -9893,56 +12132,56 @@ down_914:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_917
+	JA           loadslow_1062
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_918
+	JMP          loaded_1063
 
-loadslow_917:
+loadslow_1062:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_919:
+copy_1064:
 	CMPQ R14, R13
-	JGE  copied_920
+	JGE  copied_1065
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_919
+	JMP  copy_1064
 
-copied_920:
+copied_1065:
 	VMOVUPS (SP), Y10
 
-loaded_918:
+loaded_1063:
 	LEAQ       160(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_921
+	JA         loadslow_1066
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_922
+	JMP        loaded_1067
 
-loadslow_921:
+loadslow_1066:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_923:
+copy_1068:
 	CMPQ R14, R13
-	JGE  copied_924
+	JGE  copied_1069
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_923
+	JMP  copy_1068
 
-copied_924:
+copied_1069:
 	VMOVUPS (SP), Y11
 
-loaded_922:
+loaded_1067:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y4, Y4
@@ -9971,56 +12210,56 @@ loaded_922:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_925
+	JA           loadslow_1070
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_926
+	JMP          loaded_1071
 
-loadslow_925:
+loadslow_1070:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_927:
+copy_1072:
 	CMPQ R14, R13
-	JGE  copied_928
+	JGE  copied_1073
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_927
+	JMP  copy_1072
 
-copied_928:
+copied_1073:
 	VMOVUPS (SP), Y10
 
-loaded_926:
+loaded_1071:
 	LEAQ       160(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_929
+	JA         loadslow_1074
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_930
+	JMP        loaded_1075
 
-loadslow_929:
+loadslow_1074:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_931:
+copy_1076:
 	CMPQ R14, R13
-	JGE  copied_932
+	JGE  copied_1077
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_931
+	JMP  copy_1076
 
-copied_932:
+copied_1077:
 	VMOVUPS (SP), Y11
 
-loaded_930:
+loaded_1075:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y8, Y8
@@ -10028,11 +12267,11 @@ loaded_930:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_914
+	JMP          down_1059
 
-downlast_915:
+downlast_1060:
 	TESTQ        R11, R11
-	JZ           downdone_916
+	JZ           downdone_1061
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10057,62 +12296,62 @@ downlast_915:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_933
+	JA           loadslow_1078
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_934
+	JMP          loaded_1079
 
-loadslow_933:
+loadslow_1078:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_935:
+copy_1080:
 	CMPQ R12, R11
-	JGE  copied_936
+	JGE  copied_1081
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_935
+	JMP  copy_1080
 
-copied_936:
+copied_1081:
 	VMOVUPS (SP), Y10
 
-loaded_934:
+loaded_1079:
 	LEAQ       160(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_937
+	JA         loadslow_1082
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_938
+	JMP        loaded_1083
 
-loadslow_937:
+loadslow_1082:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_939:
+copy_1084:
 	CMPQ R11, R10
-	JGE  copied_940
+	JGE  copied_1085
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_939
+	JMP  copy_1084
 
-copied_940:
+copied_1085:
 	VMOVUPS (SP), Y11
 
-loaded_938:
+loaded_1083:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_916:
+downdone_1061:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -10145,13 +12384,13 @@ downdone_916:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_911
-	JMP          grouped_677
+	JB           channel_1056
+	JMP          grouped_822
 
-run7_false_690:
+run7_false_false_835:
 	XORQ R8, R8
 
-channel_941:
+channel_1086:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -10164,11 +12403,11 @@ channel_941:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_942
+	JZ           noprefetch_1087
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_943:
+prefetch_1088:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -10181,16 +12420,16 @@ prefetch_943:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_943
+	JNZ        prefetch_1088
 
-noprefetch_942:
+noprefetch_1087:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_944:
+down_1089:
 	CMPQ         R11, $0x02
-	JB           downlast_945
+	JB           downlast_1090
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10250,11 +12489,11 @@ down_944:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_944
+	JMP          down_1089
 
-downlast_945:
+downlast_1090:
 	TESTQ        R11, R11
-	JZ           downdone_946
+	JZ           downdone_1091
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10284,7 +12523,7 @@ downlast_945:
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_946:
+downdone_1091:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -10317,13 +12556,13 @@ downdone_946:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_941
-	JMP          grouped_677
+	JB           channel_1086
+	JMP          grouped_822
 
-run7_true_691:
+run7_true_false_836:
 	XORQ R8, R8
 
-channel_947:
+channel_1092:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -10336,11 +12575,11 @@ channel_947:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_948
+	JZ           noprefetch_1093
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_949:
+prefetch_1094:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -10353,16 +12592,16 @@ prefetch_949:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_949
+	JNZ        prefetch_1094
 
-noprefetch_948:
+noprefetch_1093:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_950:
+down_1095:
 	CMPQ         R11, $0x02
-	JB           downlast_951
+	JB           downlast_1096
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10391,56 +12630,56 @@ down_950:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_953
+	JA           loadslow_1098
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_954
+	JMP          loaded_1099
 
-loadslow_953:
+loadslow_1098:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_955:
+copy_1100:
 	CMPQ R14, R13
-	JGE  copied_956
+	JGE  copied_1101
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_955
+	JMP  copy_1100
 
-copied_956:
+copied_1101:
 	VMOVUPS (SP), Y10
 
-loaded_954:
+loaded_1099:
 	LEAQ       192(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_957
+	JA         loadslow_1102
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_958
+	JMP        loaded_1103
 
-loadslow_957:
+loadslow_1102:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_959:
+copy_1104:
 	CMPQ R14, R13
-	JGE  copied_960
+	JGE  copied_1105
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_959
+	JMP  copy_1104
 
-copied_960:
+copied_1105:
 	VMOVUPS (SP), Y11
 
-loaded_958:
+loaded_1103:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10473,56 +12712,56 @@ loaded_958:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_961
+	JA           loadslow_1106
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_962
+	JMP          loaded_1107
 
-loadslow_961:
+loadslow_1106:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_963:
+copy_1108:
 	CMPQ R14, R13
-	JGE  copied_964
+	JGE  copied_1109
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_963
+	JMP  copy_1108
 
-copied_964:
+copied_1109:
 	VMOVUPS (SP), Y10
 
-loaded_962:
+loaded_1107:
 	LEAQ       192(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_965
+	JA         loadslow_1110
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_966
+	JMP        loaded_1111
 
-loadslow_965:
+loadslow_1110:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_967:
+copy_1112:
 	CMPQ R14, R13
-	JGE  copied_968
+	JGE  copied_1113
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_967
+	JMP  copy_1112
 
-copied_968:
+copied_1113:
 	VMOVUPS (SP), Y11
 
-loaded_966:
+loaded_1111:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
@@ -10530,11 +12769,11 @@ loaded_966:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_950
+	JMP          down_1095
 
-downlast_951:
+downlast_1096:
 	TESTQ        R11, R11
-	JZ           downdone_952
+	JZ           downdone_1097
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10563,62 +12802,62 @@ downlast_951:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_969
+	JA           loadslow_1114
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_970
+	JMP          loaded_1115
 
-loadslow_969:
+loadslow_1114:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_971:
+copy_1116:
 	CMPQ R12, R11
-	JGE  copied_972
+	JGE  copied_1117
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_971
+	JMP  copy_1116
 
-copied_972:
+copied_1117:
 	VMOVUPS (SP), Y10
 
-loaded_970:
+loaded_1115:
 	LEAQ       192(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_973
+	JA         loadslow_1118
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_974
+	JMP        loaded_1119
 
-loadslow_973:
+loadslow_1118:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_975:
+copy_1120:
 	CMPQ R11, R10
-	JGE  copied_976
+	JGE  copied_1121
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_975
+	JMP  copy_1120
 
-copied_976:
+copied_1121:
 	VMOVUPS (SP), Y11
 
-loaded_974:
+loaded_1119:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_952:
+downdone_1097:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -10651,13 +12890,13 @@ downdone_952:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_947
-	JMP          grouped_677
+	JB           channel_1092
+	JMP          grouped_822
 
-run8_false_692:
+run8_false_false_837:
 	XORQ R8, R8
 
-channel_977:
+channel_1122:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -10670,11 +12909,11 @@ channel_977:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_978
+	JZ           noprefetch_1123
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_979:
+prefetch_1124:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -10687,16 +12926,16 @@ prefetch_979:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_979
+	JNZ        prefetch_1124
 
-noprefetch_978:
+noprefetch_1123:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_980:
+down_1125:
 	CMPQ         R11, $0x02
-	JB           downlast_981
+	JB           downlast_1126
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10764,11 +13003,11 @@ down_980:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_980
+	JMP          down_1125
 
-downlast_981:
+downlast_1126:
 	TESTQ        R11, R11
-	JZ           downdone_982
+	JZ           downdone_1127
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10802,7 +13041,7 @@ downlast_981:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_982:
+downdone_1127:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -10835,13 +13074,13 @@ downdone_982:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_977
-	JMP          grouped_677
+	JB           channel_1122
+	JMP          grouped_822
 
-run8_true_693:
+run8_true_false_838:
 	XORQ R8, R8
 
-channel_983:
+channel_1128:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -10854,11 +13093,11 @@ channel_983:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_984
+	JZ           noprefetch_1129
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_985:
+prefetch_1130:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -10871,16 +13110,16 @@ prefetch_985:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_985
+	JNZ        prefetch_1130
 
-noprefetch_984:
+noprefetch_1129:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_986:
+down_1131:
 	CMPQ         R11, $0x02
-	JB           downlast_987
+	JB           downlast_1132
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10913,56 +13152,56 @@ down_986:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_989
+	JA           loadslow_1134
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_990
+	JMP          loaded_1135
 
-loadslow_989:
+loadslow_1134:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_991:
+copy_1136:
 	CMPQ R14, R13
-	JGE  copied_992
+	JGE  copied_1137
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_991
+	JMP  copy_1136
 
-copied_992:
+copied_1137:
 	VMOVUPS (SP), Y10
 
-loaded_990:
+loaded_1135:
 	LEAQ       224(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_993
+	JA         loadslow_1138
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_994
+	JMP        loaded_1139
 
-loadslow_993:
+loadslow_1138:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_995:
+copy_1140:
 	CMPQ R14, R13
-	JGE  copied_996
+	JGE  copied_1141
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_995
+	JMP  copy_1140
 
-copied_996:
+copied_1141:
 	VMOVUPS (SP), Y11
 
-loaded_994:
+loaded_1139:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y4, Y4
@@ -10999,56 +13238,56 @@ loaded_994:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_997
+	JA           loadslow_1142
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_998
+	JMP          loaded_1143
 
-loadslow_997:
+loadslow_1142:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_999:
+copy_1144:
 	CMPQ R14, R13
-	JGE  copied_1000
+	JGE  copied_1145
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_999
+	JMP  copy_1144
 
-copied_1000:
+copied_1145:
 	VMOVUPS (SP), Y10
 
-loaded_998:
+loaded_1143:
 	LEAQ       224(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1001
+	JA         loadslow_1146
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1002
+	JMP        loaded_1147
 
-loadslow_1001:
+loadslow_1146:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1003:
+copy_1148:
 	CMPQ R14, R13
-	JGE  copied_1004
+	JGE  copied_1149
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1003
+	JMP  copy_1148
 
-copied_1004:
+copied_1149:
 	VMOVUPS (SP), Y11
 
-loaded_1002:
+loaded_1147:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y8, Y8
@@ -11056,11 +13295,11 @@ loaded_1002:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_986
+	JMP          down_1131
 
-downlast_987:
+downlast_1132:
 	TESTQ        R11, R11
-	JZ           downdone_988
+	JZ           downdone_1133
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11093,62 +13332,62 @@ downlast_987:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_1005
+	JA           loadslow_1150
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_1006
+	JMP          loaded_1151
 
-loadslow_1005:
+loadslow_1150:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1007:
+copy_1152:
 	CMPQ R12, R11
-	JGE  copied_1008
+	JGE  copied_1153
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1007
+	JMP  copy_1152
 
-copied_1008:
+copied_1153:
 	VMOVUPS (SP), Y10
 
-loaded_1006:
+loaded_1151:
 	LEAQ       224(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1009
+	JA         loadslow_1154
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_1010
+	JMP        loaded_1155
 
-loadslow_1009:
+loadslow_1154:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1011:
+copy_1156:
 	CMPQ R11, R10
-	JGE  copied_1012
+	JGE  copied_1157
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1011
+	JMP  copy_1156
 
-copied_1012:
+copied_1157:
 	VMOVUPS (SP), Y11
 
-loaded_1010:
+loaded_1155:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_988:
+downdone_1133:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -11181,18 +13420,18 @@ downdone_988:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_983
+	JB           channel_1128
 
-grouped_677:
+grouped_822:
 	MOVQ  BX, R9
 	IMULQ SI, R9
 	IMULQ DI, R8
 	SUBQ  R8, R9
 	ADDQ  R9, AX
 	ADDQ  R9, CX
-	JMP   summed_676
+	JMP   summed_821
 
-bysample_675:
+bysample_820:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -11203,22 +13442,22 @@ bysample_675:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_1013:
+clear_1158:
 	VMOVUPS Y1, (R8)
 	VMOVUPS Y1, 32(R8)
 	ADDQ    $0x00000040, R8
 	DECQ    R9
-	JNZ     clear_1013
+	JNZ     clear_1158
 	MOVQ    BX, R9
 
-sample_1014:
+sample_1159:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_1015:
+channel_1160:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_1016
+	JZ         noprefetch_1161
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -11230,7 +13469,7 @@ channel_1015:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_1016:
+noprefetch_1161:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Y1
 	VMOVUPS      (R8), Y2
@@ -11240,81 +13479,81 @@ noprefetch_1016:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_1017:
+singles_1162:
 	CMPQ         R11, R12
-	JGT          tail_1018
+	JGT          tail_1163
 	VMOVUPS      (AX)(R11*1), Y4
 	VSUBPS       (CX)(R11*1), Y1, Y5
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y5, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_1017
+	JMP          singles_1162
 
-tail_1018:
+tail_1163:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_1019
+	JEQ        done_1164
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1020
+	JA         loadslow_1165
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_1021
+	JMP        loaded_1166
 
-loadslow_1020:
+loadslow_1165:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1022:
+copy_1167:
 	CMPQ R15, R14
-	JGE  copied_1023
+	JGE  copied_1168
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1022
+	JMP  copy_1167
 
-copied_1023:
+copied_1168:
 	VMOVUPS (SP), Y4
 
-loaded_1021:
+loaded_1166:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1024
+	JA         loadslow_1169
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_1025
+	JMP        loaded_1170
 
-loadslow_1024:
+loadslow_1169:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1026:
+copy_1171:
 	CMPQ R14, R13
-	JGE  copied_1027
+	JGE  copied_1172
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1026
+	JMP  copy_1171
 
-copied_1027:
+copied_1172:
 	VMOVUPS (SP), Y5
 
-loaded_1025:
+loaded_1170:
 	VSUBPS       Y5, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y1, Y3
 	MOVQ         R12, R11
 
-done_1019:
+done_1164:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Y2, (R8)
@@ -11322,14 +13561,14 @@ done_1019:
 	ADDQ    $0x00000040, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_1015
+	JB      channel_1160
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_1014
+	JNZ     sample_1159
 	XORQ    SI, SI
 
-lanes_1028:
+lanes_1173:
 	VMOVUPS      (DI), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -11357,17 +13596,17 @@ lanes_1028:
 	ADDQ         $0x00000040, DI
 	INCQ         SI
 	CMPQ         SI, center_len+128(FP)
-	JB           lanes_1028
+	JB           lanes_1173
 
-summed_676:
+summed_821:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_1029
+	JZ      done_1174
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_674
+	JMP     group_819
 
-done_1029:
+done_1174:
 	VZEROUPPER
 	RET
 
@@ -11393,35 +13632,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_1030:
+chunk_1175:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_1032:
+clear_1177:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_1032
+	JNZ     clear_1177
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_1033:
+rows_1178:
 	CMPQ SI, $0x04
-	JLT  rowsdone_1034
+	JLT  rowsdone_1179
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_1036
+	JZ   vectorstail_1181
 
-vectors_1035:
+vectors_1180:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_1038
+	JEQ        noprefetch_1183
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -11435,7 +13674,7 @@ vectors_1035:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_1038:
+noprefetch_1183:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y2
 	VMOVUPS     (R11), Y3
@@ -11465,64 +13704,64 @@ noprefetch_1038:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_1035
+	JNZ         vectors_1180
 
-vectorstail_1036:
+vectorstail_1181:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_1037
+	JZ         vectorsdone_1182
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1039
+	JA         loadslow_1184
 	VMASKMOVPS (R10), Y0, Y2
-	JMP        loaded_1040
+	JMP        loaded_1185
 
-loadslow_1039:
+loadslow_1184:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_1041:
+copy_1186:
 	CMPQ R12, R8
-	JGE  copied_1042
+	JGE  copied_1187
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1041
+	JMP  copy_1186
 
-copied_1042:
+copied_1187:
 	VMOVUPS (SP), Y2
 
-loaded_1040:
+loaded_1185:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1043
+	JA         loadslow_1188
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_1044
+	JMP        loaded_1189
 
-loadslow_1043:
+loadslow_1188:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_1045:
+copy_1190:
 	CMPQ R12, R8
-	JGE  copied_1046
+	JGE  copied_1191
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1045
+	JMP  copy_1190
 
-copied_1046:
+copied_1191:
 	VMOVUPS (SP), Y3
 
-loaded_1044:
+loaded_1189:
 	VSUBPS     Y1, Y3, Y3
 	VMOVAPS    Y2, Y4
 	VMULPS     Y3, Y2, Y2
@@ -11530,56 +13769,56 @@ loaded_1044:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1047
+	JA         loadslow_1192
 	VMASKMOVPS (R8), Y0, Y3
-	JMP        loaded_1048
+	JMP        loaded_1193
 
-loadslow_1047:
+loadslow_1192:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1049:
+copy_1194:
 	CMPQ R13, R12
-	JGE  copied_1050
+	JGE  copied_1195
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1049
+	JMP  copy_1194
 
-copied_1050:
+copied_1195:
 	VMOVUPS (SP), Y3
 
-loaded_1048:
+loaded_1193:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1051
+	JA         loadslow_1196
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_1052
+	JMP        loaded_1197
 
-loadslow_1051:
+loadslow_1196:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1053:
+copy_1198:
 	CMPQ R13, R12
-	JGE  copied_1054
+	JGE  copied_1199
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1053
+	JMP  copy_1198
 
-copied_1054:
+copied_1199:
 	VMOVUPS (SP), Y5
 
-loaded_1052:
+loaded_1197:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y3, Y4, Y4
 	VFMADD231PS Y5, Y3, Y2
@@ -11587,56 +13826,56 @@ loaded_1052:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_1055
+	JA          loadslow_1200
 	VMASKMOVPS  (R8), Y0, Y3
-	JMP         loaded_1056
+	JMP         loaded_1201
 
-loadslow_1055:
+loadslow_1200:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1057:
+copy_1202:
 	CMPQ R13, R12
-	JGE  copied_1058
+	JGE  copied_1203
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1057
+	JMP  copy_1202
 
-copied_1058:
+copied_1203:
 	VMOVUPS (SP), Y3
 
-loaded_1056:
+loaded_1201:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1059
+	JA         loadslow_1204
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_1060
+	JMP        loaded_1205
 
-loadslow_1059:
+loadslow_1204:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1061:
+copy_1206:
 	CMPQ R13, R12
-	JGE  copied_1062
+	JGE  copied_1207
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1061
+	JMP  copy_1206
 
-copied_1062:
+copied_1207:
 	VMOVUPS (SP), Y5
 
-loaded_1060:
+loaded_1205:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y3, Y4, Y4
 	VFMADD231PS Y5, Y3, Y2
@@ -11644,56 +13883,56 @@ loaded_1060:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_1063
+	JA          loadslow_1208
 	VMASKMOVPS  (R8), Y0, Y3
-	JMP         loaded_1064
+	JMP         loaded_1209
 
-loadslow_1063:
+loadslow_1208:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_1065:
+copy_1210:
 	CMPQ R12, R10
-	JGE  copied_1066
+	JGE  copied_1211
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1065
+	JMP  copy_1210
 
-copied_1066:
+copied_1211:
 	VMOVUPS (SP), Y3
 
-loaded_1064:
+loaded_1209:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1067
+	JA         loadslow_1212
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_1068
+	JMP        loaded_1213
 
-loadslow_1067:
+loadslow_1212:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1069:
+copy_1214:
 	CMPQ R11, R10
-	JGE  copied_1070
+	JGE  copied_1215
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1069
+	JMP  copy_1214
 
-copied_1070:
+copied_1215:
 	VMOVUPS (SP), Y5
 
-loaded_1068:
+loaded_1213:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y3, Y4, Y4
 	VFMADD231PS Y5, Y3, Y2
@@ -11702,24 +13941,24 @@ loaded_1068:
 	VADDPS      2176(R9), Y2, Y2
 	VMOVUPS     Y2, 2176(R9)
 
-vectorsdone_1037:
+vectorsdone_1182:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_1033
+	JMP  rows_1178
 
-rowsdone_1034:
-rows_1071:
+rowsdone_1179:
+rows_1216:
 	CMPQ SI, $0x01
-	JLT  rowsdone_1072
+	JLT  rowsdone_1217
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_1074
+	JZ   vectorstail_1219
 
-vectors_1073:
+vectors_1218:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -11734,64 +13973,64 @@ vectors_1073:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_1073
+	JNZ     vectors_1218
 
-vectorstail_1074:
+vectorstail_1219:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_1075
+	JZ         vectorsdone_1220
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1076
+	JA         loadslow_1221
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_1077
+	JMP        loaded_1222
 
-loadslow_1076:
+loadslow_1221:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_1078:
+copy_1223:
 	CMPQ R11, DI
-	JGE  copied_1079
+	JGE  copied_1224
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1078
+	JMP  copy_1223
 
-copied_1079:
+copied_1224:
 	VMOVUPS (SP), Y2
 
-loaded_1077:
+loaded_1222:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1080
+	JA         loadslow_1225
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1081
+	JMP        loaded_1226
 
-loadslow_1080:
+loadslow_1225:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_1082:
+copy_1227:
 	CMPQ R9, DI
-	JGE  copied_1083
+	JGE  copied_1228
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1082
+	JMP  copy_1227
 
-copied_1083:
+copied_1228:
 	VMOVUPS (SP), Y3
 
-loaded_1081:
+loaded_1226:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -11800,13 +14039,13 @@ loaded_1081:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_1075:
+vectorsdone_1220:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_1071
+	JMP  rows_1216
 
-rowsdone_1072:
+rowsdone_1217:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -11815,9 +14054,9 @@ rowsdone_1072:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_1084:
+singles_1229:
 	CMPQ         R9, R10
-	JGT          tail_1085
+	JGT          tail_1230
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -11839,12 +14078,12 @@ singles_1084:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_1084
+	JMP          singles_1229
 
-tail_1085:
+tail_1230:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_1086
+	JEQ     done_1231
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -11854,15 +14093,15 @@ tail_1085:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_1087:
+copy_1232:
 	CMPQ R12, R11
-	JGE  copied_1088
+	JGE  copied_1233
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1087
+	JMP  copy_1232
 
-copied_1088:
+copied_1233:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -11877,15 +14116,15 @@ copied_1088:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_1089:
+copy_1234:
 	CMPQ DI, R11
-	JGE  copied_1090
+	JGE  copied_1235
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1089
+	JMP  copy_1234
 
-copied_1090:
+copied_1235:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -11895,15 +14134,15 @@ copied_1090:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_1091:
+copy_1236:
 	CMPQ DI, SI
-	JGE  copied_1092
+	JGE  copied_1237
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1091
+	JMP  copy_1236
 
-copied_1092:
+copied_1237:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -11918,26 +14157,26 @@ copied_1092:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_1093:
+copy_1238:
 	CMPQ DI, SI
-	JGE  copied_1094
+	JGE  copied_1239
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1093
+	JMP  copy_1238
 
-copied_1094:
+copied_1239:
 	MOVQ R10, R9
 
-done_1086:
+done_1231:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_1095
+	JZ      done_1240
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_1030
+	JMP     chunk_1175
 
-done_1095:
+done_1240:
 	VZEROUPPER
 	RET
 
@@ -11948,7 +14187,7 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_1096
+	JNE     nontemporal_1241
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -11967,10 +14206,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_1097:
+sample_1242:
 	XORQ R8, R8
 
-channel_1098:
+channel_1243:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -11984,12 +14223,12 @@ channel_1098:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_1102:
+blocks_1247:
 	CMPQ       R9, R10
-	JGT        blocksdone_1103
+	JGT        blocksdone_1248
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_1104
+	JZ         noprefetch_1249
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -11997,7 +14236,7 @@ blocks_1102:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_1104:
+noprefetch_1249:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -12023,14 +14262,14 @@ noprefetch_1104:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_1102
+	JMP         blocks_1247
 
-blocksdone_1103:
+blocksdone_1248:
 	ADDQ $0x00000060, R10
 
-singles_1099:
+singles_1244:
 	CMPQ        R9, R10
-	JGT         tail_1100
+	JGT         tail_1245
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -12038,66 +14277,66 @@ singles_1099:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_1099
+	JMP         singles_1244
 
-tail_1100:
+tail_1245:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_1101
+	JEQ        done_1246
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1105
+	JA         loadslow_1250
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_1106
+	JMP        loaded_1251
 
-loadslow_1105:
+loadslow_1250:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1107:
+copy_1252:
 	CMPQ R13, R12
-	JGE  copied_1108
+	JGE  copied_1253
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1107
+	JMP  copy_1252
 
-copied_1108:
+copied_1253:
 	VMOVUPS (SP), Y5
 
-loaded_1106:
+loaded_1251:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1109
+	JA         loadslow_1254
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_1110
+	JMP        loaded_1255
 
-loadslow_1109:
+loadslow_1254:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1111:
+copy_1256:
 	CMPQ R13, R12
-	JGE  copied_1112
+	JGE  copied_1257
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1111
+	JMP  copy_1256
 
-copied_1112:
+copied_1257:
 	VMOVUPS (SP), Y6
 
-loaded_1110:
+loaded_1255:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -12105,43 +14344,43 @@ loaded_1110:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_1113
+	JA          storeslow_1258
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_1114
+	JMP         stored_1259
 
-storeslow_1113:
+storeslow_1258:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1115:
+copy_1260:
 	CMPQ R12, R11
-	JGE  copied_1116
+	JGE  copied_1261
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1115
+	JMP  copy_1260
 
-copied_1116:
-stored_1114:
+copied_1261:
+stored_1259:
 	MOVQ R10, R9
 
-done_1101:
+done_1246:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_1098
+	JB   channel_1243
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_1097
+	JNZ  sample_1242
 	VZEROUPPER
 	RET
 
-nontemporal_1096:
+nontemporal_1241:
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -12155,10 +14394,10 @@ nontemporal_1096:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 
-sample_1117:
+sample_1262:
 	XORQ R8, R8
 
-channel_1118:
+channel_1263:
 	LEAQ         16384(AX), R9
 	ANDQ         $-4096, R9
 	PREFETCHT0   (R9)
@@ -12175,11 +14414,11 @@ channel_1118:
 	XORQ         R11, R11
 	MOVQ         AX, R10
 	ANDQ         $0x3f, R10
-	JZ           headed_1119
+	JZ           headed_1264
 	MOVQ         $0x00000040, R11
 	SUBQ         R10, R11
 	TESTQ        R8, R8
-	JNZ          merge_1120
+	JNZ          merge_1265
 	MOVQ         R11, R10
 	SHRQ         $0x02, R10
 	MOVQ         R10, R12
@@ -12193,9 +14432,9 @@ channel_1118:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000020, R10
 
-singles_1121:
+singles_1266:
 	CMPQ        R12, R10
-	JGT         tail_1122
+	JGT         tail_1267
 	VMOVUPS     (CX)(R12*1), Y7
 	VMOVUPS     (DX)(R12*1), Y8
 	VSUBPS      Y2, Y8, Y8
@@ -12203,66 +14442,66 @@ singles_1121:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVUPS     Y7, (AX)(R12*1)
 	ADDQ        $0x00000020, R12
-	JMP         singles_1121
+	JMP         singles_1266
 
-tail_1122:
+tail_1267:
 	ADDQ       $0x00000020, R10
 	CMPQ       R12, R10
-	JEQ        done_1123
+	JEQ        done_1268
 	LEAQ       (CX)(R12*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1124
+	JA         loadslow_1269
 	VMASKMOVPS (R13), Y6, Y7
-	JMP        loaded_1125
+	JMP        loaded_1270
 
-loadslow_1124:
+loadslow_1269:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1126:
+copy_1271:
 	CMPQ R15, R14
-	JGE  copied_1127
+	JGE  copied_1272
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1126
+	JMP  copy_1271
 
-copied_1127:
+copied_1272:
 	VMOVUPS (SP), Y7
 
-loaded_1125:
+loaded_1270:
 	LEAQ       (DX)(R12*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1128
+	JA         loadslow_1273
 	VMASKMOVPS (R13), Y6, Y8
-	JMP        loaded_1129
+	JMP        loaded_1274
 
-loadslow_1128:
+loadslow_1273:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1130:
+copy_1275:
 	CMPQ R15, R14
-	JGE  copied_1131
+	JGE  copied_1276
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1130
+	JMP  copy_1275
 
-copied_1131:
+copied_1276:
 	VMOVUPS (SP), Y8
 
-loaded_1129:
+loaded_1274:
 	VSUBPS      Y2, Y8, Y8
 	VFMADD213PS Y5, Y3, Y7
 	VFMADD231PS Y4, Y8, Y7
@@ -12270,31 +14509,31 @@ loaded_1129:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1132
+	JA          storeslow_1277
 	VMASKMOVPS  Y7, Y6, (R12)
-	JMP         stored_1133
+	JMP         stored_1278
 
-storeslow_1132:
+storeslow_1277:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1134:
+copy_1279:
 	CMPQ R14, R13
-	JGE  copied_1135
+	JGE  copied_1280
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1134
+	JMP  copy_1279
 
-copied_1135:
-stored_1133:
+copied_1280:
+stored_1278:
 	MOVQ R10, R12
 
-done_1123:
-	JMP headed_1119
+done_1268:
+	JMP headed_1264
 
-merge_1120:
+merge_1265:
 	MOVQ        R10, R12
 	MOVQ        $0x00000020, R14
 	CMPQ        R12, R14
@@ -12322,7 +14561,7 @@ merge_1120:
 	VBLENDVPS   Y8, Y1, Y7, Y7
 	VMOVNTPS    Y7, 32(AX)(R10*1)
 
-headed_1119:
+headed_1264:
 	MOVQ R9, R10
 	SUBQ R11, R10
 	ANDQ $-64, R10
@@ -12330,12 +14569,12 @@ headed_1119:
 	LEAQ (R11)(R10*1), R10
 	SUBQ $0x00000080, R10
 
-blocks_1139:
+blocks_1284:
 	CMPQ       R12, R10
-	JGT        blocksdone_1140
+	JGT        blocksdone_1285
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_1141
+	JZ         noprefetch_1286
 	LEAQ       (R11)(CX*1), R13
 	PREFETCHT0 (R13)(R12*1)
 	PREFETCHT0 64(R13)(R12*1)
@@ -12343,7 +14582,7 @@ blocks_1139:
 	PREFETCHT0 (R11)(R12*1)
 	PREFETCHT0 64(R11)(R12*1)
 
-noprefetch_1141:
+noprefetch_1286:
 	LEAQ        16384(AX)(R12*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -12372,14 +14611,14 @@ noprefetch_1141:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVNTPS    Y7, 96(AX)(R12*1)
 	ADDQ        $0x00000080, R12
-	JMP         blocks_1139
+	JMP         blocks_1284
 
-blocksdone_1140:
+blocksdone_1285:
 	ADDQ $0x00000060, R10
 
-singles_1136:
+singles_1281:
 	CMPQ        R12, R10
-	JGT         tail_1137
+	JGT         tail_1282
 	VMOVUPS     (CX)(R12*1), Y7
 	VMOVUPS     (DX)(R12*1), Y8
 	VSUBPS      Y2, Y8, Y8
@@ -12387,66 +14626,66 @@ singles_1136:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVNTPS    Y7, (AX)(R12*1)
 	ADDQ        $0x00000020, R12
-	JMP         singles_1136
+	JMP         singles_1281
 
-tail_1137:
+tail_1282:
 	ADDQ       $0x00000020, R10
 	CMPQ       R12, R10
-	JEQ        done_1138
+	JEQ        done_1283
 	LEAQ       (CX)(R12*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1142
+	JA         loadslow_1287
 	VMASKMOVPS (R11), Y6, Y7
-	JMP        loaded_1143
+	JMP        loaded_1288
 
-loadslow_1142:
+loadslow_1287:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1144:
+copy_1289:
 	CMPQ R14, R13
-	JGE  copied_1145
+	JGE  copied_1290
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1144
+	JMP  copy_1289
 
-copied_1145:
+copied_1290:
 	VMOVUPS (SP), Y7
 
-loaded_1143:
+loaded_1288:
 	LEAQ       (DX)(R12*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1146
+	JA         loadslow_1291
 	VMASKMOVPS (R11), Y6, Y8
-	JMP        loaded_1147
+	JMP        loaded_1292
 
-loadslow_1146:
+loadslow_1291:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1148:
+copy_1293:
 	CMPQ R14, R13
-	JGE  copied_1149
+	JGE  copied_1294
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1148
+	JMP  copy_1293
 
-copied_1149:
+copied_1294:
 	VMOVUPS (SP), Y8
 
-loaded_1147:
+loaded_1292:
 	VSUBPS      Y2, Y8, Y8
 	VFMADD213PS Y5, Y3, Y7
 	VFMADD231PS Y4, Y8, Y7
@@ -12454,31 +14693,31 @@ loaded_1147:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1150
+	JA          storeslow_1295
 	VMASKMOVPS  Y7, Y6, (R11)
-	JMP         stored_1151
+	JMP         stored_1296
 
-storeslow_1150:
+storeslow_1295:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1152:
+copy_1297:
 	CMPQ R13, R12
-	JGE  copied_1153
+	JGE  copied_1298
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1152
+	JMP  copy_1297
 
-copied_1153:
-stored_1151:
+copied_1298:
+stored_1296:
 	MOVQ R10, R12
 
-done_1138:
+done_1283:
 	MOVQ        R9, R10
 	SUBQ        R12, R10
-	JZ          tailkept_1154
+	JZ          tailkept_1299
 	MOVQ        R10, R11
 	MOVQ        $0x00000020, R13
 	CMPQ        R11, R13
@@ -12502,16 +14741,16 @@ done_1138:
 	VFMADD231PS Y4, Y1, Y7
 	VMOVAPS     Y7, Y1
 
-tailkept_1154:
+tailkept_1299:
 	ADDQ       R9, AX
 	ADDQ       R9, CX
 	ADDQ       R9, DX
 	INCQ       R8
 	CMPQ       R8, center_len+80(FP)
-	JB         channel_1118
+	JB         channel_1263
 	MOVQ       AX, R8
 	ANDQ       $0x3f, R8
-	JZ         flushed_1155
+	JZ         flushed_1300
 	MOVQ       R8, R9
 	MOVQ       $0x00000020, R11
 	CMPQ       R9, R11
@@ -12527,12 +14766,12 @@ tailkept_1154:
 	VMASKMOVPS Y0, Y2, (AX)(R8*1)
 	VMASKMOVPS Y1, Y3, 32(AX)(R8*1)
 
-flushed_1155:
+flushed_1300:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_1117
+	JNZ  sample_1262
 	SFENCE
 	VZEROUPPER
 	RET
@@ -12561,10 +14800,10 @@ TEXT ·gradShortRowsAVX2(SB), NOSPLIT, $72-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_1156:
+group_1301:
 	XORQ R8, R8
 
-channel_1157:
+channel_1302:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -12575,11 +14814,11 @@ channel_1157:
 	VBROADCASTSS (R9)(R8*4), Y4
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1158
+	JZ           noprefetch_1303
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_1159:
+prefetch_1304:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -12592,23 +14831,23 @@ prefetch_1159:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1159
+	JNZ        prefetch_1304
 
-noprefetch_1158:
+noprefetch_1303:
 	MOVQ BX, R9
 	ANDQ $-32, R9
 	XORQ R10, R10
 
-pairs_1160:
+pairs_1305:
 	LEAQ 64(R10), R11
 	CMPQ R11, R9
-	JA   single_1161
+	JA   single_1306
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_1164:
+down_1309:
 	CMPQ        R13, $0x02
-	JB          downlast_1165
+	JB          downlast_1310
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -12636,11 +14875,11 @@ down_1164:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_1164
+	JMP         down_1309
 
-downlast_1165:
+downlast_1310:
 	TESTQ       R13, R13
-	JZ          downdone_1166
+	JZ          downdone_1311
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -12654,20 +14893,20 @@ downlast_1165:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 32(AX)(R10*1)
 
-downdone_1166:
+downdone_1311:
 	MOVQ R11, R10
-	JMP  pairs_1160
+	JMP  pairs_1305
 
-single_1161:
+single_1306:
 	CMPQ R10, R9
-	JAE  tail_1162
+	JAE  tail_1307
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_1167:
+down_1312:
 	CMPQ        R12, $0x02
-	JB          downlast_1168
+	JB          downlast_1313
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -12683,11 +14922,11 @@ down_1167:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_1167
+	JMP         down_1312
 
-downlast_1168:
+downlast_1313:
 	TESTQ       R12, R12
-	JZ          downdone_1169
+	JZ          downdone_1314
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -12695,73 +14934,73 @@ downlast_1168:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 
-downdone_1169:
+downdone_1314:
 	ADDQ $0x00000020, R10
 
-tail_1162:
+tail_1307:
 	CMPQ R10, BX
-	JAE  positionsdone_1163
+	JAE  positionsdone_1308
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_1170:
+down_1315:
 	CMPQ       R11, $0x02
-	JB         downlast_1171
+	JB         downlast_1316
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1173
+	JA         loadslow_1318
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_1174
+	JMP        loaded_1319
 
-loadslow_1173:
+loadslow_1318:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1175:
+copy_1320:
 	CMPQ R14, R13
-	JGE  copied_1176
+	JGE  copied_1321
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1175
+	JMP  copy_1320
 
-copied_1176:
+copied_1321:
 	VMOVUPS (SP), Y5
 
-loaded_1174:
+loaded_1319:
 	LEAQ       (DX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1177
+	JA         loadslow_1322
 	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_1178
+	JMP        loaded_1323
 
-loadslow_1177:
+loadslow_1322:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1179:
+copy_1324:
 	CMPQ R14, R13
-	JGE  copied_1180
+	JGE  copied_1325
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1179
+	JMP  copy_1324
 
-copied_1180:
+copied_1325:
 	VMOVUPS (SP), Y6
 
-loaded_1178:
+loaded_1323:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -12769,79 +15008,79 @@ loaded_1178:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1181
+	JA          storeslow_1326
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_1182
+	JMP         stored_1327
 
-storeslow_1181:
+storeslow_1326:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1183:
+copy_1328:
 	CMPQ R14, R13
-	JGE  copied_1184
+	JGE  copied_1329
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1183
+	JMP  copy_1328
 
-copied_1184:
-stored_1182:
+copied_1329:
+stored_1327:
 	LEAQ       (CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1185
+	JA         loadslow_1330
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_1186
+	JMP        loaded_1331
 
-loadslow_1185:
+loadslow_1330:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1187:
+copy_1332:
 	CMPQ R14, R13
-	JGE  copied_1188
+	JGE  copied_1333
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1187
+	JMP  copy_1332
 
-copied_1188:
+copied_1333:
 	VMOVUPS (SP), Y5
 
-loaded_1186:
+loaded_1331:
 	LEAQ       (DX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1189
+	JA         loadslow_1334
 	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_1190
+	JMP        loaded_1335
 
-loadslow_1189:
+loadslow_1334:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1191:
+copy_1336:
 	CMPQ R14, R13
-	JGE  copied_1192
+	JGE  copied_1337
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1191
+	JMP  copy_1336
 
-copied_1192:
+copied_1337:
 	VMOVUPS (SP), Y6
 
-loaded_1190:
+loaded_1335:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -12849,87 +15088,87 @@ loaded_1190:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1193
+	JA          storeslow_1338
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_1194
+	JMP         stored_1339
 
-storeslow_1193:
+storeslow_1338:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1195:
+copy_1340:
 	CMPQ R14, R13
-	JGE  copied_1196
+	JGE  copied_1341
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1195
+	JMP  copy_1340
 
-copied_1196:
-stored_1194:
+copied_1341:
+stored_1339:
 	LEAQ (R9)(SI*2), R9
 	LEAQ (R10)(SI*2), R10
 	SUBQ $0x02, R11
-	JMP  down_1170
+	JMP  down_1315
 
-downlast_1171:
+downlast_1316:
 	TESTQ      R11, R11
-	JZ         downdone_1172
+	JZ         downdone_1317
 	LEAQ       (CX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1197
+	JA         loadslow_1342
 	VMASKMOVPS (R10), Y0, Y5
-	JMP        loaded_1198
+	JMP        loaded_1343
 
-loadslow_1197:
+loadslow_1342:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1199:
+copy_1344:
 	CMPQ R12, R11
-	JGE  copied_1200
+	JGE  copied_1345
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1199
+	JMP  copy_1344
 
-copied_1200:
+copied_1345:
 	VMOVUPS (SP), Y5
 
-loaded_1198:
+loaded_1343:
 	LEAQ       (DX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1201
+	JA         loadslow_1346
 	VMASKMOVPS (R10), Y0, Y6
-	JMP        loaded_1202
+	JMP        loaded_1347
 
-loadslow_1201:
+loadslow_1346:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1203:
+copy_1348:
 	CMPQ R12, R11
-	JGE  copied_1204
+	JGE  copied_1349
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1203
+	JMP  copy_1348
 
-copied_1204:
+copied_1349:
 	VMOVUPS (SP), Y6
 
-loaded_1202:
+loaded_1347:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -12937,33 +15176,33 @@ loaded_1202:
 	MOVQ        R9, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1205
+	JA          storeslow_1350
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_1206
+	JMP         stored_1351
 
-storeslow_1205:
+storeslow_1350:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1207:
+copy_1352:
 	CMPQ R11, R10
-	JGE  copied_1208
+	JGE  copied_1353
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R9)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1207
+	JMP  copy_1352
 
-copied_1208:
-stored_1206:
-downdone_1172:
-positionsdone_1163:
+copied_1353:
+stored_1351:
+downdone_1317:
+positionsdone_1308:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_1157
+	JB      channel_1302
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -12972,13 +15211,13 @@ positionsdone_1163:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_1209
+	JZ      done_1354
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_1156
+	JMP     group_1301
 
-done_1209:
+done_1354:
 	VZEROUPPER
 	RET
 
@@ -12989,7 +15228,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_1210
+	JNE     nontemporal_1355
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -13000,12 +15239,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_1211
+	JA      streaming_1356
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_1212
+	JZ      full_1357
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -13013,7 +15252,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_1212:
+full_1357:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -13047,10 +15286,10 @@ full_1212:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1213:
+row_1358:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1214
+	JZ         noprefetch_1359
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -13058,7 +15297,7 @@ row_1213:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_1214:
+noprefetch_1359:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -13081,7 +15320,7 @@ noprefetch_1214:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1213
+	JNZ         row_1358
 	VZEROUPPER
 	RET
 
@@ -13107,16 +15346,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1215:
+row_1360:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1216
+	JZ         noprefetch_1361
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_1216:
+noprefetch_1361:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -13133,7 +15372,7 @@ noprefetch_1216:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1215
+	JNZ         row_1360
 	VZEROUPPER
 	RET
 
@@ -13151,14 +15390,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1217:
+row_1362:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1218
+	JZ         noprefetch_1363
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_1218:
+noprefetch_1363:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -13169,7 +15408,7 @@ noprefetch_1218:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1217
+	JNZ         row_1362
 	VZEROUPPER
 	RET
 
@@ -13195,122 +15434,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1219
+	JA         loadslow_1364
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1220
+	JMP        loaded_1365
 
-loadslow_1219:
+loadslow_1364:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1221:
+copy_1366:
 	CMPQ BX, DX
-	JGE  copied_1222
+	JGE  copied_1367
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1221
+	JMP  copy_1366
 
-copied_1222:
+copied_1367:
 	VMOVUPS (SP), Y9
 
-loaded_1220:
+loaded_1365:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1223
+	JA         loadslow_1368
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1224
+	JMP        loaded_1369
 
-loadslow_1223:
+loadslow_1368:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1225:
+copy_1370:
 	CMPQ BX, DX
-	JGE  copied_1226
+	JGE  copied_1371
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1225
+	JMP  copy_1370
 
-copied_1226:
+copied_1371:
 	VMOVUPS (SP), Y10
 
-loaded_1224:
+loaded_1369:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1227
+	JA         loadslow_1372
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1228
+	JMP        loaded_1373
 
-loadslow_1227:
+loadslow_1372:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1229:
+copy_1374:
 	CMPQ BX, DX
-	JGE  copied_1230
+	JGE  copied_1375
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1229
+	JMP  copy_1374
 
-copied_1230:
+copied_1375:
 	VMOVUPS (SP), Y11
 
-loaded_1228:
+loaded_1373:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1231
+	JA         loadslow_1376
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1232
+	JMP        loaded_1377
 
-loadslow_1231:
+loadslow_1376:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1233:
+copy_1378:
 	CMPQ BX, DX
-	JGE  copied_1234
+	JGE  copied_1379
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1233
+	JMP  copy_1378
 
-copied_1234:
+copied_1379:
 	VMOVUPS (SP), Y12
 
-loaded_1232:
+loaded_1377:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1235:
+row_1380:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1236
+	JZ         noprefetch_1381
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -13318,7 +15557,7 @@ row_1235:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_1236:
+noprefetch_1381:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -13335,56 +15574,56 @@ noprefetch_1236:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_1237
+	JA          loadslow_1382
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_1238
+	JMP         loaded_1383
 
-loadslow_1237:
+loadslow_1382:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1239:
+copy_1384:
 	CMPQ R9, R8
-	JGE  copied_1240
+	JGE  copied_1385
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1239
+	JMP  copy_1384
 
-copied_1240:
+copied_1385:
 	VMOVUPS (SP), Y13
 
-loaded_1238:
+loaded_1383:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1241
+	JA         loadslow_1386
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_1242
+	JMP        loaded_1387
 
-loadslow_1241:
+loadslow_1386:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1243:
+copy_1388:
 	CMPQ R9, R8
-	JGE  copied_1244
+	JGE  copied_1389
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1243
+	JMP  copy_1388
 
-copied_1244:
+copied_1389:
 	VMOVUPS (SP), Y14
 
-loaded_1242:
+loaded_1387:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -13392,30 +15631,30 @@ loaded_1242:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_1245
+	JA          storeslow_1390
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_1246
+	JMP         stored_1391
 
-storeslow_1245:
+storeslow_1390:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1247:
+copy_1392:
 	CMPQ R9, R8
-	JGE  copied_1248
+	JGE  copied_1393
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1247
+	JMP  copy_1392
 
-copied_1248:
-stored_1246:
+copied_1393:
+stored_1391:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1235
+	JNZ  row_1380
 	VZEROUPPER
 	RET
 
@@ -13433,128 +15672,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1249
+	JA         loadslow_1394
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1250
+	JMP        loaded_1395
 
-loadslow_1249:
+loadslow_1394:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1251:
+copy_1396:
 	CMPQ BX, DX
-	JGE  copied_1252
+	JGE  copied_1397
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1251
+	JMP  copy_1396
 
-copied_1252:
+copied_1397:
 	VMOVUPS (SP), Y5
 
-loaded_1250:
+loaded_1395:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1253
+	JA         loadslow_1398
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1254
+	JMP        loaded_1399
 
-loadslow_1253:
+loadslow_1398:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1255:
+copy_1400:
 	CMPQ BX, DX
-	JGE  copied_1256
+	JGE  copied_1401
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1255
+	JMP  copy_1400
 
-copied_1256:
+copied_1401:
 	VMOVUPS (SP), Y6
 
-loaded_1254:
+loaded_1399:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1257
+	JA         loadslow_1402
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1258
+	JMP        loaded_1403
 
-loadslow_1257:
+loadslow_1402:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1259:
+copy_1404:
 	CMPQ BX, DX
-	JGE  copied_1260
+	JGE  copied_1405
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1259
+	JMP  copy_1404
 
-copied_1260:
+copied_1405:
 	VMOVUPS (SP), Y7
 
-loaded_1258:
+loaded_1403:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1261
+	JA         loadslow_1406
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1262
+	JMP        loaded_1407
 
-loadslow_1261:
+loadslow_1406:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1263:
+copy_1408:
 	CMPQ BX, DX
-	JGE  copied_1264
+	JGE  copied_1409
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1263
+	JMP  copy_1408
 
-copied_1264:
+copied_1409:
 	VMOVUPS (SP), Y8
 
-loaded_1262:
+loaded_1407:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1265:
+row_1410:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1266
+	JZ         noprefetch_1411
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_1266:
+noprefetch_1411:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -13565,56 +15804,56 @@ noprefetch_1266:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_1267
+	JA          loadslow_1412
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_1268
+	JMP         loaded_1413
 
-loadslow_1267:
+loadslow_1412:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1269:
+copy_1414:
 	CMPQ R9, R8
-	JGE  copied_1270
+	JGE  copied_1415
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1269
+	JMP  copy_1414
 
-copied_1270:
+copied_1415:
 	VMOVUPS (SP), Y9
 
-loaded_1268:
+loaded_1413:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1271
+	JA         loadslow_1416
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_1272
+	JMP        loaded_1417
 
-loadslow_1271:
+loadslow_1416:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1273:
+copy_1418:
 	CMPQ R9, R8
-	JGE  copied_1274
+	JGE  copied_1419
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1273
+	JMP  copy_1418
 
-copied_1274:
+copied_1419:
 	VMOVUPS (SP), Y10
 
-loaded_1272:
+loaded_1417:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -13622,30 +15861,30 @@ loaded_1272:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_1275
+	JA          storeslow_1420
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_1276
+	JMP         stored_1421
 
-storeslow_1275:
+storeslow_1420:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1277:
+copy_1422:
 	CMPQ R9, R8
-	JGE  copied_1278
+	JGE  copied_1423
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1277
+	JMP  copy_1422
 
-copied_1278:
-stored_1276:
+copied_1423:
+stored_1421:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1265
+	JNZ  row_1410
 	VZEROUPPER
 	RET
 
@@ -13654,209 +15893,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1279
+	JA         loadslow_1424
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_1280
+	JMP        loaded_1425
 
-loadslow_1279:
+loadslow_1424:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1281:
+copy_1426:
 	CMPQ BX, DX
-	JGE  copied_1282
+	JGE  copied_1427
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1281
+	JMP  copy_1426
 
-copied_1282:
+copied_1427:
 	VMOVUPS (SP), Y1
 
-loaded_1280:
+loaded_1425:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1283
+	JA         loadslow_1428
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_1284
+	JMP        loaded_1429
 
-loadslow_1283:
+loadslow_1428:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1285:
+copy_1430:
 	CMPQ BX, DX
-	JGE  copied_1286
+	JGE  copied_1431
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1285
+	JMP  copy_1430
 
-copied_1286:
+copied_1431:
 	VMOVUPS (SP), Y2
 
-loaded_1284:
+loaded_1429:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1287
+	JA         loadslow_1432
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1288
+	JMP        loaded_1433
 
-loadslow_1287:
+loadslow_1432:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1289:
+copy_1434:
 	CMPQ BX, DX
-	JGE  copied_1290
+	JGE  copied_1435
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1289
+	JMP  copy_1434
 
-copied_1290:
+copied_1435:
 	VMOVUPS (SP), Y3
 
-loaded_1288:
+loaded_1433:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1291
+	JA         loadslow_1436
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1292
+	JMP        loaded_1437
 
-loadslow_1291:
+loadslow_1436:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1293:
+copy_1438:
 	CMPQ BX, DX
-	JGE  copied_1294
+	JGE  copied_1439
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1293
+	JMP  copy_1438
 
-copied_1294:
+copied_1439:
 	VMOVUPS (SP), Y4
 
-loaded_1292:
+loaded_1437:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1295:
+row_1440:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1296
+	JZ         noprefetch_1441
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_1296:
+noprefetch_1441:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1297
+	JA         loadslow_1442
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_1298
+	JMP        loaded_1443
 
-loadslow_1297:
+loadslow_1442:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1299:
+copy_1444:
 	CMPQ R8, DI
-	JGE  copied_1300
+	JGE  copied_1445
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1299
+	JMP  copy_1444
 
-copied_1300:
+copied_1445:
 	VMOVUPS (SP), Y5
 
-loaded_1298:
+loaded_1443:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1301
+	JA         loadslow_1446
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_1302
+	JMP        loaded_1447
 
-loadslow_1301:
+loadslow_1446:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1303:
+copy_1448:
 	CMPQ R8, DI
-	JGE  copied_1304
+	JGE  copied_1449
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1303
+	JMP  copy_1448
 
-copied_1304:
+copied_1449:
 	VMOVUPS (SP), Y6
 
-loaded_1302:
+loaded_1447:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1305
+	JA          storeslow_1450
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_1306
+	JMP         stored_1451
 
-storeslow_1305:
+storeslow_1450:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1307:
+copy_1452:
 	CMPQ R8, DI
-	JGE  copied_1308
+	JGE  copied_1453
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1307
+	JMP  copy_1452
 
-copied_1308:
-stored_1306:
+copied_1453:
+stored_1451:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1295
+	JNZ  row_1440
 	VZEROUPPER
 	RET
 
-streaming_1211:
+streaming_1356:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -13866,17 +16105,17 @@ streaming_1211:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_1309:
+rows_1454:
 	CMPQ R10, $0x01
-	JB   rowsdone_1310
+	JB   rowsdone_1455
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_1314:
+blocks_1459:
 	CMPQ        R11, R12
-	JGT         blocksdone_1315
+	JGT         blocksdone_1460
 	VMOVUPS     (SI)(R11*1), Y1
 	VMOVUPS     (DI)(R11*1), Y2
 	VMOVUPS     (R8)(R11*1), Y3
@@ -13918,14 +16157,14 @@ blocks_1314:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_1314
+	JMP         blocks_1459
 
-blocksdone_1315:
+blocksdone_1460:
 	ADDQ $0x00000060, R12
 
-singles_1311:
+singles_1456:
 	CMPQ        R11, R12
-	JGT         tail_1312
+	JGT         tail_1457
 	VMOVUPS     (SI)(R11*1), Y1
 	VMOVUPS     (DI)(R11*1), Y2
 	VMOVUPS     (R8)(R11*1), Y3
@@ -13937,174 +16176,174 @@ singles_1311:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1311
+	JMP         singles_1456
 
-tail_1312:
+tail_1457:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_1313
+	JEQ        done_1458
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1316
+	JA         loadslow_1461
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_1317
+	JMP        loaded_1462
 
-loadslow_1316:
+loadslow_1461:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1318:
+copy_1463:
 	CMPQ R15, R14
-	JGE  copied_1319
+	JGE  copied_1464
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1318
+	JMP  copy_1463
 
-copied_1319:
+copied_1464:
 	VMOVUPS (SP), Y1
 
-loaded_1317:
+loaded_1462:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1320
+	JA         loadslow_1465
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_1321
+	JMP        loaded_1466
 
-loadslow_1320:
+loadslow_1465:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1322:
+copy_1467:
 	CMPQ R15, R14
-	JGE  copied_1323
+	JGE  copied_1468
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1322
+	JMP  copy_1467
 
-copied_1323:
+copied_1468:
 	VMOVUPS (SP), Y2
 
-loaded_1321:
+loaded_1466:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1324
+	JA         loadslow_1469
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_1325
+	JMP        loaded_1470
 
-loadslow_1324:
+loadslow_1469:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1326:
+copy_1471:
 	CMPQ R15, R14
-	JGE  copied_1327
+	JGE  copied_1472
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1326
+	JMP  copy_1471
 
-copied_1327:
+copied_1472:
 	VMOVUPS (SP), Y3
 
-loaded_1325:
+loaded_1470:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1328
+	JA         loadslow_1473
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_1329
+	JMP        loaded_1474
 
-loadslow_1328:
+loadslow_1473:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1330:
+copy_1475:
 	CMPQ R15, R14
-	JGE  copied_1331
+	JGE  copied_1476
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1330
+	JMP  copy_1475
 
-copied_1331:
+copied_1476:
 	VMOVUPS (SP), Y4
 
-loaded_1329:
+loaded_1474:
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1332
+	JA         loadslow_1477
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_1333
+	JMP        loaded_1478
 
-loadslow_1332:
+loadslow_1477:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1334:
+copy_1479:
 	CMPQ R15, R14
-	JGE  copied_1335
+	JGE  copied_1480
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1334
+	JMP  copy_1479
 
-copied_1335:
+copied_1480:
 	VMOVUPS (SP), Y5
 
-loaded_1333:
+loaded_1478:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1336
+	JA         loadslow_1481
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_1337
+	JMP        loaded_1482
 
-loadslow_1336:
+loadslow_1481:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1338:
+copy_1483:
 	CMPQ R15, R14
-	JGE  copied_1339
+	JGE  copied_1484
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1338
+	JMP  copy_1483
 
-copied_1339:
+copied_1484:
 	VMOVUPS (SP), Y6
 
-loaded_1337:
+loaded_1482:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -14112,39 +16351,39 @@ loaded_1337:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1340
+	JA          storeslow_1485
 	VMASKMOVPS  Y5, Y0, (R11)
-	JMP         stored_1341
+	JMP         stored_1486
 
-storeslow_1340:
+storeslow_1485:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1342:
+copy_1487:
 	CMPQ R14, R13
-	JGE  copied_1343
+	JGE  copied_1488
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1342
+	JMP  copy_1487
 
-copied_1343:
-stored_1341:
+copied_1488:
+stored_1486:
 	MOVQ R12, R11
 
-done_1313:
+done_1458:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_1309
+	JMP  rows_1454
 
-rowsdone_1310:
+rowsdone_1455:
 	VZEROUPPER
 	RET
 
-nontemporal_1210:
+nontemporal_1355:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -14155,12 +16394,12 @@ nontemporal_1210:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_1344
+	JA      streaming_1489
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_1345
+	JZ      full_1490
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -14168,7 +16407,7 @@ nontemporal_1210:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_1345:
+full_1490:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -14202,10 +16441,10 @@ full_1345:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1346:
+row_1491:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1347
+	JZ         noprefetch_1492
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -14213,7 +16452,7 @@ row_1346:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_1347:
+noprefetch_1492:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -14239,7 +16478,7 @@ noprefetch_1347:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1346
+	JNZ         row_1491
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14266,16 +16505,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1348:
+row_1493:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1349
+	JZ         noprefetch_1494
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_1349:
+noprefetch_1494:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -14295,7 +16534,7 @@ noprefetch_1349:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1348
+	JNZ         row_1493
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14314,14 +16553,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1350:
+row_1495:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1351
+	JZ         noprefetch_1496
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_1351:
+noprefetch_1496:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -14335,7 +16574,7 @@ noprefetch_1351:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1350
+	JNZ         row_1495
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14362,122 +16601,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1352
+	JA         loadslow_1497
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1353
+	JMP        loaded_1498
 
-loadslow_1352:
+loadslow_1497:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1354:
+copy_1499:
 	CMPQ BX, DX
-	JGE  copied_1355
+	JGE  copied_1500
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1354
+	JMP  copy_1499
 
-copied_1355:
+copied_1500:
 	VMOVUPS (SP), Y9
 
-loaded_1353:
+loaded_1498:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1356
+	JA         loadslow_1501
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1357
+	JMP        loaded_1502
 
-loadslow_1356:
+loadslow_1501:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1358:
+copy_1503:
 	CMPQ BX, DX
-	JGE  copied_1359
+	JGE  copied_1504
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1358
+	JMP  copy_1503
 
-copied_1359:
+copied_1504:
 	VMOVUPS (SP), Y10
 
-loaded_1357:
+loaded_1502:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1360
+	JA         loadslow_1505
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1361
+	JMP        loaded_1506
 
-loadslow_1360:
+loadslow_1505:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1362:
+copy_1507:
 	CMPQ BX, DX
-	JGE  copied_1363
+	JGE  copied_1508
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1362
+	JMP  copy_1507
 
-copied_1363:
+copied_1508:
 	VMOVUPS (SP), Y11
 
-loaded_1361:
+loaded_1506:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1364
+	JA         loadslow_1509
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1365
+	JMP        loaded_1510
 
-loadslow_1364:
+loadslow_1509:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1366:
+copy_1511:
 	CMPQ BX, DX
-	JGE  copied_1367
+	JGE  copied_1512
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1366
+	JMP  copy_1511
 
-copied_1367:
+copied_1512:
 	VMOVUPS (SP), Y12
 
-loaded_1365:
+loaded_1510:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1368:
+row_1513:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1369
+	JZ         noprefetch_1514
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -14485,7 +16724,7 @@ row_1368:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_1369:
+noprefetch_1514:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -14505,56 +16744,56 @@ noprefetch_1369:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_1370
+	JA          loadslow_1515
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_1371
+	JMP         loaded_1516
 
-loadslow_1370:
+loadslow_1515:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1372:
+copy_1517:
 	CMPQ R9, R8
-	JGE  copied_1373
+	JGE  copied_1518
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1372
+	JMP  copy_1517
 
-copied_1373:
+copied_1518:
 	VMOVUPS (SP), Y13
 
-loaded_1371:
+loaded_1516:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1374
+	JA         loadslow_1519
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_1375
+	JMP        loaded_1520
 
-loadslow_1374:
+loadslow_1519:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1376:
+copy_1521:
 	CMPQ R9, R8
-	JGE  copied_1377
+	JGE  copied_1522
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1376
+	JMP  copy_1521
 
-copied_1377:
+copied_1522:
 	VMOVUPS (SP), Y14
 
-loaded_1375:
+loaded_1520:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -14562,30 +16801,30 @@ loaded_1375:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_1378
+	JA          storeslow_1523
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_1379
+	JMP         stored_1524
 
-storeslow_1378:
+storeslow_1523:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1380:
+copy_1525:
 	CMPQ R9, R8
-	JGE  copied_1381
+	JGE  copied_1526
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1380
+	JMP  copy_1525
 
-copied_1381:
-stored_1379:
+copied_1526:
+stored_1524:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1368
+	JNZ  row_1513
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14604,128 +16843,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1382
+	JA         loadslow_1527
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1383
+	JMP        loaded_1528
 
-loadslow_1382:
+loadslow_1527:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1384:
+copy_1529:
 	CMPQ BX, DX
-	JGE  copied_1385
+	JGE  copied_1530
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1384
+	JMP  copy_1529
 
-copied_1385:
+copied_1530:
 	VMOVUPS (SP), Y5
 
-loaded_1383:
+loaded_1528:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1386
+	JA         loadslow_1531
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1387
+	JMP        loaded_1532
 
-loadslow_1386:
+loadslow_1531:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1388:
+copy_1533:
 	CMPQ BX, DX
-	JGE  copied_1389
+	JGE  copied_1534
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1388
+	JMP  copy_1533
 
-copied_1389:
+copied_1534:
 	VMOVUPS (SP), Y6
 
-loaded_1387:
+loaded_1532:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1390
+	JA         loadslow_1535
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1391
+	JMP        loaded_1536
 
-loadslow_1390:
+loadslow_1535:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1392:
+copy_1537:
 	CMPQ BX, DX
-	JGE  copied_1393
+	JGE  copied_1538
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1392
+	JMP  copy_1537
 
-copied_1393:
+copied_1538:
 	VMOVUPS (SP), Y7
 
-loaded_1391:
+loaded_1536:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1394
+	JA         loadslow_1539
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1395
+	JMP        loaded_1540
 
-loadslow_1394:
+loadslow_1539:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1396:
+copy_1541:
 	CMPQ BX, DX
-	JGE  copied_1397
+	JGE  copied_1542
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1396
+	JMP  copy_1541
 
-copied_1397:
+copied_1542:
 	VMOVUPS (SP), Y8
 
-loaded_1395:
+loaded_1540:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1398:
+row_1543:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1399
+	JZ         noprefetch_1544
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_1399:
+noprefetch_1544:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -14739,56 +16978,56 @@ noprefetch_1399:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_1400
+	JA          loadslow_1545
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_1401
+	JMP         loaded_1546
 
-loadslow_1400:
+loadslow_1545:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1402:
+copy_1547:
 	CMPQ R9, R8
-	JGE  copied_1403
+	JGE  copied_1548
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1402
+	JMP  copy_1547
 
-copied_1403:
+copied_1548:
 	VMOVUPS (SP), Y9
 
-loaded_1401:
+loaded_1546:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1404
+	JA         loadslow_1549
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_1405
+	JMP        loaded_1550
 
-loadslow_1404:
+loadslow_1549:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1406:
+copy_1551:
 	CMPQ R9, R8
-	JGE  copied_1407
+	JGE  copied_1552
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1406
+	JMP  copy_1551
 
-copied_1407:
+copied_1552:
 	VMOVUPS (SP), Y10
 
-loaded_1405:
+loaded_1550:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -14796,30 +17035,30 @@ loaded_1405:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_1408
+	JA          storeslow_1553
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_1409
+	JMP         stored_1554
 
-storeslow_1408:
+storeslow_1553:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1410:
+copy_1555:
 	CMPQ R9, R8
-	JGE  copied_1411
+	JGE  copied_1556
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1410
+	JMP  copy_1555
 
-copied_1411:
-stored_1409:
+copied_1556:
+stored_1554:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1398
+	JNZ  row_1543
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14829,213 +17068,213 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1412
+	JA         loadslow_1557
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_1413
+	JMP        loaded_1558
 
-loadslow_1412:
+loadslow_1557:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1414:
+copy_1559:
 	CMPQ BX, DX
-	JGE  copied_1415
+	JGE  copied_1560
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1414
+	JMP  copy_1559
 
-copied_1415:
+copied_1560:
 	VMOVUPS (SP), Y1
 
-loaded_1413:
+loaded_1558:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1416
+	JA         loadslow_1561
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_1417
+	JMP        loaded_1562
 
-loadslow_1416:
+loadslow_1561:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1418:
+copy_1563:
 	CMPQ BX, DX
-	JGE  copied_1419
+	JGE  copied_1564
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1418
+	JMP  copy_1563
 
-copied_1419:
+copied_1564:
 	VMOVUPS (SP), Y2
 
-loaded_1417:
+loaded_1562:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1420
+	JA         loadslow_1565
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1421
+	JMP        loaded_1566
 
-loadslow_1420:
+loadslow_1565:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1422:
+copy_1567:
 	CMPQ BX, DX
-	JGE  copied_1423
+	JGE  copied_1568
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1422
+	JMP  copy_1567
 
-copied_1423:
+copied_1568:
 	VMOVUPS (SP), Y3
 
-loaded_1421:
+loaded_1566:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1424
+	JA         loadslow_1569
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1425
+	JMP        loaded_1570
 
-loadslow_1424:
+loadslow_1569:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1426:
+copy_1571:
 	CMPQ BX, DX
-	JGE  copied_1427
+	JGE  copied_1572
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1426
+	JMP  copy_1571
 
-copied_1427:
+copied_1572:
 	VMOVUPS (SP), Y4
 
-loaded_1425:
+loaded_1570:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1428:
+row_1573:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1429
+	JZ         noprefetch_1574
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_1429:
+noprefetch_1574:
 	LEAQ       16384(CX), DI
 	ANDQ       $-4096, DI
 	PREFETCHT0 (DI)
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1430
+	JA         loadslow_1575
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_1431
+	JMP        loaded_1576
 
-loadslow_1430:
+loadslow_1575:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1432:
+copy_1577:
 	CMPQ R8, DI
-	JGE  copied_1433
+	JGE  copied_1578
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1432
+	JMP  copy_1577
 
-copied_1433:
+copied_1578:
 	VMOVUPS (SP), Y5
 
-loaded_1431:
+loaded_1576:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1434
+	JA         loadslow_1579
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_1435
+	JMP        loaded_1580
 
-loadslow_1434:
+loadslow_1579:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1436:
+copy_1581:
 	CMPQ R8, DI
-	JGE  copied_1437
+	JGE  copied_1582
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1436
+	JMP  copy_1581
 
-copied_1437:
+copied_1582:
 	VMOVUPS (SP), Y6
 
-loaded_1435:
+loaded_1580:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1438
+	JA          storeslow_1583
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_1439
+	JMP         stored_1584
 
-storeslow_1438:
+storeslow_1583:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1440:
+copy_1585:
 	CMPQ R8, DI
-	JGE  copied_1441
+	JGE  copied_1586
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1440
+	JMP  copy_1585
 
-copied_1441:
-stored_1439:
+copied_1586:
+stored_1584:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1428
+	JNZ  row_1573
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_1344:
+streaming_1489:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -15045,17 +17284,17 @@ streaming_1344:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_1442:
+rows_1587:
 	CMPQ R10, $0x01
-	JB   rowsdone_1443
+	JB   rowsdone_1588
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_1447:
+blocks_1592:
 	CMPQ        R11, R12
-	JGT         blocksdone_1448
+	JGT         blocksdone_1593
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -15100,14 +17339,14 @@ blocks_1447:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_1447
+	JMP         blocks_1592
 
-blocksdone_1448:
+blocksdone_1593:
 	ADDQ $0x00000060, R12
 
-singles_1444:
+singles_1589:
 	CMPQ        R11, R12
-	JGT         tail_1445
+	JGT         tail_1590
 	VMOVUPS     (SI)(R11*1), Y1
 	VMOVUPS     (DI)(R11*1), Y2
 	VMOVUPS     (R8)(R11*1), Y3
@@ -15119,174 +17358,174 @@ singles_1444:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1444
+	JMP         singles_1589
 
-tail_1445:
+tail_1590:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_1446
+	JEQ        done_1591
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1449
+	JA         loadslow_1594
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_1450
+	JMP        loaded_1595
 
-loadslow_1449:
+loadslow_1594:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1451:
+copy_1596:
 	CMPQ R15, R14
-	JGE  copied_1452
+	JGE  copied_1597
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1451
+	JMP  copy_1596
 
-copied_1452:
+copied_1597:
 	VMOVUPS (SP), Y1
 
-loaded_1450:
+loaded_1595:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1453
+	JA         loadslow_1598
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_1454
+	JMP        loaded_1599
 
-loadslow_1453:
+loadslow_1598:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1455:
+copy_1600:
 	CMPQ R15, R14
-	JGE  copied_1456
+	JGE  copied_1601
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1455
+	JMP  copy_1600
 
-copied_1456:
+copied_1601:
 	VMOVUPS (SP), Y2
 
-loaded_1454:
+loaded_1599:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1457
+	JA         loadslow_1602
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_1458
+	JMP        loaded_1603
 
-loadslow_1457:
+loadslow_1602:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1459:
+copy_1604:
 	CMPQ R15, R14
-	JGE  copied_1460
+	JGE  copied_1605
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1459
+	JMP  copy_1604
 
-copied_1460:
+copied_1605:
 	VMOVUPS (SP), Y3
 
-loaded_1458:
+loaded_1603:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1461
+	JA         loadslow_1606
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_1462
+	JMP        loaded_1607
 
-loadslow_1461:
+loadslow_1606:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1463:
+copy_1608:
 	CMPQ R15, R14
-	JGE  copied_1464
+	JGE  copied_1609
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1463
+	JMP  copy_1608
 
-copied_1464:
+copied_1609:
 	VMOVUPS (SP), Y4
 
-loaded_1462:
+loaded_1607:
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1465
+	JA         loadslow_1610
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_1466
+	JMP        loaded_1611
 
-loadslow_1465:
+loadslow_1610:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1467:
+copy_1612:
 	CMPQ R15, R14
-	JGE  copied_1468
+	JGE  copied_1613
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1467
+	JMP  copy_1612
 
-copied_1468:
+copied_1613:
 	VMOVUPS (SP), Y5
 
-loaded_1466:
+loaded_1611:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1469
+	JA         loadslow_1614
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_1470
+	JMP        loaded_1615
 
-loadslow_1469:
+loadslow_1614:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1471:
+copy_1616:
 	CMPQ R15, R14
-	JGE  copied_1472
+	JGE  copied_1617
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1471
+	JMP  copy_1616
 
-copied_1472:
+copied_1617:
 	VMOVUPS (SP), Y6
 
-loaded_1470:
+loaded_1615:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -15294,35 +17533,35 @@ loaded_1470:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1473
+	JA          storeslow_1618
 	VMASKMOVPS  Y5, Y0, (R11)
-	JMP         stored_1474
+	JMP         stored_1619
 
-storeslow_1473:
+storeslow_1618:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1475:
+copy_1620:
 	CMPQ R14, R13
-	JGE  copied_1476
+	JGE  copied_1621
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1475
+	JMP  copy_1620
 
-copied_1476:
-stored_1474:
+copied_1621:
+stored_1619:
 	MOVQ R12, R11
 
-done_1446:
+done_1591:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_1442
+	JMP  rows_1587
 
-rowsdone_1443:
+rowsdone_1588:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -15349,9 +17588,9 @@ TEXT ·finiteAVX2(SB), NOSPLIT, $72-49
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000020, DX
 
-singles_1477:
+singles_1622:
 	CMPQ    BX, DX
-	JGT     tail_1478
+	JGT     tail_1623
 	VMOVUPD (AX)(BX*2), Y2
 	VMOVUPD 32(AX)(BX*2), Y3
 	VMOVUPD (CX)(BX*2), Y4
@@ -15363,12 +17602,12 @@ singles_1477:
 	VSUBPD  Y3, Y3, Y3
 	VADDPD  Y3, Y1, Y1
 	ADDQ    $0x00000020, BX
-	JMP     singles_1477
+	JMP     singles_1622
 
-tail_1478:
+tail_1623:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_1479
+	JEQ     done_1624
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
@@ -15377,15 +17616,15 @@ tail_1478:
 	LEAQ    (AX)(BX*2), R8
 	XORQ    AX, AX
 
-copy_1480:
+copy_1625:
 	CMPQ AX, SI
-	JGE  copied_1481
+	JGE  copied_1626
 	MOVL (R8)(AX*1), DI
 	MOVL DI, (SP)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1480
+	JMP  copy_1625
 
-copied_1481:
+copied_1626:
 	VMOVUPD (SP), Y2
 	VMOVUPD 32(SP), Y3
 	VXORPS  Y4, Y4, Y4
@@ -15396,15 +17635,15 @@ copied_1481:
 	LEAQ    (CX)(BX*2), SI
 	XORQ    CX, CX
 
-copy_1482:
+copy_1627:
 	CMPQ CX, AX
-	JGE  copied_1483
+	JGE  copied_1628
 	MOVL (SI)(CX*1), BX
 	MOVL BX, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_1482
+	JMP  copy_1627
 
-copied_1483:
+copied_1628:
 	VMOVUPD (SP), Y4
 	VMOVUPD 32(SP), Y5
 	VADDPD  Y4, Y2, Y2
@@ -15415,7 +17654,7 @@ copied_1483:
 	VADDPD  Y3, Y1, Y1
 	MOVQ    DX, BX
 
-done_1479:
+done_1624:
 	VADDPD Y1, Y0, Y0
 	VPTEST Y0, Y0
 	SETEQ  AL
@@ -15448,9 +17687,9 @@ TEXT ·invStdAVX2(SB), NOSPLIT, $72-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000020, DX
 
-singles_1484:
+singles_1629:
 	CMPQ    BX, DX
-	JGT     tail_1485
+	JGT     tail_1630
 	VMOVUPD (CX)(BX*2), Y3
 	VMOVUPD 32(CX)(BX*2), Y4
 	VMULPD  Y0, Y3, Y3
@@ -15464,12 +17703,12 @@ singles_1484:
 	VMOVUPD Y3, (AX)(BX*2)
 	VMOVUPD Y4, 32(AX)(BX*2)
 	ADDQ    $0x00000020, BX
-	JMP     singles_1484
+	JMP     singles_1629
 
-tail_1485:
+tail_1630:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_1486
+	JEQ     done_1631
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -15478,15 +17717,15 @@ tail_1485:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_1487:
+copy_1632:
 	CMPQ CX, SI
-	JGE  copied_1488
+	JGE  copied_1633
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_1487
+	JMP  copy_1632
 
-copied_1488:
+copied_1633:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VMULPD  Y0, Y3, Y3
@@ -15504,18 +17743,18 @@ copied_1488:
 	LEAQ    (AX)(BX*2), SI
 	XORQ    AX, AX
 
-copy_1489:
+copy_1634:
 	CMPQ AX, CX
-	JGE  copied_1490
+	JGE  copied_1635
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1489
+	JMP  copy_1634
 
-copied_1490:
+copied_1635:
 	MOVQ DX, BX
 
-done_1486:
+done_1631:
 	VZEROUPPER
 	RET
 
@@ -15547,9 +17786,9 @@ TEXT ·foldAVX2(SB), NOSPLIT, $72-200
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000020, R10
 
-singles_1491:
+singles_1636:
 	CMPQ         R11, R10
-	JGT          tail_1492
+	JGT          tail_1637
 	VMOVUPD      (BX)(R11*2), Y3
 	VMOVUPD      32(BX)(R11*2), Y4
 	VMOVUPD      (SI)(R11*2), Y5
@@ -15625,12 +17864,12 @@ singles_1491:
 	VINSERTF128  $0x01, X4, Y3, Y3
 	VMOVUPS      Y3, (DX)(R11*1)
 	ADDQ         $0x00000020, R11
-	JMP          singles_1491
+	JMP          singles_1636
 
-tail_1492:
+tail_1637:
 	ADDQ    $0x00000020, R10
 	CMPQ    R11, R10
-	JEQ     done_1493
+	JEQ     done_1638
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -15639,15 +17878,15 @@ tail_1492:
 	LEAQ    (BX)(R11*2), R14
 	XORQ    BX, BX
 
-copy_1494:
+copy_1639:
 	CMPQ BX, R12
-	JGE  copied_1495
+	JGE  copied_1640
 	MOVL (R14)(BX*1), R13
 	MOVL R13, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1494
+	JMP  copy_1639
 
-copied_1495:
+copied_1640:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -15658,71 +17897,71 @@ copied_1495:
 	LEAQ    (SI)(R11*2), R13
 	XORQ    SI, SI
 
-copy_1496:
+copy_1641:
 	CMPQ SI, BX
-	JGE  copied_1497
+	JGE  copied_1642
 	MOVL (R13)(SI*1), R12
 	MOVL R12, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1496
+	JMP  copy_1641
 
-copied_1497:
+copied_1642:
 	VMOVUPD    (SP), Y5
 	VMOVUPD    32(SP), Y6
 	LEAQ       (R8)(R11*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1498
+	JA         loadslow_1643
 	VMASKMOVPS (BX), Y2, Y7
-	JMP        loaded_1499
+	JMP        loaded_1644
 
-loadslow_1498:
+loadslow_1643:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R8, R8
 
-copy_1500:
+copy_1645:
 	CMPQ R8, SI
-	JGE  copied_1501
+	JGE  copied_1646
 	MOVL (BX)(R8*1), R12
 	MOVL R12, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1500
+	JMP  copy_1645
 
-copied_1501:
+copied_1646:
 	VMOVUPS (SP), Y7
 
-loaded_1499:
+loaded_1644:
 	LEAQ       (R9)(R11*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1502
+	JA         loadslow_1647
 	VMASKMOVPS (BX), Y2, Y8
-	JMP        loaded_1503
+	JMP        loaded_1648
 
-loadslow_1502:
+loadslow_1647:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R8, R8
 
-copy_1504:
+copy_1649:
 	CMPQ R8, SI
-	JGE  copied_1505
+	JGE  copied_1650
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1504
+	JMP  copy_1649
 
-copied_1505:
+copied_1650:
 	VMOVUPS (SP), Y8
 
-loaded_1503:
+loaded_1648:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
@@ -15731,15 +17970,15 @@ loaded_1503:
 	LEAQ    (DI)(R11*2), R8
 	XORQ    SI, SI
 
-copy_1506:
+copy_1651:
 	CMPQ SI, BX
-	JGE  copied_1507
+	JGE  copied_1652
 	MOVL (R8)(SI*1), DI
 	MOVL DI, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1506
+	JMP  copy_1651
 
-copied_1507:
+copied_1652:
 	VMOVUPD      (SP), Y9
 	VMOVUPD      32(SP), Y10
 	VMULPD       Y5, Y3, Y11
@@ -15805,48 +18044,48 @@ copied_1507:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_1508
+	JA           storeslow_1653
 	VMASKMOVPS   Y4, Y2, (AX)
-	JMP          stored_1509
+	JMP          stored_1654
 
-storeslow_1508:
+storeslow_1653:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_1510:
+copy_1655:
 	CMPQ SI, BX
-	JGE  copied_1511
+	JGE  copied_1656
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1510
+	JMP  copy_1655
 
-copied_1511:
-stored_1509:
+copied_1656:
+stored_1654:
 	LEAQ       (CX)(R11*1), AX
 	MOVQ       AX, CX
 	ANDQ       $0x00000fff, CX
 	CMPQ       CX, $0x00000fe0
-	JA         storeslow_1512
+	JA         storeslow_1657
 	VMASKMOVPS Y6, Y2, (AX)
-	JMP        stored_1513
+	JMP        stored_1658
 
-storeslow_1512:
+storeslow_1657:
 	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1514:
+copy_1659:
 	CMPQ BX, CX
-	JGE  copied_1515
+	JGE  copied_1660
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1514
+	JMP  copy_1659
 
-copied_1515:
-stored_1513:
+copied_1660:
+stored_1658:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y0, X1
 	VCVTPD2PSY  Y5, X0
@@ -15855,28 +18094,28 @@ stored_1513:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1516
+	JA          storeslow_1661
 	VMASKMOVPS  Y1, Y2, (AX)
-	JMP         stored_1517
+	JMP         stored_1662
 
-storeslow_1516:
+storeslow_1661:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1518:
+copy_1663:
 	CMPQ DX, CX
-	JGE  copied_1519
+	JGE  copied_1664
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1518
+	JMP  copy_1663
 
-copied_1519:
-stored_1517:
+copied_1664:
+stored_1662:
 	MOVQ R10, R11
 
-done_1493:
+done_1638:
 	VZEROUPPER
 	RET
 
@@ -15887,7 +18126,7 @@ TEXT ·scaleRowsAVX2(SB), NOSPLIT, $72-136
 
 	// scaleRowsAVX2: y = x*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+128(FP), $0x00
-	JNE     nontemporal_1520
+	JNE     nontemporal_1665
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+96(FP), DX
@@ -15905,10 +18144,10 @@ TEXT ·scaleRowsAVX2(SB), NOSPLIT, $72-136
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_1521:
+sample_1666:
 	XORQ DI, DI
 
-channel_1522:
+channel_1667:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         shift_base+72(FP), R8
@@ -15918,17 +18157,17 @@ channel_1522:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_1526:
+blocks_1671:
 	CMPQ       R8, R9
-	JGT        blocksdone_1527
+	JGT        blocksdone_1672
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_1528
+	JZ         noprefetch_1673
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_1528:
+noprefetch_1673:
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
@@ -15942,91 +18181,91 @@ noprefetch_1528:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_1526
+	JMP         blocks_1671
 
-blocksdone_1527:
+blocksdone_1672:
 	ADDQ $0x00000060, R9
 
-singles_1523:
+singles_1668:
 	CMPQ        R8, R9
-	JGT         tail_1524
+	JGT         tail_1669
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_1523
+	JMP         singles_1668
 
-tail_1524:
+tail_1669:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_1525
+	JEQ        done_1670
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1529
+	JA         loadslow_1674
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1530
+	JMP        loaded_1675
 
-loadslow_1529:
+loadslow_1674:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1531:
+copy_1676:
 	CMPQ R12, R11
-	JGE  copied_1532
+	JGE  copied_1677
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1531
+	JMP  copy_1676
 
-copied_1532:
+copied_1677:
 	VMOVUPS (SP), Y3
 
-loaded_1530:
+loaded_1675:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1533
+	JA          storeslow_1678
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1534
+	JMP         stored_1679
 
-storeslow_1533:
+storeslow_1678:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1535:
+copy_1680:
 	CMPQ R11, R10
-	JGE  copied_1536
+	JGE  copied_1681
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1535
+	JMP  copy_1680
 
-copied_1536:
-stored_1534:
+copied_1681:
+stored_1679:
 	MOVQ R9, R8
 
-done_1525:
+done_1670:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, scale_len+56(FP)
-	JB   channel_1522
+	JB   channel_1667
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_1521
+	JNZ  sample_1666
 	VZEROUPPER
 	RET
 
-nontemporal_1520:
+nontemporal_1665:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+96(FP), DX
@@ -16039,10 +18278,10 @@ nontemporal_1520:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 
-sample_1537:
+sample_1682:
 	XORQ DI, DI
 
-channel_1538:
+channel_1683:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -16055,11 +18294,11 @@ channel_1538:
 	XORQ         R10, R10
 	MOVQ         AX, R9
 	ANDQ         $0x3f, R9
-	JZ           headed_1539
+	JZ           headed_1684
 	MOVQ         $0x00000040, R10
 	SUBQ         R9, R10
 	TESTQ        DI, DI
-	JNZ          merge_1540
+	JNZ          merge_1685
 	MOVQ         R10, R9
 	SHRQ         $0x02, R9
 	MOVQ         R9, R11
@@ -16073,76 +18312,76 @@ channel_1538:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000020, R9
 
-singles_1541:
+singles_1686:
 	CMPQ        R11, R9
-	JGT         tail_1542
+	JGT         tail_1687
 	VMOVUPS     (CX)(R11*1), Y5
 	VFMADD213PS Y3, Y2, Y5
 	VMOVUPS     Y5, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1541
+	JMP         singles_1686
 
-tail_1542:
+tail_1687:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_1543
+	JEQ        done_1688
 	LEAQ       (CX)(R11*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1544
+	JA         loadslow_1689
 	VMASKMOVPS (R12), Y4, Y5
-	JMP        loaded_1545
+	JMP        loaded_1690
 
-loadslow_1544:
+loadslow_1689:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1546:
+copy_1691:
 	CMPQ R14, R13
-	JGE  copied_1547
+	JGE  copied_1692
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1546
+	JMP  copy_1691
 
-copied_1547:
+copied_1692:
 	VMOVUPS (SP), Y5
 
-loaded_1545:
+loaded_1690:
 	VFMADD213PS Y3, Y2, Y5
 	LEAQ        (AX)(R11*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1548
+	JA          storeslow_1693
 	VMASKMOVPS  Y5, Y4, (R11)
-	JMP         stored_1549
+	JMP         stored_1694
 
-storeslow_1548:
+storeslow_1693:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1550:
+copy_1695:
 	CMPQ R13, R12
-	JGE  copied_1551
+	JGE  copied_1696
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1550
+	JMP  copy_1695
 
-copied_1551:
-stored_1549:
+copied_1696:
+stored_1694:
 	MOVQ R9, R11
 
-done_1543:
-	JMP headed_1539
+done_1688:
+	JMP headed_1684
 
-merge_1540:
+merge_1685:
 	MOVQ        R9, R11
 	MOVQ        $0x00000020, R13
 	CMPQ        R11, R13
@@ -16164,7 +18403,7 @@ merge_1540:
 	VBLENDVPS   Y6, Y1, Y5, Y5
 	VMOVNTPS    Y5, 32(AX)(R9*1)
 
-headed_1539:
+headed_1684:
 	MOVQ R8, R9
 	SUBQ R10, R9
 	ANDQ $-64, R9
@@ -16172,17 +18411,17 @@ headed_1539:
 	LEAQ (R10)(R9*1), R9
 	SUBQ $0x00000080, R9
 
-blocks_1555:
+blocks_1700:
 	CMPQ       R11, R9
-	JGT        blocksdone_1556
+	JGT        blocksdone_1701
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_1557
+	JZ         noprefetch_1702
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R11*1)
 	PREFETCHT0 64(R10)(R11*1)
 
-noprefetch_1557:
+noprefetch_1702:
 	LEAQ        16384(AX)(R11*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -16199,81 +18438,81 @@ noprefetch_1557:
 	VFMADD213PS Y3, Y2, Y5
 	VMOVNTPS    Y5, 96(AX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_1555
+	JMP         blocks_1700
 
-blocksdone_1556:
+blocksdone_1701:
 	ADDQ $0x00000060, R9
 
-singles_1552:
+singles_1697:
 	CMPQ        R11, R9
-	JGT         tail_1553
+	JGT         tail_1698
 	VMOVUPS     (CX)(R11*1), Y5
 	VFMADD213PS Y3, Y2, Y5
 	VMOVNTPS    Y5, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1552
+	JMP         singles_1697
 
-tail_1553:
+tail_1698:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_1554
+	JEQ        done_1699
 	LEAQ       (CX)(R11*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1558
+	JA         loadslow_1703
 	VMASKMOVPS (R10), Y4, Y5
-	JMP        loaded_1559
+	JMP        loaded_1704
 
-loadslow_1558:
+loadslow_1703:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1560:
+copy_1705:
 	CMPQ R13, R12
-	JGE  copied_1561
+	JGE  copied_1706
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1560
+	JMP  copy_1705
 
-copied_1561:
+copied_1706:
 	VMOVUPS (SP), Y5
 
-loaded_1559:
+loaded_1704:
 	VFMADD213PS Y3, Y2, Y5
 	LEAQ        (AX)(R11*1), R10
 	MOVQ        R10, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_1562
+	JA          storeslow_1707
 	VMASKMOVPS  Y5, Y4, (R10)
-	JMP         stored_1563
+	JMP         stored_1708
 
-storeslow_1562:
+storeslow_1707:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1564:
+copy_1709:
 	CMPQ R12, R11
-	JGE  copied_1565
+	JGE  copied_1710
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R10)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1564
+	JMP  copy_1709
 
-copied_1565:
-stored_1563:
+copied_1710:
+stored_1708:
 	MOVQ R9, R11
 
-done_1554:
+done_1699:
 	MOVQ        R8, R9
 	SUBQ        R11, R9
-	JZ          tailkept_1566
+	JZ          tailkept_1711
 	MOVQ        R9, R10
 	MOVQ        $0x00000020, R12
 	CMPQ        R10, R12
@@ -16291,15 +18530,15 @@ done_1554:
 	VFMADD213PS Y3, Y2, Y1
 	VMOVAPS     Y1, Y1
 
-tailkept_1566:
+tailkept_1711:
 	ADDQ       R8, AX
 	ADDQ       R8, CX
 	INCQ       DI
 	CMPQ       DI, scale_len+56(FP)
-	JB         channel_1538
+	JB         channel_1683
 	MOVQ       AX, DI
 	ANDQ       $0x3f, DI
-	JZ         flushed_1567
+	JZ         flushed_1712
 	MOVQ       DI, R8
 	MOVQ       $0x00000020, R10
 	CMPQ       R8, R10
@@ -16315,11 +18554,11 @@ tailkept_1566:
 	VMASKMOVPS Y0, Y2, (AX)(DI*1)
 	VMASKMOVPS Y1, Y3, 32(AX)(DI*1)
 
-flushed_1567:
+flushed_1712:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_1537
+	JNZ  sample_1682
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16347,21 +18586,21 @@ TEXT ·scaleShortRowsAVX2(SB), NOSPLIT, $72-136
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
 
-group_1568:
+group_1713:
 	XORQ DI, DI
 
-channel_1569:
+channel_1714:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y2
 	MOVQ         prefetch+120(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_1570
+	JZ           noprefetch_1715
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_1571:
+prefetch_1716:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -16369,23 +18608,23 @@ prefetch_1571:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_1571
+	JNZ        prefetch_1716
 
-noprefetch_1570:
+noprefetch_1715:
 	MOVQ DX, R8
 	ANDQ $-32, R8
 	XORQ R9, R9
 
-pairs_1572:
+pairs_1717:
 	LEAQ 64(R9), R10
 	CMPQ R10, R8
-	JA   single_1573
+	JA   single_1718
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_1576:
+down_1721:
 	CMPQ        R12, $0x02
-	JB          downlast_1577
+	JB          downlast_1722
 	VMOVUPS     (CX)(R9*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R9*1)
@@ -16401,11 +18640,11 @@ down_1576:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_1576
+	JMP         down_1721
 
-downlast_1577:
+downlast_1722:
 	TESTQ       R12, R12
-	JZ          downdone_1578
+	JZ          downdone_1723
 	VMOVUPS     (CX)(R9*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R9*1)
@@ -16413,20 +18652,20 @@ downlast_1577:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 32(AX)(R9*1)
 
-downdone_1578:
+downdone_1723:
 	MOVQ R10, R9
-	JMP  pairs_1572
+	JMP  pairs_1717
 
-single_1573:
+single_1718:
 	CMPQ R9, R8
-	JAE  tail_1574
+	JAE  tail_1719
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_1579:
+down_1724:
 	CMPQ        R11, $0x02
-	JB          downlast_1580
+	JB          downlast_1725
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
@@ -16436,196 +18675,196 @@ down_1579:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_1579
+	JMP         down_1724
 
-downlast_1580:
+downlast_1725:
 	TESTQ       R11, R11
-	JZ          downdone_1581
+	JZ          downdone_1726
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
 
-downdone_1581:
+downdone_1726:
 	ADDQ $0x00000020, R9
 
-tail_1574:
+tail_1719:
 	CMPQ R9, DX
-	JAE  positionsdone_1575
+	JAE  positionsdone_1720
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_1582:
+down_1727:
 	CMPQ       R10, $0x02
-	JB         downlast_1583
+	JB         downlast_1728
 	LEAQ       (CX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1585
+	JA         loadslow_1730
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_1586
+	JMP        loaded_1731
 
-loadslow_1585:
+loadslow_1730:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1587:
+copy_1732:
 	CMPQ R13, R12
-	JGE  copied_1588
+	JGE  copied_1733
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1587
+	JMP  copy_1732
 
-copied_1588:
+copied_1733:
 	VMOVUPS (SP), Y3
 
-loaded_1586:
+loaded_1731:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1589
+	JA          storeslow_1734
 	VMASKMOVPS  Y3, Y0, (R11)
-	JMP         stored_1590
+	JMP         stored_1735
 
-storeslow_1589:
+storeslow_1734:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1591:
+copy_1736:
 	CMPQ R13, R12
-	JGE  copied_1592
+	JGE  copied_1737
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1591
+	JMP  copy_1736
 
-copied_1592:
-stored_1590:
+copied_1737:
+stored_1735:
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1593
+	JA         loadslow_1738
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_1594
+	JMP        loaded_1739
 
-loadslow_1593:
+loadslow_1738:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1595:
+copy_1740:
 	CMPQ R13, R12
-	JGE  copied_1596
+	JGE  copied_1741
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1595
+	JMP  copy_1740
 
-copied_1596:
+copied_1741:
 	VMOVUPS (SP), Y3
 
-loaded_1594:
+loaded_1739:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R9*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1597
+	JA          storeslow_1742
 	VMASKMOVPS  Y3, Y0, (R11)
-	JMP         stored_1598
+	JMP         stored_1743
 
-storeslow_1597:
+storeslow_1742:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1599:
+copy_1744:
 	CMPQ R13, R12
-	JGE  copied_1600
+	JGE  copied_1745
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1599
+	JMP  copy_1744
 
-copied_1600:
-stored_1598:
+copied_1745:
+stored_1743:
 	LEAQ (R8)(BX*2), R8
 	LEAQ (R9)(BX*2), R9
 	SUBQ $0x02, R10
-	JMP  down_1582
+	JMP  down_1727
 
-downlast_1583:
+downlast_1728:
 	TESTQ      R10, R10
-	JZ         downdone_1584
+	JZ         downdone_1729
 	LEAQ       (CX)(R8*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1601
+	JA         loadslow_1746
 	VMASKMOVPS (R9), Y0, Y3
-	JMP        loaded_1602
+	JMP        loaded_1747
 
-loadslow_1601:
+loadslow_1746:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1603:
+copy_1748:
 	CMPQ R11, R10
-	JGE  copied_1604
+	JGE  copied_1749
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1603
+	JMP  copy_1748
 
-copied_1604:
+copied_1749:
 	VMOVUPS (SP), Y3
 
-loaded_1602:
+loaded_1747:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          storeslow_1605
+	JA          storeslow_1750
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1606
+	JMP         stored_1751
 
-storeslow_1605:
+storeslow_1750:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_1607:
+copy_1752:
 	CMPQ R10, R9
-	JGE  copied_1608
+	JGE  copied_1753
 	MOVL (SP)(R10*1), R11
 	MOVL R11, (R8)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_1607
+	JMP  copy_1752
 
-copied_1608:
-stored_1606:
-downdone_1584:
-positionsdone_1575:
+copied_1753:
+stored_1751:
+downdone_1729:
+positionsdone_1720:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_1569
+	JB      channel_1714
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -16633,13 +18872,13 @@ positionsdone_1575:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+104(FP)
-	JZ      done_1609
+	JZ      done_1754
 	MOVQ    group+128(FP), SI
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
-	JMP     group_1568
+	JMP     group_1713
 
-done_1609:
+done_1754:
 	VZEROUPPER
 	RET
 
@@ -16650,1371 +18889,7 @@ TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
 
 	// scaleColsAVX2: y = x*scale[i] + shift[i] over rows of len(scale) values.
 	CMPQ    stream+120(FP), $0x00
-	JNE     nontemporal_1610
-	MOVQ    stride+104(FP), AX
-	SHLQ    $0x02, AX
-	MOVQ    scale_len+56(FP), CX
-	ANDQ    $0x07, CX
-	SHLQ    $0x02, CX
-	MOVQ    CX, 64(SP)
-	LEAQ    ymask<>+0(SB), DX
-	NEGQ    CX
-	VMOVDQU 32(DX)(CX*1), Y0
-	CMPQ    scale_len+56(FP), $0x00000030
-	JA      streaming_1611
-	MOVQ    scale_len+56(FP), CX
-	ADDQ    $0x07, CX
-	SHRQ    $0x03, CX
-	TESTQ   $0x00000007, scale_len+56(FP)
-	JZ      full_1612
-	CMPQ    CX, $0x01
-	JEQ     scaleColsAVX2_v1_true_false
-	CMPQ    CX, $0x02
-	JEQ     scaleColsAVX2_v2_true_false
-	CMPQ    CX, $0x03
-	JEQ     scaleColsAVX2_v3_true_false
-	CMPQ    CX, $0x04
-	JEQ     scaleColsAVX2_v4_true_false
-	CMPQ    CX, $0x05
-	JEQ     scaleColsAVX2_v5_true_false
-	CMPQ    CX, $0x06
-	JEQ     scaleColsAVX2_v6_true_false
-
-full_1612:
-	CMPQ    CX, $0x01
-	JEQ     scaleColsAVX2_v1_false_false
-	CMPQ    CX, $0x02
-	JEQ     scaleColsAVX2_v2_false_false
-	CMPQ    CX, $0x03
-	JEQ     scaleColsAVX2_v3_false_false
-	CMPQ    CX, $0x04
-	JEQ     scaleColsAVX2_v4_false_false
-	CMPQ    CX, $0x05
-	JEQ     scaleColsAVX2_v5_false_false
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS (CX), Y0
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS (CX), Y1
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 32(CX), Y2
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 32(CX), Y3
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 64(CX), Y4
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 64(CX), Y5
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 96(CX), Y6
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 96(CX), Y7
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 128(CX), Y8
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 128(CX), Y9
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 160(CX), Y10
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 160(CX), Y11
-	MOVQ    y_base+0(FP), CX
-	MOVQ    x_base+24(FP), DX
-	MOVQ    rows+96(FP), BX
-
-row_1613:
-	MOVQ       prefetch+112(FP), SI
-	TESTQ      SI, SI
-	JZ         noprefetch_1614
-	PREFETCHT0 (DX)(SI*1)
-	PREFETCHT0 32(DX)(SI*1)
-	PREFETCHT0 64(DX)(SI*1)
-	PREFETCHT0 96(DX)(SI*1)
-	PREFETCHT0 128(DX)(SI*1)
-	PREFETCHT0 160(DX)(SI*1)
-
-noprefetch_1614:
-	VMOVUPS     (DX), Y12
-	VFMADD213PS Y1, Y0, Y12
-	VMOVUPS     Y12, (CX)
-	VMOVUPS     32(DX), Y12
-	VFMADD213PS Y3, Y2, Y12
-	VMOVUPS     Y12, 32(CX)
-	VMOVUPS     64(DX), Y12
-	VFMADD213PS Y5, Y4, Y12
-	VMOVUPS     Y12, 64(CX)
-	VMOVUPS     96(DX), Y12
-	VFMADD213PS Y7, Y6, Y12
-	VMOVUPS     Y12, 96(CX)
-	VMOVUPS     128(DX), Y12
-	VFMADD213PS Y9, Y8, Y12
-	VMOVUPS     Y12, 128(CX)
-	VMOVUPS     160(DX), Y12
-	VFMADD213PS Y11, Y10, Y12
-	VMOVUPS     Y12, 160(CX)
-	ADDQ        AX, CX
-	ADDQ        AX, DX
-	DECQ        BX
-	JNZ         row_1613
-	VZEROUPPER
-	RET
-
-scaleColsAVX2_v5_false_false:
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS (CX), Y0
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS (CX), Y1
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 32(CX), Y2
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 32(CX), Y3
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 64(CX), Y4
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 64(CX), Y5
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 96(CX), Y6
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 96(CX), Y7
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 128(CX), Y8
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 128(CX), Y9
-	MOVQ    y_base+0(FP), CX
-	MOVQ    x_base+24(FP), DX
-	MOVQ    rows+96(FP), BX
-
-row_1615:
-	MOVQ       prefetch+112(FP), SI
-	TESTQ      SI, SI
-	JZ         noprefetch_1616
-	PREFETCHT0 (DX)(SI*1)
-	PREFETCHT0 32(DX)(SI*1)
-	PREFETCHT0 64(DX)(SI*1)
-	PREFETCHT0 96(DX)(SI*1)
-	PREFETCHT0 128(DX)(SI*1)
-
-noprefetch_1616:
-	VMOVUPS     (DX), Y10
-	VFMADD213PS Y1, Y0, Y10
-	VMOVUPS     Y10, (CX)
-	VMOVUPS     32(DX), Y10
-	VFMADD213PS Y3, Y2, Y10
-	VMOVUPS     Y10, 32(CX)
-	VMOVUPS     64(DX), Y10
-	VFMADD213PS Y5, Y4, Y10
-	VMOVUPS     Y10, 64(CX)
-	VMOVUPS     96(DX), Y10
-	VFMADD213PS Y7, Y6, Y10
-	VMOVUPS     Y10, 96(CX)
-	VMOVUPS     128(DX), Y10
-	VFMADD213PS Y9, Y8, Y10
-	VMOVUPS     Y10, 128(CX)
-	ADDQ        AX, CX
-	ADDQ        AX, DX
-	DECQ        BX
-	JNZ         row_1615
-	VZEROUPPER
-	RET
-
-scaleColsAVX2_v4_false_false:
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS (CX), Y0
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS (CX), Y1
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 32(CX), Y2
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 32(CX), Y3
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 64(CX), Y4
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 64(CX), Y5
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 96(CX), Y6
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 96(CX), Y7
-	MOVQ    y_base+0(FP), CX
-	MOVQ    x_base+24(FP), DX
-	MOVQ    rows+96(FP), BX
-
-row_1617:
-	MOVQ       prefetch+112(FP), SI
-	TESTQ      SI, SI
-	JZ         noprefetch_1618
-	PREFETCHT0 (DX)(SI*1)
-	PREFETCHT0 32(DX)(SI*1)
-	PREFETCHT0 64(DX)(SI*1)
-	PREFETCHT0 96(DX)(SI*1)
-
-noprefetch_1618:
-	VMOVUPS     (DX), Y8
-	VFMADD213PS Y1, Y0, Y8
-	VMOVUPS     Y8, (CX)
-	VMOVUPS     32(DX), Y8
-	VFMADD213PS Y3, Y2, Y8
-	VMOVUPS     Y8, 32(CX)
-	VMOVUPS     64(DX), Y8
-	VFMADD213PS Y5, Y4, Y8
-	VMOVUPS     Y8, 64(CX)
-	VMOVUPS     96(DX), Y8
-	VFMADD213PS Y7, Y6, Y8
-	VMOVUPS     Y8, 96(CX)
-	ADDQ        AX, CX
-	ADDQ        AX, DX
-	DECQ        BX
-	JNZ         row_1617
-	VZEROUPPER
-	RET
-
-scaleColsAVX2_v3_false_false:
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS (CX), Y0
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS (CX), Y1
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 32(CX), Y2
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 32(CX), Y3
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 64(CX), Y4
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 64(CX), Y5
-	MOVQ    y_base+0(FP), CX
-	MOVQ    x_base+24(FP), DX
-	MOVQ    rows+96(FP), BX
-
-row_1619:
-	MOVQ       prefetch+112(FP), SI
-	TESTQ      SI, SI
-	JZ         noprefetch_1620
-	PREFETCHT0 (DX)(SI*1)
-	PREFETCHT0 32(DX)(SI*1)
-	PREFETCHT0 64(DX)(SI*1)
-
-noprefetch_1620:
-	VMOVUPS     (DX), Y6
-	VFMADD213PS Y1, Y0, Y6
-	VMOVUPS     Y6, (CX)
-	VMOVUPS     32(DX), Y6
-	VFMADD213PS Y3, Y2, Y6
-	VMOVUPS     Y6, 32(CX)
-	VMOVUPS     64(DX), Y6
-	VFMADD213PS Y5, Y4, Y6
-	VMOVUPS     Y6, 64(CX)
-	ADDQ        AX, CX
-	ADDQ        AX, DX
-	DECQ        BX
-	JNZ         row_1619
-	VZEROUPPER
-	RET
-
-scaleColsAVX2_v2_false_false:
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS (CX), Y0
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS (CX), Y1
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS 32(CX), Y2
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS 32(CX), Y3
-	MOVQ    y_base+0(FP), CX
-	MOVQ    x_base+24(FP), DX
-	MOVQ    rows+96(FP), BX
-
-row_1621:
-	MOVQ       prefetch+112(FP), SI
-	TESTQ      SI, SI
-	JZ         noprefetch_1622
-	PREFETCHT0 (DX)(SI*1)
-	PREFETCHT0 32(DX)(SI*1)
-
-noprefetch_1622:
-	VMOVUPS     (DX), Y4
-	VFMADD213PS Y1, Y0, Y4
-	VMOVUPS     Y4, (CX)
-	VMOVUPS     32(DX), Y4
-	VFMADD213PS Y3, Y2, Y4
-	VMOVUPS     Y4, 32(CX)
-	ADDQ        AX, CX
-	ADDQ        AX, DX
-	DECQ        BX
-	JNZ         row_1621
-	VZEROUPPER
-	RET
-
-scaleColsAVX2_v1_false_false:
-	MOVQ    scale_base+48(FP), CX
-	VMOVUPS (CX), Y0
-	MOVQ    shift_base+72(FP), CX
-	VMOVUPS (CX), Y1
-	MOVQ    y_base+0(FP), CX
-	MOVQ    x_base+24(FP), DX
-	MOVQ    rows+96(FP), BX
-
-row_1623:
-	MOVQ       prefetch+112(FP), SI
-	TESTQ      SI, SI
-	JZ         noprefetch_1624
-	PREFETCHT0 (DX)(SI*1)
-
-noprefetch_1624:
-	VMOVUPS     (DX), Y2
-	VFMADD213PS Y1, Y0, Y2
-	VMOVUPS     Y2, (CX)
-	ADDQ        AX, CX
-	ADDQ        AX, DX
-	DECQ        BX
-	JNZ         row_1623
-	VZEROUPPER
-	RET
-
-scaleColsAVX2_v6_true_false:
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    (CX), Y1
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    (CX), Y2
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    32(CX), Y3
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    32(CX), Y4
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    64(CX), Y5
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    64(CX), Y6
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    96(CX), Y7
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    96(CX), Y8
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    128(CX), Y9
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    128(CX), Y10
-	MOVQ       scale_base+48(FP), CX
-	LEAQ       160(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1625
-	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1626
-
-loadslow_1625:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_1627:
-	CMPQ BX, DX
-	JGE  copied_1628
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_1627
-
-copied_1628:
-	VMOVUPS (SP), Y11
-
-loaded_1626:
-	MOVQ       shift_base+72(FP), CX
-	LEAQ       160(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1629
-	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1630
-
-loadslow_1629:
-	VXORPS  Y12, Y12, Y12
-	VMOVUPS Y12, (SP)
-	VMOVUPS Y12, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_1631:
-	CMPQ BX, DX
-	JGE  copied_1632
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_1631
-
-copied_1632:
-	VMOVUPS (SP), Y12
-
-loaded_1630:
-	MOVQ y_base+0(FP), CX
-	MOVQ x_base+24(FP), DX
-	MOVQ rows+96(FP), BX
-
-row_1633:
-	MOVQ       prefetch+112(FP), SI
-	TESTQ      SI, SI
-	JZ         noprefetch_1634
-	PREFETCHT0 (DX)(SI*1)
-	PREFETCHT0 32(DX)(SI*1)
-	PREFETCHT0 64(DX)(SI*1)
-	PREFETCHT0 96(DX)(SI*1)
-	PREFETCHT0 128(DX)(SI*1)
-	PREFETCHT0 160(DX)(SI*1)
-
-noprefetch_1634:
-	VMOVUPS     (DX), Y13
-	VFMADD213PS Y2, Y1, Y13
-	VMOVUPS     Y13, (CX)
-	VMOVUPS     32(DX), Y13
-	VFMADD213PS Y4, Y3, Y13
-	VMOVUPS     Y13, 32(CX)
-	VMOVUPS     64(DX), Y13
-	VFMADD213PS Y6, Y5, Y13
-	VMOVUPS     Y13, 64(CX)
-	VMOVUPS     96(DX), Y13
-	VFMADD213PS Y8, Y7, Y13
-	VMOVUPS     Y13, 96(CX)
-	VMOVUPS     128(DX), Y13
-	VFMADD213PS Y10, Y9, Y13
-	VMOVUPS     Y13, 128(CX)
-	LEAQ        160(DX), SI
-	MOVQ        SI, DI
-	ANDQ        $0x00000fff, DI
-	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1635
-	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_1636
-
-loadslow_1635:
-	VXORPS  Y13, Y13, Y13
-	VMOVUPS Y13, (SP)
-	VMOVUPS Y13, 32(SP)
-	MOVQ    64(SP), DI
-	XORQ    R8, R8
-
-copy_1637:
-	CMPQ R8, DI
-	JGE  copied_1638
-	MOVL (SI)(R8*1), R9
-	MOVL R9, (SP)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_1637
-
-copied_1638:
-	VMOVUPS (SP), Y13
-
-loaded_1636:
-	VFMADD213PS Y12, Y11, Y13
-	LEAQ        160(CX), SI
-	MOVQ        SI, DI
-	ANDQ        $0x00000fff, DI
-	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1639
-	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_1640
-
-storeslow_1639:
-	VMOVUPS Y13, (SP)
-	MOVQ    64(SP), DI
-	XORQ    R8, R8
-
-copy_1641:
-	CMPQ R8, DI
-	JGE  copied_1642
-	MOVL (SP)(R8*1), R9
-	MOVL R9, (SI)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_1641
-
-copied_1642:
-stored_1640:
-	ADDQ AX, CX
-	ADDQ AX, DX
-	DECQ BX
-	JNZ  row_1633
-	VZEROUPPER
-	RET
-
-scaleColsAVX2_v5_true_false:
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    (CX), Y1
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    (CX), Y2
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    32(CX), Y3
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    32(CX), Y4
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    64(CX), Y5
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    64(CX), Y6
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    96(CX), Y7
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    96(CX), Y8
-	MOVQ       scale_base+48(FP), CX
-	LEAQ       128(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1643
-	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1644
-
-loadslow_1643:
-	VXORPS  Y9, Y9, Y9
-	VMOVUPS Y9, (SP)
-	VMOVUPS Y9, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_1645:
-	CMPQ BX, DX
-	JGE  copied_1646
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_1645
-
-copied_1646:
-	VMOVUPS (SP), Y9
-
-loaded_1644:
-	MOVQ       shift_base+72(FP), CX
-	LEAQ       128(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1647
-	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1648
-
-loadslow_1647:
-	VXORPS  Y10, Y10, Y10
-	VMOVUPS Y10, (SP)
-	VMOVUPS Y10, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_1649:
-	CMPQ BX, DX
-	JGE  copied_1650
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_1649
-
-copied_1650:
-	VMOVUPS (SP), Y10
-
-loaded_1648:
-	MOVQ y_base+0(FP), CX
-	MOVQ x_base+24(FP), DX
-	MOVQ rows+96(FP), BX
-
-row_1651:
-	MOVQ       prefetch+112(FP), SI
-	TESTQ      SI, SI
-	JZ         noprefetch_1652
-	PREFETCHT0 (DX)(SI*1)
-	PREFETCHT0 32(DX)(SI*1)
-	PREFETCHT0 64(DX)(SI*1)
-	PREFETCHT0 96(DX)(SI*1)
-	PREFETCHT0 128(DX)(SI*1)
-
-noprefetch_1652:
-	VMOVUPS     (DX), Y11
-	VFMADD213PS Y2, Y1, Y11
-	VMOVUPS     Y11, (CX)
-	VMOVUPS     32(DX), Y11
-	VFMADD213PS Y4, Y3, Y11
-	VMOVUPS     Y11, 32(CX)
-	VMOVUPS     64(DX), Y11
-	VFMADD213PS Y6, Y5, Y11
-	VMOVUPS     Y11, 64(CX)
-	VMOVUPS     96(DX), Y11
-	VFMADD213PS Y8, Y7, Y11
-	VMOVUPS     Y11, 96(CX)
-	LEAQ        128(DX), SI
-	MOVQ        SI, DI
-	ANDQ        $0x00000fff, DI
-	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1653
-	VMASKMOVPS  (SI), Y0, Y11
-	JMP         loaded_1654
-
-loadslow_1653:
-	VXORPS  Y11, Y11, Y11
-	VMOVUPS Y11, (SP)
-	VMOVUPS Y11, 32(SP)
-	MOVQ    64(SP), DI
-	XORQ    R8, R8
-
-copy_1655:
-	CMPQ R8, DI
-	JGE  copied_1656
-	MOVL (SI)(R8*1), R9
-	MOVL R9, (SP)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_1655
-
-copied_1656:
-	VMOVUPS (SP), Y11
-
-loaded_1654:
-	VFMADD213PS Y10, Y9, Y11
-	LEAQ        128(CX), SI
-	MOVQ        SI, DI
-	ANDQ        $0x00000fff, DI
-	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1657
-	VMASKMOVPS  Y11, Y0, (SI)
-	JMP         stored_1658
-
-storeslow_1657:
-	VMOVUPS Y11, (SP)
-	MOVQ    64(SP), DI
-	XORQ    R8, R8
-
-copy_1659:
-	CMPQ R8, DI
-	JGE  copied_1660
-	MOVL (SP)(R8*1), R9
-	MOVL R9, (SI)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_1659
-
-copied_1660:
-stored_1658:
-	ADDQ AX, CX
-	ADDQ AX, DX
-	DECQ BX
-	JNZ  row_1651
-	VZEROUPPER
-	RET
-
-scaleColsAVX2_v4_true_false:
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    (CX), Y1
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    (CX), Y2
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    32(CX), Y3
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    32(CX), Y4
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    64(CX), Y5
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    64(CX), Y6
-	MOVQ       scale_base+48(FP), CX
-	LEAQ       96(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1661
-	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1662
-
-loadslow_1661:
-	VXORPS  Y7, Y7, Y7
-	VMOVUPS Y7, (SP)
-	VMOVUPS Y7, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_1663:
-	CMPQ BX, DX
-	JGE  copied_1664
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_1663
-
-copied_1664:
-	VMOVUPS (SP), Y7
-
-loaded_1662:
-	MOVQ       shift_base+72(FP), CX
-	LEAQ       96(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1665
-	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1666
-
-loadslow_1665:
-	VXORPS  Y8, Y8, Y8
-	VMOVUPS Y8, (SP)
-	VMOVUPS Y8, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_1667:
-	CMPQ BX, DX
-	JGE  copied_1668
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_1667
-
-copied_1668:
-	VMOVUPS (SP), Y8
-
-loaded_1666:
-	MOVQ y_base+0(FP), CX
-	MOVQ x_base+24(FP), DX
-	MOVQ rows+96(FP), BX
-
-row_1669:
-	MOVQ       prefetch+112(FP), SI
-	TESTQ      SI, SI
-	JZ         noprefetch_1670
-	PREFETCHT0 (DX)(SI*1)
-	PREFETCHT0 32(DX)(SI*1)
-	PREFETCHT0 64(DX)(SI*1)
-	PREFETCHT0 96(DX)(SI*1)
-
-noprefetch_1670:
-	VMOVUPS     (DX), Y9
-	VFMADD213PS Y2, Y1, Y9
-	VMOVUPS     Y9, (CX)
-	VMOVUPS     32(DX), Y9
-	VFMADD213PS Y4, Y3, Y9
-	VMOVUPS     Y9, 32(CX)
-	VMOVUPS     64(DX), Y9
-	VFMADD213PS Y6, Y5, Y9
-	VMOVUPS     Y9, 64(CX)
-	LEAQ        96(DX), SI
-	MOVQ        SI, DI
-	ANDQ        $0x00000fff, DI
-	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1671
-	VMASKMOVPS  (SI), Y0, Y9
-	JMP         loaded_1672
-
-loadslow_1671:
-	VXORPS  Y9, Y9, Y9
-	VMOVUPS Y9, (SP)
-	VMOVUPS Y9, 32(SP)
-	MOVQ    64(SP), DI
-	XORQ    R8, R8
-
-copy_1673:
-	CMPQ R8, DI
-	JGE  copied_1674
-	MOVL (SI)(R8*1), R9
-	MOVL R9, (SP)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_1673
-
-copied_1674:
-	VMOVUPS (SP), Y9
-
-loaded_1672:
-	VFMADD213PS Y8, Y7, Y9
-	LEAQ        96(CX), SI
-	MOVQ        SI, DI
-	ANDQ        $0x00000fff, DI
-	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1675
-	VMASKMOVPS  Y9, Y0, (SI)
-	JMP         stored_1676
-
-storeslow_1675:
-	VMOVUPS Y9, (SP)
-	MOVQ    64(SP), DI
-	XORQ    R8, R8
-
-copy_1677:
-	CMPQ R8, DI
-	JGE  copied_1678
-	MOVL (SP)(R8*1), R9
-	MOVL R9, (SI)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_1677
-
-copied_1678:
-stored_1676:
-	ADDQ AX, CX
-	ADDQ AX, DX
-	DECQ BX
-	JNZ  row_1669
-	VZEROUPPER
-	RET
-
-scaleColsAVX2_v3_true_false:
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    (CX), Y1
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    (CX), Y2
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    32(CX), Y3
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    32(CX), Y4
-	MOVQ       scale_base+48(FP), CX
-	LEAQ       64(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1679
-	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1680
-
-loadslow_1679:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_1681:
-	CMPQ BX, DX
-	JGE  copied_1682
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_1681
-
-copied_1682:
-	VMOVUPS (SP), Y5
-
-loaded_1680:
-	MOVQ       shift_base+72(FP), CX
-	LEAQ       64(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1683
-	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1684
-
-loadslow_1683:
-	VXORPS  Y6, Y6, Y6
-	VMOVUPS Y6, (SP)
-	VMOVUPS Y6, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_1685:
-	CMPQ BX, DX
-	JGE  copied_1686
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_1685
-
-copied_1686:
-	VMOVUPS (SP), Y6
-
-loaded_1684:
-	MOVQ y_base+0(FP), CX
-	MOVQ x_base+24(FP), DX
-	MOVQ rows+96(FP), BX
-
-row_1687:
-	MOVQ       prefetch+112(FP), SI
-	TESTQ      SI, SI
-	JZ         noprefetch_1688
-	PREFETCHT0 (DX)(SI*1)
-	PREFETCHT0 32(DX)(SI*1)
-	PREFETCHT0 64(DX)(SI*1)
-
-noprefetch_1688:
-	VMOVUPS     (DX), Y7
-	VFMADD213PS Y2, Y1, Y7
-	VMOVUPS     Y7, (CX)
-	VMOVUPS     32(DX), Y7
-	VFMADD213PS Y4, Y3, Y7
-	VMOVUPS     Y7, 32(CX)
-	LEAQ        64(DX), SI
-	MOVQ        SI, DI
-	ANDQ        $0x00000fff, DI
-	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1689
-	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_1690
-
-loadslow_1689:
-	VXORPS  Y7, Y7, Y7
-	VMOVUPS Y7, (SP)
-	VMOVUPS Y7, 32(SP)
-	MOVQ    64(SP), DI
-	XORQ    R8, R8
-
-copy_1691:
-	CMPQ R8, DI
-	JGE  copied_1692
-	MOVL (SI)(R8*1), R9
-	MOVL R9, (SP)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_1691
-
-copied_1692:
-	VMOVUPS (SP), Y7
-
-loaded_1690:
-	VFMADD213PS Y6, Y5, Y7
-	LEAQ        64(CX), SI
-	MOVQ        SI, DI
-	ANDQ        $0x00000fff, DI
-	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1693
-	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_1694
-
-storeslow_1693:
-	VMOVUPS Y7, (SP)
-	MOVQ    64(SP), DI
-	XORQ    R8, R8
-
-copy_1695:
-	CMPQ R8, DI
-	JGE  copied_1696
-	MOVL (SP)(R8*1), R9
-	MOVL R9, (SI)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_1695
-
-copied_1696:
-stored_1694:
-	ADDQ AX, CX
-	ADDQ AX, DX
-	DECQ BX
-	JNZ  row_1687
-	VZEROUPPER
-	RET
-
-scaleColsAVX2_v2_true_false:
-	MOVQ       scale_base+48(FP), CX
-	VMOVUPS    (CX), Y1
-	MOVQ       shift_base+72(FP), CX
-	VMOVUPS    (CX), Y2
-	MOVQ       scale_base+48(FP), CX
-	LEAQ       32(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1697
-	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1698
-
-loadslow_1697:
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_1699:
-	CMPQ BX, DX
-	JGE  copied_1700
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_1699
-
-copied_1700:
-	VMOVUPS (SP), Y3
-
-loaded_1698:
-	MOVQ       shift_base+72(FP), CX
-	LEAQ       32(CX), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1701
-	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1702
-
-loadslow_1701:
-	VXORPS  Y4, Y4, Y4
-	VMOVUPS Y4, (SP)
-	VMOVUPS Y4, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_1703:
-	CMPQ BX, DX
-	JGE  copied_1704
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_1703
-
-copied_1704:
-	VMOVUPS (SP), Y4
-
-loaded_1702:
-	MOVQ y_base+0(FP), CX
-	MOVQ x_base+24(FP), DX
-	MOVQ rows+96(FP), BX
-
-row_1705:
-	MOVQ       prefetch+112(FP), SI
-	TESTQ      SI, SI
-	JZ         noprefetch_1706
-	PREFETCHT0 (DX)(SI*1)
-	PREFETCHT0 32(DX)(SI*1)
-
-noprefetch_1706:
-	VMOVUPS     (DX), Y5
-	VFMADD213PS Y2, Y1, Y5
-	VMOVUPS     Y5, (CX)
-	LEAQ        32(DX), SI
-	MOVQ        SI, DI
-	ANDQ        $0x00000fff, DI
-	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1707
-	VMASKMOVPS  (SI), Y0, Y5
-	JMP         loaded_1708
-
-loadslow_1707:
-	VXORPS  Y5, Y5, Y5
-	VMOVUPS Y5, (SP)
-	VMOVUPS Y5, 32(SP)
-	MOVQ    64(SP), DI
-	XORQ    R8, R8
-
-copy_1709:
-	CMPQ R8, DI
-	JGE  copied_1710
-	MOVL (SI)(R8*1), R9
-	MOVL R9, (SP)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_1709
-
-copied_1710:
-	VMOVUPS (SP), Y5
-
-loaded_1708:
-	VFMADD213PS Y4, Y3, Y5
-	LEAQ        32(CX), SI
-	MOVQ        SI, DI
-	ANDQ        $0x00000fff, DI
-	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1711
-	VMASKMOVPS  Y5, Y0, (SI)
-	JMP         stored_1712
-
-storeslow_1711:
-	VMOVUPS Y5, (SP)
-	MOVQ    64(SP), DI
-	XORQ    R8, R8
-
-copy_1713:
-	CMPQ R8, DI
-	JGE  copied_1714
-	MOVL (SP)(R8*1), R9
-	MOVL R9, (SI)(R8*1)
-	ADDQ $0x04, R8
-	JMP  copy_1713
-
-copied_1714:
-stored_1712:
-	ADDQ AX, CX
-	ADDQ AX, DX
-	DECQ BX
-	JNZ  row_1705
-	VZEROUPPER
-	RET
-
-scaleColsAVX2_v1_true_false:
-	MOVQ       scale_base+48(FP), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1715
-	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_1716
-
-loadslow_1715:
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_1717:
-	CMPQ BX, DX
-	JGE  copied_1718
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_1717
-
-copied_1718:
-	VMOVUPS (SP), Y1
-
-loaded_1716:
-	MOVQ       shift_base+72(FP), CX
-	MOVQ       CX, DX
-	ANDQ       $0x00000fff, DX
-	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1719
-	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_1720
-
-loadslow_1719:
-	VXORPS  Y2, Y2, Y2
-	VMOVUPS Y2, (SP)
-	VMOVUPS Y2, 32(SP)
-	MOVQ    64(SP), DX
-	XORQ    BX, BX
-
-copy_1721:
-	CMPQ BX, DX
-	JGE  copied_1722
-	MOVL (CX)(BX*1), SI
-	MOVL SI, (SP)(BX*1)
-	ADDQ $0x04, BX
-	JMP  copy_1721
-
-copied_1722:
-	VMOVUPS (SP), Y2
-
-loaded_1720:
-	MOVQ y_base+0(FP), CX
-	MOVQ x_base+24(FP), DX
-	MOVQ rows+96(FP), BX
-
-row_1723:
-	MOVQ       prefetch+112(FP), SI
-	TESTQ      SI, SI
-	JZ         noprefetch_1724
-	PREFETCHT0 (DX)(SI*1)
-
-noprefetch_1724:
-	MOVQ       DX, SI
-	ANDQ       $0x00000fff, SI
-	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1725
-	VMASKMOVPS (DX), Y0, Y3
-	JMP        loaded_1726
-
-loadslow_1725:
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
-	MOVQ    64(SP), SI
-	XORQ    DI, DI
-
-copy_1727:
-	CMPQ DI, SI
-	JGE  copied_1728
-	MOVL (DX)(DI*1), R8
-	MOVL R8, (SP)(DI*1)
-	ADDQ $0x04, DI
-	JMP  copy_1727
-
-copied_1728:
-	VMOVUPS (SP), Y3
-
-loaded_1726:
-	VFMADD213PS Y2, Y1, Y3
-	MOVQ        CX, SI
-	ANDQ        $0x00000fff, SI
-	CMPQ        SI, $0x00000fe0
-	JA          storeslow_1729
-	VMASKMOVPS  Y3, Y0, (CX)
-	JMP         stored_1730
-
-storeslow_1729:
-	VMOVUPS Y3, (SP)
-	MOVQ    64(SP), SI
-	XORQ    DI, DI
-
-copy_1731:
-	CMPQ DI, SI
-	JGE  copied_1732
-	MOVL (SP)(DI*1), R8
-	MOVL R8, (CX)(DI*1)
-	ADDQ $0x04, DI
-	JMP  copy_1731
-
-copied_1732:
-stored_1730:
-	ADDQ AX, CX
-	ADDQ AX, DX
-	DECQ BX
-	JNZ  row_1723
-	VZEROUPPER
-	RET
-
-streaming_1611:
-	MOVQ y_base+0(FP), CX
-	MOVQ x_base+24(FP), DX
-	MOVQ scale_base+48(FP), BX
-	MOVQ shift_base+72(FP), SI
-	MOVQ rows+96(FP), DI
-
-rows_1733:
-	CMPQ DI, $0x01
-	JB   rowsdone_1734
-	XORQ R8, R8
-	MOVQ scale_len+56(FP), R9
-	SHLQ $0x02, R9
-	SUBQ $0x00000080, R9
-
-blocks_1738:
-	CMPQ        R8, R9
-	JGT         blocksdone_1739
-	VMOVUPS     (BX)(R8*1), Y1
-	VMOVUPS     (SI)(R8*1), Y2
-	VMOVUPS     (DX)(R8*1), Y3
-	VFMADD213PS Y2, Y1, Y3
-	VMOVUPS     Y3, (CX)(R8*1)
-	VMOVUPS     32(BX)(R8*1), Y1
-	VMOVUPS     32(SI)(R8*1), Y2
-	VMOVUPS     32(DX)(R8*1), Y3
-	VFMADD213PS Y2, Y1, Y3
-	VMOVUPS     Y3, 32(CX)(R8*1)
-	VMOVUPS     64(BX)(R8*1), Y1
-	VMOVUPS     64(SI)(R8*1), Y2
-	VMOVUPS     64(DX)(R8*1), Y3
-	VFMADD213PS Y2, Y1, Y3
-	VMOVUPS     Y3, 64(CX)(R8*1)
-	VMOVUPS     96(BX)(R8*1), Y1
-	VMOVUPS     96(SI)(R8*1), Y2
-	VMOVUPS     96(DX)(R8*1), Y3
-	VFMADD213PS Y2, Y1, Y3
-	VMOVUPS     Y3, 96(CX)(R8*1)
-	ADDQ        $0x00000080, R8
-	JMP         blocks_1738
-
-blocksdone_1739:
-	ADDQ $0x00000060, R9
-
-singles_1735:
-	CMPQ        R8, R9
-	JGT         tail_1736
-	VMOVUPS     (BX)(R8*1), Y1
-	VMOVUPS     (SI)(R8*1), Y2
-	VMOVUPS     (DX)(R8*1), Y3
-	VFMADD213PS Y2, Y1, Y3
-	VMOVUPS     Y3, (CX)(R8*1)
-	ADDQ        $0x00000020, R8
-	JMP         singles_1735
-
-tail_1736:
-	ADDQ       $0x00000020, R9
-	CMPQ       R8, R9
-	JEQ        done_1737
-	LEAQ       (BX)(R8*1), R10
-	MOVQ       R10, R11
-	ANDQ       $0x00000fff, R11
-	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1740
-	VMASKMOVPS (R10), Y0, Y1
-	JMP        loaded_1741
-
-loadslow_1740:
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
-	MOVQ    64(SP), R11
-	XORQ    R12, R12
-
-copy_1742:
-	CMPQ R12, R11
-	JGE  copied_1743
-	MOVL (R10)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_1742
-
-copied_1743:
-	VMOVUPS (SP), Y1
-
-loaded_1741:
-	LEAQ       (SI)(R8*1), R10
-	MOVQ       R10, R11
-	ANDQ       $0x00000fff, R11
-	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1744
-	VMASKMOVPS (R10), Y0, Y2
-	JMP        loaded_1745
-
-loadslow_1744:
-	VXORPS  Y2, Y2, Y2
-	VMOVUPS Y2, (SP)
-	VMOVUPS Y2, 32(SP)
-	MOVQ    64(SP), R11
-	XORQ    R12, R12
-
-copy_1746:
-	CMPQ R12, R11
-	JGE  copied_1747
-	MOVL (R10)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_1746
-
-copied_1747:
-	VMOVUPS (SP), Y2
-
-loaded_1745:
-	LEAQ       (DX)(R8*1), R10
-	MOVQ       R10, R11
-	ANDQ       $0x00000fff, R11
-	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1748
-	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1749
-
-loadslow_1748:
-	VXORPS  Y3, Y3, Y3
-	VMOVUPS Y3, (SP)
-	VMOVUPS Y3, 32(SP)
-	MOVQ    64(SP), R11
-	XORQ    R12, R12
-
-copy_1750:
-	CMPQ R12, R11
-	JGE  copied_1751
-	MOVL (R10)(R12*1), R13
-	MOVL R13, (SP)(R12*1)
-	ADDQ $0x04, R12
-	JMP  copy_1750
-
-copied_1751:
-	VMOVUPS (SP), Y3
-
-loaded_1749:
-	VFMADD213PS Y2, Y1, Y3
-	LEAQ        (CX)(R8*1), R8
-	MOVQ        R8, R10
-	ANDQ        $0x00000fff, R10
-	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1752
-	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1753
-
-storeslow_1752:
-	VMOVUPS Y3, (SP)
-	MOVQ    64(SP), R10
-	XORQ    R11, R11
-
-copy_1754:
-	CMPQ R11, R10
-	JGE  copied_1755
-	MOVL (SP)(R11*1), R12
-	MOVL R12, (R8)(R11*1)
-	ADDQ $0x04, R11
-	JMP  copy_1754
-
-copied_1755:
-stored_1753:
-	MOVQ R9, R8
-
-done_1737:
-	ADDQ AX, CX
-	ADDQ AX, DX
-	SUBQ $0x01, DI
-	JMP  rows_1733
-
-rowsdone_1734:
-	VZEROUPPER
-	RET
-
-nontemporal_1610:
+	JNE     nontemporal_1755
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -18032,29 +18907,29 @@ nontemporal_1610:
 	TESTQ   $0x00000007, scale_len+56(FP)
 	JZ      full_1757
 	CMPQ    CX, $0x01
-	JEQ     scaleColsAVX2_v1_true_true
+	JEQ     scaleColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
-	JEQ     scaleColsAVX2_v2_true_true
+	JEQ     scaleColsAVX2_v2_true_false
 	CMPQ    CX, $0x03
-	JEQ     scaleColsAVX2_v3_true_true
+	JEQ     scaleColsAVX2_v3_true_false
 	CMPQ    CX, $0x04
-	JEQ     scaleColsAVX2_v4_true_true
+	JEQ     scaleColsAVX2_v4_true_false
 	CMPQ    CX, $0x05
-	JEQ     scaleColsAVX2_v5_true_true
+	JEQ     scaleColsAVX2_v5_true_false
 	CMPQ    CX, $0x06
-	JEQ     scaleColsAVX2_v6_true_true
+	JEQ     scaleColsAVX2_v6_true_false
 
 full_1757:
 	CMPQ    CX, $0x01
-	JEQ     scaleColsAVX2_v1_false_true
+	JEQ     scaleColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
-	JEQ     scaleColsAVX2_v2_false_true
+	JEQ     scaleColsAVX2_v2_false_false
 	CMPQ    CX, $0x03
-	JEQ     scaleColsAVX2_v3_false_true
+	JEQ     scaleColsAVX2_v3_false_false
 	CMPQ    CX, $0x04
-	JEQ     scaleColsAVX2_v4_false_true
+	JEQ     scaleColsAVX2_v4_false_false
 	CMPQ    CX, $0x05
-	JEQ     scaleColsAVX2_v5_false_true
+	JEQ     scaleColsAVX2_v5_false_false
 	MOVQ    scale_base+48(FP), CX
 	VMOVUPS (CX), Y0
 	MOVQ    shift_base+72(FP), CX
@@ -18095,36 +18970,32 @@ row_1758:
 	PREFETCHT0 160(DX)(SI*1)
 
 noprefetch_1759:
-	LEAQ        16384(CX), SI
-	ANDQ        $-4096, SI
-	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y12
 	VFMADD213PS Y1, Y0, Y12
-	VMOVNTPS    Y12, (CX)
+	VMOVUPS     Y12, (CX)
 	VMOVUPS     32(DX), Y12
 	VFMADD213PS Y3, Y2, Y12
-	VMOVNTPS    Y12, 32(CX)
+	VMOVUPS     Y12, 32(CX)
 	VMOVUPS     64(DX), Y12
 	VFMADD213PS Y5, Y4, Y12
-	VMOVNTPS    Y12, 64(CX)
+	VMOVUPS     Y12, 64(CX)
 	VMOVUPS     96(DX), Y12
 	VFMADD213PS Y7, Y6, Y12
-	VMOVNTPS    Y12, 96(CX)
+	VMOVUPS     Y12, 96(CX)
 	VMOVUPS     128(DX), Y12
 	VFMADD213PS Y9, Y8, Y12
-	VMOVNTPS    Y12, 128(CX)
+	VMOVUPS     Y12, 128(CX)
 	VMOVUPS     160(DX), Y12
 	VFMADD213PS Y11, Y10, Y12
-	VMOVNTPS    Y12, 160(CX)
+	VMOVUPS     Y12, 160(CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
 	JNZ         row_1758
-	SFENCE
 	VZEROUPPER
 	RET
 
-scaleColsAVX2_v5_false_true:
+scaleColsAVX2_v5_false_false:
 	MOVQ    scale_base+48(FP), CX
 	VMOVUPS (CX), Y0
 	MOVQ    shift_base+72(FP), CX
@@ -18160,33 +19031,29 @@ row_1760:
 	PREFETCHT0 128(DX)(SI*1)
 
 noprefetch_1761:
-	LEAQ        16384(CX), SI
-	ANDQ        $-4096, SI
-	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y10
 	VFMADD213PS Y1, Y0, Y10
-	VMOVNTPS    Y10, (CX)
+	VMOVUPS     Y10, (CX)
 	VMOVUPS     32(DX), Y10
 	VFMADD213PS Y3, Y2, Y10
-	VMOVNTPS    Y10, 32(CX)
+	VMOVUPS     Y10, 32(CX)
 	VMOVUPS     64(DX), Y10
 	VFMADD213PS Y5, Y4, Y10
-	VMOVNTPS    Y10, 64(CX)
+	VMOVUPS     Y10, 64(CX)
 	VMOVUPS     96(DX), Y10
 	VFMADD213PS Y7, Y6, Y10
-	VMOVNTPS    Y10, 96(CX)
+	VMOVUPS     Y10, 96(CX)
 	VMOVUPS     128(DX), Y10
 	VFMADD213PS Y9, Y8, Y10
-	VMOVNTPS    Y10, 128(CX)
+	VMOVUPS     Y10, 128(CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
 	JNZ         row_1760
-	SFENCE
 	VZEROUPPER
 	RET
 
-scaleColsAVX2_v4_false_true:
+scaleColsAVX2_v4_false_false:
 	MOVQ    scale_base+48(FP), CX
 	VMOVUPS (CX), Y0
 	MOVQ    shift_base+72(FP), CX
@@ -18217,30 +19084,26 @@ row_1762:
 	PREFETCHT0 96(DX)(SI*1)
 
 noprefetch_1763:
-	LEAQ        16384(CX), SI
-	ANDQ        $-4096, SI
-	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y8
 	VFMADD213PS Y1, Y0, Y8
-	VMOVNTPS    Y8, (CX)
+	VMOVUPS     Y8, (CX)
 	VMOVUPS     32(DX), Y8
 	VFMADD213PS Y3, Y2, Y8
-	VMOVNTPS    Y8, 32(CX)
+	VMOVUPS     Y8, 32(CX)
 	VMOVUPS     64(DX), Y8
 	VFMADD213PS Y5, Y4, Y8
-	VMOVNTPS    Y8, 64(CX)
+	VMOVUPS     Y8, 64(CX)
 	VMOVUPS     96(DX), Y8
 	VFMADD213PS Y7, Y6, Y8
-	VMOVNTPS    Y8, 96(CX)
+	VMOVUPS     Y8, 96(CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
 	JNZ         row_1762
-	SFENCE
 	VZEROUPPER
 	RET
 
-scaleColsAVX2_v3_false_true:
+scaleColsAVX2_v3_false_false:
 	MOVQ    scale_base+48(FP), CX
 	VMOVUPS (CX), Y0
 	MOVQ    shift_base+72(FP), CX
@@ -18266,27 +19129,23 @@ row_1764:
 	PREFETCHT0 64(DX)(SI*1)
 
 noprefetch_1765:
-	LEAQ        16384(CX), SI
-	ANDQ        $-4096, SI
-	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y6
 	VFMADD213PS Y1, Y0, Y6
-	VMOVNTPS    Y6, (CX)
+	VMOVUPS     Y6, (CX)
 	VMOVUPS     32(DX), Y6
 	VFMADD213PS Y3, Y2, Y6
-	VMOVNTPS    Y6, 32(CX)
+	VMOVUPS     Y6, 32(CX)
 	VMOVUPS     64(DX), Y6
 	VFMADD213PS Y5, Y4, Y6
-	VMOVNTPS    Y6, 64(CX)
+	VMOVUPS     Y6, 64(CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
 	JNZ         row_1764
-	SFENCE
 	VZEROUPPER
 	RET
 
-scaleColsAVX2_v2_false_true:
+scaleColsAVX2_v2_false_false:
 	MOVQ    scale_base+48(FP), CX
 	VMOVUPS (CX), Y0
 	MOVQ    shift_base+72(FP), CX
@@ -18307,24 +19166,20 @@ row_1766:
 	PREFETCHT0 32(DX)(SI*1)
 
 noprefetch_1767:
-	LEAQ        16384(CX), SI
-	ANDQ        $-4096, SI
-	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y4
 	VFMADD213PS Y1, Y0, Y4
-	VMOVNTPS    Y4, (CX)
+	VMOVUPS     Y4, (CX)
 	VMOVUPS     32(DX), Y4
 	VFMADD213PS Y3, Y2, Y4
-	VMOVNTPS    Y4, 32(CX)
+	VMOVUPS     Y4, 32(CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
 	JNZ         row_1766
-	SFENCE
 	VZEROUPPER
 	RET
 
-scaleColsAVX2_v1_false_true:
+scaleColsAVX2_v1_false_false:
 	MOVQ    scale_base+48(FP), CX
 	VMOVUPS (CX), Y0
 	MOVQ    shift_base+72(FP), CX
@@ -18340,21 +19195,17 @@ row_1768:
 	PREFETCHT0 (DX)(SI*1)
 
 noprefetch_1769:
-	LEAQ        16384(CX), SI
-	ANDQ        $-4096, SI
-	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y2
 	VFMADD213PS Y1, Y0, Y2
-	VMOVNTPS    Y2, (CX)
+	VMOVUPS     Y2, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
 	JNZ         row_1768
-	SFENCE
 	VZEROUPPER
 	RET
 
-scaleColsAVX2_v6_true_true:
+scaleColsAVX2_v6_true_false:
 	MOVQ       scale_base+48(FP), CX
 	VMOVUPS    (CX), Y1
 	MOVQ       shift_base+72(FP), CX
@@ -18447,24 +19298,21 @@ row_1778:
 	PREFETCHT0 160(DX)(SI*1)
 
 noprefetch_1779:
-	LEAQ        16384(CX), SI
-	ANDQ        $-4096, SI
-	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y13
 	VFMADD213PS Y2, Y1, Y13
-	VMOVNTPS    Y13, (CX)
+	VMOVUPS     Y13, (CX)
 	VMOVUPS     32(DX), Y13
 	VFMADD213PS Y4, Y3, Y13
-	VMOVNTPS    Y13, 32(CX)
+	VMOVUPS     Y13, 32(CX)
 	VMOVUPS     64(DX), Y13
 	VFMADD213PS Y6, Y5, Y13
-	VMOVNTPS    Y13, 64(CX)
+	VMOVUPS     Y13, 64(CX)
 	VMOVUPS     96(DX), Y13
 	VFMADD213PS Y8, Y7, Y13
-	VMOVNTPS    Y13, 96(CX)
+	VMOVUPS     Y13, 96(CX)
 	VMOVUPS     128(DX), Y13
 	VFMADD213PS Y10, Y9, Y13
-	VMOVNTPS    Y13, 128(CX)
+	VMOVUPS     Y13, 128(CX)
 	LEAQ        160(DX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
@@ -18520,11 +19368,10 @@ stored_1785:
 	ADDQ AX, DX
 	DECQ BX
 	JNZ  row_1778
-	SFENCE
 	VZEROUPPER
 	RET
 
-scaleColsAVX2_v5_true_true:
+scaleColsAVX2_v5_true_false:
 	MOVQ       scale_base+48(FP), CX
 	VMOVUPS    (CX), Y1
 	MOVQ       shift_base+72(FP), CX
@@ -18612,21 +19459,18 @@ row_1796:
 	PREFETCHT0 128(DX)(SI*1)
 
 noprefetch_1797:
-	LEAQ        16384(CX), SI
-	ANDQ        $-4096, SI
-	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y11
 	VFMADD213PS Y2, Y1, Y11
-	VMOVNTPS    Y11, (CX)
+	VMOVUPS     Y11, (CX)
 	VMOVUPS     32(DX), Y11
 	VFMADD213PS Y4, Y3, Y11
-	VMOVNTPS    Y11, 32(CX)
+	VMOVUPS     Y11, 32(CX)
 	VMOVUPS     64(DX), Y11
 	VFMADD213PS Y6, Y5, Y11
-	VMOVNTPS    Y11, 64(CX)
+	VMOVUPS     Y11, 64(CX)
 	VMOVUPS     96(DX), Y11
 	VFMADD213PS Y8, Y7, Y11
-	VMOVNTPS    Y11, 96(CX)
+	VMOVUPS     Y11, 96(CX)
 	LEAQ        128(DX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
@@ -18682,11 +19526,10 @@ stored_1803:
 	ADDQ AX, DX
 	DECQ BX
 	JNZ  row_1796
-	SFENCE
 	VZEROUPPER
 	RET
 
-scaleColsAVX2_v4_true_true:
+scaleColsAVX2_v4_true_false:
 	MOVQ       scale_base+48(FP), CX
 	VMOVUPS    (CX), Y1
 	MOVQ       shift_base+72(FP), CX
@@ -18769,18 +19612,15 @@ row_1814:
 	PREFETCHT0 96(DX)(SI*1)
 
 noprefetch_1815:
-	LEAQ        16384(CX), SI
-	ANDQ        $-4096, SI
-	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y9
 	VFMADD213PS Y2, Y1, Y9
-	VMOVNTPS    Y9, (CX)
+	VMOVUPS     Y9, (CX)
 	VMOVUPS     32(DX), Y9
 	VFMADD213PS Y4, Y3, Y9
-	VMOVNTPS    Y9, 32(CX)
+	VMOVUPS     Y9, 32(CX)
 	VMOVUPS     64(DX), Y9
 	VFMADD213PS Y6, Y5, Y9
-	VMOVNTPS    Y9, 64(CX)
+	VMOVUPS     Y9, 64(CX)
 	LEAQ        96(DX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
@@ -18836,11 +19676,10 @@ stored_1821:
 	ADDQ AX, DX
 	DECQ BX
 	JNZ  row_1814
-	SFENCE
 	VZEROUPPER
 	RET
 
-scaleColsAVX2_v3_true_true:
+scaleColsAVX2_v3_true_false:
 	MOVQ       scale_base+48(FP), CX
 	VMOVUPS    (CX), Y1
 	MOVQ       shift_base+72(FP), CX
@@ -18918,15 +19757,12 @@ row_1832:
 	PREFETCHT0 64(DX)(SI*1)
 
 noprefetch_1833:
-	LEAQ        16384(CX), SI
-	ANDQ        $-4096, SI
-	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y7
 	VFMADD213PS Y2, Y1, Y7
-	VMOVNTPS    Y7, (CX)
+	VMOVUPS     Y7, (CX)
 	VMOVUPS     32(DX), Y7
 	VFMADD213PS Y4, Y3, Y7
-	VMOVNTPS    Y7, 32(CX)
+	VMOVUPS     Y7, 32(CX)
 	LEAQ        64(DX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
@@ -18982,11 +19818,10 @@ stored_1839:
 	ADDQ AX, DX
 	DECQ BX
 	JNZ  row_1832
-	SFENCE
 	VZEROUPPER
 	RET
 
-scaleColsAVX2_v2_true_true:
+scaleColsAVX2_v2_true_false:
 	MOVQ       scale_base+48(FP), CX
 	VMOVUPS    (CX), Y1
 	MOVQ       shift_base+72(FP), CX
@@ -19059,12 +19894,9 @@ row_1850:
 	PREFETCHT0 32(DX)(SI*1)
 
 noprefetch_1851:
-	LEAQ        16384(CX), SI
-	ANDQ        $-4096, SI
-	PREFETCHT0  (SI)
 	VMOVUPS     (DX), Y5
 	VFMADD213PS Y2, Y1, Y5
-	VMOVNTPS    Y5, (CX)
+	VMOVUPS     Y5, (CX)
 	LEAQ        32(DX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
@@ -19120,11 +19952,10 @@ stored_1857:
 	ADDQ AX, DX
 	DECQ BX
 	JNZ  row_1850
-	SFENCE
 	VZEROUPPER
 	RET
 
-scaleColsAVX2_v1_true_true:
+scaleColsAVX2_v1_true_false:
 	MOVQ       scale_base+48(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
@@ -19190,9 +20021,6 @@ row_1868:
 	PREFETCHT0 (DX)(SI*1)
 
 noprefetch_1869:
-	LEAQ       16384(CX), SI
-	ANDQ       $-4096, SI
-	PREFETCHT0 (SI)
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
@@ -19246,7 +20074,6 @@ stored_1875:
 	ADDQ AX, DX
 	DECQ BX
 	JNZ  row_1868
-	SFENCE
 	VZEROUPPER
 	RET
 
@@ -19268,29 +20095,26 @@ rows_1878:
 blocks_1883:
 	CMPQ        R8, R9
 	JGT         blocksdone_1884
-	LEAQ        16384(CX)(R8*1), R10
-	ANDQ        $-4096, R10
-	PREFETCHT0  (R10)
 	VMOVUPS     (BX)(R8*1), Y1
 	VMOVUPS     (SI)(R8*1), Y2
 	VMOVUPS     (DX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
-	VMOVNTPS    Y3, (CX)(R8*1)
+	VMOVUPS     Y3, (CX)(R8*1)
 	VMOVUPS     32(BX)(R8*1), Y1
 	VMOVUPS     32(SI)(R8*1), Y2
 	VMOVUPS     32(DX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
-	VMOVNTPS    Y3, 32(CX)(R8*1)
+	VMOVUPS     Y3, 32(CX)(R8*1)
 	VMOVUPS     64(BX)(R8*1), Y1
 	VMOVUPS     64(SI)(R8*1), Y2
 	VMOVUPS     64(DX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
-	VMOVNTPS    Y3, 64(CX)(R8*1)
+	VMOVUPS     Y3, 64(CX)(R8*1)
 	VMOVUPS     96(BX)(R8*1), Y1
 	VMOVUPS     96(SI)(R8*1), Y2
 	VMOVUPS     96(DX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
-	VMOVNTPS    Y3, 96(CX)(R8*1)
+	VMOVUPS     Y3, 96(CX)(R8*1)
 	ADDQ        $0x00000080, R8
 	JMP         blocks_1883
 
@@ -19304,7 +20128,7 @@ singles_1880:
 	VMOVUPS     (SI)(R8*1), Y2
 	VMOVUPS     (DX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
-	VMOVNTPS    Y3, (CX)(R8*1)
+	VMOVUPS     Y3, (CX)(R8*1)
 	ADDQ        $0x00000020, R8
 	JMP         singles_1880
 
@@ -19426,6 +20250,1421 @@ done_1882:
 	JMP  rows_1878
 
 rowsdone_1879:
+	VZEROUPPER
+	RET
+
+nontemporal_1755:
+	MOVQ    stride+104(FP), AX
+	SHLQ    $0x02, AX
+	MOVQ    scale_len+56(FP), CX
+	ANDQ    $0x07, CX
+	SHLQ    $0x02, CX
+	MOVQ    CX, 64(SP)
+	LEAQ    ymask<>+0(SB), DX
+	NEGQ    CX
+	VMOVDQU 32(DX)(CX*1), Y0
+	CMPQ    scale_len+56(FP), $0x00000030
+	JA      streaming_1901
+	MOVQ    scale_len+56(FP), CX
+	ADDQ    $0x07, CX
+	SHRQ    $0x03, CX
+	TESTQ   $0x00000007, scale_len+56(FP)
+	JZ      full_1902
+	CMPQ    CX, $0x01
+	JEQ     scaleColsAVX2_v1_true_true
+	CMPQ    CX, $0x02
+	JEQ     scaleColsAVX2_v2_true_true
+	CMPQ    CX, $0x03
+	JEQ     scaleColsAVX2_v3_true_true
+	CMPQ    CX, $0x04
+	JEQ     scaleColsAVX2_v4_true_true
+	CMPQ    CX, $0x05
+	JEQ     scaleColsAVX2_v5_true_true
+	CMPQ    CX, $0x06
+	JEQ     scaleColsAVX2_v6_true_true
+
+full_1902:
+	CMPQ    CX, $0x01
+	JEQ     scaleColsAVX2_v1_false_true
+	CMPQ    CX, $0x02
+	JEQ     scaleColsAVX2_v2_false_true
+	CMPQ    CX, $0x03
+	JEQ     scaleColsAVX2_v3_false_true
+	CMPQ    CX, $0x04
+	JEQ     scaleColsAVX2_v4_false_true
+	CMPQ    CX, $0x05
+	JEQ     scaleColsAVX2_v5_false_true
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Y4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Y5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 96(CX), Y6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 96(CX), Y7
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 128(CX), Y8
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 128(CX), Y9
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 160(CX), Y10
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 160(CX), Y11
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1903:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1904
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 160(DX)(SI*1)
+
+noprefetch_1904:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y12
+	VFMADD213PS Y1, Y0, Y12
+	VMOVNTPS    Y12, (CX)
+	VMOVUPS     32(DX), Y12
+	VFMADD213PS Y3, Y2, Y12
+	VMOVNTPS    Y12, 32(CX)
+	VMOVUPS     64(DX), Y12
+	VFMADD213PS Y5, Y4, Y12
+	VMOVNTPS    Y12, 64(CX)
+	VMOVUPS     96(DX), Y12
+	VFMADD213PS Y7, Y6, Y12
+	VMOVNTPS    Y12, 96(CX)
+	VMOVUPS     128(DX), Y12
+	VFMADD213PS Y9, Y8, Y12
+	VMOVNTPS    Y12, 128(CX)
+	VMOVUPS     160(DX), Y12
+	VFMADD213PS Y11, Y10, Y12
+	VMOVNTPS    Y12, 160(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1903
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v5_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Y4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Y5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 96(CX), Y6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 96(CX), Y7
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 128(CX), Y8
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 128(CX), Y9
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1905:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1906
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+
+noprefetch_1906:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y10
+	VFMADD213PS Y1, Y0, Y10
+	VMOVNTPS    Y10, (CX)
+	VMOVUPS     32(DX), Y10
+	VFMADD213PS Y3, Y2, Y10
+	VMOVNTPS    Y10, 32(CX)
+	VMOVUPS     64(DX), Y10
+	VFMADD213PS Y5, Y4, Y10
+	VMOVNTPS    Y10, 64(CX)
+	VMOVUPS     96(DX), Y10
+	VFMADD213PS Y7, Y6, Y10
+	VMOVNTPS    Y10, 96(CX)
+	VMOVUPS     128(DX), Y10
+	VFMADD213PS Y9, Y8, Y10
+	VMOVNTPS    Y10, 128(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1905
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v4_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Y4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Y5
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 96(CX), Y6
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 96(CX), Y7
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1907:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1908
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+
+noprefetch_1908:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y8
+	VFMADD213PS Y1, Y0, Y8
+	VMOVNTPS    Y8, (CX)
+	VMOVUPS     32(DX), Y8
+	VFMADD213PS Y3, Y2, Y8
+	VMOVNTPS    Y8, 32(CX)
+	VMOVUPS     64(DX), Y8
+	VFMADD213PS Y5, Y4, Y8
+	VMOVNTPS    Y8, 64(CX)
+	VMOVUPS     96(DX), Y8
+	VFMADD213PS Y7, Y6, Y8
+	VMOVNTPS    Y8, 96(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1907
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v3_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 64(CX), Y4
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 64(CX), Y5
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1909:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1910
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_1910:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y6
+	VFMADD213PS Y1, Y0, Y6
+	VMOVNTPS    Y6, (CX)
+	VMOVUPS     32(DX), Y6
+	VFMADD213PS Y3, Y2, Y6
+	VMOVNTPS    Y6, 32(CX)
+	VMOVUPS     64(DX), Y6
+	VFMADD213PS Y5, Y4, Y6
+	VMOVNTPS    Y6, 64(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1909
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v2_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS 32(CX), Y2
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS 32(CX), Y3
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1911:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1912
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+
+noprefetch_1912:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y4
+	VFMADD213PS Y1, Y0, Y4
+	VMOVNTPS    Y4, (CX)
+	VMOVUPS     32(DX), Y4
+	VFMADD213PS Y3, Y2, Y4
+	VMOVNTPS    Y4, 32(CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1911
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v1_false_true:
+	MOVQ    scale_base+48(FP), CX
+	VMOVUPS (CX), Y0
+	MOVQ    shift_base+72(FP), CX
+	VMOVUPS (CX), Y1
+	MOVQ    y_base+0(FP), CX
+	MOVQ    x_base+24(FP), DX
+	MOVQ    rows+96(FP), BX
+
+row_1913:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1914
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_1914:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y2
+	VFMADD213PS Y1, Y0, Y2
+	VMOVNTPS    Y2, (CX)
+	ADDQ        AX, CX
+	ADDQ        AX, DX
+	DECQ        BX
+	JNZ         row_1913
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v6_true_true:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    32(CX), Y3
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    64(CX), Y5
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    64(CX), Y6
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    96(CX), Y7
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    96(CX), Y8
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    128(CX), Y9
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    128(CX), Y10
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       160(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1915
+	VMASKMOVPS (CX), Y0, Y11
+	JMP        loaded_1916
+
+loadslow_1915:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1917:
+	CMPQ BX, DX
+	JGE  copied_1918
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1917
+
+copied_1918:
+	VMOVUPS (SP), Y11
+
+loaded_1916:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       160(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1919
+	VMASKMOVPS (CX), Y0, Y12
+	JMP        loaded_1920
+
+loadslow_1919:
+	VXORPS  Y12, Y12, Y12
+	VMOVUPS Y12, (SP)
+	VMOVUPS Y12, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1921:
+	CMPQ BX, DX
+	JGE  copied_1922
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1921
+
+copied_1922:
+	VMOVUPS (SP), Y12
+
+loaded_1920:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1923:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1924
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+	PREFETCHT0 160(DX)(SI*1)
+
+noprefetch_1924:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y13
+	VFMADD213PS Y2, Y1, Y13
+	VMOVNTPS    Y13, (CX)
+	VMOVUPS     32(DX), Y13
+	VFMADD213PS Y4, Y3, Y13
+	VMOVNTPS    Y13, 32(CX)
+	VMOVUPS     64(DX), Y13
+	VFMADD213PS Y6, Y5, Y13
+	VMOVNTPS    Y13, 64(CX)
+	VMOVUPS     96(DX), Y13
+	VFMADD213PS Y8, Y7, Y13
+	VMOVNTPS    Y13, 96(CX)
+	VMOVUPS     128(DX), Y13
+	VFMADD213PS Y10, Y9, Y13
+	VMOVNTPS    Y13, 128(CX)
+	LEAQ        160(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1925
+	VMASKMOVPS  (SI), Y0, Y13
+	JMP         loaded_1926
+
+loadslow_1925:
+	VXORPS  Y13, Y13, Y13
+	VMOVUPS Y13, (SP)
+	VMOVUPS Y13, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1927:
+	CMPQ R8, DI
+	JGE  copied_1928
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1927
+
+copied_1928:
+	VMOVUPS (SP), Y13
+
+loaded_1926:
+	VFMADD213PS Y12, Y11, Y13
+	LEAQ        160(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_1929
+	VMASKMOVPS  Y13, Y0, (SI)
+	JMP         stored_1930
+
+storeslow_1929:
+	VMOVUPS Y13, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1931:
+	CMPQ R8, DI
+	JGE  copied_1932
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1931
+
+copied_1932:
+stored_1930:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1923
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v5_true_true:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    32(CX), Y3
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    64(CX), Y5
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    64(CX), Y6
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    96(CX), Y7
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    96(CX), Y8
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       128(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1933
+	VMASKMOVPS (CX), Y0, Y9
+	JMP        loaded_1934
+
+loadslow_1933:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1935:
+	CMPQ BX, DX
+	JGE  copied_1936
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1935
+
+copied_1936:
+	VMOVUPS (SP), Y9
+
+loaded_1934:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       128(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1937
+	VMASKMOVPS (CX), Y0, Y10
+	JMP        loaded_1938
+
+loadslow_1937:
+	VXORPS  Y10, Y10, Y10
+	VMOVUPS Y10, (SP)
+	VMOVUPS Y10, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1939:
+	CMPQ BX, DX
+	JGE  copied_1940
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1939
+
+copied_1940:
+	VMOVUPS (SP), Y10
+
+loaded_1938:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1941:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1942
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+	PREFETCHT0 128(DX)(SI*1)
+
+noprefetch_1942:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y11
+	VFMADD213PS Y2, Y1, Y11
+	VMOVNTPS    Y11, (CX)
+	VMOVUPS     32(DX), Y11
+	VFMADD213PS Y4, Y3, Y11
+	VMOVNTPS    Y11, 32(CX)
+	VMOVUPS     64(DX), Y11
+	VFMADD213PS Y6, Y5, Y11
+	VMOVNTPS    Y11, 64(CX)
+	VMOVUPS     96(DX), Y11
+	VFMADD213PS Y8, Y7, Y11
+	VMOVNTPS    Y11, 96(CX)
+	LEAQ        128(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1943
+	VMASKMOVPS  (SI), Y0, Y11
+	JMP         loaded_1944
+
+loadslow_1943:
+	VXORPS  Y11, Y11, Y11
+	VMOVUPS Y11, (SP)
+	VMOVUPS Y11, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1945:
+	CMPQ R8, DI
+	JGE  copied_1946
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1945
+
+copied_1946:
+	VMOVUPS (SP), Y11
+
+loaded_1944:
+	VFMADD213PS Y10, Y9, Y11
+	LEAQ        128(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_1947
+	VMASKMOVPS  Y11, Y0, (SI)
+	JMP         stored_1948
+
+storeslow_1947:
+	VMOVUPS Y11, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1949:
+	CMPQ R8, DI
+	JGE  copied_1950
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1949
+
+copied_1950:
+stored_1948:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1941
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v4_true_true:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    32(CX), Y3
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    64(CX), Y5
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    64(CX), Y6
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       96(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1951
+	VMASKMOVPS (CX), Y0, Y7
+	JMP        loaded_1952
+
+loadslow_1951:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1953:
+	CMPQ BX, DX
+	JGE  copied_1954
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1953
+
+copied_1954:
+	VMOVUPS (SP), Y7
+
+loaded_1952:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       96(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1955
+	VMASKMOVPS (CX), Y0, Y8
+	JMP        loaded_1956
+
+loadslow_1955:
+	VXORPS  Y8, Y8, Y8
+	VMOVUPS Y8, (SP)
+	VMOVUPS Y8, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1957:
+	CMPQ BX, DX
+	JGE  copied_1958
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1957
+
+copied_1958:
+	VMOVUPS (SP), Y8
+
+loaded_1956:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1959:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1960
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+	PREFETCHT0 96(DX)(SI*1)
+
+noprefetch_1960:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y9
+	VFMADD213PS Y2, Y1, Y9
+	VMOVNTPS    Y9, (CX)
+	VMOVUPS     32(DX), Y9
+	VFMADD213PS Y4, Y3, Y9
+	VMOVNTPS    Y9, 32(CX)
+	VMOVUPS     64(DX), Y9
+	VFMADD213PS Y6, Y5, Y9
+	VMOVNTPS    Y9, 64(CX)
+	LEAQ        96(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1961
+	VMASKMOVPS  (SI), Y0, Y9
+	JMP         loaded_1962
+
+loadslow_1961:
+	VXORPS  Y9, Y9, Y9
+	VMOVUPS Y9, (SP)
+	VMOVUPS Y9, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1963:
+	CMPQ R8, DI
+	JGE  copied_1964
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1963
+
+copied_1964:
+	VMOVUPS (SP), Y9
+
+loaded_1962:
+	VFMADD213PS Y8, Y7, Y9
+	LEAQ        96(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_1965
+	VMASKMOVPS  Y9, Y0, (SI)
+	JMP         stored_1966
+
+storeslow_1965:
+	VMOVUPS Y9, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1967:
+	CMPQ R8, DI
+	JGE  copied_1968
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1967
+
+copied_1968:
+stored_1966:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1959
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v3_true_true:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    32(CX), Y3
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    32(CX), Y4
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1969
+	VMASKMOVPS (CX), Y0, Y5
+	JMP        loaded_1970
+
+loadslow_1969:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1971:
+	CMPQ BX, DX
+	JGE  copied_1972
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1971
+
+copied_1972:
+	VMOVUPS (SP), Y5
+
+loaded_1970:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       64(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1973
+	VMASKMOVPS (CX), Y0, Y6
+	JMP        loaded_1974
+
+loadslow_1973:
+	VXORPS  Y6, Y6, Y6
+	VMOVUPS Y6, (SP)
+	VMOVUPS Y6, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1975:
+	CMPQ BX, DX
+	JGE  copied_1976
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1975
+
+copied_1976:
+	VMOVUPS (SP), Y6
+
+loaded_1974:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1977:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1978
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+	PREFETCHT0 64(DX)(SI*1)
+
+noprefetch_1978:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y7
+	VFMADD213PS Y2, Y1, Y7
+	VMOVNTPS    Y7, (CX)
+	VMOVUPS     32(DX), Y7
+	VFMADD213PS Y4, Y3, Y7
+	VMOVNTPS    Y7, 32(CX)
+	LEAQ        64(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1979
+	VMASKMOVPS  (SI), Y0, Y7
+	JMP         loaded_1980
+
+loadslow_1979:
+	VXORPS  Y7, Y7, Y7
+	VMOVUPS Y7, (SP)
+	VMOVUPS Y7, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1981:
+	CMPQ R8, DI
+	JGE  copied_1982
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1981
+
+copied_1982:
+	VMOVUPS (SP), Y7
+
+loaded_1980:
+	VFMADD213PS Y6, Y5, Y7
+	LEAQ        64(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_1983
+	VMASKMOVPS  Y7, Y0, (SI)
+	JMP         stored_1984
+
+storeslow_1983:
+	VMOVUPS Y7, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1985:
+	CMPQ R8, DI
+	JGE  copied_1986
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1985
+
+copied_1986:
+stored_1984:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1977
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v2_true_true:
+	MOVQ       scale_base+48(FP), CX
+	VMOVUPS    (CX), Y1
+	MOVQ       shift_base+72(FP), CX
+	VMOVUPS    (CX), Y2
+	MOVQ       scale_base+48(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1987
+	VMASKMOVPS (CX), Y0, Y3
+	JMP        loaded_1988
+
+loadslow_1987:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1989:
+	CMPQ BX, DX
+	JGE  copied_1990
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1989
+
+copied_1990:
+	VMOVUPS (SP), Y3
+
+loaded_1988:
+	MOVQ       shift_base+72(FP), CX
+	LEAQ       32(CX), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_1991
+	VMASKMOVPS (CX), Y0, Y4
+	JMP        loaded_1992
+
+loadslow_1991:
+	VXORPS  Y4, Y4, Y4
+	VMOVUPS Y4, (SP)
+	VMOVUPS Y4, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_1993:
+	CMPQ BX, DX
+	JGE  copied_1994
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_1993
+
+copied_1994:
+	VMOVUPS (SP), Y4
+
+loaded_1992:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_1995:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_1996
+	PREFETCHT0 (DX)(SI*1)
+	PREFETCHT0 32(DX)(SI*1)
+
+noprefetch_1996:
+	LEAQ        16384(CX), SI
+	ANDQ        $-4096, SI
+	PREFETCHT0  (SI)
+	VMOVUPS     (DX), Y5
+	VFMADD213PS Y2, Y1, Y5
+	VMOVNTPS    Y5, (CX)
+	LEAQ        32(DX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          loadslow_1997
+	VMASKMOVPS  (SI), Y0, Y5
+	JMP         loaded_1998
+
+loadslow_1997:
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_1999:
+	CMPQ R8, DI
+	JGE  copied_2000
+	MOVL (SI)(R8*1), R9
+	MOVL R9, (SP)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_1999
+
+copied_2000:
+	VMOVUPS (SP), Y5
+
+loaded_1998:
+	VFMADD213PS Y4, Y3, Y5
+	LEAQ        32(CX), SI
+	MOVQ        SI, DI
+	ANDQ        $0x00000fff, DI
+	CMPQ        DI, $0x00000fe0
+	JA          storeslow_2001
+	VMASKMOVPS  Y5, Y0, (SI)
+	JMP         stored_2002
+
+storeslow_2001:
+	VMOVUPS Y5, (SP)
+	MOVQ    64(SP), DI
+	XORQ    R8, R8
+
+copy_2003:
+	CMPQ R8, DI
+	JGE  copied_2004
+	MOVL (SP)(R8*1), R9
+	MOVL R9, (SI)(R8*1)
+	ADDQ $0x04, R8
+	JMP  copy_2003
+
+copied_2004:
+stored_2002:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_1995
+	SFENCE
+	VZEROUPPER
+	RET
+
+scaleColsAVX2_v1_true_true:
+	MOVQ       scale_base+48(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_2005
+	VMASKMOVPS (CX), Y0, Y1
+	JMP        loaded_2006
+
+loadslow_2005:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_2007:
+	CMPQ BX, DX
+	JGE  copied_2008
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_2007
+
+copied_2008:
+	VMOVUPS (SP), Y1
+
+loaded_2006:
+	MOVQ       shift_base+72(FP), CX
+	MOVQ       CX, DX
+	ANDQ       $0x00000fff, DX
+	CMPQ       DX, $0x00000fe0
+	JA         loadslow_2009
+	VMASKMOVPS (CX), Y0, Y2
+	JMP        loaded_2010
+
+loadslow_2009:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), DX
+	XORQ    BX, BX
+
+copy_2011:
+	CMPQ BX, DX
+	JGE  copied_2012
+	MOVL (CX)(BX*1), SI
+	MOVL SI, (SP)(BX*1)
+	ADDQ $0x04, BX
+	JMP  copy_2011
+
+copied_2012:
+	VMOVUPS (SP), Y2
+
+loaded_2010:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ rows+96(FP), BX
+
+row_2013:
+	MOVQ       prefetch+112(FP), SI
+	TESTQ      SI, SI
+	JZ         noprefetch_2014
+	PREFETCHT0 (DX)(SI*1)
+
+noprefetch_2014:
+	LEAQ       16384(CX), SI
+	ANDQ       $-4096, SI
+	PREFETCHT0 (SI)
+	MOVQ       DX, SI
+	ANDQ       $0x00000fff, SI
+	CMPQ       SI, $0x00000fe0
+	JA         loadslow_2015
+	VMASKMOVPS (DX), Y0, Y3
+	JMP        loaded_2016
+
+loadslow_2015:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_2017:
+	CMPQ DI, SI
+	JGE  copied_2018
+	MOVL (DX)(DI*1), R8
+	MOVL R8, (SP)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_2017
+
+copied_2018:
+	VMOVUPS (SP), Y3
+
+loaded_2016:
+	VFMADD213PS Y2, Y1, Y3
+	MOVQ        CX, SI
+	ANDQ        $0x00000fff, SI
+	CMPQ        SI, $0x00000fe0
+	JA          storeslow_2019
+	VMASKMOVPS  Y3, Y0, (CX)
+	JMP         stored_2020
+
+storeslow_2019:
+	VMOVUPS Y3, (SP)
+	MOVQ    64(SP), SI
+	XORQ    DI, DI
+
+copy_2021:
+	CMPQ DI, SI
+	JGE  copied_2022
+	MOVL (SP)(DI*1), R8
+	MOVL R8, (CX)(DI*1)
+	ADDQ $0x04, DI
+	JMP  copy_2021
+
+copied_2022:
+stored_2020:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	DECQ BX
+	JNZ  row_2013
+	SFENCE
+	VZEROUPPER
+	RET
+
+streaming_1901:
+	MOVQ y_base+0(FP), CX
+	MOVQ x_base+24(FP), DX
+	MOVQ scale_base+48(FP), BX
+	MOVQ shift_base+72(FP), SI
+	MOVQ rows+96(FP), DI
+
+rows_2023:
+	CMPQ DI, $0x01
+	JB   rowsdone_2024
+	XORQ R8, R8
+	MOVQ scale_len+56(FP), R9
+	SHLQ $0x02, R9
+	SUBQ $0x00000080, R9
+
+blocks_2028:
+	CMPQ        R8, R9
+	JGT         blocksdone_2029
+	LEAQ        16384(CX)(R8*1), R10
+	ANDQ        $-4096, R10
+	PREFETCHT0  (R10)
+	VMOVUPS     (BX)(R8*1), Y1
+	VMOVUPS     (SI)(R8*1), Y2
+	VMOVUPS     (DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVNTPS    Y3, (CX)(R8*1)
+	VMOVUPS     32(BX)(R8*1), Y1
+	VMOVUPS     32(SI)(R8*1), Y2
+	VMOVUPS     32(DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVNTPS    Y3, 32(CX)(R8*1)
+	VMOVUPS     64(BX)(R8*1), Y1
+	VMOVUPS     64(SI)(R8*1), Y2
+	VMOVUPS     64(DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVNTPS    Y3, 64(CX)(R8*1)
+	VMOVUPS     96(BX)(R8*1), Y1
+	VMOVUPS     96(SI)(R8*1), Y2
+	VMOVUPS     96(DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVNTPS    Y3, 96(CX)(R8*1)
+	ADDQ        $0x00000080, R8
+	JMP         blocks_2028
+
+blocksdone_2029:
+	ADDQ $0x00000060, R9
+
+singles_2025:
+	CMPQ        R8, R9
+	JGT         tail_2026
+	VMOVUPS     (BX)(R8*1), Y1
+	VMOVUPS     (SI)(R8*1), Y2
+	VMOVUPS     (DX)(R8*1), Y3
+	VFMADD213PS Y2, Y1, Y3
+	VMOVNTPS    Y3, (CX)(R8*1)
+	ADDQ        $0x00000020, R8
+	JMP         singles_2025
+
+tail_2026:
+	ADDQ       $0x00000020, R9
+	CMPQ       R8, R9
+	JEQ        done_2027
+	LEAQ       (BX)(R8*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_2030
+	VMASKMOVPS (R10), Y0, Y1
+	JMP        loaded_2031
+
+loadslow_2030:
+	VXORPS  Y1, Y1, Y1
+	VMOVUPS Y1, (SP)
+	VMOVUPS Y1, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_2032:
+	CMPQ R12, R11
+	JGE  copied_2033
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_2032
+
+copied_2033:
+	VMOVUPS (SP), Y1
+
+loaded_2031:
+	LEAQ       (SI)(R8*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_2034
+	VMASKMOVPS (R10), Y0, Y2
+	JMP        loaded_2035
+
+loadslow_2034:
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_2036:
+	CMPQ R12, R11
+	JGE  copied_2037
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_2036
+
+copied_2037:
+	VMOVUPS (SP), Y2
+
+loaded_2035:
+	LEAQ       (DX)(R8*1), R10
+	MOVQ       R10, R11
+	ANDQ       $0x00000fff, R11
+	CMPQ       R11, $0x00000fe0
+	JA         loadslow_2038
+	VMASKMOVPS (R10), Y0, Y3
+	JMP        loaded_2039
+
+loadslow_2038:
+	VXORPS  Y3, Y3, Y3
+	VMOVUPS Y3, (SP)
+	VMOVUPS Y3, 32(SP)
+	MOVQ    64(SP), R11
+	XORQ    R12, R12
+
+copy_2040:
+	CMPQ R12, R11
+	JGE  copied_2041
+	MOVL (R10)(R12*1), R13
+	MOVL R13, (SP)(R12*1)
+	ADDQ $0x04, R12
+	JMP  copy_2040
+
+copied_2041:
+	VMOVUPS (SP), Y3
+
+loaded_2039:
+	VFMADD213PS Y2, Y1, Y3
+	LEAQ        (CX)(R8*1), R8
+	MOVQ        R8, R10
+	ANDQ        $0x00000fff, R10
+	CMPQ        R10, $0x00000fe0
+	JA          storeslow_2042
+	VMASKMOVPS  Y3, Y0, (R8)
+	JMP         stored_2043
+
+storeslow_2042:
+	VMOVUPS Y3, (SP)
+	MOVQ    64(SP), R10
+	XORQ    R11, R11
+
+copy_2044:
+	CMPQ R11, R10
+	JGE  copied_2045
+	MOVL (SP)(R11*1), R12
+	MOVL R12, (R8)(R11*1)
+	ADDQ $0x04, R11
+	JMP  copy_2044
+
+copied_2045:
+stored_2043:
+	MOVQ R9, R8
+
+done_2027:
+	ADDQ AX, CX
+	ADDQ AX, DX
+	SUBQ $0x01, DI
+	JMP  rows_2023
+
+rowsdone_2024:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -19460,9 +21699,9 @@ TEXT ·foldWholeAVX2(SB), NOSPLIT, $72-184
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000020, R9
 
-singles_1901:
+singles_2046:
 	CMPQ         R11, R9
-	JGT          tail_1902
+	JGT          tail_2047
 	VMOVUPD      (DX)(R11*2), Y3
 	VMOVUPD      32(DX)(R11*2), Y4
 	VMOVUPD      (BX)(R11*2), Y5
@@ -19519,12 +21758,12 @@ singles_1901:
 	VINSERTF128  $0x01, X3, Y5, Y5
 	VMOVUPS      Y5, (CX)(R11*1)
 	ADDQ         $0x00000020, R11
-	JMP          singles_1901
+	JMP          singles_2046
 
-tail_1902:
+tail_2047:
 	ADDQ    $0x00000020, R9
 	CMPQ    R11, R9
-	JEQ     done_1903
+	JEQ     done_2048
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -19533,15 +21772,15 @@ tail_1902:
 	LEAQ    (DX)(R11*2), R14
 	XORQ    DX, DX
 
-copy_1904:
+copy_2049:
 	CMPQ DX, R12
-	JGE  copied_1905
+	JGE  copied_2050
 	MOVL (R14)(DX*1), R13
 	MOVL R13, (SP)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1904
+	JMP  copy_2049
 
-copied_1905:
+copied_2050:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -19552,71 +21791,71 @@ copied_1905:
 	LEAQ    (BX)(R11*2), R13
 	XORQ    BX, BX
 
-copy_1906:
+copy_2051:
 	CMPQ BX, DX
-	JGE  copied_1907
+	JGE  copied_2052
 	MOVL (R13)(BX*1), R12
 	MOVL R12, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1906
+	JMP  copy_2051
 
-copied_1907:
+copied_2052:
 	VMOVUPD    (SP), Y5
 	VMOVUPD    32(SP), Y6
 	LEAQ       (DI)(R11*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_1908
+	JA         loadslow_2053
 	VMASKMOVPS (DX), Y2, Y7
-	JMP        loaded_1909
+	JMP        loaded_2054
 
-loadslow_1908:
+loadslow_2053:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    DI, DI
 
-copy_1910:
+copy_2055:
 	CMPQ DI, BX
-	JGE  copied_1911
+	JGE  copied_2056
 	MOVL (DX)(DI*1), R12
 	MOVL R12, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1910
+	JMP  copy_2055
 
-copied_1911:
+copied_2056:
 	VMOVUPS (SP), Y7
 
-loaded_1909:
+loaded_2054:
 	LEAQ       (R8)(R11*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_1912
+	JA         loadslow_2057
 	VMASKMOVPS (DX), Y2, Y8
-	JMP        loaded_1913
+	JMP        loaded_2058
 
-loadslow_1912:
+loadslow_2057:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    DI, DI
 
-copy_1914:
+copy_2059:
 	CMPQ DI, BX
-	JGE  copied_1915
+	JGE  copied_2060
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1914
+	JMP  copy_2059
 
-copied_1915:
+copied_2060:
 	VMOVUPS (SP), Y8
 
-loaded_1913:
+loaded_2058:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
@@ -19625,15 +21864,15 @@ loaded_1913:
 	LEAQ    (SI)(R11*2), DI
 	XORQ    BX, BX
 
-copy_1916:
+copy_2061:
 	CMPQ BX, DX
-	JGE  copied_1917
+	JGE  copied_2062
 	MOVL (DI)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1916
+	JMP  copy_2061
 
-copied_1917:
+copied_2062:
 	VMOVUPD      (SP), Y9
 	VMOVUPD      32(SP), Y10
 	VMULPD       Y5, Y3, Y11
@@ -19681,25 +21920,25 @@ copied_1917:
 	MOVQ         AX, DX
 	ANDQ         $0x00000fff, DX
 	CMPQ         DX, $0x00000fe0
-	JA           storeslow_1918
+	JA           storeslow_2063
 	VMASKMOVPS   Y5, Y2, (AX)
-	JMP          stored_1919
+	JMP          stored_2064
 
-storeslow_1918:
+storeslow_2063:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1920:
+copy_2065:
 	CMPQ BX, DX
-	JGE  copied_1921
+	JGE  copied_2066
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1920
+	JMP  copy_2065
 
-copied_1921:
-stored_1919:
+copied_2066:
+stored_2064:
 	VXORPS      Y0, Y0, Y0
 	VCVTPD2PSY  Y1, X0
 	VCVTPD2PSY  Y3, X1
@@ -19708,28 +21947,28 @@ stored_1919:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1922
+	JA          storeslow_2067
 	VMASKMOVPS  Y0, Y2, (AX)
-	JMP         stored_1923
+	JMP         stored_2068
 
-storeslow_1922:
+storeslow_2067:
 	VMOVUPS Y0, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1924:
+copy_2069:
 	CMPQ DX, CX
-	JGE  copied_1925
+	JGE  copied_2070
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1924
+	JMP  copy_2069
 
-copied_1925:
-stored_1923:
+copied_2070:
+stored_2068:
 	MOVQ R9, R11
 
-done_1903:
+done_2048:
 	MOVQ R10, ret+176(FP)
 	VZEROUPPER
 	RET
@@ -19757,9 +21996,9 @@ TEXT ·saveAVX2(SB), NOSPLIT, $72-120
 	SHLQ    $0x02, DI
 	SUBQ    $0x00000020, DI
 
-singles_1926:
+singles_2071:
 	CMPQ         R8, DI
-	JGT          tail_1927
+	JGT          tail_2072
 	VMOVUPD      (BX)(R8*2), Y1
 	VMOVUPD      32(BX)(R8*2), Y2
 	VMOVUPD      (SI)(R8*2), Y3
@@ -19785,12 +22024,12 @@ singles_1926:
 	VINSERTF128  $0x01, X2, Y1, Y1
 	VMOVUPS      Y1, (DX)(R8*1)
 	ADDQ         $0x00000020, R8
-	JMP          singles_1926
+	JMP          singles_2071
 
-tail_1927:
+tail_2072:
 	ADDQ    $0x00000020, DI
 	CMPQ    R8, DI
-	JEQ     done_1928
+	JEQ     done_2073
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -19799,15 +22038,15 @@ tail_1927:
 	LEAQ    (BX)(R8*2), R11
 	XORQ    BX, BX
 
-copy_1929:
+copy_2074:
 	CMPQ BX, R9
-	JGE  copied_1930
+	JGE  copied_2075
 	MOVL (R11)(BX*1), R10
 	MOVL R10, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1929
+	JMP  copy_2074
 
-copied_1930:
+copied_2075:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -19818,15 +22057,15 @@ copied_1930:
 	LEAQ    (SI)(R8*2), R10
 	XORQ    SI, SI
 
-copy_1931:
+copy_2076:
 	CMPQ SI, BX
-	JGE  copied_1932
+	JGE  copied_2077
 	MOVL (R10)(SI*1), R9
 	MOVL R9, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1931
+	JMP  copy_2076
 
-copied_1932:
+copied_2077:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VXORPS       Y5, Y5, Y5
@@ -19842,25 +22081,25 @@ copied_1932:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_1933
+	JA           storeslow_2078
 	VMASKMOVPS   Y5, Y0, (AX)
-	JMP          stored_1934
+	JMP          stored_2079
 
-storeslow_1933:
+storeslow_2078:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_1935:
+copy_2080:
 	CMPQ SI, BX
-	JGE  copied_1936
+	JGE  copied_2081
 	MOVL (SP)(SI*1), R9
 	MOVL R9, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1935
+	JMP  copy_2080
 
-copied_1936:
-stored_1934:
+copied_2081:
+stored_2079:
 	VXORPS      Y2, Y2, Y2
 	VCVTPD2PSY  Y6, X2
 	VCVTPD2PSY  Y1, X1
@@ -19869,25 +22108,25 @@ stored_1934:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1937
+	JA          storeslow_2082
 	VMASKMOVPS  Y2, Y0, (AX)
-	JMP         stored_1938
+	JMP         stored_2083
 
-storeslow_1937:
+storeslow_2082:
 	VMOVUPS Y2, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1939:
+copy_2084:
 	CMPQ BX, CX
-	JGE  copied_1940
+	JGE  copied_2085
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1939
+	JMP  copy_2084
 
-copied_1940:
-stored_1938:
+copied_2085:
+stored_2083:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y3, X1
 	VCVTPD2PSY  Y4, X2
@@ -19896,28 +22135,28 @@ stored_1938:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1941
+	JA          storeslow_2086
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_1942
+	JMP         stored_2087
 
-storeslow_1941:
+storeslow_2086:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1943:
+copy_2088:
 	CMPQ DX, CX
-	JGE  copied_1944
+	JGE  copied_2089
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1943
+	JMP  copy_2088
 
-copied_1944:
-stored_1942:
+copied_2089:
+stored_2087:
 	MOVQ DI, R8
 
-done_1928:
+done_2073:
 	VZEROUPPER
 	RET
 
@@ -19949,9 +22188,9 @@ TEXT ·trackAVX2(SB), NOSPLIT, $72-112
 	SHLQ         $0x02, SI
 	SUBQ         $0x00000020, SI
 
-singles_1945:
+singles_2090:
 	CMPQ         DI, SI
-	JGT          tail_1946
+	JGT          tail_2091
 	VMOVUPD      (DX)(DI*2), Y4
 	VMOVUPD      32(DX)(DI*2), Y5
 	VMOVUPD      (BX)(DI*2), Y6
@@ -19989,12 +22228,12 @@ singles_1945:
 	VINSERTF128  $0x01, X4, Y6, Y6
 	VMOVUPS      Y6, (CX)(DI*1)
 	ADDQ         $0x00000020, DI
-	JMP          singles_1945
+	JMP          singles_2090
 
-tail_1946:
+tail_2091:
 	ADDQ    $0x00000020, SI
 	CMPQ    DI, SI
-	JEQ     done_1947
+	JEQ     done_2092
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
@@ -20003,15 +22242,15 @@ tail_1946:
 	LEAQ    (DX)(DI*2), R10
 	XORQ    DX, DX
 
-copy_1948:
+copy_2093:
 	CMPQ DX, R8
-	JGE  copied_1949
+	JGE  copied_2094
 	MOVL (R10)(DX*1), R9
 	MOVL R9, (SP)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1948
+	JMP  copy_2093
 
-copied_1949:
+copied_2094:
 	VMOVUPD (SP), Y4
 	VMOVUPD 32(SP), Y5
 	VXORPS  Y6, Y6, Y6
@@ -20022,71 +22261,71 @@ copied_1949:
 	LEAQ    (BX)(DI*2), R9
 	XORQ    BX, BX
 
-copy_1950:
+copy_2095:
 	CMPQ BX, DX
-	JGE  copied_1951
+	JGE  copied_2096
 	MOVL (R9)(BX*1), R8
 	MOVL R8, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1950
+	JMP  copy_2095
 
-copied_1951:
+copied_2096:
 	VMOVUPD    (SP), Y6
 	VMOVUPD    32(SP), Y7
 	LEAQ       (AX)(DI*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_1952
+	JA         loadslow_2097
 	VMASKMOVPS (DX), Y0, Y8
-	JMP        loaded_1953
+	JMP        loaded_2098
 
-loadslow_1952:
+loadslow_2097:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    R8, R8
 
-copy_1954:
+copy_2099:
 	CMPQ R8, BX
-	JGE  copied_1955
+	JGE  copied_2100
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1954
+	JMP  copy_2099
 
-copied_1955:
+copied_2100:
 	VMOVUPS (SP), Y8
 
-loaded_1953:
+loaded_2098:
 	LEAQ       (CX)(DI*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_1956
+	JA         loadslow_2101
 	VMASKMOVPS (DX), Y0, Y9
-	JMP        loaded_1957
+	JMP        loaded_2102
 
-loadslow_1956:
+loadslow_2101:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    R8, R8
 
-copy_1958:
+copy_2103:
 	CMPQ R8, BX
-	JGE  copied_1959
+	JGE  copied_2104
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1958
+	JMP  copy_2103
 
-copied_1959:
+copied_2104:
 	VMOVUPS (SP), Y9
 
-loaded_1957:
+loaded_2102:
 	VCVTPS2PD    X8, Y10
 	VMULPD       Y2, Y10, Y10
 	VMULPD       Y1, Y4, Y4
@@ -20115,25 +22354,25 @@ loaded_1957:
 	MOVQ         AX, DX
 	ANDQ         $0x00000fff, DX
 	CMPQ         DX, $0x00000fe0
-	JA           storeslow_1960
+	JA           storeslow_2105
 	VMASKMOVPS   Y1, Y0, (AX)
-	JMP          stored_1961
+	JMP          stored_2106
 
-storeslow_1960:
+storeslow_2105:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1962:
+copy_2107:
 	CMPQ BX, DX
-	JGE  copied_1963
+	JGE  copied_2108
 	MOVL (SP)(BX*1), R8
 	MOVL R8, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1962
+	JMP  copy_2107
 
-copied_1963:
-stored_1961:
+copied_2108:
+stored_2106:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y4, X1
 	VCVTPD2PSY  Y5, X2
@@ -20142,28 +22381,28 @@ stored_1961:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1964
+	JA          storeslow_2109
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_1965
+	JMP         stored_2110
 
-storeslow_1964:
+storeslow_2109:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1966:
+copy_2111:
 	CMPQ DX, CX
-	JGE  copied_1967
+	JGE  copied_2112
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1966
+	JMP  copy_2111
 
-copied_1967:
-stored_1965:
+copied_2112:
+stored_2110:
 	MOVQ SI, DI
 
-done_1947:
+done_2092:
 	VZEROUPPER
 	RET
 
@@ -20187,9 +22426,9 @@ TEXT ·widenAVX2(SB), NOSPLIT, $72-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000020, DX
 
-singles_1968:
+singles_2113:
 	CMPQ         BX, DX
-	JGT          tail_1969
+	JGT          tail_2114
 	VMOVUPS      (CX)(BX*1), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -20197,39 +22436,39 @@ singles_1968:
 	VMOVUPD      Y2, (AX)(BX*2)
 	VMOVUPD      Y1, 32(AX)(BX*2)
 	ADDQ         $0x00000020, BX
-	JMP          singles_1968
+	JMP          singles_2113
 
-tail_1969:
+tail_2114:
 	ADDQ       $0x00000020, DX
 	CMPQ       BX, DX
-	JEQ        done_1970
+	JEQ        done_2115
 	LEAQ       (CX)(BX*1), CX
 	MOVQ       CX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1971
+	JA         loadslow_2116
 	VMASKMOVPS (CX), Y0, Y0
-	JMP        loaded_1972
+	JMP        loaded_2117
 
-loadslow_1971:
+loadslow_2116:
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1973:
+copy_2118:
 	CMPQ DI, SI
-	JGE  copied_1974
+	JGE  copied_2119
 	MOVL (CX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1973
+	JMP  copy_2118
 
-copied_1974:
+copied_2119:
 	VMOVUPS (SP), Y0
 
-loaded_1972:
+loaded_2117:
 	VCVTPS2PD    X0, Y1
 	VEXTRACTF128 $0x01, Y0, X0
 	VCVTPS2PD    X0, Y0
@@ -20240,18 +22479,18 @@ loaded_1972:
 	LEAQ         (AX)(BX*2), SI
 	XORQ         AX, AX
 
-copy_1975:
+copy_2120:
 	CMPQ AX, CX
-	JGE  copied_1976
+	JGE  copied_2121
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1975
+	JMP  copy_2120
 
-copied_1976:
+copied_2121:
 	MOVQ DX, BX
 
-done_1970:
+done_2115:
 	VZEROUPPER
 	RET
 
@@ -20275,9 +22514,9 @@ TEXT ·narrowAVX2(SB), NOSPLIT, $72-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000020, DX
 
-singles_1977:
+singles_2122:
 	CMPQ        BX, DX
-	JGT         tail_1978
+	JGT         tail_2123
 	VMOVUPD     (CX)(BX*2), Y1
 	VMOVUPD     32(CX)(BX*2), Y2
 	VXORPS      Y3, Y3, Y3
@@ -20286,12 +22525,12 @@ singles_1977:
 	VINSERTF128 $0x01, X1, Y3, Y3
 	VMOVUPS     Y3, (AX)(BX*1)
 	ADDQ        $0x00000020, BX
-	JMP         singles_1977
+	JMP         singles_2122
 
-tail_1978:
+tail_2123:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_1979
+	JEQ     done_2124
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -20300,15 +22539,15 @@ tail_1978:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_1980:
+copy_2125:
 	CMPQ CX, SI
-	JGE  copied_1981
+	JGE  copied_2126
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_1980
+	JMP  copy_2125
 
-copied_1981:
+copied_2126:
 	VMOVUPD     (SP), Y1
 	VMOVUPD     32(SP), Y2
 	VXORPS      Y3, Y3, Y3
@@ -20319,28 +22558,28 @@ copied_1981:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1982
+	JA          storeslow_2127
 	VMASKMOVPS  Y3, Y0, (AX)
-	JMP         stored_1983
+	JMP         stored_2128
 
-storeslow_1982:
+storeslow_2127:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1984:
+copy_2129:
 	CMPQ BX, CX
-	JGE  copied_1985
+	JGE  copied_2130
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1984
+	JMP  copy_2129
 
-copied_1985:
-stored_1983:
+copied_2130:
+stored_2128:
 	MOVQ DX, BX
 
-done_1979:
+done_2124:
 	VZEROUPPER
 	RET
 
@@ -20376,9 +22615,9 @@ TEXT ·gradCoefficientsAVX2(SB), NOSPLIT, $72-248
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_1986:
+singles_2131:
 	CMPQ         R13, R12
-	JGT          tail_1987
+	JGT          tail_2132
 	VMOVUPD      (DI)(R13*2), Y2
 	VMOVUPD      32(DI)(R13*2), Y3
 	VMOVUPD      (R8)(R13*2), Y4
@@ -20395,7 +22634,7 @@ singles_1986:
 	VMOVUPD      Y4, (R8)(R13*2)
 	VMOVUPD      Y5, 32(R8)(R13*2)
 	CMPQ         dWeight_len+80(FP), $0x00
-	JEQ          nodWeight_1989
+	JEQ          nodWeight_2134
 	VCVTPS2PD    X6, Y8
 	VMULPD       Y4, Y8, Y8
 	VEXTRACTF128 $0x01, Y6, X9
@@ -20407,16 +22646,16 @@ singles_1986:
 	VINSERTF128  $0x01, X8, Y10, Y10
 	VMOVUPS      Y10, (BX)(R13*1)
 
-nodWeight_1989:
+nodWeight_2134:
 	CMPQ        dBias_len+104(FP), $0x00
-	JEQ         nodBias_1990
+	JEQ         nodBias_2135
 	VXORPS      Y8, Y8, Y8
 	VCVTPD2PSY  Y2, X8
 	VCVTPD2PSY  Y3, X9
 	VINSERTF128 $0x01, X9, Y8, Y8
 	VMOVUPS     Y8, (SI)(R13*1)
 
-nodBias_1990:
+nodBias_2135:
 	VMOVUPS      (R10)(R13*1), Y8
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
@@ -20469,12 +22708,12 @@ nodBias_1990:
 	VINSERTF128  $0x01, X2, Y4, Y4
 	VMOVUPS      Y4, (DX)(R13*1)
 	ADDQ         $0x00000020, R13
-	JMP          singles_1986
+	JMP          singles_2131
 
-tail_1987:
+tail_2132:
 	ADDQ    $0x00000020, R12
 	CMPQ    R13, R12
-	JEQ     done_1988
+	JEQ     done_2133
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
@@ -20483,15 +22722,15 @@ tail_1987:
 	LEAQ    (DI)(R13*2), BP
 	XORQ    DI, DI
 
-copy_1991:
+copy_2136:
 	CMPQ DI, R14
-	JGE  copied_1992
+	JGE  copied_2137
 	MOVL (BP)(DI*1), R15
 	MOVL R15, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1991
+	JMP  copy_2136
 
-copied_1992:
+copied_2137:
 	VMOVUPD (SP), Y2
 	VMOVUPD 32(SP), Y3
 	VXORPS  Y4, Y4, Y4
@@ -20502,71 +22741,71 @@ copied_1992:
 	LEAQ    (R8)(R13*2), BP
 	XORQ    R14, R14
 
-copy_1993:
+copy_2138:
 	CMPQ R14, DI
-	JGE  copied_1994
+	JGE  copied_2139
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1993
+	JMP  copy_2138
 
-copied_1994:
+copied_2139:
 	VMOVUPD    (SP), Y4
 	VMOVUPD    32(SP), Y5
 	LEAQ       (R9)(R13*1), DI
 	MOVQ       DI, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_1995
+	JA         loadslow_2140
 	VMASKMOVPS (DI), Y0, Y6
-	JMP        loaded_1996
+	JMP        loaded_2141
 
-loadslow_1995:
+loadslow_2140:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R14, R14
 
-copy_1997:
+copy_2142:
 	CMPQ R14, R9
-	JGE  copied_1998
+	JGE  copied_2143
 	MOVL (DI)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1997
+	JMP  copy_2142
 
-copied_1998:
+copied_2143:
 	VMOVUPS (SP), Y6
 
-loaded_1996:
+loaded_2141:
 	LEAQ       (R11)(R13*1), DI
 	MOVQ       DI, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_1999
+	JA         loadslow_2144
 	VMASKMOVPS (DI), Y0, Y7
-	JMP        loaded_2000
+	JMP        loaded_2145
 
-loadslow_1999:
+loadslow_2144:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R11, R11
 
-copy_2001:
+copy_2146:
 	CMPQ R11, R9
-	JGE  copied_2002
+	JGE  copied_2147
 	MOVL (DI)(R11*1), R14
 	MOVL R14, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_2001
+	JMP  copy_2146
 
-copied_2002:
+copied_2147:
 	VMOVUPS (SP), Y7
 
-loaded_2000:
+loaded_2145:
 	VCVTPS2PD    X7, Y8
 	VMULPD       Y2, Y8, Y8
 	VSUBPD       Y8, Y4, Y4
@@ -20581,17 +22820,17 @@ loaded_2000:
 	LEAQ         (R8)(R13*2), R11
 	XORQ         R8, R8
 
-copy_2003:
+copy_2148:
 	CMPQ R8, DI
-	JGE  copied_2004
+	JGE  copied_2149
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (R11)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_2003
+	JMP  copy_2148
 
-copied_2004:
+copied_2149:
 	CMPQ         dWeight_len+80(FP), $0x00
-	JEQ          nodWeight_2005
+	JEQ          nodWeight_2150
 	VCVTPS2PD    X6, Y8
 	VMULPD       Y4, Y8, Y8
 	VEXTRACTF128 $0x01, Y6, X9
@@ -20605,28 +22844,28 @@ copied_2004:
 	MOVQ         BX, DI
 	ANDQ         $0x00000fff, DI
 	CMPQ         DI, $0x00000fe0
-	JA           storeslow_2006
+	JA           storeslow_2151
 	VMASKMOVPS   Y10, Y0, (BX)
-	JMP          stored_2007
+	JMP          stored_2152
 
-storeslow_2006:
+storeslow_2151:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_2008:
+copy_2153:
 	CMPQ R8, DI
-	JGE  copied_2009
+	JGE  copied_2154
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (BX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_2008
+	JMP  copy_2153
 
-copied_2009:
-stored_2007:
-nodWeight_2005:
+copied_2154:
+stored_2152:
+nodWeight_2150:
 	CMPQ        dBias_len+104(FP), $0x00
-	JEQ         nodBias_2010
+	JEQ         nodBias_2155
 	VXORPS      Y8, Y8, Y8
 	VCVTPD2PSY  Y2, X8
 	VCVTPD2PSY  Y3, X9
@@ -20635,53 +22874,53 @@ nodWeight_2005:
 	MOVQ        BX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_2011
+	JA          storeslow_2156
 	VMASKMOVPS  Y8, Y0, (BX)
-	JMP         stored_2012
+	JMP         stored_2157
 
-storeslow_2011:
+storeslow_2156:
 	VMOVUPS Y8, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_2013:
+copy_2158:
 	CMPQ DI, SI
-	JGE  copied_2014
+	JGE  copied_2159
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (BX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2013
+	JMP  copy_2158
 
-copied_2014:
-stored_2012:
-nodBias_2010:
+copied_2159:
+stored_2157:
+nodBias_2155:
 	LEAQ       (R10)(R13*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_2015
+	JA         loadslow_2160
 	VMASKMOVPS (BX), Y0, Y8
-	JMP        loaded_2016
+	JMP        loaded_2161
 
-loadslow_2015:
+loadslow_2160:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_2017:
+copy_2162:
 	CMPQ DI, SI
-	JGE  copied_2018
+	JGE  copied_2163
 	MOVL (BX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2017
+	JMP  copy_2162
 
-copied_2018:
+copied_2163:
 	VMOVUPS (SP), Y8
 
-loaded_2016:
+loaded_2161:
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
 	VMULPD       Y10, Y9, Y9
@@ -20698,25 +22937,25 @@ loaded_2016:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_2019
+	JA           storeslow_2164
 	VMASKMOVPS   Y11, Y0, (AX)
-	JMP          stored_2020
+	JMP          stored_2165
 
-storeslow_2019:
+storeslow_2164:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_2021:
+copy_2166:
 	CMPQ SI, BX
-	JGE  copied_2022
+	JGE  copied_2167
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_2021
+	JMP  copy_2166
 
-copied_2022:
-stored_2020:
+copied_2167:
+stored_2165:
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
 	VMULPD       Y10, Y9, Y9
@@ -20752,25 +22991,25 @@ stored_2020:
 	MOVQ         AX, CX
 	ANDQ         $0x00000fff, CX
 	CMPQ         CX, $0x00000fe0
-	JA           storeslow_2023
+	JA           storeslow_2168
 	VMASKMOVPS   Y1, Y0, (AX)
-	JMP          stored_2024
+	JMP          stored_2169
 
-storeslow_2023:
+storeslow_2168:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_2025:
+copy_2170:
 	CMPQ BX, CX
-	JGE  copied_2026
+	JGE  copied_2171
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2025
+	JMP  copy_2170
 
-copied_2026:
-stored_2024:
+copied_2171:
+stored_2169:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y2, X1
 	VCVTPD2PSY  Y3, X2
@@ -20779,28 +23018,28 @@ stored_2024:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_2027
+	JA          storeslow_2172
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_2028
+	JMP         stored_2173
 
-storeslow_2027:
+storeslow_2172:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_2029:
+copy_2174:
 	CMPQ DX, CX
-	JGE  copied_2030
+	JGE  copied_2175
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_2029
+	JMP  copy_2174
 
-copied_2030:
-stored_2028:
+copied_2175:
+stored_2173:
 	MOVQ R12, R13
 
-done_1988:
+done_2133:
 	VZEROUPPER
 	RET
 
@@ -21122,21 +23361,40 @@ group_13:
 	SHLQ $0x02, BX
 	MOVQ CX, SI
 	SHLQ $0x02, SI
+	CMPQ prefetch+144(FP), $0x00
+	JE   unprefetched_15
 	CMPQ SI, $0x00000040
-	JB   run1_true_16
-	JEQ  run1_false_15
+	JB   run1_true_true_17
+	JEQ  run1_false_true_16
 	CMPQ SI, $0x00000080
-	JB   run2_true_18
-	JEQ  run2_false_17
+	JB   run2_true_true_19
+	JEQ  run2_false_true_18
 	CMPQ SI, $0x000000c0
-	JB   run3_true_20
-	JEQ  run3_false_19
+	JB   run3_true_true_21
+	JEQ  run3_false_true_20
 	CMPQ SI, $0x00000100
-	JB   run4_true_22
-	JEQ  run4_false_21
+	JB   run4_true_true_23
+	JEQ  run4_false_true_22
+	JMP  unprefetched_15_long
+
+unprefetched_15:
+	CMPQ SI, $0x00000040
+	JB   run1_true_false_25
+	JEQ  run1_false_false_24
+	CMPQ SI, $0x00000080
+	JB   run2_true_false_27
+	JEQ  run2_false_false_26
+	CMPQ SI, $0x000000c0
+	JB   run3_true_false_29
+	JEQ  run3_false_false_28
+	CMPQ SI, $0x00000100
+	JB   run4_true_false_31
+	JEQ  run4_false_false_30
+
+unprefetched_15_long:
 	XORQ DI, DI
 
-channel_23:
+channel_32:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -21149,11 +23407,11 @@ channel_23:
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_24
+	JZ           noprefetch_33
 	XORQ         R9, R9
 	MOVQ         DX, R10
 
-prefetch_25:
+prefetch_34:
 	LEAQ       (R8)(AX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -21161,20 +23419,20 @@ prefetch_25:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_25
+	JNZ        prefetch_34
 
-noprefetch_24:
+noprefetch_33:
 	XORQ R8, R8
 	MOVQ DX, R9
 
-sample_26:
+sample_35:
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000080, R11
 
-blocks_31:
+blocks_40:
 	CMPQ        R10, R11
-	JGT         blocksdone_32
+	JGT         blocksdone_41
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -21182,40 +23440,40 @@ blocks_31:
 	VSUBPS      Z9, Z3, Z3
 	VFMADD231PS Z9, Z9, Z4
 	ADDQ        $0x00000080, R10
-	JMP         blocks_31
+	JMP         blocks_40
 
-blocksdone_32:
+blocksdone_41:
 	ADDQ $0x00000040, R11
 
-singles_28:
+singles_37:
 	CMPQ        R10, R11
-	JGT         tail_29
+	JGT         tail_38
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
 	ADDQ        $0x00000040, R10
-	JMP         singles_28
+	JMP         singles_37
 
-tail_29:
+tail_38:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_30
+	JEQ         done_39
 	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
 	MOVQ        R11, R10
 
-done_30:
+done_39:
 	ADDQ BX, R8
 	DECQ R9
-	JZ   samplesdone_27
+	JZ   samplesdone_36
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000080, R11
 
-blocks_36:
+blocks_45:
 	CMPQ        R10, R11
-	JGT         blocksdone_37
+	JGT         blocksdone_46
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
@@ -21223,35 +23481,35 @@ blocks_36:
 	VSUBPS      Z9, Z7, Z7
 	VFMADD231PS Z9, Z9, Z8
 	ADDQ        $0x00000080, R10
-	JMP         blocks_36
+	JMP         blocks_45
 
-blocksdone_37:
+blocksdone_46:
 	ADDQ $0x00000040, R11
 
-singles_33:
+singles_42:
 	CMPQ        R10, R11
-	JGT         tail_34
+	JGT         tail_43
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
 	ADDQ        $0x00000040, R10
-	JMP         singles_33
+	JMP         singles_42
 
-tail_34:
+tail_43:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_35
+	JEQ         done_44
 	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
 	MOVQ        R11, R10
 
-done_35:
+done_44:
 	ADDQ BX, R8
 	DECQ R9
-	JNZ  sample_26
+	JNZ  sample_35
 
-samplesdone_27:
+samplesdone_36:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -21285,13 +23543,13 @@ samplesdone_27:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_23
+	JB            channel_32
 	JMP           grouped_14
 
-run1_false_15:
+run1_false_true_16:
 	XORQ DI, DI
 
-channel_38:
+channel_47:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -21303,29 +23561,804 @@ channel_38:
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_39
+	ADDQ         AX, R8
 	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_48:
+	CMPQ        R11, $0x02
+	JB          downlast_49
+	PREFETCHT0  (R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	PREFETCHT0  (R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_48
+
+downlast_49:
+	TESTQ       R11, R11
+	JZ          downdone_50
+	PREFETCHT0  (R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Z0, Z0
+	VSUBPS      Z0, Z1, Z1
+	VFMADD231PS Z0, Z0, Z2
+
+downdone_50:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_47
+	JMP           grouped_14
+
+run1_true_true_17:
+	XORQ DI, DI
+
+channel_51:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_52:
+	CMPQ        R11, $0x02
+	JB          downlast_53
+	PREFETCHT0  (R8)(R9*1)
+	VSUBPS.Z    (AX)(R9*1), Z0, K1, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	PREFETCHT0  (R8)(R10*1)
+	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_52
+
+downlast_53:
+	TESTQ       R11, R11
+	JZ          downdone_54
+	PREFETCHT0  (R8)(R9*1)
+	VSUBPS.Z    (AX)(R9*1), Z0, K1, Z0
+	VSUBPS      Z0, Z1, Z1
+	VFMADD231PS Z0, Z0, Z2
+
+downdone_54:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_51
+	JMP           grouped_14
+
+run2_false_true_18:
+	XORQ DI, DI
+
+channel_55:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_56:
+	CMPQ        R11, $0x02
+	JB          downlast_57
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS      64(AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_56
+
+downlast_57:
+	TESTQ       R11, R11
+	JZ          downdone_58
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R9*1), Z0, Z0
+	VSUBPS      Z0, Z3, Z3
+	VFMADD231PS Z0, Z0, Z4
+
+downdone_58:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_55
+	JMP           grouped_14
+
+run2_true_true_19:
+	XORQ DI, DI
+
+channel_59:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_60:
+	CMPQ        R11, $0x02
+	JB          downlast_61
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS.Z    64(AX)(R9*1), Z0, K1, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS.Z    64(AX)(R10*1), Z0, K1, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_60
+
+downlast_61:
+	TESTQ       R11, R11
+	JZ          downdone_62
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS.Z    64(AX)(R9*1), Z0, K1, Z0
+	VSUBPS      Z0, Z3, Z3
+	VFMADD231PS Z0, Z0, Z4
+
+downdone_62:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_59
+	JMP           grouped_14
+
+run3_false_true_20:
+	XORQ DI, DI
+
+channel_63:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_64:
+	CMPQ        R11, $0x02
+	JB          downlast_65
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      128(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	PREFETCHT0  128(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS      64(AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	VSUBPS      128(AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_64
+
+downlast_65:
+	TESTQ       R11, R11
+	JZ          downdone_66
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      128(AX)(R9*1), Z0, Z0
+	VSUBPS      Z0, Z1, Z1
+	VFMADD231PS Z0, Z0, Z2
+
+downdone_66:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_63
+	JMP           grouped_14
+
+run3_true_true_21:
+	XORQ DI, DI
+
+channel_67:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_68:
+	CMPQ        R11, $0x02
+	JB          downlast_69
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS.Z    128(AX)(R9*1), Z0, K1, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	PREFETCHT0  128(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS      64(AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	VSUBPS.Z    128(AX)(R10*1), Z0, K1, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_68
+
+downlast_69:
+	TESTQ       R11, R11
+	JZ          downdone_70
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS.Z    128(AX)(R9*1), Z0, K1, Z0
+	VSUBPS      Z0, Z1, Z1
+	VFMADD231PS Z0, Z0, Z2
+
+downdone_70:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_67
+	JMP           grouped_14
+
+run4_false_true_22:
+	XORQ DI, DI
+
+channel_71:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_72:
+	CMPQ        R11, $0x02
+	JB          downlast_73
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	PREFETCHT0  192(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      128(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      192(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	PREFETCHT0  128(R8)(R10*1)
+	PREFETCHT0  192(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS      64(AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	VSUBPS      128(AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS      192(AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_72
+
+downlast_73:
+	TESTQ       R11, R11
+	JZ          downdone_74
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	PREFETCHT0  192(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      128(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      192(AX)(R9*1), Z0, Z0
+	VSUBPS      Z0, Z3, Z3
+	VFMADD231PS Z0, Z0, Z4
+
+downdone_74:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_71
+	JMP           grouped_14
+
+run4_true_true_23:
+	XORQ DI, DI
+
+channel_75:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+144(FP), R8
+	ADDQ         AX, R8
+	XORQ         R9, R9
+	LEAQ         (R9)(BX*1), R10
+	MOVQ         DX, R11
+
+down_76:
+	CMPQ        R11, $0x02
+	JB          downlast_77
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	PREFETCHT0  192(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      128(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS.Z    192(AX)(R9*1), Z0, K1, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	PREFETCHT0  (R8)(R10*1)
+	PREFETCHT0  64(R8)(R10*1)
+	PREFETCHT0  128(R8)(R10*1)
+	PREFETCHT0  192(R8)(R10*1)
+	VSUBPS      (AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS      64(AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	VSUBPS      128(AX)(R10*1), Z0, Z9
+	VSUBPS      Z9, Z5, Z5
+	VFMADD231PS Z9, Z9, Z6
+	VSUBPS.Z    192(AX)(R10*1), Z0, K1, Z9
+	VSUBPS      Z9, Z7, Z7
+	VFMADD231PS Z9, Z9, Z8
+	LEAQ        (R9)(BX*2), R9
+	LEAQ        (R10)(BX*2), R10
+	SUBQ        $0x02, R11
+	JMP         down_76
+
+downlast_77:
+	TESTQ       R11, R11
+	JZ          downdone_78
+	PREFETCHT0  (R8)(R9*1)
+	PREFETCHT0  64(R8)(R9*1)
+	PREFETCHT0  128(R8)(R9*1)
+	PREFETCHT0  192(R8)(R9*1)
+	VSUBPS      (AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS      64(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z3, Z3
+	VFMADD231PS Z9, Z9, Z4
+	VSUBPS      128(AX)(R9*1), Z0, Z9
+	VSUBPS      Z9, Z1, Z1
+	VFMADD231PS Z9, Z9, Z2
+	VSUBPS.Z    192(AX)(R9*1), Z0, K1, Z0
+	VSUBPS      Z0, Z3, Z3
+	VFMADD231PS Z0, Z0, Z4
+
+downdone_78:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 1088(R8)(DI*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          buf_base+48(FP), R8
+	VMOVSD        X0, 3264(R8)(DI*8)
+	ADDQ          SI, AX
+	INCQ          DI
+	CMPQ          DI, mean_len+8(FP)
+	JB            channel_75
+	JMP           grouped_14
+
+run1_false_false_24:
+	XORQ DI, DI
+
+channel_79:
+	MOVQ         buf_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_40:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_40
-
-noprefetch_39:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_41:
+down_80:
 	CMPQ        R10, $0x02
-	JB          downlast_42
+	JB          downlast_81
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -21335,16 +24368,16 @@ down_41:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_41
+	JMP         down_80
 
-downlast_42:
+downlast_81:
 	TESTQ       R10, R10
-	JZ          downdone_43
+	JZ          downdone_82
 	VSUBPS      (AX)(R8*1), Z0, Z0
 	VSUBPS      Z0, Z1, Z1
 	VFMADD231PS Z0, Z0, Z2
 
-downdone_43:
+downdone_82:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -21378,13 +24411,13 @@ downdone_43:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_38
+	JB            channel_79
 	JMP           grouped_14
 
-run1_true_16:
+run1_true_false_25:
 	XORQ DI, DI
 
-channel_44:
+channel_83:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -21395,30 +24428,13 @@ channel_44:
 	VPXORD       Z6, Z6, Z6
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_45
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_46:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_46
-
-noprefetch_45:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_47:
+down_84:
 	CMPQ        R10, $0x02
-	JB          downlast_48
+	JB          downlast_85
 	VSUBPS.Z    (AX)(R8*1), Z0, K1, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -21428,16 +24444,16 @@ down_47:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_47
+	JMP         down_84
 
-downlast_48:
+downlast_85:
 	TESTQ       R10, R10
-	JZ          downdone_49
+	JZ          downdone_86
 	VSUBPS.Z    (AX)(R8*1), Z0, K1, Z0
 	VSUBPS      Z0, Z1, Z1
 	VFMADD231PS Z0, Z0, Z2
 
-downdone_49:
+downdone_86:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -21471,13 +24487,13 @@ downdone_49:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_44
+	JB            channel_83
 	JMP           grouped_14
 
-run2_false_17:
+run2_false_false_26:
 	XORQ DI, DI
 
-channel_50:
+channel_87:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -21488,30 +24504,13 @@ channel_50:
 	VPXORD       Z6, Z6, Z6
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_51
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_52:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_52
-
-noprefetch_51:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_53:
+down_88:
 	CMPQ        R10, $0x02
-	JB          downlast_54
+	JB          downlast_89
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -21527,11 +24526,11 @@ down_53:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_53
+	JMP         down_88
 
-downlast_54:
+downlast_89:
 	TESTQ       R10, R10
-	JZ          downdone_55
+	JZ          downdone_90
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -21539,7 +24538,7 @@ downlast_54:
 	VSUBPS      Z0, Z3, Z3
 	VFMADD231PS Z0, Z0, Z4
 
-downdone_55:
+downdone_90:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -21573,13 +24572,13 @@ downdone_55:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_50
+	JB            channel_87
 	JMP           grouped_14
 
-run2_true_18:
+run2_true_false_27:
 	XORQ DI, DI
 
-channel_56:
+channel_91:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -21590,30 +24589,13 @@ channel_56:
 	VPXORD       Z6, Z6, Z6
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_57
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_58:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_58
-
-noprefetch_57:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_59:
+down_92:
 	CMPQ        R10, $0x02
-	JB          downlast_60
+	JB          downlast_93
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -21629,11 +24611,11 @@ down_59:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_59
+	JMP         down_92
 
-downlast_60:
+downlast_93:
 	TESTQ       R10, R10
-	JZ          downdone_61
+	JZ          downdone_94
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -21641,7 +24623,7 @@ downlast_60:
 	VSUBPS      Z0, Z3, Z3
 	VFMADD231PS Z0, Z0, Z4
 
-downdone_61:
+downdone_94:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -21675,13 +24657,13 @@ downdone_61:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_56
+	JB            channel_91
 	JMP           grouped_14
 
-run3_false_19:
+run3_false_false_28:
 	XORQ DI, DI
 
-channel_62:
+channel_95:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -21692,30 +24674,13 @@ channel_62:
 	VPXORD       Z6, Z6, Z6
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_63
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_64:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_64
-
-noprefetch_63:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_65:
+down_96:
 	CMPQ        R10, $0x02
-	JB          downlast_66
+	JB          downlast_97
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -21737,11 +24702,11 @@ down_65:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_65
+	JMP         down_96
 
-downlast_66:
+downlast_97:
 	TESTQ       R10, R10
-	JZ          downdone_67
+	JZ          downdone_98
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -21752,7 +24717,7 @@ downlast_66:
 	VSUBPS      Z0, Z1, Z1
 	VFMADD231PS Z0, Z0, Z2
 
-downdone_67:
+downdone_98:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -21786,13 +24751,13 @@ downdone_67:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_62
+	JB            channel_95
 	JMP           grouped_14
 
-run3_true_20:
+run3_true_false_29:
 	XORQ DI, DI
 
-channel_68:
+channel_99:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -21803,30 +24768,13 @@ channel_68:
 	VPXORD       Z6, Z6, Z6
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_69
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_70:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_70
-
-noprefetch_69:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_71:
+down_100:
 	CMPQ        R10, $0x02
-	JB          downlast_72
+	JB          downlast_101
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -21848,11 +24796,11 @@ down_71:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_71
+	JMP         down_100
 
-downlast_72:
+downlast_101:
 	TESTQ       R10, R10
-	JZ          downdone_73
+	JZ          downdone_102
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -21863,7 +24811,7 @@ downlast_72:
 	VSUBPS      Z0, Z1, Z1
 	VFMADD231PS Z0, Z0, Z2
 
-downdone_73:
+downdone_102:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -21897,13 +24845,13 @@ downdone_73:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_68
+	JB            channel_99
 	JMP           grouped_14
 
-run4_false_21:
+run4_false_false_30:
 	XORQ DI, DI
 
-channel_74:
+channel_103:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -21914,30 +24862,13 @@ channel_74:
 	VPXORD       Z6, Z6, Z6
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_75
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_76:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_76
-
-noprefetch_75:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_77:
+down_104:
 	CMPQ        R10, $0x02
-	JB          downlast_78
+	JB          downlast_105
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -21965,11 +24896,11 @@ down_77:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_77
+	JMP         down_104
 
-downlast_78:
+downlast_105:
 	TESTQ       R10, R10
-	JZ          downdone_79
+	JZ          downdone_106
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -21983,7 +24914,7 @@ downlast_78:
 	VSUBPS      Z0, Z3, Z3
 	VFMADD231PS Z0, Z0, Z4
 
-downdone_79:
+downdone_106:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -22017,13 +24948,13 @@ downdone_79:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_74
+	JB            channel_103
 	JMP           grouped_14
 
-run4_true_22:
+run4_true_false_31:
 	XORQ DI, DI
 
-channel_80:
+channel_107:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -22034,30 +24965,13 @@ channel_80:
 	VPXORD       Z6, Z6, Z6
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
-	MOVQ         prefetch+144(FP), R8
-	TESTQ        R8, R8
-	JZ           noprefetch_81
-	XORQ         R9, R9
+	XORQ         R8, R8
+	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-prefetch_82:
-	LEAQ       (R8)(AX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-	ADDQ       BX, R9
-	DECQ       R10
-	JNZ        prefetch_82
-
-noprefetch_81:
-	XORQ R8, R8
-	LEAQ (R8)(BX*1), R9
-	MOVQ DX, R10
-
-down_83:
+down_108:
 	CMPQ        R10, $0x02
-	JB          downlast_84
+	JB          downlast_109
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -22085,11 +24999,11 @@ down_83:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_83
+	JMP         down_108
 
-downlast_84:
+downlast_109:
 	TESTQ       R10, R10
-	JZ          downdone_85
+	JZ          downdone_110
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -22103,7 +25017,7 @@ downlast_84:
 	VSUBPS      Z0, Z3, Z3
 	VFMADD231PS Z0, Z0, Z4
 
-downdone_85:
+downdone_110:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -22137,7 +25051,7 @@ downdone_85:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_80
+	JB            channel_107
 
 grouped_14:
 	MOVQ       DX, R8
@@ -22169,9 +25083,9 @@ grouped_14:
 	SHLQ       $0x02, DI
 	SUBQ       $0x00000040, DI
 
-singles_86:
+singles_111:
 	CMPQ          R11, DI
-	JGT           tail_87
+	JGT           tail_112
 	VMOVUPD       (R8)(R11*2), Z0
 	VMOVUPD       64(R8)(R11*2), Z1
 	VMOVUPD       (R9)(R11*2), Z2
@@ -22222,12 +25136,12 @@ singles_86:
 	VINSERTF64X4  $0x01, Y0, Z2, Z2
 	VMOVUPS       Z2, (R10)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_86
+	JMP           singles_111
 
-tail_87:
+tail_112:
 	ADDQ          $0x00000040, DI
 	CMPQ          R11, DI
-	JEQ           done_88
+	JEQ           done_113
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (R8)(R11*2), K1, Z0
 	VMOVUPD.Z     64(R8)(R11*2), K2, Z1
@@ -22283,16 +25197,16 @@ tail_87:
 	VMOVUPS       Z2, (R10)(R11*1)
 	MOVQ          DI, R11
 
-done_88:
+done_113:
 	ADDQ    BX, count+120(FP)
 	SUBQ    DX, samples+104(FP)
-	JZ      done_89
+	JZ      done_114
 	MOVQ    group+136(FP), DX
 	CMPQ    samples+104(FP), DX
 	CMOVQLT samples+104(FP), DX
 	JMP     group_13
 
-done_89:
+done_114:
 	VZEROUPPER
 	RET
 
@@ -22317,7 +25231,7 @@ TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-136
 	MOVWLZX (SI)(BX*2), BX
 	KMOVW   BX, K1
 
-chunk_90:
+chunk_115:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X2
 	VCVTSI2SDQ DX, X2, X0
@@ -22330,24 +25244,24 @@ chunk_90:
 	VMULSD     X1, X2, X2
 	VMOVSD     X2, 16(SP)
 	CMPQ       mean_len+8(FP), $0x50
-	JA         wide_92
+	JA         wide_117
 	CMPQ       mean_len+8(FP), $0x10
-	JB         narrowpartial_94
-	JE         narrowwhole_95
+	JB         narrowpartial_119
+	JE         narrowwhole_120
 	CMPQ       mean_len+8(FP), $0x20
-	JB         narrowpartial_96
-	JE         narrowwhole_97
+	JB         narrowpartial_121
+	JE         narrowwhole_122
 	CMPQ       mean_len+8(FP), $0x30
-	JB         narrowpartial_98
-	JE         narrowwhole_99
+	JB         narrowpartial_123
+	JE         narrowwhole_124
 	CMPQ       mean_len+8(FP), $0x40
-	JB         narrowpartial_100
-	JE         narrowwhole_101
+	JB         narrowpartial_125
+	JE         narrowwhole_126
 	CMPQ       mean_len+8(FP), $0x50
-	JB         narrowpartial_102
-	JE         narrowwhole_103
+	JB         narrowpartial_127
+	JE         narrowwhole_128
 
-narrowpartial_94:
+narrowpartial_119:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x00, SI
@@ -22359,11 +25273,11 @@ narrowpartial_94:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_104:
+narrow_129:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_105
+	JLT        narrowrows_130
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_106
+	JEQ        noprefetch_131
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -22371,7 +25285,7 @@ narrow_104:
 	PREFETCHT0 (SI)(CX*2)
 	PREFETCHT0 (SI)(R8*1)
 
-noprefetch_106:
+noprefetch_131:
 	VMOVUPS     (BX), Z2
 	VMOVUPS.Z   (AX), K2, Z3
 	VSUBPS      Z2, Z3, Z3
@@ -22393,12 +25307,12 @@ noprefetch_106:
 	VADDPS      Z3, Z1, Z1
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_104
+	JMP         narrow_129
 
-narrowrows_105:
-narrow_107:
+narrowrows_130:
+narrow_132:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_108
+	JLT       narrowrows_133
 	VMOVUPS   (BX), Z2
 	VMOVUPS.Z (AX), K2, Z3
 	VSUBPS    Z2, Z3, Z3
@@ -22408,25 +25322,25 @@ narrow_107:
 	VADDPS    Z3, Z1, Z1
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_107
+	JMP       narrow_132
 
-narrowrows_108:
+narrowrows_133:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
-	JMP     narrowdone_93
+	JMP     narrowdone_118
 
-narrowwhole_95:
+narrowwhole_120:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	MOVQ   buf_base+48(FP), BX
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_109:
+narrow_134:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_110
+	JLT        narrowrows_135
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_111
+	JEQ        noprefetch_136
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -22434,7 +25348,7 @@ narrow_109:
 	PREFETCHT0 (SI)(CX*2)
 	PREFETCHT0 (SI)(R8*1)
 
-noprefetch_111:
+noprefetch_136:
 	VMOVUPS     (BX), Z2
 	VMOVUPS     (AX), Z3
 	VSUBPS      Z2, Z3, Z3
@@ -22456,12 +25370,12 @@ noprefetch_111:
 	VADDPS      Z3, Z1, Z1
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_109
+	JMP         narrow_134
 
-narrowrows_110:
-narrow_112:
+narrowrows_135:
+narrow_137:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_113
+	JLT     narrowrows_138
 	VMOVUPS (BX), Z2
 	VMOVUPS (AX), Z3
 	VSUBPS  Z2, Z3, Z3
@@ -22471,14 +25385,14 @@ narrow_112:
 	VADDPS  Z3, Z1, Z1
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_112
+	JMP     narrow_137
 
-narrowrows_113:
+narrowrows_138:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
-	JMP     narrowdone_93
+	JMP     narrowdone_118
 
-narrowpartial_96:
+narrowpartial_121:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x10, SI
@@ -22492,11 +25406,11 @@ narrowpartial_96:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_114:
+narrow_139:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_115
+	JLT        narrowrows_140
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_116
+	JEQ        noprefetch_141
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -22508,7 +25422,7 @@ narrow_114:
 	PREFETCHT0 (SI)(R8*1)
 	PREFETCHT0 64(SI)(R8*1)
 
-noprefetch_116:
+noprefetch_141:
 	VMOVUPS     (BX), Z4
 	VMOVUPS     64(BX), Z5
 	VMOVUPS     (AX), Z6
@@ -22549,12 +25463,12 @@ noprefetch_116:
 	VADDPS      Z8, Z3, Z3
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_114
+	JMP         narrow_139
 
-narrowrows_115:
-narrow_117:
+narrowrows_140:
+narrow_142:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_118
+	JLT       narrowrows_143
 	VMOVUPS   (BX), Z4
 	VMOVUPS   64(BX), Z5
 	VMOVUPS   (AX), Z6
@@ -22571,16 +25485,16 @@ narrow_117:
 	VADDPS    Z7, Z3, Z3
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_117
+	JMP       narrow_142
 
-narrowrows_118:
+narrowrows_143:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
 	VMOVUPS Z3, 2240(BX)
-	JMP     narrowdone_93
+	JMP     narrowdone_118
 
-narrowwhole_97:
+narrowwhole_122:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -22589,11 +25503,11 @@ narrowwhole_97:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_119:
+narrow_144:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_120
+	JLT        narrowrows_145
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_121
+	JEQ        noprefetch_146
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -22605,7 +25519,7 @@ narrow_119:
 	PREFETCHT0 (SI)(R8*1)
 	PREFETCHT0 64(SI)(R8*1)
 
-noprefetch_121:
+noprefetch_146:
 	VMOVUPS     (BX), Z4
 	VMOVUPS     64(BX), Z5
 	VMOVUPS     (AX), Z6
@@ -22646,12 +25560,12 @@ noprefetch_121:
 	VADDPS      Z8, Z3, Z3
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_119
+	JMP         narrow_144
 
-narrowrows_120:
-narrow_122:
+narrowrows_145:
+narrow_147:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_123
+	JLT     narrowrows_148
 	VMOVUPS (BX), Z4
 	VMOVUPS 64(BX), Z5
 	VMOVUPS (AX), Z6
@@ -22668,16 +25582,16 @@ narrow_122:
 	VADDPS  Z7, Z3, Z3
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_122
+	JMP     narrow_147
 
-narrowrows_123:
+narrowrows_148:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
 	VMOVUPS Z3, 2240(BX)
-	JMP     narrowdone_93
+	JMP     narrowdone_118
 
-narrowpartial_98:
+narrowpartial_123:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x20, SI
@@ -22693,11 +25607,11 @@ narrowpartial_98:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_124:
+narrow_149:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_125
+	JLT        narrowrows_150
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_126
+	JEQ        noprefetch_151
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -22713,7 +25627,7 @@ narrow_124:
 	PREFETCHT0 64(SI)(R8*1)
 	PREFETCHT0 128(SI)(R8*1)
 
-noprefetch_126:
+noprefetch_151:
 	VMOVUPS     (BX), Z6
 	VMOVUPS     64(BX), Z7
 	VMOVUPS     128(BX), Z8
@@ -22773,12 +25687,12 @@ noprefetch_126:
 	VADDPS      Z13, Z5, Z5
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_124
+	JMP         narrow_149
 
-narrowrows_125:
-narrow_127:
+narrowrows_150:
+narrow_152:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_128
+	JLT       narrowrows_153
 	VMOVUPS   (BX), Z6
 	VMOVUPS   64(BX), Z7
 	VMOVUPS   128(BX), Z8
@@ -22802,18 +25716,18 @@ narrow_127:
 	VADDPS    Z11, Z5, Z5
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_127
+	JMP       narrow_152
 
-narrowrows_128:
+narrowrows_153:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
 	VMOVUPS Z3, 2240(BX)
 	VMOVUPS Z4, 1216(BX)
 	VMOVUPS Z5, 2304(BX)
-	JMP     narrowdone_93
+	JMP     narrowdone_118
 
-narrowwhole_99:
+narrowwhole_124:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -22824,11 +25738,11 @@ narrowwhole_99:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_129:
+narrow_154:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_130
+	JLT        narrowrows_155
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_131
+	JEQ        noprefetch_156
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -22844,7 +25758,7 @@ narrow_129:
 	PREFETCHT0 64(SI)(R8*1)
 	PREFETCHT0 128(SI)(R8*1)
 
-noprefetch_131:
+noprefetch_156:
 	VMOVUPS     (BX), Z6
 	VMOVUPS     64(BX), Z7
 	VMOVUPS     128(BX), Z8
@@ -22904,12 +25818,12 @@ noprefetch_131:
 	VADDPS      Z13, Z5, Z5
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_129
+	JMP         narrow_154
 
-narrowrows_130:
-narrow_132:
+narrowrows_155:
+narrow_157:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_133
+	JLT     narrowrows_158
 	VMOVUPS (BX), Z6
 	VMOVUPS 64(BX), Z7
 	VMOVUPS 128(BX), Z8
@@ -22933,18 +25847,18 @@ narrow_132:
 	VADDPS  Z11, Z5, Z5
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_132
+	JMP     narrow_157
 
-narrowrows_133:
+narrowrows_158:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
 	VMOVUPS Z3, 2240(BX)
 	VMOVUPS Z4, 1216(BX)
 	VMOVUPS Z5, 2304(BX)
-	JMP     narrowdone_93
+	JMP     narrowdone_118
 
-narrowpartial_100:
+narrowpartial_125:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x30, SI
@@ -22962,11 +25876,11 @@ narrowpartial_100:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_134:
+narrow_159:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_135
+	JLT        narrowrows_160
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_136
+	JEQ        noprefetch_161
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -22986,7 +25900,7 @@ narrow_134:
 	PREFETCHT0 128(SI)(R8*1)
 	PREFETCHT0 192(SI)(R8*1)
 
-noprefetch_136:
+noprefetch_161:
 	VMOVUPS     (BX), Z8
 	VMOVUPS     64(BX), Z9
 	VMOVUPS     128(BX), Z10
@@ -23065,12 +25979,12 @@ noprefetch_136:
 	VADDPS      Z18, Z7, Z7
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_134
+	JMP         narrow_159
 
-narrowrows_135:
-narrow_137:
+narrowrows_160:
+narrow_162:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_138
+	JLT       narrowrows_163
 	VMOVUPS   (BX), Z8
 	VMOVUPS   64(BX), Z9
 	VMOVUPS   128(BX), Z10
@@ -23101,9 +26015,9 @@ narrow_137:
 	VADDPS    Z15, Z7, Z7
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_137
+	JMP       narrow_162
 
-narrowrows_138:
+narrowrows_163:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -23112,9 +26026,9 @@ narrowrows_138:
 	VMOVUPS Z5, 2304(BX)
 	VMOVUPS Z6, 1280(BX)
 	VMOVUPS Z7, 2368(BX)
-	JMP     narrowdone_93
+	JMP     narrowdone_118
 
-narrowwhole_101:
+narrowwhole_126:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -23127,11 +26041,11 @@ narrowwhole_101:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_139:
+narrow_164:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_140
+	JLT        narrowrows_165
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_141
+	JEQ        noprefetch_166
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -23151,7 +26065,7 @@ narrow_139:
 	PREFETCHT0 128(SI)(R8*1)
 	PREFETCHT0 192(SI)(R8*1)
 
-noprefetch_141:
+noprefetch_166:
 	VMOVUPS     (BX), Z8
 	VMOVUPS     64(BX), Z9
 	VMOVUPS     128(BX), Z10
@@ -23230,12 +26144,12 @@ noprefetch_141:
 	VADDPS      Z18, Z7, Z7
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_139
+	JMP         narrow_164
 
-narrowrows_140:
-narrow_142:
+narrowrows_165:
+narrow_167:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_143
+	JLT     narrowrows_168
 	VMOVUPS (BX), Z8
 	VMOVUPS 64(BX), Z9
 	VMOVUPS 128(BX), Z10
@@ -23266,9 +26180,9 @@ narrow_142:
 	VADDPS  Z15, Z7, Z7
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_142
+	JMP     narrow_167
 
-narrowrows_143:
+narrowrows_168:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -23277,9 +26191,9 @@ narrowrows_143:
 	VMOVUPS Z5, 2304(BX)
 	VMOVUPS Z6, 1280(BX)
 	VMOVUPS Z7, 2368(BX)
-	JMP     narrowdone_93
+	JMP     narrowdone_118
 
-narrowpartial_102:
+narrowpartial_127:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x40, SI
@@ -23299,11 +26213,11 @@ narrowpartial_102:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_144:
+narrow_169:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_145
+	JLT        narrowrows_170
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_146
+	JEQ        noprefetch_171
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -23327,7 +26241,7 @@ narrow_144:
 	PREFETCHT0 192(SI)(R8*1)
 	PREFETCHT0 256(SI)(R8*1)
 
-noprefetch_146:
+noprefetch_171:
 	VMOVUPS     (BX), Z10
 	VMOVUPS     64(BX), Z11
 	VMOVUPS     128(BX), Z12
@@ -23425,12 +26339,12 @@ noprefetch_146:
 	VADDPS      Z23, Z9, Z9
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_144
+	JMP         narrow_169
 
-narrowrows_145:
-narrow_147:
+narrowrows_170:
+narrow_172:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_148
+	JLT       narrowrows_173
 	VMOVUPS   (BX), Z10
 	VMOVUPS   64(BX), Z11
 	VMOVUPS   128(BX), Z12
@@ -23468,9 +26382,9 @@ narrow_147:
 	VADDPS    Z19, Z9, Z9
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_147
+	JMP       narrow_172
 
-narrowrows_148:
+narrowrows_173:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -23481,9 +26395,9 @@ narrowrows_148:
 	VMOVUPS Z7, 2368(BX)
 	VMOVUPS Z8, 1344(BX)
 	VMOVUPS Z9, 2432(BX)
-	JMP     narrowdone_93
+	JMP     narrowdone_118
 
-narrowwhole_103:
+narrowwhole_128:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -23498,11 +26412,11 @@ narrowwhole_103:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_149:
+narrow_174:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_150
+	JLT        narrowrows_175
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_151
+	JEQ        noprefetch_176
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -23526,7 +26440,7 @@ narrow_149:
 	PREFETCHT0 192(SI)(R8*1)
 	PREFETCHT0 256(SI)(R8*1)
 
-noprefetch_151:
+noprefetch_176:
 	VMOVUPS     (BX), Z10
 	VMOVUPS     64(BX), Z11
 	VMOVUPS     128(BX), Z12
@@ -23624,12 +26538,12 @@ noprefetch_151:
 	VADDPS      Z23, Z9, Z9
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_149
+	JMP         narrow_174
 
-narrowrows_150:
-narrow_152:
+narrowrows_175:
+narrow_177:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_153
+	JLT     narrowrows_178
 	VMOVUPS (BX), Z10
 	VMOVUPS 64(BX), Z11
 	VMOVUPS 128(BX), Z12
@@ -23667,9 +26581,9 @@ narrow_152:
 	VADDPS  Z19, Z9, Z9
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_152
+	JMP     narrow_177
 
-narrowrows_153:
+narrowrows_178:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -23681,37 +26595,37 @@ narrowrows_153:
 	VMOVUPS Z8, 1344(BX)
 	VMOVUPS Z9, 2432(BX)
 
-narrowdone_93:
-	JMP chunkdone_91
+narrowdone_118:
+	JMP chunkdone_116
 
-wide_92:
+wide_117:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), BX
 	MOVQ   mean_len+8(FP), SI
 	ADDQ   $0x0f, SI
 	SHRQ   $0x04, SI
 
-clear_154:
+clear_179:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z0, 2176(BX)
 	ADDQ    $0x40, BX
 	DECQ    SI
-	JNZ     clear_154
+	JNZ     clear_179
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_155:
+rows_180:
 	CMPQ BX, $0x04
-	JLT  rowsdone_156
+	JLT  rowsdone_181
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_158
+	JZ   vectorstail_183
 
-vectors_157:
+vectors_182:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_160
+	JEQ        noprefetch_185
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -23719,7 +26633,7 @@ vectors_157:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_160:
+noprefetch_185:
 	VMOVUPS     (R8), Z0
 	VMOVUPS     (R9), Z1
 	VSUBPS      Z0, Z1, Z1
@@ -23744,11 +26658,11 @@ noprefetch_160:
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
 	DECQ        DI
-	JNZ         vectors_157
+	JNZ         vectors_182
 
-vectorstail_158:
+vectorstail_183:
 	TESTQ       $0x0000000f, mean_len+8(FP)
-	JZ          vectorsdone_159
+	JZ          vectorsdone_184
 	VMOVUPS     (R8), Z0
 	VMOVUPS.Z   (R9), K1, Z1
 	VSUBPS      Z0, Z1, Z1
@@ -23771,22 +26685,22 @@ vectorstail_158:
 	VADDPS      2176(R8), Z1, Z1
 	VMOVUPS     Z1, 2176(R8)
 
-vectorsdone_159:
+vectorsdone_184:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_155
+	JMP  rows_180
 
-rowsdone_156:
-rows_161:
+rowsdone_181:
+rows_186:
 	CMPQ BX, $0x01
-	JLT  rowsdone_162
+	JLT  rowsdone_187
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_164
+	JZ   vectorstail_189
 
-vectors_163:
+vectors_188:
 	VMOVUPS (DI), Z0
 	VMOVUPS (R8), Z1
 	VSUBPS  Z0, Z1, Z1
@@ -23799,11 +26713,11 @@ vectors_163:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_163
+	JNZ     vectors_188
 
-vectorstail_164:
+vectorstail_189:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_165
+	JZ        vectorsdone_190
 	VMOVUPS   (DI), Z0
 	VMOVUPS.Z (R8), K1, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -23814,13 +26728,13 @@ vectorstail_164:
 	VADDPS    2176(DI), Z1, Z1
 	VMOVUPS   Z1, 2176(DI)
 
-vectorsdone_165:
+vectorsdone_190:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_161
+	JMP  rows_186
 
-rowsdone_162:
-chunkdone_91:
+rowsdone_187:
+chunkdone_116:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -23830,9 +26744,9 @@ chunkdone_91:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_166:
+singles_191:
 	CMPQ          R9, R10
-	JGT           tail_167
+	JGT           tail_192
 	VMOVUPD       (SI)(R9*2), Z0
 	VMOVUPD       64(SI)(R9*2), Z1
 	VMOVUPD       (DI)(R9*2), Z2
@@ -23889,12 +26803,12 @@ singles_166:
 	VINSERTF64X4  $0x01, Y0, Z2, Z2
 	VMOVUPS       Z2, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
-	JMP           singles_166
+	JMP           singles_191
 
-tail_167:
+tail_192:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_168
+	JEQ           done_193
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (SI)(R9*2), K1, Z0
 	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
@@ -23956,16 +26870,16 @@ tail_167:
 	VMOVUPS       Z2, (R8)(R9*1)
 	MOVQ          R10, R9
 
-done_168:
+done_193:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_169
+	JZ      done_194
 	MOVQ    $0x00000040, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_90
+	JMP     chunk_115
 
-done_169:
+done_194:
 	VZEROUPPER
 	RET
 
@@ -23976,7 +26890,7 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+152(FP), $0x00
-	JNE   nontemporal_170
+	JNE   nontemporal_195
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -23987,10 +26901,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_171:
+sample_196:
 	XORQ DI, DI
 
-channel_172:
+channel_197:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -24002,9 +26916,9 @@ channel_172:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_173
+	JZ           aligned_198
 	CMPQ         R8, R9
-	JAE          aligned_173
+	JAE          aligned_198
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -24018,7 +26932,7 @@ channel_172:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_173:
+aligned_198:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -24028,19 +26942,19 @@ aligned_173:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_177:
+blocks_202:
 	CMPQ       R8, R9
-	JGT        blocksdone_178
+	JGT        blocksdone_203
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_179
+	JZ         noprefetch_204
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_179:
+noprefetch_204:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -24058,45 +26972,45 @@ noprefetch_179:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_177
+	JMP         blocks_202
 
-blocksdone_178:
+blocksdone_203:
 	ADDQ $0x000000c0, R9
 
-singles_174:
+singles_199:
 	CMPQ        R8, R9
-	JGT         tail_175
+	JGT         tail_200
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_174
+	JMP         singles_199
 
-tail_175:
+tail_200:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_176
+	JEQ         done_201
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_176:
+done_201:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_172
+	JB   channel_197
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_171
+	JNZ  sample_196
 	VZEROUPPER
 	RET
 
-nontemporal_170:
+nontemporal_195:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+120(FP), DX
@@ -24108,10 +27022,10 @@ nontemporal_170:
 	SHLQ   $0x02, SI
 	VPXORD Z0, Z0, Z0
 
-sample_180:
+sample_205:
 	XORQ DI, DI
 
-channel_181:
+channel_206:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -24122,15 +27036,15 @@ channel_181:
 	MOVQ         shift_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z3
 	TESTQ        DI, DI
-	JNZ          merged_182
+	JNZ          merged_207
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_184
+	JZ           aligned_209
 	CMPQ         R8, R9
-	JAE          aligned_184
+	JAE          aligned_209
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -24144,15 +27058,15 @@ channel_181:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_184:
+aligned_209:
 	MOVQ R9, R8
-	JMP  headed_183
+	JMP  headed_208
 
-merged_182:
+merged_207:
 	MOVQ        DX, R9
 	MOVQ        AX, R8
 	ANDQ        $0x3f, R8
-	JZ          mergedone_185
+	JZ          mergedone_210
 	MOVQ        R8, R10
 	SHRQ        $0x02, R10
 	LEAQ        kmask<>+0(SB), R11
@@ -24171,10 +27085,10 @@ merged_182:
 	SHRQ        $0x02, R8
 	SUBQ        R8, R9
 
-mergedone_185:
+mergedone_210:
 	MOVQ R9, R8
 
-headed_183:
+headed_208:
 	MOVQ    R8, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -24184,19 +27098,19 @@ headed_183:
 	SHLQ    $0x02, R8
 	SUBQ    $0x00000100, R8
 
-blocks_189:
+blocks_214:
 	CMPQ       R9, R8
-	JGT        blocksdone_190
+	JGT        blocksdone_215
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_191
+	JZ         noprefetch_216
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R9*1)
 	PREFETCHT0 64(R10)(R9*1)
 	PREFETCHT0 128(R10)(R9*1)
 	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_191:
+noprefetch_216:
 	LEAQ        16384(AX)(R9*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -24217,40 +27131,40 @@ noprefetch_191:
 	VFMADD213PS Z3, Z2, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_189
+	JMP         blocks_214
 
-blocksdone_190:
+blocksdone_215:
 	ADDQ $0x000000c0, R8
 
-singles_186:
+singles_211:
 	CMPQ        R9, R8
-	JGT         tail_187
+	JGT         tail_212
 	VMOVUPS     (CX)(R9*1), Z4
 	VSUBPS      Z1, Z4, Z4
 	VFMADD213PS Z3, Z2, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_186
+	JMP         singles_211
 
-tail_187:
+tail_212:
 	ADDQ        $0x00000040, R8
 	CMPQ        R9, R8
-	JEQ         done_188
+	JEQ         done_213
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VSUBPS      Z1, Z0, Z0
 	VFMADD213PS Z3, Z2, Z0
 	VMOVAPS     Z0, Z0
 	MOVQ        R8, R9
 
-done_188:
+done_213:
 	ADDQ    R9, AX
 	ADDQ    R9, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_181
+	JB      channel_206
 	MOVQ    AX, DI
 	ANDQ    $0x3f, DI
-	JZ      flushed_192
+	JZ      flushed_217
 	MOVQ    DI, R8
 	SHRQ    $0x02, R8
 	LEAQ    kmask<>+0(SB), R9
@@ -24261,11 +27175,11 @@ done_188:
 	NEGQ    DI
 	VMOVUPS Z0, K1, (AX)(DI*1)
 
-flushed_192:
+flushed_217:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_180
+	JNZ  sample_205
 	SFENCE
 	VZEROUPPER
 	RET
@@ -24291,10 +27205,10 @@ TEXT ·normShortRowsAVX512(SB), NOSPLIT, $0-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_193:
+group_218:
 	XORQ DI, DI
 
-channel_194:
+channel_219:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -24303,11 +27217,11 @@ channel_194:
 	VBROADCASTSS (R8)(DI*4), Z2
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_195
+	JZ           noprefetch_220
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_196:
+prefetch_221:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -24315,23 +27229,23 @@ prefetch_196:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_196
+	JNZ        prefetch_221
 
-noprefetch_195:
+noprefetch_220:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_197:
+pairs_222:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_198
+	JA   single_223
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_201:
+down_226:
 	CMPQ        R12, $0x02
-	JB          downlast_202
+	JB          downlast_227
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -24351,11 +27265,11 @@ down_201:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_201
+	JMP         down_226
 
-downlast_202:
+downlast_227:
 	TESTQ       R12, R12
-	JZ          downdone_203
+	JZ          downdone_228
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -24365,20 +27279,20 @@ downlast_202:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 64(AX)(R9*1)
 
-downdone_203:
+downdone_228:
 	MOVQ R10, R9
-	JMP  pairs_197
+	JMP  pairs_222
 
-single_198:
+single_223:
 	CMPQ R9, R8
-	JAE  tail_199
+	JAE  tail_224
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_204:
+down_229:
 	CMPQ        R11, $0x02
-	JB          downlast_205
+	JB          downlast_230
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -24390,29 +27304,29 @@ down_204:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_204
+	JMP         down_229
 
-downlast_205:
+downlast_230:
 	TESTQ       R11, R11
-	JZ          downdone_206
+	JZ          downdone_231
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 
-downdone_206:
+downdone_231:
 	ADDQ $0x00000040, R9
 
-tail_199:
+tail_224:
 	CMPQ R9, DX
-	JAE  positionsdone_200
+	JAE  positionsdone_225
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_207:
+down_232:
 	CMPQ        R10, $0x02
-	JB          downlast_208
+	JB          downlast_233
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -24424,23 +27338,23 @@ down_207:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_207
+	JMP         down_232
 
-downlast_208:
+downlast_233:
 	TESTQ       R10, R10
-	JZ          downdone_209
+	JZ          downdone_234
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 
-downdone_209:
-positionsdone_200:
+downdone_234:
+positionsdone_225:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_194
+	JB      channel_219
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -24448,13 +27362,13 @@ positionsdone_200:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_210
+	JZ      done_235
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_193
+	JMP     group_218
 
-done_210:
+done_235:
 	VZEROUPPER
 	RET
 
@@ -24465,7 +27379,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_211
+	JNE     nontemporal_236
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -24474,12 +27388,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_212
+	JA      streaming_237
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_213
+	JZ      full_238
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -24493,7 +27407,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_false
 
-full_213:
+full_238:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -24544,10 +27458,10 @@ full_213:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_214:
+row_239:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_215
+	JZ         noprefetch_240
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -24555,7 +27469,7 @@ row_214:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_215:
+noprefetch_240:
 	VMOVUPS     (DX), Z18
 	VSUBPS      Z0, Z18, Z18
 	VFMADD213PS Z2, Z1, Z18
@@ -24583,7 +27497,7 @@ noprefetch_215:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_214
+	JNZ         row_239
 	VZEROUPPER
 	RET
 
@@ -24622,17 +27536,17 @@ normColsAVX512_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_216:
+row_241:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_217
+	JZ         noprefetch_242
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_217:
+noprefetch_242:
 	VMOVUPS     (DX), Z15
 	VSUBPS      Z0, Z15, Z15
 	VFMADD213PS Z2, Z1, Z15
@@ -24656,7 +27570,7 @@ noprefetch_217:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_216
+	JNZ         row_241
 	VZEROUPPER
 	RET
 
@@ -24689,16 +27603,16 @@ normColsAVX512_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_218:
+row_243:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_219
+	JZ         noprefetch_244
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_219:
+noprefetch_244:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -24718,7 +27632,7 @@ noprefetch_219:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_218
+	JNZ         row_243
 	VZEROUPPER
 	RET
 
@@ -24745,15 +27659,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_220:
+row_245:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_221
+	JZ         noprefetch_246
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_221:
+noprefetch_246:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -24769,7 +27683,7 @@ noprefetch_221:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_220
+	JNZ         row_245
 	VZEROUPPER
 	RET
 
@@ -24790,14 +27704,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_222:
+row_247:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_223
+	JZ         noprefetch_248
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_223:
+noprefetch_248:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -24809,7 +27723,7 @@ noprefetch_223:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_222
+	JNZ         row_247
 	VZEROUPPER
 	RET
 
@@ -24824,13 +27738,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_224:
+row_249:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_225
+	JZ         noprefetch_250
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_225:
+noprefetch_250:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -24838,7 +27752,7 @@ noprefetch_225:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_224
+	JNZ         row_249
 	VZEROUPPER
 	RET
 
@@ -24883,10 +27797,10 @@ normColsAVX512_v6_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_226:
+row_251:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_227
+	JZ         noprefetch_252
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -24894,7 +27808,7 @@ row_226:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_227:
+noprefetch_252:
 	VMOVUPS     (DX), Z18
 	VSUBPS      Z0, Z18, Z18
 	VFMADD213PS Z2, Z1, Z18
@@ -24922,7 +27836,7 @@ noprefetch_227:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_226
+	JNZ         row_251
 	VZEROUPPER
 	RET
 
@@ -24961,17 +27875,17 @@ normColsAVX512_v5_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_228:
+row_253:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_229
+	JZ         noprefetch_254
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_229:
+noprefetch_254:
 	VMOVUPS     (DX), Z15
 	VSUBPS      Z0, Z15, Z15
 	VFMADD213PS Z2, Z1, Z15
@@ -24995,7 +27909,7 @@ noprefetch_229:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_228
+	JNZ         row_253
 	VZEROUPPER
 	RET
 
@@ -25028,16 +27942,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_230:
+row_255:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_231
+	JZ         noprefetch_256
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_231:
+noprefetch_256:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -25057,7 +27971,7 @@ noprefetch_231:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_230
+	JNZ         row_255
 	VZEROUPPER
 	RET
 
@@ -25084,15 +27998,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_232:
+row_257:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_233
+	JZ         noprefetch_258
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_233:
+noprefetch_258:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -25108,7 +28022,7 @@ noprefetch_233:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_232
+	JNZ         row_257
 	VZEROUPPER
 	RET
 
@@ -25129,14 +28043,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_234:
+row_259:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_235
+	JZ         noprefetch_260
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_235:
+noprefetch_260:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -25148,7 +28062,7 @@ noprefetch_235:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_234
+	JNZ         row_259
 	VZEROUPPER
 	RET
 
@@ -25163,13 +28077,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_236:
+row_261:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_237
+	JZ         noprefetch_262
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_237:
+noprefetch_262:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -25177,11 +28091,11 @@ noprefetch_237:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_236
+	JNZ         row_261
 	VZEROUPPER
 	RET
 
-streaming_212:
+streaming_237:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -25189,17 +28103,17 @@ streaming_212:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_238:
+rows_263:
 	CMPQ R8, $0x01
-	JB   rowsdone_239
+	JB   rowsdone_264
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_243:
+blocks_268:
 	CMPQ        R9, R10
-	JGT         blocksdone_244
+	JGT         blocksdone_269
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -25229,14 +28143,14 @@ blocks_243:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_243
+	JMP         blocks_268
 
-blocksdone_244:
+blocksdone_269:
 	ADDQ $0x000000c0, R10
 
-singles_240:
+singles_265:
 	CMPQ        R9, R10
-	JGT         tail_241
+	JGT         tail_266
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -25245,12 +28159,12 @@ singles_240:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_240
+	JMP         singles_265
 
-tail_241:
+tail_266:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_242
+	JEQ         done_267
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -25260,17 +28174,17 @@ tail_241:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_242:
+done_267:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_238
+	JMP  rows_263
 
-rowsdone_239:
+rowsdone_264:
 	VZEROUPPER
 	RET
 
-nontemporal_211:
+nontemporal_236:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -25279,12 +28193,12 @@ nontemporal_211:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_245
+	JA      streaming_270
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_246
+	JZ      full_271
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -25298,7 +28212,7 @@ nontemporal_211:
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_true
 
-full_246:
+full_271:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -25349,10 +28263,10 @@ full_246:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_247:
+row_272:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_248
+	JZ         noprefetch_273
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -25360,7 +28274,7 @@ row_247:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_248:
+noprefetch_273:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -25391,7 +28305,7 @@ noprefetch_248:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_247
+	JNZ         row_272
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25431,17 +28345,17 @@ normColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_249:
+row_274:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_250
+	JZ         noprefetch_275
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_250:
+noprefetch_275:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -25468,7 +28382,7 @@ noprefetch_250:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_249
+	JNZ         row_274
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25502,16 +28416,16 @@ normColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_251:
+row_276:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_252
+	JZ         noprefetch_277
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_252:
+noprefetch_277:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -25534,7 +28448,7 @@ noprefetch_252:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_251
+	JNZ         row_276
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25562,15 +28476,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_253:
+row_278:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_254
+	JZ         noprefetch_279
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_254:
+noprefetch_279:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -25589,7 +28503,7 @@ noprefetch_254:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_253
+	JNZ         row_278
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25611,14 +28525,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_255:
+row_280:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_256
+	JZ         noprefetch_281
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_256:
+noprefetch_281:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -25633,7 +28547,7 @@ noprefetch_256:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_255
+	JNZ         row_280
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25649,13 +28563,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_257:
+row_282:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_258
+	JZ         noprefetch_283
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_258:
+noprefetch_283:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -25666,7 +28580,7 @@ noprefetch_258:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_257
+	JNZ         row_282
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25712,10 +28626,10 @@ normColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_259:
+row_284:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_260
+	JZ         noprefetch_285
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -25723,7 +28637,7 @@ row_259:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_260:
+noprefetch_285:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -25754,7 +28668,7 @@ noprefetch_260:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_259
+	JNZ         row_284
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25794,17 +28708,17 @@ normColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_261:
+row_286:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_262
+	JZ         noprefetch_287
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_262:
+noprefetch_287:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -25831,7 +28745,7 @@ noprefetch_262:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_261
+	JNZ         row_286
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25865,16 +28779,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_263:
+row_288:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_264
+	JZ         noprefetch_289
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_264:
+noprefetch_289:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -25897,7 +28811,7 @@ noprefetch_264:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_263
+	JNZ         row_288
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25925,15 +28839,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_265:
+row_290:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_266
+	JZ         noprefetch_291
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_266:
+noprefetch_291:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -25952,7 +28866,7 @@ noprefetch_266:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_265
+	JNZ         row_290
 	SFENCE
 	VZEROUPPER
 	RET
@@ -25974,14 +28888,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_267:
+row_292:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_268
+	JZ         noprefetch_293
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_268:
+noprefetch_293:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -25996,7 +28910,7 @@ noprefetch_268:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_267
+	JNZ         row_292
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26012,13 +28926,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_269:
+row_294:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_270
+	JZ         noprefetch_295
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_270:
+noprefetch_295:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -26029,12 +28943,12 @@ noprefetch_270:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_269
+	JNZ         row_294
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_245:
+streaming_270:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -26042,17 +28956,17 @@ streaming_245:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_271:
+rows_296:
 	CMPQ R8, $0x04
-	JB   rowsdone_272
+	JB   rowsdone_297
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_276:
+blocks_301:
 	CMPQ        R9, R10
-	JGT         blocksdone_277
+	JGT         blocksdone_302
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -26137,14 +29051,14 @@ blocks_276:
 	VFMADD213PS Z11, Z10, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_276
+	JMP         blocks_301
 
-blocksdone_277:
+blocksdone_302:
 	ADDQ $0x000000c0, R10
 
-singles_273:
+singles_298:
 	CMPQ        R9, R10
-	JGT         tail_274
+	JGT         tail_299
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -26169,12 +29083,12 @@ singles_273:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (CX)(R11*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_273
+	JMP         singles_298
 
-tail_274:
+tail_299:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_275
+	JEQ         done_300
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -26199,7 +29113,7 @@ tail_274:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_275:
+done_300:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -26209,20 +29123,20 @@ done_275:
 	ADDQ AX, DX
 	ADDQ AX, DX
 	SUBQ $0x04, R8
-	JMP  rows_271
+	JMP  rows_296
 
-rowsdone_272:
-rows_278:
+rowsdone_297:
+rows_303:
 	CMPQ R8, $0x01
-	JB   rowsdone_279
+	JB   rowsdone_304
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_283:
+blocks_308:
 	CMPQ        R9, R10
-	JGT         blocksdone_284
+	JGT         blocksdone_309
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -26255,14 +29169,14 @@ blocks_283:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_283
+	JMP         blocks_308
 
-blocksdone_284:
+blocksdone_309:
 	ADDQ $0x000000c0, R10
 
-singles_280:
+singles_305:
 	CMPQ        R9, R10
-	JGT         tail_281
+	JGT         tail_306
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -26271,12 +29185,12 @@ singles_280:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_280
+	JMP         singles_305
 
-tail_281:
+tail_306:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_282
+	JEQ         done_307
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -26286,13 +29200,13 @@ tail_281:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_282:
+done_307:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_278
+	JMP  rows_303
 
-rowsdone_279:
+rowsdone_304:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -26316,28 +29230,47 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_285:
+group_310:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_286
+	JE   bysample_311
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
+	CMPQ prefetch+176(FP), $0x00
+	JE   unprefetched_314
 	CMPQ DI, $0x00000040
-	JB   run1_true_290
-	JEQ  run1_false_289
+	JB   run1_true_true_316
+	JEQ  run1_false_true_315
 	CMPQ DI, $0x00000080
-	JB   run2_true_292
-	JEQ  run2_false_291
+	JB   run2_true_true_318
+	JEQ  run2_false_true_317
 	CMPQ DI, $0x000000c0
-	JB   run3_true_294
-	JEQ  run3_false_293
+	JB   run3_true_true_320
+	JEQ  run3_false_true_319
 	CMPQ DI, $0x00000100
-	JB   run4_true_296
-	JEQ  run4_false_295
+	JB   run4_true_true_322
+	JEQ  run4_false_true_321
+	JMP  unprefetched_314_long
+
+unprefetched_314:
+	CMPQ DI, $0x00000040
+	JB   run1_true_false_324
+	JEQ  run1_false_false_323
+	CMPQ DI, $0x00000080
+	JB   run2_true_false_326
+	JEQ  run2_false_false_325
+	CMPQ DI, $0x000000c0
+	JB   run3_true_false_328
+	JEQ  run3_false_false_327
+	CMPQ DI, $0x00000100
+	JB   run4_true_false_330
+	JEQ  run4_false_false_329
+
+unprefetched_314_long:
 	XORQ R8, R8
 
-channel_297:
+channel_331:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -26350,11 +29283,11 @@ channel_297:
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_298
+	JZ           noprefetch_332
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_299:
+prefetch_333:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -26367,20 +29300,20 @@ prefetch_299:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_299
+	JNZ        prefetch_333
 
-noprefetch_298:
+noprefetch_332:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_300:
+sample_334:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_305:
+blocks_339:
 	CMPQ         R11, R12
-	JGT          blocksdone_306
+	JGT          blocksdone_340
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -26390,42 +29323,42 @@ blocks_305:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	ADDQ         $0x00000080, R11
-	JMP          blocks_305
+	JMP          blocks_339
 
-blocksdone_306:
+blocksdone_340:
 	ADDQ $0x00000040, R12
 
-singles_302:
+singles_336:
 	CMPQ         R11, R12
-	JGT          tail_303
+	JGT          tail_337
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_302
+	JMP          singles_336
 
-tail_303:
+tail_337:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_304
+	JEQ          done_338
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	MOVQ         R12, R11
 
-done_304:
+done_338:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_301
+	JZ   samplesdone_335
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_310:
+blocks_344:
 	CMPQ         R11, R12
-	JGT          blocksdone_311
+	JGT          blocksdone_345
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -26435,37 +29368,37 @@ blocks_310:
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	ADDQ         $0x00000080, R11
-	JMP          blocks_310
+	JMP          blocks_344
 
-blocksdone_311:
+blocksdone_345:
 	ADDQ $0x00000040, R12
 
-singles_307:
+singles_341:
 	CMPQ         R11, R12
-	JGT          tail_308
+	JGT          tail_342
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	ADDQ         $0x00000040, R11
-	JMP          singles_307
+	JMP          singles_341
 
-tail_308:
+tail_342:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_309
+	JEQ          done_343
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	MOVQ         R12, R11
 
-done_309:
+done_343:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_300
+	JNZ  sample_334
 
-samplesdone_301:
+samplesdone_335:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -26502,13 +29435,13 @@ samplesdone_301:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_297
-	JMP           grouped_288
+	JB            channel_331
+	JMP           grouped_313
 
-run1_false_289:
+run1_false_true_315:
 	XORQ R8, R8
 
-channel_312:
+channel_346:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -26520,56 +29453,44 @@ channel_312:
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_313
-	XORQ         R10, R10
-	MOVQ         BX, R11
+	ADDQ         AX, R9
+	MOVQ         prefetch+176(FP), R10
+	ADDQ         CX, R10
+	XORQ         R11, R11
+	LEAQ         (R11)(SI*1), R12
+	MOVQ         BX, R13
 
-prefetch_314:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_314
-
-noprefetch_313:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_315:
-	CMPQ         R11, $0x02
-	JB           downlast_316
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
+down_347:
+	CMPQ         R13, $0x02
+	JB           downlast_348
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      (AX)(R10*1), Z9
-	VSUBPS       (CX)(R10*1), Z0, Z10
+	PREFETCHT0   (R9)(R12*1)
+	PREFETCHT0   (R10)(R12*1)
+	VMOVUPS      (AX)(R12*1), Z9
+	VSUBPS       (CX)(R12*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_315
+	LEAQ         (R11)(SI*2), R11
+	LEAQ         (R12)(SI*2), R12
+	SUBQ         $0x02, R13
+	JMP          down_347
 
-downlast_316:
-	TESTQ        R11, R11
-	JZ           downdone_317
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z0
+downlast_348:
+	TESTQ        R13, R13
+	JZ           downdone_349
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_317:
+downdone_349:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -26606,13 +29527,13 @@ downdone_317:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_312
-	JMP           grouped_288
+	JB            channel_346
+	JMP           grouped_313
 
-run1_true_290:
+run1_true_true_316:
 	XORQ R8, R8
 
-channel_318:
+channel_350:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -26624,682 +29545,42 @@ channel_318:
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_319
-	XORQ         R10, R10
-	MOVQ         BX, R11
-
-prefetch_320:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_320
-
-noprefetch_319:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_321:
-	CMPQ         R11, $0x02
-	JB           downlast_322
-	VMOVUPS.Z    (AX)(R9*1), K1, Z9
-	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS.Z    (AX)(R10*1), K1, Z9
-	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_321
-
-downlast_322:
-	TESTQ        R11, R11
-	JZ           downdone_323
-	VMOVUPS.Z    (AX)(R9*1), K1, Z9
-	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z0, Z2
-
-downdone_323:
-	VADDPS        Z3, Z1, Z1
-	VADDPS        Z7, Z5, Z5
-	VADDPS        Z5, Z1, Z1
-	VADDPS        Z4, Z2, Z2
-	VADDPS        Z8, Z6, Z6
-	VADDPS        Z6, Z2, Z2
-	VCVTPS2PD     Y1, Z0
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0x4e, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0xb1, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VPERMILPD     $0x55, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	MOVQ          sumDy_base+0(FP), R9
-	VADDSD        (R9)(R8*8), X0, X0
-	VMOVSD        X0, (R9)(R8*8)
-	VCVTPS2PD     Y2, Z0
-	VEXTRACTF64X4 $0x01, Z2, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0x4e, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0xb1, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VPERMILPD     $0x55, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	MOVQ          sumDyXc_base+24(FP), R9
-	VADDSD        (R9)(R8*8), X0, X0
-	VMOVSD        X0, (R9)(R8*8)
-	ADDQ          DI, AX
-	ADDQ          DI, CX
-	INCQ          R8
-	CMPQ          R8, center_len+128(FP)
-	JB            channel_318
-	JMP           grouped_288
-
-run2_false_291:
-	XORQ R8, R8
-
-channel_324:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z0
-	VPXORD       Z1, Z1, Z1
-	VPXORD       Z2, Z2, Z2
-	VPXORD       Z3, Z3, Z3
-	VPXORD       Z4, Z4, Z4
-	VPXORD       Z5, Z5, Z5
-	VPXORD       Z6, Z6, Z6
-	VPXORD       Z7, Z7, Z7
-	VPXORD       Z8, Z8, Z8
-	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_325
-	XORQ         R10, R10
-	MOVQ         BX, R11
-
-prefetch_326:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_326
-
-noprefetch_325:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_327:
-	CMPQ         R11, $0x02
-	JB           downlast_328
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R9*1), Z9
-	VSUBPS       64(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      (AX)(R10*1), Z9
-	VSUBPS       (CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS      64(AX)(R10*1), Z9
-	VSUBPS       64(CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z7, Z7
-	VFNMADD231PS Z9, Z10, Z8
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_327
-
-downlast_328:
-	TESTQ        R11, R11
-	JZ           downdone_329
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R9*1), Z9
-	VSUBPS       64(CX)(R9*1), Z0, Z0
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z0, Z4
-
-downdone_329:
-	VADDPS        Z3, Z1, Z1
-	VADDPS        Z7, Z5, Z5
-	VADDPS        Z5, Z1, Z1
-	VADDPS        Z4, Z2, Z2
-	VADDPS        Z8, Z6, Z6
-	VADDPS        Z6, Z2, Z2
-	VCVTPS2PD     Y1, Z0
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0x4e, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0xb1, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VPERMILPD     $0x55, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	MOVQ          sumDy_base+0(FP), R9
-	VADDSD        (R9)(R8*8), X0, X0
-	VMOVSD        X0, (R9)(R8*8)
-	VCVTPS2PD     Y2, Z0
-	VEXTRACTF64X4 $0x01, Z2, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0x4e, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0xb1, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VPERMILPD     $0x55, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	MOVQ          sumDyXc_base+24(FP), R9
-	VADDSD        (R9)(R8*8), X0, X0
-	VMOVSD        X0, (R9)(R8*8)
-	ADDQ          DI, AX
-	ADDQ          DI, CX
-	INCQ          R8
-	CMPQ          R8, center_len+128(FP)
-	JB            channel_324
-	JMP           grouped_288
-
-run2_true_292:
-	XORQ R8, R8
-
-channel_330:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z0
-	VPXORD       Z1, Z1, Z1
-	VPXORD       Z2, Z2, Z2
-	VPXORD       Z3, Z3, Z3
-	VPXORD       Z4, Z4, Z4
-	VPXORD       Z5, Z5, Z5
-	VPXORD       Z6, Z6, Z6
-	VPXORD       Z7, Z7, Z7
-	VPXORD       Z8, Z8, Z8
-	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_331
-	XORQ         R10, R10
-	MOVQ         BX, R11
-
-prefetch_332:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_332
-
-noprefetch_331:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_333:
-	CMPQ         R11, $0x02
-	JB           downlast_334
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS.Z    64(AX)(R9*1), K1, Z9
-	VSUBPS.Z     64(CX)(R9*1), Z0, K1, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      (AX)(R10*1), Z9
-	VSUBPS       (CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS.Z    64(AX)(R10*1), K1, Z9
-	VSUBPS.Z     64(CX)(R10*1), Z0, K1, Z10
-	VADDPS       Z9, Z7, Z7
-	VFNMADD231PS Z9, Z10, Z8
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_333
-
-downlast_334:
-	TESTQ        R11, R11
-	JZ           downdone_335
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS.Z    64(AX)(R9*1), K1, Z9
-	VSUBPS.Z     64(CX)(R9*1), Z0, K1, Z0
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z0, Z4
-
-downdone_335:
-	VADDPS        Z3, Z1, Z1
-	VADDPS        Z7, Z5, Z5
-	VADDPS        Z5, Z1, Z1
-	VADDPS        Z4, Z2, Z2
-	VADDPS        Z8, Z6, Z6
-	VADDPS        Z6, Z2, Z2
-	VCVTPS2PD     Y1, Z0
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0x4e, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0xb1, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VPERMILPD     $0x55, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	MOVQ          sumDy_base+0(FP), R9
-	VADDSD        (R9)(R8*8), X0, X0
-	VMOVSD        X0, (R9)(R8*8)
-	VCVTPS2PD     Y2, Z0
-	VEXTRACTF64X4 $0x01, Z2, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0x4e, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0xb1, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VPERMILPD     $0x55, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	MOVQ          sumDyXc_base+24(FP), R9
-	VADDSD        (R9)(R8*8), X0, X0
-	VMOVSD        X0, (R9)(R8*8)
-	ADDQ          DI, AX
-	ADDQ          DI, CX
-	INCQ          R8
-	CMPQ          R8, center_len+128(FP)
-	JB            channel_330
-	JMP           grouped_288
-
-run3_false_293:
-	XORQ R8, R8
-
-channel_336:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z0
-	VPXORD       Z1, Z1, Z1
-	VPXORD       Z2, Z2, Z2
-	VPXORD       Z3, Z3, Z3
-	VPXORD       Z4, Z4, Z4
-	VPXORD       Z5, Z5, Z5
-	VPXORD       Z6, Z6, Z6
-	VPXORD       Z7, Z7, Z7
-	VPXORD       Z8, Z8, Z8
-	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_337
-	XORQ         R10, R10
-	MOVQ         BX, R11
-
-prefetch_338:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_338
-
-noprefetch_337:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_339:
-	CMPQ         R11, $0x02
-	JB           downlast_340
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R9*1), Z9
-	VSUBPS       64(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      128(AX)(R9*1), Z9
-	VSUBPS       128(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      (AX)(R10*1), Z9
-	VSUBPS       (CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS      64(AX)(R10*1), Z9
-	VSUBPS       64(CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z7, Z7
-	VFNMADD231PS Z9, Z10, Z8
-	VMOVUPS      128(AX)(R10*1), Z9
-	VSUBPS       128(CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_339
-
-downlast_340:
-	TESTQ        R11, R11
-	JZ           downdone_341
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R9*1), Z9
-	VSUBPS       64(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      128(AX)(R9*1), Z9
-	VSUBPS       128(CX)(R9*1), Z0, Z0
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z0, Z2
-
-downdone_341:
-	VADDPS        Z3, Z1, Z1
-	VADDPS        Z7, Z5, Z5
-	VADDPS        Z5, Z1, Z1
-	VADDPS        Z4, Z2, Z2
-	VADDPS        Z8, Z6, Z6
-	VADDPS        Z6, Z2, Z2
-	VCVTPS2PD     Y1, Z0
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0x4e, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0xb1, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VPERMILPD     $0x55, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	MOVQ          sumDy_base+0(FP), R9
-	VADDSD        (R9)(R8*8), X0, X0
-	VMOVSD        X0, (R9)(R8*8)
-	VCVTPS2PD     Y2, Z0
-	VEXTRACTF64X4 $0x01, Z2, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0x4e, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0xb1, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VPERMILPD     $0x55, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	MOVQ          sumDyXc_base+24(FP), R9
-	VADDSD        (R9)(R8*8), X0, X0
-	VMOVSD        X0, (R9)(R8*8)
-	ADDQ          DI, AX
-	ADDQ          DI, CX
-	INCQ          R8
-	CMPQ          R8, center_len+128(FP)
-	JB            channel_336
-	JMP           grouped_288
-
-run3_true_294:
-	XORQ R8, R8
-
-channel_342:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z0
-	VPXORD       Z1, Z1, Z1
-	VPXORD       Z2, Z2, Z2
-	VPXORD       Z3, Z3, Z3
-	VPXORD       Z4, Z4, Z4
-	VPXORD       Z5, Z5, Z5
-	VPXORD       Z6, Z6, Z6
-	VPXORD       Z7, Z7, Z7
-	VPXORD       Z8, Z8, Z8
-	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_343
-	XORQ         R10, R10
-	MOVQ         BX, R11
-
-prefetch_344:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_344
-
-noprefetch_343:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_345:
-	CMPQ         R11, $0x02
-	JB           downlast_346
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R9*1), Z9
-	VSUBPS       64(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS.Z    128(AX)(R9*1), K1, Z9
-	VSUBPS.Z     128(CX)(R9*1), Z0, K1, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      (AX)(R10*1), Z9
-	VSUBPS       (CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS      64(AX)(R10*1), Z9
-	VSUBPS       64(CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z7, Z7
-	VFNMADD231PS Z9, Z10, Z8
-	VMOVUPS.Z    128(AX)(R10*1), K1, Z9
-	VSUBPS.Z     128(CX)(R10*1), Z0, K1, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_345
-
-downlast_346:
-	TESTQ        R11, R11
-	JZ           downdone_347
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R9*1), Z9
-	VSUBPS       64(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS.Z    128(AX)(R9*1), K1, Z9
-	VSUBPS.Z     128(CX)(R9*1), Z0, K1, Z0
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z0, Z2
-
-downdone_347:
-	VADDPS        Z3, Z1, Z1
-	VADDPS        Z7, Z5, Z5
-	VADDPS        Z5, Z1, Z1
-	VADDPS        Z4, Z2, Z2
-	VADDPS        Z8, Z6, Z6
-	VADDPS        Z6, Z2, Z2
-	VCVTPS2PD     Y1, Z0
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0x4e, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0xb1, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VPERMILPD     $0x55, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	MOVQ          sumDy_base+0(FP), R9
-	VADDSD        (R9)(R8*8), X0, X0
-	VMOVSD        X0, (R9)(R8*8)
-	VCVTPS2PD     Y2, Z0
-	VEXTRACTF64X4 $0x01, Z2, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0x4e, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0xb1, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VPERMILPD     $0x55, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	MOVQ          sumDyXc_base+24(FP), R9
-	VADDSD        (R9)(R8*8), X0, X0
-	VMOVSD        X0, (R9)(R8*8)
-	ADDQ          DI, AX
-	ADDQ          DI, CX
-	INCQ          R8
-	CMPQ          R8, center_len+128(FP)
-	JB            channel_342
-	JMP           grouped_288
-
-run4_false_295:
-	XORQ R8, R8
-
-channel_348:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z0
-	VPXORD       Z1, Z1, Z1
-	VPXORD       Z2, Z2, Z2
-	VPXORD       Z3, Z3, Z3
-	VPXORD       Z4, Z4, Z4
-	VPXORD       Z5, Z5, Z5
-	VPXORD       Z6, Z6, Z6
-	VPXORD       Z7, Z7, Z7
-	VPXORD       Z8, Z8, Z8
-	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_349
-	XORQ         R10, R10
-	MOVQ         BX, R11
-
-prefetch_350:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_350
-
-noprefetch_349:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
+	ADDQ         AX, R9
+	MOVQ         prefetch+176(FP), R10
+	ADDQ         CX, R10
+	XORQ         R11, R11
+	LEAQ         (R11)(SI*1), R12
+	MOVQ         BX, R13
 
 down_351:
-	CMPQ         R11, $0x02
+	CMPQ         R13, $0x02
 	JB           downlast_352
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	VMOVUPS.Z    (AX)(R11*1), K1, Z9
+	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R9*1), Z9
-	VSUBPS       64(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      128(AX)(R9*1), Z9
-	VSUBPS       128(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      192(AX)(R9*1), Z9
-	VSUBPS       192(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      (AX)(R10*1), Z9
-	VSUBPS       (CX)(R10*1), Z0, Z10
+	PREFETCHT0   (R9)(R12*1)
+	PREFETCHT0   (R10)(R12*1)
+	VMOVUPS.Z    (AX)(R12*1), K1, Z9
+	VSUBPS.Z     (CX)(R12*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS      64(AX)(R10*1), Z9
-	VSUBPS       64(CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z7, Z7
-	VFNMADD231PS Z9, Z10, Z8
-	VMOVUPS      128(AX)(R10*1), Z9
-	VSUBPS       128(CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS      192(AX)(R10*1), Z9
-	VSUBPS       192(CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z7, Z7
-	VFNMADD231PS Z9, Z10, Z8
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
+	LEAQ         (R11)(SI*2), R11
+	LEAQ         (R12)(SI*2), R12
+	SUBQ         $0x02, R13
 	JMP          down_351
 
 downlast_352:
-	TESTQ        R11, R11
+	TESTQ        R13, R13
 	JZ           downdone_353
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	VMOVUPS.Z    (AX)(R11*1), K1, Z9
+	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R9*1), Z9
-	VSUBPS       64(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      128(AX)(R9*1), Z9
-	VSUBPS       128(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      192(AX)(R9*1), Z9
-	VSUBPS       192(CX)(R9*1), Z0, Z0
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z0, Z4
+	VFNMADD231PS Z9, Z0, Z2
 
 downdone_353:
 	VADDPS        Z3, Z1, Z1
@@ -27338,10 +29619,10 @@ downdone_353:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_348
-	JMP           grouped_288
+	JB            channel_350
+	JMP           grouped_313
 
-run4_true_296:
+run2_false_true_317:
 	XORQ R8, R8
 
 channel_354:
@@ -27356,92 +29637,62 @@ channel_354:
 	VPXORD       Z7, Z7, Z7
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+176(FP), R9
-	TESTQ        R9, R9
-	JZ           noprefetch_355
-	XORQ         R10, R10
-	MOVQ         BX, R11
+	ADDQ         AX, R9
+	MOVQ         prefetch+176(FP), R10
+	ADDQ         CX, R10
+	XORQ         R11, R11
+	LEAQ         (R11)(SI*1), R12
+	MOVQ         BX, R13
 
-prefetch_356:
-	LEAQ       (R9)(AX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	LEAQ       (R9)(CX*1), R12
-	PREFETCHT0 (R12)(R10*1)
-	PREFETCHT0 64(R12)(R10*1)
-	PREFETCHT0 128(R12)(R10*1)
-	PREFETCHT0 192(R12)(R10*1)
-	ADDQ       SI, R10
-	DECQ       R11
-	JNZ        prefetch_356
-
-noprefetch_355:
-	XORQ R9, R9
-	LEAQ (R9)(SI*1), R10
-	MOVQ BX, R11
-
-down_357:
-	CMPQ         R11, $0x02
-	JB           downlast_358
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
+down_355:
+	CMPQ         R13, $0x02
+	JB           downlast_356
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	PREFETCHT0   64(R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R9*1), Z9
-	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      128(AX)(R9*1), Z9
-	VSUBPS       128(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS.Z    192(AX)(R9*1), K1, Z9
-	VSUBPS.Z     192(CX)(R9*1), Z0, K1, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      (AX)(R10*1), Z9
-	VSUBPS       (CX)(R10*1), Z0, Z10
+	PREFETCHT0   (R9)(R12*1)
+	PREFETCHT0   64(R9)(R12*1)
+	PREFETCHT0   (R10)(R12*1)
+	PREFETCHT0   64(R10)(R12*1)
+	VMOVUPS      (AX)(R12*1), Z9
+	VSUBPS       (CX)(R12*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS      64(AX)(R10*1), Z9
-	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VMOVUPS      64(AX)(R12*1), Z9
+	VSUBPS       64(CX)(R12*1), Z0, Z10
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
-	VMOVUPS      128(AX)(R10*1), Z9
-	VSUBPS       128(CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS.Z    192(AX)(R10*1), K1, Z9
-	VSUBPS.Z     192(CX)(R10*1), Z0, K1, Z10
-	VADDPS       Z9, Z7, Z7
-	VFNMADD231PS Z9, Z10, Z8
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_357
+	LEAQ         (R11)(SI*2), R11
+	LEAQ         (R12)(SI*2), R12
+	SUBQ         $0x02, R13
+	JMP          down_355
 
-downlast_358:
-	TESTQ        R11, R11
-	JZ           downdone_359
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
+downlast_356:
+	TESTQ        R13, R13
+	JZ           downdone_357
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	PREFETCHT0   64(R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R9*1), Z9
-	VSUBPS       64(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      128(AX)(R9*1), Z9
-	VSUBPS       128(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS.Z    192(AX)(R9*1), K1, Z9
-	VSUBPS.Z     192(CX)(R9*1), Z0, K1, Z0
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z0
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_359:
+downdone_357:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -27479,17 +29730,1475 @@ downdone_359:
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
 	JB            channel_354
+	JMP           grouped_313
 
-grouped_288:
+run2_true_true_318:
+	XORQ R8, R8
+
+channel_358:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+176(FP), R9
+	ADDQ         AX, R9
+	MOVQ         prefetch+176(FP), R10
+	ADDQ         CX, R10
+	XORQ         R11, R11
+	LEAQ         (R11)(SI*1), R12
+	MOVQ         BX, R13
+
+down_359:
+	CMPQ         R13, $0x02
+	JB           downlast_360
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	PREFETCHT0   64(R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    64(AX)(R11*1), K1, Z9
+	VSUBPS.Z     64(CX)(R11*1), Z0, K1, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	PREFETCHT0   (R9)(R12*1)
+	PREFETCHT0   64(R9)(R12*1)
+	PREFETCHT0   (R10)(R12*1)
+	PREFETCHT0   64(R10)(R12*1)
+	VMOVUPS      (AX)(R12*1), Z9
+	VSUBPS       (CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS.Z    64(AX)(R12*1), K1, Z9
+	VSUBPS.Z     64(CX)(R12*1), Z0, K1, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	LEAQ         (R11)(SI*2), R11
+	LEAQ         (R12)(SI*2), R12
+	SUBQ         $0x02, R13
+	JMP          down_359
+
+downlast_360:
+	TESTQ        R13, R13
+	JZ           downdone_361
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	PREFETCHT0   64(R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    64(AX)(R11*1), K1, Z9
+	VSUBPS.Z     64(CX)(R11*1), Z0, K1, Z0
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z0, Z4
+
+downdone_361:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_358
+	JMP           grouped_313
+
+run3_false_true_319:
+	XORQ R8, R8
+
+channel_362:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+176(FP), R9
+	ADDQ         AX, R9
+	MOVQ         prefetch+176(FP), R10
+	ADDQ         CX, R10
+	XORQ         R11, R11
+	LEAQ         (R11)(SI*1), R12
+	MOVQ         BX, R13
+
+down_363:
+	CMPQ         R13, $0x02
+	JB           downlast_364
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   128(R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	PREFETCHT0   64(R10)(R11*1)
+	PREFETCHT0   128(R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R11*1), Z9
+	VSUBPS       128(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	PREFETCHT0   (R9)(R12*1)
+	PREFETCHT0   64(R9)(R12*1)
+	PREFETCHT0   128(R9)(R12*1)
+	PREFETCHT0   (R10)(R12*1)
+	PREFETCHT0   64(R10)(R12*1)
+	PREFETCHT0   128(R10)(R12*1)
+	VMOVUPS      (AX)(R12*1), Z9
+	VSUBPS       (CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R12*1), Z9
+	VSUBPS       64(CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	VMOVUPS      128(AX)(R12*1), Z9
+	VSUBPS       128(CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	LEAQ         (R11)(SI*2), R11
+	LEAQ         (R12)(SI*2), R12
+	SUBQ         $0x02, R13
+	JMP          down_363
+
+downlast_364:
+	TESTQ        R13, R13
+	JZ           downdone_365
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   128(R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	PREFETCHT0   64(R10)(R11*1)
+	PREFETCHT0   128(R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R11*1), Z9
+	VSUBPS       128(CX)(R11*1), Z0, Z0
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z0, Z2
+
+downdone_365:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_362
+	JMP           grouped_313
+
+run3_true_true_320:
+	XORQ R8, R8
+
+channel_366:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+176(FP), R9
+	ADDQ         AX, R9
+	MOVQ         prefetch+176(FP), R10
+	ADDQ         CX, R10
+	XORQ         R11, R11
+	LEAQ         (R11)(SI*1), R12
+	MOVQ         BX, R13
+
+down_367:
+	CMPQ         R13, $0x02
+	JB           downlast_368
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   128(R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	PREFETCHT0   64(R10)(R11*1)
+	PREFETCHT0   128(R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS.Z    128(AX)(R11*1), K1, Z9
+	VSUBPS.Z     128(CX)(R11*1), Z0, K1, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	PREFETCHT0   (R9)(R12*1)
+	PREFETCHT0   64(R9)(R12*1)
+	PREFETCHT0   128(R9)(R12*1)
+	PREFETCHT0   (R10)(R12*1)
+	PREFETCHT0   64(R10)(R12*1)
+	PREFETCHT0   128(R10)(R12*1)
+	VMOVUPS      (AX)(R12*1), Z9
+	VSUBPS       (CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R12*1), Z9
+	VSUBPS       64(CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	VMOVUPS.Z    128(AX)(R12*1), K1, Z9
+	VSUBPS.Z     128(CX)(R12*1), Z0, K1, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	LEAQ         (R11)(SI*2), R11
+	LEAQ         (R12)(SI*2), R12
+	SUBQ         $0x02, R13
+	JMP          down_367
+
+downlast_368:
+	TESTQ        R13, R13
+	JZ           downdone_369
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   128(R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	PREFETCHT0   64(R10)(R11*1)
+	PREFETCHT0   128(R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS.Z    128(AX)(R11*1), K1, Z9
+	VSUBPS.Z     128(CX)(R11*1), Z0, K1, Z0
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z0, Z2
+
+downdone_369:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_366
+	JMP           grouped_313
+
+run4_false_true_321:
+	XORQ R8, R8
+
+channel_370:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+176(FP), R9
+	ADDQ         AX, R9
+	MOVQ         prefetch+176(FP), R10
+	ADDQ         CX, R10
+	XORQ         R11, R11
+	LEAQ         (R11)(SI*1), R12
+	MOVQ         BX, R13
+
+down_371:
+	CMPQ         R13, $0x02
+	JB           downlast_372
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   128(R9)(R11*1)
+	PREFETCHT0   192(R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	PREFETCHT0   64(R10)(R11*1)
+	PREFETCHT0   128(R10)(R11*1)
+	PREFETCHT0   192(R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R11*1), Z9
+	VSUBPS       128(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      192(AX)(R11*1), Z9
+	VSUBPS       192(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	PREFETCHT0   (R9)(R12*1)
+	PREFETCHT0   64(R9)(R12*1)
+	PREFETCHT0   128(R9)(R12*1)
+	PREFETCHT0   192(R9)(R12*1)
+	PREFETCHT0   (R10)(R12*1)
+	PREFETCHT0   64(R10)(R12*1)
+	PREFETCHT0   128(R10)(R12*1)
+	PREFETCHT0   192(R10)(R12*1)
+	VMOVUPS      (AX)(R12*1), Z9
+	VSUBPS       (CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R12*1), Z9
+	VSUBPS       64(CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	VMOVUPS      128(AX)(R12*1), Z9
+	VSUBPS       128(CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      192(AX)(R12*1), Z9
+	VSUBPS       192(CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	LEAQ         (R11)(SI*2), R11
+	LEAQ         (R12)(SI*2), R12
+	SUBQ         $0x02, R13
+	JMP          down_371
+
+downlast_372:
+	TESTQ        R13, R13
+	JZ           downdone_373
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   128(R9)(R11*1)
+	PREFETCHT0   192(R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	PREFETCHT0   64(R10)(R11*1)
+	PREFETCHT0   128(R10)(R11*1)
+	PREFETCHT0   192(R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R11*1), Z9
+	VSUBPS       128(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      192(AX)(R11*1), Z9
+	VSUBPS       192(CX)(R11*1), Z0, Z0
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z0, Z4
+
+downdone_373:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_370
+	JMP           grouped_313
+
+run4_true_true_322:
+	XORQ R8, R8
+
+channel_374:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+176(FP), R9
+	ADDQ         AX, R9
+	MOVQ         prefetch+176(FP), R10
+	ADDQ         CX, R10
+	XORQ         R11, R11
+	LEAQ         (R11)(SI*1), R12
+	MOVQ         BX, R13
+
+down_375:
+	CMPQ         R13, $0x02
+	JB           downlast_376
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   128(R9)(R11*1)
+	PREFETCHT0   192(R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	PREFETCHT0   64(R10)(R11*1)
+	PREFETCHT0   128(R10)(R11*1)
+	PREFETCHT0   192(R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R11*1), Z9
+	VSUBPS       128(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    192(AX)(R11*1), K1, Z9
+	VSUBPS.Z     192(CX)(R11*1), Z0, K1, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	PREFETCHT0   (R9)(R12*1)
+	PREFETCHT0   64(R9)(R12*1)
+	PREFETCHT0   128(R9)(R12*1)
+	PREFETCHT0   192(R9)(R12*1)
+	PREFETCHT0   (R10)(R12*1)
+	PREFETCHT0   64(R10)(R12*1)
+	PREFETCHT0   128(R10)(R12*1)
+	PREFETCHT0   192(R10)(R12*1)
+	VMOVUPS      (AX)(R12*1), Z9
+	VSUBPS       (CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R12*1), Z9
+	VSUBPS       64(CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	VMOVUPS      128(AX)(R12*1), Z9
+	VSUBPS       128(CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS.Z    192(AX)(R12*1), K1, Z9
+	VSUBPS.Z     192(CX)(R12*1), Z0, K1, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	LEAQ         (R11)(SI*2), R11
+	LEAQ         (R12)(SI*2), R12
+	SUBQ         $0x02, R13
+	JMP          down_375
+
+downlast_376:
+	TESTQ        R13, R13
+	JZ           downdone_377
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   128(R9)(R11*1)
+	PREFETCHT0   192(R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	PREFETCHT0   64(R10)(R11*1)
+	PREFETCHT0   128(R10)(R11*1)
+	PREFETCHT0   192(R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R11*1), Z9
+	VSUBPS       128(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    192(AX)(R11*1), K1, Z9
+	VSUBPS.Z     192(CX)(R11*1), Z0, K1, Z0
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z0, Z4
+
+downdone_377:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_374
+	JMP           grouped_313
+
+run1_false_false_323:
+	XORQ R8, R8
+
+channel_378:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	XORQ         R9, R9
+	LEAQ         (R9)(SI*1), R10
+	MOVQ         BX, R11
+
+down_379:
+	CMPQ         R11, $0x02
+	JB           downlast_380
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_379
+
+downlast_380:
+	TESTQ        R11, R11
+	JZ           downdone_381
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z0
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z0, Z2
+
+downdone_381:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_378
+	JMP           grouped_313
+
+run1_true_false_324:
+	XORQ R8, R8
+
+channel_382:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	XORQ         R9, R9
+	LEAQ         (R9)(SI*1), R10
+	MOVQ         BX, R11
+
+down_383:
+	CMPQ         R11, $0x02
+	JB           downlast_384
+	VMOVUPS.Z    (AX)(R9*1), K1, Z9
+	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    (AX)(R10*1), K1, Z9
+	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_383
+
+downlast_384:
+	TESTQ        R11, R11
+	JZ           downdone_385
+	VMOVUPS.Z    (AX)(R9*1), K1, Z9
+	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z0, Z2
+
+downdone_385:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_382
+	JMP           grouped_313
+
+run2_false_false_325:
+	XORQ R8, R8
+
+channel_386:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	XORQ         R9, R9
+	LEAQ         (R9)(SI*1), R10
+	MOVQ         BX, R11
+
+down_387:
+	CMPQ         R11, $0x02
+	JB           downlast_388
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R10*1), Z9
+	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_387
+
+downlast_388:
+	TESTQ        R11, R11
+	JZ           downdone_389
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z0
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z0, Z4
+
+downdone_389:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_386
+	JMP           grouped_313
+
+run2_true_false_326:
+	XORQ R8, R8
+
+channel_390:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	XORQ         R9, R9
+	LEAQ         (R9)(SI*1), R10
+	MOVQ         BX, R11
+
+down_391:
+	CMPQ         R11, $0x02
+	JB           downlast_392
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    64(AX)(R9*1), K1, Z9
+	VSUBPS.Z     64(CX)(R9*1), Z0, K1, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS.Z    64(AX)(R10*1), K1, Z9
+	VSUBPS.Z     64(CX)(R10*1), Z0, K1, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_391
+
+downlast_392:
+	TESTQ        R11, R11
+	JZ           downdone_393
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    64(AX)(R9*1), K1, Z9
+	VSUBPS.Z     64(CX)(R9*1), Z0, K1, Z0
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z0, Z4
+
+downdone_393:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_390
+	JMP           grouped_313
+
+run3_false_false_327:
+	XORQ R8, R8
+
+channel_394:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	XORQ         R9, R9
+	LEAQ         (R9)(SI*1), R10
+	MOVQ         BX, R11
+
+down_395:
+	CMPQ         R11, $0x02
+	JB           downlast_396
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R10*1), Z9
+	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	VMOVUPS      128(AX)(R10*1), Z9
+	VSUBPS       128(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_395
+
+downlast_396:
+	TESTQ        R11, R11
+	JZ           downdone_397
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z0
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z0, Z2
+
+downdone_397:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_394
+	JMP           grouped_313
+
+run3_true_false_328:
+	XORQ R8, R8
+
+channel_398:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	XORQ         R9, R9
+	LEAQ         (R9)(SI*1), R10
+	MOVQ         BX, R11
+
+down_399:
+	CMPQ         R11, $0x02
+	JB           downlast_400
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS.Z    128(AX)(R9*1), K1, Z9
+	VSUBPS.Z     128(CX)(R9*1), Z0, K1, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R10*1), Z9
+	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	VMOVUPS.Z    128(AX)(R10*1), K1, Z9
+	VSUBPS.Z     128(CX)(R10*1), Z0, K1, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_399
+
+downlast_400:
+	TESTQ        R11, R11
+	JZ           downdone_401
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS.Z    128(AX)(R9*1), K1, Z9
+	VSUBPS.Z     128(CX)(R9*1), Z0, K1, Z0
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z0, Z2
+
+downdone_401:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_398
+	JMP           grouped_313
+
+run4_false_false_329:
+	XORQ R8, R8
+
+channel_402:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	XORQ         R9, R9
+	LEAQ         (R9)(SI*1), R10
+	MOVQ         BX, R11
+
+down_403:
+	CMPQ         R11, $0x02
+	JB           downlast_404
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      192(AX)(R9*1), Z9
+	VSUBPS       192(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R10*1), Z9
+	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	VMOVUPS      128(AX)(R10*1), Z9
+	VSUBPS       128(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      192(AX)(R10*1), Z9
+	VSUBPS       192(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_403
+
+downlast_404:
+	TESTQ        R11, R11
+	JZ           downdone_405
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      192(AX)(R9*1), Z9
+	VSUBPS       192(CX)(R9*1), Z0, Z0
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z0, Z4
+
+downdone_405:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_402
+	JMP           grouped_313
+
+run4_true_false_330:
+	XORQ R8, R8
+
+channel_406:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	XORQ         R9, R9
+	LEAQ         (R9)(SI*1), R10
+	MOVQ         BX, R11
+
+down_407:
+	CMPQ         R11, $0x02
+	JB           downlast_408
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    192(AX)(R9*1), K1, Z9
+	VSUBPS.Z     192(CX)(R9*1), Z0, K1, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R10*1), Z9
+	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	VMOVUPS      128(AX)(R10*1), Z9
+	VSUBPS       128(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS.Z    192(AX)(R10*1), K1, Z9
+	VSUBPS.Z     192(CX)(R10*1), Z0, K1, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_407
+
+downlast_408:
+	TESTQ        R11, R11
+	JZ           downdone_409
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    192(AX)(R9*1), K1, Z9
+	VSUBPS.Z     192(CX)(R9*1), Z0, K1, Z0
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z0, Z4
+
+downdone_409:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_406
+
+grouped_313:
 	MOVQ  BX, R9
 	IMULQ SI, R9
 	IMULQ DI, R8
 	SUBQ  R8, R9
 	ADDQ  R9, AX
 	ADDQ  R9, CX
-	JMP   summed_287
+	JMP   summed_312
 
-bysample_286:
+bysample_311:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -27500,22 +31209,22 @@ bysample_286:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_360:
+clear_410:
 	VMOVUPS Z0, (R8)
 	VMOVUPS Z0, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_360
+	JNZ     clear_410
 	MOVQ    BX, R9
 
-sample_361:
+sample_411:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_362:
+channel_412:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_363
+	JZ         noprefetch_413
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -27527,7 +31236,7 @@ channel_362:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_363:
+noprefetch_413:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z0
 	VMOVUPS      (R8), Z1
@@ -27537,27 +31246,27 @@ noprefetch_363:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_364:
+singles_414:
 	CMPQ         R11, R12
-	JGT          tail_365
+	JGT          tail_415
 	VMOVUPS      (AX)(R11*1), Z3
 	VSUBPS       (CX)(R11*1), Z0, Z4
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z4, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_364
+	JMP          singles_414
 
-tail_365:
+tail_415:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_366
+	JEQ          done_416
 	VMOVUPS.Z    (AX)(R11*1), K1, Z3
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z0, Z2
 	MOVQ         R12, R11
 
-done_366:
+done_416:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z1, (R8)
@@ -27565,14 +31274,14 @@ done_366:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_362
+	JB      channel_412
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_361
+	JNZ     sample_411
 	XORQ    SI, SI
 
-lanes_367:
+lanes_417:
 	VMOVUPS       (DI), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -27604,17 +31313,17 @@ lanes_367:
 	ADDQ          $0x00000080, DI
 	INCQ          SI
 	CMPQ          SI, center_len+128(FP)
-	JB            lanes_367
+	JB            lanes_417
 
-summed_287:
+summed_312:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_368
+	JZ      done_418
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_285
+	JMP     group_310
 
-done_368:
+done_418:
 	VZEROUPPER
 	RET
 
@@ -27638,26 +31347,26 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_369:
+chunk_419:
 	CMPQ sumDy_len+8(FP), $0x50
-	JA   wide_371
+	JA   wide_421
 	CMPQ sumDy_len+8(FP), $0x10
-	JB   narrowpartial_373
-	JE   narrowwhole_374
+	JB   narrowpartial_423
+	JE   narrowwhole_424
 	CMPQ sumDy_len+8(FP), $0x20
-	JB   narrowpartial_375
-	JE   narrowwhole_376
+	JB   narrowpartial_425
+	JE   narrowwhole_426
 	CMPQ sumDy_len+8(FP), $0x30
-	JB   narrowpartial_377
-	JE   narrowwhole_378
+	JB   narrowpartial_427
+	JE   narrowwhole_428
 	CMPQ sumDy_len+8(FP), $0x40
-	JB   narrowpartial_379
-	JE   narrowwhole_380
+	JB   narrowpartial_429
+	JE   narrowwhole_430
 	CMPQ sumDy_len+8(FP), $0x50
-	JB   narrowpartial_381
-	JE   narrowwhole_382
+	JB   narrowpartial_431
+	JE   narrowwhole_432
 
-narrowpartial_373:
+narrowpartial_423:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x00, DI
@@ -27669,11 +31378,11 @@ narrowpartial_373:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_383:
+narrow_433:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_384
+	JLT        narrowrows_434
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_385
+	JEQ        noprefetch_435
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -27687,7 +31396,7 @@ narrow_383:
 	PREFETCHT0 (DI)(DX*2)
 	PREFETCHT0 (DI)(R9*1)
 
-noprefetch_385:
+noprefetch_435:
 	VMOVUPS     (SI), Z2
 	VMOVUPS.Z   (AX), K2, Z3
 	VMOVUPS.Z   (CX), K2, Z4
@@ -27714,12 +31423,12 @@ noprefetch_385:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_383
+	JMP         narrow_433
 
-narrowrows_384:
-narrow_386:
+narrowrows_434:
+narrow_436:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_387
+	JLT       narrowrows_437
 	VMOVUPS   (SI), Z2
 	VMOVUPS.Z (AX), K2, Z3
 	VMOVUPS.Z (CX), K2, Z4
@@ -27731,25 +31440,25 @@ narrow_386:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_386
+	JMP       narrow_436
 
-narrowrows_387:
+narrowrows_437:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
-	JMP     narrowdone_372
+	JMP     narrowdone_422
 
-narrowwhole_374:
+narrowwhole_424:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_388:
+narrow_438:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_389
+	JLT        narrowrows_439
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_390
+	JEQ        noprefetch_440
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -27763,7 +31472,7 @@ narrow_388:
 	PREFETCHT0 (DI)(DX*2)
 	PREFETCHT0 (DI)(R9*1)
 
-noprefetch_390:
+noprefetch_440:
 	VMOVUPS     (SI), Z2
 	VMOVUPS     (AX), Z3
 	VMOVUPS     (CX), Z4
@@ -27790,12 +31499,12 @@ noprefetch_390:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_388
+	JMP         narrow_438
 
-narrowrows_389:
-narrow_391:
+narrowrows_439:
+narrow_441:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_392
+	JLT     narrowrows_442
 	VMOVUPS (SI), Z2
 	VMOVUPS (AX), Z3
 	VMOVUPS (CX), Z4
@@ -27807,14 +31516,14 @@ narrow_391:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_391
+	JMP     narrow_441
 
-narrowrows_392:
+narrowrows_442:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
-	JMP     narrowdone_372
+	JMP     narrowdone_422
 
-narrowpartial_375:
+narrowpartial_425:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x10, DI
@@ -27828,11 +31537,11 @@ narrowpartial_375:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_393:
+narrow_443:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_394
+	JLT        narrowrows_444
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_395
+	JEQ        noprefetch_445
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -27854,7 +31563,7 @@ narrow_393:
 	PREFETCHT0 (DI)(R9*1)
 	PREFETCHT0 64(DI)(R9*1)
 
-noprefetch_395:
+noprefetch_445:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
 	VMOVUPS     (AX), Z6
@@ -27904,12 +31613,12 @@ noprefetch_395:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_393
+	JMP         narrow_443
 
-narrowrows_394:
-narrow_396:
+narrowrows_444:
+narrow_446:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_397
+	JLT       narrowrows_447
 	VMOVUPS   (SI), Z4
 	VMOVUPS   64(SI), Z5
 	VMOVUPS   (AX), Z6
@@ -27929,16 +31638,16 @@ narrow_396:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_396
+	JMP       narrow_446
 
-narrowrows_397:
+narrowrows_447:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
-	JMP     narrowdone_372
+	JMP     narrowdone_422
 
-narrowwhole_376:
+narrowwhole_426:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -27947,11 +31656,11 @@ narrowwhole_376:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_398:
+narrow_448:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_399
+	JLT        narrowrows_449
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_400
+	JEQ        noprefetch_450
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -27973,7 +31682,7 @@ narrow_398:
 	PREFETCHT0 (DI)(R9*1)
 	PREFETCHT0 64(DI)(R9*1)
 
-noprefetch_400:
+noprefetch_450:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
 	VMOVUPS     (AX), Z6
@@ -28023,12 +31732,12 @@ noprefetch_400:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_398
+	JMP         narrow_448
 
-narrowrows_399:
-narrow_401:
+narrowrows_449:
+narrow_451:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_402
+	JLT     narrowrows_452
 	VMOVUPS (SI), Z4
 	VMOVUPS 64(SI), Z5
 	VMOVUPS (AX), Z6
@@ -28048,16 +31757,16 @@ narrow_401:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_401
+	JMP     narrow_451
 
-narrowrows_402:
+narrowrows_452:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
-	JMP     narrowdone_372
+	JMP     narrowdone_422
 
-narrowpartial_377:
+narrowpartial_427:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x20, DI
@@ -28073,11 +31782,11 @@ narrowpartial_377:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_403:
+narrow_453:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_404
+	JLT        narrowrows_454
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_405
+	JEQ        noprefetch_455
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -28107,7 +31816,7 @@ narrow_403:
 	PREFETCHT0 64(DI)(R9*1)
 	PREFETCHT0 128(DI)(R9*1)
 
-noprefetch_405:
+noprefetch_455:
 	VMOVUPS     (SI), Z6
 	VMOVUPS     64(SI), Z7
 	VMOVUPS     128(SI), Z8
@@ -28180,12 +31889,12 @@ noprefetch_405:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_403
+	JMP         narrow_453
 
-narrowrows_404:
-narrow_406:
+narrowrows_454:
+narrow_456:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_407
+	JLT       narrowrows_457
 	VMOVUPS   (SI), Z6
 	VMOVUPS   64(SI), Z7
 	VMOVUPS   128(SI), Z8
@@ -28213,18 +31922,18 @@ narrow_406:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_406
+	JMP       narrow_456
 
-narrowrows_407:
+narrowrows_457:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
 	VMOVUPS Z4, 1216(SI)
 	VMOVUPS Z5, 2304(SI)
-	JMP     narrowdone_372
+	JMP     narrowdone_422
 
-narrowwhole_378:
+narrowwhole_428:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -28235,11 +31944,11 @@ narrowwhole_378:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_408:
+narrow_458:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_409
+	JLT        narrowrows_459
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_410
+	JEQ        noprefetch_460
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -28269,7 +31978,7 @@ narrow_408:
 	PREFETCHT0 64(DI)(R9*1)
 	PREFETCHT0 128(DI)(R9*1)
 
-noprefetch_410:
+noprefetch_460:
 	VMOVUPS     (SI), Z6
 	VMOVUPS     64(SI), Z7
 	VMOVUPS     128(SI), Z8
@@ -28342,12 +32051,12 @@ noprefetch_410:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_408
+	JMP         narrow_458
 
-narrowrows_409:
-narrow_411:
+narrowrows_459:
+narrow_461:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_412
+	JLT     narrowrows_462
 	VMOVUPS (SI), Z6
 	VMOVUPS 64(SI), Z7
 	VMOVUPS 128(SI), Z8
@@ -28375,18 +32084,18 @@ narrow_411:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_411
+	JMP     narrow_461
 
-narrowrows_412:
+narrowrows_462:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
 	VMOVUPS Z4, 1216(SI)
 	VMOVUPS Z5, 2304(SI)
-	JMP     narrowdone_372
+	JMP     narrowdone_422
 
-narrowpartial_379:
+narrowpartial_429:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x30, DI
@@ -28404,11 +32113,11 @@ narrowpartial_379:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_413:
+narrow_463:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_414
+	JLT        narrowrows_464
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_415
+	JEQ        noprefetch_465
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -28446,7 +32155,7 @@ narrow_413:
 	PREFETCHT0 128(DI)(R9*1)
 	PREFETCHT0 192(DI)(R9*1)
 
-noprefetch_415:
+noprefetch_465:
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VMOVUPS     128(SI), Z10
@@ -28542,12 +32251,12 @@ noprefetch_415:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_413
+	JMP         narrow_463
 
-narrowrows_414:
-narrow_416:
+narrowrows_464:
+narrow_466:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_417
+	JLT       narrowrows_467
 	VMOVUPS   (SI), Z8
 	VMOVUPS   64(SI), Z9
 	VMOVUPS   128(SI), Z10
@@ -28583,9 +32292,9 @@ narrow_416:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_416
+	JMP       narrow_466
 
-narrowrows_417:
+narrowrows_467:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -28594,9 +32303,9 @@ narrowrows_417:
 	VMOVUPS Z5, 2304(SI)
 	VMOVUPS Z6, 1280(SI)
 	VMOVUPS Z7, 2368(SI)
-	JMP     narrowdone_372
+	JMP     narrowdone_422
 
-narrowwhole_380:
+narrowwhole_430:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -28609,11 +32318,11 @@ narrowwhole_380:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_418:
+narrow_468:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_419
+	JLT        narrowrows_469
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_420
+	JEQ        noprefetch_470
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -28651,7 +32360,7 @@ narrow_418:
 	PREFETCHT0 128(DI)(R9*1)
 	PREFETCHT0 192(DI)(R9*1)
 
-noprefetch_420:
+noprefetch_470:
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VMOVUPS     128(SI), Z10
@@ -28747,12 +32456,12 @@ noprefetch_420:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_418
+	JMP         narrow_468
 
-narrowrows_419:
-narrow_421:
+narrowrows_469:
+narrow_471:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_422
+	JLT     narrowrows_472
 	VMOVUPS (SI), Z8
 	VMOVUPS 64(SI), Z9
 	VMOVUPS 128(SI), Z10
@@ -28788,9 +32497,9 @@ narrow_421:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_421
+	JMP     narrow_471
 
-narrowrows_422:
+narrowrows_472:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -28799,9 +32508,9 @@ narrowrows_422:
 	VMOVUPS Z5, 2304(SI)
 	VMOVUPS Z6, 1280(SI)
 	VMOVUPS Z7, 2368(SI)
-	JMP     narrowdone_372
+	JMP     narrowdone_422
 
-narrowpartial_381:
+narrowpartial_431:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x40, DI
@@ -28821,11 +32530,11 @@ narrowpartial_381:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_423:
+narrow_473:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_424
+	JLT        narrowrows_474
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_425
+	JEQ        noprefetch_475
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -28871,7 +32580,7 @@ narrow_423:
 	PREFETCHT0 192(DI)(R9*1)
 	PREFETCHT0 256(DI)(R9*1)
 
-noprefetch_425:
+noprefetch_475:
 	VMOVUPS     (SI), Z10
 	VMOVUPS     64(SI), Z11
 	VMOVUPS     128(SI), Z12
@@ -28990,12 +32699,12 @@ noprefetch_425:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_423
+	JMP         narrow_473
 
-narrowrows_424:
-narrow_426:
+narrowrows_474:
+narrow_476:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_427
+	JLT       narrowrows_477
 	VMOVUPS   (SI), Z10
 	VMOVUPS   64(SI), Z11
 	VMOVUPS   128(SI), Z12
@@ -29039,9 +32748,9 @@ narrow_426:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_426
+	JMP       narrow_476
 
-narrowrows_427:
+narrowrows_477:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -29052,9 +32761,9 @@ narrowrows_427:
 	VMOVUPS Z7, 2368(SI)
 	VMOVUPS Z8, 1344(SI)
 	VMOVUPS Z9, 2432(SI)
-	JMP     narrowdone_372
+	JMP     narrowdone_422
 
-narrowwhole_382:
+narrowwhole_432:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -29069,11 +32778,11 @@ narrowwhole_382:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_428:
+narrow_478:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_429
+	JLT        narrowrows_479
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_430
+	JEQ        noprefetch_480
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -29119,7 +32828,7 @@ narrow_428:
 	PREFETCHT0 192(DI)(R9*1)
 	PREFETCHT0 256(DI)(R9*1)
 
-noprefetch_430:
+noprefetch_480:
 	VMOVUPS     (SI), Z10
 	VMOVUPS     64(SI), Z11
 	VMOVUPS     128(SI), Z12
@@ -29238,12 +32947,12 @@ noprefetch_430:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_428
+	JMP         narrow_478
 
-narrowrows_429:
-narrow_431:
+narrowrows_479:
+narrow_481:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_432
+	JLT     narrowrows_482
 	VMOVUPS (SI), Z10
 	VMOVUPS 64(SI), Z11
 	VMOVUPS 128(SI), Z12
@@ -29287,9 +32996,9 @@ narrow_431:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_431
+	JMP     narrow_481
 
-narrowrows_432:
+narrowrows_482:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -29301,38 +33010,38 @@ narrowrows_432:
 	VMOVUPS Z8, 1344(SI)
 	VMOVUPS Z9, 2432(SI)
 
-narrowdone_372:
-	JMP chunkdone_370
+narrowdone_422:
+	JMP chunkdone_420
 
-wide_371:
+wide_421:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_433:
+clear_483:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_433
+	JNZ     clear_483
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_434:
+rows_484:
 	CMPQ SI, $0x04
-	JLT  rowsdone_435
+	JLT  rowsdone_485
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_437
+	JZ   vectorstail_487
 
-vectors_436:
+vectors_486:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_439
+	JEQ        noprefetch_489
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -29346,7 +33055,7 @@ vectors_436:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_439:
+noprefetch_489:
 	VMOVUPS     (R9), Z0
 	VMOVUPS     (R10), Z1
 	VMOVUPS     (R11), Z2
@@ -29376,11 +33085,11 @@ noprefetch_439:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_436
+	JNZ         vectors_486
 
-vectorstail_437:
+vectorstail_487:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_438
+	JZ          vectorsdone_488
 	VMOVUPS     (R9), Z0
 	VMOVUPS.Z   (R10), K1, Z1
 	VMOVUPS.Z   (R11), K1, Z2
@@ -29407,24 +33116,24 @@ vectorstail_437:
 	VADDPS      2176(R9), Z1, Z1
 	VMOVUPS     Z1, 2176(R9)
 
-vectorsdone_438:
+vectorsdone_488:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_434
+	JMP  rows_484
 
-rowsdone_435:
-rows_440:
+rowsdone_485:
+rows_490:
 	CMPQ SI, $0x01
-	JLT  rowsdone_441
+	JLT  rowsdone_491
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_443
+	JZ   vectorstail_493
 
-vectors_442:
+vectors_492:
 	VMOVUPS (R8), Z0
 	VMOVUPS (R9), Z1
 	VMOVUPS (R10), Z2
@@ -29439,11 +33148,11 @@ vectors_442:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_442
+	JNZ     vectors_492
 
-vectorstail_443:
+vectorstail_493:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_444
+	JZ        vectorsdone_494
 	VMOVUPS   (R8), Z0
 	VMOVUPS.Z (R9), K1, Z1
 	VMOVUPS.Z (R10), K1, Z2
@@ -29455,14 +33164,14 @@ vectorstail_443:
 	VADDPS    2176(R8), Z1, Z1
 	VMOVUPS   Z1, 2176(R8)
 
-vectorsdone_444:
+vectorsdone_494:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_440
+	JMP  rows_490
 
-rowsdone_441:
-chunkdone_370:
+rowsdone_491:
+chunkdone_420:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -29471,9 +33180,9 @@ chunkdone_370:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_445:
+singles_495:
 	CMPQ          R9, R10
-	JGT           tail_446
+	JGT           tail_496
 	VMOVUPS       1088(SI)(R9*1), Z0
 	VMOVUPD       (DI)(R9*2), Z1
 	VMOVUPD       64(DI)(R9*2), Z2
@@ -29495,12 +33204,12 @@ singles_445:
 	VMOVUPD       Z1, (R8)(R9*2)
 	VMOVUPD       Z2, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_445
+	JMP           singles_495
 
-tail_446:
+tail_496:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_447
+	JEQ           done_497
 	VMOVUPS       1088(SI)(R9*1), Z0
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z1
@@ -29527,15 +33236,15 @@ tail_446:
 	VMOVUPD       Z2, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_447:
+done_497:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_448
+	JZ      done_498
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_369
+	JMP     chunk_419
 
-done_448:
+done_498:
 	VZEROUPPER
 	RET
 
@@ -29546,7 +33255,7 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_449
+	JNE   nontemporal_499
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -29558,10 +33267,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_450:
+sample_500:
 	XORQ R8, R8
 
-channel_451:
+channel_501:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -29575,9 +33284,9 @@ channel_451:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_452
+	JZ           aligned_502
 	CMPQ         R9, R10
-	JAE          aligned_452
+	JAE          aligned_502
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -29594,7 +33303,7 @@ channel_451:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_452:
+aligned_502:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -29604,12 +33313,12 @@ aligned_452:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_456:
+blocks_506:
 	CMPQ       R9, R10
-	JGT        blocksdone_457
+	JGT        blocksdone_507
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_458
+	JZ         noprefetch_508
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -29621,7 +33330,7 @@ blocks_456:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_458:
+noprefetch_508:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -29647,14 +33356,14 @@ noprefetch_458:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_456
+	JMP         blocks_506
 
-blocksdone_457:
+blocksdone_507:
 	ADDQ $0x000000c0, R10
 
-singles_453:
+singles_503:
 	CMPQ        R9, R10
-	JGT         tail_454
+	JGT         tail_504
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -29662,12 +33371,12 @@ singles_453:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_453
+	JMP         singles_503
 
-tail_454:
+tail_504:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_455
+	JEQ         done_505
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -29676,22 +33385,22 @@ tail_454:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_455:
+done_505:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_451
+	JB   channel_501
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_450
+	JNZ  sample_500
 	VZEROUPPER
 	RET
 
-nontemporal_449:
+nontemporal_499:
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -29704,10 +33413,10 @@ nontemporal_449:
 	SHLQ   $0x02, DI
 	VPXORD Z0, Z0, Z0
 
-sample_459:
+sample_509:
 	XORQ R8, R8
 
-channel_460:
+channel_510:
 	LEAQ         16384(AX), R9
 	ANDQ         $-4096, R9
 	PREFETCHT0   (R9)
@@ -29720,15 +33429,15 @@ channel_460:
 	MOVQ         g0_base+144(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z4
 	TESTQ        R8, R8
-	JNZ          merged_461
+	JNZ          merged_511
 	MOVQ         BX, R10
 	MOVQ         AX, R9
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_463
+	JZ           aligned_513
 	CMPQ         R9, R10
-	JAE          aligned_463
+	JAE          aligned_513
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -29745,15 +33454,15 @@ channel_460:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_463:
+aligned_513:
 	MOVQ R10, R9
-	JMP  headed_462
+	JMP  headed_512
 
-merged_461:
+merged_511:
 	MOVQ        BX, R10
 	MOVQ        AX, R9
 	ANDQ        $0x3f, R9
-	JZ          mergedone_464
+	JZ          mergedone_514
 	MOVQ        R9, R11
 	SHRQ        $0x02, R11
 	LEAQ        kmask<>+0(SB), R12
@@ -29775,10 +33484,10 @@ merged_461:
 	SHRQ        $0x02, R9
 	SUBQ        R9, R10
 
-mergedone_464:
+mergedone_514:
 	MOVQ R10, R9
 
-headed_462:
+headed_512:
 	MOVQ    R9, R10
 	ANDQ    $0x0f, R10
 	LEAQ    kmask<>+0(SB), R11
@@ -29788,12 +33497,12 @@ headed_462:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_468:
+blocks_518:
 	CMPQ       R10, R9
-	JGT        blocksdone_469
+	JGT        blocksdone_519
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_470
+	JZ         noprefetch_520
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -29805,7 +33514,7 @@ blocks_468:
 	PREFETCHT0 128(R11)(R10*1)
 	PREFETCHT0 192(R11)(R10*1)
 
-noprefetch_470:
+noprefetch_520:
 	LEAQ        16384(AX)(R10*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -29834,14 +33543,14 @@ noprefetch_470:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, 192(AX)(R10*1)
 	ADDQ        $0x00000100, R10
-	JMP         blocks_468
+	JMP         blocks_518
 
-blocksdone_469:
+blocksdone_519:
 	ADDQ $0x000000c0, R9
 
-singles_465:
+singles_515:
 	CMPQ        R10, R9
-	JGT         tail_466
+	JGT         tail_516
 	VMOVUPS     (CX)(R10*1), Z5
 	VMOVUPS     (DX)(R10*1), Z6
 	VSUBPS      Z1, Z6, Z6
@@ -29849,12 +33558,12 @@ singles_465:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, (AX)(R10*1)
 	ADDQ        $0x00000040, R10
-	JMP         singles_465
+	JMP         singles_515
 
-tail_466:
+tail_516:
 	ADDQ        $0x00000040, R9
 	CMPQ        R10, R9
-	JEQ         done_467
+	JEQ         done_517
 	VMOVUPS.Z   (CX)(R10*1), K1, Z0
 	VMOVUPS.Z   (DX)(R10*1), K1, Z5
 	VSUBPS      Z1, Z5, Z5
@@ -29863,16 +33572,16 @@ tail_466:
 	VMOVAPS     Z0, Z0
 	MOVQ        R9, R10
 
-done_467:
+done_517:
 	ADDQ    R10, AX
 	ADDQ    R10, CX
 	ADDQ    R10, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_460
+	JB      channel_510
 	MOVQ    AX, R8
 	ANDQ    $0x3f, R8
-	JZ      flushed_471
+	JZ      flushed_521
 	MOVQ    R8, R9
 	SHRQ    $0x02, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -29883,12 +33592,12 @@ done_467:
 	NEGQ    R8
 	VMOVUPS Z0, K1, (AX)(R8*1)
 
-flushed_471:
+flushed_521:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_459
+	JNZ  sample_509
 	SFENCE
 	VZEROUPPER
 	RET
@@ -29915,10 +33624,10 @@ TEXT ·gradShortRowsAVX512(SB), NOSPLIT, $0-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_472:
+group_522:
 	XORQ R8, R8
 
-channel_473:
+channel_523:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -29929,11 +33638,11 @@ channel_473:
 	VBROADCASTSS (R9)(R8*4), Z3
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_474
+	JZ           noprefetch_524
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_475:
+prefetch_525:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -29946,23 +33655,23 @@ prefetch_475:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_475
+	JNZ        prefetch_525
 
-noprefetch_474:
+noprefetch_524:
 	MOVQ BX, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_476:
+pairs_526:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_477
+	JA   single_527
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_480:
+down_530:
 	CMPQ        R13, $0x02
-	JB          downlast_481
+	JB          downlast_531
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -29990,11 +33699,11 @@ down_480:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_480
+	JMP         down_530
 
-downlast_481:
+downlast_531:
 	TESTQ       R13, R13
-	JZ          downdone_482
+	JZ          downdone_532
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -30008,20 +33717,20 @@ downlast_481:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 64(AX)(R10*1)
 
-downdone_482:
+downdone_532:
 	MOVQ R11, R10
-	JMP  pairs_476
+	JMP  pairs_526
 
-single_477:
+single_527:
 	CMPQ R10, R9
-	JAE  tail_478
+	JAE  tail_528
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_483:
+down_533:
 	CMPQ        R12, $0x02
-	JB          downlast_484
+	JB          downlast_534
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -30037,11 +33746,11 @@ down_483:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_483
+	JMP         down_533
 
-downlast_484:
+downlast_534:
 	TESTQ       R12, R12
-	JZ          downdone_485
+	JZ          downdone_535
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -30049,19 +33758,19 @@ downlast_484:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 
-downdone_485:
+downdone_535:
 	ADDQ $0x00000040, R10
 
-tail_478:
+tail_528:
 	CMPQ R10, BX
-	JAE  positionsdone_479
+	JAE  positionsdone_529
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_486:
+down_536:
 	CMPQ        R11, $0x02
-	JB          downlast_487
+	JB          downlast_537
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -30077,11 +33786,11 @@ down_486:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R10)(SI*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_486
+	JMP         down_536
 
-downlast_487:
+downlast_537:
 	TESTQ       R11, R11
-	JZ          downdone_488
+	JZ          downdone_538
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -30089,14 +33798,14 @@ downlast_487:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 
-downdone_488:
-positionsdone_479:
+downdone_538:
+positionsdone_529:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_473
+	JB      channel_523
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -30105,13 +33814,13 @@ positionsdone_479:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_489
+	JZ      done_539
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_472
+	JMP     group_522
 
-done_489:
+done_539:
 	VZEROUPPER
 	RET
 
@@ -30122,7 +33831,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_490
+	JNE     nontemporal_540
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -30131,12 +33840,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_491
+	JA      streaming_541
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_492
+	JZ      full_542
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -30150,7 +33859,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_false
 
-full_492:
+full_542:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -30214,10 +33923,10 @@ full_492:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_493:
+row_543:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_494
+	JZ         noprefetch_544
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -30231,7 +33940,7 @@ row_493:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_494:
+noprefetch_544:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -30272,7 +33981,7 @@ noprefetch_494:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_493
+	JNZ         row_543
 	VZEROUPPER
 	RET
 
@@ -30322,10 +34031,10 @@ gradColsAVX512_v5_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_495:
+row_545:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_496
+	JZ         noprefetch_546
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -30337,7 +34046,7 @@ row_495:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_496:
+noprefetch_546:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -30372,7 +34081,7 @@ noprefetch_496:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_495
+	JNZ         row_545
 	VZEROUPPER
 	RET
 
@@ -30414,10 +34123,10 @@ gradColsAVX512_v4_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_497:
+row_547:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_498
+	JZ         noprefetch_548
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -30427,7 +34136,7 @@ row_497:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_498:
+noprefetch_548:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -30456,7 +34165,7 @@ noprefetch_498:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_497
+	JNZ         row_547
 	VZEROUPPER
 	RET
 
@@ -30490,10 +34199,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_499:
+row_549:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_500
+	JZ         noprefetch_550
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -30501,7 +34210,7 @@ row_499:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_500:
+noprefetch_550:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -30524,7 +34233,7 @@ noprefetch_500:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_499
+	JNZ         row_549
 	VZEROUPPER
 	RET
 
@@ -30550,16 +34259,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_501:
+row_551:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_502
+	JZ         noprefetch_552
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_502:
+noprefetch_552:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -30576,7 +34285,7 @@ noprefetch_502:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_501
+	JNZ         row_551
 	VZEROUPPER
 	RET
 
@@ -30594,14 +34303,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_503:
+row_553:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_504
+	JZ         noprefetch_554
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_504:
+noprefetch_554:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -30612,7 +34321,7 @@ noprefetch_504:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_503
+	JNZ         row_553
 	VZEROUPPER
 	RET
 
@@ -30670,10 +34379,10 @@ gradColsAVX512_v6_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_505:
+row_555:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_506
+	JZ         noprefetch_556
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -30687,7 +34396,7 @@ row_505:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_506:
+noprefetch_556:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -30728,7 +34437,7 @@ noprefetch_506:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_505
+	JNZ         row_555
 	VZEROUPPER
 	RET
 
@@ -30778,10 +34487,10 @@ gradColsAVX512_v5_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_507:
+row_557:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_508
+	JZ         noprefetch_558
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -30793,7 +34502,7 @@ row_507:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_508:
+noprefetch_558:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -30828,7 +34537,7 @@ noprefetch_508:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_507
+	JNZ         row_557
 	VZEROUPPER
 	RET
 
@@ -30870,10 +34579,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_509:
+row_559:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_510
+	JZ         noprefetch_560
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -30883,7 +34592,7 @@ row_509:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_510:
+noprefetch_560:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -30912,7 +34621,7 @@ noprefetch_510:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_509
+	JNZ         row_559
 	VZEROUPPER
 	RET
 
@@ -30946,10 +34655,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_511:
+row_561:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_512
+	JZ         noprefetch_562
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -30957,7 +34666,7 @@ row_511:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_512:
+noprefetch_562:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -30980,7 +34689,7 @@ noprefetch_512:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_511
+	JNZ         row_561
 	VZEROUPPER
 	RET
 
@@ -31006,16 +34715,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_513:
+row_563:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_514
+	JZ         noprefetch_564
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_514:
+noprefetch_564:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -31032,7 +34741,7 @@ noprefetch_514:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_513
+	JNZ         row_563
 	VZEROUPPER
 	RET
 
@@ -31050,14 +34759,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_515:
+row_565:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_516
+	JZ         noprefetch_566
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_516:
+noprefetch_566:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -31068,11 +34777,11 @@ noprefetch_516:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_515
+	JNZ         row_565
 	VZEROUPPER
 	RET
 
-streaming_491:
+streaming_541:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -31082,17 +34791,17 @@ streaming_491:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_517:
+rows_567:
 	CMPQ R10, $0x01
-	JB   rowsdone_518
+	JB   rowsdone_568
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_522:
+blocks_572:
 	CMPQ        R11, R12
-	JGT         blocksdone_523
+	JGT         blocksdone_573
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -31134,14 +34843,14 @@ blocks_522:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_522
+	JMP         blocks_572
 
-blocksdone_523:
+blocksdone_573:
 	ADDQ $0x000000c0, R12
 
-singles_519:
+singles_569:
 	CMPQ        R11, R12
-	JGT         tail_520
+	JGT         tail_570
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -31153,12 +34862,12 @@ singles_519:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_519
+	JMP         singles_569
 
-tail_520:
+tail_570:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_521
+	JEQ         done_571
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -31171,18 +34880,18 @@ tail_520:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_521:
+done_571:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_517
+	JMP  rows_567
 
-rowsdone_518:
+rowsdone_568:
 	VZEROUPPER
 	RET
 
-nontemporal_490:
+nontemporal_540:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -31191,12 +34900,12 @@ nontemporal_490:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_524
+	JA      streaming_574
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_525
+	JZ      full_575
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -31210,7 +34919,7 @@ nontemporal_490:
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_true
 
-full_525:
+full_575:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -31274,10 +34983,10 @@ full_525:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_526:
+row_576:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_527
+	JZ         noprefetch_577
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -31291,7 +35000,7 @@ row_526:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_527:
+noprefetch_577:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -31335,7 +35044,7 @@ noprefetch_527:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_526
+	JNZ         row_576
 	SFENCE
 	VZEROUPPER
 	RET
@@ -31386,10 +35095,10 @@ gradColsAVX512_v5_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_528:
+row_578:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_529
+	JZ         noprefetch_579
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -31401,7 +35110,7 @@ row_528:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_529:
+noprefetch_579:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -31439,7 +35148,7 @@ noprefetch_529:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_528
+	JNZ         row_578
 	SFENCE
 	VZEROUPPER
 	RET
@@ -31482,10 +35191,10 @@ gradColsAVX512_v4_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_530:
+row_580:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_531
+	JZ         noprefetch_581
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -31495,7 +35204,7 @@ row_530:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_531:
+noprefetch_581:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -31527,7 +35236,7 @@ noprefetch_531:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_530
+	JNZ         row_580
 	SFENCE
 	VZEROUPPER
 	RET
@@ -31562,10 +35271,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_532:
+row_582:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_533
+	JZ         noprefetch_583
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -31573,7 +35282,7 @@ row_532:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_533:
+noprefetch_583:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -31599,7 +35308,7 @@ noprefetch_533:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_532
+	JNZ         row_582
 	SFENCE
 	VZEROUPPER
 	RET
@@ -31626,16 +35335,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_534:
+row_584:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_535
+	JZ         noprefetch_585
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_535:
+noprefetch_585:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -31655,7 +35364,7 @@ noprefetch_535:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_534
+	JNZ         row_584
 	SFENCE
 	VZEROUPPER
 	RET
@@ -31674,14 +35383,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_536:
+row_586:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_537
+	JZ         noprefetch_587
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_537:
+noprefetch_587:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -31695,7 +35404,7 @@ noprefetch_537:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_536
+	JNZ         row_586
 	SFENCE
 	VZEROUPPER
 	RET
@@ -31754,10 +35463,10 @@ gradColsAVX512_v6_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_538:
+row_588:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_539
+	JZ         noprefetch_589
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -31771,7 +35480,7 @@ row_538:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_539:
+noprefetch_589:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -31815,7 +35524,7 @@ noprefetch_539:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_538
+	JNZ         row_588
 	SFENCE
 	VZEROUPPER
 	RET
@@ -31866,10 +35575,10 @@ gradColsAVX512_v5_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_540:
+row_590:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_541
+	JZ         noprefetch_591
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -31881,7 +35590,7 @@ row_540:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_541:
+noprefetch_591:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -31919,7 +35628,7 @@ noprefetch_541:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_540
+	JNZ         row_590
 	SFENCE
 	VZEROUPPER
 	RET
@@ -31962,10 +35671,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_542:
+row_592:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_543
+	JZ         noprefetch_593
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -31975,7 +35684,7 @@ row_542:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_543:
+noprefetch_593:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -32007,7 +35716,7 @@ noprefetch_543:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_542
+	JNZ         row_592
 	SFENCE
 	VZEROUPPER
 	RET
@@ -32042,10 +35751,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_544:
+row_594:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_545
+	JZ         noprefetch_595
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -32053,7 +35762,7 @@ row_544:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_545:
+noprefetch_595:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -32079,7 +35788,7 @@ noprefetch_545:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_544
+	JNZ         row_594
 	SFENCE
 	VZEROUPPER
 	RET
@@ -32106,16 +35815,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_546:
+row_596:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_547
+	JZ         noprefetch_597
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_547:
+noprefetch_597:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -32135,7 +35844,7 @@ noprefetch_547:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_546
+	JNZ         row_596
 	SFENCE
 	VZEROUPPER
 	RET
@@ -32154,14 +35863,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_548:
+row_598:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_549
+	JZ         noprefetch_599
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_549:
+noprefetch_599:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -32175,12 +35884,12 @@ noprefetch_549:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_548
+	JNZ         row_598
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_524:
+streaming_574:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -32190,17 +35899,17 @@ streaming_524:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_550:
+rows_600:
 	CMPQ R10, $0x04
-	JB   rowsdone_551
+	JB   rowsdone_601
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_555:
+blocks_605:
 	CMPQ        R11, R12
-	JGT         blocksdone_556
+	JGT         blocksdone_606
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -32321,14 +36030,14 @@ blocks_555:
 	VFMADD231PS Z14, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R13*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_555
+	JMP         blocks_605
 
-blocksdone_556:
+blocksdone_606:
 	ADDQ $0x000000c0, R12
 
-singles_552:
+singles_602:
 	CMPQ        R11, R12
-	JGT         tail_553
+	JGT         tail_603
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -32362,12 +36071,12 @@ singles_552:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R13*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_552
+	JMP         singles_602
 
-tail_553:
+tail_603:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_554
+	JEQ         done_604
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -32401,7 +36110,7 @@ tail_553:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_554:
+done_604:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -32415,20 +36124,20 @@ done_554:
 	ADDQ AX, BX
 	ADDQ AX, BX
 	SUBQ $0x04, R10
-	JMP  rows_550
+	JMP  rows_600
 
-rowsdone_551:
-rows_557:
+rowsdone_601:
+rows_607:
 	CMPQ R10, $0x01
-	JB   rowsdone_558
+	JB   rowsdone_608
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_562:
+blocks_612:
 	CMPQ        R11, R12
-	JGT         blocksdone_563
+	JGT         blocksdone_613
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -32473,14 +36182,14 @@ blocks_562:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_562
+	JMP         blocks_612
 
-blocksdone_563:
+blocksdone_613:
 	ADDQ $0x000000c0, R12
 
-singles_559:
+singles_609:
 	CMPQ        R11, R12
-	JGT         tail_560
+	JGT         tail_610
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -32492,12 +36201,12 @@ singles_559:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_559
+	JMP         singles_609
 
-tail_560:
+tail_610:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_561
+	JEQ         done_611
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -32510,14 +36219,14 @@ tail_560:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_561:
+done_611:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_557
+	JMP  rows_607
 
-rowsdone_558:
+rowsdone_608:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -32542,9 +36251,9 @@ TEXT ·finiteAVX512(SB), NOSPLIT, $0-49
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_564:
+singles_614:
 	CMPQ    BX, DX
-	JGT     tail_565
+	JGT     tail_615
 	VMOVUPD (AX)(BX*2), Z2
 	VMOVUPD 64(AX)(BX*2), Z3
 	VMOVUPD (CX)(BX*2), Z4
@@ -32556,12 +36265,12 @@ singles_564:
 	VSUBPD  Z3, Z3, Z3
 	VADDPD  Z3, Z1, Z1
 	ADDQ    $0x00000040, BX
-	JMP     singles_564
+	JMP     singles_614
 
-tail_565:
+tail_615:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_566
+	JEQ       done_616
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (AX)(BX*2), K1, Z2
 	VMOVUPD.Z 64(AX)(BX*2), K2, Z3
@@ -32576,7 +36285,7 @@ tail_565:
 	VADDPD    Z3, Z1, Z1
 	MOVQ      DX, BX
 
-done_566:
+done_616:
 	VADDPD   Z1, Z0, Z0
 	VPTESTMQ Z0, Z0, K1
 	KORTESTW K1, K1
@@ -32608,9 +36317,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_567:
+singles_617:
 	CMPQ    BX, DX
-	JGT     tail_568
+	JGT     tail_618
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -32624,12 +36333,12 @@ singles_567:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_567
+	JMP     singles_617
 
-tail_568:
+tail_618:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_569
+	JEQ       done_619
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -32646,7 +36355,7 @@ tail_568:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_569:
+done_619:
 	VZEROUPPER
 	RET
 
@@ -32676,9 +36385,9 @@ TEXT ·foldAVX512(SB), NOSPLIT, $0-200
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000040, R10
 
-singles_570:
+singles_620:
 	CMPQ          R11, R10
-	JGT           tail_571
+	JGT           tail_621
 	VMOVUPD       (BX)(R11*2), Z2
 	VMOVUPD       64(BX)(R11*2), Z3
 	VMOVUPD       (SI)(R11*2), Z4
@@ -32752,12 +36461,12 @@ singles_570:
 	VINSERTF64X4  $0x01, Y3, Z2, Z2
 	VMOVUPS       Z2, (DX)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_570
+	JMP           singles_620
 
-tail_571:
+tail_621:
 	ADDQ          $0x00000040, R10
 	CMPQ          R11, R10
-	JEQ           done_572
+	JEQ           done_622
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R11*2), K1, Z2
 	VMOVUPD.Z     64(BX)(R11*2), K2, Z3
@@ -32835,7 +36544,7 @@ tail_571:
 	VMOVUPS       Z1, K1, (DX)(R11*1)
 	MOVQ          R10, R11
 
-done_572:
+done_622:
 	VZEROUPPER
 	RET
 
@@ -32846,7 +36555,7 @@ TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
 
 	// scaleRowsAVX512: y = x*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+128(FP), $0x00
-	JNE   nontemporal_573
+	JNE   nontemporal_623
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+96(FP), DX
@@ -32857,10 +36566,10 @@ TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_574:
+sample_624:
 	XORQ DI, DI
 
-channel_575:
+channel_625:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         shift_base+72(FP), R8
@@ -32870,9 +36579,9 @@ channel_575:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_576
+	JZ           aligned_626
 	CMPQ         R8, R9
-	JAE          aligned_576
+	JAE          aligned_626
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -32885,7 +36594,7 @@ channel_575:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_576:
+aligned_626:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -32895,19 +36604,19 @@ aligned_576:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_580:
+blocks_630:
 	CMPQ       R8, R9
-	JGT        blocksdone_581
+	JGT        blocksdone_631
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_582
+	JZ         noprefetch_632
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_582:
+noprefetch_632:
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
@@ -32921,43 +36630,43 @@ noprefetch_582:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_580
+	JMP         blocks_630
 
-blocksdone_581:
+blocksdone_631:
 	ADDQ $0x000000c0, R9
 
-singles_577:
+singles_627:
 	CMPQ        R8, R9
-	JGT         tail_578
+	JGT         tail_628
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_577
+	JMP         singles_627
 
-tail_578:
+tail_628:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_579
+	JEQ         done_629
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_579:
+done_629:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, scale_len+56(FP)
-	JB   channel_575
+	JB   channel_625
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_574
+	JNZ  sample_624
 	VZEROUPPER
 	RET
 
-nontemporal_573:
+nontemporal_623:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+96(FP), DX
@@ -32969,10 +36678,10 @@ nontemporal_573:
 	SHLQ   $0x02, SI
 	VPXORD Z0, Z0, Z0
 
-sample_583:
+sample_633:
 	XORQ DI, DI
 
-channel_584:
+channel_634:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -32981,15 +36690,15 @@ channel_584:
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z2
 	TESTQ        DI, DI
-	JNZ          merged_585
+	JNZ          merged_635
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_587
+	JZ           aligned_637
 	CMPQ         R8, R9
-	JAE          aligned_587
+	JAE          aligned_637
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -33002,15 +36711,15 @@ channel_584:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_587:
+aligned_637:
 	MOVQ R9, R8
-	JMP  headed_586
+	JMP  headed_636
 
-merged_585:
+merged_635:
 	MOVQ        DX, R9
 	MOVQ        AX, R8
 	ANDQ        $0x3f, R8
-	JZ          mergedone_588
+	JZ          mergedone_638
 	MOVQ        R8, R10
 	SHRQ        $0x02, R10
 	LEAQ        kmask<>+0(SB), R11
@@ -33028,10 +36737,10 @@ merged_585:
 	SHRQ        $0x02, R8
 	SUBQ        R8, R9
 
-mergedone_588:
+mergedone_638:
 	MOVQ R9, R8
 
-headed_586:
+headed_636:
 	MOVQ    R8, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -33041,19 +36750,19 @@ headed_586:
 	SHLQ    $0x02, R8
 	SUBQ    $0x00000100, R8
 
-blocks_592:
+blocks_642:
 	CMPQ       R9, R8
-	JGT        blocksdone_593
+	JGT        blocksdone_643
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_594
+	JZ         noprefetch_644
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R9*1)
 	PREFETCHT0 64(R10)(R9*1)
 	PREFETCHT0 128(R10)(R9*1)
 	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_594:
+noprefetch_644:
 	LEAQ        16384(AX)(R9*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -33070,38 +36779,38 @@ noprefetch_594:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_592
+	JMP         blocks_642
 
-blocksdone_593:
+blocksdone_643:
 	ADDQ $0x000000c0, R8
 
-singles_589:
+singles_639:
 	CMPQ        R9, R8
-	JGT         tail_590
+	JGT         tail_640
 	VMOVUPS     (CX)(R9*1), Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_589
+	JMP         singles_639
 
-tail_590:
+tail_640:
 	ADDQ        $0x00000040, R8
 	CMPQ        R9, R8
-	JEQ         done_591
+	JEQ         done_641
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VFMADD213PS Z2, Z1, Z0
 	VMOVAPS     Z0, Z0
 	MOVQ        R8, R9
 
-done_591:
+done_641:
 	ADDQ    R9, AX
 	ADDQ    R9, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_584
+	JB      channel_634
 	MOVQ    AX, DI
 	ANDQ    $0x3f, DI
-	JZ      flushed_595
+	JZ      flushed_645
 	MOVQ    DI, R8
 	SHRQ    $0x02, R8
 	LEAQ    kmask<>+0(SB), R9
@@ -33112,11 +36821,11 @@ done_591:
 	NEGQ    DI
 	VMOVUPS Z0, K1, (AX)(DI*1)
 
-flushed_595:
+flushed_645:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_583
+	JNZ  sample_633
 	SFENCE
 	VZEROUPPER
 	RET
@@ -33142,21 +36851,21 @@ TEXT ·scaleShortRowsAVX512(SB), NOSPLIT, $0-136
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
 
-group_596:
+group_646:
 	XORQ DI, DI
 
-channel_597:
+channel_647:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z1
 	MOVQ         prefetch+120(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_598
+	JZ           noprefetch_648
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_599:
+prefetch_649:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -33164,23 +36873,23 @@ prefetch_599:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_599
+	JNZ        prefetch_649
 
-noprefetch_598:
+noprefetch_648:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_600:
+pairs_650:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_601
+	JA   single_651
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_604:
+down_654:
 	CMPQ        R12, $0x02
-	JB          downlast_605
+	JB          downlast_655
 	VMOVUPS     (CX)(R9*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R9*1)
@@ -33196,11 +36905,11 @@ down_604:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_604
+	JMP         down_654
 
-downlast_605:
+downlast_655:
 	TESTQ       R12, R12
-	JZ          downdone_606
+	JZ          downdone_656
 	VMOVUPS     (CX)(R9*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R9*1)
@@ -33208,20 +36917,20 @@ downlast_605:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 64(AX)(R9*1)
 
-downdone_606:
+downdone_656:
 	MOVQ R10, R9
-	JMP  pairs_600
+	JMP  pairs_650
 
-single_601:
+single_651:
 	CMPQ R9, R8
-	JAE  tail_602
+	JAE  tail_652
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_607:
+down_657:
 	CMPQ        R11, $0x02
-	JB          downlast_608
+	JB          downlast_658
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
@@ -33231,28 +36940,28 @@ down_607:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_607
+	JMP         down_657
 
-downlast_608:
+downlast_658:
 	TESTQ       R11, R11
-	JZ          downdone_609
+	JZ          downdone_659
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
 
-downdone_609:
+downdone_659:
 	ADDQ $0x00000040, R9
 
-tail_602:
+tail_652:
 	CMPQ R9, DX
-	JAE  positionsdone_603
+	JAE  positionsdone_653
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_610:
+down_660:
 	CMPQ        R10, $0x02
-	JB          downlast_611
+	JB          downlast_661
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
@@ -33262,22 +36971,22 @@ down_610:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_610
+	JMP         down_660
 
-downlast_611:
+downlast_661:
 	TESTQ       R10, R10
-	JZ          downdone_612
+	JZ          downdone_662
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
 
-downdone_612:
-positionsdone_603:
+downdone_662:
+positionsdone_653:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_597
+	JB      channel_647
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -33285,13 +36994,13 @@ positionsdone_603:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+104(FP)
-	JZ      done_613
+	JZ      done_663
 	MOVQ    group+128(FP), SI
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
-	JMP     group_596
+	JMP     group_646
 
-done_613:
+done_663:
 	VZEROUPPER
 	RET
 
@@ -33302,7 +37011,7 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 
 	// scaleColsAVX512: y = x*scale[i] + shift[i] over rows of len(scale) values.
 	CMPQ    stream+120(FP), $0x00
-	JNE     nontemporal_614
+	JNE     nontemporal_664
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -33311,12 +37020,12 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    scale_len+56(FP), $0x00000060
-	JA      streaming_615
+	JA      streaming_665
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, scale_len+56(FP)
-	JZ      full_616
+	JZ      full_666
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -33330,7 +37039,7 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX512_v6_true_false
 
-full_616:
+full_666:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -33369,10 +37078,10 @@ full_616:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_617:
+row_667:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_618
+	JZ         noprefetch_668
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -33380,7 +37089,7 @@ row_617:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_618:
+noprefetch_668:
 	VMOVUPS     (DX), Z12
 	VFMADD213PS Z1, Z0, Z12
 	VMOVUPS     Z12, (CX)
@@ -33402,7 +37111,7 @@ noprefetch_618:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_617
+	JNZ         row_667
 	VZEROUPPER
 	RET
 
@@ -33431,17 +37140,17 @@ scaleColsAVX512_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_619:
+row_669:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_620
+	JZ         noprefetch_670
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_620:
+noprefetch_670:
 	VMOVUPS     (DX), Z10
 	VFMADD213PS Z1, Z0, Z10
 	VMOVUPS     Z10, (CX)
@@ -33460,7 +37169,7 @@ noprefetch_620:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_619
+	JNZ         row_669
 	VZEROUPPER
 	RET
 
@@ -33485,16 +37194,16 @@ scaleColsAVX512_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_621:
+row_671:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_622
+	JZ         noprefetch_672
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_622:
+noprefetch_672:
 	VMOVUPS     (DX), Z8
 	VFMADD213PS Z1, Z0, Z8
 	VMOVUPS     Z8, (CX)
@@ -33510,7 +37219,7 @@ noprefetch_622:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_621
+	JNZ         row_671
 	VZEROUPPER
 	RET
 
@@ -33531,15 +37240,15 @@ scaleColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_623:
+row_673:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_624
+	JZ         noprefetch_674
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_624:
+noprefetch_674:
 	VMOVUPS     (DX), Z6
 	VFMADD213PS Z1, Z0, Z6
 	VMOVUPS     Z6, (CX)
@@ -33552,7 +37261,7 @@ noprefetch_624:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_623
+	JNZ         row_673
 	VZEROUPPER
 	RET
 
@@ -33569,14 +37278,14 @@ scaleColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_625:
+row_675:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_626
+	JZ         noprefetch_676
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_626:
+noprefetch_676:
 	VMOVUPS     (DX), Z4
 	VFMADD213PS Z1, Z0, Z4
 	VMOVUPS     Z4, (CX)
@@ -33586,7 +37295,7 @@ noprefetch_626:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_625
+	JNZ         row_675
 	VZEROUPPER
 	RET
 
@@ -33599,20 +37308,20 @@ scaleColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_627:
+row_677:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_628
+	JZ         noprefetch_678
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_628:
+noprefetch_678:
 	VMOVUPS     (DX), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_627
+	JNZ         row_677
 	VZEROUPPER
 	RET
 
@@ -33645,10 +37354,10 @@ scaleColsAVX512_v6_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_629:
+row_679:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_630
+	JZ         noprefetch_680
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -33656,7 +37365,7 @@ row_629:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_630:
+noprefetch_680:
 	VMOVUPS     (DX), Z12
 	VFMADD213PS Z1, Z0, Z12
 	VMOVUPS     Z12, (CX)
@@ -33678,7 +37387,7 @@ noprefetch_630:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_629
+	JNZ         row_679
 	VZEROUPPER
 	RET
 
@@ -33707,17 +37416,17 @@ scaleColsAVX512_v5_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_631:
+row_681:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_632
+	JZ         noprefetch_682
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_632:
+noprefetch_682:
 	VMOVUPS     (DX), Z10
 	VFMADD213PS Z1, Z0, Z10
 	VMOVUPS     Z10, (CX)
@@ -33736,7 +37445,7 @@ noprefetch_632:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_631
+	JNZ         row_681
 	VZEROUPPER
 	RET
 
@@ -33761,16 +37470,16 @@ scaleColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_633:
+row_683:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_634
+	JZ         noprefetch_684
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_634:
+noprefetch_684:
 	VMOVUPS     (DX), Z8
 	VFMADD213PS Z1, Z0, Z8
 	VMOVUPS     Z8, (CX)
@@ -33786,7 +37495,7 @@ noprefetch_634:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_633
+	JNZ         row_683
 	VZEROUPPER
 	RET
 
@@ -33807,15 +37516,15 @@ scaleColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_635:
+row_685:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_636
+	JZ         noprefetch_686
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_636:
+noprefetch_686:
 	VMOVUPS     (DX), Z6
 	VFMADD213PS Z1, Z0, Z6
 	VMOVUPS     Z6, (CX)
@@ -33828,7 +37537,7 @@ noprefetch_636:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_635
+	JNZ         row_685
 	VZEROUPPER
 	RET
 
@@ -33845,14 +37554,14 @@ scaleColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_637:
+row_687:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_638
+	JZ         noprefetch_688
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_638:
+noprefetch_688:
 	VMOVUPS     (DX), Z4
 	VFMADD213PS Z1, Z0, Z4
 	VMOVUPS     Z4, (CX)
@@ -33862,7 +37571,7 @@ noprefetch_638:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_637
+	JNZ         row_687
 	VZEROUPPER
 	RET
 
@@ -33875,41 +37584,41 @@ scaleColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_639:
+row_689:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_640
+	JZ         noprefetch_690
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_640:
+noprefetch_690:
 	VMOVUPS.Z   (DX), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_639
+	JNZ         row_689
 	VZEROUPPER
 	RET
 
-streaming_615:
+streaming_665:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_641:
+rows_691:
 	CMPQ DI, $0x01
-	JB   rowsdone_642
+	JB   rowsdone_692
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_646:
+blocks_696:
 	CMPQ        R8, R9
-	JGT         blocksdone_647
+	JGT         blocksdone_697
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
@@ -33931,26 +37640,26 @@ blocks_646:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 192(CX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_646
+	JMP         blocks_696
 
-blocksdone_647:
+blocksdone_697:
 	ADDQ $0x000000c0, R9
 
-singles_643:
+singles_693:
 	CMPQ        R8, R9
-	JGT         tail_644
+	JGT         tail_694
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (CX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_643
+	JMP         singles_693
 
-tail_644:
+tail_694:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_645
+	JEQ         done_695
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -33958,17 +37667,17 @@ tail_644:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_645:
+done_695:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_641
+	JMP  rows_691
 
-rowsdone_642:
+rowsdone_692:
 	VZEROUPPER
 	RET
 
-nontemporal_614:
+nontemporal_664:
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -33977,12 +37686,12 @@ nontemporal_614:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    scale_len+56(FP), $0x00000060
-	JA      streaming_648
+	JA      streaming_698
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, scale_len+56(FP)
-	JZ      full_649
+	JZ      full_699
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -33996,7 +37705,7 @@ nontemporal_614:
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX512_v6_true_true
 
-full_649:
+full_699:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -34035,10 +37744,10 @@ full_649:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_650:
+row_700:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_651
+	JZ         noprefetch_701
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -34046,7 +37755,7 @@ row_650:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_651:
+noprefetch_701:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -34071,7 +37780,7 @@ noprefetch_651:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_650
+	JNZ         row_700
 	SFENCE
 	VZEROUPPER
 	RET
@@ -34101,17 +37810,17 @@ scaleColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_652:
+row_702:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_653
+	JZ         noprefetch_703
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_653:
+noprefetch_703:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -34133,7 +37842,7 @@ noprefetch_653:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_652
+	JNZ         row_702
 	SFENCE
 	VZEROUPPER
 	RET
@@ -34159,16 +37868,16 @@ scaleColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_654:
+row_704:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_655
+	JZ         noprefetch_705
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_655:
+noprefetch_705:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -34187,7 +37896,7 @@ noprefetch_655:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_654
+	JNZ         row_704
 	SFENCE
 	VZEROUPPER
 	RET
@@ -34209,15 +37918,15 @@ scaleColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_656:
+row_706:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_657
+	JZ         noprefetch_707
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_657:
+noprefetch_707:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -34233,7 +37942,7 @@ noprefetch_657:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_656
+	JNZ         row_706
 	SFENCE
 	VZEROUPPER
 	RET
@@ -34251,14 +37960,14 @@ scaleColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_658:
+row_708:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_659
+	JZ         noprefetch_709
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_659:
+noprefetch_709:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -34271,7 +37980,7 @@ noprefetch_659:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_658
+	JNZ         row_708
 	SFENCE
 	VZEROUPPER
 	RET
@@ -34285,13 +37994,13 @@ scaleColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_660:
+row_710:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_661
+	JZ         noprefetch_711
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_661:
+noprefetch_711:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -34301,7 +38010,7 @@ noprefetch_661:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_660
+	JNZ         row_710
 	SFENCE
 	VZEROUPPER
 	RET
@@ -34335,10 +38044,10 @@ scaleColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_662:
+row_712:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_663
+	JZ         noprefetch_713
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -34346,7 +38055,7 @@ row_662:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_663:
+noprefetch_713:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -34371,7 +38080,7 @@ noprefetch_663:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_662
+	JNZ         row_712
 	SFENCE
 	VZEROUPPER
 	RET
@@ -34401,17 +38110,17 @@ scaleColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_664:
+row_714:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_665
+	JZ         noprefetch_715
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_665:
+noprefetch_715:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -34433,7 +38142,7 @@ noprefetch_665:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_664
+	JNZ         row_714
 	SFENCE
 	VZEROUPPER
 	RET
@@ -34459,16 +38168,16 @@ scaleColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_666:
+row_716:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_667
+	JZ         noprefetch_717
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_667:
+noprefetch_717:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -34487,7 +38196,7 @@ noprefetch_667:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_666
+	JNZ         row_716
 	SFENCE
 	VZEROUPPER
 	RET
@@ -34509,15 +38218,15 @@ scaleColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_668:
+row_718:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_669
+	JZ         noprefetch_719
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_669:
+noprefetch_719:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -34533,7 +38242,7 @@ noprefetch_669:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_668
+	JNZ         row_718
 	SFENCE
 	VZEROUPPER
 	RET
@@ -34551,14 +38260,14 @@ scaleColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_670:
+row_720:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_671
+	JZ         noprefetch_721
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_671:
+noprefetch_721:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -34571,7 +38280,7 @@ noprefetch_671:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_670
+	JNZ         row_720
 	SFENCE
 	VZEROUPPER
 	RET
@@ -34585,13 +38294,13 @@ scaleColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_672:
+row_722:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_673
+	JZ         noprefetch_723
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_673:
+noprefetch_723:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -34601,29 +38310,29 @@ noprefetch_673:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_672
+	JNZ         row_722
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_648:
+streaming_698:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_674:
+rows_724:
 	CMPQ DI, $0x04
-	JB   rowsdone_675
+	JB   rowsdone_725
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_679:
+blocks_729:
 	CMPQ        R8, R9
-	JGT         blocksdone_680
+	JGT         blocksdone_730
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -34688,14 +38397,14 @@ blocks_679:
 	VFMADD213PS Z7, Z6, Z0
 	VMOVNTPS    Z0, 192(CX)(R10*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_679
+	JMP         blocks_729
 
-blocksdone_680:
+blocksdone_730:
 	ADDQ $0x000000c0, R9
 
-singles_676:
+singles_726:
 	CMPQ        R8, R9
-	JGT         tail_677
+	JGT         tail_727
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	MOVQ        R8, R10
@@ -34715,12 +38424,12 @@ singles_676:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, (CX)(R10*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_676
+	JMP         singles_726
 
-tail_677:
+tail_727:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_678
+	JEQ         done_728
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -34740,7 +38449,7 @@ tail_677:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_678:
+done_728:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -34750,20 +38459,20 @@ done_678:
 	ADDQ AX, DX
 	ADDQ AX, DX
 	SUBQ $0x04, DI
-	JMP  rows_674
+	JMP  rows_724
 
-rowsdone_675:
-rows_681:
+rowsdone_725:
+rows_731:
 	CMPQ DI, $0x01
-	JB   rowsdone_682
+	JB   rowsdone_732
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_686:
+blocks_736:
 	CMPQ        R8, R9
-	JGT         blocksdone_687
+	JGT         blocksdone_737
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -34788,26 +38497,26 @@ blocks_686:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, 192(CX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_686
+	JMP         blocks_736
 
-blocksdone_687:
+blocksdone_737:
 	ADDQ $0x000000c0, R9
 
-singles_683:
+singles_733:
 	CMPQ        R8, R9
-	JGT         tail_684
+	JGT         tail_734
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, (CX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_683
+	JMP         singles_733
 
-tail_684:
+tail_734:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_685
+	JEQ         done_735
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -34815,13 +38524,13 @@ tail_684:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_685:
+done_735:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_681
+	JMP  rows_731
 
-rowsdone_682:
+rowsdone_732:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -34854,9 +38563,9 @@ TEXT ·foldWholeAVX512(SB), NOSPLIT, $0-184
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000040, R9
 
-singles_688:
+singles_738:
 	CMPQ          R11, R9
-	JGT           tail_689
+	JGT           tail_739
 	VMOVUPD       (DX)(R11*2), Z2
 	VMOVUPD       64(DX)(R11*2), Z3
 	VMOVUPD       (BX)(R11*2), Z4
@@ -34911,12 +38620,12 @@ singles_688:
 	VINSERTF64X4  $0x01, Y2, Z4, Z4
 	VMOVUPS       Z4, (CX)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_688
+	JMP           singles_738
 
-tail_689:
+tail_739:
 	ADDQ          $0x00000040, R9
 	CMPQ          R11, R9
-	JEQ           done_690
+	JEQ           done_740
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DX)(R11*2), K1, Z2
 	VMOVUPD.Z     64(DX)(R11*2), K2, Z3
@@ -34975,7 +38684,7 @@ tail_689:
 	VMOVUPS       Z0, K1, (CX)(R11*1)
 	MOVQ          R9, R11
 
-done_690:
+done_740:
 	MOVQ R10, ret+176(FP)
 	VZEROUPPER
 	RET
@@ -35001,9 +38710,9 @@ TEXT ·saveAVX512(SB), NOSPLIT, $0-120
 	SHLQ    $0x02, DI
 	SUBQ    $0x00000040, DI
 
-singles_691:
+singles_741:
 	CMPQ          R8, DI
-	JGT           tail_692
+	JGT           tail_742
 	VMOVUPD       (BX)(R8*2), Z0
 	VMOVUPD       64(BX)(R8*2), Z1
 	VMOVUPD       (SI)(R8*2), Z2
@@ -35029,12 +38738,12 @@ singles_691:
 	VINSERTF64X4  $0x01, Y1, Z0, Z0
 	VMOVUPS       Z0, (DX)(R8*1)
 	ADDQ          $0x00000040, R8
-	JMP           singles_691
+	JMP           singles_741
 
-tail_692:
+tail_742:
 	ADDQ          $0x00000040, DI
 	CMPQ          R8, DI
-	JEQ           done_693
+	JEQ           done_743
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R8*2), K1, Z0
 	VMOVUPD.Z     64(BX)(R8*2), K2, Z1
@@ -35063,7 +38772,7 @@ tail_692:
 	VMOVUPS       Z0, K1, (DX)(R8*1)
 	MOVQ          DI, R8
 
-done_693:
+done_743:
 	VZEROUPPER
 	RET
 
@@ -35093,9 +38802,9 @@ TEXT ·trackAVX512(SB), NOSPLIT, $0-112
 	SHLQ         $0x02, SI
 	SUBQ         $0x00000040, SI
 
-singles_694:
+singles_744:
 	CMPQ          DI, SI
-	JGT           tail_695
+	JGT           tail_745
 	VMOVUPD       (DX)(DI*2), Z3
 	VMOVUPD       64(DX)(DI*2), Z4
 	VMOVUPD       (BX)(DI*2), Z5
@@ -35133,12 +38842,12 @@ singles_694:
 	VINSERTF64X4  $0x01, Y3, Z5, Z5
 	VMOVUPS       Z5, (CX)(DI*1)
 	ADDQ          $0x00000040, DI
-	JMP           singles_694
+	JMP           singles_744
 
-tail_695:
+tail_745:
 	ADDQ          $0x00000040, SI
 	CMPQ          DI, SI
-	JEQ           done_696
+	JEQ           done_746
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DX)(DI*2), K1, Z3
 	VMOVUPD.Z     64(DX)(DI*2), K2, Z4
@@ -35179,7 +38888,7 @@ tail_695:
 	VMOVUPS       Z0, K1, (CX)(DI*1)
 	MOVQ          SI, DI
 
-done_696:
+done_746:
 	VZEROUPPER
 	RET
 
@@ -35201,9 +38910,9 @@ TEXT ·widenAVX512(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_697:
+singles_747:
 	CMPQ          BX, DX
-	JGT           tail_698
+	JGT           tail_748
 	VMOVUPS       (CX)(BX*1), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -35211,12 +38920,12 @@ singles_697:
 	VMOVUPD       Z1, (AX)(BX*2)
 	VMOVUPD       Z0, 64(AX)(BX*2)
 	ADDQ          $0x00000040, BX
-	JMP           singles_697
+	JMP           singles_747
 
-tail_698:
+tail_748:
 	ADDQ          $0x00000040, DX
 	CMPQ          BX, DX
-	JEQ           done_699
+	JEQ           done_749
 	VMOVUPS.Z     (CX)(BX*1), K1, Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -35226,7 +38935,7 @@ tail_698:
 	VMOVUPD       Z0, K2, 64(AX)(BX*2)
 	MOVQ          DX, BX
 
-done_699:
+done_749:
 	VZEROUPPER
 	RET
 
@@ -35248,9 +38957,9 @@ TEXT ·narrowAVX512(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_700:
+singles_750:
 	CMPQ         BX, DX
-	JGT          tail_701
+	JGT          tail_751
 	VMOVUPD      (CX)(BX*2), Z0
 	VMOVUPD      64(CX)(BX*2), Z1
 	VPXORD       Z2, Z2, Z2
@@ -35259,12 +38968,12 @@ singles_700:
 	VINSERTF64X4 $0x01, Y0, Z2, Z2
 	VMOVUPS      Z2, (AX)(BX*1)
 	ADDQ         $0x00000040, BX
-	JMP          singles_700
+	JMP          singles_750
 
-tail_701:
+tail_751:
 	ADDQ         $0x00000040, DX
 	CMPQ         BX, DX
-	JEQ          done_702
+	JEQ          done_752
 	KSHIFTRW     $0x08, K1, K2
 	VMOVUPD.Z    (CX)(BX*2), K1, Z0
 	VMOVUPD.Z    64(CX)(BX*2), K2, Z1
@@ -35275,7 +38984,7 @@ tail_701:
 	VMOVUPS      Z2, K1, (AX)(BX*1)
 	MOVQ         DX, BX
 
-done_702:
+done_752:
 	VZEROUPPER
 	RET
 
@@ -35309,9 +39018,9 @@ TEXT ·gradCoefficientsAVX512(SB), NOSPLIT, $0-248
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_703:
+singles_753:
 	CMPQ          R13, R12
-	JGT           tail_704
+	JGT           tail_754
 	VMOVUPD       (DI)(R13*2), Z1
 	VMOVUPD       64(DI)(R13*2), Z2
 	VMOVUPD       (R8)(R13*2), Z3
@@ -35328,7 +39037,7 @@ singles_703:
 	VMOVUPD       Z3, (R8)(R13*2)
 	VMOVUPD       Z4, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_706
+	JEQ           nodWeight_756
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -35340,16 +39049,16 @@ singles_703:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, (BX)(R13*1)
 
-nodWeight_706:
+nodWeight_756:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_707
+	JEQ          nodBias_757
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, (SI)(R13*1)
 
-nodBias_707:
+nodBias_757:
 	VMOVUPS       (R10)(R13*1), Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -35402,12 +39111,12 @@ nodBias_707:
 	VINSERTF64X4  $0x01, Y1, Z3, Z3
 	VMOVUPS       Z3, (DX)(R13*1)
 	ADDQ          $0x00000040, R13
-	JMP           singles_703
+	JMP           singles_753
 
-tail_704:
+tail_754:
 	ADDQ          $0x00000040, R12
 	CMPQ          R13, R12
-	JEQ           done_705
+	JEQ           done_755
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R13*2), K1, Z1
 	VMOVUPD.Z     64(DI)(R13*2), K2, Z2
@@ -35427,7 +39136,7 @@ tail_704:
 	VMOVUPD       Z3, K1, (R8)(R13*2)
 	VMOVUPD       Z4, K2, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_708
+	JEQ           nodWeight_758
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -35439,16 +39148,16 @@ tail_704:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, K1, (BX)(R13*1)
 
-nodWeight_708:
+nodWeight_758:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_709
+	JEQ          nodBias_759
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, K1, (SI)(R13*1)
 
-nodBias_709:
+nodBias_759:
 	VMOVUPS.Z     (R10)(R13*1), K1, Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -35502,6 +39211,6 @@ nodBias_709:
 	VMOVUPS       Z0, K1, (DX)(R13*1)
 	MOVQ          R12, R13
 
-done_705:
+done_755:
 	VZEROUPPER
 	RET

@@ -121,6 +121,20 @@ func TestKernelParity(t *testing.T) {
 	})
 }
 
+// TestKernelParityPrefetched runs the kernels on short runs in tensors over 2 MB, which
+// amd64 prefetches from loops of their own: one placement, a run of every vector count
+// of both vector widths, whole and with a tail. The stride is not a multiple of 4 KiB,
+// so the reduction walks by channel as the moments do.
+func TestKernelParityPrefetched(t *testing.T) {
+	rng := newRand(2)
+	forEachKernel(t, func(t *testing.T, k *kernelSet) {
+		for _, n := range []int{1, 7, 8, 9, 16, 17, 24, 25, 32, 33, 40, 41, 48, 49, 56, 57, 63, 64} {
+			call := kernelCall{rows: true, ch: 3, width: n, samples: 20, stride: 26640}
+			checkKernels(t, k, call, placement{off: 1}, rng)
+		}
+	})
+}
+
 // checkKernels runs all of k's kernels for one call and placement against generic.
 func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng *rand.Rand) {
 	t.Helper()

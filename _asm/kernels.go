@@ -920,7 +920,6 @@ func (w *isa) groupSumsByChannel(ptrs []Register, m, width Register, n Mem,
 			w.zero(s[u])
 			w.zero(q[u])
 		}
-		w.prefetchGroup(ptrs, m, stride)
 		walk(c, s, q)
 		for _, a := range [][4]VecVirtual{s, q} {
 			VADDPS(a[1], a[0], a[0])
@@ -941,22 +940,52 @@ func (w *isa) groupSumsByChannel(ptrs []Register, m, width Register, n Mem,
 		JB(LabelRef(channel))
 		JMP(LabelRef(grouped))
 	}
-	// The run's vector count picks its loop: nv vectors, the last partial or not.
-	variant := func(nv int, tail bool) string { return w.label(fmt.Sprintf("run%d_%v", nv, tail)) }
-	var labels [][2]string
-	for nv := 1; nv*w.lanes <= unrolledRun; nv++ {
-		l := [2]string{variant(nv, false), variant(nv, true)}
-		labels = append(labels, l)
-		CMPQ(run, U32(nv*w.size()))
-		JB(LabelRef(l[1]))
-		JEQ(LabelRef(l[0]))
+	// The run's vector count picks its loop: nv vectors, the last partial or not, each
+	// twice: without prefetches and, where the registers allow, with them in its
+	// straight-line code (see byRun), chosen by the prefetch distance.
+	inline := len(ptrs) == 1 || w.zmm
+	type variant struct {
+		label          string
+		nv             int
+		tail, prefetch bool
 	}
-	channels(func(c VecVirtual, s, q [4]VecVirtual) { w.runsBySample(ptrs, m, stride, run, c, step, s, q) })
-	for i, l := range labels {
-		for t, tail := range []bool{false, true} {
-			Label(l[t])
-			channels(func(c VecVirtual, s, q [4]VecVirtual) { w.byRun(ptrs, m, stride, i+1, tail, c, step, s, q) })
+	var variants []variant
+	dispatch := func(prefetch bool) {
+		for nv := 1; nv*w.lanes <= unrolledRun; nv++ {
+			var l [2]string
+			for t, tail := range []bool{false, true} {
+				l[t] = w.label(fmt.Sprintf("run%d_%v_%v", nv, tail, prefetch))
+				variants = append(variants, variant{l[t], nv, tail, prefetch})
+			}
+			CMPQ(run, U32(nv*w.size()))
+			JB(LabelRef(l[1]))
+			JEQ(LabelRef(l[0]))
 		}
+	}
+	if inline {
+		unprefetched := w.label("unprefetched")
+		CMPQ(w.far, U8(0))
+		JE(LabelRef(unprefetched))
+		dispatch(true)
+		JMP(LabelRef(unprefetched + "_long"))
+		Label(unprefetched)
+		dispatch(false)
+		Label(unprefetched + "_long")
+	} else {
+		dispatch(false)
+	}
+	channels(func(c VecVirtual, s, q [4]VecVirtual) {
+		w.prefetchGroup(ptrs, m, stride)
+		w.runsBySample(ptrs, m, stride, run, c, step, s, q)
+	})
+	for _, v := range variants {
+		Label(v.label)
+		channels(func(c VecVirtual, s, q [4]VecVirtual) {
+			if !inline {
+				w.prefetchGroup(ptrs, m, stride)
+			}
+			w.byRun(ptrs, m, stride, v.nv, v.tail, v.prefetch, c, step, s, q)
+		})
 	}
 	Label(grouped)
 	w.nextGroup(ptrs, m, stride, run, ch)
@@ -1008,28 +1037,48 @@ func (w *isa) byPosition(ptrs []Register, m, stride, run Register, f vectorStep)
 	LEAQ(Mem{Base: v, Disp: 2 * w.size()}, t)
 	CMPQ(t, full)
 	JA(LabelRef(single))
-	w.downSamples(ptrs, v, m, stride, 2, false, f)
+	w.downSamples(ptrs, v, m, stride, 2, false, nil, f)
 	MOVQ(t, v)
 	JMP(LabelRef(pairs))
 	Label(single)
 	CMPQ(v, full)
 	JAE(LabelRef(tail))
-	w.downSamples(ptrs, v, m, stride, 1, false, f)
+	w.downSamples(ptrs, v, m, stride, 1, false, nil, f)
 	ADDQ(U32(w.size()), v)
 	Label(tail)
 	CMPQ(v, run)
 	JAE(LabelRef(done))
-	w.downSamples(ptrs, v, m, stride, 1, true, f)
+	w.downSamples(ptrs, v, m, stride, 1, true, nil, f)
 	Label(done)
 }
 
 // byRun emits the sums of groupSumsByChannel for runs of nv vectors, the last one
 // partial when tail: each run in straight-line code, down the samples two at a time,
-// even samples' vectors alternately into accumulator pairs 0 and 1, odd ones' into 2 and 3.
-func (w *isa) byRun(ptrs []Register, m, stride Register, nv int, tail bool, c VecVirtual, step shortStep, s, q [4]VecVirtual) {
+// even samples' vectors alternately into accumulator pairs 0 and 1, odd ones' into 2 and
+// 3. With prefetch, each run's prefetches at the distance w.far are part of that code:
+// a line for each 64 bytes of its vectors, which with the next channel's run right after
+// it covers every line of the run. (prefetchGroup's loop had cost a channel of five
+// 49-value runs about 45 instructions.)
+func (w *isa) byRun(ptrs []Register, m, stride Register, nv int, tail, prefetch bool, c VecVirtual, step shortStep, s, q [4]VecVirtual) {
+	var each func(off Register)
+	if prefetch {
+		ahead := make([]Register, len(ptrs))
+		for i, p := range ptrs {
+			ahead[i] = GP64()
+			MOVQ(w.far, ahead[i])
+			ADDQ(p, ahead[i])
+		}
+		each = func(off Register) {
+			for _, a := range ahead {
+				for l := 0; l < nv*w.size(); l += 64 {
+					PREFETCHT0(Mem{Base: a, Index: off, Scale: 1, Disp: l})
+				}
+			}
+		}
+	}
 	o := GP64()
 	XORQ(o, o)
-	w.downSamples(ptrs, o, m, stride, nv, tail, func(at func(p int) Mem, h, u int, tail bool) {
+	w.downSamples(ptrs, o, m, stride, nv, tail, each, func(at func(p int) Mem, h, u int, tail bool) {
 		step(at, tail, c, s[2*h+u%2], q[2*h+u%2])
 	})
 }
@@ -1079,13 +1128,17 @@ func (w *isa) prefetchGroup(ptrs []Register, m, stride Register) {
 
 // downSamples emits f for nv vectors at byte offset v of the runs at the data pointers,
 // down the m samples of a group stride bytes apart; with tail, the last one is partial.
-func (w *isa) downSamples(ptrs []Register, v, m, stride Register, nv int, tail bool, f vectorStep) {
+// each, unless nil, emits what comes before a sample's vectors at byte offset off.
+func (w *isa) downSamples(ptrs []Register, v, m, stride Register, nv int, tail bool, each func(off Register), f vectorStep) {
 	o, o2, j := GP64(), GP64(), GP64()
 	MOVQ(v, o)
 	LEAQ(Mem{Base: o, Index: stride, Scale: 1}, o2)
 	MOVQ(m, j)
 	loop, last, done := w.label("down"), w.label("downlast"), w.label("downdone")
 	body := func(h int, off Register) {
+		if each != nil {
+			each(off)
+		}
 		for u := range nv {
 			f(func(p int) Mem { return Mem{Base: ptrs[p], Index: off, Scale: 1, Disp: u * w.size()} }, h, u, tail && u == nv-1)
 		}

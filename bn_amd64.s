@@ -448,61 +448,61 @@ group_25:
 	CMPQ prefetch+144(FP), $0x00
 	JE   unprefetched_27
 	CMPQ SI, $0x00000020
-	JB   run1_true_true_29
-	JEQ  run1_false_true_28
+	JB   run1_true_true_30
+	JEQ  run1_false_true_29
 	CMPQ SI, $0x00000040
-	JB   run2_true_true_31
-	JEQ  run2_false_true_30
+	JB   run2_true_true_32
+	JEQ  run2_false_true_31
 	CMPQ SI, $0x00000060
-	JB   run3_true_true_33
-	JEQ  run3_false_true_32
+	JB   run3_true_true_34
+	JEQ  run3_false_true_33
 	CMPQ SI, $0x00000080
-	JB   run4_true_true_35
-	JEQ  run4_false_true_34
+	JB   run4_true_true_36
+	JEQ  run4_false_true_35
 	CMPQ SI, $0x000000a0
-	JB   run5_true_true_37
-	JEQ  run5_false_true_36
+	JB   run5_true_true_38
+	JEQ  run5_false_true_37
 	CMPQ SI, $0x000000c0
-	JB   run6_true_true_39
-	JEQ  run6_false_true_38
+	JB   run6_true_true_40
+	JEQ  run6_false_true_39
 	CMPQ SI, $0x000000e0
-	JB   run7_true_true_41
-	JEQ  run7_false_true_40
+	JB   run7_true_true_42
+	JEQ  run7_false_true_41
 	CMPQ SI, $0x00000100
-	JB   run8_true_true_43
-	JEQ  run8_false_true_42
-	JMP  unprefetched_27_long
+	JB   run8_true_true_44
+	JEQ  run8_false_true_43
+	JMP  long_28
 
 unprefetched_27:
 	CMPQ SI, $0x00000020
-	JB   run1_true_false_45
-	JEQ  run1_false_false_44
+	JB   run1_true_false_46
+	JEQ  run1_false_false_45
 	CMPQ SI, $0x00000040
-	JB   run2_true_false_47
-	JEQ  run2_false_false_46
+	JB   run2_true_false_48
+	JEQ  run2_false_false_47
 	CMPQ SI, $0x00000060
-	JB   run3_true_false_49
-	JEQ  run3_false_false_48
+	JB   run3_true_false_50
+	JEQ  run3_false_false_49
 	CMPQ SI, $0x00000080
-	JB   run4_true_false_51
-	JEQ  run4_false_false_50
+	JB   run4_true_false_52
+	JEQ  run4_false_false_51
 	CMPQ SI, $0x000000a0
-	JB   run5_true_false_53
-	JEQ  run5_false_false_52
+	JB   run5_true_false_54
+	JEQ  run5_false_false_53
 	CMPQ SI, $0x000000c0
-	JB   run6_true_false_55
-	JEQ  run6_false_false_54
+	JB   run6_true_false_56
+	JEQ  run6_false_false_55
 	CMPQ SI, $0x000000e0
-	JB   run7_true_false_57
-	JEQ  run7_false_false_56
+	JB   run7_true_false_58
+	JEQ  run7_false_false_57
 	CMPQ SI, $0x00000100
-	JB   run8_true_false_59
-	JEQ  run8_false_false_58
+	JB   run8_true_false_60
+	JEQ  run8_false_false_59
 
-unprefetched_27_long:
+long_28:
 	XORQ DI, DI
 
-channel_60:
+channel_61:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -515,11 +515,11 @@ channel_60:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_61
+	JZ           noprefetch_62
 	XORQ         R9, R9
 	MOVQ         DX, R10
 
-prefetch_62:
+prefetch_63:
 	LEAQ       (R8)(AX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -527,20 +527,20 @@ prefetch_62:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_62
+	JNZ        prefetch_63
 
-noprefetch_61:
+noprefetch_62:
 	XORQ R8, R8
 	MOVQ DX, R9
 
-sample_63:
+sample_64:
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000040, R11
 
-blocks_68:
+blocks_69:
 	CMPQ        R10, R11
-	JGT         blocksdone_69
+	JGT         blocksdone_70
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -548,68 +548,68 @@ blocks_68:
 	VSUBPS      Y10, Y4, Y4
 	VFMADD231PS Y10, Y10, Y5
 	ADDQ        $0x00000040, R10
-	JMP         blocks_68
+	JMP         blocks_69
 
-blocksdone_69:
+blocksdone_70:
 	ADDQ $0x00000020, R11
 
-singles_65:
+singles_66:
 	CMPQ        R10, R11
-	JGT         tail_66
+	JGT         tail_67
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
 	ADDQ        $0x00000020, R10
-	JMP         singles_65
+	JMP         singles_66
 
-tail_66:
+tail_67:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_67
+	JEQ        done_68
 	LEAQ       (AX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_70
+	JA         loadslow_71
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_71
+	JMP        loaded_72
 
-loadslow_70:
+loadslow_71:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_72:
+copy_73:
 	CMPQ R13, R12
-	JGE  copied_73
+	JGE  copied_74
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_72
+	JMP  copy_73
 
-copied_73:
+copied_74:
 	VMOVUPS (SP), Y10
 
-loaded_71:
+loaded_72:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
 	MOVQ        R11, R10
 
-done_67:
+done_68:
 	ADDQ BX, R8
 	DECQ R9
-	JZ   samplesdone_64
+	JZ   samplesdone_65
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000040, R11
 
-blocks_77:
+blocks_78:
 	CMPQ        R10, R11
-	JGT         blocksdone_78
+	JGT         blocksdone_79
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
@@ -617,63 +617,63 @@ blocks_77:
 	VSUBPS      Y10, Y8, Y8
 	VFMADD231PS Y10, Y10, Y9
 	ADDQ        $0x00000040, R10
-	JMP         blocks_77
+	JMP         blocks_78
 
-blocksdone_78:
+blocksdone_79:
 	ADDQ $0x00000020, R11
 
-singles_74:
+singles_75:
 	CMPQ        R10, R11
-	JGT         tail_75
+	JGT         tail_76
 	VSUBPS      (AX)(R10*1), Y1, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
 	ADDQ        $0x00000020, R10
-	JMP         singles_74
+	JMP         singles_75
 
-tail_75:
+tail_76:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_76
+	JEQ        done_77
 	LEAQ       (AX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_79
+	JA         loadslow_80
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_80
+	JMP        loaded_81
 
-loadslow_79:
+loadslow_80:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_81:
+copy_82:
 	CMPQ R13, R12
-	JGE  copied_82
+	JGE  copied_83
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_81
+	JMP  copy_82
 
-copied_82:
+copied_83:
 	VMOVUPS (SP), Y10
 
-loaded_80:
+loaded_81:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
 	VFMADD231PS Y10, Y10, Y7
 	MOVQ        R11, R10
 
-done_76:
+done_77:
 	ADDQ BX, R8
 	DECQ R9
-	JNZ  sample_63
+	JNZ  sample_64
 
-samplesdone_64:
+samplesdone_65:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -703,13 +703,13 @@ samplesdone_64:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_60
+	JB           channel_61
 	JMP          grouped_26
 
-run1_false_true_28:
+run1_false_true_29:
 	XORQ DI, DI
 
-channel_83:
+channel_84:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -726,9 +726,9 @@ channel_83:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_84:
+down_85:
 	CMPQ        R11, $0x02
-	JB          downlast_85
+	JB          downlast_86
 	PREFETCHT0  (R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -740,17 +740,17 @@ down_84:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_84
+	JMP         down_85
 
-downlast_85:
+downlast_86:
 	TESTQ       R11, R11
-	JZ          downdone_86
+	JZ          downdone_87
 	PREFETCHT0  (R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_86:
+downdone_87:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -780,13 +780,13 @@ downdone_86:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_83
+	JB           channel_84
 	JMP          grouped_26
 
-run1_true_true_29:
+run1_true_true_30:
 	XORQ DI, DI
 
-channel_87:
+channel_88:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -803,37 +803,37 @@ channel_87:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_88:
+down_89:
 	CMPQ       R11, $0x02
-	JB         downlast_89
+	JB         downlast_90
 	PREFETCHT0 (R8)(R9*1)
 	LEAQ       (AX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_91
+	JA         loadslow_92
 	VMASKMOVPS (R12), Y0, Y10
-	JMP        loaded_92
+	JMP        loaded_93
 
-loadslow_91:
+loadslow_92:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_93:
+copy_94:
 	CMPQ R14, R13
-	JGE  copied_94
+	JGE  copied_95
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_93
+	JMP  copy_94
 
-copied_94:
+copied_95:
 	VMOVUPS (SP), Y10
 
-loaded_92:
+loaded_93:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -843,29 +843,29 @@ loaded_92:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_95
+	JA          loadslow_96
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_96
+	JMP         loaded_97
 
-loadslow_95:
+loadslow_96:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_97:
+copy_98:
 	CMPQ R14, R13
-	JGE  copied_98
+	JGE  copied_99
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_97
+	JMP  copy_98
 
-copied_98:
+copied_99:
 	VMOVUPS (SP), Y10
 
-loaded_96:
+loaded_97:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
@@ -873,45 +873,45 @@ loaded_96:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_88
+	JMP         down_89
 
-downlast_89:
+downlast_90:
 	TESTQ      R11, R11
-	JZ         downdone_90
+	JZ         downdone_91
 	PREFETCHT0 (R8)(R9*1)
 	LEAQ       (AX)(R9*1), R8
 	MOVQ       R8, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_99
+	JA         loadslow_100
 	VMASKMOVPS (R8), Y0, Y10
-	JMP        loaded_100
+	JMP        loaded_101
 
-loadslow_99:
+loadslow_100:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_101:
+copy_102:
 	CMPQ R10, R9
-	JGE  copied_102
+	JGE  copied_103
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_101
+	JMP  copy_102
 
-copied_102:
+copied_103:
 	VMOVUPS (SP), Y10
 
-loaded_100:
+loaded_101:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_90:
+downdone_91:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -941,13 +941,13 @@ downdone_90:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_87
+	JB           channel_88
 	JMP          grouped_26
 
-run2_false_true_30:
+run2_false_true_31:
 	XORQ DI, DI
 
-channel_103:
+channel_104:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -964,9 +964,9 @@ channel_103:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_104:
+down_105:
 	CMPQ        R11, $0x02
-	JB          downlast_105
+	JB          downlast_106
 	PREFETCHT0  (R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -984,11 +984,11 @@ down_104:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_104
+	JMP         down_105
 
-downlast_105:
+downlast_106:
 	TESTQ       R11, R11
-	JZ          downdone_106
+	JZ          downdone_107
 	PREFETCHT0  (R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -997,7 +997,7 @@ downlast_105:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_106:
+downdone_107:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -1027,13 +1027,13 @@ downdone_106:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_103
+	JB           channel_104
 	JMP          grouped_26
 
-run2_true_true_31:
+run2_true_true_32:
 	XORQ DI, DI
 
-channel_107:
+channel_108:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -1050,9 +1050,9 @@ channel_107:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_108:
+down_109:
 	CMPQ        R11, $0x02
-	JB          downlast_109
+	JB          downlast_110
 	PREFETCHT0  (R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -1061,29 +1061,29 @@ down_108:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_111
+	JA          loadslow_112
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_112
+	JMP         loaded_113
 
-loadslow_111:
+loadslow_112:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_113:
+copy_114:
 	CMPQ R14, R13
-	JGE  copied_114
+	JGE  copied_115
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_113
+	JMP  copy_114
 
-copied_114:
+copied_115:
 	VMOVUPS (SP), Y10
 
-loaded_112:
+loaded_113:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y4, Y4
@@ -1096,29 +1096,29 @@ loaded_112:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_115
+	JA          loadslow_116
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_116
+	JMP         loaded_117
 
-loadslow_115:
+loadslow_116:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_117:
+copy_118:
 	CMPQ R14, R13
-	JGE  copied_118
+	JGE  copied_119
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_117
+	JMP  copy_118
 
-copied_118:
+copied_119:
 	VMOVUPS (SP), Y10
 
-loaded_116:
+loaded_117:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y8, Y8
@@ -1126,11 +1126,11 @@ loaded_116:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_108
+	JMP         down_109
 
-downlast_109:
+downlast_110:
 	TESTQ       R11, R11
-	JZ          downdone_110
+	JZ          downdone_111
 	PREFETCHT0  (R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -1139,35 +1139,35 @@ downlast_109:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_119
+	JA          loadslow_120
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_120
+	JMP         loaded_121
 
-loadslow_119:
+loadslow_120:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_121:
+copy_122:
 	CMPQ R10, R9
-	JGE  copied_122
+	JGE  copied_123
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_121
+	JMP  copy_122
 
-copied_122:
+copied_123:
 	VMOVUPS (SP), Y10
 
-loaded_120:
+loaded_121:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_110:
+downdone_111:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -1197,13 +1197,13 @@ downdone_110:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_107
+	JB           channel_108
 	JMP          grouped_26
 
-run3_false_true_32:
+run3_false_true_33:
 	XORQ DI, DI
 
-channel_123:
+channel_124:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -1220,9 +1220,9 @@ channel_123:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_124:
+down_125:
 	CMPQ        R11, $0x02
-	JB          downlast_125
+	JB          downlast_126
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Y1, Y10
@@ -1248,11 +1248,11 @@ down_124:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_124
+	JMP         down_125
 
-downlast_125:
+downlast_126:
 	TESTQ       R11, R11
-	JZ          downdone_126
+	JZ          downdone_127
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Y1, Y10
@@ -1265,7 +1265,7 @@ downlast_125:
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_126:
+downdone_127:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -1295,13 +1295,13 @@ downdone_126:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_123
+	JB           channel_124
 	JMP          grouped_26
 
-run3_true_true_33:
+run3_true_true_34:
 	XORQ DI, DI
 
-channel_127:
+channel_128:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -1318,9 +1318,9 @@ channel_127:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_128:
+down_129:
 	CMPQ        R11, $0x02
-	JB          downlast_129
+	JB          downlast_130
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Y1, Y10
@@ -1333,29 +1333,29 @@ down_128:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_131
+	JA          loadslow_132
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_132
+	JMP         loaded_133
 
-loadslow_131:
+loadslow_132:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_133:
+copy_134:
 	CMPQ R14, R13
-	JGE  copied_134
+	JGE  copied_135
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_133
+	JMP  copy_134
 
-copied_134:
+copied_135:
 	VMOVUPS (SP), Y10
 
-loaded_132:
+loaded_133:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -1372,29 +1372,29 @@ loaded_132:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_135
+	JA          loadslow_136
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_136
+	JMP         loaded_137
 
-loadslow_135:
+loadslow_136:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_137:
+copy_138:
 	CMPQ R14, R13
-	JGE  copied_138
+	JGE  copied_139
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_137
+	JMP  copy_138
 
-copied_138:
+copied_139:
 	VMOVUPS (SP), Y10
 
-loaded_136:
+loaded_137:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
@@ -1402,11 +1402,11 @@ loaded_136:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_128
+	JMP         down_129
 
-downlast_129:
+downlast_130:
 	TESTQ       R11, R11
-	JZ          downdone_130
+	JZ          downdone_131
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Y1, Y10
@@ -1419,35 +1419,35 @@ downlast_129:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_139
+	JA          loadslow_140
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_140
+	JMP         loaded_141
 
-loadslow_139:
+loadslow_140:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_141:
+copy_142:
 	CMPQ R10, R9
-	JGE  copied_142
+	JGE  copied_143
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_141
+	JMP  copy_142
 
-copied_142:
+copied_143:
 	VMOVUPS (SP), Y10
 
-loaded_140:
+loaded_141:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_130:
+downdone_131:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -1477,13 +1477,13 @@ downdone_130:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_127
+	JB           channel_128
 	JMP          grouped_26
 
-run4_false_true_34:
+run4_false_true_35:
 	XORQ DI, DI
 
-channel_143:
+channel_144:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -1500,9 +1500,9 @@ channel_143:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_144:
+down_145:
 	CMPQ        R11, $0x02
-	JB          downlast_145
+	JB          downlast_146
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Y1, Y10
@@ -1534,11 +1534,11 @@ down_144:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_144
+	JMP         down_145
 
-downlast_145:
+downlast_146:
 	TESTQ       R11, R11
-	JZ          downdone_146
+	JZ          downdone_147
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Y1, Y10
@@ -1554,7 +1554,7 @@ downlast_145:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_146:
+downdone_147:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -1584,13 +1584,13 @@ downdone_146:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_143
+	JB           channel_144
 	JMP          grouped_26
 
-run4_true_true_35:
+run4_true_true_36:
 	XORQ DI, DI
 
-channel_147:
+channel_148:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -1607,9 +1607,9 @@ channel_147:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_148:
+down_149:
 	CMPQ        R11, $0x02
-	JB          downlast_149
+	JB          downlast_150
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Y1, Y10
@@ -1625,29 +1625,29 @@ down_148:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_151
+	JA          loadslow_152
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_152
+	JMP         loaded_153
 
-loadslow_151:
+loadslow_152:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_153:
+copy_154:
 	CMPQ R14, R13
-	JGE  copied_154
+	JGE  copied_155
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_153
+	JMP  copy_154
 
-copied_154:
+copied_155:
 	VMOVUPS (SP), Y10
 
-loaded_152:
+loaded_153:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y4, Y4
@@ -1667,29 +1667,29 @@ loaded_152:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_155
+	JA          loadslow_156
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_156
+	JMP         loaded_157
 
-loadslow_155:
+loadslow_156:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_157:
+copy_158:
 	CMPQ R14, R13
-	JGE  copied_158
+	JGE  copied_159
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_157
+	JMP  copy_158
 
-copied_158:
+copied_159:
 	VMOVUPS (SP), Y10
 
-loaded_156:
+loaded_157:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y8, Y8
@@ -1697,11 +1697,11 @@ loaded_156:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_148
+	JMP         down_149
 
-downlast_149:
+downlast_150:
 	TESTQ       R11, R11
-	JZ          downdone_150
+	JZ          downdone_151
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Y1, Y10
@@ -1717,35 +1717,35 @@ downlast_149:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_159
+	JA          loadslow_160
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_160
+	JMP         loaded_161
 
-loadslow_159:
+loadslow_160:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_161:
+copy_162:
 	CMPQ R10, R9
-	JGE  copied_162
+	JGE  copied_163
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_161
+	JMP  copy_162
 
-copied_162:
+copied_163:
 	VMOVUPS (SP), Y10
 
-loaded_160:
+loaded_161:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_150:
+downdone_151:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -1775,13 +1775,13 @@ downdone_150:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_147
+	JB           channel_148
 	JMP          grouped_26
 
-run5_false_true_36:
+run5_false_true_37:
 	XORQ DI, DI
 
-channel_163:
+channel_164:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -1798,9 +1798,9 @@ channel_163:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_164:
+down_165:
 	CMPQ        R11, $0x02
-	JB          downlast_165
+	JB          downlast_166
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -1840,11 +1840,11 @@ down_164:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_164
+	JMP         down_165
 
-downlast_165:
+downlast_166:
 	TESTQ       R11, R11
-	JZ          downdone_166
+	JZ          downdone_167
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -1864,7 +1864,7 @@ downlast_165:
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_166:
+downdone_167:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -1894,13 +1894,13 @@ downdone_166:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_163
+	JB           channel_164
 	JMP          grouped_26
 
-run5_true_true_37:
+run5_true_true_38:
 	XORQ DI, DI
 
-channel_167:
+channel_168:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -1917,9 +1917,9 @@ channel_167:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_168:
+down_169:
 	CMPQ        R11, $0x02
-	JB          downlast_169
+	JB          downlast_170
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -1939,29 +1939,29 @@ down_168:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_171
+	JA          loadslow_172
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_172
+	JMP         loaded_173
 
-loadslow_171:
+loadslow_172:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_173:
+copy_174:
 	CMPQ R14, R13
-	JGE  copied_174
+	JGE  copied_175
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_173
+	JMP  copy_174
 
-copied_174:
+copied_175:
 	VMOVUPS (SP), Y10
 
-loaded_172:
+loaded_173:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -1985,29 +1985,29 @@ loaded_172:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_175
+	JA          loadslow_176
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_176
+	JMP         loaded_177
 
-loadslow_175:
+loadslow_176:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_177:
+copy_178:
 	CMPQ R14, R13
-	JGE  copied_178
+	JGE  copied_179
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_177
+	JMP  copy_178
 
-copied_178:
+copied_179:
 	VMOVUPS (SP), Y10
 
-loaded_176:
+loaded_177:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
@@ -2015,11 +2015,11 @@ loaded_176:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_168
+	JMP         down_169
 
-downlast_169:
+downlast_170:
 	TESTQ       R11, R11
-	JZ          downdone_170
+	JZ          downdone_171
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -2039,35 +2039,35 @@ downlast_169:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_179
+	JA          loadslow_180
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_180
+	JMP         loaded_181
 
-loadslow_179:
+loadslow_180:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_181:
+copy_182:
 	CMPQ R10, R9
-	JGE  copied_182
+	JGE  copied_183
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_181
+	JMP  copy_182
 
-copied_182:
+copied_183:
 	VMOVUPS (SP), Y10
 
-loaded_180:
+loaded_181:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_170:
+downdone_171:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -2097,13 +2097,13 @@ downdone_170:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_167
+	JB           channel_168
 	JMP          grouped_26
 
-run6_false_true_38:
+run6_false_true_39:
 	XORQ DI, DI
 
-channel_183:
+channel_184:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -2120,9 +2120,9 @@ channel_183:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_184:
+down_185:
 	CMPQ        R11, $0x02
-	JB          downlast_185
+	JB          downlast_186
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -2168,11 +2168,11 @@ down_184:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_184
+	JMP         down_185
 
-downlast_185:
+downlast_186:
 	TESTQ       R11, R11
-	JZ          downdone_186
+	JZ          downdone_187
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -2195,7 +2195,7 @@ downlast_185:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_186:
+downdone_187:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -2225,13 +2225,13 @@ downdone_186:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_183
+	JB           channel_184
 	JMP          grouped_26
 
-run6_true_true_39:
+run6_true_true_40:
 	XORQ DI, DI
 
-channel_187:
+channel_188:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -2248,9 +2248,9 @@ channel_187:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_188:
+down_189:
 	CMPQ        R11, $0x02
-	JB          downlast_189
+	JB          downlast_190
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -2273,29 +2273,29 @@ down_188:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_191
+	JA          loadslow_192
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_192
+	JMP         loaded_193
 
-loadslow_191:
+loadslow_192:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_193:
+copy_194:
 	CMPQ R14, R13
-	JGE  copied_194
+	JGE  copied_195
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_193
+	JMP  copy_194
 
-copied_194:
+copied_195:
 	VMOVUPS (SP), Y10
 
-loaded_192:
+loaded_193:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y4, Y4
@@ -2322,29 +2322,29 @@ loaded_192:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_195
+	JA          loadslow_196
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_196
+	JMP         loaded_197
 
-loadslow_195:
+loadslow_196:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_197:
+copy_198:
 	CMPQ R14, R13
-	JGE  copied_198
+	JGE  copied_199
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_197
+	JMP  copy_198
 
-copied_198:
+copied_199:
 	VMOVUPS (SP), Y10
 
-loaded_196:
+loaded_197:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y8, Y8
@@ -2352,11 +2352,11 @@ loaded_196:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_188
+	JMP         down_189
 
-downlast_189:
+downlast_190:
 	TESTQ       R11, R11
-	JZ          downdone_190
+	JZ          downdone_191
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -2379,35 +2379,35 @@ downlast_189:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_199
+	JA          loadslow_200
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_200
+	JMP         loaded_201
 
-loadslow_199:
+loadslow_200:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_201:
+copy_202:
 	CMPQ R10, R9
-	JGE  copied_202
+	JGE  copied_203
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_201
+	JMP  copy_202
 
-copied_202:
+copied_203:
 	VMOVUPS (SP), Y10
 
-loaded_200:
+loaded_201:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_190:
+downdone_191:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -2437,13 +2437,13 @@ downdone_190:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_187
+	JB           channel_188
 	JMP          grouped_26
 
-run7_false_true_40:
+run7_false_true_41:
 	XORQ DI, DI
 
-channel_203:
+channel_204:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -2460,9 +2460,9 @@ channel_203:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_204:
+down_205:
 	CMPQ        R11, $0x02
-	JB          downlast_205
+	JB          downlast_206
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -2516,11 +2516,11 @@ down_204:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_204
+	JMP         down_205
 
-downlast_205:
+downlast_206:
 	TESTQ       R11, R11
-	JZ          downdone_206
+	JZ          downdone_207
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -2547,7 +2547,7 @@ downlast_205:
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_206:
+downdone_207:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -2577,13 +2577,13 @@ downdone_206:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_203
+	JB           channel_204
 	JMP          grouped_26
 
-run7_true_true_41:
+run7_true_true_42:
 	XORQ DI, DI
 
-channel_207:
+channel_208:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -2600,9 +2600,9 @@ channel_207:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_208:
+down_209:
 	CMPQ        R11, $0x02
-	JB          downlast_209
+	JB          downlast_210
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -2629,29 +2629,29 @@ down_208:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_211
+	JA          loadslow_212
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_212
+	JMP         loaded_213
 
-loadslow_211:
+loadslow_212:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_213:
+copy_214:
 	CMPQ R14, R13
-	JGE  copied_214
+	JGE  copied_215
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_213
+	JMP  copy_214
 
-copied_214:
+copied_215:
 	VMOVUPS (SP), Y10
 
-loaded_212:
+loaded_213:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -2682,29 +2682,29 @@ loaded_212:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_215
+	JA          loadslow_216
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_216
+	JMP         loaded_217
 
-loadslow_215:
+loadslow_216:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_217:
+copy_218:
 	CMPQ R14, R13
-	JGE  copied_218
+	JGE  copied_219
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_217
+	JMP  copy_218
 
-copied_218:
+copied_219:
 	VMOVUPS (SP), Y10
 
-loaded_216:
+loaded_217:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
@@ -2712,11 +2712,11 @@ loaded_216:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_208
+	JMP         down_209
 
-downlast_209:
+downlast_210:
 	TESTQ       R11, R11
-	JZ          downdone_210
+	JZ          downdone_211
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -2743,35 +2743,35 @@ downlast_209:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_219
+	JA          loadslow_220
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_220
+	JMP         loaded_221
 
-loadslow_219:
+loadslow_220:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_221:
+copy_222:
 	CMPQ R10, R9
-	JGE  copied_222
+	JGE  copied_223
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_221
+	JMP  copy_222
 
-copied_222:
+copied_223:
 	VMOVUPS (SP), Y10
 
-loaded_220:
+loaded_221:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_210:
+downdone_211:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -2801,13 +2801,13 @@ downdone_210:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_207
+	JB           channel_208
 	JMP          grouped_26
 
-run8_false_true_42:
+run8_false_true_43:
 	XORQ DI, DI
 
-channel_223:
+channel_224:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -2824,9 +2824,9 @@ channel_223:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_224:
+down_225:
 	CMPQ        R11, $0x02
-	JB          downlast_225
+	JB          downlast_226
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -2886,11 +2886,11 @@ down_224:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_224
+	JMP         down_225
 
-downlast_225:
+downlast_226:
 	TESTQ       R11, R11
-	JZ          downdone_226
+	JZ          downdone_227
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -2920,7 +2920,7 @@ downlast_225:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_226:
+downdone_227:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -2950,13 +2950,13 @@ downdone_226:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_223
+	JB           channel_224
 	JMP          grouped_26
 
-run8_true_true_43:
+run8_true_true_44:
 	XORQ DI, DI
 
-channel_227:
+channel_228:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -2973,9 +2973,9 @@ channel_227:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_228:
+down_229:
 	CMPQ        R11, $0x02
-	JB          downlast_229
+	JB          downlast_230
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -3005,29 +3005,29 @@ down_228:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_231
+	JA          loadslow_232
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_232
+	JMP         loaded_233
 
-loadslow_231:
+loadslow_232:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_233:
+copy_234:
 	CMPQ R14, R13
-	JGE  copied_234
+	JGE  copied_235
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_233
+	JMP  copy_234
 
-copied_234:
+copied_235:
 	VMOVUPS (SP), Y10
 
-loaded_232:
+loaded_233:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y4, Y4
@@ -3061,29 +3061,29 @@ loaded_232:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          loadslow_235
+	JA          loadslow_236
 	VMASKMOVPS  (R12), Y0, Y10
-	JMP         loaded_236
+	JMP         loaded_237
 
-loadslow_235:
+loadslow_236:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_237:
+copy_238:
 	CMPQ R14, R13
-	JGE  copied_238
+	JGE  copied_239
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_237
+	JMP  copy_238
 
-copied_238:
+copied_239:
 	VMOVUPS (SP), Y10
 
-loaded_236:
+loaded_237:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y8, Y8
@@ -3091,11 +3091,11 @@ loaded_236:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_228
+	JMP         down_229
 
-downlast_229:
+downlast_230:
 	TESTQ       R11, R11
-	JZ          downdone_230
+	JZ          downdone_231
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -3125,35 +3125,35 @@ downlast_229:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_239
+	JA          loadslow_240
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_240
+	JMP         loaded_241
 
-loadslow_239:
+loadslow_240:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_241:
+copy_242:
 	CMPQ R10, R9
-	JGE  copied_242
+	JGE  copied_243
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_241
+	JMP  copy_242
 
-copied_242:
+copied_243:
 	VMOVUPS (SP), Y10
 
-loaded_240:
+loaded_241:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_230:
+downdone_231:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -3183,13 +3183,13 @@ downdone_230:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_227
+	JB           channel_228
 	JMP          grouped_26
 
-run1_false_false_44:
+run1_false_false_45:
 	XORQ DI, DI
 
-channel_243:
+channel_244:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -3204,9 +3204,9 @@ channel_243:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_244:
+down_245:
 	CMPQ        R10, $0x02
-	JB          downlast_245
+	JB          downlast_246
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -3216,16 +3216,16 @@ down_244:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_244
+	JMP         down_245
 
-downlast_245:
+downlast_246:
 	TESTQ       R10, R10
-	JZ          downdone_246
+	JZ          downdone_247
 	VSUBPS      (AX)(R8*1), Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_246:
+downdone_247:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -3255,13 +3255,13 @@ downdone_246:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_243
+	JB           channel_244
 	JMP          grouped_26
 
-run1_true_false_45:
+run1_true_false_46:
 	XORQ DI, DI
 
-channel_247:
+channel_248:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -3276,36 +3276,36 @@ channel_247:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_248:
+down_249:
 	CMPQ       R10, $0x02
-	JB         downlast_249
+	JB         downlast_250
 	LEAQ       (AX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_251
+	JA         loadslow_252
 	VMASKMOVPS (R11), Y0, Y10
-	JMP        loaded_252
+	JMP        loaded_253
 
-loadslow_251:
+loadslow_252:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_253:
+copy_254:
 	CMPQ R13, R12
-	JGE  copied_254
+	JGE  copied_255
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_253
+	JMP  copy_254
 
-copied_254:
+copied_255:
 	VMOVUPS (SP), Y10
 
-loaded_252:
+loaded_253:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -3314,29 +3314,29 @@ loaded_252:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_255
+	JA          loadslow_256
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_256
+	JMP         loaded_257
 
-loadslow_255:
+loadslow_256:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_257:
+copy_258:
 	CMPQ R13, R12
-	JGE  copied_258
+	JGE  copied_259
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_257
+	JMP  copy_258
 
-copied_258:
+copied_259:
 	VMOVUPS (SP), Y10
 
-loaded_256:
+loaded_257:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
@@ -3344,44 +3344,44 @@ loaded_256:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_248
+	JMP         down_249
 
-downlast_249:
+downlast_250:
 	TESTQ      R10, R10
-	JZ         downdone_250
+	JZ         downdone_251
 	LEAQ       (AX)(R8*1), R8
 	MOVQ       R8, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_259
+	JA         loadslow_260
 	VMASKMOVPS (R8), Y0, Y10
-	JMP        loaded_260
+	JMP        loaded_261
 
-loadslow_259:
+loadslow_260:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_261:
+copy_262:
 	CMPQ R10, R9
-	JGE  copied_262
+	JGE  copied_263
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_261
+	JMP  copy_262
 
-copied_262:
+copied_263:
 	VMOVUPS (SP), Y10
 
-loaded_260:
+loaded_261:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_250:
+downdone_251:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -3411,13 +3411,13 @@ downdone_250:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_247
+	JB           channel_248
 	JMP          grouped_26
 
-run2_false_false_46:
+run2_false_false_47:
 	XORQ DI, DI
 
-channel_263:
+channel_264:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -3432,9 +3432,9 @@ channel_263:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_264:
+down_265:
 	CMPQ        R10, $0x02
-	JB          downlast_265
+	JB          downlast_266
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -3450,11 +3450,11 @@ down_264:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_264
+	JMP         down_265
 
-downlast_265:
+downlast_266:
 	TESTQ       R10, R10
-	JZ          downdone_266
+	JZ          downdone_267
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -3462,7 +3462,7 @@ downlast_265:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_266:
+downdone_267:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -3492,13 +3492,13 @@ downdone_266:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_263
+	JB           channel_264
 	JMP          grouped_26
 
-run2_true_false_47:
+run2_true_false_48:
 	XORQ DI, DI
 
-channel_267:
+channel_268:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -3513,9 +3513,9 @@ channel_267:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_268:
+down_269:
 	CMPQ        R10, $0x02
-	JB          downlast_269
+	JB          downlast_270
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -3523,29 +3523,29 @@ down_268:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_271
+	JA          loadslow_272
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_272
+	JMP         loaded_273
 
-loadslow_271:
+loadslow_272:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_273:
+copy_274:
 	CMPQ R13, R12
-	JGE  copied_274
+	JGE  copied_275
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_273
+	JMP  copy_274
 
-copied_274:
+copied_275:
 	VMOVUPS (SP), Y10
 
-loaded_272:
+loaded_273:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y4, Y4
@@ -3557,29 +3557,29 @@ loaded_272:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_275
+	JA          loadslow_276
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_276
+	JMP         loaded_277
 
-loadslow_275:
+loadslow_276:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_277:
+copy_278:
 	CMPQ R13, R12
-	JGE  copied_278
+	JGE  copied_279
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_277
+	JMP  copy_278
 
-copied_278:
+copied_279:
 	VMOVUPS (SP), Y10
 
-loaded_276:
+loaded_277:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y8, Y8
@@ -3587,11 +3587,11 @@ loaded_276:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_268
+	JMP         down_269
 
-downlast_269:
+downlast_270:
 	TESTQ       R10, R10
-	JZ          downdone_270
+	JZ          downdone_271
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -3599,35 +3599,35 @@ downlast_269:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_279
+	JA          loadslow_280
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_280
+	JMP         loaded_281
 
-loadslow_279:
+loadslow_280:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_281:
+copy_282:
 	CMPQ R10, R9
-	JGE  copied_282
+	JGE  copied_283
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_281
+	JMP  copy_282
 
-copied_282:
+copied_283:
 	VMOVUPS (SP), Y10
 
-loaded_280:
+loaded_281:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_270:
+downdone_271:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -3657,13 +3657,13 @@ downdone_270:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_267
+	JB           channel_268
 	JMP          grouped_26
 
-run3_false_false_48:
+run3_false_false_49:
 	XORQ DI, DI
 
-channel_283:
+channel_284:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -3678,9 +3678,9 @@ channel_283:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_284:
+down_285:
 	CMPQ        R10, $0x02
-	JB          downlast_285
+	JB          downlast_286
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -3702,11 +3702,11 @@ down_284:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_284
+	JMP         down_285
 
-downlast_285:
+downlast_286:
 	TESTQ       R10, R10
-	JZ          downdone_286
+	JZ          downdone_287
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -3717,7 +3717,7 @@ downlast_285:
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_286:
+downdone_287:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -3747,13 +3747,13 @@ downdone_286:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_283
+	JB           channel_284
 	JMP          grouped_26
 
-run3_true_false_49:
+run3_true_false_50:
 	XORQ DI, DI
 
-channel_287:
+channel_288:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -3768,9 +3768,9 @@ channel_287:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_288:
+down_289:
 	CMPQ        R10, $0x02
-	JB          downlast_289
+	JB          downlast_290
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -3781,29 +3781,29 @@ down_288:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_291
+	JA          loadslow_292
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_292
+	JMP         loaded_293
 
-loadslow_291:
+loadslow_292:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_293:
+copy_294:
 	CMPQ R13, R12
-	JGE  copied_294
+	JGE  copied_295
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_293
+	JMP  copy_294
 
-copied_294:
+copied_295:
 	VMOVUPS (SP), Y10
 
-loaded_292:
+loaded_293:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -3818,29 +3818,29 @@ loaded_292:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_295
+	JA          loadslow_296
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_296
+	JMP         loaded_297
 
-loadslow_295:
+loadslow_296:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_297:
+copy_298:
 	CMPQ R13, R12
-	JGE  copied_298
+	JGE  copied_299
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_297
+	JMP  copy_298
 
-copied_298:
+copied_299:
 	VMOVUPS (SP), Y10
 
-loaded_296:
+loaded_297:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
@@ -3848,11 +3848,11 @@ loaded_296:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_288
+	JMP         down_289
 
-downlast_289:
+downlast_290:
 	TESTQ       R10, R10
-	JZ          downdone_290
+	JZ          downdone_291
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -3863,35 +3863,35 @@ downlast_289:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_299
+	JA          loadslow_300
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_300
+	JMP         loaded_301
 
-loadslow_299:
+loadslow_300:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_301:
+copy_302:
 	CMPQ R10, R9
-	JGE  copied_302
+	JGE  copied_303
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_301
+	JMP  copy_302
 
-copied_302:
+copied_303:
 	VMOVUPS (SP), Y10
 
-loaded_300:
+loaded_301:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_290:
+downdone_291:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -3921,13 +3921,13 @@ downdone_290:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_287
+	JB           channel_288
 	JMP          grouped_26
 
-run4_false_false_50:
+run4_false_false_51:
 	XORQ DI, DI
 
-channel_303:
+channel_304:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -3942,9 +3942,9 @@ channel_303:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_304:
+down_305:
 	CMPQ        R10, $0x02
-	JB          downlast_305
+	JB          downlast_306
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -3972,11 +3972,11 @@ down_304:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_304
+	JMP         down_305
 
-downlast_305:
+downlast_306:
 	TESTQ       R10, R10
-	JZ          downdone_306
+	JZ          downdone_307
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -3990,7 +3990,7 @@ downlast_305:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_306:
+downdone_307:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -4020,13 +4020,13 @@ downdone_306:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_303
+	JB           channel_304
 	JMP          grouped_26
 
-run4_true_false_51:
+run4_true_false_52:
 	XORQ DI, DI
 
-channel_307:
+channel_308:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -4041,9 +4041,9 @@ channel_307:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_308:
+down_309:
 	CMPQ        R10, $0x02
-	JB          downlast_309
+	JB          downlast_310
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -4057,29 +4057,29 @@ down_308:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_311
+	JA          loadslow_312
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_312
+	JMP         loaded_313
 
-loadslow_311:
+loadslow_312:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_313:
+copy_314:
 	CMPQ R13, R12
-	JGE  copied_314
+	JGE  copied_315
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_313
+	JMP  copy_314
 
-copied_314:
+copied_315:
 	VMOVUPS (SP), Y10
 
-loaded_312:
+loaded_313:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y4, Y4
@@ -4097,29 +4097,29 @@ loaded_312:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_315
+	JA          loadslow_316
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_316
+	JMP         loaded_317
 
-loadslow_315:
+loadslow_316:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_317:
+copy_318:
 	CMPQ R13, R12
-	JGE  copied_318
+	JGE  copied_319
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_317
+	JMP  copy_318
 
-copied_318:
+copied_319:
 	VMOVUPS (SP), Y10
 
-loaded_316:
+loaded_317:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y8, Y8
@@ -4127,11 +4127,11 @@ loaded_316:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_308
+	JMP         down_309
 
-downlast_309:
+downlast_310:
 	TESTQ       R10, R10
-	JZ          downdone_310
+	JZ          downdone_311
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -4145,35 +4145,35 @@ downlast_309:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_319
+	JA          loadslow_320
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_320
+	JMP         loaded_321
 
-loadslow_319:
+loadslow_320:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_321:
+copy_322:
 	CMPQ R10, R9
-	JGE  copied_322
+	JGE  copied_323
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_321
+	JMP  copy_322
 
-copied_322:
+copied_323:
 	VMOVUPS (SP), Y10
 
-loaded_320:
+loaded_321:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_310:
+downdone_311:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -4203,13 +4203,13 @@ downdone_310:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_307
+	JB           channel_308
 	JMP          grouped_26
 
-run5_false_false_52:
+run5_false_false_53:
 	XORQ DI, DI
 
-channel_323:
+channel_324:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -4224,9 +4224,9 @@ channel_323:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_324:
+down_325:
 	CMPQ        R10, $0x02
-	JB          downlast_325
+	JB          downlast_326
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -4260,11 +4260,11 @@ down_324:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_324
+	JMP         down_325
 
-downlast_325:
+downlast_326:
 	TESTQ       R10, R10
-	JZ          downdone_326
+	JZ          downdone_327
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -4281,7 +4281,7 @@ downlast_325:
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_326:
+downdone_327:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -4311,13 +4311,13 @@ downdone_326:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_323
+	JB           channel_324
 	JMP          grouped_26
 
-run5_true_false_53:
+run5_true_false_54:
 	XORQ DI, DI
 
-channel_327:
+channel_328:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -4332,9 +4332,9 @@ channel_327:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_328:
+down_329:
 	CMPQ        R10, $0x02
-	JB          downlast_329
+	JB          downlast_330
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -4351,29 +4351,29 @@ down_328:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_331
+	JA          loadslow_332
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_332
+	JMP         loaded_333
 
-loadslow_331:
+loadslow_332:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_333:
+copy_334:
 	CMPQ R13, R12
-	JGE  copied_334
+	JGE  copied_335
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_333
+	JMP  copy_334
 
-copied_334:
+copied_335:
 	VMOVUPS (SP), Y10
 
-loaded_332:
+loaded_333:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -4394,29 +4394,29 @@ loaded_332:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_335
+	JA          loadslow_336
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_336
+	JMP         loaded_337
 
-loadslow_335:
+loadslow_336:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_337:
+copy_338:
 	CMPQ R13, R12
-	JGE  copied_338
+	JGE  copied_339
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_337
+	JMP  copy_338
 
-copied_338:
+copied_339:
 	VMOVUPS (SP), Y10
 
-loaded_336:
+loaded_337:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
@@ -4424,11 +4424,11 @@ loaded_336:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_328
+	JMP         down_329
 
-downlast_329:
+downlast_330:
 	TESTQ       R10, R10
-	JZ          downdone_330
+	JZ          downdone_331
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -4445,35 +4445,35 @@ downlast_329:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_339
+	JA          loadslow_340
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_340
+	JMP         loaded_341
 
-loadslow_339:
+loadslow_340:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_341:
+copy_342:
 	CMPQ R10, R9
-	JGE  copied_342
+	JGE  copied_343
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_341
+	JMP  copy_342
 
-copied_342:
+copied_343:
 	VMOVUPS (SP), Y10
 
-loaded_340:
+loaded_341:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_330:
+downdone_331:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -4503,13 +4503,13 @@ downdone_330:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_327
+	JB           channel_328
 	JMP          grouped_26
 
-run6_false_false_54:
+run6_false_false_55:
 	XORQ DI, DI
 
-channel_343:
+channel_344:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -4524,9 +4524,9 @@ channel_343:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_344:
+down_345:
 	CMPQ        R10, $0x02
-	JB          downlast_345
+	JB          downlast_346
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -4566,11 +4566,11 @@ down_344:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_344
+	JMP         down_345
 
-downlast_345:
+downlast_346:
 	TESTQ       R10, R10
-	JZ          downdone_346
+	JZ          downdone_347
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -4590,7 +4590,7 @@ downlast_345:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_346:
+downdone_347:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -4620,13 +4620,13 @@ downdone_346:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_343
+	JB           channel_344
 	JMP          grouped_26
 
-run6_true_false_55:
+run6_true_false_56:
 	XORQ DI, DI
 
-channel_347:
+channel_348:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -4641,9 +4641,9 @@ channel_347:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_348:
+down_349:
 	CMPQ        R10, $0x02
-	JB          downlast_349
+	JB          downlast_350
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -4663,29 +4663,29 @@ down_348:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_351
+	JA          loadslow_352
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_352
+	JMP         loaded_353
 
-loadslow_351:
+loadslow_352:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_353:
+copy_354:
 	CMPQ R13, R12
-	JGE  copied_354
+	JGE  copied_355
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_353
+	JMP  copy_354
 
-copied_354:
+copied_355:
 	VMOVUPS (SP), Y10
 
-loaded_352:
+loaded_353:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y4, Y4
@@ -4709,29 +4709,29 @@ loaded_352:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_355
+	JA          loadslow_356
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_356
+	JMP         loaded_357
 
-loadslow_355:
+loadslow_356:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_357:
+copy_358:
 	CMPQ R13, R12
-	JGE  copied_358
+	JGE  copied_359
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_357
+	JMP  copy_358
 
-copied_358:
+copied_359:
 	VMOVUPS (SP), Y10
 
-loaded_356:
+loaded_357:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y8, Y8
@@ -4739,11 +4739,11 @@ loaded_356:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_348
+	JMP         down_349
 
-downlast_349:
+downlast_350:
 	TESTQ       R10, R10
-	JZ          downdone_350
+	JZ          downdone_351
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -4763,35 +4763,35 @@ downlast_349:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_359
+	JA          loadslow_360
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_360
+	JMP         loaded_361
 
-loadslow_359:
+loadslow_360:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_361:
+copy_362:
 	CMPQ R10, R9
-	JGE  copied_362
+	JGE  copied_363
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_361
+	JMP  copy_362
 
-copied_362:
+copied_363:
 	VMOVUPS (SP), Y10
 
-loaded_360:
+loaded_361:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_350:
+downdone_351:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -4821,13 +4821,13 @@ downdone_350:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_347
+	JB           channel_348
 	JMP          grouped_26
 
-run7_false_false_56:
+run7_false_false_57:
 	XORQ DI, DI
 
-channel_363:
+channel_364:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -4842,9 +4842,9 @@ channel_363:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_364:
+down_365:
 	CMPQ        R10, $0x02
-	JB          downlast_365
+	JB          downlast_366
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -4890,11 +4890,11 @@ down_364:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_364
+	JMP         down_365
 
-downlast_365:
+downlast_366:
 	TESTQ       R10, R10
-	JZ          downdone_366
+	JZ          downdone_367
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -4917,7 +4917,7 @@ downlast_365:
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_366:
+downdone_367:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -4947,13 +4947,13 @@ downdone_366:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_363
+	JB           channel_364
 	JMP          grouped_26
 
-run7_true_false_57:
+run7_true_false_58:
 	XORQ DI, DI
 
-channel_367:
+channel_368:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -4968,9 +4968,9 @@ channel_367:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_368:
+down_369:
 	CMPQ        R10, $0x02
-	JB          downlast_369
+	JB          downlast_370
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -4993,29 +4993,29 @@ down_368:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_371
+	JA          loadslow_372
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_372
+	JMP         loaded_373
 
-loadslow_371:
+loadslow_372:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_373:
+copy_374:
 	CMPQ R13, R12
-	JGE  copied_374
+	JGE  copied_375
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_373
+	JMP  copy_374
 
-copied_374:
+copied_375:
 	VMOVUPS (SP), Y10
 
-loaded_372:
+loaded_373:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y2, Y2
@@ -5042,29 +5042,29 @@ loaded_372:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_375
+	JA          loadslow_376
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_376
+	JMP         loaded_377
 
-loadslow_375:
+loadslow_376:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_377:
+copy_378:
 	CMPQ R13, R12
-	JGE  copied_378
+	JGE  copied_379
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_377
+	JMP  copy_378
 
-copied_378:
+copied_379:
 	VMOVUPS (SP), Y10
 
-loaded_376:
+loaded_377:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y6, Y6
@@ -5072,11 +5072,11 @@ loaded_376:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_368
+	JMP         down_369
 
-downlast_369:
+downlast_370:
 	TESTQ       R10, R10
-	JZ          downdone_370
+	JZ          downdone_371
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -5099,35 +5099,35 @@ downlast_369:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_379
+	JA          loadslow_380
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_380
+	JMP         loaded_381
 
-loadslow_379:
+loadslow_380:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_381:
+copy_382:
 	CMPQ R10, R9
-	JGE  copied_382
+	JGE  copied_383
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_381
+	JMP  copy_382
 
-copied_382:
+copied_383:
 	VMOVUPS (SP), Y10
 
-loaded_380:
+loaded_381:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y2, Y2
 	VFMADD231PS Y1, Y1, Y3
 
-downdone_370:
+downdone_371:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -5157,13 +5157,13 @@ downdone_370:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_367
+	JB           channel_368
 	JMP          grouped_26
 
-run8_false_false_58:
+run8_false_false_59:
 	XORQ DI, DI
 
-channel_383:
+channel_384:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -5178,9 +5178,9 @@ channel_383:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_384:
+down_385:
 	CMPQ        R10, $0x02
-	JB          downlast_385
+	JB          downlast_386
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -5232,11 +5232,11 @@ down_384:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_384
+	JMP         down_385
 
-downlast_385:
+downlast_386:
 	TESTQ       R10, R10
-	JZ          downdone_386
+	JZ          downdone_387
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -5262,7 +5262,7 @@ downlast_385:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_386:
+downdone_387:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -5292,13 +5292,13 @@ downdone_386:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_383
+	JB           channel_384
 	JMP          grouped_26
 
-run8_true_false_59:
+run8_true_false_60:
 	XORQ DI, DI
 
-channel_387:
+channel_388:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -5313,9 +5313,9 @@ channel_387:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_388:
+down_389:
 	CMPQ        R10, $0x02
-	JB          downlast_389
+	JB          downlast_390
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -5341,29 +5341,29 @@ down_388:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_391
+	JA          loadslow_392
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_392
+	JMP         loaded_393
 
-loadslow_391:
+loadslow_392:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_393:
+copy_394:
 	CMPQ R13, R12
-	JGE  copied_394
+	JGE  copied_395
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_393
+	JMP  copy_394
 
-copied_394:
+copied_395:
 	VMOVUPS (SP), Y10
 
-loaded_392:
+loaded_393:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y4, Y4
@@ -5393,29 +5393,29 @@ loaded_392:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_395
+	JA          loadslow_396
 	VMASKMOVPS  (R11), Y0, Y10
-	JMP         loaded_396
+	JMP         loaded_397
 
-loadslow_395:
+loadslow_396:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_397:
+copy_398:
 	CMPQ R13, R12
-	JGE  copied_398
+	JGE  copied_399
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_397
+	JMP  copy_398
 
-copied_398:
+copied_399:
 	VMOVUPS (SP), Y10
 
-loaded_396:
+loaded_397:
 	VSUBPS      Y10, Y1, Y10
 	VANDPS      Y0, Y10, Y10
 	VSUBPS      Y10, Y8, Y8
@@ -5423,11 +5423,11 @@ loaded_396:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_388
+	JMP         down_389
 
-downlast_389:
+downlast_390:
 	TESTQ       R10, R10
-	JZ          downdone_390
+	JZ          downdone_391
 	VSUBPS      (AX)(R8*1), Y1, Y10
 	VSUBPS      Y10, Y2, Y2
 	VFMADD231PS Y10, Y10, Y3
@@ -5453,35 +5453,35 @@ downlast_389:
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_399
+	JA          loadslow_400
 	VMASKMOVPS  (R8), Y0, Y10
-	JMP         loaded_400
+	JMP         loaded_401
 
-loadslow_399:
+loadslow_400:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_401:
+copy_402:
 	CMPQ R10, R9
-	JGE  copied_402
+	JGE  copied_403
 	MOVL (R8)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_401
+	JMP  copy_402
 
-copied_402:
+copied_403:
 	VMOVUPS (SP), Y10
 
-loaded_400:
+loaded_401:
 	VSUBPS      Y10, Y1, Y1
 	VANDPS      Y0, Y1, Y1
 	VSUBPS      Y1, Y4, Y4
 	VFMADD231PS Y1, Y1, Y5
 
-downdone_390:
+downdone_391:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -5511,7 +5511,7 @@ downdone_390:
 	ADDQ         SI, AX
 	INCQ         DI
 	CMPQ         DI, mean_len+8(FP)
-	JB           channel_387
+	JB           channel_388
 
 grouped_26:
 	MOVQ       DX, R8
@@ -5543,9 +5543,9 @@ grouped_26:
 	SHLQ       $0x02, DI
 	SUBQ       $0x00000020, DI
 
-singles_403:
+singles_404:
 	CMPQ         R11, DI
-	JGT          tail_404
+	JGT          tail_405
 	VMOVUPD      (R8)(R11*2), Y1
 	VMOVUPD      32(R8)(R11*2), Y2
 	VMOVUPD      (R9)(R11*2), Y3
@@ -5596,12 +5596,12 @@ singles_403:
 	VINSERTF128  $0x01, X1, Y3, Y3
 	VMOVUPS      Y3, (R10)(R11*1)
 	ADDQ         $0x00000020, R11
-	JMP          singles_403
+	JMP          singles_404
 
-tail_404:
+tail_405:
 	ADDQ    $0x00000020, DI
 	CMPQ    R11, DI
-	JEQ     done_405
+	JEQ     done_406
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -5610,15 +5610,15 @@ tail_404:
 	LEAQ    (R8)(R11*2), R15
 	XORQ    R13, R13
 
-copy_406:
+copy_407:
 	CMPQ R13, R12
-	JGE  copied_407
+	JGE  copied_408
 	MOVL (R15)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_406
+	JMP  copy_407
 
-copied_407:
+copied_408:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -5629,15 +5629,15 @@ copied_407:
 	LEAQ    (R9)(R11*2), R15
 	XORQ    R13, R13
 
-copy_408:
+copy_409:
 	CMPQ R13, R12
-	JGE  copied_409
+	JGE  copied_410
 	MOVL (R15)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_408
+	JMP  copy_409
 
-copied_409:
+copied_410:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VMOVUPS      (R10)(R11*1), Y5
@@ -5683,15 +5683,15 @@ copied_409:
 	LEAQ         (R8)(R11*2), R13
 	XORQ         R8, R8
 
-copy_410:
+copy_411:
 	CMPQ R8, SI
-	JGE  copied_411
+	JGE  copied_412
 	MOVL (SP)(R8*1), R12
 	MOVL R12, (R13)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_410
+	JMP  copy_411
 
-copied_411:
+copied_412:
 	VMOVUPD Y3, (SP)
 	VMOVUPD Y4, 32(SP)
 	MOVQ    64(SP), SI
@@ -5699,15 +5699,15 @@ copied_411:
 	LEAQ    (R9)(R11*2), R12
 	XORQ    R8, R8
 
-copy_412:
+copy_413:
 	CMPQ R8, SI
-	JGE  copied_413
+	JGE  copied_414
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (R12)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_412
+	JMP  copy_413
 
-copied_413:
+copied_414:
 	VXORPS      Y3, Y3, Y3
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y2, X1
@@ -5715,16 +5715,16 @@ copied_413:
 	VMOVUPS     Y3, (R10)(R11*1)
 	MOVQ        DI, R11
 
-done_405:
+done_406:
 	ADDQ    BX, count+120(FP)
 	SUBQ    DX, samples+104(FP)
-	JZ      done_414
+	JZ      done_415
 	MOVQ    group+136(FP), DX
 	CMPQ    samples+104(FP), DX
 	CMOVQLT samples+104(FP), DX
 	JMP     group_25
 
-done_414:
+done_415:
 	VZEROUPPER
 	RET
 
@@ -5751,7 +5751,7 @@ TEXT ·momentsColsAVX2(SB), NOSPLIT, $96-136
 	NEGQ    BX
 	VMOVDQU 32(SI)(BX*1), Y0
 
-chunk_415:
+chunk_416:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X3
 	VCVTSI2SDQ DX, X3, X1
@@ -5769,27 +5769,27 @@ chunk_415:
 	ADDQ       $0x07, SI
 	SHRQ       $0x03, SI
 
-clear_417:
+clear_418:
 	VMOVUPS Y1, 1088(BX)
 	VMOVUPS Y1, 2176(BX)
 	ADDQ    $0x20, BX
 	DECQ    SI
-	JNZ     clear_417
+	JNZ     clear_418
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_418:
+rows_419:
 	CMPQ BX, $0x04
-	JLT  rowsdone_419
+	JLT  rowsdone_420
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_421
+	JZ   vectorstail_422
 
-vectors_420:
+vectors_421:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_423
+	JEQ        noprefetch_424
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -5797,7 +5797,7 @@ vectors_420:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_423:
+noprefetch_424:
 	VMOVUPS     (R8), Y1
 	VMOVUPS     (R9), Y2
 	VSUBPS      Y1, Y2, Y2
@@ -5822,38 +5822,38 @@ noprefetch_423:
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
 	DECQ        DI
-	JNZ         vectors_420
+	JNZ         vectors_421
 
-vectorstail_421:
+vectorstail_422:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_422
+	JZ         vectorsdone_423
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_424
+	JA         loadslow_425
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_425
+	JMP        loaded_426
 
-loadslow_424:
+loadslow_425:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R10, R10
 
-copy_426:
+copy_427:
 	CMPQ R10, DI
-	JGE  copied_427
+	JGE  copied_428
 	MOVL (R9)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_426
+	JMP  copy_427
 
-copied_427:
+copied_428:
 	VMOVUPS (SP), Y2
 
-loaded_425:
+loaded_426:
 	VSUBPS     Y1, Y2, Y2
 	VMOVAPS    Y2, Y3
 	VMULPS     Y2, Y2, Y2
@@ -5861,29 +5861,29 @@ loaded_425:
 	MOVQ       DI, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_428
+	JA         loadslow_429
 	VMASKMOVPS (DI), Y0, Y4
-	JMP        loaded_429
+	JMP        loaded_430
 
-loadslow_428:
+loadslow_429:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_430:
+copy_431:
 	CMPQ R11, R10
-	JGE  copied_431
+	JGE  copied_432
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_430
+	JMP  copy_431
 
-copied_431:
+copied_432:
 	VMOVUPS (SP), Y4
 
-loaded_429:
+loaded_430:
 	VSUBPS      Y1, Y4, Y4
 	VADDPS      Y4, Y3, Y3
 	VFMADD231PS Y4, Y4, Y2
@@ -5891,29 +5891,29 @@ loaded_429:
 	MOVQ        DI, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_432
+	JA          loadslow_433
 	VMASKMOVPS  (DI), Y0, Y4
-	JMP         loaded_433
+	JMP         loaded_434
 
-loadslow_432:
+loadslow_433:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_434:
+copy_435:
 	CMPQ R11, R10
-	JGE  copied_435
+	JGE  copied_436
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_434
+	JMP  copy_435
 
-copied_435:
+copied_436:
 	VMOVUPS (SP), Y4
 
-loaded_433:
+loaded_434:
 	VSUBPS      Y1, Y4, Y4
 	VADDPS      Y4, Y3, Y3
 	VFMADD231PS Y4, Y4, Y2
@@ -5921,29 +5921,29 @@ loaded_433:
 	MOVQ        DI, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_436
+	JA          loadslow_437
 	VMASKMOVPS  (DI), Y0, Y4
-	JMP         loaded_437
+	JMP         loaded_438
 
-loadslow_436:
+loadslow_437:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_438:
+copy_439:
 	CMPQ R10, R9
-	JGE  copied_439
+	JGE  copied_440
 	MOVL (DI)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_438
+	JMP  copy_439
 
-copied_439:
+copied_440:
 	VMOVUPS (SP), Y4
 
-loaded_437:
+loaded_438:
 	VSUBPS      Y1, Y4, Y4
 	VADDPS      Y4, Y3, Y3
 	VFMADD231PS Y4, Y4, Y2
@@ -5952,22 +5952,22 @@ loaded_437:
 	VADDPS      2176(R8), Y2, Y2
 	VMOVUPS     Y2, 2176(R8)
 
-vectorsdone_422:
+vectorsdone_423:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_418
+	JMP  rows_419
 
-rowsdone_419:
-rows_440:
+rowsdone_420:
+rows_441:
 	CMPQ BX, $0x01
-	JLT  rowsdone_441
+	JLT  rowsdone_442
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x03, SI
-	JZ   vectorstail_443
+	JZ   vectorstail_444
 
-vectors_442:
+vectors_443:
 	VMOVUPS (DI), Y1
 	VMOVUPS (R8), Y2
 	VSUBPS  Y1, Y2, Y2
@@ -5980,38 +5980,38 @@ vectors_442:
 	ADDQ    $0x20, R8
 	ADDQ    $0x20, DI
 	DECQ    SI
-	JNZ     vectors_442
+	JNZ     vectors_443
 
-vectorstail_443:
+vectorstail_444:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_444
+	JZ         vectorsdone_445
 	VMOVUPS    (DI), Y1
 	MOVQ       R8, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_445
+	JA         loadslow_446
 	VMASKMOVPS (R8), Y0, Y2
-	JMP        loaded_446
+	JMP        loaded_447
 
-loadslow_445:
+loadslow_446:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R9, R9
 
-copy_447:
+copy_448:
 	CMPQ R9, SI
-	JGE  copied_448
+	JGE  copied_449
 	MOVL (R8)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_447
+	JMP  copy_448
 
-copied_448:
+copied_449:
 	VMOVUPS (SP), Y2
 
-loaded_446:
+loaded_447:
 	VSUBPS  Y1, Y2, Y2
 	VMOVAPS Y2, Y1
 	VMULPS  Y2, Y2, Y2
@@ -6020,12 +6020,12 @@ loaded_446:
 	VADDPS  2176(DI), Y2, Y2
 	VMOVUPS Y2, 2176(DI)
 
-vectorsdone_444:
+vectorsdone_445:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_440
+	JMP  rows_441
 
-rowsdone_441:
+rowsdone_442:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -6035,9 +6035,9 @@ rowsdone_441:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_449:
+singles_450:
 	CMPQ         R9, R10
-	JGT          tail_450
+	JGT          tail_451
 	VMOVUPD      (SI)(R9*2), Y1
 	VMOVUPD      32(SI)(R9*2), Y2
 	VMOVUPD      (DI)(R9*2), Y3
@@ -6094,12 +6094,12 @@ singles_449:
 	VINSERTF128  $0x01, X1, Y3, Y3
 	VMOVUPS      Y3, (R8)(R9*1)
 	ADDQ         $0x00000020, R9
-	JMP          singles_449
+	JMP          singles_450
 
-tail_450:
+tail_451:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_451
+	JEQ     done_452
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -6108,15 +6108,15 @@ tail_450:
 	LEAQ    (SI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_452:
+copy_453:
 	CMPQ R12, R11
-	JGE  copied_453
+	JGE  copied_454
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_452
+	JMP  copy_453
 
-copied_453:
+copied_454:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -6127,15 +6127,15 @@ copied_453:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_454:
+copy_455:
 	CMPQ R12, R11
-	JGE  copied_455
+	JGE  copied_456
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_454
+	JMP  copy_455
 
-copied_455:
+copied_456:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VMOVUPS      (R8)(R9*1), Y5
@@ -6187,15 +6187,15 @@ copied_455:
 	LEAQ         (SI)(R9*2), R12
 	XORQ         SI, SI
 
-copy_456:
+copy_457:
 	CMPQ SI, BX
-	JGE  copied_457
+	JGE  copied_458
 	MOVL (SP)(SI*1), R11
 	MOVL R11, (R12)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_456
+	JMP  copy_457
 
-copied_457:
+copied_458:
 	VMOVUPD Y3, (SP)
 	VMOVUPD Y4, 32(SP)
 	MOVQ    64(SP), BX
@@ -6203,15 +6203,15 @@ copied_457:
 	LEAQ    (DI)(R9*2), R11
 	XORQ    SI, SI
 
-copy_458:
+copy_459:
 	CMPQ SI, BX
-	JGE  copied_459
+	JGE  copied_460
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (R11)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_458
+	JMP  copy_459
 
-copied_459:
+copied_460:
 	VXORPS      Y3, Y3, Y3
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y2, X1
@@ -6219,16 +6219,16 @@ copied_459:
 	VMOVUPS     Y3, (R8)(R9*1)
 	MOVQ        R10, R9
 
-done_451:
+done_452:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_460
+	JZ      done_461
 	MOVQ    $0x00000040, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_415
+	JMP     chunk_416
 
-done_460:
+done_461:
 	VZEROUPPER
 	RET
 
@@ -6239,7 +6239,7 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+152(FP), $0x00
-	JNE     nontemporal_461
+	JNE     nontemporal_462
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -6257,10 +6257,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_462:
+sample_463:
 	XORQ DI, DI
 
-channel_463:
+channel_464:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -6272,17 +6272,17 @@ channel_463:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_467:
+blocks_468:
 	CMPQ       R8, R9
-	JGT        blocksdone_468
+	JGT        blocksdone_469
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_469
+	JZ         noprefetch_470
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_469:
+noprefetch_470:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -6300,93 +6300,93 @@ noprefetch_469:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_467
+	JMP         blocks_468
 
-blocksdone_468:
+blocksdone_469:
 	ADDQ $0x00000060, R9
 
-singles_464:
+singles_465:
 	CMPQ        R8, R9
-	JGT         tail_465
+	JGT         tail_466
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_464
+	JMP         singles_465
 
-tail_465:
+tail_466:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_466
+	JEQ        done_467
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_470
+	JA         loadslow_471
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_471
+	JMP        loaded_472
 
-loadslow_470:
+loadslow_471:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_472:
+copy_473:
 	CMPQ R12, R11
-	JGE  copied_473
+	JGE  copied_474
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_472
+	JMP  copy_473
 
-copied_473:
+copied_474:
 	VMOVUPS (SP), Y4
 
-loaded_471:
+loaded_472:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_474
+	JA          storeslow_475
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_475
+	JMP         stored_476
 
-storeslow_474:
+storeslow_475:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_476:
+copy_477:
 	CMPQ R11, R10
-	JGE  copied_477
+	JGE  copied_478
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_476
+	JMP  copy_477
 
-copied_477:
-stored_475:
+copied_478:
+stored_476:
 	MOVQ R9, R8
 
-done_466:
+done_467:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_463
+	JB   channel_464
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_462
+	JNZ  sample_463
 	VZEROUPPER
 	RET
 
-nontemporal_461:
+nontemporal_462:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+120(FP), DX
@@ -6399,10 +6399,10 @@ nontemporal_461:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 
-sample_478:
+sample_479:
 	XORQ DI, DI
 
-channel_479:
+channel_480:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -6417,11 +6417,11 @@ channel_479:
 	XORQ         R10, R10
 	MOVQ         AX, R9
 	ANDQ         $0x3f, R9
-	JZ           headed_480
+	JZ           headed_481
 	MOVQ         $0x00000040, R10
 	SUBQ         R9, R10
 	TESTQ        DI, DI
-	JNZ          merge_481
+	JNZ          merge_482
 	MOVQ         R10, R9
 	SHRQ         $0x02, R9
 	MOVQ         R9, R11
@@ -6435,78 +6435,78 @@ channel_479:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000020, R9
 
-singles_482:
+singles_483:
 	CMPQ        R11, R9
-	JGT         tail_483
+	JGT         tail_484
 	VMOVUPS     (CX)(R11*1), Y6
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	VMOVUPS     Y6, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_482
+	JMP         singles_483
 
-tail_483:
+tail_484:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_484
+	JEQ        done_485
 	LEAQ       (CX)(R11*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_485
+	JA         loadslow_486
 	VMASKMOVPS (R12), Y5, Y6
-	JMP        loaded_486
+	JMP        loaded_487
 
-loadslow_485:
+loadslow_486:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_487:
+copy_488:
 	CMPQ R14, R13
-	JGE  copied_488
+	JGE  copied_489
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_487
+	JMP  copy_488
 
-copied_488:
+copied_489:
 	VMOVUPS (SP), Y6
 
-loaded_486:
+loaded_487:
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	LEAQ        (AX)(R11*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_489
+	JA          storeslow_490
 	VMASKMOVPS  Y6, Y5, (R11)
-	JMP         stored_490
+	JMP         stored_491
 
-storeslow_489:
+storeslow_490:
 	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_491:
+copy_492:
 	CMPQ R13, R12
-	JGE  copied_492
+	JGE  copied_493
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_491
+	JMP  copy_492
 
-copied_492:
-stored_490:
+copied_493:
+stored_491:
 	MOVQ R9, R11
 
-done_484:
-	JMP headed_480
+done_485:
+	JMP headed_481
 
-merge_481:
+merge_482:
 	MOVQ        R9, R11
 	MOVQ        $0x00000020, R13
 	CMPQ        R11, R13
@@ -6530,7 +6530,7 @@ merge_481:
 	VBLENDVPS   Y7, Y1, Y6, Y6
 	VMOVNTPS    Y6, 32(AX)(R9*1)
 
-headed_480:
+headed_481:
 	MOVQ R8, R9
 	SUBQ R10, R9
 	ANDQ $-64, R9
@@ -6538,17 +6538,17 @@ headed_480:
 	LEAQ (R10)(R9*1), R9
 	SUBQ $0x00000080, R9
 
-blocks_496:
+blocks_497:
 	CMPQ       R11, R9
-	JGT        blocksdone_497
+	JGT        blocksdone_498
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_498
+	JZ         noprefetch_499
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R11*1)
 	PREFETCHT0 64(R10)(R11*1)
 
-noprefetch_498:
+noprefetch_499:
 	LEAQ        16384(AX)(R11*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -6569,83 +6569,83 @@ noprefetch_498:
 	VFMADD213PS Y4, Y3, Y6
 	VMOVNTPS    Y6, 96(AX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_496
+	JMP         blocks_497
 
-blocksdone_497:
+blocksdone_498:
 	ADDQ $0x00000060, R9
 
-singles_493:
+singles_494:
 	CMPQ        R11, R9
-	JGT         tail_494
+	JGT         tail_495
 	VMOVUPS     (CX)(R11*1), Y6
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	VMOVNTPS    Y6, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_493
+	JMP         singles_494
 
-tail_494:
+tail_495:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_495
+	JEQ        done_496
 	LEAQ       (CX)(R11*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_499
+	JA         loadslow_500
 	VMASKMOVPS (R10), Y5, Y6
-	JMP        loaded_500
+	JMP        loaded_501
 
-loadslow_499:
+loadslow_500:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_501:
+copy_502:
 	CMPQ R13, R12
-	JGE  copied_502
+	JGE  copied_503
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_501
+	JMP  copy_502
 
-copied_502:
+copied_503:
 	VMOVUPS (SP), Y6
 
-loaded_500:
+loaded_501:
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	LEAQ        (AX)(R11*1), R10
 	MOVQ        R10, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_503
+	JA          storeslow_504
 	VMASKMOVPS  Y6, Y5, (R10)
-	JMP         stored_504
+	JMP         stored_505
 
-storeslow_503:
+storeslow_504:
 	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_505:
+copy_506:
 	CMPQ R12, R11
-	JGE  copied_506
+	JGE  copied_507
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R10)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_505
+	JMP  copy_506
 
-copied_506:
-stored_504:
+copied_507:
+stored_505:
 	MOVQ R9, R11
 
-done_495:
+done_496:
 	MOVQ        R8, R9
 	SUBQ        R11, R9
-	JZ          tailkept_507
+	JZ          tailkept_508
 	MOVQ        R9, R10
 	MOVQ        $0x00000020, R12
 	CMPQ        R10, R12
@@ -6665,15 +6665,15 @@ done_495:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVAPS     Y1, Y1
 
-tailkept_507:
+tailkept_508:
 	ADDQ       R8, AX
 	ADDQ       R8, CX
 	INCQ       DI
 	CMPQ       DI, center_len+56(FP)
-	JB         channel_479
+	JB         channel_480
 	MOVQ       AX, DI
 	ANDQ       $0x3f, DI
-	JZ         flushed_508
+	JZ         flushed_509
 	MOVQ       DI, R8
 	MOVQ       $0x00000020, R10
 	CMPQ       R8, R10
@@ -6689,11 +6689,11 @@ tailkept_507:
 	VMASKMOVPS Y0, Y2, (AX)(DI*1)
 	VMASKMOVPS Y1, Y3, 32(AX)(DI*1)
 
-flushed_508:
+flushed_509:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_478
+	JNZ  sample_479
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6721,10 +6721,10 @@ TEXT ·normShortRowsAVX2(SB), NOSPLIT, $72-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_509:
+group_510:
 	XORQ DI, DI
 
-channel_510:
+channel_511:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -6733,11 +6733,11 @@ channel_510:
 	VBROADCASTSS (R8)(DI*4), Y3
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_511
+	JZ           noprefetch_512
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_512:
+prefetch_513:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -6745,23 +6745,23 @@ prefetch_512:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_512
+	JNZ        prefetch_513
 
-noprefetch_511:
+noprefetch_512:
 	MOVQ DX, R8
 	ANDQ $-32, R8
 	XORQ R9, R9
 
-pairs_513:
+pairs_514:
 	LEAQ 64(R9), R10
 	CMPQ R10, R8
-	JA   single_514
+	JA   single_515
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_517:
+down_518:
 	CMPQ        R12, $0x02
-	JB          downlast_518
+	JB          downlast_519
 	VMOVUPS     (CX)(R9*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -6781,11 +6781,11 @@ down_517:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_517
+	JMP         down_518
 
-downlast_518:
+downlast_519:
 	TESTQ       R12, R12
-	JZ          downdone_519
+	JZ          downdone_520
 	VMOVUPS     (CX)(R9*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -6795,20 +6795,20 @@ downlast_518:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 32(AX)(R9*1)
 
-downdone_519:
+downdone_520:
 	MOVQ R10, R9
-	JMP  pairs_513
+	JMP  pairs_514
 
-single_514:
+single_515:
 	CMPQ R9, R8
-	JAE  tail_515
+	JAE  tail_516
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_520:
+down_521:
 	CMPQ        R11, $0x02
-	JB          downlast_521
+	JB          downlast_522
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -6820,200 +6820,200 @@ down_520:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_520
+	JMP         down_521
 
-downlast_521:
+downlast_522:
 	TESTQ       R11, R11
-	JZ          downdone_522
+	JZ          downdone_523
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 
-downdone_522:
+downdone_523:
 	ADDQ $0x00000020, R9
 
-tail_515:
+tail_516:
 	CMPQ R9, DX
-	JAE  positionsdone_516
+	JAE  positionsdone_517
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_523:
+down_524:
 	CMPQ       R10, $0x02
-	JB         downlast_524
+	JB         downlast_525
 	LEAQ       (CX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_526
+	JA         loadslow_527
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_527
+	JMP        loaded_528
 
-loadslow_526:
+loadslow_527:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_528:
+copy_529:
 	CMPQ R13, R12
-	JGE  copied_529
+	JGE  copied_530
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_528
+	JMP  copy_529
 
-copied_529:
+copied_530:
 	VMOVUPS (SP), Y4
 
-loaded_527:
+loaded_528:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_530
+	JA          storeslow_531
 	VMASKMOVPS  Y4, Y0, (R11)
-	JMP         stored_531
+	JMP         stored_532
 
-storeslow_530:
+storeslow_531:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_532:
+copy_533:
 	CMPQ R13, R12
-	JGE  copied_533
+	JGE  copied_534
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_532
+	JMP  copy_533
 
-copied_533:
-stored_531:
+copied_534:
+stored_532:
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_534
+	JA         loadslow_535
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_535
+	JMP        loaded_536
 
-loadslow_534:
+loadslow_535:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_536:
+copy_537:
 	CMPQ R13, R12
-	JGE  copied_537
+	JGE  copied_538
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_536
+	JMP  copy_537
 
-copied_537:
+copied_538:
 	VMOVUPS (SP), Y4
 
-loaded_535:
+loaded_536:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R9*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_538
+	JA          storeslow_539
 	VMASKMOVPS  Y4, Y0, (R11)
-	JMP         stored_539
+	JMP         stored_540
 
-storeslow_538:
+storeslow_539:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_540:
+copy_541:
 	CMPQ R13, R12
-	JGE  copied_541
+	JGE  copied_542
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_540
+	JMP  copy_541
 
-copied_541:
-stored_539:
+copied_542:
+stored_540:
 	LEAQ (R8)(BX*2), R8
 	LEAQ (R9)(BX*2), R9
 	SUBQ $0x02, R10
-	JMP  down_523
+	JMP  down_524
 
-downlast_524:
+downlast_525:
 	TESTQ      R10, R10
-	JZ         downdone_525
+	JZ         downdone_526
 	LEAQ       (CX)(R8*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_542
+	JA         loadslow_543
 	VMASKMOVPS (R9), Y0, Y4
-	JMP        loaded_543
+	JMP        loaded_544
 
-loadslow_542:
+loadslow_543:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_544:
+copy_545:
 	CMPQ R11, R10
-	JGE  copied_545
+	JGE  copied_546
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_544
+	JMP  copy_545
 
-copied_545:
+copied_546:
 	VMOVUPS (SP), Y4
 
-loaded_543:
+loaded_544:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          storeslow_546
+	JA          storeslow_547
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_547
+	JMP         stored_548
 
-storeslow_546:
+storeslow_547:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_548:
+copy_549:
 	CMPQ R10, R9
-	JGE  copied_549
+	JGE  copied_550
 	MOVL (SP)(R10*1), R11
 	MOVL R11, (R8)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_548
+	JMP  copy_549
 
-copied_549:
-stored_547:
-downdone_525:
-positionsdone_516:
+copied_550:
+stored_548:
+downdone_526:
+positionsdone_517:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_510
+	JB      channel_511
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -7021,13 +7021,13 @@ positionsdone_516:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_550
+	JZ      done_551
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_509
+	JMP     group_510
 
-done_550:
+done_551:
 	VZEROUPPER
 	RET
 
@@ -7038,7 +7038,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_551
+	JNE     nontemporal_552
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -7049,12 +7049,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_552
+	JA      streaming_553
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_553
+	JZ      full_554
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -7064,7 +7064,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_false
 
-full_553:
+full_554:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -7099,16 +7099,16 @@ full_553:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_554:
+row_555:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_555
+	JZ         noprefetch_556
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_555:
+noprefetch_556:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -7128,7 +7128,7 @@ noprefetch_555:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_554
+	JNZ         row_555
 	VZEROUPPER
 	RET
 
@@ -7155,15 +7155,15 @@ normColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_556:
+row_557:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_557
+	JZ         noprefetch_558
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_557:
+noprefetch_558:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -7179,7 +7179,7 @@ noprefetch_557:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_556
+	JNZ         row_557
 	VZEROUPPER
 	RET
 
@@ -7200,14 +7200,14 @@ normColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_558:
+row_559:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_559
+	JZ         noprefetch_560
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_559:
+noprefetch_560:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -7219,7 +7219,7 @@ noprefetch_559:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_558
+	JNZ         row_559
 	VZEROUPPER
 	RET
 
@@ -7234,13 +7234,13 @@ normColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_560:
+row_561:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_561
+	JZ         noprefetch_562
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_561:
+noprefetch_562:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -7248,7 +7248,7 @@ noprefetch_561:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_560
+	JNZ         row_561
 	VZEROUPPER
 	RET
 
@@ -7276,99 +7276,99 @@ normColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_562
+	JA         loadslow_563
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_563
+	JMP        loaded_564
 
-loadslow_562:
+loadslow_563:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_564:
+copy_565:
 	CMPQ BX, DX
-	JGE  copied_565
+	JGE  copied_566
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_564
+	JMP  copy_565
 
-copied_565:
+copied_566:
 	VMOVUPS (SP), Y10
 
-loaded_563:
+loaded_564:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_566
+	JA         loadslow_567
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_567
+	JMP        loaded_568
 
-loadslow_566:
+loadslow_567:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_568:
+copy_569:
 	CMPQ BX, DX
-	JGE  copied_569
+	JGE  copied_570
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_568
+	JMP  copy_569
 
-copied_569:
+copied_570:
 	VMOVUPS (SP), Y11
 
-loaded_567:
+loaded_568:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_570
+	JA         loadslow_571
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_571
+	JMP        loaded_572
 
-loadslow_570:
+loadslow_571:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_572:
+copy_573:
 	CMPQ BX, DX
-	JGE  copied_573
+	JGE  copied_574
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_572
+	JMP  copy_573
 
-copied_573:
+copied_574:
 	VMOVUPS (SP), Y12
 
-loaded_571:
+loaded_572:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_574:
+row_575:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_575
+	JZ         noprefetch_576
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_575:
+noprefetch_576:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -7385,58 +7385,58 @@ noprefetch_575:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_576
+	JA          loadslow_577
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_577
+	JMP         loaded_578
 
-loadslow_576:
+loadslow_577:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_578:
+copy_579:
 	CMPQ R8, DI
-	JGE  copied_579
+	JGE  copied_580
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_578
+	JMP  copy_579
 
-copied_579:
+copied_580:
 	VMOVUPS (SP), Y13
 
-loaded_577:
+loaded_578:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_580
+	JA          storeslow_581
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_581
+	JMP         stored_582
 
-storeslow_580:
+storeslow_581:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_582:
+copy_583:
 	CMPQ R8, DI
-	JGE  copied_583
+	JGE  copied_584
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_582
+	JMP  copy_583
 
-copied_583:
-stored_581:
+copied_584:
+stored_582:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_574
+	JNZ  row_575
 	VZEROUPPER
 	RET
 
@@ -7458,98 +7458,98 @@ normColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_584
+	JA         loadslow_585
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_585
+	JMP        loaded_586
 
-loadslow_584:
+loadslow_585:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_586:
+copy_587:
 	CMPQ BX, DX
-	JGE  copied_587
+	JGE  copied_588
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_586
+	JMP  copy_587
 
-copied_587:
+copied_588:
 	VMOVUPS (SP), Y7
 
-loaded_585:
+loaded_586:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_588
+	JA         loadslow_589
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_589
+	JMP        loaded_590
 
-loadslow_588:
+loadslow_589:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_590:
+copy_591:
 	CMPQ BX, DX
-	JGE  copied_591
+	JGE  copied_592
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_590
+	JMP  copy_591
 
-copied_591:
+copied_592:
 	VMOVUPS (SP), Y8
 
-loaded_589:
+loaded_590:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_592
+	JA         loadslow_593
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_593
+	JMP        loaded_594
 
-loadslow_592:
+loadslow_593:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_594:
+copy_595:
 	CMPQ BX, DX
-	JGE  copied_595
+	JGE  copied_596
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_594
+	JMP  copy_595
 
-copied_595:
+copied_596:
 	VMOVUPS (SP), Y9
 
-loaded_593:
+loaded_594:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_596:
+row_597:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_597
+	JZ         noprefetch_598
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_597:
+noprefetch_598:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -7562,58 +7562,58 @@ noprefetch_597:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_598
+	JA          loadslow_599
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_599
+	JMP         loaded_600
 
-loadslow_598:
+loadslow_599:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_600:
+copy_601:
 	CMPQ R8, DI
-	JGE  copied_601
+	JGE  copied_602
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_600
+	JMP  copy_601
 
-copied_601:
+copied_602:
 	VMOVUPS (SP), Y10
 
-loaded_599:
+loaded_600:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_602
+	JA          storeslow_603
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_603
+	JMP         stored_604
 
-storeslow_602:
+storeslow_603:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_604:
+copy_605:
 	CMPQ R8, DI
-	JGE  copied_605
+	JGE  copied_606
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_604
+	JMP  copy_605
 
-copied_605:
-stored_603:
+copied_606:
+stored_604:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_596
+	JNZ  row_597
 	VZEROUPPER
 	RET
 
@@ -7629,97 +7629,97 @@ normColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_606
+	JA         loadslow_607
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_607
+	JMP        loaded_608
 
-loadslow_606:
+loadslow_607:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_608:
+copy_609:
 	CMPQ BX, DX
-	JGE  copied_609
+	JGE  copied_610
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_608
+	JMP  copy_609
 
-copied_609:
+copied_610:
 	VMOVUPS (SP), Y4
 
-loaded_607:
+loaded_608:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_610
+	JA         loadslow_611
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_611
+	JMP        loaded_612
 
-loadslow_610:
+loadslow_611:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_612:
+copy_613:
 	CMPQ BX, DX
-	JGE  copied_613
+	JGE  copied_614
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_612
+	JMP  copy_613
 
-copied_613:
+copied_614:
 	VMOVUPS (SP), Y5
 
-loaded_611:
+loaded_612:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_614
+	JA         loadslow_615
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_615
+	JMP        loaded_616
 
-loadslow_614:
+loadslow_615:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_616:
+copy_617:
 	CMPQ BX, DX
-	JGE  copied_617
+	JGE  copied_618
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_616
+	JMP  copy_617
 
-copied_617:
+copied_618:
 	VMOVUPS (SP), Y6
 
-loaded_615:
+loaded_616:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_618:
+row_619:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_619
+	JZ         noprefetch_620
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_619:
+noprefetch_620:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -7728,58 +7728,58 @@ noprefetch_619:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_620
+	JA          loadslow_621
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_621
+	JMP         loaded_622
 
-loadslow_620:
+loadslow_621:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_622:
+copy_623:
 	CMPQ R8, DI
-	JGE  copied_623
+	JGE  copied_624
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_622
+	JMP  copy_623
 
-copied_623:
+copied_624:
 	VMOVUPS (SP), Y7
 
-loaded_621:
+loaded_622:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_624
+	JA          storeslow_625
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_625
+	JMP         stored_626
 
-storeslow_624:
+storeslow_625:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_626:
+copy_627:
 	CMPQ R8, DI
-	JGE  copied_627
+	JGE  copied_628
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_626
+	JMP  copy_627
 
-copied_627:
-stored_625:
+copied_628:
+stored_626:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_618
+	JNZ  row_619
 	VZEROUPPER
 	RET
 
@@ -7788,152 +7788,152 @@ normColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_628
+	JA         loadslow_629
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_629
+	JMP        loaded_630
 
-loadslow_628:
+loadslow_629:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_630:
+copy_631:
 	CMPQ BX, DX
-	JGE  copied_631
+	JGE  copied_632
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_630
+	JMP  copy_631
 
-copied_631:
+copied_632:
 	VMOVUPS (SP), Y1
 
-loaded_629:
+loaded_630:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_632
+	JA         loadslow_633
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_633
+	JMP        loaded_634
 
-loadslow_632:
+loadslow_633:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_634:
+copy_635:
 	CMPQ BX, DX
-	JGE  copied_635
+	JGE  copied_636
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_634
+	JMP  copy_635
 
-copied_635:
+copied_636:
 	VMOVUPS (SP), Y2
 
-loaded_633:
+loaded_634:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_636
+	JA         loadslow_637
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_637
+	JMP        loaded_638
 
-loadslow_636:
+loadslow_637:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_638:
+copy_639:
 	CMPQ BX, DX
-	JGE  copied_639
+	JGE  copied_640
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_638
+	JMP  copy_639
 
-copied_639:
+copied_640:
 	VMOVUPS (SP), Y3
 
-loaded_637:
+loaded_638:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_640:
+row_641:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_641
+	JZ         noprefetch_642
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_641:
+noprefetch_642:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_642
+	JA         loadslow_643
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_643
+	JMP        loaded_644
 
-loadslow_642:
+loadslow_643:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_644:
+copy_645:
 	CMPQ DI, SI
-	JGE  copied_645
+	JGE  copied_646
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_644
+	JMP  copy_645
 
-copied_645:
+copied_646:
 	VMOVUPS (SP), Y4
 
-loaded_643:
+loaded_644:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_646
+	JA          storeslow_647
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_647
+	JMP         stored_648
 
-storeslow_646:
+storeslow_647:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_648:
+copy_649:
 	CMPQ DI, SI
-	JGE  copied_649
+	JGE  copied_650
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_648
+	JMP  copy_649
 
-copied_649:
-stored_647:
+copied_650:
+stored_648:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_640
+	JNZ  row_641
 	VZEROUPPER
 	RET
 
-streaming_552:
+streaming_553:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -7941,17 +7941,17 @@ streaming_552:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_650:
+rows_651:
 	CMPQ R8, $0x01
-	JB   rowsdone_651
+	JB   rowsdone_652
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_655:
+blocks_656:
 	CMPQ        R9, R10
-	JGT         blocksdone_656
+	JGT         blocksdone_657
 	VMOVUPS     (BX)(R9*1), Y1
 	VMOVUPS     (SI)(R9*1), Y2
 	VMOVUPS     (DI)(R9*1), Y3
@@ -7981,14 +7981,14 @@ blocks_655:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_655
+	JMP         blocks_656
 
-blocksdone_656:
+blocksdone_657:
 	ADDQ $0x00000060, R10
 
-singles_652:
+singles_653:
 	CMPQ        R9, R10
-	JGT         tail_653
+	JGT         tail_654
 	VMOVUPS     (BX)(R9*1), Y1
 	VMOVUPS     (SI)(R9*1), Y2
 	VMOVUPS     (DI)(R9*1), Y3
@@ -7997,158 +7997,158 @@ singles_652:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_652
+	JMP         singles_653
 
-tail_653:
+tail_654:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_654
+	JEQ        done_655
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_657
+	JA         loadslow_658
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_658
+	JMP        loaded_659
 
-loadslow_657:
+loadslow_658:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_659:
+copy_660:
 	CMPQ R13, R12
-	JGE  copied_660
+	JGE  copied_661
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_659
+	JMP  copy_660
 
-copied_660:
+copied_661:
 	VMOVUPS (SP), Y1
 
-loaded_658:
+loaded_659:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_661
+	JA         loadslow_662
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_662
+	JMP        loaded_663
 
-loadslow_661:
+loadslow_662:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_663:
+copy_664:
 	CMPQ R13, R12
-	JGE  copied_664
+	JGE  copied_665
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_663
+	JMP  copy_664
 
-copied_664:
+copied_665:
 	VMOVUPS (SP), Y2
 
-loaded_662:
+loaded_663:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_665
+	JA         loadslow_666
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_666
+	JMP        loaded_667
 
-loadslow_665:
+loadslow_666:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_667:
+copy_668:
 	CMPQ R13, R12
-	JGE  copied_668
+	JGE  copied_669
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_667
+	JMP  copy_668
 
-copied_668:
+copied_669:
 	VMOVUPS (SP), Y3
 
-loaded_666:
+loaded_667:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_669
+	JA         loadslow_670
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_670
+	JMP        loaded_671
 
-loadslow_669:
+loadslow_670:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_671:
+copy_672:
 	CMPQ R13, R12
-	JGE  copied_672
+	JGE  copied_673
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_671
+	JMP  copy_672
 
-copied_672:
+copied_673:
 	VMOVUPS (SP), Y4
 
-loaded_670:
+loaded_671:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_673
+	JA          storeslow_674
 	VMASKMOVPS  Y4, Y0, (R9)
-	JMP         stored_674
+	JMP         stored_675
 
-storeslow_673:
+storeslow_674:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_675:
+copy_676:
 	CMPQ R12, R11
-	JGE  copied_676
+	JGE  copied_677
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_675
+	JMP  copy_676
 
-copied_676:
-stored_674:
+copied_677:
+stored_675:
 	MOVQ R10, R9
 
-done_654:
+done_655:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_650
+	JMP  rows_651
 
-rowsdone_651:
+rowsdone_652:
 	VZEROUPPER
 	RET
 
-nontemporal_551:
+nontemporal_552:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -8159,12 +8159,12 @@ nontemporal_551:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_677
+	JA      streaming_678
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_678
+	JZ      full_679
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -8174,7 +8174,7 @@ nontemporal_551:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_678:
+full_679:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -8209,16 +8209,16 @@ full_678:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_679:
+row_680:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_680
+	JZ         noprefetch_681
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_680:
+noprefetch_681:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -8241,7 +8241,7 @@ noprefetch_680:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_679
+	JNZ         row_680
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8269,15 +8269,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_681:
+row_682:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_682
+	JZ         noprefetch_683
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_682:
+noprefetch_683:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -8296,7 +8296,7 @@ noprefetch_682:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_681
+	JNZ         row_682
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8318,14 +8318,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_683:
+row_684:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_684
+	JZ         noprefetch_685
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_684:
+noprefetch_685:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -8340,7 +8340,7 @@ noprefetch_684:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_683
+	JNZ         row_684
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8356,13 +8356,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_685:
+row_686:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_686
+	JZ         noprefetch_687
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_686:
+noprefetch_687:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -8373,7 +8373,7 @@ noprefetch_686:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_685
+	JNZ         row_686
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8402,99 +8402,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_687
+	JA         loadslow_688
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_688
+	JMP        loaded_689
 
-loadslow_687:
+loadslow_688:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_689:
+copy_690:
 	CMPQ BX, DX
-	JGE  copied_690
+	JGE  copied_691
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_689
+	JMP  copy_690
 
-copied_690:
+copied_691:
 	VMOVUPS (SP), Y10
 
-loaded_688:
+loaded_689:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_691
+	JA         loadslow_692
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_692
+	JMP        loaded_693
 
-loadslow_691:
+loadslow_692:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_693:
+copy_694:
 	CMPQ BX, DX
-	JGE  copied_694
+	JGE  copied_695
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_693
+	JMP  copy_694
 
-copied_694:
+copied_695:
 	VMOVUPS (SP), Y11
 
-loaded_692:
+loaded_693:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_695
+	JA         loadslow_696
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_696
+	JMP        loaded_697
 
-loadslow_695:
+loadslow_696:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_697:
+copy_698:
 	CMPQ BX, DX
-	JGE  copied_698
+	JGE  copied_699
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_697
+	JMP  copy_698
 
-copied_698:
+copied_699:
 	VMOVUPS (SP), Y12
 
-loaded_696:
+loaded_697:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_699:
+row_700:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_700
+	JZ         noprefetch_701
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_700:
+noprefetch_701:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -8514,58 +8514,58 @@ noprefetch_700:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_701
+	JA          loadslow_702
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_702
+	JMP         loaded_703
 
-loadslow_701:
+loadslow_702:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_703:
+copy_704:
 	CMPQ R8, DI
-	JGE  copied_704
+	JGE  copied_705
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_703
+	JMP  copy_704
 
-copied_704:
+copied_705:
 	VMOVUPS (SP), Y13
 
-loaded_702:
+loaded_703:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_705
+	JA          storeslow_706
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_706
+	JMP         stored_707
 
-storeslow_705:
+storeslow_706:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_707:
+copy_708:
 	CMPQ R8, DI
-	JGE  copied_708
+	JGE  copied_709
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_707
+	JMP  copy_708
 
-copied_708:
-stored_706:
+copied_709:
+stored_707:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_699
+	JNZ  row_700
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8588,98 +8588,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_709
+	JA         loadslow_710
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_710
+	JMP        loaded_711
 
-loadslow_709:
+loadslow_710:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_711:
+copy_712:
 	CMPQ BX, DX
-	JGE  copied_712
+	JGE  copied_713
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_711
+	JMP  copy_712
 
-copied_712:
+copied_713:
 	VMOVUPS (SP), Y7
 
-loaded_710:
+loaded_711:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_713
+	JA         loadslow_714
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_714
+	JMP        loaded_715
 
-loadslow_713:
+loadslow_714:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_715:
+copy_716:
 	CMPQ BX, DX
-	JGE  copied_716
+	JGE  copied_717
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_715
+	JMP  copy_716
 
-copied_716:
+copied_717:
 	VMOVUPS (SP), Y8
 
-loaded_714:
+loaded_715:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_717
+	JA         loadslow_718
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_718
+	JMP        loaded_719
 
-loadslow_717:
+loadslow_718:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_719:
+copy_720:
 	CMPQ BX, DX
-	JGE  copied_720
+	JGE  copied_721
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_719
+	JMP  copy_720
 
-copied_720:
+copied_721:
 	VMOVUPS (SP), Y9
 
-loaded_718:
+loaded_719:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_721:
+row_722:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_722
+	JZ         noprefetch_723
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_722:
+noprefetch_723:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -8695,58 +8695,58 @@ noprefetch_722:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_723
+	JA          loadslow_724
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_724
+	JMP         loaded_725
 
-loadslow_723:
+loadslow_724:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_725:
+copy_726:
 	CMPQ R8, DI
-	JGE  copied_726
+	JGE  copied_727
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_725
+	JMP  copy_726
 
-copied_726:
+copied_727:
 	VMOVUPS (SP), Y10
 
-loaded_724:
+loaded_725:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_727
+	JA          storeslow_728
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_728
+	JMP         stored_729
 
-storeslow_727:
+storeslow_728:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_729:
+copy_730:
 	CMPQ R8, DI
-	JGE  copied_730
+	JGE  copied_731
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_729
+	JMP  copy_730
 
-copied_730:
-stored_728:
+copied_731:
+stored_729:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_721
+	JNZ  row_722
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8763,97 +8763,97 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_731
+	JA         loadslow_732
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_732
+	JMP        loaded_733
 
-loadslow_731:
+loadslow_732:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_733:
+copy_734:
 	CMPQ BX, DX
-	JGE  copied_734
+	JGE  copied_735
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_733
+	JMP  copy_734
 
-copied_734:
+copied_735:
 	VMOVUPS (SP), Y4
 
-loaded_732:
+loaded_733:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_735
+	JA         loadslow_736
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_736
+	JMP        loaded_737
 
-loadslow_735:
+loadslow_736:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_737:
+copy_738:
 	CMPQ BX, DX
-	JGE  copied_738
+	JGE  copied_739
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_737
+	JMP  copy_738
 
-copied_738:
+copied_739:
 	VMOVUPS (SP), Y5
 
-loaded_736:
+loaded_737:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_739
+	JA         loadslow_740
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_740
+	JMP        loaded_741
 
-loadslow_739:
+loadslow_740:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_741:
+copy_742:
 	CMPQ BX, DX
-	JGE  copied_742
+	JGE  copied_743
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_741
+	JMP  copy_742
 
-copied_742:
+copied_743:
 	VMOVUPS (SP), Y6
 
-loaded_740:
+loaded_741:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_743:
+row_744:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_744
+	JZ         noprefetch_745
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_744:
+noprefetch_745:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -8865,58 +8865,58 @@ noprefetch_744:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_745
+	JA          loadslow_746
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_746
+	JMP         loaded_747
 
-loadslow_745:
+loadslow_746:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_747:
+copy_748:
 	CMPQ R8, DI
-	JGE  copied_748
+	JGE  copied_749
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_747
+	JMP  copy_748
 
-copied_748:
+copied_749:
 	VMOVUPS (SP), Y7
 
-loaded_746:
+loaded_747:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_749
+	JA          storeslow_750
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_750
+	JMP         stored_751
 
-storeslow_749:
+storeslow_750:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_751:
+copy_752:
 	CMPQ R8, DI
-	JGE  copied_752
+	JGE  copied_753
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_751
+	JMP  copy_752
 
-copied_752:
-stored_750:
+copied_753:
+stored_751:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_743
+	JNZ  row_744
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8926,156 +8926,156 @@ normColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_753
+	JA         loadslow_754
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_754
+	JMP        loaded_755
 
-loadslow_753:
+loadslow_754:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_755:
+copy_756:
 	CMPQ BX, DX
-	JGE  copied_756
+	JGE  copied_757
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_755
+	JMP  copy_756
 
-copied_756:
+copied_757:
 	VMOVUPS (SP), Y1
 
-loaded_754:
+loaded_755:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_757
+	JA         loadslow_758
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_758
+	JMP        loaded_759
 
-loadslow_757:
+loadslow_758:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_759:
+copy_760:
 	CMPQ BX, DX
-	JGE  copied_760
+	JGE  copied_761
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_759
+	JMP  copy_760
 
-copied_760:
+copied_761:
 	VMOVUPS (SP), Y2
 
-loaded_758:
+loaded_759:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_761
+	JA         loadslow_762
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_762
+	JMP        loaded_763
 
-loadslow_761:
+loadslow_762:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_763:
+copy_764:
 	CMPQ BX, DX
-	JGE  copied_764
+	JGE  copied_765
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_763
+	JMP  copy_764
 
-copied_764:
+copied_765:
 	VMOVUPS (SP), Y3
 
-loaded_762:
+loaded_763:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_765:
+row_766:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_766
+	JZ         noprefetch_767
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_766:
+noprefetch_767:
 	LEAQ       16384(CX), SI
 	ANDQ       $-4096, SI
 	PREFETCHT0 (SI)
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_767
+	JA         loadslow_768
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_768
+	JMP        loaded_769
 
-loadslow_767:
+loadslow_768:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_769:
+copy_770:
 	CMPQ DI, SI
-	JGE  copied_770
+	JGE  copied_771
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_769
+	JMP  copy_770
 
-copied_770:
+copied_771:
 	VMOVUPS (SP), Y4
 
-loaded_768:
+loaded_769:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_771
+	JA          storeslow_772
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_772
+	JMP         stored_773
 
-storeslow_771:
+storeslow_772:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_773:
+copy_774:
 	CMPQ DI, SI
-	JGE  copied_774
+	JGE  copied_775
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_773
+	JMP  copy_774
 
-copied_774:
-stored_772:
+copied_775:
+stored_773:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_765
+	JNZ  row_766
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_677:
+streaming_678:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -9083,17 +9083,17 @@ streaming_677:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_775:
+rows_776:
 	CMPQ R8, $0x01
-	JB   rowsdone_776
+	JB   rowsdone_777
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_780:
+blocks_781:
 	CMPQ        R9, R10
-	JGT         blocksdone_781
+	JGT         blocksdone_782
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -9126,14 +9126,14 @@ blocks_780:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_780
+	JMP         blocks_781
 
-blocksdone_781:
+blocksdone_782:
 	ADDQ $0x00000060, R10
 
-singles_777:
+singles_778:
 	CMPQ        R9, R10
-	JGT         tail_778
+	JGT         tail_779
 	VMOVUPS     (BX)(R9*1), Y1
 	VMOVUPS     (SI)(R9*1), Y2
 	VMOVUPS     (DI)(R9*1), Y3
@@ -9142,154 +9142,154 @@ singles_777:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_777
+	JMP         singles_778
 
-tail_778:
+tail_779:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_779
+	JEQ        done_780
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_782
+	JA         loadslow_783
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_783
+	JMP        loaded_784
 
-loadslow_782:
+loadslow_783:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_784:
+copy_785:
 	CMPQ R13, R12
-	JGE  copied_785
+	JGE  copied_786
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_784
+	JMP  copy_785
 
-copied_785:
+copied_786:
 	VMOVUPS (SP), Y1
 
-loaded_783:
+loaded_784:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_786
+	JA         loadslow_787
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_787
+	JMP        loaded_788
 
-loadslow_786:
+loadslow_787:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_788:
+copy_789:
 	CMPQ R13, R12
-	JGE  copied_789
+	JGE  copied_790
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_788
+	JMP  copy_789
 
-copied_789:
+copied_790:
 	VMOVUPS (SP), Y2
 
-loaded_787:
+loaded_788:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_790
+	JA         loadslow_791
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_791
+	JMP        loaded_792
 
-loadslow_790:
+loadslow_791:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_792:
+copy_793:
 	CMPQ R13, R12
-	JGE  copied_793
+	JGE  copied_794
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_792
+	JMP  copy_793
 
-copied_793:
+copied_794:
 	VMOVUPS (SP), Y3
 
-loaded_791:
+loaded_792:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_794
+	JA         loadslow_795
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_795
+	JMP        loaded_796
 
-loadslow_794:
+loadslow_795:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_796:
+copy_797:
 	CMPQ R13, R12
-	JGE  copied_797
+	JGE  copied_798
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_796
+	JMP  copy_797
 
-copied_797:
+copied_798:
 	VMOVUPS (SP), Y4
 
-loaded_795:
+loaded_796:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_798
+	JA          storeslow_799
 	VMASKMOVPS  Y4, Y0, (R9)
-	JMP         stored_799
+	JMP         stored_800
 
-storeslow_798:
+storeslow_799:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_800:
+copy_801:
 	CMPQ R12, R11
-	JGE  copied_801
+	JGE  copied_802
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_800
+	JMP  copy_801
 
-copied_801:
-stored_799:
+copied_802:
+stored_800:
 	MOVQ R10, R9
 
-done_779:
+done_780:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_775
+	JMP  rows_776
 
-rowsdone_776:
+rowsdone_777:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9319,20 +9319,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_802:
+sample_803:
 	XORQ DI, DI
 
-channel_803:
+channel_804:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_804:
+chunk_805:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_805
+	JZ         noprefetch_806
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -9368,7 +9368,7 @@ chunk_804:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_805:
+noprefetch_806:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -9385,9 +9385,9 @@ noprefetch_805:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_809:
+blocks_810:
 	CMPQ         R10, R11
-	JGT          blocksdone_810
+	JGT          blocksdone_811
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
@@ -9405,86 +9405,86 @@ blocks_809:
 	VADDPS       Y12, Y10, Y10
 	VFNMADD231PS Y12, Y13, Y11
 	ADDQ         $0x00000080, R10
-	JMP          blocks_809
+	JMP          blocks_810
 
-blocksdone_810:
+blocksdone_811:
 	ADDQ $0x00000060, R11
 
-singles_806:
+singles_807:
 	CMPQ         R10, R11
-	JGT          tail_807
+	JGT          tail_808
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	ADDQ         $0x00000020, R10
-	JMP          singles_806
+	JMP          singles_807
 
-tail_807:
+tail_808:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_808
+	JEQ        done_809
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_811
+	JA         loadslow_812
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_812
+	JMP        loaded_813
 
-loadslow_811:
+loadslow_812:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_813:
+copy_814:
 	CMPQ R14, R13
-	JGE  copied_814
+	JGE  copied_815
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_813
+	JMP  copy_814
 
-copied_814:
+copied_815:
 	VMOVUPS (SP), Y12
 
-loaded_812:
+loaded_813:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_815
+	JA         loadslow_816
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_816
+	JMP        loaded_817
 
-loadslow_815:
+loadslow_816:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_817:
+copy_818:
 	CMPQ R13, R12
-	JGE  copied_818
+	JGE  copied_819
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_817
+	JMP  copy_818
 
-copied_818:
+copied_819:
 	VMOVUPS (SP), Y13
 
-loaded_816:
+loaded_817:
 	VSUBPS       Y13, Y1, Y13
 	VANDPS       Y0, Y13, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	MOVQ         R11, R10
 
-done_808:
+done_809:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -9504,7 +9504,7 @@ done_808:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_804
+	JNZ          chunk_805
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -9521,11 +9521,11 @@ done_808:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_803
+	JB           channel_804
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_802
+	JNZ          sample_803
 	VZEROUPPER
 	RET
 
@@ -9550,40 +9550,40 @@ TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_819:
+group_820:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_820
+	JE   bysample_821
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	CMPQ DI, $0x00000020
-	JB   run1_true_false_824
-	JEQ  run1_false_false_823
+	JB   run1_true_false_825
+	JEQ  run1_false_false_824
 	CMPQ DI, $0x00000040
-	JB   run2_true_false_826
-	JEQ  run2_false_false_825
+	JB   run2_true_false_827
+	JEQ  run2_false_false_826
 	CMPQ DI, $0x00000060
-	JB   run3_true_false_828
-	JEQ  run3_false_false_827
+	JB   run3_true_false_829
+	JEQ  run3_false_false_828
 	CMPQ DI, $0x00000080
-	JB   run4_true_false_830
-	JEQ  run4_false_false_829
+	JB   run4_true_false_831
+	JEQ  run4_false_false_830
 	CMPQ DI, $0x000000a0
-	JB   run5_true_false_832
-	JEQ  run5_false_false_831
+	JB   run5_true_false_833
+	JEQ  run5_false_false_832
 	CMPQ DI, $0x000000c0
-	JB   run6_true_false_834
-	JEQ  run6_false_false_833
+	JB   run6_true_false_835
+	JEQ  run6_false_false_834
 	CMPQ DI, $0x000000e0
-	JB   run7_true_false_836
-	JEQ  run7_false_false_835
+	JB   run7_true_false_837
+	JEQ  run7_false_false_836
 	CMPQ DI, $0x00000100
-	JB   run8_true_false_838
-	JEQ  run8_false_false_837
+	JB   run8_true_false_839
+	JEQ  run8_false_false_838
 	XORQ R8, R8
 
-channel_839:
+channel_840:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -9596,11 +9596,11 @@ channel_839:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_840
+	JZ           noprefetch_841
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_841:
+prefetch_842:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -9613,20 +9613,20 @@ prefetch_841:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_841
+	JNZ        prefetch_842
 
-noprefetch_840:
+noprefetch_841:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_842:
+sample_843:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_847:
+blocks_848:
 	CMPQ         R11, R12
-	JGT          blocksdone_848
+	JGT          blocksdone_849
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -9636,96 +9636,96 @@ blocks_847:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y11, Y5
 	ADDQ         $0x00000040, R11
-	JMP          blocks_847
+	JMP          blocks_848
 
-blocksdone_848:
+blocksdone_849:
 	ADDQ $0x00000020, R12
 
-singles_844:
+singles_845:
 	CMPQ         R11, R12
-	JGT          tail_845
+	JGT          tail_846
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_844
+	JMP          singles_845
 
-tail_845:
+tail_846:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_846
+	JEQ        done_847
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_849
+	JA         loadslow_850
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_850
+	JMP        loaded_851
 
-loadslow_849:
+loadslow_850:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_851:
+copy_852:
 	CMPQ R15, R14
-	JGE  copied_852
+	JGE  copied_853
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_851
+	JMP  copy_852
 
-copied_852:
+copied_853:
 	VMOVUPS (SP), Y10
 
-loaded_850:
+loaded_851:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_853
+	JA         loadslow_854
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_854
+	JMP        loaded_855
 
-loadslow_853:
+loadslow_854:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_855:
+copy_856:
 	CMPQ R14, R13
-	JGE  copied_856
+	JGE  copied_857
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_855
+	JMP  copy_856
 
-copied_856:
+copied_857:
 	VMOVUPS (SP), Y11
 
-loaded_854:
+loaded_855:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	MOVQ         R12, R11
 
-done_846:
+done_847:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_843
+	JZ   samplesdone_844
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_860:
+blocks_861:
 	CMPQ         R11, R12
-	JGT          blocksdone_861
+	JGT          blocksdone_862
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
@@ -9735,91 +9735,91 @@ blocks_860:
 	VADDPS       Y10, Y8, Y8
 	VFNMADD231PS Y10, Y11, Y9
 	ADDQ         $0x00000040, R11
-	JMP          blocks_860
+	JMP          blocks_861
 
-blocksdone_861:
+blocksdone_862:
 	ADDQ $0x00000020, R12
 
-singles_857:
+singles_858:
 	CMPQ         R11, R12
-	JGT          tail_858
+	JGT          tail_859
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	ADDQ         $0x00000020, R11
-	JMP          singles_857
+	JMP          singles_858
 
-tail_858:
+tail_859:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_859
+	JEQ        done_860
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_862
+	JA         loadslow_863
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_863
+	JMP        loaded_864
 
-loadslow_862:
+loadslow_863:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_864:
+copy_865:
 	CMPQ R15, R14
-	JGE  copied_865
+	JGE  copied_866
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_864
+	JMP  copy_865
 
-copied_865:
+copied_866:
 	VMOVUPS (SP), Y10
 
-loaded_863:
+loaded_864:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_866
+	JA         loadslow_867
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_867
+	JMP        loaded_868
 
-loadslow_866:
+loadslow_867:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_868:
+copy_869:
 	CMPQ R14, R13
-	JGE  copied_869
+	JGE  copied_870
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_868
+	JMP  copy_869
 
-copied_869:
+copied_870:
 	VMOVUPS (SP), Y11
 
-loaded_867:
+loaded_868:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	MOVQ         R12, R11
 
-done_859:
+done_860:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_842
+	JNZ  sample_843
 
-samplesdone_843:
+samplesdone_844:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -9852,13 +9852,13 @@ samplesdone_843:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_839
-	JMP          grouped_822
+	JB           channel_840
+	JMP          grouped_823
 
-run1_false_false_823:
+run1_false_false_824:
 	XORQ R8, R8
 
-channel_870:
+channel_871:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -9871,11 +9871,11 @@ channel_870:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_871
+	JZ           noprefetch_872
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_872:
+prefetch_873:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -9888,16 +9888,16 @@ prefetch_872:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_872
+	JNZ        prefetch_873
 
-noprefetch_871:
+noprefetch_872:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_873:
+down_874:
 	CMPQ         R11, $0x02
-	JB           downlast_874
+	JB           downlast_875
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -9909,17 +9909,17 @@ down_873:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_873
+	JMP          down_874
 
-downlast_874:
+downlast_875:
 	TESTQ        R11, R11
-	JZ           downdone_875
+	JZ           downdone_876
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_875:
+downdone_876:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -9952,13 +9952,13 @@ downdone_875:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_870
-	JMP          grouped_822
+	JB           channel_871
+	JMP          grouped_823
 
-run1_true_false_824:
+run1_true_false_825:
 	XORQ R8, R8
 
-channel_876:
+channel_877:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -9971,11 +9971,11 @@ channel_876:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_877
+	JZ           noprefetch_878
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_878:
+prefetch_879:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -9988,70 +9988,70 @@ prefetch_878:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_878
+	JNZ        prefetch_879
 
-noprefetch_877:
+noprefetch_878:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_879:
+down_880:
 	CMPQ       R11, $0x02
-	JB         downlast_880
+	JB         downlast_881
 	LEAQ       (AX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_882
+	JA         loadslow_883
 	VMASKMOVPS (R12), Y0, Y10
-	JMP        loaded_883
+	JMP        loaded_884
 
-loadslow_882:
+loadslow_883:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_884:
+copy_885:
 	CMPQ R14, R13
-	JGE  copied_885
+	JGE  copied_886
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_884
+	JMP  copy_885
 
-copied_885:
+copied_886:
 	VMOVUPS (SP), Y10
 
-loaded_883:
+loaded_884:
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_886
+	JA         loadslow_887
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_887
+	JMP        loaded_888
 
-loadslow_886:
+loadslow_887:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_888:
+copy_889:
 	CMPQ R14, R13
-	JGE  copied_889
+	JGE  copied_890
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_888
+	JMP  copy_889
 
-copied_889:
+copied_890:
 	VMOVUPS (SP), Y11
 
-loaded_887:
+loaded_888:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10060,56 +10060,56 @@ loaded_887:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_890
+	JA           loadslow_891
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_891
+	JMP          loaded_892
 
-loadslow_890:
+loadslow_891:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_892:
+copy_893:
 	CMPQ R14, R13
-	JGE  copied_893
+	JGE  copied_894
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_892
+	JMP  copy_893
 
-copied_893:
+copied_894:
 	VMOVUPS (SP), Y10
 
-loaded_891:
+loaded_892:
 	LEAQ       (CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_894
+	JA         loadslow_895
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_895
+	JMP        loaded_896
 
-loadslow_894:
+loadslow_895:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_896:
+copy_897:
 	CMPQ R14, R13
-	JGE  copied_897
+	JGE  copied_898
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_896
+	JMP  copy_897
 
-copied_897:
+copied_898:
 	VMOVUPS (SP), Y11
 
-loaded_895:
+loaded_896:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
@@ -10117,71 +10117,71 @@ loaded_895:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_879
+	JMP          down_880
 
-downlast_880:
+downlast_881:
 	TESTQ      R11, R11
-	JZ         downdone_881
+	JZ         downdone_882
 	LEAQ       (AX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_898
+	JA         loadslow_899
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_899
+	JMP        loaded_900
 
-loadslow_898:
+loadslow_899:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_900:
+copy_901:
 	CMPQ R12, R11
-	JGE  copied_901
+	JGE  copied_902
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_900
+	JMP  copy_901
 
-copied_901:
+copied_902:
 	VMOVUPS (SP), Y10
 
-loaded_899:
+loaded_900:
 	LEAQ       (CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_902
+	JA         loadslow_903
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_903
+	JMP        loaded_904
 
-loadslow_902:
+loadslow_903:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_904:
+copy_905:
 	CMPQ R11, R10
-	JGE  copied_905
+	JGE  copied_906
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_904
+	JMP  copy_905
 
-copied_905:
+copied_906:
 	VMOVUPS (SP), Y11
 
-loaded_903:
+loaded_904:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_881:
+downdone_882:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -10214,13 +10214,13 @@ downdone_881:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_876
-	JMP          grouped_822
+	JB           channel_877
+	JMP          grouped_823
 
-run2_false_false_825:
+run2_false_false_826:
 	XORQ R8, R8
 
-channel_906:
+channel_907:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -10233,11 +10233,11 @@ channel_906:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_907
+	JZ           noprefetch_908
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_908:
+prefetch_909:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -10250,16 +10250,16 @@ prefetch_908:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_908
+	JNZ        prefetch_909
 
-noprefetch_907:
+noprefetch_908:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_909:
+down_910:
 	CMPQ         R11, $0x02
-	JB           downlast_910
+	JB           downlast_911
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10279,11 +10279,11 @@ down_909:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_909
+	JMP          down_910
 
-downlast_910:
+downlast_911:
 	TESTQ        R11, R11
-	JZ           downdone_911
+	JZ           downdone_912
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10293,7 +10293,7 @@ downlast_910:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_911:
+downdone_912:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -10326,13 +10326,13 @@ downdone_911:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_906
-	JMP          grouped_822
+	JB           channel_907
+	JMP          grouped_823
 
-run2_true_false_826:
+run2_true_false_827:
 	XORQ R8, R8
 
-channel_912:
+channel_913:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -10345,11 +10345,11 @@ channel_912:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_913
+	JZ           noprefetch_914
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_914:
+prefetch_915:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -10362,16 +10362,16 @@ prefetch_914:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_914
+	JNZ        prefetch_915
 
-noprefetch_913:
+noprefetch_914:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_915:
+down_916:
 	CMPQ         R11, $0x02
-	JB           downlast_916
+	JB           downlast_917
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10380,56 +10380,56 @@ down_915:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_918
+	JA           loadslow_919
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_919
+	JMP          loaded_920
 
-loadslow_918:
+loadslow_919:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_920:
+copy_921:
 	CMPQ R14, R13
-	JGE  copied_921
+	JGE  copied_922
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_920
+	JMP  copy_921
 
-copied_921:
+copied_922:
 	VMOVUPS (SP), Y10
 
-loaded_919:
+loaded_920:
 	LEAQ       32(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_922
+	JA         loadslow_923
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_923
+	JMP        loaded_924
 
-loadslow_922:
+loadslow_923:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_924:
+copy_925:
 	CMPQ R14, R13
-	JGE  copied_925
+	JGE  copied_926
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_924
+	JMP  copy_925
 
-copied_925:
+copied_926:
 	VMOVUPS (SP), Y11
 
-loaded_923:
+loaded_924:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y4, Y4
@@ -10442,56 +10442,56 @@ loaded_923:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_926
+	JA           loadslow_927
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_927
+	JMP          loaded_928
 
-loadslow_926:
+loadslow_927:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_928:
+copy_929:
 	CMPQ R14, R13
-	JGE  copied_929
+	JGE  copied_930
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_928
+	JMP  copy_929
 
-copied_929:
+copied_930:
 	VMOVUPS (SP), Y10
 
-loaded_927:
+loaded_928:
 	LEAQ       32(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_930
+	JA         loadslow_931
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_931
+	JMP        loaded_932
 
-loadslow_930:
+loadslow_931:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_932:
+copy_933:
 	CMPQ R14, R13
-	JGE  copied_933
+	JGE  copied_934
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_932
+	JMP  copy_933
 
-copied_933:
+copied_934:
 	VMOVUPS (SP), Y11
 
-loaded_931:
+loaded_932:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y8, Y8
@@ -10499,11 +10499,11 @@ loaded_931:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_915
+	JMP          down_916
 
-downlast_916:
+downlast_917:
 	TESTQ        R11, R11
-	JZ           downdone_917
+	JZ           downdone_918
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10512,62 +10512,62 @@ downlast_916:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_934
+	JA           loadslow_935
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_935
+	JMP          loaded_936
 
-loadslow_934:
+loadslow_935:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_936:
+copy_937:
 	CMPQ R12, R11
-	JGE  copied_937
+	JGE  copied_938
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_936
+	JMP  copy_937
 
-copied_937:
+copied_938:
 	VMOVUPS (SP), Y10
 
-loaded_935:
+loaded_936:
 	LEAQ       32(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_938
+	JA         loadslow_939
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_939
+	JMP        loaded_940
 
-loadslow_938:
+loadslow_939:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_940:
+copy_941:
 	CMPQ R11, R10
-	JGE  copied_941
+	JGE  copied_942
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_940
+	JMP  copy_941
 
-copied_941:
+copied_942:
 	VMOVUPS (SP), Y11
 
-loaded_939:
+loaded_940:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_917:
+downdone_918:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -10600,13 +10600,13 @@ downdone_917:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_912
-	JMP          grouped_822
+	JB           channel_913
+	JMP          grouped_823
 
-run3_false_false_827:
+run3_false_false_828:
 	XORQ R8, R8
 
-channel_942:
+channel_943:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -10619,11 +10619,11 @@ channel_942:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_943
+	JZ           noprefetch_944
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_944:
+prefetch_945:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -10636,16 +10636,16 @@ prefetch_944:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_944
+	JNZ        prefetch_945
 
-noprefetch_943:
+noprefetch_944:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_945:
+down_946:
 	CMPQ         R11, $0x02
-	JB           downlast_946
+	JB           downlast_947
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10673,11 +10673,11 @@ down_945:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_945
+	JMP          down_946
 
-downlast_946:
+downlast_947:
 	TESTQ        R11, R11
-	JZ           downdone_947
+	JZ           downdone_948
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10691,7 +10691,7 @@ downlast_946:
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_947:
+downdone_948:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -10724,13 +10724,13 @@ downdone_947:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_942
-	JMP          grouped_822
+	JB           channel_943
+	JMP          grouped_823
 
-run3_true_false_828:
+run3_true_false_829:
 	XORQ R8, R8
 
-channel_948:
+channel_949:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -10743,11 +10743,11 @@ channel_948:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_949
+	JZ           noprefetch_950
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_950:
+prefetch_951:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -10760,16 +10760,16 @@ prefetch_950:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_950
+	JNZ        prefetch_951
 
-noprefetch_949:
+noprefetch_950:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_951:
+down_952:
 	CMPQ         R11, $0x02
-	JB           downlast_952
+	JB           downlast_953
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10782,56 +10782,56 @@ down_951:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_954
+	JA           loadslow_955
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_955
+	JMP          loaded_956
 
-loadslow_954:
+loadslow_955:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_956:
+copy_957:
 	CMPQ R14, R13
-	JGE  copied_957
+	JGE  copied_958
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_956
+	JMP  copy_957
 
-copied_957:
+copied_958:
 	VMOVUPS (SP), Y10
 
-loaded_955:
+loaded_956:
 	LEAQ       64(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_958
+	JA         loadslow_959
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_959
+	JMP        loaded_960
 
-loadslow_958:
+loadslow_959:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_960:
+copy_961:
 	CMPQ R14, R13
-	JGE  copied_961
+	JGE  copied_962
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_960
+	JMP  copy_961
 
-copied_961:
+copied_962:
 	VMOVUPS (SP), Y11
 
-loaded_959:
+loaded_960:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10848,56 +10848,56 @@ loaded_959:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_962
+	JA           loadslow_963
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_963
+	JMP          loaded_964
 
-loadslow_962:
+loadslow_963:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_964:
+copy_965:
 	CMPQ R14, R13
-	JGE  copied_965
+	JGE  copied_966
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_964
+	JMP  copy_965
 
-copied_965:
+copied_966:
 	VMOVUPS (SP), Y10
 
-loaded_963:
+loaded_964:
 	LEAQ       64(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_966
+	JA         loadslow_967
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_967
+	JMP        loaded_968
 
-loadslow_966:
+loadslow_967:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_968:
+copy_969:
 	CMPQ R14, R13
-	JGE  copied_969
+	JGE  copied_970
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_968
+	JMP  copy_969
 
-copied_969:
+copied_970:
 	VMOVUPS (SP), Y11
 
-loaded_967:
+loaded_968:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
@@ -10905,11 +10905,11 @@ loaded_967:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_951
+	JMP          down_952
 
-downlast_952:
+downlast_953:
 	TESTQ        R11, R11
-	JZ           downdone_953
+	JZ           downdone_954
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10922,62 +10922,62 @@ downlast_952:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_970
+	JA           loadslow_971
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_971
+	JMP          loaded_972
 
-loadslow_970:
+loadslow_971:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_972:
+copy_973:
 	CMPQ R12, R11
-	JGE  copied_973
+	JGE  copied_974
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_972
+	JMP  copy_973
 
-copied_973:
+copied_974:
 	VMOVUPS (SP), Y10
 
-loaded_971:
+loaded_972:
 	LEAQ       64(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_974
+	JA         loadslow_975
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_975
+	JMP        loaded_976
 
-loadslow_974:
+loadslow_975:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_976:
+copy_977:
 	CMPQ R11, R10
-	JGE  copied_977
+	JGE  copied_978
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_976
+	JMP  copy_977
 
-copied_977:
+copied_978:
 	VMOVUPS (SP), Y11
 
-loaded_975:
+loaded_976:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_953:
+downdone_954:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -11010,13 +11010,13 @@ downdone_953:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_948
-	JMP          grouped_822
+	JB           channel_949
+	JMP          grouped_823
 
-run4_false_false_829:
+run4_false_false_830:
 	XORQ R8, R8
 
-channel_978:
+channel_979:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -11029,11 +11029,11 @@ channel_978:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_979
+	JZ           noprefetch_980
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_980:
+prefetch_981:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -11046,16 +11046,16 @@ prefetch_980:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_980
+	JNZ        prefetch_981
 
-noprefetch_979:
+noprefetch_980:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_981:
+down_982:
 	CMPQ         R11, $0x02
-	JB           downlast_982
+	JB           downlast_983
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11091,11 +11091,11 @@ down_981:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_981
+	JMP          down_982
 
-downlast_982:
+downlast_983:
 	TESTQ        R11, R11
-	JZ           downdone_983
+	JZ           downdone_984
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11113,7 +11113,7 @@ downlast_982:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_983:
+downdone_984:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -11146,13 +11146,13 @@ downdone_983:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_978
-	JMP          grouped_822
+	JB           channel_979
+	JMP          grouped_823
 
-run4_true_false_830:
+run4_true_false_831:
 	XORQ R8, R8
 
-channel_984:
+channel_985:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -11165,11 +11165,11 @@ channel_984:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_985
+	JZ           noprefetch_986
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_986:
+prefetch_987:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -11182,16 +11182,16 @@ prefetch_986:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_986
+	JNZ        prefetch_987
 
-noprefetch_985:
+noprefetch_986:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_987:
+down_988:
 	CMPQ         R11, $0x02
-	JB           downlast_988
+	JB           downlast_989
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11208,56 +11208,56 @@ down_987:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_990
+	JA           loadslow_991
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_991
+	JMP          loaded_992
 
-loadslow_990:
+loadslow_991:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_992:
+copy_993:
 	CMPQ R14, R13
-	JGE  copied_993
+	JGE  copied_994
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_992
+	JMP  copy_993
 
-copied_993:
+copied_994:
 	VMOVUPS (SP), Y10
 
-loaded_991:
+loaded_992:
 	LEAQ       96(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_994
+	JA         loadslow_995
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_995
+	JMP        loaded_996
 
-loadslow_994:
+loadslow_995:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_996:
+copy_997:
 	CMPQ R14, R13
-	JGE  copied_997
+	JGE  copied_998
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_996
+	JMP  copy_997
 
-copied_997:
+copied_998:
 	VMOVUPS (SP), Y11
 
-loaded_995:
+loaded_996:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y4, Y4
@@ -11278,56 +11278,56 @@ loaded_995:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_998
+	JA           loadslow_999
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_999
+	JMP          loaded_1000
 
-loadslow_998:
+loadslow_999:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1000:
+copy_1001:
 	CMPQ R14, R13
-	JGE  copied_1001
+	JGE  copied_1002
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1000
+	JMP  copy_1001
 
-copied_1001:
+copied_1002:
 	VMOVUPS (SP), Y10
 
-loaded_999:
+loaded_1000:
 	LEAQ       96(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1002
+	JA         loadslow_1003
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1003
+	JMP        loaded_1004
 
-loadslow_1002:
+loadslow_1003:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1004:
+copy_1005:
 	CMPQ R14, R13
-	JGE  copied_1005
+	JGE  copied_1006
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1004
+	JMP  copy_1005
 
-copied_1005:
+copied_1006:
 	VMOVUPS (SP), Y11
 
-loaded_1003:
+loaded_1004:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y8, Y8
@@ -11335,11 +11335,11 @@ loaded_1003:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_987
+	JMP          down_988
 
-downlast_988:
+downlast_989:
 	TESTQ        R11, R11
-	JZ           downdone_989
+	JZ           downdone_990
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11356,62 +11356,62 @@ downlast_988:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_1006
+	JA           loadslow_1007
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_1007
+	JMP          loaded_1008
 
-loadslow_1006:
+loadslow_1007:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1008:
+copy_1009:
 	CMPQ R12, R11
-	JGE  copied_1009
+	JGE  copied_1010
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1008
+	JMP  copy_1009
 
-copied_1009:
+copied_1010:
 	VMOVUPS (SP), Y10
 
-loaded_1007:
+loaded_1008:
 	LEAQ       96(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1010
+	JA         loadslow_1011
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_1011
+	JMP        loaded_1012
 
-loadslow_1010:
+loadslow_1011:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1012:
+copy_1013:
 	CMPQ R11, R10
-	JGE  copied_1013
+	JGE  copied_1014
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1012
+	JMP  copy_1013
 
-copied_1013:
+copied_1014:
 	VMOVUPS (SP), Y11
 
-loaded_1011:
+loaded_1012:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_989:
+downdone_990:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -11444,13 +11444,13 @@ downdone_989:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_984
-	JMP          grouped_822
+	JB           channel_985
+	JMP          grouped_823
 
-run5_false_false_831:
+run5_false_false_832:
 	XORQ R8, R8
 
-channel_1014:
+channel_1015:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -11463,11 +11463,11 @@ channel_1014:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1015
+	JZ           noprefetch_1016
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1016:
+prefetch_1017:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -11480,16 +11480,16 @@ prefetch_1016:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1016
+	JNZ        prefetch_1017
 
-noprefetch_1015:
+noprefetch_1016:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1017:
+down_1018:
 	CMPQ         R11, $0x02
-	JB           downlast_1018
+	JB           downlast_1019
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11533,11 +11533,11 @@ down_1017:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1017
+	JMP          down_1018
 
-downlast_1018:
+downlast_1019:
 	TESTQ        R11, R11
-	JZ           downdone_1019
+	JZ           downdone_1020
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11559,7 +11559,7 @@ downlast_1018:
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_1019:
+downdone_1020:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -11592,13 +11592,13 @@ downdone_1019:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1014
-	JMP          grouped_822
+	JB           channel_1015
+	JMP          grouped_823
 
-run5_true_false_832:
+run5_true_false_833:
 	XORQ R8, R8
 
-channel_1020:
+channel_1021:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -11611,11 +11611,11 @@ channel_1020:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1021
+	JZ           noprefetch_1022
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1022:
+prefetch_1023:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -11628,16 +11628,16 @@ prefetch_1022:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1022
+	JNZ        prefetch_1023
 
-noprefetch_1021:
+noprefetch_1022:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1023:
+down_1024:
 	CMPQ         R11, $0x02
-	JB           downlast_1024
+	JB           downlast_1025
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11658,56 +11658,56 @@ down_1023:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1026
+	JA           loadslow_1027
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1027
+	JMP          loaded_1028
 
-loadslow_1026:
+loadslow_1027:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1028:
+copy_1029:
 	CMPQ R14, R13
-	JGE  copied_1029
+	JGE  copied_1030
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1028
+	JMP  copy_1029
 
-copied_1029:
+copied_1030:
 	VMOVUPS (SP), Y10
 
-loaded_1027:
+loaded_1028:
 	LEAQ       128(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1030
+	JA         loadslow_1031
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1031
+	JMP        loaded_1032
 
-loadslow_1030:
+loadslow_1031:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1032:
+copy_1033:
 	CMPQ R14, R13
-	JGE  copied_1033
+	JGE  copied_1034
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1032
+	JMP  copy_1033
 
-copied_1033:
+copied_1034:
 	VMOVUPS (SP), Y11
 
-loaded_1031:
+loaded_1032:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11732,56 +11732,56 @@ loaded_1031:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1034
+	JA           loadslow_1035
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1035
+	JMP          loaded_1036
 
-loadslow_1034:
+loadslow_1035:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1036:
+copy_1037:
 	CMPQ R14, R13
-	JGE  copied_1037
+	JGE  copied_1038
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1036
+	JMP  copy_1037
 
-copied_1037:
+copied_1038:
 	VMOVUPS (SP), Y10
 
-loaded_1035:
+loaded_1036:
 	LEAQ       128(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1038
+	JA         loadslow_1039
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1039
+	JMP        loaded_1040
 
-loadslow_1038:
+loadslow_1039:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1040:
+copy_1041:
 	CMPQ R14, R13
-	JGE  copied_1041
+	JGE  copied_1042
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1040
+	JMP  copy_1041
 
-copied_1041:
+copied_1042:
 	VMOVUPS (SP), Y11
 
-loaded_1039:
+loaded_1040:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
@@ -11789,11 +11789,11 @@ loaded_1039:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1023
+	JMP          down_1024
 
-downlast_1024:
+downlast_1025:
 	TESTQ        R11, R11
-	JZ           downdone_1025
+	JZ           downdone_1026
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11814,62 +11814,62 @@ downlast_1024:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_1042
+	JA           loadslow_1043
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_1043
+	JMP          loaded_1044
 
-loadslow_1042:
+loadslow_1043:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1044:
+copy_1045:
 	CMPQ R12, R11
-	JGE  copied_1045
+	JGE  copied_1046
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1044
+	JMP  copy_1045
 
-copied_1045:
+copied_1046:
 	VMOVUPS (SP), Y10
 
-loaded_1043:
+loaded_1044:
 	LEAQ       128(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1046
+	JA         loadslow_1047
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_1047
+	JMP        loaded_1048
 
-loadslow_1046:
+loadslow_1047:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1048:
+copy_1049:
 	CMPQ R11, R10
-	JGE  copied_1049
+	JGE  copied_1050
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1048
+	JMP  copy_1049
 
-copied_1049:
+copied_1050:
 	VMOVUPS (SP), Y11
 
-loaded_1047:
+loaded_1048:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_1025:
+downdone_1026:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -11902,13 +11902,13 @@ downdone_1025:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1020
-	JMP          grouped_822
+	JB           channel_1021
+	JMP          grouped_823
 
-run6_false_false_833:
+run6_false_false_834:
 	XORQ R8, R8
 
-channel_1050:
+channel_1051:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -11921,11 +11921,11 @@ channel_1050:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1051
+	JZ           noprefetch_1052
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1052:
+prefetch_1053:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -11938,16 +11938,16 @@ prefetch_1052:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1052
+	JNZ        prefetch_1053
 
-noprefetch_1051:
+noprefetch_1052:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1053:
+down_1054:
 	CMPQ         R11, $0x02
-	JB           downlast_1054
+	JB           downlast_1055
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11999,11 +11999,11 @@ down_1053:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1053
+	JMP          down_1054
 
-downlast_1054:
+downlast_1055:
 	TESTQ        R11, R11
-	JZ           downdone_1055
+	JZ           downdone_1056
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12029,7 +12029,7 @@ downlast_1054:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_1055:
+downdone_1056:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -12062,13 +12062,13 @@ downdone_1055:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1050
-	JMP          grouped_822
+	JB           channel_1051
+	JMP          grouped_823
 
-run6_true_false_834:
+run6_true_false_835:
 	XORQ R8, R8
 
-channel_1056:
+channel_1057:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -12081,11 +12081,11 @@ channel_1056:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1057
+	JZ           noprefetch_1058
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1058:
+prefetch_1059:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -12098,16 +12098,16 @@ prefetch_1058:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1058
+	JNZ        prefetch_1059
 
-noprefetch_1057:
+noprefetch_1058:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1059:
+down_1060:
 	CMPQ         R11, $0x02
-	JB           downlast_1060
+	JB           downlast_1061
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12132,56 +12132,56 @@ down_1059:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1062
+	JA           loadslow_1063
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1063
+	JMP          loaded_1064
 
-loadslow_1062:
+loadslow_1063:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1064:
+copy_1065:
 	CMPQ R14, R13
-	JGE  copied_1065
+	JGE  copied_1066
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1064
+	JMP  copy_1065
 
-copied_1065:
+copied_1066:
 	VMOVUPS (SP), Y10
 
-loaded_1063:
+loaded_1064:
 	LEAQ       160(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1066
+	JA         loadslow_1067
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1067
+	JMP        loaded_1068
 
-loadslow_1066:
+loadslow_1067:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1068:
+copy_1069:
 	CMPQ R14, R13
-	JGE  copied_1069
+	JGE  copied_1070
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1068
+	JMP  copy_1069
 
-copied_1069:
+copied_1070:
 	VMOVUPS (SP), Y11
 
-loaded_1067:
+loaded_1068:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y4, Y4
@@ -12210,56 +12210,56 @@ loaded_1067:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1070
+	JA           loadslow_1071
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1071
+	JMP          loaded_1072
 
-loadslow_1070:
+loadslow_1071:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1072:
+copy_1073:
 	CMPQ R14, R13
-	JGE  copied_1073
+	JGE  copied_1074
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1072
+	JMP  copy_1073
 
-copied_1073:
+copied_1074:
 	VMOVUPS (SP), Y10
 
-loaded_1071:
+loaded_1072:
 	LEAQ       160(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1074
+	JA         loadslow_1075
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1075
+	JMP        loaded_1076
 
-loadslow_1074:
+loadslow_1075:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1076:
+copy_1077:
 	CMPQ R14, R13
-	JGE  copied_1077
+	JGE  copied_1078
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1076
+	JMP  copy_1077
 
-copied_1077:
+copied_1078:
 	VMOVUPS (SP), Y11
 
-loaded_1075:
+loaded_1076:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y8, Y8
@@ -12267,11 +12267,11 @@ loaded_1075:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1059
+	JMP          down_1060
 
-downlast_1060:
+downlast_1061:
 	TESTQ        R11, R11
-	JZ           downdone_1061
+	JZ           downdone_1062
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12296,62 +12296,62 @@ downlast_1060:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_1078
+	JA           loadslow_1079
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_1079
+	JMP          loaded_1080
 
-loadslow_1078:
+loadslow_1079:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1080:
+copy_1081:
 	CMPQ R12, R11
-	JGE  copied_1081
+	JGE  copied_1082
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1080
+	JMP  copy_1081
 
-copied_1081:
+copied_1082:
 	VMOVUPS (SP), Y10
 
-loaded_1079:
+loaded_1080:
 	LEAQ       160(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1082
+	JA         loadslow_1083
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_1083
+	JMP        loaded_1084
 
-loadslow_1082:
+loadslow_1083:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1084:
+copy_1085:
 	CMPQ R11, R10
-	JGE  copied_1085
+	JGE  copied_1086
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1084
+	JMP  copy_1085
 
-copied_1085:
+copied_1086:
 	VMOVUPS (SP), Y11
 
-loaded_1083:
+loaded_1084:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_1061:
+downdone_1062:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -12384,13 +12384,13 @@ downdone_1061:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1056
-	JMP          grouped_822
+	JB           channel_1057
+	JMP          grouped_823
 
-run7_false_false_835:
+run7_false_false_836:
 	XORQ R8, R8
 
-channel_1086:
+channel_1087:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -12403,11 +12403,11 @@ channel_1086:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1087
+	JZ           noprefetch_1088
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1088:
+prefetch_1089:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -12420,16 +12420,16 @@ prefetch_1088:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1088
+	JNZ        prefetch_1089
 
-noprefetch_1087:
+noprefetch_1088:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1089:
+down_1090:
 	CMPQ         R11, $0x02
-	JB           downlast_1090
+	JB           downlast_1091
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12489,11 +12489,11 @@ down_1089:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1089
+	JMP          down_1090
 
-downlast_1090:
+downlast_1091:
 	TESTQ        R11, R11
-	JZ           downdone_1091
+	JZ           downdone_1092
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12523,7 +12523,7 @@ downlast_1090:
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_1091:
+downdone_1092:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -12556,13 +12556,13 @@ downdone_1091:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1086
-	JMP          grouped_822
+	JB           channel_1087
+	JMP          grouped_823
 
-run7_true_false_836:
+run7_true_false_837:
 	XORQ R8, R8
 
-channel_1092:
+channel_1093:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -12575,11 +12575,11 @@ channel_1092:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1093
+	JZ           noprefetch_1094
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1094:
+prefetch_1095:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -12592,16 +12592,16 @@ prefetch_1094:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1094
+	JNZ        prefetch_1095
 
-noprefetch_1093:
+noprefetch_1094:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1095:
+down_1096:
 	CMPQ         R11, $0x02
-	JB           downlast_1096
+	JB           downlast_1097
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12630,56 +12630,56 @@ down_1095:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1098
+	JA           loadslow_1099
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1099
+	JMP          loaded_1100
 
-loadslow_1098:
+loadslow_1099:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1100:
+copy_1101:
 	CMPQ R14, R13
-	JGE  copied_1101
+	JGE  copied_1102
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1100
+	JMP  copy_1101
 
-copied_1101:
+copied_1102:
 	VMOVUPS (SP), Y10
 
-loaded_1099:
+loaded_1100:
 	LEAQ       192(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1102
+	JA         loadslow_1103
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1103
+	JMP        loaded_1104
 
-loadslow_1102:
+loadslow_1103:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1104:
+copy_1105:
 	CMPQ R14, R13
-	JGE  copied_1105
+	JGE  copied_1106
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1104
+	JMP  copy_1105
 
-copied_1105:
+copied_1106:
 	VMOVUPS (SP), Y11
 
-loaded_1103:
+loaded_1104:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12712,56 +12712,56 @@ loaded_1103:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1106
+	JA           loadslow_1107
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1107
+	JMP          loaded_1108
 
-loadslow_1106:
+loadslow_1107:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1108:
+copy_1109:
 	CMPQ R14, R13
-	JGE  copied_1109
+	JGE  copied_1110
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1108
+	JMP  copy_1109
 
-copied_1109:
+copied_1110:
 	VMOVUPS (SP), Y10
 
-loaded_1107:
+loaded_1108:
 	LEAQ       192(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1110
+	JA         loadslow_1111
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1111
+	JMP        loaded_1112
 
-loadslow_1110:
+loadslow_1111:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1112:
+copy_1113:
 	CMPQ R14, R13
-	JGE  copied_1113
+	JGE  copied_1114
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1112
+	JMP  copy_1113
 
-copied_1113:
+copied_1114:
 	VMOVUPS (SP), Y11
 
-loaded_1111:
+loaded_1112:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
@@ -12769,11 +12769,11 @@ loaded_1111:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1095
+	JMP          down_1096
 
-downlast_1096:
+downlast_1097:
 	TESTQ        R11, R11
-	JZ           downdone_1097
+	JZ           downdone_1098
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12802,62 +12802,62 @@ downlast_1096:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_1114
+	JA           loadslow_1115
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_1115
+	JMP          loaded_1116
 
-loadslow_1114:
+loadslow_1115:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1116:
+copy_1117:
 	CMPQ R12, R11
-	JGE  copied_1117
+	JGE  copied_1118
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1116
+	JMP  copy_1117
 
-copied_1117:
+copied_1118:
 	VMOVUPS (SP), Y10
 
-loaded_1115:
+loaded_1116:
 	LEAQ       192(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1118
+	JA         loadslow_1119
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_1119
+	JMP        loaded_1120
 
-loadslow_1118:
+loadslow_1119:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1120:
+copy_1121:
 	CMPQ R11, R10
-	JGE  copied_1121
+	JGE  copied_1122
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1120
+	JMP  copy_1121
 
-copied_1121:
+copied_1122:
 	VMOVUPS (SP), Y11
 
-loaded_1119:
+loaded_1120:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_1097:
+downdone_1098:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -12890,13 +12890,13 @@ downdone_1097:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1092
-	JMP          grouped_822
+	JB           channel_1093
+	JMP          grouped_823
 
-run8_false_false_837:
+run8_false_false_838:
 	XORQ R8, R8
 
-channel_1122:
+channel_1123:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -12909,11 +12909,11 @@ channel_1122:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1123
+	JZ           noprefetch_1124
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1124:
+prefetch_1125:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -12926,16 +12926,16 @@ prefetch_1124:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1124
+	JNZ        prefetch_1125
 
-noprefetch_1123:
+noprefetch_1124:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1125:
+down_1126:
 	CMPQ         R11, $0x02
-	JB           downlast_1126
+	JB           downlast_1127
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -13003,11 +13003,11 @@ down_1125:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1125
+	JMP          down_1126
 
-downlast_1126:
+downlast_1127:
 	TESTQ        R11, R11
-	JZ           downdone_1127
+	JZ           downdone_1128
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -13041,7 +13041,7 @@ downlast_1126:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_1127:
+downdone_1128:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -13074,13 +13074,13 @@ downdone_1127:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1122
-	JMP          grouped_822
+	JB           channel_1123
+	JMP          grouped_823
 
-run8_true_false_838:
+run8_true_false_839:
 	XORQ R8, R8
 
-channel_1128:
+channel_1129:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -13093,11 +13093,11 @@ channel_1128:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1129
+	JZ           noprefetch_1130
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1130:
+prefetch_1131:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -13110,16 +13110,16 @@ prefetch_1130:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1130
+	JNZ        prefetch_1131
 
-noprefetch_1129:
+noprefetch_1130:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1131:
+down_1132:
 	CMPQ         R11, $0x02
-	JB           downlast_1132
+	JB           downlast_1133
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -13152,56 +13152,56 @@ down_1131:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1134
+	JA           loadslow_1135
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1135
+	JMP          loaded_1136
 
-loadslow_1134:
+loadslow_1135:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1136:
+copy_1137:
 	CMPQ R14, R13
-	JGE  copied_1137
+	JGE  copied_1138
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1136
+	JMP  copy_1137
 
-copied_1137:
+copied_1138:
 	VMOVUPS (SP), Y10
 
-loaded_1135:
+loaded_1136:
 	LEAQ       224(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1138
+	JA         loadslow_1139
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1139
+	JMP        loaded_1140
 
-loadslow_1138:
+loadslow_1139:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1140:
+copy_1141:
 	CMPQ R14, R13
-	JGE  copied_1141
+	JGE  copied_1142
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1140
+	JMP  copy_1141
 
-copied_1141:
+copied_1142:
 	VMOVUPS (SP), Y11
 
-loaded_1139:
+loaded_1140:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y4, Y4
@@ -13238,56 +13238,56 @@ loaded_1139:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1142
+	JA           loadslow_1143
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1143
+	JMP          loaded_1144
 
-loadslow_1142:
+loadslow_1143:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1144:
+copy_1145:
 	CMPQ R14, R13
-	JGE  copied_1145
+	JGE  copied_1146
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1144
+	JMP  copy_1145
 
-copied_1145:
+copied_1146:
 	VMOVUPS (SP), Y10
 
-loaded_1143:
+loaded_1144:
 	LEAQ       224(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1146
+	JA         loadslow_1147
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1147
+	JMP        loaded_1148
 
-loadslow_1146:
+loadslow_1147:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1148:
+copy_1149:
 	CMPQ R14, R13
-	JGE  copied_1149
+	JGE  copied_1150
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1148
+	JMP  copy_1149
 
-copied_1149:
+copied_1150:
 	VMOVUPS (SP), Y11
 
-loaded_1147:
+loaded_1148:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y8, Y8
@@ -13295,11 +13295,11 @@ loaded_1147:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1131
+	JMP          down_1132
 
-downlast_1132:
+downlast_1133:
 	TESTQ        R11, R11
-	JZ           downdone_1133
+	JZ           downdone_1134
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -13332,62 +13332,62 @@ downlast_1132:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_1150
+	JA           loadslow_1151
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_1151
+	JMP          loaded_1152
 
-loadslow_1150:
+loadslow_1151:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1152:
+copy_1153:
 	CMPQ R12, R11
-	JGE  copied_1153
+	JGE  copied_1154
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1152
+	JMP  copy_1153
 
-copied_1153:
+copied_1154:
 	VMOVUPS (SP), Y10
 
-loaded_1151:
+loaded_1152:
 	LEAQ       224(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1154
+	JA         loadslow_1155
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_1155
+	JMP        loaded_1156
 
-loadslow_1154:
+loadslow_1155:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1156:
+copy_1157:
 	CMPQ R11, R10
-	JGE  copied_1157
+	JGE  copied_1158
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1156
+	JMP  copy_1157
 
-copied_1157:
+copied_1158:
 	VMOVUPS (SP), Y11
 
-loaded_1155:
+loaded_1156:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_1133:
+downdone_1134:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -13420,18 +13420,18 @@ downdone_1133:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1128
+	JB           channel_1129
 
-grouped_822:
+grouped_823:
 	MOVQ  BX, R9
 	IMULQ SI, R9
 	IMULQ DI, R8
 	SUBQ  R8, R9
 	ADDQ  R9, AX
 	ADDQ  R9, CX
-	JMP   summed_821
+	JMP   summed_822
 
-bysample_820:
+bysample_821:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -13442,22 +13442,22 @@ bysample_820:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_1158:
+clear_1159:
 	VMOVUPS Y1, (R8)
 	VMOVUPS Y1, 32(R8)
 	ADDQ    $0x00000040, R8
 	DECQ    R9
-	JNZ     clear_1158
+	JNZ     clear_1159
 	MOVQ    BX, R9
 
-sample_1159:
+sample_1160:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_1160:
+channel_1161:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_1161
+	JZ         noprefetch_1162
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -13469,7 +13469,7 @@ channel_1160:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_1161:
+noprefetch_1162:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Y1
 	VMOVUPS      (R8), Y2
@@ -13479,81 +13479,81 @@ noprefetch_1161:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_1162:
+singles_1163:
 	CMPQ         R11, R12
-	JGT          tail_1163
+	JGT          tail_1164
 	VMOVUPS      (AX)(R11*1), Y4
 	VSUBPS       (CX)(R11*1), Y1, Y5
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y5, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_1162
+	JMP          singles_1163
 
-tail_1163:
+tail_1164:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_1164
+	JEQ        done_1165
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1165
+	JA         loadslow_1166
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_1166
+	JMP        loaded_1167
 
-loadslow_1165:
+loadslow_1166:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1167:
+copy_1168:
 	CMPQ R15, R14
-	JGE  copied_1168
+	JGE  copied_1169
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1167
+	JMP  copy_1168
 
-copied_1168:
+copied_1169:
 	VMOVUPS (SP), Y4
 
-loaded_1166:
+loaded_1167:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1169
+	JA         loadslow_1170
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_1170
+	JMP        loaded_1171
 
-loadslow_1169:
+loadslow_1170:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1171:
+copy_1172:
 	CMPQ R14, R13
-	JGE  copied_1172
+	JGE  copied_1173
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1171
+	JMP  copy_1172
 
-copied_1172:
+copied_1173:
 	VMOVUPS (SP), Y5
 
-loaded_1170:
+loaded_1171:
 	VSUBPS       Y5, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y1, Y3
 	MOVQ         R12, R11
 
-done_1164:
+done_1165:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Y2, (R8)
@@ -13561,14 +13561,14 @@ done_1164:
 	ADDQ    $0x00000040, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_1160
+	JB      channel_1161
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_1159
+	JNZ     sample_1160
 	XORQ    SI, SI
 
-lanes_1173:
+lanes_1174:
 	VMOVUPS      (DI), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -13596,17 +13596,17 @@ lanes_1173:
 	ADDQ         $0x00000040, DI
 	INCQ         SI
 	CMPQ         SI, center_len+128(FP)
-	JB           lanes_1173
+	JB           lanes_1174
 
-summed_821:
+summed_822:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_1174
+	JZ      done_1175
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_819
+	JMP     group_820
 
-done_1174:
+done_1175:
 	VZEROUPPER
 	RET
 
@@ -13632,35 +13632,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_1175:
+chunk_1176:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_1177:
+clear_1178:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_1177
+	JNZ     clear_1178
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_1178:
+rows_1179:
 	CMPQ SI, $0x04
-	JLT  rowsdone_1179
+	JLT  rowsdone_1180
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x03, R8
-	JZ   vectorstail_1181
+	JZ   vectorstail_1182
 
-vectors_1180:
+vectors_1181:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_1183
+	JEQ        noprefetch_1184
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -13674,7 +13674,7 @@ vectors_1180:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_1183:
+noprefetch_1184:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y2
 	VMOVUPS     (R11), Y3
@@ -13704,64 +13704,64 @@ noprefetch_1183:
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
 	DECQ        R8
-	JNZ         vectors_1180
+	JNZ         vectors_1181
 
-vectorstail_1181:
+vectorstail_1182:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_1182
+	JZ         vectorsdone_1183
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1184
+	JA         loadslow_1185
 	VMASKMOVPS (R10), Y0, Y2
-	JMP        loaded_1185
+	JMP        loaded_1186
 
-loadslow_1184:
+loadslow_1185:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_1186:
+copy_1187:
 	CMPQ R12, R8
-	JGE  copied_1187
+	JGE  copied_1188
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1186
+	JMP  copy_1187
 
-copied_1187:
+copied_1188:
 	VMOVUPS (SP), Y2
 
-loaded_1185:
+loaded_1186:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1188
+	JA         loadslow_1189
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_1189
+	JMP        loaded_1190
 
-loadslow_1188:
+loadslow_1189:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_1190:
+copy_1191:
 	CMPQ R12, R8
-	JGE  copied_1191
+	JGE  copied_1192
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1190
+	JMP  copy_1191
 
-copied_1191:
+copied_1192:
 	VMOVUPS (SP), Y3
 
-loaded_1189:
+loaded_1190:
 	VSUBPS     Y1, Y3, Y3
 	VMOVAPS    Y2, Y4
 	VMULPS     Y3, Y2, Y2
@@ -13769,56 +13769,56 @@ loaded_1189:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1192
+	JA         loadslow_1193
 	VMASKMOVPS (R8), Y0, Y3
-	JMP        loaded_1193
+	JMP        loaded_1194
 
-loadslow_1192:
+loadslow_1193:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1194:
+copy_1195:
 	CMPQ R13, R12
-	JGE  copied_1195
+	JGE  copied_1196
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1194
+	JMP  copy_1195
 
-copied_1195:
+copied_1196:
 	VMOVUPS (SP), Y3
 
-loaded_1193:
+loaded_1194:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1196
+	JA         loadslow_1197
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_1197
+	JMP        loaded_1198
 
-loadslow_1196:
+loadslow_1197:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1198:
+copy_1199:
 	CMPQ R13, R12
-	JGE  copied_1199
+	JGE  copied_1200
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1198
+	JMP  copy_1199
 
-copied_1199:
+copied_1200:
 	VMOVUPS (SP), Y5
 
-loaded_1197:
+loaded_1198:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y3, Y4, Y4
 	VFMADD231PS Y5, Y3, Y2
@@ -13826,56 +13826,56 @@ loaded_1197:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_1200
+	JA          loadslow_1201
 	VMASKMOVPS  (R8), Y0, Y3
-	JMP         loaded_1201
+	JMP         loaded_1202
 
-loadslow_1200:
+loadslow_1201:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1202:
+copy_1203:
 	CMPQ R13, R12
-	JGE  copied_1203
+	JGE  copied_1204
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1202
+	JMP  copy_1203
 
-copied_1203:
+copied_1204:
 	VMOVUPS (SP), Y3
 
-loaded_1201:
+loaded_1202:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1204
+	JA         loadslow_1205
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_1205
+	JMP        loaded_1206
 
-loadslow_1204:
+loadslow_1205:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1206:
+copy_1207:
 	CMPQ R13, R12
-	JGE  copied_1207
+	JGE  copied_1208
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1206
+	JMP  copy_1207
 
-copied_1207:
+copied_1208:
 	VMOVUPS (SP), Y5
 
-loaded_1205:
+loaded_1206:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y3, Y4, Y4
 	VFMADD231PS Y5, Y3, Y2
@@ -13883,56 +13883,56 @@ loaded_1205:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_1208
+	JA          loadslow_1209
 	VMASKMOVPS  (R8), Y0, Y3
-	JMP         loaded_1209
+	JMP         loaded_1210
 
-loadslow_1208:
+loadslow_1209:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_1210:
+copy_1211:
 	CMPQ R12, R10
-	JGE  copied_1211
+	JGE  copied_1212
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1210
+	JMP  copy_1211
 
-copied_1211:
+copied_1212:
 	VMOVUPS (SP), Y3
 
-loaded_1209:
+loaded_1210:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1212
+	JA         loadslow_1213
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_1213
+	JMP        loaded_1214
 
-loadslow_1212:
+loadslow_1213:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1214:
+copy_1215:
 	CMPQ R11, R10
-	JGE  copied_1215
+	JGE  copied_1216
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1214
+	JMP  copy_1215
 
-copied_1215:
+copied_1216:
 	VMOVUPS (SP), Y5
 
-loaded_1213:
+loaded_1214:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y3, Y4, Y4
 	VFMADD231PS Y5, Y3, Y2
@@ -13941,24 +13941,24 @@ loaded_1213:
 	VADDPS      2176(R9), Y2, Y2
 	VMOVUPS     Y2, 2176(R9)
 
-vectorsdone_1182:
+vectorsdone_1183:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_1178
+	JMP  rows_1179
 
-rowsdone_1179:
-rows_1216:
+rowsdone_1180:
+rows_1217:
 	CMPQ SI, $0x01
-	JLT  rowsdone_1217
+	JLT  rowsdone_1218
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x03, DI
-	JZ   vectorstail_1219
+	JZ   vectorstail_1220
 
-vectors_1218:
+vectors_1219:
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -13973,64 +13973,64 @@ vectors_1218:
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
 	DECQ    DI
-	JNZ     vectors_1218
+	JNZ     vectors_1219
 
-vectorstail_1219:
+vectorstail_1220:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_1220
+	JZ         vectorsdone_1221
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1221
+	JA         loadslow_1222
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_1222
+	JMP        loaded_1223
 
-loadslow_1221:
+loadslow_1222:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_1223:
+copy_1224:
 	CMPQ R11, DI
-	JGE  copied_1224
+	JGE  copied_1225
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1223
+	JMP  copy_1224
 
-copied_1224:
+copied_1225:
 	VMOVUPS (SP), Y2
 
-loaded_1222:
+loaded_1223:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1225
+	JA         loadslow_1226
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1226
+	JMP        loaded_1227
 
-loadslow_1225:
+loadslow_1226:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_1227:
+copy_1228:
 	CMPQ R9, DI
-	JGE  copied_1228
+	JGE  copied_1229
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1227
+	JMP  copy_1228
 
-copied_1228:
+copied_1229:
 	VMOVUPS (SP), Y3
 
-loaded_1226:
+loaded_1227:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -14039,13 +14039,13 @@ loaded_1226:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_1220:
+vectorsdone_1221:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_1216
+	JMP  rows_1217
 
-rowsdone_1217:
+rowsdone_1218:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -14054,9 +14054,9 @@ rowsdone_1217:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_1229:
+singles_1230:
 	CMPQ         R9, R10
-	JGT          tail_1230
+	JGT          tail_1231
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -14078,12 +14078,12 @@ singles_1229:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_1229
+	JMP          singles_1230
 
-tail_1230:
+tail_1231:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_1231
+	JEQ     done_1232
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -14093,15 +14093,15 @@ tail_1230:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_1232:
+copy_1233:
 	CMPQ R12, R11
-	JGE  copied_1233
+	JGE  copied_1234
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1232
+	JMP  copy_1233
 
-copied_1233:
+copied_1234:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -14116,15 +14116,15 @@ copied_1233:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_1234:
+copy_1235:
 	CMPQ DI, R11
-	JGE  copied_1235
+	JGE  copied_1236
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1234
+	JMP  copy_1235
 
-copied_1235:
+copied_1236:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -14134,15 +14134,15 @@ copied_1235:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_1236:
+copy_1237:
 	CMPQ DI, SI
-	JGE  copied_1237
+	JGE  copied_1238
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1236
+	JMP  copy_1237
 
-copied_1237:
+copied_1238:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -14157,26 +14157,26 @@ copied_1237:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_1238:
+copy_1239:
 	CMPQ DI, SI
-	JGE  copied_1239
+	JGE  copied_1240
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1238
+	JMP  copy_1239
 
-copied_1239:
+copied_1240:
 	MOVQ R10, R9
 
-done_1231:
+done_1232:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_1240
+	JZ      done_1241
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_1175
+	JMP     chunk_1176
 
-done_1240:
+done_1241:
 	VZEROUPPER
 	RET
 
@@ -14187,7 +14187,7 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_1241
+	JNE     nontemporal_1242
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -14206,10 +14206,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_1242:
+sample_1243:
 	XORQ R8, R8
 
-channel_1243:
+channel_1244:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -14223,12 +14223,12 @@ channel_1243:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_1247:
+blocks_1248:
 	CMPQ       R9, R10
-	JGT        blocksdone_1248
+	JGT        blocksdone_1249
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_1249
+	JZ         noprefetch_1250
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -14236,7 +14236,7 @@ blocks_1247:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_1249:
+noprefetch_1250:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -14262,14 +14262,14 @@ noprefetch_1249:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_1247
+	JMP         blocks_1248
 
-blocksdone_1248:
+blocksdone_1249:
 	ADDQ $0x00000060, R10
 
-singles_1244:
+singles_1245:
 	CMPQ        R9, R10
-	JGT         tail_1245
+	JGT         tail_1246
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -14277,66 +14277,66 @@ singles_1244:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_1244
+	JMP         singles_1245
 
-tail_1245:
+tail_1246:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_1246
+	JEQ        done_1247
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1250
+	JA         loadslow_1251
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_1251
+	JMP        loaded_1252
 
-loadslow_1250:
+loadslow_1251:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1252:
+copy_1253:
 	CMPQ R13, R12
-	JGE  copied_1253
+	JGE  copied_1254
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1252
+	JMP  copy_1253
 
-copied_1253:
+copied_1254:
 	VMOVUPS (SP), Y5
 
-loaded_1251:
+loaded_1252:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1254
+	JA         loadslow_1255
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_1255
+	JMP        loaded_1256
 
-loadslow_1254:
+loadslow_1255:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1256:
+copy_1257:
 	CMPQ R13, R12
-	JGE  copied_1257
+	JGE  copied_1258
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1256
+	JMP  copy_1257
 
-copied_1257:
+copied_1258:
 	VMOVUPS (SP), Y6
 
-loaded_1255:
+loaded_1256:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -14344,43 +14344,43 @@ loaded_1255:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_1258
+	JA          storeslow_1259
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_1259
+	JMP         stored_1260
 
-storeslow_1258:
+storeslow_1259:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1260:
+copy_1261:
 	CMPQ R12, R11
-	JGE  copied_1261
+	JGE  copied_1262
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1260
+	JMP  copy_1261
 
-copied_1261:
-stored_1259:
+copied_1262:
+stored_1260:
 	MOVQ R10, R9
 
-done_1246:
+done_1247:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_1243
+	JB   channel_1244
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_1242
+	JNZ  sample_1243
 	VZEROUPPER
 	RET
 
-nontemporal_1241:
+nontemporal_1242:
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -14394,10 +14394,10 @@ nontemporal_1241:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 
-sample_1262:
+sample_1263:
 	XORQ R8, R8
 
-channel_1263:
+channel_1264:
 	LEAQ         16384(AX), R9
 	ANDQ         $-4096, R9
 	PREFETCHT0   (R9)
@@ -14414,11 +14414,11 @@ channel_1263:
 	XORQ         R11, R11
 	MOVQ         AX, R10
 	ANDQ         $0x3f, R10
-	JZ           headed_1264
+	JZ           headed_1265
 	MOVQ         $0x00000040, R11
 	SUBQ         R10, R11
 	TESTQ        R8, R8
-	JNZ          merge_1265
+	JNZ          merge_1266
 	MOVQ         R11, R10
 	SHRQ         $0x02, R10
 	MOVQ         R10, R12
@@ -14432,9 +14432,9 @@ channel_1263:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000020, R10
 
-singles_1266:
+singles_1267:
 	CMPQ        R12, R10
-	JGT         tail_1267
+	JGT         tail_1268
 	VMOVUPS     (CX)(R12*1), Y7
 	VMOVUPS     (DX)(R12*1), Y8
 	VSUBPS      Y2, Y8, Y8
@@ -14442,66 +14442,66 @@ singles_1266:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVUPS     Y7, (AX)(R12*1)
 	ADDQ        $0x00000020, R12
-	JMP         singles_1266
+	JMP         singles_1267
 
-tail_1267:
+tail_1268:
 	ADDQ       $0x00000020, R10
 	CMPQ       R12, R10
-	JEQ        done_1268
+	JEQ        done_1269
 	LEAQ       (CX)(R12*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1269
+	JA         loadslow_1270
 	VMASKMOVPS (R13), Y6, Y7
-	JMP        loaded_1270
+	JMP        loaded_1271
 
-loadslow_1269:
+loadslow_1270:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1271:
+copy_1272:
 	CMPQ R15, R14
-	JGE  copied_1272
+	JGE  copied_1273
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1271
+	JMP  copy_1272
 
-copied_1272:
+copied_1273:
 	VMOVUPS (SP), Y7
 
-loaded_1270:
+loaded_1271:
 	LEAQ       (DX)(R12*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1273
+	JA         loadslow_1274
 	VMASKMOVPS (R13), Y6, Y8
-	JMP        loaded_1274
+	JMP        loaded_1275
 
-loadslow_1273:
+loadslow_1274:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1275:
+copy_1276:
 	CMPQ R15, R14
-	JGE  copied_1276
+	JGE  copied_1277
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1275
+	JMP  copy_1276
 
-copied_1276:
+copied_1277:
 	VMOVUPS (SP), Y8
 
-loaded_1274:
+loaded_1275:
 	VSUBPS      Y2, Y8, Y8
 	VFMADD213PS Y5, Y3, Y7
 	VFMADD231PS Y4, Y8, Y7
@@ -14509,31 +14509,31 @@ loaded_1274:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1277
+	JA          storeslow_1278
 	VMASKMOVPS  Y7, Y6, (R12)
-	JMP         stored_1278
+	JMP         stored_1279
 
-storeslow_1277:
+storeslow_1278:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1279:
+copy_1280:
 	CMPQ R14, R13
-	JGE  copied_1280
+	JGE  copied_1281
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1279
+	JMP  copy_1280
 
-copied_1280:
-stored_1278:
+copied_1281:
+stored_1279:
 	MOVQ R10, R12
 
-done_1268:
-	JMP headed_1264
+done_1269:
+	JMP headed_1265
 
-merge_1265:
+merge_1266:
 	MOVQ        R10, R12
 	MOVQ        $0x00000020, R14
 	CMPQ        R12, R14
@@ -14561,7 +14561,7 @@ merge_1265:
 	VBLENDVPS   Y8, Y1, Y7, Y7
 	VMOVNTPS    Y7, 32(AX)(R10*1)
 
-headed_1264:
+headed_1265:
 	MOVQ R9, R10
 	SUBQ R11, R10
 	ANDQ $-64, R10
@@ -14569,12 +14569,12 @@ headed_1264:
 	LEAQ (R11)(R10*1), R10
 	SUBQ $0x00000080, R10
 
-blocks_1284:
+blocks_1285:
 	CMPQ       R12, R10
-	JGT        blocksdone_1285
+	JGT        blocksdone_1286
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_1286
+	JZ         noprefetch_1287
 	LEAQ       (R11)(CX*1), R13
 	PREFETCHT0 (R13)(R12*1)
 	PREFETCHT0 64(R13)(R12*1)
@@ -14582,7 +14582,7 @@ blocks_1284:
 	PREFETCHT0 (R11)(R12*1)
 	PREFETCHT0 64(R11)(R12*1)
 
-noprefetch_1286:
+noprefetch_1287:
 	LEAQ        16384(AX)(R12*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -14611,14 +14611,14 @@ noprefetch_1286:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVNTPS    Y7, 96(AX)(R12*1)
 	ADDQ        $0x00000080, R12
-	JMP         blocks_1284
+	JMP         blocks_1285
 
-blocksdone_1285:
+blocksdone_1286:
 	ADDQ $0x00000060, R10
 
-singles_1281:
+singles_1282:
 	CMPQ        R12, R10
-	JGT         tail_1282
+	JGT         tail_1283
 	VMOVUPS     (CX)(R12*1), Y7
 	VMOVUPS     (DX)(R12*1), Y8
 	VSUBPS      Y2, Y8, Y8
@@ -14626,66 +14626,66 @@ singles_1281:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVNTPS    Y7, (AX)(R12*1)
 	ADDQ        $0x00000020, R12
-	JMP         singles_1281
+	JMP         singles_1282
 
-tail_1282:
+tail_1283:
 	ADDQ       $0x00000020, R10
 	CMPQ       R12, R10
-	JEQ        done_1283
+	JEQ        done_1284
 	LEAQ       (CX)(R12*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1287
+	JA         loadslow_1288
 	VMASKMOVPS (R11), Y6, Y7
-	JMP        loaded_1288
+	JMP        loaded_1289
 
-loadslow_1287:
+loadslow_1288:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1289:
+copy_1290:
 	CMPQ R14, R13
-	JGE  copied_1290
+	JGE  copied_1291
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1289
+	JMP  copy_1290
 
-copied_1290:
+copied_1291:
 	VMOVUPS (SP), Y7
 
-loaded_1288:
+loaded_1289:
 	LEAQ       (DX)(R12*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1291
+	JA         loadslow_1292
 	VMASKMOVPS (R11), Y6, Y8
-	JMP        loaded_1292
+	JMP        loaded_1293
 
-loadslow_1291:
+loadslow_1292:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1293:
+copy_1294:
 	CMPQ R14, R13
-	JGE  copied_1294
+	JGE  copied_1295
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1293
+	JMP  copy_1294
 
-copied_1294:
+copied_1295:
 	VMOVUPS (SP), Y8
 
-loaded_1292:
+loaded_1293:
 	VSUBPS      Y2, Y8, Y8
 	VFMADD213PS Y5, Y3, Y7
 	VFMADD231PS Y4, Y8, Y7
@@ -14693,31 +14693,31 @@ loaded_1292:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1295
+	JA          storeslow_1296
 	VMASKMOVPS  Y7, Y6, (R11)
-	JMP         stored_1296
+	JMP         stored_1297
 
-storeslow_1295:
+storeslow_1296:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1297:
+copy_1298:
 	CMPQ R13, R12
-	JGE  copied_1298
+	JGE  copied_1299
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1297
+	JMP  copy_1298
 
-copied_1298:
-stored_1296:
+copied_1299:
+stored_1297:
 	MOVQ R10, R12
 
-done_1283:
+done_1284:
 	MOVQ        R9, R10
 	SUBQ        R12, R10
-	JZ          tailkept_1299
+	JZ          tailkept_1300
 	MOVQ        R10, R11
 	MOVQ        $0x00000020, R13
 	CMPQ        R11, R13
@@ -14741,16 +14741,16 @@ done_1283:
 	VFMADD231PS Y4, Y1, Y7
 	VMOVAPS     Y7, Y1
 
-tailkept_1299:
+tailkept_1300:
 	ADDQ       R9, AX
 	ADDQ       R9, CX
 	ADDQ       R9, DX
 	INCQ       R8
 	CMPQ       R8, center_len+80(FP)
-	JB         channel_1263
+	JB         channel_1264
 	MOVQ       AX, R8
 	ANDQ       $0x3f, R8
-	JZ         flushed_1300
+	JZ         flushed_1301
 	MOVQ       R8, R9
 	MOVQ       $0x00000020, R11
 	CMPQ       R9, R11
@@ -14766,12 +14766,12 @@ tailkept_1299:
 	VMASKMOVPS Y0, Y2, (AX)(R8*1)
 	VMASKMOVPS Y1, Y3, 32(AX)(R8*1)
 
-flushed_1300:
+flushed_1301:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_1262
+	JNZ  sample_1263
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14800,10 +14800,10 @@ TEXT ·gradShortRowsAVX2(SB), NOSPLIT, $72-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_1301:
+group_1302:
 	XORQ R8, R8
 
-channel_1302:
+channel_1303:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -14814,11 +14814,11 @@ channel_1302:
 	VBROADCASTSS (R9)(R8*4), Y4
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1303
+	JZ           noprefetch_1304
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_1304:
+prefetch_1305:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -14831,23 +14831,23 @@ prefetch_1304:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1304
+	JNZ        prefetch_1305
 
-noprefetch_1303:
+noprefetch_1304:
 	MOVQ BX, R9
 	ANDQ $-32, R9
 	XORQ R10, R10
 
-pairs_1305:
+pairs_1306:
 	LEAQ 64(R10), R11
 	CMPQ R11, R9
-	JA   single_1306
+	JA   single_1307
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_1309:
+down_1310:
 	CMPQ        R13, $0x02
-	JB          downlast_1310
+	JB          downlast_1311
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -14875,11 +14875,11 @@ down_1309:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_1309
+	JMP         down_1310
 
-downlast_1310:
+downlast_1311:
 	TESTQ       R13, R13
-	JZ          downdone_1311
+	JZ          downdone_1312
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -14893,20 +14893,20 @@ downlast_1310:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 32(AX)(R10*1)
 
-downdone_1311:
+downdone_1312:
 	MOVQ R11, R10
-	JMP  pairs_1305
+	JMP  pairs_1306
 
-single_1306:
+single_1307:
 	CMPQ R10, R9
-	JAE  tail_1307
+	JAE  tail_1308
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_1312:
+down_1313:
 	CMPQ        R12, $0x02
-	JB          downlast_1313
+	JB          downlast_1314
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -14922,11 +14922,11 @@ down_1312:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_1312
+	JMP         down_1313
 
-downlast_1313:
+downlast_1314:
 	TESTQ       R12, R12
-	JZ          downdone_1314
+	JZ          downdone_1315
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -14934,73 +14934,73 @@ downlast_1313:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 
-downdone_1314:
+downdone_1315:
 	ADDQ $0x00000020, R10
 
-tail_1307:
+tail_1308:
 	CMPQ R10, BX
-	JAE  positionsdone_1308
+	JAE  positionsdone_1309
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_1315:
+down_1316:
 	CMPQ       R11, $0x02
-	JB         downlast_1316
+	JB         downlast_1317
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1318
+	JA         loadslow_1319
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_1319
+	JMP        loaded_1320
 
-loadslow_1318:
+loadslow_1319:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1320:
+copy_1321:
 	CMPQ R14, R13
-	JGE  copied_1321
+	JGE  copied_1322
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1320
+	JMP  copy_1321
 
-copied_1321:
+copied_1322:
 	VMOVUPS (SP), Y5
 
-loaded_1319:
+loaded_1320:
 	LEAQ       (DX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1322
+	JA         loadslow_1323
 	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_1323
+	JMP        loaded_1324
 
-loadslow_1322:
+loadslow_1323:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1324:
+copy_1325:
 	CMPQ R14, R13
-	JGE  copied_1325
+	JGE  copied_1326
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1324
+	JMP  copy_1325
 
-copied_1325:
+copied_1326:
 	VMOVUPS (SP), Y6
 
-loaded_1323:
+loaded_1324:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -15008,79 +15008,79 @@ loaded_1323:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1326
+	JA          storeslow_1327
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_1327
+	JMP         stored_1328
 
-storeslow_1326:
+storeslow_1327:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1328:
+copy_1329:
 	CMPQ R14, R13
-	JGE  copied_1329
+	JGE  copied_1330
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1328
+	JMP  copy_1329
 
-copied_1329:
-stored_1327:
+copied_1330:
+stored_1328:
 	LEAQ       (CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1330
+	JA         loadslow_1331
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_1331
+	JMP        loaded_1332
 
-loadslow_1330:
+loadslow_1331:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1332:
+copy_1333:
 	CMPQ R14, R13
-	JGE  copied_1333
+	JGE  copied_1334
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1332
+	JMP  copy_1333
 
-copied_1333:
+copied_1334:
 	VMOVUPS (SP), Y5
 
-loaded_1331:
+loaded_1332:
 	LEAQ       (DX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1334
+	JA         loadslow_1335
 	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_1335
+	JMP        loaded_1336
 
-loadslow_1334:
+loadslow_1335:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1336:
+copy_1337:
 	CMPQ R14, R13
-	JGE  copied_1337
+	JGE  copied_1338
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1336
+	JMP  copy_1337
 
-copied_1337:
+copied_1338:
 	VMOVUPS (SP), Y6
 
-loaded_1335:
+loaded_1336:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -15088,87 +15088,87 @@ loaded_1335:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1338
+	JA          storeslow_1339
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_1339
+	JMP         stored_1340
 
-storeslow_1338:
+storeslow_1339:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1340:
+copy_1341:
 	CMPQ R14, R13
-	JGE  copied_1341
+	JGE  copied_1342
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1340
+	JMP  copy_1341
 
-copied_1341:
-stored_1339:
+copied_1342:
+stored_1340:
 	LEAQ (R9)(SI*2), R9
 	LEAQ (R10)(SI*2), R10
 	SUBQ $0x02, R11
-	JMP  down_1315
+	JMP  down_1316
 
-downlast_1316:
+downlast_1317:
 	TESTQ      R11, R11
-	JZ         downdone_1317
+	JZ         downdone_1318
 	LEAQ       (CX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1342
+	JA         loadslow_1343
 	VMASKMOVPS (R10), Y0, Y5
-	JMP        loaded_1343
+	JMP        loaded_1344
 
-loadslow_1342:
+loadslow_1343:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1344:
+copy_1345:
 	CMPQ R12, R11
-	JGE  copied_1345
+	JGE  copied_1346
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1344
+	JMP  copy_1345
 
-copied_1345:
+copied_1346:
 	VMOVUPS (SP), Y5
 
-loaded_1343:
+loaded_1344:
 	LEAQ       (DX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1346
+	JA         loadslow_1347
 	VMASKMOVPS (R10), Y0, Y6
-	JMP        loaded_1347
+	JMP        loaded_1348
 
-loadslow_1346:
+loadslow_1347:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1348:
+copy_1349:
 	CMPQ R12, R11
-	JGE  copied_1349
+	JGE  copied_1350
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1348
+	JMP  copy_1349
 
-copied_1349:
+copied_1350:
 	VMOVUPS (SP), Y6
 
-loaded_1347:
+loaded_1348:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -15176,33 +15176,33 @@ loaded_1347:
 	MOVQ        R9, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1350
+	JA          storeslow_1351
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_1351
+	JMP         stored_1352
 
-storeslow_1350:
+storeslow_1351:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1352:
+copy_1353:
 	CMPQ R11, R10
-	JGE  copied_1353
+	JGE  copied_1354
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R9)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1352
+	JMP  copy_1353
 
-copied_1353:
-stored_1351:
-downdone_1317:
-positionsdone_1308:
+copied_1354:
+stored_1352:
+downdone_1318:
+positionsdone_1309:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_1302
+	JB      channel_1303
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -15211,13 +15211,13 @@ positionsdone_1308:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_1354
+	JZ      done_1355
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_1301
+	JMP     group_1302
 
-done_1354:
+done_1355:
 	VZEROUPPER
 	RET
 
@@ -15228,7 +15228,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_1355
+	JNE     nontemporal_1356
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -15239,12 +15239,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_1356
+	JA      streaming_1357
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_1357
+	JZ      full_1358
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -15252,7 +15252,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_1357:
+full_1358:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -15286,10 +15286,10 @@ full_1357:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1358:
+row_1359:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1359
+	JZ         noprefetch_1360
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -15297,7 +15297,7 @@ row_1358:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_1359:
+noprefetch_1360:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -15320,7 +15320,7 @@ noprefetch_1359:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1358
+	JNZ         row_1359
 	VZEROUPPER
 	RET
 
@@ -15346,16 +15346,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1360:
+row_1361:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1361
+	JZ         noprefetch_1362
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_1361:
+noprefetch_1362:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -15372,7 +15372,7 @@ noprefetch_1361:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1360
+	JNZ         row_1361
 	VZEROUPPER
 	RET
 
@@ -15390,14 +15390,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1362:
+row_1363:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1363
+	JZ         noprefetch_1364
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_1363:
+noprefetch_1364:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -15408,7 +15408,7 @@ noprefetch_1363:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1362
+	JNZ         row_1363
 	VZEROUPPER
 	RET
 
@@ -15434,122 +15434,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1364
+	JA         loadslow_1365
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1365
+	JMP        loaded_1366
 
-loadslow_1364:
+loadslow_1365:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1366:
+copy_1367:
 	CMPQ BX, DX
-	JGE  copied_1367
+	JGE  copied_1368
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1366
+	JMP  copy_1367
 
-copied_1367:
+copied_1368:
 	VMOVUPS (SP), Y9
 
-loaded_1365:
+loaded_1366:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1368
+	JA         loadslow_1369
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1369
+	JMP        loaded_1370
 
-loadslow_1368:
+loadslow_1369:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1370:
+copy_1371:
 	CMPQ BX, DX
-	JGE  copied_1371
+	JGE  copied_1372
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1370
+	JMP  copy_1371
 
-copied_1371:
+copied_1372:
 	VMOVUPS (SP), Y10
 
-loaded_1369:
+loaded_1370:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1372
+	JA         loadslow_1373
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1373
+	JMP        loaded_1374
 
-loadslow_1372:
+loadslow_1373:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1374:
+copy_1375:
 	CMPQ BX, DX
-	JGE  copied_1375
+	JGE  copied_1376
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1374
+	JMP  copy_1375
 
-copied_1375:
+copied_1376:
 	VMOVUPS (SP), Y11
 
-loaded_1373:
+loaded_1374:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1376
+	JA         loadslow_1377
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1377
+	JMP        loaded_1378
 
-loadslow_1376:
+loadslow_1377:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1378:
+copy_1379:
 	CMPQ BX, DX
-	JGE  copied_1379
+	JGE  copied_1380
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1378
+	JMP  copy_1379
 
-copied_1379:
+copied_1380:
 	VMOVUPS (SP), Y12
 
-loaded_1377:
+loaded_1378:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1380:
+row_1381:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1381
+	JZ         noprefetch_1382
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -15557,7 +15557,7 @@ row_1380:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_1381:
+noprefetch_1382:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -15574,56 +15574,56 @@ noprefetch_1381:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_1382
+	JA          loadslow_1383
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_1383
+	JMP         loaded_1384
 
-loadslow_1382:
+loadslow_1383:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1384:
+copy_1385:
 	CMPQ R9, R8
-	JGE  copied_1385
+	JGE  copied_1386
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1384
+	JMP  copy_1385
 
-copied_1385:
+copied_1386:
 	VMOVUPS (SP), Y13
 
-loaded_1383:
+loaded_1384:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1386
+	JA         loadslow_1387
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_1387
+	JMP        loaded_1388
 
-loadslow_1386:
+loadslow_1387:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1388:
+copy_1389:
 	CMPQ R9, R8
-	JGE  copied_1389
+	JGE  copied_1390
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1388
+	JMP  copy_1389
 
-copied_1389:
+copied_1390:
 	VMOVUPS (SP), Y14
 
-loaded_1387:
+loaded_1388:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -15631,30 +15631,30 @@ loaded_1387:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_1390
+	JA          storeslow_1391
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_1391
+	JMP         stored_1392
 
-storeslow_1390:
+storeslow_1391:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1392:
+copy_1393:
 	CMPQ R9, R8
-	JGE  copied_1393
+	JGE  copied_1394
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1392
+	JMP  copy_1393
 
-copied_1393:
-stored_1391:
+copied_1394:
+stored_1392:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1380
+	JNZ  row_1381
 	VZEROUPPER
 	RET
 
@@ -15672,128 +15672,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1394
+	JA         loadslow_1395
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1395
+	JMP        loaded_1396
 
-loadslow_1394:
+loadslow_1395:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1396:
+copy_1397:
 	CMPQ BX, DX
-	JGE  copied_1397
+	JGE  copied_1398
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1396
+	JMP  copy_1397
 
-copied_1397:
+copied_1398:
 	VMOVUPS (SP), Y5
 
-loaded_1395:
+loaded_1396:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1398
+	JA         loadslow_1399
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1399
+	JMP        loaded_1400
 
-loadslow_1398:
+loadslow_1399:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1400:
+copy_1401:
 	CMPQ BX, DX
-	JGE  copied_1401
+	JGE  copied_1402
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1400
+	JMP  copy_1401
 
-copied_1401:
+copied_1402:
 	VMOVUPS (SP), Y6
 
-loaded_1399:
+loaded_1400:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1402
+	JA         loadslow_1403
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1403
+	JMP        loaded_1404
 
-loadslow_1402:
+loadslow_1403:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1404:
+copy_1405:
 	CMPQ BX, DX
-	JGE  copied_1405
+	JGE  copied_1406
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1404
+	JMP  copy_1405
 
-copied_1405:
+copied_1406:
 	VMOVUPS (SP), Y7
 
-loaded_1403:
+loaded_1404:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1406
+	JA         loadslow_1407
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1407
+	JMP        loaded_1408
 
-loadslow_1406:
+loadslow_1407:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1408:
+copy_1409:
 	CMPQ BX, DX
-	JGE  copied_1409
+	JGE  copied_1410
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1408
+	JMP  copy_1409
 
-copied_1409:
+copied_1410:
 	VMOVUPS (SP), Y8
 
-loaded_1407:
+loaded_1408:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1410:
+row_1411:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1411
+	JZ         noprefetch_1412
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_1411:
+noprefetch_1412:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -15804,56 +15804,56 @@ noprefetch_1411:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_1412
+	JA          loadslow_1413
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_1413
+	JMP         loaded_1414
 
-loadslow_1412:
+loadslow_1413:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1414:
+copy_1415:
 	CMPQ R9, R8
-	JGE  copied_1415
+	JGE  copied_1416
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1414
+	JMP  copy_1415
 
-copied_1415:
+copied_1416:
 	VMOVUPS (SP), Y9
 
-loaded_1413:
+loaded_1414:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1416
+	JA         loadslow_1417
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_1417
+	JMP        loaded_1418
 
-loadslow_1416:
+loadslow_1417:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1418:
+copy_1419:
 	CMPQ R9, R8
-	JGE  copied_1419
+	JGE  copied_1420
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1418
+	JMP  copy_1419
 
-copied_1419:
+copied_1420:
 	VMOVUPS (SP), Y10
 
-loaded_1417:
+loaded_1418:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -15861,30 +15861,30 @@ loaded_1417:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_1420
+	JA          storeslow_1421
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_1421
+	JMP         stored_1422
 
-storeslow_1420:
+storeslow_1421:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1422:
+copy_1423:
 	CMPQ R9, R8
-	JGE  copied_1423
+	JGE  copied_1424
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1422
+	JMP  copy_1423
 
-copied_1423:
-stored_1421:
+copied_1424:
+stored_1422:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1410
+	JNZ  row_1411
 	VZEROUPPER
 	RET
 
@@ -15893,209 +15893,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1424
+	JA         loadslow_1425
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_1425
+	JMP        loaded_1426
 
-loadslow_1424:
+loadslow_1425:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1426:
+copy_1427:
 	CMPQ BX, DX
-	JGE  copied_1427
+	JGE  copied_1428
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1426
+	JMP  copy_1427
 
-copied_1427:
+copied_1428:
 	VMOVUPS (SP), Y1
 
-loaded_1425:
+loaded_1426:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1428
+	JA         loadslow_1429
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_1429
+	JMP        loaded_1430
 
-loadslow_1428:
+loadslow_1429:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1430:
+copy_1431:
 	CMPQ BX, DX
-	JGE  copied_1431
+	JGE  copied_1432
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1430
+	JMP  copy_1431
 
-copied_1431:
+copied_1432:
 	VMOVUPS (SP), Y2
 
-loaded_1429:
+loaded_1430:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1432
+	JA         loadslow_1433
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1433
+	JMP        loaded_1434
 
-loadslow_1432:
+loadslow_1433:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1434:
+copy_1435:
 	CMPQ BX, DX
-	JGE  copied_1435
+	JGE  copied_1436
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1434
+	JMP  copy_1435
 
-copied_1435:
+copied_1436:
 	VMOVUPS (SP), Y3
 
-loaded_1433:
+loaded_1434:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1436
+	JA         loadslow_1437
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1437
+	JMP        loaded_1438
 
-loadslow_1436:
+loadslow_1437:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1438:
+copy_1439:
 	CMPQ BX, DX
-	JGE  copied_1439
+	JGE  copied_1440
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1438
+	JMP  copy_1439
 
-copied_1439:
+copied_1440:
 	VMOVUPS (SP), Y4
 
-loaded_1437:
+loaded_1438:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1440:
+row_1441:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1441
+	JZ         noprefetch_1442
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_1441:
+noprefetch_1442:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1442
+	JA         loadslow_1443
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_1443
+	JMP        loaded_1444
 
-loadslow_1442:
+loadslow_1443:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1444:
+copy_1445:
 	CMPQ R8, DI
-	JGE  copied_1445
+	JGE  copied_1446
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1444
+	JMP  copy_1445
 
-copied_1445:
+copied_1446:
 	VMOVUPS (SP), Y5
 
-loaded_1443:
+loaded_1444:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1446
+	JA         loadslow_1447
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_1447
+	JMP        loaded_1448
 
-loadslow_1446:
+loadslow_1447:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1448:
+copy_1449:
 	CMPQ R8, DI
-	JGE  copied_1449
+	JGE  copied_1450
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1448
+	JMP  copy_1449
 
-copied_1449:
+copied_1450:
 	VMOVUPS (SP), Y6
 
-loaded_1447:
+loaded_1448:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1450
+	JA          storeslow_1451
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_1451
+	JMP         stored_1452
 
-storeslow_1450:
+storeslow_1451:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1452:
+copy_1453:
 	CMPQ R8, DI
-	JGE  copied_1453
+	JGE  copied_1454
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1452
+	JMP  copy_1453
 
-copied_1453:
-stored_1451:
+copied_1454:
+stored_1452:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1440
+	JNZ  row_1441
 	VZEROUPPER
 	RET
 
-streaming_1356:
+streaming_1357:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -16105,17 +16105,17 @@ streaming_1356:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_1454:
+rows_1455:
 	CMPQ R10, $0x01
-	JB   rowsdone_1455
+	JB   rowsdone_1456
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_1459:
+blocks_1460:
 	CMPQ        R11, R12
-	JGT         blocksdone_1460
+	JGT         blocksdone_1461
 	VMOVUPS     (SI)(R11*1), Y1
 	VMOVUPS     (DI)(R11*1), Y2
 	VMOVUPS     (R8)(R11*1), Y3
@@ -16157,14 +16157,14 @@ blocks_1459:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_1459
+	JMP         blocks_1460
 
-blocksdone_1460:
+blocksdone_1461:
 	ADDQ $0x00000060, R12
 
-singles_1456:
+singles_1457:
 	CMPQ        R11, R12
-	JGT         tail_1457
+	JGT         tail_1458
 	VMOVUPS     (SI)(R11*1), Y1
 	VMOVUPS     (DI)(R11*1), Y2
 	VMOVUPS     (R8)(R11*1), Y3
@@ -16176,174 +16176,174 @@ singles_1456:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1456
+	JMP         singles_1457
 
-tail_1457:
+tail_1458:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_1458
+	JEQ        done_1459
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1461
+	JA         loadslow_1462
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_1462
+	JMP        loaded_1463
 
-loadslow_1461:
+loadslow_1462:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1463:
+copy_1464:
 	CMPQ R15, R14
-	JGE  copied_1464
+	JGE  copied_1465
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1463
+	JMP  copy_1464
 
-copied_1464:
+copied_1465:
 	VMOVUPS (SP), Y1
 
-loaded_1462:
+loaded_1463:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1465
+	JA         loadslow_1466
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_1466
+	JMP        loaded_1467
 
-loadslow_1465:
+loadslow_1466:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1467:
+copy_1468:
 	CMPQ R15, R14
-	JGE  copied_1468
+	JGE  copied_1469
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1467
+	JMP  copy_1468
 
-copied_1468:
+copied_1469:
 	VMOVUPS (SP), Y2
 
-loaded_1466:
+loaded_1467:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1469
+	JA         loadslow_1470
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_1470
+	JMP        loaded_1471
 
-loadslow_1469:
+loadslow_1470:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1471:
+copy_1472:
 	CMPQ R15, R14
-	JGE  copied_1472
+	JGE  copied_1473
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1471
+	JMP  copy_1472
 
-copied_1472:
+copied_1473:
 	VMOVUPS (SP), Y3
 
-loaded_1470:
+loaded_1471:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1473
+	JA         loadslow_1474
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_1474
+	JMP        loaded_1475
 
-loadslow_1473:
+loadslow_1474:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1475:
+copy_1476:
 	CMPQ R15, R14
-	JGE  copied_1476
+	JGE  copied_1477
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1475
+	JMP  copy_1476
 
-copied_1476:
+copied_1477:
 	VMOVUPS (SP), Y4
 
-loaded_1474:
+loaded_1475:
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1477
+	JA         loadslow_1478
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_1478
+	JMP        loaded_1479
 
-loadslow_1477:
+loadslow_1478:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1479:
+copy_1480:
 	CMPQ R15, R14
-	JGE  copied_1480
+	JGE  copied_1481
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1479
+	JMP  copy_1480
 
-copied_1480:
+copied_1481:
 	VMOVUPS (SP), Y5
 
-loaded_1478:
+loaded_1479:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1481
+	JA         loadslow_1482
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_1482
+	JMP        loaded_1483
 
-loadslow_1481:
+loadslow_1482:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1483:
+copy_1484:
 	CMPQ R15, R14
-	JGE  copied_1484
+	JGE  copied_1485
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1483
+	JMP  copy_1484
 
-copied_1484:
+copied_1485:
 	VMOVUPS (SP), Y6
 
-loaded_1482:
+loaded_1483:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -16351,39 +16351,39 @@ loaded_1482:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1485
+	JA          storeslow_1486
 	VMASKMOVPS  Y5, Y0, (R11)
-	JMP         stored_1486
+	JMP         stored_1487
 
-storeslow_1485:
+storeslow_1486:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1487:
+copy_1488:
 	CMPQ R14, R13
-	JGE  copied_1488
+	JGE  copied_1489
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1487
+	JMP  copy_1488
 
-copied_1488:
-stored_1486:
+copied_1489:
+stored_1487:
 	MOVQ R12, R11
 
-done_1458:
+done_1459:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_1454
+	JMP  rows_1455
 
-rowsdone_1455:
+rowsdone_1456:
 	VZEROUPPER
 	RET
 
-nontemporal_1355:
+nontemporal_1356:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -16394,12 +16394,12 @@ nontemporal_1355:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_1489
+	JA      streaming_1490
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_1490
+	JZ      full_1491
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -16407,7 +16407,7 @@ nontemporal_1355:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_1490:
+full_1491:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -16441,10 +16441,10 @@ full_1490:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1491:
+row_1492:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1492
+	JZ         noprefetch_1493
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -16452,7 +16452,7 @@ row_1491:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_1492:
+noprefetch_1493:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16478,7 +16478,7 @@ noprefetch_1492:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1491
+	JNZ         row_1492
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16505,16 +16505,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1493:
+row_1494:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1494
+	JZ         noprefetch_1495
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_1494:
+noprefetch_1495:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16534,7 +16534,7 @@ noprefetch_1494:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1493
+	JNZ         row_1494
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16553,14 +16553,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1495:
+row_1496:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1496
+	JZ         noprefetch_1497
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_1496:
+noprefetch_1497:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16574,7 +16574,7 @@ noprefetch_1496:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1495
+	JNZ         row_1496
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16601,122 +16601,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1497
+	JA         loadslow_1498
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1498
+	JMP        loaded_1499
 
-loadslow_1497:
+loadslow_1498:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1499:
+copy_1500:
 	CMPQ BX, DX
-	JGE  copied_1500
+	JGE  copied_1501
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1499
+	JMP  copy_1500
 
-copied_1500:
+copied_1501:
 	VMOVUPS (SP), Y9
 
-loaded_1498:
+loaded_1499:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1501
+	JA         loadslow_1502
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1502
+	JMP        loaded_1503
 
-loadslow_1501:
+loadslow_1502:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1503:
+copy_1504:
 	CMPQ BX, DX
-	JGE  copied_1504
+	JGE  copied_1505
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1503
+	JMP  copy_1504
 
-copied_1504:
+copied_1505:
 	VMOVUPS (SP), Y10
 
-loaded_1502:
+loaded_1503:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1505
+	JA         loadslow_1506
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1506
+	JMP        loaded_1507
 
-loadslow_1505:
+loadslow_1506:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1507:
+copy_1508:
 	CMPQ BX, DX
-	JGE  copied_1508
+	JGE  copied_1509
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1507
+	JMP  copy_1508
 
-copied_1508:
+copied_1509:
 	VMOVUPS (SP), Y11
 
-loaded_1506:
+loaded_1507:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1509
+	JA         loadslow_1510
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1510
+	JMP        loaded_1511
 
-loadslow_1509:
+loadslow_1510:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1511:
+copy_1512:
 	CMPQ BX, DX
-	JGE  copied_1512
+	JGE  copied_1513
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1511
+	JMP  copy_1512
 
-copied_1512:
+copied_1513:
 	VMOVUPS (SP), Y12
 
-loaded_1510:
+loaded_1511:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1513:
+row_1514:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1514
+	JZ         noprefetch_1515
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -16724,7 +16724,7 @@ row_1513:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_1514:
+noprefetch_1515:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16744,56 +16744,56 @@ noprefetch_1514:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_1515
+	JA          loadslow_1516
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_1516
+	JMP         loaded_1517
 
-loadslow_1515:
+loadslow_1516:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1517:
+copy_1518:
 	CMPQ R9, R8
-	JGE  copied_1518
+	JGE  copied_1519
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1517
+	JMP  copy_1518
 
-copied_1518:
+copied_1519:
 	VMOVUPS (SP), Y13
 
-loaded_1516:
+loaded_1517:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1519
+	JA         loadslow_1520
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_1520
+	JMP        loaded_1521
 
-loadslow_1519:
+loadslow_1520:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1521:
+copy_1522:
 	CMPQ R9, R8
-	JGE  copied_1522
+	JGE  copied_1523
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1521
+	JMP  copy_1522
 
-copied_1522:
+copied_1523:
 	VMOVUPS (SP), Y14
 
-loaded_1520:
+loaded_1521:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -16801,30 +16801,30 @@ loaded_1520:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_1523
+	JA          storeslow_1524
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_1524
+	JMP         stored_1525
 
-storeslow_1523:
+storeslow_1524:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1525:
+copy_1526:
 	CMPQ R9, R8
-	JGE  copied_1526
+	JGE  copied_1527
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1525
+	JMP  copy_1526
 
-copied_1526:
-stored_1524:
+copied_1527:
+stored_1525:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1513
+	JNZ  row_1514
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16843,128 +16843,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1527
+	JA         loadslow_1528
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1528
+	JMP        loaded_1529
 
-loadslow_1527:
+loadslow_1528:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1529:
+copy_1530:
 	CMPQ BX, DX
-	JGE  copied_1530
+	JGE  copied_1531
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1529
+	JMP  copy_1530
 
-copied_1530:
+copied_1531:
 	VMOVUPS (SP), Y5
 
-loaded_1528:
+loaded_1529:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1531
+	JA         loadslow_1532
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1532
+	JMP        loaded_1533
 
-loadslow_1531:
+loadslow_1532:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1533:
+copy_1534:
 	CMPQ BX, DX
-	JGE  copied_1534
+	JGE  copied_1535
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1533
+	JMP  copy_1534
 
-copied_1534:
+copied_1535:
 	VMOVUPS (SP), Y6
 
-loaded_1532:
+loaded_1533:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1535
+	JA         loadslow_1536
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1536
+	JMP        loaded_1537
 
-loadslow_1535:
+loadslow_1536:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1537:
+copy_1538:
 	CMPQ BX, DX
-	JGE  copied_1538
+	JGE  copied_1539
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1537
+	JMP  copy_1538
 
-copied_1538:
+copied_1539:
 	VMOVUPS (SP), Y7
 
-loaded_1536:
+loaded_1537:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1539
+	JA         loadslow_1540
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1540
+	JMP        loaded_1541
 
-loadslow_1539:
+loadslow_1540:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1541:
+copy_1542:
 	CMPQ BX, DX
-	JGE  copied_1542
+	JGE  copied_1543
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1541
+	JMP  copy_1542
 
-copied_1542:
+copied_1543:
 	VMOVUPS (SP), Y8
 
-loaded_1540:
+loaded_1541:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1543:
+row_1544:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1544
+	JZ         noprefetch_1545
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_1544:
+noprefetch_1545:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16978,56 +16978,56 @@ noprefetch_1544:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_1545
+	JA          loadslow_1546
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_1546
+	JMP         loaded_1547
 
-loadslow_1545:
+loadslow_1546:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1547:
+copy_1548:
 	CMPQ R9, R8
-	JGE  copied_1548
+	JGE  copied_1549
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1547
+	JMP  copy_1548
 
-copied_1548:
+copied_1549:
 	VMOVUPS (SP), Y9
 
-loaded_1546:
+loaded_1547:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1549
+	JA         loadslow_1550
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_1550
+	JMP        loaded_1551
 
-loadslow_1549:
+loadslow_1550:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1551:
+copy_1552:
 	CMPQ R9, R8
-	JGE  copied_1552
+	JGE  copied_1553
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1551
+	JMP  copy_1552
 
-copied_1552:
+copied_1553:
 	VMOVUPS (SP), Y10
 
-loaded_1550:
+loaded_1551:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -17035,30 +17035,30 @@ loaded_1550:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_1553
+	JA          storeslow_1554
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_1554
+	JMP         stored_1555
 
-storeslow_1553:
+storeslow_1554:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1555:
+copy_1556:
 	CMPQ R9, R8
-	JGE  copied_1556
+	JGE  copied_1557
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1555
+	JMP  copy_1556
 
-copied_1556:
-stored_1554:
+copied_1557:
+stored_1555:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1543
+	JNZ  row_1544
 	SFENCE
 	VZEROUPPER
 	RET
@@ -17068,213 +17068,213 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1557
+	JA         loadslow_1558
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_1558
+	JMP        loaded_1559
 
-loadslow_1557:
+loadslow_1558:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1559:
+copy_1560:
 	CMPQ BX, DX
-	JGE  copied_1560
+	JGE  copied_1561
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1559
+	JMP  copy_1560
 
-copied_1560:
+copied_1561:
 	VMOVUPS (SP), Y1
 
-loaded_1558:
+loaded_1559:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1561
+	JA         loadslow_1562
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_1562
+	JMP        loaded_1563
 
-loadslow_1561:
+loadslow_1562:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1563:
+copy_1564:
 	CMPQ BX, DX
-	JGE  copied_1564
+	JGE  copied_1565
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1563
+	JMP  copy_1564
 
-copied_1564:
+copied_1565:
 	VMOVUPS (SP), Y2
 
-loaded_1562:
+loaded_1563:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1565
+	JA         loadslow_1566
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1566
+	JMP        loaded_1567
 
-loadslow_1565:
+loadslow_1566:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1567:
+copy_1568:
 	CMPQ BX, DX
-	JGE  copied_1568
+	JGE  copied_1569
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1567
+	JMP  copy_1568
 
-copied_1568:
+copied_1569:
 	VMOVUPS (SP), Y3
 
-loaded_1566:
+loaded_1567:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1569
+	JA         loadslow_1570
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1570
+	JMP        loaded_1571
 
-loadslow_1569:
+loadslow_1570:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1571:
+copy_1572:
 	CMPQ BX, DX
-	JGE  copied_1572
+	JGE  copied_1573
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1571
+	JMP  copy_1572
 
-copied_1572:
+copied_1573:
 	VMOVUPS (SP), Y4
 
-loaded_1570:
+loaded_1571:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1573:
+row_1574:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1574
+	JZ         noprefetch_1575
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_1574:
+noprefetch_1575:
 	LEAQ       16384(CX), DI
 	ANDQ       $-4096, DI
 	PREFETCHT0 (DI)
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1575
+	JA         loadslow_1576
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_1576
+	JMP        loaded_1577
 
-loadslow_1575:
+loadslow_1576:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1577:
+copy_1578:
 	CMPQ R8, DI
-	JGE  copied_1578
+	JGE  copied_1579
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1577
+	JMP  copy_1578
 
-copied_1578:
+copied_1579:
 	VMOVUPS (SP), Y5
 
-loaded_1576:
+loaded_1577:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1579
+	JA         loadslow_1580
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_1580
+	JMP        loaded_1581
 
-loadslow_1579:
+loadslow_1580:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1581:
+copy_1582:
 	CMPQ R8, DI
-	JGE  copied_1582
+	JGE  copied_1583
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1581
+	JMP  copy_1582
 
-copied_1582:
+copied_1583:
 	VMOVUPS (SP), Y6
 
-loaded_1580:
+loaded_1581:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1583
+	JA          storeslow_1584
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_1584
+	JMP         stored_1585
 
-storeslow_1583:
+storeslow_1584:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1585:
+copy_1586:
 	CMPQ R8, DI
-	JGE  copied_1586
+	JGE  copied_1587
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1585
+	JMP  copy_1586
 
-copied_1586:
-stored_1584:
+copied_1587:
+stored_1585:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1573
+	JNZ  row_1574
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_1489:
+streaming_1490:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -17284,17 +17284,17 @@ streaming_1489:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_1587:
+rows_1588:
 	CMPQ R10, $0x01
-	JB   rowsdone_1588
+	JB   rowsdone_1589
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_1592:
+blocks_1593:
 	CMPQ        R11, R12
-	JGT         blocksdone_1593
+	JGT         blocksdone_1594
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -17339,14 +17339,14 @@ blocks_1592:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_1592
+	JMP         blocks_1593
 
-blocksdone_1593:
+blocksdone_1594:
 	ADDQ $0x00000060, R12
 
-singles_1589:
+singles_1590:
 	CMPQ        R11, R12
-	JGT         tail_1590
+	JGT         tail_1591
 	VMOVUPS     (SI)(R11*1), Y1
 	VMOVUPS     (DI)(R11*1), Y2
 	VMOVUPS     (R8)(R11*1), Y3
@@ -17358,174 +17358,174 @@ singles_1589:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1589
+	JMP         singles_1590
 
-tail_1590:
+tail_1591:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_1591
+	JEQ        done_1592
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1594
+	JA         loadslow_1595
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_1595
+	JMP        loaded_1596
 
-loadslow_1594:
+loadslow_1595:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1596:
+copy_1597:
 	CMPQ R15, R14
-	JGE  copied_1597
+	JGE  copied_1598
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1596
+	JMP  copy_1597
 
-copied_1597:
+copied_1598:
 	VMOVUPS (SP), Y1
 
-loaded_1595:
+loaded_1596:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1598
+	JA         loadslow_1599
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_1599
+	JMP        loaded_1600
 
-loadslow_1598:
+loadslow_1599:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1600:
+copy_1601:
 	CMPQ R15, R14
-	JGE  copied_1601
+	JGE  copied_1602
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1600
+	JMP  copy_1601
 
-copied_1601:
+copied_1602:
 	VMOVUPS (SP), Y2
 
-loaded_1599:
+loaded_1600:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1602
+	JA         loadslow_1603
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_1603
+	JMP        loaded_1604
 
-loadslow_1602:
+loadslow_1603:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1604:
+copy_1605:
 	CMPQ R15, R14
-	JGE  copied_1605
+	JGE  copied_1606
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1604
+	JMP  copy_1605
 
-copied_1605:
+copied_1606:
 	VMOVUPS (SP), Y3
 
-loaded_1603:
+loaded_1604:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1606
+	JA         loadslow_1607
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_1607
+	JMP        loaded_1608
 
-loadslow_1606:
+loadslow_1607:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1608:
+copy_1609:
 	CMPQ R15, R14
-	JGE  copied_1609
+	JGE  copied_1610
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1608
+	JMP  copy_1609
 
-copied_1609:
+copied_1610:
 	VMOVUPS (SP), Y4
 
-loaded_1607:
+loaded_1608:
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1610
+	JA         loadslow_1611
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_1611
+	JMP        loaded_1612
 
-loadslow_1610:
+loadslow_1611:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1612:
+copy_1613:
 	CMPQ R15, R14
-	JGE  copied_1613
+	JGE  copied_1614
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1612
+	JMP  copy_1613
 
-copied_1613:
+copied_1614:
 	VMOVUPS (SP), Y5
 
-loaded_1611:
+loaded_1612:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1614
+	JA         loadslow_1615
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_1615
+	JMP        loaded_1616
 
-loadslow_1614:
+loadslow_1615:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1616:
+copy_1617:
 	CMPQ R15, R14
-	JGE  copied_1617
+	JGE  copied_1618
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1616
+	JMP  copy_1617
 
-copied_1617:
+copied_1618:
 	VMOVUPS (SP), Y6
 
-loaded_1615:
+loaded_1616:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -17533,35 +17533,35 @@ loaded_1615:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1618
+	JA          storeslow_1619
 	VMASKMOVPS  Y5, Y0, (R11)
-	JMP         stored_1619
+	JMP         stored_1620
 
-storeslow_1618:
+storeslow_1619:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1620:
+copy_1621:
 	CMPQ R14, R13
-	JGE  copied_1621
+	JGE  copied_1622
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1620
+	JMP  copy_1621
 
-copied_1621:
-stored_1619:
+copied_1622:
+stored_1620:
 	MOVQ R12, R11
 
-done_1591:
+done_1592:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_1587
+	JMP  rows_1588
 
-rowsdone_1588:
+rowsdone_1589:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -17588,9 +17588,9 @@ TEXT ·finiteAVX2(SB), NOSPLIT, $72-49
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000020, DX
 
-singles_1622:
+singles_1623:
 	CMPQ    BX, DX
-	JGT     tail_1623
+	JGT     tail_1624
 	VMOVUPD (AX)(BX*2), Y2
 	VMOVUPD 32(AX)(BX*2), Y3
 	VMOVUPD (CX)(BX*2), Y4
@@ -17602,12 +17602,12 @@ singles_1622:
 	VSUBPD  Y3, Y3, Y3
 	VADDPD  Y3, Y1, Y1
 	ADDQ    $0x00000020, BX
-	JMP     singles_1622
+	JMP     singles_1623
 
-tail_1623:
+tail_1624:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_1624
+	JEQ     done_1625
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
@@ -17616,15 +17616,15 @@ tail_1623:
 	LEAQ    (AX)(BX*2), R8
 	XORQ    AX, AX
 
-copy_1625:
+copy_1626:
 	CMPQ AX, SI
-	JGE  copied_1626
+	JGE  copied_1627
 	MOVL (R8)(AX*1), DI
 	MOVL DI, (SP)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1625
+	JMP  copy_1626
 
-copied_1626:
+copied_1627:
 	VMOVUPD (SP), Y2
 	VMOVUPD 32(SP), Y3
 	VXORPS  Y4, Y4, Y4
@@ -17635,15 +17635,15 @@ copied_1626:
 	LEAQ    (CX)(BX*2), SI
 	XORQ    CX, CX
 
-copy_1627:
+copy_1628:
 	CMPQ CX, AX
-	JGE  copied_1628
+	JGE  copied_1629
 	MOVL (SI)(CX*1), BX
 	MOVL BX, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_1627
+	JMP  copy_1628
 
-copied_1628:
+copied_1629:
 	VMOVUPD (SP), Y4
 	VMOVUPD 32(SP), Y5
 	VADDPD  Y4, Y2, Y2
@@ -17654,7 +17654,7 @@ copied_1628:
 	VADDPD  Y3, Y1, Y1
 	MOVQ    DX, BX
 
-done_1624:
+done_1625:
 	VADDPD Y1, Y0, Y0
 	VPTEST Y0, Y0
 	SETEQ  AL
@@ -17687,9 +17687,9 @@ TEXT ·invStdAVX2(SB), NOSPLIT, $72-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000020, DX
 
-singles_1629:
+singles_1630:
 	CMPQ    BX, DX
-	JGT     tail_1630
+	JGT     tail_1631
 	VMOVUPD (CX)(BX*2), Y3
 	VMOVUPD 32(CX)(BX*2), Y4
 	VMULPD  Y0, Y3, Y3
@@ -17703,12 +17703,12 @@ singles_1629:
 	VMOVUPD Y3, (AX)(BX*2)
 	VMOVUPD Y4, 32(AX)(BX*2)
 	ADDQ    $0x00000020, BX
-	JMP     singles_1629
+	JMP     singles_1630
 
-tail_1630:
+tail_1631:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_1631
+	JEQ     done_1632
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -17717,15 +17717,15 @@ tail_1630:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_1632:
+copy_1633:
 	CMPQ CX, SI
-	JGE  copied_1633
+	JGE  copied_1634
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_1632
+	JMP  copy_1633
 
-copied_1633:
+copied_1634:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VMULPD  Y0, Y3, Y3
@@ -17743,18 +17743,18 @@ copied_1633:
 	LEAQ    (AX)(BX*2), SI
 	XORQ    AX, AX
 
-copy_1634:
+copy_1635:
 	CMPQ AX, CX
-	JGE  copied_1635
+	JGE  copied_1636
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1634
+	JMP  copy_1635
 
-copied_1635:
+copied_1636:
 	MOVQ DX, BX
 
-done_1631:
+done_1632:
 	VZEROUPPER
 	RET
 
@@ -17786,9 +17786,9 @@ TEXT ·foldAVX2(SB), NOSPLIT, $72-200
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000020, R10
 
-singles_1636:
+singles_1637:
 	CMPQ         R11, R10
-	JGT          tail_1637
+	JGT          tail_1638
 	VMOVUPD      (BX)(R11*2), Y3
 	VMOVUPD      32(BX)(R11*2), Y4
 	VMOVUPD      (SI)(R11*2), Y5
@@ -17864,12 +17864,12 @@ singles_1636:
 	VINSERTF128  $0x01, X4, Y3, Y3
 	VMOVUPS      Y3, (DX)(R11*1)
 	ADDQ         $0x00000020, R11
-	JMP          singles_1636
+	JMP          singles_1637
 
-tail_1637:
+tail_1638:
 	ADDQ    $0x00000020, R10
 	CMPQ    R11, R10
-	JEQ     done_1638
+	JEQ     done_1639
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -17878,15 +17878,15 @@ tail_1637:
 	LEAQ    (BX)(R11*2), R14
 	XORQ    BX, BX
 
-copy_1639:
+copy_1640:
 	CMPQ BX, R12
-	JGE  copied_1640
+	JGE  copied_1641
 	MOVL (R14)(BX*1), R13
 	MOVL R13, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1639
+	JMP  copy_1640
 
-copied_1640:
+copied_1641:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -17897,71 +17897,71 @@ copied_1640:
 	LEAQ    (SI)(R11*2), R13
 	XORQ    SI, SI
 
-copy_1641:
+copy_1642:
 	CMPQ SI, BX
-	JGE  copied_1642
+	JGE  copied_1643
 	MOVL (R13)(SI*1), R12
 	MOVL R12, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1641
+	JMP  copy_1642
 
-copied_1642:
+copied_1643:
 	VMOVUPD    (SP), Y5
 	VMOVUPD    32(SP), Y6
 	LEAQ       (R8)(R11*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1643
+	JA         loadslow_1644
 	VMASKMOVPS (BX), Y2, Y7
-	JMP        loaded_1644
+	JMP        loaded_1645
 
-loadslow_1643:
+loadslow_1644:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R8, R8
 
-copy_1645:
+copy_1646:
 	CMPQ R8, SI
-	JGE  copied_1646
+	JGE  copied_1647
 	MOVL (BX)(R8*1), R12
 	MOVL R12, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1645
+	JMP  copy_1646
 
-copied_1646:
+copied_1647:
 	VMOVUPS (SP), Y7
 
-loaded_1644:
+loaded_1645:
 	LEAQ       (R9)(R11*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1647
+	JA         loadslow_1648
 	VMASKMOVPS (BX), Y2, Y8
-	JMP        loaded_1648
+	JMP        loaded_1649
 
-loadslow_1647:
+loadslow_1648:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R8, R8
 
-copy_1649:
+copy_1650:
 	CMPQ R8, SI
-	JGE  copied_1650
+	JGE  copied_1651
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1649
+	JMP  copy_1650
 
-copied_1650:
+copied_1651:
 	VMOVUPS (SP), Y8
 
-loaded_1648:
+loaded_1649:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
@@ -17970,15 +17970,15 @@ loaded_1648:
 	LEAQ    (DI)(R11*2), R8
 	XORQ    SI, SI
 
-copy_1651:
+copy_1652:
 	CMPQ SI, BX
-	JGE  copied_1652
+	JGE  copied_1653
 	MOVL (R8)(SI*1), DI
 	MOVL DI, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1651
+	JMP  copy_1652
 
-copied_1652:
+copied_1653:
 	VMOVUPD      (SP), Y9
 	VMOVUPD      32(SP), Y10
 	VMULPD       Y5, Y3, Y11
@@ -18044,48 +18044,48 @@ copied_1652:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_1653
+	JA           storeslow_1654
 	VMASKMOVPS   Y4, Y2, (AX)
-	JMP          stored_1654
+	JMP          stored_1655
 
-storeslow_1653:
+storeslow_1654:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_1655:
+copy_1656:
 	CMPQ SI, BX
-	JGE  copied_1656
+	JGE  copied_1657
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1655
+	JMP  copy_1656
 
-copied_1656:
-stored_1654:
+copied_1657:
+stored_1655:
 	LEAQ       (CX)(R11*1), AX
 	MOVQ       AX, CX
 	ANDQ       $0x00000fff, CX
 	CMPQ       CX, $0x00000fe0
-	JA         storeslow_1657
+	JA         storeslow_1658
 	VMASKMOVPS Y6, Y2, (AX)
-	JMP        stored_1658
+	JMP        stored_1659
 
-storeslow_1657:
+storeslow_1658:
 	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1659:
+copy_1660:
 	CMPQ BX, CX
-	JGE  copied_1660
+	JGE  copied_1661
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1659
+	JMP  copy_1660
 
-copied_1660:
-stored_1658:
+copied_1661:
+stored_1659:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y0, X1
 	VCVTPD2PSY  Y5, X0
@@ -18094,28 +18094,28 @@ stored_1658:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1661
+	JA          storeslow_1662
 	VMASKMOVPS  Y1, Y2, (AX)
-	JMP         stored_1662
+	JMP         stored_1663
 
-storeslow_1661:
+storeslow_1662:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1663:
+copy_1664:
 	CMPQ DX, CX
-	JGE  copied_1664
+	JGE  copied_1665
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1663
+	JMP  copy_1664
 
-copied_1664:
-stored_1662:
+copied_1665:
+stored_1663:
 	MOVQ R10, R11
 
-done_1638:
+done_1639:
 	VZEROUPPER
 	RET
 
@@ -18126,7 +18126,7 @@ TEXT ·scaleRowsAVX2(SB), NOSPLIT, $72-136
 
 	// scaleRowsAVX2: y = x*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+128(FP), $0x00
-	JNE     nontemporal_1665
+	JNE     nontemporal_1666
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+96(FP), DX
@@ -18144,10 +18144,10 @@ TEXT ·scaleRowsAVX2(SB), NOSPLIT, $72-136
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_1666:
+sample_1667:
 	XORQ DI, DI
 
-channel_1667:
+channel_1668:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         shift_base+72(FP), R8
@@ -18157,17 +18157,17 @@ channel_1667:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_1671:
+blocks_1672:
 	CMPQ       R8, R9
-	JGT        blocksdone_1672
+	JGT        blocksdone_1673
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_1673
+	JZ         noprefetch_1674
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_1673:
+noprefetch_1674:
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
@@ -18181,91 +18181,91 @@ noprefetch_1673:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_1671
+	JMP         blocks_1672
 
-blocksdone_1672:
+blocksdone_1673:
 	ADDQ $0x00000060, R9
 
-singles_1668:
+singles_1669:
 	CMPQ        R8, R9
-	JGT         tail_1669
+	JGT         tail_1670
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_1668
+	JMP         singles_1669
 
-tail_1669:
+tail_1670:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_1670
+	JEQ        done_1671
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1674
+	JA         loadslow_1675
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1675
+	JMP        loaded_1676
 
-loadslow_1674:
+loadslow_1675:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1676:
+copy_1677:
 	CMPQ R12, R11
-	JGE  copied_1677
+	JGE  copied_1678
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1676
+	JMP  copy_1677
 
-copied_1677:
+copied_1678:
 	VMOVUPS (SP), Y3
 
-loaded_1675:
+loaded_1676:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1678
+	JA          storeslow_1679
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1679
+	JMP         stored_1680
 
-storeslow_1678:
+storeslow_1679:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1680:
+copy_1681:
 	CMPQ R11, R10
-	JGE  copied_1681
+	JGE  copied_1682
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1680
+	JMP  copy_1681
 
-copied_1681:
-stored_1679:
+copied_1682:
+stored_1680:
 	MOVQ R9, R8
 
-done_1670:
+done_1671:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, scale_len+56(FP)
-	JB   channel_1667
+	JB   channel_1668
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_1666
+	JNZ  sample_1667
 	VZEROUPPER
 	RET
 
-nontemporal_1665:
+nontemporal_1666:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+96(FP), DX
@@ -18278,10 +18278,10 @@ nontemporal_1665:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 
-sample_1682:
+sample_1683:
 	XORQ DI, DI
 
-channel_1683:
+channel_1684:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -18294,11 +18294,11 @@ channel_1683:
 	XORQ         R10, R10
 	MOVQ         AX, R9
 	ANDQ         $0x3f, R9
-	JZ           headed_1684
+	JZ           headed_1685
 	MOVQ         $0x00000040, R10
 	SUBQ         R9, R10
 	TESTQ        DI, DI
-	JNZ          merge_1685
+	JNZ          merge_1686
 	MOVQ         R10, R9
 	SHRQ         $0x02, R9
 	MOVQ         R9, R11
@@ -18312,76 +18312,76 @@ channel_1683:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000020, R9
 
-singles_1686:
+singles_1687:
 	CMPQ        R11, R9
-	JGT         tail_1687
+	JGT         tail_1688
 	VMOVUPS     (CX)(R11*1), Y5
 	VFMADD213PS Y3, Y2, Y5
 	VMOVUPS     Y5, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1686
+	JMP         singles_1687
 
-tail_1687:
+tail_1688:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_1688
+	JEQ        done_1689
 	LEAQ       (CX)(R11*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1689
+	JA         loadslow_1690
 	VMASKMOVPS (R12), Y4, Y5
-	JMP        loaded_1690
+	JMP        loaded_1691
 
-loadslow_1689:
+loadslow_1690:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1691:
+copy_1692:
 	CMPQ R14, R13
-	JGE  copied_1692
+	JGE  copied_1693
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1691
+	JMP  copy_1692
 
-copied_1692:
+copied_1693:
 	VMOVUPS (SP), Y5
 
-loaded_1690:
+loaded_1691:
 	VFMADD213PS Y3, Y2, Y5
 	LEAQ        (AX)(R11*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1693
+	JA          storeslow_1694
 	VMASKMOVPS  Y5, Y4, (R11)
-	JMP         stored_1694
+	JMP         stored_1695
 
-storeslow_1693:
+storeslow_1694:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1695:
+copy_1696:
 	CMPQ R13, R12
-	JGE  copied_1696
+	JGE  copied_1697
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1695
+	JMP  copy_1696
 
-copied_1696:
-stored_1694:
+copied_1697:
+stored_1695:
 	MOVQ R9, R11
 
-done_1688:
-	JMP headed_1684
+done_1689:
+	JMP headed_1685
 
-merge_1685:
+merge_1686:
 	MOVQ        R9, R11
 	MOVQ        $0x00000020, R13
 	CMPQ        R11, R13
@@ -18403,7 +18403,7 @@ merge_1685:
 	VBLENDVPS   Y6, Y1, Y5, Y5
 	VMOVNTPS    Y5, 32(AX)(R9*1)
 
-headed_1684:
+headed_1685:
 	MOVQ R8, R9
 	SUBQ R10, R9
 	ANDQ $-64, R9
@@ -18411,17 +18411,17 @@ headed_1684:
 	LEAQ (R10)(R9*1), R9
 	SUBQ $0x00000080, R9
 
-blocks_1700:
+blocks_1701:
 	CMPQ       R11, R9
-	JGT        blocksdone_1701
+	JGT        blocksdone_1702
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_1702
+	JZ         noprefetch_1703
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R11*1)
 	PREFETCHT0 64(R10)(R11*1)
 
-noprefetch_1702:
+noprefetch_1703:
 	LEAQ        16384(AX)(R11*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -18438,81 +18438,81 @@ noprefetch_1702:
 	VFMADD213PS Y3, Y2, Y5
 	VMOVNTPS    Y5, 96(AX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_1700
+	JMP         blocks_1701
 
-blocksdone_1701:
+blocksdone_1702:
 	ADDQ $0x00000060, R9
 
-singles_1697:
+singles_1698:
 	CMPQ        R11, R9
-	JGT         tail_1698
+	JGT         tail_1699
 	VMOVUPS     (CX)(R11*1), Y5
 	VFMADD213PS Y3, Y2, Y5
 	VMOVNTPS    Y5, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1697
+	JMP         singles_1698
 
-tail_1698:
+tail_1699:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_1699
+	JEQ        done_1700
 	LEAQ       (CX)(R11*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1703
+	JA         loadslow_1704
 	VMASKMOVPS (R10), Y4, Y5
-	JMP        loaded_1704
+	JMP        loaded_1705
 
-loadslow_1703:
+loadslow_1704:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1705:
+copy_1706:
 	CMPQ R13, R12
-	JGE  copied_1706
+	JGE  copied_1707
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1705
+	JMP  copy_1706
 
-copied_1706:
+copied_1707:
 	VMOVUPS (SP), Y5
 
-loaded_1704:
+loaded_1705:
 	VFMADD213PS Y3, Y2, Y5
 	LEAQ        (AX)(R11*1), R10
 	MOVQ        R10, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_1707
+	JA          storeslow_1708
 	VMASKMOVPS  Y5, Y4, (R10)
-	JMP         stored_1708
+	JMP         stored_1709
 
-storeslow_1707:
+storeslow_1708:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1709:
+copy_1710:
 	CMPQ R12, R11
-	JGE  copied_1710
+	JGE  copied_1711
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R10)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1709
+	JMP  copy_1710
 
-copied_1710:
-stored_1708:
+copied_1711:
+stored_1709:
 	MOVQ R9, R11
 
-done_1699:
+done_1700:
 	MOVQ        R8, R9
 	SUBQ        R11, R9
-	JZ          tailkept_1711
+	JZ          tailkept_1712
 	MOVQ        R9, R10
 	MOVQ        $0x00000020, R12
 	CMPQ        R10, R12
@@ -18530,15 +18530,15 @@ done_1699:
 	VFMADD213PS Y3, Y2, Y1
 	VMOVAPS     Y1, Y1
 
-tailkept_1711:
+tailkept_1712:
 	ADDQ       R8, AX
 	ADDQ       R8, CX
 	INCQ       DI
 	CMPQ       DI, scale_len+56(FP)
-	JB         channel_1683
+	JB         channel_1684
 	MOVQ       AX, DI
 	ANDQ       $0x3f, DI
-	JZ         flushed_1712
+	JZ         flushed_1713
 	MOVQ       DI, R8
 	MOVQ       $0x00000020, R10
 	CMPQ       R8, R10
@@ -18554,11 +18554,11 @@ tailkept_1711:
 	VMASKMOVPS Y0, Y2, (AX)(DI*1)
 	VMASKMOVPS Y1, Y3, 32(AX)(DI*1)
 
-flushed_1712:
+flushed_1713:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_1682
+	JNZ  sample_1683
 	SFENCE
 	VZEROUPPER
 	RET
@@ -18586,21 +18586,21 @@ TEXT ·scaleShortRowsAVX2(SB), NOSPLIT, $72-136
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
 
-group_1713:
+group_1714:
 	XORQ DI, DI
 
-channel_1714:
+channel_1715:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y2
 	MOVQ         prefetch+120(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_1715
+	JZ           noprefetch_1716
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_1716:
+prefetch_1717:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -18608,23 +18608,23 @@ prefetch_1716:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_1716
+	JNZ        prefetch_1717
 
-noprefetch_1715:
+noprefetch_1716:
 	MOVQ DX, R8
 	ANDQ $-32, R8
 	XORQ R9, R9
 
-pairs_1717:
+pairs_1718:
 	LEAQ 64(R9), R10
 	CMPQ R10, R8
-	JA   single_1718
+	JA   single_1719
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_1721:
+down_1722:
 	CMPQ        R12, $0x02
-	JB          downlast_1722
+	JB          downlast_1723
 	VMOVUPS     (CX)(R9*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R9*1)
@@ -18640,11 +18640,11 @@ down_1721:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_1721
+	JMP         down_1722
 
-downlast_1722:
+downlast_1723:
 	TESTQ       R12, R12
-	JZ          downdone_1723
+	JZ          downdone_1724
 	VMOVUPS     (CX)(R9*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R9*1)
@@ -18652,20 +18652,20 @@ downlast_1722:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 32(AX)(R9*1)
 
-downdone_1723:
+downdone_1724:
 	MOVQ R10, R9
-	JMP  pairs_1717
+	JMP  pairs_1718
 
-single_1718:
+single_1719:
 	CMPQ R9, R8
-	JAE  tail_1719
+	JAE  tail_1720
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_1724:
+down_1725:
 	CMPQ        R11, $0x02
-	JB          downlast_1725
+	JB          downlast_1726
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
@@ -18675,196 +18675,196 @@ down_1724:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_1724
+	JMP         down_1725
 
-downlast_1725:
+downlast_1726:
 	TESTQ       R11, R11
-	JZ          downdone_1726
+	JZ          downdone_1727
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
 
-downdone_1726:
+downdone_1727:
 	ADDQ $0x00000020, R9
 
-tail_1719:
+tail_1720:
 	CMPQ R9, DX
-	JAE  positionsdone_1720
+	JAE  positionsdone_1721
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_1727:
+down_1728:
 	CMPQ       R10, $0x02
-	JB         downlast_1728
+	JB         downlast_1729
 	LEAQ       (CX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1730
+	JA         loadslow_1731
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_1731
+	JMP        loaded_1732
 
-loadslow_1730:
+loadslow_1731:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1732:
+copy_1733:
 	CMPQ R13, R12
-	JGE  copied_1733
+	JGE  copied_1734
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1732
+	JMP  copy_1733
 
-copied_1733:
+copied_1734:
 	VMOVUPS (SP), Y3
 
-loaded_1731:
+loaded_1732:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1734
+	JA          storeslow_1735
 	VMASKMOVPS  Y3, Y0, (R11)
-	JMP         stored_1735
+	JMP         stored_1736
 
-storeslow_1734:
+storeslow_1735:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1736:
+copy_1737:
 	CMPQ R13, R12
-	JGE  copied_1737
+	JGE  copied_1738
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1736
+	JMP  copy_1737
 
-copied_1737:
-stored_1735:
+copied_1738:
+stored_1736:
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1738
+	JA         loadslow_1739
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_1739
+	JMP        loaded_1740
 
-loadslow_1738:
+loadslow_1739:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1740:
+copy_1741:
 	CMPQ R13, R12
-	JGE  copied_1741
+	JGE  copied_1742
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1740
+	JMP  copy_1741
 
-copied_1741:
+copied_1742:
 	VMOVUPS (SP), Y3
 
-loaded_1739:
+loaded_1740:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R9*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1742
+	JA          storeslow_1743
 	VMASKMOVPS  Y3, Y0, (R11)
-	JMP         stored_1743
+	JMP         stored_1744
 
-storeslow_1742:
+storeslow_1743:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1744:
+copy_1745:
 	CMPQ R13, R12
-	JGE  copied_1745
+	JGE  copied_1746
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1744
+	JMP  copy_1745
 
-copied_1745:
-stored_1743:
+copied_1746:
+stored_1744:
 	LEAQ (R8)(BX*2), R8
 	LEAQ (R9)(BX*2), R9
 	SUBQ $0x02, R10
-	JMP  down_1727
+	JMP  down_1728
 
-downlast_1728:
+downlast_1729:
 	TESTQ      R10, R10
-	JZ         downdone_1729
+	JZ         downdone_1730
 	LEAQ       (CX)(R8*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1746
+	JA         loadslow_1747
 	VMASKMOVPS (R9), Y0, Y3
-	JMP        loaded_1747
+	JMP        loaded_1748
 
-loadslow_1746:
+loadslow_1747:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1748:
+copy_1749:
 	CMPQ R11, R10
-	JGE  copied_1749
+	JGE  copied_1750
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1748
+	JMP  copy_1749
 
-copied_1749:
+copied_1750:
 	VMOVUPS (SP), Y3
 
-loaded_1747:
+loaded_1748:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          storeslow_1750
+	JA          storeslow_1751
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1751
+	JMP         stored_1752
 
-storeslow_1750:
+storeslow_1751:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_1752:
+copy_1753:
 	CMPQ R10, R9
-	JGE  copied_1753
+	JGE  copied_1754
 	MOVL (SP)(R10*1), R11
 	MOVL R11, (R8)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_1752
+	JMP  copy_1753
 
-copied_1753:
-stored_1751:
-downdone_1729:
-positionsdone_1720:
+copied_1754:
+stored_1752:
+downdone_1730:
+positionsdone_1721:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_1714
+	JB      channel_1715
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -18872,13 +18872,13 @@ positionsdone_1720:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+104(FP)
-	JZ      done_1754
+	JZ      done_1755
 	MOVQ    group+128(FP), SI
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
-	JMP     group_1713
+	JMP     group_1714
 
-done_1754:
+done_1755:
 	VZEROUPPER
 	RET
 
@@ -18889,7 +18889,7 @@ TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
 
 	// scaleColsAVX2: y = x*scale[i] + shift[i] over rows of len(scale) values.
 	CMPQ    stream+120(FP), $0x00
-	JNE     nontemporal_1755
+	JNE     nontemporal_1756
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -18900,12 +18900,12 @@ TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    scale_len+56(FP), $0x00000030
-	JA      streaming_1756
+	JA      streaming_1757
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, scale_len+56(FP)
-	JZ      full_1757
+	JZ      full_1758
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -18919,7 +18919,7 @@ TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX2_v6_true_false
 
-full_1757:
+full_1758:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -18958,10 +18958,10 @@ full_1757:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1758:
+row_1759:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1759
+	JZ         noprefetch_1760
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -18969,7 +18969,7 @@ row_1758:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1759:
+noprefetch_1760:
 	VMOVUPS     (DX), Y12
 	VFMADD213PS Y1, Y0, Y12
 	VMOVUPS     Y12, (CX)
@@ -18991,7 +18991,7 @@ noprefetch_1759:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1758
+	JNZ         row_1759
 	VZEROUPPER
 	RET
 
@@ -19020,17 +19020,17 @@ scaleColsAVX2_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1760:
+row_1761:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1761
+	JZ         noprefetch_1762
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1761:
+noprefetch_1762:
 	VMOVUPS     (DX), Y10
 	VFMADD213PS Y1, Y0, Y10
 	VMOVUPS     Y10, (CX)
@@ -19049,7 +19049,7 @@ noprefetch_1761:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1760
+	JNZ         row_1761
 	VZEROUPPER
 	RET
 
@@ -19074,16 +19074,16 @@ scaleColsAVX2_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1762:
+row_1763:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1763
+	JZ         noprefetch_1764
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1763:
+noprefetch_1764:
 	VMOVUPS     (DX), Y8
 	VFMADD213PS Y1, Y0, Y8
 	VMOVUPS     Y8, (CX)
@@ -19099,7 +19099,7 @@ noprefetch_1763:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1762
+	JNZ         row_1763
 	VZEROUPPER
 	RET
 
@@ -19120,15 +19120,15 @@ scaleColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1764:
+row_1765:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1765
+	JZ         noprefetch_1766
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1765:
+noprefetch_1766:
 	VMOVUPS     (DX), Y6
 	VFMADD213PS Y1, Y0, Y6
 	VMOVUPS     Y6, (CX)
@@ -19141,7 +19141,7 @@ noprefetch_1765:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1764
+	JNZ         row_1765
 	VZEROUPPER
 	RET
 
@@ -19158,14 +19158,14 @@ scaleColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1766:
+row_1767:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1767
+	JZ         noprefetch_1768
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1767:
+noprefetch_1768:
 	VMOVUPS     (DX), Y4
 	VFMADD213PS Y1, Y0, Y4
 	VMOVUPS     Y4, (CX)
@@ -19175,7 +19175,7 @@ noprefetch_1767:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1766
+	JNZ         row_1767
 	VZEROUPPER
 	RET
 
@@ -19188,20 +19188,20 @@ scaleColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1768:
+row_1769:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1769
+	JZ         noprefetch_1770
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_1769:
+noprefetch_1770:
 	VMOVUPS     (DX), Y2
 	VFMADD213PS Y1, Y0, Y2
 	VMOVUPS     Y2, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1768
+	JNZ         row_1769
 	VZEROUPPER
 	RET
 
@@ -19231,65 +19231,65 @@ scaleColsAVX2_v6_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1770
+	JA         loadslow_1771
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1771
+	JMP        loaded_1772
 
-loadslow_1770:
+loadslow_1771:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1772:
+copy_1773:
 	CMPQ BX, DX
-	JGE  copied_1773
+	JGE  copied_1774
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1772
+	JMP  copy_1773
 
-copied_1773:
+copied_1774:
 	VMOVUPS (SP), Y11
 
-loaded_1771:
+loaded_1772:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       160(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1774
+	JA         loadslow_1775
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1775
+	JMP        loaded_1776
 
-loadslow_1774:
+loadslow_1775:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1776:
+copy_1777:
 	CMPQ BX, DX
-	JGE  copied_1777
+	JGE  copied_1778
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1776
+	JMP  copy_1777
 
-copied_1777:
+copied_1778:
 	VMOVUPS (SP), Y12
 
-loaded_1775:
+loaded_1776:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1778:
+row_1779:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1779
+	JZ         noprefetch_1780
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -19297,7 +19297,7 @@ row_1778:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1779:
+noprefetch_1780:
 	VMOVUPS     (DX), Y13
 	VFMADD213PS Y2, Y1, Y13
 	VMOVUPS     Y13, (CX)
@@ -19317,57 +19317,57 @@ noprefetch_1779:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1780
+	JA          loadslow_1781
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_1781
+	JMP         loaded_1782
 
-loadslow_1780:
+loadslow_1781:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1782:
+copy_1783:
 	CMPQ R8, DI
-	JGE  copied_1783
+	JGE  copied_1784
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1782
+	JMP  copy_1783
 
-copied_1783:
+copied_1784:
 	VMOVUPS (SP), Y13
 
-loaded_1781:
+loaded_1782:
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        160(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1784
+	JA          storeslow_1785
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_1785
+	JMP         stored_1786
 
-storeslow_1784:
+storeslow_1785:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1786:
+copy_1787:
 	CMPQ R8, DI
-	JGE  copied_1787
+	JGE  copied_1788
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1786
+	JMP  copy_1787
 
-copied_1787:
-stored_1785:
+copied_1788:
+stored_1786:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1778
+	JNZ  row_1779
 	VZEROUPPER
 	RET
 
@@ -19393,72 +19393,72 @@ scaleColsAVX2_v5_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1788
+	JA         loadslow_1789
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1789
+	JMP        loaded_1790
 
-loadslow_1788:
+loadslow_1789:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1790:
+copy_1791:
 	CMPQ BX, DX
-	JGE  copied_1791
+	JGE  copied_1792
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1790
+	JMP  copy_1791
 
-copied_1791:
+copied_1792:
 	VMOVUPS (SP), Y9
 
-loaded_1789:
+loaded_1790:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       128(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1792
+	JA         loadslow_1793
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1793
+	JMP        loaded_1794
 
-loadslow_1792:
+loadslow_1793:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1794:
+copy_1795:
 	CMPQ BX, DX
-	JGE  copied_1795
+	JGE  copied_1796
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1794
+	JMP  copy_1795
 
-copied_1795:
+copied_1796:
 	VMOVUPS (SP), Y10
 
-loaded_1793:
+loaded_1794:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1796:
+row_1797:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1797
+	JZ         noprefetch_1798
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1797:
+noprefetch_1798:
 	VMOVUPS     (DX), Y11
 	VFMADD213PS Y2, Y1, Y11
 	VMOVUPS     Y11, (CX)
@@ -19475,57 +19475,57 @@ noprefetch_1797:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1798
+	JA          loadslow_1799
 	VMASKMOVPS  (SI), Y0, Y11
-	JMP         loaded_1799
+	JMP         loaded_1800
 
-loadslow_1798:
+loadslow_1799:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1800:
+copy_1801:
 	CMPQ R8, DI
-	JGE  copied_1801
+	JGE  copied_1802
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1800
+	JMP  copy_1801
 
-copied_1801:
+copied_1802:
 	VMOVUPS (SP), Y11
 
-loaded_1799:
+loaded_1800:
 	VFMADD213PS Y10, Y9, Y11
 	LEAQ        128(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1802
+	JA          storeslow_1803
 	VMASKMOVPS  Y11, Y0, (SI)
-	JMP         stored_1803
+	JMP         stored_1804
 
-storeslow_1802:
+storeslow_1803:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1804:
+copy_1805:
 	CMPQ R8, DI
-	JGE  copied_1805
+	JGE  copied_1806
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1804
+	JMP  copy_1805
 
-copied_1805:
-stored_1803:
+copied_1806:
+stored_1804:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1796
+	JNZ  row_1797
 	VZEROUPPER
 	RET
 
@@ -19547,71 +19547,71 @@ scaleColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1806
+	JA         loadslow_1807
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1807
+	JMP        loaded_1808
 
-loadslow_1806:
+loadslow_1807:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1808:
+copy_1809:
 	CMPQ BX, DX
-	JGE  copied_1809
+	JGE  copied_1810
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1808
+	JMP  copy_1809
 
-copied_1809:
+copied_1810:
 	VMOVUPS (SP), Y7
 
-loaded_1807:
+loaded_1808:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1810
+	JA         loadslow_1811
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1811
+	JMP        loaded_1812
 
-loadslow_1810:
+loadslow_1811:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1812:
+copy_1813:
 	CMPQ BX, DX
-	JGE  copied_1813
+	JGE  copied_1814
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1812
+	JMP  copy_1813
 
-copied_1813:
+copied_1814:
 	VMOVUPS (SP), Y8
 
-loaded_1811:
+loaded_1812:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1814:
+row_1815:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1815
+	JZ         noprefetch_1816
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1815:
+noprefetch_1816:
 	VMOVUPS     (DX), Y9
 	VFMADD213PS Y2, Y1, Y9
 	VMOVUPS     Y9, (CX)
@@ -19625,57 +19625,57 @@ noprefetch_1815:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1816
+	JA          loadslow_1817
 	VMASKMOVPS  (SI), Y0, Y9
-	JMP         loaded_1817
+	JMP         loaded_1818
 
-loadslow_1816:
+loadslow_1817:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1818:
+copy_1819:
 	CMPQ R8, DI
-	JGE  copied_1819
+	JGE  copied_1820
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1818
+	JMP  copy_1819
 
-copied_1819:
+copied_1820:
 	VMOVUPS (SP), Y9
 
-loaded_1817:
+loaded_1818:
 	VFMADD213PS Y8, Y7, Y9
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1820
+	JA          storeslow_1821
 	VMASKMOVPS  Y9, Y0, (SI)
-	JMP         stored_1821
+	JMP         stored_1822
 
-storeslow_1820:
+storeslow_1821:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1822:
+copy_1823:
 	CMPQ R8, DI
-	JGE  copied_1823
+	JGE  copied_1824
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1822
+	JMP  copy_1823
 
-copied_1823:
-stored_1821:
+copied_1824:
+stored_1822:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1814
+	JNZ  row_1815
 	VZEROUPPER
 	RET
 
@@ -19693,70 +19693,70 @@ scaleColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1824
+	JA         loadslow_1825
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1825
+	JMP        loaded_1826
 
-loadslow_1824:
+loadslow_1825:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1826:
+copy_1827:
 	CMPQ BX, DX
-	JGE  copied_1827
+	JGE  copied_1828
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1826
+	JMP  copy_1827
 
-copied_1827:
+copied_1828:
 	VMOVUPS (SP), Y5
 
-loaded_1825:
+loaded_1826:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1828
+	JA         loadslow_1829
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1829
+	JMP        loaded_1830
 
-loadslow_1828:
+loadslow_1829:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1830:
+copy_1831:
 	CMPQ BX, DX
-	JGE  copied_1831
+	JGE  copied_1832
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1830
+	JMP  copy_1831
 
-copied_1831:
+copied_1832:
 	VMOVUPS (SP), Y6
 
-loaded_1829:
+loaded_1830:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1832:
+row_1833:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1833
+	JZ         noprefetch_1834
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1833:
+noprefetch_1834:
 	VMOVUPS     (DX), Y7
 	VFMADD213PS Y2, Y1, Y7
 	VMOVUPS     Y7, (CX)
@@ -19767,57 +19767,57 @@ noprefetch_1833:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1834
+	JA          loadslow_1835
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_1835
+	JMP         loaded_1836
 
-loadslow_1834:
+loadslow_1835:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1836:
+copy_1837:
 	CMPQ R8, DI
-	JGE  copied_1837
+	JGE  copied_1838
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1836
+	JMP  copy_1837
 
-copied_1837:
+copied_1838:
 	VMOVUPS (SP), Y7
 
-loaded_1835:
+loaded_1836:
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1838
+	JA          storeslow_1839
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_1839
+	JMP         stored_1840
 
-storeslow_1838:
+storeslow_1839:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1840:
+copy_1841:
 	CMPQ R8, DI
-	JGE  copied_1841
+	JGE  copied_1842
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1840
+	JMP  copy_1841
 
-copied_1841:
-stored_1839:
+copied_1842:
+stored_1840:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1832
+	JNZ  row_1833
 	VZEROUPPER
 	RET
 
@@ -19831,69 +19831,69 @@ scaleColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1842
+	JA         loadslow_1843
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1843
+	JMP        loaded_1844
 
-loadslow_1842:
+loadslow_1843:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1844:
+copy_1845:
 	CMPQ BX, DX
-	JGE  copied_1845
+	JGE  copied_1846
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1844
+	JMP  copy_1845
 
-copied_1845:
+copied_1846:
 	VMOVUPS (SP), Y3
 
-loaded_1843:
+loaded_1844:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1846
+	JA         loadslow_1847
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1847
+	JMP        loaded_1848
 
-loadslow_1846:
+loadslow_1847:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1848:
+copy_1849:
 	CMPQ BX, DX
-	JGE  copied_1849
+	JGE  copied_1850
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1848
+	JMP  copy_1849
 
-copied_1849:
+copied_1850:
 	VMOVUPS (SP), Y4
 
-loaded_1847:
+loaded_1848:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1850:
+row_1851:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1851
+	JZ         noprefetch_1852
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1851:
+noprefetch_1852:
 	VMOVUPS     (DX), Y5
 	VFMADD213PS Y2, Y1, Y5
 	VMOVUPS     Y5, (CX)
@@ -19901,57 +19901,57 @@ noprefetch_1851:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1852
+	JA          loadslow_1853
 	VMASKMOVPS  (SI), Y0, Y5
-	JMP         loaded_1853
+	JMP         loaded_1854
 
-loadslow_1852:
+loadslow_1853:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1854:
+copy_1855:
 	CMPQ R8, DI
-	JGE  copied_1855
+	JGE  copied_1856
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1854
+	JMP  copy_1855
 
-copied_1855:
+copied_1856:
 	VMOVUPS (SP), Y5
 
-loaded_1853:
+loaded_1854:
 	VFMADD213PS Y4, Y3, Y5
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1856
+	JA          storeslow_1857
 	VMASKMOVPS  Y5, Y0, (SI)
-	JMP         stored_1857
+	JMP         stored_1858
 
-storeslow_1856:
+storeslow_1857:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1858:
+copy_1859:
 	CMPQ R8, DI
-	JGE  copied_1859
+	JGE  copied_1860
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1858
+	JMP  copy_1859
 
-copied_1859:
-stored_1857:
+copied_1860:
+stored_1858:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1850
+	JNZ  row_1851
 	VZEROUPPER
 	RET
 
@@ -19960,141 +19960,141 @@ scaleColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1860
+	JA         loadslow_1861
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_1861
+	JMP        loaded_1862
 
-loadslow_1860:
+loadslow_1861:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1862:
+copy_1863:
 	CMPQ BX, DX
-	JGE  copied_1863
+	JGE  copied_1864
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1862
+	JMP  copy_1863
 
-copied_1863:
+copied_1864:
 	VMOVUPS (SP), Y1
 
-loaded_1861:
+loaded_1862:
 	MOVQ       shift_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1864
+	JA         loadslow_1865
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_1865
+	JMP        loaded_1866
 
-loadslow_1864:
+loadslow_1865:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1866:
+copy_1867:
 	CMPQ BX, DX
-	JGE  copied_1867
+	JGE  copied_1868
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1866
+	JMP  copy_1867
 
-copied_1867:
+copied_1868:
 	VMOVUPS (SP), Y2
 
-loaded_1865:
+loaded_1866:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1868:
+row_1869:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1869
+	JZ         noprefetch_1870
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_1869:
+noprefetch_1870:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1870
+	JA         loadslow_1871
 	VMASKMOVPS (DX), Y0, Y3
-	JMP        loaded_1871
+	JMP        loaded_1872
 
-loadslow_1870:
+loadslow_1871:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1872:
+copy_1873:
 	CMPQ DI, SI
-	JGE  copied_1873
+	JGE  copied_1874
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1872
+	JMP  copy_1873
 
-copied_1873:
+copied_1874:
 	VMOVUPS (SP), Y3
 
-loaded_1871:
+loaded_1872:
 	VFMADD213PS Y2, Y1, Y3
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_1874
+	JA          storeslow_1875
 	VMASKMOVPS  Y3, Y0, (CX)
-	JMP         stored_1875
+	JMP         stored_1876
 
-storeslow_1874:
+storeslow_1875:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1876:
+copy_1877:
 	CMPQ DI, SI
-	JGE  copied_1877
+	JGE  copied_1878
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1876
+	JMP  copy_1877
 
-copied_1877:
-stored_1875:
+copied_1878:
+stored_1876:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1868
+	JNZ  row_1869
 	VZEROUPPER
 	RET
 
-streaming_1756:
+streaming_1757:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_1878:
+rows_1879:
 	CMPQ DI, $0x01
-	JB   rowsdone_1879
+	JB   rowsdone_1880
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000080, R9
 
-blocks_1883:
+blocks_1884:
 	CMPQ        R8, R9
-	JGT         blocksdone_1884
+	JGT         blocksdone_1885
 	VMOVUPS     (BX)(R8*1), Y1
 	VMOVUPS     (SI)(R8*1), Y2
 	VMOVUPS     (DX)(R8*1), Y3
@@ -20116,144 +20116,144 @@ blocks_1883:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 96(CX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_1883
+	JMP         blocks_1884
 
-blocksdone_1884:
+blocksdone_1885:
 	ADDQ $0x00000060, R9
 
-singles_1880:
+singles_1881:
 	CMPQ        R8, R9
-	JGT         tail_1881
+	JGT         tail_1882
 	VMOVUPS     (BX)(R8*1), Y1
 	VMOVUPS     (SI)(R8*1), Y2
 	VMOVUPS     (DX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (CX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_1880
+	JMP         singles_1881
 
-tail_1881:
+tail_1882:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_1882
+	JEQ        done_1883
 	LEAQ       (BX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1885
+	JA         loadslow_1886
 	VMASKMOVPS (R10), Y0, Y1
-	JMP        loaded_1886
+	JMP        loaded_1887
 
-loadslow_1885:
+loadslow_1886:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1887:
+copy_1888:
 	CMPQ R12, R11
-	JGE  copied_1888
+	JGE  copied_1889
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1887
+	JMP  copy_1888
 
-copied_1888:
+copied_1889:
 	VMOVUPS (SP), Y1
 
-loaded_1886:
+loaded_1887:
 	LEAQ       (SI)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1889
+	JA         loadslow_1890
 	VMASKMOVPS (R10), Y0, Y2
-	JMP        loaded_1890
+	JMP        loaded_1891
 
-loadslow_1889:
+loadslow_1890:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1891:
+copy_1892:
 	CMPQ R12, R11
-	JGE  copied_1892
+	JGE  copied_1893
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1891
+	JMP  copy_1892
 
-copied_1892:
+copied_1893:
 	VMOVUPS (SP), Y2
 
-loaded_1890:
+loaded_1891:
 	LEAQ       (DX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1893
+	JA         loadslow_1894
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1894
+	JMP        loaded_1895
 
-loadslow_1893:
+loadslow_1894:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1895:
+copy_1896:
 	CMPQ R12, R11
-	JGE  copied_1896
+	JGE  copied_1897
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1895
+	JMP  copy_1896
 
-copied_1896:
+copied_1897:
 	VMOVUPS (SP), Y3
 
-loaded_1894:
+loaded_1895:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (CX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1897
+	JA          storeslow_1898
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1898
+	JMP         stored_1899
 
-storeslow_1897:
+storeslow_1898:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1899:
+copy_1900:
 	CMPQ R11, R10
-	JGE  copied_1900
+	JGE  copied_1901
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1899
+	JMP  copy_1900
 
-copied_1900:
-stored_1898:
+copied_1901:
+stored_1899:
 	MOVQ R9, R8
 
-done_1882:
+done_1883:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_1878
+	JMP  rows_1879
 
-rowsdone_1879:
+rowsdone_1880:
 	VZEROUPPER
 	RET
 
-nontemporal_1755:
+nontemporal_1756:
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -20264,12 +20264,12 @@ nontemporal_1755:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    scale_len+56(FP), $0x00000030
-	JA      streaming_1901
+	JA      streaming_1902
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, scale_len+56(FP)
-	JZ      full_1902
+	JZ      full_1903
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -20283,7 +20283,7 @@ nontemporal_1755:
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX2_v6_true_true
 
-full_1902:
+full_1903:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -20322,10 +20322,10 @@ full_1902:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1903:
+row_1904:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1904
+	JZ         noprefetch_1905
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -20333,7 +20333,7 @@ row_1903:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1904:
+noprefetch_1905:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20358,7 +20358,7 @@ noprefetch_1904:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1903
+	JNZ         row_1904
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20388,17 +20388,17 @@ scaleColsAVX2_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1905:
+row_1906:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1906
+	JZ         noprefetch_1907
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1906:
+noprefetch_1907:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20420,7 +20420,7 @@ noprefetch_1906:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1905
+	JNZ         row_1906
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20446,16 +20446,16 @@ scaleColsAVX2_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1907:
+row_1908:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1908
+	JZ         noprefetch_1909
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1908:
+noprefetch_1909:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20474,7 +20474,7 @@ noprefetch_1908:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1907
+	JNZ         row_1908
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20496,15 +20496,15 @@ scaleColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1909:
+row_1910:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1910
+	JZ         noprefetch_1911
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1910:
+noprefetch_1911:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20520,7 +20520,7 @@ noprefetch_1910:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1909
+	JNZ         row_1910
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20538,14 +20538,14 @@ scaleColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1911:
+row_1912:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1912
+	JZ         noprefetch_1913
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1912:
+noprefetch_1913:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20558,7 +20558,7 @@ noprefetch_1912:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1911
+	JNZ         row_1912
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20572,13 +20572,13 @@ scaleColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1913:
+row_1914:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1914
+	JZ         noprefetch_1915
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_1914:
+noprefetch_1915:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20588,7 +20588,7 @@ noprefetch_1914:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1913
+	JNZ         row_1914
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20619,65 +20619,65 @@ scaleColsAVX2_v6_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1915
+	JA         loadslow_1916
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1916
+	JMP        loaded_1917
 
-loadslow_1915:
+loadslow_1916:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1917:
+copy_1918:
 	CMPQ BX, DX
-	JGE  copied_1918
+	JGE  copied_1919
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1917
+	JMP  copy_1918
 
-copied_1918:
+copied_1919:
 	VMOVUPS (SP), Y11
 
-loaded_1916:
+loaded_1917:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       160(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1919
+	JA         loadslow_1920
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1920
+	JMP        loaded_1921
 
-loadslow_1919:
+loadslow_1920:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1921:
+copy_1922:
 	CMPQ BX, DX
-	JGE  copied_1922
+	JGE  copied_1923
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1921
+	JMP  copy_1922
 
-copied_1922:
+copied_1923:
 	VMOVUPS (SP), Y12
 
-loaded_1920:
+loaded_1921:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1923:
+row_1924:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1924
+	JZ         noprefetch_1925
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -20685,7 +20685,7 @@ row_1923:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1924:
+noprefetch_1925:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20708,57 +20708,57 @@ noprefetch_1924:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1925
+	JA          loadslow_1926
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_1926
+	JMP         loaded_1927
 
-loadslow_1925:
+loadslow_1926:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1927:
+copy_1928:
 	CMPQ R8, DI
-	JGE  copied_1928
+	JGE  copied_1929
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1927
+	JMP  copy_1928
 
-copied_1928:
+copied_1929:
 	VMOVUPS (SP), Y13
 
-loaded_1926:
+loaded_1927:
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        160(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1929
+	JA          storeslow_1930
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_1930
+	JMP         stored_1931
 
-storeslow_1929:
+storeslow_1930:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1931:
+copy_1932:
 	CMPQ R8, DI
-	JGE  copied_1932
+	JGE  copied_1933
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1931
+	JMP  copy_1932
 
-copied_1932:
-stored_1930:
+copied_1933:
+stored_1931:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1923
+	JNZ  row_1924
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20785,72 +20785,72 @@ scaleColsAVX2_v5_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1933
+	JA         loadslow_1934
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1934
+	JMP        loaded_1935
 
-loadslow_1933:
+loadslow_1934:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1935:
+copy_1936:
 	CMPQ BX, DX
-	JGE  copied_1936
+	JGE  copied_1937
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1935
+	JMP  copy_1936
 
-copied_1936:
+copied_1937:
 	VMOVUPS (SP), Y9
 
-loaded_1934:
+loaded_1935:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       128(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1937
+	JA         loadslow_1938
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1938
+	JMP        loaded_1939
 
-loadslow_1937:
+loadslow_1938:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1939:
+copy_1940:
 	CMPQ BX, DX
-	JGE  copied_1940
+	JGE  copied_1941
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1939
+	JMP  copy_1940
 
-copied_1940:
+copied_1941:
 	VMOVUPS (SP), Y10
 
-loaded_1938:
+loaded_1939:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1941:
+row_1942:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1942
+	JZ         noprefetch_1943
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1942:
+noprefetch_1943:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20870,57 +20870,57 @@ noprefetch_1942:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1943
+	JA          loadslow_1944
 	VMASKMOVPS  (SI), Y0, Y11
-	JMP         loaded_1944
+	JMP         loaded_1945
 
-loadslow_1943:
+loadslow_1944:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1945:
+copy_1946:
 	CMPQ R8, DI
-	JGE  copied_1946
+	JGE  copied_1947
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1945
+	JMP  copy_1946
 
-copied_1946:
+copied_1947:
 	VMOVUPS (SP), Y11
 
-loaded_1944:
+loaded_1945:
 	VFMADD213PS Y10, Y9, Y11
 	LEAQ        128(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1947
+	JA          storeslow_1948
 	VMASKMOVPS  Y11, Y0, (SI)
-	JMP         stored_1948
+	JMP         stored_1949
 
-storeslow_1947:
+storeslow_1948:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1949:
+copy_1950:
 	CMPQ R8, DI
-	JGE  copied_1950
+	JGE  copied_1951
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1949
+	JMP  copy_1950
 
-copied_1950:
-stored_1948:
+copied_1951:
+stored_1949:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1941
+	JNZ  row_1942
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20943,71 +20943,71 @@ scaleColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1951
+	JA         loadslow_1952
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1952
+	JMP        loaded_1953
 
-loadslow_1951:
+loadslow_1952:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1953:
+copy_1954:
 	CMPQ BX, DX
-	JGE  copied_1954
+	JGE  copied_1955
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1953
+	JMP  copy_1954
 
-copied_1954:
+copied_1955:
 	VMOVUPS (SP), Y7
 
-loaded_1952:
+loaded_1953:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1955
+	JA         loadslow_1956
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1956
+	JMP        loaded_1957
 
-loadslow_1955:
+loadslow_1956:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1957:
+copy_1958:
 	CMPQ BX, DX
-	JGE  copied_1958
+	JGE  copied_1959
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1957
+	JMP  copy_1958
 
-copied_1958:
+copied_1959:
 	VMOVUPS (SP), Y8
 
-loaded_1956:
+loaded_1957:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1959:
+row_1960:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1960
+	JZ         noprefetch_1961
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1960:
+noprefetch_1961:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -21024,57 +21024,57 @@ noprefetch_1960:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1961
+	JA          loadslow_1962
 	VMASKMOVPS  (SI), Y0, Y9
-	JMP         loaded_1962
+	JMP         loaded_1963
 
-loadslow_1961:
+loadslow_1962:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1963:
+copy_1964:
 	CMPQ R8, DI
-	JGE  copied_1964
+	JGE  copied_1965
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1963
+	JMP  copy_1964
 
-copied_1964:
+copied_1965:
 	VMOVUPS (SP), Y9
 
-loaded_1962:
+loaded_1963:
 	VFMADD213PS Y8, Y7, Y9
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1965
+	JA          storeslow_1966
 	VMASKMOVPS  Y9, Y0, (SI)
-	JMP         stored_1966
+	JMP         stored_1967
 
-storeslow_1965:
+storeslow_1966:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1967:
+copy_1968:
 	CMPQ R8, DI
-	JGE  copied_1968
+	JGE  copied_1969
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1967
+	JMP  copy_1968
 
-copied_1968:
-stored_1966:
+copied_1969:
+stored_1967:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1959
+	JNZ  row_1960
 	SFENCE
 	VZEROUPPER
 	RET
@@ -21093,70 +21093,70 @@ scaleColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1969
+	JA         loadslow_1970
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1970
+	JMP        loaded_1971
 
-loadslow_1969:
+loadslow_1970:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1971:
+copy_1972:
 	CMPQ BX, DX
-	JGE  copied_1972
+	JGE  copied_1973
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1971
+	JMP  copy_1972
 
-copied_1972:
+copied_1973:
 	VMOVUPS (SP), Y5
 
-loaded_1970:
+loaded_1971:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1973
+	JA         loadslow_1974
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1974
+	JMP        loaded_1975
 
-loadslow_1973:
+loadslow_1974:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1975:
+copy_1976:
 	CMPQ BX, DX
-	JGE  copied_1976
+	JGE  copied_1977
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1975
+	JMP  copy_1976
 
-copied_1976:
+copied_1977:
 	VMOVUPS (SP), Y6
 
-loaded_1974:
+loaded_1975:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1977:
+row_1978:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1978
+	JZ         noprefetch_1979
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1978:
+noprefetch_1979:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -21170,57 +21170,57 @@ noprefetch_1978:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1979
+	JA          loadslow_1980
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_1980
+	JMP         loaded_1981
 
-loadslow_1979:
+loadslow_1980:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1981:
+copy_1982:
 	CMPQ R8, DI
-	JGE  copied_1982
+	JGE  copied_1983
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1981
+	JMP  copy_1982
 
-copied_1982:
+copied_1983:
 	VMOVUPS (SP), Y7
 
-loaded_1980:
+loaded_1981:
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1983
+	JA          storeslow_1984
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_1984
+	JMP         stored_1985
 
-storeslow_1983:
+storeslow_1984:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1985:
+copy_1986:
 	CMPQ R8, DI
-	JGE  copied_1986
+	JGE  copied_1987
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1985
+	JMP  copy_1986
 
-copied_1986:
-stored_1984:
+copied_1987:
+stored_1985:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1977
+	JNZ  row_1978
 	SFENCE
 	VZEROUPPER
 	RET
@@ -21235,69 +21235,69 @@ scaleColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1987
+	JA         loadslow_1988
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1988
+	JMP        loaded_1989
 
-loadslow_1987:
+loadslow_1988:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1989:
+copy_1990:
 	CMPQ BX, DX
-	JGE  copied_1990
+	JGE  copied_1991
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1989
+	JMP  copy_1990
 
-copied_1990:
+copied_1991:
 	VMOVUPS (SP), Y3
 
-loaded_1988:
+loaded_1989:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1991
+	JA         loadslow_1992
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1992
+	JMP        loaded_1993
 
-loadslow_1991:
+loadslow_1992:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1993:
+copy_1994:
 	CMPQ BX, DX
-	JGE  copied_1994
+	JGE  copied_1995
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1993
+	JMP  copy_1994
 
-copied_1994:
+copied_1995:
 	VMOVUPS (SP), Y4
 
-loaded_1992:
+loaded_1993:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1995:
+row_1996:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1996
+	JZ         noprefetch_1997
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1996:
+noprefetch_1997:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -21308,57 +21308,57 @@ noprefetch_1996:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1997
+	JA          loadslow_1998
 	VMASKMOVPS  (SI), Y0, Y5
-	JMP         loaded_1998
+	JMP         loaded_1999
 
-loadslow_1997:
+loadslow_1998:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1999:
+copy_2000:
 	CMPQ R8, DI
-	JGE  copied_2000
+	JGE  copied_2001
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1999
+	JMP  copy_2000
 
-copied_2000:
+copied_2001:
 	VMOVUPS (SP), Y5
 
-loaded_1998:
+loaded_1999:
 	VFMADD213PS Y4, Y3, Y5
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_2001
+	JA          storeslow_2002
 	VMASKMOVPS  Y5, Y0, (SI)
-	JMP         stored_2002
+	JMP         stored_2003
 
-storeslow_2001:
+storeslow_2002:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_2003:
+copy_2004:
 	CMPQ R8, DI
-	JGE  copied_2004
+	JGE  copied_2005
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_2003
+	JMP  copy_2004
 
-copied_2004:
-stored_2002:
+copied_2005:
+stored_2003:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1995
+	JNZ  row_1996
 	SFENCE
 	VZEROUPPER
 	RET
@@ -21368,145 +21368,145 @@ scaleColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_2005
+	JA         loadslow_2006
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_2006
+	JMP        loaded_2007
 
-loadslow_2005:
+loadslow_2006:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_2007:
+copy_2008:
 	CMPQ BX, DX
-	JGE  copied_2008
+	JGE  copied_2009
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2007
+	JMP  copy_2008
 
-copied_2008:
+copied_2009:
 	VMOVUPS (SP), Y1
 
-loaded_2006:
+loaded_2007:
 	MOVQ       shift_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_2009
+	JA         loadslow_2010
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_2010
+	JMP        loaded_2011
 
-loadslow_2009:
+loadslow_2010:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_2011:
+copy_2012:
 	CMPQ BX, DX
-	JGE  copied_2012
+	JGE  copied_2013
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2011
+	JMP  copy_2012
 
-copied_2012:
+copied_2013:
 	VMOVUPS (SP), Y2
 
-loaded_2010:
+loaded_2011:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_2013:
+row_2014:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_2014
+	JZ         noprefetch_2015
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_2014:
+noprefetch_2015:
 	LEAQ       16384(CX), SI
 	ANDQ       $-4096, SI
 	PREFETCHT0 (SI)
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_2015
+	JA         loadslow_2016
 	VMASKMOVPS (DX), Y0, Y3
-	JMP        loaded_2016
+	JMP        loaded_2017
 
-loadslow_2015:
+loadslow_2016:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_2017:
+copy_2018:
 	CMPQ DI, SI
-	JGE  copied_2018
+	JGE  copied_2019
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2017
+	JMP  copy_2018
 
-copied_2018:
+copied_2019:
 	VMOVUPS (SP), Y3
 
-loaded_2016:
+loaded_2017:
 	VFMADD213PS Y2, Y1, Y3
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_2019
+	JA          storeslow_2020
 	VMASKMOVPS  Y3, Y0, (CX)
-	JMP         stored_2020
+	JMP         stored_2021
 
-storeslow_2019:
+storeslow_2020:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_2021:
+copy_2022:
 	CMPQ DI, SI
-	JGE  copied_2022
+	JGE  copied_2023
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2021
+	JMP  copy_2022
 
-copied_2022:
-stored_2020:
+copied_2023:
+stored_2021:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_2013
+	JNZ  row_2014
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_1901:
+streaming_1902:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_2023:
+rows_2024:
 	CMPQ DI, $0x01
-	JB   rowsdone_2024
+	JB   rowsdone_2025
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000080, R9
 
-blocks_2028:
+blocks_2029:
 	CMPQ        R8, R9
-	JGT         blocksdone_2029
+	JGT         blocksdone_2030
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -21531,140 +21531,140 @@ blocks_2028:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVNTPS    Y3, 96(CX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_2028
+	JMP         blocks_2029
 
-blocksdone_2029:
+blocksdone_2030:
 	ADDQ $0x00000060, R9
 
-singles_2025:
+singles_2026:
 	CMPQ        R8, R9
-	JGT         tail_2026
+	JGT         tail_2027
 	VMOVUPS     (BX)(R8*1), Y1
 	VMOVUPS     (SI)(R8*1), Y2
 	VMOVUPS     (DX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVNTPS    Y3, (CX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_2025
+	JMP         singles_2026
 
-tail_2026:
+tail_2027:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_2027
+	JEQ        done_2028
 	LEAQ       (BX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_2030
+	JA         loadslow_2031
 	VMASKMOVPS (R10), Y0, Y1
-	JMP        loaded_2031
+	JMP        loaded_2032
 
-loadslow_2030:
+loadslow_2031:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_2032:
+copy_2033:
 	CMPQ R12, R11
-	JGE  copied_2033
+	JGE  copied_2034
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_2032
+	JMP  copy_2033
 
-copied_2033:
+copied_2034:
 	VMOVUPS (SP), Y1
 
-loaded_2031:
+loaded_2032:
 	LEAQ       (SI)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_2034
+	JA         loadslow_2035
 	VMASKMOVPS (R10), Y0, Y2
-	JMP        loaded_2035
+	JMP        loaded_2036
 
-loadslow_2034:
+loadslow_2035:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_2036:
+copy_2037:
 	CMPQ R12, R11
-	JGE  copied_2037
+	JGE  copied_2038
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_2036
+	JMP  copy_2037
 
-copied_2037:
+copied_2038:
 	VMOVUPS (SP), Y2
 
-loaded_2035:
+loaded_2036:
 	LEAQ       (DX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_2038
+	JA         loadslow_2039
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_2039
+	JMP        loaded_2040
 
-loadslow_2038:
+loadslow_2039:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_2040:
+copy_2041:
 	CMPQ R12, R11
-	JGE  copied_2041
+	JGE  copied_2042
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_2040
+	JMP  copy_2041
 
-copied_2041:
+copied_2042:
 	VMOVUPS (SP), Y3
 
-loaded_2039:
+loaded_2040:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (CX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_2042
+	JA          storeslow_2043
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_2043
+	JMP         stored_2044
 
-storeslow_2042:
+storeslow_2043:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_2044:
+copy_2045:
 	CMPQ R11, R10
-	JGE  copied_2045
+	JGE  copied_2046
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_2044
+	JMP  copy_2045
 
-copied_2045:
-stored_2043:
+copied_2046:
+stored_2044:
 	MOVQ R9, R8
 
-done_2027:
+done_2028:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_2023
+	JMP  rows_2024
 
-rowsdone_2024:
+rowsdone_2025:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -21699,9 +21699,9 @@ TEXT ·foldWholeAVX2(SB), NOSPLIT, $72-184
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000020, R9
 
-singles_2046:
+singles_2047:
 	CMPQ         R11, R9
-	JGT          tail_2047
+	JGT          tail_2048
 	VMOVUPD      (DX)(R11*2), Y3
 	VMOVUPD      32(DX)(R11*2), Y4
 	VMOVUPD      (BX)(R11*2), Y5
@@ -21758,12 +21758,12 @@ singles_2046:
 	VINSERTF128  $0x01, X3, Y5, Y5
 	VMOVUPS      Y5, (CX)(R11*1)
 	ADDQ         $0x00000020, R11
-	JMP          singles_2046
+	JMP          singles_2047
 
-tail_2047:
+tail_2048:
 	ADDQ    $0x00000020, R9
 	CMPQ    R11, R9
-	JEQ     done_2048
+	JEQ     done_2049
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -21772,15 +21772,15 @@ tail_2047:
 	LEAQ    (DX)(R11*2), R14
 	XORQ    DX, DX
 
-copy_2049:
+copy_2050:
 	CMPQ DX, R12
-	JGE  copied_2050
+	JGE  copied_2051
 	MOVL (R14)(DX*1), R13
 	MOVL R13, (SP)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_2049
+	JMP  copy_2050
 
-copied_2050:
+copied_2051:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -21791,71 +21791,71 @@ copied_2050:
 	LEAQ    (BX)(R11*2), R13
 	XORQ    BX, BX
 
-copy_2051:
+copy_2052:
 	CMPQ BX, DX
-	JGE  copied_2052
+	JGE  copied_2053
 	MOVL (R13)(BX*1), R12
 	MOVL R12, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2051
+	JMP  copy_2052
 
-copied_2052:
+copied_2053:
 	VMOVUPD    (SP), Y5
 	VMOVUPD    32(SP), Y6
 	LEAQ       (DI)(R11*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_2053
+	JA         loadslow_2054
 	VMASKMOVPS (DX), Y2, Y7
-	JMP        loaded_2054
+	JMP        loaded_2055
 
-loadslow_2053:
+loadslow_2054:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    DI, DI
 
-copy_2055:
+copy_2056:
 	CMPQ DI, BX
-	JGE  copied_2056
+	JGE  copied_2057
 	MOVL (DX)(DI*1), R12
 	MOVL R12, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2055
+	JMP  copy_2056
 
-copied_2056:
+copied_2057:
 	VMOVUPS (SP), Y7
 
-loaded_2054:
+loaded_2055:
 	LEAQ       (R8)(R11*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_2057
+	JA         loadslow_2058
 	VMASKMOVPS (DX), Y2, Y8
-	JMP        loaded_2058
+	JMP        loaded_2059
 
-loadslow_2057:
+loadslow_2058:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    DI, DI
 
-copy_2059:
+copy_2060:
 	CMPQ DI, BX
-	JGE  copied_2060
+	JGE  copied_2061
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2059
+	JMP  copy_2060
 
-copied_2060:
+copied_2061:
 	VMOVUPS (SP), Y8
 
-loaded_2058:
+loaded_2059:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
@@ -21864,15 +21864,15 @@ loaded_2058:
 	LEAQ    (SI)(R11*2), DI
 	XORQ    BX, BX
 
-copy_2061:
+copy_2062:
 	CMPQ BX, DX
-	JGE  copied_2062
+	JGE  copied_2063
 	MOVL (DI)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2061
+	JMP  copy_2062
 
-copied_2062:
+copied_2063:
 	VMOVUPD      (SP), Y9
 	VMOVUPD      32(SP), Y10
 	VMULPD       Y5, Y3, Y11
@@ -21920,25 +21920,25 @@ copied_2062:
 	MOVQ         AX, DX
 	ANDQ         $0x00000fff, DX
 	CMPQ         DX, $0x00000fe0
-	JA           storeslow_2063
+	JA           storeslow_2064
 	VMASKMOVPS   Y5, Y2, (AX)
-	JMP          stored_2064
+	JMP          stored_2065
 
-storeslow_2063:
+storeslow_2064:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_2065:
+copy_2066:
 	CMPQ BX, DX
-	JGE  copied_2066
+	JGE  copied_2067
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2065
+	JMP  copy_2066
 
-copied_2066:
-stored_2064:
+copied_2067:
+stored_2065:
 	VXORPS      Y0, Y0, Y0
 	VCVTPD2PSY  Y1, X0
 	VCVTPD2PSY  Y3, X1
@@ -21947,28 +21947,28 @@ stored_2064:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_2067
+	JA          storeslow_2068
 	VMASKMOVPS  Y0, Y2, (AX)
-	JMP         stored_2068
+	JMP         stored_2069
 
-storeslow_2067:
+storeslow_2068:
 	VMOVUPS Y0, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_2069:
+copy_2070:
 	CMPQ DX, CX
-	JGE  copied_2070
+	JGE  copied_2071
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_2069
+	JMP  copy_2070
 
-copied_2070:
-stored_2068:
+copied_2071:
+stored_2069:
 	MOVQ R9, R11
 
-done_2048:
+done_2049:
 	MOVQ R10, ret+176(FP)
 	VZEROUPPER
 	RET
@@ -21996,9 +21996,9 @@ TEXT ·saveAVX2(SB), NOSPLIT, $72-120
 	SHLQ    $0x02, DI
 	SUBQ    $0x00000020, DI
 
-singles_2071:
+singles_2072:
 	CMPQ         R8, DI
-	JGT          tail_2072
+	JGT          tail_2073
 	VMOVUPD      (BX)(R8*2), Y1
 	VMOVUPD      32(BX)(R8*2), Y2
 	VMOVUPD      (SI)(R8*2), Y3
@@ -22024,12 +22024,12 @@ singles_2071:
 	VINSERTF128  $0x01, X2, Y1, Y1
 	VMOVUPS      Y1, (DX)(R8*1)
 	ADDQ         $0x00000020, R8
-	JMP          singles_2071
+	JMP          singles_2072
 
-tail_2072:
+tail_2073:
 	ADDQ    $0x00000020, DI
 	CMPQ    R8, DI
-	JEQ     done_2073
+	JEQ     done_2074
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -22038,15 +22038,15 @@ tail_2072:
 	LEAQ    (BX)(R8*2), R11
 	XORQ    BX, BX
 
-copy_2074:
+copy_2075:
 	CMPQ BX, R9
-	JGE  copied_2075
+	JGE  copied_2076
 	MOVL (R11)(BX*1), R10
 	MOVL R10, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2074
+	JMP  copy_2075
 
-copied_2075:
+copied_2076:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -22057,15 +22057,15 @@ copied_2075:
 	LEAQ    (SI)(R8*2), R10
 	XORQ    SI, SI
 
-copy_2076:
+copy_2077:
 	CMPQ SI, BX
-	JGE  copied_2077
+	JGE  copied_2078
 	MOVL (R10)(SI*1), R9
 	MOVL R9, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_2076
+	JMP  copy_2077
 
-copied_2077:
+copied_2078:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VXORPS       Y5, Y5, Y5
@@ -22081,25 +22081,25 @@ copied_2077:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_2078
+	JA           storeslow_2079
 	VMASKMOVPS   Y5, Y0, (AX)
-	JMP          stored_2079
+	JMP          stored_2080
 
-storeslow_2078:
+storeslow_2079:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_2080:
+copy_2081:
 	CMPQ SI, BX
-	JGE  copied_2081
+	JGE  copied_2082
 	MOVL (SP)(SI*1), R9
 	MOVL R9, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_2080
+	JMP  copy_2081
 
-copied_2081:
-stored_2079:
+copied_2082:
+stored_2080:
 	VXORPS      Y2, Y2, Y2
 	VCVTPD2PSY  Y6, X2
 	VCVTPD2PSY  Y1, X1
@@ -22108,25 +22108,25 @@ stored_2079:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_2082
+	JA          storeslow_2083
 	VMASKMOVPS  Y2, Y0, (AX)
-	JMP         stored_2083
+	JMP         stored_2084
 
-storeslow_2082:
+storeslow_2083:
 	VMOVUPS Y2, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_2084:
+copy_2085:
 	CMPQ BX, CX
-	JGE  copied_2085
+	JGE  copied_2086
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2084
+	JMP  copy_2085
 
-copied_2085:
-stored_2083:
+copied_2086:
+stored_2084:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y3, X1
 	VCVTPD2PSY  Y4, X2
@@ -22135,28 +22135,28 @@ stored_2083:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_2086
+	JA          storeslow_2087
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_2087
+	JMP         stored_2088
 
-storeslow_2086:
+storeslow_2087:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_2088:
+copy_2089:
 	CMPQ DX, CX
-	JGE  copied_2089
+	JGE  copied_2090
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_2088
+	JMP  copy_2089
 
-copied_2089:
-stored_2087:
+copied_2090:
+stored_2088:
 	MOVQ DI, R8
 
-done_2073:
+done_2074:
 	VZEROUPPER
 	RET
 
@@ -22188,9 +22188,9 @@ TEXT ·trackAVX2(SB), NOSPLIT, $72-112
 	SHLQ         $0x02, SI
 	SUBQ         $0x00000020, SI
 
-singles_2090:
+singles_2091:
 	CMPQ         DI, SI
-	JGT          tail_2091
+	JGT          tail_2092
 	VMOVUPD      (DX)(DI*2), Y4
 	VMOVUPD      32(DX)(DI*2), Y5
 	VMOVUPD      (BX)(DI*2), Y6
@@ -22228,12 +22228,12 @@ singles_2090:
 	VINSERTF128  $0x01, X4, Y6, Y6
 	VMOVUPS      Y6, (CX)(DI*1)
 	ADDQ         $0x00000020, DI
-	JMP          singles_2090
+	JMP          singles_2091
 
-tail_2091:
+tail_2092:
 	ADDQ    $0x00000020, SI
 	CMPQ    DI, SI
-	JEQ     done_2092
+	JEQ     done_2093
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
@@ -22242,15 +22242,15 @@ tail_2091:
 	LEAQ    (DX)(DI*2), R10
 	XORQ    DX, DX
 
-copy_2093:
+copy_2094:
 	CMPQ DX, R8
-	JGE  copied_2094
+	JGE  copied_2095
 	MOVL (R10)(DX*1), R9
 	MOVL R9, (SP)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_2093
+	JMP  copy_2094
 
-copied_2094:
+copied_2095:
 	VMOVUPD (SP), Y4
 	VMOVUPD 32(SP), Y5
 	VXORPS  Y6, Y6, Y6
@@ -22261,71 +22261,71 @@ copied_2094:
 	LEAQ    (BX)(DI*2), R9
 	XORQ    BX, BX
 
-copy_2095:
+copy_2096:
 	CMPQ BX, DX
-	JGE  copied_2096
+	JGE  copied_2097
 	MOVL (R9)(BX*1), R8
 	MOVL R8, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2095
+	JMP  copy_2096
 
-copied_2096:
+copied_2097:
 	VMOVUPD    (SP), Y6
 	VMOVUPD    32(SP), Y7
 	LEAQ       (AX)(DI*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_2097
+	JA         loadslow_2098
 	VMASKMOVPS (DX), Y0, Y8
-	JMP        loaded_2098
+	JMP        loaded_2099
 
-loadslow_2097:
+loadslow_2098:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    R8, R8
 
-copy_2099:
+copy_2100:
 	CMPQ R8, BX
-	JGE  copied_2100
+	JGE  copied_2101
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_2099
+	JMP  copy_2100
 
-copied_2100:
+copied_2101:
 	VMOVUPS (SP), Y8
 
-loaded_2098:
+loaded_2099:
 	LEAQ       (CX)(DI*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_2101
+	JA         loadslow_2102
 	VMASKMOVPS (DX), Y0, Y9
-	JMP        loaded_2102
+	JMP        loaded_2103
 
-loadslow_2101:
+loadslow_2102:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    R8, R8
 
-copy_2103:
+copy_2104:
 	CMPQ R8, BX
-	JGE  copied_2104
+	JGE  copied_2105
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_2103
+	JMP  copy_2104
 
-copied_2104:
+copied_2105:
 	VMOVUPS (SP), Y9
 
-loaded_2102:
+loaded_2103:
 	VCVTPS2PD    X8, Y10
 	VMULPD       Y2, Y10, Y10
 	VMULPD       Y1, Y4, Y4
@@ -22354,25 +22354,25 @@ loaded_2102:
 	MOVQ         AX, DX
 	ANDQ         $0x00000fff, DX
 	CMPQ         DX, $0x00000fe0
-	JA           storeslow_2105
+	JA           storeslow_2106
 	VMASKMOVPS   Y1, Y0, (AX)
-	JMP          stored_2106
+	JMP          stored_2107
 
-storeslow_2105:
+storeslow_2106:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_2107:
+copy_2108:
 	CMPQ BX, DX
-	JGE  copied_2108
+	JGE  copied_2109
 	MOVL (SP)(BX*1), R8
 	MOVL R8, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2107
+	JMP  copy_2108
 
-copied_2108:
-stored_2106:
+copied_2109:
+stored_2107:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y4, X1
 	VCVTPD2PSY  Y5, X2
@@ -22381,28 +22381,28 @@ stored_2106:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_2109
+	JA          storeslow_2110
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_2110
+	JMP         stored_2111
 
-storeslow_2109:
+storeslow_2110:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_2111:
+copy_2112:
 	CMPQ DX, CX
-	JGE  copied_2112
+	JGE  copied_2113
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_2111
+	JMP  copy_2112
 
-copied_2112:
-stored_2110:
+copied_2113:
+stored_2111:
 	MOVQ SI, DI
 
-done_2092:
+done_2093:
 	VZEROUPPER
 	RET
 
@@ -22426,9 +22426,9 @@ TEXT ·widenAVX2(SB), NOSPLIT, $72-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000020, DX
 
-singles_2113:
+singles_2114:
 	CMPQ         BX, DX
-	JGT          tail_2114
+	JGT          tail_2115
 	VMOVUPS      (CX)(BX*1), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -22436,39 +22436,39 @@ singles_2113:
 	VMOVUPD      Y2, (AX)(BX*2)
 	VMOVUPD      Y1, 32(AX)(BX*2)
 	ADDQ         $0x00000020, BX
-	JMP          singles_2113
+	JMP          singles_2114
 
-tail_2114:
+tail_2115:
 	ADDQ       $0x00000020, DX
 	CMPQ       BX, DX
-	JEQ        done_2115
+	JEQ        done_2116
 	LEAQ       (CX)(BX*1), CX
 	MOVQ       CX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_2116
+	JA         loadslow_2117
 	VMASKMOVPS (CX), Y0, Y0
-	JMP        loaded_2117
+	JMP        loaded_2118
 
-loadslow_2116:
+loadslow_2117:
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_2118:
+copy_2119:
 	CMPQ DI, SI
-	JGE  copied_2119
+	JGE  copied_2120
 	MOVL (CX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2118
+	JMP  copy_2119
 
-copied_2119:
+copied_2120:
 	VMOVUPS (SP), Y0
 
-loaded_2117:
+loaded_2118:
 	VCVTPS2PD    X0, Y1
 	VEXTRACTF128 $0x01, Y0, X0
 	VCVTPS2PD    X0, Y0
@@ -22479,18 +22479,18 @@ loaded_2117:
 	LEAQ         (AX)(BX*2), SI
 	XORQ         AX, AX
 
-copy_2120:
+copy_2121:
 	CMPQ AX, CX
-	JGE  copied_2121
+	JGE  copied_2122
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_2120
+	JMP  copy_2121
 
-copied_2121:
+copied_2122:
 	MOVQ DX, BX
 
-done_2115:
+done_2116:
 	VZEROUPPER
 	RET
 
@@ -22514,9 +22514,9 @@ TEXT ·narrowAVX2(SB), NOSPLIT, $72-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000020, DX
 
-singles_2122:
+singles_2123:
 	CMPQ        BX, DX
-	JGT         tail_2123
+	JGT         tail_2124
 	VMOVUPD     (CX)(BX*2), Y1
 	VMOVUPD     32(CX)(BX*2), Y2
 	VXORPS      Y3, Y3, Y3
@@ -22525,12 +22525,12 @@ singles_2122:
 	VINSERTF128 $0x01, X1, Y3, Y3
 	VMOVUPS     Y3, (AX)(BX*1)
 	ADDQ        $0x00000020, BX
-	JMP         singles_2122
+	JMP         singles_2123
 
-tail_2123:
+tail_2124:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_2124
+	JEQ     done_2125
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -22539,15 +22539,15 @@ tail_2123:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_2125:
+copy_2126:
 	CMPQ CX, SI
-	JGE  copied_2126
+	JGE  copied_2127
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_2125
+	JMP  copy_2126
 
-copied_2126:
+copied_2127:
 	VMOVUPD     (SP), Y1
 	VMOVUPD     32(SP), Y2
 	VXORPS      Y3, Y3, Y3
@@ -22558,28 +22558,28 @@ copied_2126:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_2127
+	JA          storeslow_2128
 	VMASKMOVPS  Y3, Y0, (AX)
-	JMP         stored_2128
+	JMP         stored_2129
 
-storeslow_2127:
+storeslow_2128:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_2129:
+copy_2130:
 	CMPQ BX, CX
-	JGE  copied_2130
+	JGE  copied_2131
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2129
+	JMP  copy_2130
 
-copied_2130:
-stored_2128:
+copied_2131:
+stored_2129:
 	MOVQ DX, BX
 
-done_2124:
+done_2125:
 	VZEROUPPER
 	RET
 
@@ -22615,9 +22615,9 @@ TEXT ·gradCoefficientsAVX2(SB), NOSPLIT, $72-248
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_2131:
+singles_2132:
 	CMPQ         R13, R12
-	JGT          tail_2132
+	JGT          tail_2133
 	VMOVUPD      (DI)(R13*2), Y2
 	VMOVUPD      32(DI)(R13*2), Y3
 	VMOVUPD      (R8)(R13*2), Y4
@@ -22634,7 +22634,7 @@ singles_2131:
 	VMOVUPD      Y4, (R8)(R13*2)
 	VMOVUPD      Y5, 32(R8)(R13*2)
 	CMPQ         dWeight_len+80(FP), $0x00
-	JEQ          nodWeight_2134
+	JEQ          nodWeight_2135
 	VCVTPS2PD    X6, Y8
 	VMULPD       Y4, Y8, Y8
 	VEXTRACTF128 $0x01, Y6, X9
@@ -22646,16 +22646,16 @@ singles_2131:
 	VINSERTF128  $0x01, X8, Y10, Y10
 	VMOVUPS      Y10, (BX)(R13*1)
 
-nodWeight_2134:
+nodWeight_2135:
 	CMPQ        dBias_len+104(FP), $0x00
-	JEQ         nodBias_2135
+	JEQ         nodBias_2136
 	VXORPS      Y8, Y8, Y8
 	VCVTPD2PSY  Y2, X8
 	VCVTPD2PSY  Y3, X9
 	VINSERTF128 $0x01, X9, Y8, Y8
 	VMOVUPS     Y8, (SI)(R13*1)
 
-nodBias_2135:
+nodBias_2136:
 	VMOVUPS      (R10)(R13*1), Y8
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
@@ -22708,12 +22708,12 @@ nodBias_2135:
 	VINSERTF128  $0x01, X2, Y4, Y4
 	VMOVUPS      Y4, (DX)(R13*1)
 	ADDQ         $0x00000020, R13
-	JMP          singles_2131
+	JMP          singles_2132
 
-tail_2132:
+tail_2133:
 	ADDQ    $0x00000020, R12
 	CMPQ    R13, R12
-	JEQ     done_2133
+	JEQ     done_2134
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
@@ -22722,15 +22722,15 @@ tail_2132:
 	LEAQ    (DI)(R13*2), BP
 	XORQ    DI, DI
 
-copy_2136:
+copy_2137:
 	CMPQ DI, R14
-	JGE  copied_2137
+	JGE  copied_2138
 	MOVL (BP)(DI*1), R15
 	MOVL R15, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2136
+	JMP  copy_2137
 
-copied_2137:
+copied_2138:
 	VMOVUPD (SP), Y2
 	VMOVUPD 32(SP), Y3
 	VXORPS  Y4, Y4, Y4
@@ -22741,71 +22741,71 @@ copied_2137:
 	LEAQ    (R8)(R13*2), BP
 	XORQ    R14, R14
 
-copy_2138:
+copy_2139:
 	CMPQ R14, DI
-	JGE  copied_2139
+	JGE  copied_2140
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_2138
+	JMP  copy_2139
 
-copied_2139:
+copied_2140:
 	VMOVUPD    (SP), Y4
 	VMOVUPD    32(SP), Y5
 	LEAQ       (R9)(R13*1), DI
 	MOVQ       DI, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_2140
+	JA         loadslow_2141
 	VMASKMOVPS (DI), Y0, Y6
-	JMP        loaded_2141
+	JMP        loaded_2142
 
-loadslow_2140:
+loadslow_2141:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R14, R14
 
-copy_2142:
+copy_2143:
 	CMPQ R14, R9
-	JGE  copied_2143
+	JGE  copied_2144
 	MOVL (DI)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_2142
+	JMP  copy_2143
 
-copied_2143:
+copied_2144:
 	VMOVUPS (SP), Y6
 
-loaded_2141:
+loaded_2142:
 	LEAQ       (R11)(R13*1), DI
 	MOVQ       DI, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_2144
+	JA         loadslow_2145
 	VMASKMOVPS (DI), Y0, Y7
-	JMP        loaded_2145
+	JMP        loaded_2146
 
-loadslow_2144:
+loadslow_2145:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R11, R11
 
-copy_2146:
+copy_2147:
 	CMPQ R11, R9
-	JGE  copied_2147
+	JGE  copied_2148
 	MOVL (DI)(R11*1), R14
 	MOVL R14, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_2146
+	JMP  copy_2147
 
-copied_2147:
+copied_2148:
 	VMOVUPS (SP), Y7
 
-loaded_2145:
+loaded_2146:
 	VCVTPS2PD    X7, Y8
 	VMULPD       Y2, Y8, Y8
 	VSUBPD       Y8, Y4, Y4
@@ -22820,17 +22820,17 @@ loaded_2145:
 	LEAQ         (R8)(R13*2), R11
 	XORQ         R8, R8
 
-copy_2148:
+copy_2149:
 	CMPQ R8, DI
-	JGE  copied_2149
+	JGE  copied_2150
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (R11)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_2148
+	JMP  copy_2149
 
-copied_2149:
+copied_2150:
 	CMPQ         dWeight_len+80(FP), $0x00
-	JEQ          nodWeight_2150
+	JEQ          nodWeight_2151
 	VCVTPS2PD    X6, Y8
 	VMULPD       Y4, Y8, Y8
 	VEXTRACTF128 $0x01, Y6, X9
@@ -22844,28 +22844,28 @@ copied_2149:
 	MOVQ         BX, DI
 	ANDQ         $0x00000fff, DI
 	CMPQ         DI, $0x00000fe0
-	JA           storeslow_2151
+	JA           storeslow_2152
 	VMASKMOVPS   Y10, Y0, (BX)
-	JMP          stored_2152
+	JMP          stored_2153
 
-storeslow_2151:
+storeslow_2152:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_2153:
+copy_2154:
 	CMPQ R8, DI
-	JGE  copied_2154
+	JGE  copied_2155
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (BX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_2153
+	JMP  copy_2154
 
-copied_2154:
-stored_2152:
-nodWeight_2150:
+copied_2155:
+stored_2153:
+nodWeight_2151:
 	CMPQ        dBias_len+104(FP), $0x00
-	JEQ         nodBias_2155
+	JEQ         nodBias_2156
 	VXORPS      Y8, Y8, Y8
 	VCVTPD2PSY  Y2, X8
 	VCVTPD2PSY  Y3, X9
@@ -22874,53 +22874,53 @@ nodWeight_2150:
 	MOVQ        BX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_2156
+	JA          storeslow_2157
 	VMASKMOVPS  Y8, Y0, (BX)
-	JMP         stored_2157
+	JMP         stored_2158
 
-storeslow_2156:
+storeslow_2157:
 	VMOVUPS Y8, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_2158:
+copy_2159:
 	CMPQ DI, SI
-	JGE  copied_2159
+	JGE  copied_2160
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (BX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2158
+	JMP  copy_2159
 
-copied_2159:
-stored_2157:
-nodBias_2155:
+copied_2160:
+stored_2158:
+nodBias_2156:
 	LEAQ       (R10)(R13*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_2160
+	JA         loadslow_2161
 	VMASKMOVPS (BX), Y0, Y8
-	JMP        loaded_2161
+	JMP        loaded_2162
 
-loadslow_2160:
+loadslow_2161:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_2162:
+copy_2163:
 	CMPQ DI, SI
-	JGE  copied_2163
+	JGE  copied_2164
 	MOVL (BX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2162
+	JMP  copy_2163
 
-copied_2163:
+copied_2164:
 	VMOVUPS (SP), Y8
 
-loaded_2161:
+loaded_2162:
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
 	VMULPD       Y10, Y9, Y9
@@ -22937,25 +22937,25 @@ loaded_2161:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_2164
+	JA           storeslow_2165
 	VMASKMOVPS   Y11, Y0, (AX)
-	JMP          stored_2165
+	JMP          stored_2166
 
-storeslow_2164:
+storeslow_2165:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_2166:
+copy_2167:
 	CMPQ SI, BX
-	JGE  copied_2167
+	JGE  copied_2168
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_2166
+	JMP  copy_2167
 
-copied_2167:
-stored_2165:
+copied_2168:
+stored_2166:
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
 	VMULPD       Y10, Y9, Y9
@@ -22991,25 +22991,25 @@ stored_2165:
 	MOVQ         AX, CX
 	ANDQ         $0x00000fff, CX
 	CMPQ         CX, $0x00000fe0
-	JA           storeslow_2168
+	JA           storeslow_2169
 	VMASKMOVPS   Y1, Y0, (AX)
-	JMP          stored_2169
+	JMP          stored_2170
 
-storeslow_2168:
+storeslow_2169:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_2170:
+copy_2171:
 	CMPQ BX, CX
-	JGE  copied_2171
+	JGE  copied_2172
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2170
+	JMP  copy_2171
 
-copied_2171:
-stored_2169:
+copied_2172:
+stored_2170:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y2, X1
 	VCVTPD2PSY  Y3, X2
@@ -23018,28 +23018,28 @@ stored_2169:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_2172
+	JA          storeslow_2173
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_2173
+	JMP         stored_2174
 
-storeslow_2172:
+storeslow_2173:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_2174:
+copy_2175:
 	CMPQ DX, CX
-	JGE  copied_2175
+	JGE  copied_2176
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_2174
+	JMP  copy_2175
 
-copied_2175:
-stored_2173:
+copied_2176:
+stored_2174:
 	MOVQ R12, R13
 
-done_2133:
+done_2134:
 	VZEROUPPER
 	RET
 
@@ -23364,37 +23364,37 @@ group_13:
 	CMPQ prefetch+144(FP), $0x00
 	JE   unprefetched_15
 	CMPQ SI, $0x00000040
-	JB   run1_true_true_17
-	JEQ  run1_false_true_16
+	JB   run1_true_true_18
+	JEQ  run1_false_true_17
 	CMPQ SI, $0x00000080
-	JB   run2_true_true_19
-	JEQ  run2_false_true_18
+	JB   run2_true_true_20
+	JEQ  run2_false_true_19
 	CMPQ SI, $0x000000c0
-	JB   run3_true_true_21
-	JEQ  run3_false_true_20
+	JB   run3_true_true_22
+	JEQ  run3_false_true_21
 	CMPQ SI, $0x00000100
-	JB   run4_true_true_23
-	JEQ  run4_false_true_22
-	JMP  unprefetched_15_long
+	JB   run4_true_true_24
+	JEQ  run4_false_true_23
+	JMP  long_16
 
 unprefetched_15:
 	CMPQ SI, $0x00000040
-	JB   run1_true_false_25
-	JEQ  run1_false_false_24
+	JB   run1_true_false_26
+	JEQ  run1_false_false_25
 	CMPQ SI, $0x00000080
-	JB   run2_true_false_27
-	JEQ  run2_false_false_26
+	JB   run2_true_false_28
+	JEQ  run2_false_false_27
 	CMPQ SI, $0x000000c0
-	JB   run3_true_false_29
-	JEQ  run3_false_false_28
+	JB   run3_true_false_30
+	JEQ  run3_false_false_29
 	CMPQ SI, $0x00000100
-	JB   run4_true_false_31
-	JEQ  run4_false_false_30
+	JB   run4_true_false_32
+	JEQ  run4_false_false_31
 
-unprefetched_15_long:
+long_16:
 	XORQ DI, DI
 
-channel_32:
+channel_33:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -23407,11 +23407,11 @@ channel_32:
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_33
+	JZ           noprefetch_34
 	XORQ         R9, R9
 	MOVQ         DX, R10
 
-prefetch_34:
+prefetch_35:
 	LEAQ       (R8)(AX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -23419,20 +23419,20 @@ prefetch_34:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_34
+	JNZ        prefetch_35
 
-noprefetch_33:
+noprefetch_34:
 	XORQ R8, R8
 	MOVQ DX, R9
 
-sample_35:
+sample_36:
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000080, R11
 
-blocks_40:
+blocks_41:
 	CMPQ        R10, R11
-	JGT         blocksdone_41
+	JGT         blocksdone_42
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -23440,40 +23440,40 @@ blocks_40:
 	VSUBPS      Z9, Z3, Z3
 	VFMADD231PS Z9, Z9, Z4
 	ADDQ        $0x00000080, R10
-	JMP         blocks_40
+	JMP         blocks_41
 
-blocksdone_41:
+blocksdone_42:
 	ADDQ $0x00000040, R11
 
-singles_37:
+singles_38:
 	CMPQ        R10, R11
-	JGT         tail_38
+	JGT         tail_39
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
 	ADDQ        $0x00000040, R10
-	JMP         singles_37
+	JMP         singles_38
 
-tail_38:
+tail_39:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_39
+	JEQ         done_40
 	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
 	MOVQ        R11, R10
 
-done_39:
+done_40:
 	ADDQ BX, R8
 	DECQ R9
-	JZ   samplesdone_36
+	JZ   samplesdone_37
 	MOVQ R8, R10
 	LEAQ (R8)(SI*1), R11
 	SUBQ $0x00000080, R11
 
-blocks_45:
+blocks_46:
 	CMPQ        R10, R11
-	JGT         blocksdone_46
+	JGT         blocksdone_47
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
@@ -23481,35 +23481,35 @@ blocks_45:
 	VSUBPS      Z9, Z7, Z7
 	VFMADD231PS Z9, Z9, Z8
 	ADDQ        $0x00000080, R10
-	JMP         blocks_45
+	JMP         blocks_46
 
-blocksdone_46:
+blocksdone_47:
 	ADDQ $0x00000040, R11
 
-singles_42:
+singles_43:
 	CMPQ        R10, R11
-	JGT         tail_43
+	JGT         tail_44
 	VSUBPS      (AX)(R10*1), Z0, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
 	ADDQ        $0x00000040, R10
-	JMP         singles_42
+	JMP         singles_43
 
-tail_43:
+tail_44:
 	ADDQ        $0x00000040, R11
 	CMPQ        R10, R11
-	JEQ         done_44
+	JEQ         done_45
 	VSUBPS.Z    (AX)(R10*1), Z0, K1, Z9
 	VSUBPS      Z9, Z5, Z5
 	VFMADD231PS Z9, Z9, Z6
 	MOVQ        R11, R10
 
-done_44:
+done_45:
 	ADDQ BX, R8
 	DECQ R9
-	JNZ  sample_35
+	JNZ  sample_36
 
-samplesdone_36:
+samplesdone_37:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -23543,13 +23543,13 @@ samplesdone_36:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_32
+	JB            channel_33
 	JMP           grouped_14
 
-run1_false_true_16:
+run1_false_true_17:
 	XORQ DI, DI
 
-channel_47:
+channel_48:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -23566,9 +23566,9 @@ channel_47:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_48:
+down_49:
 	CMPQ        R11, $0x02
-	JB          downlast_49
+	JB          downlast_50
 	PREFETCHT0  (R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
@@ -23580,17 +23580,17 @@ down_48:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_48
+	JMP         down_49
 
-downlast_49:
+downlast_50:
 	TESTQ       R11, R11
-	JZ          downdone_50
+	JZ          downdone_51
 	PREFETCHT0  (R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Z0, Z0
 	VSUBPS      Z0, Z1, Z1
 	VFMADD231PS Z0, Z0, Z2
 
-downdone_50:
+downdone_51:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -23624,13 +23624,13 @@ downdone_50:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_47
+	JB            channel_48
 	JMP           grouped_14
 
-run1_true_true_17:
+run1_true_true_18:
 	XORQ DI, DI
 
-channel_51:
+channel_52:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -23647,9 +23647,9 @@ channel_51:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_52:
+down_53:
 	CMPQ        R11, $0x02
-	JB          downlast_53
+	JB          downlast_54
 	PREFETCHT0  (R8)(R9*1)
 	VSUBPS.Z    (AX)(R9*1), Z0, K1, Z9
 	VSUBPS      Z9, Z1, Z1
@@ -23661,17 +23661,17 @@ down_52:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_52
+	JMP         down_53
 
-downlast_53:
+downlast_54:
 	TESTQ       R11, R11
-	JZ          downdone_54
+	JZ          downdone_55
 	PREFETCHT0  (R8)(R9*1)
 	VSUBPS.Z    (AX)(R9*1), Z0, K1, Z0
 	VSUBPS      Z0, Z1, Z1
 	VFMADD231PS Z0, Z0, Z2
 
-downdone_54:
+downdone_55:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -23705,13 +23705,13 @@ downdone_54:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_51
+	JB            channel_52
 	JMP           grouped_14
 
-run2_false_true_18:
+run2_false_true_19:
 	XORQ DI, DI
 
-channel_55:
+channel_56:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -23728,9 +23728,9 @@ channel_55:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_56:
+down_57:
 	CMPQ        R11, $0x02
-	JB          downlast_57
+	JB          downlast_58
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Z0, Z9
@@ -23750,11 +23750,11 @@ down_56:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_56
+	JMP         down_57
 
-downlast_57:
+downlast_58:
 	TESTQ       R11, R11
-	JZ          downdone_58
+	JZ          downdone_59
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Z0, Z9
@@ -23764,7 +23764,7 @@ downlast_57:
 	VSUBPS      Z0, Z3, Z3
 	VFMADD231PS Z0, Z0, Z4
 
-downdone_58:
+downdone_59:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -23798,13 +23798,13 @@ downdone_58:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_55
+	JB            channel_56
 	JMP           grouped_14
 
-run2_true_true_19:
+run2_true_true_20:
 	XORQ DI, DI
 
-channel_59:
+channel_60:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -23821,9 +23821,9 @@ channel_59:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_60:
+down_61:
 	CMPQ        R11, $0x02
-	JB          downlast_61
+	JB          downlast_62
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Z0, Z9
@@ -23843,11 +23843,11 @@ down_60:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_60
+	JMP         down_61
 
-downlast_61:
+downlast_62:
 	TESTQ       R11, R11
-	JZ          downdone_62
+	JZ          downdone_63
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	VSUBPS      (AX)(R9*1), Z0, Z9
@@ -23857,7 +23857,7 @@ downlast_61:
 	VSUBPS      Z0, Z3, Z3
 	VFMADD231PS Z0, Z0, Z4
 
-downdone_62:
+downdone_63:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -23891,13 +23891,13 @@ downdone_62:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_59
+	JB            channel_60
 	JMP           grouped_14
 
-run3_false_true_20:
+run3_false_true_21:
 	XORQ DI, DI
 
-channel_63:
+channel_64:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -23914,9 +23914,9 @@ channel_63:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_64:
+down_65:
 	CMPQ        R11, $0x02
-	JB          downlast_65
+	JB          downlast_66
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -23944,11 +23944,11 @@ down_64:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_64
+	JMP         down_65
 
-downlast_65:
+downlast_66:
 	TESTQ       R11, R11
-	JZ          downdone_66
+	JZ          downdone_67
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -23962,7 +23962,7 @@ downlast_65:
 	VSUBPS      Z0, Z1, Z1
 	VFMADD231PS Z0, Z0, Z2
 
-downdone_66:
+downdone_67:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -23996,13 +23996,13 @@ downdone_66:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_63
+	JB            channel_64
 	JMP           grouped_14
 
-run3_true_true_21:
+run3_true_true_22:
 	XORQ DI, DI
 
-channel_67:
+channel_68:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -24019,9 +24019,9 @@ channel_67:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_68:
+down_69:
 	CMPQ        R11, $0x02
-	JB          downlast_69
+	JB          downlast_70
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -24049,11 +24049,11 @@ down_68:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_68
+	JMP         down_69
 
-downlast_69:
+downlast_70:
 	TESTQ       R11, R11
-	JZ          downdone_70
+	JZ          downdone_71
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -24067,7 +24067,7 @@ downlast_69:
 	VSUBPS      Z0, Z1, Z1
 	VFMADD231PS Z0, Z0, Z2
 
-downdone_70:
+downdone_71:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -24101,13 +24101,13 @@ downdone_70:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_67
+	JB            channel_68
 	JMP           grouped_14
 
-run4_false_true_22:
+run4_false_true_23:
 	XORQ DI, DI
 
-channel_71:
+channel_72:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -24124,9 +24124,9 @@ channel_71:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_72:
+down_73:
 	CMPQ        R11, $0x02
-	JB          downlast_73
+	JB          downlast_74
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -24162,11 +24162,11 @@ down_72:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_72
+	JMP         down_73
 
-downlast_73:
+downlast_74:
 	TESTQ       R11, R11
-	JZ          downdone_74
+	JZ          downdone_75
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -24184,7 +24184,7 @@ downlast_73:
 	VSUBPS      Z0, Z3, Z3
 	VFMADD231PS Z0, Z0, Z4
 
-downdone_74:
+downdone_75:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -24218,13 +24218,13 @@ downdone_74:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_71
+	JB            channel_72
 	JMP           grouped_14
 
-run4_true_true_23:
+run4_true_true_24:
 	XORQ DI, DI
 
-channel_75:
+channel_76:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -24241,9 +24241,9 @@ channel_75:
 	LEAQ         (R9)(BX*1), R10
 	MOVQ         DX, R11
 
-down_76:
+down_77:
 	CMPQ        R11, $0x02
-	JB          downlast_77
+	JB          downlast_78
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -24279,11 +24279,11 @@ down_76:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_76
+	JMP         down_77
 
-downlast_77:
+downlast_78:
 	TESTQ       R11, R11
-	JZ          downdone_78
+	JZ          downdone_79
 	PREFETCHT0  (R8)(R9*1)
 	PREFETCHT0  64(R8)(R9*1)
 	PREFETCHT0  128(R8)(R9*1)
@@ -24301,7 +24301,7 @@ downlast_77:
 	VSUBPS      Z0, Z3, Z3
 	VFMADD231PS Z0, Z0, Z4
 
-downdone_78:
+downdone_79:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -24335,13 +24335,13 @@ downdone_78:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_75
+	JB            channel_76
 	JMP           grouped_14
 
-run1_false_false_24:
+run1_false_false_25:
 	XORQ DI, DI
 
-channel_79:
+channel_80:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -24356,9 +24356,9 @@ channel_79:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_80:
+down_81:
 	CMPQ        R10, $0x02
-	JB          downlast_81
+	JB          downlast_82
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -24368,16 +24368,16 @@ down_80:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_80
+	JMP         down_81
 
-downlast_81:
+downlast_82:
 	TESTQ       R10, R10
-	JZ          downdone_82
+	JZ          downdone_83
 	VSUBPS      (AX)(R8*1), Z0, Z0
 	VSUBPS      Z0, Z1, Z1
 	VFMADD231PS Z0, Z0, Z2
 
-downdone_82:
+downdone_83:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -24411,13 +24411,13 @@ downdone_82:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_79
+	JB            channel_80
 	JMP           grouped_14
 
-run1_true_false_25:
+run1_true_false_26:
 	XORQ DI, DI
 
-channel_83:
+channel_84:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -24432,9 +24432,9 @@ channel_83:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_84:
+down_85:
 	CMPQ        R10, $0x02
-	JB          downlast_85
+	JB          downlast_86
 	VSUBPS.Z    (AX)(R8*1), Z0, K1, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -24444,16 +24444,16 @@ down_84:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_84
+	JMP         down_85
 
-downlast_85:
+downlast_86:
 	TESTQ       R10, R10
-	JZ          downdone_86
+	JZ          downdone_87
 	VSUBPS.Z    (AX)(R8*1), Z0, K1, Z0
 	VSUBPS      Z0, Z1, Z1
 	VFMADD231PS Z0, Z0, Z2
 
-downdone_86:
+downdone_87:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -24487,13 +24487,13 @@ downdone_86:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_83
+	JB            channel_84
 	JMP           grouped_14
 
-run2_false_false_26:
+run2_false_false_27:
 	XORQ DI, DI
 
-channel_87:
+channel_88:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -24508,9 +24508,9 @@ channel_87:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_88:
+down_89:
 	CMPQ        R10, $0x02
-	JB          downlast_89
+	JB          downlast_90
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -24526,11 +24526,11 @@ down_88:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_88
+	JMP         down_89
 
-downlast_89:
+downlast_90:
 	TESTQ       R10, R10
-	JZ          downdone_90
+	JZ          downdone_91
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -24538,7 +24538,7 @@ downlast_89:
 	VSUBPS      Z0, Z3, Z3
 	VFMADD231PS Z0, Z0, Z4
 
-downdone_90:
+downdone_91:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -24572,13 +24572,13 @@ downdone_90:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_87
+	JB            channel_88
 	JMP           grouped_14
 
-run2_true_false_27:
+run2_true_false_28:
 	XORQ DI, DI
 
-channel_91:
+channel_92:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -24593,9 +24593,9 @@ channel_91:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_92:
+down_93:
 	CMPQ        R10, $0x02
-	JB          downlast_93
+	JB          downlast_94
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -24611,11 +24611,11 @@ down_92:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_92
+	JMP         down_93
 
-downlast_93:
+downlast_94:
 	TESTQ       R10, R10
-	JZ          downdone_94
+	JZ          downdone_95
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -24623,7 +24623,7 @@ downlast_93:
 	VSUBPS      Z0, Z3, Z3
 	VFMADD231PS Z0, Z0, Z4
 
-downdone_94:
+downdone_95:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -24657,13 +24657,13 @@ downdone_94:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_91
+	JB            channel_92
 	JMP           grouped_14
 
-run3_false_false_28:
+run3_false_false_29:
 	XORQ DI, DI
 
-channel_95:
+channel_96:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -24678,9 +24678,9 @@ channel_95:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_96:
+down_97:
 	CMPQ        R10, $0x02
-	JB          downlast_97
+	JB          downlast_98
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -24702,11 +24702,11 @@ down_96:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_96
+	JMP         down_97
 
-downlast_97:
+downlast_98:
 	TESTQ       R10, R10
-	JZ          downdone_98
+	JZ          downdone_99
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -24717,7 +24717,7 @@ downlast_97:
 	VSUBPS      Z0, Z1, Z1
 	VFMADD231PS Z0, Z0, Z2
 
-downdone_98:
+downdone_99:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -24751,13 +24751,13 @@ downdone_98:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_95
+	JB            channel_96
 	JMP           grouped_14
 
-run3_true_false_29:
+run3_true_false_30:
 	XORQ DI, DI
 
-channel_99:
+channel_100:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -24772,9 +24772,9 @@ channel_99:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_100:
+down_101:
 	CMPQ        R10, $0x02
-	JB          downlast_101
+	JB          downlast_102
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -24796,11 +24796,11 @@ down_100:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_100
+	JMP         down_101
 
-downlast_101:
+downlast_102:
 	TESTQ       R10, R10
-	JZ          downdone_102
+	JZ          downdone_103
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -24811,7 +24811,7 @@ downlast_101:
 	VSUBPS      Z0, Z1, Z1
 	VFMADD231PS Z0, Z0, Z2
 
-downdone_102:
+downdone_103:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -24845,13 +24845,13 @@ downdone_102:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_99
+	JB            channel_100
 	JMP           grouped_14
 
-run4_false_false_30:
+run4_false_false_31:
 	XORQ DI, DI
 
-channel_103:
+channel_104:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -24866,9 +24866,9 @@ channel_103:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_104:
+down_105:
 	CMPQ        R10, $0x02
-	JB          downlast_105
+	JB          downlast_106
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -24896,11 +24896,11 @@ down_104:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_104
+	JMP         down_105
 
-downlast_105:
+downlast_106:
 	TESTQ       R10, R10
-	JZ          downdone_106
+	JZ          downdone_107
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -24914,7 +24914,7 @@ downlast_105:
 	VSUBPS      Z0, Z3, Z3
 	VFMADD231PS Z0, Z0, Z4
 
-downdone_106:
+downdone_107:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -24948,13 +24948,13 @@ downdone_106:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_103
+	JB            channel_104
 	JMP           grouped_14
 
-run4_true_false_31:
+run4_true_false_32:
 	XORQ DI, DI
 
-channel_107:
+channel_108:
 	MOVQ         buf_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -24969,9 +24969,9 @@ channel_107:
 	LEAQ         (R8)(BX*1), R9
 	MOVQ         DX, R10
 
-down_108:
+down_109:
 	CMPQ        R10, $0x02
-	JB          downlast_109
+	JB          downlast_110
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -24999,11 +24999,11 @@ down_108:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_108
+	JMP         down_109
 
-downlast_109:
+downlast_110:
 	TESTQ       R10, R10
-	JZ          downdone_110
+	JZ          downdone_111
 	VSUBPS      (AX)(R8*1), Z0, Z9
 	VSUBPS      Z9, Z1, Z1
 	VFMADD231PS Z9, Z9, Z2
@@ -25017,7 +25017,7 @@ downlast_109:
 	VSUBPS      Z0, Z3, Z3
 	VFMADD231PS Z0, Z0, Z4
 
-downdone_110:
+downdone_111:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -25051,7 +25051,7 @@ downdone_110:
 	ADDQ          SI, AX
 	INCQ          DI
 	CMPQ          DI, mean_len+8(FP)
-	JB            channel_107
+	JB            channel_108
 
 grouped_14:
 	MOVQ       DX, R8
@@ -25083,9 +25083,9 @@ grouped_14:
 	SHLQ       $0x02, DI
 	SUBQ       $0x00000040, DI
 
-singles_111:
+singles_112:
 	CMPQ          R11, DI
-	JGT           tail_112
+	JGT           tail_113
 	VMOVUPD       (R8)(R11*2), Z0
 	VMOVUPD       64(R8)(R11*2), Z1
 	VMOVUPD       (R9)(R11*2), Z2
@@ -25136,12 +25136,12 @@ singles_111:
 	VINSERTF64X4  $0x01, Y0, Z2, Z2
 	VMOVUPS       Z2, (R10)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_111
+	JMP           singles_112
 
-tail_112:
+tail_113:
 	ADDQ          $0x00000040, DI
 	CMPQ          R11, DI
-	JEQ           done_113
+	JEQ           done_114
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (R8)(R11*2), K1, Z0
 	VMOVUPD.Z     64(R8)(R11*2), K2, Z1
@@ -25197,16 +25197,16 @@ tail_112:
 	VMOVUPS       Z2, (R10)(R11*1)
 	MOVQ          DI, R11
 
-done_113:
+done_114:
 	ADDQ    BX, count+120(FP)
 	SUBQ    DX, samples+104(FP)
-	JZ      done_114
+	JZ      done_115
 	MOVQ    group+136(FP), DX
 	CMPQ    samples+104(FP), DX
 	CMOVQLT samples+104(FP), DX
 	JMP     group_13
 
-done_114:
+done_115:
 	VZEROUPPER
 	RET
 
@@ -25231,7 +25231,7 @@ TEXT ·momentsColsAVX512(SB), NOSPLIT, $24-136
 	MOVWLZX (SI)(BX*2), BX
 	KMOVW   BX, K1
 
-chunk_115:
+chunk_116:
 	MOVQ       $0x3ff0000000000000, BX
 	VMOVQ      BX, X2
 	VCVTSI2SDQ DX, X2, X0
@@ -25244,24 +25244,24 @@ chunk_115:
 	VMULSD     X1, X2, X2
 	VMOVSD     X2, 16(SP)
 	CMPQ       mean_len+8(FP), $0x50
-	JA         wide_117
+	JA         wide_118
 	CMPQ       mean_len+8(FP), $0x10
-	JB         narrowpartial_119
-	JE         narrowwhole_120
+	JB         narrowpartial_120
+	JE         narrowwhole_121
 	CMPQ       mean_len+8(FP), $0x20
-	JB         narrowpartial_121
-	JE         narrowwhole_122
+	JB         narrowpartial_122
+	JE         narrowwhole_123
 	CMPQ       mean_len+8(FP), $0x30
-	JB         narrowpartial_123
-	JE         narrowwhole_124
+	JB         narrowpartial_124
+	JE         narrowwhole_125
 	CMPQ       mean_len+8(FP), $0x40
-	JB         narrowpartial_125
-	JE         narrowwhole_126
+	JB         narrowpartial_126
+	JE         narrowwhole_127
 	CMPQ       mean_len+8(FP), $0x50
-	JB         narrowpartial_127
-	JE         narrowwhole_128
+	JB         narrowpartial_128
+	JE         narrowwhole_129
 
-narrowpartial_119:
+narrowpartial_120:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x00, SI
@@ -25273,11 +25273,11 @@ narrowpartial_119:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_129:
+narrow_130:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_130
+	JLT        narrowrows_131
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_131
+	JEQ        noprefetch_132
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -25285,7 +25285,7 @@ narrow_129:
 	PREFETCHT0 (SI)(CX*2)
 	PREFETCHT0 (SI)(R8*1)
 
-noprefetch_131:
+noprefetch_132:
 	VMOVUPS     (BX), Z2
 	VMOVUPS.Z   (AX), K2, Z3
 	VSUBPS      Z2, Z3, Z3
@@ -25307,12 +25307,12 @@ noprefetch_131:
 	VADDPS      Z3, Z1, Z1
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_129
+	JMP         narrow_130
 
-narrowrows_130:
-narrow_132:
+narrowrows_131:
+narrow_133:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_133
+	JLT       narrowrows_134
 	VMOVUPS   (BX), Z2
 	VMOVUPS.Z (AX), K2, Z3
 	VSUBPS    Z2, Z3, Z3
@@ -25322,25 +25322,25 @@ narrow_132:
 	VADDPS    Z3, Z1, Z1
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_132
+	JMP       narrow_133
 
-narrowrows_133:
+narrowrows_134:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
-	JMP     narrowdone_118
+	JMP     narrowdone_119
 
-narrowwhole_120:
+narrowwhole_121:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	MOVQ   buf_base+48(FP), BX
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_134:
+narrow_135:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_135
+	JLT        narrowrows_136
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_136
+	JEQ        noprefetch_137
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -25348,7 +25348,7 @@ narrow_134:
 	PREFETCHT0 (SI)(CX*2)
 	PREFETCHT0 (SI)(R8*1)
 
-noprefetch_136:
+noprefetch_137:
 	VMOVUPS     (BX), Z2
 	VMOVUPS     (AX), Z3
 	VSUBPS      Z2, Z3, Z3
@@ -25370,12 +25370,12 @@ noprefetch_136:
 	VADDPS      Z3, Z1, Z1
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_134
+	JMP         narrow_135
 
-narrowrows_135:
-narrow_137:
+narrowrows_136:
+narrow_138:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_138
+	JLT     narrowrows_139
 	VMOVUPS (BX), Z2
 	VMOVUPS (AX), Z3
 	VSUBPS  Z2, Z3, Z3
@@ -25385,14 +25385,14 @@ narrow_137:
 	VADDPS  Z3, Z1, Z1
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_137
+	JMP     narrow_138
 
-narrowrows_138:
+narrowrows_139:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
-	JMP     narrowdone_118
+	JMP     narrowdone_119
 
-narrowpartial_121:
+narrowpartial_122:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x10, SI
@@ -25406,11 +25406,11 @@ narrowpartial_121:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_139:
+narrow_140:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_140
+	JLT        narrowrows_141
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_141
+	JEQ        noprefetch_142
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -25422,7 +25422,7 @@ narrow_139:
 	PREFETCHT0 (SI)(R8*1)
 	PREFETCHT0 64(SI)(R8*1)
 
-noprefetch_141:
+noprefetch_142:
 	VMOVUPS     (BX), Z4
 	VMOVUPS     64(BX), Z5
 	VMOVUPS     (AX), Z6
@@ -25463,12 +25463,12 @@ noprefetch_141:
 	VADDPS      Z8, Z3, Z3
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_139
+	JMP         narrow_140
 
-narrowrows_140:
-narrow_142:
+narrowrows_141:
+narrow_143:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_143
+	JLT       narrowrows_144
 	VMOVUPS   (BX), Z4
 	VMOVUPS   64(BX), Z5
 	VMOVUPS   (AX), Z6
@@ -25485,16 +25485,16 @@ narrow_142:
 	VADDPS    Z7, Z3, Z3
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_142
+	JMP       narrow_143
 
-narrowrows_143:
+narrowrows_144:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
 	VMOVUPS Z3, 2240(BX)
-	JMP     narrowdone_118
+	JMP     narrowdone_119
 
-narrowwhole_122:
+narrowwhole_123:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -25503,11 +25503,11 @@ narrowwhole_122:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_144:
+narrow_145:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_145
+	JLT        narrowrows_146
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_146
+	JEQ        noprefetch_147
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -25519,7 +25519,7 @@ narrow_144:
 	PREFETCHT0 (SI)(R8*1)
 	PREFETCHT0 64(SI)(R8*1)
 
-noprefetch_146:
+noprefetch_147:
 	VMOVUPS     (BX), Z4
 	VMOVUPS     64(BX), Z5
 	VMOVUPS     (AX), Z6
@@ -25560,12 +25560,12 @@ noprefetch_146:
 	VADDPS      Z8, Z3, Z3
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_144
+	JMP         narrow_145
 
-narrowrows_145:
-narrow_147:
+narrowrows_146:
+narrow_148:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_148
+	JLT     narrowrows_149
 	VMOVUPS (BX), Z4
 	VMOVUPS 64(BX), Z5
 	VMOVUPS (AX), Z6
@@ -25582,16 +25582,16 @@ narrow_147:
 	VADDPS  Z7, Z3, Z3
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_147
+	JMP     narrow_148
 
-narrowrows_148:
+narrowrows_149:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
 	VMOVUPS Z3, 2240(BX)
-	JMP     narrowdone_118
+	JMP     narrowdone_119
 
-narrowpartial_123:
+narrowpartial_124:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x20, SI
@@ -25607,11 +25607,11 @@ narrowpartial_123:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_149:
+narrow_150:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_150
+	JLT        narrowrows_151
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_151
+	JEQ        noprefetch_152
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -25627,7 +25627,7 @@ narrow_149:
 	PREFETCHT0 64(SI)(R8*1)
 	PREFETCHT0 128(SI)(R8*1)
 
-noprefetch_151:
+noprefetch_152:
 	VMOVUPS     (BX), Z6
 	VMOVUPS     64(BX), Z7
 	VMOVUPS     128(BX), Z8
@@ -25687,12 +25687,12 @@ noprefetch_151:
 	VADDPS      Z13, Z5, Z5
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_149
+	JMP         narrow_150
 
-narrowrows_150:
-narrow_152:
+narrowrows_151:
+narrow_153:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_153
+	JLT       narrowrows_154
 	VMOVUPS   (BX), Z6
 	VMOVUPS   64(BX), Z7
 	VMOVUPS   128(BX), Z8
@@ -25716,18 +25716,18 @@ narrow_152:
 	VADDPS    Z11, Z5, Z5
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_152
+	JMP       narrow_153
 
-narrowrows_153:
+narrowrows_154:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
 	VMOVUPS Z3, 2240(BX)
 	VMOVUPS Z4, 1216(BX)
 	VMOVUPS Z5, 2304(BX)
-	JMP     narrowdone_118
+	JMP     narrowdone_119
 
-narrowwhole_124:
+narrowwhole_125:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -25738,11 +25738,11 @@ narrowwhole_124:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_154:
+narrow_155:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_155
+	JLT        narrowrows_156
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_156
+	JEQ        noprefetch_157
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -25758,7 +25758,7 @@ narrow_154:
 	PREFETCHT0 64(SI)(R8*1)
 	PREFETCHT0 128(SI)(R8*1)
 
-noprefetch_156:
+noprefetch_157:
 	VMOVUPS     (BX), Z6
 	VMOVUPS     64(BX), Z7
 	VMOVUPS     128(BX), Z8
@@ -25818,12 +25818,12 @@ noprefetch_156:
 	VADDPS      Z13, Z5, Z5
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_154
+	JMP         narrow_155
 
-narrowrows_155:
-narrow_157:
+narrowrows_156:
+narrow_158:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_158
+	JLT     narrowrows_159
 	VMOVUPS (BX), Z6
 	VMOVUPS 64(BX), Z7
 	VMOVUPS 128(BX), Z8
@@ -25847,18 +25847,18 @@ narrow_157:
 	VADDPS  Z11, Z5, Z5
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_157
+	JMP     narrow_158
 
-narrowrows_158:
+narrowrows_159:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
 	VMOVUPS Z3, 2240(BX)
 	VMOVUPS Z4, 1216(BX)
 	VMOVUPS Z5, 2304(BX)
-	JMP     narrowdone_118
+	JMP     narrowdone_119
 
-narrowpartial_125:
+narrowpartial_126:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x30, SI
@@ -25876,11 +25876,11 @@ narrowpartial_125:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_159:
+narrow_160:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_160
+	JLT        narrowrows_161
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_161
+	JEQ        noprefetch_162
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -25900,7 +25900,7 @@ narrow_159:
 	PREFETCHT0 128(SI)(R8*1)
 	PREFETCHT0 192(SI)(R8*1)
 
-noprefetch_161:
+noprefetch_162:
 	VMOVUPS     (BX), Z8
 	VMOVUPS     64(BX), Z9
 	VMOVUPS     128(BX), Z10
@@ -25979,12 +25979,12 @@ noprefetch_161:
 	VADDPS      Z18, Z7, Z7
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_159
+	JMP         narrow_160
 
-narrowrows_160:
-narrow_162:
+narrowrows_161:
+narrow_163:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_163
+	JLT       narrowrows_164
 	VMOVUPS   (BX), Z8
 	VMOVUPS   64(BX), Z9
 	VMOVUPS   128(BX), Z10
@@ -26015,9 +26015,9 @@ narrow_162:
 	VADDPS    Z15, Z7, Z7
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_162
+	JMP       narrow_163
 
-narrowrows_163:
+narrowrows_164:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -26026,9 +26026,9 @@ narrowrows_163:
 	VMOVUPS Z5, 2304(BX)
 	VMOVUPS Z6, 1280(BX)
 	VMOVUPS Z7, 2368(BX)
-	JMP     narrowdone_118
+	JMP     narrowdone_119
 
-narrowwhole_126:
+narrowwhole_127:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -26041,11 +26041,11 @@ narrowwhole_126:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_164:
+narrow_165:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_165
+	JLT        narrowrows_166
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_166
+	JEQ        noprefetch_167
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -26065,7 +26065,7 @@ narrow_164:
 	PREFETCHT0 128(SI)(R8*1)
 	PREFETCHT0 192(SI)(R8*1)
 
-noprefetch_166:
+noprefetch_167:
 	VMOVUPS     (BX), Z8
 	VMOVUPS     64(BX), Z9
 	VMOVUPS     128(BX), Z10
@@ -26144,12 +26144,12 @@ noprefetch_166:
 	VADDPS      Z18, Z7, Z7
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_164
+	JMP         narrow_165
 
-narrowrows_165:
-narrow_167:
+narrowrows_166:
+narrow_168:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_168
+	JLT     narrowrows_169
 	VMOVUPS (BX), Z8
 	VMOVUPS 64(BX), Z9
 	VMOVUPS 128(BX), Z10
@@ -26180,9 +26180,9 @@ narrow_167:
 	VADDPS  Z15, Z7, Z7
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_167
+	JMP     narrow_168
 
-narrowrows_168:
+narrowrows_169:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -26191,9 +26191,9 @@ narrowrows_168:
 	VMOVUPS Z5, 2304(BX)
 	VMOVUPS Z6, 1280(BX)
 	VMOVUPS Z7, 2368(BX)
-	JMP     narrowdone_118
+	JMP     narrowdone_119
 
-narrowpartial_127:
+narrowpartial_128:
 	LEAQ    kmask<>+0(SB), BX
 	MOVQ    mean_len+8(FP), SI
 	SUBQ    $0x40, SI
@@ -26213,11 +26213,11 @@ narrowpartial_127:
 	MOVQ    DX, DI
 	LEAQ    (CX)(CX*2), R8
 
-narrow_169:
+narrow_170:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_170
+	JLT        narrowrows_171
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_171
+	JEQ        noprefetch_172
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -26241,7 +26241,7 @@ narrow_169:
 	PREFETCHT0 192(SI)(R8*1)
 	PREFETCHT0 256(SI)(R8*1)
 
-noprefetch_171:
+noprefetch_172:
 	VMOVUPS     (BX), Z10
 	VMOVUPS     64(BX), Z11
 	VMOVUPS     128(BX), Z12
@@ -26339,12 +26339,12 @@ noprefetch_171:
 	VADDPS      Z23, Z9, Z9
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_169
+	JMP         narrow_170
 
-narrowrows_170:
-narrow_172:
+narrowrows_171:
+narrow_173:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_173
+	JLT       narrowrows_174
 	VMOVUPS   (BX), Z10
 	VMOVUPS   64(BX), Z11
 	VMOVUPS   128(BX), Z12
@@ -26382,9 +26382,9 @@ narrow_172:
 	VADDPS    Z19, Z9, Z9
 	LEAQ      (AX)(CX*1), AX
 	SUBQ      $0x01, DI
-	JMP       narrow_172
+	JMP       narrow_173
 
-narrowrows_173:
+narrowrows_174:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -26395,9 +26395,9 @@ narrowrows_173:
 	VMOVUPS Z7, 2368(BX)
 	VMOVUPS Z8, 1344(BX)
 	VMOVUPS Z9, 2432(BX)
-	JMP     narrowdone_118
+	JMP     narrowdone_119
 
-narrowwhole_128:
+narrowwhole_129:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -26412,11 +26412,11 @@ narrowwhole_128:
 	MOVQ   DX, DI
 	LEAQ   (CX)(CX*2), R8
 
-narrow_174:
+narrow_175:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_175
+	JLT        narrowrows_176
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_176
+	JEQ        noprefetch_177
 	MOVQ       prefetch+128(FP), SI
 	ADDQ       AX, SI
 	PREFETCHT0 (SI)
@@ -26440,7 +26440,7 @@ narrow_174:
 	PREFETCHT0 192(SI)(R8*1)
 	PREFETCHT0 256(SI)(R8*1)
 
-noprefetch_176:
+noprefetch_177:
 	VMOVUPS     (BX), Z10
 	VMOVUPS     64(BX), Z11
 	VMOVUPS     128(BX), Z12
@@ -26538,12 +26538,12 @@ noprefetch_176:
 	VADDPS      Z23, Z9, Z9
 	LEAQ        (AX)(CX*4), AX
 	SUBQ        $0x04, DI
-	JMP         narrow_174
+	JMP         narrow_175
 
-narrowrows_175:
-narrow_177:
+narrowrows_176:
+narrow_178:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_178
+	JLT     narrowrows_179
 	VMOVUPS (BX), Z10
 	VMOVUPS 64(BX), Z11
 	VMOVUPS 128(BX), Z12
@@ -26581,9 +26581,9 @@ narrow_177:
 	VADDPS  Z19, Z9, Z9
 	LEAQ    (AX)(CX*1), AX
 	SUBQ    $0x01, DI
-	JMP     narrow_177
+	JMP     narrow_178
 
-narrowrows_178:
+narrowrows_179:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z1, 2176(BX)
 	VMOVUPS Z2, 1152(BX)
@@ -26595,37 +26595,37 @@ narrowrows_178:
 	VMOVUPS Z8, 1344(BX)
 	VMOVUPS Z9, 2432(BX)
 
-narrowdone_118:
-	JMP chunkdone_116
+narrowdone_119:
+	JMP chunkdone_117
 
-wide_117:
+wide_118:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), BX
 	MOVQ   mean_len+8(FP), SI
 	ADDQ   $0x0f, SI
 	SHRQ   $0x04, SI
 
-clear_179:
+clear_180:
 	VMOVUPS Z0, 1088(BX)
 	VMOVUPS Z0, 2176(BX)
 	ADDQ    $0x40, BX
 	DECQ    SI
-	JNZ     clear_179
+	JNZ     clear_180
 	MOVQ    DX, BX
 	LEAQ    (CX)(CX*2), SI
 
-rows_180:
+rows_181:
 	CMPQ BX, $0x04
-	JLT  rowsdone_181
+	JLT  rowsdone_182
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_183
+	JZ   vectorstail_184
 
-vectors_182:
+vectors_183:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_185
+	JEQ        noprefetch_186
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -26633,7 +26633,7 @@ vectors_182:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_185:
+noprefetch_186:
 	VMOVUPS     (R8), Z0
 	VMOVUPS     (R9), Z1
 	VSUBPS      Z0, Z1, Z1
@@ -26658,11 +26658,11 @@ noprefetch_185:
 	ADDQ        $0x40, R9
 	ADDQ        $0x40, R8
 	DECQ        DI
-	JNZ         vectors_182
+	JNZ         vectors_183
 
-vectorstail_183:
+vectorstail_184:
 	TESTQ       $0x0000000f, mean_len+8(FP)
-	JZ          vectorsdone_184
+	JZ          vectorsdone_185
 	VMOVUPS     (R8), Z0
 	VMOVUPS.Z   (R9), K1, Z1
 	VSUBPS      Z0, Z1, Z1
@@ -26685,22 +26685,22 @@ vectorstail_183:
 	VADDPS      2176(R8), Z1, Z1
 	VMOVUPS     Z1, 2176(R8)
 
-vectorsdone_184:
+vectorsdone_185:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
-	JMP  rows_180
+	JMP  rows_181
 
-rowsdone_181:
-rows_186:
+rowsdone_182:
+rows_187:
 	CMPQ BX, $0x01
-	JLT  rowsdone_187
+	JLT  rowsdone_188
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_189
+	JZ   vectorstail_190
 
-vectors_188:
+vectors_189:
 	VMOVUPS (DI), Z0
 	VMOVUPS (R8), Z1
 	VSUBPS  Z0, Z1, Z1
@@ -26713,11 +26713,11 @@ vectors_188:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_188
+	JNZ     vectors_189
 
-vectorstail_189:
+vectorstail_190:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_190
+	JZ        vectorsdone_191
 	VMOVUPS   (DI), Z0
 	VMOVUPS.Z (R8), K1, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -26728,13 +26728,13 @@ vectorstail_189:
 	VADDPS    2176(DI), Z1, Z1
 	VMOVUPS   Z1, 2176(DI)
 
-vectorsdone_190:
+vectorsdone_191:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_186
+	JMP  rows_187
 
-rowsdone_187:
-chunkdone_116:
+rowsdone_188:
+chunkdone_117:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -26744,9 +26744,9 @@ chunkdone_116:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_191:
+singles_192:
 	CMPQ          R9, R10
-	JGT           tail_192
+	JGT           tail_193
 	VMOVUPD       (SI)(R9*2), Z0
 	VMOVUPD       64(SI)(R9*2), Z1
 	VMOVUPD       (DI)(R9*2), Z2
@@ -26803,12 +26803,12 @@ singles_191:
 	VINSERTF64X4  $0x01, Y0, Z2, Z2
 	VMOVUPS       Z2, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
-	JMP           singles_191
+	JMP           singles_192
 
-tail_192:
+tail_193:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_193
+	JEQ           done_194
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (SI)(R9*2), K1, Z0
 	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
@@ -26870,16 +26870,16 @@ tail_192:
 	VMOVUPS       Z2, (R8)(R9*1)
 	MOVQ          R10, R9
 
-done_193:
+done_194:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_194
+	JZ      done_195
 	MOVQ    $0x00000040, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
-	JMP     chunk_115
+	JMP     chunk_116
 
-done_194:
+done_195:
 	VZEROUPPER
 	RET
 
@@ -26890,7 +26890,7 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+152(FP), $0x00
-	JNE   nontemporal_195
+	JNE   nontemporal_196
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -26901,10 +26901,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_196:
+sample_197:
 	XORQ DI, DI
 
-channel_197:
+channel_198:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -26916,9 +26916,9 @@ channel_197:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_198
+	JZ           aligned_199
 	CMPQ         R8, R9
-	JAE          aligned_198
+	JAE          aligned_199
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -26932,7 +26932,7 @@ channel_197:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_198:
+aligned_199:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -26942,19 +26942,19 @@ aligned_198:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_202:
+blocks_203:
 	CMPQ       R8, R9
-	JGT        blocksdone_203
+	JGT        blocksdone_204
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_204
+	JZ         noprefetch_205
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_204:
+noprefetch_205:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -26972,45 +26972,45 @@ noprefetch_204:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_202
+	JMP         blocks_203
 
-blocksdone_203:
+blocksdone_204:
 	ADDQ $0x000000c0, R9
 
-singles_199:
+singles_200:
 	CMPQ        R8, R9
-	JGT         tail_200
+	JGT         tail_201
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_199
+	JMP         singles_200
 
-tail_200:
+tail_201:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_201
+	JEQ         done_202
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_201:
+done_202:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_197
+	JB   channel_198
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_196
+	JNZ  sample_197
 	VZEROUPPER
 	RET
 
-nontemporal_195:
+nontemporal_196:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+120(FP), DX
@@ -27022,10 +27022,10 @@ nontemporal_195:
 	SHLQ   $0x02, SI
 	VPXORD Z0, Z0, Z0
 
-sample_205:
+sample_206:
 	XORQ DI, DI
 
-channel_206:
+channel_207:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -27036,15 +27036,15 @@ channel_206:
 	MOVQ         shift_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z3
 	TESTQ        DI, DI
-	JNZ          merged_207
+	JNZ          merged_208
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_209
+	JZ           aligned_210
 	CMPQ         R8, R9
-	JAE          aligned_209
+	JAE          aligned_210
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -27058,15 +27058,15 @@ channel_206:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_209:
+aligned_210:
 	MOVQ R9, R8
-	JMP  headed_208
+	JMP  headed_209
 
-merged_207:
+merged_208:
 	MOVQ        DX, R9
 	MOVQ        AX, R8
 	ANDQ        $0x3f, R8
-	JZ          mergedone_210
+	JZ          mergedone_211
 	MOVQ        R8, R10
 	SHRQ        $0x02, R10
 	LEAQ        kmask<>+0(SB), R11
@@ -27085,10 +27085,10 @@ merged_207:
 	SHRQ        $0x02, R8
 	SUBQ        R8, R9
 
-mergedone_210:
+mergedone_211:
 	MOVQ R9, R8
 
-headed_208:
+headed_209:
 	MOVQ    R8, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -27098,19 +27098,19 @@ headed_208:
 	SHLQ    $0x02, R8
 	SUBQ    $0x00000100, R8
 
-blocks_214:
+blocks_215:
 	CMPQ       R9, R8
-	JGT        blocksdone_215
+	JGT        blocksdone_216
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_216
+	JZ         noprefetch_217
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R9*1)
 	PREFETCHT0 64(R10)(R9*1)
 	PREFETCHT0 128(R10)(R9*1)
 	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_216:
+noprefetch_217:
 	LEAQ        16384(AX)(R9*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -27131,40 +27131,40 @@ noprefetch_216:
 	VFMADD213PS Z3, Z2, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_214
+	JMP         blocks_215
 
-blocksdone_215:
+blocksdone_216:
 	ADDQ $0x000000c0, R8
 
-singles_211:
+singles_212:
 	CMPQ        R9, R8
-	JGT         tail_212
+	JGT         tail_213
 	VMOVUPS     (CX)(R9*1), Z4
 	VSUBPS      Z1, Z4, Z4
 	VFMADD213PS Z3, Z2, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_211
+	JMP         singles_212
 
-tail_212:
+tail_213:
 	ADDQ        $0x00000040, R8
 	CMPQ        R9, R8
-	JEQ         done_213
+	JEQ         done_214
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VSUBPS      Z1, Z0, Z0
 	VFMADD213PS Z3, Z2, Z0
 	VMOVAPS     Z0, Z0
 	MOVQ        R8, R9
 
-done_213:
+done_214:
 	ADDQ    R9, AX
 	ADDQ    R9, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_206
+	JB      channel_207
 	MOVQ    AX, DI
 	ANDQ    $0x3f, DI
-	JZ      flushed_217
+	JZ      flushed_218
 	MOVQ    DI, R8
 	SHRQ    $0x02, R8
 	LEAQ    kmask<>+0(SB), R9
@@ -27175,11 +27175,11 @@ done_213:
 	NEGQ    DI
 	VMOVUPS Z0, K1, (AX)(DI*1)
 
-flushed_217:
+flushed_218:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_205
+	JNZ  sample_206
 	SFENCE
 	VZEROUPPER
 	RET
@@ -27205,10 +27205,10 @@ TEXT ·normShortRowsAVX512(SB), NOSPLIT, $0-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_218:
+group_219:
 	XORQ DI, DI
 
-channel_219:
+channel_220:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -27217,11 +27217,11 @@ channel_219:
 	VBROADCASTSS (R8)(DI*4), Z2
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_220
+	JZ           noprefetch_221
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_221:
+prefetch_222:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -27229,23 +27229,23 @@ prefetch_221:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_221
+	JNZ        prefetch_222
 
-noprefetch_220:
+noprefetch_221:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_222:
+pairs_223:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_223
+	JA   single_224
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_226:
+down_227:
 	CMPQ        R12, $0x02
-	JB          downlast_227
+	JB          downlast_228
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27265,11 +27265,11 @@ down_226:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_226
+	JMP         down_227
 
-downlast_227:
+downlast_228:
 	TESTQ       R12, R12
-	JZ          downdone_228
+	JZ          downdone_229
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27279,20 +27279,20 @@ downlast_227:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 64(AX)(R9*1)
 
-downdone_228:
+downdone_229:
 	MOVQ R10, R9
-	JMP  pairs_222
+	JMP  pairs_223
 
-single_223:
+single_224:
 	CMPQ R9, R8
-	JAE  tail_224
+	JAE  tail_225
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_229:
+down_230:
 	CMPQ        R11, $0x02
-	JB          downlast_230
+	JB          downlast_231
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27304,29 +27304,29 @@ down_229:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_229
+	JMP         down_230
 
-downlast_230:
+downlast_231:
 	TESTQ       R11, R11
-	JZ          downdone_231
+	JZ          downdone_232
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 
-downdone_231:
+downdone_232:
 	ADDQ $0x00000040, R9
 
-tail_224:
+tail_225:
 	CMPQ R9, DX
-	JAE  positionsdone_225
+	JAE  positionsdone_226
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_232:
+down_233:
 	CMPQ        R10, $0x02
-	JB          downlast_233
+	JB          downlast_234
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27338,23 +27338,23 @@ down_232:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_232
+	JMP         down_233
 
-downlast_233:
+downlast_234:
 	TESTQ       R10, R10
-	JZ          downdone_234
+	JZ          downdone_235
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 
-downdone_234:
-positionsdone_225:
+downdone_235:
+positionsdone_226:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_219
+	JB      channel_220
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -27362,13 +27362,13 @@ positionsdone_225:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_235
+	JZ      done_236
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_218
+	JMP     group_219
 
-done_235:
+done_236:
 	VZEROUPPER
 	RET
 
@@ -27379,7 +27379,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_236
+	JNE     nontemporal_237
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -27388,12 +27388,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_237
+	JA      streaming_238
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_238
+	JZ      full_239
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -27407,7 +27407,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_false
 
-full_238:
+full_239:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -27458,10 +27458,10 @@ full_238:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_239:
+row_240:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_240
+	JZ         noprefetch_241
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -27469,7 +27469,7 @@ row_239:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_240:
+noprefetch_241:
 	VMOVUPS     (DX), Z18
 	VSUBPS      Z0, Z18, Z18
 	VFMADD213PS Z2, Z1, Z18
@@ -27497,7 +27497,7 @@ noprefetch_240:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_239
+	JNZ         row_240
 	VZEROUPPER
 	RET
 
@@ -27536,17 +27536,17 @@ normColsAVX512_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_241:
+row_242:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_242
+	JZ         noprefetch_243
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_242:
+noprefetch_243:
 	VMOVUPS     (DX), Z15
 	VSUBPS      Z0, Z15, Z15
 	VFMADD213PS Z2, Z1, Z15
@@ -27570,7 +27570,7 @@ noprefetch_242:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_241
+	JNZ         row_242
 	VZEROUPPER
 	RET
 
@@ -27603,16 +27603,16 @@ normColsAVX512_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_243:
+row_244:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_244
+	JZ         noprefetch_245
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_244:
+noprefetch_245:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -27632,7 +27632,7 @@ noprefetch_244:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_243
+	JNZ         row_244
 	VZEROUPPER
 	RET
 
@@ -27659,15 +27659,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_245:
+row_246:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_246
+	JZ         noprefetch_247
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_246:
+noprefetch_247:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -27683,7 +27683,7 @@ noprefetch_246:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_245
+	JNZ         row_246
 	VZEROUPPER
 	RET
 
@@ -27704,14 +27704,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_247:
+row_248:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_248
+	JZ         noprefetch_249
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_248:
+noprefetch_249:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -27723,7 +27723,7 @@ noprefetch_248:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_247
+	JNZ         row_248
 	VZEROUPPER
 	RET
 
@@ -27738,13 +27738,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_249:
+row_250:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_250
+	JZ         noprefetch_251
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_250:
+noprefetch_251:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27752,7 +27752,7 @@ noprefetch_250:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_249
+	JNZ         row_250
 	VZEROUPPER
 	RET
 
@@ -27797,10 +27797,10 @@ normColsAVX512_v6_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_251:
+row_252:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_252
+	JZ         noprefetch_253
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -27808,7 +27808,7 @@ row_251:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_252:
+noprefetch_253:
 	VMOVUPS     (DX), Z18
 	VSUBPS      Z0, Z18, Z18
 	VFMADD213PS Z2, Z1, Z18
@@ -27836,7 +27836,7 @@ noprefetch_252:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_251
+	JNZ         row_252
 	VZEROUPPER
 	RET
 
@@ -27875,17 +27875,17 @@ normColsAVX512_v5_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_253:
+row_254:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_254
+	JZ         noprefetch_255
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_254:
+noprefetch_255:
 	VMOVUPS     (DX), Z15
 	VSUBPS      Z0, Z15, Z15
 	VFMADD213PS Z2, Z1, Z15
@@ -27909,7 +27909,7 @@ noprefetch_254:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_253
+	JNZ         row_254
 	VZEROUPPER
 	RET
 
@@ -27942,16 +27942,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_255:
+row_256:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_256
+	JZ         noprefetch_257
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_256:
+noprefetch_257:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -27971,7 +27971,7 @@ noprefetch_256:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_255
+	JNZ         row_256
 	VZEROUPPER
 	RET
 
@@ -27998,15 +27998,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_257:
+row_258:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_258
+	JZ         noprefetch_259
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_258:
+noprefetch_259:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -28022,7 +28022,7 @@ noprefetch_258:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_257
+	JNZ         row_258
 	VZEROUPPER
 	RET
 
@@ -28043,14 +28043,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_259:
+row_260:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_260
+	JZ         noprefetch_261
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_260:
+noprefetch_261:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -28062,7 +28062,7 @@ noprefetch_260:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_259
+	JNZ         row_260
 	VZEROUPPER
 	RET
 
@@ -28077,13 +28077,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_261:
+row_262:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_262
+	JZ         noprefetch_263
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_262:
+noprefetch_263:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -28091,11 +28091,11 @@ noprefetch_262:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_261
+	JNZ         row_262
 	VZEROUPPER
 	RET
 
-streaming_237:
+streaming_238:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -28103,17 +28103,17 @@ streaming_237:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_263:
+rows_264:
 	CMPQ R8, $0x01
-	JB   rowsdone_264
+	JB   rowsdone_265
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_268:
+blocks_269:
 	CMPQ        R9, R10
-	JGT         blocksdone_269
+	JGT         blocksdone_270
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -28143,14 +28143,14 @@ blocks_268:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_268
+	JMP         blocks_269
 
-blocksdone_269:
+blocksdone_270:
 	ADDQ $0x000000c0, R10
 
-singles_265:
+singles_266:
 	CMPQ        R9, R10
-	JGT         tail_266
+	JGT         tail_267
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -28159,12 +28159,12 @@ singles_265:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_265
+	JMP         singles_266
 
-tail_266:
+tail_267:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_267
+	JEQ         done_268
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -28174,17 +28174,17 @@ tail_266:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_267:
+done_268:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_263
+	JMP  rows_264
 
-rowsdone_264:
+rowsdone_265:
 	VZEROUPPER
 	RET
 
-nontemporal_236:
+nontemporal_237:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -28193,12 +28193,12 @@ nontemporal_236:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_270
+	JA      streaming_271
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_271
+	JZ      full_272
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -28212,7 +28212,7 @@ nontemporal_236:
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_true
 
-full_271:
+full_272:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -28263,10 +28263,10 @@ full_271:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_272:
+row_273:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_273
+	JZ         noprefetch_274
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -28274,7 +28274,7 @@ row_272:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_273:
+noprefetch_274:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28305,7 +28305,7 @@ noprefetch_273:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_272
+	JNZ         row_273
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28345,17 +28345,17 @@ normColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_274:
+row_275:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_275
+	JZ         noprefetch_276
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_275:
+noprefetch_276:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28382,7 +28382,7 @@ noprefetch_275:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_274
+	JNZ         row_275
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28416,16 +28416,16 @@ normColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_276:
+row_277:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_277
+	JZ         noprefetch_278
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_277:
+noprefetch_278:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28448,7 +28448,7 @@ noprefetch_277:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_276
+	JNZ         row_277
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28476,15 +28476,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_278:
+row_279:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_279
+	JZ         noprefetch_280
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_279:
+noprefetch_280:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28503,7 +28503,7 @@ noprefetch_279:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_278
+	JNZ         row_279
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28525,14 +28525,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_280:
+row_281:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_281
+	JZ         noprefetch_282
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_281:
+noprefetch_282:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28547,7 +28547,7 @@ noprefetch_281:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_280
+	JNZ         row_281
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28563,13 +28563,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_282:
+row_283:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_283
+	JZ         noprefetch_284
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_283:
+noprefetch_284:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28580,7 +28580,7 @@ noprefetch_283:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_282
+	JNZ         row_283
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28626,10 +28626,10 @@ normColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_284:
+row_285:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_285
+	JZ         noprefetch_286
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -28637,7 +28637,7 @@ row_284:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_285:
+noprefetch_286:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28668,7 +28668,7 @@ noprefetch_285:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_284
+	JNZ         row_285
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28708,17 +28708,17 @@ normColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_286:
+row_287:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_287
+	JZ         noprefetch_288
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_287:
+noprefetch_288:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28745,7 +28745,7 @@ noprefetch_287:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_286
+	JNZ         row_287
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28779,16 +28779,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_288:
+row_289:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_289
+	JZ         noprefetch_290
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_289:
+noprefetch_290:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28811,7 +28811,7 @@ noprefetch_289:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_288
+	JNZ         row_289
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28839,15 +28839,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_290:
+row_291:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_291
+	JZ         noprefetch_292
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_291:
+noprefetch_292:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28866,7 +28866,7 @@ noprefetch_291:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_290
+	JNZ         row_291
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28888,14 +28888,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_292:
+row_293:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_293
+	JZ         noprefetch_294
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_293:
+noprefetch_294:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28910,7 +28910,7 @@ noprefetch_293:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_292
+	JNZ         row_293
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28926,13 +28926,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_294:
+row_295:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_295
+	JZ         noprefetch_296
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_295:
+noprefetch_296:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28943,12 +28943,12 @@ noprefetch_295:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_294
+	JNZ         row_295
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_270:
+streaming_271:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -28956,17 +28956,17 @@ streaming_270:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_296:
+rows_297:
 	CMPQ R8, $0x04
-	JB   rowsdone_297
+	JB   rowsdone_298
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_301:
+blocks_302:
 	CMPQ        R9, R10
-	JGT         blocksdone_302
+	JGT         blocksdone_303
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -29051,14 +29051,14 @@ blocks_301:
 	VFMADD213PS Z11, Z10, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_301
+	JMP         blocks_302
 
-blocksdone_302:
+blocksdone_303:
 	ADDQ $0x000000c0, R10
 
-singles_298:
+singles_299:
 	CMPQ        R9, R10
-	JGT         tail_299
+	JGT         tail_300
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -29083,12 +29083,12 @@ singles_298:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (CX)(R11*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_298
+	JMP         singles_299
 
-tail_299:
+tail_300:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_300
+	JEQ         done_301
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -29113,7 +29113,7 @@ tail_299:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_300:
+done_301:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -29123,20 +29123,20 @@ done_300:
 	ADDQ AX, DX
 	ADDQ AX, DX
 	SUBQ $0x04, R8
-	JMP  rows_296
+	JMP  rows_297
 
-rowsdone_297:
-rows_303:
+rowsdone_298:
+rows_304:
 	CMPQ R8, $0x01
-	JB   rowsdone_304
+	JB   rowsdone_305
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_308:
+blocks_309:
 	CMPQ        R9, R10
-	JGT         blocksdone_309
+	JGT         blocksdone_310
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -29169,14 +29169,14 @@ blocks_308:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_308
+	JMP         blocks_309
 
-blocksdone_309:
+blocksdone_310:
 	ADDQ $0x000000c0, R10
 
-singles_305:
+singles_306:
 	CMPQ        R9, R10
-	JGT         tail_306
+	JGT         tail_307
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -29185,12 +29185,12 @@ singles_305:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_305
+	JMP         singles_306
 
-tail_306:
+tail_307:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_307
+	JEQ         done_308
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -29200,13 +29200,13 @@ tail_306:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_307:
+done_308:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_303
+	JMP  rows_304
 
-rowsdone_304:
+rowsdone_305:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -29230,47 +29230,47 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_310:
+group_311:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_311
+	JE   bysample_312
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	CMPQ prefetch+176(FP), $0x00
-	JE   unprefetched_314
+	JE   unprefetched_315
 	CMPQ DI, $0x00000040
-	JB   run1_true_true_316
-	JEQ  run1_false_true_315
+	JB   run1_true_true_318
+	JEQ  run1_false_true_317
 	CMPQ DI, $0x00000080
-	JB   run2_true_true_318
-	JEQ  run2_false_true_317
+	JB   run2_true_true_320
+	JEQ  run2_false_true_319
 	CMPQ DI, $0x000000c0
-	JB   run3_true_true_320
-	JEQ  run3_false_true_319
+	JB   run3_true_true_322
+	JEQ  run3_false_true_321
 	CMPQ DI, $0x00000100
-	JB   run4_true_true_322
-	JEQ  run4_false_true_321
-	JMP  unprefetched_314_long
+	JB   run4_true_true_324
+	JEQ  run4_false_true_323
+	JMP  long_316
 
-unprefetched_314:
+unprefetched_315:
 	CMPQ DI, $0x00000040
-	JB   run1_true_false_324
-	JEQ  run1_false_false_323
+	JB   run1_true_false_326
+	JEQ  run1_false_false_325
 	CMPQ DI, $0x00000080
-	JB   run2_true_false_326
-	JEQ  run2_false_false_325
+	JB   run2_true_false_328
+	JEQ  run2_false_false_327
 	CMPQ DI, $0x000000c0
-	JB   run3_true_false_328
-	JEQ  run3_false_false_327
+	JB   run3_true_false_330
+	JEQ  run3_false_false_329
 	CMPQ DI, $0x00000100
-	JB   run4_true_false_330
-	JEQ  run4_false_false_329
+	JB   run4_true_false_332
+	JEQ  run4_false_false_331
 
-unprefetched_314_long:
+long_316:
 	XORQ R8, R8
 
-channel_331:
+channel_333:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29283,11 +29283,11 @@ channel_331:
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_332
+	JZ           noprefetch_334
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_333:
+prefetch_335:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -29300,20 +29300,20 @@ prefetch_333:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_333
+	JNZ        prefetch_335
 
-noprefetch_332:
+noprefetch_334:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_334:
+sample_336:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_339:
+blocks_341:
 	CMPQ         R11, R12
-	JGT          blocksdone_340
+	JGT          blocksdone_342
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -29323,42 +29323,42 @@ blocks_339:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	ADDQ         $0x00000080, R11
-	JMP          blocks_339
+	JMP          blocks_341
 
-blocksdone_340:
+blocksdone_342:
 	ADDQ $0x00000040, R12
 
-singles_336:
+singles_338:
 	CMPQ         R11, R12
-	JGT          tail_337
+	JGT          tail_339
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_336
+	JMP          singles_338
 
-tail_337:
+tail_339:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_338
+	JEQ          done_340
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	MOVQ         R12, R11
 
-done_338:
+done_340:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_335
+	JZ   samplesdone_337
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_344:
+blocks_346:
 	CMPQ         R11, R12
-	JGT          blocksdone_345
+	JGT          blocksdone_347
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -29368,37 +29368,37 @@ blocks_344:
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	ADDQ         $0x00000080, R11
-	JMP          blocks_344
+	JMP          blocks_346
 
-blocksdone_345:
+blocksdone_347:
 	ADDQ $0x00000040, R12
 
-singles_341:
+singles_343:
 	CMPQ         R11, R12
-	JGT          tail_342
+	JGT          tail_344
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	ADDQ         $0x00000040, R11
-	JMP          singles_341
+	JMP          singles_343
 
-tail_342:
+tail_344:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_343
+	JEQ          done_345
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	MOVQ         R12, R11
 
-done_343:
+done_345:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_334
+	JNZ  sample_336
 
-samplesdone_335:
+samplesdone_337:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -29435,13 +29435,13 @@ samplesdone_335:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_331
-	JMP           grouped_313
+	JB            channel_333
+	JMP           grouped_314
 
-run1_false_true_315:
+run1_false_true_317:
 	XORQ R8, R8
 
-channel_346:
+channel_348:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29460,9 +29460,9 @@ channel_346:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_347:
+down_349:
 	CMPQ         R13, $0x02
-	JB           downlast_348
+	JB           downlast_350
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
 	VMOVUPS      (AX)(R11*1), Z9
@@ -29478,11 +29478,11 @@ down_347:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_347
+	JMP          down_349
 
-downlast_348:
+downlast_350:
 	TESTQ        R13, R13
-	JZ           downdone_349
+	JZ           downdone_351
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
 	VMOVUPS      (AX)(R11*1), Z9
@@ -29490,7 +29490,7 @@ downlast_348:
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_349:
+downdone_351:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -29527,13 +29527,13 @@ downdone_349:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_346
-	JMP           grouped_313
+	JB            channel_348
+	JMP           grouped_314
 
-run1_true_true_316:
+run1_true_true_318:
 	XORQ R8, R8
 
-channel_350:
+channel_352:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29552,9 +29552,9 @@ channel_350:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_351:
+down_353:
 	CMPQ         R13, $0x02
-	JB           downlast_352
+	JB           downlast_354
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
@@ -29570,11 +29570,11 @@ down_351:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_351
+	JMP          down_353
 
-downlast_352:
+downlast_354:
 	TESTQ        R13, R13
-	JZ           downdone_353
+	JZ           downdone_355
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
@@ -29582,7 +29582,7 @@ downlast_352:
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_353:
+downdone_355:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -29619,13 +29619,13 @@ downdone_353:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_350
-	JMP           grouped_313
+	JB            channel_352
+	JMP           grouped_314
 
-run2_false_true_317:
+run2_false_true_319:
 	XORQ R8, R8
 
-channel_354:
+channel_356:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29644,9 +29644,9 @@ channel_354:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_355:
+down_357:
 	CMPQ         R13, $0x02
-	JB           downlast_356
+	JB           downlast_358
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
@@ -29674,11 +29674,11 @@ down_355:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_355
+	JMP          down_357
 
-downlast_356:
+downlast_358:
 	TESTQ        R13, R13
-	JZ           downdone_357
+	JZ           downdone_359
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
@@ -29692,7 +29692,7 @@ downlast_356:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_357:
+downdone_359:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -29729,13 +29729,13 @@ downdone_357:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_354
-	JMP           grouped_313
+	JB            channel_356
+	JMP           grouped_314
 
-run2_true_true_318:
+run2_true_true_320:
 	XORQ R8, R8
 
-channel_358:
+channel_360:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29754,9 +29754,9 @@ channel_358:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_359:
+down_361:
 	CMPQ         R13, $0x02
-	JB           downlast_360
+	JB           downlast_362
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
@@ -29784,11 +29784,11 @@ down_359:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_359
+	JMP          down_361
 
-downlast_360:
+downlast_362:
 	TESTQ        R13, R13
-	JZ           downdone_361
+	JZ           downdone_363
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
@@ -29802,7 +29802,7 @@ downlast_360:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_361:
+downdone_363:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -29839,13 +29839,13 @@ downdone_361:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_358
-	JMP           grouped_313
+	JB            channel_360
+	JMP           grouped_314
 
-run3_false_true_319:
+run3_false_true_321:
 	XORQ R8, R8
 
-channel_362:
+channel_364:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29864,9 +29864,9 @@ channel_362:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_363:
+down_365:
 	CMPQ         R13, $0x02
-	JB           downlast_364
+	JB           downlast_366
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -29906,11 +29906,11 @@ down_363:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_363
+	JMP          down_365
 
-downlast_364:
+downlast_366:
 	TESTQ        R13, R13
-	JZ           downdone_365
+	JZ           downdone_367
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -29930,7 +29930,7 @@ downlast_364:
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_365:
+downdone_367:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -29967,13 +29967,13 @@ downdone_365:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_362
-	JMP           grouped_313
+	JB            channel_364
+	JMP           grouped_314
 
-run3_true_true_320:
+run3_true_true_322:
 	XORQ R8, R8
 
-channel_366:
+channel_368:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29992,9 +29992,9 @@ channel_366:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_367:
+down_369:
 	CMPQ         R13, $0x02
-	JB           downlast_368
+	JB           downlast_370
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30034,11 +30034,11 @@ down_367:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_367
+	JMP          down_369
 
-downlast_368:
+downlast_370:
 	TESTQ        R13, R13
-	JZ           downdone_369
+	JZ           downdone_371
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30058,7 +30058,7 @@ downlast_368:
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_369:
+downdone_371:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30095,13 +30095,13 @@ downdone_369:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_366
-	JMP           grouped_313
+	JB            channel_368
+	JMP           grouped_314
 
-run4_false_true_321:
+run4_false_true_323:
 	XORQ R8, R8
 
-channel_370:
+channel_372:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30120,9 +30120,9 @@ channel_370:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_371:
+down_373:
 	CMPQ         R13, $0x02
-	JB           downlast_372
+	JB           downlast_374
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30174,11 +30174,11 @@ down_371:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_371
+	JMP          down_373
 
-downlast_372:
+downlast_374:
 	TESTQ        R13, R13
-	JZ           downdone_373
+	JZ           downdone_375
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30204,7 +30204,7 @@ downlast_372:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_373:
+downdone_375:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30241,13 +30241,13 @@ downdone_373:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_370
-	JMP           grouped_313
+	JB            channel_372
+	JMP           grouped_314
 
-run4_true_true_322:
+run4_true_true_324:
 	XORQ R8, R8
 
-channel_374:
+channel_376:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30266,9 +30266,9 @@ channel_374:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_375:
+down_377:
 	CMPQ         R13, $0x02
-	JB           downlast_376
+	JB           downlast_378
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30320,11 +30320,11 @@ down_375:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_375
+	JMP          down_377
 
-downlast_376:
+downlast_378:
 	TESTQ        R13, R13
-	JZ           downdone_377
+	JZ           downdone_379
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30350,7 +30350,7 @@ downlast_376:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_377:
+downdone_379:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30387,13 +30387,13 @@ downdone_377:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_374
-	JMP           grouped_313
+	JB            channel_376
+	JMP           grouped_314
 
-run1_false_false_323:
+run1_false_false_325:
 	XORQ R8, R8
 
-channel_378:
+channel_380:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30408,9 +30408,9 @@ channel_378:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_379:
+down_381:
 	CMPQ         R11, $0x02
-	JB           downlast_380
+	JB           downlast_382
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30422,17 +30422,17 @@ down_379:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_379
+	JMP          down_381
 
-downlast_380:
+downlast_382:
 	TESTQ        R11, R11
-	JZ           downdone_381
+	JZ           downdone_383
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_381:
+downdone_383:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30469,13 +30469,13 @@ downdone_381:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_378
-	JMP           grouped_313
+	JB            channel_380
+	JMP           grouped_314
 
-run1_true_false_324:
+run1_true_false_326:
 	XORQ R8, R8
 
-channel_382:
+channel_384:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30490,9 +30490,9 @@ channel_382:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_383:
+down_385:
 	CMPQ         R11, $0x02
-	JB           downlast_384
+	JB           downlast_386
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30504,17 +30504,17 @@ down_383:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_383
+	JMP          down_385
 
-downlast_384:
+downlast_386:
 	TESTQ        R11, R11
-	JZ           downdone_385
+	JZ           downdone_387
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_385:
+downdone_387:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30551,13 +30551,13 @@ downdone_385:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_382
-	JMP           grouped_313
+	JB            channel_384
+	JMP           grouped_314
 
-run2_false_false_325:
+run2_false_false_327:
 	XORQ R8, R8
 
-channel_386:
+channel_388:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30572,9 +30572,9 @@ channel_386:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_387:
+down_389:
 	CMPQ         R11, $0x02
-	JB           downlast_388
+	JB           downlast_390
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30594,11 +30594,11 @@ down_387:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_387
+	JMP          down_389
 
-downlast_388:
+downlast_390:
 	TESTQ        R11, R11
-	JZ           downdone_389
+	JZ           downdone_391
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30608,7 +30608,7 @@ downlast_388:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_389:
+downdone_391:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30645,13 +30645,13 @@ downdone_389:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_386
-	JMP           grouped_313
+	JB            channel_388
+	JMP           grouped_314
 
-run2_true_false_326:
+run2_true_false_328:
 	XORQ R8, R8
 
-channel_390:
+channel_392:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30666,9 +30666,9 @@ channel_390:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_391:
+down_393:
 	CMPQ         R11, $0x02
-	JB           downlast_392
+	JB           downlast_394
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30688,11 +30688,11 @@ down_391:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_391
+	JMP          down_393
 
-downlast_392:
+downlast_394:
 	TESTQ        R11, R11
-	JZ           downdone_393
+	JZ           downdone_395
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30702,7 +30702,7 @@ downlast_392:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_393:
+downdone_395:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30739,13 +30739,13 @@ downdone_393:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_390
-	JMP           grouped_313
+	JB            channel_392
+	JMP           grouped_314
 
-run3_false_false_327:
+run3_false_false_329:
 	XORQ R8, R8
 
-channel_394:
+channel_396:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30760,9 +30760,9 @@ channel_394:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_395:
+down_397:
 	CMPQ         R11, $0x02
-	JB           downlast_396
+	JB           downlast_398
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30790,11 +30790,11 @@ down_395:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_395
+	JMP          down_397
 
-downlast_396:
+downlast_398:
 	TESTQ        R11, R11
-	JZ           downdone_397
+	JZ           downdone_399
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30808,7 +30808,7 @@ downlast_396:
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_397:
+downdone_399:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30845,13 +30845,13 @@ downdone_397:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_394
-	JMP           grouped_313
+	JB            channel_396
+	JMP           grouped_314
 
-run3_true_false_328:
+run3_true_false_330:
 	XORQ R8, R8
 
-channel_398:
+channel_400:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30866,9 +30866,9 @@ channel_398:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_399:
+down_401:
 	CMPQ         R11, $0x02
-	JB           downlast_400
+	JB           downlast_402
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30896,11 +30896,11 @@ down_399:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_399
+	JMP          down_401
 
-downlast_400:
+downlast_402:
 	TESTQ        R11, R11
-	JZ           downdone_401
+	JZ           downdone_403
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30914,7 +30914,7 @@ downlast_400:
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_401:
+downdone_403:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30951,13 +30951,13 @@ downdone_401:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_398
-	JMP           grouped_313
+	JB            channel_400
+	JMP           grouped_314
 
-run4_false_false_329:
+run4_false_false_331:
 	XORQ R8, R8
 
-channel_402:
+channel_404:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30972,9 +30972,9 @@ channel_402:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_403:
+down_405:
 	CMPQ         R11, $0x02
-	JB           downlast_404
+	JB           downlast_406
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -31010,11 +31010,11 @@ down_403:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_403
+	JMP          down_405
 
-downlast_404:
+downlast_406:
 	TESTQ        R11, R11
-	JZ           downdone_405
+	JZ           downdone_407
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -31032,7 +31032,7 @@ downlast_404:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_405:
+downdone_407:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -31069,13 +31069,13 @@ downdone_405:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_402
-	JMP           grouped_313
+	JB            channel_404
+	JMP           grouped_314
 
-run4_true_false_330:
+run4_true_false_332:
 	XORQ R8, R8
 
-channel_406:
+channel_408:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -31090,9 +31090,9 @@ channel_406:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_407:
+down_409:
 	CMPQ         R11, $0x02
-	JB           downlast_408
+	JB           downlast_410
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -31128,11 +31128,11 @@ down_407:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_407
+	JMP          down_409
 
-downlast_408:
+downlast_410:
 	TESTQ        R11, R11
-	JZ           downdone_409
+	JZ           downdone_411
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -31150,7 +31150,7 @@ downlast_408:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_409:
+downdone_411:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -31187,18 +31187,18 @@ downdone_409:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_406
+	JB            channel_408
 
-grouped_313:
+grouped_314:
 	MOVQ  BX, R9
 	IMULQ SI, R9
 	IMULQ DI, R8
 	SUBQ  R8, R9
 	ADDQ  R9, AX
 	ADDQ  R9, CX
-	JMP   summed_312
+	JMP   summed_313
 
-bysample_311:
+bysample_312:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -31209,22 +31209,22 @@ bysample_311:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_410:
+clear_412:
 	VMOVUPS Z0, (R8)
 	VMOVUPS Z0, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_410
+	JNZ     clear_412
 	MOVQ    BX, R9
 
-sample_411:
+sample_413:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_412:
+channel_414:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_413
+	JZ         noprefetch_415
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -31236,7 +31236,7 @@ channel_412:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_413:
+noprefetch_415:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z0
 	VMOVUPS      (R8), Z1
@@ -31246,27 +31246,27 @@ noprefetch_413:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_414:
+singles_416:
 	CMPQ         R11, R12
-	JGT          tail_415
+	JGT          tail_417
 	VMOVUPS      (AX)(R11*1), Z3
 	VSUBPS       (CX)(R11*1), Z0, Z4
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z4, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_414
+	JMP          singles_416
 
-tail_415:
+tail_417:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_416
+	JEQ          done_418
 	VMOVUPS.Z    (AX)(R11*1), K1, Z3
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z0, Z2
 	MOVQ         R12, R11
 
-done_416:
+done_418:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z1, (R8)
@@ -31274,14 +31274,14 @@ done_416:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_412
+	JB      channel_414
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_411
+	JNZ     sample_413
 	XORQ    SI, SI
 
-lanes_417:
+lanes_419:
 	VMOVUPS       (DI), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -31313,17 +31313,17 @@ lanes_417:
 	ADDQ          $0x00000080, DI
 	INCQ          SI
 	CMPQ          SI, center_len+128(FP)
-	JB            lanes_417
+	JB            lanes_419
 
-summed_312:
+summed_313:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_418
+	JZ      done_420
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_310
+	JMP     group_311
 
-done_418:
+done_420:
 	VZEROUPPER
 	RET
 
@@ -31347,26 +31347,26 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_419:
+chunk_421:
 	CMPQ sumDy_len+8(FP), $0x50
-	JA   wide_421
+	JA   wide_423
 	CMPQ sumDy_len+8(FP), $0x10
-	JB   narrowpartial_423
-	JE   narrowwhole_424
-	CMPQ sumDy_len+8(FP), $0x20
 	JB   narrowpartial_425
 	JE   narrowwhole_426
-	CMPQ sumDy_len+8(FP), $0x30
+	CMPQ sumDy_len+8(FP), $0x20
 	JB   narrowpartial_427
 	JE   narrowwhole_428
-	CMPQ sumDy_len+8(FP), $0x40
+	CMPQ sumDy_len+8(FP), $0x30
 	JB   narrowpartial_429
 	JE   narrowwhole_430
-	CMPQ sumDy_len+8(FP), $0x50
+	CMPQ sumDy_len+8(FP), $0x40
 	JB   narrowpartial_431
 	JE   narrowwhole_432
+	CMPQ sumDy_len+8(FP), $0x50
+	JB   narrowpartial_433
+	JE   narrowwhole_434
 
-narrowpartial_423:
+narrowpartial_425:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x00, DI
@@ -31378,11 +31378,11 @@ narrowpartial_423:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_433:
+narrow_435:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_434
+	JLT        narrowrows_436
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_435
+	JEQ        noprefetch_437
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -31396,7 +31396,7 @@ narrow_433:
 	PREFETCHT0 (DI)(DX*2)
 	PREFETCHT0 (DI)(R9*1)
 
-noprefetch_435:
+noprefetch_437:
 	VMOVUPS     (SI), Z2
 	VMOVUPS.Z   (AX), K2, Z3
 	VMOVUPS.Z   (CX), K2, Z4
@@ -31423,12 +31423,12 @@ noprefetch_435:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_433
+	JMP         narrow_435
 
-narrowrows_434:
-narrow_436:
+narrowrows_436:
+narrow_438:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_437
+	JLT       narrowrows_439
 	VMOVUPS   (SI), Z2
 	VMOVUPS.Z (AX), K2, Z3
 	VMOVUPS.Z (CX), K2, Z4
@@ -31440,25 +31440,25 @@ narrow_436:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_436
+	JMP       narrow_438
 
-narrowrows_437:
+narrowrows_439:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
-	JMP     narrowdone_422
+	JMP     narrowdone_424
 
-narrowwhole_424:
+narrowwhole_426:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_438:
+narrow_440:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_439
+	JLT        narrowrows_441
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_440
+	JEQ        noprefetch_442
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -31472,7 +31472,7 @@ narrow_438:
 	PREFETCHT0 (DI)(DX*2)
 	PREFETCHT0 (DI)(R9*1)
 
-noprefetch_440:
+noprefetch_442:
 	VMOVUPS     (SI), Z2
 	VMOVUPS     (AX), Z3
 	VMOVUPS     (CX), Z4
@@ -31499,12 +31499,12 @@ noprefetch_440:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_438
+	JMP         narrow_440
 
-narrowrows_439:
-narrow_441:
+narrowrows_441:
+narrow_443:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_442
+	JLT     narrowrows_444
 	VMOVUPS (SI), Z2
 	VMOVUPS (AX), Z3
 	VMOVUPS (CX), Z4
@@ -31516,14 +31516,14 @@ narrow_441:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_441
+	JMP     narrow_443
 
-narrowrows_442:
+narrowrows_444:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
-	JMP     narrowdone_422
+	JMP     narrowdone_424
 
-narrowpartial_425:
+narrowpartial_427:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x10, DI
@@ -31537,11 +31537,11 @@ narrowpartial_425:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_443:
+narrow_445:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_444
+	JLT        narrowrows_446
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_445
+	JEQ        noprefetch_447
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -31563,7 +31563,7 @@ narrow_443:
 	PREFETCHT0 (DI)(R9*1)
 	PREFETCHT0 64(DI)(R9*1)
 
-noprefetch_445:
+noprefetch_447:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
 	VMOVUPS     (AX), Z6
@@ -31613,12 +31613,12 @@ noprefetch_445:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_443
+	JMP         narrow_445
 
-narrowrows_444:
-narrow_446:
+narrowrows_446:
+narrow_448:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_447
+	JLT       narrowrows_449
 	VMOVUPS   (SI), Z4
 	VMOVUPS   64(SI), Z5
 	VMOVUPS   (AX), Z6
@@ -31638,16 +31638,16 @@ narrow_446:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_446
+	JMP       narrow_448
 
-narrowrows_447:
+narrowrows_449:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
-	JMP     narrowdone_422
+	JMP     narrowdone_424
 
-narrowwhole_426:
+narrowwhole_428:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -31656,11 +31656,11 @@ narrowwhole_426:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_448:
+narrow_450:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_449
+	JLT        narrowrows_451
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_450
+	JEQ        noprefetch_452
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -31682,7 +31682,7 @@ narrow_448:
 	PREFETCHT0 (DI)(R9*1)
 	PREFETCHT0 64(DI)(R9*1)
 
-noprefetch_450:
+noprefetch_452:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
 	VMOVUPS     (AX), Z6
@@ -31732,12 +31732,12 @@ noprefetch_450:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_448
+	JMP         narrow_450
 
-narrowrows_449:
-narrow_451:
+narrowrows_451:
+narrow_453:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_452
+	JLT     narrowrows_454
 	VMOVUPS (SI), Z4
 	VMOVUPS 64(SI), Z5
 	VMOVUPS (AX), Z6
@@ -31757,16 +31757,16 @@ narrow_451:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_451
+	JMP     narrow_453
 
-narrowrows_452:
+narrowrows_454:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
-	JMP     narrowdone_422
+	JMP     narrowdone_424
 
-narrowpartial_427:
+narrowpartial_429:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x20, DI
@@ -31782,11 +31782,11 @@ narrowpartial_427:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_453:
+narrow_455:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_454
+	JLT        narrowrows_456
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_455
+	JEQ        noprefetch_457
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -31816,7 +31816,7 @@ narrow_453:
 	PREFETCHT0 64(DI)(R9*1)
 	PREFETCHT0 128(DI)(R9*1)
 
-noprefetch_455:
+noprefetch_457:
 	VMOVUPS     (SI), Z6
 	VMOVUPS     64(SI), Z7
 	VMOVUPS     128(SI), Z8
@@ -31889,12 +31889,12 @@ noprefetch_455:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_453
+	JMP         narrow_455
 
-narrowrows_454:
-narrow_456:
+narrowrows_456:
+narrow_458:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_457
+	JLT       narrowrows_459
 	VMOVUPS   (SI), Z6
 	VMOVUPS   64(SI), Z7
 	VMOVUPS   128(SI), Z8
@@ -31922,18 +31922,18 @@ narrow_456:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_456
+	JMP       narrow_458
 
-narrowrows_457:
+narrowrows_459:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
 	VMOVUPS Z4, 1216(SI)
 	VMOVUPS Z5, 2304(SI)
-	JMP     narrowdone_422
+	JMP     narrowdone_424
 
-narrowwhole_428:
+narrowwhole_430:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -31944,11 +31944,11 @@ narrowwhole_428:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_458:
+narrow_460:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_459
+	JLT        narrowrows_461
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_460
+	JEQ        noprefetch_462
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -31978,7 +31978,7 @@ narrow_458:
 	PREFETCHT0 64(DI)(R9*1)
 	PREFETCHT0 128(DI)(R9*1)
 
-noprefetch_460:
+noprefetch_462:
 	VMOVUPS     (SI), Z6
 	VMOVUPS     64(SI), Z7
 	VMOVUPS     128(SI), Z8
@@ -32051,12 +32051,12 @@ noprefetch_460:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_458
+	JMP         narrow_460
 
-narrowrows_459:
-narrow_461:
+narrowrows_461:
+narrow_463:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_462
+	JLT     narrowrows_464
 	VMOVUPS (SI), Z6
 	VMOVUPS 64(SI), Z7
 	VMOVUPS 128(SI), Z8
@@ -32084,18 +32084,18 @@ narrow_461:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_461
+	JMP     narrow_463
 
-narrowrows_462:
+narrowrows_464:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
 	VMOVUPS Z4, 1216(SI)
 	VMOVUPS Z5, 2304(SI)
-	JMP     narrowdone_422
+	JMP     narrowdone_424
 
-narrowpartial_429:
+narrowpartial_431:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x30, DI
@@ -32113,11 +32113,11 @@ narrowpartial_429:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_463:
+narrow_465:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_464
+	JLT        narrowrows_466
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_465
+	JEQ        noprefetch_467
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -32155,7 +32155,7 @@ narrow_463:
 	PREFETCHT0 128(DI)(R9*1)
 	PREFETCHT0 192(DI)(R9*1)
 
-noprefetch_465:
+noprefetch_467:
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VMOVUPS     128(SI), Z10
@@ -32251,12 +32251,12 @@ noprefetch_465:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_463
+	JMP         narrow_465
 
-narrowrows_464:
-narrow_466:
+narrowrows_466:
+narrow_468:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_467
+	JLT       narrowrows_469
 	VMOVUPS   (SI), Z8
 	VMOVUPS   64(SI), Z9
 	VMOVUPS   128(SI), Z10
@@ -32292,9 +32292,9 @@ narrow_466:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_466
+	JMP       narrow_468
 
-narrowrows_467:
+narrowrows_469:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -32303,9 +32303,9 @@ narrowrows_467:
 	VMOVUPS Z5, 2304(SI)
 	VMOVUPS Z6, 1280(SI)
 	VMOVUPS Z7, 2368(SI)
-	JMP     narrowdone_422
+	JMP     narrowdone_424
 
-narrowwhole_430:
+narrowwhole_432:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -32318,11 +32318,11 @@ narrowwhole_430:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_468:
+narrow_470:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_469
+	JLT        narrowrows_471
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_470
+	JEQ        noprefetch_472
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -32360,7 +32360,7 @@ narrow_468:
 	PREFETCHT0 128(DI)(R9*1)
 	PREFETCHT0 192(DI)(R9*1)
 
-noprefetch_470:
+noprefetch_472:
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VMOVUPS     128(SI), Z10
@@ -32456,12 +32456,12 @@ noprefetch_470:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_468
+	JMP         narrow_470
 
-narrowrows_469:
-narrow_471:
+narrowrows_471:
+narrow_473:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_472
+	JLT     narrowrows_474
 	VMOVUPS (SI), Z8
 	VMOVUPS 64(SI), Z9
 	VMOVUPS 128(SI), Z10
@@ -32497,9 +32497,9 @@ narrow_471:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_471
+	JMP     narrow_473
 
-narrowrows_472:
+narrowrows_474:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -32508,9 +32508,9 @@ narrowrows_472:
 	VMOVUPS Z5, 2304(SI)
 	VMOVUPS Z6, 1280(SI)
 	VMOVUPS Z7, 2368(SI)
-	JMP     narrowdone_422
+	JMP     narrowdone_424
 
-narrowpartial_431:
+narrowpartial_433:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x40, DI
@@ -32530,11 +32530,11 @@ narrowpartial_431:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_473:
+narrow_475:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_474
+	JLT        narrowrows_476
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_475
+	JEQ        noprefetch_477
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -32580,7 +32580,7 @@ narrow_473:
 	PREFETCHT0 192(DI)(R9*1)
 	PREFETCHT0 256(DI)(R9*1)
 
-noprefetch_475:
+noprefetch_477:
 	VMOVUPS     (SI), Z10
 	VMOVUPS     64(SI), Z11
 	VMOVUPS     128(SI), Z12
@@ -32699,12 +32699,12 @@ noprefetch_475:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_473
+	JMP         narrow_475
 
-narrowrows_474:
-narrow_476:
+narrowrows_476:
+narrow_478:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_477
+	JLT       narrowrows_479
 	VMOVUPS   (SI), Z10
 	VMOVUPS   64(SI), Z11
 	VMOVUPS   128(SI), Z12
@@ -32748,9 +32748,9 @@ narrow_476:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_476
+	JMP       narrow_478
 
-narrowrows_477:
+narrowrows_479:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -32761,9 +32761,9 @@ narrowrows_477:
 	VMOVUPS Z7, 2368(SI)
 	VMOVUPS Z8, 1344(SI)
 	VMOVUPS Z9, 2432(SI)
-	JMP     narrowdone_422
+	JMP     narrowdone_424
 
-narrowwhole_432:
+narrowwhole_434:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -32778,11 +32778,11 @@ narrowwhole_432:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_478:
+narrow_480:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_479
+	JLT        narrowrows_481
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_480
+	JEQ        noprefetch_482
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -32828,7 +32828,7 @@ narrow_478:
 	PREFETCHT0 192(DI)(R9*1)
 	PREFETCHT0 256(DI)(R9*1)
 
-noprefetch_480:
+noprefetch_482:
 	VMOVUPS     (SI), Z10
 	VMOVUPS     64(SI), Z11
 	VMOVUPS     128(SI), Z12
@@ -32947,12 +32947,12 @@ noprefetch_480:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_478
+	JMP         narrow_480
 
-narrowrows_479:
-narrow_481:
+narrowrows_481:
+narrow_483:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_482
+	JLT     narrowrows_484
 	VMOVUPS (SI), Z10
 	VMOVUPS 64(SI), Z11
 	VMOVUPS 128(SI), Z12
@@ -32996,9 +32996,9 @@ narrow_481:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_481
+	JMP     narrow_483
 
-narrowrows_482:
+narrowrows_484:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -33010,38 +33010,38 @@ narrowrows_482:
 	VMOVUPS Z8, 1344(SI)
 	VMOVUPS Z9, 2432(SI)
 
-narrowdone_422:
-	JMP chunkdone_420
+narrowdone_424:
+	JMP chunkdone_422
 
-wide_421:
+wide_423:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_483:
+clear_485:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_483
+	JNZ     clear_485
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_484:
+rows_486:
 	CMPQ SI, $0x04
-	JLT  rowsdone_485
+	JLT  rowsdone_487
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_487
+	JZ   vectorstail_489
 
-vectors_486:
+vectors_488:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_489
+	JEQ        noprefetch_491
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -33055,7 +33055,7 @@ vectors_486:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_489:
+noprefetch_491:
 	VMOVUPS     (R9), Z0
 	VMOVUPS     (R10), Z1
 	VMOVUPS     (R11), Z2
@@ -33085,11 +33085,11 @@ noprefetch_489:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_486
+	JNZ         vectors_488
 
-vectorstail_487:
+vectorstail_489:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_488
+	JZ          vectorsdone_490
 	VMOVUPS     (R9), Z0
 	VMOVUPS.Z   (R10), K1, Z1
 	VMOVUPS.Z   (R11), K1, Z2
@@ -33116,24 +33116,24 @@ vectorstail_487:
 	VADDPS      2176(R9), Z1, Z1
 	VMOVUPS     Z1, 2176(R9)
 
-vectorsdone_488:
+vectorsdone_490:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_484
+	JMP  rows_486
 
-rowsdone_485:
-rows_490:
+rowsdone_487:
+rows_492:
 	CMPQ SI, $0x01
-	JLT  rowsdone_491
+	JLT  rowsdone_493
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_493
+	JZ   vectorstail_495
 
-vectors_492:
+vectors_494:
 	VMOVUPS (R8), Z0
 	VMOVUPS (R9), Z1
 	VMOVUPS (R10), Z2
@@ -33148,11 +33148,11 @@ vectors_492:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_492
+	JNZ     vectors_494
 
-vectorstail_493:
+vectorstail_495:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_494
+	JZ        vectorsdone_496
 	VMOVUPS   (R8), Z0
 	VMOVUPS.Z (R9), K1, Z1
 	VMOVUPS.Z (R10), K1, Z2
@@ -33164,14 +33164,14 @@ vectorstail_493:
 	VADDPS    2176(R8), Z1, Z1
 	VMOVUPS   Z1, 2176(R8)
 
-vectorsdone_494:
+vectorsdone_496:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_490
+	JMP  rows_492
 
-rowsdone_491:
-chunkdone_420:
+rowsdone_493:
+chunkdone_422:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -33180,9 +33180,9 @@ chunkdone_420:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_495:
+singles_497:
 	CMPQ          R9, R10
-	JGT           tail_496
+	JGT           tail_498
 	VMOVUPS       1088(SI)(R9*1), Z0
 	VMOVUPD       (DI)(R9*2), Z1
 	VMOVUPD       64(DI)(R9*2), Z2
@@ -33204,12 +33204,12 @@ singles_495:
 	VMOVUPD       Z1, (R8)(R9*2)
 	VMOVUPD       Z2, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_495
+	JMP           singles_497
 
-tail_496:
+tail_498:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_497
+	JEQ           done_499
 	VMOVUPS       1088(SI)(R9*1), Z0
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z1
@@ -33236,15 +33236,15 @@ tail_496:
 	VMOVUPD       Z2, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_497:
+done_499:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_498
+	JZ      done_500
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_419
+	JMP     chunk_421
 
-done_498:
+done_500:
 	VZEROUPPER
 	RET
 
@@ -33255,7 +33255,7 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_499
+	JNE   nontemporal_501
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -33267,10 +33267,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_500:
+sample_502:
 	XORQ R8, R8
 
-channel_501:
+channel_503:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -33284,9 +33284,9 @@ channel_501:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_502
+	JZ           aligned_504
 	CMPQ         R9, R10
-	JAE          aligned_502
+	JAE          aligned_504
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -33303,7 +33303,7 @@ channel_501:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_502:
+aligned_504:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -33313,12 +33313,12 @@ aligned_502:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_506:
+blocks_508:
 	CMPQ       R9, R10
-	JGT        blocksdone_507
+	JGT        blocksdone_509
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_508
+	JZ         noprefetch_510
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -33330,7 +33330,7 @@ blocks_506:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_508:
+noprefetch_510:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33356,14 +33356,14 @@ noprefetch_508:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_506
+	JMP         blocks_508
 
-blocksdone_507:
+blocksdone_509:
 	ADDQ $0x000000c0, R10
 
-singles_503:
+singles_505:
 	CMPQ        R9, R10
-	JGT         tail_504
+	JGT         tail_506
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33371,12 +33371,12 @@ singles_503:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_503
+	JMP         singles_505
 
-tail_504:
+tail_506:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_505
+	JEQ         done_507
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33385,22 +33385,22 @@ tail_504:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_505:
+done_507:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_501
+	JB   channel_503
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_500
+	JNZ  sample_502
 	VZEROUPPER
 	RET
 
-nontemporal_499:
+nontemporal_501:
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -33413,10 +33413,10 @@ nontemporal_499:
 	SHLQ   $0x02, DI
 	VPXORD Z0, Z0, Z0
 
-sample_509:
+sample_511:
 	XORQ R8, R8
 
-channel_510:
+channel_512:
 	LEAQ         16384(AX), R9
 	ANDQ         $-4096, R9
 	PREFETCHT0   (R9)
@@ -33429,15 +33429,15 @@ channel_510:
 	MOVQ         g0_base+144(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z4
 	TESTQ        R8, R8
-	JNZ          merged_511
+	JNZ          merged_513
 	MOVQ         BX, R10
 	MOVQ         AX, R9
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_513
+	JZ           aligned_515
 	CMPQ         R9, R10
-	JAE          aligned_513
+	JAE          aligned_515
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -33454,15 +33454,15 @@ channel_510:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_513:
+aligned_515:
 	MOVQ R10, R9
-	JMP  headed_512
+	JMP  headed_514
 
-merged_511:
+merged_513:
 	MOVQ        BX, R10
 	MOVQ        AX, R9
 	ANDQ        $0x3f, R9
-	JZ          mergedone_514
+	JZ          mergedone_516
 	MOVQ        R9, R11
 	SHRQ        $0x02, R11
 	LEAQ        kmask<>+0(SB), R12
@@ -33484,10 +33484,10 @@ merged_511:
 	SHRQ        $0x02, R9
 	SUBQ        R9, R10
 
-mergedone_514:
+mergedone_516:
 	MOVQ R10, R9
 
-headed_512:
+headed_514:
 	MOVQ    R9, R10
 	ANDQ    $0x0f, R10
 	LEAQ    kmask<>+0(SB), R11
@@ -33497,12 +33497,12 @@ headed_512:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_518:
+blocks_520:
 	CMPQ       R10, R9
-	JGT        blocksdone_519
+	JGT        blocksdone_521
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_520
+	JZ         noprefetch_522
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -33514,7 +33514,7 @@ blocks_518:
 	PREFETCHT0 128(R11)(R10*1)
 	PREFETCHT0 192(R11)(R10*1)
 
-noprefetch_520:
+noprefetch_522:
 	LEAQ        16384(AX)(R10*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -33543,14 +33543,14 @@ noprefetch_520:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, 192(AX)(R10*1)
 	ADDQ        $0x00000100, R10
-	JMP         blocks_518
+	JMP         blocks_520
 
-blocksdone_519:
+blocksdone_521:
 	ADDQ $0x000000c0, R9
 
-singles_515:
+singles_517:
 	CMPQ        R10, R9
-	JGT         tail_516
+	JGT         tail_518
 	VMOVUPS     (CX)(R10*1), Z5
 	VMOVUPS     (DX)(R10*1), Z6
 	VSUBPS      Z1, Z6, Z6
@@ -33558,12 +33558,12 @@ singles_515:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, (AX)(R10*1)
 	ADDQ        $0x00000040, R10
-	JMP         singles_515
+	JMP         singles_517
 
-tail_516:
+tail_518:
 	ADDQ        $0x00000040, R9
 	CMPQ        R10, R9
-	JEQ         done_517
+	JEQ         done_519
 	VMOVUPS.Z   (CX)(R10*1), K1, Z0
 	VMOVUPS.Z   (DX)(R10*1), K1, Z5
 	VSUBPS      Z1, Z5, Z5
@@ -33572,16 +33572,16 @@ tail_516:
 	VMOVAPS     Z0, Z0
 	MOVQ        R9, R10
 
-done_517:
+done_519:
 	ADDQ    R10, AX
 	ADDQ    R10, CX
 	ADDQ    R10, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_510
+	JB      channel_512
 	MOVQ    AX, R8
 	ANDQ    $0x3f, R8
-	JZ      flushed_521
+	JZ      flushed_523
 	MOVQ    R8, R9
 	SHRQ    $0x02, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -33592,12 +33592,12 @@ done_517:
 	NEGQ    R8
 	VMOVUPS Z0, K1, (AX)(R8*1)
 
-flushed_521:
+flushed_523:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_509
+	JNZ  sample_511
 	SFENCE
 	VZEROUPPER
 	RET
@@ -33624,10 +33624,10 @@ TEXT ·gradShortRowsAVX512(SB), NOSPLIT, $0-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_522:
+group_524:
 	XORQ R8, R8
 
-channel_523:
+channel_525:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -33638,11 +33638,11 @@ channel_523:
 	VBROADCASTSS (R9)(R8*4), Z3
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_524
+	JZ           noprefetch_526
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_525:
+prefetch_527:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -33655,23 +33655,23 @@ prefetch_525:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_525
+	JNZ        prefetch_527
 
-noprefetch_524:
+noprefetch_526:
 	MOVQ BX, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_526:
+pairs_528:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_527
+	JA   single_529
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_530:
+down_532:
 	CMPQ        R13, $0x02
-	JB          downlast_531
+	JB          downlast_533
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33699,11 +33699,11 @@ down_530:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_530
+	JMP         down_532
 
-downlast_531:
+downlast_533:
 	TESTQ       R13, R13
-	JZ          downdone_532
+	JZ          downdone_534
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33717,20 +33717,20 @@ downlast_531:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 64(AX)(R10*1)
 
-downdone_532:
+downdone_534:
 	MOVQ R11, R10
-	JMP  pairs_526
+	JMP  pairs_528
 
-single_527:
+single_529:
 	CMPQ R10, R9
-	JAE  tail_528
+	JAE  tail_530
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_533:
+down_535:
 	CMPQ        R12, $0x02
-	JB          downlast_534
+	JB          downlast_536
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33746,11 +33746,11 @@ down_533:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_533
+	JMP         down_535
 
-downlast_534:
+downlast_536:
 	TESTQ       R12, R12
-	JZ          downdone_535
+	JZ          downdone_537
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33758,19 +33758,19 @@ downlast_534:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 
-downdone_535:
+downdone_537:
 	ADDQ $0x00000040, R10
 
-tail_528:
+tail_530:
 	CMPQ R10, BX
-	JAE  positionsdone_529
+	JAE  positionsdone_531
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_536:
+down_538:
 	CMPQ        R11, $0x02
-	JB          downlast_537
+	JB          downlast_539
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33786,11 +33786,11 @@ down_536:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R10)(SI*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_536
+	JMP         down_538
 
-downlast_537:
+downlast_539:
 	TESTQ       R11, R11
-	JZ          downdone_538
+	JZ          downdone_540
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33798,14 +33798,14 @@ downlast_537:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 
-downdone_538:
-positionsdone_529:
+downdone_540:
+positionsdone_531:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_523
+	JB      channel_525
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -33814,13 +33814,13 @@ positionsdone_529:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_539
+	JZ      done_541
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_522
+	JMP     group_524
 
-done_539:
+done_541:
 	VZEROUPPER
 	RET
 
@@ -33831,7 +33831,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_540
+	JNE     nontemporal_542
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -33840,12 +33840,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_541
+	JA      streaming_543
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_542
+	JZ      full_544
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -33859,7 +33859,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_false
 
-full_542:
+full_544:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -33923,10 +33923,10 @@ full_542:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_543:
+row_545:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_544
+	JZ         noprefetch_546
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -33940,7 +33940,7 @@ row_543:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_544:
+noprefetch_546:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -33981,7 +33981,7 @@ noprefetch_544:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_543
+	JNZ         row_545
 	VZEROUPPER
 	RET
 
@@ -34031,10 +34031,10 @@ gradColsAVX512_v5_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_545:
+row_547:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_546
+	JZ         noprefetch_548
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34046,7 +34046,7 @@ row_545:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_546:
+noprefetch_548:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -34081,7 +34081,7 @@ noprefetch_546:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_545
+	JNZ         row_547
 	VZEROUPPER
 	RET
 
@@ -34123,10 +34123,10 @@ gradColsAVX512_v4_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_547:
+row_549:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_548
+	JZ         noprefetch_550
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34136,7 +34136,7 @@ row_547:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_548:
+noprefetch_550:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -34165,7 +34165,7 @@ noprefetch_548:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_547
+	JNZ         row_549
 	VZEROUPPER
 	RET
 
@@ -34199,10 +34199,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_549:
+row_551:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_550
+	JZ         noprefetch_552
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34210,7 +34210,7 @@ row_549:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_550:
+noprefetch_552:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -34233,7 +34233,7 @@ noprefetch_550:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_549
+	JNZ         row_551
 	VZEROUPPER
 	RET
 
@@ -34259,16 +34259,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_551:
+row_553:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_552
+	JZ         noprefetch_554
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_552:
+noprefetch_554:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -34285,7 +34285,7 @@ noprefetch_552:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_551
+	JNZ         row_553
 	VZEROUPPER
 	RET
 
@@ -34303,14 +34303,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_553:
+row_555:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_554
+	JZ         noprefetch_556
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_554:
+noprefetch_556:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -34321,7 +34321,7 @@ noprefetch_554:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_553
+	JNZ         row_555
 	VZEROUPPER
 	RET
 
@@ -34379,10 +34379,10 @@ gradColsAVX512_v6_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_555:
+row_557:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_556
+	JZ         noprefetch_558
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34396,7 +34396,7 @@ row_555:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_556:
+noprefetch_558:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -34437,7 +34437,7 @@ noprefetch_556:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_555
+	JNZ         row_557
 	VZEROUPPER
 	RET
 
@@ -34487,10 +34487,10 @@ gradColsAVX512_v5_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_557:
+row_559:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_558
+	JZ         noprefetch_560
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34502,7 +34502,7 @@ row_557:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_558:
+noprefetch_560:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -34537,7 +34537,7 @@ noprefetch_558:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_557
+	JNZ         row_559
 	VZEROUPPER
 	RET
 
@@ -34579,10 +34579,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_559:
+row_561:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_560
+	JZ         noprefetch_562
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34592,7 +34592,7 @@ row_559:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_560:
+noprefetch_562:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -34621,7 +34621,7 @@ noprefetch_560:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_559
+	JNZ         row_561
 	VZEROUPPER
 	RET
 
@@ -34655,10 +34655,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_561:
+row_563:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_562
+	JZ         noprefetch_564
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34666,7 +34666,7 @@ row_561:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_562:
+noprefetch_564:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -34689,7 +34689,7 @@ noprefetch_562:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_561
+	JNZ         row_563
 	VZEROUPPER
 	RET
 
@@ -34715,16 +34715,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_563:
+row_565:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_564
+	JZ         noprefetch_566
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_564:
+noprefetch_566:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -34741,7 +34741,7 @@ noprefetch_564:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_563
+	JNZ         row_565
 	VZEROUPPER
 	RET
 
@@ -34759,14 +34759,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_565:
+row_567:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_566
+	JZ         noprefetch_568
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_566:
+noprefetch_568:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -34777,11 +34777,11 @@ noprefetch_566:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_565
+	JNZ         row_567
 	VZEROUPPER
 	RET
 
-streaming_541:
+streaming_543:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -34791,17 +34791,17 @@ streaming_541:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_567:
+rows_569:
 	CMPQ R10, $0x01
-	JB   rowsdone_568
+	JB   rowsdone_570
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_572:
+blocks_574:
 	CMPQ        R11, R12
-	JGT         blocksdone_573
+	JGT         blocksdone_575
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -34843,14 +34843,14 @@ blocks_572:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_572
+	JMP         blocks_574
 
-blocksdone_573:
+blocksdone_575:
 	ADDQ $0x000000c0, R12
 
-singles_569:
+singles_571:
 	CMPQ        R11, R12
-	JGT         tail_570
+	JGT         tail_572
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -34862,12 +34862,12 @@ singles_569:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_569
+	JMP         singles_571
 
-tail_570:
+tail_572:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_571
+	JEQ         done_573
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -34880,18 +34880,18 @@ tail_570:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_571:
+done_573:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_567
+	JMP  rows_569
 
-rowsdone_568:
+rowsdone_570:
 	VZEROUPPER
 	RET
 
-nontemporal_540:
+nontemporal_542:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -34900,12 +34900,12 @@ nontemporal_540:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_574
+	JA      streaming_576
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_575
+	JZ      full_577
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -34919,7 +34919,7 @@ nontemporal_540:
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_true
 
-full_575:
+full_577:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -34983,10 +34983,10 @@ full_575:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_576:
+row_578:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_577
+	JZ         noprefetch_579
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35000,7 +35000,7 @@ row_576:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_577:
+noprefetch_579:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35044,7 +35044,7 @@ noprefetch_577:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_576
+	JNZ         row_578
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35095,10 +35095,10 @@ gradColsAVX512_v5_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_578:
+row_580:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_579
+	JZ         noprefetch_581
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35110,7 +35110,7 @@ row_578:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_579:
+noprefetch_581:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35148,7 +35148,7 @@ noprefetch_579:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_578
+	JNZ         row_580
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35191,10 +35191,10 @@ gradColsAVX512_v4_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_580:
+row_582:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_581
+	JZ         noprefetch_583
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35204,7 +35204,7 @@ row_580:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_581:
+noprefetch_583:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35236,7 +35236,7 @@ noprefetch_581:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_580
+	JNZ         row_582
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35271,10 +35271,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_582:
+row_584:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_583
+	JZ         noprefetch_585
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35282,7 +35282,7 @@ row_582:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_583:
+noprefetch_585:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35308,7 +35308,7 @@ noprefetch_583:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_582
+	JNZ         row_584
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35335,16 +35335,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_584:
+row_586:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_585
+	JZ         noprefetch_587
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_585:
+noprefetch_587:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35364,7 +35364,7 @@ noprefetch_585:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_584
+	JNZ         row_586
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35383,14 +35383,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_586:
+row_588:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_587
+	JZ         noprefetch_589
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_587:
+noprefetch_589:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35404,7 +35404,7 @@ noprefetch_587:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_586
+	JNZ         row_588
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35463,10 +35463,10 @@ gradColsAVX512_v6_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_588:
+row_590:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_589
+	JZ         noprefetch_591
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35480,7 +35480,7 @@ row_588:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_589:
+noprefetch_591:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35524,7 +35524,7 @@ noprefetch_589:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_588
+	JNZ         row_590
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35575,10 +35575,10 @@ gradColsAVX512_v5_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_590:
+row_592:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_591
+	JZ         noprefetch_593
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35590,7 +35590,7 @@ row_590:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_591:
+noprefetch_593:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35628,7 +35628,7 @@ noprefetch_591:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_590
+	JNZ         row_592
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35671,10 +35671,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_592:
+row_594:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_593
+	JZ         noprefetch_595
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35684,7 +35684,7 @@ row_592:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_593:
+noprefetch_595:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35716,7 +35716,7 @@ noprefetch_593:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_592
+	JNZ         row_594
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35751,10 +35751,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_594:
+row_596:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_595
+	JZ         noprefetch_597
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35762,7 +35762,7 @@ row_594:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_595:
+noprefetch_597:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35788,7 +35788,7 @@ noprefetch_595:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_594
+	JNZ         row_596
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35815,16 +35815,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_596:
+row_598:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_597
+	JZ         noprefetch_599
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_597:
+noprefetch_599:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35844,7 +35844,7 @@ noprefetch_597:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_596
+	JNZ         row_598
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35863,14 +35863,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_598:
+row_600:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_599
+	JZ         noprefetch_601
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_599:
+noprefetch_601:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35884,12 +35884,12 @@ noprefetch_599:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_598
+	JNZ         row_600
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_574:
+streaming_576:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -35899,17 +35899,17 @@ streaming_574:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_600:
+rows_602:
 	CMPQ R10, $0x04
-	JB   rowsdone_601
+	JB   rowsdone_603
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_605:
+blocks_607:
 	CMPQ        R11, R12
-	JGT         blocksdone_606
+	JGT         blocksdone_608
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -36030,14 +36030,14 @@ blocks_605:
 	VFMADD231PS Z14, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R13*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_605
+	JMP         blocks_607
 
-blocksdone_606:
+blocksdone_608:
 	ADDQ $0x000000c0, R12
 
-singles_602:
+singles_604:
 	CMPQ        R11, R12
-	JGT         tail_603
+	JGT         tail_605
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -36071,12 +36071,12 @@ singles_602:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R13*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_602
+	JMP         singles_604
 
-tail_603:
+tail_605:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_604
+	JEQ         done_606
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -36110,7 +36110,7 @@ tail_603:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_604:
+done_606:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -36124,20 +36124,20 @@ done_604:
 	ADDQ AX, BX
 	ADDQ AX, BX
 	SUBQ $0x04, R10
-	JMP  rows_600
+	JMP  rows_602
 
-rowsdone_601:
-rows_607:
+rowsdone_603:
+rows_609:
 	CMPQ R10, $0x01
-	JB   rowsdone_608
+	JB   rowsdone_610
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_612:
+blocks_614:
 	CMPQ        R11, R12
-	JGT         blocksdone_613
+	JGT         blocksdone_615
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -36182,14 +36182,14 @@ blocks_612:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_612
+	JMP         blocks_614
 
-blocksdone_613:
+blocksdone_615:
 	ADDQ $0x000000c0, R12
 
-singles_609:
+singles_611:
 	CMPQ        R11, R12
-	JGT         tail_610
+	JGT         tail_612
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -36201,12 +36201,12 @@ singles_609:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_609
+	JMP         singles_611
 
-tail_610:
+tail_612:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_611
+	JEQ         done_613
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -36219,14 +36219,14 @@ tail_610:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_611:
+done_613:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_607
+	JMP  rows_609
 
-rowsdone_608:
+rowsdone_610:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -36251,9 +36251,9 @@ TEXT ·finiteAVX512(SB), NOSPLIT, $0-49
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_614:
+singles_616:
 	CMPQ    BX, DX
-	JGT     tail_615
+	JGT     tail_617
 	VMOVUPD (AX)(BX*2), Z2
 	VMOVUPD 64(AX)(BX*2), Z3
 	VMOVUPD (CX)(BX*2), Z4
@@ -36265,12 +36265,12 @@ singles_614:
 	VSUBPD  Z3, Z3, Z3
 	VADDPD  Z3, Z1, Z1
 	ADDQ    $0x00000040, BX
-	JMP     singles_614
+	JMP     singles_616
 
-tail_615:
+tail_617:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_616
+	JEQ       done_618
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (AX)(BX*2), K1, Z2
 	VMOVUPD.Z 64(AX)(BX*2), K2, Z3
@@ -36285,7 +36285,7 @@ tail_615:
 	VADDPD    Z3, Z1, Z1
 	MOVQ      DX, BX
 
-done_616:
+done_618:
 	VADDPD   Z1, Z0, Z0
 	VPTESTMQ Z0, Z0, K1
 	KORTESTW K1, K1
@@ -36317,9 +36317,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_617:
+singles_619:
 	CMPQ    BX, DX
-	JGT     tail_618
+	JGT     tail_620
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -36333,12 +36333,12 @@ singles_617:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_617
+	JMP     singles_619
 
-tail_618:
+tail_620:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_619
+	JEQ       done_621
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -36355,7 +36355,7 @@ tail_618:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_619:
+done_621:
 	VZEROUPPER
 	RET
 
@@ -36385,9 +36385,9 @@ TEXT ·foldAVX512(SB), NOSPLIT, $0-200
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000040, R10
 
-singles_620:
+singles_622:
 	CMPQ          R11, R10
-	JGT           tail_621
+	JGT           tail_623
 	VMOVUPD       (BX)(R11*2), Z2
 	VMOVUPD       64(BX)(R11*2), Z3
 	VMOVUPD       (SI)(R11*2), Z4
@@ -36461,12 +36461,12 @@ singles_620:
 	VINSERTF64X4  $0x01, Y3, Z2, Z2
 	VMOVUPS       Z2, (DX)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_620
+	JMP           singles_622
 
-tail_621:
+tail_623:
 	ADDQ          $0x00000040, R10
 	CMPQ          R11, R10
-	JEQ           done_622
+	JEQ           done_624
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R11*2), K1, Z2
 	VMOVUPD.Z     64(BX)(R11*2), K2, Z3
@@ -36544,7 +36544,7 @@ tail_621:
 	VMOVUPS       Z1, K1, (DX)(R11*1)
 	MOVQ          R10, R11
 
-done_622:
+done_624:
 	VZEROUPPER
 	RET
 
@@ -36555,7 +36555,7 @@ TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
 
 	// scaleRowsAVX512: y = x*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+128(FP), $0x00
-	JNE   nontemporal_623
+	JNE   nontemporal_625
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+96(FP), DX
@@ -36566,10 +36566,10 @@ TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_624:
+sample_626:
 	XORQ DI, DI
 
-channel_625:
+channel_627:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         shift_base+72(FP), R8
@@ -36579,9 +36579,9 @@ channel_625:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_626
+	JZ           aligned_628
 	CMPQ         R8, R9
-	JAE          aligned_626
+	JAE          aligned_628
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -36594,7 +36594,7 @@ channel_625:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_626:
+aligned_628:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -36604,19 +36604,19 @@ aligned_626:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_630:
+blocks_632:
 	CMPQ       R8, R9
-	JGT        blocksdone_631
+	JGT        blocksdone_633
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_632
+	JZ         noprefetch_634
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_632:
+noprefetch_634:
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
@@ -36630,43 +36630,43 @@ noprefetch_632:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_630
+	JMP         blocks_632
 
-blocksdone_631:
+blocksdone_633:
 	ADDQ $0x000000c0, R9
 
-singles_627:
+singles_629:
 	CMPQ        R8, R9
-	JGT         tail_628
+	JGT         tail_630
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_627
+	JMP         singles_629
 
-tail_628:
+tail_630:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_629
+	JEQ         done_631
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_629:
+done_631:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, scale_len+56(FP)
-	JB   channel_625
+	JB   channel_627
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_624
+	JNZ  sample_626
 	VZEROUPPER
 	RET
 
-nontemporal_623:
+nontemporal_625:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+96(FP), DX
@@ -36678,10 +36678,10 @@ nontemporal_623:
 	SHLQ   $0x02, SI
 	VPXORD Z0, Z0, Z0
 
-sample_633:
+sample_635:
 	XORQ DI, DI
 
-channel_634:
+channel_636:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -36690,15 +36690,15 @@ channel_634:
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z2
 	TESTQ        DI, DI
-	JNZ          merged_635
+	JNZ          merged_637
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_637
+	JZ           aligned_639
 	CMPQ         R8, R9
-	JAE          aligned_637
+	JAE          aligned_639
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -36711,15 +36711,15 @@ channel_634:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_637:
+aligned_639:
 	MOVQ R9, R8
-	JMP  headed_636
+	JMP  headed_638
 
-merged_635:
+merged_637:
 	MOVQ        DX, R9
 	MOVQ        AX, R8
 	ANDQ        $0x3f, R8
-	JZ          mergedone_638
+	JZ          mergedone_640
 	MOVQ        R8, R10
 	SHRQ        $0x02, R10
 	LEAQ        kmask<>+0(SB), R11
@@ -36737,10 +36737,10 @@ merged_635:
 	SHRQ        $0x02, R8
 	SUBQ        R8, R9
 
-mergedone_638:
+mergedone_640:
 	MOVQ R9, R8
 
-headed_636:
+headed_638:
 	MOVQ    R8, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -36750,19 +36750,19 @@ headed_636:
 	SHLQ    $0x02, R8
 	SUBQ    $0x00000100, R8
 
-blocks_642:
+blocks_644:
 	CMPQ       R9, R8
-	JGT        blocksdone_643
+	JGT        blocksdone_645
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_644
+	JZ         noprefetch_646
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R9*1)
 	PREFETCHT0 64(R10)(R9*1)
 	PREFETCHT0 128(R10)(R9*1)
 	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_644:
+noprefetch_646:
 	LEAQ        16384(AX)(R9*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -36779,38 +36779,38 @@ noprefetch_644:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_642
+	JMP         blocks_644
 
-blocksdone_643:
+blocksdone_645:
 	ADDQ $0x000000c0, R8
 
-singles_639:
+singles_641:
 	CMPQ        R9, R8
-	JGT         tail_640
+	JGT         tail_642
 	VMOVUPS     (CX)(R9*1), Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_639
+	JMP         singles_641
 
-tail_640:
+tail_642:
 	ADDQ        $0x00000040, R8
 	CMPQ        R9, R8
-	JEQ         done_641
+	JEQ         done_643
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VFMADD213PS Z2, Z1, Z0
 	VMOVAPS     Z0, Z0
 	MOVQ        R8, R9
 
-done_641:
+done_643:
 	ADDQ    R9, AX
 	ADDQ    R9, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_634
+	JB      channel_636
 	MOVQ    AX, DI
 	ANDQ    $0x3f, DI
-	JZ      flushed_645
+	JZ      flushed_647
 	MOVQ    DI, R8
 	SHRQ    $0x02, R8
 	LEAQ    kmask<>+0(SB), R9
@@ -36821,11 +36821,11 @@ done_641:
 	NEGQ    DI
 	VMOVUPS Z0, K1, (AX)(DI*1)
 
-flushed_645:
+flushed_647:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_633
+	JNZ  sample_635
 	SFENCE
 	VZEROUPPER
 	RET
@@ -36851,21 +36851,21 @@ TEXT ·scaleShortRowsAVX512(SB), NOSPLIT, $0-136
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
 
-group_646:
+group_648:
 	XORQ DI, DI
 
-channel_647:
+channel_649:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z1
 	MOVQ         prefetch+120(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_648
+	JZ           noprefetch_650
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_649:
+prefetch_651:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -36873,23 +36873,23 @@ prefetch_649:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_649
+	JNZ        prefetch_651
 
-noprefetch_648:
+noprefetch_650:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_650:
+pairs_652:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_651
+	JA   single_653
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_654:
+down_656:
 	CMPQ        R12, $0x02
-	JB          downlast_655
+	JB          downlast_657
 	VMOVUPS     (CX)(R9*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R9*1)
@@ -36905,11 +36905,11 @@ down_654:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_654
+	JMP         down_656
 
-downlast_655:
+downlast_657:
 	TESTQ       R12, R12
-	JZ          downdone_656
+	JZ          downdone_658
 	VMOVUPS     (CX)(R9*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R9*1)
@@ -36917,20 +36917,20 @@ downlast_655:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 64(AX)(R9*1)
 
-downdone_656:
+downdone_658:
 	MOVQ R10, R9
-	JMP  pairs_650
+	JMP  pairs_652
 
-single_651:
+single_653:
 	CMPQ R9, R8
-	JAE  tail_652
+	JAE  tail_654
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_657:
+down_659:
 	CMPQ        R11, $0x02
-	JB          downlast_658
+	JB          downlast_660
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
@@ -36940,28 +36940,28 @@ down_657:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_657
+	JMP         down_659
 
-downlast_658:
+downlast_660:
 	TESTQ       R11, R11
-	JZ          downdone_659
+	JZ          downdone_661
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
 
-downdone_659:
+downdone_661:
 	ADDQ $0x00000040, R9
 
-tail_652:
+tail_654:
 	CMPQ R9, DX
-	JAE  positionsdone_653
+	JAE  positionsdone_655
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_660:
+down_662:
 	CMPQ        R10, $0x02
-	JB          downlast_661
+	JB          downlast_663
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
@@ -36971,22 +36971,22 @@ down_660:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_660
+	JMP         down_662
 
-downlast_661:
+downlast_663:
 	TESTQ       R10, R10
-	JZ          downdone_662
+	JZ          downdone_664
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
 
-downdone_662:
-positionsdone_653:
+downdone_664:
+positionsdone_655:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_647
+	JB      channel_649
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -36994,13 +36994,13 @@ positionsdone_653:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+104(FP)
-	JZ      done_663
+	JZ      done_665
 	MOVQ    group+128(FP), SI
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
-	JMP     group_646
+	JMP     group_648
 
-done_663:
+done_665:
 	VZEROUPPER
 	RET
 
@@ -37011,7 +37011,7 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 
 	// scaleColsAVX512: y = x*scale[i] + shift[i] over rows of len(scale) values.
 	CMPQ    stream+120(FP), $0x00
-	JNE     nontemporal_664
+	JNE     nontemporal_666
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -37020,12 +37020,12 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    scale_len+56(FP), $0x00000060
-	JA      streaming_665
+	JA      streaming_667
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, scale_len+56(FP)
-	JZ      full_666
+	JZ      full_668
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -37039,7 +37039,7 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX512_v6_true_false
 
-full_666:
+full_668:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -37078,10 +37078,10 @@ full_666:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_667:
+row_669:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_668
+	JZ         noprefetch_670
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -37089,7 +37089,7 @@ row_667:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_668:
+noprefetch_670:
 	VMOVUPS     (DX), Z12
 	VFMADD213PS Z1, Z0, Z12
 	VMOVUPS     Z12, (CX)
@@ -37111,7 +37111,7 @@ noprefetch_668:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_667
+	JNZ         row_669
 	VZEROUPPER
 	RET
 
@@ -37140,17 +37140,17 @@ scaleColsAVX512_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_669:
+row_671:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_670
+	JZ         noprefetch_672
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_670:
+noprefetch_672:
 	VMOVUPS     (DX), Z10
 	VFMADD213PS Z1, Z0, Z10
 	VMOVUPS     Z10, (CX)
@@ -37169,7 +37169,7 @@ noprefetch_670:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_669
+	JNZ         row_671
 	VZEROUPPER
 	RET
 
@@ -37194,16 +37194,16 @@ scaleColsAVX512_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_671:
+row_673:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_672
+	JZ         noprefetch_674
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_672:
+noprefetch_674:
 	VMOVUPS     (DX), Z8
 	VFMADD213PS Z1, Z0, Z8
 	VMOVUPS     Z8, (CX)
@@ -37219,7 +37219,7 @@ noprefetch_672:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_671
+	JNZ         row_673
 	VZEROUPPER
 	RET
 
@@ -37240,15 +37240,15 @@ scaleColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_673:
+row_675:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_674
+	JZ         noprefetch_676
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_674:
+noprefetch_676:
 	VMOVUPS     (DX), Z6
 	VFMADD213PS Z1, Z0, Z6
 	VMOVUPS     Z6, (CX)
@@ -37261,7 +37261,7 @@ noprefetch_674:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_673
+	JNZ         row_675
 	VZEROUPPER
 	RET
 
@@ -37278,14 +37278,14 @@ scaleColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_675:
+row_677:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_676
+	JZ         noprefetch_678
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_676:
+noprefetch_678:
 	VMOVUPS     (DX), Z4
 	VFMADD213PS Z1, Z0, Z4
 	VMOVUPS     Z4, (CX)
@@ -37295,7 +37295,7 @@ noprefetch_676:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_675
+	JNZ         row_677
 	VZEROUPPER
 	RET
 
@@ -37308,20 +37308,20 @@ scaleColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_677:
+row_679:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_678
+	JZ         noprefetch_680
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_678:
+noprefetch_680:
 	VMOVUPS     (DX), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_677
+	JNZ         row_679
 	VZEROUPPER
 	RET
 
@@ -37354,10 +37354,10 @@ scaleColsAVX512_v6_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_679:
+row_681:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_680
+	JZ         noprefetch_682
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -37365,7 +37365,7 @@ row_679:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_680:
+noprefetch_682:
 	VMOVUPS     (DX), Z12
 	VFMADD213PS Z1, Z0, Z12
 	VMOVUPS     Z12, (CX)
@@ -37387,7 +37387,7 @@ noprefetch_680:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_679
+	JNZ         row_681
 	VZEROUPPER
 	RET
 
@@ -37416,17 +37416,17 @@ scaleColsAVX512_v5_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_681:
+row_683:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_682
+	JZ         noprefetch_684
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_682:
+noprefetch_684:
 	VMOVUPS     (DX), Z10
 	VFMADD213PS Z1, Z0, Z10
 	VMOVUPS     Z10, (CX)
@@ -37445,7 +37445,7 @@ noprefetch_682:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_681
+	JNZ         row_683
 	VZEROUPPER
 	RET
 
@@ -37470,16 +37470,16 @@ scaleColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_683:
+row_685:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_684
+	JZ         noprefetch_686
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_684:
+noprefetch_686:
 	VMOVUPS     (DX), Z8
 	VFMADD213PS Z1, Z0, Z8
 	VMOVUPS     Z8, (CX)
@@ -37495,7 +37495,7 @@ noprefetch_684:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_683
+	JNZ         row_685
 	VZEROUPPER
 	RET
 
@@ -37516,15 +37516,15 @@ scaleColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_685:
+row_687:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_686
+	JZ         noprefetch_688
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_686:
+noprefetch_688:
 	VMOVUPS     (DX), Z6
 	VFMADD213PS Z1, Z0, Z6
 	VMOVUPS     Z6, (CX)
@@ -37537,7 +37537,7 @@ noprefetch_686:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_685
+	JNZ         row_687
 	VZEROUPPER
 	RET
 
@@ -37554,14 +37554,14 @@ scaleColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_687:
+row_689:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_688
+	JZ         noprefetch_690
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_688:
+noprefetch_690:
 	VMOVUPS     (DX), Z4
 	VFMADD213PS Z1, Z0, Z4
 	VMOVUPS     Z4, (CX)
@@ -37571,7 +37571,7 @@ noprefetch_688:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_687
+	JNZ         row_689
 	VZEROUPPER
 	RET
 
@@ -37584,41 +37584,41 @@ scaleColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_689:
+row_691:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_690
+	JZ         noprefetch_692
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_690:
+noprefetch_692:
 	VMOVUPS.Z   (DX), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_689
+	JNZ         row_691
 	VZEROUPPER
 	RET
 
-streaming_665:
+streaming_667:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_691:
+rows_693:
 	CMPQ DI, $0x01
-	JB   rowsdone_692
+	JB   rowsdone_694
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_696:
+blocks_698:
 	CMPQ        R8, R9
-	JGT         blocksdone_697
+	JGT         blocksdone_699
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
@@ -37640,26 +37640,26 @@ blocks_696:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 192(CX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_696
+	JMP         blocks_698
 
-blocksdone_697:
+blocksdone_699:
 	ADDQ $0x000000c0, R9
 
-singles_693:
+singles_695:
 	CMPQ        R8, R9
-	JGT         tail_694
+	JGT         tail_696
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (CX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_693
+	JMP         singles_695
 
-tail_694:
+tail_696:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_695
+	JEQ         done_697
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -37667,17 +37667,17 @@ tail_694:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_695:
+done_697:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_691
+	JMP  rows_693
 
-rowsdone_692:
+rowsdone_694:
 	VZEROUPPER
 	RET
 
-nontemporal_664:
+nontemporal_666:
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -37686,12 +37686,12 @@ nontemporal_664:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    scale_len+56(FP), $0x00000060
-	JA      streaming_698
+	JA      streaming_700
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, scale_len+56(FP)
-	JZ      full_699
+	JZ      full_701
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -37705,7 +37705,7 @@ nontemporal_664:
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX512_v6_true_true
 
-full_699:
+full_701:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -37744,10 +37744,10 @@ full_699:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_700:
+row_702:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_701
+	JZ         noprefetch_703
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -37755,7 +37755,7 @@ row_700:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_701:
+noprefetch_703:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -37780,7 +37780,7 @@ noprefetch_701:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_700
+	JNZ         row_702
 	SFENCE
 	VZEROUPPER
 	RET
@@ -37810,17 +37810,17 @@ scaleColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_702:
+row_704:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_703
+	JZ         noprefetch_705
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_703:
+noprefetch_705:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -37842,7 +37842,7 @@ noprefetch_703:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_702
+	JNZ         row_704
 	SFENCE
 	VZEROUPPER
 	RET
@@ -37868,16 +37868,16 @@ scaleColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_704:
+row_706:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_705
+	JZ         noprefetch_707
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_705:
+noprefetch_707:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -37896,7 +37896,7 @@ noprefetch_705:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_704
+	JNZ         row_706
 	SFENCE
 	VZEROUPPER
 	RET
@@ -37918,15 +37918,15 @@ scaleColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_706:
+row_708:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_707
+	JZ         noprefetch_709
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_707:
+noprefetch_709:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -37942,7 +37942,7 @@ noprefetch_707:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_706
+	JNZ         row_708
 	SFENCE
 	VZEROUPPER
 	RET
@@ -37960,14 +37960,14 @@ scaleColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_708:
+row_710:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_709
+	JZ         noprefetch_711
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_709:
+noprefetch_711:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -37980,7 +37980,7 @@ noprefetch_709:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_708
+	JNZ         row_710
 	SFENCE
 	VZEROUPPER
 	RET
@@ -37994,13 +37994,13 @@ scaleColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_710:
+row_712:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_711
+	JZ         noprefetch_713
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_711:
+noprefetch_713:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38010,7 +38010,7 @@ noprefetch_711:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_710
+	JNZ         row_712
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38044,10 +38044,10 @@ scaleColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_712:
+row_714:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_713
+	JZ         noprefetch_715
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -38055,7 +38055,7 @@ row_712:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_713:
+noprefetch_715:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38080,7 +38080,7 @@ noprefetch_713:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_712
+	JNZ         row_714
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38110,17 +38110,17 @@ scaleColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_714:
+row_716:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_715
+	JZ         noprefetch_717
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_715:
+noprefetch_717:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38142,7 +38142,7 @@ noprefetch_715:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_714
+	JNZ         row_716
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38168,16 +38168,16 @@ scaleColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_716:
+row_718:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_717
+	JZ         noprefetch_719
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_717:
+noprefetch_719:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38196,7 +38196,7 @@ noprefetch_717:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_716
+	JNZ         row_718
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38218,15 +38218,15 @@ scaleColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_718:
+row_720:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_719
+	JZ         noprefetch_721
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_719:
+noprefetch_721:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38242,7 +38242,7 @@ noprefetch_719:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_718
+	JNZ         row_720
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38260,14 +38260,14 @@ scaleColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_720:
+row_722:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_721
+	JZ         noprefetch_723
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_721:
+noprefetch_723:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38280,7 +38280,7 @@ noprefetch_721:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_720
+	JNZ         row_722
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38294,13 +38294,13 @@ scaleColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_722:
+row_724:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_723
+	JZ         noprefetch_725
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_723:
+noprefetch_725:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38310,29 +38310,29 @@ noprefetch_723:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_722
+	JNZ         row_724
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_698:
+streaming_700:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_724:
+rows_726:
 	CMPQ DI, $0x04
-	JB   rowsdone_725
+	JB   rowsdone_727
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_729:
+blocks_731:
 	CMPQ        R8, R9
-	JGT         blocksdone_730
+	JGT         blocksdone_732
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -38397,14 +38397,14 @@ blocks_729:
 	VFMADD213PS Z7, Z6, Z0
 	VMOVNTPS    Z0, 192(CX)(R10*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_729
+	JMP         blocks_731
 
-blocksdone_730:
+blocksdone_732:
 	ADDQ $0x000000c0, R9
 
-singles_726:
+singles_728:
 	CMPQ        R8, R9
-	JGT         tail_727
+	JGT         tail_729
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	MOVQ        R8, R10
@@ -38424,12 +38424,12 @@ singles_726:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, (CX)(R10*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_726
+	JMP         singles_728
 
-tail_727:
+tail_729:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_728
+	JEQ         done_730
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -38449,7 +38449,7 @@ tail_727:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_728:
+done_730:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -38459,20 +38459,20 @@ done_728:
 	ADDQ AX, DX
 	ADDQ AX, DX
 	SUBQ $0x04, DI
-	JMP  rows_724
+	JMP  rows_726
 
-rowsdone_725:
-rows_731:
+rowsdone_727:
+rows_733:
 	CMPQ DI, $0x01
-	JB   rowsdone_732
+	JB   rowsdone_734
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_736:
+blocks_738:
 	CMPQ        R8, R9
-	JGT         blocksdone_737
+	JGT         blocksdone_739
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -38497,26 +38497,26 @@ blocks_736:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, 192(CX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_736
+	JMP         blocks_738
 
-blocksdone_737:
+blocksdone_739:
 	ADDQ $0x000000c0, R9
 
-singles_733:
+singles_735:
 	CMPQ        R8, R9
-	JGT         tail_734
+	JGT         tail_736
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, (CX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_733
+	JMP         singles_735
 
-tail_734:
+tail_736:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_735
+	JEQ         done_737
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -38524,13 +38524,13 @@ tail_734:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_735:
+done_737:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_731
+	JMP  rows_733
 
-rowsdone_732:
+rowsdone_734:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38563,9 +38563,9 @@ TEXT ·foldWholeAVX512(SB), NOSPLIT, $0-184
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000040, R9
 
-singles_738:
+singles_740:
 	CMPQ          R11, R9
-	JGT           tail_739
+	JGT           tail_741
 	VMOVUPD       (DX)(R11*2), Z2
 	VMOVUPD       64(DX)(R11*2), Z3
 	VMOVUPD       (BX)(R11*2), Z4
@@ -38620,12 +38620,12 @@ singles_738:
 	VINSERTF64X4  $0x01, Y2, Z4, Z4
 	VMOVUPS       Z4, (CX)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_738
+	JMP           singles_740
 
-tail_739:
+tail_741:
 	ADDQ          $0x00000040, R9
 	CMPQ          R11, R9
-	JEQ           done_740
+	JEQ           done_742
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DX)(R11*2), K1, Z2
 	VMOVUPD.Z     64(DX)(R11*2), K2, Z3
@@ -38684,7 +38684,7 @@ tail_739:
 	VMOVUPS       Z0, K1, (CX)(R11*1)
 	MOVQ          R9, R11
 
-done_740:
+done_742:
 	MOVQ R10, ret+176(FP)
 	VZEROUPPER
 	RET
@@ -38710,9 +38710,9 @@ TEXT ·saveAVX512(SB), NOSPLIT, $0-120
 	SHLQ    $0x02, DI
 	SUBQ    $0x00000040, DI
 
-singles_741:
+singles_743:
 	CMPQ          R8, DI
-	JGT           tail_742
+	JGT           tail_744
 	VMOVUPD       (BX)(R8*2), Z0
 	VMOVUPD       64(BX)(R8*2), Z1
 	VMOVUPD       (SI)(R8*2), Z2
@@ -38738,12 +38738,12 @@ singles_741:
 	VINSERTF64X4  $0x01, Y1, Z0, Z0
 	VMOVUPS       Z0, (DX)(R8*1)
 	ADDQ          $0x00000040, R8
-	JMP           singles_741
+	JMP           singles_743
 
-tail_742:
+tail_744:
 	ADDQ          $0x00000040, DI
 	CMPQ          R8, DI
-	JEQ           done_743
+	JEQ           done_745
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R8*2), K1, Z0
 	VMOVUPD.Z     64(BX)(R8*2), K2, Z1
@@ -38772,7 +38772,7 @@ tail_742:
 	VMOVUPS       Z0, K1, (DX)(R8*1)
 	MOVQ          DI, R8
 
-done_743:
+done_745:
 	VZEROUPPER
 	RET
 
@@ -38802,9 +38802,9 @@ TEXT ·trackAVX512(SB), NOSPLIT, $0-112
 	SHLQ         $0x02, SI
 	SUBQ         $0x00000040, SI
 
-singles_744:
+singles_746:
 	CMPQ          DI, SI
-	JGT           tail_745
+	JGT           tail_747
 	VMOVUPD       (DX)(DI*2), Z3
 	VMOVUPD       64(DX)(DI*2), Z4
 	VMOVUPD       (BX)(DI*2), Z5
@@ -38842,12 +38842,12 @@ singles_744:
 	VINSERTF64X4  $0x01, Y3, Z5, Z5
 	VMOVUPS       Z5, (CX)(DI*1)
 	ADDQ          $0x00000040, DI
-	JMP           singles_744
+	JMP           singles_746
 
-tail_745:
+tail_747:
 	ADDQ          $0x00000040, SI
 	CMPQ          DI, SI
-	JEQ           done_746
+	JEQ           done_748
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DX)(DI*2), K1, Z3
 	VMOVUPD.Z     64(DX)(DI*2), K2, Z4
@@ -38888,7 +38888,7 @@ tail_745:
 	VMOVUPS       Z0, K1, (CX)(DI*1)
 	MOVQ          SI, DI
 
-done_746:
+done_748:
 	VZEROUPPER
 	RET
 
@@ -38910,9 +38910,9 @@ TEXT ·widenAVX512(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_747:
+singles_749:
 	CMPQ          BX, DX
-	JGT           tail_748
+	JGT           tail_750
 	VMOVUPS       (CX)(BX*1), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -38920,12 +38920,12 @@ singles_747:
 	VMOVUPD       Z1, (AX)(BX*2)
 	VMOVUPD       Z0, 64(AX)(BX*2)
 	ADDQ          $0x00000040, BX
-	JMP           singles_747
+	JMP           singles_749
 
-tail_748:
+tail_750:
 	ADDQ          $0x00000040, DX
 	CMPQ          BX, DX
-	JEQ           done_749
+	JEQ           done_751
 	VMOVUPS.Z     (CX)(BX*1), K1, Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -38935,7 +38935,7 @@ tail_748:
 	VMOVUPD       Z0, K2, 64(AX)(BX*2)
 	MOVQ          DX, BX
 
-done_749:
+done_751:
 	VZEROUPPER
 	RET
 
@@ -38957,9 +38957,9 @@ TEXT ·narrowAVX512(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_750:
+singles_752:
 	CMPQ         BX, DX
-	JGT          tail_751
+	JGT          tail_753
 	VMOVUPD      (CX)(BX*2), Z0
 	VMOVUPD      64(CX)(BX*2), Z1
 	VPXORD       Z2, Z2, Z2
@@ -38968,12 +38968,12 @@ singles_750:
 	VINSERTF64X4 $0x01, Y0, Z2, Z2
 	VMOVUPS      Z2, (AX)(BX*1)
 	ADDQ         $0x00000040, BX
-	JMP          singles_750
+	JMP          singles_752
 
-tail_751:
+tail_753:
 	ADDQ         $0x00000040, DX
 	CMPQ         BX, DX
-	JEQ          done_752
+	JEQ          done_754
 	KSHIFTRW     $0x08, K1, K2
 	VMOVUPD.Z    (CX)(BX*2), K1, Z0
 	VMOVUPD.Z    64(CX)(BX*2), K2, Z1
@@ -38984,7 +38984,7 @@ tail_751:
 	VMOVUPS      Z2, K1, (AX)(BX*1)
 	MOVQ         DX, BX
 
-done_752:
+done_754:
 	VZEROUPPER
 	RET
 
@@ -39018,9 +39018,9 @@ TEXT ·gradCoefficientsAVX512(SB), NOSPLIT, $0-248
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_753:
+singles_755:
 	CMPQ          R13, R12
-	JGT           tail_754
+	JGT           tail_756
 	VMOVUPD       (DI)(R13*2), Z1
 	VMOVUPD       64(DI)(R13*2), Z2
 	VMOVUPD       (R8)(R13*2), Z3
@@ -39037,7 +39037,7 @@ singles_753:
 	VMOVUPD       Z3, (R8)(R13*2)
 	VMOVUPD       Z4, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_756
+	JEQ           nodWeight_758
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -39049,16 +39049,16 @@ singles_753:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, (BX)(R13*1)
 
-nodWeight_756:
+nodWeight_758:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_757
+	JEQ          nodBias_759
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, (SI)(R13*1)
 
-nodBias_757:
+nodBias_759:
 	VMOVUPS       (R10)(R13*1), Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -39111,12 +39111,12 @@ nodBias_757:
 	VINSERTF64X4  $0x01, Y1, Z3, Z3
 	VMOVUPS       Z3, (DX)(R13*1)
 	ADDQ          $0x00000040, R13
-	JMP           singles_753
+	JMP           singles_755
 
-tail_754:
+tail_756:
 	ADDQ          $0x00000040, R12
 	CMPQ          R13, R12
-	JEQ           done_755
+	JEQ           done_757
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R13*2), K1, Z1
 	VMOVUPD.Z     64(DI)(R13*2), K2, Z2
@@ -39136,7 +39136,7 @@ tail_754:
 	VMOVUPD       Z3, K1, (R8)(R13*2)
 	VMOVUPD       Z4, K2, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_758
+	JEQ           nodWeight_760
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -39148,16 +39148,16 @@ tail_754:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, K1, (BX)(R13*1)
 
-nodWeight_758:
+nodWeight_760:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_759
+	JEQ          nodBias_761
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, K1, (SI)(R13*1)
 
-nodBias_759:
+nodBias_761:
 	VMOVUPS.Z     (R10)(R13*1), K1, Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -39211,6 +39211,6 @@ nodBias_759:
 	VMOVUPS       Z0, K1, (DX)(R13*1)
 	MOVQ          R12, R13
 
-done_755:
+done_757:
 	VZEROUPPER
 	RET

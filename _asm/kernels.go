@@ -941,9 +941,10 @@ func (w *isa) groupSumsByChannel(ptrs []Register, m, width Register, n Mem,
 		JMP(LabelRef(grouped))
 	}
 	// The run's vector count picks its loop: nv vectors, the last partial or not, each
-	// twice: without prefetches and, where the registers allow, with them in its
-	// straight-line code (see byRun), chosen by the prefetch distance.
-	inline := len(ptrs) == 1 || w.zmm
+	// twice: without prefetches and with them in its straight-line code (see byRun),
+	// chosen by the prefetch distance. The AVX2 reductions, with two data pointers,
+	// have no registers left for the prefetch addresses and keep prefetchGroup's loop.
+	prefetchInRuns := len(ptrs) == 1 || w.zmm
 	type variant struct {
 		label          string
 		nv             int
@@ -962,15 +963,15 @@ func (w *isa) groupSumsByChannel(ptrs []Register, m, width Register, n Mem,
 			JEQ(LabelRef(l[0]))
 		}
 	}
-	if inline {
-		unprefetched := w.label("unprefetched")
+	if prefetchInRuns {
+		unprefetched, long := w.label("unprefetched"), w.label("long")
 		CMPQ(w.far, U8(0))
 		JE(LabelRef(unprefetched))
 		dispatch(true)
-		JMP(LabelRef(unprefetched + "_long"))
+		JMP(LabelRef(long))
 		Label(unprefetched)
 		dispatch(false)
-		Label(unprefetched + "_long")
+		Label(long)
 	} else {
 		dispatch(false)
 	}
@@ -981,7 +982,7 @@ func (w *isa) groupSumsByChannel(ptrs []Register, m, width Register, n Mem,
 	for _, v := range variants {
 		Label(v.label)
 		channels(func(c VecVirtual, s, q [4]VecVirtual) {
-			if !inline {
+			if !prefetchInRuns {
 				w.prefetchGroup(ptrs, m, stride)
 			}
 			w.byRun(ptrs, m, stride, v.nv, v.tail, v.prefetch, c, step, s, q)

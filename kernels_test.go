@@ -121,10 +121,11 @@ func TestKernelParity(t *testing.T) {
 	})
 }
 
-// TestKernelParityPrefetched runs the kernels on short runs in tensors over 2 MB, which
-// amd64 prefetches from loops of their own: one placement, a run of every vector count
-// of both vector widths, whole and with a tail. The stride is not a multiple of 4 KiB,
-// so the reduction walks by channel as the moments do.
+// TestKernelParityPrefetched runs the kernels on short runs in a tensor over 2 MB, which
+// amd64 sums in the prefetching copies of its short-run loops, unreached by the smaller
+// tensors of TestKernelParity: one placement, runs of every vector count of both vector
+// widths, whole and with a tail. The stride is not a multiple of 4 KiB, so the reduction
+// walks by channel as the moments do.
 func TestKernelParityPrefetched(t *testing.T) {
 	rng := newRand(2)
 	forEachKernel(t, func(t *testing.T, k *kernelSet) {

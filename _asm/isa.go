@@ -49,7 +49,8 @@ func avx512() *isa { return &isa{name: "AVX512", lanes: 16, zmm: true} }
 // text starts a function, aligned to 64 bytes: the linker aligns functions to 32 only,
 // so a kernel's loops would otherwise sit at either half of a 64-byte fetch block by the
 // sizes of the functions before it. Growing one function once made the AVX2 normalize,
-// unchanged, 1.3× slower on NCHW 128×64×17 (Infer 1.95× copy → 2.5×); aligned, 1.9×.
+// unchanged, 1.3× slower on NCHW 128×64 with S = 17 (Infer 1.95× copy → 2.5×); aligned,
+// 1.9×.
 func (w *isa) text(name, signature string) {
 	TEXT(name+w.name, NOSPLIT, signature)
 	Instruction(&ir.Instruction{Opcode: "PCALIGN", Operands: []Op{U8(64)}})

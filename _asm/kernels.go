@@ -1011,11 +1011,11 @@ func (w *isa) nextGroup(ptrs []Register, m, stride, run, ch Register) {
 // a loop over each run's vectors (runsBySample). The loops that had walked short runs
 // (byPosition for the moments' runs of up to 64 values, runsBySample for the
 // reductions' runs longer than a vector) cost more instructions than the data: on runs
-// of 49 values, about 70 of the 170 a channel took in a group of five samples. Straight-line,
-// four processes alternated (2 MiB pages), medians × copy, AVX-512: Moments on
-// NCHW 8×512×7×7 0.93 → 0.74, 64×256×5×5 0.88 → 0.73, 32×512×7×7 0.77 → 0.66; the
-// reduction on 8×512×7×7 1.78 → 1.41, 128×64×17 2.26 → 1.85. AVX2: Moments on
-// 16×256×8×8 0.68 → 0.50, 64×256×5×5 0.91 → 0.76.
+// of 49 values, about 70 of the 170 a channel took in a group of five samples.
+// Straight-line, four processes alternated (2 MiB pages), medians × copy, AVX-512:
+// Moments on NCHW 8×512×7×7 0.93 → 0.74, 64×256×5×5 0.88 → 0.73, 32×512×7×7 0.77 →
+// 0.66; the reduction on 8×512×7×7 1.78 → 1.41, 128×64 with S = 17 2.26 → 1.85. AVX2:
+// Moments on 16×256×8×8 0.68 → 0.50, 64×256×5×5 0.91 → 0.76.
 const unrolledRun = 64
 
 // A vectorStep emits the work on one vector of runs: at(p) is its address in data

@@ -5784,12 +5784,12 @@ rows_419:
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
-	SHRQ $0x03, DI
-	JZ   vectorstail_422
+	SHRQ $0x04, DI
+	JZ   vectorsodd_422
 
 vectors_421:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_424
+	JEQ        noprefetch_425
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -5797,7 +5797,67 @@ vectors_421:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_424:
+noprefetch_425:
+	VMOVUPS     (R8), Y1
+	VMOVUPS     32(R8), Y2
+	VMOVUPS     (R9), Y3
+	VSUBPS      Y1, Y3, Y3
+	VMOVAPS     Y3, Y4
+	VMULPS      Y3, Y3, Y3
+	VMOVUPS     32(R9), Y5
+	VSUBPS      Y2, Y5, Y5
+	VMOVAPS     Y5, Y6
+	VMULPS      Y5, Y5, Y5
+	VMOVUPS     (R9)(CX*1), Y7
+	VSUBPS      Y1, Y7, Y7
+	VADDPS      Y7, Y4, Y4
+	VFMADD231PS Y7, Y7, Y3
+	VMOVUPS     32(R9)(CX*1), Y7
+	VSUBPS      Y2, Y7, Y7
+	VADDPS      Y7, Y6, Y6
+	VFMADD231PS Y7, Y7, Y5
+	VMOVUPS     (R9)(CX*2), Y7
+	VSUBPS      Y1, Y7, Y7
+	VADDPS      Y7, Y4, Y4
+	VFMADD231PS Y7, Y7, Y3
+	VMOVUPS     32(R9)(CX*2), Y7
+	VSUBPS      Y2, Y7, Y7
+	VADDPS      Y7, Y6, Y6
+	VFMADD231PS Y7, Y7, Y5
+	VMOVUPS     (R9)(SI*1), Y7
+	VSUBPS      Y1, Y7, Y7
+	VADDPS      Y7, Y4, Y4
+	VFMADD231PS Y7, Y7, Y3
+	VMOVUPS     32(R9)(SI*1), Y1
+	VSUBPS      Y2, Y1, Y1
+	VADDPS      Y1, Y6, Y6
+	VFMADD231PS Y1, Y1, Y5
+	VADDPS      1088(R8), Y4, Y4
+	VMOVUPS     Y4, 1088(R8)
+	VADDPS      2176(R8), Y3, Y3
+	VMOVUPS     Y3, 2176(R8)
+	VADDPS      1120(R8), Y6, Y6
+	VMOVUPS     Y6, 1120(R8)
+	VADDPS      2208(R8), Y5, Y5
+	VMOVUPS     Y5, 2208(R8)
+	ADDQ        $0x40, R9
+	ADDQ        $0x40, R8
+	DECQ        DI
+	JNZ         vectors_421
+
+vectorsodd_422:
+	TESTQ      $0x00000008, mean_len+8(FP)
+	JZ         vectorstail_423
+	CMPQ       prefetch+128(FP), $0x00
+	JEQ        noprefetch_426
+	MOVQ       prefetch+128(FP), DI
+	ADDQ       R9, DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 (DI)(CX*1)
+	PREFETCHT0 (DI)(CX*2)
+	PREFETCHT0 (DI)(SI*1)
+
+noprefetch_426:
 	VMOVUPS     (R8), Y1
 	VMOVUPS     (R9), Y2
 	VSUBPS      Y1, Y2, Y2
@@ -5821,39 +5881,37 @@ noprefetch_424:
 	VMOVUPS     Y2, 2176(R8)
 	ADDQ        $0x20, R9
 	ADDQ        $0x20, R8
-	DECQ        DI
-	JNZ         vectors_421
 
-vectorstail_422:
+vectorstail_423:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_423
+	JZ         vectorsdone_424
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_425
+	JA         loadslow_427
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_426
+	JMP        loaded_428
 
-loadslow_425:
+loadslow_427:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R10, R10
 
-copy_427:
+copy_429:
 	CMPQ R10, DI
-	JGE  copied_428
+	JGE  copied_430
 	MOVL (R9)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_427
+	JMP  copy_429
 
-copied_428:
+copied_430:
 	VMOVUPS (SP), Y2
 
-loaded_426:
+loaded_428:
 	VSUBPS     Y1, Y2, Y2
 	VMOVAPS    Y2, Y3
 	VMULPS     Y2, Y2, Y2
@@ -5861,29 +5919,29 @@ loaded_426:
 	MOVQ       DI, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_429
+	JA         loadslow_431
 	VMASKMOVPS (DI), Y0, Y4
-	JMP        loaded_430
+	JMP        loaded_432
 
-loadslow_429:
+loadslow_431:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_431:
+copy_433:
 	CMPQ R11, R10
-	JGE  copied_432
+	JGE  copied_434
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_431
+	JMP  copy_433
 
-copied_432:
+copied_434:
 	VMOVUPS (SP), Y4
 
-loaded_430:
+loaded_432:
 	VSUBPS      Y1, Y4, Y4
 	VADDPS      Y4, Y3, Y3
 	VFMADD231PS Y4, Y4, Y2
@@ -5891,29 +5949,29 @@ loaded_430:
 	MOVQ        DI, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_433
+	JA          loadslow_435
 	VMASKMOVPS  (DI), Y0, Y4
-	JMP         loaded_434
+	JMP         loaded_436
 
-loadslow_433:
+loadslow_435:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_435:
+copy_437:
 	CMPQ R11, R10
-	JGE  copied_436
+	JGE  copied_438
 	MOVL (DI)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_435
+	JMP  copy_437
 
-copied_436:
+copied_438:
 	VMOVUPS (SP), Y4
 
-loaded_434:
+loaded_436:
 	VSUBPS      Y1, Y4, Y4
 	VADDPS      Y4, Y3, Y3
 	VFMADD231PS Y4, Y4, Y2
@@ -5921,29 +5979,29 @@ loaded_434:
 	MOVQ        DI, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          loadslow_437
+	JA          loadslow_439
 	VMASKMOVPS  (DI), Y0, Y4
-	JMP         loaded_438
+	JMP         loaded_440
 
-loadslow_437:
+loadslow_439:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_439:
+copy_441:
 	CMPQ R10, R9
-	JGE  copied_440
+	JGE  copied_442
 	MOVL (DI)(R10*1), R11
 	MOVL R11, (SP)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_439
+	JMP  copy_441
 
-copied_440:
+copied_442:
 	VMOVUPS (SP), Y4
 
-loaded_438:
+loaded_440:
 	VSUBPS      Y1, Y4, Y4
 	VADDPS      Y4, Y3, Y3
 	VFMADD231PS Y4, Y4, Y2
@@ -5952,22 +6010,48 @@ loaded_438:
 	VADDPS      2176(R8), Y2, Y2
 	VMOVUPS     Y2, 2176(R8)
 
-vectorsdone_423:
+vectorsdone_424:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
 	JMP  rows_419
 
 rowsdone_420:
-rows_441:
+rows_443:
 	CMPQ BX, $0x01
-	JLT  rowsdone_442
+	JLT  rowsdone_444
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
-	SHRQ $0x03, SI
-	JZ   vectorstail_444
+	SHRQ $0x04, SI
+	JZ   vectorsodd_446
 
-vectors_443:
+vectors_445:
+	VMOVUPS (DI), Y1
+	VMOVUPS 32(DI), Y2
+	VMOVUPS (R8), Y3
+	VSUBPS  Y1, Y3, Y3
+	VMOVAPS Y3, Y1
+	VMULPS  Y3, Y3, Y3
+	VMOVUPS 32(R8), Y4
+	VSUBPS  Y2, Y4, Y4
+	VMOVAPS Y4, Y2
+	VMULPS  Y4, Y4, Y4
+	VADDPS  1088(DI), Y1, Y1
+	VMOVUPS Y1, 1088(DI)
+	VADDPS  2176(DI), Y3, Y3
+	VMOVUPS Y3, 2176(DI)
+	VADDPS  1120(DI), Y2, Y2
+	VMOVUPS Y2, 1120(DI)
+	VADDPS  2208(DI), Y4, Y4
+	VMOVUPS Y4, 2208(DI)
+	ADDQ    $0x40, R8
+	ADDQ    $0x40, DI
+	DECQ    SI
+	JNZ     vectors_445
+
+vectorsodd_446:
+	TESTQ   $0x00000008, mean_len+8(FP)
+	JZ      vectorstail_447
 	VMOVUPS (DI), Y1
 	VMOVUPS (R8), Y2
 	VSUBPS  Y1, Y2, Y2
@@ -5979,39 +6063,37 @@ vectors_443:
 	VMOVUPS Y2, 2176(DI)
 	ADDQ    $0x20, R8
 	ADDQ    $0x20, DI
-	DECQ    SI
-	JNZ     vectors_443
 
-vectorstail_444:
+vectorstail_447:
 	TESTQ      $0x00000007, mean_len+8(FP)
-	JZ         vectorsdone_445
+	JZ         vectorsdone_448
 	VMOVUPS    (DI), Y1
 	MOVQ       R8, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_446
+	JA         loadslow_449
 	VMASKMOVPS (R8), Y0, Y2
-	JMP        loaded_447
+	JMP        loaded_450
 
-loadslow_446:
+loadslow_449:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R9, R9
 
-copy_448:
+copy_451:
 	CMPQ R9, SI
-	JGE  copied_449
+	JGE  copied_452
 	MOVL (R8)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_448
+	JMP  copy_451
 
-copied_449:
+copied_452:
 	VMOVUPS (SP), Y2
 
-loaded_447:
+loaded_450:
 	VSUBPS  Y1, Y2, Y2
 	VMOVAPS Y2, Y1
 	VMULPS  Y2, Y2, Y2
@@ -6020,12 +6102,12 @@ loaded_447:
 	VADDPS  2176(DI), Y2, Y2
 	VMOVUPS Y2, 2176(DI)
 
-vectorsdone_445:
+vectorsdone_448:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_441
+	JMP  rows_443
 
-rowsdone_442:
+rowsdone_444:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
 	MOVQ m2_base+24(FP), DI
@@ -6035,9 +6117,9 @@ rowsdone_442:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_450:
+singles_453:
 	CMPQ         R9, R10
-	JGT          tail_451
+	JGT          tail_454
 	VMOVUPD      (SI)(R9*2), Y1
 	VMOVUPD      32(SI)(R9*2), Y2
 	VMOVUPD      (DI)(R9*2), Y3
@@ -6094,12 +6176,12 @@ singles_450:
 	VINSERTF128  $0x01, X1, Y3, Y3
 	VMOVUPS      Y3, (R8)(R9*1)
 	ADDQ         $0x00000020, R9
-	JMP          singles_450
+	JMP          singles_453
 
-tail_451:
+tail_454:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_452
+	JEQ     done_455
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -6108,15 +6190,15 @@ tail_451:
 	LEAQ    (SI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_453:
+copy_456:
 	CMPQ R12, R11
-	JGE  copied_454
+	JGE  copied_457
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_453
+	JMP  copy_456
 
-copied_454:
+copied_457:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -6127,15 +6209,15 @@ copied_454:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_455:
+copy_458:
 	CMPQ R12, R11
-	JGE  copied_456
+	JGE  copied_459
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_455
+	JMP  copy_458
 
-copied_456:
+copied_459:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VMOVUPS      (R8)(R9*1), Y5
@@ -6187,15 +6269,15 @@ copied_456:
 	LEAQ         (SI)(R9*2), R12
 	XORQ         SI, SI
 
-copy_457:
+copy_460:
 	CMPQ SI, BX
-	JGE  copied_458
+	JGE  copied_461
 	MOVL (SP)(SI*1), R11
 	MOVL R11, (R12)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_457
+	JMP  copy_460
 
-copied_458:
+copied_461:
 	VMOVUPD Y3, (SP)
 	VMOVUPD Y4, 32(SP)
 	MOVQ    64(SP), BX
@@ -6203,15 +6285,15 @@ copied_458:
 	LEAQ    (DI)(R9*2), R11
 	XORQ    SI, SI
 
-copy_459:
+copy_462:
 	CMPQ SI, BX
-	JGE  copied_460
+	JGE  copied_463
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (R11)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_459
+	JMP  copy_462
 
-copied_460:
+copied_463:
 	VXORPS      Y3, Y3, Y3
 	VCVTPD2PSY  Y1, X3
 	VCVTPD2PSY  Y2, X1
@@ -6219,16 +6301,16 @@ copied_460:
 	VMOVUPS     Y3, (R8)(R9*1)
 	MOVQ        R10, R9
 
-done_452:
+done_455:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_461
+	JZ      done_464
 	MOVQ    $0x00000040, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
 	JMP     chunk_416
 
-done_461:
+done_464:
 	VZEROUPPER
 	RET
 
@@ -6239,7 +6321,7 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 
 	// normRowsAVX2: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+152(FP), $0x00
-	JNE     nontemporal_462
+	JNE     nontemporal_465
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+120(FP), DX
@@ -6257,10 +6339,10 @@ TEXT ·normRowsAVX2(SB), NOSPLIT, $72-160
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_463:
+sample_466:
 	XORQ DI, DI
 
-channel_464:
+channel_467:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -6272,17 +6354,17 @@ channel_464:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_468:
+blocks_471:
 	CMPQ       R8, R9
-	JGT        blocksdone_469
+	JGT        blocksdone_472
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_470
+	JZ         noprefetch_473
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_470:
+noprefetch_473:
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -6300,93 +6382,93 @@ noprefetch_470:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_468
+	JMP         blocks_471
 
-blocksdone_469:
+blocksdone_472:
 	ADDQ $0x00000060, R9
 
-singles_465:
+singles_468:
 	CMPQ        R8, R9
-	JGT         tail_466
+	JGT         tail_469
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_465
+	JMP         singles_468
 
-tail_466:
+tail_469:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_467
+	JEQ        done_470
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_471
+	JA         loadslow_474
 	VMASKMOVPS (R10), Y0, Y4
-	JMP        loaded_472
+	JMP        loaded_475
 
-loadslow_471:
+loadslow_474:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_473:
+copy_476:
 	CMPQ R12, R11
-	JGE  copied_474
+	JGE  copied_477
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_473
+	JMP  copy_476
 
-copied_474:
+copied_477:
 	VMOVUPS (SP), Y4
 
-loaded_472:
+loaded_475:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_475
+	JA          storeslow_478
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_476
+	JMP         stored_479
 
-storeslow_475:
+storeslow_478:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_477:
+copy_480:
 	CMPQ R11, R10
-	JGE  copied_478
+	JGE  copied_481
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_477
+	JMP  copy_480
 
-copied_478:
-stored_476:
+copied_481:
+stored_479:
 	MOVQ R9, R8
 
-done_467:
+done_470:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_464
+	JB   channel_467
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_463
+	JNZ  sample_466
 	VZEROUPPER
 	RET
 
-nontemporal_462:
+nontemporal_465:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+120(FP), DX
@@ -6399,10 +6481,10 @@ nontemporal_462:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 
-sample_479:
+sample_482:
 	XORQ DI, DI
 
-channel_480:
+channel_483:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -6417,11 +6499,11 @@ channel_480:
 	XORQ         R10, R10
 	MOVQ         AX, R9
 	ANDQ         $0x3f, R9
-	JZ           headed_481
+	JZ           headed_484
 	MOVQ         $0x00000040, R10
 	SUBQ         R9, R10
 	TESTQ        DI, DI
-	JNZ          merge_482
+	JNZ          merge_485
 	MOVQ         R10, R9
 	SHRQ         $0x02, R9
 	MOVQ         R9, R11
@@ -6435,78 +6517,78 @@ channel_480:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000020, R9
 
-singles_483:
+singles_486:
 	CMPQ        R11, R9
-	JGT         tail_484
+	JGT         tail_487
 	VMOVUPS     (CX)(R11*1), Y6
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	VMOVUPS     Y6, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_483
+	JMP         singles_486
 
-tail_484:
+tail_487:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_485
+	JEQ        done_488
 	LEAQ       (CX)(R11*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_486
+	JA         loadslow_489
 	VMASKMOVPS (R12), Y5, Y6
-	JMP        loaded_487
+	JMP        loaded_490
 
-loadslow_486:
+loadslow_489:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_488:
+copy_491:
 	CMPQ R14, R13
-	JGE  copied_489
+	JGE  copied_492
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_488
+	JMP  copy_491
 
-copied_489:
+copied_492:
 	VMOVUPS (SP), Y6
 
-loaded_487:
+loaded_490:
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	LEAQ        (AX)(R11*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_490
+	JA          storeslow_493
 	VMASKMOVPS  Y6, Y5, (R11)
-	JMP         stored_491
+	JMP         stored_494
 
-storeslow_490:
+storeslow_493:
 	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_492:
+copy_495:
 	CMPQ R13, R12
-	JGE  copied_493
+	JGE  copied_496
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_492
+	JMP  copy_495
 
-copied_493:
-stored_491:
+copied_496:
+stored_494:
 	MOVQ R9, R11
 
-done_485:
-	JMP headed_481
+done_488:
+	JMP headed_484
 
-merge_482:
+merge_485:
 	MOVQ        R9, R11
 	MOVQ        $0x00000020, R13
 	CMPQ        R11, R13
@@ -6530,7 +6612,7 @@ merge_482:
 	VBLENDVPS   Y7, Y1, Y6, Y6
 	VMOVNTPS    Y6, 32(AX)(R9*1)
 
-headed_481:
+headed_484:
 	MOVQ R8, R9
 	SUBQ R10, R9
 	ANDQ $-64, R9
@@ -6538,17 +6620,17 @@ headed_481:
 	LEAQ (R10)(R9*1), R9
 	SUBQ $0x00000080, R9
 
-blocks_497:
+blocks_500:
 	CMPQ       R11, R9
-	JGT        blocksdone_498
+	JGT        blocksdone_501
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_499
+	JZ         noprefetch_502
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R11*1)
 	PREFETCHT0 64(R10)(R11*1)
 
-noprefetch_499:
+noprefetch_502:
 	LEAQ        16384(AX)(R11*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -6569,83 +6651,83 @@ noprefetch_499:
 	VFMADD213PS Y4, Y3, Y6
 	VMOVNTPS    Y6, 96(AX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_497
+	JMP         blocks_500
 
-blocksdone_498:
+blocksdone_501:
 	ADDQ $0x00000060, R9
 
-singles_494:
+singles_497:
 	CMPQ        R11, R9
-	JGT         tail_495
+	JGT         tail_498
 	VMOVUPS     (CX)(R11*1), Y6
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	VMOVNTPS    Y6, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_494
+	JMP         singles_497
 
-tail_495:
+tail_498:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_496
+	JEQ        done_499
 	LEAQ       (CX)(R11*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_500
+	JA         loadslow_503
 	VMASKMOVPS (R10), Y5, Y6
-	JMP        loaded_501
+	JMP        loaded_504
 
-loadslow_500:
+loadslow_503:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_502:
+copy_505:
 	CMPQ R13, R12
-	JGE  copied_503
+	JGE  copied_506
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_502
+	JMP  copy_505
 
-copied_503:
+copied_506:
 	VMOVUPS (SP), Y6
 
-loaded_501:
+loaded_504:
 	VSUBPS      Y2, Y6, Y6
 	VFMADD213PS Y4, Y3, Y6
 	LEAQ        (AX)(R11*1), R10
 	MOVQ        R10, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_504
+	JA          storeslow_507
 	VMASKMOVPS  Y6, Y5, (R10)
-	JMP         stored_505
+	JMP         stored_508
 
-storeslow_504:
+storeslow_507:
 	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_506:
+copy_509:
 	CMPQ R12, R11
-	JGE  copied_507
+	JGE  copied_510
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R10)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_506
+	JMP  copy_509
 
-copied_507:
-stored_505:
+copied_510:
+stored_508:
 	MOVQ R9, R11
 
-done_496:
+done_499:
 	MOVQ        R8, R9
 	SUBQ        R11, R9
-	JZ          tailkept_508
+	JZ          tailkept_511
 	MOVQ        R9, R10
 	MOVQ        $0x00000020, R12
 	CMPQ        R10, R12
@@ -6665,15 +6747,15 @@ done_496:
 	VFMADD213PS Y4, Y3, Y1
 	VMOVAPS     Y1, Y1
 
-tailkept_508:
+tailkept_511:
 	ADDQ       R8, AX
 	ADDQ       R8, CX
 	INCQ       DI
 	CMPQ       DI, center_len+56(FP)
-	JB         channel_480
+	JB         channel_483
 	MOVQ       AX, DI
 	ANDQ       $0x3f, DI
-	JZ         flushed_509
+	JZ         flushed_512
 	MOVQ       DI, R8
 	MOVQ       $0x00000020, R10
 	CMPQ       R8, R10
@@ -6689,11 +6771,11 @@ tailkept_508:
 	VMASKMOVPS Y0, Y2, (AX)(DI*1)
 	VMASKMOVPS Y1, Y3, 32(AX)(DI*1)
 
-flushed_509:
+flushed_512:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_479
+	JNZ  sample_482
 	SFENCE
 	VZEROUPPER
 	RET
@@ -6721,10 +6803,10 @@ TEXT ·normShortRowsAVX2(SB), NOSPLIT, $72-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_510:
+group_513:
 	XORQ DI, DI
 
-channel_511:
+channel_514:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         scale_base+72(FP), R8
@@ -6733,11 +6815,11 @@ channel_511:
 	VBROADCASTSS (R8)(DI*4), Y3
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_512
+	JZ           noprefetch_515
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_513:
+prefetch_516:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -6745,23 +6827,23 @@ prefetch_513:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_513
+	JNZ        prefetch_516
 
-noprefetch_512:
+noprefetch_515:
 	MOVQ DX, R8
 	ANDQ $-32, R8
 	XORQ R9, R9
 
-pairs_514:
+pairs_517:
 	LEAQ 64(R9), R10
 	CMPQ R10, R8
-	JA   single_515
+	JA   single_518
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_518:
+down_521:
 	CMPQ        R12, $0x02
-	JB          downlast_519
+	JB          downlast_522
 	VMOVUPS     (CX)(R9*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -6781,11 +6863,11 @@ down_518:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_518
+	JMP         down_521
 
-downlast_519:
+downlast_522:
 	TESTQ       R12, R12
-	JZ          downdone_520
+	JZ          downdone_523
 	VMOVUPS     (CX)(R9*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -6795,20 +6877,20 @@ downlast_519:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 32(AX)(R9*1)
 
-downdone_520:
+downdone_523:
 	MOVQ R10, R9
-	JMP  pairs_514
+	JMP  pairs_517
 
-single_515:
+single_518:
 	CMPQ R9, R8
-	JAE  tail_516
+	JAE  tail_519
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_521:
+down_524:
 	CMPQ        R11, $0x02
-	JB          downlast_522
+	JB          downlast_525
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
@@ -6820,200 +6902,200 @@ down_521:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_521
+	JMP         down_524
 
-downlast_522:
+downlast_525:
 	TESTQ       R11, R11
-	JZ          downdone_523
+	JZ          downdone_526
 	VMOVUPS     (CX)(R8*1), Y4
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (AX)(R8*1)
 
-downdone_523:
+downdone_526:
 	ADDQ $0x00000020, R9
 
-tail_516:
+tail_519:
 	CMPQ R9, DX
-	JAE  positionsdone_517
+	JAE  positionsdone_520
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_524:
+down_527:
 	CMPQ       R10, $0x02
-	JB         downlast_525
+	JB         downlast_528
 	LEAQ       (CX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_527
+	JA         loadslow_530
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_528
+	JMP        loaded_531
 
-loadslow_527:
+loadslow_530:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_529:
+copy_532:
 	CMPQ R13, R12
-	JGE  copied_530
+	JGE  copied_533
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_529
+	JMP  copy_532
 
-copied_530:
+copied_533:
 	VMOVUPS (SP), Y4
 
-loaded_528:
+loaded_531:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_531
+	JA          storeslow_534
 	VMASKMOVPS  Y4, Y0, (R11)
-	JMP         stored_532
+	JMP         stored_535
 
-storeslow_531:
+storeslow_534:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_533:
+copy_536:
 	CMPQ R13, R12
-	JGE  copied_534
+	JGE  copied_537
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_533
+	JMP  copy_536
 
-copied_534:
-stored_532:
+copied_537:
+stored_535:
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_535
+	JA         loadslow_538
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_536
+	JMP        loaded_539
 
-loadslow_535:
+loadslow_538:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_537:
+copy_540:
 	CMPQ R13, R12
-	JGE  copied_538
+	JGE  copied_541
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_537
+	JMP  copy_540
 
-copied_538:
+copied_541:
 	VMOVUPS (SP), Y4
 
-loaded_536:
+loaded_539:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R9*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_539
+	JA          storeslow_542
 	VMASKMOVPS  Y4, Y0, (R11)
-	JMP         stored_540
+	JMP         stored_543
 
-storeslow_539:
+storeslow_542:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_541:
+copy_544:
 	CMPQ R13, R12
-	JGE  copied_542
+	JGE  copied_545
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_541
+	JMP  copy_544
 
-copied_542:
-stored_540:
+copied_545:
+stored_543:
 	LEAQ (R8)(BX*2), R8
 	LEAQ (R9)(BX*2), R9
 	SUBQ $0x02, R10
-	JMP  down_524
+	JMP  down_527
 
-downlast_525:
+downlast_528:
 	TESTQ      R10, R10
-	JZ         downdone_526
+	JZ         downdone_529
 	LEAQ       (CX)(R8*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_543
+	JA         loadslow_546
 	VMASKMOVPS (R9), Y0, Y4
-	JMP        loaded_544
+	JMP        loaded_547
 
-loadslow_543:
+loadslow_546:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_545:
+copy_548:
 	CMPQ R11, R10
-	JGE  copied_546
+	JGE  copied_549
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_545
+	JMP  copy_548
 
-copied_546:
+copied_549:
 	VMOVUPS (SP), Y4
 
-loaded_544:
+loaded_547:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          storeslow_547
+	JA          storeslow_550
 	VMASKMOVPS  Y4, Y0, (R8)
-	JMP         stored_548
+	JMP         stored_551
 
-storeslow_547:
+storeslow_550:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_549:
+copy_552:
 	CMPQ R10, R9
-	JGE  copied_550
+	JGE  copied_553
 	MOVL (SP)(R10*1), R11
 	MOVL R11, (R8)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_549
+	JMP  copy_552
 
-copied_550:
-stored_548:
-downdone_526:
-positionsdone_517:
+copied_553:
+stored_551:
+downdone_529:
+positionsdone_520:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_511
+	JB      channel_514
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -7021,13 +7103,13 @@ positionsdone_517:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_551
+	JZ      done_554
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_510
+	JMP     group_513
 
-done_551:
+done_554:
 	VZEROUPPER
 	RET
 
@@ -7038,7 +7120,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 
 	// normColsAVX2: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_552
+	JNE     nontemporal_555
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -7049,12 +7131,12 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_553
+	JA      streaming_556
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_554
+	JZ      full_557
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -7064,7 +7146,7 @@ TEXT ·normColsAVX2(SB), NOSPLIT, $72-152
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_false
 
-full_554:
+full_557:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -7099,16 +7181,16 @@ full_554:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_555:
+row_558:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_556
+	JZ         noprefetch_559
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_556:
+noprefetch_559:
 	VMOVUPS     (DX), Y12
 	VSUBPS      Y0, Y12, Y12
 	VFMADD213PS Y2, Y1, Y12
@@ -7128,7 +7210,7 @@ noprefetch_556:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_555
+	JNZ         row_558
 	VZEROUPPER
 	RET
 
@@ -7155,15 +7237,15 @@ normColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_557:
+row_560:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_558
+	JZ         noprefetch_561
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_558:
+noprefetch_561:
 	VMOVUPS     (DX), Y9
 	VSUBPS      Y0, Y9, Y9
 	VFMADD213PS Y2, Y1, Y9
@@ -7179,7 +7261,7 @@ noprefetch_558:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_557
+	JNZ         row_560
 	VZEROUPPER
 	RET
 
@@ -7200,14 +7282,14 @@ normColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_559:
+row_562:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_560
+	JZ         noprefetch_563
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_560:
+noprefetch_563:
 	VMOVUPS     (DX), Y6
 	VSUBPS      Y0, Y6, Y6
 	VFMADD213PS Y2, Y1, Y6
@@ -7219,7 +7301,7 @@ noprefetch_560:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_559
+	JNZ         row_562
 	VZEROUPPER
 	RET
 
@@ -7234,13 +7316,13 @@ normColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_561:
+row_564:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_562
+	JZ         noprefetch_565
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_562:
+noprefetch_565:
 	VMOVUPS     (DX), Y3
 	VSUBPS      Y0, Y3, Y3
 	VFMADD213PS Y2, Y1, Y3
@@ -7248,7 +7330,7 @@ noprefetch_562:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_561
+	JNZ         row_564
 	VZEROUPPER
 	RET
 
@@ -7276,99 +7358,99 @@ normColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_563
+	JA         loadslow_566
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_564
+	JMP        loaded_567
 
-loadslow_563:
+loadslow_566:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_565:
+copy_568:
 	CMPQ BX, DX
-	JGE  copied_566
+	JGE  copied_569
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_565
+	JMP  copy_568
 
-copied_566:
+copied_569:
 	VMOVUPS (SP), Y10
 
-loaded_564:
+loaded_567:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_567
+	JA         loadslow_570
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_568
+	JMP        loaded_571
 
-loadslow_567:
+loadslow_570:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_569:
+copy_572:
 	CMPQ BX, DX
-	JGE  copied_570
+	JGE  copied_573
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_569
+	JMP  copy_572
 
-copied_570:
+copied_573:
 	VMOVUPS (SP), Y11
 
-loaded_568:
+loaded_571:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_571
+	JA         loadslow_574
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_572
+	JMP        loaded_575
 
-loadslow_571:
+loadslow_574:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_573:
+copy_576:
 	CMPQ BX, DX
-	JGE  copied_574
+	JGE  copied_577
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_573
+	JMP  copy_576
 
-copied_574:
+copied_577:
 	VMOVUPS (SP), Y12
 
-loaded_572:
+loaded_575:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_575:
+row_578:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_576
+	JZ         noprefetch_579
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_576:
+noprefetch_579:
 	VMOVUPS     (DX), Y13
 	VSUBPS      Y1, Y13, Y13
 	VFMADD213PS Y3, Y2, Y13
@@ -7385,58 +7467,58 @@ noprefetch_576:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_577
+	JA          loadslow_580
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_578
+	JMP         loaded_581
 
-loadslow_577:
+loadslow_580:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_579:
+copy_582:
 	CMPQ R8, DI
-	JGE  copied_580
+	JGE  copied_583
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_579
+	JMP  copy_582
 
-copied_580:
+copied_583:
 	VMOVUPS (SP), Y13
 
-loaded_578:
+loaded_581:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_581
+	JA          storeslow_584
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_582
+	JMP         stored_585
 
-storeslow_581:
+storeslow_584:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_583:
+copy_586:
 	CMPQ R8, DI
-	JGE  copied_584
+	JGE  copied_587
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_583
+	JMP  copy_586
 
-copied_584:
-stored_582:
+copied_587:
+stored_585:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_575
+	JNZ  row_578
 	VZEROUPPER
 	RET
 
@@ -7458,98 +7540,98 @@ normColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_585
+	JA         loadslow_588
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_586
+	JMP        loaded_589
 
-loadslow_585:
+loadslow_588:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_587:
+copy_590:
 	CMPQ BX, DX
-	JGE  copied_588
+	JGE  copied_591
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_587
+	JMP  copy_590
 
-copied_588:
+copied_591:
 	VMOVUPS (SP), Y7
 
-loaded_586:
+loaded_589:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_589
+	JA         loadslow_592
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_590
+	JMP        loaded_593
 
-loadslow_589:
+loadslow_592:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_591:
+copy_594:
 	CMPQ BX, DX
-	JGE  copied_592
+	JGE  copied_595
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_591
+	JMP  copy_594
 
-copied_592:
+copied_595:
 	VMOVUPS (SP), Y8
 
-loaded_590:
+loaded_593:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_593
+	JA         loadslow_596
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_594
+	JMP        loaded_597
 
-loadslow_593:
+loadslow_596:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_595:
+copy_598:
 	CMPQ BX, DX
-	JGE  copied_596
+	JGE  copied_599
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_595
+	JMP  copy_598
 
-copied_596:
+copied_599:
 	VMOVUPS (SP), Y9
 
-loaded_594:
+loaded_597:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_597:
+row_600:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_598
+	JZ         noprefetch_601
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_598:
+noprefetch_601:
 	VMOVUPS     (DX), Y10
 	VSUBPS      Y1, Y10, Y10
 	VFMADD213PS Y3, Y2, Y10
@@ -7562,58 +7644,58 @@ noprefetch_598:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_599
+	JA          loadslow_602
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_600
+	JMP         loaded_603
 
-loadslow_599:
+loadslow_602:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_601:
+copy_604:
 	CMPQ R8, DI
-	JGE  copied_602
+	JGE  copied_605
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_601
+	JMP  copy_604
 
-copied_602:
+copied_605:
 	VMOVUPS (SP), Y10
 
-loaded_600:
+loaded_603:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_603
+	JA          storeslow_606
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_604
+	JMP         stored_607
 
-storeslow_603:
+storeslow_606:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_605:
+copy_608:
 	CMPQ R8, DI
-	JGE  copied_606
+	JGE  copied_609
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_605
+	JMP  copy_608
 
-copied_606:
-stored_604:
+copied_609:
+stored_607:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_597
+	JNZ  row_600
 	VZEROUPPER
 	RET
 
@@ -7629,97 +7711,97 @@ normColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_607
+	JA         loadslow_610
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_608
+	JMP        loaded_611
 
-loadslow_607:
+loadslow_610:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_609:
+copy_612:
 	CMPQ BX, DX
-	JGE  copied_610
+	JGE  copied_613
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_609
+	JMP  copy_612
 
-copied_610:
+copied_613:
 	VMOVUPS (SP), Y4
 
-loaded_608:
+loaded_611:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_611
+	JA         loadslow_614
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_612
+	JMP        loaded_615
 
-loadslow_611:
+loadslow_614:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_613:
+copy_616:
 	CMPQ BX, DX
-	JGE  copied_614
+	JGE  copied_617
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_613
+	JMP  copy_616
 
-copied_614:
+copied_617:
 	VMOVUPS (SP), Y5
 
-loaded_612:
+loaded_615:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_615
+	JA         loadslow_618
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_616
+	JMP        loaded_619
 
-loadslow_615:
+loadslow_618:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_617:
+copy_620:
 	CMPQ BX, DX
-	JGE  copied_618
+	JGE  copied_621
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_617
+	JMP  copy_620
 
-copied_618:
+copied_621:
 	VMOVUPS (SP), Y6
 
-loaded_616:
+loaded_619:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_619:
+row_622:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_620
+	JZ         noprefetch_623
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_620:
+noprefetch_623:
 	VMOVUPS     (DX), Y7
 	VSUBPS      Y1, Y7, Y7
 	VFMADD213PS Y3, Y2, Y7
@@ -7728,58 +7810,58 @@ noprefetch_620:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_621
+	JA          loadslow_624
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_622
+	JMP         loaded_625
 
-loadslow_621:
+loadslow_624:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_623:
+copy_626:
 	CMPQ R8, DI
-	JGE  copied_624
+	JGE  copied_627
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_623
+	JMP  copy_626
 
-copied_624:
+copied_627:
 	VMOVUPS (SP), Y7
 
-loaded_622:
+loaded_625:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_625
+	JA          storeslow_628
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_626
+	JMP         stored_629
 
-storeslow_625:
+storeslow_628:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_627:
+copy_630:
 	CMPQ R8, DI
-	JGE  copied_628
+	JGE  copied_631
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_627
+	JMP  copy_630
 
-copied_628:
-stored_626:
+copied_631:
+stored_629:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_619
+	JNZ  row_622
 	VZEROUPPER
 	RET
 
@@ -7788,152 +7870,152 @@ normColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_629
+	JA         loadslow_632
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_630
+	JMP        loaded_633
 
-loadslow_629:
+loadslow_632:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_631:
+copy_634:
 	CMPQ BX, DX
-	JGE  copied_632
+	JGE  copied_635
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_631
+	JMP  copy_634
 
-copied_632:
+copied_635:
 	VMOVUPS (SP), Y1
 
-loaded_630:
+loaded_633:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_633
+	JA         loadslow_636
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_634
+	JMP        loaded_637
 
-loadslow_633:
+loadslow_636:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_635:
+copy_638:
 	CMPQ BX, DX
-	JGE  copied_636
+	JGE  copied_639
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_635
+	JMP  copy_638
 
-copied_636:
+copied_639:
 	VMOVUPS (SP), Y2
 
-loaded_634:
+loaded_637:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_637
+	JA         loadslow_640
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_638
+	JMP        loaded_641
 
-loadslow_637:
+loadslow_640:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_639:
+copy_642:
 	CMPQ BX, DX
-	JGE  copied_640
+	JGE  copied_643
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_639
+	JMP  copy_642
 
-copied_640:
+copied_643:
 	VMOVUPS (SP), Y3
 
-loaded_638:
+loaded_641:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_641:
+row_644:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_642
+	JZ         noprefetch_645
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_642:
+noprefetch_645:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_643
+	JA         loadslow_646
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_644
+	JMP        loaded_647
 
-loadslow_643:
+loadslow_646:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_645:
+copy_648:
 	CMPQ DI, SI
-	JGE  copied_646
+	JGE  copied_649
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_645
+	JMP  copy_648
 
-copied_646:
+copied_649:
 	VMOVUPS (SP), Y4
 
-loaded_644:
+loaded_647:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_647
+	JA          storeslow_650
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_648
+	JMP         stored_651
 
-storeslow_647:
+storeslow_650:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_649:
+copy_652:
 	CMPQ DI, SI
-	JGE  copied_650
+	JGE  copied_653
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_649
+	JMP  copy_652
 
-copied_650:
-stored_648:
+copied_653:
+stored_651:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_641
+	JNZ  row_644
 	VZEROUPPER
 	RET
 
-streaming_553:
+streaming_556:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -7941,17 +8023,17 @@ streaming_553:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_651:
+rows_654:
 	CMPQ R8, $0x01
-	JB   rowsdone_652
+	JB   rowsdone_655
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_656:
+blocks_659:
 	CMPQ        R9, R10
-	JGT         blocksdone_657
+	JGT         blocksdone_660
 	VMOVUPS     (BX)(R9*1), Y1
 	VMOVUPS     (SI)(R9*1), Y2
 	VMOVUPS     (DI)(R9*1), Y3
@@ -7981,14 +8063,14 @@ blocks_656:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_656
+	JMP         blocks_659
 
-blocksdone_657:
+blocksdone_660:
 	ADDQ $0x00000060, R10
 
-singles_653:
+singles_656:
 	CMPQ        R9, R10
-	JGT         tail_654
+	JGT         tail_657
 	VMOVUPS     (BX)(R9*1), Y1
 	VMOVUPS     (SI)(R9*1), Y2
 	VMOVUPS     (DI)(R9*1), Y3
@@ -7997,158 +8079,158 @@ singles_653:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVUPS     Y4, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_653
+	JMP         singles_656
 
-tail_654:
+tail_657:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_655
+	JEQ        done_658
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_658
+	JA         loadslow_661
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_659
+	JMP        loaded_662
 
-loadslow_658:
+loadslow_661:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_660:
+copy_663:
 	CMPQ R13, R12
-	JGE  copied_661
+	JGE  copied_664
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_660
+	JMP  copy_663
 
-copied_661:
+copied_664:
 	VMOVUPS (SP), Y1
 
-loaded_659:
+loaded_662:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_662
+	JA         loadslow_665
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_663
+	JMP        loaded_666
 
-loadslow_662:
+loadslow_665:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_664:
+copy_667:
 	CMPQ R13, R12
-	JGE  copied_665
+	JGE  copied_668
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_664
+	JMP  copy_667
 
-copied_665:
+copied_668:
 	VMOVUPS (SP), Y2
 
-loaded_663:
+loaded_666:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_666
+	JA         loadslow_669
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_667
+	JMP        loaded_670
 
-loadslow_666:
+loadslow_669:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_668:
+copy_671:
 	CMPQ R13, R12
-	JGE  copied_669
+	JGE  copied_672
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_668
+	JMP  copy_671
 
-copied_669:
+copied_672:
 	VMOVUPS (SP), Y3
 
-loaded_667:
+loaded_670:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_670
+	JA         loadslow_673
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_671
+	JMP        loaded_674
 
-loadslow_670:
+loadslow_673:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_672:
+copy_675:
 	CMPQ R13, R12
-	JGE  copied_673
+	JGE  copied_676
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_672
+	JMP  copy_675
 
-copied_673:
+copied_676:
 	VMOVUPS (SP), Y4
 
-loaded_671:
+loaded_674:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_674
+	JA          storeslow_677
 	VMASKMOVPS  Y4, Y0, (R9)
-	JMP         stored_675
+	JMP         stored_678
 
-storeslow_674:
+storeslow_677:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_676:
+copy_679:
 	CMPQ R12, R11
-	JGE  copied_677
+	JGE  copied_680
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_676
+	JMP  copy_679
 
-copied_677:
-stored_675:
+copied_680:
+stored_678:
 	MOVQ R10, R9
 
-done_655:
+done_658:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_651
+	JMP  rows_654
 
-rowsdone_652:
+rowsdone_655:
 	VZEROUPPER
 	RET
 
-nontemporal_552:
+nontemporal_555:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -8159,12 +8241,12 @@ nontemporal_552:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+56(FP), $0x00000020
-	JA      streaming_678
+	JA      streaming_681
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+56(FP)
-	JZ      full_679
+	JZ      full_682
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -8174,7 +8256,7 @@ nontemporal_552:
 	CMPQ    CX, $0x04
 	JEQ     normColsAVX2_v4_true_true
 
-full_679:
+full_682:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -8209,16 +8291,16 @@ full_679:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_680:
+row_683:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_681
+	JZ         noprefetch_684
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_681:
+noprefetch_684:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -8241,7 +8323,7 @@ noprefetch_681:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_680
+	JNZ         row_683
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8269,15 +8351,15 @@ normColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_682:
+row_685:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_683
+	JZ         noprefetch_686
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_683:
+noprefetch_686:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -8296,7 +8378,7 @@ noprefetch_683:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_682
+	JNZ         row_685
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8318,14 +8400,14 @@ normColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_684:
+row_687:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_685
+	JZ         noprefetch_688
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_685:
+noprefetch_688:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -8340,7 +8422,7 @@ noprefetch_685:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_684
+	JNZ         row_687
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8356,13 +8438,13 @@ normColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_686:
+row_689:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_687
+	JZ         noprefetch_690
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_687:
+noprefetch_690:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -8373,7 +8455,7 @@ noprefetch_687:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_686
+	JNZ         row_689
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8402,99 +8484,99 @@ normColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_688
+	JA         loadslow_691
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_689
+	JMP        loaded_692
 
-loadslow_688:
+loadslow_691:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_690:
+copy_693:
 	CMPQ BX, DX
-	JGE  copied_691
+	JGE  copied_694
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_690
+	JMP  copy_693
 
-copied_691:
+copied_694:
 	VMOVUPS (SP), Y10
 
-loaded_689:
+loaded_692:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_692
+	JA         loadslow_695
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_693
+	JMP        loaded_696
 
-loadslow_692:
+loadslow_695:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_694:
+copy_697:
 	CMPQ BX, DX
-	JGE  copied_695
+	JGE  copied_698
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_694
+	JMP  copy_697
 
-copied_695:
+copied_698:
 	VMOVUPS (SP), Y11
 
-loaded_693:
+loaded_696:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_696
+	JA         loadslow_699
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_697
+	JMP        loaded_700
 
-loadslow_696:
+loadslow_699:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_698:
+copy_701:
 	CMPQ BX, DX
-	JGE  copied_699
+	JGE  copied_702
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_698
+	JMP  copy_701
 
-copied_699:
+copied_702:
 	VMOVUPS (SP), Y12
 
-loaded_697:
+loaded_700:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_700:
+row_703:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_701
+	JZ         noprefetch_704
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_701:
+noprefetch_704:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -8514,58 +8596,58 @@ noprefetch_701:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_702
+	JA          loadslow_705
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_703
+	JMP         loaded_706
 
-loadslow_702:
+loadslow_705:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_704:
+copy_707:
 	CMPQ R8, DI
-	JGE  copied_705
+	JGE  copied_708
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_704
+	JMP  copy_707
 
-copied_705:
+copied_708:
 	VMOVUPS (SP), Y13
 
-loaded_703:
+loaded_706:
 	VSUBPS      Y10, Y13, Y13
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_706
+	JA          storeslow_709
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_707
+	JMP         stored_710
 
-storeslow_706:
+storeslow_709:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_708:
+copy_711:
 	CMPQ R8, DI
-	JGE  copied_709
+	JGE  copied_712
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_708
+	JMP  copy_711
 
-copied_709:
-stored_707:
+copied_712:
+stored_710:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_700
+	JNZ  row_703
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8588,98 +8670,98 @@ normColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_710
+	JA         loadslow_713
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_711
+	JMP        loaded_714
 
-loadslow_710:
+loadslow_713:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_712:
+copy_715:
 	CMPQ BX, DX
-	JGE  copied_713
+	JGE  copied_716
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_712
+	JMP  copy_715
 
-copied_713:
+copied_716:
 	VMOVUPS (SP), Y7
 
-loaded_711:
+loaded_714:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_714
+	JA         loadslow_717
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_715
+	JMP        loaded_718
 
-loadslow_714:
+loadslow_717:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_716:
+copy_719:
 	CMPQ BX, DX
-	JGE  copied_717
+	JGE  copied_720
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_716
+	JMP  copy_719
 
-copied_717:
+copied_720:
 	VMOVUPS (SP), Y8
 
-loaded_715:
+loaded_718:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_718
+	JA         loadslow_721
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_719
+	JMP        loaded_722
 
-loadslow_718:
+loadslow_721:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_720:
+copy_723:
 	CMPQ BX, DX
-	JGE  copied_721
+	JGE  copied_724
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_720
+	JMP  copy_723
 
-copied_721:
+copied_724:
 	VMOVUPS (SP), Y9
 
-loaded_719:
+loaded_722:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_722:
+row_725:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_723
+	JZ         noprefetch_726
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_723:
+noprefetch_726:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -8695,58 +8777,58 @@ noprefetch_723:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_724
+	JA          loadslow_727
 	VMASKMOVPS  (SI), Y0, Y10
-	JMP         loaded_725
+	JMP         loaded_728
 
-loadslow_724:
+loadslow_727:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_726:
+copy_729:
 	CMPQ R8, DI
-	JGE  copied_727
+	JGE  copied_730
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_726
+	JMP  copy_729
 
-copied_727:
+copied_730:
 	VMOVUPS (SP), Y10
 
-loaded_725:
+loaded_728:
 	VSUBPS      Y7, Y10, Y10
 	VFMADD213PS Y9, Y8, Y10
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_728
+	JA          storeslow_731
 	VMASKMOVPS  Y10, Y0, (SI)
-	JMP         stored_729
+	JMP         stored_732
 
-storeslow_728:
+storeslow_731:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_730:
+copy_733:
 	CMPQ R8, DI
-	JGE  copied_731
+	JGE  copied_734
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_730
+	JMP  copy_733
 
-copied_731:
-stored_729:
+copied_734:
+stored_732:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_722
+	JNZ  row_725
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8763,97 +8845,97 @@ normColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_732
+	JA         loadslow_735
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_733
+	JMP        loaded_736
 
-loadslow_732:
+loadslow_735:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_734:
+copy_737:
 	CMPQ BX, DX
-	JGE  copied_735
+	JGE  copied_738
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_734
+	JMP  copy_737
 
-copied_735:
+copied_738:
 	VMOVUPS (SP), Y4
 
-loaded_733:
+loaded_736:
 	MOVQ       scale_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_736
+	JA         loadslow_739
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_737
+	JMP        loaded_740
 
-loadslow_736:
+loadslow_739:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_738:
+copy_741:
 	CMPQ BX, DX
-	JGE  copied_739
+	JGE  copied_742
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_738
+	JMP  copy_741
 
-copied_739:
+copied_742:
 	VMOVUPS (SP), Y5
 
-loaded_737:
+loaded_740:
 	MOVQ       shift_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_740
+	JA         loadslow_743
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_741
+	JMP        loaded_744
 
-loadslow_740:
+loadslow_743:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_742:
+copy_745:
 	CMPQ BX, DX
-	JGE  copied_743
+	JGE  copied_746
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_742
+	JMP  copy_745
 
-copied_743:
+copied_746:
 	VMOVUPS (SP), Y6
 
-loaded_741:
+loaded_744:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_744:
+row_747:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_745
+	JZ         noprefetch_748
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_745:
+noprefetch_748:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -8865,58 +8947,58 @@ noprefetch_745:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_746
+	JA          loadslow_749
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_747
+	JMP         loaded_750
 
-loadslow_746:
+loadslow_749:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_748:
+copy_751:
 	CMPQ R8, DI
-	JGE  copied_749
+	JGE  copied_752
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_748
+	JMP  copy_751
 
-copied_749:
+copied_752:
 	VMOVUPS (SP), Y7
 
-loaded_747:
+loaded_750:
 	VSUBPS      Y4, Y7, Y7
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_750
+	JA          storeslow_753
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_751
+	JMP         stored_754
 
-storeslow_750:
+storeslow_753:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_752:
+copy_755:
 	CMPQ R8, DI
-	JGE  copied_753
+	JGE  copied_756
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_752
+	JMP  copy_755
 
-copied_753:
-stored_751:
+copied_756:
+stored_754:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_744
+	JNZ  row_747
 	SFENCE
 	VZEROUPPER
 	RET
@@ -8926,156 +9008,156 @@ normColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_754
+	JA         loadslow_757
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_755
+	JMP        loaded_758
 
-loadslow_754:
+loadslow_757:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_756:
+copy_759:
 	CMPQ BX, DX
-	JGE  copied_757
+	JGE  copied_760
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_756
+	JMP  copy_759
 
-copied_757:
+copied_760:
 	VMOVUPS (SP), Y1
 
-loaded_755:
+loaded_758:
 	MOVQ       scale_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_758
+	JA         loadslow_761
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_759
+	JMP        loaded_762
 
-loadslow_758:
+loadslow_761:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_760:
+copy_763:
 	CMPQ BX, DX
-	JGE  copied_761
+	JGE  copied_764
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_760
+	JMP  copy_763
 
-copied_761:
+copied_764:
 	VMOVUPS (SP), Y2
 
-loaded_759:
+loaded_762:
 	MOVQ       shift_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_762
+	JA         loadslow_765
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_763
+	JMP        loaded_766
 
-loadslow_762:
+loadslow_765:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_764:
+copy_767:
 	CMPQ BX, DX
-	JGE  copied_765
+	JGE  copied_768
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_764
+	JMP  copy_767
 
-copied_765:
+copied_768:
 	VMOVUPS (SP), Y3
 
-loaded_763:
+loaded_766:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+120(FP), BX
 
-row_766:
+row_769:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_767
+	JZ         noprefetch_770
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_767:
+noprefetch_770:
 	LEAQ       16384(CX), SI
 	ANDQ       $-4096, SI
 	PREFETCHT0 (SI)
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_768
+	JA         loadslow_771
 	VMASKMOVPS (DX), Y0, Y4
-	JMP        loaded_769
+	JMP        loaded_772
 
-loadslow_768:
+loadslow_771:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_770:
+copy_773:
 	CMPQ DI, SI
-	JGE  copied_771
+	JGE  copied_774
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_770
+	JMP  copy_773
 
-copied_771:
+copied_774:
 	VMOVUPS (SP), Y4
 
-loaded_769:
+loaded_772:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_772
+	JA          storeslow_775
 	VMASKMOVPS  Y4, Y0, (CX)
-	JMP         stored_773
+	JMP         stored_776
 
-storeslow_772:
+storeslow_775:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_774:
+copy_777:
 	CMPQ DI, SI
-	JGE  copied_775
+	JGE  copied_778
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_774
+	JMP  copy_777
 
-copied_775:
-stored_773:
+copied_778:
+stored_776:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_766
+	JNZ  row_769
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_678:
+streaming_681:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -9083,17 +9165,17 @@ streaming_678:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_776:
+rows_779:
 	CMPQ R8, $0x01
-	JB   rowsdone_777
+	JB   rowsdone_780
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000080, R10
 
-blocks_781:
+blocks_784:
 	CMPQ        R9, R10
-	JGT         blocksdone_782
+	JGT         blocksdone_785
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -9126,14 +9208,14 @@ blocks_781:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, 96(CX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_781
+	JMP         blocks_784
 
-blocksdone_782:
+blocksdone_785:
 	ADDQ $0x00000060, R10
 
-singles_778:
+singles_781:
 	CMPQ        R9, R10
-	JGT         tail_779
+	JGT         tail_782
 	VMOVUPS     (BX)(R9*1), Y1
 	VMOVUPS     (SI)(R9*1), Y2
 	VMOVUPS     (DI)(R9*1), Y3
@@ -9142,154 +9224,154 @@ singles_778:
 	VFMADD213PS Y3, Y2, Y4
 	VMOVNTPS    Y4, (CX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_778
+	JMP         singles_781
 
-tail_779:
+tail_782:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_780
+	JEQ        done_783
 	LEAQ       (BX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_783
+	JA         loadslow_786
 	VMASKMOVPS (R11), Y0, Y1
-	JMP        loaded_784
+	JMP        loaded_787
 
-loadslow_783:
+loadslow_786:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_785:
+copy_788:
 	CMPQ R13, R12
-	JGE  copied_786
+	JGE  copied_789
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_785
+	JMP  copy_788
 
-copied_786:
+copied_789:
 	VMOVUPS (SP), Y1
 
-loaded_784:
+loaded_787:
 	LEAQ       (SI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_787
+	JA         loadslow_790
 	VMASKMOVPS (R11), Y0, Y2
-	JMP        loaded_788
+	JMP        loaded_791
 
-loadslow_787:
+loadslow_790:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_789:
+copy_792:
 	CMPQ R13, R12
-	JGE  copied_790
+	JGE  copied_793
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_789
+	JMP  copy_792
 
-copied_790:
+copied_793:
 	VMOVUPS (SP), Y2
 
-loaded_788:
+loaded_791:
 	LEAQ       (DI)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_791
+	JA         loadslow_794
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_792
+	JMP        loaded_795
 
-loadslow_791:
+loadslow_794:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_793:
+copy_796:
 	CMPQ R13, R12
-	JGE  copied_794
+	JGE  copied_797
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_793
+	JMP  copy_796
 
-copied_794:
+copied_797:
 	VMOVUPS (SP), Y3
 
-loaded_792:
+loaded_795:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_795
+	JA         loadslow_798
 	VMASKMOVPS (R11), Y0, Y4
-	JMP        loaded_796
+	JMP        loaded_799
 
-loadslow_795:
+loadslow_798:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_797:
+copy_800:
 	CMPQ R13, R12
-	JGE  copied_798
+	JGE  copied_801
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_797
+	JMP  copy_800
 
-copied_798:
+copied_801:
 	VMOVUPS (SP), Y4
 
-loaded_796:
+loaded_799:
 	VSUBPS      Y1, Y4, Y4
 	VFMADD213PS Y3, Y2, Y4
 	LEAQ        (CX)(R9*1), R9
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_799
+	JA          storeslow_802
 	VMASKMOVPS  Y4, Y0, (R9)
-	JMP         stored_800
+	JMP         stored_803
 
-storeslow_799:
+storeslow_802:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_801:
+copy_804:
 	CMPQ R12, R11
-	JGE  copied_802
+	JGE  copied_805
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_801
+	JMP  copy_804
 
-copied_802:
-stored_800:
+copied_805:
+stored_803:
 	MOVQ R10, R9
 
-done_780:
+done_783:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_776
+	JMP  rows_779
 
-rowsdone_777:
+rowsdone_780:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -9319,20 +9401,20 @@ TEXT ·reduceRowsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_803:
+sample_806:
 	XORQ DI, DI
 
-channel_804:
+channel_807:
 	MOVQ         center_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	VXORPS       Y2, Y2, Y2
 	VXORPS       Y3, Y3, Y3
 	MOVQ         DX, R8
 
-chunk_805:
+chunk_808:
 	MOVQ       prefetch+144(FP), R9
 	TESTQ      R9, R9
-	JZ         noprefetch_806
+	JZ         noprefetch_809
 	LEAQ       (R9)(AX*1), R10
 	PREFETCHT0 (R10)
 	PREFETCHT0 64(R10)
@@ -9368,7 +9450,7 @@ chunk_805:
 	PREFETCHT0 896(R9)
 	PREFETCHT0 960(R9)
 
-noprefetch_806:
+noprefetch_809:
 	MOVQ    $0x00000100, R9
 	CMPQ    R8, R9
 	CMOVQLT R8, R9
@@ -9385,9 +9467,9 @@ noprefetch_806:
 	SHLQ    $0x02, R11
 	SUBQ    $0x00000080, R11
 
-blocks_810:
+blocks_813:
 	CMPQ         R10, R11
-	JGT          blocksdone_811
+	JGT          blocksdone_814
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
@@ -9405,86 +9487,86 @@ blocks_810:
 	VADDPS       Y12, Y10, Y10
 	VFNMADD231PS Y12, Y13, Y11
 	ADDQ         $0x00000080, R10
-	JMP          blocks_810
+	JMP          blocks_813
 
-blocksdone_811:
+blocksdone_814:
 	ADDQ $0x00000060, R11
 
-singles_807:
+singles_810:
 	CMPQ         R10, R11
-	JGT          tail_808
+	JGT          tail_811
 	VMOVUPS      (AX)(R10*1), Y12
 	VSUBPS       (CX)(R10*1), Y1, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	ADDQ         $0x00000020, R10
-	JMP          singles_807
+	JMP          singles_810
 
-tail_808:
+tail_811:
 	ADDQ       $0x00000020, R11
 	CMPQ       R10, R11
-	JEQ        done_809
+	JEQ        done_812
 	LEAQ       (AX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_812
+	JA         loadslow_815
 	VMASKMOVPS (R12), Y0, Y12
-	JMP        loaded_813
+	JMP        loaded_816
 
-loadslow_812:
+loadslow_815:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_814:
+copy_817:
 	CMPQ R14, R13
-	JGE  copied_815
+	JGE  copied_818
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_814
+	JMP  copy_817
 
-copied_815:
+copied_818:
 	VMOVUPS (SP), Y12
 
-loaded_813:
+loaded_816:
 	LEAQ       (CX)(R10*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_816
+	JA         loadslow_819
 	VMASKMOVPS (R10), Y0, Y13
-	JMP        loaded_817
+	JMP        loaded_820
 
-loadslow_816:
+loadslow_819:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_818:
+copy_821:
 	CMPQ R13, R12
-	JGE  copied_819
+	JGE  copied_822
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_818
+	JMP  copy_821
 
-copied_819:
+copied_822:
 	VMOVUPS (SP), Y13
 
-loaded_817:
+loaded_820:
 	VSUBPS       Y13, Y1, Y13
 	VANDPS       Y0, Y13, Y13
 	VADDPS       Y12, Y4, Y4
 	VFNMADD231PS Y12, Y13, Y5
 	MOVQ         R11, R10
 
-done_809:
+done_812:
 	VADDPS       Y6, Y4, Y4
 	VADDPS       Y10, Y8, Y8
 	VADDPS       Y8, Y4, Y4
@@ -9504,7 +9586,7 @@ done_809:
 	ADDQ         R10, AX
 	ADDQ         R10, CX
 	SUBQ         R9, R8
-	JNZ          chunk_805
+	JNZ          chunk_808
 	VEXTRACTF128 $0x01, Y2, X1
 	VADDPD       X1, X2, X2
 	VPERMILPD    $0x01, X2, X1
@@ -9521,11 +9603,11 @@ done_809:
 	VMOVSD       X3, (R8)(DI*8)
 	INCQ         DI
 	CMPQ         DI, center_len+104(FP)
-	JB           channel_804
+	JB           channel_807
 	ADDQ         SI, AX
 	ADDQ         SI, CX
 	DECQ         BX
-	JNZ          sample_803
+	JNZ          sample_806
 	VZEROUPPER
 	RET
 
@@ -9550,40 +9632,40 @@ TEXT ·reduceShortRowsAVX2(SB), NOSPLIT, $72-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_820:
+group_823:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_821
+	JE   bysample_824
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	CMPQ DI, $0x00000020
-	JB   run1_true_false_825
-	JEQ  run1_false_false_824
+	JB   run1_true_false_828
+	JEQ  run1_false_false_827
 	CMPQ DI, $0x00000040
-	JB   run2_true_false_827
-	JEQ  run2_false_false_826
+	JB   run2_true_false_830
+	JEQ  run2_false_false_829
 	CMPQ DI, $0x00000060
-	JB   run3_true_false_829
-	JEQ  run3_false_false_828
+	JB   run3_true_false_832
+	JEQ  run3_false_false_831
 	CMPQ DI, $0x00000080
-	JB   run4_true_false_831
-	JEQ  run4_false_false_830
+	JB   run4_true_false_834
+	JEQ  run4_false_false_833
 	CMPQ DI, $0x000000a0
-	JB   run5_true_false_833
-	JEQ  run5_false_false_832
+	JB   run5_true_false_836
+	JEQ  run5_false_false_835
 	CMPQ DI, $0x000000c0
-	JB   run6_true_false_835
-	JEQ  run6_false_false_834
+	JB   run6_true_false_838
+	JEQ  run6_false_false_837
 	CMPQ DI, $0x000000e0
-	JB   run7_true_false_837
-	JEQ  run7_false_false_836
+	JB   run7_true_false_840
+	JEQ  run7_false_false_839
 	CMPQ DI, $0x00000100
-	JB   run8_true_false_839
-	JEQ  run8_false_false_838
+	JB   run8_true_false_842
+	JEQ  run8_false_false_841
 	XORQ R8, R8
 
-channel_840:
+channel_843:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -9596,11 +9678,11 @@ channel_840:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_841
+	JZ           noprefetch_844
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_842:
+prefetch_845:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -9613,20 +9695,20 @@ prefetch_842:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_842
+	JNZ        prefetch_845
 
-noprefetch_841:
+noprefetch_844:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_843:
+sample_846:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_848:
+blocks_851:
 	CMPQ         R11, R12
-	JGT          blocksdone_849
+	JGT          blocksdone_852
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -9636,96 +9718,96 @@ blocks_848:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y11, Y5
 	ADDQ         $0x00000040, R11
-	JMP          blocks_848
+	JMP          blocks_851
 
-blocksdone_849:
+blocksdone_852:
 	ADDQ $0x00000020, R12
 
-singles_845:
+singles_848:
 	CMPQ         R11, R12
-	JGT          tail_846
+	JGT          tail_849
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_845
+	JMP          singles_848
 
-tail_846:
+tail_849:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_847
+	JEQ        done_850
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_850
+	JA         loadslow_853
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_851
+	JMP        loaded_854
 
-loadslow_850:
+loadslow_853:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_852:
+copy_855:
 	CMPQ R15, R14
-	JGE  copied_853
+	JGE  copied_856
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_852
+	JMP  copy_855
 
-copied_853:
+copied_856:
 	VMOVUPS (SP), Y10
 
-loaded_851:
+loaded_854:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_854
+	JA         loadslow_857
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_855
+	JMP        loaded_858
 
-loadslow_854:
+loadslow_857:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_856:
+copy_859:
 	CMPQ R14, R13
-	JGE  copied_857
+	JGE  copied_860
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_856
+	JMP  copy_859
 
-copied_857:
+copied_860:
 	VMOVUPS (SP), Y11
 
-loaded_855:
+loaded_858:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y11, Y3
 	MOVQ         R12, R11
 
-done_847:
+done_850:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_844
+	JZ   samplesdone_847
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000040, R12
 
-blocks_861:
+blocks_864:
 	CMPQ         R11, R12
-	JGT          blocksdone_862
+	JGT          blocksdone_865
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
@@ -9735,91 +9817,91 @@ blocks_861:
 	VADDPS       Y10, Y8, Y8
 	VFNMADD231PS Y10, Y11, Y9
 	ADDQ         $0x00000040, R11
-	JMP          blocks_861
+	JMP          blocks_864
 
-blocksdone_862:
+blocksdone_865:
 	ADDQ $0x00000020, R12
 
-singles_858:
+singles_861:
 	CMPQ         R11, R12
-	JGT          tail_859
+	JGT          tail_862
 	VMOVUPS      (AX)(R11*1), Y10
 	VSUBPS       (CX)(R11*1), Y1, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	ADDQ         $0x00000020, R11
-	JMP          singles_858
+	JMP          singles_861
 
-tail_859:
+tail_862:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_860
+	JEQ        done_863
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_863
+	JA         loadslow_866
 	VMASKMOVPS (R13), Y0, Y10
-	JMP        loaded_864
+	JMP        loaded_867
 
-loadslow_863:
+loadslow_866:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_865:
+copy_868:
 	CMPQ R15, R14
-	JGE  copied_866
+	JGE  copied_869
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_865
+	JMP  copy_868
 
-copied_866:
+copied_869:
 	VMOVUPS (SP), Y10
 
-loaded_864:
+loaded_867:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_867
+	JA         loadslow_870
 	VMASKMOVPS (R11), Y0, Y11
-	JMP        loaded_868
+	JMP        loaded_871
 
-loadslow_867:
+loadslow_870:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_869:
+copy_872:
 	CMPQ R14, R13
-	JGE  copied_870
+	JGE  copied_873
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_869
+	JMP  copy_872
 
-copied_870:
+copied_873:
 	VMOVUPS (SP), Y11
 
-loaded_868:
+loaded_871:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
 	VFNMADD231PS Y10, Y11, Y7
 	MOVQ         R12, R11
 
-done_860:
+done_863:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_843
+	JNZ  sample_846
 
-samplesdone_844:
+samplesdone_847:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -9852,13 +9934,13 @@ samplesdone_844:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_840
-	JMP          grouped_823
+	JB           channel_843
+	JMP          grouped_826
 
-run1_false_false_824:
+run1_false_false_827:
 	XORQ R8, R8
 
-channel_871:
+channel_874:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -9871,11 +9953,11 @@ channel_871:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_872
+	JZ           noprefetch_875
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_873:
+prefetch_876:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -9888,16 +9970,16 @@ prefetch_873:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_873
+	JNZ        prefetch_876
 
-noprefetch_872:
+noprefetch_875:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_874:
+down_877:
 	CMPQ         R11, $0x02
-	JB           downlast_875
+	JB           downlast_878
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -9909,17 +9991,17 @@ down_874:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_874
+	JMP          down_877
 
-downlast_875:
+downlast_878:
 	TESTQ        R11, R11
-	JZ           downdone_876
+	JZ           downdone_879
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_876:
+downdone_879:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -9952,13 +10034,13 @@ downdone_876:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_871
-	JMP          grouped_823
+	JB           channel_874
+	JMP          grouped_826
 
-run1_true_false_825:
+run1_true_false_828:
 	XORQ R8, R8
 
-channel_877:
+channel_880:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -9971,11 +10053,11 @@ channel_877:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_878
+	JZ           noprefetch_881
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_879:
+prefetch_882:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -9988,70 +10070,70 @@ prefetch_879:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_879
+	JNZ        prefetch_882
 
-noprefetch_878:
+noprefetch_881:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_880:
+down_883:
 	CMPQ       R11, $0x02
-	JB         downlast_881
+	JB         downlast_884
 	LEAQ       (AX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_883
+	JA         loadslow_886
 	VMASKMOVPS (R12), Y0, Y10
-	JMP        loaded_884
+	JMP        loaded_887
 
-loadslow_883:
+loadslow_886:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_885:
+copy_888:
 	CMPQ R14, R13
-	JGE  copied_886
+	JGE  copied_889
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_885
+	JMP  copy_888
 
-copied_886:
+copied_889:
 	VMOVUPS (SP), Y10
 
-loaded_884:
+loaded_887:
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_887
+	JA         loadslow_890
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_888
+	JMP        loaded_891
 
-loadslow_887:
+loadslow_890:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_889:
+copy_892:
 	CMPQ R14, R13
-	JGE  copied_890
+	JGE  copied_893
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_889
+	JMP  copy_892
 
-copied_890:
+copied_893:
 	VMOVUPS (SP), Y11
 
-loaded_888:
+loaded_891:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10060,56 +10142,56 @@ loaded_888:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_891
+	JA           loadslow_894
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_892
+	JMP          loaded_895
 
-loadslow_891:
+loadslow_894:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_893:
+copy_896:
 	CMPQ R14, R13
-	JGE  copied_894
+	JGE  copied_897
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_893
+	JMP  copy_896
 
-copied_894:
+copied_897:
 	VMOVUPS (SP), Y10
 
-loaded_892:
+loaded_895:
 	LEAQ       (CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_895
+	JA         loadslow_898
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_896
+	JMP        loaded_899
 
-loadslow_895:
+loadslow_898:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_897:
+copy_900:
 	CMPQ R14, R13
-	JGE  copied_898
+	JGE  copied_901
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_897
+	JMP  copy_900
 
-copied_898:
+copied_901:
 	VMOVUPS (SP), Y11
 
-loaded_896:
+loaded_899:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
@@ -10117,71 +10199,71 @@ loaded_896:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_880
+	JMP          down_883
 
-downlast_881:
+downlast_884:
 	TESTQ      R11, R11
-	JZ         downdone_882
+	JZ         downdone_885
 	LEAQ       (AX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_899
+	JA         loadslow_902
 	VMASKMOVPS (R10), Y0, Y10
-	JMP        loaded_900
+	JMP        loaded_903
 
-loadslow_899:
+loadslow_902:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_901:
+copy_904:
 	CMPQ R12, R11
-	JGE  copied_902
+	JGE  copied_905
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_901
+	JMP  copy_904
 
-copied_902:
+copied_905:
 	VMOVUPS (SP), Y10
 
-loaded_900:
+loaded_903:
 	LEAQ       (CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_903
+	JA         loadslow_906
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_904
+	JMP        loaded_907
 
-loadslow_903:
+loadslow_906:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_905:
+copy_908:
 	CMPQ R11, R10
-	JGE  copied_906
+	JGE  copied_909
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_905
+	JMP  copy_908
 
-copied_906:
+copied_909:
 	VMOVUPS (SP), Y11
 
-loaded_904:
+loaded_907:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_882:
+downdone_885:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -10214,13 +10296,13 @@ downdone_882:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_877
-	JMP          grouped_823
+	JB           channel_880
+	JMP          grouped_826
 
-run2_false_false_826:
+run2_false_false_829:
 	XORQ R8, R8
 
-channel_907:
+channel_910:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -10233,11 +10315,11 @@ channel_907:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_908
+	JZ           noprefetch_911
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_909:
+prefetch_912:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -10250,16 +10332,16 @@ prefetch_909:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_909
+	JNZ        prefetch_912
 
-noprefetch_908:
+noprefetch_911:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_910:
+down_913:
 	CMPQ         R11, $0x02
-	JB           downlast_911
+	JB           downlast_914
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10279,11 +10361,11 @@ down_910:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_910
+	JMP          down_913
 
-downlast_911:
+downlast_914:
 	TESTQ        R11, R11
-	JZ           downdone_912
+	JZ           downdone_915
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10293,7 +10375,7 @@ downlast_911:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_912:
+downdone_915:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -10326,13 +10408,13 @@ downdone_912:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_907
-	JMP          grouped_823
+	JB           channel_910
+	JMP          grouped_826
 
-run2_true_false_827:
+run2_true_false_830:
 	XORQ R8, R8
 
-channel_913:
+channel_916:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -10345,11 +10427,11 @@ channel_913:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_914
+	JZ           noprefetch_917
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_915:
+prefetch_918:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -10362,16 +10444,16 @@ prefetch_915:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_915
+	JNZ        prefetch_918
 
-noprefetch_914:
+noprefetch_917:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_916:
+down_919:
 	CMPQ         R11, $0x02
-	JB           downlast_917
+	JB           downlast_920
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10380,56 +10462,56 @@ down_916:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_919
+	JA           loadslow_922
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_920
+	JMP          loaded_923
 
-loadslow_919:
+loadslow_922:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_921:
+copy_924:
 	CMPQ R14, R13
-	JGE  copied_922
+	JGE  copied_925
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_921
+	JMP  copy_924
 
-copied_922:
+copied_925:
 	VMOVUPS (SP), Y10
 
-loaded_920:
+loaded_923:
 	LEAQ       32(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_923
+	JA         loadslow_926
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_924
+	JMP        loaded_927
 
-loadslow_923:
+loadslow_926:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_925:
+copy_928:
 	CMPQ R14, R13
-	JGE  copied_926
+	JGE  copied_929
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_925
+	JMP  copy_928
 
-copied_926:
+copied_929:
 	VMOVUPS (SP), Y11
 
-loaded_924:
+loaded_927:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y4, Y4
@@ -10442,56 +10524,56 @@ loaded_924:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_927
+	JA           loadslow_930
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_928
+	JMP          loaded_931
 
-loadslow_927:
+loadslow_930:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_929:
+copy_932:
 	CMPQ R14, R13
-	JGE  copied_930
+	JGE  copied_933
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_929
+	JMP  copy_932
 
-copied_930:
+copied_933:
 	VMOVUPS (SP), Y10
 
-loaded_928:
+loaded_931:
 	LEAQ       32(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_931
+	JA         loadslow_934
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_932
+	JMP        loaded_935
 
-loadslow_931:
+loadslow_934:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_933:
+copy_936:
 	CMPQ R14, R13
-	JGE  copied_934
+	JGE  copied_937
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_933
+	JMP  copy_936
 
-copied_934:
+copied_937:
 	VMOVUPS (SP), Y11
 
-loaded_932:
+loaded_935:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y8, Y8
@@ -10499,11 +10581,11 @@ loaded_932:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_916
+	JMP          down_919
 
-downlast_917:
+downlast_920:
 	TESTQ        R11, R11
-	JZ           downdone_918
+	JZ           downdone_921
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10512,62 +10594,62 @@ downlast_917:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_935
+	JA           loadslow_938
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_936
+	JMP          loaded_939
 
-loadslow_935:
+loadslow_938:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_937:
+copy_940:
 	CMPQ R12, R11
-	JGE  copied_938
+	JGE  copied_941
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_937
+	JMP  copy_940
 
-copied_938:
+copied_941:
 	VMOVUPS (SP), Y10
 
-loaded_936:
+loaded_939:
 	LEAQ       32(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_939
+	JA         loadslow_942
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_940
+	JMP        loaded_943
 
-loadslow_939:
+loadslow_942:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_941:
+copy_944:
 	CMPQ R11, R10
-	JGE  copied_942
+	JGE  copied_945
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_941
+	JMP  copy_944
 
-copied_942:
+copied_945:
 	VMOVUPS (SP), Y11
 
-loaded_940:
+loaded_943:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_918:
+downdone_921:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -10600,13 +10682,13 @@ downdone_918:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_913
-	JMP          grouped_823
+	JB           channel_916
+	JMP          grouped_826
 
-run3_false_false_828:
+run3_false_false_831:
 	XORQ R8, R8
 
-channel_943:
+channel_946:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -10619,11 +10701,11 @@ channel_943:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_944
+	JZ           noprefetch_947
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_945:
+prefetch_948:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -10636,16 +10718,16 @@ prefetch_945:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_945
+	JNZ        prefetch_948
 
-noprefetch_944:
+noprefetch_947:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_946:
+down_949:
 	CMPQ         R11, $0x02
-	JB           downlast_947
+	JB           downlast_950
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10673,11 +10755,11 @@ down_946:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_946
+	JMP          down_949
 
-downlast_947:
+downlast_950:
 	TESTQ        R11, R11
-	JZ           downdone_948
+	JZ           downdone_951
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10691,7 +10773,7 @@ downlast_947:
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_948:
+downdone_951:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -10724,13 +10806,13 @@ downdone_948:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_943
-	JMP          grouped_823
+	JB           channel_946
+	JMP          grouped_826
 
-run3_true_false_829:
+run3_true_false_832:
 	XORQ R8, R8
 
-channel_949:
+channel_952:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -10743,11 +10825,11 @@ channel_949:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_950
+	JZ           noprefetch_953
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_951:
+prefetch_954:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -10760,16 +10842,16 @@ prefetch_951:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_951
+	JNZ        prefetch_954
 
-noprefetch_950:
+noprefetch_953:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_952:
+down_955:
 	CMPQ         R11, $0x02
-	JB           downlast_953
+	JB           downlast_956
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10782,56 +10864,56 @@ down_952:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_955
+	JA           loadslow_958
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_956
+	JMP          loaded_959
 
-loadslow_955:
+loadslow_958:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_957:
+copy_960:
 	CMPQ R14, R13
-	JGE  copied_958
+	JGE  copied_961
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_957
+	JMP  copy_960
 
-copied_958:
+copied_961:
 	VMOVUPS (SP), Y10
 
-loaded_956:
+loaded_959:
 	LEAQ       64(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_959
+	JA         loadslow_962
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_960
+	JMP        loaded_963
 
-loadslow_959:
+loadslow_962:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_961:
+copy_964:
 	CMPQ R14, R13
-	JGE  copied_962
+	JGE  copied_965
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_961
+	JMP  copy_964
 
-copied_962:
+copied_965:
 	VMOVUPS (SP), Y11
 
-loaded_960:
+loaded_963:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10848,56 +10930,56 @@ loaded_960:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_963
+	JA           loadslow_966
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_964
+	JMP          loaded_967
 
-loadslow_963:
+loadslow_966:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_965:
+copy_968:
 	CMPQ R14, R13
-	JGE  copied_966
+	JGE  copied_969
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_965
+	JMP  copy_968
 
-copied_966:
+copied_969:
 	VMOVUPS (SP), Y10
 
-loaded_964:
+loaded_967:
 	LEAQ       64(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_967
+	JA         loadslow_970
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_968
+	JMP        loaded_971
 
-loadslow_967:
+loadslow_970:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_969:
+copy_972:
 	CMPQ R14, R13
-	JGE  copied_970
+	JGE  copied_973
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_969
+	JMP  copy_972
 
-copied_970:
+copied_973:
 	VMOVUPS (SP), Y11
 
-loaded_968:
+loaded_971:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
@@ -10905,11 +10987,11 @@ loaded_968:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_952
+	JMP          down_955
 
-downlast_953:
+downlast_956:
 	TESTQ        R11, R11
-	JZ           downdone_954
+	JZ           downdone_957
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -10922,62 +11004,62 @@ downlast_953:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_971
+	JA           loadslow_974
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_972
+	JMP          loaded_975
 
-loadslow_971:
+loadslow_974:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_973:
+copy_976:
 	CMPQ R12, R11
-	JGE  copied_974
+	JGE  copied_977
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_973
+	JMP  copy_976
 
-copied_974:
+copied_977:
 	VMOVUPS (SP), Y10
 
-loaded_972:
+loaded_975:
 	LEAQ       64(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_975
+	JA         loadslow_978
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_976
+	JMP        loaded_979
 
-loadslow_975:
+loadslow_978:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_977:
+copy_980:
 	CMPQ R11, R10
-	JGE  copied_978
+	JGE  copied_981
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_977
+	JMP  copy_980
 
-copied_978:
+copied_981:
 	VMOVUPS (SP), Y11
 
-loaded_976:
+loaded_979:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_954:
+downdone_957:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -11010,13 +11092,13 @@ downdone_954:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_949
-	JMP          grouped_823
+	JB           channel_952
+	JMP          grouped_826
 
-run4_false_false_830:
+run4_false_false_833:
 	XORQ R8, R8
 
-channel_979:
+channel_982:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -11029,11 +11111,11 @@ channel_979:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_980
+	JZ           noprefetch_983
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_981:
+prefetch_984:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -11046,16 +11128,16 @@ prefetch_981:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_981
+	JNZ        prefetch_984
 
-noprefetch_980:
+noprefetch_983:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_982:
+down_985:
 	CMPQ         R11, $0x02
-	JB           downlast_983
+	JB           downlast_986
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11091,11 +11173,11 @@ down_982:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_982
+	JMP          down_985
 
-downlast_983:
+downlast_986:
 	TESTQ        R11, R11
-	JZ           downdone_984
+	JZ           downdone_987
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11113,7 +11195,7 @@ downlast_983:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_984:
+downdone_987:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -11146,13 +11228,13 @@ downdone_984:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_979
-	JMP          grouped_823
+	JB           channel_982
+	JMP          grouped_826
 
-run4_true_false_831:
+run4_true_false_834:
 	XORQ R8, R8
 
-channel_985:
+channel_988:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -11165,11 +11247,11 @@ channel_985:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_986
+	JZ           noprefetch_989
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_987:
+prefetch_990:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -11182,16 +11264,16 @@ prefetch_987:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_987
+	JNZ        prefetch_990
 
-noprefetch_986:
+noprefetch_989:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_988:
+down_991:
 	CMPQ         R11, $0x02
-	JB           downlast_989
+	JB           downlast_992
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11208,56 +11290,56 @@ down_988:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_991
+	JA           loadslow_994
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_992
+	JMP          loaded_995
 
-loadslow_991:
+loadslow_994:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_993:
+copy_996:
 	CMPQ R14, R13
-	JGE  copied_994
+	JGE  copied_997
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_993
+	JMP  copy_996
 
-copied_994:
+copied_997:
 	VMOVUPS (SP), Y10
 
-loaded_992:
+loaded_995:
 	LEAQ       96(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_995
+	JA         loadslow_998
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_996
+	JMP        loaded_999
 
-loadslow_995:
+loadslow_998:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_997:
+copy_1000:
 	CMPQ R14, R13
-	JGE  copied_998
+	JGE  copied_1001
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_997
+	JMP  copy_1000
 
-copied_998:
+copied_1001:
 	VMOVUPS (SP), Y11
 
-loaded_996:
+loaded_999:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y4, Y4
@@ -11278,56 +11360,56 @@ loaded_996:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_999
+	JA           loadslow_1002
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1000
+	JMP          loaded_1003
 
-loadslow_999:
+loadslow_1002:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1001:
+copy_1004:
 	CMPQ R14, R13
-	JGE  copied_1002
+	JGE  copied_1005
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1001
+	JMP  copy_1004
 
-copied_1002:
+copied_1005:
 	VMOVUPS (SP), Y10
 
-loaded_1000:
+loaded_1003:
 	LEAQ       96(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1003
+	JA         loadslow_1006
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1004
+	JMP        loaded_1007
 
-loadslow_1003:
+loadslow_1006:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1005:
+copy_1008:
 	CMPQ R14, R13
-	JGE  copied_1006
+	JGE  copied_1009
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1005
+	JMP  copy_1008
 
-copied_1006:
+copied_1009:
 	VMOVUPS (SP), Y11
 
-loaded_1004:
+loaded_1007:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y8, Y8
@@ -11335,11 +11417,11 @@ loaded_1004:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_988
+	JMP          down_991
 
-downlast_989:
+downlast_992:
 	TESTQ        R11, R11
-	JZ           downdone_990
+	JZ           downdone_993
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11356,62 +11438,62 @@ downlast_989:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_1007
+	JA           loadslow_1010
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_1008
+	JMP          loaded_1011
 
-loadslow_1007:
+loadslow_1010:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1009:
+copy_1012:
 	CMPQ R12, R11
-	JGE  copied_1010
+	JGE  copied_1013
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1009
+	JMP  copy_1012
 
-copied_1010:
+copied_1013:
 	VMOVUPS (SP), Y10
 
-loaded_1008:
+loaded_1011:
 	LEAQ       96(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1011
+	JA         loadslow_1014
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_1012
+	JMP        loaded_1015
 
-loadslow_1011:
+loadslow_1014:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1013:
+copy_1016:
 	CMPQ R11, R10
-	JGE  copied_1014
+	JGE  copied_1017
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1013
+	JMP  copy_1016
 
-copied_1014:
+copied_1017:
 	VMOVUPS (SP), Y11
 
-loaded_1012:
+loaded_1015:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_990:
+downdone_993:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -11444,13 +11526,13 @@ downdone_990:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_985
-	JMP          grouped_823
+	JB           channel_988
+	JMP          grouped_826
 
-run5_false_false_832:
+run5_false_false_835:
 	XORQ R8, R8
 
-channel_1015:
+channel_1018:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -11463,11 +11545,11 @@ channel_1015:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1016
+	JZ           noprefetch_1019
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1017:
+prefetch_1020:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -11480,16 +11562,16 @@ prefetch_1017:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1017
+	JNZ        prefetch_1020
 
-noprefetch_1016:
+noprefetch_1019:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1018:
+down_1021:
 	CMPQ         R11, $0x02
-	JB           downlast_1019
+	JB           downlast_1022
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11533,11 +11615,11 @@ down_1018:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1018
+	JMP          down_1021
 
-downlast_1019:
+downlast_1022:
 	TESTQ        R11, R11
-	JZ           downdone_1020
+	JZ           downdone_1023
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11559,7 +11641,7 @@ downlast_1019:
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_1020:
+downdone_1023:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -11592,13 +11674,13 @@ downdone_1020:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1015
-	JMP          grouped_823
+	JB           channel_1018
+	JMP          grouped_826
 
-run5_true_false_833:
+run5_true_false_836:
 	XORQ R8, R8
 
-channel_1021:
+channel_1024:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -11611,11 +11693,11 @@ channel_1021:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1022
+	JZ           noprefetch_1025
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1023:
+prefetch_1026:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -11628,16 +11710,16 @@ prefetch_1023:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1023
+	JNZ        prefetch_1026
 
-noprefetch_1022:
+noprefetch_1025:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1024:
+down_1027:
 	CMPQ         R11, $0x02
-	JB           downlast_1025
+	JB           downlast_1028
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11658,56 +11740,56 @@ down_1024:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1027
+	JA           loadslow_1030
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1028
+	JMP          loaded_1031
 
-loadslow_1027:
+loadslow_1030:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1029:
+copy_1032:
 	CMPQ R14, R13
-	JGE  copied_1030
+	JGE  copied_1033
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1029
+	JMP  copy_1032
 
-copied_1030:
+copied_1033:
 	VMOVUPS (SP), Y10
 
-loaded_1028:
+loaded_1031:
 	LEAQ       128(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1031
+	JA         loadslow_1034
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1032
+	JMP        loaded_1035
 
-loadslow_1031:
+loadslow_1034:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1033:
+copy_1036:
 	CMPQ R14, R13
-	JGE  copied_1034
+	JGE  copied_1037
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1033
+	JMP  copy_1036
 
-copied_1034:
+copied_1037:
 	VMOVUPS (SP), Y11
 
-loaded_1032:
+loaded_1035:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11732,56 +11814,56 @@ loaded_1032:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1035
+	JA           loadslow_1038
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1036
+	JMP          loaded_1039
 
-loadslow_1035:
+loadslow_1038:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1037:
+copy_1040:
 	CMPQ R14, R13
-	JGE  copied_1038
+	JGE  copied_1041
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1037
+	JMP  copy_1040
 
-copied_1038:
+copied_1041:
 	VMOVUPS (SP), Y10
 
-loaded_1036:
+loaded_1039:
 	LEAQ       128(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1039
+	JA         loadslow_1042
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1040
+	JMP        loaded_1043
 
-loadslow_1039:
+loadslow_1042:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1041:
+copy_1044:
 	CMPQ R14, R13
-	JGE  copied_1042
+	JGE  copied_1045
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1041
+	JMP  copy_1044
 
-copied_1042:
+copied_1045:
 	VMOVUPS (SP), Y11
 
-loaded_1040:
+loaded_1043:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
@@ -11789,11 +11871,11 @@ loaded_1040:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1024
+	JMP          down_1027
 
-downlast_1025:
+downlast_1028:
 	TESTQ        R11, R11
-	JZ           downdone_1026
+	JZ           downdone_1029
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11814,62 +11896,62 @@ downlast_1025:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_1043
+	JA           loadslow_1046
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_1044
+	JMP          loaded_1047
 
-loadslow_1043:
+loadslow_1046:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1045:
+copy_1048:
 	CMPQ R12, R11
-	JGE  copied_1046
+	JGE  copied_1049
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1045
+	JMP  copy_1048
 
-copied_1046:
+copied_1049:
 	VMOVUPS (SP), Y10
 
-loaded_1044:
+loaded_1047:
 	LEAQ       128(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1047
+	JA         loadslow_1050
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_1048
+	JMP        loaded_1051
 
-loadslow_1047:
+loadslow_1050:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1049:
+copy_1052:
 	CMPQ R11, R10
-	JGE  copied_1050
+	JGE  copied_1053
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1049
+	JMP  copy_1052
 
-copied_1050:
+copied_1053:
 	VMOVUPS (SP), Y11
 
-loaded_1048:
+loaded_1051:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_1026:
+downdone_1029:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -11902,13 +11984,13 @@ downdone_1026:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1021
-	JMP          grouped_823
+	JB           channel_1024
+	JMP          grouped_826
 
-run6_false_false_834:
+run6_false_false_837:
 	XORQ R8, R8
 
-channel_1051:
+channel_1054:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -11921,11 +12003,11 @@ channel_1051:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1052
+	JZ           noprefetch_1055
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1053:
+prefetch_1056:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -11938,16 +12020,16 @@ prefetch_1053:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1053
+	JNZ        prefetch_1056
 
-noprefetch_1052:
+noprefetch_1055:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1054:
+down_1057:
 	CMPQ         R11, $0x02
-	JB           downlast_1055
+	JB           downlast_1058
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -11999,11 +12081,11 @@ down_1054:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1054
+	JMP          down_1057
 
-downlast_1055:
+downlast_1058:
 	TESTQ        R11, R11
-	JZ           downdone_1056
+	JZ           downdone_1059
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12029,7 +12111,7 @@ downlast_1055:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_1056:
+downdone_1059:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -12062,13 +12144,13 @@ downdone_1056:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1051
-	JMP          grouped_823
+	JB           channel_1054
+	JMP          grouped_826
 
-run6_true_false_835:
+run6_true_false_838:
 	XORQ R8, R8
 
-channel_1057:
+channel_1060:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -12081,11 +12163,11 @@ channel_1057:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1058
+	JZ           noprefetch_1061
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1059:
+prefetch_1062:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -12098,16 +12180,16 @@ prefetch_1059:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1059
+	JNZ        prefetch_1062
 
-noprefetch_1058:
+noprefetch_1061:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1060:
+down_1063:
 	CMPQ         R11, $0x02
-	JB           downlast_1061
+	JB           downlast_1064
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12132,56 +12214,56 @@ down_1060:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1063
+	JA           loadslow_1066
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1064
+	JMP          loaded_1067
 
-loadslow_1063:
+loadslow_1066:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1065:
+copy_1068:
 	CMPQ R14, R13
-	JGE  copied_1066
+	JGE  copied_1069
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1065
+	JMP  copy_1068
 
-copied_1066:
+copied_1069:
 	VMOVUPS (SP), Y10
 
-loaded_1064:
+loaded_1067:
 	LEAQ       160(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1067
+	JA         loadslow_1070
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1068
+	JMP        loaded_1071
 
-loadslow_1067:
+loadslow_1070:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1069:
+copy_1072:
 	CMPQ R14, R13
-	JGE  copied_1070
+	JGE  copied_1073
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1069
+	JMP  copy_1072
 
-copied_1070:
+copied_1073:
 	VMOVUPS (SP), Y11
 
-loaded_1068:
+loaded_1071:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y4, Y4
@@ -12210,56 +12292,56 @@ loaded_1068:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1071
+	JA           loadslow_1074
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1072
+	JMP          loaded_1075
 
-loadslow_1071:
+loadslow_1074:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1073:
+copy_1076:
 	CMPQ R14, R13
-	JGE  copied_1074
+	JGE  copied_1077
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1073
+	JMP  copy_1076
 
-copied_1074:
+copied_1077:
 	VMOVUPS (SP), Y10
 
-loaded_1072:
+loaded_1075:
 	LEAQ       160(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1075
+	JA         loadslow_1078
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1076
+	JMP        loaded_1079
 
-loadslow_1075:
+loadslow_1078:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1077:
+copy_1080:
 	CMPQ R14, R13
-	JGE  copied_1078
+	JGE  copied_1081
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1077
+	JMP  copy_1080
 
-copied_1078:
+copied_1081:
 	VMOVUPS (SP), Y11
 
-loaded_1076:
+loaded_1079:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y8, Y8
@@ -12267,11 +12349,11 @@ loaded_1076:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1060
+	JMP          down_1063
 
-downlast_1061:
+downlast_1064:
 	TESTQ        R11, R11
-	JZ           downdone_1062
+	JZ           downdone_1065
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12296,62 +12378,62 @@ downlast_1061:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_1079
+	JA           loadslow_1082
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_1080
+	JMP          loaded_1083
 
-loadslow_1079:
+loadslow_1082:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1081:
+copy_1084:
 	CMPQ R12, R11
-	JGE  copied_1082
+	JGE  copied_1085
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1081
+	JMP  copy_1084
 
-copied_1082:
+copied_1085:
 	VMOVUPS (SP), Y10
 
-loaded_1080:
+loaded_1083:
 	LEAQ       160(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1083
+	JA         loadslow_1086
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_1084
+	JMP        loaded_1087
 
-loadslow_1083:
+loadslow_1086:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1085:
+copy_1088:
 	CMPQ R11, R10
-	JGE  copied_1086
+	JGE  copied_1089
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1085
+	JMP  copy_1088
 
-copied_1086:
+copied_1089:
 	VMOVUPS (SP), Y11
 
-loaded_1084:
+loaded_1087:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_1062:
+downdone_1065:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -12384,13 +12466,13 @@ downdone_1062:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1057
-	JMP          grouped_823
+	JB           channel_1060
+	JMP          grouped_826
 
-run7_false_false_836:
+run7_false_false_839:
 	XORQ R8, R8
 
-channel_1087:
+channel_1090:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -12403,11 +12485,11 @@ channel_1087:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1088
+	JZ           noprefetch_1091
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1089:
+prefetch_1092:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -12420,16 +12502,16 @@ prefetch_1089:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1089
+	JNZ        prefetch_1092
 
-noprefetch_1088:
+noprefetch_1091:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1090:
+down_1093:
 	CMPQ         R11, $0x02
-	JB           downlast_1091
+	JB           downlast_1094
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12489,11 +12571,11 @@ down_1090:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1090
+	JMP          down_1093
 
-downlast_1091:
+downlast_1094:
 	TESTQ        R11, R11
-	JZ           downdone_1092
+	JZ           downdone_1095
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12523,7 +12605,7 @@ downlast_1091:
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_1092:
+downdone_1095:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -12556,13 +12638,13 @@ downdone_1092:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1087
-	JMP          grouped_823
+	JB           channel_1090
+	JMP          grouped_826
 
-run7_true_false_837:
+run7_true_false_840:
 	XORQ R8, R8
 
-channel_1093:
+channel_1096:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -12575,11 +12657,11 @@ channel_1093:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1094
+	JZ           noprefetch_1097
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1095:
+prefetch_1098:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -12592,16 +12674,16 @@ prefetch_1095:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1095
+	JNZ        prefetch_1098
 
-noprefetch_1094:
+noprefetch_1097:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1096:
+down_1099:
 	CMPQ         R11, $0x02
-	JB           downlast_1097
+	JB           downlast_1100
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12630,56 +12712,56 @@ down_1096:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1099
+	JA           loadslow_1102
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1100
+	JMP          loaded_1103
 
-loadslow_1099:
+loadslow_1102:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1101:
+copy_1104:
 	CMPQ R14, R13
-	JGE  copied_1102
+	JGE  copied_1105
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1101
+	JMP  copy_1104
 
-copied_1102:
+copied_1105:
 	VMOVUPS (SP), Y10
 
-loaded_1100:
+loaded_1103:
 	LEAQ       192(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1103
+	JA         loadslow_1106
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1104
+	JMP        loaded_1107
 
-loadslow_1103:
+loadslow_1106:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1105:
+copy_1108:
 	CMPQ R14, R13
-	JGE  copied_1106
+	JGE  copied_1109
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1105
+	JMP  copy_1108
 
-copied_1106:
+copied_1109:
 	VMOVUPS (SP), Y11
 
-loaded_1104:
+loaded_1107:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12712,56 +12794,56 @@ loaded_1104:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1107
+	JA           loadslow_1110
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1108
+	JMP          loaded_1111
 
-loadslow_1107:
+loadslow_1110:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1109:
+copy_1112:
 	CMPQ R14, R13
-	JGE  copied_1110
+	JGE  copied_1113
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1109
+	JMP  copy_1112
 
-copied_1110:
+copied_1113:
 	VMOVUPS (SP), Y10
 
-loaded_1108:
+loaded_1111:
 	LEAQ       192(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1111
+	JA         loadslow_1114
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1112
+	JMP        loaded_1115
 
-loadslow_1111:
+loadslow_1114:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1113:
+copy_1116:
 	CMPQ R14, R13
-	JGE  copied_1114
+	JGE  copied_1117
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1113
+	JMP  copy_1116
 
-copied_1114:
+copied_1117:
 	VMOVUPS (SP), Y11
 
-loaded_1112:
+loaded_1115:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y6, Y6
@@ -12769,11 +12851,11 @@ loaded_1112:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1096
+	JMP          down_1099
 
-downlast_1097:
+downlast_1100:
 	TESTQ        R11, R11
-	JZ           downdone_1098
+	JZ           downdone_1101
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -12802,62 +12884,62 @@ downlast_1097:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_1115
+	JA           loadslow_1118
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_1116
+	JMP          loaded_1119
 
-loadslow_1115:
+loadslow_1118:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1117:
+copy_1120:
 	CMPQ R12, R11
-	JGE  copied_1118
+	JGE  copied_1121
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1117
+	JMP  copy_1120
 
-copied_1118:
+copied_1121:
 	VMOVUPS (SP), Y10
 
-loaded_1116:
+loaded_1119:
 	LEAQ       192(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1119
+	JA         loadslow_1122
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_1120
+	JMP        loaded_1123
 
-loadslow_1119:
+loadslow_1122:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1121:
+copy_1124:
 	CMPQ R11, R10
-	JGE  copied_1122
+	JGE  copied_1125
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1121
+	JMP  copy_1124
 
-copied_1122:
+copied_1125:
 	VMOVUPS (SP), Y11
 
-loaded_1120:
+loaded_1123:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y2, Y2
 	VFNMADD231PS Y10, Y1, Y3
 
-downdone_1098:
+downdone_1101:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -12890,13 +12972,13 @@ downdone_1098:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1093
-	JMP          grouped_823
+	JB           channel_1096
+	JMP          grouped_826
 
-run8_false_false_838:
+run8_false_false_841:
 	XORQ R8, R8
 
-channel_1123:
+channel_1126:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -12909,11 +12991,11 @@ channel_1123:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1124
+	JZ           noprefetch_1127
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1125:
+prefetch_1128:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -12926,16 +13008,16 @@ prefetch_1125:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1125
+	JNZ        prefetch_1128
 
-noprefetch_1124:
+noprefetch_1127:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1126:
+down_1129:
 	CMPQ         R11, $0x02
-	JB           downlast_1127
+	JB           downlast_1130
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -13003,11 +13085,11 @@ down_1126:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1126
+	JMP          down_1129
 
-downlast_1127:
+downlast_1130:
 	TESTQ        R11, R11
-	JZ           downdone_1128
+	JZ           downdone_1131
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -13041,7 +13123,7 @@ downlast_1127:
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_1128:
+downdone_1131:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -13074,13 +13156,13 @@ downdone_1128:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1123
-	JMP          grouped_823
+	JB           channel_1126
+	JMP          grouped_826
 
-run8_true_false_839:
+run8_true_false_842:
 	XORQ R8, R8
 
-channel_1129:
+channel_1132:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	VXORPS       Y2, Y2, Y2
@@ -13093,11 +13175,11 @@ channel_1129:
 	VXORPS       Y9, Y9, Y9
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1130
+	JZ           noprefetch_1133
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_1131:
+prefetch_1134:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -13110,16 +13192,16 @@ prefetch_1131:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1131
+	JNZ        prefetch_1134
 
-noprefetch_1130:
+noprefetch_1133:
 	XORQ R9, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ BX, R11
 
-down_1132:
+down_1135:
 	CMPQ         R11, $0x02
-	JB           downlast_1133
+	JB           downlast_1136
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -13152,56 +13234,56 @@ down_1132:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1135
+	JA           loadslow_1138
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1136
+	JMP          loaded_1139
 
-loadslow_1135:
+loadslow_1138:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1137:
+copy_1140:
 	CMPQ R14, R13
-	JGE  copied_1138
+	JGE  copied_1141
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1137
+	JMP  copy_1140
 
-copied_1138:
+copied_1141:
 	VMOVUPS (SP), Y10
 
-loaded_1136:
+loaded_1139:
 	LEAQ       224(CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1139
+	JA         loadslow_1142
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1140
+	JMP        loaded_1143
 
-loadslow_1139:
+loadslow_1142:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1141:
+copy_1144:
 	CMPQ R14, R13
-	JGE  copied_1142
+	JGE  copied_1145
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1141
+	JMP  copy_1144
 
-copied_1142:
+copied_1145:
 	VMOVUPS (SP), Y11
 
-loaded_1140:
+loaded_1143:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y4, Y4
@@ -13238,56 +13320,56 @@ loaded_1140:
 	MOVQ         R12, R13
 	ANDQ         $0x00000fff, R13
 	CMPQ         R13, $0x00000fe0
-	JA           loadslow_1143
+	JA           loadslow_1146
 	VMASKMOVPS   (R12), Y0, Y10
-	JMP          loaded_1144
+	JMP          loaded_1147
 
-loadslow_1143:
+loadslow_1146:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1145:
+copy_1148:
 	CMPQ R14, R13
-	JGE  copied_1146
+	JGE  copied_1149
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1145
+	JMP  copy_1148
 
-copied_1146:
+copied_1149:
 	VMOVUPS (SP), Y10
 
-loaded_1144:
+loaded_1147:
 	LEAQ       224(CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1147
+	JA         loadslow_1150
 	VMASKMOVPS (R12), Y0, Y11
-	JMP        loaded_1148
+	JMP        loaded_1151
 
-loadslow_1147:
+loadslow_1150:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1149:
+copy_1152:
 	CMPQ R14, R13
-	JGE  copied_1150
+	JGE  copied_1153
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1149
+	JMP  copy_1152
 
-copied_1150:
+copied_1153:
 	VMOVUPS (SP), Y11
 
-loaded_1148:
+loaded_1151:
 	VSUBPS       Y11, Y1, Y11
 	VANDPS       Y0, Y11, Y11
 	VADDPS       Y10, Y8, Y8
@@ -13295,11 +13377,11 @@ loaded_1148:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_1132
+	JMP          down_1135
 
-downlast_1133:
+downlast_1136:
 	TESTQ        R11, R11
-	JZ           downdone_1134
+	JZ           downdone_1137
 	VMOVUPS      (AX)(R9*1), Y10
 	VSUBPS       (CX)(R9*1), Y1, Y11
 	VADDPS       Y10, Y2, Y2
@@ -13332,62 +13414,62 @@ downlast_1133:
 	MOVQ         R10, R11
 	ANDQ         $0x00000fff, R11
 	CMPQ         R11, $0x00000fe0
-	JA           loadslow_1151
+	JA           loadslow_1154
 	VMASKMOVPS   (R10), Y0, Y10
-	JMP          loaded_1152
+	JMP          loaded_1155
 
-loadslow_1151:
+loadslow_1154:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1153:
+copy_1156:
 	CMPQ R12, R11
-	JGE  copied_1154
+	JGE  copied_1157
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1153
+	JMP  copy_1156
 
-copied_1154:
+copied_1157:
 	VMOVUPS (SP), Y10
 
-loaded_1152:
+loaded_1155:
 	LEAQ       224(CX)(R9*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1155
+	JA         loadslow_1158
 	VMASKMOVPS (R9), Y0, Y11
-	JMP        loaded_1156
+	JMP        loaded_1159
 
-loadslow_1155:
+loadslow_1158:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1157:
+copy_1160:
 	CMPQ R11, R10
-	JGE  copied_1158
+	JGE  copied_1161
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1157
+	JMP  copy_1160
 
-copied_1158:
+copied_1161:
 	VMOVUPS (SP), Y11
 
-loaded_1156:
+loaded_1159:
 	VSUBPS       Y11, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y10, Y4, Y4
 	VFNMADD231PS Y10, Y1, Y5
 
-downdone_1134:
+downdone_1137:
 	VADDPS       Y4, Y2, Y2
 	VADDPS       Y8, Y6, Y6
 	VADDPS       Y6, Y2, Y2
@@ -13420,18 +13502,18 @@ downdone_1134:
 	ADDQ         DI, CX
 	INCQ         R8
 	CMPQ         R8, center_len+128(FP)
-	JB           channel_1129
+	JB           channel_1132
 
-grouped_823:
+grouped_826:
 	MOVQ  BX, R9
 	IMULQ SI, R9
 	IMULQ DI, R8
 	SUBQ  R8, R9
 	ADDQ  R9, AX
 	ADDQ  R9, CX
-	JMP   summed_822
+	JMP   summed_825
 
-bysample_821:
+bysample_824:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -13442,22 +13524,22 @@ bysample_821:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_1159:
+clear_1162:
 	VMOVUPS Y1, (R8)
 	VMOVUPS Y1, 32(R8)
 	ADDQ    $0x00000040, R8
 	DECQ    R9
-	JNZ     clear_1159
+	JNZ     clear_1162
 	MOVQ    BX, R9
 
-sample_1160:
+sample_1163:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_1161:
+channel_1164:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_1162
+	JZ         noprefetch_1165
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -13469,7 +13551,7 @@ channel_1161:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_1162:
+noprefetch_1165:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Y1
 	VMOVUPS      (R8), Y2
@@ -13479,81 +13561,81 @@ noprefetch_1162:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_1163:
+singles_1166:
 	CMPQ         R11, R12
-	JGT          tail_1164
+	JGT          tail_1167
 	VMOVUPS      (AX)(R11*1), Y4
 	VSUBPS       (CX)(R11*1), Y1, Y5
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y5, Y3
 	ADDQ         $0x00000020, R11
-	JMP          singles_1163
+	JMP          singles_1166
 
-tail_1164:
+tail_1167:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_1165
+	JEQ        done_1168
 	LEAQ       (AX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1166
+	JA         loadslow_1169
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_1167
+	JMP        loaded_1170
 
-loadslow_1166:
+loadslow_1169:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1168:
+copy_1171:
 	CMPQ R15, R14
-	JGE  copied_1169
+	JGE  copied_1172
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1168
+	JMP  copy_1171
 
-copied_1169:
+copied_1172:
 	VMOVUPS (SP), Y4
 
-loaded_1167:
+loaded_1170:
 	LEAQ       (CX)(R11*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1170
+	JA         loadslow_1173
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_1171
+	JMP        loaded_1174
 
-loadslow_1170:
+loadslow_1173:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1172:
+copy_1175:
 	CMPQ R14, R13
-	JGE  copied_1173
+	JGE  copied_1176
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1172
+	JMP  copy_1175
 
-copied_1173:
+copied_1176:
 	VMOVUPS (SP), Y5
 
-loaded_1171:
+loaded_1174:
 	VSUBPS       Y5, Y1, Y1
 	VANDPS       Y0, Y1, Y1
 	VADDPS       Y4, Y2, Y2
 	VFNMADD231PS Y4, Y1, Y3
 	MOVQ         R12, R11
 
-done_1165:
+done_1168:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Y2, (R8)
@@ -13561,14 +13643,14 @@ done_1165:
 	ADDQ    $0x00000040, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_1161
+	JB      channel_1164
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_1160
+	JNZ     sample_1163
 	XORQ    SI, SI
 
-lanes_1174:
+lanes_1177:
 	VMOVUPS      (DI), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -13596,17 +13678,17 @@ lanes_1174:
 	ADDQ         $0x00000040, DI
 	INCQ         SI
 	CMPQ         SI, center_len+128(FP)
-	JB           lanes_1174
+	JB           lanes_1177
 
-summed_822:
+summed_825:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_1175
+	JZ      done_1178
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_820
+	JMP     group_823
 
-done_1175:
+done_1178:
 	VZEROUPPER
 	RET
 
@@ -13632,35 +13714,35 @@ TEXT ·reduceColsAVX2(SB), NOSPLIT, $72-152
 	NEGQ    SI
 	VMOVDQU 32(DI)(SI*1), Y0
 
-chunk_1176:
+chunk_1179:
 	VXORPS Y1, Y1, Y1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x07, DI
 	SHRQ   $0x03, DI
 
-clear_1178:
+clear_1181:
 	VMOVUPS Y1, 1088(SI)
 	VMOVUPS Y1, 2176(SI)
 	ADDQ    $0x20, SI
 	DECQ    DI
-	JNZ     clear_1178
+	JNZ     clear_1181
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_1179:
+rows_1182:
 	CMPQ SI, $0x04
-	JLT  rowsdone_1180
+	JLT  rowsdone_1183
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
-	SHRQ $0x03, R8
-	JZ   vectorstail_1182
+	SHRQ $0x04, R8
+	JZ   vectorsodd_1185
 
-vectors_1181:
+vectors_1184:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_1184
+	JEQ        noprefetch_1188
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -13674,7 +13756,82 @@ vectors_1181:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_1184:
+noprefetch_1188:
+	VMOVUPS     (R9), Y1
+	VMOVUPS     32(R9), Y2
+	VMOVUPS     (R10), Y3
+	VMOVUPS     (R11), Y4
+	VSUBPS      Y1, Y4, Y4
+	VMOVAPS     Y3, Y5
+	VMULPS      Y4, Y3, Y3
+	VMOVUPS     32(R10), Y4
+	VMOVUPS     32(R11), Y6
+	VSUBPS      Y2, Y6, Y6
+	VMOVAPS     Y4, Y7
+	VMULPS      Y6, Y4, Y4
+	VMOVUPS     (R10)(DX*1), Y6
+	VMOVUPS     (R11)(DX*1), Y8
+	VSUBPS      Y1, Y8, Y8
+	VADDPS      Y6, Y5, Y5
+	VFMADD231PS Y8, Y6, Y3
+	VMOVUPS     32(R10)(DX*1), Y6
+	VMOVUPS     32(R11)(DX*1), Y8
+	VSUBPS      Y2, Y8, Y8
+	VADDPS      Y6, Y7, Y7
+	VFMADD231PS Y8, Y6, Y4
+	VMOVUPS     (R10)(DX*2), Y6
+	VMOVUPS     (R11)(DX*2), Y8
+	VSUBPS      Y1, Y8, Y8
+	VADDPS      Y6, Y5, Y5
+	VFMADD231PS Y8, Y6, Y3
+	VMOVUPS     32(R10)(DX*2), Y6
+	VMOVUPS     32(R11)(DX*2), Y8
+	VSUBPS      Y2, Y8, Y8
+	VADDPS      Y6, Y7, Y7
+	VFMADD231PS Y8, Y6, Y4
+	VMOVUPS     (R10)(DI*1), Y6
+	VMOVUPS     (R11)(DI*1), Y8
+	VSUBPS      Y1, Y8, Y8
+	VADDPS      Y6, Y5, Y5
+	VFMADD231PS Y8, Y6, Y3
+	VMOVUPS     32(R10)(DI*1), Y1
+	VMOVUPS     32(R11)(DI*1), Y6
+	VSUBPS      Y2, Y6, Y6
+	VADDPS      Y1, Y7, Y7
+	VFMADD231PS Y6, Y1, Y4
+	VADDPS      1088(R9), Y5, Y5
+	VMOVUPS     Y5, 1088(R9)
+	VADDPS      2176(R9), Y3, Y3
+	VMOVUPS     Y3, 2176(R9)
+	VADDPS      1120(R9), Y7, Y7
+	VMOVUPS     Y7, 1120(R9)
+	VADDPS      2208(R9), Y4, Y4
+	VMOVUPS     Y4, 2208(R9)
+	ADDQ        $0x40, R10
+	ADDQ        $0x40, R11
+	ADDQ        $0x40, R9
+	DECQ        R8
+	JNZ         vectors_1184
+
+vectorsodd_1185:
+	TESTQ      $0x00000008, sumDy_len+8(FP)
+	JZ         vectorstail_1186
+	CMPQ       prefetch+144(FP), $0x00
+	JEQ        noprefetch_1189
+	MOVQ       prefetch+144(FP), R8
+	ADDQ       R10, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 (R8)(DX*1)
+	PREFETCHT0 (R8)(DX*2)
+	PREFETCHT0 (R8)(DI*1)
+	MOVQ       prefetch+144(FP), R8
+	ADDQ       R11, R8
+	PREFETCHT0 (R8)
+	PREFETCHT0 (R8)(DX*1)
+	PREFETCHT0 (R8)(DX*2)
+	PREFETCHT0 (R8)(DI*1)
+
+noprefetch_1189:
 	VMOVUPS     (R9), Y1
 	VMOVUPS     (R10), Y2
 	VMOVUPS     (R11), Y3
@@ -13703,65 +13860,63 @@ noprefetch_1184:
 	ADDQ        $0x20, R10
 	ADDQ        $0x20, R11
 	ADDQ        $0x20, R9
-	DECQ        R8
-	JNZ         vectors_1181
 
-vectorstail_1182:
+vectorstail_1186:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_1183
+	JZ         vectorsdone_1187
 	VMOVUPS    (R9), Y1
 	MOVQ       R10, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1185
+	JA         loadslow_1190
 	VMASKMOVPS (R10), Y0, Y2
-	JMP        loaded_1186
+	JMP        loaded_1191
 
-loadslow_1185:
+loadslow_1190:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_1187:
+copy_1192:
 	CMPQ R12, R8
-	JGE  copied_1188
+	JGE  copied_1193
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1187
+	JMP  copy_1192
 
-copied_1188:
+copied_1193:
 	VMOVUPS (SP), Y2
 
-loaded_1186:
+loaded_1191:
 	MOVQ       R11, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1189
+	JA         loadslow_1194
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_1190
+	JMP        loaded_1195
 
-loadslow_1189:
+loadslow_1194:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R12, R12
 
-copy_1191:
+copy_1196:
 	CMPQ R12, R8
-	JGE  copied_1192
+	JGE  copied_1197
 	MOVL (R11)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1191
+	JMP  copy_1196
 
-copied_1192:
+copied_1197:
 	VMOVUPS (SP), Y3
 
-loaded_1190:
+loaded_1195:
 	VSUBPS     Y1, Y3, Y3
 	VMOVAPS    Y2, Y4
 	VMULPS     Y3, Y2, Y2
@@ -13769,56 +13924,56 @@ loaded_1190:
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1193
+	JA         loadslow_1198
 	VMASKMOVPS (R8), Y0, Y3
-	JMP        loaded_1194
+	JMP        loaded_1199
 
-loadslow_1193:
+loadslow_1198:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1195:
+copy_1200:
 	CMPQ R13, R12
-	JGE  copied_1196
+	JGE  copied_1201
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1195
+	JMP  copy_1200
 
-copied_1196:
+copied_1201:
 	VMOVUPS (SP), Y3
 
-loaded_1194:
+loaded_1199:
 	LEAQ       (R11)(DX*1), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1197
+	JA         loadslow_1202
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_1198
+	JMP        loaded_1203
 
-loadslow_1197:
+loadslow_1202:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1199:
+copy_1204:
 	CMPQ R13, R12
-	JGE  copied_1200
+	JGE  copied_1205
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1199
+	JMP  copy_1204
 
-copied_1200:
+copied_1205:
 	VMOVUPS (SP), Y5
 
-loaded_1198:
+loaded_1203:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y3, Y4, Y4
 	VFMADD231PS Y5, Y3, Y2
@@ -13826,56 +13981,56 @@ loaded_1198:
 	MOVQ        R8, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          loadslow_1201
+	JA          loadslow_1206
 	VMASKMOVPS  (R8), Y0, Y3
-	JMP         loaded_1202
+	JMP         loaded_1207
 
-loadslow_1201:
+loadslow_1206:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1203:
+copy_1208:
 	CMPQ R13, R12
-	JGE  copied_1204
+	JGE  copied_1209
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1203
+	JMP  copy_1208
 
-copied_1204:
+copied_1209:
 	VMOVUPS (SP), Y3
 
-loaded_1202:
+loaded_1207:
 	LEAQ       (R11)(DX*2), R8
 	MOVQ       R8, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1205
+	JA         loadslow_1210
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_1206
+	JMP        loaded_1211
 
-loadslow_1205:
+loadslow_1210:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1207:
+copy_1212:
 	CMPQ R13, R12
-	JGE  copied_1208
+	JGE  copied_1213
 	MOVL (R8)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1207
+	JMP  copy_1212
 
-copied_1208:
+copied_1213:
 	VMOVUPS (SP), Y5
 
-loaded_1206:
+loaded_1211:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y3, Y4, Y4
 	VFMADD231PS Y5, Y3, Y2
@@ -13883,56 +14038,56 @@ loaded_1206:
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          loadslow_1209
+	JA          loadslow_1214
 	VMASKMOVPS  (R8), Y0, Y3
-	JMP         loaded_1210
+	JMP         loaded_1215
 
-loadslow_1209:
+loadslow_1214:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R12, R12
 
-copy_1211:
+copy_1216:
 	CMPQ R12, R10
-	JGE  copied_1212
+	JGE  copied_1217
 	MOVL (R8)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1211
+	JMP  copy_1216
 
-copied_1212:
+copied_1217:
 	VMOVUPS (SP), Y3
 
-loaded_1210:
+loaded_1215:
 	LEAQ       (R11)(DI*1), R8
 	MOVQ       R8, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1213
+	JA         loadslow_1218
 	VMASKMOVPS (R8), Y0, Y5
-	JMP        loaded_1214
+	JMP        loaded_1219
 
-loadslow_1213:
+loadslow_1218:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1215:
+copy_1220:
 	CMPQ R11, R10
-	JGE  copied_1216
+	JGE  copied_1221
 	MOVL (R8)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1215
+	JMP  copy_1220
 
-copied_1216:
+copied_1221:
 	VMOVUPS (SP), Y5
 
-loaded_1214:
+loaded_1219:
 	VSUBPS      Y1, Y5, Y5
 	VADDPS      Y3, Y4, Y4
 	VFMADD231PS Y5, Y3, Y2
@@ -13941,24 +14096,53 @@ loaded_1214:
 	VADDPS      2176(R9), Y2, Y2
 	VMOVUPS     Y2, 2176(R9)
 
-vectorsdone_1183:
+vectorsdone_1187:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_1179
+	JMP  rows_1182
 
-rowsdone_1180:
-rows_1217:
+rowsdone_1183:
+rows_1222:
 	CMPQ SI, $0x01
-	JLT  rowsdone_1218
+	JLT  rowsdone_1223
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
-	SHRQ $0x03, DI
-	JZ   vectorstail_1220
+	SHRQ $0x04, DI
+	JZ   vectorsodd_1225
 
-vectors_1219:
+vectors_1224:
+	VMOVUPS (R8), Y1
+	VMOVUPS 32(R8), Y2
+	VMOVUPS (R9), Y3
+	VMOVUPS (R10), Y4
+	VSUBPS  Y1, Y4, Y4
+	VMOVAPS Y3, Y1
+	VMULPS  Y4, Y3, Y3
+	VMOVUPS 32(R9), Y4
+	VMOVUPS 32(R10), Y5
+	VSUBPS  Y2, Y5, Y5
+	VMOVAPS Y4, Y2
+	VMULPS  Y5, Y4, Y4
+	VADDPS  1088(R8), Y1, Y1
+	VMOVUPS Y1, 1088(R8)
+	VADDPS  2176(R8), Y3, Y3
+	VMOVUPS Y3, 2176(R8)
+	VADDPS  1120(R8), Y2, Y2
+	VMOVUPS Y2, 1120(R8)
+	VADDPS  2208(R8), Y4, Y4
+	VMOVUPS Y4, 2208(R8)
+	ADDQ    $0x40, R9
+	ADDQ    $0x40, R10
+	ADDQ    $0x40, R8
+	DECQ    DI
+	JNZ     vectors_1224
+
+vectorsodd_1225:
+	TESTQ   $0x00000008, sumDy_len+8(FP)
+	JZ      vectorstail_1226
 	VMOVUPS (R8), Y1
 	VMOVUPS (R9), Y2
 	VMOVUPS (R10), Y3
@@ -13972,65 +14156,63 @@ vectors_1219:
 	ADDQ    $0x20, R9
 	ADDQ    $0x20, R10
 	ADDQ    $0x20, R8
-	DECQ    DI
-	JNZ     vectors_1219
 
-vectorstail_1220:
+vectorstail_1226:
 	TESTQ      $0x00000007, sumDy_len+8(FP)
-	JZ         vectorsdone_1221
+	JZ         vectorsdone_1227
 	VMOVUPS    (R8), Y1
 	MOVQ       R9, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1222
+	JA         loadslow_1228
 	VMASKMOVPS (R9), Y0, Y2
-	JMP        loaded_1223
+	JMP        loaded_1229
 
-loadslow_1222:
+loadslow_1228:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R11, R11
 
-copy_1224:
+copy_1230:
 	CMPQ R11, DI
-	JGE  copied_1225
+	JGE  copied_1231
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1224
+	JMP  copy_1230
 
-copied_1225:
+copied_1231:
 	VMOVUPS (SP), Y2
 
-loaded_1223:
+loaded_1229:
 	MOVQ       R10, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1226
+	JA         loadslow_1232
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1227
+	JMP        loaded_1233
 
-loadslow_1226:
+loadslow_1232:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R9, R9
 
-copy_1228:
+copy_1234:
 	CMPQ R9, DI
-	JGE  copied_1229
+	JGE  copied_1235
 	MOVL (R10)(R9*1), R11
 	MOVL R11, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1228
+	JMP  copy_1234
 
-copied_1229:
+copied_1235:
 	VMOVUPS (SP), Y3
 
-loaded_1227:
+loaded_1233:
 	VSUBPS  Y1, Y3, Y3
 	VMOVAPS Y2, Y1
 	VMULPS  Y3, Y2, Y2
@@ -14039,13 +14221,13 @@ loaded_1227:
 	VADDPS  2176(R8), Y2, Y2
 	VMOVUPS Y2, 2176(R8)
 
-vectorsdone_1221:
+vectorsdone_1227:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_1217
+	JMP  rows_1222
 
-rowsdone_1218:
+rowsdone_1223:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -14054,9 +14236,9 @@ rowsdone_1218:
 	SHLQ $0x02, R10
 	SUBQ $0x00000020, R10
 
-singles_1230:
+singles_1236:
 	CMPQ         R9, R10
-	JGT          tail_1231
+	JGT          tail_1237
 	VMOVUPS      1088(SI)(R9*1), Y1
 	VMOVUPD      (DI)(R9*2), Y2
 	VMOVUPD      32(DI)(R9*2), Y3
@@ -14078,12 +14260,12 @@ singles_1230:
 	VMOVUPD      Y2, (R8)(R9*2)
 	VMOVUPD      Y3, 32(R8)(R9*2)
 	ADDQ         $0x00000020, R9
-	JMP          singles_1230
+	JMP          singles_1236
 
-tail_1231:
+tail_1237:
 	ADDQ    $0x00000020, R10
 	CMPQ    R9, R10
-	JEQ     done_1232
+	JEQ     done_1238
 	VMOVUPS 1088(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -14093,15 +14275,15 @@ tail_1231:
 	LEAQ    (DI)(R9*2), R14
 	XORQ    R12, R12
 
-copy_1233:
+copy_1239:
 	CMPQ R12, R11
-	JGE  copied_1234
+	JGE  copied_1240
 	MOVL (R14)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1233
+	JMP  copy_1239
 
-copied_1234:
+copied_1240:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -14116,15 +14298,15 @@ copied_1234:
 	LEAQ         (DI)(R9*2), R13
 	XORQ         DI, DI
 
-copy_1235:
+copy_1241:
 	CMPQ DI, R11
-	JGE  copied_1236
+	JGE  copied_1242
 	MOVL (SP)(DI*1), R12
 	MOVL R12, (R13)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1235
+	JMP  copy_1241
 
-copied_1236:
+copied_1242:
 	VMOVUPS 2176(SI)(R9*1), Y1
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
@@ -14134,15 +14316,15 @@ copied_1236:
 	LEAQ    (R8)(R9*2), R12
 	XORQ    DI, DI
 
-copy_1237:
+copy_1243:
 	CMPQ DI, SI
-	JGE  copied_1238
+	JGE  copied_1244
 	MOVL (R12)(DI*1), R11
 	MOVL R11, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1237
+	JMP  copy_1243
 
-copied_1238:
+copied_1244:
 	VMOVUPD      (SP), Y2
 	VMOVUPD      32(SP), Y3
 	VCVTPS2PD    X1, Y4
@@ -14157,26 +14339,26 @@ copied_1238:
 	LEAQ         (R8)(R9*2), R9
 	XORQ         DI, DI
 
-copy_1239:
+copy_1245:
 	CMPQ DI, SI
-	JGE  copied_1240
+	JGE  copied_1246
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (R9)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1239
+	JMP  copy_1245
 
-copied_1240:
+copied_1246:
 	MOVQ R10, R9
 
-done_1232:
+done_1238:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_1241
+	JZ      done_1247
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_1176
+	JMP     chunk_1179
 
-done_1241:
+done_1247:
 	VZEROUPPER
 	RET
 
@@ -14187,7 +14369,7 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 
 	// gradRowsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ    stream+200(FP), $0x00
-	JNE     nontemporal_1242
+	JNE     nontemporal_1248
 	MOVQ    dx_base+0(FP), AX
 	MOVQ    dy_base+24(FP), CX
 	MOVQ    x_base+48(FP), DX
@@ -14206,10 +14388,10 @@ TEXT ·gradRowsAVX2(SB), NOSPLIT, $72-208
 	NEGQ    R8
 	VMOVDQU 32(R9)(R8*1), Y0
 
-sample_1243:
+sample_1249:
 	XORQ R8, R8
 
-channel_1244:
+channel_1250:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -14223,12 +14405,12 @@ channel_1244:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000080, R10
 
-blocks_1248:
+blocks_1254:
 	CMPQ       R9, R10
-	JGT        blocksdone_1249
+	JGT        blocksdone_1255
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_1250
+	JZ         noprefetch_1256
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -14236,7 +14418,7 @@ blocks_1248:
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
 
-noprefetch_1250:
+noprefetch_1256:
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -14262,14 +14444,14 @@ noprefetch_1250:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(AX)(R9*1)
 	ADDQ        $0x00000080, R9
-	JMP         blocks_1248
+	JMP         blocks_1254
 
-blocksdone_1249:
+blocksdone_1255:
 	ADDQ $0x00000060, R10
 
-singles_1245:
+singles_1251:
 	CMPQ        R9, R10
-	JGT         tail_1246
+	JGT         tail_1252
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -14277,66 +14459,66 @@ singles_1245:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 	ADDQ        $0x00000020, R9
-	JMP         singles_1245
+	JMP         singles_1251
 
-tail_1246:
+tail_1252:
 	ADDQ       $0x00000020, R10
 	CMPQ       R9, R10
-	JEQ        done_1247
+	JEQ        done_1253
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1251
+	JA         loadslow_1257
 	VMASKMOVPS (R11), Y0, Y5
-	JMP        loaded_1252
+	JMP        loaded_1258
 
-loadslow_1251:
+loadslow_1257:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1253:
+copy_1259:
 	CMPQ R13, R12
-	JGE  copied_1254
+	JGE  copied_1260
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1253
+	JMP  copy_1259
 
-copied_1254:
+copied_1260:
 	VMOVUPS (SP), Y5
 
-loaded_1252:
+loaded_1258:
 	LEAQ       (DX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1255
+	JA         loadslow_1261
 	VMASKMOVPS (R11), Y0, Y6
-	JMP        loaded_1256
+	JMP        loaded_1262
 
-loadslow_1255:
+loadslow_1261:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1257:
+copy_1263:
 	CMPQ R13, R12
-	JGE  copied_1258
+	JGE  copied_1264
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1257
+	JMP  copy_1263
 
-copied_1258:
+copied_1264:
 	VMOVUPS (SP), Y6
 
-loaded_1256:
+loaded_1262:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -14344,43 +14526,43 @@ loaded_1256:
 	MOVQ        R9, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_1259
+	JA          storeslow_1265
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_1260
+	JMP         stored_1266
 
-storeslow_1259:
+storeslow_1265:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1261:
+copy_1267:
 	CMPQ R12, R11
-	JGE  copied_1262
+	JGE  copied_1268
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R9)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1261
+	JMP  copy_1267
 
-copied_1262:
-stored_1260:
+copied_1268:
+stored_1266:
 	MOVQ R10, R9
 
-done_1247:
+done_1253:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_1244
+	JB   channel_1250
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_1243
+	JNZ  sample_1249
 	VZEROUPPER
 	RET
 
-nontemporal_1242:
+nontemporal_1248:
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -14394,10 +14576,10 @@ nontemporal_1242:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 
-sample_1263:
+sample_1269:
 	XORQ R8, R8
 
-channel_1264:
+channel_1270:
 	LEAQ         16384(AX), R9
 	ANDQ         $-4096, R9
 	PREFETCHT0   (R9)
@@ -14414,11 +14596,11 @@ channel_1264:
 	XORQ         R11, R11
 	MOVQ         AX, R10
 	ANDQ         $0x3f, R10
-	JZ           headed_1265
+	JZ           headed_1271
 	MOVQ         $0x00000040, R11
 	SUBQ         R10, R11
 	TESTQ        R8, R8
-	JNZ          merge_1266
+	JNZ          merge_1272
 	MOVQ         R11, R10
 	SHRQ         $0x02, R10
 	MOVQ         R10, R12
@@ -14432,9 +14614,9 @@ channel_1264:
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000020, R10
 
-singles_1267:
+singles_1273:
 	CMPQ        R12, R10
-	JGT         tail_1268
+	JGT         tail_1274
 	VMOVUPS     (CX)(R12*1), Y7
 	VMOVUPS     (DX)(R12*1), Y8
 	VSUBPS      Y2, Y8, Y8
@@ -14442,66 +14624,66 @@ singles_1267:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVUPS     Y7, (AX)(R12*1)
 	ADDQ        $0x00000020, R12
-	JMP         singles_1267
+	JMP         singles_1273
 
-tail_1268:
+tail_1274:
 	ADDQ       $0x00000020, R10
 	CMPQ       R12, R10
-	JEQ        done_1269
+	JEQ        done_1275
 	LEAQ       (CX)(R12*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1270
+	JA         loadslow_1276
 	VMASKMOVPS (R13), Y6, Y7
-	JMP        loaded_1271
+	JMP        loaded_1277
 
-loadslow_1270:
+loadslow_1276:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1272:
+copy_1278:
 	CMPQ R15, R14
-	JGE  copied_1273
+	JGE  copied_1279
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1272
+	JMP  copy_1278
 
-copied_1273:
+copied_1279:
 	VMOVUPS (SP), Y7
 
-loaded_1271:
+loaded_1277:
 	LEAQ       (DX)(R12*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1274
+	JA         loadslow_1280
 	VMASKMOVPS (R13), Y6, Y8
-	JMP        loaded_1275
+	JMP        loaded_1281
 
-loadslow_1274:
+loadslow_1280:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1276:
+copy_1282:
 	CMPQ R15, R14
-	JGE  copied_1277
+	JGE  copied_1283
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1276
+	JMP  copy_1282
 
-copied_1277:
+copied_1283:
 	VMOVUPS (SP), Y8
 
-loaded_1275:
+loaded_1281:
 	VSUBPS      Y2, Y8, Y8
 	VFMADD213PS Y5, Y3, Y7
 	VFMADD231PS Y4, Y8, Y7
@@ -14509,31 +14691,31 @@ loaded_1275:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1278
+	JA          storeslow_1284
 	VMASKMOVPS  Y7, Y6, (R12)
-	JMP         stored_1279
+	JMP         stored_1285
 
-storeslow_1278:
+storeslow_1284:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1280:
+copy_1286:
 	CMPQ R14, R13
-	JGE  copied_1281
+	JGE  copied_1287
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1280
+	JMP  copy_1286
 
-copied_1281:
-stored_1279:
+copied_1287:
+stored_1285:
 	MOVQ R10, R12
 
-done_1269:
-	JMP headed_1265
+done_1275:
+	JMP headed_1271
 
-merge_1266:
+merge_1272:
 	MOVQ        R10, R12
 	MOVQ        $0x00000020, R14
 	CMPQ        R12, R14
@@ -14561,7 +14743,7 @@ merge_1266:
 	VBLENDVPS   Y8, Y1, Y7, Y7
 	VMOVNTPS    Y7, 32(AX)(R10*1)
 
-headed_1265:
+headed_1271:
 	MOVQ R9, R10
 	SUBQ R11, R10
 	ANDQ $-64, R10
@@ -14569,12 +14751,12 @@ headed_1265:
 	LEAQ (R11)(R10*1), R10
 	SUBQ $0x00000080, R10
 
-blocks_1285:
+blocks_1291:
 	CMPQ       R12, R10
-	JGT        blocksdone_1286
+	JGT        blocksdone_1292
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_1287
+	JZ         noprefetch_1293
 	LEAQ       (R11)(CX*1), R13
 	PREFETCHT0 (R13)(R12*1)
 	PREFETCHT0 64(R13)(R12*1)
@@ -14582,7 +14764,7 @@ blocks_1285:
 	PREFETCHT0 (R11)(R12*1)
 	PREFETCHT0 64(R11)(R12*1)
 
-noprefetch_1287:
+noprefetch_1293:
 	LEAQ        16384(AX)(R12*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -14611,14 +14793,14 @@ noprefetch_1287:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVNTPS    Y7, 96(AX)(R12*1)
 	ADDQ        $0x00000080, R12
-	JMP         blocks_1285
+	JMP         blocks_1291
 
-blocksdone_1286:
+blocksdone_1292:
 	ADDQ $0x00000060, R10
 
-singles_1282:
+singles_1288:
 	CMPQ        R12, R10
-	JGT         tail_1283
+	JGT         tail_1289
 	VMOVUPS     (CX)(R12*1), Y7
 	VMOVUPS     (DX)(R12*1), Y8
 	VSUBPS      Y2, Y8, Y8
@@ -14626,66 +14808,66 @@ singles_1282:
 	VFMADD231PS Y4, Y8, Y7
 	VMOVNTPS    Y7, (AX)(R12*1)
 	ADDQ        $0x00000020, R12
-	JMP         singles_1282
+	JMP         singles_1288
 
-tail_1283:
+tail_1289:
 	ADDQ       $0x00000020, R10
 	CMPQ       R12, R10
-	JEQ        done_1284
+	JEQ        done_1290
 	LEAQ       (CX)(R12*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1288
+	JA         loadslow_1294
 	VMASKMOVPS (R11), Y6, Y7
-	JMP        loaded_1289
+	JMP        loaded_1295
 
-loadslow_1288:
+loadslow_1294:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1290:
+copy_1296:
 	CMPQ R14, R13
-	JGE  copied_1291
+	JGE  copied_1297
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1290
+	JMP  copy_1296
 
-copied_1291:
+copied_1297:
 	VMOVUPS (SP), Y7
 
-loaded_1289:
+loaded_1295:
 	LEAQ       (DX)(R12*1), R11
 	MOVQ       R11, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1292
+	JA         loadslow_1298
 	VMASKMOVPS (R11), Y6, Y8
-	JMP        loaded_1293
+	JMP        loaded_1299
 
-loadslow_1292:
+loadslow_1298:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1294:
+copy_1300:
 	CMPQ R14, R13
-	JGE  copied_1295
+	JGE  copied_1301
 	MOVL (R11)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1294
+	JMP  copy_1300
 
-copied_1295:
+copied_1301:
 	VMOVUPS (SP), Y8
 
-loaded_1293:
+loaded_1299:
 	VSUBPS      Y2, Y8, Y8
 	VFMADD213PS Y5, Y3, Y7
 	VFMADD231PS Y4, Y8, Y7
@@ -14693,31 +14875,31 @@ loaded_1293:
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1296
+	JA          storeslow_1302
 	VMASKMOVPS  Y7, Y6, (R11)
-	JMP         stored_1297
+	JMP         stored_1303
 
-storeslow_1296:
+storeslow_1302:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1298:
+copy_1304:
 	CMPQ R13, R12
-	JGE  copied_1299
+	JGE  copied_1305
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1298
+	JMP  copy_1304
 
-copied_1299:
-stored_1297:
+copied_1305:
+stored_1303:
 	MOVQ R10, R12
 
-done_1284:
+done_1290:
 	MOVQ        R9, R10
 	SUBQ        R12, R10
-	JZ          tailkept_1300
+	JZ          tailkept_1306
 	MOVQ        R10, R11
 	MOVQ        $0x00000020, R13
 	CMPQ        R11, R13
@@ -14741,16 +14923,16 @@ done_1284:
 	VFMADD231PS Y4, Y1, Y7
 	VMOVAPS     Y7, Y1
 
-tailkept_1300:
+tailkept_1306:
 	ADDQ       R9, AX
 	ADDQ       R9, CX
 	ADDQ       R9, DX
 	INCQ       R8
 	CMPQ       R8, center_len+80(FP)
-	JB         channel_1264
+	JB         channel_1270
 	MOVQ       AX, R8
 	ANDQ       $0x3f, R8
-	JZ         flushed_1301
+	JZ         flushed_1307
 	MOVQ       R8, R9
 	MOVQ       $0x00000020, R11
 	CMPQ       R9, R11
@@ -14766,12 +14948,12 @@ tailkept_1300:
 	VMASKMOVPS Y0, Y2, (AX)(R8*1)
 	VMASKMOVPS Y1, Y3, 32(AX)(R8*1)
 
-flushed_1301:
+flushed_1307:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_1263
+	JNZ  sample_1269
 	SFENCE
 	VZEROUPPER
 	RET
@@ -14800,10 +14982,10 @@ TEXT ·gradShortRowsAVX2(SB), NOSPLIT, $72-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_1302:
+group_1308:
 	XORQ R8, R8
 
-channel_1303:
+channel_1309:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Y1
 	MOVQ         gy_base+96(FP), R9
@@ -14814,11 +14996,11 @@ channel_1303:
 	VBROADCASTSS (R9)(R8*4), Y4
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_1304
+	JZ           noprefetch_1310
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_1305:
+prefetch_1311:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -14831,23 +15013,23 @@ prefetch_1305:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_1305
+	JNZ        prefetch_1311
 
-noprefetch_1304:
+noprefetch_1310:
 	MOVQ BX, R9
 	ANDQ $-32, R9
 	XORQ R10, R10
 
-pairs_1306:
+pairs_1312:
 	LEAQ 64(R10), R11
 	CMPQ R11, R9
-	JA   single_1307
+	JA   single_1313
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_1310:
+down_1316:
 	CMPQ        R13, $0x02
-	JB          downlast_1311
+	JB          downlast_1317
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -14875,11 +15057,11 @@ down_1310:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_1310
+	JMP         down_1316
 
-downlast_1311:
+downlast_1317:
 	TESTQ       R13, R13
-	JZ          downdone_1312
+	JZ          downdone_1318
 	VMOVUPS     (CX)(R10*1), Y5
 	VMOVUPS     (DX)(R10*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -14893,20 +15075,20 @@ downlast_1311:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 32(AX)(R10*1)
 
-downdone_1312:
+downdone_1318:
 	MOVQ R11, R10
-	JMP  pairs_1306
+	JMP  pairs_1312
 
-single_1307:
+single_1313:
 	CMPQ R10, R9
-	JAE  tail_1308
+	JAE  tail_1314
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_1313:
+down_1319:
 	CMPQ        R12, $0x02
-	JB          downlast_1314
+	JB          downlast_1320
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -14922,11 +15104,11 @@ down_1313:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_1313
+	JMP         down_1319
 
-downlast_1314:
+downlast_1320:
 	TESTQ       R12, R12
-	JZ          downdone_1315
+	JZ          downdone_1321
 	VMOVUPS     (CX)(R9*1), Y5
 	VMOVUPS     (DX)(R9*1), Y6
 	VSUBPS      Y1, Y6, Y6
@@ -14934,73 +15116,73 @@ downlast_1314:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (AX)(R9*1)
 
-downdone_1315:
+downdone_1321:
 	ADDQ $0x00000020, R10
 
-tail_1308:
+tail_1314:
 	CMPQ R10, BX
-	JAE  positionsdone_1309
+	JAE  positionsdone_1315
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_1316:
+down_1322:
 	CMPQ       R11, $0x02
-	JB         downlast_1317
+	JB         downlast_1323
 	LEAQ       (CX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1319
+	JA         loadslow_1325
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_1320
+	JMP        loaded_1326
 
-loadslow_1319:
+loadslow_1325:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1321:
+copy_1327:
 	CMPQ R14, R13
-	JGE  copied_1322
+	JGE  copied_1328
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1321
+	JMP  copy_1327
 
-copied_1322:
+copied_1328:
 	VMOVUPS (SP), Y5
 
-loaded_1320:
+loaded_1326:
 	LEAQ       (DX)(R9*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1323
+	JA         loadslow_1329
 	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_1324
+	JMP        loaded_1330
 
-loadslow_1323:
+loadslow_1329:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1325:
+copy_1331:
 	CMPQ R14, R13
-	JGE  copied_1326
+	JGE  copied_1332
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1325
+	JMP  copy_1331
 
-copied_1326:
+copied_1332:
 	VMOVUPS (SP), Y6
 
-loaded_1324:
+loaded_1330:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -15008,79 +15190,79 @@ loaded_1324:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1327
+	JA          storeslow_1333
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_1328
+	JMP         stored_1334
 
-storeslow_1327:
+storeslow_1333:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1329:
+copy_1335:
 	CMPQ R14, R13
-	JGE  copied_1330
+	JGE  copied_1336
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1329
+	JMP  copy_1335
 
-copied_1330:
-stored_1328:
+copied_1336:
+stored_1334:
 	LEAQ       (CX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1331
+	JA         loadslow_1337
 	VMASKMOVPS (R12), Y0, Y5
-	JMP        loaded_1332
+	JMP        loaded_1338
 
-loadslow_1331:
+loadslow_1337:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1333:
+copy_1339:
 	CMPQ R14, R13
-	JGE  copied_1334
+	JGE  copied_1340
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1333
+	JMP  copy_1339
 
-copied_1334:
+copied_1340:
 	VMOVUPS (SP), Y5
 
-loaded_1332:
+loaded_1338:
 	LEAQ       (DX)(R10*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1335
+	JA         loadslow_1341
 	VMASKMOVPS (R12), Y0, Y6
-	JMP        loaded_1336
+	JMP        loaded_1342
 
-loadslow_1335:
+loadslow_1341:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1337:
+copy_1343:
 	CMPQ R14, R13
-	JGE  copied_1338
+	JGE  copied_1344
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1337
+	JMP  copy_1343
 
-copied_1338:
+copied_1344:
 	VMOVUPS (SP), Y6
 
-loaded_1336:
+loaded_1342:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -15088,87 +15270,87 @@ loaded_1336:
 	MOVQ        R12, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1339
+	JA          storeslow_1345
 	VMASKMOVPS  Y5, Y0, (R12)
-	JMP         stored_1340
+	JMP         stored_1346
 
-storeslow_1339:
+storeslow_1345:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1341:
+copy_1347:
 	CMPQ R14, R13
-	JGE  copied_1342
+	JGE  copied_1348
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R12)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1341
+	JMP  copy_1347
 
-copied_1342:
-stored_1340:
+copied_1348:
+stored_1346:
 	LEAQ (R9)(SI*2), R9
 	LEAQ (R10)(SI*2), R10
 	SUBQ $0x02, R11
-	JMP  down_1316
+	JMP  down_1322
 
-downlast_1317:
+downlast_1323:
 	TESTQ      R11, R11
-	JZ         downdone_1318
+	JZ         downdone_1324
 	LEAQ       (CX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1343
+	JA         loadslow_1349
 	VMASKMOVPS (R10), Y0, Y5
-	JMP        loaded_1344
+	JMP        loaded_1350
 
-loadslow_1343:
+loadslow_1349:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1345:
+copy_1351:
 	CMPQ R12, R11
-	JGE  copied_1346
+	JGE  copied_1352
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1345
+	JMP  copy_1351
 
-copied_1346:
+copied_1352:
 	VMOVUPS (SP), Y5
 
-loaded_1344:
+loaded_1350:
 	LEAQ       (DX)(R9*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1347
+	JA         loadslow_1353
 	VMASKMOVPS (R10), Y0, Y6
-	JMP        loaded_1348
+	JMP        loaded_1354
 
-loadslow_1347:
+loadslow_1353:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1349:
+copy_1355:
 	CMPQ R12, R11
-	JGE  copied_1350
+	JGE  copied_1356
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1349
+	JMP  copy_1355
 
-copied_1350:
+copied_1356:
 	VMOVUPS (SP), Y6
 
-loaded_1348:
+loaded_1354:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -15176,33 +15358,33 @@ loaded_1348:
 	MOVQ        R9, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1351
+	JA          storeslow_1357
 	VMASKMOVPS  Y5, Y0, (R9)
-	JMP         stored_1352
+	JMP         stored_1358
 
-storeslow_1351:
+storeslow_1357:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1353:
+copy_1359:
 	CMPQ R11, R10
-	JGE  copied_1354
+	JGE  copied_1360
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R9)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1353
+	JMP  copy_1359
 
-copied_1354:
-stored_1352:
-downdone_1318:
-positionsdone_1309:
+copied_1360:
+stored_1358:
+downdone_1324:
+positionsdone_1315:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_1303
+	JB      channel_1309
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -15211,13 +15393,13 @@ positionsdone_1309:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_1355
+	JZ      done_1361
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_1302
+	JMP     group_1308
 
-done_1355:
+done_1361:
 	VZEROUPPER
 	RET
 
@@ -15228,7 +15410,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 
 	// gradColsAVX2: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_1356
+	JNE     nontemporal_1362
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -15239,12 +15421,12 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_1357
+	JA      streaming_1363
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_1358
+	JZ      full_1364
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -15252,7 +15434,7 @@ TEXT ·gradColsAVX2(SB), NOSPLIT, $72-200
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_false
 
-full_1358:
+full_1364:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -15286,10 +15468,10 @@ full_1358:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1359:
+row_1365:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1360
+	JZ         noprefetch_1366
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -15297,7 +15479,7 @@ row_1359:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_1360:
+noprefetch_1366:
 	VMOVUPS     (DX), Y12
 	VMOVUPS     (BX), Y13
 	VSUBPS      Y0, Y13, Y13
@@ -15320,7 +15502,7 @@ noprefetch_1360:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1359
+	JNZ         row_1365
 	VZEROUPPER
 	RET
 
@@ -15346,16 +15528,16 @@ gradColsAVX2_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1361:
+row_1367:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1362
+	JZ         noprefetch_1368
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_1362:
+noprefetch_1368:
 	VMOVUPS     (DX), Y8
 	VMOVUPS     (BX), Y9
 	VSUBPS      Y0, Y9, Y9
@@ -15372,7 +15554,7 @@ noprefetch_1362:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1361
+	JNZ         row_1367
 	VZEROUPPER
 	RET
 
@@ -15390,14 +15572,14 @@ gradColsAVX2_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1363:
+row_1369:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1364
+	JZ         noprefetch_1370
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_1364:
+noprefetch_1370:
 	VMOVUPS     (DX), Y4
 	VMOVUPS     (BX), Y5
 	VSUBPS      Y0, Y5, Y5
@@ -15408,7 +15590,7 @@ noprefetch_1364:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1363
+	JNZ         row_1369
 	VZEROUPPER
 	RET
 
@@ -15434,122 +15616,122 @@ gradColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1365
+	JA         loadslow_1371
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1366
+	JMP        loaded_1372
 
-loadslow_1365:
+loadslow_1371:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1367:
+copy_1373:
 	CMPQ BX, DX
-	JGE  copied_1368
+	JGE  copied_1374
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1367
+	JMP  copy_1373
 
-copied_1368:
+copied_1374:
 	VMOVUPS (SP), Y9
 
-loaded_1366:
+loaded_1372:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1369
+	JA         loadslow_1375
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1370
+	JMP        loaded_1376
 
-loadslow_1369:
+loadslow_1375:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1371:
+copy_1377:
 	CMPQ BX, DX
-	JGE  copied_1372
+	JGE  copied_1378
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1371
+	JMP  copy_1377
 
-copied_1372:
+copied_1378:
 	VMOVUPS (SP), Y10
 
-loaded_1370:
+loaded_1376:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1373
+	JA         loadslow_1379
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1374
+	JMP        loaded_1380
 
-loadslow_1373:
+loadslow_1379:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1375:
+copy_1381:
 	CMPQ BX, DX
-	JGE  copied_1376
+	JGE  copied_1382
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1375
+	JMP  copy_1381
 
-copied_1376:
+copied_1382:
 	VMOVUPS (SP), Y11
 
-loaded_1374:
+loaded_1380:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1377
+	JA         loadslow_1383
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1378
+	JMP        loaded_1384
 
-loadslow_1377:
+loadslow_1383:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1379:
+copy_1385:
 	CMPQ BX, DX
-	JGE  copied_1380
+	JGE  copied_1386
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1379
+	JMP  copy_1385
 
-copied_1380:
+copied_1386:
 	VMOVUPS (SP), Y12
 
-loaded_1378:
+loaded_1384:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1381:
+row_1387:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1382
+	JZ         noprefetch_1388
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -15557,7 +15739,7 @@ row_1381:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_1382:
+noprefetch_1388:
 	VMOVUPS     (DX), Y13
 	VMOVUPS     (BX), Y14
 	VSUBPS      Y1, Y14, Y14
@@ -15574,56 +15756,56 @@ noprefetch_1382:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_1383
+	JA          loadslow_1389
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_1384
+	JMP         loaded_1390
 
-loadslow_1383:
+loadslow_1389:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1385:
+copy_1391:
 	CMPQ R9, R8
-	JGE  copied_1386
+	JGE  copied_1392
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1385
+	JMP  copy_1391
 
-copied_1386:
+copied_1392:
 	VMOVUPS (SP), Y13
 
-loaded_1384:
+loaded_1390:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1387
+	JA         loadslow_1393
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_1388
+	JMP        loaded_1394
 
-loadslow_1387:
+loadslow_1393:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1389:
+copy_1395:
 	CMPQ R9, R8
-	JGE  copied_1390
+	JGE  copied_1396
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1389
+	JMP  copy_1395
 
-copied_1390:
+copied_1396:
 	VMOVUPS (SP), Y14
 
-loaded_1388:
+loaded_1394:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -15631,30 +15813,30 @@ loaded_1388:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_1391
+	JA          storeslow_1397
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_1392
+	JMP         stored_1398
 
-storeslow_1391:
+storeslow_1397:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1393:
+copy_1399:
 	CMPQ R9, R8
-	JGE  copied_1394
+	JGE  copied_1400
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1393
+	JMP  copy_1399
 
-copied_1394:
-stored_1392:
+copied_1400:
+stored_1398:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1381
+	JNZ  row_1387
 	VZEROUPPER
 	RET
 
@@ -15672,128 +15854,128 @@ gradColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1395
+	JA         loadslow_1401
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1396
+	JMP        loaded_1402
 
-loadslow_1395:
+loadslow_1401:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1397:
+copy_1403:
 	CMPQ BX, DX
-	JGE  copied_1398
+	JGE  copied_1404
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1397
+	JMP  copy_1403
 
-copied_1398:
+copied_1404:
 	VMOVUPS (SP), Y5
 
-loaded_1396:
+loaded_1402:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1399
+	JA         loadslow_1405
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1400
+	JMP        loaded_1406
 
-loadslow_1399:
+loadslow_1405:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1401:
+copy_1407:
 	CMPQ BX, DX
-	JGE  copied_1402
+	JGE  copied_1408
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1401
+	JMP  copy_1407
 
-copied_1402:
+copied_1408:
 	VMOVUPS (SP), Y6
 
-loaded_1400:
+loaded_1406:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1403
+	JA         loadslow_1409
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1404
+	JMP        loaded_1410
 
-loadslow_1403:
+loadslow_1409:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1405:
+copy_1411:
 	CMPQ BX, DX
-	JGE  copied_1406
+	JGE  copied_1412
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1405
+	JMP  copy_1411
 
-copied_1406:
+copied_1412:
 	VMOVUPS (SP), Y7
 
-loaded_1404:
+loaded_1410:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1407
+	JA         loadslow_1413
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1408
+	JMP        loaded_1414
 
-loadslow_1407:
+loadslow_1413:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1409:
+copy_1415:
 	CMPQ BX, DX
-	JGE  copied_1410
+	JGE  copied_1416
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1409
+	JMP  copy_1415
 
-copied_1410:
+copied_1416:
 	VMOVUPS (SP), Y8
 
-loaded_1408:
+loaded_1414:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1411:
+row_1417:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1412
+	JZ         noprefetch_1418
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_1412:
+noprefetch_1418:
 	VMOVUPS     (DX), Y9
 	VMOVUPS     (BX), Y10
 	VSUBPS      Y1, Y10, Y10
@@ -15804,56 +15986,56 @@ noprefetch_1412:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_1413
+	JA          loadslow_1419
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_1414
+	JMP         loaded_1420
 
-loadslow_1413:
+loadslow_1419:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1415:
+copy_1421:
 	CMPQ R9, R8
-	JGE  copied_1416
+	JGE  copied_1422
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1415
+	JMP  copy_1421
 
-copied_1416:
+copied_1422:
 	VMOVUPS (SP), Y9
 
-loaded_1414:
+loaded_1420:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1417
+	JA         loadslow_1423
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_1418
+	JMP        loaded_1424
 
-loadslow_1417:
+loadslow_1423:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1419:
+copy_1425:
 	CMPQ R9, R8
-	JGE  copied_1420
+	JGE  copied_1426
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1419
+	JMP  copy_1425
 
-copied_1420:
+copied_1426:
 	VMOVUPS (SP), Y10
 
-loaded_1418:
+loaded_1424:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -15861,30 +16043,30 @@ loaded_1418:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_1421
+	JA          storeslow_1427
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_1422
+	JMP         stored_1428
 
-storeslow_1421:
+storeslow_1427:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1423:
+copy_1429:
 	CMPQ R9, R8
-	JGE  copied_1424
+	JGE  copied_1430
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1423
+	JMP  copy_1429
 
-copied_1424:
-stored_1422:
+copied_1430:
+stored_1428:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1411
+	JNZ  row_1417
 	VZEROUPPER
 	RET
 
@@ -15893,209 +16075,209 @@ gradColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1425
+	JA         loadslow_1431
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_1426
+	JMP        loaded_1432
 
-loadslow_1425:
+loadslow_1431:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1427:
+copy_1433:
 	CMPQ BX, DX
-	JGE  copied_1428
+	JGE  copied_1434
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1427
+	JMP  copy_1433
 
-copied_1428:
+copied_1434:
 	VMOVUPS (SP), Y1
 
-loaded_1426:
+loaded_1432:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1429
+	JA         loadslow_1435
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_1430
+	JMP        loaded_1436
 
-loadslow_1429:
+loadslow_1435:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1431:
+copy_1437:
 	CMPQ BX, DX
-	JGE  copied_1432
+	JGE  copied_1438
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1431
+	JMP  copy_1437
 
-copied_1432:
+copied_1438:
 	VMOVUPS (SP), Y2
 
-loaded_1430:
+loaded_1436:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1433
+	JA         loadslow_1439
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1434
+	JMP        loaded_1440
 
-loadslow_1433:
+loadslow_1439:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1435:
+copy_1441:
 	CMPQ BX, DX
-	JGE  copied_1436
+	JGE  copied_1442
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1435
+	JMP  copy_1441
 
-copied_1436:
+copied_1442:
 	VMOVUPS (SP), Y3
 
-loaded_1434:
+loaded_1440:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1437
+	JA         loadslow_1443
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1438
+	JMP        loaded_1444
 
-loadslow_1437:
+loadslow_1443:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1439:
+copy_1445:
 	CMPQ BX, DX
-	JGE  copied_1440
+	JGE  copied_1446
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1439
+	JMP  copy_1445
 
-copied_1440:
+copied_1446:
 	VMOVUPS (SP), Y4
 
-loaded_1438:
+loaded_1444:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1441:
+row_1447:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1442
+	JZ         noprefetch_1448
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_1442:
+noprefetch_1448:
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1443
+	JA         loadslow_1449
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_1444
+	JMP        loaded_1450
 
-loadslow_1443:
+loadslow_1449:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1445:
+copy_1451:
 	CMPQ R8, DI
-	JGE  copied_1446
+	JGE  copied_1452
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1445
+	JMP  copy_1451
 
-copied_1446:
+copied_1452:
 	VMOVUPS (SP), Y5
 
-loaded_1444:
+loaded_1450:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1447
+	JA         loadslow_1453
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_1448
+	JMP        loaded_1454
 
-loadslow_1447:
+loadslow_1453:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1449:
+copy_1455:
 	CMPQ R8, DI
-	JGE  copied_1450
+	JGE  copied_1456
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1449
+	JMP  copy_1455
 
-copied_1450:
+copied_1456:
 	VMOVUPS (SP), Y6
 
-loaded_1448:
+loaded_1454:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1451
+	JA          storeslow_1457
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_1452
+	JMP         stored_1458
 
-storeslow_1451:
+storeslow_1457:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1453:
+copy_1459:
 	CMPQ R8, DI
-	JGE  copied_1454
+	JGE  copied_1460
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1453
+	JMP  copy_1459
 
-copied_1454:
-stored_1452:
+copied_1460:
+stored_1458:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1441
+	JNZ  row_1447
 	VZEROUPPER
 	RET
 
-streaming_1357:
+streaming_1363:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -16105,17 +16287,17 @@ streaming_1357:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_1455:
+rows_1461:
 	CMPQ R10, $0x01
-	JB   rowsdone_1456
+	JB   rowsdone_1462
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_1460:
+blocks_1466:
 	CMPQ        R11, R12
-	JGT         blocksdone_1461
+	JGT         blocksdone_1467
 	VMOVUPS     (SI)(R11*1), Y1
 	VMOVUPS     (DI)(R11*1), Y2
 	VMOVUPS     (R8)(R11*1), Y3
@@ -16157,14 +16339,14 @@ blocks_1460:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_1460
+	JMP         blocks_1466
 
-blocksdone_1461:
+blocksdone_1467:
 	ADDQ $0x00000060, R12
 
-singles_1457:
+singles_1463:
 	CMPQ        R11, R12
-	JGT         tail_1458
+	JGT         tail_1464
 	VMOVUPS     (SI)(R11*1), Y1
 	VMOVUPS     (DI)(R11*1), Y2
 	VMOVUPS     (R8)(R11*1), Y3
@@ -16176,174 +16358,174 @@ singles_1457:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVUPS     Y5, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1457
+	JMP         singles_1463
 
-tail_1458:
+tail_1464:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_1459
+	JEQ        done_1465
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1462
+	JA         loadslow_1468
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_1463
+	JMP        loaded_1469
 
-loadslow_1462:
+loadslow_1468:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1464:
+copy_1470:
 	CMPQ R15, R14
-	JGE  copied_1465
+	JGE  copied_1471
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1464
+	JMP  copy_1470
 
-copied_1465:
+copied_1471:
 	VMOVUPS (SP), Y1
 
-loaded_1463:
+loaded_1469:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1466
+	JA         loadslow_1472
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_1467
+	JMP        loaded_1473
 
-loadslow_1466:
+loadslow_1472:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1468:
+copy_1474:
 	CMPQ R15, R14
-	JGE  copied_1469
+	JGE  copied_1475
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1468
+	JMP  copy_1474
 
-copied_1469:
+copied_1475:
 	VMOVUPS (SP), Y2
 
-loaded_1467:
+loaded_1473:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1470
+	JA         loadslow_1476
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_1471
+	JMP        loaded_1477
 
-loadslow_1470:
+loadslow_1476:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1472:
+copy_1478:
 	CMPQ R15, R14
-	JGE  copied_1473
+	JGE  copied_1479
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1472
+	JMP  copy_1478
 
-copied_1473:
+copied_1479:
 	VMOVUPS (SP), Y3
 
-loaded_1471:
+loaded_1477:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1474
+	JA         loadslow_1480
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_1475
+	JMP        loaded_1481
 
-loadslow_1474:
+loadslow_1480:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1476:
+copy_1482:
 	CMPQ R15, R14
-	JGE  copied_1477
+	JGE  copied_1483
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1476
+	JMP  copy_1482
 
-copied_1477:
+copied_1483:
 	VMOVUPS (SP), Y4
 
-loaded_1475:
+loaded_1481:
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1478
+	JA         loadslow_1484
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_1479
+	JMP        loaded_1485
 
-loadslow_1478:
+loadslow_1484:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1480:
+copy_1486:
 	CMPQ R15, R14
-	JGE  copied_1481
+	JGE  copied_1487
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1480
+	JMP  copy_1486
 
-copied_1481:
+copied_1487:
 	VMOVUPS (SP), Y5
 
-loaded_1479:
+loaded_1485:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1482
+	JA         loadslow_1488
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_1483
+	JMP        loaded_1489
 
-loadslow_1482:
+loadslow_1488:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1484:
+copy_1490:
 	CMPQ R15, R14
-	JGE  copied_1485
+	JGE  copied_1491
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1484
+	JMP  copy_1490
 
-copied_1485:
+copied_1491:
 	VMOVUPS (SP), Y6
 
-loaded_1483:
+loaded_1489:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -16351,39 +16533,39 @@ loaded_1483:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1486
+	JA          storeslow_1492
 	VMASKMOVPS  Y5, Y0, (R11)
-	JMP         stored_1487
+	JMP         stored_1493
 
-storeslow_1486:
+storeslow_1492:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1488:
+copy_1494:
 	CMPQ R14, R13
-	JGE  copied_1489
+	JGE  copied_1495
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1488
+	JMP  copy_1494
 
-copied_1489:
-stored_1487:
+copied_1495:
+stored_1493:
 	MOVQ R12, R11
 
-done_1459:
+done_1465:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_1455
+	JMP  rows_1461
 
-rowsdone_1456:
+rowsdone_1462:
 	VZEROUPPER
 	RET
 
-nontemporal_1356:
+nontemporal_1362:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -16394,12 +16576,12 @@ nontemporal_1356:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    center_len+80(FP), $0x00000018
-	JA      streaming_1490
+	JA      streaming_1496
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, center_len+80(FP)
-	JZ      full_1491
+	JZ      full_1497
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -16407,7 +16589,7 @@ nontemporal_1356:
 	CMPQ    CX, $0x03
 	JEQ     gradColsAVX2_v3_true_true
 
-full_1491:
+full_1497:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -16441,10 +16623,10 @@ full_1491:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1492:
+row_1498:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1493
+	JZ         noprefetch_1499
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -16452,7 +16634,7 @@ row_1492:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_1493:
+noprefetch_1499:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16478,7 +16660,7 @@ noprefetch_1493:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1492
+	JNZ         row_1498
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16505,16 +16687,16 @@ gradColsAVX2_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1494:
+row_1500:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1495
+	JZ         noprefetch_1501
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_1495:
+noprefetch_1501:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16534,7 +16716,7 @@ noprefetch_1495:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1494
+	JNZ         row_1500
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16553,14 +16735,14 @@ gradColsAVX2_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_1496:
+row_1502:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1497
+	JZ         noprefetch_1503
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_1497:
+noprefetch_1503:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16574,7 +16756,7 @@ noprefetch_1497:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_1496
+	JNZ         row_1502
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16601,122 +16783,122 @@ gradColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1498
+	JA         loadslow_1504
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1499
+	JMP        loaded_1505
 
-loadslow_1498:
+loadslow_1504:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1500:
+copy_1506:
 	CMPQ BX, DX
-	JGE  copied_1501
+	JGE  copied_1507
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1500
+	JMP  copy_1506
 
-copied_1501:
+copied_1507:
 	VMOVUPS (SP), Y9
 
-loaded_1499:
+loaded_1505:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1502
+	JA         loadslow_1508
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1503
+	JMP        loaded_1509
 
-loadslow_1502:
+loadslow_1508:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1504:
+copy_1510:
 	CMPQ BX, DX
-	JGE  copied_1505
+	JGE  copied_1511
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1504
+	JMP  copy_1510
 
-copied_1505:
+copied_1511:
 	VMOVUPS (SP), Y10
 
-loaded_1503:
+loaded_1509:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1506
+	JA         loadslow_1512
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1507
+	JMP        loaded_1513
 
-loadslow_1506:
+loadslow_1512:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1508:
+copy_1514:
 	CMPQ BX, DX
-	JGE  copied_1509
+	JGE  copied_1515
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1508
+	JMP  copy_1514
 
-copied_1509:
+copied_1515:
 	VMOVUPS (SP), Y11
 
-loaded_1507:
+loaded_1513:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1510
+	JA         loadslow_1516
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1511
+	JMP        loaded_1517
 
-loadslow_1510:
+loadslow_1516:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1512:
+copy_1518:
 	CMPQ BX, DX
-	JGE  copied_1513
+	JGE  copied_1519
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1512
+	JMP  copy_1518
 
-copied_1513:
+copied_1519:
 	VMOVUPS (SP), Y12
 
-loaded_1511:
+loaded_1517:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1514:
+row_1520:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1515
+	JZ         noprefetch_1521
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
@@ -16724,7 +16906,7 @@ row_1514:
 	PREFETCHT0 32(BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_1515:
+noprefetch_1521:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16744,56 +16926,56 @@ noprefetch_1515:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_1516
+	JA          loadslow_1522
 	VMASKMOVPS  (DI), Y0, Y13
-	JMP         loaded_1517
+	JMP         loaded_1523
 
-loadslow_1516:
+loadslow_1522:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1518:
+copy_1524:
 	CMPQ R9, R8
-	JGE  copied_1519
+	JGE  copied_1525
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1518
+	JMP  copy_1524
 
-copied_1519:
+copied_1525:
 	VMOVUPS (SP), Y13
 
-loaded_1517:
+loaded_1523:
 	LEAQ       64(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1520
+	JA         loadslow_1526
 	VMASKMOVPS (DI), Y0, Y14
-	JMP        loaded_1521
+	JMP        loaded_1527
 
-loadslow_1520:
+loadslow_1526:
 	VXORPS  Y14, Y14, Y14
 	VMOVUPS Y14, (SP)
 	VMOVUPS Y14, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1522:
+copy_1528:
 	CMPQ R9, R8
-	JGE  copied_1523
+	JGE  copied_1529
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1522
+	JMP  copy_1528
 
-copied_1523:
+copied_1529:
 	VMOVUPS (SP), Y14
 
-loaded_1521:
+loaded_1527:
 	VSUBPS      Y9, Y14, Y14
 	VFMADD213PS Y12, Y10, Y13
 	VFMADD231PS Y11, Y14, Y13
@@ -16801,30 +16983,30 @@ loaded_1521:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_1524
+	JA          storeslow_1530
 	VMASKMOVPS  Y13, Y0, (DI)
-	JMP         stored_1525
+	JMP         stored_1531
 
-storeslow_1524:
+storeslow_1530:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1526:
+copy_1532:
 	CMPQ R9, R8
-	JGE  copied_1527
+	JGE  copied_1533
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1526
+	JMP  copy_1532
 
-copied_1527:
-stored_1525:
+copied_1533:
+stored_1531:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1514
+	JNZ  row_1520
 	SFENCE
 	VZEROUPPER
 	RET
@@ -16843,128 +17025,128 @@ gradColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1528
+	JA         loadslow_1534
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1529
+	JMP        loaded_1535
 
-loadslow_1528:
+loadslow_1534:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1530:
+copy_1536:
 	CMPQ BX, DX
-	JGE  copied_1531
+	JGE  copied_1537
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1530
+	JMP  copy_1536
 
-copied_1531:
+copied_1537:
 	VMOVUPS (SP), Y5
 
-loaded_1529:
+loaded_1535:
 	MOVQ       gy_base+96(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1532
+	JA         loadslow_1538
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1533
+	JMP        loaded_1539
 
-loadslow_1532:
+loadslow_1538:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1534:
+copy_1540:
 	CMPQ BX, DX
-	JGE  copied_1535
+	JGE  copied_1541
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1534
+	JMP  copy_1540
 
-copied_1535:
+copied_1541:
 	VMOVUPS (SP), Y6
 
-loaded_1533:
+loaded_1539:
 	MOVQ       gx_base+120(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1536
+	JA         loadslow_1542
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1537
+	JMP        loaded_1543
 
-loadslow_1536:
+loadslow_1542:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1538:
+copy_1544:
 	CMPQ BX, DX
-	JGE  copied_1539
+	JGE  copied_1545
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1538
+	JMP  copy_1544
 
-copied_1539:
+copied_1545:
 	VMOVUPS (SP), Y7
 
-loaded_1537:
+loaded_1543:
 	MOVQ       g0_base+144(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1540
+	JA         loadslow_1546
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1541
+	JMP        loaded_1547
 
-loadslow_1540:
+loadslow_1546:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1542:
+copy_1548:
 	CMPQ BX, DX
-	JGE  copied_1543
+	JGE  copied_1549
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1542
+	JMP  copy_1548
 
-copied_1543:
+copied_1549:
 	VMOVUPS (SP), Y8
 
-loaded_1541:
+loaded_1547:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1544:
+row_1550:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1545
+	JZ         noprefetch_1551
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 32(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 32(BX)(DI*1)
 
-noprefetch_1545:
+noprefetch_1551:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -16978,56 +17160,56 @@ noprefetch_1545:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          loadslow_1546
+	JA          loadslow_1552
 	VMASKMOVPS  (DI), Y0, Y9
-	JMP         loaded_1547
+	JMP         loaded_1553
 
-loadslow_1546:
+loadslow_1552:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1548:
+copy_1554:
 	CMPQ R9, R8
-	JGE  copied_1549
+	JGE  copied_1555
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1548
+	JMP  copy_1554
 
-copied_1549:
+copied_1555:
 	VMOVUPS (SP), Y9
 
-loaded_1547:
+loaded_1553:
 	LEAQ       32(BX), DI
 	MOVQ       DI, R8
 	ANDQ       $0x00000fff, R8
 	CMPQ       R8, $0x00000fe0
-	JA         loadslow_1550
+	JA         loadslow_1556
 	VMASKMOVPS (DI), Y0, Y10
-	JMP        loaded_1551
+	JMP        loaded_1557
 
-loadslow_1550:
+loadslow_1556:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1552:
+copy_1558:
 	CMPQ R9, R8
-	JGE  copied_1553
+	JGE  copied_1559
 	MOVL (DI)(R9*1), R10
 	MOVL R10, (SP)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1552
+	JMP  copy_1558
 
-copied_1553:
+copied_1559:
 	VMOVUPS (SP), Y10
 
-loaded_1551:
+loaded_1557:
 	VSUBPS      Y5, Y10, Y10
 	VFMADD213PS Y8, Y6, Y9
 	VFMADD231PS Y7, Y10, Y9
@@ -17035,30 +17217,30 @@ loaded_1551:
 	MOVQ        DI, R8
 	ANDQ        $0x00000fff, R8
 	CMPQ        R8, $0x00000fe0
-	JA          storeslow_1554
+	JA          storeslow_1560
 	VMASKMOVPS  Y9, Y0, (DI)
-	JMP         stored_1555
+	JMP         stored_1561
 
-storeslow_1554:
+storeslow_1560:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), R8
 	XORQ    R9, R9
 
-copy_1556:
+copy_1562:
 	CMPQ R9, R8
-	JGE  copied_1557
+	JGE  copied_1563
 	MOVL (SP)(R9*1), R10
 	MOVL R10, (DI)(R9*1)
 	ADDQ $0x04, R9
-	JMP  copy_1556
+	JMP  copy_1562
 
-copied_1557:
-stored_1555:
+copied_1563:
+stored_1561:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1544
+	JNZ  row_1550
 	SFENCE
 	VZEROUPPER
 	RET
@@ -17068,213 +17250,213 @@ gradColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1558
+	JA         loadslow_1564
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_1559
+	JMP        loaded_1565
 
-loadslow_1558:
+loadslow_1564:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1560:
+copy_1566:
 	CMPQ BX, DX
-	JGE  copied_1561
+	JGE  copied_1567
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1560
+	JMP  copy_1566
 
-copied_1561:
+copied_1567:
 	VMOVUPS (SP), Y1
 
-loaded_1559:
+loaded_1565:
 	MOVQ       gy_base+96(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1562
+	JA         loadslow_1568
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_1563
+	JMP        loaded_1569
 
-loadslow_1562:
+loadslow_1568:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1564:
+copy_1570:
 	CMPQ BX, DX
-	JGE  copied_1565
+	JGE  copied_1571
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1564
+	JMP  copy_1570
 
-copied_1565:
+copied_1571:
 	VMOVUPS (SP), Y2
 
-loaded_1563:
+loaded_1569:
 	MOVQ       gx_base+120(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1566
+	JA         loadslow_1572
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1567
+	JMP        loaded_1573
 
-loadslow_1566:
+loadslow_1572:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1568:
+copy_1574:
 	CMPQ BX, DX
-	JGE  copied_1569
+	JGE  copied_1575
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1568
+	JMP  copy_1574
 
-copied_1569:
+copied_1575:
 	VMOVUPS (SP), Y3
 
-loaded_1567:
+loaded_1573:
 	MOVQ       g0_base+144(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1570
+	JA         loadslow_1576
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1571
+	JMP        loaded_1577
 
-loadslow_1570:
+loadslow_1576:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1572:
+copy_1578:
 	CMPQ BX, DX
-	JGE  copied_1573
+	JGE  copied_1579
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1572
+	JMP  copy_1578
 
-copied_1573:
+copied_1579:
 	VMOVUPS (SP), Y4
 
-loaded_1571:
+loaded_1577:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
 	MOVQ rows+168(FP), SI
 
-row_1574:
+row_1580:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_1575
+	JZ         noprefetch_1581
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_1575:
+noprefetch_1581:
 	LEAQ       16384(CX), DI
 	ANDQ       $-4096, DI
 	PREFETCHT0 (DI)
 	MOVQ       DX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1576
+	JA         loadslow_1582
 	VMASKMOVPS (DX), Y0, Y5
-	JMP        loaded_1577
+	JMP        loaded_1583
 
-loadslow_1576:
+loadslow_1582:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1578:
+copy_1584:
 	CMPQ R8, DI
-	JGE  copied_1579
+	JGE  copied_1585
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1578
+	JMP  copy_1584
 
-copied_1579:
+copied_1585:
 	VMOVUPS (SP), Y5
 
-loaded_1577:
+loaded_1583:
 	MOVQ       BX, DI
 	ANDQ       $0x00000fff, DI
 	CMPQ       DI, $0x00000fe0
-	JA         loadslow_1580
+	JA         loadslow_1586
 	VMASKMOVPS (BX), Y0, Y6
-	JMP        loaded_1581
+	JMP        loaded_1587
 
-loadslow_1580:
+loadslow_1586:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1582:
+copy_1588:
 	CMPQ R8, DI
-	JGE  copied_1583
+	JGE  copied_1589
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1582
+	JMP  copy_1588
 
-copied_1583:
+copied_1589:
 	VMOVUPS (SP), Y6
 
-loaded_1581:
+loaded_1587:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
 	MOVQ        CX, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1584
+	JA          storeslow_1590
 	VMASKMOVPS  Y5, Y0, (CX)
-	JMP         stored_1585
+	JMP         stored_1591
 
-storeslow_1584:
+storeslow_1590:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1586:
+copy_1592:
 	CMPQ R8, DI
-	JGE  copied_1587
+	JGE  copied_1593
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (CX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1586
+	JMP  copy_1592
 
-copied_1587:
-stored_1585:
+copied_1593:
+stored_1591:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	DECQ SI
-	JNZ  row_1574
+	JNZ  row_1580
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_1490:
+streaming_1496:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -17284,17 +17466,17 @@ streaming_1490:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_1588:
+rows_1594:
 	CMPQ R10, $0x01
-	JB   rowsdone_1589
+	JB   rowsdone_1595
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000080, R12
 
-blocks_1593:
+blocks_1599:
 	CMPQ        R11, R12
-	JGT         blocksdone_1594
+	JGT         blocksdone_1600
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -17339,14 +17521,14 @@ blocks_1593:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, 96(CX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_1593
+	JMP         blocks_1599
 
-blocksdone_1594:
+blocksdone_1600:
 	ADDQ $0x00000060, R12
 
-singles_1590:
+singles_1596:
 	CMPQ        R11, R12
-	JGT         tail_1591
+	JGT         tail_1597
 	VMOVUPS     (SI)(R11*1), Y1
 	VMOVUPS     (DI)(R11*1), Y2
 	VMOVUPS     (R8)(R11*1), Y3
@@ -17358,174 +17540,174 @@ singles_1590:
 	VFMADD231PS Y3, Y6, Y5
 	VMOVNTPS    Y5, (CX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1590
+	JMP         singles_1596
 
-tail_1591:
+tail_1597:
 	ADDQ       $0x00000020, R12
 	CMPQ       R11, R12
-	JEQ        done_1592
+	JEQ        done_1598
 	LEAQ       (SI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1595
+	JA         loadslow_1601
 	VMASKMOVPS (R13), Y0, Y1
-	JMP        loaded_1596
+	JMP        loaded_1602
 
-loadslow_1595:
+loadslow_1601:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1597:
+copy_1603:
 	CMPQ R15, R14
-	JGE  copied_1598
+	JGE  copied_1604
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1597
+	JMP  copy_1603
 
-copied_1598:
+copied_1604:
 	VMOVUPS (SP), Y1
 
-loaded_1596:
+loaded_1602:
 	LEAQ       (DI)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1599
+	JA         loadslow_1605
 	VMASKMOVPS (R13), Y0, Y2
-	JMP        loaded_1600
+	JMP        loaded_1606
 
-loadslow_1599:
+loadslow_1605:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1601:
+copy_1607:
 	CMPQ R15, R14
-	JGE  copied_1602
+	JGE  copied_1608
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1601
+	JMP  copy_1607
 
-copied_1602:
+copied_1608:
 	VMOVUPS (SP), Y2
 
-loaded_1600:
+loaded_1606:
 	LEAQ       (R8)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1603
+	JA         loadslow_1609
 	VMASKMOVPS (R13), Y0, Y3
-	JMP        loaded_1604
+	JMP        loaded_1610
 
-loadslow_1603:
+loadslow_1609:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1605:
+copy_1611:
 	CMPQ R15, R14
-	JGE  copied_1606
+	JGE  copied_1612
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1605
+	JMP  copy_1611
 
-copied_1606:
+copied_1612:
 	VMOVUPS (SP), Y3
 
-loaded_1604:
+loaded_1610:
 	LEAQ       (R9)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1607
+	JA         loadslow_1613
 	VMASKMOVPS (R13), Y0, Y4
-	JMP        loaded_1608
+	JMP        loaded_1614
 
-loadslow_1607:
+loadslow_1613:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1609:
+copy_1615:
 	CMPQ R15, R14
-	JGE  copied_1610
+	JGE  copied_1616
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1609
+	JMP  copy_1615
 
-copied_1610:
+copied_1616:
 	VMOVUPS (SP), Y4
 
-loaded_1608:
+loaded_1614:
 	LEAQ       (DX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1611
+	JA         loadslow_1617
 	VMASKMOVPS (R13), Y0, Y5
-	JMP        loaded_1612
+	JMP        loaded_1618
 
-loadslow_1611:
+loadslow_1617:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1613:
+copy_1619:
 	CMPQ R15, R14
-	JGE  copied_1614
+	JGE  copied_1620
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1613
+	JMP  copy_1619
 
-copied_1614:
+copied_1620:
 	VMOVUPS (SP), Y5
 
-loaded_1612:
+loaded_1618:
 	LEAQ       (BX)(R11*1), R13
 	MOVQ       R13, R14
 	ANDQ       $0x00000fff, R14
 	CMPQ       R14, $0x00000fe0
-	JA         loadslow_1615
+	JA         loadslow_1621
 	VMASKMOVPS (R13), Y0, Y6
-	JMP        loaded_1616
+	JMP        loaded_1622
 
-loadslow_1615:
+loadslow_1621:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R14
 	XORQ    R15, R15
 
-copy_1617:
+copy_1623:
 	CMPQ R15, R14
-	JGE  copied_1618
+	JGE  copied_1624
 	MOVL (R13)(R15*1), BP
 	MOVL BP, (SP)(R15*1)
 	ADDQ $0x04, R15
-	JMP  copy_1617
+	JMP  copy_1623
 
-copied_1618:
+copied_1624:
 	VMOVUPS (SP), Y6
 
-loaded_1616:
+loaded_1622:
 	VSUBPS      Y1, Y6, Y6
 	VFMADD213PS Y4, Y2, Y5
 	VFMADD231PS Y3, Y6, Y5
@@ -17533,35 +17715,35 @@ loaded_1616:
 	MOVQ        R11, R13
 	ANDQ        $0x00000fff, R13
 	CMPQ        R13, $0x00000fe0
-	JA          storeslow_1619
+	JA          storeslow_1625
 	VMASKMOVPS  Y5, Y0, (R11)
-	JMP         stored_1620
+	JMP         stored_1626
 
-storeslow_1619:
+storeslow_1625:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1621:
+copy_1627:
 	CMPQ R14, R13
-	JGE  copied_1622
+	JGE  copied_1628
 	MOVL (SP)(R14*1), R15
 	MOVL R15, (R11)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1621
+	JMP  copy_1627
 
-copied_1622:
-stored_1620:
+copied_1628:
+stored_1626:
 	MOVQ R12, R11
 
-done_1592:
+done_1598:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_1588
+	JMP  rows_1594
 
-rowsdone_1589:
+rowsdone_1595:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -17588,9 +17770,9 @@ TEXT ·finiteAVX2(SB), NOSPLIT, $72-49
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000020, DX
 
-singles_1623:
+singles_1629:
 	CMPQ    BX, DX
-	JGT     tail_1624
+	JGT     tail_1630
 	VMOVUPD (AX)(BX*2), Y2
 	VMOVUPD 32(AX)(BX*2), Y3
 	VMOVUPD (CX)(BX*2), Y4
@@ -17602,12 +17784,12 @@ singles_1623:
 	VSUBPD  Y3, Y3, Y3
 	VADDPD  Y3, Y1, Y1
 	ADDQ    $0x00000020, BX
-	JMP     singles_1623
+	JMP     singles_1629
 
-tail_1624:
+tail_1630:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_1625
+	JEQ     done_1631
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
@@ -17616,15 +17798,15 @@ tail_1624:
 	LEAQ    (AX)(BX*2), R8
 	XORQ    AX, AX
 
-copy_1626:
+copy_1632:
 	CMPQ AX, SI
-	JGE  copied_1627
+	JGE  copied_1633
 	MOVL (R8)(AX*1), DI
 	MOVL DI, (SP)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1626
+	JMP  copy_1632
 
-copied_1627:
+copied_1633:
 	VMOVUPD (SP), Y2
 	VMOVUPD 32(SP), Y3
 	VXORPS  Y4, Y4, Y4
@@ -17635,15 +17817,15 @@ copied_1627:
 	LEAQ    (CX)(BX*2), SI
 	XORQ    CX, CX
 
-copy_1628:
+copy_1634:
 	CMPQ CX, AX
-	JGE  copied_1629
+	JGE  copied_1635
 	MOVL (SI)(CX*1), BX
 	MOVL BX, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_1628
+	JMP  copy_1634
 
-copied_1629:
+copied_1635:
 	VMOVUPD (SP), Y4
 	VMOVUPD 32(SP), Y5
 	VADDPD  Y4, Y2, Y2
@@ -17654,7 +17836,7 @@ copied_1629:
 	VADDPD  Y3, Y1, Y1
 	MOVQ    DX, BX
 
-done_1625:
+done_1631:
 	VADDPD Y1, Y0, Y0
 	VPTEST Y0, Y0
 	SETEQ  AL
@@ -17687,9 +17869,9 @@ TEXT ·invStdAVX2(SB), NOSPLIT, $72-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000020, DX
 
-singles_1630:
+singles_1636:
 	CMPQ    BX, DX
-	JGT     tail_1631
+	JGT     tail_1637
 	VMOVUPD (CX)(BX*2), Y3
 	VMOVUPD 32(CX)(BX*2), Y4
 	VMULPD  Y0, Y3, Y3
@@ -17703,12 +17885,12 @@ singles_1630:
 	VMOVUPD Y3, (AX)(BX*2)
 	VMOVUPD Y4, 32(AX)(BX*2)
 	ADDQ    $0x00000020, BX
-	JMP     singles_1630
+	JMP     singles_1636
 
-tail_1631:
+tail_1637:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_1632
+	JEQ     done_1638
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -17717,15 +17899,15 @@ tail_1631:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_1633:
+copy_1639:
 	CMPQ CX, SI
-	JGE  copied_1634
+	JGE  copied_1640
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_1633
+	JMP  copy_1639
 
-copied_1634:
+copied_1640:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VMULPD  Y0, Y3, Y3
@@ -17743,18 +17925,18 @@ copied_1634:
 	LEAQ    (AX)(BX*2), SI
 	XORQ    AX, AX
 
-copy_1635:
+copy_1641:
 	CMPQ AX, CX
-	JGE  copied_1636
+	JGE  copied_1642
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_1635
+	JMP  copy_1641
 
-copied_1636:
+copied_1642:
 	MOVQ DX, BX
 
-done_1632:
+done_1638:
 	VZEROUPPER
 	RET
 
@@ -17786,9 +17968,9 @@ TEXT ·foldAVX2(SB), NOSPLIT, $72-200
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000020, R10
 
-singles_1637:
+singles_1643:
 	CMPQ         R11, R10
-	JGT          tail_1638
+	JGT          tail_1644
 	VMOVUPD      (BX)(R11*2), Y3
 	VMOVUPD      32(BX)(R11*2), Y4
 	VMOVUPD      (SI)(R11*2), Y5
@@ -17864,12 +18046,12 @@ singles_1637:
 	VINSERTF128  $0x01, X4, Y3, Y3
 	VMOVUPS      Y3, (DX)(R11*1)
 	ADDQ         $0x00000020, R11
-	JMP          singles_1637
+	JMP          singles_1643
 
-tail_1638:
+tail_1644:
 	ADDQ    $0x00000020, R10
 	CMPQ    R11, R10
-	JEQ     done_1639
+	JEQ     done_1645
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -17878,15 +18060,15 @@ tail_1638:
 	LEAQ    (BX)(R11*2), R14
 	XORQ    BX, BX
 
-copy_1640:
+copy_1646:
 	CMPQ BX, R12
-	JGE  copied_1641
+	JGE  copied_1647
 	MOVL (R14)(BX*1), R13
 	MOVL R13, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1640
+	JMP  copy_1646
 
-copied_1641:
+copied_1647:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -17897,71 +18079,71 @@ copied_1641:
 	LEAQ    (SI)(R11*2), R13
 	XORQ    SI, SI
 
-copy_1642:
+copy_1648:
 	CMPQ SI, BX
-	JGE  copied_1643
+	JGE  copied_1649
 	MOVL (R13)(SI*1), R12
 	MOVL R12, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1642
+	JMP  copy_1648
 
-copied_1643:
+copied_1649:
 	VMOVUPD    (SP), Y5
 	VMOVUPD    32(SP), Y6
 	LEAQ       (R8)(R11*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1644
+	JA         loadslow_1650
 	VMASKMOVPS (BX), Y2, Y7
-	JMP        loaded_1645
+	JMP        loaded_1651
 
-loadslow_1644:
+loadslow_1650:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R8, R8
 
-copy_1646:
+copy_1652:
 	CMPQ R8, SI
-	JGE  copied_1647
+	JGE  copied_1653
 	MOVL (BX)(R8*1), R12
 	MOVL R12, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1646
+	JMP  copy_1652
 
-copied_1647:
+copied_1653:
 	VMOVUPS (SP), Y7
 
-loaded_1645:
+loaded_1651:
 	LEAQ       (R9)(R11*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1648
+	JA         loadslow_1654
 	VMASKMOVPS (BX), Y2, Y8
-	JMP        loaded_1649
+	JMP        loaded_1655
 
-loadslow_1648:
+loadslow_1654:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    R8, R8
 
-copy_1650:
+copy_1656:
 	CMPQ R8, SI
-	JGE  copied_1651
+	JGE  copied_1657
 	MOVL (BX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1650
+	JMP  copy_1656
 
-copied_1651:
+copied_1657:
 	VMOVUPS (SP), Y8
 
-loaded_1649:
+loaded_1655:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
@@ -17970,15 +18152,15 @@ loaded_1649:
 	LEAQ    (DI)(R11*2), R8
 	XORQ    SI, SI
 
-copy_1652:
+copy_1658:
 	CMPQ SI, BX
-	JGE  copied_1653
+	JGE  copied_1659
 	MOVL (R8)(SI*1), DI
 	MOVL DI, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1652
+	JMP  copy_1658
 
-copied_1653:
+copied_1659:
 	VMOVUPD      (SP), Y9
 	VMOVUPD      32(SP), Y10
 	VMULPD       Y5, Y3, Y11
@@ -18044,48 +18226,48 @@ copied_1653:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_1654
+	JA           storeslow_1660
 	VMASKMOVPS   Y4, Y2, (AX)
-	JMP          stored_1655
+	JMP          stored_1661
 
-storeslow_1654:
+storeslow_1660:
 	VMOVUPS Y4, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_1656:
+copy_1662:
 	CMPQ SI, BX
-	JGE  copied_1657
+	JGE  copied_1663
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_1656
+	JMP  copy_1662
 
-copied_1657:
-stored_1655:
+copied_1663:
+stored_1661:
 	LEAQ       (CX)(R11*1), AX
 	MOVQ       AX, CX
 	ANDQ       $0x00000fff, CX
 	CMPQ       CX, $0x00000fe0
-	JA         storeslow_1658
+	JA         storeslow_1664
 	VMASKMOVPS Y6, Y2, (AX)
-	JMP        stored_1659
+	JMP        stored_1665
 
-storeslow_1658:
+storeslow_1664:
 	VMOVUPS Y6, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_1660:
+copy_1666:
 	CMPQ BX, CX
-	JGE  copied_1661
+	JGE  copied_1667
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1660
+	JMP  copy_1666
 
-copied_1661:
-stored_1659:
+copied_1667:
+stored_1665:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y0, X1
 	VCVTPD2PSY  Y5, X0
@@ -18094,28 +18276,28 @@ stored_1659:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_1662
+	JA          storeslow_1668
 	VMASKMOVPS  Y1, Y2, (AX)
-	JMP         stored_1663
+	JMP         stored_1669
 
-storeslow_1662:
+storeslow_1668:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_1664:
+copy_1670:
 	CMPQ DX, CX
-	JGE  copied_1665
+	JGE  copied_1671
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_1664
+	JMP  copy_1670
 
-copied_1665:
-stored_1663:
+copied_1671:
+stored_1669:
 	MOVQ R10, R11
 
-done_1639:
+done_1645:
 	VZEROUPPER
 	RET
 
@@ -18126,7 +18308,7 @@ TEXT ·scaleRowsAVX2(SB), NOSPLIT, $72-136
 
 	// scaleRowsAVX2: y = x*scale[i] + shift[i] over runs of width values.
 	CMPQ    stream+128(FP), $0x00
-	JNE     nontemporal_1666
+	JNE     nontemporal_1672
 	MOVQ    y_base+0(FP), AX
 	MOVQ    x_base+24(FP), CX
 	MOVQ    width+96(FP), DX
@@ -18144,10 +18326,10 @@ TEXT ·scaleRowsAVX2(SB), NOSPLIT, $72-136
 	NEGQ    DI
 	VMOVDQU 32(R8)(DI*1), Y0
 
-sample_1667:
+sample_1673:
 	XORQ DI, DI
 
-channel_1668:
+channel_1674:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         shift_base+72(FP), R8
@@ -18157,17 +18339,17 @@ channel_1668:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000080, R9
 
-blocks_1672:
+blocks_1678:
 	CMPQ       R8, R9
-	JGT        blocksdone_1673
+	JGT        blocksdone_1679
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_1674
+	JZ         noprefetch_1680
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 
-noprefetch_1674:
+noprefetch_1680:
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
@@ -18181,91 +18363,91 @@ noprefetch_1674:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 96(AX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_1672
+	JMP         blocks_1678
 
-blocksdone_1673:
+blocksdone_1679:
 	ADDQ $0x00000060, R9
 
-singles_1669:
+singles_1675:
 	CMPQ        R8, R9
-	JGT         tail_1670
+	JGT         tail_1676
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_1669
+	JMP         singles_1675
 
-tail_1670:
+tail_1676:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_1671
+	JEQ        done_1677
 	LEAQ       (CX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1675
+	JA         loadslow_1681
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1676
+	JMP        loaded_1682
 
-loadslow_1675:
+loadslow_1681:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1677:
+copy_1683:
 	CMPQ R12, R11
-	JGE  copied_1678
+	JGE  copied_1684
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1677
+	JMP  copy_1683
 
-copied_1678:
+copied_1684:
 	VMOVUPS (SP), Y3
 
-loaded_1676:
+loaded_1682:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1679
+	JA          storeslow_1685
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1680
+	JMP         stored_1686
 
-storeslow_1679:
+storeslow_1685:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1681:
+copy_1687:
 	CMPQ R11, R10
-	JGE  copied_1682
+	JGE  copied_1688
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1681
+	JMP  copy_1687
 
-copied_1682:
-stored_1680:
+copied_1688:
+stored_1686:
 	MOVQ R9, R8
 
-done_1671:
+done_1677:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, scale_len+56(FP)
-	JB   channel_1668
+	JB   channel_1674
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_1667
+	JNZ  sample_1673
 	VZEROUPPER
 	RET
 
-nontemporal_1666:
+nontemporal_1672:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+96(FP), DX
@@ -18278,10 +18460,10 @@ nontemporal_1666:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 
-sample_1683:
+sample_1689:
 	XORQ DI, DI
 
-channel_1684:
+channel_1690:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -18294,11 +18476,11 @@ channel_1684:
 	XORQ         R10, R10
 	MOVQ         AX, R9
 	ANDQ         $0x3f, R9
-	JZ           headed_1685
+	JZ           headed_1691
 	MOVQ         $0x00000040, R10
 	SUBQ         R9, R10
 	TESTQ        DI, DI
-	JNZ          merge_1686
+	JNZ          merge_1692
 	MOVQ         R10, R9
 	SHRQ         $0x02, R9
 	MOVQ         R9, R11
@@ -18312,76 +18494,76 @@ channel_1684:
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000020, R9
 
-singles_1687:
+singles_1693:
 	CMPQ        R11, R9
-	JGT         tail_1688
+	JGT         tail_1694
 	VMOVUPS     (CX)(R11*1), Y5
 	VFMADD213PS Y3, Y2, Y5
 	VMOVUPS     Y5, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1687
+	JMP         singles_1693
 
-tail_1688:
+tail_1694:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_1689
+	JEQ        done_1695
 	LEAQ       (CX)(R11*1), R12
 	MOVQ       R12, R13
 	ANDQ       $0x00000fff, R13
 	CMPQ       R13, $0x00000fe0
-	JA         loadslow_1690
+	JA         loadslow_1696
 	VMASKMOVPS (R12), Y4, Y5
-	JMP        loaded_1691
+	JMP        loaded_1697
 
-loadslow_1690:
+loadslow_1696:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R13
 	XORQ    R14, R14
 
-copy_1692:
+copy_1698:
 	CMPQ R14, R13
-	JGE  copied_1693
+	JGE  copied_1699
 	MOVL (R12)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_1692
+	JMP  copy_1698
 
-copied_1693:
+copied_1699:
 	VMOVUPS (SP), Y5
 
-loaded_1691:
+loaded_1697:
 	VFMADD213PS Y3, Y2, Y5
 	LEAQ        (AX)(R11*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1694
+	JA          storeslow_1700
 	VMASKMOVPS  Y5, Y4, (R11)
-	JMP         stored_1695
+	JMP         stored_1701
 
-storeslow_1694:
+storeslow_1700:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1696:
+copy_1702:
 	CMPQ R13, R12
-	JGE  copied_1697
+	JGE  copied_1703
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1696
+	JMP  copy_1702
 
-copied_1697:
-stored_1695:
+copied_1703:
+stored_1701:
 	MOVQ R9, R11
 
-done_1689:
-	JMP headed_1685
+done_1695:
+	JMP headed_1691
 
-merge_1686:
+merge_1692:
 	MOVQ        R9, R11
 	MOVQ        $0x00000020, R13
 	CMPQ        R11, R13
@@ -18403,7 +18585,7 @@ merge_1686:
 	VBLENDVPS   Y6, Y1, Y5, Y5
 	VMOVNTPS    Y5, 32(AX)(R9*1)
 
-headed_1685:
+headed_1691:
 	MOVQ R8, R9
 	SUBQ R10, R9
 	ANDQ $-64, R9
@@ -18411,17 +18593,17 @@ headed_1685:
 	LEAQ (R10)(R9*1), R9
 	SUBQ $0x00000080, R9
 
-blocks_1701:
+blocks_1707:
 	CMPQ       R11, R9
-	JGT        blocksdone_1702
+	JGT        blocksdone_1708
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_1703
+	JZ         noprefetch_1709
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R11*1)
 	PREFETCHT0 64(R10)(R11*1)
 
-noprefetch_1703:
+noprefetch_1709:
 	LEAQ        16384(AX)(R11*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -18438,81 +18620,81 @@ noprefetch_1703:
 	VFMADD213PS Y3, Y2, Y5
 	VMOVNTPS    Y5, 96(AX)(R11*1)
 	ADDQ        $0x00000080, R11
-	JMP         blocks_1701
+	JMP         blocks_1707
 
-blocksdone_1702:
+blocksdone_1708:
 	ADDQ $0x00000060, R9
 
-singles_1698:
+singles_1704:
 	CMPQ        R11, R9
-	JGT         tail_1699
+	JGT         tail_1705
 	VMOVUPS     (CX)(R11*1), Y5
 	VFMADD213PS Y3, Y2, Y5
 	VMOVNTPS    Y5, (AX)(R11*1)
 	ADDQ        $0x00000020, R11
-	JMP         singles_1698
+	JMP         singles_1704
 
-tail_1699:
+tail_1705:
 	ADDQ       $0x00000020, R9
 	CMPQ       R11, R9
-	JEQ        done_1700
+	JEQ        done_1706
 	LEAQ       (CX)(R11*1), R10
 	MOVQ       R10, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1704
+	JA         loadslow_1710
 	VMASKMOVPS (R10), Y4, Y5
-	JMP        loaded_1705
+	JMP        loaded_1711
 
-loadslow_1704:
+loadslow_1710:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1706:
+copy_1712:
 	CMPQ R13, R12
-	JGE  copied_1707
+	JGE  copied_1713
 	MOVL (R10)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1706
+	JMP  copy_1712
 
-copied_1707:
+copied_1713:
 	VMOVUPS (SP), Y5
 
-loaded_1705:
+loaded_1711:
 	VFMADD213PS Y3, Y2, Y5
 	LEAQ        (AX)(R11*1), R10
 	MOVQ        R10, R11
 	ANDQ        $0x00000fff, R11
 	CMPQ        R11, $0x00000fe0
-	JA          storeslow_1708
+	JA          storeslow_1714
 	VMASKMOVPS  Y5, Y4, (R10)
-	JMP         stored_1709
+	JMP         stored_1715
 
-storeslow_1708:
+storeslow_1714:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1710:
+copy_1716:
 	CMPQ R12, R11
-	JGE  copied_1711
+	JGE  copied_1717
 	MOVL (SP)(R12*1), R13
 	MOVL R13, (R10)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1710
+	JMP  copy_1716
 
-copied_1711:
-stored_1709:
+copied_1717:
+stored_1715:
 	MOVQ R9, R11
 
-done_1700:
+done_1706:
 	MOVQ        R8, R9
 	SUBQ        R11, R9
-	JZ          tailkept_1712
+	JZ          tailkept_1718
 	MOVQ        R9, R10
 	MOVQ        $0x00000020, R12
 	CMPQ        R10, R12
@@ -18530,15 +18712,15 @@ done_1700:
 	VFMADD213PS Y3, Y2, Y1
 	VMOVAPS     Y1, Y1
 
-tailkept_1712:
+tailkept_1718:
 	ADDQ       R8, AX
 	ADDQ       R8, CX
 	INCQ       DI
 	CMPQ       DI, scale_len+56(FP)
-	JB         channel_1684
+	JB         channel_1690
 	MOVQ       AX, DI
 	ANDQ       $0x3f, DI
-	JZ         flushed_1713
+	JZ         flushed_1719
 	MOVQ       DI, R8
 	MOVQ       $0x00000020, R10
 	CMPQ       R8, R10
@@ -18554,11 +18736,11 @@ tailkept_1712:
 	VMASKMOVPS Y0, Y2, (AX)(DI*1)
 	VMASKMOVPS Y1, Y3, 32(AX)(DI*1)
 
-flushed_1713:
+flushed_1719:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_1683
+	JNZ  sample_1689
 	SFENCE
 	VZEROUPPER
 	RET
@@ -18586,21 +18768,21 @@ TEXT ·scaleShortRowsAVX2(SB), NOSPLIT, $72-136
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
 
-group_1714:
+group_1720:
 	XORQ DI, DI
 
-channel_1715:
+channel_1721:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y1
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Y2
 	MOVQ         prefetch+120(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_1716
+	JZ           noprefetch_1722
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_1717:
+prefetch_1723:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -18608,23 +18790,23 @@ prefetch_1717:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_1717
+	JNZ        prefetch_1723
 
-noprefetch_1716:
+noprefetch_1722:
 	MOVQ DX, R8
 	ANDQ $-32, R8
 	XORQ R9, R9
 
-pairs_1718:
+pairs_1724:
 	LEAQ 64(R9), R10
 	CMPQ R10, R8
-	JA   single_1719
+	JA   single_1725
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_1722:
+down_1728:
 	CMPQ        R12, $0x02
-	JB          downlast_1723
+	JB          downlast_1729
 	VMOVUPS     (CX)(R9*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R9*1)
@@ -18640,11 +18822,11 @@ down_1722:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_1722
+	JMP         down_1728
 
-downlast_1723:
+downlast_1729:
 	TESTQ       R12, R12
-	JZ          downdone_1724
+	JZ          downdone_1730
 	VMOVUPS     (CX)(R9*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R9*1)
@@ -18652,20 +18834,20 @@ downlast_1723:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 32(AX)(R9*1)
 
-downdone_1724:
+downdone_1730:
 	MOVQ R10, R9
-	JMP  pairs_1718
+	JMP  pairs_1724
 
-single_1719:
+single_1725:
 	CMPQ R9, R8
-	JAE  tail_1720
+	JAE  tail_1726
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_1725:
+down_1731:
 	CMPQ        R11, $0x02
-	JB          downlast_1726
+	JB          downlast_1732
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
@@ -18675,196 +18857,196 @@ down_1725:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_1725
+	JMP         down_1731
 
-downlast_1726:
+downlast_1732:
 	TESTQ       R11, R11
-	JZ          downdone_1727
+	JZ          downdone_1733
 	VMOVUPS     (CX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (AX)(R8*1)
 
-downdone_1727:
+downdone_1733:
 	ADDQ $0x00000020, R9
 
-tail_1720:
+tail_1726:
 	CMPQ R9, DX
-	JAE  positionsdone_1721
+	JAE  positionsdone_1727
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_1728:
+down_1734:
 	CMPQ       R10, $0x02
-	JB         downlast_1729
+	JB         downlast_1735
 	LEAQ       (CX)(R8*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1731
+	JA         loadslow_1737
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_1732
+	JMP        loaded_1738
 
-loadslow_1731:
+loadslow_1737:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1733:
+copy_1739:
 	CMPQ R13, R12
-	JGE  copied_1734
+	JGE  copied_1740
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1733
+	JMP  copy_1739
 
-copied_1734:
+copied_1740:
 	VMOVUPS (SP), Y3
 
-loaded_1732:
+loaded_1738:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1735
+	JA          storeslow_1741
 	VMASKMOVPS  Y3, Y0, (R11)
-	JMP         stored_1736
+	JMP         stored_1742
 
-storeslow_1735:
+storeslow_1741:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1737:
+copy_1743:
 	CMPQ R13, R12
-	JGE  copied_1738
+	JGE  copied_1744
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1737
+	JMP  copy_1743
 
-copied_1738:
-stored_1736:
+copied_1744:
+stored_1742:
 	LEAQ       (CX)(R9*1), R11
 	MOVQ       R11, R12
 	ANDQ       $0x00000fff, R12
 	CMPQ       R12, $0x00000fe0
-	JA         loadslow_1739
+	JA         loadslow_1745
 	VMASKMOVPS (R11), Y0, Y3
-	JMP        loaded_1740
+	JMP        loaded_1746
 
-loadslow_1739:
+loadslow_1745:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1741:
+copy_1747:
 	CMPQ R13, R12
-	JGE  copied_1742
+	JGE  copied_1748
 	MOVL (R11)(R13*1), R14
 	MOVL R14, (SP)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1741
+	JMP  copy_1747
 
-copied_1742:
+copied_1748:
 	VMOVUPS (SP), Y3
 
-loaded_1740:
+loaded_1746:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R9*1), R11
 	MOVQ        R11, R12
 	ANDQ        $0x00000fff, R12
 	CMPQ        R12, $0x00000fe0
-	JA          storeslow_1743
+	JA          storeslow_1749
 	VMASKMOVPS  Y3, Y0, (R11)
-	JMP         stored_1744
+	JMP         stored_1750
 
-storeslow_1743:
+storeslow_1749:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R12
 	XORQ    R13, R13
 
-copy_1745:
+copy_1751:
 	CMPQ R13, R12
-	JGE  copied_1746
+	JGE  copied_1752
 	MOVL (SP)(R13*1), R14
 	MOVL R14, (R11)(R13*1)
 	ADDQ $0x04, R13
-	JMP  copy_1745
+	JMP  copy_1751
 
-copied_1746:
-stored_1744:
+copied_1752:
+stored_1750:
 	LEAQ (R8)(BX*2), R8
 	LEAQ (R9)(BX*2), R9
 	SUBQ $0x02, R10
-	JMP  down_1728
+	JMP  down_1734
 
-downlast_1729:
+downlast_1735:
 	TESTQ      R10, R10
-	JZ         downdone_1730
+	JZ         downdone_1736
 	LEAQ       (CX)(R8*1), R9
 	MOVQ       R9, R10
 	ANDQ       $0x00000fff, R10
 	CMPQ       R10, $0x00000fe0
-	JA         loadslow_1747
+	JA         loadslow_1753
 	VMASKMOVPS (R9), Y0, Y3
-	JMP        loaded_1748
+	JMP        loaded_1754
 
-loadslow_1747:
+loadslow_1753:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1749:
+copy_1755:
 	CMPQ R11, R10
-	JGE  copied_1750
+	JGE  copied_1756
 	MOVL (R9)(R11*1), R12
 	MOVL R12, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1749
+	JMP  copy_1755
 
-copied_1750:
+copied_1756:
 	VMOVUPS (SP), Y3
 
-loaded_1748:
+loaded_1754:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (AX)(R8*1), R8
 	MOVQ        R8, R9
 	ANDQ        $0x00000fff, R9
 	CMPQ        R9, $0x00000fe0
-	JA          storeslow_1751
+	JA          storeslow_1757
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1752
+	JMP         stored_1758
 
-storeslow_1751:
+storeslow_1757:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R9
 	XORQ    R10, R10
 
-copy_1753:
+copy_1759:
 	CMPQ R10, R9
-	JGE  copied_1754
+	JGE  copied_1760
 	MOVL (SP)(R10*1), R11
 	MOVL R11, (R8)(R10*1)
 	ADDQ $0x04, R10
-	JMP  copy_1753
+	JMP  copy_1759
 
-copied_1754:
-stored_1752:
-downdone_1730:
-positionsdone_1721:
+copied_1760:
+stored_1758:
+downdone_1736:
+positionsdone_1727:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_1715
+	JB      channel_1721
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -18872,13 +19054,13 @@ positionsdone_1721:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+104(FP)
-	JZ      done_1755
+	JZ      done_1761
 	MOVQ    group+128(FP), SI
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
-	JMP     group_1714
+	JMP     group_1720
 
-done_1755:
+done_1761:
 	VZEROUPPER
 	RET
 
@@ -18889,7 +19071,7 @@ TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
 
 	// scaleColsAVX2: y = x*scale[i] + shift[i] over rows of len(scale) values.
 	CMPQ    stream+120(FP), $0x00
-	JNE     nontemporal_1756
+	JNE     nontemporal_1762
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -18900,12 +19082,12 @@ TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    scale_len+56(FP), $0x00000030
-	JA      streaming_1757
+	JA      streaming_1763
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, scale_len+56(FP)
-	JZ      full_1758
+	JZ      full_1764
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_true_false
 	CMPQ    CX, $0x02
@@ -18919,7 +19101,7 @@ TEXT ·scaleColsAVX2(SB), NOSPLIT, $72-128
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX2_v6_true_false
 
-full_1758:
+full_1764:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_false_false
 	CMPQ    CX, $0x02
@@ -18958,10 +19140,10 @@ full_1758:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1759:
+row_1765:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1760
+	JZ         noprefetch_1766
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -18969,7 +19151,7 @@ row_1759:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1760:
+noprefetch_1766:
 	VMOVUPS     (DX), Y12
 	VFMADD213PS Y1, Y0, Y12
 	VMOVUPS     Y12, (CX)
@@ -18991,7 +19173,7 @@ noprefetch_1760:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1759
+	JNZ         row_1765
 	VZEROUPPER
 	RET
 
@@ -19020,17 +19202,17 @@ scaleColsAVX2_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1761:
+row_1767:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1762
+	JZ         noprefetch_1768
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1762:
+noprefetch_1768:
 	VMOVUPS     (DX), Y10
 	VFMADD213PS Y1, Y0, Y10
 	VMOVUPS     Y10, (CX)
@@ -19049,7 +19231,7 @@ noprefetch_1762:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1761
+	JNZ         row_1767
 	VZEROUPPER
 	RET
 
@@ -19074,16 +19256,16 @@ scaleColsAVX2_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1763:
+row_1769:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1764
+	JZ         noprefetch_1770
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1764:
+noprefetch_1770:
 	VMOVUPS     (DX), Y8
 	VFMADD213PS Y1, Y0, Y8
 	VMOVUPS     Y8, (CX)
@@ -19099,7 +19281,7 @@ noprefetch_1764:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1763
+	JNZ         row_1769
 	VZEROUPPER
 	RET
 
@@ -19120,15 +19302,15 @@ scaleColsAVX2_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1765:
+row_1771:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1766
+	JZ         noprefetch_1772
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1766:
+noprefetch_1772:
 	VMOVUPS     (DX), Y6
 	VFMADD213PS Y1, Y0, Y6
 	VMOVUPS     Y6, (CX)
@@ -19141,7 +19323,7 @@ noprefetch_1766:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1765
+	JNZ         row_1771
 	VZEROUPPER
 	RET
 
@@ -19158,14 +19340,14 @@ scaleColsAVX2_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1767:
+row_1773:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1768
+	JZ         noprefetch_1774
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1768:
+noprefetch_1774:
 	VMOVUPS     (DX), Y4
 	VFMADD213PS Y1, Y0, Y4
 	VMOVUPS     Y4, (CX)
@@ -19175,7 +19357,7 @@ noprefetch_1768:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1767
+	JNZ         row_1773
 	VZEROUPPER
 	RET
 
@@ -19188,20 +19370,20 @@ scaleColsAVX2_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1769:
+row_1775:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1770
+	JZ         noprefetch_1776
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_1770:
+noprefetch_1776:
 	VMOVUPS     (DX), Y2
 	VFMADD213PS Y1, Y0, Y2
 	VMOVUPS     Y2, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1769
+	JNZ         row_1775
 	VZEROUPPER
 	RET
 
@@ -19231,65 +19413,65 @@ scaleColsAVX2_v6_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1771
+	JA         loadslow_1777
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1772
+	JMP        loaded_1778
 
-loadslow_1771:
+loadslow_1777:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1773:
+copy_1779:
 	CMPQ BX, DX
-	JGE  copied_1774
+	JGE  copied_1780
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1773
+	JMP  copy_1779
 
-copied_1774:
+copied_1780:
 	VMOVUPS (SP), Y11
 
-loaded_1772:
+loaded_1778:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       160(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1775
+	JA         loadslow_1781
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1776
+	JMP        loaded_1782
 
-loadslow_1775:
+loadslow_1781:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1777:
+copy_1783:
 	CMPQ BX, DX
-	JGE  copied_1778
+	JGE  copied_1784
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1777
+	JMP  copy_1783
 
-copied_1778:
+copied_1784:
 	VMOVUPS (SP), Y12
 
-loaded_1776:
+loaded_1782:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1779:
+row_1785:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1780
+	JZ         noprefetch_1786
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -19297,7 +19479,7 @@ row_1779:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1780:
+noprefetch_1786:
 	VMOVUPS     (DX), Y13
 	VFMADD213PS Y2, Y1, Y13
 	VMOVUPS     Y13, (CX)
@@ -19317,57 +19499,57 @@ noprefetch_1780:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1781
+	JA          loadslow_1787
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_1782
+	JMP         loaded_1788
 
-loadslow_1781:
+loadslow_1787:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1783:
+copy_1789:
 	CMPQ R8, DI
-	JGE  copied_1784
+	JGE  copied_1790
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1783
+	JMP  copy_1789
 
-copied_1784:
+copied_1790:
 	VMOVUPS (SP), Y13
 
-loaded_1782:
+loaded_1788:
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        160(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1785
+	JA          storeslow_1791
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_1786
+	JMP         stored_1792
 
-storeslow_1785:
+storeslow_1791:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1787:
+copy_1793:
 	CMPQ R8, DI
-	JGE  copied_1788
+	JGE  copied_1794
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1787
+	JMP  copy_1793
 
-copied_1788:
-stored_1786:
+copied_1794:
+stored_1792:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1779
+	JNZ  row_1785
 	VZEROUPPER
 	RET
 
@@ -19393,72 +19575,72 @@ scaleColsAVX2_v5_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1789
+	JA         loadslow_1795
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1790
+	JMP        loaded_1796
 
-loadslow_1789:
+loadslow_1795:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1791:
+copy_1797:
 	CMPQ BX, DX
-	JGE  copied_1792
+	JGE  copied_1798
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1791
+	JMP  copy_1797
 
-copied_1792:
+copied_1798:
 	VMOVUPS (SP), Y9
 
-loaded_1790:
+loaded_1796:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       128(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1793
+	JA         loadslow_1799
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1794
+	JMP        loaded_1800
 
-loadslow_1793:
+loadslow_1799:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1795:
+copy_1801:
 	CMPQ BX, DX
-	JGE  copied_1796
+	JGE  copied_1802
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1795
+	JMP  copy_1801
 
-copied_1796:
+copied_1802:
 	VMOVUPS (SP), Y10
 
-loaded_1794:
+loaded_1800:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1797:
+row_1803:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1798
+	JZ         noprefetch_1804
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1798:
+noprefetch_1804:
 	VMOVUPS     (DX), Y11
 	VFMADD213PS Y2, Y1, Y11
 	VMOVUPS     Y11, (CX)
@@ -19475,57 +19657,57 @@ noprefetch_1798:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1799
+	JA          loadslow_1805
 	VMASKMOVPS  (SI), Y0, Y11
-	JMP         loaded_1800
+	JMP         loaded_1806
 
-loadslow_1799:
+loadslow_1805:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1801:
+copy_1807:
 	CMPQ R8, DI
-	JGE  copied_1802
+	JGE  copied_1808
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1801
+	JMP  copy_1807
 
-copied_1802:
+copied_1808:
 	VMOVUPS (SP), Y11
 
-loaded_1800:
+loaded_1806:
 	VFMADD213PS Y10, Y9, Y11
 	LEAQ        128(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1803
+	JA          storeslow_1809
 	VMASKMOVPS  Y11, Y0, (SI)
-	JMP         stored_1804
+	JMP         stored_1810
 
-storeslow_1803:
+storeslow_1809:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1805:
+copy_1811:
 	CMPQ R8, DI
-	JGE  copied_1806
+	JGE  copied_1812
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1805
+	JMP  copy_1811
 
-copied_1806:
-stored_1804:
+copied_1812:
+stored_1810:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1797
+	JNZ  row_1803
 	VZEROUPPER
 	RET
 
@@ -19547,71 +19729,71 @@ scaleColsAVX2_v4_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1807
+	JA         loadslow_1813
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1808
+	JMP        loaded_1814
 
-loadslow_1807:
+loadslow_1813:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1809:
+copy_1815:
 	CMPQ BX, DX
-	JGE  copied_1810
+	JGE  copied_1816
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1809
+	JMP  copy_1815
 
-copied_1810:
+copied_1816:
 	VMOVUPS (SP), Y7
 
-loaded_1808:
+loaded_1814:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1811
+	JA         loadslow_1817
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1812
+	JMP        loaded_1818
 
-loadslow_1811:
+loadslow_1817:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1813:
+copy_1819:
 	CMPQ BX, DX
-	JGE  copied_1814
+	JGE  copied_1820
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1813
+	JMP  copy_1819
 
-copied_1814:
+copied_1820:
 	VMOVUPS (SP), Y8
 
-loaded_1812:
+loaded_1818:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1815:
+row_1821:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1816
+	JZ         noprefetch_1822
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1816:
+noprefetch_1822:
 	VMOVUPS     (DX), Y9
 	VFMADD213PS Y2, Y1, Y9
 	VMOVUPS     Y9, (CX)
@@ -19625,57 +19807,57 @@ noprefetch_1816:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1817
+	JA          loadslow_1823
 	VMASKMOVPS  (SI), Y0, Y9
-	JMP         loaded_1818
+	JMP         loaded_1824
 
-loadslow_1817:
+loadslow_1823:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1819:
+copy_1825:
 	CMPQ R8, DI
-	JGE  copied_1820
+	JGE  copied_1826
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1819
+	JMP  copy_1825
 
-copied_1820:
+copied_1826:
 	VMOVUPS (SP), Y9
 
-loaded_1818:
+loaded_1824:
 	VFMADD213PS Y8, Y7, Y9
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1821
+	JA          storeslow_1827
 	VMASKMOVPS  Y9, Y0, (SI)
-	JMP         stored_1822
+	JMP         stored_1828
 
-storeslow_1821:
+storeslow_1827:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1823:
+copy_1829:
 	CMPQ R8, DI
-	JGE  copied_1824
+	JGE  copied_1830
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1823
+	JMP  copy_1829
 
-copied_1824:
-stored_1822:
+copied_1830:
+stored_1828:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1815
+	JNZ  row_1821
 	VZEROUPPER
 	RET
 
@@ -19693,70 +19875,70 @@ scaleColsAVX2_v3_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1825
+	JA         loadslow_1831
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1826
+	JMP        loaded_1832
 
-loadslow_1825:
+loadslow_1831:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1827:
+copy_1833:
 	CMPQ BX, DX
-	JGE  copied_1828
+	JGE  copied_1834
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1827
+	JMP  copy_1833
 
-copied_1828:
+copied_1834:
 	VMOVUPS (SP), Y5
 
-loaded_1826:
+loaded_1832:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1829
+	JA         loadslow_1835
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1830
+	JMP        loaded_1836
 
-loadslow_1829:
+loadslow_1835:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1831:
+copy_1837:
 	CMPQ BX, DX
-	JGE  copied_1832
+	JGE  copied_1838
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1831
+	JMP  copy_1837
 
-copied_1832:
+copied_1838:
 	VMOVUPS (SP), Y6
 
-loaded_1830:
+loaded_1836:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1833:
+row_1839:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1834
+	JZ         noprefetch_1840
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1834:
+noprefetch_1840:
 	VMOVUPS     (DX), Y7
 	VFMADD213PS Y2, Y1, Y7
 	VMOVUPS     Y7, (CX)
@@ -19767,57 +19949,57 @@ noprefetch_1834:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1835
+	JA          loadslow_1841
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_1836
+	JMP         loaded_1842
 
-loadslow_1835:
+loadslow_1841:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1837:
+copy_1843:
 	CMPQ R8, DI
-	JGE  copied_1838
+	JGE  copied_1844
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1837
+	JMP  copy_1843
 
-copied_1838:
+copied_1844:
 	VMOVUPS (SP), Y7
 
-loaded_1836:
+loaded_1842:
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1839
+	JA          storeslow_1845
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_1840
+	JMP         stored_1846
 
-storeslow_1839:
+storeslow_1845:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1841:
+copy_1847:
 	CMPQ R8, DI
-	JGE  copied_1842
+	JGE  copied_1848
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1841
+	JMP  copy_1847
 
-copied_1842:
-stored_1840:
+copied_1848:
+stored_1846:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1833
+	JNZ  row_1839
 	VZEROUPPER
 	RET
 
@@ -19831,69 +20013,69 @@ scaleColsAVX2_v2_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1843
+	JA         loadslow_1849
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1844
+	JMP        loaded_1850
 
-loadslow_1843:
+loadslow_1849:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1845:
+copy_1851:
 	CMPQ BX, DX
-	JGE  copied_1846
+	JGE  copied_1852
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1845
+	JMP  copy_1851
 
-copied_1846:
+copied_1852:
 	VMOVUPS (SP), Y3
 
-loaded_1844:
+loaded_1850:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1847
+	JA         loadslow_1853
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1848
+	JMP        loaded_1854
 
-loadslow_1847:
+loadslow_1853:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1849:
+copy_1855:
 	CMPQ BX, DX
-	JGE  copied_1850
+	JGE  copied_1856
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1849
+	JMP  copy_1855
 
-copied_1850:
+copied_1856:
 	VMOVUPS (SP), Y4
 
-loaded_1848:
+loaded_1854:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1851:
+row_1857:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1852
+	JZ         noprefetch_1858
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1852:
+noprefetch_1858:
 	VMOVUPS     (DX), Y5
 	VFMADD213PS Y2, Y1, Y5
 	VMOVUPS     Y5, (CX)
@@ -19901,57 +20083,57 @@ noprefetch_1852:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1853
+	JA          loadslow_1859
 	VMASKMOVPS  (SI), Y0, Y5
-	JMP         loaded_1854
+	JMP         loaded_1860
 
-loadslow_1853:
+loadslow_1859:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1855:
+copy_1861:
 	CMPQ R8, DI
-	JGE  copied_1856
+	JGE  copied_1862
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1855
+	JMP  copy_1861
 
-copied_1856:
+copied_1862:
 	VMOVUPS (SP), Y5
 
-loaded_1854:
+loaded_1860:
 	VFMADD213PS Y4, Y3, Y5
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1857
+	JA          storeslow_1863
 	VMASKMOVPS  Y5, Y0, (SI)
-	JMP         stored_1858
+	JMP         stored_1864
 
-storeslow_1857:
+storeslow_1863:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1859:
+copy_1865:
 	CMPQ R8, DI
-	JGE  copied_1860
+	JGE  copied_1866
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1859
+	JMP  copy_1865
 
-copied_1860:
-stored_1858:
+copied_1866:
+stored_1864:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1851
+	JNZ  row_1857
 	VZEROUPPER
 	RET
 
@@ -19960,141 +20142,141 @@ scaleColsAVX2_v1_true_false:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1861
+	JA         loadslow_1867
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_1862
+	JMP        loaded_1868
 
-loadslow_1861:
+loadslow_1867:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1863:
+copy_1869:
 	CMPQ BX, DX
-	JGE  copied_1864
+	JGE  copied_1870
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1863
+	JMP  copy_1869
 
-copied_1864:
+copied_1870:
 	VMOVUPS (SP), Y1
 
-loaded_1862:
+loaded_1868:
 	MOVQ       shift_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1865
+	JA         loadslow_1871
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_1866
+	JMP        loaded_1872
 
-loadslow_1865:
+loadslow_1871:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1867:
+copy_1873:
 	CMPQ BX, DX
-	JGE  copied_1868
+	JGE  copied_1874
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1867
+	JMP  copy_1873
 
-copied_1868:
+copied_1874:
 	VMOVUPS (SP), Y2
 
-loaded_1866:
+loaded_1872:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1869:
+row_1875:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1870
+	JZ         noprefetch_1876
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_1870:
+noprefetch_1876:
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_1871
+	JA         loadslow_1877
 	VMASKMOVPS (DX), Y0, Y3
-	JMP        loaded_1872
+	JMP        loaded_1878
 
-loadslow_1871:
+loadslow_1877:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1873:
+copy_1879:
 	CMPQ DI, SI
-	JGE  copied_1874
+	JGE  copied_1880
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1873
+	JMP  copy_1879
 
-copied_1874:
+copied_1880:
 	VMOVUPS (SP), Y3
 
-loaded_1872:
+loaded_1878:
 	VFMADD213PS Y2, Y1, Y3
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_1875
+	JA          storeslow_1881
 	VMASKMOVPS  Y3, Y0, (CX)
-	JMP         stored_1876
+	JMP         stored_1882
 
-storeslow_1875:
+storeslow_1881:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_1877:
+copy_1883:
 	CMPQ DI, SI
-	JGE  copied_1878
+	JGE  copied_1884
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_1877
+	JMP  copy_1883
 
-copied_1878:
-stored_1876:
+copied_1884:
+stored_1882:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1869
+	JNZ  row_1875
 	VZEROUPPER
 	RET
 
-streaming_1757:
+streaming_1763:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_1879:
+rows_1885:
 	CMPQ DI, $0x01
-	JB   rowsdone_1880
+	JB   rowsdone_1886
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000080, R9
 
-blocks_1884:
+blocks_1890:
 	CMPQ        R8, R9
-	JGT         blocksdone_1885
+	JGT         blocksdone_1891
 	VMOVUPS     (BX)(R8*1), Y1
 	VMOVUPS     (SI)(R8*1), Y2
 	VMOVUPS     (DX)(R8*1), Y3
@@ -20116,144 +20298,144 @@ blocks_1884:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, 96(CX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_1884
+	JMP         blocks_1890
 
-blocksdone_1885:
+blocksdone_1891:
 	ADDQ $0x00000060, R9
 
-singles_1881:
+singles_1887:
 	CMPQ        R8, R9
-	JGT         tail_1882
+	JGT         tail_1888
 	VMOVUPS     (BX)(R8*1), Y1
 	VMOVUPS     (SI)(R8*1), Y2
 	VMOVUPS     (DX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVUPS     Y3, (CX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_1881
+	JMP         singles_1887
 
-tail_1882:
+tail_1888:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_1883
+	JEQ        done_1889
 	LEAQ       (BX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1886
+	JA         loadslow_1892
 	VMASKMOVPS (R10), Y0, Y1
-	JMP        loaded_1887
+	JMP        loaded_1893
 
-loadslow_1886:
+loadslow_1892:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1888:
+copy_1894:
 	CMPQ R12, R11
-	JGE  copied_1889
+	JGE  copied_1895
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1888
+	JMP  copy_1894
 
-copied_1889:
+copied_1895:
 	VMOVUPS (SP), Y1
 
-loaded_1887:
+loaded_1893:
 	LEAQ       (SI)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1890
+	JA         loadslow_1896
 	VMASKMOVPS (R10), Y0, Y2
-	JMP        loaded_1891
+	JMP        loaded_1897
 
-loadslow_1890:
+loadslow_1896:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1892:
+copy_1898:
 	CMPQ R12, R11
-	JGE  copied_1893
+	JGE  copied_1899
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1892
+	JMP  copy_1898
 
-copied_1893:
+copied_1899:
 	VMOVUPS (SP), Y2
 
-loaded_1891:
+loaded_1897:
 	LEAQ       (DX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_1894
+	JA         loadslow_1900
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_1895
+	JMP        loaded_1901
 
-loadslow_1894:
+loadslow_1900:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_1896:
+copy_1902:
 	CMPQ R12, R11
-	JGE  copied_1897
+	JGE  copied_1903
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_1896
+	JMP  copy_1902
 
-copied_1897:
+copied_1903:
 	VMOVUPS (SP), Y3
 
-loaded_1895:
+loaded_1901:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (CX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_1898
+	JA          storeslow_1904
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_1899
+	JMP         stored_1905
 
-storeslow_1898:
+storeslow_1904:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_1900:
+copy_1906:
 	CMPQ R11, R10
-	JGE  copied_1901
+	JGE  copied_1907
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_1900
+	JMP  copy_1906
 
-copied_1901:
-stored_1899:
+copied_1907:
+stored_1905:
 	MOVQ R9, R8
 
-done_1883:
+done_1889:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_1879
+	JMP  rows_1885
 
-rowsdone_1880:
+rowsdone_1886:
 	VZEROUPPER
 	RET
 
-nontemporal_1756:
+nontemporal_1762:
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -20264,12 +20446,12 @@ nontemporal_1756:
 	NEGQ    CX
 	VMOVDQU 32(DX)(CX*1), Y0
 	CMPQ    scale_len+56(FP), $0x00000030
-	JA      streaming_1902
+	JA      streaming_1908
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x07, CX
 	SHRQ    $0x03, CX
 	TESTQ   $0x00000007, scale_len+56(FP)
-	JZ      full_1903
+	JZ      full_1909
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_true_true
 	CMPQ    CX, $0x02
@@ -20283,7 +20465,7 @@ nontemporal_1756:
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX2_v6_true_true
 
-full_1903:
+full_1909:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX2_v1_false_true
 	CMPQ    CX, $0x02
@@ -20322,10 +20504,10 @@ full_1903:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1904:
+row_1910:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1905
+	JZ         noprefetch_1911
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -20333,7 +20515,7 @@ row_1904:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1905:
+noprefetch_1911:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20358,7 +20540,7 @@ noprefetch_1905:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1904
+	JNZ         row_1910
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20388,17 +20570,17 @@ scaleColsAVX2_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1906:
+row_1912:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1907
+	JZ         noprefetch_1913
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1907:
+noprefetch_1913:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20420,7 +20602,7 @@ noprefetch_1907:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1906
+	JNZ         row_1912
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20446,16 +20628,16 @@ scaleColsAVX2_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1908:
+row_1914:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1909
+	JZ         noprefetch_1915
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1909:
+noprefetch_1915:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20474,7 +20656,7 @@ noprefetch_1909:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1908
+	JNZ         row_1914
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20496,15 +20678,15 @@ scaleColsAVX2_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1910:
+row_1916:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1911
+	JZ         noprefetch_1917
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1911:
+noprefetch_1917:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20520,7 +20702,7 @@ noprefetch_1911:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1910
+	JNZ         row_1916
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20538,14 +20720,14 @@ scaleColsAVX2_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1912:
+row_1918:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1913
+	JZ         noprefetch_1919
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1913:
+noprefetch_1919:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20558,7 +20740,7 @@ noprefetch_1913:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1912
+	JNZ         row_1918
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20572,13 +20754,13 @@ scaleColsAVX2_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_1914:
+row_1920:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1915
+	JZ         noprefetch_1921
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_1915:
+noprefetch_1921:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20588,7 +20770,7 @@ noprefetch_1915:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_1914
+	JNZ         row_1920
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20619,65 +20801,65 @@ scaleColsAVX2_v6_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1916
+	JA         loadslow_1922
 	VMASKMOVPS (CX), Y0, Y11
-	JMP        loaded_1917
+	JMP        loaded_1923
 
-loadslow_1916:
+loadslow_1922:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1918:
+copy_1924:
 	CMPQ BX, DX
-	JGE  copied_1919
+	JGE  copied_1925
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1918
+	JMP  copy_1924
 
-copied_1919:
+copied_1925:
 	VMOVUPS (SP), Y11
 
-loaded_1917:
+loaded_1923:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       160(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1920
+	JA         loadslow_1926
 	VMASKMOVPS (CX), Y0, Y12
-	JMP        loaded_1921
+	JMP        loaded_1927
 
-loadslow_1920:
+loadslow_1926:
 	VXORPS  Y12, Y12, Y12
 	VMOVUPS Y12, (SP)
 	VMOVUPS Y12, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1922:
+copy_1928:
 	CMPQ BX, DX
-	JGE  copied_1923
+	JGE  copied_1929
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1922
+	JMP  copy_1928
 
-copied_1923:
+copied_1929:
 	VMOVUPS (SP), Y12
 
-loaded_1921:
+loaded_1927:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1924:
+row_1930:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1925
+	JZ         noprefetch_1931
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
@@ -20685,7 +20867,7 @@ row_1924:
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 160(DX)(SI*1)
 
-noprefetch_1925:
+noprefetch_1931:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20708,57 +20890,57 @@ noprefetch_1925:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1926
+	JA          loadslow_1932
 	VMASKMOVPS  (SI), Y0, Y13
-	JMP         loaded_1927
+	JMP         loaded_1933
 
-loadslow_1926:
+loadslow_1932:
 	VXORPS  Y13, Y13, Y13
 	VMOVUPS Y13, (SP)
 	VMOVUPS Y13, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1928:
+copy_1934:
 	CMPQ R8, DI
-	JGE  copied_1929
+	JGE  copied_1935
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1928
+	JMP  copy_1934
 
-copied_1929:
+copied_1935:
 	VMOVUPS (SP), Y13
 
-loaded_1927:
+loaded_1933:
 	VFMADD213PS Y12, Y11, Y13
 	LEAQ        160(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1930
+	JA          storeslow_1936
 	VMASKMOVPS  Y13, Y0, (SI)
-	JMP         stored_1931
+	JMP         stored_1937
 
-storeslow_1930:
+storeslow_1936:
 	VMOVUPS Y13, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1932:
+copy_1938:
 	CMPQ R8, DI
-	JGE  copied_1933
+	JGE  copied_1939
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1932
+	JMP  copy_1938
 
-copied_1933:
-stored_1931:
+copied_1939:
+stored_1937:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1924
+	JNZ  row_1930
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20785,72 +20967,72 @@ scaleColsAVX2_v5_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1934
+	JA         loadslow_1940
 	VMASKMOVPS (CX), Y0, Y9
-	JMP        loaded_1935
+	JMP        loaded_1941
 
-loadslow_1934:
+loadslow_1940:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1936:
+copy_1942:
 	CMPQ BX, DX
-	JGE  copied_1937
+	JGE  copied_1943
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1936
+	JMP  copy_1942
 
-copied_1937:
+copied_1943:
 	VMOVUPS (SP), Y9
 
-loaded_1935:
+loaded_1941:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       128(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1938
+	JA         loadslow_1944
 	VMASKMOVPS (CX), Y0, Y10
-	JMP        loaded_1939
+	JMP        loaded_1945
 
-loadslow_1938:
+loadslow_1944:
 	VXORPS  Y10, Y10, Y10
 	VMOVUPS Y10, (SP)
 	VMOVUPS Y10, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1940:
+copy_1946:
 	CMPQ BX, DX
-	JGE  copied_1941
+	JGE  copied_1947
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1940
+	JMP  copy_1946
 
-copied_1941:
+copied_1947:
 	VMOVUPS (SP), Y10
 
-loaded_1939:
+loaded_1945:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1942:
+row_1948:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1943
+	JZ         noprefetch_1949
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_1943:
+noprefetch_1949:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -20870,57 +21052,57 @@ noprefetch_1943:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1944
+	JA          loadslow_1950
 	VMASKMOVPS  (SI), Y0, Y11
-	JMP         loaded_1945
+	JMP         loaded_1951
 
-loadslow_1944:
+loadslow_1950:
 	VXORPS  Y11, Y11, Y11
 	VMOVUPS Y11, (SP)
 	VMOVUPS Y11, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1946:
+copy_1952:
 	CMPQ R8, DI
-	JGE  copied_1947
+	JGE  copied_1953
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1946
+	JMP  copy_1952
 
-copied_1947:
+copied_1953:
 	VMOVUPS (SP), Y11
 
-loaded_1945:
+loaded_1951:
 	VFMADD213PS Y10, Y9, Y11
 	LEAQ        128(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1948
+	JA          storeslow_1954
 	VMASKMOVPS  Y11, Y0, (SI)
-	JMP         stored_1949
+	JMP         stored_1955
 
-storeslow_1948:
+storeslow_1954:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1950:
+copy_1956:
 	CMPQ R8, DI
-	JGE  copied_1951
+	JGE  copied_1957
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1950
+	JMP  copy_1956
 
-copied_1951:
-stored_1949:
+copied_1957:
+stored_1955:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1942
+	JNZ  row_1948
 	SFENCE
 	VZEROUPPER
 	RET
@@ -20943,71 +21125,71 @@ scaleColsAVX2_v4_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1952
+	JA         loadslow_1958
 	VMASKMOVPS (CX), Y0, Y7
-	JMP        loaded_1953
+	JMP        loaded_1959
 
-loadslow_1952:
+loadslow_1958:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1954:
+copy_1960:
 	CMPQ BX, DX
-	JGE  copied_1955
+	JGE  copied_1961
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1954
+	JMP  copy_1960
 
-copied_1955:
+copied_1961:
 	VMOVUPS (SP), Y7
 
-loaded_1953:
+loaded_1959:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       96(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1956
+	JA         loadslow_1962
 	VMASKMOVPS (CX), Y0, Y8
-	JMP        loaded_1957
+	JMP        loaded_1963
 
-loadslow_1956:
+loadslow_1962:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1958:
+copy_1964:
 	CMPQ BX, DX
-	JGE  copied_1959
+	JGE  copied_1965
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1958
+	JMP  copy_1964
 
-copied_1959:
+copied_1965:
 	VMOVUPS (SP), Y8
 
-loaded_1957:
+loaded_1963:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1960:
+row_1966:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1961
+	JZ         noprefetch_1967
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 96(DX)(SI*1)
 
-noprefetch_1961:
+noprefetch_1967:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -21024,57 +21206,57 @@ noprefetch_1961:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1962
+	JA          loadslow_1968
 	VMASKMOVPS  (SI), Y0, Y9
-	JMP         loaded_1963
+	JMP         loaded_1969
 
-loadslow_1962:
+loadslow_1968:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1964:
+copy_1970:
 	CMPQ R8, DI
-	JGE  copied_1965
+	JGE  copied_1971
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1964
+	JMP  copy_1970
 
-copied_1965:
+copied_1971:
 	VMOVUPS (SP), Y9
 
-loaded_1963:
+loaded_1969:
 	VFMADD213PS Y8, Y7, Y9
 	LEAQ        96(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1966
+	JA          storeslow_1972
 	VMASKMOVPS  Y9, Y0, (SI)
-	JMP         stored_1967
+	JMP         stored_1973
 
-storeslow_1966:
+storeslow_1972:
 	VMOVUPS Y9, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1968:
+copy_1974:
 	CMPQ R8, DI
-	JGE  copied_1969
+	JGE  copied_1975
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1968
+	JMP  copy_1974
 
-copied_1969:
-stored_1967:
+copied_1975:
+stored_1973:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1960
+	JNZ  row_1966
 	SFENCE
 	VZEROUPPER
 	RET
@@ -21093,70 +21275,70 @@ scaleColsAVX2_v3_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1970
+	JA         loadslow_1976
 	VMASKMOVPS (CX), Y0, Y5
-	JMP        loaded_1971
+	JMP        loaded_1977
 
-loadslow_1970:
+loadslow_1976:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1972:
+copy_1978:
 	CMPQ BX, DX
-	JGE  copied_1973
+	JGE  copied_1979
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1972
+	JMP  copy_1978
 
-copied_1973:
+copied_1979:
 	VMOVUPS (SP), Y5
 
-loaded_1971:
+loaded_1977:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       64(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1974
+	JA         loadslow_1980
 	VMASKMOVPS (CX), Y0, Y6
-	JMP        loaded_1975
+	JMP        loaded_1981
 
-loadslow_1974:
+loadslow_1980:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1976:
+copy_1982:
 	CMPQ BX, DX
-	JGE  copied_1977
+	JGE  copied_1983
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1976
+	JMP  copy_1982
 
-copied_1977:
+copied_1983:
 	VMOVUPS (SP), Y6
 
-loaded_1975:
+loaded_1981:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1978:
+row_1984:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1979
+	JZ         noprefetch_1985
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_1979:
+noprefetch_1985:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -21170,57 +21352,57 @@ noprefetch_1979:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1980
+	JA          loadslow_1986
 	VMASKMOVPS  (SI), Y0, Y7
-	JMP         loaded_1981
+	JMP         loaded_1987
 
-loadslow_1980:
+loadslow_1986:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1982:
+copy_1988:
 	CMPQ R8, DI
-	JGE  copied_1983
+	JGE  copied_1989
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1982
+	JMP  copy_1988
 
-copied_1983:
+copied_1989:
 	VMOVUPS (SP), Y7
 
-loaded_1981:
+loaded_1987:
 	VFMADD213PS Y6, Y5, Y7
 	LEAQ        64(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_1984
+	JA          storeslow_1990
 	VMASKMOVPS  Y7, Y0, (SI)
-	JMP         stored_1985
+	JMP         stored_1991
 
-storeslow_1984:
+storeslow_1990:
 	VMOVUPS Y7, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_1986:
+copy_1992:
 	CMPQ R8, DI
-	JGE  copied_1987
+	JGE  copied_1993
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_1986
+	JMP  copy_1992
 
-copied_1987:
-stored_1985:
+copied_1993:
+stored_1991:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1978
+	JNZ  row_1984
 	SFENCE
 	VZEROUPPER
 	RET
@@ -21235,69 +21417,69 @@ scaleColsAVX2_v2_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1988
+	JA         loadslow_1994
 	VMASKMOVPS (CX), Y0, Y3
-	JMP        loaded_1989
+	JMP        loaded_1995
 
-loadslow_1988:
+loadslow_1994:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1990:
+copy_1996:
 	CMPQ BX, DX
-	JGE  copied_1991
+	JGE  copied_1997
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1990
+	JMP  copy_1996
 
-copied_1991:
+copied_1997:
 	VMOVUPS (SP), Y3
 
-loaded_1989:
+loaded_1995:
 	MOVQ       shift_base+72(FP), CX
 	LEAQ       32(CX), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_1992
+	JA         loadslow_1998
 	VMASKMOVPS (CX), Y0, Y4
-	JMP        loaded_1993
+	JMP        loaded_1999
 
-loadslow_1992:
+loadslow_1998:
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_1994:
+copy_2000:
 	CMPQ BX, DX
-	JGE  copied_1995
+	JGE  copied_2001
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_1994
+	JMP  copy_2000
 
-copied_1995:
+copied_2001:
 	VMOVUPS (SP), Y4
 
-loaded_1993:
+loaded_1999:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_1996:
+row_2002:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_1997
+	JZ         noprefetch_2003
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 32(DX)(SI*1)
 
-noprefetch_1997:
+noprefetch_2003:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -21308,57 +21490,57 @@ noprefetch_1997:
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          loadslow_1998
+	JA          loadslow_2004
 	VMASKMOVPS  (SI), Y0, Y5
-	JMP         loaded_1999
+	JMP         loaded_2005
 
-loadslow_1998:
+loadslow_2004:
 	VXORPS  Y5, Y5, Y5
 	VMOVUPS Y5, (SP)
 	VMOVUPS Y5, 32(SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_2000:
+copy_2006:
 	CMPQ R8, DI
-	JGE  copied_2001
+	JGE  copied_2007
 	MOVL (SI)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_2000
+	JMP  copy_2006
 
-copied_2001:
+copied_2007:
 	VMOVUPS (SP), Y5
 
-loaded_1999:
+loaded_2005:
 	VFMADD213PS Y4, Y3, Y5
 	LEAQ        32(CX), SI
 	MOVQ        SI, DI
 	ANDQ        $0x00000fff, DI
 	CMPQ        DI, $0x00000fe0
-	JA          storeslow_2002
+	JA          storeslow_2008
 	VMASKMOVPS  Y5, Y0, (SI)
-	JMP         stored_2003
+	JMP         stored_2009
 
-storeslow_2002:
+storeslow_2008:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_2004:
+copy_2010:
 	CMPQ R8, DI
-	JGE  copied_2005
+	JGE  copied_2011
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (SI)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_2004
+	JMP  copy_2010
 
-copied_2005:
-stored_2003:
+copied_2011:
+stored_2009:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_1996
+	JNZ  row_2002
 	SFENCE
 	VZEROUPPER
 	RET
@@ -21368,145 +21550,145 @@ scaleColsAVX2_v1_true_true:
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_2006
+	JA         loadslow_2012
 	VMASKMOVPS (CX), Y0, Y1
-	JMP        loaded_2007
+	JMP        loaded_2013
 
-loadslow_2006:
+loadslow_2012:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_2008:
+copy_2014:
 	CMPQ BX, DX
-	JGE  copied_2009
+	JGE  copied_2015
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2008
+	JMP  copy_2014
 
-copied_2009:
+copied_2015:
 	VMOVUPS (SP), Y1
 
-loaded_2007:
+loaded_2013:
 	MOVQ       shift_base+72(FP), CX
 	MOVQ       CX, DX
 	ANDQ       $0x00000fff, DX
 	CMPQ       DX, $0x00000fe0
-	JA         loadslow_2010
+	JA         loadslow_2016
 	VMASKMOVPS (CX), Y0, Y2
-	JMP        loaded_2011
+	JMP        loaded_2017
 
-loadslow_2010:
+loadslow_2016:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_2012:
+copy_2018:
 	CMPQ BX, DX
-	JGE  copied_2013
+	JGE  copied_2019
 	MOVL (CX)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2012
+	JMP  copy_2018
 
-copied_2013:
+copied_2019:
 	VMOVUPS (SP), Y2
 
-loaded_2011:
+loaded_2017:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ rows+96(FP), BX
 
-row_2014:
+row_2020:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_2015
+	JZ         noprefetch_2021
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_2015:
+noprefetch_2021:
 	LEAQ       16384(CX), SI
 	ANDQ       $-4096, SI
 	PREFETCHT0 (SI)
 	MOVQ       DX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_2016
+	JA         loadslow_2022
 	VMASKMOVPS (DX), Y0, Y3
-	JMP        loaded_2017
+	JMP        loaded_2023
 
-loadslow_2016:
+loadslow_2022:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_2018:
+copy_2024:
 	CMPQ DI, SI
-	JGE  copied_2019
+	JGE  copied_2025
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2018
+	JMP  copy_2024
 
-copied_2019:
+copied_2025:
 	VMOVUPS (SP), Y3
 
-loaded_2017:
+loaded_2023:
 	VFMADD213PS Y2, Y1, Y3
 	MOVQ        CX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_2020
+	JA          storeslow_2026
 	VMASKMOVPS  Y3, Y0, (CX)
-	JMP         stored_2021
+	JMP         stored_2027
 
-storeslow_2020:
+storeslow_2026:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_2022:
+copy_2028:
 	CMPQ DI, SI
-	JGE  copied_2023
+	JGE  copied_2029
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (CX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2022
+	JMP  copy_2028
 
-copied_2023:
-stored_2021:
+copied_2029:
+stored_2027:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	DECQ BX
-	JNZ  row_2014
+	JNZ  row_2020
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_1902:
+streaming_1908:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_2024:
+rows_2030:
 	CMPQ DI, $0x01
-	JB   rowsdone_2025
+	JB   rowsdone_2031
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000080, R9
 
-blocks_2029:
+blocks_2035:
 	CMPQ        R8, R9
-	JGT         blocksdone_2030
+	JGT         blocksdone_2036
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -21531,140 +21713,140 @@ blocks_2029:
 	VFMADD213PS Y2, Y1, Y3
 	VMOVNTPS    Y3, 96(CX)(R8*1)
 	ADDQ        $0x00000080, R8
-	JMP         blocks_2029
+	JMP         blocks_2035
 
-blocksdone_2030:
+blocksdone_2036:
 	ADDQ $0x00000060, R9
 
-singles_2026:
+singles_2032:
 	CMPQ        R8, R9
-	JGT         tail_2027
+	JGT         tail_2033
 	VMOVUPS     (BX)(R8*1), Y1
 	VMOVUPS     (SI)(R8*1), Y2
 	VMOVUPS     (DX)(R8*1), Y3
 	VFMADD213PS Y2, Y1, Y3
 	VMOVNTPS    Y3, (CX)(R8*1)
 	ADDQ        $0x00000020, R8
-	JMP         singles_2026
+	JMP         singles_2032
 
-tail_2027:
+tail_2033:
 	ADDQ       $0x00000020, R9
 	CMPQ       R8, R9
-	JEQ        done_2028
+	JEQ        done_2034
 	LEAQ       (BX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_2031
+	JA         loadslow_2037
 	VMASKMOVPS (R10), Y0, Y1
-	JMP        loaded_2032
+	JMP        loaded_2038
 
-loadslow_2031:
+loadslow_2037:
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_2033:
+copy_2039:
 	CMPQ R12, R11
-	JGE  copied_2034
+	JGE  copied_2040
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_2033
+	JMP  copy_2039
 
-copied_2034:
+copied_2040:
 	VMOVUPS (SP), Y1
 
-loaded_2032:
+loaded_2038:
 	LEAQ       (SI)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_2035
+	JA         loadslow_2041
 	VMASKMOVPS (R10), Y0, Y2
-	JMP        loaded_2036
+	JMP        loaded_2042
 
-loadslow_2035:
+loadslow_2041:
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_2037:
+copy_2043:
 	CMPQ R12, R11
-	JGE  copied_2038
+	JGE  copied_2044
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_2037
+	JMP  copy_2043
 
-copied_2038:
+copied_2044:
 	VMOVUPS (SP), Y2
 
-loaded_2036:
+loaded_2042:
 	LEAQ       (DX)(R8*1), R10
 	MOVQ       R10, R11
 	ANDQ       $0x00000fff, R11
 	CMPQ       R11, $0x00000fe0
-	JA         loadslow_2039
+	JA         loadslow_2045
 	VMASKMOVPS (R10), Y0, Y3
-	JMP        loaded_2040
+	JMP        loaded_2046
 
-loadslow_2039:
+loadslow_2045:
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
 	MOVQ    64(SP), R11
 	XORQ    R12, R12
 
-copy_2041:
+copy_2047:
 	CMPQ R12, R11
-	JGE  copied_2042
+	JGE  copied_2048
 	MOVL (R10)(R12*1), R13
 	MOVL R13, (SP)(R12*1)
 	ADDQ $0x04, R12
-	JMP  copy_2041
+	JMP  copy_2047
 
-copied_2042:
+copied_2048:
 	VMOVUPS (SP), Y3
 
-loaded_2040:
+loaded_2046:
 	VFMADD213PS Y2, Y1, Y3
 	LEAQ        (CX)(R8*1), R8
 	MOVQ        R8, R10
 	ANDQ        $0x00000fff, R10
 	CMPQ        R10, $0x00000fe0
-	JA          storeslow_2043
+	JA          storeslow_2049
 	VMASKMOVPS  Y3, Y0, (R8)
-	JMP         stored_2044
+	JMP         stored_2050
 
-storeslow_2043:
+storeslow_2049:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), R10
 	XORQ    R11, R11
 
-copy_2045:
+copy_2051:
 	CMPQ R11, R10
-	JGE  copied_2046
+	JGE  copied_2052
 	MOVL (SP)(R11*1), R12
 	MOVL R12, (R8)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_2045
+	JMP  copy_2051
 
-copied_2046:
-stored_2044:
+copied_2052:
+stored_2050:
 	MOVQ R9, R8
 
-done_2028:
+done_2034:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_2024
+	JMP  rows_2030
 
-rowsdone_2025:
+rowsdone_2031:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -21699,9 +21881,9 @@ TEXT ·foldWholeAVX2(SB), NOSPLIT, $72-184
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000020, R9
 
-singles_2047:
+singles_2053:
 	CMPQ         R11, R9
-	JGT          tail_2048
+	JGT          tail_2054
 	VMOVUPD      (DX)(R11*2), Y3
 	VMOVUPD      32(DX)(R11*2), Y4
 	VMOVUPD      (BX)(R11*2), Y5
@@ -21758,12 +21940,12 @@ singles_2047:
 	VINSERTF128  $0x01, X3, Y5, Y5
 	VMOVUPS      Y5, (CX)(R11*1)
 	ADDQ         $0x00000020, R11
-	JMP          singles_2047
+	JMP          singles_2053
 
-tail_2048:
+tail_2054:
 	ADDQ    $0x00000020, R9
 	CMPQ    R11, R9
-	JEQ     done_2049
+	JEQ     done_2055
 	VXORPS  Y3, Y3, Y3
 	VMOVUPS Y3, (SP)
 	VMOVUPS Y3, 32(SP)
@@ -21772,15 +21954,15 @@ tail_2048:
 	LEAQ    (DX)(R11*2), R14
 	XORQ    DX, DX
 
-copy_2050:
+copy_2056:
 	CMPQ DX, R12
-	JGE  copied_2051
+	JGE  copied_2057
 	MOVL (R14)(DX*1), R13
 	MOVL R13, (SP)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_2050
+	JMP  copy_2056
 
-copied_2051:
+copied_2057:
 	VMOVUPD (SP), Y3
 	VMOVUPD 32(SP), Y4
 	VXORPS  Y5, Y5, Y5
@@ -21791,71 +21973,71 @@ copied_2051:
 	LEAQ    (BX)(R11*2), R13
 	XORQ    BX, BX
 
-copy_2052:
+copy_2058:
 	CMPQ BX, DX
-	JGE  copied_2053
+	JGE  copied_2059
 	MOVL (R13)(BX*1), R12
 	MOVL R12, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2052
+	JMP  copy_2058
 
-copied_2053:
+copied_2059:
 	VMOVUPD    (SP), Y5
 	VMOVUPD    32(SP), Y6
 	LEAQ       (DI)(R11*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_2054
+	JA         loadslow_2060
 	VMASKMOVPS (DX), Y2, Y7
-	JMP        loaded_2055
+	JMP        loaded_2061
 
-loadslow_2054:
+loadslow_2060:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    DI, DI
 
-copy_2056:
+copy_2062:
 	CMPQ DI, BX
-	JGE  copied_2057
+	JGE  copied_2063
 	MOVL (DX)(DI*1), R12
 	MOVL R12, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2056
+	JMP  copy_2062
 
-copied_2057:
+copied_2063:
 	VMOVUPS (SP), Y7
 
-loaded_2055:
+loaded_2061:
 	LEAQ       (R8)(R11*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_2058
+	JA         loadslow_2064
 	VMASKMOVPS (DX), Y2, Y8
-	JMP        loaded_2059
+	JMP        loaded_2065
 
-loadslow_2058:
+loadslow_2064:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    DI, DI
 
-copy_2060:
+copy_2066:
 	CMPQ DI, BX
-	JGE  copied_2061
+	JGE  copied_2067
 	MOVL (DX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2060
+	JMP  copy_2066
 
-copied_2061:
+copied_2067:
 	VMOVUPS (SP), Y8
 
-loaded_2059:
+loaded_2065:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
@@ -21864,15 +22046,15 @@ loaded_2059:
 	LEAQ    (SI)(R11*2), DI
 	XORQ    BX, BX
 
-copy_2062:
+copy_2068:
 	CMPQ BX, DX
-	JGE  copied_2063
+	JGE  copied_2069
 	MOVL (DI)(BX*1), SI
 	MOVL SI, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2062
+	JMP  copy_2068
 
-copied_2063:
+copied_2069:
 	VMOVUPD      (SP), Y9
 	VMOVUPD      32(SP), Y10
 	VMULPD       Y5, Y3, Y11
@@ -21920,25 +22102,25 @@ copied_2063:
 	MOVQ         AX, DX
 	ANDQ         $0x00000fff, DX
 	CMPQ         DX, $0x00000fe0
-	JA           storeslow_2064
+	JA           storeslow_2070
 	VMASKMOVPS   Y5, Y2, (AX)
-	JMP          stored_2065
+	JMP          stored_2071
 
-storeslow_2064:
+storeslow_2070:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_2066:
+copy_2072:
 	CMPQ BX, DX
-	JGE  copied_2067
+	JGE  copied_2073
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2066
+	JMP  copy_2072
 
-copied_2067:
-stored_2065:
+copied_2073:
+stored_2071:
 	VXORPS      Y0, Y0, Y0
 	VCVTPD2PSY  Y1, X0
 	VCVTPD2PSY  Y3, X1
@@ -21947,28 +22129,28 @@ stored_2065:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_2068
+	JA          storeslow_2074
 	VMASKMOVPS  Y0, Y2, (AX)
-	JMP         stored_2069
+	JMP         stored_2075
 
-storeslow_2068:
+storeslow_2074:
 	VMOVUPS Y0, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_2070:
+copy_2076:
 	CMPQ DX, CX
-	JGE  copied_2071
+	JGE  copied_2077
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_2070
+	JMP  copy_2076
 
-copied_2071:
-stored_2069:
+copied_2077:
+stored_2075:
 	MOVQ R9, R11
 
-done_2049:
+done_2055:
 	MOVQ R10, ret+176(FP)
 	VZEROUPPER
 	RET
@@ -21996,9 +22178,9 @@ TEXT ·saveAVX2(SB), NOSPLIT, $72-120
 	SHLQ    $0x02, DI
 	SUBQ    $0x00000020, DI
 
-singles_2072:
+singles_2078:
 	CMPQ         R8, DI
-	JGT          tail_2073
+	JGT          tail_2079
 	VMOVUPD      (BX)(R8*2), Y1
 	VMOVUPD      32(BX)(R8*2), Y2
 	VMOVUPD      (SI)(R8*2), Y3
@@ -22024,12 +22206,12 @@ singles_2072:
 	VINSERTF128  $0x01, X2, Y1, Y1
 	VMOVUPS      Y1, (DX)(R8*1)
 	ADDQ         $0x00000020, R8
-	JMP          singles_2072
+	JMP          singles_2078
 
-tail_2073:
+tail_2079:
 	ADDQ    $0x00000020, DI
 	CMPQ    R8, DI
-	JEQ     done_2074
+	JEQ     done_2080
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -22038,15 +22220,15 @@ tail_2073:
 	LEAQ    (BX)(R8*2), R11
 	XORQ    BX, BX
 
-copy_2075:
+copy_2081:
 	CMPQ BX, R9
-	JGE  copied_2076
+	JGE  copied_2082
 	MOVL (R11)(BX*1), R10
 	MOVL R10, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2075
+	JMP  copy_2081
 
-copied_2076:
+copied_2082:
 	VMOVUPD (SP), Y1
 	VMOVUPD 32(SP), Y2
 	VXORPS  Y3, Y3, Y3
@@ -22057,15 +22239,15 @@ copied_2076:
 	LEAQ    (SI)(R8*2), R10
 	XORQ    SI, SI
 
-copy_2077:
+copy_2083:
 	CMPQ SI, BX
-	JGE  copied_2078
+	JGE  copied_2084
 	MOVL (R10)(SI*1), R9
 	MOVL R9, (SP)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_2077
+	JMP  copy_2083
 
-copied_2078:
+copied_2084:
 	VMOVUPD      (SP), Y3
 	VMOVUPD      32(SP), Y4
 	VXORPS       Y5, Y5, Y5
@@ -22081,25 +22263,25 @@ copied_2078:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_2079
+	JA           storeslow_2085
 	VMASKMOVPS   Y5, Y0, (AX)
-	JMP          stored_2080
+	JMP          stored_2086
 
-storeslow_2079:
+storeslow_2085:
 	VMOVUPS Y5, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_2081:
+copy_2087:
 	CMPQ SI, BX
-	JGE  copied_2082
+	JGE  copied_2088
 	MOVL (SP)(SI*1), R9
 	MOVL R9, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_2081
+	JMP  copy_2087
 
-copied_2082:
-stored_2080:
+copied_2088:
+stored_2086:
 	VXORPS      Y2, Y2, Y2
 	VCVTPD2PSY  Y6, X2
 	VCVTPD2PSY  Y1, X1
@@ -22108,25 +22290,25 @@ stored_2080:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_2083
+	JA          storeslow_2089
 	VMASKMOVPS  Y2, Y0, (AX)
-	JMP         stored_2084
+	JMP         stored_2090
 
-storeslow_2083:
+storeslow_2089:
 	VMOVUPS Y2, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_2085:
+copy_2091:
 	CMPQ BX, CX
-	JGE  copied_2086
+	JGE  copied_2092
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2085
+	JMP  copy_2091
 
-copied_2086:
-stored_2084:
+copied_2092:
+stored_2090:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y3, X1
 	VCVTPD2PSY  Y4, X2
@@ -22135,28 +22317,28 @@ stored_2084:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_2087
+	JA          storeslow_2093
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_2088
+	JMP         stored_2094
 
-storeslow_2087:
+storeslow_2093:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_2089:
+copy_2095:
 	CMPQ DX, CX
-	JGE  copied_2090
+	JGE  copied_2096
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_2089
+	JMP  copy_2095
 
-copied_2090:
-stored_2088:
+copied_2096:
+stored_2094:
 	MOVQ DI, R8
 
-done_2074:
+done_2080:
 	VZEROUPPER
 	RET
 
@@ -22188,9 +22370,9 @@ TEXT ·trackAVX2(SB), NOSPLIT, $72-112
 	SHLQ         $0x02, SI
 	SUBQ         $0x00000020, SI
 
-singles_2091:
+singles_2097:
 	CMPQ         DI, SI
-	JGT          tail_2092
+	JGT          tail_2098
 	VMOVUPD      (DX)(DI*2), Y4
 	VMOVUPD      32(DX)(DI*2), Y5
 	VMOVUPD      (BX)(DI*2), Y6
@@ -22228,12 +22410,12 @@ singles_2091:
 	VINSERTF128  $0x01, X4, Y6, Y6
 	VMOVUPS      Y6, (CX)(DI*1)
 	ADDQ         $0x00000020, DI
-	JMP          singles_2091
+	JMP          singles_2097
 
-tail_2092:
+tail_2098:
 	ADDQ    $0x00000020, SI
 	CMPQ    DI, SI
-	JEQ     done_2093
+	JEQ     done_2099
 	VXORPS  Y4, Y4, Y4
 	VMOVUPS Y4, (SP)
 	VMOVUPS Y4, 32(SP)
@@ -22242,15 +22424,15 @@ tail_2092:
 	LEAQ    (DX)(DI*2), R10
 	XORQ    DX, DX
 
-copy_2094:
+copy_2100:
 	CMPQ DX, R8
-	JGE  copied_2095
+	JGE  copied_2101
 	MOVL (R10)(DX*1), R9
 	MOVL R9, (SP)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_2094
+	JMP  copy_2100
 
-copied_2095:
+copied_2101:
 	VMOVUPD (SP), Y4
 	VMOVUPD 32(SP), Y5
 	VXORPS  Y6, Y6, Y6
@@ -22261,71 +22443,71 @@ copied_2095:
 	LEAQ    (BX)(DI*2), R9
 	XORQ    BX, BX
 
-copy_2096:
+copy_2102:
 	CMPQ BX, DX
-	JGE  copied_2097
+	JGE  copied_2103
 	MOVL (R9)(BX*1), R8
 	MOVL R8, (SP)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2096
+	JMP  copy_2102
 
-copied_2097:
+copied_2103:
 	VMOVUPD    (SP), Y6
 	VMOVUPD    32(SP), Y7
 	LEAQ       (AX)(DI*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_2098
+	JA         loadslow_2104
 	VMASKMOVPS (DX), Y0, Y8
-	JMP        loaded_2099
+	JMP        loaded_2105
 
-loadslow_2098:
+loadslow_2104:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    R8, R8
 
-copy_2100:
+copy_2106:
 	CMPQ R8, BX
-	JGE  copied_2101
+	JGE  copied_2107
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_2100
+	JMP  copy_2106
 
-copied_2101:
+copied_2107:
 	VMOVUPS (SP), Y8
 
-loaded_2099:
+loaded_2105:
 	LEAQ       (CX)(DI*1), DX
 	MOVQ       DX, BX
 	ANDQ       $0x00000fff, BX
 	CMPQ       BX, $0x00000fe0
-	JA         loadslow_2102
+	JA         loadslow_2108
 	VMASKMOVPS (DX), Y0, Y9
-	JMP        loaded_2103
+	JMP        loaded_2109
 
-loadslow_2102:
+loadslow_2108:
 	VXORPS  Y9, Y9, Y9
 	VMOVUPS Y9, (SP)
 	VMOVUPS Y9, 32(SP)
 	MOVQ    64(SP), BX
 	XORQ    R8, R8
 
-copy_2104:
+copy_2110:
 	CMPQ R8, BX
-	JGE  copied_2105
+	JGE  copied_2111
 	MOVL (DX)(R8*1), R9
 	MOVL R9, (SP)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_2104
+	JMP  copy_2110
 
-copied_2105:
+copied_2111:
 	VMOVUPS (SP), Y9
 
-loaded_2103:
+loaded_2109:
 	VCVTPS2PD    X8, Y10
 	VMULPD       Y2, Y10, Y10
 	VMULPD       Y1, Y4, Y4
@@ -22354,25 +22536,25 @@ loaded_2103:
 	MOVQ         AX, DX
 	ANDQ         $0x00000fff, DX
 	CMPQ         DX, $0x00000fe0
-	JA           storeslow_2106
+	JA           storeslow_2112
 	VMASKMOVPS   Y1, Y0, (AX)
-	JMP          stored_2107
+	JMP          stored_2113
 
-storeslow_2106:
+storeslow_2112:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), DX
 	XORQ    BX, BX
 
-copy_2108:
+copy_2114:
 	CMPQ BX, DX
-	JGE  copied_2109
+	JGE  copied_2115
 	MOVL (SP)(BX*1), R8
 	MOVL R8, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2108
+	JMP  copy_2114
 
-copied_2109:
-stored_2107:
+copied_2115:
+stored_2113:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y4, X1
 	VCVTPD2PSY  Y5, X2
@@ -22381,28 +22563,28 @@ stored_2107:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_2110
+	JA          storeslow_2116
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_2111
+	JMP         stored_2117
 
-storeslow_2110:
+storeslow_2116:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_2112:
+copy_2118:
 	CMPQ DX, CX
-	JGE  copied_2113
+	JGE  copied_2119
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_2112
+	JMP  copy_2118
 
-copied_2113:
-stored_2111:
+copied_2119:
+stored_2117:
 	MOVQ SI, DI
 
-done_2093:
+done_2099:
 	VZEROUPPER
 	RET
 
@@ -22426,9 +22608,9 @@ TEXT ·widenAVX2(SB), NOSPLIT, $72-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000020, DX
 
-singles_2114:
+singles_2120:
 	CMPQ         BX, DX
-	JGT          tail_2115
+	JGT          tail_2121
 	VMOVUPS      (CX)(BX*1), Y1
 	VCVTPS2PD    X1, Y2
 	VEXTRACTF128 $0x01, Y1, X1
@@ -22436,39 +22618,39 @@ singles_2114:
 	VMOVUPD      Y2, (AX)(BX*2)
 	VMOVUPD      Y1, 32(AX)(BX*2)
 	ADDQ         $0x00000020, BX
-	JMP          singles_2114
+	JMP          singles_2120
 
-tail_2115:
+tail_2121:
 	ADDQ       $0x00000020, DX
 	CMPQ       BX, DX
-	JEQ        done_2116
+	JEQ        done_2122
 	LEAQ       (CX)(BX*1), CX
 	MOVQ       CX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_2117
+	JA         loadslow_2123
 	VMASKMOVPS (CX), Y0, Y0
-	JMP        loaded_2118
+	JMP        loaded_2124
 
-loadslow_2117:
+loadslow_2123:
 	VXORPS  Y0, Y0, Y0
 	VMOVUPS Y0, (SP)
 	VMOVUPS Y0, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_2119:
+copy_2125:
 	CMPQ DI, SI
-	JGE  copied_2120
+	JGE  copied_2126
 	MOVL (CX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2119
+	JMP  copy_2125
 
-copied_2120:
+copied_2126:
 	VMOVUPS (SP), Y0
 
-loaded_2118:
+loaded_2124:
 	VCVTPS2PD    X0, Y1
 	VEXTRACTF128 $0x01, Y0, X0
 	VCVTPS2PD    X0, Y0
@@ -22479,18 +22661,18 @@ loaded_2118:
 	LEAQ         (AX)(BX*2), SI
 	XORQ         AX, AX
 
-copy_2121:
+copy_2127:
 	CMPQ AX, CX
-	JGE  copied_2122
+	JGE  copied_2128
 	MOVL (SP)(AX*1), BX
 	MOVL BX, (SI)(AX*1)
 	ADDQ $0x04, AX
-	JMP  copy_2121
+	JMP  copy_2127
 
-copied_2122:
+copied_2128:
 	MOVQ DX, BX
 
-done_2116:
+done_2122:
 	VZEROUPPER
 	RET
 
@@ -22514,9 +22696,9 @@ TEXT ·narrowAVX2(SB), NOSPLIT, $72-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000020, DX
 
-singles_2123:
+singles_2129:
 	CMPQ        BX, DX
-	JGT         tail_2124
+	JGT         tail_2130
 	VMOVUPD     (CX)(BX*2), Y1
 	VMOVUPD     32(CX)(BX*2), Y2
 	VXORPS      Y3, Y3, Y3
@@ -22525,12 +22707,12 @@ singles_2123:
 	VINSERTF128 $0x01, X1, Y3, Y3
 	VMOVUPS     Y3, (AX)(BX*1)
 	ADDQ        $0x00000020, BX
-	JMP         singles_2123
+	JMP         singles_2129
 
-tail_2124:
+tail_2130:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
-	JEQ     done_2125
+	JEQ     done_2131
 	VXORPS  Y1, Y1, Y1
 	VMOVUPS Y1, (SP)
 	VMOVUPS Y1, 32(SP)
@@ -22539,15 +22721,15 @@ tail_2124:
 	LEAQ    (CX)(BX*2), R8
 	XORQ    CX, CX
 
-copy_2126:
+copy_2132:
 	CMPQ CX, SI
-	JGE  copied_2127
+	JGE  copied_2133
 	MOVL (R8)(CX*1), DI
 	MOVL DI, (SP)(CX*1)
 	ADDQ $0x04, CX
-	JMP  copy_2126
+	JMP  copy_2132
 
-copied_2127:
+copied_2133:
 	VMOVUPD     (SP), Y1
 	VMOVUPD     32(SP), Y2
 	VXORPS      Y3, Y3, Y3
@@ -22558,28 +22740,28 @@ copied_2127:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_2128
+	JA          storeslow_2134
 	VMASKMOVPS  Y3, Y0, (AX)
-	JMP         stored_2129
+	JMP         stored_2135
 
-storeslow_2128:
+storeslow_2134:
 	VMOVUPS Y3, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_2130:
+copy_2136:
 	CMPQ BX, CX
-	JGE  copied_2131
+	JGE  copied_2137
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2130
+	JMP  copy_2136
 
-copied_2131:
-stored_2129:
+copied_2137:
+stored_2135:
 	MOVQ DX, BX
 
-done_2125:
+done_2131:
 	VZEROUPPER
 	RET
 
@@ -22615,9 +22797,9 @@ TEXT ·gradCoefficientsAVX2(SB), NOSPLIT, $72-248
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000020, R12
 
-singles_2132:
+singles_2138:
 	CMPQ         R13, R12
-	JGT          tail_2133
+	JGT          tail_2139
 	VMOVUPD      (DI)(R13*2), Y2
 	VMOVUPD      32(DI)(R13*2), Y3
 	VMOVUPD      (R8)(R13*2), Y4
@@ -22634,7 +22816,7 @@ singles_2132:
 	VMOVUPD      Y4, (R8)(R13*2)
 	VMOVUPD      Y5, 32(R8)(R13*2)
 	CMPQ         dWeight_len+80(FP), $0x00
-	JEQ          nodWeight_2135
+	JEQ          nodWeight_2141
 	VCVTPS2PD    X6, Y8
 	VMULPD       Y4, Y8, Y8
 	VEXTRACTF128 $0x01, Y6, X9
@@ -22646,16 +22828,16 @@ singles_2132:
 	VINSERTF128  $0x01, X8, Y10, Y10
 	VMOVUPS      Y10, (BX)(R13*1)
 
-nodWeight_2135:
+nodWeight_2141:
 	CMPQ        dBias_len+104(FP), $0x00
-	JEQ         nodBias_2136
+	JEQ         nodBias_2142
 	VXORPS      Y8, Y8, Y8
 	VCVTPD2PSY  Y2, X8
 	VCVTPD2PSY  Y3, X9
 	VINSERTF128 $0x01, X9, Y8, Y8
 	VMOVUPS     Y8, (SI)(R13*1)
 
-nodBias_2136:
+nodBias_2142:
 	VMOVUPS      (R10)(R13*1), Y8
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
@@ -22708,12 +22890,12 @@ nodBias_2136:
 	VINSERTF128  $0x01, X2, Y4, Y4
 	VMOVUPS      Y4, (DX)(R13*1)
 	ADDQ         $0x00000020, R13
-	JMP          singles_2132
+	JMP          singles_2138
 
-tail_2133:
+tail_2139:
 	ADDQ    $0x00000020, R12
 	CMPQ    R13, R12
-	JEQ     done_2134
+	JEQ     done_2140
 	VXORPS  Y2, Y2, Y2
 	VMOVUPS Y2, (SP)
 	VMOVUPS Y2, 32(SP)
@@ -22722,15 +22904,15 @@ tail_2133:
 	LEAQ    (DI)(R13*2), BP
 	XORQ    DI, DI
 
-copy_2137:
+copy_2143:
 	CMPQ DI, R14
-	JGE  copied_2138
+	JGE  copied_2144
 	MOVL (BP)(DI*1), R15
 	MOVL R15, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2137
+	JMP  copy_2143
 
-copied_2138:
+copied_2144:
 	VMOVUPD (SP), Y2
 	VMOVUPD 32(SP), Y3
 	VXORPS  Y4, Y4, Y4
@@ -22741,71 +22923,71 @@ copied_2138:
 	LEAQ    (R8)(R13*2), BP
 	XORQ    R14, R14
 
-copy_2139:
+copy_2145:
 	CMPQ R14, DI
-	JGE  copied_2140
+	JGE  copied_2146
 	MOVL (BP)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_2139
+	JMP  copy_2145
 
-copied_2140:
+copied_2146:
 	VMOVUPD    (SP), Y4
 	VMOVUPD    32(SP), Y5
 	LEAQ       (R9)(R13*1), DI
 	MOVQ       DI, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_2141
+	JA         loadslow_2147
 	VMASKMOVPS (DI), Y0, Y6
-	JMP        loaded_2142
+	JMP        loaded_2148
 
-loadslow_2141:
+loadslow_2147:
 	VXORPS  Y6, Y6, Y6
 	VMOVUPS Y6, (SP)
 	VMOVUPS Y6, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R14, R14
 
-copy_2143:
+copy_2149:
 	CMPQ R14, R9
-	JGE  copied_2144
+	JGE  copied_2150
 	MOVL (DI)(R14*1), R15
 	MOVL R15, (SP)(R14*1)
 	ADDQ $0x04, R14
-	JMP  copy_2143
+	JMP  copy_2149
 
-copied_2144:
+copied_2150:
 	VMOVUPS (SP), Y6
 
-loaded_2142:
+loaded_2148:
 	LEAQ       (R11)(R13*1), DI
 	MOVQ       DI, R9
 	ANDQ       $0x00000fff, R9
 	CMPQ       R9, $0x00000fe0
-	JA         loadslow_2145
+	JA         loadslow_2151
 	VMASKMOVPS (DI), Y0, Y7
-	JMP        loaded_2146
+	JMP        loaded_2152
 
-loadslow_2145:
+loadslow_2151:
 	VXORPS  Y7, Y7, Y7
 	VMOVUPS Y7, (SP)
 	VMOVUPS Y7, 32(SP)
 	MOVQ    64(SP), R9
 	XORQ    R11, R11
 
-copy_2147:
+copy_2153:
 	CMPQ R11, R9
-	JGE  copied_2148
+	JGE  copied_2154
 	MOVL (DI)(R11*1), R14
 	MOVL R14, (SP)(R11*1)
 	ADDQ $0x04, R11
-	JMP  copy_2147
+	JMP  copy_2153
 
-copied_2148:
+copied_2154:
 	VMOVUPS (SP), Y7
 
-loaded_2146:
+loaded_2152:
 	VCVTPS2PD    X7, Y8
 	VMULPD       Y2, Y8, Y8
 	VSUBPD       Y8, Y4, Y4
@@ -22820,17 +23002,17 @@ loaded_2146:
 	LEAQ         (R8)(R13*2), R11
 	XORQ         R8, R8
 
-copy_2149:
+copy_2155:
 	CMPQ R8, DI
-	JGE  copied_2150
+	JGE  copied_2156
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (R11)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_2149
+	JMP  copy_2155
 
-copied_2150:
+copied_2156:
 	CMPQ         dWeight_len+80(FP), $0x00
-	JEQ          nodWeight_2151
+	JEQ          nodWeight_2157
 	VCVTPS2PD    X6, Y8
 	VMULPD       Y4, Y8, Y8
 	VEXTRACTF128 $0x01, Y6, X9
@@ -22844,28 +23026,28 @@ copied_2150:
 	MOVQ         BX, DI
 	ANDQ         $0x00000fff, DI
 	CMPQ         DI, $0x00000fe0
-	JA           storeslow_2152
+	JA           storeslow_2158
 	VMASKMOVPS   Y10, Y0, (BX)
-	JMP          stored_2153
+	JMP          stored_2159
 
-storeslow_2152:
+storeslow_2158:
 	VMOVUPS Y10, (SP)
 	MOVQ    64(SP), DI
 	XORQ    R8, R8
 
-copy_2154:
+copy_2160:
 	CMPQ R8, DI
-	JGE  copied_2155
+	JGE  copied_2161
 	MOVL (SP)(R8*1), R9
 	MOVL R9, (BX)(R8*1)
 	ADDQ $0x04, R8
-	JMP  copy_2154
+	JMP  copy_2160
 
-copied_2155:
-stored_2153:
-nodWeight_2151:
+copied_2161:
+stored_2159:
+nodWeight_2157:
 	CMPQ        dBias_len+104(FP), $0x00
-	JEQ         nodBias_2156
+	JEQ         nodBias_2162
 	VXORPS      Y8, Y8, Y8
 	VCVTPD2PSY  Y2, X8
 	VCVTPD2PSY  Y3, X9
@@ -22874,53 +23056,53 @@ nodWeight_2151:
 	MOVQ        BX, SI
 	ANDQ        $0x00000fff, SI
 	CMPQ        SI, $0x00000fe0
-	JA          storeslow_2157
+	JA          storeslow_2163
 	VMASKMOVPS  Y8, Y0, (BX)
-	JMP         stored_2158
+	JMP         stored_2164
 
-storeslow_2157:
+storeslow_2163:
 	VMOVUPS Y8, (SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_2159:
+copy_2165:
 	CMPQ DI, SI
-	JGE  copied_2160
+	JGE  copied_2166
 	MOVL (SP)(DI*1), R8
 	MOVL R8, (BX)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2159
+	JMP  copy_2165
 
-copied_2160:
-stored_2158:
-nodBias_2156:
+copied_2166:
+stored_2164:
+nodBias_2162:
 	LEAQ       (R10)(R13*1), BX
 	MOVQ       BX, SI
 	ANDQ       $0x00000fff, SI
 	CMPQ       SI, $0x00000fe0
-	JA         loadslow_2161
+	JA         loadslow_2167
 	VMASKMOVPS (BX), Y0, Y8
-	JMP        loaded_2162
+	JMP        loaded_2168
 
-loadslow_2161:
+loadslow_2167:
 	VXORPS  Y8, Y8, Y8
 	VMOVUPS Y8, (SP)
 	VMOVUPS Y8, 32(SP)
 	MOVQ    64(SP), SI
 	XORQ    DI, DI
 
-copy_2163:
+copy_2169:
 	CMPQ DI, SI
-	JGE  copied_2164
+	JGE  copied_2170
 	MOVL (BX)(DI*1), R8
 	MOVL R8, (SP)(DI*1)
 	ADDQ $0x04, DI
-	JMP  copy_2163
+	JMP  copy_2169
 
-copied_2164:
+copied_2170:
 	VMOVUPS (SP), Y8
 
-loaded_2162:
+loaded_2168:
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
 	VMULPD       Y10, Y9, Y9
@@ -22937,25 +23119,25 @@ loaded_2162:
 	MOVQ         AX, BX
 	ANDQ         $0x00000fff, BX
 	CMPQ         BX, $0x00000fe0
-	JA           storeslow_2165
+	JA           storeslow_2171
 	VMASKMOVPS   Y11, Y0, (AX)
-	JMP          stored_2166
+	JMP          stored_2172
 
-storeslow_2165:
+storeslow_2171:
 	VMOVUPS Y11, (SP)
 	MOVQ    64(SP), BX
 	XORQ    SI, SI
 
-copy_2167:
+copy_2173:
 	CMPQ SI, BX
-	JGE  copied_2168
+	JGE  copied_2174
 	MOVL (SP)(SI*1), DI
 	MOVL DI, (AX)(SI*1)
 	ADDQ $0x04, SI
-	JMP  copy_2167
+	JMP  copy_2173
 
-copied_2168:
-stored_2166:
+copied_2174:
+stored_2172:
 	VCVTPS2PD    X8, Y9
 	VCVTPS2PD    X6, Y10
 	VMULPD       Y10, Y9, Y9
@@ -22991,25 +23173,25 @@ stored_2166:
 	MOVQ         AX, CX
 	ANDQ         $0x00000fff, CX
 	CMPQ         CX, $0x00000fe0
-	JA           storeslow_2169
+	JA           storeslow_2175
 	VMASKMOVPS   Y1, Y0, (AX)
-	JMP          stored_2170
+	JMP          stored_2176
 
-storeslow_2169:
+storeslow_2175:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
-copy_2171:
+copy_2177:
 	CMPQ BX, CX
-	JGE  copied_2172
+	JGE  copied_2178
 	MOVL (SP)(BX*1), SI
 	MOVL SI, (AX)(BX*1)
 	ADDQ $0x04, BX
-	JMP  copy_2171
+	JMP  copy_2177
 
-copied_2172:
-stored_2170:
+copied_2178:
+stored_2176:
 	VXORPS      Y1, Y1, Y1
 	VCVTPD2PSY  Y2, X1
 	VCVTPD2PSY  Y3, X2
@@ -23018,28 +23200,28 @@ stored_2170:
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
-	JA          storeslow_2173
+	JA          storeslow_2179
 	VMASKMOVPS  Y1, Y0, (AX)
-	JMP         stored_2174
+	JMP         stored_2180
 
-storeslow_2173:
+storeslow_2179:
 	VMOVUPS Y1, (SP)
 	MOVQ    64(SP), CX
 	XORQ    DX, DX
 
-copy_2175:
+copy_2181:
 	CMPQ DX, CX
-	JGE  copied_2176
+	JGE  copied_2182
 	MOVL (SP)(DX*1), BX
 	MOVL BX, (AX)(DX*1)
 	ADDQ $0x04, DX
-	JMP  copy_2175
+	JMP  copy_2181
 
-copied_2176:
-stored_2174:
+copied_2182:
+stored_2180:
 	MOVQ R12, R13
 
-done_2134:
+done_2140:
 	VZEROUPPER
 	RET
 
@@ -26621,11 +26803,11 @@ rows_181:
 	MOVQ AX, R9
 	MOVQ mean_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_184
+	JZ   vectorsodd_184
 
 vectors_183:
 	CMPQ       prefetch+128(FP), $0x00
-	JEQ        noprefetch_186
+	JEQ        noprefetch_187
 	MOVQ       prefetch+128(FP), R10
 	ADDQ       R9, R10
 	PREFETCHT0 (R10)
@@ -26633,7 +26815,7 @@ vectors_183:
 	PREFETCHT0 (R10)(CX*2)
 	PREFETCHT0 (R10)(SI*1)
 
-noprefetch_186:
+noprefetch_187:
 	VMOVUPS     (R8), Z0
 	VMOVUPS     (R9), Z1
 	VSUBPS      Z0, Z1, Z1
@@ -26660,9 +26842,9 @@ noprefetch_186:
 	DECQ        DI
 	JNZ         vectors_183
 
-vectorstail_184:
+vectorsodd_184:
 	TESTQ       $0x0000000f, mean_len+8(FP)
-	JZ          vectorsdone_185
+	JZ          vectorsdone_186
 	VMOVUPS     (R8), Z0
 	VMOVUPS.Z   (R9), K1, Z1
 	VSUBPS      Z0, Z1, Z1
@@ -26685,22 +26867,22 @@ vectorstail_184:
 	VADDPS      2176(R8), Z1, Z1
 	VMOVUPS     Z1, 2176(R8)
 
-vectorsdone_185:
+vectorsdone_186:
 	LEAQ (AX)(CX*4), AX
 	SUBQ $0x04, BX
 	JMP  rows_181
 
 rowsdone_182:
-rows_187:
+rows_188:
 	CMPQ BX, $0x01
-	JLT  rowsdone_188
+	JLT  rowsdone_189
 	MOVQ buf_base+48(FP), DI
 	MOVQ AX, R8
 	MOVQ mean_len+8(FP), SI
 	SHRQ $0x04, SI
-	JZ   vectorstail_190
+	JZ   vectorsodd_191
 
-vectors_189:
+vectors_190:
 	VMOVUPS (DI), Z0
 	VMOVUPS (R8), Z1
 	VSUBPS  Z0, Z1, Z1
@@ -26713,11 +26895,11 @@ vectors_189:
 	ADDQ    $0x40, R8
 	ADDQ    $0x40, DI
 	DECQ    SI
-	JNZ     vectors_189
+	JNZ     vectors_190
 
-vectorstail_190:
+vectorsodd_191:
 	TESTQ     $0x0000000f, mean_len+8(FP)
-	JZ        vectorsdone_191
+	JZ        vectorsdone_193
 	VMOVUPS   (DI), Z0
 	VMOVUPS.Z (R8), K1, Z1
 	VSUBPS    Z0, Z1, Z1
@@ -26728,12 +26910,12 @@ vectorstail_190:
 	VADDPS    2176(DI), Z1, Z1
 	VMOVUPS   Z1, 2176(DI)
 
-vectorsdone_191:
+vectorsdone_193:
 	LEAQ (AX)(CX*1), AX
 	SUBQ $0x01, BX
-	JMP  rows_187
+	JMP  rows_188
 
-rowsdone_188:
+rowsdone_189:
 chunkdone_117:
 	MOVQ buf_base+48(FP), BX
 	MOVQ mean_base+0(FP), SI
@@ -26744,9 +26926,9 @@ chunkdone_117:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_192:
+singles_194:
 	CMPQ          R9, R10
-	JGT           tail_193
+	JGT           tail_195
 	VMOVUPD       (SI)(R9*2), Z0
 	VMOVUPD       64(SI)(R9*2), Z1
 	VMOVUPD       (DI)(R9*2), Z2
@@ -26803,12 +26985,12 @@ singles_192:
 	VINSERTF64X4  $0x01, Y0, Z2, Z2
 	VMOVUPS       Z2, (R8)(R9*1)
 	ADDQ          $0x00000040, R9
-	JMP           singles_192
+	JMP           singles_194
 
-tail_193:
+tail_195:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_194
+	JEQ           done_196
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (SI)(R9*2), K1, Z0
 	VMOVUPD.Z     64(SI)(R9*2), K2, Z1
@@ -26870,16 +27052,16 @@ tail_193:
 	VMOVUPS       Z2, (R8)(R9*1)
 	MOVQ          R10, R9
 
-done_194:
+done_196:
 	ADDQ    DX, count+112(FP)
 	SUBQ    DX, rows+96(FP)
-	JZ      done_195
+	JZ      done_197
 	MOVQ    $0x00000040, DX
 	CMPQ    rows+96(FP), DX
 	CMOVQLT rows+96(FP), DX
 	JMP     chunk_116
 
-done_195:
+done_197:
 	VZEROUPPER
 	RET
 
@@ -26890,7 +27072,7 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+152(FP), $0x00
-	JNE   nontemporal_196
+	JNE   nontemporal_198
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+120(FP), DX
@@ -26901,10 +27083,10 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_197:
+sample_199:
 	XORQ DI, DI
 
-channel_198:
+channel_200:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -26916,9 +27098,9 @@ channel_198:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_199
+	JZ           aligned_201
 	CMPQ         R8, R9
-	JAE          aligned_199
+	JAE          aligned_201
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -26932,7 +27114,7 @@ channel_198:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_199:
+aligned_201:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -26942,19 +27124,19 @@ aligned_199:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_203:
+blocks_205:
 	CMPQ       R8, R9
-	JGT        blocksdone_204
+	JGT        blocksdone_206
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_205
+	JZ         noprefetch_207
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_205:
+noprefetch_207:
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -26972,45 +27154,45 @@ noprefetch_205:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_203
+	JMP         blocks_205
 
-blocksdone_204:
+blocksdone_206:
 	ADDQ $0x000000c0, R9
 
-singles_200:
+singles_202:
 	CMPQ        R8, R9
-	JGT         tail_201
+	JGT         tail_203
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_200
+	JMP         singles_202
 
-tail_201:
+tail_203:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_202
+	JEQ         done_204
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_202:
+done_204:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, center_len+56(FP)
-	JB   channel_198
+	JB   channel_200
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_197
+	JNZ  sample_199
 	VZEROUPPER
 	RET
 
-nontemporal_196:
+nontemporal_198:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+120(FP), DX
@@ -27022,10 +27204,10 @@ nontemporal_196:
 	SHLQ   $0x02, SI
 	VPXORD Z0, Z0, Z0
 
-sample_206:
+sample_208:
 	XORQ DI, DI
 
-channel_207:
+channel_209:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -27036,15 +27218,15 @@ channel_207:
 	MOVQ         shift_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z3
 	TESTQ        DI, DI
-	JNZ          merged_208
+	JNZ          merged_210
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_210
+	JZ           aligned_212
 	CMPQ         R8, R9
-	JAE          aligned_210
+	JAE          aligned_212
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -27058,15 +27240,15 @@ channel_207:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_210:
+aligned_212:
 	MOVQ R9, R8
-	JMP  headed_209
+	JMP  headed_211
 
-merged_208:
+merged_210:
 	MOVQ        DX, R9
 	MOVQ        AX, R8
 	ANDQ        $0x3f, R8
-	JZ          mergedone_211
+	JZ          mergedone_213
 	MOVQ        R8, R10
 	SHRQ        $0x02, R10
 	LEAQ        kmask<>+0(SB), R11
@@ -27085,10 +27267,10 @@ merged_208:
 	SHRQ        $0x02, R8
 	SUBQ        R8, R9
 
-mergedone_211:
+mergedone_213:
 	MOVQ R9, R8
 
-headed_209:
+headed_211:
 	MOVQ    R8, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -27098,19 +27280,19 @@ headed_209:
 	SHLQ    $0x02, R8
 	SUBQ    $0x00000100, R8
 
-blocks_215:
+blocks_217:
 	CMPQ       R9, R8
-	JGT        blocksdone_216
+	JGT        blocksdone_218
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_217
+	JZ         noprefetch_219
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R9*1)
 	PREFETCHT0 64(R10)(R9*1)
 	PREFETCHT0 128(R10)(R9*1)
 	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_217:
+noprefetch_219:
 	LEAQ        16384(AX)(R9*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -27131,40 +27313,40 @@ noprefetch_217:
 	VFMADD213PS Z3, Z2, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_215
+	JMP         blocks_217
 
-blocksdone_216:
+blocksdone_218:
 	ADDQ $0x000000c0, R8
 
-singles_212:
+singles_214:
 	CMPQ        R9, R8
-	JGT         tail_213
+	JGT         tail_215
 	VMOVUPS     (CX)(R9*1), Z4
 	VSUBPS      Z1, Z4, Z4
 	VFMADD213PS Z3, Z2, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_212
+	JMP         singles_214
 
-tail_213:
+tail_215:
 	ADDQ        $0x00000040, R8
 	CMPQ        R9, R8
-	JEQ         done_214
+	JEQ         done_216
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VSUBPS      Z1, Z0, Z0
 	VFMADD213PS Z3, Z2, Z0
 	VMOVAPS     Z0, Z0
 	MOVQ        R8, R9
 
-done_214:
+done_216:
 	ADDQ    R9, AX
 	ADDQ    R9, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_207
+	JB      channel_209
 	MOVQ    AX, DI
 	ANDQ    $0x3f, DI
-	JZ      flushed_218
+	JZ      flushed_220
 	MOVQ    DI, R8
 	SHRQ    $0x02, R8
 	LEAQ    kmask<>+0(SB), R9
@@ -27175,11 +27357,11 @@ done_214:
 	NEGQ    DI
 	VMOVUPS Z0, K1, (AX)(DI*1)
 
-flushed_218:
+flushed_220:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_206
+	JNZ  sample_208
 	SFENCE
 	VZEROUPPER
 	RET
@@ -27205,10 +27387,10 @@ TEXT ·normShortRowsAVX512(SB), NOSPLIT, $0-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_219:
+group_221:
 	XORQ DI, DI
 
-channel_220:
+channel_222:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -27217,11 +27399,11 @@ channel_220:
 	VBROADCASTSS (R8)(DI*4), Z2
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_221
+	JZ           noprefetch_223
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_222:
+prefetch_224:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -27229,23 +27411,23 @@ prefetch_222:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_222
+	JNZ        prefetch_224
 
-noprefetch_221:
+noprefetch_223:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_223:
+pairs_225:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_224
+	JA   single_226
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_227:
+down_229:
 	CMPQ        R12, $0x02
-	JB          downlast_228
+	JB          downlast_230
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27265,11 +27447,11 @@ down_227:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_227
+	JMP         down_229
 
-downlast_228:
+downlast_230:
 	TESTQ       R12, R12
-	JZ          downdone_229
+	JZ          downdone_231
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27279,20 +27461,20 @@ downlast_228:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 64(AX)(R9*1)
 
-downdone_229:
+downdone_231:
 	MOVQ R10, R9
-	JMP  pairs_223
+	JMP  pairs_225
 
-single_224:
+single_226:
 	CMPQ R9, R8
-	JAE  tail_225
+	JAE  tail_227
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_230:
+down_232:
 	CMPQ        R11, $0x02
-	JB          downlast_231
+	JB          downlast_233
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27304,29 +27486,29 @@ down_230:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_230
+	JMP         down_232
 
-downlast_231:
+downlast_233:
 	TESTQ       R11, R11
-	JZ          downdone_232
+	JZ          downdone_234
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 
-downdone_232:
+downdone_234:
 	ADDQ $0x00000040, R9
 
-tail_225:
+tail_227:
 	CMPQ R9, DX
-	JAE  positionsdone_226
+	JAE  positionsdone_228
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_233:
+down_235:
 	CMPQ        R10, $0x02
-	JB          downlast_234
+	JB          downlast_236
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27338,23 +27520,23 @@ down_233:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_233
+	JMP         down_235
 
-downlast_234:
+downlast_236:
 	TESTQ       R10, R10
-	JZ          downdone_235
+	JZ          downdone_237
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 
-downdone_235:
-positionsdone_226:
+downdone_237:
+positionsdone_228:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_220
+	JB      channel_222
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -27362,13 +27544,13 @@ positionsdone_226:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_236
+	JZ      done_238
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_219
+	JMP     group_221
 
-done_236:
+done_238:
 	VZEROUPPER
 	RET
 
@@ -27379,7 +27561,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_237
+	JNE     nontemporal_239
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -27388,12 +27570,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_238
+	JA      streaming_240
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_239
+	JZ      full_241
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -27407,7 +27589,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_false
 
-full_239:
+full_241:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -27458,10 +27640,10 @@ full_239:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_240:
+row_242:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_241
+	JZ         noprefetch_243
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -27469,7 +27651,7 @@ row_240:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_241:
+noprefetch_243:
 	VMOVUPS     (DX), Z18
 	VSUBPS      Z0, Z18, Z18
 	VFMADD213PS Z2, Z1, Z18
@@ -27497,7 +27679,7 @@ noprefetch_241:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_240
+	JNZ         row_242
 	VZEROUPPER
 	RET
 
@@ -27536,17 +27718,17 @@ normColsAVX512_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_242:
+row_244:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_243
+	JZ         noprefetch_245
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_243:
+noprefetch_245:
 	VMOVUPS     (DX), Z15
 	VSUBPS      Z0, Z15, Z15
 	VFMADD213PS Z2, Z1, Z15
@@ -27570,7 +27752,7 @@ noprefetch_243:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_242
+	JNZ         row_244
 	VZEROUPPER
 	RET
 
@@ -27603,16 +27785,16 @@ normColsAVX512_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_244:
+row_246:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_245
+	JZ         noprefetch_247
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_245:
+noprefetch_247:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -27632,7 +27814,7 @@ noprefetch_245:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_244
+	JNZ         row_246
 	VZEROUPPER
 	RET
 
@@ -27659,15 +27841,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_246:
+row_248:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_247
+	JZ         noprefetch_249
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_247:
+noprefetch_249:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -27683,7 +27865,7 @@ noprefetch_247:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_246
+	JNZ         row_248
 	VZEROUPPER
 	RET
 
@@ -27704,14 +27886,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_248:
+row_250:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_249
+	JZ         noprefetch_251
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_249:
+noprefetch_251:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -27723,7 +27905,7 @@ noprefetch_249:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_248
+	JNZ         row_250
 	VZEROUPPER
 	RET
 
@@ -27738,13 +27920,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_250:
+row_252:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_251
+	JZ         noprefetch_253
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_251:
+noprefetch_253:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27752,7 +27934,7 @@ noprefetch_251:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_250
+	JNZ         row_252
 	VZEROUPPER
 	RET
 
@@ -27797,10 +27979,10 @@ normColsAVX512_v6_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_252:
+row_254:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_253
+	JZ         noprefetch_255
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -27808,7 +27990,7 @@ row_252:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_253:
+noprefetch_255:
 	VMOVUPS     (DX), Z18
 	VSUBPS      Z0, Z18, Z18
 	VFMADD213PS Z2, Z1, Z18
@@ -27836,7 +28018,7 @@ noprefetch_253:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_252
+	JNZ         row_254
 	VZEROUPPER
 	RET
 
@@ -27875,17 +28057,17 @@ normColsAVX512_v5_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_254:
+row_256:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_255
+	JZ         noprefetch_257
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_255:
+noprefetch_257:
 	VMOVUPS     (DX), Z15
 	VSUBPS      Z0, Z15, Z15
 	VFMADD213PS Z2, Z1, Z15
@@ -27909,7 +28091,7 @@ noprefetch_255:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_254
+	JNZ         row_256
 	VZEROUPPER
 	RET
 
@@ -27942,16 +28124,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_256:
+row_258:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_257
+	JZ         noprefetch_259
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_257:
+noprefetch_259:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -27971,7 +28153,7 @@ noprefetch_257:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_256
+	JNZ         row_258
 	VZEROUPPER
 	RET
 
@@ -27998,15 +28180,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_258:
+row_260:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_259
+	JZ         noprefetch_261
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_259:
+noprefetch_261:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -28022,7 +28204,7 @@ noprefetch_259:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_258
+	JNZ         row_260
 	VZEROUPPER
 	RET
 
@@ -28043,14 +28225,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_260:
+row_262:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_261
+	JZ         noprefetch_263
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_261:
+noprefetch_263:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -28062,7 +28244,7 @@ noprefetch_261:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_260
+	JNZ         row_262
 	VZEROUPPER
 	RET
 
@@ -28077,13 +28259,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_262:
+row_264:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_263
+	JZ         noprefetch_265
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_263:
+noprefetch_265:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -28091,11 +28273,11 @@ noprefetch_263:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_262
+	JNZ         row_264
 	VZEROUPPER
 	RET
 
-streaming_238:
+streaming_240:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -28103,17 +28285,17 @@ streaming_238:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_264:
+rows_266:
 	CMPQ R8, $0x01
-	JB   rowsdone_265
+	JB   rowsdone_267
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_269:
+blocks_271:
 	CMPQ        R9, R10
-	JGT         blocksdone_270
+	JGT         blocksdone_272
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -28143,14 +28325,14 @@ blocks_269:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_269
+	JMP         blocks_271
 
-blocksdone_270:
+blocksdone_272:
 	ADDQ $0x000000c0, R10
 
-singles_266:
+singles_268:
 	CMPQ        R9, R10
-	JGT         tail_267
+	JGT         tail_269
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -28159,12 +28341,12 @@ singles_266:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_266
+	JMP         singles_268
 
-tail_267:
+tail_269:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_268
+	JEQ         done_270
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -28174,17 +28356,17 @@ tail_267:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_268:
+done_270:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_264
+	JMP  rows_266
 
-rowsdone_265:
+rowsdone_267:
 	VZEROUPPER
 	RET
 
-nontemporal_237:
+nontemporal_239:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -28193,12 +28375,12 @@ nontemporal_237:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_271
+	JA      streaming_273
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_272
+	JZ      full_274
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -28212,7 +28394,7 @@ nontemporal_237:
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_true
 
-full_272:
+full_274:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -28263,10 +28445,10 @@ full_272:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_273:
+row_275:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_274
+	JZ         noprefetch_276
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -28274,7 +28456,7 @@ row_273:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_274:
+noprefetch_276:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28305,7 +28487,7 @@ noprefetch_274:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_273
+	JNZ         row_275
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28345,17 +28527,17 @@ normColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_275:
+row_277:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_276
+	JZ         noprefetch_278
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_276:
+noprefetch_278:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28382,7 +28564,7 @@ noprefetch_276:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_275
+	JNZ         row_277
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28416,16 +28598,16 @@ normColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_277:
+row_279:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_278
+	JZ         noprefetch_280
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_278:
+noprefetch_280:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28448,7 +28630,7 @@ noprefetch_278:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_277
+	JNZ         row_279
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28476,15 +28658,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_279:
+row_281:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_280
+	JZ         noprefetch_282
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_280:
+noprefetch_282:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28503,7 +28685,7 @@ noprefetch_280:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_279
+	JNZ         row_281
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28525,14 +28707,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_281:
+row_283:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_282
+	JZ         noprefetch_284
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_282:
+noprefetch_284:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28547,7 +28729,7 @@ noprefetch_282:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_281
+	JNZ         row_283
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28563,13 +28745,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_283:
+row_285:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_284
+	JZ         noprefetch_286
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_284:
+noprefetch_286:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28580,7 +28762,7 @@ noprefetch_284:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_283
+	JNZ         row_285
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28626,10 +28808,10 @@ normColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_285:
+row_287:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_286
+	JZ         noprefetch_288
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -28637,7 +28819,7 @@ row_285:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_286:
+noprefetch_288:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28668,7 +28850,7 @@ noprefetch_286:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_285
+	JNZ         row_287
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28708,17 +28890,17 @@ normColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_287:
+row_289:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_288
+	JZ         noprefetch_290
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_288:
+noprefetch_290:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28745,7 +28927,7 @@ noprefetch_288:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_287
+	JNZ         row_289
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28779,16 +28961,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_289:
+row_291:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_290
+	JZ         noprefetch_292
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_290:
+noprefetch_292:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28811,7 +28993,7 @@ noprefetch_290:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_289
+	JNZ         row_291
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28839,15 +29021,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_291:
+row_293:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_292
+	JZ         noprefetch_294
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_292:
+noprefetch_294:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28866,7 +29048,7 @@ noprefetch_292:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_291
+	JNZ         row_293
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28888,14 +29070,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_293:
+row_295:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_294
+	JZ         noprefetch_296
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_294:
+noprefetch_296:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28910,7 +29092,7 @@ noprefetch_294:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_293
+	JNZ         row_295
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28926,13 +29108,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_295:
+row_297:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_296
+	JZ         noprefetch_298
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_296:
+noprefetch_298:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28943,12 +29125,12 @@ noprefetch_296:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_295
+	JNZ         row_297
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_271:
+streaming_273:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -28956,17 +29138,17 @@ streaming_271:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_297:
+rows_299:
 	CMPQ R8, $0x04
-	JB   rowsdone_298
+	JB   rowsdone_300
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_302:
+blocks_304:
 	CMPQ        R9, R10
-	JGT         blocksdone_303
+	JGT         blocksdone_305
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -29051,14 +29233,14 @@ blocks_302:
 	VFMADD213PS Z11, Z10, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_302
+	JMP         blocks_304
 
-blocksdone_303:
+blocksdone_305:
 	ADDQ $0x000000c0, R10
 
-singles_299:
+singles_301:
 	CMPQ        R9, R10
-	JGT         tail_300
+	JGT         tail_302
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -29083,12 +29265,12 @@ singles_299:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (CX)(R11*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_299
+	JMP         singles_301
 
-tail_300:
+tail_302:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_301
+	JEQ         done_303
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -29113,7 +29295,7 @@ tail_300:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_301:
+done_303:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -29123,20 +29305,20 @@ done_301:
 	ADDQ AX, DX
 	ADDQ AX, DX
 	SUBQ $0x04, R8
-	JMP  rows_297
+	JMP  rows_299
 
-rowsdone_298:
-rows_304:
+rowsdone_300:
+rows_306:
 	CMPQ R8, $0x01
-	JB   rowsdone_305
+	JB   rowsdone_307
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_309:
+blocks_311:
 	CMPQ        R9, R10
-	JGT         blocksdone_310
+	JGT         blocksdone_312
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -29169,14 +29351,14 @@ blocks_309:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_309
+	JMP         blocks_311
 
-blocksdone_310:
+blocksdone_312:
 	ADDQ $0x000000c0, R10
 
-singles_306:
+singles_308:
 	CMPQ        R9, R10
-	JGT         tail_307
+	JGT         tail_309
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -29185,12 +29367,12 @@ singles_306:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_306
+	JMP         singles_308
 
-tail_307:
+tail_309:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_308
+	JEQ         done_310
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -29200,13 +29382,13 @@ tail_307:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_308:
+done_310:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_304
+	JMP  rows_306
 
-rowsdone_305:
+rowsdone_307:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -29230,47 +29412,47 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_311:
+group_313:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_312
+	JE   bysample_314
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	CMPQ prefetch+176(FP), $0x00
-	JE   unprefetched_315
+	JE   unprefetched_317
 	CMPQ DI, $0x00000040
-	JB   run1_true_true_318
-	JEQ  run1_false_true_317
+	JB   run1_true_true_320
+	JEQ  run1_false_true_319
 	CMPQ DI, $0x00000080
-	JB   run2_true_true_320
-	JEQ  run2_false_true_319
+	JB   run2_true_true_322
+	JEQ  run2_false_true_321
 	CMPQ DI, $0x000000c0
-	JB   run3_true_true_322
-	JEQ  run3_false_true_321
+	JB   run3_true_true_324
+	JEQ  run3_false_true_323
 	CMPQ DI, $0x00000100
-	JB   run4_true_true_324
-	JEQ  run4_false_true_323
-	JMP  long_316
+	JB   run4_true_true_326
+	JEQ  run4_false_true_325
+	JMP  long_318
 
-unprefetched_315:
+unprefetched_317:
 	CMPQ DI, $0x00000040
-	JB   run1_true_false_326
-	JEQ  run1_false_false_325
+	JB   run1_true_false_328
+	JEQ  run1_false_false_327
 	CMPQ DI, $0x00000080
-	JB   run2_true_false_328
-	JEQ  run2_false_false_327
+	JB   run2_true_false_330
+	JEQ  run2_false_false_329
 	CMPQ DI, $0x000000c0
-	JB   run3_true_false_330
-	JEQ  run3_false_false_329
+	JB   run3_true_false_332
+	JEQ  run3_false_false_331
 	CMPQ DI, $0x00000100
-	JB   run4_true_false_332
-	JEQ  run4_false_false_331
+	JB   run4_true_false_334
+	JEQ  run4_false_false_333
 
-long_316:
+long_318:
 	XORQ R8, R8
 
-channel_333:
+channel_335:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29283,11 +29465,11 @@ channel_333:
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_334
+	JZ           noprefetch_336
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_335:
+prefetch_337:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -29300,20 +29482,20 @@ prefetch_335:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_335
+	JNZ        prefetch_337
 
-noprefetch_334:
+noprefetch_336:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_336:
+sample_338:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_341:
+blocks_343:
 	CMPQ         R11, R12
-	JGT          blocksdone_342
+	JGT          blocksdone_344
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -29323,42 +29505,42 @@ blocks_341:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	ADDQ         $0x00000080, R11
-	JMP          blocks_341
+	JMP          blocks_343
 
-blocksdone_342:
+blocksdone_344:
 	ADDQ $0x00000040, R12
 
-singles_338:
+singles_340:
 	CMPQ         R11, R12
-	JGT          tail_339
+	JGT          tail_341
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_338
+	JMP          singles_340
 
-tail_339:
+tail_341:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_340
+	JEQ          done_342
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	MOVQ         R12, R11
 
-done_340:
+done_342:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_337
+	JZ   samplesdone_339
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_346:
+blocks_348:
 	CMPQ         R11, R12
-	JGT          blocksdone_347
+	JGT          blocksdone_349
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -29368,37 +29550,37 @@ blocks_346:
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	ADDQ         $0x00000080, R11
-	JMP          blocks_346
+	JMP          blocks_348
 
-blocksdone_347:
+blocksdone_349:
 	ADDQ $0x00000040, R12
 
-singles_343:
+singles_345:
 	CMPQ         R11, R12
-	JGT          tail_344
+	JGT          tail_346
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	ADDQ         $0x00000040, R11
-	JMP          singles_343
+	JMP          singles_345
 
-tail_344:
+tail_346:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_345
+	JEQ          done_347
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	MOVQ         R12, R11
 
-done_345:
+done_347:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_336
+	JNZ  sample_338
 
-samplesdone_337:
+samplesdone_339:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -29435,13 +29617,13 @@ samplesdone_337:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_333
-	JMP           grouped_314
+	JB            channel_335
+	JMP           grouped_316
 
-run1_false_true_317:
+run1_false_true_319:
 	XORQ R8, R8
 
-channel_348:
+channel_350:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29460,9 +29642,9 @@ channel_348:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_349:
+down_351:
 	CMPQ         R13, $0x02
-	JB           downlast_350
+	JB           downlast_352
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
 	VMOVUPS      (AX)(R11*1), Z9
@@ -29478,11 +29660,11 @@ down_349:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_349
+	JMP          down_351
 
-downlast_350:
+downlast_352:
 	TESTQ        R13, R13
-	JZ           downdone_351
+	JZ           downdone_353
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
 	VMOVUPS      (AX)(R11*1), Z9
@@ -29490,7 +29672,7 @@ downlast_350:
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_351:
+downdone_353:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -29527,13 +29709,13 @@ downdone_351:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_348
-	JMP           grouped_314
+	JB            channel_350
+	JMP           grouped_316
 
-run1_true_true_318:
+run1_true_true_320:
 	XORQ R8, R8
 
-channel_352:
+channel_354:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29552,9 +29734,9 @@ channel_352:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_353:
+down_355:
 	CMPQ         R13, $0x02
-	JB           downlast_354
+	JB           downlast_356
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
@@ -29570,11 +29752,11 @@ down_353:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_353
+	JMP          down_355
 
-downlast_354:
+downlast_356:
 	TESTQ        R13, R13
-	JZ           downdone_355
+	JZ           downdone_357
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
@@ -29582,7 +29764,7 @@ downlast_354:
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_355:
+downdone_357:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -29619,13 +29801,13 @@ downdone_355:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_352
-	JMP           grouped_314
+	JB            channel_354
+	JMP           grouped_316
 
-run2_false_true_319:
+run2_false_true_321:
 	XORQ R8, R8
 
-channel_356:
+channel_358:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29644,9 +29826,9 @@ channel_356:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_357:
+down_359:
 	CMPQ         R13, $0x02
-	JB           downlast_358
+	JB           downlast_360
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
@@ -29674,11 +29856,11 @@ down_357:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_357
+	JMP          down_359
 
-downlast_358:
+downlast_360:
 	TESTQ        R13, R13
-	JZ           downdone_359
+	JZ           downdone_361
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
@@ -29692,7 +29874,7 @@ downlast_358:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_359:
+downdone_361:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -29729,13 +29911,13 @@ downdone_359:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_356
-	JMP           grouped_314
+	JB            channel_358
+	JMP           grouped_316
 
-run2_true_true_320:
+run2_true_true_322:
 	XORQ R8, R8
 
-channel_360:
+channel_362:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29754,9 +29936,9 @@ channel_360:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_361:
+down_363:
 	CMPQ         R13, $0x02
-	JB           downlast_362
+	JB           downlast_364
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
@@ -29784,11 +29966,11 @@ down_361:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_361
+	JMP          down_363
 
-downlast_362:
+downlast_364:
 	TESTQ        R13, R13
-	JZ           downdone_363
+	JZ           downdone_365
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
@@ -29802,7 +29984,7 @@ downlast_362:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_363:
+downdone_365:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -29839,13 +30021,13 @@ downdone_363:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_360
-	JMP           grouped_314
+	JB            channel_362
+	JMP           grouped_316
 
-run3_false_true_321:
+run3_false_true_323:
 	XORQ R8, R8
 
-channel_364:
+channel_366:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29864,9 +30046,9 @@ channel_364:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_365:
+down_367:
 	CMPQ         R13, $0x02
-	JB           downlast_366
+	JB           downlast_368
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -29906,11 +30088,11 @@ down_365:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_365
+	JMP          down_367
 
-downlast_366:
+downlast_368:
 	TESTQ        R13, R13
-	JZ           downdone_367
+	JZ           downdone_369
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -29930,7 +30112,7 @@ downlast_366:
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_367:
+downdone_369:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -29967,13 +30149,13 @@ downdone_367:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_364
-	JMP           grouped_314
+	JB            channel_366
+	JMP           grouped_316
 
-run3_true_true_322:
+run3_true_true_324:
 	XORQ R8, R8
 
-channel_368:
+channel_370:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29992,9 +30174,9 @@ channel_368:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_369:
+down_371:
 	CMPQ         R13, $0x02
-	JB           downlast_370
+	JB           downlast_372
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30034,11 +30216,11 @@ down_369:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_369
+	JMP          down_371
 
-downlast_370:
+downlast_372:
 	TESTQ        R13, R13
-	JZ           downdone_371
+	JZ           downdone_373
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30058,7 +30240,7 @@ downlast_370:
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_371:
+downdone_373:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30095,13 +30277,13 @@ downdone_371:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_368
-	JMP           grouped_314
+	JB            channel_370
+	JMP           grouped_316
 
-run4_false_true_323:
+run4_false_true_325:
 	XORQ R8, R8
 
-channel_372:
+channel_374:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30120,9 +30302,9 @@ channel_372:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_373:
+down_375:
 	CMPQ         R13, $0x02
-	JB           downlast_374
+	JB           downlast_376
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30174,11 +30356,11 @@ down_373:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_373
+	JMP          down_375
 
-downlast_374:
+downlast_376:
 	TESTQ        R13, R13
-	JZ           downdone_375
+	JZ           downdone_377
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30204,7 +30386,7 @@ downlast_374:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_375:
+downdone_377:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30241,13 +30423,13 @@ downdone_375:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_372
-	JMP           grouped_314
+	JB            channel_374
+	JMP           grouped_316
 
-run4_true_true_324:
+run4_true_true_326:
 	XORQ R8, R8
 
-channel_376:
+channel_378:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30266,9 +30448,9 @@ channel_376:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_377:
+down_379:
 	CMPQ         R13, $0x02
-	JB           downlast_378
+	JB           downlast_380
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30320,11 +30502,11 @@ down_377:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_377
+	JMP          down_379
 
-downlast_378:
+downlast_380:
 	TESTQ        R13, R13
-	JZ           downdone_379
+	JZ           downdone_381
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30350,7 +30532,7 @@ downlast_378:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_379:
+downdone_381:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30387,13 +30569,13 @@ downdone_379:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_376
-	JMP           grouped_314
+	JB            channel_378
+	JMP           grouped_316
 
-run1_false_false_325:
+run1_false_false_327:
 	XORQ R8, R8
 
-channel_380:
+channel_382:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30408,9 +30590,9 @@ channel_380:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_381:
+down_383:
 	CMPQ         R11, $0x02
-	JB           downlast_382
+	JB           downlast_384
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30422,17 +30604,17 @@ down_381:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_381
+	JMP          down_383
 
-downlast_382:
+downlast_384:
 	TESTQ        R11, R11
-	JZ           downdone_383
+	JZ           downdone_385
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_383:
+downdone_385:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30469,13 +30651,13 @@ downdone_383:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_380
-	JMP           grouped_314
+	JB            channel_382
+	JMP           grouped_316
 
-run1_true_false_326:
+run1_true_false_328:
 	XORQ R8, R8
 
-channel_384:
+channel_386:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30490,9 +30672,9 @@ channel_384:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_385:
+down_387:
 	CMPQ         R11, $0x02
-	JB           downlast_386
+	JB           downlast_388
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30504,17 +30686,17 @@ down_385:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_385
+	JMP          down_387
 
-downlast_386:
+downlast_388:
 	TESTQ        R11, R11
-	JZ           downdone_387
+	JZ           downdone_389
 	VMOVUPS.Z    (AX)(R9*1), K1, Z9
 	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_387:
+downdone_389:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30551,13 +30733,13 @@ downdone_387:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_384
-	JMP           grouped_314
+	JB            channel_386
+	JMP           grouped_316
 
-run2_false_false_327:
+run2_false_false_329:
 	XORQ R8, R8
 
-channel_388:
+channel_390:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30572,9 +30754,9 @@ channel_388:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_389:
+down_391:
 	CMPQ         R11, $0x02
-	JB           downlast_390
+	JB           downlast_392
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30594,11 +30776,11 @@ down_389:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_389
+	JMP          down_391
 
-downlast_390:
+downlast_392:
 	TESTQ        R11, R11
-	JZ           downdone_391
+	JZ           downdone_393
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30608,7 +30790,7 @@ downlast_390:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_391:
+downdone_393:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30645,13 +30827,13 @@ downdone_391:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_388
-	JMP           grouped_314
+	JB            channel_390
+	JMP           grouped_316
 
-run2_true_false_328:
+run2_true_false_330:
 	XORQ R8, R8
 
-channel_392:
+channel_394:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30666,9 +30848,9 @@ channel_392:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_393:
+down_395:
 	CMPQ         R11, $0x02
-	JB           downlast_394
+	JB           downlast_396
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30688,11 +30870,11 @@ down_393:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_393
+	JMP          down_395
 
-downlast_394:
+downlast_396:
 	TESTQ        R11, R11
-	JZ           downdone_395
+	JZ           downdone_397
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30702,7 +30884,7 @@ downlast_394:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_395:
+downdone_397:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30739,13 +30921,13 @@ downdone_395:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_392
-	JMP           grouped_314
+	JB            channel_394
+	JMP           grouped_316
 
-run3_false_false_329:
+run3_false_false_331:
 	XORQ R8, R8
 
-channel_396:
+channel_398:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30760,9 +30942,9 @@ channel_396:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_397:
+down_399:
 	CMPQ         R11, $0x02
-	JB           downlast_398
+	JB           downlast_400
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30790,11 +30972,11 @@ down_397:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_397
+	JMP          down_399
 
-downlast_398:
+downlast_400:
 	TESTQ        R11, R11
-	JZ           downdone_399
+	JZ           downdone_401
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30808,7 +30990,7 @@ downlast_398:
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_399:
+downdone_401:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30845,13 +31027,13 @@ downdone_399:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_396
-	JMP           grouped_314
+	JB            channel_398
+	JMP           grouped_316
 
-run3_true_false_330:
+run3_true_false_332:
 	XORQ R8, R8
 
-channel_400:
+channel_402:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30866,9 +31048,9 @@ channel_400:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_401:
+down_403:
 	CMPQ         R11, $0x02
-	JB           downlast_402
+	JB           downlast_404
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30896,11 +31078,11 @@ down_401:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_401
+	JMP          down_403
 
-downlast_402:
+downlast_404:
 	TESTQ        R11, R11
-	JZ           downdone_403
+	JZ           downdone_405
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -30914,7 +31096,7 @@ downlast_402:
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
-downdone_403:
+downdone_405:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30951,13 +31133,13 @@ downdone_403:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_400
-	JMP           grouped_314
+	JB            channel_402
+	JMP           grouped_316
 
-run4_false_false_331:
+run4_false_false_333:
 	XORQ R8, R8
 
-channel_404:
+channel_406:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30972,9 +31154,9 @@ channel_404:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_405:
+down_407:
 	CMPQ         R11, $0x02
-	JB           downlast_406
+	JB           downlast_408
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -31010,11 +31192,11 @@ down_405:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_405
+	JMP          down_407
 
-downlast_406:
+downlast_408:
 	TESTQ        R11, R11
-	JZ           downdone_407
+	JZ           downdone_409
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -31032,7 +31214,7 @@ downlast_406:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_407:
+downdone_409:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -31069,13 +31251,13 @@ downdone_407:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_404
-	JMP           grouped_314
+	JB            channel_406
+	JMP           grouped_316
 
-run4_true_false_332:
+run4_true_false_334:
 	XORQ R8, R8
 
-channel_408:
+channel_410:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -31090,9 +31272,9 @@ channel_408:
 	LEAQ         (R9)(SI*1), R10
 	MOVQ         BX, R11
 
-down_409:
+down_411:
 	CMPQ         R11, $0x02
-	JB           downlast_410
+	JB           downlast_412
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -31128,11 +31310,11 @@ down_409:
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
-	JMP          down_409
+	JMP          down_411
 
-downlast_410:
+downlast_412:
 	TESTQ        R11, R11
-	JZ           downdone_411
+	JZ           downdone_413
 	VMOVUPS      (AX)(R9*1), Z9
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -31150,7 +31332,7 @@ downlast_410:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_411:
+downdone_413:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -31187,18 +31369,18 @@ downdone_411:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_408
+	JB            channel_410
 
-grouped_314:
+grouped_316:
 	MOVQ  BX, R9
 	IMULQ SI, R9
 	IMULQ DI, R8
 	SUBQ  R8, R9
 	ADDQ  R9, AX
 	ADDQ  R9, CX
-	JMP   summed_313
+	JMP   summed_315
 
-bysample_312:
+bysample_314:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -31209,22 +31391,22 @@ bysample_312:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_412:
+clear_414:
 	VMOVUPS Z0, (R8)
 	VMOVUPS Z0, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_412
+	JNZ     clear_414
 	MOVQ    BX, R9
 
-sample_413:
+sample_415:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_414:
+channel_416:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_415
+	JZ         noprefetch_417
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -31236,7 +31418,7 @@ channel_414:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_415:
+noprefetch_417:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z0
 	VMOVUPS      (R8), Z1
@@ -31246,27 +31428,27 @@ noprefetch_415:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_416:
+singles_418:
 	CMPQ         R11, R12
-	JGT          tail_417
+	JGT          tail_419
 	VMOVUPS      (AX)(R11*1), Z3
 	VSUBPS       (CX)(R11*1), Z0, Z4
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z4, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_416
+	JMP          singles_418
 
-tail_417:
+tail_419:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_418
+	JEQ          done_420
 	VMOVUPS.Z    (AX)(R11*1), K1, Z3
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z0, Z2
 	MOVQ         R12, R11
 
-done_418:
+done_420:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z1, (R8)
@@ -31274,14 +31456,14 @@ done_418:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_414
+	JB      channel_416
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_413
+	JNZ     sample_415
 	XORQ    SI, SI
 
-lanes_419:
+lanes_421:
 	VMOVUPS       (DI), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -31313,17 +31495,17 @@ lanes_419:
 	ADDQ          $0x00000080, DI
 	INCQ          SI
 	CMPQ          SI, center_len+128(FP)
-	JB            lanes_419
+	JB            lanes_421
 
-summed_313:
+summed_315:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_420
+	JZ      done_422
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_311
+	JMP     group_313
 
-done_420:
+done_422:
 	VZEROUPPER
 	RET
 
@@ -31347,26 +31529,26 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_421:
+chunk_423:
 	CMPQ sumDy_len+8(FP), $0x50
-	JA   wide_423
+	JA   wide_425
 	CMPQ sumDy_len+8(FP), $0x10
-	JB   narrowpartial_425
-	JE   narrowwhole_426
-	CMPQ sumDy_len+8(FP), $0x20
 	JB   narrowpartial_427
 	JE   narrowwhole_428
-	CMPQ sumDy_len+8(FP), $0x30
+	CMPQ sumDy_len+8(FP), $0x20
 	JB   narrowpartial_429
 	JE   narrowwhole_430
-	CMPQ sumDy_len+8(FP), $0x40
+	CMPQ sumDy_len+8(FP), $0x30
 	JB   narrowpartial_431
 	JE   narrowwhole_432
-	CMPQ sumDy_len+8(FP), $0x50
+	CMPQ sumDy_len+8(FP), $0x40
 	JB   narrowpartial_433
 	JE   narrowwhole_434
+	CMPQ sumDy_len+8(FP), $0x50
+	JB   narrowpartial_435
+	JE   narrowwhole_436
 
-narrowpartial_425:
+narrowpartial_427:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x00, DI
@@ -31378,11 +31560,11 @@ narrowpartial_425:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_435:
+narrow_437:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_436
+	JLT        narrowrows_438
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_437
+	JEQ        noprefetch_439
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -31396,7 +31578,7 @@ narrow_435:
 	PREFETCHT0 (DI)(DX*2)
 	PREFETCHT0 (DI)(R9*1)
 
-noprefetch_437:
+noprefetch_439:
 	VMOVUPS     (SI), Z2
 	VMOVUPS.Z   (AX), K2, Z3
 	VMOVUPS.Z   (CX), K2, Z4
@@ -31423,12 +31605,12 @@ noprefetch_437:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_435
+	JMP         narrow_437
 
-narrowrows_436:
-narrow_438:
+narrowrows_438:
+narrow_440:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_439
+	JLT       narrowrows_441
 	VMOVUPS   (SI), Z2
 	VMOVUPS.Z (AX), K2, Z3
 	VMOVUPS.Z (CX), K2, Z4
@@ -31440,25 +31622,25 @@ narrow_438:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_438
+	JMP       narrow_440
 
-narrowrows_439:
+narrowrows_441:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
-	JMP     narrowdone_424
+	JMP     narrowdone_426
 
-narrowwhole_426:
+narrowwhole_428:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_440:
+narrow_442:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_441
+	JLT        narrowrows_443
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_442
+	JEQ        noprefetch_444
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -31472,7 +31654,7 @@ narrow_440:
 	PREFETCHT0 (DI)(DX*2)
 	PREFETCHT0 (DI)(R9*1)
 
-noprefetch_442:
+noprefetch_444:
 	VMOVUPS     (SI), Z2
 	VMOVUPS     (AX), Z3
 	VMOVUPS     (CX), Z4
@@ -31499,12 +31681,12 @@ noprefetch_442:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_440
+	JMP         narrow_442
 
-narrowrows_441:
-narrow_443:
+narrowrows_443:
+narrow_445:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_444
+	JLT     narrowrows_446
 	VMOVUPS (SI), Z2
 	VMOVUPS (AX), Z3
 	VMOVUPS (CX), Z4
@@ -31516,14 +31698,14 @@ narrow_443:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_443
+	JMP     narrow_445
 
-narrowrows_444:
+narrowrows_446:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
-	JMP     narrowdone_424
+	JMP     narrowdone_426
 
-narrowpartial_427:
+narrowpartial_429:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x10, DI
@@ -31537,11 +31719,11 @@ narrowpartial_427:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_445:
+narrow_447:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_446
+	JLT        narrowrows_448
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_447
+	JEQ        noprefetch_449
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -31563,7 +31745,7 @@ narrow_445:
 	PREFETCHT0 (DI)(R9*1)
 	PREFETCHT0 64(DI)(R9*1)
 
-noprefetch_447:
+noprefetch_449:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
 	VMOVUPS     (AX), Z6
@@ -31613,12 +31795,12 @@ noprefetch_447:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_445
+	JMP         narrow_447
 
-narrowrows_446:
-narrow_448:
+narrowrows_448:
+narrow_450:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_449
+	JLT       narrowrows_451
 	VMOVUPS   (SI), Z4
 	VMOVUPS   64(SI), Z5
 	VMOVUPS   (AX), Z6
@@ -31638,16 +31820,16 @@ narrow_448:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_448
+	JMP       narrow_450
 
-narrowrows_449:
+narrowrows_451:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
-	JMP     narrowdone_424
+	JMP     narrowdone_426
 
-narrowwhole_428:
+narrowwhole_430:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -31656,11 +31838,11 @@ narrowwhole_428:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_450:
+narrow_452:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_451
+	JLT        narrowrows_453
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_452
+	JEQ        noprefetch_454
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -31682,7 +31864,7 @@ narrow_450:
 	PREFETCHT0 (DI)(R9*1)
 	PREFETCHT0 64(DI)(R9*1)
 
-noprefetch_452:
+noprefetch_454:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
 	VMOVUPS     (AX), Z6
@@ -31732,12 +31914,12 @@ noprefetch_452:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_450
+	JMP         narrow_452
 
-narrowrows_451:
-narrow_453:
+narrowrows_453:
+narrow_455:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_454
+	JLT     narrowrows_456
 	VMOVUPS (SI), Z4
 	VMOVUPS 64(SI), Z5
 	VMOVUPS (AX), Z6
@@ -31757,16 +31939,16 @@ narrow_453:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_453
+	JMP     narrow_455
 
-narrowrows_454:
+narrowrows_456:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
-	JMP     narrowdone_424
+	JMP     narrowdone_426
 
-narrowpartial_429:
+narrowpartial_431:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x20, DI
@@ -31782,11 +31964,11 @@ narrowpartial_429:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_455:
+narrow_457:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_456
+	JLT        narrowrows_458
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_457
+	JEQ        noprefetch_459
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -31816,7 +31998,7 @@ narrow_455:
 	PREFETCHT0 64(DI)(R9*1)
 	PREFETCHT0 128(DI)(R9*1)
 
-noprefetch_457:
+noprefetch_459:
 	VMOVUPS     (SI), Z6
 	VMOVUPS     64(SI), Z7
 	VMOVUPS     128(SI), Z8
@@ -31889,12 +32071,12 @@ noprefetch_457:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_455
+	JMP         narrow_457
 
-narrowrows_456:
-narrow_458:
+narrowrows_458:
+narrow_460:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_459
+	JLT       narrowrows_461
 	VMOVUPS   (SI), Z6
 	VMOVUPS   64(SI), Z7
 	VMOVUPS   128(SI), Z8
@@ -31922,18 +32104,18 @@ narrow_458:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_458
+	JMP       narrow_460
 
-narrowrows_459:
+narrowrows_461:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
 	VMOVUPS Z4, 1216(SI)
 	VMOVUPS Z5, 2304(SI)
-	JMP     narrowdone_424
+	JMP     narrowdone_426
 
-narrowwhole_430:
+narrowwhole_432:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -31944,11 +32126,11 @@ narrowwhole_430:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_460:
+narrow_462:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_461
+	JLT        narrowrows_463
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_462
+	JEQ        noprefetch_464
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -31978,7 +32160,7 @@ narrow_460:
 	PREFETCHT0 64(DI)(R9*1)
 	PREFETCHT0 128(DI)(R9*1)
 
-noprefetch_462:
+noprefetch_464:
 	VMOVUPS     (SI), Z6
 	VMOVUPS     64(SI), Z7
 	VMOVUPS     128(SI), Z8
@@ -32051,12 +32233,12 @@ noprefetch_462:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_460
+	JMP         narrow_462
 
-narrowrows_461:
-narrow_463:
+narrowrows_463:
+narrow_465:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_464
+	JLT     narrowrows_466
 	VMOVUPS (SI), Z6
 	VMOVUPS 64(SI), Z7
 	VMOVUPS 128(SI), Z8
@@ -32084,18 +32266,18 @@ narrow_463:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_463
+	JMP     narrow_465
 
-narrowrows_464:
+narrowrows_466:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
 	VMOVUPS Z3, 2240(SI)
 	VMOVUPS Z4, 1216(SI)
 	VMOVUPS Z5, 2304(SI)
-	JMP     narrowdone_424
+	JMP     narrowdone_426
 
-narrowpartial_431:
+narrowpartial_433:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x30, DI
@@ -32113,11 +32295,11 @@ narrowpartial_431:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_465:
+narrow_467:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_466
+	JLT        narrowrows_468
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_467
+	JEQ        noprefetch_469
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -32155,7 +32337,7 @@ narrow_465:
 	PREFETCHT0 128(DI)(R9*1)
 	PREFETCHT0 192(DI)(R9*1)
 
-noprefetch_467:
+noprefetch_469:
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VMOVUPS     128(SI), Z10
@@ -32251,12 +32433,12 @@ noprefetch_467:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_465
+	JMP         narrow_467
 
-narrowrows_466:
-narrow_468:
+narrowrows_468:
+narrow_470:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_469
+	JLT       narrowrows_471
 	VMOVUPS   (SI), Z8
 	VMOVUPS   64(SI), Z9
 	VMOVUPS   128(SI), Z10
@@ -32292,9 +32474,9 @@ narrow_468:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_468
+	JMP       narrow_470
 
-narrowrows_469:
+narrowrows_471:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -32303,9 +32485,9 @@ narrowrows_469:
 	VMOVUPS Z5, 2304(SI)
 	VMOVUPS Z6, 1280(SI)
 	VMOVUPS Z7, 2368(SI)
-	JMP     narrowdone_424
+	JMP     narrowdone_426
 
-narrowwhole_432:
+narrowwhole_434:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -32318,11 +32500,11 @@ narrowwhole_432:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_470:
+narrow_472:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_471
+	JLT        narrowrows_473
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_472
+	JEQ        noprefetch_474
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -32360,7 +32542,7 @@ narrow_470:
 	PREFETCHT0 128(DI)(R9*1)
 	PREFETCHT0 192(DI)(R9*1)
 
-noprefetch_472:
+noprefetch_474:
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VMOVUPS     128(SI), Z10
@@ -32456,12 +32638,12 @@ noprefetch_472:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_470
+	JMP         narrow_472
 
-narrowrows_471:
-narrow_473:
+narrowrows_473:
+narrow_475:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_474
+	JLT     narrowrows_476
 	VMOVUPS (SI), Z8
 	VMOVUPS 64(SI), Z9
 	VMOVUPS 128(SI), Z10
@@ -32497,9 +32679,9 @@ narrow_473:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_473
+	JMP     narrow_475
 
-narrowrows_474:
+narrowrows_476:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -32508,9 +32690,9 @@ narrowrows_474:
 	VMOVUPS Z5, 2304(SI)
 	VMOVUPS Z6, 1280(SI)
 	VMOVUPS Z7, 2368(SI)
-	JMP     narrowdone_424
+	JMP     narrowdone_426
 
-narrowpartial_433:
+narrowpartial_435:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x40, DI
@@ -32530,11 +32712,11 @@ narrowpartial_433:
 	MOVQ    BX, R8
 	LEAQ    (DX)(DX*2), R9
 
-narrow_475:
+narrow_477:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_476
+	JLT        narrowrows_478
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_477
+	JEQ        noprefetch_479
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -32580,7 +32762,7 @@ narrow_475:
 	PREFETCHT0 192(DI)(R9*1)
 	PREFETCHT0 256(DI)(R9*1)
 
-noprefetch_477:
+noprefetch_479:
 	VMOVUPS     (SI), Z10
 	VMOVUPS     64(SI), Z11
 	VMOVUPS     128(SI), Z12
@@ -32699,12 +32881,12 @@ noprefetch_477:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_475
+	JMP         narrow_477
 
-narrowrows_476:
-narrow_478:
+narrowrows_478:
+narrow_480:
 	CMPQ      R8, $0x01
-	JLT       narrowrows_479
+	JLT       narrowrows_481
 	VMOVUPS   (SI), Z10
 	VMOVUPS   64(SI), Z11
 	VMOVUPS   128(SI), Z12
@@ -32748,9 +32930,9 @@ narrow_478:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, R8
-	JMP       narrow_478
+	JMP       narrow_480
 
-narrowrows_479:
+narrowrows_481:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -32761,9 +32943,9 @@ narrowrows_479:
 	VMOVUPS Z7, 2368(SI)
 	VMOVUPS Z8, 1344(SI)
 	VMOVUPS Z9, 2432(SI)
-	JMP     narrowdone_424
+	JMP     narrowdone_426
 
-narrowwhole_434:
+narrowwhole_436:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -32778,11 +32960,11 @@ narrowwhole_434:
 	MOVQ   BX, R8
 	LEAQ   (DX)(DX*2), R9
 
-narrow_480:
+narrow_482:
 	CMPQ       R8, $0x04
-	JLT        narrowrows_481
+	JLT        narrowrows_483
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_482
+	JEQ        noprefetch_484
 	MOVQ       prefetch+144(FP), DI
 	ADDQ       AX, DI
 	PREFETCHT0 (DI)
@@ -32828,7 +33010,7 @@ narrow_480:
 	PREFETCHT0 192(DI)(R9*1)
 	PREFETCHT0 256(DI)(R9*1)
 
-noprefetch_482:
+noprefetch_484:
 	VMOVUPS     (SI), Z10
 	VMOVUPS     64(SI), Z11
 	VMOVUPS     128(SI), Z12
@@ -32947,12 +33129,12 @@ noprefetch_482:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, R8
-	JMP         narrow_480
+	JMP         narrow_482
 
-narrowrows_481:
-narrow_483:
+narrowrows_483:
+narrow_485:
 	CMPQ    R8, $0x01
-	JLT     narrowrows_484
+	JLT     narrowrows_486
 	VMOVUPS (SI), Z10
 	VMOVUPS 64(SI), Z11
 	VMOVUPS 128(SI), Z12
@@ -32996,9 +33178,9 @@ narrow_483:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, R8
-	JMP     narrow_483
+	JMP     narrow_485
 
-narrowrows_484:
+narrowrows_486:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z1, 2176(SI)
 	VMOVUPS Z2, 1152(SI)
@@ -33010,38 +33192,38 @@ narrowrows_484:
 	VMOVUPS Z8, 1344(SI)
 	VMOVUPS Z9, 2432(SI)
 
-narrowdone_424:
-	JMP chunkdone_422
+narrowdone_426:
+	JMP chunkdone_424
 
-wide_423:
+wide_425:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_485:
+clear_487:
 	VMOVUPS Z0, 1088(SI)
 	VMOVUPS Z0, 2176(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_485
+	JNZ     clear_487
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_486:
+rows_488:
 	CMPQ SI, $0x04
-	JLT  rowsdone_487
+	JLT  rowsdone_489
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorstail_489
+	JZ   vectorsodd_491
 
-vectors_488:
+vectors_490:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_491
+	JEQ        noprefetch_494
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -33055,7 +33237,7 @@ vectors_488:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_491:
+noprefetch_494:
 	VMOVUPS     (R9), Z0
 	VMOVUPS     (R10), Z1
 	VMOVUPS     (R11), Z2
@@ -33085,11 +33267,11 @@ noprefetch_491:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_488
+	JNZ         vectors_490
 
-vectorstail_489:
+vectorsodd_491:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_490
+	JZ          vectorsdone_493
 	VMOVUPS     (R9), Z0
 	VMOVUPS.Z   (R10), K1, Z1
 	VMOVUPS.Z   (R11), K1, Z2
@@ -33116,24 +33298,24 @@ vectorstail_489:
 	VADDPS      2176(R9), Z1, Z1
 	VMOVUPS     Z1, 2176(R9)
 
-vectorsdone_490:
+vectorsdone_493:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_486
+	JMP  rows_488
 
-rowsdone_487:
-rows_492:
+rowsdone_489:
+rows_495:
 	CMPQ SI, $0x01
-	JLT  rowsdone_493
+	JLT  rowsdone_496
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorstail_495
+	JZ   vectorsodd_498
 
-vectors_494:
+vectors_497:
 	VMOVUPS (R8), Z0
 	VMOVUPS (R9), Z1
 	VMOVUPS (R10), Z2
@@ -33148,11 +33330,11 @@ vectors_494:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_494
+	JNZ     vectors_497
 
-vectorstail_495:
+vectorsodd_498:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_496
+	JZ        vectorsdone_500
 	VMOVUPS   (R8), Z0
 	VMOVUPS.Z (R9), K1, Z1
 	VMOVUPS.Z (R10), K1, Z2
@@ -33164,14 +33346,14 @@ vectorstail_495:
 	VADDPS    2176(R8), Z1, Z1
 	VMOVUPS   Z1, 2176(R8)
 
-vectorsdone_496:
+vectorsdone_500:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_492
+	JMP  rows_495
 
-rowsdone_493:
-chunkdone_422:
+rowsdone_496:
+chunkdone_424:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -33180,9 +33362,9 @@ chunkdone_422:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_497:
+singles_501:
 	CMPQ          R9, R10
-	JGT           tail_498
+	JGT           tail_502
 	VMOVUPS       1088(SI)(R9*1), Z0
 	VMOVUPD       (DI)(R9*2), Z1
 	VMOVUPD       64(DI)(R9*2), Z2
@@ -33204,12 +33386,12 @@ singles_497:
 	VMOVUPD       Z1, (R8)(R9*2)
 	VMOVUPD       Z2, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_497
+	JMP           singles_501
 
-tail_498:
+tail_502:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_499
+	JEQ           done_503
 	VMOVUPS       1088(SI)(R9*1), Z0
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z1
@@ -33236,15 +33418,15 @@ tail_498:
 	VMOVUPD       Z2, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_499:
+done_503:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_500
+	JZ      done_504
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_421
+	JMP     chunk_423
 
-done_500:
+done_504:
 	VZEROUPPER
 	RET
 
@@ -33255,7 +33437,7 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
 	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_501
+	JNE   nontemporal_505
 	MOVQ  dx_base+0(FP), AX
 	MOVQ  dy_base+24(FP), CX
 	MOVQ  x_base+48(FP), DX
@@ -33267,10 +33449,10 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	SUBQ  R8, DI
 	SHLQ  $0x02, DI
 
-sample_502:
+sample_506:
 	XORQ R8, R8
 
-channel_503:
+channel_507:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -33284,9 +33466,9 @@ channel_503:
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_504
+	JZ           aligned_508
 	CMPQ         R9, R10
-	JAE          aligned_504
+	JAE          aligned_508
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -33303,7 +33485,7 @@ channel_503:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_504:
+aligned_508:
 	MOVQ    R10, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R11
@@ -33313,12 +33495,12 @@ aligned_504:
 	SHLQ    $0x02, R10
 	SUBQ    $0x00000100, R10
 
-blocks_508:
+blocks_512:
 	CMPQ       R9, R10
-	JGT        blocksdone_509
+	JGT        blocksdone_513
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_510
+	JZ         noprefetch_514
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R9*1)
 	PREFETCHT0 64(R12)(R9*1)
@@ -33330,7 +33512,7 @@ blocks_508:
 	PREFETCHT0 128(R11)(R9*1)
 	PREFETCHT0 192(R11)(R9*1)
 
-noprefetch_510:
+noprefetch_514:
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33356,14 +33538,14 @@ noprefetch_510:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_508
+	JMP         blocks_512
 
-blocksdone_509:
+blocksdone_513:
 	ADDQ $0x000000c0, R10
 
-singles_505:
+singles_509:
 	CMPQ        R9, R10
-	JGT         tail_506
+	JGT         tail_510
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33371,12 +33553,12 @@ singles_505:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_505
+	JMP         singles_509
 
-tail_506:
+tail_510:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_507
+	JEQ         done_511
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33385,22 +33567,22 @@ tail_506:
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 	MOVQ        R10, R9
 
-done_507:
+done_511:
 	ADDQ R9, AX
 	ADDQ R9, CX
 	ADDQ R9, DX
 	INCQ R8
 	CMPQ R8, center_len+80(FP)
-	JB   channel_503
+	JB   channel_507
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_502
+	JNZ  sample_506
 	VZEROUPPER
 	RET
 
-nontemporal_501:
+nontemporal_505:
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -33413,10 +33595,10 @@ nontemporal_501:
 	SHLQ   $0x02, DI
 	VPXORD Z0, Z0, Z0
 
-sample_511:
+sample_515:
 	XORQ R8, R8
 
-channel_512:
+channel_516:
 	LEAQ         16384(AX), R9
 	ANDQ         $-4096, R9
 	PREFETCHT0   (R9)
@@ -33429,15 +33611,15 @@ channel_512:
 	MOVQ         g0_base+144(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z4
 	TESTQ        R8, R8
-	JNZ          merged_513
+	JNZ          merged_517
 	MOVQ         BX, R10
 	MOVQ         AX, R9
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_515
+	JZ           aligned_519
 	CMPQ         R9, R10
-	JAE          aligned_515
+	JAE          aligned_519
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -33454,15 +33636,15 @@ channel_512:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_515:
+aligned_519:
 	MOVQ R10, R9
-	JMP  headed_514
+	JMP  headed_518
 
-merged_513:
+merged_517:
 	MOVQ        BX, R10
 	MOVQ        AX, R9
 	ANDQ        $0x3f, R9
-	JZ          mergedone_516
+	JZ          mergedone_520
 	MOVQ        R9, R11
 	SHRQ        $0x02, R11
 	LEAQ        kmask<>+0(SB), R12
@@ -33484,10 +33666,10 @@ merged_513:
 	SHRQ        $0x02, R9
 	SUBQ        R9, R10
 
-mergedone_516:
+mergedone_520:
 	MOVQ R10, R9
 
-headed_514:
+headed_518:
 	MOVQ    R9, R10
 	ANDQ    $0x0f, R10
 	LEAQ    kmask<>+0(SB), R11
@@ -33497,12 +33679,12 @@ headed_514:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_520:
+blocks_524:
 	CMPQ       R10, R9
-	JGT        blocksdone_521
+	JGT        blocksdone_525
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_522
+	JZ         noprefetch_526
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -33514,7 +33696,7 @@ blocks_520:
 	PREFETCHT0 128(R11)(R10*1)
 	PREFETCHT0 192(R11)(R10*1)
 
-noprefetch_522:
+noprefetch_526:
 	LEAQ        16384(AX)(R10*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -33543,14 +33725,14 @@ noprefetch_522:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, 192(AX)(R10*1)
 	ADDQ        $0x00000100, R10
-	JMP         blocks_520
+	JMP         blocks_524
 
-blocksdone_521:
+blocksdone_525:
 	ADDQ $0x000000c0, R9
 
-singles_517:
+singles_521:
 	CMPQ        R10, R9
-	JGT         tail_518
+	JGT         tail_522
 	VMOVUPS     (CX)(R10*1), Z5
 	VMOVUPS     (DX)(R10*1), Z6
 	VSUBPS      Z1, Z6, Z6
@@ -33558,12 +33740,12 @@ singles_517:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, (AX)(R10*1)
 	ADDQ        $0x00000040, R10
-	JMP         singles_517
+	JMP         singles_521
 
-tail_518:
+tail_522:
 	ADDQ        $0x00000040, R9
 	CMPQ        R10, R9
-	JEQ         done_519
+	JEQ         done_523
 	VMOVUPS.Z   (CX)(R10*1), K1, Z0
 	VMOVUPS.Z   (DX)(R10*1), K1, Z5
 	VSUBPS      Z1, Z5, Z5
@@ -33572,16 +33754,16 @@ tail_518:
 	VMOVAPS     Z0, Z0
 	MOVQ        R9, R10
 
-done_519:
+done_523:
 	ADDQ    R10, AX
 	ADDQ    R10, CX
 	ADDQ    R10, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_512
+	JB      channel_516
 	MOVQ    AX, R8
 	ANDQ    $0x3f, R8
-	JZ      flushed_523
+	JZ      flushed_527
 	MOVQ    R8, R9
 	SHRQ    $0x02, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -33592,12 +33774,12 @@ done_519:
 	NEGQ    R8
 	VMOVUPS Z0, K1, (AX)(R8*1)
 
-flushed_523:
+flushed_527:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_511
+	JNZ  sample_515
 	SFENCE
 	VZEROUPPER
 	RET
@@ -33624,10 +33806,10 @@ TEXT ·gradShortRowsAVX512(SB), NOSPLIT, $0-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_524:
+group_528:
 	XORQ R8, R8
 
-channel_525:
+channel_529:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -33638,11 +33820,11 @@ channel_525:
 	VBROADCASTSS (R9)(R8*4), Z3
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_526
+	JZ           noprefetch_530
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_527:
+prefetch_531:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -33655,23 +33837,23 @@ prefetch_527:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_527
+	JNZ        prefetch_531
 
-noprefetch_526:
+noprefetch_530:
 	MOVQ BX, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_528:
+pairs_532:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_529
+	JA   single_533
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_532:
+down_536:
 	CMPQ        R13, $0x02
-	JB          downlast_533
+	JB          downlast_537
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33699,11 +33881,11 @@ down_532:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_532
+	JMP         down_536
 
-downlast_533:
+downlast_537:
 	TESTQ       R13, R13
-	JZ          downdone_534
+	JZ          downdone_538
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33717,20 +33899,20 @@ downlast_533:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 64(AX)(R10*1)
 
-downdone_534:
+downdone_538:
 	MOVQ R11, R10
-	JMP  pairs_528
+	JMP  pairs_532
 
-single_529:
+single_533:
 	CMPQ R10, R9
-	JAE  tail_530
+	JAE  tail_534
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_535:
+down_539:
 	CMPQ        R12, $0x02
-	JB          downlast_536
+	JB          downlast_540
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33746,11 +33928,11 @@ down_535:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_535
+	JMP         down_539
 
-downlast_536:
+downlast_540:
 	TESTQ       R12, R12
-	JZ          downdone_537
+	JZ          downdone_541
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33758,19 +33940,19 @@ downlast_536:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 
-downdone_537:
+downdone_541:
 	ADDQ $0x00000040, R10
 
-tail_530:
+tail_534:
 	CMPQ R10, BX
-	JAE  positionsdone_531
+	JAE  positionsdone_535
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_538:
+down_542:
 	CMPQ        R11, $0x02
-	JB          downlast_539
+	JB          downlast_543
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33786,11 +33968,11 @@ down_538:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R10)(SI*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_538
+	JMP         down_542
 
-downlast_539:
+downlast_543:
 	TESTQ       R11, R11
-	JZ          downdone_540
+	JZ          downdone_544
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33798,14 +33980,14 @@ downlast_539:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 
-downdone_540:
-positionsdone_531:
+downdone_544:
+positionsdone_535:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_525
+	JB      channel_529
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -33814,13 +33996,13 @@ positionsdone_531:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_541
+	JZ      done_545
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_524
+	JMP     group_528
 
-done_541:
+done_545:
 	VZEROUPPER
 	RET
 
@@ -33831,7 +34013,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_542
+	JNE     nontemporal_546
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -33840,12 +34022,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_543
+	JA      streaming_547
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_544
+	JZ      full_548
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -33859,7 +34041,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_false
 
-full_544:
+full_548:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -33923,10 +34105,10 @@ full_544:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_545:
+row_549:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_546
+	JZ         noprefetch_550
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -33940,7 +34122,7 @@ row_545:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_546:
+noprefetch_550:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -33981,7 +34163,7 @@ noprefetch_546:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_545
+	JNZ         row_549
 	VZEROUPPER
 	RET
 
@@ -34031,10 +34213,10 @@ gradColsAVX512_v5_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_547:
+row_551:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_548
+	JZ         noprefetch_552
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34046,7 +34228,7 @@ row_547:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_548:
+noprefetch_552:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -34081,7 +34263,7 @@ noprefetch_548:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_547
+	JNZ         row_551
 	VZEROUPPER
 	RET
 
@@ -34123,10 +34305,10 @@ gradColsAVX512_v4_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_549:
+row_553:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_550
+	JZ         noprefetch_554
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34136,7 +34318,7 @@ row_549:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_550:
+noprefetch_554:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -34165,7 +34347,7 @@ noprefetch_550:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_549
+	JNZ         row_553
 	VZEROUPPER
 	RET
 
@@ -34199,10 +34381,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_551:
+row_555:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_552
+	JZ         noprefetch_556
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34210,7 +34392,7 @@ row_551:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_552:
+noprefetch_556:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -34233,7 +34415,7 @@ noprefetch_552:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_551
+	JNZ         row_555
 	VZEROUPPER
 	RET
 
@@ -34259,16 +34441,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_553:
+row_557:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_554
+	JZ         noprefetch_558
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_554:
+noprefetch_558:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -34285,7 +34467,7 @@ noprefetch_554:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_553
+	JNZ         row_557
 	VZEROUPPER
 	RET
 
@@ -34303,14 +34485,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_555:
+row_559:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_556
+	JZ         noprefetch_560
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_556:
+noprefetch_560:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -34321,7 +34503,7 @@ noprefetch_556:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_555
+	JNZ         row_559
 	VZEROUPPER
 	RET
 
@@ -34379,10 +34561,10 @@ gradColsAVX512_v6_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_557:
+row_561:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_558
+	JZ         noprefetch_562
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34396,7 +34578,7 @@ row_557:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_558:
+noprefetch_562:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -34437,7 +34619,7 @@ noprefetch_558:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_557
+	JNZ         row_561
 	VZEROUPPER
 	RET
 
@@ -34487,10 +34669,10 @@ gradColsAVX512_v5_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_559:
+row_563:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_560
+	JZ         noprefetch_564
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34502,7 +34684,7 @@ row_559:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_560:
+noprefetch_564:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -34537,7 +34719,7 @@ noprefetch_560:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_559
+	JNZ         row_563
 	VZEROUPPER
 	RET
 
@@ -34579,10 +34761,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_561:
+row_565:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_562
+	JZ         noprefetch_566
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34592,7 +34774,7 @@ row_561:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_562:
+noprefetch_566:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -34621,7 +34803,7 @@ noprefetch_562:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_561
+	JNZ         row_565
 	VZEROUPPER
 	RET
 
@@ -34655,10 +34837,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_563:
+row_567:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_564
+	JZ         noprefetch_568
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34666,7 +34848,7 @@ row_563:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_564:
+noprefetch_568:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -34689,7 +34871,7 @@ noprefetch_564:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_563
+	JNZ         row_567
 	VZEROUPPER
 	RET
 
@@ -34715,16 +34897,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_565:
+row_569:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_566
+	JZ         noprefetch_570
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_566:
+noprefetch_570:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -34741,7 +34923,7 @@ noprefetch_566:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_565
+	JNZ         row_569
 	VZEROUPPER
 	RET
 
@@ -34759,14 +34941,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_567:
+row_571:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_568
+	JZ         noprefetch_572
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_568:
+noprefetch_572:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -34777,11 +34959,11 @@ noprefetch_568:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_567
+	JNZ         row_571
 	VZEROUPPER
 	RET
 
-streaming_543:
+streaming_547:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -34791,17 +34973,17 @@ streaming_543:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_569:
+rows_573:
 	CMPQ R10, $0x01
-	JB   rowsdone_570
+	JB   rowsdone_574
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_574:
+blocks_578:
 	CMPQ        R11, R12
-	JGT         blocksdone_575
+	JGT         blocksdone_579
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -34843,14 +35025,14 @@ blocks_574:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_574
+	JMP         blocks_578
 
-blocksdone_575:
+blocksdone_579:
 	ADDQ $0x000000c0, R12
 
-singles_571:
+singles_575:
 	CMPQ        R11, R12
-	JGT         tail_572
+	JGT         tail_576
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -34862,12 +35044,12 @@ singles_571:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_571
+	JMP         singles_575
 
-tail_572:
+tail_576:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_573
+	JEQ         done_577
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -34880,18 +35062,18 @@ tail_572:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_573:
+done_577:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_569
+	JMP  rows_573
 
-rowsdone_570:
+rowsdone_574:
 	VZEROUPPER
 	RET
 
-nontemporal_542:
+nontemporal_546:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -34900,12 +35082,12 @@ nontemporal_542:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_576
+	JA      streaming_580
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_577
+	JZ      full_581
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -34919,7 +35101,7 @@ nontemporal_542:
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_true
 
-full_577:
+full_581:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -34983,10 +35165,10 @@ full_577:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_578:
+row_582:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_579
+	JZ         noprefetch_583
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35000,7 +35182,7 @@ row_578:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_579:
+noprefetch_583:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35044,7 +35226,7 @@ noprefetch_579:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_578
+	JNZ         row_582
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35095,10 +35277,10 @@ gradColsAVX512_v5_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_580:
+row_584:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_581
+	JZ         noprefetch_585
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35110,7 +35292,7 @@ row_580:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_581:
+noprefetch_585:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35148,7 +35330,7 @@ noprefetch_581:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_580
+	JNZ         row_584
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35191,10 +35373,10 @@ gradColsAVX512_v4_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_582:
+row_586:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_583
+	JZ         noprefetch_587
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35204,7 +35386,7 @@ row_582:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_583:
+noprefetch_587:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35236,7 +35418,7 @@ noprefetch_583:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_582
+	JNZ         row_586
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35271,10 +35453,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_584:
+row_588:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_585
+	JZ         noprefetch_589
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35282,7 +35464,7 @@ row_584:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_585:
+noprefetch_589:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35308,7 +35490,7 @@ noprefetch_585:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_584
+	JNZ         row_588
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35335,16 +35517,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_586:
+row_590:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_587
+	JZ         noprefetch_591
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_587:
+noprefetch_591:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35364,7 +35546,7 @@ noprefetch_587:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_586
+	JNZ         row_590
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35383,14 +35565,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_588:
+row_592:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_589
+	JZ         noprefetch_593
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_589:
+noprefetch_593:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35404,7 +35586,7 @@ noprefetch_589:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_588
+	JNZ         row_592
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35463,10 +35645,10 @@ gradColsAVX512_v6_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_590:
+row_594:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_591
+	JZ         noprefetch_595
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35480,7 +35662,7 @@ row_590:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_591:
+noprefetch_595:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35524,7 +35706,7 @@ noprefetch_591:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_590
+	JNZ         row_594
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35575,10 +35757,10 @@ gradColsAVX512_v5_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_592:
+row_596:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_593
+	JZ         noprefetch_597
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35590,7 +35772,7 @@ row_592:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_593:
+noprefetch_597:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35628,7 +35810,7 @@ noprefetch_593:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_592
+	JNZ         row_596
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35671,10 +35853,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_594:
+row_598:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_595
+	JZ         noprefetch_599
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35684,7 +35866,7 @@ row_594:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_595:
+noprefetch_599:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35716,7 +35898,7 @@ noprefetch_595:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_594
+	JNZ         row_598
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35751,10 +35933,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_596:
+row_600:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_597
+	JZ         noprefetch_601
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35762,7 +35944,7 @@ row_596:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_597:
+noprefetch_601:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35788,7 +35970,7 @@ noprefetch_597:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_596
+	JNZ         row_600
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35815,16 +35997,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_598:
+row_602:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_599
+	JZ         noprefetch_603
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_599:
+noprefetch_603:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35844,7 +36026,7 @@ noprefetch_599:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_598
+	JNZ         row_602
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35863,14 +36045,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_600:
+row_604:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_601
+	JZ         noprefetch_605
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_601:
+noprefetch_605:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35884,12 +36066,12 @@ noprefetch_601:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_600
+	JNZ         row_604
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_576:
+streaming_580:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -35899,17 +36081,17 @@ streaming_576:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_602:
+rows_606:
 	CMPQ R10, $0x04
-	JB   rowsdone_603
+	JB   rowsdone_607
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_607:
+blocks_611:
 	CMPQ        R11, R12
-	JGT         blocksdone_608
+	JGT         blocksdone_612
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -36030,14 +36212,14 @@ blocks_607:
 	VFMADD231PS Z14, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R13*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_607
+	JMP         blocks_611
 
-blocksdone_608:
+blocksdone_612:
 	ADDQ $0x000000c0, R12
 
-singles_604:
+singles_608:
 	CMPQ        R11, R12
-	JGT         tail_605
+	JGT         tail_609
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -36071,12 +36253,12 @@ singles_604:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R13*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_604
+	JMP         singles_608
 
-tail_605:
+tail_609:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_606
+	JEQ         done_610
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -36110,7 +36292,7 @@ tail_605:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_606:
+done_610:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -36124,20 +36306,20 @@ done_606:
 	ADDQ AX, BX
 	ADDQ AX, BX
 	SUBQ $0x04, R10
-	JMP  rows_602
+	JMP  rows_606
 
-rowsdone_603:
-rows_609:
+rowsdone_607:
+rows_613:
 	CMPQ R10, $0x01
-	JB   rowsdone_610
+	JB   rowsdone_614
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_614:
+blocks_618:
 	CMPQ        R11, R12
-	JGT         blocksdone_615
+	JGT         blocksdone_619
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -36182,14 +36364,14 @@ blocks_614:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_614
+	JMP         blocks_618
 
-blocksdone_615:
+blocksdone_619:
 	ADDQ $0x000000c0, R12
 
-singles_611:
+singles_615:
 	CMPQ        R11, R12
-	JGT         tail_612
+	JGT         tail_616
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -36201,12 +36383,12 @@ singles_611:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_611
+	JMP         singles_615
 
-tail_612:
+tail_616:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_613
+	JEQ         done_617
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -36219,14 +36401,14 @@ tail_612:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_613:
+done_617:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_609
+	JMP  rows_613
 
-rowsdone_610:
+rowsdone_614:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -36251,9 +36433,9 @@ TEXT ·finiteAVX512(SB), NOSPLIT, $0-49
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_616:
+singles_620:
 	CMPQ    BX, DX
-	JGT     tail_617
+	JGT     tail_621
 	VMOVUPD (AX)(BX*2), Z2
 	VMOVUPD 64(AX)(BX*2), Z3
 	VMOVUPD (CX)(BX*2), Z4
@@ -36265,12 +36447,12 @@ singles_616:
 	VSUBPD  Z3, Z3, Z3
 	VADDPD  Z3, Z1, Z1
 	ADDQ    $0x00000040, BX
-	JMP     singles_616
+	JMP     singles_620
 
-tail_617:
+tail_621:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_618
+	JEQ       done_622
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (AX)(BX*2), K1, Z2
 	VMOVUPD.Z 64(AX)(BX*2), K2, Z3
@@ -36285,7 +36467,7 @@ tail_617:
 	VADDPD    Z3, Z1, Z1
 	MOVQ      DX, BX
 
-done_618:
+done_622:
 	VADDPD   Z1, Z0, Z0
 	VPTESTMQ Z0, Z0, K1
 	KORTESTW K1, K1
@@ -36317,9 +36499,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_619:
+singles_623:
 	CMPQ    BX, DX
-	JGT     tail_620
+	JGT     tail_624
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -36333,12 +36515,12 @@ singles_619:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_619
+	JMP     singles_623
 
-tail_620:
+tail_624:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_621
+	JEQ       done_625
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -36355,7 +36537,7 @@ tail_620:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_621:
+done_625:
 	VZEROUPPER
 	RET
 
@@ -36385,9 +36567,9 @@ TEXT ·foldAVX512(SB), NOSPLIT, $0-200
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000040, R10
 
-singles_622:
+singles_626:
 	CMPQ          R11, R10
-	JGT           tail_623
+	JGT           tail_627
 	VMOVUPD       (BX)(R11*2), Z2
 	VMOVUPD       64(BX)(R11*2), Z3
 	VMOVUPD       (SI)(R11*2), Z4
@@ -36461,12 +36643,12 @@ singles_622:
 	VINSERTF64X4  $0x01, Y3, Z2, Z2
 	VMOVUPS       Z2, (DX)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_622
+	JMP           singles_626
 
-tail_623:
+tail_627:
 	ADDQ          $0x00000040, R10
 	CMPQ          R11, R10
-	JEQ           done_624
+	JEQ           done_628
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R11*2), K1, Z2
 	VMOVUPD.Z     64(BX)(R11*2), K2, Z3
@@ -36544,7 +36726,7 @@ tail_623:
 	VMOVUPS       Z1, K1, (DX)(R11*1)
 	MOVQ          R10, R11
 
-done_624:
+done_628:
 	VZEROUPPER
 	RET
 
@@ -36555,7 +36737,7 @@ TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
 
 	// scaleRowsAVX512: y = x*scale[i] + shift[i] over runs of width values.
 	CMPQ  stream+128(FP), $0x00
-	JNE   nontemporal_625
+	JNE   nontemporal_629
 	MOVQ  y_base+0(FP), AX
 	MOVQ  x_base+24(FP), CX
 	MOVQ  width+96(FP), DX
@@ -36566,10 +36748,10 @@ TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
 	SUBQ  DI, SI
 	SHLQ  $0x02, SI
 
-sample_626:
+sample_630:
 	XORQ DI, DI
 
-channel_627:
+channel_631:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         shift_base+72(FP), R8
@@ -36579,9 +36761,9 @@ channel_627:
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_628
+	JZ           aligned_632
 	CMPQ         R8, R9
-	JAE          aligned_628
+	JAE          aligned_632
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -36594,7 +36776,7 @@ channel_627:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_628:
+aligned_632:
 	MOVQ    R9, R8
 	ANDQ    $0x0f, R8
 	LEAQ    kmask<>+0(SB), R10
@@ -36604,19 +36786,19 @@ aligned_628:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_632:
+blocks_636:
 	CMPQ       R8, R9
-	JGT        blocksdone_633
+	JGT        blocksdone_637
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_634
+	JZ         noprefetch_638
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R8*1)
 	PREFETCHT0 64(R10)(R8*1)
 	PREFETCHT0 128(R10)(R8*1)
 	PREFETCHT0 192(R10)(R8*1)
 
-noprefetch_634:
+noprefetch_638:
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
@@ -36630,43 +36812,43 @@ noprefetch_634:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 192(AX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_632
+	JMP         blocks_636
 
-blocksdone_633:
+blocksdone_637:
 	ADDQ $0x000000c0, R9
 
-singles_629:
+singles_633:
 	CMPQ        R8, R9
-	JGT         tail_630
+	JGT         tail_634
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_629
+	JMP         singles_633
 
-tail_630:
+tail_634:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_631
+	JEQ         done_635
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
 	MOVQ        R9, R8
 
-done_631:
+done_635:
 	ADDQ R8, AX
 	ADDQ R8, CX
 	INCQ DI
 	CMPQ DI, scale_len+56(FP)
-	JB   channel_627
+	JB   channel_631
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_626
+	JNZ  sample_630
 	VZEROUPPER
 	RET
 
-nontemporal_625:
+nontemporal_629:
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+96(FP), DX
@@ -36678,10 +36860,10 @@ nontemporal_625:
 	SHLQ   $0x02, SI
 	VPXORD Z0, Z0, Z0
 
-sample_635:
+sample_639:
 	XORQ DI, DI
 
-channel_636:
+channel_640:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -36690,15 +36872,15 @@ channel_636:
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z2
 	TESTQ        DI, DI
-	JNZ          merged_637
+	JNZ          merged_641
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_639
+	JZ           aligned_643
 	CMPQ         R8, R9
-	JAE          aligned_639
+	JAE          aligned_643
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -36711,15 +36893,15 @@ channel_636:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_639:
+aligned_643:
 	MOVQ R9, R8
-	JMP  headed_638
+	JMP  headed_642
 
-merged_637:
+merged_641:
 	MOVQ        DX, R9
 	MOVQ        AX, R8
 	ANDQ        $0x3f, R8
-	JZ          mergedone_640
+	JZ          mergedone_644
 	MOVQ        R8, R10
 	SHRQ        $0x02, R10
 	LEAQ        kmask<>+0(SB), R11
@@ -36737,10 +36919,10 @@ merged_637:
 	SHRQ        $0x02, R8
 	SUBQ        R8, R9
 
-mergedone_640:
+mergedone_644:
 	MOVQ R9, R8
 
-headed_638:
+headed_642:
 	MOVQ    R8, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -36750,19 +36932,19 @@ headed_638:
 	SHLQ    $0x02, R8
 	SUBQ    $0x00000100, R8
 
-blocks_644:
+blocks_648:
 	CMPQ       R9, R8
-	JGT        blocksdone_645
+	JGT        blocksdone_649
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_646
+	JZ         noprefetch_650
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R9*1)
 	PREFETCHT0 64(R10)(R9*1)
 	PREFETCHT0 128(R10)(R9*1)
 	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_646:
+noprefetch_650:
 	LEAQ        16384(AX)(R9*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -36779,38 +36961,38 @@ noprefetch_646:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_644
+	JMP         blocks_648
 
-blocksdone_645:
+blocksdone_649:
 	ADDQ $0x000000c0, R8
 
-singles_641:
+singles_645:
 	CMPQ        R9, R8
-	JGT         tail_642
+	JGT         tail_646
 	VMOVUPS     (CX)(R9*1), Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_641
+	JMP         singles_645
 
-tail_642:
+tail_646:
 	ADDQ        $0x00000040, R8
 	CMPQ        R9, R8
-	JEQ         done_643
+	JEQ         done_647
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VFMADD213PS Z2, Z1, Z0
 	VMOVAPS     Z0, Z0
 	MOVQ        R8, R9
 
-done_643:
+done_647:
 	ADDQ    R9, AX
 	ADDQ    R9, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_636
+	JB      channel_640
 	MOVQ    AX, DI
 	ANDQ    $0x3f, DI
-	JZ      flushed_647
+	JZ      flushed_651
 	MOVQ    DI, R8
 	SHRQ    $0x02, R8
 	LEAQ    kmask<>+0(SB), R9
@@ -36821,11 +37003,11 @@ done_643:
 	NEGQ    DI
 	VMOVUPS Z0, K1, (AX)(DI*1)
 
-flushed_647:
+flushed_651:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_635
+	JNZ  sample_639
 	SFENCE
 	VZEROUPPER
 	RET
@@ -36851,21 +37033,21 @@ TEXT ·scaleShortRowsAVX512(SB), NOSPLIT, $0-136
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
 
-group_648:
+group_652:
 	XORQ DI, DI
 
-channel_649:
+channel_653:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z1
 	MOVQ         prefetch+120(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_650
+	JZ           noprefetch_654
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_651:
+prefetch_655:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -36873,23 +37055,23 @@ prefetch_651:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_651
+	JNZ        prefetch_655
 
-noprefetch_650:
+noprefetch_654:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_652:
+pairs_656:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_653
+	JA   single_657
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_656:
+down_660:
 	CMPQ        R12, $0x02
-	JB          downlast_657
+	JB          downlast_661
 	VMOVUPS     (CX)(R9*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R9*1)
@@ -36905,11 +37087,11 @@ down_656:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_656
+	JMP         down_660
 
-downlast_657:
+downlast_661:
 	TESTQ       R12, R12
-	JZ          downdone_658
+	JZ          downdone_662
 	VMOVUPS     (CX)(R9*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R9*1)
@@ -36917,20 +37099,20 @@ downlast_657:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 64(AX)(R9*1)
 
-downdone_658:
+downdone_662:
 	MOVQ R10, R9
-	JMP  pairs_652
+	JMP  pairs_656
 
-single_653:
+single_657:
 	CMPQ R9, R8
-	JAE  tail_654
+	JAE  tail_658
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_659:
+down_663:
 	CMPQ        R11, $0x02
-	JB          downlast_660
+	JB          downlast_664
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
@@ -36940,28 +37122,28 @@ down_659:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_659
+	JMP         down_663
 
-downlast_660:
+downlast_664:
 	TESTQ       R11, R11
-	JZ          downdone_661
+	JZ          downdone_665
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
 
-downdone_661:
+downdone_665:
 	ADDQ $0x00000040, R9
 
-tail_654:
+tail_658:
 	CMPQ R9, DX
-	JAE  positionsdone_655
+	JAE  positionsdone_659
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_662:
+down_666:
 	CMPQ        R10, $0x02
-	JB          downlast_663
+	JB          downlast_667
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
@@ -36971,22 +37153,22 @@ down_662:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_662
+	JMP         down_666
 
-downlast_663:
+downlast_667:
 	TESTQ       R10, R10
-	JZ          downdone_664
+	JZ          downdone_668
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
 
-downdone_664:
-positionsdone_655:
+downdone_668:
+positionsdone_659:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_649
+	JB      channel_653
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -36994,13 +37176,13 @@ positionsdone_655:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+104(FP)
-	JZ      done_665
+	JZ      done_669
 	MOVQ    group+128(FP), SI
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
-	JMP     group_648
+	JMP     group_652
 
-done_665:
+done_669:
 	VZEROUPPER
 	RET
 
@@ -37011,7 +37193,7 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 
 	// scaleColsAVX512: y = x*scale[i] + shift[i] over rows of len(scale) values.
 	CMPQ    stream+120(FP), $0x00
-	JNE     nontemporal_666
+	JNE     nontemporal_670
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -37020,12 +37202,12 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    scale_len+56(FP), $0x00000060
-	JA      streaming_667
+	JA      streaming_671
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, scale_len+56(FP)
-	JZ      full_668
+	JZ      full_672
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -37039,7 +37221,7 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX512_v6_true_false
 
-full_668:
+full_672:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -37078,10 +37260,10 @@ full_668:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_669:
+row_673:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_670
+	JZ         noprefetch_674
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -37089,7 +37271,7 @@ row_669:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_670:
+noprefetch_674:
 	VMOVUPS     (DX), Z12
 	VFMADD213PS Z1, Z0, Z12
 	VMOVUPS     Z12, (CX)
@@ -37111,7 +37293,7 @@ noprefetch_670:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_669
+	JNZ         row_673
 	VZEROUPPER
 	RET
 
@@ -37140,17 +37322,17 @@ scaleColsAVX512_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_671:
+row_675:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_672
+	JZ         noprefetch_676
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_672:
+noprefetch_676:
 	VMOVUPS     (DX), Z10
 	VFMADD213PS Z1, Z0, Z10
 	VMOVUPS     Z10, (CX)
@@ -37169,7 +37351,7 @@ noprefetch_672:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_671
+	JNZ         row_675
 	VZEROUPPER
 	RET
 
@@ -37194,16 +37376,16 @@ scaleColsAVX512_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_673:
+row_677:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_674
+	JZ         noprefetch_678
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_674:
+noprefetch_678:
 	VMOVUPS     (DX), Z8
 	VFMADD213PS Z1, Z0, Z8
 	VMOVUPS     Z8, (CX)
@@ -37219,7 +37401,7 @@ noprefetch_674:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_673
+	JNZ         row_677
 	VZEROUPPER
 	RET
 
@@ -37240,15 +37422,15 @@ scaleColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_675:
+row_679:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_676
+	JZ         noprefetch_680
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_676:
+noprefetch_680:
 	VMOVUPS     (DX), Z6
 	VFMADD213PS Z1, Z0, Z6
 	VMOVUPS     Z6, (CX)
@@ -37261,7 +37443,7 @@ noprefetch_676:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_675
+	JNZ         row_679
 	VZEROUPPER
 	RET
 
@@ -37278,14 +37460,14 @@ scaleColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_677:
+row_681:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_678
+	JZ         noprefetch_682
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_678:
+noprefetch_682:
 	VMOVUPS     (DX), Z4
 	VFMADD213PS Z1, Z0, Z4
 	VMOVUPS     Z4, (CX)
@@ -37295,7 +37477,7 @@ noprefetch_678:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_677
+	JNZ         row_681
 	VZEROUPPER
 	RET
 
@@ -37308,20 +37490,20 @@ scaleColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_679:
+row_683:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_680
+	JZ         noprefetch_684
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_680:
+noprefetch_684:
 	VMOVUPS     (DX), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_679
+	JNZ         row_683
 	VZEROUPPER
 	RET
 
@@ -37354,10 +37536,10 @@ scaleColsAVX512_v6_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_681:
+row_685:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_682
+	JZ         noprefetch_686
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -37365,7 +37547,7 @@ row_681:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_682:
+noprefetch_686:
 	VMOVUPS     (DX), Z12
 	VFMADD213PS Z1, Z0, Z12
 	VMOVUPS     Z12, (CX)
@@ -37387,7 +37569,7 @@ noprefetch_682:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_681
+	JNZ         row_685
 	VZEROUPPER
 	RET
 
@@ -37416,17 +37598,17 @@ scaleColsAVX512_v5_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_683:
+row_687:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_684
+	JZ         noprefetch_688
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_684:
+noprefetch_688:
 	VMOVUPS     (DX), Z10
 	VFMADD213PS Z1, Z0, Z10
 	VMOVUPS     Z10, (CX)
@@ -37445,7 +37627,7 @@ noprefetch_684:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_683
+	JNZ         row_687
 	VZEROUPPER
 	RET
 
@@ -37470,16 +37652,16 @@ scaleColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_685:
+row_689:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_686
+	JZ         noprefetch_690
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_686:
+noprefetch_690:
 	VMOVUPS     (DX), Z8
 	VFMADD213PS Z1, Z0, Z8
 	VMOVUPS     Z8, (CX)
@@ -37495,7 +37677,7 @@ noprefetch_686:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_685
+	JNZ         row_689
 	VZEROUPPER
 	RET
 
@@ -37516,15 +37698,15 @@ scaleColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_687:
+row_691:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_688
+	JZ         noprefetch_692
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_688:
+noprefetch_692:
 	VMOVUPS     (DX), Z6
 	VFMADD213PS Z1, Z0, Z6
 	VMOVUPS     Z6, (CX)
@@ -37537,7 +37719,7 @@ noprefetch_688:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_687
+	JNZ         row_691
 	VZEROUPPER
 	RET
 
@@ -37554,14 +37736,14 @@ scaleColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_689:
+row_693:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_690
+	JZ         noprefetch_694
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_690:
+noprefetch_694:
 	VMOVUPS     (DX), Z4
 	VFMADD213PS Z1, Z0, Z4
 	VMOVUPS     Z4, (CX)
@@ -37571,7 +37753,7 @@ noprefetch_690:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_689
+	JNZ         row_693
 	VZEROUPPER
 	RET
 
@@ -37584,41 +37766,41 @@ scaleColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_691:
+row_695:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_692
+	JZ         noprefetch_696
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_692:
+noprefetch_696:
 	VMOVUPS.Z   (DX), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_691
+	JNZ         row_695
 	VZEROUPPER
 	RET
 
-streaming_667:
+streaming_671:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_693:
+rows_697:
 	CMPQ DI, $0x01
-	JB   rowsdone_694
+	JB   rowsdone_698
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_698:
+blocks_702:
 	CMPQ        R8, R9
-	JGT         blocksdone_699
+	JGT         blocksdone_703
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
@@ -37640,26 +37822,26 @@ blocks_698:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 192(CX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_698
+	JMP         blocks_702
 
-blocksdone_699:
+blocksdone_703:
 	ADDQ $0x000000c0, R9
 
-singles_695:
+singles_699:
 	CMPQ        R8, R9
-	JGT         tail_696
+	JGT         tail_700
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (CX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_695
+	JMP         singles_699
 
-tail_696:
+tail_700:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_697
+	JEQ         done_701
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -37667,17 +37849,17 @@ tail_696:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_697:
+done_701:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_693
+	JMP  rows_697
 
-rowsdone_694:
+rowsdone_698:
 	VZEROUPPER
 	RET
 
-nontemporal_666:
+nontemporal_670:
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -37686,12 +37868,12 @@ nontemporal_666:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    scale_len+56(FP), $0x00000060
-	JA      streaming_700
+	JA      streaming_704
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, scale_len+56(FP)
-	JZ      full_701
+	JZ      full_705
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -37705,7 +37887,7 @@ nontemporal_666:
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX512_v6_true_true
 
-full_701:
+full_705:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -37744,10 +37926,10 @@ full_701:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_702:
+row_706:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_703
+	JZ         noprefetch_707
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -37755,7 +37937,7 @@ row_702:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_703:
+noprefetch_707:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -37780,7 +37962,7 @@ noprefetch_703:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_702
+	JNZ         row_706
 	SFENCE
 	VZEROUPPER
 	RET
@@ -37810,17 +37992,17 @@ scaleColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_704:
+row_708:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_705
+	JZ         noprefetch_709
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_705:
+noprefetch_709:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -37842,7 +38024,7 @@ noprefetch_705:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_704
+	JNZ         row_708
 	SFENCE
 	VZEROUPPER
 	RET
@@ -37868,16 +38050,16 @@ scaleColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_706:
+row_710:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_707
+	JZ         noprefetch_711
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_707:
+noprefetch_711:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -37896,7 +38078,7 @@ noprefetch_707:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_706
+	JNZ         row_710
 	SFENCE
 	VZEROUPPER
 	RET
@@ -37918,15 +38100,15 @@ scaleColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_708:
+row_712:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_709
+	JZ         noprefetch_713
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_709:
+noprefetch_713:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -37942,7 +38124,7 @@ noprefetch_709:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_708
+	JNZ         row_712
 	SFENCE
 	VZEROUPPER
 	RET
@@ -37960,14 +38142,14 @@ scaleColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_710:
+row_714:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_711
+	JZ         noprefetch_715
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_711:
+noprefetch_715:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -37980,7 +38162,7 @@ noprefetch_711:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_710
+	JNZ         row_714
 	SFENCE
 	VZEROUPPER
 	RET
@@ -37994,13 +38176,13 @@ scaleColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_712:
+row_716:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_713
+	JZ         noprefetch_717
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_713:
+noprefetch_717:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38010,7 +38192,7 @@ noprefetch_713:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_712
+	JNZ         row_716
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38044,10 +38226,10 @@ scaleColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_714:
+row_718:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_715
+	JZ         noprefetch_719
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -38055,7 +38237,7 @@ row_714:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_715:
+noprefetch_719:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38080,7 +38262,7 @@ noprefetch_715:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_714
+	JNZ         row_718
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38110,17 +38292,17 @@ scaleColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_716:
+row_720:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_717
+	JZ         noprefetch_721
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_717:
+noprefetch_721:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38142,7 +38324,7 @@ noprefetch_717:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_716
+	JNZ         row_720
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38168,16 +38350,16 @@ scaleColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_718:
+row_722:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_719
+	JZ         noprefetch_723
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_719:
+noprefetch_723:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38196,7 +38378,7 @@ noprefetch_719:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_718
+	JNZ         row_722
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38218,15 +38400,15 @@ scaleColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_720:
+row_724:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_721
+	JZ         noprefetch_725
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_721:
+noprefetch_725:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38242,7 +38424,7 @@ noprefetch_721:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_720
+	JNZ         row_724
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38260,14 +38442,14 @@ scaleColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_722:
+row_726:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_723
+	JZ         noprefetch_727
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_723:
+noprefetch_727:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38280,7 +38462,7 @@ noprefetch_723:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_722
+	JNZ         row_726
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38294,13 +38476,13 @@ scaleColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_724:
+row_728:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_725
+	JZ         noprefetch_729
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_725:
+noprefetch_729:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38310,29 +38492,29 @@ noprefetch_725:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_724
+	JNZ         row_728
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_700:
+streaming_704:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_726:
+rows_730:
 	CMPQ DI, $0x04
-	JB   rowsdone_727
+	JB   rowsdone_731
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_731:
+blocks_735:
 	CMPQ        R8, R9
-	JGT         blocksdone_732
+	JGT         blocksdone_736
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -38397,14 +38579,14 @@ blocks_731:
 	VFMADD213PS Z7, Z6, Z0
 	VMOVNTPS    Z0, 192(CX)(R10*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_731
+	JMP         blocks_735
 
-blocksdone_732:
+blocksdone_736:
 	ADDQ $0x000000c0, R9
 
-singles_728:
+singles_732:
 	CMPQ        R8, R9
-	JGT         tail_729
+	JGT         tail_733
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	MOVQ        R8, R10
@@ -38424,12 +38606,12 @@ singles_728:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, (CX)(R10*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_728
+	JMP         singles_732
 
-tail_729:
+tail_733:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_730
+	JEQ         done_734
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -38449,7 +38631,7 @@ tail_729:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_730:
+done_734:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -38459,20 +38641,20 @@ done_730:
 	ADDQ AX, DX
 	ADDQ AX, DX
 	SUBQ $0x04, DI
-	JMP  rows_726
+	JMP  rows_730
 
-rowsdone_727:
-rows_733:
+rowsdone_731:
+rows_737:
 	CMPQ DI, $0x01
-	JB   rowsdone_734
+	JB   rowsdone_738
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_738:
+blocks_742:
 	CMPQ        R8, R9
-	JGT         blocksdone_739
+	JGT         blocksdone_743
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -38497,26 +38679,26 @@ blocks_738:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, 192(CX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_738
+	JMP         blocks_742
 
-blocksdone_739:
+blocksdone_743:
 	ADDQ $0x000000c0, R9
 
-singles_735:
+singles_739:
 	CMPQ        R8, R9
-	JGT         tail_736
+	JGT         tail_740
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, (CX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_735
+	JMP         singles_739
 
-tail_736:
+tail_740:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_737
+	JEQ         done_741
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -38524,13 +38706,13 @@ tail_736:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_737:
+done_741:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_733
+	JMP  rows_737
 
-rowsdone_734:
+rowsdone_738:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38563,9 +38745,9 @@ TEXT ·foldWholeAVX512(SB), NOSPLIT, $0-184
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000040, R9
 
-singles_740:
+singles_744:
 	CMPQ          R11, R9
-	JGT           tail_741
+	JGT           tail_745
 	VMOVUPD       (DX)(R11*2), Z2
 	VMOVUPD       64(DX)(R11*2), Z3
 	VMOVUPD       (BX)(R11*2), Z4
@@ -38620,12 +38802,12 @@ singles_740:
 	VINSERTF64X4  $0x01, Y2, Z4, Z4
 	VMOVUPS       Z4, (CX)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_740
+	JMP           singles_744
 
-tail_741:
+tail_745:
 	ADDQ          $0x00000040, R9
 	CMPQ          R11, R9
-	JEQ           done_742
+	JEQ           done_746
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DX)(R11*2), K1, Z2
 	VMOVUPD.Z     64(DX)(R11*2), K2, Z3
@@ -38684,7 +38866,7 @@ tail_741:
 	VMOVUPS       Z0, K1, (CX)(R11*1)
 	MOVQ          R9, R11
 
-done_742:
+done_746:
 	MOVQ R10, ret+176(FP)
 	VZEROUPPER
 	RET
@@ -38710,9 +38892,9 @@ TEXT ·saveAVX512(SB), NOSPLIT, $0-120
 	SHLQ    $0x02, DI
 	SUBQ    $0x00000040, DI
 
-singles_743:
+singles_747:
 	CMPQ          R8, DI
-	JGT           tail_744
+	JGT           tail_748
 	VMOVUPD       (BX)(R8*2), Z0
 	VMOVUPD       64(BX)(R8*2), Z1
 	VMOVUPD       (SI)(R8*2), Z2
@@ -38738,12 +38920,12 @@ singles_743:
 	VINSERTF64X4  $0x01, Y1, Z0, Z0
 	VMOVUPS       Z0, (DX)(R8*1)
 	ADDQ          $0x00000040, R8
-	JMP           singles_743
+	JMP           singles_747
 
-tail_744:
+tail_748:
 	ADDQ          $0x00000040, DI
 	CMPQ          R8, DI
-	JEQ           done_745
+	JEQ           done_749
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R8*2), K1, Z0
 	VMOVUPD.Z     64(BX)(R8*2), K2, Z1
@@ -38772,7 +38954,7 @@ tail_744:
 	VMOVUPS       Z0, K1, (DX)(R8*1)
 	MOVQ          DI, R8
 
-done_745:
+done_749:
 	VZEROUPPER
 	RET
 
@@ -38802,9 +38984,9 @@ TEXT ·trackAVX512(SB), NOSPLIT, $0-112
 	SHLQ         $0x02, SI
 	SUBQ         $0x00000040, SI
 
-singles_746:
+singles_750:
 	CMPQ          DI, SI
-	JGT           tail_747
+	JGT           tail_751
 	VMOVUPD       (DX)(DI*2), Z3
 	VMOVUPD       64(DX)(DI*2), Z4
 	VMOVUPD       (BX)(DI*2), Z5
@@ -38842,12 +39024,12 @@ singles_746:
 	VINSERTF64X4  $0x01, Y3, Z5, Z5
 	VMOVUPS       Z5, (CX)(DI*1)
 	ADDQ          $0x00000040, DI
-	JMP           singles_746
+	JMP           singles_750
 
-tail_747:
+tail_751:
 	ADDQ          $0x00000040, SI
 	CMPQ          DI, SI
-	JEQ           done_748
+	JEQ           done_752
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DX)(DI*2), K1, Z3
 	VMOVUPD.Z     64(DX)(DI*2), K2, Z4
@@ -38888,7 +39070,7 @@ tail_747:
 	VMOVUPS       Z0, K1, (CX)(DI*1)
 	MOVQ          SI, DI
 
-done_748:
+done_752:
 	VZEROUPPER
 	RET
 
@@ -38910,9 +39092,9 @@ TEXT ·widenAVX512(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_749:
+singles_753:
 	CMPQ          BX, DX
-	JGT           tail_750
+	JGT           tail_754
 	VMOVUPS       (CX)(BX*1), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -38920,12 +39102,12 @@ singles_749:
 	VMOVUPD       Z1, (AX)(BX*2)
 	VMOVUPD       Z0, 64(AX)(BX*2)
 	ADDQ          $0x00000040, BX
-	JMP           singles_749
+	JMP           singles_753
 
-tail_750:
+tail_754:
 	ADDQ          $0x00000040, DX
 	CMPQ          BX, DX
-	JEQ           done_751
+	JEQ           done_755
 	VMOVUPS.Z     (CX)(BX*1), K1, Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -38935,7 +39117,7 @@ tail_750:
 	VMOVUPD       Z0, K2, 64(AX)(BX*2)
 	MOVQ          DX, BX
 
-done_751:
+done_755:
 	VZEROUPPER
 	RET
 
@@ -38957,9 +39139,9 @@ TEXT ·narrowAVX512(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_752:
+singles_756:
 	CMPQ         BX, DX
-	JGT          tail_753
+	JGT          tail_757
 	VMOVUPD      (CX)(BX*2), Z0
 	VMOVUPD      64(CX)(BX*2), Z1
 	VPXORD       Z2, Z2, Z2
@@ -38968,12 +39150,12 @@ singles_752:
 	VINSERTF64X4 $0x01, Y0, Z2, Z2
 	VMOVUPS      Z2, (AX)(BX*1)
 	ADDQ         $0x00000040, BX
-	JMP          singles_752
+	JMP          singles_756
 
-tail_753:
+tail_757:
 	ADDQ         $0x00000040, DX
 	CMPQ         BX, DX
-	JEQ          done_754
+	JEQ          done_758
 	KSHIFTRW     $0x08, K1, K2
 	VMOVUPD.Z    (CX)(BX*2), K1, Z0
 	VMOVUPD.Z    64(CX)(BX*2), K2, Z1
@@ -38984,7 +39166,7 @@ tail_753:
 	VMOVUPS      Z2, K1, (AX)(BX*1)
 	MOVQ         DX, BX
 
-done_754:
+done_758:
 	VZEROUPPER
 	RET
 
@@ -39018,9 +39200,9 @@ TEXT ·gradCoefficientsAVX512(SB), NOSPLIT, $0-248
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_755:
+singles_759:
 	CMPQ          R13, R12
-	JGT           tail_756
+	JGT           tail_760
 	VMOVUPD       (DI)(R13*2), Z1
 	VMOVUPD       64(DI)(R13*2), Z2
 	VMOVUPD       (R8)(R13*2), Z3
@@ -39037,7 +39219,7 @@ singles_755:
 	VMOVUPD       Z3, (R8)(R13*2)
 	VMOVUPD       Z4, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_758
+	JEQ           nodWeight_762
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -39049,16 +39231,16 @@ singles_755:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, (BX)(R13*1)
 
-nodWeight_758:
+nodWeight_762:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_759
+	JEQ          nodBias_763
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, (SI)(R13*1)
 
-nodBias_759:
+nodBias_763:
 	VMOVUPS       (R10)(R13*1), Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -39111,12 +39293,12 @@ nodBias_759:
 	VINSERTF64X4  $0x01, Y1, Z3, Z3
 	VMOVUPS       Z3, (DX)(R13*1)
 	ADDQ          $0x00000040, R13
-	JMP           singles_755
+	JMP           singles_759
 
-tail_756:
+tail_760:
 	ADDQ          $0x00000040, R12
 	CMPQ          R13, R12
-	JEQ           done_757
+	JEQ           done_761
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R13*2), K1, Z1
 	VMOVUPD.Z     64(DI)(R13*2), K2, Z2
@@ -39136,7 +39318,7 @@ tail_756:
 	VMOVUPD       Z3, K1, (R8)(R13*2)
 	VMOVUPD       Z4, K2, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_760
+	JEQ           nodWeight_764
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -39148,16 +39330,16 @@ tail_756:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, K1, (BX)(R13*1)
 
-nodWeight_760:
+nodWeight_764:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_761
+	JEQ          nodBias_765
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, K1, (SI)(R13*1)
 
-nodBias_761:
+nodBias_765:
 	VMOVUPS.Z     (R10)(R13*1), K1, Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -39211,6 +39393,6 @@ nodBias_761:
 	VMOVUPS       Z0, K1, (DX)(R13*1)
 	MOVQ          R12, R13
 
-done_757:
+done_761:
 	VZEROUPPER
 	RET

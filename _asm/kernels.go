@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/bits"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/gotypes"
@@ -1519,64 +1520,88 @@ func (w *isa) colChunkWide(n Mem, m, stride Register, ptrs []Register, buf Mem, 
 }
 
 // colVectors emits the loop over the vectors of n channels, the tail's last, for rows
-// rows at the row pointers ptrs, adding the sums to the buffer at buf.
+// rows at the row pointers ptrs, adding the sums to the buffer at buf. Each step takes
+// one 64-byte line of each row: two AVX2 vectors, then an odd one and the tail. (AVX2 one
+// vector a step took Moments on NC 256×1024 and NHWC 32×512×7×7 0.76× and 0.77× copy,
+// a line a step 0.68× and 0.69×; AVX-512 two lines a step made the second 4% slower.)
 func (w *isa) colVectors(n Mem, ptrs []Register, buf Mem, stride, s3 Register, rows int, f terms) {
 	cnt, a := GP64(), GP64()
-	loop, tail, done := w.label("vectors"), w.label("vectorstail"), w.label("vectorsdone")
+	lines, odd, tail, done := w.label("vectors"), w.label("vectorsodd"), w.label("vectorstail"), w.label("vectorsdone")
 	MOVQ(buf, a)
 	q := make([]Register, len(ptrs))
 	for j, p := range ptrs {
 		q[j] = GP64()
 		MOVQ(p, q[j])
 	}
-	row := func(p, j int) Mem {
-		switch j {
-		case 0:
-			return Mem{Base: q[p]}
-		case 1, 2:
-			return Mem{Base: q[p], Index: stride, Scale: uint8(j)}
-		default:
-			return Mem{Base: q[p], Index: s3, Scale: 1}
+	at := func(disp int) func(p, j int) Mem {
+		return func(p, j int) Mem {
+			switch j {
+			case 0:
+				return Mem{Base: q[p], Disp: disp}
+			case 1, 2:
+				return Mem{Base: q[p], Index: stride, Scale: uint8(j), Disp: disp}
+			default:
+				return Mem{Base: q[p], Index: s3, Scale: 1, Disp: disp}
+			}
 		}
 	}
+	// step emits the sums of nv vectors (and the prefetch of their bytes) and advances
+	// the pointers past them.
+	step := func(nv int) {
+		if rows == colGroup {
+			skip := w.label("noprefetch")
+			CMPQ(w.far, U8(0))
+			JEQ(LabelRef(skip))
+			t := GP64()
+			for _, p := range q {
+				MOVQ(w.far, t)
+				ADDQ(p, t)
+				for d := 0; d < nv*w.size(); d += 64 {
+					PREFETCHT0(Mem{Base: t, Disp: d})
+					PREFETCHT0(Mem{Base: t, Index: stride, Scale: 1, Disp: d})
+					PREFETCHT0(Mem{Base: t, Index: stride, Scale: 2, Disp: d})
+					PREFETCHT0(Mem{Base: t, Index: s3, Scale: 1, Disp: d})
+				}
+			}
+			Label(skip)
+		}
+		vs := make([]colVector, nv)
+		for v := range vs {
+			vs[v] = colVector{at(v * w.size()), Mem{Base: a, Disp: v * w.size()}, nil}
+		}
+		for v, sq := range w.sumRows(vs, rows, f) {
+			w.addTo(a, v*w.size(), sq[0], sq[1])
+		}
+		for _, p := range append(q, a) {
+			ADDQ(U8(nv*w.size()), p)
+		}
+	}
+	line := 64 / w.size() // vectors a step
 	MOVQ(n, cnt)
-	SHRQ(U8(w.shift()), cnt)
-	JZ(LabelRef(tail))
-	Label(loop)
-	if rows == colGroup {
-		skip := w.label("noprefetch")
-		CMPQ(w.far, U8(0))
-		JEQ(LabelRef(skip))
-		t := GP64()
-		for _, p := range q {
-			MOVQ(w.far, t)
-			ADDQ(p, t)
-			PREFETCHT0(Mem{Base: t})
-			PREFETCHT0(Mem{Base: t, Index: stride, Scale: 1})
-			PREFETCHT0(Mem{Base: t, Index: stride, Scale: 2})
-			PREFETCHT0(Mem{Base: t, Index: s3, Scale: 1})
-		}
-		Label(skip)
-	}
-	sq := w.sumRows([]colVector{{row, Mem{Base: a}, nil}}, rows, f)[0]
-	w.addTo(a, sq[0], sq[1])
-	for _, p := range append(q, a) {
-		ADDQ(U8(w.size()), p)
-	}
+	SHRQ(U8(w.shift()+bits.TrailingZeros(uint(line))), cnt)
+	JZ(LabelRef(odd))
+	Label(lines)
+	step(line)
 	DECQ(cnt)
-	JNZ(LabelRef(loop))
+	JNZ(LabelRef(lines))
+	Label(odd)
+	if line == 2 {
+		TESTQ(U32(w.lanes), n)
+		JZ(LabelRef(tail))
+		step(1)
+	}
 	Label(tail)
 	TESTQ(U32(w.lanes-1), n)
 	JZ(LabelRef(done))
-	sq = w.sumRows([]colVector{{row, Mem{Base: a}, w.tail}}, rows, f)[0]
-	w.addTo(a, sq[0], sq[1])
+	sq := w.sumRows([]colVector{{at(0), Mem{Base: a}, w.tail}}, rows, f)[0]
+	w.addTo(a, 0, sq[0], sq[1])
 	Label(done)
 }
 
-// addTo adds s and q to the buffer's sums at a.
-func (w *isa) addTo(a Register, s, q VecVirtual) {
+// addTo adds s and q to the buffer's sums at a plus disp bytes.
+func (w *isa) addTo(a Register, disp int, s, q VecVirtual) {
 	for j, v := range []VecVirtual{s, q} {
-		m := Mem{Base: a, Disp: 4 * colPad * (j + 1)}
+		m := Mem{Base: a, Disp: disp + 4*colPad*(j+1)}
 		VADDPS(m, v, v)
 		VMOVUPS(v, m)
 	}

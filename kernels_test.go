@@ -274,11 +274,12 @@ func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng 
 	f32s := func() [3][]float32 {
 		return [3][]float32{g.f32(make([]float32, call.ch)), g.f32(make([]float32, call.ch)), g.f32(make([]float32, call.ch))}
 	}
-	wantFold, gotFold, wholeFold := f32s(), f32s(), f32s()
+	wantFold, gotFold := f32s(), f32s()
+	wholeScale, wholeShift := g.f32(make([]float32, call.ch)), g.f32(make([]float32, call.ch))
 	for _, limit := range []float64{math.Inf(1), 0, dist[call.ch/2]} {
 		genericKernels.fold(wantFold[0], wantFold[1], wantFold[2], means, wantInv, m2, scale, shift, limit)
 		k.fold(gotFold[0], gotFold[1], gotFold[2], g.f64(means), g.f64(wantInv), g.f64(m2), g.f32(scale), g.f32(shift), limit)
-		genericKernels.foldWhole(wholeFold[1], wholeFold[2], means, wantInv, m2, scale, shift, limit)
+		genericKernels.foldWhole(wholeScale, wholeShift, means, wantInv, m2, scale, shift, limit)
 		for j, what := range []string{"center", "scale", "shift"} {
 			for i := range wantFold[j] {
 				if math.Float32bits(gotFold[j][i]) != math.Float32bits(wantFold[j][i]) {
@@ -288,8 +289,8 @@ func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng 
 		}
 		for i, m := range means {
 			c, sh := wantFold[0][i], wantFold[2][i]
-			if whole := foldsWhole(m, wantInv[i], m2[i], limit); whole && (c != 0 || sh != wholeFold[2][i]) || !whole && c != float32(m) {
-				t.Fatalf("%s: fold limit %g channel %d (whole %v): center %v shift %v, foldWhole's shift %v", name, limit, i, whole, c, sh, wholeFold[2][i])
+			if whole := foldsWhole(m, wantInv[i], m2[i], limit); whole && (c != 0 || sh != wholeShift[i]) || !whole && c != float32(m) {
+				t.Fatalf("%s: fold limit %g channel %d (whole %v): center %v shift %v, foldWhole's shift %v", name, limit, i, whole, c, sh, wholeShift[i])
 			}
 		}
 	}

@@ -1520,10 +1520,11 @@ func (w *isa) colChunkWide(n Mem, m, stride Register, ptrs []Register, buf Mem, 
 }
 
 // colVectors emits the loop over the vectors of n channels, the tail's last, for rows
-// rows at the row pointers ptrs, adding the sums to the buffer at buf. Each step takes
-// one 64-byte line of each row: two AVX2 vectors, then an odd one and the tail. (AVX2 one
-// vector a step took Moments on NC 256×1024 and NHWC 32×512×7×7 0.76× and 0.77× copy,
-// a line a step 0.68× and 0.69×; AVX-512 two lines a step made the second 4% slower.)
+// rows at the row pointers ptrs, adding the sums to the buffer at buf. Each step of its
+// loop takes one 64-byte line of each row, one AVX-512 vector or two AVX2 ones; an odd
+// AVX2 vector and the tail follow. (AVX2 one vector a step took Moments on NC 256×1024
+// and NHWC 32×512×7×7 0.76× and 0.77× copy, a line a step 0.68× and 0.69×; AVX-512 two
+// lines a step made the second 4% slower.)
 func (w *isa) colVectors(n Mem, ptrs []Register, buf Mem, stride, s3 Register, rows int, f terms) {
 	cnt, a := GP64(), GP64()
 	lines, odd, tail, done := w.label("vectors"), w.label("vectorsodd"), w.label("vectorstail"), w.label("vectorsdone")

@@ -1347,6 +1347,39 @@ const (
 // shift, and with tail the vector is the channels' last, partial one.
 type terms func(at func(p int) Mem, c VecVirtual, tail bool) (d, e VecVirtual)
 
+// groupRow returns the address disp bytes into row j (0 to 3) of a group of colGroup
+// rows starting at base, stride bytes apart, s3 being 3*stride.
+func groupRow(base, stride, s3 Register, j, disp int) Mem {
+	switch j {
+	case 0:
+		return Mem{Base: base, Disp: disp}
+	case 1, 2:
+		return Mem{Base: base, Index: stride, Scale: uint8(j), Disp: disp}
+	default:
+		return Mem{Base: base, Index: s3, Scale: 1, Disp: disp}
+	}
+}
+
+// prefetchGroupRows emits the prefetch, at the distance w.far (none when it is zero), of
+// the first bytes of each of a group's colGroup rows at the row pointers ptrs: a line for
+// each 64 bytes.
+func (w *isa) prefetchGroupRows(ptrs []Register, stride, s3 Register, bytes int) {
+	skip := w.label("noprefetch")
+	CMPQ(w.far, U8(0))
+	JEQ(LabelRef(skip))
+	t := GP64()
+	for _, p := range ptrs {
+		MOVQ(w.far, t)
+		ADDQ(p, t)
+		for j := range colGroup {
+			for d := 0; d < bytes; d += 64 {
+				PREFETCHT0(groupRow(t, stride, s3, j, d))
+			}
+		}
+	}
+	Label(skip)
+}
+
 // colChunk emits the float32 sums of one chunk of m rows of n channels into the buffer
 // at buf (zeroed first). The row pointers ptrs end past the chunk. Every channel, the
 // tail's too, is summed in the same order: groups of colGroup rows, then single rows.
@@ -1421,24 +1454,14 @@ func (w *isa) narrowRows(nv int, last Op, m, stride Register, ptrs []Register, b
 			w.zero(acc[v][j])
 		}
 	}
-	b, t := GP64(), GP64()
+	b := GP64()
 	MOVQ(buf, b)
 	r, s3 := GP64(), GP64()
 	MOVQ(m, r)
 	LEAQ(Mem{Base: stride, Index: stride, Scale: 2}, s3)
-	row := func(base Register, j, disp int) Mem {
-		switch j {
-		case 0:
-			return Mem{Base: base, Disp: disp}
-		case 1, 2:
-			return Mem{Base: base, Index: stride, Scale: uint8(j), Disp: disp}
-		default:
-			return Mem{Base: base, Index: s3, Scale: 1, Disp: disp}
-		}
-	}
 	vs := make([]colVector, nv)
 	for v := range vs {
-		vs[v] = colVector{func(p, j int) Mem { return row(ptrs[p], j, v*w.size()) },
+		vs[v] = colVector{func(p, j int) Mem { return groupRow(ptrs[p], stride, s3, j, v*w.size()) },
 			Mem{Base: b, Disp: v * w.size()}, nil}
 	}
 	vs[nv-1].tail = last
@@ -1449,19 +1472,7 @@ func (w *isa) narrowRows(nv int, last Op, m, stride Register, ptrs []Register, b
 		CMPQ(r, U8(g))
 		JLT(LabelRef(next))
 		if g == colGroup {
-			skip := w.label("noprefetch")
-			CMPQ(w.far, U8(0))
-			JEQ(LabelRef(skip))
-			for _, p := range ptrs {
-				MOVQ(w.far, t)
-				ADDQ(p, t)
-				for j := range g {
-					for v := range nv {
-						PREFETCHT0(row(t, j, v*w.size()))
-					}
-				}
-			}
-			Label(skip)
+			w.prefetchGroupRows(ptrs, stride, s3, nv*w.size())
 		}
 		for v, sq := range w.sumRows(vs, g, f) {
 			VADDPS(sq[0], acc[v][0], acc[v][0])
@@ -1535,36 +1546,13 @@ func (w *isa) colVectors(n Mem, ptrs []Register, buf Mem, stride, s3 Register, r
 		MOVQ(p, q[j])
 	}
 	at := func(disp int) func(p, j int) Mem {
-		return func(p, j int) Mem {
-			switch j {
-			case 0:
-				return Mem{Base: q[p], Disp: disp}
-			case 1, 2:
-				return Mem{Base: q[p], Index: stride, Scale: uint8(j), Disp: disp}
-			default:
-				return Mem{Base: q[p], Index: s3, Scale: 1, Disp: disp}
-			}
-		}
+		return func(p, j int) Mem { return groupRow(q[p], stride, s3, j, disp) }
 	}
 	// step emits the sums of nv vectors (and the prefetch of their bytes) and advances
 	// the pointers past them.
 	step := func(nv int) {
 		if rows == colGroup {
-			skip := w.label("noprefetch")
-			CMPQ(w.far, U8(0))
-			JEQ(LabelRef(skip))
-			t := GP64()
-			for _, p := range q {
-				MOVQ(w.far, t)
-				ADDQ(p, t)
-				for d := 0; d < nv*w.size(); d += 64 {
-					PREFETCHT0(Mem{Base: t, Disp: d})
-					PREFETCHT0(Mem{Base: t, Index: stride, Scale: 1, Disp: d})
-					PREFETCHT0(Mem{Base: t, Index: stride, Scale: 2, Disp: d})
-					PREFETCHT0(Mem{Base: t, Index: s3, Scale: 1, Disp: d})
-				}
-			}
-			Label(skip)
+			w.prefetchGroupRows(q, stride, s3, nv*w.size())
 		}
 		vs := make([]colVector, nv)
 		for v := range vs {

@@ -105,16 +105,32 @@ func momentsShortRowsAVX2(mean, m2 []float64, buf, x []float32, width, samples, 
 //go:noescape
 func momentsShortRowsAVX512(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group, prefetch int)
 
-// colBuf is the cols reductions' scratch: three regions of colPad values, the channels'
+// colBuf is the cols moments' scratch: three regions of colPad values, the channels'
 // shift (k or center, zero beyond the channels) and two float32 sums. The padding lets
 // the assembly read and write whole vectors there.
 type colBuf [3 * colPad]float32
 
 const colPad = kernelTile + 16
 
-// kernelTile is the most channels one call of the reductions' assembly takes, as their
-// buffers are sized; the wrappers walk wider tiles in steps of it.
+// kernelTile is the most channels one call of the moments' assembly (and the rows
+// reductions') takes, as their buffers are sized; the wrappers walk wider tiles in steps
+// of it.
 const kernelTile = 256
+
+// reduceBuf is the cols reduction's scratch, laid out as colBuf for reduceTile channels.
+type reduceBuf [3 * reducePad]float32
+
+const reducePad = reduceTile + 16
+
+// reduceBufs keeps the reduceBufs, 12 KB, off the goroutine stacks.
+var reduceBufs = sync.Pool{New: func() any { return new(reduceBuf) }}
+
+// reduceTile is the most channels one call of the cols reduction takes on whole rows that
+// the gradient will walk backwards (gradBackwards): so that the rows it reads last are
+// whole rows, still in L2 when the gradient reads them first. In strips of kernelTile
+// channels the L2 kept the last strips' columns instead. (The moments keep their strips:
+// over whole rows they were slower on NHWC 32×512×7×7 and 16×1024×7×7.)
+const reduceTile = maxTile
 
 //go:noescape
 func momentsColsAVX2(mean, m2 []float64, buf, x []float32, rows, stride, count, first, prefetch int)
@@ -806,14 +822,19 @@ func (v vectorISA) reduceCols(sumDy, sumDyXc []float64, count int, dy, x, center
 	raceRead(dy)
 	raceRead(x)
 	first := firstChunk(count, rows, reduceChunk)
-	var buf colBuf
-	for c0 := 0; c0 < n; c0 += kernelTile {
-		t := min(kernelTile, n-c0)
+	buf := reduceBufs.Get().(*reduceBuf)
+	defer reduceBufs.Put(buf)
+	tile := kernelTile
+	if n == stride && gradBackwards(4*rows*stride) {
+		tile = reduceTile
+	}
+	for c0 := 0; c0 < n; c0 += tile {
+		t := min(tile, n-c0)
 		sumDy, sumDyXc := sumDy[c0:c0+t], sumDyXc[c0:c0+t]
 		raceWrite64(sumDy)
 		raceWrite64(sumDyXc)
 		copy(buf[:t], center[c0:])
-		clear(buf[t:kernelTile])
+		clear(buf[t : t+16]) // the last vector's lanes past the channels
 		dy, x := dy[c0:][:(rows-1)*stride+t], x[c0:][:(rows-1)*stride+t]
 		if v == avx512 {
 			reduceColsAVX512(sumDy, sumDyXc, buf[:], dy, x, rows, stride, first, v.sumsPrefetch(t, rows, stride))
@@ -876,12 +897,41 @@ func (v vectorISA) gradCols(dx, dy, x, center, gy, gx, g0 []float32, rows, strid
 		pb.place(dx, n, reps, &center, &gy, &gx, &g0)
 		n *= reps
 	}
-	if v == avx512 {
-		gradColsAVX512(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride), v.stream(dx, gradStreamFrom, stride))
-	} else {
-		gradColsAVX2(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride), v.stream(dx, gradStreamFrom, stride))
+	stream := v.stream(dx, gradStreamFrom, stride)
+	if n < stride || stream != 0 || !gradBackwards(4*len(dx)) {
+		if v == avx512 {
+			gradColsAVX512(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride), stream)
+		} else {
+			gradColsAVX2(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride), stream)
+		}
+		return
+	}
+	// Whole rows through the cache: blocks of rows, the last first, so that the rows the
+	// reduction read last, still in L2, are read before the block's stores evict them.
+	b := max(gradBlock/(4*stride), 1)
+	for r1 := rows; r1 > 0; r1 -= b {
+		r0 := max(r1-b, 0)
+		dx, dy, x := dx[r0*stride:r1*stride], dy[r0*stride:r1*stride], x[r0*stride:r1*stride]
+		if v == avx512 {
+			gradColsAVX512(dx, dy, x, center, gy, gx, g0, r1-r0, stride, 0, 0)
+		} else {
+			gradColsAVX2(dx, dy, x, center, gy, gx, g0, r1-r0, stride, 0, 0)
+		}
 	}
 }
+
+// gradBackwards tells whether the cols gradient walks whole rows of a tensor of the given
+// bytes backwards (and the reduction before it takes whole rows): when x and dy exceed the
+// L2, so that a forward walk would find none of them there, and dx goes through the
+// cache. NC 256×1024 Backward took 2.51 → 2.13× copy, NHWC 32×512×7×7 2.27 → 2.18×
+// (avx512, eight alternations); where x and dy fit the L2 (NC 64×1024) or dx streams
+// (NHWC 32×1024×14×14) it only cost (nineteenth round in docs/performance.md).
+func gradBackwards(bytes int) bool { return bytes > cacheBudget && bytes < gradStreamFrom }
+
+// gradBlock is the bytes of each tensor one call of the cols gradient takes when it walks
+// rows backwards: enough rows that the calls cost little beside them, while within the
+// block the rows go forwards for the stream prefetchers (32 and 128 KB measured level).
+const gradBlock = 64 << 10
 
 func (v vectorISA) finite(a, b []float64) bool {
 	if len(a) == 0 {

@@ -136,6 +136,28 @@ func TestKernelParityPrefetched(t *testing.T) {
 	})
 }
 
+// TestKernelParityBackwards runs the kernels on whole rows of tensors over 64 KB with no
+// cache budget, so that amd64's cols gradient walks them in several blocks, last first,
+// and its reduction takes rows of more than 256 channels in one call: whole vectors,
+// joined rows (40 channels) and a tail, with a partial first block.
+func TestKernelParityBackwards(t *testing.T) {
+	defer func(b int) { cacheBudget = b }(cacheBudget)
+	cacheBudget = 0
+	rng := newRand(3)
+	forEachKernel(t, func(t *testing.T, k *kernelSet) {
+		for _, call := range []kernelCall{
+			{ch: 1024, samples: 70, stride: 1024},
+			{ch: 1000, samples: 33, stride: 1000},
+			{ch: 40, samples: 500, stride: 40},
+			{ch: 130, samples: 150, stride: 130},
+		} {
+			for _, p := range []placement{{tail: true}, {off: 1}} {
+				checkKernels(t, k, call, p, rng)
+			}
+		}
+	})
+}
+
 // checkKernels runs all of k's kernels for one call and placement against generic.
 func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng *rand.Rand) {
 	t.Helper()

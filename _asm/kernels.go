@@ -1331,15 +1331,16 @@ func (w *isa) reduceRows() {
 }
 
 // The cols reductions keep their float32 sums in a buffer the Go wrapper provides, as
-// three regions of colPad float32: the per-channel shift (k or center, zero beyond the
+// three regions of w.pad float32: the per-channel shift (k or center, zero beyond the
 // channels), then Σ and Σ² (or Σdy and Σdy·(x-c)). The padding lets every vector, the
 // tail's included, use plain loads and stores there. Walking the rows in order, all the
 // channels of a row before the next rows, reads the tensor as one sequential stream
 // however wide it is; groups of colGroup rows are summed in registers before they are
 // added to the buffer.
 const (
-	colPad   = 256 + 16 // as in bn_amd64.go: kernelTile channels and a vector's padding
-	colGroup = 4
+	colPad    = 256 + 16  // as in bn_amd64.go: kernelTile channels and a vector's padding
+	reducePad = 1024 + 16 // as in bn_amd64.go: reduceTile channels and a vector's padding
+	colGroup  = 4
 )
 
 // terms emits row j's term d of one vector of channels and the factor e that multiplies
@@ -1486,8 +1487,8 @@ func (w *isa) narrowRows(nv int, last Op, m, stride Register, ptrs []Register, b
 		Label(next)
 	}
 	for v := range acc {
-		VMOVUPS(acc[v][0], Mem{Base: b, Disp: 4*colPad + v*w.size()})
-		VMOVUPS(acc[v][1], Mem{Base: b, Disp: 8*colPad + v*w.size()})
+		VMOVUPS(acc[v][0], Mem{Base: b, Disp: 4*w.pad + v*w.size()})
+		VMOVUPS(acc[v][1], Mem{Base: b, Disp: 8*w.pad + v*w.size()})
 	}
 }
 
@@ -1503,8 +1504,8 @@ func (w *isa) colChunkWide(n Mem, m, stride Register, ptrs []Register, buf Mem, 
 	SHRQ(U8(w.shift()), cnt)
 	clearLoop := w.label("clear")
 	Label(clearLoop)
-	VMOVUPS(z, Mem{Base: a, Disp: 4 * colPad})
-	VMOVUPS(z, Mem{Base: a, Disp: 8 * colPad})
+	VMOVUPS(z, Mem{Base: a, Disp: 4 * w.pad})
+	VMOVUPS(z, Mem{Base: a, Disp: 8 * w.pad})
 	ADDQ(U8(w.size()), a)
 	DECQ(cnt)
 	JNZ(LabelRef(clearLoop))
@@ -1590,7 +1591,7 @@ func (w *isa) colVectors(n Mem, ptrs []Register, buf Mem, stride, s3 Register, r
 // addTo adds s and q to the buffer's sums at a plus disp bytes.
 func (w *isa) addTo(a Register, disp int, s, q VecVirtual) {
 	for j, v := range []VecVirtual{s, q} {
-		m := Mem{Base: a, Disp: disp + 4*colPad*(j+1)}
+		m := Mem{Base: a, Disp: disp + 4*w.pad*(j+1)}
 		VADDPS(m, v, v)
 		VMOVUPS(v, m)
 	}
@@ -1642,6 +1643,7 @@ func (w *isa) sumRows(vs []colVector, rows int, f terms) [][2]VecVirtual {
 
 func (w *isa) momentsCols() {
 	w.text("momentsCols", "func(mean, m2 []float64, buf, x []float32, rows, stride, count, first, prefetch int)")
+	w.pad = colPad
 	Comment("momentsCols"+w.name+": merges rows rows of len(mean) channels into mean and m2,",
 		"after count rows merged before, in chunks of first rows then momentsChunk: each chunk's",
 		"values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)",
@@ -1673,8 +1675,8 @@ func (w *isa) momentsCols() {
 	m2 := Load(Param("m2").Base(), GP64())
 	w.momentsMerge(n, mean, m2, weights, func(i Register, h int) (s1, s2 VecVirtual) {
 		a, b := w.vec(), w.vec()
-		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 4 * colPad}, a)
-		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 8 * colPad}, b)
+		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 4 * w.pad}, a)
+		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 8 * w.pad}, b)
 		return w.widen(a, h), w.widen(b, h)
 	})
 	ADDQ(m, addr(Param("count")))
@@ -1744,6 +1746,7 @@ func (w *isa) momentsMerge(n Op, mean, m2 Register, weights Mem, sums func(i Reg
 
 func (w *isa) reduceCols() {
 	w.text("reduceCols", "func(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first, prefetch int)")
+	w.pad = reducePad
 	Comment("reduceCols"+w.name+": adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)",
 		"channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in",
 		"float32 over chunks of rows (first rows, then reduceChunk at a time) and in float64",
@@ -1771,7 +1774,7 @@ func (w *isa) reduceCols() {
 	w.loop(n, 1, func(i Register, _ int, tail bool) {
 		for j, base := range []Register{sumDy, sumDyXc} {
 			s := w.vec()
-			VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 4 * colPad * (j + 1)}, s)
+			VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 4 * w.pad * (j + 1)}, s)
 			at := Mem{Base: base, Index: i, Scale: 2}
 			v := w.loadPD(at, tail)
 			for h := range 2 {

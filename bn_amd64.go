@@ -897,25 +897,22 @@ func (v vectorISA) gradCols(dx, dy, x, center, gy, gx, g0 []float32, rows, strid
 		pb.place(dx, n, reps, &center, &gy, &gx, &g0)
 		n *= reps
 	}
-	stream := v.stream(dx, gradStreamFrom, stride)
-	if n < stride || stream != 0 || !gradBackwards(4*len(dx)) {
-		if v == avx512 {
-			gradColsAVX512(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride), stream)
-		} else {
-			gradColsAVX2(dx, dy, x, center, gy, gx, g0, rows, stride, narrowPrefetch(n, rows, stride), stream)
-		}
-		return
+	stream, pf := v.stream(dx, gradStreamFrom, stride), narrowPrefetch(n, rows, stride)
+	// Whole rows through the cache go in blocks of rows, the last first, so that the rows
+	// the reduction read last, still in L2, are read before the stores evict them; the
+	// rest in one block.
+	b := rows
+	if n == stride && stream == 0 && gradBackwards(4*len(dx)) {
+		b = max(gradBlock/(4*stride), 1)
 	}
-	// Whole rows through the cache: blocks of rows, the last first, so that the rows the
-	// reduction read last, still in L2, are read before the block's stores evict them.
-	b := max(gradBlock/(4*stride), 1)
 	for r1 := rows; r1 > 0; r1 -= b {
 		r0 := max(r1-b, 0)
-		dx, dy, x := dx[r0*stride:r1*stride], dy[r0*stride:r1*stride], x[r0*stride:r1*stride]
+		end := (r1-r0-1)*stride + n
+		dx, dy, x := dx[r0*stride:][:end], dy[r0*stride:][:end], x[r0*stride:][:end]
 		if v == avx512 {
-			gradColsAVX512(dx, dy, x, center, gy, gx, g0, r1-r0, stride, 0, 0)
+			gradColsAVX512(dx, dy, x, center, gy, gx, g0, r1-r0, stride, pf, stream)
 		} else {
-			gradColsAVX2(dx, dy, x, center, gy, gx, g0, r1-r0, stride, 0, 0)
+			gradColsAVX2(dx, dy, x, center, gy, gx, g0, r1-r0, stride, pf, stream)
 		}
 	}
 }

@@ -1343,6 +1343,15 @@ const (
 	colGroup  = 4
 )
 
+// sums is the byte offset in the cols sums' buffer of the float32 sums j: 0 for Σ (or
+// Σdy), 1 for Σ² (or Σdy·(x-c)). The kernel sets w.pad before it emits.
+func (w *isa) sums(j int) int {
+	if w.pad == 0 {
+		panic("cols sums emitted with no buffer layout (w.pad)")
+	}
+	return 4 * w.pad * (j + 1)
+}
+
 // terms emits row j's term d of one vector of channels and the factor e that multiplies
 // it in the second sum: at(p) is the vector's address in data pointer p, c the channels'
 // shift, and with tail the vector is the channels' last, partial one.
@@ -1487,8 +1496,8 @@ func (w *isa) narrowRows(nv int, last Op, m, stride Register, ptrs []Register, b
 		Label(next)
 	}
 	for v := range acc {
-		VMOVUPS(acc[v][0], Mem{Base: b, Disp: 4*w.pad + v*w.size()})
-		VMOVUPS(acc[v][1], Mem{Base: b, Disp: 8*w.pad + v*w.size()})
+		VMOVUPS(acc[v][0], Mem{Base: b, Disp: w.sums(0) + v*w.size()})
+		VMOVUPS(acc[v][1], Mem{Base: b, Disp: w.sums(1) + v*w.size()})
 	}
 }
 
@@ -1504,8 +1513,8 @@ func (w *isa) colChunkWide(n Mem, m, stride Register, ptrs []Register, buf Mem, 
 	SHRQ(U8(w.shift()), cnt)
 	clearLoop := w.label("clear")
 	Label(clearLoop)
-	VMOVUPS(z, Mem{Base: a, Disp: 4 * w.pad})
-	VMOVUPS(z, Mem{Base: a, Disp: 8 * w.pad})
+	VMOVUPS(z, Mem{Base: a, Disp: w.sums(0)})
+	VMOVUPS(z, Mem{Base: a, Disp: w.sums(1)})
 	ADDQ(U8(w.size()), a)
 	DECQ(cnt)
 	JNZ(LabelRef(clearLoop))
@@ -1591,7 +1600,7 @@ func (w *isa) colVectors(n Mem, ptrs []Register, buf Mem, stride, s3 Register, r
 // addTo adds s and q to the buffer's sums at a plus disp bytes.
 func (w *isa) addTo(a Register, disp int, s, q VecVirtual) {
 	for j, v := range []VecVirtual{s, q} {
-		m := Mem{Base: a, Disp: disp + 4*w.pad*(j+1)}
+		m := Mem{Base: a, Disp: disp + w.sums(j)}
 		VADDPS(m, v, v)
 		VMOVUPS(v, m)
 	}
@@ -1675,8 +1684,8 @@ func (w *isa) momentsCols() {
 	m2 := Load(Param("m2").Base(), GP64())
 	w.momentsMerge(n, mean, m2, weights, func(i Register, h int) (s1, s2 VecVirtual) {
 		a, b := w.vec(), w.vec()
-		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 4 * w.pad}, a)
-		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 8 * w.pad}, b)
+		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: w.sums(0)}, a)
+		VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: w.sums(1)}, b)
 		return w.widen(a, h), w.widen(b, h)
 	})
 	ADDQ(m, addr(Param("count")))
@@ -1774,7 +1783,7 @@ func (w *isa) reduceCols() {
 	w.loop(n, 1, func(i Register, _ int, tail bool) {
 		for j, base := range []Register{sumDy, sumDyXc} {
 			s := w.vec()
-			VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: 4 * w.pad * (j + 1)}, s)
+			VMOVUPS(Mem{Base: buf, Index: i, Scale: 1, Disp: w.sums(j)}, s)
 			at := Mem{Base: base, Index: i, Scale: 2}
 			v := w.loadPD(at, tail)
 			for h := range 2 {

@@ -29,9 +29,8 @@ func archKernels() []registration {
 }
 
 // vectorISA selects the assembly of one kernel set. Each wrapper calls its width's
-// function directly, one branch on v, rather than through a table of function values:
-// the compiler cannot see //go:noescape through a function value, so every buffer a
-// wrapper passes from its stack (colBuf) would move to the heap, an allocation a call.
+// function directly, one branch on v, so that the compiler sees each one's
+// //go:noescape, which a table of function values would hide.
 type vectorISA bool
 
 const (
@@ -74,11 +73,14 @@ func (v vectorISA) kernels(name string) kernelSet {
 // vectors; then, for the reduction's short-run form walking a group sample by sample, two
 // float32 vectors of sums for each of up to shortTile channels.
 type rowBuf struct {
-	k        [colPad]float32
-	s1, s2   [colPad]float64
-	mean, m2 [colPad]float64
+	k        [rowPad]float32
+	s1, s2   [rowPad]float64
+	mean, m2 [rowPad]float64
 	acc      [2 * shortTile * 16]float32 // 16 lanes with AVX-512
 }
+
+// rowPad is the length of rowBuf's regions: kernelTile channels and a vector's padding.
+const rowPad = kernelTile + 16
 
 // rowBufs keeps the rowBufs, 18 KB, off the goroutine stacks.
 var rowBufs = sync.Pool{New: func() any { return new(rowBuf) }}
@@ -105,25 +107,21 @@ func momentsShortRowsAVX2(mean, m2 []float64, buf, x []float32, width, samples, 
 //go:noescape
 func momentsShortRowsAVX512(mean, m2 []float64, buf, x []float32, width, samples, stride, count, first, group, prefetch int)
 
-// colBuf is the cols moments' scratch: three regions of colPad values, the channels'
-// shift (k or center, zero beyond the channels) and two float32 sums. The padding lets
-// the assembly read and write whole vectors there.
-type colBuf [3 * colPad]float32
-
-const colPad = kernelTile + 16
-
 // kernelTile is the most channels one call of the moments' assembly (and the rows
 // reductions') takes, as their buffers are sized; the wrappers walk wider tiles in steps
 // of it.
 const kernelTile = 256
 
-// reduceBuf is the cols reduction's scratch, laid out as colBuf for reduceTile channels.
-type reduceBuf [3 * reducePad]float32
+// colsBuf is the scratch of the cols sums, the moments' and the reduction's: three
+// regions of colsPad values, the channels' shift (k or center, zero beyond the channels)
+// and two float32 sums. The padding lets the assembly read and write whole vectors
+// there.
+type colsBuf [3 * colsPad]float32
 
-const reducePad = reduceTile + 16
+const colsPad = reduceTile + 16
 
-// reduceBufs keeps the reduceBufs, 12 KB, off the goroutine stacks.
-var reduceBufs = sync.Pool{New: func() any { return new(reduceBuf) }}
+// colsBufs keeps the colsBufs, 12 KB, off the goroutine stacks.
+var colsBufs = sync.Pool{New: func() any { return new(colsBuf) }}
 
 // reduceTile is the most channels one call of the cols reduction takes on whole rows that
 // the gradient will walk backwards (gradBackwards): so that the rows it reads last are
@@ -644,7 +642,8 @@ func (v vectorISA) momentsCols(mean, m2 []float64, count int, x []float32, rows,
 	_ = m2[n-1]
 	x = colsSpan(x, n, rows, stride)
 	raceRead(x)
-	var buf colBuf
+	buf := colsBufs.Get().(*colsBuf)
+	defer colsBufs.Put(buf)
 	k := buf[:kernelTile]
 	for c0 := 0; c0 < n; c0 += kernelTile {
 		t := min(kernelTile, n-c0)
@@ -822,8 +821,8 @@ func (v vectorISA) reduceCols(sumDy, sumDyXc []float64, count int, dy, x, center
 	raceRead(dy)
 	raceRead(x)
 	first := firstChunk(count, rows, reduceChunk)
-	buf := reduceBufs.Get().(*reduceBuf)
-	defer reduceBufs.Put(buf)
+	buf := colsBufs.Get().(*colsBuf)
+	defer colsBufs.Put(buf)
 	tile := kernelTile
 	if n == stride && gradBackwards(4*rows*stride) {
 		tile = reduceTile

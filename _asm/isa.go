@@ -33,9 +33,6 @@ type isa struct {
 	// far is the prefetch distance argument: of the cols reductions, and of the rows
 	// kernels for prefetchAhead.
 	far Mem
-	// pad is the size, in float32, of each region of the buffer of the cols sums being
-	// emitted: colPad or reducePad.
-	pad int
 
 	labels int
 

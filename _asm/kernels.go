@@ -736,14 +736,15 @@ func (w *isa) negDiff(m Mem, k VecVirtual, tail bool) VecVirtual {
 }
 
 // The rows moments keep, in a buffer the Go wrapper provides, the channels' shifts k as
-// colPad float32 (zero beyond the channels), then as colPad float64 each: each run's
+// rowPad float32 (zero beyond the channels), then as rowPad float64 each: each run's
 // Σ(x-k) and Σ(x-k)², and the running mean and M2 (copied in and out by the wrapper, so
 // that the merges need no tails).
 const (
-	rowsS1   = 4 * colPad  // byte offset of the Σ(x-k)
-	rowsS2   = 12 * colPad // of the Σ(x-k)²
-	rowsMean = 20 * colPad // of the means
-	rowsM2   = 28 * colPad // of the M2s
+	rowPad   = 256 + 16    // as in bn_amd64.go: kernelTile channels and a vector's padding
+	rowsS1   = 4 * rowPad  // byte offset of the Σ(x-k)
+	rowsS2   = 12 * rowPad // of the Σ(x-k)²
+	rowsMean = 20 * rowPad // of the means
+	rowsM2   = 28 * rowPad // of the M2s
 )
 
 func (w *isa) momentsRows() {
@@ -1331,25 +1332,21 @@ func (w *isa) reduceRows() {
 }
 
 // The cols reductions keep their float32 sums in a buffer the Go wrapper provides, as
-// three regions of w.pad float32: the per-channel shift (k or center, zero beyond the
+// three regions of colsPad float32: the per-channel shift (k or center, zero beyond the
 // channels), then Σ and Σ² (or Σdy and Σdy·(x-c)). The padding lets every vector, the
 // tail's included, use plain loads and stores there. Walking the rows in order, all the
 // channels of a row before the next rows, reads the tensor as one sequential stream
 // however wide it is; groups of colGroup rows are summed in registers before they are
 // added to the buffer.
 const (
-	colPad    = 256 + 16  // as in bn_amd64.go: kernelTile channels and a vector's padding
-	reducePad = 1024 + 16 // as in bn_amd64.go: reduceTile channels and a vector's padding
-	colGroup  = 4
+	colsPad  = 1024 + 16 // as in bn_amd64.go: reduceTile channels and a vector's padding
+	colGroup = 4
 )
 
 // sums is the byte offset in the cols sums' buffer of the float32 sums j: 0 for Σ (or
-// Σdy), 1 for Σ² (or Σdy·(x-c)). The kernel sets w.pad before it emits.
+// Σdy), 1 for Σ² (or Σdy·(x-c)).
 func (w *isa) sums(j int) int {
-	if w.pad == 0 {
-		panic("cols sums emitted with no buffer layout (w.pad)")
-	}
-	return 4 * w.pad * (j + 1)
+	return 4 * colsPad * (j + 1)
 }
 
 // terms emits row j's term d of one vector of channels and the factor e that multiplies
@@ -1652,7 +1649,6 @@ func (w *isa) sumRows(vs []colVector, rows int, f terms) [][2]VecVirtual {
 
 func (w *isa) momentsCols() {
 	w.text("momentsCols", "func(mean, m2 []float64, buf, x []float32, rows, stride, count, first, prefetch int)")
-	w.pad = colPad
 	Comment("momentsCols"+w.name+": merges rows rows of len(mean) channels into mean and m2,",
 		"after count rows merged before, in chunks of first rows then momentsChunk: each chunk's",
 		"values shifted by k[i] (buf's first region; float32(mean[i]) after the first chunk)",
@@ -1755,7 +1751,6 @@ func (w *isa) momentsMerge(n Op, mean, m2 Register, weights Mem, sums func(i Reg
 
 func (w *isa) reduceCols() {
 	w.text("reduceCols", "func(sumDy, sumDyXc []float64, buf, dy, x []float32, rows, stride, first, prefetch int)")
-	w.pad = reducePad
 	Comment("reduceCols"+w.name+": adds Σdy and Σdy·(x-center[i]) over rows rows of len(sumDy)",
 		"channels to sumDy[i] and sumDyXc[i], with center in buf's first region: summed in",
 		"float32 over chunks of rows (first rows, then reduceChunk at a time) and in float64",

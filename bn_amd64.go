@@ -594,13 +594,17 @@ func (v vectorISA) momentsRows(mean, m2 []float64, count int, x []float32, width
 	for c0 := 0; c0 < n; c0 += kernelTile {
 		t := min(kernelTile, n-c0)
 		mean, m2 := mean[c0:c0+t], m2[c0:c0+t]
-		clear(buf.k[:])
-		clear(buf.s1[:])
-		clear(buf.s2[:])
-		clear(buf.mean[:])
-		clear(buf.m2[:])
+		// The assembly reads the regions' lanes past the channels up to a vector;
+		// nothing beyond that.
+		clear(buf.k[t : t+16])
+		clear(buf.s1[t : t+16])
+		clear(buf.s2[t : t+16])
+		clear(buf.mean[t : t+16])
+		clear(buf.m2[t : t+16])
 		if count == 0 {
 			// The first sample's merge then gives its own mean and M2 exactly.
+			clear(buf.mean[:t])
+			clear(buf.m2[:t])
 			for i := range t {
 				buf.k[i] = x[(c0+i)*width]
 			}

@@ -95,12 +95,8 @@ func Moments(mean, variance, x []float32, s Shape) error {
 		c1 := min(c0+p.tile, s.C)
 		st := sc.stats(c1 - c0)
 		p.moments(k, st, x, c0, c1)
-		variances, inv := st.m2, st.inv // locals: a store through st.m2 might change st
-		for i, m2 := range variances {
-			variances[i] = m2 * inv
-		}
-		k.narrow(mean[c0:c1], st.mean)
-		k.narrow(variance[c0:c1], st.m2)
+		k.narrow(mean[c0:c1], st.mean, 1)
+		k.narrow(variance[c0:c1], st.m2, st.inv)
 	}
 	return nil
 }

@@ -258,10 +258,10 @@ func widenAVX2(dst []float64, src []float32)
 func widenAVX512(dst []float64, src []float32)
 
 //go:noescape
-func narrowAVX2(dst []float32, src []float64)
+func narrowAVX2(dst []float32, src []float64, scale float64)
 
 //go:noescape
-func narrowAVX512(dst []float32, src []float64)
+func narrowAVX512(dst []float32, src []float64, scale float64)
 
 //go:noescape
 func gradCoefficientsAVX2(gy, gx, g0, dWeight, dBias []float32, sumDy, sumDyXc []float64, invStd, weight, lo []float32, invM float64)
@@ -1050,7 +1050,7 @@ func (v vectorISA) widen(dst []float64, src []float32) {
 	}
 }
 
-func (v vectorISA) narrow(dst []float32, src []float64) {
+func (v vectorISA) narrow(dst []float32, src []float64, scale float64) {
 	n := len(dst)
 	if n == 0 {
 		return
@@ -1059,9 +1059,9 @@ func (v vectorISA) narrow(dst []float32, src []float64) {
 	raceRead64(src)
 	raceWrite(dst)
 	if v == avx512 {
-		narrowAVX512(dst, src)
+		narrowAVX512(dst, src, scale)
 	} else {
-		narrowAVX2(dst, src)
+		narrowAVX2(dst, src, scale)
 	}
 }
 

@@ -22676,36 +22676,39 @@ done_2122:
 	VZEROUPPER
 	RET
 
-// func narrowAVX2(dst []float32, src []float64)
+// func narrowAVX2(dst []float32, src []float64, scale float64)
 // Requires: AVX
-TEXT ·narrowAVX2(SB), NOSPLIT, $72-48
+TEXT ·narrowAVX2(SB), NOSPLIT, $72-56
 	PCALIGN $0x40
 
-	// narrowAVX2: dst[i] = float32(src[i]), len(dst) values.
-	MOVQ    dst_base+0(FP), AX
-	MOVQ    src_base+24(FP), CX
-	MOVQ    dst_len+8(FP), DX
-	MOVQ    DX, BX
-	ANDQ    $0x07, BX
-	SHLQ    $0x02, BX
-	MOVQ    BX, 64(SP)
-	LEAQ    ymask<>+0(SB), SI
-	NEGQ    BX
-	VMOVDQU 32(SI)(BX*1), Y0
-	XORQ    BX, BX
-	SHLQ    $0x02, DX
-	SUBQ    $0x00000020, DX
+	// narrowAVX2: dst[i] = float32(src[i]·scale), len(dst) values.
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         dst_len+8(FP), DX
+	VBROADCASTSD scale+48(FP), Y0
+	MOVQ         DX, BX
+	ANDQ         $0x07, BX
+	SHLQ         $0x02, BX
+	MOVQ         BX, 64(SP)
+	LEAQ         ymask<>+0(SB), SI
+	NEGQ         BX
+	VMOVDQU      32(SI)(BX*1), Y1
+	XORQ         BX, BX
+	SHLQ         $0x02, DX
+	SUBQ         $0x00000020, DX
 
 singles_2129:
 	CMPQ        BX, DX
 	JGT         tail_2130
-	VMOVUPD     (CX)(BX*2), Y1
-	VMOVUPD     32(CX)(BX*2), Y2
-	VXORPS      Y3, Y3, Y3
-	VCVTPD2PSY  Y1, X3
-	VCVTPD2PSY  Y2, X1
-	VINSERTF128 $0x01, X1, Y3, Y3
-	VMOVUPS     Y3, (AX)(BX*1)
+	VMOVUPD     (CX)(BX*2), Y2
+	VMOVUPD     32(CX)(BX*2), Y3
+	VMULPD      Y0, Y2, Y2
+	VMULPD      Y0, Y3, Y3
+	VXORPS      Y4, Y4, Y4
+	VCVTPD2PSY  Y2, X4
+	VCVTPD2PSY  Y3, X2
+	VINSERTF128 $0x01, X2, Y4, Y4
+	VMOVUPS     Y4, (AX)(BX*1)
 	ADDQ        $0x00000020, BX
 	JMP         singles_2129
 
@@ -22713,9 +22716,9 @@ tail_2130:
 	ADDQ    $0x00000020, DX
 	CMPQ    BX, DX
 	JEQ     done_2131
-	VXORPS  Y1, Y1, Y1
-	VMOVUPS Y1, (SP)
-	VMOVUPS Y1, 32(SP)
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
 	MOVQ    64(SP), SI
 	SHLQ    $0x01, SI
 	LEAQ    (CX)(BX*2), R8
@@ -22730,22 +22733,24 @@ copy_2132:
 	JMP  copy_2132
 
 copied_2133:
-	VMOVUPD     (SP), Y1
-	VMOVUPD     32(SP), Y2
-	VXORPS      Y3, Y3, Y3
-	VCVTPD2PSY  Y1, X3
-	VCVTPD2PSY  Y2, X1
-	VINSERTF128 $0x01, X1, Y3, Y3
+	VMOVUPD     (SP), Y2
+	VMOVUPD     32(SP), Y3
+	VMULPD      Y0, Y2, Y2
+	VMULPD      Y0, Y3, Y3
+	VXORPS      Y0, Y0, Y0
+	VCVTPD2PSY  Y2, X0
+	VCVTPD2PSY  Y3, X2
+	VINSERTF128 $0x01, X2, Y0, Y0
 	LEAQ        (AX)(BX*1), AX
 	MOVQ        AX, CX
 	ANDQ        $0x00000fff, CX
 	CMPQ        CX, $0x00000fe0
 	JA          storeslow_2134
-	VMASKMOVPS  Y3, Y0, (AX)
+	VMASKMOVPS  Y0, Y1, (AX)
 	JMP         stored_2135
 
 storeslow_2134:
-	VMOVUPS Y3, (SP)
+	VMOVUPS Y0, (SP)
 	MOVQ    64(SP), CX
 	XORQ    BX, BX
 
@@ -39121,34 +39126,37 @@ done_755:
 	VZEROUPPER
 	RET
 
-// func narrowAVX512(dst []float32, src []float64)
+// func narrowAVX512(dst []float32, src []float64, scale float64)
 // Requires: AVX, AVX512F
-TEXT ·narrowAVX512(SB), NOSPLIT, $0-48
+TEXT ·narrowAVX512(SB), NOSPLIT, $0-56
 	PCALIGN $0x40
 
-	// narrowAVX512: dst[i] = float32(src[i]), len(dst) values.
-	MOVQ    dst_base+0(FP), AX
-	MOVQ    src_base+24(FP), CX
-	MOVQ    dst_len+8(FP), DX
-	MOVQ    DX, BX
-	ANDQ    $0x0f, BX
-	LEAQ    kmask<>+0(SB), SI
-	MOVWLZX (SI)(BX*2), BX
-	KMOVW   BX, K1
-	XORQ    BX, BX
-	SHLQ    $0x02, DX
-	SUBQ    $0x00000040, DX
+	// narrowAVX512: dst[i] = float32(src[i]·scale), len(dst) values.
+	MOVQ         dst_base+0(FP), AX
+	MOVQ         src_base+24(FP), CX
+	MOVQ         dst_len+8(FP), DX
+	VBROADCASTSD scale+48(FP), Z0
+	MOVQ         DX, BX
+	ANDQ         $0x0f, BX
+	LEAQ         kmask<>+0(SB), SI
+	MOVWLZX      (SI)(BX*2), BX
+	KMOVW        BX, K1
+	XORQ         BX, BX
+	SHLQ         $0x02, DX
+	SUBQ         $0x00000040, DX
 
 singles_756:
 	CMPQ         BX, DX
 	JGT          tail_757
-	VMOVUPD      (CX)(BX*2), Z0
-	VMOVUPD      64(CX)(BX*2), Z1
-	VPXORD       Z2, Z2, Z2
-	VCVTPD2PS    Z0, Y2
-	VCVTPD2PS    Z1, Y0
-	VINSERTF64X4 $0x01, Y0, Z2, Z2
-	VMOVUPS      Z2, (AX)(BX*1)
+	VMOVUPD      (CX)(BX*2), Z1
+	VMOVUPD      64(CX)(BX*2), Z2
+	VMULPD       Z0, Z1, Z1
+	VMULPD       Z0, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VCVTPD2PS    Z1, Y3
+	VCVTPD2PS    Z2, Y1
+	VINSERTF64X4 $0x01, Y1, Z3, Z3
+	VMOVUPS      Z3, (AX)(BX*1)
 	ADDQ         $0x00000040, BX
 	JMP          singles_756
 
@@ -39157,13 +39165,15 @@ tail_757:
 	CMPQ         BX, DX
 	JEQ          done_758
 	KSHIFTRW     $0x08, K1, K2
-	VMOVUPD.Z    (CX)(BX*2), K1, Z0
-	VMOVUPD.Z    64(CX)(BX*2), K2, Z1
-	VPXORD       Z2, Z2, Z2
-	VCVTPD2PS    Z0, Y2
+	VMOVUPD.Z    (CX)(BX*2), K1, Z1
+	VMOVUPD.Z    64(CX)(BX*2), K2, Z2
+	VMULPD       Z0, Z1, Z1
+	VMULPD       Z0, Z2, Z2
+	VPXORD       Z0, Z0, Z0
 	VCVTPD2PS    Z1, Y0
-	VINSERTF64X4 $0x01, Y0, Z2, Z2
-	VMOVUPS      Z2, K1, (AX)(BX*1)
+	VCVTPD2PS    Z2, Y1
+	VINSERTF64X4 $0x01, Y1, Z0, Z0
+	VMOVUPS      Z0, K1, (AX)(BX*1)
 	MOVQ         DX, BX
 
 done_758:

@@ -334,10 +334,10 @@ func widenGeneric(dst []float64, src []float32) {
 	}
 }
 
-func narrowGeneric(dst []float32, src []float64) {
+func narrowGeneric(dst []float32, src []float64, scale float64) {
 	src = src[:len(dst)]
 	for i, v := range src {
-		dst[i] = float32(v)
+		dst[i] = float32(float64(v * scale))
 	}
 }
 

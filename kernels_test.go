@@ -358,9 +358,9 @@ func checkKernels(t *testing.T, k *kernelSet, call kernelCall, p placement, rng 
 	checkChannelKernels(t, k, name, g, means, wantInv, scale, rng)
 }
 
-// checkChannelKernels runs save, track, widen and gradCoefficients on guarded memory
-// and checks them against generic to the bit: means that float32 cannot hold, their
-// 1/σ, and weights.
+// checkChannelKernels runs save, track, widen, narrow and gradCoefficients on guarded
+// memory and checks them against generic to the bit: means that float32 cannot hold,
+// their 1/σ, and weights.
 func checkChannelKernels(t *testing.T, k *kernelSet, name string, g *guarded, means, invStds []float64, weight []float32, rng *rand.Rand) {
 	t.Helper()
 	n := len(means)
@@ -403,11 +403,13 @@ func checkChannelKernels(t *testing.T, k *kernelSet, name string, g *guarded, me
 		}
 	}
 
-	narrowed := fresh()
-	k.narrow(narrowed, g.f64(means))
-	for i, m := range means {
-		if math.Float32bits(narrowed[i]) != math.Float32bits(float32(m)) {
-			t.Fatalf("%s: narrow channel %d: %v, want %v", name, i, narrowed[i], float32(m))
+	for _, scale := range []float64{1, 1.0 / 7} {
+		narrowed := fresh()
+		k.narrow(narrowed, g.f64(means), scale)
+		for i, m := range means {
+			if want := float32(m * scale); math.Float32bits(narrowed[i]) != math.Float32bits(want) {
+				t.Fatalf("%s: narrow channel %d by %g: %v, want %v", name, i, scale, narrowed[i], want)
+			}
 		}
 	}
 

@@ -77,16 +77,22 @@ func (w *isa) track() {
 	w.ret()
 }
 
-// narrowAll emits dst = float32(src).
+// narrowAll emits dst = float32(src·scale).
 func (w *isa) narrowAll() {
-	w.text("narrow", "func(dst []float32, src []float64)")
-	Comment("narrow" + w.name + ": dst[i] = float32(src[i]), len(dst) values.")
+	w.text("narrow", "func(dst []float32, src []float64, scale float64)")
+	Comment("narrow" + w.name + ": dst[i] = float32(src[i]·scale), len(dst) values.")
 	p := bases([]string{"dst", "src"})
 	dst, src := p[0], p[1]
 	n := Load(Param("dst").Len(), GP64())
+	scale := w.vec()
+	VBROADCASTSD(addr(Param("scale")), scale)
 	w.setTail(n)
 	w.loop(n, 1, func(i Register, _ int, tail bool) {
-		w.store(w.narrow(w.loadPD(Mem{Base: src, Index: i, Scale: 2}, tail)), at(dst, i, 0), tail)
+		v := w.loadPD(Mem{Base: src, Index: i, Scale: 2}, tail)
+		for h := range v {
+			VMULPD(scale, v[h], v[h])
+		}
+		w.store(w.narrow(v), at(dst, i, 0), tail)
 	})
 	w.ret()
 }

@@ -258,3 +258,63 @@ func forEachISA(t *testing.T, f func(t *testing.T, v vectorISA)) {
 		t.Run(r.kernels.name, func(t *testing.T) { f(t, v) })
 	}
 }
+
+// TestColsBufferLayout runs the cols sums' assembly on a buffer of exactly colsBuf's
+// length that ends at a guard page, a whole tile of channels at a time. The assembly's
+// offsets of the sums come from the generator's own colsPad: if it were larger than
+// colsBuf's, the last region's stores would fault here (past a pooled buffer they would
+// corrupt the heap unseen); if smaller than the tile needs, the regions would overlap
+// and the sums would differ from generic's.
+func TestColsBufferLayout(t *testing.T) {
+	forEachISA(t, func(t *testing.T, v vectorISA) {
+		const rows = 9 // two groups of four rows and a single row
+		r, err := guard.New(len(colsBuf{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Free()
+		buf := r.Tail(len(colsBuf{}))
+		rng := newRand(13)
+
+		// The moments: kernelTile channels a call, the first row as the shifts.
+		n := kernelTile
+		x := normal(rng, rows*n, 3, 2)
+		mean, m2 := make([]float64, n), make([]float64, n)
+		copy(buf, x[:n])
+		clear(buf[n : n+16])
+		first := firstChunk(0, rows, momentsChunk)
+		if v == avx512 {
+			momentsColsAVX512(mean, m2, buf, x, rows, n, 0, first, 0)
+		} else {
+			momentsColsAVX2(mean, m2, buf, x, rows, n, 0, first, 0)
+		}
+		wantMean, wantM2 := make([]float64, n), make([]float64, n)
+		momentsColsGeneric(wantMean, wantM2, 0, x, rows, n)
+		for i := range n {
+			if relErr(mean[i], wantMean[i]) > 1e-6 || relErr(m2[i], wantM2[i]) > 1e-5 {
+				t.Fatalf("moments channel %d: %v, %v; generic %v, %v", i, mean[i], m2[i], wantMean[i], wantM2[i])
+			}
+		}
+
+		// The reduction: reduceTile channels in one call, as on whole rows.
+		n = reduceTile
+		x, dy, center := normal(rng, rows*n, 3, 2), normal(rng, rows*n, 0, 1), normal(rng, n, 3, 0.5)
+		sumDy, sumDyXc := make([]float64, n), make([]float64, n)
+		copy(buf, center)
+		clear(buf[n : n+16])
+		first = firstChunk(0, rows, reduceChunk)
+		if v == avx512 {
+			reduceColsAVX512(sumDy, sumDyXc, buf, dy, x, rows, n, first, 0)
+		} else {
+			reduceColsAVX2(sumDy, sumDyXc, buf, dy, x, rows, n, first, 0)
+		}
+		wantDy, wantDyXc := make([]float64, n), make([]float64, n)
+		reduceColsGeneric(wantDy, wantDyXc, 0, dy, x, center, rows, n)
+		for i := range n {
+			// Sums of terms of either sign: within float32 rounding of their magnitude.
+			if math.Abs(sumDy[i]-wantDy[i]) > 1e-5*rows || math.Abs(sumDyXc[i]-wantDyXc[i]) > 1e-4*rows {
+				t.Fatalf("reduction channel %d: %v, %v; generic %v, %v", i, sumDy[i], sumDyXc[i], wantDy[i], wantDyXc[i])
+			}
+		}
+	})
+}

@@ -1339,7 +1339,9 @@ func (w *isa) reduceRows() {
 // however wide it is; groups of colGroup rows are summed in registers before they are
 // added to the buffer.
 const (
-	colsPad  = 1024 + 16 // as in bn_amd64.go: reduceTile channels and a vector's padding
+	// colsPad is as in bn_amd64.go, reduceTile channels and a vector's padding;
+	// TestColsBufferLayout fails if the two differ.
+	colsPad  = 1024 + 16
 	colGroup = 4
 )
 

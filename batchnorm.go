@@ -234,24 +234,30 @@ func (bn *BatchNorm) Infer(y, x []float32, s Shape) error {
 	for c0 := 0; c0 < s.C; c0 += p.tile {
 		c1 := min(c0+p.tile, s.C)
 		n := c1 - c0
-		invStds := sc.invStd[:n]
-		var mean, m2 []float64 // m2 only for batch statistics
+		var center []float32
 		if tracking {
-			mean = sc.mean[:n]
-			k.widen(invStds, bn.RunningVar[c0:c1])
-			k.widen(mean, bn.RunningMean[c0:c1])
-			k.invStd(invStds, invStds, 1, bn.Eps)
+			center = bn.foldRunning(k, sc, c0, c1)
 		} else {
 			st := sc.stats(n)
 			p.moments(k, st, x, c0, c1)
+			invStds := sc.invStd[:n]
 			k.invStd(invStds, st.m2, st.inv, bn.Eps)
-			mean, m2 = st.mean, st.m2
+			center = sc.fold(k, st.mean, st.m2, invStds, bn.weights(c0, c1), bn.biases(c0, c1))
 		}
-		weights, biases := bn.weights(c0, c1), bn.biases(c0, c1)
-		center := sc.fold(k, mean, m2, invStds, weights, biases)
 		p.normalize(k, y, x, center, sc.scale[:n], sc.shift[:n], c0, c1)
 	}
 	return nil
+}
+
+// foldRunning folds the running statistics of channels [c0, c1) with Eps, γ and β into
+// sc's scale and shift and returns the center to normalize with (see scratch.fold).
+func (bn *BatchNorm) foldRunning(k *kernelSet, sc *scratch, c0, c1 int) []float32 {
+	n := c1 - c0
+	mean, invStds := sc.mean[:n], sc.invStd[:n]
+	k.widen(invStds, bn.RunningVar[c0:c1])
+	k.widen(mean, bn.RunningMean[c0:c1])
+	k.invStd(invStds, invStds, 1, bn.Eps)
+	return sc.fold(k, mean, nil, invStds, bn.weights(c0, c1), bn.biases(c0, c1))
 }
 
 // Backward computes the gradients of a training-mode Forward: dx from dy, and, when not

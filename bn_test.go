@@ -586,11 +586,14 @@ func TestNoAllocations(t *testing.T) {
 				l := New(s.C)
 				var saved Saved
 				require.NoError(t, l.Forward(y, x, s, &saved))
+				folded, err := l.Fold()
+				require.NoError(t, err)
 				for name, f := range map[string]func() error{
 					"Moments":    func() error { return Moments(c1, c2, x, s) },
 					"ScaleShift": func() error { return ScaleShift(y, x, c1, c2, s) },
 					"Forward":    func() error { return l.Forward(y, x, s, &saved) },
 					"Infer":      func() error { return l.Infer(y, x, s) },
+					"Folded":     func() error { return folded.Infer(y, x, s) },
 					"Backward":   func() error { return l.Backward(dx, c1, c3, dy, x, s, &saved) },
 				} {
 					if n := testing.AllocsPerRun(50, func() { require.NoError(t, f()) }); n != 0 {
@@ -602,8 +605,8 @@ func TestNoAllocations(t *testing.T) {
 	})
 }
 
-// TestConcurrentInfer runs Infer from many goroutines on one BatchNorm: every result must
-// equal the serial one, and -race must stay quiet.
+// TestConcurrentInfer runs Infer from many goroutines on one BatchNorm, and on one Folded
+// of it: every result must equal the serial one, and -race must stay quiet.
 func TestConcurrentInfer(t *testing.T) {
 	rng := newRand(14)
 	s := Shape{N: 4, C: 40, S: 25}
@@ -612,6 +615,8 @@ func TestConcurrentInfer(t *testing.T) {
 	x := normal(rng, s.Len(), 0, 1)
 	want := make([]float32, s.Len())
 	require.NoError(t, l.Infer(want, x, s))
+	folded, err := l.Fold()
+	require.NoError(t, err)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for range 8 {
@@ -620,13 +625,17 @@ func TestConcurrentInfer(t *testing.T) {
 			defer wg.Done()
 			y := make([]float32, s.Len())
 			for range 20 {
-				if err := l.Infer(y, x, s); err != nil {
-					errs <- err
-					return
-				}
-				if !slices.Equal(y, want) {
-					errs <- errors.New("concurrent Infer differs from serial")
-					return
+				for name, infer := range map[string]func([]float32, []float32, Shape) error{
+					"Infer": l.Infer, "Folded": folded.Infer,
+				} {
+					if err := infer(y, x, s); err != nil {
+						errs <- err
+						return
+					}
+					if !slices.Equal(y, want) {
+						errs <- errors.New("concurrent " + name + " differs from serial")
+						return
+					}
 				}
 			}
 		}()

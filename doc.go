@@ -16,7 +16,10 @@
 // statistics, biased variance for normalization, unbiased for the running variance,
 // running = (1-momentum)·running + momentum·batch), Infer is evaluation mode with the
 // running statistics, Backward gives the gradients of Forward. NewONNX and NewKeras
-// translate those frameworks' conventions (see conventions.go for the table).
+// translate those frameworks' conventions (see conventions.go for the table). Fold fixes
+// a trained layer for inference: its Folded.Infer writes Infer's outputs, bit for bit,
+// without redoing Infer's per-channel work on every call, which is most of a small
+// batch's time.
 //
 // # Accuracy
 //
@@ -43,5 +46,5 @@
 // Every function checks its arguments and returns an error wrapping ErrShape or ErrParam
 // that says what was wrong; when it does, nothing has been written. No function panics,
 // none reads or writes outside the slices it is given, and none allocates in steady state
-// (Forward allocates Saved's slices only when they are nil).
+// (Forward allocates Saved's slices only when they are nil; Fold allocates the Folded).
 package bn

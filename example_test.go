@@ -47,6 +47,37 @@ func Example() {
 	// inference y[0:4] = [0.449 1.266 2.082 2.899]
 }
 
+// An inference server folds a trained layer once and normalizes every request with it:
+// the same outputs as Infer, without recomputing 1/σ and the fold of γ and β per call.
+func ExampleBatchNorm_Fold() {
+	s := bn.Shape{N: 1, C: 2, S: 3} // one request: 2 channels of 3 values
+	layer := bn.New(s.C)
+	layer.RunningMean = []float32{10, -1}
+	layer.RunningVar = []float32{4, 0.25}
+	layer.Weight = []float32{1, 2}
+
+	folded, err := layer.Fold()
+	if err != nil {
+		panic(err)
+	}
+	x := []float32{8, 10, 12, -1, -0.5, 0}
+	y := make([]float32, s.Len())
+	if err := folded.Infer(y, x, s); err != nil {
+		panic(err)
+	}
+	fmt.Printf("%.3f\n", y)
+
+	// Later changes to the layer do not reach the folded copy: fold again after them.
+	layer.RunningMean[0] = 0
+	if err := folded.Infer(y, x, s); err != nil {
+		panic(err)
+	}
+	fmt.Printf("%.3f\n", y[:3])
+	// Output:
+	// [-1.000 0.000 1.000 0.000 2.000 4.000]
+	// [-1.000 0.000 1.000]
+}
+
 // Moments gives per-channel statistics that stay exact where a naive E[x²]-E[x]² fails:
 // here the mean is 1e4 times the spread.
 func ExampleMoments() {

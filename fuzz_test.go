@@ -169,6 +169,51 @@ func FuzzScaleShift(f *testing.F) {
 	})
 }
 
+// FuzzInfer checks Infer with running statistics on every set against generic, within an
+// ulp as ScaleShift, and Folded.Infer against Infer on the same set, to the bit. The
+// running means lie near the data, which the offset puts up to 3e4 byte steps from zero,
+// so channels both fold whole and keep a center.
+func FuzzInfer(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, n, c, sp uint8, last bool, offset int16, special uint8, data []byte) {
+		fc := decodeFuzz(n, c, sp, last, offset, special, data)
+		C := fc.s.C
+		l := New(C)
+		copy(l.Weight, fc.perC[:C])
+		copy(l.Bias, fc.perC[C:2*C])
+		for i, v := range fc.perC[2*C:] {
+			l.RunningMean[i] = float32(offset)*0.01 + v*0.3
+			l.RunningVar[i] = v * v * 1e-3
+		}
+		withKernels(t, func() []float32 {
+			y := make([]float32, fc.s.Len())
+			if err := l.Infer(y, fc.x, fc.s); err != nil {
+				t.Fatal(err)
+			}
+			folded, err := l.Fold()
+			if err != nil {
+				t.Fatal(err)
+			}
+			yf := make([]float32, fc.s.Len())
+			if err := folded.Infer(yf, fc.x, fc.s); err != nil {
+				t.Fatal(err)
+			}
+			for i := range y {
+				if math.Float32bits(yf[i]) != math.Float32bits(y[i]) {
+					t.Fatalf("%s %v: Folded y[%d] = %v, Infer %v", Kernel(), fc.s, i, yf[i], y[i])
+				}
+			}
+			return y
+		}, func(name string, got, want []float32) {
+			for i := range want {
+				if u := ulps(got[i], want[i]); u > 1 && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
+					t.Fatalf("%s %v: y[%d] = %v, generic %v", name, fc.s, i, got[i], want[i])
+				}
+			}
+		})
+	})
+}
+
 // forwardTol bounds a Forward output's difference between kernel sets. The statistics may
 // differ by about 1e-6 of max(|mean|, std), which moves y = γ(x-mean)/std + β by about
 // |γ|·1e-6·max(|mean|, std)/std wherever it is, even at y = β; the rest is rounding of y.

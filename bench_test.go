@@ -12,10 +12,16 @@ import (
 // CPU runs, next to a copy() of the same bytes: compare within one run, as ratios, with
 // -count=10 and benchstat. Bytes per op are the bytes of x. BN_BENCH_HUGEPAGES=1 puts
 // the tensors in 2 MiB pages (see bench.HugePages).
-func BenchmarkBN(b *testing.B) {
+func BenchmarkBN(b *testing.B) { benchCases(b, bench.Cases) }
+
+// BenchmarkSmall measures the same on the small batches of an inference server, where
+// the per-call work weighs most (bench.SmallCases).
+func BenchmarkSmall(b *testing.B) { benchCases(b, bench.SmallCases) }
+
+func benchCases(b *testing.B, cases []bench.Case) {
 	prev := bn.Kernel()
 	defer bn.UseKernel(prev)
-	for _, c := range bench.Cases {
+	for _, c := range cases {
 		w := bench.NewWorkspace(c.Shape)
 		b.Run(c.Name, func(b *testing.B) {
 			b.Run("copy", func(b *testing.B) { run(b, w, bench.Copy) })

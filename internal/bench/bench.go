@@ -29,6 +29,18 @@ var Cases = []Case{
 	{"NCHW_64x256x14x14", bn.Shape{N: 64, C: 256, S: 14 * 14}},
 }
 
+// SmallCases are small batches, as an inference server sees them, where the work per call
+// and per channel weighs most: fully-connected layers of 1024 channels at batch sizes 2,
+// 4 and 64, and one 7×7 map of 512 channels in each layout. (Training needs N·S ≥ 2, and
+// a workspace runs Forward, so the smallest NC batch is 2.)
+var SmallCases = []Case{
+	{"NC_2x1024", bn.Shape{N: 2, C: 1024, S: 1}},
+	{"NC_4x1024", bn.Shape{N: 4, C: 1024, S: 1}},
+	{"NC_64x1024", bn.Shape{N: 64, C: 1024, S: 1}},
+	{"NCHW_1x512x7x7", bn.Shape{N: 1, C: 512, S: 7 * 7}},
+	{"NHWC_1x512x7x7", bn.Shape{N: 1, C: 512, S: 7 * 7, Layout: bn.ChannelsLast}},
+}
+
 // A Workspace holds every buffer the operations need for one shape.
 type Workspace struct {
 	Shape                   bn.Shape
@@ -37,6 +49,7 @@ type Workspace struct {
 	DWeight, DBias          []float32
 	Layer                   *bn.BatchNorm
 	Saved                   bn.Saved
+	Folded                  *bn.Folded // Layer's parameters after the first Forward
 
 	release []func() // unmaps the tensors in 2 MiB pages
 }
@@ -53,8 +66,8 @@ type Workspace struct {
 // program using bn has.
 var HugePages = os.Getenv("BN_BENCH_HUGEPAGES") == "1"
 
-// NewWorkspace fills a workspace for s with random data and runs one Forward and one
-// Backward. Call Release when done with it.
+// NewWorkspace fills a workspace for s with random data, runs one Forward and one
+// Backward, and folds the layer. Call Release when done with it.
 func NewWorkspace(s bn.Shape) *Workspace {
 	rng := rand.New(rand.NewPCG(1, 2))
 	w := &Workspace{
@@ -79,6 +92,9 @@ func NewWorkspace(s bn.Shape) *Workspace {
 	err := w.Layer.Forward(w.Y, w.X, s, &w.Saved)
 	if err == nil {
 		err = w.Layer.Backward(w.DX, w.DWeight, w.DBias, w.DY, w.X, s, &w.Saved)
+	}
+	if err == nil {
+		w.Folded, err = w.Layer.Fold()
 	}
 	if err != nil {
 		panic(fmt.Sprintf("bench: %v: %v", s, err))
@@ -123,6 +139,7 @@ var Ops = []Op{
 	{"ScaleShift", func(w *Workspace) error { return bn.ScaleShift(w.Y, w.X, w.Scale, w.Shift, w.Shape) }},
 	{"Forward", func(w *Workspace) error { return w.Layer.Forward(w.Y, w.X, w.Shape, &w.Saved) }},
 	{"Infer", func(w *Workspace) error { return w.Layer.Infer(w.Y, w.X, w.Shape) }},
+	{"Folded", func(w *Workspace) error { return w.Folded.Infer(w.Y, w.X, w.Shape) }},
 	{"Backward", func(w *Workspace) error {
 		return w.Layer.Backward(w.DX, w.DWeight, w.DBias, w.DY, w.X, w.Shape, &w.Saved)
 	}},

@@ -7,7 +7,7 @@ import "fmt"
 // shift that Infer would fold from them, worked out once. An inference server that
 // normalizes many small batches with the same layer saves that per-channel work on every
 // call: four fifths of Infer's time on NC 2×1024 and 4×1024 (AVX-512), a quarter on
-// NC 64×1024, a tenth on NCHW 1×256×14×14.
+// NC 64×1024, an eighth on NCHW 1×256×14×14.
 //
 // A Folded never changes, so it is safe for concurrent use by many goroutines.
 type Folded struct {
@@ -19,8 +19,9 @@ type Folded struct {
 
 // Fold returns bn's evaluation mode with its current parameters folded: Folded.Infer
 // then writes the same values, bit for bit, as bn.Infer would have written at the time
-// of the call, doing only the pass over the data. Later changes to bn do not reach the
-// Folded; call Fold again after them.
+// of the call with the same kernel set, doing only the pass over the data. Later changes
+// to bn do not reach the Folded; call Fold again after them. Like Infer, Fold only reads
+// bn.
 //
 // Fold needs the running statistics (a layer without them normalizes each batch with
 // its own statistics, which cannot be fixed in advance) and at least one channel.

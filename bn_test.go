@@ -647,7 +647,12 @@ func TestConcurrentInfer(t *testing.T) {
 	}
 }
 
-// TestEmptyBatchInfer: Infer with running statistics on N = 0 is a no-op, not an error.
+// TestEmptyBatchInfer: Infer with running statistics on N = 0 is a no-op, not an error,
+// and so is Folded.Infer.
 func TestEmptyBatchInfer(t *testing.T) {
-	require.NoError(t, New(3).Infer(nil, nil, Shape{N: 0, C: 3, S: 5}))
+	s := Shape{N: 0, C: 3, S: 5}
+	require.NoError(t, New(3).Infer(nil, nil, s))
+	f, err := New(3).Fold()
+	require.NoError(t, err)
+	require.NoError(t, f.Infer(nil, nil, s))
 }

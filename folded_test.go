@@ -57,8 +57,8 @@ func TestFolded(t *testing.T) {
 
 					for c := range s.C {
 						l.RunningMean[c]++
-						l.Weight = nil
 					}
+					l.Weight = nil
 					inPlace := slices.Clone(x)
 					require.NoError(t, f.Infer(inPlace, inPlace, s))
 					requireSameBits(t, want, inPlace, "%v far %v, in place after the layer changed", s, far)

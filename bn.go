@@ -120,11 +120,6 @@ func ScaleShift(y, x, scale, shift []float32, s Shape) error {
 	if err != nil {
 		return err
 	}
-	k := activeKernels()
-	p := newPlan(s, 0)
-	for c0 := 0; c0 < s.C; c0 += p.tile {
-		c1 := min(c0+p.tile, s.C)
-		p.normalize(k, y, x, nil, scale[c0:c1], shift[c0:c1], c0, c1)
-	}
+	newPlan(s, 0).normalizeAll(activeKernels(), y, x, nil, scale, shift)
 	return nil
 }

@@ -84,15 +84,6 @@ func (f *Folded) Infer(y, x []float32, s Shape) error {
 	if err := checkAliasing(tensorOutput("y", y), tensorInput("x", x)); err != nil {
 		return err
 	}
-	k := activeKernels()
-	p := newPlan(s, 0)
-	for c0 := 0; c0 < s.C; c0 += p.tile {
-		c1 := min(c0+p.tile, s.C)
-		var center []float32
-		if f.center != nil {
-			center = f.center[c0:c1]
-		}
-		p.normalize(k, y, x, center, f.scale[c0:c1], f.shift[c0:c1], c0, c1)
-	}
+	newPlan(s, 0).normalizeAll(activeKernels(), y, x, f.center, f.scale, f.shift)
 	return nil
 }

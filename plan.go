@@ -123,6 +123,19 @@ func (p plan) normalize(k *kernelSet, y, x, center, scale, shift []float32, c0, 
 	}
 }
 
+// normalizeAll is normalize over every channel, tile by tile: the per-channel slices hold
+// all C values, and center may be nil.
+func (p plan) normalizeAll(k *kernelSet, y, x, center, scale, shift []float32) {
+	for c0 := 0; c0 < len(scale); c0 += p.tile {
+		c1 := min(c0+p.tile, len(scale))
+		var tc []float32
+		if center != nil {
+			tc = center[c0:c1]
+		}
+		p.normalize(k, y, x, tc, scale[c0:c1], shift[c0:c1], c0, c1)
+	}
+}
+
 // reduce sets sumDy and sumDyXc to Σdy and Σdy·(x - center) over channels [c0, c1). A
 // channel whose sums are not finite is summed again in float64, in case the float32 chunk
 // sums overflowed.

@@ -235,7 +235,7 @@ func TestShortWalks(t *testing.T) {
 					// Float32 sums of up to runChunk terms of size about 1: a few
 					// ulps of float32 of the terms' count, at most.
 					tol := 1e-5 * float64(samples*width)
-					if math.Abs(got1[i]-want1[i]) > tol || math.Abs(got2[i]-want2[i]) > tol {
+					if absErr(got1[i], want1[i]) > tol || absErr(got2[i], want2[i]) > tol {
 						t.Errorf("width %d, walk %d, channel %d: (%v, %v), generic (%v, %v)",
 							width, walk, i, got1[i], got2[i], want1[i], want2[i])
 					}
@@ -312,7 +312,7 @@ func TestColsBufferLayout(t *testing.T) {
 		reduceColsGeneric(wantDy, wantDyXc, 0, dy, x, center, rows, n)
 		for i := range n {
 			// Sums of terms of either sign: within float32 rounding of their magnitude.
-			if math.Abs(sumDy[i]-wantDy[i]) > 1e-5*rows || math.Abs(sumDyXc[i]-wantDyXc[i]) > 1e-4*rows {
+			if absErr(sumDy[i], wantDy[i]) > 1e-5*rows || absErr(sumDyXc[i], wantDyXc[i]) > 1e-4*rows {
 				t.Fatalf("reduction channel %d: %v, %v; generic %v, %v", i, sumDy[i], sumDyXc[i], wantDy[i], wantDyXc[i])
 			}
 		}

@@ -186,15 +186,15 @@ func TestGradientFiniteDifference(t *testing.T) {
 				return (up - down) / (2 * h)
 			}
 			for i := range x64 {
-				if d, want := float64(dx[i]), numeric(x64, i); math.Abs(d-want) > 1e-4*(1+math.Abs(want)) {
+				if d, want := float64(dx[i]), numeric(x64, i); absErr(d, want) > 1e-4*(1+math.Abs(want)) {
 					t.Errorf("%v: dx[%d] = %v, finite difference %v", s, i, d, want)
 				}
 			}
 			for c := range s.C {
-				if d, want := float64(dw[c]), numeric(w64, c); math.Abs(d-want) > 1e-4*(1+math.Abs(want)) {
+				if d, want := float64(dw[c]), numeric(w64, c); absErr(d, want) > 1e-4*(1+math.Abs(want)) {
 					t.Errorf("%v: dWeight[%d] = %v, finite difference %v", s, c, d, want)
 				}
-				if d, want := float64(db[c]), numeric(b64, c); math.Abs(d-want) > 1e-4*(1+math.Abs(want)) {
+				if d, want := float64(db[c]), numeric(b64, c); absErr(d, want) > 1e-4*(1+math.Abs(want)) {
 					t.Errorf("%v: dBias[%d] = %v, finite difference %v", s, c, d, want)
 				}
 			}

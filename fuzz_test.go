@@ -99,7 +99,7 @@ func FuzzMoments(f *testing.F) {
 					name string
 					res  result
 				}{{name, got}, {"generic", want}} {
-					if math.Abs(float64(r.res.mean[i])-b.mean) > b.meanTol || math.Abs(float64(r.res.variance[i])-b.variance) > b.varTol {
+					if absErr(float64(r.res.mean[i]), b.mean) > b.meanTol || absErr(float64(r.res.variance[i]), b.variance) > b.varTol {
 						t.Fatalf("%s %v channel %d: (%v, %v), float64 (%v, %v), bounds (%.3g, %.3g)", r.name, fc.s, i,
 							r.res.mean[i], r.res.variance[i], b.mean, b.variance, b.meanTol, b.varTol)
 					}

@@ -68,12 +68,25 @@ func abs64(v int64) int64 {
 	return v
 }
 
+// The error measures below return +Inf where the arithmetic gives NaN, so that a NaN
+// fails every tolerance test written as err > tol, which a NaN would pass.
+
 // relErr is |got - want| / |want|, or |got| when want is 0.
 func relErr(got, want float64) float64 {
 	if want == 0 {
-		return math.Abs(got)
+		return notNaN(math.Abs(got))
 	}
-	return math.Abs(got-want) / math.Abs(want)
+	return notNaN(math.Abs(got-want) / math.Abs(want))
+}
+
+// absErr is |got - want|.
+func absErr(got, want float64) float64 { return notNaN(math.Abs(got - want)) }
+
+func notNaN(e float64) float64 {
+	if math.IsNaN(e) {
+		return math.Inf(1)
+	}
+	return e
 }
 
 // normErr is ‖got - want‖ / ‖want‖, the norm-wise relative error of a whole output.
@@ -85,9 +98,9 @@ func normErr(got []float32, want []float64) float64 {
 		den += want[i] * want[i]
 	}
 	if den == 0 {
-		return math.Sqrt(num)
+		return notNaN(math.Sqrt(num))
 	}
-	return math.Sqrt(num / den)
+	return notNaN(math.Sqrt(num / den))
 }
 
 // channelOf returns the channel of flat index i in a tensor of shape s.

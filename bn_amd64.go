@@ -664,7 +664,9 @@ func (v vectorISA) momentsCols(mean, m2 []float64, count int, x []float32, rows,
 				k[i] = float32(m)
 			}
 		}
-		clear(k[t:])
+		// The assembly reads the shifts past the channels up to a vector; nothing
+		// beyond that.
+		clear(k[t:min(t+16, len(k))])
 		xs := x[c0:][:(rows-1)*stride+t]
 		if v == avx512 {
 			momentsColsAVX512(mean, m2, buf[:], xs, rows, stride, count, firstChunk(count, rows, momentsChunk), v.sumsPrefetch(t, rows, stride))

@@ -318,3 +318,33 @@ func TestColsBufferLayout(t *testing.T) {
 		}
 	})
 }
+
+// TestColsBufferDirty runs the cols moments on a pooled buffer left full of NaNs, where
+// another call's sums and centers would be: the results must not depend on what the
+// buffer held. The wrapper writes the shifts and clears the lanes after them up to a
+// vector; the assembly clears its own sums. (sync.Pool hands back the buffer just put
+// on the same goroutine, barring a garbage collection in between; without the shifts
+// written, the test fails.)
+func TestColsBufferDirty(t *testing.T) {
+	forEachISA(t, func(t *testing.T, v vectorISA) {
+		rng := newRand(17)
+		for _, n := range []int{1, 7, 8, 15, 16, 17, 40, 80, 81, 100, 255, 256, 300} {
+			const rows = 70 // a chunk of momentsChunk rows and a few more
+			x := normal(rng, rows*n, 3, 2)
+			mean, m2 := make([]float64, n), make([]float64, n)
+			buf := colsBufs.Get().(*colsBuf)
+			for i := range buf {
+				buf[i] = float32(math.NaN())
+			}
+			colsBufs.Put(buf)
+			v.momentsCols(mean, m2, 0, x, rows, n)
+			wantMean, wantM2 := make([]float64, n), make([]float64, n)
+			momentsColsGeneric(wantMean, wantM2, 0, x, rows, n)
+			for i := range n {
+				if relErr(mean[i], wantMean[i]) > 1e-6 || relErr(m2[i], wantM2[i]) > 1e-5 {
+					t.Fatalf("%d channels, channel %d: %v, %v; generic %v, %v", n, i, mean[i], m2[i], wantMean[i], wantM2[i])
+				}
+			}
+		}
+	})
+}

@@ -549,7 +549,10 @@ func (v vectorISA) normStream(tile bool) rowsStream {
 var gradStream = rowsStream{minStreamRun, gradStreamFrom}
 
 // minStreamRun is the shortest run, in values, that the rows kernels stream: a run's head,
-// up to its first line boundary, must not end it.
+// up to its first line boundary, must not end it. The AVX-512 rows elementwise kernels
+// merge each run's head with the last run's tail whether they stream or not (mergeHead
+// in _asm), so they take no shorter run at all: runs of up to shortElementwiseMax values
+// take the short forms unless they stream, and they stream only as whole vectors.
 const minStreamRun = 16
 
 // streamRows is stream for the rows elementwise kernels: 1 also for unaligned runs of at

@@ -27076,120 +27076,167 @@ TEXT ·normRowsAVX512(SB), NOSPLIT, $0-160
 	PCALIGN $0x40
 
 	// normRowsAVX512: y = (x - center[i])*scale[i] + shift[i] over runs of width values.
-	CMPQ  stream+152(FP), $0x00
-	JNE   nontemporal_198
-	MOVQ  y_base+0(FP), AX
-	MOVQ  x_base+24(FP), CX
-	MOVQ  width+120(FP), DX
-	MOVQ  samples+128(FP), BX
-	MOVQ  stride+136(FP), SI
-	MOVQ  center_len+56(FP), DI
-	IMULQ DX, DI
-	SUBQ  DI, SI
-	SHLQ  $0x02, SI
+	CMPQ   stream+152(FP), $0x00
+	JNE    nontemporal_198
+	MOVQ   y_base+0(FP), AX
+	MOVQ   x_base+24(FP), CX
+	MOVQ   width+120(FP), DX
+	MOVQ   samples+128(FP), BX
+	MOVQ   stride+136(FP), SI
+	MOVQ   center_len+56(FP), DI
+	IMULQ  DX, DI
+	SUBQ   DI, SI
+	SHLQ   $0x02, SI
+	VPXORD Z0, Z0, Z0
 
 sample_199:
 	XORQ DI, DI
 
 channel_200:
 	MOVQ         center_base+48(FP), R8
-	VBROADCASTSS (R8)(DI*4), Z0
-	MOVQ         scale_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z1
-	MOVQ         shift_base+96(FP), R8
+	MOVQ         scale_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z2
+	MOVQ         shift_base+96(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z3
+	TESTQ        DI, DI
+	JNZ          merged_201
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_201
+	JZ           aligned_203
 	CMPQ         R8, R9
-	JAE          aligned_201
+	JAE          aligned_203
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
 	XORQ         R10, R10
-	VMOVUPS.Z    (CX)(R10*1), K1, Z3
-	VSUBPS       Z0, Z3, Z3
-	VFMADD213PS  Z2, Z1, Z3
-	VMOVUPS      Z3, K1, (AX)(R10*1)
+	VMOVUPS.Z    (CX)(R10*1), K1, Z4
+	VSUBPS       Z1, Z4, Z4
+	VFMADD213PS  Z3, Z2, Z4
+	VMOVUPS      Z4, K1, (AX)(R10*1)
 	SUBQ         R8, R9
 	SHLQ         $0x02, R8
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_201:
-	MOVQ    R9, R8
-	ANDQ    $0x0f, R8
-	LEAQ    kmask<>+0(SB), R10
-	MOVWLZX (R10)(R8*2), R8
-	KMOVW   R8, K1
-	XORQ    R8, R8
-	SHLQ    $0x02, R9
-	SUBQ    $0x00000100, R9
+aligned_203:
+	MOVQ R9, R8
+	JMP  headed_202
 
-blocks_205:
-	CMPQ       R8, R9
-	JGT        blocksdone_206
+merged_201:
+	MOVQ        DX, R9
+	MOVQ        AX, R8
+	ANDQ        $0x3f, R8
+	JZ          mergedone_204
+	MOVQ        R8, R10
+	SHRQ        $0x02, R10
+	LEAQ        kmask<>+0(SB), R11
+	MOVWLZX     (R11)(R10*2), R10
+	KMOVW       R10, K1
+	KNOTW       K1, K1
+	NEGQ        R8
+	VMOVUPS.Z   (CX)(R8*1), K1, Z4
+	VSUBPS      Z1, Z4, Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVAPS     Z4, K1, Z0
+	VMOVUPS     Z0, (AX)(R8*1)
+	ADDQ        $0x40, R8
+	ADDQ        R8, AX
+	ADDQ        R8, CX
+	SHRQ        $0x02, R8
+	SUBQ        R8, R9
+
+mergedone_204:
+	MOVQ R9, R8
+
+headed_202:
+	MOVQ    R8, R9
+	ANDQ    $0x0f, R9
+	LEAQ    kmask<>+0(SB), R10
+	MOVWLZX (R10)(R9*2), R9
+	KMOVW   R9, K1
+	XORQ    R9, R9
+	SHLQ    $0x02, R8
+	SUBQ    $0x00000100, R8
+
+blocks_208:
+	CMPQ       R9, R8
+	JGT        blocksdone_209
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_207
+	JZ         noprefetch_210
 	LEAQ       (R10)(CX*1), R10
-	PREFETCHT0 (R10)(R8*1)
-	PREFETCHT0 64(R10)(R8*1)
-	PREFETCHT0 128(R10)(R8*1)
-	PREFETCHT0 192(R10)(R8*1)
+	PREFETCHT0 (R10)(R9*1)
+	PREFETCHT0 64(R10)(R9*1)
+	PREFETCHT0 128(R10)(R9*1)
+	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_207:
-	VMOVUPS     (CX)(R8*1), Z3
-	VSUBPS      Z0, Z3, Z3
-	VFMADD213PS Z2, Z1, Z3
-	VMOVUPS     Z3, (AX)(R8*1)
-	VMOVUPS     64(CX)(R8*1), Z3
-	VSUBPS      Z0, Z3, Z3
-	VFMADD213PS Z2, Z1, Z3
-	VMOVUPS     Z3, 64(AX)(R8*1)
-	VMOVUPS     128(CX)(R8*1), Z3
-	VSUBPS      Z0, Z3, Z3
-	VFMADD213PS Z2, Z1, Z3
-	VMOVUPS     Z3, 128(AX)(R8*1)
-	VMOVUPS     192(CX)(R8*1), Z3
-	VSUBPS      Z0, Z3, Z3
-	VFMADD213PS Z2, Z1, Z3
-	VMOVUPS     Z3, 192(AX)(R8*1)
-	ADDQ        $0x00000100, R8
-	JMP         blocks_205
+noprefetch_210:
+	VMOVUPS     (CX)(R9*1), Z4
+	VSUBPS      Z1, Z4, Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVUPS     Z4, (AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Z4
+	VSUBPS      Z1, Z4, Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVUPS     Z4, 64(AX)(R9*1)
+	VMOVUPS     128(CX)(R9*1), Z4
+	VSUBPS      Z1, Z4, Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVUPS     Z4, 128(AX)(R9*1)
+	VMOVUPS     192(CX)(R9*1), Z4
+	VSUBPS      Z1, Z4, Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVUPS     Z4, 192(AX)(R9*1)
+	ADDQ        $0x00000100, R9
+	JMP         blocks_208
 
-blocksdone_206:
-	ADDQ $0x000000c0, R9
+blocksdone_209:
+	ADDQ $0x000000c0, R8
 
-singles_202:
-	CMPQ        R8, R9
-	JGT         tail_203
-	VMOVUPS     (CX)(R8*1), Z3
-	VSUBPS      Z0, Z3, Z3
-	VFMADD213PS Z2, Z1, Z3
-	VMOVUPS     Z3, (AX)(R8*1)
-	ADDQ        $0x00000040, R8
-	JMP         singles_202
-
-tail_203:
+singles_205:
+	CMPQ        R9, R8
+	JGT         tail_206
+	VMOVUPS     (CX)(R9*1), Z4
+	VSUBPS      Z1, Z4, Z4
+	VFMADD213PS Z3, Z2, Z4
+	VMOVUPS     Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	CMPQ        R8, R9
-	JEQ         done_204
-	VMOVUPS.Z   (CX)(R8*1), K1, Z3
-	VSUBPS      Z0, Z3, Z3
-	VFMADD213PS Z2, Z1, Z3
-	VMOVUPS     Z3, K1, (AX)(R8*1)
-	MOVQ        R9, R8
+	JMP         singles_205
 
-done_204:
-	ADDQ R8, AX
-	ADDQ R8, CX
-	INCQ DI
-	CMPQ DI, center_len+56(FP)
-	JB   channel_200
+tail_206:
+	ADDQ        $0x00000040, R8
+	CMPQ        R9, R8
+	JEQ         done_207
+	VMOVUPS.Z   (CX)(R9*1), K1, Z0
+	VSUBPS      Z1, Z0, Z0
+	VFMADD213PS Z3, Z2, Z0
+	VMOVAPS     Z0, Z0
+	MOVQ        R8, R9
+
+done_207:
+	ADDQ    R9, AX
+	ADDQ    R9, CX
+	INCQ    DI
+	CMPQ    DI, center_len+56(FP)
+	JB      channel_200
+	MOVQ    AX, DI
+	ANDQ    $0x3f, DI
+	JZ      flushed_211
+	MOVQ    DI, R8
+	SHRQ    $0x02, R8
+	LEAQ    kmask<>+0(SB), R9
+	MOVWLZX (R9)(R8*2), R8
+	KMOVW   R8, K1
+	KNOTW   K1, K1
+	KNOTW   K1, K1
+	NEGQ    DI
+	VMOVUPS Z0, K1, (AX)(DI*1)
+
+flushed_211:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
@@ -27209,10 +27256,10 @@ nontemporal_198:
 	SHLQ   $0x02, SI
 	VPXORD Z0, Z0, Z0
 
-sample_208:
+sample_212:
 	XORQ DI, DI
 
-channel_209:
+channel_213:
 	LEAQ         16384(AX), R8
 	ANDQ         $-4096, R8
 	PREFETCHT0   (R8)
@@ -27223,15 +27270,15 @@ channel_209:
 	MOVQ         shift_base+96(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z3
 	TESTQ        DI, DI
-	JNZ          merged_210
+	JNZ          merged_214
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_212
+	JZ           aligned_216
 	CMPQ         R8, R9
-	JAE          aligned_212
+	JAE          aligned_216
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -27245,15 +27292,15 @@ channel_209:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_212:
+aligned_216:
 	MOVQ R9, R8
-	JMP  headed_211
+	JMP  headed_215
 
-merged_210:
+merged_214:
 	MOVQ        DX, R9
 	MOVQ        AX, R8
 	ANDQ        $0x3f, R8
-	JZ          mergedone_213
+	JZ          mergedone_217
 	MOVQ        R8, R10
 	SHRQ        $0x02, R10
 	LEAQ        kmask<>+0(SB), R11
@@ -27272,10 +27319,10 @@ merged_210:
 	SHRQ        $0x02, R8
 	SUBQ        R8, R9
 
-mergedone_213:
+mergedone_217:
 	MOVQ R9, R8
 
-headed_211:
+headed_215:
 	MOVQ    R8, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -27285,19 +27332,19 @@ headed_211:
 	SHLQ    $0x02, R8
 	SUBQ    $0x00000100, R8
 
-blocks_217:
+blocks_221:
 	CMPQ       R9, R8
-	JGT        blocksdone_218
+	JGT        blocksdone_222
 	MOVQ       prefetch+144(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_219
+	JZ         noprefetch_223
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R9*1)
 	PREFETCHT0 64(R10)(R9*1)
 	PREFETCHT0 128(R10)(R9*1)
 	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_219:
+noprefetch_223:
 	LEAQ        16384(AX)(R9*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -27318,40 +27365,40 @@ noprefetch_219:
 	VFMADD213PS Z3, Z2, Z4
 	VMOVNTPS    Z4, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_217
+	JMP         blocks_221
 
-blocksdone_218:
+blocksdone_222:
 	ADDQ $0x000000c0, R8
 
-singles_214:
+singles_218:
 	CMPQ        R9, R8
-	JGT         tail_215
+	JGT         tail_219
 	VMOVUPS     (CX)(R9*1), Z4
 	VSUBPS      Z1, Z4, Z4
 	VFMADD213PS Z3, Z2, Z4
 	VMOVNTPS    Z4, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_214
+	JMP         singles_218
 
-tail_215:
+tail_219:
 	ADDQ        $0x00000040, R8
 	CMPQ        R9, R8
-	JEQ         done_216
+	JEQ         done_220
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VSUBPS      Z1, Z0, Z0
 	VFMADD213PS Z3, Z2, Z0
 	VMOVAPS     Z0, Z0
 	MOVQ        R8, R9
 
-done_216:
+done_220:
 	ADDQ    R9, AX
 	ADDQ    R9, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_209
+	JB      channel_213
 	MOVQ    AX, DI
 	ANDQ    $0x3f, DI
-	JZ      flushed_220
+	JZ      flushed_224
 	MOVQ    DI, R8
 	SHRQ    $0x02, R8
 	LEAQ    kmask<>+0(SB), R9
@@ -27362,11 +27409,11 @@ done_216:
 	NEGQ    DI
 	VMOVUPS Z0, K1, (AX)(DI*1)
 
-flushed_220:
+flushed_224:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_208
+	JNZ  sample_212
 	SFENCE
 	VZEROUPPER
 	RET
@@ -27392,10 +27439,10 @@ TEXT ·normShortRowsAVX512(SB), NOSPLIT, $0-160
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
 
-group_221:
+group_225:
 	XORQ DI, DI
 
-channel_222:
+channel_226:
 	MOVQ         center_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         scale_base+72(FP), R8
@@ -27404,11 +27451,11 @@ channel_222:
 	VBROADCASTSS (R8)(DI*4), Z2
 	MOVQ         prefetch+144(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_223
+	JZ           noprefetch_227
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_224:
+prefetch_228:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -27416,23 +27463,23 @@ prefetch_224:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_224
+	JNZ        prefetch_228
 
-noprefetch_223:
+noprefetch_227:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_225:
+pairs_229:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_226
+	JA   single_230
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_229:
+down_233:
 	CMPQ        R12, $0x02
-	JB          downlast_230
+	JB          downlast_234
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27452,11 +27499,11 @@ down_229:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_229
+	JMP         down_233
 
-downlast_230:
+downlast_234:
 	TESTQ       R12, R12
-	JZ          downdone_231
+	JZ          downdone_235
 	VMOVUPS     (CX)(R9*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27466,20 +27513,20 @@ downlast_230:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 64(AX)(R9*1)
 
-downdone_231:
+downdone_235:
 	MOVQ R10, R9
-	JMP  pairs_225
+	JMP  pairs_229
 
-single_226:
+single_230:
 	CMPQ R9, R8
-	JAE  tail_227
+	JAE  tail_231
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_232:
+down_236:
 	CMPQ        R11, $0x02
-	JB          downlast_233
+	JB          downlast_237
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27491,29 +27538,29 @@ down_232:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_232
+	JMP         down_236
 
-downlast_233:
+downlast_237:
 	TESTQ       R11, R11
-	JZ          downdone_234
+	JZ          downdone_238
 	VMOVUPS     (CX)(R8*1), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (AX)(R8*1)
 
-downdone_234:
+downdone_238:
 	ADDQ $0x00000040, R9
 
-tail_227:
+tail_231:
 	CMPQ R9, DX
-	JAE  positionsdone_228
+	JAE  positionsdone_232
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_235:
+down_239:
 	CMPQ        R10, $0x02
-	JB          downlast_236
+	JB          downlast_240
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27525,23 +27572,23 @@ down_235:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_235
+	JMP         down_239
 
-downlast_236:
+downlast_240:
 	TESTQ       R10, R10
-	JZ          downdone_237
+	JZ          downdone_241
 	VMOVUPS.Z   (CX)(R8*1), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, K1, (AX)(R8*1)
 
-downdone_237:
-positionsdone_228:
+downdone_241:
+positionsdone_232:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, center_len+56(FP)
-	JB      channel_222
+	JB      channel_226
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -27549,13 +27596,13 @@ positionsdone_228:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+128(FP)
-	JZ      done_238
+	JZ      done_242
 	MOVQ    group+152(FP), SI
 	CMPQ    samples+128(FP), SI
 	CMOVQLT samples+128(FP), SI
-	JMP     group_221
+	JMP     group_225
 
-done_238:
+done_242:
 	VZEROUPPER
 	RET
 
@@ -27566,7 +27613,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 
 	// normColsAVX512: y = (x - center[i])*scale[i] + shift[i] over rows of len(center) values.
 	CMPQ    stream+144(FP), $0x00
-	JNE     nontemporal_239
+	JNE     nontemporal_243
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -27575,12 +27622,12 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_240
+	JA      streaming_244
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_241
+	JZ      full_245
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -27594,7 +27641,7 @@ TEXT ·normColsAVX512(SB), NOSPLIT, $0-152
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_false
 
-full_241:
+full_245:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -27645,10 +27692,10 @@ full_241:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_242:
+row_246:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_243
+	JZ         noprefetch_247
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -27656,7 +27703,7 @@ row_242:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_243:
+noprefetch_247:
 	VMOVUPS     (DX), Z18
 	VSUBPS      Z0, Z18, Z18
 	VFMADD213PS Z2, Z1, Z18
@@ -27684,7 +27731,7 @@ noprefetch_243:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_242
+	JNZ         row_246
 	VZEROUPPER
 	RET
 
@@ -27723,17 +27770,17 @@ normColsAVX512_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_244:
+row_248:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_245
+	JZ         noprefetch_249
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_245:
+noprefetch_249:
 	VMOVUPS     (DX), Z15
 	VSUBPS      Z0, Z15, Z15
 	VFMADD213PS Z2, Z1, Z15
@@ -27757,7 +27804,7 @@ noprefetch_245:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_244
+	JNZ         row_248
 	VZEROUPPER
 	RET
 
@@ -27790,16 +27837,16 @@ normColsAVX512_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_246:
+row_250:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_247
+	JZ         noprefetch_251
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_247:
+noprefetch_251:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -27819,7 +27866,7 @@ noprefetch_247:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_246
+	JNZ         row_250
 	VZEROUPPER
 	RET
 
@@ -27846,15 +27893,15 @@ normColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_248:
+row_252:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_249
+	JZ         noprefetch_253
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_249:
+noprefetch_253:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -27870,7 +27917,7 @@ noprefetch_249:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_248
+	JNZ         row_252
 	VZEROUPPER
 	RET
 
@@ -27891,14 +27938,14 @@ normColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_250:
+row_254:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_251
+	JZ         noprefetch_255
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_251:
+noprefetch_255:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -27910,7 +27957,7 @@ noprefetch_251:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_250
+	JNZ         row_254
 	VZEROUPPER
 	RET
 
@@ -27925,13 +27972,13 @@ normColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_252:
+row_256:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_253
+	JZ         noprefetch_257
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_253:
+noprefetch_257:
 	VMOVUPS     (DX), Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -27939,7 +27986,7 @@ noprefetch_253:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_252
+	JNZ         row_256
 	VZEROUPPER
 	RET
 
@@ -27984,10 +28031,10 @@ normColsAVX512_v6_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_254:
+row_258:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_255
+	JZ         noprefetch_259
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -27995,7 +28042,7 @@ row_254:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_255:
+noprefetch_259:
 	VMOVUPS     (DX), Z18
 	VSUBPS      Z0, Z18, Z18
 	VFMADD213PS Z2, Z1, Z18
@@ -28023,7 +28070,7 @@ noprefetch_255:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_254
+	JNZ         row_258
 	VZEROUPPER
 	RET
 
@@ -28062,17 +28109,17 @@ normColsAVX512_v5_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_256:
+row_260:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_257
+	JZ         noprefetch_261
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_257:
+noprefetch_261:
 	VMOVUPS     (DX), Z15
 	VSUBPS      Z0, Z15, Z15
 	VFMADD213PS Z2, Z1, Z15
@@ -28096,7 +28143,7 @@ noprefetch_257:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_256
+	JNZ         row_260
 	VZEROUPPER
 	RET
 
@@ -28129,16 +28176,16 @@ normColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_258:
+row_262:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_259
+	JZ         noprefetch_263
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_259:
+noprefetch_263:
 	VMOVUPS     (DX), Z12
 	VSUBPS      Z0, Z12, Z12
 	VFMADD213PS Z2, Z1, Z12
@@ -28158,7 +28205,7 @@ noprefetch_259:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_258
+	JNZ         row_262
 	VZEROUPPER
 	RET
 
@@ -28185,15 +28232,15 @@ normColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_260:
+row_264:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_261
+	JZ         noprefetch_265
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_261:
+noprefetch_265:
 	VMOVUPS     (DX), Z9
 	VSUBPS      Z0, Z9, Z9
 	VFMADD213PS Z2, Z1, Z9
@@ -28209,7 +28256,7 @@ noprefetch_261:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_260
+	JNZ         row_264
 	VZEROUPPER
 	RET
 
@@ -28230,14 +28277,14 @@ normColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_262:
+row_266:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_263
+	JZ         noprefetch_267
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_263:
+noprefetch_267:
 	VMOVUPS     (DX), Z6
 	VSUBPS      Z0, Z6, Z6
 	VFMADD213PS Z2, Z1, Z6
@@ -28249,7 +28296,7 @@ noprefetch_263:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_262
+	JNZ         row_266
 	VZEROUPPER
 	RET
 
@@ -28264,13 +28311,13 @@ normColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_264:
+row_268:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_265
+	JZ         noprefetch_269
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_265:
+noprefetch_269:
 	VMOVUPS.Z   (DX), K1, Z3
 	VSUBPS      Z0, Z3, Z3
 	VFMADD213PS Z2, Z1, Z3
@@ -28278,11 +28325,11 @@ noprefetch_265:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_264
+	JNZ         row_268
 	VZEROUPPER
 	RET
 
-streaming_240:
+streaming_244:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -28290,17 +28337,17 @@ streaming_240:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_266:
+rows_270:
 	CMPQ R8, $0x01
-	JB   rowsdone_267
+	JB   rowsdone_271
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_271:
+blocks_275:
 	CMPQ        R9, R10
-	JGT         blocksdone_272
+	JGT         blocksdone_276
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -28330,14 +28377,14 @@ blocks_271:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_271
+	JMP         blocks_275
 
-blocksdone_272:
+blocksdone_276:
 	ADDQ $0x000000c0, R10
 
-singles_268:
+singles_272:
 	CMPQ        R9, R10
-	JGT         tail_269
+	JGT         tail_273
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -28346,12 +28393,12 @@ singles_268:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVUPS     Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_268
+	JMP         singles_272
 
-tail_269:
+tail_273:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_270
+	JEQ         done_274
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -28361,17 +28408,17 @@ tail_269:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_270:
+done_274:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_266
+	JMP  rows_270
 
-rowsdone_267:
+rowsdone_271:
 	VZEROUPPER
 	RET
 
-nontemporal_239:
+nontemporal_243:
 	MOVQ    stride+128(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+56(FP), CX
@@ -28380,12 +28427,12 @@ nontemporal_239:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+56(FP), $0x00000060
-	JA      streaming_273
+	JA      streaming_277
 	MOVQ    center_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+56(FP)
-	JZ      full_274
+	JZ      full_278
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -28399,7 +28446,7 @@ nontemporal_239:
 	CMPQ    CX, $0x06
 	JEQ     normColsAVX512_v6_true_true
 
-full_274:
+full_278:
 	CMPQ    CX, $0x01
 	JEQ     normColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -28450,10 +28497,10 @@ full_274:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_275:
+row_279:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_276
+	JZ         noprefetch_280
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -28461,7 +28508,7 @@ row_275:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_276:
+noprefetch_280:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28492,7 +28539,7 @@ noprefetch_276:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_275
+	JNZ         row_279
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28532,17 +28579,17 @@ normColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_277:
+row_281:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_278
+	JZ         noprefetch_282
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_278:
+noprefetch_282:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28569,7 +28616,7 @@ noprefetch_278:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_277
+	JNZ         row_281
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28603,16 +28650,16 @@ normColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_279:
+row_283:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_280
+	JZ         noprefetch_284
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_280:
+noprefetch_284:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28635,7 +28682,7 @@ noprefetch_280:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_279
+	JNZ         row_283
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28663,15 +28710,15 @@ normColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_281:
+row_285:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_282
+	JZ         noprefetch_286
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_282:
+noprefetch_286:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28690,7 +28737,7 @@ noprefetch_282:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_281
+	JNZ         row_285
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28712,14 +28759,14 @@ normColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_283:
+row_287:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_284
+	JZ         noprefetch_288
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_284:
+noprefetch_288:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28734,7 +28781,7 @@ noprefetch_284:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_283
+	JNZ         row_287
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28750,13 +28797,13 @@ normColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+120(FP), BX
 
-row_285:
+row_289:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_286
+	JZ         noprefetch_290
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_286:
+noprefetch_290:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28767,7 +28814,7 @@ noprefetch_286:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_285
+	JNZ         row_289
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28813,10 +28860,10 @@ normColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_287:
+row_291:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_288
+	JZ         noprefetch_292
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -28824,7 +28871,7 @@ row_287:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_288:
+noprefetch_292:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28855,7 +28902,7 @@ noprefetch_288:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_287
+	JNZ         row_291
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28895,17 +28942,17 @@ normColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_289:
+row_293:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_290
+	JZ         noprefetch_294
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_290:
+noprefetch_294:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28932,7 +28979,7 @@ noprefetch_290:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_289
+	JNZ         row_293
 	SFENCE
 	VZEROUPPER
 	RET
@@ -28966,16 +29013,16 @@ normColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_291:
+row_295:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_292
+	JZ         noprefetch_296
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_292:
+noprefetch_296:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -28998,7 +29045,7 @@ noprefetch_292:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_291
+	JNZ         row_295
 	SFENCE
 	VZEROUPPER
 	RET
@@ -29026,15 +29073,15 @@ normColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_293:
+row_297:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_294
+	JZ         noprefetch_298
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_294:
+noprefetch_298:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -29053,7 +29100,7 @@ noprefetch_294:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_293
+	JNZ         row_297
 	SFENCE
 	VZEROUPPER
 	RET
@@ -29075,14 +29122,14 @@ normColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_295:
+row_299:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_296
+	JZ         noprefetch_300
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_296:
+noprefetch_300:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -29097,7 +29144,7 @@ noprefetch_296:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_295
+	JNZ         row_299
 	SFENCE
 	VZEROUPPER
 	RET
@@ -29113,13 +29160,13 @@ normColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+120(FP), BX
 
-row_297:
+row_301:
 	MOVQ       prefetch+136(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_298
+	JZ         noprefetch_302
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_298:
+noprefetch_302:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -29130,12 +29177,12 @@ noprefetch_298:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_297
+	JNZ         row_301
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_273:
+streaming_277:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ center_base+48(FP), BX
@@ -29143,17 +29190,17 @@ streaming_273:
 	MOVQ shift_base+96(FP), DI
 	MOVQ rows+120(FP), R8
 
-rows_299:
+rows_303:
 	CMPQ R8, $0x04
-	JB   rowsdone_300
+	JB   rowsdone_304
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_304:
+blocks_308:
 	CMPQ        R9, R10
-	JGT         blocksdone_305
+	JGT         blocksdone_309
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -29238,14 +29285,14 @@ blocks_304:
 	VFMADD213PS Z11, Z10, Z0
 	VMOVNTPS    Z0, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_304
+	JMP         blocks_308
 
-blocksdone_305:
+blocksdone_309:
 	ADDQ $0x000000c0, R10
 
-singles_301:
+singles_305:
 	CMPQ        R9, R10
-	JGT         tail_302
+	JGT         tail_306
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -29270,12 +29317,12 @@ singles_301:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (CX)(R11*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_301
+	JMP         singles_305
 
-tail_302:
+tail_306:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_303
+	JEQ         done_307
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -29300,7 +29347,7 @@ tail_302:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_303:
+done_307:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -29310,20 +29357,20 @@ done_303:
 	ADDQ AX, DX
 	ADDQ AX, DX
 	SUBQ $0x04, R8
-	JMP  rows_299
+	JMP  rows_303
 
-rowsdone_300:
-rows_306:
+rowsdone_304:
+rows_310:
 	CMPQ R8, $0x01
-	JB   rowsdone_307
+	JB   rowsdone_311
 	XORQ R9, R9
 	MOVQ center_len+56(FP), R10
 	SHLQ $0x02, R10
 	SUBQ $0x00000100, R10
 
-blocks_311:
+blocks_315:
 	CMPQ        R9, R10
-	JGT         blocksdone_312
+	JGT         blocksdone_316
 	LEAQ        16384(CX)(R9*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -29356,14 +29403,14 @@ blocks_311:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(CX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_311
+	JMP         blocks_315
 
-blocksdone_312:
+blocksdone_316:
 	ADDQ $0x000000c0, R10
 
-singles_308:
+singles_312:
 	CMPQ        R9, R10
-	JGT         tail_309
+	JGT         tail_313
 	VMOVUPS     (BX)(R9*1), Z0
 	VMOVUPS     (SI)(R9*1), Z1
 	VMOVUPS     (DI)(R9*1), Z2
@@ -29372,12 +29419,12 @@ singles_308:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (CX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_308
+	JMP         singles_312
 
-tail_309:
+tail_313:
 	ADDQ        $0x00000040, R10
 	CMPQ        R9, R10
-	JEQ         done_310
+	JEQ         done_314
 	VMOVUPS.Z   (BX)(R9*1), K1, Z0
 	VMOVUPS.Z   (SI)(R9*1), K1, Z1
 	VMOVUPS.Z   (DI)(R9*1), K1, Z2
@@ -29387,13 +29434,13 @@ tail_309:
 	VMOVUPS     Z3, K1, (CX)(R9*1)
 	MOVQ        R10, R9
 
-done_310:
+done_314:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, R8
-	JMP  rows_306
+	JMP  rows_310
 
-rowsdone_307:
+rowsdone_311:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -29417,47 +29464,47 @@ TEXT ·reduceShortRowsAVX512(SB), NOSPLIT, $0-192
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
 
-group_313:
+group_317:
 	CMPQ bychannel+184(FP), $0x00
-	JE   bysample_314
+	JE   bysample_318
 	MOVQ stride+160(FP), SI
 	SHLQ $0x02, SI
 	MOVQ DX, DI
 	SHLQ $0x02, DI
 	CMPQ prefetch+176(FP), $0x00
-	JE   unprefetched_317
+	JE   unprefetched_321
 	CMPQ DI, $0x00000040
-	JB   run1_true_true_320
-	JEQ  run1_false_true_319
+	JB   run1_true_true_324
+	JEQ  run1_false_true_323
 	CMPQ DI, $0x00000080
-	JB   run2_true_true_322
-	JEQ  run2_false_true_321
+	JB   run2_true_true_326
+	JEQ  run2_false_true_325
 	CMPQ DI, $0x000000c0
-	JB   run3_true_true_324
-	JEQ  run3_false_true_323
+	JB   run3_true_true_328
+	JEQ  run3_false_true_327
 	CMPQ DI, $0x00000100
-	JB   run4_true_true_326
-	JEQ  run4_false_true_325
-	JMP  long_318
+	JB   run4_true_true_330
+	JEQ  run4_false_true_329
+	JMP  long_322
 
-unprefetched_317:
+unprefetched_321:
 	CMPQ DI, $0x00000040
-	JB   run1_true_false_328
-	JEQ  run1_false_false_327
+	JB   run1_true_false_332
+	JEQ  run1_false_false_331
 	CMPQ DI, $0x00000080
-	JB   run2_true_false_330
-	JEQ  run2_false_false_329
+	JB   run2_true_false_334
+	JEQ  run2_false_false_333
 	CMPQ DI, $0x000000c0
-	JB   run3_true_false_332
-	JEQ  run3_false_false_331
+	JB   run3_true_false_336
+	JEQ  run3_false_false_335
 	CMPQ DI, $0x00000100
-	JB   run4_true_false_334
-	JEQ  run4_false_false_333
+	JB   run4_true_false_338
+	JEQ  run4_false_false_337
 
-long_318:
+long_322:
 	XORQ R8, R8
 
-channel_335:
+channel_339:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -29470,11 +29517,11 @@ channel_335:
 	VPXORD       Z8, Z8, Z8
 	MOVQ         prefetch+176(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_336
+	JZ           noprefetch_340
 	XORQ         R10, R10
 	MOVQ         BX, R11
 
-prefetch_337:
+prefetch_341:
 	LEAQ       (R9)(AX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -29487,20 +29534,20 @@ prefetch_337:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_337
+	JNZ        prefetch_341
 
-noprefetch_336:
+noprefetch_340:
 	XORQ R9, R9
 	MOVQ BX, R10
 
-sample_338:
+sample_342:
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_343:
+blocks_347:
 	CMPQ         R11, R12
-	JGT          blocksdone_344
+	JGT          blocksdone_348
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
@@ -29510,42 +29557,42 @@ blocks_343:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	ADDQ         $0x00000080, R11
-	JMP          blocks_343
+	JMP          blocks_347
 
-blocksdone_344:
+blocksdone_348:
 	ADDQ $0x00000040, R12
 
-singles_340:
+singles_344:
 	CMPQ         R11, R12
-	JGT          tail_341
+	JGT          tail_345
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_340
+	JMP          singles_344
 
-tail_341:
+tail_345:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_342
+	JEQ          done_346
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	MOVQ         R12, R11
 
-done_342:
+done_346:
 	ADDQ SI, R9
 	DECQ R10
-	JZ   samplesdone_339
+	JZ   samplesdone_343
 	MOVQ R9, R11
 	LEAQ (R9)(DI*1), R12
 	SUBQ $0x00000080, R12
 
-blocks_348:
+blocks_352:
 	CMPQ         R11, R12
-	JGT          blocksdone_349
+	JGT          blocksdone_353
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -29555,37 +29602,37 @@ blocks_348:
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	ADDQ         $0x00000080, R11
-	JMP          blocks_348
+	JMP          blocks_352
 
-blocksdone_349:
+blocksdone_353:
 	ADDQ $0x00000040, R12
 
-singles_345:
+singles_349:
 	CMPQ         R11, R12
-	JGT          tail_346
+	JGT          tail_350
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	ADDQ         $0x00000040, R11
-	JMP          singles_345
+	JMP          singles_349
 
-tail_346:
+tail_350:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_347
+	JEQ          done_351
 	VMOVUPS.Z    (AX)(R11*1), K1, Z9
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	MOVQ         R12, R11
 
-done_347:
+done_351:
 	ADDQ SI, R9
 	DECQ R10
-	JNZ  sample_338
+	JNZ  sample_342
 
-samplesdone_339:
+samplesdone_343:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -29622,102 +29669,10 @@ samplesdone_339:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_335
-	JMP           grouped_316
+	JB            channel_339
+	JMP           grouped_320
 
-run1_false_true_319:
-	XORQ R8, R8
-
-channel_350:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z0
-	VPXORD       Z1, Z1, Z1
-	VPXORD       Z2, Z2, Z2
-	VPXORD       Z3, Z3, Z3
-	VPXORD       Z4, Z4, Z4
-	VPXORD       Z5, Z5, Z5
-	VPXORD       Z6, Z6, Z6
-	VPXORD       Z7, Z7, Z7
-	VPXORD       Z8, Z8, Z8
-	MOVQ         prefetch+176(FP), R9
-	ADDQ         AX, R9
-	MOVQ         prefetch+176(FP), R10
-	ADDQ         CX, R10
-	XORQ         R11, R11
-	LEAQ         (R11)(SI*1), R12
-	MOVQ         BX, R13
-
-down_351:
-	CMPQ         R13, $0x02
-	JB           downlast_352
-	PREFETCHT0   (R9)(R11*1)
-	PREFETCHT0   (R10)(R11*1)
-	VMOVUPS      (AX)(R11*1), Z9
-	VSUBPS       (CX)(R11*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	PREFETCHT0   (R9)(R12*1)
-	PREFETCHT0   (R10)(R12*1)
-	VMOVUPS      (AX)(R12*1), Z9
-	VSUBPS       (CX)(R12*1), Z0, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
-	LEAQ         (R11)(SI*2), R11
-	LEAQ         (R12)(SI*2), R12
-	SUBQ         $0x02, R13
-	JMP          down_351
-
-downlast_352:
-	TESTQ        R13, R13
-	JZ           downdone_353
-	PREFETCHT0   (R9)(R11*1)
-	PREFETCHT0   (R10)(R11*1)
-	VMOVUPS      (AX)(R11*1), Z9
-	VSUBPS       (CX)(R11*1), Z0, Z0
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z0, Z2
-
-downdone_353:
-	VADDPS        Z3, Z1, Z1
-	VADDPS        Z7, Z5, Z5
-	VADDPS        Z5, Z1, Z1
-	VADDPS        Z4, Z2, Z2
-	VADDPS        Z8, Z6, Z6
-	VADDPS        Z6, Z2, Z2
-	VCVTPS2PD     Y1, Z0
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0x4e, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0xb1, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VPERMILPD     $0x55, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	MOVQ          sumDy_base+0(FP), R9
-	VADDSD        (R9)(R8*8), X0, X0
-	VMOVSD        X0, (R9)(R8*8)
-	VCVTPS2PD     Y2, Z0
-	VEXTRACTF64X4 $0x01, Z2, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0x4e, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0xb1, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VPERMILPD     $0x55, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	MOVQ          sumDyXc_base+24(FP), R9
-	VADDSD        (R9)(R8*8), X0, X0
-	VMOVSD        X0, (R9)(R8*8)
-	ADDQ          DI, AX
-	ADDQ          DI, CX
-	INCQ          R8
-	CMPQ          R8, center_len+128(FP)
-	JB            channel_350
-	JMP           grouped_316
-
-run1_true_true_320:
+run1_false_true_323:
 	XORQ R8, R8
 
 channel_354:
@@ -29744,14 +29699,14 @@ down_355:
 	JB           downlast_356
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
-	VMOVUPS.Z    (AX)(R11*1), K1, Z9
-	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	PREFETCHT0   (R9)(R12*1)
 	PREFETCHT0   (R10)(R12*1)
-	VMOVUPS.Z    (AX)(R12*1), K1, Z9
-	VSUBPS.Z     (CX)(R12*1), Z0, K1, Z10
+	VMOVUPS      (AX)(R12*1), Z9
+	VSUBPS       (CX)(R12*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	LEAQ         (R11)(SI*2), R11
@@ -29764,8 +29719,8 @@ downlast_356:
 	JZ           downdone_357
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
-	VMOVUPS.Z    (AX)(R11*1), K1, Z9
-	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
@@ -29807,9 +29762,9 @@ downdone_357:
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
 	JB            channel_354
-	JMP           grouped_316
+	JMP           grouped_320
 
-run2_false_true_321:
+run1_true_true_324:
 	XORQ R8, R8
 
 channel_358:
@@ -29835,29 +29790,17 @@ down_359:
 	CMPQ         R13, $0x02
 	JB           downlast_360
 	PREFETCHT0   (R9)(R11*1)
-	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
-	PREFETCHT0   64(R10)(R11*1)
-	VMOVUPS      (AX)(R11*1), Z9
-	VSUBPS       (CX)(R11*1), Z0, Z10
+	VMOVUPS.Z    (AX)(R11*1), K1, Z9
+	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R11*1), Z9
-	VSUBPS       64(CX)(R11*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
 	PREFETCHT0   (R9)(R12*1)
-	PREFETCHT0   64(R9)(R12*1)
 	PREFETCHT0   (R10)(R12*1)
-	PREFETCHT0   64(R10)(R12*1)
-	VMOVUPS      (AX)(R12*1), Z9
-	VSUBPS       (CX)(R12*1), Z0, Z10
+	VMOVUPS.Z    (AX)(R12*1), K1, Z9
+	VSUBPS.Z     (CX)(R12*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS      64(AX)(R12*1), Z9
-	VSUBPS       64(CX)(R12*1), Z0, Z10
-	VADDPS       Z9, Z7, Z7
-	VFNMADD231PS Z9, Z10, Z8
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
@@ -29867,17 +29810,11 @@ downlast_360:
 	TESTQ        R13, R13
 	JZ           downdone_361
 	PREFETCHT0   (R9)(R11*1)
-	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
-	PREFETCHT0   64(R10)(R11*1)
-	VMOVUPS      (AX)(R11*1), Z9
-	VSUBPS       (CX)(R11*1), Z0, Z10
+	VMOVUPS.Z    (AX)(R11*1), K1, Z9
+	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R11*1), Z9
-	VSUBPS       64(CX)(R11*1), Z0, Z0
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z0, Z4
+	VFNMADD231PS Z9, Z0, Z2
 
 downdone_361:
 	VADDPS        Z3, Z1, Z1
@@ -29917,9 +29854,9 @@ downdone_361:
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
 	JB            channel_358
-	JMP           grouped_316
+	JMP           grouped_320
 
-run2_true_true_322:
+run2_false_true_325:
 	XORQ R8, R8
 
 channel_362:
@@ -29952,8 +29889,8 @@ down_363:
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS.Z    64(AX)(R11*1), K1, Z9
-	VSUBPS.Z     64(CX)(R11*1), Z0, K1, Z10
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	PREFETCHT0   (R9)(R12*1)
@@ -29964,8 +29901,8 @@ down_363:
 	VSUBPS       (CX)(R12*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS.Z    64(AX)(R12*1), K1, Z9
-	VSUBPS.Z     64(CX)(R12*1), Z0, K1, Z10
+	VMOVUPS      64(AX)(R12*1), Z9
+	VSUBPS       64(CX)(R12*1), Z0, Z10
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	LEAQ         (R11)(SI*2), R11
@@ -29984,8 +29921,8 @@ downlast_364:
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS.Z    64(AX)(R11*1), K1, Z9
-	VSUBPS.Z     64(CX)(R11*1), Z0, K1, Z0
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z0
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
@@ -30027,9 +29964,9 @@ downdone_365:
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
 	JB            channel_362
-	JMP           grouped_316
+	JMP           grouped_320
 
-run3_false_true_323:
+run2_true_true_326:
 	XORQ R8, R8
 
 channel_366:
@@ -30056,40 +29993,28 @@ down_367:
 	JB           downlast_368
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
-	PREFETCHT0   128(R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
 	PREFETCHT0   64(R10)(R11*1)
-	PREFETCHT0   128(R10)(R11*1)
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R11*1), Z9
-	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VMOVUPS.Z    64(AX)(R11*1), K1, Z9
+	VSUBPS.Z     64(CX)(R11*1), Z0, K1, Z10
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      128(AX)(R11*1), Z9
-	VSUBPS       128(CX)(R11*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
 	PREFETCHT0   (R9)(R12*1)
 	PREFETCHT0   64(R9)(R12*1)
-	PREFETCHT0   128(R9)(R12*1)
 	PREFETCHT0   (R10)(R12*1)
 	PREFETCHT0   64(R10)(R12*1)
-	PREFETCHT0   128(R10)(R12*1)
 	VMOVUPS      (AX)(R12*1), Z9
 	VSUBPS       (CX)(R12*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS      64(AX)(R12*1), Z9
-	VSUBPS       64(CX)(R12*1), Z0, Z10
+	VMOVUPS.Z    64(AX)(R12*1), K1, Z9
+	VSUBPS.Z     64(CX)(R12*1), Z0, K1, Z10
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
-	VMOVUPS      128(AX)(R12*1), Z9
-	VSUBPS       128(CX)(R12*1), Z0, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
@@ -30100,22 +30025,16 @@ downlast_368:
 	JZ           downdone_369
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
-	PREFETCHT0   128(R9)(R11*1)
 	PREFETCHT0   (R10)(R11*1)
 	PREFETCHT0   64(R10)(R11*1)
-	PREFETCHT0   128(R10)(R11*1)
 	VMOVUPS      (AX)(R11*1), Z9
 	VSUBPS       (CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R11*1), Z9
-	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VMOVUPS.Z    64(AX)(R11*1), K1, Z9
+	VSUBPS.Z     64(CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      128(AX)(R11*1), Z9
-	VSUBPS       128(CX)(R11*1), Z0, Z0
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z0, Z2
+	VFNMADD231PS Z9, Z0, Z4
 
 downdone_369:
 	VADDPS        Z3, Z1, Z1
@@ -30155,9 +30074,9 @@ downdone_369:
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
 	JB            channel_366
-	JMP           grouped_316
+	JMP           grouped_320
 
-run3_true_true_324:
+run3_false_true_327:
 	XORQ R8, R8
 
 channel_370:
@@ -30196,8 +30115,8 @@ down_371:
 	VSUBPS       64(CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS.Z    128(AX)(R11*1), K1, Z9
-	VSUBPS.Z     128(CX)(R11*1), Z0, K1, Z10
+	VMOVUPS      128(AX)(R11*1), Z9
+	VSUBPS       128(CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	PREFETCHT0   (R9)(R12*1)
@@ -30214,8 +30133,8 @@ down_371:
 	VSUBPS       64(CX)(R12*1), Z0, Z10
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
-	VMOVUPS.Z    128(AX)(R12*1), K1, Z9
-	VSUBPS.Z     128(CX)(R12*1), Z0, K1, Z10
+	VMOVUPS      128(AX)(R12*1), Z9
+	VSUBPS       128(CX)(R12*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	LEAQ         (R11)(SI*2), R11
@@ -30240,8 +30159,8 @@ downlast_372:
 	VSUBPS       64(CX)(R11*1), Z0, Z10
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS.Z    128(AX)(R11*1), K1, Z9
-	VSUBPS.Z     128(CX)(R11*1), Z0, K1, Z0
+	VMOVUPS      128(AX)(R11*1), Z9
+	VSUBPS       128(CX)(R11*1), Z0, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
@@ -30283,9 +30202,9 @@ downdone_373:
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
 	JB            channel_370
-	JMP           grouped_316
+	JMP           grouped_320
 
-run4_false_true_325:
+run3_true_true_328:
 	XORQ R8, R8
 
 channel_374:
@@ -30310,6 +30229,134 @@ channel_374:
 down_375:
 	CMPQ         R13, $0x02
 	JB           downlast_376
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   128(R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	PREFETCHT0   64(R10)(R11*1)
+	PREFETCHT0   128(R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS.Z    128(AX)(R11*1), K1, Z9
+	VSUBPS.Z     128(CX)(R11*1), Z0, K1, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	PREFETCHT0   (R9)(R12*1)
+	PREFETCHT0   64(R9)(R12*1)
+	PREFETCHT0   128(R9)(R12*1)
+	PREFETCHT0   (R10)(R12*1)
+	PREFETCHT0   64(R10)(R12*1)
+	PREFETCHT0   128(R10)(R12*1)
+	VMOVUPS      (AX)(R12*1), Z9
+	VSUBPS       (CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R12*1), Z9
+	VSUBPS       64(CX)(R12*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	VMOVUPS.Z    128(AX)(R12*1), K1, Z9
+	VSUBPS.Z     128(CX)(R12*1), Z0, K1, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	LEAQ         (R11)(SI*2), R11
+	LEAQ         (R12)(SI*2), R12
+	SUBQ         $0x02, R13
+	JMP          down_375
+
+downlast_376:
+	TESTQ        R13, R13
+	JZ           downdone_377
+	PREFETCHT0   (R9)(R11*1)
+	PREFETCHT0   64(R9)(R11*1)
+	PREFETCHT0   128(R9)(R11*1)
+	PREFETCHT0   (R10)(R11*1)
+	PREFETCHT0   64(R10)(R11*1)
+	PREFETCHT0   128(R10)(R11*1)
+	VMOVUPS      (AX)(R11*1), Z9
+	VSUBPS       (CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R11*1), Z9
+	VSUBPS       64(CX)(R11*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS.Z    128(AX)(R11*1), K1, Z9
+	VSUBPS.Z     128(CX)(R11*1), Z0, K1, Z0
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z0, Z2
+
+downdone_377:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_374
+	JMP           grouped_320
+
+run4_false_true_329:
+	XORQ R8, R8
+
+channel_378:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	MOVQ         prefetch+176(FP), R9
+	ADDQ         AX, R9
+	MOVQ         prefetch+176(FP), R10
+	ADDQ         CX, R10
+	XORQ         R11, R11
+	LEAQ         (R11)(SI*1), R12
+	MOVQ         BX, R13
+
+down_379:
+	CMPQ         R13, $0x02
+	JB           downlast_380
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30361,11 +30408,11 @@ down_375:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_375
+	JMP          down_379
 
-downlast_376:
+downlast_380:
 	TESTQ        R13, R13
-	JZ           downdone_377
+	JZ           downdone_381
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30391,7 +30438,7 @@ downlast_376:
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
-downdone_377:
+downdone_381:
 	VADDPS        Z3, Z1, Z1
 	VADDPS        Z7, Z5, Z5
 	VADDPS        Z5, Z1, Z1
@@ -30428,13 +30475,13 @@ downdone_377:
 	ADDQ          DI, CX
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
-	JB            channel_374
-	JMP           grouped_316
+	JB            channel_378
+	JMP           grouped_320
 
-run4_true_true_326:
+run4_true_true_330:
 	XORQ R8, R8
 
-channel_378:
+channel_382:
 	MOVQ         center_base+120(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	VPXORD       Z1, Z1, Z1
@@ -30453,9 +30500,9 @@ channel_378:
 	LEAQ         (R11)(SI*1), R12
 	MOVQ         BX, R13
 
-down_379:
+down_383:
 	CMPQ         R13, $0x02
-	JB           downlast_380
+	JB           downlast_384
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30507,11 +30554,11 @@ down_379:
 	LEAQ         (R11)(SI*2), R11
 	LEAQ         (R12)(SI*2), R12
 	SUBQ         $0x02, R13
-	JMP          down_379
+	JMP          down_383
 
-downlast_380:
+downlast_384:
 	TESTQ        R13, R13
-	JZ           downdone_381
+	JZ           downdone_385
 	PREFETCHT0   (R9)(R11*1)
 	PREFETCHT0   64(R9)(R11*1)
 	PREFETCHT0   128(R9)(R11*1)
@@ -30536,88 +30583,6 @@ downlast_380:
 	VSUBPS.Z     192(CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
-
-downdone_381:
-	VADDPS        Z3, Z1, Z1
-	VADDPS        Z7, Z5, Z5
-	VADDPS        Z5, Z1, Z1
-	VADDPS        Z4, Z2, Z2
-	VADDPS        Z8, Z6, Z6
-	VADDPS        Z6, Z2, Z2
-	VCVTPS2PD     Y1, Z0
-	VEXTRACTF64X4 $0x01, Z1, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0x4e, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0xb1, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VPERMILPD     $0x55, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	MOVQ          sumDy_base+0(FP), R9
-	VADDSD        (R9)(R8*8), X0, X0
-	VMOVSD        X0, (R9)(R8*8)
-	VCVTPS2PD     Y2, Z0
-	VEXTRACTF64X4 $0x01, Z2, Y1
-	VCVTPS2PD     Y1, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0x4e, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VSHUFF64X2    $0xb1, Z0, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	VPERMILPD     $0x55, Z0, Z1
-	VADDPD        Z1, Z0, Z0
-	MOVQ          sumDyXc_base+24(FP), R9
-	VADDSD        (R9)(R8*8), X0, X0
-	VMOVSD        X0, (R9)(R8*8)
-	ADDQ          DI, AX
-	ADDQ          DI, CX
-	INCQ          R8
-	CMPQ          R8, center_len+128(FP)
-	JB            channel_378
-	JMP           grouped_316
-
-run1_false_false_327:
-	XORQ R8, R8
-
-channel_382:
-	MOVQ         center_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z0
-	VPXORD       Z1, Z1, Z1
-	VPXORD       Z2, Z2, Z2
-	VPXORD       Z3, Z3, Z3
-	VPXORD       Z4, Z4, Z4
-	VPXORD       Z5, Z5, Z5
-	VPXORD       Z6, Z6, Z6
-	VPXORD       Z7, Z7, Z7
-	VPXORD       Z8, Z8, Z8
-	XORQ         R9, R9
-	LEAQ         (R9)(SI*1), R10
-	MOVQ         BX, R11
-
-down_383:
-	CMPQ         R11, $0x02
-	JB           downlast_384
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      (AX)(R10*1), Z9
-	VSUBPS       (CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
-	LEAQ         (R9)(SI*2), R9
-	LEAQ         (R10)(SI*2), R10
-	SUBQ         $0x02, R11
-	JMP          down_383
-
-downlast_384:
-	TESTQ        R11, R11
-	JZ           downdone_385
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z0
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z0, Z2
 
 downdone_385:
 	VADDPS        Z3, Z1, Z1
@@ -30657,9 +30622,9 @@ downdone_385:
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
 	JB            channel_382
-	JMP           grouped_316
+	JMP           grouped_320
 
-run1_true_false_328:
+run1_false_false_331:
 	XORQ R8, R8
 
 channel_386:
@@ -30680,12 +30645,12 @@ channel_386:
 down_387:
 	CMPQ         R11, $0x02
 	JB           downlast_388
-	VMOVUPS.Z    (AX)(R9*1), K1, Z9
-	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS.Z    (AX)(R10*1), K1, Z9
-	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z10
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	LEAQ         (R9)(SI*2), R9
@@ -30696,8 +30661,8 @@ down_387:
 downlast_388:
 	TESTQ        R11, R11
 	JZ           downdone_389
-	VMOVUPS.Z    (AX)(R9*1), K1, Z9
-	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
@@ -30739,9 +30704,9 @@ downdone_389:
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
 	JB            channel_386
-	JMP           grouped_316
+	JMP           grouped_320
 
-run2_false_false_329:
+run1_true_false_332:
 	XORQ R8, R8
 
 channel_390:
@@ -30762,22 +30727,14 @@ channel_390:
 down_391:
 	CMPQ         R11, $0x02
 	JB           downlast_392
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
+	VMOVUPS.Z    (AX)(R9*1), K1, Z9
+	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R9*1), Z9
-	VSUBPS       64(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      (AX)(R10*1), Z9
-	VSUBPS       (CX)(R10*1), Z0, Z10
+	VMOVUPS.Z    (AX)(R10*1), K1, Z9
+	VSUBPS.Z     (CX)(R10*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS      64(AX)(R10*1), Z9
-	VSUBPS       64(CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z7, Z7
-	VFNMADD231PS Z9, Z10, Z8
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
@@ -30786,14 +30743,10 @@ down_391:
 downlast_392:
 	TESTQ        R11, R11
 	JZ           downdone_393
-	VMOVUPS      (AX)(R9*1), Z9
-	VSUBPS       (CX)(R9*1), Z0, Z10
+	VMOVUPS.Z    (AX)(R9*1), K1, Z9
+	VSUBPS.Z     (CX)(R9*1), Z0, K1, Z0
 	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R9*1), Z9
-	VSUBPS       64(CX)(R9*1), Z0, Z0
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z0, Z4
+	VFNMADD231PS Z9, Z0, Z2
 
 downdone_393:
 	VADDPS        Z3, Z1, Z1
@@ -30833,9 +30786,9 @@ downdone_393:
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
 	JB            channel_390
-	JMP           grouped_316
+	JMP           grouped_320
 
-run2_true_false_330:
+run2_false_false_333:
 	XORQ R8, R8
 
 channel_394:
@@ -30860,16 +30813,16 @@ down_395:
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS.Z    64(AX)(R9*1), K1, Z9
-	VSUBPS.Z     64(CX)(R9*1), Z0, K1, Z10
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS.Z    64(AX)(R10*1), K1, Z9
-	VSUBPS.Z     64(CX)(R10*1), Z0, K1, Z10
+	VMOVUPS      64(AX)(R10*1), Z9
+	VSUBPS       64(CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	LEAQ         (R9)(SI*2), R9
@@ -30884,8 +30837,8 @@ downlast_396:
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS.Z    64(AX)(R9*1), K1, Z9
-	VSUBPS.Z     64(CX)(R9*1), Z0, K1, Z0
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z0
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
@@ -30927,9 +30880,9 @@ downdone_397:
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
 	JB            channel_394
-	JMP           grouped_316
+	JMP           grouped_320
 
-run3_false_false_331:
+run2_true_false_334:
 	XORQ R8, R8
 
 channel_398:
@@ -30954,26 +30907,18 @@ down_399:
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R9*1), Z9
-	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VMOVUPS.Z    64(AX)(R9*1), K1, Z9
+	VSUBPS.Z     64(CX)(R9*1), Z0, K1, Z10
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      128(AX)(R9*1), Z9
-	VSUBPS       128(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS      64(AX)(R10*1), Z9
-	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VMOVUPS.Z    64(AX)(R10*1), K1, Z9
+	VSUBPS.Z     64(CX)(R10*1), Z0, K1, Z10
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
-	VMOVUPS      128(AX)(R10*1), Z9
-	VSUBPS       128(CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z5, Z5
-	VFNMADD231PS Z9, Z10, Z6
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
@@ -30986,14 +30931,10 @@ downlast_400:
 	VSUBPS       (CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      64(AX)(R9*1), Z9
-	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VMOVUPS.Z    64(AX)(R9*1), K1, Z9
+	VSUBPS.Z     64(CX)(R9*1), Z0, K1, Z0
 	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      128(AX)(R9*1), Z9
-	VSUBPS       128(CX)(R9*1), Z0, Z0
-	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z0, Z2
+	VFNMADD231PS Z9, Z0, Z4
 
 downdone_401:
 	VADDPS        Z3, Z1, Z1
@@ -31033,9 +30974,9 @@ downdone_401:
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
 	JB            channel_398
-	JMP           grouped_316
+	JMP           grouped_320
 
-run3_true_false_332:
+run3_false_false_335:
 	XORQ R8, R8
 
 channel_402:
@@ -31064,8 +31005,8 @@ down_403:
 	VSUBPS       64(CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS.Z    128(AX)(R9*1), K1, Z9
-	VSUBPS.Z     128(CX)(R9*1), Z0, K1, Z10
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
 	VMOVUPS      (AX)(R10*1), Z9
@@ -31076,8 +31017,8 @@ down_403:
 	VSUBPS       64(CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
-	VMOVUPS.Z    128(AX)(R10*1), K1, Z9
-	VSUBPS.Z     128(CX)(R10*1), Z0, K1, Z10
+	VMOVUPS      128(AX)(R10*1), Z9
+	VSUBPS       128(CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
 	LEAQ         (R9)(SI*2), R9
@@ -31096,8 +31037,8 @@ downlast_404:
 	VSUBPS       64(CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS.Z    128(AX)(R9*1), K1, Z9
-	VSUBPS.Z     128(CX)(R9*1), Z0, K1, Z0
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z0
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z0, Z2
 
@@ -31139,9 +31080,9 @@ downdone_405:
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
 	JB            channel_402
-	JMP           grouped_316
+	JMP           grouped_320
 
-run4_false_false_333:
+run3_true_false_336:
 	XORQ R8, R8
 
 channel_406:
@@ -31170,14 +31111,10 @@ down_407:
 	VSUBPS       64(CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      128(AX)(R9*1), Z9
-	VSUBPS       128(CX)(R9*1), Z0, Z10
+	VMOVUPS.Z    128(AX)(R9*1), K1, Z9
+	VSUBPS.Z     128(CX)(R9*1), Z0, K1, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      192(AX)(R9*1), Z9
-	VSUBPS       192(CX)(R9*1), Z0, Z10
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z10, Z4
 	VMOVUPS      (AX)(R10*1), Z9
 	VSUBPS       (CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
@@ -31186,14 +31123,10 @@ down_407:
 	VSUBPS       64(CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
-	VMOVUPS      128(AX)(R10*1), Z9
-	VSUBPS       128(CX)(R10*1), Z0, Z10
+	VMOVUPS.Z    128(AX)(R10*1), K1, Z9
+	VSUBPS.Z     128(CX)(R10*1), Z0, K1, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS      192(AX)(R10*1), Z9
-	VSUBPS       192(CX)(R10*1), Z0, Z10
-	VADDPS       Z9, Z7, Z7
-	VFNMADD231PS Z9, Z10, Z8
 	LEAQ         (R9)(SI*2), R9
 	LEAQ         (R10)(SI*2), R10
 	SUBQ         $0x02, R11
@@ -31210,14 +31143,10 @@ downlast_408:
 	VSUBPS       64(CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
-	VMOVUPS      128(AX)(R9*1), Z9
-	VSUBPS       128(CX)(R9*1), Z0, Z10
+	VMOVUPS.Z    128(AX)(R9*1), K1, Z9
+	VSUBPS.Z     128(CX)(R9*1), Z0, K1, Z0
 	VADDPS       Z9, Z1, Z1
-	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS      192(AX)(R9*1), Z9
-	VSUBPS       192(CX)(R9*1), Z0, Z0
-	VADDPS       Z9, Z3, Z3
-	VFNMADD231PS Z9, Z0, Z4
+	VFNMADD231PS Z9, Z0, Z2
 
 downdone_409:
 	VADDPS        Z3, Z1, Z1
@@ -31257,9 +31186,9 @@ downdone_409:
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
 	JB            channel_406
-	JMP           grouped_316
+	JMP           grouped_320
 
-run4_true_false_334:
+run4_false_false_337:
 	XORQ R8, R8
 
 channel_410:
@@ -31292,8 +31221,8 @@ down_411:
 	VSUBPS       128(CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS.Z    192(AX)(R9*1), K1, Z9
-	VSUBPS.Z     192(CX)(R9*1), Z0, K1, Z10
+	VMOVUPS      192(AX)(R9*1), Z9
+	VSUBPS       192(CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z10, Z4
 	VMOVUPS      (AX)(R10*1), Z9
@@ -31308,8 +31237,8 @@ down_411:
 	VSUBPS       128(CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z5, Z5
 	VFNMADD231PS Z9, Z10, Z6
-	VMOVUPS.Z    192(AX)(R10*1), K1, Z9
-	VSUBPS.Z     192(CX)(R10*1), Z0, K1, Z10
+	VMOVUPS      192(AX)(R10*1), Z9
+	VSUBPS       192(CX)(R10*1), Z0, Z10
 	VADDPS       Z9, Z7, Z7
 	VFNMADD231PS Z9, Z10, Z8
 	LEAQ         (R9)(SI*2), R9
@@ -31332,8 +31261,8 @@ downlast_412:
 	VSUBPS       128(CX)(R9*1), Z0, Z10
 	VADDPS       Z9, Z1, Z1
 	VFNMADD231PS Z9, Z10, Z2
-	VMOVUPS.Z    192(AX)(R9*1), K1, Z9
-	VSUBPS.Z     192(CX)(R9*1), Z0, K1, Z0
+	VMOVUPS      192(AX)(R9*1), Z9
+	VSUBPS       192(CX)(R9*1), Z0, Z0
 	VADDPS       Z9, Z3, Z3
 	VFNMADD231PS Z9, Z0, Z4
 
@@ -31375,17 +31304,135 @@ downdone_413:
 	INCQ          R8
 	CMPQ          R8, center_len+128(FP)
 	JB            channel_410
+	JMP           grouped_320
 
-grouped_316:
+run4_true_false_338:
+	XORQ R8, R8
+
+channel_414:
+	MOVQ         center_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	XORQ         R9, R9
+	LEAQ         (R9)(SI*1), R10
+	MOVQ         BX, R11
+
+down_415:
+	CMPQ         R11, $0x02
+	JB           downlast_416
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    192(AX)(R9*1), K1, Z9
+	VSUBPS.Z     192(CX)(R9*1), Z0, K1, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      (AX)(R10*1), Z9
+	VSUBPS       (CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS      64(AX)(R10*1), Z9
+	VSUBPS       64(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	VMOVUPS      128(AX)(R10*1), Z9
+	VSUBPS       128(CX)(R10*1), Z0, Z10
+	VADDPS       Z9, Z5, Z5
+	VFNMADD231PS Z9, Z10, Z6
+	VMOVUPS.Z    192(AX)(R10*1), K1, Z9
+	VSUBPS.Z     192(CX)(R10*1), Z0, K1, Z10
+	VADDPS       Z9, Z7, Z7
+	VFNMADD231PS Z9, Z10, Z8
+	LEAQ         (R9)(SI*2), R9
+	LEAQ         (R10)(SI*2), R10
+	SUBQ         $0x02, R11
+	JMP          down_415
+
+downlast_416:
+	TESTQ        R11, R11
+	JZ           downdone_417
+	VMOVUPS      (AX)(R9*1), Z9
+	VSUBPS       (CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS      64(AX)(R9*1), Z9
+	VSUBPS       64(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z10, Z4
+	VMOVUPS      128(AX)(R9*1), Z9
+	VSUBPS       128(CX)(R9*1), Z0, Z10
+	VADDPS       Z9, Z1, Z1
+	VFNMADD231PS Z9, Z10, Z2
+	VMOVUPS.Z    192(AX)(R9*1), K1, Z9
+	VSUBPS.Z     192(CX)(R9*1), Z0, K1, Z0
+	VADDPS       Z9, Z3, Z3
+	VFNMADD231PS Z9, Z0, Z4
+
+downdone_417:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z7, Z5, Z5
+	VADDPS        Z5, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z8, Z6, Z6
+	VADDPS        Z6, Z2, Z2
+	VCVTPS2PD     Y1, Z0
+	VEXTRACTF64X4 $0x01, Z1, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDy_base+0(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	VCVTPS2PD     Y2, Z0
+	VEXTRACTF64X4 $0x01, Z2, Y1
+	VCVTPS2PD     Y1, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0x4e, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VSHUFF64X2    $0xb1, Z0, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	VPERMILPD     $0x55, Z0, Z1
+	VADDPD        Z1, Z0, Z0
+	MOVQ          sumDyXc_base+24(FP), R9
+	VADDSD        (R9)(R8*8), X0, X0
+	VMOVSD        X0, (R9)(R8*8)
+	ADDQ          DI, AX
+	ADDQ          DI, CX
+	INCQ          R8
+	CMPQ          R8, center_len+128(FP)
+	JB            channel_414
+
+grouped_320:
 	MOVQ  BX, R9
 	IMULQ SI, R9
 	IMULQ DI, R8
 	SUBQ  R8, R9
 	ADDQ  R9, AX
 	ADDQ  R9, CX
-	JMP   summed_315
+	JMP   summed_319
 
-bysample_314:
+bysample_318:
 	MOVQ   stride+160(FP), SI
 	MOVQ   center_len+128(FP), DI
 	IMULQ  DX, DI
@@ -31396,22 +31443,22 @@ bysample_314:
 	MOVQ   DI, R8
 	MOVQ   center_len+128(FP), R9
 
-clear_414:
+clear_418:
 	VMOVUPS Z0, (R8)
 	VMOVUPS Z0, 64(R8)
 	ADDQ    $0x00000080, R8
 	DECQ    R9
-	JNZ     clear_414
+	JNZ     clear_418
 	MOVQ    BX, R9
 
-sample_415:
+sample_419:
 	XORQ R10, R10
 	MOVQ DI, R8
 
-channel_416:
+channel_420:
 	MOVQ       prefetch+176(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_417
+	JZ         noprefetch_421
 	LEAQ       (R11)(AX*1), R12
 	PREFETCHT0 (R12)
 	PREFETCHT0 64(R12)
@@ -31423,7 +31470,7 @@ channel_416:
 	PREFETCHT0 128(R11)
 	PREFETCHT0 192(R11)
 
-noprefetch_417:
+noprefetch_421:
 	MOVQ         center_base+120(FP), R11
 	VBROADCASTSS (R11)(R10*4), Z0
 	VMOVUPS      (R8), Z1
@@ -31433,27 +31480,27 @@ noprefetch_417:
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_418:
+singles_422:
 	CMPQ         R11, R12
-	JGT          tail_419
+	JGT          tail_423
 	VMOVUPS      (AX)(R11*1), Z3
 	VSUBPS       (CX)(R11*1), Z0, Z4
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z4, Z2
 	ADDQ         $0x00000040, R11
-	JMP          singles_418
+	JMP          singles_422
 
-tail_419:
+tail_423:
 	ADDQ         $0x00000040, R12
 	CMPQ         R11, R12
-	JEQ          done_420
+	JEQ          done_424
 	VMOVUPS.Z    (AX)(R11*1), K1, Z3
 	VSUBPS.Z     (CX)(R11*1), Z0, K1, Z0
 	VADDPS       Z3, Z1, Z1
 	VFNMADD231PS Z3, Z0, Z2
 	MOVQ         R12, R11
 
-done_420:
+done_424:
 	ADDQ    R11, AX
 	ADDQ    R11, CX
 	VMOVUPS Z1, (R8)
@@ -31461,14 +31508,14 @@ done_420:
 	ADDQ    $0x00000080, R8
 	INCQ    R10
 	CMPQ    R10, center_len+128(FP)
-	JB      channel_416
+	JB      channel_420
 	ADDQ    SI, AX
 	ADDQ    SI, CX
 	DECQ    R9
-	JNZ     sample_415
+	JNZ     sample_419
 	XORQ    SI, SI
 
-lanes_421:
+lanes_425:
 	VMOVUPS       (DI), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -31500,17 +31547,17 @@ lanes_421:
 	ADDQ          $0x00000080, DI
 	INCQ          SI
 	CMPQ          SI, center_len+128(FP)
-	JB            lanes_421
+	JB            lanes_425
 
-summed_315:
+summed_319:
 	SUBQ    BX, samples+152(FP)
-	JZ      done_422
+	JZ      done_426
 	MOVQ    group+168(FP), BX
 	CMPQ    samples+152(FP), BX
 	CMOVQLT samples+152(FP), BX
-	JMP     group_313
+	JMP     group_317
 
-done_422:
+done_426:
 	VZEROUPPER
 	RET
 
@@ -31534,26 +31581,26 @@ TEXT ·reduceColsAVX512(SB), NOSPLIT, $0-152
 	MOVWLZX (DI)(SI*2), SI
 	KMOVW   SI, K1
 
-chunk_423:
+chunk_427:
 	CMPQ sumDy_len+8(FP), $0x50
-	JA   wide_425
+	JA   wide_429
 	CMPQ sumDy_len+8(FP), $0x10
-	JB   narrowpartial_427
-	JE   narrowwhole_428
-	CMPQ sumDy_len+8(FP), $0x20
-	JB   narrowpartial_429
-	JE   narrowwhole_430
-	CMPQ sumDy_len+8(FP), $0x30
 	JB   narrowpartial_431
 	JE   narrowwhole_432
-	CMPQ sumDy_len+8(FP), $0x40
+	CMPQ sumDy_len+8(FP), $0x20
 	JB   narrowpartial_433
 	JE   narrowwhole_434
-	CMPQ sumDy_len+8(FP), $0x50
+	CMPQ sumDy_len+8(FP), $0x30
 	JB   narrowpartial_435
 	JE   narrowwhole_436
+	CMPQ sumDy_len+8(FP), $0x40
+	JB   narrowpartial_437
+	JE   narrowwhole_438
+	CMPQ sumDy_len+8(FP), $0x50
+	JB   narrowpartial_439
+	JE   narrowwhole_440
 
-narrowpartial_427:
+narrowpartial_431:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x00, DI
@@ -31565,11 +31612,11 @@ narrowpartial_427:
 	MOVQ    BX, DI
 	LEAQ    (DX)(DX*2), R8
 
-narrow_437:
+narrow_441:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_438
+	JLT        narrowrows_442
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_439
+	JEQ        noprefetch_443
 	MOVQ       prefetch+144(FP), R9
 	ADDQ       AX, R9
 	PREFETCHT0 (R9)
@@ -31583,7 +31630,7 @@ narrow_437:
 	PREFETCHT0 (R9)(DX*2)
 	PREFETCHT0 (R9)(R8*1)
 
-noprefetch_439:
+noprefetch_443:
 	VMOVUPS     (SI), Z2
 	VMOVUPS.Z   (AX), K2, Z3
 	VMOVUPS.Z   (CX), K2, Z4
@@ -31610,12 +31657,12 @@ noprefetch_439:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, DI
-	JMP         narrow_437
+	JMP         narrow_441
 
-narrowrows_438:
-narrow_440:
+narrowrows_442:
+narrow_444:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_441
+	JLT       narrowrows_445
 	VMOVUPS   (SI), Z2
 	VMOVUPS.Z (AX), K2, Z3
 	VMOVUPS.Z (CX), K2, Z4
@@ -31627,25 +31674,25 @@ narrow_440:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, DI
-	JMP       narrow_440
+	JMP       narrow_444
 
-narrowrows_441:
+narrowrows_445:
 	VMOVUPS Z0, 4160(SI)
 	VMOVUPS Z1, 8320(SI)
-	JMP     narrowdone_426
+	JMP     narrowdone_430
 
-narrowwhole_428:
+narrowwhole_432:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   BX, DI
 	LEAQ   (DX)(DX*2), R8
 
-narrow_442:
+narrow_446:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_443
+	JLT        narrowrows_447
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_444
+	JEQ        noprefetch_448
 	MOVQ       prefetch+144(FP), R9
 	ADDQ       AX, R9
 	PREFETCHT0 (R9)
@@ -31659,7 +31706,7 @@ narrow_442:
 	PREFETCHT0 (R9)(DX*2)
 	PREFETCHT0 (R9)(R8*1)
 
-noprefetch_444:
+noprefetch_448:
 	VMOVUPS     (SI), Z2
 	VMOVUPS     (AX), Z3
 	VMOVUPS     (CX), Z4
@@ -31686,12 +31733,12 @@ noprefetch_444:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, DI
-	JMP         narrow_442
+	JMP         narrow_446
 
-narrowrows_443:
-narrow_445:
+narrowrows_447:
+narrow_449:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_446
+	JLT     narrowrows_450
 	VMOVUPS (SI), Z2
 	VMOVUPS (AX), Z3
 	VMOVUPS (CX), Z4
@@ -31703,14 +31750,14 @@ narrow_445:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, DI
-	JMP     narrow_445
+	JMP     narrow_449
 
-narrowrows_446:
+narrowrows_450:
 	VMOVUPS Z0, 4160(SI)
 	VMOVUPS Z1, 8320(SI)
-	JMP     narrowdone_426
+	JMP     narrowdone_430
 
-narrowpartial_429:
+narrowpartial_433:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x10, DI
@@ -31724,11 +31771,11 @@ narrowpartial_429:
 	MOVQ    BX, DI
 	LEAQ    (DX)(DX*2), R8
 
-narrow_447:
+narrow_451:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_448
+	JLT        narrowrows_452
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_449
+	JEQ        noprefetch_453
 	MOVQ       prefetch+144(FP), R9
 	ADDQ       AX, R9
 	PREFETCHT0 (R9)
@@ -31750,7 +31797,7 @@ narrow_447:
 	PREFETCHT0 (R9)(R8*1)
 	PREFETCHT0 64(R9)(R8*1)
 
-noprefetch_449:
+noprefetch_453:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
 	VMOVUPS     (AX), Z6
@@ -31800,12 +31847,12 @@ noprefetch_449:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, DI
-	JMP         narrow_447
+	JMP         narrow_451
 
-narrowrows_448:
-narrow_450:
+narrowrows_452:
+narrow_454:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_451
+	JLT       narrowrows_455
 	VMOVUPS   (SI), Z4
 	VMOVUPS   64(SI), Z5
 	VMOVUPS   (AX), Z6
@@ -31825,16 +31872,16 @@ narrow_450:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, DI
-	JMP       narrow_450
+	JMP       narrow_454
 
-narrowrows_451:
+narrowrows_455:
 	VMOVUPS Z0, 4160(SI)
 	VMOVUPS Z1, 8320(SI)
 	VMOVUPS Z2, 4224(SI)
 	VMOVUPS Z3, 8384(SI)
-	JMP     narrowdone_426
+	JMP     narrowdone_430
 
-narrowwhole_430:
+narrowwhole_434:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -31843,11 +31890,11 @@ narrowwhole_430:
 	MOVQ   BX, DI
 	LEAQ   (DX)(DX*2), R8
 
-narrow_452:
+narrow_456:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_453
+	JLT        narrowrows_457
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_454
+	JEQ        noprefetch_458
 	MOVQ       prefetch+144(FP), R9
 	ADDQ       AX, R9
 	PREFETCHT0 (R9)
@@ -31869,7 +31916,7 @@ narrow_452:
 	PREFETCHT0 (R9)(R8*1)
 	PREFETCHT0 64(R9)(R8*1)
 
-noprefetch_454:
+noprefetch_458:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
 	VMOVUPS     (AX), Z6
@@ -31919,12 +31966,12 @@ noprefetch_454:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, DI
-	JMP         narrow_452
+	JMP         narrow_456
 
-narrowrows_453:
-narrow_455:
+narrowrows_457:
+narrow_459:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_456
+	JLT     narrowrows_460
 	VMOVUPS (SI), Z4
 	VMOVUPS 64(SI), Z5
 	VMOVUPS (AX), Z6
@@ -31944,16 +31991,16 @@ narrow_455:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, DI
-	JMP     narrow_455
+	JMP     narrow_459
 
-narrowrows_456:
+narrowrows_460:
 	VMOVUPS Z0, 4160(SI)
 	VMOVUPS Z1, 8320(SI)
 	VMOVUPS Z2, 4224(SI)
 	VMOVUPS Z3, 8384(SI)
-	JMP     narrowdone_426
+	JMP     narrowdone_430
 
-narrowpartial_431:
+narrowpartial_435:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x20, DI
@@ -31969,11 +32016,11 @@ narrowpartial_431:
 	MOVQ    BX, DI
 	LEAQ    (DX)(DX*2), R8
 
-narrow_457:
+narrow_461:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_458
+	JLT        narrowrows_462
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_459
+	JEQ        noprefetch_463
 	MOVQ       prefetch+144(FP), R9
 	ADDQ       AX, R9
 	PREFETCHT0 (R9)
@@ -32003,7 +32050,7 @@ narrow_457:
 	PREFETCHT0 64(R9)(R8*1)
 	PREFETCHT0 128(R9)(R8*1)
 
-noprefetch_459:
+noprefetch_463:
 	VMOVUPS     (SI), Z6
 	VMOVUPS     64(SI), Z7
 	VMOVUPS     128(SI), Z8
@@ -32076,12 +32123,12 @@ noprefetch_459:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, DI
-	JMP         narrow_457
+	JMP         narrow_461
 
-narrowrows_458:
-narrow_460:
+narrowrows_462:
+narrow_464:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_461
+	JLT       narrowrows_465
 	VMOVUPS   (SI), Z6
 	VMOVUPS   64(SI), Z7
 	VMOVUPS   128(SI), Z8
@@ -32109,18 +32156,18 @@ narrow_460:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, DI
-	JMP       narrow_460
+	JMP       narrow_464
 
-narrowrows_461:
+narrowrows_465:
 	VMOVUPS Z0, 4160(SI)
 	VMOVUPS Z1, 8320(SI)
 	VMOVUPS Z2, 4224(SI)
 	VMOVUPS Z3, 8384(SI)
 	VMOVUPS Z4, 4288(SI)
 	VMOVUPS Z5, 8448(SI)
-	JMP     narrowdone_426
+	JMP     narrowdone_430
 
-narrowwhole_432:
+narrowwhole_436:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -32131,11 +32178,11 @@ narrowwhole_432:
 	MOVQ   BX, DI
 	LEAQ   (DX)(DX*2), R8
 
-narrow_462:
+narrow_466:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_463
+	JLT        narrowrows_467
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_464
+	JEQ        noprefetch_468
 	MOVQ       prefetch+144(FP), R9
 	ADDQ       AX, R9
 	PREFETCHT0 (R9)
@@ -32165,7 +32212,7 @@ narrow_462:
 	PREFETCHT0 64(R9)(R8*1)
 	PREFETCHT0 128(R9)(R8*1)
 
-noprefetch_464:
+noprefetch_468:
 	VMOVUPS     (SI), Z6
 	VMOVUPS     64(SI), Z7
 	VMOVUPS     128(SI), Z8
@@ -32238,12 +32285,12 @@ noprefetch_464:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, DI
-	JMP         narrow_462
+	JMP         narrow_466
 
-narrowrows_463:
-narrow_465:
+narrowrows_467:
+narrow_469:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_466
+	JLT     narrowrows_470
 	VMOVUPS (SI), Z6
 	VMOVUPS 64(SI), Z7
 	VMOVUPS 128(SI), Z8
@@ -32271,18 +32318,18 @@ narrow_465:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, DI
-	JMP     narrow_465
+	JMP     narrow_469
 
-narrowrows_466:
+narrowrows_470:
 	VMOVUPS Z0, 4160(SI)
 	VMOVUPS Z1, 8320(SI)
 	VMOVUPS Z2, 4224(SI)
 	VMOVUPS Z3, 8384(SI)
 	VMOVUPS Z4, 4288(SI)
 	VMOVUPS Z5, 8448(SI)
-	JMP     narrowdone_426
+	JMP     narrowdone_430
 
-narrowpartial_433:
+narrowpartial_437:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x30, DI
@@ -32300,11 +32347,11 @@ narrowpartial_433:
 	MOVQ    BX, DI
 	LEAQ    (DX)(DX*2), R8
 
-narrow_467:
+narrow_471:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_468
+	JLT        narrowrows_472
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_469
+	JEQ        noprefetch_473
 	MOVQ       prefetch+144(FP), R9
 	ADDQ       AX, R9
 	PREFETCHT0 (R9)
@@ -32342,7 +32389,7 @@ narrow_467:
 	PREFETCHT0 128(R9)(R8*1)
 	PREFETCHT0 192(R9)(R8*1)
 
-noprefetch_469:
+noprefetch_473:
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VMOVUPS     128(SI), Z10
@@ -32438,12 +32485,12 @@ noprefetch_469:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, DI
-	JMP         narrow_467
+	JMP         narrow_471
 
-narrowrows_468:
-narrow_470:
+narrowrows_472:
+narrow_474:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_471
+	JLT       narrowrows_475
 	VMOVUPS   (SI), Z8
 	VMOVUPS   64(SI), Z9
 	VMOVUPS   128(SI), Z10
@@ -32479,9 +32526,9 @@ narrow_470:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, DI
-	JMP       narrow_470
+	JMP       narrow_474
 
-narrowrows_471:
+narrowrows_475:
 	VMOVUPS Z0, 4160(SI)
 	VMOVUPS Z1, 8320(SI)
 	VMOVUPS Z2, 4224(SI)
@@ -32490,9 +32537,9 @@ narrowrows_471:
 	VMOVUPS Z5, 8448(SI)
 	VMOVUPS Z6, 4352(SI)
 	VMOVUPS Z7, 8512(SI)
-	JMP     narrowdone_426
+	JMP     narrowdone_430
 
-narrowwhole_434:
+narrowwhole_438:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -32505,11 +32552,11 @@ narrowwhole_434:
 	MOVQ   BX, DI
 	LEAQ   (DX)(DX*2), R8
 
-narrow_472:
+narrow_476:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_473
+	JLT        narrowrows_477
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_474
+	JEQ        noprefetch_478
 	MOVQ       prefetch+144(FP), R9
 	ADDQ       AX, R9
 	PREFETCHT0 (R9)
@@ -32547,7 +32594,7 @@ narrow_472:
 	PREFETCHT0 128(R9)(R8*1)
 	PREFETCHT0 192(R9)(R8*1)
 
-noprefetch_474:
+noprefetch_478:
 	VMOVUPS     (SI), Z8
 	VMOVUPS     64(SI), Z9
 	VMOVUPS     128(SI), Z10
@@ -32643,12 +32690,12 @@ noprefetch_474:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, DI
-	JMP         narrow_472
+	JMP         narrow_476
 
-narrowrows_473:
-narrow_475:
+narrowrows_477:
+narrow_479:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_476
+	JLT     narrowrows_480
 	VMOVUPS (SI), Z8
 	VMOVUPS 64(SI), Z9
 	VMOVUPS 128(SI), Z10
@@ -32684,9 +32731,9 @@ narrow_475:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, DI
-	JMP     narrow_475
+	JMP     narrow_479
 
-narrowrows_476:
+narrowrows_480:
 	VMOVUPS Z0, 4160(SI)
 	VMOVUPS Z1, 8320(SI)
 	VMOVUPS Z2, 4224(SI)
@@ -32695,9 +32742,9 @@ narrowrows_476:
 	VMOVUPS Z5, 8448(SI)
 	VMOVUPS Z6, 4352(SI)
 	VMOVUPS Z7, 8512(SI)
-	JMP     narrowdone_426
+	JMP     narrowdone_430
 
-narrowpartial_435:
+narrowpartial_439:
 	LEAQ    kmask<>+0(SB), SI
 	MOVQ    sumDy_len+8(FP), DI
 	SUBQ    $0x40, DI
@@ -32717,11 +32764,11 @@ narrowpartial_435:
 	MOVQ    BX, DI
 	LEAQ    (DX)(DX*2), R8
 
-narrow_477:
+narrow_481:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_478
+	JLT        narrowrows_482
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_479
+	JEQ        noprefetch_483
 	MOVQ       prefetch+144(FP), R9
 	ADDQ       AX, R9
 	PREFETCHT0 (R9)
@@ -32767,7 +32814,7 @@ narrow_477:
 	PREFETCHT0 192(R9)(R8*1)
 	PREFETCHT0 256(R9)(R8*1)
 
-noprefetch_479:
+noprefetch_483:
 	VMOVUPS     (SI), Z10
 	VMOVUPS     64(SI), Z11
 	VMOVUPS     128(SI), Z12
@@ -32886,12 +32933,12 @@ noprefetch_479:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, DI
-	JMP         narrow_477
+	JMP         narrow_481
 
-narrowrows_478:
-narrow_480:
+narrowrows_482:
+narrow_484:
 	CMPQ      DI, $0x01
-	JLT       narrowrows_481
+	JLT       narrowrows_485
 	VMOVUPS   (SI), Z10
 	VMOVUPS   64(SI), Z11
 	VMOVUPS   128(SI), Z12
@@ -32935,9 +32982,9 @@ narrow_480:
 	LEAQ      (AX)(DX*1), AX
 	LEAQ      (CX)(DX*1), CX
 	SUBQ      $0x01, DI
-	JMP       narrow_480
+	JMP       narrow_484
 
-narrowrows_481:
+narrowrows_485:
 	VMOVUPS Z0, 4160(SI)
 	VMOVUPS Z1, 8320(SI)
 	VMOVUPS Z2, 4224(SI)
@@ -32948,9 +32995,9 @@ narrowrows_481:
 	VMOVUPS Z7, 8512(SI)
 	VMOVUPS Z8, 4416(SI)
 	VMOVUPS Z9, 8576(SI)
-	JMP     narrowdone_426
+	JMP     narrowdone_430
 
-narrowwhole_436:
+narrowwhole_440:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -32965,11 +33012,11 @@ narrowwhole_436:
 	MOVQ   BX, DI
 	LEAQ   (DX)(DX*2), R8
 
-narrow_482:
+narrow_486:
 	CMPQ       DI, $0x04
-	JLT        narrowrows_483
+	JLT        narrowrows_487
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_484
+	JEQ        noprefetch_488
 	MOVQ       prefetch+144(FP), R9
 	ADDQ       AX, R9
 	PREFETCHT0 (R9)
@@ -33015,7 +33062,7 @@ narrow_482:
 	PREFETCHT0 192(R9)(R8*1)
 	PREFETCHT0 256(R9)(R8*1)
 
-noprefetch_484:
+noprefetch_488:
 	VMOVUPS     (SI), Z10
 	VMOVUPS     64(SI), Z11
 	VMOVUPS     128(SI), Z12
@@ -33134,12 +33181,12 @@ noprefetch_484:
 	LEAQ        (AX)(DX*4), AX
 	LEAQ        (CX)(DX*4), CX
 	SUBQ        $0x04, DI
-	JMP         narrow_482
+	JMP         narrow_486
 
-narrowrows_483:
-narrow_485:
+narrowrows_487:
+narrow_489:
 	CMPQ    DI, $0x01
-	JLT     narrowrows_486
+	JLT     narrowrows_490
 	VMOVUPS (SI), Z10
 	VMOVUPS 64(SI), Z11
 	VMOVUPS 128(SI), Z12
@@ -33183,9 +33230,9 @@ narrow_485:
 	LEAQ    (AX)(DX*1), AX
 	LEAQ    (CX)(DX*1), CX
 	SUBQ    $0x01, DI
-	JMP     narrow_485
+	JMP     narrow_489
 
-narrowrows_486:
+narrowrows_490:
 	VMOVUPS Z0, 4160(SI)
 	VMOVUPS Z1, 8320(SI)
 	VMOVUPS Z2, 4224(SI)
@@ -33197,38 +33244,38 @@ narrowrows_486:
 	VMOVUPS Z8, 4416(SI)
 	VMOVUPS Z9, 8576(SI)
 
-narrowdone_426:
-	JMP chunkdone_424
+narrowdone_430:
+	JMP chunkdone_428
 
-wide_425:
+wide_429:
 	VPXORD Z0, Z0, Z0
 	MOVQ   buf_base+48(FP), SI
 	MOVQ   sumDy_len+8(FP), DI
 	ADDQ   $0x0f, DI
 	SHRQ   $0x04, DI
 
-clear_487:
+clear_491:
 	VMOVUPS Z0, 4160(SI)
 	VMOVUPS Z0, 8320(SI)
 	ADDQ    $0x40, SI
 	DECQ    DI
-	JNZ     clear_487
+	JNZ     clear_491
 	MOVQ    BX, SI
 	LEAQ    (DX)(DX*2), DI
 
-rows_488:
+rows_492:
 	CMPQ SI, $0x04
-	JLT  rowsdone_489
+	JLT  rowsdone_493
 	MOVQ buf_base+48(FP), R9
 	MOVQ AX, R10
 	MOVQ CX, R11
 	MOVQ sumDy_len+8(FP), R8
 	SHRQ $0x04, R8
-	JZ   vectorsodd_491
+	JZ   vectorsodd_495
 
-vectors_490:
+vectors_494:
 	CMPQ       prefetch+144(FP), $0x00
-	JEQ        noprefetch_494
+	JEQ        noprefetch_498
 	MOVQ       prefetch+144(FP), R12
 	ADDQ       R10, R12
 	PREFETCHT0 (R12)
@@ -33242,7 +33289,7 @@ vectors_490:
 	PREFETCHT0 (R12)(DX*2)
 	PREFETCHT0 (R12)(DI*1)
 
-noprefetch_494:
+noprefetch_498:
 	VMOVUPS     (R9), Z0
 	VMOVUPS     (R10), Z1
 	VMOVUPS     (R11), Z2
@@ -33272,11 +33319,11 @@ noprefetch_494:
 	ADDQ        $0x40, R11
 	ADDQ        $0x40, R9
 	DECQ        R8
-	JNZ         vectors_490
+	JNZ         vectors_494
 
-vectorsodd_491:
+vectorsodd_495:
 	TESTQ       $0x0000000f, sumDy_len+8(FP)
-	JZ          vectorsdone_493
+	JZ          vectorsdone_497
 	VMOVUPS     (R9), Z0
 	VMOVUPS.Z   (R10), K1, Z1
 	VMOVUPS.Z   (R11), K1, Z2
@@ -33303,24 +33350,24 @@ vectorsodd_491:
 	VADDPS      8320(R9), Z1, Z1
 	VMOVUPS     Z1, 8320(R9)
 
-vectorsdone_493:
+vectorsdone_497:
 	LEAQ (AX)(DX*4), AX
 	LEAQ (CX)(DX*4), CX
 	SUBQ $0x04, SI
-	JMP  rows_488
+	JMP  rows_492
 
-rowsdone_489:
-rows_495:
+rowsdone_493:
+rows_499:
 	CMPQ SI, $0x01
-	JLT  rowsdone_496
+	JLT  rowsdone_500
 	MOVQ buf_base+48(FP), R8
 	MOVQ AX, R9
 	MOVQ CX, R10
 	MOVQ sumDy_len+8(FP), DI
 	SHRQ $0x04, DI
-	JZ   vectorsodd_498
+	JZ   vectorsodd_502
 
-vectors_497:
+vectors_501:
 	VMOVUPS (R8), Z0
 	VMOVUPS (R9), Z1
 	VMOVUPS (R10), Z2
@@ -33335,11 +33382,11 @@ vectors_497:
 	ADDQ    $0x40, R10
 	ADDQ    $0x40, R8
 	DECQ    DI
-	JNZ     vectors_497
+	JNZ     vectors_501
 
-vectorsodd_498:
+vectorsodd_502:
 	TESTQ     $0x0000000f, sumDy_len+8(FP)
-	JZ        vectorsdone_500
+	JZ        vectorsdone_504
 	VMOVUPS   (R8), Z0
 	VMOVUPS.Z (R9), K1, Z1
 	VMOVUPS.Z (R10), K1, Z2
@@ -33351,14 +33398,14 @@ vectorsodd_498:
 	VADDPS    8320(R8), Z1, Z1
 	VMOVUPS   Z1, 8320(R8)
 
-vectorsdone_500:
+vectorsdone_504:
 	LEAQ (AX)(DX*1), AX
 	LEAQ (CX)(DX*1), CX
 	SUBQ $0x01, SI
-	JMP  rows_495
+	JMP  rows_499
 
-rowsdone_496:
-chunkdone_424:
+rowsdone_500:
+chunkdone_428:
 	MOVQ buf_base+48(FP), SI
 	MOVQ sumDy_base+0(FP), DI
 	MOVQ sumDyXc_base+24(FP), R8
@@ -33367,9 +33414,9 @@ chunkdone_424:
 	SHLQ $0x02, R10
 	SUBQ $0x00000040, R10
 
-singles_501:
+singles_505:
 	CMPQ          R9, R10
-	JGT           tail_502
+	JGT           tail_506
 	VMOVUPS       4160(SI)(R9*1), Z0
 	VMOVUPD       (DI)(R9*2), Z1
 	VMOVUPD       64(DI)(R9*2), Z2
@@ -33391,12 +33438,12 @@ singles_501:
 	VMOVUPD       Z1, (R8)(R9*2)
 	VMOVUPD       Z2, 64(R8)(R9*2)
 	ADDQ          $0x00000040, R9
-	JMP           singles_501
+	JMP           singles_505
 
-tail_502:
+tail_506:
 	ADDQ          $0x00000040, R10
 	CMPQ          R9, R10
-	JEQ           done_503
+	JEQ           done_507
 	VMOVUPS       4160(SI)(R9*1), Z0
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R9*2), K1, Z1
@@ -33423,15 +33470,15 @@ tail_502:
 	VMOVUPD       Z2, K2, 64(R8)(R9*2)
 	MOVQ          R10, R9
 
-done_503:
+done_507:
 	SUBQ    BX, rows+120(FP)
-	JZ      done_504
+	JZ      done_508
 	MOVQ    $0x00000020, BX
 	CMPQ    rows+120(FP), BX
 	CMOVQLT rows+120(FP), BX
-	JMP     chunk_423
+	JMP     chunk_427
 
-done_504:
+done_508:
 	VZEROUPPER
 	RET
 
@@ -33441,153 +33488,8 @@ TEXT ·gradRowsAVX512(SB), NOSPLIT, $0-208
 	PCALIGN $0x40
 
 	// gradRowsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over runs of width values.
-	CMPQ  stream+200(FP), $0x00
-	JNE   nontemporal_505
-	MOVQ  dx_base+0(FP), AX
-	MOVQ  dy_base+24(FP), CX
-	MOVQ  x_base+48(FP), DX
-	MOVQ  width+168(FP), BX
-	MOVQ  samples+176(FP), SI
-	MOVQ  stride+184(FP), DI
-	MOVQ  center_len+80(FP), R8
-	IMULQ BX, R8
-	SUBQ  R8, DI
-	SHLQ  $0x02, DI
-
-sample_506:
-	XORQ R8, R8
-
-channel_507:
-	MOVQ         center_base+72(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z0
-	MOVQ         gy_base+96(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z1
-	MOVQ         gx_base+120(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z2
-	MOVQ         g0_base+144(FP), R9
-	VBROADCASTSS (R9)(R8*4), Z3
-	MOVQ         BX, R10
-	MOVQ         AX, R9
-	NEGQ         R9
-	ANDQ         $0x3f, R9
-	SHRQ         $0x02, R9
-	JZ           aligned_508
-	CMPQ         R9, R10
-	JAE          aligned_508
-	LEAQ         kmask<>+0(SB), R11
-	MOVWLZX      (R11)(R9*2), R11
-	KMOVW        R11, K1
-	XORQ         R11, R11
-	VMOVUPS.Z    (CX)(R11*1), K1, Z4
-	VMOVUPS.Z    (DX)(R11*1), K1, Z5
-	VSUBPS       Z0, Z5, Z5
-	VFMADD213PS  Z3, Z1, Z4
-	VFMADD231PS  Z2, Z5, Z4
-	VMOVUPS      Z4, K1, (AX)(R11*1)
-	SUBQ         R9, R10
-	SHLQ         $0x02, R9
-	ADDQ         R9, AX
-	ADDQ         R9, CX
-	ADDQ         R9, DX
-
-aligned_508:
-	MOVQ    R10, R9
-	ANDQ    $0x0f, R9
-	LEAQ    kmask<>+0(SB), R11
-	MOVWLZX (R11)(R9*2), R9
-	KMOVW   R9, K1
-	XORQ    R9, R9
-	SHLQ    $0x02, R10
-	SUBQ    $0x00000100, R10
-
-blocks_512:
-	CMPQ       R9, R10
-	JGT        blocksdone_513
-	MOVQ       prefetch+192(FP), R11
-	TESTQ      R11, R11
-	JZ         noprefetch_514
-	LEAQ       (R11)(CX*1), R12
-	PREFETCHT0 (R12)(R9*1)
-	PREFETCHT0 64(R12)(R9*1)
-	PREFETCHT0 128(R12)(R9*1)
-	PREFETCHT0 192(R12)(R9*1)
-	LEAQ       (R11)(DX*1), R11
-	PREFETCHT0 (R11)(R9*1)
-	PREFETCHT0 64(R11)(R9*1)
-	PREFETCHT0 128(R11)(R9*1)
-	PREFETCHT0 192(R11)(R9*1)
-
-noprefetch_514:
-	VMOVUPS     (CX)(R9*1), Z4
-	VMOVUPS     (DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, (AX)(R9*1)
-	VMOVUPS     64(CX)(R9*1), Z4
-	VMOVUPS     64(DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, 64(AX)(R9*1)
-	VMOVUPS     128(CX)(R9*1), Z4
-	VMOVUPS     128(DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, 128(AX)(R9*1)
-	VMOVUPS     192(CX)(R9*1), Z4
-	VMOVUPS     192(DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, 192(AX)(R9*1)
-	ADDQ        $0x00000100, R9
-	JMP         blocks_512
-
-blocksdone_513:
-	ADDQ $0x000000c0, R10
-
-singles_509:
-	CMPQ        R9, R10
-	JGT         tail_510
-	VMOVUPS     (CX)(R9*1), Z4
-	VMOVUPS     (DX)(R9*1), Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, (AX)(R9*1)
-	ADDQ        $0x00000040, R9
-	JMP         singles_509
-
-tail_510:
-	ADDQ        $0x00000040, R10
-	CMPQ        R9, R10
-	JEQ         done_511
-	VMOVUPS.Z   (CX)(R9*1), K1, Z4
-	VMOVUPS.Z   (DX)(R9*1), K1, Z5
-	VSUBPS      Z0, Z5, Z5
-	VFMADD213PS Z3, Z1, Z4
-	VFMADD231PS Z2, Z5, Z4
-	VMOVUPS     Z4, K1, (AX)(R9*1)
-	MOVQ        R10, R9
-
-done_511:
-	ADDQ R9, AX
-	ADDQ R9, CX
-	ADDQ R9, DX
-	INCQ R8
-	CMPQ R8, center_len+80(FP)
-	JB   channel_507
-	ADDQ DI, AX
-	ADDQ DI, CX
-	ADDQ DI, DX
-	DECQ SI
-	JNZ  sample_506
-	VZEROUPPER
-	RET
-
-nontemporal_505:
+	CMPQ   stream+200(FP), $0x00
+	JNE    nontemporal_509
 	MOVQ   dx_base+0(FP), AX
 	MOVQ   dy_base+24(FP), CX
 	MOVQ   x_base+48(FP), DX
@@ -33600,13 +33502,10 @@ nontemporal_505:
 	SHLQ   $0x02, DI
 	VPXORD Z0, Z0, Z0
 
-sample_515:
+sample_510:
 	XORQ R8, R8
 
-channel_516:
-	LEAQ         16384(AX), R9
-	ANDQ         $-4096, R9
-	PREFETCHT0   (R9)
+channel_511:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z1
 	MOVQ         gy_base+96(FP), R9
@@ -33616,15 +33515,15 @@ channel_516:
 	MOVQ         g0_base+144(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z4
 	TESTQ        R8, R8
-	JNZ          merged_517
+	JNZ          merged_512
 	MOVQ         BX, R10
 	MOVQ         AX, R9
 	NEGQ         R9
 	ANDQ         $0x3f, R9
 	SHRQ         $0x02, R9
-	JZ           aligned_519
+	JZ           aligned_514
 	CMPQ         R9, R10
-	JAE          aligned_519
+	JAE          aligned_514
 	LEAQ         kmask<>+0(SB), R11
 	MOVWLZX      (R11)(R9*2), R11
 	KMOVW        R11, K1
@@ -33641,15 +33540,213 @@ channel_516:
 	ADDQ         R9, CX
 	ADDQ         R9, DX
 
-aligned_519:
+aligned_514:
 	MOVQ R10, R9
-	JMP  headed_518
+	JMP  headed_513
 
-merged_517:
+merged_512:
 	MOVQ        BX, R10
 	MOVQ        AX, R9
 	ANDQ        $0x3f, R9
-	JZ          mergedone_520
+	JZ          mergedone_515
+	MOVQ        R9, R11
+	SHRQ        $0x02, R11
+	LEAQ        kmask<>+0(SB), R12
+	MOVWLZX     (R12)(R11*2), R11
+	KMOVW       R11, K1
+	KNOTW       K1, K1
+	NEGQ        R9
+	VMOVUPS.Z   (CX)(R9*1), K1, Z5
+	VMOVUPS.Z   (DX)(R9*1), K1, Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD213PS Z4, Z2, Z5
+	VFMADD231PS Z3, Z6, Z5
+	VMOVAPS     Z5, K1, Z0
+	VMOVUPS     Z0, (AX)(R9*1)
+	ADDQ        $0x40, R9
+	ADDQ        R9, AX
+	ADDQ        R9, CX
+	ADDQ        R9, DX
+	SHRQ        $0x02, R9
+	SUBQ        R9, R10
+
+mergedone_515:
+	MOVQ R10, R9
+
+headed_513:
+	MOVQ    R9, R10
+	ANDQ    $0x0f, R10
+	LEAQ    kmask<>+0(SB), R11
+	MOVWLZX (R11)(R10*2), R10
+	KMOVW   R10, K1
+	XORQ    R10, R10
+	SHLQ    $0x02, R9
+	SUBQ    $0x00000100, R9
+
+blocks_519:
+	CMPQ       R10, R9
+	JGT        blocksdone_520
+	MOVQ       prefetch+192(FP), R11
+	TESTQ      R11, R11
+	JZ         noprefetch_521
+	LEAQ       (R11)(CX*1), R12
+	PREFETCHT0 (R12)(R10*1)
+	PREFETCHT0 64(R12)(R10*1)
+	PREFETCHT0 128(R12)(R10*1)
+	PREFETCHT0 192(R12)(R10*1)
+	LEAQ       (R11)(DX*1), R11
+	PREFETCHT0 (R11)(R10*1)
+	PREFETCHT0 64(R11)(R10*1)
+	PREFETCHT0 128(R11)(R10*1)
+	PREFETCHT0 192(R11)(R10*1)
+
+noprefetch_521:
+	VMOVUPS     (CX)(R10*1), Z5
+	VMOVUPS     (DX)(R10*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD213PS Z4, Z2, Z5
+	VFMADD231PS Z3, Z6, Z5
+	VMOVUPS     Z5, (AX)(R10*1)
+	VMOVUPS     64(CX)(R10*1), Z5
+	VMOVUPS     64(DX)(R10*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD213PS Z4, Z2, Z5
+	VFMADD231PS Z3, Z6, Z5
+	VMOVUPS     Z5, 64(AX)(R10*1)
+	VMOVUPS     128(CX)(R10*1), Z5
+	VMOVUPS     128(DX)(R10*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD213PS Z4, Z2, Z5
+	VFMADD231PS Z3, Z6, Z5
+	VMOVUPS     Z5, 128(AX)(R10*1)
+	VMOVUPS     192(CX)(R10*1), Z5
+	VMOVUPS     192(DX)(R10*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD213PS Z4, Z2, Z5
+	VFMADD231PS Z3, Z6, Z5
+	VMOVUPS     Z5, 192(AX)(R10*1)
+	ADDQ        $0x00000100, R10
+	JMP         blocks_519
+
+blocksdone_520:
+	ADDQ $0x000000c0, R9
+
+singles_516:
+	CMPQ        R10, R9
+	JGT         tail_517
+	VMOVUPS     (CX)(R10*1), Z5
+	VMOVUPS     (DX)(R10*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD213PS Z4, Z2, Z5
+	VFMADD231PS Z3, Z6, Z5
+	VMOVUPS     Z5, (AX)(R10*1)
+	ADDQ        $0x00000040, R10
+	JMP         singles_516
+
+tail_517:
+	ADDQ        $0x00000040, R9
+	CMPQ        R10, R9
+	JEQ         done_518
+	VMOVUPS.Z   (CX)(R10*1), K1, Z0
+	VMOVUPS.Z   (DX)(R10*1), K1, Z5
+	VSUBPS      Z1, Z5, Z5
+	VFMADD213PS Z4, Z2, Z0
+	VFMADD231PS Z3, Z5, Z0
+	VMOVAPS     Z0, Z0
+	MOVQ        R9, R10
+
+done_518:
+	ADDQ    R10, AX
+	ADDQ    R10, CX
+	ADDQ    R10, DX
+	INCQ    R8
+	CMPQ    R8, center_len+80(FP)
+	JB      channel_511
+	MOVQ    AX, R8
+	ANDQ    $0x3f, R8
+	JZ      flushed_522
+	MOVQ    R8, R9
+	SHRQ    $0x02, R9
+	LEAQ    kmask<>+0(SB), R10
+	MOVWLZX (R10)(R9*2), R9
+	KMOVW   R9, K1
+	KNOTW   K1, K1
+	KNOTW   K1, K1
+	NEGQ    R8
+	VMOVUPS Z0, K1, (AX)(R8*1)
+
+flushed_522:
+	ADDQ DI, AX
+	ADDQ DI, CX
+	ADDQ DI, DX
+	DECQ SI
+	JNZ  sample_510
+	VZEROUPPER
+	RET
+
+nontemporal_509:
+	MOVQ   dx_base+0(FP), AX
+	MOVQ   dy_base+24(FP), CX
+	MOVQ   x_base+48(FP), DX
+	MOVQ   width+168(FP), BX
+	MOVQ   samples+176(FP), SI
+	MOVQ   stride+184(FP), DI
+	MOVQ   center_len+80(FP), R8
+	IMULQ  BX, R8
+	SUBQ   R8, DI
+	SHLQ   $0x02, DI
+	VPXORD Z0, Z0, Z0
+
+sample_523:
+	XORQ R8, R8
+
+channel_524:
+	LEAQ         16384(AX), R9
+	ANDQ         $-4096, R9
+	PREFETCHT0   (R9)
+	MOVQ         center_base+72(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z1
+	MOVQ         gy_base+96(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z2
+	MOVQ         gx_base+120(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z3
+	MOVQ         g0_base+144(FP), R9
+	VBROADCASTSS (R9)(R8*4), Z4
+	TESTQ        R8, R8
+	JNZ          merged_525
+	MOVQ         BX, R10
+	MOVQ         AX, R9
+	NEGQ         R9
+	ANDQ         $0x3f, R9
+	SHRQ         $0x02, R9
+	JZ           aligned_527
+	CMPQ         R9, R10
+	JAE          aligned_527
+	LEAQ         kmask<>+0(SB), R11
+	MOVWLZX      (R11)(R9*2), R11
+	KMOVW        R11, K1
+	XORQ         R11, R11
+	VMOVUPS.Z    (CX)(R11*1), K1, Z5
+	VMOVUPS.Z    (DX)(R11*1), K1, Z6
+	VSUBPS       Z1, Z6, Z6
+	VFMADD213PS  Z4, Z2, Z5
+	VFMADD231PS  Z3, Z6, Z5
+	VMOVUPS      Z5, K1, (AX)(R11*1)
+	SUBQ         R9, R10
+	SHLQ         $0x02, R9
+	ADDQ         R9, AX
+	ADDQ         R9, CX
+	ADDQ         R9, DX
+
+aligned_527:
+	MOVQ R10, R9
+	JMP  headed_526
+
+merged_525:
+	MOVQ        BX, R10
+	MOVQ        AX, R9
+	ANDQ        $0x3f, R9
+	JZ          mergedone_528
 	MOVQ        R9, R11
 	SHRQ        $0x02, R11
 	LEAQ        kmask<>+0(SB), R12
@@ -33671,10 +33768,10 @@ merged_517:
 	SHRQ        $0x02, R9
 	SUBQ        R9, R10
 
-mergedone_520:
+mergedone_528:
 	MOVQ R10, R9
 
-headed_518:
+headed_526:
 	MOVQ    R9, R10
 	ANDQ    $0x0f, R10
 	LEAQ    kmask<>+0(SB), R11
@@ -33684,12 +33781,12 @@ headed_518:
 	SHLQ    $0x02, R9
 	SUBQ    $0x00000100, R9
 
-blocks_524:
+blocks_532:
 	CMPQ       R10, R9
-	JGT        blocksdone_525
+	JGT        blocksdone_533
 	MOVQ       prefetch+192(FP), R11
 	TESTQ      R11, R11
-	JZ         noprefetch_526
+	JZ         noprefetch_534
 	LEAQ       (R11)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -33701,7 +33798,7 @@ blocks_524:
 	PREFETCHT0 128(R11)(R10*1)
 	PREFETCHT0 192(R11)(R10*1)
 
-noprefetch_526:
+noprefetch_534:
 	LEAQ        16384(AX)(R10*1), R11
 	ANDQ        $-4096, R11
 	PREFETCHT0  (R11)
@@ -33730,14 +33827,14 @@ noprefetch_526:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, 192(AX)(R10*1)
 	ADDQ        $0x00000100, R10
-	JMP         blocks_524
+	JMP         blocks_532
 
-blocksdone_525:
+blocksdone_533:
 	ADDQ $0x000000c0, R9
 
-singles_521:
+singles_529:
 	CMPQ        R10, R9
-	JGT         tail_522
+	JGT         tail_530
 	VMOVUPS     (CX)(R10*1), Z5
 	VMOVUPS     (DX)(R10*1), Z6
 	VSUBPS      Z1, Z6, Z6
@@ -33745,12 +33842,12 @@ singles_521:
 	VFMADD231PS Z3, Z6, Z5
 	VMOVNTPS    Z5, (AX)(R10*1)
 	ADDQ        $0x00000040, R10
-	JMP         singles_521
+	JMP         singles_529
 
-tail_522:
+tail_530:
 	ADDQ        $0x00000040, R9
 	CMPQ        R10, R9
-	JEQ         done_523
+	JEQ         done_531
 	VMOVUPS.Z   (CX)(R10*1), K1, Z0
 	VMOVUPS.Z   (DX)(R10*1), K1, Z5
 	VSUBPS      Z1, Z5, Z5
@@ -33759,16 +33856,16 @@ tail_522:
 	VMOVAPS     Z0, Z0
 	MOVQ        R9, R10
 
-done_523:
+done_531:
 	ADDQ    R10, AX
 	ADDQ    R10, CX
 	ADDQ    R10, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_516
+	JB      channel_524
 	MOVQ    AX, R8
 	ANDQ    $0x3f, R8
-	JZ      flushed_527
+	JZ      flushed_535
 	MOVQ    R8, R9
 	SHRQ    $0x02, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -33779,12 +33876,12 @@ done_523:
 	NEGQ    R8
 	VMOVUPS Z0, K1, (AX)(R8*1)
 
-flushed_527:
+flushed_535:
 	ADDQ DI, AX
 	ADDQ DI, CX
 	ADDQ DI, DX
 	DECQ SI
-	JNZ  sample_515
+	JNZ  sample_523
 	SFENCE
 	VZEROUPPER
 	RET
@@ -33811,10 +33908,10 @@ TEXT ·gradShortRowsAVX512(SB), NOSPLIT, $0-208
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
 
-group_528:
+group_536:
 	XORQ R8, R8
 
-channel_529:
+channel_537:
 	MOVQ         center_base+72(FP), R9
 	VBROADCASTSS (R9)(R8*4), Z0
 	MOVQ         gy_base+96(FP), R9
@@ -33825,11 +33922,11 @@ channel_529:
 	VBROADCASTSS (R9)(R8*4), Z3
 	MOVQ         prefetch+192(FP), R9
 	TESTQ        R9, R9
-	JZ           noprefetch_530
+	JZ           noprefetch_538
 	XORQ         R10, R10
 	MOVQ         DI, R11
 
-prefetch_531:
+prefetch_539:
 	LEAQ       (R9)(CX*1), R12
 	PREFETCHT0 (R12)(R10*1)
 	PREFETCHT0 64(R12)(R10*1)
@@ -33842,23 +33939,23 @@ prefetch_531:
 	PREFETCHT0 192(R12)(R10*1)
 	ADDQ       SI, R10
 	DECQ       R11
-	JNZ        prefetch_531
+	JNZ        prefetch_539
 
-noprefetch_530:
+noprefetch_538:
 	MOVQ BX, R9
 	ANDQ $-64, R9
 	XORQ R10, R10
 
-pairs_532:
+pairs_540:
 	LEAQ 128(R10), R11
 	CMPQ R11, R9
-	JA   single_533
+	JA   single_541
 	LEAQ (R10)(SI*1), R12
 	MOVQ DI, R13
 
-down_536:
+down_544:
 	CMPQ        R13, $0x02
-	JB          downlast_537
+	JB          downlast_545
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33886,11 +33983,11 @@ down_536:
 	LEAQ        (R10)(SI*2), R10
 	LEAQ        (R12)(SI*2), R12
 	SUBQ        $0x02, R13
-	JMP         down_536
+	JMP         down_544
 
-downlast_537:
+downlast_545:
 	TESTQ       R13, R13
-	JZ          downdone_538
+	JZ          downdone_546
 	VMOVUPS     (CX)(R10*1), Z4
 	VMOVUPS     (DX)(R10*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33904,20 +34001,20 @@ downlast_537:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 64(AX)(R10*1)
 
-downdone_538:
+downdone_546:
 	MOVQ R11, R10
-	JMP  pairs_532
+	JMP  pairs_540
 
-single_533:
+single_541:
 	CMPQ R10, R9
-	JAE  tail_534
+	JAE  tail_542
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R11
 	MOVQ DI, R12
 
-down_539:
+down_547:
 	CMPQ        R12, $0x02
-	JB          downlast_540
+	JB          downlast_548
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33933,11 +34030,11 @@ down_539:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R11)(SI*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_539
+	JMP         down_547
 
-downlast_540:
+downlast_548:
 	TESTQ       R12, R12
-	JZ          downdone_541
+	JZ          downdone_549
 	VMOVUPS     (CX)(R9*1), Z4
 	VMOVUPS     (DX)(R9*1), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33945,19 +34042,19 @@ downlast_540:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (AX)(R9*1)
 
-downdone_541:
+downdone_549:
 	ADDQ $0x00000040, R10
 
-tail_534:
+tail_542:
 	CMPQ R10, BX
-	JAE  positionsdone_535
+	JAE  positionsdone_543
 	MOVQ R10, R9
 	LEAQ (R9)(SI*1), R10
 	MOVQ DI, R11
 
-down_542:
+down_550:
 	CMPQ        R11, $0x02
-	JB          downlast_543
+	JB          downlast_551
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33973,11 +34070,11 @@ down_542:
 	LEAQ        (R9)(SI*2), R9
 	LEAQ        (R10)(SI*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_542
+	JMP         down_550
 
-downlast_543:
+downlast_551:
 	TESTQ       R11, R11
-	JZ          downdone_544
+	JZ          downdone_552
 	VMOVUPS.Z   (CX)(R9*1), K1, Z4
 	VMOVUPS.Z   (DX)(R9*1), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -33985,14 +34082,14 @@ downlast_543:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, K1, (AX)(R9*1)
 
-downdone_544:
-positionsdone_535:
+downdone_552:
+positionsdone_543:
 	ADDQ    BX, AX
 	ADDQ    BX, CX
 	ADDQ    BX, DX
 	INCQ    R8
 	CMPQ    R8, center_len+80(FP)
-	JB      channel_529
+	JB      channel_537
 	MOVQ    DI, R9
 	IMULQ   SI, R9
 	IMULQ   BX, R8
@@ -34001,13 +34098,13 @@ positionsdone_535:
 	ADDQ    R9, CX
 	ADDQ    R9, DX
 	SUBQ    DI, samples+176(FP)
-	JZ      done_545
+	JZ      done_553
 	MOVQ    group+200(FP), DI
 	CMPQ    samples+176(FP), DI
 	CMOVQLT samples+176(FP), DI
-	JMP     group_528
+	JMP     group_536
 
-done_545:
+done_553:
 	VZEROUPPER
 	RET
 
@@ -34018,7 +34115,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 
 	// gradColsAVX512: dx = (x - center[i])*gx[i] + dy*gy[i] + g0[i] over rows of len(center) values.
 	CMPQ    stream+192(FP), $0x00
-	JNE     nontemporal_546
+	JNE     nontemporal_554
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -34027,12 +34124,12 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_547
+	JA      streaming_555
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_548
+	JZ      full_556
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -34046,7 +34143,7 @@ TEXT ·gradColsAVX512(SB), NOSPLIT, $0-200
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_false
 
-full_548:
+full_556:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -34110,10 +34207,10 @@ full_548:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_549:
+row_557:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_550
+	JZ         noprefetch_558
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34127,7 +34224,7 @@ row_549:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_550:
+noprefetch_558:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -34168,7 +34265,7 @@ noprefetch_550:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_549
+	JNZ         row_557
 	VZEROUPPER
 	RET
 
@@ -34218,10 +34315,10 @@ gradColsAVX512_v5_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_551:
+row_559:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_552
+	JZ         noprefetch_560
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34233,7 +34330,7 @@ row_551:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_552:
+noprefetch_560:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -34268,7 +34365,7 @@ noprefetch_552:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_551
+	JNZ         row_559
 	VZEROUPPER
 	RET
 
@@ -34310,10 +34407,10 @@ gradColsAVX512_v4_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_553:
+row_561:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_554
+	JZ         noprefetch_562
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34323,7 +34420,7 @@ row_553:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_554:
+noprefetch_562:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -34352,7 +34449,7 @@ noprefetch_554:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_553
+	JNZ         row_561
 	VZEROUPPER
 	RET
 
@@ -34386,10 +34483,10 @@ gradColsAVX512_v3_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_555:
+row_563:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_556
+	JZ         noprefetch_564
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34397,7 +34494,7 @@ row_555:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_556:
+noprefetch_564:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -34420,7 +34517,7 @@ noprefetch_556:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_555
+	JNZ         row_563
 	VZEROUPPER
 	RET
 
@@ -34446,16 +34543,16 @@ gradColsAVX512_v2_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_557:
+row_565:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_558
+	JZ         noprefetch_566
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_558:
+noprefetch_566:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -34472,7 +34569,7 @@ noprefetch_558:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_557
+	JNZ         row_565
 	VZEROUPPER
 	RET
 
@@ -34490,14 +34587,14 @@ gradColsAVX512_v1_false_false:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_559:
+row_567:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_560
+	JZ         noprefetch_568
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_560:
+noprefetch_568:
 	VMOVUPS     (DX), Z4
 	VMOVUPS     (BX), Z5
 	VSUBPS      Z0, Z5, Z5
@@ -34508,7 +34605,7 @@ noprefetch_560:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_559
+	JNZ         row_567
 	VZEROUPPER
 	RET
 
@@ -34566,10 +34663,10 @@ gradColsAVX512_v6_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_561:
+row_569:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_562
+	JZ         noprefetch_570
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34583,7 +34680,7 @@ row_561:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_562:
+noprefetch_570:
 	VMOVUPS     (DX), Z24
 	VMOVUPS     (BX), Z25
 	VSUBPS      Z0, Z25, Z25
@@ -34624,7 +34721,7 @@ noprefetch_562:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_561
+	JNZ         row_569
 	VZEROUPPER
 	RET
 
@@ -34674,10 +34771,10 @@ gradColsAVX512_v5_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_563:
+row_571:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_564
+	JZ         noprefetch_572
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34689,7 +34786,7 @@ row_563:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_564:
+noprefetch_572:
 	VMOVUPS     (DX), Z20
 	VMOVUPS     (BX), Z21
 	VSUBPS      Z0, Z21, Z21
@@ -34724,7 +34821,7 @@ noprefetch_564:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_563
+	JNZ         row_571
 	VZEROUPPER
 	RET
 
@@ -34766,10 +34863,10 @@ gradColsAVX512_v4_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_565:
+row_573:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_566
+	JZ         noprefetch_574
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34779,7 +34876,7 @@ row_565:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_566:
+noprefetch_574:
 	VMOVUPS     (DX), Z16
 	VMOVUPS     (BX), Z17
 	VSUBPS      Z0, Z17, Z17
@@ -34808,7 +34905,7 @@ noprefetch_566:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_565
+	JNZ         row_573
 	VZEROUPPER
 	RET
 
@@ -34842,10 +34939,10 @@ gradColsAVX512_v3_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_567:
+row_575:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_568
+	JZ         noprefetch_576
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -34853,7 +34950,7 @@ row_567:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_568:
+noprefetch_576:
 	VMOVUPS     (DX), Z12
 	VMOVUPS     (BX), Z13
 	VSUBPS      Z0, Z13, Z13
@@ -34876,7 +34973,7 @@ noprefetch_568:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_567
+	JNZ         row_575
 	VZEROUPPER
 	RET
 
@@ -34902,16 +34999,16 @@ gradColsAVX512_v2_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_569:
+row_577:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_570
+	JZ         noprefetch_578
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_570:
+noprefetch_578:
 	VMOVUPS     (DX), Z8
 	VMOVUPS     (BX), Z9
 	VSUBPS      Z0, Z9, Z9
@@ -34928,7 +35025,7 @@ noprefetch_570:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_569
+	JNZ         row_577
 	VZEROUPPER
 	RET
 
@@ -34946,14 +35043,14 @@ gradColsAVX512_v1_true_false:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_571:
+row_579:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_572
+	JZ         noprefetch_580
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_572:
+noprefetch_580:
 	VMOVUPS.Z   (DX), K1, Z4
 	VMOVUPS.Z   (BX), K1, Z5
 	VSUBPS      Z0, Z5, Z5
@@ -34964,11 +35061,11 @@ noprefetch_572:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_571
+	JNZ         row_579
 	VZEROUPPER
 	RET
 
-streaming_547:
+streaming_555:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -34978,17 +35075,17 @@ streaming_547:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_573:
+rows_581:
 	CMPQ R10, $0x01
-	JB   rowsdone_574
+	JB   rowsdone_582
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_578:
+blocks_586:
 	CMPQ        R11, R12
-	JGT         blocksdone_579
+	JGT         blocksdone_587
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -35030,14 +35127,14 @@ blocks_578:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_578
+	JMP         blocks_586
 
-blocksdone_579:
+blocksdone_587:
 	ADDQ $0x000000c0, R12
 
-singles_575:
+singles_583:
 	CMPQ        R11, R12
-	JGT         tail_576
+	JGT         tail_584
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -35049,12 +35146,12 @@ singles_575:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVUPS     Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_575
+	JMP         singles_583
 
-tail_576:
+tail_584:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_577
+	JEQ         done_585
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -35067,18 +35164,18 @@ tail_576:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_577:
+done_585:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_573
+	JMP  rows_581
 
-rowsdone_574:
+rowsdone_582:
 	VZEROUPPER
 	RET
 
-nontemporal_546:
+nontemporal_554:
 	MOVQ    stride+176(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    center_len+80(FP), CX
@@ -35087,12 +35184,12 @@ nontemporal_546:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    center_len+80(FP), $0x00000060
-	JA      streaming_580
+	JA      streaming_588
 	MOVQ    center_len+80(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, center_len+80(FP)
-	JZ      full_581
+	JZ      full_589
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -35106,7 +35203,7 @@ nontemporal_546:
 	CMPQ    CX, $0x06
 	JEQ     gradColsAVX512_v6_true_true
 
-full_581:
+full_589:
 	CMPQ    CX, $0x01
 	JEQ     gradColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -35170,10 +35267,10 @@ full_581:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_582:
+row_590:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_583
+	JZ         noprefetch_591
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35187,7 +35284,7 @@ row_582:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_583:
+noprefetch_591:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35231,7 +35328,7 @@ noprefetch_583:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_582
+	JNZ         row_590
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35282,10 +35379,10 @@ gradColsAVX512_v5_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_584:
+row_592:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_585
+	JZ         noprefetch_593
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35297,7 +35394,7 @@ row_584:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_585:
+noprefetch_593:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35335,7 +35432,7 @@ noprefetch_585:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_584
+	JNZ         row_592
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35378,10 +35475,10 @@ gradColsAVX512_v4_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_586:
+row_594:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_587
+	JZ         noprefetch_595
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35391,7 +35488,7 @@ row_586:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_587:
+noprefetch_595:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35423,7 +35520,7 @@ noprefetch_587:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_586
+	JNZ         row_594
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35458,10 +35555,10 @@ gradColsAVX512_v3_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_588:
+row_596:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_589
+	JZ         noprefetch_597
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35469,7 +35566,7 @@ row_588:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_589:
+noprefetch_597:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35495,7 +35592,7 @@ noprefetch_589:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_588
+	JNZ         row_596
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35522,16 +35619,16 @@ gradColsAVX512_v2_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_590:
+row_598:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_591
+	JZ         noprefetch_599
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_591:
+noprefetch_599:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35551,7 +35648,7 @@ noprefetch_591:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_590
+	JNZ         row_598
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35570,14 +35667,14 @@ gradColsAVX512_v1_false_true:
 	MOVQ    x_base+48(FP), BX
 	MOVQ    rows+168(FP), SI
 
-row_592:
+row_600:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_593
+	JZ         noprefetch_601
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_593:
+noprefetch_601:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35591,7 +35688,7 @@ noprefetch_593:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_592
+	JNZ         row_600
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35650,10 +35747,10 @@ gradColsAVX512_v6_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_594:
+row_602:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_595
+	JZ         noprefetch_603
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35667,7 +35764,7 @@ row_594:
 	PREFETCHT0 256(BX)(DI*1)
 	PREFETCHT0 320(BX)(DI*1)
 
-noprefetch_595:
+noprefetch_603:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35711,7 +35808,7 @@ noprefetch_595:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_594
+	JNZ         row_602
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35762,10 +35859,10 @@ gradColsAVX512_v5_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_596:
+row_604:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_597
+	JZ         noprefetch_605
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35777,7 +35874,7 @@ row_596:
 	PREFETCHT0 192(BX)(DI*1)
 	PREFETCHT0 256(BX)(DI*1)
 
-noprefetch_597:
+noprefetch_605:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35815,7 +35912,7 @@ noprefetch_597:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_596
+	JNZ         row_604
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35858,10 +35955,10 @@ gradColsAVX512_v4_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_598:
+row_606:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_599
+	JZ         noprefetch_607
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35871,7 +35968,7 @@ row_598:
 	PREFETCHT0 128(BX)(DI*1)
 	PREFETCHT0 192(BX)(DI*1)
 
-noprefetch_599:
+noprefetch_607:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35903,7 +36000,7 @@ noprefetch_599:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_598
+	JNZ         row_606
 	SFENCE
 	VZEROUPPER
 	RET
@@ -35938,10 +36035,10 @@ gradColsAVX512_v3_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_600:
+row_608:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_601
+	JZ         noprefetch_609
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 128(DX)(DI*1)
@@ -35949,7 +36046,7 @@ row_600:
 	PREFETCHT0 64(BX)(DI*1)
 	PREFETCHT0 128(BX)(DI*1)
 
-noprefetch_601:
+noprefetch_609:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -35975,7 +36072,7 @@ noprefetch_601:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_600
+	JNZ         row_608
 	SFENCE
 	VZEROUPPER
 	RET
@@ -36002,16 +36099,16 @@ gradColsAVX512_v2_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_602:
+row_610:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_603
+	JZ         noprefetch_611
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 64(DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 	PREFETCHT0 64(BX)(DI*1)
 
-noprefetch_603:
+noprefetch_611:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -36031,7 +36128,7 @@ noprefetch_603:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_602
+	JNZ         row_610
 	SFENCE
 	VZEROUPPER
 	RET
@@ -36050,14 +36147,14 @@ gradColsAVX512_v1_true_true:
 	MOVQ      x_base+48(FP), BX
 	MOVQ      rows+168(FP), SI
 
-row_604:
+row_612:
 	MOVQ       prefetch+184(FP), DI
 	TESTQ      DI, DI
-	JZ         noprefetch_605
+	JZ         noprefetch_613
 	PREFETCHT0 (DX)(DI*1)
 	PREFETCHT0 (BX)(DI*1)
 
-noprefetch_605:
+noprefetch_613:
 	LEAQ        16384(CX), DI
 	ANDQ        $-4096, DI
 	PREFETCHT0  (DI)
@@ -36071,12 +36168,12 @@ noprefetch_605:
 	ADDQ        AX, DX
 	ADDQ        AX, BX
 	DECQ        SI
-	JNZ         row_604
+	JNZ         row_612
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_580:
+streaming_588:
 	MOVQ dx_base+0(FP), CX
 	MOVQ dy_base+24(FP), DX
 	MOVQ x_base+48(FP), BX
@@ -36086,17 +36183,17 @@ streaming_580:
 	MOVQ g0_base+144(FP), R9
 	MOVQ rows+168(FP), R10
 
-rows_606:
+rows_614:
 	CMPQ R10, $0x04
-	JB   rowsdone_607
+	JB   rowsdone_615
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_611:
+blocks_619:
 	CMPQ        R11, R12
-	JGT         blocksdone_612
+	JGT         blocksdone_620
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -36217,14 +36314,14 @@ blocks_611:
 	VFMADD231PS Z14, Z1, Z0
 	VMOVNTPS    Z0, 192(CX)(R13*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_611
+	JMP         blocks_619
 
-blocksdone_612:
+blocksdone_620:
 	ADDQ $0x000000c0, R12
 
-singles_608:
+singles_616:
 	CMPQ        R11, R12
-	JGT         tail_609
+	JGT         tail_617
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -36258,12 +36355,12 @@ singles_608:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R13*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_608
+	JMP         singles_616
 
-tail_609:
+tail_617:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_610
+	JEQ         done_618
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -36297,7 +36394,7 @@ tail_609:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_610:
+done_618:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -36311,20 +36408,20 @@ done_610:
 	ADDQ AX, BX
 	ADDQ AX, BX
 	SUBQ $0x04, R10
-	JMP  rows_606
+	JMP  rows_614
 
-rowsdone_607:
-rows_613:
+rowsdone_615:
+rows_621:
 	CMPQ R10, $0x01
-	JB   rowsdone_614
+	JB   rowsdone_622
 	XORQ R11, R11
 	MOVQ center_len+80(FP), R12
 	SHLQ $0x02, R12
 	SUBQ $0x00000100, R12
 
-blocks_618:
+blocks_626:
 	CMPQ        R11, R12
-	JGT         blocksdone_619
+	JGT         blocksdone_627
 	LEAQ        16384(CX)(R11*1), R13
 	ANDQ        $-4096, R13
 	PREFETCHT0  (R13)
@@ -36369,14 +36466,14 @@ blocks_618:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, 192(CX)(R11*1)
 	ADDQ        $0x00000100, R11
-	JMP         blocks_618
+	JMP         blocks_626
 
-blocksdone_619:
+blocksdone_627:
 	ADDQ $0x000000c0, R12
 
-singles_615:
+singles_623:
 	CMPQ        R11, R12
-	JGT         tail_616
+	JGT         tail_624
 	VMOVUPS     (SI)(R11*1), Z0
 	VMOVUPS     (DI)(R11*1), Z1
 	VMOVUPS     (R8)(R11*1), Z2
@@ -36388,12 +36485,12 @@ singles_615:
 	VFMADD231PS Z2, Z5, Z4
 	VMOVNTPS    Z4, (CX)(R11*1)
 	ADDQ        $0x00000040, R11
-	JMP         singles_615
+	JMP         singles_623
 
-tail_616:
+tail_624:
 	ADDQ        $0x00000040, R12
 	CMPQ        R11, R12
-	JEQ         done_617
+	JEQ         done_625
 	VMOVUPS.Z   (SI)(R11*1), K1, Z0
 	VMOVUPS.Z   (DI)(R11*1), K1, Z1
 	VMOVUPS.Z   (R8)(R11*1), K1, Z2
@@ -36406,14 +36503,14 @@ tail_616:
 	VMOVUPS     Z4, K1, (CX)(R11*1)
 	MOVQ        R12, R11
 
-done_617:
+done_625:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	ADDQ AX, BX
 	SUBQ $0x01, R10
-	JMP  rows_613
+	JMP  rows_621
 
-rowsdone_614:
+rowsdone_622:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -36438,9 +36535,9 @@ TEXT ·finiteAVX512(SB), NOSPLIT, $0-49
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_620:
+singles_628:
 	CMPQ    BX, DX
-	JGT     tail_621
+	JGT     tail_629
 	VMOVUPD (AX)(BX*2), Z2
 	VMOVUPD 64(AX)(BX*2), Z3
 	VMOVUPD (CX)(BX*2), Z4
@@ -36452,12 +36549,12 @@ singles_620:
 	VSUBPD  Z3, Z3, Z3
 	VADDPD  Z3, Z1, Z1
 	ADDQ    $0x00000040, BX
-	JMP     singles_620
+	JMP     singles_628
 
-tail_621:
+tail_629:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_622
+	JEQ       done_630
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (AX)(BX*2), K1, Z2
 	VMOVUPD.Z 64(AX)(BX*2), K2, Z3
@@ -36472,7 +36569,7 @@ tail_621:
 	VADDPD    Z3, Z1, Z1
 	MOVQ      DX, BX
 
-done_622:
+done_630:
 	VADDPD   Z1, Z0, Z0
 	VPTESTMQ Z0, Z0, K1
 	KORTESTW K1, K1
@@ -36504,9 +36601,9 @@ TEXT ·invStdAVX512(SB), NOSPLIT, $0-64
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_623:
+singles_631:
 	CMPQ    BX, DX
-	JGT     tail_624
+	JGT     tail_632
 	VMOVUPD (CX)(BX*2), Z3
 	VMOVUPD 64(CX)(BX*2), Z4
 	VMULPD  Z0, Z3, Z3
@@ -36520,12 +36617,12 @@ singles_623:
 	VMOVUPD Z3, (AX)(BX*2)
 	VMOVUPD Z4, 64(AX)(BX*2)
 	ADDQ    $0x00000040, BX
-	JMP     singles_623
+	JMP     singles_631
 
-tail_624:
+tail_632:
 	ADDQ      $0x00000040, DX
 	CMPQ      BX, DX
-	JEQ       done_625
+	JEQ       done_633
 	KSHIFTRW  $0x08, K1, K2
 	VMOVUPD.Z (CX)(BX*2), K1, Z3
 	VMOVUPD.Z 64(CX)(BX*2), K2, Z4
@@ -36542,7 +36639,7 @@ tail_624:
 	VMOVUPD   Z4, K2, 64(AX)(BX*2)
 	MOVQ      DX, BX
 
-done_625:
+done_633:
 	VZEROUPPER
 	RET
 
@@ -36572,9 +36669,9 @@ TEXT ·foldAVX512(SB), NOSPLIT, $0-200
 	SHLQ         $0x02, R10
 	SUBQ         $0x00000040, R10
 
-singles_626:
+singles_634:
 	CMPQ          R11, R10
-	JGT           tail_627
+	JGT           tail_635
 	VMOVUPD       (BX)(R11*2), Z2
 	VMOVUPD       64(BX)(R11*2), Z3
 	VMOVUPD       (SI)(R11*2), Z4
@@ -36648,12 +36745,12 @@ singles_626:
 	VINSERTF64X4  $0x01, Y3, Z2, Z2
 	VMOVUPS       Z2, (DX)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_626
+	JMP           singles_634
 
-tail_627:
+tail_635:
 	ADDQ          $0x00000040, R10
 	CMPQ          R11, R10
-	JEQ           done_628
+	JEQ           done_636
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R11*2), K1, Z2
 	VMOVUPD.Z     64(BX)(R11*2), K2, Z3
@@ -36731,7 +36828,7 @@ tail_627:
 	VMOVUPS       Z1, K1, (DX)(R11*1)
 	MOVQ          R10, R11
 
-done_628:
+done_636:
 	VZEROUPPER
 	RET
 
@@ -36741,119 +36838,8 @@ TEXT ·scaleRowsAVX512(SB), NOSPLIT, $0-136
 	PCALIGN $0x40
 
 	// scaleRowsAVX512: y = x*scale[i] + shift[i] over runs of width values.
-	CMPQ  stream+128(FP), $0x00
-	JNE   nontemporal_629
-	MOVQ  y_base+0(FP), AX
-	MOVQ  x_base+24(FP), CX
-	MOVQ  width+96(FP), DX
-	MOVQ  samples+104(FP), BX
-	MOVQ  stride+112(FP), SI
-	MOVQ  scale_len+56(FP), DI
-	IMULQ DX, DI
-	SUBQ  DI, SI
-	SHLQ  $0x02, SI
-
-sample_630:
-	XORQ DI, DI
-
-channel_631:
-	MOVQ         scale_base+48(FP), R8
-	VBROADCASTSS (R8)(DI*4), Z0
-	MOVQ         shift_base+72(FP), R8
-	VBROADCASTSS (R8)(DI*4), Z1
-	MOVQ         DX, R9
-	MOVQ         AX, R8
-	NEGQ         R8
-	ANDQ         $0x3f, R8
-	SHRQ         $0x02, R8
-	JZ           aligned_632
-	CMPQ         R8, R9
-	JAE          aligned_632
-	LEAQ         kmask<>+0(SB), R10
-	MOVWLZX      (R10)(R8*2), R10
-	KMOVW        R10, K1
-	XORQ         R10, R10
-	VMOVUPS.Z    (CX)(R10*1), K1, Z2
-	VFMADD213PS  Z1, Z0, Z2
-	VMOVUPS      Z2, K1, (AX)(R10*1)
-	SUBQ         R8, R9
-	SHLQ         $0x02, R8
-	ADDQ         R8, AX
-	ADDQ         R8, CX
-
-aligned_632:
-	MOVQ    R9, R8
-	ANDQ    $0x0f, R8
-	LEAQ    kmask<>+0(SB), R10
-	MOVWLZX (R10)(R8*2), R8
-	KMOVW   R8, K1
-	XORQ    R8, R8
-	SHLQ    $0x02, R9
-	SUBQ    $0x00000100, R9
-
-blocks_636:
-	CMPQ       R8, R9
-	JGT        blocksdone_637
-	MOVQ       prefetch+120(FP), R10
-	TESTQ      R10, R10
-	JZ         noprefetch_638
-	LEAQ       (R10)(CX*1), R10
-	PREFETCHT0 (R10)(R8*1)
-	PREFETCHT0 64(R10)(R8*1)
-	PREFETCHT0 128(R10)(R8*1)
-	PREFETCHT0 192(R10)(R8*1)
-
-noprefetch_638:
-	VMOVUPS     (CX)(R8*1), Z2
-	VFMADD213PS Z1, Z0, Z2
-	VMOVUPS     Z2, (AX)(R8*1)
-	VMOVUPS     64(CX)(R8*1), Z2
-	VFMADD213PS Z1, Z0, Z2
-	VMOVUPS     Z2, 64(AX)(R8*1)
-	VMOVUPS     128(CX)(R8*1), Z2
-	VFMADD213PS Z1, Z0, Z2
-	VMOVUPS     Z2, 128(AX)(R8*1)
-	VMOVUPS     192(CX)(R8*1), Z2
-	VFMADD213PS Z1, Z0, Z2
-	VMOVUPS     Z2, 192(AX)(R8*1)
-	ADDQ        $0x00000100, R8
-	JMP         blocks_636
-
-blocksdone_637:
-	ADDQ $0x000000c0, R9
-
-singles_633:
-	CMPQ        R8, R9
-	JGT         tail_634
-	VMOVUPS     (CX)(R8*1), Z2
-	VFMADD213PS Z1, Z0, Z2
-	VMOVUPS     Z2, (AX)(R8*1)
-	ADDQ        $0x00000040, R8
-	JMP         singles_633
-
-tail_634:
-	ADDQ        $0x00000040, R9
-	CMPQ        R8, R9
-	JEQ         done_635
-	VMOVUPS.Z   (CX)(R8*1), K1, Z2
-	VFMADD213PS Z1, Z0, Z2
-	VMOVUPS     Z2, K1, (AX)(R8*1)
-	MOVQ        R9, R8
-
-done_635:
-	ADDQ R8, AX
-	ADDQ R8, CX
-	INCQ DI
-	CMPQ DI, scale_len+56(FP)
-	JB   channel_631
-	ADDQ SI, AX
-	ADDQ SI, CX
-	DECQ BX
-	JNZ  sample_630
-	VZEROUPPER
-	RET
-
-nontemporal_629:
+	CMPQ   stream+128(FP), $0x00
+	JNE    nontemporal_637
 	MOVQ   y_base+0(FP), AX
 	MOVQ   x_base+24(FP), CX
 	MOVQ   width+96(FP), DX
@@ -36865,27 +36851,24 @@ nontemporal_629:
 	SHLQ   $0x02, SI
 	VPXORD Z0, Z0, Z0
 
-sample_639:
+sample_638:
 	XORQ DI, DI
 
-channel_640:
-	LEAQ         16384(AX), R8
-	ANDQ         $-4096, R8
-	PREFETCHT0   (R8)
+channel_639:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z1
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z2
 	TESTQ        DI, DI
-	JNZ          merged_641
+	JNZ          merged_640
 	MOVQ         DX, R9
 	MOVQ         AX, R8
 	NEGQ         R8
 	ANDQ         $0x3f, R8
 	SHRQ         $0x02, R8
-	JZ           aligned_643
+	JZ           aligned_642
 	CMPQ         R8, R9
-	JAE          aligned_643
+	JAE          aligned_642
 	LEAQ         kmask<>+0(SB), R10
 	MOVWLZX      (R10)(R8*2), R10
 	KMOVW        R10, K1
@@ -36898,15 +36881,175 @@ channel_640:
 	ADDQ         R8, AX
 	ADDQ         R8, CX
 
-aligned_643:
+aligned_642:
 	MOVQ R9, R8
-	JMP  headed_642
+	JMP  headed_641
 
-merged_641:
+merged_640:
 	MOVQ        DX, R9
 	MOVQ        AX, R8
 	ANDQ        $0x3f, R8
-	JZ          mergedone_644
+	JZ          mergedone_643
+	MOVQ        R8, R10
+	SHRQ        $0x02, R10
+	LEAQ        kmask<>+0(SB), R11
+	MOVWLZX     (R11)(R10*2), R10
+	KMOVW       R10, K1
+	KNOTW       K1, K1
+	NEGQ        R8
+	VMOVUPS.Z   (CX)(R8*1), K1, Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVAPS     Z3, K1, Z0
+	VMOVUPS     Z0, (AX)(R8*1)
+	ADDQ        $0x40, R8
+	ADDQ        R8, AX
+	ADDQ        R8, CX
+	SHRQ        $0x02, R8
+	SUBQ        R8, R9
+
+mergedone_643:
+	MOVQ R9, R8
+
+headed_641:
+	MOVQ    R8, R9
+	ANDQ    $0x0f, R9
+	LEAQ    kmask<>+0(SB), R10
+	MOVWLZX (R10)(R9*2), R9
+	KMOVW   R9, K1
+	XORQ    R9, R9
+	SHLQ    $0x02, R8
+	SUBQ    $0x00000100, R8
+
+blocks_647:
+	CMPQ       R9, R8
+	JGT        blocksdone_648
+	MOVQ       prefetch+120(FP), R10
+	TESTQ      R10, R10
+	JZ         noprefetch_649
+	LEAQ       (R10)(CX*1), R10
+	PREFETCHT0 (R10)(R9*1)
+	PREFETCHT0 64(R10)(R9*1)
+	PREFETCHT0 128(R10)(R9*1)
+	PREFETCHT0 192(R10)(R9*1)
+
+noprefetch_649:
+	VMOVUPS     (CX)(R9*1), Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, (AX)(R9*1)
+	VMOVUPS     64(CX)(R9*1), Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, 64(AX)(R9*1)
+	VMOVUPS     128(CX)(R9*1), Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, 128(AX)(R9*1)
+	VMOVUPS     192(CX)(R9*1), Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, 192(AX)(R9*1)
+	ADDQ        $0x00000100, R9
+	JMP         blocks_647
+
+blocksdone_648:
+	ADDQ $0x000000c0, R8
+
+singles_644:
+	CMPQ        R9, R8
+	JGT         tail_645
+	VMOVUPS     (CX)(R9*1), Z3
+	VFMADD213PS Z2, Z1, Z3
+	VMOVUPS     Z3, (AX)(R9*1)
+	ADDQ        $0x00000040, R9
+	JMP         singles_644
+
+tail_645:
+	ADDQ        $0x00000040, R8
+	CMPQ        R9, R8
+	JEQ         done_646
+	VMOVUPS.Z   (CX)(R9*1), K1, Z0
+	VFMADD213PS Z2, Z1, Z0
+	VMOVAPS     Z0, Z0
+	MOVQ        R8, R9
+
+done_646:
+	ADDQ    R9, AX
+	ADDQ    R9, CX
+	INCQ    DI
+	CMPQ    DI, scale_len+56(FP)
+	JB      channel_639
+	MOVQ    AX, DI
+	ANDQ    $0x3f, DI
+	JZ      flushed_650
+	MOVQ    DI, R8
+	SHRQ    $0x02, R8
+	LEAQ    kmask<>+0(SB), R9
+	MOVWLZX (R9)(R8*2), R8
+	KMOVW   R8, K1
+	KNOTW   K1, K1
+	KNOTW   K1, K1
+	NEGQ    DI
+	VMOVUPS Z0, K1, (AX)(DI*1)
+
+flushed_650:
+	ADDQ SI, AX
+	ADDQ SI, CX
+	DECQ BX
+	JNZ  sample_638
+	VZEROUPPER
+	RET
+
+nontemporal_637:
+	MOVQ   y_base+0(FP), AX
+	MOVQ   x_base+24(FP), CX
+	MOVQ   width+96(FP), DX
+	MOVQ   samples+104(FP), BX
+	MOVQ   stride+112(FP), SI
+	MOVQ   scale_len+56(FP), DI
+	IMULQ  DX, DI
+	SUBQ   DI, SI
+	SHLQ   $0x02, SI
+	VPXORD Z0, Z0, Z0
+
+sample_651:
+	XORQ DI, DI
+
+channel_652:
+	LEAQ         16384(AX), R8
+	ANDQ         $-4096, R8
+	PREFETCHT0   (R8)
+	MOVQ         scale_base+48(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z1
+	MOVQ         shift_base+72(FP), R8
+	VBROADCASTSS (R8)(DI*4), Z2
+	TESTQ        DI, DI
+	JNZ          merged_653
+	MOVQ         DX, R9
+	MOVQ         AX, R8
+	NEGQ         R8
+	ANDQ         $0x3f, R8
+	SHRQ         $0x02, R8
+	JZ           aligned_655
+	CMPQ         R8, R9
+	JAE          aligned_655
+	LEAQ         kmask<>+0(SB), R10
+	MOVWLZX      (R10)(R8*2), R10
+	KMOVW        R10, K1
+	XORQ         R10, R10
+	VMOVUPS.Z    (CX)(R10*1), K1, Z3
+	VFMADD213PS  Z2, Z1, Z3
+	VMOVUPS      Z3, K1, (AX)(R10*1)
+	SUBQ         R8, R9
+	SHLQ         $0x02, R8
+	ADDQ         R8, AX
+	ADDQ         R8, CX
+
+aligned_655:
+	MOVQ R9, R8
+	JMP  headed_654
+
+merged_653:
+	MOVQ        DX, R9
+	MOVQ        AX, R8
+	ANDQ        $0x3f, R8
+	JZ          mergedone_656
 	MOVQ        R8, R10
 	SHRQ        $0x02, R10
 	LEAQ        kmask<>+0(SB), R11
@@ -36924,10 +37067,10 @@ merged_641:
 	SHRQ        $0x02, R8
 	SUBQ        R8, R9
 
-mergedone_644:
+mergedone_656:
 	MOVQ R9, R8
 
-headed_642:
+headed_654:
 	MOVQ    R8, R9
 	ANDQ    $0x0f, R9
 	LEAQ    kmask<>+0(SB), R10
@@ -36937,19 +37080,19 @@ headed_642:
 	SHLQ    $0x02, R8
 	SUBQ    $0x00000100, R8
 
-blocks_648:
+blocks_660:
 	CMPQ       R9, R8
-	JGT        blocksdone_649
+	JGT        blocksdone_661
 	MOVQ       prefetch+120(FP), R10
 	TESTQ      R10, R10
-	JZ         noprefetch_650
+	JZ         noprefetch_662
 	LEAQ       (R10)(CX*1), R10
 	PREFETCHT0 (R10)(R9*1)
 	PREFETCHT0 64(R10)(R9*1)
 	PREFETCHT0 128(R10)(R9*1)
 	PREFETCHT0 192(R10)(R9*1)
 
-noprefetch_650:
+noprefetch_662:
 	LEAQ        16384(AX)(R9*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -36966,38 +37109,38 @@ noprefetch_650:
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, 192(AX)(R9*1)
 	ADDQ        $0x00000100, R9
-	JMP         blocks_648
+	JMP         blocks_660
 
-blocksdone_649:
+blocksdone_661:
 	ADDQ $0x000000c0, R8
 
-singles_645:
+singles_657:
 	CMPQ        R9, R8
-	JGT         tail_646
+	JGT         tail_658
 	VMOVUPS     (CX)(R9*1), Z3
 	VFMADD213PS Z2, Z1, Z3
 	VMOVNTPS    Z3, (AX)(R9*1)
 	ADDQ        $0x00000040, R9
-	JMP         singles_645
+	JMP         singles_657
 
-tail_646:
+tail_658:
 	ADDQ        $0x00000040, R8
 	CMPQ        R9, R8
-	JEQ         done_647
+	JEQ         done_659
 	VMOVUPS.Z   (CX)(R9*1), K1, Z0
 	VFMADD213PS Z2, Z1, Z0
 	VMOVAPS     Z0, Z0
 	MOVQ        R8, R9
 
-done_647:
+done_659:
 	ADDQ    R9, AX
 	ADDQ    R9, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_640
+	JB      channel_652
 	MOVQ    AX, DI
 	ANDQ    $0x3f, DI
-	JZ      flushed_651
+	JZ      flushed_663
 	MOVQ    DI, R8
 	SHRQ    $0x02, R8
 	LEAQ    kmask<>+0(SB), R9
@@ -37008,11 +37151,11 @@ done_647:
 	NEGQ    DI
 	VMOVUPS Z0, K1, (AX)(DI*1)
 
-flushed_651:
+flushed_663:
 	ADDQ SI, AX
 	ADDQ SI, CX
 	DECQ BX
-	JNZ  sample_639
+	JNZ  sample_651
 	SFENCE
 	VZEROUPPER
 	RET
@@ -37038,21 +37181,21 @@ TEXT ·scaleShortRowsAVX512(SB), NOSPLIT, $0-136
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
 
-group_652:
+group_664:
 	XORQ DI, DI
 
-channel_653:
+channel_665:
 	MOVQ         scale_base+48(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z0
 	MOVQ         shift_base+72(FP), R8
 	VBROADCASTSS (R8)(DI*4), Z1
 	MOVQ         prefetch+120(FP), R8
 	TESTQ        R8, R8
-	JZ           noprefetch_654
+	JZ           noprefetch_666
 	XORQ         R9, R9
 	MOVQ         SI, R10
 
-prefetch_655:
+prefetch_667:
 	LEAQ       (R8)(CX*1), R11
 	PREFETCHT0 (R11)(R9*1)
 	PREFETCHT0 64(R11)(R9*1)
@@ -37060,23 +37203,23 @@ prefetch_655:
 	PREFETCHT0 192(R11)(R9*1)
 	ADDQ       BX, R9
 	DECQ       R10
-	JNZ        prefetch_655
+	JNZ        prefetch_667
 
-noprefetch_654:
+noprefetch_666:
 	MOVQ DX, R8
 	ANDQ $-64, R8
 	XORQ R9, R9
 
-pairs_656:
+pairs_668:
 	LEAQ 128(R9), R10
 	CMPQ R10, R8
-	JA   single_657
+	JA   single_669
 	LEAQ (R9)(BX*1), R11
 	MOVQ SI, R12
 
-down_660:
+down_672:
 	CMPQ        R12, $0x02
-	JB          downlast_661
+	JB          downlast_673
 	VMOVUPS     (CX)(R9*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R9*1)
@@ -37092,11 +37235,11 @@ down_660:
 	LEAQ        (R9)(BX*2), R9
 	LEAQ        (R11)(BX*2), R11
 	SUBQ        $0x02, R12
-	JMP         down_660
+	JMP         down_672
 
-downlast_661:
+downlast_673:
 	TESTQ       R12, R12
-	JZ          downdone_662
+	JZ          downdone_674
 	VMOVUPS     (CX)(R9*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R9*1)
@@ -37104,20 +37247,20 @@ downlast_661:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 64(AX)(R9*1)
 
-downdone_662:
+downdone_674:
 	MOVQ R10, R9
-	JMP  pairs_656
+	JMP  pairs_668
 
-single_657:
+single_669:
 	CMPQ R9, R8
-	JAE  tail_658
+	JAE  tail_670
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R10
 	MOVQ SI, R11
 
-down_663:
+down_675:
 	CMPQ        R11, $0x02
-	JB          downlast_664
+	JB          downlast_676
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
@@ -37127,28 +37270,28 @@ down_663:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R10)(BX*2), R10
 	SUBQ        $0x02, R11
-	JMP         down_663
+	JMP         down_675
 
-downlast_664:
+downlast_676:
 	TESTQ       R11, R11
-	JZ          downdone_665
+	JZ          downdone_677
 	VMOVUPS     (CX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (AX)(R8*1)
 
-downdone_665:
+downdone_677:
 	ADDQ $0x00000040, R9
 
-tail_658:
+tail_670:
 	CMPQ R9, DX
-	JAE  positionsdone_659
+	JAE  positionsdone_671
 	MOVQ R9, R8
 	LEAQ (R8)(BX*1), R9
 	MOVQ SI, R10
 
-down_666:
+down_678:
 	CMPQ        R10, $0x02
-	JB          downlast_667
+	JB          downlast_679
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
@@ -37158,22 +37301,22 @@ down_666:
 	LEAQ        (R8)(BX*2), R8
 	LEAQ        (R9)(BX*2), R9
 	SUBQ        $0x02, R10
-	JMP         down_666
+	JMP         down_678
 
-downlast_667:
+downlast_679:
 	TESTQ       R10, R10
-	JZ          downdone_668
+	JZ          downdone_680
 	VMOVUPS.Z   (CX)(R8*1), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (AX)(R8*1)
 
-downdone_668:
-positionsdone_659:
+downdone_680:
+positionsdone_671:
 	ADDQ    DX, AX
 	ADDQ    DX, CX
 	INCQ    DI
 	CMPQ    DI, scale_len+56(FP)
-	JB      channel_653
+	JB      channel_665
 	MOVQ    SI, R8
 	IMULQ   BX, R8
 	IMULQ   DX, DI
@@ -37181,13 +37324,13 @@ positionsdone_659:
 	ADDQ    R8, AX
 	ADDQ    R8, CX
 	SUBQ    SI, samples+104(FP)
-	JZ      done_669
+	JZ      done_681
 	MOVQ    group+128(FP), SI
 	CMPQ    samples+104(FP), SI
 	CMOVQLT samples+104(FP), SI
-	JMP     group_652
+	JMP     group_664
 
-done_669:
+done_681:
 	VZEROUPPER
 	RET
 
@@ -37198,7 +37341,7 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 
 	// scaleColsAVX512: y = x*scale[i] + shift[i] over rows of len(scale) values.
 	CMPQ    stream+120(FP), $0x00
-	JNE     nontemporal_670
+	JNE     nontemporal_682
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -37207,12 +37350,12 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    scale_len+56(FP), $0x00000060
-	JA      streaming_671
+	JA      streaming_683
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, scale_len+56(FP)
-	JZ      full_672
+	JZ      full_684
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_true_false
 	CMPQ    CX, $0x02
@@ -37226,7 +37369,7 @@ TEXT ·scaleColsAVX512(SB), NOSPLIT, $0-128
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX512_v6_true_false
 
-full_672:
+full_684:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_false_false
 	CMPQ    CX, $0x02
@@ -37265,10 +37408,10 @@ full_672:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_673:
+row_685:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_674
+	JZ         noprefetch_686
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -37276,7 +37419,7 @@ row_673:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_674:
+noprefetch_686:
 	VMOVUPS     (DX), Z12
 	VFMADD213PS Z1, Z0, Z12
 	VMOVUPS     Z12, (CX)
@@ -37298,7 +37441,7 @@ noprefetch_674:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_673
+	JNZ         row_685
 	VZEROUPPER
 	RET
 
@@ -37327,17 +37470,17 @@ scaleColsAVX512_v5_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_675:
+row_687:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_676
+	JZ         noprefetch_688
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_676:
+noprefetch_688:
 	VMOVUPS     (DX), Z10
 	VFMADD213PS Z1, Z0, Z10
 	VMOVUPS     Z10, (CX)
@@ -37356,7 +37499,7 @@ noprefetch_676:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_675
+	JNZ         row_687
 	VZEROUPPER
 	RET
 
@@ -37381,16 +37524,16 @@ scaleColsAVX512_v4_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_677:
+row_689:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_678
+	JZ         noprefetch_690
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_678:
+noprefetch_690:
 	VMOVUPS     (DX), Z8
 	VFMADD213PS Z1, Z0, Z8
 	VMOVUPS     Z8, (CX)
@@ -37406,7 +37549,7 @@ noprefetch_678:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_677
+	JNZ         row_689
 	VZEROUPPER
 	RET
 
@@ -37427,15 +37570,15 @@ scaleColsAVX512_v3_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_679:
+row_691:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_680
+	JZ         noprefetch_692
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_680:
+noprefetch_692:
 	VMOVUPS     (DX), Z6
 	VFMADD213PS Z1, Z0, Z6
 	VMOVUPS     Z6, (CX)
@@ -37448,7 +37591,7 @@ noprefetch_680:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_679
+	JNZ         row_691
 	VZEROUPPER
 	RET
 
@@ -37465,14 +37608,14 @@ scaleColsAVX512_v2_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_681:
+row_693:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_682
+	JZ         noprefetch_694
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_682:
+noprefetch_694:
 	VMOVUPS     (DX), Z4
 	VFMADD213PS Z1, Z0, Z4
 	VMOVUPS     Z4, (CX)
@@ -37482,7 +37625,7 @@ noprefetch_682:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_681
+	JNZ         row_693
 	VZEROUPPER
 	RET
 
@@ -37495,20 +37638,20 @@ scaleColsAVX512_v1_false_false:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_683:
+row_695:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_684
+	JZ         noprefetch_696
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_684:
+noprefetch_696:
 	VMOVUPS     (DX), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_683
+	JNZ         row_695
 	VZEROUPPER
 	RET
 
@@ -37541,10 +37684,10 @@ scaleColsAVX512_v6_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_685:
+row_697:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_686
+	JZ         noprefetch_698
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -37552,7 +37695,7 @@ row_685:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_686:
+noprefetch_698:
 	VMOVUPS     (DX), Z12
 	VFMADD213PS Z1, Z0, Z12
 	VMOVUPS     Z12, (CX)
@@ -37574,7 +37717,7 @@ noprefetch_686:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_685
+	JNZ         row_697
 	VZEROUPPER
 	RET
 
@@ -37603,17 +37746,17 @@ scaleColsAVX512_v5_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_687:
+row_699:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_688
+	JZ         noprefetch_700
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_688:
+noprefetch_700:
 	VMOVUPS     (DX), Z10
 	VFMADD213PS Z1, Z0, Z10
 	VMOVUPS     Z10, (CX)
@@ -37632,7 +37775,7 @@ noprefetch_688:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_687
+	JNZ         row_699
 	VZEROUPPER
 	RET
 
@@ -37657,16 +37800,16 @@ scaleColsAVX512_v4_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_689:
+row_701:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_690
+	JZ         noprefetch_702
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_690:
+noprefetch_702:
 	VMOVUPS     (DX), Z8
 	VFMADD213PS Z1, Z0, Z8
 	VMOVUPS     Z8, (CX)
@@ -37682,7 +37825,7 @@ noprefetch_690:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_689
+	JNZ         row_701
 	VZEROUPPER
 	RET
 
@@ -37703,15 +37846,15 @@ scaleColsAVX512_v3_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_691:
+row_703:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_692
+	JZ         noprefetch_704
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_692:
+noprefetch_704:
 	VMOVUPS     (DX), Z6
 	VFMADD213PS Z1, Z0, Z6
 	VMOVUPS     Z6, (CX)
@@ -37724,7 +37867,7 @@ noprefetch_692:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_691
+	JNZ         row_703
 	VZEROUPPER
 	RET
 
@@ -37741,14 +37884,14 @@ scaleColsAVX512_v2_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_693:
+row_705:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_694
+	JZ         noprefetch_706
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_694:
+noprefetch_706:
 	VMOVUPS     (DX), Z4
 	VFMADD213PS Z1, Z0, Z4
 	VMOVUPS     Z4, (CX)
@@ -37758,7 +37901,7 @@ noprefetch_694:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_693
+	JNZ         row_705
 	VZEROUPPER
 	RET
 
@@ -37771,41 +37914,41 @@ scaleColsAVX512_v1_true_false:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_695:
+row_707:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_696
+	JZ         noprefetch_708
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_696:
+noprefetch_708:
 	VMOVUPS.Z   (DX), K1, Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, K1, (CX)
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_695
+	JNZ         row_707
 	VZEROUPPER
 	RET
 
-streaming_671:
+streaming_683:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_697:
+rows_709:
 	CMPQ DI, $0x01
-	JB   rowsdone_698
+	JB   rowsdone_710
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_702:
+blocks_714:
 	CMPQ        R8, R9
-	JGT         blocksdone_703
+	JGT         blocksdone_715
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
@@ -37827,26 +37970,26 @@ blocks_702:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, 192(CX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_702
+	JMP         blocks_714
 
-blocksdone_703:
+blocksdone_715:
 	ADDQ $0x000000c0, R9
 
-singles_699:
+singles_711:
 	CMPQ        R8, R9
-	JGT         tail_700
+	JGT         tail_712
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVUPS     Z2, (CX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_699
+	JMP         singles_711
 
-tail_700:
+tail_712:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_701
+	JEQ         done_713
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -37854,17 +37997,17 @@ tail_700:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_701:
+done_713:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_697
+	JMP  rows_709
 
-rowsdone_698:
+rowsdone_710:
 	VZEROUPPER
 	RET
 
-nontemporal_670:
+nontemporal_682:
 	MOVQ    stride+104(FP), AX
 	SHLQ    $0x02, AX
 	MOVQ    scale_len+56(FP), CX
@@ -37873,12 +38016,12 @@ nontemporal_670:
 	MOVWLZX (DX)(CX*2), CX
 	KMOVW   CX, K1
 	CMPQ    scale_len+56(FP), $0x00000060
-	JA      streaming_704
+	JA      streaming_716
 	MOVQ    scale_len+56(FP), CX
 	ADDQ    $0x0f, CX
 	SHRQ    $0x04, CX
 	TESTQ   $0x0000000f, scale_len+56(FP)
-	JZ      full_705
+	JZ      full_717
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_true_true
 	CMPQ    CX, $0x02
@@ -37892,7 +38035,7 @@ nontemporal_670:
 	CMPQ    CX, $0x06
 	JEQ     scaleColsAVX512_v6_true_true
 
-full_705:
+full_717:
 	CMPQ    CX, $0x01
 	JEQ     scaleColsAVX512_v1_false_true
 	CMPQ    CX, $0x02
@@ -37931,10 +38074,10 @@ full_705:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_706:
+row_718:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_707
+	JZ         noprefetch_719
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -37942,7 +38085,7 @@ row_706:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_707:
+noprefetch_719:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -37967,7 +38110,7 @@ noprefetch_707:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_706
+	JNZ         row_718
 	SFENCE
 	VZEROUPPER
 	RET
@@ -37997,17 +38140,17 @@ scaleColsAVX512_v5_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_708:
+row_720:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_709
+	JZ         noprefetch_721
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_709:
+noprefetch_721:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38029,7 +38172,7 @@ noprefetch_709:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_708
+	JNZ         row_720
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38055,16 +38198,16 @@ scaleColsAVX512_v4_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_710:
+row_722:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_711
+	JZ         noprefetch_723
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_711:
+noprefetch_723:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38083,7 +38226,7 @@ noprefetch_711:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_710
+	JNZ         row_722
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38105,15 +38248,15 @@ scaleColsAVX512_v3_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_712:
+row_724:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_713
+	JZ         noprefetch_725
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_713:
+noprefetch_725:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38129,7 +38272,7 @@ noprefetch_713:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_712
+	JNZ         row_724
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38147,14 +38290,14 @@ scaleColsAVX512_v2_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_714:
+row_726:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_715
+	JZ         noprefetch_727
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_715:
+noprefetch_727:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38167,7 +38310,7 @@ noprefetch_715:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_714
+	JNZ         row_726
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38181,13 +38324,13 @@ scaleColsAVX512_v1_false_true:
 	MOVQ    x_base+24(FP), DX
 	MOVQ    rows+96(FP), BX
 
-row_716:
+row_728:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_717
+	JZ         noprefetch_729
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_717:
+noprefetch_729:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38197,7 +38340,7 @@ noprefetch_717:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_716
+	JNZ         row_728
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38231,10 +38374,10 @@ scaleColsAVX512_v6_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_718:
+row_730:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_719
+	JZ         noprefetch_731
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
@@ -38242,7 +38385,7 @@ row_718:
 	PREFETCHT0 256(DX)(SI*1)
 	PREFETCHT0 320(DX)(SI*1)
 
-noprefetch_719:
+noprefetch_731:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38267,7 +38410,7 @@ noprefetch_719:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_718
+	JNZ         row_730
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38297,17 +38440,17 @@ scaleColsAVX512_v5_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_720:
+row_732:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_721
+	JZ         noprefetch_733
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 	PREFETCHT0 256(DX)(SI*1)
 
-noprefetch_721:
+noprefetch_733:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38329,7 +38472,7 @@ noprefetch_721:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_720
+	JNZ         row_732
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38355,16 +38498,16 @@ scaleColsAVX512_v4_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_722:
+row_734:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_723
+	JZ         noprefetch_735
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 	PREFETCHT0 192(DX)(SI*1)
 
-noprefetch_723:
+noprefetch_735:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38383,7 +38526,7 @@ noprefetch_723:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_722
+	JNZ         row_734
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38405,15 +38548,15 @@ scaleColsAVX512_v3_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_724:
+row_736:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_725
+	JZ         noprefetch_737
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 	PREFETCHT0 128(DX)(SI*1)
 
-noprefetch_725:
+noprefetch_737:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38429,7 +38572,7 @@ noprefetch_725:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_724
+	JNZ         row_736
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38447,14 +38590,14 @@ scaleColsAVX512_v2_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_726:
+row_738:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_727
+	JZ         noprefetch_739
 	PREFETCHT0 (DX)(SI*1)
 	PREFETCHT0 64(DX)(SI*1)
 
-noprefetch_727:
+noprefetch_739:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38467,7 +38610,7 @@ noprefetch_727:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_726
+	JNZ         row_738
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38481,13 +38624,13 @@ scaleColsAVX512_v1_true_true:
 	MOVQ      x_base+24(FP), DX
 	MOVQ      rows+96(FP), BX
 
-row_728:
+row_740:
 	MOVQ       prefetch+112(FP), SI
 	TESTQ      SI, SI
-	JZ         noprefetch_729
+	JZ         noprefetch_741
 	PREFETCHT0 (DX)(SI*1)
 
-noprefetch_729:
+noprefetch_741:
 	LEAQ        16384(CX), SI
 	ANDQ        $-4096, SI
 	PREFETCHT0  (SI)
@@ -38497,29 +38640,29 @@ noprefetch_729:
 	ADDQ        AX, CX
 	ADDQ        AX, DX
 	DECQ        BX
-	JNZ         row_728
+	JNZ         row_740
 	SFENCE
 	VZEROUPPER
 	RET
 
-streaming_704:
+streaming_716:
 	MOVQ y_base+0(FP), CX
 	MOVQ x_base+24(FP), DX
 	MOVQ scale_base+48(FP), BX
 	MOVQ shift_base+72(FP), SI
 	MOVQ rows+96(FP), DI
 
-rows_730:
+rows_742:
 	CMPQ DI, $0x04
-	JB   rowsdone_731
+	JB   rowsdone_743
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_735:
+blocks_747:
 	CMPQ        R8, R9
-	JGT         blocksdone_736
+	JGT         blocksdone_748
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -38584,14 +38727,14 @@ blocks_735:
 	VFMADD213PS Z7, Z6, Z0
 	VMOVNTPS    Z0, 192(CX)(R10*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_735
+	JMP         blocks_747
 
-blocksdone_736:
+blocksdone_748:
 	ADDQ $0x000000c0, R9
 
-singles_732:
+singles_744:
 	CMPQ        R8, R9
-	JGT         tail_733
+	JGT         tail_745
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	MOVQ        R8, R10
@@ -38611,12 +38754,12 @@ singles_732:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, (CX)(R10*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_732
+	JMP         singles_744
 
-tail_733:
+tail_745:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_734
+	JEQ         done_746
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -38636,7 +38779,7 @@ tail_733:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_734:
+done_746:
 	ADDQ AX, CX
 	ADDQ AX, CX
 	ADDQ AX, CX
@@ -38646,20 +38789,20 @@ done_734:
 	ADDQ AX, DX
 	ADDQ AX, DX
 	SUBQ $0x04, DI
-	JMP  rows_730
+	JMP  rows_742
 
-rowsdone_731:
-rows_737:
+rowsdone_743:
+rows_749:
 	CMPQ DI, $0x01
-	JB   rowsdone_738
+	JB   rowsdone_750
 	XORQ R8, R8
 	MOVQ scale_len+56(FP), R9
 	SHLQ $0x02, R9
 	SUBQ $0x00000100, R9
 
-blocks_742:
+blocks_754:
 	CMPQ        R8, R9
-	JGT         blocksdone_743
+	JGT         blocksdone_755
 	LEAQ        16384(CX)(R8*1), R10
 	ANDQ        $-4096, R10
 	PREFETCHT0  (R10)
@@ -38684,26 +38827,26 @@ blocks_742:
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, 192(CX)(R8*1)
 	ADDQ        $0x00000100, R8
-	JMP         blocks_742
+	JMP         blocks_754
 
-blocksdone_743:
+blocksdone_755:
 	ADDQ $0x000000c0, R9
 
-singles_739:
+singles_751:
 	CMPQ        R8, R9
-	JGT         tail_740
+	JGT         tail_752
 	VMOVUPS     (BX)(R8*1), Z0
 	VMOVUPS     (SI)(R8*1), Z1
 	VMOVUPS     (DX)(R8*1), Z2
 	VFMADD213PS Z1, Z0, Z2
 	VMOVNTPS    Z2, (CX)(R8*1)
 	ADDQ        $0x00000040, R8
-	JMP         singles_739
+	JMP         singles_751
 
-tail_740:
+tail_752:
 	ADDQ        $0x00000040, R9
 	CMPQ        R8, R9
-	JEQ         done_741
+	JEQ         done_753
 	VMOVUPS.Z   (BX)(R8*1), K1, Z0
 	VMOVUPS.Z   (SI)(R8*1), K1, Z1
 	VMOVUPS.Z   (DX)(R8*1), K1, Z2
@@ -38711,13 +38854,13 @@ tail_740:
 	VMOVUPS     Z2, K1, (CX)(R8*1)
 	MOVQ        R9, R8
 
-done_741:
+done_753:
 	ADDQ AX, CX
 	ADDQ AX, DX
 	SUBQ $0x01, DI
-	JMP  rows_737
+	JMP  rows_749
 
-rowsdone_738:
+rowsdone_750:
 	SFENCE
 	VZEROUPPER
 	RET
@@ -38750,9 +38893,9 @@ TEXT ·foldWholeAVX512(SB), NOSPLIT, $0-184
 	SHLQ         $0x02, R9
 	SUBQ         $0x00000040, R9
 
-singles_744:
+singles_756:
 	CMPQ          R11, R9
-	JGT           tail_745
+	JGT           tail_757
 	VMOVUPD       (DX)(R11*2), Z2
 	VMOVUPD       64(DX)(R11*2), Z3
 	VMOVUPD       (BX)(R11*2), Z4
@@ -38807,12 +38950,12 @@ singles_744:
 	VINSERTF64X4  $0x01, Y2, Z4, Z4
 	VMOVUPS       Z4, (CX)(R11*1)
 	ADDQ          $0x00000040, R11
-	JMP           singles_744
+	JMP           singles_756
 
-tail_745:
+tail_757:
 	ADDQ          $0x00000040, R9
 	CMPQ          R11, R9
-	JEQ           done_746
+	JEQ           done_758
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DX)(R11*2), K1, Z2
 	VMOVUPD.Z     64(DX)(R11*2), K2, Z3
@@ -38871,7 +39014,7 @@ tail_745:
 	VMOVUPS       Z0, K1, (CX)(R11*1)
 	MOVQ          R9, R11
 
-done_746:
+done_758:
 	MOVQ R10, ret+176(FP)
 	VZEROUPPER
 	RET
@@ -38897,9 +39040,9 @@ TEXT ·saveAVX512(SB), NOSPLIT, $0-120
 	SHLQ    $0x02, DI
 	SUBQ    $0x00000040, DI
 
-singles_747:
+singles_759:
 	CMPQ          R8, DI
-	JGT           tail_748
+	JGT           tail_760
 	VMOVUPD       (BX)(R8*2), Z0
 	VMOVUPD       64(BX)(R8*2), Z1
 	VMOVUPD       (SI)(R8*2), Z2
@@ -38925,12 +39068,12 @@ singles_747:
 	VINSERTF64X4  $0x01, Y1, Z0, Z0
 	VMOVUPS       Z0, (DX)(R8*1)
 	ADDQ          $0x00000040, R8
-	JMP           singles_747
+	JMP           singles_759
 
-tail_748:
+tail_760:
 	ADDQ          $0x00000040, DI
 	CMPQ          R8, DI
-	JEQ           done_749
+	JEQ           done_761
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (BX)(R8*2), K1, Z0
 	VMOVUPD.Z     64(BX)(R8*2), K2, Z1
@@ -38959,7 +39102,7 @@ tail_748:
 	VMOVUPS       Z0, K1, (DX)(R8*1)
 	MOVQ          DI, R8
 
-done_749:
+done_761:
 	VZEROUPPER
 	RET
 
@@ -38989,9 +39132,9 @@ TEXT ·trackAVX512(SB), NOSPLIT, $0-112
 	SHLQ         $0x02, SI
 	SUBQ         $0x00000040, SI
 
-singles_750:
+singles_762:
 	CMPQ          DI, SI
-	JGT           tail_751
+	JGT           tail_763
 	VMOVUPD       (DX)(DI*2), Z3
 	VMOVUPD       64(DX)(DI*2), Z4
 	VMOVUPD       (BX)(DI*2), Z5
@@ -39029,12 +39172,12 @@ singles_750:
 	VINSERTF64X4  $0x01, Y3, Z5, Z5
 	VMOVUPS       Z5, (CX)(DI*1)
 	ADDQ          $0x00000040, DI
-	JMP           singles_750
+	JMP           singles_762
 
-tail_751:
+tail_763:
 	ADDQ          $0x00000040, SI
 	CMPQ          DI, SI
-	JEQ           done_752
+	JEQ           done_764
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DX)(DI*2), K1, Z3
 	VMOVUPD.Z     64(DX)(DI*2), K2, Z4
@@ -39075,7 +39218,7 @@ tail_751:
 	VMOVUPS       Z0, K1, (CX)(DI*1)
 	MOVQ          SI, DI
 
-done_752:
+done_764:
 	VZEROUPPER
 	RET
 
@@ -39097,9 +39240,9 @@ TEXT ·widenAVX512(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SUBQ    $0x00000040, DX
 
-singles_753:
+singles_765:
 	CMPQ          BX, DX
-	JGT           tail_754
+	JGT           tail_766
 	VMOVUPS       (CX)(BX*1), Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -39107,12 +39250,12 @@ singles_753:
 	VMOVUPD       Z1, (AX)(BX*2)
 	VMOVUPD       Z0, 64(AX)(BX*2)
 	ADDQ          $0x00000040, BX
-	JMP           singles_753
+	JMP           singles_765
 
-tail_754:
+tail_766:
 	ADDQ          $0x00000040, DX
 	CMPQ          BX, DX
-	JEQ           done_755
+	JEQ           done_767
 	VMOVUPS.Z     (CX)(BX*1), K1, Z0
 	VCVTPS2PD     Y0, Z1
 	VEXTRACTF64X4 $0x01, Z0, Y0
@@ -39122,7 +39265,7 @@ tail_754:
 	VMOVUPD       Z0, K2, 64(AX)(BX*2)
 	MOVQ          DX, BX
 
-done_755:
+done_767:
 	VZEROUPPER
 	RET
 
@@ -39145,9 +39288,9 @@ TEXT ·narrowAVX512(SB), NOSPLIT, $0-56
 	SHLQ         $0x02, DX
 	SUBQ         $0x00000040, DX
 
-singles_756:
+singles_768:
 	CMPQ         BX, DX
-	JGT          tail_757
+	JGT          tail_769
 	VMOVUPD      (CX)(BX*2), Z1
 	VMOVUPD      64(CX)(BX*2), Z2
 	VMULPD       Z0, Z1, Z1
@@ -39158,12 +39301,12 @@ singles_756:
 	VINSERTF64X4 $0x01, Y1, Z3, Z3
 	VMOVUPS      Z3, (AX)(BX*1)
 	ADDQ         $0x00000040, BX
-	JMP          singles_756
+	JMP          singles_768
 
-tail_757:
+tail_769:
 	ADDQ         $0x00000040, DX
 	CMPQ         BX, DX
-	JEQ          done_758
+	JEQ          done_770
 	KSHIFTRW     $0x08, K1, K2
 	VMOVUPD.Z    (CX)(BX*2), K1, Z1
 	VMOVUPD.Z    64(CX)(BX*2), K2, Z2
@@ -39176,7 +39319,7 @@ tail_757:
 	VMOVUPS      Z0, K1, (AX)(BX*1)
 	MOVQ         DX, BX
 
-done_758:
+done_770:
 	VZEROUPPER
 	RET
 
@@ -39210,9 +39353,9 @@ TEXT ·gradCoefficientsAVX512(SB), NOSPLIT, $0-248
 	SHLQ         $0x02, R12
 	SUBQ         $0x00000040, R12
 
-singles_759:
+singles_771:
 	CMPQ          R13, R12
-	JGT           tail_760
+	JGT           tail_772
 	VMOVUPD       (DI)(R13*2), Z1
 	VMOVUPD       64(DI)(R13*2), Z2
 	VMOVUPD       (R8)(R13*2), Z3
@@ -39229,7 +39372,7 @@ singles_759:
 	VMOVUPD       Z3, (R8)(R13*2)
 	VMOVUPD       Z4, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_762
+	JEQ           nodWeight_774
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -39241,16 +39384,16 @@ singles_759:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, (BX)(R13*1)
 
-nodWeight_762:
+nodWeight_774:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_763
+	JEQ          nodBias_775
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, (SI)(R13*1)
 
-nodBias_763:
+nodBias_775:
 	VMOVUPS       (R10)(R13*1), Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -39303,12 +39446,12 @@ nodBias_763:
 	VINSERTF64X4  $0x01, Y1, Z3, Z3
 	VMOVUPS       Z3, (DX)(R13*1)
 	ADDQ          $0x00000040, R13
-	JMP           singles_759
+	JMP           singles_771
 
-tail_760:
+tail_772:
 	ADDQ          $0x00000040, R12
 	CMPQ          R13, R12
-	JEQ           done_761
+	JEQ           done_773
 	KSHIFTRW      $0x08, K1, K2
 	VMOVUPD.Z     (DI)(R13*2), K1, Z1
 	VMOVUPD.Z     64(DI)(R13*2), K2, Z2
@@ -39328,7 +39471,7 @@ tail_760:
 	VMOVUPD       Z3, K1, (R8)(R13*2)
 	VMOVUPD       Z4, K2, 64(R8)(R13*2)
 	CMPQ          dWeight_len+80(FP), $0x00
-	JEQ           nodWeight_764
+	JEQ           nodWeight_776
 	VCVTPS2PD     Y5, Z7
 	VMULPD        Z3, Z7, Z7
 	VEXTRACTF64X4 $0x01, Z5, Y8
@@ -39340,16 +39483,16 @@ tail_760:
 	VINSERTF64X4  $0x01, Y7, Z9, Z9
 	VMOVUPS       Z9, K1, (BX)(R13*1)
 
-nodWeight_764:
+nodWeight_776:
 	CMPQ         dBias_len+104(FP), $0x00
-	JEQ          nodBias_765
+	JEQ          nodBias_777
 	VPXORD       Z7, Z7, Z7
 	VCVTPD2PS    Z1, Y7
 	VCVTPD2PS    Z2, Y8
 	VINSERTF64X4 $0x01, Y8, Z7, Z7
 	VMOVUPS      Z7, K1, (SI)(R13*1)
 
-nodBias_765:
+nodBias_777:
 	VMOVUPS.Z     (R10)(R13*1), K1, Z7
 	VCVTPS2PD     Y7, Z8
 	VCVTPS2PD     Y5, Z9
@@ -39403,6 +39546,6 @@ nodBias_765:
 	VMOVUPS       Z0, K1, (DX)(R13*1)
 	MOVQ          R12, R13
 
-done_761:
+done_773:
 	VZEROUPPER
 	RET

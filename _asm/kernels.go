@@ -96,10 +96,6 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 			Label(headed)
 			w.setTail(n)
 			i = w.loop(n, unroll, body)
-		case w.zmm:
-			n := w.alignHead(ptr, width, func(i Register) { apply(i, 0, true) })
-			w.setTail(n)
-			i = w.loop(n, unroll, body)
 		case w.nt:
 			result := func(at func(d int) Mem, tail bool) VecVirtual {
 				return w.compute(at, len(data), outputs, p, tail, op)[0]

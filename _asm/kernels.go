@@ -254,8 +254,8 @@ func (w *isa) alignHead(ptr []Register, width Register, head func(i Register)) R
 // through the cache, had made streaming lose on runs of up to 289 values (Infer on NCHW
 // 64×256×14×14 1.21× copy streamed, 1.03× not; on runs of 192, aligned, 0.84×). Through
 // the cache, one whole store in place of the two runs' masked ones took 3–8 % off
-// Backward on NCHW 32×512×7×7 (runs of 49 values), and 5–17 % off the elementwise
-// operations on runs of 17 to 33. It returns the count of values left.
+// Backward on NCHW 32×512×7×7 (runs of 49 values), and up to 17 % off Infer and
+// Backward on runs of 17 to 33. It returns the count of values left.
 func (w *isa) mergeHead(ptr []Register, width Register, carry VecVirtual, data, outputs int,
 	p []VecVirtual, op func(in, p []VecVirtual) []VecVirtual) Register {
 	off, n := GP64(), GP64()

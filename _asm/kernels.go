@@ -45,9 +45,8 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 		// AVX-512, and AVX2 when streaming, keep each run's tail, its last partial line,
 		// in carry (one ZMM, or the line's two YMM halves), to be stored with the next
 		// run's head as one whole line (see mergeHead and carryLines).
-		carried := w.zmm // AVX-512's loop computes the tail into carry
 		var carry []VecVirtual
-		if carried || w.nt {
+		if w.zmm || w.nt {
 			if outputs != 1 {
 				panic("a carried tail holds one output")
 			}
@@ -74,7 +73,7 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 				w.prefetchAhead(ptr[outputs:], i, unroll*w.size())
 				w.prefetchPage(ptr[0], i)
 			}
-			if carried && tail {
+			if w.zmm && tail { // AVX-512's loop computes the tail into carry
 				VMOVAPS(w.compute(func(d int) Mem { return at(ptr[d], i, 0) }, len(data), outputs, p, true, op)[0], carry[0])
 				return
 			}
@@ -84,7 +83,7 @@ func (w *isa) rowsElementwise(doc, name, sig string, data []string, outputs int,
 		}
 		var i Register
 		switch {
-		case carried:
+		case w.zmm:
 			n := GP64()
 			merged, headed := w.label("merged"), w.label("headed")
 			TESTQ(ch, ch)
